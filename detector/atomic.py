@@ -1,0 +1,67 @@
+"""Atomic file output: write to a temp file in the same folder, fsync, then rename over the target.
+
+A reader (or a run killed with kill -9) never sees a half-written output file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-8", newline: str | None = None) -> Iterator[IO]:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    binary = "b" in mode
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if binary else {"encoding": encoding, "newline": newline})) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_write(path, "wb") as fh:
+        fh.write(data)
+
+
+def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:
+    with atomic_write(path, "w", encoding=encoding, newline="") as fh:
+        fh.write(text)
+
+
+def atomic_replace_file(tmp_path: str | Path, path: str | Path) -> None:
+    """Move a fully written temp file (e.g. written by a library) into place atomically."""
+    os.replace(tmp_path, path)
+    _fsync_dir(Path(path).parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+def safe_child(out_dir: str | Path, name: str) -> Path:
+    """Path for ``name`` inside ``out_dir`` that can never escape it (no ``..``, no absolute paths, no separators)."""
+    base = Path(out_dir).resolve()
+    clean = "".join(c if (c.isalnum() or c in "-_.() ") else "_" for c in Path(str(name).replace("\\", "/")).name)
+    clean = clean.lstrip(".") or "file"
+    p = (base / clean).resolve()
+    if p.parent != base:
+        raise ValueError(f"refusing path outside {base}: {name!r}")
+    return p

@@ -1,0 +1,208 @@
+"""Municipality configuration: one pydantic-validated YAML per municipality.
+
+``load_config(path)`` deep-merges the file over ``configs/default.yaml`` semantics (the defaults below),
+loads YAML safely and fails fast with the file, the field and the reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from . import CLASS_IDS
+from .errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.yaml"
+DEFAULT_WEIGHTS_ONNX = PROJECT_ROOT / "weights" / "rdd-yolo.onnx"
+DEFAULT_WEIGHTS_PT = PROJECT_ROOT / "weights" / "rdd-yolo.pt"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ClassSpec(_Strict):
+    name_en: str
+    name_ja: str
+    threshold: float = Field(0.25, ge=0.0, le=1.0, description="confidence threshold for this class")
+    severity_weight: float = Field(1.0, ge=0.0, description="relative urgency of this damage type")
+
+
+def _default_classes() -> dict[str, ClassSpec]:
+    return {
+        "D00": ClassSpec(name_en="longitudinal crack", name_ja="縦ひび割れ", threshold=0.25, severity_weight=1.0),
+        "D10": ClassSpec(name_en="transverse crack", name_ja="横ひび割れ", threshold=0.25, severity_weight=1.0),
+        "D20": ClassSpec(name_en="alligator crack", name_ja="亀甲状ひび割れ", threshold=0.25, severity_weight=2.0),
+        "D40": ClassSpec(name_en="pothole", name_ja="ポットホール", threshold=0.25, severity_weight=3.0),
+    }
+
+
+class DetectSpec(_Strict):
+    weights: str | None = Field(None, description="path to .pt or .onnx; default: the shipped model in weights/")
+    imgsz: int = Field(640, ge=32, le=4096)
+    batch: int = Field(8, ge=1, le=256)
+    iou: float = Field(0.5, gt=0.0, le=1.0)
+    max_det: int = Field(100, ge=1, le=1000)
+    device: str = "cpu"
+
+    @field_validator("imgsz")
+    @classmethod
+    def _mult32(cls, v: int) -> int:
+        if v % 32:
+            raise ValueError("must be a multiple of 32")
+        return v
+
+
+class FramesSpec(_Strict):
+    extensions: list[str] = Field(default_factory=lambda: [".jpg", ".jpeg", ".heic", ".heif", ".png"])
+    interpolate_max_gap_s: float = Field(5.0, gt=0, description="place a frame without fix between fixes at most this far apart in time")
+    max_image_pixels: int = Field(80_000_000, gt=0, description="reject images declaring more pixels (decompression bombs)")
+    min_image_side: int = Field(32, ge=1)
+
+
+class CameraSpec(_Strict):
+    height_m: float = Field(1.3, gt=0.2, lt=5.0, description="lens height above the road")
+    pitch_deg: float = Field(8.0, ge=-10.0, le=60.0, description="downward tilt of the optical axis")
+    hfov_deg: float = Field(66.0, gt=10.0, lt=170.0, description="horizontal field of view of the frames as stored")
+    max_distance_m: float = Field(30.0, gt=1.0, description="cap on the distance ahead a hit can be placed")
+
+
+class LocateSpec(_Strict):
+    max_snap_m: float = Field(25.0, gt=0, description="hits farther than this from any road are left unsnapped")
+    heading_tolerance_deg: float = Field(60.0, gt=0, le=180.0)
+    heading_weight_m: float = Field(10.0, ge=0, description="metres of distance penalty per unit (1-cos) heading misfit")
+    place_ahead: bool = Field(True, description="place the damage ahead of the camera from its box and the camera mounting")
+    crs: str | None = Field(None, description="metric CRS for the network; default: the UTM zone of its centre")
+
+
+class DedupeSpec(_Strict):
+    distance_m: float = Field(12.0, gt=0, description="sightings of one class closer than this along the road are one damage")
+    cross_drive: bool = True
+
+
+class RoadsSpec(_Strict):
+    id_field: str | None = Field(None, description="the network's own segment id column; default: first of segment_id/id/osm_id/fid")
+    name_field: str | None = Field(None, description="road name column; default: first of name/name_ja/road_name")
+    layer: str | None = None
+
+
+class SegmentsSpec(_Strict):
+    bins_m: list[float] = Field(default_factory=lambda: [20.0, 100.0])
+
+    @field_validator("bins_m")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if not v or any(b <= 0 for b in v):
+            raise ValueError("bins must be positive lengths in metres")
+        return v
+
+
+class PrivacySpec(_Strict):
+    blur_faces: bool = True
+    blur_plates: bool = True
+
+
+class Config(_Strict):
+    municipality: str = "default"
+    timezone: str = Field("Asia/Tokyo", description="used when a frame has neither GPS time nor an EXIF offset")
+    classes: dict[str, ClassSpec] = Field(default_factory=_default_classes)
+    detect: DetectSpec = Field(default_factory=DetectSpec)
+    frames: FramesSpec = Field(default_factory=FramesSpec)
+    camera: CameraSpec | None = Field(default_factory=CameraSpec)
+    locate: LocateSpec = Field(default_factory=LocateSpec)
+    dedupe: DedupeSpec = Field(default_factory=DedupeSpec)
+    roads: RoadsSpec = Field(default_factory=RoadsSpec)
+    segments: SegmentsSpec = Field(default_factory=SegmentsSpec)
+    privacy: PrivacySpec = Field(default_factory=PrivacySpec)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _classes_known(self) -> "Config":
+        unknown = set(self.classes) - set(CLASS_IDS)
+        if unknown:
+            raise ValueError(f"classes: unknown class ids {sorted(unknown)}; known: {list(CLASS_IDS)}")
+        missing = set(CLASS_IDS) - set(self.classes)
+        if missing:
+            raise ValueError(f"classes: missing class ids {sorted(missing)}")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def thresholds(self) -> dict[str, float]:
+        return {k: v.threshold for k, v in self.classes.items()}
+
+    def class_name(self, cls_id: str, lang: str = "en") -> str:
+        spec = self.classes.get(cls_id)
+        if spec is None:
+            return cls_id
+        return spec.name_ja if lang == "ja" else spec.name_en
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found", path) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read: {e}", path) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else None
+        raise ConfigError(f"invalid YAML: {getattr(e, 'problem', None) or e}", path, where) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("top level must be a mapping of settings", path)
+    return data
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load a municipality config. Missing fields fall back to the built-in defaults.
+
+    Classes given partially (e.g. only ``threshold``) are merged over the default class spec.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        data = read_yaml(path)
+    defaults = Config().model_dump()
+    merged = _deep_merge(defaults, data)
+    if data.get("camera", "missing") is None:
+        merged["camera"] = None
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or None
+        raise ConfigError(err["msg"], path or "<defaults>", field) from None
+
+
+def config_fingerprint(cfg: Config) -> dict[str, Any]:
+    return cfg.model_dump(mode="json")

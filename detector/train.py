@@ -1,0 +1,147 @@
+"""`patrol train`: ultralytics training that is resumable, offline and uses every CPU core.
+
+Writes ``OUT/<name>/weights/best.pt`` and exports ``best.onnx`` next to it. Never downloads anything:
+YOLO_OFFLINE is set, plots (which fetch a font) are off, and the AMP check (which fetches a model) is
+skipped on CPU; on a GPU ``amp`` stays on but ultralytics' check is bypassed with a local model.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import InputError, ModelError
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+
+def resolve_data_yaml(data_yaml: str | Path, work_dir: Path) -> Path:
+    """Rewrite a YOLO data.yaml so its ``path`` is absolute (ultralytics resolves a relative one against
+    its own datasets dir, not the yaml's folder). Returns the path of the rewritten copy."""
+    data_yaml = Path(data_yaml).resolve()
+    if not data_yaml.is_file():
+        raise InputError("data yaml not found", data_yaml)
+    try:
+        d = yaml.safe_load(data_yaml.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise InputError(f"invalid YAML: {e}", data_yaml) from None
+    if not isinstance(d, dict) or "names" not in d or "train" not in d:
+        raise InputError("not a YOLO data yaml (needs train, val, names)", data_yaml)
+    base = Path(d.get("path") or ".")
+    if not base.is_absolute():
+        base = (data_yaml.parent / base).resolve()
+    d["path"] = str(base)
+    for split in ("train", "val", "test"):
+        if split in d and d[split] and not (base / str(d[split])).exists():
+            raise InputError(f"{split} folder not found: {base / str(d[split])}", data_yaml, split)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    out = work_dir / "data.resolved.yaml"
+    out.write_text(yaml.safe_dump(d, allow_unicode=True), encoding="utf-8")
+    return out
+
+
+def _use_all_cores() -> None:
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+
+
+def train(
+    data_yaml: str | Path,
+    model: str | Path,
+    out: str | Path = "runs/train",
+    name: str = "rdd",
+    epochs: int = 100,
+    imgsz: int = 640,
+    batch: int = 16,
+    device: str | None = None,
+    time_hours: float | None = None,
+    patience: int = 50,
+    workers: int | None = None,
+    cache: str | bool = False,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Train (or resume, if ``OUT/NAME/weights/last.pt`` exists and is unfinished). Returns best.pt."""
+    from ultralytics import YOLO
+
+    out = Path(out).resolve()
+    run_dir = out / name
+    last = run_dir / "weights" / "last.pt"
+    if device is None:
+        import torch
+
+        device = "0" if torch.cuda.is_available() else "cpu"
+    if last.is_file() and _resumable(last):
+        yolo = YOLO(str(last))
+        _patch_threads(yolo)
+        yolo.train(resume=True)
+    else:
+        model = Path(model)
+        if not model.is_file():
+            raise ModelError("initial weights not found (nothing is downloaded; pass a local .pt or .yaml)", model)
+        data = resolve_data_yaml(data_yaml, run_dir.parent / f".{name}-data")
+        yolo = YOLO(str(model))
+        _patch_threads(yolo)
+        args = dict(
+            data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, device=device, project=str(out), name=name,
+            exist_ok=True, patience=patience, plots=False, amp=device != "cpu", seed=0, deterministic=False,
+            workers=workers if workers is not None else min(8, os.cpu_count() or 1), cache=cache, verbose=True,
+        )
+        if time_hours:
+            args["time"] = time_hours
+        if extra:
+            args.update(extra)
+        yolo.train(**args)
+    best = run_dir / "weights" / "best.pt"
+    if not best.is_file():
+        best = last
+    export_onnx(best, imgsz=_imgsz_of(best, imgsz))
+    return best
+
+
+def _resumable(last: Path) -> bool:
+    import torch
+
+    try:
+        ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    except Exception:
+        return False
+    return ckpt.get("epoch", -1) != -1  # ultralytics sets epoch=-1 once training finished
+
+
+def _imgsz_of(pt: Path, default: int) -> int:
+    import torch
+
+    try:
+        ckpt = torch.load(pt, map_location="cpu", weights_only=False)
+        return int((ckpt.get("train_args") or {}).get("imgsz", default))
+    except Exception:
+        return default
+
+
+def _patch_threads(yolo) -> None:
+    """ultralytics sets torch to one thread on import; give training every core again."""
+    _use_all_cores()
+
+    def cb(_trainer):
+        _use_all_cores()
+
+    for ev in ("on_pretrain_routine_end", "on_train_epoch_start"):
+        yolo.add_callback(ev, cb)
+
+
+def export_onnx(pt: str | Path, imgsz: int = 640, out: str | Path | None = None) -> Path:
+    """Export .pt to ONNX (static batch 1..N dynamic, opset 17, simplified) next to it or at ``out``."""
+    from ultralytics import YOLO
+
+    pt = Path(pt)
+    yolo = YOLO(str(pt))
+    path = Path(yolo.export(format="onnx", imgsz=imgsz, dynamic=True, simplify=True, opset=17, half=False))
+    if out is not None and Path(out).resolve() != path.resolve():
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, out)
+        path = Path(out)
+    return path
