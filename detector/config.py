@@ -78,10 +78,20 @@ class LocateSpec(_Strict):
     heading_weight_m: float = Field(10.0, ge=0, description="metres of distance penalty per unit (1-cos) heading misfit")
     place_ahead: bool = Field(True, description="place the damage ahead of the camera from its box and the camera mounting")
     crs: str | None = Field(None, description="metric CRS for the network; default: the UTM zone of its centre")
+    method: Literal["nearest", "heading", "hmm"] = Field(
+        "hmm", description="segment choice: nearest road, heading-aware nearest, or heading-aware HMM/Viterbi over the frames of a drive")
+    candidates: int = Field(8, ge=1, le=64, description="road candidates kept per frame")
+    switch_m: float = Field(5.0, ge=0, description="HMM: cost (m) of moving to a connected segment between frames")
+    jump_m: float = Field(40.0, ge=0, description="HMM: cost (m) of moving to a segment not connected to the previous one")
+    route_weight: float = Field(1.0, ge=0, description="HMM: cost per metre of |travelled along road - straight fix distance|")
+    max_gap_s: float = Field(30.0, gt=0, description="HMM: frames further apart in time start a new chain")
 
 
 class DedupeSpec(_Strict):
-    distance_m: float = Field(12.0, gt=0, description="sightings of one class closer than this along the road are one damage")
+    distance_m: float = Field(15.0, gt=0, description="sightings of one class closer than this along the road are one damage")
+    max_extent_m: float = Field(30.0, gt=0, description="a candidate spans at most this along the road (a long chain of sightings is split)")
+    far_m: float = Field(10.0, gt=0, description="hits placed farther ahead than this are weak evidence (position error grows with distance squared)")
+    link_s: float = Field(3.0, ge=0, description="a candidate made only of far hits joins a same-class candidate of the same drive seen within this many seconds")
     cross_drive: bool = True
 
 
@@ -93,6 +103,21 @@ class RoadsSpec(_Strict):
 
 class SegmentsSpec(_Strict):
     bins_m: list[float] = Field(default_factory=lambda: [20.0, 100.0])
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {"D00": 1.0, "D10": 1.0, "D20": 3.0, "D40": 5.0},
+        description="damage index weight per class (index = weighted count per 100 m surveyed)")
+    thresholds: list[float] = Field(
+        default_factory=lambda: [2.0, 5.0, 10.0, 20.0],
+        description="damage index upper bounds of condition classes 1..4 (above the last: 5)")
+    coverage_radius_m: float = Field(15.0, gt=0, description="road within this of an ok frame position counts as surveyed")
+    min_coverage: float = Field(0.5, gt=0, le=1.0, description="a segment/bin is valid when this share of it was surveyed")
+
+    @field_validator("thresholds")
+    @classmethod
+    def _increasing(cls, v: list[float]) -> list[float]:
+        if len(v) != 4 or any(b <= a for a, b in zip(v, v[1:])) or v[0] < 0:
+            raise ValueError("need 4 increasing non-negative bounds (classes 1..4; above the last is 5)")
+        return v
 
     @field_validator("bins_m")
     @classmethod
@@ -102,9 +127,18 @@ class SegmentsSpec(_Strict):
         return v
 
 
+class StoreSpec(_Strict):
+    absorb_fragments: bool = Field(
+        True, description="a run candidate left over after one-to-one matching but within dedupe.distance_m of a registry "
+        "candidate matched in the same merge joins it (a damage the run split in pieces) instead of becoming a duplicate")
+    busy_timeout_s: float = Field(120.0, ge=1.0, description="how long a merge waits for another process holding the registry")
+
+
 class PrivacySpec(_Strict):
     blur_faces: bool = True
     blur_plates: bool = True
+    blur_outside_box: bool = Field(False, description="conservative: blur all of a crop except the damage box (catches what the face/plate detectors miss)")
+    detect_max_side: int = Field(960, ge=160, le=8192, description="the region searched for faces/plates is downscaled to this longest side")
 
 
 class Config(_Strict):
@@ -118,6 +152,7 @@ class Config(_Strict):
     dedupe: DedupeSpec = Field(default_factory=DedupeSpec)
     roads: RoadsSpec = Field(default_factory=RoadsSpec)
     segments: SegmentsSpec = Field(default_factory=SegmentsSpec)
+    store: StoreSpec = Field(default_factory=StoreSpec)
     privacy: PrivacySpec = Field(default_factory=PrivacySpec)
 
     @field_validator("timezone")

@@ -1,0 +1,278 @@
+"""`patrol` — the road-damage patrol command line (thin: argument parsing, progress, summaries).
+
+Exit codes: 0 ok · 1 unexpected internal error · 2 usage / general error · 3 bad input file ·
+4 bad config · 5 weights missing or unloadable · 6 registry (store) problem · 130 interrupted.
+Add --debug anywhere on the command line for the full traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Road-damage patrol: dashboard-phone frames in, repair candidates on the city's road network out.")
+console = Console(stderr=False, highlight=False)
+err_console = Console(stderr=True, highlight=False)
+DEBUG = False
+
+
+def _config(path: Optional[Path]):
+    from detector.config import DEFAULT_CONFIG, load_config
+
+    if path is None and DEFAULT_CONFIG.is_file():
+        path = DEFAULT_CONFIG
+    return load_config(path)
+
+
+def _open_store(path: Path, cfg=None):
+    """An existing registry (commands that read or edit one must not create an empty one by accident)."""
+    from detector.errors import StoreError
+    from detector.store import Store
+
+    if not path.is_file():
+        raise StoreError("registry not found (create one with patrol run/locate --store)", path)
+    return Store.for_config(path, cfg or _config(None))
+
+
+def _progress() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False,
+                    disable=not err_console.is_terminal and os.environ.get("PATROL_PROGRESS") != "1")
+
+
+def _print_summary(s, title: str) -> None:
+    t = Table(title=title, show_header=False, title_justify="left", box=None, pad_edge=False)
+    t.add_column(style="bold")
+    t.add_column()
+    if s.frames_total:
+        rej = ", ".join(f"{k} {v}" for k, v in s.rejected_reasons.items())
+        t.add_row("frames", f"{s.frames_ok} used, {s.frames_rejected} rejected" + (f" ({rej})" if rej else "")
+                  + (f", {s.frames_interpolated} placed by interpolation" if s.frames_interpolated else ""))
+    t.add_row("hits", f"{s.hits}" + (f" ({s.hits_unlocated} without position)" if s.hits_unlocated else ""))
+    if s.detect_fps:
+        t.add_row("speed", f"{s.detect_fps:.1f} frames/s detection")
+    t.add_row("candidates", str(s.candidates))
+    if s.new is not None:
+        t.add_row("registry", f"{s.new} new, {s.seen_again} seen again" + (f", {s.reopened} reopened" if s.reopened else ""))
+    if s.skipped_stages:
+        t.add_row("skipped", ", ".join(s.skipped_stages) + " (inputs unchanged)")
+    for k, p in s.outputs.items():
+        t.add_row(k, str(p))
+    t.add_row("time", f"{s.seconds:.1f} s")
+    console.print(t)
+
+
+@app.command()
+def run(
+    drives: List[Path] = typer.Argument(..., help="drive folders (several = several passes over the same roads)"),
+    roads: Path = typer.Option(..., "--roads", help="road network: GeoJSON, GeoPackage, Shapefile or OSM (.osm.pbf/.osm/.osm.gz)"),
+    out: Path = typer.Option(..., "--out", help="run folder for all outputs"),
+    config: Optional[Path] = typer.Option(None, "--config", help="municipality YAML (default configs/default.yaml)"),
+    weights: Optional[Path] = typer.Option(None, "--weights", help=".onnx or .pt (default: the shipped model)"),
+    store: Optional[Path] = typer.Option(None, "--store", help="merge the candidates into this registry (GeoPackage)"),
+    no_report: bool = typer.Option(False, "--no-report", help="skip segments.geojson and report.html"),
+):
+    """Frames -> detections -> located -> candidates -> exports, resumable, over OUT."""
+    from detector.pipeline import run_pipeline
+
+    cfg = _config(config)
+    with _progress() as progress:
+        s = run_pipeline(drives, roads, out, cfg, weights=weights, store=store, progress=progress, report=not no_report)
+    _print_summary(s, f"patrol run: {', '.join(s.drives)}")
+
+
+@app.command()
+def detect(
+    images: Path = typer.Argument(..., help="folder of images (EXIF optional)"),
+    out: Path = typer.Option(..., "--out"),
+    weights: Optional[Path] = typer.Option(None, "--weights"),
+    conf: Optional[float] = typer.Option(None, "--conf", min=0.0, max=1.0, help="one threshold for all classes instead of the tuned ones"),
+    config: Optional[Path] = typer.Option(None, "--config"),
+):
+    """Detection only: writes OUT/detections.csv (lat/lon/time empty where the image has none)."""
+    from detector.pipeline import detect_only
+
+    cfg = _config(config)
+    if conf is not None:
+        for spec in cfg.classes.values():
+            spec.threshold = conf
+    with _progress() as progress:
+        s = detect_only(images, out, cfg, weights=weights, progress=progress)
+    _print_summary(s, f"patrol detect: {images}")
+
+
+@app.command()
+def locate(
+    detections: List[Path] = typer.Argument(..., help="detections.csv files (one per pass)"),
+    roads: Path = typer.Option(..., "--roads"),
+    out: Path = typer.Option(..., "--out"),
+    config: Optional[Path] = typer.Option(None, "--config"),
+    store: Optional[Path] = typer.Option(None, "--store"),
+):
+    """Locate and deduplicate from detections files (no images needed)."""
+    from detector.pipeline import locate_only
+
+    cfg = _config(config)
+    s = locate_only(detections, roads, out, cfg, store=store)
+    _print_summary(s, "patrol locate")
+
+
+@app.command()
+def train(
+    data_yaml: Path = typer.Argument(..., help="YOLO data.yaml (train/val folders, names D00 D10 D20 D40)"),
+    model: Path = typer.Option(None, "--model", help="initial weights (.pt) or model .yaml; nothing is downloaded"),
+    epochs: int = typer.Option(100, "--epochs", min=1),
+    imgsz: int = typer.Option(640, "--imgsz", min=32),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, 0, 0,1 … (default: GPU if present)"),
+    out: Path = typer.Option(Path("runs/train"), "--out"),
+    name: str = typer.Option("rdd", "--name"),
+    batch: int = typer.Option(16, "--batch", min=1),
+    hours: Optional[float] = typer.Option(None, "--hours", help="time budget; overrides --epochs"),
+):
+    """Train (or resume an interrupted run in OUT/NAME), then export ONNX next to best.pt."""
+    from detector.train import train as _train
+
+    if model is None:
+        raise typer.BadParameter("--model is required for a new run (e.g. weights/rdd-yolo.pt to fine-tune)")
+    best = _train(data_yaml, model, out=out, name=name, epochs=epochs, imgsz=imgsz, batch=batch, device=device, time_hours=hours)
+    console.print(f"best weights: {best}\nONNX: {best.with_suffix('.onnx')}")
+
+
+@app.command("eval")
+def eval_(
+    source: Path = typer.Argument(..., help="data.yaml or an images folder with a sibling labels folder"),
+    weights: Optional[Path] = typer.Option(None, "--weights"),
+    split: str = typer.Option("val", "--split", help="val | test"),
+    config: Optional[Path] = typer.Option(None, "--config", help="thresholds from this config"),
+    out: Optional[Path] = typer.Option(None, "--out", help="JSON file (default: eval-<split>.json beside the weights' run or cwd)"),
+):
+    """F1 (IoU>0.5, right class, ≤5 boxes an image), precision, recall, mAP50 per class and per source."""
+    from detector.evaluate import evaluate, format_table, write_eval_json
+    from detector.infer import default_weights
+
+    cfg = _config(config)
+    w = weights or default_weights()
+    res = evaluate(source, w, cfg, split=split)
+    console.print(format_table(res))
+    path = out or Path(f"eval-{split}.json")
+    write_eval_json(res, path)
+    console.print(f"written: {path}")
+
+
+@app.command()
+def tune(
+    data_yaml: Path = typer.Argument(...),
+    config: Path = typer.Option(..., "--config", help="municipality YAML to write the thresholds into"),
+    weights: Optional[Path] = typer.Option(None, "--weights"),
+    split: str = typer.Option("val", "--split"),
+):
+    """Pick per-class thresholds that maximise F1 and write them into CONFIG (nothing else changes)."""
+    from detector.infer import default_weights
+    from detector.tune import tune as _tune
+
+    res = _tune(data_yaml, weights or default_weights(), config, split=split)
+    console.print(res)
+
+
+@app.command()
+def status(
+    store: Path = typer.Argument(...),
+    candidate_id: str = typer.Argument(..., metavar="ID"),
+    set_: str = typer.Option(..., "--set", help="new | confirmed | not_an_issue | scheduled | repaired"),
+    note: Optional[str] = typer.Option(None, "--note"),
+    who: Optional[str] = typer.Option(None, "--who"),
+):
+    """Change a registry candidate's status (history is kept)."""
+    with _open_store(store) as st:
+        st.set_status(candidate_id, set_, note=note, who=who)
+    console.print(f"{candidate_id}: {set_}")
+
+
+@app.command("import-verification")
+def import_verification(store: Path = typer.Argument(...), file: Path = typer.Argument(..., help="repair list CSV filled in by the crew")):
+    """Take back a field crew's repair list: status, note, issue type, who, when."""
+    with _open_store(store) as st:
+        rep = st.import_verification(file)
+    console.print(f"applied {len(rep.applied)}, unchanged {len(rep.unchanged)}, unmatched {len(rep.unmatched)}")
+    for row_no, reason in rep.unmatched:
+        err_console.print(f"{file}: row {row_no}: {reason}")
+
+
+@app.command()
+def export(
+    store: Path = typer.Argument(...),
+    format: str = typer.Option(..., "--format", help="geojson | gpkg | csv | xlsx | kml | html"),
+    out: Path = typer.Option(..., "--out"),
+    status_: Optional[List[str]] = typer.Option(None, "--status", help="only these statuses (repeatable or comma-separated)"),
+    since: Optional[str] = typer.Option(None, "--since", help="only candidates seen on or after this date (YYYY-MM-DD)"),
+    roads: Optional[Path] = typer.Option(None, "--roads", help="draw this network in the HTML report"),
+    config: Optional[Path] = typer.Option(None, "--config"),
+):
+    """Export the registry for GIS, Excel, Google Earth or a browser."""
+    from detector.errors import PatrolError
+    from detector.report import FORMATS, export as _export
+    if format not in FORMATS:
+        raise PatrolError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}", field="--format")
+    try:
+        since_d = date.fromisoformat(since) if since else None
+    except ValueError:
+        raise PatrolError(f"not a date (YYYY-MM-DD): {since!r}", field="--since") from None
+    statuses = [s for v in (status_ or []) for s in v.split(",") if s] or None
+    cfg = _config(config)
+    roads_gdf = None
+    if roads is not None:
+        from detector.roads import load_roads
+
+        roads_gdf = load_roads(roads, cfg).gdf.to_crs(4326)
+    with _open_store(store, cfg) as st:
+        df = st.query(status=statuses, since=since_d)
+    _export(df, format, out, cfg, roads_wgs84=roads_gdf)
+    console.print(f"{len(df)} candidates → {out}")
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    global DEBUG
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--debug" in argv:
+        argv.remove("--debug")
+        DEBUG = True
+    DEBUG = DEBUG or os.environ.get("PATROL_DEBUG") == "1"
+    from detector.errors import PatrolError
+
+    try:
+        app(args=argv, standalone_mode=False)
+    except PatrolError as e:
+        if DEBUG:
+            raise
+        err_console.print(f"[red]error:[/red] {e}", markup=True, highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted; run the same command again to resume")
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.exceptions.Abort):
+            sys.exit(130)
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(2)
+        if DEBUG:
+            raise
+        err_console.print(f"[red]internal error:[/red] {type(e).__name__}: {e} (run with --debug for the traceback)")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Stage 5: candidates.geojson (RFC 7946) and repair_list.csv (UTF-8 with BOM for Japanese Excel).
+
+Both are written atomically. The CSV is formula-injection safe: a text cell starting with = + - @ (or a tab /
+carriage return) gets a leading ``'``; numeric columns are written as plain numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .atomic import atomic_write
+from .errors import InputError
+
+GEOJSON_PROPERTIES = [
+    "candidate_id", "class", "class_name", "class_name_ja", "confidence", "n_obs", "first_seen", "last_seen",
+    "segment_id", "road_name", "chainage_m", "best_image", "best_drive", "drives", "severity",
+    "images", "best_x1", "best_y1", "best_x2", "best_y2", "best_width", "best_height", "est_width_m", "est_length_m",
+]
+REPAIR_COLUMNS = [
+    "No", "candidate_id", "segment_id", "road_name", "chainage_m", "class", "種別", "class_name", "confidence",
+    "n_obs", "severity", "lat", "lon", "first_seen", "last_seen", "best_image", "drives",
+    "status", "note", "issue_type", "checked_by", "checked_at",
+]
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_LIST_COLS = ("drives", "images")
+
+
+def _jsonable(v):
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return None if not math.isfinite(f) else f
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, (np.bool_,)):
+        return bool(v)
+    return v
+
+
+def _sorted(cands: pd.DataFrame) -> pd.DataFrame:
+    if len(cands) == 0:
+        return cands
+    un = cands["segment_id"].fillna("").astype(str) == ""
+    return (cands.assign(_u=un).sort_values(["_u", "segment_id", "chainage_m", "class", "candidate_id"], kind="mergesort")
+            .drop(columns="_u").reset_index(drop=True))
+
+
+def candidates_geojson(cands: pd.DataFrame) -> dict:
+    feats = []
+    props_cols = [c for c in GEOJSON_PROPERTIES if c in cands.columns]
+    for rec in _sorted(cands).to_dict("records"):
+        lon, lat = float(rec["lon"]), float(rec["lat"])
+        props = {c: _jsonable(rec[c]) for c in props_cols}
+        feats.append({
+            "type": "Feature", "id": rec["candidate_id"],
+            "geometry": {"type": "Point", "coordinates": [round(lon, 7), round(lat, 7)]},
+            "properties": props,
+        })
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def write_candidates_geojson(cands: pd.DataFrame, path: str | Path) -> Path:
+    path = Path(path)
+    text = json.dumps(candidates_geojson(cands), ensure_ascii=False, indent=None, separators=(",", ":"), allow_nan=False)
+    with atomic_write(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+        fh.write("\n")
+    return path
+
+
+def read_candidates_geojson(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise InputError("file not found", path) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"not a GeoJSON file: {e}", path) from None
+    if not isinstance(data, dict) or data.get("type") != "FeatureCollection" or not isinstance(data.get("features"), list):
+        raise InputError("not a GeoJSON FeatureCollection", path)
+    rows = []
+    for k, f in enumerate(data["features"]):
+        g = (f or {}).get("geometry") or {}
+        if g.get("type") != "Point" or len(g.get("coordinates") or []) < 2:
+            raise InputError(f"feature {k}: expected a Point geometry", path, "geometry")
+        p = dict(f.get("properties") or {})
+        p["lon"], p["lat"] = float(g["coordinates"][0]), float(g["coordinates"][1])
+        rows.append(p)
+    df = pd.DataFrame(rows)
+    for c in _LIST_COLS:
+        if c in df.columns:
+            df[c] = [list(v) if isinstance(v, list) else ([] if v is None else [str(v)]) for v in df[c]]
+    for c in ("chainage_m", "confidence", "severity", "est_width_m", "est_length_m"):
+        if c in df.columns:
+            df[c] = pd.to_numeric(df[c], errors="coerce")
+    if "segment_id" in df.columns:
+        df["segment_id"] = df["segment_id"].fillna("").astype(str)
+    return df
+
+
+def safe_cell(v) -> str:
+    """Text for a CSV cell; neutralises spreadsheet formulas (OWASP CSV injection)."""
+    if v is None:
+        return ""
+    if isinstance(v, (float, np.floating)) and not math.isfinite(float(v)):
+        return ""
+    s = str(v)
+    if s.startswith(_FORMULA_START):
+        return "'" + s
+    return s
+
+
+def _num(v, nd: int | None = None) -> str:
+    if v is None:
+        return ""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return safe_cell(v)
+    if not math.isfinite(f):
+        return ""
+    if nd is None:
+        return str(int(round(f)))
+    return f"{f:.{nd}f}"
+
+
+def write_repair_list(cands: pd.DataFrame, path: str | Path) -> Path:
+    """One row per candidate for a field crew, sorted by segment then chainage; UTF-8 with BOM."""
+    path = Path(path)
+    with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\r\n")
+        w.writerow(REPAIR_COLUMNS)
+        for no, r in enumerate(_sorted(cands).to_dict("records"), start=1):
+            drives = r.get("drives")
+            drives = ";".join(drives) if isinstance(drives, (list, tuple, np.ndarray)) else (drives or "")
+            w.writerow([
+                str(no), safe_cell(r["candidate_id"]), safe_cell(r.get("segment_id", "")), safe_cell(r.get("road_name", "")),
+                _num(r.get("chainage_m"), 1), safe_cell(r["class"]), safe_cell(r.get("class_name_ja", "")),
+                safe_cell(r.get("class_name", "")), _num(r.get("confidence"), 3), _num(r.get("n_obs")),
+                _num(r.get("severity"), 1), _num(r.get("lat"), 7), _num(r.get("lon"), 7),
+                safe_cell(r.get("first_seen", "")), safe_cell(r.get("last_seen", "")), safe_cell(r.get("best_image", "")),
+                safe_cell(drives), "", "", "", "", "",
+            ])
+    return path

@@ -1,0 +1,1090 @@
+"""Stage 1: scan a drive folder into ``Frame`` records (headers and EXIF only) and write frames.csv.
+
+Every file under the drive folder becomes one Frame, ``status`` "ok" or "rejected" with a ``reason``
+(``<code>`` or ``<code>: <detail>``; the codes and their meaning are in ``REASONS``).
+
+Decisions (documented contracts):
+
+* The file type is taken from the magic bytes, never from the extension; JPEG, PNG and HEIC/HEIF are
+  accepted. ``cfg.frames.extensions`` is informational only (a JPEG named ``.JPG`` or ``.dat`` is read).
+* Scanning reads headers only: JPEG markers up to the first SOS (dimensions, truncation check by the EOI
+  marker), the PNG IHDR, the HEIF container (pillow-heif decodes lazily) and the EXIF block (exifread).
+* Time (``parse_exif_tags``):
+  1. GPSDateStamp + GPSTimeStamp (UTC) when both are valid;
+  2. else DateTimeOriginal (then DateTimeDigitized, then DateTime) with OffsetTimeOriginal / OffsetTime;
+  3. else that local time in the configured time zone (``cfg.timezone``).
+  When both a GPS time and a camera time exist, the GPS time of day is trusted (satellite clock) but its
+  *date* is checked, because several cameras write a GPS date a day off (e.g. the Nikon DSCN samples):
+  - camera time with an offset: GPS wins when within 2 h of it; else the GPS time moved by whole days
+    when that brings it within 2 h (``gps_date_fixed``); else the camera time wins (``exif_offset``);
+  - camera time without an offset: camera wall time minus GPS UTC must be a real zone offset
+    (-12 h .. +14 h, with 30 min slack); GPS wins when it is; else the GPS time moved by the fewest whole
+    days that make it one (``gps_date_fixed``); else GPS wins anyway (the camera clock is wrong).
+  ``ExifInfo.time_source`` and ``ExifInfo.notes`` say what happened.
+* GPS: DMS rationals with N/S/E/W refs (S, W negative). A missing ref, a zero denominator in the degrees,
+  a negative component, minutes/seconds >= 60, a latitude outside +-90, a longitude outside +-180, or
+  (0, 0) give no fix. A 0/0 minutes or seconds component is read as 0 when the degrees are valid.
+* Heading: GPSImgDirection, else GPSTrack (both taken as-is; a magnetic ref "M" is kept in
+  ``ExifInfo.heading_ref`` and noted, not corrected). Missing → bearing between the neighbouring placed
+  frames (each within ``interpolate_max_gap_s`` and at least 1 m apart) → heading_source "track".
+* Speed: GPSSpeed with GPSSpeedRef K (default), M (mph) or N (knots), in km/h.
+* A frame with a time but no fix is interpolated linearly (in time) between the nearest earlier and the
+  nearest later GPS-fixed frames of the drive, each at most ``interpolate_max_gap_s`` away in time;
+  otherwise it is rejected ``no_gps_fix`` (or ``bad_gps`` when the EXIF had unusable coordinates).
+  A frame with a fix but no time is kept (time empty).
+* Order: by time (frames without time last), then name; duplicate or backwards times are fine.
+* Folders are walked recursively in sorted order; symlinked folders are followed unless they lead back
+  to a folder already visited (reported as one ``symlink_loop`` row).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import os
+import re
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime, time as dtime, timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from .atomic import atomic_write
+from .config import Config
+from .errors import InputError
+
+# exifread logs a warning for every odd file ("No values found for GPS SubIFD"); those are expected here.
+logging.getLogger("exifread").setLevel(logging.ERROR)
+
+__all__ = [
+    "Frame", "FrameError", "ExifInfo", "REASONS", "CSV_COLUMNS", "EXTRA_COLUMNS", "scan_drive", "parse_exif_tags", "read_exif",
+    "load_image", "iter_decoded", "iter_images", "write_frames_csv", "read_frames_csv", "reason_code",
+    "sniff_format",
+]
+
+REASONS: dict[str, str] = {
+    "empty_file": "The file is 0 bytes long (an upload or copy that never completed).",
+    "truncated": "The image file ends early (no JPEG end marker, or the header is cut off), so it cannot be decoded fully.",
+    "corrupt": "The file starts like an image but its header is damaged and cannot be read.",
+    "not_an_image": "The file is not a JPEG, PNG or HEIC image (by its content, whatever its extension), e.g. Thumbs.db or notes.",
+    "unsupported_format": "The file is an image in a format the pipeline does not read (e.g. GIF, BMP, TIFF, WebP).",
+    "unreadable": "The file could not be opened or read (permissions, broken link, I/O error).",
+    "too_large": "The image declares more pixels than frames.max_image_pixels allows (a possible decompression bomb); it is never decoded.",
+    "too_small": "The image is smaller than frames.min_image_side pixels on a side.",
+    "no_gps_fix": "The frame has no GPS position and could not be interpolated between fixed neighbours close enough in time.",
+    "bad_gps": "The frame's GPS position is unusable (zero denominators, out of range, or 0,0) and could not be interpolated.",
+    "decode_failed": "The image header was fine but decoding the pixels failed.",
+    "symlink_loop": "A symbolic link leads back to a folder already scanned; it was not followed.",
+}
+
+CSV_COLUMNS = ["name", "status", "reason", "time", "lat", "lon", "heading", "speed",
+               "drive", "position_source", "heading_source", "width", "height", "make", "model", "software"]
+# after the contract columns: the absolute path, so a cached frames.csv can be decoded again
+EXTRA_COLUMNS = ["path"]
+
+_DEFAULT_TZ = Config.model_fields["timezone"].default
+_STR_MAX = 64
+_GPS_DISAGREE = timedelta(hours=2)
+_MIN_OFFSET = timedelta(hours=-12, minutes=-30)  # zone offsets span -12..+14 h; allow clock drift
+_MAX_OFFSET = timedelta(hours=14, minutes=30)
+_EARTH_R = 6_371_008.8
+
+
+class FrameError(Exception):
+    """A frame could not be decoded. ``reason`` is a frames.csv reason, e.g. ``decode_failed: ...``."""
+
+    def __init__(self, reason: str):
+        self.reason = " ".join(str(reason).split())
+        super().__init__(self.reason)
+
+
+@dataclass
+class Frame:
+    drive: str
+    name: str
+    path: Path
+    index: int
+    status: str
+    reason: str
+    time: datetime | None
+    lat: float = math.nan
+    lon: float = math.nan
+    heading: float = math.nan
+    speed: float = math.nan
+    position_source: str = ""
+    heading_source: str = ""
+    width: int = 0
+    height: int = 0
+    make: str = ""
+    model: str = ""
+    software: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass
+class ExifInfo:
+    lat: float | None = None
+    lon: float | None = None
+    time: datetime | None = None  # timezone-aware
+    time_source: str = ""  # gps | gps_date_fixed | exif_offset | exif_tz | ""
+    heading: float | None = None  # degrees, as written (see heading_ref)
+    heading_ref: str = ""  # "T" | "M" | "" (unknown, taken as true)
+    speed: float | None = None  # km/h
+    orientation: int = 1
+    exif_width: int | None = None  # ExifImageWidth/Length as written (not oriented)
+    exif_height: int | None = None
+    make: str = ""
+    model: str = ""
+    software: str = ""
+    gps_problem: str = ""  # why GPS coordinates present in the EXIF were not used
+    notes: list[str] = field(default_factory=list)
+
+
+def reason_code(reason: str) -> str:
+    return reason.split(":", 1)[0].strip()
+
+
+# ----------------------------------------------------------------------------------------------- EXIF
+
+def _num(v: Any) -> float | None:
+    """A finite float from an exifread value (Ratio, int, float, str); None for garbage or x/0."""
+    try:
+        if v is None or isinstance(v, bool):
+            return None
+        if isinstance(v, (int, float)):
+            f = float(v)
+        elif isinstance(v, str):
+            f = float(v.strip())
+        else:
+            num = getattr(v, "num", None)
+            den = getattr(v, "den", None)
+            if num is None or den is None:
+                num = getattr(v, "numerator", None)
+                den = getattr(v, "denominator", None)
+            if num is None or den is None:
+                return None
+            num, den = float(num), float(den)
+            if den == 0:
+                return None
+            f = num / den
+        return f if math.isfinite(f) else None
+    except Exception:
+        return None
+
+
+def _is_zero_over_zero(v: Any) -> bool:
+    try:
+        num = getattr(v, "num", getattr(v, "numerator", None))
+        den = getattr(v, "den", getattr(v, "denominator", None))
+        return num is not None and den is not None and float(num) == 0 and float(den) == 0
+    except Exception:
+        return False
+
+
+def _values(tags: dict, key: str) -> list | None:
+    tag = tags.get(key)
+    if tag is None:
+        return None
+    vals = getattr(tag, "values", tag)
+    if isinstance(vals, (list, tuple)):
+        return list(vals)
+    if isinstance(vals, (bytes, bytearray)):
+        return [bytes(vals)]
+    return [vals]
+
+
+def _text(tags: dict, key: str) -> str:
+    vals = _values(tags, key)
+    if not vals:
+        return ""
+    if all(isinstance(v, str) for v in vals):
+        s = "".join(vals)
+    elif len(vals) == 1 and isinstance(vals[0], (bytes, bytearray)):
+        s = bytes(vals[0]).decode("utf-8", "replace")
+    elif len(vals) == 1 and vals[0] is not None and not isinstance(vals[0], (list, dict)):
+        s = str(vals[0])
+    else:
+        return ""
+    s = s.replace("\x00", "")
+    s = "".join(c if c.isprintable() else " " for c in s)
+    return " ".join(s.split())[:_STR_MAX]
+
+
+def _first_num(tags: dict, key: str) -> float | None:
+    vals = _values(tags, key)
+    if not vals:
+        return None
+    return _num(vals[0])
+
+
+def _first_int(tags: dict, key: str) -> int | None:
+    f = _first_num(tags, key)
+    if f is None or f != int(f) or f < 0 or f > 2**31:
+        return None
+    return int(f)
+
+
+def _ref(tags: dict, key: str) -> str:
+    s = _text(tags, key).strip().upper()
+    return s[:1] if s else ""
+
+
+def _dms(vals: list | None) -> tuple[float | None, str]:
+    """(decimal degrees >= 0, problem). Degrees must be valid; 0/0 minutes/seconds read as 0."""
+    if not vals:
+        return None, "missing"
+    if len(vals) > 3:
+        return None, "more than 3 components"
+    parts: list[float] = []
+    for i, v in enumerate(vals):
+        f = _num(v)
+        if f is None:
+            if i > 0 and _is_zero_over_zero(v):
+                f = 0.0
+            else:
+                return None, "zero denominator" if _is_zero_over_zero(v) or getattr(v, "den", 1) == 0 else "not a number"
+        if f < 0:
+            return None, "negative component"
+        if i > 0 and f > 60:
+            return None, "minutes/seconds >= 60"
+        parts.append(f)
+    while len(parts) < 3:
+        parts.append(0.0)
+    return parts[0] + parts[1] / 60.0 + parts[2] / 3600.0, ""
+
+
+def _parse_gps_position(tags: dict, info: ExifInfo) -> None:
+    lat_vals = _values(tags, "GPS GPSLatitude")
+    lon_vals = _values(tags, "GPS GPSLongitude")
+    if lat_vals is None and lon_vals is None:
+        return
+    if lat_vals is None or lon_vals is None:
+        info.gps_problem = "latitude or longitude missing"
+        return
+    lat, p1 = _dms(lat_vals)
+    lon, p2 = _dms(lon_vals)
+    if lat is None or lon is None:
+        info.gps_problem = f"{'latitude' if lat is None else 'longitude'} {p1 or p2}"
+        return
+    lat_ref, lon_ref = _ref(tags, "GPS GPSLatitudeRef"), _ref(tags, "GPS GPSLongitudeRef")
+    if lat_ref not in ("N", "S") or lon_ref not in ("E", "W"):
+        info.gps_problem = f"hemisphere ref missing or invalid ({lat_ref or '-'}/{lon_ref or '-'})"
+        return
+    if lat_ref == "S":
+        lat = -lat
+    if lon_ref == "W":
+        lon = -lon
+    if abs(lat) > 90.0 or abs(lon) > 180.0:
+        info.gps_problem = f"out of range ({lat:.6f}, {lon:.6f})"
+        return
+    if abs(lat) < 1e-9 and abs(lon) < 1e-9:
+        info.gps_problem = "position 0,0 (no fix)"
+        return
+    info.lat, info.lon = lat, lon
+
+
+_DATE_RE = re.compile(r"^\s*(\d{4})[:\-/](\d{1,2})[:\-/](\d{1,2})")
+_DT_RE = re.compile(r"^\s*(\d{4})[:\-/](\d{2})[:\-/](\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,6}))?")
+_OFF_RE = re.compile(r"^\s*([+-])(\d{2}):?(\d{2})\s*$")
+
+
+def _plausible_year(y: int) -> bool:
+    return 1970 <= y <= 2100
+
+
+def _gps_datetime(tags: dict) -> datetime | None:
+    ds = _text(tags, "GPS GPSDate")
+    m = _DATE_RE.match(ds)
+    if not m:
+        return None
+    try:
+        d = date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return None
+    if not _plausible_year(d.year):
+        return None
+    vals = _values(tags, "GPS GPSTimeStamp")
+    if not vals or len(vals) != 3:
+        return None
+    h, mi, s = (_num(v) for v in vals)
+    if h is None or mi is None or s is None:
+        return None
+    if not (0 <= h < 24 and h == int(h) and 0 <= mi < 60 and mi == int(mi) and 0 <= s < 61):
+        return None
+    s = min(s, 59.999999)
+    whole = int(s)
+    micro = int(round((s - whole) * 1e6))
+    if micro >= 1_000_000:
+        whole, micro = whole + 1, 0
+        if whole > 59:
+            whole, micro = 59, 999_999
+    return datetime.combine(d, dtime(int(h), int(mi), whole, micro), tzinfo=timezone.utc)
+
+
+def _local_datetime(s: str) -> datetime | None:
+    m = _DT_RE.match(s)
+    if not m:
+        return None
+    try:
+        frac = m.group(7)
+        micro = int((frac + "000000")[:6]) if frac else 0
+        dt = datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)), int(m.group(4)), int(m.group(5)),
+                      int(m.group(6)), micro)
+    except ValueError:
+        return None
+    return dt if _plausible_year(dt.year) else None
+
+
+def _offset(s: str) -> timezone | None:
+    m = _OFF_RE.match(s)
+    if not m:
+        return None
+    hh, mm = int(m.group(2)), int(m.group(3))
+    if hh > 14 or mm > 59:
+        return None
+    delta = timedelta(hours=hh, minutes=mm)
+    return timezone(-delta if m.group(1) == "-" else delta)
+
+
+def _parse_time(tags: dict, info: ExifInfo, tz: tzinfo) -> None:
+    gps = _gps_datetime(tags)
+    local = None
+    offset_known = False
+    for key, off_keys in (("EXIF DateTimeOriginal", ("EXIF OffsetTimeOriginal", "EXIF OffsetTime")),
+                          ("EXIF DateTimeDigitized", ("EXIF OffsetTimeDigitized", "EXIF OffsetTime")),
+                          ("Image DateTime", ("EXIF OffsetTime",))):
+        naive = _local_datetime(_text(tags, key))
+        if naive is None:
+            continue
+        off = next((o for o in (_offset(_text(tags, k)) for k in off_keys) if o is not None), None)
+        if off is not None:
+            local, offset_known = naive.replace(tzinfo=off), True
+        else:
+            try:
+                local = naive.replace(tzinfo=tz)
+                local.utcoffset()
+            except Exception:
+                local = naive.replace(tzinfo=timezone.utc)
+        if key != "EXIF DateTimeOriginal":
+            info.notes.append(f"time from {key.split()[-1]}")
+        break
+    try:
+        if gps is None and local is None:
+            return
+        if gps is not None and local is None:
+            info.time, info.time_source = gps, "gps"
+            return
+        src = "exif_offset" if offset_known else "exif_tz"
+        if gps is None:
+            info.time, info.time_source = local, src
+            return
+        if offset_known:
+            delta = gps - local
+            if abs(delta) <= _GPS_DISAGREE:
+                info.time, info.time_source = gps, "gps"
+                return
+            days = round(delta / timedelta(days=1))
+            fixed = gps - timedelta(days=days)
+            if days != 0 and abs(fixed - local) <= _GPS_DISAGREE:
+                info.time, info.time_source = fixed, "gps_date_fixed"
+                info.notes.append(f"GPS date {days:+d} day(s) off the camera date; corrected")
+            else:
+                info.time, info.time_source = local, src
+                info.notes.append("GPS time disagrees with the camera time (with offset); camera time used")
+            return
+        # no offset: the camera's local time minus UTC must be a real zone offset (-12 h .. +14 h, some drift)
+        wall = local.replace(tzinfo=None)
+        g = gps.replace(tzinfo=None)
+        for days in (0, -1, 1, -2, 2):
+            off = wall - (g + timedelta(days=days))
+            if _MIN_OFFSET <= off <= _MAX_OFFSET:
+                break
+        else:
+            days = None
+        if days == 0:
+            info.time, info.time_source = gps, "gps"
+        elif days is not None:
+            info.time, info.time_source = gps + timedelta(days=days), "gps_date_fixed"
+            info.notes.append(f"GPS date {-days:+d} day(s) off the camera date; corrected")
+        else:
+            info.time, info.time_source = gps, "gps"
+            info.notes.append("GPS time disagrees with the camera time (no offset); GPS time used")
+    except (OverflowError, ValueError):
+        info.time, info.time_source = None, ""
+
+
+def _parse_direction(tags: dict, info: ExifInfo) -> None:
+    for key, ref_key in (("GPS GPSImgDirection", "GPS GPSImgDirectionRef"), ("GPS GPSTrack", "GPS GPSTrackRef")):
+        v = _first_num(tags, key)
+        if v is None or not (0.0 <= v <= 360.0):
+            continue
+        info.heading = v % 360.0
+        ref = _ref(tags, ref_key)
+        info.heading_ref = ref if ref in ("T", "M") else ""
+        if info.heading_ref == "M":
+            info.notes.append(f"{key.split()[-1]} is magnetic; used as true")
+        return
+
+
+def _parse_speed(tags: dict, info: ExifInfo) -> None:
+    v = _first_num(tags, "GPS GPSSpeed")
+    if v is None or v < 0:
+        return
+    ref = _ref(tags, "GPS GPSSpeedRef") or "K"
+    factor = {"K": 1.0, "M": 1.609344, "N": 1.852}.get(ref)
+    if factor is None:
+        return
+    kmh = v * factor
+    if kmh <= 1000.0:
+        info.speed = kmh
+
+
+def parse_exif_tags(tags: dict, tz: tzinfo | str | None = None) -> ExifInfo:
+    """ExifInfo from an exifread tag dict (``{"GPS GPSLatitude": IfdTag, ...}``). Never raises.
+
+    ``tz`` is the zone for a camera time without an offset (default: the config default zone)."""
+    info = ExifInfo()
+    try:
+        if not isinstance(tags, dict):
+            return info
+        if tz is None or isinstance(tz, str):
+            try:
+                tz = ZoneInfo(tz or _DEFAULT_TZ)
+            except Exception:
+                tz = ZoneInfo(_DEFAULT_TZ)
+        for step in (lambda: _parse_gps_position(tags, info), lambda: _parse_time(tags, info, tz),
+                     lambda: _parse_direction(tags, info), lambda: _parse_speed(tags, info)):
+            try:
+                step()
+            except Exception as e:  # one broken part must not lose the others
+                info.notes.append(f"exif parse error: {type(e).__name__}")
+        try:
+            o = _first_int(tags, "Image Orientation")
+            info.orientation = o if o is not None and 1 <= o <= 8 else 1
+            w, h = _first_int(tags, "EXIF ExifImageWidth"), _first_int(tags, "EXIF ExifImageLength")
+            info.exif_width, info.exif_height = (w or None), (h or None)
+            info.make = _text(tags, "Image Make")
+            info.model = _text(tags, "Image Model")
+            info.software = _text(tags, "Image Software")
+        except Exception as e:
+            info.notes.append(f"exif parse error: {type(e).__name__}")
+    except Exception:
+        return ExifInfo()
+    return info
+
+
+def _exifread_tags(fh) -> dict:
+    import exifread
+
+    try:
+        fh.seek(0)
+        tags = exifread.process_file(fh, details=False)
+        return tags if isinstance(tags, dict) else {}
+    except Exception:
+        return {}
+
+
+def read_exif(path: str | Path, tz: tzinfo | str | None = None) -> ExifInfo:
+    """ExifInfo of an image file (JPEG, HEIC, PNG, TIFF...). Never raises: unreadable → empty ExifInfo."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+            tags = _exifread_tags(fh)
+        if not tags and sniff_format(head) == "heif":
+            tags = _heif_exif_tags(Path(path))
+        return parse_exif_tags(tags, tz)
+    except Exception:
+        return ExifInfo()
+
+
+def _heif_exif_tags(path: Path) -> dict:
+    """EXIF via pillow-heif (fallback when exifread cannot parse the HEIF container)."""
+    try:
+        import pillow_heif
+
+        heif = pillow_heif.open_heif(str(path))
+        raw = heif.info.get("exif") or b""
+        return _tags_from_exif_bytes(raw)
+    except Exception:
+        return {}
+
+
+def _tags_from_exif_bytes(raw: bytes) -> dict:
+    if not raw:
+        return {}
+    if raw.startswith(b"Exif\x00\x00"):
+        raw = raw[6:]
+    elif raw[4:10] == b"Exif\x00\x00":  # HEIF exif item: 4-byte offset then the header
+        raw = raw[10:]
+    return _exifread_tags(io.BytesIO(raw))
+
+
+# ----------------------------------------------------------------------------------------------- headers
+
+def sniff_format(head: bytes) -> str:
+    """"jpeg" | "png" | "heif" | other image format name | "" (not an image), from the first bytes."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1",
+                     b"mif2", b"miaf"):
+            return "heif"
+        if brand in (b"avif", b"avis"):
+            return "avif"
+        return ""
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
+    if head.startswith(b"BM"):
+        return "bmp"
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return "tiff"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "webp"
+    return ""
+
+
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+class _HeaderProblem(Exception):
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+def _jpeg_header(fh, size: int) -> tuple[int, int]:
+    """(width, height) from SOF, and checks the file reaches an EOI marker after the first SOS."""
+    fh.seek(2)
+    dims = None
+    while True:
+        b = fh.read(1)
+        if not b:
+            raise _HeaderProblem("truncated: header ends before the image data")
+        if b != b"\xff":
+            raise _HeaderProblem("corrupt: bad JPEG marker")
+        marker = fh.read(1)
+        while marker == b"\xff":  # fill bytes
+            marker = fh.read(1)
+        if not marker:
+            raise _HeaderProblem("truncated: header ends before the image data")
+        m = marker[0]
+        if m == 0xD9:
+            raise _HeaderProblem("truncated: no image data")
+        if m in (0x01,) or 0xD0 <= m <= 0xD7:
+            continue
+        ln = fh.read(2)
+        if len(ln) < 2:
+            raise _HeaderProblem("truncated: header ends before the image data")
+        seglen = int.from_bytes(ln, "big")
+        if seglen < 2:
+            raise _HeaderProblem("corrupt: bad JPEG segment length")
+        if m in _SOF:
+            seg = fh.read(5)
+            if len(seg) < 5:
+                raise _HeaderProblem("truncated: header ends inside the frame header")
+            dims = (int.from_bytes(seg[3:5], "big"), int.from_bytes(seg[1:3], "big"))
+            fh.seek(seglen - 2 - 5, 1)
+        elif m == 0xDA:
+            if dims is None:
+                raise _HeaderProblem("corrupt: image data before the frame header")
+            start = fh.tell() + seglen - 2
+            if start >= size:
+                raise _HeaderProblem("truncated: no image data")
+            if not _has_eoi(fh, start, size):
+                raise _HeaderProblem("truncated: no JPEG end marker (FFD9)")
+            return dims
+        else:
+            fh.seek(seglen - 2, 1)
+        if fh.tell() > size:
+            raise _HeaderProblem("truncated: header ends before the image data")
+
+
+def _has_eoi(fh, start: int, size: int) -> bool:
+    tail = max(start, size - 4096)
+    fh.seek(tail)
+    if b"\xff\xd9" in fh.read():
+        return True
+    # data appended after the EOI (e.g. a motion-photo video): scan the entropy-coded data once
+    fh.seek(start)
+    prev = b""
+    while True:
+        chunk = fh.read(1 << 20)
+        if not chunk:
+            return False
+        if b"\xff\xd9" in prev + chunk:
+            return True
+        prev = chunk[-1:]
+
+
+def _png_header(head: bytes) -> tuple[int, int]:
+    if len(head) < 24 or head[12:16] != b"IHDR":
+        raise _HeaderProblem("truncated: PNG header cut off" if len(head) < 24 else "corrupt: no PNG IHDR")
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def _heif_header(path: Path) -> tuple[int, int, dict]:
+    import pillow_heif
+
+    try:
+        heif = pillow_heif.open_heif(str(path))
+        w, h = heif.size
+        tags = _tags_from_exif_bytes(heif.info.get("exif") or b"")
+    except Exception as e:
+        msg = " ".join(str(e).split())[:80]
+        raise _HeaderProblem(f"corrupt: {msg or type(e).__name__}") from None
+    return int(w), int(h), tags
+
+
+@dataclass
+class _Probe:
+    reason: str = ""
+    fmt: str = ""
+    width: int = 0
+    height: int = 0
+    exif: ExifInfo = field(default_factory=ExifInfo)
+
+
+def _probe(path: Path, cfg: Config) -> _Probe:
+    """Header-only look at one file. Never raises."""
+    p = _Probe()
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size == 0:
+                p.reason = "empty_file"
+                return p
+            head = fh.read(64)
+            fmt = sniff_format(head)
+            p.fmt = fmt
+            if fmt == "":
+                p.reason = f"not_an_image: {_describe(path, head)}"
+                return p
+            if fmt not in ("jpeg", "png", "heif"):
+                p.reason = f"unsupported_format: {fmt}"
+                return p
+            heif_tags: dict = {}
+            try:
+                if fmt == "jpeg":
+                    w, h = _jpeg_header(fh, size)
+                elif fmt == "png":
+                    w, h = _png_header(head)
+                else:
+                    w, h, heif_tags = _heif_header(path)
+            except _HeaderProblem as e:
+                p.reason = e.reason
+                return p
+            tags = _exifread_tags(fh) if fmt != "heif" else (heif_tags or _exifread_tags(fh))
+        p.exif = parse_exif_tags(tags, cfg.tz)
+    except PermissionError as e:
+        p.reason = f"unreadable: {e.strerror or 'permission denied'}"
+        return p
+    except OSError as e:
+        p.reason = f"unreadable: {e.strerror or type(e).__name__}"
+        return p
+    except Exception as e:  # last resort: scanning never raises
+        p.reason = f"corrupt: {type(e).__name__}"
+        return p
+    if fmt != "heif" and p.exif.orientation in (5, 6, 7, 8):
+        w, h = h, w  # pillow-heif already reports the size with the container transforms applied
+    p.width, p.height = w, h
+    if w * h > cfg.frames.max_image_pixels:
+        p.reason = f"too_large: {w}x{h} pixels declared (limit {cfg.frames.max_image_pixels})"
+    elif min(w, h) < cfg.frames.min_image_side:
+        p.reason = f"too_small: {w}x{h} (minimum side {cfg.frames.min_image_side})"
+    return p
+
+
+def _describe(path: Path, head: bytes) -> str:
+    name = path.name.lower()
+    if name in ("thumbs.db", "ehthumbs.db"):
+        return "Windows thumbnail cache"
+    if name == ".ds_store":
+        return "macOS folder metadata"
+    if name == "desktop.ini":
+        return "Windows folder settings"
+    if name.startswith("._"):
+        return "macOS resource fork"
+    try:
+        head.decode("utf-8")
+        if all(c >= 0x20 or c in (9, 10, 13) for c in head):
+            return "text file"
+    except UnicodeDecodeError:
+        pass
+    return "unknown content"
+
+
+# ----------------------------------------------------------------------------------------------- scan
+
+def _walk(drive_dir: Path) -> Iterator[tuple[str, Path, str]]:
+    """(name relative to the drive, path, reason-if-not-a-file) in sorted order; follows folder links once."""
+    seen: set[tuple[int, int]] = set()
+
+    def key(p: Path) -> tuple[int, int] | None:
+        try:
+            st = p.stat()
+            return st.st_dev, st.st_ino
+        except OSError:
+            return None
+
+    root_key = key(drive_dir)
+    if root_key:
+        seen.add(root_key)
+    stack: list[tuple[Path, str]] = [(drive_dir, "")]
+    out: list[tuple[str, Path, str]] = []
+    while stack:
+        folder, rel = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as e:
+            out.append((rel or ".", folder, f"unreadable: folder: {e.strerror or type(e).__name__}"))
+            continue
+        subdirs = []
+        for e in entries:
+            name = f"{rel}{e.name}"
+            p = Path(e.path)
+            try:
+                is_dir = e.is_dir(follow_symlinks=True)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                k = key(p)
+                if k is None or k in seen:
+                    if e.is_symlink():
+                        out.append((name, p, f"symlink_loop: -> {os.readlink(p) if e.is_symlink() else ''}"))
+                    continue
+                seen.add(k)
+                subdirs.append((p, name + "/"))
+                continue
+            try:
+                is_file = e.is_file(follow_symlinks=True)
+            except OSError:
+                is_file = False
+            if not is_file:
+                if e.is_symlink():
+                    out.append((name, p, "unreadable: broken symbolic link"))
+                elif not e.is_file(follow_symlinks=False):
+                    out.append((name, p, "not_an_image: not a regular file"))
+                continue
+            out.append((name, p, ""))
+        stack.extend(reversed(subdirs))
+    out.sort(key=lambda t: t[0])
+    return iter(out)
+
+
+def scan_drive(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = None) -> list[Frame]:
+    """Every file under ``drive_dir`` as a Frame (headers/EXIF only), ordered by time then name.
+
+    Raises InputError only when ``drive_dir`` itself is not a readable folder."""
+    cfg = cfg or Config()
+    drive_dir = Path(drive_dir)
+    if not drive_dir.is_dir():
+        raise InputError("not a folder" if drive_dir.exists() else "folder not found", drive_dir)
+    drive = drive or drive_dir.resolve().name
+    tz = cfg.tz
+    frames: list[Frame] = []
+    problems: dict[int, str] = {}
+    for name, path, why in _walk(drive_dir):
+        fr = Frame(drive=drive, name=name, path=path.absolute(), index=0, status="ok", reason="", time=None)
+        if why:
+            fr.status, fr.reason = "rejected", why
+            frames.append(fr)
+            continue
+        p = _probe(path, cfg)
+        fr.width, fr.height = p.width, p.height
+        ex = p.exif
+        fr.make, fr.model, fr.software = ex.make, ex.model, ex.software
+        if ex.time is not None:
+            try:
+                fr.time = ex.time.astimezone(tz)
+            except (OverflowError, ValueError):
+                fr.time = None
+        if p.reason:
+            fr.status, fr.reason = "rejected", p.reason
+        else:
+            if ex.lat is not None and ex.lon is not None:
+                fr.lat, fr.lon, fr.position_source = ex.lat, ex.lon, "gps"
+            if ex.heading is not None:
+                fr.heading, fr.heading_source = ex.heading, "exif"
+            if ex.speed is not None:
+                fr.speed = ex.speed
+            if ex.gps_problem:
+                problems[id(fr)] = ex.gps_problem
+        frames.append(fr)
+
+    frames.sort(key=_order_key)
+    _interpolate(frames, cfg.frames.interpolate_max_gap_s, problems)
+    _track_headings(frames, cfg.frames.interpolate_max_gap_s)
+    for i, fr in enumerate(frames):
+        fr.index = i
+        if fr.position_source:
+            fr.lat, fr.lon = round(fr.lat, 8), round(fr.lon, 8)
+        if not math.isnan(fr.heading):
+            fr.heading = round(fr.heading, 3) % 360.0
+        if not math.isnan(fr.speed):
+            fr.speed = round(fr.speed, 3)
+    return frames
+
+
+def _order_key(fr: Frame) -> tuple:
+    if fr.time is None:
+        return (1, 0.0, fr.name)
+    return (0, fr.time.timestamp(), fr.name)
+
+
+def _interpolate(frames: list[Frame], max_gap: float, problems: dict[int, str]) -> None:
+    fixed = [(fr.time.timestamp(), fr) for fr in frames
+             if fr.status == "ok" and fr.position_source == "gps" and fr.time is not None]
+    ts = [t for t, _ in fixed]
+    import bisect
+
+    for fr in frames:
+        if fr.status != "ok" or fr.position_source:
+            continue
+        problem = problems.get(id(fr))
+        if fr.time is None:
+            fr.status = "rejected"
+            fr.reason = f"bad_gps: {problem}; no time to interpolate" if problem else "no_gps_fix: no position and no time"
+            continue
+        t = fr.time.timestamp()
+        lo = bisect.bisect_right(ts, t) - 1
+        hi = bisect.bisect_left(ts, t)
+        if hi <= lo:  # a fixed frame at exactly t (duplicate time) is both neighbours
+            hi = lo
+        prev = fixed[lo] if lo >= 0 else None
+        nxt = fixed[hi] if hi < len(fixed) else None
+        if prev and nxt and t - prev[0] <= max_gap and nxt[0] - t <= max_gap:
+            (t0, a), (t1, b) = prev, nxt
+            w = 0.0 if t1 == t0 else (t - t0) / (t1 - t0)
+            dlon = b.lon - a.lon
+            if dlon > 180:
+                dlon -= 360
+            elif dlon < -180:
+                dlon += 360
+            fr.lat = a.lat + w * (b.lat - a.lat)
+            lon = a.lon + w * dlon
+            fr.lon = (lon + 180.0) % 360.0 - 180.0 if abs(lon) > 180 else lon
+            fr.position_source = "interpolated"
+            if math.isnan(fr.speed) and not (math.isnan(a.speed) or math.isnan(b.speed)):
+                fr.speed = a.speed + w * (b.speed - a.speed)
+        else:
+            fr.status = "rejected"
+            why = f"no fixed frames within {max_gap:g} s on both sides"
+            fr.reason = f"bad_gps: {problem}; {why}" if problem else f"no_gps_fix: {why}"
+
+
+def _distance_bearing(lat1: float, lon1: float, lat2: float, lon2: float) -> tuple[float, float]:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dl = math.radians(lon2 - lon1)
+    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    dist = 2 * _EARTH_R * math.asin(min(1.0, math.sqrt(a)))
+    y = math.sin(dl) * math.cos(p2)
+    x = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
+    return dist, math.degrees(math.atan2(y, x)) % 360.0
+
+
+def _track_headings(frames: list[Frame], max_gap: float) -> None:
+    placed = [fr for fr in frames if fr.status == "ok" and fr.position_source and fr.time is not None]
+    for i, fr in enumerate(placed):
+        if not math.isnan(fr.heading):
+            continue
+        t = fr.time.timestamp()
+        prev = next((p for p in reversed(placed[:i]) if p.position_source == "gps"), None)
+        nxt = next((p for p in placed[i + 1:] if p.position_source == "gps"), None)
+        if prev is not None and t - prev.time.timestamp() > max_gap:
+            prev = None
+        if nxt is not None and nxt.time.timestamp() - t > max_gap:
+            nxt = None
+        a = prev or fr
+        b = nxt or fr
+        if a is b:
+            continue
+        dist, bearing = _distance_bearing(a.lat, a.lon, b.lat, b.lon)
+        if dist >= 1.0:
+            fr.heading, fr.heading_source = bearing, "track"
+
+
+# ----------------------------------------------------------------------------------------------- decode
+
+def load_image(frame: Frame | str | Path, ignore_orientation: bool = False) -> np.ndarray:
+    """Decode a frame to a BGR uint8 array with EXIF orientation applied. Raises FrameError."""
+    import cv2
+
+    path = Path(frame.path if isinstance(frame, Frame) else frame)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise FrameError(f"decode_failed: cannot read: {e.strerror or type(e).__name__}") from None
+    fmt = sniff_format(data[:64])
+    if fmt == "heif":
+        return _load_heif(path, ignore_orientation)
+    if fmt not in ("jpeg", "png"):
+        raise FrameError(f"decode_failed: not a JPEG/PNG/HEIC file ({fmt or 'unknown content'})")
+    if fmt == "jpeg":
+        try:
+            _jpeg_header(io.BytesIO(data), len(data))
+        except _HeaderProblem as e:
+            raise FrameError(f"decode_failed: {e.reason}") from None
+    flags = cv2.IMREAD_COLOR | (cv2.IMREAD_IGNORE_ORIENTATION if ignore_orientation else 0)
+    try:
+        img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
+    except cv2.error as e:
+        raise FrameError(f"decode_failed: {' '.join(str(e).split())[:80]}") from None
+    if img is None or img.size == 0:
+        raise FrameError("decode_failed: OpenCV could not decode the image")
+    if img.dtype != np.uint8:
+        img = cv2.convertScaleAbs(img, alpha=255.0 / 65535.0)
+    return img
+
+
+def _load_heif(path: Path, ignore_orientation: bool) -> np.ndarray:
+    try:
+        import pillow_heif
+        from PIL import ImageOps
+
+        heif = pillow_heif.open_heif(str(path), convert_hdr_to_8bit=True)
+        img = heif.to_pillow()
+        if not ignore_orientation:
+            img = ImageOps.exif_transpose(img)
+        rgb = np.asarray(img.convert("RGB"))
+    except Exception as e:
+        raise FrameError(f"decode_failed: {' '.join(str(e).split())[:80] or type(e).__name__}") from None
+    return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def _decode(fr: Frame) -> tuple[np.ndarray | None, str | None]:
+    try:
+        return load_image(fr), None
+    except FrameError as e:
+        return None, e.reason
+    except Exception as e:  # never kill the pipeline on one frame
+        return None, f"decode_failed: {type(e).__name__}"
+
+
+def iter_decoded(frames: Iterable[Frame], workers: int = 2, prefetch: int = 8
+                 ) -> Iterator[tuple[Frame, np.ndarray | None, str | None]]:
+    """Yield (frame, image or None, error reason or None) in input order, decoding ahead in a thread pool.
+
+    At most ``prefetch`` decoded images wait for the consumer. Frames not "ok" are not decoded:
+    they come out as (frame, None, frame.reason)."""
+    prefetch = max(1, int(prefetch))
+    pending: deque[tuple[Frame, Future | None]] = deque()
+    it = iter(frames)
+    pool = ThreadPoolExecutor(max_workers=max(1, int(workers)), thread_name_prefix="decode")
+    try:
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < prefetch:
+                fr = next(it, None)
+                if fr is None:
+                    exhausted = True
+                    break
+                pending.append((fr, pool.submit(_decode, fr) if fr.status == "ok" else None))
+            if not pending:
+                return
+            fr, fut = pending.popleft()
+            if fut is None:
+                yield fr, None, fr.reason or "rejected"
+            else:
+                img, err = fut.result()
+                yield fr, img, err
+    finally:
+        for _, fut in pending:
+            if fut is not None:
+                fut.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+iter_images = iter_decoded
+
+
+# ----------------------------------------------------------------------------------------------- frames.csv
+
+def _fmt(v: float, nd: int) -> str:
+    return "" if v is None or math.isnan(v) else f"{v:.{nd}f}"
+
+
+def write_frames_csv(frames: Iterable[Frame], path: str | Path) -> None:
+    """frames.csv (atomic): CSV_COLUMNS then EXTRA_COLUMNS (the absolute path). Times are ISO 8601 with their
+    offset (scan_drive puts them in cfg.timezone); lat/lon with 8 decimals, heading/speed with 3."""
+    with atomic_write(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(CSV_COLUMNS + EXTRA_COLUMNS)
+        for fr in frames:
+            w.writerow([
+                fr.name, fr.status, fr.reason, fr.time.isoformat() if fr.time is not None else "",
+                _fmt(fr.lat, 8), _fmt(fr.lon, 8), _fmt(fr.heading, 3), _fmt(fr.speed, 3),
+                fr.drive, fr.position_source, fr.heading_source, fr.width, fr.height, fr.make, fr.model, fr.software,
+                str(fr.path),
+            ])
+
+
+def read_frames_csv(path: str | Path, drive_dir: str | Path | None = None) -> list[Frame]:
+    """Frames from frames.csv. Each frame's ``path`` is ``drive_dir / name`` when ``drive_dir`` is given,
+    else the ``path`` column (written by write_frames_csv), else ``Path(name)``. Raises InputError."""
+    path = Path(path)
+    base = Path(drive_dir) if drive_dir is not None else None
+    try:
+        fh = open(path, encoding="utf-8", newline="")
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror or e}", path) from None
+    out: list[Frame] = []
+    with fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in CSV_COLUMNS[:8] if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InputError(f"missing columns {missing}", path)
+        for i, row in enumerate(reader, start=2):
+            def fl(col: str) -> float:
+                s = (row.get(col) or "").strip()
+                if not s:
+                    return math.nan
+                try:
+                    return float(s)
+                except ValueError:
+                    raise InputError(f"not a number: {s!r}", path, f"line {i}: {col}") from None
+
+            def it(col: str) -> int:
+                s = (row.get(col) or "").strip()
+                try:
+                    return int(s) if s else 0
+                except ValueError:
+                    raise InputError(f"not an integer: {s!r}", path, f"line {i}: {col}") from None
+
+            ts = (row.get("time") or "").strip()
+            t = None
+            if ts:
+                try:
+                    t = datetime.fromisoformat(ts)
+                except ValueError:
+                    raise InputError(f"bad time {ts!r}", path, f"line {i}: time") from None
+                if t.tzinfo is None:
+                    raise InputError(f"time without offset {ts!r}", path, f"line {i}: time")
+            status = (row.get("status") or "").strip()
+            if status not in ("ok", "rejected"):
+                raise InputError(f"bad status {status!r}", path, f"line {i}: status")
+            name = row.get("name") or ""
+            if base is not None:
+                fpath = base / name
+            else:
+                fpath = Path(row["path"]) if (row.get("path") or "").strip() else Path(name)
+            out.append(Frame(
+                drive=row.get("drive") or "", name=name, path=fpath,
+                index=len(out), status=status, reason=row.get("reason") or "", time=t,
+                lat=fl("lat"), lon=fl("lon"), heading=fl("heading"), speed=fl("speed"),
+                position_source=row.get("position_source") or "", heading_source=row.get("heading_source") or "",
+                width=it("width"), height=it("height"),
+                make=row.get("make") or "", model=row.get("model") or "", software=row.get("software") or "",
+            ))
+    return out

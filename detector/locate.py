@@ -1,0 +1,364 @@
+"""Stage 3: Detections -> Located (one row per detection): damage position, road segment, chainage.
+
+1. Frames: the unique (drive, image) positions. A missing heading is taken from the track (the fixes before
+   and after in the same drive, when they are >= 2 m apart).
+2. The road being driven: every frame's vehicle position is snapped to a segment. Candidates are the segments
+   within ``locate.max_snap_m`` (STRtree, vectorised). Emission cost (metres)
+   ``distance + heading_weight_m * (1 - |cos(heading - segment direction)|)`` (two-way: either direction), plus a
+   large penalty where the angle (mod 180) exceeds ``heading_tolerance_deg`` so such a segment is chosen only when
+   nothing else is in range. ``locate.method``:
+   - ``nearest``: distance only (the baseline);
+   - ``heading``: the emission cost per frame;
+   - ``hmm`` (default): Viterbi over the frames of each drive (chains broken at gaps > ``max_gap_s``) with a
+     transition cost 0 (same segment) / ``switch_m`` (connected segment) / ``jump_m`` (not connected), plus
+     ``route_weight * |distance along the road - straight distance between the fixes|``.
+3. The damage: with ``locate.place_ahead`` and a camera, the box's bottom-centre pixel is put on the ground
+   plane (pinhole model: lens height, downward pitch, horizontal FOV for the stored width; capped at
+   ``camera.max_distance_m``, and placed at the cap when the ray does not reach the ground) and rotated by the
+   heading. The damage point is then projected on a road segment chosen with the same heading-aware cost plus a
+   preference for the driven segment (0) or one connected to it (``switch_m``) over any other (``jump_m``):
+   a damage ahead past a junction lands on the next segment of the road, not back on the driven one, and a
+   damage is never put on a parallel road merely because it lies closer to it.
+Hits without position stay in the frame with ``located == False`` (``df.attrs["n_unlocated"]``); hits with no
+road within ``max_snap_m`` keep their raw position with ``segment_id == ""``.
+
+Located columns: the Detections columns (image, time, lat, lon, heading, class, confidence, x1, y1, x2, y2, width,
+height, drive) plus x, y, dmg_x, dmg_y, dmg_lat, dmg_lon, distance_ahead_m, segment_id, road_name, chainage_m,
+snap_m, t, obs_id, and: located, lateral_m, road_x, road_y (damage projected on its segment, metric),
+road_lat, road_lon, seg_length_m, seg_node_a, seg_node_b (the segment's end node ids in this network load, used
+by dedupe to merge across segment ends), veh_segment_id, veh_snap_m, heading_grid, est_width_m, est_length_m.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from .config import CameraSpec, Config
+from .detections import Detections
+from .roads import RoadNetwork
+
+PENALTY_M = 1.0e4  # heading outside tolerance: only when nothing else is in range
+INF = np.inf
+
+
+# ----------------------------------------------------------------------------------------------- camera
+def ground_from_pixel(u: np.ndarray, v: np.ndarray, width: np.ndarray, height: np.ndarray,
+                      cam: CameraSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Pinhole ground-plane model: pixel (u, v) -> (forward d, lateral l) metres; l > 0 right of the camera.
+
+    f = (width/2) / tan(hfov/2); principal point at the image centre. Ray angle below the horizon is
+    pitch + atan((v - cy)/f); d = h / tan(angle). Rays at or above the horizon and d beyond the cap -> cap.
+    """
+    u = np.asarray(u, dtype=float)
+    v = np.asarray(v, dtype=float)
+    w = np.asarray(width, dtype=float)
+    h = np.asarray(height, dtype=float)
+    f = (w / 2.0) / math.tan(math.radians(cam.hfov_deg) / 2.0)
+    xn = (u - w / 2.0) / f
+    yn = (np.clip(v, 0, h) - h / 2.0) / f
+    th = math.radians(cam.pitch_deg)
+    down = yn * math.cos(th) + math.sin(th)  # vertical (downward) component of the ray
+    fwd = math.cos(th) - yn * math.sin(th)  # horizontal forward component
+    fwd = np.maximum(fwd, 1e-6)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.where(down > 1e-9, cam.height_m / down, INF)
+        d = k * fwd
+    capped = ~(d <= cam.max_distance_m)
+    k = np.where(capped, cam.max_distance_m / fwd, k)
+    d = np.where(capped, cam.max_distance_m, d)
+    return d, k * xn
+
+
+def box_extent_m(xyxy: np.ndarray, width: np.ndarray, height: np.ndarray, cam: CameraSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Estimated physical width (across, at the box bottom) and length (along the road) of boxes, metres."""
+    xyxy = np.asarray(xyxy, dtype=float).reshape(-1, 4)
+    d1, l1 = ground_from_pixel(xyxy[:, 0], xyxy[:, 3], width, height, cam)
+    d2, l2 = ground_from_pixel(xyxy[:, 2], xyxy[:, 3], width, height, cam)
+    dt, _ = ground_from_pixel((xyxy[:, 0] + xyxy[:, 2]) / 2, xyxy[:, 1], width, height, cam)
+    return np.abs(l2 - l1), np.maximum(dt - d1, 0.0)
+
+
+# ----------------------------------------------------------------------------------------------- snapping
+def _angle_cost(heading_grid: np.ndarray, seg_bearing: np.ndarray, cfg: Config) -> np.ndarray:
+    """(1 - |cos|) * weight + penalty beyond tolerance; 0 where the heading is unknown."""
+    diff = np.radians(heading_grid - seg_bearing)
+    c = np.abs(np.cos(diff))
+    cost = cfg.locate.heading_weight_m * (1.0 - c)
+    ang = np.degrees(np.arccos(np.clip(c, 0.0, 1.0)))  # 0..90, the angle mod 180 folded
+    cost = cost + np.where(ang > cfg.locate.heading_tolerance_deg, PENALTY_M, 0.0)
+    return np.where(np.isfinite(heading_grid), cost, 0.0)
+
+
+def candidates(px: np.ndarray, py: np.ndarray, heading_grid: np.ndarray, net: RoadNetwork, cfg: Config,
+               use_heading: bool = True):
+    """All (point, segment) pairs within max_snap_m with distance, chainage and emission cost."""
+    pts = shapely.points(px, py)
+    ok = np.isfinite(px) & np.isfinite(py)
+    pi, si = net.tree.query(pts[ok], predicate="dwithin", distance=cfg.locate.max_snap_m)
+    pi = np.flatnonzero(ok)[pi]
+    g = net.geoms[si]
+    dist = shapely.distance(g, pts[pi])
+    s = shapely.line_locate_point(g, pts[pi])
+    cost = dist.copy()
+    if use_heading:
+        cost += _angle_cost(heading_grid[pi], net.bearing_at(si, s), cfg)
+    return pi, si, dist, s, cost
+
+
+def _topk(pi: np.ndarray, cost: np.ndarray, n: int, k: int):
+    """Per point, the k cheapest candidate rows -> padded (n, k) row indices (-1 pad), sorted by cost."""
+    order = np.lexsort((cost, pi))
+    pi_s = pi[order]
+    starts = np.searchsorted(pi_s, np.arange(n))
+    rank = np.arange(len(pi_s)) - starts[pi_s]
+    keep = rank < k
+    out = np.full((n, k), -1, dtype=np.int64)
+    out[pi_s[keep], rank[keep]] = order[keep]
+    return out
+
+
+def _transition(net: RoadNetwork, seg_a, s_a, seg_b, s_b, straight, cfg: Config) -> np.ndarray:
+    """Transition cost between candidates (vectorised over pairs)."""
+    lc = cfg.locate
+    same = seg_a == seg_b
+    cost = np.full(len(seg_a), np.nan)
+    cost[same] = lc.route_weight * np.abs(np.abs(s_b[same] - s_a[same]) - straight[same])
+    rest = np.flatnonzero(~same)
+    if len(rest):
+        a, b = seg_a[rest], seg_b[rest]
+        la, lb = net.lengths[a], net.lengths[b]
+        sa, sb = s_a[rest], s_b[rest]
+        # route distance via a shared end node (the cheapest of the combinations that exist)
+        route = np.full(len(rest), INF)
+        for na, da in ((net.start_node[a], sa), (net.end_node[a], la - sa)):
+            for nb, db in ((net.start_node[b], sb), (net.end_node[b], lb - sb)):
+                route = np.where(na == nb, np.minimum(route, da + db), route)
+        node_shared = np.isfinite(route)
+        c = np.empty(len(rest))
+        c[node_shared] = lc.switch_m + lc.route_weight * np.abs(route[node_shared] - straight[rest][node_shared])
+        other = np.flatnonzero(~node_shared)
+        if len(other):
+            touch = net.touching(a[other], b[other])
+            c[other] = np.where(touch, lc.switch_m, lc.jump_m)
+        cost[rest] = c
+    return cost
+
+
+def _viterbi(emis: np.ndarray, trans: np.ndarray, start_new: np.ndarray) -> np.ndarray:
+    """emis (F, K) with inf pads, trans (F, K, K) cost from frame f-1 state i to frame f state j.
+    start_new[f]: frame f starts a new chain. Returns the chosen state per frame (-1 where no candidate).
+    The loop runs over frames (inherently sequential); each step is a vectorised K x K min."""
+    F, K = emis.shape
+    back = np.zeros((F, K), dtype=np.int64)
+    acc = np.empty((F, K))
+    restart = np.zeros(F, dtype=bool)
+    cols = np.arange(K)
+    for f in range(F):
+        if start_new[f] or not np.isfinite(acc[f - 1]).any():
+            acc[f] = emis[f]
+            restart[f] = True
+        else:
+            tot = acc[f - 1][:, None] + trans[f]
+            j = np.argmin(tot, axis=0)
+            back[f] = j
+            acc[f] = tot[j, cols] + emis[f]
+            if not np.isfinite(acc[f]).any():  # no allowed transition: restart here
+                acc[f] = emis[f]
+                restart[f] = True
+    state = np.full(F, -1, dtype=np.int64)
+    f = F - 1
+    while f >= 0:
+        if np.isfinite(acc[f]).any():
+            st = int(np.argmin(acc[f]))
+            state[f] = st
+            while not restart[f]:
+                st = int(back[f, st])
+                f -= 1
+                state[f] = st
+        f -= 1
+    return state
+
+
+def snap_frames(x: np.ndarray, y: np.ndarray, heading_grid: np.ndarray, t: np.ndarray, chain: np.ndarray,
+                net: RoadNetwork, cfg: Config, method: str | None = None):
+    """Snap vehicle positions (frames sorted by chain then time). ``chain`` labels the drive of each frame.
+
+    Returns (segment index or -1, chainage, snap distance) per frame."""
+    method = method or cfg.locate.method
+    n = len(x)
+    seg = np.full(n, -1, dtype=np.int64)
+    ch = np.full(n, np.nan)
+    dd = np.full(n, np.nan)
+    if n == 0 or len(net) == 0:
+        return seg, ch, dd
+    pi, si, dist, s, cost = candidates(x, y, heading_grid, net, cfg, use_heading=method != "nearest")
+    if len(pi) == 0:
+        return seg, ch, dd
+    if method in ("nearest", "heading"):
+        best = _topk(pi, dist if method == "nearest" else cost, n, 1)[:, 0]
+        ok = best >= 0
+        seg[ok], ch[ok], dd[ok] = si[best[ok]], s[best[ok]], dist[best[ok]]
+        return seg, ch, dd
+    K = cfg.locate.candidates
+    top = _topk(pi, cost, n, K)
+    valid = top >= 0
+    emis = np.where(valid, cost[np.maximum(top, 0)], INF)
+    cseg = np.where(valid, si[np.maximum(top, 0)], -1)
+    cs = np.where(valid, s[np.maximum(top, 0)], np.nan)
+    step = np.hypot(np.diff(x), np.diff(y))
+    dt = np.diff(t)
+    start_new = np.ones(n, dtype=bool)
+    start_new[1:] = (chain[1:] != chain[:-1]) | (np.abs(dt) > cfg.locate.max_gap_s)
+    trans = np.full((n, K, K), INF)
+    # all candidate pairs of consecutive frames in one vectorised call
+    f_idx = np.flatnonzero(~start_new)
+    if len(f_idx):
+        fa = np.repeat(f_idx, K * K)
+        ia = np.tile(np.repeat(np.arange(K), K), len(f_idx))
+        jb = np.tile(np.tile(np.arange(K), K), len(f_idx))
+        ok = valid[fa - 1, ia] & valid[fa, jb]
+        fa, ia, jb = fa[ok], ia[ok], jb[ok]
+        c = _transition(net, cseg[fa - 1, ia], cs[fa - 1, ia], cseg[fa, jb], cs[fa, jb], step[fa - 1], cfg)
+        trans[fa, ia, jb] = c
+    state = _viterbi(emis, trans, start_new)
+    ok = state >= 0
+    rows = top[np.flatnonzero(ok), state[ok]]
+    seg[ok], ch[ok], dd[ok] = si[rows], s[rows], dist[rows]
+    return seg, ch, dd
+
+
+# ----------------------------------------------------------------------------------------------- locate
+def _track_heading(x: np.ndarray, y: np.ndarray, chain: np.ndarray, min_step: float = 2.0) -> np.ndarray:
+    """Grid heading from the previous and next fixes of the same chain (frames sorted); NaN when not moving."""
+    n = len(x)
+    out = np.full(n, np.nan)
+    if n < 2:
+        return out
+    prev = np.arange(n) - 1
+    nxt = np.arange(n) + 1
+    prev_ok = np.r_[False, chain[1:] == chain[:-1]]
+    next_ok = np.r_[chain[:-1] == chain[1:], False]
+    px = np.where(prev_ok, x[np.maximum(prev, 0)], x)
+    py = np.where(prev_ok, y[np.maximum(prev, 0)], y)
+    nx = np.where(next_ok, x[np.minimum(nxt, n - 1)], x)
+    ny = np.where(next_ok, y[np.minimum(nxt, n - 1)], y)
+    dx, dy = nx - px, ny - py
+    moving = np.hypot(dx, dy) >= min_step
+    out[moving] = np.degrees(np.arctan2(dx[moving], dy[moving])) % 360.0
+    return out
+
+
+def _base_frame(det: Detections) -> pd.DataFrame:
+    df = pd.DataFrame({
+        "image": det.image.astype(object), "time": det.time.astype(object), "lat": det.lat, "lon": det.lon,
+        "heading": det.heading, "class": det.class_id.astype(object), "confidence": det.confidence,
+        "x1": det.xyxy[:, 0], "y1": det.xyxy[:, 1], "x2": det.xyxy[:, 2], "y2": det.xyxy[:, 3],
+        "width": det.width, "height": det.height, "drive": det.drive.astype(object),
+    })
+    df["t"] = det.times()
+    k = df.groupby(["drive", "image"], sort=False).cumcount()
+    df["obs_id"] = df["drive"].astype(str) + "/" + df["image"].astype(str) + "#" + k.astype(str)
+    return df
+
+
+def locate(det: Detections, net: RoadNetwork, cfg: Config | None = None, method: str | None = None) -> pd.DataFrame:
+    cfg = cfg or Config()
+    df = _base_frame(det)
+    n = len(df)
+    located = np.isfinite(df["lat"].to_numpy()) & np.isfinite(df["lon"].to_numpy())
+    df["located"] = located
+    df.attrs["n_unlocated"] = int((~located).sum())
+    x = np.full(n, np.nan)
+    y = np.full(n, np.nan)
+    if located.any():
+        x[located], y[located] = net.xy(df["lon"].to_numpy()[located], df["lat"].to_numpy()[located])
+    df["x"], df["y"] = x, y
+
+    # ---- frames: unique (drive, image) with a position, sorted by drive, time, image
+    fr = df.loc[located, ["drive", "image", "t", "x", "y", "heading"]].drop_duplicates(["drive", "image"])
+    fr = fr.assign(_tk=fr["t"].fillna(np.inf)).sort_values(["drive", "_tk", "image"], kind="mergesort").reset_index(drop=True)
+    chain = pd.factorize(fr["drive"])[0]
+    fx, fy = fr["x"].to_numpy(), fr["y"].to_numpy()
+    hd = net.true_to_grid(fr["heading"].to_numpy())
+    trk = _track_heading(fx, fy, chain)
+    hd = np.where(np.isfinite(hd), hd, trk)
+    tt = fr["t"].to_numpy()
+    tt = np.where(np.isfinite(tt), tt, 0.0)
+    vseg, vch, vdist = snap_frames(fx, fy, hd, tt, chain, net, cfg, method)
+    fr["_hd"], fr["_vseg"], fr["_vch"], fr["_vdist"] = hd, vseg, vch, vdist
+    m = df[["drive", "image"]].merge(fr[["drive", "image", "_hd", "_vseg", "_vch", "_vdist"]], on=["drive", "image"], how="left")
+    hdg = m["_hd"].to_numpy(dtype=float)
+    vseg_d = m["_vseg"].fillna(-1).to_numpy(dtype=np.int64)
+
+    # ---- the damage ahead of the camera
+    cam = cfg.camera
+    place = cfg.locate.place_ahead and cam is not None
+    dist_ahead = np.full(n, np.nan)
+    lateral = np.full(n, np.nan)
+    est_w = np.full(n, np.nan)
+    est_l = np.full(n, np.nan)
+    if cam is not None and n:
+        xyxy = df[["x1", "y1", "x2", "y2"]].to_numpy()
+        est_w, est_l = box_extent_m(xyxy, df["width"].to_numpy(), df["height"].to_numpy(), cam)
+    dx, dy = x.copy(), y.copy()
+    if place and n:
+        u = (df["x1"].to_numpy() + df["x2"].to_numpy()) / 2.0
+        d, lat_off = ground_from_pixel(u, df["y2"].to_numpy(), df["width"].to_numpy(), df["height"].to_numpy(), cam)
+        ok = located & np.isfinite(hdg)
+        th = np.radians(hdg)
+        dx = np.where(ok, x + d * np.sin(th) + lat_off * np.cos(th), x)
+        dy = np.where(ok, y + d * np.cos(th) - lat_off * np.sin(th), y)
+        dist_ahead = np.where(ok, d, np.nan)
+        lateral = np.where(ok, lat_off, np.nan)
+
+    # ---- project the damage on a segment: heading-aware, preferring the driven road and what connects to it
+    seg = np.full(n, -1, dtype=np.int64)
+    chn = np.full(n, np.nan)
+    snap = np.full(n, np.nan)
+    if located.any() and len(net):
+        pi, si, dist, s, cost = candidates(dx, dy, hdg, net, cfg, use_heading=True)
+        if len(pi):
+            vs = vseg_d[pi]
+            pref = np.zeros(len(pi))
+            has_v = vs >= 0
+            diff = has_v & (si != vs)
+            if diff.any():
+                idx = np.flatnonzero(diff)
+                touch = net.touching(vs[idx], si[idx])
+                pref[idx] = np.where(touch, cfg.locate.switch_m, cfg.locate.jump_m)
+            best = _topk(pi, cost + pref, n, 1)[:, 0]
+            ok = best >= 0
+            seg[ok], chn[ok], snap[ok] = si[best[ok]], s[best[ok]], dist[best[ok]]
+    has = seg >= 0
+    rx, ry = np.full(n, np.nan), np.full(n, np.nan)
+    if has.any():
+        p = shapely.line_interpolate_point(net.geoms[seg[has]], chn[has])
+        rx[has], ry[has] = shapely.get_x(p), shapely.get_y(p)
+    dlon, dlat = np.full(n, np.nan), np.full(n, np.nan)
+    fin = np.isfinite(dx) & np.isfinite(dy)
+    if fin.any():
+        dlon[fin], dlat[fin] = net.lonlat(dx[fin], dy[fin])
+
+    df["dmg_x"], df["dmg_y"], df["dmg_lat"], df["dmg_lon"] = dx, dy, dlat, dlon
+    df["distance_ahead_m"], df["lateral_m"] = dist_ahead, lateral
+    df["segment_id"] = np.where(has, net.ids[np.maximum(seg, 0)], "").astype(object)
+    df["road_name"] = np.where(has, net.names[np.maximum(seg, 0)], "").astype(object)
+    df["chainage_m"], df["snap_m"] = chn, snap
+    df["road_x"], df["road_y"] = rx, ry
+    df["road_lat"], df["road_lon"] = np.nan, np.nan
+    if has.any():
+        rlon, rlat = net.lonlat(rx[has], ry[has])
+        df.loc[has, "road_lat"], df.loc[has, "road_lon"] = rlat, rlon
+    sg = np.maximum(seg, 0)
+    df["seg_length_m"] = np.where(has, net.lengths[sg], np.nan)
+    df["seg_node_a"] = np.where(has, net.start_node[sg], -1)
+    df["seg_node_b"] = np.where(has, net.end_node[sg], -1)
+    df["veh_segment_id"] = np.where(vseg_d >= 0, net.ids[np.maximum(vseg_d, 0)], "").astype(object)
+    df["veh_snap_m"] = m["_vdist"].to_numpy(dtype=float)
+    df["heading_grid"] = hdg
+    df["est_width_m"], df["est_length_m"] = est_w, est_l
+    return df

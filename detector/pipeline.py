@@ -1,0 +1,466 @@
+"""`patrol run`: frames -> detections -> located -> candidates -> exports over one run folder.
+
+OpenSfM-style: each stage writes its artifact into OUT and records a fingerprint of its inputs in
+``OUT/.work/manifest.json``; a stage whose inputs did not change is skipped. Detection, the only slow
+stage, journals every finished frame to ``OUT/.work/detect.jsonl`` (append + fsync per batch), so a run
+killed at any point (kill -9) resumes where it stopped and ends with the same outputs as an
+uninterrupted run. Every output is written atomically (temp file + rename).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .atomic import atomic_write_text
+from .config import Config, config_fingerprint
+from .detections import Detections, read_detections_csv, write_detections_csv
+from .errors import InputError
+
+WORK = ".work"
+
+
+@dataclass
+class RunSummary:
+    out: Path
+    drives: list[str] = field(default_factory=list)
+    frames_total: int = 0
+    frames_ok: int = 0
+    frames_rejected: int = 0
+    frames_interpolated: int = 0
+    rejected_reasons: dict[str, int] = field(default_factory=dict)
+    hits: int = 0
+    hits_unlocated: int = 0
+    candidates: int = 0
+    new: int | None = None
+    seen_again: int | None = None
+    reopened: int | None = None
+    skipped_stages: list[str] = field(default_factory=list)
+    outputs: dict[str, Path] = field(default_factory=dict)
+    seconds: float = 0.0
+    detect_fps: float | None = None
+
+
+# ----------------------------------------------------------------------------------------------------
+# manifest / fingerprints
+
+
+def _sha1(obj) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def file_fingerprint(path: Path) -> dict:
+    st = path.stat()
+    return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def weights_fingerprint(path: Path) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Manifest:
+    def __init__(self, out: Path):
+        self.path = out / WORK / "manifest.json"
+        try:
+            self.data = json.loads(self.path.read_text(encoding="utf-8"))
+            if not isinstance(self.data, dict):
+                self.data = {}
+        except (OSError, ValueError):
+            self.data = {}
+
+    def fresh(self, stage: str, key: str, *outputs: Path) -> bool:
+        return self.data.get(stage) == key and all(p.is_file() for p in outputs)
+
+    def mark(self, stage: str, key: str) -> None:
+        self.data[stage] = key
+        atomic_write_text(self.path, json.dumps(self.data, indent=1, sort_keys=True))
+
+    def forget(self, *stages: str) -> None:
+        for s in stages:
+            self.data.pop(s, None)
+        atomic_write_text(self.path, json.dumps(self.data, indent=1, sort_keys=True))
+
+
+# ----------------------------------------------------------------------------------------------------
+# detection journal
+
+
+class DetectJournal:
+    """Append-only JSONL: a header line with the stage key, then one line per finished frame.
+
+    Only complete lines count: a torn last line (kill -9 during a write) is cut off on open, and a journal
+    written for other inputs (another key) is started afresh.
+    """
+
+    def __init__(self, path: Path, key: str):
+        self.path = path
+        self.done: dict[tuple[str, str], dict] = {}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = path.read_bytes() if path.is_file() else b""
+        keep = 0
+        pos = 0
+        while True:
+            nl = data.find(b"\n", pos)
+            if nl < 0:
+                break  # no newline: torn tail
+            try:
+                rec = json.loads(data[pos:nl])
+            except ValueError:
+                break
+            if pos == 0:
+                if not isinstance(rec, dict) or rec.get("key") != key:
+                    break
+            else:
+                self.done[(rec["drive"], rec["name"])] = rec
+            pos = keep = nl + 1
+        with open(path, "r+b" if path.is_file() else "wb") as fh:
+            fh.truncate(keep)
+            if keep == 0:
+                self.done.clear()
+                fh.write(json.dumps({"key": key}).encode() + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self._fh = open(path, "ab")
+
+    def append(self, records: Iterable[dict]) -> None:
+        data = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records)
+        if data:
+            self._fh.write(data)
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+# ----------------------------------------------------------------------------------------------------
+# stages
+
+
+def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summary: RunSummary, progress=None):
+    from .frames import read_frames_csv, scan_drive, write_frames_csv
+
+    listing = []
+    for d in drives:
+        if not d.is_dir():
+            raise InputError("not a folder", d)
+        for root, _dirs, files in os.walk(d):
+            for f in files:
+                p = Path(root) / f
+                try:
+                    st = p.lstat()
+                    listing.append((str(p), st.st_size, st.st_mtime_ns))
+                except OSError:
+                    listing.append((str(p), -1, -1))
+    key = _sha1({"drives": [str(d.resolve()) for d in drives], "files": sorted(listing),
+                 "cfg": config_fingerprint(cfg)["frames"], "tz": cfg.timezone, "v": 1})
+    scan_csv = out / WORK / "frames.scan.csv"
+    if man.fresh("frames", key, scan_csv):
+        summary.skipped_stages.append("frames")
+        return read_frames_csv(scan_csv)
+    frames = []
+    task = progress.add_task("Reading EXIF", total=len(listing)) if progress else None
+    for d in drives:
+        fr = scan_drive(d, cfg)
+        frames.extend(fr)
+        if progress:
+            progress.advance(task, len(fr))
+    write_frames_csv(frames, scan_csv)
+    man.mark("frames", key)
+    man.forget("detect")
+    return frames
+
+
+def _frame_key(f) -> tuple[str, str]:
+    return (f.drive, f.name)
+
+
+def detectable(frame) -> bool:
+    """Frames we run the detector on: every readable image (position problems don't stop detection)."""
+    return frame.status == "ok"
+
+
+def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manifest, summary: RunSummary,
+                 progress=None, detector=None, batch: int | None = None, on_batch: Callable | None = None):
+    """Run the detector over the ok frames with a resumable journal. Returns (frames, Detections)."""
+    from .frames import iter_decoded
+
+    det_csv = out / "detections.csv"
+    key = _sha1({"frames": [(f.drive, f.name, f.status) for f in frames], "weights": weights_fingerprint(weights),
+                 "detect": config_fingerprint(cfg)["detect"], "thr": cfg.thresholds(), "v": 1})
+    frames_csv = out / WORK / "frames.detect.csv"
+    if man.fresh("detect", key, det_csv, frames_csv):
+        from .frames import read_frames_csv
+
+        summary.skipped_stages.append("detect")
+        return read_frames_csv(frames_csv), read_detections_csv(det_csv)
+    journal = DetectJournal(out / WORK / "detect.jsonl", key)
+    todo = [f for f in frames if detectable(f) and _frame_key(f) not in journal.done]
+    n_target = sum(1 for f in frames if detectable(f))
+    task = progress.add_task("Detecting damage", total=n_target, completed=n_target - len(todo)) if progress else None
+    if todo:
+        if detector is None:
+            from .infer import load_detector
+
+            detector = load_detector(weights, cfg)
+        bs = batch or cfg.detect.batch
+        t0 = time.perf_counter()
+        n_done = 0
+        pending: list[tuple] = []
+
+        def flush():
+            nonlocal n_done
+            if not pending:
+                return
+            imgs = [im for _, im in pending]
+            preds = detector.predict(imgs)
+            recs = []
+            for (f, im), (xyxy, conf, cls) in zip(pending, preds):
+                recs.append({"drive": f.drive, "name": f.name, "h": int(im.shape[0]), "w": int(im.shape[1]),
+                             "boxes": [[round(float(v), 1) for v in b] + [round(float(c), 4), str(k)]
+                                       for b, c, k in zip(np.asarray(xyxy).reshape(-1, 4), conf, cls)]})
+            journal.append(recs)
+            for r in recs:
+                journal.done[(r["drive"], r["name"])] = r
+            n_done += len(pending)
+            if progress:
+                progress.advance(task, len(pending))
+            if on_batch:
+                on_batch(n_done)
+            pending.clear()
+
+        for f, img, err in iter_decoded(todo):
+            if img is None:
+                rec = {"drive": f.drive, "name": f.name, "reject": err or "decode_failed"}
+                journal.append([rec])
+                journal.done[_frame_key(f)] = rec
+                if progress:
+                    progress.advance(task, 1)
+                continue
+            pending.append((f, img))
+            if len(pending) >= bs:
+                flush()
+        flush()
+        dt = time.perf_counter() - t0
+        summary.detect_fps = n_done / dt if dt > 0 else None
+    journal.close()
+    # finalise in frame order: deterministic whatever the interruptions were
+    parts = []
+    for f in frames:
+        rec = journal.done.get(_frame_key(f))
+        if rec is None:
+            continue
+        if "reject" in rec:
+            f.status, f.reason = "rejected", rec["reject"]
+            continue
+        boxes = rec["boxes"]
+        if not boxes:
+            continue
+        arr = np.array([b[:5] for b in boxes], dtype=float)
+        parts.append(Detections.from_arrays(
+            image=[f.name] * len(boxes), class_id=[b[5] for b in boxes], confidence=arr[:, 4], xyxy=arr[:, :4],
+            width=rec["w"], height=rec["h"], time=f.time.isoformat() if f.time else "",
+            lat=f.lat, lon=f.lon, heading=f.heading, drive=f.drive))
+    det = Detections.concat(parts)
+    from .frames import write_frames_csv
+
+    write_detections_csv(det, det_csv)
+    write_frames_csv(frames, frames_csv)
+    man.mark("detect", key)
+    return frames, det
+
+
+def locate_and_dedupe(det: Detections, roads: Path, cfg: Config, net=None):
+    from .dedupe import dedupe
+    from .locate import locate
+    from .roads import load_roads
+
+    if net is None:
+        net = load_roads(roads, cfg)
+    located = locate(det, net, cfg)
+    cands = dedupe(located, cfg)
+    return net, located, cands
+
+
+def write_candidate_outputs(cands, out: Path, summary: RunSummary) -> None:
+    from .export import write_candidates_geojson, write_repair_list
+
+    write_candidates_geojson(cands, out / "candidates.geojson")
+    write_repair_list(cands, out / "repair_list.csv")
+    summary.outputs["candidates"] = out / "candidates.geojson"
+    summary.outputs["repair_list"] = out / "repair_list.csv"
+def run_pipeline(drives: list[Path], roads: Path, out: Path, cfg: Config, weights: Path | None = None,
+                 store: Path | None = None, progress=None, detector=None, report: bool = True) -> RunSummary:
+    """The whole job for ``patrol run``. Returns a RunSummary; outputs are in ``out``."""
+    from .frames import write_frames_csv
+    from .infer import default_weights
+    from .roads import load_roads
+
+    t0 = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    summary = RunSummary(out=out, drives=[d.name for d in drives])
+    names = [d.name for d in drives]
+    if len(set(names)) != len(names):
+        raise InputError(f"two drives share the folder name {sorted(n for n in names if names.count(n) > 1)[0]!r}; "
+                         "drive names identify passes", drives[0])
+    # fail fast on the cheap inputs before the slow stage
+    net = load_roads(roads, cfg)
+    weights = Path(weights) if weights else (Path(cfg.detect.weights) if cfg.detect.weights else default_weights())
+    if not weights.is_file():
+        from .errors import ModelError
+
+        raise ModelError("weights file not found", weights)
+    man = Manifest(out)
+
+    frames = stage_frames(drives, cfg, out, man, summary, progress)
+    frames, det = stage_detect(frames, cfg, out, weights, man, summary, progress, detector=detector)
+    write_frames_csv(frames, out / "frames.csv")
+    summary.outputs["frames"] = out / "frames.csv"
+    summary.outputs["detections"] = out / "detections.csv"
+
+    _, located, cands = locate_and_dedupe(det, roads, cfg, net=net)
+    if len(cands):
+        cands = attach_crops(cands, frames, cfg, out)
+    write_candidate_outputs(cands, out, summary)
+
+    if store is not None:
+        from .store import Store
+
+        run_info = {"drives": names, "out": str(out.resolve()), "weights": str(weights)}
+        with Store.for_config(store, cfg) as st:
+            res = st.merge(cands, run_info, cfg)
+        summary.new, summary.seen_again, summary.reopened = len(res.new), len(res.seen_again), len(res.reopened)
+        summary.outputs["store"] = store
+
+    if report:
+        write_run_reports(cands, frames, net, cfg, out, summary)
+
+    _fill_frame_counts(summary, frames)
+    summary.hits = len(det)
+    summary.hits_unlocated = int((~det.has_position).sum()) if len(det) else 0
+    summary.candidates = len(cands)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _fill_frame_counts(summary: RunSummary, frames) -> None:
+    summary.frames_total = len(frames)
+    summary.frames_ok = sum(f.status == "ok" for f in frames)
+    summary.frames_rejected = summary.frames_total - summary.frames_ok
+    summary.frames_interpolated = sum(f.status == "ok" and f.position_source == "interpolated" for f in frames)
+    reasons: dict[str, int] = {}
+    for f in frames:
+        if f.status != "ok":
+            code = (f.reason or "unknown").split(":")[0]
+            reasons[code] = reasons.get(code, 0) + 1
+    summary.rejected_reasons = dict(sorted(reasons.items()))
+
+
+def attach_crops(cands, frames, cfg: Config, out: Path):
+    """Cut the best frame of each candidate (box drawn, faces/plates blurred) into OUT/crops/ and a column."""
+    from .atomic import atomic_write_bytes, safe_child
+    from .crops import make_crop
+    from .frames import FrameError, load_image
+
+    by_key = {(f.drive, f.name): f for f in frames}
+    crops = []
+    crop_dir = out / "crops"
+    for row in cands.itertuples(index=False):
+        f = by_key.get((row.best_drive, row.best_image))
+        data = None
+        if f is not None:
+            try:
+                img = load_image(f)
+                box = [row.best_x1, row.best_y1, row.best_x2, row.best_y2]
+                data = make_crop(img, box, cfg, label=f"{row._asdict()['class']} {row.confidence:.2f}")
+                atomic_write_bytes(safe_child(crop_dir, f"{row.candidate_id}.jpg"), data)
+            except (FrameError, OSError, ValueError):
+                data = None
+        crops.append(data)
+    cands = cands.copy()
+    cands["crop_jpeg"] = crops
+    return cands
+
+
+def write_run_reports(cands, frames, net, cfg: Config, out: Path, summary: RunSummary) -> None:
+    """segments.geojson and report.html for this run (the registry has its own exports)."""
+    import pandas as pd
+
+    from .report import export
+    from .segments import segment_condition, write_segments_geojson
+
+    ok = [f for f in frames if f.status == "ok" and np.isfinite(f.lat)]
+    fdf = pd.DataFrame({"lat": [f.lat for f in ok], "lon": [f.lon for f in ok], "heading": [f.heading for f in ok],
+                        "drive": [f.drive for f in ok], "status": ["ok"] * len(ok)})
+    seg = segment_condition(net.gdf, cands, fdf, cfg)
+    write_segments_geojson(seg, out / "segments.geojson")
+    summary.outputs["segments"] = out / "segments.geojson"
+    roads_wgs84 = net.gdf.to_crs(4326)
+    export(cands, "html", out / "report.html", cfg, roads_wgs84=roads_wgs84)
+    summary.outputs["report"] = out / "report.html"
+
+
+def locate_only(csvs: list[Path], roads: Path, out: Path, cfg: Config, store: Path | None = None) -> RunSummary:
+    """`patrol locate`: detections files in, candidates out (no images needed)."""
+    t0 = time.perf_counter()
+    summary = RunSummary(out=out)
+    det = Detections.concat([read_detections_csv(p) for p in csvs])
+    det = det.apply_thresholds(cfg.thresholds())
+    summary.drives = sorted(set(det.drive.tolist()))
+    out.mkdir(parents=True, exist_ok=True)
+    net, located, cands = locate_and_dedupe(det, roads, cfg)
+    write_candidate_outputs(cands, out, summary)
+    if store is not None:
+        from .store import Store
+
+        with Store.for_config(store, cfg) as st:
+            res = st.merge(cands, {"drives": summary.drives, "out": str(out.resolve()),
+                                   "detections": [str(p) for p in csvs]}, cfg)
+        summary.new, summary.seen_again, summary.reopened = len(res.new), len(res.seen_again), len(res.reopened)
+        summary.outputs["store"] = store
+    summary.hits = len(det)
+    summary.hits_unlocated = int((~det.has_position).sum()) if len(det) else 0
+    summary.candidates = len(cands)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = None, progress=None) -> RunSummary:
+    """`patrol detect`: detection over a folder of images, with or without EXIF."""
+    from .frames import scan_drive, write_frames_csv
+    from .infer import default_weights
+
+    t0 = time.perf_counter()
+    if not images.is_dir():
+        raise InputError("not a folder", images)
+    out.mkdir(parents=True, exist_ok=True)
+    weights = Path(weights) if weights else (Path(cfg.detect.weights) if cfg.detect.weights else default_weights())
+    summary = RunSummary(out=out, drives=[images.name])
+    frames = scan_drive(images, cfg)
+    # detection only: an image without a position is still an image to detect on
+    for f in frames:
+        if f.status != "ok" and f.reason.split(":")[0] in POSITION_REASONS:
+            f.status, f.reason = "ok", ""
+    man = Manifest(out)
+    frames, det = stage_detect(frames, cfg, out, weights, man, summary, progress)
+    write_frames_csv(frames, out / "frames.csv")
+    summary.outputs["detections"] = out / "detections.csv"
+    summary.outputs["frames"] = out / "frames.csv"
+    _fill_frame_counts(summary, frames)
+    summary.hits = len(det)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+POSITION_REASONS = {"no_gps_fix", "bad_gps", "no_time_no_fix"}

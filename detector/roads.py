@@ -1,0 +1,279 @@
+"""Load a road network (GeoJSON / GeoPackage / Shapefile / OSM) into a metric ``RoadNetwork`` with an STRtree.
+
+``load_roads(path, cfg)``:
+- formats: anything pyogrio reads by extension (.geojson/.json, .gpkg, .shp, .fgb, ...) and OpenStreetMap
+  ``.osm.pbf`` / ``.osm`` / ``.osm.gz`` (layer ``lines``, ``/vsigzip/`` for .gz; only ways with ``highway``).
+- MultiLineStrings are exploded; the parts get ``<id>#<k>`` ids (stable: part order of the file).
+- ids: ``cfg.roads.id_field`` (must exist), else the first unique column of segment_id/id/osm_id/fid, else
+  ``seg-<8 hex of sha1(WKB)>`` (deterministic; ``-<n>`` appended on collisions / duplicate geometries).
+- names: ``cfg.roads.name_field`` else the first of name/name_ja/road_name (else "").
+- projected to ``cfg.locate.crs`` or the UTM zone of the network's centre. A file without a CRS is taken
+  as EPSG:4326 when its coordinates look like lon/lat, else ``InputError("no CRS")``.
+
+Topology: segment endpoints are merged into nodes (0.5 m grid in the metric CRS); ``touching(a, b)`` says
+whether two segments share a node or meet anywhere (OSM ways crossing at interior nodes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS, Transformer
+from shapely import STRtree
+
+from .config import Config
+from .errors import InputError
+
+ID_CANDIDATES = ("segment_id", "id", "osm_id", "fid")
+NAME_CANDIDATES = ("name", "name_ja", "road_name")
+OSM_SUFFIXES = (".osm.pbf", ".osm", ".osm.gz", ".pbf")
+VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb", ".gml", ".kml", ".sqlite", ".geojsonl", ".geojsons")
+NODE_SNAP_M = 0.5
+
+
+@dataclass
+class RoadNetwork:
+    gdf: "object"  # geopandas.GeoDataFrame in ``crs`` with columns segment_id, road_name, geometry
+    ids: np.ndarray  # str segment ids, aligned with gdf rows
+    names: np.ndarray  # str road names ("" when unknown)
+    crs: CRS
+    to_wgs84: Transformer  # metric -> lon/lat (always_xy)
+    from_wgs84: Transformer  # lon/lat -> metric (always_xy)
+    tree: STRtree
+    geoms: np.ndarray  # shapely LineStrings (metric), aligned with ids
+    lengths: np.ndarray
+    start_node: np.ndarray  # int node id of the first vertex
+    end_node: np.ndarray  # int node id of the last vertex
+    convergence_deg: float = 0.0  # grid north minus true north at the network centre (true = grid + conv)
+    source: str = ""
+    _index: dict = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def index_of(self, segment_id: str) -> int:
+        if not self._index:
+            self._index.update({s: i for i, s in enumerate(self.ids)})
+        return self._index[segment_id]
+
+    def bearing_at(self, idx: np.ndarray, s: np.ndarray, delta: float = 2.0) -> np.ndarray:
+        """Grid bearing (deg clockwise from grid north, 0..360) of segments ``idx`` at chainages ``s``,
+        in the direction of digitisation. Vectorised."""
+        idx = np.asarray(idx, dtype=np.int64)
+        s = np.asarray(s, dtype=float)
+        g = self.geoms[idx]
+        L = self.lengths[idx]
+        a = shapely.line_interpolate_point(g, np.clip(s - delta, 0, L))
+        b = shapely.line_interpolate_point(g, np.clip(s + delta, 0, L))
+        dx = shapely.get_x(b) - shapely.get_x(a)
+        dy = shapely.get_y(b) - shapely.get_y(a)
+        return np.degrees(np.arctan2(dx, dy)) % 360.0
+
+    def true_to_grid(self, heading_true: np.ndarray) -> np.ndarray:
+        return (np.asarray(heading_true, dtype=float) - self.convergence_deg) % 360.0
+
+    def touching(self, a: np.ndarray, b: np.ndarray, tol: float = 1.0) -> np.ndarray:
+        """True where segments a and b share an end node or come within ``tol`` metres (vectorised)."""
+        a = np.asarray(a, dtype=np.int64)
+        b = np.asarray(b, dtype=np.int64)
+        shared = (
+            (self.start_node[a] == self.start_node[b]) | (self.start_node[a] == self.end_node[b])
+            | (self.end_node[a] == self.start_node[b]) | (self.end_node[a] == self.end_node[b])
+        )
+        out = shared | (a == b)
+        rest = ~out
+        if rest.any():
+            out[rest] = shapely.distance(self.geoms[a[rest]], self.geoms[b[rest]]) <= tol
+        return out
+
+    def lonlat(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lon, lat = self.to_wgs84.transform(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+        return np.asarray(lon), np.asarray(lat)
+
+    def xy(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x, y = self.from_wgs84.transform(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+        return np.asarray(x), np.asarray(y)
+
+
+def _is_osm(path: Path) -> bool:
+    n = path.name.lower()
+    return n.endswith(OSM_SUFFIXES)
+
+
+def _read(path: Path, cfg: Config):
+    import geopandas as gpd
+
+    name = path.name.lower()
+    if not path.exists():
+        raise InputError("file not found", path)
+    if path.is_dir():
+        raise InputError("is a folder, expected a road network file (GeoJSON, GeoPackage, Shapefile, OSM)", path)
+    if path.stat().st_size == 0:
+        raise InputError("empty file", path)
+    osm = _is_osm(path)
+    if not osm and not name.endswith(VECTOR_SUFFIXES):
+        raise InputError(
+            f"unknown road network format {path.suffix or '(no extension)'!r}; expected .geojson, .gpkg, .shp, .osm.pbf, .osm, .osm.gz",
+            path,
+        )
+    src = str(path)
+    kw = {}
+    if osm:
+        if name.endswith(".gz"):
+            src = "/vsigzip/" + str(path.resolve())
+        kw["layer"] = cfg.roads.layer or "lines"
+    elif cfg.roads.layer:
+        kw["layer"] = cfg.roads.layer
+    try:
+        gdf = gpd.read_file(src, **kw)
+    except Exception as e:  # pyogrio raises DataSourceError / DataLayerError / ...
+        msg = " ".join(str(e).split())[:200]
+        raise InputError(f"cannot read road network: {msg}", path) from None
+    if osm and "highway" in gdf.columns:
+        gdf = gdf[gdf["highway"].notna() & (gdf["highway"].astype(str) != "")]
+    return gdf
+
+
+def _stable_ids(geoms: np.ndarray) -> np.ndarray:
+    wkb = shapely.to_wkb(geoms, output_dimension=2, byte_order=1)
+    ids = np.array(["seg-" + hashlib.sha1(w).hexdigest()[:8] for w in wkb], dtype=object)
+    return _dedupe_ids(ids)
+
+
+def _dedupe_ids(ids: np.ndarray) -> np.ndarray:
+    s = pd.Series(ids)
+    k = s.groupby(s).cumcount()
+    dup = k > 0
+    if dup.any():
+        s[dup] = s[dup] + "-" + k[dup].astype(str)
+    return s.to_numpy(dtype=object)
+
+
+def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
+    import geopandas as gpd
+
+    cfg = cfg or Config()
+    path = Path(path)
+    gdf = _read(path, cfg)
+    if len(gdf) == 0 or gdf.geometry is None:
+        raise InputError("contains no features", path)
+    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    types = gdf.geom_type
+    lines = gdf[types.isin(["LineString", "MultiLineString", "LinearRing"])]
+    if len(lines) == 0:
+        found = ", ".join(sorted(set(types))) or "nothing"
+        raise InputError(f"contains no LineString features (found {found})", path)
+
+    # ids before exploding
+    id_field = cfg.roads.id_field
+    if id_field is not None:
+        if id_field not in lines.columns:
+            raise InputError(f"configured id field not found; columns: {', '.join(map(str, lines.columns.drop('geometry')))}", path, id_field)
+        ids = lines[id_field]
+        if ids.isna().any():
+            raise InputError("id field has empty values", path, id_field)
+        ids = ids.astype(str).to_numpy(dtype=object)
+    else:
+        ids = None
+        for c in ID_CANDIDATES:
+            if c in lines.columns:
+                col = lines[c]
+                if col.notna().all() and col.astype(str).is_unique:
+                    ids = col.astype(str).to_numpy(dtype=object)
+                    break
+    name_field = cfg.roads.name_field
+    if name_field is not None:
+        if name_field not in lines.columns:
+            raise InputError("configured name field not found", path, name_field)
+        names = lines[name_field]
+    else:
+        names = next((lines[c] for c in NAME_CANDIDATES if c in lines.columns), None)
+    names = (names.fillna("").astype(str).to_numpy(dtype=object) if names is not None
+             else np.full(len(lines), "", dtype=object))
+
+    # CRS
+    crs = lines.crs
+    if crs is None:
+        b = lines.total_bounds
+        if np.all(np.abs(b[[0, 2]]) <= 180) and np.all(np.abs(b[[1, 3]]) <= 90):
+            crs = CRS.from_epsg(4326)
+        else:
+            raise InputError("no CRS and coordinates are not longitude/latitude", path)
+    geom = np.asarray(lines.geometry.values, dtype=object)
+    base = gpd.GeoDataFrame({"_id": ids if ids is not None else np.full(len(lines), "", dtype=object),
+                             "road_name": names}, geometry=geom, crs=crs)
+    # explode multilines (LinearRing -> LineString)
+    base["_part"] = 0
+    ex = base.explode(index_parts=True)
+    part = ex.index.get_level_values(-1).to_numpy()
+    nparts = ex.groupby(level=0).size().reindex(ex.index.get_level_values(0)).to_numpy()
+    ex = ex.reset_index(drop=True)
+    g = np.asarray(ex.geometry.values, dtype=object)
+    ring = shapely.get_type_id(g) == 2
+    if ring.any():
+        g[ring] = shapely.linestrings(shapely.get_coordinates(g[ring]))  # not expected often
+    keep = (shapely.get_type_id(g) == 1) & (shapely.get_num_coordinates(g) >= 2)
+    g, ex, part, nparts = g[keep], ex[keep].reset_index(drop=True), part[keep], nparts[keep]
+    if len(g) == 0:
+        raise InputError("contains no LineString features with 2+ points", path)
+
+    # project
+    if cfg.locate.crs:
+        try:
+            target = CRS.from_user_input(cfg.locate.crs)
+        except Exception as e:
+            raise InputError(f"unknown CRS {cfg.locate.crs!r}: {e}", path, "locate.crs") from None
+    else:
+        to_ll = Transformer.from_crs(crs, 4326, always_xy=True)
+        b = shapely.total_bounds(g)
+        clon, clat = to_ll.transform((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+        if not (np.isfinite(clon) and np.isfinite(clat)):
+            raise InputError("cannot find the network's position", path)
+        from pyproj.aoi import AreaOfInterest
+        from pyproj.database import query_utm_crs_info
+
+        info = query_utm_crs_info(datum_name="WGS 84", area_of_interest=AreaOfInterest(clon, clat, clon, clat))
+        target = CRS.from_epsg(info[0].code) if info else CRS.from_epsg(3857)
+    if target.is_geographic:
+        raise InputError(f"locate.crs must be a projected (metric) CRS, got {target.name}", path, "locate.crs")
+    metric = gpd.GeoSeries(g, crs=crs).to_crs(target)
+    g = np.asarray(metric.values, dtype=object)
+    if ids is None:
+        seg_ids = _stable_ids(np.asarray(gpd.GeoSeries(ex.geometry.values, crs=crs).values, dtype=object))
+    else:
+        base_id = ex["_id"].to_numpy(dtype=object)
+        seg_ids = np.where(nparts > 1, np.char.add(np.char.add(base_id.astype(str), "#"), part.astype(str)), base_id.astype(str))
+        seg_ids = _dedupe_ids(seg_ids.astype(object))
+    seg_ids = np.asarray(seg_ids, dtype=object)
+    road_names = ex["road_name"].to_numpy(dtype=object)
+
+    # topology: endpoints merged on a grid
+    start = shapely.get_coordinates(shapely.get_point(g, 0))
+    end = shapely.get_coordinates(shapely.get_point(g, -1))
+    keys = np.round(np.vstack([start, end]) / NODE_SNAP_M).astype(np.int64)
+    _, node = np.unique(keys, axis=0, return_inverse=True)
+    node = node.reshape(-1)
+    n = len(g)
+
+    fwd = Transformer.from_crs(4326, target, always_xy=True)
+    inv = Transformer.from_crs(target, 4326, always_xy=True)
+    conv = 0.0
+    try:
+        from pyproj import Proj
+
+        cx, cy = shapely.total_bounds(g).reshape(2, 2).mean(axis=0)
+        clon, clat = inv.transform(cx, cy)
+        conv = float(Proj(target).get_factors(clon, clat).meridian_convergence)
+    except Exception:
+        conv = 0.0
+    out = gpd.GeoDataFrame({"segment_id": seg_ids, "road_name": road_names}, geometry=g, crs=target)
+    return RoadNetwork(
+        gdf=out, ids=seg_ids, names=road_names, crs=target, to_wgs84=inv, from_wgs84=fwd,
+        tree=STRtree(g), geoms=g, lengths=shapely.length(g), start_node=node[:n], end_node=node[n:],
+        convergence_deg=conv, source=str(path),
+    )

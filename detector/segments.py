@@ -1,0 +1,253 @@
+"""Segment condition: per road segment and per fixed bin along it (segments.geojson).
+
+``segment_condition(net, cands, frames, cfg)`` returns one row per (level, segment, bin):
+
+- ``level``: ``segment`` (the whole segment) or ``bin<L>`` for each ``cfg.segments.bins_m`` (``bin20``,
+  ``bin100``).  Bins start at the segment's first vertex; every bin is ``L`` long except the last, which takes
+  the remainder (the number of bins is ``round(length / L)``, at least 1, so the last bin is 0.5 L .. 1.5 L).
+  A bin's geometry is ``shapely.ops.substring`` of the line.
+- ``n_D00 .. n_D40``, ``n_total``: candidates (``class``, ``segment_id``, ``chainage_m``) on the segment / in
+  the bin (a candidate belongs to the bin holding its chainage).  Count what you pass: filter statuses
+  (e.g. drop ``not_an_issue``) before calling.
+- ``surveyed_m``: length of the segment/bin within ``cfg.segments.coverage_radius_m`` of an ``ok`` frame
+  position, counting a frame only for roads whose direction agrees with its heading (within
+  ``cfg.locate.heading_tolerance_deg``, either direction; frames without heading count for every road
+  near them).  The covered piece of a line around a frame at distance d is ``s +- sqrt(r^2 - d^2)`` along it
+  (exact for a straight line); the pieces are unioned per segment.  ``coverage`` = surveyed_m / length_m.
+- ``valid``: coverage >= ``cfg.segments.min_coverage`` (default 50 %).
+- ``damage_index``: weighted damage count per 100 m *surveyed*:
+  ``100 * sum_c weight_c * n_c / surveyed_m`` with ``cfg.segments.weights`` (D00 1, D10 1, D20 3, D40 5).
+  This is a density-style stand-in for the crack ratio of the Japanese MCI (which needs crack areas we do
+  not measure): a pothole weighs like five linear cracks.  NaN when nothing was surveyed.
+- ``condition``: 1 (good) .. 5 (bad) from ``damage_index`` and ``cfg.segments.thresholds`` (upper bounds of
+  classes 1..4; default 2, 5, 10, 20 per 100 m: one crack in a fully surveyed 100 m bin is class 1, one
+  pothole is 3; one pothole in a 20 m bin is 5).  Null (pandas ``<NA>``) when not ``valid``: an unsurveyed road
+  is never called good.
+- ``severity_max``: the largest candidate ``severity`` (NaN without candidates / column).
+
+Segments with neither a surveyed metre nor a candidate are omitted (they were not driven).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.ops import substring
+
+from . import CLASS_IDS
+from .atomic import atomic_write_text
+
+OUT_COLUMNS = ["level", "segment_id", "road_name", "bin_index", "from_m", "to_m", "length_m", "surveyed_m",
+               "coverage", "valid", *[f"n_{c}" for c in CLASS_IDS], "n_total", "damage_index", "condition",
+               "severity_max"]
+
+
+def _bin_edges(length: float, size: float) -> np.ndarray:
+    n = max(1, int(math.floor(length / size + 0.5)))
+    edges = np.arange(n + 1, dtype=float) * size
+    edges[-1] = length
+    return edges
+
+
+def _level_name(size: float) -> str:
+    return f"bin{int(size)}" if float(size).is_integer() else f"bin{size:g}"
+
+
+def _frame_xy(frames: pd.DataFrame, gdf) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Metric x, y and true heading of the ok frames (unique positions per drive)."""
+    if frames is None or len(frames) == 0:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    f = frames
+    if "status" in f.columns:
+        f = f[f["status"].astype(str) == "ok"]
+    if "x" in f.columns and "y" in f.columns:
+        x = pd.to_numeric(f["x"], errors="coerce").to_numpy(float)
+        y = pd.to_numeric(f["y"], errors="coerce").to_numpy(float)
+    elif "lat" in f.columns and "lon" in f.columns:
+        from pyproj import Transformer
+
+        tr = Transformer.from_crs("EPSG:4326", gdf.crs, always_xy=True)
+        lon = pd.to_numeric(f["lon"], errors="coerce").to_numpy(float)
+        lat = pd.to_numeric(f["lat"], errors="coerce").to_numpy(float)
+        x, y = tr.transform(lon, lat)
+        x, y = np.asarray(x, float), np.asarray(y, float)
+    else:
+        raise ValueError("frames need x/y (metric) or lat/lon columns")
+    h = pd.to_numeric(f["heading"], errors="coerce").to_numpy(float) if "heading" in f.columns else np.full(len(x), np.nan)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y, h = x[ok], y[ok], h[ok]
+    if len(x):  # a standing vehicle repeats its position: one row per (position, heading) is enough
+        key = np.round(np.c_[x, y, np.nan_to_num(h, nan=-1.0)], 1)
+        _, first = np.unique(key, axis=0, return_index=True)
+        first.sort()
+        x, y, h = x[first], y[first], h[first]
+    return x, y, h
+
+
+def _coverage_intervals(lines: np.ndarray, lengths: np.ndarray, x, y, heading, radius: float,
+                        tol_deg: float) -> pd.DataFrame:
+    """Covered intervals (seg_idx, start, end) along each line, unioned per segment (vectorised)."""
+    if len(x) == 0:
+        return pd.DataFrame({"seg": np.zeros(0, int), "start": np.zeros(0), "end": np.zeros(0)})
+    pts = shapely.points(x, y)
+    tree = shapely.STRtree(lines)
+    pi, si = tree.query(pts, predicate="dwithin", distance=radius)
+    g = lines[si]
+    p = pts[pi]
+    d = shapely.distance(g, p)
+    s = shapely.line_locate_point(g, p)
+    L = lengths[si]
+    # heading agreement with the road direction at the projection (either way along the road)
+    h = heading[pi]
+    has_h = np.isfinite(h)
+    keep = np.ones(len(pi), bool)
+    if has_h.any():
+        a = shapely.line_interpolate_point(g[has_h], np.clip(s[has_h] - 2.0, 0, L[has_h]))
+        b = shapely.line_interpolate_point(g[has_h], np.clip(s[has_h] + 2.0, 0, L[has_h]))
+        bearing = np.degrees(np.arctan2(shapely.get_x(b) - shapely.get_x(a), shapely.get_y(b) - shapely.get_y(a)))
+        diff = np.abs((h[has_h] - bearing + 180.0) % 360.0 - 180.0)
+        diff = np.minimum(diff, 180.0 - diff)
+        keep[has_h] = diff <= tol_deg
+    half = np.sqrt(np.maximum(radius ** 2 - d ** 2, 0.0))
+    seg, st, en = si[keep], np.clip(s - half, 0, L)[keep], np.clip(s + half, 0, L)[keep]
+    if len(seg) == 0:
+        return pd.DataFrame({"seg": np.zeros(0, int), "start": np.zeros(0), "end": np.zeros(0)})
+    # union per segment: sort by (seg, start); offset each segment so one running max works for all
+    order = np.lexsort((st, seg))
+    seg, st, en = seg[order], st[order], en[order]
+    uniq, rank = np.unique(seg, return_inverse=True)
+    off = rank * (float(lengths.max()) + 1.0)
+    so, eo = st + off, en + off
+    run_end = np.maximum.accumulate(eo)
+    new = np.r_[True, so[1:] > run_end[:-1]]
+    m_start = so[new] - off[new]
+    m_end = np.maximum.reduceat(eo, np.nonzero(new)[0]) - off[new]
+    return pd.DataFrame({"seg": seg[new], "start": m_start, "end": m_end})
+
+
+def _covered(intervals: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Covered length of each [a_k, b_k] by disjoint intervals (n, 2) (broadcast)."""
+    if len(intervals) == 0:
+        return np.zeros(len(a))
+    s, e = intervals[:, 0][None, :], intervals[:, 1][None, :]
+    return np.clip(np.minimum(e, b[:, None]) - np.maximum(s, a[:, None]), 0, None).sum(axis=1)
+
+
+def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | None, cfg):
+    """Condition per segment and per bin (see module doc).  ``net``: GeoDataFrame (segment_id, road_name,
+    geometry in a metric CRS) or a ``RoadNetwork``.  Returns a GeoDataFrame in the network's CRS."""
+    import geopandas as gpd
+
+    gdf = getattr(net, "gdf", net)
+    spec = cfg.segments
+    lines = np.asarray(shapely.line_merge(np.asarray(gdf.geometry.values, dtype=object)), dtype=object)
+    # a MultiLineString that does not merge: keep its longest part (bins need one line)
+    multi = shapely.get_type_id(lines) == 5
+    for k in np.nonzero(multi)[0]:
+        parts = shapely.get_parts(lines[k])
+        lines[k] = parts[np.argmax(shapely.length(parts))]
+    lengths = shapely.length(lines)
+    ids = gdf["segment_id"].astype(str).to_numpy()
+    names = gdf["road_name"].fillna("").astype(str).to_numpy() if "road_name" in gdf.columns else np.full(len(ids), "")
+    x, y, h = _frame_xy(frames, gdf)
+    tol = float(getattr(cfg.locate, "heading_tolerance_deg", 60.0))
+    iv = _coverage_intervals(lines, lengths, x, y, h, float(spec.coverage_radius_m), tol)
+
+    # candidates -> segment index, chainage
+    pos = {s: i for i, s in enumerate(ids)}
+    if cands is not None and len(cands):
+        cseg = cands["segment_id"].map(lambda s: pos.get(str(s), -1) if s is not None and s == s else -1)
+        cseg = cseg.to_numpy(int)
+        cch = pd.to_numeric(cands["chainage_m"], errors="coerce").to_numpy(float)
+        ccls = cands["class"].astype(str).to_numpy()
+        csev = (pd.to_numeric(cands["severity"], errors="coerce").to_numpy(float) if "severity" in cands.columns
+                else np.full(len(cands), np.nan))
+        ok = (cseg >= 0) & np.isfinite(cch)
+        cseg, cch, ccls, csev = cseg[ok], cch[ok], ccls[ok], csev[ok]
+        cch = np.clip(cch, 0, lengths[cseg])
+    else:
+        cseg, cch, ccls, csev = np.zeros(0, int), np.zeros(0), np.zeros(0, object), np.zeros(0)
+
+    todo = np.union1d(iv["seg"].to_numpy(int), cseg)
+    weights = np.array([float(spec.weights.get(c, 1.0)) for c in CLASS_IDS])
+    thr = np.asarray(spec.thresholds, float)
+    iv_by_seg = {k: g[["start", "end"]].to_numpy() for k, g in iv.groupby("seg")} if len(iv) else {}
+    c_order = np.argsort(cseg, kind="stable")
+    c_bounds = np.searchsorted(cseg[c_order], todo, side="left"), np.searchsorted(cseg[c_order], todo, side="right")
+    levels = [("segment", None)] + [(_level_name(b), float(b)) for b in spec.bins_m]
+    recs: list[dict] = []
+    geoms: list = []
+    for t, k in enumerate(todo):  # loop over segments that have data only
+        L = float(lengths[k])
+        line = lines[k]
+        cidx = c_order[c_bounds[0][t]: c_bounds[1][t]]
+        ch, cl, sv = cch[cidx], ccls[cidx], csev[cidx]
+        ivk = iv_by_seg.get(k, np.zeros((0, 2)))
+        for level, size in levels:
+            edges = np.array([0.0, L]) if size is None else _bin_edges(L, size)
+            a, b = edges[:-1], edges[1:]
+            nb = len(a)
+            which = np.clip(np.searchsorted(edges, ch, side="right") - 1, 0, nb - 1)
+            counts = np.zeros((nb, len(CLASS_IDS)), int)
+            for ci, c in enumerate(CLASS_IDS):
+                counts[:, ci] = np.bincount(which[cl == c], minlength=nb)
+            sev_max = np.full(nb, np.nan)
+            fin = np.isfinite(sv)
+            if fin.any():
+                np.fmax.at(sev_max, which[fin], sv[fin])
+            surveyed = np.minimum(_covered(ivk, a, b), b - a)
+            length = b - a
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cov = np.where(length > 0, surveyed / length, 0.0)
+                index = np.where(surveyed > 0, 100.0 * (counts * weights).sum(axis=1) / surveyed, np.nan)
+            valid = (cov >= spec.min_coverage) & (surveyed > 0)
+            cond = np.searchsorted(thr, index, side="right") + 1
+            for j in range(nb):
+                rec = {"level": level, "segment_id": ids[k], "road_name": names[k],
+                       "bin_index": -1 if size is None else j, "from_m": round(float(a[j]), 2),
+                       "to_m": round(float(b[j]), 2), "length_m": round(float(length[j]), 2),
+                       "surveyed_m": round(float(surveyed[j]), 2), "coverage": round(float(cov[j]), 4),
+                       "valid": bool(valid[j])}
+                for ci, c in enumerate(CLASS_IDS):
+                    rec[f"n_{c}"] = int(counts[j, ci])
+                rec["n_total"] = int(counts[j].sum())
+                rec["damage_index"] = float(index[j]) if np.isfinite(index[j]) else np.nan
+                rec["condition"] = int(cond[j]) if valid[j] else pd.NA
+                rec["severity_max"] = float(sev_max[j])
+                recs.append(rec)
+                geoms.append(line if size is None else substring(line, float(a[j]), float(b[j])))
+    df = pd.DataFrame(recs, columns=OUT_COLUMNS)
+    df["condition"] = df["condition"].astype("Int64")
+    df["valid"] = df["valid"].astype(bool)
+    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs=gdf.crs) if geoms else gpd.GeoSeries([], crs=gdf.crs),
+                            crs=gdf.crs)
+
+
+def write_segments_geojson(gdf, path: str | Path) -> None:
+    """RFC 7946 GeoJSON (WGS84 lon/lat, no ``crs`` member), written atomically."""
+    g = gdf.to_crs("EPSG:4326") if gdf.crs is not None else gdf
+    feats = []
+    props = [c for c in g.columns if c != g.geometry.name]
+    for row, geom in zip(g[props].itertuples(index=False), g.geometry.values):
+        p = {}
+        for c, v in zip(props, row):
+            if v is None or v is pd.NA or (isinstance(v, float) and not math.isfinite(v)):
+                p[c] = None
+            elif isinstance(v, (np.integer,)):
+                p[c] = int(v)
+            elif isinstance(v, (np.floating, float)):
+                p[c] = round(float(v), 4)
+            elif isinstance(v, (np.bool_, bool)):
+                p[c] = bool(v)
+            else:
+                p[c] = v
+        gj = None
+        if geom is not None and not geom.is_empty:
+            gj = json.loads(shapely.to_geojson(shapely.set_precision(geom, 1e-7)))
+        feats.append({"type": "Feature", "properties": p, "geometry": gj})
+    atomic_write_text(path, json.dumps({"type": "FeatureCollection", "features": feats}, ensure_ascii=False) + "\n")

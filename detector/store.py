@@ -1,0 +1,971 @@
+"""The repair registry across drives: one GeoPackage (SQLite) file that remembers every damage.
+
+A road department drives the same roads every week. ``Store.merge`` folds one run's Candidates
+(see docs/ARCHITECTURE.md) into the registry: a damage already known is *seen again* (its observations,
+n_obs, first/last seen, best image and drives grow), an unknown one gets a registry id ``R-000001`` and
+status ``new``, a ``repaired`` one seen again after its repair date is ``reopened``.  Crews set statuses
+(``set_status``) or hand back the repair list they filled in (``import_verification``).
+
+File format
+-----------
+A valid GeoPackage 1.4 written with stdlib ``sqlite3`` (application_id ``GPKG``, user_version 10400,
+``gpkg_spatial_ref_sys`` / ``gpkg_contents`` / ``gpkg_geometry_columns``).  Rollback journal (not WAL):
+the registry stays one self-contained file that GDAL/QGIS/geopandas read, also from read-only media.
+
+Tables
+------
+``candidates`` (features, ``geom`` = GeoPackage binary Point, EPSG:4326): one row per damage, the
+Candidates columns (``drives``/``images`` as JSON arrays) + status columns + ``crop_jpeg`` (BLOB).
+``observations`` (attributes): one row per sighting, unique key (drive, image, class, box rounded to whole
+pixels).  A sighting whose box is unknown (an image of a run candidate other than its best one, when the
+Candidates frame has no ``observations`` column) is kept at image level: (drive, image, class) once per
+registry candidate, and superseded by a boxed sighting of the same image.  ``n_obs`` = number of
+observations of the candidate.  Every aggregate of a candidate (n_obs, first/last seen, best image/box/
+confidence/position, drives, images, crop) is recomputed from its observations, so a merge is a pure
+function of the set of observations: merging the same run (or the same drive in a later run) again
+changes nothing.
+``status_history`` (attributes): every status change (creation, reopen, manual, import).
+``runs`` (attributes): one row per merge **that changed the registry**; a no-op merge (e.g. a re-run)
+leaves no trace, so a repeated merge leaves every table byte-identical.
+``patrol_meta`` (attributes): schema version, last registry number.
+
+Matching a run candidate to the registry (same class only)
+---------------------------------------------------------
+1. by key: a run candidate whose boxed sighting is already stored belongs to that registry candidate;
+2. by place: distance = |delta chainage| on the same segment, else the planar (equirectangular) distance;
+   pairs within ``cfg.dedupe.distance_m`` are taken nearest first; each registry candidate is matched at
+   most once per merge.  Unmatched run candidates become new registry candidates.
+
+Status life cycle: see ``TRANSITIONS``.  ``new`` and ``reopened`` are set by the registry only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import sqlite3
+import struct
+import time as _time
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError, StoreError
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 120.0
+GPKG_APPLICATION_ID = 0x47504B47  # 'GPKG'
+GPKG_USER_VERSION = 10400
+SRS_ID = 4326
+TEST_SLEEP_ENV = "PATROL_STORE_TEST_SLEEP_IN_TXN"  # test hook: seconds to sleep inside merge's transaction
+TEST_MARKER_ENV = "PATROL_STORE_TEST_MARKER"  # test hook: file touched once inside the transaction
+
+STATUSES = ("new", "confirmed", "scheduled", "repaired", "not_an_issue", "reopened")
+SYSTEM_STATUSES = ("new", "reopened")  # set by the registry, never by hand
+
+#: allowed manual transitions (from -> {to}).  ``repaired -> reopened`` happens only in ``merge``
+#: (seen again after the repair date).  Setting the current status again is a no-op, not an error.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "new": frozenset({"confirmed", "scheduled", "not_an_issue"}),
+    "confirmed": frozenset({"scheduled", "repaired", "not_an_issue"}),
+    "scheduled": frozenset({"repaired", "confirmed", "not_an_issue"}),
+    "repaired": frozenset({"not_an_issue"}),
+    "reopened": frozenset({"confirmed", "scheduled", "repaired", "not_an_issue"}),
+    "not_an_issue": frozenset({"confirmed"}),
+}
+
+#: spellings a crew may type into the status column of the repair list
+STATUS_ALIASES = {
+    "確認済": "confirmed", "確認済み": "confirmed", "要補修": "confirmed",
+    "補修予定": "scheduled", "予定": "scheduled",
+    "補修済": "repaired", "補修済み": "repaired", "修繕済": "repaired",
+    "対象外": "not_an_issue", "問題なし": "not_an_issue", "not an issue": "not_an_issue", "ok": "not_an_issue",
+}
+
+CANDIDATE_COLUMNS = [
+    "candidate_id", "class", "class_name", "class_name_ja", "confidence", "n_obs", "first_seen", "last_seen",
+    "segment_id", "road_name", "chainage_m", "lat", "lon", "best_image", "best_drive", "best_x1", "best_y1",
+    "best_x2", "best_y2", "best_width", "best_height", "drives", "images", "severity", "est_width_m", "est_length_m",
+]
+STATUS_COLUMNS = ["status", "status_note", "status_changed_at", "repaired_at", "checked_by", "issue_type", "crop_jpeg"]
+
+_CAND_SQL_TYPES = {
+    "candidate_id": "TEXT NOT NULL UNIQUE", "class": "TEXT NOT NULL", "class_name": "TEXT", "class_name_ja": "TEXT",
+    "confidence": "REAL", "n_obs": "INTEGER", "first_seen": "TEXT", "last_seen": "TEXT", "segment_id": "TEXT",
+    "road_name": "TEXT", "chainage_m": "REAL", "lat": "REAL", "lon": "REAL", "best_image": "TEXT", "best_drive": "TEXT",
+    "best_x1": "REAL", "best_y1": "REAL", "best_x2": "REAL", "best_y2": "REAL", "best_width": "INTEGER",
+    "best_height": "INTEGER", "drives": "TEXT", "images": "TEXT", "severity": "REAL", "est_width_m": "REAL",
+    "est_length_m": "REAL", "status": "TEXT NOT NULL", "status_note": "TEXT", "status_changed_at": "TEXT",
+    "repaired_at": "TEXT", "checked_by": "TEXT", "issue_type": "TEXT", "crop_jpeg": "BLOB",
+    "first_t": "REAL", "last_t": "REAL", "repaired_t": "REAL", "created_run": "TEXT",
+}
+
+_OBS_POS_COLUMNS = ["lat", "lon", "segment_id", "road_name", "chainage_m", "severity", "est_width_m", "est_length_m"]
+
+_SCHEMA = f"""
+CREATE TABLE gpkg_spatial_ref_sys (
+  srs_name TEXT NOT NULL, srs_id INTEGER PRIMARY KEY, organization TEXT NOT NULL,
+  organization_coordsys_id INTEGER NOT NULL, definition TEXT NOT NULL, description TEXT);
+CREATE TABLE gpkg_contents (
+  table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL, identifier TEXT UNIQUE, description TEXT DEFAULT '',
+  last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+  min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, srs_id INTEGER,
+  CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id));
+CREATE TABLE gpkg_geometry_columns (
+  table_name TEXT NOT NULL, column_name TEXT NOT NULL, geometry_type_name TEXT NOT NULL, srs_id INTEGER NOT NULL,
+  z TINYINT NOT NULL, m TINYINT NOT NULL,
+  CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),
+  CONSTRAINT uk_gc_table_name UNIQUE (table_name),
+  CONSTRAINT fk_gc_tn FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name),
+  CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id));
+CREATE TABLE candidates (
+  fid INTEGER PRIMARY KEY AUTOINCREMENT, geom POINT,
+  {", ".join(f'"{k}" {v}' for k, v in _CAND_SQL_TYPES.items())});
+CREATE TABLE observations (
+  obs_id INTEGER PRIMARY KEY AUTOINCREMENT, candidate_id TEXT NOT NULL, drive TEXT NOT NULL, image TEXT NOT NULL,
+  class TEXT NOT NULL, x1 INTEGER NOT NULL, y1 INTEGER NOT NULL, x2 INTEGER NOT NULL, y2 INTEGER NOT NULL,
+  owner TEXT NOT NULL, confidence REAL, width INTEGER, height INTEGER, first_seen TEXT, last_seen TEXT,
+  first_t REAL, last_t REAL, lat REAL, lon REAL, segment_id TEXT, road_name TEXT, chainage_m REAL, severity REAL,
+  est_width_m REAL, est_length_m REAL, run_id TEXT, crop_jpeg BLOB);
+CREATE UNIQUE INDEX observations_key ON observations (drive, image, class, x1, y1, x2, y2, owner);
+CREATE INDEX observations_cand ON observations (candidate_id);
+CREATE TABLE status_history (
+  hid INTEGER PRIMARY KEY AUTOINCREMENT, candidate_id TEXT NOT NULL, at TEXT, from_status TEXT, to_status TEXT NOT NULL,
+  who TEXT, note TEXT, issue_type TEXT, source TEXT NOT NULL, run_id TEXT);
+CREATE INDEX status_history_cand ON status_history (candidate_id);
+CREATE TABLE runs (
+  rid INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, merged_at TEXT NOT NULL, n_input INTEGER, n_new INTEGER,
+  n_seen_again INTEGER, n_reopened INTEGER, n_unchanged INTEGER, info TEXT);
+CREATE TABLE patrol_meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+_SRS_ROWS = [
+    ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian coordinate reference system"),
+    ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic coordinate reference system"),
+    ("WGS 84 geodetic", 4326, "EPSG", 4326,
+     'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,AUTHORITY["EPSG","7030"]],'
+     'AUTHORITY["EPSG","6326"]],PRIMEM["Greenwich",0,AUTHORITY["EPSG","8901"]],UNIT["degree",0.0174532925199433,'
+     'AUTHORITY["EPSG","9122"]],AXIS["Latitude",NORTH],AXIS["Longitude",EAST],AUTHORITY["EPSG","4326"]]',
+     "longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid"),
+]
+_CONTENTS = [
+    ("candidates", "features", "candidates", "repair registry: one row per damage", SRS_ID),
+    ("observations", "attributes", "observations", "every sighting of a registry damage", None),
+    ("status_history", "attributes", "status_history", "every status change", None),
+    ("runs", "attributes", "runs", "merges that changed the registry", None),
+    ("patrol_meta", "attributes", "patrol_meta", "registry schema version and counters", None),
+]
+_REQUIRED_TABLES = {"candidates", "observations", "status_history", "runs", "patrol_meta", "gpkg_contents"}
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def gpkg_point(lon: float, lat: float, srs_id: int = SRS_ID) -> bytes | None:
+    """GeoPackage binary Point: 'GP', version 0, flags (little endian, no envelope), srs_id, WKB point."""
+    if lon is None or lat is None or not (math.isfinite(lon) and math.isfinite(lat)):
+        return None
+    return b"GP" + struct.pack("<BBi", 0, 0x01, srs_id) + struct.pack("<BIdd", 1, 1, float(lon), float(lat))
+
+
+def parse_gpkg_point(blob: bytes | None) -> tuple[float, float] | None:
+    if not blob:
+        return None
+    if blob[:2] != b"GP":
+        raise ValueError("not a GeoPackage geometry")
+    flags = blob[3]
+    env = (flags >> 1) & 0x07
+    off = 8 + {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}[env]
+    endian = "<" if blob[off] == 1 else ">"
+    _, x, y = struct.unpack(endian + "Idd", blob[off + 1: off + 21])
+    return x, y
+
+
+@dataclass
+class MergeResult:
+    new: list[str] = field(default_factory=list)
+    seen_again: list[str] = field(default_factory=list)
+    reopened: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    #: run candidate index (row label of ``cands``) -> registry id
+    mapping: dict[Any, str] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.new or self.seen_again or self.reopened)
+
+
+@dataclass
+class ImportReport:
+    applied: list[str] = field(default_factory=list)  # registry ids whose status changed
+    unchanged: list[str] = field(default_factory=list)  # rows naming the current status again
+    unmatched: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason), not applied
+    skipped: list[int] = field(default_factory=list)  # line numbers with an empty status
+
+
+def _isnum(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(float(v))
+
+
+def _f(v: Any) -> float | None:
+    if v is None:
+        return None
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _s(v: Any) -> str | None:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    s = str(v)
+    return s if s != "" else None
+
+
+def _t(iso: Any) -> float | None:
+    s = _s(iso)
+    if not s:
+        return None
+    try:
+        return datetime.fromisoformat(s).timestamp()
+    except ValueError:
+        return None
+
+
+def _listify(v: Any) -> list[str]:
+    if v is None:
+        return []
+    if isinstance(v, str):
+        s = v.strip()
+        if s.startswith("["):
+            with contextlib.suppress(ValueError):
+                return [str(x) for x in json.loads(s)]
+        return [p for p in (x.strip() for x in s.replace(";", "|").split("|")) if p]
+    if isinstance(v, float) and math.isnan(v):
+        return []
+    return [str(x) for x in v]
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def _local_xy(lat: np.ndarray, lon: np.ndarray, lat0: float) -> tuple[np.ndarray, np.ndarray]:
+    """Equirectangular metres around ``lat0`` (good to < 0.5 % over a city)."""
+    r = 6371008.8
+    return np.radians(lon) * r * math.cos(math.radians(lat0)), np.radians(lat) * r
+
+
+# ---------------------------------------------------------------------------------------------- store
+class Store:
+    """The registry file.  ``with Store(path) as st: st.merge(...)``.  Opening creates the file if absent."""
+
+    def __init__(self, path: str | Path, timezone_name: str = "Asia/Tokyo", busy_timeout_s: float = BUSY_TIMEOUT_S):
+        self.path = Path(path)
+        self.tz = ZoneInfo(timezone_name)
+        self.busy_timeout_s = float(busy_timeout_s)
+        self._con: sqlite3.Connection | None = None
+        self._open()
+
+    @classmethod
+    def for_config(cls, path: str | Path, cfg) -> "Store":
+        return cls(path, timezone_name=cfg.timezone, busy_timeout_s=cfg.store.busy_timeout_s)
+
+    # ---- lifecycle
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    @property
+    def con(self) -> sqlite3.Connection:
+        if self._con is None:
+            raise StoreError("store is closed", self.path)
+        return self._con
+
+    def _open(self) -> None:
+        p = self.path
+        if p.is_dir():
+            raise StoreError("is a folder, expected a GeoPackage file", p)
+        if p.exists() and p.stat().st_size > 0:
+            try:
+                with open(p, "rb") as fh:
+                    head = fh.read(16)
+            except OSError as e:
+                raise StoreError(f"cannot read: {e.strerror or e}", p) from None
+            if head != b"SQLite format 3\x00":
+                raise StoreError("not a GeoPackage/SQLite file", p)
+        else:
+            try:
+                p.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(f"cannot create folder: {e.strerror or e}", p) from None
+        try:
+            con = sqlite3.connect(str(p), timeout=self.busy_timeout_s, isolation_level=None)
+            con.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+            con.execute("PRAGMA foreign_keys = OFF")
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open: {e}", p) from None
+        self._con = con
+        try:
+            tables = self._tables()
+            if "candidates" not in tables:
+                if tables - {"sqlite_sequence"}:
+                    kind = "a GeoPackage" if "gpkg_contents" in tables else "an SQLite database"
+                    raise StoreError(f"{kind} that is not a patrol registry (no candidates table)", p)
+                self._create()
+                tables = self._tables()
+            missing = _REQUIRED_TABLES - tables
+            if missing:
+                raise StoreError(f"not a patrol registry: missing table(s) {', '.join(sorted(missing))}", p)
+            row = con.execute("SELECT value FROM patrol_meta WHERE key='schema_version'").fetchone()
+            if row is None or int(row[0]) > SCHEMA_VERSION:
+                raise StoreError(f"unsupported registry schema version {row[0] if row else None}", p)
+        except sqlite3.DatabaseError as e:
+            self.close()
+            raise StoreError(f"not a usable GeoPackage/SQLite file: {e}", p) from None
+        except StoreError:
+            self.close()
+            raise
+
+    def _tables(self) -> set[str]:
+        return {r[0] for r in self.con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+    def _create(self) -> None:
+        con = self.con
+        with self._txn():
+            if "candidates" in self._tables():  # another process created it while we waited
+                return
+            con.execute(f"PRAGMA application_id = {GPKG_APPLICATION_ID}")
+            con.execute(f"PRAGMA user_version = {GPKG_USER_VERSION}")
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    con.execute(stmt)
+            con.executemany("INSERT INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)", _SRS_ROWS)
+            con.executemany(
+                "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES (?,?,?,?,?)",
+                _CONTENTS)
+            con.execute("INSERT INTO gpkg_geometry_columns VALUES ('candidates','geom','POINT',?,0,0)", (SRS_ID,))
+            con.executemany("INSERT INTO patrol_meta VALUES (?,?)",
+                            [("schema_version", str(SCHEMA_VERSION)), ("last_number", "0")])
+
+    @contextlib.contextmanager
+    def _txn(self):
+        con = self.con
+        try:
+            con.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise StoreError(f"cannot lock the registry: {e}", self.path) from None
+        try:
+            yield con
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                con.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                con.execute("COMMIT")
+            except sqlite3.Error as e:
+                with contextlib.suppress(sqlite3.Error):
+                    con.execute("ROLLBACK")
+                raise StoreError(f"cannot commit: {e}", self.path) from None
+
+    # ---- time helpers
+    def _when(self, when: Any) -> tuple[str, float]:
+        """(ISO string, unix seconds) of a user-supplied time; a bare date is the end of that local day."""
+        if when is None or (isinstance(when, str) and not when.strip()):
+            dt = datetime.now(self.tz).replace(microsecond=0)
+            return dt.isoformat(), dt.timestamp()
+        if isinstance(when, str):
+            s = when.strip().replace("/", "-")
+            try:
+                if len(s) <= 10:
+                    when = date.fromisoformat(s)
+                else:
+                    when = datetime.fromisoformat(s)
+            except ValueError:
+                raise ValueError(f"not a date or ISO 8601 time: {when[:40]!r}") from None
+        if isinstance(when, datetime):
+            dt = when if when.tzinfo else when.replace(tzinfo=self.tz)
+            return dt.isoformat(), dt.timestamp()
+        if isinstance(when, date):
+            end = datetime.combine(when + timedelta(days=1), time(0), tzinfo=self.tz)
+            return when.isoformat(), end.timestamp()
+        raise ValueError(f"not a date: {when!r}")
+
+    # ------------------------------------------------------------------------------------------ merge
+    def merge(self, cands: pd.DataFrame, run_info: dict | None = None, cfg=None) -> MergeResult:
+        """Fold one run's Candidates into the registry in ONE transaction (see module doc).
+
+        Optional columns of ``cands``: ``crop_jpeg`` (bytes, the crop of the best image) and
+        ``observations`` (list of dicts with drive, image, x1, y1, x2, y2, confidence, time[, width, height]):
+        every detection of the candidate; without it the best box plus image-level sightings are stored.
+        ``run_info``: ``run_id`` and anything else JSON-serialisable (kept in ``runs.info``).
+        """
+        run_info = dict(run_info or {})
+        run_id = _s(run_info.get("run_id")) or ""
+        dist_m = float(cfg.dedupe.distance_m) if cfg is not None else 12.0
+        store_spec = getattr(cfg, "store", None)
+        absorb = bool(store_spec.absorb_fragments) if store_spec is not None else True
+        cls_names = {}
+        if cfg is not None:
+            cls_names = {k: (v.name_en, v.name_ja) for k, v in cfg.classes.items()}
+        try:
+            rows = _run_rows(cands)
+        except StoreError as e:
+            raise StoreError(e.reason, self.path, e.field) from None
+        res = MergeResult()
+        with self._txn() as con:
+            self._test_hook()
+            reg = pd.read_sql_query(
+                "SELECT candidate_id, class, segment_id, chainage_m, lat, lon, status, repaired_t FROM candidates",
+                con)
+            match = self._match(rows, reg, dist_m, absorb)
+            merged_at = _now_iso()
+            last = int(con.execute("SELECT value FROM patrol_meta WHERE key='last_number'").fetchone()[0])
+            touched: dict[str, bool] = {}  # registry id -> got new observations
+            new_obs_t: dict[str, float] = {}
+            for i, r in enumerate(rows):
+                rid = match.get(i)
+                created = False
+                if rid is None:
+                    last += 1
+                    rid = f"R-{last:06d}"
+                    created = True
+                    names = cls_names.get(r["class"], (r.get("class_name"), r.get("class_name_ja")))
+                    con.execute(
+                        "INSERT INTO candidates (candidate_id, class, class_name, class_name_ja, status, "
+                        "status_changed_at, created_run, n_obs) VALUES (?,?,?,?,?,?,?,0)",
+                        (rid, r["class"], _s(names[0]), _s(names[1]), "new", merged_at, run_id))
+                    con.execute(
+                        "INSERT INTO status_history (candidate_id, at, from_status, to_status, source, run_id, note) "
+                        "VALUES (?,?,NULL,'new','merge',?,?)", (rid, merged_at, run_id, r.get("candidate_id_run")))
+                res.mapping[r["index"]] = rid
+                n_ins, tmax = self._insert_observations(rid, r, run_id)
+                if created:
+                    touched[rid] = True
+                if n_ins:
+                    touched[rid] = True
+                    if tmax is not None:
+                        new_obs_t[rid] = max(new_obs_t.get(rid, -math.inf), tmax)
+                if created:
+                    res.new.append(rid)
+                elif n_ins:
+                    if rid not in res.seen_again:
+                        res.seen_again.append(rid)
+                    if rid in res.unchanged:
+                        res.unchanged.remove(rid)
+                elif rid not in res.unchanged and rid not in res.seen_again and rid not in res.new:
+                    res.unchanged.append(rid)
+            con.execute("UPDATE patrol_meta SET value=? WHERE key='last_number'", (str(last),))
+            # reopen: repaired and seen again after the repair date
+            st = {c: (s, rt) for c, s, rt in reg[["candidate_id", "status", "repaired_t"]].itertuples(index=False)}
+            for rid in list(res.seen_again):
+                status, rep_t = st.get(rid, (None, None))
+                t = new_obs_t.get(rid)
+                if status == "repaired" and t is not None and rep_t is not None and np.isfinite(rep_t) and t > rep_t:
+                    con.execute("UPDATE candidates SET status='reopened', status_changed_at=?, status_note=? "
+                                "WHERE candidate_id=?", (merged_at, "seen again after repair", rid))
+                    con.execute(
+                        "INSERT INTO status_history (candidate_id, at, from_status, to_status, source, run_id, note) "
+                        "VALUES (?,?,'repaired','reopened','merge',?,'seen again after repair')",
+                        (rid, merged_at, run_id))
+                    res.seen_again.remove(rid)
+                    res.reopened.append(rid)
+            for rid in touched:
+                self._recompute(rid)
+            if res.changed:
+                info = {k: v for k, v in run_info.items()}
+                con.execute(
+                    "INSERT INTO runs (run_id, merged_at, n_input, n_new, n_seen_again, n_reopened, n_unchanged, info) "
+                    "VALUES (?,?,?,?,?,?,?,?)",
+                    (run_id, merged_at, len(rows), len(res.new), len(res.seen_again), len(res.reopened),
+                     len(res.unchanged), json.dumps(info, default=str, ensure_ascii=False, sort_keys=True)))
+        return res
+
+    def _test_hook(self) -> None:
+        secs = os.environ.get(TEST_SLEEP_ENV)
+        if not secs:
+            return
+        # write something first so the kill really interrupts a dirty transaction
+        self.con.execute("INSERT INTO patrol_meta VALUES ('test_hook_dirty', 'x') ON CONFLICT(key) DO NOTHING")
+        self.con.execute("UPDATE candidates SET n_obs = n_obs + 1000")
+        marker = os.environ.get(TEST_MARKER_ENV)
+        if marker:
+            Path(marker).write_text("in transaction")
+        _time.sleep(float(secs))
+        self.con.execute("UPDATE candidates SET n_obs = n_obs - 1000")
+        self.con.execute("DELETE FROM patrol_meta WHERE key='test_hook_dirty'")
+
+    def _match(self, rows: list[dict], reg: pd.DataFrame, dist_m: float, absorb: bool = True) -> dict[int, str]:
+        """run row index -> registry id: by stored key first, then nearest within ``dist_m`` (same class)."""
+        match: dict[int, str] = {}
+        used: set[str] = set()
+        if not rows:
+            return match
+        # 1. key matching
+        drives = sorted({o["drive"] for r in rows for o in r["obs"] if o["boxed"]})
+        keyed: dict[tuple, str] = {}
+        for chunk in range(0, len(drives), 500):
+            part = drives[chunk: chunk + 500]
+            q = ("SELECT drive, image, class, x1, y1, x2, y2, candidate_id FROM observations WHERE owner='' AND drive IN "
+                 f"({','.join('?' * len(part))})")
+            for d, im, c, a, b, e, f, cid in self.con.execute(q, part):
+                keyed[(d, im, c, a, b, e, f)] = cid
+        reg_class = dict(zip(reg["candidate_id"], reg["class"]))
+        votes = []
+        for i, r in enumerate(rows):
+            hits: dict[str, int] = {}
+            for o in r["obs"]:
+                if o["boxed"]:
+                    cid = keyed.get(o["key"])
+                    if cid is not None and reg_class.get(cid) == r["class"]:
+                        hits[cid] = hits.get(cid, 0) + 1
+            for cid, n in hits.items():
+                votes.append((-n, i, cid))
+        for _, i, cid in sorted(votes):
+            if i not in match and cid not in used:
+                match[i] = cid
+                used.add(cid)
+        # 2. nearest along the road / in the plane
+        if reg.empty:
+            return match
+        lat0 = float(np.nanmean([r["lat"] for r in rows if r["lat"] is not None] or [0.0])) if any(
+            r["lat"] is not None for r in rows) else 0.0
+        for cls in sorted({r["class"] for r in rows}):
+            ri = [i for i, r in enumerate(rows) if r["class"] == cls and i not in match]
+            g = reg[(reg["class"] == cls) & ~reg["candidate_id"].isin(used)]
+            if not ri or g.empty:
+                continue
+            rlat = np.array([r["lat"] if r["lat"] is not None else np.nan for r in (rows[i] for i in ri)], float)
+            rlon = np.array([r["lon"] if r["lon"] is not None else np.nan for r in (rows[i] for i in ri)], float)
+            rseg = np.array([r["segment_id"] or "" for r in (rows[i] for i in ri)], object)
+            rch = np.array([r["chainage_m"] if r["chainage_m"] is not None else np.nan for r in (rows[i] for i in ri)],
+                           float)
+            glat = g["lat"].to_numpy(float)
+            glon = g["lon"].to_numpy(float)
+            gseg = g["segment_id"].fillna("").to_numpy(object)
+            gch = g["chainage_m"].to_numpy(float)
+            gid = g["candidate_id"].to_numpy(object)
+            # prefilter by a bounding box so the matrix stays small on a large registry
+            ok = np.isfinite(rlat) & np.isfinite(rlon)
+            if ok.any():
+                pad = dist_m / 111_000.0 * 4 + 1e-6
+                coslat = max(math.cos(math.radians(lat0)), 0.05)
+                near = ((glat >= np.nanmin(rlat) - pad) & (glat <= np.nanmax(rlat) + pad)
+                        & (glon >= np.nanmin(rlon) - pad / coslat) & (glon <= np.nanmax(rlon) + pad / coslat))
+                near |= np.isin(gseg, rseg[rseg != ""])
+                glat, glon, gseg, gch, gid = glat[near], glon[near], gseg[near], gch[near], gid[near]
+            if len(gid) == 0:
+                continue
+            rx, ry = _local_xy(rlat, rlon, lat0)
+            gx, gy = _local_xy(glat, glon, lat0)
+            d = np.hypot(rx[:, None] - gx[None, :], ry[:, None] - gy[None, :])
+            same = (rseg[:, None] == gseg[None, :]) & (rseg[:, None] != "")
+            dch = np.abs(rch[:, None] - gch[None, :])
+            along = same & np.isfinite(dch)
+            d = np.where(along, dch, d)
+            d = np.where(np.isfinite(d), d, np.inf)
+            a, b = np.nonzero(d <= dist_m)
+            order = np.lexsort((gid[b].astype(str), a, d[a, b]))
+            for k in order:
+                i, cid = ri[a[k]], gid[b[k]]
+                if i in match or cid in used:
+                    continue
+                match[i] = cid
+                used.add(cid)
+            if absorb:
+                # leftovers within distance of a registry candidate taken in this merge: a damage the run split
+                # into pieces (pieces placed > distance_m apart, e.g. GPS noise) joins the known damage
+                for k in order:
+                    i, cid = ri[a[k]], gid[b[k]]
+                    if i not in match:
+                        match[i] = cid
+        return match
+
+    def _insert_observations(self, rid: str, r: dict, run_id: str) -> tuple[int, float | None]:
+        con = self.con
+        n = 0
+        tmax = None
+        pos = [r[k] for k in _OBS_POS_COLUMNS]
+        for o in r["obs"]:
+            d, im, c, x1, y1, x2, y2 = o["key"]
+            before = n
+            if o["boxed"]:
+                # look first: an ignored INSERT would still advance the AUTOINCREMENT counter
+                if con.execute("SELECT 1 FROM observations WHERE drive=? AND image=? AND class=? AND x1=? AND y1=? "
+                               "AND x2=? AND y2=? AND owner=''", o["key"]).fetchone():
+                    continue
+                cur = con.execute(
+                    "INSERT OR IGNORE INTO observations (candidate_id, drive, image, class, x1, y1, x2, y2, owner, "
+                    "confidence, width, height, first_seen, last_seen, first_t, last_t, lat, lon, segment_id, road_name, "
+                    "chainage_m, severity, est_width_m, est_length_m, run_id, crop_jpeg) "
+                    "VALUES (?,?,?,?,?,?,?,?,'',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (rid, d, im, c, x1, y1, x2, y2, o["confidence"], o["width"], o["height"], o["first_seen"],
+                     o["last_seen"], o["first_t"], o["last_t"], *pos, run_id, o.get("crop")))
+                if cur.rowcount:
+                    n += 1
+                    # a boxed sighting supersedes the image-level one of the same image
+                    con.execute("DELETE FROM observations WHERE candidate_id=? AND owner=? AND drive=? AND image=? "
+                                "AND class=?", (rid, rid, d, im, c))
+            else:
+                exists = con.execute("SELECT 1 FROM observations WHERE candidate_id=? AND drive=? AND image=? AND class=? "
+                                     "LIMIT 1", (rid, d, im, c)).fetchone()
+                if exists:
+                    continue
+                cur = con.execute(
+                    "INSERT OR IGNORE INTO observations (candidate_id, drive, image, class, x1, y1, x2, y2, owner, "
+                    "confidence, width, height, first_seen, last_seen, first_t, last_t, lat, lon, segment_id, road_name, "
+                    "chainage_m, severity, est_width_m, est_length_m, run_id) "
+                    "VALUES (?,?,?,?,-1,-1,-1,-1,?,NULL,NULL,NULL,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (rid, d, im, c, rid, o["first_seen"], o["last_seen"], o["first_t"], o["last_t"], *pos, run_id))
+                if cur.rowcount:
+                    n += 1
+            if n > before and o["last_t"] is not None:
+                tmax = o["last_t"] if tmax is None else max(tmax, o["last_t"])
+        return n, tmax
+
+    def _recompute(self, rid: str) -> None:
+        """Every aggregate of a registry candidate, as a function of its observations only."""
+        con = self.con
+        n, ft, lt = con.execute(
+            "SELECT COUNT(*), MIN(first_t), MAX(last_t) FROM observations "
+            "WHERE candidate_id=?", (rid,)).fetchone()
+        first_seen = con.execute("SELECT first_seen FROM observations WHERE candidate_id=? AND first_t IS NOT NULL "
+                                 "ORDER BY first_t, obs_id LIMIT 1", (rid,)).fetchone()
+        last_seen = con.execute("SELECT last_seen FROM observations WHERE candidate_id=? AND last_t IS NOT NULL "
+                                "ORDER BY last_t DESC, obs_id LIMIT 1", (rid,)).fetchone()
+        drives = sorted({p for d in con.execute("SELECT DISTINCT drive FROM observations WHERE candidate_id=?", (rid,))
+                         for p in d[0].split("|") if p})
+        images = sorted({im for (im,) in con.execute("SELECT DISTINCT image FROM observations WHERE candidate_id=?",
+                                                     (rid,))})
+        order = ("ORDER BY (confidence IS NULL), confidence DESC, (first_t IS NULL), first_t, drive, image, x1, y1, "
+                 "x2, y2 LIMIT 1")
+        best = con.execute(
+            "SELECT obs_id, drive, image, x1, y1, x2, y2, width, height, confidence, lat, lon, segment_id, road_name, "
+            f"chainage_m, severity, est_width_m, est_length_m FROM observations WHERE candidate_id=? {order}",
+            (rid,)).fetchone()
+        if best is None:
+            con.execute("UPDATE candidates SET n_obs=0 WHERE candidate_id=?", (rid,))
+            return
+        (obs_id, bd, bi, x1, y1, x2, y2, w, h, conf, lat, lon, seg, road, ch, sev, ew, el) = best
+        boxed = x1 is not None and x1 >= 0
+        crop = con.execute(
+            "SELECT obs_id, crop_jpeg FROM observations WHERE candidate_id=? AND crop_jpeg IS NOT NULL "
+            "ORDER BY (confidence IS NULL), confidence DESC, (first_t IS NULL), first_t, drive, image, x1, y1, x2, y2 "
+            "LIMIT 1", (rid,)).fetchone()
+        if crop is not None:  # keep only the crop that can still be the best one
+            con.execute("UPDATE observations SET crop_jpeg=NULL WHERE candidate_id=? AND obs_id<>? AND "
+                        "crop_jpeg IS NOT NULL", (rid, crop[0]))
+        con.execute(
+            "UPDATE candidates SET geom=?, confidence=?, n_obs=?, first_seen=?, last_seen=?, first_t=?, last_t=?, "
+            "segment_id=?, road_name=?, chainage_m=?, lat=?, lon=?, best_image=?, best_drive=?, best_x1=?, best_y1=?, "
+            "best_x2=?, best_y2=?, best_width=?, best_height=?, drives=?, images=?, severity=?, est_width_m=?, "
+            "est_length_m=?, crop_jpeg=? WHERE candidate_id=?",
+            (gpkg_point(lon, lat), conf, n, first_seen[0] if first_seen else None, last_seen[0] if last_seen else None,
+             ft, lt, seg, road, ch, lat, lon, bi, bd.split("|")[0] if bd else bd,
+             *((x1, y1, x2, y2) if boxed else (None, None, None, None)), w, h,
+             json.dumps(drives, ensure_ascii=False), json.dumps(images, ensure_ascii=False), sev, ew, el,
+             crop[1] if crop is not None else None, rid))
+
+    # ------------------------------------------------------------------------------------- statuses
+    def set_status(self, candidate_id: str, status: str, note: str | None = None, who: str | None = None,
+                   when: Any = None, issue_type: str | None = None) -> bool:
+        """Change one candidate's status (one transaction).  Returns False when it already had it."""
+        with self._txn():
+            return self._set_status(candidate_id, status, note, who, when, issue_type, source="manual")
+
+    def _set_status(self, candidate_id: str, status: str, note, who, when, issue_type, source: str) -> bool:
+        status = normalize_status(status)
+        if status not in STATUSES:
+            raise StoreError(f"{candidate_id}: unknown status {status!r}; expected one of {', '.join(STATUSES)}",
+                             self.path)
+        row = self.con.execute("SELECT status FROM candidates WHERE candidate_id=?", (candidate_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"unknown candidate id {candidate_id!r}", self.path)
+        cur = row[0]
+        if status == cur:
+            return False
+        if status not in TRANSITIONS.get(cur, ()):
+            allowed = ", ".join(sorted(TRANSITIONS.get(cur, ()))) or "none"
+            raise StoreError(f"{candidate_id}: transition {cur} -> {status} not allowed (from {cur}: {allowed})",
+                             self.path)
+        try:
+            at, at_t = self._when(when)
+        except ValueError as e:
+            raise StoreError(f"{candidate_id}: {e}", self.path) from None
+        sets = ["status=?", "status_note=?", "status_changed_at=?"]
+        vals: list[Any] = [status, _s(note), at]
+        if who:
+            sets.append("checked_by=?")
+            vals.append(str(who))
+        if issue_type:
+            sets.append("issue_type=?")
+            vals.append(str(issue_type))
+        if status == "repaired":
+            sets += ["repaired_at=?", "repaired_t=?"]
+            vals += [at, at_t]
+        self.con.execute(f"UPDATE candidates SET {', '.join(sets)} WHERE candidate_id=?", (*vals, candidate_id))
+        self.con.execute(
+            "INSERT INTO status_history (candidate_id, at, from_status, to_status, who, note, issue_type, source) "
+            "VALUES (?,?,?,?,?,?,?,?)", (candidate_id, at, cur, status, _s(who), _s(note), _s(issue_type), source))
+        return True
+
+    def history(self, candidate_id: str | None = None) -> pd.DataFrame:
+        q = "SELECT candidate_id, at, from_status, to_status, who, note, issue_type, source, run_id FROM status_history"
+        args: tuple = ()
+        if candidate_id is not None:
+            q += " WHERE candidate_id=?"
+            args = (candidate_id,)
+        return pd.read_sql_query(q + " ORDER BY hid", self.con, params=args)
+
+    def import_verification(self, csv_path: str | Path) -> ImportReport:
+        """Take back a repair list a crew filled in; all valid rows applied in ONE transaction."""
+        csv_path = Path(csv_path)
+        try:
+            text = csv_path.read_bytes().decode("utf-8-sig")
+        except FileNotFoundError:
+            raise InputError("file not found", csv_path) from None
+        except UnicodeDecodeError:
+            raise InputError("not UTF-8 text (save the list as CSV UTF-8)", csv_path) from None
+        except OSError as e:
+            raise InputError(f"cannot read: {e.strerror or e}", csv_path) from None
+        try:
+            rows = list(csv.reader(io.StringIO(text, newline="")))
+        except csv.Error as e:
+            raise InputError(f"not CSV: {e}", csv_path) from None
+        if not rows:
+            raise InputError("empty file: expected a header with candidate_id and status", csv_path)
+        head = [h.strip().lower() for h in rows[0]]
+        for need in ("candidate_id", "status"):
+            if need not in head:
+                raise InputError(f"missing column {need}", csv_path, need)
+        ix = {h: k for k, h in reversed(list(enumerate(head)))}
+
+        def get(row: list[str], col: str) -> str:
+            k = ix.get(col)
+            return row[k].strip() if k is not None and k < len(row) else ""
+
+        rep = ImportReport()
+        with self._txn() as con:
+            for line, row in enumerate(rows[1:], start=2):
+                if not row or all(not c.strip() for c in row):
+                    continue
+                cid, status = get(row, "candidate_id"), get(row, "status")
+                if not status:
+                    rep.skipped.append(line)
+                    continue
+                if not cid:
+                    rep.unmatched.append((line, "empty candidate_id"))
+                    continue
+                cur = con.execute("SELECT status FROM candidates WHERE candidate_id=?", (cid,)).fetchone()
+                if cur is None:
+                    rep.unmatched.append((line, f"unknown candidate id {cid!r}"))
+                    continue
+                st = normalize_status(status)
+                if st not in STATUSES or st in SYSTEM_STATUSES and st != cur[0]:
+                    rep.unmatched.append((line, f"{cid}: invalid status {status!r}"))
+                    continue
+                if st == cur[0]:
+                    rep.unchanged.append(cid)
+                    continue
+                if st not in TRANSITIONS.get(cur[0], ()):
+                    rep.unmatched.append((line, f"{cid}: transition {cur[0]} -> {st} not allowed"))
+                    continue
+                when = get(row, "checked_at") or None
+                try:
+                    self._when(when)
+                except ValueError as e:
+                    rep.unmatched.append((line, f"{cid}: checked_at {e}"))
+                    continue
+                self._set_status(cid, st, get(row, "note") or None, get(row, "checked_by") or None, when,
+                                 get(row, "issue_type") or None, source=f"import:{csv_path.name}")
+                rep.applied.append(cid)
+        return rep
+
+    # --------------------------------------------------------------------------------------- output
+    def query(self, status: list[str] | None = None, since: date | datetime | str | None = None,
+              classes: list[str] | None = None) -> pd.DataFrame:
+        """Registry candidates as a Candidates DataFrame + status columns (+ ``crop_jpeg`` bytes or None).
+
+        ``since``: last seen on or after this date (local day) / time.
+        """
+        where, args = [], []
+        if status:
+            st = [normalize_status(s) for s in status]
+            where.append(f"status IN ({','.join('?' * len(st))})")
+            args += st
+        if classes:
+            where.append(f"class IN ({','.join('?' * len(classes))})")
+            args += list(classes)
+        if since is not None:
+            if isinstance(since, str):
+                since = datetime.fromisoformat(since) if len(since) > 10 else date.fromisoformat(since)
+            if isinstance(since, datetime):
+                t0 = (since if since.tzinfo else since.replace(tzinfo=self.tz)).timestamp()
+            else:
+                t0 = datetime.combine(since, time(0), tzinfo=self.tz).timestamp()
+            where.append("last_t >= ?")
+            args.append(t0)
+        cols = ", ".join(f'"{c}"' for c in CANDIDATE_COLUMNS + STATUS_COLUMNS)
+        q = f"SELECT {cols} FROM candidates" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY fid"
+        df = pd.read_sql_query(q, self.con, params=args)
+        for c in ("drives", "images"):
+            df[c] = [json.loads(v) if v else [] for v in df[c]]
+        df["crop_jpeg"] = [bytes(v) if v is not None else None for v in df["crop_jpeg"]]
+        df["n_obs"] = df["n_obs"].fillna(0).astype(int)
+        return df
+
+    def export_repair_list(self, path: str | Path, status: list[str] | None = None) -> int:
+        """Write a repair list a crew can fill in (UTF-8 with BOM for Excel); ``candidate_id`` = registry id.
+
+        The crew edits ``status`` (pre-filled with the current one), ``note``, ``issue_type``, ``checked_by``,
+        ``checked_at``; ``import_verification`` takes it back.  Returns the number of rows.
+        """
+        from .atomic import atomic_write
+
+        df = self.query(status=status)
+        cols = ["candidate_id", "class", "class_name", "class_name_ja", "confidence", "n_obs", "first_seen",
+                "last_seen", "road_name", "segment_id", "chainage_m", "lat", "lon", "best_drive", "best_image",
+                "severity", "status", "note", "issue_type", "checked_by", "checked_at"]
+        with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
+            w = csv.writer(fh, lineterminator="\r\n")
+            w.writerow(cols)
+            for r in df.itertuples(index=False):
+                d = r._asdict()
+                d["note"] = d.get("status_note")
+                d["checked_at"] = d.get("status_changed_at") if d.get("checked_by") else ""
+                out = []
+                for c in cols:
+                    v = d.get(c)
+                    if v is None or (isinstance(v, float) and math.isnan(v)):
+                        v = ""
+                    elif isinstance(v, float):
+                        v = f"{v:.7f}" if c in ("lat", "lon") else f"{v:.3f}".rstrip("0").rstrip(".")
+                    out.append(v)
+                w.writerow(out)
+        return len(df)
+
+    def dump(self, tables: Iterable[str] = ("candidates", "observations", "status_history", "patrol_meta",
+                                            "gpkg_contents")) -> dict[str, list[tuple]]:
+        """All rows of the named tables (for tests and audits), in primary-key order."""
+        return {t: self.con.execute(f'SELECT * FROM "{t}" ORDER BY 1').fetchall() for t in tables}
+
+    def integrity(self) -> str:
+        return self.con.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def normalize_status(s: str) -> str:
+    s0 = str(s).strip()
+    if s0 in STATUS_ALIASES:
+        return STATUS_ALIASES[s0]
+    low = s0.lower()
+    if low in STATUS_ALIASES:
+        return STATUS_ALIASES[low]
+    return low.replace("-", "_").replace(" ", "_")
+
+
+def _run_rows(cands: pd.DataFrame) -> list[dict]:
+    """Normalise a Candidates DataFrame into plain dicts with their observation keys."""
+    out = []
+    if cands is None or len(cands) == 0:
+        return out
+    has_obs = "observations" in cands.columns
+    has_crop = "crop_jpeg" in cands.columns
+    for idx, rec in zip(cands.index, cands.to_dict("records")):
+        cls = _s(rec.get("class"))
+        if cls is None:
+            raise StoreError("candidate without class", None, "class")
+        first_seen, last_seen = _s(rec.get("first_seen")), _s(rec.get("last_seen"))
+        ft, lt = _t(first_seen), _t(last_seen)
+        drives = _listify(rec.get("drives"))
+        best_drive = _s(rec.get("best_drive")) or (drives[0] if len(drives) == 1 else "")
+        if best_drive and best_drive not in drives:
+            drives.append(best_drive)
+        sev = rec.get("severity")
+        r = {
+            "index": idx, "class": cls, "class_name": rec.get("class_name"), "class_name_ja": rec.get("class_name_ja"),
+            "candidate_id_run": _s(rec.get("candidate_id")),
+            "lat": _f(rec.get("lat")), "lon": _f(rec.get("lon")), "segment_id": _s(rec.get("segment_id")),
+            "road_name": _s(rec.get("road_name")), "chainage_m": _f(rec.get("chainage_m")),
+            "severity": float(sev) if _isnum(sev) else None,
+            "est_width_m": _f(rec.get("est_width_m")), "est_length_m": _f(rec.get("est_length_m")),
+        }
+        obs = []
+        crop = rec.get("crop_jpeg") if has_crop else None
+        crop = bytes(crop) if isinstance(crop, (bytes, bytearray, memoryview)) and len(crop) else None
+        explicit = rec.get("observations") if has_obs else None
+        if explicit is not None and not (isinstance(explicit, float) and math.isnan(explicit)) and len(explicit):
+            for o in explicit:
+                box = [o.get(k) for k in ("x1", "y1", "x2", "y2")]
+                t = _s(o.get("time"))
+                obs.append(_obs(_s(o.get("drive")) or best_drive, _s(o.get("image")) or "", cls, box,
+                                _f(o.get("confidence")), o.get("width"), o.get("height"),
+                                t or first_seen, t or last_seen, _t(t) if t else ft, _t(t) if t else lt))
+            # the crop belongs to the best box
+            bkey = _obs(best_drive, _s(rec.get("best_image")) or "", cls,
+                        [rec.get(k) for k in ("best_x1", "best_y1", "best_x2", "best_y2")], None, None, None,
+                        None, None, None, None)["key"]
+            for o in obs:
+                if o["key"] == bkey:
+                    o["crop"] = crop
+        else:
+            best_image = _s(rec.get("best_image"))
+            if best_image:
+                o = _obs(best_drive, best_image, cls, [rec.get(k) for k in ("best_x1", "best_y1", "best_x2", "best_y2")],
+                         _f(rec.get("confidence")), rec.get("best_width"), rec.get("best_height"),
+                         first_seen, last_seen, ft, lt)
+                o["crop"] = crop
+                obs.append(o)
+            for im in _listify(rec.get("images")):
+                d = _image_drive(im, drives, best_drive, best_image)
+                if d is None:
+                    continue
+                d, name = d
+                if name == best_image and d == best_drive:
+                    continue
+                obs.append(_obs(d, name, cls, None, None, None, None, first_seen, last_seen, ft, lt))
+        if not obs:  # no image at all: one image-level sighting so the damage still counts once
+            obs.append(_obs(best_drive, "", cls, None, None, None, None, first_seen, last_seen, ft, lt))
+        r["obs"] = obs
+        out.append(r)
+    return out
+
+
+def _image_drive(im: str, drives: list[str], best_drive: str, best_image: str | None) -> tuple[str, str] | None:
+    for d in drives:  # "drive/name" form
+        if d and im.startswith(d + "/"):
+            return d, im[len(d) + 1:]
+    if len(drives) == 1:
+        return drives[0], im
+    if im == best_image and best_drive:
+        return best_drive, im
+    if not drives:
+        return (best_drive or "", im)
+    return "|".join(sorted(drives)), im  # ambiguous: keyed under the run's drive set
+
+
+def _obs(drive, image, cls, box, conf, width, height, first_seen, last_seen, ft, lt) -> dict:
+    b = [_f(v) for v in box] if box is not None else None
+    boxed = b is not None and all(v is not None for v in b)
+    key_box = tuple(int(round(v)) for v in b) if boxed else (-1, -1, -1, -1)
+    return {
+        "key": (drive or "", image, cls, *key_box), "boxed": boxed, "drive": drive or "", "confidence": conf,
+        "width": int(width) if _isnum(width) else None, "height": int(height) if _isnum(height) else None,
+        "first_seen": first_seen, "last_seen": last_seen, "first_t": ft, "last_t": lt, "crop": None,
+    }

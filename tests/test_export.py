@@ -1,0 +1,71 @@
+"""export: candidates.geojson (RFC 7946) round trip, repair_list.csv (BOM, order, formula injection)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pandas as pd
+import pytest
+
+from detector.dedupe import CANDIDATE_COLUMNS
+from detector.export import REPAIR_COLUMNS, read_candidates_geojson, safe_cell, write_candidates_geojson, write_repair_list
+
+
+def _cands() -> pd.DataFrame:
+    rows = []
+    for k, (seg, ch, cls, name) in enumerate([("B", 5.0, "D40", "=HYPERLINK(\"x\")"), ("A", 30.0, "D00", "県道1号"), ("A", 2.5, "D10", "-1")]):
+        rows.append({
+            "candidate_id": f"C-{k:010d}", "class": cls, "class_name": "pothole", "class_name_ja": "ポットホール",
+            "confidence": 0.87654, "n_obs": 3, "first_seen": "2026-11-20T09:00:00+09:00", "last_seen": "2026-11-27T09:00:05+09:00",
+            "segment_id": seg, "road_name": name, "chainage_m": ch, "lat": 36.123456789, "lon": 137.987654321,
+            "best_image": "@img.jpg" if k == 0 else "IMG_1.jpg", "best_drive": "p1", "best_x1": 1.0, "best_y1": 2.0,
+            "best_x2": 3.0, "best_y2": 4.0, "best_width": 512, "best_height": 512, "drives": ["p1", "p2"],
+            "images": ["p1/IMG_1.jpg"], "severity": 55.5, "est_width_m": 0.4, "est_length_m": float("nan"),
+        })
+    return pd.DataFrame(rows)[CANDIDATE_COLUMNS]
+
+
+def test_geojson_rfc7946_round_trip(tmp_path):
+    p = write_candidates_geojson(_cands(), tmp_path / "out" / "candidates.geojson")
+    d = json.loads(p.read_text(encoding="utf-8"))
+    assert d["type"] == "FeatureCollection" and "crs" not in d
+    f = d["features"][0]
+    assert f["geometry"] == {"type": "Point", "coordinates": [137.9876543, 36.1234568]}
+    for k in ("candidate_id", "class", "class_name", "class_name_ja", "confidence", "n_obs", "first_seen", "last_seen",
+              "segment_id", "road_name", "chainage_m", "best_image", "best_drive", "drives", "severity"):
+        assert k in f["properties"]
+    assert f["properties"]["drives"] == ["p1", "p2"] and f["properties"]["est_length_m"] is None
+    assert [x["properties"]["segment_id"] for x in d["features"]] == ["A", "A", "B"]
+    back = read_candidates_geojson(p)
+    assert list(back["candidate_id"]) == ["C-0000000002", "C-0000000001", "C-0000000000"]
+    assert back["drives"][0] == ["p1", "p2"] and back["lat"][0] == pytest.approx(36.1234568)
+    assert not list(tmp_path.joinpath("out").glob(".*.tmp"))  # atomic, no leftovers
+
+
+def test_repair_list_bom_order_and_injection(tmp_path):
+    p = write_repair_list(_cands(), tmp_path / "repair_list.csv")
+    raw = p.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
+    assert rows[0] == REPAIR_COLUMNS
+    body = [dict(zip(rows[0], r)) for r in rows[1:]]
+    assert [r["No"] for r in body] == ["1", "2", "3"]
+    assert [(r["segment_id"], r["chainage_m"]) for r in body] == [("A", "2.5"), ("A", "30.0"), ("B", "5.0")]
+    assert body[0]["road_name"] == "'-1"
+    assert body[1]["road_name"] == "県道1号" and body[1]["種別"] == "ポットホール"
+    assert body[2]["road_name"].startswith("'=") and body[2]["best_image"] == "'@img.jpg"
+    assert body[0]["drives"] == "p1;p2" and body[0]["lat"] == "36.1234568"
+    assert all(r[k] == "" for r in body for k in ("status", "note", "issue_type", "checked_by", "checked_at"))
+
+
+def test_safe_cell():
+    assert safe_cell("=1+1") == "'=1+1" and safe_cell("+x") == "'+x" and safe_cell("@a") == "'@a" and safe_cell("-a") == "'-a"
+    assert safe_cell("ok") == "ok" and safe_cell(None) == "" and safe_cell(float("nan")) == ""
+
+
+def test_empty(tmp_path):
+    empty = pd.DataFrame({c: [] for c in CANDIDATE_COLUMNS})
+    d = json.loads(write_candidates_geojson(empty, tmp_path / "c.geojson").read_text())
+    assert d == {"type": "FeatureCollection", "features": []}
+    assert write_repair_list(empty, tmp_path / "r.csv").read_text(encoding="utf-8-sig").strip() == ",".join(REPAIR_COLUMNS)

@@ -1,0 +1,392 @@
+"""Stage 1 (frames): the Toyama sample drives, load_image, iter_decoded, frames.csv and a bad-input corpus."""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import shutil
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import detector.frames as frames_mod
+from badinputs import SKIPPED, make_bad_corpus
+from conftest import SHARED
+from detector.config import Config
+from detector.frames import (
+    CSV_COLUMNS, REASONS, Frame, FrameError, iter_decoded, load_image, read_frames_csv, reason_code, scan_drive,
+    write_frames_csv,
+)
+
+PASSES = ["toyama-2026-11-p1", "toyama-2026-11-p2"]
+BROKEN = {"IMG_broken_upload.jpg": "truncated", "IMG_empty.jpg": "empty_file", "Thumbs.db": "not_an_image",
+          "notes.txt": "not_an_image"}
+LOST_FIX_INDEX = 33  # IMG_*_0033.jpg has DateTimeOriginal only
+TRACK = SHARED / "data" / "roads" / "kubicka" / "00000037" / "00000037.track"
+NAME_RE = re.compile(r"IMG_(\d{8})_(\d{6})_(\d{4})\.jpg")
+JST = timezone(timedelta(hours=9))
+
+
+def metres(lat1, lon1, lat2, lon2) -> float:
+    k = math.pi / 180
+    x = (lon2 - lon1) * k * math.cos((lat1 + lat2) / 2 * k)
+    y = (lat2 - lat1) * k
+    return 6_371_008.8 * math.hypot(x, y)
+
+
+def track_fixes() -> list[tuple[float, float]]:
+    """(lat, lon) of the real drive; frame i of a pass is fix 100 + i."""
+    out = []
+    for line in TRACK.read_text().split("\n"):
+        if line.strip():
+            lon, lat, _t = line.split()
+            out.append((float(lat), float(lon)))
+    return out
+
+
+def oracle(path: Path) -> dict[str, tuple]:
+    out = {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            out[row["image"]] = (datetime.fromisoformat(row["time"]), float(row["lat"]), float(row["lon"]),
+                                 float(row["heading"]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def scanned() -> dict[str, list[Frame]]:
+    root = SHARED / "sample_drives" / "toyama"
+    if not root.is_dir():
+        pytest.skip(f"shared data not found at {root}")
+    return {p: scan_drive(root / p, Config()) for p in PASSES}
+
+
+# ------------------------------------------------------------------------------------------ sample drives
+
+@pytest.mark.parametrize("drive", PASSES)
+def test_sample_drive_rejects_exactly_the_broken_files(scanned, drive):
+    frames = scanned[drive]
+    assert len(frames) == 104
+    rejected = {f.name: reason_code(f.reason) for f in frames if f.status != "ok"}
+    assert rejected == BROKEN
+    ok = [f for f in frames if f.status == "ok"]
+    assert len(ok) == 100
+    assert all(f.drive == drive for f in frames)
+    assert [f.index for f in frames] == list(range(104))
+    # ordered by time: the 100 frames first, in capture order, rejected ones (no time) after
+    assert [f.name for f in frames[:100]] == sorted(f.name for f in ok)
+    assert all(f.reason == "" for f in ok) and all(f.reason for f in frames if f.status != "ok")
+    assert all(reason_code(f.reason) in REASONS for f in frames if f.status != "ok")
+
+
+@pytest.mark.parametrize("drive", PASSES)
+def test_sample_drive_times_positions_headings(scanned, drive, toyama):
+    frames = [f for f in scanned[drive] if f.status == "ok"]
+    orc = oracle(toyama / f"{drive}.oracle.csv")
+    assert len(orc) >= 40
+    seen = 0
+    for f in frames:
+        m = NAME_RE.fullmatch(f.name)
+        assert m, f.name
+        # the phone names files by local capture time
+        assert f.time == datetime.strptime(m.group(1) + m.group(2), "%Y%m%d%H%M%S").replace(tzinfo=JST)
+        assert f.time.utcoffset() == timedelta(hours=9)
+        assert f.width == 600 or f.width == 512 or f.width == 640
+        assert f.make == "Google" and f.model == "Pixel 7" and f.software == "patrol-capture 2.3"
+        assert 0 <= f.heading < 360 and not math.isnan(f.speed)
+        if f.name in orc:
+            seen += 1
+            t, lat, lon, heading = orc[f.name]
+            assert f.time == t
+            assert f.lat == pytest.approx(lat, abs=2e-7) and f.lon == pytest.approx(lon, abs=2e-7)
+            assert f.heading == pytest.approx(heading, abs=0.06)
+            assert f.heading_source == "exif"
+    assert seen == len(orc)
+
+
+@pytest.mark.parametrize("drive", PASSES)
+def test_lost_fix_frame_is_interpolated(scanned, drive):
+    if not TRACK.exists():
+        pytest.skip("track file missing")
+    fixes = track_fixes()
+    frames = [f for f in scanned[drive] if f.status == "ok"]
+    lost = [f for f in frames if f.position_source != "gps"]
+    assert [f.name for f in lost] == [frames[LOST_FIX_INDEX].name]
+    f = lost[0]
+    assert f.name.endswith("_0033.jpg")
+    assert f.position_source == "interpolated" and f.heading_source == "track"
+    tlat, tlon = fixes[100 + LOST_FIX_INDEX]
+    err = metres(f.lat, f.lon, tlat, tlon)
+    # p1 is noise-free (error is the interpolation only); p2 has a few metres of GPS noise
+    assert err < (1.0 if drive.endswith("p1") else 6.0), err
+    # heading from the track agrees with the neighbours' compass headings
+    prev, nxt = frames[LOST_FIX_INDEX - 1], frames[LOST_FIX_INDEX + 1]
+    assert abs(((f.heading - prev.heading) + 180) % 360 - 180) < 25
+
+
+def test_p1_positions_match_the_real_track(scanned):
+    if not TRACK.exists():
+        pytest.skip("track file missing")
+    fixes = track_fixes()
+    frames = [f for f in scanned["toyama-2026-11-p1"] if f.status == "ok"]
+    errs = [metres(f.lat, f.lon, *fixes[100 + i]) for i, f in enumerate(frames)]
+    assert max(errs) < 1.0
+
+
+def test_scan_is_cheap_and_does_not_decode(toyama, monkeypatch):
+    import cv2
+    from PIL import Image
+
+    def boom(*a, **k):
+        raise AssertionError("scan_drive decoded pixels")
+
+    monkeypatch.setattr(cv2, "imdecode", boom)
+    monkeypatch.setattr(cv2, "imread", boom)
+    monkeypatch.setattr(Image.Image, "load", boom)
+    t = time.perf_counter()
+    frames = scan_drive(toyama / PASSES[0], Config())
+    dt = time.perf_counter() - t
+    assert sum(f.status == "ok" for f in frames) == 100
+    assert dt < 10.0, f"{len(frames) / dt:.0f} frames/s"
+
+
+def test_drive_name(toyama):
+    frames = scan_drive(toyama / PASSES[0], Config(), drive="morning")
+    assert {f.drive for f in frames} == {"morning"}
+
+
+def test_scan_missing_folder_is_an_input_error(tmp_path):
+    from detector.errors import InputError
+
+    with pytest.raises(InputError):
+        scan_drive(tmp_path / "nope", Config())
+
+
+# ------------------------------------------------------------------------------------------ decode
+
+def test_load_image(scanned):
+    frames = scanned[PASSES[0]]
+    f = frames[0]
+    img = load_image(f)
+    assert img.dtype == np.uint8 and img.shape == (f.height, f.width, 3)
+    assert img.std() > 5
+    broken = next(f for f in frames if f.name == "IMG_broken_upload.jpg")
+    with pytest.raises(FrameError) as ei:
+        load_image(broken)
+    assert reason_code(ei.value.reason) == "decode_failed"
+    with pytest.raises(FrameError):
+        load_image(next(f for f in frames if f.name == "notes.txt"))
+
+
+def test_load_image_orientation(exif_dir):
+    f = next(f for f in scan_drive(exif_dir, Config()) if f.name == "portrait_4.jpg")
+    a = load_image(f)
+    b = load_image(f, ignore_orientation=True)
+    assert a.shape == b.shape == (600, 450, 3)
+    assert np.array_equal(a, b[::-1])  # orientation 4: mirrored vertically
+
+
+def test_load_heic(exif_dir):
+    f = next(f for f in scan_drive(exif_dir, Config()) if f.name == "IMG_5195.HEIC")
+    img = load_image(f)
+    assert img.shape == (f.height, f.width, 3) and img.dtype == np.uint8
+
+
+def test_iter_decoded_order_and_bounded_prefetch(scanned):
+    frames = scanned[PASSES[0]]
+    pulled = []
+
+    def source():
+        for f in frames:
+            pulled.append(f.name)
+            yield f
+
+    seen = []
+    for k, (f, img, err) in enumerate(iter_decoded(source(), workers=2, prefetch=4)):
+        assert len(pulled) - k <= 4 + 1  # never more than `prefetch` frames ahead of the consumer
+        seen.append(f.name)
+        if f.status == "ok":
+            assert err is None and img.shape == (f.height, f.width, 3)
+        else:
+            assert img is None and err == f.reason
+    assert seen == [f.name for f in frames]
+
+
+def test_iter_decoded_reports_decode_failures(tmp_path, scanned):
+    good = scanned[PASSES[0]][0]
+    fake = Frame(drive="d", name="x.jpg", path=tmp_path / "x.jpg", index=0, status="ok", reason="", time=None)
+    fake.path.write_bytes(good.path.read_bytes()[:3000])  # truncated after the scan
+    out = list(iter_decoded([good, fake]))
+    assert out[0][2] is None and out[0][1] is not None
+    assert out[1][1] is None and reason_code(out[1][2]) == "decode_failed"
+
+
+def test_iter_decoded_can_stop_early(scanned):
+    gen = iter_decoded(scanned[PASSES[0]], workers=2, prefetch=8)
+    first = next(gen)
+    gen.close()
+    assert first[0].index == 0
+
+
+# ------------------------------------------------------------------------------------------ frames.csv
+
+def _same(a: Frame, b: Frame) -> bool:
+    for k in ("drive", "name", "status", "reason", "time", "position_source", "heading_source", "width", "height",
+              "make", "model", "software", "index"):
+        if getattr(a, k) != getattr(b, k):
+            return False
+    for k in ("lat", "lon", "heading", "speed"):
+        x, y = getattr(a, k), getattr(b, k)
+        if not (x == y or (math.isnan(x) and math.isnan(y))):
+            return False
+    return True
+
+
+def test_frames_csv_round_trip(scanned, tmp_path, toyama):
+    frames = scanned[PASSES[1]]
+    out = tmp_path / "frames.csv"
+    write_frames_csv(frames, out)
+    with open(out, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == CSV_COLUMNS + ["path"]
+    assert rows[0][:8] == ["name", "status", "reason", "time", "lat", "lon", "heading", "speed"]
+    assert rows[1][3] == "2026-11-27T09:00:00+09:00"
+    back = read_frames_csv(out, toyama / PASSES[1])
+    assert len(back) == len(frames)
+    for a, b in zip(frames, back):
+        assert _same(a, b), (a, b)
+        assert b.path == a.path
+    # without a drive folder the absolute path column brings the frames back decodable
+    again = read_frames_csv(out)
+    assert [f.path for f in again] == [f.path for f in frames]
+    assert load_image(again[0]).shape == (again[0].height, again[0].width, 3)
+    assert not list(tmp_path.glob(".frames.csv.*"))  # atomic write leaves no temp file
+
+
+def test_frames_csv_unicode_round_trip(tmp_path):
+    f = Frame(drive="d", name="サブ/名前 with, comma \"q\".jpg", path=tmp_path / "x", index=0, status="rejected",
+              reason="not_an_image: text file", time=datetime(2026, 1, 2, 3, 4, 5, 250000, tzinfo=JST),
+              make="=cmd|x", model="", software="a\nb")
+    write_frames_csv([f], tmp_path / "frames.csv")
+    (b,) = read_frames_csv(tmp_path / "frames.csv")
+    assert _same(f, b)
+
+
+def test_read_frames_csv_rejects_garbage(tmp_path):
+    from detector.errors import InputError
+
+    p = tmp_path / "frames.csv"
+    p.write_text("name,status\nx,ok\n", encoding="utf-8")
+    with pytest.raises(InputError):
+        read_frames_csv(p)
+    p.write_text(",".join(CSV_COLUMNS) + "\nx,ok,,not-a-time,,,,,d,,,0,0,,,\n", encoding="utf-8")
+    with pytest.raises(InputError):
+        read_frames_csv(p)
+
+
+# ------------------------------------------------------------------------------------------ bad inputs
+
+def _good_frames(n: int = 3) -> list[Path]:
+    d = SHARED / "sample_drives" / "toyama" / PASSES[0]
+    if not d.is_dir():
+        return []
+    return sorted(d.glob("IMG_2026*.jpg"))[:n]
+
+
+def _got(frames: list[Frame]) -> dict[str, str]:
+    return {f.name: ("ok" if f.status == "ok" else reason_code(f.reason)) for f in frames}
+
+
+def test_bad_corpus(tmp_path):
+    drive = tmp_path / "drive"
+    expected = make_bad_corpus(drive, _good_frames())
+    frames = scan_drive(drive, Config())
+    assert _got(frames) == expected, SKIPPED
+    assert all(reason_code(f.reason) in REASONS for f in frames if f.status != "ok")
+    by = {f.name: f for f in frames}
+
+    sw = by["south_west.jpg"]
+    assert sw.lat == pytest.approx(-34.6037, abs=1e-6) and sw.lon == pytest.approx(-58.3816, abs=1e-6)
+    assert by["huge_declared.jpg"].reason.startswith("too_large: 60000x60000")
+    # backwards in name order is fine, ordered by time
+    assert by["backwards_2.jpg"].index < by["backwards_1.jpg"].index
+    assert by["dup_time_1.jpg"].time == by["dup_time_2.jpg"].time
+    assert by["dup_time_2.jpg"].index == by["dup_time_1.jpg"].index + 1
+    t0 = by["dup_time_1.jpg"].time - timedelta(seconds=600)
+    assert by["gps_date_day_off.jpg"].time == t0 + timedelta(seconds=700)  # the GPS date was a day off
+    assert by["clock_no_offset.jpg"].time == t0 + timedelta(seconds=800)  # read in cfg.timezone (Asia/Tokyo)
+    lost, a, b = by["lost_fix.jpg"], by["lost_fix_before.jpg"], by["lost_fix_after.jpg"]
+    assert lost.position_source == "interpolated"
+    assert lost.lat == pytest.approx((a.lat + b.lat) / 2, abs=1e-8) and lost.lon == pytest.approx(a.lon, abs=1e-8)
+    assert lost.heading_source == "track" and lost.heading == pytest.approx(0.0, abs=0.01)  # due north
+    r6 = by["rotated_6.jpg"]
+    assert (r6.width, r6.height) == (240, 320)
+    assert load_image(r6).shape == (320, 240, 3)
+    assert by["nested/deeper/frame.jpg"].path == (drive / "nested" / "deeper" / "frame.jpg").absolute()
+    assert by["名前 with space ＃1.jpg"].status == "ok"
+    if "no_exif.heic" in expected:
+        h = by["no_exif.heic"]
+        assert (h.width, h.height) == (160, 120)
+        assert load_image(h).shape == (120, 160, 3)
+    # every file on disk has a row
+    on_disk = {p.relative_to(drive).as_posix() for p in drive.rglob("*") if p.is_file() and "loop" not in p.parts}
+    assert on_disk <= set(by)
+    # frames.csv of the corpus round-trips
+    write_frames_csv(frames, tmp_path / "frames.csv")
+    assert all(_same(x, y) for x, y in zip(frames, read_frames_csv(tmp_path / "frames.csv", drive)))
+
+
+def test_bad_corpus_mixed_into_a_sample_drive(tmp_path, toyama):
+    drive = tmp_path / "toyama-2026-11-p1"
+    shutil.copytree(toyama / PASSES[0], drive)
+    expected = make_bad_corpus(drive / "extra", _good_frames())
+    frames = scan_drive(drive, Config())
+    got = _got(frames)
+    assert {k[len("extra/"):]: v for k, v in got.items() if k.startswith("extra/")} == expected
+    rest = {k: v for k, v in got.items() if not k.startswith("extra/")}
+    assert {k: v for k, v in rest.items() if v != "ok"} == BROKEN
+    assert sum(v == "ok" for v in rest.values()) == 100
+
+
+def test_unreadable_file(tmp_path, monkeypatch):
+    drive = tmp_path / "drive"
+    make_bad_corpus(drive, _good_frames(1))
+    target = (drive / "dup_time_1.jpg").absolute()
+    real_open = open
+
+    def fake_open(path, *a, **k):
+        if Path(path).absolute() == target:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(frames_mod, "open", fake_open, raising=False)
+    by = {f.name: f for f in scan_drive(drive, Config())}
+    assert by["dup_time_1.jpg"].status == "rejected"
+    assert by["dup_time_1.jpg"].reason == "unreadable: Permission denied"
+    assert by["dup_time_2.jpg"].status == "ok"
+
+
+def test_limits_come_from_config(tmp_path):
+    drive = tmp_path / "drive"
+    make_bad_corpus(drive, _good_frames(1))
+    cfg = Config()
+    cfg.frames.max_image_pixels = 100_000
+    cfg.frames.min_image_side = 8
+    by = {f.name: f for f in scan_drive(drive, cfg)}
+    sw = by["south_west.jpg"]
+    assert sw.width * sw.height > 100_000 and reason_code(sw.reason) == "too_large"
+    assert by["tiny.jpg"].status == "ok"
+    cfg = Config()
+    cfg.frames.interpolate_max_gap_s = 0.5
+    by = {f.name: f for f in scan_drive(drive, cfg)}
+    assert reason_code(by["lost_fix.jpg"].reason) == "no_gps_fix"
+
+
+def test_reasons_documented():
+    for code in ("empty_file", "truncated", "not_an_image", "unreadable", "too_large", "too_small", "no_gps_fix",
+                 "bad_gps", "decode_failed", "symlink_loop", "corrupt", "unsupported_format"):
+        assert code in REASONS and REASONS[code].endswith(".")

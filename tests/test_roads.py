@@ -1,0 +1,116 @@
+"""load_roads: formats, ids, names, CRS, errors."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from shapely.geometry import LineString, MultiLineString, Point
+
+from detector.config import Config, RoadsSpec
+from detector.errors import InputError
+from detector.roads import load_roads
+
+
+def _gj(tmp_path, feats, name="r.geojson", crs=None):
+    d = {"type": "FeatureCollection", "features": feats}
+    if crs:
+        d["crs"] = {"type": "name", "properties": {"name": crs}}
+    p = tmp_path / name
+    p.write_text(json.dumps(d))
+    return p
+
+
+def _line(coords, **props):
+    return {"type": "Feature", "properties": props, "geometry": {"type": "LineString", "coordinates": coords}}
+
+
+def test_toyama_geojson(toyama):
+    net = load_roads(toyama / "roads.geojson", Config())
+    assert len(net) > 10_000
+    assert net.crs.to_epsg() == 32653  # UTM 53N
+    assert net.ids[0].startswith("00000037-")
+    assert len(set(net.ids)) == len(net.ids)
+    lon, lat = net.lonlat(*net.xy([137.2363], [36.6869]))
+    assert lon[0] == pytest.approx(137.2363, abs=1e-7) and lat[0] == pytest.approx(36.6869, abs=1e-7)
+
+
+@pytest.mark.parametrize("name,epsg", [("andorra.osm.pbf", 32631), ("campo-grande.osm.gz", 32721)])
+def test_osm(roads_dir, name, epsg):
+    net = load_roads(roads_dir / "osm" / name, Config())
+    assert net.crs.to_epsg() == epsg  # Campo Grande: southern hemisphere, western longitude
+    assert len(net) > 1000
+    assert any(n for n in net.names)  # names kept
+    assert net.ids.dtype == object and len(set(net.ids)) == len(net.ids)
+
+
+def test_multiline_exploded_ids_and_name(tmp_path):
+    feats = [
+        {"type": "Feature", "properties": {"id": "A", "road_name": "国道8号"},
+         "geometry": {"type": "MultiLineString", "coordinates": [[[137.0, 36.0], [137.001, 36.0]], [[137.002, 36.0], [137.003, 36.0]]]}},
+        _line([[137.0, 36.001], [137.001, 36.001]], id="B", road_name="x"),
+    ]
+    net = load_roads(_gj(tmp_path, feats), Config())
+    assert list(net.ids) == ["A#0", "A#1", "B"]
+    assert list(net.names) == ["国道8号", "国道8号", "x"]
+
+
+def test_stable_hash_ids_and_configured_fields(tmp_path):
+    feats = [_line([[137.0, 36.0], [137.001, 36.0]], name="n1"), _line([[137.0, 36.001], [137.001, 36.001]], name="n2")]
+    a = load_roads(_gj(tmp_path, feats), Config())
+    b = load_roads(_gj(tmp_path, feats, "r2.geojson"), Config())
+    assert list(a.ids) == list(b.ids)
+    assert all(i.startswith("seg-") and len(i) == 12 for i in a.ids)
+    cfg = Config(roads=RoadsSpec(id_field="name", name_field="name"))
+    assert list(load_roads(_gj(tmp_path, feats), cfg).ids) == ["n1", "n2"]
+    with pytest.raises(InputError, match="id_x"):
+        load_roads(_gj(tmp_path, feats), Config(roads=RoadsSpec(id_field="id_x")))
+
+
+def test_gpkg_and_shapefile_and_projected_crs(tmp_path):
+    g = gpd.GeoDataFrame({"segment_id": ["s1", "s2"]},
+                         geometry=[LineString([(500000, 4000000), (500100, 4000000)]), LineString([(500000, 4000050), (500100, 4000050)])],
+                         crs=32653)
+    g.to_file(tmp_path / "r.gpkg")
+    g.to_file(tmp_path / "r.shp")
+    for p in (tmp_path / "r.gpkg", tmp_path / "r.shp"):
+        net = load_roads(p, Config())
+        assert list(net.ids) == ["s1", "s2"]
+        assert net.lengths[0] == pytest.approx(100.0, abs=0.01)
+
+
+@pytest.mark.filterwarnings("ignore:.crs. was not provided")
+def test_no_crs_lonlat_assumed_and_metric_rejected(tmp_path):
+    g = gpd.GeoDataFrame({"segment_id": ["s1"]}, geometry=[LineString([(137.0, 36.0), (137.001, 36.0)])])
+    g.to_file(tmp_path / "a.shp")
+    assert load_roads(tmp_path / "a.shp", Config()).crs.to_epsg() == 32653
+    g = gpd.GeoDataFrame({"segment_id": ["s1"]}, geometry=[LineString([(500000, 4000000), (500100, 4000000)])])
+    g.to_file(tmp_path / "b.shp")
+    with pytest.raises(InputError, match="no CRS"):
+        load_roads(tmp_path / "b.shp", Config())
+
+
+def test_errors_one_line(tmp_path):
+    (tmp_path / "empty.geojson").write_text("")
+    pts = _gj(tmp_path, [{"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [137, 36]}}], "p.geojson")
+    (tmp_path / "bad.geojson").write_text("{not json")
+    (tmp_path / "r.txt").write_text("x")
+    cases = [(tmp_path / "empty.geojson", "empty"), (pts, r"no LineString features \(found Point\)"),
+             (tmp_path / "bad.geojson", "cannot read"), (tmp_path / "r.txt", "unknown road network format"),
+             (tmp_path / "missing.geojson", "not found")]
+    for p, msg in cases:
+        with pytest.raises(InputError, match=msg) as e:
+            load_roads(p, Config())
+        assert "\n" not in str(e.value) and str(p) in str(e.value)
+
+
+def test_bearing_and_touching(tmp_path):
+    feats = [_line([[137.0, 36.0], [137.0, 36.001]], id="N"), _line([[137.0, 36.001], [137.001, 36.001]], id="E"),
+             _line([[137.002, 36.0], [137.002, 36.001]], id="F")]
+    net = load_roads(_gj(tmp_path, feats), Config())
+    b = net.bearing_at(np.array([0, 1]), np.array([10.0, 10.0]))
+    assert (b[0] + net.convergence_deg) % 360 == pytest.approx(0.0, abs=0.5) or abs(b[0] + net.convergence_deg - 360) < 0.5
+    assert (b[1] + net.convergence_deg) == pytest.approx(90.0, abs=0.5)
+    assert list(net.touching(np.array([0, 0]), np.array([1, 2]))) == [True, False]

@@ -1,0 +1,157 @@
+"""Segment condition per segment and per bin (detector/segments.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from shapely.geometry import LineString
+
+from detector.config import Config
+from detector.segments import segment_condition, write_segments_geojson
+
+CRS = "EPSG:32653"  # UTM 53N (Toyama)
+X0, Y0 = 500_000.0, 4_060_000.0
+
+
+@pytest.fixture
+def cfg():
+    return Config()
+
+
+def net(*lines):
+    import geopandas as gpd
+
+    return gpd.GeoDataFrame({"segment_id": [f"s{k}" for k in range(len(lines))],
+                             "road_name": [f"road {k}" for k in range(len(lines))]},
+                            geometry=[LineString([(X0 + a, Y0 + b) for a, b in ln]) for ln in lines], crs=CRS)
+
+
+def cands(rows):
+    return pd.DataFrame([{"class": c, "segment_id": s, "chainage_m": ch, "severity": sev} for c, s, ch, sev in rows])
+
+
+def frames_along(x_from, x_to, step=2.0, y=3.0, heading=90.0):
+    x = np.arange(x_from, x_to + 1e-9, step)
+    return pd.DataFrame({"x": X0 + x, "y": Y0 + y, "heading": heading, "status": "ok", "drive": "d1"})
+
+
+CANDS = [("D00", "s0", 5.0, 10), ("D00", "s0", 15.0, 20), ("D40", "s0", 25.0, 90), ("D20", "s0", 199.9, 40),
+         ("D10", "s0", 205.0, 5), ("D40", "nope", 3.0, 1)]
+
+
+def by(out, level):
+    return out[out.level == level].set_index("bin_index")
+
+
+def test_counts_bins_and_condition_exact(cfg):
+    out = segment_condition(net([(0, 0), (205, 0)]), cands(CANDS), frames_along(-20, 225), cfg)
+    assert set(out.level) == {"segment", "bin20", "bin100"}
+    seg = by(out, "segment").loc[-1]
+    assert (seg.n_D00, seg.n_D10, seg.n_D20, seg.n_D40, seg.n_total) == (2, 1, 1, 1, 5)
+    assert seg.length_m == pytest.approx(205) and seg.surveyed_m == pytest.approx(205) and seg.valid
+    assert seg.damage_index == pytest.approx(100 * 11 / 205) and seg.condition == 3
+    assert seg.severity_max == 90
+    b20 = by(out, "bin20")
+    assert len(b20) == 10  # round(205 / 20) bins; the last takes the remainder
+    assert b20.loc[9, "from_m"] == 180 and b20.loc[9, "to_m"] == 205 and b20.loc[9, "length_m"] == 25
+    assert list(b20.n_total) == [2, 1, 0, 0, 0, 0, 0, 0, 0, 2]
+    assert list(b20.condition) == [4, 5, 1, 1, 1, 1, 1, 1, 1, 4]  # 10, 25, 0, ..., 16 per 100 m
+    assert b20.loc[9, "damage_index"] == pytest.approx(400 / 25)
+    assert b20.geometry.length.round(6).tolist() == b20.length_m.tolist()
+    assert b20.loc[1].geometry.coords[0] == pytest.approx((X0 + 20, Y0))
+    b100 = by(out, "bin100")
+    assert list(b100.from_m) == [0, 100] and list(b100.to_m) == [100, 205]
+    assert list(b100.condition) == [3, 2]  # 7 per 100 m; 4 per 105 m
+
+
+def test_coverage_first_half_only(cfg):
+    out = segment_condition(net([(0, 0), (205, 0)]), cands(CANDS), frames_along(0, 100), cfg)
+    half = np.sqrt(15 ** 2 - 3 ** 2)
+    b100 = by(out, "bin100")
+    assert b100.loc[0, "valid"] and b100.loc[0, "surveyed_m"] == pytest.approx(100)
+    assert not b100.loc[1, "valid"] and b100.loc[1, "surveyed_m"] == pytest.approx(half, abs=0.01)
+    assert pd.isna(b100.loc[1, "condition"]) and b100.loc[1, "n_total"] == 2  # counted, but not rated
+    b20 = by(out, "bin20")
+    assert b20.valid.tolist() == [True] * 6 + [False] * 4
+    assert b20.condition.isna().tolist() == [False] * 6 + [True] * 4
+    seg = by(out, "segment").loc[-1]
+    assert seg.surveyed_m == pytest.approx(100 + half, abs=0.01) and seg.valid
+
+
+def test_unsurveyed_roads_are_never_good(cfg):
+    # s0 driven; s1 (far away) has a candidate but no frame; s2 has nothing: omitted
+    # s3 crosses s0 at x=50: frames driving east do not survey it (heading), except the crossing itself
+    n = net([(0, 0), (205, 0)], [(0, 500), (100, 500)], [(0, 900), (100, 900)], [(50, -100), (50, 100)])
+    c = cands([("D40", "s1", 50.0, 99)])
+    out = segment_condition(n, c, frames_along(0, 205), cfg)
+    assert set(out.segment_id) == {"s0", "s1"}
+    s1 = out[out.segment_id == "s1"]
+    assert (~s1.valid).all() and s1.condition.isna().all() and (s1.surveyed_m == 0).all()
+    assert by(out[out.segment_id == "s1"], "segment").loc[-1, "n_D40"] == 1
+    # without headings every road near a frame counts, so the cross street is partly surveyed
+    f = frames_along(0, 205).drop(columns="heading")
+    out2 = segment_condition(n, c, f, cfg)
+    s3 = by(out2[out2.segment_id == "s3"], "segment").loc[-1]
+    assert s3.surveyed_m == pytest.approx(2 * 15, abs=0.01) and not s3.valid  # y = 3 +- 15
+
+
+def test_rejected_frames_and_repeated_positions_do_not_count(cfg):
+    f = frames_along(0, 205)
+    f.loc[f.x > X0 + 100, "status"] = "rejected"
+    standing = pd.concat([f[f.x == X0 + 50]] * 30)  # a standing vehicle
+    out = segment_condition(net([(0, 0), (205, 0)]), None, pd.concat([f, standing]), cfg)
+    seg = by(out, "segment").loc[-1]
+    assert seg.surveyed_m == pytest.approx(100 + np.sqrt(15 ** 2 - 3 ** 2), abs=0.01)
+    assert seg.n_total == 0 and seg.condition == 1
+
+
+def test_thresholds_configurable(cfg):
+    c2 = cfg.model_copy(deep=True)
+    c2.segments.thresholds = [20.0, 30.0, 40.0, 50.0]
+    out = segment_condition(net([(0, 0), (205, 0)]), cands(CANDS), frames_along(-20, 225), c2)
+    assert list(by(out, "bin20").condition) == [1, 2, 1, 1, 1, 1, 1, 1, 1, 1]
+    with pytest.raises(ValueError):
+        c2.segments.thresholds = [5.0, 2.0, 10.0, 20.0]
+
+
+def test_write_geojson_rfc7946(tmp_path, cfg):
+    out = segment_condition(net([(0, 0), (205, 0)]), cands(CANDS), frames_along(0, 100), cfg)
+    p = tmp_path / "segments.geojson"
+    write_segments_geojson(out, p)
+    d = json.loads(p.read_text(encoding="utf-8"))
+    assert d["type"] == "FeatureCollection" and "crs" not in d and len(d["features"]) == len(out)
+    lon, lat = d["features"][0]["geometry"]["coordinates"][0]
+    assert 134 < lon < 136 and 36 < lat < 37.5  # UTM 53N false easting -> 135 E
+    invalid = [f for f in d["features"] if not f["properties"]["valid"]]
+    assert invalid and all(f["properties"]["condition"] is None for f in invalid)
+    assert all(isinstance(f["properties"]["condition"], int) for f in d["features"] if f["properties"]["valid"])
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_real_toyama_only_segments_near_the_drive(toyama, cfg):
+    import geopandas as gpd
+
+    from detector.detections import read_detections_csv
+
+    roads = gpd.read_file(toyama / "roads.geojson").to_crs(CRS)
+    roads["road_name"] = ""
+    det = read_detections_csv(toyama / "toyama-2026-11-p1.oracle.csv")
+    fr = pd.DataFrame({"image": det.image, "lat": det.lat, "lon": det.lon, "heading": det.heading,
+                       "status": "ok", "drive": det.drive}).drop_duplicates("image")
+    out = segment_condition(roads, None, fr, cfg)
+    seg = out[out.level == "segment"]
+    pts = gpd.GeoSeries(gpd.points_from_xy(fr.lon, fr.lat), crs=4326).to_crs(CRS)
+    track = shapely.union_all(pts.values)
+    dist = shapely.distance(seg.geometry.values, track)
+    assert 0 < len(seg) < 60 and len(roads) > 10_000
+    assert (dist <= 15 + 1e-6).all()  # nothing surveyed away from the drive
+    valid = seg[seg.valid]
+    assert len(valid) >= 3
+    # the surveyed length is about the driven length (100 s of driving, a few hundred metres at most)
+    driven = float(shapely.length(LineString(np.c_[shapely.get_x(pts.values), shapely.get_y(pts.values)])))
+    assert 0.5 * driven < seg.surveyed_m.sum() < 2.0 * driven + 200
+    assert (valid.condition == 1).all()  # no candidates given: surveyed and no damage
