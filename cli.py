@@ -260,19 +260,17 @@ def main(argv: Optional[list[str]] = None) -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.exceptions.Abort):
+    except Exception as e:
+        # usage errors from typer's (vendored) click: they know how to show themselves
+        if type(e).__name__ == "Abort":
             sys.exit(130)
-        if isinstance(e, click.ClickException):
+        if hasattr(e, "show") and hasattr(e, "exit_code") and type(e).__module__.split(".")[-2:-1] in (["_click"], ["click"]):
             e.show()
-            sys.exit(2)
+            sys.exit(e.exit_code or 2)
         if DEBUG:
             raise
         err_console.print(f"[red]internal error:[/red] {type(e).__name__}: {e} (run with --debug for the traceback)")
         sys.exit(1)
-
 
 if __name__ == "__main__":
     main()

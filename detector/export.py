@@ -21,6 +21,7 @@ GEOJSON_PROPERTIES = [
     "candidate_id", "class", "class_name", "class_name_ja", "confidence", "n_obs", "first_seen", "last_seen",
     "segment_id", "road_name", "chainage_m", "best_image", "best_drive", "drives", "severity",
     "images", "best_x1", "best_y1", "best_x2", "best_y2", "best_width", "best_height", "est_width_m", "est_length_m",
+    "run_candidate_id", "status",
 ]
 REPAIR_COLUMNS = [
     "No", "candidate_id", "segment_id", "road_name", "chainage_m", "class", "種別", "class_name", "confidence",

@@ -25,6 +25,23 @@ from .detections import Detections, read_detections_csv, write_detections_csv
 from .errors import InputError
 
 WORK = ".work"
+_KILL_COUNTS: dict[str, int] = {}
+
+
+def checkpoint(name: str) -> None:
+    """Test hook: ``PATROL_KILL_AT=name[:n]`` kills this process with SIGKILL the n-th time (default 1st) it passes
+    ``name`` — how the tests prove that a run killed anywhere resumes to identical outputs. No-op otherwise."""
+    spec = os.environ.get("PATROL_KILL_AT")
+    if not spec:
+        return
+    target, _, nth = spec.partition(":")
+    if target != name:
+        return
+    _KILL_COUNTS[name] = _KILL_COUNTS.get(name, 0) + 1
+    if _KILL_COUNTS[name] >= int(nth or 1):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -177,6 +194,7 @@ def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summ
         if progress:
             progress.advance(task, len(fr))
     write_frames_csv(frames, scan_csv)
+    checkpoint("frames_written")
     man.mark("frames", key)
     man.forget("detect")
     return frames
@@ -231,6 +249,7 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
                              "boxes": [[round(float(v), 1) for v in b] + [round(float(c), 4), str(k)]
                                        for b, c, k in zip(np.asarray(xyxy).reshape(-1, 4), conf, cls)]})
             journal.append(recs)
+            checkpoint("detect_batch")
             for r in recs:
                 journal.done[(r["drive"], r["name"])] = r
             n_done += len(pending)
@@ -276,6 +295,7 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
     from .frames import write_frames_csv
 
     write_detections_csv(det, det_csv)
+    checkpoint("detections_written")
     write_frames_csv(frames, frames_csv)
     man.mark("detect", key)
     return frames, det
@@ -291,6 +311,25 @@ def locate_and_dedupe(det: Detections, roads: Path, cfg: Config, net=None):
     located = locate(det, net, cfg)
     cands = dedupe(located, cfg)
     return net, located, cands
+
+
+def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: RunSummary):
+    """Merge into the registry (one transaction, idempotent). The run's outputs then carry the registry ids
+    (the ids the crew, `patrol status` and `patrol import-verification` use) and registry statuses."""
+    from .store import Store
+
+    with Store.for_config(store, cfg) as st:
+        res = st.merge(cands, run_info, cfg)
+        reg = st.query()
+    summary.new, summary.seen_again, summary.reopened = len(res.new), len(res.seen_again), len(res.reopened)
+    summary.outputs["store"] = store
+    if len(cands):
+        cands = cands.copy()
+        cands["run_candidate_id"] = cands["candidate_id"]
+        cands["candidate_id"] = [res.mapping.get(i, c) for i, c in zip(cands.index, cands["candidate_id"])]
+        status = dict(zip(reg["candidate_id"], reg["status"])) if len(reg) else {}
+        cands["status"] = [status.get(c, "new") for c in cands["candidate_id"]]
+    return cands
 
 
 def write_candidate_outputs(cands, out: Path, summary: RunSummary) -> None:
@@ -332,16 +371,12 @@ def run_pipeline(drives: list[Path], roads: Path, out: Path, cfg: Config, weight
     _, located, cands = locate_and_dedupe(det, roads, cfg, net=net)
     if len(cands):
         cands = attach_crops(cands, frames, cfg, out)
-    write_candidate_outputs(cands, out, summary)
-
+    checkpoint("before_store")
     if store is not None:
-        from .store import Store
-
-        run_info = {"drives": names, "out": str(out.resolve()), "weights": str(weights)}
-        with Store.for_config(store, cfg) as st:
-            res = st.merge(cands, run_info, cfg)
-        summary.new, summary.seen_again, summary.reopened = len(res.new), len(res.seen_again), len(res.reopened)
-        summary.outputs["store"] = store
+        cands = merge_into_store(cands, store, {"drives": names, "out": str(out.resolve()), "weights": str(weights)},
+                                 cfg, summary)
+    write_candidate_outputs(cands, out, summary)
+    checkpoint("candidates_written")
 
     if report:
         write_run_reports(cands, frames, net, cfg, out, summary)
@@ -376,14 +411,15 @@ def attach_crops(cands, frames, cfg: Config, out: Path):
     by_key = {(f.drive, f.name): f for f in frames}
     crops = []
     crop_dir = out / "crops"
-    for row in cands.itertuples(index=False):
+    # zip the class column in: itertuples renames ``class`` (a keyword) to a positional name
+    for row, cls in zip(cands.itertuples(index=False), cands["class"]):
         f = by_key.get((row.best_drive, row.best_image))
         data = None
         if f is not None:
             try:
                 img = load_image(f)
                 box = [row.best_x1, row.best_y1, row.best_x2, row.best_y2]
-                data = make_crop(img, box, cfg, label=f"{row._asdict()['class']} {row.confidence:.2f}")
+                data = make_crop(img, box, cfg, label=f"{cls} {row.confidence:.2f}")
                 atomic_write_bytes(safe_child(crop_dir, f"{row.candidate_id}.jpg"), data)
             except (FrameError, OSError, ValueError):
                 data = None
@@ -420,15 +456,10 @@ def locate_only(csvs: list[Path], roads: Path, out: Path, cfg: Config, store: Pa
     summary.drives = sorted(set(det.drive.tolist()))
     out.mkdir(parents=True, exist_ok=True)
     net, located, cands = locate_and_dedupe(det, roads, cfg)
-    write_candidate_outputs(cands, out, summary)
     if store is not None:
-        from .store import Store
-
-        with Store.for_config(store, cfg) as st:
-            res = st.merge(cands, {"drives": summary.drives, "out": str(out.resolve()),
-                                   "detections": [str(p) for p in csvs]}, cfg)
-        summary.new, summary.seen_again, summary.reopened = len(res.new), len(res.seen_again), len(res.reopened)
-        summary.outputs["store"] = store
+        cands = merge_into_store(cands, store, {"drives": summary.drives, "out": str(out.resolve()),
+                                                "detections": [str(p) for p in csvs]}, cfg, summary)
+    write_candidate_outputs(cands, out, summary)
     summary.hits = len(det)
     summary.hits_unlocated = int((~det.has_position).sum()) if len(det) else 0
     summary.candidates = len(cands)

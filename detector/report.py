@@ -1,0 +1,909 @@
+"""Exports of the candidate registry for people: GeoJSON, GeoPackage, CSV, Excel, KML and an offline HTML map.
+
+``export(df, fmt, out_path, cfg, roads_wgs84=None, segments=None)`` writes one file (atomically).
+``df`` is ``Store.query()`` output (the Candidates columns + status columns + ``crop_jpeg`` bytes) or a plain
+Candidates frame (then every status is ``new``). ``roads_wgs84``: a GeoDataFrame in EPSG:4326 with
+``segment_id``, ``road_name`` (optional) and line geometry, drawn by the HTML report; ``segments``: a
+GeoDataFrame (e.g. segment conditions) added as a second GeoPackage layer.
+
+The HTML report is one self-contained file: Leaflet (detector/assets/leaflet, BSD-2) and its CSS are
+inlined, the road network is drawn as polylines (no tiles), crops are data: URIs, and all data sits in a
+``<script type="application/json">`` block with ``<``, ``>``, ``&`` escaped; the page only ever puts data
+into the DOM with ``textContent``. On load it checks itself and sets ``<html data-selfcheck=...>`` to
+``report-ok:<markers>:<rows>`` or ``report-error:<message>`` (read by tests through headless Chromium).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import math
+import os
+import re
+import tempfile
+import xml.etree.ElementTree as ET
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from . import CLASS_IDS, __version__
+from .atomic import atomic_replace_file, atomic_write, atomic_write_text
+from .errors import InputError
+
+FORMATS = ("geojson", "gpkg", "csv", "xlsx", "kml", "html")
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+STATUS_LABELS: dict[str, tuple[str, str]] = {  # status -> (ja, en)
+    "new": ("新規", "new"),
+    "confirmed": ("確認済み", "confirmed"),
+    "scheduled": ("補修予定", "scheduled"),
+    "repaired": ("補修済み", "repaired"),
+    "not_an_issue": ("対象外", "not an issue"),
+    "reopened": ("再発", "reopened"),
+}
+CLASS_COLORS = {"D00": "#2f6fd0", "D10": "#0e9f8e", "D20": "#e08a00", "D40": "#d62728"}
+OTHER_COLOR = "#7f7f7f"
+
+#: output columns (flat formats), in order: (column, Japanese header, English header)
+COLUMNS: list[tuple[str, str, str]] = [
+    ("candidate_id", "候補ID", "candidate id"),
+    ("class", "分類", "class"),
+    ("class_name_ja", "損傷種別", "damage type (ja)"),
+    ("class_name", "damage type", "damage type"),
+    ("severity", "重要度", "severity"),
+    ("confidence", "確信度", "confidence"),
+    ("n_obs", "検出回数", "observations"),
+    ("first_seen", "初回検出", "first seen"),
+    ("last_seen", "最終検出", "last seen"),
+    ("segment_id", "区間ID", "segment id"),
+    ("road_name", "路線名", "road name"),
+    ("chainage_m", "距離標(m)", "chainage (m)"),
+    ("lat", "緯度", "latitude"),
+    ("lon", "経度", "longitude"),
+    ("status", "状態", "status"),
+    ("status_ja", "状態(和)", "status (ja)"),
+    ("status_note", "備考", "status note"),
+    ("status_changed_at", "状態更新日時", "status changed at"),
+    ("repaired_at", "補修日", "repaired at"),
+    ("checked_by", "確認者", "checked by"),
+    ("issue_type", "問題種別", "issue type"),
+    ("est_width_m", "推定幅(m)", "est. width (m)"),
+    ("est_length_m", "推定長(m)", "est. length (m)"),
+    ("best_drive", "走行", "best drive"),
+    ("best_image", "画像", "best image"),
+    ("drives", "走行一覧", "drives"),
+    ("images", "画像一覧", "images"),
+]
+TIME_COLUMNS = ("first_seen", "last_seen", "status_changed_at", "repaired_at")
+_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not allowed in XML 1.0 / Excel
+
+
+# ----------------------------------------------------------------------------------------------------------
+# preparing the frame
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _listify(v: Any) -> list[str]:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return []
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [str(x) for x in v]
+    s = str(v)
+    if s.startswith("["):
+        try:
+            got = json.loads(s)
+            if isinstance(got, list):
+                return [str(x) for x in got]
+        except ValueError:
+            pass
+    return [s] if s else []
+
+
+def _clean(v: Any) -> Any:
+    """Plain JSON-able Python value: NaN/NaT -> None, numpy scalars -> Python."""
+    if v is None:
+        return None
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return None
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [_clean(x) for x in v]
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, pd.Timestamp):
+        return None if pd.isna(v) else v.isoformat()
+    if v is pd.NaT:
+        return None
+    return v
+
+
+def prepare(df: pd.DataFrame, cfg) -> pd.DataFrame:
+    """A copy with every output column present: status 'new' when the frame has no status, class names from
+    the config where missing, ``drives``/``images`` as lists, ``status_ja`` added."""
+    out = df.copy().reset_index(drop=True)
+    n = len(out)
+    for c, *_ in COLUMNS:
+        if c not in out.columns:
+            out[c] = None
+    out["status"] = [s if isinstance(s, str) and s else "new" for s in out["status"]]
+    out["status_ja"] = [STATUS_LABELS.get(s, (s, s))[0] for s in out["status"]]
+    cls = [str(c) if c is not None else "" for c in out["class"]]
+    out["class"] = cls
+    if cfg is not None:
+        out["class_name"] = [v if isinstance(v, str) and v else cfg.class_name(c, "en") for v, c in zip(out["class_name"], cls)]
+        out["class_name_ja"] = [v if isinstance(v, str) and v else cfg.class_name(c, "ja") for v, c in zip(out["class_name_ja"], cls)]
+    out["drives"] = [_listify(v) for v in out["drives"]]
+    out["images"] = [_listify(v) for v in out["images"]]
+    if "crop_jpeg" not in out.columns:
+        out["crop_jpeg"] = [None] * n
+    out["candidate_id"] = [str(v) if v is not None else str(i) for i, v in enumerate(out["candidate_id"])]
+    return out
+
+
+def filter_candidates(df: pd.DataFrame, status: Iterable[str] | str | None = None, since: str | date | None = None
+                      ) -> pd.DataFrame:
+    """Rows whose status is in ``status`` (missing status counts as 'new') and last seen on/after ``since``."""
+    out = df
+    if status:
+        want = {status} if isinstance(status, str) else set(status)
+        want = {w.strip() for s in want for w in str(s).split(",") if w.strip()}
+        st = out["status"].fillna("new") if "status" in out.columns else pd.Series(["new"] * len(out), index=out.index)
+        out = out[st.isin(want)]
+    if since:
+        try:
+            d = pd.Timestamp(str(since))
+        except ValueError:
+            raise InputError(f"--since: not a date: {since!r}") from None
+        seen = pd.to_datetime(out["last_seen"], errors="coerce", utc=True)
+        if d.tzinfo is None:
+            # compare calendar dates in the times' own offsets: a naive date means that local day
+            local = [datetime.fromisoformat(str(s)).date() if isinstance(s, str) and s else None for s in out["last_seen"]]
+            keep = [x is not None and x >= d.date() for x in local]
+        else:
+            keep = (seen >= d).fillna(False).tolist()
+        out = out[keep]
+    return out
+
+
+def _records(df: pd.DataFrame, drop_binary: bool = True) -> list[dict[str, Any]]:
+    cols = [c for c in df.columns if not (drop_binary and c == "crop_jpeg")]
+    return [{c: _clean(v) for c, v in zip(cols, row)} for row in df[cols].itertuples(index=False, name=None)]
+
+
+def _flat(v: Any) -> Any:
+    v = _clean(v)
+    if isinstance(v, list):
+        return "; ".join(str(x) for x in v)
+    return v
+
+
+# ----------------------------------------------------------------------------------------------------------
+# dispatcher
+# ----------------------------------------------------------------------------------------------------------
+
+
+def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=None, segments=None) -> Path:
+    """Write ``df`` (registry or Candidates frame) as ``fmt`` to ``out_path`` atomically; returns the path."""
+    fmt = fmt.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}", out_path, "--format")
+    out_path = Path(out_path)
+    data = prepare(df, cfg)
+    writer = {"geojson": write_geojson, "gpkg": write_gpkg, "csv": write_csv, "xlsx": write_xlsx,
+              "kml": write_kml, "html": write_html}[fmt]
+    if fmt == "gpkg":
+        writer(data, out_path, cfg, segments=segments)
+    elif fmt == "html":
+        writer(data, out_path, cfg, roads_wgs84=roads_wgs84)
+    else:
+        writer(data, out_path, cfg)
+    return out_path
+
+
+# ----------------------------------------------------------------------------------------------------------
+# GeoJSON / GeoPackage / CSV
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _point(lat: Any, lon: Any) -> dict | None:
+    lat, lon = _clean(lat), _clean(lon)
+    if lat is None or lon is None:
+        return None
+    return {"type": "Point", "coordinates": [round(float(lon), 7), round(float(lat), 7)]}
+
+
+def write_geojson(df: pd.DataFrame, path: Path, cfg=None) -> None:
+    feats = []
+    for rec in _records(df):
+        feats.append({"type": "Feature", "id": rec["candidate_id"], "geometry": _point(rec.get("lat"), rec.get("lon")),
+                      "properties": rec})
+    text = json.dumps({"type": "FeatureCollection", "features": feats}, ensure_ascii=False, allow_nan=False)
+    atomic_write_text(path, text + "\n")
+
+
+def _gdf(df: pd.DataFrame):
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    flat = pd.DataFrame({c: [_flat(v) for v in df[c]] for c in df.columns if c != "crop_jpeg"})
+    geom = [Point(float(lo), float(la)) if _clean(la) is not None and _clean(lo) is not None else None
+            for la, lo in zip(df["lat"], df["lon"])]
+    for c in flat.columns:
+        if flat[c].dtype == object and c not in ("lat", "lon"):
+            vals = [v for v in flat[c] if v is not None]
+            if not vals or all(isinstance(v, str) for v in vals):
+                flat[c] = flat[c].astype("string")
+    for c in ("confidence", "severity", "chainage_m", "lat", "lon", "est_width_m", "est_length_m"):
+        flat[c] = pd.to_numeric(flat[c], errors="coerce").astype(float)
+    flat["n_obs"] = pd.to_numeric(flat["n_obs"], errors="coerce").astype("Int64")
+    return gpd.GeoDataFrame(flat, geometry=geom, crs="EPSG:4326")
+
+
+def write_gpkg(df: pd.DataFrame, path: Path, cfg=None, segments=None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".gpkg", dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)  # let GDAL create it
+    try:
+        _gdf(df).to_file(tmp, layer="candidates", driver="GPKG", engine="pyogrio")
+        if segments is not None and len(segments):
+            seg = segments.copy()
+            for c in seg.columns:
+                if c != seg.geometry.name and seg[c].dtype == object:
+                    seg[c] = [_flat(v) for v in seg[c]]
+            seg.to_file(tmp, layer="segments", driver="GPKG", engine="pyogrio", mode="a")
+        atomic_replace_file(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def safe_cell(v: Any) -> Any:
+    """Spreadsheet formula-injection guard: text starting with = + - @ (or tab/CR) gets a leading apostrophe."""
+    v = _flat(v)
+    if isinstance(v, str) and v and v[0] in "=+-@\t\r":
+        return "'" + v
+    return v
+
+
+def write_csv(df: pd.DataFrame, path: Path, cfg=None) -> None:
+    cols = [c for c, *_ in COLUMNS]
+    with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for row in df[cols].itertuples(index=False, name=None):
+            w.writerow(["" if v is None else v for v in (safe_cell(x) for x in row)])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Excel
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _excel_time(s: Any) -> datetime | None:
+    """ISO time with offset -> naive local datetime (Excel has no time zones; the legend says so)."""
+    if not isinstance(s, str) or not s:
+        return None
+    try:
+        t = datetime.fromisoformat(s)
+    except ValueError:
+        return None
+    return t.replace(tzinfo=None)
+
+
+def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "candidates"
+    cols = COLUMNS
+    head_fill = PatternFill("solid", fgColor="1F3A5F")
+    for j, (_, ja, en) in enumerate(cols, 1):
+        c = ws.cell(row=1, column=j, value=f"{ja}\n{en}" if ja != en else en)
+        c.font = Font(bold=True, color="FFFFFF")
+        c.fill = head_fill
+        c.alignment = Alignment(wrap_text=True, vertical="center")
+    ws.row_dimensions[1].height = 32
+    widths = [len(en) + 2 for _, _, en in cols]
+    for i, row in enumerate(df[[c for c, *_ in cols]].itertuples(index=False, name=None), 2):
+        for j, ((name, _, _), v) in enumerate(zip(cols, row), 1):
+            v = _flat(v)
+            cell = ws.cell(row=i, column=j)
+            if name in TIME_COLUMNS:
+                t = _excel_time(v)
+                if t is not None:
+                    cell.value = t
+                    cell.number_format = "yyyy-mm-dd hh:mm:ss"
+                    widths[j - 1] = max(widths[j - 1], 20)
+                    continue
+            if isinstance(v, str):
+                v = _CTRL.sub("", v)
+                cell.value = v
+                cell.data_type = "s"  # never a formula, whatever the text starts with
+                widths[j - 1] = max(widths[j - 1], min(60, sum(2 if ord(ch) > 0x2E7F else 1 for ch in v) + 2))
+            else:
+                cell.value = v
+                if name in ("confidence", "severity"):
+                    cell.number_format = "0.00"
+                elif name in ("chainage_m", "est_width_m", "est_length_m"):
+                    cell.number_format = "0.0"
+                elif name in ("lat", "lon"):
+                    cell.number_format = "0.000000"
+                if v is not None:
+                    widths[j - 1] = max(widths[j - 1], 10)
+    for j, w in enumerate(widths, 1):
+        ws.column_dimensions[get_column_letter(j)].width = w
+    ws.freeze_panes = "B2"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{max(1, len(df) + 1)}"
+
+    lg = wb.create_sheet("legend")
+    lg.column_dimensions["A"].width = 24
+    lg.column_dimensions["B"].width = 28
+    lg.column_dimensions["C"].width = 40
+    bold = Font(bold=True)
+    rows: list[tuple] = [("道路損傷 補修候補一覧 / Road damage repair candidates",), ()]
+    rows += [("自治体 municipality", getattr(cfg, "municipality", "")),
+             ("作成日時 generated", datetime.now(timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M:%S %z")),
+             ("件数 candidates", len(df)), ("version", f"road-patrol {__version__}"),
+             ("時刻 times", "各地点の現地時刻 (local time of each sighting, offset dropped: Excel has no time zones)"),
+             (), ("分類 class", "損傷種別 (ja)", "damage type (en)")]
+    for cid in CLASS_IDS:
+        rows.append((cid, cfg.class_name(cid, "ja") if cfg else cid, cfg.class_name(cid, "en") if cfg else cid))
+    rows += [(), ("状態 status", "和名 (ja)", "")]
+    rows += [(k, ja, en) for k, (ja, en) in STATUS_LABELS.items()]
+    rows += [(), ("列 column", "見出し (ja)", "heading (en)")]
+    rows += [(c, ja, en) for c, ja, en in COLUMNS]
+    for r in rows:
+        lg.append([_CTRL.sub("", x) if isinstance(x, str) else x for x in r])
+        if r and len(r) > 1 and r[0] in ("分類 class", "状態 status", "列 column"):
+            for c in lg[lg.max_row]:
+                c.font = bold
+    lg["A1"].font = Font(bold=True, size=14)
+    with atomic_write(path, "wb") as fh:
+        buf = io.BytesIO()
+        wb.save(buf)
+        fh.write(buf.getvalue())
+
+
+# ----------------------------------------------------------------------------------------------------------
+# KML
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _kml_color(hex_rgb: str, alpha: str = "ff") -> str:
+    h = hex_rgb.lstrip("#")
+    return alpha + h[4:6] + h[2:4] + h[0:2]  # KML is aabbggrr
+
+
+def _x(v: Any) -> str:
+    v = _flat(v)
+    return "" if v is None else _CTRL.sub("", str(v))
+
+
+def write_kml(df: pd.DataFrame, path: Path, cfg=None) -> None:
+    ns = "http://www.opengis.net/kml/2.2"  # namespace name, not a resource: nothing is fetched
+    ET.register_namespace("", ns)
+    q = lambda t: f"{{{ns}}}{t}"  # noqa: E731
+    kml = ET.Element(q("kml"))
+    doc = ET.SubElement(kml, q("Document"))
+    ET.SubElement(doc, q("name")).text = "道路損傷 補修候補 / Road damage repair candidates"
+    ET.SubElement(doc, q("description")).text = f"{getattr(cfg, 'municipality', '')}: {len(df)} candidates"
+    for cid in sorted(set(CLASS_IDS) | set(df["class"])):
+        for st in STATUS_LABELS:
+            s = ET.SubElement(doc, q("Style"), id=f"{_x(cid)}-{st}")
+            icon = ET.SubElement(s, q("IconStyle"))
+            done = st in ("repaired", "not_an_issue")
+            ET.SubElement(icon, q("color")).text = _kml_color("#9e9e9e" if done else CLASS_COLORS.get(cid, OTHER_COLOR))
+            ET.SubElement(icon, q("scale")).text = "0.8" if done else ("1.3" if st in ("confirmed", "scheduled", "reopened") else "1.0")
+            lab = ET.SubElement(s, q("LabelStyle"))
+            ET.SubElement(lab, q("scale")).text = "0.7"
+    folders: dict[str, ET.Element] = {}
+    fields = [c for c, *_ in COLUMNS]
+    heads = {c: f"{ja} / {en}" for c, ja, en in COLUMNS}
+    for rec in _records(df):
+        cid = rec.get("class") or ""
+        if cid not in folders:
+            f = ET.SubElement(doc, q("Folder"))
+            ET.SubElement(f, q("name")).text = _x(f"{cid} {rec.get('class_name_ja') or ''} / {rec.get('class_name') or ''}")
+            folders[cid] = f
+        pm = ET.SubElement(folders[cid], q("Placemark"))
+        ET.SubElement(pm, q("name")).text = _x(f"{cid} {rec.get('class_name_ja') or ''} #{rec['candidate_id']}")
+        lines = [f"{heads[c]}: {_x(rec.get(c))}" for c in fields if _x(rec.get(c)) != ""]
+        ET.SubElement(pm, q("description")).text = "\n".join(lines)  # plain text; ElementTree escapes it
+        first, last = rec.get("first_seen"), rec.get("last_seen")
+        if first or last:
+            ts = ET.SubElement(pm, q("TimeSpan"))
+            if first:
+                ET.SubElement(ts, q("begin")).text = _x(first)
+            if last:
+                ET.SubElement(ts, q("end")).text = _x(last)
+        ET.SubElement(pm, q("styleUrl")).text = f"#{_x(cid)}-{rec.get('status') if rec.get('status') in STATUS_LABELS else 'new'}"
+        ed = ET.SubElement(pm, q("ExtendedData"))
+        for c in fields:
+            d = ET.SubElement(ed, q("Data"), name=c)
+            ET.SubElement(d, q("displayName")).text = heads[c]
+            ET.SubElement(d, q("value")).text = _x(rec.get(c))
+        pt = _point(rec.get("lat"), rec.get("lon"))
+        if pt is not None:
+            p = ET.SubElement(pm, q("Point"))
+            ET.SubElement(p, q("coordinates")).text = f"{pt['coordinates'][0]},{pt['coordinates'][1]},0"
+    ET.indent(kml, space=" ")
+    data = ET.tostring(kml, encoding="utf-8", xml_declaration=True)
+    with atomic_write(path, "wb") as fh:
+        fh.write(data)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# HTML
+# ----------------------------------------------------------------------------------------------------------
+
+
+def json_for_script(obj: Any) -> str:
+    """JSON safe inside a <script> element: no '<', '>', '&' or line separators can end or confuse it."""
+    s = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return (s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def _crop_uri(b: Any) -> str | None:
+    if isinstance(b, memoryview):
+        b = b.tobytes()
+    if not isinstance(b, (bytes, bytearray)) or len(b) < 4:
+        return None
+    if bytes(b[:3]) == b"\xff\xd8\xff":
+        mime = "image/jpeg"
+    elif bytes(b[:8]) == b"\x89PNG\r\n\x1a\n":
+        mime = "image/png"
+    else:
+        return None
+    return f"data:{mime};base64," + base64.b64encode(bytes(b)).decode("ascii")
+
+
+def _road_lines(roads_wgs84, df: pd.DataFrame, near_m: float = 300.0, simplify_m: float = 2.0,
+                max_full: int = 3000) -> list[dict]:
+    """Road polylines [[lat, lon], ...] for the map: simplified by ``simplify_m`` and, for a large network,
+    only those within ``near_m`` of a candidate."""
+    if roads_wgs84 is None or len(roads_wgs84) == 0:
+        return []
+    import geopandas as gpd
+    from shapely.geometry import MultiPoint
+
+    g = roads_wgs84
+    if g.crs is None:
+        g = g.set_crs("EPSG:4326")
+    g = g[g.geometry.notna() & ~g.geometry.is_empty]
+    if len(g) == 0:
+        return []
+    try:
+        metric = g.estimate_utm_crs()
+    except Exception:  # noqa: BLE001 - degenerate extents: fall back to web mercator
+        metric = "EPSG:3857"
+    gm = g.to_crs(metric)
+    pts = [(float(lo), float(la)) for la, lo in zip(df["lat"], df["lon"]) if _clean(la) is not None and _clean(lo) is not None]
+    if len(gm) > max_full and pts:
+        cand = gpd.GeoSeries(gpd.points_from_xy([p[0] for p in pts], [p[1] for p in pts]), crs="EPSG:4326").to_crs(metric)
+        zone = MultiPoint(list(cand)).buffer(near_m)
+        gm = gm[gm.intersects(zone)]
+    gm = gm.set_geometry(gm.geometry.simplify(simplify_m, preserve_topology=False))
+    back = gm.to_crs("EPSG:4326")
+    name_col = "road_name" if "road_name" in back.columns else None
+    id_col = "segment_id" if "segment_id" in back.columns else None
+    out = []
+    for i, geom in enumerate(back.geometry):
+        parts = list(geom.geoms) if hasattr(geom, "geoms") else [geom]
+        for part in parts:
+            if part.geom_type != "LineString" or part.is_empty:
+                continue
+            coords = [[round(y, 6), round(x, 6)] for x, y, *_ in part.coords]
+            out.append({"c": coords,
+                        "n": _clean(back[name_col].iloc[i]) if name_col else None,
+                        "s": _clean(back[id_col].iloc[i]) if id_col else None})
+    return out
+
+
+def _fmt_num(v: Any, nd: int) -> Any:
+    v = _clean(v)
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return round(float(v), nd)
+    return v
+
+
+def html_data(df: pd.DataFrame, cfg, roads_wgs84=None) -> dict[str, Any]:
+    cands = []
+    for i, (rec, crop) in enumerate(zip(_records(df), df["crop_jpeg"])):
+        c = {k: rec.get(k) for k, *_ in COLUMNS}
+        for k, nd in (("confidence", 3), ("severity", 2), ("chainage_m", 1), ("est_width_m", 2), ("est_length_m", 2)):
+            c[k] = _fmt_num(c.get(k), nd)
+        c["lat"], c["lon"] = _fmt_num(c.get("lat"), 7), _fmt_num(c.get("lon"), 7)
+        for k in ("make", "model"):
+            if k in rec:
+                c[k] = rec[k]
+        c["crop"] = _crop_uri(crop)
+        c["i"] = i
+        cands.append(c)
+    classes = [{"id": cid, "ja": cfg.class_name(cid, "ja") if cfg else cid, "en": cfg.class_name(cid, "en") if cfg else cid,
+                "color": CLASS_COLORS.get(cid, OTHER_COLOR)} for cid in CLASS_IDS]
+    for extra in sorted(set(df["class"]) - set(CLASS_IDS)):
+        classes.append({"id": extra, "ja": extra, "en": extra, "color": OTHER_COLOR})
+    return {
+        "meta": {"municipality": getattr(cfg, "municipality", ""), "n": len(cands), "version": __version__,
+                 "generated": datetime.now(timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M %z")},
+        "classes": classes,
+        "statuses": [{"id": k, "ja": ja, "en": en} for k, (ja, en) in STATUS_LABELS.items()],
+        "columns": [{"id": c, "ja": ja, "en": en} for c, ja, en in COLUMNS],
+        "candidates": cands,
+        "roads": _road_lines(roads_wgs84, df),
+    }
+
+
+def _asset(name: str) -> str:
+    return (ASSETS / "leaflet" / name).read_text(encoding="utf-8")
+
+
+def render_html(df: pd.DataFrame, cfg, roads_wgs84=None) -> str:
+    data = html_data(df, cfg, roads_wgs84)
+    css = _asset("leaflet.css")
+    # images referenced by the CSS belong to controls the report does not use (layers control, default marker
+    # icon); drop the references so a file:// page never tries to load anything
+    css = re.sub(r"url\((?!#)[^)]*\)", "none", css)
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)  # comments (bug-tracker links) are not needed offline
+    js = _asset("leaflet.js")
+    for part in (css, js):
+        if re.search(r"</(script|style)", part, re.I):
+            raise RuntimeError("asset contains a closing script/style tag")
+    title = "道路損傷 補修候補 / Road damage repair candidates"
+    return (_TEMPLATE.replace("@@TITLE@@", title)
+            .replace("@@LEAFLET_CSS@@", css)
+            .replace("@@APP_CSS@@", _APP_CSS)
+            .replace("@@LEAFLET_JS@@", js)
+            .replace("@@APP_JS@@", _APP_JS)
+            .replace("@@DATA@@", json_for_script(data)))
+
+
+def write_html(df: pd.DataFrame, path: Path, cfg=None, roads_wgs84=None) -> None:
+    atomic_write_text(path, render_html(df, cfg, roads_wgs84))
+
+
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="ja">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
+<meta name="referrer" content="no-referrer">
+<title>@@TITLE@@</title>
+<style>@@LEAFLET_CSS@@</style>
+<style>@@APP_CSS@@</style>
+</head>
+<body>
+<header>
+  <h1><span lang="ja">道路損傷 補修候補</span> <small>Road damage repair candidates</small></h1>
+  <div id="meta"></div>
+</header>
+<main>
+  <div id="map" role="region" aria-label="地図 map"></div>
+  <section id="side">
+    <form id="filters">
+      <label>分類 class <select id="f-class"><option value="">すべて all</option></select></label>
+      <label>状態 status <select id="f-status"><option value="">すべて all</option></select></label>
+      <label>重要度 ≥ min severity <input id="f-sev" type="number" step="0.1" min="0" value="0"></label>
+      <label class="wide">検索 search <input id="f-text" type="search" placeholder="路線名・区間・ID / road, segment, id"></label>
+      <div id="count" aria-live="polite"></div>
+    </form>
+    <div id="tablewrap">
+      <table id="tbl"><thead><tr></tr></thead><tbody></tbody></table>
+    </div>
+  </section>
+</main>
+<script type="application/json" id="data">@@DATA@@</script>
+<script>@@LEAFLET_JS@@</script>
+<script>@@APP_JS@@</script>
+</body>
+</html>
+"""
+
+_APP_CSS = """
+html, body { margin: 0; height: 100%; font-family: "Noto Sans JP", "Hiragino Sans", "Yu Gothic", Meiryo, system-ui, sans-serif; font-size: 14px; color: #1d2733; }
+body { display: flex; flex-direction: column; }
+header { background: #1f3a5f; color: #fff; padding: 6px 14px; display: flex; align-items: baseline; gap: 18px; flex-wrap: wrap; }
+header h1 { font-size: 18px; margin: 0; font-weight: 600; }
+header h1 small { font-weight: 400; opacity: .8; font-size: 14px; }
+#meta { font-size: 12px; opacity: .85; }
+main { flex: 1; display: flex; min-height: 0; }
+#map { flex: 1 1 54%; min-width: 300px; background: #eef1f4; }
+#side { flex: 1 1 46%; display: flex; flex-direction: column; min-width: 340px; max-width: 860px; border-left: 1px solid #c9d1da; }
+#filters { display: flex; flex-wrap: wrap; gap: 6px 12px; padding: 8px 10px; background: #f6f8fa; border-bottom: 1px solid #d8dee4; align-items: end; }
+#filters label { display: flex; flex-direction: column; font-size: 12px; color: #4a5562; }
+#filters label.wide { flex: 1 1 200px; }
+#filters select, #filters input { font: inherit; padding: 3px 4px; border: 1px solid #b8c2cc; border-radius: 4px; background: #fff; }
+#f-sev { width: 80px; }
+#count { font-size: 12px; color: #4a5562; margin-left: auto; }
+#tablewrap { flex: 1; overflow: auto; }
+#tbl { border-collapse: collapse; width: 100%; font-size: 12.5px; }
+#tbl th { position: sticky; top: 0; background: #e9eef3; text-align: left; padding: 4px 6px; border-bottom: 1px solid #c9d1da; font-weight: 600; cursor: pointer; white-space: nowrap; }
+#tbl .en { display: block; font-weight: 400; font-size: 11px; color: #5b6673; }
+#tbl td { padding: 4px 6px; border-bottom: 1px solid #edf0f3; vertical-align: top; }
+#tbl td.num { text-align: right; font-variant-numeric: tabular-nums; }
+#tbl tbody tr { cursor: pointer; }
+#tbl tbody tr:hover { background: #f2f7ff; }
+#tbl tbody tr.sel { background: #fff3c4; }
+.dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 5px; vertical-align: middle; border: 1px solid rgba(0,0,0,.35); }
+.badge { display: inline-block; padding: 0 6px; border-radius: 9px; font-size: 12px; border: 1px solid #9aa5b1; white-space: nowrap; }
+.st-new { background: #fff; } .st-reopened { background: #ffe1e1; border-color: #d62728; }
+.st-confirmed { background: #fff1cc; border-color: #c98a00; } .st-scheduled { background: #dcebff; border-color: #2f6fd0; }
+.st-repaired { background: #e0f3e3; border-color: #3b8a4a; } .st-not_an_issue { background: #eceff1; color: #66707a; }
+.legend { background: rgba(255,255,255,.94); padding: 8px 10px; border-radius: 6px; box-shadow: 0 1px 4px rgba(0,0,0,.3); font-size: 12px; line-height: 1.6; }
+.legend h4 { margin: 2px 0 0; font-size: 12px; }
+.legend summary { cursor: pointer; font-weight: 600; }
+.legend .sw { display: inline-block; width: 12px; height: 12px; border-radius: 50%; margin-right: 6px; vertical-align: -2px; }
+.pop { font-size: 12px; min-width: 240px; }
+.pop h3 { margin: 0 0 4px; font-size: 14px; }
+.pop img { display: block; max-width: 320px; max-height: 240px; margin: 4px 0; border: 1px solid #ccd; }
+.pop table { border-collapse: collapse; }
+.pop th { text-align: left; padding: 1px 8px 1px 0; color: #4a5562; font-weight: 500; white-space: nowrap; }
+.pop td { padding: 1px 0; }
+.noimg { color: #888; font-style: italic; margin: 4px 0; }
+.leaflet-container { font: inherit; }
+@media (max-width: 900px) { main { flex-direction: column; } #map { min-height: 50vh; } #side { max-width: none; border-left: 0; } }
+"""
+
+_APP_JS = r"""
+(function () {
+  "use strict";
+  var root = document.documentElement;
+  function fail(msg) { root.setAttribute("data-selfcheck", "report-error:" + String(msg).slice(0, 200)); }
+  window.addEventListener("error", function (e) { fail(e.message || "error"); });
+  window.addEventListener("unhandledrejection", function (e) { fail("rejection " + (e.reason && e.reason.message)); });
+
+  var D = JSON.parse(document.getElementById("data").textContent);
+  var C = D.candidates;
+  var classById = {}; D.classes.forEach(function (c) { classById[c.id] = c; });
+  var statusById = {}; D.statuses.forEach(function (s) { statusById[s.id] = s; });
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  function fmt(v, nd) {
+    if (v === null || v === undefined || v === "") return "";
+    if (typeof v === "number") return nd === undefined ? String(v) : v.toFixed(nd);
+    if (Array.isArray(v)) return v.join(", ");
+    return String(v);
+  }
+  function day(s) { return s ? String(s).replace("T", " ").slice(0, 16) : ""; }
+  function color(c) { return (classById[c.class] || {color: "#7f7f7f"}).color; }
+
+  // header
+  var meta = document.getElementById("meta");
+  meta.textContent = [D.meta.municipality, D.meta.n + " 件 candidates", "作成 " + D.meta.generated,
+                      "road-patrol " + D.meta.version].filter(Boolean).join(" · ");
+
+  // map: no tile layer, the road network is drawn from the data
+  var map = L.map("map", {preferCanvas: false, attributionControl: false, zoomControl: true});
+  L.control.scale({imperial: false}).addTo(map);
+  var roadLayer = L.layerGroup().addTo(map);
+  D.roads.forEach(function (r) {
+    L.polyline(r.c, {color: "#8f9aa6", weight: 3, opacity: 0.9, interactive: false}).addTo(roadLayer);
+  });
+
+  function styleFor(c) {
+    var st = c.status;
+    var s = {radius: 8, color: "#ffffff", weight: 2, opacity: 1, fillColor: color(c), fillOpacity: 0.92, dashArray: null};
+    if (st === "confirmed" || st === "scheduled") { s.color = "#111"; s.weight = 3; }
+    if (st === "reopened") { s.color = "#d62728"; s.weight = 3; s.radius = 9; }
+    if (st === "repaired") { s.fillOpacity = 0.2; s.color = color(c); s.weight = 2; s.dashArray = "3,3"; }
+    if (st === "not_an_issue") { s.fillColor = "#9e9e9e"; s.fillOpacity = 0.5; s.color = "#666"; s.weight = 1; s.radius = 6; }
+    var sev = typeof c.severity === "number" ? c.severity : 0;
+    s.radius += Math.min(4, Math.max(0, sev));
+    return s;
+  }
+
+  var FIELDS = [["class_name_ja", "損傷種別", "type"], ["severity", "重要度", "severity", 2], ["confidence", "確信度", "confidence", 2],
+                ["n_obs", "検出回数", "sightings"], ["first_seen", "初回検出", "first seen"], ["last_seen", "最終検出", "last seen"],
+                ["road_name", "路線名", "road"], ["segment_id", "区間ID", "segment"], ["chainage_m", "距離標", "chainage (m)", 1],
+                ["status", "状態", "status"], ["status_note", "備考", "note"], ["checked_by", "確認者", "checked by"],
+                ["repaired_at", "補修日", "repaired"], ["est_width_m", "推定幅", "est. width (m)", 2], ["est_length_m", "推定長", "est. length (m)", 2],
+                ["best_drive", "走行", "drive"], ["best_image", "画像", "image"], ["make", "機種", "camera make"], ["model", "モデル", "camera model"]];
+
+  function popupFor(c) {
+    var box = el("div", "pop");
+    var cls = classById[c.class] || {ja: c.class, en: c.class};
+    box.appendChild(el("h3", null, c.class + " " + (c.class_name_ja || cls.ja) + " / " + (c.class_name || cls.en)));
+    if (typeof c.crop === "string" && c.crop.indexOf("data:image/") === 0) {
+      var img = el("img"); img.alt = "crop " + c.candidate_id; img.src = c.crop; box.appendChild(img);
+    } else {
+      box.appendChild(el("div", "noimg", "画像なし / no crop"));
+    }
+    var t = el("table");
+    FIELDS.forEach(function (f) {
+      var v = c[f[0]];
+      if (v === null || v === undefined || v === "") return;
+      if (f[0] === "status") { var s = statusById[v]; v = s ? s.ja + " / " + s.en : v; }
+      if (f[0] === "first_seen" || f[0] === "last_seen") v = day(v);
+      var tr = el("tr"); tr.appendChild(el("th", null, f[1] + " " + f[2])); tr.appendChild(el("td", null, fmt(v, f[3])));
+      t.appendChild(tr);
+    });
+    var tr = el("tr"); tr.appendChild(el("th", null, "ID")); tr.appendChild(el("td", null, c.candidate_id)); t.appendChild(tr);
+    var tr2 = el("tr"); tr2.appendChild(el("th", null, "位置 lat, lon")); tr2.appendChild(el("td", null, fmt(c.lat) + ", " + fmt(c.lon))); t.appendChild(tr2);
+    box.appendChild(t);
+    return box;
+  }
+
+  var markerLayer = L.featureGroup().addTo(map);
+  var markers = [];
+  C.forEach(function (c, i) {
+    if (typeof c.lat !== "number" || typeof c.lon !== "number") { markers.push(null); return; }
+    var m = L.circleMarker([c.lat, c.lon], styleFor(c));
+    m.bindPopup(function () { return popupFor(c); }, {maxWidth: 360, minWidth: 240});
+    m.on("click", function () { select(i, false); });
+    markers.push(m);
+  });
+
+  // legend (built with DOM nodes, no HTML strings)
+  var legend = L.control({position: "topright"});
+  legend.onAdd = function () {
+    var d = el("details", "legend"); d.open = true;
+    d.appendChild(el("summary", null, "凡例 / legend"));
+    d.appendChild(el("h4", null, "分類 / class"));
+    D.classes.forEach(function (c) {
+      var row = el("div"); var sw = el("span", "sw"); sw.style.background = c.color; row.appendChild(sw);
+      row.appendChild(document.createTextNode(c.id + " " + c.ja + " / " + c.en)); d.appendChild(row);
+    });
+    d.appendChild(el("h4", null, "状態 / status"));
+    [["new", "白縁 white rim"], ["confirmed", "黒縁 black rim"], ["scheduled", "黒縁 black rim"], ["reopened", "赤縁 red rim"],
+     ["repaired", "薄色・破線 faded, dashed"], ["not_an_issue", "灰色 grey"]].forEach(function (p) {
+      var s = statusById[p[0]]; d.appendChild(el("div", null, s.ja + " / " + s.en + " — " + p[1]));
+    });
+    d.appendChild(el("div", null, "円の大きさ = 重要度 / size = severity"));
+    L.DomEvent.disableClickPropagation(d);
+    return d;
+  };
+  legend.addTo(map);
+
+  // table
+  var COLS = [["candidate_id", "ID", "id"], ["class", "分類", "class"], ["severity", "重要度", "severity", 2], ["confidence", "確信度", "conf.", 2],
+              ["n_obs", "回数", "seen"], ["road_name", "路線名", "road"], ["chainage_m", "距離標", "chainage", 1],
+              ["status", "状態", "status"], ["last_seen", "最終検出", "last seen"]];
+  var headRow = document.querySelector("#tbl thead tr");
+  COLS.forEach(function (col, k) {
+    var th = el("th", null, col[1]); th.appendChild(el("span", "en", col[2]));
+    th.addEventListener("click", function () { sortBy(k); });
+    headRow.appendChild(th);
+  });
+  var tbody = document.querySelector("#tbl tbody");
+  var rows = C.map(function (c, i) {
+    var tr = el("tr"); tr.dataset.i = String(i);
+    COLS.forEach(function (col) {
+      var td;
+      if (col[0] === "class") {
+        td = el("td"); var dot = el("span", "dot"); dot.style.background = color(c); td.appendChild(dot);
+        td.appendChild(document.createTextNode(c.class + " " + (c.class_name_ja || "")));
+        td.appendChild(el("div", "en", c.class_name || ""));
+      } else if (col[0] === "status") {
+        var s = statusById[c.status]; td = el("td");
+        td.appendChild(el("span", "badge st-" + (s ? c.status : "new"), s ? s.ja : c.status));
+        td.appendChild(el("div", "en", s ? s.en : ""));
+      } else if (col[0] === "last_seen") {
+        td = el("td", null, day(c.last_seen));
+      } else if (col[0] === "road_name") {
+        td = el("td", null, c.road_name || c.segment_id || "");
+      } else {
+        td = el("td", typeof c[col[0]] === "number" ? "num" : null, fmt(c[col[0]], col[3]));
+      }
+      tr.appendChild(td);
+    });
+    tr.addEventListener("click", function () { select(i, true); });
+    tbody.appendChild(tr);
+    return tr;
+  });
+  var sortState = {k: -1, dir: 1};
+  function sortBy(k) {
+    sortState = {k: k, dir: sortState.k === k ? -sortState.dir : (k === 2 || k === 3 || k === 4 ? -1 : 1)};
+    var key = COLS[k][0];
+    var order = C.map(function (_, i) { return i; }).sort(function (a, b) {
+      var x = C[a][key], y = C[b][key];
+      if (x === y) return a - b;
+      if (x === null || x === undefined) return 1;
+      if (y === null || y === undefined) return -1;
+      return (x < y ? -1 : 1) * sortState.dir;
+    });
+    order.forEach(function (i) { tbody.appendChild(rows[i]); });
+  }
+  sortBy(2);
+
+  // filters
+  var fClass = document.getElementById("f-class"), fStatus = document.getElementById("f-status");
+  var fSev = document.getElementById("f-sev"), fText = document.getElementById("f-text");
+  D.classes.forEach(function (c) { var o = el("option", null, c.id + " " + c.ja + " / " + c.en); o.value = c.id; fClass.appendChild(o); });
+  D.statuses.forEach(function (s) { var o = el("option", null, s.ja + " / " + s.en); o.value = s.id; fStatus.appendChild(o); });
+  document.getElementById("filters").addEventListener("submit", function (e) { e.preventDefault(); });
+  var countBox = document.getElementById("count");
+  var visible = [];
+  function matches(c) {
+    if (fClass.value && c.class !== fClass.value) return false;
+    if (fStatus.value && c.status !== fStatus.value) return false;
+    var ms = parseFloat(fSev.value);
+    if (isFinite(ms) && ms > 0 && !(typeof c.severity === "number" && c.severity >= ms)) return false;
+    var q = fText.value.trim().toLowerCase();
+    if (q) {
+      var hay = [c.candidate_id, c.road_name, c.segment_id, c.class, c.class_name, c.class_name_ja, c.status_note,
+                 c.best_image, c.best_drive, c.checked_by].map(function (v) { return v === null || v === undefined ? "" : String(v); })
+                 .join(" ").toLowerCase();
+      if (hay.indexOf(q) < 0) return false;
+    }
+    return true;
+  }
+  function apply() {
+    var n = 0;
+    visible = C.map(function (c, i) {
+      var ok = matches(c);
+      rows[i].style.display = ok ? "" : "none";
+      var m = markers[i];
+      if (m) { if (ok && !markerLayer.hasLayer(m)) markerLayer.addLayer(m); if (!ok && markerLayer.hasLayer(m)) markerLayer.removeLayer(m); }
+      if (ok) n++;
+      return ok;
+    });
+    countBox.textContent = n + " / " + C.length + " 件 shown";
+  }
+  [fClass, fStatus, fSev, fText].forEach(function (e) { e.addEventListener("input", apply); e.addEventListener("change", apply); });
+
+  var selected = -1;
+  function select(i, zoom) {
+    if (selected >= 0) rows[selected].classList.remove("sel");
+    selected = i;
+    rows[i].classList.add("sel");
+    var m = markers[i];
+    if (zoom) {
+      rows[i].scrollIntoView({block: "nearest"});
+      if (m) {
+        if (!markerLayer.hasLayer(m)) return;
+        map.setView(m.getLatLng(), Math.max(map.getZoom(), 18), {animate: false});
+        m.openPopup();
+      }
+    } else {
+      rows[i].scrollIntoView({block: "nearest", behavior: "smooth"});
+    }
+  }
+
+  apply();
+  var b = markerLayer.getBounds();
+  if (b.isValid()) { map.fitBounds(b.pad(0.15), {maxZoom: 18}); }
+  else if (D.roads.length) { map.fitBounds(L.polyline(D.roads[0].c).getBounds()); }
+  else { map.setView([36.0, 138.0], 5); }
+
+  // #c=<candidate id> selects that candidate (links from other documents)
+  function fromHash() {
+    var m = /^#c=(.*)$/.exec(location.hash || "");
+    if (!m) return;
+    var id = decodeURIComponent(m[1]);
+    for (var i = 0; i < C.length; i++) if (String(C[i].candidate_id) === id) { select(i, true); return; }
+  }
+  window.addEventListener("hashchange", fromHash);
+  fromHash();
+
+  // self-check, read by the tests through headless Chromium: markers drawn, rows listed, nothing loaded
+  try {
+    var drawn = 0;
+    markerLayer.eachLayer(function () { drawn++; });
+    var svgPaths = document.querySelectorAll("#map path.leaflet-interactive").length;
+    var external = (performance.getEntriesByType ? performance.getEntriesByType("resource") : [])
+      .filter(function (r) { return !/^(data|blob|about):/.test(r.name); });
+    var shown = rows.filter(function (r) { return r.style.display !== "none"; }).length;
+    if (external.length) fail("external resource " + external[0].name);
+    else if (drawn !== svgPaths) fail("markers " + drawn + " but paths " + svgPaths);
+    else if (!root.hasAttribute("data-selfcheck")) root.setAttribute("data-selfcheck", "report-ok:" + drawn + ":" + shown);
+  } catch (e) { fail(e && e.message); }
+})();
+"""

@@ -1,0 +1,316 @@
+"""Exports for people (detector.report): every format written and read back; the HTML report in headless
+Chromium (self-check attribute, console errors, a screenshot that shows the map). Chromium tests skip with a
+reason when no Chromium is installed (CI installs Debian's ``chromium`` and ``fonts-noto-cjk``)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import TOYAMA, need
+from detector import report
+from detector.config import Config
+from detector.errors import InputError
+
+KML_NS = "{http://www.opengis.net/kml/2.2}"
+STATUSES = ["new", "confirmed", "scheduled", "repaired", "not_an_issue", "reopened"]
+CLASSES = ["D00", "D10", "D20", "D40"]
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage", "--hide-scrollbars"]
+
+
+@pytest.fixture(scope="module")
+def cfg() -> Config:
+    return Config()
+
+
+def tiny_jpeg(color=(40, 120, 200)) -> bytes:
+    import cv2
+
+    img = np.full((60, 80, 3), color, np.uint8)
+    cv2.rectangle(img, (10, 10), (70, 50), (0, 215, 255), 2)
+    return cv2.imencode(".jpg", img)[1].tobytes()
+
+
+def make_candidates(cfg: Config, n: int = 10, lines=None, with_status: bool = True, **override) -> pd.DataFrame:
+    """A hand-made registry frame; candidates placed on ``lines`` (shapely lines in WGS84) when given."""
+    rows = []
+    for i in range(n):
+        if lines is not None:
+            p = lines[(i * 7) % len(lines)].interpolate(0.5, normalized=True)
+            lat, lon = p.y, p.x
+        else:
+            lat, lon = 36.66 + 0.001 * i, 137.20 + 0.0012 * i
+        c = CLASSES[i % 4]
+        row = {
+            "candidate_id": f"C{i:04d}", "class": c, "class_name": cfg.class_name(c), "class_name_ja": cfg.class_name(c, "ja"),
+            "confidence": 0.4 + i / 40, "n_obs": 1 + i % 3,
+            "first_seen": f"2026-11-{1 + i % 9:02d}T10:{i:02d}:00+09:00", "last_seen": f"2026-11-{10 + i % 9:02d}T11:{i:02d}:30+09:00",
+            "segment_id": f"seg-{i % 4}", "road_name": ["県道富山高岡線", "市道 1-23号", None][i % 3], "chainage_m": 12.5 * i,
+            "lat": lat, "lon": lon, "best_image": f"IMG_{i:04d}.jpg", "best_drive": "toyama-2026-11-p1",
+            "best_x1": 100.0, "best_y1": 300.0, "best_x2": 260.0, "best_y2": 400.0, "best_width": 640, "best_height": 640,
+            "drives": ["toyama-2026-11-p1", "toyama-2026-11-p2"][: 1 + i % 2], "images": [f"IMG_{i:04d}.jpg"],
+            "severity": round(0.35 * i, 2), "est_width_m": 0.4, "est_length_m": 1.2,
+        }
+        if with_status:
+            row.update({"status": STATUSES[i % 6], "status_note": "段差あり" if i % 2 else None,
+                        "status_changed_at": "2026-11-20T09:00:00+09:00", "repaired_at": None, "checked_by": "山田",
+                        "issue_type": None, "crop_jpeg": tiny_jpeg() if i % 5 else None})
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    for k, v in override.items():
+        df[k] = v
+    return df
+
+
+@pytest.fixture(scope="module")
+def toyama_roads():
+    import geopandas as gpd
+
+    path = need(TOYAMA / "roads.geojson")
+    g = gpd.read_file(path, bbox=(137.185, 36.65, 137.215, 36.67))
+    g["road_name"] = [f"富山市道 {i}号" for i in range(len(g))]
+    return g
+
+
+# ------------------------------------------------------------------------------------------------ formats
+
+
+def test_geojson(tmp_path, cfg):
+    df = make_candidates(cfg)
+    out = report.export(df, "geojson", tmp_path / "c.geojson", cfg)
+    fc = json.loads(out.read_text(encoding="utf-8"))
+    assert fc["type"] == "FeatureCollection" and "crs" not in fc and len(fc["features"]) == 10
+    f = fc["features"][3]
+    assert f["geometry"]["type"] == "Point"
+    assert f["geometry"]["coordinates"] == pytest.approx([df.lon[3], df.lat[3]])
+    p = f["properties"]
+    assert "crop_jpeg" not in p and p["class_name_ja"] == "ポットホール" and p["status"] == "repaired"
+    assert p["drives"] == ["toyama-2026-11-p1", "toyama-2026-11-p2"] and p["severity"] == pytest.approx(1.05)
+
+
+def test_without_status_columns_everything_is_new(tmp_path, cfg):
+    df = make_candidates(cfg, 4, with_status=False).drop(columns=["class_name_ja"])
+    out = report.export(df, "geojson", tmp_path / "c.geojson", cfg)
+    props = [f["properties"] for f in json.loads(out.read_text(encoding="utf-8"))["features"]]
+    assert [p["status"] for p in props] == ["new"] * 4
+    assert props[1]["class_name_ja"] == "横ひび割れ"  # filled from the config
+
+
+def test_gpkg(tmp_path, cfg, toyama_roads):
+    import geopandas as gpd
+    import pyogrio
+
+    df = make_candidates(cfg)
+    out = report.export(df, "gpkg", tmp_path / "c.gpkg", cfg, segments=toyama_roads)
+    layers = dict(pyogrio.list_layers(out))
+    assert set(layers) == {"candidates", "segments"}
+    g = gpd.read_file(out, layer="candidates")
+    assert len(g) == 10 and g.crs.to_epsg() == 4326
+    for col in ("candidate_id", "class", "class_name_ja", "confidence", "n_obs", "first_seen", "segment_id", "road_name",
+                "chainage_m", "status", "severity"):
+        assert col in g.columns, col
+    assert g.geometry.x.iloc[2] == pytest.approx(df.lon[2]) and g.class_name_ja.iloc[3] == "ポットホール"
+    assert g.drives.iloc[1] == "toyama-2026-11-p1; toyama-2026-11-p2"
+    assert len(gpd.read_file(out, layer="segments")) == len(toyama_roads)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file left
+
+
+def test_csv_bom_and_formula_guard(tmp_path, cfg):
+    df = make_candidates(cfg, 3)
+    df.loc[0, "status_note"] = "=HYPERLINK(\"x\")"
+    df.loc[1, "road_name"] = "+1 road"
+    df.loc[2, "checked_by"] = "@sum"
+    out = report.export(df, "csv", tmp_path / "c.csv", cfg)
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))
+    assert len(rows) == 3 and rows[0]["class_name_ja"] == "縦ひび割れ"
+    assert rows[0]["status_note"] == "'=HYPERLINK(\"x\")" and rows[1]["road_name"] == "'+1 road" and rows[2]["checked_by"] == "'@sum"
+
+
+def test_xlsx(tmp_path, cfg):
+    import openpyxl
+
+    df = make_candidates(cfg)
+    df.loc[0, "status_note"] = "=1+1"
+    out = report.export(df, "xlsx", tmp_path / "c.xlsx", cfg)
+    wb = openpyxl.load_workbook(out)
+    assert wb.sheetnames == ["candidates", "legend"]
+    ws = wb["candidates"]
+    head = [c.value for c in ws[1]]
+    cols = [c for c, *_ in report.COLUMNS]
+    assert [h.split("\n")[-1] for h in head] == [en for _, _, en in report.COLUMNS]
+    assert ws.max_row == 11 and ws.freeze_panes == "B2" and ws.auto_filter.ref.startswith("A1:")
+    r = {c: ws.cell(row=5, column=j + 1) for j, c in enumerate(cols)}
+    assert r["class_name_ja"].value == "ポットホール" and r["status_ja"].value == "補修済み"
+    assert r["first_seen"].is_date and r["first_seen"].value.hour == 10  # local time of the sighting
+    note = ws.cell(row=2, column=cols.index("status_note") + 1)
+    assert note.value == "=1+1" and note.data_type == "s"  # text, never a formula
+    assert ws.column_dimensions["K"].width >= 10
+    legend = [c.value for row in wb["legend"].iter_rows() for c in row if c.value]
+    assert "ポットホール" in legend and "補修済み" in legend
+
+
+def test_kml(tmp_path, cfg):
+    df = make_candidates(cfg)
+    out = report.export(df, "kml", tmp_path / "c.kml", cfg)
+    root = ET.parse(out).getroot()
+    pms = root.findall(f".//{KML_NS}Placemark")
+    assert len(pms) == 10
+    styles = {s.get("id") for s in root.iter(f"{KML_NS}Style")}
+    for pm in pms:
+        assert pm.findtext(f"{KML_NS}styleUrl")[1:] in styles
+    pm = next(p for p in pms if "C0003" in p.findtext(f"{KML_NS}name"))
+    data = {d.get("name"): d.findtext(f"{KML_NS}value") for d in pm.iter(f"{KML_NS}Data")}
+    assert data["class_name_ja"] == "ポットホール" and data["status"] == "repaired" and data["segment_id"] == "seg-3"
+    lon, lat, _ = pm.findtext(f".//{KML_NS}coordinates").split(",")
+    assert float(lon) == pytest.approx(df.lon[3]) and float(lat) == pytest.approx(df.lat[3])
+    assert "http" not in out.read_text(encoding="utf-8").replace("http://www.opengis.net/kml/2.2", "")
+
+
+def test_unknown_format_and_filters(tmp_path, cfg):
+    df = make_candidates(cfg)
+    with pytest.raises(InputError):
+        report.export(df, "pdf", tmp_path / "x.pdf", cfg)
+    assert list(report.filter_candidates(df, status="repaired").candidate_id) == ["C0003", "C0009"]
+    assert len(report.filter_candidates(df, status="new,reopened")) == 3
+    assert len(report.filter_candidates(df, since="2026-11-15")) == sum(10 + i % 9 >= 15 for i in range(10))
+    with pytest.raises(InputError):
+        report.filter_candidates(df, since="someday")
+
+
+def test_json_for_script_escapes():
+    s = report.json_for_script({"a": "</script><!-- & \u2028"})
+    assert "<" not in s and ">" not in s and "&" not in s and "\u2028" not in s
+    assert json.loads(s) == {"a": "</script><!-- & \u2028"}
+
+
+def test_html_is_self_contained(tmp_path, cfg, toyama_roads):
+    df = make_candidates(cfg, lines=list(toyama_roads.geometry))
+    out = report.export(df, "html", tmp_path / "r.html", cfg, roads_wgs84=toyama_roads)
+    html = out.read_text(encoding="utf-8")
+    assert html.count("<script") == 3  # data, Leaflet, the app
+    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', html, re.S).group(1))
+    assert len(data["candidates"]) == 10 and len(data["roads"]) >= 1
+    assert data["candidates"][1]["crop"].startswith("data:image/jpeg;base64,")
+    # no resource from anywhere: outside the inlined Leaflet only the SVG namespace and Leaflet's own home
+    # page (attribution prefix, disabled) may be spelled, and no src/href attribute points anywhere
+    rest = html.replace(report._asset("leaflet.js"), "")
+    assert not re.search(r"https?://", rest)
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", rest, re.I)
+    assert "url(images/" not in html
+    assert out.stat().st_size < 3_000_000
+
+
+def test_html_road_network_trimmed_and_simplified(cfg, toyama_roads):
+    import geopandas as gpd
+
+    big = gpd.read_file(need(TOYAMA / "roads.geojson"))
+    df = make_candidates(cfg, 3, lines=list(toyama_roads.geometry[:3]))
+    lines = report._road_lines(big, df, max_full=100)
+    assert 0 < len(lines) < len(big) / 5
+    n_in = sum(len(g.coords) for g in big.geometry)
+    assert sum(len(r["c"]) for r in report._road_lines(big, df, max_full=10**9)) <= n_in
+
+
+# ------------------------------------------------------------------------------------------------ Chromium
+
+
+def chromium_bin() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        p = shutil.which(name)
+        if p:
+            return p
+    pytest.skip("headless Chromium not installed (apt-get install chromium)")
+
+
+def chromium(url: str, *extra: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    with tempfile.TemporaryDirectory() as profile:
+        cmd = [chromium_bin(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+               "--virtual-time-budget=8000", *extra, url]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def console_errors(stderr: str) -> list[str]:
+    return [ln for ln in stderr.splitlines()
+            if ("CONSOLE" in ln and ("ERROR" in ln.split("CONSOLE")[0] or "Uncaught" in ln)) or "Uncaught" in ln
+            or "Content Security Policy" in ln or "Refused to" in ln]
+
+
+def selfcheck(dom: str) -> str:
+    m = re.search(r'<html[^>]*data-selfcheck="([^"]*)"', dom)
+    return m.group(1) if m else "missing"
+
+
+class TagCounter(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def parse_tags(html: str) -> list[tuple[str, dict]]:
+    p = TagCounter()
+    p.feed(html)
+    return p.tags
+
+
+def render(out: Path, fragment: str = "") -> tuple[str, str]:
+    r = chromium(out.resolve().as_uri() + fragment, "--dump-dom")
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout, r.stderr
+
+
+def test_html_in_chromium(tmp_path, cfg, toyama_roads):
+    import cv2
+
+    df = make_candidates(cfg, lines=list(toyama_roads.geometry))
+    df.loc[9, ["lat", "lon"]] = np.nan  # no position: listed, not drawn
+    out = report.export(df, "html", tmp_path / "r.html", cfg, roads_wgs84=toyama_roads)
+    dom, err = render(out)
+    assert selfcheck(dom) == "report-ok:9:10", selfcheck(dom)
+    assert not console_errors(err), console_errors(err)
+    # a row chosen through the URL opens its popup with the crop and the Japanese name
+    dom, err = render(out, "#c=C0003")
+    assert selfcheck(dom) == "report-ok:9:10"
+    popup = dom[dom.index('class="leaflet-popup-content"'):]
+    assert "ポットホール" in popup[:5000] and 'src="data:image/jpeg;base64,' in popup[:20000]
+    # the screenshot shows a map: many colours, the road grey, the pothole red of the markers
+    png = tmp_path / "shot.png"
+    r = chromium(out.resolve().as_uri(), "--window-size=1280,900", f"--screenshot={png}")
+    assert r.returncode == 0 and png.exists(), r.stderr[-2000:]
+    img = cv2.imread(str(png))
+    assert img.shape[:2] == (900, 1280)
+    assert len(np.unique(img.reshape(-1, 3), axis=0)) > 200
+
+    def has(bgr, tol=25, min_px=20):
+        return int((np.abs(img.astype(int) - np.array(bgr)).max(axis=2) <= tol).sum()) >= min_px
+
+    assert has((0x28, 0x27, 0xD6)), "no pothole-red marker in the screenshot"
+    assert has((0xD0, 0x6F, 0x2F)), "no longitudinal-crack-blue marker in the screenshot"
+    assert has((0xA6, 0x9A, 0x8F), tol=12, min_px=200), "no road polylines in the screenshot"
+    shutil.copy(png, Path(tempfile.gettempdir()) / "patrol-report-screenshot.png")  # for a person to look at
+
+
+def test_html_without_roads_or_rows_in_chromium(tmp_path, cfg):
+    out = report.export(make_candidates(cfg, 0), "html", tmp_path / "empty.html", cfg)
+    dom, err = render(out)
+    assert selfcheck(dom) == "report-ok:0:0" and not console_errors(err)
+    out = report.export(make_candidates(cfg, 3, with_status=False), "html", tmp_path / "noroads.html", cfg)
+    dom, err = render(out)
+    assert selfcheck(dom) == "report-ok:3:3" and not console_errors(err)
