@@ -1,0 +1,449 @@
+"""`patrol eval`: the CRDDC/ORDDC score of a model on a labelled YOLO split, plus mAP50.
+
+Metric (as the Road Damage Detection challenges): per image at most 5 highest-confidence predictions (after the
+per-class thresholds); greedy matching in descending confidence to ground truth of the *same* class with
+IoU > 0.5, each ground-truth box matched at most once -> TP / FP / FN; F1 = 2PR / (P + R) micro-averaged over
+all images. Also per class, per image source (file-name prefix) and mAP50 (101-point interpolated AP per class
+over all predictions with confidence >= 0.001, no 5-box cap).
+
+Predictions are computed once (:func:`predict_split`, cached in-process) so ``tune`` can re-score them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import cv2
+import numpy as np
+import yaml
+
+from . import CLASS_IDS
+from .config import Config
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+SOURCES = ("Japan_", "Czech_", "China_MotorBike_")
+EVAL_CONF = 0.001  # predictions kept for scoring/tuning/mAP
+EVAL_MAX_DET = 100
+MAX_BOXES = 5
+IOU_THR = 0.5
+
+
+@dataclass
+class ImagePreds:
+    """All predictions (conf >= 0.001, sorted by descending confidence) and the ground truth of one image."""
+
+    name: str
+    source: str
+    width: int
+    height: int
+    pred_xyxy: np.ndarray  # (k,4) float
+    pred_conf: np.ndarray  # (k,)
+    pred_cls: np.ndarray  # (k,) object D00..
+    gt_xyxy: np.ndarray  # (g,4)
+    gt_cls: np.ndarray  # (g,) object
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def source_of(name: str) -> str:
+    """Image source from the file-name prefix: Japan, Czech, China_MotorBike or other."""
+    base = Path(name).name
+    for p in SOURCES:
+        if base.startswith(p):
+            return p.rstrip("_")
+    return "other"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# pure metric code (numpy arrays in, counts out)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix (len(a), len(b)) of xyxy boxes."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    tl = np.maximum(a[:, None, :2], b[None, :, :2])
+    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(br - tl, 0, None), axis=2)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / union, 0.0)
+
+
+def greedy_match(pred_xyxy, pred_cls, gt_xyxy, gt_cls, iou_thr: float = IOU_THR, iou: np.ndarray | None = None) -> np.ndarray:
+    """Predictions already in descending confidence -> bool TP flag per prediction.
+
+    Each prediction takes the unmatched ground-truth box of its own class with the highest IoU, if IoU > iou_thr.
+    """
+    pred_cls = np.asarray(pred_cls, dtype=object)
+    gt_cls = np.asarray(gt_cls, dtype=object)
+    n, g = len(pred_cls), len(gt_cls)
+    tp = np.zeros(n, dtype=bool)
+    if not n or not g:
+        return tp
+    if iou is None:
+        iou = box_iou(pred_xyxy, gt_xyxy)
+    ok = (iou > iou_thr) & (pred_cls[:, None] == gt_cls[None, :])
+    if not ok.any():
+        return tp
+    iou = np.where(ok, iou, -1.0)
+    used = np.zeros(g, dtype=bool)
+    for i in np.flatnonzero(ok.any(1)):
+        row = np.where(used, -1.0, iou[i])
+        j = int(row.argmax())
+        if row[j] > iou_thr:
+            used[j] = True
+            tp[i] = True
+    return tp
+
+
+def _order(conf: np.ndarray) -> np.ndarray:
+    return np.argsort(-np.asarray(conf, dtype=np.float64), kind="stable")
+
+
+def match_image(pred_xyxy, pred_cls, pred_conf, gt_xyxy, gt_cls, iou_thr: float = IOU_THR, max_det: int | None = MAX_BOXES,
+                classes: Sequence[str] = CLASS_IDS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """TP, FP, FN per class (int arrays aligned with ``classes``) for one image.
+
+    Keeps the ``max_det`` highest-confidence predictions (thresholds must already be applied), matches greedily
+    to ground truth of the same class at IoU > ``iou_thr``.
+    """
+    pred_cls = np.asarray(pred_cls, dtype=object).reshape(-1)
+    gt_cls = np.asarray(gt_cls, dtype=object).reshape(-1)
+    pred_xyxy = np.asarray(pred_xyxy, dtype=np.float64).reshape(-1, 4)
+    gt_xyxy = np.asarray(gt_xyxy, dtype=np.float64).reshape(-1, 4)
+    order = _order(pred_conf)
+    if max_det is not None:
+        order = order[:max_det]
+    pc = pred_cls[order]
+    tpf = greedy_match(pred_xyxy[order], pc, gt_xyxy, gt_cls, iou_thr)
+    cls_arr = np.asarray(classes, dtype=object)
+    tp = np.array([np.sum(tpf & (pc == c)) for c in cls_arr], dtype=np.int64)
+    npred = np.array([np.sum(pc == c) for c in cls_arr], dtype=np.int64)
+    ngt = np.array([np.sum(gt_cls == c) for c in cls_arr], dtype=np.int64)
+    return tp, npred - tp, ngt - tp
+
+
+def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
+    """Precision, recall and F1 (0 when undefined)."""
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": p, "recall": r, "f1": f1}
+
+
+def average_precision(tp: np.ndarray, conf: np.ndarray, n_gt: int) -> float:
+    """101-point interpolated AP (COCO style) from TP flags and confidences of all predictions of one class."""
+    if n_gt <= 0:
+        return math.nan
+    if len(tp) == 0:
+        return 0.0
+    order = _order(conf)
+    tpc = np.cumsum(np.asarray(tp, dtype=np.float64)[order])
+    fpc = np.cumsum(1.0 - np.asarray(tp, dtype=np.float64)[order])
+    recall = tpc / n_gt
+    precision = tpc / (tpc + fpc)
+    envelope = np.maximum.accumulate(precision[::-1])[::-1]  # max precision at recall >= r
+    pts = np.linspace(0.0, 1.0, 101)
+    idx = np.searchsorted(recall, pts, side="left")
+    q = np.where(idx < len(recall), envelope[np.minimum(idx, len(recall) - 1)], 0.0)
+    return float(q.mean())
+
+
+def apply_thresholds(conf: np.ndarray, cls: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
+    """Boolean mask of predictions at or above their class threshold."""
+    thr = np.array([thresholds.get(c, 1.01) for c in cls], dtype=np.float64)
+    return np.asarray(conf, dtype=np.float64) >= thr
+
+
+def score(preds: Sequence[ImagePreds], thresholds: dict[str, float], max_boxes: int = MAX_BOXES, iou_thr: float = IOU_THR,
+          with_map: bool = True) -> dict[str, Any]:
+    """The metric over cached predictions. Returns the result dict (see :func:`evaluate`)."""
+    k = len(CLASS_IDS)
+    tot = np.zeros((3, k), dtype=np.int64)
+    by_src: dict[str, np.ndarray] = {}
+    n_src: dict[str, int] = {}
+    ap_tp: list[list[np.ndarray]] = [[] for _ in CLASS_IDS]
+    ap_conf: list[list[np.ndarray]] = [[] for _ in CLASS_IDS]
+    for ip in preds:
+        m = apply_thresholds(ip.pred_conf, ip.pred_cls, thresholds)
+        c = np.stack(match_image(ip.pred_xyxy[m], ip.pred_cls[m], ip.pred_conf[m], ip.gt_xyxy, ip.gt_cls, iou_thr, max_boxes))
+        tot += c
+        by_src[ip.source] = by_src.get(ip.source, np.zeros((3, k), dtype=np.int64)) + c
+        n_src[ip.source] = n_src.get(ip.source, 0) + 1
+        if with_map and len(ip.pred_conf):
+            order = _order(ip.pred_conf)
+            flags = greedy_match(ip.pred_xyxy[order], ip.pred_cls[order], ip.gt_xyxy, ip.gt_cls, iou_thr)
+            pc = ip.pred_cls[order]
+            for ci, cid in enumerate(CLASS_IDS):
+                sel = pc == cid
+                if sel.any():
+                    ap_tp[ci].append(flags[sel])
+                    ap_conf[ci].append(ip.pred_conf[order][sel])
+    n_gt = {cid: int(sum(np.sum(ip.gt_cls == cid) for ip in preds)) for cid in CLASS_IDS}
+    per_class: dict[str, Any] = {}
+    aps = []
+    for ci, cid in enumerate(CLASS_IDS):
+        tp, fp, fn = (int(x) for x in tot[:, ci])
+        entry: dict[str, Any] = {"tp": tp, "fp": fp, "fn": fn, "n_gt": n_gt[cid], **prf(tp, fp, fn),
+                                 "threshold": float(thresholds.get(cid, math.nan))}
+        if with_map:
+            ap = average_precision(
+                np.concatenate(ap_tp[ci]) if ap_tp[ci] else np.zeros(0, bool),
+                np.concatenate(ap_conf[ci]) if ap_conf[ci] else np.zeros(0), n_gt[cid],
+            )
+            entry["ap50"] = None if math.isnan(ap) else ap
+            if not math.isnan(ap):
+                aps.append(ap)
+        per_class[cid] = entry
+    tp, fp, fn = (int(x) for x in tot.sum(1))
+    per_source = {}
+    for src in sorted(by_src, key=lambda s: (s == "other", s)):
+        a, b, c = (int(x) for x in by_src[src].sum(1))
+        per_source[src] = {"n_images": n_src[src], "tp": a, "fp": b, "fn": c, **prf(a, b, c)}
+    out: dict[str, Any] = {
+        "n_images": len(preds), "max_boxes": max_boxes, "iou": iou_thr, "tp": tp, "fp": fp, "fn": fn, **prf(tp, fp, fn),
+    }
+    if with_map:
+        out["map50"] = float(np.mean(aps)) if aps else None
+    out["thresholds"] = {c: float(thresholds[c]) for c in CLASS_IDS if c in thresholds}
+    out["per_class"] = per_class
+    out["per_source"] = per_source
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# dataset
+
+
+def label_path_for(img: Path) -> Path:
+    """YOLO convention: the last ``images`` folder in the path becomes ``labels``, suffix ``.txt``."""
+    parts = list(img.parts)
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == "images":
+            parts[i] = "labels"
+            return Path(*parts).with_suffix(".txt")
+    raise InputError("cannot find the labels: the image path has no 'images' folder to mirror to 'labels'", img)
+
+
+def _list_images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def resolve_split(source: str | Path, split: str = "val") -> tuple[list[Path], list[str]]:
+    """Images of ``split`` and the dataset's class names (index order) from a data.yaml or an images folder."""
+    source = Path(source)
+    if source.is_dir():
+        images = _list_images(source)
+        names = list(CLASS_IDS)
+    elif source.is_file():
+        try:
+            d = yaml.safe_load(source.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+            raise InputError(f"cannot read data yaml: {' '.join(str(e).split())}", source) from None
+        if not isinstance(d, dict):
+            raise InputError("not a YOLO data yaml (a mapping with path, train, val, names)", source)
+        if not d.get(split):
+            avail = [s for s in ("train", "val", "test") if d.get(s)]
+            raise InputError(f"no {split!r} split in the data yaml (has: {', '.join(avail) or 'none'})", source, split)
+        base = Path(d.get("path") or ".")
+        if not base.is_absolute():
+            base = (source.parent / base).resolve()
+        entries = d[split] if isinstance(d[split], list) else [d[split]]
+        images = []
+        for e in entries:
+            p = Path(str(e))
+            p = p if p.is_absolute() else base / p
+            if p.is_dir():
+                images += _list_images(p)
+            elif p.is_file() and p.suffix == ".txt":
+                for line in p.read_text(encoding="utf-8").splitlines():
+                    line = line.strip()
+                    if line:
+                        q = Path(line)
+                        images.append(q if q.is_absolute() else (base / q))
+            else:
+                raise InputError(f"{split} folder not found: {p}", source, split)
+        raw = d.get("names")
+        if isinstance(raw, dict):
+            names = [str(raw[i]) for i in sorted(raw)]
+        elif isinstance(raw, list):
+            names = [str(n) for n in raw]
+        else:
+            raise InputError("data yaml has no class names", source, "names")
+        if set(names) != set(CLASS_IDS):
+            if len(names) != len(CLASS_IDS):
+                raise InputError(f"dataset classes {names} are not {list(CLASS_IDS)}", source, "names")
+            log.warning("%s: class names %s are not %s; assuming that order", source, names, list(CLASS_IDS))
+            names = list(CLASS_IDS)
+    else:
+        raise InputError("not found (expected a data.yaml or an images folder)", source)
+    if not images:
+        raise InputError(f"no images in the {split!r} split", source)
+    return images, names
+
+
+def read_labels(path: Path, names: Sequence[str], width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """YOLO label file -> xyxy pixel boxes, class ids. A missing file is a background image."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return np.zeros((0, 4)), np.array([], dtype=object)
+    rows = []
+    for i, line in enumerate(text.splitlines(), 1):
+        f = line.split()
+        if not f:
+            continue
+        if len(f) < 5:
+            raise InputError(f"line {i}: expected 'class cx cy w h'", path)
+        try:
+            c = int(float(f[0]))
+            cx, cy, w, h = (float(x) for x in f[1:5])
+        except ValueError:
+            raise InputError(f"line {i}: not numbers: {line[:60]!r}", path) from None
+        if not 0 <= c < len(names):
+            raise InputError(f"line {i}: class index {c} outside 0..{len(names) - 1}", path)
+        rows.append((c, cx, cy, w, h))
+    if not rows:
+        return np.zeros((0, 4)), np.array([], dtype=object)
+    a = np.array(rows, dtype=np.float64)
+    xyxy = np.stack([(a[:, 1] - a[:, 3] / 2) * width, (a[:, 2] - a[:, 4] / 2) * height,
+                     (a[:, 1] + a[:, 3] / 2) * width, (a[:, 2] + a[:, 4] / 2) * height], 1)
+    return xyxy, np.array([names[int(c)] for c in a[:, 0]], dtype=object)
+
+
+def prefetch(fn, items: Iterable, depth: int = 8, workers: int = 2) -> Iterator[tuple[Any, Any]]:
+    """Yield ``(item, fn(item))`` in order, computing up to ``depth`` ahead in threads (cv2 releases the GIL)."""
+    with ThreadPoolExecutor(max_workers=workers) as ex:
+        q: deque = deque()
+        for it in items:
+            q.append((it, ex.submit(fn, it)))
+            if len(q) >= depth:
+                a, f = q.popleft()
+                yield a, f.result()
+        while q:
+            a, f = q.popleft()
+            yield a, f.result()
+
+
+_CACHE: dict[tuple, list[ImagePreds]] = {}
+
+
+def _key(weights: Path, images: list[Path], cfg: Config, conf: float, max_det: int) -> tuple:
+    w = Path(weights).resolve()
+    st = w.stat()
+    return (str(w), st.st_mtime_ns, st.st_size, tuple(str(p) for p in images), cfg.detect.imgsz, cfg.detect.iou, conf, max_det)
+
+
+def predict_split(source: str | Path, weights: str | Path | None, cfg: Config, split: str = "val", conf: float = EVAL_CONF,
+                  max_det: int = EVAL_MAX_DET, detector=None, limit: int | None = None, use_cache: bool = True) -> list[ImagePreds]:
+    """Predict every image of a split once (conf >= ``conf``, at most ``max_det`` per image) with its ground truth.
+
+    Cached in-process by (weights file, images, imgsz, iou, conf, max_det); ``limit`` takes the first N images.
+    """
+    from .infer import load_detector, resolve_weights
+
+    images, names = resolve_split(source, split)
+    if limit:
+        images = images[:limit]
+    labels = [label_path_for(p) for p in images]
+    if not any(lp.exists() for lp in labels):
+        raise InputError(f"no label files found (expected e.g. {labels[0]})", source)
+    if detector is None:
+        weights = resolve_weights(cfg, weights)
+    else:
+        weights = detector.weights
+    key = _key(weights, images, cfg, conf, max_det) if use_cache else None
+    if key is not None and key in _CACHE:
+        return _CACHE[key]
+    if detector is None:
+        detector = load_detector(weights, cfg)
+
+    def read(p: Path) -> np.ndarray | None:
+        return cv2.imread(str(p), cv2.IMREAD_COLOR)
+
+    out: list[ImagePreds] = []
+    batch = max(1, cfg.detect.batch)
+    buf: list[tuple[Path, np.ndarray]] = []
+
+    def flush():
+        res = detector.predict_all([im for _, im in buf], conf, max_det)
+        for (p, im), (xyxy, c, k) in zip(buf, res):
+            h, w = im.shape[:2]
+            gx, gk = read_labels(label_path_for(p), names, w, h)
+            o = _order(c)
+            out.append(ImagePreds(name=p.name, source=source_of(p.name), width=w, height=h, pred_xyxy=xyxy[o],
+                                  pred_conf=c[o], pred_cls=k[o], gt_xyxy=gx, gt_cls=gk))
+        buf.clear()
+
+    for p, im in prefetch(read, images):
+        if im is None:
+            raise InputError("cannot decode image", p)
+        buf.append((p, im))
+        if len(buf) >= batch:
+            flush()
+    if buf:
+        flush()
+    if key is not None:
+        _CACHE[key] = out
+    return out
+
+
+def evaluate(source: str | Path, weights: str | Path | None, cfg: Config, split: str = "val",
+             thresholds: dict[str, float] | None = None, max_boxes: int = MAX_BOXES, preds: list[ImagePreds] | None = None,
+             limit: int | None = None) -> dict[str, Any]:
+    """Score ``weights`` on a split: F1/precision/recall (micro, max ``max_boxes`` per image, per-class thresholds
+    from ``thresholds`` or the config), per class, per source, mAP50 and n_images."""
+    if preds is None:
+        preds = predict_split(source, weights, cfg, split, limit=limit)
+    thr = dict(cfg.thresholds())
+    if thresholds:
+        unknown = set(thresholds) - set(CLASS_IDS)
+        if unknown:
+            raise InputError(f"unknown classes in thresholds: {sorted(unknown)}")
+        thr.update({k: float(v) for k, v in thresholds.items()})
+    res = score(preds, thr, max_boxes)
+    res = {"source": str(source), "split": split, "weights": str(weights) if weights else None, **res}
+    return res
+
+
+def write_eval_json(result: dict[str, Any], path: str | Path) -> None:
+    from .atomic import atomic_write_text
+
+    atomic_write_text(path, json.dumps(result, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def format_table(result: dict[str, Any]):
+    """A rich Table: overall, per class, per source."""
+    from rich.table import Table
+
+    def f(v) -> str:
+        return "-" if v is None else f"{v:.3f}"
+
+    t = Table(title=f"{result.get('split', '')} · {result.get('n_images', 0)} images · "
+                    f"F1 {result['f1']:.3f} · mAP50 {f(result.get('map50'))}")
+    for col in ("", "thr", "TP", "FP", "FN", "P", "R", "F1", "AP50"):
+        t.add_column(col, justify="left" if not col else "right")
+    for cid, e in result["per_class"].items():
+        t.add_row(cid, f(e.get("threshold")), str(e["tp"]), str(e["fp"]), str(e["fn"]), f(e["precision"]), f(e["recall"]),
+                  f(e["f1"]), f(e.get("ap50")))
+    t.add_section()
+    for src, e in result["per_source"].items():
+        t.add_row(f"{src} ({e['n_images']})", "", str(e["tp"]), str(e["fp"]), str(e["fn"]), f(e["precision"]),
+                  f(e["recall"]), f(e["f1"]), "")
+    t.add_section()
+    t.add_row("all", "", str(result["tp"]), str(result["fp"]), str(result["fn"]), f(result["precision"]),
+              f(result["recall"]), f(result["f1"]), f(result.get("map50")), style="bold")
+    return t

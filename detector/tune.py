@@ -1,0 +1,257 @@
+"""`patrol tune`: per-class confidence thresholds that maximise the challenge F1 on a labelled split.
+
+Predict once (conf >= 0.001), then coordinate ascent over classes: for each class try every threshold of the grid
+(0.05..0.90 step 0.01) with the others fixed, keep the best, repeat up to 3 rounds (the 5-boxes-per-image cap
+couples the classes). Of a plateau of equal F1 the middle is taken; a class whose current threshold is already
+optimal keeps it. Only ``classes.<id>.threshold`` is written back to the YAML, comments and everything else kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import yaml
+
+from . import CLASS_IDS
+from .config import Config, load_config, read_yaml
+from .errors import ConfigError
+from .evaluate import IOU_THR, MAX_BOXES, ImagePreds, box_iou, greedy_match, predict_split, prf
+
+GRID = np.round(np.arange(0.05, 0.9 + 1e-9, 0.01), 2)
+
+
+class _Image:
+    """Pre-computed matching data of one image: predictions sorted by confidence, IoU with the ground truth."""
+
+    __slots__ = ("conf", "cls", "cls_idx", "xyxy", "gt_cls", "iou", "n_gt")
+
+    def __init__(self, ip: ImagePreds):
+        o = np.argsort(-ip.pred_conf, kind="stable")
+        self.conf = ip.pred_conf[o]
+        self.cls = np.asarray(ip.pred_cls, dtype=object)[o]
+        self.cls_idx = np.array([CLASS_IDS.index(c) for c in self.cls], dtype=np.int64)
+        self.xyxy = ip.pred_xyxy[o]
+        self.gt_cls = np.asarray(ip.gt_cls, dtype=object)
+        self.n_gt = len(self.gt_cls)
+        self.iou = box_iou(self.xyxy, ip.gt_xyxy) if len(self.conf) and self.n_gt else None
+
+    def counts(self, thr: np.ndarray, max_boxes: int, iou_thr: float) -> tuple[int, int, int]:
+        keep = np.flatnonzero(self.conf >= thr[self.cls_idx])[:max_boxes]
+        if not keep.size:
+            return 0, 0, self.n_gt
+        if self.iou is None:
+            return 0, int(keep.size), self.n_gt
+        tp = int(greedy_match(self.xyxy[keep], self.cls[keep], None, self.gt_cls, iou_thr, iou=self.iou[keep]).sum())
+        return tp, int(keep.size) - tp, self.n_gt - tp
+
+
+def _f1(c: np.ndarray) -> float:
+    return prf(int(c[0]), int(c[1]), int(c[2]))["f1"]
+
+
+def choose_thresholds(preds: Sequence[ImagePreds], init: dict[str, float] | None = None, grid: Sequence[float] | None = None,
+                      rounds: int = 3, max_boxes: int = MAX_BOXES, iou_thr: float = IOU_THR) -> tuple[dict[str, float], float]:
+    """Per-class thresholds maximising the micro F1 (max ``max_boxes`` per image). Returns (thresholds, F1)."""
+    grid = np.asarray(GRID if grid is None else grid, dtype=np.float64)
+    imgs = [_Image(ip) for ip in preds]
+    thr = np.array([float((init or {}).get(c, 0.25)) for c in CLASS_IDS])
+    per_img = np.array([im.counts(thr, max_boxes, iou_thr) for im in imgs], dtype=np.int64).reshape(-1, 3)
+    total = per_img.sum(0)
+    best_f1 = _f1(total)
+    for _ in range(rounds):
+        changed = False
+        for ci in range(len(CLASS_IDS)):
+            lo = min(grid.min(), thr[ci])
+            affected = [i for i, im in enumerate(imgs) if np.any((im.cls_idx == ci) & (im.conf >= lo))]
+            if not affected:
+                continue
+            base = total - per_img[affected].sum(0)
+            f1s = np.empty(len(grid))
+            cand = []
+            for gi, t in enumerate(grid):
+                trial = thr.copy()
+                trial[ci] = t
+                rows = np.array([imgs[i].counts(trial, max_boxes, iou_thr) for i in affected], dtype=np.int64)
+                cand.append(rows)
+                f1s[gi] = _f1(base + rows.sum(0))
+            top = f1s.max()
+            if top <= best_f1 + 1e-12:
+                continue  # the current threshold is already optimal for this class
+            first = int(np.flatnonzero(f1s >= top - 1e-12)[0])
+            last = first
+            while last + 1 < len(grid) and f1s[last + 1] >= top - 1e-12:
+                last += 1
+            gi = (first + last) // 2
+            thr[ci] = grid[gi]
+            per_img[affected] = cand[gi]
+            total = per_img.sum(0)
+            best_f1 = _f1(total)
+            changed = True
+        if not changed:
+            break
+    return {c: round(float(t), 4) for c, t in zip(CLASS_IDS, thr)}, best_f1
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# writing thresholds into a YAML, keeping everything else
+
+_TOP_CLASSES = re.compile(r"^classes\s*:\s*(#.*)?$")
+_CLASS_KEY = re.compile(r"^(?P<ind>[ ]+)(?P<q>[\"']?)(?P<id>D\d\d)(?P=q)\s*:\s*(#.*)?$")
+_THRESHOLD = re.compile(r"^(?P<ind>[ ]+)threshold\s*:\s*(?P<val>[^#\s][^#]*?|)(?P<rest>\s*(#.*)?)$")
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _is_content(line: str) -> bool:
+    s = line.strip()
+    return bool(s) and not s.startswith("#")
+
+
+def _fmt(v: float) -> str:
+    return repr(round(float(v), 4))
+
+
+def _text_edit(text: str, thresholds: dict[str, float]) -> str | None:
+    """Replace/insert the threshold lines of block-style ``classes:``; None when the layout is not understood."""
+    lines = text.splitlines(keepends=True)
+    nl = "\r\n" if "\r\n" in text else "\n"
+    if lines and not lines[-1].endswith(("\n", "\r")):
+        lines[-1] += nl
+    start = next((i for i, ln in enumerate(lines) if _TOP_CLASSES.match(ln.rstrip("\r\n"))), None)
+    if start is None:
+        if any(re.match(r"^classes\s*:", ln) for ln in lines):
+            return None  # flow style or other layout
+        body = "".join(f"  {c}:{nl}    threshold: {_fmt(v)}{nl}" for c, v in thresholds.items())
+        return "".join(lines) + f"classes:{nl}" + body
+    end = start + 1
+    while end < len(lines) and (not _is_content(lines[end]) or _indent(lines[end]) > 0):
+        end += 1
+    # the classes block is lines[start+1:end]
+    keys: dict[str, int] = {}
+    child_indent = None
+    for i in range(start + 1, end):
+        ln = lines[i].rstrip("\r\n")
+        if not _is_content(ln):
+            continue
+        if child_indent is None:
+            child_indent = _indent(ln)
+        if _indent(ln) == child_indent:
+            m = _CLASS_KEY.match(ln)
+            if not m:
+                return None
+            keys[m["id"]] = i
+    child_indent = child_indent or 2
+    edits: dict[int, str] = {}
+    inserts: dict[int, str] = {}
+    appends: list[str] = []
+    for cid, v in thresholds.items():
+        if cid not in keys:
+            appends.append(f"{' ' * child_indent}{cid}:{nl}{' ' * (child_indent * 2)}threshold: {_fmt(v)}{nl}")
+            continue
+        k = keys[cid]
+        j = k + 1
+        grand = None
+        found = None
+        while j < end and (not _is_content(lines[j]) or _indent(lines[j]) > child_indent):
+            if _is_content(lines[j]):
+                if grand is None:
+                    grand = _indent(lines[j])
+                if _indent(lines[j]) == grand:
+                    m = _THRESHOLD.match(lines[j].rstrip("\r\n"))
+                    if m:
+                        found = (j, m)
+            j += 1
+        if found:
+            j, m = found
+            eol = lines[j][len(lines[j].rstrip("\r\n")):]
+            edits[j] = f"{m['ind']}threshold: {_fmt(v)}{m['rest']}{eol}"
+        else:
+            ind = grand if grand is not None else child_indent * 2
+            inserts[k] = f"{' ' * ind}threshold: {_fmt(v)}{nl}"
+    out = []
+    for i, ln in enumerate(lines):
+        out.append(edits.get(i, ln))
+        if i in inserts:
+            out.append(inserts[i])
+    if appends:
+        last_content = max((i for i in range(start, end) if _is_content(lines[i])), default=start)
+        # after the block's last content line (trailing blank/comment lines stay below); shift by inserted lines
+        pos = last_content + 1 + sum(1 for k in inserts if k <= last_content)
+        out[pos:pos] = appends
+    return "".join(out)
+
+
+def _expected(data: dict[str, Any], thresholds: dict[str, float]) -> dict[str, Any]:
+    exp = copy.deepcopy(data)
+    classes = exp.setdefault("classes", {})
+    for c, v in thresholds.items():
+        spec = classes.get(c)
+        if not isinstance(spec, dict):
+            spec = classes[c] = {}
+        spec["threshold"] = round(float(v), 4)
+    return exp
+
+
+def thresholds_text(text: str, thresholds: dict[str, float]) -> str:
+    """New YAML text with ``classes.<id>.threshold`` set; a targeted line edit when the layout allows (comments
+    kept), else a safe_load/safe_dump round trip. Either way nothing else changes in the parsed document."""
+    data = yaml.safe_load(text) if text.strip() else {}
+    data = data or {}
+    if not isinstance(data, dict) or not isinstance(data.get("classes", {}), dict):
+        raise ConfigError("cannot set thresholds: the file's top level or its 'classes' is not a mapping")
+    exp = _expected(data, thresholds)
+    new = _text_edit(text, thresholds)
+    if new is not None:
+        try:
+            if yaml.safe_load(new) == exp:
+                return new
+        except yaml.YAMLError:
+            pass
+    return yaml.safe_dump(exp, allow_unicode=True, sort_keys=False)
+
+
+def write_thresholds(config_path: str | Path, thresholds: dict[str, float]) -> None:
+    """Write the thresholds into the config YAML (created when missing), atomically; validated before replacing."""
+    from .atomic import atomic_write_text
+
+    config_path = Path(config_path)
+    text = ""
+    if config_path.exists():
+        read_yaml(config_path)  # readable, a mapping
+        text = config_path.read_text(encoding="utf-8")
+    new = thresholds_text(text, thresholds)
+    fd, tmp = tempfile.mkstemp(prefix=f".{config_path.name}.", suffix=".check.yaml", dir=config_path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(new)
+        load_config(tmp)  # still a valid config
+    finally:
+        os.unlink(tmp)
+    atomic_write_text(config_path, new)
+
+
+def tune(data_yaml: str | Path, weights: str | Path | None, config_path: str | Path, split: str = "val",
+         cfg: Config | None = None, preds: list[ImagePreds] | None = None, rounds: int = 3) -> dict[str, float]:
+    """Choose per-class thresholds on ``split`` and write them into ``config_path``.
+
+    Returns ``{"D00": t, "D10": t, "D20": t, "D40": t, "f1_before": f, "f1_after": f}``.
+    """
+    from .evaluate import score
+
+    config_path = Path(config_path)
+    if cfg is None:
+        cfg = load_config(config_path if config_path.exists() else None)
+    if preds is None:
+        preds = predict_split(data_yaml, weights, cfg, split)
+    before = score(preds, cfg.thresholds(), with_map=False)["f1"]
+    thr, after = choose_thresholds(preds, cfg.thresholds(), rounds=rounds)
+    write_thresholds(config_path, thr)
+    return {**thr, "f1_before": float(before), "f1_after": float(after)}

@@ -1,0 +1,196 @@
+"""The CRDDC/ORDDC metric on hand-made boxes, mAP50, and one small real `evaluate` run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+from detector import CLASS_IDS  # noqa: E402
+from detector.config import Config  # noqa: E402
+from detector.errors import InputError  # noqa: E402
+from detector.evaluate import (  # noqa: E402
+    ImagePreds, average_precision, evaluate, format_table, match_image, prf, resolve_split, score, source_of,
+    write_eval_json,
+)
+
+from conftest import PRETRAINED, RDD, need  # noqa: E402
+
+A = np.array([[0, 0, 100, 100]], dtype=float)
+
+
+def _c(*cls):
+    return np.array(cls, dtype=object)
+
+
+def _counts(*args, **kw):
+    tp, fp, fn = match_image(*args, **kw)
+    return int(tp.sum()), int(fp.sum()), int(fn.sum())
+
+
+def test_exact_match_is_tp():
+    tp, fp, fn = match_image(A, _c("D00"), [0.9], A, _c("D00"))
+    assert list(tp) == [1, 0, 0, 0] and fp.sum() == 0 and fn.sum() == 0
+
+
+def test_wrong_class_is_fp_and_fn():
+    tp, fp, fn = match_image(A, _c("D10"), [0.9], A, _c("D00"))
+    assert tp.sum() == 0
+    assert list(fp) == [0, 1, 0, 0]  # the D10 prediction
+    assert list(fn) == [1, 0, 0, 0]  # the D00 ground truth
+
+
+def test_iou_exactly_half_is_not_a_match():
+    # pred [0,0,100,100] vs gt [0,0,100,50]: inter 5000, union 10000 -> IoU 0.5 exactly
+    gt = np.array([[0, 0, 100, 50]], dtype=float)
+    assert _counts(A, _c("D00"), [0.9], gt, _c("D00")) == (0, 1, 1)
+    gt2 = np.array([[0, 0, 100, 51]], dtype=float)  # IoU 0.51
+    assert _counts(A, _c("D00"), [0.9], gt2, _c("D00")) == (1, 0, 0)
+
+
+def test_duplicates_are_fp():
+    preds = np.repeat(A, 3, axis=0)
+    assert _counts(preds, _c("D20", "D20", "D20"), [0.9, 0.8, 0.7], A, _c("D20")) == (1, 2, 0)
+
+
+def test_max_five_per_image():
+    boxes = np.array([[i * 100, 0, i * 100 + 50, 50] for i in range(6)], dtype=float)
+    cls = _c(*["D40"] * 6)
+    conf = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    assert _counts(boxes, cls, conf, boxes, cls) == (5, 0, 1)
+    assert _counts(boxes, cls, conf, boxes, cls, max_det=None) == (6, 0, 0)
+    # the cap keeps the highest-confidence ones whatever the input order
+    perm = np.array([5, 0, 3, 1, 4, 2])
+    tp, fp, fn = match_image(boxes[perm], cls, conf[perm], boxes[:5], cls[:5])
+    assert (tp.sum(), fp.sum(), fn.sum()) == (5, 0, 0)
+
+
+def test_empty_gt_all_fp_and_empty_preds_all_fn():
+    assert _counts(np.repeat(A, 2, 0), _c("D00", "D10"), [0.5, 0.4], np.zeros((0, 4)), _c()) == (0, 2, 0)
+    assert _counts(np.zeros((0, 4)), _c(), [], np.repeat(A, 2, 0), _c("D00", "D10")) == (0, 0, 2)
+
+
+def test_greedy_highest_confidence_first():
+    # two preds overlap one gt; the higher-confidence one is the TP even with the lower IoU
+    gt = np.array([[0, 0, 100, 100]], dtype=float)
+    preds = np.array([[0, 0, 100, 70], [0, 0, 100, 95]], dtype=float)
+    tp, fp, fn = match_image(preds, _c("D00", "D00"), [0.9, 0.3], gt, _c("D00"))
+    assert (tp.sum(), fp.sum(), fn.sum()) == (1, 1, 0)
+    # each gt matched once, each pred takes its best unmatched gt
+    gts = np.array([[0, 0, 100, 100], [0, 0, 100, 90]], dtype=float)
+    assert _counts(preds, _c("D00", "D00"), [0.9, 0.3], gts, _c("D00", "D00")) == (2, 0, 0)
+
+
+def _ip(name, px, pc, pk, gx, gk):
+    return ImagePreds(name=name, source=source_of(name), width=640, height=640,
+                      pred_xyxy=np.asarray(px, float).reshape(-1, 4), pred_conf=np.asarray(pc, float),
+                      pred_cls=np.asarray(pk, dtype=object), gt_xyxy=np.asarray(gx, float).reshape(-1, 4),
+                      gt_cls=np.asarray(gk, dtype=object))
+
+
+def test_score_f1_precision_recall_exact():
+    b1, b2 = [0, 0, 100, 100], [200, 200, 300, 300]
+    preds = [
+        # Japan: 1 TP (D00), 1 FP (D10 where nothing is)
+        _ip("Japan_000700.jpg", [b1, b2], [0.9, 0.8], ["D00", "D10"], [b1], ["D00"]),
+        # Czech: a D20 below its threshold (dropped -> FN), gt D40 missed (FN); one D40 TP
+        _ip("Czech_000001.jpg", [b1, b2], [0.2, 0.7], ["D20", "D40"], [b1, b2], ["D20", "D40"]),
+        # other: background image with one FP
+        _ip("misc.jpg", [b1], [0.95], ["D00"], [], []),
+    ]
+    thr = {"D00": 0.25, "D10": 0.25, "D20": 0.25, "D40": 0.25}
+    r = score(preds, thr)
+    assert (r["tp"], r["fp"], r["fn"]) == (2, 2, 1)
+    assert r["precision"] == pytest.approx(2 / 4)
+    assert r["recall"] == pytest.approx(2 / 3)
+    assert r["f1"] == pytest.approx(2 * 0.5 * (2 / 3) / (0.5 + 2 / 3))
+    assert r["n_images"] == 3
+    assert r["per_class"]["D00"] == pytest.approx(
+        {"tp": 1, "fp": 1, "fn": 0, "n_gt": 1, "precision": 0.5, "recall": 1.0, "f1": 2 / 3, "threshold": 0.25,
+         "ap50": 0.5}  # the 0.95 FP on misc.jpg ranks above the TP
+
+    )
+    assert r["per_class"]["D20"]["fn"] == 1 and r["per_class"]["D20"]["tp"] == 0
+    assert r["per_class"]["D10"]["ap50"] is None  # no ground truth: AP undefined, left out of mAP
+    assert set(r["per_source"]) == {"Japan", "Czech", "other"}
+    assert r["per_source"]["Japan"] == pytest.approx({"n_images": 1, "tp": 1, "fp": 1, "fn": 0, **prf(1, 1, 0)})
+    assert r["per_source"]["other"]["fp"] == 1
+    # mAP uses every prediction (no threshold): the 0.2 D20 box is a TP for AP
+    assert r["per_class"]["D20"]["ap50"] == 1.0
+    assert r["map50"] == pytest.approx(np.mean([0.5, 1.0, 1.0]))  # D10 (no gt) left out
+    # lowering the D20 threshold recovers the TP
+    r2 = score(preds, {**thr, "D20": 0.1})
+    assert (r2["tp"], r2["fp"], r2["fn"]) == (3, 2, 0)
+
+
+def test_map_perfect_and_partial():
+    gts = [np.array([[i * 10, 0, i * 10 + 8, 8]], float) for i in range(4)]
+    preds = [_ip(f"Japan_{i}.jpg", g, [0.9 - 0.1 * i], [CLASS_IDS[i % 4]], g, [CLASS_IDS[i % 4]]) for i, g in enumerate(gts)]
+    r = score(preds, dict.fromkeys(CLASS_IDS, 0.5))
+    assert r["map50"] == 1.0
+    assert r["f1"] == 1.0
+    # AP: one TP at top, one FP, then recall stays 1/2 -> precision envelope 1.0 up to r=0.5, 0 after
+    ap = average_precision(np.array([True, False]), np.array([0.9, 0.8]), n_gt=2)
+    assert ap == pytest.approx(51 / 101)
+    assert average_precision(np.array([], bool), np.array([]), 3) == 0.0
+    assert np.isnan(average_precision(np.array([False]), np.array([0.5]), 0))
+
+
+def test_source_of():
+    assert source_of("Japan_000001.jpg") == "Japan"
+    assert source_of("China_MotorBike_000001.jpg") == "China_MotorBike"
+    assert source_of("a/b/Czech_000001.jpg") == "Czech"
+    assert source_of("IMG_0001.jpg") == "other"
+
+
+def test_split_test_missing_is_input_error(tmp_path):
+    data = need(RDD) / "data.yaml"
+    with pytest.raises(InputError, match="no 'test' split"):
+        resolve_split(data, "test")
+    # a yaml with a test key works
+    y = tmp_path / "data.yaml"
+    y.write_text(f"path: {RDD}\ntrain: images/train\nval: images/val\ntest: images/val\nnames: [D00, D10, D20, D40]\n")
+    imgs, names = resolve_split(y, "test")
+    assert len(imgs) > 100 and names == list(CLASS_IDS)
+
+
+def test_evaluate_real_small(tmp_path):
+    """A few real val images of each source with the (untrained-head) pretrained weights: structure only."""
+    val = need(RDD) / "images" / "val"
+    pt = need(PRETRAINED / "yolov5nu-coco-backbone-4cls.pt")
+    root = tmp_path / "ds"
+    for sub in ("images", "labels"):
+        (root / sub / "val").mkdir(parents=True)
+    for pre in ("Japan_", "Czech_", "China_MotorBike_"):
+        for p in sorted(val.glob(f"{pre}*.jpg"))[:2]:
+            shutil.copy(p, root / "images" / "val" / p.name)
+            lab = RDD / "labels" / "val" / (p.stem + ".txt")
+            if lab.exists():
+                shutil.copy(lab, root / "labels" / "val" / lab.name)
+    cfg = Config()
+    cfg.detect.imgsz = 320
+    cfg.detect.batch = 4
+    res = evaluate(root / "images" / "val", pt, cfg, thresholds=dict.fromkeys(CLASS_IDS, 0.001))
+    assert res["n_images"] == 6
+    assert set(res["per_source"]) == {"Japan", "Czech", "China_MotorBike"}
+    assert all(v["n_images"] == 2 for v in res["per_source"].values())
+    assert set(res["per_class"]) == set(CLASS_IDS)
+    for k in ("f1", "precision", "recall", "tp", "fp", "fn", "map50"):
+        assert k in res
+    assert res["fp"] > 0  # the untrained head fires everywhere at conf 0.001
+    assert res["fp"] + res["tp"] <= 5 * 6  # at most 5 per image
+    assert 0.0 <= res["f1"] <= 1.0
+    out = tmp_path / "eval.json"
+    write_eval_json(res, out)
+    assert json.loads(out.read_text())["n_images"] == 6
+    from rich.console import Console
+
+    con = Console(record=True, width=120)
+    con.print(format_table(res))
+    text = con.export_text()
+    assert "D40" in text and "Japan" in text

@@ -1,0 +1,196 @@
+"""Threshold tuning: the known optimum on synthetic predictions; the YAML keeps everything but thresholds."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import yaml
+
+from detector import CLASS_IDS
+from detector import tune as tune_mod
+from detector.config import load_config
+from detector.evaluate import ImagePreds, score, source_of
+from detector.tune import choose_thresholds, thresholds_text, tune, write_thresholds
+
+
+def _box(i: int) -> list[float]:
+    return [i * 50.0, 0.0, i * 50.0 + 40.0, 40.0]
+
+
+def _img(name: str, preds: list[tuple[int, str, float, bool]], n_gt_extra: list[tuple[int, str]] = ()) -> ImagePreds:
+    """preds: (slot, class, conf, is_true) -- a true prediction sits exactly on a gt box of its class at ``slot``."""
+    px, pc, pk, gx, gk = [], [], [], [], []
+    for slot, cls, conf, true in preds:
+        px.append(_box(slot))
+        pc.append(conf)
+        pk.append(cls)
+        if true:
+            gx.append(_box(slot))
+            gk.append(cls)
+    for slot, cls in n_gt_extra:
+        gx.append(_box(slot))
+        gk.append(cls)
+    return ImagePreds(name=name, source=source_of(name), width=640, height=640,
+                      pred_xyxy=np.array(px, float).reshape(-1, 4), pred_conf=np.array(pc, float),
+                      pred_cls=np.array(pk, dtype=object), gt_xyxy=np.array(gx, float).reshape(-1, 4),
+                      gt_cls=np.array(gk, dtype=object))
+
+
+@pytest.fixture
+def synthetic() -> list[ImagePreds]:
+    return [
+        # D00: TPs at 0.65..0.8, FPs at 0.2..0.35 -> any threshold in (0.35, 0.65] is perfect for D00
+        _img("Japan_1.jpg", [(0, "D00", 0.8, True), (1, "D00", 0.3, False)]),
+        _img("Japan_2.jpg", [(0, "D00", 0.7, True), (1, "D00", 0.35, False)]),
+        _img("Czech_1.jpg", [(0, "D00", 0.65, True), (1, "D00", 0.2, False)]),
+        # D40: one TP at 0.5 crowded out by five 0.6 D00 FPs under the 5-box cap unless D00's threshold > 0.6
+        _img("Czech_2.jpg", [(i, "D00", 0.6, False) for i in range(5)] + [(6, "D40", 0.5, True)]),
+        # D40 FP at 0.3: D40 threshold should be in (0.3, 0.5]
+        _img("China_MotorBike_1.jpg", [(0, "D40", 0.3, False)]),
+        # D10: TP at 0.9 and a missed gt; D20: nothing at all
+        _img("China_MotorBike_2.jpg", [(0, "D10", 0.9, True)], [(3, "D10")]),
+    ]
+
+
+def _brute(preds, grid):
+    best = -1.0
+    for combo in itertools.product(grid, repeat=4):
+        f = score(preds, dict(zip(CLASS_IDS, combo)), with_map=False)["f1"]
+        best = max(best, f)
+    return best
+
+
+def test_choose_thresholds_known_optimum(synthetic):
+    init = dict.fromkeys(CLASS_IDS, 0.25)
+    thr, f1 = choose_thresholds(synthetic, init)
+    assert 0.6 < thr["D00"] <= 0.65  # above the crowding FPs, below the weakest TP
+    assert 0.3 < thr["D40"] <= 0.5
+    assert thr["D10"] <= 0.9
+    assert thr["D20"] == 0.25  # no predictions: left as it was
+    # 3 D00 TP + 1 D40 TP + 1 D10 TP, no FP, 1 FN -> F1 = 10 / 11
+    assert f1 == pytest.approx(10 / 11)
+    assert score(synthetic, thr, with_map=False)["f1"] == pytest.approx(f1)
+    # the same optimum as an exhaustive search over a coarse grid
+    grid = [0.1, 0.32, 0.55, 0.62, 0.95]
+    thr2, f2 = choose_thresholds(synthetic, init, grid=grid)
+    assert f2 == pytest.approx(_brute(synthetic, grid))
+    assert f1 >= score(synthetic, init, with_map=False)["f1"]
+
+
+def test_plateau_middle_and_single_class():
+    preds = [_img(f"Japan_{i}.jpg", [(0, "D20", 0.8, True), (1, "D20", 0.4, False)]) for i in range(3)]
+    thr, f1 = choose_thresholds(preds, dict.fromkeys(CLASS_IDS, 0.1))
+    assert f1 == 1.0
+    assert thr["D20"] == pytest.approx(0.6, abs=0.011)  # middle of the plateau 0.41..0.80
+
+
+CONFIG = """\
+# Toyama city patrol configuration
+municipality: toyama   # city name
+timezone: Asia/Tokyo
+
+classes:
+  D00:
+    name_en: longitudinal crack
+    name_ja: 縦ひび割れ
+    threshold: 0.25   # tuned 2026-10
+    severity_weight: 1.0
+  # transverse cracks matter less here
+  D10:
+    name_en: transverse crack
+    name_ja: 横ひび割れ
+    threshold: 0.3
+  D20: {name_en: alligator crack, name_ja: 亀甲状ひび割れ}
+
+  'D40':
+    severity_weight: 3.5
+    threshold: .2
+
+detect:
+  imgsz: 640   # keep
+  iou: 0.5
+dedupe:
+  distance_m: 12.0
+"""
+
+
+def _strip_thr(d: dict) -> dict:
+    d = yaml.safe_load(yaml.safe_dump(d))
+    for spec in (d.get("classes") or {}).values():
+        if isinstance(spec, dict):
+            spec.pop("threshold", None)
+    return d
+
+
+def _other_lines(text: str) -> list[str]:
+    return [ln for ln in text.splitlines() if not ln.strip().startswith("threshold:")]
+
+
+NEW = {"D00": 0.41, "D10": 0.37, "D20": 0.6, "D40": 0.15}
+
+
+def test_write_thresholds_targeted_edit(tmp_path):
+    p = tmp_path / "toyama.yaml"
+    p.write_text(CONFIG, encoding="utf-8")
+    before = yaml.safe_load(CONFIG)
+    # flow-style D20 cannot be edited line-wise: the fallback dump still changes only thresholds
+    write_thresholds(p, NEW)
+    after = yaml.safe_load(p.read_text(encoding="utf-8"))
+    assert _strip_thr(after) == _strip_thr(before)
+    assert {c: after["classes"][c]["threshold"] for c in CLASS_IDS} == NEW
+    cfg = load_config(p)
+    assert cfg.thresholds() == NEW
+    assert cfg.municipality == "toyama" and cfg.classes["D40"].severity_weight == 3.5
+
+
+def test_write_thresholds_keeps_text_and_comments(tmp_path):
+    text = CONFIG.replace("  D20: {name_en: alligator crack, name_ja: 亀甲状ひび割れ}\n",
+                          "  D20:\n    name_en: alligator crack\n")
+    p = tmp_path / "c.yaml"
+    p.write_text(text, encoding="utf-8")
+    write_thresholds(p, NEW)
+    new = p.read_text(encoding="utf-8")
+    assert _other_lines(new) == _other_lines(text)  # every non-threshold line untouched, comments included
+    assert "    threshold: 0.41   # tuned 2026-10" in new
+    after = yaml.safe_load(new)
+    assert _strip_thr(after) == _strip_thr(yaml.safe_load(text))
+    assert load_config(p).thresholds() == NEW
+
+
+def test_thresholds_text_inserts_missing(tmp_path):
+    # a class without a threshold line, a class missing, and a file without classes at all
+    text = "municipality: x  # keep me\nclasses:\n  D00:\n    name_en: crack\n  D10:\n    threshold: 0.5\n# tail comment\ndetect:\n  imgsz: 320\n"
+    new = thresholds_text(text, NEW)
+    assert "# keep me" in new and "# tail comment" in new
+    d = yaml.safe_load(new)
+    assert {c: d["classes"][c]["threshold"] for c in CLASS_IDS} == NEW
+    assert d["classes"]["D00"]["name_en"] == "crack" and d["detect"] == {"imgsz": 320}
+    new2 = thresholds_text("municipality: y\n", NEW)
+    assert new2.startswith("municipality: y\n")
+    assert yaml.safe_load(new2)["classes"]["D40"] == {"threshold": 0.15}
+    p = tmp_path / "new.yaml"
+    write_thresholds(p, NEW)  # created when missing
+    assert load_config(p).thresholds() == NEW
+
+
+def test_tune_end_to_end(tmp_path, monkeypatch, synthetic):
+    p = tmp_path / "c.yaml"
+    text = CONFIG.replace("  D20: {name_en: alligator crack, name_ja: 亀甲状ひび割れ}\n", "  D20:\n    name_en: a\n")
+    p.write_text(text, encoding="utf-8")
+    calls = []
+
+    def fake_predict(data_yaml, weights, cfg, split="val", **kw):
+        calls.append((data_yaml, weights, split))
+        return synthetic
+
+    monkeypatch.setattr(tune_mod, "predict_split", fake_predict)
+    res = tune("data.yaml", "w.onnx", p, split="test")
+    assert calls == [("data.yaml", "w.onnx", "test")]
+    assert res["f1_after"] == pytest.approx(10 / 11)
+    assert res["f1_after"] >= res["f1_before"]
+    new = p.read_text(encoding="utf-8")
+    assert _other_lines(new) == _other_lines(text)
+    cfg = load_config(p)
+    assert cfg.thresholds() == {c: res[c] for c in CLASS_IDS}
