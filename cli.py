@@ -60,7 +60,8 @@ def _print_summary(s, title: str) -> None:
     t.add_row("hits", f"{s.hits}" + (f" ({s.hits_unlocated} without position)" if s.hits_unlocated else ""))
     if s.detect_fps:
         t.add_row("speed", f"{s.detect_fps:.1f} frames/s detection")
-    t.add_row("candidates", str(s.candidates))
+    if s.candidates is not None:
+        t.add_row("candidates", str(s.candidates))
     if s.new is not None:
         t.add_row("registry", f"{s.new} new, {s.seen_again} seen again" + (f", {s.reopened} reopened" if s.reopened else ""))
     if s.skipped_stages:

@@ -230,6 +230,10 @@ def read_detections_csv(path: str | Path, drive: str | None = None) -> Detection
             if not 0.0 <= conf <= 1.0:
                 raise InputError(f"line {line}: confidence outside 0..1: {conf}", path, "confidence")
             box = [_parse_float(get(k), path, line, k, False) for k in ("x1", "y1", "x2", "y2")]
+            for lo, hi, col in ((0, 2, "x2"), (1, 3, "y2")):
+                if box[hi] < box[lo]:
+                    raise InputError(f"line {line}: box corner {col}={box[hi]:g} is before {'x1' if col == 'x2' else 'y1'}="
+                                     f"{box[lo]:g}", path, col)
             w = _parse_float(get("width"), path, line, "width", False)
             h = _parse_float(get("height"), path, line, "height", False)
             if w <= 0 or h <= 0:

@@ -55,7 +55,7 @@ class RunSummary:
     rejected_reasons: dict[str, int] = field(default_factory=dict)
     hits: int = 0
     hits_unlocated: int = 0
-    candidates: int = 0
+    candidates: int | None = None
     new: int | None = None
     seen_again: int | None = None
     reopened: int | None = None
@@ -197,7 +197,9 @@ def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summ
     checkpoint("frames_written")
     man.mark("frames", key)
     man.forget("detect")
-    return frames
+    # what the next stages see is what a resumed run reads back (frames.csv rounds lat/lon/heading), so a
+    # run killed after this point ends with byte-identical outputs, not merely close ones
+    return read_frames_csv(scan_csv)
 
 
 def _frame_key(f) -> tuple[str, str]:
@@ -292,13 +294,14 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
             width=rec["w"], height=rec["h"], time=f.time.isoformat() if f.time else "",
             lat=f.lat, lon=f.lon, heading=f.heading, drive=f.drive))
     det = Detections.concat(parts)
-    from .frames import write_frames_csv
+    from .frames import read_frames_csv, write_frames_csv
 
     write_detections_csv(det, det_csv)
     checkpoint("detections_written")
     write_frames_csv(frames, frames_csv)
     man.mark("detect", key)
-    return frames, det
+    # as read back by a resumed run (detections.csv rounds lat/lon/heading): identical outputs either way
+    return read_frames_csv(frames_csv), read_detections_csv(det_csv)
 
 
 def locate_and_dedupe(det: Detections, roads: Path, cfg: Config, net=None):

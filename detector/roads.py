@@ -167,7 +167,7 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
     lines = gdf[types.isin(["LineString", "MultiLineString", "LinearRing"])]
     if len(lines) == 0:
         found = ", ".join(sorted(set(types))) or "nothing"
-        raise InputError(f"contains no LineString features (found {found})", path)
+        raise InputError(f"contains no LineString features (found {found})", path, "geometry")
 
     # ids before exploding
     id_field = cfg.roads.id_field
@@ -204,6 +204,11 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
             crs = CRS.from_epsg(4326)
         else:
             raise InputError("no CRS and coordinates are not longitude/latitude", path)
+    elif CRS.from_user_input(crs).is_geographic:
+        # GeoJSON readers report EPSG:4326 whenever the file names no CRS, so projected metres show up here
+        b = lines.total_bounds
+        if not (np.all(np.abs(b[[0, 2]]) <= 180) and np.all(np.abs(b[[1, 3]]) <= 90)):
+            raise InputError("coordinates are not longitude/latitude (projected coordinates without a CRS?)", path, "crs")
     geom = np.asarray(lines.geometry.values, dtype=object)
     base = gpd.GeoDataFrame({"_id": ids if ids is not None else np.full(len(lines), "", dtype=object),
                              "road_name": names}, geometry=geom, crs=crs)

@@ -846,8 +846,7 @@ class Store:
         with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
             w = csv.writer(fh, lineterminator="\r\n")
             w.writerow(cols)
-            for r in df.itertuples(index=False):
-                d = r._asdict()
+            for d in df.to_dict("records"):  # not itertuples: it renames the ``class`` column (a keyword)
                 d["note"] = d.get("status_note")
                 d["checked_at"] = d.get("status_changed_at") if d.get("checked_by") else ""
                 out = []
