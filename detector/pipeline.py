@@ -342,10 +342,11 @@ def write_candidate_outputs(cands, out: Path, summary: RunSummary) -> None:
     write_repair_list(cands, out / "repair_list.csv")
     summary.outputs["candidates"] = out / "candidates.geojson"
     summary.outputs["repair_list"] = out / "repair_list.csv"
+
+
 def run_pipeline(drives: list[Path], roads: Path, out: Path, cfg: Config, weights: Path | None = None,
                  store: Path | None = None, progress=None, detector=None, report: bool = True) -> RunSummary:
     """The whole job for ``patrol run``. Returns a RunSummary; outputs are in ``out``."""
-    from .frames import write_frames_csv
     from .infer import default_weights
     from .roads import load_roads
 
@@ -363,6 +364,14 @@ def run_pipeline(drives: list[Path], roads: Path, out: Path, cfg: Config, weight
         from .errors import ModelError
 
         raise ModelError("weights file not found", weights)
+    with OutLock(out):
+        return _run_locked(drives, roads, out, cfg, weights, store, progress, detector, report, net, names, summary, t0)
+
+
+def _run_locked(drives, roads, out, cfg, weights, store, progress, detector, report, net, names, summary, t0):
+    from .frames import write_frames_csv
+
+    remove_stale_temps(out)
     man = Manifest(out)
 
     frames = stage_frames(drives, cfg, out, man, summary, progress)
@@ -406,7 +415,10 @@ def _fill_frame_counts(summary: RunSummary, frames) -> None:
 
 
 def attach_crops(cands, frames, cfg: Config, out: Path):
-    """Cut the best frame of each candidate (box drawn, faces/plates blurred) into OUT/crops/ and a column."""
+    """Cut the best frame of each candidate (box drawn, faces/plates blurred) into OUT/crops/ and a column.
+
+    A crop is reused when its inputs (frame, box, label, privacy settings) are those recorded in
+    ``.work/crops.json``: the blur is the slow part and a resumed run would otherwise redo every crop."""
     from .atomic import atomic_write_bytes, safe_child
     from .crops import make_crop
     from .frames import FrameError, load_image
@@ -414,22 +426,74 @@ def attach_crops(cands, frames, cfg: Config, out: Path):
     by_key = {(f.drive, f.name): f for f in frames}
     crops = []
     crop_dir = out / "crops"
+    index_path = out / WORK / "crops.json"
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        index = {}
+    privacy = config_fingerprint(cfg)["privacy"]
     # zip the class column in: itertuples renames ``class`` (a keyword) to a positional name
     for row, cls in zip(cands.itertuples(index=False), cands["class"]):
         f = by_key.get((row.best_drive, row.best_image))
         data = None
         if f is not None:
-            try:
-                img = load_image(f)
-                box = [row.best_x1, row.best_y1, row.best_x2, row.best_y2]
-                data = make_crop(img, box, cfg, label=f"{cls} {row.confidence:.2f}")
-                atomic_write_bytes(safe_child(crop_dir, f"{row.candidate_id}.jpg"), data)
-            except (FrameError, OSError, ValueError):
-                data = None
+            box = [float(row.best_x1), float(row.best_y1), float(row.best_x2), float(row.best_y2)]
+            label = f"{cls} {row.confidence:.2f}"
+            key = _sha1([f.drive, f.name, f.path, box, label, privacy])
+            path = safe_child(crop_dir, f"{row.candidate_id}.jpg")
+            if index.get(row.candidate_id) == key and path.is_file():
+                data = path.read_bytes()
+            else:
+                try:
+                    data = make_crop(load_image(f), box, cfg, label=label)
+                    atomic_write_bytes(path, data)
+                    index[row.candidate_id] = key
+                except (FrameError, OSError, ValueError):
+                    data = None
         crops.append(data)
+    atomic_write_text(index_path, json.dumps(index, indent=0, sort_keys=True))
     cands = cands.copy()
     cands["crop_jpeg"] = crops
     return cands
+
+
+class OutLock:
+    """One run at a time per OUT folder (two clerks running into the same OUT would interleave artifacts).
+    A second run waits for the first (flock; released by the OS even after kill -9)."""
+
+    def __init__(self, out: Path):
+        self.path = out / WORK / "run.lock"
+
+    def __enter__(self):
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "a+")
+        try:
+            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            import sys
+
+            print(f"{self.path.parent.parent}: another run is using this folder; waiting for it", file=sys.stderr)
+            fcntl.flock(self._fh, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        import fcntl
+
+        fcntl.flock(self._fh, fcntl.LOCK_UN)
+        self._fh.close()
+
+
+def remove_stale_temps(out: Path) -> None:
+    """Temp files of atomic writes left by a killed run (``.<name>.<random>.tmp``) are removed on the next run."""
+    for folder in (out, out / WORK, out / "crops"):
+        if folder.is_dir():
+            for p in folder.glob(".*.tmp"):
+                try:
+                    p.unlink()
+                except OSError:
+                    pass
 
 
 def write_run_reports(cands, frames, net, cfg: Config, out: Path, summary: RunSummary) -> None:
