@@ -130,7 +130,7 @@ def locate(
 @app.command()
 def train(
     data_yaml: Path = typer.Argument(..., help="YOLO data.yaml (train/val folders, names D00 D10 D20 D40)"),
-    model: Path = typer.Option(None, "--model", help="initial weights (.pt) or model .yaml; nothing is downloaded"),
+    model: Optional[Path] = typer.Option(None, "--model", help="initial weights (.pt) or model .yaml (default: the shipped model, i.e. fine-tune it); nothing is downloaded"),
     epochs: int = typer.Option(100, "--epochs", min=1),
     imgsz: int = typer.Option(640, "--imgsz", min=32),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, 0, 0,1 … (default: GPU if present)"),
@@ -143,7 +143,9 @@ def train(
     from detector.train import train as _train
 
     if model is None:
-        raise typer.BadParameter("--model is required for a new run (e.g. weights/rdd-yolo.pt to fine-tune)")
+        from detector.config import DEFAULT_WEIGHTS_PT
+
+        model = DEFAULT_WEIGHTS_PT
     best = _train(data_yaml, model, out=out, name=name, epochs=epochs, imgsz=imgsz, batch=batch, device=device, time_hours=hours)
     console.print(f"best weights: {best}\nONNX: {best.with_suffix('.onnx')}")
 

@@ -25,7 +25,6 @@ with a camera (est_width_m * est_length_m of the best box), else sqrt(box area f
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -137,7 +136,6 @@ def dedupe(located: pd.DataFrame, cfg: Config | None = None, net=None) -> pd.Dat
     L = L[np.isfinite(L["dmg_x"]) & np.isfinite(L["dmg_y"])].reset_index(drop=True)
     if len(L) == 0:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in CANDIDATE_COLUMNS})
-    n = len(L)
     anchor = _sightings(L, cfg)
     S = L.loc[np.unique(anchor)].copy()  # one row per sighting (its anchor box)
     S["sid"] = S.index.to_numpy()
