@@ -79,7 +79,12 @@ def box_extent_m(xyxy: np.ndarray, width: np.ndarray, height: np.ndarray, cam: C
     d1, l1 = ground_from_pixel(xyxy[:, 0], xyxy[:, 3], width, height, cam)
     d2, l2 = ground_from_pixel(xyxy[:, 2], xyxy[:, 3], width, height, cam)
     dt, _ = ground_from_pixel((xyxy[:, 0] + xyxy[:, 2]) / 2, xyxy[:, 1], width, height, cam)
-    return np.abs(l2 - l1), np.maximum(dt - d1, 0.0)
+    # a box whose bottom is at or above the horizon (or beyond the distance cap) does not fit the assumed
+    # mounting: its size is unknown rather than the size it would have at the cap
+    unknown = d1 >= cam.max_distance_m
+    w_m = np.where(unknown, np.nan, np.abs(l2 - l1))
+    l_m = np.where(unknown, np.nan, np.maximum(dt - d1, 0.0))
+    return w_m, l_m
 
 
 # ----------------------------------------------------------------------------------------------- snapping

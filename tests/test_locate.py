@@ -205,3 +205,15 @@ def test_hmm_keeps_road_through_noisy_fix(tmp_path):
     det = _det(lat0 + ys * dlat, lon0 + xs * dlon, np.full(len(ys), np.nan))
     assert "PAR" in set(locate(det, net, cfg, method="heading")["veh_segment_id"])
     assert set(locate(det, net, cfg, method="hmm")["veh_segment_id"]) == {"NS"}
+
+
+def test_box_size_unknown_when_the_box_is_above_the_horizon():
+    from detector.config import CameraSpec
+    from detector.locate import box_extent_m
+
+    cam = CameraSpec(height_m=1.3, pitch_deg=8.0, hfov_deg=66.0, max_distance_m=30.0)
+    boxes = np.array([[0.0, 104.0, 143.0, 147.0],     # bottom above the horizon for this mounting
+                      [200.0, 400.0, 300.0, 500.0]])  # on the road close ahead
+    w, l = box_extent_m(boxes, np.array([512, 512]), np.array([512, 512]), cam)
+    assert np.isnan(w[0]) and np.isnan(l[0])
+    assert 0.1 < w[1] < 2.0 and 0.1 < l[1] < 10.0
