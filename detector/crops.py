@@ -30,7 +30,7 @@ bystanders out, but nothing here is a guarantee: review before publishing.
 
 from __future__ import annotations
 
-import functools
+import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -266,9 +266,18 @@ class _Detector:
         return self.haar.detect(gray, scale_factor=1.2, min_neighbors=max(1, min_neighbors - 1), min_size=min_size, step=2)
 
 
-@functools.lru_cache(maxsize=None)
+_LOCAL = threading.local()
+
+
 def _detector(name: str) -> _Detector:
-    return _Detector(name)
+    """One detector per cascade per thread: cv2.CascadeClassifier instances are not safe to share between
+    threads, and the pipeline cuts crops on several threads."""
+    cache = getattr(_LOCAL, "detectors", None)
+    if cache is None:
+        cache = _LOCAL.detectors = {}
+    if name not in cache:
+        cache[name] = _Detector(name)
+    return cache[name]
 
 
 def detect_faces(gray: np.ndarray) -> list[Rect]:

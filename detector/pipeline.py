@@ -432,25 +432,35 @@ def attach_crops(cands, frames, cfg: Config, out: Path):
     except (OSError, ValueError):
         index = {}
     privacy = config_fingerprint(cfg)["privacy"]
-    # zip the class column in: itertuples renames ``class`` (a keyword) to a positional name
-    for row, cls in zip(cands.itertuples(index=False), cands["class"]):
+
+    def one(row, cls):
         f = by_key.get((row.best_drive, row.best_image))
-        data = None
-        if f is not None:
-            box = [float(row.best_x1), float(row.best_y1), float(row.best_x2), float(row.best_y2)]
-            label = f"{cls} {row.confidence:.2f}"
-            key = _sha1([f.drive, f.name, f.path, box, label, privacy])
-            path = safe_child(crop_dir, f"{row.candidate_id}.jpg")
-            if index.get(row.candidate_id) == key and path.is_file():
-                data = path.read_bytes()
-            else:
-                try:
-                    data = make_crop(load_image(f), box, cfg, label=label)
-                    atomic_write_bytes(path, data)
-                    index[row.candidate_id] = key
-                except (FrameError, OSError, ValueError):
-                    data = None
+        if f is None:
+            return None, None
+        box = [float(row.best_x1), float(row.best_y1), float(row.best_x2), float(row.best_y2)]
+        label = f"{cls} {row.confidence:.2f}"
+        key = _sha1([f.drive, f.name, str(f.path), box, label, privacy])
+        path = safe_child(crop_dir, f"{row.candidate_id}.jpg")
+        if index.get(row.candidate_id) == key and path.is_file():
+            return path.read_bytes(), key
+        try:
+            data = make_crop(load_image(f), box, cfg, label=label)
+            atomic_write_bytes(path, data)
+            return data, key
+        except (FrameError, OSError, ValueError):
+            return None, None
+
+    # the cascades and JPEG coding release the GIL: crops run on all cores
+    from concurrent.futures import ThreadPoolExecutor
+
+    # zip the class column in: itertuples renames ``class`` (a keyword) to a positional name
+    rows = list(zip(cands.itertuples(index=False), cands["class"]))
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        results = list(pool.map(lambda rc: one(*rc), rows))
+    for (row, _), (data, key) in zip(rows, results):
         crops.append(data)
+        if key is not None:
+            index[row.candidate_id] = key
     atomic_write_text(index_path, json.dumps(index, indent=0, sort_keys=True))
     cands = cands.copy()
     cands["crop_jpeg"] = crops
