@@ -219,7 +219,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def load_config(path: str | Path | None = None) -> Config:
-    """Load a municipality config. Missing fields fall back to the built-in defaults.
+    """Load a municipality config. Missing fields fall back to configs/default.yaml, then the built-in defaults.
 
     Classes given partially (e.g. only ``threshold``) are merged over the default class spec.
     """
@@ -228,6 +228,10 @@ def load_config(path: str | Path | None = None) -> Config:
         path = Path(path)
         data = read_yaml(path)
     defaults = Config().model_dump()
+    # a municipality file says only what differs from the project's configs/default.yaml (which carries the
+    # tuned thresholds of the shipped model), not from the bare built-in defaults
+    if DEFAULT_CONFIG.is_file() and (path is None or path.resolve() != DEFAULT_CONFIG.resolve()):
+        defaults = _deep_merge(defaults, read_yaml(DEFAULT_CONFIG))
     merged = _deep_merge(defaults, data)
     if data.get("camera", "missing") is None:
         merged["camera"] = None
