@@ -77,7 +77,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=100)
     ap.add_argument("--weights", type=Path, default=ROOT / "weights" / "rdd-yolo.pt")
     ap.add_argument("--long-factor", type=int, default=10)
-    ap.add_argument("--short", type=int, default=30, help="frames in the short drive for the memory test")
+    ap.add_argument("--short", type=int, default=100, help="frames in the short drive for the memory test")
     a = ap.parse_args()
     if not TOYAMA.is_dir():
         sys.exit(f"sample drive not found at {TOYAMA}")
