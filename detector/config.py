@@ -93,6 +93,10 @@ class DedupeSpec(_Strict):
     far_m: float = Field(10.0, gt=0, description="hits placed farther ahead than this are weak evidence (position error grows with distance squared)")
     link_s: float = Field(3.0, ge=0, description="a candidate made only of far hits joins a same-class candidate of the same drive seen within this many seconds")
     cross_drive: bool = True
+    single_sighting_min_conf: float = Field(
+        0.3, ge=0.0, le=1.0,
+        description="a damage seen in one frame only (at 1 Hz a real one is usually in 2-3) needs this confidence "
+                    "to become a candidate; 0 keeps every sighting")
 
 
 class RoadsSpec(_Strict):

@@ -325,4 +325,6 @@ def _aggregate(L: pd.DataFrame, S: pd.DataFrame, cfg: Config, net) -> pd.DataFra
     })
     out["_unsnapped"] = out["segment_id"] == ""
     out = out.sort_values(["_unsnapped", "segment_id", "chainage_m", "class", "candidate_id"], kind="mergesort")
+    weak = (out["n_obs"].to_numpy() <= 1) & (out["confidence"].to_numpy(dtype=float) < cfg.dedupe.single_sighting_min_conf)
+    out = out[~weak]
     return out.drop(columns="_unsnapped").reset_index(drop=True)[CANDIDATE_COLUMNS]
