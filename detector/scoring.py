@@ -65,3 +65,18 @@ def score_sites(cands: pd.DataFrame, truth, radius: float = 15.0) -> dict:
         "missed": [sid[s] for s in range(len(tl)) if s not in found],
         "unmatched": [cid[c] for c in range(len(cid)) if not matched[c]],
     }
+
+
+def closest_same_class_m(cands: pd.DataFrame) -> dict[str, float]:
+    """Per class, the smallest distance in metres between two candidates (inf with fewer than two): the
+    duplicate check of the acceptance tests (no two candidates of one class within a few metres)."""
+    out: dict[str, float] = {}
+    if len(cands) == 0:
+        return out
+    lat0, lon0 = float(cands["lat"].mean()), float(cands["lon"].mean())
+    for cls, g in cands.groupby("class"):
+        x, y = _metric(g["lon"].to_numpy(float), g["lat"].to_numpy(float), lon0, lat0)
+        d = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
+        np.fill_diagonal(d, np.inf)
+        out[str(cls)] = float(d.min()) if len(g) > 1 else float("inf")
+    return out

@@ -176,3 +176,15 @@ def test_severity_range_and_empty():
     cfg = Config()
     empty = dedupe(pd.DataFrame(), cfg)
     assert len(empty) == 0 and list(empty.columns) == CANDIDATE_COLUMNS
+
+
+def test_closest_same_class_distance():
+    import pandas as pd
+
+    from detector.scoring import closest_same_class_m
+
+    m = 1 / 111_195.0
+    df = pd.DataFrame({"class": ["D00", "D00", "D10", "D00"], "lat": [36.7, 36.7 + 8 * m, 36.7, 36.7 + 100 * m],
+                       "lon": [137.2, 137.2, 137.2, 137.2]})
+    d = closest_same_class_m(df)
+    assert abs(d["D00"] - 8.0) < 0.05 and d["D10"] == float("inf")

@@ -9,15 +9,14 @@ damage seen in all three passes has n_obs >= 3, and no two candidates of one cla
 from __future__ import annotations
 
 import csv
-import math
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from cli import main
 from detector.config import DEFAULT_WEIGHTS_ONNX
+from detector.scoring import closest_same_class_m
 from detector.store import Store
 
 
@@ -62,9 +61,5 @@ def test_three_passes_with_the_model(toyama, tmp_path):
     three = q[q.drives.map(len) == 3]
     assert len(three) > 0
     assert (three.n_obs >= 3).all()
-    for cls, g in q.groupby("class"):
-        lat, lon = g.lat.to_numpy(), g.lon.to_numpy()
-        d = np.hypot((lat[:, None] - lat[None, :]) * 111_195,
-                     (lon[:, None] - lon[None, :]) * 111_195 * math.cos(math.radians(36.69)))
-        np.fill_diagonal(d, np.inf)
-        assert d.min() > 10, f"duplicate {cls} candidates {d.min():.1f} m apart"
+    for cls, d in closest_same_class_m(q).items():
+        assert d > 10, f"duplicate {cls} candidates {d:.1f} m apart"

@@ -538,12 +538,10 @@ def test_acceptance_three_passes_one_store(toyama, tmp_path):
     assert len(three) >= 0.8 * n1
     assert (three.n_obs >= 3).all()
     # no duplicates: no two registry candidates of one class within 10 m
-    for cls, g in q.groupby("class"):
-        lat, lon = g.lat.to_numpy(), g.lon.to_numpy()
-        d = np.hypot((lat[:, None] - lat[None, :]) * 111_195,
-                     (lon[:, None] - lon[None, :]) * 111_195 * math.cos(math.radians(36.69)))
-        np.fill_diagonal(d, np.inf)
-        assert d.min() > 10, cls
+    from detector.scoring import closest_same_class_m
+
+    for cls, d in closest_same_class_m(q).items():
+        assert d > 10, cls
 
 
 def test_foreign_geopackage_is_refused(tmp_path):
