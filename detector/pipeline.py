@@ -347,7 +347,7 @@ def write_candidate_outputs(cands, out: Path, summary: RunSummary) -> None:
 def run_pipeline(drives: list[Path], roads: Path, out: Path, cfg: Config, weights: Path | None = None,
                  store: Path | None = None, progress=None, detector=None, report: bool = True) -> RunSummary:
     """The whole job for ``patrol run``. Returns a RunSummary; outputs are in ``out``."""
-    from .infer import default_weights
+    from .infer import resolve_weights
     from .roads import load_roads
 
     t0 = time.perf_counter()
@@ -359,7 +359,7 @@ def run_pipeline(drives: list[Path], roads: Path, out: Path, cfg: Config, weight
                          "drive names identify passes", drives[0])
     # fail fast on the cheap inputs before the slow stage
     net = load_roads(roads, cfg)
-    weights = Path(weights) if weights else (Path(cfg.detect.weights) if cfg.detect.weights else default_weights())
+    weights = resolve_weights(cfg, weights)
     if not weights.is_file():
         from .errors import ModelError
 
@@ -547,13 +547,13 @@ def locate_only(csvs: list[Path], roads: Path, out: Path, cfg: Config, store: Pa
 def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = None, progress=None) -> RunSummary:
     """`patrol detect`: detection over a folder of images, with or without EXIF."""
     from .frames import scan_drive, write_frames_csv
-    from .infer import default_weights
+    from .infer import resolve_weights
 
     t0 = time.perf_counter()
     if not images.is_dir():
         raise InputError("not a folder", images)
     out.mkdir(parents=True, exist_ok=True)
-    weights = Path(weights) if weights else (Path(cfg.detect.weights) if cfg.detect.weights else default_weights())
+    weights = resolve_weights(cfg, weights)
     summary = RunSummary(out=out, drives=[images.name])
     frames = scan_drive(images, cfg)
     # detection only: an image without a position is still an image to detect on
