@@ -138,15 +138,31 @@ def train(
     name: str = typer.Option("rdd", "--name"),
     batch: int = typer.Option(16, "--batch", min=1),
     hours: Optional[float] = typer.Option(None, "--hours", help="time budget; overrides --epochs"),
+    oversample: Optional[List[str]] = typer.Option(None, "--oversample", help="KEY=N, repeatable: list train images whose name starts with KEY (e.g. Japan_) or that contain class KEY (e.g. D40) N times"),
+    lr0: Optional[float] = typer.Option(None, "--lr0", help="initial learning rate (uses --optimizer, AdamW unless given)"),
+    optimizer: str = typer.Option("auto", "--optimizer", help="auto | SGD | AdamW | …"),
+    cache: str = typer.Option("none", "--cache", help="none | ram | disk: decoded-image cache"),
+    workers: Optional[int] = typer.Option(None, "--workers", min=0, help="data-loader workers (default: min(8, cores))"),
 ):
     """Train (or resume an interrupted run in OUT/NAME), then export ONNX next to best.pt."""
+    from detector.train import parse_oversample
     from detector.train import train as _train
 
     if model is None:
         from detector.config import DEFAULT_WEIGHTS_PT
 
         model = DEFAULT_WEIGHTS_PT
-    best = _train(data_yaml, model, out=out, name=name, epochs=epochs, imgsz=imgsz, batch=batch, device=device, time_hours=hours)
+    if cache not in ("none", "ram", "disk"):
+        raise typer.BadParameter("--cache must be none, ram or disk")
+    extra: dict = {}
+    if lr0 is not None:
+        extra["lr0"] = lr0
+        extra["optimizer"] = "AdamW" if optimizer == "auto" else optimizer
+    elif optimizer != "auto":
+        extra["optimizer"] = optimizer
+    best = _train(data_yaml, model, out=out, name=name, epochs=epochs, imgsz=imgsz, batch=batch, device=device,
+                  time_hours=hours, workers=workers, cache=False if cache == "none" else cache,
+                  oversample=parse_oversample(oversample), extra=extra or None)
     console.print(f"best weights: {best}\nONNX: {best.with_suffix('.onnx')}")
 
 

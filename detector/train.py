@@ -18,9 +18,17 @@ from .errors import InputError, ModelError
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 
-def resolve_data_yaml(data_yaml: str | Path, work_dir: Path) -> Path:
+def resolve_data_yaml(
+    data_yaml: str | Path,
+    work_dir: Path,
+    oversample: dict[str, int] | None = None,
+) -> Path:
     """Rewrite a YOLO data.yaml so its ``path`` is absolute (ultralytics resolves a relative one against
-    its own datasets dir, not the yaml's folder). Returns the path of the rewritten copy."""
+    its own datasets dir, not the yaml's folder). Returns the path of the rewritten copy.
+
+    ``oversample`` repeats training images: keys are an image-name prefix (``Japan_``) or a class name
+    (``D40``), values how many times an image that matches is listed (an image matching several keys takes
+    the largest). The train split then becomes a list file, ``train.oversampled.txt`` in ``work_dir``."""
     data_yaml = Path(data_yaml).resolve()
     if not data_yaml.is_file():
         raise InputError("data yaml not found", data_yaml)
@@ -38,8 +46,69 @@ def resolve_data_yaml(data_yaml: str | Path, work_dir: Path) -> Path:
         if split in d and d[split] and not (base / str(d[split])).exists():
             raise InputError(f"{split} folder not found: {base / str(d[split])}", data_yaml, split)
     work_dir.mkdir(parents=True, exist_ok=True)
+    if oversample:
+        d["train"] = str(write_oversampled_list(base, d["train"], d["names"], oversample, work_dir, data_yaml))
     out = work_dir / "data.resolved.yaml"
     out.write_text(yaml.safe_dump(d, allow_unicode=True), encoding="utf-8")
+    return out
+
+
+IMG_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def parse_oversample(items: list[str] | None) -> dict[str, int]:
+    """``["Japan_=2", "D40=3"]`` → ``{"Japan_": 2, "D40": 3}``; a bad item raises InputError naming it."""
+    out: dict[str, int] = {}
+    for item in items or []:
+        key, sep, val = item.partition("=")
+        try:
+            n = int(val)
+        except ValueError:
+            n = 0
+        if not sep or not key.strip() or n < 1 or n > 100:
+            raise InputError(f"--oversample wants KEY=N with N in 1..100 (an image prefix or class name), got {item!r}")
+        out[key.strip()] = n
+    return out
+
+
+def _names_list(names: Any) -> list[str]:
+    if isinstance(names, dict):
+        return [str(names[k]) for k in sorted(names, key=int)]
+    return [str(n) for n in names]
+
+
+def write_oversampled_list(
+    base: Path, train: str, names: Any, oversample: dict[str, int], work_dir: Path, data_yaml: Path
+) -> Path:
+    """Write the train split as a list of absolute image paths, each repeated by its oversample factor."""
+    class_ids = {n: i for i, n in enumerate(_names_list(names))}
+    prefixes = {k: v for k, v in oversample.items() if k not in class_ids}
+    by_class = {class_ids[k]: v for k, v in oversample.items() if k in class_ids}
+    folder = base / train
+    if not folder.is_dir():
+        raise InputError("--oversample needs the train split to be an images folder", data_yaml, "train")
+    images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMG_SUFFIXES)
+    if not images:
+        raise InputError(f"no images in {folder}", data_yaml, "train")
+    unmatched = [k for k in prefixes if not any(p.name.startswith(k) for p in images)]
+    if unmatched:
+        raise InputError(f"--oversample key(s) {', '.join(unmatched)} match no class name and no image name "
+                         f"prefix (classes: {', '.join(class_ids)})", data_yaml, "train")
+    lines: list[str] = []
+    for img in images:
+        n = max([v for k, v in prefixes.items() if img.name.startswith(k)], default=1)
+        if by_class:
+            lab = Path(str(img.parent).replace(f"{os.sep}images", f"{os.sep}labels", 1)) / (img.stem + ".txt")
+            present: set[int] = set()
+            if lab.is_file():
+                for row in lab.read_text(encoding="utf-8", errors="replace").splitlines():
+                    parts = row.split()
+                    if parts and parts[0].isdigit():
+                        present.add(int(parts[0]))
+            n = max([n] + [v for c, v in by_class.items() if c in present])
+        lines.extend([str(img)] * n)
+    out = work_dir / "train.oversampled.txt"
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out
 
 
@@ -62,6 +131,7 @@ def train(
     patience: int = 50,
     workers: int | None = None,
     cache: str | bool = False,
+    oversample: dict[str, int] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Train (or resume, if ``OUT/NAME/weights/last.pt`` exists and is unfinished). Returns best.pt."""
@@ -82,7 +152,7 @@ def train(
         model = Path(model)
         if not model.is_file():
             raise ModelError("initial weights not found (nothing is downloaded; pass a local .pt or .yaml)", model)
-        data = resolve_data_yaml(data_yaml, run_dir.parent / f".{name}-data")
+        data = resolve_data_yaml(data_yaml, run_dir.parent / f".{name}-data", oversample=oversample)
         yolo = YOLO(str(model))
         _patch_threads(yolo)
         args = dict(

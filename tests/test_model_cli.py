@@ -70,3 +70,11 @@ def test_tune_changes_only_the_thresholds(small, tmp_path):
     cfg = load_config(cfg_path)
     assert all(0.0 <= s.threshold <= 1.0 for s in cfg.classes.values())
     assert cfg.classes["D00"].name_ja == "縦ひび割れ"  # the defaults still fill in what the file does not say
+
+
+def test_train_bad_oversample_is_one_line_error(rdd, tmp_path):
+    r = _patrol("train", rdd / "data.yaml", "--oversample", "Japan")
+    assert r.returncode == 3
+    assert "--oversample wants KEY=N" in r.stderr + r.stdout and "Traceback" not in r.stderr
+    r = _patrol("train", rdd / "data.yaml", "--oversample", "Osaka_=2", "--epochs", "1", "--out", tmp_path / "runs")
+    assert r.returncode == 3 and "Osaka_" in r.stderr + r.stdout and "Traceback" not in r.stderr

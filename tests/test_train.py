@@ -86,3 +86,43 @@ def test_train_resumes_after_kill(tmp_path):
     assert (run / "weights" / "best.onnx").is_file()
     # killed after epoch index 0; the finished checkpoint is marked -1 (so a later train starts afresh)
     assert "EPOCH_BEFORE 0\n" in r2.stdout and "EPOCH_AFTER -1\n" in r2.stdout
+
+
+def test_oversample_repeats_source_and_class_images(tmp_path):
+    """--oversample Japan_=2 --oversample D40=3 on the real train split: every Japan image listed twice, every
+    image with a pothole three times, the rest once; the written data yaml trains on that list."""
+    import yaml
+
+    from detector.train import resolve_data_yaml
+
+    src = need(RDD)
+    data = resolve_data_yaml(src / "data.yaml", tmp_path, oversample={"Japan_": 2, "D40": 3})
+    d = yaml.safe_load(data.read_text())
+    listing = Path(d["train"])
+    assert listing.parent == tmp_path and d["val"] == "images/val"
+    lines = listing.read_text().splitlines()
+    counts: dict[str, int] = {}
+    for line in lines:
+        assert Path(line).is_absolute() and Path(line).is_file()
+        counts[Path(line).name] = counts.get(Path(line).name, 0) + 1
+    images = sorted((src / "images" / "train").glob("*.jpg"))
+    assert set(counts) == {p.name for p in images}  # nothing lost, nothing from val
+    for img in images:
+        lab = src / "labels" / "train" / (img.stem + ".txt")
+        has_pothole = lab.is_file() and any(r.split()[:1] == ["3"] for r in lab.read_text().splitlines())
+        want = 3 if has_pothole else 2 if img.name.startswith("Japan_") else 1
+        assert counts[img.name] == want, img.name
+    n_japan = sum(1 for p in images if p.name.startswith("Japan_"))
+    assert n_japan > 100 and len(lines) > len(images) + n_japan
+
+
+def test_oversample_rejects_unknown_key_and_bad_factor(tmp_path):
+    from detector.errors import InputError
+    from detector.train import parse_oversample, resolve_data_yaml
+
+    assert parse_oversample(["Japan_=2", "D40=3"]) == {"Japan_": 2, "D40": 3}
+    for bad in (["Japan_"], ["Japan_=0"], ["=2"], ["D40=x"]):
+        with pytest.raises(InputError, match="--oversample"):
+            parse_oversample(bad)
+    with pytest.raises(InputError, match="Osaka_"):
+        resolve_data_yaml(need(RDD) / "data.yaml", tmp_path, oversample={"Osaka_": 2})
