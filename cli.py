@@ -173,6 +173,7 @@ def eval_(
     split: str = typer.Option("val", "--split", help="val | test"),
     config: Optional[Path] = typer.Option(None, "--config", help="thresholds from this config"),
     out: Optional[Path] = typer.Option(None, "--out", help="JSON file (default: eval-<split>.json beside the weights' run or cwd)"),
+    prefix: Optional[List[str]] = typer.Option(None, "--prefix", help="only images whose file name starts with this (repeatable), e.g. Japan_"),
 ):
     """F1 (IoU>0.5, right class, ≤5 boxes an image), precision, recall, mAP50 per class and per source."""
     from detector.evaluate import evaluate, format_table, write_eval_json
@@ -180,7 +181,7 @@ def eval_(
 
     cfg = _config(config)
     w = weights or default_weights()
-    res = evaluate(source, w, cfg, split=split)
+    res = evaluate(source, w, cfg, split=split, prefixes=prefix or None)
     console.print(format_table(res))
     path = out or Path(f"eval-{split}.json")
     write_eval_json(res, path)
@@ -193,12 +194,13 @@ def tune(
     config: Path = typer.Option(..., "--config", help="municipality YAML to write the thresholds into"),
     weights: Optional[Path] = typer.Option(None, "--weights"),
     split: str = typer.Option("val", "--split"),
+    prefix: Optional[List[str]] = typer.Option(None, "--prefix", help="tune only on images whose file name starts with this (repeatable), e.g. Japan_ for a Japanese city"),
 ):
     """Pick per-class thresholds that maximise F1 and write them into CONFIG (nothing else changes)."""
     from detector.infer import default_weights
     from detector.tune import tune as _tune
 
-    res = _tune(data_yaml, weights or default_weights(), config, split=split)
+    res = _tune(data_yaml, weights or default_weights(), config, split=split, prefixes=prefix or None)
     console.print(res)
 
 

@@ -294,6 +294,17 @@ def resolve_split(source: str | Path, split: str = "val") -> tuple[list[Path], l
     return images, names
 
 
+def filter_prefixes(images: list[Path], prefixes: Sequence[str] | None, source: str | Path) -> list[Path]:
+    """Images whose file name starts with one of ``prefixes`` (all of them when none are given)."""
+    if not prefixes:
+        return images
+    kept = [p for p in images if p.name.startswith(tuple(prefixes))]
+    if not kept:
+        raise InputError(f"no image name starts with {' or '.join(map(repr, prefixes))} "
+                         f"(e.g. {images[0].name})", source, "--prefix")
+    return kept
+
+
 def read_labels(path: Path, names: Sequence[str], width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """YOLO label file -> xyxy pixel boxes, class ids. A missing file is a background image."""
     try:
@@ -347,14 +358,17 @@ def _key(weights: Path, images: list[Path], cfg: Config, conf: float, max_det: i
 
 
 def predict_split(source: str | Path, weights: str | Path | None, cfg: Config, split: str = "val", conf: float = EVAL_CONF,
-                  max_det: int = EVAL_MAX_DET, detector=None, limit: int | None = None, use_cache: bool = True) -> list[ImagePreds]:
+                  max_det: int = EVAL_MAX_DET, detector=None, limit: int | None = None, use_cache: bool = True,
+                  prefixes: Sequence[str] | None = None) -> list[ImagePreds]:
     """Predict every image of a split once (conf >= ``conf``, at most ``max_det`` per image) with its ground truth.
 
-    Cached in-process by (weights file, images, imgsz, iou, conf, max_det); ``limit`` takes the first N images.
+    Cached in-process by (weights file, images, imgsz, iou, conf, max_det); ``limit`` takes the first N images;
+    ``prefixes`` keeps only images whose file name starts with one of them (e.g. ``Japan_``).
     """
     from .infer import load_detector, resolve_weights
 
     images, names = resolve_split(source, split)
+    images = filter_prefixes(images, prefixes, source)
     if limit:
         images = images[:limit]
     labels = [label_path_for(p) for p in images]
@@ -402,11 +416,12 @@ def predict_split(source: str | Path, weights: str | Path | None, cfg: Config, s
 
 def evaluate(source: str | Path, weights: str | Path | None, cfg: Config, split: str = "val",
              thresholds: dict[str, float] | None = None, max_boxes: int = MAX_BOXES, preds: list[ImagePreds] | None = None,
-             limit: int | None = None) -> dict[str, Any]:
+             limit: int | None = None, prefixes: Sequence[str] | None = None) -> dict[str, Any]:
     """Score ``weights`` on a split: F1/precision/recall (micro, max ``max_boxes`` per image, per-class thresholds
-    from ``thresholds`` or the config), per class, per source, mAP50 and n_images."""
+    from ``thresholds`` or the config), per class, per source, mAP50 and n_images. ``prefixes`` keeps only the
+    images whose file name starts with one of them."""
     if preds is None:
-        preds = predict_split(source, weights, cfg, split, limit=limit)
+        preds = predict_split(source, weights, cfg, split, limit=limit, prefixes=prefixes)
     thr = dict(cfg.thresholds())
     if thresholds:
         unknown = set(thresholds) - set(CLASS_IDS)
@@ -414,7 +429,8 @@ def evaluate(source: str | Path, weights: str | Path | None, cfg: Config, split:
             raise InputError(f"unknown classes in thresholds: {sorted(unknown)}")
         thr.update({k: float(v) for k, v in thresholds.items()})
     res = score(preds, thr, max_boxes)
-    res = {"source": str(source), "split": split, "weights": str(weights) if weights else None, **res}
+    res = {"source": str(source), "split": split, "weights": str(weights) if weights else None,
+           **({"prefixes": list(prefixes)} if prefixes else {}), **res}
     return res
 
 

@@ -239,8 +239,11 @@ def write_thresholds(config_path: str | Path, thresholds: dict[str, float]) -> N
 
 
 def tune(data_yaml: str | Path, weights: str | Path | None, config_path: str | Path, split: str = "val",
-         cfg: Config | None = None, preds: list[ImagePreds] | None = None, rounds: int = 3) -> dict[str, float]:
-    """Choose per-class thresholds on ``split`` and write them into ``config_path``.
+         cfg: Config | None = None, preds: list[ImagePreds] | None = None, rounds: int = 3,
+         prefixes: Sequence[str] | None = None) -> dict[str, float]:
+    """Choose per-class thresholds on ``split`` (only images whose name starts with one of ``prefixes``, when
+    given — e.g. a municipality tuning on the images that look like its own roads) and write them into
+    ``config_path``.
 
     Returns ``{"D00": t, "D10": t, "D20": t, "D40": t, "f1_before": f, "f1_after": f}``.
     """
@@ -250,7 +253,7 @@ def tune(data_yaml: str | Path, weights: str | Path | None, config_path: str | P
     if cfg is None:
         cfg = load_config(config_path if config_path.exists() else None)
     if preds is None:
-        preds = predict_split(data_yaml, weights, cfg, split)
+        preds = predict_split(data_yaml, weights, cfg, split, prefixes=prefixes)
     before = score(preds, cfg.thresholds(), with_map=False)["f1"]
     thr, after = choose_thresholds(preds, cfg.thresholds(), rounds=rounds)
     write_thresholds(config_path, thr)

@@ -78,3 +78,18 @@ def test_train_bad_oversample_is_one_line_error(rdd, tmp_path):
     assert "--oversample wants KEY=N" in r.stderr + r.stdout and "Traceback" not in r.stderr
     r = _patrol("train", rdd / "data.yaml", "--oversample", "Osaka_=2", "--epochs", "1", "--out", tmp_path / "runs")
     assert r.returncode == 3 and "Osaka_" in r.stderr + r.stdout and "Traceback" not in r.stderr
+
+
+def test_eval_and_tune_on_one_source_prefix(small, tmp_path):
+    out = tmp_path / "eval-japan.json"
+    r = _patrol("eval", small / "data.yaml", "--prefix", "Japan_", "--out", out)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    assert res["n_images"] == 3 and set(res["per_source"]) == {"Japan"} and res["prefixes"] == ["Japan_"]
+    cfg_path = tmp_path / "city.yaml"
+    shutil.copy(ROOT / "configs" / "toyama-city.yaml", cfg_path)
+    r = _patrol("tune", small / "data.yaml", "--config", cfg_path, "--prefix", "Japan_", "--prefix", "Czech_")
+    assert r.returncode == 0, r.stderr
+    assert set(yaml.safe_load(cfg_path.read_text(encoding="utf-8"))["classes"]) == {"D00", "D10", "D20", "D40"}
+    r = _patrol("eval", small / "data.yaml", "--prefix", "Osaka_", "--out", tmp_path / "x.json")
+    assert r.returncode == 3 and "Osaka_" in r.stderr + r.stdout and "Traceback" not in r.stderr
