@@ -47,13 +47,10 @@ def resolve_data_yaml(
             raise InputError(f"{split} folder not found: {base / str(d[split])}", data_yaml, split)
     work_dir.mkdir(parents=True, exist_ok=True)
     if oversample:
-        d["train"] = str(write_oversampled_list(base, d["train"], d["names"], oversample, work_dir, data_yaml))
+        d["train"] = str(write_oversampled_list(data_yaml, oversample, work_dir))
     out = work_dir / "data.resolved.yaml"
     out.write_text(yaml.safe_dump(d, allow_unicode=True), encoding="utf-8")
     return out
-
-
-IMG_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 def parse_oversample(items: list[str] | None) -> dict[str, int]:
@@ -71,40 +68,22 @@ def parse_oversample(items: list[str] | None) -> dict[str, int]:
     return out
 
 
-def _names_list(names: Any) -> list[str]:
-    if isinstance(names, dict):
-        return [str(names[k]) for k in sorted(names, key=int)]
-    return [str(n) for n in names]
-
-
-def write_oversampled_list(
-    base: Path, train: str, names: Any, oversample: dict[str, int], work_dir: Path, data_yaml: Path
-) -> Path:
+def write_oversampled_list(data_yaml: Path, oversample: dict[str, int], work_dir: Path) -> Path:
     """Write the train split as a list of absolute image paths, each repeated by its oversample factor."""
-    class_ids = {n: i for i, n in enumerate(_names_list(names))}
-    prefixes = {k: v for k, v in oversample.items() if k not in class_ids}
-    by_class = {class_ids[k]: v for k, v in oversample.items() if k in class_ids}
-    folder = base / train
-    if not folder.is_dir():
-        raise InputError("--oversample needs the train split to be an images folder", data_yaml, "train")
-    images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMG_SUFFIXES)
-    if not images:
-        raise InputError(f"no images in {folder}", data_yaml, "train")
+    from .evaluate import label_path_for, read_labels, resolve_split
+
+    images, names = resolve_split(data_yaml, "train")
+    by_class = {k: v for k, v in oversample.items() if k in names}
+    prefixes = {k: v for k, v in oversample.items() if k not in by_class}
     unmatched = [k for k in prefixes if not any(p.name.startswith(k) for p in images)]
     if unmatched:
         raise InputError(f"--oversample key(s) {', '.join(unmatched)} match no class name and no image name "
-                         f"prefix (classes: {', '.join(class_ids)})", data_yaml, "train")
+                         f"prefix (classes: {', '.join(names)})", data_yaml, "train")
     lines: list[str] = []
     for img in images:
         n = max([v for k, v in prefixes.items() if img.name.startswith(k)], default=1)
         if by_class:
-            lab = Path(str(img.parent).replace(f"{os.sep}images", f"{os.sep}labels", 1)) / (img.stem + ".txt")
-            present: set[int] = set()
-            if lab.is_file():
-                for row in lab.read_text(encoding="utf-8", errors="replace").splitlines():
-                    parts = row.split()
-                    if parts and parts[0].isdigit():
-                        present.add(int(parts[0]))
+            present = set(read_labels(label_path_for(img), names, 1, 1)[1])
             n = max([n] + [v for c, v in by_class.items() if c in present])
         lines.extend([str(img)] * n)
     out = work_dir / "train.oversampled.txt"
