@@ -11,7 +11,8 @@
    ``max_extent_m`` is cut greedily from its start, so cracks every 10 m along a street become candidates
    of at most ``max_extent_m`` each, not one 200 m candidate.
 3. Across segment ends: clusters of one class whose ends lie within ``distance_m`` of each other through a
-   shared node (a damage at a segment boundary) are merged, within the same extent cap.
+   shared node (a damage at a segment boundary), or whose end sightings lie within ``distance_m`` on the
+   ground (a damage at a sharp turn, seen on both streets), are merged, within the same extent cap.
 4. Unsnapped sightings (no road within ``locate.max_snap_m``): single linkage by planar distance.
 
 Candidate position: the confidence-weighted mean of the members' damage points on the road, put back on the
@@ -197,32 +198,41 @@ def _link_far(S: pd.DataFrame, lab: np.ndarray, cfg: Config) -> np.ndarray:
 
 
 def _merge_at_nodes(S, lab, snapped, cls, drive_key, cfg):
+    """Merge clusters of one class whose ends meet at a shared node: within ``distance_m`` of each other along
+    the road through the node, or in the plane (the registry's measure across segments). The plane catches a
+    damage at a sharp turn, whose sightings land on both streets farther apart by road than on the ground."""
     ds = cfg.dedupe
     idx = np.flatnonzero(snapped)
     df = pd.DataFrame({"lab": lab[idx], "ch": S["chainage_m"].to_numpy(dtype=float)[idx],
                        "len": S["seg_length_m"].to_numpy(dtype=float)[idx],
                        "na": S["seg_node_a"].to_numpy(dtype=np.int64)[idx], "nb": S["seg_node_b"].to_numpy(dtype=np.int64)[idx],
+                       "x": S["dmg_x"].to_numpy(dtype=float)[idx], "y": S["dmg_y"].to_numpy(dtype=float)[idx],
                        "cls": cls[idx], "dk": drive_key[idx]})
     agg = df.groupby("lab").agg(lo=("ch", "min"), hi=("ch", "max"), len=("len", "first"), na=("na", "first"),
                                 nb=("nb", "first"), cls=("cls", "first"), dk=("dk", "first"))
+    first = df.loc[df.groupby("lab")["ch"].idxmin()].set_index("lab").reindex(agg.index)  # member at each end
+    last = df.loc[df.groupby("lab")["ch"].idxmax()].set_index("lab").reindex(agg.index)
     L = agg["len"].to_numpy()
     ends = []
     lo, hi = agg["lo"].to_numpy(), agg["hi"].to_numpy()
     ext = hi - lo
-    for node, dist in ((agg["na"].to_numpy(), lo), (agg["nb"].to_numpy(), L - hi)):
+    for node, dist, member in ((agg["na"].to_numpy(), lo, first), (agg["nb"].to_numpy(), L - hi, last)):
         m = dist <= ds.distance_m
         ends.append(pd.DataFrame({"lab": agg.index.to_numpy()[m], "node": node[m], "d": dist[m], "ext": ext[m],
+                                  "x": member["x"].to_numpy()[m], "y": member["y"].to_numpy()[m],
                                   "key": (agg["cls"] + "\x00" + agg["dk"]).to_numpy()[m]}))
     E = pd.concat(ends, ignore_index=True)
     if len(E) < 2:
         return lab
     P = E.merge(E, on=["node", "key"])
-    P = P[(P["lab_x"] < P["lab_y"]) & (P["d_x"] + P["d_y"] <= ds.distance_m)
-          & (P["d_x"] + P["d_y"] + P["ext_x"] + P["ext_y"] <= ds.max_extent_m)]
+    P = P[P["lab_x"] < P["lab_y"]].copy()
+    P["road"] = P["d_x"] + P["d_y"]
+    P["gap"] = np.fmin(P["road"], np.hypot(P["x_x"] - P["x_y"], P["y_x"] - P["y_y"]))
+    P = P[(P["gap"] <= ds.distance_m) & (P["gap"] + P["ext_x"] + P["ext_y"] <= ds.max_extent_m)]
     if len(P) == 0:
         return lab
     # greedy: closest pairs first, each cluster merged at most once per node side (keeps the extent cap honest)
-    P = P.sort_values(["d_x", "lab_x", "lab_y"], key=lambda s: s if s.name != "d_x" else P["d_x"] + P["d_y"])
+    P = P.sort_values(["gap", "lab_x", "lab_y"], kind="mergesort")
     used: set = set()
     a, b = [], []
     for la, lb in zip(P["lab_x"].to_numpy(), P["lab_y"].to_numpy()):

@@ -162,6 +162,40 @@ def test_segment_boundary_merge(tmp_path):
     assert len(c) == 1 and c.iloc[0]["n_obs"] == 2
 
 
+def _corner_roads(tmp_path) -> object:
+    """S runs north 100 m to a node, E turns east from it (a 90-degree corner)."""
+    import json
+
+    feats = [
+        {"type": "Feature", "properties": {"segment_id": "S"},
+         "geometry": {"type": "LineString", "coordinates": [[LON0, LAT0], [LON0, LAT0 + 100 * DLAT]]}},
+        {"type": "Feature", "properties": {"segment_id": "E"},
+         "geometry": {"type": "LineString", "coordinates": [[LON0, LAT0 + 100 * DLAT], [LON0 + 100 * DLON, LAT0 + 100 * DLAT]]}},
+    ]
+    p = tmp_path / "corner.geojson"
+    p.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+    return p
+
+
+@pytest.mark.parametrize("before,after,n", [(90.0, 8.0, 1), (86.0, 10.0, 2)])
+def test_damage_at_a_sharp_turn(tmp_path, before, after, n):
+    """A damage at a corner, seen once before the turn and once after it: by road through the node the two
+    sightings are ~18 m apart (> distance_m), on the ground ~13 m: one candidate. Sightings 17 m apart on the
+    ground (24 m by road) stay two candidates."""
+    cfg = Config()
+    net = load_roads(_corner_roads(tmp_path), cfg)
+    det = _det([LAT0 + before * DLAT, LAT0 + 100 * DLAT], [LON0, LON0 + after * DLON], [0.0, 90.0], y2=599.0,
+               image=["a.jpg", "b.jpg"], times=["2026-11-20T09:00:00+09:00", "2026-11-20T09:00:02+09:00"])
+    loc = locate(det, net, cfg)
+    assert list(loc["segment_id"]) == ["S", "E"]
+    through_node = (100.0 - loc["chainage_m"].iloc[0]) + loc["chainage_m"].iloc[1]
+    assert through_node > cfg.dedupe.distance_m
+    c = dedupe(loc, cfg, net)
+    assert len(c) == n
+    if n == 1:
+        assert c.iloc[0]["n_obs"] == 2
+
+
 def test_unsnapped_cluster_by_distance(tmp_path):
     cfg = Config()
     net = load_roads(_two_roads(tmp_path), cfg)
