@@ -143,6 +143,8 @@ def train(
     optimizer: str = typer.Option("auto", "--optimizer", help="auto | SGD | AdamW | …"),
     cache: str = typer.Option("none", "--cache", help="none | ram | disk: decoded-image cache"),
     workers: Optional[int] = typer.Option(None, "--workers", min=0, help="data-loader workers (default: min(8, cores))"),
+    val: bool = typer.Option(True, "--val/--no-val", help="validate after every epoch (--no-val: only after the last, which is then best.pt)"),
+    export: bool = typer.Option(True, "--export/--no-export", help="export best.onnx after training"),
 ):
     """Train (or resume an interrupted run in OUT/NAME), then export ONNX next to best.pt."""
     from detector.train import parse_oversample
@@ -162,8 +164,25 @@ def train(
         extra["optimizer"] = optimizer
     best = _train(data_yaml, model, out=out, name=name, epochs=epochs, imgsz=imgsz, batch=batch, device=device,
                   time_hours=hours, workers=workers, cache=False if cache == "none" else cache,
-                  oversample=parse_oversample(oversample), extra=extra or None)
-    console.print(f"best weights: {best}\nONNX: {best.with_suffix('.onnx')}")
+                  oversample=parse_oversample(oversample), val=val, export=export, extra=extra or None)
+    console.print(f"best weights: {best}" + (f"\nONNX: {best.with_suffix('.onnx')}" if export else ""))
+
+
+@app.command("average-weights")
+def average_weights(
+    checkpoints: List[Path] = typer.Argument(..., help="two or more .pt checkpoints of one architecture (e.g. runs fine-tuned from one start)"),
+    out: Path = typer.Option(..., "--out", help="the averaged .pt"),
+    weight: Optional[List[float]] = typer.Option(None, "--weight", help="one per checkpoint, in order (default: equal)"),
+    onnx: bool = typer.Option(True, "--onnx/--no-onnx", help="also export OUT's .onnx next to it"),
+    imgsz: int = typer.Option(640, "--imgsz", min=32, help="image size of the ONNX export's metadata (the input is dynamic)"),
+):
+    """Average checkpoints into one model (a "model soup"); then tune and evaluate it like any other."""
+    from detector.train import average_weights as _average, export_onnx
+
+    path = _average(checkpoints, out, weight)
+    console.print(f"averaged {len(checkpoints)} checkpoints: {path}")
+    if onnx:
+        console.print(f"ONNX: {export_onnx(path, imgsz=imgsz)}")
 
 
 @app.command("eval")

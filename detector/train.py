@@ -1,8 +1,8 @@
 """`patrol train`: ultralytics training that is resumable, offline and uses every CPU core.
 
 Writes ``OUT/<name>/weights/best.pt`` and exports ``best.onnx`` next to it. Never downloads anything:
-YOLO_OFFLINE is set, plots (which fetch a font) are off, and the AMP check (which fetches a model) is
-skipped on CPU; on a GPU ``amp`` stays on but ultralytics' check is bypassed with a local model.
+YOLO_OFFLINE is set, plots (which fetch a font) are off, and ultralytics' AMP self-test (which downloads
+yolo26n.pt) is not run: AMP is off on CPU and on elsewhere, as ultralytics itself decides when offline.
 """
 
 from __future__ import annotations
@@ -111,10 +111,17 @@ def train(
     workers: int | None = None,
     cache: str | bool = False,
     oversample: dict[str, int] | None = None,
+    val: bool = True,
+    export: bool = True,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Train (or resume, if ``OUT/NAME/weights/last.pt`` exists and is unfinished). Returns best.pt."""
+    """Train (or resume, if ``OUT/NAME/weights/last.pt`` exists and is unfinished). Returns best.pt.
+
+    ``val=False`` validates only after the last epoch (best.pt is then the last epoch); ``export=False``
+    skips the ONNX export (e.g. on a training machine without onnxslim; export later with export_onnx)."""
     from ultralytics import YOLO
+
+    _skip_amp_download()
 
     out = Path(out).resolve()
     run_dir = out / name
@@ -138,6 +145,7 @@ def train(
             data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, device=device, project=str(out), name=name,
             exist_ok=True, patience=patience, plots=False, amp=device != "cpu", seed=0, deterministic=False,
             workers=workers if workers is not None else min(8, os.cpu_count() or 1), cache=cache, verbose=True,
+            val=val,
         )
         if time_hours:
             args["time"] = time_hours
@@ -147,8 +155,20 @@ def train(
     best = run_dir / "weights" / "best.pt"
     if not best.is_file():
         best = last
-    export_onnx(best, imgsz=_imgsz_of(best, imgsz))
+    if export:
+        export_onnx(best, imgsz=_imgsz_of(best, imgsz))
     return best
+
+
+def _skip_amp_download() -> None:
+    """ultralytics checks AMP on a GPU by downloading yolo26n.pt and comparing its outputs; offline that
+    download is retried before ultralytics gives up and keeps AMP on. Decide the same without the attempt."""
+    from ultralytics.engine import trainer
+
+    def check_amp(model) -> bool:
+        return next(model.parameters()).device.type not in ("cpu", "mps")
+
+    trainer.check_amp = check_amp
 
 
 def _resumable(last: Path) -> bool:
@@ -194,3 +214,48 @@ def export_onnx(pt: str | Path, imgsz: int = 640, out: str | Path | None = None)
         os.replace(path, out)
         path = Path(out)
     return path
+
+
+def average_weights(inputs: list[str | Path], out: str | Path, weights: list[float] | None = None) -> Path:
+    """Average the parameters of checkpoints of one architecture (a "model soup", e.g. two fine-tuning runs from
+    the same start) into one ultralytics checkpoint at ``out`` (fp16, no optimizer), which loads like any other.
+
+    Float tensors (weights, biases, batch-norm statistics) are averaged, weighted by ``weights`` (default equal);
+    integer buffers come from the last input, as do the training args and class names of the written file."""
+    import torch
+
+    paths = [Path(p) for p in inputs]
+    if len(paths) < 2:
+        raise InputError("averaging needs at least two checkpoints")
+    w = [1.0] * len(paths) if weights is None else [float(x) for x in weights]
+    if len(w) != len(paths) or any(x < 0 for x in w) or sum(w) <= 0:
+        raise InputError(f"--weight wants one non-negative number per checkpoint ({len(paths)}), got {weights}")
+    ckpts, states = [], []
+    for p in paths:
+        if not p.is_file():
+            raise ModelError("checkpoint not found", p)
+        try:
+            ck = torch.load(p, map_location="cpu", weights_only=False)
+            model = ck.get("ema") or ck["model"]
+            states.append({k: v.float() if v.is_floating_point() else v for k, v in model.state_dict().items()})
+        except Exception as e:  # noqa: BLE001 - anything unpickling a foreign file
+            raise ModelError(f"not an ultralytics checkpoint: {type(e).__name__}: {e}", p) from None
+        ckpts.append(ck)
+    ref = states[-1]
+    for p, sd in zip(paths, states):
+        if sd.keys() != ref.keys() or any(sd[k].shape != ref[k].shape for k in ref):
+            raise ModelError(f"architecture differs from {paths[-1].name}: only checkpoints of one model can be averaged", p)
+    total = sum(w)
+    avg = {k: (sum(wi * sd[k] for wi, sd in zip(w, states)) / total) if ref[k].is_floating_point() else ref[k]
+           for k in ref}
+    last = ckpts[-1]
+    model = (last.get("ema") or last["model"]).float()
+    model.load_state_dict(avg)
+    last.update(model=model.half(), ema=None, optimizer=None, updates=None, epoch=-1,
+                averaged_from=[str(p) for p in paths], averaged_weights=w)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    torch.save(last, tmp)
+    os.replace(tmp, out)
+    return out

@@ -126,3 +126,102 @@ def test_oversample_rejects_unknown_key_and_bad_factor(tmp_path):
             parse_oversample(bad)
     with pytest.raises(InputError, match="Osaka_"):
         resolve_data_yaml(need(RDD) / "data.yaml", tmp_path, oversample={"Osaka_": 2})
+
+
+def test_train_cli_no_val_no_export_and_offline_amp_check(tmp_path):
+    """The GPU recipe in the model card: --no-val validates only after the last epoch, --no-export leaves no
+    ONNX, and ultralytics' AMP self-test (which would download yolo26n.pt) is replaced before training."""
+    model = need(PRETRAINED / "yolov5nu-coco-backbone-4cls.pt")
+    data = _tiny_dataset(tmp_path / "ds")
+    out = tmp_path / "runs"
+    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "train", str(data), "--model", str(model), "--epochs", "2",
+                        "--imgsz", "64", "--batch", "4", "--workers", "0", "--device", "cpu", "--out", str(out),
+                        "--name", "nv", "--no-val", "--no-export"], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run = out / "nv"
+    assert (run / "weights" / "best.pt").is_file()
+    assert not list(run.rglob("*.onnx"))
+    assert "ONNX:" not in r.stdout
+    rows = _rows(run / "results.csv")
+    assert len(rows) == 2
+    # epoch 1 was not validated (ultralytics writes zero val losses), the last epoch was
+    assert float(rows[0]["val/box_loss"]) == 0.0
+    assert float(rows[1]["val/box_loss"]) > 0.0
+
+    check = _run("""
+        import torch
+        from ultralytics.engine import trainer
+        import detector.train as t
+        t._skip_amp_download()
+        m = torch.nn.Linear(2, 2)
+        print("AMP_CPU", trainer.check_amp(m))
+    """)
+    assert check.returncode == 0, check.stderr[-2000:]
+    assert "AMP_CPU False" in check.stdout
+
+
+def test_average_weights_is_the_weighted_mean_and_loads(tmp_path):
+    """`patrol average-weights`: the shipped model is the mean of two GPU runs; check the arithmetic on two real
+    checkpoints of one architecture (the shipped model and the pretrained start) and that the result detects."""
+    import torch
+
+    from detector.train import average_weights
+
+    a = ROOT / "weights" / "rdd-yolo.pt"
+    b = need(PRETRAINED / "yolov5nu-coco-backbone-4cls.pt")
+    sd = lambda p: {k: v.float() for k, v in  # noqa: E731
+                    (lambda c: (c.get("ema") or c["model"]))(torch.load(p, map_location="cpu", weights_only=False)).state_dict().items()}
+    sa, sb = sd(a), sd(b)
+    key = next(k for k in sa if sa[k].is_floating_point() and not torch.equal(sa[k], sb[k]) and sa[k].numel() > 100)
+
+    mean = average_weights([a, b], tmp_path / "mean.pt")
+    sm = sd(mean)
+    assert torch.allclose(sm[key], (sa[key] + sb[key]) / 2, atol=2e-3, rtol=1e-3)
+    first = average_weights([a, b], tmp_path / "first.pt", weights=[3, 0])
+    assert torch.allclose(sd(first)[key], sa[key], atol=2e-3, rtol=1e-3)
+    ck = torch.load(mean, map_location="cpu", weights_only=False)
+    assert ck["epoch"] == -1 and ck["optimizer"] is None and ck["averaged_from"] == [str(a), str(b)]
+
+    # the averaged file is an ordinary model for the detector, and the CLI writes it plus its ONNX
+    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "average-weights", str(a), str(a), "--out",
+                        str(tmp_path / "self.pt"), "--imgsz", "320"], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "self.onnx").is_file()
+    det = _run(f"""
+        import cv2
+        from detector.config import Config
+        from detector.infer import load_detector
+        cfg = Config(); cfg.detect.imgsz = 320
+        img = cv2.imread({str(next((need(RDD) / 'images' / 'val').glob('*.jpg')))!r})
+        for w in ({str(a)!r}, {str(tmp_path / 'self.pt')!r}):
+            xyxy, conf, cls = load_detector(w, cfg).predict_all([img], 0.05, 100)[0]
+            print("N", len(conf), round(float(conf.max()) if len(conf) else 0.0, 2))
+    """)
+    assert det.returncode == 0, det.stderr[-3000:]
+    n = [line.split()[1:] for line in det.stdout.splitlines() if line.startswith("N ")]
+    assert len(n) == 2 and n[0] == n[1]  # a model averaged with itself predicts what it did
+
+
+def test_average_weights_errors_name_the_file(tmp_path):
+    a = ROOT / "weights" / "rdd-yolo.pt"
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    other = tmp_path / "other.pt"
+    mk = _run(f"""
+        import torch
+        from ultralytics.nn.tasks import DetectionModel
+        ck = torch.load({str(a)!r}, map_location="cpu", weights_only=False)
+        ck["model"] = DetectionModel("yolov5n.yaml", nc=80, verbose=False).half()
+        torch.save(ck, {str(other)!r})
+    """)
+    assert mk.returncode == 0, mk.stderr[-2000:]
+    cases = [([str(a)], 3, "at least two"), ([str(a), str(tmp_path / "missing.pt")], 5, "missing.pt"),
+             ([str(a), str(junk)], 5, "junk.pt"), ([str(a), str(other)], 5, "architecture differs"),
+             ([str(a), str(a), "--weight", "1"], 3, "one non-negative number per checkpoint")]
+    for args, code, text in cases:
+        r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "average-weights", *args, "--out", str(tmp_path / "o.pt"),
+                            "--no-onnx"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert r.returncode == code, (args, r.returncode, r.stderr[-2000:])
+        assert text in r.stderr + r.stdout, (args, r.stderr[-2000:])
+        assert "Traceback" not in r.stderr
+    assert not (tmp_path / "o.pt").exists()
