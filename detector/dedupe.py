@@ -208,26 +208,23 @@ def _merge_at_nodes(S, lab, snapped, cls, drive_key, cfg):
                        "na": S["seg_node_a"].to_numpy(dtype=np.int64)[idx], "nb": S["seg_node_b"].to_numpy(dtype=np.int64)[idx],
                        "x": S["dmg_x"].to_numpy(dtype=float)[idx], "y": S["dmg_y"].to_numpy(dtype=float)[idx],
                        "cls": cls[idx], "dk": drive_key[idx]})
-    agg = df.groupby("lab").agg(lo=("ch", "min"), hi=("ch", "max"), len=("len", "first"), na=("na", "first"),
-                                nb=("nb", "first"), cls=("cls", "first"), dk=("dk", "first"))
-    first = df.loc[df.groupby("lab")["ch"].idxmin()].set_index("lab").reindex(agg.index)  # member at each end
-    last = df.loc[df.groupby("lab")["ch"].idxmax()].set_index("lab").reindex(agg.index)
-    L = agg["len"].to_numpy()
-    ends = []
-    lo, hi = agg["lo"].to_numpy(), agg["hi"].to_numpy()
+    # the member at each end of each cluster (segment, class and drive key are the same for all its members)
+    first = df.loc[df.groupby("lab")["ch"].idxmin()].set_index("lab")
+    last = df.loc[df.groupby("lab")["ch"].idxmax()].set_index("lab")
+    lo, hi = first["ch"].to_numpy(), last["ch"].to_numpy()
     ext = hi - lo
-    for node, dist, member in ((agg["na"].to_numpy(), lo, first), (agg["nb"].to_numpy(), L - hi, last)):
+    key = (first["cls"] + "\x00" + first["dk"]).to_numpy()
+    ends = []
+    for node, dist, member in ((first["na"].to_numpy(), lo, first), (first["nb"].to_numpy(), first["len"].to_numpy() - hi, last)):
         m = dist <= ds.distance_m
-        ends.append(pd.DataFrame({"lab": agg.index.to_numpy()[m], "node": node[m], "d": dist[m], "ext": ext[m],
-                                  "x": member["x"].to_numpy()[m], "y": member["y"].to_numpy()[m],
-                                  "key": (agg["cls"] + "\x00" + agg["dk"]).to_numpy()[m]}))
+        ends.append(pd.DataFrame({"lab": first.index.to_numpy()[m], "node": node[m], "d": dist[m], "ext": ext[m],
+                                  "x": member["x"].to_numpy()[m], "y": member["y"].to_numpy()[m], "key": key[m]}))
     E = pd.concat(ends, ignore_index=True)
     if len(E) < 2:
         return lab
     P = E.merge(E, on=["node", "key"])
     P = P[P["lab_x"] < P["lab_y"]].copy()
-    P["road"] = P["d_x"] + P["d_y"]
-    P["gap"] = np.fmin(P["road"], np.hypot(P["x_x"] - P["x_y"], P["y_x"] - P["y_y"]))
+    P["gap"] = np.fmin(P["d_x"] + P["d_y"], np.hypot(P["x_x"] - P["x_y"], P["y_x"] - P["y_y"]))
     P = P[(P["gap"] <= ds.distance_m) & (P["gap"] + P["ext_x"] + P["ext_y"] <= ds.max_extent_m)]
     if len(P) == 0:
         return lab

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from .atomic import atomic_write
 from .errors import InputError, ModelError
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -230,17 +231,18 @@ def average_weights(inputs: list[str | Path], out: str | Path, weights: list[flo
     w = [1.0] * len(paths) if weights is None else [float(x) for x in weights]
     if len(w) != len(paths) or any(x < 0 for x in w) or sum(w) <= 0:
         raise InputError(f"--weight wants one non-negative number per checkpoint ({len(paths)}), got {weights}")
-    ckpts, states = [], []
+    ckpts, models, states = [], [], []
     for p in paths:
         if not p.is_file():
             raise ModelError("checkpoint not found", p)
         try:
             ck = torch.load(p, map_location="cpu", weights_only=False)
-            model = ck.get("ema") or ck["model"]
-            states.append({k: v.float() if v.is_floating_point() else v for k, v in model.state_dict().items()})
+            model = (ck.get("ema") or ck["model"]).float()
+            states.append(model.state_dict())
         except Exception as e:  # noqa: BLE001 - anything unpickling a foreign file
             raise ModelError(f"not an ultralytics checkpoint: {type(e).__name__}: {e}", p) from None
         ckpts.append(ck)
+        models.append(model)
     ref = states[-1]
     for p, sd in zip(paths, states):
         if sd.keys() != ref.keys() or any(sd[k].shape != ref[k].shape for k in ref):
@@ -248,14 +250,10 @@ def average_weights(inputs: list[str | Path], out: str | Path, weights: list[flo
     total = sum(w)
     avg = {k: (sum(wi * sd[k] for wi, sd in zip(w, states)) / total) if ref[k].is_floating_point() else ref[k]
            for k in ref}
-    last = ckpts[-1]
-    model = (last.get("ema") or last["model"]).float()
+    model, last = models[-1], ckpts[-1]
     model.load_state_dict(avg)
     last.update(model=model.half(), ema=None, optimizer=None, updates=None, epoch=-1,
                 averaged_from=[str(p) for p in paths], averaged_weights=w)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    torch.save(last, tmp)
-    os.replace(tmp, out)
-    return out
+    with atomic_write(out, "wb") as fh:
+        torch.save(last, fh)
+    return Path(out)
