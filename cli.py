@@ -145,9 +145,10 @@ def train(
     workers: Optional[int] = typer.Option(None, "--workers", min=0, help="data-loader workers (default: min(8, cores))"),
     val: bool = typer.Option(True, "--val/--no-val", help="validate after every epoch (--no-val: only after the last, which is then best.pt)"),
     export: bool = typer.Option(True, "--export/--no-export", help="export best.onnx after training"),
+    hyp: Optional[List[str]] = typer.Option(None, "--hyp", help="KEY=VALUE or a YAML file of them, repeatable: other ultralytics training arguments, e.g. --hyp mixup=0.15 --hyp scale=0.7 --hyp multi_scale=0.3 --hyp save_period=10"),
 ):
     """Train (or resume an interrupted run in OUT/NAME), then export ONNX next to best.pt."""
-    from detector.train import parse_oversample
+    from detector.train import parse_hyp, parse_oversample
     from detector.train import train as _train
 
     if model is None:
@@ -156,7 +157,7 @@ def train(
         model = DEFAULT_WEIGHTS_PT
     if cache not in ("none", "ram", "disk"):
         raise typer.BadParameter("--cache must be none, ram or disk")
-    extra: dict = {}
+    extra: dict = parse_hyp(hyp)
     if lr0 is not None:
         extra["lr0"] = lr0
         extra["optimizer"] = "AdamW" if optimizer == "auto" else optimizer

@@ -69,6 +69,58 @@ def parse_oversample(items: list[str] | None) -> dict[str, int]:
     return out
 
 
+# options `patrol train` sets itself (or that would break resume/offline/output layout): not passable via --hyp
+_HYP_RESERVED = frozenset({
+    "task", "mode", "model", "data", "epochs", "time", "imgsz", "batch", "device", "project", "name", "exist_ok",
+    "resume", "cache", "workers", "val", "plots", "amp", "source", "format", "cfg", "tracker", "save_dir",
+})
+
+
+def parse_hyp(items: list[str] | None) -> dict[str, Any]:
+    """``--hyp`` values → ultralytics training arguments, checked before any training starts.
+
+    Each item is ``KEY=VALUE`` (the value read as YAML: ``mixup=0.15``, ``scale=0.7``, ``cos_lr=true``) or the
+    path of a YAML file holding such a mapping (a municipality's own augmentation recipe); later items win.
+    A key ultralytics does not know, one this command sets itself (use its option), or a value of the wrong
+    type raises InputError naming the key (and the file)."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT, check_cfg
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        source: Path | None = None
+        key, sep, raw = item.partition("=")
+        if sep:
+            try:
+                pairs = {key.strip(): yaml.safe_load(raw) if raw.strip() else None}
+            except yaml.YAMLError as e:
+                raise InputError(f"--hyp {item!r}: value is not valid YAML: {e}") from None
+        else:
+            source = Path(item)
+            if not source.is_file():
+                raise InputError("--hyp wants KEY=VALUE or a YAML file of them; file not found", source)
+            try:
+                pairs = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+            except (yaml.YAMLError, UnicodeDecodeError) as e:
+                raise InputError(f"invalid YAML: {e}", source) from None
+            if not isinstance(pairs, dict):
+                raise InputError("a --hyp file must hold a mapping of training arguments (KEY: VALUE)", source)
+        for k, v in pairs.items():
+            k = str(k).strip()
+            if k in _HYP_RESERVED:
+                raise InputError(f"--hyp {k}: set by patrol train itself; use its own option (see --help)", source)
+            if k not in DEFAULT_CFG_DICT:
+                raise InputError(f"--hyp {k}: not an ultralytics training argument (e.g. mixup, scale, degrees, "
+                                 f"lr0, cos_lr, close_mosaic, multi_scale, save_period)", source)
+            if v is None:
+                raise InputError(f"--hyp {k}: no value given", source)
+            try:
+                check_cfg({k: v}, hard=True)
+            except (TypeError, ValueError) as e:
+                raise InputError(f"--hyp {k}={v!r}: {e}", source) from None
+            out[k] = v
+    return out
+
+
 def write_oversampled_list(data_yaml: Path, oversample: dict[str, int], work_dir: Path) -> Path:
     """Write the train split as a list of absolute image paths, each repeated by its oversample factor."""
     from .evaluate import label_path_for, read_labels, resolve_split

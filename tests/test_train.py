@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import PRETRAINED, RDD, ROOT, need
 
@@ -134,12 +135,19 @@ def test_train_cli_no_val_no_export_and_offline_amp_check(tmp_path):
     model = need(PRETRAINED / "yolov5nu-coco-backbone-4cls.pt")
     data = _tiny_dataset(tmp_path / "ds")
     out = tmp_path / "runs"
+    hyp_file = tmp_path / "city-aug.yaml"
+    hyp_file.write_text("scale: 0.7\nsave_period: 1\n")
     r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "train", str(data), "--model", str(model), "--epochs", "2",
                         "--imgsz", "64", "--batch", "4", "--workers", "0", "--device", "cpu", "--out", str(out),
-                        "--name", "nv", "--no-val", "--no-export"], cwd=ROOT, capture_output=True, text=True, timeout=240)
+                        "--name", "nv", "--no-val", "--no-export", "--hyp", "mixup=0.2", "--hyp", str(hyp_file),
+                        "--hyp", "multi_scale=0.25"], cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stderr[-3000:]
     run = out / "nv"
     assert (run / "weights" / "best.pt").is_file()
+    # --hyp reached ultralytics: the run's own record of its arguments, and the per-epoch snapshots save_period asks for
+    args = yaml.safe_load((run / "args.yaml").read_text())
+    assert (args["mixup"], args["scale"], args["multi_scale"], args["save_period"]) == (0.2, 0.7, 0.25, 1)
+    assert (run / "weights" / "epoch0.pt").is_file() and (run / "weights" / "epoch1.pt").is_file()
     assert not list(run.rglob("*.onnx"))
     assert "ONNX:" not in r.stdout
     rows = _rows(run / "results.csv")
@@ -225,3 +233,32 @@ def test_average_weights_errors_name_the_file(tmp_path):
         assert text in r.stderr + r.stdout, (args, r.stderr[-2000:])
         assert "Traceback" not in r.stderr
     assert not (tmp_path / "o.pt").exists()
+
+
+def test_hyp_is_checked_before_training(tmp_path):
+    """`--hyp`: values are read as YAML, from KEY=VALUE or a file; unknown keys, keys patrol train sets itself and
+    out-of-range values fail at once (exit 3) naming the key and the file, before anything trains."""
+    from detector.errors import InputError
+    from detector.train import parse_hyp
+
+    f = tmp_path / "aug.yaml"
+    f.write_text("mixup: 0.1\ndegrees: 3\n")
+    assert parse_hyp(["scale=0.7", str(f), "mixup=0.3", "cos_lr=true"]) == {"scale": 0.7, "mixup": 0.3, "degrees": 3,
+                                                                         "cos_lr": True}
+    for bad, msg in [("mixupp=0.1", "not an ultralytics training argument"), ("epochs=5", "use its own option"),
+                     ("mixup=2", "between 0.0 and 1.0"), ("cos_lr=3", "must be a bool"), ("mixup=", "no value"),
+                     (str(tmp_path / "missing.yaml"), "file not found")]:
+        with pytest.raises(InputError, match=msg):
+            parse_hyp([bad])
+    f.write_text("- mixup\n")
+    with pytest.raises(InputError, match="mapping") as e:
+        parse_hyp([str(f)])
+    assert str(f) in str(e.value)
+
+    f.write_text("imgsz: 320\n")
+    data = need(RDD) / "data.yaml"
+    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "train", str(data), "--out", str(tmp_path / "runs"),
+                        "--hyp", str(f)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3, r.stderr[-2000:]
+    assert str(f) in r.stderr and "--hyp imgsz" in r.stderr and "own option" in r.stderr
+    assert not (tmp_path / "runs").exists()
