@@ -66,6 +66,8 @@ def _print_summary(s, title: str) -> None:
         t.add_row("registry", f"{s.new} new, {s.seen_again} seen again" + (f", {s.reopened} reopened" if s.reopened else ""))
     if s.skipped_stages:
         t.add_row("skipped", ", ".join(s.skipped_stages) + " (inputs unchanged)")
+    for w in getattr(s, "warnings", []):
+        t.add_row("[yellow]warning[/yellow]", w)
     for k, p in s.outputs.items():
         t.add_row(k, str(p))
     t.add_row("time", f"{s.seconds:.1f} s")
@@ -228,7 +230,7 @@ def tune(
 def status(
     store: Path = typer.Argument(...),
     candidate_id: str = typer.Argument(..., metavar="ID"),
-    set_: str = typer.Option(..., "--set", help="new | confirmed | not_an_issue | scheduled | repaired"),
+    set_: str = typer.Option(..., "--set", help="confirmed | scheduled | repaired | not_an_issue (or 確認済み, 補修予定, 補修済み, 対象外); new and reopened are set by patrol"),
     note: Optional[str] = typer.Option(None, "--note"),
     who: Optional[str] = typer.Option(None, "--who"),
 ):
@@ -239,7 +241,7 @@ def status(
 
 
 @app.command("import-verification")
-def import_verification(store: Path = typer.Argument(...), file: Path = typer.Argument(..., help="repair list CSV filled in by the crew")):
+def import_verification(store: Path = typer.Argument(...), file: Path = typer.Argument(..., help="the list the crew filled in: CSV (UTF-8 or Shift_JIS) or the .xlsx of `patrol export --format xlsx`")):
     """Take back a field crew's repair list: status, note, issue type, who, when."""
     with _open_store(store) as st:
         rep = st.import_verification(file)
@@ -261,6 +263,7 @@ def export(
     """Export the registry for GIS, Excel, Google Earth or a browser."""
     from detector.errors import PatrolError
     from detector.report import FORMATS, export as _export
+    format = format.strip().lower()
     if format not in FORMATS:
         raise PatrolError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}", field="--format")
     try:
@@ -290,10 +293,12 @@ def main(argv: Optional[list[str]] = None) -> None:
     from detector.errors import PatrolError
 
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
     except PatrolError as e:
-        if DEBUG:
-            raise
+        if DEBUG:  # the traceback too, but the same exit code: scripts must not change behaviour under --debug
+            import traceback
+
+            traceback.print_exc()
         err_console.print(f"[red]error:[/red] {e}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
@@ -312,6 +317,11 @@ def main(argv: Optional[list[str]] = None) -> None:
             raise
         err_console.print(f"[red]internal error:[/red] {type(e).__name__}: {e} (run with --debug for the traceback)")
         sys.exit(1)
+    # typer >= 0.16 turns Ctrl-C (and typer.Exit) into a returned exit code when not in standalone mode
+    if isinstance(rc, int) and not isinstance(rc, bool) and rc:
+        if rc == 130:
+            err_console.print("interrupted; run the same command again to resume")
+        sys.exit(rc)
 
 if __name__ == "__main__":
     main()

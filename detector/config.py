@@ -244,7 +244,8 @@ def load_config(path: str | Path | None = None) -> Config:
     except ValidationError as e:
         err = e.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or None
-        raise ConfigError(err["msg"], path or "<defaults>", field) from None
+        msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")  # pydantic's prefixes
+        raise ConfigError(msg, path or "<defaults>", field) from None
 
 
 def config_fingerprint(cfg: Config) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from . import CLASS_IDS
-from .errors import InputError
+from .errors import InputError, read_input_bytes
 
 COLUMNS = ["image", "time", "lat", "lon", "heading", "class", "confidence", "x1", "y1", "x2", "y2", "width", "height"]
 EXTRA_COLUMNS = ["drive"]
@@ -175,12 +175,7 @@ def read_detections_csv(path: str | Path, drive: str | None = None) -> Detection
     path = Path(path)
     if drive is None:
         drive = path.name.split(".")[0]
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError("file not found", path) from None
-    except OSError as e:
-        raise InputError(f"cannot read: {e.strerror or e}", path) from None
+    raw = read_input_bytes(path)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -18,6 +18,13 @@ class PatrolError(Exception):
         super().__init__(": ".join(parts))
 
 
+class UsageError(PatrolError):
+    """A command asked for something that cannot be done: an unknown status or candidate id, a status change
+    the workflow does not allow (exit 2, like other usage errors)."""
+
+    exit_code = 2
+
+
 class InputError(PatrolError):
     """Bad input file (roads, detections CSV, images folder)."""
 
@@ -40,3 +47,15 @@ class StoreError(PatrolError):
     """Registry (store) problem."""
 
     exit_code = 6
+
+
+def read_input_bytes(path: str | Path) -> bytes:
+    """The bytes of an input file; a missing or unreadable one is an InputError naming it."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError("file not found", path) from None
+    except IsADirectoryError:
+        raise InputError("is a folder, expected a file", path) from None
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror or e}", path) from None

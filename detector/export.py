@@ -25,7 +25,7 @@ GEOJSON_PROPERTIES = [
 ]
 REPAIR_COLUMNS = [
     "No", "candidate_id", "segment_id", "road_name", "chainage_m", "class", "種別", "class_name", "confidence",
-    "n_obs", "severity", "lat", "lon", "first_seen", "last_seen", "best_image", "drives",
+    "n_obs", "severity", "lat", "lon", "first_seen", "last_seen", "best_image", "photo", "drives",
     "status", "note", "issue_type", "checked_by", "checked_at",
 ]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -134,9 +134,25 @@ def _num(v, nd: int | None = None) -> str:
     return f"{f:.{nd}f}"
 
 
+def _text(v) -> str:
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+
 def write_repair_list(cands: pd.DataFrame, path: str | Path) -> Path:
-    """One row per candidate for a field crew, sorted by segment then chainage; UTF-8 with BOM."""
+    """One row per candidate for a field crew, sorted by segment then chainage; UTF-8 with BOM.
+
+    ``status`` and ``note`` carry the registry's status and note when the run merged into a registry (empty
+    otherwise); the crew edits them and the rest of the verification columns, then `patrol import-verification`.
+    ``photo`` is the candidate's crop beside the list (``crops/<run candidate id>.jpg``), where one was written."""
     path = Path(path)
+
+    def photo(r: dict) -> str:
+        for key in ("run_candidate_id", "candidate_id"):
+            name = _text(r.get(key))
+            if name and (path.parent / "crops" / f"{name}.jpg").is_file():
+                return f"crops/{name}.jpg"
+        return ""
+
     with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh, lineterminator="\r\n")
         w.writerow(REPAIR_COLUMNS)
@@ -149,6 +165,6 @@ def write_repair_list(cands: pd.DataFrame, path: str | Path) -> Path:
                 safe_cell(r.get("class_name", "")), _num(r.get("confidence"), 3), _num(r.get("n_obs")),
                 _num(r.get("severity"), 1), _num(r.get("lat"), 7), _num(r.get("lon"), 7),
                 safe_cell(r.get("first_seen", "")), safe_cell(r.get("last_seen", "")), safe_cell(r.get("best_image", "")),
-                safe_cell(drives), "", "", "", "", "",
+                safe_cell(photo(r)), safe_cell(drives), safe_cell(_text(r.get("status"))), safe_cell(_text(r.get("status_note"))), "", "", "",
             ])
     return path

@@ -30,7 +30,8 @@ _KILL_COUNTS: dict[str, int] = {}
 
 def checkpoint(name: str) -> None:
     """Test hook: ``PATROL_KILL_AT=name[:n]`` kills this process with SIGKILL the n-th time (default 1st) it passes
-    ``name`` — how the tests prove that a run killed anywhere resumes to identical outputs. No-op otherwise."""
+    ``name`` — how the tests prove that a run killed anywhere resumes to identical outputs
+    (``PATROL_KILL_SIGNAL=SIGINT``: a Ctrl-C there instead). No-op otherwise."""
     spec = os.environ.get("PATROL_KILL_AT")
     if not spec:
         return
@@ -41,7 +42,7 @@ def checkpoint(name: str) -> None:
     if _KILL_COUNTS[name] >= int(nth or 1):
         import signal
 
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), getattr(signal, os.environ.get("PATROL_KILL_SIGNAL", "SIGKILL")))
 
 
 @dataclass
@@ -60,6 +61,7 @@ class RunSummary:
     seen_again: int | None = None
     reopened: int | None = None
     skipped_stages: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     outputs: dict[str, Path] = field(default_factory=dict)
     seconds: float = 0.0
     detect_fps: float | None = None
@@ -202,6 +204,32 @@ def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summ
     return read_frames_csv(scan_csv)
 
 
+def _check_usable(frames, drives: list[Path], cfg: Config, out: Path, summary: RunSummary) -> None:
+    """A drive without one usable frame is a warning in the summary; a run without any is an error (exit 3)
+    naming the folder and why, with frames.csv written so every rejected file's reason can be read."""
+    from collections import Counter
+
+    from .frames import write_frames_csv
+
+    usable = Counter(f.drive for f in frames if f.status == "ok")
+    listed = Counter(f.drive for f in frames)
+    why = {}
+    for d in drives:
+        if usable[d.name]:
+            continue
+        if listed[d.name]:
+            reasons = Counter(f.reason.split(":")[0] for f in frames if f.drive == d.name)
+            why[d] = (f"no usable frames: all {listed[d.name]} files rejected "
+                      f"({', '.join(f'{k} {v}' for k, v in reasons.most_common())}; per file in {out / 'frames.csv'})")
+        else:
+            why[d] = f"no image files ({' '.join(cfg.frames.extensions)})"
+    if len(why) == len(drives):
+        write_frames_csv(frames, out / "frames.csv")
+        d0 = drives[0]
+        raise InputError(why[d0] + ("; nor has any other drive" if len(drives) > 1 else ""), d0)
+    summary.warnings.extend(f"{d}: {w}" for d, w in why.items())
+
+
 def _frame_key(f) -> tuple[str, str]:
     return (f.drive, f.name)
 
@@ -331,8 +359,44 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
         cands["run_candidate_id"] = cands["candidate_id"]
         cands["candidate_id"] = [res.mapping.get(i, c) for i, c in zip(cands.index, cands["candidate_id"])]
         status = dict(zip(reg["candidate_id"], reg["status"])) if len(reg) else {}
+        note = dict(zip(reg["candidate_id"], reg["status_note"])) if len(reg) else {}
         cands["status"] = [status.get(c, "new") for c in cands["candidate_id"]]
+        cands["status_note"] = [note.get(c) for c in cands["candidate_id"]]
+        cands = one_row_per_registry_id(cands)
     return cands
+
+
+def one_row_per_registry_id(cands):
+    """The registry may fold two of a run's candidates into one known damage (pieces of one crack the run placed
+    more than distance_m apart: ``store.absorb_fragments``). The run's outputs then show that damage once, as the
+    registry does: the most confident piece, with the sightings, drives and images of all pieces."""
+    import pandas as pd
+
+    dup = cands["candidate_id"].duplicated(keep=False)
+    if not dup.any():
+        return cands
+    keep = []
+    for _, g in cands[dup].groupby("candidate_id", sort=False):
+        best = g.loc[g["confidence"].idxmax()].copy()
+        best["n_obs"] = int(g["n_obs"].sum())
+        if "severity" in g:
+            best["severity"] = g["severity"].max()
+        for col, pick in (("first_seen", min), ("last_seen", max)):
+            if col in g:
+                vals = [v for v in g[col] if isinstance(v, str) and v]
+                if vals:
+                    best[col] = pick(vals, key=lambda v: pd.Timestamp(v))
+        for col in ("drives", "images", "observations"):
+            if col in g:
+                merged: list = []
+                for v in g[col]:
+                    for x in (list(v) if isinstance(v, (list, tuple, np.ndarray)) else []):
+                        if col == "observations" or x not in merged:
+                            merged.append(x)
+                best[col] = sorted(merged) if col != "observations" else merged
+        keep.append(best)
+    out = pd.concat([cands[~dup], pd.DataFrame(keep)])
+    return out.loc[[i for i in cands.index if i in out.index]]
 
 
 def write_candidate_outputs(cands, out: Path, summary: RunSummary) -> None:
@@ -351,7 +415,6 @@ def run_pipeline(drives: list[Path], roads: Path, out: Path, cfg: Config, weight
     from .roads import load_roads
 
     t0 = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
     summary = RunSummary(out=out, drives=[d.name for d in drives])
     names = [d.name for d in drives]
     if len(set(names)) != len(names):
@@ -364,6 +427,11 @@ def run_pipeline(drives: list[Path], roads: Path, out: Path, cfg: Config, weight
         from .errors import ModelError
 
         raise ModelError("weights file not found", weights)
+    if store is not None:
+        from .store import check_store
+
+        check_store(store, cfg)
+    out.mkdir(parents=True, exist_ok=True)
     with OutLock(out):
         return _run_locked(drives, roads, out, cfg, weights, store, progress, detector, report, net, names, summary, t0)
 
@@ -375,6 +443,7 @@ def _run_locked(drives, roads, out, cfg, weights, store, progress, detector, rep
     man = Manifest(out)
 
     frames = stage_frames(drives, cfg, out, man, summary, progress)
+    _check_usable(frames, drives, cfg, out, summary)
     frames, det = stage_detect(frames, cfg, out, weights, man, summary, progress, detector=detector)
     write_frames_csv(frames, out / "frames.csv")
     summary.outputs["frames"] = out / "frames.csv"
@@ -528,6 +597,10 @@ def locate_only(csvs: list[Path], roads: Path, out: Path, cfg: Config, store: Pa
     """`patrol locate`: detections files in, candidates out (no images needed)."""
     t0 = time.perf_counter()
     summary = RunSummary(out=out)
+    if store is not None:
+        from .store import check_store
+
+        check_store(store, cfg)
     det = Detections.concat([read_detections_csv(p) for p in csvs])
     det = det.apply_thresholds(cfg.thresholds())
     summary.drives = sorted(set(det.drive.tolist()))
@@ -560,6 +633,7 @@ def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = Non
     for f in frames:
         if f.status != "ok" and f.reason.split(":")[0] in POSITION_REASONS:
             f.status, f.reason = "ok", ""
+    _check_usable(frames, [images], cfg, out, summary)
     man = Manifest(out)
     frames, det = stage_detect(frames, cfg, out, weights, man, summary, progress)
     write_frames_csv(frames, out / "frames.csv")

@@ -88,6 +88,16 @@ _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not allowed i
 # ----------------------------------------------------------------------------------------------------------
 
 
+def _now(cfg) -> datetime:
+    """Now in the municipality's time zone (its staff read the report), not the server's."""
+    tz = getattr(cfg, "timezone", None)
+    if tz:
+        from zoneinfo import ZoneInfo
+
+        return datetime.now(ZoneInfo(tz))
+    return datetime.now(timezone.utc).astimezone()
+
+
 def _listify(v: Any) -> list[str]:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return []
@@ -287,14 +297,17 @@ def write_csv(df: pd.DataFrame, path: Path, cfg=None) -> None:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _excel_time(s: Any) -> datetime | None:
-    """ISO time with offset -> naive local datetime (Excel has no time zones; the legend says so)."""
+def _excel_time(s: Any, tz=None) -> datetime | None:
+    """ISO time with offset -> naive datetime on the municipality's clock ``tz`` (Excel has no time zones; the
+    legend says so). A time without offset, or no ``tz``, keeps its own wall time."""
     if not isinstance(s, str) or not s:
         return None
     try:
         t = datetime.fromisoformat(s)
     except ValueError:
         return None
+    if tz is not None and t.tzinfo is not None:
+        t = t.astimezone(tz)
     return t.replace(tzinfo=None)
 
 
@@ -303,6 +316,11 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
+    tz = None
+    if getattr(cfg, "timezone", None):
+        from zoneinfo import ZoneInfo
+
+        tz = ZoneInfo(cfg.timezone)
     wb = Workbook()
     ws = wb.active
     ws.title = "candidates"
@@ -320,7 +338,7 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
             v = _flat(v)
             cell = ws.cell(row=i, column=j)
             if name in TIME_COLUMNS:
-                t = _excel_time(v)
+                t = _excel_time(v, tz)
                 if t is not None:
                     cell.value = t
                     cell.number_format = "yyyy-mm-dd hh:mm:ss"
@@ -353,9 +371,13 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
     bold = Font(bold=True)
     rows: list[tuple] = [("道路損傷 補修候補一覧 / Road damage repair candidates",), ()]
     rows += [("自治体 municipality", getattr(cfg, "municipality", "")),
-             ("作成日時 generated", datetime.now(timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M:%S %z")),
+             ("作成日時 generated", _now(cfg).strftime("%Y-%m-%d %H:%M:%S %z")),
              ("件数 candidates", len(df)), ("version", f"road-patrol {__version__}"),
-             ("時刻 times", "各地点の現地時刻 (local time of each sighting, offset dropped: Excel has no time zones)"),
+             ("時刻 times", f"現地時刻 {getattr(cfg, 'timezone', '') or ''}",
+              "the municipality's local time (config timezone), offset dropped: Excel has no time zones"),
+             ("重要度 severity", "0–100 = 60 × 種別の重み/最大の重み + 40 × 大きさ (推定面積 m² / 2, 上限 1)",
+              "0–100 = 60 × class weight / largest weight + 40 × size (estimated area m² / 2, at most 1)"),
+             ("距離標(m) chainage", "区間の始点からの距離 (m)", "metres from the start of the road segment"),
              (), ("分類 class", "損傷種別 (ja)", "damage type (en)")]
     for cid in CLASS_IDS:
         rows.append((cid, cfg.class_name(cid, "ja") if cfg else cid, cfg.class_name(cid, "en") if cfg else cid))
@@ -537,7 +559,7 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None) -> dict[str, Any]:
         classes.append({"id": extra, "ja": extra, "en": extra, "color": OTHER_COLOR})
     return {
         "meta": {"municipality": getattr(cfg, "municipality", ""), "n": len(cands), "version": __version__,
-                 "generated": datetime.now(timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M %z")},
+                 "generated": _now(cfg).strftime("%Y-%m-%d %H:%M %z")},
         "classes": classes,
         "statuses": [{"id": k, "ja": ja, "en": en} for k, (ja, en) in STATUS_LABELS.items()],
         "columns": [{"id": c, "ja": ja, "en": en} for c, ja, en in COLUMNS],

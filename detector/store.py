@@ -47,11 +47,12 @@ import io
 import json
 import math
 import os
+import re
 import sqlite3
 import struct
 import time as _time
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
@@ -59,7 +60,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, StoreError
+from .errors import InputError, StoreError, UsageError, read_input_bytes
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 120.0
@@ -255,10 +256,6 @@ def _listify(v: Any) -> list[str]:
     return [str(x) for x in v]
 
 
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
-
-
 def _local_xy(lat: np.ndarray, lon: np.ndarray, lat0: float) -> tuple[np.ndarray, np.ndarray]:
     """Equirectangular metres around ``lat0`` (good to < 0.5 % over a city)."""
     r = 6371008.8
@@ -436,7 +433,7 @@ class Store:
                 "SELECT candidate_id, class, segment_id, chainage_m, lat, lon, status, repaired_t FROM candidates",
                 con)
             match = self._match(rows, reg, dist_m, absorb)
-            merged_at = _now_iso()
+            merged_at = datetime.now(self.tz).isoformat(timespec="seconds")  # the municipality's clock
             last = int(con.execute("SELECT value FROM patrol_meta WHERE key='last_number'").fetchone()[0])
             touched: dict[str, bool] = {}  # registry id -> got new observations
             new_obs_t: dict[str, float] = {}
@@ -693,22 +690,22 @@ class Store:
     def _set_status(self, candidate_id: str, status: str, note, who, when, issue_type, source: str) -> bool:
         status = normalize_status(status)
         if status not in STATUSES:
-            raise StoreError(f"{candidate_id}: unknown status {status!r}; expected one of {', '.join(STATUSES)}",
+            raise UsageError(f"{candidate_id}: unknown status {status!r}; expected one of {', '.join(STATUSES)}",
                              self.path)
         row = self.con.execute("SELECT status FROM candidates WHERE candidate_id=?", (candidate_id,)).fetchone()
         if row is None:
-            raise StoreError(f"unknown candidate id {candidate_id!r}", self.path)
+            raise UsageError(f"unknown candidate id {candidate_id!r}", self.path)
         cur = row[0]
         if status == cur:
             return False
         if status not in TRANSITIONS.get(cur, ()):
             allowed = ", ".join(sorted(TRANSITIONS.get(cur, ()))) or "none"
-            raise StoreError(f"{candidate_id}: transition {cur} -> {status} not allowed (from {cur}: {allowed})",
+            raise UsageError(f"{candidate_id}: transition {cur} -> {status} not allowed (from {cur}: {allowed})",
                              self.path)
         try:
             at, at_t = self._when(when)
         except ValueError as e:
-            raise StoreError(f"{candidate_id}: {e}", self.path) from None
+            raise UsageError(f"{candidate_id}: {e}", self.path) from None
         sets = ["status=?", "status_note=?", "status_changed_at=?"]
         vals: list[Any] = [status, _s(note), at]
         if who:
@@ -735,23 +732,16 @@ class Store:
         return pd.read_sql_query(q + " ORDER BY hid", self.con, params=args)
 
     def import_verification(self, csv_path: str | Path) -> ImportReport:
-        """Take back a repair list a crew filled in; all valid rows applied in ONE transaction."""
+        """Take back a repair list a crew filled in; all valid rows applied in ONE transaction.
+
+        Reads CSV (UTF-8 with or without BOM, or Shift_JIS/cp932 as Japanese Excel saves "CSV (comma
+        delimited)") and the .xlsx that `patrol export --format xlsx` writes (sheet ``candidates``; its
+        two-line headers are matched by their English line, e.g. ``status note`` = ``status_note``)."""
         csv_path = Path(csv_path)
-        try:
-            text = csv_path.read_bytes().decode("utf-8-sig")
-        except FileNotFoundError:
-            raise InputError("file not found", csv_path) from None
-        except UnicodeDecodeError:
-            raise InputError("not UTF-8 text (save the list as CSV UTF-8)", csv_path) from None
-        except OSError as e:
-            raise InputError(f"cannot read: {e.strerror or e}", csv_path) from None
-        try:
-            rows = list(csv.reader(io.StringIO(text, newline="")))
-        except csv.Error as e:
-            raise InputError(f"not CSV: {e}", csv_path) from None
+        rows = _read_table(csv_path)
         if not rows:
             raise InputError("empty file: expected a header with candidate_id and status", csv_path)
-        head = [h.strip().lower() for h in rows[0]]
+        head = [h.strip().split("\n")[-1].strip().lower().replace(" ", "_") for h in rows[0]]
         for need in ("candidate_id", "status"):
             if need not in head:
                 raise InputError(f"missing column {need}", csv_path, need)
@@ -778,8 +768,12 @@ class Store:
                     rep.unmatched.append((line, f"unknown candidate id {cid!r}"))
                     continue
                 st = normalize_status(status)
-                if st not in STATUSES or st in SYSTEM_STATUSES and st != cur[0]:
+                if st not in STATUSES:
                     rep.unmatched.append((line, f"{cid}: invalid status {status!r}"))
+                    continue
+                if st in SYSTEM_STATUSES and st != cur[0]:
+                    rep.unmatched.append((line, f"{cid}: status {status!r} is set by patrol, not by a crew "
+                                                f"(now {cur[0]})"))
                     continue
                 if st == cur[0]:
                     rep.unchanged.append(cid)
@@ -793,7 +787,8 @@ class Store:
                 except ValueError as e:
                     rep.unmatched.append((line, f"{cid}: checked_at {e}"))
                     continue
-                self._set_status(cid, st, get(row, "note") or None, get(row, "checked_by") or None, when,
+                note = get(row, "note") or get(row, "status_note")  # the repair list's column / `patrol export`'s
+                self._set_status(cid, st, note or None, get(row, "checked_by") or None, when,
                                  get(row, "issue_type") or None, source=f"import:{csv_path.name}")
                 rep.applied.append(cid)
         return rep
@@ -808,6 +803,10 @@ class Store:
         where, args = [], []
         if status:
             st = [normalize_status(s) for s in status]
+            unknown = [s for s, n in zip(status, st) if n not in STATUSES]
+            if unknown:
+                raise UsageError(f"unknown status {unknown[0]!r}; expected one of {', '.join(STATUSES)} "
+                                 f"(or their Japanese names)", field="--status")
             where.append(f"status IN ({','.join('?' * len(st))})")
             args += st
         if classes:
@@ -867,6 +866,72 @@ class Store:
 
     def integrity(self) -> str:
         return self.con.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ue000-\uf8ff]")
+
+
+def _read_table(path: Path) -> list[list[str]]:
+    """Rows of a crew's verification list as text: CSV in UTF-8 (BOM or not) or cp932, or an .xlsx workbook."""
+    data = read_input_bytes(path)
+    if data.startswith(b"PK\x03\x04"):
+        return _read_xlsx(path, data)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("cp932")
+        except UnicodeDecodeError:
+            text = None
+        # Python's cp932 maps even bytes no Japanese text has (0x80, 0xA0, 0xFD-0xFF) to control or private-use
+        # characters: a file that needs them is not Shift_JIS text
+        if text is None or _NOT_TEXT.search(text):
+            raise InputError("neither UTF-8 nor Shift_JIS text (save the list as CSV UTF-8, or pass the .xlsx)",
+                             path) from None
+    try:
+        return list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as e:
+        raise InputError(f"not CSV: {e}", path) from None
+
+
+def _read_xlsx(path: Path, data: bytes) -> list[list[str]]:
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as e:  # noqa: BLE001 - zip/XML errors of a foreign or damaged file
+        raise InputError(f"not a readable .xlsx workbook: {type(e).__name__}: {e}", path) from None
+    try:
+        ws = wb["candidates"] if "candidates" in wb.sheetnames else wb.active
+
+        def text(v: Any) -> str:
+            if v is None:
+                return ""
+            if isinstance(v, datetime):
+                return v.isoformat()
+            if isinstance(v, date):
+                return v.isoformat()
+            if isinstance(v, float) and v.is_integer():
+                return str(int(v))
+            return str(v)
+
+        return [[text(v) for v in row] for row in ws.iter_rows(values_only=True)]
+    finally:
+        wb.close()
+
+
+def check_store(path: str | Path, cfg=None) -> None:
+    """Fail fast, before a run's slow stages, on a registry path that the merge at the end would refuse: an
+    existing file that is not a patrol registry, or a folder where none can be created. Creates nothing."""
+    p = Path(path)
+    if p.exists() and (p.is_dir() or p.stat().st_size > 0):
+        (Store.for_config(p, cfg) if cfg is not None else Store(p)).close()
+        return
+    parent = p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise StoreError(f"cannot create the registry here: {parent} is not a writable folder", p)
 
 
 def normalize_status(s: str) -> str:

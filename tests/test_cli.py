@@ -99,7 +99,7 @@ def test_debug_shows_the_traceback(tmp_path, oracle):
     p = tmp_path / "points.geojson"
     p.write_text(ROADS_CASES["points"][1], encoding="utf-8")
     r = patrol("locate", oracle, "--roads", p, "--out", tmp_path / "out", "--debug")
-    assert r.returncode != 0
+    assert r.returncode == 3  # the same exit code as without --debug: only the traceback is added
     assert "Traceback" in r.stderr and "InputError" in r.stderr
 
 
@@ -115,6 +115,7 @@ CONFIG_CASES = {
     "python_tag": ("municipality: !!python/object/apply:os.system ['touch {marker}']\n", ["python/object"]),
     "not_a_mapping": ("- just\n- a list\n", ["mapping"]),
     "imgsz_not_mult32": ("detect:\n  imgsz: 333\n", ["detect.imgsz"]),
+    "zero_bin": ("segments:\n  bins_m: [0]\n", ["segments.bins_m: bins must be positive lengths in metres"]),
 }
 
 
@@ -125,7 +126,8 @@ def test_bad_config(tmp_path, oracle, roads, case):
     cfg = tmp_path / f"{case}.yaml"
     cfg.write_text(text.replace("{marker}", str(marker)), encoding="utf-8")
     r = patrol("locate", oracle, "--roads", roads, "--out", tmp_path / "out", "--config", cfg)
-    assert_user_error(r, EXIT_CONFIG, cfg.name, *fields)
+    line = assert_user_error(r, EXIT_CONFIG, cfg.name, *fields)
+    assert "Value error" not in line  # pydantic's wording is not for users
     assert not marker.exists(), "a YAML tag executed code"
 
 
@@ -292,11 +294,10 @@ def test_status_import_verification_and_export(located, tmp_path):
     ok(patrol("status", store, ids[0], "--set", "confirmed", "--note", "見た / seen", "--who", "tanaka"))
     rows = _store_rows(store)
     assert rows[ids[0]]["status"] == "confirmed" and rows[ids[0]]["status_note"] == "見た / seen"
-    # not a status, not an id, no registry: one line each, store code 6 or usage 2
-    r = patrol("status", store, ids[0], "--set", "bogus")
-    assert r.returncode != 0 and "Traceback" not in r.stderr and len([x for x in r.stderr.splitlines() if x.strip()]) == 1
-    r = patrol("status", store, "R-999999", "--set", "confirmed")
-    assert r.returncode != 0 and "Traceback" not in r.stderr and "R-999999" in r.stderr
+    # not a status, not an id, a change the workflow forbids: usage errors (2), one line each; no registry: 6
+    assert_user_error(patrol("status", store, ids[0], "--set", "bogus"), 2, "unknown status")
+    assert_user_error(patrol("status", store, "R-999999", "--set", "confirmed"), 2, "R-999999")
+    assert_user_error(patrol("status", store, ids[1], "--set", "repaired"), 2, "new -> repaired not allowed")
     assert_user_error(patrol("status", tmp_path / "none.gpkg", "R-000001", "--set", "confirmed"), EXIT_STORE, "none.gpkg")
 
     # the crew's repair list (the run's own, ids = registry ids), filled in
@@ -304,6 +305,8 @@ def test_status_import_verification_and_export(located, tmp_path):
         rd = csv.DictReader(fh)
         head, body = rd.fieldnames, list(rd)
     assert {r["candidate_id"] for r in body} == set(ids)
+    # pre-filled with the registry's status (and note) at the time of the run
+    assert {r["status"] for r in body} == {"new"}
     body = [r for r in body if r["candidate_id"] != ids[0]]  # ids[0] stays "confirmed" from above
     body[0]["status"], body[0]["note"] = "補修予定", "来週"
     body[1]["status"] = "not_an_issue"
@@ -339,6 +342,26 @@ def test_status_import_verification_and_export(located, tmp_path):
     got = {f["properties"]["candidate_id"] for f in json.loads((tmp_path / "s.geojson").read_text())["features"]}
     assert got == {ids[0], body[0]["candidate_id"]}
     assert_user_error(patrol("export", store, "--format", "pdf", "--out", tmp_path / "x.pdf"), 2, "--format")
+    # a typo in the status filter is an error, not an empty crew list
+    assert_user_error(patrol("export", store, "--format", "csv", "--status", "new,fixed", "--out", tmp_path / "t.csv"),
+                      2, "unknown status 'fixed'")
+    assert not (tmp_path / "t.csv").exists()
+
+    # `patrol export --format csv` filled in by a crew imports back without losing the note (column status_note)
+    ok(patrol("export", store, "--format", "csv", "--status", "new", "--out", tmp_path / "crew.csv"))
+    with open(tmp_path / "crew.csv", encoding="utf-8-sig", newline="") as fh:
+        rd = csv.DictReader(fh)
+        head, crew = rd.fieldnames, list(rd)
+    assert "status_note" in head and crew
+    crew[0].update(status="confirmed", status_note="路肩側 / kerb side", checked_by="佐藤")
+    with open(tmp_path / "crew.csv", "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=head)
+        w.writeheader()
+        w.writerows(crew)
+    r = ok(patrol("import-verification", store, tmp_path / "crew.csv"))
+    assert "applied 1" in r.stdout
+    assert _store_rows(store)[crew[0]["candidate_id"]] == {"candidate_id": crew[0]["candidate_id"],
+                                                          "status": "confirmed", "status_note": "路肩側 / kerb side"}
     assert_user_error(patrol("export", store, "--format", "csv", "--since", "last week", "--out", tmp_path / "x.csv"),
                       2, "--since")
 

@@ -44,7 +44,10 @@ def test_geojson_rfc7946_round_trip(tmp_path):
 
 
 def test_repair_list_bom_order_and_injection(tmp_path):
-    p = write_repair_list(_cands(), tmp_path / "repair_list.csv")
+    (tmp_path / "crops").mkdir()
+    cands = _cands()
+    (tmp_path / "crops" / f"{cands['candidate_id'].iloc[0]}.jpg").write_bytes(b"\xff\xd8")
+    p = write_repair_list(cands, tmp_path / "repair_list.csv")
     raw = p.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
@@ -57,6 +60,10 @@ def test_repair_list_bom_order_and_injection(tmp_path):
     assert body[2]["road_name"].startswith("'=") and body[2]["best_image"] == "'@img.jpg"
     assert body[0]["drives"] == "p1;p2" and body[0]["lat"] == "36.1234568"
     assert all(r[k] == "" for r in body for k in ("status", "note", "issue_type", "checked_by", "checked_at"))
+    # the crop beside the list, where there is one
+    photos = {r["candidate_id"]: r["photo"] for r in body}
+    first = cands["candidate_id"].iloc[0]
+    assert photos.pop(first) == f"crops/{first}.jpg" and set(photos.values()) == {""}
 
 
 def test_safe_cell():

@@ -279,6 +279,46 @@ def test_killed_run_resumes_to_identical_outputs(work, p1_drive, cfg_path, basel
     assert {p: p.read_bytes() for p in before} == before
 
 
+def test_a_drive_without_usable_frames_is_an_error_alone_and_a_warning_beside_good_ones(work, p1_drive, cfg_path,
+                                                                                       baseline):
+    empty, texts = work / "empty-drive", work / "notes-drive"
+    empty.mkdir()
+    texts.mkdir()
+    (texts / "memo.txt").write_text("patrol memo\n")
+    roads = TOYAMA / "roads.geojson"
+    r = patrol("run", empty, "--roads", roads, "--out", work / "empty-out", "--config", cfg_path)
+    assert r.returncode == 3 and f"{empty}: no image files" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    r = patrol("run", texts, empty, "--roads", roads, "--out", work / "texts-out", "--config", cfg_path)
+    assert r.returncode == 3, r.stderr
+    assert f"{texts}: no usable frames: all 1 files rejected (not_an_image 1;" in r.stderr
+    assert "frames.csv" in r.stderr and (work / "texts-out" / "frames.csv").is_file()
+    r = patrol("detect", empty, "--out", work / "empty-detect", "--config", cfg_path)
+    assert r.returncode == 3 and "no image files" in r.stderr, r.stderr
+    # beside a good drive: the run goes on, says so, and its candidates are those of the good drive alone
+    out = work / "with-empty"
+    r = ok(patrol("run", p1_drive, empty, "--roads", roads, "--out", out, "--config", cfg_path))
+    text = " ".join(r.stdout.split())  # the summary table wraps long lines
+    assert "warning" in text and "no image files" in text
+    assert candidate_set(out) == candidate_set(baseline["out"])
+
+
+def test_ctrl_c_exits_130_and_the_same_command_resumes(work, p1_drive, cfg_path, baseline):
+    """Ctrl-C in the middle of detection: exit 130 and the README's one line (a cron job must not see success),
+    no registry change; running the same command again finishes to the uninterrupted outputs."""
+    out, store = work / "ctrl-c", work / "ctrl-c.gpkg"
+    r = patrol(*run_args(p1_drive, out, cfg_path, store),
+               env={"PATROL_KILL_AT": "detect_batch:2", "PATROL_KILL_SIGNAL": "SIGINT"})
+    assert r.returncode == 130, f"exit {r.returncode}\n{r.stderr}"
+    assert "interrupted; run the same command again to resume" in r.stderr and "Traceback" not in r.stderr
+    assert not (out / "candidates.geojson").exists()
+    assert not store.exists() or registry(store)["candidates"] == []
+    ok(patrol(*run_args(p1_drive, out, cfg_path, store)))
+    got = outputs(out)
+    for name, data in baseline["outputs"].items():
+        assert got[name] == data, f"{name} differs after Ctrl-C and resume"
+    assert registry(store) == baseline["registry"]
+
+
 def test_killed_inside_the_registry_merge_leaves_it_untouched(work, p1_drive, cfg_path, baseline):
     """kill -9 while the merge transaction is open (the store's test hook dirties it first): the registry is
     never half-merged, and the rerun lands exactly once."""

@@ -3,12 +3,13 @@
 Passes 1 and 2 are the sample drive's two real passes through `patrol run` (images -> detector -> store);
 pass 3 is pass 1's detections driven again two weeks later (drive renamed, times +14 days) through
 `patrol locate --store`. After pass 3 the registry holds at most 1.05x the candidates of pass 1, every
-damage seen in all three passes has n_obs >= 3, and no two candidates of one class lie within 10 m.
+damage seen in all three passes has n_obs >= 3, and no two candidates of one class lie within 10 m; each pass's own outputs list a registry id once.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -57,6 +58,18 @@ def test_three_passes_with_the_model(toyama, tmp_path):
     with Store(store) as st:
         q = st.query()
     print(f"registry after pass 1: {n1}, after pass 3: {len(q)}")
+    # each pass's own outputs show a damage once, under its registry id, with its registry status
+    for p in ("p1", "p2", "p3"):
+        feats = json.loads((tmp_path / p / "candidates.geojson").read_text(encoding="utf-8"))["features"]
+        ids = [f["properties"]["candidate_id"] for f in feats]
+        assert len(ids) == len(set(ids)), f"{p}: registry ids repeated in candidates.geojson"
+        assert set(ids) <= set(q.candidate_id)
+        with open(tmp_path / p / "repair_list.csv", encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert sorted(r["candidate_id"] for r in rows) == sorted(ids)
+        assert all(r["status"] == "new" for r in rows)
+        if p != "p3":  # image runs write a crop per candidate; the list points at it
+            assert all(r["photo"] and (tmp_path / p / r["photo"]).is_file() for r in rows)
     assert len(q) <= 1.05 * n1
     three = q[q.drives.map(len) == 3]
     assert len(three) > 0

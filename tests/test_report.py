@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
+from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -146,6 +147,7 @@ def test_xlsx(tmp_path, cfg):
 
     df = make_candidates(cfg)
     df.loc[0, "status_note"] = "=1+1"
+    df.loc[1, "status_changed_at"] = "2026-11-20T01:00:00+00:00"  # a registry stamped on a UTC server
     out = report.export(df, "xlsx", tmp_path / "c.xlsx", cfg)
     wb = openpyxl.load_workbook(out)
     assert wb.sheetnames == ["candidates", "legend"]
@@ -157,11 +159,16 @@ def test_xlsx(tmp_path, cfg):
     r = {c: ws.cell(row=5, column=j + 1) for j, c in enumerate(cols)}
     assert r["class_name_ja"].value == "ポットホール" and r["status_ja"].value == "補修済み"
     assert r["first_seen"].is_date and r["first_seen"].value.hour == 10  # local time of the sighting
+    changed = ws.cell(row=3, column=cols.index("status_changed_at") + 1).value
+    assert changed == datetime(2026, 11, 20, 10, 0)  # shown on the municipality's clock (Asia/Tokyo)
     note = ws.cell(row=2, column=cols.index("status_note") + 1)
     assert note.value == "=1+1" and note.data_type == "s"  # text, never a formula
     assert ws.column_dimensions["K"].width >= 10
     legend = [c.value for row in wb["legend"].iter_rows() for c in row if c.value]
     assert "ポットホール" in legend and "補修済み" in legend
+    # made "now" on the municipality's clock (config timezone, Asia/Tokyo), whatever the server's zone
+    generated = legend[legend.index("作成日時 generated") + 1]
+    assert generated.endswith("+0900"), generated
 
 
 def test_kml(tmp_path, cfg):

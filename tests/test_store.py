@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from detector.config import Config
-from detector.errors import StoreError
+from detector.errors import InputError, StoreError, UsageError
 from detector.store import TRANSITIONS, Store, gpkg_point, parse_gpkg_point
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -260,21 +260,25 @@ def test_query_filters(store_path, cfg):
 def test_transitions_and_history(store_path, cfg):
     with Store(store_path) as st:
         st.merge(run1(), {}, cfg)
+        # the merge stamps new candidates on the municipality's clock (Asia/Tokyo), as `patrol status` does
+        assert st.query()["status_changed_at"].str.endswith("+09:00").all()
         assert st.set_status("R-000001", "confirmed", note="deep", who="tanaka", when="2026-11-21")
         assert not st.set_status("R-000001", "confirmed")  # same status: no-op
         st.set_status("R-000001", "scheduled", who="tanaka")
         st.set_status("R-000001", "repaired", when="2026-11-25", who="crew 3")
-        with pytest.raises(StoreError, match=r"R-000001: transition repaired -> scheduled not allowed"):
+        with pytest.raises(UsageError, match=r"R-000001: transition repaired -> scheduled not allowed"):
             st.set_status("R-000001", "scheduled")
-        with pytest.raises(StoreError, match=r"R-000002: transition new -> repaired"):
+        with pytest.raises(UsageError, match=r"R-000002: transition new -> repaired"):
             st.set_status("R-000002", "repaired")
-        with pytest.raises(StoreError, match="unknown candidate id"):
+        with pytest.raises(UsageError, match="unknown candidate id"):
             st.set_status("R-999999", "confirmed")
-        with pytest.raises(StoreError, match="unknown status"):
+        with pytest.raises(UsageError, match="unknown status"):
             st.set_status("R-000002", "fixed-ish")
-        with pytest.raises(StoreError, match="new -> reopened"):
+        with pytest.raises(UsageError, match="new -> reopened"):
             st.set_status("R-000002", "reopened")
         st.set_status("R-000002", "not_an_issue", note="manhole")
+        with pytest.raises(UsageError, match="unknown status 'fixed'"):
+            st.query(status=["new", "fixed"])
         h = st.history("R-000001")
         assert list(zip(h.from_status.fillna(""), h.to_status)) == [
             ("", "new"), ("new", "confirmed"), ("confirmed", "scheduled"), ("scheduled", "repaired")]
@@ -580,3 +584,46 @@ def test_idempotent_for_any_run(tmp_path_factory, cfg):
             assert q.n_obs.sum() == n
 
     prop()
+
+
+def test_import_takes_shift_jis_csv_and_the_exported_xlsx(tmp_path, store_path, cfg):
+    """Japanese Excel saves "CSV (comma delimited)" as cp932, and crews are handed the .xlsx export: both come back."""
+    import openpyxl
+
+    from detector import report
+
+    with Store(store_path) as st:
+        st.merge(run1(), {}, cfg)
+        df = st.query()
+    sjis = tmp_path / "sjis.csv"
+    sjis.write_bytes("candidate_id,status,note,checked_by\r\nR-000001,確認済み,縁石側のひび,山田\r\n".encode("cp932"))
+    with Store(store_path) as st:
+        assert st.import_verification(sjis).applied == ["R-000001"]
+        q = st.query().set_index("candidate_id")
+    assert (q.loc["R-000001", "status"], q.loc["R-000001", "status_note"], q.loc["R-000001", "checked_by"]) == (
+        "confirmed", "縁石側のひび", "山田")
+
+    xlsx = report.export(df, "xlsx", tmp_path / "list.xlsx", cfg)
+    wb = openpyxl.load_workbook(xlsx)
+    ws = wb["candidates"]
+    col = {str(c.value).split("\n")[-1]: c.column for c in ws[1]}
+    for row in range(2, ws.max_row + 1):
+        if ws.cell(row=row, column=col["candidate id"]).value == "R-000002":
+            ws.cell(row=row, column=col["status"]).value = "補修予定"
+            ws.cell(row=row, column=col["status note"]).value = "来週 / next week"
+            ws.cell(row=row, column=col["checked by"]).value = "crew 2"
+    wb.save(xlsx)
+    with Store(store_path) as st:
+        rep = st.import_verification(xlsx)
+        q = st.query().set_index("candidate_id")
+    # R-000001's row still says "new" (exported before the CSV import): a crew cannot set new: reported, not applied
+    assert rep.applied == ["R-000002"], rep
+    assert [r for _, r in rep.unmatched] == ["R-000001: status 'new' is set by patrol, not by a crew (now confirmed)"]
+    assert (q.loc["R-000002", "status"], q.loc["R-000002", "status_note"], q.loc["R-000002", "checked_by"]) == (
+        "scheduled", "来週 / next week", "crew 2")
+
+    bad = tmp_path / "binary.csv"
+    bad.write_bytes(b"candidate_id,status\r\n\xff\xfe\xff\r\n")
+    with Store(store_path) as st, pytest.raises(InputError, match="neither UTF-8 nor Shift_JIS") as e:
+        st.import_verification(bad)
+    assert str(bad) in str(e.value)
