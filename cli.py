@@ -68,8 +68,10 @@ def _print_summary(s, title: str) -> None:
         t.add_row("skipped", ", ".join(s.skipped_stages) + " (inputs unchanged)")
     for w in getattr(s, "warnings", []):
         t.add_row("[yellow]warning[/yellow]", w)
-    for k, p in s.outputs.items():
-        t.add_row(k, str(p))
+    if getattr(s, "weights", None):
+        t.add_row("model", str(s.weights))
+    for i, (k, p) in enumerate(s.outputs.items()):
+        t.add_row("outputs" if i == 0 else "", f"{k:<12} {p}")
     t.add_row("time", f"{s.seconds:.1f} s")
     console.print(t)
 
@@ -188,26 +190,33 @@ def average_weights(
         console.print(f"ONNX: {export_onnx(path, imgsz=imgsz)}")
 
 
+def _check_split(split: str) -> None:
+    if split not in ("train", "val", "test"):
+        raise typer.BadParameter(f"{split!r}: use train, val or test", param_hint="--split")
+
+
 @app.command("eval")
 def eval_(
     source: Path = typer.Argument(..., help="data.yaml or an images folder with a sibling labels folder"),
     weights: Optional[Path] = typer.Option(None, "--weights"),
-    split: str = typer.Option("val", "--split", help="val | test"),
+    split: str = typer.Option("val", "--split", help="val | test | train (ignored for an images folder)"),
     config: Optional[Path] = typer.Option(None, "--config", help="thresholds from this config"),
-    out: Optional[Path] = typer.Option(None, "--out", help="JSON file (default: eval-<split>.json beside the weights' run or cwd)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="JSON file (default: ./eval-<split or folder>[-<prefix>].json)"),
     prefix: Optional[List[str]] = typer.Option(None, "--prefix", help="only images whose file name starts with this (repeatable), e.g. Japan_"),
 ):
     """F1 (IoU>0.5, right class, ≤5 boxes an image), precision, recall, mAP50 per class and per source."""
     from detector.evaluate import evaluate, format_table, write_eval_json
-    from detector.infer import default_weights
+    from detector.infer import resolve_weights
 
+    _check_split(split)
     cfg = _config(config)
-    w = weights or default_weights()
+    w = resolve_weights(cfg, weights)  # --weights, else the config's detect.weights, else the shipped model
     res = evaluate(source, w, cfg, split=split, prefixes=prefix or None)
     console.print(format_table(res))
-    path = out or Path(f"eval-{split}.json")
+    path = out or Path("eval-" + (split if Path(source).suffix.lower() in (".yaml", ".yml") else Path(source).name)
+                       + "".join(f"-{p.rstrip('_')}" for p in prefix or []) + ".json")
     write_eval_json(res, path)
-    console.print(f"written: {path}")
+    console.print(f"weights: {w} at {cfg.detect.imgsz} px\nwritten: {path}")
 
 
 @app.command()
@@ -215,15 +224,31 @@ def tune(
     data_yaml: Path = typer.Argument(...),
     config: Path = typer.Option(..., "--config", help="municipality YAML to write the thresholds into"),
     weights: Optional[Path] = typer.Option(None, "--weights"),
-    split: str = typer.Option("val", "--split"),
+    split: str = typer.Option("val", "--split", help="the split of DATA_YAML to tune on: val | test | train"),
     prefix: Optional[List[str]] = typer.Option(None, "--prefix", help="tune only on images whose file name starts with this (repeatable), e.g. Japan_ for a Japanese city"),
 ):
-    """Pick per-class thresholds that maximise F1 and write them into CONFIG (nothing else changes)."""
-    from detector.infer import default_weights
+    """Pick per-class thresholds that maximise F1 on DATA_YAML's split and write them into CONFIG (nothing else
+    changes). The model is --weights, else CONFIG's detect.weights, else the shipped one."""
+    from detector.config import load_config
+    from detector.infer import resolve_weights
     from detector.tune import tune as _tune
 
-    res = _tune(data_yaml, weights or default_weights(), config, split=split, prefixes=prefix or None)
-    console.print(res)
+    _check_split(split)
+    cfg = load_config(config if config.exists() else None)
+    old = cfg.thresholds()
+    w = resolve_weights(cfg, weights)
+    res = _tune(data_yaml, w, config, split=split, cfg=cfg, prefixes=prefix or None)
+    t = Table(title=f"patrol tune: {w} at {cfg.detect.imgsz} px on {data_yaml} ({split})", title_justify="left",
+              box=None, pad_edge=False)
+    for col in ("class", "threshold", "was"):
+        t.add_column(col)
+    for c in old:
+        t.add_row(c, f"{res[c]:.2f}", f"{old[c]:.2f}" + ("  (kept: no labelled box of this class)" if c in res["kept"] else ""))
+    console.print(t)
+    console.print(f"F1 {res['f1_before']:.3f} → {res['f1_after']:.3f}\nwritten: {config}")
+    if not res["layout_kept"]:
+        console.print(f"[yellow]note:[/yellow] {config}'s classes are not in block style, so the file was rewritten "
+                      "as a whole: values kept, comments lost")
 
 
 @app.command()

@@ -43,7 +43,7 @@ def _default_classes() -> dict[str, ClassSpec]:
 
 
 class DetectSpec(_Strict):
-    weights: str | None = Field(None, description="path to .pt or .onnx; default: the shipped model in weights/")
+    weights: str | None = Field(None, description="path to .pt or .onnx, relative to the config file; default: the shipped model in weights/")
     imgsz: int = Field(640, ge=32, le=4096)
     batch: int = Field(8, ge=1, le=256)
     iou: float = Field(0.5, gt=0.0, le=1.0)
@@ -239,6 +239,11 @@ def load_config(path: str | Path | None = None) -> Config:
     merged = _deep_merge(defaults, data)
     if data.get("camera", "missing") is None:
         merged["camera"] = None
+    # a relative detect.weights is relative to the config file that names it, not to wherever patrol runs
+    w = (data.get("detect") or {}).get("weights") if isinstance(data.get("detect"), dict) else None
+    if path is not None and isinstance(w, str) and w.strip():
+        wp = Path(w.strip()).expanduser()
+        merged["detect"]["weights"] = str(wp if wp.is_absolute() else (path.parent / wp).resolve())
     try:
         return Config.model_validate(merged)
     except ValidationError as e:

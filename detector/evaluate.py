@@ -246,6 +246,10 @@ def resolve_split(source: str | Path, split: str = "val") -> tuple[list[Path], l
     source = Path(source)
     if source.is_dir():
         images = _list_images(source)
+        parts = {q for p in images for q in p.relative_to(source).parts[:-1]}
+        if {"train", "val"} <= parts:
+            raise InputError("holds both train and val images (a dataset root?): pass its data.yaml, or the images "
+                             "folder of one split such as images/val", source)
         names = list(CLASS_IDS)
     elif source.is_file():
         try:
@@ -282,16 +286,25 @@ def resolve_split(source: str | Path, split: str = "val") -> tuple[list[Path], l
             names = [str(n) for n in raw]
         else:
             raise InputError("data yaml has no class names", source, "names")
-        if set(names) != set(CLASS_IDS):
-            if len(names) != len(CLASS_IDS):
-                raise InputError(f"dataset classes {names} are not {list(CLASS_IDS)}", source, "names")
-            log.warning("%s: class names %s are not %s; assuming that order", source, names, list(CLASS_IDS))
-            names = list(CLASS_IDS)
+        names = dataset_class_ids(names, source)
     else:
         raise InputError("not found (expected a data.yaml or an images folder)", source)
     if not images:
         raise InputError(f"no images in the {split!r} split", source)
     return images, names
+
+
+def dataset_class_ids(names: Sequence[str], source: str | Path) -> list[str]:
+    """A data.yaml's class names (index order) as our class ids, index-aligned: the ids themselves, or the
+    English or Japanese names of configs/default.yaml, in any order; anything else is an InputError."""
+    from .config import load_config
+    from .errors import ModelError
+    from .infer import map_class_names
+
+    try:
+        return map_class_names(list(names), load_config(None), source)
+    except ModelError as e:
+        raise InputError(e.reason.replace("model", "dataset"), source, "names") from None
 
 
 def filter_prefixes(images: list[Path], prefixes: Sequence[str] | None, source: str | Path) -> list[Path]:
@@ -429,7 +442,9 @@ def evaluate(source: str | Path, weights: str | Path | None, cfg: Config, split:
             raise InputError(f"unknown classes in thresholds: {sorted(unknown)}")
         thr.update({k: float(v) for k, v in thresholds.items()})
     res = score(preds, thr, max_boxes)
-    res = {"source": str(source), "split": split, "weights": str(weights) if weights else None,
+    split_label = split if not Path(source).is_dir() else f"folder {Path(source).name}"  # a folder has no splits
+    res = {"source": str(source), "split": split_label, "weights": str(weights) if weights else None,
+           "imgsz": cfg.detect.imgsz,
            **({"prefixes": list(prefixes)} if prefixes else {}), **res}
     return res
 

@@ -58,19 +58,23 @@ def default_weights() -> Path:
 
 
 def resolve_weights(cfg: Config, weights: str | Path | None = None) -> Path:
-    """``weights`` if given, else ``cfg.detect.weights``, else :func:`default_weights`."""
+    """``weights`` if given, else ``cfg.detect.weights``, else :func:`default_weights`; ModelError when missing."""
     if weights:
-        return Path(weights)
-    if cfg.detect.weights:
-        return Path(cfg.detect.weights)
-    return default_weights()
+        path, src = Path(weights), "--weights"
+    elif cfg.detect.weights:
+        path, src = Path(cfg.detect.weights), "detect.weights"
+    else:
+        path, src = default_weights(), "the shipped model"
+    if not path.is_file():
+        raise ModelError(f"weights file not found ({src})", path)
+    return path
 
 
 def map_class_names(names: dict[int, str] | Sequence[str], cfg: Config | None = None, where: Any = None) -> list[str]:
     """Map a model's class names (index -> name) to our class ids, index-aligned.
 
-    Accepts the ids themselves (any order), the configured English names, or placeholder names
-    (``'0'``, ``'class0'``) for a 4-class model, which are taken in data.yaml order with a warning.
+    Accepts the ids themselves (any order), the configured English or Japanese names (any order), or placeholder
+    names (``'0'``, ``'class0'``) for a 4-class model, which are taken in data.yaml order with a warning.
     """
     if not isinstance(names, dict):
         names = dict(enumerate(names))
@@ -86,8 +90,9 @@ def map_class_names(names: dict[int, str] | Sequence[str], cfg: Config | None = 
     if set(raw) == set(CLASS_IDS):
         return raw
     if cfg is not None:
-        by_en = {cfg.classes[c].name_en.lower(): c for c in CLASS_IDS}
-        mapped = [by_en.get(n.lower()) for n in raw]
+        by_name = {cfg.classes[c].name_en.lower(): c for c in CLASS_IDS}
+        by_name.update({cfg.classes[c].name_ja: c for c in CLASS_IDS if cfg.classes[c].name_ja})
+        mapped = [by_name.get(n.lower(), by_name.get(n)) for n in raw]
         if None not in mapped and len(set(mapped)) == len(CLASS_IDS):
             return mapped  # type: ignore[return-value]
     if all(n in (str(i), f"class{i}") for i, n in enumerate(raw)):

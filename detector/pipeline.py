@@ -62,6 +62,7 @@ class RunSummary:
     reopened: int | None = None
     skipped_stages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    weights: Path | None = None
     outputs: dict[str, Path] = field(default_factory=dict)
     seconds: float = 0.0
     detect_fps: float | None = None
@@ -427,6 +428,7 @@ def run_pipeline(drives: list[Path], roads: Path, out: Path, cfg: Config, weight
         from .errors import ModelError
 
         raise ModelError("weights file not found", weights)
+    summary.weights = weights
     if store is not None:
         from .store import check_store
 
@@ -627,7 +629,7 @@ def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = Non
         raise InputError("not a folder", images)
     out.mkdir(parents=True, exist_ok=True)
     weights = resolve_weights(cfg, weights)
-    summary = RunSummary(out=out, drives=[images.name])
+    summary = RunSummary(out=out, drives=[images.name], weights=weights)
     frames = scan_drive(images, cfg)
     # detection only: an image without a position is still an image to detect on
     for f in frames:

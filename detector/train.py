@@ -8,13 +8,16 @@ yolo26n.pt) is not run: AMP is off on CPU and on elsewhere, as ultralytics itsel
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .atomic import atomic_write
-from .errors import InputError, ModelError
+from . import CLASS_IDS
+from .errors import InputError, ModelError, UsageError
+from .evaluate import dataset_class_ids
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
@@ -39,6 +42,17 @@ def resolve_data_yaml(
         raise InputError(f"invalid YAML: {e}", data_yaml) from None
     if not isinstance(d, dict) or "names" not in d or "train" not in d:
         raise InputError("not a YOLO data yaml (needs train, val, names)", data_yaml)
+    if not d.get("val"):
+        raise InputError("no val split: training picks best.pt on it (add val: images/val)", data_yaml, "val")
+    raw = d["names"]
+    raw = [raw[k] for k in sorted(raw)] if isinstance(raw, dict) else list(raw) if isinstance(raw, list) else None
+    if raw is None:
+        raise InputError("names must be a list or an index -> name mapping", data_yaml, "names")
+    ids = dataset_class_ids([str(n) for n in raw], data_yaml)  # D00.. or their English/Japanese names
+    if ids != list(CLASS_IDS):
+        print(f"note: {data_yaml}: classes in the order {', '.join(ids)}; the shipped model's head is "
+              f"{', '.join(CLASS_IDS)}, so fine-tuning it re-learns the class outputs", file=sys.stderr)
+    d["names"] = dict(enumerate(ids))
     base = Path(d.get("path") or ".")
     if not base.is_absolute():
         base = (data_yaml.parent / base).resolve()
@@ -64,7 +78,7 @@ def parse_oversample(items: list[str] | None) -> dict[str, int]:
         except ValueError:
             n = 0
         if not sep or not key.strip() or n < 1 or n > 100:
-            raise InputError(f"--oversample wants KEY=N with N in 1..100 (an image prefix or class name), got {item!r}")
+            raise UsageError(f"--oversample wants KEY=N with N in 1..100 (an image prefix or class name), got {item!r}")
         out[key.strip()] = n
     return out
 
@@ -93,7 +107,7 @@ def parse_hyp(items: list[str] | None) -> dict[str, Any]:
             try:
                 pairs = {key.strip(): yaml.safe_load(raw) if raw.strip() else None}
             except yaml.YAMLError as e:
-                raise InputError(f"--hyp {item!r}: value is not valid YAML: {e}") from None
+                raise UsageError(f"--hyp {item!r}: value is not valid YAML: {e}") from None
         else:
             source = Path(item)
             if not source.is_file():
@@ -107,16 +121,16 @@ def parse_hyp(items: list[str] | None) -> dict[str, Any]:
         for k, v in pairs.items():
             k = str(k).strip()
             if k in _HYP_RESERVED:
-                raise InputError(f"--hyp {k}: set by patrol train itself; use its own option (see --help)", source)
+                raise UsageError(f"--hyp {k}: set by patrol train itself; use its own option (see --help)", source)
             if k not in DEFAULT_CFG_DICT:
-                raise InputError(f"--hyp {k}: not an ultralytics training argument (e.g. mixup, scale, degrees, "
+                raise UsageError(f"--hyp {k}: not an ultralytics training argument (e.g. mixup, scale, degrees, "
                                  f"lr0, cos_lr, close_mosaic, multi_scale, save_period)", source)
             if v is None:
-                raise InputError(f"--hyp {k}: no value given", source)
+                raise UsageError(f"--hyp {k}: no value given", source)
             try:
                 check_cfg({k: v}, hard=True)
             except (TypeError, ValueError) as e:
-                raise InputError(f"--hyp {k}={v!r}: {e}", source) from None
+                raise UsageError(f"--hyp {k}={v!r}: {e}", source) from None
             out[k] = v
     return out
 
@@ -179,11 +193,27 @@ def train(
     out = Path(out).resolve()
     run_dir = out / name
     last = run_dir / "weights" / "last.pt"
-    if device is None:
-        import torch
+    import torch
 
+    if device is None:
         device = "0" if torch.cuda.is_available() else "cpu"
-    if last.is_file() and _resumable(last):
+    elif str(device).lower() not in ("cpu", "mps") and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: no CUDA GPU on this machine (use --device cpu, or leave it out)")
+    state = _state(last) if last.is_file() else None
+    if state == "finished":
+        raise UsageError(f"{run_dir} holds a finished training (its best.pt would be overwritten); "
+                         "pass another --name, or move that folder away to train again")
+    if state == "resumable":
+        ck = torch.load(last, map_location="cpu", weights_only=False)
+        was = ck.get("train_args") or {}
+        asked = {"imgsz": imgsz, "batch": batch}
+        if time_hours or was.get("time"):
+            asked["time"] = time_hours  # with a time budget ultralytics sets the epochs itself
+        else:
+            asked["epochs"] = epochs
+        differ = [f"{k} {was.get(k)} (asked {v})" for k, v in asked.items() if was.get(k) != v]
+        print(f"note: resuming the interrupted training in {run_dir} with its own arguments"
+              + (f"; ignored now: {', '.join(differ)}" if differ else ""), file=sys.stderr)
         yolo = YOLO(str(last))
         _patch_threads(yolo)
         yolo.train(resume=True)
@@ -191,8 +221,14 @@ def train(
         model = Path(model)
         if not model.is_file():
             raise ModelError("initial weights not found (nothing is downloaded; pass a local .pt or .yaml)", model)
+        if model.suffix.lower() not in (".pt", ".yaml", ".yml"):
+            raise ModelError(f"initial model must be a .pt checkpoint or a model .yaml, got {model.suffix or 'no suffix'!r}",
+                             model)
         data = resolve_data_yaml(data_yaml, run_dir.parent / f".{name}-data", oversample=oversample)
-        yolo = YOLO(str(model))
+        try:
+            yolo = YOLO(str(model))
+        except Exception as e:  # noqa: BLE001 - whatever unpickling or parsing a foreign file raises
+            raise ModelError(f"cannot load the initial model: {type(e).__name__}: {e}", model) from None
         _patch_threads(yolo)
         args = dict(
             data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, device=device, project=str(out), name=name,
@@ -224,14 +260,16 @@ def _skip_amp_download() -> None:
     trainer.check_amp = check_amp
 
 
-def _resumable(last: Path) -> bool:
+def _state(last: Path) -> str:
+    """``resumable``, ``finished`` (ultralytics sets epoch=-1 once training ends) or ``unreadable`` (a run
+    killed while writing its first checkpoint: started afresh)."""
     import torch
 
     try:
         ckpt = torch.load(last, map_location="cpu", weights_only=False)
     except Exception:
-        return False
-    return ckpt.get("epoch", -1) != -1  # ultralytics sets epoch=-1 once training finished
+        return "unreadable"
+    return "finished" if ckpt.get("epoch", -1) == -1 else "resumable"
 
 
 def _imgsz_of(pt: Path, default: int) -> int:
@@ -279,10 +317,10 @@ def average_weights(inputs: list[str | Path], out: str | Path, weights: list[flo
 
     paths = [Path(p) for p in inputs]
     if len(paths) < 2:
-        raise InputError("averaging needs at least two checkpoints")
+        raise UsageError("averaging needs at least two checkpoints")
     w = [1.0] * len(paths) if weights is None else [float(x) for x in weights]
     if len(w) != len(paths) or any(x < 0 for x in w) or sum(w) <= 0:
-        raise InputError(f"--weight wants one non-negative number per checkpoint ({len(paths)}), got {weights}")
+        raise UsageError(f"--weight wants one non-negative number per checkpoint ({len(paths)}), got {weights}")
     ckpts, models, states = [], [], []
     for p in paths:
         if not p.is_file():
@@ -299,6 +337,21 @@ def average_weights(inputs: list[str | Path], out: str | Path, weights: list[flo
     for p, sd in zip(paths, states):
         if sd.keys() != ref.keys() or any(sd[k].shape != ref[k].shape for k in ref):
             raise ModelError(f"architecture differs from {paths[-1].name}: only checkpoints of one model can be averaged", p)
+    from .config import load_config
+    from .infer import map_class_names
+
+    def class_order(m) -> list[str]:
+        names = dict(getattr(m, "names", {}) or {})
+        try:  # our ids, their English/Japanese names, or placeholders ('0'..'3', data.yaml order)
+            return map_class_names(names, load_config(None))
+        except ModelError:
+            return [str(names[k]) for k in sorted(names)]
+
+    ref_order = class_order(models[-1])
+    for p, m in zip(paths, models):
+        if class_order(m) != ref_order:
+            raise ModelError(f"classes {class_order(m)} differ from {paths[-1].name}'s {ref_order}: averaging would mix "
+                             "the outputs of different classes", p)
     total = sum(w)
     avg = {k: (sum(wi * sd[k] for wi, sd in zip(w, states)) / total) if ref[k].is_floating_point() else ref[k]
            for k in ref}

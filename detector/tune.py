@@ -56,8 +56,12 @@ def _f1(c: np.ndarray) -> float:
 
 
 def choose_thresholds(preds: Sequence[ImagePreds], init: dict[str, float] | None = None, grid: Sequence[float] | None = None,
-                      rounds: int = 3, max_boxes: int = MAX_BOXES, iou_thr: float = IOU_THR) -> tuple[dict[str, float], float]:
-    """Per-class thresholds maximising the micro F1 (max ``max_boxes`` per image). Returns (thresholds, F1)."""
+                      rounds: int = 3, max_boxes: int = MAX_BOXES, iou_thr: float = IOU_THR,
+                      keep: Sequence[str] = ()) -> tuple[dict[str, float], float]:
+    """Per-class thresholds maximising the micro F1 (max ``max_boxes`` per image). Returns (thresholds, F1).
+
+    Classes in ``keep`` keep their ``init`` threshold (e.g. a class without one labelled box in the split: its
+    threshold would be tuned on false positives alone and rise until it hides the class)."""
     grid = np.asarray(GRID if grid is None else grid, dtype=np.float64)
     imgs = [_Image(ip) for ip in preds]
     thr = np.array([float((init or {}).get(c, 0.25)) for c in CLASS_IDS])
@@ -67,6 +71,8 @@ def choose_thresholds(preds: Sequence[ImagePreds], init: dict[str, float] | None
     for _ in range(rounds):
         changed = False
         for ci in range(len(CLASS_IDS)):
+            if CLASS_IDS[ci] in keep:
+                continue
             lo = min(grid.min(), thr[ci])
             affected = [i for i, im in enumerate(imgs) if np.any((im.cls_idx == ci) & (im.conf >= lo))]
             if not affected:
@@ -218,8 +224,11 @@ def thresholds_text(text: str, thresholds: dict[str, float]) -> str:
     return yaml.safe_dump(exp, allow_unicode=True, sort_keys=False)
 
 
-def write_thresholds(config_path: str | Path, thresholds: dict[str, float]) -> None:
-    """Write the thresholds into the config YAML (created when missing), atomically; validated before replacing."""
+def write_thresholds(config_path: str | Path, thresholds: dict[str, float]) -> bool:
+    """Write the thresholds into the config YAML (created when missing), atomically; validated before replacing.
+
+    Returns False when the file had to be rewritten as a whole (its ``classes`` in a layout the line edit does not
+    handle, e.g. ``{…}`` flow style): the values are kept, its comments are not."""
     from .atomic import atomic_write_text
 
     config_path = Path(config_path)
@@ -228,6 +237,7 @@ def write_thresholds(config_path: str | Path, thresholds: dict[str, float]) -> N
         read_yaml(config_path)  # readable, a mapping
         text = config_path.read_text(encoding="utf-8")
     new = thresholds_text(text, thresholds)
+    kept = not text.strip() or new == _text_edit(text, thresholds)
     fd, tmp = tempfile.mkstemp(prefix=f".{config_path.name}.", suffix=".check.yaml", dir=config_path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
@@ -236,6 +246,7 @@ def write_thresholds(config_path: str | Path, thresholds: dict[str, float]) -> N
     finally:
         os.unlink(tmp)
     atomic_write_text(config_path, new)
+    return kept
 
 
 def tune(data_yaml: str | Path, weights: str | Path | None, config_path: str | Path, split: str = "val",
@@ -245,7 +256,9 @@ def tune(data_yaml: str | Path, weights: str | Path | None, config_path: str | P
     given — e.g. a municipality tuning on the images that look like its own roads) and write them into
     ``config_path``.
 
-    Returns ``{"D00": t, "D10": t, "D20": t, "D40": t, "f1_before": f, "f1_after": f}``.
+    Returns ``{"D00": t, "D10": t, "D20": t, "D40": t, "f1_before": f, "f1_after": f}``, plus ``"kept"`` (the
+    classes without a labelled box in the split, whose thresholds stay) and ``"layout_kept"`` (False when the
+    config had to be rewritten as a whole, losing its comments; see write_thresholds).
     """
     from .evaluate import score
 
@@ -255,6 +268,8 @@ def tune(data_yaml: str | Path, weights: str | Path | None, config_path: str | P
     if preds is None:
         preds = predict_split(data_yaml, weights, cfg, split, prefixes=prefixes)
     before = score(preds, cfg.thresholds(), with_map=False)["f1"]
-    thr, after = choose_thresholds(preds, cfg.thresholds(), rounds=rounds)
-    write_thresholds(config_path, thr)
-    return {**thr, "f1_before": float(before), "f1_after": float(after)}
+    labelled = {str(c) for p in preds for c in p.gt_cls}
+    keep = [c for c in CLASS_IDS if c not in labelled]
+    thr, after = choose_thresholds(preds, cfg.thresholds(), rounds=rounds, keep=keep)
+    layout_kept = write_thresholds(config_path, thr)
+    return {**thr, "f1_before": float(before), "f1_after": float(after), "kept": keep, "layout_kept": layout_kept}

@@ -190,6 +190,13 @@ def test_default_weights(tmp_path, monkeypatch):
     assert infer.default_weights() == onnx
     cfg = Config()
     assert infer.resolve_weights(cfg) == onnx
-    cfg.detect.weights = "/some/where.pt"
-    assert infer.resolve_weights(cfg) == Path("/some/where.pt")
-    assert infer.resolve_weights(cfg, "x.onnx") == Path("x.onnx")
+    where, x = tmp_path / "where.pt", tmp_path / "x.onnx"
+    cfg.detect.weights = str(where)
+    with pytest.raises(ModelError, match=r"weights file not found \(detect.weights\)"):
+        infer.resolve_weights(cfg)
+    where.write_bytes(b"x")
+    assert infer.resolve_weights(cfg) == where
+    with pytest.raises(ModelError, match=r"weights file not found \(--weights\)"):
+        infer.resolve_weights(cfg, x)
+    x.write_bytes(b"x")
+    assert infer.resolve_weights(cfg, x) == x

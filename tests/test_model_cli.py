@@ -54,6 +54,11 @@ def test_eval_images_dir_prints_and_writes_json(small, tmp_path):
     assert set(res["per_source"]) >= {"Japan", "Czech", "China_MotorBike"}
     assert set(res["per_class"]) == {"D00", "D10", "D20", "D40"}
     assert "F1" in r.stdout or "f1" in r.stdout.lower()
+    assert res["split"] == "folder val" and res["imgsz"] == 448  # a folder has no split; the size is recorded
+    # the dataset root (train and val below it) is not one split: refused rather than scored as a mix
+    shutil.copytree(small / "images" / "val", small / "images" / "train")
+    r = _patrol("eval", small, "--out", tmp_path / "root.json")
+    assert r.returncode == 3 and "pass its data.yaml" in r.stderr and not (tmp_path / "root.json").exists()
 
 
 def test_tune_changes_only_the_thresholds(small, tmp_path):
@@ -74,7 +79,7 @@ def test_tune_changes_only_the_thresholds(small, tmp_path):
 
 def test_train_bad_oversample_is_one_line_error(rdd, tmp_path):
     r = _patrol("train", rdd / "data.yaml", "--oversample", "Japan")
-    assert r.returncode == 3
+    assert r.returncode == 2  # a usage mistake
     assert "--oversample wants KEY=N" in r.stderr + r.stdout and "Traceback" not in r.stderr
     r = _patrol("train", rdd / "data.yaml", "--oversample", "Osaka_=2", "--epochs", "1", "--out", tmp_path / "runs")
     assert r.returncode == 3 and "Osaka_" in r.stderr + r.stdout and "Traceback" not in r.stderr
@@ -93,3 +98,44 @@ def test_eval_and_tune_on_one_source_prefix(small, tmp_path):
     assert set(yaml.safe_load(cfg_path.read_text(encoding="utf-8"))["classes"]) == {"D00", "D10", "D20", "D40"}
     r = _patrol("eval", small / "data.yaml", "--prefix", "Osaka_", "--out", tmp_path / "x.json")
     assert r.returncode == 3 and "Osaka_" in r.stderr + r.stdout and "Traceback" not in r.stderr
+
+
+def test_eval_and_tune_use_the_configs_weights_and_keep_unlabelled_classes(small, tmp_path):
+    """A city config naming its own model (detect.weights, relative to the config file) is what eval and tune
+    score, from any working folder; a class without one labelled box in the split keeps its threshold; a config
+    whose classes are in {…} style is rewritten with a note; a missing model is exit 5 naming where it came from."""
+    city = tmp_path / "city"
+    (city / "models").mkdir(parents=True)
+    shutil.copy(DEFAULT_WEIGHTS_ONNX, city / "models" / "city.onnx")
+    for lab in (small / "labels" / "val").glob("*.txt"):  # this city has no labelled pothole
+        lines = [ln for ln in lab.read_text().splitlines() if ln.split() and ln.split()[0] != "3"]
+        lab.write_text("\n".join(lines) + ("\n" if lines else ""))
+    cfg_path = city / "city.yaml"
+    cfg_path.write_text("# our city\nmunicipality: city  # 市\ndetect:\n  weights: models/city.onnx\n"
+                        "classes:\n  D40:\n    threshold: 0.42  # keep an eye on potholes\n", encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = _patrol("eval", small / "data.yaml", "--config", cfg_path, cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((elsewhere / "eval-val.json").read_text())
+    assert Path(res["weights"]) == city / "models" / "city.onnx"
+    r = _patrol("tune", small / "data.yaml", "--config", cfg_path, cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    flat = "".join(r.stdout.split())  # rich wraps long lines, even inside a path
+    assert str(city / "models" / "city.onnx") in flat and "kept:nolabelledboxofthisclass" in flat
+    text = cfg_path.read_text(encoding="utf-8")
+    assert "threshold: 0.42  # keep an eye on potholes" in text and "# our city" in text  # D40 untouched
+    assert load_config(cfg_path).classes["D40"].threshold == 0.42
+
+    flow = city / "flow.yaml"
+    flow.write_text("# flow style\nclasses: {D40: {threshold: 0.5}}\n", encoding="utf-8")
+    r = _patrol("tune", small / "data.yaml", "--config", flow)
+    assert r.returncode == 0, r.stderr
+    assert "commentslost" in "".join(r.stdout.split())
+    assert set(yaml.safe_load(flow.read_text(encoding="utf-8"))["classes"]) == {"D00", "D10", "D20", "D40"}
+
+    (city / "models" / "city.onnx").unlink()
+    r = _patrol("eval", small / "data.yaml", "--config", cfg_path, "--out", tmp_path / "x.json")
+    assert r.returncode == 5 and "weights file not found (detect.weights)" in r.stderr and "city.onnx" in r.stderr
+    r = _patrol("eval", small / "data.yaml", "--weights", tmp_path / "nope.onnx", "--out", tmp_path / "x.json")
+    assert r.returncode == 5 and "(--weights)" in r.stderr and "Traceback" not in r.stderr

@@ -77,7 +77,7 @@ def test_train_resumes_after_kill(tmp_path):
     """)
     assert r2.returncode == 0, r2.stderr[-3000:]
     log = r2.stdout + r2.stderr
-    assert "Resuming training" in log
+    assert "Resuming training" in log and "note: resuming the interrupted training" in r2.stderr
     rows2 = _rows(run / "results.csv")
     assert len(rows2) == 2  # a fresh start would have appended two more rows
     assert rows2[0] == rows1[0]
@@ -85,8 +85,15 @@ def test_train_resumes_after_kill(tmp_path):
     best = Path(log.split("BEST", 1)[1].split()[0])
     assert best == run / "weights" / "best.pt" and best.is_file()
     assert (run / "weights" / "best.onnx").is_file()
-    # killed after epoch index 0; the finished checkpoint is marked -1 (so a later train starts afresh)
+    # killed after epoch index 0; the finished checkpoint is marked -1
     assert "EPOCH_BEFORE 0\n" in r2.stdout and "EPOCH_AFTER -1\n" in r2.stdout
+    # 3) once finished, the same command refuses (exit 2) rather than train afresh over best.pt
+    before = best.read_bytes()
+    r3 = subprocess.run([sys.executable, str(ROOT / "cli.py"), "train", str(data), "--model", str(model), "--out", str(out),
+                         "--name", "t", "--epochs", "2", "--imgsz", "64", "--device", "cpu"], cwd=ROOT,
+                        capture_output=True, text=True, timeout=120)
+    assert r3.returncode == 2 and "holds a finished training" in r3.stderr, r3.stderr[-2000:]
+    assert best.read_bytes() == before and len(_rows(run / "results.csv")) == 2
 
 
 def test_oversample_repeats_source_and_class_images(tmp_path):
@@ -118,12 +125,12 @@ def test_oversample_repeats_source_and_class_images(tmp_path):
 
 
 def test_oversample_rejects_unknown_key_and_bad_factor(tmp_path):
-    from detector.errors import InputError
+    from detector.errors import InputError, UsageError
     from detector.train import parse_oversample, resolve_data_yaml
 
     assert parse_oversample(["Japan_=2", "D40=3"]) == {"Japan_": 2, "D40": 3}
     for bad in (["Japan_"], ["Japan_=0"], ["=2"], ["D40=x"]):
-        with pytest.raises(InputError, match="--oversample"):
+        with pytest.raises(UsageError, match="--oversample"):
             parse_oversample(bad)
     with pytest.raises(InputError, match="Osaka_"):
         resolve_data_yaml(need(RDD) / "data.yaml", tmp_path, oversample={"Osaka_": 2})
@@ -214,18 +221,21 @@ def test_average_weights_errors_name_the_file(tmp_path):
     a = ROOT / "weights" / "rdd-yolo.pt"
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
-    other = tmp_path / "other.pt"
+    other, reordered = tmp_path / "other.pt", tmp_path / "reordered.pt"
     mk = _run(f"""
         import torch
         from ultralytics.nn.tasks import DetectionModel
         ck = torch.load({str(a)!r}, map_location="cpu", weights_only=False)
+        ck["model"].names = {{0: "D10", 1: "D00", 2: "D20", 3: "D40"}}  # trained on a data.yaml in another order
+        torch.save(ck, {str(reordered)!r})
         ck["model"] = DetectionModel("yolov5n.yaml", nc=80, verbose=False).half()
         torch.save(ck, {str(other)!r})
     """)
     assert mk.returncode == 0, mk.stderr[-2000:]
-    cases = [([str(a)], 3, "at least two"), ([str(a), str(tmp_path / "missing.pt")], 5, "missing.pt"),
+    cases = [([str(a)], 2, "at least two"), ([str(a), str(tmp_path / "missing.pt")], 5, "missing.pt"),
              ([str(a), str(junk)], 5, "junk.pt"), ([str(a), str(other)], 5, "architecture differs"),
-             ([str(a), str(a), "--weight", "1"], 3, "one non-negative number per checkpoint")]
+             ([str(a), str(reordered)], 5, "mix the outputs of different classes"),
+             ([str(a), str(a), "--weight", "1"], 2, "one non-negative number per checkpoint")]
     for args, code, text in cases:
         r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "average-weights", *args, "--out", str(tmp_path / "o.pt"),
                             "--no-onnx"], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -237,8 +247,8 @@ def test_average_weights_errors_name_the_file(tmp_path):
 
 def test_hyp_is_checked_before_training(tmp_path):
     """`--hyp`: values are read as YAML, from KEY=VALUE or a file; unknown keys, keys patrol train sets itself and
-    out-of-range values fail at once (exit 3) naming the key and the file, before anything trains."""
-    from detector.errors import InputError
+    out-of-range values fail at once (exit 2) naming the key and the file, before anything trains."""
+    from detector.errors import InputError, UsageError
     from detector.train import parse_hyp
 
     f = tmp_path / "aug.yaml"
@@ -248,7 +258,7 @@ def test_hyp_is_checked_before_training(tmp_path):
     for bad, msg in [("mixupp=0.1", "not an ultralytics training argument"), ("epochs=5", "use its own option"),
                      ("mixup=2", "between 0.0 and 1.0"), ("cos_lr=3", "must be a bool"), ("mixup=", "no value"),
                      (str(tmp_path / "missing.yaml"), "file not found")]:
-        with pytest.raises(InputError, match=msg):
+        with pytest.raises(InputError if bad.endswith(".yaml") else UsageError, match=msg):
             parse_hyp([bad])
     f.write_text("- mixup\n")
     with pytest.raises(InputError, match="mapping") as e:
@@ -259,6 +269,47 @@ def test_hyp_is_checked_before_training(tmp_path):
     data = need(RDD) / "data.yaml"
     r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "train", str(data), "--out", str(tmp_path / "runs"),
                         "--hyp", str(f)], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 3, r.stderr[-2000:]
+    assert r.returncode == 2, r.stderr[-2000:]  # usage (a file that cannot be read would be 3)
     assert str(f) in r.stderr and "--hyp imgsz" in r.stderr and "own option" in r.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_train_mistakes_fail_before_training_with_the_documented_codes(tmp_path):
+    """A data.yaml without val, classes that are not ours, a GPU that is not there, an initial model that is not a
+    model: one line each, exit 3 / 2 / 5, nothing trained. Japanese class names in our order are understood."""
+    from detector.train import resolve_data_yaml
+
+    model = need(PRETRAINED / "yolov5nu-coco-backbone-4cls.pt")
+    data = _tiny_dataset(tmp_path / "ds", n=2)
+    text = data.read_text()
+
+    def train(yaml_text: str | None = None, *extra: str) -> subprocess.CompletedProcess:
+        y = data
+        if yaml_text is not None:
+            y = data.with_name("variant.yaml")
+            y.write_text(yaml_text)
+        return subprocess.run([sys.executable, str(ROOT / "cli.py"), "train", str(y), "--model", str(model), "--epochs",
+                               "1", "--imgsz", "64", "--workers", "0", "--out", str(tmp_path / "runs"), *extra],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    ja = text.replace("0: D00", "0: 縦ひび割れ").replace("1: D10", "1: 横ひび割れ").replace("2: D20", "2: 亀甲状ひび割れ") \
+        .replace("3: D40", "3: ポットホール")
+    ja_yaml = data.with_name("ja.yaml")
+    ja_yaml.write_text(ja)
+    resolved = resolve_data_yaml(ja_yaml, tmp_path / "w")
+    assert yaml.safe_load(resolved.read_text())["names"] == {0: "D00", 1: "D10", 2: "D20", 3: "D40"}
+
+    cases = [
+        (train(text.replace("val: images/val\n", ""), "--device", "cpu"), 3, "no val split"),
+        (train(text.replace("0: D00", "0: crack"), "--device", "cpu"), 3, "names"),
+        (train(None, "--device", "cpu", "--model", str(ROOT / "README.md")), 5, "README.md"),
+    ]
+    import torch
+
+    if not torch.cuda.is_available():
+        cases.append((train(None, "--device", "0"), 2, "no CUDA GPU"))
+    for r, code, text_ in cases:
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert r.returncode == code, (code, r.returncode, r.stderr[-2000:])
+        assert "Traceback" not in r.stderr and len(lines) == 1 and text_ in lines[0], r.stderr[-2000:]
+    assert not list((tmp_path / "runs").rglob("*.pt"))
