@@ -103,6 +103,8 @@ class RoadsSpec(_Strict):
     id_field: str | None = Field(None, description="the network's own segment id column; default: first of segment_id/id/osm_id/fid")
     name_field: str | None = Field(None, description="road name column; default: first of name/name_ja/road_name")
     layer: str | None = None
+    crs: str | None = Field(None, description="CRS of a roads file that names none (a Shapefile without .prj, a "
+                                              "GeoJSON in projected metres), e.g. EPSG:6675; ignored when the file has one")
 
 
 class SegmentsSpec(_Strict):

@@ -816,7 +816,8 @@ def scan_drive(drive_dir: str | Path, cfg: Config | None = None, drive: str | No
             if ex.lat is not None and ex.lon is not None:
                 fr.lat, fr.lon, fr.position_source = ex.lat, ex.lon, "gps"
             if ex.heading is not None:
-                fr.heading, fr.heading_source = ex.heading, "exif"
+                # a magnetic direction (ref "M") is used as true (Japan's declination is 7-9° W) but says so
+                fr.heading, fr.heading_source = ex.heading, "exif_magnetic" if ex.heading_ref == "M" else "exif"
             if ex.speed is not None:
                 fr.speed = ex.speed
             if ex.gps_problem:

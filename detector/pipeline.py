@@ -341,8 +341,35 @@ def locate_and_dedupe(det: Detections, roads: Path, cfg: Config, net=None):
     if net is None:
         net = load_roads(roads, cfg)
     located = locate(det, net, cfg)
+    coverage = check_coverage(located, net, roads, cfg)
     cands = dedupe(located, cfg)
-    return net, located, cands
+    return net, located, cands, coverage
+
+
+def check_coverage(located, net, roads: Path, cfg: Config) -> str | None:
+    """Is ROADS the network of this drive? An error (exit 3) when every positioned hit is more than 5 km outside
+    the network's extent (a wrong roads file: nothing can be placed, and distances measured in the network's
+    projection are distorted so far from it); a warning (returned) when fewer than half lie within
+    ``locate.max_snap_m`` of a road."""
+    pos = located[np.isfinite(located["lat"].to_numpy(float)) & np.isfinite(located["lon"].to_numpy(float))]
+    if pos.empty:
+        return None
+    w, s_, e, n = net.gdf.to_crs(4326).total_bounds
+    lat, lon = pos["lat"].to_numpy(float), pos["lon"].to_numpy(float)
+    km_lat = 111.0
+    km_lon = 111.0 * np.cos(np.radians(np.clip(lat, -89, 89)))
+    dx = np.maximum(0, np.maximum(w - lon, lon - e)) * km_lon
+    dy = np.maximum(0, np.maximum(s_ - lat, lat - n)) * km_lat
+    if (np.hypot(dx, dy) > 5.0).all():
+        raise InputError(
+            f"the road network does not cover this drive: all {len(pos)} hits with a position lie more than 5 km "
+            f"outside it (network lon {w:.3f}..{e:.3f}, lat {s_:.3f}..{n:.3f}; hits around lon {np.median(lon):.3f}, "
+            f"lat {np.median(lat):.3f}); is this the right roads file?", roads)
+    placed = (pos["segment_id"].fillna("").astype(str) != "").sum()
+    if placed < 0.5 * len(pos):
+        return (f"only {placed} of {len(pos)} hits lie within {cfg.locate.max_snap_m:g} m of a road of {Path(roads).name}: "
+                "the rest keep their GPS position without a segment (a network missing these streets?)")
+    return None
 
 
 def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: RunSummary):
@@ -451,7 +478,8 @@ def _run_locked(drives, roads, out, cfg, weights, store, progress, detector, rep
     summary.outputs["frames"] = out / "frames.csv"
     summary.outputs["detections"] = out / "detections.csv"
 
-    _, located, cands = locate_and_dedupe(det, roads, cfg, net=net)
+    _, located, cands, coverage = locate_and_dedupe(det, roads, cfg, net=net)
+    summary.warnings.extend(net.warnings + ([coverage] if coverage else []))
     if len(cands):
         cands = attach_crops(cands, frames, cfg, out)
     checkpoint("before_store")
@@ -607,7 +635,8 @@ def locate_only(csvs: list[Path], roads: Path, out: Path, cfg: Config, store: Pa
     det = det.apply_thresholds(cfg.thresholds())
     summary.drives = sorted(set(det.drive.tolist()))
     out.mkdir(parents=True, exist_ok=True)
-    net, located, cands = locate_and_dedupe(det, roads, cfg)
+    net, located, cands, coverage = locate_and_dedupe(det, roads, cfg)
+    summary.warnings.extend(net.warnings + ([coverage] if coverage else []))
     if store is not None:
         cands = merge_into_store(cands, store, {"drives": summary.drives, "out": str(out.resolve()),
                                                 "detections": [str(p) for p in csvs]}, cfg, summary)

@@ -51,6 +51,7 @@ class RoadNetwork:
     end_node: np.ndarray  # int node id of the last vertex
     convergence_deg: float = 0.0  # grid north minus true north at the network centre (true = grid + conv)
     source: str = ""
+    warnings: list = field(default_factory=list)  # said in the run summary (e.g. renamed duplicate ids)
     _index: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -127,8 +128,8 @@ def _read(path: Path, cfg: Config):
         if name.endswith(".gz"):
             src = "/vsigzip/" + str(path.resolve())
         kw["layer"] = cfg.roads.layer or "lines"
-    elif cfg.roads.layer:
-        kw["layer"] = cfg.roads.layer
+    else:
+        kw.update(_pick_layer(path, cfg.roads.layer))
     try:
         gdf = gpd.read_file(src, **kw)
     except Exception as e:  # pyogrio raises DataSourceError / DataLayerError / ...
@@ -137,6 +138,28 @@ def _read(path: Path, cfg: Config):
     if osm and "highway" in gdf.columns:
         gdf = gdf[gdf["highway"].notna() & (gdf["highway"].astype(str) != "")]
     return gdf
+
+
+def _pick_layer(path: Path, layer: str | None) -> dict:
+    """``roads.layer`` if the file has it; else, in a file of several layers, the only one holding lines. Errors list
+    the layers and their geometry types so the user can set ``roads.layer``."""
+    import pyogrio
+
+    try:
+        layers = [(str(n), str(t)) for n, t in pyogrio.list_layers(path)]
+    except Exception:  # noqa: BLE001 - unreadable: the read below says why
+        return {"layer": layer} if layer else {}
+    listing = ", ".join(f"{n} ({t})" for n, t in layers)
+    if layer:
+        if layer not in [n for n, _ in layers]:
+            raise InputError(f"no layer {layer!r}; layers: {listing}", path, "roads.layer")
+        return {"layer": layer}
+    if len(layers) <= 1:
+        return {}
+    lines = [n for n, t in layers if "line" in t.lower() or t.lower() in ("unknown", "none", "geometry")]
+    if len(lines) == 1:
+        return {"layer": lines[0]}
+    raise InputError(f"several layers ({listing}); set roads.layer in the config to the road lines", path, "roads.layer")
 
 
 def _stable_ids(geoms: np.ndarray) -> np.ndarray:
@@ -198,17 +221,28 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
 
     # CRS
     crs = lines.crs
+    b = lines.total_bounds
+    lonlat = bool(np.all(np.abs(b[[0, 2]]) <= 180) and np.all(np.abs(b[[1, 3]]) <= 90))
+    hint = "; name it in the config as roads.crs (e.g. EPSG:6675 for JGD2011 zone VII), or add a .prj"
+    given = None
+    if cfg.roads.crs:
+        try:
+            given = CRS.from_user_input(cfg.roads.crs)
+        except Exception as e:  # noqa: BLE001 - pyproj's CRSError and friends
+            raise InputError(f"unknown CRS {cfg.roads.crs!r}: {e}", path, "roads.crs") from None
     if crs is None:
-        b = lines.total_bounds
-        if np.all(np.abs(b[[0, 2]]) <= 180) and np.all(np.abs(b[[1, 3]]) <= 90):
+        if given is not None:
+            crs = given
+        elif lonlat:
             crs = CRS.from_epsg(4326)
         else:
-            raise InputError("no CRS and coordinates are not longitude/latitude", path)
-    elif CRS.from_user_input(crs).is_geographic:
+            raise InputError("no CRS and coordinates are not longitude/latitude" + hint, path)
+    elif CRS.from_user_input(crs).is_geographic and not lonlat:
         # GeoJSON readers report EPSG:4326 whenever the file names no CRS, so projected metres show up here
-        b = lines.total_bounds
-        if not (np.all(np.abs(b[[0, 2]]) <= 180) and np.all(np.abs(b[[1, 3]]) <= 90)):
-            raise InputError("coordinates are not longitude/latitude (projected coordinates without a CRS?)", path, "crs")
+        if given is None or given.is_geographic:
+            raise InputError("coordinates are not longitude/latitude (projected coordinates without a CRS?)" + hint,
+                             path, "crs")
+        crs = given
     geom = np.asarray(lines.geometry.values, dtype=object)
     base = gpd.GeoDataFrame({"_id": ids if ids is not None else np.full(len(lines), "", dtype=object),
                              "road_name": names}, geometry=geom, crs=crs)
@@ -248,11 +282,13 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
         raise InputError(f"locate.crs must be a projected (metric) CRS, got {target.name}", path, "locate.crs")
     metric = gpd.GeoSeries(g, crs=crs).to_crs(target)
     g = np.asarray(metric.values, dtype=object)
+    n_dup = 0  # repeated values of the configured id field (auto-detected id columns are unique)
     if ids is None:
         seg_ids = _stable_ids(np.asarray(gpd.GeoSeries(ex.geometry.values, crs=crs).values, dtype=object))
     else:
         base_id = ex["_id"].to_numpy(dtype=object)
         seg_ids = np.where(nparts > 1, np.char.add(np.char.add(base_id.astype(str), "#"), part.astype(str)), base_id.astype(str))
+        n_dup = int(pd.Series(seg_ids).duplicated().sum())
         seg_ids = _dedupe_ids(seg_ids.astype(object))
     seg_ids = np.asarray(seg_ids, dtype=object)
     road_names = ex["road_name"].to_numpy(dtype=object)
@@ -281,4 +317,6 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
         gdf=out, ids=seg_ids, names=road_names, crs=target, to_wgs84=inv, from_wgs84=fwd,
         tree=STRtree(g), geoms=g, lengths=shapely.length(g), start_node=node[:n], end_node=node[n:],
         convergence_deg=conv, source=str(path),
+        warnings=[f"{Path(path).name}: {n_dup} segments repeat an id of the {id_field!r} column; they are told apart "
+                  f"as <id>-1, <id>-2 … in the outputs (ids that are not in the network)"] if n_dup else [],
     )

@@ -95,6 +95,33 @@ def test_geojson_without_crs_in_lon_lat_is_fine(tmp_path, oracle, roads):
     assert len(json.loads((tmp_path / "out" / "candidates.geojson").read_text())["features"]) > 0, r.stdout
 
 
+def test_roads_that_do_not_cover_the_drive(tmp_path, oracle, roads):
+    """Another city's network: exit 3 naming the file and both extents (nothing could be placed, and distances in
+    that network's projection would be distorted). A network covering part of the drive: a warning, and the hits
+    off it keep their GPS positions."""
+    import geopandas as gpd
+    import shapely
+
+    g = gpd.read_file(roads)
+    far = tmp_path / "other-city.geojson"
+    g.assign(geometry=shapely.transform(g.geometry.values, lambda xy: xy + [1.0, 0.0])).to_file(far)  # 90 km east
+    r = patrol("locate", oracle, "--roads", far, "--out", tmp_path / "far")
+    assert_user_error(r, EXIT_INPUT, "other-city.geojson", "does not cover this drive", "hits around lon 137.2")
+    assert not (tmp_path / "far" / "candidates.geojson").exists()
+
+    lat = g.geometry.bounds["miny"]
+    part = tmp_path / "north-only.geojson"
+    g[lat > 36.6845].to_file(part)  # the northern part of the route only
+    r = ok(patrol("locate", oracle, "--roads", part, "--out", tmp_path / "part"))
+    text = " ".join(r.stdout.split())
+    assert "warning" in text and "hits lie within 25 m of a road of north-only.geojson" in text
+    feats = json.loads((tmp_path / "part" / "candidates.geojson").read_text())["features"]
+    assert any(f["properties"]["segment_id"] for f in feats) and any(not f["properties"]["segment_id"] for f in feats)
+    # the full network: no warning
+    r = ok(patrol("locate", oracle, "--roads", roads, "--out", tmp_path / "full"))
+    assert "warning" not in r.stdout
+
+
 def test_debug_shows_the_traceback(tmp_path, oracle):
     p = tmp_path / "points.geojson"
     p.write_text(ROADS_CASES["points"][1], encoding="utf-8")

@@ -150,3 +150,6 @@ def test_scan_sample_folder(exif_dir):
             assert f.time.utcoffset().total_seconds() == 9 * 3600  # expressed in the configured zone
         if f.status == "ok":
             assert f.position_source == "gps" and not math.isnan(f.lat)
+    # a magnetic image direction is used, and frames.csv says it was magnetic
+    heic = next(f for f in frames if f.name == "IMG_5195.HEIC")
+    assert heic.heading_source == "exif_magnetic" and heic.heading == pytest.approx(1107164 / 3181, abs=1e-3)

@@ -67,6 +67,12 @@ def test_stable_hash_ids_and_configured_fields(tmp_path):
     assert list(load_roads(_gj(tmp_path, feats), cfg).ids) == ["n1", "n2"]
     with pytest.raises(InputError, match="id_x"):
         load_roads(_gj(tmp_path, feats), Config(roads=RoadsSpec(id_field="id_x")))
+    assert load_roads(_gj(tmp_path, feats), cfg).warnings == []
+    # a configured id column with repeated values: told apart, and said (the run summary shows net.warnings)
+    dup = feats + [_line([[137.0, 36.002], [137.001, 36.002]], name="n1")]
+    net = load_roads(_gj(tmp_path, dup, "dup.geojson"), cfg)
+    assert list(net.ids) == ["n1", "n2", "n1-1"]
+    assert len(net.warnings) == 1 and "1 segments repeat an id of the 'name' column" in net.warnings[0]
 
 
 def test_gpkg_and_shapefile_and_projected_crs(tmp_path):
@@ -88,8 +94,33 @@ def test_no_crs_lonlat_assumed_and_metric_rejected(tmp_path):
     assert load_roads(tmp_path / "a.shp", Config()).crs.to_epsg() == 32653
     g = gpd.GeoDataFrame({"segment_id": ["s1"]}, geometry=[LineString([(500000, 4000000), (500100, 4000000)])])
     g.to_file(tmp_path / "b.shp")
-    with pytest.raises(InputError, match="no CRS"):
+    with pytest.raises(InputError, match="no CRS.*roads.crs"):
         load_roads(tmp_path / "b.shp", Config())
+
+
+@pytest.mark.filterwarnings("ignore:.crs. was not provided")
+def test_roads_crs_names_the_crs_of_a_file_without_one(tmp_path):
+    """A municipal Shapefile in JGD2011 (EPSG:6675) that lost its .prj, and a GeoJSON in projected metres: with
+    roads.crs they load where the same network with its CRS does; a file that has a CRS keeps it."""
+    ref = gpd.GeoDataFrame({"segment_id": ["s1"]}, geometry=[LineString([(137.2, 36.68), (137.201, 36.68)])], crs=4326)
+    jgd = ref.to_crs(6675)
+    jgd.to_file(tmp_path / "with.shp")
+    jgd.set_crs(None, allow_override=True).to_file(tmp_path / "without.shp")
+    fc = json.loads(jgd.to_json(drop_id=True))
+    fc.pop("crs", None)
+    (tmp_path / "gj.geojson").write_text(json.dumps(fc))  # metres, no crs member
+    cfg = Config(roads=RoadsSpec(crs="EPSG:6675"))
+    want = load_roads(tmp_path / "with.shp", Config())
+    for p in (tmp_path / "without.shp", tmp_path / "gj.geojson"):
+        with pytest.raises(InputError, match="roads.crs"):
+            load_roads(p, Config())
+        net = load_roads(p, cfg)
+        assert net.crs == want.crs and net.lengths[0] == pytest.approx(want.lengths[0], abs=0.01)
+        assert np.allclose(net.xy([137.2005], [36.68]), want.xy([137.2005], [36.68]))
+    wrong = Config(roads=RoadsSpec(crs="EPSG:6677"))  # another zone: ignored, the file's own CRS wins
+    assert load_roads(tmp_path / "with.shp", wrong).lengths[0] == pytest.approx(want.lengths[0], abs=0.01)
+    with pytest.raises(InputError, match="roads.crs"):
+        load_roads(tmp_path / "with.shp", Config(roads=RoadsSpec(crs="EPSG:99999999")))
 
 
 def test_errors_one_line(tmp_path):
@@ -114,3 +145,22 @@ def test_bearing_and_touching(tmp_path):
     assert (b[0] + net.convergence_deg) % 360 == pytest.approx(0.0, abs=0.5) or abs(b[0] + net.convergence_deg - 360) < 0.5
     assert (b[1] + net.convergence_deg) == pytest.approx(90.0, abs=0.5)
     assert list(net.touching(np.array([0, 0]), np.array([1, 2]))) == [True, False]
+
+
+def test_geopackage_with_several_layers(tmp_path):
+    """The one layer of lines is found by itself; otherwise the error lists the layers for roads.layer."""
+    lines = gpd.GeoDataFrame({"segment_id": ["s1", "s2"]}, geometry=[LineString([(137.0, 36.0), (137.001, 36.0)]),
+                                                                     LineString([(137.0, 36.001), (137.001, 36.001)])], crs=4326)
+    pts = gpd.GeoDataFrame({"a": [1]}, geometry=[Point(137.0, 36.0)], crs=4326)
+    two, three = tmp_path / "two.gpkg", tmp_path / "three.gpkg"
+    pts.to_file(two, layer="a_points")
+    lines.to_file(two, layer="b_roads")
+    assert list(load_roads(two, Config()).ids) == ["s1", "s2"]
+    pts.to_file(three, layer="a_points")
+    lines.to_file(three, layer="b_roads")
+    lines.head(1).to_file(three, layer="c_more")
+    with pytest.raises(InputError, match=r"several layers \(a_points \(Point\), b_roads \(LineString\), c_more"):
+        load_roads(three, Config())
+    assert list(load_roads(three, Config(roads=RoadsSpec(layer="c_more"))).ids) == ["s1"]
+    with pytest.raises(InputError, match=r"roads.layer: no layer 'nope'; layers: a_points \(Point\)"):
+        load_roads(two, Config(roads=RoadsSpec(layer="nope")))
