@@ -63,7 +63,8 @@ def _print_summary(s, title: str) -> None:
     if s.candidates is not None:
         t.add_row("candidates", str(s.candidates))
     if s.new is not None:
-        t.add_row("registry", f"{s.new} new, {s.seen_again} seen again" + (f", {s.reopened} reopened" if s.reopened else ""))
+        t.add_row("registry", f"{s.new} new, {s.seen_again} seen again" + (f", {s.reopened} reopened" if s.reopened else "")
+                  + (f", {s.unchanged} already there (this drive was merged before)" if getattr(s, "unchanged", 0) else ""))
     if s.skipped_stages:
         t.add_row("skipped", ", ".join(s.skipped_stages) + " (inputs unchanged)")
     for w in getattr(s, "warnings", []):
@@ -270,7 +271,8 @@ def import_verification(store: Path = typer.Argument(...), file: Path = typer.Ar
     """Take back a field crew's repair list: status, note, issue type, who, when."""
     with _open_store(store) as st:
         rep = st.import_verification(file)
-    console.print(f"applied {len(rep.applied)}, unchanged {len(rep.unchanged)}, unmatched {len(rep.unmatched)}")
+    console.print(f"applied {len(rep.applied)}, notes {len(rep.noted)}, unchanged {len(rep.unchanged)}, "
+                  f"unmatched {len(rep.unmatched)}")
     for row_no, reason in rep.unmatched:
         err_console.print(f"{file}: row {row_no}: {reason}")
 
@@ -292,7 +294,7 @@ def export(
     if format not in FORMATS:
         raise PatrolError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}", field="--format")
     try:
-        since_d = date.fromisoformat(since) if since else None
+        since_d = date.fromisoformat(since.strip().replace("/", "-")) if since else None  # 2026/12/11 too
     except ValueError:
         raise PatrolError(f"not a date (YYYY-MM-DD): {since!r}", field="--since") from None
     statuses = [s for v in (status_ or []) for s in v.split(",") if s] or None

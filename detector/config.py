@@ -134,8 +134,12 @@ class SegmentsSpec(_Strict):
 
 
 class StoreSpec(_Strict):
+    match_distance_m: float = Field(
+        25.0, gt=0, description="a run candidate within this of a registry candidate of its class (along the road, "
+        "else on the ground) is that damage seen again; wider than dedupe.distance_m because each week's GPS has its "
+        "own offset")
     absorb_fragments: bool = Field(
-        True, description="a run candidate left over after one-to-one matching but within dedupe.distance_m of a registry "
+        True, description="a run candidate left over after one-to-one matching but within match_distance_m of a registry "
         "candidate matched in the same merge joins it (a damage the run split in pieces) instead of becoming a duplicate")
     busy_timeout_s: float = Field(120.0, ge=1.0, description="how long a merge waits for another process holding the registry")
 

@@ -60,6 +60,7 @@ class RunSummary:
     new: int | None = None
     seen_again: int | None = None
     reopened: int | None = None
+    unchanged: int | None = None  # matched, but every sighting already in the registry (the same drive again)
     skipped_stages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     weights: Path | None = None
@@ -381,6 +382,7 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
         res = st.merge(cands, run_info, cfg)
         reg = st.query()
     summary.new, summary.seen_again, summary.reopened = len(res.new), len(res.seen_again), len(res.reopened)
+    summary.unchanged = len(res.unchanged)
     summary.outputs["store"] = store
     if len(cands):
         cands = cands.copy()

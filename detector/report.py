@@ -431,7 +431,7 @@ def write_kml(df: pd.DataFrame, path: Path, cfg=None) -> None:
             ET.SubElement(lab, q("scale")).text = "0.7"
     folders: dict[str, ET.Element] = {}
     fields = [c for c, *_ in COLUMNS]
-    heads = {c: f"{ja} / {en}" for c, ja, en in COLUMNS}
+    heads = {c: (ja if ja == en else f"{ja} / {en}") for c, ja, en in COLUMNS}  # "damage type" only once
     for rec in _records(df):
         cid = rec.get("class") or ""
         if cid not in folders:

@@ -86,6 +86,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 #: spellings a crew may type into the status column of the repair list
 STATUS_ALIASES = {
+    "新規": "new", "再発": "reopened",  # the exports' own Japanese labels (set by patrol; usable as filters)
     "確認済": "confirmed", "確認済み": "confirmed", "要補修": "confirmed",
     "補修予定": "scheduled", "予定": "scheduled",
     "補修済": "repaired", "補修済み": "repaired", "修繕済": "repaired",
@@ -206,7 +207,8 @@ class MergeResult:
 @dataclass
 class ImportReport:
     applied: list[str] = field(default_factory=list)  # registry ids whose status changed
-    unchanged: list[str] = field(default_factory=list)  # rows naming the current status again
+    noted: list[str] = field(default_factory=list)  # same status, but a new note / checker / issue type kept
+    unchanged: list[str] = field(default_factory=list)  # rows naming the current status again, nothing new
     unmatched: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason), not applied
     skipped: list[int] = field(default_factory=list)  # line numbers with an empty status
 
@@ -416,8 +418,8 @@ class Store:
         """
         run_info = dict(run_info or {})
         run_id = _s(run_info.get("run_id")) or ""
-        dist_m = float(cfg.dedupe.distance_m) if cfg is not None else 12.0
         store_spec = getattr(cfg, "store", None)
+        dist_m = float(store_spec.match_distance_m) if store_spec is not None else 25.0
         absorb = bool(store_spec.absorb_fragments) if store_spec is not None else True
         cls_names = {}
         if cfg is not None:
@@ -723,6 +725,19 @@ class Store:
             "VALUES (?,?,?,?,?,?,?,?)", (candidate_id, at, cur, status, _s(who), _s(note), _s(issue_type), source))
         return True
 
+    def _annotate(self, candidate_id: str, status: str, note, who, issue_type, when, source: str) -> None:
+        """A note / checker / issue type without a status change (kept, with a history row from = to)."""
+        at, _ = self._when(when)
+        sets, vals = [], []
+        for col, v in (("status_note", note), ("checked_by", who), ("issue_type", issue_type)):
+            if v:
+                sets.append(f"{col}=?")
+                vals.append(str(v))
+        self.con.execute(f"UPDATE candidates SET {', '.join(sets)} WHERE candidate_id=?", (*vals, candidate_id))
+        self.con.execute(
+            "INSERT INTO status_history (candidate_id, at, from_status, to_status, who, note, issue_type, source) "
+            "VALUES (?,?,?,?,?,?,?,?)", (candidate_id, at, status, status, _s(who), _s(note), _s(issue_type), source))
+
     def history(self, candidate_id: str | None = None) -> pd.DataFrame:
         q = "SELECT candidate_id, at, from_status, to_status, who, note, issue_type, source, run_id FROM status_history"
         args: tuple = ()
@@ -741,7 +756,8 @@ class Store:
         rows = _read_table(csv_path)
         if not rows:
             raise InputError("empty file: expected a header with candidate_id and status", csv_path)
-        head = [h.strip().split("\n")[-1].strip().lower().replace(" ", "_") for h in rows[0]]
+        # "status (ja)" (the xlsx's English header line) -> status_ja, "candidate id" -> candidate_id
+        head = [re.sub(r"[^a-z0-9]+", "_", h.strip().split("\n")[-1].strip().lower()).strip("_") for h in rows[0]]
         for need in ("candidate_id", "status"):
             if need not in head:
                 raise InputError(f"missing column {need}", csv_path, need)
@@ -756,18 +772,28 @@ class Store:
             for line, row in enumerate(rows[1:], start=2):
                 if not row or all(not c.strip() for c in row):
                     continue
-                cid, status = get(row, "candidate_id"), get(row, "status")
-                if not status:
+                cid, status, status_ja = get(row, "candidate_id").upper(), get(row, "status"), get(row, "status_ja")
+                note = get(row, "note") or get(row, "status_note")  # the repair list's column / `patrol export`'s
+                who, issue = get(row, "checked_by"), get(row, "issue_type")
+                if not (status or status_ja or note or who or issue):
                     rep.skipped.append(line)
                     continue
                 if not cid:
                     rep.unmatched.append((line, "empty candidate_id"))
                     continue
-                cur = con.execute("SELECT status FROM candidates WHERE candidate_id=?", (cid,)).fetchone()
+                cur = con.execute("SELECT status, status_note, checked_by, issue_type FROM candidates "
+                                  "WHERE candidate_id=?", (cid,)).fetchone()
                 if cur is None:
                     rep.unmatched.append((line, f"unknown candidate id {cid!r}"))
                     continue
-                st = normalize_status(status)
+                st = normalize_status(status) if status else cur[0]
+                if status_ja and st == cur[0]:
+                    # the crew edited the Japanese column (状態(和)) and left the code column as exported
+                    ja = normalize_status(status_ja)
+                    if ja not in STATUSES:
+                        rep.unmatched.append((line, f"{cid}: invalid status {status_ja!r}"))
+                        continue
+                    st, status = ja, status_ja
                 if st not in STATUSES:
                     rep.unmatched.append((line, f"{cid}: invalid status {status!r}"))
                     continue
@@ -775,10 +801,7 @@ class Store:
                     rep.unmatched.append((line, f"{cid}: status {status!r} is set by patrol, not by a crew "
                                                 f"(now {cur[0]})"))
                     continue
-                if st == cur[0]:
-                    rep.unchanged.append(cid)
-                    continue
-                if st not in TRANSITIONS.get(cur[0], ()):
+                if st != cur[0] and st not in TRANSITIONS.get(cur[0], ()):
                     rep.unmatched.append((line, f"{cid}: transition {cur[0]} -> {st} not allowed"))
                     continue
                 when = get(row, "checked_at") or None
@@ -787,9 +810,18 @@ class Store:
                 except ValueError as e:
                     rep.unmatched.append((line, f"{cid}: checked_at {e}"))
                     continue
-                note = get(row, "note") or get(row, "status_note")  # the repair list's column / `patrol export`'s
-                self._set_status(cid, st, note or None, get(row, "checked_by") or None, when,
-                                 get(row, "issue_type") or None, source=f"import:{csv_path.name}")
+                if st == cur[0]:
+                    # the same status: a new note, checker or issue type is still the crew's word
+                    if (note and note != (cur[1] or "")) or (who and who != (cur[2] or "")) or (
+                            issue and issue != (cur[3] or "")):
+                        self._annotate(cid, cur[0], note or None, who or None, issue or None, when,
+                                       source=f"import:{csv_path.name}")
+                        rep.noted.append(cid)
+                    else:
+                        rep.unchanged.append(cid)
+                    continue
+                self._set_status(cid, st, note or None, who or None, when, issue or None,
+                                 source=f"import:{csv_path.name}")
                 rep.applied.append(cid)
         return rep
 
