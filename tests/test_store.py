@@ -587,10 +587,23 @@ def test_idempotent_for_any_run(tmp_path_factory, cfg):
     prop()
 
 
-def test_import_takes_shift_jis_csv_and_the_exported_xlsx(tmp_path, store_path, cfg):
-    """Japanese Excel saves "CSV (comma delimited)" as cp932, and crews are handed the .xlsx export: both come back."""
+def _crew_edits_xlsx(xlsx, cid: str, cells: dict):
+    """Edit the exported workbook as a crew would in Excel: cells of one candidate's row, by English header line."""
     import openpyxl
 
+    wb = openpyxl.load_workbook(xlsx)
+    ws = wb["candidates"]
+    col = {str(c.value).split("\n")[-1]: c.column for c in ws[1]}
+    for row in range(2, ws.max_row + 1):
+        if ws.cell(row=row, column=col["candidate id"]).value == cid:
+            for head, value in cells.items():
+                ws.cell(row=row, column=col[head]).value = value
+    wb.save(xlsx)
+    return xlsx
+
+
+def test_import_takes_shift_jis_csv_and_the_exported_xlsx(tmp_path, store_path, cfg):
+    """Japanese Excel saves "CSV (comma delimited)" as cp932, and crews are handed the .xlsx export: both come back."""
     from detector import report
 
     with Store(store_path) as st:
@@ -604,16 +617,8 @@ def test_import_takes_shift_jis_csv_and_the_exported_xlsx(tmp_path, store_path, 
     assert (q.loc["R-000001", "status"], q.loc["R-000001", "status_note"], q.loc["R-000001", "checked_by"]) == (
         "confirmed", "縁石側のひび", "山田")
 
-    xlsx = report.export(df, "xlsx", tmp_path / "list.xlsx", cfg)
-    wb = openpyxl.load_workbook(xlsx)
-    ws = wb["candidates"]
-    col = {str(c.value).split("\n")[-1]: c.column for c in ws[1]}
-    for row in range(2, ws.max_row + 1):
-        if ws.cell(row=row, column=col["candidate id"]).value == "R-000002":
-            ws.cell(row=row, column=col["status"]).value = "補修予定"
-            ws.cell(row=row, column=col["status note"]).value = "来週 / next week"
-            ws.cell(row=row, column=col["checked by"]).value = "crew 2"
-    wb.save(xlsx)
+    xlsx = _crew_edits_xlsx(report.export(df, "xlsx", tmp_path / "list.xlsx", cfg), "R-000002",
+                            {"status": "補修予定", "status note": "来週 / next week", "checked by": "crew 2"})
     with Store(store_path) as st:
         rep = st.import_verification(xlsx)
         q = st.query().set_index("candidate_id")
@@ -634,8 +639,6 @@ def test_import_keeps_notes_without_a_status_change_and_reads_the_japanese_statu
     """A crew often only writes a note (status left as it was, or blank), or edits 状態(和) rather than the status
     code: both are their word and must not be dropped. Ids are matched whatever their case; the exports' own
     Japanese status labels (新規, 再発) work as filters."""
-    import openpyxl
-
     from detector import report
 
     with Store(store_path) as st:
@@ -657,14 +660,8 @@ def test_import_keeps_notes_without_a_status_change_and_reads_the_japanese_statu
     assert q.loc["R-000002", "status_note"] == "経過観察" and q.loc["R-000002", "checked_by"] == "田中"
     assert (h.from_status.iloc[-1], h.to_status.iloc[-1], h.note.iloc[-1]) == ("new", "new", "段差あり")
 
-    xlsx = report.export(df, "xlsx", tmp_path / "list.xlsx", cfg)
-    wb = openpyxl.load_workbook(xlsx)
-    ws = wb["candidates"]
-    col = {str(c.value).split("\n")[-1]: c.column for c in ws[1]}
-    for row in range(2, ws.max_row + 1):
-        if ws.cell(row=row, column=col["candidate id"]).value == "R-000003":
-            ws.cell(row=row, column=col["status (ja)"]).value = "確認済み"  # the code column still says new
-    wb.save(xlsx)
+    # the Japanese status column edited, the code column still says new
+    xlsx = _crew_edits_xlsx(report.export(df, "xlsx", tmp_path / "list.xlsx", cfg), "R-000003", {"status (ja)": "確認済み"})
     with Store(store_path) as st:
         rep = st.import_verification(xlsx)
         assert st.query().set_index("candidate_id").loc["R-000003", "status"] == "confirmed"
