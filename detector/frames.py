@@ -84,7 +84,8 @@ REASONS: dict[str, str] = {
 }
 
 CSV_COLUMNS = ["name", "status", "reason", "time", "lat", "lon", "heading", "speed",
-               "drive", "position_source", "heading_source", "width", "height", "make", "model", "software"]
+               "drive", "position_source", "heading_source", "width", "height", "make", "model", "software",
+               "time_source"]
 # after the contract columns: the absolute path, so a cached frames.csv can be decoded again
 EXTRA_COLUMNS = ["path"]
 
@@ -119,6 +120,7 @@ class Frame:
     speed: float = math.nan
     position_source: str = ""
     heading_source: str = ""
+    time_source: str = ""  # gps | gps_date_fixed | exif_offset | exif_tz (no offset: the config's zone) | ""
     width: int = 0
     height: int = 0
     make: str = ""
@@ -807,7 +809,7 @@ def scan_drive(drive_dir: str | Path, cfg: Config | None = None, drive: str | No
         fr.make, fr.model, fr.software = ex.make, ex.model, ex.software
         if ex.time is not None:
             try:
-                fr.time = ex.time.astimezone(tz)
+                fr.time, fr.time_source = ex.time.astimezone(tz), ex.time_source
             except (OverflowError, ValueError):
                 fr.time = None
         if p.reason:
@@ -1027,7 +1029,7 @@ def write_frames_csv(frames: Iterable[Frame], path: str | Path) -> None:
                 fr.name, fr.status, fr.reason, fr.time.isoformat() if fr.time is not None else "",
                 _fmt(fr.lat, 8), _fmt(fr.lon, 8), _fmt(fr.heading, 3), _fmt(fr.speed, 3),
                 fr.drive, fr.position_source, fr.heading_source, fr.width, fr.height, fr.make, fr.model, fr.software,
-                str(fr.path),
+                fr.time_source, str(fr.path),
             ])
 
 
@@ -1087,5 +1089,6 @@ def read_frames_csv(path: str | Path, drive_dir: str | Path | None = None) -> li
                 position_source=row.get("position_source") or "", heading_source=row.get("heading_source") or "",
                 width=it("width"), height=it("height"),
                 make=row.get("make") or "", model=row.get("model") or "", software=row.get("software") or "",
+                time_source=row.get("time_source") or "",
             ))
     return out

@@ -185,7 +185,7 @@ def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summ
                 except OSError:
                     listing.append((str(p), -1, -1))
     key = _sha1({"drives": [str(d.resolve()) for d in drives], "files": sorted(listing),
-                 "cfg": config_fingerprint(cfg)["frames"], "tz": cfg.timezone, "v": 1})
+                 "cfg": config_fingerprint(cfg)["frames"], "tz": cfg.timezone, "v": 2})  # v2: frames.csv has time_source
     scan_csv = out / WORK / "frames.scan.csv"
     if man.fresh("frames", key, scan_csv):
         summary.skipped_stages.append("frames")

@@ -150,6 +150,12 @@ def test_scan_sample_folder(exif_dir):
             assert f.time.utcoffset().total_seconds() == 9 * 3600  # expressed in the configured zone
         if f.status == "ok":
             assert f.position_source == "gps" and not math.isnan(f.lat)
+    # frames.csv says where each time came from (exif_tz: no offset in the file, the config's zone assumed)
+    for f in frames:
+        want = EXPECTED.get(f.name, {}).get("time_source")
+        if f.time is not None and want:
+            assert f.time_source == want, f.name
+    assert {f.time_source for f in frames if f.time is not None} >= {"exif_tz", "gps"}
     # a magnetic image direction is used, and frames.csv says it was magnetic
     heic = next(f for f in frames if f.name == "IMG_5195.HEIC")
     assert heic.heading_source == "exif_magnetic" and heic.heading == pytest.approx(1107164 / 3181, abs=1e-3)
