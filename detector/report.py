@@ -71,6 +71,7 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("status_changed_at", "状態更新日時", "status changed at"),
     ("repaired_at", "補修日", "repaired at"),
     ("checked_by", "確認者", "checked by"),
+    ("checked_at", "確認日", "checked at"),  # empty in exports: where a crew writes the date of its check
     ("issue_type", "問題種別", "issue type"),
     ("est_width_m", "推定幅(m)", "est. width (m)"),
     ("est_length_m", "推定長(m)", "est. length (m)"),

@@ -618,7 +618,8 @@ def test_import_takes_shift_jis_csv_and_the_exported_xlsx(tmp_path, store_path, 
         "confirmed", "縁石側のひび", "山田")
 
     xlsx = _crew_edits_xlsx(report.export(df, "xlsx", tmp_path / "list.xlsx", cfg), "R-000002",
-                            {"status": "補修予定", "status note": "来週 / next week", "checked by": "crew 2"})
+                            {"status": "補修予定", "status note": "来週 / next week", "checked by": "crew 2",
+                             "checked at": datetime(2026, 12, 5, 10, 30)})  # a date typed into Excel
     with Store(store_path) as st:
         rep = st.import_verification(xlsx)
         q = st.query().set_index("candidate_id")
@@ -627,6 +628,7 @@ def test_import_takes_shift_jis_csv_and_the_exported_xlsx(tmp_path, store_path, 
     assert [r for _, r in rep.unmatched] == ["R-000001: status 'new' is set by patrol, not by a crew (now confirmed)"]
     assert (q.loc["R-000002", "status"], q.loc["R-000002", "status_note"], q.loc["R-000002", "checked_by"]) == (
         "scheduled", "来週 / next week", "crew 2")
+    assert q.loc["R-000002", "status_changed_at"] == "2026-12-05T10:30:00+09:00"  # the crew's date, Japan time
 
     bad = tmp_path / "binary.csv"
     bad.write_bytes(b"candidate_id,status\r\n\xff\xfe\xff\r\n")
