@@ -228,8 +228,9 @@ def tune(
     split: str = typer.Option("val", "--split", help="the split of DATA_YAML to tune on: val | test | train"),
     prefix: Optional[List[str]] = typer.Option(None, "--prefix", help="tune only on images whose file name starts with this (repeatable), e.g. Japan_ for a Japanese city"),
 ):
-    """Pick per-class thresholds that maximise F1 on DATA_YAML's split and write them into CONFIG (nothing else
-    changes). The model is --weights, else CONFIG's detect.weights, else the shipped one."""
+    """Pick per-class thresholds that maximise F1 and write them into CONFIG (nothing else changes).
+
+    Tuned on DATA_YAML's split with --weights, else CONFIG's detect.weights, else the shipped model."""
     from detector.config import load_config
     from detector.infer import resolve_weights
     from detector.tune import tune as _tune
