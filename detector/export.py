@@ -48,11 +48,16 @@ def _jsonable(v):
 
 
 def _sorted(cands: pd.DataFrame) -> pd.DataFrame:
+    """Route order: by the time the patrol first saw each damage (a crew driving the route meets them in this
+    order; segment ids say nothing about it), then segment, chainage, class and id."""
     if len(cands) == 0:
         return cands
     un = cands["segment_id"].fillna("").astype(str) == ""
-    return (cands.assign(_u=un).sort_values(["_u", "segment_id", "chainage_m", "class", "candidate_id"], kind="mergesort")
-            .drop(columns="_u").reset_index(drop=True))
+    first = pd.to_datetime(cands["first_seen"], errors="coerce", utc=True) if "first_seen" in cands else pd.NaT
+    return (cands.assign(_t=first, _u=un)
+            .sort_values(["_t", "_u", "segment_id", "chainage_m", "class", "candidate_id"], kind="mergesort",
+                         na_position="last")
+            .drop(columns=["_t", "_u"]).reset_index(drop=True))
 
 
 def candidates_geojson(cands: pd.DataFrame) -> dict:
@@ -139,7 +144,7 @@ def _text(v) -> str:
 
 
 def write_repair_list(cands: pd.DataFrame, path: str | Path) -> Path:
-    """One row per candidate for a field crew, sorted by segment then chainage; UTF-8 with BOM.
+    """One row per candidate for a field crew, in route order (see _sorted); UTF-8 with BOM.
 
     ``status`` and ``note`` carry the registry's status and note when the run merged into a registry (empty
     otherwise); the crew edits them and the rest of the verification columns, then `patrol import-verification`.

@@ -55,6 +55,10 @@ def test_repair_list_bom_order_and_injection(tmp_path):
     body = [dict(zip(rows[0], r)) for r in rows[1:]]
     assert [r["No"] for r in body] == ["1", "2", "3"]
     assert [(r["segment_id"], r["chainage_m"]) for r in body] == [("A", "2.5"), ("A", "30.0"), ("B", "5.0")]
+    # route order: what the patrol saw first comes first, whatever the segment ids
+    later = cands.assign(first_seen=["2026-11-20T09:00:01+09:00", "2026-11-20T09:00:09+09:00", "2026-11-20T00:00:05Z"])
+    rows = list(csv.DictReader(write_repair_list(later, tmp_path / "route.csv").read_text(encoding="utf-8-sig").splitlines()))
+    assert [r["chainage_m"] for r in rows] == ["5.0", "2.5", "30.0"]  # 09:00:01, 00:00:05Z = 09:00:05 JST, 09:00:09
     assert body[0]["road_name"] == "'-1"
     assert body[1]["road_name"] == "県道1号" and body[1]["種別"] == "ポットホール"
     assert body[2]["road_name"].startswith("'=") and body[2]["best_image"] == "'@img.jpg"
