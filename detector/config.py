@@ -246,7 +246,8 @@ def load_config(path: str | Path | None = None) -> Config:
     if data.get("camera", "missing") is None:
         merged["camera"] = None
     # a relative detect.weights is relative to the config file that names it, not to wherever patrol runs
-    w = (data.get("detect") or {}).get("weights") if isinstance(data.get("detect"), dict) else None
+    det = data.get("detect")
+    w = det.get("weights") if isinstance(det, dict) else None
     if path is not None and isinstance(w, str) and w.strip():
         wp = Path(w.strip()).expanduser()
         merged["detect"]["weights"] = str(wp if wp.is_absolute() else (path.parent / wp).resolve())

@@ -279,19 +279,24 @@ def resolve_split(source: str | Path, split: str = "val") -> tuple[list[Path], l
                         images.append(q if q.is_absolute() else (base / q))
             else:
                 raise InputError(f"{split} folder not found: {p}", source, split)
-        raw = d.get("names")
-        if isinstance(raw, dict):
-            names = [str(raw[i]) for i in sorted(raw)]
-        elif isinstance(raw, list):
-            names = [str(n) for n in raw]
-        else:
-            raise InputError("data yaml has no class names", source, "names")
-        names = dataset_class_ids(names, source)
+        names = dataset_names(d, source)
     else:
         raise InputError("not found (expected a data.yaml or an images folder)", source)
     if not images:
         raise InputError(f"no images in the {split!r} split", source)
     return images, names
+
+
+def dataset_names(d: dict, source: str | Path) -> list[str]:
+    """A data.yaml's ``names`` (a list, or an index -> name mapping) as our class ids, index-aligned."""
+    raw = d.get("names")
+    if isinstance(raw, dict):
+        names = [str(raw[i]) for i in sorted(raw)]
+    elif isinstance(raw, list):
+        names = [str(n) for n in raw]
+    else:
+        raise InputError("data yaml has no class names", source, "names")
+    return dataset_class_ids(names, source)
 
 
 def dataset_class_ids(names: Sequence[str], source: str | Path) -> list[str]:

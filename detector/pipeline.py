@@ -335,6 +335,7 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
 
 
 def locate_and_dedupe(det: Detections, roads: Path, cfg: Config, net=None):
+    """Returns (network, located hits, candidates, warnings for the summary: the network's and its coverage)."""
     from .dedupe import dedupe
     from .locate import locate
     from .roads import load_roads
@@ -344,7 +345,7 @@ def locate_and_dedupe(det: Detections, roads: Path, cfg: Config, net=None):
     located = locate(det, net, cfg)
     coverage = check_coverage(located, net, roads, cfg)
     cands = dedupe(located, cfg)
-    return net, located, cands, coverage
+    return net, located, cands, net.warnings + ([coverage] if coverage else [])
 
 
 def check_coverage(located, net, roads: Path, cfg: Config) -> str | None:
@@ -452,11 +453,7 @@ def run_pipeline(drives: list[Path], roads: Path, out: Path, cfg: Config, weight
                          "drive names identify passes", drives[0])
     # fail fast on the cheap inputs before the slow stage
     net = load_roads(roads, cfg)
-    weights = resolve_weights(cfg, weights)
-    if not weights.is_file():
-        from .errors import ModelError
-
-        raise ModelError("weights file not found", weights)
+    weights = resolve_weights(cfg, weights)  # ModelError when the file is missing
     summary.weights = weights
     if store is not None:
         from .store import check_store
@@ -480,8 +477,8 @@ def _run_locked(drives, roads, out, cfg, weights, store, progress, detector, rep
     summary.outputs["frames"] = out / "frames.csv"
     summary.outputs["detections"] = out / "detections.csv"
 
-    _, located, cands, coverage = locate_and_dedupe(det, roads, cfg, net=net)
-    summary.warnings.extend(net.warnings + ([coverage] if coverage else []))
+    _, located, cands, warnings = locate_and_dedupe(det, roads, cfg, net=net)
+    summary.warnings.extend(warnings)
     if len(cands):
         cands = attach_crops(cands, frames, cfg, out)
     checkpoint("before_store")
@@ -637,8 +634,8 @@ def locate_only(csvs: list[Path], roads: Path, out: Path, cfg: Config, store: Pa
     det = det.apply_thresholds(cfg.thresholds())
     summary.drives = sorted(set(det.drive.tolist()))
     out.mkdir(parents=True, exist_ok=True)
-    net, located, cands, coverage = locate_and_dedupe(det, roads, cfg)
-    summary.warnings.extend(net.warnings + ([coverage] if coverage else []))
+    net, located, cands, warnings = locate_and_dedupe(det, roads, cfg)
+    summary.warnings.extend(warnings)
     if store is not None:
         cands = merge_into_store(cands, store, {"drives": summary.drives, "out": str(out.resolve()),
                                                 "detections": [str(p) for p in csvs]}, cfg, summary)

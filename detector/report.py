@@ -89,14 +89,20 @@ _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not allowed i
 # ----------------------------------------------------------------------------------------------------------
 
 
+def _tz(cfg):
+    """The municipality's time zone (config ``timezone``), or None without a config."""
+    name = getattr(cfg, "timezone", None)
+    if not name:
+        return None
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
 def _now(cfg) -> datetime:
     """Now in the municipality's time zone (its staff read the report), not the server's."""
-    tz = getattr(cfg, "timezone", None)
-    if tz:
-        from zoneinfo import ZoneInfo
-
-        return datetime.now(ZoneInfo(tz))
-    return datetime.now(timezone.utc).astimezone()
+    tz = _tz(cfg)
+    return datetime.now(tz) if tz is not None else datetime.now(timezone.utc).astimezone()
 
 
 def _listify(v: Any) -> list[str]:
@@ -317,11 +323,7 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
-    tz = None
-    if getattr(cfg, "timezone", None):
-        from zoneinfo import ZoneInfo
-
-        tz = ZoneInfo(cfg.timezone)
+    tz = _tz(cfg)
     wb = Workbook()
     ws = wb.active
     ws.title = "candidates"

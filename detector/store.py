@@ -939,9 +939,7 @@ def _read_xlsx(path: Path, data: bytes) -> list[list[str]]:
         def text(v: Any) -> str:
             if v is None:
                 return ""
-            if isinstance(v, datetime):
-                return v.isoformat()
-            if isinstance(v, date):
+            if isinstance(v, date):  # a datetime too
                 return v.isoformat()
             if isinstance(v, float) and v.is_integer():
                 return str(int(v))

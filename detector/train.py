@@ -17,7 +17,7 @@ import yaml
 from .atomic import atomic_write
 from . import CLASS_IDS
 from .errors import InputError, ModelError, UsageError
-from .evaluate import dataset_class_ids
+from .evaluate import dataset_names
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
@@ -44,11 +44,7 @@ def resolve_data_yaml(
         raise InputError("not a YOLO data yaml (needs train, val, names)", data_yaml)
     if not d.get("val"):
         raise InputError("no val split: training picks best.pt on it (add val: images/val)", data_yaml, "val")
-    raw = d["names"]
-    raw = [raw[k] for k in sorted(raw)] if isinstance(raw, dict) else list(raw) if isinstance(raw, list) else None
-    if raw is None:
-        raise InputError("names must be a list or an index -> name mapping", data_yaml, "names")
-    ids = dataset_class_ids([str(n) for n in raw], data_yaml)  # D00.. or their English/Japanese names
+    ids = dataset_names(d, data_yaml)  # D00.. or their English/Japanese names
     if ids != list(CLASS_IDS):
         print(f"note: {data_yaml}: classes in the order {', '.join(ids)}; the shipped model's head is "
               f"{', '.join(CLASS_IDS)}, so fine-tuning it re-learns the class outputs", file=sys.stderr)
@@ -199,12 +195,11 @@ def train(
         device = "0" if torch.cuda.is_available() else "cpu"
     elif str(device).lower() not in ("cpu", "mps") and not torch.cuda.is_available():
         raise UsageError(f"--device {device}: no CUDA GPU on this machine (use --device cpu, or leave it out)")
-    state = _state(last) if last.is_file() else None
-    if state == "finished":
+    ck = _checkpoint(last) if last.is_file() else None  # None: no run yet, or killed before its first checkpoint
+    if ck is not None and ck.get("epoch", -1) == -1:  # ultralytics sets epoch=-1 once training ends
         raise UsageError(f"{run_dir} holds a finished training (its best.pt would be overwritten); "
                          "pass another --name, or move that folder away to train again")
-    if state == "resumable":
-        ck = torch.load(last, map_location="cpu", weights_only=False)
+    if ck is not None:
         was = ck.get("train_args") or {}
         asked = {"imgsz": imgsz, "batch": batch}
         if time_hours or was.get("time"):
@@ -260,16 +255,15 @@ def _skip_amp_download() -> None:
     trainer.check_amp = check_amp
 
 
-def _state(last: Path) -> str:
-    """``resumable``, ``finished`` (ultralytics sets epoch=-1 once training ends) or ``unreadable`` (a run
-    killed while writing its first checkpoint: started afresh)."""
+def _checkpoint(last: Path) -> dict | None:
+    """The run's last.pt, or None when it cannot be read (a run killed while writing its first checkpoint:
+    started afresh)."""
     import torch
 
     try:
-        ckpt = torch.load(last, map_location="cpu", weights_only=False)
+        return torch.load(last, map_location="cpu", weights_only=False)
     except Exception:
-        return "unreadable"
-    return "finished" if ckpt.get("epoch", -1) == -1 else "resumable"
+        return None
 
 
 def _imgsz_of(pt: Path, default: int) -> int:
@@ -340,17 +334,19 @@ def average_weights(inputs: list[str | Path], out: str | Path, weights: list[flo
     from .config import load_config
     from .infer import map_class_names
 
+    cfg = load_config(None)
+
     def class_order(m) -> list[str]:
         names = dict(getattr(m, "names", {}) or {})
         try:  # our ids, their English/Japanese names, or placeholders ('0'..'3', data.yaml order)
-            return map_class_names(names, load_config(None))
+            return map_class_names(names, cfg)
         except ModelError:
             return [str(names[k]) for k in sorted(names)]
 
-    ref_order = class_order(models[-1])
-    for p, m in zip(paths, models):
-        if class_order(m) != ref_order:
-            raise ModelError(f"classes {class_order(m)} differ from {paths[-1].name}'s {ref_order}: averaging would mix "
+    orders = [class_order(m) for m in models]
+    for p, order in zip(paths, orders):
+        if order != orders[-1]:
+            raise ModelError(f"classes {order} differ from {paths[-1].name}'s {orders[-1]}: averaging would mix "
                              "the outputs of different classes", p)
     total = sum(w)
     avg = {k: (sum(wi * sd[k] for wi, sd in zip(w, states)) / total) if ref[k].is_floating_point() else ref[k]

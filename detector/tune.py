@@ -209,6 +209,11 @@ def _expected(data: dict[str, Any], thresholds: dict[str, float]) -> dict[str, A
 def thresholds_text(text: str, thresholds: dict[str, float]) -> str:
     """New YAML text with ``classes.<id>.threshold`` set; a targeted line edit when the layout allows (comments
     kept), else a safe_load/safe_dump round trip. Either way nothing else changes in the parsed document."""
+    return _thresholds_text(text, thresholds)[0]
+
+
+def _thresholds_text(text: str, thresholds: dict[str, float]) -> tuple[str, bool]:
+    """thresholds_text, and whether the layout (comments) was kept: the line edit, or an empty file."""
     data = yaml.safe_load(text) if text.strip() else {}
     data = data or {}
     if not isinstance(data, dict) or not isinstance(data.get("classes", {}), dict):
@@ -218,10 +223,10 @@ def thresholds_text(text: str, thresholds: dict[str, float]) -> str:
     if new is not None:
         try:
             if yaml.safe_load(new) == exp:
-                return new
+                return new, True
         except yaml.YAMLError:
             pass
-    return yaml.safe_dump(exp, allow_unicode=True, sort_keys=False)
+    return yaml.safe_dump(exp, allow_unicode=True, sort_keys=False), not text.strip()
 
 
 def write_thresholds(config_path: str | Path, thresholds: dict[str, float]) -> bool:
@@ -236,8 +241,7 @@ def write_thresholds(config_path: str | Path, thresholds: dict[str, float]) -> b
     if config_path.exists():
         read_yaml(config_path)  # readable, a mapping
         text = config_path.read_text(encoding="utf-8")
-    new = thresholds_text(text, thresholds)
-    kept = not text.strip() or new == _text_edit(text, thresholds)
+    new, kept = _thresholds_text(text, thresholds)
     fd, tmp = tempfile.mkstemp(prefix=f".{config_path.name}.", suffix=".check.yaml", dir=config_path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:

@@ -258,6 +258,15 @@ KILL_POINTS = ["frames_written", "detect_batch", "detect_batch:2", "detections_w
                "candidates_written"]
 
 
+def resume_to_baseline(drive: Path, out: Path, cfg: Path, store: Path, baseline: dict, what: str) -> None:
+    """Run the same command again: it must finish to the uninterrupted run's outputs and registry."""
+    ok(patrol(*run_args(drive, out, cfg, store)))
+    got = outputs(out)
+    for name, data in baseline["outputs"].items():
+        assert got[name] == data, f"{name} differs after {what} and resume"
+    assert registry(store) == baseline["registry"]
+
+
 @pytest.mark.parametrize("point", KILL_POINTS)
 def test_killed_run_resumes_to_identical_outputs(work, p1_drive, cfg_path, baseline, point):
     tag = point.replace(":", "_")
@@ -267,11 +276,7 @@ def test_killed_run_resumes_to_identical_outputs(work, p1_drive, cfg_path, basel
     if point in ("frames_written", "detect_batch", "detect_batch:2", "detections_written", "before_store"):
         # killed before the merge: the registry holds nothing of this run (created empty, or not at all)
         assert not store.exists() or registry(store)["candidates"] == []
-    ok(patrol(*run_args(p1_drive, out, cfg_path, store)))
-    got = outputs(out)
-    for name, data in baseline["outputs"].items():
-        assert got[name] == data, f"{name} differs after kill at {point} and resume"
-    assert registry(store) == baseline["registry"]
+    resume_to_baseline(p1_drive, out, cfg_path, store, baseline, f"kill at {point}")
     assert_no_duplicates(store)
     # and a third run changes nothing at all
     before = {p: p.read_bytes() for p in [out / n for n in OUTPUTS[:5]] + [store]}
@@ -312,11 +317,7 @@ def test_ctrl_c_exits_130_and_the_same_command_resumes(work, p1_drive, cfg_path,
     assert "interrupted; run the same command again to resume" in r.stderr and "Traceback" not in r.stderr
     assert not (out / "candidates.geojson").exists()
     assert not store.exists() or registry(store)["candidates"] == []
-    ok(patrol(*run_args(p1_drive, out, cfg_path, store)))
-    got = outputs(out)
-    for name, data in baseline["outputs"].items():
-        assert got[name] == data, f"{name} differs after Ctrl-C and resume"
-    assert registry(store) == baseline["registry"]
+    resume_to_baseline(p1_drive, out, cfg_path, store, baseline, "Ctrl-C")
 
 
 def test_killed_inside_the_registry_merge_leaves_it_untouched(work, p1_drive, cfg_path, baseline):
