@@ -223,7 +223,8 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
     crs = lines.crs
     b = lines.total_bounds
     lonlat = bool(np.all(np.abs(b[[0, 2]]) <= 180) and np.all(np.abs(b[[1, 3]]) <= 90))
-    hint = "; name it in the config as roads.crs (e.g. EPSG:6675 for JGD2011 zone VII), or add a .prj"
+    example = "e.g. EPSG:6675 for JGD2011 zone VII"
+    hint = f"; name it in the config as roads.crs ({example}), or add a .prj"
     given = None
     if cfg.roads.crs:
         try:
@@ -232,6 +233,9 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
             raise InputError(f"unknown CRS {cfg.roads.crs!r}: {e}", path, "roads.crs") from None
     if crs is None:
         if given is not None:
+            if given.is_geographic and not lonlat:
+                raise InputError(f"{cfg.roads.crs!r} is longitude/latitude ({given.name}) but the coordinates are not; "
+                                 f"name the projected CRS ({example})", path, "roads.crs")
             crs = given
         elif lonlat:
             crs = CRS.from_epsg(4326)

@@ -123,6 +123,19 @@ def test_roads_crs_names_the_crs_of_a_file_without_one(tmp_path):
         load_roads(tmp_path / "with.shp", Config(roads=RoadsSpec(crs="EPSG:99999999")))
 
 
+@pytest.mark.filterwarnings("ignore:.crs. was not provided")
+def test_roads_crs_in_degrees_for_projected_coordinates_is_refused(tmp_path):
+    """roads.crs: JGD2011 (the datum, in degrees) for a zone VI Shapefile without .prj read its metres as degrees
+    and ended in 'network lon inf..inf'; it is refused naming roads.crs and what to write instead."""
+    ref = gpd.GeoDataFrame({"路線ID": ["u1"]}, geometry=[LineString([(135.8, 34.9), (135.801, 34.9)])], crs=4326)
+    ref.to_crs(6674).set_crs(None, allow_override=True).to_file(tmp_path / "uji.shp")
+    for given in ("JGD2011", "EPSG:4326"):
+        with pytest.raises(InputError, match=r"roads\.crs: .*longitude/latitude.*projected CRS") as e:
+            load_roads(tmp_path / "uji.shp", Config(roads=RoadsSpec(crs=given)))
+        assert str(e.value).startswith(str(tmp_path / "uji.shp"))
+    assert load_roads(tmp_path / "uji.shp", Config(roads=RoadsSpec(crs="EPSG:6674"))).lengths[0] > 80
+
+
 def test_errors_one_line(tmp_path):
     (tmp_path / "empty.geojson").write_text("")
     pts = _gj(tmp_path, [{"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [137, 36]}}], "p.geojson")
