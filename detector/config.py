@@ -22,6 +22,12 @@ DEFAULT_WEIGHTS_ONNX = PROJECT_ROOT / "weights" / "rdd-yolo.onnx"
 DEFAULT_WEIGHTS_PT = PROJECT_ROOT / "weights" / "rdd-yolo.pt"
 
 
+def _check_class_ids(ids) -> None:
+    unknown = set(ids) - set(CLASS_IDS)
+    if unknown:
+        raise ValueError(f"unknown class ids {sorted(unknown)}; known: {list(CLASS_IDS)}")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -125,6 +131,14 @@ class SegmentsSpec(_Strict):
             raise ValueError("need 4 increasing non-negative bounds (classes 1..4; above the last is 5)")
         return v
 
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, v: dict[str, float]) -> dict[str, float]:
+        _check_class_ids(v)
+        if any(w < 0 for w in v.values()):
+            raise ValueError("weights must not be negative")
+        return v
+
     @field_validator("bins_m")
     @classmethod
     def _positive(cls, v: list[float]) -> list[float]:
@@ -176,9 +190,10 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _classes_known(self) -> "Config":
-        unknown = set(self.classes) - set(CLASS_IDS)
-        if unknown:
-            raise ValueError(f"classes: unknown class ids {sorted(unknown)}; known: {list(CLASS_IDS)}")
+        try:
+            _check_class_ids(self.classes)
+        except ValueError as e:
+            raise ValueError(f"classes: {e}") from None
         missing = set(CLASS_IDS) - set(self.classes)
         if missing:
             raise ValueError(f"classes: missing class ids {sorted(missing)}")
@@ -208,15 +223,46 @@ def _deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping: YAML would keep only the last, so a
+    second ``roads:`` section added at the end of a file silently drops everything the first one set."""
+
+
+def _construct_unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # `<<: *anchor` may be overridden by the mapping's own keys
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            dup = key in seen
+        except TypeError:
+            continue  # unhashable: construct_mapping below says so
+        if dup:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (YAML would keep only the last one; merge the two)",
+                key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError("file not found", path) from None
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
         raise ConfigError(f"cannot read: {e}", path) from None
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise ConfigError("not UTF-8 text (Shift_JIS?); save the file as UTF-8", path, f"line {line}") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -34,3 +36,45 @@ def test_bad_field_names_file_and_field(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_config(p)
     assert str(bad := e.value).startswith(str(p)) and "dedupe.distance_m" in str(bad)
+
+
+def test_key_given_twice_is_refused_with_its_line(tmp_path):
+    """A second `roads:` appended at the end used to replace the first one silently (YAML keeps the last key):
+    roads.id_field / name_field were lost and the outputs carried hashed segment ids and no road names."""
+    p = tmp_path / "uji-city.yaml"
+    p.write_text("municipality: 宇治市\nroads:\n  id_field: 路線ID\n  name_field: 路線名\nroads:\n  crs: EPSG:6674\n",
+                 encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(e.value) == f"{p}: line 5: invalid YAML: duplicate key 'roads' (YAML would keep only the last one; merge the two)"
+    p.write_text("camera:\n  height_m: 1.3\n  height_m: 1.5\n", encoding="utf-8")  # nested too
+    with pytest.raises(ConfigError, match="line 3: invalid YAML: duplicate key 'height_m'"):
+        load_config(p)
+    # a merge key may be overridden by the mapping's own keys: not a duplicate
+    p.write_text("camera:\n  <<: {height_m: 1.3, pitch_deg: 8}\n  height_m: 1.5\n", encoding="utf-8")
+    assert load_config(p).camera.height_m == 1.5
+
+
+def test_shift_jis_and_bom(tmp_path):
+    """Notepad's ANSI (Shift_JIS) is refused saying what to do, not with a codec message; UTF-8 with BOM loads."""
+    p = tmp_path / "uji-city.yaml"
+    text = "# 宇治市\nmunicipality: 宇治市 Uji City\n"
+    p.write_bytes(text.encode("shift_jis"))
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(e.value) == f"{p}: line 1: not UTF-8 text (Shift_JIS?); save the file as UTF-8"
+    p.write_bytes(text.encode("utf-8-sig"))
+    assert load_config(p).municipality == "宇治市 Uji City"
+
+
+@pytest.mark.parametrize("text, why", [
+    ("segments:\n  weights:\n    D50: 2\n", "segments.weights: unknown class ids ['D50']"),
+    ("segments:\n  weights:\n    d40: 8\n", "segments.weights: unknown class ids ['d40']"),
+    ("segments:\n  weights:\n    D40: -5\n", "segments.weights: weights must not be negative"),
+])
+def test_segment_weights_of_unknown_classes_are_refused(tmp_path, text, why):
+    """A weight under a mistyped class id was silently ignored (the class kept its default weight)."""
+    p = tmp_path / "c.yaml"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(why)):
+        load_config(p)
