@@ -240,8 +240,10 @@ def tune(
     old = cfg.thresholds()
     w = resolve_weights(cfg, weights)
     res = _tune(data_yaml, w, config, split=split, cfg=cfg, prefixes=prefix or None)
-    t = Table(title=f"patrol tune: {w} at {cfg.detect.imgsz} px on {data_yaml} ({split})", title_justify="left",
-              box=None, pad_edge=False)
+    only = f", {' '.join(prefix)} only" if prefix else ""
+    # a line of its own: as the table's title it was wrapped to the width of the three columns, paths cut apart
+    console.print(f"patrol tune: {w} at {cfg.detect.imgsz} px on {data_yaml} ({split}{only})", soft_wrap=True)
+    t = Table(box=None, pad_edge=False)
     for col in ("class", "threshold", "was"):
         t.add_column(col)
     for c in old:

@@ -95,6 +95,9 @@ def test_eval_and_tune_on_one_source_prefix(small, tmp_path):
     shutil.copy(ROOT / "configs" / "toyama-city.yaml", cfg_path)
     r = _patrol("tune", small / "data.yaml", "--config", cfg_path, "--prefix", "Japan_", "--prefix", "Czech_")
     assert r.returncode == 0, r.stderr
+    # what was tuned, on one line that a log keeps whole (it was wrapped to the table's width, paths cut apart)
+    assert r.stdout.splitlines()[0] == (f"patrol tune: {DEFAULT_WEIGHTS_ONNX} at {load_config(None).detect.imgsz} px "
+                                        f"on {small / 'data.yaml'} (val, Japan_ Czech_ only)")
     assert set(yaml.safe_load(cfg_path.read_text(encoding="utf-8"))["classes"]) == {"D00", "D10", "D20", "D40"}
     r = _patrol("eval", small / "data.yaml", "--prefix", "Osaka_", "--out", tmp_path / "x.json")
     assert r.returncode == 3 and "Osaka_" in r.stderr + r.stdout and "Traceback" not in r.stderr
