@@ -255,6 +255,9 @@ def tune(
                       "as a whole: values kept, comments lost")
 
 
+_STAMP_CONFIG_HELP = "municipality YAML whose timezone stamps the change (default configs/default.yaml: Asia/Tokyo)"
+
+
 @app.command()
 def status(
     store: Path = typer.Argument(...),
@@ -262,17 +265,22 @@ def status(
     set_: str = typer.Option(..., "--set", help="confirmed | scheduled | repaired | not_an_issue (or 確認済み, 補修予定, 補修済み, 対象外); new and reopened are set by patrol"),
     note: Optional[str] = typer.Option(None, "--note"),
     who: Optional[str] = typer.Option(None, "--who"),
+    config: Optional[Path] = typer.Option(None, "--config", help=_STAMP_CONFIG_HELP),
 ):
     """Change a registry candidate's status (history is kept)."""
-    with _open_store(store) as st:
+    with _open_store(store, _config(config)) as st:
         st.set_status(candidate_id, set_, note=note, who=who)
     console.print(f"{candidate_id}: {set_}")
 
 
 @app.command("import-verification")
-def import_verification(store: Path = typer.Argument(...), file: Path = typer.Argument(..., help="the list the crew filled in: CSV (UTF-8 or Shift_JIS) or the .xlsx of `patrol export --format xlsx`")):
+def import_verification(
+    store: Path = typer.Argument(...),
+    file: Path = typer.Argument(..., help="the list the crew filled in: CSV (UTF-8 or Shift_JIS) or the .xlsx of `patrol export --format xlsx`"),
+    config: Optional[Path] = typer.Option(None, "--config", help=_STAMP_CONFIG_HELP),
+):
     """Take back a field crew's repair list: status, note, issue type, who, when."""
-    with _open_store(store) as st:
+    with _open_store(store, _config(config)) as st:
         rep = st.import_verification(file)
     console.print(f"applied {len(rep.applied)}, notes {len(rep.noted)}, unchanged {len(rep.unchanged)}, "
                   f"unmatched {len(rep.unmatched)}")

@@ -393,6 +393,29 @@ def test_status_import_verification_and_export(located, tmp_path):
                       2, "--since")
 
 
+def test_status_and_import_verification_stamp_on_the_configs_clock(located, tmp_path):
+    """README: times patrol stamps itself (registry status changes) are on the config's timezone clock; status and
+    import-verification had no --config, so a city outside Japan got its changes stamped in Asia/Tokyo."""
+    import sqlite3
+
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    ids = sorted(_store_rows(store))
+    cfg = tmp_path / "city.yaml"
+    cfg.write_text("timezone: America/Argentina/Buenos_Aires\n", encoding="utf-8")
+    ok(patrol("status", store, ids[0], "--set", "confirmed", "--config", cfg))
+    crew = tmp_path / "crew.csv"
+    crew.write_text(f"candidate_id,status,checked_at\n{ids[1]},confirmed,\n", encoding="utf-8")
+    ok(patrol("import-verification", store, crew, "--config", cfg))
+    con = sqlite3.connect(store)
+    try:
+        stamps = dict(con.execute("SELECT candidate_id, status_changed_at FROM candidates WHERE candidate_id IN (?, ?)",
+                                  ids[:2]).fetchall())
+    finally:
+        con.close()
+    assert all(stamps[i].endswith("-03:00") for i in ids[:2]), stamps
+
+
 def test_readme_documents_every_reason_and_exit_code():
     """README's "Exit codes" and "frames.csv reasons" tables stay in sync with cli.py and detector.frames.REASONS."""
     import re
