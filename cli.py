@@ -80,7 +80,7 @@ def _print_summary(s, title: str) -> None:
 @app.command()
 def run(
     drives: List[Path] = typer.Argument(..., help="drive folders (several = several passes over the same roads)"),
-    roads: Path = typer.Option(..., "--roads", help="road network: GeoJSON, GeoPackage, Shapefile or OSM (.osm.pbf/.osm/.osm.gz)"),
+    roads: Path = typer.Option(..., "--roads", help="road network: GeoJSON, GeoPackage, Shapefile, FlatGeobuf or OSM (.osm.pbf/.osm/.osm.gz)"),
     out: Path = typer.Option(..., "--out", help="run folder for all outputs"),
     config: Optional[Path] = typer.Option(None, "--config", help="municipality YAML (default configs/default.yaml)"),
     weights: Optional[Path] = typer.Option(None, "--weights", help=".onnx or .pt (default: the shipped model)"),

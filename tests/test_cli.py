@@ -416,6 +416,30 @@ def test_status_and_import_verification_stamp_on_the_configs_clock(located, tmp_
     assert all(stamps[i].endswith("-03:00") for i in ids[:2]), stamps
 
 
+def test_readme_commands_list_every_option():
+    """README's "Commands" block is where a new city looks first: every option of every command is on its lines
+    (it lacked run --no-report, eval --out, tune --split, export --roads/--config, detect --config, …)."""
+    import re
+
+    import typer
+
+    import cli
+
+    block = (ROOT / "README.md").read_text(encoding="utf-8").split("## Commands", 1)[1].split("```")[1]
+    usage: dict[str, str] = {}
+    for ln in block.splitlines():
+        if m := re.match(r"patrol (\S+)", ln):
+            name = m.group(1)
+            usage[name] = ln
+        elif ln.startswith(" "):
+            usage[name] += ln
+    for name, cmd in typer.main.get_command(cli.app).commands.items():
+        for p in cmd.params:
+            flags = [o for o in p.opts + p.secondary_opts if o.startswith("--")]
+            if flags and not any(re.search(re.escape(o) + r"(?![\w-])", usage[name]) for o in flags):
+                pytest.fail(f"README's Commands block: patrol {name} lacks {' / '.join(flags)}")
+
+
 def test_readme_documents_every_reason_and_exit_code():
     """README's "Exit codes" and "frames.csv reasons" tables stay in sync with cli.py and detector.frames.REASONS."""
     import re
