@@ -20,6 +20,23 @@ def test_shipped_configs_load():
     assert city.detect.imgsz == base.detect.imgsz
 
 
+def test_uji_example_loads_and_reads_a_shapefile_without_prj(tmp_path):
+    """configs/uji-city.yaml: Japanese id/name fields and roads.crs for a JGD2011 zone VI Shapefile that lost its .prj."""
+    import geopandas as gpd
+    from shapely.geometry import LineString
+
+    from detector.roads import load_roads
+
+    cfg = load_config(DEFAULT_CONFIG.parent / "uji-city.yaml")
+    assert cfg.municipality.startswith("宇治市") and cfg.segments.bins_m == [50.0, 200.0]
+    net = gpd.GeoDataFrame({"路線ID": ["U-1"], "路線名": ["市道宇治線"]},
+                           geometry=[LineString([(135.80, 34.89), (135.801, 34.89)])], crs=4326)
+    net.to_crs(cfg.roads.crs).set_crs(None, allow_override=True).to_file(tmp_path / "uji.shp", encoding="utf-8")
+    roads = load_roads(tmp_path / "uji.shp", cfg)
+    assert list(roads.ids) == ["U-1"] and list(roads.names) == ["市道宇治線"]
+    assert roads.lengths[0] == pytest.approx(91.3, abs=1)
+
+
 def test_city_file_overrides_only_what_it_says(tmp_path):
     base = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     p = tmp_path / "city.yaml"
