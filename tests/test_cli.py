@@ -301,6 +301,29 @@ def test_locate_oracle_gives_31_candidates(located):
         assert len(list(csv.DictReader(fh))) == 31
 
 
+def test_run_outputs_and_registry_exports_agree_on_missing_text(located, tmp_path):
+    """A GIS officer loads the run's candidates.geojson and the registry's exports side by side: a candidate on a
+    road without a name (every road of the Toyama sample) has road_name null in all of them, never "" in one and
+    null in the other; the same for segment_id; and the text columns have the same type everywhere."""
+    import pyogrio
+
+    run = json.loads((located["out"] / "candidates.geojson").read_text(encoding="utf-8"))["features"]
+    ok(patrol("export", located["store"], "--format", "geojson", "--out", tmp_path / "reg.geojson"))
+    ok(patrol("export", located["store"], "--format", "gpkg", "--out", tmp_path / "reg.gpkg"))
+    reg = {f["properties"]["candidate_id"]: f["properties"]
+           for f in json.loads((tmp_path / "reg.geojson").read_text(encoding="utf-8"))["features"]}
+    assert len(run) == len(reg) == 31
+    for f in run:
+        p, q = f["properties"], reg[f["properties"]["candidate_id"]]
+        assert p["road_name"] is None and q["road_name"] is None, (p["road_name"], q["road_name"])
+        assert p["segment_id"] == q["segment_id"] and p["segment_id"] != ""
+        assert "" not in p.values()
+    gpkg = pyogrio.read_dataframe(tmp_path / "reg.gpkg", layer="candidates")
+    assert gpkg["road_name"].isna().all()
+    run_df = pyogrio.read_dataframe(located["out"] / "candidates.geojson")
+    assert run_df["road_name"].isna().all()
+
+
 def _store_rows(store: Path) -> dict[str, dict]:
     import sqlite3
 
