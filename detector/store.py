@@ -28,6 +28,10 @@ changes nothing.
 ``runs`` (attributes): one row per merge **that changed the registry**; a no-op merge (e.g. a re-run)
 leaves no trace, so a repeated merge leaves every table byte-identical.
 ``patrol_meta`` (attributes): schema version, last registry number.
+``rtree_candidates_geom``: the GeoPackage spatial index of ``candidates.geom`` (extension ``gpkg_rtree_index``,
+virtual table and triggers as GDAL writes them), so QGIS filters by extent without a full scan.  The triggers call
+``ST_IsEmpty``/``ST_MinX``… which GDAL provides and ``Store`` registers on its own connection.  A registry made
+before the index gets it in its next write transaction; an SQLite without the R*Tree module works without it.
 
 Matching a run candidate to the registry (same class only)
 ---------------------------------------------------------
@@ -168,6 +172,38 @@ _CONTENTS = [
 ]
 _REQUIRED_TABLES = {"candidates", "observations", "status_history", "runs", "patrol_meta", "gpkg_contents"}
 
+_RTREE = "rtree_candidates_geom"
+_GEOM_FUNCTIONS = ("ST_IsEmpty", "ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")
+_BOX = 'ST_MinX(NEW."geom"), ST_MaxX(NEW."geom"), ST_MinY(NEW."geom"), ST_MaxY(NEW."geom")'
+_HAS = '{0}."geom" NOT NULL AND NOT ST_IsEmpty({0}."geom")'
+_RTREE_SQL = [  # GeoPackage 1.4 rtree extension (update6/update7 replace 1.3's update1/update3), as GDAL 3.x writes it
+    f'CREATE VIRTUAL TABLE "{_RTREE}" USING rtree(id, minx, maxx, miny, maxy)',
+    f'CREATE TRIGGER "{_RTREE}_insert" AFTER INSERT ON "candidates" WHEN ({_HAS.format("NEW")}) BEGIN '
+    f'INSERT OR REPLACE INTO "{_RTREE}" VALUES (NEW."fid", {_BOX}); END',
+    f'CREATE TRIGGER "{_RTREE}_update6" AFTER UPDATE OF "geom" ON "candidates" WHEN OLD."fid" = NEW."fid" AND '
+    f'({_HAS.format("NEW")}) AND ({_HAS.format("OLD")}) BEGIN UPDATE "{_RTREE}" SET minx = ST_MinX(NEW."geom"), '
+    f'maxx = ST_MaxX(NEW."geom"), miny = ST_MinY(NEW."geom"), maxy = ST_MaxY(NEW."geom") WHERE id = NEW."fid"; END',
+    f'CREATE TRIGGER "{_RTREE}_update7" AFTER UPDATE OF "geom" ON "candidates" WHEN OLD."fid" = NEW."fid" AND '
+    f'({_HAS.format("NEW")}) AND (OLD."geom" ISNULL OR ST_IsEmpty(OLD."geom")) BEGIN '
+    f'INSERT INTO "{_RTREE}" VALUES (NEW."fid", {_BOX}); END',
+    f'CREATE TRIGGER "{_RTREE}_update2" AFTER UPDATE OF "geom" ON "candidates" WHEN OLD."fid" = NEW."fid" AND '
+    f'(NEW."geom" ISNULL OR ST_IsEmpty(NEW."geom")) BEGIN DELETE FROM "{_RTREE}" WHERE id = OLD."fid"; END',
+    f'CREATE TRIGGER "{_RTREE}_update5" AFTER UPDATE ON "candidates" WHEN OLD."fid" != NEW."fid" AND '
+    f'({_HAS.format("NEW")}) BEGIN DELETE FROM "{_RTREE}" WHERE id = OLD."fid"; '
+    f'INSERT OR REPLACE INTO "{_RTREE}" VALUES (NEW."fid", {_BOX}); END',
+    f'CREATE TRIGGER "{_RTREE}_update4" AFTER UPDATE ON "candidates" WHEN OLD."fid" != NEW."fid" AND '
+    f'(NEW."geom" ISNULL OR ST_IsEmpty(NEW."geom")) BEGIN DELETE FROM "{_RTREE}" WHERE id IN (OLD."fid", NEW."fid"); END',
+    f'CREATE TRIGGER "{_RTREE}_delete" AFTER DELETE ON "candidates" WHEN OLD."geom" NOT NULL BEGIN '
+    f'DELETE FROM "{_RTREE}" WHERE id = OLD."fid"; END',
+    'CREATE TABLE IF NOT EXISTS gpkg_extensions (table_name TEXT, column_name TEXT, extension_name TEXT NOT NULL, '
+    'definition TEXT NOT NULL, scope TEXT NOT NULL, '
+    'CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name))',
+    "INSERT OR IGNORE INTO gpkg_extensions VALUES ('candidates', 'geom', 'gpkg_rtree_index', "
+    "'http://www.geopackage.org/spec120/#extension_rtree', 'write-only')",
+    f'INSERT INTO "{_RTREE}" SELECT fid, ST_MinX(geom), ST_MaxX(geom), ST_MinY(geom), ST_MaxY(geom) FROM candidates '
+    'WHERE geom NOT NULL AND NOT ST_IsEmpty(geom)',
+]
+
 
 # --------------------------------------------------------------------------------------------- helpers
 def gpkg_point(lon: float, lat: float, srs_id: int = SRS_ID) -> bytes | None:
@@ -188,6 +224,23 @@ def parse_gpkg_point(blob: bytes | None) -> tuple[float, float] | None:
     endian = "<" if blob[off] == 1 else ">"
     _, x, y = struct.unpack(endian + "Idd", blob[off + 1: off + 21])
     return x, y
+
+
+def _gpkg_geom_function(name: str):
+    """``ST_IsEmpty`` / ``ST_MinX`` … of a GeoPackage Point blob, for the spatial index triggers (None for NULL or a
+    blob that is not a GeoPackage point: an error inside a trigger would abort the registry's transaction)."""
+    def f(blob):
+        if not isinstance(blob, bytes) or len(blob) < 8 or blob[:2] != b"GP":
+            return None
+        empty = bool(blob[3] & 0x10)
+        if name == "ST_IsEmpty":
+            return int(empty)
+        try:
+            xy = None if empty else parse_gpkg_point(blob)
+        except (ValueError, KeyError, struct.error):
+            return None
+        return None if xy is None else xy[0 if name[-1] == "X" else 1]
+    return f
 
 
 @dataclass
@@ -318,6 +371,8 @@ class Store:
             con = sqlite3.connect(str(p), timeout=self.busy_timeout_s, isolation_level=None)
             con.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
             con.execute("PRAGMA foreign_keys = OFF")
+            for name in _GEOM_FUNCTIONS:  # what the spatial index triggers call (GDAL has them, stdlib sqlite not)
+                con.create_function(name, 1, _gpkg_geom_function(name), deterministic=True)
         except sqlite3.Error as e:
             raise StoreError(f"cannot open: {e}", p) from None
         self._con = con
@@ -378,11 +433,29 @@ class Store:
             raise
         else:
             try:
+                self._ensure_rtree()
                 con.execute("COMMIT")
             except sqlite3.Error as e:
                 with contextlib.suppress(sqlite3.Error):
                     con.execute("ROLLBACK")
                 raise StoreError(f"cannot commit: {e}", self.path) from None
+
+    def _ensure_rtree(self) -> None:
+        """Inside a write transaction: add the spatial index to a registry that has none (new, or made before it)."""
+        con = self.con
+        if con.execute("SELECT 1 FROM sqlite_master WHERE name=?", (_RTREE,)).fetchone() or "candidates" not in self._tables():
+            return
+        con.execute("SAVEPOINT rtree")
+        try:
+            for stmt in _RTREE_SQL:
+                con.execute(stmt)
+        except sqlite3.OperationalError as e:
+            con.execute("ROLLBACK TO rtree")
+            con.execute("RELEASE rtree")
+            if "no such module" in str(e):  # an SQLite built without R*Tree: the registry works without the index
+                return
+            raise
+        con.execute("RELEASE rtree")
 
     # ---- time helpers
     def _when(self, when: Any) -> tuple[str, float]:

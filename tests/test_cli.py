@@ -324,6 +324,52 @@ def test_run_outputs_and_registry_exports_agree_on_missing_text(located, tmp_pat
     assert run_df["road_name"].isna().all()
 
 
+def _index_state(store: Path) -> tuple[bool, bool]:
+    """(GDAL sees a spatial index on the registry's candidates, a bbox query finds exactly the candidates inside)."""
+    import pyogrio
+
+    fast = pyogrio.read_info(store, layer="candidates")["capabilities"]["fast_spatial_filter"]
+    every = pyogrio.read_dataframe(store, layer="candidates")
+    box = (137.2, float(every.geometry.y.median()), 137.3, 36.8)  # the northern half of the sample's damages
+    inside = set(every.cx[box[0]:box[2], box[1]:box[3]]["candidate_id"])
+    got = set(pyogrio.read_dataframe(store, layer="candidates", bbox=box)["candidate_id"])
+    return fast, got == inside and 0 < len(inside) < len(every)
+
+
+def test_registry_has_a_spatial_index_and_an_old_registry_gets_one(located, tmp_path):
+    """QGIS filters a layer by the map extent through the GeoPackage rtree index; the registry has one like
+    `patrol export --format gpkg` (the sample's store), and a registry written before the index (simulated by
+    dropping it) still opens, exports, and gets a complete index on its next write."""
+    import sqlite3
+
+    import pyogrio
+
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    assert _index_state(store) == (True, True)
+    ok(patrol("export", store, "--format", "gpkg", "--out", tmp_path / "reg.gpkg"))
+    assert _index_state(tmp_path / "reg.gpkg") == (True, True)
+
+    con = sqlite3.connect(store)  # the registry as patrol wrote it before the index
+    for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type='trigger' AND name LIKE 'rtree_%'").fetchall():
+        con.execute(f'DROP TRIGGER "{name}"')
+    con.execute('DROP TABLE "rtree_candidates_geom"')
+    con.execute("DROP TABLE gpkg_extensions")
+    con.commit()
+    con.close()
+    assert _index_state(store) == (False, True)
+    ok(patrol("export", store, "--format", "geojson", "--out", tmp_path / "old.geojson"))  # reading adds nothing
+    assert _index_state(store) == (False, True)
+    cid = json.loads((tmp_path / "old.geojson").read_text(encoding="utf-8"))["features"][0]["id"]
+    ok(patrol("status", store, cid, "--set", "confirmed"))
+    assert _index_state(store) == (True, True)
+    con = sqlite3.connect(store)
+    assert con.execute("SELECT COUNT(*) FROM rtree_candidates_geom").fetchone()[0] == 31
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
+    assert len(pyogrio.read_dataframe(store, layer="candidates")) == 31
+
+
 def _store_rows(store: Path) -> dict[str, dict]:
     import sqlite3
 
