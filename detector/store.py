@@ -610,8 +610,11 @@ class Store:
                         hits[cid] = hits.get(cid, 0) + 1
             for cid, n in hits.items():
                 votes.append((-n, i, cid))
+        # a run candidate goes to the registry candidate holding most of its stored sightings, even when another
+        # piece of the same damage in this run went there too (the run split what the registry knows as one damage;
+        # turned away, a piece whose sightings are all stored became a new candidate without a single sighting)
         for _, i, cid in sorted(votes):
-            if i not in match and cid not in used:
+            if i not in match:
                 match[i] = cid
                 used.add(cid)
         # 2. nearest along the road / in the plane
@@ -930,7 +933,7 @@ class Store:
         q = f"SELECT {cols} FROM candidates" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY fid"
         df = pd.read_sql_query(q, self.con, params=args)
         for c in ("drives", "images"):
-            df[c] = [json.loads(v) if v else [] for v in df[c]]
+            df[c] = [json.loads(v) if isinstance(v, str) and v else [] for v in df[c]]  # NULL: no sighting
         df["crop_jpeg"] = [bytes(v) if v is not None else None for v in df["crop_jpeg"]]
         df["n_obs"] = df["n_obs"].fillna(0).astype(int)
         return df

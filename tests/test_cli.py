@@ -370,6 +370,31 @@ def test_registry_has_a_spatial_index_and_an_old_registry_gets_one(located, tmp_
     assert len(pyogrio.read_dataframe(store, layer="candidates")) == 31
 
 
+def test_the_same_drive_merged_again_and_again(located, roads, tmp_path):
+    """Week after week a crew re-runs a drive that is already in the registry (here pass 2, merged with pass 1):
+    every re-run exits 0, the registry keeps its 31 damages, each with its sightings and position, and exports.
+    (Before: the run split a damage the registry knows as one; the second piece, its sighting already stored,
+    became a new candidate without a sighting, and every later run and export failed with an internal error.)"""
+    import sqlite3
+
+    from detector.store import Store
+
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    oracle2 = need(TOYAMA / f"{P2}.oracle.csv")
+    for k in range(3):
+        ok(patrol("locate", oracle2, "--roads", roads, "--out", tmp_path / f"again{k}", "--store", store))
+    con = sqlite3.connect(store)
+    assert con.execute("SELECT COUNT(*), MIN(n_obs) > 0, SUM(geom IS NULL), SUM(drives IS NULL) FROM candidates"
+                       ).fetchone() == (31, 1, 0, 0)
+    con.close()
+    # a registry such a run had already damaged (a candidate without sightings) still exports
+    with Store(store) as st:
+        st.con.execute("INSERT INTO candidates (candidate_id, class, status, n_obs) VALUES ('R-999999', 'D00', 'new', 0)")
+    r = ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "list.csv"))
+    assert "32 candidates" in r.stdout
+
+
 def _store_rows(store: Path) -> dict[str, dict]:
     import sqlite3
 
