@@ -249,12 +249,15 @@ class MergeResult:
     seen_again: list[str] = field(default_factory=list)
     reopened: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    #: of ``unchanged``: sightings already stored at image level that now got their box (the same drive again,
+    #: with another best image): no new sighting, but the registry changed
+    refined: list[str] = field(default_factory=list)
     #: run candidate index (row label of ``cands``) -> registry id
     mapping: dict[Any, str] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
-        return bool(self.new or self.seen_again or self.reopened)
+        return bool(self.new or self.seen_again or self.reopened or self.refined)
 
 
 @dataclass
@@ -528,9 +531,11 @@ class Store:
                         "INSERT INTO status_history (candidate_id, at, from_status, to_status, source, run_id, note) "
                         "VALUES (?,?,NULL,'new','merge',?,?)", (rid, merged_at, run_id, r.get("candidate_id_run")))
                 res.mapping[r["index"]] = rid
-                n_ins, tmax = self._insert_observations(rid, r, run_id)
-                if created:
+                n_ins, n_boxed, tmax = self._insert_observations(rid, r, run_id)
+                if created or n_boxed:
                     touched[rid] = True
+                if n_boxed and rid not in res.refined:
+                    res.refined.append(rid)
                 if n_ins:
                     touched[rid] = True
                     if tmax is not None:
@@ -673,9 +678,10 @@ class Store:
                         match[i] = cid
         return match
 
-    def _insert_observations(self, rid: str, r: dict, run_id: str) -> tuple[int, float | None]:
+    def _insert_observations(self, rid: str, r: dict, run_id: str) -> tuple[int, int, float | None]:
+        """(new sightings, image-level sightings that got their box, latest time of the new sightings)."""
         con = self.con
-        n = 0
+        n = n_boxed = 0
         tmax = None
         pos = [r[k] for k in _OBS_POS_COLUMNS]
         for o in r["obs"]:
@@ -694,10 +700,12 @@ class Store:
                     (rid, d, im, c, x1, y1, x2, y2, o["confidence"], o["width"], o["height"], o["first_seen"],
                      o["last_seen"], o["first_t"], o["last_t"], *pos, run_id, o.get("crop")))
                 if cur.rowcount:
-                    n += 1
-                    # a boxed sighting supersedes the image-level one of the same image
-                    con.execute("DELETE FROM observations WHERE candidate_id=? AND owner=? AND drive=? AND image=? "
-                                "AND class=?", (rid, rid, d, im, c))
+                    # a boxed sighting supersedes the image-level one of the same image: that is no new sighting
+                    if con.execute("DELETE FROM observations WHERE candidate_id=? AND owner=? AND drive=? AND image=? "
+                                   "AND class=?", (rid, rid, d, im, c)).rowcount:
+                        n_boxed += 1
+                    else:
+                        n += 1
             else:
                 exists = con.execute("SELECT 1 FROM observations WHERE candidate_id=? AND drive=? AND image=? AND class=? "
                                      "LIMIT 1", (rid, d, im, c)).fetchone()
@@ -713,7 +721,7 @@ class Store:
                     n += 1
             if n > before and o["last_t"] is not None:
                 tmax = o["last_t"] if tmax is None else max(tmax, o["last_t"])
-        return n, tmax
+        return n, n_boxed, tmax
 
     def _recompute(self, rid: str) -> None:
         """Every aggregate of a registry candidate, as a function of its observations only."""

@@ -383,7 +383,9 @@ def test_the_same_drive_merged_again_and_again(located, roads, tmp_path):
     store.write_bytes(located["store"].read_bytes())
     oracle2 = need(TOYAMA / f"{P2}.oracle.csv")
     for k in range(3):
-        ok(patrol("locate", oracle2, "--roads", roads, "--out", tmp_path / f"again{k}", "--store", store))
+        r = ok(patrol("locate", oracle2, "--roads", roads, "--out", tmp_path / f"again{k}", "--store", store))
+        # nothing was seen that the registry did not have (the summary must not say "seen again")
+        assert "0 new, 0 seen again, 31 already there" in r.stdout, r.stdout
     con = sqlite3.connect(store)
     assert con.execute("SELECT COUNT(*), MIN(n_obs) > 0, SUM(geom IS NULL), SUM(drives IS NULL) FROM candidates"
                        ).fetchone() == (31, 1, 0, 0)
