@@ -47,6 +47,12 @@ def _jsonable(v):
     return v
 
 
+def _prop(v):
+    """A GeoJSON property: JSON-able, and missing text (an empty string: no road name, no segment) as null, as the
+    registry and its exports have it."""
+    return None if isinstance(v, str) and not v else _jsonable(v)
+
+
 def _sorted(cands: pd.DataFrame) -> pd.DataFrame:
     """Route order: by the time the patrol first saw each damage (a crew driving the route meets them in this
     order; segment ids say nothing about it), then segment, chainage, class and id."""
@@ -65,7 +71,7 @@ def candidates_geojson(cands: pd.DataFrame) -> dict:
     props_cols = [c for c in GEOJSON_PROPERTIES if c in cands.columns]
     for rec in _sorted(cands).to_dict("records"):
         lon, lat = float(rec["lon"]), float(rec["lat"])
-        props = {c: _jsonable(rec[c]) for c in props_cols}
+        props = {c: _prop(rec[c]) for c in props_cols}
         feats.append({
             "type": "Feature", "id": rec["candidate_id"],
             "geometry": {"type": "Point", "coordinates": [round(lon, 7), round(lat, 7)]},

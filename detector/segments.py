@@ -236,8 +236,8 @@ def write_segments_geojson(gdf, path: str | Path) -> None:
     for row, geom in zip(g[props].itertuples(index=False), g.geometry.values):
         p = {}
         for c, v in zip(props, row):
-            if v is None or v is pd.NA or (isinstance(v, float) and not math.isfinite(v)):
-                p[c] = None
+            if v is None or v is pd.NA or (isinstance(v, str) and not v) or (isinstance(v, float) and not math.isfinite(v)):
+                p[c] = None  # an unnamed road: null, as in candidates.geojson and the registry
             elif isinstance(v, (np.integer,)):
                 p[c] = int(v)
             elif isinstance(v, (np.floating, float)):

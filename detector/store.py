@@ -28,6 +28,10 @@ changes nothing.
 ``runs`` (attributes): one row per merge **that changed the registry**; a no-op merge (e.g. a re-run)
 leaves no trace, so a repeated merge leaves every table byte-identical.
 ``patrol_meta`` (attributes): schema version, last registry number.
+``rtree_candidates_geom``: the GeoPackage spatial index of ``candidates.geom`` (extension ``gpkg_rtree_index``,
+virtual table and triggers as GDAL writes them), so QGIS filters by extent without a full scan.  The triggers call
+``ST_IsEmpty``/``ST_MinX``… which GDAL provides and ``Store`` registers on its own connection.  A registry made
+before the index gets it in its next write transaction; an SQLite without the R*Tree module works without it.
 
 Matching a run candidate to the registry (same class only)
 ---------------------------------------------------------
@@ -168,6 +172,38 @@ _CONTENTS = [
 ]
 _REQUIRED_TABLES = {"candidates", "observations", "status_history", "runs", "patrol_meta", "gpkg_contents"}
 
+_RTREE = "rtree_candidates_geom"
+_GEOM_FUNCTIONS = ("ST_IsEmpty", "ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")
+_BOX = 'ST_MinX(NEW."geom"), ST_MaxX(NEW."geom"), ST_MinY(NEW."geom"), ST_MaxY(NEW."geom")'
+_HAS = '{0}."geom" NOT NULL AND NOT ST_IsEmpty({0}."geom")'
+_RTREE_SQL = [  # GeoPackage 1.4 rtree extension (update6/update7 replace 1.3's update1/update3), as GDAL 3.x writes it
+    f'CREATE VIRTUAL TABLE "{_RTREE}" USING rtree(id, minx, maxx, miny, maxy)',
+    f'CREATE TRIGGER "{_RTREE}_insert" AFTER INSERT ON "candidates" WHEN ({_HAS.format("NEW")}) BEGIN '
+    f'INSERT OR REPLACE INTO "{_RTREE}" VALUES (NEW."fid", {_BOX}); END',
+    f'CREATE TRIGGER "{_RTREE}_update6" AFTER UPDATE OF "geom" ON "candidates" WHEN OLD."fid" = NEW."fid" AND '
+    f'({_HAS.format("NEW")}) AND ({_HAS.format("OLD")}) BEGIN UPDATE "{_RTREE}" SET minx = ST_MinX(NEW."geom"), '
+    f'maxx = ST_MaxX(NEW."geom"), miny = ST_MinY(NEW."geom"), maxy = ST_MaxY(NEW."geom") WHERE id = NEW."fid"; END',
+    f'CREATE TRIGGER "{_RTREE}_update7" AFTER UPDATE OF "geom" ON "candidates" WHEN OLD."fid" = NEW."fid" AND '
+    f'({_HAS.format("NEW")}) AND (OLD."geom" ISNULL OR ST_IsEmpty(OLD."geom")) BEGIN '
+    f'INSERT INTO "{_RTREE}" VALUES (NEW."fid", {_BOX}); END',
+    f'CREATE TRIGGER "{_RTREE}_update2" AFTER UPDATE OF "geom" ON "candidates" WHEN OLD."fid" = NEW."fid" AND '
+    f'(NEW."geom" ISNULL OR ST_IsEmpty(NEW."geom")) BEGIN DELETE FROM "{_RTREE}" WHERE id = OLD."fid"; END',
+    f'CREATE TRIGGER "{_RTREE}_update5" AFTER UPDATE ON "candidates" WHEN OLD."fid" != NEW."fid" AND '
+    f'({_HAS.format("NEW")}) BEGIN DELETE FROM "{_RTREE}" WHERE id = OLD."fid"; '
+    f'INSERT OR REPLACE INTO "{_RTREE}" VALUES (NEW."fid", {_BOX}); END',
+    f'CREATE TRIGGER "{_RTREE}_update4" AFTER UPDATE ON "candidates" WHEN OLD."fid" != NEW."fid" AND '
+    f'(NEW."geom" ISNULL OR ST_IsEmpty(NEW."geom")) BEGIN DELETE FROM "{_RTREE}" WHERE id IN (OLD."fid", NEW."fid"); END',
+    f'CREATE TRIGGER "{_RTREE}_delete" AFTER DELETE ON "candidates" WHEN OLD."geom" NOT NULL BEGIN '
+    f'DELETE FROM "{_RTREE}" WHERE id = OLD."fid"; END',
+    'CREATE TABLE IF NOT EXISTS gpkg_extensions (table_name TEXT, column_name TEXT, extension_name TEXT NOT NULL, '
+    'definition TEXT NOT NULL, scope TEXT NOT NULL, '
+    'CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name))',
+    "INSERT OR IGNORE INTO gpkg_extensions VALUES ('candidates', 'geom', 'gpkg_rtree_index', "
+    "'http://www.geopackage.org/spec120/#extension_rtree', 'write-only')",
+    f'INSERT INTO "{_RTREE}" SELECT fid, ST_MinX(geom), ST_MaxX(geom), ST_MinY(geom), ST_MaxY(geom) FROM candidates '
+    'WHERE geom NOT NULL AND NOT ST_IsEmpty(geom)',
+]
+
 
 # --------------------------------------------------------------------------------------------- helpers
 def gpkg_point(lon: float, lat: float, srs_id: int = SRS_ID) -> bytes | None:
@@ -190,18 +226,38 @@ def parse_gpkg_point(blob: bytes | None) -> tuple[float, float] | None:
     return x, y
 
 
+def _gpkg_geom_function(name: str):
+    """``ST_IsEmpty`` / ``ST_MinX`` … of a GeoPackage Point blob, for the spatial index triggers (None for NULL or a
+    blob that is not a GeoPackage point: an error inside a trigger would abort the registry's transaction)."""
+    def f(blob):
+        if not isinstance(blob, bytes) or len(blob) < 8 or blob[:2] != b"GP":
+            return None
+        empty = bool(blob[3] & 0x10)
+        if name == "ST_IsEmpty":
+            return int(empty)
+        try:
+            xy = None if empty else parse_gpkg_point(blob)
+        except (ValueError, KeyError, struct.error):
+            return None
+        return None if xy is None else xy[0 if name[-1] == "X" else 1]
+    return f
+
+
 @dataclass
 class MergeResult:
     new: list[str] = field(default_factory=list)
     seen_again: list[str] = field(default_factory=list)
     reopened: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    #: of ``unchanged``: sightings already stored at image level that now got their box (the same drive again,
+    #: with another best image): no new sighting, but the registry changed
+    refined: list[str] = field(default_factory=list)
     #: run candidate index (row label of ``cands``) -> registry id
     mapping: dict[Any, str] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
-        return bool(self.new or self.seen_again or self.reopened)
+        return bool(self.new or self.seen_again or self.reopened or self.refined)
 
 
 @dataclass
@@ -318,6 +374,8 @@ class Store:
             con = sqlite3.connect(str(p), timeout=self.busy_timeout_s, isolation_level=None)
             con.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
             con.execute("PRAGMA foreign_keys = OFF")
+            for name in _GEOM_FUNCTIONS:  # what the spatial index triggers call (GDAL has them, stdlib sqlite not)
+                con.create_function(name, 1, _gpkg_geom_function(name), deterministic=True)
         except sqlite3.Error as e:
             raise StoreError(f"cannot open: {e}", p) from None
         self._con = con
@@ -378,11 +436,29 @@ class Store:
             raise
         else:
             try:
+                self._ensure_rtree()
                 con.execute("COMMIT")
             except sqlite3.Error as e:
                 with contextlib.suppress(sqlite3.Error):
                     con.execute("ROLLBACK")
                 raise StoreError(f"cannot commit: {e}", self.path) from None
+
+    def _ensure_rtree(self) -> None:
+        """Inside a write transaction: add the spatial index to a registry that has none (new, or made before it)."""
+        con = self.con
+        if con.execute("SELECT 1 FROM sqlite_master WHERE name=?", (_RTREE,)).fetchone() or "candidates" not in self._tables():
+            return
+        con.execute("SAVEPOINT rtree")
+        try:
+            for stmt in _RTREE_SQL:
+                con.execute(stmt)
+        except sqlite3.OperationalError as e:
+            con.execute("ROLLBACK TO rtree")
+            con.execute("RELEASE rtree")
+            if "no such module" in str(e):  # an SQLite built without R*Tree: the registry works without the index
+                return
+            raise
+        con.execute("RELEASE rtree")
 
     # ---- time helpers
     def _when(self, when: Any) -> tuple[str, float]:
@@ -455,9 +531,11 @@ class Store:
                         "INSERT INTO status_history (candidate_id, at, from_status, to_status, source, run_id, note) "
                         "VALUES (?,?,NULL,'new','merge',?,?)", (rid, merged_at, run_id, r.get("candidate_id_run")))
                 res.mapping[r["index"]] = rid
-                n_ins, tmax = self._insert_observations(rid, r, run_id)
-                if created:
+                n_ins, n_boxed, tmax = self._insert_observations(rid, r, run_id)
+                if created or n_boxed:
                     touched[rid] = True
+                if n_boxed and rid not in res.refined:
+                    res.refined.append(rid)
                 if n_ins:
                     touched[rid] = True
                     if tmax is not None:
@@ -537,8 +615,11 @@ class Store:
                         hits[cid] = hits.get(cid, 0) + 1
             for cid, n in hits.items():
                 votes.append((-n, i, cid))
+        # a run candidate goes to the registry candidate holding most of its stored sightings, even when another
+        # piece of the same damage in this run went there too (the run split what the registry knows as one damage;
+        # turned away, a piece whose sightings are all stored became a new candidate without a single sighting)
         for _, i, cid in sorted(votes):
-            if i not in match and cid not in used:
+            if i not in match:
                 match[i] = cid
                 used.add(cid)
         # 2. nearest along the road / in the plane
@@ -597,9 +678,10 @@ class Store:
                         match[i] = cid
         return match
 
-    def _insert_observations(self, rid: str, r: dict, run_id: str) -> tuple[int, float | None]:
+    def _insert_observations(self, rid: str, r: dict, run_id: str) -> tuple[int, int, float | None]:
+        """(new sightings, image-level sightings that got their box, latest time of the new sightings)."""
         con = self.con
-        n = 0
+        n = n_boxed = 0
         tmax = None
         pos = [r[k] for k in _OBS_POS_COLUMNS]
         for o in r["obs"]:
@@ -618,10 +700,12 @@ class Store:
                     (rid, d, im, c, x1, y1, x2, y2, o["confidence"], o["width"], o["height"], o["first_seen"],
                      o["last_seen"], o["first_t"], o["last_t"], *pos, run_id, o.get("crop")))
                 if cur.rowcount:
-                    n += 1
-                    # a boxed sighting supersedes the image-level one of the same image
-                    con.execute("DELETE FROM observations WHERE candidate_id=? AND owner=? AND drive=? AND image=? "
-                                "AND class=?", (rid, rid, d, im, c))
+                    # a boxed sighting supersedes the image-level one of the same image: that is no new sighting
+                    if con.execute("DELETE FROM observations WHERE candidate_id=? AND owner=? AND drive=? AND image=? "
+                                   "AND class=?", (rid, rid, d, im, c)).rowcount:
+                        n_boxed += 1
+                    else:
+                        n += 1
             else:
                 exists = con.execute("SELECT 1 FROM observations WHERE candidate_id=? AND drive=? AND image=? AND class=? "
                                      "LIMIT 1", (rid, d, im, c)).fetchone()
@@ -637,7 +721,7 @@ class Store:
                     n += 1
             if n > before and o["last_t"] is not None:
                 tmax = o["last_t"] if tmax is None else max(tmax, o["last_t"])
-        return n, tmax
+        return n, n_boxed, tmax
 
     def _recompute(self, rid: str) -> None:
         """Every aggregate of a registry candidate, as a function of its observations only."""
@@ -857,7 +941,7 @@ class Store:
         q = f"SELECT {cols} FROM candidates" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY fid"
         df = pd.read_sql_query(q, self.con, params=args)
         for c in ("drives", "images"):
-            df[c] = [json.loads(v) if v else [] for v in df[c]]
+            df[c] = [json.loads(v) if isinstance(v, str) and v else [] for v in df[c]]  # NULL: no sighting
         df["crop_jpeg"] = [bytes(v) if v is not None else None for v in df["crop_jpeg"]]
         df["n_obs"] = df["n_obs"].fillna(0).astype(int)
         return df

@@ -301,6 +301,102 @@ def test_locate_oracle_gives_31_candidates(located):
         assert len(list(csv.DictReader(fh))) == 31
 
 
+def test_run_outputs_and_registry_exports_agree_on_missing_text(located, tmp_path):
+    """A GIS officer loads the run's candidates.geojson and the registry's exports side by side: a candidate on a
+    road without a name (every road of the Toyama sample) has road_name null in all of them, never "" in one and
+    null in the other; the same for segment_id; and the text columns have the same type everywhere."""
+    import pyogrio
+
+    run = json.loads((located["out"] / "candidates.geojson").read_text(encoding="utf-8"))["features"]
+    ok(patrol("export", located["store"], "--format", "geojson", "--out", tmp_path / "reg.geojson"))
+    ok(patrol("export", located["store"], "--format", "gpkg", "--out", tmp_path / "reg.gpkg"))
+    reg = {f["properties"]["candidate_id"]: f["properties"]
+           for f in json.loads((tmp_path / "reg.geojson").read_text(encoding="utf-8"))["features"]}
+    assert len(run) == len(reg) == 31
+    for f in run:
+        p, q = f["properties"], reg[f["properties"]["candidate_id"]]
+        assert p["road_name"] is None and q["road_name"] is None, (p["road_name"], q["road_name"])
+        assert p["segment_id"] == q["segment_id"] and p["segment_id"] != ""
+        assert "" not in p.values()
+    gpkg = pyogrio.read_dataframe(tmp_path / "reg.gpkg", layer="candidates")
+    assert gpkg["road_name"].isna().all()
+    run_df = pyogrio.read_dataframe(located["out"] / "candidates.geojson")
+    assert run_df["road_name"].isna().all()
+
+
+def _index_state(store: Path) -> tuple[bool, bool]:
+    """(GDAL sees a spatial index on the registry's candidates, a bbox query finds exactly the candidates inside)."""
+    import pyogrio
+
+    fast = pyogrio.read_info(store, layer="candidates")["capabilities"]["fast_spatial_filter"]
+    every = pyogrio.read_dataframe(store, layer="candidates")
+    box = (137.2, float(every.geometry.y.median()), 137.3, 36.8)  # the northern half of the sample's damages
+    inside = set(every.cx[box[0]:box[2], box[1]:box[3]]["candidate_id"])
+    got = set(pyogrio.read_dataframe(store, layer="candidates", bbox=box)["candidate_id"])
+    return fast, got == inside and 0 < len(inside) < len(every)
+
+
+def test_registry_has_a_spatial_index_and_an_old_registry_gets_one(located, tmp_path):
+    """QGIS filters a layer by the map extent through the GeoPackage rtree index; the registry has one like
+    `patrol export --format gpkg` (the sample's store), and a registry written before the index (simulated by
+    dropping it) still opens, exports, and gets a complete index on its next write."""
+    import sqlite3
+
+    import pyogrio
+
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    assert _index_state(store) == (True, True)
+    ok(patrol("export", store, "--format", "gpkg", "--out", tmp_path / "reg.gpkg"))
+    assert _index_state(tmp_path / "reg.gpkg") == (True, True)
+
+    con = sqlite3.connect(store)  # the registry as patrol wrote it before the index
+    for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type='trigger' AND name LIKE 'rtree_%'").fetchall():
+        con.execute(f'DROP TRIGGER "{name}"')
+    con.execute('DROP TABLE "rtree_candidates_geom"')
+    con.execute("DROP TABLE gpkg_extensions")
+    con.commit()
+    con.close()
+    assert _index_state(store) == (False, True)
+    ok(patrol("export", store, "--format", "geojson", "--out", tmp_path / "old.geojson"))  # reading adds nothing
+    assert _index_state(store) == (False, True)
+    cid = json.loads((tmp_path / "old.geojson").read_text(encoding="utf-8"))["features"][0]["id"]
+    ok(patrol("status", store, cid, "--set", "confirmed"))
+    assert _index_state(store) == (True, True)
+    con = sqlite3.connect(store)
+    assert con.execute("SELECT COUNT(*) FROM rtree_candidates_geom").fetchone()[0] == 31
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
+    assert len(pyogrio.read_dataframe(store, layer="candidates")) == 31
+
+
+def test_the_same_drive_merged_again_and_again(located, roads, tmp_path):
+    """Week after week a crew re-runs a drive that is already in the registry (here pass 2, merged with pass 1):
+    every re-run exits 0, the registry keeps its 31 damages, each with its sightings and position, and exports.
+    (Before: the run split a damage the registry knows as one; the second piece, its sighting already stored,
+    became a new candidate without a sighting, and every later run and export failed with an internal error.)"""
+    import sqlite3
+
+    from detector.store import Store
+
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    oracle2 = need(TOYAMA / f"{P2}.oracle.csv")
+    for k in range(3):
+        r = ok(patrol("locate", oracle2, "--roads", roads, "--out", tmp_path / f"again{k}", "--store", store))
+        # nothing was seen that the registry did not have (the summary must not say "seen again")
+        assert "0 new, 0 seen again, 31 already there" in r.stdout, r.stdout
+    con = sqlite3.connect(store)
+    assert con.execute("SELECT COUNT(*), MIN(n_obs) > 0, SUM(geom IS NULL), SUM(drives IS NULL) FROM candidates"
+                       ).fetchone() == (31, 1, 0, 0)
+    con.close()
+    # a registry such a run had already damaged (a candidate without sightings) still exports
+    with Store(store) as st:
+        st.con.execute("INSERT INTO candidates (candidate_id, class, status, n_obs) VALUES ('R-999999', 'D00', 'new', 0)")
+    r = ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "list.csv"))
+    assert "32 candidates" in r.stdout
+
+
 def _store_rows(store: Path) -> dict[str, dict]:
     import sqlite3
 

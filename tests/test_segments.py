@@ -132,7 +132,7 @@ def test_write_geojson_rfc7946(tmp_path, cfg):
     assert not list(tmp_path.glob(".*tmp"))
 
 
-def test_real_toyama_only_segments_near_the_drive(toyama, cfg):
+def test_real_toyama_only_segments_near_the_drive(toyama, cfg, tmp_path):
     import geopandas as gpd
 
     from detector.detections import read_detections_csv
@@ -155,3 +155,8 @@ def test_real_toyama_only_segments_near_the_drive(toyama, cfg):
     driven = float(shapely.length(LineString(np.c_[shapely.get_x(pts.values), shapely.get_y(pts.values)])))
     assert 0.5 * driven < seg.surveyed_m.sum() < 2.0 * driven + 200
     assert (valid.condition == 1).all()  # no candidates given: surveyed and no damage
+    # segments.geojson: an unnamed road is null (as in candidates.geojson and the registry), not ""
+    write_segments_geojson(out, tmp_path / "segments.geojson")
+    feats = json.loads((tmp_path / "segments.geojson").read_text(encoding="utf-8"))["features"]
+    assert feats and all(f["properties"]["road_name"] is None for f in feats)
+    assert all(f["properties"]["segment_id"] for f in feats)
