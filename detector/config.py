@@ -303,6 +303,15 @@ def load_config(path: str | Path | None = None) -> Config:
         err = e.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or None
         msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")  # pydantic's prefixes
+        if err.get("input", "") is None:  # `roads:` with nothing under it (YAML null), not "a valid dictionary"
+            msg = ("empty section: remove it (the defaults apply) or give its settings, indented under it"
+                   if err["type"] in ("model_type", "dict_type") else
+                   "no value: remove the line (the default applies) or give a value")
+        elif err["type"] == "extra_forbidden":
+            # `camera:` then `height_m:` not indented: an empty camera section (mounting unknown) and a stray key
+            home = len(err["loc"]) == 1 and next(
+                (k for k, v in defaults.items() if isinstance(v, dict) and err["loc"][0] in v), None)
+            msg = f"not a top-level setting: indent it under {home}:" if home else "unknown setting (see configs/default.yaml)"
         raise ConfigError(msg, path or "<defaults>", field) from None
 
 

@@ -143,6 +143,7 @@ CONFIG_CASES = {
     "not_a_mapping": ("- just\n- a list\n", ["mapping"]),
     "imgsz_not_mult32": ("detect:\n  imgsz: 333\n", ["detect.imgsz"]),
     "zero_bin": ("segments:\n  bins_m: [0]\n", ["segments.bins_m: bins must be positive lengths in metres"]),
+    "empty_section": ("roads:\ncamera:\n", ["roads: empty section"]),
 }
 
 

@@ -95,3 +95,29 @@ def test_segment_weights_of_unknown_classes_are_refused(tmp_path, text, why):
     p.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=re.escape(why)):
         load_config(p)
+
+
+@pytest.mark.parametrize("text, why", [
+    ("roads:\n", "roads: empty section: remove it (the defaults apply) or give its settings, indented under it"),
+    ("classes:\n  D00:\n", "classes.D00: empty section"),
+    ("roads:\nid_field: 路線ID\n", "roads: empty section"),  # settings not indented under it
+    ("dedupe:\n  distance_m:\n", "dedupe.distance_m: no value: remove the line (the default applies) or give a value"),
+    ("camera:\nheight_m: 1.4\n", "height_m: not a top-level setting: indent it under camera:"),
+    ("dedupe:\n  distanse_m: 3\n", "dedupe.distanse_m: unknown setting"),
+])
+def test_empty_sections_and_stray_keys_say_so(tmp_path, text, why):
+    """An empty `roads:` was refused in pydantic's words ("Input should be a valid dictionary or instance of
+    RoadsSpec"); a key left unindented under `camera:` was "Extra inputs are not permitted"."""
+    p = tmp_path / "c.yaml"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(e.value).startswith(f"{p}: {why}")
+
+
+def test_empty_camera_section_means_mounting_unknown(tmp_path):
+    """`camera:` with nothing under it is the documented `camera: null` (hits stay at the GPS fix), not an error."""
+    p = tmp_path / "c.yaml"
+    for text in ("camera:\n", "camera: null\n", "camera:   # mounting unknown\ndedupe:\n  distance_m: 12\n"):
+        p.write_text(text, encoding="utf-8")
+        assert load_config(p).camera is None
