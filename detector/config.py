@@ -6,12 +6,13 @@ loads YAML safely and fails fast with the file, the field and the reason.
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from . import CLASS_IDS
 from .errors import ConfigError
@@ -28,8 +29,28 @@ def _check_class_ids(ids) -> None:
         raise ValueError(f"unknown class ids {sorted(unknown)}; known: {list(CLASS_IDS)}")
 
 
+_NUMERIC = {int, float, list[float], dict[str, float]}
+
+
+def _halfwidth(v: Any) -> Any:
+    """Full-width (全角) digits, point, minus and spaces as a Japanese IME types them (１．４, －５) -> ASCII (NFKC)."""
+    if isinstance(v, str):
+        return unicodedata.normalize("NFKC", v).strip()
+    if isinstance(v, list):
+        return [_halfwidth(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _halfwidth(x) for k, x in v.items()}
+    return v
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_in_full_width(cls, v: Any, info: ValidationInfo) -> Any:
+        # numeric settings only: names (municipality, class names, id/name fields) keep what was written
+        return _halfwidth(v) if cls.model_fields[info.field_name].annotation in _NUMERIC else v
 
 
 class ClassSpec(_Strict):

@@ -121,3 +121,17 @@ def test_empty_camera_section_means_mounting_unknown(tmp_path):
     for text in ("camera:\n", "camera: null\n", "camera:   # mounting unknown\ndedupe:\n  distance_m: 12\n"):
         p.write_text(text, encoding="utf-8")
         assert load_config(p).camera is None
+
+
+def test_full_width_numbers_are_read(tmp_path):
+    """全角 digits typed with a Japanese IME (`height_m: １．４`) were refused as "unable to parse string as a
+    number" with no hint; numeric settings read them as ASCII, names keep what was written."""
+    p = tmp_path / "c.yaml"
+    p.write_text("municipality: 宇治市　第１\ncamera:\n  height_m: １．４\n  pitch_deg: －５\ndetect:\n  imgsz: ６４０\n"
+                 "classes:\n  D40: {threshold: ０．６, name_en: Ｐｏｔｈｏｌｅ}\n"
+                 "segments:\n  bins_m: [５０, ２００]\n  weights: {D40: ６}\n", encoding="utf-8")
+    cfg = load_config(p)
+    assert (cfg.camera.height_m, cfg.camera.pitch_deg, cfg.detect.imgsz) == (1.4, -5.0, 640)
+    assert cfg.classes["D40"].threshold == 0.6 and cfg.segments.bins_m == [50.0, 200.0]
+    assert cfg.segments.weights["D40"] == 6.0
+    assert cfg.municipality == "宇治市　第１" and cfg.classes["D40"].name_en == "Ｐｏｔｈｏｌｅ"
