@@ -134,6 +134,11 @@ class RoadsSpec(_Strict):
                                               "GeoJSON in projected metres), e.g. EPSG:6675; ignored when the file has one")
 
 
+def bin_level(size: float) -> str:
+    """The ``level`` of a ``segments.bins_m`` length in segments.geojson: ``bin20``, ``bin12.5``."""
+    return f"bin{int(size)}" if float(size).is_integer() else f"bin{size:g}"
+
+
 class SegmentsSpec(_Strict):
     bins_m: list[float] = Field(default_factory=lambda: [20.0, 100.0])
     weights: dict[str, float] = Field(
@@ -165,6 +170,10 @@ class SegmentsSpec(_Strict):
     def _positive(cls, v: list[float]) -> list[float]:
         if not v or any(b <= 0 for b in v):
             raise ValueError("bins must be positive lengths in metres")
+        levels = [bin_level(b) for b in v]
+        if dup := sorted({lv for lv in levels if levels.count(lv) > 1}):
+            raise ValueError(f"{', '.join(lv[3:] + ' m' for lv in dup)} given twice (each length is one level of "
+                             "segments.geojson)")
         return v
 
 
@@ -218,6 +227,17 @@ class Config(_Strict):
         missing = set(CLASS_IDS) - set(self.classes)
         if missing:
             raise ValueError(f"classes: missing class ids {sorted(missing)}")
+        return self
+
+    @model_validator(mode="after")
+    def _distances_agree(self) -> "Config":
+        d, ext, match = self.dedupe.distance_m, self.dedupe.max_extent_m, self.store.match_distance_m
+        if d > ext:  # along the road a chain is cut at max_extent_m, so distance_m would hold only off the road
+            raise ValueError(f"dedupe.distance_m: {d:g} m is more than dedupe.max_extent_m ({ext:g} m), the longest a "
+                             "candidate may be; lower distance_m or raise max_extent_m")
+        if match < d:  # sightings one run joins would stay apart in the registry: duplicate ids week after week
+            raise ValueError(f"store.match_distance_m: {match:g} m is less than dedupe.distance_m ({d:g} m): a damage "
+                             "seen again in a later run would get a new registry id; raise match_distance_m")
         return self
 
     @property

@@ -135,3 +135,24 @@ def test_full_width_numbers_are_read(tmp_path):
     assert cfg.classes["D40"].threshold == 0.6 and cfg.segments.bins_m == [50.0, 200.0]
     assert cfg.segments.weights["D40"] == 6.0
     assert cfg.municipality == "宇治市　第１" and cfg.classes["D40"].name_en == "Ｐｏｔｈｏｌｅ"
+
+
+@pytest.mark.parametrize("text, why", [
+    ("segments:\n  bins_m: [20, 20]\n", "segments.bins_m: 20 m given twice"),
+    ("segments:\n  bins_m: [20, 100, 20.0, 100]\n", "segments.bins_m: 100 m, 20 m given twice"),
+    ("dedupe:\n  distance_m: 40\n", "dedupe.distance_m: 40 m is more than dedupe.max_extent_m (30 m)"),
+    ("dedupe:\n  distance_m: 30\n  max_extent_m: 60\n", "store.match_distance_m: 25 m is less than dedupe.distance_m (30 m)"),
+    ("store:\n  match_distance_m: 10\n", "store.match_distance_m: 10 m is less than dedupe.distance_m (15 m)"),
+])
+def test_contradicting_settings_are_refused(tmp_path, text, why):
+    """Accepted without a word before: two bins of one length (two segments.geojson levels named bin20); a
+    dedupe.distance_m the extent cap silently overrules along the road (but not off it); a registry match distance
+    below the run's own merge distance (a damage one run merges would get two registry ids over two runs)."""
+    p = tmp_path / "c.yaml"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(e.value).startswith(f"{p}: {why}")
+    p.write_text("dedupe:\n  distance_m: 30\n  max_extent_m: 30\nstore:\n  match_distance_m: 30\n"
+                 "segments:\n  bins_m: [12.5, 20, 100]\n", encoding="utf-8")  # equal is fine
+    assert load_config(p).segments.bins_m == [12.5, 20.0, 100.0]
