@@ -441,6 +441,19 @@ def test_readme_commands_list_every_option():
                 pytest.fail(f"README's Commands block: patrol {name} lacks {' / '.join(flags)}")
 
 
+def test_every_option_and_argument_has_help():
+    """`patrol locate --help` showed --roads/--out/--config/--store bare, and so did detect --out/--weights,
+    eval/tune --weights, export --config, train --epochs/--out/--name, status --note/--who and the STORE arguments."""
+    import typer
+
+    import cli
+
+    bare = [f"{name} {p.opts[0] if p.param_type_name == 'option' else p.name}"
+            for name, cmd in typer.main.get_command(cli.app).commands.items()
+            for p in cmd.params if not (getattr(p, "help", None) or "").strip()]
+    assert not bare, f"without --help text: {bare}"
+
+
 def test_readme_documents_every_reason_and_exit_code():
     """README's "Exit codes" and "frames.csv reasons" tables stay in sync with cli.py and detector.frames.REASONS."""
     import re
