@@ -25,6 +25,13 @@ err_console = Console(stderr=True, highlight=False)
 DEBUG = False
 
 
+_CONFIG_HELP = "municipality YAML (default configs/default.yaml)"
+_WEIGHTS_HELP = ".onnx or .pt (default: the config's detect.weights, else the shipped model)"
+_ROADS_HELP = "road network: GeoJSON, GeoPackage, Shapefile, FlatGeobuf or OSM (.osm.pbf/.osm/.osm.gz)"
+_STORE_HELP = "merge the candidates into this registry (GeoPackage; created if missing)"
+_REGISTRY_HELP = "the registry (GeoPackage) that run/locate --store wrote"
+
+
 def _config(path: Optional[Path]):
     from detector.config import DEFAULT_CONFIG, load_config
 
@@ -80,11 +87,11 @@ def _print_summary(s, title: str) -> None:
 @app.command()
 def run(
     drives: List[Path] = typer.Argument(..., help="drive folders (several = several passes over the same roads)"),
-    roads: Path = typer.Option(..., "--roads", help="road network: GeoJSON, GeoPackage, Shapefile, FlatGeobuf or OSM (.osm.pbf/.osm/.osm.gz)"),
+    roads: Path = typer.Option(..., "--roads", help=_ROADS_HELP),
     out: Path = typer.Option(..., "--out", help="run folder for all outputs"),
-    config: Optional[Path] = typer.Option(None, "--config", help="municipality YAML (default configs/default.yaml)"),
-    weights: Optional[Path] = typer.Option(None, "--weights", help=".onnx or .pt (default: the shipped model)"),
-    store: Optional[Path] = typer.Option(None, "--store", help="merge the candidates into this registry (GeoPackage)"),
+    config: Optional[Path] = typer.Option(None, "--config", help=_CONFIG_HELP),
+    weights: Optional[Path] = typer.Option(None, "--weights", help=_WEIGHTS_HELP),
+    store: Optional[Path] = typer.Option(None, "--store", help=_STORE_HELP),
     no_report: bool = typer.Option(False, "--no-report", help="skip segments.geojson and report.html"),
 ):
     """Frames -> detections -> located -> candidates -> exports, resumable, over OUT."""
@@ -99,10 +106,10 @@ def run(
 @app.command()
 def detect(
     images: Path = typer.Argument(..., help="folder of images (EXIF optional)"),
-    out: Path = typer.Option(..., "--out"),
-    weights: Optional[Path] = typer.Option(None, "--weights"),
+    out: Path = typer.Option(..., "--out", help="folder for detections.csv and frames.csv"),
+    weights: Optional[Path] = typer.Option(None, "--weights", help=_WEIGHTS_HELP),
     conf: Optional[float] = typer.Option(None, "--conf", min=0.0, max=1.0, help="one threshold for all classes instead of the tuned ones"),
-    config: Optional[Path] = typer.Option(None, "--config"),
+    config: Optional[Path] = typer.Option(None, "--config", help=_CONFIG_HELP),
 ):
     """Detection only: writes OUT/detections.csv (lat/lon/time empty where the image has none)."""
     from detector.pipeline import detect_only
@@ -119,10 +126,10 @@ def detect(
 @app.command()
 def locate(
     detections: List[Path] = typer.Argument(..., help="detections.csv files (one per pass)"),
-    roads: Path = typer.Option(..., "--roads"),
-    out: Path = typer.Option(..., "--out"),
-    config: Optional[Path] = typer.Option(None, "--config"),
-    store: Optional[Path] = typer.Option(None, "--store"),
+    roads: Path = typer.Option(..., "--roads", help=_ROADS_HELP),
+    out: Path = typer.Option(..., "--out", help="folder for candidates.geojson and repair_list.csv"),
+    config: Optional[Path] = typer.Option(None, "--config", help=_CONFIG_HELP),
+    store: Optional[Path] = typer.Option(None, "--store", help=_STORE_HELP),
 ):
     """Locate and deduplicate from detections files (no images needed)."""
     from detector.pipeline import locate_only
@@ -136,12 +143,12 @@ def locate(
 def train(
     data_yaml: Path = typer.Argument(..., help="YOLO data.yaml (train/val folders, names D00 D10 D20 D40)"),
     model: Optional[Path] = typer.Option(None, "--model", help="initial weights (.pt) or model .yaml (default: the shipped model, i.e. fine-tune it); nothing is downloaded"),
-    epochs: int = typer.Option(100, "--epochs", min=1),
-    imgsz: int = typer.Option(640, "--imgsz", min=32),
+    epochs: int = typer.Option(100, "--epochs", min=1, help="epochs to train (--hours overrides)"),
+    imgsz: int = typer.Option(640, "--imgsz", min=32, help="training image size in pixels"),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, 0, 0,1 … (default: GPU if present)"),
-    out: Path = typer.Option(Path("runs/train"), "--out"),
-    name: str = typer.Option("rdd", "--name"),
-    batch: int = typer.Option(16, "--batch", min=1),
+    out: Path = typer.Option(Path("runs/train"), "--out", help="folder of training runs (this one goes to OUT/NAME)"),
+    name: str = typer.Option("rdd", "--name", help="run name: an interrupted run of this name resumes, a finished one is refused"),
+    batch: int = typer.Option(16, "--batch", min=1, help="images per training batch"),
     hours: Optional[float] = typer.Option(None, "--hours", help="time budget; overrides --epochs"),
     oversample: Optional[List[str]] = typer.Option(None, "--oversample", help="KEY=N, repeatable: list train images whose name starts with KEY (e.g. Japan_) or that contain class KEY (e.g. D40) N times"),
     lr0: Optional[float] = typer.Option(None, "--lr0", help="initial learning rate (uses --optimizer, AdamW unless given)"),
@@ -199,9 +206,10 @@ def _check_split(split: str) -> None:
 @app.command("eval")
 def eval_(
     source: Path = typer.Argument(..., help="data.yaml or an images folder with a sibling labels folder"),
-    weights: Optional[Path] = typer.Option(None, "--weights"),
+    weights: Optional[Path] = typer.Option(None, "--weights", help=_WEIGHTS_HELP),
     split: str = typer.Option("val", "--split", help="val | test | train (ignored for an images folder)"),
-    config: Optional[Path] = typer.Option(None, "--config", help="thresholds from this config"),
+    config: Optional[Path] = typer.Option(None, "--config", help="municipality YAML: thresholds, detect.weights and imgsz "
+                                                                 "(default configs/default.yaml)"),
     out: Optional[Path] = typer.Option(None, "--out", help="JSON file (default: ./eval-<split or folder>[-<prefix>].json)"),
     prefix: Optional[List[str]] = typer.Option(None, "--prefix", help="only images whose file name starts with this (repeatable), e.g. Japan_"),
 ):
@@ -222,9 +230,9 @@ def eval_(
 
 @app.command()
 def tune(
-    data_yaml: Path = typer.Argument(...),
+    data_yaml: Path = typer.Argument(..., help="YOLO data.yaml of labelled images"),
     config: Path = typer.Option(..., "--config", help="municipality YAML to write the thresholds into"),
-    weights: Optional[Path] = typer.Option(None, "--weights"),
+    weights: Optional[Path] = typer.Option(None, "--weights", help=_WEIGHTS_HELP),
     split: str = typer.Option("val", "--split", help="the split of DATA_YAML to tune on: val | test | train"),
     prefix: Optional[List[str]] = typer.Option(None, "--prefix", help="tune only on images whose file name starts with this (repeatable), e.g. Japan_ for a Japanese city"),
 ):
@@ -260,11 +268,12 @@ _STAMP_CONFIG_HELP = "municipality YAML whose timezone stamps the change (defaul
 
 @app.command()
 def status(
-    store: Path = typer.Argument(...),
-    candidate_id: str = typer.Argument(..., metavar="ID"),
+    store: Path = typer.Argument(..., help=_REGISTRY_HELP),
+    candidate_id: str = typer.Argument(..., metavar="ID", help="registry id, e.g. R-000012"),
     set_: str = typer.Option(..., "--set", help="confirmed | scheduled | repaired | not_an_issue (or 確認済み, 補修予定, 補修済み, 対象外); new and reopened are set by patrol"),
-    note: Optional[str] = typer.Option(None, "--note"),
-    who: Optional[str] = typer.Option(None, "--who"),
+    note: Optional[str] = typer.Option(None, "--note", help="note for the new status (without --note it has none; the "
+                                                            "history keeps every note)"),
+    who: Optional[str] = typer.Option(None, "--who", help="who checked (checked_by; kept in the history)"),
     config: Optional[Path] = typer.Option(None, "--config", help=_STAMP_CONFIG_HELP),
 ):
     """Change a registry candidate's status (history is kept)."""
@@ -275,7 +284,7 @@ def status(
 
 @app.command("import-verification")
 def import_verification(
-    store: Path = typer.Argument(...),
+    store: Path = typer.Argument(..., help=_REGISTRY_HELP),
     file: Path = typer.Argument(..., help="the list the crew filled in: CSV (UTF-8 or Shift_JIS) or the .xlsx of `patrol export --format xlsx`"),
     config: Optional[Path] = typer.Option(None, "--config", help=_STAMP_CONFIG_HELP),
 ):
@@ -290,13 +299,14 @@ def import_verification(
 
 @app.command()
 def export(
-    store: Path = typer.Argument(...),
+    store: Path = typer.Argument(..., help=_REGISTRY_HELP),
     format: str = typer.Option(..., "--format", help="geojson | gpkg | csv | xlsx | kml | html"),
-    out: Path = typer.Option(..., "--out"),
+    out: Path = typer.Option(..., "--out", help="the file to write"),
     status_: Optional[List[str]] = typer.Option(None, "--status", help="only these statuses (repeatable or comma-separated)"),
     since: Optional[str] = typer.Option(None, "--since", help="only candidates seen on or after this date (YYYY-MM-DD)"),
     roads: Optional[Path] = typer.Option(None, "--roads", help="draw this network in the HTML report"),
-    config: Optional[Path] = typer.Option(None, "--config"),
+    config: Optional[Path] = typer.Option(None, "--config", help="municipality YAML: class names, timezone of the dates, "
+                                                                 "roads.* for --roads (default configs/default.yaml)"),
 ):
     """Export the registry for GIS, Excel, Google Earth or a browser."""
     from detector.errors import PatrolError

@@ -6,12 +6,13 @@ loads YAML safely and fails fast with the file, the field and the reason.
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from . import CLASS_IDS
 from .errors import ConfigError
@@ -28,8 +29,28 @@ def _check_class_ids(ids) -> None:
         raise ValueError(f"unknown class ids {sorted(unknown)}; known: {list(CLASS_IDS)}")
 
 
+_NUMERIC = {int, float, list[float], dict[str, float]}
+
+
+def _halfwidth(v: Any) -> Any:
+    """Full-width (全角) digits, point, minus and spaces as a Japanese IME types them (１．４, －５) -> ASCII (NFKC)."""
+    if isinstance(v, str):
+        return unicodedata.normalize("NFKC", v).strip()
+    if isinstance(v, list):
+        return [_halfwidth(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _halfwidth(x) for k, x in v.items()}
+    return v
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_in_full_width(cls, v: Any, info: ValidationInfo) -> Any:
+        # numeric settings only: names (municipality, class names, id/name fields) keep what was written
+        return _halfwidth(v) if cls.model_fields[info.field_name].annotation in _NUMERIC else v
 
 
 class ClassSpec(_Strict):
@@ -113,6 +134,11 @@ class RoadsSpec(_Strict):
                                               "GeoJSON in projected metres), e.g. EPSG:6675; ignored when the file has one")
 
 
+def bin_level(size: float) -> str:
+    """The ``level`` of a ``segments.bins_m`` length in segments.geojson: ``bin20``, ``bin12.5``."""
+    return f"bin{int(size)}" if float(size).is_integer() else f"bin{size:g}"
+
+
 class SegmentsSpec(_Strict):
     bins_m: list[float] = Field(default_factory=lambda: [20.0, 100.0])
     weights: dict[str, float] = Field(
@@ -144,6 +170,10 @@ class SegmentsSpec(_Strict):
     def _positive(cls, v: list[float]) -> list[float]:
         if not v or any(b <= 0 for b in v):
             raise ValueError("bins must be positive lengths in metres")
+        levels = [bin_level(b) for b in v]
+        if dup := sorted({lv for lv in levels if levels.count(lv) > 1}):
+            raise ValueError(f"{', '.join(lv[3:] + ' m' for lv in dup)} given twice (each length is one level of "
+                             "segments.geojson)")
         return v
 
 
@@ -197,6 +227,17 @@ class Config(_Strict):
         missing = set(CLASS_IDS) - set(self.classes)
         if missing:
             raise ValueError(f"classes: missing class ids {sorted(missing)}")
+        return self
+
+    @model_validator(mode="after")
+    def _distances_agree(self) -> "Config":
+        d, ext, match = self.dedupe.distance_m, self.dedupe.max_extent_m, self.store.match_distance_m
+        if d > ext:  # along the road a chain is cut at max_extent_m, so distance_m would hold only off the road
+            raise ValueError(f"dedupe.distance_m: {d:g} m is more than dedupe.max_extent_m ({ext:g} m), the longest a "
+                             "candidate may be; lower distance_m or raise max_extent_m")
+        if match < d:  # sightings one run joins would stay apart in the registry: duplicate ids week after week
+            raise ValueError(f"store.match_distance_m: {match:g} m is less than dedupe.distance_m ({d:g} m): a damage "
+                             "seen again in a later run would get a new registry id; raise match_distance_m")
         return self
 
     @property
@@ -303,6 +344,15 @@ def load_config(path: str | Path | None = None) -> Config:
         err = e.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or None
         msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")  # pydantic's prefixes
+        if err.get("input", "") is None:  # `roads:` with nothing under it (YAML null), not "a valid dictionary"
+            msg = ("empty section: remove it (the defaults apply) or give its settings, indented under it"
+                   if err["type"] in ("model_type", "dict_type") else
+                   "no value: remove the line (the default applies) or give a value")
+        elif err["type"] == "extra_forbidden":
+            # `camera:` then `height_m:` not indented: an empty camera section (mounting unknown) and a stray key
+            home = len(err["loc"]) == 1 and next(
+                (k for k, v in defaults.items() if isinstance(v, dict) and err["loc"][0] in v), None)
+            msg = f"not a top-level setting: indent it under {home}:" if home else "unknown setting (see configs/default.yaml)"
         raise ConfigError(msg, path or "<defaults>", field) from None
 
 

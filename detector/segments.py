@@ -41,6 +41,7 @@ from shapely.ops import substring
 
 from . import CLASS_IDS
 from .atomic import atomic_write_text
+from .config import bin_level
 
 OUT_COLUMNS = ["level", "segment_id", "road_name", "bin_index", "from_m", "to_m", "length_m", "surveyed_m",
                "coverage", "valid", *[f"n_{c}" for c in CLASS_IDS], "n_total", "damage_index", "condition",
@@ -52,10 +53,6 @@ def _bin_edges(length: float, size: float) -> np.ndarray:
     edges = np.arange(n + 1, dtype=float) * size
     edges[-1] = length
     return edges
-
-
-def _level_name(size: float) -> str:
-    return f"bin{int(size)}" if float(size).is_integer() else f"bin{size:g}"
 
 
 def _frame_xy(frames: pd.DataFrame, gdf) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -179,7 +176,7 @@ def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | No
     iv_by_seg = {k: g[["start", "end"]].to_numpy() for k, g in iv.groupby("seg")} if len(iv) else {}
     c_order = np.argsort(cseg, kind="stable")
     c_bounds = np.searchsorted(cseg[c_order], todo, side="left"), np.searchsorted(cseg[c_order], todo, side="right")
-    levels = [("segment", None)] + [(_level_name(b), float(b)) for b in spec.bins_m]
+    levels = [("segment", None)] + [(bin_level(b), float(b)) for b in spec.bins_m]
     recs: list[dict] = []
     geoms: list = []
     for t, k in enumerate(todo):  # loop over segments that have data only

@@ -37,7 +37,7 @@ Matching a run candidate to the registry (same class only)
 ---------------------------------------------------------
 1. by key: a run candidate whose boxed sighting is already stored belongs to that registry candidate;
 2. by place: distance = |delta chainage| on the same segment, else the planar (equirectangular) distance;
-   pairs within ``cfg.dedupe.distance_m`` are taken nearest first; each registry candidate is matched at
+   pairs within ``cfg.store.match_distance_m`` are taken nearest first; each registry candidate is matched at
    most once per merge.  Unmatched run candidates become new registry candidates.
 
 Status life cycle: see ``TRANSITIONS``.  ``new`` and ``reopened`` are set by the registry only.

@@ -143,6 +143,7 @@ CONFIG_CASES = {
     "not_a_mapping": ("- just\n- a list\n", ["mapping"]),
     "imgsz_not_mult32": ("detect:\n  imgsz: 333\n", ["detect.imgsz"]),
     "zero_bin": ("segments:\n  bins_m: [0]\n", ["segments.bins_m: bins must be positive lengths in metres"]),
+    "empty_section": ("roads:\ncamera:\n", ["roads: empty section"]),
 }
 
 
@@ -534,6 +535,19 @@ def test_readme_commands_list_every_option():
             flags = [o for o in p.opts + p.secondary_opts if o.startswith("--")]
             if flags and not any(re.search(re.escape(o) + r"(?![\w-])", usage[name]) for o in flags):
                 pytest.fail(f"README's Commands block: patrol {name} lacks {' / '.join(flags)}")
+
+
+def test_every_option_and_argument_has_help():
+    """`patrol locate --help` showed --roads/--out/--config/--store bare, and so did detect --out/--weights,
+    eval/tune --weights, export --config, train --epochs/--out/--name, status --note/--who and the STORE arguments."""
+    import typer
+
+    import cli
+
+    bare = [f"{name} {p.opts[0] if p.param_type_name == 'option' else p.name}"
+            for name, cmd in typer.main.get_command(cli.app).commands.items()
+            for p in cmd.params if not (getattr(p, "help", None) or "").strip()]
+    assert not bare, f"without --help text: {bare}"
 
 
 def test_readme_documents_every_reason_and_exit_code():

@@ -95,3 +95,64 @@ def test_segment_weights_of_unknown_classes_are_refused(tmp_path, text, why):
     p.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=re.escape(why)):
         load_config(p)
+
+
+@pytest.mark.parametrize("text, why", [
+    ("roads:\n", "roads: empty section: remove it (the defaults apply) or give its settings, indented under it"),
+    ("classes:\n  D00:\n", "classes.D00: empty section"),
+    ("roads:\nid_field: 路線ID\n", "roads: empty section"),  # settings not indented under it
+    ("dedupe:\n  distance_m:\n", "dedupe.distance_m: no value: remove the line (the default applies) or give a value"),
+    ("camera:\nheight_m: 1.4\n", "height_m: not a top-level setting: indent it under camera:"),
+    ("dedupe:\n  distanse_m: 3\n", "dedupe.distanse_m: unknown setting"),
+])
+def test_empty_sections_and_stray_keys_say_so(tmp_path, text, why):
+    """An empty `roads:` was refused in pydantic's words ("Input should be a valid dictionary or instance of
+    RoadsSpec"); a key left unindented under `camera:` was "Extra inputs are not permitted"."""
+    p = tmp_path / "c.yaml"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(e.value).startswith(f"{p}: {why}")
+
+
+def test_empty_camera_section_means_mounting_unknown(tmp_path):
+    """`camera:` with nothing under it is the documented `camera: null` (hits stay at the GPS fix), not an error."""
+    p = tmp_path / "c.yaml"
+    for text in ("camera:\n", "camera: null\n", "camera:   # mounting unknown\ndedupe:\n  distance_m: 12\n"):
+        p.write_text(text, encoding="utf-8")
+        assert load_config(p).camera is None
+
+
+def test_full_width_numbers_are_read(tmp_path):
+    """全角 digits typed with a Japanese IME (`height_m: １．４`) were refused as "unable to parse string as a
+    number" with no hint; numeric settings read them as ASCII, names keep what was written."""
+    p = tmp_path / "c.yaml"
+    p.write_text("municipality: 宇治市　第１\ncamera:\n  height_m: １．４\n  pitch_deg: －５\ndetect:\n  imgsz: ６４０\n"
+                 "classes:\n  D40: {threshold: ０．６, name_en: Ｐｏｔｈｏｌｅ}\n"
+                 "segments:\n  bins_m: [５０, ２００]\n  weights: {D40: ６}\n", encoding="utf-8")
+    cfg = load_config(p)
+    assert (cfg.camera.height_m, cfg.camera.pitch_deg, cfg.detect.imgsz) == (1.4, -5.0, 640)
+    assert cfg.classes["D40"].threshold == 0.6 and cfg.segments.bins_m == [50.0, 200.0]
+    assert cfg.segments.weights["D40"] == 6.0
+    assert cfg.municipality == "宇治市　第１" and cfg.classes["D40"].name_en == "Ｐｏｔｈｏｌｅ"
+
+
+@pytest.mark.parametrize("text, why", [
+    ("segments:\n  bins_m: [20, 20]\n", "segments.bins_m: 20 m given twice"),
+    ("segments:\n  bins_m: [20, 100, 20.0, 100]\n", "segments.bins_m: 100 m, 20 m given twice"),
+    ("dedupe:\n  distance_m: 40\n", "dedupe.distance_m: 40 m is more than dedupe.max_extent_m (30 m)"),
+    ("dedupe:\n  distance_m: 30\n  max_extent_m: 60\n", "store.match_distance_m: 25 m is less than dedupe.distance_m (30 m)"),
+    ("store:\n  match_distance_m: 10\n", "store.match_distance_m: 10 m is less than dedupe.distance_m (15 m)"),
+])
+def test_contradicting_settings_are_refused(tmp_path, text, why):
+    """Accepted without a word before: two bins of one length (two segments.geojson levels named bin20); a
+    dedupe.distance_m the extent cap silently overrules along the road (but not off it); a registry match distance
+    below the run's own merge distance (a damage one run merges would get two registry ids over two runs)."""
+    p = tmp_path / "c.yaml"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(e.value).startswith(f"{p}: {why}")
+    p.write_text("dedupe:\n  distance_m: 30\n  max_extent_m: 30\nstore:\n  match_distance_m: 30\n"
+                 "segments:\n  bins_m: [12.5, 20, 100]\n", encoding="utf-8")  # equal is fine
+    assert load_config(p).segments.bins_m == [12.5, 20.0, 100.0]
