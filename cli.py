@@ -64,7 +64,8 @@ def _print_summary(s, title: str) -> None:
         t.add_row("candidates", str(s.candidates))
     if s.new is not None:
         t.add_row("registry", f"{s.new} new, {s.seen_again} seen again" + (f", {s.reopened} reopened" if s.reopened else "")
-                  + (f", {s.unchanged} already there (this drive was merged before)" if getattr(s, "unchanged", 0) else ""))
+                  + (f", {s.unchanged} already there (this drive was merged before)" if getattr(s, "unchanged", 0) else "")
+                  + (f" (run {s.run_id})" if getattr(s, "run_id", None) else ""))
     if s.skipped_stages:
         t.add_row("skipped", ", ".join(s.skipped_stages) + " (inputs unchanged)")
     for w in getattr(s, "warnings", []):

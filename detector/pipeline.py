@@ -61,6 +61,7 @@ class RunSummary:
     seen_again: int | None = None
     reopened: int | None = None
     unchanged: int | None = None  # matched, but every sighting already in the registry (the same drive again)
+    run_id: str | None = None  # the registry's id of this merge (None when it changed nothing)
     skipped_stages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     weights: Path | None = None
@@ -380,9 +381,10 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
     from .store import Store
 
     with Store.for_config(store, cfg) as st:
-        res = st.merge(cands, run_info, cfg)
+        res = st.merge(cands, {"label": Path(run_info["out"]).name, **run_info}, cfg)  # run id: <time>-<OUT name>
         reg = st.query()
     summary.new, summary.seen_again, summary.reopened = len(res.new), len(res.seen_again), len(res.reopened)
+    summary.run_id = res.run_id if res.changed else None
     summary.unchanged = len(res.unchanged)
     summary.outputs["store"] = store
     if len(cands):

@@ -26,7 +26,8 @@ function of the set of observations: merging the same run (or the same drive in 
 changes nothing.
 ``status_history`` (attributes): every status change (creation, reopen, manual, import).
 ``runs`` (attributes): one row per merge **that changed the registry**; a no-op merge (e.g. a re-run)
-leaves no trace, so a repeated merge leaves every table byte-identical.
+leaves no trace, so a repeated merge leaves every table byte-identical.  ``run_id`` (also on the observations
+and status changes a merge wrote): the caller's, else ``<merge time>-<label>`` (see ``Store.merge``).
 ``patrol_meta`` (attributes): schema version, last registry number.
 ``rtree_candidates_geom``: the GeoPackage spatial index of ``candidates.geom`` (extension ``gpkg_rtree_index``,
 virtual table and triggers as GDAL writes them), so QGIS filters by extent without a full scan.  The triggers call
@@ -254,6 +255,8 @@ class MergeResult:
     refined: list[str] = field(default_factory=list)
     #: run candidate index (row label of ``cands``) -> registry id
     mapping: dict[Any, str] = field(default_factory=dict)
+    #: this merge's id in ``runs``, ``observations`` and ``status_history`` (recorded only when ``changed``)
+    run_id: str = ""
 
     @property
     def changed(self) -> bool:
@@ -490,10 +493,12 @@ class Store:
         Optional columns of ``cands``: ``crop_jpeg`` (bytes, the crop of the best image) and
         ``observations`` (list of dicts with drive, image, x1, y1, x2, y2, confidence, time[, width, height]):
         every detection of the candidate; without it the best box plus image-level sightings are stored.
-        ``run_info``: ``run_id`` and anything else JSON-serialisable (kept in ``runs.info``).
+        ``run_info``: ``run_id`` and anything else JSON-serialisable (kept in ``runs.info``). Without a ``run_id``
+        the merge names itself ``<merge time>-<label>`` (``20261127T004612-week48``; ``label``: e.g. the run's
+        output folder name), made unique in ``runs``; it is stored only when the merge changes the registry.
         """
         run_info = dict(run_info or {})
-        run_id = _s(run_info.get("run_id")) or ""
+        run_id = _s(run_info.get("run_id"))
         store_spec = getattr(cfg, "store", None)
         dist_m = float(store_spec.match_distance_m) if store_spec is not None else 25.0
         absorb = bool(store_spec.absorb_fragments) if store_spec is not None else True
@@ -512,6 +517,7 @@ class Store:
                 con)
             match = self._match(rows, reg, dist_m, absorb)
             merged_at = datetime.now(self.tz).isoformat(timespec="seconds")  # the municipality's clock
+            run_id = res.run_id = run_id or self._new_run_id(merged_at, _s(run_info.get("label")))
             last = int(con.execute("SELECT value FROM patrol_meta WHERE key='last_number'").fetchone()[0])
             touched: dict[str, bool] = {}  # registry id -> got new observations
             new_obs_t: dict[str, float] = {}
@@ -574,6 +580,15 @@ class Store:
                     (run_id, merged_at, len(rows), len(res.new), len(res.seen_again), len(res.reopened),
                      len(res.unchanged), json.dumps(info, default=str, ensure_ascii=False, sort_keys=True)))
         return res
+
+    def _new_run_id(self, merged_at: str, label: str | None) -> str:
+        """``<merge time>-<label>``, with ``-2``, ``-3`` … where a run of that name is already recorded."""
+        base = datetime.fromisoformat(merged_at).strftime("%Y%m%dT%H%M%S") + (f"-{label}" if label else "")
+        run_id, k = base, 1
+        while self.con.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone():
+            k += 1
+            run_id = f"{base}-{k}"
+        return run_id
 
     def _test_hook(self) -> None:
         secs = os.environ.get(TEST_SLEEP_ENV)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -289,7 +290,7 @@ def located(tmp_path_factory, roads) -> dict:
     oracles = [need(TOYAMA / f"{P1}.oracle.csv"), need(TOYAMA / f"{P2}.oracle.csv")]
     out, store = d / "out", d / "registry.gpkg"
     r = ok(patrol("locate", *oracles, "--roads", roads, "--out", out, "--store", store))
-    return {"dir": d, "out": out, "store": store, "stdout": r.stdout}
+    return {"dir": d, "out": out, "store": store, "stdout": r.stdout, "roads": roads}
 
 
 def test_locate_oracle_gives_31_candidates(located):
@@ -395,6 +396,42 @@ def test_the_same_drive_merged_again_and_again(located, roads, tmp_path):
         st.con.execute("INSERT INTO candidates (candidate_id, class, status, n_obs) VALUES ('R-999999', 'D00', 'new', 0)")
     r = ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "list.csv"))
     assert "32 candidates" in r.stdout
+
+
+def _run_ids(store: Path) -> dict[str, list]:
+    import sqlite3
+
+    con = sqlite3.connect(store)
+    try:
+        return {t: [r[0] for r in con.execute(f"SELECT run_id FROM {t} ORDER BY 1")]
+                for t in ("runs", "observations", "status_history")}
+    finally:
+        con.close()
+
+
+def test_every_merge_that_changes_the_registry_has_its_own_run_id(located, tmp_path):
+    """A GIS officer asks the registry which run brought a sighting or a status change: every merge is named
+    ``<merge time>-<OUT folder>`` in runs, observations and status_history (before: '' everywhere), ids are
+    unique, and the same drive merged again (any OUT) still changes nothing at all."""
+    from detector.store import Store
+
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    ids = _run_ids(store)
+    assert len(ids["runs"]) == 1 and re.fullmatch(r"\d{8}T\d{6}-out", ids["runs"][0]), ids["runs"]
+    assert set(ids["observations"]) == set(ids["status_history"]) == set(ids["runs"])
+    week = tmp_path / "toyama-2026-12-p3.oracle.csv"  # next week's drive: the same damages seen again
+    week.write_bytes(need(TOYAMA / f"{P1}.oracle.csv").read_bytes())
+    r = ok(patrol("locate", week, "--roads", located["roads"], "--out", tmp_path / "week49", "--store", store))
+    ids = _run_ids(store)
+    assert len(ids["runs"]) == len(set(ids["runs"])) == 2 and ids["runs"][1].endswith("-week49"), ids["runs"]
+    assert set(ids["observations"]) == set(ids["runs"]) and f"(run {ids['runs'][1]})" in r.stdout
+    with Store(store) as st:
+        before = st.dump(("candidates", "observations", "status_history", "runs", "patrol_meta", "gpkg_contents"))
+    r = ok(patrol("locate", week, "--roads", located["roads"], "--out", tmp_path / "week49-again", "--store", store))
+    assert "0 new, 0 seen again" in r.stdout and "(run " not in r.stdout
+    with Store(store) as st:
+        assert st.dump(("candidates", "observations", "status_history", "runs", "patrol_meta", "gpkg_contents")) == before
 
 
 def _store_rows(store: Path) -> dict[str, dict]:
