@@ -1,6 +1,7 @@
 """Exports of the candidate registry for people: GeoJSON, GeoPackage, CSV, Excel, KML and an offline HTML map.
 
-``export(df, fmt, out_path, cfg, roads_wgs84=None, segments=None)`` writes one file (atomically).
+``export(df, fmt, out_path, cfg, roads_wgs84=None, segments=None)`` writes one file (atomically), the rows in route
+order (``export.route_order``, as the run's repair_list.csv).
 ``df`` is ``Store.query()`` output (the Candidates columns + status columns + ``crop_jpeg`` bytes) or a plain
 Candidates frame (then every status is ``new``). ``roads_wgs84``: a GeoDataFrame in EPSG:4326 with
 ``segment_id``, ``road_name`` (optional) and line geometry, drawn by the HTML report; ``segments``: a
@@ -34,6 +35,7 @@ import pandas as pd
 from . import CLASS_IDS, __version__
 from .atomic import atomic_replace_file, atomic_write, atomic_write_text
 from .errors import InputError
+from .export import route_order
 
 FORMATS = ("geojson", "gpkg", "csv", "xlsx", "kml", "html")
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -211,7 +213,7 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}", out_path, "--format")
     out_path = Path(out_path)
-    data = prepare(df, cfg)
+    data = route_order(prepare(df, cfg))  # the order of the run's repair list: the crew's list either way
     writer = {"geojson": write_geojson, "gpkg": write_gpkg, "csv": write_csv, "xlsx": write_xlsx,
               "kml": write_kml, "html": write_html}[fmt]
     if fmt == "gpkg":

@@ -962,14 +962,15 @@ class Store:
         return df
 
     def export_repair_list(self, path: str | Path, status: list[str] | None = None) -> int:
-        """Write a repair list a crew can fill in (UTF-8 with BOM for Excel); ``candidate_id`` = registry id.
+        """Write a repair list a crew can fill in (UTF-8 with BOM for Excel, in route order); ``candidate_id`` = registry id.
 
         The crew edits ``status`` (pre-filled with the current one), ``note``, ``issue_type``, ``checked_by``,
         ``checked_at``; ``import_verification`` takes it back.  Returns the number of rows.
         """
         from .atomic import atomic_write
+        from .export import route_order
 
-        df = self.query(status=status)
+        df = route_order(self.query(status=status))
         cols = ["candidate_id", "class", "class_name", "class_name_ja", "confidence", "n_obs", "first_seen",
                 "last_seen", "road_name", "segment_id", "chainage_m", "lat", "lon", "best_drive", "best_image",
                 "severity", "status", "note", "issue_type", "checked_by", "checked_at"]

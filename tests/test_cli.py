@@ -325,6 +325,24 @@ def test_run_outputs_and_registry_exports_agree_on_missing_text(located, tmp_pat
     assert run_df["road_name"].isna().all()
 
 
+def test_registry_exports_list_the_damages_in_route_order(located, tmp_path):
+    """`patrol export --format csv` is the crew's list: the same route order as the run's repair_list.csv (first
+    seen, then segment and chainage), in every flat export, not the registry's creation order (before: by fid)."""
+    import openpyxl
+
+    with open(located["out"] / "repair_list.csv", encoding="utf-8-sig", newline="") as fh:
+        route = [r["candidate_id"] for r in csv.DictReader(fh)]
+    assert len(route) == 31 and route != sorted(route)  # the sample's creation order is not its route order
+    for fmt in ("csv", "xlsx", "geojson"):
+        ok(patrol("export", located["store"], "--format", fmt, "--out", tmp_path / f"list.{fmt}"))
+    with open(tmp_path / "list.csv", encoding="utf-8-sig", newline="") as fh:
+        assert [r["candidate_id"] for r in csv.DictReader(fh)] == route
+    ws = openpyxl.load_workbook(tmp_path / "list.xlsx", read_only=True)["candidates"]
+    assert [r[0] for r in ws.iter_rows(min_row=2, values_only=True)] == route
+    feats = json.loads((tmp_path / "list.geojson").read_text(encoding="utf-8"))["features"]
+    assert [f["id"] for f in feats] == route
+
+
 def _index_state(store: Path) -> tuple[bool, bool]:
     """(GDAL sees a spatial index on the registry's candidates, a bbox query finds exactly the candidates inside)."""
     import pyogrio

@@ -58,7 +58,8 @@ def make_candidates(cfg: Config, n: int = 10, lines=None, with_status: bool = Tr
         row = {
             "candidate_id": f"C{i:04d}", "class": c, "class_name": cfg.class_name(c), "class_name_ja": cfg.class_name(c, "ja"),
             "confidence": 0.4 + i / 40, "n_obs": 1 + i % 3,
-            "first_seen": f"2026-11-{1 + i % 9:02d}T10:{i:02d}:00+09:00", "last_seen": f"2026-11-{10 + i % 9:02d}T11:{i:02d}:30+09:00",
+            # first seen in row order: the exports' route order is the rows' order
+            "first_seen": f"2026-11-{1 + i % 28:02d}T10:{i % 60:02d}:00+09:00", "last_seen": f"2026-11-{10 + i % 9:02d}T11:{i:02d}:30+09:00",
             "segment_id": f"seg-{i % 4}", "road_name": ["県道富山高岡線", "市道 1-23号", None][i % 3], "chainage_m": 12.5 * i,
             "lat": lat, "lon": lon, "best_image": f"IMG_{i:04d}.jpg", "best_drive": "toyama-2026-11-p1",
             "best_x1": 100.0, "best_y1": 300.0, "best_x2": 260.0, "best_y2": 400.0, "best_width": 640, "best_height": 640,
