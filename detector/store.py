@@ -431,6 +431,7 @@ class Store:
             con.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as e:
             raise StoreError(f"cannot lock the registry: {e}", self.path) from None
+        self._touched: set[str] = set()
         try:
             yield con
         except BaseException:
@@ -440,11 +441,29 @@ class Store:
         else:
             try:
                 self._ensure_rtree()
+                self._update_contents()
                 con.execute("COMMIT")
             except sqlite3.Error as e:
                 with contextlib.suppress(sqlite3.Error):
                     con.execute("ROLLBACK")
                 raise StoreError(f"cannot commit: {e}", self.path) from None
+
+    def _touch(self, *tables: str) -> None:
+        """Inside a write transaction: these tables' content changed (``gpkg_contents`` says so on commit)."""
+        self._touched.update(tables)
+
+    def _update_contents(self) -> None:
+        """``gpkg_contents`` of the tables changed in this transaction: ``last_change`` (UTC, as the GeoPackage spec
+        has it) and the candidates layer's extent (what QGIS zooms to). A transaction that changed nothing leaves it."""
+        if not self._touched:
+            return
+        self.con.execute(
+            f"UPDATE gpkg_contents SET last_change=strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE table_name IN "
+            f"({','.join('?' * len(self._touched))})", sorted(self._touched))
+        if "candidates" in self._touched:
+            self.con.execute(
+                "UPDATE gpkg_contents SET (min_x, min_y, max_x, max_y) = (SELECT MIN(lon), MIN(lat), MAX(lon), MAX(lat) "
+                "FROM candidates WHERE geom IS NOT NULL) WHERE table_name='candidates'")
 
     def _ensure_rtree(self) -> None:
         """Inside a write transaction: add the spatial index to a registry that has none (new, or made before it)."""
@@ -573,6 +592,8 @@ class Store:
             for rid in touched:
                 self._recompute(rid)
             if res.changed:
+                self._touch("candidates", "observations", "runs", *(("status_history",) if res.new or res.reopened else ()),
+                            *(("patrol_meta",) if res.new else ()))
                 info = {k: v for k, v in run_info.items()}
                 con.execute(
                     "INSERT INTO runs (run_id, merged_at, n_input, n_new, n_seen_again, n_reopened, n_unchanged, info) "
@@ -822,6 +843,7 @@ class Store:
         self.con.execute(
             "INSERT INTO status_history (candidate_id, at, from_status, to_status, who, note, issue_type, source) "
             "VALUES (?,?,?,?,?,?,?,?)", (candidate_id, at, cur, status, _s(who), _s(note), _s(issue_type), source))
+        self._touch("candidates", "status_history")
         return True
 
     def _annotate(self, candidate_id: str, status: str, note, who, issue_type, when, source: str) -> None:
@@ -836,6 +858,7 @@ class Store:
         self.con.execute(
             "INSERT INTO status_history (candidate_id, at, from_status, to_status, who, note, issue_type, source) "
             "VALUES (?,?,?,?,?,?,?,?)", (candidate_id, at, status, status, _s(who), _s(note), _s(issue_type), source))
+        self._touch("candidates", "status_history")
 
     def history(self, candidate_id: str | None = None) -> pd.DataFrame:
         q = "SELECT candidate_id, at, from_status, to_status, who, note, issue_type, source, run_id FROM status_history"

@@ -389,6 +389,37 @@ def test_registry_has_a_spatial_index_and_an_old_registry_gets_one(located, tmp_
     assert len(pyogrio.read_dataframe(store, layer="candidates")) == 31
 
 
+def test_registry_geopackage_metadata_follows_its_writes(located, tmp_path):
+    """QGIS zooms a layer to its gpkg_contents extent and tools read last_change to see whether a GeoPackage
+    changed: both follow every write that changes the registry (before: extent NULL, last_change = creation)."""
+    import sqlite3
+    import time
+
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+
+    def contents() -> dict[str, tuple]:
+        con = sqlite3.connect(store)
+        try:
+            got = {r[0]: r[1:] for r in con.execute(
+                "SELECT table_name, last_change, min_x, min_y, max_x, max_y FROM gpkg_contents")}
+            got["bounds"] = con.execute("SELECT MIN(lon), MIN(lat), MAX(lon), MAX(lat) FROM candidates").fetchone()
+            return got
+        finally:
+            con.close()
+
+    before = contents()
+    assert before["candidates"][1:] == before["bounds"] and None not in before["bounds"]
+    time.sleep(0.01)
+    first = json.loads((located["out"] / "candidates.geojson").read_text(encoding="utf-8"))["features"][0]["id"]
+    ok(patrol("status", store, first, "--set", "confirmed"))
+    after = contents()
+    assert after["candidates"][0] > before["candidates"][0] and after["status_history"][0] > before["status_history"][0]
+    assert after["observations"] == before["observations"] and after["runs"] == before["runs"]
+    ok(patrol("status", store, first, "--set", "confirmed"))  # the same status again: nothing changed
+    assert contents() == after
+
+
 def test_the_same_drive_merged_again_and_again(located, roads, tmp_path):
     """Week after week a crew re-runs a drive that is already in the registry (here pass 2, merged with pass 1):
     every re-run exits 0, the registry keeps its 31 damages, each with its sightings and position, and exports.
