@@ -487,6 +487,7 @@ def _run_locked(drives, roads, out, cfg, weights, store, progress, detector, rep
     if store is not None:
         cands = merge_into_store(cands, store, {"drives": names, "out": str(out.resolve()), "weights": str(weights)},
                                  cfg, summary)
+    prune_crops(cands, out)
     write_candidate_outputs(cands, out, summary)
     checkpoint("candidates_written")
 
@@ -565,6 +566,21 @@ def attach_crops(cands, frames, cfg: Config, out: Path):
     cands = cands.copy()
     cands["crop_jpeg"] = crops
     return cands
+
+
+def prune_crops(cands, out: Path) -> None:
+    """OUT/crops/ holds exactly the photos of the rows written: not those of run pieces the registry folded into
+    another row (``one_row_per_registry_id``), nor those of an earlier run into the same OUT."""
+    from .atomic import safe_child
+
+    crop_dir = out / "crops"
+    if not crop_dir.is_dir():
+        return
+    col = "run_candidate_id" if "run_candidate_id" in cands.columns else "candidate_id"
+    keep = {safe_child(crop_dir, f"{c}.jpg").name for c in cands[col]} if len(cands) else set()
+    for p in crop_dir.glob("*.jpg"):
+        if p.name not in keep:
+            p.unlink(missing_ok=True)
 
 
 class OutLock:
