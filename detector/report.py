@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import CLASS_IDS, __version__
-from .atomic import atomic_replace_file, atomic_write, atomic_write_text
+from .atomic import atomic_replace_file, atomic_write, atomic_write_bytes, atomic_write_text, safe_child
 from .errors import InputError
 from .export import route_order
 
@@ -82,6 +82,8 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("drives", "走行一覧", "drives"),
     ("images", "画像一覧", "images"),
 ]
+#: the lists a crew works from (csv, xlsx) also give each row's photo: the crop written beside the list
+LIST_COLUMNS = COLUMNS + [("photo", "写真", "photo")]
 TIME_COLUMNS = ("first_seen", "last_seen", "status_changed_at", "repaired_at")
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not allowed in XML 1.0 / Excel
 
@@ -216,6 +218,8 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
     data = route_order(prepare(df, cfg))  # the order of the run's repair list: the crew's list either way
     writer = {"geojson": write_geojson, "gpkg": write_gpkg, "csv": write_csv, "xlsx": write_xlsx,
               "kml": write_kml, "html": write_html}[fmt]
+    if fmt in ("csv", "xlsx"):
+        data["photo"] = write_photos(data, out_path)
     if fmt == "gpkg":
         writer(data, out_path, cfg, segments=segments)
     elif fmt == "html":
@@ -292,12 +296,36 @@ def safe_cell(v: Any) -> Any:
     return v
 
 
+def write_photos(df: pd.DataFrame, list_path: Path) -> list[str]:
+    """Each row's crop as ``<list>_<ext>_crops/<candidate id>.jpg`` beside the list (``list_csv_crops/R-000012.jpg``;
+    one folder per list file, holding exactly its rows' photos: a photo of a row no longer listed is removed);
+    returns the relative paths ('' for a row without a crop), for the ``photo`` column as in a run's
+    repair_list.csv."""
+    folder = list_path.parent / f"{list_path.stem}_{list_path.suffix.lstrip('.')}_crops"
+    paths, keep = [], set()
+    for cid, crop in zip(df["candidate_id"], df["crop_jpeg"]):
+        data = bytes(crop) if isinstance(crop, (bytes, bytearray, memoryview)) else b""
+        if not data.startswith(b"\xff\xd8\xff"):  # no crop (the registry keeps JPEGs)
+            paths.append("")
+            continue
+        p = safe_child(folder, f"{cid}.jpg")
+        if not (p.is_file() and p.read_bytes() == data):
+            atomic_write_bytes(p, data)
+        keep.add(p.name)
+        paths.append(f"{folder.name}/{p.name}")
+    if folder.is_dir():
+        for p in folder.glob("*.jpg"):
+            if p.name not in keep:
+                p.unlink(missing_ok=True)
+    return paths
+
+
 def write_csv(df: pd.DataFrame, path: Path, cfg=None) -> None:
-    cols = [c for c, *_ in COLUMNS]
+    cols = [c for c, *_ in LIST_COLUMNS]
     with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
-        for row in df[cols].itertuples(index=False, name=None):
+        for row in df.reindex(columns=cols).itertuples(index=False, name=None):
             w.writerow(["" if v is None else v for v in (safe_cell(x) for x in row)])
 
 
@@ -329,7 +357,7 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
     wb = Workbook()
     ws = wb.active
     ws.title = "candidates"
-    cols = COLUMNS
+    cols = LIST_COLUMNS
     head_fill = PatternFill("solid", fgColor="1F3A5F")
     for j, (_, ja, en) in enumerate(cols, 1):
         c = ws.cell(row=1, column=j, value=f"{ja}\n{en}" if ja != en else en)
@@ -338,7 +366,7 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
         c.alignment = Alignment(wrap_text=True, vertical="center")
     ws.row_dimensions[1].height = 32
     widths = [len(en) + 2 for _, _, en in cols]
-    for i, row in enumerate(df[[c for c, *_ in cols]].itertuples(index=False, name=None), 2):
+    for i, row in enumerate(df.reindex(columns=[c for c, *_ in cols]).itertuples(index=False, name=None), 2):
         for j, ((name, _, _), v) in enumerate(zip(cols, row), 1):
             v = _flat(v)
             cell = ws.cell(row=i, column=j)
@@ -353,6 +381,8 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
                 v = _CTRL.sub("", v)
                 cell.value = v
                 cell.data_type = "s"  # never a formula, whatever the text starts with
+                if name == "photo" and v:
+                    cell.hyperlink = v  # relative to the workbook: a click opens the crop
                 widths[j - 1] = max(widths[j - 1], min(60, sum(2 if ord(ch) > 0x2E7F else 1 for ch in v) + 2))
             else:
                 cell.value = v
@@ -389,7 +419,7 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
     rows += [(), ("状態 status", "和名 (ja)", "")]
     rows += [(k, ja, en) for k, (ja, en) in STATUS_LABELS.items()]
     rows += [(), ("列 column", "見出し (ja)", "heading (en)")]
-    rows += [(c, ja, en) for c, ja, en in COLUMNS]
+    rows += [(c, ja, en) for c, ja, en in LIST_COLUMNS]
     for r in rows:
         lg.append([_CTRL.sub("", x) if isinstance(x, str) else x for x in r])
         if r and len(r) > 1 and r[0] in ("分類 class", "状態 status", "列 column"):

@@ -343,6 +343,42 @@ def test_registry_exports_list_the_damages_in_route_order(located, tmp_path):
     assert [f["id"] for f in feats] == route
 
 
+def test_registry_lists_give_each_row_its_photo(located, tmp_path):
+    """The crew opens a damage's photo from the registry's list as from a run's repair_list.csv: `patrol export
+    --format csv/xlsx` writes the registry's crops beside the list and names each in a ``photo`` column (a link
+    in the workbook); the folder holds exactly the listed rows' photos, also after a narrower export."""
+    import openpyxl
+
+    from detector.store import Store
+
+    with Store(located["store"]) as st:
+        crops = dict(zip(st.query()["candidate_id"], st.query()["crop_jpeg"]))
+    assert len(crops) == 31 and all(c is None for c in crops.values())  # patrol locate: no images, no crops
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    with Store(store) as st:  # the crops a `patrol run` keeps (any JPEG bytes serve here)
+        for k, cid in enumerate(sorted(crops)[:20]):
+            st.con.execute("UPDATE candidates SET crop_jpeg=? WHERE candidate_id=?", (b"\xff\xd8\xff" + bytes([k]), cid))
+    ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "list.csv"))
+    with open(tmp_path / "list.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    with_photo = {r["candidate_id"]: r["photo"] for r in rows if r["photo"]}
+    assert len(rows) == 31 and len(with_photo) == 20
+    for cid, photo in with_photo.items():
+        assert photo == f"list_csv_crops/{cid}.jpg" and (tmp_path / photo).read_bytes()[:3] == b"\xff\xd8\xff"
+    ok(patrol("export", store, "--format", "xlsx", "--out", tmp_path / "list.xlsx"))
+    ws = openpyxl.load_workbook(tmp_path / "list.xlsx")["candidates"]
+    col = [c.value.split("\n")[-1] for c in ws[1]].index("photo") + 1
+    links = {ws.cell(row=i, column=1).value: ws.cell(row=i, column=col).hyperlink for i in range(2, ws.max_row + 1)}
+    assert {k: v.target for k, v in links.items() if v} == {
+        k: v.replace("_csv_", "_xlsx_") for k, v in with_photo.items()}
+    ok(patrol("status", store, sorted(with_photo)[0], "--set", "confirmed"))
+    ok(patrol("export", store, "--format", "csv", "--status", "confirmed", "--out", tmp_path / "list.csv"))
+    assert [p.name for p in (tmp_path / "list_csv_crops").iterdir()] == [f"{sorted(with_photo)[0]}.jpg"]
+    assert len(list((tmp_path / "list_xlsx_crops").iterdir())) == 20  # another list's photos stay
+    ok(patrol("import-verification", store, tmp_path / "list.xlsx"))  # the photo column is no obstacle
+
+
 def _index_state(store: Path) -> tuple[bool, bool]:
     """(GDAL sees a spatial index on the registry's candidates, a bbox query finds exactly the candidates inside)."""
     import pyogrio

@@ -154,8 +154,8 @@ def test_xlsx(tmp_path, cfg):
     assert wb.sheetnames == ["candidates", "legend"]
     ws = wb["candidates"]
     head = [c.value for c in ws[1]]
-    cols = [c for c, *_ in report.COLUMNS]
-    assert [h.split("\n")[-1] for h in head] == [en for _, _, en in report.COLUMNS]
+    cols = [c for c, *_ in report.LIST_COLUMNS]
+    assert [h.split("\n")[-1] for h in head] == [en for _, _, en in report.LIST_COLUMNS]
     assert ws.max_row == 11 and ws.freeze_panes == "B2" and ws.auto_filter.ref.startswith("A1:")
     r = {c: ws.cell(row=5, column=j + 1) for j, c in enumerate(cols)}
     assert r["class_name_ja"].value == "ポットホール" and r["status_ja"].value == "補修済み"
