@@ -57,7 +57,15 @@ def _print_summary(s, title: str) -> None:
         rej = ", ".join(f"{k} {v}" for k, v in s.rejected_reasons.items())
         t.add_row("frames", f"{s.frames_ok} used, {s.frames_rejected} rejected" + (f" ({rej})" if rej else "")
                   + (f", {s.frames_interpolated} placed by interpolation" if s.frames_interpolated else ""))
-    t.add_row("hits", f"{s.hits}" + (f" ({s.hits_unlocated} without position)" if s.hits_unlocated else ""))
+    if getattr(s, "sightings", None) is None:
+        t.add_row("hits", f"{s.hits}" + (f" ({s.hits_unlocated} without position)" if s.hits_unlocated else ""))
+    else:  # every hit accounted for: hits = sightings + the rest
+        rest = [f"{n} {why}" for n, why in (
+            (s.hits_same_frame, "more boxes of a damage in a frame already counted"),
+            (s.hits_weak, "in single low-confidence sightings, not kept"),
+            (s.hits_unplaced, "without position")) if n]
+        t.add_row("hits", f"{s.hits} = {s.sightings} sightings of {s.candidates} candidates (one per damage and frame)"
+                  + "".join(f" + {r}" for r in rest))
     if s.detect_fps:
         t.add_row("speed", f"{s.detect_fps:.1f} frames/s detection")
     if s.candidates is not None:

@@ -56,6 +56,11 @@ class RunSummary:
     rejected_reasons: dict[str, int] = field(default_factory=dict)
     hits: int = 0
     hits_unlocated: int = 0
+    # where the hits went (locate + dedupe): hits = sightings + same_frame + weak + unplaced
+    sightings: int | None = None  # candidate-frames: the candidates' n_obs add up to it
+    hits_same_frame: int = 0  # further boxes of a damage in a frame where it already counts
+    hits_weak: int = 0  # boxes of single low-confidence sightings, not kept (dedupe.single_sighting_min_conf)
+    hits_unplaced: int = 0  # without a position to place them at
     candidates: int | None = None
     new: int | None = None
     seen_again: int | None = None
@@ -349,6 +354,14 @@ def locate_and_dedupe(det: Detections, roads: Path, cfg: Config, net=None):
     return net, located, cands, net.warnings + ([coverage] if coverage else [])
 
 
+def count_sightings(summary: RunSummary, cands) -> None:
+    """The summary's account of the hits, as dedupe made candidates of them (before the registry folds any)."""
+    acc = cands.attrs.get("hits", {})
+    summary.sightings = int(cands["n_obs"].sum()) if len(cands) else 0
+    summary.hits_same_frame, summary.hits_weak = acc.get("same_frame", 0), acc.get("weak", 0)
+    summary.hits_unplaced = acc.get("unplaced", 0)
+
+
 def check_coverage(located, net, roads: Path, cfg: Config) -> str | None:
     """Is ROADS the network of this drive? An error (exit 3) when every positioned hit is more than 5 km outside
     the network's extent (a wrong roads file: nothing can be placed, and distances measured in the network's
@@ -481,6 +494,7 @@ def _run_locked(drives, roads, out, cfg, weights, store, progress, detector, rep
 
     _, located, cands, warnings = locate_and_dedupe(det, roads, cfg, net=net)
     summary.warnings.extend(warnings)
+    count_sightings(summary, cands)
     if len(cands):
         cands = attach_crops(cands, frames, cfg, out)
     checkpoint("before_store")
@@ -654,6 +668,7 @@ def locate_only(csvs: list[Path], roads: Path, out: Path, cfg: Config, store: Pa
     out.mkdir(parents=True, exist_ok=True)
     net, located, cands, warnings = locate_and_dedupe(det, roads, cfg)
     summary.warnings.extend(warnings)
+    count_sightings(summary, cands)
     if store is not None:
         cands = merge_into_store(cands, store, {"drives": summary.drives, "out": str(out.resolve()),
                                                 "detections": [str(p) for p in csvs]}, cfg, summary)

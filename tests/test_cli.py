@@ -302,6 +302,18 @@ def test_locate_oracle_gives_31_candidates(located):
         assert len(list(csv.DictReader(fh))) == 31
 
 
+def test_summary_accounts_for_every_hit(located):
+    """The summary's hits and the candidates' sightings (n_obs) differ; it says where each hit went, exactly: one
+    sighting per damage and frame, the other boxes of a damage in a frame already counted (a crack drawn as
+    pieces). (Before: 'hits 200' and 31 candidates whose n_obs add up to 122, unexplained.)"""
+    hits = sum(len(need(TOYAMA / f"{p}.oracle.csv").read_text().splitlines()) - 1 for p in (P1, P2))
+    feats = json.loads((located["out"] / "candidates.geojson").read_text(encoding="utf-8"))["features"]
+    sightings = sum(f["properties"]["n_obs"] for f in feats)
+    line = " ".join(located["stdout"].split())  # the table wraps
+    assert sightings < hits and (f"hits {hits} = {sightings} sightings of 31 candidates (one per damage and frame) "
+                                 f"+ {hits - sightings} more boxes of a damage in a frame already counted") in line, line
+
+
 def test_run_outputs_and_registry_exports_agree_on_missing_text(located, tmp_path):
     """A GIS officer loads the run's candidates.geojson and the registry's exports side by side: a candidate on a
     road without a name (every road of the Toyama sample) has road_name null in all of them, never "" in one and
