@@ -802,16 +802,19 @@ _APP_JS = r"""
   var markers = [];
   C.forEach(function (c, i) {
     if (typeof c.lat !== "number" || typeof c.lon !== "number") { markers.push(null); return; }
-    var m = L.circleMarker([c.lat, c.lon], styleFor(c));
-    m.bindPopup(function () { return popupFor(c); }, {maxWidth: 360, minWidth: 240});
+    var m = L.circleMarker([c.lat, c.lon], styleFor(c)), box = null;
+    // built once: update() (below) lays out the same content again instead of a new one with a new photo;
+    // kept clear of the map's edges and of the collapsed legend in the top right corner
+    m.bindPopup(function () { return box || (box = popupFor(c)); },
+                {maxWidth: 360, minWidth: 240, autoPanPaddingTopLeft: L.point(10, 50), autoPanPaddingBottomRight: L.point(10, 10)});
     m.on("click", function () { select(i, false); });
     markers.push(m);
   });
 
   // legend (built with DOM nodes, no HTML strings)
-  var legend = L.control({position: "topright"});
+  var legend = L.control({position: "topright"}), legendBox = null;
   legend.onAdd = function () {
-    var d = el("details", "legend"); d.open = true;
+    var d = legendBox = el("details", "legend"); d.open = true;
     d.appendChild(el("summary", null, "凡例 / legend"));
     d.appendChild(el("h4", null, "分類 / class"));
     D.classes.forEach(function (c) {
@@ -828,6 +831,13 @@ _APP_JS = r"""
     return d;
   };
   legend.addTo(map);
+  // an open popup is shown whole: the legend folds away (its summary line stays to open it again), and once the
+  // photo has loaded the popup is laid out and panned again for its real height (autoPan ran without it)
+  map.on("popupopen", function (e) {
+    legendBox.open = false;
+    var img = e.popup.getElement().querySelector("img");
+    if (img && !img.complete) img.addEventListener("load", function () { if (e.popup.isOpen()) e.popup.update(); }, {once: true});
+  });
 
   // table
   var COLS = [["candidate_id", "ID", "id"], ["class", "分類", "class"], ["severity", "重要度", "severity", 2], ["confidence", "確信度", "conf.", 2],

@@ -278,8 +278,8 @@ def parse_tags(html: str) -> list[tuple[str, dict]]:
     return p.tags
 
 
-def render(out: Path, fragment: str = "") -> tuple[str, str]:
-    r = chromium(out.resolve().as_uri() + fragment, "--dump-dom")
+def render(out: Path, fragment: str = "", *extra: str) -> tuple[str, str]:
+    r = chromium(out.resolve().as_uri() + fragment, "--dump-dom", *extra)
     assert r.returncode == 0, r.stderr[-2000:]
     return r.stdout, r.stderr
 
@@ -298,6 +298,24 @@ def test_html_in_chromium(tmp_path, cfg, toyama_roads):
     assert selfcheck(dom) == "report-ok:9:10"
     popup = dom[dom.index('class="leaflet-popup-content"'):]
     assert "ポットホール" in popup[:5000] and 'src="data:image/jpeg;base64,' in popup[:20000]
+    # ... shown whole at a 1400×1000 window with a real crop's size (a tall box, the pothole of the sample's
+    # R-000026): inside the map, clear of the legend (before: panned for the popup without its photo, which then
+    # loaded and pushed the top out of the map, under the legend)
+    crop = np.full((288, 120, 3), 128, np.uint8)
+    df.at[3, "crop_jpeg"] = cv2.imencode(".jpg", crop)[1].tobytes()
+    out = report.export(df, "html", tmp_path / "tall.html", cfg, roads_wgs84=toyama_roads)
+    probe = ("<script>setTimeout(function () { function r(s) { var b = document.querySelector(s).getBoundingClientRect();"
+             " return [b.left, b.top, b.right, b.bottom]; } document.documentElement.setAttribute('data-probe',"
+             " JSON.stringify({popup: r('.leaflet-popup'), map: r('#map'), legend: r('.legend')})); }, 3000);</script>")
+    # --dump-dom draws no frames: animation frames on a timer, so Leaflet's animated pans run (before Leaflet loads)
+    frames = "<script>window.requestAnimationFrame = function (f) { return setTimeout(function () { f(performance.now()); }, 16); };</script>"
+    html = out.read_text(encoding="utf-8").replace("<script", frames + "<script", 1).replace("</body>", probe + "</body>")
+    out.write_text(html, encoding="utf-8")
+    dom, _ = render(out, "#c=C0003", "--window-size=1400,1000")
+    box = json.loads(re.search(r'data-probe="([^"]*)"', dom).group(1).replace("&quot;", '"'))
+    (px1, py1, px2, py2), (mx1, my1, mx2, my2), (lx1, ly1, lx2, ly2) = box["popup"], box["map"], box["legend"]
+    assert mx1 <= px1 and my1 <= py1 and px2 <= mx2 and py2 <= my2, box  # the whole popup inside the map
+    assert px2 <= lx1 or lx2 <= px1 or py2 <= ly1 or ly2 <= py1, box  # not under the legend
     # the screenshot shows a map: many colours, the road grey, the pothole red of the markers
     png = tmp_path / "shot.png"
     r = chromium(out.resolve().as_uri(), "--window-size=1280,900", f"--screenshot={png}")
