@@ -64,14 +64,23 @@ def _print_summary(s, title: str) -> None:
         rej = ", ".join(f"{k} {v}" for k, v in s.rejected_reasons.items())
         t.add_row("frames", f"{s.frames_ok} used, {s.frames_rejected} rejected" + (f" ({rej})" if rej else "")
                   + (f", {s.frames_interpolated} placed by interpolation" if s.frames_interpolated else ""))
-    t.add_row("hits", f"{s.hits}" + (f" ({s.hits_unlocated} without position)" if s.hits_unlocated else ""))
+    if getattr(s, "sightings", None) is None:
+        t.add_row("hits", f"{s.hits}" + (f" ({s.hits_unlocated} without position)" if s.hits_unlocated else ""))
+    else:  # every hit accounted for: hits = sightings + the rest
+        rest = [f"{n} {why}" for n, why in (
+            (s.hits_same_frame, "more boxes of a damage in a frame already counted"),
+            (s.hits_weak, "in single low-confidence sightings, not kept"),
+            (s.hits_unplaced, "without position")) if n]
+        t.add_row("hits", f"{s.hits} = {s.sightings} sightings of {s.candidates} candidates (one per damage and frame)"
+                  + "".join(f" + {r}" for r in rest))
     if s.detect_fps:
         t.add_row("speed", f"{s.detect_fps:.1f} frames/s detection")
     if s.candidates is not None:
         t.add_row("candidates", str(s.candidates))
     if s.new is not None:
         t.add_row("registry", f"{s.new} new, {s.seen_again} seen again" + (f", {s.reopened} reopened" if s.reopened else "")
-                  + (f", {s.unchanged} already there (this drive was merged before)" if getattr(s, "unchanged", 0) else ""))
+                  + (f", {s.unchanged} already there (this drive was merged before)" if getattr(s, "unchanged", 0) else "")
+                  + (f" (run {s.run_id})" if getattr(s, "run_id", None) else ""))
     if s.skipped_stages:
         t.add_row("skipped", ", ".join(s.skipped_stages) + " (inputs unchanged)")
     for w in getattr(s, "warnings", []):

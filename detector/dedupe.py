@@ -129,14 +129,16 @@ def dedupe(located: pd.DataFrame, cfg: Config | None = None, net=None) -> pd.Dat
     exactly back on its main segment; without it the position is the weighted mean of the members' road points."""
     cfg = cfg or Config()
     ds = cfg.dedupe
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in CANDIDATE_COLUMNS})
+    empty.attrs["hits"] = {"unplaced": len(located), "weak": 0, "same_frame": 0}
     if len(located) == 0:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in CANDIDATE_COLUMNS})
+        return empty
     L = located
     if "located" in L.columns:
         L = L[L["located"].astype(bool)]
     L = L[np.isfinite(L["dmg_x"]) & np.isfinite(L["dmg_y"])].reset_index(drop=True)
     if len(L) == 0:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in CANDIDATE_COLUMNS})
+        return empty
     anchor = _sightings(L, cfg)
     S = L.loc[np.unique(anchor)].copy()  # one row per sighting (its anchor box)
     S["sid"] = S.index.to_numpy()
@@ -162,7 +164,9 @@ def dedupe(located: pd.DataFrame, cfg: Config | None = None, net=None) -> pd.Dat
     lab = _link_far(S, lab, cfg)
     S["cluster"] = pd.factorize(lab)[0]
     L["cluster"] = S.set_index("sid")["cluster"].reindex(anchor).to_numpy()
-    return _aggregate(L, S, cfg, net)
+    out = _aggregate(L, S, cfg, net)
+    out.attrs["hits"]["unplaced"] = len(located) - len(L)
+    return out
 
 
 def _far(S: pd.DataFrame, cfg: Config) -> np.ndarray:
@@ -333,5 +337,10 @@ def _aggregate(L: pd.DataFrame, S: pd.DataFrame, cfg: Config, net) -> pd.DataFra
     out["_unsnapped"] = out["segment_id"] == ""
     out = out.sort_values(["_unsnapped", "segment_id", "chainage_m", "class", "candidate_id"], kind="mergesort")
     weak = (out["n_obs"].to_numpy() <= 1) & (out["confidence"].to_numpy(dtype=float) < cfg.dedupe.single_sighting_min_conf)
-    out = out[~weak]
-    return out.drop(columns="_unsnapped").reset_index(drop=True)[CANDIDATE_COLUMNS]
+    boxes = gl.size().reindex(out.index).to_numpy()  # out's index is still the cluster label
+    res = out[~weak].drop(columns="_unsnapped").reset_index(drop=True)[CANDIDATE_COLUMNS]
+    # where the hits went (the run's summary): every placed box is a sighting (n_obs: one per frame and candidate),
+    # another box of the damage in a frame that already counts, or in a weak single sighting dropped here
+    res.attrs["hits"] = {"weak": int(boxes[weak].sum()),
+                         "same_frame": int((boxes[~weak] - out["n_obs"].to_numpy()[~weak]).sum())}
+    return res

@@ -53,7 +53,7 @@ def _prop(v):
     return None if isinstance(v, str) and not v else _jsonable(v)
 
 
-def _sorted(cands: pd.DataFrame) -> pd.DataFrame:
+def route_order(cands: pd.DataFrame) -> pd.DataFrame:
     """Route order: by the time the patrol first saw each damage (a crew driving the route meets them in this
     order; segment ids say nothing about it), then segment, chainage, class and id."""
     if len(cands) == 0:
@@ -69,7 +69,7 @@ def _sorted(cands: pd.DataFrame) -> pd.DataFrame:
 def candidates_geojson(cands: pd.DataFrame) -> dict:
     feats = []
     props_cols = [c for c in GEOJSON_PROPERTIES if c in cands.columns]
-    for rec in _sorted(cands).to_dict("records"):
+    for rec in route_order(cands).to_dict("records"):
         lon, lat = float(rec["lon"]), float(rec["lat"])
         props = {c: _prop(rec[c]) for c in props_cols}
         feats.append({
@@ -150,7 +150,7 @@ def _text(v) -> str:
 
 
 def write_repair_list(cands: pd.DataFrame, path: str | Path) -> Path:
-    """One row per candidate for a field crew, in route order (see _sorted); UTF-8 with BOM.
+    """One row per candidate for a field crew, in route order (see route_order); UTF-8 with BOM.
 
     ``status`` and ``note`` carry the registry's status and note when the run merged into a registry (empty
     otherwise); the crew edits them and the rest of the verification columns, then `patrol import-verification`.
@@ -167,7 +167,7 @@ def write_repair_list(cands: pd.DataFrame, path: str | Path) -> Path:
     with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh, lineterminator="\r\n")
         w.writerow(REPAIR_COLUMNS)
-        for no, r in enumerate(_sorted(cands).to_dict("records"), start=1):
+        for no, r in enumerate(route_order(cands).to_dict("records"), start=1):
             drives = r.get("drives")
             drives = ";".join(drives) if isinstance(drives, (list, tuple, np.ndarray)) else (drives or "")
             w.writerow([

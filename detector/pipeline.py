@@ -56,11 +56,17 @@ class RunSummary:
     rejected_reasons: dict[str, int] = field(default_factory=dict)
     hits: int = 0
     hits_unlocated: int = 0
+    # where the hits went (locate + dedupe): hits = sightings + same_frame + weak + unplaced
+    sightings: int | None = None  # candidate-frames: the candidates' n_obs add up to it
+    hits_same_frame: int = 0  # further boxes of a damage in a frame where it already counts
+    hits_weak: int = 0  # boxes of single low-confidence sightings, not kept (dedupe.single_sighting_min_conf)
+    hits_unplaced: int = 0  # without a position to place them at
     candidates: int | None = None
     new: int | None = None
     seen_again: int | None = None
     reopened: int | None = None
     unchanged: int | None = None  # matched, but every sighting already in the registry (the same drive again)
+    run_id: str | None = None  # the registry's id of this merge (None when it changed nothing)
     skipped_stages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     weights: Path | None = None
@@ -348,6 +354,14 @@ def locate_and_dedupe(det: Detections, roads: Path, cfg: Config, net=None):
     return net, located, cands, net.warnings + ([coverage] if coverage else [])
 
 
+def count_sightings(summary: RunSummary, cands) -> None:
+    """The summary's account of the hits, as dedupe made candidates of them (before the registry folds any)."""
+    acc = cands.attrs.get("hits", {})
+    summary.sightings = int(cands["n_obs"].sum()) if len(cands) else 0
+    summary.hits_same_frame, summary.hits_weak = acc.get("same_frame", 0), acc.get("weak", 0)
+    summary.hits_unplaced = acc.get("unplaced", 0)
+
+
 def check_coverage(located, net, roads: Path, cfg: Config) -> str | None:
     """Is ROADS the network of this drive? An error (exit 3) when every positioned hit is more than 5 km outside
     the network's extent (a wrong roads file: nothing can be placed, and distances measured in the network's
@@ -380,9 +394,10 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
     from .store import Store
 
     with Store.for_config(store, cfg) as st:
-        res = st.merge(cands, run_info, cfg)
+        res = st.merge(cands, {"label": Path(run_info["out"]).name, **run_info}, cfg)  # run id: <time>-<OUT name>
         reg = st.query()
     summary.new, summary.seen_again, summary.reopened = len(res.new), len(res.seen_again), len(res.reopened)
+    summary.run_id = res.run_id if res.changed else None
     summary.unchanged = len(res.unchanged)
     summary.outputs["store"] = store
     if len(cands):
@@ -479,12 +494,14 @@ def _run_locked(drives, roads, out, cfg, weights, store, progress, detector, rep
 
     _, located, cands, warnings = locate_and_dedupe(det, roads, cfg, net=net)
     summary.warnings.extend(warnings)
+    count_sightings(summary, cands)
     if len(cands):
         cands = attach_crops(cands, frames, cfg, out)
     checkpoint("before_store")
     if store is not None:
         cands = merge_into_store(cands, store, {"drives": names, "out": str(out.resolve()), "weights": str(weights)},
                                  cfg, summary)
+    prune_crops(cands, out)
     write_candidate_outputs(cands, out, summary)
     checkpoint("candidates_written")
 
@@ -565,6 +582,21 @@ def attach_crops(cands, frames, cfg: Config, out: Path):
     return cands
 
 
+def prune_crops(cands, out: Path) -> None:
+    """OUT/crops/ holds exactly the photos of the rows written: not those of run pieces the registry folded into
+    another row (``one_row_per_registry_id``), nor those of an earlier run into the same OUT."""
+    from .atomic import safe_child
+
+    crop_dir = out / "crops"
+    if not crop_dir.is_dir():
+        return
+    col = "run_candidate_id" if "run_candidate_id" in cands.columns else "candidate_id"
+    keep = {safe_child(crop_dir, f"{c}.jpg").name for c in cands[col]} if len(cands) else set()
+    for p in crop_dir.glob("*.jpg"):
+        if p.name not in keep:
+            p.unlink(missing_ok=True)
+
+
 class OutLock:
     """One run at a time per OUT folder (two clerks running into the same OUT would interleave artifacts).
     A second run waits for the first (flock; released by the OS even after kill -9)."""
@@ -636,6 +668,7 @@ def locate_only(csvs: list[Path], roads: Path, out: Path, cfg: Config, store: Pa
     out.mkdir(parents=True, exist_ok=True)
     net, located, cands, warnings = locate_and_dedupe(det, roads, cfg)
     summary.warnings.extend(warnings)
+    count_sightings(summary, cands)
     if store is not None:
         cands = merge_into_store(cands, store, {"drives": summary.drives, "out": str(out.resolve()),
                                                 "detections": [str(p) for p in csvs]}, cfg, summary)

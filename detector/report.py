@@ -1,6 +1,7 @@
 """Exports of the candidate registry for people: GeoJSON, GeoPackage, CSV, Excel, KML and an offline HTML map.
 
-``export(df, fmt, out_path, cfg, roads_wgs84=None, segments=None)`` writes one file (atomically).
+``export(df, fmt, out_path, cfg, roads_wgs84=None, segments=None)`` writes one file (atomically), the rows in route
+order (``export.route_order``, as the run's repair_list.csv).
 ``df`` is ``Store.query()`` output (the Candidates columns + status columns + ``crop_jpeg`` bytes) or a plain
 Candidates frame (then every status is ``new``). ``roads_wgs84``: a GeoDataFrame in EPSG:4326 with
 ``segment_id``, ``road_name`` (optional) and line geometry, drawn by the HTML report; ``segments``: a
@@ -32,8 +33,9 @@ import numpy as np
 import pandas as pd
 
 from . import CLASS_IDS, __version__
-from .atomic import atomic_replace_file, atomic_write, atomic_write_text
+from .atomic import atomic_replace_file, atomic_write, atomic_write_bytes, atomic_write_text, safe_child
 from .errors import InputError
+from .export import route_order
 
 FORMATS = ("geojson", "gpkg", "csv", "xlsx", "kml", "html")
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -80,6 +82,8 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("drives", "走行一覧", "drives"),
     ("images", "画像一覧", "images"),
 ]
+#: the lists a crew works from (csv, xlsx) also give each row's photo: the crop written beside the list
+LIST_COLUMNS = COLUMNS + [("photo", "写真", "photo")]
 TIME_COLUMNS = ("first_seen", "last_seen", "status_changed_at", "repaired_at")
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not allowed in XML 1.0 / Excel
 
@@ -211,9 +215,11 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}", out_path, "--format")
     out_path = Path(out_path)
-    data = prepare(df, cfg)
+    data = route_order(prepare(df, cfg))  # the order of the run's repair list: the crew's list either way
     writer = {"geojson": write_geojson, "gpkg": write_gpkg, "csv": write_csv, "xlsx": write_xlsx,
               "kml": write_kml, "html": write_html}[fmt]
+    if fmt in ("csv", "xlsx"):
+        data["photo"] = write_photos(data, out_path)
     if fmt == "gpkg":
         writer(data, out_path, cfg, segments=segments)
     elif fmt == "html":
@@ -290,12 +296,36 @@ def safe_cell(v: Any) -> Any:
     return v
 
 
+def write_photos(df: pd.DataFrame, list_path: Path) -> list[str]:
+    """Each row's crop as ``<list>_<ext>_crops/<candidate id>.jpg`` beside the list (``list_csv_crops/R-000012.jpg``;
+    one folder per list file, holding exactly its rows' photos: a photo of a row no longer listed is removed);
+    returns the relative paths ('' for a row without a crop), for the ``photo`` column as in a run's
+    repair_list.csv."""
+    folder = list_path.parent / f"{list_path.stem}_{list_path.suffix.lstrip('.')}_crops"
+    paths, keep = [], set()
+    for cid, crop in zip(df["candidate_id"], df["crop_jpeg"]):
+        data = bytes(crop) if isinstance(crop, (bytes, bytearray, memoryview)) else b""
+        if not data.startswith(b"\xff\xd8\xff"):  # no crop (the registry keeps JPEGs)
+            paths.append("")
+            continue
+        p = safe_child(folder, f"{cid}.jpg")
+        if not (p.is_file() and p.read_bytes() == data):
+            atomic_write_bytes(p, data)
+        keep.add(p.name)
+        paths.append(f"{folder.name}/{p.name}")
+    if folder.is_dir():
+        for p in folder.glob("*.jpg"):
+            if p.name not in keep:
+                p.unlink(missing_ok=True)
+    return paths
+
+
 def write_csv(df: pd.DataFrame, path: Path, cfg=None) -> None:
-    cols = [c for c, *_ in COLUMNS]
+    cols = [c for c, *_ in LIST_COLUMNS]
     with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
-        for row in df[cols].itertuples(index=False, name=None):
+        for row in df.reindex(columns=cols).itertuples(index=False, name=None):
             w.writerow(["" if v is None else v for v in (safe_cell(x) for x in row)])
 
 
@@ -327,7 +357,7 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
     wb = Workbook()
     ws = wb.active
     ws.title = "candidates"
-    cols = COLUMNS
+    cols = LIST_COLUMNS
     head_fill = PatternFill("solid", fgColor="1F3A5F")
     for j, (_, ja, en) in enumerate(cols, 1):
         c = ws.cell(row=1, column=j, value=f"{ja}\n{en}" if ja != en else en)
@@ -336,7 +366,7 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
         c.alignment = Alignment(wrap_text=True, vertical="center")
     ws.row_dimensions[1].height = 32
     widths = [len(en) + 2 for _, _, en in cols]
-    for i, row in enumerate(df[[c for c, *_ in cols]].itertuples(index=False, name=None), 2):
+    for i, row in enumerate(df.reindex(columns=[c for c, *_ in cols]).itertuples(index=False, name=None), 2):
         for j, ((name, _, _), v) in enumerate(zip(cols, row), 1):
             v = _flat(v)
             cell = ws.cell(row=i, column=j)
@@ -351,6 +381,8 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
                 v = _CTRL.sub("", v)
                 cell.value = v
                 cell.data_type = "s"  # never a formula, whatever the text starts with
+                if name == "photo" and v:
+                    cell.hyperlink = v  # relative to the workbook: a click opens the crop
                 widths[j - 1] = max(widths[j - 1], min(60, sum(2 if ord(ch) > 0x2E7F else 1 for ch in v) + 2))
             else:
                 cell.value = v
@@ -387,7 +419,7 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
     rows += [(), ("状態 status", "和名 (ja)", "")]
     rows += [(k, ja, en) for k, (ja, en) in STATUS_LABELS.items()]
     rows += [(), ("列 column", "見出し (ja)", "heading (en)")]
-    rows += [(c, ja, en) for c, ja, en in COLUMNS]
+    rows += [(c, ja, en) for c, ja, en in LIST_COLUMNS]
     for r in rows:
         lg.append([_CTRL.sub("", x) if isinstance(x, str) else x for x in r])
         if r and len(r) > 1 and r[0] in ("分類 class", "状態 status", "列 column"):
@@ -770,16 +802,19 @@ _APP_JS = r"""
   var markers = [];
   C.forEach(function (c, i) {
     if (typeof c.lat !== "number" || typeof c.lon !== "number") { markers.push(null); return; }
-    var m = L.circleMarker([c.lat, c.lon], styleFor(c));
-    m.bindPopup(function () { return popupFor(c); }, {maxWidth: 360, minWidth: 240});
+    var m = L.circleMarker([c.lat, c.lon], styleFor(c)), box = null;
+    // built once: update() (below) lays out the same content again instead of a new one with a new photo;
+    // kept clear of the map's edges and of the collapsed legend in the top right corner
+    m.bindPopup(function () { return box || (box = popupFor(c)); },
+                {maxWidth: 360, minWidth: 240, autoPanPaddingTopLeft: L.point(10, 50), autoPanPaddingBottomRight: L.point(10, 10)});
     m.on("click", function () { select(i, false); });
     markers.push(m);
   });
 
   // legend (built with DOM nodes, no HTML strings)
-  var legend = L.control({position: "topright"});
+  var legend = L.control({position: "topright"}), legendBox = null;
   legend.onAdd = function () {
-    var d = el("details", "legend"); d.open = true;
+    var d = legendBox = el("details", "legend"); d.open = true;
     d.appendChild(el("summary", null, "凡例 / legend"));
     d.appendChild(el("h4", null, "分類 / class"));
     D.classes.forEach(function (c) {
@@ -796,6 +831,13 @@ _APP_JS = r"""
     return d;
   };
   legend.addTo(map);
+  // an open popup is shown whole: the legend folds away (its summary line stays to open it again), and once the
+  // photo has loaded the popup is laid out and panned again for its real height (autoPan ran without it)
+  map.on("popupopen", function (e) {
+    legendBox.open = false;
+    var img = e.popup.getElement().querySelector("img");
+    if (img && !img.complete) img.addEventListener("load", function () { if (e.popup.isOpen()) e.popup.update(); }, {once: true});
+  });
 
   // table
   var COLS = [["candidate_id", "ID", "id"], ["class", "分類", "class"], ["severity", "重要度", "severity", 2], ["confidence", "確信度", "conf.", 2],

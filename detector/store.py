@@ -26,7 +26,8 @@ function of the set of observations: merging the same run (or the same drive in 
 changes nothing.
 ``status_history`` (attributes): every status change (creation, reopen, manual, import).
 ``runs`` (attributes): one row per merge **that changed the registry**; a no-op merge (e.g. a re-run)
-leaves no trace, so a repeated merge leaves every table byte-identical.
+leaves no trace, so a repeated merge leaves every table byte-identical.  ``run_id`` (also on the observations
+and status changes a merge wrote): the caller's, else ``<merge time>-<label>`` (see ``Store.merge``).
 ``patrol_meta`` (attributes): schema version, last registry number.
 ``rtree_candidates_geom``: the GeoPackage spatial index of ``candidates.geom`` (extension ``gpkg_rtree_index``,
 virtual table and triggers as GDAL writes them), so QGIS filters by extent without a full scan.  The triggers call
@@ -254,6 +255,8 @@ class MergeResult:
     refined: list[str] = field(default_factory=list)
     #: run candidate index (row label of ``cands``) -> registry id
     mapping: dict[Any, str] = field(default_factory=dict)
+    #: this merge's id in ``runs``, ``observations`` and ``status_history`` (recorded only when ``changed``)
+    run_id: str = ""
 
     @property
     def changed(self) -> bool:
@@ -428,6 +431,7 @@ class Store:
             con.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as e:
             raise StoreError(f"cannot lock the registry: {e}", self.path) from None
+        self._touched: set[str] = set()
         try:
             yield con
         except BaseException:
@@ -437,11 +441,29 @@ class Store:
         else:
             try:
                 self._ensure_rtree()
+                self._update_contents()
                 con.execute("COMMIT")
             except sqlite3.Error as e:
                 with contextlib.suppress(sqlite3.Error):
                     con.execute("ROLLBACK")
                 raise StoreError(f"cannot commit: {e}", self.path) from None
+
+    def _touch(self, *tables: str) -> None:
+        """Inside a write transaction: these tables' content changed (``gpkg_contents`` says so on commit)."""
+        self._touched.update(tables)
+
+    def _update_contents(self) -> None:
+        """``gpkg_contents`` of the tables changed in this transaction: ``last_change`` (UTC, as the GeoPackage spec
+        has it) and the candidates layer's extent (what QGIS zooms to). A transaction that changed nothing leaves it."""
+        if not self._touched:
+            return
+        self.con.execute(
+            f"UPDATE gpkg_contents SET last_change=strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE table_name IN "
+            f"({','.join('?' * len(self._touched))})", sorted(self._touched))
+        if "candidates" in self._touched:
+            self.con.execute(
+                "UPDATE gpkg_contents SET (min_x, min_y, max_x, max_y) = (SELECT MIN(lon), MIN(lat), MAX(lon), MAX(lat) "
+                "FROM candidates WHERE geom IS NOT NULL) WHERE table_name='candidates'")
 
     def _ensure_rtree(self) -> None:
         """Inside a write transaction: add the spatial index to a registry that has none (new, or made before it)."""
@@ -490,10 +512,12 @@ class Store:
         Optional columns of ``cands``: ``crop_jpeg`` (bytes, the crop of the best image) and
         ``observations`` (list of dicts with drive, image, x1, y1, x2, y2, confidence, time[, width, height]):
         every detection of the candidate; without it the best box plus image-level sightings are stored.
-        ``run_info``: ``run_id`` and anything else JSON-serialisable (kept in ``runs.info``).
+        ``run_info``: ``run_id`` and anything else JSON-serialisable (kept in ``runs.info``). Without a ``run_id``
+        the merge names itself ``<merge time>-<label>`` (``20261127T004612-week48``; ``label``: e.g. the run's
+        output folder name), made unique in ``runs``; it is stored only when the merge changes the registry.
         """
         run_info = dict(run_info or {})
-        run_id = _s(run_info.get("run_id")) or ""
+        run_id = _s(run_info.get("run_id"))
         store_spec = getattr(cfg, "store", None)
         dist_m = float(store_spec.match_distance_m) if store_spec is not None else 25.0
         absorb = bool(store_spec.absorb_fragments) if store_spec is not None else True
@@ -512,6 +536,7 @@ class Store:
                 con)
             match = self._match(rows, reg, dist_m, absorb)
             merged_at = datetime.now(self.tz).isoformat(timespec="seconds")  # the municipality's clock
+            run_id = res.run_id = run_id or self._new_run_id(merged_at, _s(run_info.get("label")))
             last = int(con.execute("SELECT value FROM patrol_meta WHERE key='last_number'").fetchone()[0])
             touched: dict[str, bool] = {}  # registry id -> got new observations
             new_obs_t: dict[str, float] = {}
@@ -567,6 +592,8 @@ class Store:
             for rid in touched:
                 self._recompute(rid)
             if res.changed:
+                self._touch("candidates", "observations", "runs", *(("status_history",) if res.new or res.reopened else ()),
+                            *(("patrol_meta",) if res.new else ()))
                 info = {k: v for k, v in run_info.items()}
                 con.execute(
                     "INSERT INTO runs (run_id, merged_at, n_input, n_new, n_seen_again, n_reopened, n_unchanged, info) "
@@ -574,6 +601,15 @@ class Store:
                     (run_id, merged_at, len(rows), len(res.new), len(res.seen_again), len(res.reopened),
                      len(res.unchanged), json.dumps(info, default=str, ensure_ascii=False, sort_keys=True)))
         return res
+
+    def _new_run_id(self, merged_at: str, label: str | None) -> str:
+        """``<merge time>-<label>``, with ``-2``, ``-3`` … where a run of that name is already recorded."""
+        base = datetime.fromisoformat(merged_at).strftime("%Y%m%dT%H%M%S") + (f"-{label}" if label else "")
+        run_id, k = base, 1
+        while self.con.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone():
+            k += 1
+            run_id = f"{base}-{k}"
+        return run_id
 
     def _test_hook(self) -> None:
         secs = os.environ.get(TEST_SLEEP_ENV)
@@ -807,6 +843,7 @@ class Store:
         self.con.execute(
             "INSERT INTO status_history (candidate_id, at, from_status, to_status, who, note, issue_type, source) "
             "VALUES (?,?,?,?,?,?,?,?)", (candidate_id, at, cur, status, _s(who), _s(note), _s(issue_type), source))
+        self._touch("candidates", "status_history")
         return True
 
     def _annotate(self, candidate_id: str, status: str, note, who, issue_type, when, source: str) -> None:
@@ -821,6 +858,7 @@ class Store:
         self.con.execute(
             "INSERT INTO status_history (candidate_id, at, from_status, to_status, who, note, issue_type, source) "
             "VALUES (?,?,?,?,?,?,?,?)", (candidate_id, at, status, status, _s(who), _s(note), _s(issue_type), source))
+        self._touch("candidates", "status_history")
 
     def history(self, candidate_id: str | None = None) -> pd.DataFrame:
         q = "SELECT candidate_id, at, from_status, to_status, who, note, issue_type, source, run_id FROM status_history"
@@ -947,14 +985,15 @@ class Store:
         return df
 
     def export_repair_list(self, path: str | Path, status: list[str] | None = None) -> int:
-        """Write a repair list a crew can fill in (UTF-8 with BOM for Excel); ``candidate_id`` = registry id.
+        """Write a repair list a crew can fill in (UTF-8 with BOM for Excel, in route order); ``candidate_id`` = registry id.
 
         The crew edits ``status`` (pre-filled with the current one), ``note``, ``issue_type``, ``checked_by``,
         ``checked_at``; ``import_verification`` takes it back.  Returns the number of rows.
         """
         from .atomic import atomic_write
+        from .export import route_order
 
-        df = self.query(status=status)
+        df = route_order(self.query(status=status))
         cols = ["candidate_id", "class", "class_name", "class_name_ja", "confidence", "n_obs", "first_seen",
                 "last_seen", "road_name", "segment_id", "chainage_m", "lat", "lon", "best_drive", "best_image",
                 "severity", "status", "note", "issue_type", "checked_by", "checked_at"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -290,7 +291,7 @@ def located(tmp_path_factory, roads) -> dict:
     oracles = [need(TOYAMA / f"{P1}.oracle.csv"), need(TOYAMA / f"{P2}.oracle.csv")]
     out, store = d / "out", d / "registry.gpkg"
     r = ok(patrol("locate", *oracles, "--roads", roads, "--out", out, "--store", store))
-    return {"dir": d, "out": out, "store": store, "stdout": r.stdout}
+    return {"dir": d, "out": out, "store": store, "stdout": r.stdout, "roads": roads}
 
 
 def test_locate_oracle_gives_31_candidates(located):
@@ -300,6 +301,18 @@ def test_locate_oracle_gives_31_candidates(located):
     assert "31 new" in located["stdout"]
     with open(located["out"] / "repair_list.csv", encoding="utf-8-sig", newline="") as fh:
         assert len(list(csv.DictReader(fh))) == 31
+
+
+def test_summary_accounts_for_every_hit(located):
+    """The summary's hits and the candidates' sightings (n_obs) differ; it says where each hit went, exactly: one
+    sighting per damage and frame, the other boxes of a damage in a frame already counted (a crack drawn as
+    pieces). (Before: 'hits 200' and 31 candidates whose n_obs add up to 122, unexplained.)"""
+    hits = sum(len(need(TOYAMA / f"{p}.oracle.csv").read_text().splitlines()) - 1 for p in (P1, P2))
+    feats = json.loads((located["out"] / "candidates.geojson").read_text(encoding="utf-8"))["features"]
+    sightings = sum(f["properties"]["n_obs"] for f in feats)
+    line = " ".join(located["stdout"].split())  # the table wraps
+    assert sightings < hits and (f"hits {hits} = {sightings} sightings of 31 candidates (one per damage and frame) "
+                                 f"+ {hits - sightings} more boxes of a damage in a frame already counted") in line, line
 
 
 def test_run_outputs_and_registry_exports_agree_on_missing_text(located, tmp_path):
@@ -323,6 +336,60 @@ def test_run_outputs_and_registry_exports_agree_on_missing_text(located, tmp_pat
     assert gpkg["road_name"].isna().all()
     run_df = pyogrio.read_dataframe(located["out"] / "candidates.geojson")
     assert run_df["road_name"].isna().all()
+
+
+def test_registry_exports_list_the_damages_in_route_order(located, tmp_path):
+    """`patrol export --format csv` is the crew's list: the same route order as the run's repair_list.csv (first
+    seen, then segment and chainage), in every flat export, not the registry's creation order (before: by fid)."""
+    import openpyxl
+
+    with open(located["out"] / "repair_list.csv", encoding="utf-8-sig", newline="") as fh:
+        route = [r["candidate_id"] for r in csv.DictReader(fh)]
+    assert len(route) == 31 and route != sorted(route)  # the sample's creation order is not its route order
+    for fmt in ("csv", "xlsx", "geojson"):
+        ok(patrol("export", located["store"], "--format", fmt, "--out", tmp_path / f"list.{fmt}"))
+    with open(tmp_path / "list.csv", encoding="utf-8-sig", newline="") as fh:
+        assert [r["candidate_id"] for r in csv.DictReader(fh)] == route
+    ws = openpyxl.load_workbook(tmp_path / "list.xlsx", read_only=True)["candidates"]
+    assert [r[0] for r in ws.iter_rows(min_row=2, values_only=True)] == route
+    feats = json.loads((tmp_path / "list.geojson").read_text(encoding="utf-8"))["features"]
+    assert [f["id"] for f in feats] == route
+
+
+def test_registry_lists_give_each_row_its_photo(located, tmp_path):
+    """The crew opens a damage's photo from the registry's list as from a run's repair_list.csv: `patrol export
+    --format csv/xlsx` writes the registry's crops beside the list and names each in a ``photo`` column (a link
+    in the workbook); the folder holds exactly the listed rows' photos, also after a narrower export."""
+    import openpyxl
+
+    from detector.store import Store
+
+    with Store(located["store"]) as st:
+        crops = dict(zip(st.query()["candidate_id"], st.query()["crop_jpeg"]))
+    assert len(crops) == 31 and all(c is None for c in crops.values())  # patrol locate: no images, no crops
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    with Store(store) as st:  # the crops a `patrol run` keeps (any JPEG bytes serve here)
+        for k, cid in enumerate(sorted(crops)[:20]):
+            st.con.execute("UPDATE candidates SET crop_jpeg=? WHERE candidate_id=?", (b"\xff\xd8\xff" + bytes([k]), cid))
+    ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "list.csv"))
+    with open(tmp_path / "list.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    with_photo = {r["candidate_id"]: r["photo"] for r in rows if r["photo"]}
+    assert len(rows) == 31 and len(with_photo) == 20
+    for cid, photo in with_photo.items():
+        assert photo == f"list_csv_crops/{cid}.jpg" and (tmp_path / photo).read_bytes()[:3] == b"\xff\xd8\xff"
+    ok(patrol("export", store, "--format", "xlsx", "--out", tmp_path / "list.xlsx"))
+    ws = openpyxl.load_workbook(tmp_path / "list.xlsx")["candidates"]
+    col = [c.value.split("\n")[-1] for c in ws[1]].index("photo") + 1
+    links = {ws.cell(row=i, column=1).value: ws.cell(row=i, column=col).hyperlink for i in range(2, ws.max_row + 1)}
+    assert {k: v.target for k, v in links.items() if v} == {
+        k: v.replace("_csv_", "_xlsx_") for k, v in with_photo.items()}
+    ok(patrol("status", store, sorted(with_photo)[0], "--set", "confirmed"))
+    ok(patrol("export", store, "--format", "csv", "--status", "confirmed", "--out", tmp_path / "list.csv"))
+    assert [p.name for p in (tmp_path / "list_csv_crops").iterdir()] == [f"{sorted(with_photo)[0]}.jpg"]
+    assert len(list((tmp_path / "list_xlsx_crops").iterdir())) == 20  # another list's photos stay
+    ok(patrol("import-verification", store, tmp_path / "list.xlsx"))  # the photo column is no obstacle
 
 
 def _index_state(store: Path) -> tuple[bool, bool]:
@@ -371,6 +438,37 @@ def test_registry_has_a_spatial_index_and_an_old_registry_gets_one(located, tmp_
     assert len(pyogrio.read_dataframe(store, layer="candidates")) == 31
 
 
+def test_registry_geopackage_metadata_follows_its_writes(located, tmp_path):
+    """QGIS zooms a layer to its gpkg_contents extent and tools read last_change to see whether a GeoPackage
+    changed: both follow every write that changes the registry (before: extent NULL, last_change = creation)."""
+    import sqlite3
+    import time
+
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+
+    def contents() -> dict[str, tuple]:
+        con = sqlite3.connect(store)
+        try:
+            got = {r[0]: r[1:] for r in con.execute(
+                "SELECT table_name, last_change, min_x, min_y, max_x, max_y FROM gpkg_contents")}
+            got["bounds"] = con.execute("SELECT MIN(lon), MIN(lat), MAX(lon), MAX(lat) FROM candidates").fetchone()
+            return got
+        finally:
+            con.close()
+
+    before = contents()
+    assert before["candidates"][1:] == before["bounds"] and None not in before["bounds"]
+    time.sleep(0.01)
+    first = json.loads((located["out"] / "candidates.geojson").read_text(encoding="utf-8"))["features"][0]["id"]
+    ok(patrol("status", store, first, "--set", "confirmed"))
+    after = contents()
+    assert after["candidates"][0] > before["candidates"][0] and after["status_history"][0] > before["status_history"][0]
+    assert after["observations"] == before["observations"] and after["runs"] == before["runs"]
+    ok(patrol("status", store, first, "--set", "confirmed"))  # the same status again: nothing changed
+    assert contents() == after
+
+
 def test_the_same_drive_merged_again_and_again(located, roads, tmp_path):
     """Week after week a crew re-runs a drive that is already in the registry (here pass 2, merged with pass 1):
     every re-run exits 0, the registry keeps its 31 damages, each with its sightings and position, and exports.
@@ -396,6 +494,42 @@ def test_the_same_drive_merged_again_and_again(located, roads, tmp_path):
         st.con.execute("INSERT INTO candidates (candidate_id, class, status, n_obs) VALUES ('R-999999', 'D00', 'new', 0)")
     r = ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "list.csv"))
     assert "32 candidates" in r.stdout
+
+
+def _run_ids(store: Path) -> dict[str, list]:
+    import sqlite3
+
+    con = sqlite3.connect(store)
+    try:
+        return {t: [r[0] for r in con.execute(f"SELECT run_id FROM {t} ORDER BY 1")]
+                for t in ("runs", "observations", "status_history")}
+    finally:
+        con.close()
+
+
+def test_every_merge_that_changes_the_registry_has_its_own_run_id(located, tmp_path):
+    """A GIS officer asks the registry which run brought a sighting or a status change: every merge is named
+    ``<merge time>-<OUT folder>`` in runs, observations and status_history (before: '' everywhere), ids are
+    unique, and the same drive merged again (any OUT) still changes nothing at all."""
+    from detector.store import Store
+
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    ids = _run_ids(store)
+    assert len(ids["runs"]) == 1 and re.fullmatch(r"\d{8}T\d{6}-out", ids["runs"][0]), ids["runs"]
+    assert set(ids["observations"]) == set(ids["status_history"]) == set(ids["runs"])
+    week = tmp_path / "toyama-2026-12-p3.oracle.csv"  # next week's drive: the same damages seen again
+    week.write_bytes(need(TOYAMA / f"{P1}.oracle.csv").read_bytes())
+    r = ok(patrol("locate", week, "--roads", located["roads"], "--out", tmp_path / "week49", "--store", store))
+    ids = _run_ids(store)
+    assert len(ids["runs"]) == len(set(ids["runs"])) == 2 and ids["runs"][1].endswith("-week49"), ids["runs"]
+    assert set(ids["observations"]) == set(ids["runs"]) and f"(run {ids['runs'][1]})" in r.stdout
+    with Store(store) as st:
+        before = st.dump(("candidates", "observations", "status_history", "runs", "patrol_meta", "gpkg_contents"))
+    r = ok(patrol("locate", week, "--roads", located["roads"], "--out", tmp_path / "week49-again", "--store", store))
+    assert "0 new, 0 seen again" in r.stdout and "(run " not in r.stdout
+    with Store(store) as st:
+        assert st.dump(("candidates", "observations", "status_history", "runs", "patrol_meta", "gpkg_contents")) == before
 
 
 def _store_rows(store: Path) -> dict[str, dict]:

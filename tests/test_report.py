@@ -58,7 +58,8 @@ def make_candidates(cfg: Config, n: int = 10, lines=None, with_status: bool = Tr
         row = {
             "candidate_id": f"C{i:04d}", "class": c, "class_name": cfg.class_name(c), "class_name_ja": cfg.class_name(c, "ja"),
             "confidence": 0.4 + i / 40, "n_obs": 1 + i % 3,
-            "first_seen": f"2026-11-{1 + i % 9:02d}T10:{i:02d}:00+09:00", "last_seen": f"2026-11-{10 + i % 9:02d}T11:{i:02d}:30+09:00",
+            # first seen in row order: the exports' route order is the rows' order
+            "first_seen": f"2026-11-{1 + i % 28:02d}T10:{i % 60:02d}:00+09:00", "last_seen": f"2026-11-{10 + i % 9:02d}T11:{i:02d}:30+09:00",
             "segment_id": f"seg-{i % 4}", "road_name": ["県道富山高岡線", "市道 1-23号", None][i % 3], "chainage_m": 12.5 * i,
             "lat": lat, "lon": lon, "best_image": f"IMG_{i:04d}.jpg", "best_drive": "toyama-2026-11-p1",
             "best_x1": 100.0, "best_y1": 300.0, "best_x2": 260.0, "best_y2": 400.0, "best_width": 640, "best_height": 640,
@@ -153,8 +154,8 @@ def test_xlsx(tmp_path, cfg):
     assert wb.sheetnames == ["candidates", "legend"]
     ws = wb["candidates"]
     head = [c.value for c in ws[1]]
-    cols = [c for c, *_ in report.COLUMNS]
-    assert [h.split("\n")[-1] for h in head] == [en for _, _, en in report.COLUMNS]
+    cols = [c for c, *_ in report.LIST_COLUMNS]
+    assert [h.split("\n")[-1] for h in head] == [en for _, _, en in report.LIST_COLUMNS]
     assert ws.max_row == 11 and ws.freeze_panes == "B2" and ws.auto_filter.ref.startswith("A1:")
     r = {c: ws.cell(row=5, column=j + 1) for j, c in enumerate(cols)}
     assert r["class_name_ja"].value == "ポットホール" and r["status_ja"].value == "補修済み"
@@ -277,8 +278,8 @@ def parse_tags(html: str) -> list[tuple[str, dict]]:
     return p.tags
 
 
-def render(out: Path, fragment: str = "") -> tuple[str, str]:
-    r = chromium(out.resolve().as_uri() + fragment, "--dump-dom")
+def render(out: Path, fragment: str = "", *extra: str) -> tuple[str, str]:
+    r = chromium(out.resolve().as_uri() + fragment, "--dump-dom", *extra)
     assert r.returncode == 0, r.stderr[-2000:]
     return r.stdout, r.stderr
 
@@ -297,6 +298,24 @@ def test_html_in_chromium(tmp_path, cfg, toyama_roads):
     assert selfcheck(dom) == "report-ok:9:10"
     popup = dom[dom.index('class="leaflet-popup-content"'):]
     assert "ポットホール" in popup[:5000] and 'src="data:image/jpeg;base64,' in popup[:20000]
+    # ... shown whole at a 1400×1000 window with a real crop's size (a tall box, the pothole of the sample's
+    # R-000026): inside the map, clear of the legend (before: panned for the popup without its photo, which then
+    # loaded and pushed the top out of the map, under the legend)
+    crop = np.full((288, 120, 3), 128, np.uint8)
+    df.at[3, "crop_jpeg"] = cv2.imencode(".jpg", crop)[1].tobytes()
+    out = report.export(df, "html", tmp_path / "tall.html", cfg, roads_wgs84=toyama_roads)
+    probe = ("<script>setTimeout(function () { function r(s) { var b = document.querySelector(s).getBoundingClientRect();"
+             " return [b.left, b.top, b.right, b.bottom]; } document.documentElement.setAttribute('data-probe',"
+             " JSON.stringify({popup: r('.leaflet-popup'), map: r('#map'), legend: r('.legend')})); }, 3000);</script>")
+    # --dump-dom draws no frames: animation frames on a timer, so Leaflet's animated pans run (before Leaflet loads)
+    frames = "<script>window.requestAnimationFrame = function (f) { return setTimeout(function () { f(performance.now()); }, 16); };</script>"
+    html = out.read_text(encoding="utf-8").replace("<script", frames + "<script", 1).replace("</body>", probe + "</body>")
+    out.write_text(html, encoding="utf-8")
+    dom, _ = render(out, "#c=C0003", "--window-size=1400,1000")
+    box = json.loads(re.search(r'data-probe="([^"]*)"', dom).group(1).replace("&quot;", '"'))
+    (px1, py1, px2, py2), (mx1, my1, mx2, my2), (lx1, ly1, lx2, ly2) = box["popup"], box["map"], box["legend"]
+    assert mx1 <= px1 and my1 <= py1 and px2 <= mx2 and py2 <= my2, box  # the whole popup inside the map
+    assert px2 <= lx1 or lx2 <= px1 or py2 <= ly1 or ly2 <= py1, box  # not under the legend
     # the screenshot shows a map: many colours, the road grey, the pothole red of the markers
     png = tmp_path / "shot.png"
     r = chromium(out.resolve().as_uri(), "--window-size=1280,900", f"--screenshot={png}")
