@@ -280,8 +280,8 @@ def status(
     store: Path = typer.Argument(..., help=_REGISTRY_HELP),
     candidate_id: str = typer.Argument(..., metavar="ID", help="registry id, e.g. R-000012"),
     set_: str = typer.Option(..., "--set", help="confirmed | scheduled | repaired | not_an_issue (or 確認済み, 補修予定, 補修済み, 対象外); new and reopened are set by patrol"),
-    note: Optional[str] = typer.Option(None, "--note", help="note for the new status (without --note it has none; the "
-                                                            "history keeps every note)"),
+    note: Optional[str] = typer.Option(None, "--note", help="note (status_note); without --note the candidate keeps "
+                                                            "its note; the history keeps every note"),
     who: Optional[str] = typer.Option(None, "--who", help="who checked (checked_by; kept in the history)"),
     config: Optional[Path] = typer.Option(None, "--config", help=_STAMP_CONFIG_HELP),
 ):

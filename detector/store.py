@@ -828,8 +828,11 @@ class Store:
             at, at_t = self._when(when)
         except ValueError as e:
             raise UsageError(f"{candidate_id}: {e}", self.path) from None
-        sets = ["status=?", "status_note=?", "status_changed_at=?"]
-        vals: list[Any] = [status, _s(note), at]
+        sets = ["status=?", "status_changed_at=?"]
+        vals: list[Any] = [status, at]
+        if note:  # without a new note the candidate keeps its note (a crew's words about the damage), as a cell would
+            sets.append("status_note=?")
+            vals.append(str(note))
         if who:
             sets.append("checked_by=?")
             vals.append(str(who))

@@ -552,6 +552,8 @@ def test_status_import_verification_and_export(located, tmp_path):
     ok(patrol("status", store, ids[0], "--set", "confirmed", "--note", "見た / seen", "--who", "tanaka"))
     rows = _store_rows(store)
     assert rows[ids[0]]["status"] == "confirmed" and rows[ids[0]]["status_note"] == "見た / seen"
+    ok(patrol("status", store, ids[0], "--set", "scheduled"))  # no --note: the crew's note stays
+    assert _store_rows(store)[ids[0]] == {"candidate_id": ids[0], "status": "scheduled", "status_note": "見た / seen"}
     # not a status, not an id, a change the workflow forbids: usage errors (2), one line each; no registry: 6
     assert_user_error(patrol("status", store, ids[0], "--set", "bogus"), 2, "unknown status")
     assert_user_error(patrol("status", store, "R-999999", "--set", "confirmed"), 2, "R-999999")

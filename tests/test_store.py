@@ -356,6 +356,10 @@ def test_import_roundtrip_changes_exactly_named_rows(tmp_path, store_path, cfg, 
     head = rows[0]
     ix = {h: k for k, h in enumerate(head)}
     assert [r[ix["candidate_id"]] for r in rows[1:]] == [f"R-{k:06d}" for k in range(1, 9)]
+    con = sqlite3.connect(store_path)  # an old last_change, so the import's stamp differs even within one millisecond
+    with con:
+        con.execute("UPDATE gpkg_contents SET last_change='2000-01-01T00:00:00.000Z'")
+    con.close()
     before = dump(store_path)
     # crew edits two rows; blanks the status of another; everything else as exported
     rows[2][ix["status"]] = "confirmed"
