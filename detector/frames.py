@@ -45,8 +45,12 @@ import logging
 import math
 import os
 import re
+import sys
+import tempfile
+import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as dtime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -61,6 +65,7 @@ from .errors import InputError
 
 # exifread logs a warning for every odd file ("No values found for GPS SubIFD"); those are expected here.
 logging.getLogger("exifread").setLevel(logging.ERROR)
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Frame", "FrameError", "ExifInfo", "REASONS", "CSV_COLUMNS", "EXTRA_COLUMNS", "scan_drive", "parse_exif_tags", "read_exif",
@@ -79,7 +84,7 @@ REASONS: dict[str, str] = {
     "too_small": "The image is smaller than frames.min_image_side pixels on a side.",
     "no_gps_fix": "The frame has no GPS position and could not be interpolated between fixed neighbours close enough in time.",
     "bad_gps": "The frame's GPS position is unusable (zero denominators, out of range, or 0,0) and could not be interpolated.",
-    "decode_failed": "The image header was fine but decoding the pixels failed.",
+    "decode_failed": "The image header was fine but decoding the pixels failed, or the JPEG decoder found corrupt image data (`decode_failed: corrupt JPEG data: …`: grey, smeared or shifted blocks that would show false damage or hide real damage).",
     "symlink_loop": "A symbolic link leads back to a folder already scanned; it was not followed.",
 }
 
@@ -941,7 +946,15 @@ def load_image(frame: Frame | str | Path, ignore_orientation: bool = False) -> n
             raise FrameError(f"decode_failed: {e.reason}") from None
     flags = cv2.IMREAD_COLOR | (cv2.IMREAD_IGNORE_ORIENTATION if ignore_orientation else 0)
     try:
-        img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
+        if fmt == "jpeg":
+            with _fd2_captured() as said:
+                img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
+            corrupt = _libjpeg_corruption(said[0])
+            if corrupt:
+                log.warning("%s: corrupt JPEG data (%s); frame not used", path, corrupt)
+                raise FrameError(f"decode_failed: corrupt JPEG data: {corrupt}")
+        else:
+            img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     except cv2.error as e:
         raise FrameError(f"decode_failed: {' '.join(str(e).split())[:80]}") from None
     if img is None or img.size == 0:
@@ -949,6 +962,53 @@ def load_image(frame: Frame | str | Path, ignore_orientation: bool = False) -> n
     if img.dtype != np.uint8:
         img = cv2.convertScaleAbs(img, alpha=255.0 / 65535.0)
     return img
+
+
+_FD2_LOCK = threading.Lock()
+# libjpeg's warnings about damaged entropy-coded data (jerror.h JWRN_*): the decoder goes on and returns an image
+# with grey, smeared or shifted blocks. "Warning: unknown JFIF revision number" and the like are not damage.
+_LIBJPEG_CORRUPT = ("Corrupt JPEG data", "Premature end of JPEG file", "Inconsistent progression sequence",
+                    "Invalid SOS parameters")
+
+
+@contextmanager
+def _fd2_captured() -> Iterator[list[str]]:
+    """What C code writes to file descriptor 2 meanwhile, as the yielded list's one string (after the block).
+
+    libjpeg prints its warnings there and OpenCV has no API for them. fd 2 is the process's: one capture at a
+    time (the lock), so a decode in another thread waits rather than losing its messages to this one."""
+    said: list[str] = []
+    with _FD2_LOCK, tempfile.TemporaryFile() as tmp:
+        try:
+            sys.stderr.flush()
+        except Exception:
+            pass
+        saved = os.dup(2)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield said
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            said.append(tmp.read().decode("utf-8", "replace"))
+
+
+def _libjpeg_corruption(text: str) -> str:
+    """The first libjpeg corrupt-data warning in ``text`` ("premature end of data segment", "10 extraneous bytes
+    before marker 0xd9"), or "". Anything else (another thread's output) is passed on to stderr unchanged."""
+    found, other = "", []
+    for line in text.splitlines(keepends=True):
+        if line.startswith(_LIBJPEG_CORRUPT):
+            found = found or " ".join(line.removeprefix("Corrupt JPEG data:").split())
+        else:
+            other.append(line)
+    if other:
+        try:
+            os.write(2, "".join(other).encode("utf-8", "replace"))
+        except OSError:
+            pass
+    return found
 
 
 def _load_heif(path: Path, ignore_orientation: bool) -> np.ndarray:

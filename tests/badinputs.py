@@ -98,6 +98,21 @@ def patch_sof_size(data: bytes, width: int, height: int) -> bytes:
     raise ValueError("no SOF marker")
 
 
+def corrupt_scans(jpeg: bytes) -> dict[str, bytes]:
+    """Decodable JPEGs with damaged image data, headers and end marker intact (so the header scan accepts them):
+    what a flaky SD card or a bad copy leaves. libjpeg warns "Corrupt JPEG data: ..." and still returns an image."""
+    i = 2
+    while jpeg[i + 1] != 0xDA:  # walk the marker segments to the start of scan
+        i += 2 + int.from_bytes(jpeg[i + 2:i + 4], "big")
+    start = i + 2 + int.from_bytes(jpeg[i + 2:i + 4], "big")
+    mid = start + (len(jpeg) - start) // 2
+    return {
+        "corrupt_garbage_mid_scan.jpg": jpeg[:mid] + bytes([0x12, 0x34, 0x56]) * 50 + jpeg[mid:],
+        "corrupt_zeroed_mid_scan.jpg": jpeg[:mid] + bytes(200) + jpeg[mid + 200:],
+        "corrupt_scan_cut_short.jpg": jpeg[:mid] + b"\xff\xd9",
+    }
+
+
 def _base(good_frames: list[Path]) -> tuple[Image.Image, float, float, datetime]:
     """Pixels, a position and a time taken from the first good frame (or made up)."""
     img = None

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import detector.frames as frames_mod
-from badinputs import SKIPPED, make_bad_corpus
+from badinputs import SKIPPED, corrupt_scans, make_bad_corpus
 from conftest import SHARED
 from detector.config import Config
 from detector.frames import (
@@ -223,6 +223,28 @@ def test_iter_decoded_reports_decode_failures(tmp_path, scanned):
     out = list(iter_decoded([good, fake]))
     assert out[0][2] is None and out[0][1] is not None
     assert out[1][1] is None and reason_code(out[1][2]) == "decode_failed"
+
+
+def test_corrupt_jpeg_data_is_rejected_in_our_words(tmp_path, scanned, capfd, caplog):
+    """Damaged image data that libjpeg still decodes (grey/shifted blocks, false cracks) is a decode_failed frame with
+    the decoder's words; libjpeg's own stderr noise is replaced by one warning naming the file."""
+    good = next(f for f in scanned[PASSES[0]] if f.status == "ok")
+    drive = tmp_path / "d"
+    drive.mkdir()
+    for name, data in corrupt_scans(good.path.read_bytes()).items():
+        (drive / name).write_bytes(data)
+    shutil.copy2(good.path, drive / good.name)
+    frames = scan_drive(drive, Config())
+    assert all(f.status == "ok" for f in frames)  # headers, EXIF and end marker are intact: the scan cannot tell
+    capfd.readouterr()
+    got = {f.name: (img is not None, err) for f, img, err in iter_decoded(frames)}
+    assert got.pop(good.name) == (True, None)
+    assert len(got) == 3
+    for name, (decoded, err) in got.items():
+        assert not decoded and err.startswith("decode_failed: corrupt JPEG data: "), (name, err)
+        assert name in caplog.text
+    assert "premature end of data segment" in got["corrupt_scan_cut_short.jpg"][1]
+    assert "Corrupt JPEG" not in capfd.readouterr().err
 
 
 def test_iter_decoded_can_stop_early(scanned):
