@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from badinputs import SKIPPED, make_bad_corpus
+from badinputs import SKIPPED, corrupt_scans, make_bad_corpus
 from conftest import TOYAMA, need
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -215,6 +215,9 @@ def test_bad_inputs_are_used_or_rejected_and_cost_no_candidate(work, cfg_path, b
     expected["dangling.jpg"] = "unreadable"
     for p in good:
         expected[p.name] = "ok"
+    for name, data in corrupt_scans(good[0].read_bytes()).items():  # headers fine, image data damaged
+        (drive / name).write_bytes(data)
+        expected[name] = "decode_failed"
 
     out = work / "corpus-out"
     r = ok(patrol(*run_args(drive, out, cfg_path), timeout=240))
@@ -239,6 +242,8 @@ def test_bad_inputs_are_used_or_rejected_and_cost_no_candidate(work, cfg_path, b
     assert rows["lost_fix.jpg"]["position_source"] == "interpolated"
     assert rows[f"名前 with space ＃1.jpg"]["status"] == "ok"
     assert "rejected" in r.stdout  # the summary counts the rejections
+    # libjpeg's bare "Corrupt JPEG data: ..." is replaced by our warning naming the file
+    assert "Corrupt JPEG" not in r.stderr and "corrupt_garbage_mid_scan.jpg: corrupt JPEG data" in r.stderr
     # exactly the candidates the good frames give alone
     assert candidate_set(out) == candidate_set(baseline["out"])
     assert len(candidate_set(out)) >= 3
