@@ -70,7 +70,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "Frame", "FrameError", "ExifInfo", "REASONS", "CSV_COLUMNS", "EXTRA_COLUMNS", "scan_drive", "parse_exif_tags", "read_exif",
     "load_image", "iter_decoded", "iter_images", "write_frames_csv", "read_frames_csv", "reason_code",
-    "sniff_format",
+    "sniff_format", "folder_key",
 ]
 
 REASONS: dict[str, str] = {
@@ -734,16 +734,20 @@ def _describe(path: Path, head: bytes) -> str:
 
 # ----------------------------------------------------------------------------------------------- scan
 
-def _walk(drive_dir: Path) -> Iterator[tuple[str, Path, str]]:
-    """(name relative to the drive, path, reason-if-not-a-file) in sorted order; follows folder links once."""
-    seen: set[tuple[int, int]] = set()
+def folder_key(p: Path) -> tuple[int, int] | None:
+    """(device, inode) of what ``p`` leads to (links followed), None when it cannot be read: one folder, however named."""
+    try:
+        st = p.stat()
+        return st.st_dev, st.st_ino
+    except OSError:
+        return None
 
-    def key(p: Path) -> tuple[int, int] | None:
-        try:
-            st = p.stat()
-            return st.st_dev, st.st_ino
-        except OSError:
-            return None
+
+def _walk(drive_dir: Path, exclude: Iterable[Path] = ()) -> Iterator[tuple[str, Path, str]]:
+    """(name relative to the drive, path, reason-if-not-a-file) in sorted order; follows folder links once.
+    Folders in ``exclude`` (the run's own output folder) are not entered and get no row."""
+    seen: set[tuple[int, int]] = {k for k in map(folder_key, exclude) if k is not None}
+    key = folder_key
 
     root_key = key(drive_dir)
     if root_key:
@@ -790,8 +794,10 @@ def _walk(drive_dir: Path) -> Iterator[tuple[str, Path, str]]:
     return iter(out)
 
 
-def scan_drive(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = None) -> list[Frame]:
-    """Every file under ``drive_dir`` as a Frame (headers/EXIF only), ordered by time then name.
+def scan_drive(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = None,
+               exclude: Iterable[Path] = ()) -> list[Frame]:
+    """Every file under ``drive_dir`` as a Frame (headers/EXIF only), ordered by time then name; folders in
+    ``exclude`` (an output folder inside the drive folder) are left out.
 
     Raises InputError only when ``drive_dir`` itself is not a readable folder."""
     cfg = cfg or Config()
@@ -802,7 +808,7 @@ def scan_drive(drive_dir: str | Path, cfg: Config | None = None, drive: str | No
     tz = cfg.tz
     frames: list[Frame] = []
     problems: dict[int, str] = {}
-    for name, path, why in _walk(drive_dir):
+    for name, path, why in _walk(drive_dir, exclude):
         fr = Frame(drive=drive, name=name, path=path.absolute(), index=0, status="ok", reason="", time=None)
         if why:
             fr.status, fr.reason = "rejected", why

@@ -176,13 +176,15 @@ class DetectJournal:
 
 
 def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summary: RunSummary, progress=None):
-    from .frames import read_frames_csv, scan_drive, write_frames_csv
+    from .frames import folder_key, read_frames_csv, scan_drive, write_frames_csv
 
     listing = []
+    skip = {folder_key(out)}  # OUT inside a drive folder: its crops and CSVs are not frames (and change every run)
     for d in drives:
         if not d.is_dir():
             raise InputError("not a folder", d)
-        for root, _dirs, files in os.walk(d):
+        for root, dirs, files in os.walk(d):
+            dirs[:] = [x for x in dirs if folder_key(Path(root) / x) not in skip]
             for f in files:
                 p = Path(root) / f
                 try:
@@ -199,7 +201,7 @@ def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summ
     frames = []
     task = progress.add_task("Reading EXIF", total=len(listing)) if progress else None
     for d in drives:
-        fr = scan_drive(d, cfg)
+        fr = scan_drive(d, cfg, exclude=[out])
         frames.extend(fr)
         if progress:
             progress.advance(task, len(fr))
@@ -691,7 +693,7 @@ def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = Non
     out.mkdir(parents=True, exist_ok=True)
     weights = resolve_weights(cfg, weights)
     summary = RunSummary(out=out, drives=[images.name], weights=weights)
-    frames = scan_drive(images, cfg)
+    frames = scan_drive(images, cfg, exclude=[out])
     # detection only: an image without a position is still an image to detect on
     for f in frames:
         if f.status != "ok" and f.reason.split(":")[0] in POSITION_REASONS:

@@ -257,6 +257,23 @@ def test_bad_inputs_are_used_or_rejected_and_cost_no_candidate(work, cfg_path, b
     assert det_rows(out) == det_rows(baseline["out"])
 
 
+def test_out_folder_inside_the_drive_folder_is_not_read_as_frames(work, cfg_path):
+    """`patrol run D --out D/out` (a clerk keeping results with the photos): the run's own crops, CSVs and lock file
+    are not frames — no rejected rows for them, and a second run still skips the finished stages."""
+    drive = work / "out-inside" / P1
+    good = copy_frames(P1, drive)
+    out = drive / "patrol-out"
+    ok(patrol(*run_args(drive, out, cfg_path)))
+    assert any((out / "crops").iterdir())  # there are outputs the scan could pick up
+    r = ok(patrol(*run_args(drive, out, cfg_path)))
+    import csv
+
+    with open(out / "frames.csv", encoding="utf-8", newline="") as fh:
+        names = sorted(row["name"] for row in csv.DictReader(fh))
+    assert names == sorted(p.name for p in good)
+    assert "frames, detect" in r.stdout  # skipped: the inputs did not change
+
+
 # ------------------------------------------------------------------------------- (2) kill -9 and resume
 
 
