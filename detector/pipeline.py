@@ -567,18 +567,26 @@ def attach_crops(cands, frames, cfg: Config, out: Path):
         except (FrameError, OSError, ValueError):
             return None, None
 
+    def save_index():
+        atomic_write_text(index_path, json.dumps(index, indent=0, sort_keys=True))
+
     # the cascades and JPEG coding release the GIL: crops run on all cores
     from concurrent.futures import ThreadPoolExecutor
 
     # zip the class column in: itertuples renames ``class`` (a keyword) to a positional name
     rows = list(zip(cands.itertuples(index=False), cands["class"]))
+    # the index is saved every 5 % of the crops (at most ~20 writes), so a run killed while cutting the crops of
+    # a long drive (minutes: the blur costs more than detection per candidate) keeps what it had cut
+    every = max(1, len(rows) // 20)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        results = list(pool.map(lambda rc: one(*rc), rows))
-    for (row, _), (data, key) in zip(rows, results):
-        crops.append(data)
-        if key is not None:
-            index[row.candidate_id] = key
-    atomic_write_text(index_path, json.dumps(index, indent=0, sort_keys=True))
+        for n, ((row, _), (data, key)) in enumerate(zip(rows, pool.map(lambda rc: one(*rc), rows)), start=1):
+            crops.append(data)
+            if key is not None:
+                index[row.candidate_id] = key
+            if n % every == 0 and n < len(rows):
+                save_index()
+                checkpoint("crops_index_saved")
+    save_index()
     cands = cands.copy()
     cands["crop_jpeg"] = crops
     return cands

@@ -307,6 +307,19 @@ def test_killed_run_resumes_to_identical_outputs(work, p1_drive, cfg_path, basel
     assert {p: p.read_bytes() for p in before} == before
 
 
+def test_killed_while_cutting_crops_keeps_the_crops_it_had_cut(work, p1_drive, cfg_path, baseline):
+    """Crops cost more than detection per candidate (the privacy blur): on a long drive that is minutes. A run
+    killed part-way through them resumes with the crops already cut, not from the first one."""
+    out, store = work / "kill-crops", work / "kill-crops.gpkg"
+    r = patrol(*run_args(p1_drive, out, cfg_path, store), env={"PATROL_KILL_AT": "crops_index_saved"})
+    assert r.returncode == -signal.SIGKILL, f"not killed while cutting crops: exit {r.returncode}\n{r.stderr}"
+    index = json.loads((out / ".work" / "crops.json").read_text(encoding="utf-8"))
+    cut = {c: (out / "crops" / f"{c}.jpg").stat().st_mtime_ns for c in index}
+    assert cut and len(cut) < len(baseline["outputs"]["crops"])  # some crops cut, some not yet
+    resume_to_baseline(p1_drive, out, cfg_path, store, baseline, "kill while cutting crops")
+    assert {c: (out / "crops" / f"{c}.jpg").stat().st_mtime_ns for c in cut} == cut  # reused, not cut again
+
+
 def test_a_drive_without_usable_frames_is_an_error_alone_and_a_warning_beside_good_ones(work, p1_drive, cfg_path,
                                                                                        baseline):
     empty, texts = work / "empty-drive", work / "notes-drive"
