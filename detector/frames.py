@@ -70,7 +70,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "Frame", "FrameError", "ExifInfo", "REASONS", "CSV_COLUMNS", "EXTRA_COLUMNS", "scan_drive", "parse_exif_tags", "read_exif",
     "load_image", "iter_decoded", "iter_images", "write_frames_csv", "read_frames_csv", "reason_code",
-    "sniff_format", "folder_key",
+    "sniff_format", "folder_key", "sequence_of",
 ]
 
 REASONS: dict[str, str] = {
@@ -838,8 +838,12 @@ def scan_drive(drive_dir: str | Path, cfg: Config | None = None, drive: str | No
         frames.append(fr)
 
     frames.sort(key=_order_key)
-    _interpolate(frames, cfg.frames.interpolate_max_gap_s, problems)
-    _track_headings(frames, cfg.frames.interpolate_max_gap_s)
+    sequences: dict[str, list[Frame]] = {}
+    for fr in frames:
+        sequences.setdefault(sequence_of(fr.name), []).append(fr)
+    for seq in sequences.values():  # one camera's frames: never a position or heading from another phone's
+        _interpolate(seq, cfg.frames.interpolate_max_gap_s, problems)
+        _track_headings(seq, cfg.frames.interpolate_max_gap_s)
     for i, fr in enumerate(frames):
         fr.index = i
         if fr.position_source:
@@ -849,6 +853,13 @@ def scan_drive(drive_dir: str | Path, cfg: Config | None = None, drive: str | No
         if not math.isnan(fr.speed):
             fr.speed = round(fr.speed, 3)
     return frames
+
+
+def sequence_of(name: str) -> str:
+    """The sequence (one camera's frames) of a frame named ``name`` within its drive: its folder ("" at the top).
+    Phones of one patrol kept in their own subfolders of the drive folder are separate sequences, so a lost fix
+    is interpolated, a heading taken from the track and the road followed only along one phone's own frames."""
+    return name.rpartition("/")[0]
 
 
 def _order_key(fr: Frame) -> tuple:

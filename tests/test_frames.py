@@ -254,6 +254,37 @@ def test_iter_decoded_can_stop_early(scanned):
     assert first[0].index == 0
 
 
+def test_two_phones_in_one_drive_folder_are_separate_sequences(tmp_path, roads_dir):
+    """Two patrol phones of one drive, each in its own subfolder, shooting at the same seconds on the real Toyama
+    track (A forwards, B backwards, km apart): A's frame without a fix is interpolated between A's own fixes and a
+    frame without a heading gets the bearing of its own phone's track, never a point or a bearing between phones."""
+    from badinputs import make_exif, write_jpeg
+    from PIL import Image
+
+    fixes = track_fixes()
+    a_fix, b_fix = fixes[100:120], fixes[::-1][100:120]
+    img = Image.new("RGB", (320, 240), (90, 90, 90))
+    t0 = datetime(2026, 11, 20, 9, 0, 0, tzinfo=JST)
+    for phone, seq in (("phoneA", a_fix), ("phoneB", b_fix)):
+        for i, (lat, lon) in enumerate(seq):
+            t = t0 + timedelta(seconds=i)
+            gps = {} if (phone, i) == ("phoneA", 10) else dict(lat=lat, lon=lon, gps_utc=t)
+            write_jpeg(tmp_path / "d" / phone / f"IMG_{i:04d}.jpg", img, make_exif(local=t, offset="+09:00", **gps))
+    by = {f.name: f for f in scan_drive(tmp_path / "d", Config())}
+    assert metres(*a_fix[9], *b_fix[9]) > 1000  # the phones are far apart
+    lost = by["phoneA/IMG_0010.jpg"]
+    assert lost.status == "ok" and lost.position_source == "interpolated"
+    assert metres(lost.lat, lost.lon, *a_fix[10]) < 20
+    for phone, seq in (("phoneA", a_fix), ("phoneB", b_fix)):
+        for i in range(1, len(seq) - 1):
+            f = by[f"{phone}/IMG_{i:04d}.jpg"]
+            if f.heading_source == "track":  # bearing from its own previous to next fix
+                a, b = seq[i - 1], seq[i + 1]
+                want = math.degrees(math.atan2((b[1] - a[1]) * math.cos(math.radians(a[0])), b[0] - a[0])) % 360
+                assert abs((f.heading - want + 180) % 360 - 180) < 5, (f.name, f.heading, want)
+    assert sum(f.heading_source == "track" for f in by.values()) >= 30
+
+
 # ------------------------------------------------------------------------------------------ frames.csv
 
 def _same(a: Frame, b: Frame) -> bool:

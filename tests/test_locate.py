@@ -100,6 +100,33 @@ def test_kubicka_heading_aware_beats_nearest(roads_dir, tmp_path, kid):
     assert acc["hmm"]["in_route"] >= acc["heading"]["in_route"] - 0.002
 
 
+def test_two_phones_in_one_drive_are_followed_each_on_its_own(roads_dir, tmp_path):
+    """Two phones of one drive in their own subfolders (images "phoneA/...", "phoneB/..."), at the same seconds on
+    the Toyama track, one forwards and one backwards: each is snapped as if it were a drive of its own, not as one
+    chain jumping between the two vehicles every second."""
+    folder = roads_dir / "kubicka" / "00000037"
+    gj, _ = kubicka_network(folder, tmp_path)
+    tr = np.loadtxt(folder / "00000037.track", ndmin=2)[:300]
+    n = len(tr)
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()
+    times = [datetime.fromtimestamp(t0 + i, timezone.utc).isoformat() for i in range(n)] * 2
+    lon, lat = np.r_[tr[:, 0], tr[::-1, 0]], np.r_[tr[:, 1], tr[::-1, 1]]
+    names = [f"phoneA/{i:05d}.jpg" for i in range(n)] + [f"phoneB/{i:05d}.jpg" for i in range(n)]
+
+    def snapped(image, drive):
+        det = Detections.from_arrays(image=np.array(image, dtype=object), class_id="D00", confidence=np.ones(2 * n),
+                                     xyxy=np.tile([0.0, 0.0, 10.0, 10.0], (2 * n, 1)), width=640, height=640,
+                                     time=np.array(times, dtype=object), lat=lat, lon=lon,
+                                     drive=np.array(drive, dtype=object))
+        cfg = Config(camera=None)
+        out = locate(det, load_roads(gj, cfg), cfg)
+        return out["segment_id"].tolist()
+
+    alone = snapped([x.split("/")[1] for x in names], ["A"] * n + ["B"] * n)  # one drive each
+    together = snapped(names, ["drive"] * (2 * n))
+    assert together == alone
+
+
 # ------------------------------------------------------------------------------------------- unit tests
 def _two_roads(tmp_path: Path) -> Path:
     """A N-S road and a parallel E-W road crossing near it: x in metres via a local lon/lat step."""
