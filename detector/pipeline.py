@@ -465,6 +465,14 @@ def run_pipeline(drives: list[Path], roads: Path, out: Path, cfg: Config, weight
     t0 = time.perf_counter()
     summary = RunSummary(out=out, drives=[d.name for d in drives])
     names = [d.name for d in drives]
+    real = [d.resolve() for d in drives]
+    for i, a in enumerate(real):  # one folder twice (another path, a link) or a drive inside another: frames read twice
+        for j, b in enumerate(real):
+            if i < j and a == b:
+                raise InputError(f"the same folder is given twice (also as {drives[i]})", drives[j])
+            if a != b and a.is_relative_to(b):
+                raise InputError(f"lies inside the drive folder {drives[j]}: its frames would be read twice, "
+                                 "as two passes; pass one of them", drives[i])
     if len(set(names)) != len(names):
         raise InputError(f"two drives share the folder name {sorted(n for n in names if names.count(n) > 1)[0]!r}; "
                          "drive names identify passes", drives[0])

@@ -257,6 +257,20 @@ def test_bad_inputs_are_used_or_rejected_and_cost_no_candidate(work, cfg_path, b
     assert det_rows(out) == det_rows(baseline["out"])
 
 
+def test_a_drive_folder_given_twice_is_refused_before_any_work(work, cfg_path):
+    """`patrol run D D/hour-10` or one folder under two paths (a link): every frame in both would be detected twice
+    and each damage counted as seen on two passes. Refused up front (exit 3, one line naming both), no outputs."""
+    drive = work / "twice" / P1
+    copy_frames(P1, drive / "hour-10", n=2)
+    (work / "twice" / "link").symlink_to(drive)
+    for args, says in (((drive, drive / "hour-10"), f"{drive / 'hour-10'}: lies inside the drive folder {drive}"),
+                       ((drive, work / "twice" / "link"), "the same folder is given twice")):
+        out = work / "twice-out"
+        r = patrol("run", *args, "--roads", TOYAMA / "roads.geojson", "--out", out, "--config", cfg_path)
+        assert r.returncode == 3 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert not out.exists()
+
+
 def test_out_folder_inside_the_drive_folder_is_not_read_as_frames(work, cfg_path):
     """`patrol run D --out D/out` (a clerk keeping results with the photos): the run's own crops, CSVs and lock file
     are not frames — no rejected rows for them, and a second run still skips the finished stages."""
