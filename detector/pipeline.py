@@ -506,7 +506,7 @@ def _run_locked(drives, roads, out, cfg, weights, store, progress, detector, rep
     summary.warnings.extend(warnings)
     count_sightings(summary, cands)
     if len(cands):
-        cands = attach_crops(cands, frames, cfg, out)
+        cands = attach_crops(cands, frames, cfg, out, progress)
     checkpoint("before_store")
     if store is not None:
         cands = merge_into_store(cands, store, {"drives": names, "out": str(out.resolve()), "weights": str(weights)},
@@ -539,7 +539,7 @@ def _fill_frame_counts(summary: RunSummary, frames) -> None:
     summary.rejected_reasons = dict(sorted(reasons.items()))
 
 
-def attach_crops(cands, frames, cfg: Config, out: Path):
+def attach_crops(cands, frames, cfg: Config, out: Path, progress=None):
     """Cut the best frame of each candidate (box drawn, faces/plates blurred) into OUT/crops/ and a column.
 
     A crop is reused when its inputs (frame, box, label, privacy settings) are those recorded in
@@ -586,8 +586,12 @@ def attach_crops(cands, frames, cfg: Config, out: Path):
     # the index is saved every 5 % of the crops (at most ~20 writes), so a run killed while cutting the crops of
     # a long drive (minutes: the blur costs more than detection per candidate) keeps what it had cut
     every = max(1, len(rows) // 20)
+    # minutes on a long drive, after the detection bar is full: say so, or the run looks hung
+    task = progress.add_task("Cutting crops (privacy blur)", total=len(rows)) if progress else None
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         for n, ((row, _), (data, key)) in enumerate(zip(rows, pool.map(lambda rc: one(*rc), rows)), start=1):
+            if progress:
+                progress.advance(task, 1)
             crops.append(data)
             if key is not None:
                 index[row.candidate_id] = key

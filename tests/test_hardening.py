@@ -257,6 +257,16 @@ def test_bad_inputs_are_used_or_rejected_and_cost_no_candidate(work, cfg_path, b
     assert det_rows(out) == det_rows(baseline["out"])
 
 
+def test_progress_shows_the_crops(work, p1_drive, cfg_path):
+    """Cutting the crops takes about as long as detection on a long drive (the privacy blur): the progress display
+    has a bar for it, counting every candidate, instead of sitting on a full detection bar for minutes."""
+    out = work / "progress-out"
+    r = ok(patrol(*run_args(p1_drive, out, cfg_path), env={"PATROL_PROGRESS": "1"}))
+    n = len(json.loads((out / "candidates.geojson").read_text())["features"])
+    assert n >= 3
+    assert re.search(rf"Cutting crops \(privacy blur\)\s.*\b{n}/{n}\b", r.stderr), r.stderr[-2000:]
+
+
 def test_a_drive_folder_given_twice_is_refused_before_any_work(work, cfg_path):
     """`patrol run D D/hour-10` or one folder under two paths (a link): every frame in both would be detected twice
     and each damage counted as seen on two passes. Refused up front (exit 3, one line naming both), no outputs."""
