@@ -70,7 +70,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "Frame", "FrameError", "ExifInfo", "REASONS", "CSV_COLUMNS", "EXTRA_COLUMNS", "scan_drive", "parse_exif_tags", "read_exif",
     "load_image", "iter_decoded", "iter_images", "write_frames_csv", "read_frames_csv", "reason_code",
-    "sniff_format", "folder_key", "sequence_of",
+    "sniff_format", "sequence_of", "walk_drive",
 ]
 
 REASONS: dict[str, str] = {
@@ -734,7 +734,7 @@ def _describe(path: Path, head: bytes) -> str:
 
 # ----------------------------------------------------------------------------------------------- scan
 
-def folder_key(p: Path) -> tuple[int, int] | None:
+def _folder_key(p: Path) -> tuple[int, int] | None:
     """(device, inode) of what ``p`` leads to (links followed), None when it cannot be read: one folder, however named."""
     try:
         st = p.stat()
@@ -743,11 +743,11 @@ def folder_key(p: Path) -> tuple[int, int] | None:
         return None
 
 
-def _walk(drive_dir: Path, exclude: Iterable[Path] = ()) -> Iterator[tuple[str, Path, str]]:
+def walk_drive(drive_dir: Path, exclude: Iterable[Path] = ()) -> Iterator[tuple[str, Path, str]]:
     """(name relative to the drive, path, reason-if-not-a-file) in sorted order; follows folder links once.
     Folders in ``exclude`` (the run's own output folder) are not entered and get no row."""
-    seen: set[tuple[int, int]] = {k for k in map(folder_key, exclude) if k is not None}
-    key = folder_key
+    seen: set[tuple[int, int]] = {k for k in map(_folder_key, exclude) if k is not None}
+    key = _folder_key
 
     root_key = key(drive_dir)
     if root_key:
@@ -808,7 +808,7 @@ def scan_drive(drive_dir: str | Path, cfg: Config | None = None, drive: str | No
     tz = cfg.tz
     frames: list[Frame] = []
     problems: dict[int, str] = {}
-    for name, path, why in _walk(drive_dir, exclude):
+    for name, path, why in walk_drive(drive_dir, exclude):
         fr = Frame(drive=drive, name=name, path=path.absolute(), index=0, status="ok", reason="", time=None)
         if why:
             fr.status, fr.reason = "rejected", why

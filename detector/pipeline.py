@@ -176,22 +176,20 @@ class DetectJournal:
 
 
 def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summary: RunSummary, progress=None):
-    from .frames import folder_key, read_frames_csv, scan_drive, write_frames_csv
+    from .frames import read_frames_csv, scan_drive, walk_drive, write_frames_csv
 
+    # the fingerprint lists exactly the files the scan reads: linked phone folders included, OUT left out when it
+    # lies inside a drive folder (its crops and CSVs are not frames, and change every run)
     listing = []
-    skip = {folder_key(out)}  # OUT inside a drive folder: its crops and CSVs are not frames (and change every run)
     for d in drives:
         if not d.is_dir():
             raise InputError("not a folder", d)
-        for root, dirs, files in os.walk(d):
-            dirs[:] = [x for x in dirs if folder_key(Path(root) / x) not in skip]
-            for f in files:
-                p = Path(root) / f
-                try:
-                    st = p.lstat()
-                    listing.append((str(p), st.st_size, st.st_mtime_ns))
-                except OSError:
-                    listing.append((str(p), -1, -1))
+        for _name, p, _why in walk_drive(d, exclude=[out]):
+            try:
+                st = p.stat()
+                listing.append((str(p), st.st_size, st.st_mtime_ns))
+            except OSError:
+                listing.append((str(p), -1, -1))
     key = _sha1({"drives": [str(d.resolve()) for d in drives], "files": sorted(listing),
                  "cfg": config_fingerprint(cfg)["frames"], "tz": cfg.timezone, "v": 2})  # v2: frames.csv has time_source
     scan_csv = out / WORK / "frames.scan.csv"

@@ -257,6 +257,25 @@ def test_bad_inputs_are_used_or_rejected_and_cost_no_candidate(work, cfg_path, b
     assert det_rows(out) == det_rows(baseline["out"])
 
 
+def test_frames_added_to_a_linked_phone_folder_are_read_on_the_next_run(work, cfg_path):
+    """A phone's upload folder linked into the drive folder (the scan follows folder links): photos that arrive
+    after a run are read by the next run, not hidden by a frames stage that thinks nothing changed."""
+    upload, drive = work / "linked" / "phone-a-upload", work / "linked" / P1
+    first = copy_frames(P1, upload, n=4)
+    drive.mkdir()
+    (drive / "phone-a").symlink_to(upload)
+    out = work / "linked-out"
+    ok(patrol(*run_args(drive, out, cfg_path)))
+    late = [p for p in copy_frames(P1, upload, n=8) if p not in first]  # the rest of the upload lands later
+    r = ok(patrol(*run_args(drive, out, cfg_path)))
+    import csv
+
+    with open(out / "frames.csv", encoding="utf-8", newline="") as fh:
+        names = {row["name"] for row in csv.DictReader(fh)}
+    assert names == {f"phone-a/{p.name}" for p in first + late}
+    assert "skipped" not in r.stdout
+
+
 def test_progress_shows_the_crops(work, p1_drive, cfg_path):
     """Cutting the crops takes about as long as detection on a long drive (the privacy blur): the progress display
     has a bar for it, counting every candidate, instead of sitting on a full detection bar for minutes."""
