@@ -70,7 +70,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "Frame", "FrameError", "ExifInfo", "REASONS", "CSV_COLUMNS", "EXTRA_COLUMNS", "scan_drive", "parse_exif_tags", "read_exif",
     "load_image", "iter_decoded", "iter_images", "write_frames_csv", "read_frames_csv", "reason_code",
-    "sniff_format", "sequence_of", "walk_drive",
+    "sniff_format", "drive_name", "sequence_of", "walk_drive",
 ]
 
 REASONS: dict[str, str] = {
@@ -804,7 +804,7 @@ def scan_drive(drive_dir: str | Path, cfg: Config | None = None, drive: str | No
     drive_dir = Path(drive_dir)
     if not drive_dir.is_dir():
         raise InputError("not a folder" if drive_dir.exists() else "folder not found", drive_dir)
-    drive = drive or drive_dir.resolve().name
+    drive = drive or drive_name(drive_dir)
     tz = cfg.tz
     frames: list[Frame] = []
     problems: dict[int, str] = {}
@@ -853,6 +853,11 @@ def scan_drive(drive_dir: str | Path, cfg: Config | None = None, drive: str | No
         if not math.isnan(fr.speed):
             fr.speed = round(fr.speed, 3)
     return frames
+
+
+def drive_name(drive_dir: str | Path) -> str:
+    """A drive's name (the ``drive`` column, the pass): the folder's own name, links and ``.``/``..`` resolved."""
+    return Path(drive_dir).resolve().name
 
 
 def sequence_of(name: str) -> str:

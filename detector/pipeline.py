@@ -217,17 +217,18 @@ def _check_usable(frames, drives: list[Path], cfg: Config, out: Path, summary: R
     naming the folder and why, with frames.csv written so every rejected file's reason can be read."""
     from collections import Counter
 
-    from .frames import write_frames_csv
+    from .frames import drive_name, write_frames_csv
 
     usable = Counter(f.drive for f in frames if f.status == "ok")
     listed = Counter(f.drive for f in frames)
     why = {}
     for d in drives:
-        if usable[d.name]:
+        name = drive_name(d)
+        if usable[name]:
             continue
-        if listed[d.name]:
-            reasons = Counter(f.reason.split(":")[0] for f in frames if f.drive == d.name)
-            why[d] = (f"no usable frames: all {listed[d.name]} files rejected "
+        if listed[name]:
+            reasons = Counter(f.reason.split(":")[0] for f in frames if f.drive == name)
+            why[d] = (f"no usable frames: all {listed[name]} files rejected "
                       f"({', '.join(f'{k} {v}' for k, v in reasons.most_common())}; per file in {out / 'frames.csv'})")
         else:
             why[d] = f"no image files ({' '.join(cfg.frames.extensions)})"
@@ -457,12 +458,13 @@ def write_candidate_outputs(cands, out: Path, summary: RunSummary) -> None:
 def run_pipeline(drives: list[Path], roads: Path, out: Path, cfg: Config, weights: Path | None = None,
                  store: Path | None = None, progress=None, detector=None, report: bool = True) -> RunSummary:
     """The whole job for ``patrol run``. Returns a RunSummary; outputs are in ``out``."""
+    from .frames import drive_name
     from .infer import resolve_weights
     from .roads import load_roads
 
     t0 = time.perf_counter()
-    summary = RunSummary(out=out, drives=[d.name for d in drives])
-    names = [d.name for d in drives]
+    names = [drive_name(d) for d in drives]  # `patrol run .` or a link: the folder's own name, as in frames.csv
+    summary = RunSummary(out=out, drives=names)
     real = [d.resolve() for d in drives]
     for i, a in enumerate(real):  # one folder twice (another path, a link) or a drive inside another: frames read twice
         for j, b in enumerate(real):
@@ -702,7 +704,7 @@ def locate_only(csvs: list[Path], roads: Path, out: Path, cfg: Config, store: Pa
 
 def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = None, progress=None) -> RunSummary:
     """`patrol detect`: detection over a folder of images, with or without EXIF."""
-    from .frames import scan_drive, write_frames_csv
+    from .frames import drive_name, scan_drive, write_frames_csv
     from .infer import resolve_weights
 
     t0 = time.perf_counter()
@@ -710,7 +712,7 @@ def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = Non
         raise InputError("not a folder", images)
     out.mkdir(parents=True, exist_ok=True)
     weights = resolve_weights(cfg, weights)
-    summary = RunSummary(out=out, drives=[images.name], weights=weights)
+    summary = RunSummary(out=out, drives=[drive_name(images)], weights=weights)
     frames = scan_drive(images, cfg, exclude=[out])
     # detection only: an image without a position is still an image to detect on
     for f in frames:

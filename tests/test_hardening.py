@@ -276,6 +276,17 @@ def test_frames_added_to_a_linked_phone_folder_are_read_on_the_next_run(work, cf
     assert "skipped" not in r.stdout
 
 
+def test_a_drive_given_as_dot_or_through_a_link_is_the_folder_it_names(work, p1_drive, cfg_path, baseline):
+    """`cd DRIVE && patrol run . ...` and a link named otherwise (`latest -> toyama-2026-11-p1`) are that drive:
+    its frames are used (they were refused as 'no image files'), under the folder's own name."""
+    (work / "latest").symlink_to(p1_drive)
+    for arg, cwd in ((".", p1_drive), (work / "latest", None)):
+        out = work / f"dot-out-{len(list(work.glob('dot-out-*')))}"
+        r = ok(patrol("run", arg, "--roads", TOYAMA / "roads.geojson", "--out", out, "--config", cfg_path, cwd=cwd))
+        assert f"patrol run: {P1}" in r.stdout
+        assert candidate_set(out) == candidate_set(baseline["out"])
+
+
 def test_progress_shows_the_crops(work, p1_drive, cfg_path):
     """Cutting the crops takes about as long as detection on a long drive (the privacy blur): the progress display
     has a bar for it, counting every candidate, instead of sitting on a full detection bar for minutes."""
