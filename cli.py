@@ -89,7 +89,8 @@ def _print_summary(s, title: str) -> None:
         t.add_row("model", str(s.weights))
     for i, (k, p) in enumerate(s.outputs.items()):
         t.add_row("outputs" if i == 0 else "", f"{k:<12} {p}")
-    t.add_row("time", f"{s.seconds:.1f} s")
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in getattr(s, "stage_seconds", {}).items())
+    t.add_row("time", f"{s.seconds:.1f} s" + (f" ({stages})" if stages else ""))
     console.print(t)
 
 

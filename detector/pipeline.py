@@ -72,7 +72,14 @@ class RunSummary:
     weights: Path | None = None
     outputs: dict[str, Path] = field(default_factory=dict)
     seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # roads, frames, detect, locate, crops, …
     detect_fps: float | None = None
+
+    def lap(self, stage: str, since: float) -> float:
+        """Record ``stage`` as taking the time since ``since`` (perf_counter); returns now."""
+        now = time.perf_counter()
+        self.stage_seconds[stage] = round(now - since, 2)
+        return now
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -478,6 +485,7 @@ def run_pipeline(drives: list[Path], roads: Path, out: Path, cfg: Config, weight
                          "drive names identify passes", drives[0])
     # fail fast on the cheap inputs before the slow stage
     net = load_roads(roads, cfg)
+    summary.lap("roads", t0)
     weights = resolve_weights(cfg, weights)  # ModelError when the file is missing
     summary.weights = weights
     if store is not None:
@@ -495,28 +503,35 @@ def _run_locked(drives, roads, out, cfg, weights, store, progress, detector, rep
     remove_stale_temps(out)
     man = Manifest(out)
 
+    lap = time.perf_counter()
     frames = stage_frames(drives, cfg, out, man, summary, progress)
     _check_usable(frames, drives, cfg, out, summary)
+    lap = summary.lap("frames", lap)
     frames, det = stage_detect(frames, cfg, out, weights, man, summary, progress, detector=detector)
     write_frames_csv(frames, out / "frames.csv")
     summary.outputs["frames"] = out / "frames.csv"
     summary.outputs["detections"] = out / "detections.csv"
+    lap = summary.lap("detect", lap)
 
     _, located, cands, warnings = locate_and_dedupe(det, roads, cfg, net=net)
     summary.warnings.extend(warnings)
     count_sightings(summary, cands)
+    lap = summary.lap("locate", lap)
     if len(cands):
         cands = attach_crops(cands, frames, cfg, out, progress)
+    lap = summary.lap("crops", lap)
     checkpoint("before_store")
     if store is not None:
         cands = merge_into_store(cands, store, {"drives": names, "out": str(out.resolve()), "weights": str(weights)},
                                  cfg, summary)
+        lap = summary.lap("registry", lap)
     prune_crops(cands, out)
     write_candidate_outputs(cands, out, summary)
     checkpoint("candidates_written")
 
     if report:
         write_run_reports(cands, frames, net, cfg, out, summary)
+    summary.lap("exports", lap)
 
     _fill_frame_counts(summary, frames)
     summary.hits = len(det)

@@ -295,6 +295,8 @@ def test_progress_shows_the_crops(work, p1_drive, cfg_path):
     n = len(json.loads((out / "candidates.geojson").read_text())["features"])
     assert n >= 3
     assert re.search(rf"Cutting crops \(privacy blur\)\s.*\b{n}/{n}\b", r.stderr), r.stderr[-2000:]
+    # and the summary says where the time went
+    assert re.search(r"time\s+[\d.]+ s \(roads [\d.]+, frames [\d.]+, detect [\d.]+, locate [\d.]+, crops", r.stdout), r.stdout
 
 
 def test_a_drive_folder_given_twice_is_refused_before_any_work(work, cfg_path):
