@@ -131,10 +131,12 @@ class Manifest:
 
 
 class DetectJournal:
-    """Append-only JSONL: a header line with the stage key, then one line per finished frame.
+    """Append-only JSONL: a header line with the model's key (weights, detect settings, thresholds), then one line
+    per finished frame (drive, name, the file's size and mtime, boxes or the reason it was rejected).
 
     Only complete lines count: a torn last line (kill -9 during a write) is cut off on open, and a journal
-    written for other inputs (another key) is started afresh.
+    written for another model (another key) is started afresh. Frames added to a drive later (a late upload)
+    are appended; the others keep their lines.
     """
 
     def __init__(self, path: Path, key: str):
@@ -250,6 +252,15 @@ def _frame_key(f) -> tuple[str, str]:
     return (f.drive, f.name)
 
 
+def _file_id(path: Path) -> list[int] | None:
+    """[size, mtime_ns] of a frame's file: a file replaced under the same name is detected again."""
+    try:
+        st = os.stat(path)
+        return [st.st_size, st.st_mtime_ns]
+    except OSError:
+        return None
+
+
 def detectable(frame) -> bool:
     """Frames we run the detector on: every readable image (position problems don't stop detection)."""
     return frame.status == "ok"
@@ -261,16 +272,25 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
     from .frames import iter_decoded
 
     det_csv = out / "detections.csv"
-    key = _sha1({"frames": [(f.drive, f.name, f.status) for f in frames], "weights": weights_fingerprint(weights),
-                 "detect": config_fingerprint(cfg)["detect"], "thr": cfg.thresholds(), "v": 1})
+    # the journal holds per-frame results: valid for any list of frames (a late upload adds frames, it does not
+    # redo the others), as long as the model, its settings and the frame's file are the same
+    model_key = _sha1({"weights": weights_fingerprint(weights), "detect": config_fingerprint(cfg)["detect"],
+                       "thr": cfg.thresholds(), "v": 2})  # v2: records carry the file's size and mtime
+    key = _sha1({"frames": [(f.drive, f.name, f.status) for f in frames], "model": model_key})
     frames_csv = out / WORK / "frames.detect.csv"
     if man.fresh("detect", key, det_csv, frames_csv):
         from .frames import read_frames_csv
 
         summary.skipped_stages.append("detect")
         return read_frames_csv(frames_csv), read_detections_csv(det_csv)
-    journal = DetectJournal(out / WORK / "detect.jsonl", key)
-    todo = [f for f in frames if detectable(f) and _frame_key(f) not in journal.done]
+    journal = DetectJournal(out / WORK / "detect.jsonl", model_key)
+    file_id = {_frame_key(f): _file_id(f.path) for f in frames if detectable(f)}
+
+    def done(f) -> dict | None:
+        rec = journal.done.get(_frame_key(f))
+        return rec if rec is not None and detectable(f) and rec.get("file") == file_id[_frame_key(f)] else None
+
+    todo = [f for f in frames if detectable(f) and done(f) is None]
     n_target = sum(1 for f in frames if detectable(f))
     task = progress.add_task("Detecting damage", total=n_target, completed=n_target - len(todo)) if progress else None
     if todo:
@@ -291,7 +311,8 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
             preds = detector.predict(imgs)
             recs = []
             for (f, im), (xyxy, conf, cls) in zip(pending, preds):
-                recs.append({"drive": f.drive, "name": f.name, "h": int(im.shape[0]), "w": int(im.shape[1]),
+                recs.append({"drive": f.drive, "name": f.name, "file": file_id[_frame_key(f)],
+                             "h": int(im.shape[0]), "w": int(im.shape[1]),
                              "boxes": [[round(float(v), 1) for v in b] + [round(float(c), 4), str(k)]
                                        for b, c, k in zip(np.asarray(xyxy).reshape(-1, 4), conf, cls)]})
             journal.append(recs)
@@ -307,7 +328,7 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
 
         for f, img, err in iter_decoded(todo):
             if img is None:
-                rec = {"drive": f.drive, "name": f.name, "reject": err or "decode_failed"}
+                rec = {"drive": f.drive, "name": f.name, "file": file_id[_frame_key(f)], "reject": err or "decode_failed"}
                 journal.append([rec])
                 journal.done[_frame_key(f)] = rec
                 if progress:
@@ -323,7 +344,7 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
     # finalise in frame order: deterministic whatever the interruptions were
     parts = []
     for f in frames:
-        rec = journal.done.get(_frame_key(f))
+        rec = done(f)
         if rec is None:
             continue
         if "reject" in rec:

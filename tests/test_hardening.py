@@ -287,6 +287,33 @@ def test_a_drive_given_as_dot_or_through_a_link_is_the_folder_it_names(work, p1_
         assert candidate_set(out) == candidate_set(baseline["out"])
 
 
+def test_a_late_upload_is_detected_alone_and_a_replaced_file_again(work, cfg_path, baseline):
+    """One photo that arrives after the run (a phone that synced late) is detected on the next run without redoing
+    the drive's other frames (a full day is minutes of detection); a photo replaced under the same name is
+    detected again. Either way the outputs are those of one run over the final folder."""
+    drive = work / "late" / P1
+    frames = copy_frames(P1, drive)
+    late = frames[-1]
+    late.rename(work / "late" / late.name)
+    out = work / "late-out"
+    ok(patrol(*run_args(drive, out, cfg_path)))
+    journal = out / ".work" / "detect.jsonl"
+    before = journal.read_bytes()
+    (work / "late" / late.name).rename(late)
+    ok(patrol(*run_args(drive, out, cfg_path)))
+    after = journal.read_bytes()
+    assert after.startswith(before) and after.count(b"\n") == before.count(b"\n") + 1  # only the late photo
+    assert candidate_set(out) == candidate_set(baseline["out"])
+
+    first, other = frames[0], frames[1]  # the crew re-exported the first photo: other pixels, same name
+    data = other.read_bytes()
+    first.write_bytes(data)
+    ok(patrol(*run_args(drive, out, cfg_path)))
+    recs = [json.loads(x) for x in journal.read_bytes().splitlines()[1:]]
+    mine = [r for r in recs if r["name"] == first.name]
+    assert len(mine) == 2 and mine[-1]["boxes"] == next(r for r in recs if r["name"] == other.name)["boxes"]
+
+
 def test_progress_shows_the_crops(work, p1_drive, cfg_path):
     """Cutting the crops takes about as long as detection on a long drive (the privacy blur): the progress display
     has a bar for it, counting every candidate, instead of sitting on a full detection bar for minutes."""
