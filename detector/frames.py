@@ -1005,7 +1005,12 @@ def _fd2_captured() -> Iterator[list[str]]:
             sys.stderr.flush()
         except Exception:
             pass
-        saved = os.dup(2)
+        try:
+            saved = os.dup(2)
+        except OSError:  # no fd 2 at all (closed by the caller): nothing to capture, decode as is
+            said.append("")
+            yield said
+            return
         os.dup2(tmp.fileno(), 2)
         try:
             yield said

@@ -247,6 +247,17 @@ def test_corrupt_jpeg_data_is_rejected_in_our_words(tmp_path, scanned, capfd, ca
     assert "Corrupt JPEG" not in capfd.readouterr().err
 
 
+def test_load_image_without_a_stderr(scanned, monkeypatch):
+    """A service started with stderr closed (no fd 2 to capture libjpeg's warnings from): frames still decode."""
+    good = next(f for f in scanned[PASSES[0]] if f.status == "ok")
+
+    def no_fd(fd):
+        raise OSError(9, "Bad file descriptor")
+
+    monkeypatch.setattr(frames_mod.os, "dup", no_fd)
+    assert load_image(good).shape == (good.height, good.width, 3)
+
+
 def test_iter_decoded_can_stop_early(scanned):
     gen = iter_decoded(scanned[PASSES[0]], workers=2, prefetch=8)
     first = next(gen)
