@@ -925,13 +925,20 @@ def _distance_bearing(lat1: float, lon1: float, lat2: float, lon2: float) -> tup
 
 
 def _track_headings(frames: list[Frame], max_gap: float) -> None:
+    """A missing heading from the bearing between the nearest GPS-fixed placed frames before and after (each
+    within ``max_gap`` s, at least 1 m apart). Linear: the neighbours are found with one searchsorted."""
     placed = [fr for fr in frames if fr.status == "ok" and fr.position_source and fr.time is not None]
-    for i, fr in enumerate(placed):
-        if not math.isnan(fr.heading):
-            continue
+    gps = np.flatnonzero([p.position_source == "gps" for p in placed])
+    need = np.flatnonzero([math.isnan(p.heading) for p in placed])
+    if not len(gps) or not len(need):
+        return
+    before = np.searchsorted(gps, need, side="left") - 1  # the last fix strictly before, the first strictly after
+    after = np.searchsorted(gps, need, side="right")
+    for i, lo, hi in zip(need.tolist(), before.tolist(), after.tolist()):
+        fr = placed[i]
         t = fr.time.timestamp()
-        prev = next((p for p in reversed(placed[:i]) if p.position_source == "gps"), None)
-        nxt = next((p for p in placed[i + 1:] if p.position_source == "gps"), None)
+        prev = placed[gps[lo]] if lo >= 0 else None
+        nxt = placed[gps[hi]] if hi < len(gps) else None
         if prev is not None and t - prev.time.timestamp() > max_gap:
             prev = None
         if nxt is not None and nxt.time.timestamp() - t > max_gap:
@@ -943,7 +950,6 @@ def _track_headings(frames: list[Frame], max_gap: float) -> None:
         dist, bearing = _distance_bearing(a.lat, a.lon, b.lat, b.lon)
         if dist >= 1.0:
             fr.heading, fr.heading_source = bearing, "track"
-
 
 # ----------------------------------------------------------------------------------------------- decode
 

@@ -454,3 +454,46 @@ def test_reasons_documented():
     for code in ("empty_file", "truncated", "not_an_image", "unreadable", "too_large", "too_small", "no_gps_fix",
                  "bad_gps", "decode_failed", "symlink_loop", "corrupt", "unsupported_format"):
         assert code in REASONS and REASONS[code].endswith(".")
+
+
+def test_track_headings_is_linear_and_unchanged():
+    """20,000 frames along the real Toyama track (every 7th interpolated, every 5th with an EXIF heading): the track
+    headings are those of the plain definition (nearest GPS fixes before and after within 5 s), and finding them
+    takes linear time (the quadratic version took 0.84 s here; the linear one 0.04 s)."""
+    fixes = track_fixes()
+    t0 = datetime(2026, 11, 20, 9, 0, 0, tzinfo=JST)
+
+    def drive(n):
+        out = []
+        for i in range(n):
+            lat, lon = fixes[(i // 2) % len(fixes)]
+            f = Frame("d", f"{i:05d}", Path("x"), i, "ok", "", t0 + timedelta(seconds=i // 2), lat=lat, lon=lon,
+                      position_source="interpolated" if i % 7 == 3 else "gps")
+            if i % 5 == 0:
+                f.heading = 10.0
+            out.append(f)
+        return out
+
+    def plain(frames, max_gap=5.0):  # the definition, quadratic
+        placed = [f for f in frames if f.position_source]
+        for i, f in enumerate(placed):
+            if not math.isnan(f.heading):
+                continue
+            t = f.time.timestamp()
+            a = next((p for p in reversed(placed[:i]) if p.position_source == "gps"
+                      and t - p.time.timestamp() <= max_gap), f)
+            b = next((p for p in placed[i + 1:] if p.position_source == "gps"
+                      and p.time.timestamp() - t <= max_gap), f)
+            d, bearing = frames_mod._distance_bearing(a.lat, a.lon, b.lat, b.lon)
+            if a is not b and d >= 1.0:
+                f.heading, f.heading_source = bearing, "track"
+
+    small, want = drive(3000), drive(3000)
+    frames_mod._track_headings(small, 5.0)
+    plain(want)
+    assert [(f.heading, f.heading_source) for f in small] == [(f.heading, f.heading_source) for f in want]
+    assert sum(f.heading_source == "track" for f in small) > 1500
+    big = drive(20000)
+    t = time.perf_counter()
+    frames_mod._track_headings(big, 5.0)
+    assert time.perf_counter() - t < 0.3
