@@ -16,7 +16,8 @@ Decisions (documented contracts):
   When both a GPS time and a camera time exist, the GPS time of day is trusted (satellite clock) but its
   *date* is checked, because several cameras write a GPS date a day off (e.g. the Nikon DSCN samples):
   - camera time with an offset: GPS wins when within 2 h of it; else the GPS time moved by whole days
-    when that brings it within 2 h (``gps_date_fixed``); else the camera time wins (``exif_offset``);
+    when that brings it within 2 h (``gps_date_fixed``); else GPS wins anyway: the camera clock is wrong (a
+    clock set by hand, or not moved after travel), while the GPS time comes from the satellites;
   - camera time without an offset: camera wall time minus GPS UTC must be a real zone offset
     (-12 h .. +14 h, with 30 min slack); GPS wins when it is; else the GPS time moved by the fewest whole
     days that make it one (``gps_date_fixed``); else GPS wins anyway (the camera clock is wrong).
@@ -404,9 +405,9 @@ def _parse_time(tags: dict, info: ExifInfo, tz: tzinfo) -> None:
             if days != 0 and abs(fixed - local) <= _GPS_DISAGREE:
                 info.time, info.time_source = fixed, "gps_date_fixed"
                 info.notes.append(f"GPS date {days:+d} day(s) off the camera date; corrected")
-            else:
-                info.time, info.time_source = local, src
-                info.notes.append("GPS time disagrees with the camera time (with offset); camera time used")
+            else:  # the camera clock is off (not set after travel, set by hand): GPS time is satellite UTC
+                info.time, info.time_source = gps, "gps"
+                info.notes.append(f"camera time (with offset) {_hours(-delta)} off the GPS time; GPS time used")
             return
         # no offset: the camera's local time minus UTC must be a real zone offset (-12 h .. +14 h, some drift)
         wall = local.replace(tzinfo=None)
@@ -424,9 +425,13 @@ def _parse_time(tags: dict, info: ExifInfo, tz: tzinfo) -> None:
             info.notes.append(f"GPS date {-days:+d} day(s) off the camera date; corrected")
         else:
             info.time, info.time_source = gps, "gps"
-            info.notes.append("GPS time disagrees with the camera time (no offset); GPS time used")
+            info.notes.append(f"camera time (no offset) {_hours(wall - g)} from GPS UTC, not a zone offset; GPS time used")
     except (OverflowError, ValueError):
         info.time, info.time_source = None, ""
+
+
+def _hours(d: timedelta) -> str:
+    return f"{d / timedelta(hours=1):+.1f} h"
 
 
 def _parse_direction(tags: dict, info: ExifInfo) -> None:

@@ -497,3 +497,27 @@ def test_track_headings_is_linear_and_unchanged():
     t = time.perf_counter()
     frames_mod._track_headings(big, 5.0)
     assert time.perf_counter() - t < 0.3
+
+
+def _sample_pixels(toyama):
+    from PIL import Image
+
+    return Image.open(next(toyama.glob("toyama-2026-11-p1/IMG_*.jpg"))).convert("RGB").resize((320, 240))
+
+
+@pytest.mark.parametrize("camera_off_h", [3, -5])
+def test_gps_time_wins_over_a_camera_clock_hours_off(tmp_path, toyama, camera_off_h):
+    """A phone whose clock is hours off (not moved after travel), with an offset written: the satellites' UTC time
+    is used, frames.csv says ``gps``, and the frames keep the order and spacing of the GPS clock."""
+    from badinputs import make_exif, write_jpeg
+
+    img, fixes = _sample_pixels(toyama), track_fixes()[100:104]
+    t0 = datetime(2026, 11, 20, 9, 0, 0, tzinfo=JST)
+    for i, (lat, lon) in enumerate(fixes):
+        t = t0 + timedelta(seconds=2 * i)
+        write_jpeg(tmp_path / "d" / f"IMG_{i}.jpg", img, make_exif(lat=lat, lon=lon, gps_utc=t, offset="+09:00",
+                                                                   local=t + timedelta(hours=camera_off_h)))
+    frames = scan_drive(tmp_path / "d", Config())
+    assert [f.name for f in frames] == [f"IMG_{i}.jpg" for i in range(4)]
+    assert [f.time for f in frames] == [t0 + timedelta(seconds=2 * i) for i in range(4)]
+    assert {f.time_source for f in frames} == {"gps"}
