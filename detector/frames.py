@@ -27,10 +27,12 @@ Decisions (documented contracts):
   (0, 0) give no fix. A 0/0 minutes or seconds component is read as 0 when the degrees are valid.
 * Heading: GPSImgDirection, else GPSTrack (both taken as-is; a magnetic ref "M" is kept in
   ``ExifInfo.heading_ref`` and noted, not corrected). Missing → bearing between the neighbouring placed
-  frames (each within ``interpolate_max_gap_s`` and at least 1 m apart) → heading_source "track".
+  frames of its track (each within ``interpolate_max_gap_s`` and at least 1 m apart) → heading_source "track".
 * Speed: GPSSpeed with GPSSpeedRef K (default), M (mph) or N (knots), in km/h.
+* Sequences: one camera's frames are those of one folder with one EXIF make, model and serial number; within a
+  sequence the fixes are split into vehicle tracks (``split_tracks``: 200 km/h plus 25 m of GPS noise).
 * A frame with a time but no fix is interpolated linearly (in time) between the nearest earlier and the
-  nearest later GPS-fixed frames of the drive, each at most ``interpolate_max_gap_s`` away in time;
+  nearest later GPS-fixed frames of one track, each at most ``interpolate_max_gap_s`` away in time;
   otherwise it is rejected ``no_gps_fix`` (or ``bad_gps`` when the EXIF had unusable coordinates).
   A frame with a fix but no time is kept (time empty).
 * Order: by time (frames without time last), then name; duplicate or backwards times are fine.
@@ -101,6 +103,9 @@ _GPS_DISAGREE = timedelta(hours=2)
 _MIN_OFFSET = timedelta(hours=-12, minutes=-30)  # zone offsets span -12..+14 h; allow clock drift
 _MAX_OFFSET = timedelta(hours=14, minutes=30)
 _EARTH_R = 6_371_008.8
+_MAX_SPEED = 200 / 3.6  # m/s: a fix farther from a track's last one than this speed allows is another vehicle's
+_GPS_SLACK_M = 25.0  # GPS noise allowed on top of it (a jump of 100 m within 1 s is not a vehicle)
+_TRACK_HORIZON_S = 60.0  # a track not seen for this long ends
 
 
 class FrameError(Exception):
@@ -153,6 +158,7 @@ class ExifInfo:
     make: str = ""
     model: str = ""
     software: str = ""
+    serial: str = ""  # BodySerialNumber: tells two phones of one model apart
     gps_problem: str = ""  # why GPS coordinates present in the EXIF were not used
     notes: list[str] = field(default_factory=list)
 
@@ -487,6 +493,7 @@ def parse_exif_tags(tags: dict, tz: tzinfo | str | None = None) -> ExifInfo:
             info.make = _text(tags, "Image Make")
             info.model = _text(tags, "Image Model")
             info.software = _text(tags, "Image Software")
+            info.serial = _text(tags, "EXIF BodySerialNumber")
         except Exception as e:
             info.notes.append(f"exif parse error: {type(e).__name__}")
     except Exception:
@@ -812,7 +819,8 @@ def scan_drive(drive_dir: str | Path, cfg: Config | None = None, drive: str | No
     drive = drive or drive_name(drive_dir)
     tz = cfg.tz
     frames: list[Frame] = []
-    problems: dict[int, str] = {}
+    problems: dict[int, str] = {}  # id(frame) -> why its fix is not used, "<code>: <detail>"
+    camera: dict[int, tuple] = {}
     for name, path, why in walk_drive(drive_dir, exclude):
         fr = Frame(drive=drive, name=name, path=path.absolute(), index=0, status="ok", reason="", time=None)
         if why:
@@ -823,6 +831,7 @@ def scan_drive(drive_dir: str | Path, cfg: Config | None = None, drive: str | No
         fr.width, fr.height = p.width, p.height
         ex = p.exif
         fr.make, fr.model, fr.software = ex.make, ex.model, ex.software
+        camera[id(fr)] = (ex.make, ex.model, ex.serial)
         if ex.time is not None:
             try:
                 fr.time, fr.time_source = ex.time.astimezone(tz), ex.time_source
@@ -839,16 +848,15 @@ def scan_drive(drive_dir: str | Path, cfg: Config | None = None, drive: str | No
             if ex.speed is not None:
                 fr.speed = ex.speed
             if ex.gps_problem:
-                problems[id(fr)] = ex.gps_problem
+                problems[id(fr)] = f"bad_gps: {ex.gps_problem}"
         frames.append(fr)
 
     frames.sort(key=_order_key)
-    sequences: dict[str, list[Frame]] = {}
-    for fr in frames:
-        sequences.setdefault(sequence_of(fr.name), []).append(fr)
-    for seq in sequences.values():  # one camera's frames: never a position or heading from another phone's
-        _interpolate(seq, cfg.frames.interpolate_max_gap_s, problems)
-        _track_headings(seq, cfg.frames.interpolate_max_gap_s)
+    sequences: dict[tuple, list[Frame]] = {}
+    for fr in frames:  # one camera's frames: its folder, and its make, model and serial number where written
+        sequences.setdefault((sequence_of(fr.name), camera.get(id(fr))), []).append(fr)
+    for seq in sequences.values():
+        _place(seq, cfg.frames.interpolate_max_gap_s, problems)
     for i, fr in enumerate(frames):
         fr.index = i
         if fr.position_source:
@@ -878,29 +886,84 @@ def _order_key(fr: Frame) -> tuple:
     return (0, fr.time.timestamp(), fr.name)
 
 
-def _interpolate(frames: list[Frame], max_gap: float, problems: dict[int, str]) -> None:
-    fixed = [(fr.time.timestamp(), fr) for fr in frames
-             if fr.status == "ok" and fr.position_source == "gps" and fr.time is not None]
-    ts = [t for t, _ in fixed]
-    import bisect
+def split_tracks(t: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Track labels (0, 1, ...) of fixes sorted by time ``t`` (s) at metric ``x``, ``y``: one per vehicle.
 
+    A fix joins the track whose last fix is nearest among those it can be reached from at 200 km/h (over at least
+    1 s, the resolution of EXIF times) plus 25 m of GPS noise; else it starts a track. So the phones of several
+    vehicles writing into one folder come apart, and a fix that jumps 100 m and more in a second (multipath) is a
+    track of its own. A track ends when not seen for 60 s."""
+    labels = np.empty(len(t), dtype=np.int64)
+    last: dict[int, tuple[float, float, float]] = {}
+    for i, (ti, xi, yi) in enumerate(zip(t.tolist(), x.tolist(), y.tolist())):
+        best, best_d = -1, math.inf
+        for k, (tk, xk, yk) in list(last.items()):
+            if ti - tk > _TRACK_HORIZON_S:
+                del last[k]
+                continue
+            d = math.hypot(xi - xk, yi - yk)
+            if d <= _MAX_SPEED * max(abs(ti - tk), 1.0) + _GPS_SLACK_M and d < best_d:
+                best, best_d = k, d
+        if best < 0:
+            best = i  # a new track, labelled by its first fix
+        labels[i] = best
+        last[best] = (ti, xi, yi)
+    return np.unique(labels, return_inverse=True)[1].reshape(-1)
+
+
+def _metric(frames: list[Frame]) -> tuple[np.ndarray, np.ndarray]:
+    """Local east/north metres of the frames' positions (equirectangular about the first; a drive is small)."""
+    lat = np.array([f.lat for f in frames])
+    lon = np.array([f.lon for f in frames])
+    if not len(lat):
+        return lat, lon
+    dlon = (lon - lon[0] + 180.0) % 360.0 - 180.0
+    return np.radians(dlon) * _EARTH_R * math.cos(math.radians(lat[0])), np.radians(lat - lat[0]) * _EARTH_R
+
+
+def _place(frames: list[Frame], max_gap: float, problems: dict[int, str]) -> None:
+    """Positions and track headings within one camera's frames (sorted by time): the fixes are split into
+    vehicle tracks (``split_tracks``), a frame without a fix is interpolated along one track, and a heading is
+    taken from the frame's own track."""
+    fixed = [fr for fr in frames if fr.status == "ok" and fr.position_source == "gps" and fr.time is not None]
+    ts = np.array([fr.time.timestamp() for fr in fixed])
+    labels = split_tracks(ts, *_metric(fixed))
+    track = {id(fr): int(k) for fr, k in zip(fixed, labels)}
+    _interpolate(frames, fixed, ts, labels, max_gap, problems, track)
+    groups: dict[int, list[Frame]] = {}
+    for fr in frames:
+        if id(fr) in track:
+            groups.setdefault(track[id(fr)], []).append(fr)
+    for g in groups.values():
+        _track_headings(g, max_gap)
+
+
+def _interpolate(frames: list[Frame], fixed: list[Frame], ts: np.ndarray, labels: np.ndarray, max_gap: float,
+                 problems: dict[int, str], track: dict[int, int]) -> None:
+    """Place each ok frame without a fix between the nearest earlier and later fixes of one track (``labels``),
+    each at most ``max_gap`` s away; ``track`` gets the frame's track. Else reject it."""
+    by_track = {int(k): np.flatnonzero(labels == k) for k in np.unique(labels)}
     for fr in frames:
         if fr.status != "ok" or fr.position_source:
             continue
         problem = problems.get(id(fr))
         if fr.time is None:
             fr.status = "rejected"
-            fr.reason = f"bad_gps: {problem}; no time to interpolate" if problem else "no_gps_fix: no position and no time"
+            fr.reason = f"{problem}; no time to interpolate" if problem else "no_gps_fix: no position and no time"
             continue
         t = fr.time.timestamp()
-        lo = bisect.bisect_right(ts, t) - 1
-        hi = bisect.bisect_left(ts, t)
-        if hi <= lo:  # a fixed frame at exactly t (duplicate time) is both neighbours
-            hi = lo
-        prev = fixed[lo] if lo >= 0 else None
-        nxt = fixed[hi] if hi < len(fixed) else None
-        if prev and nxt and t - prev[0] <= max_gap and nxt[0] - t <= max_gap:
-            (t0, a), (t1, b) = prev, nxt
+        near = labels[np.searchsorted(ts, t - max_gap, side="left"):np.searchsorted(ts, t + max_gap, side="right")]
+        around = []
+        for k in np.unique(near).tolist():  # the tracks with fixes close enough in time
+            idx = by_track[k]
+            j = np.searchsorted(ts[idx], t, side="right") - 1
+            a = idx[j] if j >= 0 else None
+            b = idx[j] if a is not None and ts[a] == t else (idx[j + 1] if j + 1 < len(idx) else None)
+            if a is not None and b is not None and t - ts[a] <= max_gap and ts[b] - t <= max_gap:
+                around.append((k, fixed[a], fixed[b]))
+        if len(around) == 1:
+            k, a, b = around[0]
+            t0, t1 = a.time.timestamp(), b.time.timestamp()
             w = 0.0 if t1 == t0 else (t - t0) / (t1 - t0)
             dlon = b.lon - a.lon
             if dlon > 180:
@@ -911,12 +974,14 @@ def _interpolate(frames: list[Frame], max_gap: float, problems: dict[int, str]) 
             lon = a.lon + w * dlon
             fr.lon = (lon + 180.0) % 360.0 - 180.0 if abs(lon) > 180 else lon
             fr.position_source = "interpolated"
+            track[id(fr)] = k
             if math.isnan(fr.speed) and not (math.isnan(a.speed) or math.isnan(b.speed)):
                 fr.speed = a.speed + w * (b.speed - a.speed)
         else:
             fr.status = "rejected"
-            why = f"no fixed frames within {max_gap:g} s on both sides"
-            fr.reason = f"bad_gps: {problem}; {why}" if problem else f"no_gps_fix: {why}"
+            why = (f"fixes of {len(around)} vehicles around it (phones of one model in one folder: give each its own)"
+                   if around else f"no fixed frames within {max_gap:g} s on both sides")
+            fr.reason = f"{problem}; {why}" if problem else f"no_gps_fix: {why}"
 
 
 def _distance_bearing(lat1: float, lon1: float, lat2: float, lon2: float) -> tuple[float, float]:

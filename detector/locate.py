@@ -1,7 +1,8 @@
 """Stage 3: Detections -> Located (one row per detection): damage position, road segment, chainage.
 
 1. Frames: the unique (drive, image) positions. A missing heading is taken from the track (the fixes before
-   and after in the same sequence — drive and image folder, see ``frames.sequence_of`` —, when they are >= 2 m apart).
+   and after in the same sequence — drive and image folder, see ``frames.sequence_of``, and vehicle track within it,
+   ``frames.split_tracks`` —, when they are >= 2 m apart).
 2. The road being driven: every frame's vehicle position is snapped to a segment. Candidates are the segments
    within ``locate.max_snap_m`` (STRtree, vectorised). Emission cost (metres)
    ``distance + heading_weight_m * (1 - |cos(heading - segment direction)|)`` (two-way: either direction), plus a
@@ -9,7 +10,7 @@
    nothing else is in range. ``locate.method``:
    - ``nearest``: distance only (the baseline);
    - ``heading``: the emission cost per frame;
-   - ``hmm`` (default): Viterbi over the frames of each sequence (chains broken at gaps > ``max_gap_s``) with a
+   - ``hmm`` (default): Viterbi over the frames of each track (chains broken at gaps > ``max_gap_s``) with a
      transition cost 0 (same segment) / ``switch_m`` (connected segment) / ``jump_m`` (not connected), plus
      ``route_weight * |distance along the road - straight distance between the fixes|``.
 3. The damage: with ``locate.place_ahead`` and a camera, the box's bottom-centre pixel is put on the ground
@@ -39,7 +40,7 @@ import shapely
 
 from .config import CameraSpec, Config
 from .detections import Detections
-from .frames import sequence_of
+from .frames import sequence_of, split_tracks
 from .roads import RoadNetwork
 
 PENALTY_M = 1.0e4  # heading outside tolerance: only when nothing else is in range
@@ -285,11 +286,17 @@ def locate(det: Detections, net: RoadNetwork, cfg: Config | None = None, method:
     df["x"], df["y"] = x, y
 
     # ---- frames: unique (drive, image) with a position, sorted by drive, sequence (the image's folder: one
-    # phone's frames), time, image; a chain is one sequence
+    # phone's frames), vehicle track within it (``frames.split_tracks``: phones of several vehicles in one folder),
+    # time, image; a chain is one track
     fr = df.loc[located, ["drive", "image", "t", "x", "y", "heading"]].drop_duplicates(["drive", "image"])
     fr = fr.assign(_tk=fr["t"].fillna(np.inf), _seq=fr["image"].astype(str).map(sequence_of))
     fr = fr.sort_values(["drive", "_seq", "_tk", "image"], kind="mergesort").reset_index(drop=True)
-    chain = fr.groupby(["drive", "_seq"], sort=False).ngroup().to_numpy()
+    fr["_trk"] = -1  # frames without a time: one group, as before
+    for rows in fr.groupby(["drive", "_seq"], sort=False).indices.values():
+        rows = rows[np.isfinite(fr["t"].to_numpy()[rows])]
+        fr.loc[rows, "_trk"] = split_tracks(*(fr[c].to_numpy()[rows] for c in ("t", "x", "y")))
+    fr = fr.sort_values(["drive", "_seq", "_trk", "_tk", "image"], kind="mergesort").reset_index(drop=True)
+    chain = fr.groupby(["drive", "_seq", "_trk"], sort=False).ngroup().to_numpy()
     fx, fy = fr["x"].to_numpy(), fr["y"].to_numpy()
     hd = net.true_to_grid(fr["heading"].to_numpy())
     trk = _track_heading(fx, fy, chain)

@@ -265,10 +265,13 @@ def test_iter_decoded_can_stop_early(scanned):
     assert first[0].index == 0
 
 
-def test_two_phones_in_one_drive_folder_are_separate_sequences(tmp_path, roads_dir):
-    """Two patrol phones of one drive, each in its own subfolder, shooting at the same seconds on the real Toyama
-    track (A forwards, B backwards, km apart): A's frame without a fix is interpolated between A's own fixes and a
-    frame without a heading gets the bearing of its own phone's track, never a point or a bearing between phones."""
+@pytest.mark.parametrize("layout", ["subfolders", "one folder, two models", "one folder, one model"])
+def test_two_phones_in_one_drive_folder_are_separate_sequences(tmp_path, roads_dir, layout):
+    """Two patrol phones of one drive shooting at the same seconds on the real Toyama track (A forwards, B backwards,
+    km apart), each in its own subfolder or both in one folder (told apart by their make/model, or, for two phones
+    of one model, by their tracks: B's fixes cannot be reached from A's at 200 km/h): A's frame without a fix is
+    interpolated between A's own fixes and a frame without a heading gets the bearing of its own phone's track,
+    never a point or a bearing between phones."""
     from badinputs import make_exif, write_jpeg
     from PIL import Image
 
@@ -276,19 +279,25 @@ def test_two_phones_in_one_drive_folder_are_separate_sequences(tmp_path, roads_d
     a_fix, b_fix = fixes[100:120], fixes[::-1][100:120]
     img = Image.new("RGB", (320, 240), (90, 90, 90))
     t0 = datetime(2026, 11, 20, 9, 0, 0, tzinfo=JST)
+    name = "{0}/IMG_{1:04d}.jpg" if layout == "subfolders" else "{0}_IMG_{1:04d}.jpg"
+    model = {"phoneA": "Pixel 7", "phoneB": "iPhone 15" if layout == "one folder, two models" else "Pixel 7"}
     for phone, seq in (("phoneA", a_fix), ("phoneB", b_fix)):
         for i, (lat, lon) in enumerate(seq):
             t = t0 + timedelta(seconds=i)
             gps = {} if (phone, i) == ("phoneA", 10) else dict(lat=lat, lon=lon, gps_utc=t)
-            write_jpeg(tmp_path / "d" / phone / f"IMG_{i:04d}.jpg", img, make_exif(local=t, offset="+09:00", **gps))
+            write_jpeg(tmp_path / "d" / name.format(phone, i), img,
+                       make_exif(local=t, offset="+09:00", model=model[phone], **gps))
     by = {f.name: f for f in scan_drive(tmp_path / "d", Config())}
     assert metres(*a_fix[9], *b_fix[9]) > 1000  # the phones are far apart
-    lost = by["phoneA/IMG_0010.jpg"]
-    assert lost.status == "ok" and lost.position_source == "interpolated"
-    assert metres(lost.lat, lost.lon, *a_fix[10]) < 20
+    lost = by[name.format("phoneA", 10)]
+    if layout == "one folder, one model":  # no position, no camera identity: whose frame is it? not guessed
+        assert lost.reason.startswith("no_gps_fix: fixes of 2 vehicles around it")
+    else:
+        assert lost.status == "ok" and lost.position_source == "interpolated"
+        assert metres(lost.lat, lost.lon, *a_fix[10]) < 20
     for phone, seq in (("phoneA", a_fix), ("phoneB", b_fix)):
         for i in range(1, len(seq) - 1):
-            f = by[f"{phone}/IMG_{i:04d}.jpg"]
+            f = by[name.format(phone, i)]
             if f.heading_source == "track":  # bearing from its own previous to next fix
                 a, b = seq[i - 1], seq[i + 1]
                 want = math.degrees(math.atan2((b[1] - a[1]) * math.cos(math.radians(a[0])), b[0] - a[0])) % 360

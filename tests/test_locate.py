@@ -101,9 +101,9 @@ def test_kubicka_heading_aware_beats_nearest(roads_dir, tmp_path, kid):
 
 
 def test_two_phones_in_one_drive_are_followed_each_on_its_own(roads_dir, tmp_path):
-    """Two phones of one drive in their own subfolders (images "phoneA/...", "phoneB/..."), at the same seconds on
-    the Toyama track, one forwards and one backwards: each is snapped as if it were a drive of its own, not as one
-    chain jumping between the two vehicles every second."""
+    """Two phones of one drive in their own subfolders (images "phoneA/...", "phoneB/...") or in one folder, at the
+    same seconds on the Toyama track, one forwards and one backwards: each is snapped as if it were a drive of its
+    own, not as one chain jumping between the two vehicles every second."""
     folder = roads_dir / "kubicka" / "00000037"
     gj, _ = kubicka_network(folder, tmp_path)
     tr = np.loadtxt(folder / "00000037.track", ndmin=2)[:300]
@@ -123,8 +123,9 @@ def test_two_phones_in_one_drive_are_followed_each_on_its_own(roads_dir, tmp_pat
         return out["segment_id"].tolist()
 
     alone = snapped([x.split("/")[1] for x in names], ["A"] * n + ["B"] * n)  # one drive each
-    together = snapped(names, ["drive"] * (2 * n))
-    assert together == alone
+    assert snapped(names, ["drive"] * (2 * n)) == alone
+    # both phones' photos in one folder: told apart by their tracks (B's fixes are not reachable from A's)
+    assert snapped([x.replace("/", "_") for x in names], ["drive"] * (2 * n)) == alone
 
 
 # ------------------------------------------------------------------------------------------- unit tests
