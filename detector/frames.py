@@ -85,8 +85,8 @@ REASONS: dict[str, str] = {
     "unreadable": "The file could not be opened or read (permissions, broken link, I/O error).",
     "too_large": "The image declares more pixels than frames.max_image_pixels allows (a possible decompression bomb); it is never decoded.",
     "too_small": "The image is smaller than frames.min_image_side pixels on a side.",
-    "no_gps_fix": "The frame has no GPS position and could not be interpolated between fixed neighbours close enough in time.",
-    "bad_gps": "The frame's GPS position is unusable (zero denominators, out of range, or 0,0) and could not be interpolated.",
+    "no_gps_fix": "The frame has no GPS position, or a stale one (`no_gps_fix: stale fix …`: the phone repeated its last fix while the vehicle moved, in a tunnel or under an elevated road), and could not be interpolated between fixed neighbours close enough in time.",
+    "bad_gps": "The frame's GPS position is unusable (zero denominators, out of range, or 0,0; `bad_gps: implausible jump …`: a fix off its track farther than 200 km/h allows, then back, as in a city canyon) and could not be interpolated.",
     "decode_failed": "The image header was fine but decoding the pixels failed, or the JPEG decoder found corrupt image data (`decode_failed: corrupt JPEG data: …`: grey, smeared or shifted blocks that would show false damage or hide real damage).",
     "symlink_loop": "A symbolic link leads back to a folder already scanned; it was not followed.",
 }
@@ -106,6 +106,9 @@ _EARTH_R = 6_371_008.8
 _MAX_SPEED = 200 / 3.6  # m/s: a fix farther from a track's last one than this speed allows is another vehicle's
 _GPS_SLACK_M = 25.0  # GPS noise allowed on top of it (a jump of 100 m within 1 s is not a vehicle)
 _TRACK_HORIZON_S = 60.0  # a track not seen for this long ends
+_STALE_S = 2.0  # a fix repeated unchanged for longer than this while moving is stale (a tunnel, an elevated road)
+_MOVING_KMH = 5.0
+_JUMP_MAX_FIXES = 2  # a track this short between two fixes of another track is that track's GPS jump
 
 
 class FrameError(Exception):
@@ -926,8 +929,13 @@ def _place(frames: list[Frame], max_gap: float, problems: dict[int, str]) -> Non
     vehicle tracks (``split_tracks``), a frame without a fix is interpolated along one track, and a heading is
     taken from the frame's own track."""
     fixed = [fr for fr in frames if fr.status == "ok" and fr.position_source == "gps" and fr.time is not None]
+    fixed = _drop_fixes(fixed, _stale(fixed, max_gap), problems)
     ts = np.array([fr.time.timestamp() for fr in fixed])
     labels = split_tracks(ts, *_metric(fixed))
+    jumps = _jumps(fixed, ts, labels, max_gap)
+    if jumps:
+        keep = np.array([id(fr) not in jumps for fr in fixed])
+        fixed, ts, labels = _drop_fixes(fixed, jumps, problems), ts[keep], labels[keep]
     track = {id(fr): int(k) for fr, k in zip(fixed, labels)}
     _interpolate(frames, fixed, ts, labels, max_gap, problems, track)
     groups: dict[int, list[Frame]] = {}
@@ -936,6 +944,58 @@ def _place(frames: list[Frame], max_gap: float, problems: dict[int, str]) -> Non
             groups.setdefault(track[id(fr)], []).append(fr)
     for g in groups.values():
         _track_headings(g, max_gap)
+
+
+def _drop_fixes(fixed: list[Frame], why: dict[int, str], problems: dict[int, str]) -> list[Frame]:
+    """The fixes not in ``why`` (id -> reason); those lose their position and are placed like a frame without."""
+    for fr in fixed:
+        if id(fr) in why:
+            fr.lat = fr.lon = math.nan
+            fr.position_source, problems[id(fr)] = "", why[id(fr)]
+    return [fr for fr in fixed if id(fr) not in why]
+
+
+def _stale(fixed: list[Frame], max_gap: float) -> dict[int, str]:
+    """Fixes a phone repeated while the vehicle moved (a tunnel, under an elevated road): the repeats of a position
+    written unchanged for more than 2 s (in frames at most ``max_gap`` s apart) where the EXIF speed, or else the
+    way to the next new fix, says > 5 km/h. The first fix of the run is the real one."""
+    out: dict[int, str] = {}
+    i = 0
+    while i < len(fixed):
+        first = fixed[i]
+        j = i + 1
+        while (j < len(fixed) and (fixed[j].lat, fixed[j].lon) == (first.lat, first.lon)
+               and fixed[j].time.timestamp() - fixed[j - 1].time.timestamp() <= max_gap):
+            j += 1
+        t0 = first.time.timestamp()
+        if j < len(fixed) and fixed[j].time.timestamp() > t0:  # the next new fix: was the vehicle moving meanwhile?
+            d, _ = _distance_bearing(first.lat, first.lon, fixed[j].lat, fixed[j].lon)
+            track_kmh = 3.6 * d / (fixed[j].time.timestamp() - t0)
+        else:
+            track_kmh = math.nan
+        held = fixed[j - 1].time.timestamp() - t0
+        for fr in fixed[i + 1:j] if held > _STALE_S else ():
+            kmh = track_kmh if math.isnan(fr.speed) else fr.speed
+            if kmh > _MOVING_KMH:
+                out[id(fr)] = f"no_gps_fix: stale fix (position unchanged for {held:.0f} s at {kmh:.0f} km/h)"
+        i = j
+    return out
+
+
+def _jumps(fixed: list[Frame], ts: np.ndarray, labels: np.ndarray, max_gap: float) -> dict[int, str]:
+    """GPS jumps (multipath): a track of at most 2 fixes whose neighbouring fixes before and after, within
+    ``max_gap`` s, belong to one other track."""
+    out: dict[int, str] = {}
+    for k in np.unique(labels).tolist():
+        idx = np.flatnonzero(labels == k)
+        lo, hi = idx[0] - 1, idx[-1] + 1
+        if (len(idx) > _JUMP_MAX_FIXES or lo < 0 or hi >= len(ts) or labels[lo] != labels[hi]
+                or labels[lo] == k or ts[idx[0]] - ts[lo] > max_gap or ts[hi] - ts[idx[-1]] > max_gap):
+            continue
+        for i in idx.tolist():
+            d, _ = _distance_bearing(fixed[lo].lat, fixed[lo].lon, fixed[i].lat, fixed[i].lon)
+            out[id(fixed[i])] = f"bad_gps: implausible jump ({d:.0f} m in {ts[i] - ts[lo]:.0f} s)"
+    return out
 
 
 def _interpolate(frames: list[Frame], fixed: list[Frame], ts: np.ndarray, labels: np.ndarray, max_gap: float,

@@ -530,3 +530,65 @@ def test_gps_time_wins_over_a_camera_clock_hours_off(tmp_path, toyama, camera_of
     assert [f.name for f in frames] == [f"IMG_{i}.jpg" for i in range(4)]
     assert [f.time for f in frames] == [t0 + timedelta(seconds=2 * i) for i in range(4)]
     assert {f.time_source for f in frames} == {"gps"}
+
+
+def _drive_on_track(folder: Path, toyama, n: int, fix=lambda i, lat, lon: (lat, lon), speed: float | None = 40.0):
+    """``n`` frames at 1 Hz on the real Toyama track (fixes 100...), sample pixels; ``fix`` rewrites the i-th fix."""
+    from badinputs import make_exif, write_jpeg
+
+    img, fixes = _sample_pixels(toyama), track_fixes()[100:100 + n]
+    t0 = datetime(2026, 11, 20, 9, 0, 0, tzinfo=JST)
+    for i, (lat, lon) in enumerate(fixes):
+        t = t0 + timedelta(seconds=i)
+        wlat, wlon = fix(i, lat, lon)
+        write_jpeg(folder / f"IMG_{i:04d}.jpg", img, make_exif(lat=wlat, lon=wlon, gps_utc=t, local=t,
+                                                               offset="+09:00", speed_kmh=speed))
+    return fixes, {f.name: f for f in scan_drive(folder, Config())}
+
+
+@pytest.mark.parametrize("speed", [40.0, None])
+def test_a_fix_repeated_in_a_tunnel_is_stale(tmp_path, toyama, speed):
+    """The phone repeats its last fix while the vehicle drives on (EXIF speed 40 km/h, or no speed and the next new
+    fix far away): a short tunnel (4 repeats) is interpolated between the real fixes, a long one (10 repeats) is
+    rejected ``no_gps_fix: stale fix`` instead of putting every frame at the tunnel entrance."""
+    tunnels = {15: range(16, 20), 30: range(31, 41)}  # real fix -> the frames repeating it
+    held = {i: k for k, r in tunnels.items() for i in r}
+    fixes = track_fixes()[100:150]
+    fixes, by = _drive_on_track(tmp_path / "d", toyama, 50, lambda i, lat, lon: fixes[held.get(i, i)], speed)
+    assert metres(*fixes[15], *fixes[19]) > 30
+    for i in tunnels[15]:
+        f = by[f"IMG_{i:04d}.jpg"]
+        assert f.status == "ok" and f.position_source == "interpolated", (f.name, f.reason)
+        assert metres(f.lat, f.lon, *fixes[i]) < 15
+    for i in tunnels[30]:
+        f = by[f"IMG_{i:04d}.jpg"]
+        assert f.status == "rejected" and f.reason.startswith("no_gps_fix: stale fix"), (f.name, f.reason)
+    assert by["IMG_0015.jpg"].position_source == by["IMG_0030.jpg"].position_source == "gps"
+    assert sum(f.status == "ok" for f in by.values()) == 40
+
+
+def test_a_stopped_vehicle_keeps_its_repeated_fix(tmp_path, toyama):
+    """Waiting at a light: the same fix for 10 s at 0 km/h is the vehicle's real position, not a stale fix."""
+    fixes = track_fixes()[100:130]
+    _, by = _drive_on_track(tmp_path / "d", toyama, 30, lambda i, lat, lon: fixes[min(max(i, 10), 20)], speed=0.0)
+    assert all(f.status == "ok" and f.position_source == "gps" for f in by.values())
+
+
+def test_a_gps_jump_is_not_used(tmp_path, toyama):
+    """Multipath in a city canyon: one fix 150 m off the real track, then back. It is an implausible jump (no
+    vehicle moves 150 m in 1 s): the frame is placed between its neighbours on the track, and their track headings
+    do not point at it."""
+    jump = 20
+
+    def off(i, lat, lon):
+        return (lat + 150 / 111_000, lon) if i == jump else (lat, lon)
+
+    fixes, by = _drive_on_track(tmp_path / "d", toyama, 40, off)
+    f = by[f"IMG_{jump:04d}.jpg"]
+    assert f.status == "ok" and f.position_source == "interpolated"
+    assert metres(f.lat, f.lon, *fixes[jump]) < 15
+    for i in (jump - 1, jump + 1):
+        a, b = fixes[i - 1], fixes[i + 1]
+        want = math.degrees(math.atan2((b[1] - a[1]) * math.cos(math.radians(a[0])), b[0] - a[0])) % 360
+        g = by[f"IMG_{i:04d}.jpg"]
+        assert g.heading_source == "track" and abs((g.heading - want + 180) % 360 - 180) < 10, (g.heading, want)
