@@ -465,10 +465,10 @@ def test_reasons_documented():
         assert code in REASONS and REASONS[code].endswith(".")
 
 
-def test_track_headings_is_linear_and_unchanged():
-    """20,000 frames along the real Toyama track (every 7th interpolated, every 5th with an EXIF heading): the track
-    headings are those of the plain definition (nearest GPS fixes before and after within 5 s), and finding them
-    takes linear time (the quadratic version took 0.84 s here; the linear one 0.04 s)."""
+def test_track_headings_match_the_plain_definition():
+    """3,000 frames along the real Toyama track (every 7th interpolated, every 5th with an EXIF heading): the track
+    headings are those of the plain definition (nearest GPS fixes before and after within 5 s). (Speed is not
+    asserted here: at 20,000 frames the quadratic version took 0.84 s, the searchsorted one 0.04 s.)"""
     fixes = track_fixes()
     t0 = datetime(2026, 11, 20, 9, 0, 0, tzinfo=JST)
 
@@ -502,10 +502,6 @@ def test_track_headings_is_linear_and_unchanged():
     plain(want)
     assert [(f.heading, f.heading_source) for f in small] == [(f.heading, f.heading_source) for f in want]
     assert sum(f.heading_source == "track" for f in small) > 1500
-    big = drive(20000)
-    t = time.perf_counter()
-    frames_mod._track_headings(big, 5.0)
-    assert time.perf_counter() - t < 0.3
 
 
 def _sample_pixels(toyama):
