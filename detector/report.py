@@ -690,7 +690,8 @@ main { flex: 1; display: flex; min-height: 0; }
 #tbl th { position: sticky; top: 0; background: #e9eef3; text-align: left; padding: 4px 6px; border-bottom: 1px solid #c9d1da; font-weight: 600; cursor: pointer; white-space: nowrap; }
 #tbl .en { display: block; font-weight: 400; font-size: 11px; color: #5b6673; }
 #tbl td { padding: 4px 6px; border-bottom: 1px solid #edf0f3; vertical-align: top; }
-#tbl td.num { text-align: right; font-variant-numeric: tabular-nums; }
+#tbl td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+#tbl td:first-child { white-space: nowrap; }
 #tbl tbody tr { cursor: pointer; }
 #tbl tbody tr:hover { background: #f2f7ff; }
 #tbl tbody tr.sel { background: #fff3c4; }
@@ -705,13 +706,39 @@ main { flex: 1; display: flex; min-height: 0; }
 .legend .sw { display: inline-block; width: 12px; height: 12px; border-radius: 50%; margin-right: 6px; vertical-align: -2px; }
 .pop { font-size: 12px; min-width: 240px; }
 .pop h3 { margin: 0 0 4px; font-size: 14px; }
-.pop img { display: block; max-width: 320px; max-height: 240px; margin: 4px 0; border: 1px solid #ccd; }
+.pop img { display: block; max-width: 100%; max-height: 240px; margin: 4px 0; border: 1px solid #ccd; }
+.pop a.nav { display: inline-block; margin: 2px 0 6px; padding: 8px 12px; min-height: 24px; border-radius: 6px; background: #1f3a5f; color: #fff; text-decoration: none; font-size: 14px; }
 .pop table { border-collapse: collapse; }
 .pop th { text-align: left; padding: 1px 8px 1px 0; color: #4a5562; font-weight: 500; white-space: nowrap; }
 .pop td { padding: 1px 0; }
 .noimg { color: #888; font-style: italic; margin: 4px 0; }
 .leaflet-container { font: inherit; }
-@media (max-width: 900px) { main { flex-direction: column; } #map { min-height: 50vh; } #side { max-width: none; border-left: 0; } }
+/* phone and tablet in portrait: the page scrolls, the map keeps its height above the whole list */
+@media screen and (max-width: 900px) {
+  html, body { height: auto; } body { display: block; } main { display: block; }
+  header { padding: 4px 10px; } header h1 { font-size: 16px; }
+  #map { height: 62vh; min-height: 280px; min-width: 0; }
+  #side { min-width: 0; max-width: none; border-left: 0; }
+  #tablewrap { overflow: visible; }
+  #tbl { font-size: 14px; } #tbl td, #tbl th { padding: 8px 5px; } #tbl td { overflow-wrap: anywhere; }
+}
+@media (max-width: 600px), (min-width: 901px) and (max-width: 1180px) { #tbl .opt { display: none; } }
+@media (max-width: 900px), (pointer: coarse) {
+  #filters select, #filters input { font-size: 16px; min-height: 40px; box-sizing: border-box; }
+}
+/* print (A4): the map fills the first page, the table follows whole, its header repeated on every page */
+@page { size: A4; margin: 10mm; }
+@media print {
+  html, body { height: auto; } body, main { display: block; }
+  header, .badge, .dot, .sw { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  #map { width: 190mm; height: 240mm; min-width: 0; break-after: page; }
+  #side { max-width: none; min-width: 0; border: 0; }
+  #filters label, .leaflet-control-zoom { display: none; }
+  #tablewrap { overflow: visible; }
+  #tbl th { position: static; }
+  #tbl thead { display: table-header-group; }
+  #tbl tr, img { break-inside: avoid; }
+}
 """
 
 _APP_JS = r"""
@@ -783,6 +810,11 @@ _APP_JS = r"""
     } else {
       box.appendChild(el("div", "noimg", "画像なし / no crop"));
     }
+    if (typeof c.lat === "number" && typeof c.lon === "number") {  // a plain link (RFC 5870): the phone's map app navigates
+      var ll = c.lat + "," + c.lon, nav = el("a", "nav", "地図アプリで開く / open in maps");
+      nav.href = "geo:" + ll + "?q=" + ll + "(" + encodeURIComponent(c.candidate_id) + ")";
+      box.appendChild(nav);
+    }
     var t = el("table");
     FIELDS.forEach(function (f) {
       var v = c[f[0]];
@@ -806,7 +838,7 @@ _APP_JS = r"""
     // built once: update() (below) lays out the same content again instead of a new one with a new photo;
     // kept clear of the map's edges and of the collapsed legend in the top right corner
     m.bindPopup(function () { return box || (box = popupFor(c)); },
-                {maxWidth: 360, minWidth: 240, autoPanPaddingTopLeft: L.point(10, 50), autoPanPaddingBottomRight: L.point(10, 10)});
+                {maxWidth: Math.min(360, map.getSize().x - 60), minWidth: Math.min(240, map.getSize().x - 60), maxHeight: map.getSize().y - 70, autoPanPaddingTopLeft: L.point(10, 50), autoPanPaddingBottomRight: L.point(10, 10)});
     m.on("click", function () { select(i, false); });
     markers.push(m);
   });
@@ -814,7 +846,7 @@ _APP_JS = r"""
   // legend (built with DOM nodes, no HTML strings)
   var legend = L.control({position: "topright"}), legendBox = null;
   legend.onAdd = function () {
-    var d = legendBox = el("details", "legend"); d.open = true;
+    var d = legendBox = el("details", "legend"); d.open = map.getSize().x >= 600;  // folded on a phone
     d.appendChild(el("summary", null, "凡例 / legend"));
     d.appendChild(el("h4", null, "分類 / class"));
     D.classes.forEach(function (c) {
@@ -843,9 +875,10 @@ _APP_JS = r"""
   var COLS = [["candidate_id", "ID", "id"], ["class", "分類", "class"], ["severity", "重要度", "severity", 2], ["confidence", "確信度", "conf.", 2],
               ["n_obs", "回数", "seen"], ["road_name", "路線名", "road"], ["chainage_m", "距離標", "chainage", 1],
               ["status", "状態", "status"], ["last_seen", "最終検出", "last seen"]];
+  var OPTIONAL = {confidence: 1, n_obs: 1, last_seen: 1};  // class "opt": hidden on a phone's width (CSS)
   var headRow = document.querySelector("#tbl thead tr");
   COLS.forEach(function (col, k) {
-    var th = el("th", null, col[1]); th.appendChild(el("span", "en", col[2]));
+    var th = el("th", OPTIONAL[col[0]] ? "opt" : null, col[1]); th.appendChild(el("span", "en", col[2]));
     th.addEventListener("click", function () { sortBy(k); });
     headRow.appendChild(th);
   });
@@ -869,6 +902,7 @@ _APP_JS = r"""
       } else {
         td = el("td", typeof c[col[0]] === "number" ? "num" : null, fmt(c[col[0]], col[3]));
       }
+      if (OPTIONAL[col[0]]) td.classList.add("opt");
       tr.appendChild(td);
     });
     tr.addEventListener("click", function () { select(i, true); });
@@ -936,6 +970,8 @@ _APP_JS = r"""
       rows[i].scrollIntoView({block: "nearest"});
       if (m) {
         if (!markerLayer.hasLayer(m)) return;
+        var mb = map.getContainer().getBoundingClientRect();
+        if (mb.top < 0 || mb.bottom > window.innerHeight) map.getContainer().scrollIntoView({block: "start"});
         map.setView(m.getLatLng(), Math.max(map.getZoom(), 18), {animate: false});
         m.openPopup();
       }
@@ -945,10 +981,21 @@ _APP_JS = r"""
   }
 
   apply();
-  var b = markerLayer.getBounds();
-  if (b.isValid()) { map.fitBounds(b.pad(0.15), {maxZoom: 18}); }
-  else if (D.roads.length) { map.fitBounds(L.polyline(D.roads[0].c).getBounds()); }
-  else { map.setView([36.0, 138.0], 5); }
+  function fit() {
+    var b = markerLayer.getBounds();
+    if (b.isValid()) { map.fitBounds(b.pad(0.15), {maxZoom: 18, animate: false}); }
+    else if (D.roads.length) { map.fitBounds(L.polyline(D.roads[0].c).getBounds()); }
+    else { map.setView([36.0, 138.0], 5); }
+  }
+  fit();
+  // printed, the map has the page's size: laid out again and fitted to all candidates; back on screen, the view returns
+  var printing = window.matchMedia && window.matchMedia("print"), view = null;
+  function onPrint(e) {
+    map.invalidateSize({pan: false});
+    if (e.matches) { view = [map.getCenter(), map.getZoom()]; fit(); }
+    else if (view) { map.setView(view[0], view[1], {animate: false}); }
+  }
+  if (printing) { if (printing.addEventListener) printing.addEventListener("change", onPrint); else printing.addListener(onPrint); }
 
   // #c=<candidate id> selects that candidate (links from other documents)
   function fromHash() {

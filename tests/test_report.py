@@ -27,6 +27,8 @@ from detector.errors import InputError
 KML_NS = "{http://www.opengis.net/kml/2.2}"
 STATUSES = ["new", "confirmed", "scheduled", "repaired", "not_an_issue", "reopened"]
 CLASSES = ["D00", "D10", "D20", "D40"]
+# --dump-dom draws no frames: animation frames on a timer, so Leaflet's animated pans run (put before Leaflet loads)
+FRAMES = "<script>window.requestAnimationFrame = function (f) { return setTimeout(function () { f(performance.now()); }, 16); };</script>"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--disable-dev-shm-usage", "--hide-scrollbars"]
@@ -296,7 +298,7 @@ def test_html_in_chromium(tmp_path, cfg, toyama_roads):
     # a row chosen through the URL opens its popup with the crop and the Japanese name
     dom, err = render(out, "#c=C0003")
     assert selfcheck(dom) == "report-ok:9:10"
-    popup = dom[dom.index('class="leaflet-popup-content"'):]
+    popup = dom[dom.index('class="leaflet-popup-content'):]  # "… leaflet-popup-scrolled" when taller than the map
     assert "ポットホール" in popup[:5000] and 'src="data:image/jpeg;base64,' in popup[:20000]
     # ... shown whole at a 1400×1000 window with a real crop's size (a tall box, the pothole of the sample's
     # R-000026): inside the map, clear of the legend (before: panned for the popup without its photo, which then
@@ -307,9 +309,7 @@ def test_html_in_chromium(tmp_path, cfg, toyama_roads):
     probe = ("<script>setTimeout(function () { function r(s) { var b = document.querySelector(s).getBoundingClientRect();"
              " return [b.left, b.top, b.right, b.bottom]; } document.documentElement.setAttribute('data-probe',"
              " JSON.stringify({popup: r('.leaflet-popup'), map: r('#map'), legend: r('.legend')})); }, 3000);</script>")
-    # --dump-dom draws no frames: animation frames on a timer, so Leaflet's animated pans run (before Leaflet loads)
-    frames = "<script>window.requestAnimationFrame = function (f) { return setTimeout(function () { f(performance.now()); }, 16); };</script>"
-    html = out.read_text(encoding="utf-8").replace("<script", frames + "<script", 1).replace("</body>", probe + "</body>")
+    html = out.read_text(encoding="utf-8").replace("<script", FRAMES + "<script", 1).replace("</body>", probe + "</body>")
     out.write_text(html, encoding="utf-8")
     dom, _ = render(out, "#c=C0003", "--window-size=1400,1000")
     box = json.loads(re.search(r'data-probe="([^"]*)"', dom).group(1).replace("&quot;", '"'))
@@ -340,3 +340,70 @@ def test_html_without_roads_or_rows_in_chromium(tmp_path, cfg):
     out = report.export(make_candidates(cfg, 3, with_status=False), "html", tmp_path / "noroads.html", cfg)
     dom, err = render(out)
     assert selfcheck(dom) == "report-ok:3:3" and not console_errors(err)
+
+
+def with_probe(out: Path, expr: str, when: str = "setTimeout(probe, 2000)") -> Path:
+    """The report with a script after the app's that writes JSON.stringify(``expr``) into <html data-probe>
+    (``when`` calls ``probe``), and animation frames on a timer (FRAMES); read back with ``probe_of``."""
+    script = (f"<script>(function () {{ function probe() {{ document.documentElement.setAttribute('data-probe',"
+              f" JSON.stringify({expr})); }} {when}; }})();</script>")
+    html = out.read_text(encoding="utf-8").replace("<script", FRAMES + "<script", 1).replace("</body>", script + "</body>")
+    out.write_text(html, encoding="utf-8")
+    return out
+
+
+def probe_of(dom: str):
+    return json.loads(re.search(r'data-probe="([^"]*)"', dom).group(1).replace("&quot;", '"').replace("&amp;", "&"))
+
+
+def test_html_on_a_phone_in_chromium(tmp_path, cfg, toyama_roads):
+    """390×844 (a phone in the patrol vehicle): the map keeps most of the screen above the list (the page scrolls,
+    not a squeezed table), the legend starts folded, nothing scrolls sideways, the filters are finger-sized, and a
+    damage chosen from the list shows its popup with a link that opens its position in the phone's map app."""
+    df = make_candidates(cfg, lines=list(toyama_roads.geometry))
+    out = with_probe(report.export(df, "html", tmp_path / "r.html", cfg, roads_wgs84=toyama_roads), """{
+        sideways: document.documentElement.scrollWidth - window.innerWidth,
+        map: document.getElementById('map').getBoundingClientRect().height / window.innerHeight,
+        legendOpen: document.querySelector('.legend').open,
+        select: document.getElementById('f-class').getBoundingClientRect().height,
+        hiddenCols: [].filter.call(document.querySelectorAll('#tbl th'), function (t) { return !t.offsetWidth; }).length,
+        nav: (document.querySelector('.leaflet-popup a.nav') || {}).href || null,
+        navIn: (function () { var a = document.querySelector('.leaflet-popup a.nav'); if (!a) return false;
+          var r = a.getBoundingClientRect(), m = document.getElementById('map').getBoundingClientRect();
+          return r.top >= m.top && r.bottom <= m.bottom && r.left >= 0 && r.right <= window.innerWidth; })()}""")
+    dom, err = render(out, "#c=C0003", "--window-size=390,844")
+    assert selfcheck(dom) == "report-ok:10:10" and not console_errors(err), (selfcheck(dom), console_errors(err))
+    p = probe_of(dom)
+    lat, lon = round(df.lat[3], 7), round(df.lon[3], 7)
+    assert p["nav"] == f"geo:{lat},{lon}?q={lat},{lon}(C0003)", p
+    assert p["navIn"], json.dumps(p)  # shown in the map, not cut off below it
+    assert p["sideways"] <= 0 and p["map"] >= 0.5 and p["legendOpen"] is False and p["select"] >= 40, p
+    assert p["hiddenCols"] == 3, p  # confidence, sightings, last seen: in the popup; the rest fits the width
+    # on a desktop the legend is open and every column is shown
+    dom, _ = render(out, "", "--window-size=1400,1000")
+    p = probe_of(dom)
+    assert p["legendOpen"] is True and p["hiddenCols"] == 0 and p["sideways"] <= 0, p
+
+
+def test_html_prints_on_a4_in_chromium(tmp_path, cfg, toyama_roads):
+    """Printed: A4 pages, the map alone on the first one (laid out again for the page's width and fitted to the
+    candidates), then the whole table (not the part visible in its scroll box) over as many pages as it needs."""
+    df = make_candidates(cfg, 60, lines=list(toyama_roads.geometry))
+    out = report.export(df, "html", tmp_path / "r.html", cfg, roads_wgs84=toyama_roads)
+    # at print time, the map's width and whether every marker lies inside it go into the title (the PDF's /Title)
+    with_probe(out, "0", when="""window.matchMedia('print').addEventListener('change', function (e) {
+        if (!e.matches) return;
+        var m = document.getElementById('map').getBoundingClientRect(), inside = true;
+        document.querySelectorAll('#map path.leaflet-interactive').forEach(function (p) { var r = p.getBoundingClientRect();
+          inside = inside && r.left >= m.left && r.right <= m.right && r.top >= m.top && r.bottom <= m.bottom; });
+        document.title = 'probe ' + Math.round(m.width) + ' ' + inside; })""")
+    pdf = tmp_path / "r.pdf"
+    r = chromium(out.resolve().as_uri(), "--no-pdf-header-footer", f"--print-to-pdf={pdf}")
+    assert r.returncode == 0 and pdf.exists(), r.stderr[-2000:]
+    raw = pdf.read_bytes()
+    boxes = re.findall(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", raw)
+    assert boxes and all(abs(float(w) - 595) < 2 and abs(float(h) - 842) < 2 for w, h in boxes), boxes[:2]  # A4
+    assert len(re.findall(rb"/Type /Page\b", raw)) >= 3  # the map, then 60 rows
+    title = re.search(rb"/Title \(([^)]*)\)", raw).group(1).decode()
+    width, inside = title.split()[1:]
+    assert abs(int(width) - 718) <= 4 and inside == "true", title  # 190 mm: A4 less its margins
