@@ -383,6 +383,7 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
                 cell.data_type = "s"  # never a formula, whatever the text starts with
                 if name == "photo" and v:
                     cell.hyperlink = v  # relative to the workbook: a click opens the crop
+                    cell.style = "Hyperlink"  # blue, underlined: seen as a link
                 widths[j - 1] = max(widths[j - 1], min(60, sum(2 if ord(ch) > 0x2E7F else 1 for ch in v) + 2))
             else:
                 cell.value = v
@@ -398,6 +399,14 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
         ws.column_dimensions[get_column_letter(j)].width = w
     ws.freeze_panes = "B2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{max(1, len(df) + 1)}"
+    # printed for the crew: A4 landscape, one page wide, the header row on every page, page numbers
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = "1:1"
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.oddFooter.center.text = "&P / &N"
 
     lg = wb.create_sheet("legend")
     lg.column_dimensions["A"].width = 24

@@ -407,3 +407,17 @@ def test_html_prints_on_a4_in_chromium(tmp_path, cfg, toyama_roads):
     title = re.search(rb"/Title \(([^)]*)\)", raw).group(1).decode()
     width, inside = title.split()[1:]
     assert abs(int(width) - 718) <= 4 and inside == "true", title  # 190 mm: A4 less its margins
+
+
+def test_xlsx_prints_for_the_crew(tmp_path, cfg):
+    """The clerk prints the list: A4 landscape, one page wide, the header row repeated, page numbers; the photo
+    cell looks like the link it is."""
+    import openpyxl
+
+    ws = openpyxl.load_workbook(report.export(make_candidates(cfg), "xlsx", tmp_path / "c.xlsx", cfg))["candidates"]
+    ps = ws.page_setup
+    assert str(ps.paperSize) == ws.PAPERSIZE_A4 and ps.orientation == "landscape"
+    assert ws.sheet_properties.pageSetUpPr.fitToPage and ps.fitToWidth == 1 and ps.fitToHeight == 0
+    assert ws.print_title_rows == "$1:$1" and ws.freeze_panes == "B2" and "&P" in ws.oddFooter.center.text
+    photo = ws.cell(row=3, column=[c for c, *_ in report.LIST_COLUMNS].index("photo") + 1)
+    assert photo.hyperlink.target == photo.value and photo.style == "Hyperlink"
