@@ -84,6 +84,10 @@ COLUMNS: list[tuple[str, str, str]] = [
 ]
 #: the lists a crew works from (csv, xlsx) also give each row's photo: the crop written beside the list
 LIST_COLUMNS = COLUMNS + [("photo", "写真", "photo")]
+#: in the xlsx these are folded away (an outline group: "+" above the columns shows them), so the sheet opens, and
+#: prints one page wide, with what a crew works from; the data is all there (and read back by import-verification)
+XLSX_FOLDED = ("class_name", "confidence", "first_seen", "status_changed_at", "repaired_at", "est_width_m",
+               "est_length_m", "best_drive", "best_image", "drives", "images")
 TIME_COLUMNS = ("first_seen", "last_seen", "status_changed_at", "repaired_at")
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not allowed in XML 1.0 / Excel
 
@@ -397,6 +401,10 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
                     widths[j - 1] = max(widths[j - 1], 10)
     for j, w in enumerate(widths, 1):
         ws.column_dimensions[get_column_letter(j)].width = w
+    for j, (name, _, _) in enumerate(cols, 1):
+        if name in XLSX_FOLDED:
+            letter = get_column_letter(j)
+            ws.column_dimensions.group(letter, letter, outline_level=1, hidden=True)
     ws.freeze_panes = "B2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{max(1, len(df) + 1)}"
     # printed for the crew: A4 landscape, one page wide, the header row on every page, page numbers

@@ -413,6 +413,7 @@ def test_xlsx_prints_for_the_crew(tmp_path, cfg):
     """The clerk prints the list: A4 landscape, one page wide, the header row repeated, page numbers; the photo
     cell looks like the link it is."""
     import openpyxl
+    from openpyxl.utils import get_column_letter
 
     ws = openpyxl.load_workbook(report.export(make_candidates(cfg), "xlsx", tmp_path / "c.xlsx", cfg))["candidates"]
     ps = ws.page_setup
@@ -421,3 +422,11 @@ def test_xlsx_prints_for_the_crew(tmp_path, cfg):
     assert ws.print_title_rows == "$1:$1" and ws.freeze_panes == "B2" and "&P" in ws.oddFooter.center.text
     photo = ws.cell(row=3, column=[c for c, *_ in report.LIST_COLUMNS].index("photo") + 1)
     assert photo.hyperlink.target == photo.value and photo.style == "Hyperlink"
+    # detail columns folded away (outline level 1, hidden), so one page wide is readable; the crew's columns show
+    letters = {c: get_column_letter(j) for j, (c, *_) in enumerate(report.LIST_COLUMNS, 1)}
+    folded = {c for c, L in letters.items() if ws.column_dimensions[L].hidden and ws.column_dimensions[L].outline_level == 1}
+    assert folded == set(report.XLSX_FOLDED)
+    assert {"candidate_id", "class_name_ja", "severity", "road_name", "chainage_m", "status", "status_note",
+            "checked_by", "checked_at", "photo"}.isdisjoint(folded)
+    widths = sum(ws.column_dimensions[L].width for c, L in letters.items() if c not in folded)
+    assert widths < 0.7 * sum(ws.column_dimensions[L].width for L in letters.values())
