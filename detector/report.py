@@ -818,6 +818,9 @@ _APP_JS = r"""
                 ["repaired_at", "補修日", "repaired"], ["est_width_m", "推定幅", "est. width (m)", 2], ["est_length_m", "推定長", "est. length (m)", 2],
                 ["best_drive", "走行", "drive"], ["best_image", "画像", "image"], ["make", "機種", "camera make"], ["model", "モデル", "camera model"]];
 
+  // iPhone / iPad (iPadOS says "Macintosh" but has a touch screen): Safari opens maps:// links, not geo:
+  var IOS = /iPhone|iPad|iPod/.test(navigator.userAgent) || (/Macintosh/.test(navigator.userAgent) && navigator.maxTouchPoints > 1);
+
   function popupFor(c) {
     var box = el("div", "pop");
     var cls = classById[c.class] || {ja: c.class, en: c.class};
@@ -827,9 +830,10 @@ _APP_JS = r"""
     } else {
       box.appendChild(el("div", "noimg", "画像なし / no crop"));
     }
-    if (typeof c.lat === "number" && typeof c.lon === "number") {  // a plain link (RFC 5870): the phone's map app navigates
+    if (typeof c.lat === "number" && typeof c.lon === "number") {  // a plain link: the phone's map app navigates
       var ll = c.lat + "," + c.lon, nav = el("a", "nav", "地図アプリで開く / open in maps");
-      nav.href = "geo:" + ll + "?q=" + ll + "(" + encodeURIComponent(c.candidate_id) + ")";
+      nav.href = IOS ? "maps://?ll=" + ll + "&q=" + encodeURIComponent(c.candidate_id)  // Apple Maps (iOS has no geo:)
+                     : "geo:" + ll + "?q=" + ll + "(" + encodeURIComponent(c.candidate_id) + ")";  // RFC 5870: Android
       box.appendChild(nav);
     }
     var t = el("table");

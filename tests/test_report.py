@@ -377,6 +377,9 @@ def test_html_on_a_phone_in_chromium(tmp_path, cfg, toyama_roads):
     lat, lon = round(df.lat[3], 7), round(df.lon[3], 7)
     assert p["nav"] == f"geo:{lat},{lon}?q={lat},{lon}(C0003)", p
     assert p["navIn"], json.dumps(p)  # shown in the map, not cut off below it
+    iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
+    dom, _ = render(out, "#c=C0003", "--window-size=390,844", f"--user-agent={iphone}")
+    assert probe_of(dom)["nav"] == f"maps://?ll={lat},{lon}&q=C0003"  # Safari has no geo: handler
     assert p["sideways"] <= 0 and p["map"] >= 0.5 and p["legendOpen"] is False and p["select"] >= 40, p
     assert p["hiddenCols"] == 3, p  # confidence, sightings, last seen: in the popup; the rest fits the width
     # on a desktop the legend is open and every column is shown
