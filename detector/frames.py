@@ -957,8 +957,10 @@ def _drop_fixes(fixed: list[Frame], why: dict[int, str], problems: dict[int, str
 
 def _stale(fixed: list[Frame], max_gap: float) -> dict[int, str]:
     """Fixes a phone repeated while the vehicle moved (a tunnel, under an elevated road): the repeats of a position
-    written unchanged for more than 2 s (in frames at most ``max_gap`` s apart) where the EXIF speed, or else the
-    way to the next new fix, says > 5 km/h. The first fix of the run is the real one."""
+    written unchanged for more than 2 s (in frames at most ``max_gap`` s apart) where the EXIF speed and the way to
+    the next new fix (when it follows within ``max_gap`` s) say > 5 km/h, neither saying less (a repeated fix
+    repeats its speed too: a vehicle waiting at a light after a fix at 8 km/h is not moving when the next fix is
+    metres away; a gap in the frames says nothing about the way). The first fix of the run is the real one."""
     out: dict[int, str] = {}
     i = 0
     while i < len(fixed):
@@ -968,14 +970,16 @@ def _stale(fixed: list[Frame], max_gap: float) -> dict[int, str]:
                and fixed[j].time.timestamp() - fixed[j - 1].time.timestamp() <= max_gap):
             j += 1
         t0 = first.time.timestamp()
-        if j < len(fixed) and fixed[j].time.timestamp() > t0:  # the next new fix: was the vehicle moving meanwhile?
-            d, _ = _distance_bearing(first.lat, first.lon, fixed[j].lat, fixed[j].lon)
+        if (j < len(fixed) and fixed[j].time.timestamp() > t0
+                and fixed[j].time.timestamp() - fixed[j - 1].time.timestamp() <= max_gap):
+            d, _ = _distance_bearing(first.lat, first.lon, fixed[j].lat, fixed[j].lon)  # was it moving meanwhile?
             track_kmh = 3.6 * d / (fixed[j].time.timestamp() - t0)
         else:
             track_kmh = math.nan
         held = fixed[j - 1].time.timestamp() - t0
         for fr in fixed[i + 1:j] if held > _STALE_S else ():
-            kmh = track_kmh if math.isnan(fr.speed) else fr.speed
+            said = [v for v in (fr.speed, track_kmh) if not math.isnan(v)]
+            kmh = min(said, default=math.nan)
             if kmh > _MOVING_KMH:
                 out[id(fr)] = f"no_gps_fix: stale fix (position unchanged for {held:.0f} s at {kmh:.0f} km/h)"
         i = j

@@ -570,6 +570,30 @@ def test_a_stopped_vehicle_keeps_its_repeated_fix(tmp_path, toyama):
     assert all(f.status == "ok" and f.position_source == "gps" for f in by.values())
 
 
+def test_a_vehicle_waiting_after_a_fix_at_speed_keeps_its_repeated_fix(tmp_path, toyama):
+    """Braking to a light: the phone repeats its last fix, taken at 8 km/h, with that speed for 20 s. The next new fix
+    is metres away 21 s later: the vehicle stood, the frames are where the fix says (not 'stale', not rejected)."""
+    fixes = track_fixes()[100:140]
+    stood = {i: 10 for i in range(10, 31)}  # frames 10..30 at fix 10, then on from fix 11
+    _, by = _drive_on_track(tmp_path / "d", toyama, 40,
+                            lambda i, lat, lon: fixes[stood.get(i, i - 20 if i > 30 else i)], speed=8.0)
+    assert metres(*fixes[10], *fixes[11]) < 25
+    assert all(f.status == "ok" and f.position_source == "gps" for f in by.values()), \
+        [(f.name, f.reason) for f in by.values() if f.status != "ok"]
+
+
+def test_a_pause_in_the_frames_is_no_evidence_of_a_stale_fix():
+    """Parked 10 s (one fix, no EXIF speed), the camera paused 10 min, then shooting 5 km on: the way to the next new
+    fix was driven after the pause, not while the parked frames were shot; they keep their fix."""
+    t0 = datetime(2026, 11, 20, 9, 0, 0, tzinfo=JST)
+    (lat0, lon0), m = track_fixes()[100], 1 / 111_000
+    frames = [Frame("d", f"{i:04d}", Path("x"), i, "ok", "", t0 + timedelta(seconds=t), lat=lat0 + dy * m, lon=lon0,
+                    position_source="gps")
+              for i, (t, dy) in enumerate([(s, 0) for s in range(10)] + [(600 + s, 5000 + 10 * s) for s in range(5)])]
+    frames_mod._place(frames, 5.0, {})
+    assert all(f.status == "ok" and f.position_source == "gps" for f in frames), [f.reason for f in frames]
+
+
 def test_a_gps_jump_is_not_used(tmp_path, toyama):
     """Multipath in a city canyon: one fix 150 m off the real track, then back. It is an implausible jump (no
     vehicle moves 150 m in 1 s): the frame is placed between its neighbours on the track, and their track headings
