@@ -483,6 +483,15 @@ def write_candidate_outputs(cands, out: Path, summary: RunSummary) -> None:
     summary.outputs["repair_list"] = out / "repair_list.csv"
 
 
+def _out_not_a_drive(out: Path, drives: list[Path]) -> None:
+    """OUT may lie inside a drive folder (it is skipped as frames), but not be one: every output (crops, CSVs, the
+    resume state) would be read as that drive's frames."""
+    for d in drives:
+        if out.resolve() == d.resolve():
+            raise InputError("the output folder is the drive folder: its outputs would be read as frames; "
+                             "give --out another folder (a subfolder of it will do)", out)
+
+
 def run_pipeline(drives: list[Path], roads: Path, out: Path, cfg: Config, weights: Path | None = None,
                  store: Path | None = None, progress=None, detector=None, report: bool = True) -> RunSummary:
     """The whole job for ``patrol run``. Returns a RunSummary; outputs are in ``out``."""
@@ -501,6 +510,7 @@ def run_pipeline(drives: list[Path], roads: Path, out: Path, cfg: Config, weight
             if a != b and a.is_relative_to(b):
                 raise InputError(f"lies inside the drive folder {drives[j]}: its frames would be read twice, "
                                  "as two passes; pass one of them", drives[i])
+    _out_not_a_drive(out, drives)
     if len(set(names)) != len(names):
         raise InputError(f"two drives share the folder name {sorted(n for n in names if names.count(n) > 1)[0]!r}; "
                          "drive names identify passes", drives[0])
@@ -746,6 +756,7 @@ def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = Non
     t0 = time.perf_counter()
     if not images.is_dir():
         raise InputError("not a folder", images)
+    _out_not_a_drive(out, [images])
     out.mkdir(parents=True, exist_ok=True)
     weights = resolve_weights(cfg, weights)
     summary = RunSummary(out=out, drives=[drive_name(images)], weights=weights)

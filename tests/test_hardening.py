@@ -326,6 +326,19 @@ def test_progress_shows_the_crops(work, p1_drive, cfg_path):
     assert re.search(r"time\s+[\d.]+ s \(roads [\d.]+, frames [\d.]+, detect [\d.]+, locate [\d.]+, crops", r.stdout), r.stdout
 
 
+def test_the_drive_folder_as_its_own_output_folder_is_refused(work, cfg_path):
+    """`patrol run . --out .` in a drive folder: its CSVs, crops and resume state would be read as frames of the drive
+    (frames.csv listed .work/run.lock even on the first run, and the crops as frames without a fix on the next).
+    Refused up front (exit 3), nothing written into the drive folder; a subfolder of it stays a valid OUT."""
+    drive = work / "self-out" / P1
+    copy_frames(P1, drive, n=2)
+    before = sorted(p.name for p in drive.iterdir())
+    for args in (run_args(Path("."), Path("."), cfg_path), ["detect", ".", "--out", ".", "--config", cfg_path]):
+        r = patrol(*args, cwd=drive)
+        assert r.returncode == 3 and "the output folder is the drive folder" in r.stderr, r.stderr
+        assert sorted(p.name for p in drive.iterdir()) == before
+
+
 def test_a_drive_folder_given_twice_is_refused_before_any_work(work, cfg_path):
     """`patrol run D D/hour-10` or one folder under two paths (a link): every frame in both would be detected twice
     and each damage counted as seen on two passes. Refused up front (exit 3, one line naming both), no outputs."""
