@@ -1112,6 +1112,8 @@ def load_image(frame: Frame | str | Path, ignore_orientation: bool = False) -> n
             with _fd2_captured() as said:
                 img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
             corrupt = _libjpeg_corruption(said[0])
+            if corrupt and _zero_padding(data, corrupt):
+                corrupt = ""  # zeros before the end marker: the image data decoded whole
             if corrupt:
                 log.warning("%s: corrupt JPEG data (%s); frame not used", path, corrupt)
                 raise FrameError(f"decode_failed: corrupt JPEG data: {corrupt}")
@@ -1159,6 +1161,16 @@ def _fd2_captured() -> Iterator[list[str]]:
             os.close(saved)
             tmp.seek(0)
             said.append(tmp.read().decode("utf-8", "replace"))
+
+
+def _zero_padding(data: bytes, warning: str) -> bool:
+    """Is libjpeg's "N extraneous bytes before marker 0xd9" only zero bytes written before the end marker (a
+    camera or app padding its file; the pixels are intact)? After damaged image data the N bytes are the rest of
+    the scan, not zeros."""
+    m = re.fullmatch(r"(\d+) extraneous bytes before marker 0xd9", warning)
+    eoi = data.rfind(b"\xff\xd9")
+    n = int(m.group(1)) if m else 0
+    return 0 < n <= eoi and not any(data[eoi - n:eoi])
 
 
 def _libjpeg_corruption(text: str) -> str:

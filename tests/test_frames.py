@@ -247,6 +247,17 @@ def test_corrupt_jpeg_data_is_rejected_in_our_words(tmp_path, scanned, capfd, ca
     assert "Corrupt JPEG" not in capfd.readouterr().err
 
 
+def test_zero_padding_before_the_end_marker_is_not_corruption(tmp_path, scanned, capfd):
+    """Some cameras and apps pad a JPEG with zero bytes before its end marker: libjpeg says "N extraneous bytes
+    before marker 0xd9", as it does after damaged data, but the pixels are the original's, so the frame is used."""
+    good = next(f for f in scanned[PASSES[0]] if f.status == "ok")
+    data = good.path.read_bytes()
+    padded = tmp_path / "padded.jpg"
+    padded.write_bytes(data[:-2] + bytes(4096) + data[-2:])
+    assert np.array_equal(load_image(padded), load_image(good))
+    assert "Corrupt JPEG" not in capfd.readouterr().err
+
+
 def test_load_image_without_a_stderr(scanned, monkeypatch):
     """A service started with stderr closed (no fd 2 to capture libjpeg's warnings from): frames still decode."""
     good = next(f for f in scanned[PASSES[0]] if f.status == "ok")
