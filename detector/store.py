@@ -581,8 +581,9 @@ class Store:
                 status, rep_t = st.get(rid, (None, None))
                 t = new_obs_t.get(rid)
                 if status == "repaired" and t is not None and rep_t is not None and np.isfinite(rep_t) and t > rep_t:
-                    con.execute("UPDATE candidates SET status='reopened', status_changed_at=?, status_note=? "
-                                "WHERE candidate_id=?", (merged_at, "seen again after repair", rid))
+                    # the crew's note (what was repaired, how) stays; the history row says why it reopened
+                    con.execute("UPDATE candidates SET status='reopened', status_changed_at=? WHERE candidate_id=?",
+                                (merged_at, rid))
                     con.execute(
                         "INSERT INTO status_history (candidate_id, at, from_status, to_status, source, run_id, note) "
                         "VALUES (?,?,'repaired','reopened','merge',?,'seen again after repair')",

@@ -296,7 +296,7 @@ def test_repaired_seen_again_after_repair_is_reopened(store_path, cfg):
         for s in ("confirmed", "scheduled"):
             st.set_status("R-000001", s)
             st.set_status("R-000002", s)
-        st.set_status("R-000001", "repaired", when="2026-11-25")
+        st.set_status("R-000001", "repaired", when="2026-11-25", note="常温合材で補修 / cold-mix patch")
         st.set_status("R-000002", "repaired", when="2026-11-25")
         # a late upload of a drive from before the repair: seen again, stays repaired
         res = st.merge(frame([cand("a0", north_m=1, drive="d0", t="2026-11-24T10:00:00+09:00")]), {}, cfg)
@@ -309,8 +309,10 @@ def test_repaired_seen_again_after_repair_is_reopened(store_path, cfg):
         assert sorted(res.reopened) == ["R-000001", "R-000002"] and res.seen_again == []
         q = st.query().set_index("candidate_id")
         assert q.loc["R-000001", "status"] == "reopened"
+        assert q.loc["R-000001", "status_note"] == "常温合材で補修 / cold-mix patch"  # the crew's note stays
         h = st.history("R-000001")
         assert (h.to_status.iloc[-1], h.from_status.iloc[-1], h.source.iloc[-1]) == ("reopened", "repaired", "merge")
+        assert h.note.iloc[-1] == "seen again after repair"
         before = dump(store_path, skip=())
         st.merge(frame([cand("a2", north_m=1, drive="d2", t="2026-12-02T10:00:00+09:00")]), {}, cfg)
         assert dump(store_path, skip=()) == before
