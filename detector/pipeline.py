@@ -588,14 +588,15 @@ def _fill_frame_counts(summary: RunSummary, frames) -> None:
 def attach_crops(cands, frames, cfg: Config, out: Path, progress=None):
     """Cut the best frame of each candidate (box drawn, faces/plates blurred) into OUT/crops/ and a column.
 
-    A crop is reused when its inputs (frame, box, label, privacy settings) are those recorded in
-    ``.work/crops.json``: the blur is the slow part and a resumed run would otherwise redo every crop."""
+    A crop is reused when what decides its pixels (the frame file's path, size and mtime, the box, the label and
+    the privacy settings) is what ``.work/crops.json`` recorded for any crop of the last run, whatever that
+    candidate's id was then: the blur is the slow part, and a resumed run, or one with another road network
+    (other segment ids, so other candidate ids), would otherwise redo every crop."""
     from .atomic import atomic_write_bytes, safe_child
     from .crops import make_crop
     from .frames import FrameError, load_image
 
     by_key = {(f.drive, f.name): f for f in frames}
-    crops = []
     crop_dir = out / "crops"
     index_path = out / WORK / "crops.json"
     try:
@@ -604,43 +605,64 @@ def attach_crops(cands, frames, cfg: Config, out: Path, progress=None):
         index = {}
     privacy = config_fingerprint(cfg)["privacy"]
 
-    def one(row, cls):
+    def save_index():
+        atomic_write_text(index_path, json.dumps(index, indent=0, sort_keys=True))
+
+    def key_of(row, cls):
         f = by_key.get((row.best_drive, row.best_image))
-        if f is None:
-            return None, None
         box = [float(row.best_x1), float(row.best_y1), float(row.best_x2), float(row.best_y2)]
         label = f"{cls} {row.confidence:.2f}"
-        key = _sha1([f.drive, f.name, str(f.path), box, label, privacy])
-        path = safe_child(crop_dir, f"{row.candidate_id}.jpg")
-        if index.get(row.candidate_id) == key and path.is_file():
-            return path.read_bytes(), key
         try:
-            data = make_crop(load_image(f), box, cfg, label=label)
+            return f, box, label, _sha1([file_fingerprint(Path(f.path)), box, label, privacy]) if f else None
+        except OSError:
+            return f, box, label, None
+
+    # zip the class column in: itertuples renames ``class`` (a keyword) to a positional name
+    rows = [(row.candidate_id, *key_of(row, cls)) for row, cls in zip(cands.itertuples(index=False), cands["class"])]
+    # the crops recorded under any id are read before any is written (ids can swap between runs), and an id whose
+    # file is about to change leaves the index first, so a run killed meanwhile never reuses a wrong photo
+    wanted = {r[-1] for r in rows}
+    known: dict[str, bytes] = {}
+    for cid, key in index.items():
+        if key in wanted and key not in known:
+            try:
+                known[key] = safe_child(crop_dir, f"{cid}.jpg").read_bytes()
+            except (OSError, ValueError):
+                pass
+    index = {cid: index[cid] for cid, *_, key in rows if cid in index and index[cid] == key and key in known}
+    save_index()
+
+    def one(item):
+        cid, f, box, label, key = item
+        if key is None:
+            return None, None
+        path = safe_child(crop_dir, f"{cid}.jpg")
+        data = known.get(key)
+        if data is not None and index.get(cid) == key and path.is_file():
+            return data, key
+        try:
+            data = data if data is not None else make_crop(load_image(f), box, cfg, label=label)
             atomic_write_bytes(path, data)
             return data, key
         except (FrameError, OSError, ValueError):
             return None, None
 
-    def save_index():
-        atomic_write_text(index_path, json.dumps(index, indent=0, sort_keys=True))
-
     # the cascades and JPEG coding release the GIL: crops run on all cores
     from concurrent.futures import ThreadPoolExecutor
 
-    # zip the class column in: itertuples renames ``class`` (a keyword) to a positional name
-    rows = list(zip(cands.itertuples(index=False), cands["class"]))
+    crops = []
     # the index is saved every 5 % of the crops (at most ~20 writes), so a run killed while cutting the crops of
     # a long drive (minutes: the blur costs more than detection per candidate) keeps what it had cut
     every = max(1, len(rows) // 20)
     # minutes on a long drive, after the detection bar is full: say so, or the run looks hung
     task = progress.add_task("Cutting crops (privacy blur)", total=len(rows)) if progress else None
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        for n, ((row, _), (data, key)) in enumerate(zip(rows, pool.map(lambda rc: one(*rc), rows)), start=1):
+        for n, (cid, (data, key)) in enumerate(zip((r[0] for r in rows), pool.map(one, rows)), start=1):
             if progress:
                 progress.advance(task, 1)
             crops.append(data)
             if key is not None:
-                index[row.candidate_id] = key
+                index[cid] = key
             if n % every == 0 and n < len(rows):
                 save_index()
                 checkpoint("crops_index_saved")

@@ -8,7 +8,8 @@ Candidates frame (then every status is ``new``). ``roads_wgs84``: a GeoDataFrame
 GeoDataFrame (e.g. segment conditions) added as a second GeoPackage layer.
 
 The HTML report is one self-contained file: Leaflet (detector/assets/leaflet, BSD-2) and its CSS are
-inlined, the road network is drawn as polylines (no tiles), crops are data: URIs, and all data sits in a
+inlined, the road network is drawn as polylines (no tiles), crops are data: URIs of thumbnails that fit the
+popup (320x240, JPEG quality 70; the full crops stay in crops/), and all data sits in a
 ``<script type="application/json">`` block with ``<``, ``>``, ``&`` escaped; the page only ever puts data
 into the DOM with ``textContent``. On load it checks itself and sets ``<html data-selfcheck=...>`` to
 ``report-ok:<markers>:<rows>`` or ``report-error:<message>`` (read by tests through headless Chromium).
@@ -530,10 +531,14 @@ def json_for_script(obj: Any) -> str:
 
 
 def _crop_uri(b: Any) -> str | None:
+    """The crop as a data: URI of its thumbnail (``crops.thumbnail``: the popup's size, not the crew's full crop)."""
+    from .crops import thumbnail
+
     if isinstance(b, memoryview):
         b = b.tobytes()
     if not isinstance(b, (bytes, bytearray)) or len(b) < 4:
         return None
+    b = thumbnail(bytes(b))
     if bytes(b[:3]) == b"\xff\xd8\xff":
         mime = "image/jpeg"
     elif bytes(b[:8]) == b"\x89PNG\r\n\x1a\n":

@@ -159,3 +159,41 @@ def test_group_rectangles():
     rs = [(10, 10, 20, 20), (11, 10, 20, 20), (10, 11, 20, 21), (12, 12, 20, 20), (100, 100, 20, 20)]
     assert crops.group_rectangles(rs, 3) == [(11, 11, 20, 20)]
     assert crops.group_rectangles(rs, 0) == [(11, 11, 20, 20), (100, 100, 20, 20)]
+
+
+def test_crops_are_reused_by_what_decides_their_pixels_not_by_candidate_id(toyama, tmp_path, monkeypatch):
+    """Another road network renames the segments, so every candidate id changes; the crops do not (same frame
+    file, box, label, privacy settings) and are reused from the last run's files, not cut again. A frame file
+    replaced under its name is cut again. Real data: the sample drive's oracle boxes and frames."""
+    import json
+
+    from detector.detections import read_detections_csv
+    from detector.frames import scan_drive
+    from detector.pipeline import attach_crops, locate_and_dedupe
+
+    cfg = Config()
+    det = read_detections_csv(toyama / "toyama-2026-11-p1.oracle.csv")
+    frames = scan_drive(toyama / "toyama-2026-11-p1", cfg)
+    roads = json.loads((toyama / "roads.geojson").read_text(encoding="utf-8"))
+    for f in roads["features"]:
+        f["properties"]["segment_id"] = f"other-{f['properties']['segment_id']}"
+    (tmp_path / "other.geojson").write_text(json.dumps(roads), encoding="utf-8")
+    out = tmp_path / "out"
+    (out / ".work").mkdir(parents=True)
+    first = attach_crops(locate_and_dedupe(det, toyama / "roads.geojson", cfg)[2], frames, cfg, out)
+    cut = []
+    real = crops.make_crop
+    monkeypatch.setattr(crops, "make_crop", lambda *a, **k: cut.append(1) or real(*a, **k))
+    second = attach_crops(locate_and_dedupe(det, tmp_path / "other.geojson", cfg)[2], frames, cfg, out)
+    assert len(first) == len(second) >= 10
+    assert not set(first["candidate_id"]) & set(second["candidate_id"])  # every id changed
+    assert cut == []  # ... and no crop was cut again
+    by_box = lambda df: {(r.best_image, r.best_x1, r.best_y1): r.crop_jpeg for r in df.itertuples()}
+    assert by_box(first) == by_box(second)
+    assert all((out / "crops" / f"{c}.jpg").read_bytes() == j for c, j in zip(second["candidate_id"], second["crop_jpeg"]))
+    # a frame replaced under its name (another size or mtime) is cut again
+    img = next(f for f in frames if f.name == second["best_image"].iloc[0])
+    monkeypatch.setattr(img, "path", tmp_path / img.name)
+    (tmp_path / img.name).write_bytes(toyama.joinpath("toyama-2026-11-p1", img.name).read_bytes() + b"\0")
+    attach_crops(locate_and_dedupe(det, tmp_path / "other.geojson", cfg)[2], frames, cfg, out)
+    assert len(cut) == (second["best_image"] == img.name).sum()

@@ -4,6 +4,7 @@ reason when no Chromium is installed (CI installs Debian's ``chromium`` and ``fo
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import re
@@ -433,3 +434,38 @@ def test_xlsx_prints_for_the_crew(tmp_path, cfg):
             "checked_by", "checked_at", "photo"}.isdisjoint(folded)
     widths = sum(ws.column_dimensions[L].width for c, L in letters.items() if c not in folded)
     assert widths < 0.7 * sum(ws.column_dimensions[L].width for L in letters.values())
+
+
+def real_crops(n: int) -> list[bytes]:
+    """Crops cut by the pipeline's make_crop from the sample drive's frames and true boxes (480 px, quality 85)."""
+    import cv2
+
+    from detector import crops
+
+    rows = list(csv.DictReader(need(TOYAMA / "toyama-2026-11-p1.oracle.csv").open(encoding="utf-8")))
+    out = []
+    for r in rows[:n]:
+        img = cv2.imread(str(TOYAMA / "toyama-2026-11-p1" / r["image"]))
+        out.append(crops.make_crop(img, [float(r[k]) for k in ("x1", "y1", "x2", "y2")], Config(), label=f"{r['class']} 1.00"))
+    return out
+
+
+def test_html_embeds_popup_sized_thumbnails_not_full_crops(tmp_path, cfg, toyama_roads):
+    """The report embeds each crop at the popup's size (320x240, JPEG quality 70), not the crew's 480 px crop:
+    a 2,000-candidate drive's report was ~45 MB with full crops (22 KB each); crops/ keeps the full ones."""
+    import cv2
+
+    full = real_crops(20)
+    df = make_candidates(cfg, 20, lines=list(toyama_roads.geometry), crop_jpeg=full)
+    out = report.export(df, "html", tmp_path / "r.html", cfg, roads_wgs84=toyama_roads)
+    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', out.read_text(encoding="utf-8"),
+                                re.S).group(1))
+    uris = [c["crop"] for c in data["candidates"]]
+    assert all(u.startswith("data:image/jpeg;base64,") for u in uris)
+    for u, b in zip(uris, full):
+        img = cv2.imdecode(np.frombuffer(base64.b64decode(u.split(",", 1)[1]), np.uint8), cv2.IMREAD_COLOR)
+        h, w = cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR).shape[:2]
+        s = min(1.0, 320 / w, 240 / h)  # fits the popup, not upscaled
+        assert abs(img.shape[1] - w * s) <= 1 and abs(img.shape[0] - h * s) <= 1
+    per_candidate = np.mean([len(u) for u in uris])
+    assert per_candidate < 12_000 < np.mean([len(b) for b in full]) * 4 / 3, per_candidate
