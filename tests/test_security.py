@@ -77,7 +77,7 @@ def test_html_hostile_strings_stay_text_in_chromium(tmp_path, cfg):
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
     # the popup of a hostile candidate, opened through the URL, shows the strings as text too
     dom, _ = render(out, "#c=id6" + "県道富山高岡線 <b>太字</b>")
-    popup = dom[dom.index('class="leaflet-popup-content"'):]
+    popup = dom[dom.index('class="leaflet-popup-content'):]  # (+ " leaflet-popup-scrolled" when taller than the map)
     assert "県道富山高岡線 &lt;b&gt;太字&lt;/b&gt;" in popup[:20000]
 
 
