@@ -29,8 +29,10 @@ Decisions (documented contracts):
   ``ExifInfo.heading_ref`` and noted, not corrected). Missing → bearing between the neighbouring placed
   frames of its track (each within ``interpolate_max_gap_s`` and at least 1 m apart) → heading_source "track".
 * Speed: GPSSpeed with GPSSpeedRef K (default), M (mph) or N (knots), in km/h.
-* Sequences: one camera's frames are those of one folder with one EXIF make, model and serial number; within a
-  sequence the fixes are split into vehicle tracks (``split_tracks``: 200 km/h plus 25 m of GPS noise).
+* Sequences: one camera's frames are those with one EXIF make, model and serial number, in folders that follow one
+  another in time (``chain_folders``: a DCIM rollover or hourly folders continue the sequence; a folder recorded at
+  the same time as another is a sequence of its own); within a sequence the fixes are split into vehicle tracks
+  (``split_tracks``: 200 km/h plus 25 m of GPS noise).
 * A frame with a time but no fix is interpolated linearly (in time) between the nearest earlier and the
   nearest later GPS-fixed frames of one track, each at most ``interpolate_max_gap_s`` away in time;
   otherwise it is rejected ``no_gps_fix`` (or ``bad_gps`` when the EXIF had unusable coordinates).
@@ -57,7 +59,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as dtime, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -73,7 +75,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "Frame", "FrameError", "ExifInfo", "REASONS", "CSV_COLUMNS", "EXTRA_COLUMNS", "scan_drive", "parse_exif_tags", "read_exif",
     "load_image", "iter_decoded", "iter_images", "write_frames_csv", "read_frames_csv", "reason_code",
-    "sniff_format", "drive_name", "sequence_of", "walk_drive",
+    "sniff_format", "drive_name", "sequence_of", "chain_folders", "walk_drive",
 ]
 
 REASONS: dict[str, str] = {
@@ -855,9 +857,14 @@ def scan_drive(drive_dir: str | Path, cfg: Config | None = None, drive: str | No
         frames.append(fr)
 
     frames.sort(key=_order_key)
+    by_camera: dict[tuple | None, list[Frame]] = {}
+    for fr in frames:  # one camera's frames: its make, model and serial number where written, ...
+        by_camera.setdefault(camera.get(id(fr)), []).append(fr)
     sequences: dict[tuple, list[Frame]] = {}
-    for fr in frames:  # one camera's frames: its folder, and its make, model and serial number where written
-        sequences.setdefault((sequence_of(fr.name), camera.get(id(fr))), []).append(fr)
+    for cam, frs in by_camera.items():  # ... and its folders one after another in time (chain_folders)
+        ts = np.array([fr.time.timestamp() if fr.time is not None else np.nan for fr in frs])
+        for fr, k in zip(frs, chain_folders([sequence_of(fr.name) for fr in frs], ts)):
+            sequences.setdefault((cam, k), []).append(fr)
     for seq in sequences.values():
         _place(seq, cfg.frames.interpolate_max_gap_s, problems)
     for i, fr in enumerate(frames):
@@ -877,10 +884,31 @@ def drive_name(drive_dir: str | Path) -> str:
 
 
 def sequence_of(name: str) -> str:
-    """The sequence (one camera's frames) of a frame named ``name`` within its drive: its folder ("" at the top).
-    Phones of one patrol kept in their own subfolders of the drive folder are separate sequences, so a lost fix
-    is interpolated, a heading taken from the track and the road followed only along one phone's own frames."""
+    """The folder of a frame named ``name`` within its drive ("" at the top). Phones of one patrol kept in their own
+    subfolders, recording at the same time, are separate sequences (``chain_folders``), so a lost fix is
+    interpolated, a heading taken from the track and the road followed only along one phone's own frames."""
     return name.rpartition("/")[0]
+
+
+def chain_folders(folders: Sequence[str], t: np.ndarray) -> list[str]:
+    """Sequence labels of frames from their folder (``sequence_of``) and time ``t`` (s, nan = none).
+
+    Folders whose time spans do not overlap follow one another and form one sequence (a camera's DCIM/100→101
+    rollover, hourly upload folders: the drive goes on across the change); a folder whose span overlaps those of
+    a sequence (another phone recording at the same time) starts its own. Each folder joins the sequence that
+    ended last before it began. Frames without a time go with their folder."""
+    span: dict[str, list[float]] = {}
+    for f, ti in zip(folders, np.asarray(t, dtype=float).tolist()):
+        if math.isfinite(ti):
+            lo_hi = span.setdefault(f, [ti, ti])
+            lo_hi[0], lo_hi[1] = min(lo_hi[0], ti), max(lo_hi[1], ti)
+    label: dict[str, str] = {}
+    ends: dict[str, float] = {}  # sequence label -> end time of its last folder
+    for f, (lo, hi) in sorted(span.items(), key=lambda kv: (kv[1][0], kv[0])):
+        before = [k for k, e in ends.items() if e < lo]
+        k = max(before, key=lambda k: ends[k]) if before else f
+        label[f], ends[k] = k, hi
+    return [label.get(f, f) for f in folders]
 
 
 def _order_key(fr: Frame) -> tuple:

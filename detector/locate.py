@@ -1,7 +1,8 @@
 """Stage 3: Detections -> Located (one row per detection): damage position, road segment, chainage.
 
 1. Frames: the unique (drive, image) positions. A missing heading is taken from the track (the fixes before
-   and after in the same sequence — drive and image folder, see ``frames.sequence_of``, and vehicle track within it,
+   and after in the same sequence — drive and image folders one after another, see ``frames.chain_folders``, and
+   vehicle track within it,
    ``frames.split_tracks`` —, when they are >= 2 m apart).
 2. The road being driven: every frame's vehicle position is snapped to a segment. Candidates are the segments
    within ``locate.max_snap_m`` (STRtree, vectorised). Emission cost (metres)
@@ -40,7 +41,7 @@ import shapely
 
 from .config import CameraSpec, Config
 from .detections import Detections
-from .frames import sequence_of, split_tracks
+from .frames import chain_folders, sequence_of, split_tracks
 from .roads import RoadNetwork
 
 PENALTY_M = 1.0e4  # heading outside tolerance: only when nothing else is in range
@@ -285,11 +286,14 @@ def locate(det: Detections, net: RoadNetwork, cfg: Config | None = None, method:
         x[located], y[located] = net.xy(df["lon"].to_numpy()[located], df["lat"].to_numpy()[located])
     df["x"], df["y"] = x, y
 
-    # ---- frames: unique (drive, image) with a position, sorted by drive, sequence (the image's folder: one
-    # phone's frames), vehicle track within it (``frames.split_tracks``: phones of several vehicles in one folder),
+    # ---- frames: unique (drive, image) with a position, sorted by drive, sequence (the image's folders one after
+    # another in time: one phone's frames, ``frames.chain_folders``), vehicle track within it (``frames.split_tracks``: phones of several vehicles in one folder),
     # time, image; a chain is one track
     fr = df.loc[located, ["drive", "image", "t", "x", "y", "heading"]].drop_duplicates(["drive", "image"])
-    fr = fr.assign(_tk=fr["t"].fillna(np.inf), _seq=fr["image"].astype(str).map(sequence_of))
+    fr = fr.assign(_tk=fr["t"].fillna(np.inf), _seq="")
+    for rows in fr.groupby("drive", sort=False).indices.values():  # folders one after another: one sequence
+        fr.iloc[rows, fr.columns.get_loc("_seq")] = chain_folders(
+            fr["image"].astype(str).iloc[rows].map(sequence_of).tolist(), fr["t"].to_numpy()[rows])
     fr = fr.sort_values(["drive", "_seq", "_tk", "image"], kind="mergesort").reset_index(drop=True)
     fr["_trk"] = -1  # frames without a time: one group, as before
     for rows in fr.groupby(["drive", "_seq"], sort=False).indices.values():

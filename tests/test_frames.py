@@ -18,7 +18,8 @@ from badinputs import SKIPPED, corrupt_scans, make_bad_corpus
 from conftest import SHARED
 from detector.config import Config
 from detector.frames import (
-    CSV_COLUMNS, REASONS, Frame, FrameError, iter_decoded, load_image, read_frames_csv, reason_code, scan_drive,
+    CSV_COLUMNS, REASONS, Frame, FrameError, chain_folders, iter_decoded, load_image, read_frames_csv, reason_code,
+    scan_drive,
     write_frames_csv,
 )
 
@@ -314,6 +315,28 @@ def test_two_phones_in_one_drive_folder_are_separate_sequences(tmp_path, roads_d
                 want = math.degrees(math.atan2((b[1] - a[1]) * math.cos(math.radians(a[0])), b[0] - a[0])) % 360
                 assert abs((f.heading - want + 180) % 360 - 180) < 5, (f.name, f.heading, want)
     assert sum(f.heading_source == "track" for f in by.values()) >= 30
+
+
+def test_a_cameras_folders_one_after_another_are_one_sequence(tmp_path):
+    """One phone's drive split over folders in time (a DCIM/100ANDRO -> 101ANDRO rollover, hourly uploads) on the
+    real Toyama track: the first frame of the new folder lost its fix and is interpolated from the last fix of the
+    old folder, as within one folder (it was rejected: no fix before it in its own folder)."""
+    from badinputs import make_exif, write_jpeg
+    from PIL import Image
+
+    fixes = track_fixes()[200:220]
+    img = Image.new("RGB", (320, 240), (90, 90, 90))
+    t0 = datetime(2026, 11, 20, 9, 0, 0, tzinfo=JST)
+    for i, (lat, lon) in enumerate(fixes):
+        t = t0 + timedelta(seconds=i)
+        gps = {} if i == 10 else dict(lat=lat, lon=lon, gps_utc=t)
+        write_jpeg(tmp_path / "d" / ("100ANDRO" if i < 10 else "101ANDRO") / f"IMG_{i:04d}.jpg", img,
+                   make_exif(local=t, offset="+09:00", model="Pixel 7", **gps))
+    by = {f.name: f for f in scan_drive(tmp_path / "d", Config())}
+    lost = by["101ANDRO/IMG_0010.jpg"]
+    assert lost.status == "ok" and lost.position_source == "interpolated", lost.reason
+    assert metres(lost.lat, lost.lon, *fixes[10]) < 20
+    assert chain_folders(["a", "a", "b", "b", "c"], np.array([0, 5, 6, 9, 3])) == ["a", "a", "a", "a", "c"]
 
 
 # ------------------------------------------------------------------------------------------ frames.csv
