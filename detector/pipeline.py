@@ -634,17 +634,23 @@ def attach_crops(cands, frames, cfg: Config, out: Path, progress=None):
 
     def one(item):
         cid, f, box, label, key = item
-        if key is None:
-            return None, None
         path = safe_child(crop_dir, f"{cid}.jpg")
-        data = known.get(key)
+        data = known.get(key) if key is not None else None
         if data is not None and index.get(cid) == key and path.is_file():
             return data, key
         try:
+            if key is None:
+                raise FrameError("decode_failed: the frame file is gone")
             data = data if data is not None else make_crop(load_image(f), box, cfg, label=label)
             atomic_write_bytes(path, data)
             return data, key
         except (FrameError, OSError, ValueError):
+            # no crop this time: an older file under this id (other privacy settings, or another candidate's
+            # photo when ids moved) must not stay for the repair list's photo column to point at
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
             return None, None
 
     # the cascades and JPEG coding release the GIL: crops run on all cores

@@ -197,3 +197,38 @@ def test_crops_are_reused_by_what_decides_their_pixels_not_by_candidate_id(toyam
     (tmp_path / img.name).write_bytes(toyama.joinpath("toyama-2026-11-p1", img.name).read_bytes() + b"\0")
     attach_crops(locate_and_dedupe(det, tmp_path / "other.geojson", cfg)[2], frames, cfg, out)
     assert len(cut) == (second["best_image"] == img.name).sum()
+
+
+def test_a_crop_that_cannot_be_cut_again_leaves_no_older_photo_under_its_id(toyama, tmp_path, monkeypatch):
+    """Privacy settings made stricter, and this time a frame cannot be cut (it went away, or does not decode):
+    the candidate has no crop, and crops/<id>.jpg must not still hold the last run's photo (cut with the laxer
+    settings, or another candidate's when ids moved): the repair list's photo column and prune_crops go by the
+    file, so the crew would be shown that older, less blurred photo."""
+    from detector.detections import read_detections_csv
+    from detector.export import write_repair_list
+    from detector.frames import scan_drive
+    from detector.pipeline import attach_crops, locate_and_dedupe
+
+    cfg = Config()
+    det = read_detections_csv(toyama / "toyama-2026-11-p1.oracle.csv")
+    frames = scan_drive(toyama / "toyama-2026-11-p1", cfg)
+    cands = locate_and_dedupe(det, toyama / "roads.geojson", cfg)[2]
+    out = tmp_path / "out"
+    (out / ".work").mkdir(parents=True)
+    first = attach_crops(cands, frames, cfg, out)
+    assert first["crop_jpeg"].notna().all()
+    stricter = cfg.model_copy(deep=True)
+    stricter.privacy.blur_outside_box = not cfg.privacy.blur_outside_box
+
+    def fails(*a, **k):
+        raise ValueError("cannot cut")
+
+    monkeypatch.setattr(crops, "make_crop", fails)
+    second = attach_crops(cands, frames, stricter, out)
+    assert second["crop_jpeg"].isna().all()
+    assert not any((out / "crops" / f"{c}.jpg").exists() for c in second["candidate_id"])
+    write_repair_list(second, out / "repair_list.csv")
+    import csv
+
+    rows = list(csv.DictReader((out / "repair_list.csv").open(encoding="utf-8-sig")))
+    assert rows and all(r["photo"] == "" for r in rows)
