@@ -260,6 +260,20 @@ def _track_heading(x: np.ndarray, y: np.ndarray, chain: np.ndarray, min_step: fl
     return out
 
 
+def frame_sequences(frames) -> dict[tuple[str, str], str]:
+    """(drive, image) -> sequence label for ``locate``: ``frames.chain_folders`` over the times of all of each
+    drive's frames (not only those with hits, whose times can miss that two folders were recorded together)."""
+    by_drive: dict[str, list] = {}
+    for f in frames:
+        by_drive.setdefault(str(f.drive), []).append(f)
+    out: dict[tuple[str, str], str] = {}
+    for drive, frs in by_drive.items():
+        t = np.array([f.time.timestamp() if f.time is not None else np.nan for f in frs], dtype=float)
+        for f, k in zip(frs, chain_folders([sequence_of(str(f.name)) for f in frs], t)):
+            out[(drive, str(f.name))] = k
+    return out
+
+
 def _base_frame(det: Detections) -> pd.DataFrame:
     df = pd.DataFrame({
         "image": det.image.astype(object), "time": det.time.astype(object), "lat": det.lat, "lon": det.lon,
@@ -273,7 +287,11 @@ def _base_frame(det: Detections) -> pd.DataFrame:
     return df
 
 
-def locate(det: Detections, net: RoadNetwork, cfg: Config | None = None, method: str | None = None) -> pd.DataFrame:
+def locate(det: Detections, net: RoadNetwork, cfg: Config | None = None, method: str | None = None,
+           sequences: dict[tuple[str, str], str] | None = None) -> pd.DataFrame:
+    """``sequences``: (drive, image) -> sequence label from all the drive's frames (``frame_sequences``). Without
+    it the folders are chained by the times of the frames with hits only, which cannot see that two phones recorded
+    at the same time when their hits do not overlap in time."""
     cfg = cfg or Config()
     df = _base_frame(det)
     n = len(df)
@@ -291,9 +309,12 @@ def locate(det: Detections, net: RoadNetwork, cfg: Config | None = None, method:
     # time, image; a chain is one track
     fr = df.loc[located, ["drive", "image", "t", "x", "y", "heading"]].drop_duplicates(["drive", "image"])
     fr = fr.assign(_tk=fr["t"].fillna(np.inf), _seq="")
-    for rows in fr.groupby("drive", sort=False).indices.values():  # folders one after another: one sequence
-        fr.iloc[rows, fr.columns.get_loc("_seq")] = chain_folders(
-            fr["image"].astype(str).iloc[rows].map(sequence_of).tolist(), fr["t"].to_numpy()[rows])
+    if sequences is not None:  # from all the frames: folders recorded at the same time stay apart
+        fr["_seq"] = [sequences.get((str(d), str(i)), "\0" + sequence_of(str(i))) for d, i in zip(fr["drive"], fr["image"])]
+    else:
+        for rows in fr.groupby("drive", sort=False).indices.values():  # folders one after another: one sequence
+            fr.iloc[rows, fr.columns.get_loc("_seq")] = chain_folders(
+                fr["image"].astype(str).iloc[rows].map(sequence_of).tolist(), fr["t"].to_numpy()[rows])
     fr = fr.sort_values(["drive", "_seq", "_tk", "image"], kind="mergesort").reset_index(drop=True)
     fr["_trk"] = -1  # frames without a time: one group, as before
     for rows in fr.groupby(["drive", "_seq"], sort=False).indices.values():

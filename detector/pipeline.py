@@ -369,15 +369,16 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
     return read_frames_csv(frames_csv), read_detections_csv(det_csv)
 
 
-def locate_and_dedupe(det: Detections, roads: Path, cfg: Config, net=None):
-    """Returns (network, located hits, candidates, warnings for the summary: the network's and its coverage)."""
+def locate_and_dedupe(det: Detections, roads: Path, cfg: Config, net=None, frames=None):
+    """Returns (network, located hits, candidates, warnings for the summary: the network's and its coverage).
+    ``frames``: the drives' frames, when known: sequences are told apart by the times of all of them."""
     from .dedupe import dedupe
-    from .locate import locate
+    from .locate import frame_sequences, locate
     from .roads import load_roads
 
     if net is None:
         net = load_roads(roads, cfg)
-    located = locate(det, net, cfg)
+    located = locate(det, net, cfg, sequences=frame_sequences(frames) if frames is not None else None)
     coverage = check_coverage(located, net, roads, cfg)
     cands = dedupe(located, cfg)
     return net, located, cands, net.warnings + ([coverage] if coverage else [])
@@ -544,7 +545,7 @@ def _run_locked(drives, roads, out, cfg, weights, store, progress, detector, rep
     summary.outputs["detections"] = out / "detections.csv"
     lap = summary.lap("detect", lap)
 
-    _, located, cands, warnings = locate_and_dedupe(det, roads, cfg, net=net)
+    _, located, cands, warnings = locate_and_dedupe(det, roads, cfg, net=net, frames=frames)
     summary.warnings.extend(warnings)
     count_sightings(summary, cands)
     lap = summary.lap("locate", lap)

@@ -245,3 +245,33 @@ def test_box_size_unknown_when_the_box_is_above_the_horizon():
     w, l = box_extent_m(boxes, np.array([512, 512]), np.array([512, 512]), cam)
     assert np.isnan(w[0]) and np.isnan(l[0])
     assert 0.1 < w[1] < 2.0 and 0.1 < l[1] < 10.0
+
+
+def test_two_phones_recording_together_stay_apart_when_their_hits_do_not_overlap(tmp_path):
+    """Phone A (DRIVE/phoneA) drives east on E-W and phone B (DRIVE/phoneB) north on N-S, both recording from
+    09:00:00 to 09:00:10; A's hits are in its first 5 s, B's in its last 5 s, headings unknown. From the hits'
+    times alone the two folders look like one camera's rollover (A's hits end before B's begin) and B's first hit
+    took its heading from A's last one (south-west instead of north), its damage placed metres off. The run knows
+    every frame's time (``frame_sequences``): B is placed exactly as if it were a drive of its own."""
+    from detector.frames import Frame
+    from detector.locate import frame_sequences
+
+    lat0, lon0 = 36.7, 137.2
+    dlat = 1 / 111_000
+    dlon = 1 / (111_000 * math.cos(math.radians(lat0)))
+    cfg = Config()
+    net = load_roads(_two_roads(tmp_path), cfg)
+    ts = [f"2026-11-20T09:00:{i:02d}+09:00" for i in range(11)]
+    a = _det(lat0 + 100 * dlat + np.zeros(5), lon0 + (20 + 10 * np.arange(5)) * dlon, np.full(5, np.nan),
+             times=ts[:5], image=[f"phoneA/{i:02d}.jpg" for i in range(5)])
+    b_lat, b_lon = lat0 + (40 + 10 * np.arange(5)) * dlat, lon0 + np.zeros(5)
+    b_img = [f"phoneB/{i:02d}.jpg" for i in range(6, 11)]
+    both = Detections.concat([a, _det(b_lat, b_lon, np.full(5, np.nan), times=ts[6:], image=b_img)])
+    frames = [Frame(drive="d1", name=f"phone{p}/{i:02d}.jpg", path=Path("x"), index=0, status="ok", reason="",
+                    time=datetime.fromisoformat(ts[i])) for p in "AB" for i in range(11)]
+    cols = ["image", "segment_id", "dmg_lat", "dmg_lon"]
+    alone = locate(_det(b_lat, b_lon, np.full(5, np.nan), times=ts[6:], image=b_img, drive="d2"), net, cfg)[cols]
+    got = locate(both, net, cfg, sequences=frame_sequences(frames))
+    got = got[got["image"].str.startswith("phoneB/")][cols].reset_index(drop=True)
+    assert set(alone["segment_id"]) <= {"NS", "NS2"}
+    assert got.equals(alone)
