@@ -290,8 +290,8 @@ def _base_frame(det: Detections) -> pd.DataFrame:
 def locate(det: Detections, net: RoadNetwork, cfg: Config | None = None, method: str | None = None,
            sequences: dict[tuple[str, str], str] | None = None) -> pd.DataFrame:
     """``sequences``: (drive, image) -> sequence label from all the drive's frames (``frame_sequences``). Without
-    it the folders are chained by the times of the frames with hits only, which cannot see that two phones recorded
-    at the same time when their hits do not overlap in time."""
+    it each folder is a sequence of its own: the times of the frames with hits only cannot tell a camera's folder
+    rollover from two phones recording at the same time whose hits do not overlap in time."""
     cfg = cfg or Config()
     df = _base_frame(det)
     n = len(df)
@@ -311,10 +311,8 @@ def locate(det: Detections, net: RoadNetwork, cfg: Config | None = None, method:
     fr = fr.assign(_tk=fr["t"].fillna(np.inf), _seq="")
     if sequences is not None:  # from all the frames: folders recorded at the same time stay apart
         fr["_seq"] = [sequences.get((str(d), str(i)), "\0" + sequence_of(str(i))) for d, i in zip(fr["drive"], fr["image"])]
-    else:
-        for rows in fr.groupby("drive", sort=False).indices.values():  # folders one after another: one sequence
-            fr.iloc[rows, fr.columns.get_loc("_seq")] = chain_folders(
-                fr["image"].astype(str).iloc[rows].map(sequence_of).tolist(), fr["t"].to_numpy()[rows])
+    else:  # the hits' times alone cannot tell a folder rollover from two phones recording at once: folders apart
+        fr["_seq"] = fr["image"].astype(str).map(sequence_of)
     fr = fr.sort_values(["drive", "_seq", "_tk", "image"], kind="mergesort").reset_index(drop=True)
     fr["_trk"] = -1  # frames without a time: one group, as before
     for rows in fr.groupby(["drive", "_seq"], sort=False).indices.values():

@@ -763,7 +763,7 @@ def locate_only(csvs: list[Path], roads: Path, out: Path, cfg: Config, store: Pa
     det = det.apply_thresholds(cfg.thresholds())
     summary.drives = sorted(set(det.drive.tolist()))
     out.mkdir(parents=True, exist_ok=True)
-    net, located, cands, warnings = locate_and_dedupe(det, roads, cfg)
+    net, located, cands, warnings = locate_and_dedupe(det, roads, cfg, frames=_frames_beside(csvs))
     summary.warnings.extend(warnings)
     count_sightings(summary, cands)
     if store is not None:
@@ -775,6 +775,23 @@ def locate_only(csvs: list[Path], roads: Path, out: Path, cfg: Config, store: Pa
     summary.candidates = len(cands)
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _frames_beside(csvs: list[Path]) -> list | None:
+    """The frames of the drives of these detections files, from the ``frames.csv`` a run or detect wrote beside
+    each (so `patrol locate` tells phones' folders apart as the run did); None when one has none."""
+    from .frames import read_frames_csv
+
+    frames = []
+    for p in csvs:
+        fc = Path(p).parent / "frames.csv"
+        if not fc.is_file():
+            return None
+        try:
+            frames += read_frames_csv(fc)
+        except InputError:
+            return None
+    return frames
 
 
 def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = None, progress=None) -> RunSummary:

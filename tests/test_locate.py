@@ -271,7 +271,19 @@ def test_two_phones_recording_together_stay_apart_when_their_hits_do_not_overlap
                     time=datetime.fromisoformat(ts[i])) for p in "AB" for i in range(11)]
     cols = ["image", "segment_id", "dmg_lat", "dmg_lon"]
     alone = locate(_det(b_lat, b_lon, np.full(5, np.nan), times=ts[6:], image=b_img, drive="d2"), net, cfg)[cols]
-    got = locate(both, net, cfg, sequences=frame_sequences(frames))
-    got = got[got["image"].str.startswith("phoneB/")][cols].reset_index(drop=True)
+    def phone_b(located):
+        return located[located["image"].str.startswith("phoneB/")][cols].reset_index(drop=True)
+
     assert set(alone["segment_id"]) <= {"NS", "NS2"}
-    assert got.equals(alone)
+    assert phone_b(locate(both, net, cfg, sequences=frame_sequences(frames))).equals(alone)
+    # `patrol locate` reads the frames.csv a run wrote beside detections.csv; without one, each folder stays apart
+    from detector.detections import write_detections_csv
+    from detector.frames import write_frames_csv
+    from detector.pipeline import _frames_beside
+
+    write_detections_csv(both, tmp_path / "run" / "detections.csv")
+    assert _frames_beside([tmp_path / "run" / "detections.csv"]) is None
+    assert phone_b(locate(both, net, cfg)).equals(alone)
+    write_frames_csv(frames, tmp_path / "run" / "frames.csv")
+    beside = _frames_beside([tmp_path / "run" / "detections.csv"])
+    assert phone_b(locate(both, net, cfg, sequences=frame_sequences(beside))).equals(alone)
