@@ -14,6 +14,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -80,6 +81,48 @@ class RunSummary:
         now = time.perf_counter()
         self.stage_seconds[stage] = round(now - since, 2)
         return now
+
+
+def write_summary_json(summary: RunSummary, command: str, cfg: Config) -> Path:
+    """``OUT/summary.json``: what the console summary says, as numbers, for a scheduled weekly job's log or a
+    dashboard (frames used/rejected by reason, where the hits went, registry new/seen again, warnings, model,
+    outputs relative to OUT, seconds per stage). Written last, atomically; a failed run writes none (its exit
+    code says why)."""
+    from . import __version__
+
+    out = Path(summary.out)
+    path = out / "summary.json"
+    summary.outputs["summary"] = path
+
+    def rel(p) -> str:
+        p = Path(p)
+        try:
+            return p.resolve().relative_to(out.resolve()).as_posix()
+        except ValueError:
+            return str(p)
+
+    doc = {
+        "patrol": __version__, "command": command,
+        "finished_at": datetime.now(cfg.tz).isoformat(timespec="seconds"), "municipality": cfg.municipality,
+        "drives": list(summary.drives),
+        "frames": None if not summary.frames_total else {  # (patrol locate reads no frames)
+            "total": summary.frames_total, "used": summary.frames_ok, "rejected": summary.frames_rejected,
+            "interpolated": summary.frames_interpolated, "rejected_by_reason": dict(summary.rejected_reasons)},
+        # run and locate: total = sightings + same_frame + weak + without_position (see the console's hits row)
+        "hits": {"total": summary.hits, "sightings": summary.sightings, "same_frame": summary.hits_same_frame,
+                 "weak": summary.hits_weak,
+                 "without_position": summary.hits_unlocated if summary.sightings is None else summary.hits_unplaced},
+        "candidates": summary.candidates,
+        "registry": None if summary.new is None else {
+            "new": summary.new, "seen_again": summary.seen_again, "reopened": summary.reopened,
+            "already_there": summary.unchanged, "run_id": summary.run_id},
+        "skipped_stages": list(summary.skipped_stages), "warnings": list(summary.warnings),
+        "model": str(summary.weights) if summary.weights else None,
+        "outputs": {k: rel(v) for k, v in summary.outputs.items()},
+        "seconds": round(summary.seconds, 2), "stage_seconds": dict(summary.stage_seconds),
+    }
+    atomic_write_text(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    return path
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -570,6 +613,7 @@ def _run_locked(drives, roads, out, cfg, weights, store, progress, detector, rep
     summary.hits_unlocated = int((~det.has_position).sum()) if len(det) else 0
     summary.candidates = len(cands)
     summary.seconds = time.perf_counter() - t0
+    write_summary_json(summary, "run", cfg)
     return summary
 
 
@@ -774,6 +818,7 @@ def locate_only(csvs: list[Path], roads: Path, out: Path, cfg: Config, store: Pa
     summary.hits_unlocated = int((~det.has_position).sum()) if len(det) else 0
     summary.candidates = len(cands)
     summary.seconds = time.perf_counter() - t0
+    write_summary_json(summary, "locate", cfg)
     return summary
 
 
@@ -820,6 +865,7 @@ def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = Non
     _fill_frame_counts(summary, frames)
     summary.hits = len(det)
     summary.seconds = time.perf_counter() - t0
+    write_summary_json(summary, "detect", cfg)
     return summary
 
 

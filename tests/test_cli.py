@@ -315,6 +315,21 @@ def test_summary_accounts_for_every_hit(located):
                                  f"+ {hits - sightings} more boxes of a damage in a frame already counted") in line, line
 
 
+def test_summary_json_says_what_the_console_says(located):
+    """A weekly job run by a scheduler reads OUT/summary.json instead of the console: the same numbers as the
+    files (hits of the oracle boxes, candidates in candidates.geojson, new registry ids), outputs relative to OUT."""
+    doc = json.loads((located["out"] / "summary.json").read_text(encoding="utf-8"))
+    feats = json.loads((located["out"] / "candidates.geojson").read_text(encoding="utf-8"))["features"]
+    hits = sum(len(need(TOYAMA / f"{p}.oracle.csv").read_text().splitlines()) - 1 for p in (P1, P2))
+    h = doc["hits"]
+    assert doc["command"] == "locate" and doc["frames"] is None and doc["candidates"] == len(feats) == 31
+    assert h["total"] == hits == h["sightings"] + h["same_frame"] + h["weak"] + h["without_position"]
+    assert h["sightings"] == sum(f["properties"]["n_obs"] for f in feats)
+    assert doc["registry"]["new"] == 31 and doc["registry"]["run_id"].endswith("-" + located["out"].name)
+    assert doc["outputs"]["candidates"] == "candidates.geojson" and doc["outputs"]["summary"] == "summary.json"
+    assert doc["finished_at"].endswith("+09:00")  # the config's clock
+
+
 def test_run_outputs_and_registry_exports_agree_on_missing_text(located, tmp_path):
     """A GIS officer loads the run's candidates.geojson and the registry's exports side by side: a candidate on a
     road without a name (every road of the Toyama sample) has road_name null in all of them, never "" in one and

@@ -9,6 +9,7 @@ batches of 2 (so `detect_batch` is passed several times) and no privacy blur (th
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -190,6 +191,14 @@ def baseline(work, p1_drive, cfg_path) -> dict:
     res = {"out": out, "store": store, "outputs": outputs(out), "registry": registry(store)}
     # the test config must make the tests meaningful: there are detections and candidates to lose
     assert len(json.loads((out / "candidates.geojson").read_text())["features"]) >= 3
+    # summary.json (for a scheduled job) counts what frames.csv and candidates.geojson hold
+    doc = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    rows = list(csv.DictReader((out / "frames.csv").open(encoding="utf-8-sig")))
+    assert doc["command"] == "run" and doc["frames"]["total"] == len(rows)
+    assert doc["frames"]["used"] == sum(r["status"] == "ok" for r in rows) and doc["frames"]["rejected"] == sum(
+        r["status"] == "rejected" for r in rows)
+    assert doc["candidates"] == len(json.loads((out / "candidates.geojson").read_text())["features"])
+    assert doc["registry"]["new"] == doc["candidates"] and set(doc["stage_seconds"]) >= {"frames", "detect", "crops"}
     return res
 
 
