@@ -173,6 +173,21 @@ _CONTENTS = [
 ]
 _REQUIRED_TABLES = {"candidates", "observations", "status_history", "runs", "patrol_meta", "gpkg_contents"}
 
+#: indexes a registry needs to stay fast over years (a merge recomputes a candidate from its observations: without
+#: them each query reads every observation row of the candidate, one page each, so a merge grows with the weeks
+#: merged). Created with the schema and, in a registry made before them, in its next write transaction.
+_BEST_ORDER = "(confidence IS NULL), confidence DESC, (first_t IS NULL), first_t, drive, image, x1, y1, x2, y2"
+_INDEX_SQL = [
+    "CREATE INDEX IF NOT EXISTS observations_cand_first ON observations (candidate_id, first_t, last_t)",
+    "CREATE INDEX IF NOT EXISTS observations_cand_last ON observations (candidate_id, last_t)",
+    "CREATE INDEX IF NOT EXISTS observations_cand_drive ON observations (candidate_id, drive, image, class)",
+    "CREATE INDEX IF NOT EXISTS observations_cand_image ON observations (candidate_id, image)",
+    f"CREATE INDEX IF NOT EXISTS observations_cand_best ON observations (candidate_id, {_BEST_ORDER})",
+    f"CREATE INDEX IF NOT EXISTS observations_cand_crop ON observations (candidate_id, {_BEST_ORDER}) "
+    "WHERE crop_jpeg IS NOT NULL",
+]
+_INDEX_NAMES = tuple(re.search(r"EXISTS (\w+)", q).group(1) for q in _INDEX_SQL)
+
 _RTREE = "rtree_candidates_geom"
 _GEOM_FUNCTIONS = ("ST_IsEmpty", "ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")
 _BOX = 'ST_MinX(NEW."geom"), ST_MaxX(NEW."geom"), ST_MinY(NEW."geom"), ST_MaxY(NEW."geom")'
@@ -433,6 +448,7 @@ class Store:
             raise StoreError(f"cannot lock the registry: {e}", self.path) from None
         self._touched: set[str] = set()
         try:
+            self._ensure_indexes()
             yield con
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
@@ -440,6 +456,7 @@ class Store:
             raise
         else:
             try:
+                self._ensure_indexes()  # a registry just created in this transaction
                 self._ensure_rtree()
                 self._update_contents()
                 con.execute("COMMIT")
@@ -464,6 +481,14 @@ class Store:
             self.con.execute(
                 "UPDATE gpkg_contents SET (min_x, min_y, max_x, max_y) = (SELECT MIN(lon), MIN(lat), MAX(lon), MAX(lat) "
                 "FROM candidates WHERE geom IS NOT NULL) WHERE table_name='candidates'")
+
+    def _ensure_indexes(self) -> None:
+        """Inside a write transaction: add the observation indexes to a registry that lacks them (made before them)."""
+        con = self.con
+        have = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='observations'")}
+        if set(_INDEX_NAMES) - have and "observations" in self._tables():
+            for stmt in _INDEX_SQL:
+                con.execute(stmt)
 
     def _ensure_rtree(self) -> None:
         """Inside a write transaction: add the spatial index to a registry that has none (new, or made before it)."""
@@ -774,8 +799,7 @@ class Store:
                          for p in d[0].split("|") if p})
         images = sorted({im for (im,) in con.execute("SELECT DISTINCT image FROM observations WHERE candidate_id=?",
                                                      (rid,))})
-        order = ("ORDER BY (confidence IS NULL), confidence DESC, (first_t IS NULL), first_t, drive, image, x1, y1, "
-                 "x2, y2 LIMIT 1")
+        order = f"ORDER BY {_BEST_ORDER} LIMIT 1"
         best = con.execute(
             "SELECT obs_id, drive, image, x1, y1, x2, y2, width, height, confidence, lat, lon, segment_id, road_name, "
             f"chainage_m, severity, est_width_m, est_length_m FROM observations WHERE candidate_id=? {order}",
@@ -787,11 +811,11 @@ class Store:
         boxed = x1 is not None and x1 >= 0
         crop = con.execute(
             "SELECT obs_id, crop_jpeg FROM observations WHERE candidate_id=? AND crop_jpeg IS NOT NULL "
-            "ORDER BY (confidence IS NULL), confidence DESC, (first_t IS NULL), first_t, drive, image, x1, y1, x2, y2 "
-            "LIMIT 1", (rid,)).fetchone()
+            f"ORDER BY {_BEST_ORDER} LIMIT 1", (rid,)).fetchone()
         if crop is not None:  # keep only the crop that can still be the best one
-            con.execute("UPDATE observations SET crop_jpeg=NULL WHERE candidate_id=? AND obs_id<>? AND "
-                        "crop_jpeg IS NOT NULL", (rid, crop[0]))
+            con.execute("UPDATE observations SET crop_jpeg=NULL WHERE obs_id IN (SELECT obs_id FROM observations "
+                        "INDEXED BY observations_cand_crop WHERE candidate_id=? AND crop_jpeg IS NOT NULL AND obs_id<>?)",
+                        (rid, crop[0]))
         con.execute(
             "UPDATE candidates SET geom=?, confidence=?, n_obs=?, first_seen=?, last_seen=?, first_t=?, last_t=?, "
             "segment_id=?, road_name=?, chainage_m=?, lat=?, lon=?, best_image=?, best_drive=?, best_x1=?, best_y1=?, "

@@ -690,3 +690,20 @@ def test_next_weeks_gps_offset_is_the_same_damage_by_default(store_path):
         st.merge(frame([cand("a", north_m=0), cand("b", north_m=100)]), {}, cfg)
         res = st.merge(frame([cand("a2", north_m=20, drive="d2"), cand("b2", north_m=140, drive="d2")]), {}, cfg)
     assert res.seen_again == ["R-000001"] and res.new == ["R-000003"]
+
+
+def test_old_registry_gets_observation_indexes_on_next_write(tmp_path):
+    """A registry made before the observation indexes (merge speed over years) gets them in its next write."""
+    import pandas as pd
+
+    from detector.store import _INDEX_NAMES, Store
+
+    p = tmp_path / "old.gpkg"
+    with Store(p) as st:
+        for name in _INDEX_NAMES:
+            st.con.execute(f"DROP INDEX {name}")
+    with Store(p) as st:
+        st.merge(pd.DataFrame())
+        have = {r[0] for r in st.con.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert set(_INDEX_NAMES) <= have
+        assert st.integrity() == "ok"

@@ -1,0 +1,139 @@
+"""Benchmark the registry over years: the Toyama oracle candidates (p1 + p2, located and deduped once) merged as
+WEEKS weekly runs into one registry. Each week holds GROUPS copies of the sample's damages, each copy offset
+5 km east (its own segment ids ``<seg>@g<k>``, so copies stay distinct damages "on their road") plus one new
+copy a week (new damages appear), with drives and times shifted by a week and a 12 KB crop per candidate.
+Prints the time per merge, `patrol export` (csv/xlsx/geojson/gpkg/html), `import-verification` of a 1,000-row
+list and `patrol status` at the small and at the large registry, and their ratios.
+
+    .venv/bin/python bench/bench_registry.py [--weeks 100] [--groups 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from detector.config import Config  # noqa: E402
+from detector.detections import Detections, read_detections_csv  # noqa: E402
+from detector.pipeline import locate_and_dedupe  # noqa: E402
+from detector.store import Store  # noqa: E402
+
+
+def week_cands(base: pd.DataFrame, week: int, groups: list[int]) -> pd.DataFrame:
+    """The base candidates as seen in ``week``: one copy per group, 5 km east per group, drives renamed."""
+    dt = timedelta(days=7 * week)
+    rng = np.random.default_rng(week)
+    parts = []
+    for g in groups:
+        c = base.copy()
+        c["lon"] = c["lon"] + 0.056 * g  # ~5 km at 36.7 N
+        c["lat"] = c["lat"] + rng.normal(0, 2e-5, len(c))  # this week's GPS offset (~2 m)
+        c["segment_id"] = [f"{s}@g{g}" for s in c["segment_id"]]
+        sfx = f"-w{week:03d}-g{g:03d}"
+        c["drives"] = [[d + sfx for d in ds] for ds in c["drives"]]
+        c["best_drive"] = [d + sfx for d in c["best_drive"]]
+        c["images"] = [[i.split("/", 1)[0] + sfx + "/" + i.split("/", 1)[1] for i in ims] for ims in c["images"]]
+        for col in ("first_seen", "last_seen"):
+            c[col] = [(datetime.fromisoformat(t) + dt).isoformat() for t in c[col]]
+        c["candidate_id"] = [f"{x}{sfx}" for x in c["candidate_id"]]
+        c["crop_jpeg"] = [os.urandom(12_000) for _ in range(len(c))]
+        parts.append(c)
+    out = pd.concat(parts, ignore_index=True)
+    return out
+
+
+def timed(fn, *a, **k):
+    t0 = time.perf_counter()
+    r = fn(*a, **k)
+    return time.perf_counter() - t0, r
+
+
+def registry_ops(store: Path, work: Path, cfg: Config, tag: str) -> dict[str, float]:
+    from detector.report import export
+
+    out = {}
+    with Store.for_config(store, cfg) as st:
+        out["query"], df = timed(st.query)
+    for fmt in ("csv", "xlsx", "geojson", "gpkg", "html"):
+        t0 = time.perf_counter()
+        with Store.for_config(store, cfg) as st:
+            df = st.query()
+        export(df, fmt, work / f"{tag}.{fmt}", cfg)
+        out[f"export {fmt}"] = time.perf_counter() - t0
+    ids = df["candidate_id"].tolist()
+    news = [i for i, s in zip(ids, df["status"]) if s == "new"][:1000]
+    lst = work / f"{tag}-crew.csv"
+    with open(lst, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["candidate_id", "status", "note", "checked_by"])
+        for k, i in enumerate(news):
+            w.writerow([i, "confirmed" if k % 2 else "new", f"checked {tag}", "crew A"])
+    with Store.for_config(store, cfg) as st:
+        out["import 1000 rows"], rep = timed(st.import_verification, lst)
+    with Store.for_config(store, cfg) as st:
+        t0 = time.perf_counter()
+        st.set_status(news[0], "scheduled", note="bench")
+        out["status (one change)"] = time.perf_counter() - t0
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--weeks", type=int, default=100)
+    ap.add_argument("--groups", type=int, default=20)
+    ap.add_argument("--shared", default=str(ROOT.parent / "shared"))
+    ap.add_argument("--keep", default=None, help="folder to keep the registry in")
+    a = ap.parse_args()
+    toy = Path(a.shared) / "sample_drives" / "toyama"
+    cfg = Config()
+    det = Detections.concat([read_detections_csv(toy / f"toyama-2026-11-p{i}.oracle.csv") for i in (1, 2)])
+    _, _, base, _ = locate_and_dedupe(det, toy / "roads.geojson", cfg)
+    work = Path(a.keep or tempfile.mkdtemp(prefix="bench_registry_"))
+    work.mkdir(parents=True, exist_ok=True)
+    store = work / "registry.gpkg"
+    if store.exists():
+        store.unlink()
+    rows = []
+    ops = {}
+    for w in range(a.weeks):
+        c = week_cands(base, w, list(range(a.groups)) + [a.groups + w])
+        with Store.for_config(store, cfg) as st:
+            n_c, n_o = st.con.execute("SELECT (SELECT COUNT(*) FROM candidates), (SELECT COUNT(*) FROM observations)").fetchone()
+            t, res = timed(st.merge, c, {"run_id": f"week{w:03d}"}, cfg)
+            t2, _ = timed(st.merge, c, {"run_id": f"week{w:03d}-again"}, cfg)  # the re-run: no-op
+        rows.append((w, n_c, n_o, len(c), t, t2, len(res.new), len(res.seen_again)))
+        if w in (0, 1, a.weeks // 2) or w == a.weeks - 1 or w % 10 == 0:
+            print(f"week {w:3d}: registry {n_c:6d} candidates {n_o:7d} obs, merge {len(c)} cands {t:6.2f} s "
+                  f"(re-merge {t2:5.2f} s) new {len(res.new)} seen again {len(res.seen_again)}", flush=True)
+        if w == 1:
+            ops["small"] = registry_ops(store, work, cfg, "small")
+    ops["large"] = registry_ops(store, work, cfg, "large")
+    r = pd.DataFrame(rows, columns=["week", "cands", "obs", "n_run", "merge_s", "remerge_s", "new", "seen"])
+    small, large = r.iloc[1:4], r.iloc[-3:]
+    print(f"\nregistry file: {store.stat().st_size / 1e6:.1f} MB, {r['cands'].iloc[-1]} candidates, "
+          f"{r['obs'].iloc[-1]} observations before the last merge")
+    print(f"merge:    {small['merge_s'].mean():.3f} s at ~{int(small['cands'].mean())} candidates -> "
+          f"{large['merge_s'].mean():.3f} s at ~{int(large['cands'].mean())} (x{large['merge_s'].mean() / small['merge_s'].mean():.2f})")
+    print(f"re-merge: {small['remerge_s'].mean():.3f} s -> {large['remerge_s'].mean():.3f} s "
+          f"(x{large['remerge_s'].mean() / small['remerge_s'].mean():.2f})")
+    print(f"all {a.weeks} merges: {r['merge_s'].sum():.1f} s")
+    for k in ops["large"]:
+        s, l_ = ops["small"][k], ops["large"][k]
+        print(f"{k:20s} {s:7.3f} s -> {l_:7.3f} s (x{l_ / s:.2f})")
+    print(f"work folder: {work}")
+
+
+if __name__ == "__main__":
+    main()
