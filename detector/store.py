@@ -447,6 +447,8 @@ class Store:
         except sqlite3.OperationalError as e:
             raise StoreError(f"cannot lock the registry: {e}", self.path) from None
         self._touched: set[str] = set()
+        # registry id -> {obs_id: a new sighting's crop}: written by _recompute only where it is the best crop
+        self._pending_crops: dict[str, dict[int, bytes]] = {}
         try:
             self._ensure_indexes()
             yield con
@@ -757,11 +759,14 @@ class Store:
                 cur = con.execute(
                     "INSERT OR IGNORE INTO observations (candidate_id, drive, image, class, x1, y1, x2, y2, owner, "
                     "confidence, width, height, first_seen, last_seen, first_t, last_t, lat, lon, segment_id, road_name, "
-                    "chainage_m, severity, est_width_m, est_length_m, run_id, crop_jpeg) "
-                    "VALUES (?,?,?,?,?,?,?,?,'',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "chainage_m, severity, est_width_m, est_length_m, run_id) "
+                    "VALUES (?,?,?,?,?,?,?,?,'',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (rid, d, im, c, x1, y1, x2, y2, o["confidence"], o["width"], o["height"], o["first_seen"],
-                     o["last_seen"], o["first_t"], o["last_t"], *pos, run_id, o.get("crop")))
+                     o["last_seen"], o["first_t"], o["last_t"], *pos, run_id))
                 if cur.rowcount:
+                    if o.get("crop"):  # written by _recompute only if this sighting's crop is the best: a 12 KB crop
+                        # inserted and then cleared left most of a page empty per row (60 MB after 6 weeks, 24 unused)
+                        self._pending_crops.setdefault(rid, {})[cur.lastrowid] = o["crop"]
                     # a boxed sighting supersedes the image-level one of the same image: that is no new sighting
                     if con.execute("DELETE FROM observations WHERE candidate_id=? AND owner=? AND drive=? AND image=? "
                                    "AND class=?", (rid, rid, d, im, c)).rowcount:
@@ -809,9 +814,16 @@ class Store:
             return
         (obs_id, bd, bi, x1, y1, x2, y2, w, h, conf, lat, lon, seg, road, ch, sev, ew, el) = best
         boxed = x1 is not None and x1 >= 0
-        crop = con.execute(
+        pending = self._pending_crops.pop(rid, {})
+        crop = con.execute(  # the best sighting with a crop: stored, or this merge's (not written yet)
+            "SELECT obs_id, crop_jpeg FROM observations WHERE candidate_id=? AND (crop_jpeg IS NOT NULL OR obs_id IN "
+            f"(SELECT value FROM json_each(?))) ORDER BY {_BEST_ORDER} LIMIT 1",
+            (rid, json.dumps([k for k in pending]))).fetchone() if pending else con.execute(
             "SELECT obs_id, crop_jpeg FROM observations WHERE candidate_id=? AND crop_jpeg IS NOT NULL "
             f"ORDER BY {_BEST_ORDER} LIMIT 1", (rid,)).fetchone()
+        if crop is not None and crop[1] is None:
+            crop = (crop[0], pending[crop[0]])
+            con.execute("UPDATE observations SET crop_jpeg=? WHERE obs_id=?", (crop[1], crop[0]))
         if crop is not None:  # keep only the crop that can still be the best one
             con.execute("UPDATE observations SET crop_jpeg=NULL WHERE obs_id IN (SELECT obs_id FROM observations "
                         "INDEXED BY observations_cand_crop WHERE candidate_id=? AND crop_jpeg IS NOT NULL AND obs_id<>?)",
