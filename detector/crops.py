@@ -376,15 +376,24 @@ def _clip_box(box, W: int, H: int) -> tuple[int, int, int, int]:
     return int(x1), int(y1), int(np.ceil(x2)), int(np.ceil(y2))
 
 
-def crop_region(box_xyxy, W: int, H: int, pad: float = 0.25, min_side: int = 64) -> tuple[int, int, int, int]:
+#: what make_crop draws changed (crop_region's window): crops cut before are cut again (pipeline's crop key)
+CROP_VERSION = 2
+
+
+def crop_region(box_xyxy, W: int, H: int, pad: float = 0.25, min_side: int = 64,
+                max_aspect: float = 2.0) -> tuple[int, int, int, int]:
     """The crop window (x0, y0, x1, y1) for a box: the box clipped to the image, padded by ``pad`` of its size
-    (at least ``min_side`` pixels a side where the image allows)."""
+    (at least ``min_side`` pixels a side), its short side widened to at least 1/``max_aspect`` of the long one
+    (a transverse crack's box is a thin strip: a crew needs the lane around it to find the spot), and moved, not
+    cut, where it would leave the image."""
     bx1, by1, bx2, by2 = _clip_box(box_xyxy, W, H)
     bw, bh = bx2 - bx1, by2 - by1
     cw, ch = max(bw * (1 + 2 * pad), min_side), max(bh * (1 + 2 * pad), min_side)
+    cw, ch = min(W, max(cw, ch / max_aspect)), min(H, max(ch, cw / max_aspect))
     cx, cy = (bx1 + bx2) / 2, (by1 + by2) / 2
-    x0, x1 = int(max(0, cx - cw / 2)), int(min(W, np.ceil(cx + cw / 2)))
-    y0, y1 = int(max(0, cy - ch / 2)), int(min(H, np.ceil(cy + ch / 2)))
+    x0 = int(min(max(0.0, cx - cw / 2), W - cw))
+    y0 = int(min(max(0.0, cy - ch / 2), H - ch))
+    x1, y1 = min(W, int(np.ceil(x0 + cw))), min(H, int(np.ceil(y0 + ch)))
     return x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)
 
 

@@ -638,7 +638,7 @@ def attach_crops(cands, frames, cfg: Config, out: Path, progress=None):
     candidate's id was then: the blur is the slow part, and a resumed run, or one with another road network
     (other segment ids, so other candidate ids), would otherwise redo every crop."""
     from .atomic import atomic_write_bytes, safe_child
-    from .crops import make_crop
+    from .crops import CROP_VERSION, make_crop
     from .frames import FrameError, load_image
 
     by_key = {(f.drive, f.name): f for f in frames}
@@ -658,7 +658,7 @@ def attach_crops(cands, frames, cfg: Config, out: Path, progress=None):
         box = [float(row.best_x1), float(row.best_y1), float(row.best_x2), float(row.best_y2)]
         label = f"{cls} {row.confidence:.2f}"
         try:
-            return f, box, label, _sha1([file_fingerprint(Path(f.path)), box, label, privacy]) if f else None
+            return f, box, label, _sha1([file_fingerprint(Path(f.path)), box, label, privacy, CROP_VERSION]) if f else None
         except OSError:
             return f, box, label, None
 
