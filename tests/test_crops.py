@@ -120,12 +120,12 @@ def test_crop_blurs_plate_at_crop_edge_before_drawing(cfg, monkeypatch):
 
 def test_a_thin_box_gets_the_lane_around_it():
     """A transverse crack's box is a thin strip (on the sample drive a crop came out 480x76): the crop window keeps
-    at most 2:1, so the crew sees the lane around the damage; at the image's edge it moves inside, not shrinks."""
+    at most 3:1, so the crew sees more of the lane around the damage; at the image's edge it moves inside, not shrinks."""
     x0, y0, x1, y1 = crops.crop_region((400, 500, 800, 530), 1280, 720)  # 400x30 box
-    assert (x1 - x0) / (y1 - y0) <= 2.0 + 1e-6 and x0 <= 400 and x1 >= 800 and y0 <= 500 and y1 >= 530
+    assert (x1 - x0) / (y1 - y0) <= 3.0 + 1e-6 and x0 <= 400 and x1 >= 800 and y0 <= 500 and y1 >= 530
     x0, y0, x1, y1 = crops.crop_region((1100, 690, 1280, 720), 1280, 720)  # at the bottom-right corner
-    assert (x1, y1) == (1280, 720) and (x1 - x0) / (y1 - y0) <= 2.0 + 1e-6 and y1 - y0 >= 112
-    x0, y0, x1, y1 = crops.crop_region((500, 300, 700, 400), 1280, 720)  # 2:1 already: as before
+    assert (x1, y1) == (1280, 720) and (x1 - x0) / (y1 - y0) <= 3.0 + 1e-6 and y1 - y0 >= 90
+    x0, y0, x1, y1 = crops.crop_region((500, 300, 700, 400), 1280, 720)  # 2:1: as before
     assert (x0, y0, x1, y1) == (450, 275, 750, 425)
 
 
