@@ -64,7 +64,7 @@ def _print_summary(s, title: str) -> None:
         rej = ", ".join(f"{k} {v}" for k, v in s.rejected_reasons.items())
         t.add_row("frames", f"{s.frames_ok} used, {s.frames_rejected} rejected" + (f" ({rej})" if rej else "")
                   + (f", {s.frames_interpolated} placed by interpolation" if s.frames_interpolated else ""))
-    if getattr(s, "sightings", None) is None:
+    if s.sightings is None:
         t.add_row("hits", f"{s.hits}" + (f" ({s.hits_unlocated} without position)" if s.hits_unlocated else ""))
     else:  # every hit accounted for: hits = sightings + the rest
         rest = [f"{n} {why}" for n, why in (
@@ -79,17 +79,17 @@ def _print_summary(s, title: str) -> None:
         t.add_row("candidates", str(s.candidates))
     if s.new is not None:
         t.add_row("registry", f"{s.new} new, {s.seen_again} seen again" + (f", {s.reopened} reopened" if s.reopened else "")
-                  + (f", {s.unchanged} already there (this drive was merged before)" if getattr(s, "unchanged", 0) else "")
-                  + (f" (run {s.run_id})" if getattr(s, "run_id", None) else ""))
+                  + (f", {s.unchanged} already there (this drive was merged before)" if s.unchanged else "")
+                  + (f" (run {s.run_id})" if s.run_id else ""))
     if s.skipped_stages:
         t.add_row("skipped", ", ".join(s.skipped_stages) + " (inputs unchanged)")
-    for w in getattr(s, "warnings", []):
+    for w in s.warnings:
         t.add_row("[yellow]warning[/yellow]", w)
-    if getattr(s, "weights", None):
+    if s.weights:
         t.add_row("model", str(s.weights))
     for i, (k, p) in enumerate(s.outputs.items()):
         t.add_row("outputs" if i == 0 else "", f"{k:<12} {p}")
-    stages = ", ".join(f"{k} {v:.1f}" for k, v in getattr(s, "stage_seconds", {}).items())
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in s.stage_seconds.items())
     t.add_row("time", f"{s.seconds:.1f} s" + (f" ({stages})" if stages else ""))
     console.print(t)
 

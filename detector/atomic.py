@@ -66,6 +66,16 @@ def _fsync_dir(folder: Path) -> None:
             os.close(dfd)
 
 
+def keep_only_photos(folder: str | Path, keep: set[str]) -> None:
+    """Remove the ``*.jpg`` files of ``folder`` whose names are not in ``keep`` (a photo folder holding exactly the
+    photos of the rows written beside it)."""
+    folder = Path(folder)
+    if folder.is_dir():
+        for p in folder.glob("*.jpg"):
+            if p.name not in keep:
+                p.unlink(missing_ok=True)
+
+
 def safe_child(out_dir: str | Path, name: str) -> Path:
     """Path for ``name`` inside ``out_dir`` that can never escape it (no ``..``, no absolute paths, no separators)."""
     base = Path(out_dir).resolve()

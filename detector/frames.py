@@ -55,7 +55,7 @@ import tempfile
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as dtime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -764,9 +764,8 @@ def walk_drive(drive_dir: Path, exclude: Iterable[Path] = ()) -> Iterator[tuple[
     """(name relative to the drive, path, reason-if-not-a-file) in sorted order; follows folder links once.
     Folders in ``exclude`` (the run's own output folder) are not entered and get no row."""
     seen: set[tuple[int, int]] = {k for k in map(_folder_key, exclude) if k is not None}
-    key = _folder_key
 
-    root_key = key(drive_dir)
+    root_key = _folder_key(drive_dir)
     if root_key:
         seen.add(root_key)
     stack: list[tuple[Path, str]] = [(drive_dir, "")]
@@ -787,7 +786,7 @@ def walk_drive(drive_dir: Path, exclude: Iterable[Path] = ()) -> Iterator[tuple[
             except OSError:
                 is_dir = False
             if is_dir:
-                k = key(p)
+                k = _folder_key(p)
                 if k is None or k in seen:
                     if e.is_symlink():
                         out.append((name, p, f"symlink_loop: -> {os.readlink(p) if e.is_symlink() else ''}"))
@@ -1136,17 +1135,14 @@ def load_image(frame: Frame | str | Path, ignore_orientation: bool = False) -> n
             raise FrameError(f"decode_failed: {e.reason}") from None
     flags = cv2.IMREAD_COLOR | (cv2.IMREAD_IGNORE_ORIENTATION if ignore_orientation else 0)
     try:
-        if fmt == "jpeg":
-            with _fd2_captured() as said:
-                img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
-            corrupt = _libjpeg_corruption(said[0])
-            if corrupt and _zero_padding(data, corrupt):
-                corrupt = ""  # zeros before the end marker: the image data decoded whole
-            if corrupt:
-                log.warning("%s: corrupt JPEG data (%s); frame not used", path, corrupt)
-                raise FrameError(f"decode_failed: corrupt JPEG data: {corrupt}")
-        else:
+        with _fd2_captured() if fmt == "jpeg" else nullcontext([""]) as said:  # libjpeg's warnings
             img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
+        corrupt = _libjpeg_corruption(said[0])
+        if corrupt and _zero_padding(data, corrupt):
+            corrupt = ""  # zeros before the end marker: the image data decoded whole
+        if corrupt:
+            log.warning("%s: corrupt JPEG data (%s); frame not used", path, corrupt)
+            raise FrameError(f"decode_failed: corrupt JPEG data: {corrupt}")
     except cv2.error as e:
         raise FrameError(f"decode_failed: {' '.join(str(e).split())[:80]}") from None
     if img is None or img.size == 0:

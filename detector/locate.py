@@ -2,8 +2,7 @@
 
 1. Frames: the unique (drive, image) positions. A missing heading is taken from the track (the fixes before
    and after in the same sequence — drive and image folders one after another, see ``frames.chain_folders``, and
-   vehicle track within it,
-   ``frames.split_tracks`` —, when they are >= 2 m apart).
+   vehicle track within it, ``frames.split_tracks`` —, when they are >= 2 m apart).
 2. The road being driven: every frame's vehicle position is snapped to a segment. Candidates are the segments
    within ``locate.max_snap_m`` (STRtree, vectorised). Emission cost (metres)
    ``distance + heading_weight_m * (1 - |cos(heading - segment direction)|)`` (two-way: either direction), plus a
@@ -305,10 +304,10 @@ def locate(det: Detections, net: RoadNetwork, cfg: Config | None = None, method:
     df["x"], df["y"] = x, y
 
     # ---- frames: unique (drive, image) with a position, sorted by drive, sequence (the image's folders one after
-    # another in time: one phone's frames, ``frames.chain_folders``), vehicle track within it (``frames.split_tracks``: phones of several vehicles in one folder),
-    # time, image; a chain is one track
+    # another in time: one phone's frames, ``frames.chain_folders``), vehicle track within it
+    # (``frames.split_tracks``: phones of several vehicles in one folder), time, image; a chain is one track
     fr = df.loc[located, ["drive", "image", "t", "x", "y", "heading"]].drop_duplicates(["drive", "image"])
-    fr = fr.assign(_tk=fr["t"].fillna(np.inf), _seq="")
+    fr = fr.assign(_tk=fr["t"].fillna(np.inf))
     if sequences is not None:  # from all the frames: folders recorded at the same time stay apart
         fr["_seq"] = [sequences.get((str(d), str(i)), "\0" + sequence_of(str(i))) for d, i in zip(fr["drive"], fr["image"])]
     else:  # the hits' times alone cannot tell a folder rollover from two phones recording at once: folders apart

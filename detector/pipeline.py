@@ -726,16 +726,11 @@ def attach_crops(cands, frames, cfg: Config, out: Path, progress=None):
 def prune_crops(cands, out: Path) -> None:
     """OUT/crops/ holds exactly the photos of the rows written: not those of run pieces the registry folded into
     another row (``one_row_per_registry_id``), nor those of an earlier run into the same OUT."""
-    from .atomic import safe_child
+    from .atomic import keep_only_photos, safe_child
 
     crop_dir = out / "crops"
-    if not crop_dir.is_dir():
-        return
     col = "run_candidate_id" if "run_candidate_id" in cands.columns else "candidate_id"
-    keep = {safe_child(crop_dir, f"{c}.jpg").name for c in cands[col]} if len(cands) else set()
-    for p in crop_dir.glob("*.jpg"):
-        if p.name not in keep:
-            p.unlink(missing_ok=True)
+    keep_only_photos(crop_dir, {safe_child(crop_dir, f"{c}.jpg").name for c in cands[col]} if len(cands) else set())
 
 
 class OutLock:

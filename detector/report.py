@@ -34,7 +34,9 @@ import numpy as np
 import pandas as pd
 
 from . import CLASS_IDS, __version__
-from .atomic import atomic_replace_file, atomic_write, atomic_write_bytes, atomic_write_text, safe_child
+from .atomic import (
+    atomic_replace_file, atomic_write, atomic_write_bytes, atomic_write_text, keep_only_photos, safe_child,
+)
 from .errors import InputError
 from .export import route_order
 
@@ -318,10 +320,7 @@ def write_photos(df: pd.DataFrame, list_path: Path) -> list[str]:
             atomic_write_bytes(p, data)
         keep.add(p.name)
         paths.append(f"{folder.name}/{p.name}")
-    if folder.is_dir():
-        for p in folder.glob("*.jpg"):
-            if p.name not in keep:
-                p.unlink(missing_ok=True)
+    keep_only_photos(folder, keep)
     return paths
 
 

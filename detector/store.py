@@ -431,6 +431,8 @@ class Store:
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():
                     con.execute(stmt)
+            for stmt in _INDEX_SQL:
+                con.execute(stmt)
             con.executemany("INSERT INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)", _SRS_ROWS)
             con.executemany(
                 "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES (?,?,?,?,?)",
@@ -458,7 +460,6 @@ class Store:
             raise
         else:
             try:
-                self._ensure_indexes()  # a registry just created in this transaction
                 self._ensure_rtree()
                 self._update_contents()
                 con.execute("COMMIT")
@@ -815,12 +816,14 @@ class Store:
         (obs_id, bd, bi, x1, y1, x2, y2, w, h, conf, lat, lon, seg, road, ch, sev, ew, el) = best
         boxed = x1 is not None and x1 >= 0
         pending = self._pending_crops.pop(rid, {})
-        crop = con.execute(  # the best sighting with a crop: stored, or this merge's (not written yet)
-            "SELECT obs_id, crop_jpeg FROM observations WHERE candidate_id=? AND (crop_jpeg IS NOT NULL OR obs_id IN "
-            f"(SELECT value FROM json_each(?))) ORDER BY {_BEST_ORDER} LIMIT 1",
-            (rid, json.dumps([k for k in pending]))).fetchone() if pending else con.execute(
-            "SELECT obs_id, crop_jpeg FROM observations WHERE candidate_id=? AND crop_jpeg IS NOT NULL "
-            f"ORDER BY {_BEST_ORDER} LIMIT 1", (rid,)).fetchone()
+        # the best sighting with a crop: stored, or this merge's (not written yet; without any, the partial index
+        # observations_cand_crop answers)
+        with_crop, args = "crop_jpeg IS NOT NULL", (rid,)
+        if pending:
+            with_crop = "(crop_jpeg IS NOT NULL OR obs_id IN (SELECT value FROM json_each(?)))"
+            args = (rid, json.dumps(list(pending)))
+        crop = con.execute(f"SELECT obs_id, crop_jpeg FROM observations WHERE candidate_id=? AND {with_crop} "
+                           f"ORDER BY {_BEST_ORDER} LIMIT 1", args).fetchone()
         if crop is not None and crop[1] is None:
             crop = (crop[0], pending[crop[0]])
             con.execute("UPDATE observations SET crop_jpeg=? WHERE obs_id=?", (crop[1], crop[0]))
