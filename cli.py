@@ -30,6 +30,8 @@ _WEIGHTS_HELP = ".onnx or .pt (default: the config's detect.weights, else the sh
 _ROADS_HELP = "road network: GeoJSON, GeoPackage, Shapefile, FlatGeobuf or OSM (.osm.pbf/.osm/.osm.gz)"
 _STORE_HELP = "merge the candidates into this registry (GeoPackage; created if missing)"
 _REGISTRY_HELP = "the registry (GeoPackage) that run/locate --store wrote"
+_TRACK_HELP = ("GPS track file (GPX or NMEA 0183), repeatable: positions for frames without their own GPS fix, "
+               "in every drive (a track file inside a drive folder is found without this, for its folder)")
 
 
 def _config(path: Optional[Path]):
@@ -63,7 +65,12 @@ def _print_summary(s, title: str) -> None:
     if s.frames_total:
         rej = ", ".join(f"{k} {v}" for k, v in s.rejected_reasons.items())
         t.add_row("frames", f"{s.frames_ok} used, {s.frames_rejected} rejected" + (f" ({rej})" if rej else "")
-                  + (f", {s.frames_interpolated} placed by interpolation" if s.frames_interpolated else ""))
+                  + (f", {s.frames_interpolated} placed by interpolation" if s.frames_interpolated else "")
+                  + (f", {s.frames_from_track} placed from track files" if s.frames_from_track else ""))
+    for i, u in enumerate(s.tracks):
+        what = (f"not used ({u.problem})" if u.problem else
+                f"{u.kind.upper()}, {u.points} points: {u.placed} frame{'s' if u.placed != 1 else ''} placed")
+        t.add_row("tracks" if i == 0 else "", f"{u.path}: {what}")
     if s.sightings is None:
         t.add_row("hits", f"{s.hits}" + (f" ({s.hits_unlocated} without position)" if s.hits_unlocated else ""))
     else:  # every hit accounted for: hits = sightings + the rest
@@ -103,13 +110,15 @@ def run(
     weights: Optional[Path] = typer.Option(None, "--weights", help=_WEIGHTS_HELP),
     store: Optional[Path] = typer.Option(None, "--store", help=_STORE_HELP),
     no_report: bool = typer.Option(False, "--no-report", help="skip segments.geojson and report.html"),
+    track: Optional[List[Path]] = typer.Option(None, "--track", help=_TRACK_HELP),
 ):
     """Frames -> detections -> located -> candidates -> exports, resumable, over OUT."""
     from detector.pipeline import run_pipeline
 
     cfg = _config(config)
     with _progress() as progress:
-        s = run_pipeline(drives, roads, out, cfg, weights=weights, store=store, progress=progress, report=not no_report)
+        s = run_pipeline(drives, roads, out, cfg, weights=weights, store=store, progress=progress, report=not no_report,
+                         tracks=track or ())
     _print_summary(s, f"patrol run: {', '.join(s.drives)}")
 
 
@@ -120,6 +129,7 @@ def detect(
     weights: Optional[Path] = typer.Option(None, "--weights", help=_WEIGHTS_HELP),
     conf: Optional[float] = typer.Option(None, "--conf", min=0.0, max=1.0, help="one threshold for all classes instead of the tuned ones"),
     config: Optional[Path] = typer.Option(None, "--config", help=_CONFIG_HELP),
+    track: Optional[List[Path]] = typer.Option(None, "--track", help=_TRACK_HELP),
 ):
     """Detection only: writes OUT/detections.csv (lat/lon/time empty where the image has none)."""
     from detector.pipeline import detect_only
@@ -129,7 +139,7 @@ def detect(
         for spec in cfg.classes.values():
             spec.threshold = conf
     with _progress() as progress:
-        s = detect_only(images, out, cfg, weights=weights, progress=progress)
+        s = detect_only(images, out, cfg, weights=weights, progress=progress, tracks=track or ())
     _print_summary(s, f"patrol detect: {images}")
 
 

@@ -90,6 +90,13 @@ class FramesSpec(_Strict):
     interpolate_max_gap_s: float = Field(5.0, gt=0, description="place a frame without fix between fixes at most this far apart in time")
     max_image_pixels: int = Field(80_000_000, gt=0, description="reject images declaring more pixels (decompression bombs)")
     min_image_side: int = Field(32, ge=1)
+    track_max_gap_s: float = Field(
+        10.0, gt=0, le=3600, allow_inf_nan=False,
+        description="a frame is placed from a track file (GPX/NMEA) between two track points at most this far apart in time")
+    camera_clock_offset_s: float = Field(
+        0.0, ge=-366 * 86400, le=366 * 86400, allow_inf_nan=False,
+        description="camera clock minus GPS time, in seconds (+12: the camera shows 09:00:12 at 09:00:00); taken off "
+                    "every camera-clock frame time (not GPS times); exiftool's -geosync is the same with the other sign")
 
 
 class CameraSpec(_Strict):

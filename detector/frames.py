@@ -33,7 +33,14 @@ Decisions (documented contracts):
   another in time (``chain_folders``: a DCIM rollover or hourly folders continue the sequence; a folder recorded at
   the same time as another is a sequence of its own); within a sequence the fixes are split into vehicle tracks
   (``split_tracks``: 200 km/h plus 25 m of GPS noise).
-* A frame with a time but no fix is interpolated linearly (in time) between the nearest earlier and the
+* Track files (``detector/tracks.py``: GPX, NMEA 0183) found in the drive (by suffix or content; never a Frame) apply
+  to the frames of their folder and subfolders, ``--track`` files (``scan(tracks=...)``) to every frame. A frame
+  without its own fix (or whose fix is stale or a jump) is placed from the first track in reach that covers its time
+  (the deepest folder's first): linear in time between the two points around it, at most
+  ``frames.track_max_gap_s`` apart, in one segment; ``position_source`` "track_file", and the track's course/speed
+  (else bearing/speed between the points) where the frame has none (``heading_source`` "track_file").
+  ``frames.camera_clock_offset_s`` (camera clock minus GPS time) is taken off camera-clock times first.
+* Else a frame with a time but no fix is interpolated linearly (in time) between the nearest earlier and the
   nearest later GPS-fixed frames of one track, each at most ``interpolate_max_gap_s`` away in time;
   otherwise it is rejected ``no_gps_fix`` (or ``bad_gps`` when the EXIF had unusable coordinates).
   A frame with a fix but no time is kept (time empty).
@@ -75,7 +82,8 @@ log = logging.getLogger(__name__)
 __all__ = [
     "Frame", "FrameError", "ExifInfo", "REASONS", "CSV_COLUMNS", "EXTRA_COLUMNS", "scan_drive", "parse_exif_tags", "read_exif",
     "load_image", "iter_decoded", "iter_images", "write_frames_csv", "read_frames_csv", "reason_code",
-    "sniff_format", "drive_name", "sequence_of", "chain_folders", "walk_drive",
+    "sniff_format", "drive_name", "sequence_of", "chain_folders", "walk_drive", "scan", "Scan", "TrackUse",
+    "load_tracks", "merge_track_uses", "track_warnings",
 ]
 
 REASONS: dict[str, str] = {
@@ -87,7 +95,7 @@ REASONS: dict[str, str] = {
     "unreadable": "The file could not be opened or read (permissions, broken link, I/O error).",
     "too_large": "The image declares more pixels than frames.max_image_pixels allows (a possible decompression bomb); it is never decoded.",
     "too_small": "The image is smaller than frames.min_image_side pixels on a side.",
-    "no_gps_fix": "The frame has no GPS position, or a stale one (`no_gps_fix: stale fix …`: the phone repeated its last fix while the vehicle moved, in a tunnel or under an elevated road), and could not be interpolated between fixed neighbours close enough in time.",
+    "no_gps_fix": "The frame has no GPS position, or a stale one (`no_gps_fix: stale fix …`: the phone repeated its last fix while the vehicle moved, in a tunnel or under an elevated road), and could not be interpolated between fixed neighbours close enough in time, nor placed from a track file (`…; track FILE: …` says why: before its start, after its end, in a gap).",
     "bad_gps": "The frame's GPS position is unusable (zero denominators, out of range, or 0,0; `bad_gps: implausible jump …`: a fix off its track farther than 200 km/h allows, then back, as in a city canyon) and could not be interpolated.",
     "decode_failed": "The image header was fine but decoding the pixels failed, or the JPEG decoder found corrupt image data (`decode_failed: corrupt JPEG data: …`: grey, smeared or shifted blocks that would show false damage or hide real damage).",
     "symlink_loop": "A symbolic link leads back to a folder already scanned; it was not followed.",
@@ -810,35 +818,111 @@ def walk_drive(drive_dir: Path, exclude: Iterable[Path] = ()) -> Iterator[tuple[
     return iter(out)
 
 
+@dataclass
+class TrackUse:
+    """What one track file (GPX/NMEA) did in a scan: its points, the frames in its reach (its folder and subfolders,
+    or every drive for a ``--track`` file), how many of them needed a position and how many it placed, or the
+    ``problem`` that kept it from being used. Merged over drives with ``merge_track_uses``."""
+    path: str
+    kind: str = ""
+    points: int = 0
+    problem: str = ""  # why the file was not used ("" = read fine)
+    notes: list[str] = field(default_factory=list)  # lines or points skipped in an otherwise good file
+    start: float = math.nan  # the track's first and last time, UTC epoch s
+    end: float = math.nan
+    frames: int = 0  # frames with a time in its reach
+    covered: int = 0  # ... whose time lies within the track's span
+    needed: int = 0  # ... without their own GPS fix when it was tried
+    placed: int = 0  # ... placed by it
+    first: float = math.nan  # the earliest and latest frame time in its reach
+    last: float = math.nan
+    example: str = ""  # one frame it could not place and why
+
+    def as_dict(self) -> dict:
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrackUse":
+        kw = {k: (math.nan if v is None and isinstance(getattr(cls, k, None), float) else v) for k, v in d.items()
+              if k in cls.__dataclass_fields__}
+        return cls(**kw)
+
+
+@dataclass
+class Scan:
+    frames: list[Frame]
+    tracks: list[TrackUse]
+
+
+def load_tracks(paths: Iterable[Path]) -> tuple[list, list[TrackUse]]:
+    """Track files given by the user (``--track``): (the tracks read, a TrackUse for every file, with the
+    ``problem`` of those that could not be read)."""
+    from .tracks import TrackError, read_track
+
+    tracks, uses = [], []
+    for p in paths:
+        p = Path(p)
+        try:
+            tr = read_track(p)
+        except TrackError as e:
+            uses.append(TrackUse(path=str(p.absolute()), problem=e.reason))
+            continue
+        tracks.append(tr)
+        uses.append(TrackUse(path=str(p.absolute()), kind=tr.kind, points=len(tr), notes=list(tr.notes),
+                             start=float(tr.t[0]), end=float(tr.t[-1])))
+    return tracks, uses
+
+
 def scan_drive(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = None,
-               exclude: Iterable[Path] = ()) -> list[Frame]:
+               exclude: Iterable[Path] = (), tracks: Sequence = ()) -> list[Frame]:
     """Every file under ``drive_dir`` as a Frame (headers/EXIF only), ordered by time then name; folders in
-    ``exclude`` (an output folder inside the drive folder) are left out.
+    ``exclude`` (an output folder inside the drive folder) are left out; track files are not frames (``scan``).
 
     Raises InputError only when ``drive_dir`` itself is not a readable folder."""
+    return scan(drive_dir, cfg, drive, exclude, tracks).frames
+
+
+def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = None,
+         exclude: Iterable[Path] = (), tracks: Sequence = ()) -> Scan:
+    """``scan_drive`` with the track files: those found in the drive (GPX/NMEA, by suffix or content; each applies
+    to the frames of its folder and subfolders) and ``tracks`` (``Track`` objects read by ``load_tracks`` from
+    ``--track`` files: every frame of the drive). Returns the frames and a TrackUse per track file."""
+    from .tracks import TRACK_SUFFIXES, TrackError, read_track, track_kind
+
     cfg = cfg or Config()
     drive_dir = Path(drive_dir)
     if not drive_dir.is_dir():
         raise InputError("not a folder" if drive_dir.exists() else "folder not found", drive_dir)
     drive = drive or drive_name(drive_dir)
     tz = cfg.tz
+    clock = timedelta(seconds=cfg.frames.camera_clock_offset_s)
     frames: list[Frame] = []
     problems: dict[int, str] = {}  # id(frame) -> why its fix is not used, "<code>: <detail>"
     camera: dict[int, tuple] = {}
+    found: list[tuple[str, Path, str]] = []  # track files in the drive: (folder, path, kind)
     for name, path, why in walk_drive(drive_dir, exclude):
         fr = Frame(drive=drive, name=name, path=path.absolute(), index=0, status="ok", reason="", time=None)
         if why:
             fr.status, fr.reason = "rejected", why
             frames.append(fr)
             continue
-        p = _probe(path, cfg)
+        kind = TRACK_SUFFIXES.get(path.suffix.lower(), "")  # .gpx, .nmea: a track file whatever it holds
+        p = None if kind else _probe(path, cfg)
+        if p is not None and reason_code(p.reason) == "not_an_image":
+            kind = track_kind(path)  # NMEA in a dashcam's .log/.txt, GPX under another suffix
+        if kind:
+            found.append((sequence_of(name), path, kind))
+            continue
         fr.width, fr.height = p.width, p.height
         ex = p.exif
         fr.make, fr.model, fr.software = ex.make, ex.model, ex.software
         camera[id(fr)] = (ex.make, ex.model, ex.serial)
         if ex.time is not None:
             try:
-                fr.time, fr.time_source = ex.time.astimezone(tz), ex.time_source
+                t = ex.time
+                if clock and ex.time_source in ("exif_offset", "exif_tz"):
+                    t = t - clock  # the camera's clock, set right against GPS time (frames.camera_clock_offset_s)
+                fr.time, fr.time_source = t.astimezone(tz), ex.time_source
             except (OverflowError, ValueError):
                 fr.time = None
         if p.reason:
@@ -855,6 +939,30 @@ def scan_drive(drive_dir: str | Path, cfg: Config | None = None, drive: str | No
                 problems[id(fr)] = f"bad_gps: {ex.gps_problem}"
         frames.append(fr)
 
+    # the tracks: the deepest folder's first (a track beside the frames is theirs), then the --track files
+    reach: list[tuple[Any, str | None, TrackUse]] = []  # (track, folder or None = every frame, use)
+    uses: list[TrackUse] = []
+    for folder, path, kind in sorted(found, key=lambda f: (-f[0].count("/") - bool(f[0]), f[0], f[1].name)):
+        use = TrackUse(path=str(path.absolute()), kind=kind)
+        uses.append(use)
+        try:
+            tr = read_track(path, kind)
+        except TrackError as e:
+            use.problem = e.reason
+            continue
+        use.points, use.notes, use.start, use.end = len(tr), list(tr.notes), float(tr.t[0]), float(tr.t[-1])
+        reach.append((tr, folder, use))
+    for tr in tracks:
+        use = TrackUse(path=str(Path(tr.path).absolute()), kind=tr.kind, points=len(tr), notes=list(tr.notes),
+                       start=float(tr.t[0]), end=float(tr.t[-1]))
+        uses.append(use)
+        reach.append((tr, None, use))
+    _track_reach(frames, reach)
+    unplaced: dict[int, list[str]] = {}
+
+    def from_tracks(seq: list[Frame]) -> None:
+        _place_from_tracks(seq, reach, cfg.frames.track_max_gap_s, unplaced)
+
     frames.sort(key=_order_key)
     by_camera: dict[tuple | None, list[Frame]] = {}
     for fr in frames:  # one camera's frames: its make, model and serial number where written, ...
@@ -865,16 +973,100 @@ def scan_drive(drive_dir: str | Path, cfg: Config | None = None, drive: str | No
         for fr, k in zip(frs, chain_folders([sequence_of(fr.name) for fr in frs], ts)):
             sequences.setdefault((cam, k), []).append(fr)
     for seq in sequences.values():
-        _place(seq, cfg.frames.interpolate_max_gap_s, problems)
+        _place(seq, cfg.frames.interpolate_max_gap_s, problems, from_tracks if reach else None)
     for i, fr in enumerate(frames):
         fr.index = i
+        if fr.status != "ok" and id(fr) in unplaced and reason_code(fr.reason) in ("no_gps_fix", "bad_gps"):
+            fr.reason += "; " + "; ".join(unplaced[id(fr)])
         if fr.position_source:
             fr.lat, fr.lon = round(fr.lat, 8), round(fr.lon, 8)
         if not math.isnan(fr.heading):
             fr.heading = round(fr.heading, 3) % 360.0
         if not math.isnan(fr.speed):
             fr.speed = round(fr.speed, 3)
-    return frames
+    return Scan(frames, uses)
+
+
+def _in_folder(name: str, folder: str | None) -> bool:
+    return folder is None or folder == "" or name.startswith(folder + "/")
+
+
+def _track_reach(frames: list[Frame], reach: list) -> None:
+    """Each track's TrackUse counts: the timed ok frames in its reach, those within its time span."""
+    for tr, folder, use in reach:
+        ts = np.array([fr.time.timestamp() for fr in frames
+                       if fr.status == "ok" and fr.time is not None and _in_folder(fr.name, folder)])
+        use.frames = len(ts)
+        if len(ts):
+            use.first, use.last = float(ts.min()), float(ts.max())
+            use.covered = int(((ts >= tr.t[0]) & (ts <= tr.t[-1])).sum())
+
+
+def _place_from_tracks(frames: list[Frame], reach: list, max_gap: float, unplaced: dict[int, list[str]]) -> None:
+    """Place the ok frames without a fix (or whose fix was dropped as stale or a jump) from the track files in their
+    reach, the first that covers the frame's time winning; the track's course (else bearing) and speed where the
+    frame has none. ``unplaced`` gets, per frame left without a position, why each track could not place it."""
+    need = [fr for fr in frames if fr.status == "ok" and not fr.position_source and fr.time is not None]
+    for tr, folder, use in reach:
+        todo = [fr for fr in need if not fr.position_source and _in_folder(fr.name, folder)]
+        if not todo:
+            continue
+        use.needed += len(todo)
+        got = tr.place(np.array([fr.time.timestamp() for fr in todo]), max_gap)
+        for fr, ok, lat, lon, hd, sp, why in zip(todo, got["ok"].tolist(), got["lat"].tolist(), got["lon"].tolist(),
+                                                 got["heading"].tolist(), got["speed"].tolist(), got["why"].tolist()):
+            if not ok:
+                unplaced.setdefault(id(fr), []).append(f"track {Path(use.path).name}: {why}")
+                use.example = use.example or f"{fr.name}: {why}"
+                continue
+            fr.lat, fr.lon, fr.position_source = lat, lon, "track_file"
+            use.placed += 1
+            unplaced.pop(id(fr), None)
+            if math.isnan(fr.heading) and not math.isnan(hd):
+                fr.heading, fr.heading_source = hd, "track_file"
+            if math.isnan(fr.speed) and not math.isnan(sp):
+                fr.speed = sp
+
+
+def merge_track_uses(uses: Iterable[TrackUse]) -> list[TrackUse]:
+    """One TrackUse per file over several drives' scans (a ``--track`` file applies to every drive)."""
+    out: dict[str, TrackUse] = {}
+    for u in uses:
+        m = out.get(u.path)
+        if m is None:
+            out[u.path] = TrackUse(**{**u.__dict__, "notes": list(u.notes)})
+            continue
+        m.frames += u.frames
+        m.covered += u.covered
+        m.needed += u.needed
+        m.placed += u.placed
+        m.first = np.nanmin([m.first, u.first]) if not (math.isnan(m.first) and math.isnan(u.first)) else math.nan
+        m.last = np.nanmax([m.last, u.last]) if not (math.isnan(m.last) and math.isnan(u.last)) else math.nan
+        m.example = m.example or u.example
+    return list(out.values())
+
+
+def track_warnings(uses: Iterable[TrackUse], tz: tzinfo) -> list[str]:
+    """One warning per track file that was not used or did not help: "<file>: <reason>"."""
+    def when(a: float, b: float) -> str:
+        fa, fb = datetime.fromtimestamp(a, tz), datetime.fromtimestamp(b, tz)
+        return f"{fa:%Y-%m-%d %H:%M:%S}–{fb:%H:%M:%S}" if fa.date() == fb.date() else f"{fa:%Y-%m-%d %H:%M}–{fb:%Y-%m-%d %H:%M}"
+
+    out = []
+    for u in uses:
+        if u.problem:
+            out.append(f"{u.path}: track file not used: {u.problem}")
+        elif u.frames and not u.covered:
+            out.append(f"{u.path}: the track covers none of the {u.frames} frames in its reach (track "
+                       f"{when(u.start, u.end)}, frames {when(u.first, u.last)}, {tz}): a track of another day or "
+                       "another camera, or a camera clock off (frames.camera_clock_offset_s)?")
+        elif u.needed and not u.placed:
+            out.append(f"{u.path}: the track placed none of the {u.needed} frames without a GPS fix (e.g. {u.example})")
+        elif not u.frames:
+            out.append(f"{u.path}: no frames with a time in its reach")
+        if u.notes and not u.problem:
+            out.append(f"{u.path}: " + "; ".join(u.notes))
+    return out
 
 
 def drive_name(drive_dir: str | Path) -> str:
@@ -951,10 +1143,11 @@ def _metric(frames: list[Frame]) -> tuple[np.ndarray, np.ndarray]:
     return np.radians(dlon) * _EARTH_R * math.cos(math.radians(lat[0])), np.radians(lat - lat[0]) * _EARTH_R
 
 
-def _place(frames: list[Frame], max_gap: float, problems: dict[int, str]) -> None:
+def _place(frames: list[Frame], max_gap: float, problems: dict[int, str], from_tracks=None) -> None:
     """Positions and track headings within one camera's frames (sorted by time): the fixes are split into
-    vehicle tracks (``split_tracks``), a frame without a fix is interpolated along one track, and a heading is
-    taken from the frame's own track."""
+    vehicle tracks (``split_tracks``), a frame without a fix (or whose fix is stale or a jump) is placed from the
+    track files (``from_tracks``) or else interpolated along one vehicle track, and a heading is taken from the
+    frame's own track."""
     fixed = [fr for fr in frames if fr.status == "ok" and fr.position_source == "gps" and fr.time is not None]
     fixed = _drop_fixes(fixed, _stale(fixed, max_gap), problems)
     ts = np.array([fr.time.timestamp() for fr in fixed])
@@ -964,6 +1157,8 @@ def _place(frames: list[Frame], max_gap: float, problems: dict[int, str]) -> Non
         keep = np.array([id(fr) not in jumps for fr in fixed])
         fixed, ts, labels = _drop_fixes(fixed, jumps, problems), ts[keep], labels[keep]
     track = {id(fr): int(k) for fr, k in zip(fixed, labels)}
+    if from_tracks is not None:
+        from_tracks(frames)
     _interpolate(frames, fixed, ts, labels, max_gap, problems, track)
     groups: dict[int, list[Frame]] = {}
     for fr in frames:

@@ -54,6 +54,8 @@ class RunSummary:
     frames_ok: int = 0
     frames_rejected: int = 0
     frames_interpolated: int = 0
+    frames_from_track: int = 0  # placed from a track file (GPX/NMEA)
+    tracks: list = field(default_factory=list)  # frames.TrackUse per track file, found in a drive or given (--track)
     rejected_reasons: dict[str, int] = field(default_factory=dict)
     hits: int = 0
     hits_unlocated: int = 0
@@ -107,7 +109,10 @@ def write_summary_json(summary: RunSummary, command: str, cfg: Config) -> Path:
         "drives": list(summary.drives),
         "frames": None if not summary.frames_total else {  # (patrol locate reads no frames)
             "total": summary.frames_total, "used": summary.frames_ok, "rejected": summary.frames_rejected,
-            "interpolated": summary.frames_interpolated, "rejected_by_reason": dict(summary.rejected_reasons)},
+            "interpolated": summary.frames_interpolated, "placed_from_track": summary.frames_from_track,
+            "rejected_by_reason": dict(summary.rejected_reasons)},
+        "tracks": [{"file": u.path, "format": u.kind or None, "points": u.points, "used": not u.problem,
+                    "problem": u.problem or None, "frames_placed": u.placed} for u in summary.tracks],
         # run and locate: total = sightings + same_frame + weak + without_position (see the console's hits row)
         "hits": {"total": summary.hits, "sightings": summary.sightings, "same_frame": summary.hits_same_frame,
                  "weak": summary.hits_weak,
@@ -227,8 +232,22 @@ class DetectJournal:
 # stages
 
 
-def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summary: RunSummary, progress=None):
-    from .frames import read_frames_csv, scan_drive, walk_drive, write_frames_csv
+def check_track_files(tracks: Iterable[Path]) -> list[Path]:
+    """The ``--track`` files, refused before any work when one is not a file (exit 3); what they hold is read in
+    the frames stage, where a bad one is a warning."""
+    out = []
+    for t in tracks:
+        t = Path(t)
+        if not t.is_file():
+            raise InputError("track file not found" if not t.exists() else "not a file (give the GPX or NMEA file)", t)
+        out.append(t)
+    return out
+
+
+def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summary: RunSummary, progress=None,
+                 tracks: Iterable[Path] = ()):
+    from .frames import (TrackUse, load_tracks, merge_track_uses, read_frames_csv, scan, track_warnings, walk_drive,
+                         write_frames_csv)
 
     # the fingerprint lists exactly the files the scan reads: linked phone folders included, OUT left out when it
     # lies inside a drive folder (its crops and CSVs are not frames, and change every run)
@@ -242,20 +261,29 @@ def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summ
                 listing.append((str(p), st.st_size, st.st_mtime_ns))
             except OSError:
                 listing.append((str(p), -1, -1))
-    key = _sha1({"drives": [str(d.resolve()) for d in drives], "files": sorted(listing),
-                 "cfg": config_fingerprint(cfg)["frames"], "tz": cfg.timezone, "v": 2})  # v2: frames.csv has time_source
-    scan_csv = out / WORK / "frames.scan.csv"
-    if man.fresh("frames", key, scan_csv):
+    tracks = [Path(t) for t in tracks]
+    given = [file_fingerprint(t) for t in tracks]
+    key = _sha1({"drives": [str(d.resolve()) for d in drives], "files": sorted(listing), "tracks": given,
+                 "cfg": config_fingerprint(cfg)["frames"], "tz": cfg.timezone, "v": 3})  # v3: track files
+    scan_csv, uses_json = out / WORK / "frames.scan.csv", out / WORK / "frames.tracks.json"
+    if man.fresh("frames", key, scan_csv, uses_json):
         summary.skipped_stages.append("frames")
+        summary.tracks = [TrackUse.from_dict(d) for d in json.loads(uses_json.read_text(encoding="utf-8"))]
+        summary.warnings.extend(track_warnings(summary.tracks, cfg.tz))
         return read_frames_csv(scan_csv)
     frames = []
     task = progress.add_task("Reading EXIF", total=len(listing)) if progress else None
+    read, uses = load_tracks(tracks)
     for d in drives:
-        fr = scan_drive(d, cfg, exclude=[out])
-        frames.extend(fr)
+        sc = scan(d, cfg, exclude=[out], tracks=read)
+        frames.extend(sc.frames)
+        uses.extend(sc.tracks)
         if progress:
-            progress.advance(task, len(fr))
+            progress.advance(task, len(sc.frames) + len(sc.tracks))
+    summary.tracks = merge_track_uses(uses)
+    summary.warnings.extend(track_warnings(summary.tracks, cfg.tz))
     write_frames_csv(frames, scan_csv)
+    atomic_write_text(uses_json, json.dumps([u.as_dict() for u in summary.tracks], ensure_ascii=False, indent=1))
     checkpoint("frames_written")
     man.mark("frames", key)
     man.forget("detect")
@@ -537,7 +565,8 @@ def _out_not_a_drive(out: Path, drives: list[Path]) -> None:
 
 
 def run_pipeline(drives: list[Path], roads: Path, out: Path, cfg: Config, weights: Path | None = None,
-                 store: Path | None = None, progress=None, detector=None, report: bool = True) -> RunSummary:
+                 store: Path | None = None, progress=None, detector=None, report: bool = True,
+                 tracks: Iterable[Path] = ()) -> RunSummary:
     """The whole job for ``patrol run``. Returns a RunSummary; outputs are in ``out``."""
     from .frames import drive_name
     from .infer import resolve_weights
@@ -555,6 +584,7 @@ def run_pipeline(drives: list[Path], roads: Path, out: Path, cfg: Config, weight
                 raise InputError(f"lies inside the drive folder {drives[j]}: its frames would be read twice, "
                                  "as two passes; pass one of them", drives[i])
     _out_not_a_drive(out, drives)
+    tracks = check_track_files(tracks)
     if len(set(names)) != len(names):
         raise InputError(f"two drives share the folder name {sorted(n for n in names if names.count(n) > 1)[0]!r}; "
                          "drive names identify passes", drives[0])
@@ -569,17 +599,19 @@ def run_pipeline(drives: list[Path], roads: Path, out: Path, cfg: Config, weight
         check_store(store, cfg)
     out.mkdir(parents=True, exist_ok=True)
     with OutLock(out):
-        return _run_locked(drives, roads, out, cfg, weights, store, progress, detector, report, net, names, summary, t0)
+        return _run_locked(drives, roads, out, cfg, weights, store, progress, detector, report, net, names, summary, t0,
+                           tracks)
 
 
-def _run_locked(drives, roads, out, cfg, weights, store, progress, detector, report, net, names, summary, t0):
+def _run_locked(drives, roads, out, cfg, weights, store, progress, detector, report, net, names, summary, t0,
+                tracks=()):
     from .frames import write_frames_csv
 
     remove_stale_temps(out)
     man = Manifest(out)
 
     lap = time.perf_counter()
-    frames = stage_frames(drives, cfg, out, man, summary, progress)
+    frames = stage_frames(drives, cfg, out, man, summary, progress, tracks=tracks)
     _check_usable(frames, drives, cfg, out, summary)
     lap = summary.lap("frames", lap)
     frames, det = stage_detect(frames, cfg, out, weights, man, summary, progress, detector=detector)
@@ -622,6 +654,7 @@ def _fill_frame_counts(summary: RunSummary, frames) -> None:
     summary.frames_ok = sum(f.status == "ok" for f in frames)
     summary.frames_rejected = summary.frames_total - summary.frames_ok
     summary.frames_interpolated = sum(f.status == "ok" and f.position_source == "interpolated" for f in frames)
+    summary.frames_from_track = sum(f.status == "ok" and f.position_source == "track_file" for f in frames)
     reasons: dict[str, int] = {}
     for f in frames:
         if f.status != "ok":
@@ -834,19 +867,25 @@ def _frames_beside(csvs: list[Path]) -> list | None:
     return frames
 
 
-def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = None, progress=None) -> RunSummary:
-    """`patrol detect`: detection over a folder of images, with or without EXIF."""
-    from .frames import drive_name, scan_drive, write_frames_csv
+def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = None, progress=None,
+                tracks: Iterable[Path] = ()) -> RunSummary:
+    """`patrol detect`: detection over a folder of images, with or without EXIF (positions from track files too)."""
+    from .frames import drive_name, load_tracks, merge_track_uses, scan, track_warnings, write_frames_csv
     from .infer import resolve_weights
 
     t0 = time.perf_counter()
     if not images.is_dir():
         raise InputError("not a folder", images)
     _out_not_a_drive(out, [images])
+    tracks = check_track_files(tracks)
     out.mkdir(parents=True, exist_ok=True)
     weights = resolve_weights(cfg, weights)
     summary = RunSummary(out=out, drives=[drive_name(images)], weights=weights)
-    frames = scan_drive(images, cfg, exclude=[out])
+    read, uses = load_tracks(tracks)
+    sc = scan(images, cfg, exclude=[out], tracks=read)
+    frames = sc.frames
+    summary.tracks = merge_track_uses(uses + sc.tracks)
+    summary.warnings.extend(track_warnings(summary.tracks, cfg.tz))
     # detection only: an image without a position is still an image to detect on
     for f in frames:
         if f.status != "ok" and f.reason.split(":")[0] in POSITION_REASONS:
