@@ -3,7 +3,9 @@ WEEKS weekly runs into one registry. Each week holds GROUPS copies of the sample
 5 km east (its own segment ids ``<seg>@g<k>``, so copies stay distinct damages "on their road") plus one new
 copy a week (new damages appear), with drives and times shifted by a week and a 12 KB crop per candidate.
 Prints the time per merge, `patrol export` (csv/xlsx/geojson/gpkg/html), `import-verification` of a 1,000-row
-list and `patrol status` at the small and at the large registry, and their ratios.
+list and `patrol status` at the small and at the large registry, and their ratios; what a `patrol run --store` reads
+back after its merge (the statuses of its candidates: ``Store.states``) against reading the whole registry
+(``Store.query``, crops included); the file's size and free pages.
 
     .venv/bin/python bench/bench_registry.py [--weeks 100] [--groups 20]
 """
@@ -66,6 +68,8 @@ def registry_ops(store: Path, work: Path, cfg: Config, tag: str) -> dict[str, fl
     out = {}
     with Store.for_config(store, cfg) as st:
         out["query"], df = timed(st.query)
+        ids = df["candidate_id"].tolist()[-651:]  # one weekly run's worth
+        out["run read-back"], _ = timed(st.states, ids)
     for fmt in ("csv", "xlsx", "geojson", "gpkg", "html"):
         t0 = time.perf_counter()
         with Store.for_config(store, cfg) as st:
@@ -122,8 +126,10 @@ def main() -> None:
     ops["large"] = registry_ops(store, work, cfg, "large")
     r = pd.DataFrame(rows, columns=["week", "cands", "obs", "n_run", "merge_s", "remerge_s", "new", "seen"])
     small, large = r.iloc[1:4], r.iloc[-3:]
-    print(f"\nregistry file: {store.stat().st_size / 1e6:.1f} MB, {r['cands'].iloc[-1]} candidates, "
-          f"{r['obs'].iloc[-1]} observations before the last merge")
+    with Store.for_config(store, cfg) as st:
+        free, pages = (st.con.execute(f"PRAGMA {p}").fetchone()[0] for p in ("freelist_count", "page_count"))
+    print(f"\nregistry file: {store.stat().st_size / 1e6:.1f} MB ({free / max(pages, 1):.0%} free pages), "
+          f"{r['cands'].iloc[-1]} candidates, {r['obs'].iloc[-1]} observations before the last merge")
     print(f"merge:    {small['merge_s'].mean():.3f} s at ~{int(small['cands'].mean())} candidates -> "
           f"{large['merge_s'].mean():.3f} s at ~{int(large['cands'].mean())} (x{large['merge_s'].mean() / small['merge_s'].mean():.2f})")
     print(f"re-merge: {small['remerge_s'].mean():.3f} s -> {large['remerge_s'].mean():.3f} s "

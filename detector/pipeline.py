@@ -496,7 +496,7 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
 
     with Store.for_config(store, cfg) as st:
         res = st.merge(cands, {"label": Path(run_info["out"]).name, **run_info}, cfg)  # run id: <time>-<OUT name>
-        reg = st.query()
+        reg = st.states(res.mapping.values())  # this run's registry candidates only, not the whole registry
     summary.new, summary.seen_again, summary.reopened = len(res.new), len(res.seen_again), len(res.reopened)
     summary.run_id = res.run_id if res.changed else None
     summary.unchanged = len(res.unchanged)

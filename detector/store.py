@@ -11,11 +11,16 @@ File format
 A valid GeoPackage 1.4 written with stdlib ``sqlite3`` (application_id ``GPKG``, user_version 10400,
 ``gpkg_spatial_ref_sys`` / ``gpkg_contents`` / ``gpkg_geometry_columns``).  Rollback journal (not WAL):
 the registry stays one self-contained file that GDAL/QGIS/geopandas read, also from read-only media.
+Incremental auto-vacuum: pages freed by a write (a crop replaced by a better one) are reused, and handed back to
+the file system once they are a quarter of the file (``Store._reclaim``).
 
 Tables
 ------
 ``candidates`` (features, ``geom`` = GeoPackage binary Point, EPSG:4326): one row per damage, the
-Candidates columns (``drives``/``images`` as JSON arrays) + status columns + ``crop_jpeg`` (BLOB).
+Candidates columns (``drives``/``images`` as JSON arrays; ``images`` as ``drive/name``, as in a run's outputs)
++ status columns + ``crop_jpeg`` (BLOB, the last column: the crop of the best sighting that came with one, stored
+only here; ``crop_obs_id`` names that sighting).  The crop stays in the layer QGIS opens: an HTML map tip or form
+widget shows it (``<img src="data:image/jpeg;base64,[% to_base64("crop_jpeg") %]">``).
 ``observations`` (attributes): one row per sighting, unique key (drive, image, class, box rounded to whole
 pixels).  A sighting whose box is unknown (an image of a run candidate other than its best one, when the
 Candidates frame has no ``observations`` column) is kept at image level: (drive, image, class) once per
@@ -33,6 +38,10 @@ and status changes a merge wrote): the caller's, else ``<merge time>-<label>`` (
 virtual table and triggers as GDAL writes them), so QGIS filters by extent without a full scan.  The triggers call
 ``ST_IsEmpty``/``ST_MinX``… which GDAL provides and ``Store`` registers on its own connection.  A registry made
 before the index gets it in its next write transaction; an SQLite without the R*Tree module works without it.
+
+Schema versions (``patrol_meta.schema_version``): 2 since the crop is stored once.  A registry of schema 1 is read
+as it is and migrated by its next write transaction (``Store._migrate``), then compacted once; a patrol of
+schema 1 refuses a registry of schema 2 (it would clear the crops it no longer finds in the sightings).
 
 Matching a run candidate to the registry (same class only)
 ---------------------------------------------------------
@@ -67,7 +76,7 @@ import pandas as pd
 
 from .errors import InputError, StoreError, UsageError, read_input_bytes
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the best crop only in candidates (crop_obs_id says whose), images as drive/name
 BUSY_TIMEOUT_S = 120.0
 GPKG_APPLICATION_ID = 0x47504B47  # 'GPKG'
 GPKG_USER_VERSION = 10400
@@ -112,8 +121,11 @@ _CAND_SQL_TYPES = {
     "best_x1": "REAL", "best_y1": "REAL", "best_x2": "REAL", "best_y2": "REAL", "best_width": "INTEGER",
     "best_height": "INTEGER", "drives": "TEXT", "images": "TEXT", "severity": "REAL", "est_width_m": "REAL",
     "est_length_m": "REAL", "status": "TEXT NOT NULL", "status_note": "TEXT", "status_changed_at": "TEXT",
-    "repaired_at": "TEXT", "checked_by": "TEXT", "issue_type": "TEXT", "crop_jpeg": "BLOB",
-    "first_t": "REAL", "last_t": "REAL", "repaired_t": "REAL", "created_run": "TEXT",
+    "repaired_at": "TEXT", "checked_by": "TEXT", "issue_type": "TEXT",
+    "first_t": "REAL", "last_t": "REAL", "repaired_t": "REAL", "created_run": "TEXT", "crop_obs_id": "INTEGER",
+    # last: a column after a 12 KB crop is read by walking the crop's overflow pages (schema 1 had first_t, last_t,
+    # repaired_t there, so a merge reading repaired_t read every crop)
+    "crop_jpeg": "BLOB",
 }
 
 _OBS_POS_COLUMNS = ["lat", "lon", "segment_id", "road_name", "chainage_m", "severity", "est_width_m", "est_length_m"]
@@ -142,9 +154,8 @@ CREATE TABLE observations (
   class TEXT NOT NULL, x1 INTEGER NOT NULL, y1 INTEGER NOT NULL, x2 INTEGER NOT NULL, y2 INTEGER NOT NULL,
   owner TEXT NOT NULL, confidence REAL, width INTEGER, height INTEGER, first_seen TEXT, last_seen TEXT,
   first_t REAL, last_t REAL, lat REAL, lon REAL, segment_id TEXT, road_name TEXT, chainage_m REAL, severity REAL,
-  est_width_m REAL, est_length_m REAL, run_id TEXT, crop_jpeg BLOB);
+  est_width_m REAL, est_length_m REAL, run_id TEXT);
 CREATE UNIQUE INDEX observations_key ON observations (drive, image, class, x1, y1, x2, y2, owner);
-CREATE INDEX observations_cand ON observations (candidate_id);
 CREATE TABLE status_history (
   hid INTEGER PRIMARY KEY AUTOINCREMENT, candidate_id TEXT NOT NULL, at TEXT, from_status TEXT, to_status TEXT NOT NULL,
   who TEXT, note TEXT, issue_type TEXT, source TEXT NOT NULL, run_id TEXT);
@@ -181,10 +192,7 @@ _INDEX_SQL = [
     "CREATE INDEX IF NOT EXISTS observations_cand_first ON observations (candidate_id, first_t, last_t)",
     "CREATE INDEX IF NOT EXISTS observations_cand_last ON observations (candidate_id, last_t)",
     "CREATE INDEX IF NOT EXISTS observations_cand_drive ON observations (candidate_id, drive, image, class)",
-    "CREATE INDEX IF NOT EXISTS observations_cand_image ON observations (candidate_id, image)",
     f"CREATE INDEX IF NOT EXISTS observations_cand_best ON observations (candidate_id, {_BEST_ORDER})",
-    f"CREATE INDEX IF NOT EXISTS observations_cand_crop ON observations (candidate_id, {_BEST_ORDER}) "
-    "WHERE crop_jpeg IS NOT NULL",
 ]
 _INDEX_NAMES = tuple(re.search(r"EXISTS (\w+)", q).group(1) for q in _INDEX_SQL)
 
@@ -403,6 +411,9 @@ class Store:
                 if tables - {"sqlite_sequence"}:
                     kind = "a GeoPackage" if "gpkg_contents" in tables else "an SQLite database"
                     raise StoreError(f"{kind} that is not a patrol registry (no candidates table)", p)
+                # only possible before the first table: pages freed later (a crop replaced by a better one) can
+                # then be handed back to the file system (see _reclaim)
+                con.execute("PRAGMA auto_vacuum = INCREMENTAL")
                 self._create()
                 tables = self._tables()
             missing = _REQUIRED_TABLES - tables
@@ -410,7 +421,8 @@ class Store:
                 raise StoreError(f"not a patrol registry: missing table(s) {', '.join(sorted(missing))}", p)
             row = con.execute("SELECT value FROM patrol_meta WHERE key='schema_version'").fetchone()
             if row is None or int(row[0]) > SCHEMA_VERSION:
-                raise StoreError(f"unsupported registry schema version {row[0] if row else None}", p)
+                raise StoreError(f"unsupported registry schema version {row[0] if row else None} (this patrol "
+                                 f"writes version {SCHEMA_VERSION}: a newer patrol made it)", p)
         except sqlite3.DatabaseError as e:
             self.close()
             raise StoreError(f"not a usable GeoPackage/SQLite file: {e}", p) from None
@@ -451,8 +463,10 @@ class Store:
         self._touched: set[str] = set()
         # registry id -> {obs_id: a new sighting's crop}: written by _recompute only where it is the best crop
         self._pending_crops: dict[str, dict[int, bytes]] = {}
+        migrated = False
         try:
-            self._ensure_indexes()
+            self._ensure_indexes()  # first: the migration reads observations per candidate
+            migrated = self._migrate()
             yield con
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
@@ -467,6 +481,61 @@ class Store:
                 with contextlib.suppress(sqlite3.Error):
                     con.execute("ROLLBACK")
                 raise StoreError(f"cannot commit: {e}", self.path) from None
+            self._reclaim(migrated)
+
+    def _migrate(self) -> bool:
+        """Inside a write transaction: bring a registry of an older schema to ``SCHEMA_VERSION``; True if it did.
+
+        1 -> 2: schema 1 kept the best crop twice, in the candidate row and in its sighting's row: the sighting's
+        copy goes (the candidate's stays, ``crop_obs_id`` names its sighting), with the partial index that found
+        it, and two indexes the others cover; ``images`` become ``drive/name`` as in a run's outputs (two phones each
+        have an IMG_0001.jpg)."""
+        con = self.con
+        row = con.execute("SELECT value FROM patrol_meta WHERE key='schema_version'").fetchone() if (
+            "patrol_meta" in self._tables()) else None
+        if row is None or int(row[0]) >= SCHEMA_VERSION:  # (none: the registry is being created)
+            return False
+        if "crop_obs_id" not in {r[1] for r in con.execute('PRAGMA table_info("candidates")')}:
+            con.execute('ALTER TABLE "candidates" ADD COLUMN "crop_obs_id" INTEGER')
+        if "crop_jpeg" in {r[1] for r in con.execute('PRAGMA table_info("observations")')}:
+            con.execute(
+                "UPDATE candidates SET crop_obs_id = (SELECT obs_id FROM observations o WHERE o.candidate_id = "
+                f"candidates.candidate_id AND o.crop_jpeg IS NOT NULL ORDER BY {_BEST_ORDER} LIMIT 1) "
+                "WHERE crop_jpeg IS NOT NULL")
+            con.execute("UPDATE observations SET crop_jpeg = NULL WHERE crop_jpeg IS NOT NULL")
+        # indexes no query needs any more: the crops' one, and two the other (candidate_id, …) indexes cover
+        # (images are read as drive/name: observations_cand_drive)
+        for name in ("observations_cand_crop", "observations_cand_image", "observations_cand"):
+            con.execute(f"DROP INDEX IF EXISTS {name}")
+        rows = con.execute("SELECT candidate_id, images FROM candidates WHERE n_obs > 0").fetchall()
+        changed = [(v, rid) for rid, old in rows if (v := self._images_json(rid)) != old]
+        con.executemany("UPDATE candidates SET images=? WHERE candidate_id=?", changed)
+        if changed:
+            self._touch("candidates")
+        con.execute("UPDATE patrol_meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+        self._touch("observations", "patrol_meta")
+        return True
+
+    def _reclaim(self, migrated: bool) -> None:
+        """After a commit: hand free pages back to the file system when they are many (>= 1 MB and a quarter of the
+        file; fewer are reused by the next merges). A registry in incremental auto-vacuum mode (made since schema 2,
+        or migrated to it) frees them in place (``PRAGMA incremental_vacuum``: moves pages, no copy of the file).
+        A registry made before is rewritten once by ``VACUUM`` (a copy of the file: about a second per 50 MB) into
+        that mode, right after its migration (which frees its second copy of every crop) or when a quarter of it
+        lies free. Best effort: a registry with free pages is a valid one; a failure (disk full, another process
+        reading) leaves it for the next write."""
+        con = self.con
+        try:
+            incremental = con.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+            free = con.execute("PRAGMA freelist_count").fetchone()[0]
+            pages = con.execute("PRAGMA page_count").fetchone()[0]
+            if not incremental and (migrated or (free >= 256 and free * 4 >= pages)):
+                con.executescript("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")
+            elif incremental and free >= 256 and free * 4 >= pages:
+                # executescript: one execute() of the pragma frees one page only (it steps the statement once)
+                con.executescript("PRAGMA incremental_vacuum;")
+        except sqlite3.Error:
+            pass
 
     def _touch(self, *tables: str) -> None:
         """Inside a write transaction: these tables' content changed (``gpkg_contents`` says so on commit)."""
@@ -559,9 +628,8 @@ class Store:
         res = MergeResult()
         with self._txn() as con:
             self._test_hook()
-            reg = pd.read_sql_query(
-                "SELECT candidate_id, class, segment_id, chainage_m, lat, lon, status, repaired_t FROM candidates",
-                con)
+            # what matching needs, nothing behind the crop (status and repair time: below, of those seen again)
+            reg = pd.read_sql_query("SELECT candidate_id, class, segment_id, chainage_m, lat, lon FROM candidates", con)
             match = self._match(rows, reg, dist_m, absorb)
             merged_at = datetime.now(self.tz).isoformat(timespec="seconds")  # the municipality's clock
             run_id = res.run_id = run_id or self._new_run_id(merged_at, _s(run_info.get("label")))
@@ -603,8 +671,10 @@ class Store:
                 elif rid not in res.unchanged and rid not in res.seen_again and rid not in res.new:
                     res.unchanged.append(rid)
             con.execute("UPDATE patrol_meta SET value=? WHERE key='last_number'", (str(last),))
-            # reopen: repaired and seen again after the repair date
-            st = {c: (s, rt) for c, s, rt in reg[["candidate_id", "status", "repaired_t"]].itertuples(index=False)}
+            # reopen: repaired and seen again after the repair date (statuses as they were before this merge)
+            st = {c: (s, rt) for c, s, rt in con.execute(
+                "SELECT candidate_id, status, repaired_t FROM candidates WHERE status='repaired' AND candidate_id IN "
+                "(SELECT value FROM json_each(?))", (json.dumps(res.seen_again),))}
             for rid in list(res.seen_again):
                 status, rep_t = st.get(rid, (None, None))
                 t = new_obs_t.get(rid)
@@ -803,8 +873,6 @@ class Store:
                                 "ORDER BY last_t DESC, obs_id LIMIT 1", (rid,)).fetchone()
         drives = sorted({p for d in con.execute("SELECT DISTINCT drive FROM observations WHERE candidate_id=?", (rid,))
                          for p in d[0].split("|") if p})
-        images = sorted({im for (im,) in con.execute("SELECT DISTINCT image FROM observations WHERE candidate_id=?",
-                                                     (rid,))})
         order = f"ORDER BY {_BEST_ORDER} LIMIT 1"
         best = con.execute(
             "SELECT obs_id, drive, image, x1, y1, x2, y2, width, height, confidence, lat, lon, segment_id, road_name, "
@@ -815,32 +883,35 @@ class Store:
             return
         (obs_id, bd, bi, x1, y1, x2, y2, w, h, conf, lat, lon, seg, road, ch, sev, ew, el) = best
         boxed = x1 is not None and x1 >= 0
+        # the crop: of the best sighting that came with one. Stored once, in the candidate (the layer QGIS opens and
+        # every export reads); crop_obs_id names its sighting, so a new sighting's crop replaces it only when better
+        crop_sets, crop_args = "", ()
         pending = self._pending_crops.pop(rid, {})
-        # the best sighting with a crop: stored, or this merge's (not written yet; without any, the partial index
-        # observations_cand_crop answers)
-        with_crop, args = "crop_jpeg IS NOT NULL", (rid,)
         if pending:
-            with_crop = "(crop_jpeg IS NOT NULL OR obs_id IN (SELECT value FROM json_each(?)))"
-            args = (rid, json.dumps(list(pending)))
-        crop = con.execute(f"SELECT obs_id, crop_jpeg FROM observations WHERE candidate_id=? AND {with_crop} "
-                           f"ORDER BY {_BEST_ORDER} LIMIT 1", args).fetchone()
-        if crop is not None and crop[1] is None:
-            crop = (crop[0], pending[crop[0]])
-            con.execute("UPDATE observations SET crop_jpeg=? WHERE obs_id=?", (crop[1], crop[0]))
-        if crop is not None:  # keep only the crop that can still be the best one
-            con.execute("UPDATE observations SET crop_jpeg=NULL WHERE obs_id IN (SELECT obs_id FROM observations "
-                        "INDEXED BY observations_cand_crop WHERE candidate_id=? AND crop_jpeg IS NOT NULL AND obs_id<>?)",
-                        (rid, crop[0]))
+            (held,) = con.execute("SELECT crop_obs_id FROM candidates WHERE candidate_id=?", (rid,)).fetchone()
+            ids = [*pending, *([held] if held is not None else [])]
+            (win,) = con.execute(f"SELECT obs_id FROM observations WHERE candidate_id=? AND obs_id IN "
+                                 f"(SELECT value FROM json_each(?)) ORDER BY {_BEST_ORDER} LIMIT 1",
+                                 (rid, json.dumps(ids))).fetchone()
+            if win in pending:
+                crop_sets, crop_args = ", crop_obs_id=?, crop_jpeg=?", (win, pending[win])
         con.execute(
             "UPDATE candidates SET geom=?, confidence=?, n_obs=?, first_seen=?, last_seen=?, first_t=?, last_t=?, "
             "segment_id=?, road_name=?, chainage_m=?, lat=?, lon=?, best_image=?, best_drive=?, best_x1=?, best_y1=?, "
             "best_x2=?, best_y2=?, best_width=?, best_height=?, drives=?, images=?, severity=?, est_width_m=?, "
-            "est_length_m=?, crop_jpeg=? WHERE candidate_id=?",
+            f"est_length_m=?{crop_sets} WHERE candidate_id=?",
             (gpkg_point(lon, lat), conf, n, first_seen[0] if first_seen else None, last_seen[0] if last_seen else None,
              ft, lt, seg, road, ch, lat, lon, bi, bd.split("|")[0] if bd else bd,
              *((x1, y1, x2, y2) if boxed else (None, None, None, None)), w, h,
-             json.dumps(drives, ensure_ascii=False), json.dumps(images, ensure_ascii=False), sev, ew, el,
-             crop[1] if crop is not None else None, rid))
+             json.dumps(drives, ensure_ascii=False), self._images_json(rid), sev, ew, el, *crop_args, rid))
+
+    def _images_json(self, rid: str) -> str:
+        """The candidate's images as ``drive/name`` (JSON array, sorted), as a run's outputs name them: two phones
+        each have an IMG_0001.jpg. A sighting without one drive (an image a run listed without its drive among
+        several: keyed under ``d1|d2``) or without a drive keeps the bare name."""
+        names = {im if not d or "|" in d or not im else f"{d}/{im}" for d, im in self.con.execute(
+            "SELECT DISTINCT drive, image FROM observations WHERE candidate_id=?", (rid,))}
+        return json.dumps(sorted(names), ensure_ascii=False)
 
     # ------------------------------------------------------------------------------------- statuses
     def set_status(self, candidate_id: str, status: str, note: str | None = None, who: str | None = None,
@@ -1026,6 +1097,13 @@ class Store:
         df["crop_jpeg"] = [bytes(v) if v is not None else None for v in df["crop_jpeg"]]
         df["n_obs"] = df["n_obs"].fillna(0).astype(int)
         return df
+
+    def states(self, ids: Iterable[str]) -> pd.DataFrame:
+        """``candidate_id, status, status_note`` of the named registry candidates (those a run just merged): what a
+        run's outputs take from the registry, without reading the rest of it (crops included)."""
+        return pd.read_sql_query(
+            "SELECT candidate_id, status, status_note FROM candidates WHERE candidate_id IN "
+            "(SELECT value FROM json_each(?)) ORDER BY fid", self.con, params=(json.dumps(sorted(set(ids))),))
 
     def export_repair_list(self, path: str | Path, status: list[str] | None = None) -> int:
         """Write a repair list a crew can fill in (UTF-8 with BOM for Excel, in route order); ``candidate_id`` = registry id.

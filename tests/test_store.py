@@ -222,8 +222,12 @@ def test_crop_of_best_observation_is_kept(store_path, cfg):
         assert st.query()["crop_jpeg"][0] == b"\xff\xd8first"
         st.merge(frame([cand("a3", conf=0.9, drive="d3", crop_jpeg=b"\xff\xd8best")]), {}, cfg)
         assert st.query()["crop_jpeg"][0] == b"\xff\xd8best"
-        n = st.con.execute("SELECT COUNT(*) FROM observations WHERE crop_jpeg IS NOT NULL").fetchone()[0]
-        assert n == 1  # crops that can never be the best again are not kept
+        # stored once: in the candidate (the layer QGIS opens), none in the sightings; crop_obs_id names the sighting
+        assert "crop_jpeg" not in {r[1] for r in st.con.execute("PRAGMA table_info(observations)")}
+        held = st.con.execute("SELECT o.drive FROM candidates c JOIN observations o ON o.obs_id = c.crop_obs_id").fetchall()
+        assert held == [("d3",)]
+        st.merge(frame([cand("a4", conf=0.6, drive="d4", crop_jpeg=b"\xff\xd8weaker again")]), {}, cfg)
+        assert st.query()["crop_jpeg"][0] == b"\xff\xd8best"
 
 
 def test_explicit_observations_column(store_path, cfg):
@@ -707,3 +711,159 @@ def test_old_registry_gets_observation_indexes_on_next_write(tmp_path):
         have = {r[0] for r in st.con.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert set(_INDEX_NAMES) <= have
         assert st.integrity() == "ok"
+
+
+# ------------------------------------------------------------------------------- schema 1 -> 2, file size
+SCHEMA1_COMMIT = "05e08e0"  # the last patrol writing schema 1: the best crop in the candidate AND its sighting's row
+
+
+def _schema1_store(folder: Path):
+    """``detector/store.py`` as of SCHEMA1_COMMIT, imported beside the current one (``detector.store_schema1``)."""
+    import importlib.util
+
+    try:
+        src = subprocess.run(["git", "show", f"{SCHEMA1_COMMIT}:detector/store.py"], cwd=ROOT, capture_output=True,
+                             text=True, check=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip(f"git history with commit {SCHEMA1_COMMIT} not available (a registry made by that code is needed)")
+    path = folder / "store_schema1.py"
+    path.write_text(src, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("detector.store_schema1", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # (its dataclasses look their module up)
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        del sys.modules[spec.name]
+    return mod
+
+
+def _with_crops(cands, tag):
+    c = cands.copy()
+    c["crop_jpeg"] = [b"\xff\xd8\xff" + f"{tag}:{i}".encode() + os.urandom(9000) for i in c["candidate_id"]]
+    return c
+
+
+def test_registry_of_schema_1_is_migrated_on_its_next_write(toyama, tmp_path):
+    """A registry written by the code of SCHEMA1_COMMIT (every crop stored twice) keeps working: the current code
+    reads it as it is, and its next write migrates it — one crop per damage, in the candidate (the layer QGIS
+    opens), images named drive/name — to the very registry the current code builds from the same drives; the
+    file is compacted once into incremental auto-vacuum, and the old code refuses it instead of misreading it.
+    Real data: the sample's two oracle passes + a third pass two weeks later."""
+    import pyogrio
+
+    old = _schema1_store(tmp_path)
+    cfg = Config()
+    passes, _ = _oracle_candidates(toyama, cfg)
+    passes = [_with_crops(p, k) for k, p in enumerate(passes)]
+    p_old, p_new = tmp_path / "old.gpkg", tmp_path / "new.gpkg"
+    with old.Store(p_old) as st:
+        st.merge(passes[0], {"run_id": "p1"}, cfg)
+        st.merge(passes[1], {"run_id": "p2"}, cfg)
+        rid = st.query().candidate_id[3]
+        st.set_status(rid, "confirmed", note="crew A", when="2026-11-25")
+        before = st.query()
+        # schema 1: the best crop of each damage twice
+        assert st.con.execute("SELECT COUNT(*) FROM observations WHERE crop_jpeg IS NOT NULL").fetchone()[0] == len(before)
+    with Store(p_new) as st:
+        st.merge(passes[0], {"run_id": "p1"}, cfg)
+        st.merge(passes[1], {"run_id": "p2"}, cfg)
+        st.set_status(rid, "confirmed", note="crew A", when="2026-11-25")
+    size_old = p_old.stat().st_size
+
+    with Store(p_old) as st:  # read as it is: the same frame (images still bare names), nothing written
+        q = st.query()
+        pd.testing.assert_frame_equal(q, before)
+    assert p_old.stat().st_size == size_old
+
+    for p in (p_old, p_new):  # the next write, with the current code
+        with Store(p) as st:
+            st.merge(passes[2], {"run_id": "p3"}, cfg)
+    with Store(p_old) as a, Store(p_new) as b:
+        qa, qb = a.query(), b.query()
+        same = [c for c in qa.columns if c != "status_changed_at"]  # (the merge time of a new candidate)
+        pd.testing.assert_frame_equal(qa[same], qb[same])
+        assert qa.crop_jpeg.notna().all() and qa.images.map(lambda v: all("/" in i for i in v)).all()
+        assert a.con.execute("SELECT value FROM patrol_meta WHERE key='schema_version'").fetchone() == ("2",)
+        assert a.con.execute("SELECT COUNT(*) FROM observations WHERE crop_jpeg IS NOT NULL").fetchone() == (0,)
+        held = "SELECT c.candidate_id, o.drive, o.image FROM candidates c JOIN observations o ON o.obs_id = c.crop_obs_id"
+        assert sorted(a.con.execute(held).fetchall()) == sorted(b.con.execute(held).fetchall())
+        assert not a.con.execute("SELECT 1 FROM sqlite_master WHERE name='observations_cand_crop'").fetchone()
+        for s in (a, b):
+            assert s.con.execute("PRAGMA auto_vacuum").fetchone() == (2,)  # incremental
+            assert s.con.execute("PRAGMA application_id").fetchone() == (0x47504B47,)
+            assert s.integrity() == "ok"
+        assert a.con.execute("PRAGMA freelist_count").fetchone()[0] < 256
+    # one crop per damage instead of two: the migrated file about as small as the new one, not as the old
+    assert p_old.stat().st_size < 0.75 * size_old and p_old.stat().st_size < 1.2 * p_new.stat().st_size
+    assert len(pyogrio.read_dataframe(p_old, layer="candidates")) == len(qa)
+    with pytest.raises(old.StoreError, match="schema version 2"):
+        old.Store(p_old)
+
+
+def test_new_registry_hands_freed_pages_back(store_path, cfg):
+    """Crops replaced by better ones free their pages: a registry gives them back to the file system when they
+    are a quarter of the file (incremental auto-vacuum), instead of keeping a file that never shrinks."""
+    rows = [cand(f"a{k}", north_m=30 * k, conf=0.5, crop_jpeg=b"\xff\xd8\xff" + os.urandom(20_000)) for k in range(100)]
+    better = [cand(f"b{k}", north_m=30 * k, conf=0.9, drive="d2", crop_jpeg=b"\xff\xd8\xffsmall") for k in range(100)]
+    with Store(store_path) as st:
+        st.merge(frame(rows), {}, cfg)
+        big = store_path.stat().st_size
+        st.merge(frame(better), {}, cfg)
+        assert set(st.query().crop_jpeg) == {b"\xff\xd8\xffsmall"}
+        assert st.con.execute("PRAGMA freelist_count").fetchone()[0] < 256
+        assert st.integrity() == "ok"
+    assert store_path.stat().st_size < 0.4 * big  # 2.3 MB -> 0.75 MB (the same without it)
+
+
+def test_two_phones_with_the_same_file_names(toyama, tmp_path):
+    """Two phones (two drive folders) each name their frames IMG_0001.jpg, IMG_0002.jpg …: different frames,
+    different places. The registry keeps every sighting of both (no "already there" by file name), and names
+    images drive/name as the run's outputs do, so the registry's lists and `patrol export` agree with
+    candidates.geojson (before: IMG_0003.jpg once for phoneA/IMG_0003.jpg and phoneB/IMG_0003.jpg)."""
+    import json
+    import shutil
+
+    phones = {"phoneA": "toyama-2026-11-p1", "phoneB": "toyama-2026-11-p2"}
+    for phone, src in phones.items():
+        (tmp_path / phone).mkdir()
+        for k, p in enumerate(sorted((toyama / src).glob("IMG_2026*.jpg"))[:12], start=1):
+            shutil.copy2(p, tmp_path / phone / f"IMG_{k:04d}.jpg")
+    cfg = tmp_path / "cfg.yaml"  # the shipped model is an early checkpoint: low thresholds, small and fast
+    cfg.write_text("classes:\n" + "".join(f"  {c}: {{threshold: 0.05}}\n" for c in ("D00", "D10", "D20", "D40"))
+                   + "detect: {imgsz: 320}\nprivacy: {blur_faces: false, blur_plates: false}\n", encoding="utf-8")
+    store, out = tmp_path / "registry.gpkg", tmp_path / "out"
+
+    def patrol(*args):
+        r = subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, args), "--config", cfg], cwd=ROOT,
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r
+
+    patrol("run", tmp_path / "phoneA", tmp_path / "phoneB", "--roads", toyama / "roads.geojson", "--out", out,
+           "--store", store)
+    with open(out / "detections.csv", encoding="utf-8") as fh:
+        hits = list(csv.DictReader(fh))
+    assert {h["drive"] for h in hits} == set(phones)
+    both = {h["image"] for h in hits if h["drive"] == "phoneA"} & {h["image"] for h in hits if h["drive"] == "phoneB"}
+    assert both, "no file name with hits on both phones: the collision is not exercised"
+    run = {f["id"]: f["properties"] for f in json.loads((out / "candidates.geojson").read_text("utf-8"))["features"]}
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    with Store(store) as st:
+        q = st.query().set_index("candidate_id")
+        by_drive = dict(st.con.execute("SELECT drive, COUNT(*) FROM observations GROUP BY drive").fetchall())
+    assert summary["registry"]["new"] == len(q) == len(run)
+    assert sum(p["n_obs"] for p in run.values()) == q.n_obs.sum() == sum(by_drive.values())
+    assert set(by_drive) == set(phones)
+    for cid, p in run.items():
+        assert sorted(p["images"]) == q.images[cid] and p["n_obs"] == q.n_obs[cid]
+        assert (p["best_drive"], p["best_image"]) == (q.best_drive[cid], q.best_image[cid])
+    assert any(len({i.split("/", 1)[1] for i in ims}) < len(ims) for ims in q.images)  # a name from both phones
+    patrol("export", store, "--format", "geojson", "--out", tmp_path / "reg.geojson")
+    reg = json.loads((tmp_path / "reg.geojson").read_text("utf-8"))["features"]
+    assert {f["id"]: sorted(f["properties"]["images"]) for f in reg} == {c: sorted(p["images"]) for c, p in run.items()}
+    # the same two phones again: every sighting is already there, none counted twice
+    patrol("run", tmp_path / "phoneA", tmp_path / "phoneB", "--roads", toyama / "roads.geojson", "--out",
+           tmp_path / "again", "--store", store)
+    again = json.loads((tmp_path / "again" / "summary.json").read_text("utf-8"))["registry"]
+    assert again["new"] == again["seen_again"] == 0 and again["already_there"] == len(run)
