@@ -61,7 +61,7 @@ def _progress() -> Progress:
 def _print_summary(s, title: str) -> None:
     t = Table(title=title, show_header=False, title_justify="left", box=None, pad_edge=False)
     t.add_column(style="bold")
-    t.add_column()
+    t.add_column(overflow="fold")  # long paths wrap whole at the terminal's width (80 in a log), never cut with "…"
     if s.frames_total:
         rej = ", ".join(f"{k} {v}" for k, v in s.rejected_reasons.items())
         t.add_row("frames", f"{s.frames_ok} used, {s.frames_rejected} rejected" + (f" ({rej})" if rej else "")
