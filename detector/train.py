@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .atomic import atomic_write
+from .atomic import atomic_write, atomic_write_text
 from . import CLASS_IDS
 from .errors import InputError, ModelError, UsageError
 from .evaluate import dataset_names
@@ -301,6 +301,9 @@ def train(
     if ck is not None and ck.get("epoch", -1) == -1:  # ultralytics sets epoch=-1 once training ends
         raise UsageError(f"{run_dir} holds a finished training (its best.pt would be overwritten); "
                          "pass another --name, or move that folder away to train again")
+    if ck is None and (run_dir / "weights" / "best.pt").is_file():
+        raise UsageError(f"{run_dir} holds a best.pt but no checkpoint to resume from (weights/last.pt); pass another "
+                         "--name, or move that folder away to train again")
     if ck is not None:
         was = ck.get("train_args") or {}
         asked = {"imgsz": imgsz, "batch": batch}
@@ -311,6 +314,7 @@ def train(
         differ = [f"{k} {was.get(k)} (asked {v})" for k, v in asked.items() if was.get(k) != v]
         print(f"note: resuming the interrupted training in {run_dir} with its own arguments"
               + (f"; ignored now: {', '.join(differ)}" if differ else ""), file=sys.stderr)
+        _trim_results(run_dir / "results.csv", int(ck.get("epoch", 0)) + 1)
         yolo = YOLO(str(last))
         _patch_threads(yolo)
         yolo.train(resume=True)
@@ -344,6 +348,17 @@ def train(
     if export:
         export_onnx(best, imgsz=_imgsz_of(best, imgsz))
     return best
+
+
+def _trim_results(csv_path: Path, epochs_done: int) -> None:
+    """Keep the header and the first ``epochs_done`` rows of results.csv: a run stopped after an epoch's row was
+    written but before its checkpoint repeats that epoch on resume, and ultralytics appends it a second time."""
+    try:
+        lines = csv_path.read_text(encoding="utf-8").splitlines(keepends=True)
+    except FileNotFoundError:
+        return
+    if len(lines) > epochs_done + 1:
+        atomic_write_text(csv_path, "".join(lines[:epochs_done + 1]))
 
 
 def _skip_amp_download() -> None:

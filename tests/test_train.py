@@ -417,3 +417,41 @@ def test_label_mistakes_are_refused_naming_every_file(tmp_path):
     lab.write_text("3 0.1 0.2 0.5 0.2 0.3 0.6\n")  # a polygon: its bounding box, as ultralytics trains it
     xyxy, cls = read_labels(lab, ["D00", "D10", "D20", "D40"], 100, 100)
     assert list(cls) == ["D40"] and np.allclose(xyxy, [[10, 20, 50, 60]])
+
+
+def test_resume_after_a_kill_between_an_epochs_row_and_its_checkpoint(tmp_path):
+    """Killed after epoch 2's row went into results.csv but before its checkpoint (the checkpoint takes seconds to
+    serialise on a loaded CPU): the same command resumes at epoch 2 and results.csv holds epochs 1, 2 once each
+    (ultralytics appended epoch 2 a second time). A run folder that lost its last.pt but holds a best.pt is not
+    trained over (exit 2)."""
+    model = need(PRETRAINED / "yolov5nu-coco-backbone-4cls.pt")
+    data = _tiny_dataset(tmp_path / "ds", n=4)
+    out = tmp_path / "runs"
+    call = f"train({str(data)!r}, {str(model)!r}, out={str(out)!r}, name='t', epochs=2, imgsz=64, batch=4, workers=0, export=False)"
+    r1 = _run(f"""
+        import os, signal
+        from ultralytics.engine.trainer import BaseTrainer
+        orig = BaseTrainer.save_model
+        def save_model(self):
+            if self.epoch == 1:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return orig(self)
+        BaseTrainer.save_model = save_model
+        from detector.train import train
+        {call}
+    """)
+    assert r1.returncode == -9, r1.stderr[-3000:]
+    run = out / "t"
+    assert [r["epoch"] for r in _rows(run / "results.csv")] == ["1", "2"]
+    r2 = _run(f"""
+        from detector.train import train
+        {call}
+    """)
+    assert r2.returncode == 0 and "note: resuming" in r2.stderr, r2.stderr[-3000:]
+    assert [r["epoch"] for r in _rows(run / "results.csv")] == ["1", "2"]
+
+    (run / "weights" / "last.pt").unlink()
+    r3 = subprocess.run([sys.executable, str(ROOT / "cli.py"), "train", str(data), "--model", str(model), "--out", str(out),
+                         "--name", "t", "--epochs", "2", "--imgsz", "64", "--device", "cpu"], cwd=ROOT,
+                        capture_output=True, text=True, timeout=120)
+    assert r3.returncode == 2 and "holds a best.pt but no checkpoint" in r3.stderr, r3.stderr[-2000:]
