@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-import cv2
 import numpy as np
 import yaml
 
@@ -52,6 +52,12 @@ class ImagePreds:
     gt_xyxy: np.ndarray  # (g,4)
     gt_cls: np.ndarray  # (g,) object
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class SplitPreds(list):
+    """The ImagePreds of a split, and ``skipped``: the images that could not be decoded (warned, not scored)."""
+
+    skipped: list[str] = []
 
 
 def source_of(name: str) -> str:
@@ -228,13 +234,14 @@ def score(preds: Sequence[ImagePreds], thresholds: dict[str, float], max_boxes: 
 
 
 def label_path_for(img: Path) -> Path:
-    """YOLO convention: the last ``images`` folder in the path becomes ``labels``, suffix ``.txt``."""
+    """YOLO convention (as ultralytics trains): the last ``images`` folder in the path becomes ``labels``, suffix
+    ``.txt``; an image path without an ``images`` folder has its label file beside it (a flat folder)."""
     parts = list(img.parts)
     for i in range(len(parts) - 2, -1, -1):
         if parts[i] == "images":
             parts[i] = "labels"
             return Path(*parts).with_suffix(".txt")
-    raise InputError("cannot find the labels: the image path has no 'images' folder to mirror to 'labels'", img)
+    return img.with_suffix(".txt")
 
 
 def _list_images(folder: Path) -> list[Path]:
@@ -324,26 +331,45 @@ def filter_prefixes(images: list[Path], prefixes: Sequence[str] | None, source: 
 
 
 def read_labels(path: Path, names: Sequence[str], width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """YOLO label file -> xyxy pixel boxes, class ids. A missing file is a background image."""
+    """YOLO label file -> xyxy pixel boxes, class ids. A missing file is a background image.
+
+    Each line is ``class cx cy w h`` (normalised 0..1) or a polygon ``class x1 y1 x2 y2 x3 y3 …`` (its bounding
+    box, as ultralytics trains it). Anything else — a class index outside the data yaml's names, too few or too many
+    numbers, a coordinate outside 0..1 — is an InputError naming the file and the line: ultralytics would drop the
+    whole image, with all its other boxes, for it."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return np.zeros((0, 4)), np.array([], dtype=object)
+    except UnicodeDecodeError:
+        raise InputError("not a text label file (UTF-8 'class cx cy w h' lines)", path) from None
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror or e}", path) from None
     rows = []
     for i, line in enumerate(text.splitlines(), 1):
         f = line.split()
         if not f:
             continue
-        if len(f) < 5:
-            raise InputError(f"line {i}: expected 'class cx cy w h'", path)
+        if len(f) != 5 and (len(f) < 7 or len(f) % 2 == 0):
+            raise InputError(f"line {i}: expected 'class cx cy w h' (or a polygon 'class x1 y1 x2 y2 x3 y3 …'), "
+                             f"got {len(f)} values: {line.strip()[:60]!r}", path)
         try:
-            c = int(float(f[0]))
-            cx, cy, w, h = (float(x) for x in f[1:5])
+            cf = float(f[0])
+            v = np.array([float(x) for x in f[1:]])
         except ValueError:
-            raise InputError(f"line {i}: not numbers: {line[:60]!r}", path) from None
+            raise InputError(f"line {i}: not numbers: {line.strip()[:60]!r}", path) from None
+        c = int(cf) if cf.is_integer() else -1
         if not 0 <= c < len(names):
-            raise InputError(f"line {i}: class index {c} outside 0..{len(names) - 1}", path)
-        rows.append((c, cx, cy, w, h))
+            raise InputError(f"line {i}: class {f[0]} is not one of the data yaml's {len(names)} classes "
+                             f"(0..{len(names) - 1}: {', '.join(names)})", path)
+        if not np.all(np.isfinite(v)) or v.min() < 0 or v.max() > 1:
+            raise InputError(f"line {i}: coordinates must be normalised to 0..1 (YOLO format), got "
+                             f"{line.strip()[:60]!r}", path)
+        if len(f) == 5:
+            rows.append((c, *v))
+        else:  # polygon: its bounding box
+            xs, ys = v[0::2], v[1::2]
+            rows.append((c, (xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2, xs.max() - xs.min(), ys.max() - ys.min()))
     if not rows:
         return np.zeros((0, 4)), np.array([], dtype=object)
     a = np.array(rows, dtype=np.float64)
@@ -402,8 +428,13 @@ def predict_split(source: str | Path, weights: str | Path | None, cfg: Config, s
     if detector is None:
         detector = load_detector(weights, cfg)
 
-    def read(p: Path) -> np.ndarray | None:
-        return cv2.imread(str(p), cv2.IMREAD_COLOR)
+    def read(p: Path) -> np.ndarray | str:
+        from .frames import FrameError, load_image
+
+        try:
+            return load_image(p)  # EXIF orientation applied, as ultralytics trains; corrupt JPEG data refused
+        except FrameError as e:
+            return str(e)
 
     out: list[ImagePreds] = []
     batch = max(1, cfg.detect.batch)
@@ -419,14 +450,21 @@ def predict_split(source: str | Path, weights: str | Path | None, cfg: Config, s
                                   pred_conf=c[o], pred_cls=k[o], gt_xyxy=gx, gt_cls=gk))
         buf.clear()
 
+    skipped: list[str] = []
     for p, im in prefetch(read, images):
-        if im is None:
-            raise InputError("cannot decode image", p)
+        if isinstance(im, str):  # one damaged photo does not cost the score of the others
+            print(f"warning: {p}: {im}; not scored", file=sys.stderr)
+            skipped.append(str(p))
+            continue
         buf.append((p, im))
         if len(buf) >= batch:
             flush()
     if buf:
         flush()
+    if not out:
+        raise InputError(f"none of the {len(images)} images can be decoded (e.g. {skipped[0]})", source)
+    out = SplitPreds(out)
+    out.skipped = skipped
     if key is not None:
         _CACHE[key] = out
     return out
@@ -447,10 +485,11 @@ def evaluate(source: str | Path, weights: str | Path | None, cfg: Config, split:
             raise InputError(f"unknown classes in thresholds: {sorted(unknown)}")
         thr.update({k: float(v) for k, v in thresholds.items()})
     res = score(preds, thr, max_boxes)
+    skipped = list(getattr(preds, "skipped", []))
     split_label = split if not Path(source).is_dir() else f"folder {Path(source).name}"  # a folder has no splits
     res = {"source": str(source), "split": split_label, "weights": str(weights) if weights else None,
            "imgsz": cfg.detect.imgsz,
-           **({"prefixes": list(prefixes)} if prefixes else {}), **res}
+           **({"prefixes": list(prefixes)} if prefixes else {}), **({"skipped": skipped} if skipped else {}), **res}
     return res
 
 

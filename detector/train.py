@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .atomic import atomic_write
+from .atomic import atomic_write, atomic_write_text
 from . import CLASS_IDS
 from .errors import InputError, ModelError, UsageError
 from .evaluate import dataset_names
@@ -27,41 +27,142 @@ def resolve_data_yaml(
     work_dir: Path,
     oversample: dict[str, int] | None = None,
 ) -> Path:
-    """Rewrite a YOLO data.yaml so its ``path`` is absolute (ultralytics resolves a relative one against
-    its own datasets dir, not the yaml's folder). Returns the path of the rewritten copy.
+    """Check a YOLO data.yaml and its train and val splits, and write the dataset ultralytics trains on into
+    ``work_dir``: ``images/<split>/`` of links to the usable images, ``labels/<split>/`` of their label files with
+    the classes renumbered to the model's order (D00, D10, D20, D40), and ``data.resolved.yaml``. Returns its path.
+
+    Refused (InputError, exit 3) before anything trains, naming the file: a data yaml that is not one, classes that
+    are not ours, a missing split, a split without one label file, a label line ultralytics would silently drop
+    with its whole image (a class the data yaml does not name, a malformed line, coordinates outside 0..1).
+    An image that cannot be read (not an image, truncated, corrupt) is left out with a warning naming it (ultralytics
+    would drop it too, or "restore" a truncated JPEG by rewriting the city's file). Nothing is written beside the
+    city's own data (ultralytics' label caches go into ``work_dir``).
 
     ``oversample`` repeats training images: keys are an image-name prefix (``Japan_``) or a class name
     (``D40``), values how many times an image that matches is listed (an image matching several keys takes
     the largest). The train split then becomes a list file, ``train.oversampled.txt`` in ``work_dir``."""
+    import shutil
+
+    from .evaluate import resolve_split
+
     data_yaml = Path(data_yaml).resolve()
     if not data_yaml.is_file():
         raise InputError("data yaml not found", data_yaml)
     try:
         d = yaml.safe_load(data_yaml.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise InputError(f"invalid YAML: {e}", data_yaml) from None
     if not isinstance(d, dict) or "names" not in d or "train" not in d:
         raise InputError("not a YOLO data yaml (needs train, val, names)", data_yaml)
     if not d.get("val"):
         raise InputError("no val split: training picks best.pt on it (add val: images/val)", data_yaml, "val")
-    ids = dataset_names(d, data_yaml)  # D00.. or their English/Japanese names
+    ids = dataset_names(d, data_yaml)  # D00.. or their English/Japanese names, any order
+    to_ours = {i: CLASS_IDS.index(c) for i, c in enumerate(ids)}
     if ids != list(CLASS_IDS):
-        print(f"note: {data_yaml}: classes in the order {', '.join(ids)}; the shipped model's head is "
-              f"{', '.join(CLASS_IDS)}, so fine-tuning it re-learns the class outputs", file=sys.stderr)
-    d["names"] = dict(enumerate(ids))
-    base = Path(d.get("path") or ".")
-    if not base.is_absolute():
-        base = (data_yaml.parent / base).resolve()
-    d["path"] = str(base)
-    for split in ("train", "val", "test"):
-        if split in d and d[split] and not (base / str(d[split])).exists():
-            raise InputError(f"{split} folder not found: {base / str(d[split])}", data_yaml, split)
+        print(f"note: {data_yaml}: classes in the order {', '.join(ids)}; their labels are renumbered to the "
+              f"model's order {', '.join(CLASS_IDS)}", file=sys.stderr)
     work_dir.mkdir(parents=True, exist_ok=True)
+    out_d: dict[str, Any] = {"path": str(work_dir.resolve()), "names": dict(enumerate(CLASS_IDS))}
+    for split in ("train", "val"):
+        images, _ = resolve_split(data_yaml, split)
+        for sub in ("images", "labels"):
+            shutil.rmtree(work_dir / sub / split, ignore_errors=True)
+        _mirror_split(images, ids, to_ours, work_dir, split, data_yaml)
+        out_d[split] = f"images/{split}"
     if oversample:
-        d["train"] = str(write_oversampled_list(data_yaml, oversample, work_dir))
+        out_d["train"] = str(write_oversampled_list(work_dir / "images" / "train", oversample, work_dir, data_yaml))
     out = work_dir / "data.resolved.yaml"
-    out.write_text(yaml.safe_dump(d, allow_unicode=True), encoding="utf-8")
+    out.write_text(yaml.safe_dump(out_d, allow_unicode=True), encoding="utf-8")
     return out
+
+
+def image_problem(path: Path) -> str | None:
+    """Why ultralytics cannot train on an image file (header and end marker only, nothing decoded), or None."""
+    from .frames import _HeaderProblem, _jpeg_header, _png_header, sniff_format
+
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size == 0:
+                return "empty file"
+            head = fh.read(64)
+            fmt = sniff_format(head)
+            if fmt == "jpeg":
+                _jpeg_header(fh, size)
+            elif fmt == "png":
+                _png_header(head)
+            elif fmt in ("", "heif", "avif", "gif"):
+                return (f"a {fmt.upper()} image: ultralytics trains on JPEG, PNG, BMP, TIFF or WebP" if fmt
+                        else "not an image (by its content)")
+    except _HeaderProblem as e:
+        return e.reason
+    except OSError as e:
+        return f"cannot read: {e.strerror or type(e).__name__}"
+    return None
+
+
+def _mirror_split(images: list[Path], ids: list[str], to_ours: dict[int, int], work_dir: Path, split: str,
+                  data_yaml: Path) -> None:
+    """Links to the split's usable images and their checked, renumbered labels under work_dir; the images folder."""
+    from .evaluate import label_path_for
+
+    img_dir, lab_dir = work_dir / "images" / split, work_dir / "labels" / split
+    img_dir.mkdir(parents=True)
+    lab_dir.mkdir(parents=True)
+    bad: list[str] = []
+    bad_labels: list[InputError] = []
+    used: set[str] = set()
+    n_labelled = n_boxes = n_empty = 0
+    for img in images:
+        problem = image_problem(img)
+        if problem:
+            bad.append(f"{img}: {problem}")
+            continue
+        lab = label_path_for(img)
+        try:
+            xywh, cls = _label_rows(lab, ids)
+        except InputError as e:
+            bad_labels.append(e)
+            continue
+        name = img.name
+        k = 1
+        while name.lower() in used:  # the same name in two folders of one split
+            name, k = f"{img.stem}-{k}{img.suffix}", k + 1
+        used.add(name.lower())
+        os.symlink(img.resolve(), img_dir / name)
+        n_empty += not cls
+        if lab.is_file():
+            n_labelled += 1
+            n_boxes += len(cls)
+            lines = [f"{to_ours[c]} {' '.join(f'{v:.6g}' for v in row)}" for c, row in zip(cls, xywh)]
+            (lab_dir / name).with_suffix(".txt").write_text("".join(f"{ln}\n" for ln in lines), encoding="utf-8")
+    if bad_labels:  # every one named, so that a city fixes them in one go
+        first = bad_labels[0]
+        more = [e.path for e in bad_labels[1:]]
+        raise InputError(first.reason + (f" (and {len(more)} more label files: {', '.join(more[:5])}"
+                                         + (", …" if len(more) > 5 else "") + ")" if more else ""), first.path)
+    for b in bad[:5]:
+        print(f"warning: {b}; left out of {split}", file=sys.stderr)
+    if len(bad) > 5:
+        print(f"warning: {len(bad) - 5} more images of {split} left out (cannot be read)", file=sys.stderr)
+    kept = len(images) - len(bad)
+    if not kept:
+        raise InputError(f"none of the {len(images)} {split} images can be read (e.g. {bad[0]})", data_yaml, split)
+    if not n_labelled:
+        raise InputError(f"no label files for the {kept} {split} images (expected e.g. {label_path_for(images[0])}: "
+                         "labels/ beside images/, or the .txt beside each image)", data_yaml, split)
+    print(f"{split}: {kept} images, {n_boxes} boxes, {n_empty} without a box (background: no damage)"
+          + (f", {len(bad)} left out" if bad else ""), file=sys.stderr)
+
+
+def _label_rows(lab: Path, ids: list[str]) -> tuple[list[tuple[float, ...]], list[int]]:
+    """A label file's boxes as (cx, cy, w, h) rows and data-yaml class indexes; checked by read_labels."""
+    from .evaluate import read_labels
+
+    xyxy, names = read_labels(lab, ids, 1, 1)
+    rows = [((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1) for x1, y1, x2, y2 in xyxy.tolist()]
+    # read_labels names each box by the data yaml's class at that index; ids are unique, so the index is recovered
+    return rows, [ids.index(n) for n in names]
 
 
 def parse_oversample(items: list[str] | None) -> dict[str, int]:
@@ -131,11 +232,12 @@ def parse_hyp(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def write_oversampled_list(data_yaml: Path, oversample: dict[str, int], work_dir: Path) -> Path:
-    """Write the train split as a list of absolute image paths, each repeated by its oversample factor."""
-    from .evaluate import label_path_for, read_labels, resolve_split
+def write_oversampled_list(img_dir: Path, oversample: dict[str, int], work_dir: Path, data_yaml: Path) -> Path:
+    """Write the train split (the checked images in ``img_dir``) as a list of image paths, each repeated by its
+    oversample factor."""
+    from .evaluate import _list_images, label_path_for, read_labels
 
-    images, names = resolve_split(data_yaml, "train")
+    images, names = _list_images(img_dir), list(CLASS_IDS)
     by_class = {k: v for k, v in oversample.items() if k in names}
     prefixes = {k: v for k, v in oversample.items() if k not in by_class}
     unmatched = [k for k in prefixes if not any(p.name.startswith(k) for p in images)]
@@ -199,6 +301,9 @@ def train(
     if ck is not None and ck.get("epoch", -1) == -1:  # ultralytics sets epoch=-1 once training ends
         raise UsageError(f"{run_dir} holds a finished training (its best.pt would be overwritten); "
                          "pass another --name, or move that folder away to train again")
+    if ck is None and (run_dir / "weights" / "best.pt").is_file():
+        raise UsageError(f"{run_dir} holds a best.pt but no checkpoint to resume from (weights/last.pt); pass another "
+                         "--name, or move that folder away to train again")
     if ck is not None:
         was = ck.get("train_args") or {}
         asked = {"imgsz": imgsz, "batch": batch}
@@ -209,6 +314,7 @@ def train(
         differ = [f"{k} {was.get(k)} (asked {v})" for k, v in asked.items() if was.get(k) != v]
         print(f"note: resuming the interrupted training in {run_dir} with its own arguments"
               + (f"; ignored now: {', '.join(differ)}" if differ else ""), file=sys.stderr)
+        _trim_results(run_dir / "results.csv", int(ck.get("epoch", 0)) + 1)
         yolo = YOLO(str(last))
         _patch_threads(yolo)
         yolo.train(resume=True)
@@ -242,6 +348,17 @@ def train(
     if export:
         export_onnx(best, imgsz=_imgsz_of(best, imgsz))
     return best
+
+
+def _trim_results(csv_path: Path, epochs_done: int) -> None:
+    """Keep the header and the first ``epochs_done`` rows of results.csv: a run stopped after an epoch's row was
+    written but before its checkpoint repeats that epoch on resume, and ultralytics appends it a second time."""
+    try:
+        lines = csv_path.read_text(encoding="utf-8").splitlines(keepends=True)
+    except FileNotFoundError:
+        return
+    if len(lines) > epochs_done + 1:
+        atomic_write_text(csv_path, "".join(lines[:epochs_done + 1]))
 
 
 def _skip_amp_download() -> None:

@@ -142,3 +142,32 @@ def test_eval_and_tune_use_the_configs_weights_and_keep_unlabelled_classes(small
     assert r.returncode == 5 and "weights file not found (detect.weights)" in r.stderr and "city.onnx" in r.stderr
     r = _patrol("eval", small / "data.yaml", "--weights", tmp_path / "nope.onnx", "--out", tmp_path / "x.json")
     assert r.returncode == 5 and "(--weights)" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_eval_and_tune_on_a_flat_folder_with_damaged_photos(small, tmp_path):
+    """A city's val photos with their label files beside them (no images/ and labels/ folders: ultralytics trains on
+    that layout), one truncated JPEG and one text file named .jpg: eval and tune score the good photos, warn naming
+    each damaged one, and eval's JSON lists them (they stopped eval with exit 3, or were scored as grey blocks)."""
+    flat = tmp_path / "flat" / "val"
+    flat.mkdir(parents=True)
+    for p in (small / "images" / "val").glob("Japan_*.jpg"):
+        shutil.copy(p, flat / p.name)
+        shutil.copy(small / "labels" / "val" / (p.stem + ".txt"), flat / (p.stem + ".txt"))
+    good = sorted(flat.glob("*.jpg"))
+    (flat / "半分.jpg").write_bytes(good[0].read_bytes()[:15000])
+    (flat / "メモ.jpg").write_text("not a photo\n")
+    y = tmp_path / "flat" / "data.yaml"
+    y.write_text("train: val\nval: val\nnames: [縦ひび割れ, 横ひび割れ, 亀甲状ひび割れ, ポットホール]\n", encoding="utf-8")
+    out = tmp_path / "e.json"
+    r = _patrol("eval", y, "--out", out)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(out.read_text(encoding="utf-8"))
+    assert res["n_images"] == len(good) == 3 and res["tp"] + res["fn"] > 0  # the labels beside the images were read
+    assert sorted(Path(p).name for p in res["skipped"]) == ["メモ.jpg", "半分.jpg"]
+    warned = [ln for ln in r.stderr.splitlines() if ln.startswith("warning:")]
+    assert any("半分.jpg" in ln and "decode_failed" in ln for ln in warned), r.stderr
+    assert any("メモ.jpg" in ln and "not a JPEG/PNG/HEIC" in ln for ln in warned), r.stderr
+    cfg_path = tmp_path / "city.yaml"
+    r = _patrol("tune", y, "--config", cfg_path)
+    assert r.returncode == 0 and "半分.jpg" in r.stderr, r.stderr[-2000:]
+    assert set(yaml.safe_load(cfg_path.read_text(encoding="utf-8"))) == {"classes"}

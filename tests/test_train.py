@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -313,3 +314,144 @@ def test_train_mistakes_fail_before_training_with_the_documented_codes(tmp_path)
         assert r.returncode == code, (code, r.returncode, r.stderr[-2000:])
         assert "Traceback" not in r.stderr and len(lines) == 1 and text_ in lines[0], r.stderr[-2000:]
     assert not list((tmp_path / "runs").rglob("*.pt"))
+
+
+def _city_set(root: Path, names: list[str], remap: dict[int, int], flat: bool = False) -> Path:
+    """A city's own labelled photos as a city has them: 5 real Japan_ train images (one renamed with Japanese
+    characters and a space, one without a label file: background) and 2 val images, classes written in the order
+    ``names`` (``remap``: our class index -> the file's), plus a truncated JPEG and a text file named .jpg."""
+    src = need(RDD)
+    labelled = [p for p in sorted((src / "labels" / "train").glob("Japan_*.txt")) if p.stat().st_size > 0][:7]
+    for i, lab in enumerate(labelled):
+        split = "train" if i < 5 else "val"
+        img_dir = root / split if flat else root / "images" / split
+        lab_dir = img_dir if flat else root / "labels" / split
+        img_dir.mkdir(parents=True, exist_ok=True)
+        lab_dir.mkdir(parents=True, exist_ok=True)
+        stem = "富山 市道 1" if i == 0 else lab.stem
+        shutil.copy(src / "images" / "train" / (lab.stem + ".jpg"), img_dir / f"{stem}.jpg")
+        if i == 4:
+            continue  # a photo without damage: no label file
+        rows = [ln.split() for ln in lab.read_text().splitlines() if ln.split()]
+        (lab_dir / f"{stem}.txt").write_text("".join(f"{remap[int(r[0])]} {' '.join(r[1:])}\n" for r in rows))
+    train_dir = root / "train" if flat else root / "images" / "train"
+    first = src / "images" / "train" / (labelled[0].stem + ".jpg")
+    (train_dir / "truncated.jpg").write_bytes(first.read_bytes()[:20000])
+    (train_dir / "notes.jpg").write_text("撮影メモ\n")
+    y = root / "data.yaml"
+    split_dirs = "train: train\nval: val\n" if flat else "train: images/train\nval: images/val\n"
+    y.write_text("# 道路点検\n" + split_dirs + "names:\n" + "".join(f"  {i}: {n}\n" for i, n in enumerate(names)),
+                 encoding="utf-8")
+    return y
+
+
+def test_city_dataset_is_checked_and_mapped_before_training(tmp_path, capfd):
+    """`patrol train` on a city's data.yaml: classes by English name in another order are renumbered to the model's
+    order (not re-learned from the shipped head), a flat folder (labels beside the images) is read like ultralytics
+    does, unreadable photos are left out with a warning naming each, a photo without a label file is background,
+    and nothing is written beside the city's data (ultralytics' label caches, its in-place 'restored' JPEG)."""
+    from detector.train import resolve_data_yaml
+
+    src = need(RDD)
+    names = ["transverse crack", "longitudinal crack", "alligator crack", "pothole"]  # D10 first
+    for flat in (False, True):
+        city = tmp_path / ("flat" if flat else "yolo")
+        y = _city_set(city, names, {0: 1, 1: 0, 2: 2, 3: 3}, flat=flat)
+        before = {p: p.read_bytes() for p in city.rglob("*") if p.is_file()}
+        resolved = resolve_data_yaml(y, tmp_path / f"w-{city.name}")
+        err = capfd.readouterr().err
+        d = yaml.safe_load(resolved.read_text(encoding="utf-8"))
+        assert d["names"] == {0: "D00", 1: "D10", 2: "D20", 3: "D40"}
+        base = Path(d["path"])
+        train = sorted(p.name for p in (base / d["train"]).iterdir())
+        assert "truncated.jpg" not in train and "notes.jpg" not in train and "富山 市道 1.jpg" in train
+        assert len(train) == 5 and len(list((base / d["val"]).iterdir())) == 2
+        for bad, why in (("truncated.jpg", "truncated: no JPEG end marker"), ("notes.jpg", "not an image")):
+            line = next(ln for ln in err.splitlines() if bad in ln)
+            assert line.startswith("warning: ") and str(city) in line and why in line
+        assert "renumbered" in err and "train: 5 images" in err and "1 without a box" in err
+        # each mirrored label is the RDD original again (our class order), the background has none
+        labelled = [p for p in sorted((src / "labels" / "train").glob("Japan_*.txt")) if p.stat().st_size > 0][:5]
+        for i, lab in enumerate(labelled):
+            mine = base / "labels" / "train" / (("富山 市道 1" if i == 0 else lab.stem) + ".txt")
+            if i == 4:
+                assert not mine.exists()
+                continue
+            want = [[int(r[0])] + [float(v) for v in r[1:]] for r in map(str.split, lab.read_text().splitlines()) if r]
+            got = [[int(r[0])] + [float(v) for v in r[1:]] for r in map(str.split, mine.read_text().splitlines()) if r]
+            assert [r[0] for r in got] == [r[0] for r in want]
+            assert np.allclose([r[1:] for r in got], [r[1:] for r in want], atol=1e-5)
+        assert {p: p.read_bytes() for p in city.rglob("*") if p.is_file()} == before  # the city's data untouched
+
+
+def test_label_mistakes_are_refused_naming_every_file(tmp_path):
+    """A label of a class the data.yaml does not name, a line of 4 numbers, coordinates in pixels: ultralytics drops
+    each such image with all its boxes and trains on (exit 0). patrol train refuses before training (exit 3), one
+    line naming the first file, its line and reason, and the other files."""
+    model = need(PRETRAINED / "yolov5nu-coco-backbone-4cls.pt")
+    y = _city_set(tmp_path / "city", ["D00", "D10", "D20", "D40"], {0: 0, 1: 1, 2: 2, 3: 3})
+    labs = sorted((tmp_path / "city" / "labels" / "train").glob("Japan_*.txt"))
+    with open(labs[0], "a") as fh:
+        fh.write("4 0.5 0.5 0.1 0.1\n")  # a class of the city's own (manholes?) the model does not have
+    with open(labs[1], "a") as fh:
+        fh.write("0 0.5 0.5 0.1\n")
+    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "train", str(y), "--model", str(model), "--epochs", "1",
+                        "--imgsz", "64", "--workers", "0", "--device", "cpu", "--out", str(tmp_path / "runs")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert r.returncode == 3 and len(errors) == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert f"{labs[0]}: line " in errors[0] and "class 4 is not one of the data yaml's 4 classes" in errors[0]
+    assert str(labs[1]) in errors[0] and "and 1 more label files" in errors[0]
+    assert not list((tmp_path / "runs").rglob("*.pt"))
+
+    from detector.errors import InputError
+    from detector.evaluate import read_labels
+
+    lab = tmp_path / "l.txt"
+    for text, why in (("1 320 240 50 20\n", "normalised to 0..1"), ("0 0.5 0.5 0.1 0.1 0.9\n", "got 6 values"),
+                      ("D00 0.5 0.5 0.1 0.1\n", "not numbers"), ("1.5 0.5 0.5 0.1 0.1\n", "class 1.5")):
+        lab.write_text(text)
+        with pytest.raises(InputError, match=why) as e:
+            read_labels(lab, ["D00", "D10", "D20", "D40"], 100, 100)
+        assert str(lab) in str(e.value) and "line 1" in str(e.value)
+    lab.write_text("3 0.1 0.2 0.5 0.2 0.3 0.6\n")  # a polygon: its bounding box, as ultralytics trains it
+    xyxy, cls = read_labels(lab, ["D00", "D10", "D20", "D40"], 100, 100)
+    assert list(cls) == ["D40"] and np.allclose(xyxy, [[10, 20, 50, 60]])
+
+
+def test_resume_after_a_kill_between_an_epochs_row_and_its_checkpoint(tmp_path):
+    """Killed after epoch 2's row went into results.csv but before its checkpoint (the checkpoint takes seconds to
+    serialise on a loaded CPU): the same command resumes at epoch 2 and results.csv holds epochs 1, 2 once each
+    (ultralytics appended epoch 2 a second time). A run folder that lost its last.pt but holds a best.pt is not
+    trained over (exit 2)."""
+    model = need(PRETRAINED / "yolov5nu-coco-backbone-4cls.pt")
+    data = _tiny_dataset(tmp_path / "ds", n=4)
+    out = tmp_path / "runs"
+    call = f"train({str(data)!r}, {str(model)!r}, out={str(out)!r}, name='t', epochs=2, imgsz=64, batch=4, workers=0, export=False)"
+    r1 = _run(f"""
+        import os, signal
+        from ultralytics.engine.trainer import BaseTrainer
+        orig = BaseTrainer.save_model
+        def save_model(self):
+            if self.epoch == 1:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return orig(self)
+        BaseTrainer.save_model = save_model
+        from detector.train import train
+        {call}
+    """)
+    assert r1.returncode == -9, r1.stderr[-3000:]
+    run = out / "t"
+    assert [r["epoch"] for r in _rows(run / "results.csv")] == ["1", "2"]
+    r2 = _run(f"""
+        from detector.train import train
+        {call}
+    """)
+    assert r2.returncode == 0 and "note: resuming" in r2.stderr, r2.stderr[-3000:]
+    assert [r["epoch"] for r in _rows(run / "results.csv")] == ["1", "2"]
+
+    (run / "weights" / "last.pt").unlink()
+    r3 = subprocess.run([sys.executable, str(ROOT / "cli.py"), "train", str(data), "--model", str(model), "--out", str(out),
+                         "--name", "t", "--epochs", "2", "--imgsz", "64", "--device", "cpu"], cwd=ROOT,
+                        capture_output=True, text=True, timeout=120)
+    assert r3.returncode == 2 and "holds a best.pt but no checkpoint" in r3.stderr, r3.stderr[-2000:]
