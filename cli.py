@@ -71,6 +71,11 @@ def _print_summary(s, title: str) -> None:
         what = (f"not used ({u.problem})" if u.problem else
                 f"{u.kind.upper()}, {u.points} points: {u.placed} frame{'s' if u.placed != 1 else ''} placed")
         t.add_row("tracks" if i == 0 else "", f"{u.path}: {what}")
+    for i, u in enumerate(s.videos):
+        what = (f"not used ({u.problem})" if u.problem else
+                f"{u.frames} frame{'s' if u.frames != 1 else ''} from {u.duration_s:.0f} s"
+                + (" (taken before, reused)" if u.reused else "") + f", start {u.start} ({u.time_source})")
+        t.add_row("videos" if i == 0 else "", f"{u.path}: {what}")
     if s.sightings is None:
         t.add_row("hits", f"{s.hits}" + (f" ({s.hits_unlocated} without position)" if s.hits_unlocated else ""))
     else:  # every hit accounted for: hits = sightings + the rest

@@ -97,6 +97,13 @@ class FramesSpec(_Strict):
         0.0, ge=-366 * 86400, le=366 * 86400, allow_inf_nan=False,
         description="camera clock minus GPS time, in seconds (+12: the camera shows 09:00:12 at 09:00:00); taken off "
                     "every camera-clock frame time (not GPS times); exiftool's -geosync is the same with the other sign")
+    video_every_m: float = Field(
+        5.0, gt=0, le=1000, allow_inf_nan=False,
+        description="a video gives a frame each time the vehicle has moved this far (positions from the track files)")
+    video_stopped_every_s: float = Field(
+        10.0, gt=0, le=3600, allow_inf_nan=False,
+        description="while the vehicle moves less than video_every_m (stopped at a light), or where no track places "
+                    "the video, one frame every this many seconds")
 
 
 class CameraSpec(_Strict):

@@ -83,21 +83,22 @@ __all__ = [
     "Frame", "FrameError", "ExifInfo", "REASONS", "CSV_COLUMNS", "EXTRA_COLUMNS", "scan_drive", "parse_exif_tags", "read_exif",
     "load_image", "iter_decoded", "iter_images", "write_frames_csv", "read_frames_csv", "reason_code",
     "sniff_format", "drive_name", "sequence_of", "chain_folders", "walk_drive", "scan", "Scan", "TrackUse",
-    "load_tracks", "merge_track_uses", "track_warnings",
+    "load_tracks", "merge_track_uses", "track_warnings", "VideoUse", "video_warnings",
 ]
 
 REASONS: dict[str, str] = {
     "empty_file": "The file is 0 bytes long (an upload or copy that never completed).",
-    "truncated": "The image file ends early (no JPEG end marker, or the header is cut off), so it cannot be decoded fully.",
+    "truncated": "The image file ends early (no JPEG end marker, or the header is cut off), so it cannot be decoded fully; or a video ends before its index (`truncated: video: …`: no moov box, the recording was cut off before the camera closed the file).",
     "corrupt": "The file starts like an image but its header is damaged and cannot be read.",
-    "not_an_image": "The file is not a JPEG, PNG or HEIC image (by its content, whatever its extension), e.g. Thumbs.db or notes.",
+    "not_an_image": "The file is not a JPEG, PNG or HEIC image nor an MP4, MOV or AVI video (by its content, whatever its extension), e.g. Thumbs.db or notes.",
     "unsupported_format": "The file is an image in a format the pipeline does not read (e.g. GIF, BMP, TIFF, WebP).",
     "unreadable": "The file could not be opened or read (permissions, broken link, I/O error).",
     "too_large": "The image declares more pixels than frames.max_image_pixels allows (a possible decompression bomb); it is never decoded.",
     "too_small": "The image is smaller than frames.min_image_side pixels on a side.",
     "no_gps_fix": "The frame has no GPS position, or a stale one (`no_gps_fix: stale fix …`: the phone repeated its last fix while the vehicle moved, in a tunnel or under an elevated road), and could not be interpolated between fixed neighbours close enough in time, nor placed from a track file (`…; track FILE: …` says why: before its start, after its end, in a gap).",
     "bad_gps": "The frame's GPS position is unusable (zero denominators, out of range, or 0,0; `bad_gps: implausible jump …`: a fix off its track farther than 200 km/h allows, then back, as in a city canyon) and could not be interpolated.",
-    "decode_failed": "The image header was fine but decoding the pixels failed, or the JPEG decoder found corrupt image data (`decode_failed: corrupt JPEG data: …`: grey, smeared or shifted blocks that would show false damage or hide real damage).",
+    "decode_failed": "The image header was fine but decoding the pixels failed, or the JPEG decoder found corrupt image data (`decode_failed: corrupt JPEG data: …`: grey, smeared or shifted blocks that would show false damage or hide real damage); or OpenCV cannot open or decode a video (`decode_failed: video: …`, e.g. a codec it lacks).",
+    "video_no_time": "A video whose start time is unknown: its MP4/MOV creation time is missing or never set (0, 1904, 1970) and its file name holds no date-time, so its frames cannot be placed on a track.",
     "symlink_loop": "A symbolic link leads back to a folder already scanned; it was not followed.",
 }
 
@@ -119,6 +120,7 @@ _TRACK_HORIZON_S = 60.0  # a track not seen for this long ends
 _STALE_S = 2.0  # a fix repeated unchanged for longer than this while moving is stale (a tunnel, an elevated road)
 _MOVING_KMH = 5.0
 _JUMP_MAX_FIXES = 2  # a track this short between two fixes of another track is that track's GPS jump
+_VIDEO_FORMATS = ("mp4", "mov", "avi")  # sniff_format's names for videos (detector/video.py)
 
 
 class FrameError(Exception):
@@ -563,7 +565,8 @@ def _tags_from_exif_bytes(raw: bytes) -> dict:
 # ----------------------------------------------------------------------------------------------- headers
 
 def sniff_format(head: bytes) -> str:
-    """"jpeg" | "png" | "heif" | other image format name | "" (not an image), from the first bytes."""
+    """"jpeg" | "png" | "heif" | other image format name | "mp4" | "mov" | "avi" (a video, ``video.sniff_video``) |
+    "" (neither), from the first bytes."""
     if head.startswith(b"\xff\xd8\xff"):
         return "jpeg"
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -575,6 +578,12 @@ def sniff_format(head: bytes) -> str:
             return "heif"
         if brand in (b"avif", b"avis"):
             return "avif"
+    from .video import sniff_video
+
+    video = sniff_video(head)
+    if video:
+        return video
+    if len(head) >= 12 and head[4:8] == b"ftyp":
         return ""
     if head.startswith((b"GIF87a", b"GIF89a")):
         return "gif"
@@ -703,6 +712,8 @@ def _probe(path: Path, cfg: Config) -> _Probe:
             if fmt == "":
                 p.reason = f"not_an_image: {_describe(path, head)}"
                 return p
+            if fmt in _VIDEO_FORMATS:
+                return p  # frames are taken from it in scan (detector/video.py)
             if fmt not in ("jpeg", "png", "heif"):
                 p.reason = f"unsupported_format: {fmt}"
                 return p
@@ -849,9 +860,33 @@ class TrackUse:
 
 
 @dataclass
+class VideoUse:
+    """What one video file gave in a scan: its start and where that came from, the frames kept (``reused``: taken
+    from an earlier extraction without decoding), or the ``problem`` that kept it from giving any."""
+    path: str
+    start: str = ""  # ISO 8601 in the config's zone
+    time_source: str = ""  # video_utc | video_local | video_name
+    duration_s: float = math.nan
+    frames: int = 0
+    reused: bool = False
+    problem: str = ""  # the frames.csv reason of its one rejected row
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "VideoUse":
+        kw = {k: (math.nan if v is None and k == "duration_s" else v) for k, v in d.items()
+              if k in cls.__dataclass_fields__}
+        return cls(**kw)
+
+
+@dataclass
 class Scan:
     frames: list[Frame]
     tracks: list[TrackUse]
+    videos: list[VideoUse] = field(default_factory=list)
 
 
 def load_tracks(paths: Iterable[Path]) -> tuple[list, list[TrackUse]]:
@@ -883,10 +918,14 @@ def scan_drive(drive_dir: str | Path, cfg: Config | None = None, drive: str | No
 
 
 def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = None,
-         exclude: Iterable[Path] = (), tracks: Sequence = ()) -> Scan:
+         exclude: Iterable[Path] = (), tracks: Sequence = (), video_dir: Path | None = None, progress=None) -> Scan:
     """``scan_drive`` with the track files: those found in the drive (GPX/NMEA, by suffix or content; each applies
     to the frames of its folder and subfolders) and ``tracks`` (``Track`` objects read by ``load_tracks`` from
-    ``--track`` files: every frame of the drive). Returns the frames and a TrackUse per track file."""
+    ``--track`` files: every frame of the drive). Returns the frames and a TrackUse per track file.
+
+    Videos (MP4/MOV/AVI by content) are sampled into JPEGs under ``video_dir`` (``detector/video.py``; reused when
+    already there) that become frames named ``<video>@<m:ss.s>``; without ``video_dir`` a video is one rejected
+    row. ``progress`` (a rich Progress) shows each video's decoding."""
     from .tracks import TRACK_SUFFIXES, TrackError, read_track, track_kind
 
     cfg = cfg or Config()
@@ -900,6 +939,7 @@ def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = N
     problems: dict[int, str] = {}  # id(frame) -> why its fix is not used, "<code>: <detail>"
     camera: dict[int, tuple] = {}
     found: list[tuple[str, Path, str]] = []  # track files in the drive: (folder, path, kind)
+    videos: list[tuple[str, Path, str]] = []  # video files in the drive: (name, path, format)
     for name, path, why in walk_drive(drive_dir, exclude):
         fr = Frame(drive=drive, name=name, path=path.absolute(), index=0, status="ok", reason="", time=None)
         if why:
@@ -912,6 +952,9 @@ def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = N
             kind = track_kind(path)  # NMEA in a dashcam's .log/.txt, GPX under another suffix
         if kind:
             found.append((sequence_of(name), path, kind))
+            continue
+        if p.fmt in _VIDEO_FORMATS and not p.reason:
+            videos.append((name, path, p.fmt))
             continue
         fr.width, fr.height = p.width, p.height
         ex = p.exif
@@ -957,6 +1000,8 @@ def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = N
                        start=float(tr.t[0]), end=float(tr.t[-1]))
         uses.append(use)
         reach.append((tr, None, use))
+    video_uses = [_video_frames(name, path, fmt, drive, cfg, reach, video_dir, progress, frames, camera)
+                  for name, path, fmt in videos]
     _track_reach(frames, reach)
     unplaced: dict[int, list[str]] = {}
 
@@ -984,7 +1029,83 @@ def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = N
             fr.heading = round(fr.heading, 3) % 360.0
         if not math.isnan(fr.speed):
             fr.speed = round(fr.speed, 3)
-    return Scan(frames, uses)
+    return Scan(frames, uses, video_uses)
+
+
+def _video_frames(name: str, path: Path, fmt: str, drive: str, cfg: Config, reach: list, video_dir: Path | None,
+                  progress, frames: list[Frame], camera: dict) -> VideoUse:
+    """The frames sampled from one video (``detector/video.py``), appended to ``frames``; or one rejected row for
+    the video with the reason it gave none. Positions for the sampling come from the tracks in the video's reach
+    (the same ones, in the same order, that place its frames afterwards)."""
+    from .video import VideoError, clock_label, extract, read_video_info, track_key, video_folder, video_start
+
+    use = VideoUse(path=str(path.absolute()))
+
+    def reject(reason: str) -> VideoUse:
+        frames.append(Frame(drive=drive, name=name, path=path.absolute(), index=0, status="rejected", reason=reason,
+                            time=None))
+        use.problem = reason
+        return use
+
+    if video_dir is None:
+        return reject(f"unsupported_format: {fmt} video (frames are taken from videos by patrol run and patrol detect)")
+    try:
+        info = read_video_info(path, fmt)
+        start, src, note = video_start(info, name, cfg.tz, cfg.frames.camera_clock_offset_s)
+        if start is None:
+            return reject(f"video_no_time: {note}")
+        # worth a warning: a time source in doubt, a file cut off (a clock never set is plain in time_source)
+        use.notes.extend([n for n in info.notes if n.startswith("the file ends")] + ([note] if note else []))
+        trs = [tr for tr, folder, _ in reach if _in_folder(name, folder)]
+        gap = cfg.frames.track_max_gap_s
+
+        def locate(t: float) -> tuple[float, float] | None:
+            for tr in trs:
+                got = tr.place(np.array([t]), gap)
+                if got["ok"][0]:
+                    return float(got["lat"][0]), float(got["lon"][0])
+            return None
+
+        task = None
+
+        def shown(done: int, total: int) -> None:
+            nonlocal task
+            if task is None:
+                task = progress.add_task(f"Video frames {Path(name).name}", total=total or None)
+            progress.update(task, completed=done, total=max(total, done) or None)
+
+        got = extract(path, video_folder(video_dir, drive, name), start.timestamp(), locate,
+                      cfg.frames.video_every_m, cfg.frames.video_stopped_every_s,
+                      key={"tracks": track_key(trs), "gap": gap}, progress=shown if progress is not None else None)
+    except VideoError as e:
+        return reject(e.reason)
+    except OSError as e:
+        return reject(f"unreadable: {e.strerror or type(e).__name__}")
+    folder = video_folder(video_dir, drive, name)
+    tz = cfg.tz
+    for f in got.frames:
+        fr = Frame(drive=drive, name=f"{name}@{clock_label(f['t'])}", path=(folder / f["file"]).absolute(), index=0,
+                   status="ok", reason="", time=(start + timedelta(seconds=f["t"])).astimezone(tz), time_source=src,
+                   width=int(f["width"]), height=int(f["height"]))
+        if min(fr.width, fr.height) < cfg.frames.min_image_side:
+            fr.status, fr.reason = "rejected", f"too_small: {fr.width}x{fr.height} (minimum side {cfg.frames.min_image_side})"
+        camera[id(fr)] = ("", "", "")
+        frames.append(fr)
+    use.start, use.time_source = start.astimezone(tz).isoformat(), src
+    use.duration_s, use.frames, use.reused = got.duration_s, len(got.frames), got.reused
+    use.notes.extend(got.notes)
+    return use
+
+
+def video_warnings(uses: Iterable[VideoUse]) -> list[str]:
+    """One warning per video that gave no frames (the reason) or was cut off; its notes (a time source in doubt)."""
+    out = []
+    for u in uses:
+        if u.problem:
+            out.append(f"{u.path}: video not used: {u.problem}")
+        elif u.notes:
+            out.append(f"{u.path}: " + "; ".join(u.notes))
+    return out
 
 
 def _in_folder(name: str, folder: str | None) -> bool:

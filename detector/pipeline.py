@@ -26,6 +26,7 @@ from .detections import Detections, read_detections_csv, write_detections_csv
 from .errors import InputError
 
 WORK = ".work"
+VIDEO_FRAMES = "frames"  # OUT/frames/<drive>/<folder>/<video name>/: the frames taken from each video
 _KILL_COUNTS: dict[str, int] = {}
 
 
@@ -56,6 +57,7 @@ class RunSummary:
     frames_interpolated: int = 0
     frames_from_track: int = 0  # placed from a track file (GPX/NMEA)
     tracks: list = field(default_factory=list)  # frames.TrackUse per track file, found in a drive or given (--track)
+    videos: list = field(default_factory=list)  # frames.VideoUse per video file
     rejected_reasons: dict[str, int] = field(default_factory=dict)
     hits: int = 0
     hits_unlocated: int = 0
@@ -113,6 +115,10 @@ def write_summary_json(summary: RunSummary, command: str, cfg: Config) -> Path:
             "rejected_by_reason": dict(summary.rejected_reasons)},
         "tracks": [{"file": u.path, "format": u.kind or None, "points": u.points, "used": not u.problem,
                     "problem": u.problem or None, "frames_placed": u.placed} for u in summary.tracks],
+        "videos": [{"file": u.path, "start": u.start or None, "time_source": u.time_source or None,
+                    "duration_s": None if u.duration_s != u.duration_s else round(u.duration_s, 2),
+                    "frames": u.frames, "reused": u.reused, "problem": u.problem or None, "notes": u.notes}
+                   for u in summary.videos],
         # run and locate: total = sightings + same_frame + weak + without_position (see the console's hits row)
         "hits": {"total": summary.hits, "sightings": summary.sightings, "same_frame": summary.hits_same_frame,
                  "weak": summary.hits_weak,
@@ -246,15 +252,16 @@ def check_track_files(tracks: Iterable[Path]) -> list[Path]:
 
 def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summary: RunSummary, progress=None,
                  tracks: Iterable[Path] = ()):
-    from .frames import (TrackUse, load_tracks, merge_track_uses, read_frames_csv, scan, track_warnings, walk_drive,
-                         write_frames_csv)
+    from .frames import (TrackUse, VideoUse, load_tracks, merge_track_uses, read_frames_csv, scan, track_warnings,
+                         video_warnings, walk_drive, write_frames_csv)
 
     # the fingerprint lists exactly the files the scan reads: linked phone folders included, OUT left out when it
     # lies inside a drive folder (its crops and CSVs are not frames, and change every run)
-    listing = []
+    listing, per_drive = [], []
     for d in drives:
         if not d.is_dir():
             raise InputError("not a folder", d)
+        per_drive.append(len(listing))
         for _name, p, _why in walk_drive(d, exclude=[out]):
             try:
                 st = p.stat()
@@ -264,26 +271,31 @@ def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summ
     tracks = [Path(t) for t in tracks]
     given = [file_fingerprint(t) for t in tracks]
     key = _sha1({"drives": [str(d.resolve()) for d in drives], "files": sorted(listing), "tracks": given,
-                 "cfg": config_fingerprint(cfg)["frames"], "tz": cfg.timezone, "v": 3})  # v3: track files
+                 "cfg": config_fingerprint(cfg)["frames"], "tz": cfg.timezone, "v": 4})  # v4: videos
     scan_csv, uses_json = out / WORK / "frames.scan.csv", out / WORK / "frames.tracks.json"
-    if man.fresh("frames", key, scan_csv, uses_json):
+    videos_json = out / WORK / "frames.videos.json"
+    if man.fresh("frames", key, scan_csv, uses_json, videos_json):
         summary.skipped_stages.append("frames")
         summary.tracks = [TrackUse.from_dict(d) for d in json.loads(uses_json.read_text(encoding="utf-8"))]
-        summary.warnings.extend(track_warnings(summary.tracks, cfg.tz))
+        summary.videos = [VideoUse.from_dict(d) for d in json.loads(videos_json.read_text(encoding="utf-8"))]
+        summary.warnings.extend(track_warnings(summary.tracks, cfg.tz) + video_warnings(summary.videos))
         return read_frames_csv(scan_csv)
     frames = []
     task = progress.add_task("Reading EXIF", total=len(listing)) if progress else None
     read, uses = load_tracks(tracks)
-    for d in drives:
-        sc = scan(d, cfg, exclude=[out], tracks=read)
+    ends = per_drive[1:] + [len(listing)]
+    for d, a, b in zip(drives, per_drive, ends):
+        sc = scan(d, cfg, exclude=[out], tracks=read, video_dir=out / VIDEO_FRAMES, progress=progress)
         frames.extend(sc.frames)
         uses.extend(sc.tracks)
+        summary.videos.extend(sc.videos)
         if progress:
-            progress.advance(task, len(sc.frames) + len(sc.tracks))
+            progress.advance(task, b - a)  # the drive's files (a video's frames have their own bar)
     summary.tracks = merge_track_uses(uses)
-    summary.warnings.extend(track_warnings(summary.tracks, cfg.tz))
+    summary.warnings.extend(track_warnings(summary.tracks, cfg.tz) + video_warnings(summary.videos))
     write_frames_csv(frames, scan_csv)
     atomic_write_text(uses_json, json.dumps([u.as_dict() for u in summary.tracks], ensure_ascii=False, indent=1))
+    atomic_write_text(videos_json, json.dumps([u.as_dict() for u in summary.videos], ensure_ascii=False, indent=1))
     checkpoint("frames_written")
     man.mark("frames", key)
     man.forget("detect")
@@ -870,7 +882,8 @@ def _frames_beside(csvs: list[Path]) -> list | None:
 def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = None, progress=None,
                 tracks: Iterable[Path] = ()) -> RunSummary:
     """`patrol detect`: detection over a folder of images, with or without EXIF (positions from track files too)."""
-    from .frames import drive_name, load_tracks, merge_track_uses, scan, track_warnings, write_frames_csv
+    from .frames import (drive_name, load_tracks, merge_track_uses, scan, track_warnings, video_warnings,
+                         write_frames_csv)
     from .infer import resolve_weights
 
     t0 = time.perf_counter()
@@ -882,10 +895,11 @@ def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = Non
     weights = resolve_weights(cfg, weights)
     summary = RunSummary(out=out, drives=[drive_name(images)], weights=weights)
     read, uses = load_tracks(tracks)
-    sc = scan(images, cfg, exclude=[out], tracks=read)
+    sc = scan(images, cfg, exclude=[out], tracks=read, video_dir=out / VIDEO_FRAMES, progress=progress)
     frames = sc.frames
     summary.tracks = merge_track_uses(uses + sc.tracks)
-    summary.warnings.extend(track_warnings(summary.tracks, cfg.tz))
+    summary.videos = sc.videos
+    summary.warnings.extend(track_warnings(summary.tracks, cfg.tz) + video_warnings(summary.videos))
     # detection only: an image without a position is still an image to detect on
     for f in frames:
         if f.status != "ok" and f.reason.split(":")[0] in POSITION_REASONS:

@@ -1,0 +1,373 @@
+"""Dashcam / phone videos as patrol input: the start time from the container, frames sampled by distance travelled.
+
+Contracts:
+
+* ``sniff_video(head)`` -> "mp4" | "mov" | "avi" | "": ISO BMFF (an ``ftyp`` box whose brand is not an image or
+  audio brand; a QuickTime file starting with ``moov``/``mdat``/``wide``/``free``) or RIFF ``AVI ``, by content.
+* ``read_video_info(path)`` walks the top-level boxes (32- and 64-bit sizes) itself: ``moov/mvhd`` creation time
+  (UTC seconds since 1904-01-01; 0, or a date before 2000, is a camera clock never set -> None with a note) and
+  duration, and the first video track's codec (``stsd``). A file whose last box runs past its end, or without a
+  ``moov`` box, is ``truncated``. AVI: no creation time is read (the file name gives it).
+* ``video_start(info, name, tz, clock_offset_s)``: the recording's start (UTC-aware) and its ``time_source``:
+  ``video_utc`` (mvhd creation time, UTC as the format says), ``video_local`` (mvhd holding the camera's local wall
+  time, told by a dated file name that shows the same wall time), ``video_name`` (the file name's date-time,
+  ``20261112_093015.mp4``, ``2026_1112_093015_001.MP4``, ``VID_20261112_093015.mp4``, in the config's time zone).
+  ``frames.camera_clock_offset_s`` is taken off as for a photo's camera time.
+* ``extract(...)`` streams the video with ``cv2.VideoCapture`` (one frame in memory) and keeps a frame when the
+  vehicle has moved ``every_m`` since the last kept one (positions from the track files at the frame's time), or
+  ``max_interval_s`` has passed (a stopped vehicle, a time without a track position): a survey wants one frame per
+  few metres of road, not 30 frames a second of a red light. Kept frames are written as JPEG (quality 92) with an
+  ``index.json`` recording what decided them; a later call with the same video, start, settings and tracks reuses
+  them without decoding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import struct
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import Callable
+
+__all__ = ["VIDEO_FORMATS", "VideoInfo", "VideoError", "Extracted", "sniff_video", "read_video_info", "video_start",
+           "name_time", "extract", "clock_label", "video_folder"]
+
+VIDEO_FORMATS = ("mp4", "mov", "avi")
+JPEG_QUALITY = 92
+_INDEX = "index.json"
+_INDEX_VERSION = 1
+_EPOCH_1904 = datetime(1904, 1, 1, tzinfo=timezone.utc)
+_MIN_YEAR = 2000  # a creation time before this is a camera clock never set (0 = 1904, or the 1970 Unix epoch)
+_MAX_MOOV = 256 * 1024 * 1024
+_IMAGE_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1", b"mif2",
+                 b"miaf", b"avif", b"avis"}
+_AUDIO_BRANDS = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
+_QT_START = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
+_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
+_EARTH_R = 6_371_008.8
+# a date-time in a file name: 20261112_093015, 2026_1112_093015_001, 2026-11-12_09-30-15, VID_20261112_093015
+_NAME_RE = re.compile(r"(?<!\d)(20\d\d)[-_]?(\d\d)[-_]?(\d\d)[-_T ]?(\d\d)[-_.]?(\d\d)[-_.]?(\d\d)(?!\d)")
+
+
+class VideoError(Exception):
+    """A video that gives no frames; ``reason`` is a frames.csv reason (``truncated: …``, ``decode_failed: …``)."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+def sniff_video(head: bytes) -> str:
+    """"mp4" | "mov" | "avi" | "" from a file's first bytes (at least 12)."""
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in _IMAGE_BRANDS or brand in _AUDIO_BRANDS:
+            return ""
+        return "mov" if brand == b"qt  " else "mp4"
+    if len(head) >= 8 and head[4:8] in _QT_START and not 2 <= int.from_bytes(head[:4], "big") < 8:
+        return "mov"  # an older QuickTime file without ftyp
+    if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
+        return "avi"
+    return ""
+
+
+@dataclass
+class VideoInfo:
+    fmt: str = ""
+    creation: datetime | None = None  # mvhd creation_time (UTC as written), None when absent or never set
+    duration_s: float = math.nan
+    codec: str = ""  # the first video track's sample entry: avc1, hvc1, mp4v …
+    notes: list[str] = field(default_factory=list)  # why the creation time is not used, a cut-off file …
+
+
+def _boxes(fh, start: int, end: int):
+    """(type, payload offset, payload end, declared end) of the boxes in [start, end)."""
+    pos = start
+    while pos + 8 <= end:
+        fh.seek(pos)
+        hdr = fh.read(8)
+        if len(hdr) < 8:
+            return
+        size, kind = struct.unpack(">I4s", hdr)
+        body = pos + 8
+        if size == 1:
+            ext = fh.read(8)
+            if len(ext) < 8:
+                yield kind, body, end, math.inf
+                return
+            size = struct.unpack(">Q", ext)[0]
+            body += 8
+        elif size == 0:
+            size = end - pos
+        if size < body - pos:
+            raise VideoError(f"corrupt: video: box '{kind.decode('latin-1')}' has a bad size ({size})")
+        yield kind, body, min(pos + size, end), pos + size
+        pos += size
+
+
+def read_video_info(path: Path, fmt: str) -> VideoInfo:
+    """The container's creation time, duration and codec (MP4/MOV); raises VideoError for a cut-off or damaged
+    container. AVI files are left to OpenCV (``fmt`` "avi": only the format is set)."""
+    info = VideoInfo(fmt=fmt)
+    if fmt == "avi":
+        return info
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        moov = None
+        for kind, body, stop, declared in _boxes(fh, 0, size):
+            if declared > size:
+                if kind == b"moov" or moov is None:
+                    raise VideoError(f"truncated: video: the file ends inside its '{kind.decode('latin-1')}' box and "
+                                     "has no index (moov): the recording was cut off before the camera closed it")
+                info.notes.append(f"the file ends inside its '{kind.decode('latin-1')}' box (cut off)")
+            if kind == b"moov":
+                if stop - body > _MAX_MOOV:
+                    raise VideoError("corrupt: video: index (moov) larger than 256 MB")
+                fh.seek(body)
+                moov = fh.read(stop - body)
+        if moov is None:
+            raise VideoError("truncated: video: no index (moov box): the recording was cut off before the camera "
+                             "closed the file")
+    _parse_moov(moov, info)
+    return info
+
+
+def _parse_moov(moov: bytes, info: VideoInfo) -> None:
+    import io
+
+    fh = io.BytesIO(moov)
+
+    def walk(start: int, end: int, handler: list[bytes]):
+        for kind, body, stop, _ in _boxes(fh, start, end):
+            if kind == b"mvhd":
+                fh.seek(body)
+                d = fh.read(stop - body)
+                if len(d) >= 20 and d[0] == 1 and len(d) >= 32:
+                    created, scale, dur = struct.unpack(">Q", d[4:12])[0], *struct.unpack(">IQ", d[20:32])
+                elif len(d) >= 20:
+                    created, scale, dur = struct.unpack(">I", d[4:8])[0], *struct.unpack(">II", d[12:20])
+                else:
+                    continue
+                if scale:
+                    info.duration_s = dur / scale
+                _creation(created, info)
+            elif kind == b"trak":
+                sub: list[bytes] = [b""]
+                walk(body, stop, sub)
+            elif kind == b"hdlr":
+                fh.seek(body + 8)
+                handler[0] = fh.read(4)
+            elif kind == b"stsd" and handler[0] == b"vide" and not info.codec:
+                fh.seek(body + 8)
+                entry = fh.read(8)
+                if len(entry) == 8:
+                    info.codec = entry[4:8].decode("latin-1").strip()
+            elif kind in _CONTAINERS:
+                walk(body, stop, handler)
+
+    try:
+        walk(0, len(moov), [b""])
+    except VideoError:
+        raise
+    except Exception as e:  # a damaged index: OpenCV may still read the video; the time falls back to the name
+        info.notes.append(f"index (moov) damaged: {type(e).__name__}")
+
+
+def _creation(seconds: int, info: VideoInfo) -> None:
+    if seconds == 0:
+        info.notes.append("mvhd creation time 0 (not set)")
+        return
+    try:
+        t = _EPOCH_1904 + timedelta(seconds=seconds)
+    except OverflowError:
+        info.notes.append(f"mvhd creation time {seconds} out of range")
+        return
+    if not (_MIN_YEAR <= t.year <= 2100):
+        info.notes.append(f"mvhd creation time {t:%Y-%m-%d %H:%M:%S} (camera clock not set)")
+        return
+    info.creation = t
+
+
+def name_time(name: str) -> datetime | None:
+    """The (naive, local) date-time in a video's file name, or None."""
+    m = _NAME_RE.search(Path(name).stem)
+    if not m:
+        return None
+    try:
+        return datetime(*map(int, m.groups()))
+    except ValueError:
+        return None
+
+
+def video_start(info: VideoInfo, name: str, tz: tzinfo, clock_offset_s: float = 0.0
+                ) -> tuple[datetime | None, str, str]:
+    """(start as UTC-aware datetime, time_source, note). None and the reason when there is no time at all."""
+    named = name_time(name)
+    tol = timedelta(seconds=120 + (0 if math.isnan(info.duration_s) else info.duration_s))
+    note = ""
+    start, src = None, ""
+    if info.creation is not None and named is not None:
+        as_local = named.replace(tzinfo=tz)
+        if abs(info.creation - as_local) <= tol:
+            start, src = info.creation, "video_utc"
+        elif abs(info.creation.replace(tzinfo=None) - named) <= tol:  # the camera wrote its wall clock there
+            start, src = info.creation.replace(tzinfo=None).replace(tzinfo=tz), "video_local"
+        else:
+            start, src = as_local, "video_name"
+            note = (f"mvhd creation time {info.creation:%Y-%m-%d %H:%M:%S} UTC disagrees with the file name's "
+                    f"{named:%Y-%m-%d %H:%M:%S} ({tz}); the file name used")
+    elif info.creation is not None:
+        start, src = info.creation, "video_utc"
+    elif named is not None:
+        start, src = named.replace(tzinfo=tz), "video_name"
+    if start is None:
+        why = "; ".join(info.notes) or ("AVI: no creation time read" if info.fmt == "avi" else "no mvhd creation time")
+        return None, "", (f"{why}, and the file name holds no date-time (as in 20261112_093015.mp4 or "
+                          "2026_1112_093015_001.MP4)")
+    try:
+        start = (start - timedelta(seconds=clock_offset_s)).astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        return None, "", "start time out of range after frames.camera_clock_offset_s"
+    return start, src, note
+
+
+def clock_label(t: float) -> str:
+    """A time within a video as a player shows it: 1:23.4, 1:02:03.4."""
+    t = max(0.0, t)
+    tenths = int(round(t * 10))
+    s, f = divmod(tenths, 10)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    return f"{h}:{m:02d}:{s:02d}.{f}" if h else f"{m}:{s:02d}.{f}"
+
+
+def video_folder(root: Path, drive: str, name: str) -> Path:
+    """Where a video's frames go: ROOT/<drive>/<folder in the drive>/<file name with . as _>/."""
+    rel = Path(name)
+    return root / drive / rel.parent / rel.name.replace(".", "_")
+
+
+@dataclass
+class Extracted:
+    frames: list[dict]  # {"t": seconds into the video, "file": JPEG name, "width", "height"}
+    reused: bool = False
+    decoded: int = 0  # frames decoded this time (0 when reused)
+    duration_s: float = math.nan
+    notes: list[str] = field(default_factory=list)
+
+
+def _distance(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = (math.sin((p2 - p1) / 2) ** 2
+         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
+    return 2 * _EARTH_R * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _fingerprint(path: Path) -> list:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def extract(path: Path, folder: Path, start: float, locate: Callable[[float], tuple[float, float] | None],
+            every_m: float, max_interval_s: float, key: dict | None = None,
+            progress: Callable[[int, int], None] | None = None) -> Extracted:
+    """Sample ``path`` into JPEGs in ``folder`` (see the module doc); ``start`` is its start (UTC epoch s),
+    ``locate(t)`` the vehicle's (lat, lon) at UTC epoch ``t`` or None. ``key`` (what else decided the frames: the
+    tracks) goes into index.json; a folder whose index matches is reused. ``progress(done, total)`` is called as
+    frames are decoded. Raises VideoError when the video cannot be opened or decodes no frame."""
+    import cv2
+
+    from .frames import _fd2_captured
+
+    want = {"v": _INDEX_VERSION, "video": _fingerprint(path), "start": round(start, 3), "every_m": every_m,
+            "max_interval_s": max_interval_s, "quality": JPEG_QUALITY, "key": key or {}}
+    index = folder / _INDEX
+    try:
+        old = json.loads(index.read_text(encoding="utf-8"))
+        if old.get("want") == want and all((folder / f["file"]).is_file() for f in old["frames"]):
+            return Extracted(frames=old["frames"], reused=True, duration_s=old.get("duration_s", math.nan),
+                             notes=old.get("notes", []))
+    except (OSError, ValueError, KeyError, TypeError):
+        old = None
+    folder.mkdir(parents=True, exist_ok=True)
+    for p in folder.glob("*.jpg"):  # a changed video, other settings: its old frames go
+        p.unlink(missing_ok=True)
+    index.unlink(missing_ok=True)
+
+    with _fd2_captured() as said:  # FFmpeg prints why it cannot open a file on stderr ("moov atom not found")
+        cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+        opened = cap.isOpened()
+    ffmpeg_said = " ".join(said[0].split())[-160:] if said and said[0] else ""
+    if not opened:
+        cap.release()
+        raise VideoError("decode_failed: video: OpenCV cannot open it" + (f" ({ffmpeg_said})" if ffmpeg_said else ""))
+    try:
+        fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        fourcc = int(cap.get(cv2.CAP_PROP_FOURCC) or 0)
+        kept: list[dict] = []
+        last_t = last_pos = None
+        last_label = ""
+        k, prev_pts = 0, -math.inf
+        stem = path.stem
+        while cap.grab():
+            pts = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            if not math.isfinite(pts) or pts <= prev_pts:  # no or broken time stamps: the frame rate's
+                pts = k / fps if fps > 0 else prev_pts + 1 / 30
+            prev_pts = pts
+            k += 1
+            if progress and (k % 25 == 0):
+                progress(k, total)
+            pos = locate(start + pts)
+            if last_t is None:
+                keep = True
+            elif pos is None or last_pos is None:
+                keep = pts - last_t >= max_interval_s or (pos is not None and last_pos is None)
+            else:
+                keep = _distance(*last_pos, *pos) >= every_m or pts - last_t >= max_interval_s
+            if not keep or clock_label(pts) == last_label:
+                continue
+            ok, img = cap.retrieve()
+            if not ok or img is None or img.size == 0:
+                continue
+            ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            if not ok:
+                continue
+            fname = f"{stem}@{pts:08.3f}s.jpg"
+            tmp = folder / f".{fname}.tmp"
+            tmp.write_bytes(buf.tobytes())
+            os.replace(tmp, folder / fname)
+            kept.append({"t": round(pts, 3), "file": fname, "width": int(img.shape[1]), "height": int(img.shape[0])})
+            last_t, last_pos, last_label = pts, pos, clock_label(pts)
+        if progress:
+            progress(k, max(total, k))
+    finally:
+        cap.release()
+    codec = "".join(chr((fourcc >> (8 * i)) & 0xFF) for i in range(4)).strip("\x00 ") if fourcc else ""
+    if not k:
+        raise VideoError("decode_failed: video: OpenCV decodes no frame of it"
+                         + (f" (codec {codec})" if codec else "") + (f" ({ffmpeg_said})" if ffmpeg_said else ""))
+    notes = []
+    duration = k / fps if fps > 0 else prev_pts
+    if total > 0 and k < 0.95 * total - 1:
+        notes.append(f"decoding stopped after {k} of {total} frames, at {clock_label(prev_pts)} (the file is cut off "
+                     "or damaged); the frames before are used")
+    doc = {"want": want, "frames": kept, "decoded": k, "duration_s": duration, "notes": notes}
+    tmp = folder / f".{_INDEX}.tmp"
+    tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    os.replace(tmp, index)
+    return Extracted(frames=kept, decoded=k, duration_s=duration, notes=notes)
+
+
+def track_key(tracks) -> str:
+    """A digest of the tracks' points (what positions decided the frames)."""
+    h = hashlib.sha1()
+    for tr in tracks:
+        for a in (tr.t, tr.lat, tr.lon, tr.seg):
+            h.update(a.tobytes())
+    return h.hexdigest()

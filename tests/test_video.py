@@ -1,0 +1,267 @@
+"""Dashcam / phone video as patrol input: frames sampled by distance along a GPS track file.
+
+Real data: a short MP4 written with cv2.VideoWriter from the sample drive's first 41 pass-1 photos (0:00–1:10 of
+the drive, a red-light stop of 31 s in it), in real time at 2 fps (each frame shows the photo taken last before
+it), with the real 1 Hz Kubicka track that pass 1 follows as a GPX beside it (``test_tracks``). Photo i's EXIF
+position is the track's point at its time, so a video frame at a photo's time must land on that photo's position.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from datetime import timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import TOYAMA, need
+from detector.config import Config
+from detector.frames import _distance_bearing, scan, scan_drive, sniff_format
+from detector.tracks import _distance_bearing as distances
+from detector.video import clock_label, name_time
+from test_tracks import P1, kubicka_points, write_gpx
+
+N_PHOTOS = 41
+FPS = 2
+MAC_EPOCH = 2082844800  # seconds from 1904-01-01 to 1970-01-01
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return [f for f in scan_drive(need(TOYAMA / P1), Config()) if f.ok][:N_PHOTOS]
+
+
+@pytest.fixture(scope="module")
+def video_src(tmp_path_factory, photos) -> Path:
+    """The MP4 (mvhd creation time 0 as OpenCV writes it) built once for the module."""
+    import cv2
+
+    path = tmp_path_factory.mktemp("video") / "src.mp4"
+    t0 = photos[0].time.timestamp()
+    ts = np.array([f.time.timestamp() - t0 for f in photos])
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (512, 512))
+    cur, img = -1, None
+    for k in range(int(ts[-1] * FPS) + 1):
+        i = int(np.searchsorted(ts, k / FPS, side="right") - 1)
+        if i != cur:  # the sample's photos are 512, 600 and 640 px square; a video has one size
+            img, cur = cv2.resize(cv2.imread(str(photos[i].path)), (512, 512), interpolation=cv2.INTER_AREA), i
+        w.write(img)
+    w.release()
+    assert path.stat().st_size > 100_000
+    return path
+
+
+def with_creation(src: Path, dst: Path, epoch_s: float | None) -> Path:
+    """A copy of ``src`` with its mvhd creation time set to ``epoch_s`` (Unix seconds; None = 0, never set)."""
+    data = bytearray(src.read_bytes())
+    j = data.find(b"mvhd")
+    assert j > 0 and data[j + 4] == 0, "version-0 mvhd expected"
+    data[j + 8:j + 12] = (0 if epoch_s is None else int(epoch_s) + MAC_EPOCH).to_bytes(4, "big")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def video_drive(folder: Path, video_src: Path, photos, name="dashcam.mp4", epoch_s="utc") -> Path:
+    t0 = photos[0].time
+    epoch = t0.timestamp() if epoch_s == "utc" else epoch_s
+    with_creation(video_src, folder / name, epoch)
+    write_gpx(folder / "log.gpx", kubicka_points(t0))
+    return folder
+
+
+def metres(a, b) -> float:
+    return _distance_bearing(a.lat, a.lon, b.lat, b.lon)[0]
+
+
+def cfg_with(**frames) -> Config:
+    c = Config()
+    return c.model_copy(update={"frames": c.frames.model_copy(update=frames)})
+
+
+# ------------------------------------------------------------------------------------------------ sampling
+
+def test_video_frames_sampled_by_distance_and_placed_from_track(tmp_path, video_src, photos):
+    """Every 10 m while moving, one frame per 10 s at the red light; the video itself gets no row; the frames are
+    on the track where the photos' own GPS put them; a rerun reuses the JPEGs, a changed video is taken again."""
+    drive = video_drive(tmp_path / "d", video_src, photos)
+    cfg = cfg_with(video_every_m=10.0, video_stopped_every_s=10.0, track_max_gap_s=20.0)  # the stop's 17 s track gap
+    vdir = tmp_path / "out" / "frames"
+    sc = scan(drive, cfg, video_dir=vdir)
+    frames = [f for f in sc.frames if f.name.startswith("dashcam.mp4@")]
+    assert [f.name for f in sc.frames if "@" not in f.name] == []  # no row for the video, nor the GPX
+    assert len(frames) == sc.videos[0].frames and sc.videos[0].problem == ""
+    assert all(f.ok and f.position_source == "track_file" and f.time_source == "video_utc" for f in frames)
+    n_video = int((photos[-1].time - photos[0].time).total_seconds() * FPS) + 1
+    assert 25 <= len(frames) < n_video / 3, (len(frames), n_video)
+    print(f"\n{n_video} video frames -> {len(frames)} kept", end=" ")
+    t0 = photos[0].time
+    secs = np.array([(f.time - t0).total_seconds() for f in frames])
+    assert frames[0].name == "dashcam.mp4@0:00.0" and frames[5].name == f"dashcam.mp4@{clock_label(secs[5])}"
+    steps = np.array([metres(a, b) for a, b in zip(frames, frames[1:])])
+    dt = np.diff(secs)
+    assert np.all((steps >= 10.0) | (dt >= 10.0 - 1e-6)), list(zip(steps.round(1), dt))
+    stop = (secs > 29) & (secs < 59)  # photos 28-30: 0.2-1 km/h for 31 s
+    assert 2 <= stop.sum() <= 4 and np.all(np.diff(secs[stop]) >= 10.0 - 1e-6), secs[stop]
+    # where the photos' own GPS put the vehicle: exactly at a photo's time, and between photos
+    by_t = {round((p.time - t0).total_seconds(), 3): p for p in photos}
+    at_photo = [(f, by_t[s]) for f, s in zip(frames, secs.round(3).tolist()) if s in by_t]
+    assert len(at_photo) >= 15
+    assert max(metres(f, p) for f, p in at_photo) < 1.0
+    print(f"({stop.sum()} during the stop; {len(at_photo)} at a photo's time, at most "
+          f"{max(metres(f, p) for f, p in at_photo):.2f} m from its GPS)", end=" ")
+    pt = np.array([(p.time - t0).total_seconds() for p in photos])
+    lat, lon = np.interp(secs, pt, [p.lat for p in photos]), np.interp(secs, pt, [p.lon for p in photos])
+    err = distances(np.array([f.lat for f in frames]), np.array([f.lon for f in frames]), lat, lon)[0]
+    assert np.median(err) < 0.5 and err.max() < 5.0, (np.median(err), err.max())
+    assert all(Path(f.path).is_file() and Path(f.path).parent == vdir / "d" / "dashcam_mp4" for f in frames)
+    # rerun: nothing decoded, the same files
+    mtimes = {f.path: os.stat(f.path).st_mtime_ns for f in frames}
+    again = scan(drive, cfg, video_dir=vdir)
+    assert again.videos[0].reused and [f.name for f in again.frames] == [f.name for f in sc.frames]
+    assert {f.path: os.stat(f.path).st_mtime_ns for f in again.frames if "@" in f.name} == mtimes
+    # other settings, or the video replaced: taken again, the old frames gone
+    other = scan(drive, cfg_with(video_every_m=20.0, track_max_gap_s=20.0), video_dir=vdir)
+    assert not other.videos[0].reused and len(other.frames) < len(frames)
+    assert len(list((vdir / "d" / "dashcam_mp4").glob("*.jpg"))) == len(other.frames)
+
+
+def test_sniffed_by_content(tmp_path, video_src):
+    head = video_src.read_bytes()[:64]
+    assert sniff_format(head) == "mp4"
+    assert sniff_format(b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00qt  ") == "mov"
+    assert sniff_format(b"RIFF\x00\x10\x00\x00AVI LIST") == "avi"
+    assert sniff_format(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00") == "heif"
+    assert sniff_format(b"\x00\x00\x00\x18ftypM4A \x00\x00\x00\x00") == ""  # audio, not a video
+
+
+# ------------------------------------------------------------------------------------------------ time
+
+def test_video_time_sources(tmp_path, video_src, photos):
+    """mvhd UTC; mvhd 0 with a dated file name (the config's zone); mvhd holding the local wall time (told by the
+    name); neither: one row video_no_time naming why; the camera clock offset is taken off."""
+    t0 = photos[0].time  # 2026-11-20 09:00:00+09:00
+    utc = scan(video_drive(tmp_path / "a", video_src, photos), Config(), video_dir=tmp_path / "o").frames
+    want = [f.time for f in utc]
+    cases = {
+        "b": ("20261120_090000.mp4", None, "video_name"),
+        "c": ("2026_1120_090000_001.MP4", None, "video_name"),
+        "d": ("20261120_090000.mp4", t0.replace(tzinfo=timezone.utc).timestamp(), "video_local"),  # JST as UTC
+        "e": ("20261120_090000.mp4", t0.timestamp(), "video_utc"),
+    }
+    for sub, (name, epoch, src) in cases.items():
+        fr = [f for f in scan(video_drive(tmp_path / sub, video_src, photos, name, epoch), Config(),
+                              video_dir=tmp_path / "o").frames]
+        assert [f.time for f in fr] == want and {f.time_source for f in fr} == {src}, (sub, fr[:2])
+    assert name_time("VID_20261120_090000.mp4").isoformat() == "2026-11-20T09:00:00"
+    assert name_time("FILE0001.MOV") is None
+    # a camera 12 s fast: its frames are put 12 s earlier
+    fast = scan(video_drive(tmp_path / "f", video_src, photos, epoch_s=t0.timestamp() + 12),
+                cfg_with(camera_clock_offset_s=12.0), video_dir=tmp_path / "o").frames
+    assert [f.time for f in fast] == want
+    for sub, epoch in (("g", None), ("h", 0.0), ("i", 86400 * 3)):  # 0 = 1904, the Unix epoch, 1970-01-04
+        rows = scan(video_drive(tmp_path / sub, video_src, photos, "FILE0001.MP4", epoch), Config(),
+                    video_dir=tmp_path / "o").frames
+        assert [(f.name, f.status, f.reason.split(":")[0]) for f in rows] == [("FILE0001.MP4", "rejected",
+                                                                                "video_no_time")]
+        assert "file name holds no date-time" in rows[0].reason
+        assert ("creation time 0" if epoch is None else "camera clock not set") in rows[0].reason
+
+
+# ------------------------------------------------------------------------------------------------ bad videos
+
+def test_broken_videos_reported_and_photos_kept(tmp_path, video_src, photos):
+    """A video cut off (no moov), one in a codec OpenCV lacks, a file that only starts like a video: one row each
+    naming the reason; the photos beside them are all used; no video frames of theirs."""
+    drive = tmp_path / "d"
+    drive.mkdir()
+    for p in photos[:5]:
+        shutil.copy(p.path, drive / Path(p.path).name)
+    full = with_creation(video_src, tmp_path / "full.mp4", photos[0].time.timestamp()).read_bytes()
+    (drive / "20261120_090000_cut.mp4").write_bytes(full[: len(full) // 2])
+    data = bytearray(full)
+    j = data.find(b"mp4v", data.find(b"stsd"))
+    data[j:j + 4] = b"hvc1"  # an HEVC dashcam file where OpenCV's FFmpeg has no HEVC decoder
+    e = data.find(b"esds", j)
+    data[e:e + 4] = b"free"
+    (drive / "20261120_090000_codec.mp4").write_bytes(bytes(data))
+    (drive / "20261120_090000_junk.MOV").write_bytes(b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00qt  " + b"\x07" * 500)
+    write_gpx(drive / "log.gpx", kubicka_points(photos[0].time))
+    sc = scan(drive, Config(), video_dir=tmp_path / "o")
+    by = {f.name: f for f in sc.frames}
+    assert [n for n in by if "@" in n] == []
+    assert by["20261120_090000_cut.mp4"].reason.startswith("truncated: video:")
+    assert "cut off" in by["20261120_090000_cut.mp4"].reason
+    assert by["20261120_090000_codec.mp4"].reason.startswith("decode_failed: video:")
+    assert "codec hevc" in by["20261120_090000_codec.mp4"].reason, by["20261120_090000_codec.mp4"].reason
+    assert by["20261120_090000_junk.MOV"].status == "rejected" and "video" in by["20261120_090000_junk.MOV"].reason
+    assert sum(f.ok for f in sc.frames) == 5
+    assert {Path(u.path).name: bool(u.problem) for u in sc.videos} == {
+        "20261120_090000_cut.mp4": True, "20261120_090000_codec.mp4": True, "20261120_090000_junk.MOV": True}
+
+
+# ------------------------------------------------------------------------------------------------ patrol run
+
+def test_patrol_run_video_finds_the_photo_drives_damage(tmp_path, video_src, photos):
+    """`patrol run` on the video + GPX finds (against truth.geojson) as many true sites as on the 41 photos it
+    was made of, the candidates at the same places; best_image names the video and the time in it; a rerun
+    decodes nothing; a cut-off video beside photos is a warning, the photos are used."""
+    from test_cli import ok, patrol
+
+    import geopandas as gpd
+
+    from detector.scoring import score_sites
+
+    roads, truth = need(TOYAMA / "roads.geojson"), gpd.read_file(need(TOYAMA / "truth.geojson"))
+    vd = video_drive(tmp_path / "video-drive", video_src, photos)
+    pd_ = tmp_path / "photo-drive"
+    pd_.mkdir()
+    for p in photos:
+        shutil.copy(p.path, pd_ / Path(p.path).name)
+    r = patrol("run", vd, "--roads", roads, "--out", tmp_path / "vo", "--no-report")
+    ok(r)
+    assert "\nvideos " in r.stdout, r.stdout
+    ok(patrol("run", pd_, "--roads", roads, "--out", tmp_path / "po", "--no-report"))
+
+    def score(out):
+        c = gpd.read_file(out / "candidates.geojson")
+        c["lon"], c["lat"] = c.geometry.x, c.geometry.y
+        return c, score_sites(c, truth)
+
+    cv, sv = score(tmp_path / "vo")
+    cp, sp = score(tmp_path / "po")
+    print(f"\nvideo: {sv['found']} sites found, precision {sv['precision']:.2f}, {len(cv)} candidates; "
+          f"photos: {sp['found']} found, precision {sp['precision']:.2f}, {len(cp)} candidates")
+    assert sv["found"] >= sp["found"] - 1 and sv["precision"] >= sp["precision"] - 0.15
+    assert sv["duplicates"] == 0
+    a, b = cp.to_crs(6675), cv.to_crs(6675)
+    near = [b[b["class"] == c["class"]].distance(c.geometry).min() for _, c in a.iterrows()]
+    assert np.mean(np.array(near) < 10.0) >= 0.8, near
+    assert all(s.startswith("dashcam.mp4@") for s in cv["best_image"])
+    doc = json.loads((tmp_path / "vo" / "summary.json").read_text(encoding="utf-8"))
+    v = doc["videos"][0]
+    assert v["file"] == str(vd / "dashcam.mp4") and v["time_source"] == "video_utc" and v["frames"] > 40
+    assert v["problem"] is None and not v["reused"]
+    used = doc["frames"]["used"]
+    rows = (tmp_path / "vo" / "frames.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[1].startswith("dashcam.mp4@0:00.0,ok,,2026-11-20T09:00:00+09:00")
+    # rerun with one more file in the drive: the frames stage runs again, the video is not decoded again
+    jpgs = sorted((tmp_path / "vo" / "frames").rglob("*.jpg"))
+    mtimes = [p.stat().st_mtime_ns for p in jpgs]
+    full = vd / "dashcam.mp4"
+    (vd / "20261120_091000_cut.mp4").write_bytes(full.read_bytes()[: full.stat().st_size // 3])
+    shutil.copy(photos[0].path, vd / Path(photos[0].path).name)
+    r = patrol("run", vd, "--roads", roads, "--out", tmp_path / "vo", "--no-report")
+    ok(r)
+    doc = json.loads((tmp_path / "vo" / "summary.json").read_text(encoding="utf-8"))
+    assert "frames" not in doc["skipped_stages"]
+    assert [(Path(v["file"]).name, v["reused"], bool(v["problem"])) for v in doc["videos"]] == [
+        ("20261120_091000_cut.mp4", False, True), ("dashcam.mp4", True, False)]
+    assert any("20261120_091000_cut.mp4: video not used: truncated" in w for w in doc["warnings"])
+    assert [p.stat().st_mtime_ns for p in jpgs] == mtimes
+    assert doc["frames"]["used"] == used + 1  # the photo added beside the videos
+    assert doc["frames"]["rejected_by_reason"].get("truncated") == 1
