@@ -335,7 +335,7 @@ def export(
 ):
     """Export the registry for GIS, Excel, Google Earth or a browser."""
     from detector.errors import PatrolError
-    from detector.report import FORMATS, export as _export
+    from detector.report import FORMATS, PHOTO_FORMATS, export as _export, photo_folder
     format = format.strip().lower()
     if format not in FORMATS:
         raise PatrolError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}", field="--format")
@@ -354,6 +354,8 @@ def export(
         df = st.query(status=statuses, since=since_d)
     _export(df, format, out, cfg, roads_wgs84=roads_gdf)
     console.print(f"{len(df)} candidates → {out}")
+    if format in PHOTO_FORMATS and (folder := photo_folder(out)).is_dir():  # copy it along with the file
+        console.print(f"{sum(1 for _ in folder.glob('*.jpg'))} photos → {folder}")
 
 
 def main(argv: Optional[list[str]] = None) -> None:

@@ -149,6 +149,23 @@ def _text(v) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
 
 
+def run_photos(cands: pd.DataFrame, out: str | Path) -> list[str]:
+    """Each candidate's crop in a run's ``OUT/crops/`` as a path relative to OUT (``crops/<run candidate id>.jpg``;
+    with ``--store`` the run's id, not the registry's), '' where none was written; in the frame's row order. The
+    repair list's ``photo`` column and report.html's photo links."""
+    crops = Path(out) / "crops"
+    names = []
+    for r in cands.to_dict("records"):
+        name = ""
+        for key in ("run_candidate_id", "candidate_id"):
+            v = _text(r.get(key))
+            if v and (crops / f"{v}.jpg").is_file():
+                name = f"crops/{v}.jpg"
+                break
+        names.append(name)
+    return names
+
+
 def write_repair_list(cands: pd.DataFrame, path: str | Path) -> Path:
     """One row per candidate for a field crew, in route order (see route_order); UTF-8 with BOM.
 
@@ -156,18 +173,12 @@ def write_repair_list(cands: pd.DataFrame, path: str | Path) -> Path:
     otherwise); the crew edits them and the rest of the verification columns, then `patrol import-verification`.
     ``photo`` is the candidate's crop beside the list (``crops/<run candidate id>.jpg``), where one was written."""
     path = Path(path)
-
-    def photo(r: dict) -> str:
-        for key in ("run_candidate_id", "candidate_id"):
-            name = _text(r.get(key))
-            if name and (path.parent / "crops" / f"{name}.jpg").is_file():
-                return f"crops/{name}.jpg"
-        return ""
-
+    ordered = route_order(cands)
+    photos = run_photos(ordered, path.parent)
     with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh, lineterminator="\r\n")
         w.writerow(REPAIR_COLUMNS)
-        for no, r in enumerate(route_order(cands).to_dict("records"), start=1):
+        for no, (r, photo) in enumerate(zip(ordered.to_dict("records"), photos), start=1):
             drives = r.get("drives")
             drives = ";".join(drives) if isinstance(drives, (list, tuple, np.ndarray)) else (drives or "")
             w.writerow([
@@ -176,6 +187,6 @@ def write_repair_list(cands: pd.DataFrame, path: str | Path) -> Path:
                 safe_cell(r.get("class_name", "")), _num(r.get("confidence"), 3), _num(r.get("n_obs")),
                 _num(r.get("severity"), 1), _num(r.get("lat"), 7), _num(r.get("lon"), 7),
                 safe_cell(r.get("first_seen", "")), safe_cell(r.get("last_seen", "")), safe_cell(r.get("best_image", "")),
-                safe_cell(photo(r)), safe_cell(drives), safe_cell(_text(r.get("status"))), safe_cell(_text(r.get("status_note"))), "", "", "",
+                safe_cell(photo), safe_cell(drives), safe_cell(_text(r.get("status"))), safe_cell(_text(r.get("status_note"))), "", "", "",
             ])
     return path

@@ -1229,6 +1229,12 @@ def _order_key(fr: Frame) -> tuple:
     return (0, fr.time.timestamp(), fr.name)
 
 
+def reachable(dt, dist):
+    """Whether a fix ``dist`` metres from another, ``dt`` seconds apart, can be the same vehicle's: at most 200 km/h
+    over at least 1 s (the resolution of EXIF times) plus 25 m of GPS noise (``split_tracks``'s test; vectorised)."""
+    return np.asarray(dist) <= _MAX_SPEED * np.maximum(np.abs(dt), 1.0) + _GPS_SLACK_M
+
+
 def split_tracks(t: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Track labels (0, 1, ...) of fixes sorted by time ``t`` (s) at metric ``x``, ``y``: one per vehicle.
 

@@ -2,7 +2,8 @@
 
 1. Frames: the unique (drive, image) positions. A missing heading is taken from the track (the fixes before
    and after in the same sequence — drive and image folders one after another, see ``frames.chain_folders``, and
-   vehicle track within it, ``frames.split_tracks`` —, when they are >= 2 m apart).
+   vehicle track within it, ``frames.split_tracks`` —, each only within ``frames.interpolate_max_gap_s`` seconds
+   and reachable (``frames.reachable``), when they are >= 2 m apart; from one side when only one is; else none).
 2. The road being driven: every frame's vehicle position is snapped to a segment. Candidates are the segments
    within ``locate.max_snap_m`` (STRtree, vectorised). Emission cost (metres)
    ``distance + heading_weight_m * (1 - |cos(heading - segment direction)|)`` (two-way: either direction), plus a
@@ -40,7 +41,7 @@ import shapely
 
 from .config import CameraSpec, Config
 from .detections import Detections
-from .frames import chain_folders, sequence_of, split_tracks
+from .frames import chain_folders, reachable, sequence_of, split_tracks
 from .roads import RoadNetwork
 
 PENALTY_M = 1.0e4  # heading outside tolerance: only when nothing else is in range
@@ -239,20 +240,29 @@ def snap_frames(x: np.ndarray, y: np.ndarray, heading_grid: np.ndarray, t: np.nd
 
 
 # ----------------------------------------------------------------------------------------------- locate
-def _track_heading(x: np.ndarray, y: np.ndarray, chain: np.ndarray, min_step: float = 2.0) -> np.ndarray:
-    """Grid heading from the previous and next fixes of the same chain (frames sorted); NaN when not moving."""
+def _track_heading(x: np.ndarray, y: np.ndarray, t: np.ndarray, chain: np.ndarray, max_gap_s: float,
+                   min_step: float = 2.0) -> np.ndarray:
+    """Grid heading from the previous and next frames of the same chain (frames sorted by time), as
+    ``frames._track_headings`` has it: a neighbour counts only within ``max_gap_s`` seconds
+    (``frames.interpolate_max_gap_s``) and when reachable from the frame (``frames.reachable``). A frame after a
+    stop or a gap in the frames (a lunch break, frames dropped, the next folder an hour later, or simply no hit in
+    between) would otherwise take its bearing towards a far-away position that says nothing about where the vehicle
+    was heading. With one neighbour left, the bearing between it and the frame; NaN without one, without a time,
+    or when not moving (``min_step`` metres)."""
     n = len(x)
     out = np.full(n, np.nan)
     if n < 2:
         return out
-    prev = np.arange(n) - 1
-    nxt = np.arange(n) + 1
-    prev_ok = np.r_[False, chain[1:] == chain[:-1]]
-    next_ok = np.r_[chain[:-1] == chain[1:], False]
-    px = np.where(prev_ok, x[np.maximum(prev, 0)], x)
-    py = np.where(prev_ok, y[np.maximum(prev, 0)], y)
-    nx = np.where(next_ok, x[np.minimum(nxt, n - 1)], x)
-    ny = np.where(next_ok, y[np.minimum(nxt, n - 1)], y)
+    dt = np.diff(t)
+    near = (chain[1:] == chain[:-1]) & (np.abs(dt) <= max_gap_s) & reachable(dt, np.hypot(np.diff(x), np.diff(y)))
+    prev_ok = np.r_[False, near]
+    next_ok = np.r_[near, False]
+    prev = np.maximum(np.arange(n) - 1, 0)
+    nxt = np.minimum(np.arange(n) + 1, n - 1)
+    px = np.where(prev_ok, x[prev], x)
+    py = np.where(prev_ok, y[prev], y)
+    nx = np.where(next_ok, x[nxt], x)
+    ny = np.where(next_ok, y[nxt], y)
     dx, dy = nx - px, ny - py
     moving = np.hypot(dx, dy) >= min_step
     out[moving] = np.degrees(np.arctan2(dx[moving], dy[moving])) % 360.0
@@ -321,9 +331,9 @@ def locate(det: Detections, net: RoadNetwork, cfg: Config | None = None, method:
     chain = fr.groupby(["drive", "_seq", "_trk"], sort=False).ngroup().to_numpy()
     fx, fy = fr["x"].to_numpy(), fr["y"].to_numpy()
     hd = net.true_to_grid(fr["heading"].to_numpy())
-    trk = _track_heading(fx, fy, chain)
-    hd = np.where(np.isfinite(hd), hd, trk)
     tt = fr["t"].to_numpy()
+    trk = _track_heading(fx, fy, tt, chain, cfg.frames.interpolate_max_gap_s)
+    hd = np.where(np.isfinite(hd), hd, trk)
     tt = np.where(np.isfinite(tt), tt, 0.0)
     vseg, vch, vdist = snap_frames(fx, fy, hd, tt, chain, net, cfg, method)
     fr["_hd"], fr["_vseg"], fr["_vch"], fr["_vdist"] = hd, vseg, vch, vdist

@@ -821,6 +821,7 @@ def write_run_reports(cands, frames, net, cfg: Config, out: Path, summary: RunSu
     """segments.geojson and report.html for this run (the registry has its own exports)."""
     import pandas as pd
 
+    from .export import run_photos
     from .report import export
     from .segments import segment_condition, write_segments_geojson
 
@@ -831,7 +832,8 @@ def write_run_reports(cands, frames, net, cfg: Config, out: Path, summary: RunSu
     write_segments_geojson(seg, out / "segments.geojson")
     summary.outputs["segments"] = out / "segments.geojson"
     roads_wgs84 = net.gdf.to_crs(4326)
-    export(cands, "html", out / "report.html", cfg, roads_wgs84=roads_wgs84)
+    # the popups link each crop's full photo in OUT/crops/ (cut before; the registry export writes its own folder)
+    export(cands, "html", out / "report.html", cfg, roads_wgs84=roads_wgs84, photos=run_photos(cands, out))
     summary.outputs["report"] = out / "report.html"
 
 

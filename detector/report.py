@@ -9,7 +9,8 @@ GeoDataFrame (e.g. segment conditions) added as a second GeoPackage layer.
 
 The HTML report is one self-contained file: Leaflet (detector/assets/leaflet, BSD-2) and its CSS are
 inlined, the road network is drawn as polylines (no tiles), crops are data: URIs of thumbnails that fit the
-popup (320x240, JPEG quality 70; the full crops stay in crops/), and all data sits in a
+popup (320x240, JPEG quality 70), each linked (relative URL) to its full crop in the folder beside the file (a run's
+crops/, an export's ``<name>_html_crops/``), and all data sits in a
 ``<script type="application/json">`` block with ``<``, ``>``, ``&`` escaped; the page only ever puts data
 into the DOM with ``textContent``. On load it checks itself and sets ``<html data-selfcheck=...>`` to
 ``report-ok:<markers>:<rows>`` or ``report-error:<message>`` (read by tests through headless Chromium).
@@ -41,6 +42,8 @@ from .errors import InputError
 from .export import route_order
 
 FORMATS = ("geojson", "gpkg", "csv", "xlsx", "kml", "html")
+#: the exports for people that give each row's full crop, in a folder beside the file (``photo_folder``)
+PHOTO_FORMATS = ("csv", "xlsx", "html")
 ASSETS = Path(__file__).resolve().parent / "assets"
 
 STATUS_LABELS: dict[str, tuple[str, str]] = {  # status -> (ja, en)
@@ -216,16 +219,26 @@ def _flat(v: Any) -> Any:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=None, segments=None) -> Path:
-    """Write ``df`` (registry or Candidates frame) as ``fmt`` to ``out_path`` atomically; returns the path."""
+def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=None, segments=None,
+           photos: list[str] | None = None) -> Path:
+    """Write ``df`` (registry or Candidates frame) as ``fmt`` to ``out_path`` atomically; returns the path.
+
+    The crew's lists and the map (csv, xlsx, html) give each row's full crop as a path relative to ``out_path``:
+    ``photos`` (one per row of ``df``, '' for none: a run's report links OUT/crops/, ``export.run_photos``), else
+    ``df``'s ``crop_jpeg`` written beside the file (``write_photos``: ``map.html`` -> ``map_html_crops/``)."""
     fmt = fmt.lower().lstrip(".")
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}", out_path, "--format")
     out_path = Path(out_path)
-    data = route_order(prepare(df, cfg))  # the order of the run's repair list: the crew's list either way
+    data = prepare(df, cfg)
+    if photos is not None:
+        if len(photos) != len(data):
+            raise ValueError(f"{len(photos)} photos for {len(data)} rows")
+        data["photo"] = list(photos)
+    data = route_order(data)  # the order of the run's repair list: the crew's list either way
     writer = {"geojson": write_geojson, "gpkg": write_gpkg, "csv": write_csv, "xlsx": write_xlsx,
               "kml": write_kml, "html": write_html}[fmt]
-    if fmt in ("csv", "xlsx"):
+    if fmt in PHOTO_FORMATS and photos is None:
         data["photo"] = write_photos(data, out_path)
     if fmt == "gpkg":
         writer(data, out_path, cfg, segments=segments)
@@ -303,12 +316,19 @@ def safe_cell(v: Any) -> Any:
     return v
 
 
+def photo_folder(path: str | Path) -> Path:
+    """The folder of a list's or map's photos, beside it: ``list.csv`` -> ``list_csv_crops``, ``map.html`` ->
+    ``map_html_crops`` (one per file: two exports of one registry never share or prune each other's photos)."""
+    path = Path(path)
+    return path.parent / f"{path.stem}_{path.suffix.lstrip('.')}_crops"
+
+
 def write_photos(df: pd.DataFrame, list_path: Path) -> list[str]:
-    """Each row's crop as ``<list>_<ext>_crops/<candidate id>.jpg`` beside the list (``list_csv_crops/R-000012.jpg``;
-    one folder per list file, holding exactly its rows' photos: a photo of a row no longer listed is removed);
-    returns the relative paths ('' for a row without a crop), for the ``photo`` column as in a run's
-    repair_list.csv."""
-    folder = list_path.parent / f"{list_path.stem}_{list_path.suffix.lstrip('.')}_crops"
+    """Each row's crop as ``<file>_<ext>_crops/<candidate id>.jpg`` beside the list or map
+    (``list_csv_crops/R-000012.jpg``; one folder per file, holding exactly its rows' photos: a photo of a row no
+    longer listed is removed); returns the relative paths ('' for a row without a crop), for the ``photo`` column
+    as in a run's repair_list.csv, and the map's photo links."""
+    folder = photo_folder(list_path)
     paths, keep = [], set()
     for cid, crop in zip(df["candidate_id"], df["crop_jpeg"]):
         data = bytes(crop) if isinstance(crop, (bytes, bytearray, memoryview)) else b""
@@ -547,6 +567,17 @@ def _crop_uri(b: Any) -> str | None:
     return f"data:{mime};base64," + base64.b64encode(bytes(b)).decode("ascii")
 
 
+def _photo_href(path: Any) -> str | None:
+    """A photo path relative to the html (``map_html_crops/R-000012.jpg``, ``crops/C0001.jpg``) as a relative URL:
+    percent-encoded, so a file or folder name with spaces, ``#``, ``%`` or Japanese resolves to that file when the
+    page is opened from disk, and never a scheme (``:`` is encoded)."""
+    from urllib.parse import quote
+
+    if not isinstance(path, str) or not path:
+        return None
+    return quote(path.replace("\\", "/"), safe="/")
+
+
 def _road_lines(roads_wgs84, df: pd.DataFrame, near_m: float = 300.0, simplify_m: float = 2.0,
                 max_full: int = 3000) -> list[dict]:
     """Road polylines [[lat, lon], ...] for the map: simplified by ``simplify_m`` and, for a large network,
@@ -607,6 +638,7 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None) -> dict[str, Any]:
             if k in rec:
                 c[k] = rec[k]
         c["crop"] = _crop_uri(crop)
+        c["photo"] = _photo_href(rec.get("photo"))
         c["i"] = i
         cands.append(c)
     classes = [{"id": cid, "ja": cfg.class_name(cid, "ja") if cfg else cid, "en": cfg.class_name(cid, "en") if cfg else cid,
@@ -728,6 +760,8 @@ main { flex: 1; display: flex; min-height: 0; }
 .pop { font-size: 12px; min-width: 240px; }
 .pop h3 { margin: 0 0 4px; font-size: 14px; }
 .pop img { display: block; max-width: 100%; max-height: 240px; margin: 4px 0; border: 1px solid #ccd; }
+.pop a.full { display: block; cursor: zoom-in; }
+.pop a.photo { display: inline-block; margin: 0 12px 4px 0; }
 .pop a.nav { display: inline-block; margin: 2px 0 6px; padding: 8px 12px; min-height: 24px; border-radius: 6px; background: #1f3a5f; color: #fff; text-decoration: none; font-size: 14px; }
 .pop table { border-collapse: collapse; }
 .pop th { text-align: left; padding: 1px 8px 1px 0; color: #4a5562; font-weight: 500; white-space: nowrap; }
@@ -829,11 +863,20 @@ _APP_JS = r"""
     var box = el("div", "pop");
     var cls = classById[c.class] || {ja: c.class, en: c.class};
     box.appendChild(el("h3", null, c.class + " " + (c.class_name_ja || cls.ja) + " / " + (c.class_name || cls.en)));
+    // the full crop lies in a folder beside this file (crops/, map_html_crops/): a relative link, so it opens
+    // offline wherever the file and its folder were copied together (a USB stick, a shared drive)
+    var photo = typeof c.photo === "string" && /^[^:/?#\\]+\/[^:?#\\]+$/.test(c.photo) ? c.photo : null;
+    function photoLink(cls, text) {
+      var a = el("a", cls, text); a.href = photo; a.target = "_blank"; a.rel = "noopener"; return a;
+    }
     if (typeof c.crop === "string" && c.crop.indexOf("data:image/") === 0) {
-      var img = el("img"); img.alt = "crop " + c.candidate_id; img.src = c.crop; box.appendChild(img);
+      var img = el("img"); img.alt = "crop " + c.candidate_id; img.src = c.crop;
+      if (photo) { var big = photoLink("full"); big.title = "元画像を開く / open the full photo"; big.appendChild(img); box.appendChild(big); }
+      else box.appendChild(img);
     } else {
       box.appendChild(el("div", "noimg", "画像なし / no crop"));
     }
+    if (photo) box.appendChild(photoLink("photo", "元画像 / full photo"));
     if (typeof c.lat === "number" && typeof c.lon === "number") {  // a plain link: the phone's map app navigates
       var ll = c.lat + "," + c.lon, nav = el("a", "nav", "地図アプリで開く / open in maps");
       nav.href = IOS ? "maps://?ll=" + ll + "&q=" + encodeURIComponent(c.candidate_id)  // Apple Maps (iOS has no geo:)

@@ -404,6 +404,16 @@ def test_registry_lists_give_each_row_its_photo(located, tmp_path):
     ok(patrol("export", store, "--format", "csv", "--status", "confirmed", "--out", tmp_path / "list.csv"))
     assert [p.name for p in (tmp_path / "list_csv_crops").iterdir()] == [f"{sorted(with_photo)[0]}.jpg"]
     assert len(list((tmp_path / "list_xlsx_crops").iterdir())) == 20  # another list's photos stay
+    # the registry map too: its photos beside it (each popup links its own), exactly the map's
+    r = ok(patrol("export", store, "--format", "html", "--out", tmp_path / "map.html"))
+    assert sorted(p.name for p in (tmp_path / "map_html_crops").iterdir()) == sorted(f"{c}.jpg" for c in with_photo)
+    assert f"20 photos → {tmp_path / 'map_html_crops'}" in " ".join(r.stdout.split())
+    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>',
+                                (tmp_path / "map.html").read_text(encoding="utf-8"), re.S).group(1))
+    assert {c["candidate_id"]: c["photo"] for c in data["candidates"] if c["photo"]} == {
+        k: v.replace("list_csv_", "map_html_") for k, v in with_photo.items()}
+    ok(patrol("export", store, "--format", "html", "--status", "confirmed", "--out", tmp_path / "map.html"))
+    assert [p.name for p in (tmp_path / "map_html_crops").iterdir()] == [f"{sorted(with_photo)[0]}.jpg"]
     ok(patrol("import-verification", store, tmp_path / "list.xlsx"))  # the photo column is no obstacle
 
 

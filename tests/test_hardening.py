@@ -654,9 +654,15 @@ def test_crops_folder_holds_exactly_the_rows_photos(tmp_path):
     assert len(list((out / "crops").glob("*.jpg"))) == 31
     ok(patrol(*run_args(p2, out, cfg, store)))
     with open(out / "repair_list.csv", encoding="utf-8-sig", newline="") as fh:
-        photos = [r["photo"] for r in csv.DictReader(fh)]
+        rows = list(csv.DictReader(fh))
+    photos = [r["photo"] for r in rows]
     assert len(photos) == 29 and all(photos)
     assert sorted(f"crops/{p.name}" for p in (out / "crops").iterdir()) == sorted(photos)
+    # report.html's popups link the same full crops (the run's ids, under the registry's), relative to OUT
+    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>',
+                                (out / "report.html").read_text(encoding="utf-8"), re.S).group(1))
+    assert {c["candidate_id"]: c["photo"] for c in data["candidates"]} == {r["candidate_id"]: r["photo"] for r in rows}
+    assert not (out / "report_html_crops").exists()  # not a second copy of crops/
 
 
 # ------------------------------------------------------------------------------- hostile names, escaping

@@ -15,6 +15,8 @@ import xml.etree.ElementTree as ET
 from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import numpy as np
 import pandas as pd
@@ -469,3 +471,47 @@ def test_html_embeds_popup_sized_thumbnails_not_full_crops(tmp_path, cfg, toyama
         assert abs(img.shape[1] - w * s) <= 1 and abs(img.shape[0] - h * s) <= 1
     per_candidate, full_b64 = np.mean([len(u) for u in uris]), np.mean([len(b) for b in full]) * 4 / 3
     assert per_candidate < 0.5 * full_b64, (per_candidate, full_b64)  # (13 KB against 37 KB of base64 here)
+
+
+def test_html_popups_link_the_full_crops_beside_the_file(tmp_path, cfg, toyama_roads):
+    """The registry map (`patrol export --format html`) writes the full crops beside it as the crew's lists do
+    (``週報 #1.html`` -> ``週報 #1_html_crops/<id>.jpg``; holding exactly the map's photos) and each popup's thumbnail
+    links to its full crop with a relative URL: in Chromium the link resolves to that file, which opens as an image
+    (the folder and the file copied elsewhere together, it still does), and the thumbnail stays inlined."""
+    import cv2
+
+    full = real_crops(12)
+    df = make_candidates(cfg, 12, lines=list(toyama_roads.geometry), crop_jpeg=full)
+    df.at[5, "crop_jpeg"] = None  # no crop: no photo, no link
+    name = "週報 #1.html"  # a clerk's file name: Japanese, a space and a '#' (percent-encoded in the link)
+    out = report.export(df, "html", tmp_path / name, cfg, roads_wgs84=toyama_roads)
+    folder = report.photo_folder(out)
+    assert folder.name == "週報 #1_html_crops"
+    assert sorted(p.name for p in folder.iterdir()) == [f"C{i:04d}.jpg" for i in range(12) if i != 5]
+    # the whole map copied elsewhere (a USB stick): the html and its folder side by side
+    stick = tmp_path / "usb" / "地図"
+    shutil.copytree(folder, stick / folder.name)
+    out = shutil.copy(out, stick / name)
+    probe = """(function () { var p = document.querySelector('.leaflet-popup'); if (!p) return null;
+        var a = p.querySelector('a.full'), img = p.querySelector('a.full > img'), t = p.querySelector('a.photo');
+        return {full: a && a.href, text: t && t.href, target: a && a.target, thumb: img && img.src.slice(0, 23),
+                w: img && img.naturalWidth, h: img && img.naturalHeight}; })()"""
+    k = max(range(12), key=lambda i: len(full[i]) if i != 5 else 0)  # a crop larger than the popup's thumbnail
+    out = with_probe(Path(out), probe)
+    dom, err = render(out, f"#c=C{k:04d}")
+    assert selfcheck(dom) == "report-ok:12:12" and not console_errors(err), (selfcheck(dom), console_errors(err))
+    p = probe_of(dom)
+    assert p["thumb"] == "data:image/jpeg;base64," and p["full"] == p["text"] and p["target"] == "_blank", p
+    target = Path(url2pathname(urlparse(p["full"]).path))
+    assert target == stick / folder.name / f"C{k:04d}.jpg" and target.read_bytes() == full[k], p["full"]
+    h, w = cv2.imdecode(np.frombuffer(full[k], np.uint8), cv2.IMREAD_COLOR).shape[:2]
+    assert (p["w"], p["h"]) != (w, h) and p["w"] <= 320 and p["h"] <= 240, (p, w, h)  # the thumbnail, not the crop
+    # the link opens in the browser as the full crop (Chromium titles an image "<name> (<w>×<h>)")
+    r = chromium(p["full"], "--dump-dom")
+    assert r.returncode == 0 and f"<title>C{k:04d}.jpg ({w}×{h})</title>" in r.stdout, r.stdout[:500]
+    # no crop: no link
+    dom, _ = render(out, "#c=C0005")
+    assert probe_of(dom) == {"full": None, "text": None, "target": None, "thumb": None, "w": None, "h": None}
+    # a narrower map (--status) into the same file: its folder holds exactly its photos
+    report.export(report.filter_candidates(df, status="repaired"), "html", tmp_path / name, cfg)
+    assert sorted(p.name for p in folder.iterdir()) == ["C0003.jpg", "C0009.jpg"]
