@@ -346,7 +346,7 @@ def export(
 
         roads_gdf = load_roads(roads, cfg).gdf.to_crs(4326)
     with _open_store(store, cfg) as st:
-        df = st.query(status=statuses, since=since_d)
+        df = st.query(status=statuses, since=since_d, lists=False)  # the complete lists: its observations
     _export(df, format, out, cfg, roads_wgs84=roads_gdf)
     console.print(f"{len(df)} candidates → {out}")
 
