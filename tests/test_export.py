@@ -86,3 +86,18 @@ def test_empty(tmp_path):
     d = json.loads(write_candidates_geojson(empty, tmp_path / "c.geojson").read_text())
     assert d == {"type": "FeatureCollection", "features": []}
     assert write_repair_list(empty, tmp_path / "r.csv").read_text(encoding="utf-8-sig").strip() == ",".join(REPAIR_COLUMNS)
+
+
+def test_sightings_give_the_latest_drive_and_at_most_LAST_IMAGES_MAX_of_its_frames():
+    """A vehicle waiting at a light films a damage for minutes: the outputs list the first LAST_IMAGES_MAX frames of
+    the latest drive (name order), the counts say the rest; a frame without its drive (an older file, one drive)
+    gets it."""
+    from detector.export import LAST_IMAGES_MAX, sightings
+
+    c = _cands().head(2).copy()
+    c.at[0, "images"] = ["p1/IMG_1.jpg"] + [f"p2/IMG_{k:03d}.jpg" for k in range(45, 5, -1)]
+    c.at[1, "drives"], c.at[1, "images"], c.at[1, "last_drive"] = ["p1"], ["IMG_7.jpg", "IMG_3.jpg"], None
+    s = sightings(c)
+    assert "images" not in s and "drives" not in s and list(s.n_drives) == [2, 1]
+    assert s.last_images[0] == [f"p2/IMG_{k:03d}.jpg" for k in range(6, 6 + LAST_IMAGES_MAX)]
+    assert (s.last_drive[1], s.last_images[1]) == ("p1", ["p1/IMG_3.jpg", "p1/IMG_7.jpg"])
