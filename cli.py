@@ -351,7 +351,7 @@ def export(
 
         roads_gdf = load_roads(roads, cfg).gdf.to_crs(4326)
     with _open_store(store, cfg) as st:
-        df = st.query(status=statuses, since=since_d)
+        df = st.query(status=statuses, since=since_d, lists=False)  # the complete lists: its observations
     _export(df, format, out, cfg, roads_wgs84=roads_gdf)
     console.print(f"{len(df)} candidates → {out}")
     if format in PHOTO_FORMATS and (folder := photo_folder(out)).is_dir():  # copy it along with the file

@@ -2,10 +2,10 @@
 WEEKS weekly runs into one registry. Each week holds GROUPS copies of the sample's damages, each copy offset
 5 km east (its own segment ids ``<seg>@g<k>``, so copies stay distinct damages "on their road") plus one new
 copy a week (new damages appear), with drives and times shifted by a week and a 12 KB crop per candidate.
-Prints the time per merge, `patrol export` (csv/xlsx/geojson/gpkg/html), `import-verification` of a 1,000-row
-list and `patrol status` at the small and at the large registry, and their ratios; what a `patrol run --store` reads
-back after its merge (the statuses of its candidates: ``Store.states``) against reading the whole registry
-(``Store.query``, crops included); the file's size and free pages.
+Prints the time per merge, `patrol export` (csv/xlsx/geojson/gpkg/kml/html: seconds, MB and KB a row),
+`import-verification` of a 1,000-row list and `patrol status` at the small and at the large registry, and their
+ratios; what a `patrol run --store` reads back after its merge (the statuses of its candidates: ``Store.states``)
+against reading the whole registry (``Store.query``, crops included); the file's size and free pages.
 
     .venv/bin/python bench/bench_registry.py [--weeks 100] [--groups 20]
 """
@@ -46,6 +46,8 @@ def week_cands(base: pd.DataFrame, week: int, groups: list[int]) -> pd.DataFrame
         sfx = f"-w{week:03d}-g{g:03d}"
         c["drives"] = [[d + sfx for d in ds] for ds in c["drives"]]
         c["best_drive"] = [d + sfx for d in c["best_drive"]]
+        if "last_drive" in c:
+            c["last_drive"] = [d + sfx for d in c["last_drive"]]
         c["images"] = [[i.split("/", 1)[0] + sfx + "/" + i.split("/", 1)[1] for i in ims] for ims in c["images"]]
         for col in ("first_seen", "last_seen"):
             c[col] = [(datetime.fromisoformat(t) + dt).isoformat() for t in c[col]]
@@ -70,12 +72,14 @@ def registry_ops(store: Path, work: Path, cfg: Config, tag: str) -> dict[str, fl
         out["query"], df = timed(st.query)
         ids = df["candidate_id"].tolist()[-651:]  # one weekly run's worth
         out["run read-back"], _ = timed(st.states, ids)
-    for fmt in ("csv", "xlsx", "geojson", "gpkg", "html"):
+    for fmt in ("csv", "xlsx", "geojson", "gpkg", "kml", "html"):
         t0 = time.perf_counter()
         with Store.for_config(store, cfg) as st:
-            df = st.query()
+            df = st.query(lists=False)  # as `patrol export` reads it
         export(df, fmt, work / f"{tag}.{fmt}", cfg)
         out[f"export {fmt}"] = time.perf_counter() - t0
+        out[f"export {fmt} MB"] = (work / f"{tag}.{fmt}").stat().st_size / 1e6
+        out[f"export {fmt} KB/row"] = (work / f"{tag}.{fmt}").stat().st_size / 1e3 / max(len(df), 1)
     ids = df["candidate_id"].tolist()
     news = [i for i, s in zip(ids, df["status"]) if s == "new"][:1000]
     lst = work / f"{tag}-crew.csv"
@@ -137,7 +141,9 @@ def main() -> None:
     print(f"all {a.weeks} merges: {r['merge_s'].sum():.1f} s")
     for k in ops["large"]:
         s, l_ = ops["small"][k], ops["large"][k]
-        print(f"{k:20s} {s:7.3f} s -> {l_:7.3f} s (x{l_ / s:.2f})")
+        unit = k.rsplit(" ", 1)[1] if k.endswith(("MB", "KB/row")) else "s"
+        k = k if unit == "s" else k.rsplit(" ", 1)[0] + " size"
+        print(f"{k:20s} {s:7.3f} {unit} -> {l_:7.3f} {unit} (x{l_ / s:.2f})")
     print(f"work folder: {work}")
 
 

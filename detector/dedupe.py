@@ -36,6 +36,7 @@ CANDIDATE_COLUMNS = [
     "candidate_id", "class", "class_name", "class_name_ja", "confidence", "n_obs", "first_seen", "last_seen",
     "segment_id", "road_name", "chainage_m", "lat", "lon", "best_image", "best_drive", "best_x1", "best_y1",
     "best_x2", "best_y2", "best_width", "best_height", "drives", "images", "severity", "est_width_m", "est_length_m",
+    "last_drive",
 ]
 
 
@@ -333,6 +334,7 @@ def _aggregate(L: pd.DataFrame, S: pd.DataFrame, cfg: Config, net) -> pd.DataFra
         "best_y2": best["y2"].to_numpy(), "best_width": best["width"].to_numpy(np.int64), "best_height": best["height"].to_numpy(np.int64),
         "drives": drives, "images": images, "severity": severity,
         "est_width_m": np.round(ew, 2), "est_length_m": np.round(el, 2),
+        "last_drive": last["drive"].astype(str).to_numpy(),  # the drive of the latest sighting (ties: last name)
     })
     out["_unsnapped"] = out["segment_id"] == ""
     out = out.sort_values(["_unsnapped", "segment_id", "chainage_m", "class", "candidate_id"], kind="mergesort")

@@ -2,6 +2,13 @@
 
 Both are written atomically. The CSV is formula-injection safe: a text cell starting with = + - @ (or a tab /
 carriage return) gets a leading ``'``; numeric columns are written as plain numbers.
+
+Sightings in the outputs (``sightings``): a damage left unrepaired is seen every week for years (hundreds of
+frames), so no output lists them all. Every output, of a run and of the registry, carries ``n_obs`` (sightings),
+``n_drives`` (drives that saw it), ``first_seen``/``last_seen``, the best frame (``best_drive``, ``best_image``,
+the crop) and the latest drive's frames (``last_drive``, ``last_images``: ``drive/name``, at most
+``LAST_IMAGES_MAX``); a run's ``candidates.geojson`` and ``repair_list.csv`` also list the run's ``drives`` (one
+name each, a handful). The complete lists: a run's ``detections.csv``, the registry's ``observations`` table.
 """
 
 from __future__ import annotations
@@ -19,17 +26,20 @@ from .errors import InputError
 
 GEOJSON_PROPERTIES = [
     "candidate_id", "class", "class_name", "class_name_ja", "confidence", "n_obs", "first_seen", "last_seen",
-    "segment_id", "road_name", "chainage_m", "best_image", "best_drive", "drives", "severity",
-    "images", "best_x1", "best_y1", "best_x2", "best_y2", "best_width", "best_height", "est_width_m", "est_length_m",
+    "segment_id", "road_name", "chainage_m", "best_image", "best_drive", "drives", "n_drives", "last_drive",
+    "severity",
+    "last_images", "best_x1", "best_y1", "best_x2", "best_y2", "best_width", "best_height", "est_width_m", "est_length_m",
     "run_candidate_id", "status",
 ]
 REPAIR_COLUMNS = [
     "No", "candidate_id", "segment_id", "road_name", "chainage_m", "class", "種別", "class_name", "confidence",
-    "n_obs", "severity", "lat", "lon", "first_seen", "last_seen", "best_image", "photo", "drives",
-    "status", "note", "issue_type", "checked_by", "checked_at",
+    "n_obs", "severity", "lat", "lon", "first_seen", "last_seen", "best_image", "photo", "drives", "n_drives",
+    "last_drive", "status", "note", "issue_type", "checked_by", "checked_at",
 ]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_LIST_COLS = ("drives", "images")
+_LIST_COLS = ("drives", "images", "last_images")  # read back: last_images, and drives/images of older files
+#: the most frames of the latest drive an output lists (a vehicle waiting at a light films a damage for minutes)
+LAST_IMAGES_MAX = 20
 
 
 def _jsonable(v):
@@ -53,6 +63,56 @@ def _prop(v):
     return None if isinstance(v, str) and not v else _jsonable(v)
 
 
+def _names(v) -> list[str]:
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [str(x) for x in v]
+    if isinstance(v, str) and v:
+        if v.startswith("["):
+            try:
+                got = json.loads(v)
+            except ValueError:
+                got = None
+            if isinstance(got, list):
+                return [str(x) for x in got]
+        return [v]
+    return []
+
+
+def sightings(cands: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``cands`` whose sightings are summarised as every output gives them (see the module doc):
+    ``n_drives``, ``last_drive``, ``last_images`` (sorted, at most ``LAST_IMAGES_MAX``), ``drives`` sorted where
+    given (a run's frame; ``Store.query(lists=False)`` reads none), without the complete ``images`` list. A registry frame (``Store.query``) brings the three columns, computed from its
+    observations; a run's Candidates frame brings ``drives``, ``images`` (``drive/name``) and ``last_drive`` (the
+    drive of its latest sighting; missing in an older frame: its only drive, else the best drive)."""
+    out = cands.copy()
+    n = len(out)
+    drives = [_names(v) for v in out["drives"]] if "drives" in out else [[] for _ in range(n)]
+    images = [_names(v) for v in out["images"]] if "images" in out else [[] for _ in range(n)]
+    if "n_drives" not in out:
+        out["n_drives"] = [len(set(d)) for d in drives]
+    if "last_drive" not in out or "last_images" not in out:
+        last = list(out["last_drive"]) if "last_drive" in out else [None] * n
+        best = list(out["best_drive"]) if "best_drive" in out else [None] * n
+        lasts, imgs = [], []
+        for ld, bd, ds, ims in zip(last, best, drives, images):
+            if not (isinstance(ld, str) and ld):
+                ld = ds[0] if len(set(ds)) == 1 else (bd if isinstance(bd, str) and bd else None)
+            # names of a run are drive/name; a bare name (a single-drive frame, an older file) is that drive's
+            pre = f"{ld}/" if ld else None
+            mine = [im for im in ims if pre and im.startswith(pre)]
+            if not mine and len(set(ds)) <= 1:
+                mine = [f"{ld}/{im}" if ld else im for im in ims]
+            lasts.append(ld)
+            imgs.append(mine)
+        out["last_drive"] = lasts
+        out["last_images"] = imgs
+    out["last_images"] = [sorted(set(_names(v)))[:LAST_IMAGES_MAX] for v in out["last_images"]]
+    out["n_drives"] = pd.to_numeric(out["n_drives"], errors="coerce").fillna(0).astype(int)
+    if "drives" in out:  # a run's: one name a drive of this run; a registry export reads none (a drive a week)
+        out["drives"] = [sorted(set(d)) for d in drives]
+    return out.drop(columns=[c for c in ("images",) if c in out.columns])
+
+
 def route_order(cands: pd.DataFrame) -> pd.DataFrame:
     """Route order: by the time the patrol first saw each damage (a crew driving the route meets them in this
     order; segment ids say nothing about it), then segment, chainage, class and id."""
@@ -68,6 +128,7 @@ def route_order(cands: pd.DataFrame) -> pd.DataFrame:
 
 def candidates_geojson(cands: pd.DataFrame) -> dict:
     feats = []
+    cands = sightings(cands)
     props_cols = [c for c in GEOJSON_PROPERTIES if c in cands.columns]
     for rec in route_order(cands).to_dict("records"):
         lon, lat = float(rec["lon"]), float(rec["lat"])
@@ -173,7 +234,7 @@ def write_repair_list(cands: pd.DataFrame, path: str | Path) -> Path:
     otherwise); the crew edits them and the rest of the verification columns, then `patrol import-verification`.
     ``photo`` is the candidate's crop beside the list (``crops/<run candidate id>.jpg``), where one was written."""
     path = Path(path)
-    ordered = route_order(cands)
+    ordered = route_order(sightings(cands))
     photos = run_photos(ordered, path.parent)
     with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh, lineterminator="\r\n")
@@ -187,6 +248,7 @@ def write_repair_list(cands: pd.DataFrame, path: str | Path) -> Path:
                 safe_cell(r.get("class_name", "")), _num(r.get("confidence"), 3), _num(r.get("n_obs")),
                 _num(r.get("severity"), 1), _num(r.get("lat"), 7), _num(r.get("lon"), 7),
                 safe_cell(r.get("first_seen", "")), safe_cell(r.get("last_seen", "")), safe_cell(r.get("best_image", "")),
-                safe_cell(photo), safe_cell(drives), safe_cell(_text(r.get("status"))), safe_cell(_text(r.get("status_note"))), "", "", "",
+                safe_cell(photo), safe_cell(drives), _num(r.get("n_drives")), safe_cell(_text(r.get("last_drive"))),
+                safe_cell(_text(r.get("status"))), safe_cell(_text(r.get("status_note"))), "", "", "",
             ])
     return path

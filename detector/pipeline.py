@@ -545,6 +545,11 @@ def one_row_per_registry_id(cands):
                 vals = [v for v in g[col] if isinstance(v, str) and v]
                 if vals:
                     best[col] = pick(vals, key=lambda v: pd.Timestamp(v))
+        if "last_drive" in g and "last_seen" in g:  # the latest sighting's drive: of the piece seen last
+            seen = [(pd.Timestamp(t), str(d)) for t, d in zip(g["last_seen"], g["last_drive"])
+                    if isinstance(t, str) and t and isinstance(d, str) and d]
+            if seen:
+                best["last_drive"] = max(seen)[1]
         for col in ("drives", "images", "observations"):
             if col in g:
                 merged: list = []

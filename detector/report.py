@@ -39,7 +39,7 @@ from .atomic import (
     atomic_replace_file, atomic_write, atomic_write_bytes, atomic_write_text, keep_only_photos, safe_child,
 )
 from .errors import InputError
-from .export import route_order
+from .export import route_order, sightings
 
 FORMATS = ("geojson", "gpkg", "csv", "xlsx", "kml", "html")
 #: the exports for people that give each row's full crop, in a folder beside the file (``photo_folder``)
@@ -85,15 +85,18 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("est_length_m", "推定長(m)", "est. length (m)"),
     ("best_drive", "走行", "best drive"),
     ("best_image", "画像", "best image"),
-    ("drives", "走行一覧", "drives"),
-    ("images", "画像一覧", "images"),
+    ("n_drives", "走行回数", "drives seen"),
+    ("last_drive", "最新走行", "latest drive"),
+    ("last_images", "最新走行の画像", "latest drive's images"),
 ]
 #: the lists a crew works from (csv, xlsx) also give each row's photo: the crop written beside the list
 LIST_COLUMNS = COLUMNS + [("photo", "写真", "photo")]
 #: in the xlsx these are folded away (an outline group: "+" above the columns shows them), so the sheet opens, and
 #: prints one page wide, with what a crew works from; the data is all there (and read back by import-verification)
 XLSX_FOLDED = ("class_name", "confidence", "first_seen", "status_changed_at", "repaired_at", "est_width_m",
-               "est_length_m", "best_drive", "best_image", "drives", "images")
+               "est_length_m", "best_drive", "best_image", "n_drives", "last_drive", "last_images")
+#: Excel's limit of characters in a cell: a longer one makes Excel "repair" the workbook and drop content
+EXCEL_CELL_MAX = 32_767
 TIME_COLUMNS = ("first_seen", "last_seen", "status_changed_at", "repaired_at")
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not allowed in XML 1.0 / Excel
 
@@ -156,8 +159,9 @@ def _clean(v: Any) -> Any:
 
 def prepare(df: pd.DataFrame, cfg) -> pd.DataFrame:
     """A copy with every output column present: status 'new' when the frame has no status, class names from
-    the config where missing, ``drives``/``images`` as lists, ``status_ja`` added."""
-    out = df.copy().reset_index(drop=True)
+    the config where missing, the sightings as ``export.sightings`` gives them (``n_drives``, ``last_drive``,
+    ``last_images``; no complete ``drives``/``images`` lists: a registry's damage gathers a drive a week), ``status_ja`` added."""
+    out = sightings(df).reset_index(drop=True)
     n = len(out)
     for c, *_ in COLUMNS:
         if c not in out.columns:
@@ -169,8 +173,7 @@ def prepare(df: pd.DataFrame, cfg) -> pd.DataFrame:
     if cfg is not None:
         out["class_name"] = [v if isinstance(v, str) and v else cfg.class_name(c, "en") for v, c in zip(out["class_name"], cls)]
         out["class_name_ja"] = [v if isinstance(v, str) and v else cfg.class_name(c, "ja") for v, c in zip(out["class_name_ja"], cls)]
-    out["drives"] = [_listify(v) for v in out["drives"]]
-    out["images"] = [_listify(v) for v in out["images"]]
+    out["last_images"] = [_listify(v) for v in out["last_images"]]
     if "crop_jpeg" not in out.columns:
         out["crop_jpeg"] = [None] * n
     out["candidate_id"] = [str(v) if v is not None else str(i) for i, v in enumerate(out["candidate_id"])]
@@ -372,6 +375,13 @@ def _excel_time(s: Any, tz=None) -> datetime | None:
     return t.replace(tzinfo=None)
 
 
+def _excel_text(v: str) -> str:
+    """Text Excel opens as it is: no control characters, at most ``EXCEL_CELL_MAX`` characters (a longer note is
+    cut, ending in "…"; the registry keeps it whole)."""
+    v = _CTRL.sub("", v)
+    return v if len(v) <= EXCEL_CELL_MAX else v[: EXCEL_CELL_MAX - 1] + "…"
+
+
 def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
@@ -402,7 +412,7 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
                     widths[j - 1] = max(widths[j - 1], 20)
                     continue
             if isinstance(v, str):
-                v = _CTRL.sub("", v)
+                v = _excel_text(v)
                 cell.value = v
                 cell.data_type = "s"  # never a formula, whatever the text starts with
                 if name == "photo" and v:
@@ -504,6 +514,7 @@ def write_kml(df: pd.DataFrame, path: Path, cfg=None) -> None:
     folders: dict[str, ET.Element] = {}
     fields = [c for c, *_ in COLUMNS]
     heads = {c: (ja if ja == en else f"{ja} / {en}") for c, ja, en in COLUMNS}  # "damage type" only once
+    told = [c for c in fields if c != "last_images"]  # the balloon: a few lines a crew reads; the frames: ExtendedData
     for rec in _records(df):
         cid = rec.get("class") or ""
         if cid not in folders:
@@ -512,7 +523,7 @@ def write_kml(df: pd.DataFrame, path: Path, cfg=None) -> None:
             folders[cid] = f
         pm = ET.SubElement(folders[cid], q("Placemark"))
         ET.SubElement(pm, q("name")).text = _x(f"{cid} {rec.get('class_name_ja') or ''} #{rec['candidate_id']}")
-        lines = [f"{heads[c]}: {_x(rec.get(c))}" for c in fields if _x(rec.get(c)) != ""]
+        lines = [f"{heads[c]}: {_x(rec.get(c))}" for c in told if _x(rec.get(c)) != ""]
         ET.SubElement(pm, q("description")).text = "\n".join(lines)  # plain text; ElementTree escapes it
         first, last = rec.get("first_seen"), rec.get("last_seen")
         if first or last:
@@ -630,7 +641,7 @@ def _fmt_num(v: Any, nd: int) -> Any:
 def html_data(df: pd.DataFrame, cfg, roads_wgs84=None) -> dict[str, Any]:
     cands = []
     for i, (rec, crop) in enumerate(zip(_records(df), df["crop_jpeg"])):
-        c = {k: rec.get(k) for k, *_ in COLUMNS}
+        c = {k: rec.get(k) for k, *_ in COLUMNS if k != "last_images"}  # the popup shows the best frame's crop
         for k, nd in (("confidence", 3), ("severity", 2), ("chainage_m", 1), ("est_width_m", 2), ("est_length_m", 2)):
             c[k] = _fmt_num(c.get(k), nd)
         c["lat"], c["lon"] = _fmt_num(c.get("lat"), 7), _fmt_num(c.get("lon"), 7)
@@ -850,11 +861,11 @@ _APP_JS = r"""
   }
 
   var FIELDS = [["class_name_ja", "損傷種別", "type"], ["severity", "重要度", "severity", 2], ["confidence", "確信度", "confidence", 2],
-                ["n_obs", "検出回数", "sightings"], ["first_seen", "初回検出", "first seen"], ["last_seen", "最終検出", "last seen"],
+                ["n_obs", "検出回数", "sightings"], ["n_drives", "走行回数", "drives seen"], ["first_seen", "初回検出", "first seen"], ["last_seen", "最終検出", "last seen"],
                 ["road_name", "路線名", "road"], ["segment_id", "区間ID", "segment"], ["chainage_m", "距離標", "chainage (m)", 1],
                 ["status", "状態", "status"], ["status_note", "備考", "note"], ["checked_by", "確認者", "checked by"],
                 ["repaired_at", "補修日", "repaired"], ["est_width_m", "推定幅", "est. width (m)", 2], ["est_length_m", "推定長", "est. length (m)", 2],
-                ["best_drive", "走行", "drive"], ["best_image", "画像", "image"], ["make", "機種", "camera make"], ["model", "モデル", "camera model"]];
+                ["best_drive", "走行", "drive"], ["best_image", "画像", "image"], ["last_drive", "最新走行", "latest drive"], ["make", "機種", "camera make"], ["model", "モデル", "camera model"]];
 
   // iPhone / iPad (iPadOS says "Macintosh" but has a touch screen): Safari opens maps:// links, not geo:
   var IOS = /iPhone|iPad|iPod/.test(navigator.userAgent) || (/Macintosh/.test(navigator.userAgent) && navigator.maxTouchPoints > 1);

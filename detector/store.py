@@ -1063,10 +1063,14 @@ class Store:
 
     # --------------------------------------------------------------------------------------- output
     def query(self, status: list[str] | None = None, since: date | datetime | str | None = None,
-              classes: list[str] | None = None) -> pd.DataFrame:
-        """Registry candidates as a Candidates DataFrame + status columns (+ ``crop_jpeg`` bytes or None).
+              classes: list[str] | None = None, lists: bool = True) -> pd.DataFrame:
+        """Registry candidates as a Candidates DataFrame + status columns (+ ``crop_jpeg`` bytes or None), and what
+        the exports give of their sightings (``export.sightings``): ``n_drives``, ``last_drive`` (the drive of the
+        latest sighting; ties: the last drive name) and ``last_images`` (its frames, ``drive/name``, sorted, at most
+        ``export.LAST_IMAGES_MAX``).
 
-        ``since``: last seen on or after this date (local day) / time.
+        ``since``: last seen on or after this date (local day) / time. ``lists=False``: without the complete
+        ``drives``/``images`` lists (hundreds of names a damage after years of weekly drives), as the exports read.
         """
         where, args = [], []
         if status:
@@ -1089,14 +1093,38 @@ class Store:
                 t0 = datetime.combine(since, time(0), tzinfo=self.tz).timestamp()
             where.append("last_t >= ?")
             args.append(t0)
-        cols = ", ".join(f'"{c}"' for c in CANDIDATE_COLUMNS + STATUS_COLUMNS)
-        q = f"SELECT {cols} FROM candidates" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY fid"
+        cols = ", ".join(f'"{c}"' for c in CANDIDATE_COLUMNS + STATUS_COLUMNS if lists or c not in ("drives", "images"))
+        # the latest sighting's drive: by the (candidate_id, last_t) index, one step a candidate
+        last = ("(SELECT o.drive FROM observations o WHERE o.candidate_id = candidates.candidate_id "
+                "ORDER BY o.last_t DESC, o.drive DESC LIMIT 1)")
+        q = (f"SELECT {cols}, COALESCE(json_array_length(drives), 0) AS n_drives, {last} AS _last FROM candidates"
+             + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY fid")
         df = pd.read_sql_query(q, self.con, params=args)
-        for c in ("drives", "images"):
-            df[c] = [json.loads(v) if isinstance(v, str) and v else [] for v in df[c]]  # NULL: no sighting
+        if lists:
+            for c in ("drives", "images"):
+                df[c] = [json.loads(v) if isinstance(v, str) and v else [] for v in df[c]]  # NULL: no sighting
         df["crop_jpeg"] = [bytes(v) if v is not None else None for v in df["crop_jpeg"]]
         df["n_obs"] = df["n_obs"].fillna(0).astype(int)
+        df["n_drives"] = df["n_drives"].astype(int)
+        df["last_drive"], df["last_images"] = self._last_images(df.pop("_last"), df["candidate_id"])
         return df
+
+    def _last_images(self, drives: pd.Series, ids: pd.Series) -> tuple[list, list]:
+        """(drive, its frames as ``drive/name``, sorted, at most ``LAST_IMAGES_MAX``) of each candidate's latest drive,
+        from its observations (one statement, along the (candidate_id, drive, image) index). A sighting keyed under
+        several drives (``d1|d2``: a run named the image without its drive) keeps the bare name, as ``images``."""
+        from .export import LAST_IMAGES_MAX
+
+        pairs = {c: d for c, d in zip(ids, drives) if isinstance(d, str)}
+        got: dict[str, list[str]] = {}
+        for cid, d, im in self.con.execute(
+                "SELECT l.key, l.value, o.image FROM json_each(?) l JOIN observations o ON o.candidate_id = l.key "
+                "AND o.drive = l.value GROUP BY l.key, o.image ORDER BY l.key, o.image", (json.dumps(pairs),)):
+            names = got.setdefault(cid, [])
+            if len(names) < LAST_IMAGES_MAX:
+                names.append(im if not d or "|" in d or not im else f"{d}/{im}")
+        return ([d.split("|")[0] if isinstance(d, str) else None for d in drives],
+                [sorted(got.get(c, [])) for c in ids])
 
     def states(self, ids: Iterable[str]) -> pd.DataFrame:
         """``candidate_id, status, status_note`` of the named registry candidates (those a run just merged): what a
@@ -1164,10 +1192,16 @@ def _read_table(path: Path) -> list[list[str]]:
         if text is None or _NOT_TEXT.search(text):
             raise InputError("neither UTF-8 nor Shift_JIS text (save the list as CSV UTF-8, or pass the .xlsx)",
                              path) from None
+    # a list exported before the exports left out the complete image lists has cells of tens of thousands of
+    # characters (a damage seen for years), beyond the csv module's default field limit (131,072)
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text) + 1))
     try:
         return list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as e:
         raise InputError(f"not CSV: {e}", path) from None
+    finally:
+        csv.field_size_limit(limit)
 
 
 def _read_xlsx(path: Path, data: bytes) -> list[list[str]]:

@@ -297,7 +297,9 @@ def located(tmp_path_factory, roads) -> dict:
 def test_locate_oracle_gives_31_candidates(located):
     feats = json.loads((located["out"] / "candidates.geojson").read_text(encoding="utf-8"))["features"]
     assert len(feats) == 31
-    assert {P1, P2} <= {d for f in feats for d in f["properties"]["drives"]}
+    # every site seen on both passes, last on pass 2
+    assert {(f["properties"]["n_drives"], f["properties"]["last_drive"]) for f in feats} == {(2, P2)}
+    assert all(i.startswith(P2 + "/") for f in feats for i in f["properties"]["last_images"])
     assert "31 new" in located["stdout"]
     with open(located["out"] / "repair_list.csv", encoding="utf-8-sig", newline="") as fh:
         assert len(list(csv.DictReader(fh))) == 31

@@ -21,7 +21,8 @@ def _cands() -> pd.DataFrame:
             "segment_id": seg, "road_name": name, "chainage_m": ch, "lat": 36.123456789, "lon": 137.987654321,
             "best_image": "@img.jpg" if k == 0 else "IMG_1.jpg", "best_drive": "p1", "best_x1": 1.0, "best_y1": 2.0,
             "best_x2": 3.0, "best_y2": 4.0, "best_width": 512, "best_height": 512, "drives": ["p1", "p2"],
-            "images": ["p1/IMG_1.jpg"], "severity": 55.5, "est_width_m": 0.4, "est_length_m": float("nan"),
+            "images": ["p1/IMG_1.jpg", "p2/IMG_9.jpg", "p2/IMG_8.jpg"], "severity": 55.5, "est_width_m": 0.4,
+            "est_length_m": float("nan"), "last_drive": "p2",
         })
     return pd.DataFrame(rows)[CANDIDATE_COLUMNS]
 
@@ -33,13 +34,19 @@ def test_geojson_rfc7946_round_trip(tmp_path):
     f = d["features"][0]
     assert f["geometry"] == {"type": "Point", "coordinates": [137.9876543, 36.1234568]}
     for k in ("candidate_id", "class", "class_name", "class_name_ja", "confidence", "n_obs", "first_seen", "last_seen",
-              "segment_id", "road_name", "chainage_m", "best_image", "best_drive", "drives", "severity"):
+              "segment_id", "road_name", "chainage_m", "best_image", "best_drive", "n_drives", "last_drive",
+              "last_images", "severity"):
         assert k in f["properties"]
-    assert f["properties"]["drives"] == ["p1", "p2"] and f["properties"]["est_length_m"] is None
+    # the sightings as every output gives them: counts, the latest drive's frames; no complete image list; a run's
+    # outputs keep its own drives (the pipeline contract: candidates.geojson lists `drives`)
+    assert f["properties"]["drives"] == ["p1", "p2"] and "images" not in f["properties"]
+    assert (f["properties"]["n_drives"], f["properties"]["last_drive"], f["properties"]["last_images"]) == (
+        2, "p2", ["p2/IMG_8.jpg", "p2/IMG_9.jpg"])
+    assert f["properties"]["est_length_m"] is None
     assert [x["properties"]["segment_id"] for x in d["features"]] == ["A", "A", "B"]
     back = read_candidates_geojson(p)
     assert list(back["candidate_id"]) == ["C-0000000002", "C-0000000001", "C-0000000000"]
-    assert back["drives"][0] == ["p1", "p2"] and back["lat"][0] == pytest.approx(36.1234568)
+    assert back["last_images"][0] == ["p2/IMG_8.jpg", "p2/IMG_9.jpg"] and back["lat"][0] == pytest.approx(36.1234568)
     assert not list(tmp_path.joinpath("out").glob(".*.tmp"))  # atomic, no leftovers
 
 
@@ -62,7 +69,8 @@ def test_repair_list_bom_order_and_injection(tmp_path):
     assert body[0]["road_name"] == "'-1"
     assert body[1]["road_name"] == "県道1号" and body[1]["種別"] == "ポットホール"
     assert body[2]["road_name"].startswith("'=") and body[2]["best_image"] == "'@img.jpg"
-    assert body[0]["drives"] == "p1;p2" and body[0]["lat"] == "36.1234568"
+    assert (body[0]["drives"], body[0]["n_drives"], body[0]["last_drive"]) == ("p1;p2", "2", "p2")
+    assert body[0]["lat"] == "36.1234568"
     assert all(r[k] == "" for r in body for k in ("status", "note", "issue_type", "checked_by", "checked_at"))
     # the crop beside the list, where there is one
     photos = {r["candidate_id"]: r["photo"] for r in body}
@@ -80,3 +88,18 @@ def test_empty(tmp_path):
     d = json.loads(write_candidates_geojson(empty, tmp_path / "c.geojson").read_text())
     assert d == {"type": "FeatureCollection", "features": []}
     assert write_repair_list(empty, tmp_path / "r.csv").read_text(encoding="utf-8-sig").strip() == ",".join(REPAIR_COLUMNS)
+
+
+def test_sightings_give_the_latest_drive_and_at_most_LAST_IMAGES_MAX_of_its_frames():
+    """A vehicle waiting at a light films a damage for minutes: the outputs list the first LAST_IMAGES_MAX frames of
+    the latest drive (name order), the counts say the rest; a frame without its drive (an older file, one drive)
+    gets it."""
+    from detector.export import LAST_IMAGES_MAX, sightings
+
+    c = _cands().head(2).copy()
+    c.at[0, "images"] = ["p1/IMG_1.jpg"] + [f"p2/IMG_{k:03d}.jpg" for k in range(45, 5, -1)]
+    c.at[1, "drives"], c.at[1, "images"], c.at[1, "last_drive"] = ["p1"], ["IMG_7.jpg", "IMG_3.jpg"], None
+    s = sightings(c)
+    assert "images" not in s and list(s.drives) == [["p1", "p2"], ["p1"]] and list(s.n_drives) == [2, 1]
+    assert s.last_images[0] == [f"p2/IMG_{k:03d}.jpg" for k in range(6, 6 + LAST_IMAGES_MAX)]
+    assert (s.last_drive[1], s.last_images[1]) == ("p1", ["p1/IMG_3.jpg", "p1/IMG_7.jpg"])

@@ -146,10 +146,11 @@ def assert_no_duplicates(store: Path) -> None:
 
 
 def candidate_set(out: Path) -> list[tuple]:
-    """candidates.geojson minus ids: what a candidate is (class, where, how often seen, on which frames)."""
+    """candidates.geojson minus ids: what a candidate is (class, where, how often seen, on which frames: the latest
+    drive's)."""
     feats = json.loads((out / "candidates.geojson").read_text(encoding="utf-8"))["features"]
     return sorted((p["class"], p["segment_id"], round(float(p["chainage_m"]), 1), int(p["n_obs"]), p["best_image"],
-                   tuple(sorted(p["images"])), round(float(p["confidence"]), 3)) for p in (f["properties"] for f in feats))
+                   p["n_drives"], p["last_drive"], tuple(p["last_images"]), round(float(p["confidence"]), 3)) for p in (f["properties"] for f in feats))
 
 
 # ------------------------------------------------------------------------------------------------ fixtures

@@ -105,7 +105,8 @@ def test_geojson(tmp_path, cfg):
     assert f["geometry"]["coordinates"] == pytest.approx([df.lon[3], df.lat[3]])
     p = f["properties"]
     assert "crop_jpeg" not in p and p["class_name_ja"] == "ポットホール" and p["status"] == "repaired"
-    assert p["drives"] == ["toyama-2026-11-p1", "toyama-2026-11-p2"] and p["severity"] == pytest.approx(1.05)
+    assert (p["n_drives"], p["last_drive"]) == (2, "toyama-2026-11-p1") and p["severity"] == pytest.approx(1.05)
+    assert "drives" not in p and "images" not in p
 
 
 def test_without_status_columns_everything_is_new(tmp_path, cfg):
@@ -130,7 +131,7 @@ def test_gpkg(tmp_path, cfg, toyama_roads):
                 "chainage_m", "status", "severity"):
         assert col in g.columns, col
     assert g.geometry.x.iloc[2] == pytest.approx(df.lon[2]) and g.class_name_ja.iloc[3] == "ポットホール"
-    assert g.drives.iloc[1] == "toyama-2026-11-p1; toyama-2026-11-p2"
+    assert g.n_drives.iloc[1] == 2 and g.last_drive.iloc[1] == "toyama-2026-11-p1" and "images" not in g
     assert len(gpd.read_file(out, layer="segments")) == len(toyama_roads)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file left
 

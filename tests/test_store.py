@@ -4,6 +4,7 @@ import, crash safety, concurrency, and a three-pass acceptance run."""
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import pickle
@@ -11,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -773,7 +775,7 @@ def test_registry_of_schema_1_is_migrated_on_its_next_write(toyama, tmp_path):
 
     with Store(p_old) as st:  # read as it is: the same frame (images still bare names), nothing written
         q = st.query()
-        pd.testing.assert_frame_equal(q, before)
+        pd.testing.assert_frame_equal(q[before.columns], before)  # (+ the sightings' summary the exports give)
     assert p_old.stat().st_size == size_old
 
     for p in (p_old, p_new):  # the next write, with the current code
@@ -856,14 +858,113 @@ def test_two_phones_with_the_same_file_names(toyama, tmp_path):
     assert sum(p["n_obs"] for p in run.values()) == q.n_obs.sum() == sum(by_drive.values())
     assert set(by_drive) == set(phones)
     for cid, p in run.items():
-        assert sorted(p["images"]) == q.images[cid] and p["n_obs"] == q.n_obs[cid]
+        assert p["n_obs"] == q.n_obs[cid] and p["n_drives"] == len(q.drives[cid])
         assert (p["best_drive"], p["best_image"]) == (q.best_drive[cid], q.best_image[cid])
+        assert set(p["last_images"]) <= set(q.images[cid]) and all(i.startswith(p["last_drive"] + "/")
+                                                                   for i in p["last_images"])
     assert any(len({i.split("/", 1)[1] for i in ims}) < len(ims) for ims in q.images)  # a name from both phones
     patrol("export", store, "--format", "geojson", "--out", tmp_path / "reg.geojson")
     reg = json.loads((tmp_path / "reg.geojson").read_text("utf-8"))["features"]
-    assert {f["id"]: sorted(f["properties"]["images"]) for f in reg} == {c: sorted(p["images"]) for c, p in run.items()}
+    what = ("n_obs", "n_drives", "last_drive", "last_images")
+    assert {f["id"]: [f["properties"][k] for k in what] for f in reg} == {c: [p[k] for k in what] for c, p in run.items()}
     # the same two phones again: every sighting is already there, none counted twice
     patrol("run", tmp_path / "phoneA", tmp_path / "phoneB", "--roads", toyama / "roads.geojson", "--out",
            tmp_path / "again", "--store", store)
     again = json.loads((tmp_path / "again" / "summary.json").read_text("utf-8"))["registry"]
     assert again["new"] == again["seen_again"] == 0 and again["already_there"] == len(run)
+
+
+def _week(cands: pd.DataFrame, w: int) -> pd.DataFrame:
+    """A pass as driven again ``w`` weeks later: drives renamed ``<drive>-w<w>``, times + w weeks."""
+    c = cands.copy()
+    sfx, dt = f"-w{w:03d}", timedelta(days=7 * w)
+    c["drives"] = [[d + sfx for d in ds] for ds in c["drives"]]
+    c["best_drive"] = [d + sfx for d in c["best_drive"]]
+    c["last_drive"] = [d + sfx for d in c["last_drive"]]
+    c["images"] = [[i.split("/", 1)[0] + sfx + "/" + i.split("/", 1)[1] for i in ims] for ims in c["images"]]
+    for col in ("first_seen", "last_seen"):
+        c[col] = [(datetime.fromisoformat(t) + dt).isoformat() for t in c[col]]
+    return c
+
+
+def test_exports_of_damages_seen_for_years_stay_small(toyama, tmp_path):
+    """Unrepaired damages are seen every week for years: the sample's two real passes (located and deduped), driven
+    again every week for 110 weeks, give each damage hundreds of sightings (~6 frames a week at most). Every
+    export (csv, xlsx, geojson, kml, html) gives each damage its counts (n_obs, n_drives, first/last seen), its best
+    frame and the latest drive's frames (at most LAST_IMAGES_MAX), not the complete lists (the registry's
+    observations keep them): every cell stays far below Excel's 32,767 characters (the complete image list of the
+    most seen damage is longer), and a file grows with the number of damages, not of sightings. A crew's list
+    exported before, with the long columns, is still taken back."""
+    import openpyxl
+
+    from detector.export import LAST_IMAGES_MAX
+    from detector.report import EXCEL_CELL_MAX, export
+
+    cfg = Config()
+    passes, how = _oracle_candidates(toyama, cfg)
+    assert how == "locate+dedupe"
+    path, weeks, fmts = tmp_path / "registry.gpkg", 110, ("csv", "xlsx", "geojson", "kml", "html")
+    per_row, n_obs = {}, {}
+    with Store(path) as st:
+        for w in range(weeks):
+            for k in (0, 1):
+                st.merge(_week(passes[k], w), {"run_id": f"p{k + 1}-w{w:03d}"}, cfg)
+            if w in (1, weeks - 1):
+                q = st.query(lists=False)
+                n_obs[w] = q.n_obs.sum()
+                for fmt in fmts:
+                    f = export(q, fmt, tmp_path / f"w{w}" / f"list.{fmt}", cfg)
+                    per_row[w, fmt] = f.stat().st_size / len(q)
+        full = st.query()  # with the complete lists
+        obs = st.con.execute("SELECT candidate_id, drive, image, last_t FROM observations").fetchall()
+    assert full.n_obs.max() >= 600 and full.n_drives.min() >= 2 * weeks - 10
+    assert max(len("; ".join(v)) for v in full.images) > EXCEL_CELL_MAX  # what the exports wrote into one cell
+
+    # the lists: the latest sighting's drive, and its frames (drive/name), as the observations have them
+    latest: dict[str, tuple] = {}
+    for cid, d, im, t in obs:
+        latest[cid] = max(latest.get(cid, (-1.0, "")), (t, d))
+    for r in full.itertuples():
+        d = latest[r.candidate_id][1]
+        frames = sorted({f"{d}/{im}" for c, dd, im, _ in obs if c == r.candidate_id and dd == d})
+        assert (r.last_drive, r.last_images, r.n_drives) == (d, frames[:LAST_IMAGES_MAX], len(r.drives))
+        assert r.last_drive.endswith(f"-w{weeks - 1:03d}") and 1 <= len(r.last_images) <= 6
+    last = tmp_path / f"w{weeks - 1}"
+    feats = json.loads((last / "list.geojson").read_text("utf-8"))["features"]
+    by_id = full.set_index("candidate_id")
+    for f in feats:
+        p = f["properties"]
+        assert "images" not in p and "drives" not in p
+        assert p["last_images"] == by_id.last_images[f["id"]] and p["n_obs"] == by_id.n_obs[f["id"]]
+        assert (p["n_drives"], p["last_drive"]) == (by_id.n_drives[f["id"]], by_id.last_drive[f["id"]])
+    # every cell of the crew's lists far below Excel's limit
+    with open(last / "list.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert "last_images" in rows[0] and "images" not in rows[0] and len(rows) == len(full) + 1
+    assert max(len(c) for r in rows for c in r) < 2000
+    wb = openpyxl.load_workbook(last / "list.xlsx", read_only=True)
+    assert max(len(str(v)) for r in wb["candidates"].iter_rows(values_only=True) for v in r if v is not None) < 2000
+    wb.close()
+    kml = ET.parse(last / "list.kml").getroot()
+    ns = "{http://www.opengis.net/kml/2.2}"
+    assert max(len(d.text) for d in kml.iter(f"{ns}description")) < 2000
+    # a file grows with the damages, not with their sightings (x50 sightings here)
+    assert n_obs[weeks - 1] > 50 * n_obs[1]
+    for fmt in fmts:
+        assert per_row[weeks - 1, fmt] < 1.3 * per_row[1, fmt], (fmt, per_row[1, fmt], per_row[weeks - 1, fmt])
+
+    # a crew's list exported before: the complete drives/images in their cells; one damage seen ~6 times a week for
+    # ten years (170,000 characters: more than the csv module reads in a cell by default) — its statuses are read
+    old = tmp_path / "old-list.csv"
+    decade = "; ".join(f"toyama-2026-11-p1-w{w:03d}/IMG_20261120_0900{k:02d}_00{k:02d}.jpg"
+                       for w in range(520) for k in range(6))
+    with open(old, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["candidate_id", "status", "note", "drives", "images"])
+        for k, r in enumerate(full.head(3).itertuples()):
+            w.writerow([r.candidate_id, "confirmed", "crew B", "; ".join(r.drives), decade if k == 0 else "; ".join(r.images)])
+    assert len(decade) > 131_072
+    with Store(path) as st:
+        rep = st.import_verification(old)
+        assert rep.applied == list(full.candidate_id[:3]) and not rep.unmatched
+        assert list(st.query(lists=False).status[:3]) == ["confirmed"] * 3
