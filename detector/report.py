@@ -161,7 +161,7 @@ def prepare(df: pd.DataFrame, cfg) -> pd.DataFrame:
     """A copy with every output column present: status 'new' when the frame has no status, class names from
     the config where missing, the sightings as ``export.sightings`` gives them (``n_drives``, ``last_drive``,
     ``last_images``; no complete ``drives``/``images`` lists: a registry's damage gathers a drive a week), ``status_ja`` added."""
-    out = sightings(df).reset_index(drop=True)
+    out = sightings(df).drop(columns=["drives"], errors="ignore").reset_index(drop=True)
     n = len(out)
     for c, *_ in COLUMNS:
         if c not in out.columns:
