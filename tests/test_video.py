@@ -172,6 +172,29 @@ def test_video_time_sources(tmp_path, video_src, photos):
         assert ("creation time 0" if epoch is None else "camera clock not set") in rows[0].reason
 
 
+def test_resume_after_video_frames_deleted(tmp_path, video_src, photos):
+    """OUT/frames deleted between two runs (to free disk space): the resumed frames stage is not skipped but takes
+    the video's frames again (else detection and the crops would find no image, silently)."""
+    from detector.pipeline import Manifest, RunSummary, VIDEO_FRAMES, stage_frames
+
+    drive = video_drive(tmp_path / "d", video_src, photos)
+    out = tmp_path / "out"
+    (out / ".work").mkdir(parents=True)
+    cfg = cfg_with(video_every_m=20.0)
+    first = stage_frames([drive], cfg, out, Manifest(out), RunSummary(out=out))
+    taken = [f.name for f in first if f.ok and "@" in f.name]
+    assert taken
+    s = RunSummary(out=out)
+    stage_frames([drive], cfg, out, Manifest(out), s)
+    assert "frames" in s.skipped_stages and s.videos[0].reused  # nothing changed: skipped
+    shutil.rmtree(out / VIDEO_FRAMES)
+    s = RunSummary(out=out)
+    again = stage_frames([drive], cfg, out, Manifest(out), s)
+    assert "frames" not in s.skipped_stages and not s.videos[0].reused
+    assert [f.name for f in again if f.ok and "@" in f.name] == taken
+    assert all(Path(f.path).is_file() for f in again if f.ok)
+
+
 # ------------------------------------------------------------------------------------------------ bad videos
 
 def test_broken_videos_reported_and_photos_kept(tmp_path, video_src, photos):
