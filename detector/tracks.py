@@ -31,12 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .geo import distance_bearing
+
 __all__ = ["Track", "TrackError", "read_track", "track_kind", "TRACK_SUFFIXES"]
 
 TRACK_SUFFIXES = {".gpx": "gpx", ".nmea": "nmea", ".nma": "nmea"}
 _SNIFF_BYTES = 65536
 _MAX_BYTES = 512 * 1024 * 1024
-_EARTH_R = 6_371_008.8
 _GPX_ROOT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?gpx[\s>/]")
 _NMEA_LINE = re.compile(rb"\$(?:GP|GN|GL|GA|BD|GB|GQ|GI)(?:RMC|GGA),")
 _KNOTS_KMH = 1.852
@@ -93,7 +94,7 @@ class Track:
             use_a = exact & (ai > 0) & (self.seg[pa] == self.seg[ai]) & (t[ai] - t[pa] <= max_gap)
             use_b = exact & (bi < n - 1) & (self.seg[pb] == self.seg[bi]) & (t[pb] - t[bi] <= max_gap)
             ha, hb = np.where(use_a, pa, ha), np.where(use_b, pb, hb)
-        dist, bearing = _distance_bearing(self.lat[ha], self.lon[ha], self.lat[hb], self.lon[hb])
+        dist, bearing = distance_bearing(self.lat[ha], self.lon[ha], self.lat[hb], self.lon[hb])
         hgap = t[hb] - t[ha]
         ca, cb = self.course[ai], self.course[bi]
         dc = (cb - ca + 180.0) % 360.0 - 180.0
@@ -118,22 +119,9 @@ class Track:
         return {"lat": np.where(ok, lat, nan), "lon": np.where(ok, lon, nan), "heading": np.where(ok, heading, nan),
                 "speed": np.where(ok, speed, nan), "ok": ok, "why": why}
 
-    def span(self) -> tuple[float, float]:
-        return float(self.t[0]), float(self.t[-1])
-
 
 def _hms(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _distance_bearing(lat1, lon1, lat2, lon2) -> tuple[np.ndarray, np.ndarray]:
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dl = np.radians(lon2 - lon1)
-    h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    dist = 2 * _EARTH_R * np.arcsin(np.minimum(1.0, np.sqrt(h)))
-    y = np.sin(dl) * np.cos(p2)
-    x = np.cos(p1) * np.sin(p2) - np.sin(p1) * np.cos(p2) * np.cos(dl)
-    return dist, np.degrees(np.arctan2(y, x)) % 360.0
 
 
 # ----------------------------------------------------------------------------------------------- detection

@@ -23,7 +23,8 @@ from PIL import Image
 from conftest import ROADS, TOYAMA, need
 from detector.config import Config, load_config
 from detector.errors import ConfigError
-from detector.frames import _distance_bearing, scan, scan_drive
+from detector.frames import scan, scan_drive
+from detector.geo import distance_bearing as _distance_bearing
 from detector.tracks import TrackError, read_track
 
 P1 = "toyama-2026-11-p1"

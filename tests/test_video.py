@@ -20,8 +20,9 @@ import pytest
 
 from conftest import TOYAMA, need
 from detector.config import Config
-from detector.frames import _distance_bearing, scan, scan_drive, sniff_format
-from detector.tracks import _distance_bearing as distances
+from detector.frames import scan, scan_drive, sniff_format
+from detector.geo import distance_bearing as _distance_bearing
+from detector.geo import distance_bearing as distances
 from detector.video import clock_label, name_time
 from test_tracks import P1, kubicka_points, write_gpx
 
