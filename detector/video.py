@@ -288,8 +288,8 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[float], tu
     except (OSError, ValueError, KeyError, TypeError):
         old = None
     folder.mkdir(parents=True, exist_ok=True)
-    for p in folder.glob("*.jpg"):  # a changed video, other settings: its old frames go
-        p.unlink(missing_ok=True)
+    for p in [*folder.glob("*.jpg"), *folder.glob(".*.tmp")]:  # a changed video, other settings: its old frames
+        p.unlink(missing_ok=True)                                  # go; so do a killed run's half-written ones
     index.unlink(missing_ok=True)
 
     with _fd2_captured() as said:  # FFmpeg prints why it cannot open a file on stderr ("moov atom not found")

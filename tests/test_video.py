@@ -194,6 +194,14 @@ def test_resume_after_video_frames_deleted(tmp_path, video_src, photos):
     assert "frames" not in s.skipped_stages and not s.videos[0].reused
     assert [f.name for f in again if f.ok and "@" in f.name] == taken
     assert all(Path(f.path).is_file() for f in again if f.ok)
+    # a run killed while writing a frame leaves its temp file (no index.json yet): the next extraction removes it
+    folder = next((out / VIDEO_FRAMES).rglob("index.json")).parent
+    (folder / "index.json").unlink()
+    (folder / ".dashcam@0001.500s.jpg.tmp").write_bytes(b"\xff\xd8 half a JPEG")
+    man = Manifest(out)
+    man.forget("frames")  # killed before the stage was marked done
+    stage_frames([drive], cfg, out, man, RunSummary(out=out))
+    assert sorted(p.name for p in folder.iterdir() if p.suffix != ".jpg") == ["index.json"]
 
 
 # ------------------------------------------------------------------------------------------------ bad videos
