@@ -13,7 +13,7 @@ Contracts:
   skipped; ``course`` (degrees) and ``speed`` (m/s) from the point itself (GPX 1.0) or its ``extensions`` (Garmin
   TrackPointExtension and the like). Each ``trkseg`` is its own segment: never interpolated across.
 * NMEA 0183: ``$--RMC`` (any talker: GP, GN, GL, GA, BD...) gives date, time, position, speed (knots) and course;
-  status ``V`` or mode ``N`` is skipped; ``$--GGA`` with fix quality 0 at the same time drops that fix. A sentence
+  status ``V`` or mode ``N`` is skipped; ``$--GGA`` with fix quality 0 drops the RMC of its epoch (sent just before or after it). A sentence
   whose ``*hh`` checksum does not match is skipped and counted (``Track.broken``). Text before the ``$`` (a
   logger's own time stamp) is ignored.
 * ``Track.place(t, max_gap)``: vectorised (``searchsorted``) positions at frame times, between the two points
@@ -312,7 +312,10 @@ def _nmea_tod(v: str) -> float:
 def _read_nmea(path: Path, data: bytes) -> Track:
     text = data.decode("ascii", "replace")
     pts: list[tuple] = []
-    gga_bad: set[float] = set()  # times of day whose GGA says no fix
+    # a GGA without fix drops the RMC of its epoch: the one just before it with its time of day, or the next RMC
+    # when that has its time (a time of day alone: in a log of several days, 10:00:00 comes once a day)
+    dropped: set[int] = set()  # indexes into pts
+    gga_pending = math.nan  # a GGA's time of day without fix, waiting for its RMC
     broken = void = rmc_n = 0
     for line in text.splitlines():
         i = line.find("$")
@@ -332,7 +335,10 @@ def _read_nmea(path: Path, data: bytes) -> Track:
                 continue
             tod = _nmea_tod(f[1])
             if f[6].strip() in ("", "0") and not math.isnan(tod):
-                gga_bad.add(round(tod, 2))
+                if pts and pts[-1][6] == round(tod, 2):
+                    dropped.add(len(pts) - 1)
+                else:
+                    gga_pending = round(tod, 2)
             continue
         if kind != "RMC":
             continue
@@ -359,10 +365,13 @@ def _read_nmea(path: Path, data: bytes) -> Track:
         course = _float(f[8]) if f[8] else math.nan
         if not 0 <= course <= 360:
             course = math.nan
+        if gga_pending == round(tod, 2):
+            dropped.add(len(pts))
+        gga_pending = math.nan
         pts.append((day + tod, lat, lon, course % 360.0 if not math.isnan(course) else course, speed, 1, round(tod, 2)))
     if not rmc_n and not broken:
         raise TrackError("no RMC sentences (date, time and position) in the NMEA file")
-    good = [p[:6] for p in pts if p[6] not in gga_bad]
+    good = [p[:6] for k, p in enumerate(pts) if k not in dropped]
     no_fix = len(pts) - len(good)
     if not good:
         why = [f"{n} {what}" for n, what in ((broken, "sentences broken (bad checksum or fields)"),
