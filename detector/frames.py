@@ -74,6 +74,8 @@ import numpy as np
 from .atomic import atomic_write
 from .config import Config
 from .errors import InputError
+from .geo import EARTH_R, distance_bearing
+from .video import VIDEO_FORMATS  # sniff_format's names for videos
 
 # exifread logs a warning for every odd file ("No values found for GPS SubIFD"); those are expected here.
 logging.getLogger("exifread").setLevel(logging.ERROR)
@@ -113,14 +115,12 @@ _STR_MAX = 64
 _GPS_DISAGREE = timedelta(hours=2)
 _MIN_OFFSET = timedelta(hours=-12, minutes=-30)  # zone offsets span -12..+14 h; allow clock drift
 _MAX_OFFSET = timedelta(hours=14, minutes=30)
-_EARTH_R = 6_371_008.8
 _MAX_SPEED = 200 / 3.6  # m/s: a fix farther from a track's last one than this speed allows is another vehicle's
 _GPS_SLACK_M = 25.0  # GPS noise allowed on top of it (a jump of 100 m within 1 s is not a vehicle)
 _TRACK_HORIZON_S = 60.0  # a track not seen for this long ends
 _STALE_S = 2.0  # a fix repeated unchanged for longer than this while moving is stale (a tunnel, an elevated road)
 _MOVING_KMH = 5.0
 _JUMP_MAX_FIXES = 2  # a track this short between two fixes of another track is that track's GPS jump
-_VIDEO_FORMATS = ("mp4", "mov", "avi")  # sniff_format's names for videos (detector/video.py)
 
 
 class FrameError(Exception):
@@ -712,7 +712,7 @@ def _probe(path: Path, cfg: Config) -> _Probe:
             if fmt == "":
                 p.reason = f"not_an_image: {_describe(path, head)}"
                 return p
-            if fmt in _VIDEO_FORMATS:
+            if fmt in VIDEO_FORMATS:
                 return p  # frames are taken from it in scan (detector/video.py)
             if fmt not in ("jpeg", "png", "heif"):
                 p.reason = f"unsupported_format: {fmt}"
@@ -953,7 +953,7 @@ def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = N
         if kind:
             found.append((sequence_of(name), path, kind))
             continue
-        if p.fmt in _VIDEO_FORMATS and not p.reason:
+        if p.fmt in VIDEO_FORMATS and not p.reason:
             videos.append((name, path, p.fmt))
             continue
         fr.width, fr.height = p.width, p.height
@@ -1267,7 +1267,7 @@ def _metric(frames: list[Frame]) -> tuple[np.ndarray, np.ndarray]:
     if not len(lat):
         return lat, lon
     dlon = (lon - lon[0] + 180.0) % 360.0 - 180.0
-    return np.radians(dlon) * _EARTH_R * math.cos(math.radians(lat[0])), np.radians(lat - lat[0]) * _EARTH_R
+    return np.radians(dlon) * EARTH_R * math.cos(math.radians(lat[0])), np.radians(lat - lat[0]) * EARTH_R
 
 
 def _place(frames: list[Frame], max_gap: float, problems: dict[int, str], from_tracks=None) -> None:
@@ -1321,7 +1321,7 @@ def _stale(fixed: list[Frame], max_gap: float) -> dict[int, str]:
         t0 = first.time.timestamp()
         if (j < len(fixed) and fixed[j].time.timestamp() > t0
                 and fixed[j].time.timestamp() - fixed[j - 1].time.timestamp() <= max_gap):
-            d, _ = _distance_bearing(first.lat, first.lon, fixed[j].lat, fixed[j].lon)  # was it moving meanwhile?
+            d, _ = distance_bearing(first.lat, first.lon, fixed[j].lat, fixed[j].lon)  # was it moving meanwhile?
             track_kmh = 3.6 * d / (fixed[j].time.timestamp() - t0)
         else:
             track_kmh = math.nan
@@ -1346,7 +1346,7 @@ def _jumps(fixed: list[Frame], ts: np.ndarray, labels: np.ndarray, max_gap: floa
                 or labels[lo] == k or ts[idx[0]] - ts[lo] > max_gap or ts[hi] - ts[idx[-1]] > max_gap):
             continue
         for i in idx.tolist():
-            d, _ = _distance_bearing(fixed[lo].lat, fixed[lo].lon, fixed[i].lat, fixed[i].lon)
+            d, _ = distance_bearing(fixed[lo].lat, fixed[lo].lon, fixed[i].lat, fixed[i].lon)
             out[id(fixed[i])] = f"bad_gps: implausible jump ({d:.0f} m in {ts[i] - ts[lo]:.0f} s)"
     return out
 
@@ -1397,42 +1397,27 @@ def _interpolate(frames: list[Frame], fixed: list[Frame], ts: np.ndarray, labels
             fr.reason = f"{problem}; {why}" if problem else f"no_gps_fix: {why}"
 
 
-def _distance_bearing(lat1: float, lon1: float, lat2: float, lon2: float) -> tuple[float, float]:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dl = math.radians(lon2 - lon1)
-    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    dist = 2 * _EARTH_R * math.asin(min(1.0, math.sqrt(a)))
-    y = math.sin(dl) * math.cos(p2)
-    x = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
-    return dist, math.degrees(math.atan2(y, x)) % 360.0
-
-
 def _track_headings(frames: list[Frame], max_gap: float) -> None:
     """A missing heading from the bearing between the nearest GPS-fixed placed frames before and after (each
-    within ``max_gap`` s, at least 1 m apart). Linear: the neighbours are found with one searchsorted."""
+    within ``max_gap`` s, at least 1 m apart; the frame itself where one side has none). Vectorised: the neighbours
+    are found with one searchsorted, the bearings in one call."""
     placed = [fr for fr in frames if fr.status == "ok" and fr.position_source and fr.time is not None]
     gps = np.flatnonzero([p.position_source == "gps" for p in placed])
     need = np.flatnonzero([math.isnan(p.heading) for p in placed])
     if not len(gps) or not len(need):
         return
+    t = np.array([p.time.timestamp() for p in placed])
+    lat, lon = np.array([p.lat for p in placed]), np.array([p.lon for p in placed])
     before = np.searchsorted(gps, need, side="left") - 1  # the last fix strictly before, the first strictly after
     after = np.searchsorted(gps, need, side="right")
-    for i, lo, hi in zip(need.tolist(), before.tolist(), after.tolist()):
-        fr = placed[i]
-        t = fr.time.timestamp()
-        prev = placed[gps[lo]] if lo >= 0 else None
-        nxt = placed[gps[hi]] if hi < len(gps) else None
-        if prev is not None and t - prev.time.timestamp() > max_gap:
-            prev = None
-        if nxt is not None and nxt.time.timestamp() - t > max_gap:
-            nxt = None
-        a = prev or fr
-        b = nxt or fr
-        if a is b:
-            continue
-        dist, bearing = _distance_bearing(a.lat, a.lon, b.lat, b.lon)
-        if dist >= 1.0:
-            fr.heading, fr.heading_source = bearing, "track"
+    a = np.where(before >= 0, gps[np.maximum(before, 0)], need)
+    a = np.where(t[need] - t[a] <= max_gap, a, need)
+    b = np.where(after < len(gps), gps[np.minimum(after, len(gps) - 1)], need)
+    b = np.where(t[b] - t[need] <= max_gap, b, need)
+    dist, bearing = distance_bearing(lat[a], lon[a], lat[b], lon[b])
+    use = (a != b) & (dist >= 1.0)
+    for i, h in zip(need[use].tolist(), bearing[use].tolist()):
+        placed[i].heading, placed[i].heading_source = h, "track"
 
 # ----------------------------------------------------------------------------------------------- decode
 

@@ -250,6 +250,14 @@ def check_track_files(tracks: Iterable[Path]) -> list[Path]:
     return out
 
 
+def _video_frame_there(f, out: Path) -> bool:
+    """False for a frame taken from a video (its JPEG under OUT/frames) whose file is gone; True otherwise."""
+    if f.status != "ok" or "@" not in f.name:
+        return True
+    p = Path(f.path)
+    return not p.is_relative_to(out.absolute() / VIDEO_FRAMES) or p.is_file()
+
+
 def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summary: RunSummary, progress=None,
                  tracks: Iterable[Path] = ()):
     from .frames import (TrackUse, VideoUse, load_tracks, merge_track_uses, read_frames_csv, scan, track_warnings,
@@ -275,11 +283,17 @@ def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summ
     scan_csv, uses_json = out / WORK / "frames.scan.csv", out / WORK / "frames.tracks.json"
     videos_json = out / WORK / "frames.videos.json"
     if man.fresh("frames", key, scan_csv, uses_json, videos_json):
-        summary.skipped_stages.append("frames")
-        summary.tracks = [TrackUse.from_dict(d) for d in json.loads(uses_json.read_text(encoding="utf-8"))]
-        summary.videos = [VideoUse.from_dict(d) for d in json.loads(videos_json.read_text(encoding="utf-8"))]
-        summary.warnings.extend(track_warnings(summary.tracks, cfg.tz) + video_warnings(summary.videos))
-        return read_frames_csv(scan_csv)
+        frames = read_frames_csv(scan_csv)
+        # the frames taken from videos live in OUT/frames, outside the drives' fingerprint: if they were deleted
+        # (to free space), scan again, which takes them again (else detection and crops would find no image)
+        if all(_video_frame_there(f, out) for f in frames):
+            summary.skipped_stages.append("frames")
+            summary.tracks = [TrackUse.from_dict(d) for d in json.loads(uses_json.read_text(encoding="utf-8"))]
+            summary.videos = [VideoUse.from_dict(d) for d in json.loads(videos_json.read_text(encoding="utf-8"))]
+            for u in summary.videos:  # nothing decoded this time: the frames are those taken before
+                u.reused = not u.problem
+            summary.warnings.extend(track_warnings(summary.tracks, cfg.tz) + video_warnings(summary.videos))
+            return frames
     frames = []
     task = progress.add_task("Reading EXIF", total=len(listing)) if progress else None
     read, uses = load_tracks(tracks)

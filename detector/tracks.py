@@ -13,7 +13,7 @@ Contracts:
   skipped; ``course`` (degrees) and ``speed`` (m/s) from the point itself (GPX 1.0) or its ``extensions`` (Garmin
   TrackPointExtension and the like). Each ``trkseg`` is its own segment: never interpolated across.
 * NMEA 0183: ``$--RMC`` (any talker: GP, GN, GL, GA, BD...) gives date, time, position, speed (knots) and course;
-  status ``V`` or mode ``N`` is skipped; ``$--GGA`` with fix quality 0 at the same time drops that fix. A sentence
+  status ``V`` or mode ``N`` is skipped; ``$--GGA`` with fix quality 0 drops the RMC of its epoch (sent just before or after it). A sentence
   whose ``*hh`` checksum does not match is skipped and counted (``Track.broken``). Text before the ``$`` (a
   logger's own time stamp) is ignored.
 * ``Track.place(t, max_gap)``: vectorised (``searchsorted``) positions at frame times, between the two points
@@ -31,12 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .geo import distance_bearing
+
 __all__ = ["Track", "TrackError", "read_track", "track_kind", "TRACK_SUFFIXES"]
 
 TRACK_SUFFIXES = {".gpx": "gpx", ".nmea": "nmea", ".nma": "nmea"}
 _SNIFF_BYTES = 65536
 _MAX_BYTES = 512 * 1024 * 1024
-_EARTH_R = 6_371_008.8
 _GPX_ROOT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?gpx[\s>/]")
 _NMEA_LINE = re.compile(rb"\$(?:GP|GN|GL|GA|BD|GB|GQ|GI)(?:RMC|GGA),")
 _KNOTS_KMH = 1.852
@@ -93,7 +94,7 @@ class Track:
             use_a = exact & (ai > 0) & (self.seg[pa] == self.seg[ai]) & (t[ai] - t[pa] <= max_gap)
             use_b = exact & (bi < n - 1) & (self.seg[pb] == self.seg[bi]) & (t[pb] - t[bi] <= max_gap)
             ha, hb = np.where(use_a, pa, ha), np.where(use_b, pb, hb)
-        dist, bearing = _distance_bearing(self.lat[ha], self.lon[ha], self.lat[hb], self.lon[hb])
+        dist, bearing = distance_bearing(self.lat[ha], self.lon[ha], self.lat[hb], self.lon[hb])
         hgap = t[hb] - t[ha]
         ca, cb = self.course[ai], self.course[bi]
         dc = (cb - ca + 180.0) % 360.0 - 180.0
@@ -118,22 +119,9 @@ class Track:
         return {"lat": np.where(ok, lat, nan), "lon": np.where(ok, lon, nan), "heading": np.where(ok, heading, nan),
                 "speed": np.where(ok, speed, nan), "ok": ok, "why": why}
 
-    def span(self) -> tuple[float, float]:
-        return float(self.t[0]), float(self.t[-1])
-
 
 def _hms(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _distance_bearing(lat1, lon1, lat2, lon2) -> tuple[np.ndarray, np.ndarray]:
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dl = np.radians(lon2 - lon1)
-    h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    dist = 2 * _EARTH_R * np.arcsin(np.minimum(1.0, np.sqrt(h)))
-    y = np.sin(dl) * np.cos(p2)
-    x = np.cos(p1) * np.sin(p2) - np.sin(p1) * np.cos(p2) * np.cos(dl)
-    return dist, np.degrees(np.arctan2(y, x)) % 360.0
 
 
 # ----------------------------------------------------------------------------------------------- detection
@@ -324,7 +312,10 @@ def _nmea_tod(v: str) -> float:
 def _read_nmea(path: Path, data: bytes) -> Track:
     text = data.decode("ascii", "replace")
     pts: list[tuple] = []
-    gga_bad: set[float] = set()  # times of day whose GGA says no fix
+    # a GGA without fix drops the RMC of its epoch: the one just before it with its time of day, or the next RMC
+    # when that has its time (a time of day alone: in a log of several days, 10:00:00 comes once a day)
+    dropped: set[int] = set()  # indexes into pts
+    gga_pending = math.nan  # a GGA's time of day without fix, waiting for its RMC
     broken = void = rmc_n = 0
     for line in text.splitlines():
         i = line.find("$")
@@ -344,7 +335,10 @@ def _read_nmea(path: Path, data: bytes) -> Track:
                 continue
             tod = _nmea_tod(f[1])
             if f[6].strip() in ("", "0") and not math.isnan(tod):
-                gga_bad.add(round(tod, 2))
+                if pts and pts[-1][6] == round(tod, 2):
+                    dropped.add(len(pts) - 1)
+                else:
+                    gga_pending = round(tod, 2)
             continue
         if kind != "RMC":
             continue
@@ -371,10 +365,13 @@ def _read_nmea(path: Path, data: bytes) -> Track:
         course = _float(f[8]) if f[8] else math.nan
         if not 0 <= course <= 360:
             course = math.nan
+        if gga_pending == round(tod, 2):
+            dropped.add(len(pts))
+        gga_pending = math.nan
         pts.append((day + tod, lat, lon, course % 360.0 if not math.isnan(course) else course, speed, 1, round(tod, 2)))
     if not rmc_n and not broken:
         raise TrackError("no RMC sentences (date, time and position) in the NMEA file")
-    good = [p[:6] for p in pts if p[6] not in gga_bad]
+    good = [p[:6] for k, p in enumerate(pts) if k not in dropped]
     no_fix = len(pts) - len(good)
     if not good:
         why = [f"{n} {what}" for n, what in ((broken, "sentences broken (bad checksum or fields)"),

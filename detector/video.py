@@ -49,7 +49,6 @@ _IMAGE_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", 
 _AUDIO_BRANDS = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
 _QT_START = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
 _CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
-_EARTH_R = 6_371_008.8
 # a date-time in a file name: 20261112_093015, 2026_1112_093015_001, 2026-11-12_09-30-15, VID_20261112_093015
 _NAME_RE = re.compile(r"(?<!\d)(20\d\d)[-_]?(\d\d)[-_]?(\d\d)[-_T ]?(\d\d)[-_.]?(\d\d)[-_.]?(\d\d)(?!\d)")
 
@@ -261,13 +260,6 @@ class Extracted:
     notes: list[str] = field(default_factory=list)
 
 
-def _distance(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = (math.sin((p2 - p1) / 2) ** 2
-         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
-    return 2 * _EARTH_R * math.asin(min(1.0, math.sqrt(a)))
-
-
 def _fingerprint(path: Path) -> list:
     st = path.stat()
     return [st.st_size, st.st_mtime_ns]
@@ -283,6 +275,7 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[float], tu
     import cv2
 
     from .frames import _fd2_captured
+    from .geo import distance_bearing
 
     want = {"v": _INDEX_VERSION, "video": _fingerprint(path), "start": round(start, 3), "every_m": every_m,
             "max_interval_s": max_interval_s, "quality": JPEG_QUALITY, "key": key or {}}
@@ -295,8 +288,8 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[float], tu
     except (OSError, ValueError, KeyError, TypeError):
         old = None
     folder.mkdir(parents=True, exist_ok=True)
-    for p in folder.glob("*.jpg"):  # a changed video, other settings: its old frames go
-        p.unlink(missing_ok=True)
+    for p in [*folder.glob("*.jpg"), *folder.glob(".*.tmp")]:  # a changed video, other settings: its old frames
+        p.unlink(missing_ok=True)                                  # go; so do a killed run's half-written ones
     index.unlink(missing_ok=True)
 
     with _fd2_captured() as said:  # FFmpeg prints why it cannot open a file on stderr ("moov atom not found")
@@ -329,7 +322,7 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[float], tu
             elif pos is None or last_pos is None:
                 keep = pts - last_t >= max_interval_s or (pos is not None and last_pos is None)
             else:
-                keep = _distance(*last_pos, *pos) >= every_m or pts - last_t >= max_interval_s
+                keep = distance_bearing(*last_pos, *pos)[0] >= every_m or pts - last_t >= max_interval_s
             if not keep or clock_label(pts) == last_label:
                 continue
             ok, img = cap.retrieve()

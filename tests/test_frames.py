@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import detector.frames as frames_mod
+from detector.geo import distance_bearing
 from badinputs import SKIPPED, corrupt_scans, make_bad_corpus
 from conftest import SHARED
 from detector.config import Config
@@ -527,7 +528,7 @@ def test_track_headings_match_the_plain_definition():
                       and t - p.time.timestamp() <= max_gap), f)
             b = next((p for p in placed[i + 1:] if p.position_source == "gps"
                       and p.time.timestamp() - t <= max_gap), f)
-            d, bearing = frames_mod._distance_bearing(a.lat, a.lon, b.lat, b.lon)
+            d, bearing = distance_bearing(a.lat, a.lon, b.lat, b.lon)
             if a is not b and d >= 1.0:
                 f.heading, f.heading_source = bearing, "track"
 

@@ -23,7 +23,8 @@ from PIL import Image
 from conftest import ROADS, TOYAMA, need
 from detector.config import Config, load_config
 from detector.errors import ConfigError
-from detector.frames import _distance_bearing, scan, scan_drive
+from detector.frames import scan, scan_drive
+from detector.geo import distance_bearing as _distance_bearing
 from detector.tracks import TrackError, read_track
 
 P1 = "toyama-2026-11-p1"
@@ -209,6 +210,22 @@ def test_nmea_rmc_course_speed_checksums_and_void(tmp_path, original):
     (use,) = sc.tracks
     assert use.kind == "nmea" and use.points == len(names) - 3 and use.placed == len(names)
     assert "1 broken sentences skipped (bad checksum or fields)" in use.notes
+
+
+def test_nmea_gga_without_fix_drops_only_its_own_epoch(tmp_path, original):
+    """A GGA with fix quality 0 drops the RMC of its own epoch (before or after it), not every RMC of that time of
+    day: a log of two days has 09:00:05 twice, and the second day's fix at that time is good."""
+    frames = [original[n] for n in sorted(original)[:10]]
+    day1, day2 = nmea_lines(frames), nmea_lines(frames, shift_s=86400.0)
+    day1[2 * 3] = _nmea(day1[2 * 3][1:-3].replace(",1,09,", ",0,00,", 1))  # GGA before its RMC
+    day2[2 * 6] = _nmea(day2[2 * 6][1:-3].replace(",1,09,", ",0,00,", 1))
+    day2[2 * 6], day2[2 * 6 + 1] = day2[2 * 6 + 1], day2[2 * 6]  # RMC, then its GGA
+    path = tmp_path / "two days.nmea"
+    path.write_text("\n".join(day1 + day2) + "\n", encoding="ascii")
+    tr = read_track(path)
+    t = [f.time.timestamp() for f in frames]
+    want = [x for i, x in enumerate(t) if i != 3] + [x + 86400 for i, x in enumerate(t) if i != 6]
+    assert tr.t.tolist() == pytest.approx(want, rel=0, abs=0.01)
 
 
 # ------------------------------------------------------------------------------------------------ clock offset

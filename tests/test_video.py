@@ -20,8 +20,9 @@ import pytest
 
 from conftest import TOYAMA, need
 from detector.config import Config
-from detector.frames import _distance_bearing, scan, scan_drive, sniff_format
-from detector.tracks import _distance_bearing as distances
+from detector.frames import scan, scan_drive, sniff_format
+from detector.geo import distance_bearing as _distance_bearing
+from detector.geo import distance_bearing as distances
 from detector.video import clock_label, name_time
 from test_tracks import P1, kubicka_points, write_gpx
 
@@ -170,6 +171,37 @@ def test_video_time_sources(tmp_path, video_src, photos):
                                                                                 "video_no_time")]
         assert "file name holds no date-time" in rows[0].reason
         assert ("creation time 0" if epoch is None else "camera clock not set") in rows[0].reason
+
+
+def test_resume_after_video_frames_deleted(tmp_path, video_src, photos):
+    """OUT/frames deleted between two runs (to free disk space): the resumed frames stage is not skipped but takes
+    the video's frames again (else detection and the crops would find no image, silently)."""
+    from detector.pipeline import Manifest, RunSummary, VIDEO_FRAMES, stage_frames
+
+    drive = video_drive(tmp_path / "d", video_src, photos)
+    out = tmp_path / "out"
+    (out / ".work").mkdir(parents=True)
+    cfg = cfg_with(video_every_m=20.0)
+    first = stage_frames([drive], cfg, out, Manifest(out), RunSummary(out=out))
+    taken = [f.name for f in first if f.ok and "@" in f.name]
+    assert taken
+    s = RunSummary(out=out)
+    stage_frames([drive], cfg, out, Manifest(out), s)
+    assert "frames" in s.skipped_stages and s.videos[0].reused  # nothing changed: skipped
+    shutil.rmtree(out / VIDEO_FRAMES)
+    s = RunSummary(out=out)
+    again = stage_frames([drive], cfg, out, Manifest(out), s)
+    assert "frames" not in s.skipped_stages and not s.videos[0].reused
+    assert [f.name for f in again if f.ok and "@" in f.name] == taken
+    assert all(Path(f.path).is_file() for f in again if f.ok)
+    # a run killed while writing a frame leaves its temp file (no index.json yet): the next extraction removes it
+    folder = next((out / VIDEO_FRAMES).rglob("index.json")).parent
+    (folder / "index.json").unlink()
+    (folder / ".dashcam@0001.500s.jpg.tmp").write_bytes(b"\xff\xd8 half a JPEG")
+    man = Manifest(out)
+    man.forget("frames")  # killed before the stage was marked done
+    stage_frames([drive], cfg, out, man, RunSummary(out=out))
+    assert sorted(p.name for p in folder.iterdir() if p.suffix != ".jpg") == ["index.json"]
 
 
 # ------------------------------------------------------------------------------------------------ bad videos
