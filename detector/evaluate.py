@@ -294,7 +294,14 @@ def resolve_split(source: str | Path, split: str = "val") -> tuple[list[Path], l
     return images, names
 
 
-def dataset_names(d: dict, source: str | Path) -> list[str]:
+class ClassIds(list):
+    """A dataset's classes as our ids (index-aligned), and ``written``: the names as its data.yaml writes them
+    (縦ひび割れ …), for messages the user can match with their own file."""
+
+    written: list[str] = []
+
+
+def dataset_names(d: dict, source: str | Path) -> ClassIds:
     """A data.yaml's ``names`` (a list, or an index -> name mapping) as our class ids, index-aligned."""
     raw = d.get("names")
     if isinstance(raw, dict):
@@ -303,7 +310,9 @@ def dataset_names(d: dict, source: str | Path) -> list[str]:
         names = [str(n) for n in raw]
     else:
         raise InputError("data yaml has no class names", source, "names")
-    return dataset_class_ids(names, source)
+    ids = ClassIds(dataset_class_ids(names, source))
+    ids.written = [" ".join(n.split()) for n in names]
+    return ids
 
 
 def dataset_class_ids(names: Sequence[str], source: str | Path) -> list[str]:
@@ -336,7 +345,8 @@ def read_labels(path: Path, names: Sequence[str], width: int, height: int) -> tu
     Each line is ``class cx cy w h`` (normalised 0..1) or a polygon ``class x1 y1 x2 y2 x3 y3 …`` (its bounding
     box, as ultralytics trains it). Anything else — a class index outside the data yaml's names, too few or too many
     numbers, a coordinate outside 0..1 — is an InputError naming the file and the line: ultralytics would drop the
-    whole image, with all its other boxes, for it."""
+    whole image, with all its other boxes, for it. The error names the classes as the data yaml writes them
+    (``names.written`` of a :class:`ClassIds`)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -360,8 +370,9 @@ def read_labels(path: Path, names: Sequence[str], width: int, height: int) -> tu
             raise InputError(f"line {i}: not numbers: {line.strip()[:60]!r}", path) from None
         c = int(cf) if cf.is_integer() else -1
         if not 0 <= c < len(names):
+            shown = getattr(names, "written", None) or names
             raise InputError(f"line {i}: class {f[0]} is not one of the data yaml's {len(names)} classes "
-                             f"(0..{len(names) - 1}: {', '.join(names)})", path)
+                             f"(0..{len(names) - 1}: {', '.join(shown)})", path)
         if not np.all(np.isfinite(v)) or v.min() < 0 or v.max() > 1:
             raise InputError(f"line {i}: coordinates must be normalised to 0..1 (YOLO format), got "
                              f"{line.strip()[:60]!r}", path)

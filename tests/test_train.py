@@ -455,3 +455,28 @@ def test_resume_after_a_kill_between_an_epochs_row_and_its_checkpoint(tmp_path):
                          "--name", "t", "--epochs", "2", "--imgsz", "64", "--device", "cpu"], cwd=ROOT,
                         capture_output=True, text=True, timeout=120)
     assert r3.returncode == 2 and "holds a best.pt but no checkpoint" in r3.stderr, r3.stderr[-2000:]
+
+
+def test_class_range_error_names_the_classes_as_the_data_yaml_does(tmp_path):
+    """A city's data.yaml in Japanese (縦ひび割れ … in its own order) and a label of a class it does not have: the
+    error lists the classes as that file names them, in its order (it listed D00, D10, … — names the city's file
+    does not use, in the model's order, which is not the index order of its labels)."""
+    from detector.errors import InputError
+    from detector.evaluate import dataset_names, read_labels
+    from detector.train import resolve_data_yaml
+
+    names = ["横ひび割れ", "縦ひび割れ", "亀甲状ひび割れ", "ポットホール"]
+    y = _city_set(tmp_path / "city", names, {0: 1, 1: 0, 2: 2, 3: 3})
+    lab = sorted((tmp_path / "city" / "labels" / "train").glob("Japan_*.txt"))[0]
+    with open(lab, "a") as fh:
+        fh.write("4 0.5 0.5 0.1 0.1\n")
+    with pytest.raises(InputError) as e:
+        resolve_data_yaml(y, tmp_path / "w")
+    msg = str(e.value)
+    assert str(lab) in msg and "class 4 is not one of the data yaml's 4 classes" in msg
+    assert "(0..3: 横ひび割れ, 縦ひび割れ, 亀甲状ひび割れ, ポットホール)" in msg and "D00" not in msg
+    # eval and tune read labels with the same names (resolve_split → dataset_names)
+    ids = dataset_names(yaml.safe_load(y.read_text(encoding="utf-8")), y)
+    assert ids == ["D10", "D00", "D20", "D40"]
+    with pytest.raises(InputError, match="0..3: 横ひび割れ, 縦ひび割れ"):
+        read_labels(lab, ids, 100, 100)
