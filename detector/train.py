@@ -28,7 +28,7 @@ def resolve_data_yaml(
     oversample: dict[str, int] | None = None,
 ) -> Path:
     """Check a YOLO data.yaml and its train and val splits, and write the dataset ultralytics trains on into
-    ``work_dir``: ``images/<split>/`` of links to the usable images, ``labels/<split>/`` of their label files with
+    ``work_dir``: ``images/<split>/`` of links to the usable images (symbolic, else hard links, else copies), ``labels/<split>/`` of their label files with
     the classes renumbered to the model's order (D00, D10, D20, D40), and ``data.resolved.yaml``. Returns its path.
 
     Refused (InputError, exit 3) before anything trains, naming the file: a data yaml that is not one, classes that
@@ -63,12 +63,14 @@ def resolve_data_yaml(
               f"model's order {', '.join(CLASS_IDS)}", file=sys.stderr)
     work_dir.mkdir(parents=True, exist_ok=True)
     out_d: dict[str, Any] = {"path": str(work_dir.resolve()), "names": dict(enumerate(CLASS_IDS))}
+    link = _Linker()
     for split in ("train", "val"):
         images, _ = resolve_split(data_yaml, split)
         for sub in ("images", "labels"):
             shutil.rmtree(work_dir / sub / split, ignore_errors=True)
-        _mirror_split(images, ids, to_ours, work_dir, split, data_yaml)
+        _mirror_split(images, ids, to_ours, work_dir, split, data_yaml, link)
         out_d[split] = f"images/{split}"
+    link.report(work_dir)
     if oversample:
         out_d["train"] = str(write_oversampled_list(work_dir / "images" / "train", oversample, work_dir, data_yaml))
     out = work_dir / "data.resolved.yaml"
@@ -101,8 +103,45 @@ def image_problem(path: Path) -> str | None:
     return None
 
 
+class _Linker:
+    """Puts a training image into the work folder: a symbolic link, else a hard link, else a copy. Symbolic links
+    fail on Windows without Developer Mode (or admin rights) and on some network shares and FAT/exFAT drives; hard
+    links fail across drives. ``report`` then says once how the images got there (copies take disk space)."""
+
+    def __init__(self) -> None:
+        self.symlink_error: str | None = None  # set once symlinks failed: not tried again
+        self.hard = self.copied = self.copied_bytes = 0
+
+    def __call__(self, src: Path, dst: Path) -> None:
+        import shutil
+
+        if self.symlink_error is None:
+            try:
+                os.symlink(src, dst)
+                return
+            except (OSError, NotImplementedError) as e:
+                self.symlink_error = getattr(e, "strerror", None) or str(e) or type(e).__name__
+        try:
+            os.link(src, dst)
+            self.hard += 1
+            return
+        except OSError:
+            pass
+        shutil.copyfile(src, dst)
+        self.copied += 1
+        self.copied_bytes += dst.stat().st_size
+
+    def report(self, work_dir: Path) -> None:
+        if self.symlink_error is None:
+            return
+        how = [f"{n} {what}" for n, what in ((self.hard, "hard-linked"),
+                                              (self.copied, f"copied ({self.copied_bytes / 1e6:.0f} MB)")) if n]
+        print(f"note: cannot make symbolic links in {work_dir} ({self.symlink_error}); the training images were "
+              f"{' and '.join(how)} there instead", file=sys.stderr)
+
+
 def _mirror_split(images: list[Path], ids: list[str], to_ours: dict[int, int], work_dir: Path, split: str,
-                  data_yaml: Path) -> None:
+                  data_yaml: Path, link: _Linker | None = None) -> None:
     """Links to the split's usable images and their checked, renumbered labels under work_dir; the images folder."""
     from .evaluate import label_path_for
 
@@ -129,7 +168,7 @@ def _mirror_split(images: list[Path], ids: list[str], to_ours: dict[int, int], w
         while name.lower() in used:  # the same name in two folders of one split
             name, k = f"{img.stem}-{k}{img.suffix}", k + 1
         used.add(name.lower())
-        os.symlink(img.resolve(), img_dir / name)
+        (link or _Linker())(img.resolve(), img_dir / name)
         n_empty += not cls
         if lab.is_file():
             n_labelled += 1

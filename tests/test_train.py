@@ -480,3 +480,41 @@ def test_class_range_error_names_the_classes_as_the_data_yaml_does(tmp_path):
     assert ids == ["D10", "D00", "D20", "D40"]
     with pytest.raises(InputError, match="0..3: 横ひび割れ, 縦ひび割れ"):
         read_labels(lab, ids, 100, 100)
+
+
+def test_training_images_are_hard_linked_or_copied_where_symlinks_fail(tmp_path, capfd, monkeypatch):
+    """Windows without Developer Mode, some network shares and FAT drives cannot make symbolic links (os.symlink
+    raised and `patrol train` stopped with an internal error): the images are hard-linked, else copied (across
+    drives), with one note for the whole dataset saying which."""
+    import os
+
+    import detector.train as t
+
+    y = _city_set(tmp_path / "city", ["D00", "D10", "D20", "D40"], {0: 0, 1: 1, 2: 2, 3: 3})
+
+    def no_symlink(src, dst, *a, **k):
+        raise OSError(1314, "A required privilege is not held by the client")
+
+    monkeypatch.setattr(t.os, "symlink", no_symlink)
+    d = yaml.safe_load(t.resolve_data_yaml(y, tmp_path / "w1").read_text(encoding="utf-8"))
+    imgs = [p for s in ("train", "val") for p in (Path(d["path"]) / d[s]).iterdir()]
+    assert len(imgs) == 7 and not any(p.is_symlink() for p in imgs)
+    for p in imgs:
+        split = "train" if p.parent.name == "train" else "val"
+        assert os.path.samefile(p, tmp_path / "city" / "images" / split / p.name)  # hard links: no copies
+    notes = [ln for ln in capfd.readouterr().err.splitlines() if "symbolic links" in ln]
+    assert notes == [f"note: cannot make symbolic links in {tmp_path / 'w1'} (A required privilege is not held by "
+                     "the client); the training images were 7 hard-linked there instead"]
+
+    def no_link(src, dst, *a, **k):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(t.os, "link", no_link)
+    d = yaml.safe_load(t.resolve_data_yaml(y, tmp_path / "w2").read_text(encoding="utf-8"))
+    imgs = [p for s in ("train", "val") for p in (Path(d["path"]) / d[s]).iterdir()]
+    assert len(imgs) == 7
+    for p in imgs:
+        orig = tmp_path / "city" / "images" / ("train" if p.parent.name == "train" else "val") / p.name
+        assert not p.is_symlink() and not os.path.samefile(p, orig) and p.read_bytes() == orig.read_bytes()
+    notes = [ln for ln in capfd.readouterr().err.splitlines() if "symbolic links" in ln]
+    assert len(notes) == 1 and "the training images were 7 copied (" in notes[0] and " MB) there instead" in notes[0]
