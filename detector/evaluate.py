@@ -26,7 +26,7 @@ import yaml
 
 from . import CLASS_IDS
 from .config import Config
-from .errors import InputError
+from .errors import InputError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -333,8 +333,8 @@ def filter_prefixes(images: list[Path], prefixes: Sequence[str] | None, source: 
     if not prefixes:
         return images
     kept = [p for p in images if p.name.startswith(tuple(prefixes))]
-    if not kept:
-        raise InputError(f"no image name starts with {' or '.join(map(repr, prefixes))} "
+    if not kept:  # the option's value is wrong (a typo, another data set's source), not the data: exit 2
+        raise UsageError(f"no image name starts with {' or '.join(map(repr, prefixes))} "
                          f"(e.g. {images[0].name})", source, "--prefix")
     return kept
 

@@ -280,8 +280,8 @@ def write_oversampled_list(img_dir: Path, oversample: dict[str, int], work_dir: 
     by_class = {k: v for k, v in oversample.items() if k in names}
     prefixes = {k: v for k, v in oversample.items() if k not in by_class}
     unmatched = [k for k in prefixes if not any(p.name.startswith(k) for p in images)]
-    if unmatched:
-        raise InputError(f"--oversample key(s) {', '.join(unmatched)} match no class name and no image name "
+    if unmatched:  # the option's value, not the data (as --prefix of eval and tune): exit 2
+        raise UsageError(f"--oversample key(s) {', '.join(unmatched)} match no class name and no image name "
                          f"prefix (classes: {', '.join(names)})", data_yaml, "train")
     lines: list[str] = []
     for img in images:

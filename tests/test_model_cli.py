@@ -81,8 +81,9 @@ def test_train_bad_oversample_is_one_line_error(rdd, tmp_path):
     r = _patrol("train", rdd / "data.yaml", "--oversample", "Japan")
     assert r.returncode == 2  # a usage mistake
     assert "--oversample wants KEY=N" in r.stderr + r.stdout and "Traceback" not in r.stderr
+    # a prefix that matches no image is the option's mistake (a typo), not the data's: usage, exit 2 (README)
     r = _patrol("train", rdd / "data.yaml", "--oversample", "Osaka_=2", "--epochs", "1", "--out", tmp_path / "runs")
-    assert r.returncode == 3 and "Osaka_" in r.stderr + r.stdout and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "Osaka_" in r.stderr + r.stdout and "Traceback" not in r.stderr
 
 
 def test_eval_and_tune_on_one_source_prefix(small, tmp_path):
@@ -99,8 +100,14 @@ def test_eval_and_tune_on_one_source_prefix(small, tmp_path):
     assert r.stdout.splitlines()[0] == (f"patrol tune: {DEFAULT_WEIGHTS_ONNX} at {load_config(None).detect.imgsz} px "
                                         f"on {small / 'data.yaml'} (val, Japan_ Czech_ only)")
     assert set(yaml.safe_load(cfg_path.read_text(encoding="utf-8"))["classes"]) == {"D00", "D10", "D20", "D40"}
+    # a --prefix that matches no image is a usage mistake (exit 2, README's Exit codes), named with the data it missed
     r = _patrol("eval", small / "data.yaml", "--prefix", "Osaka_", "--out", tmp_path / "x.json")
-    assert r.returncode == 3 and "Osaka_" in r.stderr + r.stdout and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr and not (tmp_path / "x.json").exists()
+    assert f"{small / 'data.yaml'}: --prefix: no image name starts with 'Osaka_'" in r.stderr, r.stderr
+    before = cfg_path.read_bytes()
+    r = _patrol("tune", small / "data.yaml", "--config", cfg_path, "--prefix", "Osaka_")
+    assert r.returncode == 2 and "--prefix: no image name starts with 'Osaka_'" in r.stderr, r.stderr
+    assert cfg_path.read_bytes() == before
 
 
 def test_eval_and_tune_use_the_configs_weights_and_keep_unlabelled_classes(small, tmp_path):

@@ -126,14 +126,14 @@ def test_oversample_repeats_source_and_class_images(tmp_path):
 
 
 def test_oversample_rejects_unknown_key_and_bad_factor(tmp_path):
-    from detector.errors import InputError, UsageError
+    from detector.errors import UsageError
     from detector.train import parse_oversample, resolve_data_yaml
 
     assert parse_oversample(["Japan_=2", "D40=3"]) == {"Japan_": 2, "D40": 3}
     for bad in (["Japan_"], ["Japan_=0"], ["=2"], ["D40=x"]):
         with pytest.raises(UsageError, match="--oversample"):
             parse_oversample(bad)
-    with pytest.raises(InputError, match="Osaka_"):
+    with pytest.raises(UsageError, match="Osaka_"):  # the option's mistake, not the data's: exit 2
         resolve_data_yaml(need(RDD) / "data.yaml", tmp_path, oversample={"Osaka_": 2})
 
 
