@@ -85,3 +85,49 @@ def safe_child(out_dir: str | Path, name: str) -> Path:
     if p.parent != base:
         raise ValueError(f"refusing path outside {base}: {name!r}")
     return p
+
+
+class FileLock:
+    """An exclusive lock held through a ``with`` block: ``flock`` on ``path`` (created with its folder), released by
+    the OS even when the holder is killed with kill -9, so a stale lock never blocks anyone.
+
+    When another process holds it, ``busy(pid)`` is called first (``pid``: the holder's, as it wrote it into the
+    file, or None): it returns to wait for the holder, or raises to refuse. Used for one run at a time per OUT
+    folder (``pipeline.OutLock``: waits) and one training per run folder (``train.train``: refuses)."""
+
+    def __init__(self, path: str | Path, busy=None):
+        self.path = Path(path)
+        self.busy = busy
+
+    def holder(self) -> int | None:
+        try:
+            return int(self.path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def __enter__(self) -> "FileLock":
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "a+")
+        try:
+            try:
+                fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if self.busy is not None:
+                    self.busy(self.holder())
+                fcntl.flock(self._fh, fcntl.LOCK_EX)
+            self._fh.seek(0)
+            self._fh.truncate()
+            self._fh.write(f"{os.getpid()}\n")
+            self._fh.flush()
+        except BaseException:
+            self._fh.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import fcntl
+
+        fcntl.flock(self._fh, fcntl.LOCK_UN)
+        self._fh.close()

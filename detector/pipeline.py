@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .atomic import atomic_write_text
+from .atomic import FileLock, atomic_write_text
 from .config import Config, config_fingerprint
 from .detections import Detections, read_detections_csv, write_detections_csv
 from .errors import InputError
@@ -797,32 +797,17 @@ def prune_crops(cands, out: Path) -> None:
     keep_only_photos(crop_dir, {safe_child(crop_dir, f"{c}.jpg").name for c in cands[col]} if len(cands) else set())
 
 
-class OutLock:
+class OutLock(FileLock):
     """One run at a time per OUT folder (two clerks running into the same OUT would interleave artifacts).
     A second run waits for the first (flock; released by the OS even after kill -9)."""
 
     def __init__(self, out: Path):
-        self.path = out / WORK / "run.lock"
-
-    def __enter__(self):
-        import fcntl
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "a+")
-        try:
-            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        def busy(_pid) -> None:
             import sys
 
-            print(f"{self.path.parent.parent}: another run is using this folder; waiting for it", file=sys.stderr)
-            fcntl.flock(self._fh, fcntl.LOCK_EX)
-        return self
+            print(f"{out}: another run is using this folder; waiting for it", file=sys.stderr)
 
-    def __exit__(self, *exc):
-        import fcntl
-
-        fcntl.flock(self._fh, fcntl.LOCK_UN)
-        self._fh.close()
+        super().__init__(out / WORK / "run.lock", busy)
 
 
 def remove_stale_temps(out: Path) -> None:

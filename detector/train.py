@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .atomic import atomic_write, atomic_write_text
+from .atomic import FileLock, atomic_write, atomic_write_text
 from . import CLASS_IDS
 from .errors import InputError, ModelError, UsageError
 from .evaluate import dataset_names
@@ -322,12 +322,31 @@ def train(
     """Train (or resume, if ``OUT/NAME/weights/last.pt`` exists and is unfinished). Returns best.pt.
 
     ``val=False`` validates only after the last epoch (best.pt is then the last epoch); ``export=False``
-    skips the ONNX export (e.g. on a training machine without onnxslim; export later with export_onnx)."""
+    skips the ONNX export (e.g. on a training machine without onnxslim; export later with export_onnx).
+
+    One training at a time per run folder: a second one of the same OUT and NAME, while the first still runs, is
+    refused (UsageError, exit 2) before it touches anything (it rebuilt the first's dataset under it and wrote
+    into the same weights/ and results.csv). The lock is ``OUT/.NAME-data/train.lock``, released by the OS even
+    when the first is killed."""
+    out = Path(out).resolve()
+    run_dir = out / name
+
+    def busy(pid: int | None) -> None:
+        raise UsageError(f"another patrol train{f' (process {pid})' if pid else ''} is training into this folder; "
+                         "wait for it to finish (run the same command again afterwards to resume it if it was "
+                         "stopped), or pass another --name", run_dir)
+
+    with FileLock(out / f".{name}-data" / "train.lock", busy):
+        return _train_locked(data_yaml, model, out, name, epochs, imgsz, batch, device, time_hours, patience, workers,
+                             cache, oversample, val, export, extra)
+
+
+def _train_locked(data_yaml, model, out: Path, name: str, epochs, imgsz, batch, device, time_hours, patience, workers,
+                  cache, oversample, val, export, extra) -> Path:
     from ultralytics import YOLO
 
     _skip_amp_download()
 
-    out = Path(out).resolve()
     run_dir = out / name
     last = run_dir / "weights" / "last.pt"
     import torch

@@ -518,3 +518,63 @@ def test_training_images_are_hard_linked_or_copied_where_symlinks_fail(tmp_path,
         assert not p.is_symlink() and not os.path.samefile(p, orig) and p.read_bytes() == orig.read_bytes()
     notes = [ln for ln in capfd.readouterr().err.splitlines() if "symbolic links" in ln]
     assert len(notes) == 1 and "the training images were 7 copied (" in notes[0] and " MB) there instead" in notes[0]
+
+
+def test_second_training_into_the_same_run_folder_is_refused(tmp_path):
+    """Two `patrol train` of the same --out and --name at once mixed their files (the second rebuilt the first's
+    dataset under it, both wrote weights/ and results.csv). The second is refused at once (exit 2), naming the
+    folder and the first's process, and touches nothing; another --name is not held up; once the first is gone,
+    even killed with kill -9, the name is free again. No training: the first is held just after it built its
+    dataset."""
+    import signal
+    import time
+
+    from detector.config import DEFAULT_WEIGHTS_PT
+
+    data = _tiny_dataset(tmp_path / "ds", n=2)
+    out, ready, go = tmp_path / "runs", tmp_path / "ready", tmp_path / "go"
+    first = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import os, signal, time
+        from pathlib import Path
+        import detector.train as t
+        real = t.resolve_data_yaml
+        def held(*a, **k):
+            res = real(*a, **k)
+            Path({str(ready)!r}).touch()
+            while not Path({str(go)!r}).exists():
+                time.sleep(0.1)
+            os.kill(os.getpid(), signal.SIGKILL)  # a training killed mid-run: its lock must not outlive it
+        t.resolve_data_yaml = held
+        t.train({str(data)!r}, {str(DEFAULT_WEIGHTS_PT)!r}, out={str(out)!r}, name="city", epochs=1, imgsz=64,
+                device="cpu", workers=0)
+    """)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        t0 = time.monotonic()
+        while not ready.exists():
+            assert first.poll() is None, first.communicate()[1][-3000:]
+            assert time.monotonic() - t0 < 180, "the first training never got to its dataset"
+            time.sleep(0.2)
+        work = out / ".city-data"
+        before = {p: p.stat().st_mtime_ns for p in work.rglob("*")}
+
+        def train(name: str, *extra: str) -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, str(ROOT / "cli.py"), "train", str(data), "--out", str(out),
+                                   "--name", name, "--epochs", "1", "--imgsz", "64", "--device", "cpu", *extra],
+                                  cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+        r = train("city")
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+        assert lines[0] == (f"error: {out / 'city'}: another patrol train (process {first.pid}) is training into this "
+                            "folder; wait for it to finish (run the same command again afterwards to resume it if it "
+                            "was stopped), or pass another --name")
+        assert {p: p.stat().st_mtime_ns for p in work.rglob("*")} == before and not (out / "city").exists()
+        # another name is not held up: it gets as far as its (here deliberately wrong) initial model, exit 5
+        r = train("other", "--model", str(ROOT / "README.md"))
+        assert r.returncode == 5 and "README.md" in r.stderr, r.stderr[-2000:]
+    finally:
+        go.touch()
+        first.communicate(timeout=60)
+    assert first.returncode == -signal.SIGKILL
+    r = train("city", "--model", str(ROOT / "README.md"))  # the killed one's lock went with it
+    assert r.returncode == 5 and "README.md" in r.stderr, r.stderr[-2000:]
