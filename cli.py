@@ -235,11 +235,11 @@ def eval_(
     split: str = typer.Option("val", "--split", help="val | test | train (ignored for an images folder)"),
     config: Optional[Path] = typer.Option(None, "--config", help="municipality YAML: thresholds, detect.weights and imgsz "
                                                                  "(default configs/default.yaml)"),
-    out: Optional[Path] = typer.Option(None, "--out", help="JSON file (default: ./eval-<split or folder>[-<prefix>].json)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="JSON file (default: ./eval-<data set>-<split>.json, or for an images folder ./eval-<data set>-<folder>-folder.json; -<prefix> added)"),
     prefix: Optional[List[str]] = typer.Option(None, "--prefix", help="only images whose file name starts with this (repeatable), e.g. Japan_"),
 ):
     """F1 (IoU>0.5, right class, ≤5 boxes an image), precision, recall, mAP50 per class and per source."""
-    from detector.evaluate import evaluate, format_table, write_eval_json
+    from detector.evaluate import default_eval_json, evaluate, format_table, write_eval_json
     from detector.infer import resolve_weights
 
     _check_split(split)
@@ -247,8 +247,7 @@ def eval_(
     w = resolve_weights(cfg, weights)  # --weights, else the config's detect.weights, else the shipped model
     res = evaluate(source, w, cfg, split=split, prefixes=prefix or None)
     console.print(format_table(res))
-    path = out or Path("eval-" + (split if Path(source).suffix.lower() in (".yaml", ".yml") else Path(source).name)
-                       + "".join(f"-{p.rstrip('_')}" for p in prefix or []) + ".json")
+    path = out or default_eval_json(source, split, prefix)  # ./eval-<data set>-<split or folder>[-<prefix>].json
     write_eval_json(res, path)
     console.print(f"weights: {w} at {cfg.detect.imgsz} px\nwritten: {path}")
 

@@ -504,6 +504,25 @@ def evaluate(source: str | Path, weights: str | Path | None, cfg: Config, split:
     return res
 
 
+def default_eval_json(source: str | Path, split: str = "val", prefixes: Sequence[str] | None = None) -> Path:
+    """``patrol eval``'s JSON when no ``--out`` is given, in the current folder, named after what was evaluated, so
+    that evaluating another data set, split or folder does not overwrite it:
+
+    - a data.yaml: ``eval-<data set>-<split>.json``, the data set being the yaml's folder for ``data.yaml`` (the
+      usual name), else the yaml's own name: ``city/data.yaml`` → ``eval-city-val.json``;
+    - an images folder (no split): ``eval-<data set>-<folder>-folder.json``, the data set being the folder above
+      it (above ``images/``): ``city/images/val`` and a flat ``city/val`` → ``eval-city-val-folder.json``;
+    - ``--prefix Japan_`` adds ``-Japan``."""
+    src = Path(source).resolve()
+    if src.is_dir():
+        up = src.parent.parent if src.parent.name.lower() == "images" else src.parent
+        parts = [up.name or "data", src.name or "data", "folder"]
+    else:
+        parts = [(src.parent.name or "data") if src.stem.lower() == "data" else src.stem, split]
+    parts += [p.rstrip("_") for p in prefixes or []]
+    return Path("eval-" + "-".join(parts) + ".json")
+
+
 def write_eval_json(result: dict[str, Any], path: str | Path) -> None:
     from .atomic import atomic_write_text
 

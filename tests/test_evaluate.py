@@ -194,3 +194,30 @@ def test_evaluate_real_small(tmp_path):
     con.print(format_table(res))
     text = con.export_text()
     assert "D40" in text and "Japan" in text
+
+
+def test_default_eval_json_is_named_after_what_was_evaluated(tmp_path):
+    """`patrol eval` without --out: a data.yaml's split, an images folder and another data set each get their own
+    file in the current folder (a data.yaml's val split and any folder named val were all ./eval-val.json)."""
+    from detector.evaluate import default_eval_json
+
+    for d in ("city/images/val", "city/flat/val", "other/images/val"):
+        (tmp_path / d).mkdir(parents=True)
+    for y in ("city/data.yaml", "city/japan.yaml", "other/data.yaml"):
+        (tmp_path / y).write_text("train: images/val\nval: images/val\nnames: [D00, D10, D20, D40]\n")
+    got = {
+        "city/data.yaml": default_eval_json(tmp_path / "city" / "data.yaml", "val"),
+        "city/data.yaml test": default_eval_json(tmp_path / "city" / "data.yaml", "test"),
+        "city/japan.yaml": default_eval_json(tmp_path / "city" / "japan.yaml", "val"),
+        "other/data.yaml": default_eval_json(tmp_path / "other" / "data.yaml", "val"),
+        "city/images/val": default_eval_json(tmp_path / "city" / "images" / "val", "val"),
+        "city/flat/val": default_eval_json(tmp_path / "city" / "flat" / "val", "val"),
+        "other/images/val": default_eval_json(tmp_path / "other" / "images" / "val", "val"),
+        "city/data.yaml Japan_": default_eval_json(tmp_path / "city" / "data.yaml", "val", ["Japan_"]),
+    }
+    assert {k: str(v) for k, v in got.items()} == {
+        "city/data.yaml": "eval-city-val.json", "city/data.yaml test": "eval-city-test.json",
+        "city/japan.yaml": "eval-japan-val.json", "other/data.yaml": "eval-other-val.json",
+        "city/images/val": "eval-city-val-folder.json", "city/flat/val": "eval-flat-val-folder.json",
+        "other/images/val": "eval-other-val-folder.json", "city/data.yaml Japan_": "eval-city-val-Japan.json"}
+    assert len(set(got.values())) == len(got)

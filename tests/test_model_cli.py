@@ -44,9 +44,11 @@ def small(rdd, tmp_path):
 
 
 def test_eval_images_dir_prints_and_writes_json(small, tmp_path):
-    out = tmp_path / "eval.json"
-    r = _patrol("eval", small / "images" / "val", "--out", out)
+    # no --out: named after the folder and its data set, marked as a folder (not a data.yaml's split)
+    out = tmp_path / "eval-set-val-folder.json"
+    r = _patrol("eval", small / "images" / "val", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == [out.name] and f"written: {out.name}" in r.stdout
     res = json.loads(out.read_text())
     assert res["n_images"] == 9
     for k in ("f1", "precision", "recall", "map50", "per_class", "per_source"):
@@ -127,8 +129,14 @@ def test_eval_and_tune_use_the_configs_weights_and_keep_unlabelled_classes(small
     elsewhere.mkdir()
     r = _patrol("eval", small / "data.yaml", "--config", cfg_path, cwd=elsewhere)
     assert r.returncode == 0, r.stderr
-    res = json.loads((elsewhere / "eval-val.json").read_text())
+    res = json.loads((elsewhere / "eval-set-val.json").read_text())  # the data set's folder and the split
     assert Path(res["weights"]) == city / "models" / "city.onnx"
+    # the same images as a folder: its own file, the data.yaml's is not overwritten (both were ./eval-val.json)
+    r = _patrol("eval", small / "images" / "val", "--config", cfg_path, cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["eval-set-val-folder.json", "eval-set-val.json"]
+    assert json.loads((elsewhere / "eval-set-val.json").read_text()) == res
+    assert json.loads((elsewhere / "eval-set-val-folder.json").read_text())["split"] == "folder val"
     r = _patrol("tune", small / "data.yaml", "--config", cfg_path, cwd=elsewhere)
     assert r.returncode == 0, r.stderr
     flat = "".join(r.stdout.split())  # rich wraps long lines, even inside a path
