@@ -42,6 +42,23 @@ def _config(path: Optional[Path]):
     return load_config(path)
 
 
+def _warn_thresholds_size(config: Optional[Path], cfg) -> Optional[int]:
+    """Thresholds hold at the image size they were tuned at: warn when the config now runs the model at another
+    (a deliberate detect.imgsz, tuned at that size, is quiet). Returns the size they were tuned at, if known."""
+    from detector.tune import thresholds_tuned_at
+
+    tuned = thresholds_tuned_at(config)
+    if tuned is None:
+        return None
+    size, where = tuned
+    if size != cfg.detect.imgsz:
+        err_console.print(f"warning: {where}: its thresholds were chosen by patrol tune at {size} px, but the model now "
+                          f"runs at {cfg.detect.imgsz} px (detect.imgsz{f' of {config}' if config else ''}): tune them "
+                          f"at this size (patrol tune DATA_YAML --config {config or where}), or set detect.imgsz: {size}",
+                          soft_wrap=True, markup=False, highlight=False)
+    return size
+
+
 def _open_store(path: Path, cfg=None):
     """An existing registry (commands that read or edit one must not create an empty one by accident)."""
     from detector.errors import StoreError
@@ -121,6 +138,7 @@ def run(
     from detector.pipeline import run_pipeline
 
     cfg = _config(config)
+    _warn_thresholds_size(config, cfg)
     with _progress() as progress:
         s = run_pipeline(drives, roads, out, cfg, weights=weights, store=store, progress=progress, report=not no_report,
                          tracks=track or ())
@@ -143,6 +161,8 @@ def detect(
     if conf is not None:
         for spec in cfg.classes.values():
             spec.threshold = conf
+    else:
+        _warn_thresholds_size(config, cfg)
     with _progress() as progress:
         s = detect_only(images, out, cfg, weights=weights, progress=progress, tracks=track or ())
     _print_summary(s, f"patrol detect: {images}")
@@ -204,6 +224,15 @@ def train(
                   time_hours=hours, workers=workers, cache=False if cache == "none" else cache,
                   oversample=parse_oversample(oversample), val=val, export=export, extra=extra or None)
     console.print(f"best weights: {best}" + (f"\nONNX: {best.with_suffix('.onnx')}" if export else ""))
+    # eval, tune and run use a model at the config's detect.imgsz, not at the size it was trained at: say what to set
+    from detector.train import trained_imgsz
+
+    size = trained_imgsz(best, imgsz)
+    use = best.with_suffix(".onnx") if export else best
+    console.print(f"trained at {size} px. For your city config: detect: {{weights: {use}, imgsz: {size}}} "
+                  f"(eval, tune and run use a model at detect.imgsz, {_config(None).detect.imgsz} unless set; a smaller "
+                  "size is faster and may score as well: compare with patrol eval), then patrol tune at that size",
+                  soft_wrap=True, markup=False, highlight=False)
 
 
 @app.command("average-weights")
@@ -245,7 +274,10 @@ def eval_(
     _check_split(split)
     cfg = _config(config)
     w = resolve_weights(cfg, weights)  # --weights, else the config's detect.weights, else the shipped model
+    tuned_at = _warn_thresholds_size(config, cfg)
     res = evaluate(source, w, cfg, split=split, prefixes=prefix or None)
+    if tuned_at is not None:
+        res = {**res, "thresholds_tuned_at": tuned_at}
     console.print(format_table(res))
     path = out or default_eval_json(source, split, prefix)  # ./eval-<data set>-<split or folder>[-<prefix>].json
     write_eval_json(res, path)

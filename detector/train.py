@@ -404,7 +404,7 @@ def _train_locked(data_yaml, model, out: Path, name: str, epochs, imgsz, batch, 
     if not best.is_file():
         best = last
     if export:
-        export_onnx(best, imgsz=_imgsz_of(best, imgsz))
+        export_onnx(best, imgsz=trained_imgsz(best, imgsz))
     return best
 
 
@@ -441,7 +441,8 @@ def _checkpoint(last: Path) -> dict | None:
         return None
 
 
-def _imgsz_of(pt: Path, default: int) -> int:
+def trained_imgsz(pt: Path, default: int) -> int:
+    """The image size a checkpoint was trained at (its train_args), else ``default``."""
     import torch
 
     try:

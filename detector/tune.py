@@ -3,7 +3,9 @@
 Predict once (conf >= 0.001), then coordinate ascent over classes: for each class try every threshold of the grid
 (0.05..0.90 step 0.01) with the others fixed, keep the best, repeat up to 3 rounds (the 5-boxes-per-image cap
 couples the classes). Of a plateau of equal F1 the middle is taken; a class whose current threshold is already
-optimal keeps it. Only ``classes.<id>.threshold`` is written back to the YAML, comments and everything else kept.
+optimal keeps it. Only ``classes.<id>.threshold`` is written back to the YAML, comments and everything else kept,
+with one comment line above ``classes:`` saying at which ``detect.imgsz`` (for which model, on which data) they were
+chosen: thresholds hold at that size only, and ``patrol eval`` warns when the config now runs at another.
 """
 
 from __future__ import annotations
@@ -229,8 +231,59 @@ def _thresholds_text(text: str, thresholds: dict[str, float]) -> tuple[str, bool
     return yaml.safe_dump(exp, allow_unicode=True, sort_keys=False), not text.strip()
 
 
-def write_thresholds(config_path: str | Path, thresholds: dict[str, float]) -> bool:
+# the comment `patrol tune` writes above `classes:`: at which detect.imgsz (and for which model) it chose them
+_STAMP = re.compile(r"^# patrol tune\b[^\n]*?\bat (?P<imgsz>\d+) px\b", re.M)
+
+
+def tune_stamp(imgsz: int, weights: str | Path, data: str | Path, split: str, prefixes: Sequence[str] | None = None,
+               when: str = "") -> str:
+    """The comment line recording how the thresholds were chosen (thresholds depend on the size the model runs at)."""
+    only = f", {' '.join(prefixes)} only" if prefixes else ""
+    return (f"# patrol tune{f' {when}' if when else ''}: thresholds chosen at {imgsz} px (detect.imgsz) for "
+            f"{Path(weights).name} on {data} ({split}{only})")
+
+
+def _with_stamp(text: str, stamp: str) -> str:
+    """``text`` with ``stamp`` as the line just above the top-level ``classes:`` (replacing an earlier stamp there)."""
+    lines = text.splitlines(keepends=True)
+    nl = "\r\n" if "\r\n" in text else "\n"
+    i = next((k for k, ln in enumerate(lines) if re.match(r"^classes\s*:", ln)), None)
+    if i is None:
+        return text
+    j = i
+    while j > 0 and lines[j - 1].startswith("# patrol tune"):
+        j -= 1
+    return "".join(lines[:j] + [stamp + nl] + lines[i:])
+
+
+def thresholds_tuned_at(config_path: str | Path | None) -> tuple[int, Path] | None:
+    """The detect.imgsz the config's thresholds were tuned at, and the file saying so, from the comment `patrol
+    tune` writes (:func:`tune_stamp`): the config's own, else — when it sets no threshold itself — that of
+    configs/default.yaml, whose thresholds it then uses. None when unknown (thresholds set by hand)."""
+    from .config import DEFAULT_CONFIG
+
+    paths = [Path(config_path)] if config_path is not None else []
+    for p in paths + [DEFAULT_CONFIG]:
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        m = _STAMP.search(text)
+        if m:
+            return int(m["imgsz"]), p
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError:
+            return None
+        classes = data.get("classes") if isinstance(data, dict) else None
+        if isinstance(classes, dict) and any(isinstance(v, dict) and "threshold" in v for v in classes.values()):
+            return None  # thresholds of its own, not stamped: set by hand
+    return None
+
+
+def write_thresholds(config_path: str | Path, thresholds: dict[str, float], stamp: str | None = None) -> bool:
     """Write the thresholds into the config YAML (created when missing), atomically; validated before replacing.
+    ``stamp`` (:func:`tune_stamp`) goes on the line above ``classes:``.
 
     Returns False when the file had to be rewritten as a whole (its ``classes`` in a layout the line edit does not
     handle, e.g. ``{…}`` flow style): the values are kept, its comments are not."""
@@ -242,6 +295,8 @@ def write_thresholds(config_path: str | Path, thresholds: dict[str, float]) -> b
         read_yaml(config_path)  # readable, a mapping
         text = config_path.read_text(encoding="utf-8")
     new, kept = _thresholds_text(text, thresholds)
+    if stamp:
+        new = _with_stamp(new, stamp)
     fd, tmp = tempfile.mkstemp(prefix=f".{config_path.name}.", suffix=".check.yaml", dir=config_path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
@@ -275,5 +330,11 @@ def tune(data_yaml: str | Path, weights: str | Path | None, config_path: str | P
     labelled = {str(c) for p in preds for c in p.gt_cls}
     keep = [c for c in CLASS_IDS if c not in labelled]
     thr, after = choose_thresholds(preds, cfg.thresholds(), rounds=rounds, keep=keep)
-    layout_kept = write_thresholds(config_path, thr)
+    from datetime import datetime
+
+    from .infer import resolve_weights
+
+    stamp = tune_stamp(cfg.detect.imgsz, weights if weights is not None else resolve_weights(cfg, None), data_yaml,
+                       split, prefixes, when=datetime.now(cfg.tz).date().isoformat())
+    layout_kept = write_thresholds(config_path, thr, stamp)
     return {**thr, "f1_before": float(before), "f1_after": float(after), "kept": keep, "layout_kept": layout_kept}

@@ -57,6 +57,8 @@ def test_eval_images_dir_prints_and_writes_json(small, tmp_path):
     assert set(res["per_class"]) == {"D00", "D10", "D20", "D40"}
     assert "F1" in r.stdout or "f1" in r.stdout.lower()
     assert res["split"] == "folder val" and res["imgsz"] == 448  # a folder has no split; the size is recorded
+    # the shipped model (trained at 640) runs at 448 on purpose, with thresholds tuned at 448: no size warning
+    assert res["thresholds_tuned_at"] == 448 and "warning" not in r.stderr, r.stderr
     # the dataset root (train and val below it) is not one split: refused rather than scored as a mix
     shutil.copytree(small / "images" / "val", small / "images" / "train")
     r = _patrol("eval", small, "--out", tmp_path / "root.json")
@@ -186,3 +188,37 @@ def test_eval_and_tune_on_a_flat_folder_with_damaged_photos(small, tmp_path):
     r = _patrol("tune", y, "--config", cfg_path)
     assert r.returncode == 0 and "半分.jpg" in r.stderr, r.stderr[-2000:]
     assert set(yaml.safe_load(cfg_path.read_text(encoding="utf-8"))) == {"classes"}
+
+
+def test_thresholds_remember_the_size_they_were_tuned_at(small, tmp_path):
+    """Thresholds hold at the detect.imgsz they were tuned at. `tune` writes that size (and the model, the data) as a
+    comment above `classes:`; eval and run warn when the config now runs the model at another size — a city config
+    that sets detect.imgsz but keeps the default thresholds (tuned at 448), or one re-sized after its own tune —
+    and stay quiet at the size tuned for, however far from the training size that is (there was no hint at all)."""
+    cfg_path = tmp_path / "city.yaml"
+    cfg_path.write_text("# our city\ndetect:\n  imgsz: 320\n", encoding="utf-8")
+    default_cfg = ROOT / "configs" / "default.yaml"
+    r = _patrol("eval", small / "data.yaml", "--config", cfg_path, "--out", tmp_path / "e.json")
+    assert r.returncode == 0, r.stderr
+    warned = [ln for ln in r.stderr.splitlines() if ln.startswith("warning:")]
+    assert warned == [f"warning: {default_cfg}: its thresholds were chosen by patrol tune at 448 px, but the model now "
+                      f"runs at 320 px (detect.imgsz of {cfg_path}): tune them at this size (patrol tune DATA_YAML "
+                      f"--config {cfg_path}), or set detect.imgsz: 448"], r.stderr
+    assert json.loads((tmp_path / "e.json").read_text())["thresholds_tuned_at"] == 448
+
+    for _ in range(2):  # tuned twice: one comment, the latest
+        r = _patrol("tune", small / "data.yaml", "--config", cfg_path)
+        assert r.returncode == 0, r.stderr
+    lines = cfg_path.read_text(encoding="utf-8").splitlines()
+    stamps = [i for i, ln in enumerate(lines) if ln.startswith("# patrol tune")]
+    assert len(stamps) == 1 and lines[stamps[0] + 1] == "classes:", lines
+    assert lines[stamps[0]].endswith(f": thresholds chosen at 320 px (detect.imgsz) for {DEFAULT_WEIGHTS_ONNX.name} "
+                                     f"on {small / 'data.yaml'} (val)") and lines[0] == "# our city"
+    r = _patrol("eval", small / "data.yaml", "--config", cfg_path, "--out", tmp_path / "e.json")
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr  # tuned at the size it runs at
+
+    cfg_path.write_text(cfg_path.read_text(encoding="utf-8").replace("imgsz: 320", "imgsz: 448"), encoding="utf-8")
+    r = _patrol("run", tmp_path / "no-drive", "--roads", tmp_path / "no-roads.geojson", "--out", tmp_path / "out",
+                "--config", cfg_path)
+    assert r.returncode == 3 and (f"warning: {cfg_path}: its thresholds were chosen by patrol tune at 320 px, but the "
+                                  "model now runs at 448 px") in r.stderr, r.stderr

@@ -158,6 +158,9 @@ def test_train_cli_no_val_no_export_and_offline_amp_check(tmp_path):
     assert (run / "weights" / "epoch0.pt").is_file() and (run / "weights" / "epoch1.pt").is_file()
     assert not list(run.rglob("*.onnx"))
     assert "ONNX:" not in r.stdout
+    # what the city config must set to use this model at the size it was trained at (eval/tune/run use detect.imgsz)
+    assert (f"trained at 64 px. For your city config: detect: {{weights: {run / 'weights' / 'best.pt'}, imgsz: 64}}"
+            in r.stdout), r.stdout
     rows = _rows(run / "results.csv")
     assert len(rows) == 2
     # epoch 1 was not validated (ultralytics writes zero val losses), the last epoch was
