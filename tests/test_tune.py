@@ -191,6 +191,11 @@ def test_tune_end_to_end(tmp_path, monkeypatch, synthetic):
     assert res["f1_after"] == pytest.approx(10 / 11)
     assert res["f1_after"] >= res["f1_before"]
     new = p.read_text(encoding="utf-8")
-    assert _other_lines(new) == _other_lines(text)
+    # one line more: above classes:, the size (detect.imgsz), model and data the thresholds were chosen for
+    stamp = [ln for ln in new.splitlines() if ln.startswith("# patrol tune")]
+    assert len(stamp) == 1 and stamp[0].endswith(": thresholds chosen at 640 px (detect.imgsz) for w.onnx on "
+                                                  "data.yaml (test)")
+    assert new.splitlines()[new.splitlines().index(stamp[0]) + 1] == "classes:"
+    assert [ln for ln in _other_lines(new) if ln != stamp[0]] == _other_lines(text)
     cfg = load_config(p)
     assert cfg.thresholds() == {c: res[c] for c in CLASS_IDS}
