@@ -236,11 +236,18 @@ _STAMP = re.compile(r"^# patrol tune\b[^\n]*?\bat (?P<imgsz>\d+) px\b", re.M)
 
 
 def tune_stamp(imgsz: int, weights: str | Path, data: str | Path, split: str, prefixes: Sequence[str] | None = None,
-               when: str = "") -> str:
-    """The comment line recording how the thresholds were chosen (thresholds depend on the size the model runs at)."""
+               when: str = "", config_path: str | Path | None = None) -> str:
+    """The comment line recording how the thresholds were chosen (thresholds depend on the size the model runs at).
+    The model is named relative to ``config_path``'s folder, as detect.weights would name it."""
+    w = str(weights)
+    if config_path is not None:
+        try:
+            w = os.path.relpath(Path(weights).resolve(), Path(config_path).resolve().parent)
+        except ValueError:  # another drive (Windows)
+            pass
     only = f", {' '.join(prefixes)} only" if prefixes else ""
     return (f"# patrol tune{f' {when}' if when else ''}: thresholds chosen at {imgsz} px (detect.imgsz) for "
-            f"{Path(weights).name} on {data} ({split}{only})")
+            f"{w} on {data} ({split}{only})")
 
 
 def _with_stamp(text: str, stamp: str) -> str:
@@ -335,6 +342,6 @@ def tune(data_yaml: str | Path, weights: str | Path | None, config_path: str | P
     from .infer import resolve_weights
 
     stamp = tune_stamp(cfg.detect.imgsz, weights if weights is not None else resolve_weights(cfg, None), data_yaml,
-                       split, prefixes, when=datetime.now(cfg.tz).date().isoformat())
+                       split, prefixes, when=datetime.now(cfg.tz).date().isoformat(), config_path=config_path)
     layout_kept = write_thresholds(config_path, thr, stamp)
     return {**thr, "f1_before": float(before), "f1_after": float(after), "kept": keep, "layout_kept": layout_kept}

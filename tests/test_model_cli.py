@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -212,7 +213,8 @@ def test_thresholds_remember_the_size_they_were_tuned_at(small, tmp_path):
     lines = cfg_path.read_text(encoding="utf-8").splitlines()
     stamps = [i for i, ln in enumerate(lines) if ln.startswith("# patrol tune")]
     assert len(stamps) == 1 and lines[stamps[0] + 1] == "classes:", lines
-    assert lines[stamps[0]].endswith(f": thresholds chosen at 320 px (detect.imgsz) for {DEFAULT_WEIGHTS_ONNX.name} "
+    assert lines[stamps[0]].endswith(f": thresholds chosen at 320 px (detect.imgsz) for "
+                                     f"{os.path.relpath(DEFAULT_WEIGHTS_ONNX, tmp_path)} "
                                      f"on {small / 'data.yaml'} (val)") and lines[0] == "# our city"
     r = _patrol("eval", small / "data.yaml", "--config", cfg_path, "--out", tmp_path / "e.json")
     assert r.returncode == 0 and "warning" not in r.stderr, r.stderr  # tuned at the size it runs at

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -193,7 +195,8 @@ def test_tune_end_to_end(tmp_path, monkeypatch, synthetic):
     new = p.read_text(encoding="utf-8")
     # one line more: above classes:, the size (detect.imgsz), model and data the thresholds were chosen for
     stamp = [ln for ln in new.splitlines() if ln.startswith("# patrol tune")]
-    assert len(stamp) == 1 and stamp[0].endswith(": thresholds chosen at 640 px (detect.imgsz) for w.onnx on "
+    assert len(stamp) == 1 and stamp[0].endswith(": thresholds chosen at 640 px (detect.imgsz) for "
+                                                  f"{os.path.relpath(Path('w.onnx').resolve(), tmp_path)} on "
                                                   "data.yaml (test)")
     assert new.splitlines()[new.splitlines().index(stamp[0]) + 1] == "classes:"
     assert [ln for ln in _other_lines(new) if ln != stamp[0]] == _other_lines(text)
