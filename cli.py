@@ -42,20 +42,27 @@ def _config(path: Optional[Path]):
     return load_config(path)
 
 
-def _warn_thresholds_size(config: Optional[Path], cfg) -> Optional[int]:
-    """Thresholds hold at the image size they were tuned at: warn when the config now runs the model at another
-    (a deliberate detect.imgsz, tuned at that size, is quiet). Returns the size they were tuned at, if known."""
+def _thresholds_size(config: Optional[Path], cfg) -> tuple[Optional[int], Optional[str]]:
+    """Thresholds hold at the image size they were tuned at: (the size they were tuned at, if known; a warning when
+    the config now runs the model at another — a deliberate detect.imgsz, tuned at that size, is quiet)."""
     from detector.tune import thresholds_tuned_at
 
     tuned = thresholds_tuned_at(config)
     if tuned is None:
-        return None
+        return None, None
     size, where = tuned
-    if size != cfg.detect.imgsz:
-        err_console.print(f"warning: {where}: its thresholds were chosen by patrol tune at {size} px, but the model now "
-                          f"runs at {cfg.detect.imgsz} px (detect.imgsz{f' of {config}' if config else ''}): tune them "
-                          f"at this size (patrol tune DATA_YAML --config {config or where}), or set detect.imgsz: {size}",
-                          soft_wrap=True, markup=False, highlight=False)
+    if size == cfg.detect.imgsz:
+        return size, None
+    return size, (f"{where}: its thresholds were chosen by patrol tune at {size} px, but the model now runs at "
+                  f"{cfg.detect.imgsz} px (detect.imgsz{f' of {config}' if config else ''}): tune them at this size "
+                  f"(patrol tune DATA_YAML --config {config or where}), or set detect.imgsz: {size}")
+
+
+def _warn_thresholds_size(config: Optional[Path], cfg) -> Optional[int]:
+    """``_thresholds_size``, its warning printed on stderr (eval, tune). Returns the size, if known."""
+    size, msg = _thresholds_size(config, cfg)
+    if msg:
+        err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
     return size
 
 
@@ -138,10 +145,12 @@ def run(
     from detector.pipeline import run_pipeline
 
     cfg = _config(config)
-    _warn_thresholds_size(config, cfg)
+    size_warning = _thresholds_size(config, cfg)[1]  # now, and in the summary (and summary.json) for a scheduled job
+    if size_warning:
+        err_console.print(f"warning: {size_warning}", soft_wrap=True, markup=False, highlight=False)
     with _progress() as progress:
         s = run_pipeline(drives, roads, out, cfg, weights=weights, store=store, progress=progress, report=not no_report,
-                         tracks=track or ())
+                         tracks=track or (), warnings=[size_warning] if size_warning else ())
     _print_summary(s, f"patrol run: {', '.join(s.drives)}")
 
 
@@ -161,10 +170,12 @@ def detect(
     if conf is not None:
         for spec in cfg.classes.values():
             spec.threshold = conf
-    else:
-        _warn_thresholds_size(config, cfg)
+    size_warning = None if conf is not None else _thresholds_size(config, cfg)[1]
+    if size_warning:
+        err_console.print(f"warning: {size_warning}", soft_wrap=True, markup=False, highlight=False)
     with _progress() as progress:
-        s = detect_only(images, out, cfg, weights=weights, progress=progress, tracks=track or ())
+        s = detect_only(images, out, cfg, weights=weights, progress=progress, tracks=track or (),
+                        warnings=[size_warning] if size_warning else ())
     _print_summary(s, f"patrol detect: {images}")
 
 

@@ -597,15 +597,16 @@ def _out_not_a_drive(out: Path, drives: list[Path]) -> None:
 
 def run_pipeline(drives: list[Path], roads: Path, out: Path, cfg: Config, weights: Path | None = None,
                  store: Path | None = None, progress=None, detector=None, report: bool = True,
-                 tracks: Iterable[Path] = ()) -> RunSummary:
-    """The whole job for ``patrol run``. Returns a RunSummary; outputs are in ``out``."""
+                 tracks: Iterable[Path] = (), warnings: Iterable[str] = ()) -> RunSummary:
+    """The whole job for ``patrol run``. Returns a RunSummary; outputs are in ``out``. ``warnings``: the caller's
+    (e.g. thresholds tuned at another image size), put first in the summary and summary.json."""
     from .frames import drive_name
     from .infer import resolve_weights
     from .roads import load_roads
 
     t0 = time.perf_counter()
     names = [drive_name(d) for d in drives]  # `patrol run .` or a link: the folder's own name, as in frames.csv
-    summary = RunSummary(out=out, drives=names)
+    summary = RunSummary(out=out, drives=names, warnings=list(warnings))
     real = [d.resolve() for d in drives]
     for i, a in enumerate(real):  # one folder twice (another path, a link) or a drive inside another: frames read twice
         for j, b in enumerate(real):
@@ -886,8 +887,9 @@ def _frames_beside(csvs: list[Path]) -> list | None:
 
 
 def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = None, progress=None,
-                tracks: Iterable[Path] = ()) -> RunSummary:
-    """`patrol detect`: detection over a folder of images, with or without EXIF (positions from track files too)."""
+                tracks: Iterable[Path] = (), warnings: Iterable[str] = ()) -> RunSummary:
+    """`patrol detect`: detection over a folder of images, with or without EXIF (positions from track files too);
+    ``warnings`` as in run_pipeline."""
     from .frames import (drive_name, load_tracks, merge_track_uses, scan, track_warnings, video_warnings,
                          write_frames_csv)
     from .infer import resolve_weights
@@ -899,7 +901,7 @@ def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = Non
     tracks = check_track_files(tracks)
     out.mkdir(parents=True, exist_ok=True)
     weights = resolve_weights(cfg, weights)
-    summary = RunSummary(out=out, drives=[drive_name(images)], weights=weights)
+    summary = RunSummary(out=out, drives=[drive_name(images)], weights=weights, warnings=list(warnings))
     read, uses = load_tracks(tracks)
     sc = scan(images, cfg, exclude=[out], tracks=read, video_dir=out / VIDEO_FRAMES, progress=progress)
     frames = sc.frames

@@ -224,3 +224,8 @@ def test_thresholds_remember_the_size_they_were_tuned_at(small, tmp_path):
                 "--config", cfg_path)
     assert r.returncode == 3 and (f"warning: {cfg_path}: its thresholds were chosen by patrol tune at 320 px, but the "
                                   "model now runs at 448 px") in r.stderr, r.stderr
+    # a scheduled job reads summary.json, not the console: the warning is among its warnings too
+    r = _patrol("detect", small / "images" / "val", "--out", tmp_path / "det", "--config", cfg_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "det" / "summary.json").read_text(encoding="utf-8"))
+    assert [w for w in doc["warnings"] if "thresholds were chosen by patrol tune at 320 px" in w], doc["warnings"]
