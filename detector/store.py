@@ -1066,7 +1066,7 @@ class Store:
               classes: list[str] | None = None, lists: bool = True) -> pd.DataFrame:
         """Registry candidates as a Candidates DataFrame + status columns (+ ``crop_jpeg`` bytes or None), and what
         the exports give of their sightings (``export.sightings``): ``n_drives``, ``last_drive`` (the drive of the
-        latest sighting; ties: the last drive name) and ``last_images`` (its frames, ``drive/name``, sorted, at most
+        latest sighting; ties: the one stored last, see below) and ``last_images`` (its frames, ``drive/name``, sorted, at most
         ``export.LAST_IMAGES_MAX``).
 
         ``since``: last seen on or after this date (local day) / time. ``lists=False``: without the complete
@@ -1094,9 +1094,11 @@ class Store:
             where.append("last_t >= ?")
             args.append(t0)
         cols = ", ".join(f'"{c}"' for c in CANDIDATE_COLUMNS + STATUS_COLUMNS if lists or c not in ("drives", "images"))
-        # the latest sighting's drive: by the (candidate_id, last_t) index, one step a candidate
+        # the latest sighting's drive: by the (candidate_id, last_t) index (its rows in obs_id order within a time),
+        # one step a candidate. Ties (a run's sightings without their own time share the candidate's last time): the
+        # sighting stored last, of the later merge, and within a run of the run's own latest drive (``_run_rows``)
         last = ("(SELECT o.drive FROM observations o WHERE o.candidate_id = candidates.candidate_id "
-                "ORDER BY o.last_t DESC, o.drive DESC LIMIT 1)")
+                "ORDER BY o.last_t DESC, o.obs_id DESC LIMIT 1)")
         q = (f"SELECT {cols}, COALESCE(json_array_length(drives), 0) AS n_drives, {last} AS _last FROM candidates"
              + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY fid")
         df = pd.read_sql_query(q, self.con, params=args)
@@ -1314,6 +1316,11 @@ def _run_rows(cands: pd.DataFrame) -> list[dict]:
                 obs.append(_obs(d, name, cls, None, None, None, None, first_seen, last_seen, ft, lt))
         if not obs:  # no image at all: one image-level sighting so the damage still counts once
             obs.append(_obs(best_drive, "", cls, None, None, None, None, first_seen, last_seen, ft, lt))
+        # the run's latest drive (``last_drive``) stored last: sightings without their own time carry the candidate's
+        # last time, so a run's drives tie on it, and the registry's latest drive is the one stored last among them
+        last_drive = _s(rec.get("last_drive"))
+        if last_drive and len({o["drive"] for o in obs}) > 1:
+            obs.sort(key=lambda o: o["drive"] == last_drive)  # stable
         r["obs"] = obs
         out.append(r)
     return out
