@@ -18,7 +18,8 @@ Tables
 ------
 ``candidates`` (features, ``geom`` = GeoPackage binary Point, EPSG:4326): one row per damage, the
 Candidates columns (``drives``/``images`` as JSON arrays; ``images`` as ``drive/name``, as in a run's outputs)
-+ status columns + ``crop_jpeg`` (BLOB, the last column: the crop of the best sighting that came with one, stored
++ status columns + ``crop_jpeg`` (BLOB, the last column — in a registry migrated from schema 1 it stays where schema 1
+had it, before first_t … crop_obs_id, see ``_CAND_SQL_TYPES`` — the crop of the best sighting that came with one, stored
 only here; ``crop_obs_id`` names that sighting).  The crop stays in the layer QGIS opens: an HTML map tip or form
 widget shows it (``<img src="data:image/jpeg;base64,[% to_base64("crop_jpeg") %]">``).
 ``observations`` (attributes): one row per sighting, unique key (drive, image, class, box rounded to whole
@@ -124,7 +125,11 @@ _CAND_SQL_TYPES = {
     "repaired_at": "TEXT", "checked_by": "TEXT", "issue_type": "TEXT",
     "first_t": "REAL", "last_t": "REAL", "repaired_t": "REAL", "created_run": "TEXT", "crop_obs_id": "INTEGER",
     # last: a column after a 12 KB crop is read by walking the crop's overflow pages (schema 1 had first_t, last_t,
-    # repaired_t there, so a merge reading repaired_t read every crop)
+    # repaired_t there, and its merge read repaired_t of every candidate). A registry migrated from schema 1 keeps
+    # them after the crop: the migration does not rebuild the table, as measured it costs nothing (bench_registry.py
+    # --layouts, 1,860 damages: scans of these columns, `export --since` and merges alike, warm and cold, within the
+    # noise), since the migration compacts the file into auto-vacuum mode, where SQLite takes the next overflow page
+    # from the pointer map instead of reading it, and a scan reads each row's leaf page either way
     "crop_jpeg": "BLOB",
 }
 
