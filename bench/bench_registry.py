@@ -6,8 +6,12 @@ Prints the time per merge, `patrol export` (csv/xlsx/geojson/gpkg/kml/html: seco
 `import-verification` of a 1,000-row list and `patrol status` at the small and at the large registry, and their
 ratios; what a `patrol run --store` reads back after its merge (the statuses of its candidates: ``Store.states``)
 against reading the whole registry (``Store.query``, crops included); the file's size and free pages.
+``--layouts``: the large registry also as a schema-1 registry migrated in place has it (``crop_jpeg`` in the middle of
+``candidates``, first_t, last_t, repaired_t, created_run, crop_obs_id after it; a new registry has the crop last), both
+compacted as the migration leaves them: reads of the columns after the crop (warm and with the file evicted from the
+OS cache) and weekly merges, side by side.
 
-    .venv/bin/python bench/bench_registry.py [--weeks 100] [--groups 20]
+    .venv/bin/python bench/bench_registry.py [--weeks 100] [--groups 20] [--layouts]
 """
 
 from __future__ import annotations
@@ -97,12 +101,86 @@ def registry_ops(store: Path, work: Path, cfg: Config, tag: str) -> dict[str, fl
     return out
 
 
+def layouts(store: Path, work: Path, cfg: Config, base: pd.DataFrame, week: int, groups: int) -> None:
+    """Crop last (a new registry) against crop in the middle (a schema-1 registry migrated in place): read and merge
+    times of two copies of ``store`` (see the module doc)."""
+    import shutil
+    import sqlite3
+
+    from detector.store import _CAND_SQL_TYPES, _GEOM_FUNCTIONS, _gpkg_geom_function
+
+    cols = list(_CAND_SQL_TYPES)
+    mid = cols[: cols.index("issue_type") + 1] + ["crop_jpeg", "first_t", "last_t", "repaired_t", "created_run",
+                                                  "crop_obs_id"]
+    paths = {"crop last": work / "layout-last.gpkg", "crop mid": work / "layout-mid.gpkg"}
+    for k, p in paths.items():
+        shutil.copy(store, p)
+        con = sqlite3.connect(p, isolation_level=None)
+        for name in _GEOM_FUNCTIONS:
+            con.create_function(name, 1, _gpkg_geom_function(name))
+        if k == "crop mid":  # the table rebuilt in schema 1's order (+ crop_obs_id, added by the migration)
+            con.execute("BEGIN")
+            trig = con.execute("SELECT name, sql FROM sqlite_master WHERE type='trigger' AND tbl_name='candidates'").fetchall()
+            for name, _ in trig:
+                con.execute(f'DROP TRIGGER "{name}"')
+            con.execute("CREATE TABLE c_mid (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom POINT, "
+                        + ", ".join(f'"{c}" {_CAND_SQL_TYPES[c]}' for c in mid) + ")")
+            q = ", ".join(f'"{c}"' for c in ["fid", "geom", *mid])
+            con.execute(f"INSERT INTO c_mid ({q}) SELECT {q} FROM candidates")
+            con.execute("DROP TABLE candidates")
+            con.execute("ALTER TABLE c_mid RENAME TO candidates")
+            for _, sql in trig:
+                con.execute(sql)
+            con.execute("COMMIT")
+        con.executescript("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")  # as the migration leaves it
+        con.close()
+
+    def evict(p: Path) -> None:  # the file out of the OS cache: a first read after a while, or over a network share
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+    def scan(p: Path) -> None:
+        con = sqlite3.connect(p)
+        con.execute("SELECT candidate_id, first_t, last_t, repaired_t, crop_obs_id FROM candidates").fetchall()
+        con.close()
+
+    def since(p: Path) -> None:
+        with Store.for_config(p, cfg) as st:
+            st.query(since="2000-01-01", lists=False)  # `patrol export --since`: last_t of every row
+
+    print(f"\ncolumns after the crop ({', '.join(f'{k}: {p.name}' for k, p in paths.items())}), best of 5:")
+    for name, fn in (("scan first_t..crop_obs_id", scan), ("query(since)", since)):
+        for cold in (False, True):
+            got = {}
+            for k, p in paths.items():
+                ts = []
+                for _ in range(5):
+                    if cold:
+                        evict(p)
+                    ts.append(timed(fn, p)[0])
+                got[k] = min(ts)
+            print(f"  {name + (' (cold)' if cold else ''):32s} " + "  ".join(f"{k} {v * 1000:7.1f} ms" for k, v in got.items())
+                  + f"  (x{got['crop mid'] / got['crop last']:.2f})")
+    merges: dict[str, list[float]] = {k: [] for k in paths}
+    for w in range(week, week + 4):
+        c = week_cands(base, w, list(range(groups)) + [groups + w])
+        for k in (list(paths) if w % 2 else list(paths)[::-1]):  # alternating, against drift of a shared machine
+            with Store.for_config(paths[k], cfg) as st:
+                merges[k].append(timed(st.merge, c, {"run_id": f"week{w:03d}"}, cfg)[0])
+    print("  weekly merge (4 weeks)           " + "  ".join(f"{k} {min(v):.2f}-{max(v):.2f} s" for k, v in merges.items()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--weeks", type=int, default=100)
     ap.add_argument("--groups", type=int, default=20)
     ap.add_argument("--shared", default=str(ROOT.parent / "shared"))
     ap.add_argument("--keep", default=None, help="folder to keep the registry in")
+    ap.add_argument("--layouts", action="store_true", help="also crop last against crop in the middle (a migrated "
+                    "schema-1 registry): read and merge times")
     a = ap.parse_args()
     toy = Path(a.shared) / "sample_drives" / "toyama"
     cfg = Config()
@@ -144,6 +222,8 @@ def main() -> None:
         unit = k.rsplit(" ", 1)[1] if k.endswith(("MB", "KB/row")) else "s"
         k = k if unit == "s" else k.rsplit(" ", 1)[0] + " size"
         print(f"{k:20s} {s:7.3f} {unit} -> {l_:7.3f} {unit} (x{l_ / s:.2f})")
+    if a.layouts:
+        layouts(store, work, cfg, base, a.weeks, a.groups)
     print(f"work folder: {work}")
 
 

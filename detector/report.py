@@ -382,6 +382,21 @@ def _excel_text(v: str) -> str:
     return v if len(v) <= EXCEL_CELL_MAX else v[: EXCEL_CELL_MAX - 1] + "…"
 
 
+#: what a file link's target (the sheet's relationship ``Target``, an ``xsd:anyURI``) must not hold as it is: the
+#: characters Excel itself percent-encodes in a hyperlink (``%``, space, ``"``, ``<``, ``>``, ``[``, ``]``, ``^``,
+#: backquote, ``{``, ``}``), ``#`` (Excel encodes it in a file path: left as it is, the rest of the path would be a
+#: location inside the file), ``?`` (a query), ``:`` (``週報:1`` would read as a scheme or a drive), ``|`` and controls
+#: (not allowed in a URI). Other characters, Japanese included, stay as they are, as Excel writes them.
+_XLSX_HREF_ESCAPE = {ch: f"%{ord(ch):02X}" for ch in '%"<>[]^`{}#?:| ' + "".join(map(chr, range(0x20))) + "\x7f"}
+
+
+def _xlsx_href(path: str) -> str:
+    """A photo path relative to the workbook (``週報 #1_xlsx_crops/R-000012.jpg``) as the hyperlink target Excel and
+    LibreOffice resolve to that file: ``週報%20%231_xlsx_crops/R-000012.jpg`` (``_XLSX_HREF_ESCAPE``). openpyxl writes
+    the target as given, and a raw space, ``#`` or ``%`` gave a broken link (Excel may even "repair" the workbook)."""
+    return "".join(_XLSX_HREF_ESCAPE.get(ch, ch) for ch in path.replace("\\", "/"))  # a Windows path: "/"
+
+
 def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
@@ -416,7 +431,7 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
                 cell.value = v
                 cell.data_type = "s"  # never a formula, whatever the text starts with
                 if name == "photo" and v:
-                    cell.hyperlink = v  # relative to the workbook: a click opens the crop
+                    cell.hyperlink = _xlsx_href(v)  # relative to the workbook: a click opens the crop
                     cell.style = "Hyperlink"  # blue, underlined: seen as a link
                 widths[j - 1] = max(widths[j - 1], min(60, sum(2 if ord(ch) > 0x2E7F else 1 for ch in v) + 2))
             else:

@@ -18,7 +18,8 @@ Tables
 ------
 ``candidates`` (features, ``geom`` = GeoPackage binary Point, EPSG:4326): one row per damage, the
 Candidates columns (``drives``/``images`` as JSON arrays; ``images`` as ``drive/name``, as in a run's outputs)
-+ status columns + ``crop_jpeg`` (BLOB, the last column: the crop of the best sighting that came with one, stored
++ status columns + ``crop_jpeg`` (BLOB, the last column — in a registry migrated from schema 1 it stays where schema 1
+had it, before first_t … crop_obs_id, see ``_CAND_SQL_TYPES`` — the crop of the best sighting that came with one, stored
 only here; ``crop_obs_id`` names that sighting).  The crop stays in the layer QGIS opens: an HTML map tip or form
 widget shows it (``<img src="data:image/jpeg;base64,[% to_base64("crop_jpeg") %]">``).
 ``observations`` (attributes): one row per sighting, unique key (drive, image, class, box rounded to whole
@@ -124,7 +125,11 @@ _CAND_SQL_TYPES = {
     "repaired_at": "TEXT", "checked_by": "TEXT", "issue_type": "TEXT",
     "first_t": "REAL", "last_t": "REAL", "repaired_t": "REAL", "created_run": "TEXT", "crop_obs_id": "INTEGER",
     # last: a column after a 12 KB crop is read by walking the crop's overflow pages (schema 1 had first_t, last_t,
-    # repaired_t there, so a merge reading repaired_t read every crop)
+    # repaired_t there, and its merge read repaired_t of every candidate). A registry migrated from schema 1 keeps
+    # them after the crop: the migration does not rebuild the table, as measured it costs nothing (bench_registry.py
+    # --layouts, 1,860 damages: scans of these columns, `export --since` and merges alike, warm and cold, within the
+    # noise), since the migration compacts the file into auto-vacuum mode, where SQLite takes the next overflow page
+    # from the pointer map instead of reading it, and a scan reads each row's leaf page either way
     "crop_jpeg": "BLOB",
 }
 
@@ -1066,7 +1071,7 @@ class Store:
               classes: list[str] | None = None, lists: bool = True) -> pd.DataFrame:
         """Registry candidates as a Candidates DataFrame + status columns (+ ``crop_jpeg`` bytes or None), and what
         the exports give of their sightings (``export.sightings``): ``n_drives``, ``last_drive`` (the drive of the
-        latest sighting; ties: the last drive name) and ``last_images`` (its frames, ``drive/name``, sorted, at most
+        latest sighting; ties: the one stored last, see below) and ``last_images`` (its frames, ``drive/name``, sorted, at most
         ``export.LAST_IMAGES_MAX``).
 
         ``since``: last seen on or after this date (local day) / time. ``lists=False``: without the complete
@@ -1094,9 +1099,11 @@ class Store:
             where.append("last_t >= ?")
             args.append(t0)
         cols = ", ".join(f'"{c}"' for c in CANDIDATE_COLUMNS + STATUS_COLUMNS if lists or c not in ("drives", "images"))
-        # the latest sighting's drive: by the (candidate_id, last_t) index, one step a candidate
+        # the latest sighting's drive: by the (candidate_id, last_t) index (its rows in obs_id order within a time),
+        # one step a candidate. Ties (a run's sightings without their own time share the candidate's last time): the
+        # sighting stored last, of the later merge, and within a run of the run's own latest drive (``_run_rows``)
         last = ("(SELECT o.drive FROM observations o WHERE o.candidate_id = candidates.candidate_id "
-                "ORDER BY o.last_t DESC, o.drive DESC LIMIT 1)")
+                "ORDER BY o.last_t DESC, o.obs_id DESC LIMIT 1)")
         q = (f"SELECT {cols}, COALESCE(json_array_length(drives), 0) AS n_drives, {last} AS _last FROM candidates"
              + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY fid")
         df = pd.read_sql_query(q, self.con, params=args)
@@ -1314,6 +1321,11 @@ def _run_rows(cands: pd.DataFrame) -> list[dict]:
                 obs.append(_obs(d, name, cls, None, None, None, None, first_seen, last_seen, ft, lt))
         if not obs:  # no image at all: one image-level sighting so the damage still counts once
             obs.append(_obs(best_drive, "", cls, None, None, None, None, first_seen, last_seen, ft, lt))
+        # the run's latest drive (``last_drive``) stored last: sightings without their own time carry the candidate's
+        # last time, so a run's drives tie on it, and the registry's latest drive is the one stored last among them
+        last_drive = _s(rec.get("last_drive"))
+        if last_drive and len({o["drive"] for o in obs}) > 1:
+            obs.sort(key=lambda o: o["drive"] == last_drive)  # stable
         r["obs"] = obs
         out.append(r)
     return out

@@ -439,6 +439,40 @@ def test_xlsx_prints_for_the_crew(tmp_path, cfg):
     assert widths < 0.7 * sum(ws.column_dimensions[L].width for L in letters.values())
 
 
+@pytest.mark.parametrize("name", ["週報 #1.xlsx", "50%.xlsx", "点検[北] {A}^.xlsx"])
+def test_xlsx_photo_links_resolve_to_the_crops(tmp_path, cfg, name):
+    """A clerk's workbook name (Japanese, a space, ``#``, ``%``, brackets) in a folder with such characters: each
+    photo link (the sheet's relationship target, an ``xsd:anyURI`` that openpyxl writes as given) is a valid relative
+    URI, percent-encoded where Excel encodes (a raw ``#`` cut the path at a location, a raw ``%`` or space is no URI;
+    Japanese as it is, as Excel writes it), and resolves against the workbook to its real crop; the cell shows the
+    plain path."""
+    import zipfile
+    from urllib.parse import urljoin
+
+    import openpyxl
+
+    full = real_crops(4)
+    df = make_candidates(cfg, 4, crop_jpeg=full)
+    out = report.export(df, "xlsx", tmp_path / "道路課 #2 100%" / name, cfg)
+    ws = openpyxl.load_workbook(out)["candidates"]
+    j = [c for c, *_ in report.LIST_COLUMNS].index("photo") + 1
+    cells = [ws.cell(row=i, column=j) for i in range(2, 6)]
+    with zipfile.ZipFile(out) as z:
+        rels = ET.fromstring(z.read("xl/worksheets/_rels/sheet1.xml.rels"))
+    targets = sorted(r.get("Target") for r in rels if r.get("Type", "").endswith("/hyperlink"))
+    assert targets == sorted(c.hyperlink.target for c in cells)  # what the file holds is what openpyxl reads back
+    folder = report.photo_folder(out)
+    for c, crop in zip(cells, full):
+        t = c.hyperlink.target
+        assert c.value == f"{folder.name}/{c.value.rsplit('/', 1)[1]}"  # the cell: the readable path
+        # RFC 3986 relative path (no scheme, query or fragment; % only as an escape), Japanese as an IRI allows
+        assert re.fullmatch(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=@/]|%[0-9A-F]{2}|[^\x00-\x7f])+", t), t
+        url = urlparse(urljoin(out.as_uri(), t))
+        assert url.scheme == "file" and not url.query and not url.fragment, url
+        target = Path(url2pathname(url.path))
+        assert target == folder / c.value.rsplit("/", 1)[1] and target.read_bytes() == crop, t
+
+
 def real_crops(n: int) -> list[bytes]:
     """Crops cut by the pipeline's make_crop from the sample drive's frames and true boxes (480 px, quality 85)."""
     import cv2

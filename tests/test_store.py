@@ -799,6 +799,10 @@ def test_registry_of_schema_1_is_migrated_on_its_next_write(toyama, tmp_path):
     # one crop per damage instead of two: the migrated file about as small as the new one, not as the old
     assert p_old.stat().st_size < 0.75 * size_old and p_old.stat().st_size < 1.2 * p_new.stat().st_size
     assert len(pyogrio.read_dataframe(p_old, layer="candidates")) == len(qa)
+    # the sightings beside the layer, as QGIS lists them (gpkg_contents 'attributes'): joined on candidate_id
+    assert {n: g for n, g in pyogrio.list_layers(p_old)}["observations"] is None
+    obs = pyogrio.read_dataframe(p_old, layer="observations")
+    assert obs.groupby("candidate_id").size().to_dict() == dict(zip(qa.candidate_id, qa.n_obs))
     with pytest.raises(old.StoreError, match="schema version 2"):
         old.Store(p_old)
 
@@ -968,3 +972,45 @@ def test_exports_of_damages_seen_for_years_stay_small(toyama, tmp_path):
         rep = st.import_verification(old)
         assert rep.applied == list(full.candidate_id[:3]) and not rep.unmatched
         assert list(st.query(lists=False).status[:3]) == ["confirmed"] * 3
+
+
+def test_latest_drive_of_a_run_of_two_drives_is_the_later_not_the_larger_name(toyama, tmp_path):
+    """One run of two drives (`patrol run A B --store`, `patrol locate a.csv b.csv --store`): the run gives the
+    registry each damage's best box and its other frames without their times, so every sighting of the run is stored
+    with the damage's last time and the two drives tie. The registry's latest drive (and its frames, what every
+    export gives) is then the run's own latest drive (the later drive), not the larger drive name. Real data: the
+    sample's two oracle passes, pass 1 driven by car 2 in the morning, pass 2 by car 1 later."""
+    from detector.detections import Detections, read_detections_csv
+    from detector.pipeline import locate_and_dedupe
+
+    cfg = Config()
+    early, late = "car2-am", "car1-pm"  # by name the morning drive is the last one
+    det = Detections.concat([read_detections_csv(toyama / "toyama-2026-11-p1.oracle.csv", drive=early),
+                             read_detections_csv(toyama / "toyama-2026-11-p2.oracle.csv", drive=late)])
+    _, _, cands, _ = locate_and_dedupe(det, toyama / "roads.geojson", cfg)
+    assert len(cands) == 31 and set(cands.last_drive) == {late}  # the run knows: every site seen last by car 1
+    path = tmp_path / "registry.gpkg"
+    with Store(path) as st:
+        st.merge(cands, {"run_id": "both"}, cfg)
+        # the tie is real: every sighting of a damage has one last time
+        assert st.con.execute("SELECT COUNT(DISTINCT candidate_id || last_t) FROM observations").fetchone() == (31,)
+        q = st.query()
+        before = dump(path, skip=())
+        assert not st.merge(cands, {"run_id": "again"}, cfg).changed and dump(path, skip=()) == before
+    assert (q.n_drives == 2).all() and set(q.last_drive) == {late}
+    # a GIS user has every sighting in the registry: its observations layer (attributes, no geometry), joined on
+    # candidate_id (`patrol export --format gpkg` gives the damages only: their counts and latest drive)
+    import pyogrio
+
+    assert {n: g for n, g in pyogrio.list_layers(path)}["observations"] is None
+    obs = pyogrio.read_dataframe(path, layer="observations")
+    assert obs.groupby("candidate_id").size().to_dict() == dict(zip(q.candidate_id, q.n_obs))
+    assert obs.groupby("candidate_id").drive.nunique().eq(2).all()
+    assert all(ims and all(i.startswith(late + "/") for i in ims) for ims in q.last_images)
+    # a later week's drive of car 2 is the latest again: the time decides where it can
+    nxt = _week(cands.assign(drives=[[early]] * len(cands), best_drive=early, last_drive=early,
+                             images=[[f"{early}/{i.split('/', 1)[1]}" for i in ims] for ims in cands.images]), 1)
+    with Store(path) as st:
+        st.merge(nxt, {"run_id": "week2"}, cfg)
+        q2 = st.query()
+    assert set(q2.last_drive) == {f"{early}-w001"}
