@@ -297,3 +297,36 @@ def test_patrol_run_video_finds_the_photo_drives_damage(tmp_path, video_src, pho
     assert [p.stat().st_mtime_ns for p in jpgs] == mtimes
     assert doc["frames"]["used"] == used + 1  # the photo added beside the videos
     assert doc["frames"]["rejected_by_reason"].get("truncated") == 1
+
+
+# ------------------------------------------------------------------------------------------------ frames.ignore
+
+def test_rear_camera_videos_ignored_by_pattern(tmp_path, video_src, photos):
+    """A two-channel dashcam writes a front and a rear video per clip (``…_F.MP4`` / ``…_R.MP4``, or Front/ and
+    Rear/ folders): without frames.ignore the rear video's frames join the front's, placed as if looking ahead;
+    with ``["*_R.MP4", "Rear/*"]`` each rear file is one row ``ignored: matches frames.ignore "…"``, never decoded
+    (no frames folder), and the front video gives the same frames as alone."""
+    t0 = photos[0].time
+    drive = tmp_path / "d"
+    with_creation(video_src, drive / "DCIM" / "Movie" / "2026_1120_090000_001_F.MP4", t0.timestamp())
+    with_creation(video_src, drive / "DCIM" / "Movie" / "2026_1120_090000_001_R.MP4", t0.timestamp())
+    with_creation(video_src, drive / "Rear" / "2026_1120_090000_002.MP4", t0.timestamp())
+    shutil.copy(photos[0].path, drive / "Rear" / "thumb.jpg")
+    write_gpx(drive / "log.gpx", kubicka_points(t0))
+    cfg = cfg_with(video_every_m=20.0)
+    both = scan(drive, cfg, video_dir=tmp_path / "o1")
+    assert len(both.videos) == 3 and all(u.frames > 0 for u in both.videos)  # today's behaviour without the setting
+    front = [f for f in both.frames if f.name.startswith("DCIM/Movie/2026_1120_090000_001_F.MP4@")]
+
+    cfg = Config(frames={"video_every_m": 20.0, "ignore": ["*_r.mp4", "Rear\\*"]})  # any case; a Windows path
+    vdir = tmp_path / "o2"
+    sc = scan(drive, cfg, video_dir=vdir)
+    rows = {f.name: f for f in sc.frames}
+    assert rows["DCIM/Movie/2026_1120_090000_001_R.MP4"].reason == 'ignored: matches frames.ignore "*_r.mp4"'
+    assert rows["Rear/2026_1120_090000_002.MP4"].reason == 'ignored: matches frames.ignore "Rear/*"'
+    assert rows["Rear/thumb.jpg"].reason == 'ignored: matches frames.ignore "Rear/*"'
+    assert [u.path for u in sc.videos] == [str((drive / "DCIM/Movie/2026_1120_090000_001_F.MP4").absolute())]
+    kept = [f for f in sc.frames if "@" in f.name]
+    assert [(f.name, f.time, f.lat, f.lon) for f in kept] == [(f.name, f.time, f.lat, f.lon) for f in front]
+    assert sorted(p.name for p in (vdir / "d").rglob("*") if p.is_dir()) == ["2026_1120_090000_001_F_MP4",
+                                                                             "DCIM", "Movie"]
