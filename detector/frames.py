@@ -882,7 +882,7 @@ class VideoUse:
     from an earlier extraction without decoding), or the ``problem`` that kept it from giving any."""
     path: str
     start: str = ""  # ISO 8601 in the config's zone
-    time_source: str = ""  # video_utc | video_local | video_name
+    time_source: str = ""  # video_utc | video_local | video_utc_end | video_local_end | video_name
     duration_s: float = math.nan
     frames: int = 0
     reused: bool = False

@@ -10,7 +10,9 @@ Contracts:
   ``moov`` box, is ``truncated``. AVI: no creation time is read (the file name gives it).
 * ``video_start(info, name, tz, clock_offset_s)``: the recording's start (UTC-aware) and its ``time_source``:
   ``video_utc`` (mvhd creation time, UTC as the format says), ``video_local`` (mvhd holding the camera's local wall
-  time, told by a dated file name that shows the same wall time), ``video_name`` (the file name's date-time,
+  time, told by a dated file name that shows the same wall time), ``video_utc_end`` / ``video_local_end`` (a camera
+  that writes the creation time when the recording ends: creation time − duration is within 5 s of the file name's
+  time, and the creation time itself is not), ``video_name`` (the file name's date-time,
   ``20261112_093015.mp4``, ``2026_1112_093015_001.MP4``, ``VID_20261112_093015.mp4``, in the config's time zone).
   ``frames.camera_clock_offset_s`` is taken off as for a photo's camera time.
 * ``extract(...)`` streams the video with ``cv2.VideoCapture`` (one frame in memory) and keeps a frame when the
@@ -44,6 +46,7 @@ _INDEX_VERSION = 1
 _EPOCH_1904 = datetime(1904, 1, 1, tzinfo=timezone.utc)
 _MIN_YEAR = 2000  # a creation time before this is a camera clock never set (0 = 1904, or the 1970 Unix epoch)
 _MAX_MOOV = 256 * 1024 * 1024
+_END_TOL_S = 5.0  # a creation time this close to the file name's time + the length was written at the end
 _IMAGE_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1", b"mif2",
                  b"miaf", b"avif", b"avis"}
 _AUDIO_BRANDS = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
@@ -207,15 +210,24 @@ def video_start(info: VideoInfo, name: str, tz: tzinfo, clock_offset_s: float = 
                 ) -> tuple[datetime | None, str, str]:
     """(start as UTC-aware datetime, time_source, note). None and the reason when there is no time at all."""
     named = name_time(name)
-    tol = timedelta(seconds=120 + (0 if math.isnan(info.duration_s) else info.duration_s))
+    dur = info.duration_s if math.isfinite(info.duration_s) and info.duration_s > 0 else 0.0
+    tol = timedelta(seconds=120 + dur)
     note = ""
     start, src = None, ""
     if info.creation is not None and named is not None:
         as_local = named.replace(tzinfo=tz)
-        if abs(info.creation - as_local) <= tol:
+        wall = info.creation.replace(tzinfo=None)  # the camera's wall clock, if that is what it wrote
+        close = timedelta(seconds=_END_TOL_S)
+        length = timedelta(seconds=dur)
+        ended = dur > 2 * _END_TOL_S and not (abs(info.creation - as_local) <= close or abs(wall - named) <= close)
+        if ended and abs(info.creation - length - as_local) <= close:  # written when the recording ended
+            start, src = info.creation - length, "video_utc_end"
+        elif ended and abs(wall - length - named) <= close:
+            start, src = (wall - length).replace(tzinfo=tz), "video_local_end"
+        elif abs(info.creation - as_local) <= tol:
             start, src = info.creation, "video_utc"
-        elif abs(info.creation.replace(tzinfo=None) - named) <= tol:  # the camera wrote its wall clock there
-            start, src = info.creation.replace(tzinfo=None).replace(tzinfo=tz), "video_local"
+        elif abs(wall - named) <= tol:  # the camera wrote its wall clock there
+            start, src = wall.replace(tzinfo=tz), "video_local"
         else:
             start, src = as_local, "video_name"
             note = (f"mvhd creation time {info.creation:%Y-%m-%d %H:%M:%S} UTC disagrees with the file name's "

@@ -23,7 +23,7 @@ from detector.config import Config
 from detector.frames import scan, scan_drive, sniff_format
 from detector.geo import distance_bearing as _distance_bearing
 from detector.geo import distance_bearing as distances
-from detector.video import clock_label, name_time
+from detector.video import clock_label, name_time, read_video_info
 from test_tracks import P1, kubicka_points, write_gpx
 
 N_PHOTOS = 41
@@ -158,6 +158,19 @@ def test_video_time_sources(tmp_path, video_src, photos):
         fr = [f for f in scan(video_drive(tmp_path / sub, video_src, photos, name, epoch), Config(),
                               video_dir=tmp_path / "o").frames]
         assert [f.time for f in fr] == want and {f.time_source for f in fr} == {src}, (sub, fr[:2])
+    # a camera that writes the creation time when the recording ends (UTC, or its wall clock): the start is the
+    # creation time - the video's length (70.5 s), when that is the file name's time within 5 s; it was taken as
+    # the start (video_utc), every frame 70 s late. The creation time has whole seconds: 09:01:10 - 70.5 s
+    length = read_video_info(video_src, "mp4").duration_s
+    assert 70 < length < 72
+    for sub, epoch, src, late in (("j", t0.timestamp() + length, "video_utc_end", -0.5),
+                                  ("k", t0.replace(tzinfo=timezone.utc).timestamp() + length + 3, "video_local_end",
+                                   2.5)):  # 3 s after the name's time + the length: the creation time decides
+        fr = scan(video_drive(tmp_path / sub, video_src, photos, "20261120_090000.mp4", epoch), Config(),
+                  video_dir=tmp_path / "o").frames
+        into = [float(Path(f.path).stem.split("@")[1][:-1]) for f in fr]  # the frame's time in the video
+        assert max(abs((f.time - t0).total_seconds() - (s + late)) for f, s in zip(fr, into)) < 1e-3, (sub, fr[:2])
+        assert {f.time_source for f in fr} == {src} and len(fr) > 20
     assert name_time("VID_20261120_090000.mp4").isoformat() == "2026-11-20T09:00:00"
     assert name_time("FILE0001.MOV") is None
     # a camera 12 s fast: its frames are put 12 s earlier
