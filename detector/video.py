@@ -19,8 +19,9 @@ Contracts:
   vehicle has moved ``every_m`` since the last kept one (positions from the track files at the frame's time), or
   ``max_interval_s`` has passed (a stopped vehicle, a time without a track position): a survey wants one frame per
   few metres of road, not 30 frames a second of a red light. Kept frames are written as JPEG (quality 92) with an
-  ``index.json`` recording what decided them; a later call with the same video, start, settings and tracks reuses
-  them without decoding.
+  ``index.json`` recording what decided them; a later call with the same video (size and a hash of its first and
+  last 4 MB: ``fingerprint``; not its mtime, so a copied drive is not decoded again), start, settings and tracks
+  reuses them without decoding.
 """
 
 from __future__ import annotations
@@ -37,15 +38,16 @@ from pathlib import Path
 from typing import Callable
 
 __all__ = ["VIDEO_FORMATS", "VideoInfo", "VideoError", "Extracted", "sniff_video", "read_video_info", "video_start",
-           "name_time", "extract", "clock_label", "video_folder"]
+           "name_time", "extract", "clock_label", "video_folder", "fingerprint"]
 
 VIDEO_FORMATS = ("mp4", "mov", "avi")
 JPEG_QUALITY = 92
 _INDEX = "index.json"
-_INDEX_VERSION = 1
+_INDEX_VERSION = 2  # 2: the video by size + a hash of its ends, not its mtime
 _EPOCH_1904 = datetime(1904, 1, 1, tzinfo=timezone.utc)
 _MIN_YEAR = 2000  # a creation time before this is a camera clock never set (0 = 1904, or the 1970 Unix epoch)
 _MAX_MOOV = 256 * 1024 * 1024
+_HASH_BYTES = 4 * 1024 * 1024  # the video's first and last 4 MB tell it from another (fingerprint)
 _END_TOL_S = 5.0  # a creation time this close to the file name's time + the length was written at the end
 _IMAGE_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1", b"mif2",
                  b"miaf", b"avif", b"avis"}
@@ -272,9 +274,19 @@ class Extracted:
     notes: list[str] = field(default_factory=list)
 
 
-def _fingerprint(path: Path) -> list:
-    st = path.stat()
-    return [st.st_size, st.st_mtime_ns]
+def fingerprint(path: Path) -> list:
+    """[size, sha1 of the first and last ``_HASH_BYTES``]: what tells a video from another without reading it all
+    (8 MB at most). Not its modification time: a drive copied to a NAS keeps its extracted frames. A camera never
+    rewrites the middle of a file in place; a video replaced by another, or re-encoded, differs at its start (the
+    first frames) and its end (the index, moov, of sample sizes and times)."""
+    h = hashlib.sha1()
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        h.update(fh.read(_HASH_BYTES))
+        if size > _HASH_BYTES:
+            fh.seek(max(_HASH_BYTES, size - _HASH_BYTES))
+            h.update(fh.read(_HASH_BYTES))
+    return [size, h.hexdigest()]
 
 
 def extract(path: Path, folder: Path, start: float, locate: Callable[[float], tuple[float, float] | None],
@@ -289,7 +301,7 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[float], tu
     from .frames import _fd2_captured
     from .geo import distance_bearing
 
-    want = {"v": _INDEX_VERSION, "video": _fingerprint(path), "start": round(start, 3), "every_m": every_m,
+    want = {"v": _INDEX_VERSION, "video": fingerprint(path), "start": round(start, 3), "every_m": every_m,
             "max_interval_s": max_interval_s, "quality": JPEG_QUALITY, "key": key or {}}
     index = folder / _INDEX
     try:

@@ -343,3 +343,53 @@ def test_rear_camera_videos_ignored_by_pattern(tmp_path, video_src, photos):
     assert [(f.name, f.time, f.lat, f.lon) for f in kept] == [(f.name, f.time, f.lat, f.lon) for f in front]
     assert sorted(p.name for p in (vdir / "d").rglob("*") if p.is_dir()) == ["2026_1120_090000_001_F_MP4",
                                                                              "DCIM", "Movie"]
+
+
+# ------------------------------------------------------------------------------------------------ reuse
+
+def test_copied_drive_reuses_frames_a_changed_video_does_not(tmp_path, video_src, photos):
+    """A drive copied to a NAS (every file a new modification time) reuses the frames taken from its videos (it
+    decoded them all again: the reuse key held the mtime); a video replaced by another of the same size (here: its
+    ftyp box's minor version changed, the frames identical) is taken again."""
+    drive = video_drive(tmp_path / "sd" / "d", video_src, photos)
+    cfg = cfg_with(video_every_m=20.0)
+    vdir = tmp_path / "out" / "frames"
+    first = scan(drive, cfg, video_dir=vdir)
+    assert not first.videos[0].reused and first.videos[0].frames > 10
+    jpgs = {p: p.stat().st_mtime_ns for p in vdir.rglob("*.jpg")}
+    nas = tmp_path / "nas" / "d"
+    shutil.copytree(drive, nas, copy_function=shutil.copyfile)  # contents only, as a copy to a share does
+    later = drive.joinpath("dashcam.mp4").stat().st_mtime + 86400 * 3
+    os.utime(nas / "dashcam.mp4", (later, later))
+    again = scan(nas, cfg, video_dir=vdir)
+    assert again.videos[0].reused and again.videos[0].frames == first.videos[0].frames
+    assert [(f.name, f.time, f.lat) for f in again.frames] == [(f.name, f.time, f.lat) for f in first.frames]
+    assert {p: p.stat().st_mtime_ns for p in vdir.rglob("*.jpg")} == jpgs  # not written again
+    # the same size, other bytes (another recording cut to the same length would differ at its start and index)
+    data = bytearray((nas / "dashcam.mp4").read_bytes())
+    assert data[4:8] == b"ftyp"
+    data[12:16] = (int.from_bytes(data[12:16], "big") + 1).to_bytes(4, "big")
+    (nas / "dashcam.mp4").write_bytes(bytes(data))
+    os.utime(nas / "dashcam.mp4", (later, later))
+    changed = scan(nas, cfg, video_dir=vdir)
+    assert not changed.videos[0].reused and changed.videos[0].frames == first.videos[0].frames
+
+
+def test_fingerprint_reads_the_ends_of_a_long_video(tmp_path, video_src):
+    """A video longer than 8 MB: a byte changed in its first or last 4 MB changes the key (the first frames, the
+    index); its modification time does not; only 8 MB are read, whatever its size."""
+    from detector.video import fingerprint
+
+    body = video_src.read_bytes()
+    p = tmp_path / "long.mp4"
+    p.write_bytes(body * (12 * 2**20 // len(body) + 1))  # the real video repeated past 12 MB
+    key = fingerprint(p)
+    assert key[0] == p.stat().st_size > 12 * 2**20
+    os.utime(p, (1, 1))
+    assert fingerprint(p) == key
+    data = bytearray(p.read_bytes())
+    for at in (100, len(data) - 100):
+        changed = bytearray(data)
+        changed[at] ^= 0xFF
+        p.write_bytes(bytes(changed))
+        assert fingerprint(p) != key, at
