@@ -1079,12 +1079,16 @@ def _video_frames(name: str, path: Path, fmt: str, drive: str, cfg: Config, reac
         trs = [tr for tr, folder, _ in reach if _in_folder(name, folder)]
         gap = cfg.frames.track_max_gap_s
 
-        def locate(t: float) -> tuple[float, float] | None:
-            for tr in trs:
-                got = tr.place(np.array([t]), gap)
-                if got["ok"][0]:
-                    return float(got["lat"][0]), float(got["lon"][0])
-            return None
+        def locate(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            lat, lon = np.full(len(ts), np.nan), np.full(len(ts), np.nan)
+            for tr in trs:  # the first track that places a time, as _place_from_tracks does afterwards
+                todo = np.isnan(lat)
+                if not todo.any():
+                    break
+                got = tr.place(ts[todo], gap)
+                idx = np.flatnonzero(todo)[got["ok"]]
+                lat[idx], lon[idx] = got["lat"][got["ok"]], got["lon"][got["ok"]]
+            return lat, lon
 
         task = None
 

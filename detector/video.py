@@ -37,6 +37,8 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 __all__ = ["VIDEO_FORMATS", "VideoInfo", "VideoError", "Extracted", "sniff_video", "read_video_info", "video_start",
            "name_time", "extract", "clock_label", "video_folder", "fingerprint"]
 
@@ -48,6 +50,7 @@ _EPOCH_1904 = datetime(1904, 1, 1, tzinfo=timezone.utc)
 _MIN_YEAR = 2000  # a creation time before this is a camera clock never set (0 = 1904, or the 1970 Unix epoch)
 _MAX_MOOV = 256 * 1024 * 1024
 _HASH_BYTES = 4 * 1024 * 1024  # the video's first and last 4 MB tell it from another (fingerprint)
+_CHUNK_S = 10.0  # extract: the track positions of this many seconds of frames are looked up at once
 _END_TOL_S = 5.0  # a creation time this close to the file name's time + the length was written at the end
 _IMAGE_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1", b"mif2",
                  b"miaf", b"avif", b"avis"}
@@ -289,11 +292,13 @@ def fingerprint(path: Path) -> list:
     return [size, h.hexdigest()]
 
 
-def extract(path: Path, folder: Path, start: float, locate: Callable[[float], tuple[float, float] | None],
+def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
             every_m: float, max_interval_s: float, key: dict | None = None,
             progress: Callable[[int, int], None] | None = None) -> Extracted:
     """Sample ``path`` into JPEGs in ``folder`` (see the module doc); ``start`` is its start (UTC epoch s),
-    ``locate(t)`` the vehicle's (lat, lon) at UTC epoch ``t`` or None. ``key`` (what else decided the frames: the
+    ``locate(times)`` the vehicle's (lat, lon) arrays at UTC epoch ``times`` (NaN where no track places it); it is
+    asked for the next ``_CHUNK_S`` seconds of frames at once (frame k at k / fps, as a constant-frame-rate camera
+    writes them) and for one frame alone whose time stamp is another. ``key`` (what else decided the frames: the
     tracks) goes into index.json; a folder whose index matches is reused. ``progress(done, total)`` is called as
     frames are decoded. Raises VideoError when the video cannot be opened or decodes no frame."""
     import cv2
@@ -332,15 +337,34 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[float], tu
         last_label = ""
         k, prev_pts = 0, -math.inf
         stem = path.stem
+        per_chunk = max(1, int(round(fps * _CHUNK_S))) if fps > 0 else 0
+        ahead_k, ahead_t, ahead_lat, ahead_lon = 0, np.empty(0), np.empty(0), np.empty(0)
+
+        def position(k: int, pts: float) -> tuple[float, float] | None:
+            """The track's position of frame k at pts: from the positions taken for the chunk of frames ahead
+            (one track lookup per chunk, not per frame), or alone for a frame off the frame rate's grid."""
+            nonlocal ahead_k, ahead_t, ahead_lat, ahead_lon
+            j = k - ahead_k
+            if per_chunk and not 0 <= j < len(ahead_t):
+                ahead_k, j = k, 0
+                ahead_t = np.arange(k, k + per_chunk) / fps
+                ahead_lat, ahead_lon = locate(start + ahead_t)
+            if per_chunk and abs(ahead_t[j] - pts) <= 1e-6:
+                lat, lon = ahead_lat[j], ahead_lon[j]
+            else:
+                la, lo = locate(np.array([start + pts]))
+                lat, lon = la[0], lo[0]
+            return None if math.isnan(lat) else (float(lat), float(lon))
+
         while cap.grab():
             pts = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
             if not math.isfinite(pts) or pts <= prev_pts:  # no or broken time stamps: the frame rate's
                 pts = k / fps if fps > 0 else prev_pts + 1 / 30
             prev_pts = pts
+            pos = position(k, pts)
             k += 1
             if progress and (k % 25 == 0):
                 progress(k, total)
-            pos = locate(start + pts)
             if last_t is None:
                 keep = True
             elif pos is None or last_pos is None:

@@ -393,3 +393,49 @@ def test_fingerprint_reads_the_ends_of_a_long_video(tmp_path, video_src):
         changed[at] ^= 0xFF
         p.write_bytes(bytes(changed))
         assert fingerprint(p) != key, at
+
+
+def test_track_looked_up_per_chunk_not_per_frame(tmp_path, video_src, photos, monkeypatch):
+    """The sampling asks the track for 10 s of frames at once (141 frames at 2 fps: 8 lookups, not 141, the
+    lookup was ~0.2 ms a frame: 4-7 % of a 720p video's time) and keeps exactly the frames a lookup per frame
+    keeps; a frame whose time stamp is off the frame rate's grid is looked up alone, at its own time."""
+    import detector.video as video
+    from detector.tracks import read_track
+
+    t0 = photos[0].time.timestamp()
+    tr = read_track(write_gpx(tmp_path / "log.gpx", kubicka_points(photos[0].time)))
+    asked: list[int] = []
+
+    def locate(ts):
+        asked.append(len(ts))
+        got = tr.place(ts, 20.0)
+        return got["lat"], got["lon"]
+
+    chunked = video.extract(video_src, tmp_path / "a", t0, locate, 10.0, 10.0)
+    assert chunked.decoded == 141 and len(asked) == 8 and sum(asked) == 160, asked
+    asked.clear()
+    monkeypatch.setattr(video, "_CHUNK_S", 1e-9)  # one frame a chunk: a lookup per frame
+    single = video.extract(video_src, tmp_path / "b", t0, locate, 10.0, 10.0)
+    assert asked == [1] * 141
+    assert [f["t"] for f in chunked.frames] == [f["t"] for f in single.frames] and len(single.frames) > 25
+    # time stamps off the grid (a phone's variable frame rate): each frame alone, at its own time
+    import cv2
+
+    real = cv2.VideoCapture
+
+    class Jitter:  # the container's time stamps 7 ms late
+        def __init__(self, *a):
+            self._c = real(*a)
+
+        def get(self, prop):
+            v = self._c.get(prop)
+            return v + 7.0 if prop == cv2.CAP_PROP_POS_MSEC else v
+
+        def __getattr__(self, name):
+            return getattr(self._c, name)
+
+    monkeypatch.setattr(video, "_CHUNK_S", 10.0)
+    monkeypatch.setattr(cv2, "VideoCapture", Jitter)
+    asked.clear()
+    late = video.extract(video_src, tmp_path / "c", t0, locate, 10.0, 10.0)
+    assert asked.count(1) == 141 and late.frames[1]["t"] == pytest.approx(chunked.frames[1]["t"] + 0.007, abs=1e-3)
