@@ -205,7 +205,8 @@ def main() -> None:
     from test_tracks import kubicka_points, write_gpx
 
     cv2.setNumThreads(max(1, os.cpu_count() or 1))
-    photos = sorted((Path(a.shared) / "sample_drives" / "toyama" / "toyama-2026-11-p1").glob("*.jpg"))
+    photos = [p for p in sorted((Path(a.shared) / "sample_drives" / "toyama" / "toyama-2026-11-p1").glob("*.jpg"))
+              if cv2.imread(str(p)) is not None]  # the sample drive holds a few broken files on purpose
     if not photos:
         sys.exit(f"no sample photos under {a.shared}")
     work = Path(a.work)
