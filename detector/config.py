@@ -104,6 +104,31 @@ class FramesSpec(_Strict):
         10.0, gt=0, le=3600, allow_inf_nan=False,
         description="while the vehicle moves less than video_every_m (stopped at a light), or where no track places "
                     "the video, one frame every this many seconds")
+    ignore: list[str] = Field(
+        default_factory=list,
+        description="files of a drive not to use, as glob patterns on the name within the drive (* ? [abc]; case "
+                    "ignored; a pattern matches the whole name or its end after a /): [\"*_R.MP4\", \"Rear/*\"] for a "
+                    "two-channel dashcam's rear videos, a thumbnails folder, parking-mode clips; a frames.csv row "
+                    "'ignored' each")
+
+    @field_validator("ignore", mode="before")
+    @classmethod
+    def _one_pattern(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v  # ignore: "*_R.MP4"
+
+    @field_validator("ignore")
+    @classmethod
+    def _patterns(cls, v: list[str]) -> list[str]:
+        out = []
+        for pat in v:
+            p = pat.strip().replace("\\", "/")  # a Windows path as typed: Rear\*.MP4
+            while p.startswith("./"):
+                p = p[2:]
+            p = p.lstrip("/")
+            if not p:
+                raise ValueError(f"empty pattern {pat!r}")
+            out.append(p + "*" if p.endswith("/") else p)  # Rear/: everything in it
+        return out
 
 
 class CameraSpec(_Strict):

@@ -52,6 +52,7 @@ Decisions (documented contracts):
 from __future__ import annotations
 
 import csv
+import fnmatch
 import io
 import logging
 import math
@@ -85,7 +86,7 @@ __all__ = [
     "Frame", "FrameError", "ExifInfo", "REASONS", "CSV_COLUMNS", "EXTRA_COLUMNS", "scan_drive", "parse_exif_tags", "read_exif",
     "load_image", "iter_decoded", "iter_images", "write_frames_csv", "read_frames_csv", "reason_code",
     "sniff_format", "drive_name", "sequence_of", "chain_folders", "walk_drive", "scan", "Scan", "TrackUse",
-    "load_tracks", "merge_track_uses", "track_warnings", "VideoUse", "video_warnings",
+    "load_tracks", "merge_track_uses", "track_warnings", "VideoUse", "video_warnings", "ignored_by",
 ]
 
 REASONS: dict[str, str] = {
@@ -102,6 +103,7 @@ REASONS: dict[str, str] = {
     "decode_failed": "The image header was fine but decoding the pixels failed, or the JPEG decoder found corrupt image data (`decode_failed: corrupt JPEG data: …`: grey, smeared or shifted blocks that would show false damage or hide real damage); or OpenCV cannot open or decode a video (`decode_failed: video: …`, e.g. a codec it lacks).",
     "video_no_time": "A video whose start time is unknown: its MP4/MOV creation time is missing or never set (0, 1904, 1970) and its file name holds no date-time, so its frames cannot be placed on a track.",
     "symlink_loop": "A symbolic link leads back to a folder already scanned; it was not followed.",
+    "ignored": "The file's name within the drive matches a `frames.ignore` pattern (`ignored: matches frames.ignore \"*_R.MP4\"`): a two-channel dashcam's rear video, a thumbnails folder, parking-mode clips; it is not read.",
 }
 
 CSV_COLUMNS = ["name", "status", "reason", "time", "lat", "lon", "heading", "speed",
@@ -779,6 +781,21 @@ def _folder_key(p: Path) -> tuple[int, int] | None:
         return None
 
 
+def ignored_by(name: str, patterns: Sequence[str]) -> str | None:
+    """The first ``frames.ignore`` pattern that ``name`` (within the drive, ``/``-separated) matches, or None. A
+    pattern (``fnmatch``: ``*`` also crosses ``/``) matches the whole name or its end after any ``/``, case
+    ignored: ``*_R.MP4`` any rear video, ``Rear/*`` everything in a folder named Rear at any depth."""
+    if not patterns:
+        return None
+    low = name.lower()
+    tails = [low] + [low[i + 1:] for i, c in enumerate(low) if c == "/"]
+    for pat in patterns:
+        p = pat.lower()
+        if any(fnmatch.fnmatchcase(t, p) for t in tails):
+            return pat
+    return None
+
+
 def walk_drive(drive_dir: Path, exclude: Iterable[Path] = ()) -> Iterator[tuple[str, Path, str]]:
     """(name relative to the drive, path, reason-if-not-a-file) in sorted order; follows folder links once.
     Folders in ``exclude`` (the run's own output folder) are not entered and get no row."""
@@ -865,7 +882,7 @@ class VideoUse:
     from an earlier extraction without decoding), or the ``problem`` that kept it from giving any."""
     path: str
     start: str = ""  # ISO 8601 in the config's zone
-    time_source: str = ""  # video_utc | video_local | video_name
+    time_source: str = ""  # video_utc | video_local | video_utc_end | video_local_end | video_name
     duration_s: float = math.nan
     frames: int = 0
     reused: bool = False
@@ -942,6 +959,9 @@ def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = N
     videos: list[tuple[str, Path, str]] = []  # video files in the drive: (name, path, format)
     for name, path, why in walk_drive(drive_dir, exclude):
         fr = Frame(drive=drive, name=name, path=path.absolute(), index=0, status="ok", reason="", time=None)
+        pattern = ignored_by(name, cfg.frames.ignore)
+        if pattern is not None:
+            why = f'ignored: matches frames.ignore "{pattern}"'
         if why:
             fr.status, fr.reason = "rejected", why
             frames.append(fr)
@@ -1059,12 +1079,16 @@ def _video_frames(name: str, path: Path, fmt: str, drive: str, cfg: Config, reac
         trs = [tr for tr, folder, _ in reach if _in_folder(name, folder)]
         gap = cfg.frames.track_max_gap_s
 
-        def locate(t: float) -> tuple[float, float] | None:
-            for tr in trs:
-                got = tr.place(np.array([t]), gap)
-                if got["ok"][0]:
-                    return float(got["lat"][0]), float(got["lon"][0])
-            return None
+        def locate(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            lat, lon = np.full(len(ts), np.nan), np.full(len(ts), np.nan)
+            for tr in trs:  # the first track that places a time, as _place_from_tracks does afterwards
+                todo = np.isnan(lat)
+                if not todo.any():
+                    break
+                got = tr.place(ts[todo], gap)
+                idx = np.flatnonzero(todo)[got["ok"]]
+                lat[idx], lon[idx] = got["lat"][got["ok"]], got["lon"][got["ok"]]
+            return lat, lon
 
         task = None
 

@@ -10,15 +10,18 @@ Contracts:
   ``moov`` box, is ``truncated``. AVI: no creation time is read (the file name gives it).
 * ``video_start(info, name, tz, clock_offset_s)``: the recording's start (UTC-aware) and its ``time_source``:
   ``video_utc`` (mvhd creation time, UTC as the format says), ``video_local`` (mvhd holding the camera's local wall
-  time, told by a dated file name that shows the same wall time), ``video_name`` (the file name's date-time,
+  time, told by a dated file name that shows the same wall time), ``video_utc_end`` / ``video_local_end`` (a camera
+  that writes the creation time when the recording ends: creation time − duration is within 5 s of the file name's
+  time, and the creation time itself is not), ``video_name`` (the file name's date-time,
   ``20261112_093015.mp4``, ``2026_1112_093015_001.MP4``, ``VID_20261112_093015.mp4``, in the config's time zone).
   ``frames.camera_clock_offset_s`` is taken off as for a photo's camera time.
 * ``extract(...)`` streams the video with ``cv2.VideoCapture`` (one frame in memory) and keeps a frame when the
   vehicle has moved ``every_m`` since the last kept one (positions from the track files at the frame's time), or
   ``max_interval_s`` has passed (a stopped vehicle, a time without a track position): a survey wants one frame per
   few metres of road, not 30 frames a second of a red light. Kept frames are written as JPEG (quality 92) with an
-  ``index.json`` recording what decided them; a later call with the same video, start, settings and tracks reuses
-  them without decoding.
+  ``index.json`` recording what decided them; a later call with the same video (size and a hash of its first and
+  last 4 MB: ``fingerprint``; not its mtime, so a copied drive is not decoded again), start, settings and tracks
+  reuses them without decoding.
 """
 
 from __future__ import annotations
@@ -34,16 +37,21 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 __all__ = ["VIDEO_FORMATS", "VideoInfo", "VideoError", "Extracted", "sniff_video", "read_video_info", "video_start",
-           "name_time", "extract", "clock_label", "video_folder"]
+           "name_time", "extract", "clock_label", "video_folder", "fingerprint"]
 
 VIDEO_FORMATS = ("mp4", "mov", "avi")
 JPEG_QUALITY = 92
 _INDEX = "index.json"
-_INDEX_VERSION = 1
+_INDEX_VERSION = 2  # 2: the video by size + a hash of its ends, not its mtime
 _EPOCH_1904 = datetime(1904, 1, 1, tzinfo=timezone.utc)
 _MIN_YEAR = 2000  # a creation time before this is a camera clock never set (0 = 1904, or the 1970 Unix epoch)
 _MAX_MOOV = 256 * 1024 * 1024
+_HASH_BYTES = 4 * 1024 * 1024  # the video's first and last 4 MB tell it from another (fingerprint)
+_CHUNK_S = 10.0  # extract: the track positions of this many seconds of frames are looked up at once
+_END_TOL_S = 5.0  # a creation time this close to the file name's time + the length was written at the end
 _IMAGE_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1", b"mif2",
                  b"miaf", b"avif", b"avis"}
 _AUDIO_BRANDS = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
@@ -207,15 +215,24 @@ def video_start(info: VideoInfo, name: str, tz: tzinfo, clock_offset_s: float = 
                 ) -> tuple[datetime | None, str, str]:
     """(start as UTC-aware datetime, time_source, note). None and the reason when there is no time at all."""
     named = name_time(name)
-    tol = timedelta(seconds=120 + (0 if math.isnan(info.duration_s) else info.duration_s))
+    dur = info.duration_s if math.isfinite(info.duration_s) and info.duration_s > 0 else 0.0
+    tol = timedelta(seconds=120 + dur)
     note = ""
     start, src = None, ""
     if info.creation is not None and named is not None:
         as_local = named.replace(tzinfo=tz)
-        if abs(info.creation - as_local) <= tol:
+        wall = info.creation.replace(tzinfo=None)  # the camera's wall clock, if that is what it wrote
+        close = timedelta(seconds=_END_TOL_S)
+        length = timedelta(seconds=dur)
+        ended = dur > 2 * _END_TOL_S and not (abs(info.creation - as_local) <= close or abs(wall - named) <= close)
+        if ended and abs(info.creation - length - as_local) <= close:  # written when the recording ended
+            start, src = info.creation - length, "video_utc_end"
+        elif ended and abs(wall - length - named) <= close:
+            start, src = (wall - length).replace(tzinfo=tz), "video_local_end"
+        elif abs(info.creation - as_local) <= tol:
             start, src = info.creation, "video_utc"
-        elif abs(info.creation.replace(tzinfo=None) - named) <= tol:  # the camera wrote its wall clock there
-            start, src = info.creation.replace(tzinfo=None).replace(tzinfo=tz), "video_local"
+        elif abs(wall - named) <= tol:  # the camera wrote its wall clock there
+            start, src = wall.replace(tzinfo=tz), "video_local"
         else:
             start, src = as_local, "video_name"
             note = (f"mvhd creation time {info.creation:%Y-%m-%d %H:%M:%S} UTC disagrees with the file name's "
@@ -260,16 +277,28 @@ class Extracted:
     notes: list[str] = field(default_factory=list)
 
 
-def _fingerprint(path: Path) -> list:
-    st = path.stat()
-    return [st.st_size, st.st_mtime_ns]
+def fingerprint(path: Path) -> list:
+    """[size, sha1 of the first and last ``_HASH_BYTES``]: what tells a video from another without reading it all
+    (8 MB at most). Not its modification time: a drive copied to a NAS keeps its extracted frames. A camera never
+    rewrites the middle of a file in place; a video replaced by another, or re-encoded, differs at its start (the
+    first frames) and its end (the index, moov, of sample sizes and times)."""
+    h = hashlib.sha1()
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        h.update(fh.read(_HASH_BYTES))
+        if size > _HASH_BYTES:
+            fh.seek(max(_HASH_BYTES, size - _HASH_BYTES))
+            h.update(fh.read(_HASH_BYTES))
+    return [size, h.hexdigest()]
 
 
-def extract(path: Path, folder: Path, start: float, locate: Callable[[float], tuple[float, float] | None],
+def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
             every_m: float, max_interval_s: float, key: dict | None = None,
             progress: Callable[[int, int], None] | None = None) -> Extracted:
     """Sample ``path`` into JPEGs in ``folder`` (see the module doc); ``start`` is its start (UTC epoch s),
-    ``locate(t)`` the vehicle's (lat, lon) at UTC epoch ``t`` or None. ``key`` (what else decided the frames: the
+    ``locate(times)`` the vehicle's (lat, lon) arrays at UTC epoch ``times`` (NaN where no track places it); it is
+    asked for the next ``_CHUNK_S`` seconds of frames at once (frame k at k / fps, as a constant-frame-rate camera
+    writes them) and for one frame alone whose time stamp is another. ``key`` (what else decided the frames: the
     tracks) goes into index.json; a folder whose index matches is reused. ``progress(done, total)`` is called as
     frames are decoded. Raises VideoError when the video cannot be opened or decodes no frame."""
     import cv2
@@ -277,7 +306,7 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[float], tu
     from .frames import _fd2_captured
     from .geo import distance_bearing
 
-    want = {"v": _INDEX_VERSION, "video": _fingerprint(path), "start": round(start, 3), "every_m": every_m,
+    want = {"v": _INDEX_VERSION, "video": fingerprint(path), "start": round(start, 3), "every_m": every_m,
             "max_interval_s": max_interval_s, "quality": JPEG_QUALITY, "key": key or {}}
     index = folder / _INDEX
     try:
@@ -308,15 +337,34 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[float], tu
         last_label = ""
         k, prev_pts = 0, -math.inf
         stem = path.stem
+        per_chunk = max(1, int(round(fps * _CHUNK_S))) if fps > 0 else 0
+        ahead_k, ahead_t, ahead_lat, ahead_lon = 0, np.empty(0), np.empty(0), np.empty(0)
+
+        def position(k: int, pts: float) -> tuple[float, float] | None:
+            """The track's position of frame k at pts: from the positions taken for the chunk of frames ahead
+            (one track lookup per chunk, not per frame), or alone for a frame off the frame rate's grid."""
+            nonlocal ahead_k, ahead_t, ahead_lat, ahead_lon
+            j = k - ahead_k
+            if per_chunk and not 0 <= j < len(ahead_t):
+                ahead_k, j = k, 0
+                ahead_t = np.arange(k, k + per_chunk) / fps
+                ahead_lat, ahead_lon = locate(start + ahead_t)
+            if per_chunk and abs(ahead_t[j] - pts) <= 1e-6:
+                lat, lon = ahead_lat[j], ahead_lon[j]
+            else:
+                la, lo = locate(np.array([start + pts]))
+                lat, lon = la[0], lo[0]
+            return None if math.isnan(lat) else (float(lat), float(lon))
+
         while cap.grab():
             pts = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
             if not math.isfinite(pts) or pts <= prev_pts:  # no or broken time stamps: the frame rate's
                 pts = k / fps if fps > 0 else prev_pts + 1 / 30
             prev_pts = pts
+            pos = position(k, pts)
             k += 1
             if progress and (k % 25 == 0):
                 progress(k, total)
-            pos = locate(start + pts)
             if last_t is None:
                 keep = True
             elif pos is None or last_pos is None:

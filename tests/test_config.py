@@ -156,3 +156,17 @@ def test_contradicting_settings_are_refused(tmp_path, text, why):
     p.write_text("dedupe:\n  distance_m: 30\n  max_extent_m: 30\nstore:\n  match_distance_m: 30\n"
                  "segments:\n  bins_m: [12.5, 20, 100]\n", encoding="utf-8")  # equal is fine
     assert load_config(p).segments.bins_m == [12.5, 20.0, 100.0]
+
+
+def test_frames_ignore_patterns(tmp_path):
+    """frames.ignore: one pattern as a plain string, a Windows path with backslashes, a folder written with a
+    trailing slash; an empty pattern (it would match nothing, or by mistake everything) is refused by field."""
+    p = tmp_path / "c.yaml"
+    p.write_text('frames:\n  ignore: "*_R.MP4"\n', encoding="utf-8")
+    assert load_config(p).frames.ignore == ["*_R.MP4"]
+    p.write_text('frames:\n  ignore: ["Rear\\\\*.MP4", "./Thumbs/", "/DCIM/Parking/*"]\n', encoding="utf-8")
+    assert load_config(p).frames.ignore == ["Rear/*.MP4", "Thumbs/*", "DCIM/Parking/*"]
+    p.write_text('frames:\n  ignore: ["*_R.MP4", " "]\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert "frames.ignore" in str(e.value) and "empty pattern" in str(e.value)

@@ -23,7 +23,7 @@ from detector.config import Config
 from detector.frames import scan, scan_drive, sniff_format
 from detector.geo import distance_bearing as _distance_bearing
 from detector.geo import distance_bearing as distances
-from detector.video import clock_label, name_time
+from detector.video import clock_label, name_time, read_video_info
 from test_tracks import P1, kubicka_points, write_gpx
 
 N_PHOTOS = 41
@@ -158,6 +158,19 @@ def test_video_time_sources(tmp_path, video_src, photos):
         fr = [f for f in scan(video_drive(tmp_path / sub, video_src, photos, name, epoch), Config(),
                               video_dir=tmp_path / "o").frames]
         assert [f.time for f in fr] == want and {f.time_source for f in fr} == {src}, (sub, fr[:2])
+    # a camera that writes the creation time when the recording ends (UTC, or its wall clock): the start is the
+    # creation time - the video's length (70.5 s), when that is the file name's time within 5 s; it was taken as
+    # the start (video_utc), every frame 70 s late. The creation time has whole seconds: 09:01:10 - 70.5 s
+    length = read_video_info(video_src, "mp4").duration_s
+    assert 70 < length < 72
+    for sub, epoch, src, late in (("j", t0.timestamp() + length, "video_utc_end", -0.5),
+                                  ("k", t0.replace(tzinfo=timezone.utc).timestamp() + length + 3, "video_local_end",
+                                   2.5)):  # 3 s after the name's time + the length: the creation time decides
+        fr = scan(video_drive(tmp_path / sub, video_src, photos, "20261120_090000.mp4", epoch), Config(),
+                  video_dir=tmp_path / "o").frames
+        into = [float(Path(f.path).stem.split("@")[1][:-1]) for f in fr]  # the frame's time in the video
+        assert max(abs((f.time - t0).total_seconds() - (s + late)) for f, s in zip(fr, into)) < 1e-3, (sub, fr[:2])
+        assert {f.time_source for f in fr} == {src} and len(fr) > 20
     assert name_time("VID_20261120_090000.mp4").isoformat() == "2026-11-20T09:00:00"
     assert name_time("FILE0001.MOV") is None
     # a camera 12 s fast: its frames are put 12 s earlier
@@ -297,3 +310,132 @@ def test_patrol_run_video_finds_the_photo_drives_damage(tmp_path, video_src, pho
     assert [p.stat().st_mtime_ns for p in jpgs] == mtimes
     assert doc["frames"]["used"] == used + 1  # the photo added beside the videos
     assert doc["frames"]["rejected_by_reason"].get("truncated") == 1
+
+
+# ------------------------------------------------------------------------------------------------ frames.ignore
+
+def test_rear_camera_videos_ignored_by_pattern(tmp_path, video_src, photos):
+    """A two-channel dashcam writes a front and a rear video per clip (``…_F.MP4`` / ``…_R.MP4``, or Front/ and
+    Rear/ folders): without frames.ignore the rear video's frames join the front's, placed as if looking ahead;
+    with ``["*_R.MP4", "Rear/*"]`` each rear file is one row ``ignored: matches frames.ignore "…"``, never decoded
+    (no frames folder), and the front video gives the same frames as alone."""
+    t0 = photos[0].time
+    drive = tmp_path / "d"
+    with_creation(video_src, drive / "DCIM" / "Movie" / "2026_1120_090000_001_F.MP4", t0.timestamp())
+    with_creation(video_src, drive / "DCIM" / "Movie" / "2026_1120_090000_001_R.MP4", t0.timestamp())
+    with_creation(video_src, drive / "Rear" / "2026_1120_090000_002.MP4", t0.timestamp())
+    shutil.copy(photos[0].path, drive / "Rear" / "thumb.jpg")
+    write_gpx(drive / "log.gpx", kubicka_points(t0))
+    cfg = cfg_with(video_every_m=20.0)
+    both = scan(drive, cfg, video_dir=tmp_path / "o1")
+    assert len(both.videos) == 3 and all(u.frames > 0 for u in both.videos)  # today's behaviour without the setting
+    front = [f for f in both.frames if f.name.startswith("DCIM/Movie/2026_1120_090000_001_F.MP4@")]
+
+    cfg = Config(frames={"video_every_m": 20.0, "ignore": ["*_r.mp4", "Rear\\*"]})  # any case; a Windows path
+    vdir = tmp_path / "o2"
+    sc = scan(drive, cfg, video_dir=vdir)
+    rows = {f.name: f for f in sc.frames}
+    assert rows["DCIM/Movie/2026_1120_090000_001_R.MP4"].reason == 'ignored: matches frames.ignore "*_r.mp4"'
+    assert rows["Rear/2026_1120_090000_002.MP4"].reason == 'ignored: matches frames.ignore "Rear/*"'
+    assert rows["Rear/thumb.jpg"].reason == 'ignored: matches frames.ignore "Rear/*"'
+    assert [u.path for u in sc.videos] == [str((drive / "DCIM/Movie/2026_1120_090000_001_F.MP4").absolute())]
+    kept = [f for f in sc.frames if "@" in f.name]
+    assert [(f.name, f.time, f.lat, f.lon) for f in kept] == [(f.name, f.time, f.lat, f.lon) for f in front]
+    assert sorted(p.name for p in (vdir / "d").rglob("*") if p.is_dir()) == ["2026_1120_090000_001_F_MP4",
+                                                                             "DCIM", "Movie"]
+
+
+# ------------------------------------------------------------------------------------------------ reuse
+
+def test_copied_drive_reuses_frames_a_changed_video_does_not(tmp_path, video_src, photos):
+    """A drive copied to a NAS (every file a new modification time) reuses the frames taken from its videos (it
+    decoded them all again: the reuse key held the mtime); a video replaced by another of the same size (here: its
+    ftyp box's minor version changed, the frames identical) is taken again."""
+    drive = video_drive(tmp_path / "sd" / "d", video_src, photos)
+    cfg = cfg_with(video_every_m=20.0)
+    vdir = tmp_path / "out" / "frames"
+    first = scan(drive, cfg, video_dir=vdir)
+    assert not first.videos[0].reused and first.videos[0].frames > 10
+    jpgs = {p: p.stat().st_mtime_ns for p in vdir.rglob("*.jpg")}
+    nas = tmp_path / "nas" / "d"
+    shutil.copytree(drive, nas, copy_function=shutil.copyfile)  # contents only, as a copy to a share does
+    later = drive.joinpath("dashcam.mp4").stat().st_mtime + 86400 * 3
+    os.utime(nas / "dashcam.mp4", (later, later))
+    again = scan(nas, cfg, video_dir=vdir)
+    assert again.videos[0].reused and again.videos[0].frames == first.videos[0].frames
+    assert [(f.name, f.time, f.lat) for f in again.frames] == [(f.name, f.time, f.lat) for f in first.frames]
+    assert {p: p.stat().st_mtime_ns for p in vdir.rglob("*.jpg")} == jpgs  # not written again
+    # the same size, other bytes (another recording cut to the same length would differ at its start and index)
+    data = bytearray((nas / "dashcam.mp4").read_bytes())
+    assert data[4:8] == b"ftyp"
+    data[12:16] = (int.from_bytes(data[12:16], "big") + 1).to_bytes(4, "big")
+    (nas / "dashcam.mp4").write_bytes(bytes(data))
+    os.utime(nas / "dashcam.mp4", (later, later))
+    changed = scan(nas, cfg, video_dir=vdir)
+    assert not changed.videos[0].reused and changed.videos[0].frames == first.videos[0].frames
+
+
+def test_fingerprint_reads_the_ends_of_a_long_video(tmp_path, video_src):
+    """A video longer than 8 MB: a byte changed in its first or last 4 MB changes the key (the first frames, the
+    index); its modification time does not; only 8 MB are read, whatever its size."""
+    from detector.video import fingerprint
+
+    body = video_src.read_bytes()
+    p = tmp_path / "long.mp4"
+    p.write_bytes(body * (12 * 2**20 // len(body) + 1))  # the real video repeated past 12 MB
+    key = fingerprint(p)
+    assert key[0] == p.stat().st_size > 12 * 2**20
+    os.utime(p, (1, 1))
+    assert fingerprint(p) == key
+    data = bytearray(p.read_bytes())
+    for at in (100, len(data) - 100):
+        changed = bytearray(data)
+        changed[at] ^= 0xFF
+        p.write_bytes(bytes(changed))
+        assert fingerprint(p) != key, at
+
+
+def test_track_looked_up_per_chunk_not_per_frame(tmp_path, video_src, photos, monkeypatch):
+    """The sampling asks the track for 10 s of frames at once (141 frames at 2 fps: 8 lookups, not 141, the
+    lookup was ~0.2 ms a frame: 4-7 % of a 720p video's time) and keeps exactly the frames a lookup per frame
+    keeps; a frame whose time stamp is off the frame rate's grid is looked up alone, at its own time."""
+    import detector.video as video
+    from detector.tracks import read_track
+
+    t0 = photos[0].time.timestamp()
+    tr = read_track(write_gpx(tmp_path / "log.gpx", kubicka_points(photos[0].time)))
+    asked: list[int] = []
+
+    def locate(ts):
+        asked.append(len(ts))
+        got = tr.place(ts, 20.0)
+        return got["lat"], got["lon"]
+
+    chunked = video.extract(video_src, tmp_path / "a", t0, locate, 10.0, 10.0)
+    assert chunked.decoded == 141 and len(asked) == 8 and sum(asked) == 160, asked
+    asked.clear()
+    monkeypatch.setattr(video, "_CHUNK_S", 1e-9)  # one frame a chunk: a lookup per frame
+    single = video.extract(video_src, tmp_path / "b", t0, locate, 10.0, 10.0)
+    assert asked == [1] * 141
+    assert [f["t"] for f in chunked.frames] == [f["t"] for f in single.frames] and len(single.frames) > 25
+    # time stamps off the grid (a phone's variable frame rate): each frame alone, at its own time
+    import cv2
+
+    real = cv2.VideoCapture
+
+    class Jitter:  # the container's time stamps 7 ms late
+        def __init__(self, *a):
+            self._c = real(*a)
+
+        def get(self, prop):
+            v = self._c.get(prop)
+            return v + 7.0 if prop == cv2.CAP_PROP_POS_MSEC else v
+
+        def __getattr__(self, name):
+            return getattr(self._c, name)
+
+    monkeypatch.setattr(video, "_CHUNK_S", 10.0)
+    monkeypatch.setattr(cv2, "VideoCapture", Jitter)
+    asked.clear()
+    late = video.extract(video_src, tmp_path / "c", t0, locate, 10.0, 10.0)
+    assert asked.count(1) == 141 and late.frames[1]["t"] == pytest.approx(chunked.frames[1]["t"] + 0.007, abs=1e-3)
