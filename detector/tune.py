@@ -300,7 +300,7 @@ def write_thresholds(config_path: str | Path, thresholds: dict[str, float], stam
     text = ""
     if config_path.exists():
         read_yaml(config_path)  # readable, a mapping
-        text = config_path.read_text(encoding="utf-8")
+        text = config_path.read_bytes().decode("utf-8")  # CRLF kept (read_text gives LF: every line changed)
     new, kept = _thresholds_text(text, thresholds)
     if stamp:
         new = _with_stamp(new, stamp)

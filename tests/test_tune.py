@@ -14,7 +14,8 @@ from detector import CLASS_IDS
 from detector import tune as tune_mod
 from detector.config import load_config
 from detector.evaluate import ImagePreds, score, source_of
-from detector.tune import choose_thresholds, thresholds_text, tune, write_thresholds
+from detector.tune import (choose_thresholds, thresholds_text, thresholds_tuned_at, tune, tune_stamp,
+                           write_thresholds)
 
 
 def _box(i: int) -> list[float]:
@@ -202,3 +203,23 @@ def test_tune_end_to_end(tmp_path, monkeypatch, synthetic):
     assert [ln for ln in _other_lines(new) if ln != stamp[0]] == _other_lines(text)
     cfg = load_config(p)
     assert cfg.thresholds() == {c: res[c] for c in CLASS_IDS}
+
+
+def test_write_thresholds_keeps_crlf_line_endings(tmp_path):
+    """A config written on Windows (CRLF, Japanese comments, no classes: yet) keeps its line endings: the whole file
+    came back with LF (read_text turned every CRLF into LF), so each line showed as changed."""
+    text = ("# 富山市の設定\r\nmunicipality: toyama  # 市\r\ntimezone: Asia/Tokyo\r\ndetect:\r\n  imgsz: 448\r\n")
+    p = tmp_path / "toyama.yaml"
+    p.write_bytes(text.encode("utf-8"))
+    stamp = tune_stamp(448, tmp_path / "best.onnx", "data.yaml", "val", config_path=p)
+    write_thresholds(p, NEW, stamp)
+    raw = p.read_bytes().decode("utf-8")
+    assert raw.startswith(text)  # every line of the file as it was, CRLF included
+    assert raw.count("\n") == raw.count("\r\n")  # no LF-only line added either
+    assert f"\r\n{stamp}\r\nclasses:\r\n" in raw
+    assert load_config(p).thresholds() == NEW
+    assert thresholds_tuned_at(p) == (448, p)
+    write_thresholds(p, {**NEW, "D00": 0.5}, stamp)  # tuned again: the line edit, still CRLF, one stamp
+    raw = p.read_bytes().decode("utf-8")
+    assert raw.startswith(text) and raw.count("\n") == raw.count("\r\n") and raw.count("# patrol tune") == 1
+    assert load_config(p).thresholds()["D00"] == 0.5
