@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 
 from . import CLASS_IDS
-from .config import Config, load_config, read_yaml
+from .config import Config, _UniqueKeyLoader, load_config, read_yaml
 from .errors import ConfigError
 from .evaluate import IOU_THR, MAX_BOXES, ImagePreds, box_iou, greedy_match, predict_split, prf
 
@@ -221,11 +221,12 @@ def _thresholds_text(text: str, thresholds: dict[str, float]) -> tuple[str, bool
     if not isinstance(data, dict) or not isinstance(data.get("classes", {}), dict):
         raise ConfigError("cannot set thresholds: the file's top level or its 'classes' is not a mapping")
     exp = _expected(data, thresholds)
-    new = _text_edit(text, thresholds)
+    bom = "\ufeff" if text.startswith("\ufeff") else ""  # Notepad's UTF-8: line 1 is "\ufeffclasses:"
+    new = _text_edit(text[len(bom):], thresholds)
     if new is not None:
-        try:
-            if yaml.safe_load(new) == exp:
-                return new, True
+        try:  # refusing a key given twice, as load_config does: a classes: block appended beside one not recognised
+            if yaml.load(new, Loader=_UniqueKeyLoader) == exp:  # noqa: S506 - a SafeLoader
+                return bom + new, True
         except yaml.YAMLError:
             pass
     return yaml.safe_dump(exp, allow_unicode=True, sort_keys=False), not text.strip()
@@ -252,7 +253,8 @@ def tune_stamp(imgsz: int, weights: str | Path, data: str | Path, split: str, pr
 
 def _with_stamp(text: str, stamp: str) -> str:
     """``text`` with ``stamp`` as the line just above the top-level ``classes:`` (replacing an earlier stamp there)."""
-    lines = text.splitlines(keepends=True)
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    lines = text[len(bom):].splitlines(keepends=True)
     nl = "\r\n" if "\r\n" in text else "\n"
     i = next((k for k, ln in enumerate(lines) if re.match(r"^classes\s*:", ln)), None)
     if i is None:
@@ -260,7 +262,7 @@ def _with_stamp(text: str, stamp: str) -> str:
     j = i
     while j > 0 and lines[j - 1].startswith("# patrol tune"):
         j -= 1
-    return "".join(lines[:j] + [stamp + nl] + lines[i:])
+    return bom + "".join(lines[:j] + [stamp + nl] + lines[i:])
 
 
 def thresholds_tuned_at(config_path: str | Path | None) -> tuple[int, Path] | None:
@@ -272,7 +274,7 @@ def thresholds_tuned_at(config_path: str | Path | None) -> tuple[int, Path] | No
     paths = [Path(config_path)] if config_path is not None else []
     for p in paths + [DEFAULT_CONFIG]:
         try:
-            text = p.read_text(encoding="utf-8")
+            text = p.read_text(encoding="utf-8-sig")  # a BOM before a stamp on line 1
         except (OSError, UnicodeDecodeError):
             return None
         m = _STAMP.search(text)

@@ -223,3 +223,24 @@ def test_write_thresholds_keeps_crlf_line_endings(tmp_path):
     raw = p.read_bytes().decode("utf-8")
     assert raw.startswith(text) and raw.count("\n") == raw.count("\r\n") and raw.count("# patrol tune") == 1
     assert load_config(p).thresholds()["D00"] == 0.5
+
+
+@pytest.mark.parametrize("text", [
+    "\ufeffclasses:\n  D00:\n    threshold: 0.3  # by hand\nmunicipality: x\n",  # Notepad's UTF-8 (BOM), classes first
+    "municipality: x  # by hand\n'classes':\n  D00:\n    threshold: 0.3\n",  # a quoted key
+])
+def test_write_thresholds_where_the_line_edit_cannot_find_classes(tmp_path, text):
+    """classes: the line edit did not recognise (behind a BOM, quoted) got a second classes: block appended, which
+    the check refused: tune stopped with 'duplicate key' naming its own temp file. Now the BOM is kept and the line
+    edit done; a layout it does not know is rewritten as a whole (as flow style is)."""
+    p = tmp_path / "c.yaml"
+    p.write_bytes(text.encode("utf-8"))
+    stamp = tune_stamp(448, "best.onnx", "data.yaml", "val")
+    kept = write_thresholds(p, NEW, stamp)
+    assert load_config(p).thresholds() == NEW and load_config(p).municipality == "x"
+    assert thresholds_tuned_at(p) == (448, p)
+    raw = p.read_bytes().decode("utf-8")
+    if text.startswith("\ufeff"):
+        assert kept and raw.startswith(f"\ufeff{stamp}\nclasses:\n") and "# by hand" in raw
+    else:
+        assert not kept and raw.count("classes") == 1
