@@ -6,6 +6,7 @@ A reader (or a run killed with kill -9) never sees a half-written output file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -87,13 +88,19 @@ def safe_child(out_dir: str | Path, name: str) -> Path:
     return p
 
 
+_NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS}  # flock on a file system without locks
+
+
 class FileLock:
     """An exclusive lock held through a ``with`` block: ``flock`` on ``path`` (created with its folder), released by
     the OS even when the holder is killed with kill -9, so a stale lock never blocks anyone.
 
     When another process holds it, ``busy(pid)`` is called first (``pid``: the holder's, as it wrote it into the
     file, or None): it returns to wait for the holder, or raises to refuse. Used for one run at a time per OUT
-    folder (``pipeline.OutLock``: waits) and one training per run folder (``train.train``: refuses)."""
+    folder (``pipeline.OutLock``: waits) and one training per run folder (``train.train``: refuses).
+
+    On a file system that cannot lock (ENOLCK, EOPNOTSUPP: some SMB/NFS mounts without a lock service) the block
+    runs unlocked, with one note on stderr naming the folder."""
 
     def __init__(self, path: str | Path, busy=None):
         self.path = Path(path)
@@ -110,6 +117,7 @@ class FileLock:
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.path, "a+")
+        self._locked = True
         try:
             try:
                 fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -117,6 +125,14 @@ class FileLock:
                 if self.busy is not None:
                     self.busy(self.holder())
                 fcntl.flock(self._fh, fcntl.LOCK_EX)
+            except OSError as e:
+                if e.errno not in _NO_LOCKS:
+                    raise
+                import sys
+
+                self._locked = False
+                print(f"note: {self.path.parent}: this file system cannot lock files ({e.strerror or e}); two "
+                      "commands into this folder at once are not kept apart", file=sys.stderr)
             self._fh.seek(0)
             self._fh.truncate()
             self._fh.write(f"{os.getpid()}\n")
@@ -129,5 +145,6 @@ class FileLock:
     def __exit__(self, *exc) -> None:
         import fcntl
 
-        fcntl.flock(self._fh, fcntl.LOCK_UN)
+        if self._locked:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
         self._fh.close()
