@@ -51,6 +51,7 @@ _MIN_YEAR = 2000  # a creation time before this is a camera clock never set (0 =
 _MAX_MOOV = 256 * 1024 * 1024
 _HASH_BYTES = 4 * 1024 * 1024  # the video's first and last 4 MB tell it from another (fingerprint)
 _CHUNK_S = 10.0  # extract: the track positions of this many seconds of frames are looked up at once
+_CHUNK_MAX = 3000  # ... at most this many grid points (a broken frame rate)
 _END_TOL_S = 5.0  # a creation time this close to the file name's time + the length was written at the end
 _IMAGE_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1", b"mif2",
                  b"miaf", b"avif", b"avis"}
@@ -337,31 +338,36 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
         last_label = ""
         k, prev_pts = 0, -math.inf
         stem = path.stem
-        per_chunk = max(1, int(round(fps * _CHUNK_S))) if fps > 0 else 0
-        ahead_k, ahead_t, ahead_lat, ahead_lon = 0, np.empty(0), np.empty(0), np.empty(0)
+        # a broken frame rate (90000) must not make one chunk of a million frames
+        per_chunk = min(max(2, int(round(fps * _CHUNK_S))), _CHUNK_MAX) if fps > 0 and _CHUNK_S > 0 else 0
+        ahead_t, ahead_lat, ahead_lon = np.empty(0), np.empty(0), np.empty(0)
 
-        def position(k: int, pts: float) -> tuple[float, float] | None:
-            """The track's position of frame k at pts: from the positions taken for the chunk of frames ahead
-            (one track lookup per chunk, not per frame), or alone for a frame off the frame rate's grid."""
-            nonlocal ahead_k, ahead_t, ahead_lat, ahead_lon
-            j = k - ahead_k
-            if per_chunk and not 0 <= j < len(ahead_t):
-                ahead_k, j = k, 0
-                ahead_t = np.arange(k, k + per_chunk) / fps
+        def position(pts: float) -> tuple[float, float] | None:
+            """The track's position at pts: interpolated between the positions taken at once for a chunk of the
+            frame rate's grid ahead (one track lookup per chunk, not per frame; the track is linear between its
+            points, so this is the lookup's own answer but at a point's corner, within one frame interval), or
+            looked up alone where a grid neighbour has none (the track's ends, a gap). Time stamps rounded to
+            the millisecond, dropped frames and a variable frame rate all stay on the chunk."""
+            nonlocal ahead_t, ahead_lat, ahead_lon
+            if per_chunk and not (len(ahead_t) and ahead_t[0] <= pts <= ahead_t[-1]):
+                ahead_t = pts + np.arange(per_chunk) / fps
                 ahead_lat, ahead_lon = locate(start + ahead_t)
-            if per_chunk and abs(ahead_t[j] - pts) <= 1e-6:
-                lat, lon = ahead_lat[j], ahead_lon[j]
-            else:
-                la, lo = locate(np.array([start + pts]))
-                lat, lon = la[0], lo[0]
-            return None if math.isnan(lat) else (float(lat), float(lon))
+            if per_chunk:
+                x = (pts - ahead_t[0]) * fps
+                i = min(int(x), per_chunk - 2)
+                f = x - i
+                a, b = (ahead_lat[i], ahead_lon[i]), (ahead_lat[i + 1], ahead_lon[i + 1])
+                if not any(math.isnan(v) for v in (*a, *b)):
+                    return float(a[0] + f * (b[0] - a[0])), float(a[1] + f * (b[1] - a[1]))
+            la, lo = locate(np.array([start + pts]))
+            return None if math.isnan(la[0]) else (float(la[0]), float(lo[0]))
 
         while cap.grab():
             pts = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
             if not math.isfinite(pts) or pts <= prev_pts:  # no or broken time stamps: the frame rate's
                 pts = k / fps if fps > 0 else prev_pts + 1 / 30
             prev_pts = pts
-            pos = position(k, pts)
+            pos = position(pts)
             k += 1
             if progress and (k % 25 == 0):
                 progress(k, total)
