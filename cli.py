@@ -59,7 +59,8 @@ def _thresholds_size(config: Optional[Path], cfg) -> tuple[Optional[int], Option
 
 
 def _warn_thresholds_size(config: Optional[Path], cfg) -> Optional[int]:
-    """``_thresholds_size``, its warning printed on stderr (eval, tune). Returns the size, if known."""
+    """``_thresholds_size``, its warning printed on stderr (eval; run and detect also put it in the summary).
+    Returns the size, if known."""
     size, msg = _thresholds_size(config, cfg)
     if msg:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)

@@ -5,10 +5,12 @@ carriage return) gets a leading ``'``; numeric columns are written as plain numb
 
 Sightings in the outputs (``sightings``): a damage left unrepaired is seen every week for years (hundreds of
 frames), so no output lists them all. Every output, of a run and of the registry, carries ``n_obs`` (sightings),
-``n_drives`` (drives that saw it), ``first_seen``/``last_seen``, the best frame (``best_drive``, ``best_image``,
-the crop) and the latest drive's frames (``last_drive``, ``last_images``: ``drive/name``, at most
-``LAST_IMAGES_MAX``); a run's ``candidates.geojson`` and ``repair_list.csv`` also list the run's ``drives`` (one
-name each, a handful). The complete lists: a run's ``detections.csv``, the registry's ``observations`` table.
+``n_drives`` (drives that saw it), ``first_seen``/``last_seen``, the best frame (``best_image``, the crop;
+``best_drive`` but in ``repair_list.csv``) and ``last_drive``; the latest drive's frames (``last_images``:
+``drive/name``, at most ``LAST_IMAGES_MAX``) are in ``candidates.geojson`` and the registry's csv/xlsx/geojson/gpkg/kml
+exports, not in ``repair_list.csv`` (``REPAIR_COLUMNS``) or the html maps. A run's ``candidates.geojson`` and
+``repair_list.csv`` also list the run's ``drives`` (one name each, a handful). The complete lists: a run's
+``detections.csv``, the registry's ``observations`` table.
 """
 
 from __future__ import annotations
