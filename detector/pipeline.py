@@ -925,4 +925,4 @@ def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = Non
     return summary
 
 
-POSITION_REASONS = {"no_gps_fix", "bad_gps", "no_time_no_fix"}
+POSITION_REASONS = {"no_gps_fix", "bad_gps"}
