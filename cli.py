@@ -1,6 +1,7 @@
 """`patrol` — the road-damage patrol command line (thin: argument parsing, progress, summaries).
 
-Exit codes: 0 ok · 1 unexpected internal error · 2 usage / general error · 3 bad input file ·
+Exit codes: 0 ok · 1 unexpected internal error · 2 usage / general error (also: an output file held open by
+Excel) · 3 bad input file ·
 4 bad config · 5 weights missing or unloadable · 6 registry (store) problem · 130 interrupted.
 Add --debug anywhere on the command line for the full traceback.
 """
@@ -15,6 +16,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -401,8 +403,23 @@ def export(
         console.print(f"{sum(1 for _ in folder.glob('*.jpg'))} photos → {folder}")
 
 
+def _console_never_fails() -> None:
+    """stdout that cannot encode every character (a Japanese Windows PC writes a redirected log or a scheduled job's
+    output in cp932, which lacks e.g. 🚗, 𠮷, — or ≤) shows those as \\U escapes instead of a UnicodeEncodeError
+    ending the command after its work is done (a drive or folder name is printed in the summary). stderr does so
+    already (Python's default there)."""
+    for stream in (sys.stdout, sys.stderr):
+        enc = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+        if not enc.startswith("utf") and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a closed or replaced stream: leave it
+                pass
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     global DEBUG
+    _console_never_fails()
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--debug" in argv:
         argv.remove("--debug")
@@ -417,7 +434,7 @@ def main(argv: Optional[list[str]] = None) -> None:
             import traceback
 
             traceback.print_exc()
-        err_console.print(f"[red]error:[/red] {e}", markup=True, highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(str(e))}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted; run the same command again to resume")
@@ -433,7 +450,8 @@ def main(argv: Optional[list[str]] = None) -> None:
             sys.exit(e.exit_code or 2)
         if DEBUG:
             raise
-        err_console.print(f"[red]internal error:[/red] {type(e).__name__}: {e} (run with --debug for the traceback)")
+        err_console.print(f"[red]internal error:[/red] {type(e).__name__}: {escape(str(e))} (run with --debug for the "
+                          "traceback)")
         sys.exit(1)
     # typer >= 0.16 turns Ctrl-C (and typer.Exit) into a returned exit code when not in standalone mode
     if isinstance(rc, int) and not isinstance(rc, bool) and rc:

@@ -1,6 +1,11 @@
 """Atomic file output: write to a temp file in the same folder, fsync, then rename over the target.
 
 A reader (or a run killed with kill -9) never sees a half-written output file.
+
+Portable to Windows: no ``os.fchmod`` there (the temp file keeps its default permissions), ``FileLock`` locks with
+``msvcrt.locking`` where there is no ``fcntl``, and a target another program holds open (Excel keeps its file
+locked; Windows then refuses the rename with PermissionError, WinError 5 or 32) is ``OutputInUseError``: one line
+naming the file, exit 2.
 """
 
 from __future__ import annotations
@@ -9,8 +14,38 @@ import contextlib
 import errno
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import IO, Iterator
+
+from .errors import PatrolError
+
+
+class OutputInUseError(PatrolError):
+    """An output file could not be replaced: on Windows, because another program (Excel, a browser, a viewer) holds
+    it open; elsewhere, because its folder is not writable. Exit 2 (a usage situation: close it and run again)."""
+
+    exit_code = 2
+
+
+#: waits between tries of a refused rename: on Windows a virus scanner or the search indexer holds a fresh file for
+#: a moment, which a second try outlasts; Excel holds it until closed, and the last try ends in OutputInUseError
+_REPLACE_RETRY_S = (0.05, 0.1, 0.25, 0.5)
+
+
+def replace_output(tmp: str | Path, path: str | Path) -> None:
+    """``os.replace(tmp, path)``; a target that stays locked is OutputInUseError naming it (``tmp`` is left for the
+    caller to remove)."""
+    for wait in (*_REPLACE_RETRY_S, None):
+        try:
+            os.replace(tmp, path)
+            return
+        except PermissionError as e:
+            if wait is None:
+                reason = e.strerror or str(e)
+                raise OutputInUseError(f"cannot replace this file ({reason}): it is probably open in Excel, a browser "
+                                       "or another program; close it and run the same command again", path) from None
+            time.sleep(wait)
 
 
 @contextlib.contextmanager
@@ -20,12 +55,13 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
     binary = "b" in mode
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are shared files
+        if hasattr(os, "fchmod"):  # not on Windows, where mkstemp's file is not private anyway
+            os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are shared files
         with os.fdopen(fd, mode, **({} if binary else {"encoding": encoding, "newline": newline})) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        replace_output(tmp, path)
         _fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -34,12 +70,39 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
 
 
 def _umask() -> int:
+    if not hasattr(os, "fchmod"):
+        return 0
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
 _UMASK = _umask()  # read once: os.umask is process-wide and not thread-safe
+
+
+class BusyOutputs:
+    """Writes several independent output files: one another program holds open (``OutputInUseError``) does not
+    stop the others. ``check()`` afterwards raises one error naming every file that could not be replaced."""
+
+    def __init__(self):
+        self.errors: list[OutputInUseError] = []
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[None]:
+        try:
+            yield
+        except OutputInUseError as e:
+            self.errors.append(e)
+
+    def check(self) -> None:
+        if not self.errors:
+            return
+        e = self.errors[0]
+        if len(self.errors) == 1:
+            raise OutputInUseError(f"{e.reason} (the other outputs are written)", e.path)
+        raise OutputInUseError("cannot replace these files: they are probably open in Excel, a browser or another "
+                               "program; close them and run the same command again (the other outputs are written)",
+                               ", ".join(x.path for x in self.errors))
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -54,7 +117,7 @@ def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> N
 
 def atomic_replace_file(tmp_path: str | Path, path: str | Path) -> None:
     """Move a fully written temp file (e.g. written by a library) into place atomically."""
-    os.replace(tmp_path, path)
+    replace_output(tmp_path, path)
     _fsync_dir(Path(path).parent)
 
 
@@ -89,18 +152,63 @@ def safe_child(out_dir: str | Path, name: str) -> Path:
 
 
 _NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS}  # flock on a file system without locks
+#: the byte ``msvcrt.locking`` locks on Windows: far past the pid written at the start, so that ``holder()`` can read
+#: the pid while the lock is held (Windows byte-range locks are mandatory: a locked byte cannot be read by others)
+_WIN_LOCK_BYTE = 1 << 30
+_WIN_WAIT_S = 0.2  # msvcrt has no blocking lock that waits longer than 10 s: poll
+
+
+def _msvcrt():
+    import msvcrt  # Windows only (a function of its own: the tests put a simulation here)
+
+    return msvcrt
+
+
+def _lock_api():
+    """("flock", fcntl) on Linux and macOS, ("msvcrt", msvcrt) on Windows, (None, None) where neither exists."""
+    try:
+        import fcntl
+
+        return "flock", fcntl
+    except ImportError:
+        pass
+    try:
+        return "msvcrt", _msvcrt()
+    except ImportError:
+        return None, None
+
+
+def _try_lock(kind: str, api, fh) -> bool:
+    """Take the lock without waiting: True, or False when another process holds it. OSError: cannot lock here."""
+    if kind == "flock":
+        try:
+            api.flock(fh, api.LOCK_EX | api.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+    fd = fh.fileno()
+    os.lseek(fd, _WIN_LOCK_BYTE, os.SEEK_SET)  # msvcrt.locking locks from the file position
+    try:
+        api.locking(fd, api.LK_NBLCK, 1)
+    except OSError as e:
+        if e.errno in (errno.EACCES, getattr(errno, "EDEADLOCK", errno.EDEADLK), errno.EDEADLK):
+            return False  # "locking violation": held by another process
+        raise
+    os.lseek(fd, 0, os.SEEK_SET)  # back where the file object believes it is (it caches the position)
+    return True
 
 
 class FileLock:
     """An exclusive lock held through a ``with`` block: ``flock`` on ``path`` (created with its folder), released by
-    the OS even when the holder is killed with kill -9, so a stale lock never blocks anyone.
+    the OS even when the holder is killed with kill -9, so a stale lock never blocks anyone. On Windows (no
+    ``fcntl``) ``msvcrt.locking`` on one byte of the file, also released by the OS when the holder dies.
 
     When another process holds it, ``busy(pid)`` is called first (``pid``: the holder's, as it wrote it into the
     file, or None): it returns to wait for the holder, or raises to refuse. Used for one run at a time per OUT
     folder (``pipeline.OutLock``: waits) and one training per run folder (``train.train``: refuses).
 
-    On a file system that cannot lock (ENOLCK, EOPNOTSUPP: some SMB/NFS mounts without a lock service) the block
-    runs unlocked, with one note on stderr naming the folder."""
+    On a file system that cannot lock (ENOLCK, EOPNOTSUPP: some SMB/NFS mounts without a lock service), or a Python
+    with neither ``fcntl`` nor ``msvcrt``, the block runs unlocked, with one note on stderr naming the folder."""
 
     def __init__(self, path: str | Path, busy=None):
         self.path = Path(path)
@@ -112,27 +220,35 @@ class FileLock:
         except (OSError, ValueError):
             return None
 
-    def __enter__(self) -> "FileLock":
-        import fcntl
+    def _unlocked(self, why: str) -> None:
+        import sys
 
+        self._locked = False
+        print(f"note: {self.path.parent}: this file system cannot lock files ({why}); two "
+              "commands into this folder at once are not kept apart", file=sys.stderr)
+
+    def __enter__(self) -> "FileLock":
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.path, "a+")
+        self._kind, self._api = _lock_api()
         self._locked = True
         try:
-            try:
-                fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if self.busy is not None:
-                    self.busy(self.holder())
-                fcntl.flock(self._fh, fcntl.LOCK_EX)
-            except OSError as e:
-                if e.errno not in _NO_LOCKS:
-                    raise
-                import sys
-
-                self._locked = False
-                print(f"note: {self.path.parent}: this file system cannot lock files ({e.strerror or e}); two "
-                      "commands into this folder at once are not kept apart", file=sys.stderr)
+            if self._kind is None:
+                self._unlocked("no fcntl or msvcrt in this Python")
+            else:
+                try:
+                    if not _try_lock(self._kind, self._api, self._fh):
+                        if self.busy is not None:
+                            self.busy(self.holder())
+                        if self._kind == "flock":
+                            self._api.flock(self._fh, self._api.LOCK_EX)
+                        else:
+                            while not _try_lock(self._kind, self._api, self._fh):
+                                time.sleep(_WIN_WAIT_S)
+                except OSError as e:
+                    if e.errno not in _NO_LOCKS:
+                        raise
+                    self._unlocked(e.strerror or str(e))
             self._fh.seek(0)
             self._fh.truncate()
             self._fh.write(f"{os.getpid()}\n")
@@ -143,8 +259,13 @@ class FileLock:
         return self
 
     def __exit__(self, *exc) -> None:
-        import fcntl
-
-        if self._locked:
-            fcntl.flock(self._fh, fcntl.LOCK_UN)
-        self._fh.close()
+        try:
+            if self._locked and self._kind == "flock":
+                self._api.flock(self._fh, self._api.LOCK_UN)
+            elif self._locked:
+                self._fh.flush()
+                os.lseek(self._fh.fileno(), _WIN_LOCK_BYTE, os.SEEK_SET)
+                with contextlib.suppress(OSError):  # closing the file releases it too
+                    self._api.locking(self._fh.fileno(), self._api.LK_UNLCK, 1)
+        finally:
+            self._fh.close()

@@ -772,11 +772,15 @@ def _describe(path: Path, head: bytes) -> str:
 
 # ----------------------------------------------------------------------------------------------- scan
 
-def _folder_key(p: Path) -> tuple[int, int] | None:
-    """(device, inode) of what ``p`` leads to (links followed), None when it cannot be read: one folder, however named."""
+def _folder_key(p: Path) -> tuple[int, int | str] | None:
+    """(device, inode) of what ``p`` leads to (links followed), None when it cannot be read: one folder, however named.
+    A file system without file ids (st_ino 0: some network shares and NAS seen from Windows) gets the real path
+    instead, or every folder after the first would look visited and its frames be skipped."""
     try:
         st = p.stat()
-        return st.st_dev, st.st_ino
+        if st.st_ino:
+            return st.st_dev, st.st_ino
+        return st.st_dev, os.path.normcase(os.path.realpath(p))
     except OSError:
         return None
 

@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .atomic import FileLock, atomic_write_text
+from .atomic import BusyOutputs, FileLock, atomic_write_text
 from .config import Config, config_fingerprint
 from .detections import Detections, read_detections_csv, write_detections_csv
 from .errors import InputError
@@ -577,13 +577,21 @@ def one_row_per_registry_id(cands):
     return out.loc[[i for i in cands.index if i in out.index]]
 
 
-def write_candidate_outputs(cands, out: Path, summary: RunSummary) -> None:
+def write_candidate_outputs(cands, out: Path, summary: RunSummary, busy: BusyOutputs | None = None) -> None:
+    """candidates.geojson and repair_list.csv. With ``busy``, a file another program holds open (the crew's Excel
+    on Windows) is noted there and the other is still written; without, it raises OutputInUseError."""
     from .export import write_candidates_geojson, write_repair_list
 
-    write_candidates_geojson(cands, out / "candidates.geojson")
-    write_repair_list(cands, out / "repair_list.csv")
+    own = busy is None
+    busy = BusyOutputs() if own else busy
+    with busy.write():
+        write_candidates_geojson(cands, out / "candidates.geojson")
+    with busy.write():
+        write_repair_list(cands, out / "repair_list.csv")
     summary.outputs["candidates"] = out / "candidates.geojson"
     summary.outputs["repair_list"] = out / "repair_list.csv"
+    if own:
+        busy.check()
 
 
 def _out_not_a_drive(out: Path, drives: list[Path]) -> None:
@@ -647,7 +655,9 @@ def _run_locked(drives, roads, out, cfg, weights, store, progress, detector, rep
     _check_usable(frames, drives, cfg, out, summary)
     lap = summary.lap("frames", lap)
     frames, det = stage_detect(frames, cfg, out, weights, man, summary, progress, detector=detector)
-    write_frames_csv(frames, out / "frames.csv")
+    busy = BusyOutputs()  # an output open in Excel does not keep the others from being written; named at the end
+    with busy.write():
+        write_frames_csv(frames, out / "frames.csv")
     summary.outputs["frames"] = out / "frames.csv"
     summary.outputs["detections"] = out / "detections.csv"
     lap = summary.lap("detect", lap)
@@ -665,12 +675,13 @@ def _run_locked(drives, roads, out, cfg, weights, store, progress, detector, rep
                                  cfg, summary)
         lap = summary.lap("registry", lap)
     prune_crops(cands, out)
-    write_candidate_outputs(cands, out, summary)
+    write_candidate_outputs(cands, out, summary, busy)
     checkpoint("candidates_written")
 
     if report:
-        write_run_reports(cands, frames, net, cfg, out, summary)
+        write_run_reports(cands, frames, net, cfg, out, summary, busy)
     summary.lap("exports", lap)
+    busy.check()  # before summary.json: a failed run writes none
 
     _fill_frame_counts(summary, frames)
     summary.hits = len(det)
@@ -822,8 +833,10 @@ def remove_stale_temps(out: Path) -> None:
                     pass
 
 
-def write_run_reports(cands, frames, net, cfg: Config, out: Path, summary: RunSummary) -> None:
-    """segments.geojson and report.html for this run (the registry has its own exports)."""
+def write_run_reports(cands, frames, net, cfg: Config, out: Path, summary: RunSummary,
+                      busy: BusyOutputs | None = None) -> None:
+    """segments.geojson and report.html for this run (the registry has its own exports). ``busy``: as for
+    ``write_candidate_outputs``."""
     import pandas as pd
 
     from .export import run_photos
@@ -834,12 +847,18 @@ def write_run_reports(cands, frames, net, cfg: Config, out: Path, summary: RunSu
     fdf = pd.DataFrame({"lat": [f.lat for f in ok], "lon": [f.lon for f in ok], "heading": [f.heading for f in ok],
                         "drive": [f.drive for f in ok], "status": ["ok"] * len(ok)})
     seg = segment_condition(net.gdf, cands, fdf, cfg)
-    write_segments_geojson(seg, out / "segments.geojson")
+    own = busy is None
+    busy = BusyOutputs() if own else busy
+    with busy.write():
+        write_segments_geojson(seg, out / "segments.geojson")
     summary.outputs["segments"] = out / "segments.geojson"
     roads_wgs84 = net.gdf.to_crs(4326)
     # the popups link each crop's full photo in OUT/crops/ (cut before; the registry export writes its own folder)
-    export(cands, "html", out / "report.html", cfg, roads_wgs84=roads_wgs84, photos=run_photos(cands, out))
+    with busy.write():
+        export(cands, "html", out / "report.html", cfg, roads_wgs84=roads_wgs84, photos=run_photos(cands, out))
     summary.outputs["report"] = out / "report.html"
+    if own:
+        busy.check()
 
 
 def locate_only(csvs: list[Path], roads: Path, out: Path, cfg: Config, store: Path | None = None) -> RunSummary:
