@@ -35,7 +35,7 @@ GEOJSON_PROPERTIES = [
 ]
 REPAIR_COLUMNS = [
     "No", "candidate_id", "segment_id", "road_name", "chainage_m", "class", "種別", "class_name", "confidence",
-    "n_obs", "severity", "lat", "lon", "first_seen", "last_seen", "best_image", "photo", "drives", "n_drives",
+    "n_obs", "severity", "lat", "lon", "first_seen", "last_seen", "best_drive", "best_image", "photo", "drives", "n_drives",
     "last_drive", "status", "note", "issue_type", "checked_by", "checked_at",
 ]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -249,7 +249,8 @@ def write_repair_list(cands: pd.DataFrame, path: str | Path) -> Path:
                 _num(r.get("chainage_m"), 1), safe_cell(r["class"]), safe_cell(r.get("class_name_ja", "")),
                 safe_cell(r.get("class_name", "")), _num(r.get("confidence"), 3), _num(r.get("n_obs")),
                 _num(r.get("severity"), 1), _num(r.get("lat"), 7), _num(r.get("lon"), 7),
-                safe_cell(r.get("first_seen", "")), safe_cell(r.get("last_seen", "")), safe_cell(r.get("best_image", "")),
+                safe_cell(r.get("first_seen", "")), safe_cell(r.get("last_seen", "")),
+                safe_cell(_text(r.get("best_drive"))), safe_cell(r.get("best_image", "")),
                 safe_cell(photo), safe_cell(drives), _num(r.get("n_drives")), safe_cell(_text(r.get("last_drive"))),
                 safe_cell(_text(r.get("status"))), safe_cell(_text(r.get("status_note"))), "", "", "",
             ])

@@ -19,7 +19,7 @@ def _cands() -> pd.DataFrame:
             "candidate_id": f"C-{k:010d}", "class": cls, "class_name": "pothole", "class_name_ja": "ポットホール",
             "confidence": 0.87654, "n_obs": 3, "first_seen": "2026-11-20T09:00:00+09:00", "last_seen": "2026-11-27T09:00:05+09:00",
             "segment_id": seg, "road_name": name, "chainage_m": ch, "lat": 36.123456789, "lon": 137.987654321,
-            "best_image": "@img.jpg" if k == 0 else "IMG_1.jpg", "best_drive": "p1", "best_x1": 1.0, "best_y1": 2.0,
+            "best_image": "@img.jpg" if k == 0 else "IMG_1.jpg", "best_drive": "p2" if k == 1 else "p1", "best_x1": 1.0, "best_y1": 2.0,
             "best_x2": 3.0, "best_y2": 4.0, "best_width": 512, "best_height": 512, "drives": ["p1", "p2"],
             "images": ["p1/IMG_1.jpg", "p2/IMG_9.jpg", "p2/IMG_8.jpg"], "severity": 55.5, "est_width_m": 0.4,
             "est_length_m": float("nan"), "last_drive": "p2",
@@ -70,6 +70,8 @@ def test_repair_list_bom_order_and_injection(tmp_path):
     assert body[1]["road_name"] == "県道1号" and body[1]["種別"] == "ポットホール"
     assert body[2]["road_name"].startswith("'=") and body[2]["best_image"] == "'@img.jpg"
     assert (body[0]["drives"], body[0]["n_drives"], body[0]["last_drive"]) == ("p1;p2", "2", "p2")
+    # which drive's frame best_image is (two phones or passes can each have an IMG_0003.jpg)
+    assert [(r["best_drive"], r["best_image"]) for r in body] == [("p1", "IMG_1.jpg"), ("p2", "IMG_1.jpg"), ("p1", "'@img.jpg")]
     assert body[0]["lat"] == "36.1234568"
     assert all(r[k] == "" for r in body for k in ("status", "note", "issue_type", "checked_by", "checked_at"))
     # the crop beside the list, where there is one
