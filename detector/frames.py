@@ -34,7 +34,8 @@ Decisions (documented contracts):
   the same time as another is a sequence of its own); within a sequence the fixes are split into vehicle tracks
   (``split_tracks``: 200 km/h plus 25 m of GPS noise).
 * Track files (``detector/tracks.py``: GPX, NMEA 0183) found in the drive (by suffix or content; never a Frame) apply
-  to the frames of their folder and subfolders, ``--track`` files (``scan(tracks=...)``) to every frame. A frame
+  to the frames of their folder and subfolders; one in a folder without frames (a dashcam card's ``GPS/`` beside
+  ``Movie/``) also to the frames that no track of the drive reaches so; ``--track`` files (``scan(tracks=...)``) to every frame. A frame
   without its own fix (or whose fix is stale or a jump) is placed from the first track in reach that covers its time
   (the deepest folder's first): linear in time between the two points around it, at most
   ``frames.track_max_gap_s`` apart, in one segment; ``position_source`` "track_file", and the track's course/speed
@@ -852,9 +853,10 @@ def walk_drive(drive_dir: Path, exclude: Iterable[Path] = ()) -> Iterator[tuple[
 
 @dataclass
 class TrackUse:
-    """What one track file (GPX/NMEA) did in a scan: its points, the frames in its reach (its folder and subfolders,
-    or every drive for a ``--track`` file), how many of them needed a position and how many it placed, or the
-    ``problem`` that kept it from being used. Merged over drives with ``merge_track_uses``."""
+    """What one track file (GPX/NMEA) did in a scan: its points, the frames in its reach (its folder and subfolders;
+    from a folder without frames, as a dashcam's ``GPS/``, also the frames no track of the drive reaches so; every
+    drive for a ``--track`` file), how many of them needed a position and how many it placed, or the ``problem``
+    that kept it from being used. Merged over drives with ``merge_track_uses``."""
     path: str
     kind: str = ""
     points: int = 0
@@ -869,6 +871,7 @@ class TrackUse:
     first: float = math.nan  # the earliest and latest frame time in its reach
     last: float = math.nan
     example: str = ""  # one frame it could not place and why
+    alone: bool = False  # found in a drive folder (and subfolders) without frames: reaches the drive's unreached frames
 
     def as_dict(self) -> dict:
         return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in self.__dict__.items()}
@@ -1007,6 +1010,7 @@ def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = N
         frames.append(fr)
 
     # the tracks: the deepest folder's first (a track beside the frames is theirs), then the --track files
+    media = [fr.name for fr in frames if fr.status == "ok"] + [name for name, _, _ in videos]
     reach: list[tuple[Any, str | None, TrackUse]] = []  # (track, folder or None = every frame, use)
     uses: list[TrackUse] = []
     for folder, path, kind in sorted(found, key=lambda f: (-f[0].count("/") - bool(f[0]), f[0], f[1].name)):
@@ -1018,6 +1022,7 @@ def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = N
             use.problem = e.reason
             continue
         use.points, use.notes, use.start, use.end = len(tr), list(tr.notes), float(tr.t[0]), float(tr.t[-1])
+        use.alone = not any(_in_folder(n, folder) for n in media)
         reach.append((tr, folder, use))
     for tr in tracks:
         use = TrackUse(path=str(Path(tr.path).absolute()), kind=tr.kind, points=len(tr), notes=list(tr.notes),
@@ -1080,7 +1085,8 @@ def _video_frames(name: str, path: Path, fmt: str, drive: str, cfg: Config, reac
             return reject(f"video_no_time: {note}")
         # worth a warning: a time source in doubt, a file cut off (a clock never set is plain in time_source)
         use.notes.extend([n for n in info.notes if n.startswith("the file ends")] + ([note] if note else []))
-        trs = [tr for tr, folder, _ in reach if _in_folder(name, folder)]
+        in_reach = _reaches(reach)
+        trs = [tr for tr, _, u in reach if in_reach(name, u)]
         gap = cfg.frames.track_max_gap_s
 
         def locate(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1140,11 +1146,25 @@ def _in_folder(name: str, folder: str | None) -> bool:
     return folder is None or folder == "" or name.startswith(folder + "/")
 
 
+def _reaches(reach: list):
+    """``in_reach(name, use)`` for the tracks in ``reach``: a track found in the drive reaches the frames of its
+    folder and subfolders; one in a folder without frames (``use.alone``: a dashcam card's ``GPS/`` log beside its
+    ``Movie/``) also the frames that no track of the drive reaches that way; a ``--track`` file every frame."""
+    folders = {id(use): folder for _, folder, use in reach}
+    owned = [folder for _, folder, use in reach if folder is not None]
+
+    def in_reach(name: str, use: TrackUse) -> bool:
+        folder = folders[id(use)]
+        return _in_folder(name, folder) or (use.alone and not any(_in_folder(name, f) for f in owned))
+    return in_reach
+
+
 def _track_reach(frames: list[Frame], reach: list) -> None:
     """Each track's TrackUse counts: the timed ok frames in its reach, those within its time span."""
+    in_reach = _reaches(reach)
     for tr, folder, use in reach:
         ts = np.array([fr.time.timestamp() for fr in frames
-                       if fr.status == "ok" and fr.time is not None and _in_folder(fr.name, folder)])
+                       if fr.status == "ok" and fr.time is not None and in_reach(fr.name, use)])
         use.frames = len(ts)
         if len(ts):
             use.first, use.last = float(ts.min()), float(ts.max())
@@ -1156,8 +1176,9 @@ def _place_from_tracks(frames: list[Frame], reach: list, max_gap: float, unplace
     reach, the first that covers the frame's time winning; the track's course (else bearing) and speed where the
     frame has none. ``unplaced`` gets, per frame left without a position, why each track could not place it."""
     need = [fr for fr in frames if fr.status == "ok" and not fr.position_source and fr.time is not None]
+    in_reach = _reaches(reach)
     for tr, folder, use in reach:
-        todo = [fr for fr in need if not fr.position_source and _in_folder(fr.name, folder)]
+        todo = [fr for fr in need if not fr.position_source and in_reach(fr.name, use)]
         if not todo:
             continue
         use.needed += len(todo)

@@ -323,7 +323,7 @@ def _check_usable(frames, drives: list[Path], cfg: Config, out: Path, summary: R
     naming the folder and why, with frames.csv written so every rejected file's reason can be read."""
     from collections import Counter
 
-    from .frames import drive_name, write_frames_csv
+    from .frames import drive_name, track_warnings, write_frames_csv
 
     usable = Counter(f.drive for f in frames if f.status == "ok")
     listed = Counter(f.drive for f in frames)
@@ -333,9 +333,27 @@ def _check_usable(frames, drives: list[Path], cfg: Config, out: Path, summary: R
         if usable[name]:
             continue
         if listed[name]:
-            reasons = Counter(f.reason.split(":")[0] for f in frames if f.drive == name)
-            why[d] = (f"no usable frames: all {listed[name]} files rejected "
+            rows = [f for f in frames if f.drive == name]
+            reasons = Counter(f.reason.split(":")[0] for f in rows)
+            taken = [f for f in rows if "@" in f.name and f.time_source.startswith("video")]  # frames of videos
+            what = f"{len(rows)} files"
+            if taken:
+                n_videos = len({f.name.rsplit("@", 1)[0] for f in taken})
+                what = (f"{len(rows) - len(taken)} files and {len(taken)} frames of {n_videos} "
+                        f"video{'s' * (n_videos > 1)}")
+            why[d] = (f"no usable frames: all {what} rejected "
                       f"({', '.join(f'{k} {v}' for k, v in reasons.most_common())}; per file in {out / 'frames.csv'})")
+            if reasons.get("no_gps_fix"):  # what the track files did, or that there is none
+                root = d.absolute()
+                mine = [u for u in summary.tracks
+                        if Path(u.path).is_relative_to(root) or not any(Path(u.path).is_relative_to(x.absolute())
+                                                                        for x in drives)]
+                hints = [w for u in mine for w in track_warnings([u], cfg.tz)]
+                if hints:
+                    why[d] += "; " + "; ".join(hints)
+                elif not mine:
+                    why[d] += ("; no GPS track file (GPX, or NMEA in a .LOG/.TXT/.nmea) in the drive nor given with "
+                               "--track: frames without their own GPS fix need one")
         else:
             why[d] = f"no image files ({' '.join(cfg.frames.extensions)})"
     if len(why) == len(drives):

@@ -184,6 +184,31 @@ def test_frames_own_gps_wins_and_track_in_subfolder_only(tmp_path, original):
     assert not any(by[f"phone/{n}"].ok for n in names[15:])  # no track in reach, no fix around: rejected
 
 
+def test_track_in_a_folder_without_frames_places_the_drives_other_frames(tmp_path, original):
+    """A dashcam card: its log in ``GPS/`` (an NMEA ``.LOG``), the recordings in ``Movie/F/``. The log's folder holds
+    no frames, so it places the frames no other track reaches; a folder with a track of its own keeps it."""
+    names = sorted(original)[:20]
+    drive = tmp_path / "card"
+    no_gps_drive(drive / "Movie" / "F", names[:10])
+    no_gps_drive(drive / "cam", names[10:])
+    (drive / "GPS").mkdir()
+    (drive / "GPS" / "20261120_090000.LOG").write_text(
+        "\r\n".join(nmea_lines([original[n] for n in names])) + "\r\n", encoding="ascii")
+    far = kubicka_points(original[names[0]].time)
+    far[:, 1] += 0.01  # 1.1 km north
+    write_gpx(drive / "cam" / "cam.gpx", far)
+    sc = scan(drive, Config())
+    by = {f.name: f for f in sc.frames}
+    for n in names[:10]:
+        f = by[f"Movie/F/{n}"]
+        assert f.ok and f.position_source == "track_file" and metres(f, original[n]) < 1.0, (n, f.reason)
+    for n in names[10:]:
+        f = by[f"cam/{n}"]
+        assert f.position_source == "track_file" and 1000 < metres(f, original[n]) < 1200
+    log = next(u for u in sc.tracks if u.path.endswith(".LOG"))
+    assert (log.frames, log.placed) == (10, 10)
+
+
 # ------------------------------------------------------------------------------------------------ NMEA
 
 def test_nmea_rmc_course_speed_checksums_and_void(tmp_path, original):

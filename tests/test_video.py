@@ -345,6 +345,26 @@ def test_rear_camera_videos_ignored_by_pattern(tmp_path, video_src, photos):
                                                                              "DCIM", "Movie"]
 
 
+def test_video_drive_without_usable_frames_says_why_the_track_did_not_place_them(tmp_path, video_src, photos):
+    """A dashcam card whose frames no track places stops (exit 3) with one line that counts the videos' frames
+    apart from the files and says what the track files did: none found, or one of another time (names it)."""
+    from test_cli import assert_user_error, patrol
+
+    roads = need(TOYAMA / "roads.geojson")
+    t0 = photos[0].time
+    drive = tmp_path / "card"
+    with_creation(video_src, drive / "Movie" / "20261120_090000_F.MP4", t0.timestamp())
+    (drive / "Movie" / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0" + bytes(200))
+    r = patrol("run", drive, "--roads", roads, "--out", tmp_path / "o1", "--no-report")
+    line = assert_user_error(r, 3, f"{drive}: no usable frames: all 1 files and ")
+    assert "frames of 1 video rejected (no_gps_fix " in line and "no GPS track file" in line, line
+    (drive / "GPS").mkdir()
+    write_gpx(drive / "GPS" / "log.gpx", kubicka_points(t0 + timedelta(hours=1)))  # a track an hour later
+    r = patrol("run", drive, "--roads", roads, "--out", tmp_path / "o2", "--no-report")
+    line = assert_user_error(r, 3, "no usable frames")
+    assert f"{drive / 'GPS' / 'log.gpx'}: the track covers none of the " in line, line
+
+
 # ------------------------------------------------------------------------------------------------ reuse
 
 def test_copied_drive_reuses_frames_a_changed_video_does_not(tmp_path, video_src, photos):
