@@ -336,12 +336,14 @@ def _check_usable(frames, drives: list[Path], cfg: Config, out: Path, summary: R
             rows = [f for f in frames if f.drive == name]
             reasons = Counter(f.reason.split(":")[0] for f in rows)
             taken = [f for f in rows if "@" in f.name and f.time_source.startswith("video")]  # frames of videos
-            what = f"{len(rows)} files"
+            def count(n: int, word: str) -> str:
+                return f"{n} {word}{'s' * (n != 1)}"
+
+            what = count(len(rows), "file")
             if taken:
                 n_videos = len({f.name.rsplit("@", 1)[0] for f in taken})
-                what = (f"{len(rows) - len(taken)} files and {len(taken)} frames of {n_videos} "
-                        f"video{'s' * (n_videos > 1)}")
-            why[d] = (f"no usable frames: all {what} rejected "
+                what = f"{count(len(rows) - len(taken), 'file')} and {count(len(taken), 'frame')} of {count(n_videos, 'video')}"
+            why[d] = (f"no usable frames: {'all ' * (len(rows) > 1)}{what} rejected "
                       f"({', '.join(f'{k} {v}' for k, v in reasons.most_common())}; per file in {out / 'frames.csv'})")
             if reasons.get("no_gps_fix"):  # what the track files did, or that there is none
                 root = d.absolute()

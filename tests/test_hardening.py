@@ -437,7 +437,7 @@ def test_a_drive_without_usable_frames_is_an_error_alone_and_a_warning_beside_go
     assert r.returncode == 3 and f"{empty}: no image files" in r.stderr and "Traceback" not in r.stderr, r.stderr
     r = patrol("run", texts, empty, "--roads", roads, "--out", work / "texts-out", "--config", cfg_path)
     assert r.returncode == 3, r.stderr
-    assert f"{texts}: no usable frames: all 1 files rejected (not_an_image 1;" in r.stderr
+    assert f"{texts}: no usable frames: 1 file rejected (not_an_image 1;" in r.stderr
     assert "frames.csv" in r.stderr and (work / "texts-out" / "frames.csv").is_file()
     r = patrol("detect", empty, "--out", work / "empty-detect", "--config", cfg_path)
     assert r.returncode == 3 and "no image files" in r.stderr, r.stderr

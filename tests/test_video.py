@@ -356,7 +356,7 @@ def test_video_drive_without_usable_frames_says_why_the_track_did_not_place_them
     with_creation(video_src, drive / "Movie" / "20261120_090000_F.MP4", t0.timestamp())
     (drive / "Movie" / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0" + bytes(200))
     r = patrol("run", drive, "--roads", roads, "--out", tmp_path / "o1", "--no-report")
-    line = assert_user_error(r, 3, f"{drive}: no usable frames: all 1 files and ")
+    line = assert_user_error(r, 3, f"{drive}: no usable frames: all 1 file and ")
     assert "frames of 1 video rejected (no_gps_fix " in line and "no GPS track file" in line, line
     (drive / "GPS").mkdir()
     write_gpx(drive / "GPS" / "log.gpx", kubicka_points(t0 + timedelta(hours=1)))  # a track an hour later
