@@ -1442,7 +1442,8 @@ def _interpolate(frames: list[Frame], fixed: list[Frame], ts: np.ndarray, labels
         else:
             fr.status = "rejected"
             why = (f"fixes of {len(around)} vehicles around it (phones of one model in one folder: give each its own)"
-                   if around else f"no fixed frames within {max_gap:g} s on both sides")
+                   if around else f"no fixed frames within {max_gap:g} s on both sides" if fixed
+                   else "no GPS position in it nor in any frame beside it")  # (a video's frames, a camera without GPS)
             fr.reason = f"{problem}; {why}" if problem else f"no_gps_fix: {why}"
 
 

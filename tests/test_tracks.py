@@ -144,6 +144,8 @@ def test_gpx_places_frames_between_track_points(tmp_path, original):
     missed = [f for f in sc.frames if f.name in original and not f.ok]
     assert len(missed) == 1 and missed[0].reason.startswith("no_gps_fix")
     assert "track logger.gpx: in a gap of 31 s in the track (frames.track_max_gap_s 10)" in missed[0].reason
+    # no frame of this drive has its own fix: the reason says so, not "no fixed frames within 5 s on both sides"
+    assert missed[0].reason.startswith("no_gps_fix: no GPS position in it nor in any frame beside it; track "), missed[0].reason
     (use,) = sc.tracks
     assert (use.kind, use.points, use.placed, use.needed, use.problem) == ("gpx", (len(pts) + 1) // 2, 99, 100, "")
 
