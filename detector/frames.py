@@ -851,8 +851,21 @@ def walk_drive(drive_dir: Path, exclude: Iterable[Path] = ()) -> Iterator[tuple[
     return iter(out)
 
 
+class _JsonRecord:
+    """A dataclass kept in ``.work`` as JSON between runs: NaN floats as null and back."""
+
+    def as_dict(self) -> dict:
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        kw = {k: (math.nan if v is None and isinstance(getattr(cls, k, None), float) else v) for k, v in d.items()
+              if k in cls.__dataclass_fields__}
+        return cls(**kw)
+
+
 @dataclass
-class TrackUse:
+class TrackUse(_JsonRecord):
     """What one track file (GPX/NMEA) did in a scan: its points, the frames in its reach (its folder and subfolders;
     from a folder without frames, as a dashcam's ``GPS/``, also the frames no track of the drive reaches so; every
     drive for a ``--track`` file), how many of them needed a position and how many it placed, or the ``problem``
@@ -873,18 +886,15 @@ class TrackUse:
     example: str = ""  # one frame it could not place and why
     alone: bool = False  # found in a drive folder (and subfolders) without frames: reaches the drive's unreached frames
 
-    def as_dict(self) -> dict:
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in self.__dict__.items()}
-
     @classmethod
-    def from_dict(cls, d: dict) -> "TrackUse":
-        kw = {k: (math.nan if v is None and isinstance(getattr(cls, k, None), float) else v) for k, v in d.items()
-              if k in cls.__dataclass_fields__}
-        return cls(**kw)
+    def of(cls, track, path: str | Path | None = None) -> "TrackUse":
+        """The record of a track read fine (``tracks.Track``), under ``path`` (default: the track's own)."""
+        return cls(path=str(Path(path if path is not None else track.path).absolute()), kind=track.kind,
+                   points=len(track), notes=list(track.notes), start=float(track.t[0]), end=float(track.t[-1]))
 
 
 @dataclass
-class VideoUse:
+class VideoUse(_JsonRecord):
     """What one video file gave in a scan: its start and where that came from, the frames kept (``reused``: taken
     from an earlier extraction without decoding), or the ``problem`` that kept it from giving any."""
     path: str
@@ -895,15 +905,6 @@ class VideoUse:
     reused: bool = False
     problem: str = ""  # the frames.csv reason of its one rejected row
     notes: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in self.__dict__.items()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "VideoUse":
-        kw = {k: (math.nan if v is None and k == "duration_s" else v) for k, v in d.items()
-              if k in cls.__dataclass_fields__}
-        return cls(**kw)
 
 
 @dataclass
@@ -927,8 +928,7 @@ def load_tracks(paths: Iterable[Path]) -> tuple[list, list[TrackUse]]:
             uses.append(TrackUse(path=str(p.absolute()), problem=e.reason))
             continue
         tracks.append(tr)
-        uses.append(TrackUse(path=str(p.absolute()), kind=tr.kind, points=len(tr), notes=list(tr.notes),
-                             start=float(tr.t[0]), end=float(tr.t[-1])))
+        uses.append(TrackUse.of(tr, p))
     return tracks, uses
 
 
@@ -1014,19 +1014,17 @@ def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = N
     reach: list[tuple[Any, str | None, TrackUse]] = []  # (track, folder or None = every frame, use)
     uses: list[TrackUse] = []
     for folder, path, kind in sorted(found, key=lambda f: (-f[0].count("/") - bool(f[0]), f[0], f[1].name)):
-        use = TrackUse(path=str(path.absolute()), kind=kind)
-        uses.append(use)
         try:
             tr = read_track(path, kind)
         except TrackError as e:
-            use.problem = e.reason
+            uses.append(TrackUse(path=str(path.absolute()), kind=kind, problem=e.reason))
             continue
-        use.points, use.notes, use.start, use.end = len(tr), list(tr.notes), float(tr.t[0]), float(tr.t[-1])
+        use = TrackUse.of(tr, path)
+        uses.append(use)
         use.alone = not any(_in_folder(n, folder) for n in media)
         reach.append((tr, folder, use))
     for tr in tracks:
-        use = TrackUse(path=str(Path(tr.path).absolute()), kind=tr.kind, points=len(tr), notes=list(tr.notes),
-                       start=float(tr.t[0]), end=float(tr.t[-1]))
+        use = TrackUse.of(tr)
         uses.append(use)
         reach.append((tr, None, use))
     video_uses = [_video_frames(name, path, fmt, drive, cfg, reach, video_dir, progress, frames, camera)
