@@ -258,10 +258,37 @@ def _video_frame_there(f, out: Path) -> bool:
     return not p.is_relative_to(out.absolute() / VIDEO_FRAMES) or p.is_file()
 
 
+def _source_warnings(summary: RunSummary, cfg: Config) -> None:
+    """One warning per track file or video that was not used or did not help (frames.track_warnings, video_warnings)."""
+    from .frames import track_warnings, video_warnings
+
+    summary.warnings.extend(track_warnings(summary.tracks, cfg.tz) + video_warnings(summary.videos))
+
+
+def scan_drives(drives: list[Path], cfg: Config, out: Path, tracks: Iterable[Path], summary: RunSummary,
+                progress=None, done: Callable[[int], None] | None = None) -> list:
+    """The frames of ``drives`` (``frames.scan``: OUT left out, a video's frames taken into OUT/frames), the
+    ``--track`` files read once for all of them. ``summary`` gets one TrackUse per track file (a ``--track`` file
+    over every drive), the VideoUses and their warnings; ``done(i)`` is called after drive ``i``."""
+    from .frames import load_tracks, merge_track_uses, scan
+
+    read, uses = load_tracks(tracks)
+    frames = []
+    for i, d in enumerate(drives):
+        sc = scan(d, cfg, exclude=[out], tracks=read, video_dir=out / VIDEO_FRAMES, progress=progress)
+        frames.extend(sc.frames)
+        uses.extend(sc.tracks)
+        summary.videos.extend(sc.videos)
+        if done is not None:
+            done(i)
+    summary.tracks = merge_track_uses(uses)
+    _source_warnings(summary, cfg)
+    return frames
+
+
 def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summary: RunSummary, progress=None,
                  tracks: Iterable[Path] = ()):
-    from .frames import (TrackUse, VideoUse, load_tracks, merge_track_uses, read_frames_csv, scan, track_warnings,
-                         video_warnings, walk_drive, write_frames_csv)
+    from .frames import TrackUse, VideoUse, read_frames_csv, walk_drive, write_frames_csv
 
     # the fingerprint lists exactly the files the scan reads: linked phone folders included, OUT left out when it
     # lies inside a drive folder (its crops and CSVs are not frames, and change every run)
@@ -292,21 +319,16 @@ def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summ
             summary.videos = [VideoUse.from_dict(d) for d in json.loads(videos_json.read_text(encoding="utf-8"))]
             for u in summary.videos:  # nothing decoded this time: the frames are those taken before
                 u.reused = not u.problem
-            summary.warnings.extend(track_warnings(summary.tracks, cfg.tz) + video_warnings(summary.videos))
+            _source_warnings(summary, cfg)
             return frames
-    frames = []
     task = progress.add_task("Reading EXIF", total=len(listing)) if progress else None
-    read, uses = load_tracks(tracks)
     ends = per_drive[1:] + [len(listing)]
-    for d, a, b in zip(drives, per_drive, ends):
-        sc = scan(d, cfg, exclude=[out], tracks=read, video_dir=out / VIDEO_FRAMES, progress=progress)
-        frames.extend(sc.frames)
-        uses.extend(sc.tracks)
-        summary.videos.extend(sc.videos)
+
+    def done(i: int) -> None:
         if progress:
-            progress.advance(task, b - a)  # the drive's files (a video's frames have their own bar)
-    summary.tracks = merge_track_uses(uses)
-    summary.warnings.extend(track_warnings(summary.tracks, cfg.tz) + video_warnings(summary.videos))
+            progress.advance(task, ends[i] - per_drive[i])  # the drive's files (a video's frames have their own bar)
+
+    frames = scan_drives(drives, cfg, out, tracks, summary, progress, done)
     write_frames_csv(frames, scan_csv)
     atomic_write_text(uses_json, json.dumps([u.as_dict() for u in summary.tracks], ensure_ascii=False, indent=1))
     atomic_write_text(videos_json, json.dumps([u.as_dict() for u in summary.videos], ensure_ascii=False, indent=1))
@@ -929,8 +951,7 @@ def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = Non
                 tracks: Iterable[Path] = (), warnings: Iterable[str] = ()) -> RunSummary:
     """`patrol detect`: detection over a folder of images, with or without EXIF (positions from track files too);
     ``warnings`` as in run_pipeline."""
-    from .frames import (drive_name, load_tracks, merge_track_uses, scan, track_warnings, video_warnings,
-                         write_frames_csv)
+    from .frames import drive_name, write_frames_csv
     from .infer import resolve_weights
 
     t0 = time.perf_counter()
@@ -941,12 +962,7 @@ def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = Non
     out.mkdir(parents=True, exist_ok=True)
     weights = resolve_weights(cfg, weights)
     summary = RunSummary(out=out, drives=[drive_name(images)], weights=weights, warnings=list(warnings))
-    read, uses = load_tracks(tracks)
-    sc = scan(images, cfg, exclude=[out], tracks=read, video_dir=out / VIDEO_FRAMES, progress=progress)
-    frames = sc.frames
-    summary.tracks = merge_track_uses(uses + sc.tracks)
-    summary.videos = sc.videos
-    summary.warnings.extend(track_warnings(summary.tracks, cfg.tz) + video_warnings(summary.videos))
+    frames = scan_drives([images], cfg, out, tracks, summary, progress)
     # detection only: an image without a position is still an image to detect on
     for f in frames:
         if f.status != "ok" and f.reason.split(":")[0] in POSITION_REASONS:
