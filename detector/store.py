@@ -331,6 +331,12 @@ def _t(iso: Any) -> float | None:
         return None
 
 
+def _drive_image(drive: str | None, image: str | None) -> str:
+    """A sighting's image as the outputs name it, ``drive/name`` (two phones each have an IMG_0001.jpg); the bare
+    name where the sighting has no one drive (``d1|d2``: a run listed the image without its drive) or no drive."""
+    return image if not drive or "|" in drive or not image else f"{drive}/{image}"
+
+
 def _listify(v: Any) -> list[str]:
     if v is None:
         return []
@@ -914,7 +920,7 @@ class Store:
         """The candidate's images as ``drive/name`` (JSON array, sorted), as a run's outputs name them: two phones
         each have an IMG_0001.jpg. A sighting without one drive (an image a run listed without its drive among
         several: keyed under ``d1|d2``) or without a drive keeps the bare name."""
-        names = {im if not d or "|" in d or not im else f"{d}/{im}" for d, im in self.con.execute(
+        names = {_drive_image(d, im) for d, im in self.con.execute(
             "SELECT DISTINCT drive, image FROM observations WHERE candidate_id=?", (rid,))}
         return json.dumps(sorted(names), ensure_ascii=False)
 
@@ -1129,7 +1135,7 @@ class Store:
                 "AND o.drive = l.value GROUP BY l.key, o.image ORDER BY l.key, o.image", (json.dumps(pairs),)):
             names = got.setdefault(cid, [])
             if len(names) < LAST_IMAGES_MAX:
-                names.append(im if not d or "|" in d or not im else f"{d}/{im}")
+                names.append(_drive_image(d, im))
         return ([d.split("|")[0] if isinstance(d, str) else None for d in drives],
                 [sorted(got.get(c, [])) for c in ids])
 
