@@ -122,22 +122,6 @@ def _now(cfg) -> datetime:
     return datetime.now(tz) if tz is not None else datetime.now(timezone.utc).astimezone()
 
 
-def _listify(v: Any) -> list[str]:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return []
-    if isinstance(v, (list, tuple, np.ndarray)):
-        return [str(x) for x in v]
-    s = str(v)
-    if s.startswith("["):
-        try:
-            got = json.loads(s)
-            if isinstance(got, list):
-                return [str(x) for x in got]
-        except ValueError:
-            pass
-    return [s] if s else []
-
-
 def _clean(v: Any) -> Any:
     """Plain JSON-able Python value: NaN/NaT -> None, numpy scalars -> Python."""
     if v is None:
@@ -173,7 +157,6 @@ def prepare(df: pd.DataFrame, cfg) -> pd.DataFrame:
     if cfg is not None:
         out["class_name"] = [v if isinstance(v, str) and v else cfg.class_name(c, "en") for v, c in zip(out["class_name"], cls)]
         out["class_name_ja"] = [v if isinstance(v, str) and v else cfg.class_name(c, "ja") for v, c in zip(out["class_name_ja"], cls)]
-    out["last_images"] = [_listify(v) for v in out["last_images"]]
     if "crop_jpeg" not in out.columns:
         out["crop_jpeg"] = [None] * n
     out["candidate_id"] = [str(v) if v is not None else str(i) for i, v in enumerate(out["candidate_id"])]
