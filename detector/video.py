@@ -6,8 +6,8 @@ Contracts:
   audio brand; a QuickTime file starting with ``moov``/``mdat``/``wide``/``free``) or RIFF ``AVI ``, by content.
 * ``read_video_info(path)`` walks the top-level boxes (32- and 64-bit sizes) itself: ``moov/mvhd`` creation time
   (UTC seconds since 1904-01-01; 0, or a date before 2000, is a camera clock never set -> None with a note) and
-  duration, and the first video track's codec (``stsd``). A file whose last box runs past its end, or without a
-  ``moov`` box, is ``truncated``. AVI: no creation time is read (the file name gives it).
+  duration; the boxes of its tracks are walked for their sizes (the codec a failure names is OpenCV's). A file
+  whose last box runs past its end, or without a ``moov`` box, is ``truncated``. AVI: no creation time is read (the file name gives it).
 * ``video_start(info, name, tz, clock_offset_s)``: the recording's start (UTC-aware) and its ``time_source``:
   ``video_utc`` (mvhd creation time, UTC as the format says), ``video_local`` (mvhd holding the camera's local wall
   time, told by a dated file name that shows the same wall time), ``video_utc_end`` / ``video_local_end`` (a camera
@@ -89,7 +89,6 @@ class VideoInfo:
     fmt: str = ""
     creation: datetime | None = None  # mvhd creation_time (UTC as written), None when absent or never set
     duration_s: float = math.nan
-    codec: str = ""  # the first video track's sample entry: avc1, hvc1, mp4v …
     notes: list[str] = field(default_factory=list)  # why the creation time is not used, a cut-off file …
 
 
@@ -119,7 +118,7 @@ def _boxes(fh, start: int, end: int):
 
 
 def read_video_info(path: Path, fmt: str) -> VideoInfo:
-    """The container's creation time, duration and codec (MP4/MOV); raises VideoError for a cut-off or damaged
+    """The container's creation time and duration (MP4/MOV); raises VideoError for a cut-off or damaged
     container. AVI files are left to OpenCV (``fmt`` "avi": only the format is set)."""
     info = VideoInfo(fmt=fmt)
     if fmt == "avi":
@@ -146,11 +145,13 @@ def read_video_info(path: Path, fmt: str) -> VideoInfo:
 
 
 def _parse_moov(moov: bytes, info: VideoInfo) -> None:
+    """The creation time and duration from ``moov``'s ``mvhd`` box; the boxes of its tracks are walked too (a bad
+    box size in them is a corrupt video)."""
     import io
 
     fh = io.BytesIO(moov)
 
-    def walk(start: int, end: int, handler: list[bytes]):
+    def walk(start: int, end: int):
         for kind, body, stop, _ in _boxes(fh, start, end):
             if kind == b"mvhd":
                 fh.seek(body)
@@ -164,22 +165,11 @@ def _parse_moov(moov: bytes, info: VideoInfo) -> None:
                 if scale:
                     info.duration_s = dur / scale
                 _creation(created, info)
-            elif kind == b"trak":
-                sub: list[bytes] = [b""]
-                walk(body, stop, sub)
-            elif kind == b"hdlr":
-                fh.seek(body + 8)
-                handler[0] = fh.read(4)
-            elif kind == b"stsd" and handler[0] == b"vide" and not info.codec:
-                fh.seek(body + 8)
-                entry = fh.read(8)
-                if len(entry) == 8:
-                    info.codec = entry[4:8].decode("latin-1").strip()
             elif kind in _CONTAINERS:
-                walk(body, stop, handler)
+                walk(body, stop)
 
     try:
-        walk(0, len(moov), [b""])
+        walk(0, len(moov))
     except VideoError:
         raise
     except Exception as e:  # a damaged index: OpenCV may still read the video; the time falls back to the name
@@ -304,6 +294,7 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
     frames are decoded. Raises VideoError when the video cannot be opened or decodes no frame."""
     import cv2
 
+    from .atomic import atomic_write_text
     from .frames import _fd2_captured
     from .geo import distance_bearing
 
@@ -405,9 +396,7 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
         notes.append(f"decoding stopped after {k} of {total} frames, at {clock_label(prev_pts)} (the file is cut off "
                      "or damaged); the frames before are used")
     doc = {"want": want, "frames": kept, "decoded": k, "duration_s": duration, "notes": notes}
-    tmp = folder / f".{_INDEX}.tmp"
-    tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
-    os.replace(tmp, index)
+    atomic_write_text(index, json.dumps(doc, indent=1))
     return Extracted(frames=kept, decoded=k, duration_s=duration, notes=notes)
 
 
