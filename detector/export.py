@@ -5,8 +5,8 @@ carriage return) gets a leading ``'``; numeric columns are written as plain numb
 
 Sightings in the outputs (``sightings``): a damage left unrepaired is seen every week for years (hundreds of
 frames), so no output lists them all. Every output, of a run and of the registry, carries ``n_obs`` (sightings),
-``n_drives`` (drives that saw it), ``first_seen``/``last_seen``, the best frame (``best_image``, the crop;
-``best_drive`` but in ``repair_list.csv``) and ``last_drive``; the latest drive's frames (``last_images``:
+``n_drives`` (drives that saw it), ``first_seen``/``last_seen``, the best frame (``best_drive``, ``best_image``,
+the crop) and ``last_drive``; the latest drive's frames (``last_images``:
 ``drive/name``, at most ``LAST_IMAGES_MAX``) are in ``candidates.geojson`` and the registry's csv/xlsx/geojson/gpkg/kml
 exports, not in ``repair_list.csv`` (``REPAIR_COLUMNS``) or the html maps. A run's ``candidates.geojson`` and
 ``repair_list.csv`` also list the run's ``drives`` (one name each, a handful). The complete lists: a run's
@@ -83,8 +83,8 @@ def _names(v) -> list[str]:
 def sightings(cands: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``cands`` whose sightings are summarised as every output gives them (see the module doc):
     ``n_drives``, ``last_drive``, ``last_images`` (sorted, at most ``LAST_IMAGES_MAX``), ``drives`` sorted where
-    given (a run's frame; ``Store.query(lists=False)`` reads none), without the complete ``images`` list. A registry frame (``Store.query``) brings the three columns, computed from its
-    observations; a run's Candidates frame brings ``drives``, ``images`` (``drive/name``) and ``last_drive`` (the
+    given (a run's frame; ``Store.query(lists=False)`` reads none), without the complete ``images`` list. A
+    registry frame (``Store.query``) brings the three columns, computed from its observations; a run's Candidates frame brings ``drives``, ``images`` (``drive/name``) and ``last_drive`` (the
     drive of its latest sighting; missing in an older frame: its only drive, else the best drive)."""
     out = cands.copy()
     n = len(out)
