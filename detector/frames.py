@@ -33,8 +33,9 @@ Decisions (documented contracts):
   another in time (``chain_folders``: a DCIM rollover or hourly folders continue the sequence; a folder recorded at
   the same time as another is a sequence of its own); within a sequence the fixes are split into vehicle tracks
   (``split_tracks``: 200 km/h plus 25 m of GPS noise).
-* Track files (``detector/tracks.py``: GPX, NMEA 0183) found in the drive (by suffix or content; never a Frame) apply
-  to the frames of their folder and subfolders; one in a folder without frames (a dashcam card's ``GPS/`` beside
+* Track files (``detector/tracks.py``: GPX, NMEA 0183, CSV, KML/KMZ) found in the drive (by suffix or content; a CSV
+  by its header; never a Frame) apply to the frames of their folder and subfolders; an NMEA log of GGA sentences
+  without any date is put on the day of the frames in its reach (``_date_tracks``); one in a folder without frames (a dashcam card's ``GPS/`` beside
   ``Movie/``) also to the frames that no track of the drive reaches so; ``--track`` files (``scan(tracks=...)``) to every frame. A frame
   without its own fix (or whose fix is stale or a jump) is placed from the first track in reach that covers its time
   (the deepest folder's first): linear in time between the two points around it, at most
@@ -866,7 +867,7 @@ class _JsonRecord:
 
 @dataclass
 class TrackUse(_JsonRecord):
-    """What one track file (GPX/NMEA) did in a scan: its points, the frames in its reach (its folder and subfolders;
+    """What one track file (GPX/NMEA/CSV/KML/KMZ) did in a scan: its points, the frames in its reach (its folder and subfolders;
     from a folder without frames, as a dashcam's ``GPS/``, also the frames no track of the drive reaches so; every
     drive for a ``--track`` file), how many of them needed a position and how many it placed, or the ``problem``
     that kept it from being used. Merged over drives with ``merge_track_uses``."""
@@ -885,10 +886,14 @@ class TrackUse(_JsonRecord):
     last: float = math.nan
     example: str = ""  # one frame it could not place and why
     alone: bool = False  # found in a drive folder (and subfolders) without frames: reaches the drive's unreached frames
+    undated: bool = False  # an NMEA GGA log without a date, read by load_tracks: each drive's scan dates it
 
     @classmethod
     def of(cls, track, path: str | Path | None = None) -> "TrackUse":
         """The record of a track read fine (``tracks.Track``), under ``path`` (default: the track's own)."""
+        if track.undated:
+            return cls(path=str(Path(path if path is not None else track.path).absolute()), kind=track.kind,
+                       points=len(track), notes=list(track.notes), undated=True)
         return cls(path=str(Path(path if path is not None else track.path).absolute()), kind=track.kind,
                    points=len(track), notes=list(track.notes), start=float(track.t[0]), end=float(track.t[-1]))
 
@@ -914,16 +919,16 @@ class Scan:
     videos: list[VideoUse] = field(default_factory=list)
 
 
-def load_tracks(paths: Iterable[Path]) -> tuple[list, list[TrackUse]]:
+def load_tracks(paths: Iterable[Path], tz: tzinfo | None = None) -> tuple[list, list[TrackUse]]:
     """Track files given by the user (``--track``): (the tracks read, a TrackUse for every file, with the
-    ``problem`` of those that could not be read)."""
+    ``problem`` of those that could not be read). ``tz``: the config's zone, for times written without one."""
     from .tracks import TrackError, read_track
 
     tracks, uses = [], []
     for p in paths:
         p = Path(p)
         try:
-            tr = read_track(p)
+            tr = read_track(p, tz=tz)
         except TrackError as e:
             uses.append(TrackUse(path=str(p.absolute()), problem=e.reason))
             continue
@@ -943,7 +948,7 @@ def scan_drive(drive_dir: str | Path, cfg: Config | None = None, drive: str | No
 
 def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = None,
          exclude: Iterable[Path] = (), tracks: Sequence = (), video_dir: Path | None = None, progress=None) -> Scan:
-    """``scan_drive`` with the track files: those found in the drive (GPX/NMEA, by suffix or content; each applies
+    """``scan_drive`` with the track files: those found in the drive (GPX/NMEA/CSV/KML/KMZ, by suffix or content; each applies
     to the frames of its folder and subfolders) and ``tracks`` (``Track`` objects read by ``load_tracks`` from
     ``--track`` files: every frame of the drive). Returns the frames and a TrackUse per track file.
 
@@ -1015,7 +1020,7 @@ def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = N
     uses: list[TrackUse] = []
     for folder, path, kind in sorted(found, key=lambda f: (-f[0].count("/") - bool(f[0]), f[0], f[1].name)):
         try:
-            tr = read_track(path, kind)
+            tr = read_track(path, kind, tz)
         except TrackError as e:
             uses.append(TrackUse(path=str(path.absolute()), kind=kind, problem=e.reason))
             continue
@@ -1027,6 +1032,8 @@ def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = N
         use = TrackUse.of(tr)
         uses.append(use)
         reach.append((tr, None, use))
+    if any(tr.undated for tr, _, _ in reach):
+        reach = _date_tracks(reach, frames, videos, cfg)
     video_uses = [_video_frames(name, path, fmt, drive, cfg, reach, video_dir, progress, frames, camera)
                   for name, path, fmt in videos]
     _track_reach(frames, reach)
@@ -1157,6 +1164,45 @@ def _reaches(reach: list):
     return in_reach
 
 
+def _date_tracks(reach: list, frames: list[Frame], videos: list[tuple[str, Path, str]], cfg: Config) -> list:
+    """``reach`` with its undated tracks (NMEA GGA only, no date in the file or its name) put on the UTC day that
+    brings the most of the timed frames in their reach (a photo's time, a video's start) within their span (give
+    or take 10 min); one without such frames gets its ``problem``."""
+    in_reach = _reaches(reach)
+    starts: list[tuple[str, float]] = []
+    if videos:
+        from .video import VideoError, read_video_info, video_start
+        for name, path, fmt in videos:
+            try:
+                st = video_start(read_video_info(path, fmt), name, cfg.tz, cfg.frames.camera_clock_offset_s)[0]
+            except (VideoError, OSError):
+                continue
+            if st is not None:
+                starts.append((name, st.timestamp()))
+    out = []
+    for tr, folder, use in reach:
+        if not tr.undated:
+            out.append((tr, folder, use))
+            continue
+        ts = np.array([fr.time.timestamp() for fr in frames if fr.status == "ok" and fr.time is not None
+                       and in_reach(fr.name, use)] + [t for name, t in starts if in_reach(name, use)])
+        use.undated = False
+        if not len(ts):
+            use.problem = ("NMEA GGA sentences carry no date, and neither the file name (e.g. 20261120_090000) nor "
+                           "a frame with a time in its reach gives one")
+            continue
+        t0, t1 = float(tr.t[0]), float(tr.t[-1])
+        days = np.unique(np.concatenate([np.floor((ts - t0) / 86400.0), np.floor((ts - t1) / 86400.0)])) * 86400.0
+        hits = [int(((ts >= d + t0 - 600) & (ts <= d + t1 + 600)).sum()) for d in days.tolist()]
+        day = float(days[int(np.argmax(hits))])
+        n = max(hits)
+        dated = tr.on_day(day, f"GGA sentences only (no date): the date {datetime.fromtimestamp(day + t0, timezone.utc):%Y-%m-%d} "
+                               f"(UTC) from the times of the frames in its reach ({n} of {len(ts)} within its span)")
+        use.start, use.end, use.notes = float(dated.t[0]), float(dated.t[-1]), list(dated.notes)
+        out.append((dated, folder, use))
+    return out
+
+
 def _track_reach(frames: list[Frame], reach: list) -> None:
     """Each track's TrackUse counts: the timed ok frames in its reach, those within its time span."""
     in_reach = _reaches(reach)
@@ -1204,6 +1250,12 @@ def merge_track_uses(uses: Iterable[TrackUse]) -> list[TrackUse]:
         if m is None:
             out[u.path] = TrackUse(**{**u.__dict__, "notes": list(u.notes)})
             continue
+        if m.undated or (m.problem and not u.problem and not u.undated):
+            # a --track GGA log without a date (load_tracks' record): what a drive's scan made of it
+            m.problem, m.start, m.end, m.notes, m.undated = u.problem, u.start, u.end, list(u.notes), u.undated
+        elif not u.problem and not u.undated and not m.problem:
+            m.start, m.end = float(np.nanmin([m.start, u.start])), float(np.nanmax([m.end, u.end]))
+            m.notes += [x for x in u.notes if x not in m.notes]
         m.frames += u.frames
         m.covered += u.covered
         m.needed += u.needed

@@ -272,7 +272,7 @@ def scan_drives(drives: list[Path], cfg: Config, out: Path, tracks: Iterable[Pat
     over every drive), the VideoUses and their warnings; ``done(i)`` is called after drive ``i``."""
     from .frames import load_tracks, merge_track_uses, scan
 
-    read, uses = load_tracks(tracks)
+    read, uses = load_tracks(tracks, cfg.tz)
     frames = []
     for i, d in enumerate(drives):
         sc = scan(d, cfg, exclude=[out], tracks=read, video_dir=out / VIDEO_FRAMES, progress=progress)

@@ -1,32 +1,54 @@
-"""GPS track files (GPX, NMEA 0183): positions for frames from cameras that write no GPS into their photos.
+"""GPS track files (GPX, NMEA 0183, CSV, KML/KMZ): positions for frames from cameras that write no GPS into their photos.
 
-A dashcam, an action camera or an interval camera often writes no GPS EXIF while a phone logger app (GPX) or a GPS
-receiver (NMEA sentences) logs the position beside it. ``scan_drive`` places such frames by linear interpolation
-in time along a track, as exiftool's ``-geotag`` does.
+A dashcam, an action camera or an interval camera often writes no GPS EXIF while a phone logger app (GPX, CSV, KML),
+a GPS receiver (NMEA sentences) or a fleet/telematics system (CSV) logs the position beside it. ``scan_drive``
+places such frames by linear interpolation in time along a track, as exiftool's ``-geotag`` does.
 
 Contracts:
 
-* ``read_track(path)`` -> ``Track`` or raises ``TrackError`` with one reason (not XML, no time stamps, no valid
-  fixes...). Times are UTC epoch seconds, sorted, one point per time.
+* ``read_track(path, kind=None, tz=None)`` -> ``Track`` or raises ``TrackError`` with one reason (not XML, no time
+  stamps, no valid fixes...). Times are UTC epoch seconds, sorted, one point per time. ``tz`` (the config's zone)
+  is the zone of CSV and KML times written without one, as for EXIF local times.
 * GPX 1.0/1.1: every ``trkpt`` with ``lat``, ``lon`` and ``time`` of every ``trk``/``trkseg`` (namespaces ignored);
   a time with ``Z`` or an offset, one without is UTC (the GPX schema says so); ``<fix>none</fix>`` points are
   skipped; ``course`` (degrees) and ``speed`` (m/s) from the point itself (GPX 1.0) or its ``extensions`` (Garmin
   TrackPointExtension and the like). Each ``trkseg`` is its own segment: never interpolated across.
 * NMEA 0183: ``$--RMC`` (any talker: GP, GN, GL, GA, BD...) gives date, time, position, speed (knots) and course;
-  status ``V`` or mode ``N`` is skipped; ``$--GGA`` with fix quality 0 drops the RMC of its epoch (sent just before or after it). A sentence
-  whose ``*hh`` checksum does not match is skipped and counted (``Track.broken``). Text before the ``$`` (a
-  logger's own time stamp) is ignored.
+  status ``V`` or mode ``N`` is skipped; ``$--GGA`` with fix quality 0 drops the RMC of its epoch (sent just before
+  or after it). A log without RMC is read from its GGA fixes (time of day and position: no date): the date comes
+  from the file name where it holds one (``20261120_090000``: the UTC day putting the first fix nearest that
+  local time; a date alone: the day whose local date the first fix falls on), else the ``Track`` is ``undated``
+  and ``frames.scan`` puts it on the day of the frames in its reach (``Track.on_day``). A sentence whose ``*hh``
+  checksum does not match is skipped and counted (``Track.broken``). Text before the ``$`` (a logger's own time
+  stamp) is ignored.
+* CSV/TSV (``,`` ``;`` or tab; UTF-8, UTF-16 with BOM or Shift_JIS/cp932): the first of the first 30 lines that
+  names a latitude (``lat``/``latitude``/``緯度``), a longitude (``lon``/``lng``/``longitude``/``経度``) and a time
+  (``time``/``timestamp``/``datetime``/``UTC``/``日時``..., or ``date`` + ``time`` of day) is the header; a unit in
+  brackets or after ``_`` is read (``速度(km/h)``, ``speed_kmh``, ``緯度(秒)``). Times: epoch seconds or ms (by their
+  size), ISO 8601 or ``2026/11/20 9:00:05`` or ``2026年11月20日 9時00分05秒``, with ``Z``/``UTC``/``JST``/an offset
+  (or a header saying ``UTC``/``JST``), else in ``tz``; ``11/20/2026`` (day/month order) is not guessed. Positions:
+  decimal degrees, DMS (``36°41'44.4"N``, ``36:41:44.4``, ``36.41.44.4``, ``36度41分44.4秒``) or 1/3600 or
+  1/3,600,000 degree (from the header's unit, else from their size, with a note). Speed only with a unit in its
+  header (else derived from the points, with a note); ``bearing``/``course``/``heading``/``方位`` in degrees. A
+  file that says Tokyo datum (``日本測地系``) is refused. Unreadable rows are skipped and counted.
+* KML (and the ``doc.kml`` of a KMZ): ``gx:Track`` (``<when>`` paired with ``<gx:coord>``; each track a segment,
+  also in ``gx:MultiTrack``; ``gx:angles`` heading as course) and Placemarks with a ``TimeStamp`` and a ``Point``;
+  ``<when>`` without a zone in ``tz``, a date alone is no time. A ``LineString`` has no times: refused, saying so.
 * ``Track.place(t, max_gap)``: vectorised (``searchsorted``) positions at frame times, between the two points
   around each time when they are at most ``max_gap`` s apart and in one segment; else NaN with a reason.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import re
+import unicodedata
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+import zipfile
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +57,11 @@ from .geo import distance_bearing
 
 __all__ = ["Track", "TrackError", "read_track", "track_kind", "TRACK_SUFFIXES"]
 
-TRACK_SUFFIXES = {".gpx": "gpx", ".nmea": "nmea", ".nma": "nmea"}
+# a track file whatever it holds (a bad one is a warning); a CSV only by its header (time, latitude, longitude)
+TRACK_SUFFIXES = {".gpx": "gpx", ".nmea": "nmea", ".nma": "nmea", ".kml": "kml", ".kmz": "kmz"}
+_CSV_SUFFIXES = (".csv", ".tsv")
+_KML_ROOT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?kml[\s>/]")
+_DAY = 86400.0
 _SNIFF_BYTES = 65536
 _MAX_BYTES = 512 * 1024 * 1024
 _GPX_ROOT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?gpx[\s>/]")
@@ -54,7 +80,7 @@ class TrackError(Exception):
 @dataclass
 class Track:
     path: Path
-    kind: str  # "gpx" | "nmea"
+    kind: str  # "gpx" | "nmea" | "csv" | "kml" | "kmz"
     t: np.ndarray  # UTC epoch seconds, strictly increasing
     lat: np.ndarray
     lon: np.ndarray
@@ -63,6 +89,11 @@ class Track:
     seg: np.ndarray  # segment number (GPX trkseg); never interpolated across
     broken: int = 0  # NMEA sentences skipped for a bad checksum or unreadable fields
     notes: list[str] = field(default_factory=list)
+    undated: bool = False  # NMEA GGA only, no date anywhere: ``t`` counts from an unknown UTC day (``on_day``)
+
+    def on_day(self, day: float, note: str) -> "Track":
+        """An undated track put on the UTC day starting at ``day`` (epoch s), ``note`` saying where that came from."""
+        return replace(self, t=self.t + day, undated=False, notes=[note] + self.notes)
 
     def __len__(self) -> int:
         return len(self.t)
@@ -127,8 +158,9 @@ def _hms(ts: float) -> str:
 # ----------------------------------------------------------------------------------------------- detection
 
 def track_kind(path: Path, head: bytes | None = None) -> str:
-    """"gpx" | "nmea" | "" (not a track file): by the suffix (.gpx, .nmea, .nma), else by the content (a GPX root
-    element, or NMEA RMC/GGA sentences, as a dashcam writes them into .log or .txt files)."""
+    """"gpx" | "nmea" | "kml" | "kmz" | "csv" | "" (not a track file): by the suffix (.gpx, .nmea, .nma, .kml,
+    .kmz), else by the content (a GPX or KML root element; NMEA RMC/GGA sentences, as a dashcam writes them into
+    .log or .txt files; a CSV/TSV whose header names a time, a latitude and a longitude column)."""
     kind = TRACK_SUFFIXES.get(path.suffix.lower())
     if kind:
         return kind
@@ -138,17 +170,27 @@ def track_kind(path: Path, head: bytes | None = None) -> str:
                 head = fh.read(_SNIFF_BYTES)
         except OSError:
             return ""
-    if _GPX_ROOT.search(head[:4096]) and b"<" in head[:256]:
-        return "gpx"
+    if b"<" in head[:256]:
+        if _GPX_ROOT.search(head[:4096]):
+            return "gpx"
+        if _KML_ROOT.search(head[:4096]):
+            return "kml"
     if _NMEA_LINE.search(head):
         return "nmea"
+    if _csv_header(_decode(head, partial=True)[0]) is not None:
+        return "csv"
     return ""
 
 
-def read_track(path: str | Path, kind: str | None = None) -> Track:
-    """The track in a GPX or NMEA file. Raises TrackError with the reason."""
+def read_track(path: str | Path, kind: str | None = None, tz: tzinfo | None = None) -> Track:
+    """The track in a GPX, NMEA, CSV, KML or KMZ file. Raises TrackError with the reason. ``tz`` (the config's
+    time zone; default Asia/Tokyo, the config's default) is the zone of times written without one (CSV, KML) and
+    of a date in an NMEA GGA log's file name."""
     path = Path(path)
-    kind = kind or track_kind(path)
+    kind = kind or track_kind(path) or ("csv" if path.suffix.lower() in _CSV_SUFFIXES else "")
+    if tz is None:
+        from zoneinfo import ZoneInfo
+        tz = ZoneInfo("Asia/Tokyo")
     try:
         size = path.stat().st_size
         if size == 0:
@@ -161,9 +203,15 @@ def read_track(path: str | Path, kind: str | None = None) -> Track:
     if kind == "gpx":
         tr = _read_gpx(path, data)
     elif kind == "nmea":
-        tr = _read_nmea(path, data)
+        tr = _read_nmea(path, data, tz)
+    elif kind == "csv":
+        tr = _read_csv(path, data, tz)
+    elif kind == "kml":
+        tr = _read_kml(path, data, tz)
+    elif kind == "kmz":
+        tr = _read_kml(path, _kmz_doc(data), tz, "kmz")
     else:
-        raise TrackError("neither GPX nor NMEA 0183")
+        raise TrackError("not a track file (GPX, KML/KMZ, NMEA 0183 or CSV with time, latitude and longitude)")
     return tr
 
 
@@ -309,7 +357,7 @@ def _nmea_tod(v: str) -> float:
     return h * 3600 + mi * 60 + s
 
 
-def _read_nmea(path: Path, data: bytes) -> Track:
+def _read_nmea(path: Path, data: bytes, tz: tzinfo) -> Track:
     text = data.decode("ascii", "replace")
     pts: list[tuple] = []
     # a GGA without fix drops the RMC of its epoch: the one just before it with its time of day, or the next RMC
@@ -317,6 +365,7 @@ def _read_nmea(path: Path, data: bytes) -> Track:
     dropped: set[int] = set()  # indexes into pts
     gga_pending = math.nan  # a GGA's time of day without fix, waiting for its RMC
     broken = void = rmc_n = 0
+    gga: list[tuple] = []  # (time of day, lat, lon) of the GGA fixes: the track of a log without RMC
     for line in text.splitlines():
         i = line.find("$")
         if i < 0:
@@ -339,6 +388,12 @@ def _read_nmea(path: Path, data: bytes) -> Track:
                     dropped.add(len(pts) - 1)
                 else:
                     gga_pending = round(tod, 2)
+            elif not rmc_n and len(f) >= 7:
+                lat, lon = _nmea_deg(f[2], f[3]), _nmea_deg(f[4], f[5])
+                if math.isnan(tod) or math.isnan(lat) or math.isnan(lon) or abs(lat) > 90 or abs(lon) > 180:
+                    broken += 1
+                else:
+                    gga.append((tod, lat, lon))
             continue
         if kind != "RMC":
             continue
@@ -369,8 +424,10 @@ def _read_nmea(path: Path, data: bytes) -> Track:
             dropped.add(len(pts))
         gga_pending = math.nan
         pts.append((day + tod, lat, lon, course % 360.0 if not math.isnan(course) else course, speed, 1, round(tod, 2)))
+    if not rmc_n and gga:
+        return _gga_track(path, gga, broken, tz)
     if not rmc_n and not broken:
-        raise TrackError("no RMC sentences (date, time and position) in the NMEA file")
+        raise TrackError("no RMC or GGA fixes (time and position) in the NMEA file")
     good = [p[:6] for k, p in enumerate(pts) if k not in dropped]
     no_fix = len(pts) - len(good)
     if not good:
@@ -382,3 +439,419 @@ def _read_nmea(path: Path, data: bytes) -> Track:
     if broken:
         notes.append(f"{broken} broken sentences skipped (bad checksum or fields)")
     return _finish(path, "nmea", good, broken=broken, notes=notes)
+
+
+_NAME_DATE = re.compile(r"(?<!\d)(20\d\d)[-_]?(0[1-9]|1[0-2])[-_]?(0[1-9]|[12]\d|3[01])"
+                        r"(?:[-_T ]?([01]\d|2[0-3])[-_]?([0-5]\d)[-_]?([0-5]\d))?(?!\d)")
+
+
+def _gga_track(path: Path, gga: list[tuple], broken: int, tz: tzinfo) -> Track:
+    """A log of GGA sentences only: times of day without a date. The date comes from the file name where it holds
+    one (``20261120_090000.LOG``: the UTC day that puts the first fix nearest that local time; ``2026-11-20``
+    alone: the day whose local date the first fix falls on), else the track stays ``undated`` and ``frames.scan``
+    takes the day from the frames in its reach. Past midnight UTC (a time of day 12 h or more below the one
+    before) the next day."""
+    tod = np.array([g[0] for g in gga])
+    back = np.diff(tod, prepend=tod[0]) < -_DAY / 2
+    t = tod + _DAY * np.cumsum(back)
+    notes = [f"{broken} broken sentences skipped (bad checksum or fields)"] if broken else []
+    pts = [(ti, la, lo, math.nan, math.nan, 1) for ti, (_, la, lo) in zip(t.tolist(), gga)]
+    m = _NAME_DATE.search(path.name)
+    day = None
+    if m:
+        y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        try:
+            if m.group(4):
+                named = datetime(y, mo, d, int(m.group(4)), int(m.group(5)), int(m.group(6)), tzinfo=tz).timestamp()
+                day = _DAY * round((named - t[0]) / _DAY)
+            else:
+                local0 = datetime(y, mo, d, tzinfo=tz).timestamp()
+                day = _DAY * math.ceil((local0 - t[0]) / _DAY)  # the first fix on or after local midnight
+        except ValueError:
+            day = None
+    if day is not None:
+        notes.insert(0, f"GGA sentences only (no date): the date {_hms(day + t[0])[:10]} (UTC) from the file name")
+        return _finish(path, "nmea", [(p[0] + day,) + p[1:] for p in pts], broken=broken, notes=notes)
+    tr = _finish(path, "nmea", pts, broken=broken, notes=notes)
+    tr.undated = True
+    return tr
+
+
+# ----------------------------------------------------------------------------------------------- CSV
+
+# header names (NFKC, lower case, units in brackets and after "_"/" " taken off): what a logger app or a fleet
+# system writes
+_COLS = {
+    "time": {"time", "timestamp", "datetime", "date_time", "date time", "utc", "gps time", "gpstime", "time_utc",
+             "utc time", "gps_time", "unixtime", "unix time", "epoch", "日時", "日付時刻", "時刻", "記録日時", "測位日時", "取得日時", "年月日時刻"},
+    "date": {"date", "日付", "年月日"},
+    "lat": {"lat", "latitude", "緯度"},
+    "lon": {"lon", "lng", "long", "longitude", "経度"},
+    "speed": {"speed", "速度", "車速"},
+    "course": {"bearing", "course", "heading", "direction", "方位", "方向", "進行方向", "方位角"},
+}
+_UNIT = re.compile(r"[(\[（［【](.*?)[)\]）］】]")
+
+
+def _decode(data: bytes, partial: bool = False) -> tuple[str, str]:
+    """(text, encoding): UTF-8 (with or without BOM), UTF-16 with a BOM (Excel's "Unicode text"), else Shift_JIS
+    (cp932, a Japanese Windows export). ``partial``: ``data`` may end inside a character. Raises TrackError."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16", "replace" if partial else "strict"), "utf-16"
+    for enc in ("utf-8-sig", "cp932"):
+        try:
+            return data.decode(enc), enc
+        except UnicodeDecodeError as e:
+            if partial and e.start >= len(data) - 3:
+                return data[:e.start].decode(enc), enc
+    if partial:
+        return "", ""
+    raise TrackError("neither UTF-8 nor Shift_JIS (cp932) text")
+
+
+def _col_name(h: str) -> tuple[str, str]:
+    """(name, unit) of a header cell: "Speed (km/h)" -> ("speed", "km/h"), "time_utc" -> ("time_utc", "")."""
+    h = unicodedata.normalize("NFKC", h).strip().strip('"').strip().lower()
+    unit = " ".join(_UNIT.findall(h))
+    return _UNIT.sub("", h).strip(), unit
+
+
+def _col_role(name: str) -> tuple[str, str]:
+    """(role, unit hint) of a header name: the whole name, else its first word ("speed_kmh": speed, "kmh")."""
+    for role, names in _COLS.items():
+        if name in names:
+            return role, ""
+    first, _, rest = re.sub(r"[_\s\-]+", " ", name).partition(" ")
+    for role, names in _COLS.items():
+        if first in names:
+            return role, rest
+    return "", ""
+
+
+def _delimiter(line: str) -> str:
+    return max(("\t", ",", ";"), key=line.count)
+
+
+def _csv_header(text: str) -> tuple[int, str, dict[str, tuple[int, str]]] | None:
+    """(line number, delimiter, role -> (column, unit)) of the first of the first 30 lines that names a latitude,
+    a longitude and a time (or a date and a time) column; None if there is none."""
+    lines = text.splitlines()[:30]
+    for i, line in enumerate(lines):
+        delim = _delimiter(line)
+        cells = next(csv.reader([line], delimiter=delim), [])
+        if len(cells) < 3:
+            continue
+        if {"position_source", "status", "reason"} <= {_col_name(c)[0] for c in cells}:
+            return None  # patrol's own frames.csv (an earlier run's output): positions of frames, not a GPS log
+        roles: dict[str, tuple[int, str]] = {}
+        for j, c in enumerate(cells):
+            name, unit = _col_name(c)
+            role, hint = _col_role(name)
+            if role and role not in roles:
+                roles[role] = (j, " ".join(x for x in (unit, hint, name) if x))
+        if "lat" in roles and "lon" in roles and ("time" in roles or "date" in roles):
+            return i, delim, roles
+    return None
+
+
+_DT = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[T\s]+(\d{1,2}):(\d{1,2})(?::(\d{1,2}(?:\.\d+)?))?)?"
+                 r"\s*(Z|UTC|GMT|JST|[+-]\d{2}:?\d{2})?")
+_JA_DT = str.maketrans({"年": "-", "月": "-", "日": " ", "時": ":", "分": ":", "秒": " "})
+
+
+def _zone(s: str | None, default: tzinfo) -> tzinfo:
+    if not s:
+        return default
+    s = s.upper()
+    if s in ("Z", "UTC", "GMT"):
+        return timezone.utc
+    if s == "JST":
+        return timezone(timedelta(hours=9))
+    sign = -1 if s[0] == "-" else 1
+    hh, mm = int(s[1:3]), int(s[-2:])
+    return timezone(sign * timedelta(hours=hh, minutes=mm))
+
+
+def _csv_time(s: str, tz: tzinfo) -> float | None:
+    """UTC epoch seconds of a CSV time: epoch seconds or milliseconds (told apart by their size), ISO 8601 or
+    "2026/11/20 9:00:05" (with "Z", "UTC", "JST" or an offset; else in ``tz``), "2026年11月20日 9時00分05秒".
+    None where it cannot be read (day and month order not known, a time of day without a date...)."""
+    s = unicodedata.normalize("NFKC", s).strip().strip('"').strip()
+    if not s:
+        return None
+    if re.fullmatch(r"\d{9,13}(?:\.\d+)?", s):
+        v = float(s)
+        v = v / 1000.0 if v >= 1e11 else v
+    else:
+        m = _DT.fullmatch(s.translate(_JA_DT).strip().rstrip(":").strip())
+        if not m:
+            try:  # compact ISO 8601: 20261120T090005Z
+                dt = datetime.fromisoformat(s.replace("z", "Z"))
+            except ValueError:
+                return None
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=tz)
+        else:
+            if m.group(4) is None:
+                return None
+            sec = float(m.group(6) or 0)
+            try:
+                dt = datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)), int(m.group(4)), int(m.group(5)),
+                              int(sec), min(999999, round((sec % 1) * 1e6)), tzinfo=_zone(m.group(7), tz))
+            except ValueError:
+                return None
+        v = dt.timestamp()
+    return v if 315532800.0 <= v < 4102444800.0 else None  # 1980 to 2100
+
+
+_DMS_SEP = str.maketrans({c: " " for c in "°度:'′分\"″秒"})
+
+
+def _coord(s: str) -> tuple[float, str]:
+    """(value, form) of a coordinate cell: decimal degrees or a plain number (form "num"), or degrees-minutes-
+    seconds / degrees-decimal-minutes ("dms": 36°41'44.4"N, 36:41:44.4, 36.41.44.4, 36度41分44.4秒, N36°41.74');
+    a hemisphere letter (N/S/E/W, 北緯/南緯/東経/西経) or a sign. NaN where malformed."""
+    s = unicodedata.normalize("NFKC", s).strip().strip('"').strip().upper()
+    neg = False
+    for pre, sign in (("北緯", 1), ("東経", 1), ("南緯", -1), ("西経", -1)):
+        if s.startswith(pre):
+            s, neg = s[len(pre):].strip(), sign < 0
+    if s and s[0] in "NSEW":
+        neg, s = s[0] in "SW", s[1:].strip()
+    elif s and s[-1] in "NSEW":
+        neg, s = s[-1] in "SW", s[:-1].strip()
+    if s and s[0] in "+-":
+        neg, s = neg != (s[0] == "-"), s[1:].strip()
+    try:
+        v = float(s)
+        form = "num"
+    except ValueError:
+        if re.fullmatch(r"\d{1,3}\.\d{1,2}\.\d{1,2}(?:\.\d+)?", s):  # 36.41.44.42 (a fleet export's d.m.s)
+            parts = s.split(".", 2)
+        else:
+            parts = s.translate(_DMS_SEP).split()
+        if not 2 <= len(parts) <= 3 or not all(re.fullmatch(r"\d+(?:\.\d+)?", x) for x in parts) \
+                or "." in parts[0] or (len(parts) == 3 and "." in parts[1]):
+            return math.nan, ""
+        d, mi, sec = float(parts[0]), float(parts[1]), float(parts[2]) if len(parts) == 3 else 0.0
+        if mi >= 60 or sec >= 60:
+            return math.nan, ""
+        v, form = d + mi / 60 + sec / 3600, "dms"
+    if not math.isfinite(v):
+        return math.nan, ""
+    return (-v if neg else v), form
+
+
+def _scale(lat: np.ndarray, lon: np.ndarray, units: str) -> tuple[float, str]:
+    """The divisor of plain numbers: 1 (degrees), 3600 (seconds of arc, "1/3600 degree") or 3,600,000
+    (milliseconds of arc), from the header's unit ("秒", "sec", "ms", "ミリ秒"...) or else from their size (not
+    degrees: beyond ±90/±180); with the note to say so. Raises TrackError where none fits."""
+    u = units.replace(" ", "")
+    said = (3.6e6 if re.search(r"ミリ秒|msec|(?<![a-z])ms(?![a-z])|1/1000秒|1/3600000", u) else
+            3600.0 if re.search(r"秒|sec|1/3600|arcs", u) else None)
+    lat_max, lon_max = float(np.nanmax(np.abs(lat))), float(np.nanmax(np.abs(lon)))
+    if said is None and lat_max <= 90 and lon_max <= 180:
+        return 1.0, ""
+    tries = ((said, f"1/{said:,.0f} degree"),) if said else ((3600.0, "1/3600 degree (seconds of arc)"),
+                                                            (3.6e6, "1/3,600,000 degree (milliseconds of arc)"))
+    for k, what in tries:
+        # in range, and not all within a degree of 0,0 (where 1/3600 and 1/3,600,000 could both fit)
+        if lat_max / k <= 90 and lon_max / k <= 180 and (np.nanmedian(np.abs(lat)) + np.nanmedian(np.abs(lon))) / k > 1:
+            why = "as its header says" if said else f"from their size: {lat_max:g}, {lon_max:g} are not degrees"
+            return k, f"coordinates read as {what} ({why})"
+    raise TrackError(f"latitude/longitude out of range ({lat_max:g}, {lon_max:g}) and not in 1/3600 or "
+                     "1/3,600,000 degree either: unit not known")
+
+
+def _speed_factor(unit: str) -> float | None:
+    """km/h per unit of a speed column, from the header's unit; None where it names none (not guessed)."""
+    u = unit.replace(" ", "")
+    for pat, k in ((r"km/?h|kph|キロ|時速", 1.0), (r"m/?s|mps|秒速", 3.6), (r"knots?|kn|kt|ノット", _KNOTS_KMH),
+                   (r"mph", 1.609344)):
+        if re.search(pat, u):
+            return k
+    return None
+
+
+def _read_csv(path: Path, data: bytes, tz: tzinfo) -> Track:
+    """A CSV/TSV from a GPS logger app or a fleet (telematics) system: see the module doc."""
+    text, _ = _decode(data)
+    head = _csv_header(text)
+    if head is None:
+        raise TrackError("no header row naming a time, a latitude and a longitude column in the first 30 lines "
+                         "(time/timestamp/datetime/UTC or date + time, lat/latitude/緯度, lon/lng/longitude/経度)")
+    row0, delim, roles = head
+    lines = text.splitlines()
+    pre = " ".join(lines[:row0 + 1]).lower()
+    if "日本測地系" in pre or "tokyo datum" in pre or re.search(r"datum\W+tokyo", pre):
+        raise TrackError("coordinates in the Tokyo datum (日本測地系), about 400 m off WGS 84: export them in "
+                         "WGS 84 (世界測地系)")
+    rows = list(csv.reader(lines[row0 + 1:], delimiter=delim))
+    ti, t_unit = roles.get("time", roles.get("date"))
+    di = roles["date"][0] if "date" in roles and roles["date"][0] != ti else None  # date + time of day columns
+    zone = re.search(r"(?<![a-z])(utc|gmt|jst)(?![a-z])|([+-]\d{2}:?\d{2})", t_unit)
+    ztz = _zone((zone.group(1) or zone.group(2)), tz) if zone else tz
+    la_i, lo_i = roles["lat"][0], roles["lon"][0]
+    sp_i, sp_unit = roles.get("speed", (None, ""))
+    co_i = roles.get("course", (None, ""))[0]
+    sp_k = _speed_factor(sp_unit) if sp_i is not None else None
+    t, lat, lon, spd, crs = [], [], [], [], []
+    n = bad_t = bad_c = 0
+    ex_t = ex_c = ""
+    forms: set[str] = set()
+
+    def cell(r: list[str], j: int | None) -> str:
+        return r[j] if j is not None and j < len(r) else ""
+
+    for r in rows:
+        if not any(c.strip() for c in r):
+            continue
+        n += 1
+        ts = cell(r, ti)
+        tv = _csv_time(ts, ztz)
+        if tv is None and di is not None:  # date + time of day columns: 20261120 / 090005 as well
+            ts = f"{cell(r, di).strip()} {ts.strip()}"
+            ts = re.sub(r"^(\d{4})(\d{2})(\d{2})\s", r"\1-\2-\3 ", ts)
+            ts = re.sub(r"\s(\d{2})(\d{2})(\d{2}(?:\.\d+)?)$", r" \1:\2:\3", ts)
+            tv = _csv_time(ts, ztz)
+        (la, fa), (lo, fo) = _coord(cell(r, la_i)), _coord(cell(r, lo_i))
+        if tv is None:
+            bad_t += 1
+            ex_t = ex_t or ts.strip()
+            continue
+        if math.isnan(la) or math.isnan(lo):
+            bad_c += 1
+            ex_c = ex_c or f"{cell(r, la_i).strip()}, {cell(r, lo_i).strip()}"
+            continue
+        forms.update((fa, fo))
+        t.append(tv)
+        lat.append(la)
+        lon.append(lo)
+        spd.append(_float(cell(r, sp_i)) * sp_k if sp_k is not None else math.nan)
+        crs.append(_float(cell(r, co_i)) if co_i is not None else math.nan)
+    if not t:
+        if not n:
+            raise TrackError("no rows under the CSV header")
+        why = [f"{bad_t} with a time not read (e.g. '{ex_t[:40]}': ISO 8601, 2026/11/20 09:00:05 or epoch "
+               "seconds/ms; day and month order like 11/20/2026 is not guessed)" if bad_t else "",
+               f"{bad_c} with a position not read (e.g. '{ex_c[:40]}')" if bad_c else ""]
+        raise TrackError(f"no readable rows: of {n}, " + ", ".join(w for w in why if w))
+    lat_a, lon_a = np.array(lat), np.array(lon)
+    notes = []
+    if "num" in forms:
+        k, note = _scale(lat_a, lon_a, f"{roles['lat'][1]} {roles['lon'][1]}")
+        if k != 1.0:
+            if "dms" in forms:
+                raise TrackError("coordinates both in degrees-minutes-seconds and in plain numbers beyond degrees")
+            lat_a, lon_a = lat_a / k, lon_a / k
+            notes.append(note)
+    good = (np.abs(lat_a) <= 90) & (np.abs(lon_a) <= 180) & ~((lat_a == 0) & (lon_a == 0))
+    bad_c += int((~good).sum())
+    if not good.any():
+        raise TrackError(f"no positions in range (latitude ±90, longitude ±180) in {n} rows")
+    course = np.array(crs)
+    course = np.where((course >= 0) & (course <= 360), course % 360.0, np.nan)
+    speed = np.array(spd)
+    speed = np.where((speed >= 0) & (speed < 1000), speed, np.nan)
+    pts = np.column_stack([np.array(t), lat_a, lon_a, course, speed, np.ones(len(t))])[good]
+    if sp_i is not None and sp_k is None:
+        notes.append(f"speed column '{roles['speed'][1]}' not used: no unit in its header (km/h, m/s, knots); "
+                     "speed from the distance between points")
+    if bad_t or bad_c:
+        notes.append(f"{bad_t + bad_c} of {n} rows skipped ("
+                     + ", ".join(w for w in (f"{bad_t} time not read, e.g. '{ex_t[:40]}'" if bad_t else "",
+                                             f"{bad_c} position not read or out of range" if bad_c else "") if w)
+                     + ")")
+    return _finish(path, "csv", pts.tolist(), notes=notes)
+
+
+# ----------------------------------------------------------------------------------------------- KML / KMZ
+
+def _kmz_doc(data: bytes) -> bytes:
+    """The KML document in a KMZ (ZIP) archive: doc.kml, else its first .kml file."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            names = [i for i in z.infolist() if i.filename.lower().endswith(".kml")]
+            if not names:
+                raise TrackError("no .kml document in the KMZ archive")
+            info = next((i for i in names if i.filename.lower().rpartition("/")[2] == "doc.kml"), names[0])
+            if info.file_size > _MAX_BYTES:
+                raise TrackError(f"its {info.filename} unpacks to {info.file_size / 2**20:.0f} MB: larger than a "
+                                 f"track file can be (limit {_MAX_BYTES // 2**20} MB)")
+            return z.read(info)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError) as e:
+        raise TrackError(f"not a KMZ (ZIP) archive ({e})") from None
+
+
+def _kml_time(s: str, tz: tzinfo) -> float | None:
+    """A KML ``<when>``: xsd:dateTime with "Z" or an offset; without one in ``tz``; a date alone is no time."""
+    s = s.strip()
+    if "T" not in s:
+        return None
+    try:
+        dt = datetime.fromisoformat(s[:-1] + "+00:00" if s.endswith(("Z", "z")) else s)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=tz)
+    v = dt.timestamp()
+    return v if 315532800.0 <= v < 4102444800.0 else None
+
+
+def _read_kml(path: Path, data: bytes, tz: tzinfo, kind: str = "kml") -> Track:
+    """``gx:Track`` (``<when>`` + ``<gx:coord>`` in order, ``gx:angles`` heading as course; each track a segment,
+    also inside ``gx:MultiTrack``) and Placemarks of one ``Point`` with a ``TimeStamp`` each (a logger's points);
+    a ``LineString`` has no times and cannot place frames by time."""
+    if b"<!ENTITY" in data[:_SNIFF_BYTES]:
+        raise TrackError("not a KML file: XML entity declarations are not read")
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as e:
+        raise TrackError(f"not XML ({e})") from None
+    if _local(root.tag) != "kml":
+        raise TrackError(f"not a KML file (the XML root is <{_local(root.tag)}>)")
+    pts: list[tuple] = []
+    seg = n_pts = skipped = lines = 0
+    for el in root.iter():
+        name = _local(el.tag)
+        if name == "Track":
+            seg += 1
+            whens = [c.text or "" for c in el if _local(c.tag) == "when"]
+            coords = [c.text or "" for c in el if _local(c.tag) == "coord"]
+            angles = [c.text or "" for c in el if _local(c.tag) == "angles"]
+            if len(whens) != len(coords):
+                raise TrackError(f"a gx:Track with {len(whens)} <when> and {len(coords)} <gx:coord>: they must pair")
+            for k, (w, c) in enumerate(zip(whens, coords)):
+                n_pts += 1
+                xyz = c.split()
+                t = _kml_time(w, tz)
+                lon, lat = (_float(xyz[0]), _float(xyz[1])) if len(xyz) >= 2 else (math.nan, math.nan)
+                hd = _float(angles[k].split()[0]) if len(angles) == len(whens) and angles[k].split() else math.nan
+                if t is None or not (abs(lat) <= 90 and abs(lon) <= 180) or (lat == 0 and lon == 0):
+                    skipped += 1
+                    continue
+                pts.append((t, lat, lon, hd % 360.0 if 0 <= hd <= 360 else math.nan, math.nan, seg))
+        elif name == "LineString":
+            lines += 1
+        elif name == "Placemark":
+            when = next((w.text or "" for w in el.iter() if _local(w.tag) == "when"), None)
+            point = next((p for p in el.iter() if _local(p.tag) == "Point"), None)
+            if when is None or point is None or any(_local(x.tag) == "Track" for x in el.iter()):
+                continue
+            n_pts += 1
+            c = next(((x.text or "") for x in point.iter() if _local(x.tag) == "coordinates"), "").strip().split(",")
+            t = _kml_time(when, tz)
+            lon, lat = (_float(c[0]), _float(c[1])) if len(c) >= 2 else (math.nan, math.nan)
+            if t is None or not (abs(lat) <= 90 and abs(lon) <= 180) or (lat == 0 and lon == 0):
+                skipped += 1
+                continue
+            pts.append((t, lat, lon, math.nan, math.nan, 0))
+    if not pts:
+        if lines and not n_pts:
+            raise TrackError(f"a LineString has no times: it cannot place frames by time (record or export the "
+                             "track with times: a gx:Track in KML, GPX, NMEA or CSV)")
+        if not n_pts:
+            raise TrackError("no gx:Track and no timed Placemarks in the KML file")
+        raise TrackError(f"none of its {n_pts} points has a time (with its date) and a position")
+    notes = [f"{skipped} of {n_pts} points skipped (without time or with bad coordinates)"] if skipped else []
+    return _finish(path, kind, pts, notes=notes)

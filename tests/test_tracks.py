@@ -321,7 +321,7 @@ def test_track_reader_messages(tmp_path):
         ("a.gpx", "<kml/>", "not a GPX file (the XML root is <kml>)"),
         ("b.gpx", '<gpx xmlns="http://www.topografix.com/GPX/1/1"/>', "no track points"),
         ("c.gpx", '<!DOCTYPE gpx [<!ENTITY a "aaaa">]><gpx>&a;</gpx>', "entity"),
-        ("d.nmea", _nmea("GPGSV,3,1,11,03,03,111,00") + "\n", "no RMC sentences"),
+        ("d.nmea", _nmea("GPGSV,3,1,11,03,03,111,00") + "\n", "no RMC or GGA fixes"),
     ]:
         (tmp_path / name).write_text(text, encoding="utf-8")
         with pytest.raises(TrackError) as e:

@@ -1,0 +1,296 @@
+"""Track files as road departments also get them: CSV from logger apps and fleet systems, KML/KMZ, NMEA with GGA only.
+
+Real data as in ``test_tracks.py``: the sample drive's pass 1 with its GPS EXIF removed, and the real 1 Hz Kubicka
+track it follows (frame i is track point 100 + i) written in each format; every frame must land where the GPX of the
+same points puts it (those numbers are in ``test_tracks.py`` and the README), and so within metres of its own fix.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+
+from detector.config import Config
+from detector.frames import load_tracks, merge_track_uses, scan, scan_drive, track_warnings
+from detector.tracks import TrackError, read_track
+from test_tracks import kubicka_points, metres, nmea_lines, no_gps_drive, original, write_gpx  # noqa: F401
+
+JST = ZoneInfo("Asia/Tokyo")
+
+
+@pytest.fixture(scope="module")
+def drive(tmp_path_factory, original):
+    return no_gps_drive(tmp_path_factory.mktemp("nogps") / "d")
+
+
+@pytest.fixture(scope="module")
+def pts(original):
+    """The real track (utc s, lat, lon), timed as the frames were taken."""
+    return kubicka_points(original[min(original)].time)
+
+
+@pytest.fixture(scope="module")
+def gpx_placed(tmp_path_factory, drive, pts):
+    """The frames placed from a GPX of the track (the reference every other format must match)."""
+    gpx = write_gpx(tmp_path_factory.mktemp("gpx") / "t.gpx", pts)
+    return {f.name: f for f in scan_drive(drive, Config(), tracks=[read_track(gpx)]) if f.ok}
+
+
+def _iso(t: float, tz=timezone.utc, fmt: str = "%Y-%m-%dT%H:%M:%S") -> str:
+    return datetime.fromtimestamp(t, tz).strftime(fmt)
+
+
+def _dms(v: float) -> str:
+    d = int(v)
+    m = int((v - d) * 60)
+    return f"{d}°{m:02d}'{(v - d - m / 60) * 3600:06.3f}\""
+
+
+# each writer: (file name, bytes) of the track points in one CSV/KML style seen in the field
+def csv_gpslogger(p):  # GPSLogger for Android: ISO times in UTC with "Z", speed in m/s without a unit in the header
+    rows = [f"{_iso(t)}.000Z,{la:.7f},{lo:.7f},12.5,4.0,,8.3,9,gps" for t, la, lo in p]
+    return "gpslogger.csv", ("time,lat,lon,elevation,accuracy,bearing,speed,satellites,provider\n"
+                             + "\n".join(rows) + "\n").encode()
+
+
+def csv_date_time_local(p):  # date and time of day in two columns, ";", local time without a zone (config: JST)
+    rows = [f"{_iso(t, JST, '%Y/%m/%d')};{_iso(t, JST, '%H:%M:%S')};{la:.7f};{lo:.7f}" for t, la, lo in p]
+    return "logger-export.csv", ("Date;Time;Latitude;Longitude\n" + "\n".join(rows) + "\n").encode()
+
+
+def csv_fleet_cp932_dms(p):  # a Japanese fleet system: Shift_JIS, a title line, 日時/緯度/経度 in DMS, JST times
+    rows = [f"{_iso(t, JST, '%Y/%m/%d')} {int(_iso(t, JST, '%H'))}{_iso(t, JST, ':%M:%S')},{_dms(la)},{_dms(lo)},32,"
+            for t, la, lo in p]
+    return "運行記録.csv", ("車両運行記録 富山市道路課 1号車 (世界測地系)\n日時,緯度,経度,速度(km/h),方位\n"
+                          + "\n".join(rows) + "\n").encode("cp932")
+
+
+def csv_fleet_cp932_arcsec(p):  # the same in 1/3600 degree (seconds of arc), no unit in the header
+    rows = [f"{_iso(t, JST, '%Y年%m月%d日 %H時%M分%S秒')},{la * 3600:.3f},{lo * 3600:.3f}" for t, la, lo in p]
+    return "gps_log.csv", ("記録日時,緯度,経度\n" + "\n".join(rows) + "\n").encode("cp932")
+
+
+def csv_epoch_ms(p):  # a telematics export: epoch milliseconds, lng, speed with its unit in the name
+    rows = [f"{int(round(t * 1000))},{la:.7f},{lo:.7f},30.5" for t, la, lo in p]
+    return "telematics.csv", ("timestamp,lat,lng,speed_kmh\n" + "\n".join(rows) + "\n").encode()
+
+
+def tsv_utc(p):  # a tab-separated export whose time column says UTC, times without a zone
+    rows = [f"{_iso(t, fmt='%Y-%m-%d %H:%M:%S')}\t{la:.7f}\t{lo:.7f}" for t, la, lo in p]
+    return "track.tsv", ("UTC\tLatitude\tLongitude\n" + "\n".join(rows) + "\n").encode()
+
+
+def _kml(p, tz=timezone.utc) -> str:
+    zone = "Z" if tz is timezone.utc else ""
+    whens = "".join(f"<when>{_iso(t, tz)}{zone}</when>" for t, _, _ in p)
+    coords = "".join(f"<gx:coord>{lo:.7f} {la:.7f} 12.5</gx:coord>" for _, la, lo in p)
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2" '
+            'xmlns:gx="http://www.google.com/kml/ext/2.2"><Document><Placemark><name>drive</name>'
+            f"<gx:Track><altitudeMode>clampToGround</altitudeMode>{whens}{coords}</gx:Track></Placemark></Document></kml>")
+
+
+def kml_gx_track(p):
+    return "drive.kml", _kml(p).encode()
+
+
+def kmz_local_times(p):  # a KMZ whose <when> have no zone: the config's (JST)
+    import io
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("doc.kml", _kml(p, JST))
+    return "drive.kmz", buf.getvalue()
+
+
+WRITERS = [csv_gpslogger, csv_date_time_local, csv_fleet_cp932_dms, csv_fleet_cp932_arcsec, csv_epoch_ms, tsv_utc,
+           kml_gx_track, kmz_local_times]
+
+
+@pytest.mark.parametrize("writer", WRITERS, ids=lambda w: w.__name__)
+def test_formats_place_frames_as_the_gpx_does(tmp_path, writer, drive, pts, original, gpx_placed):
+    """The real track in each format, given as ``--track``: every frame the GPX places is placed, within 0.05 m of
+    where the GPX puts it (DMS and 1/3600 degree are written to 0.001″, 3 cm), so within 0.33 m of its own fix."""
+    name, data = writer(pts)
+    path = tmp_path / name
+    path.write_bytes(data)
+    tracks, uses = load_tracks([path], Config().tz)
+    assert not uses[0].problem, uses[0].problem
+    (tr,) = tracks
+    assert len(tr) == len(pts) and tr.kind == ("kml" if name.endswith(".kml") else "kmz" if name.endswith(".kmz") else "csv")
+    assert np.allclose(tr.t, pts[:, 0], atol=0.001), np.abs(tr.t - pts[:, 0]).max()
+    placed = {f.name: f for f in scan_drive(drive, Config(), tracks=tracks) if f.ok}
+    assert set(placed) == set(gpx_placed) and len(placed) == 100
+    off = np.array([metres(placed[n], gpx_placed[n]) for n in placed])
+    own = np.array([metres(placed[n], original[n]) for n in placed])
+    assert off.max() < 0.05 and own.max() < 0.35, (off.max(), own.max())
+    assert all(f.position_source == "track_file" for f in placed.values())
+    if writer is csv_gpslogger:  # a speed without its unit is not guessed: derived from the points, and said so
+        assert any("speed column 'speed' not used: no unit" in n for n in tr.notes)
+        assert np.isnan(tr.speed).all()
+    if writer is csv_epoch_ms:
+        assert np.allclose(tr.speed, 30.5)
+    if writer is csv_fleet_cp932_arcsec:
+        assert any("1/3600 degree (seconds of arc)" in n for n in tr.notes)
+
+
+def test_csv_and_kmz_found_in_the_drive(tmp_path, pts, original, gpx_placed):
+    """A cp932 fleet CSV and a KMZ beside the frames are found (the CSV by its header, the KMZ by its suffix), are
+    no frames and place the frames of their folders; a CSV that is no track (no time/latitude/longitude header)
+    stays an ordinary not_an_image row and is no track warning."""
+    names = sorted(original)
+    d = tmp_path / "d"
+    no_gps_drive(d / "a", names[:50])
+    no_gps_drive(d / "b", names[50:])
+    name, data = csv_fleet_cp932_dms(pts)
+    (d / "a" / "export.txt").write_bytes(data)  # by content, whatever its suffix
+    (d / "a" / "repairs.csv").write_text("路線名,補修内容\n市道1号,ひび割れ\n", encoding="cp932")
+    name, data = kmz_local_times(pts)
+    (d / "b" / name).write_bytes(data)
+    sc = scan(d, Config())
+    by = {f.name: f for f in sc.frames}
+    assert "a/export.txt" not in by and "b/drive.kmz" not in by
+    assert by["a/repairs.csv"].reason.startswith("not_an_image")
+    for n in names:
+        f = by[f"{'a' if n < names[50] else 'b'}/{n}"]
+        assert f.ok and f.position_source == "track_file" and metres(f, gpx_placed[n]) < 0.05
+    assert sorted((u.kind, u.placed) for u in sc.tracks) == [("csv", 50), ("kmz", 50)]
+    assert not [w for w in track_warnings(sc.tracks, Config().tz) if "not used" in w or "none" in w]
+
+
+# ------------------------------------------------------------------------------------------------ NMEA GGA only
+
+def _gga_only(frames) -> str:
+    return "\r\n".join(ln for ln in nmea_lines(frames) if "GGA," in ln) + "\r\n"
+
+
+def test_gga_only_date_from_file_name_or_frames(tmp_path, original):
+    """A log of GGA sentences only (time of day, no date): dated by its file name (a dashcam's local
+    20261120_090000) where it has one, else by the frames in its reach; a name of another day is not overruled by
+    the frames (the track then covers none of them: a warning)."""
+    names = sorted(original)[:40]
+    frames = [original[n] for n in names]
+    for log, how in [("20261120_090000.LOG", "from the file name"), ("gps.nmea", "from the times of the frames")]:
+        d = no_gps_drive(tmp_path / log.replace(".", "_"), names)
+        (d / log).write_text(_gga_only(frames), encoding="ascii")
+        sc = scan(d, Config())
+        (use,) = sc.tracks
+        assert use.kind == "nmea" and not use.problem and use.placed == 40, (use.problem, use.example)
+        assert any(how in n and "2026-11-20" in n for n in use.notes), use.notes
+        for f in sc.frames:
+            if f.name in original:
+                assert f.ok and metres(f, original[f.name]) < 0.2
+    d = no_gps_drive(tmp_path / "other_day", names)
+    (d / "20261119_090000.LOG").write_text(_gga_only(frames), encoding="ascii")
+    (w,) = [w for w in track_warnings(scan(d, Config()).tracks, Config().tz) if "covers none" in w]
+    assert "20261119_090000.LOG" in w and "2026-11-19" in w
+
+
+def test_gga_only_as_track_option_over_drives(tmp_path, original):
+    """``--track`` with an undated GGA log: each drive dates it by its own frames; the summary's record is the
+    dated one; a drive with no timed frame in reach is no problem when another drive dated it. Alone (no frame
+    with a time anywhere), the file is one warning saying why."""
+    names = sorted(original)[:30]
+    log = tmp_path / "gps.nmea"
+    log.write_text(_gga_only([original[n] for n in names]), encoding="ascii")
+    tracks, uses = load_tracks([log], Config().tz)
+    assert tracks[0].undated and uses[0].undated
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no photos today\n", encoding="utf-8")
+    d = no_gps_drive(tmp_path / "d", names)
+    for drives in ([empty, d], [d, empty]):
+        all_uses = list(uses)
+        for dr in drives:
+            sc = scan(dr, Config(), tracks=tracks)
+            all_uses += sc.tracks
+        (m,) = merge_track_uses(all_uses)
+        assert not m.problem and m.placed == 30 and not m.undated
+        assert datetime.fromtimestamp(m.start, JST).date().isoformat() == "2026-11-20"
+    (m,) = merge_track_uses(list(uses) + scan(empty, Config(), tracks=tracks).tracks)
+    (w,) = track_warnings([m], Config().tz)
+    assert "gps.nmea: track file not used: NMEA GGA sentences carry no date" in w
+
+
+# ------------------------------------------------------------------------------------------------ bad files
+
+def test_bad_csv_and_kml_files_warn_once_and_keep_good_frames(tmp_path, pts, original):
+    """Each unusable file is one warning naming it and the reason; frames with their own GPS stay as they were."""
+    names = sorted(original)[:12]
+    d = no_gps_drive(tmp_path / "d", names, keep_gps=names[:6])
+    p = pts[100:112]
+    (d / "us-dates.csv").write_text("time,lat,lon\n" + "".join(
+        f"{_iso(t, JST, '%m/%d/%Y %H:%M:%S')},{la},{lo}\n" for t, la, lo in p), encoding="utf-8")
+    (d / "tokyo-datum.csv").write_text("日本測地系\n日時,緯度,経度\n" + "".join(
+        f"{_iso(t, JST, '%Y/%m/%d %H:%M:%S')},{la},{lo}\n" for t, la, lo in p), encoding="cp932")
+    (d / "e7.csv").write_text("timestamp,lat,lon\n" + "".join(
+        f"{int(t)},{int(la * 1e7)},{int(lo * 1e7)}\n" for t, la, lo in p), encoding="utf-8")
+    (d / "time-of-day.csv").write_text("time,latitude,longitude\n" + "".join(
+        f"{_iso(t, JST, '%H:%M:%S')},{la},{lo}\n" for t, la, lo in p), encoding="utf-8")
+    (d / "route.kml").write_text('<kml xmlns="http://www.opengis.net/kml/2.2"><Placemark><LineString><coordinates>'
+                                 + " ".join(f"{lo},{la},0" for _, la, lo in p)
+                                 + "</coordinates></LineString></Placemark></kml>", encoding="utf-8")
+    (d / "dates-only.kml").write_text(re.sub(r"<when>(\d{4}-\d\d-\d\d)T[^<]*</when>", r"<when>\1</when>", _kml(p)),
+                                      encoding="utf-8")
+    (d / "broken.kmz").write_bytes(b"PK\x03\x04 not really a zip")
+    sc = scan(d, Config())
+    warn: dict[str, list[str]] = {}
+    for w in track_warnings(sc.tracks, Config().tz):
+        warn.setdefault(Path(w.split(": ", 1)[0]).name, []).append(w)
+    assert {k: len(v) for k, v in warn.items()} == {k: 1 for k in (
+        "us-dates.csv", "tokyo-datum.csv", "e7.csv", "time-of-day.csv", "route.kml", "dates-only.kml", "broken.kmz")}
+    assert "day and month order like 11/20/2026 is not guessed" in warn["us-dates.csv"][0]
+    assert "Tokyo datum (日本測地系)" in warn["tokyo-datum.csv"][0]
+    assert "unit not known" in warn["e7.csv"][0]
+    assert "time not read (e.g. '09:00:00'" in warn["time-of-day.csv"][0]
+    assert "a LineString has no times: it cannot place frames by time" in warn["route.kml"][0]
+    assert "none of its 12 points has a time" in warn["dates-only.kml"][0]
+    assert "not a KMZ (ZIP) archive" in warn["broken.kmz"][0]
+    assert all("track file not used" in v[0] for v in warn.values())
+    by = {f.name: f for f in sc.frames}
+    assert not set(warn) & set(by)
+    assert all(by[n].ok and by[n].position_source == "gps" for n in names[:6])
+    assert all(by[n].reason.startswith("no_gps_fix") for n in names[6:])
+
+
+def test_csv_rows_skipped_are_counted_not_lost(tmp_path, pts):
+    """Unreadable rows among good ones: the good rows make the track, the others are one note with an example."""
+    p = pts[:50]
+    lines = [f"{_iso(t)}Z,{la:.7f},{lo:.7f}" for t, la, lo in p]
+    lines[10] = "2026-13-45T99:00:00Z,36.7,137.2"
+    lines[20] = f"{_iso(p[20, 0])}Z,,"
+    path = tmp_path / "t.csv"
+    path.write_text("time,lat,lon\n" + "\n".join(lines) + "\n\n", encoding="utf-8")
+    tr = read_track(path)
+    assert len(tr) == 48 and "2 of 50 rows skipped (1 time not read, e.g. '2026-13-45T99:00:00Z'" in tr.notes[0]
+
+
+def test_track_option_messages(tmp_path):
+    """A ``--track`` file of a kind the suffix names but that holds no track: the reason, not "not a track file"."""
+    for name, data, why in [
+        ("a.csv", "name,comment\nx,y\n".encode(), "no header row naming a time, a latitude and a longitude"),
+        ("b.csv", b"time,lat,lon\n", "no rows under the CSV header"),
+        ("c.csv", b"time,lat,lon\n\x82\xa0\x81\x20,1,2\n", "neither UTF-8 nor Shift_JIS"),
+        ("d.kml", b'<kml xmlns="http://www.opengis.net/kml/2.2"><Document/></kml>', "no gx:Track"),
+        ("e.kmz", _zip({"x.txt": "hi"}), "no .kml document in the KMZ archive"),
+        ("f.kml", b"<gpx/>", "not a KML file (the XML root is <gpx>)"),
+    ]:
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(TrackError) as e:
+            read_track(tmp_path / name)
+        assert why in e.value.reason, (name, e.value.reason)
+
+
+def _zip(files: dict[str, str]) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for k, v in files.items():
+            z.writestr(k, v)
+    return buf.getvalue()
