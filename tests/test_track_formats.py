@@ -108,8 +108,14 @@ def kmz_local_times(p):  # a KMZ whose <when> have no zone: the config's (JST)
     return "drive.kmz", buf.getvalue()
 
 
+def kml_placemarks(p):  # a logger's KML of one Placemark per point (TimeStamp + Point), with a +09:00 offset
+    marks = "".join(f"<Placemark><TimeStamp><when>{_iso(t, JST)}+09:00</when></TimeStamp>"
+                    f"<Point><coordinates>{lo:.7f},{la:.7f},12.5</coordinates></Point></Placemark>" for t, la, lo in p)
+    return "points.kml", f'<kml xmlns="http://www.opengis.net/kml/2.2"><Document>{marks}</Document></kml>'.encode()
+
+
 WRITERS = [csv_gpslogger, csv_date_time_local, csv_fleet_cp932_dms, csv_fleet_cp932_arcsec, csv_epoch_ms, tsv_utc,
-           kml_gx_track, kmz_local_times]
+           kml_gx_track, kmz_local_times, kml_placemarks]
 
 
 @pytest.mark.parametrize("writer", WRITERS, ids=lambda w: w.__name__)
