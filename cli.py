@@ -44,29 +44,47 @@ def _config(path: Optional[Path]):
     return load_config(path)
 
 
-def _thresholds_size(config: Optional[Path], cfg) -> tuple[Optional[int], Optional[str]]:
-    """Thresholds hold at the image size they were tuned at: (the size they were tuned at, if known; a warning when
-    the config now runs the model at another — a deliberate detect.imgsz, tuned at that size, is quiet)."""
-    from detector.tune import thresholds_tuned_at
+def _thresholds_check(config: Optional[Path], cfg, weights: Optional[Path] = None) -> tuple[Optional[int], list[str]]:
+    """Thresholds hold for the image size and the model they were tuned for: (the size they were tuned at, if known;
+    a warning when the config now runs the model at another size — a deliberate detect.imgsz, tuned at that size, is
+    quiet — and one when it runs another model than the one they were tuned for: ``weights``, else detect.weights,
+    else the shipped model, told apart by content, so a copy or a move is the same model)."""
+    from detector.errors import ModelError
+    from detector.infer import looks_like_weights, resolve_weights
+    from detector.tune import model_sha256, thresholds_tuned_at
 
     tuned = thresholds_tuned_at(config)
     if tuned is None:
-        return None, None
-    size, where = tuned
-    if size == cfg.detect.imgsz:
-        return size, None
-    return size, (f"{where}: its thresholds were chosen by patrol tune at {size} px, but the model now runs at "
-                  f"{cfg.detect.imgsz} px (detect.imgsz{f' of {config}' if config else ''}): tune them at this size "
-                  f"(patrol tune DATA_YAML --config {config or where}), or set detect.imgsz: {size}")
+        return None, []
+    size, where = tuned.imgsz, tuned.path
+    warnings = []
+    if size != cfg.detect.imgsz:
+        warnings.append(f"{where}: its thresholds were chosen by patrol tune at {size} px, but the model now runs at "
+                        f"{cfg.detect.imgsz} px (detect.imgsz{f' of {config}' if config else ''}): tune them at this "
+                        f"size (patrol tune DATA_YAML --config {config or where}), or set detect.imgsz: {size}")
+    if tuned.sha256:
+        try:
+            w = resolve_weights(cfg, weights)
+        except ModelError:
+            w = None  # named by the command that loads it (a resumed run may not need it)
+        sha = model_sha256(w) if w is not None else None
+        # not a model at all: its own error says so when it is loaded, one line (no warning about it first)
+        if sha is not None and sha != tuned.sha256[: len(sha)] and looks_like_weights(w):
+            src = "--weights" if weights else "detect.weights" if cfg.detect.weights else "the shipped model"
+            how = f"patrol tune DATA_YAML --config {config or 'CITY.yaml'}{f' --weights {weights}' if weights else ''}"
+            then = "" if config else ", then pass --config CITY.yaml"  # not into the shipped configs/default.yaml
+            warnings.append(f"{where}: its thresholds were chosen by patrol tune for {tuned.model} [sha256:"
+                            f"{tuned.sha256}], but the model is now {w} [sha256:{sha}] ({src}): tune them for this "
+                            f"model ({how}{then})")
+    return size, warnings
 
 
-def _warn_thresholds_size(config: Optional[Path], cfg) -> Optional[int]:
-    """``_thresholds_size``, its warning printed on stderr (eval; run and detect also put it in the summary).
-    Returns the size, if known."""
-    size, msg = _thresholds_size(config, cfg)
-    if msg:
+def _warn_thresholds(config: Optional[Path], cfg, weights: Optional[Path] = None) -> tuple[Optional[int], list[str]]:
+    """``_thresholds_check``, its warnings printed on stderr (eval; run and detect also put them in the summary)."""
+    size, msgs = _thresholds_check(config, cfg, weights)
+    for msg in msgs:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
-    return size
+    return size, msgs
 
 
 def _open_store(path: Path, cfg=None):
@@ -148,12 +166,10 @@ def run(
     from detector.pipeline import run_pipeline
 
     cfg = _config(config)
-    size_warning = _thresholds_size(config, cfg)[1]  # now, and in the summary (and summary.json) for a scheduled job
-    if size_warning:
-        err_console.print(f"warning: {size_warning}", soft_wrap=True, markup=False, highlight=False)
+    warned = _warn_thresholds(config, cfg, weights)[1]  # now, and in the summary (and summary.json) for a scheduled job
     with _progress() as progress:
         s = run_pipeline(drives, roads, out, cfg, weights=weights, store=store, progress=progress, report=not no_report,
-                         tracks=track or (), warnings=[size_warning] if size_warning else ())
+                         tracks=track or (), warnings=warned)
     _print_summary(s, f"patrol run: {', '.join(s.drives)}")
 
 
@@ -173,12 +189,9 @@ def detect(
     if conf is not None:
         for spec in cfg.classes.values():
             spec.threshold = conf
-    size_warning = None if conf is not None else _thresholds_size(config, cfg)[1]
-    if size_warning:
-        err_console.print(f"warning: {size_warning}", soft_wrap=True, markup=False, highlight=False)
+    warned = [] if conf is not None else _warn_thresholds(config, cfg, weights)[1]  # --conf: not the tuned ones
     with _progress() as progress:
-        s = detect_only(images, out, cfg, weights=weights, progress=progress, tracks=track or (),
-                        warnings=[size_warning] if size_warning else ())
+        s = detect_only(images, out, cfg, weights=weights, progress=progress, tracks=track or (), warnings=warned)
     _print_summary(s, f"patrol detect: {images}")
 
 
@@ -288,7 +301,7 @@ def eval_(
     _check_split(split)
     cfg = _config(config)
     w = resolve_weights(cfg, weights)  # --weights, else the config's detect.weights, else the shipped model
-    tuned_at = _warn_thresholds_size(config, cfg)
+    tuned_at = _warn_thresholds(config, cfg, weights)[0]
     res = evaluate(source, w, cfg, split=split, prefixes=prefix or None)
     if tuned_at is not None:
         res = {**res, "thresholds_tuned_at": tuned_at}

@@ -57,7 +57,9 @@ class ImagePreds:
 class SplitPreds(list):
     """The ImagePreds of a split, and ``skipped``: the images that could not be decoded (warned, not scored)."""
 
-    skipped: list[str] = []
+    def __init__(self, preds: Iterable[ImagePreds] = (), skipped: Iterable[str] = ()):
+        super().__init__(preds)
+        self.skipped: list[str] = list(skipped)  # each instance its own (a class-level [] is shared by all)
 
 
 def source_of(name: str) -> str:
@@ -298,7 +300,9 @@ class ClassIds(list):
     """A dataset's classes as our ids (index-aligned), and ``written``: the names as its data.yaml writes them
     (縦ひび割れ …), for messages the user can match with their own file."""
 
-    written: list[str] = []
+    def __init__(self, ids: Iterable[str] = (), written: Iterable[str] = ()):
+        super().__init__(ids)
+        self.written: list[str] = list(written)  # each instance its own (a class-level [] is shared by all)
 
 
 def dataset_names(d: dict, source: str | Path) -> ClassIds:
@@ -310,9 +314,7 @@ def dataset_names(d: dict, source: str | Path) -> ClassIds:
         names = [str(n) for n in raw]
     else:
         raise InputError("data yaml has no class names", source, "names")
-    ids = ClassIds(dataset_class_ids(names, source))
-    ids.written = [" ".join(n.split()) for n in names]
-    return ids
+    return ClassIds(dataset_class_ids(names, source), [" ".join(n.split()) for n in names])
 
 
 def dataset_class_ids(names: Sequence[str], source: str | Path) -> list[str]:
@@ -474,8 +476,7 @@ def predict_split(source: str | Path, weights: str | Path | None, cfg: Config, s
         flush()
     if not out:
         raise InputError(f"none of the {len(images)} images can be decoded (e.g. {skipped[0]})", source)
-    out = SplitPreds(out)
-    out.skipped = skipped
+    out = SplitPreds(out, skipped)
     if key is not None:
         _CACHE[key] = out
     return out

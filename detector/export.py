@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_write
-from .errors import InputError
 
 GEOJSON_PROPERTIES = [
     "candidate_id", "class", "class_name", "class_name_ja", "confidence", "n_obs", "first_seen", "last_seen",
@@ -39,7 +38,6 @@ REPAIR_COLUMNS = [
     "last_drive", "status", "note", "issue_type", "checked_by", "checked_at",
 ]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_LIST_COLS = ("drives", "images", "last_images")  # read back: last_images, and drives/images of older files
 #: the most frames of the latest drive an output lists (a vehicle waiting at a light films a damage for minutes)
 LAST_IMAGES_MAX = 20
 
@@ -150,36 +148,6 @@ def write_candidates_geojson(cands: pd.DataFrame, path: str | Path) -> Path:
         fh.write(text)
         fh.write("\n")
     return path
-
-
-def read_candidates_geojson(path: str | Path) -> pd.DataFrame:
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise InputError("file not found", path) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"not a GeoJSON file: {e}", path) from None
-    if not isinstance(data, dict) or data.get("type") != "FeatureCollection" or not isinstance(data.get("features"), list):
-        raise InputError("not a GeoJSON FeatureCollection", path)
-    rows = []
-    for k, f in enumerate(data["features"]):
-        g = (f or {}).get("geometry") or {}
-        if g.get("type") != "Point" or len(g.get("coordinates") or []) < 2:
-            raise InputError(f"feature {k}: expected a Point geometry", path, "geometry")
-        p = dict(f.get("properties") or {})
-        p["lon"], p["lat"] = float(g["coordinates"][0]), float(g["coordinates"][1])
-        rows.append(p)
-    df = pd.DataFrame(rows)
-    for c in _LIST_COLS:
-        if c in df.columns:
-            df[c] = [list(v) if isinstance(v, list) else ([] if v is None else [str(v)]) for v in df[c]]
-    for c in ("chainage_m", "confidence", "severity", "est_width_m", "est_length_m"):
-        if c in df.columns:
-            df[c] = pd.to_numeric(df[c], errors="coerce")
-    if "segment_id" in df.columns:
-        df["segment_id"] = df["segment_id"].fillna("").astype(str)
-    return df
 
 
 def safe_cell(v) -> str:

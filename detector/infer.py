@@ -377,6 +377,21 @@ class OnnxDetector(Detector):
         return res
 
 
+def looks_like_weights(path: str | Path) -> bool:
+    """Whether the file begins as a model of its suffix does — an ONNX ModelProto (its first field, ir_version: byte
+    0x08), a .pt zip archive (torch.save) or pickle — read without loading it: a cheap check for messages about a
+    model (load_detector says what is wrong with one that is not)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return False
+    suffix = Path(path).suffix.lower()
+    if suffix == ".onnx":
+        return head[:1] == b"\x08"
+    return suffix == ".pt" and (head == b"PK\x03\x04" or head[:1] == b"\x80")
+
+
 def load_detector(weights: str | Path, cfg: Config, conf: float | None = None) -> Detector:
     """Load a detector by file suffix. Missing, corrupt or wrong-class weights raise ModelError."""
     weights = Path(weights)

@@ -27,9 +27,9 @@ import os
 import re
 import tempfile
 import xml.etree.ElementTree as ET
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -160,31 +160,6 @@ def prepare(df: pd.DataFrame, cfg) -> pd.DataFrame:
     if "crop_jpeg" not in out.columns:
         out["crop_jpeg"] = [None] * n
     out["candidate_id"] = [str(v) if v is not None else str(i) for i, v in enumerate(out["candidate_id"])]
-    return out
-
-
-def filter_candidates(df: pd.DataFrame, status: Iterable[str] | str | None = None, since: str | date | None = None
-                      ) -> pd.DataFrame:
-    """Rows whose status is in ``status`` (missing status counts as 'new') and last seen on/after ``since``."""
-    out = df
-    if status:
-        want = {status} if isinstance(status, str) else set(status)
-        want = {w.strip() for s in want for w in str(s).split(",") if w.strip()}
-        st = out["status"].fillna("new") if "status" in out.columns else pd.Series(["new"] * len(out), index=out.index)
-        out = out[st.isin(want)]
-    if since:
-        try:
-            d = pd.Timestamp(str(since))
-        except ValueError:
-            raise InputError(f"--since: not a date: {since!r}") from None
-        seen = pd.to_datetime(out["last_seen"], errors="coerce", utc=True)
-        if d.tzinfo is None:
-            # compare calendar dates in the times' own offsets: a naive date means that local day
-            local = [datetime.fromisoformat(str(s)).date() if isinstance(s, str) and s else None for s in out["last_seen"]]
-            keep = [x is not None and x >= d.date() for x in local]
-        else:
-            keep = (seen >= d).fillna(False).tolist()
-        out = out[keep]
     return out
 
 

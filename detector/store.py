@@ -1146,36 +1146,6 @@ class Store:
             "SELECT candidate_id, status, status_note FROM candidates WHERE candidate_id IN "
             "(SELECT value FROM json_each(?)) ORDER BY fid", self.con, params=(json.dumps(sorted(set(ids))),))
 
-    def export_repair_list(self, path: str | Path, status: list[str] | None = None) -> int:
-        """Write a repair list a crew can fill in (UTF-8 with BOM for Excel, in route order); ``candidate_id`` = registry id.
-
-        The crew edits ``status`` (pre-filled with the current one), ``note``, ``issue_type``, ``checked_by``,
-        ``checked_at``; ``import_verification`` takes it back.  Returns the number of rows.
-        """
-        from .atomic import atomic_write
-        from .export import route_order
-
-        df = route_order(self.query(status=status))
-        cols = ["candidate_id", "class", "class_name", "class_name_ja", "confidence", "n_obs", "first_seen",
-                "last_seen", "road_name", "segment_id", "chainage_m", "lat", "lon", "best_drive", "best_image",
-                "severity", "status", "note", "issue_type", "checked_by", "checked_at"]
-        with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
-            w = csv.writer(fh, lineterminator="\r\n")
-            w.writerow(cols)
-            for d in df.to_dict("records"):  # not itertuples: it renames the ``class`` column (a keyword)
-                d["note"] = d.get("status_note")
-                d["checked_at"] = d.get("status_changed_at") if d.get("checked_by") else ""
-                out = []
-                for c in cols:
-                    v = d.get(c)
-                    if v is None or (isinstance(v, float) and math.isnan(v)):
-                        v = ""
-                    elif isinstance(v, float):
-                        v = f"{v:.7f}" if c in ("lat", "lon") else f"{v:.3f}".rstrip("0").rstrip(".")
-                    out.append(v)
-                w.writerow(out)
-        return len(df)
-
     def dump(self, tables: Iterable[str] = ("candidates", "observations", "status_history", "patrol_meta",
                                             "gpkg_contents")) -> dict[str, list[tuple]]:
         """All rows of the named tables (for tests and audits), in primary-key order."""

@@ -3,26 +3,29 @@
 Predict once (conf >= 0.001), then coordinate ascent over classes: for each class try every threshold of the grid
 (0.05..0.90 step 0.01) with the others fixed, keep the best, repeat up to 3 rounds (the 5-boxes-per-image cap
 couples the classes). Of a plateau of equal F1 the middle is taken; a class whose current threshold is already
-optimal keeps it. Only ``classes.<id>.threshold`` is written back to the YAML, comments and everything else kept,
-with one comment line above ``classes:`` saying at which ``detect.imgsz`` (for which model, on which data) they were
-chosen: thresholds hold at that size only, and ``patrol eval`` warns when the config now runs at another.
+optimal keeps it; a class without a labelled box in the split is not tuned (kept as it was). Only
+``classes.<id>.threshold`` is written back to the YAML, comments and everything else kept, with one comment line
+above ``classes:`` saying at which ``detect.imgsz``, for which model (its path and short sha256), on which data they
+were chosen and which classes were kept: thresholds hold for that size and model only, and ``patrol eval``/``run``/
+``detect`` warn when the config now runs at another size or another model (:func:`thresholds_tuned_at`).
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import yaml
 
 from . import CLASS_IDS
 from .config import Config, _UniqueKeyLoader, load_config, read_yaml
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 from .evaluate import IOU_THR, MAX_BOXES, ImagePreds, box_iou, greedy_match, predict_split, prf
 
 GRID = np.round(np.arange(0.05, 0.9 + 1e-9, 0.01), 2)
@@ -232,23 +235,58 @@ def _thresholds_text(text: str, thresholds: dict[str, float]) -> tuple[str, bool
     return yaml.safe_dump(exp, allow_unicode=True, sort_keys=False), not text.strip()
 
 
-# the comment `patrol tune` writes above `classes:`: at which detect.imgsz (and for which model) it chose them
-_STAMP = re.compile(r"^# patrol tune\b[^\n]*?\bat (?P<imgsz>\d+) px\b", re.M)
+# the comment `patrol tune` writes above `classes:`: at which detect.imgsz, for which model (its name and the start of
+# its content's sha256: a city's retrained best.onnx at the same path is another model), which classes it chose
+_STAMP = re.compile(r"^# patrol tune\b[^\n]*?\bat (?P<imgsz>\d+) px\b(?: \(detect\.imgsz\))?"
+                    r"(?: for (?P<model>[^\n]*?) \[sha256:(?P<sha>[0-9a-f]{12,64})\])?", re.M)
+#: hex digits of the model's sha256 the stamp records (enough to tell two models apart; a line a person reads)
+SHA_CHARS = 12
+
+
+class TunedFor(NamedTuple):
+    """What the stamp above a config's ``classes:`` says its thresholds were tuned for (:func:`thresholds_tuned_at`):
+    the detect.imgsz, the file holding the stamp, and the model as named there and its short sha256 (None in a stamp
+    written before the model's hash was recorded)."""
+
+    imgsz: int
+    path: Path
+    model: str | None = None
+    sha256: str | None = None
+
+
+def model_sha256(path: str | Path) -> str | None:
+    """The first :data:`SHA_CHARS` hex digits of the file's sha256 (the model's content: renamed or moved it is
+    the same model, retrained into the same path it is not); None when it cannot be read."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return None
+    return h.hexdigest()[:SHA_CHARS]
 
 
 def tune_stamp(imgsz: int, weights: str | Path, data: str | Path, split: str, prefixes: Sequence[str] | None = None,
-               when: str = "", config_path: str | Path | None = None) -> str:
-    """The comment line recording how the thresholds were chosen (thresholds depend on the size the model runs at).
-    The model is named relative to ``config_path``'s folder, as detect.weights would name it."""
+               when: str = "", config_path: str | Path | None = None, kept: Sequence[str] = ()) -> str:
+    """The comment line recording how the thresholds were chosen (thresholds depend on the size the model runs at,
+    and on the model): the size, the model (named relative to ``config_path``'s folder, as detect.weights would
+    name it, and the start of its sha256 when the file can be read), the data, and — when some classes were
+    ``kept`` (no labelled box of theirs in the split) — which classes were tuned and which kept as they were."""
     w = str(weights)
     if config_path is not None:
         try:
             w = os.path.relpath(Path(weights).resolve(), Path(config_path).resolve().parent)
         except ValueError:  # another drive (Windows)
             pass
+    sha = model_sha256(weights)
     only = f", {' '.join(prefixes)} only" if prefixes else ""
-    return (f"# patrol tune{f' {when}' if when else ''}: thresholds chosen at {imgsz} px (detect.imgsz) for "
-            f"{w} on {data} ({split}{only})")
+    kept = [c for c in CLASS_IDS if c in set(kept)]
+    tuned = [c for c in CLASS_IDS if c not in kept]
+    which = f"of {' '.join(tuned)} " if kept else ""
+    why = f"; left as they were (no labelled box in the split): {' '.join(kept)}" if kept else ""
+    return (f"# patrol tune{f' {when}' if when else ''}: thresholds {which}chosen at {imgsz} px (detect.imgsz) for "
+            f"{w}{f' [sha256:{sha}]' if sha else ''} on {data} ({split}{only}){why}")
 
 
 def _with_stamp(text: str, stamp: str) -> str:
@@ -265,9 +303,9 @@ def _with_stamp(text: str, stamp: str) -> str:
     return bom + "".join(lines[:j] + [stamp + nl] + lines[i:])
 
 
-def thresholds_tuned_at(config_path: str | Path | None) -> tuple[int, Path] | None:
-    """The detect.imgsz the config's thresholds were tuned at, and the file saying so, from the comment `patrol
-    tune` writes (:func:`tune_stamp`): the config's own, else — when it sets no threshold itself — that of
+def thresholds_tuned_at(config_path: str | Path | None) -> TunedFor | None:
+    """The detect.imgsz (and model) the config's thresholds were tuned for, and the file saying so, from the comment
+    `patrol tune` writes (:func:`tune_stamp`): the config's own, else — when it sets no threshold itself — that of
     configs/default.yaml, whose thresholds it then uses. None when unknown (thresholds set by hand)."""
     from .config import DEFAULT_CONFIG
 
@@ -279,7 +317,7 @@ def thresholds_tuned_at(config_path: str | Path | None) -> tuple[int, Path] | No
             return None
         m = _STAMP.search(text)
         if m:
-            return int(m["imgsz"]), p
+            return TunedFor(int(m["imgsz"]), p, m["model"], m["sha"])
         try:
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError:
@@ -338,12 +376,17 @@ def tune(data_yaml: str | Path, weights: str | Path | None, config_path: str | P
     before = score(preds, cfg.thresholds(), with_map=False)["f1"]
     labelled = {str(c) for p in preds for c in p.gt_cls}
     keep = [c for c in CLASS_IDS if c not in labelled]
+    if len(keep) == len(CLASS_IDS):  # nothing chosen: no stamp saying the thresholds fit this model and size
+        only = f" ({' '.join(prefixes)} only)" if prefixes else ""
+        raise InputError(f"no labelled box in the {split} split{only}: nothing to tune (every image is background)",
+                         data_yaml)
     thr, after = choose_thresholds(preds, cfg.thresholds(), rounds=rounds, keep=keep)
     from datetime import datetime
 
     from .infer import resolve_weights
 
     stamp = tune_stamp(cfg.detect.imgsz, weights if weights is not None else resolve_weights(cfg, None), data_yaml,
-                       split, prefixes, when=datetime.now(cfg.tz).date().isoformat(), config_path=config_path)
+                       split, prefixes, when=datetime.now(cfg.tz).date().isoformat(), config_path=config_path,
+                       kept=keep)
     layout_kept = write_thresholds(config_path, thr, stamp)
     return {**thr, "f1_before": float(before), "f1_after": float(after), "kept": keep, "layout_kept": layout_kept}

@@ -15,8 +15,8 @@ from detector import CLASS_IDS  # noqa: E402
 from detector.config import Config  # noqa: E402
 from detector.errors import InputError  # noqa: E402
 from detector.evaluate import (  # noqa: E402
-    ImagePreds, average_precision, evaluate, format_table, match_image, prf, resolve_split, score, source_of,
-    write_eval_json,
+    ClassIds, ImagePreds, SplitPreds, average_precision, dataset_names, evaluate, format_table, match_image, prf,
+    resolve_split, score, source_of, write_eval_json,
 )
 
 from conftest import PRETRAINED, RDD, need  # noqa: E402
@@ -157,6 +157,27 @@ def test_split_test_missing_is_input_error(tmp_path):
     y.write_text(f"path: {RDD}\ntrain: images/train\nval: images/val\ntest: images/val\nnames: [D00, D10, D20, D40]\n")
     imgs, names = resolve_split(y, "test")
     assert len(imgs) > 100 and names == list(CLASS_IDS)
+
+
+def test_split_preds_and_class_ids_do_not_share_their_lists():
+    """``SplitPreds.skipped`` and ``ClassIds.written`` were class-level ``[]``: an instance made without setting
+    them (every one but those predict_split / dataset_names build) appended to the one list all instances share,
+    so a photo skipped in one evaluation showed as skipped in the next one's JSON."""
+    a, b = SplitPreds(), SplitPreds()
+    a.skipped.append("Japan_000001.jpg")
+    assert b.skipped == [] and SplitPreds().skipped == [] and a.skipped == ["Japan_000001.jpg"]
+    assert SplitPreds([1, 2], ["x.jpg"]) == [1, 2] and SplitPreds([1, 2], ["x.jpg"]).skipped == ["x.jpg"]
+    c, d = ClassIds(["D00"]), ClassIds(["D10"])
+    c.written.append("縦ひび割れ")
+    assert d.written == [] and ClassIds().written == []
+    # as a real data.yaml's names are read: ids and the names as the file writes them, per instance
+    import yaml
+
+    names = yaml.safe_load((need(RDD) / "data.yaml").read_text(encoding="utf-8"))["names"]
+    ids = dataset_names({"names": names}, RDD / "data.yaml")
+    ja = dataset_names({"names": ["縦ひび割れ", "横ひび割れ", "亀甲状ひび割れ", "ポットホール"]}, "ja.yaml")
+    assert list(ids) == list(ja) == list(CLASS_IDS)
+    assert ids.written == [str(names[i]) for i in sorted(names)] and ja.written[0] == "縦ひび割れ"
 
 
 def test_evaluate_real_small(tmp_path):

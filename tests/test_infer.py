@@ -200,3 +200,23 @@ def test_default_weights(tmp_path, monkeypatch):
         infer.resolve_weights(cfg, x)
     x.write_bytes(b"x")
     assert infer.resolve_weights(cfg, x) == x
+
+
+def test_looks_like_weights_tells_a_model_from_other_files(tmp_path):
+    """The cheap check the thresholds-for-another-model warning uses (a file that is no model gets its one-line
+    error when loaded, no warning about it first): real models of both formats pass, other bytes do not."""
+    from detector.config import DEFAULT_WEIGHTS_ONNX, DEFAULT_WEIGHTS_PT
+    from detector.infer import looks_like_weights
+
+    pt = need(PRETRAINED / "yolov5nu-coco-backbone-4cls.pt")
+    assert looks_like_weights(pt)
+    for shipped in (DEFAULT_WEIGHTS_ONNX, DEFAULT_WEIGHTS_PT):
+        if shipped.is_file():
+            assert looks_like_weights(shipped)
+            shutil.copy(shipped, tmp_path / f"copy{shipped.suffix}")
+            assert looks_like_weights(tmp_path / f"copy{shipped.suffix}")
+    for name, data in [("bad.onnx", b"not a model"), ("empty.onnx", b""), ("bad.pt", b"not a model"),
+                       ("model.bin", pt.read_bytes())]:
+        (tmp_path / name).write_bytes(data)
+        assert not looks_like_weights(tmp_path / name), name
+    assert not looks_like_weights(tmp_path / "missing.onnx")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from detector.config import DEFAULT_WEIGHTS_ONNX, load_config
+from detector.config import DEFAULT_WEIGHTS_ONNX, DEFAULT_WEIGHTS_PT, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -213,9 +214,14 @@ def test_thresholds_remember_the_size_they_were_tuned_at(small, tmp_path):
     lines = cfg_path.read_text(encoding="utf-8").splitlines()
     stamps = [i for i, ln in enumerate(lines) if ln.startswith("# patrol tune")]
     assert len(stamps) == 1 and lines[stamps[0] + 1] == "classes:", lines
-    assert lines[stamps[0]].endswith(f": thresholds chosen at 320 px (detect.imgsz) for "
-                                     f"{os.path.relpath(DEFAULT_WEIGHTS_ONNX, tmp_path)} "
-                                     f"on {small / 'data.yaml'} (val)") and lines[0] == "# our city"
+    # the model by its path and content; the set has no labelled D10 or D40 box, so only D00 and D20 were tuned
+    # (the stamp said "thresholds chosen" of all four)
+    sha = hashlib.sha256(DEFAULT_WEIGHTS_ONNX.read_bytes()).hexdigest()[:12]
+    assert lines[stamps[0]].endswith(f": thresholds of D00 D20 chosen at 320 px (detect.imgsz) for "
+                                     f"{os.path.relpath(DEFAULT_WEIGHTS_ONNX, tmp_path)} [sha256:{sha}] "
+                                     f"on {small / 'data.yaml'} (val); left as they were (no labelled box in the "
+                                     "split): D10 D40"), lines[stamps[0]]
+    assert lines[0] == "# our city"
     r = _patrol("eval", small / "data.yaml", "--config", cfg_path, "--out", tmp_path / "e.json")
     assert r.returncode == 0 and "warning" not in r.stderr, r.stderr  # tuned at the size it runs at
 
@@ -229,3 +235,52 @@ def test_thresholds_remember_the_size_they_were_tuned_at(small, tmp_path):
     assert r.returncode == 0, r.stderr
     doc = json.loads((tmp_path / "det" / "summary.json").read_text(encoding="utf-8"))
     assert [w for w in doc["warnings"] if "thresholds were chosen by patrol tune at 320 px" in w], doc["warnings"]
+
+
+def test_thresholds_warn_when_tuned_for_another_model(small, tmp_path):
+    """Thresholds belong to the model they were tuned for as much as to the size. configs/default.yaml's were tuned
+    for the shipped weights/rdd-yolo.onnx; a city config that points detect.weights at its retrained model but keeps
+    those thresholds (or runs --weights another model) now gets a warning naming both models — it was silent. The
+    model is told by its content: the shipped model copied to another name is the same model, no warning."""
+    if not DEFAULT_WEIGHTS_PT.is_file():
+        pytest.skip(f"shipped model missing: {DEFAULT_WEIGHTS_PT}")
+    default_cfg = ROOT / "configs" / "default.yaml"
+    sha_onnx = hashlib.sha256(DEFAULT_WEIGHTS_ONNX.read_bytes()).hexdigest()[:12]
+    sha_pt = hashlib.sha256(DEFAULT_WEIGHTS_PT.read_bytes()).hexdigest()[:12]
+    city = tmp_path / "city"
+    (city / "models").mkdir(parents=True)
+    shutil.copy(DEFAULT_WEIGHTS_ONNX, city / "models" / "best.onnx")
+    cfg_path = city / "city.yaml"
+    cfg_path.write_text("# our city\ndetect:\n  weights: models/best.onnx\n", encoding="utf-8")
+    nowhere = ("--roads", tmp_path / "no-roads.geojson", "--out", tmp_path / "out")  # run warns, then stops: exit 3
+    r = _patrol("run", tmp_path / "no-drive", *nowhere, "--config", cfg_path)
+    assert r.returncode == 3 and "thresholds were chosen" not in r.stderr, r.stderr  # a copy: the same model
+
+    # the city's retrained model (here: the shipped .pt, another file) with the thresholds tuned for the shipped onnx
+    shutil.copy(DEFAULT_WEIGHTS_PT, city / "models" / "best.pt")
+    cfg_path.write_text("# our city\ndetect:\n  weights: models/best.pt\n", encoding="utf-8")
+    want = (f"warning: {default_cfg}: its thresholds were chosen by patrol tune for ../weights/rdd-yolo.onnx "
+            f"[sha256:{sha_onnx}], but the model is now {city / 'models' / 'best.pt'} [sha256:{sha_pt}] "
+            f"(detect.weights): tune them for this model (patrol tune DATA_YAML --config {cfg_path})")
+    r = _patrol("run", tmp_path / "no-drive", *nowhere, "--config", cfg_path)
+    assert r.returncode == 3 and want in r.stderr.splitlines(), r.stderr
+    r = _patrol("run", tmp_path / "no-drive", *nowhere, "--config", cfg_path, "--weights", DEFAULT_WEIGHTS_ONNX)
+    assert r.returncode == 3 and "thresholds were chosen" not in r.stderr, r.stderr  # --weights: the tuned one
+    # a scheduled job reads summary.json: the warning is there too (detect runs the .pt on real photos)
+    r = _patrol("detect", small / "images" / "val", "--out", tmp_path / "det", "--config", cfg_path)
+    assert r.returncode == 0 and want in r.stderr.splitlines(), r.stderr
+    doc = json.loads((tmp_path / "det" / "summary.json").read_text(encoding="utf-8"))
+    assert want[len("warning: "):] in doc["warnings"], doc["warnings"]
+
+    # tuned for the city's model: quiet with it, and the stamp now names it; the shipped onnx again warns
+    r = _patrol("tune", small / "data.yaml", "--config", cfg_path)
+    assert r.returncode == 0, r.stderr
+    assert f"for {os.path.join('models', 'best.pt')} [sha256:{sha_pt}] on" in cfg_path.read_text(encoding="utf-8")
+    r = _patrol("eval", small / "data.yaml", "--config", cfg_path, "--out", tmp_path / "e.json")
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+    r = _patrol("run", tmp_path / "no-drive", *nowhere, "--config", cfg_path, "--weights", DEFAULT_WEIGHTS_ONNX)
+    assert r.returncode == 3 and (f"warning: {cfg_path}: its thresholds were chosen by patrol tune for "
+                                  f"{os.path.join('models', 'best.pt')} [sha256:{sha_pt}], but the model is now "
+                                  f"{DEFAULT_WEIGHTS_ONNX} [sha256:{sha_onnx}] (--weights): tune them for this model "
+                                  f"(patrol tune DATA_YAML --config {cfg_path} --weights {DEFAULT_WEIGHTS_ONNX})"
+                                  ) in r.stderr.splitlines(), r.stderr

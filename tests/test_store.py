@@ -356,14 +356,17 @@ def test_import_roundtrip_changes_exactly_named_rows(tmp_path, store_path, cfg, 
         st.merge(run1(), {}, cfg)
         st.merge(frame([cand(f"k{i}", north_m=200 + 30 * i) for i in range(5)]), {}, cfg)
         st.set_status("R-000004", "confirmed", who="office")
-        n = st.export_repair_list(tmp_path / "repair_list.csv")
-    assert n == 8
+        df = st.query(lists=False)
+    # the crew's list as `patrol export --format csv` writes it (the one registry csv there is)
+    from detector.report import export
+
+    export(df, "csv", tmp_path / "repair_list.csv", cfg)
     raw = (tmp_path / "repair_list.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = _read_csv(tmp_path / "repair_list.csv")
     head = rows[0]
     ix = {h: k for k, h in enumerate(head)}
-    assert [r[ix["candidate_id"]] for r in rows[1:]] == [f"R-{k:06d}" for k in range(1, 9)]
+    assert [r[ix["candidate_id"]] for r in rows[1:]] == [f"R-{k:06d}" for k in range(1, 9)]  # route order
     con = sqlite3.connect(store_path)  # an old last_change, so the import's stamp differs even within one millisecond
     with con:
         con.execute("UPDATE gpkg_contents SET last_change='2000-01-01T00:00:00.000Z'")
@@ -371,12 +374,12 @@ def test_import_roundtrip_changes_exactly_named_rows(tmp_path, store_path, cfg, 
     before = dump(store_path)
     # crew edits two rows; blanks the status of another; everything else as exported
     rows[2][ix["status"]] = "confirmed"
-    rows[2][ix["note"]] = "深いひび割れ"
+    rows[2][ix["status_note"]] = "深いひび割れ"
     rows[2][ix["checked_by"]] = "山田"
     rows[2][ix["checked_at"]] = "2026-12-01"
     rows[4][ix["status"]] = "補修済"  # R-000004 confirmed -> repaired, Japanese spelling
     rows[4][ix["issue_type"]] = "pothole patch"
-    rows[6][ix["status"]] = ""
+    rows[6][ix["status"]] = rows[6][ix["status_ja"]] = ""  # both status columns blanked: the row is skipped
     _write_csv(tmp_path / "back.csv", rows, bom)
     with Store(store_path) as st:
         rep = st.import_verification(tmp_path / "back.csv")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -194,11 +196,14 @@ def test_tune_end_to_end(tmp_path, monkeypatch, synthetic):
     assert res["f1_after"] == pytest.approx(10 / 11)
     assert res["f1_after"] >= res["f1_before"]
     new = p.read_text(encoding="utf-8")
-    # one line more: above classes:, the size (detect.imgsz), model and data the thresholds were chosen for
+    # one line more: above classes:, the size (detect.imgsz), model and data the thresholds were chosen for, and
+    # which classes: D20 has no labelled box in the split, so its threshold was left alone (the stamp named it too)
     stamp = [ln for ln in new.splitlines() if ln.startswith("# patrol tune")]
-    assert len(stamp) == 1 and stamp[0].endswith(": thresholds chosen at 640 px (detect.imgsz) for "
+    assert len(stamp) == 1 and stamp[0].endswith(": thresholds of D00 D10 D40 chosen at 640 px (detect.imgsz) for "
                                                   f"{os.path.relpath(Path('w.onnx').resolve(), tmp_path)} on "
-                                                  "data.yaml (test)")
+                                                  "data.yaml (test); left as they were (no labelled box in the "
+                                                  "split): D20"), stamp
+    assert res["kept"] == ["D20"] and res["D20"] == load_config(None).thresholds()["D20"]
     assert new.splitlines()[new.splitlines().index(stamp[0]) + 1] == "classes:"
     assert [ln for ln in _other_lines(new) if ln != stamp[0]] == _other_lines(text)
     cfg = load_config(p)
@@ -218,7 +223,7 @@ def test_write_thresholds_keeps_crlf_line_endings(tmp_path):
     assert raw.count("\n") == raw.count("\r\n")  # no LF-only line added either
     assert f"\r\n{stamp}\r\nclasses:\r\n" in raw
     assert load_config(p).thresholds() == NEW
-    assert thresholds_tuned_at(p) == (448, p)
+    assert thresholds_tuned_at(p)[:2] == (448, p)
     write_thresholds(p, {**NEW, "D00": 0.5}, stamp)  # tuned again: the line edit, still CRLF, one stamp
     raw = p.read_bytes().decode("utf-8")
     assert raw.startswith(text) and raw.count("\n") == raw.count("\r\n") and raw.count("# patrol tune") == 1
@@ -238,9 +243,62 @@ def test_write_thresholds_where_the_line_edit_cannot_find_classes(tmp_path, text
     stamp = tune_stamp(448, "best.onnx", "data.yaml", "val")
     kept = write_thresholds(p, NEW, stamp)
     assert load_config(p).thresholds() == NEW and load_config(p).municipality == "x"
-    assert thresholds_tuned_at(p) == (448, p)
+    assert thresholds_tuned_at(p)[:2] == (448, p)
     raw = p.read_bytes().decode("utf-8")
     if text.startswith("\ufeff"):
         assert kept and raw.startswith(f"\ufeff{stamp}\nclasses:\n") and "# by hand" in raw
     else:
         assert not kept and raw.count("classes") == 1
+
+
+def test_stamp_records_the_model_by_content_and_reads_back(tmp_path):
+    """The stamp names the model it tuned for and the start of its sha256 (a city's retrained best.onnx at the same
+    path is another model; a copy elsewhere is the same one), read back by thresholds_tuned_at, in a CRLF + BOM
+    config as Notepad writes it (both kept)."""
+    from detector.config import DEFAULT_WEIGHTS_ONNX
+    from detector.tune import TunedFor, model_sha256
+
+    if not DEFAULT_WEIGHTS_ONNX.is_file():
+        pytest.skip(f"shipped model missing: {DEFAULT_WEIGHTS_ONNX}")
+    sha = hashlib.sha256(DEFAULT_WEIGHTS_ONNX.read_bytes()).hexdigest()[:12]
+    (tmp_path / "models").mkdir()
+    copy = tmp_path / "models" / "best.onnx"
+    shutil.copy(DEFAULT_WEIGHTS_ONNX, copy)
+    assert model_sha256(DEFAULT_WEIGHTS_ONNX) == model_sha256(copy) == sha
+    assert model_sha256(tmp_path / "missing.onnx") is None
+    text = "\ufeff# 宇治市\r\nmunicipality: uji\r\ndetect:\r\n  weights: models/best.onnx\r\n"
+    p = tmp_path / "uji.yaml"
+    p.write_bytes(text.encode("utf-8"))
+    stamp = tune_stamp(448, copy, "data.yaml", "val", when="2026-12-01", config_path=p)
+    assert stamp == (f"# patrol tune 2026-12-01: thresholds chosen at 448 px (detect.imgsz) for "
+                     f"{os.path.join('models', 'best.onnx')} [sha256:{sha}] on data.yaml (val)")
+    write_thresholds(p, NEW, stamp)
+    raw = p.read_bytes().decode("utf-8")
+    assert raw.startswith(text) and raw.count("\n") == raw.count("\r\n") and raw.count("\ufeff") == 1
+    assert thresholds_tuned_at(p) == TunedFor(448, p, os.path.join("models", "best.onnx"), sha)
+    # a stamp written before the model's hash was recorded still gives the size (the model: unknown)
+    p.write_text("# patrol tune: thresholds chosen at 576 px (detect.imgsz) for best.onnx on d.yaml (val)\n"
+                 "classes:\n  D00:\n    threshold: 0.3\n", encoding="utf-8")
+    assert thresholds_tuned_at(p) == TunedFor(576, p, None, None)
+    # a stamp naming the classes it left alone: the size and model read as well
+    stamp = tune_stamp(448, copy, "d.yaml", "val", kept=["D40", "D10"])
+    p.write_text(f"{stamp}\nclasses:\n  D00:\n    threshold: 0.3\n", encoding="utf-8")
+    assert "thresholds of D00 D20 chosen at 448 px" in p.read_text(encoding="utf-8")
+    assert p.read_text(encoding="utf-8").rstrip().splitlines()[0].endswith(
+        "(val); left as they were (no labelled box in the split): D10 D40")
+    assert thresholds_tuned_at(p) == TunedFor(448, p, str(copy), sha)
+
+
+def test_tune_refuses_a_split_without_any_labelled_box(tmp_path, monkeypatch, synthetic):
+    """Every class without a labelled box: nothing is tuned, so nothing is written (the stamp would have said the
+    thresholds were chosen for this model and size)."""
+    from detector.errors import InputError
+
+    for ip in synthetic:
+        ip.gt_xyxy, ip.gt_cls = np.zeros((0, 4)), np.array([], dtype=object)
+    monkeypatch.setattr(tune_mod, "predict_split", lambda *a, **kw: synthetic)
+    p = tmp_path / "c.yaml"
+    p.write_text(CONFIG, encoding="utf-8")
+    with pytest.raises(InputError, match="no labelled box in the val split: nothing to tune"):
+        tune("data.yaml", "w.onnx", p)
+    assert p.read_text(encoding="utf-8") == CONFIG
