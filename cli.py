@@ -68,8 +68,16 @@ def _thresholds_check(config: Optional[Path], cfg, weights: Optional[Path] = Non
         except ModelError:
             w = None  # named by the command that loads it (a resumed run may not need it)
         sha = model_sha256(w) if w is not None else None
+
+        def same(s):
+            return s is not None and s == tuned.sha256[: len(s)]
+
+        # the .pt and the .onnx that train exports next to it (weights/rdd-yolo.pt/.onnx) are one model: thresholds
+        # tuned with either hold for the other
+        twin = None if w is None else Path(w).with_suffix(".onnx" if Path(w).suffix.lower() == ".pt" else ".pt")
         # not a model at all: its own error says so when it is loaded, one line (no warning about it first)
-        if sha is not None and sha != tuned.sha256[: len(sha)] and looks_like_weights(w):
+        if (sha is not None and not same(sha) and not (twin is not None and same(model_sha256(twin)))
+                and looks_like_weights(w)):
             src = "--weights" if weights else "detect.weights" if cfg.detect.weights else "the shipped model"
             how = f"patrol tune DATA_YAML --config {config or 'CITY.yaml'}{f' --weights {weights}' if weights else ''}"
             then = "" if config else ", then pass --config CITY.yaml"  # not into the shipped configs/default.yaml

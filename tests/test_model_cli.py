@@ -256,7 +256,13 @@ def test_thresholds_warn_when_tuned_for_another_model(small, tmp_path):
     r = _patrol("run", tmp_path / "no-drive", *nowhere, "--config", cfg_path)
     assert r.returncode == 3 and "thresholds were chosen" not in r.stderr, r.stderr  # a copy: the same model
 
-    # the city's retrained model (here: the shipped .pt, another file) with the thresholds tuned for the shipped onnx
+    # the shipped .pt beside the onnx the thresholds were tuned with: one model (train exports the onnx next to it)
+    r = _patrol("run", tmp_path / "no-drive", *nowhere, "--weights", DEFAULT_WEIGHTS_PT)
+    assert r.returncode == 3 and "thresholds were chosen" not in r.stderr, r.stderr
+
+    # the city's retrained model (here: the shipped .pt, another file, without its onnx beside it) with the thresholds
+    # tuned for the shipped onnx
+    (city / "models" / "best.onnx").unlink()
     shutil.copy(DEFAULT_WEIGHTS_PT, city / "models" / "best.pt")
     cfg_path.write_text("# our city\ndetect:\n  weights: models/best.pt\n", encoding="utf-8")
     want = (f"warning: {default_cfg}: its thresholds were chosen by patrol tune for ../weights/rdd-yolo.onnx "
@@ -278,9 +284,15 @@ def test_thresholds_warn_when_tuned_for_another_model(small, tmp_path):
     assert f"for {os.path.join('models', 'best.pt')} [sha256:{sha_pt}] on" in cfg_path.read_text(encoding="utf-8")
     r = _patrol("eval", small / "data.yaml", "--config", cfg_path, "--out", tmp_path / "e.json")
     assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
-    r = _patrol("run", tmp_path / "no-drive", *nowhere, "--config", cfg_path, "--weights", DEFAULT_WEIGHTS_ONNX)
+    other = tmp_path / "alone" / "other.onnx"  # another model file, no .pt beside it
+    other.parent.mkdir()
+    shutil.copy(DEFAULT_WEIGHTS_ONNX, other)
+    r = _patrol("run", tmp_path / "no-drive", *nowhere, "--config", cfg_path, "--weights", other)
     assert r.returncode == 3 and (f"warning: {cfg_path}: its thresholds were chosen by patrol tune for "
                                   f"{os.path.join('models', 'best.pt')} [sha256:{sha_pt}], but the model is now "
-                                  f"{DEFAULT_WEIGHTS_ONNX} [sha256:{sha_onnx}] (--weights): tune them for this model "
-                                  f"(patrol tune DATA_YAML --config {cfg_path} --weights {DEFAULT_WEIGHTS_ONNX})"
+                                  f"{other} [sha256:{sha_onnx}] (--weights): tune them for this model "
+                                  f"(patrol tune DATA_YAML --config {cfg_path} --weights {other})"
                                   ) in r.stderr.splitlines(), r.stderr
+    # the shipped onnx: its .pt beside it is the model they were tuned for (the same file as models/best.pt)
+    r = _patrol("run", tmp_path / "no-drive", *nowhere, "--config", cfg_path, "--weights", DEFAULT_WEIGHTS_ONNX)
+    assert r.returncode == 3 and "thresholds were chosen" not in r.stderr, r.stderr
