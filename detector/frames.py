@@ -1762,3 +1762,47 @@ def read_frames_csv(path: str | Path, drive_dir: str | Path | None = None) -> li
                 time_source=row.get("time_source") or "",
             ))
     return out
+
+
+# ------------------------------------------------------------------------------------------ frame identity
+KEY_BYTES = 64 * 1024  # frame_key: a photo's first and last 64 KB (its EXIF block and both ends of the image data)
+
+
+def frame_key(fr: Frame) -> int | None:
+    """What tells this frame from every other one whatever its drive folder or file name is called (the registry
+    knows a drive copied under another name by it, ``Store.merge``): 63 bits of a BLAKE2b of what the camera
+    wrote. A photo: its size, first and last ``KEY_BYTES`` (the EXIF block with capture time, camera and GPS, and
+    both ends of the compressed image; a byte-identical copy has the same key, an edited or re-encoded photo
+    another). A video frame ``<video>@m:ss.s``: the video's own fingerprint (size and a hash of its first and
+    last 4 MB, from the ``index.json`` the extraction wrote beside the frame) and the ``@m:ss.s``. None for a frame
+    that is not ``ok`` or whose file (or video index) cannot be read: it is then known by its name only.
+
+    Cost, measured on 2 shared cores (warm cache): 0.2 ms a frame for the sample drive's 85 KB photos, 0.45 ms for
+    4 MB ones, against 9-12 ms to hash a 4 MB photo whole."""
+    import hashlib
+    import json
+
+    if not fr.ok:
+        return None
+    h = hashlib.blake2b(digest_size=8, person=b"patrol-frame")
+    try:
+        at = fr.name.rfind("@")
+        index = fr.path.parent / "index.json" if at > 0 else None
+        if index is not None and index.is_file():  # a frame taken from a video (detector/video.py)
+            video = json.loads(index.read_text(encoding="utf-8"))["want"]["video"]
+            h.update(json.dumps(["video", video, fr.name[at:]]).encode())
+        else:
+            with open(fr.path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                h.update(b"photo" + size.to_bytes(8, "little") + fh.read(KEY_BYTES))
+                if size > KEY_BYTES:
+                    fh.seek(max(KEY_BYTES, size - KEY_BYTES))
+                    h.update(fh.read(KEY_BYTES))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return int.from_bytes(h.digest(), "little") >> 1  # 63 bits: an SQLite INTEGER (and JSON number) as it is
+
+
+def frame_keys(frames: Iterable[Frame]) -> list[tuple[str, str, int]]:
+    """``(drive, name, frame_key)`` of every ``ok`` frame whose key can be read, in the frames' order."""
+    return [(fr.drive, fr.name, k) for fr in frames if (k := frame_key(fr)) is not None]

@@ -72,6 +72,7 @@ class RunSummary:
     reopened: int | None = None
     unchanged: int | None = None  # matched, but every sighting already in the registry (the same drive again)
     run_id: str | None = None  # the registry's id of this merge (None when it changed nothing)
+    copies: list = field(default_factory=list)  # store.DriveCopy.as_dict(): drives the registry held under another name
     skipped_stages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     weights: Path | None = None
@@ -126,7 +127,7 @@ def write_summary_json(summary: RunSummary, command: str, cfg: Config) -> Path:
         "candidates": summary.candidates,
         "registry": None if summary.new is None else {
             "new": summary.new, "seen_again": summary.seen_again, "reopened": summary.reopened,
-            "already_there": summary.unchanged, "run_id": summary.run_id},
+            "already_there": summary.unchanged, "run_id": summary.run_id, "copies": list(summary.copies)},
         "skipped_stages": list(summary.skipped_stages), "warnings": list(summary.warnings),
         "model": str(summary.weights) if summary.weights else None,
         "outputs": {k: rel(v) for k, v in summary.outputs.items()},
@@ -557,17 +558,26 @@ def check_coverage(located, net, roads: Path, cfg: Config) -> str | None:
     return None
 
 
-def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: RunSummary):
+def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: RunSummary, frames=None):
     """Merge into the registry (one transaction, idempotent). The run's outputs then carry the registry ids
-    (the ids the crew, `patrol status` and `patrol import-verification` use) and registry statuses."""
+    (the ids the crew, `patrol status` and `patrol import-verification` use) and registry statuses.
+
+    ``frames`` (the run's Frames, whose files are read for ``frames.frame_key``): the registry knows the drive's
+    photos by content, so a drive it holds under another folder name is not counted again; each such drive is one
+    warning naming both drives and the date the first was merged (``summary.copies``)."""
+    from .frames import frame_keys
     from .store import Store
 
+    keys = frame_keys(frames) if frames else None
     with Store.for_config(store, cfg) as st:
-        res = st.merge(cands, {"label": Path(run_info["out"]).name, **run_info}, cfg)  # run id: <time>-<OUT name>
+        # run id: <time>-<OUT name>
+        res = st.merge(cands, {"label": Path(run_info["out"]).name, **run_info}, cfg, frames=keys)
         reg = st.states(res.mapping.values())  # this run's registry candidates only, not the whole registry
     summary.new, summary.seen_again, summary.reopened = len(res.new), len(res.seen_again), len(res.reopened)
     summary.run_id = res.run_id if res.changed else None
     summary.unchanged = len(res.unchanged)
+    summary.copies = [c.as_dict() for c in res.copies]
+    summary.warnings.extend(c.message for c in res.copies)
     summary.outputs["store"] = store
     if len(cands):
         cands = cands.copy()
@@ -714,7 +724,7 @@ def _run_locked(drives, roads, out, cfg, weights, store, progress, detector, rep
     checkpoint("before_store")
     if store is not None:
         cands = merge_into_store(cands, store, {"drives": names, "out": str(out.resolve()), "weights": str(weights)},
-                                 cfg, summary)
+                                 cfg, summary, frames=frames)
         lap = summary.lap("registry", lap)
     prune_crops(cands, out)
     write_candidate_outputs(cands, out, summary, busy)
@@ -915,12 +925,13 @@ def locate_only(csvs: list[Path], roads: Path, out: Path, cfg: Config, store: Pa
     det = det.apply_thresholds(cfg.thresholds())
     summary.drives = sorted(set(det.drive.tolist()))
     out.mkdir(parents=True, exist_ok=True)
-    net, located, cands, warnings = locate_and_dedupe(det, roads, cfg, frames=_frames_beside(csvs))
+    frames = _frames_beside(csvs)
+    net, located, cands, warnings = locate_and_dedupe(det, roads, cfg, frames=frames)
     summary.warnings.extend(warnings)
     count_sightings(summary, cands)
     if store is not None:
         cands = merge_into_store(cands, store, {"drives": summary.drives, "out": str(out.resolve()),
-                                                "detections": [str(p) for p in csvs]}, cfg, summary)
+                                                "detections": [str(p) for p in csvs]}, cfg, summary, frames=frames)
     write_candidate_outputs(cands, out, summary)
     summary.hits = len(det)
     summary.hits_unlocated = int((~det.has_position).sum()) if len(det) else 0

@@ -31,6 +31,12 @@ confidence/position, drives, images, crop) is recomputed from its observations, 
 function of the set of observations: merging the same run (or the same drive in a later run) again
 changes nothing.
 ``status_history`` (attributes): every status change (creation, reopen, manual, import).
+``drives`` (attributes): one row per drive folder name merged with its frames: first merge time and run, frames
+recorded.  ``frames`` (attributes): every ok frame of those drives, ``frame_key`` (``frames.frame_key``: what the
+camera wrote, not the file name; the INTEGER PRIMARY KEY), its drive and file name.  A run's frame whose key is
+held is that frame: ``merge`` stores the run's sightings of it under the drive and name held (``_known_frames``), so
+a drive copied under another folder name, or last week's photos in this week's folder, count once; the run's drives
+that held such frames are ``MergeResult.copies``.
 ``runs`` (attributes): one row per merge **that changed the registry**; a no-op merge (e.g. a re-run)
 leaves no trace, so a repeated merge leaves every table byte-identical.  ``run_id`` (also on the observations
 and status changes a merge wrote): the caller's, else ``<merge time>-<label>`` (see ``Store.merge``).
@@ -40,9 +46,11 @@ virtual table and triggers as GDAL writes them), so QGIS filters by extent witho
 ``ST_IsEmpty``/``ST_MinX``… which GDAL provides and ``Store`` registers on its own connection.  A registry made
 before the index gets it in its next write transaction; an SQLite without the R*Tree module works without it.
 
-Schema versions (``patrol_meta.schema_version``): 2 since the crop is stored once.  A registry of schema 1 is read
-as it is and migrated by its next write transaction (``Store._migrate``), then compacted once; a patrol of
-schema 1 refuses a registry of schema 2 (it would clear the crops it no longer finds in the sightings).
+Schema versions (``patrol_meta.schema_version``): 2 since the crop is stored once, 3 since frames are recorded.  A
+registry of an older schema is read as it is and migrated by its next write transaction (``Store._migrate``; from 1
+then compacted once); a patrol of schema 1 refuses a registry of schema 2 (it would clear the crops it no longer
+finds in the sightings), one of schema 2 a registry of schema 3 (it would merge a copied drive again without
+recording its frames).
 
 Matching a run candidate to the registry (same class only)
 ---------------------------------------------------------
@@ -77,7 +85,8 @@ import pandas as pd
 
 from .errors import InputError, StoreError, UsageError, read_input_bytes
 
-SCHEMA_VERSION = 2  # 2: the best crop only in candidates (crop_obs_id says whose), images as drive/name
+SCHEMA_VERSION = 3  # 2: the best crop only in candidates (crop_obs_id says whose), images as drive/name;
+#                    3: the frames of every merged drive, by content (tables drives, frames)
 BUSY_TIMEOUT_S = 120.0
 GPKG_APPLICATION_ID = 0x47504B47  # 'GPKG'
 GPKG_USER_VERSION = 10400
@@ -170,6 +179,19 @@ CREATE TABLE runs (
   n_seen_again INTEGER, n_reopened INTEGER, n_unchanged INTEGER, info TEXT);
 CREATE TABLE patrol_meta (key TEXT PRIMARY KEY, value TEXT);
 """
+
+#: schema 3: every frame of every drive merged, by what the camera wrote (``frames.frame_key``), so that a drive
+#: copied under another folder name is known for what it is (``Store.merge``). In a registry of schema 2 they are
+#: created by its next write transaction (``_migrate``).
+_FRAMES_SQL = [
+    "CREATE TABLE IF NOT EXISTS drives (did INTEGER PRIMARY KEY AUTOINCREMENT, drive TEXT NOT NULL UNIQUE, "
+    "merged_at TEXT NOT NULL, run_id TEXT, n_frames INTEGER NOT NULL DEFAULT 0)",
+    "CREATE TABLE IF NOT EXISTS frames (frame_key INTEGER PRIMARY KEY, did INTEGER NOT NULL, image TEXT NOT NULL)",
+    "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES "
+    "('drives', 'attributes', 'drives', 'drive folders merged, first merge time, frames recorded', NULL)",
+    "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES "
+    "('frames', 'attributes', 'frames', 'every frame merged, by content (frame_key): its drive and name', NULL)",
+]
 
 _SRS_ROWS = [
     ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian coordinate reference system"),
@@ -273,6 +295,35 @@ def _gpkg_geom_function(name: str):
 
 
 @dataclass
+class DriveCopy:
+    """Frames of a run's drive that the registry already holds, by content (``frames.frame_key``), under another
+    drive name: merged before (``merged_at`` of that drive's first merge), or earlier in the same run (None)."""
+    drive: str  # the run's drive folder name
+    same_as: str  # the drive they were merged as
+    merged_at: str | None  # when ``same_as`` was first merged (ISO 8601); None: it is a drive of this run
+    frames: int  # the run drive's frames that are photos of ``same_as``
+    of: int  # the run drive's frames with a key (its ok frames)
+
+    @property
+    def message(self) -> str:
+        """One line for the run's summary, naming both drives and the date."""
+        if self.merged_at:
+            when = datetime.fromisoformat(self.merged_at).strftime("%Y-%m-%d %H:%M")
+            src = f"drive {self.same_as}, merged into the registry on {when}"
+        else:
+            src = f"drive {self.same_as} of this run"
+        if self.frames == self.of:
+            return (f"{self.drive}: the same photos as {src} (all {self.of} frames): not counted again "
+                    f"(no new sighting, n_obs and drives unchanged)")
+        return (f"{self.drive}: {self.frames} of its {self.of} frames are the same photos as {src}: those not counted "
+                f"again; its other {self.of - self.frames} frames merged as {self.drive}")
+
+    def as_dict(self) -> dict:
+        return {"drive": self.drive, "same_as": self.same_as, "merged_at": self.merged_at, "frames": self.frames,
+                "of": self.of}
+
+
+@dataclass
 class MergeResult:
     new: list[str] = field(default_factory=list)
     seen_again: list[str] = field(default_factory=list)
@@ -285,10 +336,14 @@ class MergeResult:
     mapping: dict[Any, str] = field(default_factory=dict)
     #: this merge's id in ``runs``, ``observations`` and ``status_history`` (recorded only when ``changed``)
     run_id: str = ""
+    #: the run's drives whose frames (some or all) the registry already held under another drive name
+    copies: list[DriveCopy] = field(default_factory=list)
+    #: frames of the run recorded in ``frames`` (those the registry did not hold yet)
+    frames_recorded: int = 0
 
     @property
     def changed(self) -> bool:
-        return bool(self.new or self.seen_again or self.reopened or self.refined)
+        return bool(self.new or self.seen_again or self.reopened or self.refined or self.frames_recorded)
 
 
 @dataclass
@@ -461,6 +516,8 @@ class Store:
                 "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES (?,?,?,?,?)",
                 _CONTENTS)
             con.execute("INSERT INTO gpkg_geometry_columns VALUES ('candidates','geom','POINT',?,0,0)", (SRS_ID,))
+            for stmt in _FRAMES_SQL:
+                con.execute(stmt)
             con.executemany("INSERT INTO patrol_meta VALUES (?,?)",
                             [("schema_version", str(SCHEMA_VERSION)), ("last_number", "0")])
 
@@ -495,17 +552,33 @@ class Store:
             self._reclaim(migrated)
 
     def _migrate(self) -> bool:
-        """Inside a write transaction: bring a registry of an older schema to ``SCHEMA_VERSION``; True if it did.
+        """Inside a write transaction: bring a registry of an older schema to ``SCHEMA_VERSION``; True if it freed
+        space worth compacting the file for (1 -> 2).
 
         1 -> 2: schema 1 kept the best crop twice, in the candidate row and in its sighting's row: the sighting's
         copy goes (the candidate's stays, ``crop_obs_id`` names its sighting), with the partial index that found
         it, and two indexes the others cover; ``images`` become ``drive/name`` as in a run's outputs (two phones each
-        have an IMG_0001.jpg)."""
+        have an IMG_0001.jpg).
+
+        2 -> 3: the (empty) tables ``drives`` and ``frames``: the drives merged before are known by their names only
+        (their files were not read then), those merged from now on also by their frames' content."""
         con = self.con
         row = con.execute("SELECT value FROM patrol_meta WHERE key='schema_version'").fetchone() if (
             "patrol_meta" in self._tables()) else None
         if row is None or int(row[0]) >= SCHEMA_VERSION:  # (none: the registry is being created)
             return False
+        version = int(row[0])
+        if version < 2:
+            self._migrate_1_2()
+        for stmt in _FRAMES_SQL:
+            con.execute(stmt)
+        con.execute("UPDATE patrol_meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+        self._touch("patrol_meta", "drives", "frames")
+        return version < 2
+
+    def _migrate_1_2(self) -> None:
+        """See ``_migrate``."""
+        con = self.con
         if "crop_obs_id" not in {r[1] for r in con.execute('PRAGMA table_info("candidates")')}:
             con.execute('ALTER TABLE "candidates" ADD COLUMN "crop_obs_id" INTEGER')
         if "crop_jpeg" in {r[1] for r in con.execute('PRAGMA table_info("observations")')}:
@@ -523,9 +596,7 @@ class Store:
         con.executemany("UPDATE candidates SET images=? WHERE candidate_id=?", changed)
         if changed:
             self._touch("candidates")
-        con.execute("UPDATE patrol_meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
-        self._touch("observations", "patrol_meta")
-        return True
+        self._touch("observations")
 
     def _reclaim(self, migrated: bool) -> None:
         """After a commit: hand free pages back to the file system when they are many (>= 1 MB and a quarter of the
@@ -614,8 +685,16 @@ class Store:
         raise ValueError(f"not a date: {when!r}")
 
     # ------------------------------------------------------------------------------------------ merge
-    def merge(self, cands: pd.DataFrame, run_info: dict | None = None, cfg=None) -> MergeResult:
+    def merge(self, cands: pd.DataFrame, run_info: dict | None = None, cfg=None,
+              frames: Iterable[tuple[str, str, int]] | None = None) -> MergeResult:
         """Fold one run's Candidates into the registry in ONE transaction (see module doc).
+
+        ``frames``: ``(drive, image, frame_key)`` of the run's frames (``frames.frame_keys``: every ok frame, not
+        only those with a hit), in the run's order. A frame whose key the registry already holds is that frame: its
+        sightings are stored under the drive and name it was first merged as (a drive copied under another folder
+        name, or last week's photos in this week's folder, count once), and the run's drives that held such frames
+        are listed in ``MergeResult.copies``; the frames not held yet are recorded. Without ``frames`` (``patrol
+        locate`` of detections without their frames) sightings are known by drive and name only.
 
         Optional columns of ``cands``: ``crop_jpeg`` (bytes, the crop of the best image) and
         ``observations`` (list of dicts with drive, image, x1, y1, x2, y2, confidence, time[, width, height]):
@@ -636,9 +715,11 @@ class Store:
             rows = _run_rows(cands)
         except StoreError as e:
             raise StoreError(e.reason, self.path, e.field) from None
+        frames = list(frames or ())
         res = MergeResult()
         with self._txn() as con:
             self._test_hook()
+            new_frames = self._known_frames(frames, rows, res) if frames else []
             # what matching needs, nothing behind the crop (status and repair time: below, of those seen again)
             reg = pd.read_sql_query("SELECT candidate_id, class, segment_id, chainage_m, lat, lon FROM candidates", con)
             match = self._match(rows, reg, dist_m, absorb)
@@ -701,8 +782,13 @@ class Store:
                     res.reopened.append(rid)
             for rid in touched:
                 self._recompute(rid)
+            if new_frames:
+                self._record_frames(new_frames, merged_at, run_id)
+                res.frames_recorded = len(new_frames)
             if res.changed:
-                self._touch("candidates", "observations", "runs", *(("status_history",) if res.new or res.reopened else ()),
+                damages = res.new or res.seen_again or res.reopened or res.refined  # (else: only frames recorded)
+                self._touch("runs", *(("candidates", "observations") if damages else ()),
+                            *(("status_history",) if res.new or res.reopened else ()),
                             *(("patrol_meta",) if res.new else ()))
                 info = {k: v for k, v in run_info.items()}
                 con.execute(
@@ -711,6 +797,62 @@ class Store:
                     (run_id, merged_at, len(rows), len(res.new), len(res.seen_again), len(res.reopened),
                      len(res.unchanged), json.dumps(info, default=str, ensure_ascii=False, sort_keys=True)))
         return res
+
+    def _known_frames(self, frames: list[tuple[str, str, int]], rows: list[dict], res: MergeResult) -> list:
+        """Inside merge's transaction: the run's frames the registry (or an earlier drive of this run) already holds
+        by content. Their sightings in ``rows`` are re-keyed to the drive and name held (so they are the stored
+        sightings, not new ones), ``res.copies`` says which drives held them; returns the frames to record
+        ``(key, drive, image)``."""
+        held: dict[int, tuple[str, str, str]] = {}
+        for k, d, im, at in self.con.execute(
+                "SELECT f.frame_key, d.drive, f.image, d.merged_at FROM json_each(?) j "
+                "JOIN frames f ON f.frame_key = j.value JOIN drives d ON d.did = f.did",
+                (json.dumps(sorted({k for _, _, k in frames})),)):
+            held[k] = (d, im, at)
+        alias: dict[tuple[str, str], tuple[str, str]] = {}
+        first: dict[int, tuple[str, str]] = {}
+        total: dict[str, int] = {}
+        same: dict[tuple[str, str, str | None], int] = {}  # (drive, same_as, merged_at) -> frames
+        new = []
+        for d, im, k in frames:
+            total[d] = total.get(d, 0) + 1
+            if k in held:
+                d0, im0, at = held[k]
+            elif k in first:
+                (d0, im0), at = first[k], None
+            else:
+                first[k] = (d, im)
+                new.append((k, d, im))
+                continue
+            if (d0, im0) != (d, im):
+                alias[(d, im)] = (d0, im0)
+            if d0 != d:
+                same[(d, d0, at)] = same.get((d, d0, at), 0) + 1
+        res.copies = [DriveCopy(d, d0, at, n, total[d]) for (d, d0, at), n in same.items()]
+        if alias:
+            for r in rows:
+                for o in r["obs"]:
+                    to = alias.get(o["key"][:2])
+                    if to is not None:
+                        o["key"] = (*to, *o["key"][2:])
+                        o["drive"] = to[0]
+        return new
+
+    def _record_frames(self, new: list[tuple[int, str, str]], merged_at: str, run_id: str) -> None:
+        """Inside merge's transaction: the run's frames the registry did not hold, under their drives (a drive
+        merged before keeps its first merge time)."""
+        con = self.con
+        counts: dict[str, int] = {}
+        for _, d, _ in new:
+            counts[d] = counts.get(d, 0) + 1
+        con.executemany("INSERT OR IGNORE INTO drives (drive, merged_at, run_id) VALUES (?,?,?)",
+                        [(d, merged_at, run_id) for d in counts])
+        con.executemany("UPDATE drives SET n_frames = n_frames + ? WHERE drive=?", [(n, d) for d, n in counts.items()])
+        did = dict(con.execute("SELECT drive, did FROM drives WHERE drive IN (SELECT value FROM json_each(?))",
+                               (json.dumps(list(counts)),)))
+        con.executemany("INSERT INTO frames (frame_key, did, image) VALUES (?,?,?)",
+                        [(k, did[d], im) for k, d, im in new])
+        self._touch("drives", "frames")
 
     def _new_run_id(self, merged_at: str, label: str | None) -> str:
         """``<merge time>-<label>``, with ``-2``, ``-3`` … where a run of that name is already recorded."""

@@ -22,7 +22,7 @@ import pytest
 
 from detector.config import Config
 from detector.errors import InputError, StoreError, UsageError
-from detector.store import TRANSITIONS, Store, gpkg_point, parse_gpkg_point
+from detector.store import SCHEMA_VERSION, TRANSITIONS, Store, gpkg_point, parse_gpkg_point
 
 ROOT = Path(__file__).resolve().parent.parent
 LAT0, LON0 = 36.69, 137.21
@@ -789,7 +789,8 @@ def test_registry_of_schema_1_is_migrated_on_its_next_write(toyama, tmp_path):
         same = [c for c in qa.columns if c != "status_changed_at"]  # (the merge time of a new candidate)
         pd.testing.assert_frame_equal(qa[same], qb[same])
         assert qa.crop_jpeg.notna().all() and qa.images.map(lambda v: all("/" in i for i in v)).all()
-        assert a.con.execute("SELECT value FROM patrol_meta WHERE key='schema_version'").fetchone() == ("2",)
+        assert a.con.execute("SELECT value FROM patrol_meta WHERE key='schema_version'").fetchone() == (
+            str(SCHEMA_VERSION),)
         assert a.con.execute("SELECT COUNT(*) FROM observations WHERE crop_jpeg IS NOT NULL").fetchone() == (0,)
         held = "SELECT c.candidate_id, o.drive, o.image FROM candidates c JOIN observations o ON o.obs_id = c.crop_obs_id"
         assert sorted(a.con.execute(held).fetchall()) == sorted(b.con.execute(held).fetchall())
@@ -806,7 +807,7 @@ def test_registry_of_schema_1_is_migrated_on_its_next_write(toyama, tmp_path):
     assert {n: g for n, g in pyogrio.list_layers(p_old)}["observations"] is None
     obs = pyogrio.read_dataframe(p_old, layer="observations")
     assert obs.groupby("candidate_id").size().to_dict() == dict(zip(qa.candidate_id, qa.n_obs))
-    with pytest.raises(old.StoreError, match="schema version 2"):
+    with pytest.raises(old.StoreError, match=f"schema version {SCHEMA_VERSION}"):
         old.Store(p_old)
 
 
