@@ -119,7 +119,8 @@ def _print_summary(s, title: str) -> None:
         rej = ", ".join(f"{k} {v}" for k, v in s.rejected_reasons.items())
         t.add_row("frames", f"{s.frames_ok} used, {s.frames_rejected} rejected" + (f" ({rej})" if rej else "")
                   + (f", {s.frames_interpolated} placed by interpolation" if s.frames_interpolated else "")
-                  + (f", {s.frames_from_track} placed from track files" if s.frames_from_track else ""))
+                  + (f", {s.frames_from_track} placed from track files" if s.frames_from_track else "")
+                  + (f", {s.frames_rear} of a rear camera" if s.frames_rear else ""))
     for i, u in enumerate(s.tracks):
         what = (f"not used ({u.problem})" if u.problem else
                 f"{u.kind.upper()}, {u.points} points: {u.placed} frame{'s' if u.placed != 1 else ''} placed")

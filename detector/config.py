@@ -29,7 +29,7 @@ def _check_class_ids(ids) -> None:
         raise ValueError(f"unknown class ids {sorted(unknown)}; known: {list(CLASS_IDS)}")
 
 
-_NUMERIC = {int, float, list[float], dict[str, float]}
+_NUMERIC = {int, float, float | None, list[float], dict[str, float]}
 
 
 def _halfwidth(v: Any) -> Any:
@@ -111,12 +111,18 @@ class FramesSpec(_Strict):
                     "two-channel dashcam's rear videos, a thumbnails folder, parking-mode clips; a frames.csv row "
                     "'ignored' each")
 
-    @field_validator("ignore", mode="before")
+    rear: list[str] = Field(
+        default_factory=list,
+        description="frames of a rear camera (a two-channel dashcam's rear videos or photos), as glob patterns on the "
+                    "name within the drive, with the rules of ignore: [\"*_R.MP4\", \"Movie/R/*\"]; their damages are "
+                    "placed behind the vehicle (camera.rear: its mounting); a file matching ignore too is ignored")
+
+    @field_validator("ignore", "rear", mode="before")
     @classmethod
     def _one_pattern(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v  # ignore: "*_R.MP4"
 
-    @field_validator("ignore")
+    @field_validator("ignore", "rear")
     @classmethod
     def _patterns(cls, v: list[str]) -> list[str]:
         out = []
@@ -131,11 +137,29 @@ class FramesSpec(_Strict):
         return out
 
 
+class RearCameraSpec(_Strict):
+    """The rear camera's mounting (``camera.rear``), for the frames that ``frames.rear`` names; a setting left out
+    (None) is the front camera's."""
+    height_m: float | None = Field(None, gt=0.2, lt=5.0, description="lens height above the road (a rear window: often higher)")
+    pitch_deg: float | None = Field(None, ge=-10.0, le=60.0, description="downward tilt of the optical axis, looking back")
+    hfov_deg: float | None = Field(None, gt=10.0, lt=170.0, description="horizontal field of view of the frames as stored")
+    max_distance_m: float | None = Field(None, gt=1.0, description="cap on the distance behind a hit can be placed")
+
+
 class CameraSpec(_Strict):
     height_m: float = Field(1.3, gt=0.2, lt=5.0, description="lens height above the road")
     pitch_deg: float = Field(8.0, ge=-10.0, le=60.0, description="downward tilt of the optical axis")
     hfov_deg: float = Field(66.0, gt=10.0, lt=170.0, description="horizontal field of view of the frames as stored")
     max_distance_m: float = Field(30.0, gt=1.0, description="cap on the distance ahead a hit can be placed")
+    rear: RearCameraSpec | None = Field(
+        None, description="the rear camera's mounting (frames.rear), each setting left out as the front camera's")
+
+    def of(self, camera: str) -> "CameraSpec":
+        """The mounting of ``camera`` ("front" | "rear"): the rear one is this one with ``rear``'s settings over it."""
+        if camera != "rear" or self.rear is None:
+            return self
+        over = {k: v for k, v in self.rear.model_dump().items() if v is not None}
+        return self.model_copy(update={**over, "rear": None})
 
 
 class LocateSpec(_Strict):

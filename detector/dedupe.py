@@ -72,13 +72,20 @@ def _pairs_within(key: np.ndarray, x: np.ndarray, y: np.ndarray, r: float):
     return i[ok], j[ok]
 
 
+def _camera(L: pd.DataFrame) -> np.ndarray:
+    """Each row's camera ("front" | "rear"; Located without the column: front)."""
+    return L["camera"].astype(str).to_numpy() if "camera" in L.columns else np.full(len(L), "front", dtype=object)
+
+
 def _sightings(L: pd.DataFrame, cfg: Config) -> np.ndarray:
     """Sighting label per row (row index of the sighting's anchor box)."""
     n = len(L)
     px = np.where(np.isfinite(L["road_x"]), L["road_x"], L["dmg_x"]).astype(float)
     py = np.where(np.isfinite(L["road_y"]), L["road_y"], L["dmg_y"]).astype(float)
     key = pd.factorize(L["drive"].astype(str) + "\x00" + L["image"].astype(str) + "\x00" + L["class"].astype(str))[0]
-    cap = cfg.camera.max_distance_m if cfg.camera is not None else np.inf
+    cap = np.full(n, cfg.camera.max_distance_m if cfg.camera is not None else np.inf)
+    if cfg.camera is not None:  # a rear camera's hits have the rear mounting's cap
+        cap[_camera(L) == "rear"] = cfg.camera.of("rear").max_distance_m
     d = L["distance_ahead_m"].to_numpy(dtype=float)
     reliable = ~(np.isfinite(d) & (d >= cap - 1e-6))
     near = L["y2"].to_numpy(dtype=float) / L["height"].to_numpy(dtype=float)
@@ -177,7 +184,9 @@ def _far(S: pd.DataFrame, cfg: Config) -> np.ndarray:
 
 def _link_far(S: pd.DataFrame, lab: np.ndarray, cfg: Config) -> np.ndarray:
     """A cluster made only of far sightings joins the same-class cluster (with a near sighting) of the same drive
-    seen closest in time, within ``link_s``: the far estimate is weak, the near one of the same pass is not."""
+    and camera seen closest in time, within ``link_s``: the far estimate is weak, the near one of the same pass is
+    not. Of the same camera: a rear camera sees a damage far behind after the vehicle passed it, while the front
+    camera already sees the next damage near ahead; the rear's near sighting of that damage came just before."""
     far = _far(S, cfg)
     if not far.any() or cfg.dedupe.link_s <= 0:
         return lab
@@ -185,7 +194,7 @@ def _link_far(S: pd.DataFrame, lab: np.ndarray, cfg: Config) -> np.ndarray:
     if not allfar.any() or allfar.all():
         return lab
     t = S["t"].to_numpy(dtype=float)
-    key = S["drive"].astype(str).to_numpy() + "\x00" + S["class"].astype(str).to_numpy()
+    key = S["drive"].astype(str).to_numpy() + "\x00" + S["class"].astype(str).to_numpy() + "\x00" + _camera(S)
     A = pd.DataFrame({"k": key[allfar], "i": np.flatnonzero(allfar)})
     B = pd.DataFrame({"k": key[~far], "j": np.flatnonzero(~far)})
     P = A.merge(B, on="k")

@@ -1,7 +1,9 @@
 """One columnar ``Detections`` type (numpy arrays, like supervision's) and the detections.csv schema.
 
 detections.csv columns (contract): image,time,lat,lon,heading,class,confidence,x1,y1,x2,y2,width,height
-Extra columns may follow; ``drive`` is the one this project writes (several passes in one run).
+Extra columns may follow; this project writes ``drive`` (several passes in one run) and ``camera`` ("front" or
+"rear": a two-channel dashcam's rear camera, ``frames.rear``, whose damages lie behind the vehicle; a file without
+the column, or an empty cell, leaves it to ``locate``, which applies the config's ``frames.rear`` to the image name).
 Empty lat/lon/heading/time are allowed (images without EXIF) and read back as NaN / "".
 """
 
@@ -21,7 +23,8 @@ from . import CLASS_IDS
 from .errors import InputError, read_input_bytes
 
 COLUMNS = ["image", "time", "lat", "lon", "heading", "class", "confidence", "x1", "y1", "x2", "y2", "width", "height"]
-EXTRA_COLUMNS = ["drive"]
+EXTRA_COLUMNS = ["drive", "camera"]
+CAMERAS = ("front", "rear")
 
 
 @dataclass
@@ -39,7 +42,12 @@ class Detections:
     width: np.ndarray  # int64 image width
     height: np.ndarray  # int64 image height
     drive: np.ndarray  # object (drive / pass name)
+    camera: np.ndarray = None  # object: "front" | "rear" | "" (unknown: locate applies frames.rear to the name)
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.camera is None:
+            self.camera = np.full(len(self.image), "front", dtype=object)
 
     def __len__(self) -> int:
         return len(self.image)
@@ -59,12 +67,12 @@ class Detections:
             lat=np.array([], dtype=float), lon=np.array([], dtype=float), heading=np.array([], dtype=float),
             class_id=np.array([], dtype=object), confidence=np.array([], dtype=float),
             xyxy=np.zeros((0, 4), dtype=float), width=np.array([], dtype=np.int64),
-            height=np.array([], dtype=np.int64), drive=np.array([], dtype=object),
+            height=np.array([], dtype=np.int64), drive=np.array([], dtype=object), camera=np.array([], dtype=object),
         )
 
     @classmethod
     def from_arrays(cls, *, image, class_id, confidence, xyxy, width, height, time="", lat=np.nan, lon=np.nan,
-                    heading=np.nan, drive="", extra: dict | None = None) -> "Detections":
+                    heading=np.nan, drive="", camera="front", extra: dict | None = None) -> "Detections":
         n = len(confidence)
 
         def col(v, dtype):
@@ -76,7 +84,7 @@ class Detections:
             image=col(image, object), time=col(time, object), lat=col(lat, float), lon=col(lon, float),
             heading=col(heading, float), class_id=col(class_id, object), confidence=col(confidence, float),
             xyxy=np.asarray(xyxy, dtype=float).reshape(n, 4), width=col(width, np.int64), height=col(height, np.int64),
-            drive=col(drive, object), extra={k: np.asarray(v) for k, v in (extra or {}).items()},
+            drive=col(drive, object), camera=col(camera, object), extra={k: np.asarray(v) for k, v in (extra or {}).items()},
         )
 
     @classmethod
@@ -118,7 +126,8 @@ class Detections:
         return out
 
 
-_ARRAYS = ["image", "time", "lat", "lon", "heading", "class_id", "confidence", "xyxy", "width", "height", "drive"]
+_ARRAYS = ["image", "time", "lat", "lon", "heading", "class_id", "confidence", "xyxy", "width", "height", "drive",
+           "camera"]
 
 
 def _fmt_float(v: float, nd: int) -> str:
@@ -134,7 +143,7 @@ def detections_rows(det: Detections, with_drive: bool = True) -> Iterable[list[s
             f"{x1:.1f}", f"{y1:.1f}", f"{x2:.1f}", f"{y2:.1f}", str(int(det.width[i])), str(int(det.height[i])),
         ]
         if with_drive:
-            row.append(det.drive[i] or "")
+            row += [det.drive[i] or "", det.camera[i] or ""]
         yield row
 
 
@@ -192,7 +201,8 @@ def read_detections_csv(path: str | Path, drive: str | None = None) -> Detection
     if missing:
         raise InputError(f"missing column(s) {','.join(missing)}; expected header {','.join(COLUMNS)}", path, missing[0])
     ix = {c: head.index(c) for c in head}
-    cols: dict[str, list] = {k: [] for k in ("image", "time", "lat", "lon", "heading", "class", "conf", "xyxy", "w", "h", "drive")}
+    cols: dict[str, list] = {k: [] for k in ("image", "time", "lat", "lon", "heading", "class", "conf", "xyxy", "w", "h", "drive",
+                                             "camera")}
     try:
         for line, row in enumerate(reader, start=2):
             if not row or all(not c.strip() for c in row):
@@ -244,6 +254,11 @@ def read_detections_csv(path: str | Path, drive: str | None = None) -> Detection
             cols["w"].append(int(w))
             cols["h"].append(int(h))
             cols["drive"].append((row[ix["drive"]].strip() if "drive" in ix else "") or drive)
+            cam = row[ix["camera"]].strip().lower() if "camera" in ix else ""
+            if cam not in CAMERAS + ("",):
+                raise InputError(f"line {line}: unknown camera {cam[:20]!r}; expected front or rear (or empty: "
+                                 "frames.rear decides)", path, "camera")
+            cols["camera"].append(cam)
     except csv.Error as e:
         raise InputError(f"not CSV: {e}", path) from None
     n = len(cols["image"])
@@ -253,5 +268,5 @@ def read_detections_csv(path: str | Path, drive: str | None = None) -> Detection
         heading=np.array(cols["heading"], dtype=float), class_id=np.array(cols["class"], dtype=object),
         confidence=np.array(cols["conf"], dtype=float), xyxy=np.array(cols["xyxy"], dtype=float).reshape(n, 4),
         width=np.array(cols["w"], dtype=np.int64), height=np.array(cols["h"], dtype=np.int64),
-        drive=np.array(cols["drive"], dtype=object),
+        drive=np.array(cols["drive"], dtype=object), camera=np.array(cols["camera"], dtype=object),
     )

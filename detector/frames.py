@@ -89,6 +89,7 @@ __all__ = [
     "load_image", "iter_decoded", "iter_images", "write_frames_csv", "read_frames_csv", "reason_code",
     "sniff_format", "drive_name", "sequence_of", "chain_folders", "walk_drive", "scan", "Scan", "TrackUse",
     "load_tracks", "merge_track_uses", "track_warnings", "VideoUse", "video_warnings", "ignored_by",
+    "camera_of", "CAMERAS",
 ]
 
 REASONS: dict[str, str] = {
@@ -110,7 +111,7 @@ REASONS: dict[str, str] = {
 
 CSV_COLUMNS = ["name", "status", "reason", "time", "lat", "lon", "heading", "speed",
                "drive", "position_source", "heading_source", "width", "height", "make", "model", "software",
-               "time_source"]
+               "time_source", "camera"]
 # after the contract columns: the absolute path, so a cached frames.csv can be decoded again
 EXTRA_COLUMNS = ["path"]
 
@@ -156,6 +157,7 @@ class Frame:
     make: str = ""
     model: str = ""
     software: str = ""
+    camera: str = "front"  # "front" | "rear" (frames.rear): a rear frame's damages lie behind the vehicle
 
     @property
     def ok(self) -> bool:
@@ -802,6 +804,18 @@ def ignored_by(name: str, patterns: Sequence[str]) -> str | None:
     return None
 
 
+CAMERAS = ("front", "rear")
+
+
+def camera_of(name: str, patterns: Sequence[str]) -> str:
+    """"rear" when the file ``name`` (within the drive; a video's frame ``<video>@<m:ss.s>`` by its video's name)
+    matches a ``frames.rear`` pattern (the rules of ``ignored_by``), else "front"."""
+    video, at, clock = name.rpartition("@")
+    if at and clock[:1].isdigit() and ":" in clock:
+        name = video
+    return "rear" if ignored_by(name, patterns) is not None else "front"
+
+
 def walk_drive(drive_dir: Path, exclude: Iterable[Path] = ()) -> Iterator[tuple[str, Path, str]]:
     """(name relative to the drive, path, reason-if-not-a-file) in sorted order; follows folder links once.
     Folders in ``exclude`` (the run's own output folder) are not entered and get no row."""
@@ -970,7 +984,8 @@ def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = N
     found: list[tuple[str, Path, str]] = []  # track files in the drive: (folder, path, kind)
     videos: list[tuple[str, Path, str]] = []  # video files in the drive: (name, path, format)
     for name, path, why in walk_drive(drive_dir, exclude):
-        fr = Frame(drive=drive, name=name, path=path.absolute(), index=0, status="ok", reason="", time=None)
+        fr = Frame(drive=drive, name=name, path=path.absolute(), index=0, status="ok", reason="", time=None,
+                   camera=camera_of(name, cfg.frames.rear))
         pattern = ignored_by(name, cfg.frames.ignore)
         if pattern is not None:
             why = f'ignored: matches frames.ignore "{pattern}"'
@@ -1075,9 +1090,11 @@ def _video_frames(name: str, path: Path, fmt: str, drive: str, cfg: Config, reac
 
     use = VideoUse(path=str(path.absolute()))
 
+    camera_name = camera_of(name, cfg.frames.rear)
+
     def reject(reason: str) -> VideoUse:
         frames.append(Frame(drive=drive, name=name, path=path.absolute(), index=0, status="rejected", reason=reason,
-                            time=None))
+                            time=None, camera=camera_name))
         use.problem = reason
         return use
 
@@ -1125,7 +1142,7 @@ def _video_frames(name: str, path: Path, fmt: str, drive: str, cfg: Config, reac
     for f in got.frames:
         fr = Frame(drive=drive, name=f"{name}@{clock_label(f['t'])}", path=(folder / f["file"]).absolute(), index=0,
                    status="ok", reason="", time=(start + timedelta(seconds=f["t"])).astimezone(tz), time_source=src,
-                   width=int(f["width"]), height=int(f["height"]))
+                   width=int(f["width"]), height=int(f["height"]), camera=camera_name)
         if min(fr.width, fr.height) < cfg.frames.min_image_side:
             fr.status, fr.reason = "rejected", f"too_small: {fr.width}x{fr.height} (minimum side {cfg.frames.min_image_side})"
         camera[id(fr)] = ("", "", "")
@@ -1699,7 +1716,7 @@ def write_frames_csv(frames: Iterable[Frame], path: str | Path) -> None:
                 fr.name, fr.status, fr.reason, fr.time.isoformat() if fr.time is not None else "",
                 _fmt(fr.lat, 8), _fmt(fr.lon, 8), _fmt(fr.heading, 3), _fmt(fr.speed, 3),
                 fr.drive, fr.position_source, fr.heading_source, fr.width, fr.height, fr.make, fr.model, fr.software,
-                fr.time_source, str(fr.path),
+                fr.time_source, fr.camera, str(fr.path),
             ])
 
 
@@ -1760,6 +1777,7 @@ def read_frames_csv(path: str | Path, drive_dir: str | Path | None = None) -> li
                 width=it("width"), height=it("height"),
                 make=row.get("make") or "", model=row.get("model") or "", software=row.get("software") or "",
                 time_source=row.get("time_source") or "",
+                camera="rear" if (row.get("camera") or "").strip() == "rear" else "front",  # older files: front
             ))
     return out
 

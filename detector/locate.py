@@ -21,11 +21,15 @@
    preference for the driven segment (0) or one connected to it (``switch_m``) over any other (``jump_m``):
    a damage ahead past a junction lands on the next segment of the road, not back on the driven one, and a
    damage is never put on a parallel road merely because it lies closer to it.
+   A rear camera's hit (``camera`` "rear": ``frames.rear``) is placed the same way with the rear mounting
+   (``camera.rear`` over the front's) and the heading reversed: it lies behind the vehicle. The frame's heading
+   (EXIF, track) stays the driving direction, and so does everything the vehicle's own position uses (the track
+   heading, the snapping of the vehicle to the road it drives).
 Hits without position stay in the frame with ``located == False`` (``df.attrs["n_unlocated"]``); hits with no
 road within ``max_snap_m`` keep their raw position with ``segment_id == ""``.
 
 Located columns: the Detections columns (image, time, lat, lon, heading, class, confidence, x1, y1, x2, y2, width,
-height, drive) plus x, y, dmg_x, dmg_y, dmg_lat, dmg_lon, distance_ahead_m, segment_id, road_name, chainage_m,
+height, drive, camera) plus x, y, dmg_x, dmg_y, dmg_lat, dmg_lon, distance_ahead_m, segment_id, road_name, chainage_m,
 snap_m, t, obs_id, and: located, lateral_m, road_x, road_y (damage projected on its segment, metric),
 road_lat, road_lon, seg_length_m, seg_node_a, seg_node_b (the segment's end node ids in this network load, used
 by dedupe to merge across segment ends), veh_segment_id, veh_snap_m, heading_grid, est_width_m, est_length_m.
@@ -41,7 +45,7 @@ import shapely
 
 from .config import CameraSpec, Config
 from .detections import Detections
-from .frames import chain_folders, reachable, sequence_of, split_tracks
+from .frames import camera_of, chain_folders, reachable, sequence_of, split_tracks
 from .roads import RoadNetwork
 
 PENALTY_M = 1.0e4  # heading outside tolerance: only when nothing else is in range
@@ -283,6 +287,18 @@ def frame_sequences(frames) -> dict[tuple[str, str], str]:
     return out
 
 
+def _cameras(det: Detections, cfg: Config) -> np.ndarray:
+    """Each hit's camera: the detections' ``camera`` where given, else (a detections.csv without the column, as
+    the oracle files or one of an older patrol) ``frames.rear`` applied to the image name."""
+    cam = np.asarray(det.camera, dtype=object).copy()
+    unknown = np.flatnonzero(cam == "")
+    if len(unknown):
+        names = pd.unique(det.image[unknown])
+        by_name = {n: camera_of(str(n), cfg.frames.rear) for n in names}
+        cam[unknown] = [by_name[n] for n in det.image[unknown]]
+    return cam
+
+
 def _base_frame(det: Detections) -> pd.DataFrame:
     df = pd.DataFrame({
         "image": det.image.astype(object), "time": det.time.astype(object), "lat": det.lat, "lon": det.lon,
@@ -296,6 +312,17 @@ def _base_frame(det: Detections) -> pd.DataFrame:
     return df
 
 
+def _per_camera(rear: np.ndarray, cam: CameraSpec, fn) -> tuple[np.ndarray, np.ndarray]:
+    """``fn(rows, spec) -> (a, b)`` for the front hits with the front mounting and the rear hits with the rear one
+    (``camera.rear`` over the front's), put together in row order."""
+    n = len(rear)
+    a, b = np.full(n, np.nan), np.full(n, np.nan)
+    for rows, spec in ((~rear, cam), (rear, cam.of("rear"))):
+        if rows.any():
+            a[rows], b[rows] = fn(rows, spec)
+    return a, b
+
+
 def locate(det: Detections, net: RoadNetwork, cfg: Config | None = None, method: str | None = None,
            sequences: dict[tuple[str, str], str] | None = None) -> pd.DataFrame:
     """``sequences``: (drive, image) -> sequence label from all the drive's frames (``frame_sequences``). Without
@@ -303,6 +330,8 @@ def locate(det: Detections, net: RoadNetwork, cfg: Config | None = None, method:
     rollover from two phones recording at the same time whose hits do not overlap in time."""
     cfg = cfg or Config()
     df = _base_frame(det)
+    df["camera"] = _cameras(det, cfg)
+    rear = df["camera"].to_numpy() == "rear"
     n = len(df)
     located = np.isfinite(df["lat"].to_numpy()) & np.isfinite(df["lon"].to_numpy())
     df["located"] = located
@@ -350,13 +379,15 @@ def locate(det: Detections, net: RoadNetwork, cfg: Config | None = None, method:
     est_l = np.full(n, np.nan)
     if cam is not None and n:
         xyxy = df[["x1", "y1", "x2", "y2"]].to_numpy()
-        est_w, est_l = box_extent_m(xyxy, df["width"].to_numpy(), df["height"].to_numpy(), cam)
+        est_w, est_l = _per_camera(rear, cam, lambda rows, spec: box_extent_m(
+            xyxy[rows], df["width"].to_numpy()[rows], df["height"].to_numpy()[rows], spec))
     dx, dy = x.copy(), y.copy()
     if place and n:
         u = (df["x1"].to_numpy() + df["x2"].to_numpy()) / 2.0
-        d, lat_off = ground_from_pixel(u, df["y2"].to_numpy(), df["width"].to_numpy(), df["height"].to_numpy(), cam)
+        v, w, h = df["y2"].to_numpy(), df["width"].to_numpy(), df["height"].to_numpy()
+        d, lat_off = _per_camera(rear, cam, lambda rows, spec: ground_from_pixel(u[rows], v[rows], w[rows], h[rows], spec))
         ok = located & np.isfinite(hdg)
-        th = np.radians(hdg)
+        th = np.radians(np.where(rear, hdg + 180.0, hdg))  # a rear camera looks back: ahead of it is behind the vehicle
         dx = np.where(ok, x + d * np.sin(th) + lat_off * np.cos(th), x)
         dy = np.where(ok, y + d * np.cos(th) - lat_off * np.sin(th), y)
         dist_ahead = np.where(ok, d, np.nan)

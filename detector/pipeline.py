@@ -56,6 +56,7 @@ class RunSummary:
     frames_rejected: int = 0
     frames_interpolated: int = 0
     frames_from_track: int = 0  # placed from a track file (GPX/NMEA)
+    frames_rear: int = 0  # used frames of a rear camera (frames.rear)
     tracks: list = field(default_factory=list)  # frames.TrackUse per track file, found in a drive or given (--track)
     videos: list = field(default_factory=list)  # frames.VideoUse per video file
     rejected_reasons: dict[str, int] = field(default_factory=dict)
@@ -113,6 +114,7 @@ def write_summary_json(summary: RunSummary, command: str, cfg: Config) -> Path:
         "frames": None if not summary.frames_total else {  # (patrol locate reads no frames)
             "total": summary.frames_total, "used": summary.frames_ok, "rejected": summary.frames_rejected,
             "interpolated": summary.frames_interpolated, "placed_from_track": summary.frames_from_track,
+            "rear": summary.frames_rear,
             "rejected_by_reason": dict(summary.rejected_reasons)},
         "tracks": [{"file": u.path, "format": u.kind or None, "points": u.points, "used": not u.problem,
                     "problem": u.problem or None, "frames_placed": u.placed} for u in summary.tracks],
@@ -386,6 +388,9 @@ def _check_usable(frames, drives: list[Path], cfg: Config, out: Path, summary: R
         d0 = drives[0]
         raise InputError(why[d0] + ("; nor has any other drive" if len(drives) > 1 else ""), d0)
     summary.warnings.extend(f"{d}: {w}" for d, w in why.items())
+    if cfg.frames.rear and not any(f.camera == "rear" for f in frames):  # a pattern with a typo: all seen as front
+        summary.warnings.append(f"frames.rear {', '.join(map(repr, cfg.frames.rear))} matched no file: every frame "
+                                "was taken as the front camera's (patterns are on the name within the drive)")
 
 
 def _frame_key(f) -> tuple[str, str]:
@@ -416,7 +421,9 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
     # redo the others), as long as the model, its settings and the frame's file are the same
     model_key = _sha1({"weights": weights_fingerprint(weights), "detect": config_fingerprint(cfg)["detect"],
                        "thr": cfg.thresholds(), "v": 2})  # v2: records carry the file's size and mtime
-    key = _sha1({"frames": [(f.drive, f.name, f.status) for f in frames], "model": model_key})
+    # a rear frame (frames.rear) says so: its hits are written with camera "rear" (a front frame's key is as before)
+    key = _sha1({"frames": [(f.drive, f.name, f.status) + (("rear",) if f.camera == "rear" else ()) for f in frames],
+                 "model": model_key})
     frames_csv = out / WORK / "frames.detect.csv"
     if man.fresh("detect", key, det_csv, frames_csv):
         from .frames import read_frames_csv
@@ -497,7 +504,7 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
         parts.append(Detections.from_arrays(
             image=[f.name] * len(boxes), class_id=[b[5] for b in boxes], confidence=arr[:, 4], xyxy=arr[:, :4],
             width=rec["w"], height=rec["h"], time=f.time.isoformat() if f.time else "",
-            lat=f.lat, lon=f.lon, heading=f.heading, drive=f.drive))
+            lat=f.lat, lon=f.lon, heading=f.heading, drive=f.drive, camera=f.camera))
     det = Detections.concat(parts)
     from .frames import read_frames_csv, write_frames_csv
 
@@ -750,6 +757,7 @@ def _fill_frame_counts(summary: RunSummary, frames) -> None:
     summary.frames_rejected = summary.frames_total - summary.frames_ok
     summary.frames_interpolated = sum(f.status == "ok" and f.position_source == "interpolated" for f in frames)
     summary.frames_from_track = sum(f.status == "ok" and f.position_source == "track_file" for f in frames)
+    summary.frames_rear = sum(f.status == "ok" and f.camera == "rear" for f in frames)
     reasons: dict[str, int] = {}
     for f in frames:
         if f.status != "ok":

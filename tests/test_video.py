@@ -467,3 +467,77 @@ def test_track_looked_up_per_chunk_not_per_frame(tmp_path, video_src, photos, mo
     assert [f["t"] for f in late.frames] == [f["t"] for f in alone.frames]
     # a broken frame rate does not make one chunk of a million grid points
     assert video._CHUNK_MAX <= 3000
+
+
+# ------------------------------------------------------------------------------------------------ rear camera
+
+def test_rear_video_frames_placed_behind_the_vehicle(tmp_path, photos):
+    """A two-channel dashcam's rear video (``…_R.MP4``, ``frames.rear``): made from the same 41 photos as a rear
+    camera of a vehicle driving the route backwards films them (it looks the way the photos looked: the photos
+    played backwards in time, the GPX's times mirrored, so the track's heading is reversed), its frames get
+    camera "rear" and `patrol run` finds the damages where the photos' run puts them. At 1 fps each frame is a
+    photo at its own time and place (the photos and the track points are at whole seconds; at 2 fps a frame between
+    two shows the earlier photo a second's drive, ~10 m, early). The same hits placed as a front camera's (the
+    camera column taken out, no frames.rear) land farther off."""
+    import cv2
+    import geopandas as gpd
+    import pandas as pd
+
+    from detector.scoring import score_sites
+    from test_cli import ok, patrol
+
+    roads, truth = need(TOYAMA / "roads.geojson"), gpd.read_file(need(TOYAMA / "truth.geojson"))
+    t0 = photos[0].time
+    ts = np.array([f.time.timestamp() - t0.timestamp() for f in photos])
+    span = ts[-1]
+    drive = tmp_path / "rear-drive"
+    src = tmp_path / "rear.mp4"
+    w = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"mp4v"), 1, (512, 512))
+    cur, img = -1, None
+    for k in range(int(span) + 1):
+        i = int(np.searchsorted(ts, span - k, side="right") - 1)  # the photo of the mirrored time
+        if i != cur:
+            img, cur = cv2.resize(cv2.imread(str(photos[i].path)), (512, 512), interpolation=cv2.INTER_AREA), i
+        w.write(img)
+    w.release()
+    with_creation(src, drive / "DCIM" / "Movie" / "2026_1120_090000_001_R.MP4", t0.timestamp())
+    pts = kubicka_points(t0)
+    pts[:, 0] = 2 * t0.timestamp() + span - pts[:, 0]  # the vehicle at time s is where it was at span - s
+    write_gpx(drive / "log.gpx", pts[::-1])
+    photo_drive = tmp_path / "photo-drive"
+    photo_drive.mkdir()
+    for p in photos:
+        shutil.copy(p.path, photo_drive / Path(p.path).name)
+    cfg = tmp_path / "rear.yaml"
+    cfg.write_text('frames:\n  rear: ["*_R.MP4"]\n', encoding="utf-8")
+    r = ok(patrol("run", drive, "--roads", roads, "--out", tmp_path / "vo", "--config", cfg, "--no-report"))
+    assert "of a rear camera" in " ".join(r.stdout.split()), r.stdout
+    ok(patrol("run", photo_drive, "--roads", roads, "--out", tmp_path / "po", "--no-report"))
+    rows = (tmp_path / "vo" / "frames.csv").read_text(encoding="utf-8").splitlines()
+    head = rows[0].split(",")
+    cam = head.index("camera")
+    assert {r.split(",")[cam] for r in rows[1:]} == {"rear"} and len(rows) > 40
+    det = pd.read_csv(tmp_path / "vo" / "detections.csv", keep_default_na=False)
+    assert set(det["camera"]) == {"rear"} and len(det) > 10
+    # as a front camera's, which is what patrol did before frames.rear
+    det.drop(columns="camera").to_csv(tmp_path / "as-front.csv", index=False)
+    ok(patrol("locate", tmp_path / "as-front.csv", "--roads", roads, "--out", tmp_path / "fo"))
+
+    def cands(out):
+        c = gpd.read_file(out / "candidates.geojson")
+        c["lon"], c["lat"] = c.geometry.x, c.geometry.y
+        return c, score_sites(c, truth)
+
+    (cv, sv), (cp, sp), (cf, _) = cands(tmp_path / "vo"), cands(tmp_path / "po"), cands(tmp_path / "fo")
+    a = cp.to_crs(6675)
+
+    def off(c):
+        b = c.to_crs(6675)
+        return np.array([b[b["class"] == x["class"]].distance(x.geometry).min() for _, x in a.iterrows()])
+
+    print(f"\nrear video: {sv['found']} sites found, precision {sv['precision']:.2f}, {len(cv)} candidates, median "
+          f"{np.median(off(cv)):.1f} m from the photos' candidates; as a front camera's: median "
+          f"{np.median(off(cf)):.1f} m; photos: {sp['found']} found, precision {sp['precision']:.2f}")
+    assert sv["found"] >= sp["found"] - 1 and sv["precision"] >= sp["precision"] - 0.15 and sv["duplicates"] == 0
+    assert np.mean(off(cv) < 10.0) >= 0.8, off(cv)
+    assert np.median(off(cv)) < np.median(off(cf)), (off(cv), off(cf))

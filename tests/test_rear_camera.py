@@ -1,0 +1,245 @@
+"""Rear camera (two-channel dashcams): ``frames.rear`` frames are placed behind the vehicle and merge with the
+front camera's sightings of the same damage.
+
+Real data: the sample drive's pass 1 and a "rear" version of it as the rear camera of a vehicle driving the route
+the other way would shoot it (it looks the way the front camera looked): the same pictures (pixels untouched, only
+the EXIF segment rewritten) with the EXIF heading + 180° and the times reversed, starting a minute after the front
+drive ends (the same vehicle driving back). Its oracle boxes likewise. Every damage must land where the front
+camera put it, and a drive holding both must give each damage once.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from conftest import TOYAMA, need
+from detector.config import Config, load_config
+from detector.errors import ConfigError
+from detector.frames import camera_of, read_frames_csv, scan_drive
+
+P1 = "toyama-2026-11-p1"
+GAP_S = 60.0  # the rear drive starts this long after the front one ends
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+def rear_copy(src: Path, dst: Path, t_end: datetime) -> None:
+    """``src`` as the rear camera of a vehicle driving the route backwards shoots it: GPS and camera time mirrored
+    about ``t_end`` (+ GAP_S), GPSImgDirection / GPSTrack + 180°. Only the EXIF APP1 segment is rebuilt."""
+    data = src.read_bytes()
+    assert data[2:4] == b"\xff\xe1" and data[6:12] == b"Exif\x00\x00", src
+    seg_len = int.from_bytes(data[4:6], "big")
+    exif = Image.open(src).getexif()
+    ex, gps = exif.get_ifd(0x8769), exif.get_ifd(0x8825)
+    t = datetime.strptime(ex[0x9003] + ex[0x9011].replace(":", ""), "%Y:%m:%d %H:%M:%S%z")
+    t2 = t_end + timedelta(seconds=GAP_S) + (t_end - t)
+    new = Image.Exif()
+    for k, v in exif.items():
+        if k not in (0x8825, 0x8769):
+            new[k] = v
+    nex = new.get_ifd(0x8769)
+    nex.update(ex)
+    nex[0x9003] = t2.strftime("%Y:%m:%d %H:%M:%S")
+    ng = new.get_ifd(0x8825)
+    ng.update(gps)
+    u = t2.astimezone(timezone.utc)
+    if 7 in gps:
+        ng[7], ng[29] = (float(u.hour), float(u.minute), float(u.second)), u.strftime("%Y:%m:%d")
+    for tag in (15, 17):  # GPSTrack, GPSImgDirection
+        if tag in gps:
+            ng[tag] = (float(gps[tag]) + 180.0) % 360.0
+    payload = new.tobytes()
+    dst.write_bytes(data[:2] + b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + data[4 + seg_len:])
+
+
+@pytest.fixture(scope="module")
+def t_end() -> datetime:
+    return max(f.time for f in scan_drive(need(TOYAMA / P1), Config()) if f.ok)
+
+
+def make_drive(folder: Path, front: bool, rear: bool, t_end: datetime) -> Path:
+    """Pass 1 (every file, the 4 broken ones too) and/or its rear version (``…_R.jpg``) in one folder."""
+    folder.mkdir(parents=True)
+    for p in sorted(need(TOYAMA / P1).iterdir()):
+        if front:
+            shutil.copy(p, folder / p.name)
+        if rear and p.name.startswith("IMG_2026"):
+            rear_copy(p, folder / f"{p.stem}_R.jpg", t_end)
+    return folder
+
+
+def rear_oracle(t_end: datetime, column: bool) -> pd.DataFrame:
+    """The oracle boxes of pass 1 as its rear version's (``…_R.jpg``, heading + 180, times mirrored)."""
+    df = pd.read_csv(need(TOYAMA / f"{P1}.oracle.csv"), dtype=str, keep_default_na=False)
+    t = [datetime.fromisoformat(s) for s in df["time"]]
+    df["time"] = [(t_end + timedelta(seconds=GAP_S) + (t_end - x)).isoformat() for x in t]
+    df["heading"] = [f"{(float(h) + 180) % 360:.1f}" if h else "" for h in df["heading"]]
+    df["image"] = df["image"].str.replace(".jpg", "_R.jpg", regex=False)
+    df["drive"] = P1
+    if column:
+        df["camera"] = "rear"
+    return df
+
+
+def front_oracle() -> pd.DataFrame:
+    df = pd.read_csv(need(TOYAMA / f"{P1}.oracle.csv"), dtype=str, keep_default_na=False)
+    df["drive"] = P1
+    return df
+
+
+def candidates(out: Path):
+    import geopandas as gpd
+
+    c = gpd.read_file(out / "candidates.geojson")
+    c["lon"], c["lat"] = c.geometry.x, c.geometry.y
+    return c
+
+
+def offsets(ref, other) -> np.ndarray:
+    """Per candidate of ``ref``: metres to the nearest candidate of its class in ``other``."""
+    a, b = ref.to_crs(6675), other.to_crs(6675)
+    return np.array([b[b["class"] == c["class"]].distance(c.geometry).min() for _, c in a.iterrows()])
+
+
+def score(c) -> dict:
+    import geopandas as gpd
+
+    from detector.scoring import score_sites
+
+    return score_sites(c, gpd.read_file(need(TOYAMA / "truth.geojson")))
+
+
+# ------------------------------------------------------------------------------------------------ config
+
+def test_config_rear_patterns_and_mounting(tmp_path):
+    cfg = Config(frames={"rear": "Movie\\R\\"}, camera={"rear": {"pitch_deg": "１５"}})  # one pattern; full width
+    assert cfg.frames.rear == ["Movie/R/*"]
+    rear, front = cfg.camera.of("rear"), cfg.camera.of("front")
+    assert (rear.pitch_deg, rear.height_m, rear.hfov_deg) == (15.0, 1.3, 66.0)  # the rest as the front camera's
+    assert front.pitch_deg == 8.0 and Config().camera.of("rear") == Config().camera
+    assert camera_of("DCIM/Movie/R/2026_1120_090000_001.MP4@1:23.5", cfg.frames.rear) == "rear"
+    assert camera_of("DCIM/Movie/F/2026_1120_090000_001.MP4@1:23.5", cfg.frames.rear) == "front"
+    assert camera_of("a/b_R.mp4@0:00.0", ["*_R.MP4"]) == "rear" and camera_of("a/b_R.mp4.jpg", ["*_R.MP4"]) == "front"
+    p = tmp_path / "city.yaml"
+    p.write_text("frames:\n  rear: ['*_R.MP4']\ncamera:\n  rear:\n    height_m: 1.6\n", encoding="utf-8")
+    c = load_config(p)
+    assert c.frames.rear == ["*_R.MP4"] and c.camera.of("rear").height_m == 1.6 and c.camera.height_m == 1.3
+    p.write_text("camera:\n  rear:\n    height_m: 9\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert e.value.field == "camera.rear.height_m"
+    p.write_text("frames:\n  rear: ['']\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="empty pattern"):
+        load_config(p)
+
+
+# ------------------------------------------------------------------------------------------------ oracle boxes
+
+def test_oracle_rear_boxes_land_where_the_front_put_them(tmp_path, t_end):
+    """`patrol locate` on the rear version of pass 1's oracle boxes: with the camera column (as patrol writes it),
+    or without it and ``frames.rear`` in the config (an older or third-party detections.csv), the 31 candidates lie
+    where the front boxes put them (0.0 m); front and rear in one file: 31, each damage once. Placed as a front
+    camera's (what patrol did before), the same boxes land up to ~9 m off and the drive holding both has a duplicate."""
+    from test_cli import ok, patrol
+
+    roads = need(TOYAMA / "roads.geojson")
+    cfg = tmp_path / "rear.yaml"
+    cfg.write_text("frames:\n  rear: ['*_R.jpg']\n", encoding="utf-8")
+    files = {"front": front_oracle(), "rear": rear_oracle(t_end, True), "rear_nocol": rear_oracle(t_end, False)}
+    files["both"] = pd.concat([files["front"], files["rear"]])
+    files["both_nocol"] = pd.concat([files["front"], files["rear_nocol"]])
+    runs = {}
+    for name, df in files.items():
+        csv = tmp_path / f"{name}.csv"
+        df.to_csv(csv, index=False)
+        for conf in ("cfg", "default"):
+            out = tmp_path / f"o-{name}-{conf}"
+            ok(patrol("locate", csv, "--roads", roads, "--out", out, *(("--config", cfg) if conf == "cfg" else ())))
+            runs[name, conf] = candidates(out)
+    ref = runs["front", "cfg"]
+    assert len(ref) == 31 and score(ref)["found"] == 31
+    for name in ("rear", "rear_nocol", "both", "both_nocol"):
+        c = runs[name, "cfg"]
+        s = score(c)
+        assert len(c) == 31 and s["found"] == 31 and s["duplicates"] == 0, (name, s)
+        assert offsets(ref, c).max() < 0.5, (name, offsets(ref, c))
+    assert (runs["both", "cfg"]["n_obs"].sum() == 2 * ref["n_obs"].sum())  # each damage seen by both cameras
+    # the camera column wins over the config: rear without frames.rear too
+    assert offsets(ref, runs["rear", "default"]).max() < 0.5
+    # as a front camera's (no column, no frames.rear): behind the vehicle is put ahead of it
+    off = offsets(ref, runs["rear_nocol", "default"])
+    print(f"\nrear boxes placed as front: median {np.median(off):.1f} m, max {off.max():.1f} m off; "
+          f"both: {len(runs['both_nocol', 'default'])} candidates")
+    assert off.max() > 5.0 and len(runs["both_nocol", "default"]) > 31
+
+
+# ------------------------------------------------------------------------------------------------ patrol run
+
+def test_patrol_run_rear_photos_found_where_the_front_found_them(tmp_path, t_end):
+    """`patrol run` with the shipped model: the rear version of pass 1 alone (``frames.rear: ["*_R.jpg"]``) gives
+    the front run's candidates at the same places and the same score against truth.geojson; the drive holding
+    both gives each damage once, seen by both cameras. frames.csv and detections.csv say which camera."""
+    from test_cli import ok, patrol
+
+    roads = need(TOYAMA / "roads.geojson")
+    cfg = tmp_path / "rear.yaml"
+    cfg.write_text("frames:\n  rear: ['*_R.jpg']\n", encoding="utf-8")
+    out = {}
+    for name, front, rear in (("front", True, False), ("rear", False, True), ("both", True, True)):
+        drive = make_drive(tmp_path / name / P1, front, rear, t_end)
+        out[name] = tmp_path / f"o-{name}"
+        r = ok(patrol("run", drive, "--roads", roads, "--out", out[name], "--config", cfg, "--no-report"))
+        if rear:
+            assert "100 of a rear camera" in " ".join(r.stdout.split()), r.stdout  # (the table wraps at 80)
+    c = {k: candidates(v) for k, v in out.items()}
+    s = {k: score(v) for k, v in c.items()}
+    print("\n" + "; ".join(f"{k}: {len(c[k])} candidates, {s[k]['found']} sites, precision {s[k]['precision']:.2f}, "
+                           f"duplicates {s[k]['duplicates']}" for k in c))
+    for k in ("rear", "both"):
+        assert len(c[k]) == len(c["front"]) and s[k]["found"] >= s["front"]["found"], (k, s[k])
+        assert s[k]["precision"] >= s["front"]["precision"] - 1e-9 and s[k]["duplicates"] == 0
+        off = offsets(c["front"], c[k])
+        assert off.max() < 3.0, (k, off)
+    assert c["both"]["n_obs"].sum() == c["front"]["n_obs"].sum() + c["rear"]["n_obs"].sum()
+    frames = read_frames_csv(out["both"] / "frames.csv")
+    assert {f.camera for f in frames if f.name.endswith("_R.jpg")} == {"rear"}
+    assert {f.camera for f in frames if not f.name.endswith("_R.jpg")} == {"front"}
+    rear_rows = [f for f in frames if f.name.endswith("_R.jpg") and f.heading_source == "exif"]
+    front_by = {f.name: f for f in frames}
+    # the frame's heading is the driving direction: the rear drive's, opposite the front drive's
+    assert all(abs((f.heading - front_by[f.name[:-6] + ".jpg"].heading) % 360 - 180) < 0.01 for f in rear_rows)
+    det = pd.read_csv(out["both"] / "detections.csv", keep_default_na=False)
+    assert list(det.columns[-2:]) == ["drive", "camera"]
+    assert set(det.loc[det["image"].str.endswith("_R.jpg"), "camera"]) == {"rear"}
+    assert set(det.loc[~det["image"].str.endswith("_R.jpg"), "camera"]) == {"front"}
+    doc = json.loads((out["both"] / "summary.json").read_text(encoding="utf-8"))
+    assert doc["frames"]["rear"] == 100 and doc["frames"]["used"] == 200
+    # frames.rear taken away: the frames stage runs again and the rear hits are front hits again
+    r = ok(patrol("run", tmp_path / "both" / P1, "--roads", roads, "--out", out["both"], "--no-report"))
+    assert "rear camera" not in " ".join(r.stdout.split())
+    det = pd.read_csv(out["both"] / "detections.csv", keep_default_na=False)
+    assert set(det["camera"]) == {"front"}
+    assert len(candidates(out["both"])) > len(c["front"])  # the duplicate the rear setting avoids
+
+
+# ------------------------------------------------------------------------------------------------ dedupe
+
+def test_far_rear_sighting_links_to_its_own_camera():
+    """dedupe's time link (``link_s``) of a far-only sighting: a rear camera sees damage A far behind 2 s after
+    seeing it near, while the front camera sees damage B near ahead at that moment: A's far sighting joins A."""
+    from detector.dedupe import _link_far
+
+    S = pd.DataFrame({"drive": ["d"] * 3, "class": ["D40"] * 3, "camera": ["rear", "rear", "front"],
+                      "t": [10.0, 12.0, 12.2], "distance_ahead_m": [5.0, 25.0, 5.0]})
+    lab = _link_far(S, np.array([0, 1, 2]), Config())
+    assert lab.tolist() == [0, 0, 2]
+    # without the camera (Located of an older patrol): the nearest in time, as before
+    assert _link_far(S.drop(columns="camera"), np.array([0, 1, 2]), Config()).tolist() == [0, 2, 2]
