@@ -28,7 +28,8 @@ Contracts:
   size), ISO 8601 or ``2026/11/20 9:00:05`` or ``2026年11月20日 9時00分05秒``, with ``Z``/``UTC``/``JST``/an offset
   (or a header saying ``UTC``/``JST``), else in ``tz``; ``11/20/2026`` (day/month order) is not guessed. Positions:
   decimal degrees, DMS (``36°41'44.4"N``, ``36:41:44.4``, ``36.41.44.4``, ``36度41分44.4秒``) or 1/3600 or
-  1/3,600,000 degree (from the header's unit, else from their size, with a note). Speed only with a unit in its
+  1/3,600,000 degree (from the header's unit, else from their size, with a note); a decimal comma (``"36,69567"``,
+  one comma between digits in a cell without a point) is a point, in speed and course too. Speed only with a unit in its
   header (else derived from the points, with a note); ``bearing``/``course``/``heading``/``方位`` in degrees. A
   file that says Tokyo datum (``日本測地系``) is refused. Unreadable rows are skipped and counted.
 * KML (and the ``doc.kml`` of a KMZ): ``gx:Track`` (``<when>`` paired with ``<gx:coord>``; each track a segment,
@@ -604,6 +605,18 @@ def _csv_time(s: str, tz: tzinfo) -> float | None:
     return v if 315532800.0 <= v < 4102444800.0 else None  # 1980 to 2100
 
 
+def _point(s: str) -> str:
+    """A decimal comma as a point: "36,6956710" (Excel in a locale that writes one; quoted in a "," CSV) or the
+    seconds "44,4" of a DMS cell. Only one comma, between digits, in a cell with no point: "1,234.5" is not
+    changed (and then not read)."""
+    return s.replace(",", ".") if s.count(",") == 1 and "." not in s and re.search(r"\d,\d", s) else s
+
+
+def _num(s: str) -> float:
+    """A CSV number cell (speed, course): ``_float`` with a decimal comma read as a point."""
+    return _float(_point(unicodedata.normalize("NFKC", s).strip().strip('"').strip()))
+
+
 _DMS_SEP = str.maketrans({c: " " for c in "°度:'′分\"″秒"})
 
 
@@ -622,6 +635,7 @@ def _coord(s: str) -> tuple[float, str]:
         neg, s = s[-1] in "SW", s[:-1].strip()
     if s and s[0] in "+-":
         neg, s = neg != (s[0] == "-"), s[1:].strip()
+    s = _point(s)
     try:
         v = float(s)
         form = "num"
@@ -727,8 +741,8 @@ def _read_csv(path: Path, data: bytes, tz: tzinfo) -> Track:
         t.append(tv)
         lat.append(la)
         lon.append(lo)
-        spd.append(_float(cell(r, sp_i)) * sp_k if sp_k is not None else math.nan)
-        crs.append(_float(cell(r, co_i)) if co_i is not None else math.nan)
+        spd.append(_num(cell(r, sp_i)) * sp_k if sp_k is not None else math.nan)
+        crs.append(_num(cell(r, co_i)) if co_i is not None else math.nan)
     if not t:
         if not n:
             raise TrackError("no rows under the CSV header")

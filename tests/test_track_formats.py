@@ -114,8 +114,21 @@ def kml_placemarks(p):  # a logger's KML of one Placemark per point (TimeStamp +
     return "points.kml", f'<kml xmlns="http://www.opengis.net/kml/2.2"><Document>{marks}</Document></kml>'.encode()
 
 
+def csv_decimal_comma(p):  # Excel in a locale with a decimal comma: ";", quoted "36,6956710", a trailing ";"
+    def dc(v: float) -> str:
+        return f'"{v:.7f}"'.replace(".", ",")
+
+    rows = [f"{_iso(t, JST, '%Y-%m-%d %H:%M:%S')};{dc(la)};{dc(lo)};{dc(30.5)};" for t, la, lo in p]
+    return "excel-export.csv", ("Time;Latitude;Longitude;Speed (km/h);\r\n" + "\r\n".join(rows) + "\r\n").encode()
+
+
+def tsv_decimal_comma(p):  # the same as a tab-separated export, unquoted
+    rows = [f"{_iso(t)}Z\t{la:.7f}\t{lo:.7f}".replace(".", ",") for t, la, lo in p]
+    return "track.tsv", ("time\tlat\tlon\n" + "\n".join(rows) + "\n").encode()
+
+
 WRITERS = [csv_gpslogger, csv_date_time_local, csv_fleet_cp932_dms, csv_fleet_cp932_arcsec, csv_epoch_ms, tsv_utc,
-           kml_gx_track, kmz_local_times, kml_placemarks]
+           csv_decimal_comma, tsv_decimal_comma, kml_gx_track, kmz_local_times, kml_placemarks]
 
 
 @pytest.mark.parametrize("writer", WRITERS, ids=lambda w: w.__name__)
@@ -139,7 +152,7 @@ def test_formats_place_frames_as_the_gpx_does(tmp_path, writer, drive, pts, orig
     if writer is csv_gpslogger:  # a speed without its unit is not guessed: derived from the points, and said so
         assert any("speed column 'speed' not used: no unit" in n for n in tr.notes)
         assert np.isnan(tr.speed).all()
-    if writer is csv_epoch_ms:
+    if writer in (csv_epoch_ms, csv_decimal_comma):
         assert np.allclose(tr.speed, 30.5)
     if writer is csv_fleet_cp932_arcsec:
         assert any("1/3600 degree (seconds of arc)" in n for n in tr.notes)
