@@ -32,7 +32,7 @@ Contracts:
   one comma between digits in a cell without a point) is a point, in speed and course too. Speed only with a unit in its
   header (else derived from the points, with a note); ``bearing``/``course``/``heading``/``方位`` in degrees. A
   file that says Tokyo datum (``日本測地系``) is refused. Unreadable rows are skipped and counted.
-* KML (and the ``doc.kml`` of a KMZ): ``gx:Track`` (``<when>`` paired with ``<gx:coord>``; each track a segment,
+* KML (and every ``.kml`` document of a KMZ, each its own segments): ``gx:Track`` (``<when>`` paired with ``<gx:coord>``; each track a segment,
   also in ``gx:MultiTrack``; ``gx:angles`` heading as course) and Placemarks with a ``TimeStamp`` and a ``Point``;
   ``<when>`` without a zone in ``tz``, a date alone is no time. A ``LineString`` has no times: refused, saying so.
 * ``Track.place(t, max_gap)``: vectorised (``searchsorted``) positions at frame times, between the two points
@@ -210,7 +210,7 @@ def read_track(path: str | Path, kind: str | None = None, tz: tzinfo | None = No
     elif kind == "kml":
         tr = _read_kml(path, data, tz)
     elif kind == "kmz":
-        tr = _read_kml(path, _kmz_doc(data), tz, "kmz")
+        tr = _read_kmz(path, data, tz)
     else:
         raise TrackError("not a track file (GPX, KML/KMZ, NMEA 0183 or CSV with time, latitude and longitude)")
     return tr
@@ -781,18 +781,21 @@ def _read_csv(path: Path, data: bytes, tz: tzinfo) -> Track:
 
 # ----------------------------------------------------------------------------------------------- KML / KMZ
 
-def _kmz_doc(data: bytes) -> bytes:
-    """The KML document in a KMZ (ZIP) archive: doc.kml, else its first .kml file."""
+def _kmz_docs(data: bytes) -> list[tuple[str, bytes]]:
+    """The KML documents in a KMZ (ZIP) archive, (name, bytes): every ``.kml`` file, ``doc.kml`` first, the others
+    in name order (a ``doc.kml`` that only links the track's parts by ``NetworkLink``, or a logger's one file per
+    trip, keeps them all)."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
-            names = [i for i in z.infolist() if i.filename.lower().endswith(".kml")]
+            names = [i for i in z.infolist() if i.filename.lower().endswith(".kml") and not i.is_dir()]
             if not names:
                 raise TrackError("no .kml document in the KMZ archive")
-            info = next((i for i in names if i.filename.lower().rpartition("/")[2] == "doc.kml"), names[0])
-            if info.file_size > _MAX_BYTES:
-                raise TrackError(f"its {info.filename} unpacks to {info.file_size / 2**20:.0f} MB: larger than a "
-                                 f"track file can be (limit {_MAX_BYTES // 2**20} MB)")
-            return z.read(info)
+            names.sort(key=lambda i: (i.filename.lower().rpartition("/")[2] != "doc.kml", i.filename))
+            size = sum(i.file_size for i in names)
+            if size > _MAX_BYTES:
+                raise TrackError(f"its .kml documents unpack to {size / 2**20:.0f} MB: larger than a track file can "
+                                 f"be (limit {_MAX_BYTES // 2**20} MB)")
+            return [(i.filename, z.read(i)) for i in names]
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError) as e:
         raise TrackError(f"not a KMZ (ZIP) archive ({e})") from None
 
@@ -812,10 +815,39 @@ def _kml_time(s: str, tz: tzinfo) -> float | None:
     return v if 315532800.0 <= v < 4102444800.0 else None
 
 
-def _read_kml(path: Path, data: bytes, tz: tzinfo, kind: str = "kml") -> Track:
+def _read_kml(path: Path, data: bytes, tz: tzinfo) -> Track:
     """``gx:Track`` (``<when>`` + ``<gx:coord>`` in order, ``gx:angles`` heading as course; each track a segment,
     also inside ``gx:MultiTrack``) and Placemarks of one ``Point`` with a ``TimeStamp`` each (a logger's points);
     a ``LineString`` has no times and cannot place frames by time."""
+    pts, n_pts, skipped, lines = _kml_points(data, tz)
+    return _kml_track(path, "kml", pts, n_pts, skipped, lines)
+
+
+def _read_kmz(path: Path, data: bytes, tz: tzinfo) -> Track:
+    """Every KML document of a KMZ, as ``_read_kml``; each one's tracks are segments of their own. A document that
+    is no KML beside one that is: a note naming it; none with a point: the first one's reason."""
+    pts: list[tuple] = []
+    n_pts = skipped = lines = 0
+    bad: list[str] = []
+    docs = _kmz_docs(data)
+    for name, doc in docs:
+        try:
+            p, n, sk, li = _kml_points(doc, tz, seg0=max((q[5] for q in pts), default=-1) + 1)
+        except TrackError as e:
+            bad.append(f"{name}: {e.reason}")
+            continue
+        pts += p
+        n_pts, skipped, lines = n_pts + n, skipped + sk, lines + li
+    if bad and not pts:
+        raise TrackError(bad[0] if len(docs) == 1 else "; ".join(bad[:3]))
+    tr = _kml_track(path, "kmz", pts, n_pts, skipped, lines)
+    tr.notes += [f"{b} (skipped)" for b in bad]
+    return tr
+
+
+def _kml_points(data: bytes, tz: tzinfo, seg0: int = 0) -> tuple[list[tuple], int, int, int]:
+    """(points, points seen, points skipped, LineStrings) of one KML document: its timed Placemarks segment
+    ``seg0``, its tracks each the next one."""
     if b"<!ENTITY" in data[:_SNIFF_BYTES]:
         raise TrackError("not a KML file: XML entity declarations are not read")
     try:
@@ -825,7 +857,7 @@ def _read_kml(path: Path, data: bytes, tz: tzinfo, kind: str = "kml") -> Track:
     if _local(root.tag) != "kml":
         raise TrackError(f"not a KML file (the XML root is <{_local(root.tag)}>)")
     pts: list[tuple] = []
-    seg = n_pts = skipped = lines = 0
+    seg, n_pts, skipped, lines = seg0, 0, 0, 0
     for el in root.iter():
         name = _local(el.tag)
         if name == "Track":
@@ -859,7 +891,11 @@ def _read_kml(path: Path, data: bytes, tz: tzinfo, kind: str = "kml") -> Track:
             if t is None or not (abs(lat) <= 90 and abs(lon) <= 180) or (lat == 0 and lon == 0):
                 skipped += 1
                 continue
-            pts.append((t, lat, lon, math.nan, math.nan, 0))
+            pts.append((t, lat, lon, math.nan, math.nan, seg0))
+    return pts, n_pts, skipped, lines
+
+
+def _kml_track(path: Path, kind: str, pts: list[tuple], n_pts: int, skipped: int, lines: int) -> Track:
     if not pts:
         if lines and not n_pts:
             raise TrackError(f"a LineString has no times: it cannot place frames by time (record or export the "

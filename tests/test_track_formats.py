@@ -127,8 +127,30 @@ def tsv_decimal_comma(p):  # the same as a tab-separated export, unquoted
     return "track.tsv", ("time\tlat\tlon\n" + "\n".join(rows) + "\n").encode()
 
 
+def _kmz(files: dict[str, str]) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+    return buf.getvalue()
+
+
+def kmz_doc_links_parts(p):  # a KMZ whose doc.kml only links the track's two parts (NetworkLink), each its own .kml
+    links = "".join(f"<NetworkLink><Link><href>{n}</href></Link></NetworkLink>" for n in ("files/1.kml", "files/2.kml"))
+    return "drive-parts.kmz", _kmz({"doc.kml": f'<kml xmlns="http://www.opengis.net/kml/2.2"><Document>{links}'
+                                               "</Document></kml>",
+                                    "files/1.kml": _kml(p[:151]), "files/2.kml": _kml(p[150:])})
+
+
+def kmz_two_kml(p):  # a KMZ of two .kml files and no doc.kml (a logger's morning and afternoon)
+    return "day.kmz", _kmz({"track_am.kml": _kml(p[:151]), "track_pm.kml": _kml(p[150:])})
+
+
 WRITERS = [csv_gpslogger, csv_date_time_local, csv_fleet_cp932_dms, csv_fleet_cp932_arcsec, csv_epoch_ms, tsv_utc,
-           csv_decimal_comma, tsv_decimal_comma, kml_gx_track, kmz_local_times, kml_placemarks]
+           csv_decimal_comma, tsv_decimal_comma, kml_gx_track, kmz_local_times, kml_placemarks, kmz_doc_links_parts,
+           kmz_two_kml]
 
 
 @pytest.mark.parametrize("writer", WRITERS, ids=lambda w: w.__name__)
@@ -313,3 +335,16 @@ def _zip(files: dict[str, str]) -> bytes:
         for k, v in files.items():
             z.writestr(k, v)
     return buf.getvalue()
+
+
+def test_kmz_document_that_is_no_kml_is_named_and_the_others_kept(tmp_path, pts):
+    """A KMZ's documents are read one by one: one that is no KML is a note naming it, the others make the track;
+    when none is usable the warning names each document and its reason."""
+    path = tmp_path / "mixed.kmz"
+    path.write_bytes(_kmz({"doc.kml": _kml(pts[:151]), "files/broken.kml": "<kml><Document>", "z.kml": _kml(pts[150:])}))
+    tr = read_track(path)
+    assert len(tr) == len(pts) and any(n.startswith("files/broken.kml: not XML") for n in tr.notes), tr.notes
+    path.write_bytes(_kmz({"a.kml": "<gpx/>", "b.kml": "<kml><Document>"}))
+    with pytest.raises(TrackError) as e:
+        read_track(path)
+    assert e.value.reason.startswith("a.kml: not a KML file (the XML root is <gpx>); b.kml: not XML"), e.value.reason
