@@ -259,15 +259,22 @@ def _float(s: str | None) -> float:
     return f if math.isfinite(f) else math.nan
 
 
-def _read_gpx(path: Path, data: bytes) -> Track:
+def _xml_root(data: bytes, root_tag: str, what: str) -> ET.Element:
+    """The root element of a GPX or KML document, which must be ``<root_tag>``; TrackError saying why not (no
+    entity declarations: a billion-laughs file is refused before parsing)."""
     if b"<!ENTITY" in data[:_SNIFF_BYTES]:
-        raise TrackError("not a GPX file: XML entity declarations are not read")
+        raise TrackError(f"not a {what} file: XML entity declarations are not read")
     try:
         root = ET.fromstring(data)
     except ET.ParseError as e:
         raise TrackError(f"not XML ({e})") from None
-    if _local(root.tag) != "gpx":
-        raise TrackError(f"not a GPX file (the XML root is <{_local(root.tag)}>)")
+    if _local(root.tag) != root_tag:
+        raise TrackError(f"not a {what} file (the XML root is <{_local(root.tag)}>)")
+    return root
+
+
+def _read_gpx(path: Path, data: bytes) -> Track:
+    root = _xml_root(data, "gpx", "GPX")
     pts: list[tuple] = []
     seg = 0
     n_pts = no_time = bad = no_fix = 0
@@ -848,14 +855,7 @@ def _read_kmz(path: Path, data: bytes, tz: tzinfo) -> Track:
 def _kml_points(data: bytes, tz: tzinfo, seg0: int = 0) -> tuple[list[tuple], int, int, int]:
     """(points, points seen, points skipped, LineStrings) of one KML document: its timed Placemarks segment
     ``seg0``, its tracks each the next one."""
-    if b"<!ENTITY" in data[:_SNIFF_BYTES]:
-        raise TrackError("not a KML file: XML entity declarations are not read")
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as e:
-        raise TrackError(f"not XML ({e})") from None
-    if _local(root.tag) != "kml":
-        raise TrackError(f"not a KML file (the XML root is <{_local(root.tag)}>)")
+    root = _xml_root(data, "kml", "KML")
     pts: list[tuple] = []
     seg, n_pts, skipped, lines = seg0, 0, 0, 0
     for el in root.iter():
