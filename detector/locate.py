@@ -24,7 +24,8 @@
    A rear camera's hit (``camera`` "rear": ``frames.rear``) is placed the same way with the rear mounting
    (``camera.rear`` over the front's) and the heading reversed: it lies behind the vehicle. The frame's heading
    (EXIF, track) stays the driving direction, and so does everything the vehicle's own position uses (the track
-   heading, the snapping of the vehicle to the road it drives).
+   heading, the snapping of the vehicle to the road it drives); a rear frame's EXIF heading that points against the
+   track heading (a phone looking back writes the direction it faces, as the EXIF standard has it) is turned 180°.
 Hits without position stay in the frame with ``located == False`` (``df.attrs["n_unlocated"]``); hits with no
 road within ``max_snap_m`` keep their raw position with ``segment_id == ""``.
 
@@ -345,7 +346,7 @@ def locate(det: Detections, net: RoadNetwork, cfg: Config | None = None, method:
     # ---- frames: unique (drive, image) with a position, sorted by drive, sequence (the image's folders one after
     # another in time: one phone's frames, ``frames.chain_folders``), vehicle track within it
     # (``frames.split_tracks``: phones of several vehicles in one folder), time, image; a chain is one track
-    fr = df.loc[located, ["drive", "image", "t", "x", "y", "heading"]].drop_duplicates(["drive", "image"])
+    fr = df.loc[located, ["drive", "image", "t", "x", "y", "heading", "camera"]].drop_duplicates(["drive", "image"])
     fr = fr.assign(_tk=fr["t"].fillna(np.inf))
     if sequences is not None:  # from all the frames: folders recorded at the same time stay apart
         fr["_seq"] = [sequences.get((str(d), str(i)), "\0" + sequence_of(str(i))) for d, i in zip(fr["drive"], fr["image"])]
@@ -362,6 +363,12 @@ def locate(det: Detections, net: RoadNetwork, cfg: Config | None = None, method:
     hd = net.true_to_grid(fr["heading"].to_numpy())
     tt = fr["t"].to_numpy()
     trk = _track_heading(fx, fy, tt, chain, cfg.frames.interpolate_max_gap_s)
+    # a rear camera's EXIF heading: the driving direction as dashcams write it, but the direction the camera faces
+    # (the driving direction + 180) as the EXIF standard has it and a phone looking back writes it: where the track
+    # knows the driving direction, the rear frame's heading is turned to the one of the two that agrees with it
+    back = (fr["camera"].to_numpy() == "rear") & np.isfinite(hd) & np.isfinite(trk)
+    back &= np.abs((hd - trk + 180.0) % 360.0 - 180.0) > 90.0
+    hd = np.where(back, (hd + 180.0) % 360.0, hd)
     hd = np.where(np.isfinite(hd), hd, trk)
     tt = np.where(np.isfinite(tt), tt, 0.0)
     vseg, vch, vdist = snap_frames(fx, fy, hd, tt, chain, net, cfg, method)

@@ -181,6 +181,28 @@ def test_oracle_rear_boxes_land_where_the_front_put_them(tmp_path, t_end):
     assert off.max() > 5.0 and len(runs["both_nocol", "default"]) > 31
 
 
+def test_rear_heading_written_as_the_camera_faces(tmp_path, t_end):
+    """A phone looking back writes, as the EXIF standard has it, the direction its camera faces (the driving
+    direction + 180), a dashcam the driving direction. Both place the damage behind the vehicle: the rear boxes
+    of pass 1 with the heading the camera faced (pass 1's own heading) land where the front boxes put them. Taken
+    as the driving direction (before), they were put ahead of the vehicle, twice the distance off."""
+    from test_cli import ok, patrol
+
+    roads = need(TOYAMA / "roads.geojson")
+    ref_csv, csv = tmp_path / "front.csv", tmp_path / "rear.csv"
+    front_oracle().to_csv(ref_csv, index=False)
+    rear = rear_oracle(t_end, True)
+    rear["heading"] = front_oracle()["heading"].to_numpy()  # the direction the rear camera faces
+    assert (rear["heading"] != "").sum() > 50
+    rear.to_csv(csv, index=False)
+    ok(patrol("locate", ref_csv, "--roads", roads, "--out", tmp_path / "ref"))
+    ok(patrol("locate", csv, "--roads", roads, "--out", tmp_path / "rear"))
+    ref, c = candidates(tmp_path / "ref"), candidates(tmp_path / "rear")
+    s = score(c)
+    assert len(c) == 31 and s["found"] == 31 and s["duplicates"] == 0, s
+    assert offsets(ref, c).max() < 0.5, offsets(ref, c)
+
+
 # ------------------------------------------------------------------------------------------------ patrol run
 
 def test_patrol_run_rear_photos_found_where_the_front_found_them(tmp_path, t_end):
