@@ -1259,6 +1259,9 @@ def _place_from_tracks(frames: list[Frame], reach: list, max_gap: float, unplace
                 fr.speed = sp
 
 
+_GGA_DATED = re.compile(r"^GGA sentences only \(no date\): the date (\d{4}-\d\d-\d\d) \(UTC\) from the times of the frames")
+
+
 def merge_track_uses(uses: Iterable[TrackUse]) -> list[TrackUse]:
     """One TrackUse per file over several drives' scans (a ``--track`` file applies to every drive)."""
     out: dict[str, TrackUse] = {}
@@ -1272,7 +1275,13 @@ def merge_track_uses(uses: Iterable[TrackUse]) -> list[TrackUse]:
             m.problem, m.start, m.end, m.notes, m.undated = u.problem, u.start, u.end, list(u.notes), u.undated
         elif not u.problem and not u.undated and not m.problem:
             m.start, m.end = float(np.nanmin([m.start, u.start])), float(np.nanmax([m.end, u.end]))
+            days = sorted({d for x in m.notes + u.notes for d in _GGA_DATED.findall(x)})
             m.notes += [x for x in u.notes if x not in m.notes]
+            if len(days) > 1:  # one log of one day: the frames of the other day's drive were placed by the wrong day
+                clash = (f"the drives dated it differently ({', '.join(days)}, each by its own frames): a log of GGA "
+                         "sentences is one day's, so the frames it placed on the other days are misplaced; give it "
+                         "with --track to its own drive only, or put it in that drive's folder")
+                m.notes = [x for x in m.notes if not x.startswith("the drives dated it differently")] + [clash]
         m.frames += u.frames
         m.covered += u.covered
         m.needed += u.needed

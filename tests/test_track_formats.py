@@ -258,6 +258,23 @@ def test_gga_only_as_track_option_over_drives(tmp_path, original):
     assert "gps.nmea: track file not used: NMEA GGA sentences carry no date" in w
 
 
+def test_gga_only_track_option_dated_differently_by_drives_warns(tmp_path, original):
+    """``--track`` with one undated GGA log over two drives of different days (the same photos, one drive's camera
+    clock a day later): each drive dates the log by its own frames, so the other day's frames are placed by the
+    wrong day's positions. The summary says so, naming both dates (it gave two unrelated date notes before)."""
+    names = sorted(original)[:20]
+    log = tmp_path / "gps.nmea"
+    log.write_text(_gga_only([original[n] for n in names]), encoding="ascii")
+    tracks, uses = load_tracks([log], Config().tz)
+    d = no_gps_drive(tmp_path / "d", names)
+    later = Config(frames={"camera_clock_offset_s": -86400})  # the frames' times read a day later
+    (m,) = merge_track_uses(list(uses) + scan(d, Config(), tracks=tracks).tracks + scan(d, later, tracks=tracks).tracks)
+    (w,) = [w for w in track_warnings([m], Config().tz) if "dated it differently" in w]
+    assert w.startswith(f"{log.absolute()}: ") and "2026-11-20, 2026-11-21" in w, w
+    (m,) = merge_track_uses(list(uses) + scan(d, Config(), tracks=tracks).tracks + scan(d, Config(), tracks=tracks).tracks)
+    assert not [w for w in track_warnings([m], Config().tz) if "dated it differently" in w]
+
+
 # ------------------------------------------------------------------------------------------------ bad files
 
 def test_bad_csv_and_kml_files_warn_once_and_keep_good_frames(tmp_path, pts, original):
