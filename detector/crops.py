@@ -322,24 +322,34 @@ def _enlarge(r: Rect, f: float) -> tuple[int, int, int, int]:
     return int(x - dx), int(y - dy), int(np.ceil(x + w + dx)), int(np.ceil(y + h + dy))
 
 
+def search_image(image_bgr: np.ndarray, cfg, region: tuple[int, int, int, int] | None = None
+                 ) -> tuple[np.ndarray, float, int, int] | None:
+    """What the detectors scan for ``region`` (x0, y0, x1, y1; default: all): (equalised grey image downscaled
+    to ``privacy.detect_max_side``, its scale, the region's corner x0, y0), or None for a region under 12 px."""
+    H, W = image_bgr.shape[:2]
+    x0, y0, x1, y1 = region if region is not None else (0, 0, W, H)
+    x0, y0, x1, y1 = max(0, int(x0)), max(0, int(y0)), min(W, int(x1)), min(H, int(y1))
+    if x1 - x0 < 12 or y1 - y0 < 12:
+        return None
+    roi = image_bgr[y0:y1, x0:x1]
+    gray = cv2.cvtColor(roi, cv2.COLOR_BGR2GRAY) if roi.ndim == 3 else roi.copy()
+    s = min(1.0, cfg.privacy.detect_max_side / max(gray.shape))
+    if s < 1.0:
+        gray = cv2.resize(gray, (max(1, round(gray.shape[1] * s)), max(1, round(gray.shape[0] * s))),
+                          interpolation=cv2.INTER_AREA)
+    return cv2.equalizeHist(gray), s, x0, y0
+
+
 def find_privacy_regions(image_bgr: np.ndarray, cfg, region: tuple[int, int, int, int] | None = None
                          ) -> tuple[list[Rect], list[Rect]]:
     """Faces and plates (x, y, w, h in image pixels) inside ``region`` (x0, y0, x1, y1; default: all)."""
     pv = cfg.privacy
     if not (pv.blur_faces or pv.blur_plates) or image_bgr is None or image_bgr.size == 0:
         return [], []
-    H, W = image_bgr.shape[:2]
-    x0, y0, x1, y1 = region if region is not None else (0, 0, W, H)
-    x0, y0, x1, y1 = max(0, int(x0)), max(0, int(y0)), min(W, int(x1)), min(H, int(y1))
-    if x1 - x0 < 12 or y1 - y0 < 12:
+    found = search_image(image_bgr, cfg, region)
+    if found is None:
         return [], []
-    roi = image_bgr[y0:y1, x0:x1]
-    gray = cv2.cvtColor(roi, cv2.COLOR_BGR2GRAY) if roi.ndim == 3 else roi.copy()
-    s = min(1.0, pv.detect_max_side / max(gray.shape))
-    if s < 1.0:
-        gray = cv2.resize(gray, (max(1, round(gray.shape[1] * s)), max(1, round(gray.shape[0] * s))),
-                          interpolation=cv2.INTER_AREA)
-    gray = cv2.equalizeHist(gray)
+    gray, s, x0, y0 = found
 
     def back(rs: list[Rect]) -> list[Rect]:
         return [(int(x / s) + x0, int(y / s) + y0, int(np.ceil(w / s)), int(np.ceil(h / s))) for x, y, w, h in rs]
@@ -398,6 +408,13 @@ def crop_region(box_xyxy, W: int, H: int, pad: float = 0.25, min_side: int = 64,
     return x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)
 
 
+def search_region(crop: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """Where faces and plates are searched for a crop window: twice its size, so ones cut by its edge are found."""
+    x0, y0, x1, y1 = crop
+    cw, ch = x1 - x0, y1 - y0
+    return x0 - cw // 2, y0 - ch // 2, x1 + cw // 2, y1 + ch // 2
+
+
 def make_crop(image_bgr: np.ndarray, box_xyxy, cfg, label: str | None = None, pad: float = 0.25,
               max_side: int = 480, quality: int = 85) -> bytes:
     """JPEG bytes of the damage box with context: privacy blur first (faces/plates searched in a region
@@ -412,8 +429,7 @@ def make_crop(image_bgr: np.ndarray, box_xyxy, cfg, label: str | None = None, pa
     bx1, by1, bx2, by2 = _clip_box(box_xyxy, W, H)
     x0, y0, x1, y1 = crop_region(box_xyxy, W, H, pad)
     cw, ch = x1 - x0, y1 - y0
-    search = (x0 - cw // 2, y0 - ch // 2, x1 + cw // 2, y1 + ch // 2)
-    faces, plates = find_privacy_regions(image_bgr, cfg, search)
+    faces, plates = find_privacy_regions(image_bgr, cfg, search_region((x0, y0, x1, y1)))
     crop = image_bgr[y0:y1, x0:x1].copy()
     for r, f in [(r, 0.15) for r in faces] + [(r, 0.12) for r in plates]:
         ex0, ey0, ex1, ey1 = _enlarge(r, f)

@@ -243,3 +243,56 @@ def test_a_crop_that_cannot_be_cut_again_leaves_no_older_photo_under_its_id(toya
 
     rows = list(csv.DictReader((out / "repair_list.csv").open(encoding="utf-8-sig")))
     assert rows and all(r["photo"] == "" for r in rows)
+
+
+# find_privacy_regions on real images, as recorded with the native OpenCV 4 cascades (faces, plates; image pixels).
+# A change to the detectors or to what they scan (for speed, say) must still blur every one of these pixels.
+PINNED_REGIONS = [
+    ("toyama", "toyama-2026-11-p1/IMG_20261120_090003_0003.jpg", None, False,
+     [(134, 65, 88, 88), (376, 87, 117, 117), (298, 104, 111, 111)], []),
+    ("toyama", "toyama-2026-11-p1/IMG_20261120_090141_0071.jpg", None, False, [(141, 310, 29, 29)], []),
+    ("toyama", "toyama-2026-11-p1/IMG_20261120_090024_0024.jpg", None, False, [], [(328, 407, 190, 48)]),
+    ("toyama", "toyama-2026-11-p1/IMG_20261120_090151_0081.jpg", None, False, [],
+     [(187, 561, 98, 33), (262, 569, 70, 23), (127, 557, 87, 29), (280, 570, 78, 26), (107, 554, 132, 44)]),
+    ("toyama", "toyama-2026-11-p2/IMG_20261127_090143_0073.jpg", None, False, [(510, 63, 65, 65)],
+     [(126, 556, 92, 31), (180, 560, 85, 28), (225, 564, 85, 28), (48, 546, 144, 48)]),
+    # make_crop's search window for a box (150, 480, 300, 540) on the road
+    ("toyama", "toyama-2026-11-p2/IMG_20261127_090143_0073.jpg", (0, 420, 449, 600), False, [],
+     [(283, 572, 68, 22), (136, 558, 85, 28), (175, 560, 84, 28), (208, 561, 85, 28), (230, 565, 77, 26),
+      (50, 546, 141, 47)]),
+    # 1600x900: the search image is downscaled to detect_max_side (960)
+    ("exif", "45-gps_ifd.jpg", None, False, [(430, 285, 114, 114), (818, 558, 167, 167)], [(438, 696, 134, 45)]),
+    # a profile face (found by the profile cascade only) and the same photo mirrored (found by the mirror pass only)
+    ("exif", "no_exif.jpg", None, False, [(198, 14, 49, 49)], []),
+    ("exif", "no_exif.jpg", None, True, [(75, 14, 49, 49)], []),
+]
+
+
+def blurred_pixels(shape, faces, plates) -> np.ndarray:
+    """The pixels blur_privacy obscures for these regions (the same enlargement)."""
+    m = np.zeros(shape[:2], bool)
+    for rs, f in ((faces, 0.15), (plates, 0.12)):
+        for r in rs:
+            x0, y0, x1, y1 = crops._enlarge(r, f)
+            m[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = True
+    return m
+
+
+@pytest.mark.parametrize("where,name,region,mirror,faces,plates", PINNED_REGIONS,
+                         ids=[f"{n.rsplit('/', 1)[-1]}{'-window' if r else ''}{'-mirrored' if m else ''}"
+                              for _, n, r, m, *_ in PINNED_REGIONS])
+def test_privacy_regions_on_real_images_stay_blurred(cfg, toyama, exif_dir, where, name, region, mirror, faces, plates):
+    """Real sample-drive frames and photos: every pixel the recorded detections blur is still blurred (the same
+    regions, or more). Pins the privacy blur against changes made for speed: skipping the mirrored profile pass
+    loses the mirrored photo's face, scanning only part of the window or a coarser pyramid loses others."""
+    if getattr(cv2, "CascadeClassifier", None) is None:
+        pytest.skip("recorded with OpenCV 4's native cascades; this OpenCV has no cv2.CascadeClassifier")
+    img = cv2.imread(str((toyama if where == "toyama" else exif_dir) / name))
+    assert img is not None
+    if mirror:
+        img = np.ascontiguousarray(img[:, ::-1])
+    got_faces, got_plates = crops.find_privacy_regions(img, cfg, region)
+    want = blurred_pixels(img.shape, faces, plates)
+    got = blurred_pixels(img.shape, got_faces, got_plates)
+    missed = want & ~got
+    assert not missed.any(), f"{name}: {missed.sum()} pixels no longer blurred; found {got_faces}, {got_plates}"
