@@ -55,6 +55,9 @@ def week_cands(base: pd.DataFrame, week: int, groups: list[int]) -> pd.DataFrame
         c["images"] = [[i.split("/", 1)[0] + sfx + "/" + i.split("/", 1)[1] for i in ims] for ims in c["images"]]
         for col in ("first_seen", "last_seen"):
             c[col] = [(datetime.fromisoformat(t) + dt).isoformat() for t in c[col]]
+        if "observations" in c:  # every sighting with its box and time (dedupe): the same week and drives
+            c["observations"] = [[{**o, "drive": o["drive"] + sfx, "time": o["time"] and (
+                datetime.fromisoformat(o["time"]) + dt).isoformat()} for o in obs] for obs in c["observations"]]
         c["candidate_id"] = [f"{x}{sfx}" for x in c["candidate_id"]]
         c["crop_jpeg"] = [os.urandom(12_000) for _ in range(len(c))]
         parts.append(c)

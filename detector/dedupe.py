@@ -36,8 +36,10 @@ CANDIDATE_COLUMNS = [
     "candidate_id", "class", "class_name", "class_name_ja", "confidence", "n_obs", "first_seen", "last_seen",
     "segment_id", "road_name", "chainage_m", "lat", "lon", "best_image", "best_drive", "best_x1", "best_y1",
     "best_x2", "best_y2", "best_width", "best_height", "drives", "images", "severity", "est_width_m", "est_length_m",
-    "last_drive",
+    "last_drive", "observations",
 ]
+#: a sighting in ``observations``: the candidate's most confident box in one frame (the best box in the best one)
+OBSERVATION_KEYS = ("drive", "image", "x1", "y1", "x2", "y2", "confidence", "time", "width", "height")
 
 
 def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -311,6 +313,18 @@ def _aggregate(L: pd.DataFrame, S: pd.DataFrame, cfg: Config, net) -> pd.DataFra
     last = byt.drop_duplicates("cluster", keep="last").set_index("cluster").sort_index()
     gl = L.groupby("cluster", sort=True)
     n_obs = gl["_frame"].nunique().to_numpy()
+    # every sighting (one per frame: the frame's most confident box, in the order that picks ``best``), for the
+    # registry: its box, confidence and time, not only the best one's
+    sv = L.sort_values(["cluster", "confidence", "_area", "_tk", "_frame"], ascending=[True, False, False, True, True],
+                       kind="mergesort").drop_duplicates(["cluster", "_frame"]).sort_values(
+                           ["cluster", "_tk", "_frame"], kind="mergesort")
+    recs = pd.DataFrame({
+        "drive": sv["drive"].astype(str), "image": sv["image"].astype(str),
+        **{k: sv[k].to_numpy(float) for k in ("x1", "y1", "x2", "y2", "confidence")},
+        "time": [t if isinstance(t, str) and t else None for t in sv["time"]], "width": sv["width"].to_numpy(np.int64),
+        "height": sv["height"].to_numpy(np.int64)}).to_dict("records")
+    cut = np.flatnonzero(np.diff(sv["cluster"].to_numpy())) + 1
+    sightings = [list(part) for part in np.split(np.array(recs, dtype=object), cut)] if recs else []
     conf = gl["confidence"].max().to_numpy()
     drives = [sorted(set(v)) for v in gl["drive"].agg(lambda s: list(s.astype(str)))]
     images = [sorted(set(v)) for v in gl["_frame"].agg(list)]
@@ -344,6 +358,7 @@ def _aggregate(L: pd.DataFrame, S: pd.DataFrame, cfg: Config, net) -> pd.DataFra
         "drives": drives, "images": images, "severity": severity,
         "est_width_m": np.round(ew, 2), "est_length_m": np.round(el, 2),
         "last_drive": last["drive"].astype(str).to_numpy(),  # the drive of the latest sighting (ties: last name)
+        "observations": pd.Series(sightings, dtype=object).to_numpy(),  # list[dict] (OBSERVATION_KEYS), by time
     })
     out["_unsnapped"] = out["segment_id"] == ""
     out = out.sort_values(["_unsnapped", "segment_id", "chainage_m", "class", "candidate_id"], kind="mergesort")

@@ -74,6 +74,7 @@ class RunSummary:
     unchanged: int | None = None  # matched, but every sighting already in the registry (the same drive again)
     run_id: str | None = None  # the registry's id of this merge (None when it changed nothing)
     copies: list = field(default_factory=list)  # store.DriveCopy.as_dict(): drives the registry held under another name
+    renamed: list = field(default_factory=list)  # store.DriveRename.as_dict(): drives merged under another name
     skipped_stages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     weights: Path | None = None
@@ -129,7 +130,8 @@ def write_summary_json(summary: RunSummary, command: str, cfg: Config) -> Path:
         "candidates": summary.candidates,
         "registry": None if summary.new is None else {
             "new": summary.new, "seen_again": summary.seen_again, "reopened": summary.reopened,
-            "already_there": summary.unchanged, "run_id": summary.run_id, "copies": list(summary.copies)},
+            "already_there": summary.unchanged, "run_id": summary.run_id, "copies": list(summary.copies),
+            "renamed": list(summary.renamed)},
         "skipped_stages": list(summary.skipped_stages), "warnings": list(summary.warnings),
         "model": str(summary.weights) if summary.weights else None,
         "outputs": {k: rel(v) for k, v in summary.outputs.items()},
@@ -571,7 +573,9 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
 
     ``frames`` (the run's Frames, whose files are read for ``frames.frame_key``): the registry knows the drive's
     photos by content, so a drive it holds under another folder name is not counted again; each such drive is one
-    warning naming both drives and the date the first was merged (``summary.copies``)."""
+    warning naming both drives and the date the first was merged (``summary.copies``). A drive whose folder name
+    the registry holds for another drive (a weekly card folder always called DCIM) is merged under a name of its own,
+    ``DCIM (2026-11-27)``: one warning each (``summary.renamed``); the run's own outputs keep its folder name."""
     from .frames import frame_keys
     from .store import Store
 
@@ -585,6 +589,8 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
     summary.unchanged = len(res.unchanged)
     summary.copies = [c.as_dict() for c in res.copies]
     summary.warnings.extend(c.message for c in res.copies)
+    summary.renamed = [r.as_dict() for r in res.renamed]
+    summary.warnings.extend(r.message for r in res.renamed)
     summary.outputs["store"] = store
     if len(cands):
         cands = cands.copy()

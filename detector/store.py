@@ -310,6 +310,9 @@ class DriveCopy:
         if self.merged_at:
             when = datetime.fromisoformat(self.merged_at).strftime("%Y-%m-%d %H:%M")
             src = f"drive {self.same_as}, merged into the registry on {when}"
+            if self.frames == self.of and renamed_from(self.same_as, self.drive):
+                return (f"{self.drive}: merged before as drive {self.same_as} on {when} (the registry's name for it, "
+                        f"told from another drive {self.drive}): not counted again")
         else:
             src = f"drive {self.same_as} of this run"
         if self.frames == self.of:
@@ -321,6 +324,53 @@ class DriveCopy:
     def as_dict(self) -> dict:
         return {"drive": self.drive, "same_as": self.same_as, "merged_at": self.merged_at, "frames": self.frames,
                 "of": self.of}
+
+
+#: what the registry appends to a folder name it already holds for another drive: `` (2026-11-27)``, the day of the
+#: drive's first new frame (`` (2026-11-27, 2)`` for a second such drive that day), `` (2)`` … for undated frames
+_RENAMED = r" \((?:\d{4}-\d{2}-\d{2}(?:, \d+)?|\d+)\)"
+
+
+def renamed_from(name: str, folder: str) -> bool:
+    """Is ``name`` a name the registry gives a drive of folder ``folder`` (``DCIM (2026-11-27)`` of ``DCIM``)?"""
+    return name.startswith(folder) and re.fullmatch(re.escape(folder) + _RENAMED, name) is not None
+
+
+@dataclass
+class DriveRename:
+    """A run's drive whose folder name the registry holds for another drive (a weekly card folder always called
+    ``DCIM``; see ``Store._drive_names``): its new frames are merged as ``as_name``."""
+    drive: str  # the run's drive folder name
+    as_name: str  # the drive name its frames and sightings have in the registry
+    held_merged_at: str  # when the registry's drive ``drive`` was first merged (ISO 8601)
+    why: str  # "names": file names held for other photos; "none": not one photo in common; "days": other days
+    conflicts: list[str]  # its new frames' file names that the registry's ``drive`` holds for other photos (sorted)
+    days: list[str]  # the local days of its new frames
+    held_days: list[str]  # the local days of its frames that are photos of the registry's ``drive``
+    frames: int  # its new frames, recorded under ``as_name``
+    of: int  # its frames with a key
+    again: bool = False  # ``as_name`` was given before (photos added to a drive merged as it)
+
+    @property
+    def message(self) -> str:
+        """One line for the run's summary: the folder, why it is another drive, the name it is merged as."""
+        when = datetime.fromisoformat(self.held_merged_at).strftime("%Y-%m-%d %H:%M")
+        if self.why == "names":
+            n = len(self.conflicts)
+            ex = ", ".join(self.conflicts[:3]) + (" …" if n > 3 else "")
+            why = f"{n} of its file names ({ex}) are other photos there"
+        elif self.why == "none":
+            why = f"not one of its {self.of} photos is one of that drive's"
+        else:
+            why = (f"its new photos are of {', '.join(self.days)}, that drive's of {', '.join(self.held_days)} (those "
+                   f"not counted again)")
+        return (f"{self.drive}: not the drive {self.drive} merged into the registry on {when} ({why}): its "
+                f"{self.frames} new frames merged as drive \"{self.as_name}\"{' as before' if self.again else ''} "
+                f"(this run's own outputs keep the name {self.drive})")
+
+    def as_dict(self) -> dict:
+        return {"drive": self.drive, "as": self.as_name, "why": self.why, "held_merged_at": self.held_merged_at,
+                "conflicts": len(self.conflicts), "days": self.days, "frames": self.frames, "of": self.of}
 
 
 @dataclass
@@ -340,6 +390,8 @@ class MergeResult:
     copies: list[DriveCopy] = field(default_factory=list)
     #: frames of the run recorded in ``frames`` (those the registry did not hold yet)
     frames_recorded: int = 0
+    #: the run's drives merged under another name: their folder name is the registry's name of another drive
+    renamed: list[DriveRename] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -798,45 +850,140 @@ class Store:
                      len(res.unchanged), json.dumps(info, default=str, ensure_ascii=False, sort_keys=True)))
         return res
 
-    def _known_frames(self, frames: list[tuple[str, str, int]], rows: list[dict], res: MergeResult) -> list:
+    def _known_frames(self, frames: list[tuple], rows: list[dict], res: MergeResult) -> list:
         """Inside merge's transaction: the run's frames the registry (or an earlier drive of this run) already holds
         by content. Their sightings in ``rows`` are re-keyed to the drive and name held (so they are the stored
-        sightings, not new ones), ``res.copies`` says which drives held them; returns the frames to record
-        ``(key, drive, image)``."""
+        sightings, not new ones), ``res.copies`` says which drives held them. A run's drive whose folder name the
+        registry holds for another drive (``_drive_names``) has its other sightings re-keyed to the name it is
+        merged as (``res.renamed``). Returns the frames to record ``(key, drive, image)``."""
+        frames = [(d, im, int(k), f[3] if len(f) > 3 else None) for f in frames for d, im, k in (f[:3],)]
         held: dict[int, tuple[str, str, str]] = {}
         for k, d, im, at in self.con.execute(
                 "SELECT f.frame_key, d.drive, f.image, d.merged_at FROM json_each(?) j "
                 "JOIN frames f ON f.frame_key = j.value JOIN drives d ON d.did = f.did",
-                (json.dumps(sorted({k for _, _, k in frames})),)):
+                (json.dumps(sorted({f[2] for f in frames})),)):
             held[k] = (d, im, at)
-        alias: dict[tuple[str, str], tuple[str, str]] = {}
         first: dict[int, tuple[str, str]] = {}
         total: dict[str, int] = {}
-        same: dict[tuple[str, str, str | None], int] = {}  # (drive, same_as, merged_at) -> frames
+        links = []  # (drive, image, held drive, held image, its merge time or None: a frame of this run)
         new = []
-        for d, im, k in frames:
+        for d, im, k, t in frames:
             total[d] = total.get(d, 0) + 1
             if k in held:
-                d0, im0, at = held[k]
+                links.append((d, im, *held[k]))
             elif k in first:
-                (d0, im0), at = first[k], None
+                links.append((d, im, *first[k], None))
             else:
                 first[k] = (d, im)
-                new.append((k, d, im))
-                continue
-            if (d0, im0) != (d, im):
-                alias[(d, im)] = (d0, im0)
-            if d0 != d:
+                new.append((k, d, im, t))
+        renames = self._drive_names(frames, held, new, res)
+        to = {r.drive: r.as_name for r in renames}
+        alias: dict[tuple[str, str], tuple[str, str]] = {}
+        same: dict[tuple[str, str, str | None], int] = {}  # (drive, same_as, merged_at) -> frames
+        for d, im, d0, im0, at in links:
+            # held: the drive and name held (also where that is its own: not renamed below); a frame of this run:
+            # as its drive is merged
+            alias[(d, im)] = (to.get(d0, d0) if at is None else d0, im0)
+            if d0 != d and not (d in to and d0 == to[d]):  # (photos of the name it is merged as: its rename says so)
                 same[(d, d0, at)] = same.get((d, d0, at), 0) + 1
         res.copies = [DriveCopy(d, d0, at, n, total[d]) for (d, d0, at), n in same.items()]
-        if alias:
+        res.renamed = renames
+        if alias or to:
             for r in rows:
                 for o in r["obs"]:
-                    to = alias.get(o["key"][:2])
-                    if to is not None:
-                        o["key"] = (*to, *o["key"][2:])
-                        o["drive"] = to[0]
-        return new
+                    got = alias.get(o["key"][:2])
+                    if got is None and to:  # a new frame (or one without a key) of a drive merged under another name
+                        d = o["key"][0]
+                        got = ("|".join(sorted(to.get(x, x) for x in d.split("|"))), o["key"][1])
+                    if got is not None and got != o["key"][:2]:
+                        o["key"] = (*got, *o["key"][2:])
+                        o["drive"] = got[0]
+        return [(k, to.get(d, d), im) for k, d, im, _ in new]
+
+    def _drive_names(self, frames: list[tuple], held: dict, new: list[tuple], res: MergeResult) -> list[DriveRename]:
+        """Inside merge's transaction: the run's drives whose new frames are another drive than the one the registry
+        holds under their folder name, and the name each is merged as.
+
+        A weekly card folder has the same name every week (``DCIM``, ``100MEDIA``, a phone export ``patrol``); the
+        registry keys sightings by drive and file name, so this week's ``IMG_0001.jpg`` would be taken as last
+        week's. A run's drive ``D`` whose name the registry holds with recorded frames is that drive when its new
+        frames (those the registry holds nowhere) continue it: none of their file names is held by ``D`` for another
+        photo, some of the run drive's frames are ``D``'s photos, and the new frames share a day with those (a drive
+        merged again with photos added). Otherwise it is another drive, merged as ``D (YYYY-MM-DD)`` (the local day
+        of its first new frame; ``D (YYYY-MM-DD, 2)`` … when that name is held for yet another drive; ``D (2)`` …
+        when its frames have no time), or as such a name given before if the drive continues it. The name is stable
+        on reruns: the frames are then held under it."""
+        con = self.con
+        fresh: dict[str, list[tuple]] = {}
+        for k, d, im, t in new:
+            fresh.setdefault(d, []).append((im, t))
+        if not fresh:
+            return []
+        known = {d: (did, at) for d, did, at in con.execute(
+            "SELECT drive, did, merged_at FROM drives WHERE drive IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(fresh)),))}
+        if not known:
+            return []
+        by_drive: dict[str, list[tuple]] = {}
+        for d, im, k, t in frames:
+            by_drive.setdefault(d, []).append((im, k, t))
+        taken = set(by_drive)  # a name given to one of this run's drives is no other's
+        out = []
+        for d in sorted(fresh):
+            if d not in known:
+                continue
+            news = fresh[d]
+            days = sorted({x for _, t in news if (x := self._day(t))})
+
+            def fits(name: str, did: int) -> tuple[str | None, list[str], list[str]]:
+                """(why the new frames are not drive ``name``, or None; conflicting names; that drive's days)."""
+                mine = [(im, t) for im, k, t in by_drive[d] if k in held and held[k][0] == name]
+                names = [im for im, _ in news]
+                clash = sorted(im for (im,) in con.execute(
+                    "SELECT image FROM frames WHERE did=? AND image IN (SELECT value FROM json_each(?))",
+                    (did, json.dumps(names))))
+                own = sorted({x for _, t in mine if (x := self._day(t))})
+                if clash:
+                    return "names", clash, own
+                if not mine:
+                    return "none", clash, own
+                if days and own and not set(days) & set(own):
+                    return "days", clash, own
+                return None, clash, own
+
+            why, clash, own = fits(d, known[d][0])
+            if why is None:
+                continue
+            base = f"{d} ({days[0]}" if days else f"{d} ("
+            again = False
+            for n in range(1, 10_000):
+                name = (f"{base}, {n})" if n > 1 else f"{base})") if days else f"{base}{n + 1})"
+                if name in taken:
+                    continue
+                row = con.execute("SELECT did FROM drives WHERE drive=?", (name,)).fetchone()
+                if row is None:
+                    if con.execute("SELECT 1 FROM observations WHERE drive=? LIMIT 1", (name,)).fetchone():
+                        continue  # known by name only (merged before frames were recorded): another drive
+                    break
+                if fits(name, row[0])[0] is None:
+                    again = True
+                    break
+            taken.add(name)
+            out.append(DriveRename(d, name, known[d][1], why, clash, days, own, len(news), len(by_drive[d]), again))
+        return out
+
+    def _day(self, t: Any) -> str | None:
+        """The registry's local day (``YYYY-MM-DD``) of a frame's time (datetime or ISO string; None: unknown)."""
+        if t is None:
+            return None
+        if isinstance(t, str):
+            try:
+                t = datetime.fromisoformat(t)
+            except ValueError:
+                return None
+        if not isinstance(t, datetime):
+            return None
+        return (t if t.tzinfo else t.replace(tzinfo=self.tz)).astimezone(self.tz).date().isoformat()
 
     def _record_frames(self, new: list[tuple[int, str, str]], merged_at: str, run_id: str) -> None:
         """Inside merge's transaction: the run's frames the registry did not hold, under their drives (a drive

@@ -22,6 +22,9 @@ def _cands() -> pd.DataFrame:
             "best_x2": 3.0, "best_y2": 4.0, "best_width": 512, "best_height": 512, "drives": ["p1", "p2"],
             "images": ["p1/IMG_1.jpg", "p2/IMG_9.jpg", "p2/IMG_8.jpg"], "severity": 55.5, "est_width_m": 0.4,
             "est_length_m": float("nan"), "last_drive": "p2",
+            "observations": [{"drive": "p1", "image": "IMG_1.jpg", "x1": 1.0, "y1": 2.0, "x2": 3.0, "y2": 4.0,
+                              "confidence": 0.87654, "time": "2026-11-20T09:00:00+09:00", "width": 512,
+                              "height": 512}],  # (not written by any output)
         })
     return pd.DataFrame(rows)[CANDIDATE_COLUMNS]
 

@@ -1,0 +1,189 @@
+"""A weekly card folder has the same name every week (``DCIM``, ``100MEDIA``, a phone export ``patrol``): the registry
+tells this week's drive from last week's by its photos (``Store._drive_names``) and merges it as
+``DCIM (2026-11-27)``, instead of taking this week's ``IMG_0001.jpg`` for last week's. Real data: the sample drive's
+two passes, through ``patrol run --store`` and through ``Store.merge`` with the passes' frame keys."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from detector.config import Config
+from detector.detections import Detections, read_detections_csv
+from detector.frames import frame_keys, scan_drive
+from detector.pipeline import locate_and_dedupe
+from detector.store import DriveRename, Store
+
+from test_store import _oracle_candidates, dump
+from test_store_drive_identity import _oracle_candidates_as
+
+ROOT = Path(__file__).resolve().parent.parent
+P1, P2 = "toyama-2026-11-p1", "toyama-2026-11-p2"
+
+
+def _numbered(src: Path, dest: Path) -> None:
+    """The pass's photos as a camera numbers them on a card formatted every week: IMG_0001.jpg, IMG_0002.jpg …"""
+    dest.mkdir(parents=True)
+    for i, p in enumerate(sorted(src.glob("IMG_2026*.jpg")), 1):
+        shutil.copy2(p, dest / f"IMG_{i:04d}.jpg")
+
+
+def _registry(store: Path) -> tuple[list, pd.DataFrame]:
+    """The damages as counts, times and places (no ids, drive or image names), and the sightings."""
+    with Store(store) as st:
+        q = st.query()
+    con = sqlite3.connect(store)
+    try:
+        obs = pd.read_sql_query("SELECT candidate_id, drive, image, class, x1 FROM observations", con)
+    finally:
+        con.close()
+    rows = sorted(zip(q["class"], q.n_obs, q.n_drives, q.first_seen, q.last_seen, q.lat.round(7), q.lon.round(7),
+                      q.best_image.str[-8:]))
+    return rows, obs
+
+
+def test_the_same_folder_name_every_week_is_two_drives(toyama, tmp_path):
+    """Through the CLI: pass 1 and pass 2 each on a card folder called ``DCIM`` whose camera numbers its photos from
+    IMG_0001.jpg every week. The registry holds what the two passes under their own folder names give (the same
+    damages, sightings, n_obs, drives, first/last seen), the second week as ``DCIM (2026-11-27)`` with one warning;
+    rerunning either week changes no byte; a copy of week 2 under another name is known as that drive."""
+    cfg = tmp_path / "cfg.yaml"  # the shipped model is an early checkpoint: low thresholds, small and fast
+    cfg.write_text("classes:\n" + "".join(f"  {c}: {{threshold: 0.05}}\n" for c in ("D00", "D10", "D20", "D40"))
+                   + "detect: {imgsz: 320}\nprivacy: {blur_faces: false, blur_plates: false}\n", encoding="utf-8")
+
+    def run(drive: Path, store: Path, out: str) -> tuple[dict, str]:
+        r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "run", str(drive), "--roads",
+                            str(toyama / "roads.geojson"), "--out", str(tmp_path / out), "--store", str(store),
+                            "--config", str(cfg), "--no-report"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=600, env={**os.environ, "COLUMNS": "200"})
+        assert r.returncode == 0, r.stdout + r.stderr
+        return json.loads((tmp_path / out / "summary.json").read_text("utf-8")), r.stdout
+
+    ref, reg = tmp_path / "ref.gpkg", tmp_path / "registry.gpkg"
+    for p in (P1, P2):  # the reference: each week under its own folder name
+        _numbered(toyama / p, tmp_path / "ref" / p)
+        run(tmp_path / "ref" / p, ref, f"ref-{p}")
+    w1, w2 = tmp_path / "w1" / "DCIM", tmp_path / "w2" / "DCIM"
+    _numbered(toyama / P1, w1)
+    _numbered(toyama / P2, w2)
+    s1, _ = run(w1, reg, "o1")
+    assert not s1["warnings"] and not s1["registry"].get("renamed")
+    s2, text = run(w2, reg, "o2")
+    r2 = s2["registry"]
+    # what the reference registry says, counts and all
+    s_ref = json.loads((tmp_path / f"ref-{P2}" / "summary.json").read_text("utf-8"))["registry"]
+    assert (r2["new"], r2["seen_again"], r2["already_there"]) == (s_ref["new"], s_ref["seen_again"], 0)
+    want, ref_obs = _registry(ref)
+    got, obs = _registry(reg)
+    assert got == want and len(obs) == len(ref_obs) > 150 and (obs.x1 >= 0).sum() == (ref_obs.x1 >= 0).sum()
+    ((ren,),) = [r2["renamed"]]
+    assert ren["drive"] == "DCIM" and ren["as"] == "DCIM (2026-11-27)" and ren["why"] == "names"
+    assert (ren["conflicts"], ren["frames"], ren["of"], ren["days"]) == (100, 100, 100, ["2026-11-27"])
+    (msg,) = s2["warnings"]
+    assert msg.startswith("DCIM: not the drive DCIM merged into the registry on ") and \
+        msg.endswith('merged as drive "DCIM (2026-11-27)" (this run\'s own outputs keep the name DCIM)')
+    assert "100 of its file names (IMG_0001.jpg, IMG_0002.jpg, IMG_0003.jpg …) are other photos there" in msg
+    assert " ".join(msg.split()) in " ".join(text.split())  # also on the console
+    assert obs.groupby("drive").size().to_dict() == {"DCIM": (ref_obs.drive == P1).sum(),
+                                                    "DCIM (2026-11-27)": (ref_obs.drive == P2).sum()}
+    with Store(reg) as st:
+        assert st.con.execute("SELECT drive, n_frames FROM drives ORDER BY did").fetchall() == [
+            ("DCIM", 100), ("DCIM (2026-11-27)", 100)]
+    # the run's own outputs keep the folder name
+    geo = json.loads((tmp_path / "o2" / "candidates.geojson").read_text("utf-8"))["features"]
+    assert {f["properties"]["best_drive"] for f in geo} == {"DCIM"}
+    before = dump(reg, skip=())
+    s3, _ = run(w2, reg, "o3")  # week 2 again: as before, under the name the registry gave it
+    assert s3["registry"]["run_id"] is None and s3["registry"]["renamed"] == [] and dump(reg, skip=()) == before
+    assert s3["warnings"] == [f"DCIM: merged before as drive DCIM (2026-11-27) on {msg.split(' on ')[1][:16]} (the "
+                              "registry's name for it, told from another drive DCIM): not counted again"]
+    s4, _ = run(w1, reg, "o4")  # week 1 again: nothing, no warning
+    assert s4["registry"]["run_id"] is None and not s4["warnings"] and dump(reg, skip=()) == before
+    shutil.copytree(w2, tmp_path / "week48")
+    s5, _ = run(tmp_path / "week48", reg, "o5")  # week 2 copied under another name
+    assert [c["same_as"] for c in s5["registry"]["copies"]] == ["DCIM (2026-11-27)"] and dump(reg, skip=()) == before
+
+
+def _keys(toyama, cfg, p: str, drive: str, times: bool = True) -> list[tuple]:
+    return [(drive, n, k, t if times else None) for _, n, k, t in frame_keys(scan_drive(toyama / p, cfg))]
+
+
+def test_drive_names_by_photos_and_days(toyama, tmp_path):
+    """``Store.merge`` with the passes' frame keys (the files keep their names: not one name in common): a folder
+    name held for another drive and not one photo in common: another drive (``none``); a phone export folder that
+    keeps last week's photos beside this week's: last week's count once, this week's are another drive (``days``);
+    photos added to a drive merged under such a name: merged as it again; a second card of that day:
+    ``DCIM (2026-11-27, 2)``; frames without a time: ``DCIM (2)``. Each registry holds what the passes under their own
+    names give."""
+    cfg = Config()
+    (c1, c2, _), _ = _oracle_candidates(toyama, cfg)
+    k1, k2 = _keys(toyama, cfg, P1, "DCIM"), _keys(toyama, cfg, P2, "DCIM")
+    ref = tmp_path / "ref.gpkg"
+    with Store(ref) as st:
+        st.merge(c1, {"run_id": "1"}, cfg, frames=[(P1, n, k, t) for _, n, k, t in k1])
+        st.merge(c2, {"run_id": "2"}, cfg, frames=[(P2, n, k, t) for _, n, k, t in k2])
+    want, ref_obs = _registry(ref)
+
+    # none: a card folder with other photos each week
+    a = tmp_path / "a.gpkg"
+    with Store(a) as st:
+        assert st.merge(_oracle_candidates_as(c1, "DCIM"), {"run_id": "1"}, cfg, frames=k1).renamed == []
+        res = st.merge(_oracle_candidates_as(c2, "DCIM"), {"run_id": "2"}, cfg, frames=k2)
+        ((r,),) = [res.renamed]
+        assert (r.as_name, r.why, r.frames, r.of, r.again) == ("DCIM (2026-11-27)", "none", 100, 100, False)
+        assert "not one of its 100 photos is one of that drive's" in r.message and res.copies == []
+    assert _registry(a)[0] == want
+
+    # days: the phone's export folder keeps last week's photos beside this week's
+    b = tmp_path / "b.gpkg"
+    det = Detections.concat([read_detections_csv(toyama / f"{p}.oracle.csv", drive="patrol") for p in (P1, P2)])
+    _, _, both, _ = locate_and_dedupe(det, toyama / "roads.geojson", cfg)  # one run of the folder: both weeks
+    kb1, kb2 = ([("patrol", n, k, t) for _, n, k, t in ks] for ks in (k1, k2))
+    with Store(b) as st:
+        st.merge(_oracle_candidates_as(c1, "patrol"), {"run_id": "1"}, cfg, frames=kb1)
+        res = st.merge(both, {"run_id": "2"}, cfg, frames=kb1 + kb2)
+        ((r,),) = [res.renamed]
+        assert (r.as_name, r.why, r.frames, r.of, r.days, r.held_days) == (
+            "patrol (2026-11-27)", "days", 100, 200, ["2026-11-27"], ["2026-11-20"])
+        assert "its new photos are of 2026-11-27, that drive's of 2026-11-20 (those not counted again)" in r.message
+        again = dump(b, skip=())
+        res = st.merge(both, {"run_id": "3"}, cfg, frames=kb1 + kb2)  # the same folder again
+        assert not res.changed and res.renamed == []
+    assert dump(b, skip=()) == again
+    got, obs = _registry(b)
+    # (one run of both weeks places and ranks a damage's sightings of both at once: counts as the two weeks merged
+    # one by one, each week's under its drive)
+    assert [g[:3] for g in got] == [w[:3] for w in want] and len(obs) == len(ref_obs)
+    assert obs.groupby("drive").size().to_dict() == {"patrol": (ref_obs.drive == P1).sum(),
+                                                    "patrol (2026-11-27)": (ref_obs.drive == P2).sum()}
+
+    # photos added to a drive merged under such a name; a second card of that day; frames without a time
+    c = tmp_path / "c.gpkg"
+    half = k2[:50]
+    with Store(c) as st:
+        st.merge(_oracle_candidates_as(c1, "DCIM"), {"run_id": "1"}, cfg, frames=k1)
+        assert [r.as_name for r in st.merge(pd.DataFrame(), {"run_id": "2a"}, cfg, frames=half).renamed] == [
+            "DCIM (2026-11-27)"]
+        res = st.merge(_oracle_candidates_as(c2, "DCIM"), {"run_id": "2"}, cfg, frames=k2)
+        ((r,),) = [res.renamed]
+        assert (r.as_name, r.frames, r.of, r.again) == ("DCIM (2026-11-27)", 50, 100, True) and res.copies == []
+        assert r.message.endswith('merged as drive "DCIM (2026-11-27)" as before (this run\'s own outputs keep the '
+                                  'name DCIM)')
+        assert st.con.execute("SELECT drive, n_frames FROM drives ORDER BY did").fetchall() == [
+            ("DCIM", 100), ("DCIM (2026-11-27)", 100)]
+        assert _registry(c)[0] == want
+        # another card of the same day (pass 2's photos, edited: other content), then one without times
+        edited = [(d, n, k ^ 1, t) for d, n, k, t in k2]
+        assert [r.as_name for r in st.merge(pd.DataFrame(), {"run_id": "3"}, cfg, frames=edited).renamed] == [
+            "DCIM (2026-11-27, 2)"]
+        undated = [(d, n, k ^ 2, None) for d, n, k, _ in k2]
+        assert [r.as_name for r in st.merge(pd.DataFrame(), {"run_id": "4"}, cfg, frames=undated).renamed] == [
+            "DCIM (2)"]
+    assert DriveRename  # (the type the merge result lists)
