@@ -45,6 +45,8 @@ def held_by(path: str | Path) -> str:
         return "a photo viewer"
     if suffix == ".gpkg":
         return "QGIS, Excel"
+    if suffix in (".yaml", ".yml", ".json"):
+        return "an editor"
     return "Excel, a browser"
 
 

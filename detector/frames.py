@@ -973,7 +973,6 @@ def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = N
     open (``video.extract``) is noted in ``busy`` (``atomic.BusyOutputs``); without it, OutputInUseError is raised
     once the scan is done."""
     from .atomic import BusyOutputs
-
     from .tracks import TRACK_SUFFIXES, TrackError, read_track, track_kind
 
     cfg = cfg or Config()

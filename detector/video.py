@@ -21,7 +21,8 @@ Contracts:
   few metres of road, not 30 frames a second of a red light. Kept frames are written as JPEG (quality 92) with an
   ``index.json`` recording what decided them; a later call with the same video (size and a hash of its first and
   last 4 MB: ``fingerprint``; not its mtime, so a copied drive is not decoded again), start, settings and tracks
-  reuses them without decoding.
+  reuses them without decoding. Taken again, the old frames go after the new ones are written; a frame file that
+  another program holds open (Windows) is handled as ``extract`` says.
 """
 
 from __future__ import annotations

@@ -465,3 +465,57 @@ def _video(tmp_path: Path, photos) -> Path:
         w.write(img)
     w.release()
     return path
+
+
+def test_detect_with_frames_csv_open_writes_detections_and_names_it(run12, tmp_path):
+    """`patrol detect` while frames.csv of the last detect is open in Excel: detections.csv is written, frames.csv
+    left as it was, one line (exit 2), no summary.json."""
+    out = tmp_path / "det"
+    out.mkdir()
+    (out / "frames.csv").write_text("the crew's open copy\n", encoding="utf-8")
+    r = win_patrol("detect", run12["drive"], "--out", out, "--config", run12["cfg"], open_in_excel="det/frames.csv")
+    line = one_error_line(r, 2)
+    assert line.startswith(f"error: {out / 'frames.csv'}: cannot replace this file") and "Excel" in line, line
+    assert (out / "frames.csv").read_text(encoding="utf-8") == "the crew's open copy\n"
+    assert (out / "detections.csv").read_bytes() == (run12["out"] / "detections.csv").read_bytes()
+    assert not (out / "summary.json").exists()
+
+
+def test_no_usable_frame_while_frames_csv_is_open_is_still_exit_3(tmp_path):
+    """A drive without one usable frame is a bad input (exit 3), also when frames.csv, where the reasons go, is open
+    in Excel (the OutputInUseError took its place: exit 2, the input's problem unsaid)."""
+    drive, out = tmp_path / "texts", tmp_path / "out"
+    drive.mkdir()
+    out.mkdir()
+    (drive / "memo.jpg").write_text("not a photo", encoding="utf-8")
+    (out / "frames.csv").write_text("the crew's open copy\n", encoding="utf-8")
+    r = win_patrol("run", drive, "--roads", TOYAMA / "roads.geojson", "--out", out, open_in_excel="out/frames.csv")
+    line = one_error_line(r, 3)
+    assert line.startswith(f"error: {drive}: no usable frames") and "not_an_image 1" in line, line
+    assert f"{out / 'frames.csv'} is open in Excel, a browser or another program and holds an earlier run's rows" in line
+    assert (out / "frames.csv").read_text(encoding="utf-8") == "the crew's open copy\n"
+
+
+def test_many_held_files_in_one_line_and_a_delete_refused_for_a_moment(tmp_path, monkeypatch):
+    from detector import atomic
+
+    busy = atomic.BusyOutputs()
+    for i in range(7):
+        busy.add(atomic.in_use(tmp_path / f"C-{i}.jpg", PermissionError(13, "in use"), "remove"))
+    with pytest.raises(atomic.OutputInUseError) as e:
+        busy.check()
+    assert str(e.value).startswith(f"{tmp_path / 'C-0.jpg'}, ") and f"{tmp_path / 'C-4.jpg'} and 2 more: " \
+        "cannot remove these files: they are probably open in a photo viewer or another program" in str(e.value)
+    # a virus scanner holds a file for a moment: the delete is tried again
+    real, calls = os.unlink, []
+
+    def busy_twice(path, *a, **k):
+        calls.append(path)
+        if len(calls) <= 2:
+            raise PermissionError(13, "The process cannot access the file because it is being used by another process")
+        return real(path, *a, **k)
+
+    (tmp_path / "old.jpg").write_bytes(b"\xff\xd8\xff")
+    monkeypatch.setattr(os, "unlink", busy_twice)
+    atomic.keep_only_photos(tmp_path, set())
+    assert not (tmp_path / "old.jpg").exists() and len(calls) == 3
