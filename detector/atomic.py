@@ -22,10 +22,42 @@ from .errors import PatrolError
 
 
 class OutputInUseError(PatrolError):
-    """An output file could not be replaced: on Windows, because another program (Excel, a browser, a viewer) holds
-    it open; elsewhere, because its folder is not writable. Exit 2 (a usage situation: close it and run again)."""
+    """An output file could not be replaced or removed: on Windows, because another program (Excel, a browser, a
+    photo viewer) holds it open; elsewhere, because its folder is not writable. Exit 2 (a usage situation: close it
+    and run again). ``verb`` is "replace" or "remove", ``program`` who probably holds it (``held_by``)."""
 
     exit_code = 2
+
+    def __init__(self, reason: str, path: str | Path | None = None, field: str | None = None,
+                 verb: str = "replace", program: str = ""):
+        super().__init__(reason, path, field)
+        self.verb, self.program = verb, program
+
+
+_PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png"}
+
+
+def held_by(path: str | Path) -> str:
+    """Who probably holds ``path`` open on Windows, for the message: a photo viewer for an image, else Excel or a
+    browser (QGIS for a GeoPackage)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in _PHOTO_SUFFIXES:
+        return "a photo viewer"
+    if suffix == ".gpkg":
+        return "QGIS, Excel"
+    if suffix in (".yaml", ".yml", ".json"):
+        return "an editor"
+    return "Excel, a browser"
+
+
+def in_use(path: str | Path, err: OSError, verb: str = "replace") -> OutputInUseError:
+    """The one-line error for a file Windows would not let us ``verb`` (replace or remove)."""
+    program = held_by(path)
+    what = "photo" if Path(path).suffix.lower() in _PHOTO_SUFFIXES else "file"
+    old = "old " if verb == "remove" else ""
+    reason = err.strerror or str(err)
+    return OutputInUseError(f"cannot {verb} this {old}{what} ({reason}): it is probably open in {program} or another "
+                            "program; close it and run the same command again", path, verb=verb, program=program)
 
 
 #: waits between tries of a refused rename: on Windows a virus scanner or the search indexer holds a fresh file for
@@ -42,10 +74,39 @@ def replace_output(tmp: str | Path, path: str | Path) -> None:
             return
         except PermissionError as e:
             if wait is None:
-                reason = e.strerror or str(e)
-                raise OutputInUseError(f"cannot replace this file ({reason}): it is probably open in Excel, a browser "
-                                       "or another program; close it and run the same command again", path) from None
+                raise in_use(path, e) from None
             time.sleep(wait)
+
+
+def remove_output(path: str | Path) -> None:
+    """``os.unlink(path)`` (gone already is fine); a file that stays locked (a photo viewer holds it: Windows refuses
+    to delete an open file) is OutputInUseError naming it."""
+    for wait in (*_REPLACE_RETRY_S, None):
+        try:
+            os.unlink(path)
+            return
+        except FileNotFoundError:
+            return
+        except PermissionError as e:
+            if wait is None:
+                raise in_use(path, e, "remove") from None
+            time.sleep(wait)
+
+
+def _same_bytes(path: Path, tmp: str) -> bool:
+    """Does ``path`` hold exactly what ``tmp`` holds? (read only when the sizes agree)"""
+    try:
+        if os.path.getsize(path) != os.path.getsize(tmp):
+            return False
+        with open(path, "rb") as a, open(tmp, "rb") as b:
+            while True:
+                x, y = a.read(1 << 20), b.read(1 << 20)
+                if x != y:
+                    return False
+                if not x:
+                    return True
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager
@@ -61,6 +122,10 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        if _same_bytes(path, tmp):
+            # unchanged (a rerun): nothing to replace, so a file open in Excel or a viewer meanwhile is no error
+            os.unlink(tmp)
+            return
         replace_output(tmp, path)
         _fsync_dir(path.parent)
     except BaseException:
@@ -82,27 +147,48 @@ _UMASK = _umask()  # read once: os.umask is process-wide and not thread-safe
 
 class BusyOutputs:
     """Writes several independent output files: one another program holds open (``OutputInUseError``) does not
-    stop the others. ``check()`` afterwards raises one error naming every file that could not be replaced."""
+    stop the others. ``check()`` afterwards raises one error naming every file that could not be replaced or
+    removed. ``add`` may be called from several threads."""
+
+    MAX_NAMED = 5  # files named in the one line; the rest are counted
 
     def __init__(self):
         self.errors: list[OutputInUseError] = []
+
+    def add(self, e: OutputInUseError) -> None:
+        self.errors.append(e)
+
+    @property
+    def paths(self) -> set[str]:
+        """The files that could not be replaced or removed (each still holds what it held before)."""
+        return {e.path for e in self.errors if e.path}
 
     @contextlib.contextmanager
     def write(self) -> Iterator[None]:
         try:
             yield
         except OutputInUseError as e:
-            self.errors.append(e)
+            self.add(e)
 
     def check(self) -> None:
         if not self.errors:
             return
-        e = self.errors[0]
-        if len(self.errors) == 1:
-            raise OutputInUseError(f"{e.reason} (the other outputs are written)", e.path)
-        raise OutputInUseError("cannot replace these files: they are probably open in Excel, a browser or another "
-                               "program; close them and run the same command again (the other outputs are written)",
-                               ", ".join(x.path for x in self.errors))
+        errors = list({e.path: e for e in self.errors}.values())
+        e = errors[0]
+        if len(errors) == 1:
+            raise OutputInUseError(f"{e.reason} (the other outputs are written)", e.path, verb=e.verb,
+                                   program=e.program)
+        verbs = " or ".join(v for v in ("replace", "remove") if any(x.verb == v for x in errors))
+        programs = []
+        for x in errors:
+            for p in (x.program or held_by(x.path)).split(", "):
+                if p not in programs:
+                    programs.append(p)
+        names = [x.path for x in errors[:self.MAX_NAMED]]
+        more = f" and {len(errors) - len(names)} more" if len(errors) > len(names) else ""
+        raise OutputInUseError(f"cannot {verbs} these files: they are probably open in {', '.join(programs)} or "
+                               "another program; close them and run the same command again (the other outputs are "
+                               "written)", ", ".join(names) + more)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -130,14 +216,32 @@ def _fsync_dir(folder: Path) -> None:
             os.close(dfd)
 
 
-def keep_only_photos(folder: str | Path, keep: set[str]) -> None:
+def write_photo(path: str | Path, data: bytes) -> None:
+    """A photo (a crop, a video frame) written atomically, unless ``path`` holds these bytes already: a photo open in
+    a viewer (Windows refuses to replace it) is no error when it would not change."""
+    path = Path(path)
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return
+    except OSError:
+        pass
+    atomic_write_bytes(path, data)
+
+
+def keep_only_photos(folder: str | Path, keep: set[str], busy: BusyOutputs | None = None) -> None:
     """Remove the ``*.jpg`` files of ``folder`` whose names are not in ``keep`` (a photo folder holding exactly the
-    photos of the rows written beside it)."""
+    photos of the rows written beside it). One held open (a photo viewer, on Windows) stays: every other is
+    removed, then OutputInUseError names it (with ``busy``, it is noted there instead)."""
     folder = Path(folder)
+    own = busy is None
+    busy = BusyOutputs() if own else busy
     if folder.is_dir():
-        for p in folder.glob("*.jpg"):
+        for p in sorted(folder.glob("*.jpg")):
             if p.name not in keep:
-                p.unlink(missing_ok=True)
+                with busy.write():
+                    remove_output(p)
+    if own:
+        busy.check()
 
 
 def safe_child(out_dir: str | Path, name: str) -> Path:

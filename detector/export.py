@@ -180,32 +180,35 @@ def _text(v) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
 
 
-def run_photos(cands: pd.DataFrame, out: str | Path) -> list[str]:
+def run_photos(cands: pd.DataFrame, out: str | Path, stale: set[str] = frozenset()) -> list[str]:
     """Each candidate's crop in a run's ``OUT/crops/`` as a path relative to OUT (``crops/<run candidate id>.jpg``;
     with ``--store`` the run's id, not the registry's), '' where none was written; in the frame's row order. The
-    repair list's ``photo`` column and report.html's photo links."""
+    repair list's ``photo`` column and report.html's photo links. ``stale``: crop files that could not be replaced
+    (a photo viewer held them open) and so show another photo: not linked."""
     crops = Path(out) / "crops"
+    skip = {Path(p).resolve() for p in stale}
     names = []
     for r in cands.to_dict("records"):
         name = ""
         for key in ("run_candidate_id", "candidate_id"):
             v = _text(r.get(key))
-            if v and (crops / f"{v}.jpg").is_file():
+            if v and (crops / f"{v}.jpg").is_file() and not (skip and (crops / f"{v}.jpg").resolve() in skip):
                 name = f"crops/{v}.jpg"
                 break
         names.append(name)
     return names
 
 
-def write_repair_list(cands: pd.DataFrame, path: str | Path) -> Path:
+def write_repair_list(cands: pd.DataFrame, path: str | Path, stale: set[str] = frozenset()) -> Path:
     """One row per candidate for a field crew, in route order (see route_order); UTF-8 with BOM.
 
     ``status`` and ``note`` carry the registry's status and note when the run merged into a registry (empty
     otherwise); the crew edits them and the rest of the verification columns, then `patrol import-verification`.
-    ``photo`` is the candidate's crop beside the list (``crops/<run candidate id>.jpg``), where one was written."""
+    ``photo`` is the candidate's crop beside the list (``crops/<run candidate id>.jpg``), where one was written
+    (``stale``: as for ``run_photos``)."""
     path = Path(path)
     ordered = route_order(sightings(cands))
-    photos = run_photos(ordered, path.parent)
+    photos = run_photos(ordered, path.parent, stale)
     with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh, lineterminator="\r\n")
         w.writerow(REPAIR_COLUMNS)

@@ -961,14 +961,18 @@ def scan_drive(drive_dir: str | Path, cfg: Config | None = None, drive: str | No
 
 
 def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = None,
-         exclude: Iterable[Path] = (), tracks: Sequence = (), video_dir: Path | None = None, progress=None) -> Scan:
+         exclude: Iterable[Path] = (), tracks: Sequence = (), video_dir: Path | None = None, progress=None,
+         busy=None) -> Scan:
     """``scan_drive`` with the track files: those found in the drive (GPX/NMEA/CSV/KML/KMZ, by suffix or content; each applies
     to the frames of its folder and subfolders) and ``tracks`` (``Track`` objects read by ``load_tracks`` from
     ``--track`` files: every frame of the drive). Returns the frames and a TrackUse per track file.
 
     Videos (MP4/MOV/AVI by content) are sampled into JPEGs under ``video_dir`` (``detector/video.py``; reused when
     already there) that become frames named ``<video>@<m:ss.s>``; without ``video_dir`` a video is one rejected
-    row. ``progress`` (a rich Progress) shows each video's decoding."""
+    row. ``progress`` (a rich Progress) shows each video's decoding. A video frame file that another program holds
+    open (``video.extract``) is noted in ``busy`` (``atomic.BusyOutputs``); without it, OutputInUseError is raised
+    once the scan is done."""
+    from .atomic import BusyOutputs
     from .tracks import TRACK_SUFFIXES, TrackError, read_track, track_kind
 
     cfg = cfg or Config()
@@ -1049,7 +1053,9 @@ def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = N
         reach.append((tr, None, use))
     if any(tr.undated for tr, _, _ in reach):
         reach = _date_tracks(reach, frames, videos, cfg)
-    video_uses = [_video_frames(name, path, fmt, drive, cfg, reach, video_dir, progress, frames, camera)
+    own = busy is None
+    busy = BusyOutputs() if own else busy
+    video_uses = [_video_frames(name, path, fmt, drive, cfg, reach, video_dir, progress, frames, camera, busy)
                   for name, path, fmt in videos]
     _track_reach(frames, reach)
     unplaced: dict[int, list[str]] = {}
@@ -1078,11 +1084,13 @@ def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = N
             fr.heading = round(fr.heading, 3) % 360.0
         if not math.isnan(fr.speed):
             fr.speed = round(fr.speed, 3)
+    if own:
+        busy.check()
     return Scan(frames, uses, video_uses)
 
 
 def _video_frames(name: str, path: Path, fmt: str, drive: str, cfg: Config, reach: list, video_dir: Path | None,
-                  progress, frames: list[Frame], camera: dict) -> VideoUse:
+                  progress, frames: list[Frame], camera: dict, busy=None) -> VideoUse:
     """The frames sampled from one video (``detector/video.py``), appended to ``frames``; or one rejected row for
     the video with the reason it gave none. Positions for the sampling come from the tracks in the video's reach
     (the same ones, in the same order, that place its frames afterwards)."""
@@ -1132,7 +1140,8 @@ def _video_frames(name: str, path: Path, fmt: str, drive: str, cfg: Config, reac
 
         got = extract(path, video_folder(video_dir, drive, name), start.timestamp(), locate,
                       cfg.frames.video_every_m, cfg.frames.video_stopped_every_s,
-                      key={"tracks": track_key(trs), "gap": gap}, progress=shown if progress is not None else None)
+                      key={"tracks": track_key(trs), "gap": gap}, progress=shown if progress is not None else None,
+                      busy=busy)
     except VideoError as e:
         return reject(e.reason)
     except OSError as e:

@@ -271,16 +271,17 @@ def _source_warnings(summary: RunSummary, cfg: Config) -> None:
 
 
 def scan_drives(drives: list[Path], cfg: Config, out: Path, tracks: Iterable[Path], summary: RunSummary,
-                progress=None, done: Callable[[int], None] | None = None) -> list:
+                progress=None, done: Callable[[int], None] | None = None, busy: BusyOutputs | None = None) -> list:
     """The frames of ``drives`` (``frames.scan``: OUT left out, a video's frames taken into OUT/frames), the
     ``--track`` files read once for all of them. ``summary`` gets one TrackUse per track file (a ``--track`` file
-    over every drive), the VideoUses and their warnings; ``done(i)`` is called after drive ``i``."""
+    over every drive), the VideoUses and their warnings; ``done(i)`` is called after drive ``i``. ``busy``: a video
+    frame file held open by another program is noted there (``frames.scan``)."""
     from .frames import load_tracks, merge_track_uses, scan
 
     read, uses = load_tracks(tracks, cfg.tz)
     frames = []
     for i, d in enumerate(drives):
-        sc = scan(d, cfg, exclude=[out], tracks=read, video_dir=out / VIDEO_FRAMES, progress=progress)
+        sc = scan(d, cfg, exclude=[out], tracks=read, video_dir=out / VIDEO_FRAMES, progress=progress, busy=busy)
         frames.extend(sc.frames)
         uses.extend(sc.tracks)
         summary.videos.extend(sc.videos)
@@ -292,7 +293,10 @@ def scan_drives(drives: list[Path], cfg: Config, out: Path, tracks: Iterable[Pat
 
 
 def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summary: RunSummary, progress=None,
-                 tracks: Iterable[Path] = ()):
+                 tracks: Iterable[Path] = (), busy: BusyOutputs | None = None):
+    """The frames of the drives, skipped when nothing they are made of changed. ``busy``: as for ``scan_drives``
+    (without it, OutputInUseError is raised); a scan that could not write or remove a video's frame file is not
+    marked done, so the next run takes that video again."""
     from .frames import TrackUse, VideoUse, read_frames_csv, walk_drive, write_frames_csv
 
     # the fingerprint lists exactly the files the scan reads: linked phone folders included, OUT left out when it
@@ -333,13 +337,21 @@ def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summ
         if progress:
             progress.advance(task, ends[i] - per_drive[i])  # the drive's files (a video's frames have their own bar)
 
-    frames = scan_drives(drives, cfg, out, tracks, summary, progress, done)
+    own = busy is None
+    busy = BusyOutputs() if own else busy
+    n_busy = len(busy.errors)
+    frames = scan_drives(drives, cfg, out, tracks, summary, progress, done, busy)
     write_frames_csv(frames, scan_csv)
     atomic_write_text(uses_json, json.dumps([u.as_dict() for u in summary.tracks], ensure_ascii=False, indent=1))
     atomic_write_text(videos_json, json.dumps([u.as_dict() for u in summary.videos], ensure_ascii=False, indent=1))
     checkpoint("frames_written")
-    man.mark("frames", key)
+    if len(busy.errors) == n_busy:
+        man.mark("frames", key)
+    else:  # a video frame held open: taken again by the next run
+        man.forget("frames")
     man.forget("detect")
+    if own:
+        busy.check()
     # what the next stages see is what a resumed run reads back (frames.csv rounds lat/lon/heading), so a
     # run killed after this point ends with byte-identical outputs, not merely close ones
     return read_frames_csv(scan_csv)
@@ -347,7 +359,9 @@ def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summ
 
 def _check_usable(frames, drives: list[Path], cfg: Config, out: Path, summary: RunSummary) -> None:
     """A drive without one usable frame is a warning in the summary; a run without any is an error (exit 3)
-    naming the folder and why, with frames.csv written so every rejected file's reason can be read."""
+    naming the folder and why, with frames.csv written so every rejected file's reason can be read (a frames.csv
+    open in Excel is kept and the error says so)."""
+    from .atomic import OutputInUseError
     from collections import Counter
 
     from .frames import drive_name, track_warnings, write_frames_csv
@@ -386,9 +400,14 @@ def _check_usable(frames, drives: list[Path], cfg: Config, out: Path, summary: R
         else:
             why[d] = f"no image files ({' '.join(cfg.frames.extensions)})"
     if len(why) == len(drives):
-        write_frames_csv(frames, out / "frames.csv")
         d0 = drives[0]
-        raise InputError(why[d0] + ("; nor has any other drive" if len(drives) > 1 else ""), d0)
+        msg = why[d0] + ("; nor has any other drive" if len(drives) > 1 else "")
+        try:
+            write_frames_csv(frames, out / "frames.csv")
+        except OutputInUseError as e:  # the input is the problem (exit 3); the open frames.csv is an old one
+            msg += (f"; {e.path} is open in {e.program} or another program and holds an earlier run's rows: close it "
+                    "and run the same command again to read them")
+        raise InputError(msg, d0)
     summary.warnings.extend(f"{d}: {w}" for d, w in why.items())
     if cfg.frames.rear and not any(f.camera == "rear" for f in frames):  # a pattern with a typo: all seen as front
         summary.warnings.append(f"frames.rear {', '.join(map(repr, cfg.frames.rear))} matched no file: every frame "
@@ -414,11 +433,27 @@ def detectable(frame) -> bool:
 
 
 def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manifest, summary: RunSummary,
-                 progress=None, detector=None, batch: int | None = None, on_batch: Callable | None = None):
-    """Run the detector over the ok frames with a resumable journal. Returns (frames, Detections)."""
+                 progress=None, detector=None, batch: int | None = None, on_batch: Callable | None = None,
+                 busy: BusyOutputs | None = None):
+    """Run the detector over the ok frames with a resumable journal. Returns (frames, Detections).
+
+    The stage's own copy is ``.work/detections.detect.csv``; ``OUT/detections.csv`` is published from it (a copy, written
+    only when it differs), so one open in Excel (``busy``: noted there, else OutputInUseError) neither stops the
+    run nor leaves the stage reading an old file."""
     from .frames import iter_decoded
 
-    det_csv = out / "detections.csv"
+    det_csv = out / WORK / "detections.detect.csv"
+    own = busy is None
+    busy = BusyOutputs() if own else busy
+
+    def publish():
+        from .atomic import atomic_write_bytes
+
+        with busy.write():
+            atomic_write_bytes(out / "detections.csv", det_csv.read_bytes())
+        if own:
+            busy.check()
+
     # the journal holds per-frame results: valid for any list of frames (a late upload adds frames, it does not
     # redo the others), as long as the model, its settings and the frame's file are the same
     model_key = _sha1({"weights": weights_fingerprint(weights), "detect": config_fingerprint(cfg)["detect"],
@@ -431,6 +466,7 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
         from .frames import read_frames_csv
 
         summary.skipped_stages.append("detect")
+        publish()
         return read_frames_csv(frames_csv), read_detections_csv(det_csv)
     journal = DetectJournal(out / WORK / "detect.jsonl", model_key)
     file_id = {_frame_key(f): _file_id(f.path) for f in frames if detectable(f)}
@@ -514,6 +550,7 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
     checkpoint("detections_written")
     write_frames_csv(frames, frames_csv)
     man.mark("detect", key)
+    publish()
     # as read back by a resumed run (detections.csv rounds lat/lon/heading): identical outputs either way
     return read_frames_csv(frames_csv), read_detections_csv(det_csv)
 
@@ -651,8 +688,8 @@ def write_candidate_outputs(cands, out: Path, summary: RunSummary, busy: BusyOut
     busy = BusyOutputs() if own else busy
     with busy.write():
         write_candidates_geojson(cands, out / "candidates.geojson")
-    with busy.write():
-        write_repair_list(cands, out / "repair_list.csv")
+    with busy.write():  # a crop that could not be replaced holds another photo: not linked
+        write_repair_list(cands, out / "repair_list.csv", stale=busy.paths)
     summary.outputs["candidates"] = out / "candidates.geojson"
     summary.outputs["repair_list"] = out / "repair_list.csv"
     if own:
@@ -714,13 +751,15 @@ def _run_locked(drives, roads, out, cfg, weights, store, progress, detector, rep
 
     remove_stale_temps(out)
     man = Manifest(out)
+    # a file another program holds open (Excel, a photo viewer) does not keep the others from being written; every
+    # such file is named at the end, in one line (exit 2)
+    busy = BusyOutputs()
 
     lap = time.perf_counter()
-    frames = stage_frames(drives, cfg, out, man, summary, progress, tracks=tracks)
+    frames = stage_frames(drives, cfg, out, man, summary, progress, tracks=tracks, busy=busy)
     _check_usable(frames, drives, cfg, out, summary)
     lap = summary.lap("frames", lap)
-    frames, det = stage_detect(frames, cfg, out, weights, man, summary, progress, detector=detector)
-    busy = BusyOutputs()  # an output open in Excel does not keep the others from being written; named at the end
+    frames, det = stage_detect(frames, cfg, out, weights, man, summary, progress, detector=detector, busy=busy)
     with busy.write():
         write_frames_csv(frames, out / "frames.csv")
     summary.outputs["frames"] = out / "frames.csv"
@@ -732,14 +771,14 @@ def _run_locked(drives, roads, out, cfg, weights, store, progress, detector, rep
     count_sightings(summary, cands)
     lap = summary.lap("locate", lap)
     if len(cands):
-        cands = attach_crops(cands, frames, cfg, out, progress)
+        cands = attach_crops(cands, frames, cfg, out, progress, busy)
     lap = summary.lap("crops", lap)
     checkpoint("before_store")
     if store is not None:
         cands = merge_into_store(cands, store, {"drives": names, "out": str(out.resolve()), "weights": str(weights)},
                                  cfg, summary, frames=frames)
         lap = summary.lap("registry", lap)
-    prune_crops(cands, out)
+    prune_crops(cands, out, busy)
     write_candidate_outputs(cands, out, summary, busy)
     checkpoint("candidates_written")
 
@@ -772,14 +811,18 @@ def _fill_frame_counts(summary: RunSummary, frames) -> None:
     summary.rejected_reasons = dict(sorted(reasons.items()))
 
 
-def attach_crops(cands, frames, cfg: Config, out: Path, progress=None):
+def attach_crops(cands, frames, cfg: Config, out: Path, progress=None, busy: BusyOutputs | None = None):
     """Cut the best frame of each candidate (box drawn, faces/plates blurred) into OUT/crops/ and a column.
 
     A crop is reused when what decides its pixels (the frame file's path, size and mtime, the box, the label and
     the privacy settings) is what ``.work/crops.json`` recorded for any crop of the last run, whatever that
     candidate's id was then: the blur is the slow part, and a resumed run, or one with another road network
-    (other segment ids, so other candidate ids), would otherwise redo every crop."""
-    from .atomic import atomic_write_bytes, safe_child
+    (other segment ids, so other candidate ids), would otherwise redo every crop.
+
+    A crop file another program holds open (a photo viewer, on Windows) that would change stays as it is, is not
+    recorded in the index (the next run cuts it again) and is noted in ``busy`` (else OutputInUseError once every
+    other crop is cut); the candidate keeps the new crop's bytes (the registry, report.html's thumbnail)."""
+    from .atomic import OutputInUseError, remove_output, safe_child, write_photo
     from .crops import CROP_VERSION, make_crop
     from .frames import FrameError, load_image
 
@@ -829,13 +872,18 @@ def attach_crops(cands, frames, cfg: Config, out: Path, progress=None):
             if key is None:
                 raise FrameError("decode_failed: the frame file is gone")
             data = data if data is not None else make_crop(load_image(f), box, cfg, label=label)
-            atomic_write_bytes(path, data)
+            write_photo(path, data)
             return data, key
+        except OutputInUseError as e:  # the old file stays: not recorded, so cut again by the next run
+            held.add(e)
+            return data, None
         except (FrameError, OSError, ValueError):
             # no crop this time: an older file under this id (other privacy settings, or another candidate's
             # photo when ids moved) must not stay for the repair list's photo column to point at
             try:
-                path.unlink(missing_ok=True)
+                remove_output(path)
+            except OutputInUseError as e:
+                held.add(e)
             except OSError:
                 pass
             return None, None
@@ -843,6 +891,7 @@ def attach_crops(cands, frames, cfg: Config, out: Path, progress=None):
     # the cascades and JPEG coding release the GIL: crops run on all cores
     from concurrent.futures import ThreadPoolExecutor
 
+    held = BusyOutputs() if busy is None else busy
     crops = []
     # the index is saved every 5 % of the crops (at most ~20 writes), so a run killed while cutting the crops of
     # a long drive (minutes: the blur costs more than detection per candidate) keeps what it had cut
@@ -860,19 +909,23 @@ def attach_crops(cands, frames, cfg: Config, out: Path, progress=None):
                 save_index()
                 checkpoint("crops_index_saved")
     save_index()
+    if busy is None:
+        held.check()
     cands = cands.copy()
     cands["crop_jpeg"] = crops
     return cands
 
 
-def prune_crops(cands, out: Path) -> None:
+def prune_crops(cands, out: Path, busy: BusyOutputs | None = None) -> None:
     """OUT/crops/ holds exactly the photos of the rows written: not those of run pieces the registry folded into
-    another row (``one_row_per_registry_id``), nor those of an earlier run into the same OUT."""
+    another row (``one_row_per_registry_id``), nor those of an earlier run into the same OUT. One held open by a
+    photo viewer stays and is noted in ``busy`` (``atomic.keep_only_photos``)."""
     from .atomic import keep_only_photos, safe_child
 
     crop_dir = out / "crops"
     col = "run_candidate_id" if "run_candidate_id" in cands.columns else "candidate_id"
-    keep_only_photos(crop_dir, {safe_child(crop_dir, f"{c}.jpg").name for c in cands[col]} if len(cands) else set())
+    keep_only_photos(crop_dir, {safe_child(crop_dir, f"{c}.jpg").name for c in cands[col]} if len(cands) else set(),
+                     busy)
 
 
 class OutLock(FileLock):
@@ -921,7 +974,8 @@ def write_run_reports(cands, frames, net, cfg: Config, out: Path, summary: RunSu
     roads_wgs84 = net.gdf.to_crs(4326)
     # the popups link each crop's full photo in OUT/crops/ (cut before; the registry export writes its own folder)
     with busy.write():
-        export(cands, "html", out / "report.html", cfg, roads_wgs84=roads_wgs84, photos=run_photos(cands, out))
+        export(cands, "html", out / "report.html", cfg, roads_wgs84=roads_wgs84,
+               photos=run_photos(cands, out, stale=busy.paths))
     summary.outputs["report"] = out / "report.html"
     if own:
         busy.check()
@@ -987,17 +1041,20 @@ def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = Non
     out.mkdir(parents=True, exist_ok=True)
     weights = resolve_weights(cfg, weights)
     summary = RunSummary(out=out, drives=[drive_name(images)], weights=weights, warnings=list(warnings))
-    frames = scan_drives([images], cfg, out, tracks, summary, progress)
+    busy = BusyOutputs()  # detections.csv or frames.csv open in Excel: the other is still written, then exit 2
+    frames = scan_drives([images], cfg, out, tracks, summary, progress, busy=busy)
     # detection only: an image without a position is still an image to detect on
     for f in frames:
         if f.status != "ok" and f.reason.split(":")[0] in POSITION_REASONS:
             f.status, f.reason = "ok", ""
     _check_usable(frames, [images], cfg, out, summary)
     man = Manifest(out)
-    frames, det = stage_detect(frames, cfg, out, weights, man, summary, progress)
-    write_frames_csv(frames, out / "frames.csv")
+    frames, det = stage_detect(frames, cfg, out, weights, man, summary, progress, busy=busy)
+    with busy.write():
+        write_frames_csv(frames, out / "frames.csv")
     summary.outputs["detections"] = out / "detections.csv"
     summary.outputs["frames"] = out / "frames.csv"
+    busy.check()  # before summary.json: a failed run writes none
     _fill_frame_counts(summary, frames)
     summary.hits = len(det)
     summary.seconds = time.perf_counter() - t0

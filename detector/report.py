@@ -36,7 +36,8 @@ import pandas as pd
 
 from . import CLASS_IDS, __version__
 from .atomic import (
-    atomic_replace_file, atomic_write, atomic_write_bytes, atomic_write_text, keep_only_photos, safe_child,
+    BusyOutputs, OutputInUseError, atomic_replace_file, atomic_write, atomic_write_text, keep_only_photos, safe_child,
+    write_photo,
 )
 from .errors import InputError
 from .export import route_order, sightings
@@ -186,7 +187,10 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
 
     The crew's lists and the map (csv, xlsx, html) give each row's full crop as a path relative to ``out_path``:
     ``photos`` (one per row of ``df``, '' for none: a run's report links OUT/crops/, ``export.run_photos``), else
-    ``df``'s ``crop_jpeg`` written beside the file (``write_photos``: ``map.html`` -> ``map_html_crops/``)."""
+    ``df``'s ``crop_jpeg`` written beside the file (``write_photos``: ``map.html`` -> ``map_html_crops/``).
+
+    A photo beside it that another program holds open (a photo viewer, on Windows) does not stop the export: the
+    file and every other photo are written, then one OutputInUseError names what could not be replaced or removed."""
     fmt = fmt.lower().lstrip(".")
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}", out_path, "--format")
@@ -199,14 +203,17 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
     data = route_order(data)  # the order of the run's repair list: the crew's list either way
     writer = {"geojson": write_geojson, "gpkg": write_gpkg, "csv": write_csv, "xlsx": write_xlsx,
               "kml": write_kml, "html": write_html}[fmt]
+    busy = BusyOutputs()
     if fmt in PHOTO_FORMATS and photos is None:
-        data["photo"] = write_photos(data, out_path)
-    if fmt == "gpkg":
-        writer(data, out_path, cfg, segments=segments)
-    elif fmt == "html":
-        writer(data, out_path, cfg, roads_wgs84=roads_wgs84)
-    else:
-        writer(data, out_path, cfg)
+        data["photo"] = write_photos(data, out_path, busy)
+    with busy.write():
+        if fmt == "gpkg":
+            writer(data, out_path, cfg, segments=segments)
+        elif fmt == "html":
+            writer(data, out_path, cfg, roads_wgs84=roads_wgs84)
+        else:
+            writer(data, out_path, cfg)
+    busy.check()
     return out_path
 
 
@@ -284,11 +291,17 @@ def photo_folder(path: str | Path) -> Path:
     return path.parent / f"{path.stem}_{path.suffix.lstrip('.')}_crops"
 
 
-def write_photos(df: pd.DataFrame, list_path: Path) -> list[str]:
+def write_photos(df: pd.DataFrame, list_path: Path, busy: BusyOutputs | None = None) -> list[str]:
     """Each row's crop as ``<file>_<ext>_crops/<candidate id>.jpg`` beside the list or map
     (``list_csv_crops/R-000012.jpg``; one folder per file, holding exactly its rows' photos: a photo of a row no
     longer listed is removed); returns the relative paths ('' for a row without a crop), for the ``photo`` column
-    as in a run's repair_list.csv, and the map's photo links."""
+    as in a run's repair_list.csv, and the map's photo links.
+
+    A photo another program holds open (a photo viewer, on Windows) stays as it is: one that would change is not
+    linked (it shows another photo), one no longer listed is not removed; each is noted in ``busy`` (else one
+    OutputInUseError at the end)."""
+    own = busy is None
+    busy = BusyOutputs() if own else busy
     folder = photo_folder(list_path)
     paths, keep = [], set()
     for cid, crop in zip(df["candidate_id"], df["crop_jpeg"]):
@@ -297,11 +310,17 @@ def write_photos(df: pd.DataFrame, list_path: Path) -> list[str]:
             paths.append("")
             continue
         p = safe_child(folder, f"{cid}.jpg")
-        if not (p.is_file() and p.read_bytes() == data):
-            atomic_write_bytes(p, data)
         keep.add(p.name)
+        try:
+            write_photo(p, data)
+        except OutputInUseError as e:
+            busy.add(e)
+            paths.append("")
+            continue
         paths.append(f"{folder.name}/{p.name}")
-    keep_only_photos(folder, keep)
+    keep_only_photos(folder, keep, busy)
+    if own:
+        busy.check()
     return paths
 
 

@@ -334,7 +334,7 @@ def write_thresholds(config_path: str | Path, thresholds: dict[str, float], stam
 
     Returns False when the file had to be rewritten as a whole (its ``classes`` in a layout the line edit does not
     handle, e.g. ``{…}`` flow style): the values are kept, its comments are not."""
-    from .atomic import atomic_write_text
+    from .atomic import OutputInUseError, atomic_write_text
 
     config_path = Path(config_path)
     text = ""
@@ -351,7 +351,12 @@ def write_thresholds(config_path: str | Path, thresholds: dict[str, float], stam
         load_config(tmp)  # still a valid config
     finally:
         os.unlink(tmp)
-    atomic_write_text(config_path, new)
+    try:
+        atomic_write_text(config_path, new)
+    except OutputInUseError as e:  # open in an editor that locks it (Windows): the tuning is not lost
+        raise OutputInUseError(f"{e.reason}; the tuned thresholds, to write in by hand if need be: "
+                               + ", ".join(f"{c} {t:.2f}" for c, t in thresholds.items()), e.path, verb=e.verb,
+                               program=e.program) from None
     return kept
 
 

@@ -21,7 +21,8 @@ Contracts:
   few metres of road, not 30 frames a second of a red light. Kept frames are written as JPEG (quality 92) with an
   ``index.json`` recording what decided them; a later call with the same video (size and a hash of its first and
   last 4 MB: ``fingerprint``; not its mtime, so a copied drive is not decoded again), start, settings and tracks
-  reuses them without decoding.
+  reuses them without decoding. Taken again, the old frames go after the new ones are written; a frame file that
+  another program holds open (Windows) is handled as ``extract`` says.
 """
 
 from __future__ import annotations
@@ -285,33 +286,46 @@ def fingerprint(path: Path) -> list:
 
 def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
             every_m: float, max_interval_s: float, key: dict | None = None,
-            progress: Callable[[int, int], None] | None = None) -> Extracted:
+            progress: Callable[[int, int], None] | None = None, busy=None) -> Extracted:
     """Sample ``path`` into JPEGs in ``folder`` (see the module doc); ``start`` is its start (UTC epoch s),
     ``locate(times)`` the vehicle's (lat, lon) arrays at UTC epoch ``times`` (NaN where no track places it); it is
     asked for the next ``_CHUNK_S`` seconds of frames at once (frame k at k / fps, as a constant-frame-rate camera
     writes them) and for one frame alone whose time stamp is another. ``key`` (what else decided the frames: the
     tracks) goes into index.json; a folder whose index matches is reused. ``progress(done, total)`` is called as
-    frames are decoded. Raises VideoError when the video cannot be opened or decodes no frame."""
+    frames are decoded. Raises VideoError when the video cannot be opened or decodes no frame.
+
+    A frame file another program holds open (a photo viewer, on Windows: it can be neither replaced nor deleted)
+    stays as it is: one that holds this frame's bytes already is used, one that holds another picture is left out
+    (and no index.json is written, so the next call takes the video again), an old one no longer wanted stays. Each
+    is an ``atomic.OutputInUseError`` noted in ``busy`` (an ``atomic.BusyOutputs``), else raised at the end."""
     import cv2
 
-    from .atomic import atomic_write_text
+    from .atomic import BusyOutputs, OutputInUseError, atomic_write_text, remove_output, replace_output
     from .frames import _fd2_captured
     from .geo import distance_bearing
 
+    own = busy is None
+    busy = BusyOutputs() if own else busy
     want = {"v": _INDEX_VERSION, "video": fingerprint(path), "start": round(start, 3), "every_m": every_m,
             "max_interval_s": max_interval_s, "quality": JPEG_QUALITY, "key": key or {}}
     index = folder / _INDEX
     try:
         old = json.loads(index.read_text(encoding="utf-8"))
         if old.get("want") == want and all((folder / f["file"]).is_file() for f in old["frames"]):
+            # frames of an earlier extraction that a viewer kept from being removed go now
+            _remove_others(folder, {f["file"] for f in old["frames"]}, busy)
+            if own:
+                busy.check()
             return Extracted(frames=old["frames"], reused=True, duration_s=old.get("duration_s", math.nan),
                              notes=old.get("notes", []))
     except (OSError, ValueError, KeyError, TypeError):
         old = None
     folder.mkdir(parents=True, exist_ok=True)
-    for p in [*folder.glob("*.jpg"), *folder.glob(".*.tmp")]:  # a changed video, other settings: its old frames
-        p.unlink(missing_ok=True)                                  # go; so do a killed run's half-written ones
-    index.unlink(missing_ok=True)
+    n_busy = len(busy.errors)
+    # the index goes first: a run killed from here on takes the video again. The old frames stay until the new
+    # ones are written (a frame a viewer holds open is then kept where it has the same bytes) and go after
+    with busy.write():
+        remove_output(index)
 
     with _fd2_captured() as said:  # FFmpeg prints why it cannot open a file on stderr ("moov atom not found")
         cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
@@ -377,11 +391,18 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
             if not ok:
                 continue
             fname = f"{stem}@{pts:08.3f}s.jpg"
-            tmp = folder / f".{fname}.tmp"
-            tmp.write_bytes(buf.tobytes())
-            os.replace(tmp, folder / fname)
+            data, target = buf.tobytes(), folder / fname
+            last_t, last_pos, last_label = pts, pos, clock_label(pts)  # sampled, whether written or not
+            if not _holds(target, data):
+                tmp = folder / f".{fname}.tmp"
+                tmp.write_bytes(data)
+                try:
+                    replace_output(tmp, target)
+                except OutputInUseError as e:  # held open with another picture: this frame is left out
+                    tmp.unlink(missing_ok=True)
+                    busy.add(e)
+                    continue
             kept.append({"t": round(pts, 3), "file": fname, "width": int(img.shape[1]), "height": int(img.shape[0])})
-            last_t, last_pos, last_label = pts, pos, clock_label(pts)
         if progress:
             progress(k, max(total, k))
     finally:
@@ -395,9 +416,38 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
     if total > 0 and k < 0.95 * total - 1:
         notes.append(f"decoding stopped after {k} of {total} frames, at {clock_label(prev_pts)} (the file is cut off "
                      "or damaged); the frames before are used")
-    doc = {"want": want, "frames": kept, "decoded": k, "duration_s": duration, "notes": notes}
-    atomic_write_text(index, json.dumps(doc, indent=1))
+    left_out = len(busy.errors) > n_busy  # a frame not written (or the old index not removed)
+    _remove_others(folder, {f["file"] for f in kept}, busy)  # the old frames; a killed run's temp files
+    if not left_out:
+        doc = {"want": want, "frames": kept, "decoded": k, "duration_s": duration, "notes": notes}
+        atomic_write_text(index, json.dumps(doc, indent=1))
+    if own:
+        busy.check()
     return Extracted(frames=kept, decoded=k, duration_s=duration, notes=notes)
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Does ``path`` hold exactly ``data``? (a frame taken again from the same video, at the same time)"""
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
+
+
+def _remove_others(folder: Path, keep: set[str], busy) -> None:
+    """Remove the frames of ``folder`` not in ``keep`` and any temp file; one held open is noted in ``busy``."""
+    from .atomic import remove_output
+
+    held = busy.paths
+    for p in sorted(folder.glob("*.jpg")):
+        if p.name not in keep and str(p) not in held:
+            with busy.write():
+                remove_output(p)
+    for p in folder.glob(".*.tmp"):
+        try:
+            p.unlink()
+        except OSError:
+            pass
 
 
 def track_key(tracks) -> str:

@@ -164,6 +164,24 @@ def test_write_thresholds_keeps_text_and_comments(tmp_path):
     assert load_config(p).thresholds() == NEW
 
 
+def test_write_thresholds_into_a_config_open_elsewhere_keeps_the_values(tmp_path, monkeypatch):
+    """On Windows an editor that locks the config (or Excel) makes the replace fail after minutes of tuning: the
+    one-line error (exit 2) names the file and gives the tuned thresholds, the config is left as it was."""
+    import winsim
+    from detector.atomic import OutputInUseError
+
+    p = tmp_path / "toyama.yaml"
+    p.write_text(CONFIG, encoding="utf-8")
+    winsim.held_open(monkeypatch, p.name)
+    with pytest.raises(OutputInUseError) as e:
+        write_thresholds(p, NEW)
+    assert e.value.exit_code == 2 and e.value.path == str(p)
+    assert "open in an editor or another program; close it and run the same command again" in str(e.value)
+    assert str(e.value).endswith("the tuned thresholds, to write in by hand if need be: D00 0.41, D10 0.37, "
+                                 "D20 0.60, D40 0.15")
+    assert p.read_text(encoding="utf-8") == CONFIG
+
+
 def test_thresholds_text_inserts_missing(tmp_path):
     # a class without a threshold line, a class missing, and a file without classes at all
     text = "municipality: x  # keep me\nclasses:\n  D00:\n    name_en: crack\n  D10:\n    threshold: 0.5\n# tail comment\ndetect:\n  imgsz: 320\n"

@@ -229,3 +229,293 @@ def test_a_share_without_file_ids_still_walks_every_folder(tmp_path, monkeypatch
     monkeypatch.setattr(pathlib.Path, "stat", no_ids)
     got = [name for name, _, why in walk_drive(drive)]
     assert got == want and len(got) == 4 and got[-1].startswith("1フォルダ/"), got
+
+
+# ------------------------------------------------------------------------------------------------ files held open
+# A road department's PC: the crew has detections.csv or frames.csv open in Excel, a crop in the photo viewer, while
+# the next run goes. Windows refuses to replace, delete or rename such a file (winsim: PATROL_TEST_OPEN_IN_EXCEL).
+
+N_FRAMES = 12
+RUN_CONFIG = """\
+classes:
+  D00: {threshold: 0.05}
+  D10: {threshold: 0.05}
+  D20: {threshold: 0.05}
+  D40: {threshold: 0.05}
+detect:
+  imgsz: 320
+  batch: 2
+privacy:
+  blur_faces: false
+  blur_plates: false
+"""
+
+
+@pytest.fixture(scope="module")
+def run12(tmp_path_factory) -> dict:
+    """`patrol run --store` on simulated Windows over the sample drive's first 12 frames (low thresholds, no blur:
+    fast); the 13th frame is kept aside as a late upload."""
+    d = tmp_path_factory.mktemp("run12")
+    src = sorted(need(TOYAMA / P1).glob("IMG_2026*.jpg"))[:N_FRAMES + 1]
+    drive = d / P1
+    drive.mkdir()
+    for p in src[:N_FRAMES]:
+        (drive / p.name).write_bytes(p.read_bytes())
+    cfg = d / "city.yaml"
+    cfg.write_text(RUN_CONFIG, encoding="utf-8")
+    out, store = d / "out", d / "registry.gpkg"
+    r = win_patrol("run", drive, "--roads", TOYAMA / "roads.geojson", "--out", out, "--config", cfg, "--store", store)
+    assert r.returncode == 0, r.stderr
+    assert len(list((out / "crops").glob("*.jpg"))) >= 3
+    return {"dir": d, "drive": drive, "late": src[N_FRAMES], "cfg": cfg, "out": out, "store": store}
+
+
+def _copy_run(run12: dict, tmp_path: Path) -> tuple[Path, Path]:
+    import shutil
+
+    drive, out = tmp_path / P1, tmp_path / "out"
+    shutil.copytree(run12["drive"], drive)
+    shutil.copytree(run12["out"], out)
+    return drive, out
+
+
+def _run(drive, out, cfg, held: str = "") -> subprocess.CompletedProcess:
+    return win_patrol("run", drive, "--roads", TOYAMA / "roads.geojson", "--out", out, "--config", cfg,
+                      open_in_excel=held)
+
+
+def test_detections_and_frames_csv_open_in_excel_while_the_run_rewrites_them(run12, tmp_path):
+    """A late upload (a 13th frame) changes detections.csv and frames.csv while the crew has both open in Excel.
+    detections.csv was the detect stage's own file, written outside BusyOutputs: the run stopped there (nothing
+    after detection written, frames.csv not named). Now every other output is written from the new detections, the
+    two open files are untouched, one line names both (exit 2), and the next run, Excel closed, writes them without
+    detecting again."""
+    drive, out = _copy_run(run12, tmp_path)
+    (drive / run12["late"].name).write_bytes(run12["late"].read_bytes())
+    for name in ("detections.csv", "frames.csv"):
+        (out / name).write_text("the crew's open copy\n", encoding="utf-8")
+    for name in ("candidates.geojson", "repair_list.csv", "report.html"):
+        (out / name).unlink()
+    r = _run(drive, out, run12["cfg"], held="out/detections.csv,out/frames.csv")
+    line = one_error_line(r, 2)
+    assert line.startswith(f"error: {out / 'detections.csv'}, {out / 'frames.csv'}: cannot replace these files"), line
+    assert "Excel" in line and "close them and run the same command again" in line, line
+    for name in ("detections.csv", "frames.csv"):
+        assert (out / name).read_text(encoding="utf-8") == "the crew's open copy\n"
+    feats = json.loads((out / "candidates.geojson").read_text(encoding="utf-8"))["features"]
+    assert len(feats) == 4  # the late frame's damage is in: placed from the new detections
+    assert (out / "repair_list.csv").is_file() and (out / "report.html").is_file()
+    assert not (out / "summary.json").exists() or json.loads((out / "summary.json").read_text())["frames"]["total"] == N_FRAMES
+    assert not list(out.glob(".*.tmp"))
+    # Excel closed: the same command writes them; the detect stage is not redone (nothing detected again)
+    r = _run(drive, out, run12["cfg"])
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert "detect" in doc["skipped_stages"] and doc["frames"]["total"] == N_FRAMES + 1
+    rows = list(csv.DictReader((out / "detections.csv").open(encoding="utf-8")))
+    assert run12["late"].name in {r["image"] for r in rows}
+    assert (out / "detections.csv").read_bytes() == (out / ".work" / "detections.detect.csv").read_bytes()
+    assert len(list(csv.DictReader((out / "frames.csv").open(encoding="utf-8")))) == N_FRAMES + 1
+
+
+def test_unchanged_outputs_open_in_excel_are_no_error(run12, tmp_path):
+    """The same run again while the crew has every CSV open: nothing in them changes, so nothing needs replacing
+    (it was exit 2 for frames.csv, rewritten on every run)."""
+    drive, out = _copy_run(run12, tmp_path)
+    assert _run(drive, out, run12["cfg"]).returncode == 0  # here, without --store
+    (out / "summary.json").unlink()
+    r = _run(drive, out, run12["cfg"], held="out/frames.csv,out/detections.csv,repair_list.csv,candidates.geojson")
+    assert r.returncode == 0, r.stderr
+    assert (out / "summary.json").is_file()
+
+
+def test_crops_open_in_a_photo_viewer_while_the_run_rewrites_and_prunes_them(run12, tmp_path):
+    """A rerun with other privacy settings cuts every crop again, and an earlier run's crop must go; the crew has
+    one crop of each kind open in the photo viewer. The prune (keep_only_photos) deleted without asking: an internal
+    error (exit 1, PermissionError) after the crops, no outputs; the crop that could not be replaced was silently
+    kept and linked. Now: every other crop and output written, the open crop untouched, not recorded as cut and not
+    linked (it shows the old photo), the old crop stays, one line names both (exit 2); the next run fixes both."""
+    drive, out = _copy_run(run12, tmp_path)
+    crops = sorted((out / "crops").glob("*.jpg"))
+    held, old = crops[0], out / "crops" / "C-0000000000.jpg"
+    old.write_bytes(crops[1].read_bytes())  # an earlier run's crop, no longer a candidate of this OUT
+    before = held.read_bytes()
+    others = {p: p.read_bytes() for p in crops[1:]}
+    cfg = tmp_path / "city.yaml"
+    cfg.write_text(RUN_CONFIG + "  blur_outside_box: true\n", encoding="utf-8")
+    r = _run(drive, out, cfg, held=f"crops/{held.name},crops/{old.name}")
+    line = one_error_line(r, 2)
+    assert line.startswith(f"error: {held}, {old}: cannot replace or remove these files"), line
+    assert "photo viewer" in line and "close them and run the same command again" in line, line
+    assert held.read_bytes() == before and old.is_file()
+    assert all(p.read_bytes() != data for p, data in others.items())  # cut again: blurred outside the box
+    assert held.stem not in json.loads((out / ".work" / "crops.json").read_text())
+    rows = list(csv.DictReader((out / "repair_list.csv").open(encoding="utf-8-sig")))
+    photos = {r["candidate_id"]: r["photo"] for r in rows}
+    assert photos[held.stem] == "" and all(photos[p.stem] == f"crops/{p.name}" for p in crops[1:]), photos
+    assert f"crops/{held.name}" not in (out / "report.html").read_text(encoding="utf-8")
+    # the viewer closed: the crop is cut again, linked, and the old one goes
+    r = _run(drive, out, cfg)
+    assert r.returncode == 0, r.stderr
+    assert held.read_bytes() != before and not old.exists()
+    rows = list(csv.DictReader((out / "repair_list.csv").open(encoding="utf-8-sig")))
+    assert {r["candidate_id"]: r["photo"] for r in rows}[held.stem] == f"crops/{held.name}"
+
+
+def test_export_photos_open_in_a_photo_viewer(run12, tmp_path):
+    """`patrol export --format csv` while the crew looks at two of the last list's photos: one of a damage no longer
+    listed (the prune deleted it unasked: internal error, exit 1) and one whose file holds another photo (written
+    first, it stopped the export: the list not written). Now the list and the other photos are written, the held
+    photo not linked, one line names both (exit 2); the next export, viewer closed, makes the folder exact."""
+    from detector.store import Store
+
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(run12["store"].read_bytes())
+    lst = tmp_path / "list.csv"
+    r = win_patrol("export", store, "--format", "csv", "--out", lst)
+    assert r.returncode == 0, r.stderr
+    folder = tmp_path / "list_csv_crops"
+    photos = sorted(folder.glob("*.jpg"))
+    assert len(photos) == 3
+    gone, other = photos[0], photos[1]
+    r = win_patrol("status", store, gone.stem, "--set", "not_an_issue")
+    assert r.returncode == 0, r.stderr
+    real = other.read_bytes()
+    other.write_bytes(photos[2].read_bytes())  # the file holds another damage's photo
+    r = win_patrol("export", store, "--format", "csv", "--status", "new", "--out", lst,
+                   open_in_excel=f"{gone.name},{other.name}")
+    line = one_error_line(r, 2)
+    assert line.startswith(f"error: {other}, {gone}: cannot replace or remove these files"), line
+    assert "photo viewer" in line, line
+    rows = {r["candidate_id"]: r["photo"] for r in csv.DictReader(lst.open(encoding="utf-8-sig"))}
+    assert set(rows) == {other.stem, photos[2].stem}
+    assert rows[other.stem] == "" and rows[photos[2].stem] == f"list_csv_crops/{photos[2].name}"
+    assert gone.is_file() and other.read_bytes() == photos[2].read_bytes()
+    r = win_patrol("export", store, "--format", "csv", "--status", "new", "--out", lst)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in folder.iterdir()) == sorted([other.name, photos[2].name])
+    assert other.read_bytes() == real
+    with Store(store) as st:
+        assert bytes(st.query(status=["new"]).set_index("candidate_id").loc[other.stem, "crop_jpeg"]) == real
+
+
+def test_video_frames_open_in_a_photo_viewer_when_the_video_is_taken_again(tmp_path, monkeypatch):
+    """A dashcam video taken again (other frames.video_every_m) while the viewer holds three of its earlier frames:
+    one the new sampling keeps too (the same picture), one it no longer keeps, and one whose file holds another
+    picture. The old frames were deleted first, unasked: PermissionError, and the whole video was rejected as
+    "unreadable", its frames lost. Now the frames are written, the same picture is used as it is, the other picture
+    is left out (no index.json: the next run takes the video again), the old frame stays; both named; the frames
+    stage is not marked done; once the viewer is closed the next run gives every frame and an exact folder."""
+    from test_video import cfg_with, video_drive
+
+    pytest.importorskip("cv2")
+    from detector.atomic import BusyOutputs
+    from detector.pipeline import Manifest, RunSummary, VIDEO_FRAMES, stage_frames
+    from detector.frames import scan_drive
+    from detector.config import Config
+
+    ph = [f for f in scan_drive(need(TOYAMA / P1), Config()) if f.ok][:41]
+    src = _video(tmp_path, ph)
+    drive = video_drive(tmp_path / "d", src, ph)
+    out = tmp_path / "out"
+    (out / ".work").mkdir(parents=True)
+    first = stage_frames([drive], cfg_with(video_every_m=20.0), out, Manifest(out), RunSummary(out=out))
+    folder = next((out / VIDEO_FRAMES).rglob("index.json")).parent
+    old = {f.name: Path(f.path) for f in first if "@" in f.name}
+    cfg = cfg_with(video_every_m=10.0)
+    want = [f.name for f in stage_frames([drive], cfg, tmp_path / "ref", Manifest(tmp_path / "ref"),
+                                         RunSummary(out=tmp_path / "ref")) if "@" in f.name]
+    both = sorted(set(old) & set(want))
+    dropped = sorted(set(old) - set(want))
+    assert len(both) >= 2 and dropped, (sorted(old), want)
+    same, changed, stale = old[both[0]], old[both[1]], old[dropped[0]]
+    other = stale.read_bytes()
+    changed.write_bytes(other)  # another picture under this frame's name
+    winsim.held_open(monkeypatch, same.name, changed.name, stale.name)
+    busy = BusyOutputs()
+    s = RunSummary(out=out)
+    got = stage_frames([drive], cfg, out, Manifest(out), s, busy=busy)
+    names = [f.name for f in got if "@" in f.name]
+    assert not s.videos[0].problem and names == [n for n in want if n != both[1]], s.videos[0]
+    assert sorted(busy.paths) == sorted([str(changed), str(stale)])
+    assert stale.is_file() and not (folder / "index.json").exists()
+    assert "frames" not in Manifest(out).data
+    monkeypatch.undo()  # the viewer closed
+    s = RunSummary(out=out)
+    got = stage_frames([drive], cfg, out, Manifest(out), s)
+    assert [f.name for f in got if "@" in f.name] == want and not s.videos[0].reused
+    assert sorted(p.name for p in folder.glob("*.jpg")) == sorted(Path(f.path).name for f in got if "@" in f.name)
+    assert changed.read_bytes() != other and not stale.exists() and (folder / "index.json").is_file()
+
+
+def _video(tmp_path: Path, photos) -> Path:
+    """test_video's MP4 (2 fps, real time) of the sample drive's first 41 photos."""
+    import cv2
+    import numpy as np
+
+    path = tmp_path / "src.mp4"
+    t0 = photos[0].time.timestamp()
+    ts = np.array([f.time.timestamp() - t0 for f in photos])
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 2, (512, 512))
+    cur, img = -1, None
+    for k in range(int(ts[-1] * 2) + 1):
+        i = int(np.searchsorted(ts, k / 2, side="right") - 1)
+        if i != cur:
+            img, cur = cv2.resize(cv2.imread(str(photos[i].path)), (512, 512), interpolation=cv2.INTER_AREA), i
+        w.write(img)
+    w.release()
+    return path
+
+
+def test_detect_with_frames_csv_open_writes_detections_and_names_it(run12, tmp_path):
+    """`patrol detect` while frames.csv of the last detect is open in Excel: detections.csv is written, frames.csv
+    left as it was, one line (exit 2), no summary.json."""
+    out = tmp_path / "det"
+    out.mkdir()
+    (out / "frames.csv").write_text("the crew's open copy\n", encoding="utf-8")
+    r = win_patrol("detect", run12["drive"], "--out", out, "--config", run12["cfg"], open_in_excel="det/frames.csv")
+    line = one_error_line(r, 2)
+    assert line.startswith(f"error: {out / 'frames.csv'}: cannot replace this file") and "Excel" in line, line
+    assert (out / "frames.csv").read_text(encoding="utf-8") == "the crew's open copy\n"
+    assert (out / "detections.csv").read_bytes() == (run12["out"] / "detections.csv").read_bytes()
+    assert not (out / "summary.json").exists()
+
+
+def test_no_usable_frame_while_frames_csv_is_open_is_still_exit_3(tmp_path):
+    """A drive without one usable frame is a bad input (exit 3), also when frames.csv, where the reasons go, is open
+    in Excel (the OutputInUseError took its place: exit 2, the input's problem unsaid)."""
+    drive, out = tmp_path / "texts", tmp_path / "out"
+    drive.mkdir()
+    out.mkdir()
+    (drive / "memo.jpg").write_text("not a photo", encoding="utf-8")
+    (out / "frames.csv").write_text("the crew's open copy\n", encoding="utf-8")
+    r = win_patrol("run", drive, "--roads", TOYAMA / "roads.geojson", "--out", out, open_in_excel="out/frames.csv")
+    line = one_error_line(r, 3)
+    assert line.startswith(f"error: {drive}: no usable frames") and "not_an_image 1" in line, line
+    assert f"{out / 'frames.csv'} is open in Excel, a browser or another program and holds an earlier run's rows" in line
+    assert (out / "frames.csv").read_text(encoding="utf-8") == "the crew's open copy\n"
+
+
+def test_many_held_files_in_one_line_and_a_delete_refused_for_a_moment(tmp_path, monkeypatch):
+    from detector import atomic
+
+    busy = atomic.BusyOutputs()
+    for i in range(7):
+        busy.add(atomic.in_use(tmp_path / f"C-{i}.jpg", PermissionError(13, "in use"), "remove"))
+    with pytest.raises(atomic.OutputInUseError) as e:
+        busy.check()
+    assert str(e.value).startswith(f"{tmp_path / 'C-0.jpg'}, ") and f"{tmp_path / 'C-4.jpg'} and 2 more: " \
+        "cannot remove these files: they are probably open in a photo viewer or another program" in str(e.value)
+    # a virus scanner holds a file for a moment: the delete is tried again
+    real, calls = os.unlink, []
+
+    def busy_twice(path, *a, **k):
+        calls.append(path)
+        if len(calls) <= 2:
+            raise PermissionError(13, "The process cannot access the file because it is being used by another process")
+        return real(path, *a, **k)
+
+    (tmp_path / "old.jpg").write_bytes(b"\xff\xd8\xff")
+    monkeypatch.setattr(os, "unlink", busy_twice)
+    atomic.keep_only_photos(tmp_path, set())
+    assert not (tmp_path / "old.jpg").exists() and len(calls) == 3

@@ -7,9 +7,12 @@
   bytes from the file position, like the real one, failing with EACCES when another process holds them (built on
   POSIX byte-range locks, which are per process, as Windows' are per handle: tests take the lock in two processes).
   Not as ``sys.modules["msvcrt"]``: the standard library (subprocess, …) takes an importable msvcrt for Windows;
-* ``os.replace`` onto a file whose name is in ``PATROL_TEST_OPEN_IN_EXCEL`` (comma-separated names) fails with
-  PermissionError 13, "The process cannot access the file because it is being used by another process" (WinError
-  32), as it does while Excel holds that file open.
+* a file held open by another program (Excel, a photo viewer): its name, or the end of its path
+  (``crops/C-0003.jpg``), in ``PATROL_TEST_OPEN_IN_EXCEL`` (comma-separated). Windows then refuses to replace it
+  (``os.replace``/``os.rename`` onto it or from it), to delete it (``os.unlink``/``os.remove``, ``Path.unlink``) and
+  to open it for writing, each with PermissionError 13, "The process cannot access the file because it is being
+  used by another process" (WinError 32); reading it works (Excel and viewers share it for reading). ``held_open``
+  does the same inside a test process, through pytest's monkeypatch.
 
 Run the CLI so: ``python -c "import winsim; winsim.windows(); import cli; cli.main()" ARGS`` with tests/ on
 PYTHONPATH (``cli_argv``).
@@ -54,18 +57,62 @@ def windows(open_in_excel: str | None = None) -> None:
     fake = FakeMsvcrt(fcntl)
     atomic._msvcrt = lambda: fake
     sys.modules["fcntl"] = None  # type: ignore[assignment]  # import fcntl -> ImportError
-    held = {n for n in (open_in_excel or os.environ.get("PATROL_TEST_OPEN_IN_EXCEL", "")).split(",") if n}
+    held = [n for n in (open_in_excel or os.environ.get("PATROL_TEST_OPEN_IN_EXCEL", "")).split(",") if n]
     if held:
-        real = os.replace
+        _hold(held, setattr)
 
-        def replace(src, dst, *a, **k):
-            if Path(dst).name in held:
-                e = PermissionError(errno.EACCES, "The process cannot access the file because it is being used by "
-                                                  "another process", str(src), None, str(dst))
-                raise e
+
+def held_open(monkeypatch, *names: str) -> None:
+    """``names`` (file names or path ends) held open by another program, as ``windows`` does, for this test."""
+    _hold(list(names), monkeypatch.setattr)
+
+
+def _is_held(path, held: list[str]) -> bool:
+    if isinstance(path, int):
+        return False
+    p = os.fsdecode(os.fspath(path)).replace("\\", "/")
+    return any(p == n or p.endswith("/" + n.lstrip("/")) for n in held)
+
+
+def _refused(path) -> PermissionError:
+    return PermissionError(errno.EACCES, "The process cannot access the file because it is being used by another "
+                                         "process", os.fsdecode(os.fspath(path)))
+
+
+def _hold(held: list[str], setattr_) -> None:
+    """Install the refusals of a file held open (see the module doc) with ``setattr_(obj, name, value)``."""
+    import builtins
+    import io
+
+    real_replace, real_rename, real_unlink, real_remove, real_open = (os.replace, os.rename, os.unlink, os.remove,
+                                                                      io.open)
+
+    def two(real):
+        def move(src, dst, *a, **k):
+            for x in (dst, src):
+                if _is_held(x, held):
+                    raise _refused(x)
             return real(src, dst, *a, **k)
+        return move
 
-        os.replace = replace
+    def one(real):
+        def unlink(path, *a, **k):
+            if _is_held(path, held):
+                raise _refused(path)
+            return real(path, *a, **k)
+        return unlink
+
+    def open_(file, mode="r", *a, **k):
+        if any(c in mode for c in "wax+") and _is_held(file, held):
+            raise _refused(file)
+        return real_open(file, mode, *a, **k)
+
+    setattr_(os, "replace", two(real_replace))
+    setattr_(os, "rename", two(real_rename))
+    setattr_(os, "unlink", one(real_unlink))
+    setattr_(os, "remove", one(real_remove))
+    setattr_(io, "open", open_)
+    setattr_(builtins, "open", open_)
 
 
 def cli_argv(*args) -> list[str]:
