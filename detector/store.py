@@ -40,7 +40,8 @@ that held such frames are ``MergeResult.copies``.  A folder name is not a drive:
 registry holds (with frames recorded) for photos it does not continue — a weekly card's ``DCIM`` whose camera numbers
 from ``IMG_0001.jpg`` again — has its new frames and their sightings merged as ``DCIM (2026-11-27)`` (the local day
 of its first new frame; ``_drive_names`` gives the rule, ``MergeResult.renamed`` the drives, ``renamed_from`` tells
-such names); no column records it: a rerun finds the name again from the frames held under it.
+such names); ``drives`` holds that name, no column the folder it came from: a rerun finds the name again from
+the frames held under it.
 ``runs`` (attributes): one row per merge **that changed the registry**; a no-op merge (e.g. a re-run)
 leaves no trace, so a repeated merge leaves every table byte-identical.  ``run_id`` (also on the observations
 and status changes a merge wrote): the caller's, else ``<merge time>-<label>`` (see ``Store.merge``).
