@@ -107,8 +107,8 @@ class FramesSpec(_Strict):
     ignore: list[str] = Field(
         default_factory=list,
         description="files of a drive not to use, as glob patterns on the name within the drive (* ? [abc]; case "
-                    "ignored; a pattern matches the whole name or its end after a /): [\"*_R.MP4\", \"Rear/*\"] for a "
-                    "two-channel dashcam's rear videos, a thumbnails folder, parking-mode clips; a frames.csv row "
+                    "ignored; a pattern matches the whole name or its end after a /): [\"Parking/*\"] for parking-mode "
+                    "clips, a thumbnails folder, a rear camera not wanted (to use one: rear); a frames.csv row "
                     "'ignored' each")
 
     rear: list[str] = Field(
@@ -180,8 +180,8 @@ class LocateSpec(_Strict):
 class DedupeSpec(_Strict):
     distance_m: float = Field(15.0, gt=0, description="sightings of one class closer than this along the road are one damage")
     max_extent_m: float = Field(30.0, gt=0, description="a candidate spans at most this along the road (a long chain of sightings is split)")
-    far_m: float = Field(10.0, gt=0, description="hits placed farther ahead than this are weak evidence (position error grows with distance squared)")
-    link_s: float = Field(3.0, ge=0, description="a candidate made only of far hits joins a same-class candidate of the same drive seen within this many seconds")
+    far_m: float = Field(10.0, gt=0, description="hits placed farther from their camera than this are weak evidence (position error grows with distance squared)")
+    link_s: float = Field(3.0, ge=0, description="a candidate made only of far hits joins a same-class candidate of the same drive and camera seen within this many seconds")
     cross_drive: bool = True
     single_sighting_min_conf: float = Field(
         0.3, ge=0.0, le=1.0,

@@ -14,6 +14,11 @@
    shared node (a damage at a segment boundary), or whose end sightings lie within ``distance_m`` on the
    ground (a damage at a sharp turn, seen on both streets), are merged, within the same extent cap.
 4. Unsnapped sightings (no road within ``locate.max_snap_m``): single linkage by planar distance.
+5. Far sightings (``distance_ahead_m`` > ``dedupe.far_m``: placed far from their camera, ahead or, for a rear
+   camera, behind): a cluster of only such sightings joins the same-class cluster with a near sighting of the same
+   drive *and camera* seen closest in time, within ``dedupe.link_s`` (``_link_far``).
+6. A candidate seen in one frame only with a confidence below ``dedupe.single_sighting_min_conf`` is dropped
+   (``attrs["hits"]["weak"]`` counts its boxes; ``"same_frame"`` the other boxes of a damage in a counted frame).
 
 Candidate position: the confidence-weighted mean of the members' damage points on the road, put back on the
 main segment (the segment with most member confidence); chainage from that segment's first vertex.
@@ -21,6 +26,8 @@ main segment (the segment with most member confidence); chainage from that segme
 identical runs and independent of the exact position (a box belongs to one candidate, so ids are unique).
 Severity (0-100) = 100 * (0.6 * class weight / max weight + 0.4 * size), size = min(1, est. area / 2 m^2)
 with a camera (est_width_m * est_length_m of the best box), else sqrt(box area fraction).
+``observations``: every sighting of the candidate (``OBSERVATION_KEYS``: the frame's most confident box of it, its
+confidence and the frame's time), in time order: what ``Store.merge`` stores; no output file writes it.
 """
 
 from __future__ import annotations

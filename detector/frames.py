@@ -46,6 +46,15 @@ Decisions (documented contracts):
   nearest later GPS-fixed frames of one track, each at most ``interpolate_max_gap_s`` away in time;
   otherwise it is rejected ``no_gps_fix`` (or ``bad_gps`` when the EXIF had unusable coordinates).
   A frame with a fix but no time is kept (time empty).
+* Videos (MP4/MOV/AVI, by content): ``detector/video.py`` takes frames by distance along the tracks; each is an
+  ordinary Frame named ``<video>@<m:ss.s>``, its JPEG under ``OUT/frames`` (``scan(video_dir=...)``).
+* Names (``ignored_by``, ``camera_of``): glob patterns on the name within the drive, case ignored, matching the
+  whole name or its end after a ``/`` (a trailing ``/`` is the folder's files). ``frames.ignore``: one ``ignored``
+  row, the file never opened (also a track file or video). ``frames.rear``: ``camera`` "rear" (a video's frames by
+  the video's name), a two-channel dashcam's rear camera: its heading is read as any frame's, its damages are
+  placed behind the vehicle by ``detector/locate.py``.
+* ``frame_key``: what tells a frame from every other one whatever its folder or file name (size and the first and
+  last 64 KB of a photo; a video's fingerprint and ``@m:ss.s``): how the registry knows a copied drive.
 * Order: by time (frames without time last), then name; duplicate or backwards times are fine.
 * Folders are walked recursively in sorted order; symlinked folders are followed unless they lead back
   to a folder already visited (reported as one ``symlink_loop`` row).

@@ -36,7 +36,12 @@ recorded.  ``frames`` (attributes): every ok frame of those drives, ``frame_key`
 camera wrote, not the file name; the INTEGER PRIMARY KEY), its drive and file name.  A run's frame whose key is
 held is that frame: ``merge`` stores the run's sightings of it under the drive and name held (``_known_frames``), so
 a drive copied under another folder name, or last week's photos in this week's folder, count once; the run's drives
-that held such frames are ``MergeResult.copies``.
+that held such frames are ``MergeResult.copies``.  A folder name is not a drive: a run's drive whose folder name the
+registry holds (with frames recorded) for photos it does not continue — a weekly card's ``DCIM`` whose camera numbers
+from ``IMG_0001.jpg`` again — has its new frames and their sightings merged as ``DCIM (2026-11-27)`` (the local day
+of its first new frame; ``_drive_names`` gives the rule, ``MergeResult.renamed`` the drives, ``renamed_from`` tells
+such names); ``drives`` holds that name, no column the folder it came from: a rerun finds the name again from
+the frames held under it.
 ``runs`` (attributes): one row per merge **that changed the registry**; a no-op merge (e.g. a re-run)
 leaves no trace, so a repeated merge leaves every table byte-identical.  ``run_id`` (also on the observations
 and status changes a merge wrote): the caller's, else ``<merge time>-<label>`` (see ``Store.merge``).

@@ -18,7 +18,8 @@ Contracts:
   or after it). A log without RMC is read from its GGA fixes (time of day and position: no date): the date comes
   from the file name where it holds one (``20261120_090000``: the UTC day putting the first fix nearest that
   local time; a date alone: the day whose local date the first fix falls on), else the ``Track`` is ``undated``
-  and ``frames.scan`` puts it on the day of the frames in its reach (``Track.on_day``). A sentence whose ``*hh``
+  and ``frames.scan`` puts it on the day of the frames in its reach (``Track.on_day``; a ``--track`` log per drive,
+  with a warning when the drives date it differently). A sentence whose ``*hh``
   checksum does not match is skipped and counted (``Track.broken``). Text before the ``$`` (a logger's own time
   stamp) is ignored.
 * CSV/TSV (``,`` ``;`` or tab; UTF-8, UTF-16 with BOM or Shift_JIS/cp932): the first of the first 30 lines that
