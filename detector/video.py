@@ -202,14 +202,50 @@ def name_time(name: str) -> datetime | None:
         return None
 
 
-def video_start(info: VideoInfo, name: str, tz: tzinfo, clock_offset_s: float = 0.0
-                ) -> tuple[datetime | None, str, str]:
-    """(start as UTC-aware datetime, time_source, note). None and the reason when there is no time at all."""
+def video_start(info: VideoInfo, name: str, tz: tzinfo, clock_offset_s: float = 0.0,
+                covered: Callable[[float, float], float] | None = None) -> tuple[datetime | None, str, str]:
+    """(start as UTC-aware datetime, time_source, note). None and the reason when there is no time at all.
+
+    ``covered(start, duration)`` (UTC epoch s, s), where the drive has a GPS track (track files, its photos' GPS
+    times): the share of the video's span it covers. A creation time that can be read two ways (the name's wall
+    clock, or no name: UTC as the format says or the camera's local wall clock) is read the other way when the
+    track covers none of the video read today's way and some of it read the other way (a camera set to UTC writes
+    UTC in both its file name and its creation time); the note says so."""
+    start, src, note, alt = _reading(info, name, tz)
+    if start is None:
+        why = "; ".join(info.notes) or ("AVI: no creation time read" if info.fmt == "avi" else "no mvhd creation time")
+        return None, "", (f"{why}, and the file name holds no date-time (as in 20261112_093015.mp4 or "
+                          "2026_1112_093015_001.MP4)")
+    try:
+        start = (start - timedelta(seconds=clock_offset_s)).astimezone(timezone.utc)
+        if alt is not None:
+            alt = ((alt[0] - timedelta(seconds=clock_offset_s)).astimezone(timezone.utc), alt[1])
+    except (OverflowError, ValueError):
+        return None, "", "start time out of range after frames.camera_clock_offset_s"
+    if alt is not None and covered is not None and alt[0] != start:
+        dur = info.duration_s if math.isfinite(info.duration_s) and info.duration_s > 0 else 0.0
+        now, other = covered(start.timestamp(), dur), covered(alt[0].timestamp(), dur)
+        if now <= 0.0 < other:
+            wall, named = info.creation.replace(tzinfo=None), name_time(name)
+            said = (f"the file name's {named:%Y-%m-%d %H:%M:%S} and the mvhd creation time {wall:%H:%M:%S}"
+                    if named is not None else f"the mvhd creation time {wall:%Y-%m-%d %H:%M:%S} (no date in the name)")
+            how, was = ("UTC", f"local time ({tz})") if alt[1] in ("video_utc", "video_utc_end") else \
+                (f"local time ({tz})", "UTC")
+            note = "; ".join(filter(None, [note, (
+                f"{said} read as {how}, the camera's clock set so "
+                f"(start {alt[0].astimezone(tz):%Y-%m-%d %H:%M:%S} {tz}, {alt[1]}): the GPS track covers "
+                f"{other:.0%} of the video so, none of it read as {was}")]))
+            start, src = alt
+    return start, src, note
+
+
+def _reading(info: VideoInfo, name: str, tz: tzinfo
+             ) -> tuple[datetime | None, str, str, tuple[datetime, str] | None]:
+    """The start by today's rule (README), its time_source and note, and the other reading of the same creation
+    time (UTC <-> the camera's wall clock) where it can be read both ways, else None."""
     named = name_time(name)
     dur = info.duration_s if math.isfinite(info.duration_s) and info.duration_s > 0 else 0.0
     tol = timedelta(seconds=120 + dur)
-    note = ""
-    start, src = None, ""
     if info.creation is not None and named is not None:
         as_local = named.replace(tzinfo=tz)
         wall = info.creation.replace(tzinfo=None)  # the camera's wall clock, if that is what it wrote
@@ -217,30 +253,20 @@ def video_start(info: VideoInfo, name: str, tz: tzinfo, clock_offset_s: float = 
         length = timedelta(seconds=dur)
         ended = dur > 2 * _END_TOL_S and not (abs(info.creation - as_local) <= close or abs(wall - named) <= close)
         if ended and abs(info.creation - length - as_local) <= close:  # written when the recording ended
-            start, src = info.creation - length, "video_utc_end"
-        elif ended and abs(wall - length - named) <= close:
-            start, src = (wall - length).replace(tzinfo=tz), "video_local_end"
-        elif abs(info.creation - as_local) <= tol:
-            start, src = info.creation, "video_utc"
-        elif abs(wall - named) <= tol:  # the camera wrote its wall clock there
-            start, src = wall.replace(tzinfo=tz), "video_local"
-        else:
-            start, src = as_local, "video_name"
-            note = (f"mvhd creation time {info.creation:%Y-%m-%d %H:%M:%S} UTC disagrees with the file name's "
-                    f"{named:%Y-%m-%d %H:%M:%S} ({tz}); the file name used")
-    elif info.creation is not None:
-        start, src = info.creation, "video_utc"
-    elif named is not None:
-        start, src = named.replace(tzinfo=tz), "video_name"
-    if start is None:
-        why = "; ".join(info.notes) or ("AVI: no creation time read" if info.fmt == "avi" else "no mvhd creation time")
-        return None, "", (f"{why}, and the file name holds no date-time (as in 20261112_093015.mp4 or "
-                          "2026_1112_093015_001.MP4)")
-    try:
-        start = (start - timedelta(seconds=clock_offset_s)).astimezone(timezone.utc)
-    except (OverflowError, ValueError):
-        return None, "", "start time out of range after frames.camera_clock_offset_s"
-    return start, src, note
+            return info.creation - length, "video_utc_end", "", None
+        if ended and abs(wall - length - named) <= close:  # ... or a name and a creation time both in UTC
+            return (wall - length).replace(tzinfo=tz), "video_local_end", "", (info.creation - length, "video_utc_end")
+        if abs(info.creation - as_local) <= tol:
+            return info.creation, "video_utc", "", None
+        if abs(wall - named) <= tol:  # the camera wrote its wall clock there, or UTC in both
+            return wall.replace(tzinfo=tz), "video_local", "", (info.creation, "video_utc")
+        return as_local, "video_name", (f"mvhd creation time {info.creation:%Y-%m-%d %H:%M:%S} UTC disagrees with "
+                                        f"the file name's {named:%Y-%m-%d %H:%M:%S} ({tz}); the file name used"), None
+    if info.creation is not None:  # UTC as the format says, or a camera that writes its wall clock there
+        return info.creation, "video_utc", "", (info.creation.replace(tzinfo=tz), "video_local")
+    if named is not None:
+        return named.replace(tzinfo=tz), "video_name", "", None
+    return None, "", "", None
 
 
 def clock_label(t: float) -> str:
