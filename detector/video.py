@@ -40,7 +40,7 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["VIDEO_FORMATS", "VideoInfo", "VideoError", "Extracted", "sniff_video", "read_video_info", "video_start",
-           "name_time", "extract", "clock_label", "video_folder", "fingerprint"]
+           "name_time", "extract", "clock_label", "video_folder", "fingerprint", "full_sha1"]
 
 VIDEO_FORMATS = ("mp4", "mov", "avi")
 JPEG_QUALITY = 92
@@ -309,6 +309,20 @@ def fingerprint(path: Path) -> list:
     return [size, h.hexdigest()]
 
 
+def _damaged(index: dict) -> bool:
+    """An extraction whose decoding stopped early (an index written before its whole-file hash was kept, too)."""
+    return any(str(n).startswith("decoding stopped") for n in index.get("notes", []))
+
+
+def full_sha1(path: Path) -> str:
+    """sha1 of the whole file (read in 1 MB blocks): the reuse key of a video whose decoding stopped early."""
+    h = hashlib.sha1()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
 def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
             every_m: float, max_interval_s: float, key: dict | None = None,
             progress: Callable[[int, int], None] | None = None) -> Extracted:
@@ -329,7 +343,8 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
     index = folder / _INDEX
     try:
         old = json.loads(index.read_text(encoding="utf-8"))
-        if old.get("want") == want and all((folder / f["file"]).is_file() for f in old["frames"]):
+        if (old.get("want") == want and all((folder / f["file"]).is_file() for f in old["frames"])
+                and (not _damaged(old) or old.get("sha1") == full_sha1(path))):
             return Extracted(frames=old["frames"], reused=True, duration_s=old.get("duration_s", math.nan),
                              notes=old.get("notes", []))
     except (OSError, ValueError, KeyError, TypeError):
@@ -418,10 +433,13 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
                          + (f" (codec {codec})" if codec else "") + (f" ({ffmpeg_said})" if ffmpeg_said else ""))
     notes = []
     duration = k / fps if fps > 0 else prev_pts
+    doc: dict = {"want": want, "frames": kept, "decoded": k, "duration_s": duration, "notes": notes}
     if total > 0 and k < 0.95 * total - 1:
         notes.append(f"decoding stopped after {k} of {total} frames, at {clock_label(prev_pts)} (the file is cut off "
                      "or damaged); the frames before are used")
-    doc = {"want": want, "frames": kept, "decoded": k, "duration_s": duration, "notes": notes}
+        # a damaged video is the one likely to be repaired or copied again at the same size, its middle changed:
+        # its reuse also checks a hash of the whole file (read once more here, and on each rerun of it only)
+        doc["sha1"] = full_sha1(path)
     atomic_write_text(index, json.dumps(doc, indent=1))
     return Extracted(frames=kept, decoded=k, duration_s=duration, notes=notes)
 

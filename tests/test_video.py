@@ -474,6 +474,61 @@ def test_fingerprint_reads_the_ends_of_a_long_video(tmp_path, video_src):
         assert fingerprint(p) != key, at
 
 
+def padded(src: Path, dst: Path, pad: int = 4_500_000) -> Path:
+    """``src`` with a ``free`` box of ``pad`` bytes after its ftyp box (its chunk offsets, stco, moved on) and one at
+    its end: the same video, its mdat wholly between the first and last 4 MB that ``fingerprint`` reads."""
+    data = bytearray(src.read_bytes())
+    ftyp = int.from_bytes(data[:4], "big")
+    j = data.find(b"stco")
+    assert data[4:8] == b"ftyp" and j > 0 and data.find(b"co64") < 0
+    n = int.from_bytes(data[j + 8:j + 12], "big")
+    for i in range(n):
+        at = j + 12 + 4 * i
+        data[at:at + 4] = (int.from_bytes(data[at:at + 4], "big") + pad).to_bytes(4, "big")
+    box = pad.to_bytes(4, "big") + b"free" + bytes(pad - 8)
+    dst.write_bytes(bytes(data[:ftyp]) + box + bytes(data[ftyp:]) + box)
+    return dst
+
+
+def test_same_size_video_repaired_in_the_middle_taken_again(tmp_path, video_src, photos):
+    """A copy that failed in the middle (zeros, the same size: its first and last 4 MB, the reuse key, unchanged)
+    stops decoding part-way; copied again right, it was taken as unchanged and its 18 frames (of 37) reused. An
+    extraction that stopped early keeps a hash of the whole file, which its reuse checks: the good copy is decoded
+    again; the damaged one, unchanged, is still reused. A good extraction is reused whatever its middle becomes
+    later (its frames are what the video shows)."""
+    from detector.video import fingerprint
+
+    good = padded(with_creation(video_src, tmp_path / "src.mp4", photos[0].time.timestamp()), tmp_path / "good.mp4")
+    data = bytearray(good.read_bytes())
+    mdat = data.find(b"mdat")
+    assert 4 * 2**20 < mdat and len(data) - 4 * 2**20 > mdat + len(video_src.read_bytes()) // 2
+    size = len(data) - 2 * 4_500_000  # the video's own bytes
+    at = mdat + size * 2 // 5
+    data[at:at + size // 20] = bytes(size // 20)  # 5 % of it zeroed, as by a copy error
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(bytes(data))
+    assert fingerprint(bad) == fingerprint(good) and bad.stat().st_size == good.stat().st_size
+    drive, vdir = tmp_path / "d", tmp_path / "o"
+    drive.mkdir()
+    write_gpx(drive / "log.gpx", kubicka_points(photos[0].time))
+    cfg = cfg_with(video_every_m=10.0, track_max_gap_s=20.0)
+
+    def run(src: Path):
+        shutil.copyfile(src, drive / "dashcam.mp4")
+        return scan(drive, cfg, video_dir=vdir).videos[0]
+
+    first = run(bad)
+    assert not first.reused and any(n.startswith("decoding stopped after ") for n in first.notes), first.notes
+    assert run(bad).reused  # unchanged: not decoded again
+    fixed = run(good)
+    assert not fixed.reused and fixed.notes == [] and fixed.frames > first.frames, (fixed, first)
+    assert len(list((vdir / "d" / "dashcam_mp4").glob("*.jpg"))) == fixed.frames
+    print(f"\ndamaged copy: {first.frames} frames; copied again: {fixed.frames} frames", end=" ")
+    assert run(good).reused
+    later = run(bad)  # a good extraction stays, the damage coming later
+    assert later.reused and later.frames == fixed.frames and later.notes == []
+
+
 def test_track_looked_up_per_chunk_not_per_frame(tmp_path, video_src, photos, monkeypatch):
     """The sampling asks the track for 10 s of frames at once (141 frames at 2 fps: 8 lookups, not 141, the
     lookup was ~0.2 ms a frame: 4-7 % of a 720p video's time) and keeps exactly the frames a lookup per frame
