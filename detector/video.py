@@ -8,12 +8,14 @@ Contracts:
   (UTC seconds since 1904-01-01; 0, or a date before 2000, is a camera clock never set -> None with a note) and
   duration; the boxes of its tracks are walked for their sizes (the codec a failure names is OpenCV's). A file
   whose last box runs past its end, or without a ``moov`` box, is ``truncated``. AVI: no creation time is read (the file name gives it).
-* ``video_start(info, name, tz, clock_offset_s)``: the recording's start (UTC-aware) and its ``time_source``:
+* ``video_start(info, name, tz, clock_offset_s, covered)``: the recording's start (UTC-aware) and its ``time_source``:
   ``video_utc`` (mvhd creation time, UTC as the format says), ``video_local`` (mvhd holding the camera's local wall
   time, told by a dated file name that shows the same wall time), ``video_utc_end`` / ``video_local_end`` (a camera
   that writes the creation time when the recording ends: creation time − duration is within 5 s of the file name's
   time, and the creation time itself is not), ``video_name`` (the file name's date-time,
   ``20261112_093015.mp4``, ``2026_1112_093015_001.MP4``, ``VID_20261112_093015.mp4``, in the config's time zone).
+  Given ``covered`` (the share of the video a GPS track covers), a creation time readable both ways (UTC or the
+  camera's wall clock: a camera set to UTC writes UTC in its file name too) is read the way the track covers.
   ``frames.camera_clock_offset_s`` is taken off as for a photo's camera time.
 * ``extract(...)`` streams the video with ``cv2.VideoCapture`` (one frame in memory) and keeps a frame when the
   vehicle has moved ``every_m`` since the last kept one (positions from the track files at the frame's time), or
@@ -21,7 +23,8 @@ Contracts:
   few metres of road, not 30 frames a second of a red light. Kept frames are written as JPEG (quality 92) with an
   ``index.json`` recording what decided them; a later call with the same video (size and a hash of its first and
   last 4 MB: ``fingerprint``; not its mtime, so a copied drive is not decoded again), start, settings and tracks
-  reuses them without decoding.
+  reuses them without decoding. An extraction whose decoding stopped early also keeps the whole file's sha1
+  (``full_sha1``), checked on reuse: a damaged copy copied again right at the same size is decoded again.
 """
 
 from __future__ import annotations
