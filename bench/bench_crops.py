@@ -18,7 +18,12 @@ Prints, per crop and in all:
         ``detectMultiScale`` per band with min/maxSize, raw windows grouped once with ``cv2.groupRectangles``);
       - the numpy ``HaarCascade`` (the fallback for an OpenCV without ``CascadeClassifier``) on the frontal pass.
 
-Usage: .venv/bin/python bench/bench_crops.py [--limit N]
+Video frames: ``--frame 1920x1080`` cuts the same crops from the frames scaled to that size (stretched, the boxes
+with them) and written as a video's kept frames are (JPEG quality 92), so the split is per candidate on 1080p
+frames; ``--boxes full-width`` makes each box span the frame's width at the candidate's height (a long transverse
+crack: a ~1920x640 crop, its search window the whole frame, 960x540 after ``privacy.detect_max_side``).
+
+Usage: .venv/bin/python bench/bench_crops.py [--limit N] [--frame WxH] [--boxes as-found|full-width]
 """
 
 from __future__ import annotations
@@ -60,6 +65,30 @@ def candidates(limit: int | None):
                                   TOYAMA / "roads.geojson", cfg)[2]
         out += [(paths[r.best_image], [r.best_x1, r.best_y1, r.best_x2, r.best_y2]) for r in cands.itertuples()]
     return out[:limit]
+
+
+def as_video_frames(items, size: str, boxes: str, work: Path):
+    """``items`` on frames scaled to ``size`` (WxH; stretched, the boxes with them) written as JPEG quality 92 into
+    ``work``; ``boxes`` "full-width": each box widened to the frame's width (a long transverse crack)."""
+    from detector.frames import load_image
+
+    W, H = (int(v) for v in size.lower().split("x"))
+    work.mkdir(parents=True, exist_ok=True)
+    out, done = [], {}
+    for path, box in items:
+        if path not in done:
+            img = load_image(path)
+            h, w = img.shape[:2]
+            dst = work / f"{path.parent.name}_{path.stem}.jpg"
+            cv2.imwrite(str(dst), cv2.resize(img, (W, H), interpolation=cv2.INTER_CUBIC),
+                        [cv2.IMWRITE_JPEG_QUALITY, 92])
+            done[path] = (dst, W / w, H / h)
+        dst, sx, sy = done[path]
+        x1, y1, x2, y2 = box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy
+        if boxes == "full-width":
+            x1, x2 = 0.0, W - 1.0
+        out.append((dst, [x1, y1, x2, y2]))
+    return out
 
 
 def run_pass(name: str, gray: np.ndarray) -> list:
@@ -114,6 +143,9 @@ def blurred_mask(regions: dict[str, list], shape: tuple[int, int], crop: tuple[i
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--limit", type=int, default=None, help="at most this many crops")
+    ap.add_argument("--frame", default=None, help="WxH: the frames scaled to this size, as a video's frames")
+    ap.add_argument("--boxes", default="as-found", choices=["as-found", "full-width"])
+    ap.add_argument("--work", default="/tmp/patrol-bench-crops")
     a = ap.parse_args()
     if not TOYAMA.is_dir():
         sys.exit(f"sample drive not found at {TOYAMA}")
@@ -124,6 +156,11 @@ def main() -> None:
     native = crops._detector(crops.FACE_CASCADES[0]).native is not None
     print(f"OpenCV {cv2.__version__}: cascades {'native cv2.CascadeClassifier' if native else 'numpy HaarCascade'}")
     items = candidates(a.limit)
+    if a.frame or a.boxes != "as-found":
+        first = load_image(items[0][0])
+        size = a.frame or f"{first.shape[1]}x{first.shape[0]}"
+        items = as_video_frames(items, size, a.boxes, Path(a.work) / f"{size}-{a.boxes}")
+        print(f"frames {size} (JPEG 92), boxes {a.boxes}")
     t: dict[str, float] = {}
 
     def timed(key, fn, *args, **kw):
@@ -133,10 +170,15 @@ def main() -> None:
         return r
 
     px, lost_mirror, lost_band, shrunk_mirror, shrunk_band = 0, 0, 0, 0, 0
+    frame_px, crop_px, region_px = 0, 0, 0
     for path, box in items:
         img = timed("decode frame", load_image, path)  # once a crop, as attach_crops does
         H, W = img.shape[:2]
         crop = crops.crop_region(box, W, H)
+        frame_px += W * H
+        crop_px += (crop[2] - crop[0]) * (crop[3] - crop[1])
+        rx0, ry0, rx1, ry1 = crops.search_region(crop)
+        region_px += (min(W, rx1) - max(0, rx0)) * (min(H, ry1) - max(0, ry0))
         gray, s, sx, sy = timed("search image", crops.search_image, img, cfg, crops.search_region(crop))
         px += gray.size
         # the crop window in search-image coordinates
@@ -170,12 +212,14 @@ def main() -> None:
     n = len(items)
     split = ["decode frame", "search image", *PASSES]
     total = t["make_crop (current)"] + t["decode frame"] + t["thumbnail"]
-    print(f"{n} crops, search images {px / n / 1e3:.0f} kpx each (CPU seconds, one thread)")
+    print(f"{n} crops: frames {frame_px / n / 1e3:.0f} kpx, crops {crop_px / n / 1e3:.0f} kpx, search windows "
+          f"{region_px / n / 1e3:.0f} kpx, search images {px / n / 1e3:.0f} kpx each (CPU seconds, one thread)")
     for k in split:
         print(f"  {k:<22} {t[k]:7.2f} s  {1e3 * t[k] / n:7.1f} ms/crop  {100 * t[k] / total:5.1f} %")
     for k in ("blur, draw, JPEG", "thumbnail"):
         print(f"  {k:<22} {t[k]:7.2f} s  {1e3 * t[k] / n:7.1f} ms/crop  {100 * t[k] / total:5.1f} %")
     print(f"make_crop (current)      {t['make_crop (current)']:7.2f} s  {1e3 * t['make_crop (current)'] / n:7.1f} ms/crop")
+    print(f"a candidate's crop (decode + make_crop + thumbnail) {1e3 * total / n:7.1f} ms")
     print("options (same search images):")
     cas = sum(t[k] for k in PASSES)
     print(f"  no mirror pass:        cascades {cas:6.2f} -> {cas - t['profile mirror']:6.2f} s "

@@ -1119,14 +1119,15 @@ def _video_frames(name: str, path: Path, fmt: str, drive: str, cfg: Config, reac
         return reject(f"unsupported_format: {fmt} video (frames are taken from videos by patrol run and patrol detect)")
     try:
         info = read_video_info(path, fmt)
-        start, src, note = video_start(info, name, cfg.tz, cfg.frames.camera_clock_offset_s)
+        in_reach = _reaches(reach)
+        trs = [tr for tr, _, u in reach if in_reach(name, u)]
+        gap = cfg.frames.track_max_gap_s
+        start, src, note = video_start(info, name, cfg.tz, cfg.frames.camera_clock_offset_s,
+                                       covered=_gps_cover(trs, frames, gap))
         if start is None:
             return reject(f"video_no_time: {note}")
         # worth a warning: a time source in doubt, a file cut off (a clock never set is plain in time_source)
         use.notes.extend([n for n in info.notes if n.startswith("the file ends")] + ([note] if note else []))
-        in_reach = _reaches(reach)
-        trs = [tr for tr, _, u in reach if in_reach(name, u)]
-        gap = cfg.frames.track_max_gap_s
 
         def locate(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             lat, lon = np.full(len(ts), np.nan), np.full(len(ts), np.nan)
@@ -1169,6 +1170,31 @@ def _video_frames(name: str, path: Path, fmt: str, drive: str, cfg: Config, reac
     use.duration_s, use.frames, use.reused = got.duration_s, len(got.frames), got.reused
     use.notes.extend(got.notes)
     return use
+
+
+_PHOTO_COVER_S = 60.0  # a video time this close to a photo's GPS fix is covered by the drive's photos
+
+
+def _gps_cover(trs: list, frames: list[Frame], gap: float):
+    """``covered(start, duration)`` for ``video_start``: the share of the video's span (up to 200 times spread
+    over it) that the tracks in its reach place, or that lies within 60 s of one of the drive's photos with a GPS
+    fix; None when the drive has neither."""
+    fixed = np.sort(np.array([fr.time.timestamp() for fr in frames if fr.status == "ok" and fr.time is not None
+                              and fr.position_source == "gps"]))
+    if not trs and not len(fixed):
+        return None
+
+    def covered(start: float, duration: float) -> float:
+        ts = start + np.linspace(0.0, duration, int(min(max(2, duration + 1), 200)))
+        hit = np.zeros(len(ts), dtype=bool)
+        for tr in trs:
+            hit |= tr.place(ts, gap)["ok"]
+        if len(fixed):
+            i = np.clip(np.searchsorted(fixed, ts), 1, len(fixed))
+            near = np.minimum(np.abs(ts - fixed[i - 1]), np.abs(fixed[np.minimum(i, len(fixed) - 1)] - ts))
+            hit |= near <= _PHOTO_COVER_S
+        return float(hit.mean())
+    return covered
 
 
 def video_warnings(uses: Iterable[VideoUse]) -> list[str]:

@@ -8,12 +8,14 @@ Contracts:
   (UTC seconds since 1904-01-01; 0, or a date before 2000, is a camera clock never set -> None with a note) and
   duration; the boxes of its tracks are walked for their sizes (the codec a failure names is OpenCV's). A file
   whose last box runs past its end, or without a ``moov`` box, is ``truncated``. AVI: no creation time is read (the file name gives it).
-* ``video_start(info, name, tz, clock_offset_s)``: the recording's start (UTC-aware) and its ``time_source``:
+* ``video_start(info, name, tz, clock_offset_s, covered)``: the recording's start (UTC-aware) and its ``time_source``:
   ``video_utc`` (mvhd creation time, UTC as the format says), ``video_local`` (mvhd holding the camera's local wall
   time, told by a dated file name that shows the same wall time), ``video_utc_end`` / ``video_local_end`` (a camera
   that writes the creation time when the recording ends: creation time − duration is within 5 s of the file name's
   time, and the creation time itself is not), ``video_name`` (the file name's date-time,
   ``20261112_093015.mp4``, ``2026_1112_093015_001.MP4``, ``VID_20261112_093015.mp4``, in the config's time zone).
+  Given ``covered`` (the share of the video a GPS track covers), a creation time readable both ways (UTC or the
+  camera's wall clock: a camera set to UTC writes UTC in its file name too) is read the way the track covers.
   ``frames.camera_clock_offset_s`` is taken off as for a photo's camera time.
 * ``extract(...)`` streams the video with ``cv2.VideoCapture`` (one frame in memory) and keeps a frame when the
   vehicle has moved ``every_m`` since the last kept one (positions from the track files at the frame's time), or
@@ -22,7 +24,9 @@ Contracts:
   ``index.json`` recording what decided them; a later call with the same video (size and a hash of its first and
   last 4 MB: ``fingerprint``; not its mtime, so a copied drive is not decoded again), start, settings and tracks
   reuses them without decoding. Taken again, the old frames go after the new ones are written; a frame file that
-  another program holds open (Windows) is handled as ``extract`` says.
+  another program holds open (Windows) is handled as ``extract`` says. An extraction whose decoding stopped early
+  also keeps the whole file's sha1 (``full_sha1``), checked on reuse: a damaged copy copied again right at the same
+  size is decoded again.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["VIDEO_FORMATS", "VideoInfo", "VideoError", "Extracted", "sniff_video", "read_video_info", "video_start",
-           "name_time", "extract", "clock_label", "video_folder", "fingerprint"]
+           "name_time", "extract", "clock_label", "video_folder", "fingerprint", "full_sha1"]
 
 VIDEO_FORMATS = ("mp4", "mov", "avi")
 JPEG_QUALITY = 92
@@ -203,14 +207,50 @@ def name_time(name: str) -> datetime | None:
         return None
 
 
-def video_start(info: VideoInfo, name: str, tz: tzinfo, clock_offset_s: float = 0.0
-                ) -> tuple[datetime | None, str, str]:
-    """(start as UTC-aware datetime, time_source, note). None and the reason when there is no time at all."""
+def video_start(info: VideoInfo, name: str, tz: tzinfo, clock_offset_s: float = 0.0,
+                covered: Callable[[float, float], float] | None = None) -> tuple[datetime | None, str, str]:
+    """(start as UTC-aware datetime, time_source, note). None and the reason when there is no time at all.
+
+    ``covered(start, duration)`` (UTC epoch s, s), where the drive has a GPS track (track files, its photos' GPS
+    times): the share of the video's span it covers. A creation time that can be read two ways (the name's wall
+    clock, or no name: UTC as the format says or the camera's local wall clock) is read the other way when the
+    track covers none of the video read today's way and some of it read the other way (a camera set to UTC writes
+    UTC in both its file name and its creation time); the note says so."""
+    start, src, note, alt = _reading(info, name, tz)
+    if start is None:
+        why = "; ".join(info.notes) or ("AVI: no creation time read" if info.fmt == "avi" else "no mvhd creation time")
+        return None, "", (f"{why}, and the file name holds no date-time (as in 20261112_093015.mp4 or "
+                          "2026_1112_093015_001.MP4)")
+    try:
+        start = (start - timedelta(seconds=clock_offset_s)).astimezone(timezone.utc)
+        if alt is not None:
+            alt = ((alt[0] - timedelta(seconds=clock_offset_s)).astimezone(timezone.utc), alt[1])
+    except (OverflowError, ValueError):
+        return None, "", "start time out of range after frames.camera_clock_offset_s"
+    if alt is not None and covered is not None and alt[0] != start:
+        dur = info.duration_s if math.isfinite(info.duration_s) and info.duration_s > 0 else 0.0
+        now, other = covered(start.timestamp(), dur), covered(alt[0].timestamp(), dur)
+        if now <= 0.0 < other:
+            wall, named = info.creation.replace(tzinfo=None), name_time(name)
+            said = (f"the file name's {named:%Y-%m-%d %H:%M:%S} and the mvhd creation time {wall:%H:%M:%S}"
+                    if named is not None else f"the mvhd creation time {wall:%Y-%m-%d %H:%M:%S} (no date in the name)")
+            how, was = ("UTC", f"local time ({tz})") if alt[1] in ("video_utc", "video_utc_end") else \
+                (f"local time ({tz})", "UTC")
+            note = "; ".join(filter(None, [note, (
+                f"{said} read as {how}, the camera's clock set so "
+                f"(start {alt[0].astimezone(tz):%Y-%m-%d %H:%M:%S} {tz}, {alt[1]}): the GPS track covers "
+                f"{other:.0%} of the video so, none of it read as {was}")]))
+            start, src = alt
+    return start, src, note
+
+
+def _reading(info: VideoInfo, name: str, tz: tzinfo
+             ) -> tuple[datetime | None, str, str, tuple[datetime, str] | None]:
+    """The start by today's rule (README), its time_source and note, and the other reading of the same creation
+    time (UTC <-> the camera's wall clock) where it can be read both ways, else None."""
     named = name_time(name)
     dur = info.duration_s if math.isfinite(info.duration_s) and info.duration_s > 0 else 0.0
     tol = timedelta(seconds=120 + dur)
-    note = ""
-    start, src = None, ""
     if info.creation is not None and named is not None:
         as_local = named.replace(tzinfo=tz)
         wall = info.creation.replace(tzinfo=None)  # the camera's wall clock, if that is what it wrote
@@ -218,30 +258,20 @@ def video_start(info: VideoInfo, name: str, tz: tzinfo, clock_offset_s: float = 
         length = timedelta(seconds=dur)
         ended = dur > 2 * _END_TOL_S and not (abs(info.creation - as_local) <= close or abs(wall - named) <= close)
         if ended and abs(info.creation - length - as_local) <= close:  # written when the recording ended
-            start, src = info.creation - length, "video_utc_end"
-        elif ended and abs(wall - length - named) <= close:
-            start, src = (wall - length).replace(tzinfo=tz), "video_local_end"
-        elif abs(info.creation - as_local) <= tol:
-            start, src = info.creation, "video_utc"
-        elif abs(wall - named) <= tol:  # the camera wrote its wall clock there
-            start, src = wall.replace(tzinfo=tz), "video_local"
-        else:
-            start, src = as_local, "video_name"
-            note = (f"mvhd creation time {info.creation:%Y-%m-%d %H:%M:%S} UTC disagrees with the file name's "
-                    f"{named:%Y-%m-%d %H:%M:%S} ({tz}); the file name used")
-    elif info.creation is not None:
-        start, src = info.creation, "video_utc"
-    elif named is not None:
-        start, src = named.replace(tzinfo=tz), "video_name"
-    if start is None:
-        why = "; ".join(info.notes) or ("AVI: no creation time read" if info.fmt == "avi" else "no mvhd creation time")
-        return None, "", (f"{why}, and the file name holds no date-time (as in 20261112_093015.mp4 or "
-                          "2026_1112_093015_001.MP4)")
-    try:
-        start = (start - timedelta(seconds=clock_offset_s)).astimezone(timezone.utc)
-    except (OverflowError, ValueError):
-        return None, "", "start time out of range after frames.camera_clock_offset_s"
-    return start, src, note
+            return info.creation - length, "video_utc_end", "", None
+        if ended and abs(wall - length - named) <= close:  # ... or a name and a creation time both in UTC
+            return (wall - length).replace(tzinfo=tz), "video_local_end", "", (info.creation - length, "video_utc_end")
+        if abs(info.creation - as_local) <= tol:
+            return info.creation, "video_utc", "", None
+        if abs(wall - named) <= tol:  # the camera wrote its wall clock there, or UTC in both
+            return wall.replace(tzinfo=tz), "video_local", "", (info.creation, "video_utc")
+        return as_local, "video_name", (f"mvhd creation time {info.creation:%Y-%m-%d %H:%M:%S} UTC disagrees with "
+                                        f"the file name's {named:%Y-%m-%d %H:%M:%S} ({tz}); the file name used"), None
+    if info.creation is not None:  # UTC as the format says, or a camera that writes its wall clock there
+        return info.creation, "video_utc", "", (info.creation.replace(tzinfo=tz), "video_local")
+    if named is not None:
+        return named.replace(tzinfo=tz), "video_name", "", None
+    return None, "", "", None
 
 
 def clock_label(t: float) -> str:
@@ -284,6 +314,20 @@ def fingerprint(path: Path) -> list:
     return [size, h.hexdigest()]
 
 
+def _damaged(index: dict) -> bool:
+    """An extraction whose decoding stopped early (an index written before its whole-file hash was kept, too)."""
+    return any(str(n).startswith("decoding stopped") for n in index.get("notes", []))
+
+
+def full_sha1(path: Path) -> str:
+    """sha1 of the whole file (read in 1 MB blocks): the reuse key of a video whose decoding stopped early."""
+    h = hashlib.sha1()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
 def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
             every_m: float, max_interval_s: float, key: dict | None = None,
             progress: Callable[[int, int], None] | None = None, busy=None) -> Extracted:
@@ -311,7 +355,8 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
     index = folder / _INDEX
     try:
         old = json.loads(index.read_text(encoding="utf-8"))
-        if old.get("want") == want and all((folder / f["file"]).is_file() for f in old["frames"]):
+        if (old.get("want") == want and all((folder / f["file"]).is_file() for f in old["frames"])
+                and (not _damaged(old) or old.get("sha1") == full_sha1(path))):
             # frames of an earlier extraction that a viewer kept from being removed go now
             _remove_others(folder, {f["file"] for f in old["frames"]}, busy)
             if own:
@@ -413,13 +458,16 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
                          + (f" (codec {codec})" if codec else "") + (f" ({ffmpeg_said})" if ffmpeg_said else ""))
     notes = []
     duration = k / fps if fps > 0 else prev_pts
+    doc: dict = {"want": want, "frames": kept, "decoded": k, "duration_s": duration, "notes": notes}
     if total > 0 and k < 0.95 * total - 1:
         notes.append(f"decoding stopped after {k} of {total} frames, at {clock_label(prev_pts)} (the file is cut off "
                      "or damaged); the frames before are used")
+        # a damaged video is the one likely to be repaired or copied again at the same size, its middle changed:
+        # its reuse also checks a hash of the whole file (read once more here, and on each rerun of it only)
+        doc["sha1"] = full_sha1(path)
     left_out = len(busy.errors) > n_busy  # a frame not written (or the old index not removed)
     _remove_others(folder, {f["file"] for f in kept}, busy)  # the old frames; a killed run's temp files
     if not left_out:
-        doc = {"want": want, "frames": kept, "decoded": k, "duration_s": duration, "notes": notes}
         atomic_write_text(index, json.dumps(doc, indent=1))
     if own:
         busy.check()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 from datetime import timedelta, timezone
 from pathlib import Path
@@ -184,6 +185,64 @@ def test_video_time_sources(tmp_path, video_src, photos):
                                                                                 "video_no_time")]
         assert "file name holds no date-time" in rows[0].reason
         assert ("creation time 0" if epoch is None else "camera clock not set") in rows[0].reason
+
+
+def test_utc_camera_told_by_the_track(tmp_path, video_src, photos):
+    """A camera set to UTC writes UTC in its file name and its creation time (20261120_000000.mp4 for 09:00 JST):
+    the same wall clock in both read as local time put every frame 9 h early, where no track places it. With a GPS
+    track (a GPX in the drive, or the drive's own photos' GPS times) the reading the track covers is taken, and a
+    warning says so; so is a creation time holding the local wall clock without a dated name (9 h late). Without a
+    track, or a track that covers both readings, today's rule stays."""
+    from detector.frames import video_warnings
+
+    t0 = photos[0].time  # 2026-11-20 09:00:00+09:00 = 00:00:00 UTC
+    utc_name = "20261120_000000.mp4"
+    base = scan(video_drive(tmp_path / "a", video_src, photos), Config(), video_dir=tmp_path / "o").frames
+    want, placed = [f.time for f in base], [(f.lat, f.lon) for f in base]
+    assert len(want) > 20 and sum(f.ok for f in base) > 20
+    length = read_video_info(video_src, "mp4").duration_s
+    cases = {  # name, creation time (Unix s), time_source; a GPX beside
+        "b": (utc_name, t0.timestamp(), "video_utc"),
+        "c": (utc_name, t0.timestamp() + length, "video_utc_end"),  # written when the recording ended, UTC both
+        "d": ("FILE0001.MP4", t0.replace(tzinfo=timezone.utc).timestamp(), "video_local"),  # JST written as UTC
+    }
+    for sub, (name, epoch, src) in cases.items():
+        sc = scan(video_drive(tmp_path / sub, video_src, photos, name, epoch), Config(), video_dir=tmp_path / "o")
+        fr = [f for f in sc.frames if "@" in f.name]
+        assert {f.time_source for f in fr} == {src}
+        if sub == "c":  # the creation time has whole seconds: 09:01:10 - 70.5 s, half a second early
+            into = [float(Path(f.path).stem.split("@")[1][:-1]) for f in fr]  # the frame's time in the video
+            assert max(abs((f.time - t0).total_seconds() - (s - 0.5)) for f, s in zip(fr, into)) < 1e-3
+            assert sum(f.ok for f in fr) > 20
+        else:
+            assert [f.time for f in fr] == want and [(f.lat, f.lon) for f in fr] == placed, (sub, fr[:2])
+        (warning,) = video_warnings(sc.videos)
+        assert re.search(r" read as (UTC|local time \(Asia/Tokyo\)), the camera's clock set so .*: the GPS track covers [1-9]\d*% of the video so, "
+                         r"none of it read as ", warning), warning
+        print(f"\n{sub}: {warning}", end="")
+    # without a track: the wall clock in both is the camera's local time (today's rule), 9 h early, unplaced
+    drive = tmp_path / "e"
+    with_creation(video_src, drive / utc_name, t0.timestamp())
+    fr = [f for f in scan(drive, Config(), video_dir=tmp_path / "o").frames if "@" in f.name]
+    assert {f.time_source for f in fr} == {"video_local"} and fr[0].time == t0 - timedelta(hours=9)
+    assert not any(f.ok for f in fr)  # one every 10 s, each no_gps_fix
+    # the drive's photos with their GPS (no track file): their times tell it (frames.csv's times are right; the
+    # photos do not place another camera's frames, a track does)
+    for p in photos[:10]:
+        shutil.copy(p.path, drive / Path(p.path).name)
+    sc = scan(drive, Config(), video_dir=tmp_path / "o")
+    fr = [f for f in sc.frames if "@" in f.name]
+    assert {f.time_source for f in fr} == {"video_utc"} and fr[0].time == t0
+    assert sum(f.position_source == "gps" for f in sc.frames) == 10
+    assert len(video_warnings(sc.videos)) == 1
+    # a track that covers both readings (a day-long log: the route 9 h earlier too) tells nothing: today's rule
+    pts = kubicka_points(t0)
+    early = pts.copy()
+    early[:, 0] -= 9 * 3600
+    drive = video_drive(tmp_path / "f", video_src, photos, utc_name, t0.timestamp())
+    write_gpx(drive / "log.gpx", np.concatenate([early, pts]), split=(len(pts),))
+    sc = scan(drive, Config(), video_dir=tmp_path / "o")
+    assert {f.time_source for f in sc.frames if "@" in f.name} == {"video_local"} and video_warnings(sc.videos) == []
 
 
 def test_resume_after_video_frames_deleted(tmp_path, video_src, photos):
@@ -413,6 +472,61 @@ def test_fingerprint_reads_the_ends_of_a_long_video(tmp_path, video_src):
         changed[at] ^= 0xFF
         p.write_bytes(bytes(changed))
         assert fingerprint(p) != key, at
+
+
+def padded(src: Path, dst: Path, pad: int = 4_500_000) -> Path:
+    """``src`` with a ``free`` box of ``pad`` bytes after its ftyp box (its chunk offsets, stco, moved on) and one at
+    its end: the same video, its mdat wholly between the first and last 4 MB that ``fingerprint`` reads."""
+    data = bytearray(src.read_bytes())
+    ftyp = int.from_bytes(data[:4], "big")
+    j = data.find(b"stco")
+    assert data[4:8] == b"ftyp" and j > 0 and data.find(b"co64") < 0
+    n = int.from_bytes(data[j + 8:j + 12], "big")
+    for i in range(n):
+        at = j + 12 + 4 * i
+        data[at:at + 4] = (int.from_bytes(data[at:at + 4], "big") + pad).to_bytes(4, "big")
+    box = pad.to_bytes(4, "big") + b"free" + bytes(pad - 8)
+    dst.write_bytes(bytes(data[:ftyp]) + box + bytes(data[ftyp:]) + box)
+    return dst
+
+
+def test_same_size_video_repaired_in_the_middle_taken_again(tmp_path, video_src, photos):
+    """A copy that failed in the middle (zeros, the same size: its first and last 4 MB, the reuse key, unchanged)
+    stops decoding part-way; copied again right, it was taken as unchanged and its 18 frames (of 37) reused. An
+    extraction that stopped early keeps a hash of the whole file, which its reuse checks: the good copy is decoded
+    again; the damaged one, unchanged, is still reused. A good extraction is reused whatever its middle becomes
+    later (its frames are what the video shows)."""
+    from detector.video import fingerprint
+
+    good = padded(with_creation(video_src, tmp_path / "src.mp4", photos[0].time.timestamp()), tmp_path / "good.mp4")
+    data = bytearray(good.read_bytes())
+    mdat = data.find(b"mdat")
+    assert 4 * 2**20 < mdat and len(data) - 4 * 2**20 > mdat + len(video_src.read_bytes()) // 2
+    size = len(data) - 2 * 4_500_000  # the video's own bytes
+    at = mdat + size * 2 // 5
+    data[at:at + size // 20] = bytes(size // 20)  # 5 % of it zeroed, as by a copy error
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(bytes(data))
+    assert fingerprint(bad) == fingerprint(good) and bad.stat().st_size == good.stat().st_size
+    drive, vdir = tmp_path / "d", tmp_path / "o"
+    drive.mkdir()
+    write_gpx(drive / "log.gpx", kubicka_points(photos[0].time))
+    cfg = cfg_with(video_every_m=10.0, track_max_gap_s=20.0)
+
+    def run(src: Path):
+        shutil.copyfile(src, drive / "dashcam.mp4")
+        return scan(drive, cfg, video_dir=vdir).videos[0]
+
+    first = run(bad)
+    assert not first.reused and any(n.startswith("decoding stopped after ") for n in first.notes), first.notes
+    assert run(bad).reused  # unchanged: not decoded again
+    fixed = run(good)
+    assert not fixed.reused and fixed.notes == [] and fixed.frames > first.frames, (fixed, first)
+    assert len(list((vdir / "d" / "dashcam_mp4").glob("*.jpg"))) == fixed.frames
+    print(f"\ndamaged copy: {first.frames} frames; copied again: {fixed.frames} frames", end=" ")
+    assert run(good).reused
+    later = run(bad)  # a good extraction stays, the damage coming later
+    assert later.reused and later.frames == fixed.frames and later.notes == []
 
 
 def test_track_looked_up_per_chunk_not_per_frame(tmp_path, video_src, photos, monkeypatch):
