@@ -722,18 +722,19 @@ def test_old_registry_gets_observation_indexes_on_next_write(tmp_path):
 SCHEMA1_COMMIT = "05e08e0"  # the last patrol writing schema 1: the best crop in the candidate AND its sighting's row
 
 
-def _schema1_store(folder: Path):
-    """``detector/store.py`` as of SCHEMA1_COMMIT, imported beside the current one (``detector.store_schema1``)."""
+def old_store(folder: Path, commit: str, name: str):
+    """``detector/store.py`` as of ``commit``, imported beside the current one (``detector.<name>``); the test is
+    skipped where the git history lacks it (a registry made by that code is needed)."""
     import importlib.util
 
     try:
-        src = subprocess.run(["git", "show", f"{SCHEMA1_COMMIT}:detector/store.py"], cwd=ROOT, capture_output=True,
+        src = subprocess.run(["git", "show", f"{commit}:detector/store.py"], cwd=ROOT, capture_output=True,
                              text=True, check=True, timeout=60).stdout
     except (OSError, subprocess.SubprocessError):
-        pytest.skip(f"git history with commit {SCHEMA1_COMMIT} not available (a registry made by that code is needed)")
-    path = folder / "store_schema1.py"
+        pytest.skip(f"git history with commit {commit} not available (a registry made by that code is needed)")
+    path = folder / f"{name}.py"
     path.write_text(src, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("detector.store_schema1", path)
+    spec = importlib.util.spec_from_file_location(f"detector.{name}", path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod  # (its dataclasses look their module up)
     try:
@@ -741,6 +742,11 @@ def _schema1_store(folder: Path):
     finally:
         del sys.modules[spec.name]
     return mod
+
+
+def _schema1_store(folder: Path):
+    """``detector/store.py`` as of SCHEMA1_COMMIT (``detector.store_schema1``)."""
+    return old_store(folder, SCHEMA1_COMMIT, "store_schema1")
 
 
 def _with_crops(cands, tag):

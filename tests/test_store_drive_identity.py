@@ -204,23 +204,9 @@ def _oracle_candidates_as(cands: pd.DataFrame, drive: str) -> pd.DataFrame:
 
 def _schema2_store(folder: Path):
     """``detector/store.py`` as of SCHEMA2_COMMIT, imported beside the current one."""
-    import importlib.util
+    from test_store import old_store
 
-    try:
-        src = subprocess.run(["git", "show", f"{SCHEMA2_COMMIT}:detector/store.py"], cwd=ROOT, capture_output=True,
-                             text=True, check=True, timeout=60).stdout
-    except (OSError, subprocess.SubprocessError):
-        pytest.skip(f"git history with commit {SCHEMA2_COMMIT} not available (a registry made by that code is needed)")
-    path = folder / "store_schema2.py"
-    path.write_text(src, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("detector.store_schema2", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    try:
-        spec.loader.exec_module(mod)
-    finally:
-        del sys.modules[spec.name]
-    return mod
+    return old_store(folder, SCHEMA2_COMMIT, "store_schema2")
 
 
 def test_registry_of_schema_2_is_migrated_on_its_next_write(toyama, tmp_path):
