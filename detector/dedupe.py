@@ -12,7 +12,9 @@
    of at most ``max_extent_m`` each, not one 200 m candidate.
 3. Across segment ends: clusters of one class whose ends lie within ``distance_m`` of each other through a
    shared node (a damage at a segment boundary), or whose end sightings lie within ``distance_m`` on the
-   ground (a damage at a sharp turn, seen on both streets), are merged, within the same extent cap.
+   ground (a damage at a sharp turn, seen on both streets), are merged, within the same extent cap. Each
+   cluster merges at most once at each of its ends, so one on a short segment between two others (a corner cut
+   into pieces) joins both; the merged group as a whole keeps the cap.
 4. Unsnapped sightings (no road within ``locate.max_snap_m``): single linkage by planar distance.
 5. Far sightings (``distance_ahead_m`` > ``dedupe.far_m``: placed far from their camera, ahead or, for a rear
    camera, behind): a cluster of only such sightings joins the same-class cluster with a near sighting of the same
@@ -251,14 +253,25 @@ def _merge_at_nodes(S, lab, snapped, cls, drive_key, cfg):
     P = P[(P["gap"] <= ds.distance_m) & (P["gap"] + P["ext_x"] + P["ext_y"] <= ds.max_extent_m)]
     if len(P) == 0:
         return lab
-    # greedy: closest pairs first, each cluster merged at most once per node side (keeps the extent cap honest)
+    # greedy: closest pairs first, each cluster merged at most once per node side, and a merged group (a cluster
+    # on a short segment at a corner meets one neighbour at each end) at most max_extent_m long along the road
     P = P.sort_values(["gap", "lab_x", "lab_y"], kind="mergesort")
     used: set = set()
+    root: dict = {}
+    extent = dict(zip(first.index.to_numpy(), ext))
+
+    def find(v):
+        while root.get(v, v) != v:
+            v = root[v]
+        return v
+
     a, b = [], []
-    for la, lb in zip(P["lab_x"].to_numpy(), P["lab_y"].to_numpy()):
-        if la in used or lb in used:
+    for la, lb, node, gap in zip(P["lab_x"].to_numpy(), P["lab_y"].to_numpy(), P["node"].to_numpy(), P["gap"].to_numpy()):
+        ra, rb = find(la), find(lb)
+        if (la, node) in used or (lb, node) in used or ra == rb or extent[ra] + gap + extent[rb] > ds.max_extent_m:
             continue
-        used.update((la, lb))
+        used.update(((la, node), (lb, node)))
+        root[rb], extent[ra] = ra, extent[ra] + gap + extent[rb]
         a.append(la)
         b.append(lb)
     uniq, inv = np.unique(lab, return_inverse=True)

@@ -222,3 +222,28 @@ def test_closest_same_class_distance():
                        "lon": [137.2, 137.2, 137.2, 137.2]})
     d = closest_same_class_m(df)
     assert abs(d["D00"] - 8.0) < 0.05 and d["D10"] == float("inf")
+
+
+def test_damage_on_a_short_segment_at_a_corner_merges_at_both_ends(toyama):
+    """The sample network's corner at node 7932 is cut by a 12.4 m segment (00000037-559-560). A damage there,
+    seen on all three pieces (the front camera before the turn, the rear camera on the short piece and after it,
+    as the walk-through's two-channel dashcam did): the short piece's cluster meets one neighbour at each of its
+    ends. Each cluster merges at most once per node side, not once in all: one candidate, not two."""
+    cfg = Config().model_copy(update={"camera": None})  # hits at the fix: the sightings lie where they are put
+    net = load_roads(toyama / "roads.geojson", cfg)
+    at = [("00000037-558-559", -5.0), ("00000037-559-560", 3.6), ("00000037-559-560", 11.6),
+          ("00000037-560-562", 5.8), ("00000037-560-562", 9.8)]
+    lon, lat, hd = [], [], []
+    for sid, s in at:
+        i = net.index_of(sid)
+        s = s % net.lengths[i]
+        p = net.geoms[i].interpolate(s)
+        x, y = net.to_wgs84.transform(p.x, p.y)
+        lon.append(x), lat.append(y), hd.append(float(net.bearing_at(np.array([i]), np.array([s]))[0]))
+    det = _det(lat, lon, hd, image=[f"f{i}.jpg" for i in range(len(at))])
+    loc = locate(det, net, cfg)
+    assert [(a, round(b, 1)) for a, b in zip(loc["segment_id"], loc["chainage_m"])] == \
+        [(sid, round(s % net.lengths[net.index_of(sid)], 1)) for sid, s in at]
+    assert loc["dmg_x"].max() - loc["dmg_x"].min() < cfg.dedupe.max_extent_m
+    c = dedupe(loc, cfg, net)
+    assert len(c) == 1 and c.iloc[0]["n_obs"] == len(at), c[["segment_id", "chainage_m", "n_obs"]]
