@@ -384,9 +384,11 @@ def import_verification(
     with _open_store(store, _config(config)) as st:
         rep = st.import_verification(file)
     console.print(f"applied {len(rep.applied)}, notes {len(rep.noted)}, unchanged {len(rep.unchanged)}, "
-                  f"unmatched {len(rep.unmatched)}")
+                  f"outdated {len(rep.outdated)}, not applied {len(rep.unmatched)}", markup=False, highlight=False)
+    for row_no, what in rep.outdated:
+        console.print(f"{file}: row {row_no}: {what}", markup=False, highlight=False, soft_wrap=True)
     for row_no, reason in rep.unmatched:
-        err_console.print(f"{file}: row {row_no}: {reason}")
+        err_console.print(f"{file}: row {row_no}: {reason}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

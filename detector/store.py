@@ -409,6 +409,10 @@ class ImportReport:
     noted: list[str] = field(default_factory=list)  # same status, but a new note / checker / issue type kept
     unchanged: list[str] = field(default_factory=list)  # rows naming the current status again, nothing new
     unmatched: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason), not applied
+    #: (line number, what): rows still naming the status patrol had set when the list was exported (new, reopened)
+    #: while the registry has moved on since (an older list imported after a newer one): the crew did not change
+    #: the status, so it stays; a new note, checker or issue type on such a row is still taken ("noted")
+    outdated: list[tuple[int, str]] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)  # line numbers with an empty status
 
 
@@ -1338,10 +1342,17 @@ class Store:
                 if st not in STATUSES:
                     rep.unmatched.append((line, f"{cid}: invalid status {status!r}"))
                     continue
-                if st in SYSTEM_STATUSES and st != cur[0]:
+                if st in SYSTEM_STATUSES and st != cur[0] and not con.execute(
+                        "SELECT 1 FROM status_history WHERE candidate_id=? AND to_status=? LIMIT 1", (cid, st)).fetchone():
                     rep.unmatched.append((line, f"{cid}: status {status!r} is set by patrol, not by a crew "
                                                 f"(now {cur[0]})"))
                     continue
+                if st in SYSTEM_STATUSES and st != cur[0]:
+                    # a crew cannot set new/reopened, and the damage had this status once: the row says what patrol
+                    # had set when the list was exported (an older list), not the crew's word; the registry's stays
+                    rep.outdated.append((line, f"{cid}: still {status!r} as exported; the registry has it "
+                                               f"{cur[0]} since: left as it is"))
+                    st = cur[0]
                 if st != cur[0] and st not in TRANSITIONS.get(cur[0], ()):
                     rep.unmatched.append((line, f"{cid}: transition {cur[0]} -> {st} not allowed"))
                     continue
@@ -1358,7 +1369,7 @@ class Store:
                         self._annotate(cid, cur[0], note or None, who or None, issue or None, when,
                                        source=f"import:{csv_path.name}")
                         rep.noted.append(cid)
-                    else:
+                    elif not (rep.outdated and rep.outdated[-1][0] == line):
                         rep.unchanged.append(cid)
                     continue
                 self._set_status(cid, st, note or None, who or None, when, issue or None,

@@ -604,7 +604,7 @@ def test_status_import_verification_and_export(located, tmp_path):
         w.writeheader()
         w.writerows(body[:2] + [bad])
     r = ok(patrol("import-verification", store, filled))
-    assert "applied 2" in r.stdout and "unmatched 1" in r.stdout
+    assert "applied 2, notes 0, unchanged 0, outdated 0, not applied 1" in r.stdout, r.stdout
     assert "R-777777" in r.stderr
     rows = _store_rows(store)
     assert rows[body[0]["candidate_id"]]["status"] == "scheduled"

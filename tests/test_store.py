@@ -640,9 +640,19 @@ def test_import_takes_shift_jis_csv_and_the_exported_xlsx(tmp_path, store_path, 
     with Store(store_path) as st:
         rep = st.import_verification(xlsx)
         q = st.query().set_index("candidate_id")
-    # R-000001's row still says "new" (exported before the CSV import): a crew cannot set new: reported, not applied
-    assert rep.applied == ["R-000002"], rep
-    assert [r for _, r in rep.unmatched] == ["R-000001: status 'new' is set by patrol, not by a crew (now confirmed)"]
+    # R-000001's row still says "new" (exported before the CSV import; a crew cannot set new): outdated, the
+    # registry's "confirmed" stays, and it is no error (it was reported as a refused row, among real errors)
+    assert rep.applied == ["R-000002"] and rep.unmatched == [] and "R-000001" not in rep.unchanged, rep
+    assert [r for _, r in rep.outdated] == ["R-000001: still 'new' as exported; the registry has it confirmed since: "
+                                            "left as it is"]
+    assert q.loc["R-000001", "status"] == "confirmed"
+    old_row = tmp_path / "old_row.csv"  # an outdated row whose note the crew did write: the note is still taken
+    old_row.write_bytes("candidate_id,status,note\r\nR-000001,新規,縁石側 再確認\r\n".encode("cp932"))
+    with Store(store_path) as st:
+        rep = st.import_verification(old_row)
+        q = st.query().set_index("candidate_id")
+    assert (rep.noted, rep.unchanged, rep.unmatched, len(rep.outdated)) == (["R-000001"], [], [], 1), rep
+    assert (q.loc["R-000001", "status"], q.loc["R-000001", "status_note"]) == ("confirmed", "縁石側 再確認")
     assert (q.loc["R-000002", "status"], q.loc["R-000002", "status_note"], q.loc["R-000002", "checked_by"]) == (
         "scheduled", "来週 / next week", "crew 2")
     assert q.loc["R-000002", "status_changed_at"] == "2026-12-05T10:30:00+09:00"  # the crew's date, Japan time
