@@ -321,9 +321,9 @@ class DriveCopy:
         else:
             src = f"drive {self.same_as} of this run"
         if self.frames == self.of:
-            return (f"{self.drive}: the same photos as {src} (all {self.of} frames): not counted again "
+            return (f"{self.drive}: the same frames as {src} (all {self.of} of them): not counted again "
                     f"(no new sighting, n_obs and drives unchanged)")
-        return (f"{self.drive}: {self.frames} of its {self.of} frames are the same photos as {src}: those not counted "
+        return (f"{self.drive}: {self.frames} of its {self.of} frames are the same frames as {src}: those not counted "
                 f"again; its other {self.of - self.frames} frames merged as {self.drive}")
 
     def as_dict(self) -> dict:
@@ -363,11 +363,11 @@ class DriveRename:
         if self.why == "names":
             n = len(self.conflicts)
             ex = ", ".join(self.conflicts[:3]) + (" …" if n > 3 else "")
-            why = f"{n} of its file names ({ex}) are other photos there"
+            why = f"{n} of its file names ({ex}) are other photos or video frames there"
         elif self.why == "none":
-            why = f"not one of its {self.of} photos is one of that drive's"
+            why = f"not one of its {self.of} frames is one of that drive's"
         else:
-            why = (f"its new photos are of {', '.join(self.days)}, that drive's of {', '.join(self.held_days)} (those "
+            why = (f"its new frames are of {', '.join(self.days)}, that drive's of {', '.join(self.held_days)} (those "
                    f"not counted again)")
         return (f"{self.drive}: not the drive {self.drive} merged into the registry on {when} ({why}): its "
                 f"{self.frames} new frames merged as drive \"{self.as_name}\"{' as before' if self.again else ''} "

@@ -114,7 +114,7 @@ def test_copied_drive_is_not_counted_again(toyama, tmp_path):
     assert reg2["run_id"] is None and dump(store, skip=()) == before  # not one byte of the registry changed
     assert reg2["copies"] == [{"drive": copy.name, "same_as": P1, "merged_at": merged_at, "frames": 100, "of": 100}]
     (msg,) = s2["warnings"]
-    assert msg.startswith(f"{copy.name}: the same photos as drive {P1}, merged into the registry on {when} ")
+    assert msg.startswith(f"{copy.name}: the same frames as drive {P1}, merged into the registry on {when} ")
     assert "not counted again" in msg and " ".join(msg.split()) in " ".join(text.split())  # also on the console
     geo = json.loads((tmp_path / "o2" / "candidates.geojson").read_text("utf-8"))["features"]
     assert len(geo) == reg1["new"] and {f["properties"]["best_drive"] for f in geo} == {copy.name}  # its own names
@@ -131,7 +131,7 @@ def test_copied_drive_is_not_counted_again(toyama, tmp_path):
     reg4 = s4["registry"]
     assert reg4["copies"] == [{"drive": week.name, "same_as": P1, "merged_at": merged_at, "frames": 100, "of": 200}]
     (msg,) = s4["warnings"]
-    assert msg.startswith(f"{week.name}: 100 of its 200 frames are the same photos as drive {P1}, merged into the "
+    assert msg.startswith(f"{week.name}: 100 of its 200 frames are the same frames as drive {P1}, merged into the "
                           f"registry on {when}") and msg.endswith(f"its other 100 frames merged as {week.name}")
     obs = _obs(store)
     mine = obs[obs.run_id == reg4["run_id"]]
@@ -178,7 +178,7 @@ def test_a_drive_and_its_copy_in_one_run_count_once(toyama, tmp_path):
     with Store(b) as st:
         res = st.merge(both, {"run_id": "r"}, cfg, frames=ka + kb)
         assert res.copies == [DriveCopy("copy", P1, None, 100, 100)] and res.frames_recorded == 100
-        assert "the same photos as drive toyama-2026-11-p1 of this run (all 100 frames)" in res.copies[0].message
+        assert "the same frames as drive toyama-2026-11-p1 of this run (all 100 of them)" in res.copies[0].message
         qb = st.query()
         assert st.con.execute("SELECT DISTINCT drive FROM observations").fetchall() == [(P1,)]
         again = dump(b, skip=())

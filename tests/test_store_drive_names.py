@@ -89,7 +89,7 @@ def test_the_same_folder_name_every_week_is_two_drives(toyama, tmp_path):
     (msg,) = s2["warnings"]
     assert msg.startswith("DCIM: not the drive DCIM merged into the registry on ") and \
         msg.endswith('merged as drive "DCIM (2026-11-27)" (this run\'s own outputs keep the name DCIM)')
-    assert "100 of its file names (IMG_0001.jpg, IMG_0002.jpg, IMG_0003.jpg …) are other photos there" in msg
+    assert "100 of its file names (IMG_0001.jpg, IMG_0002.jpg, IMG_0003.jpg …) are other photos or video frames there" in msg
     assert " ".join(msg.split()) in " ".join(text.split())  # also on the console
     assert obs.groupby("drive").size().to_dict() == {"DCIM": (ref_obs.drive == P1).sum(),
                                                     "DCIM (2026-11-27)": (ref_obs.drive == P2).sum()}
@@ -138,7 +138,7 @@ def test_drive_names_by_photos_and_days(toyama, tmp_path):
         res = st.merge(_oracle_candidates_as(c2, "DCIM"), {"run_id": "2"}, cfg, frames=k2)
         ((r,),) = [res.renamed]
         assert (r.as_name, r.why, r.frames, r.of, r.again) == ("DCIM (2026-11-27)", "none", 100, 100, False)
-        assert "not one of its 100 photos is one of that drive's" in r.message and res.copies == []
+        assert "not one of its 100 frames is one of that drive's" in r.message and res.copies == []
     assert _registry(a)[0] == want
 
     # days: the phone's export folder keeps last week's photos beside this week's
@@ -152,7 +152,7 @@ def test_drive_names_by_photos_and_days(toyama, tmp_path):
         ((r,),) = [res.renamed]
         assert (r.as_name, r.why, r.frames, r.of, r.days, r.held_days) == (
             "patrol (2026-11-27)", "days", 100, 200, ["2026-11-27"], ["2026-11-20"])
-        assert "its new photos are of 2026-11-27, that drive's of 2026-11-20 (those not counted again)" in r.message
+        assert "its new frames are of 2026-11-27, that drive's of 2026-11-20 (those not counted again)" in r.message
         again = dump(b, skip=())
         res = st.merge(both, {"run_id": "3"}, cfg, frames=kb1 + kb2)  # the same folder again
         assert not res.changed and res.renamed == []
