@@ -298,6 +298,7 @@ def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summ
     (without it, OutputInUseError is raised); a scan that could not write or remove a video's frame file is not
     marked done, so the next run takes that video again."""
     from .frames import TrackUse, VideoUse, read_frames_csv, walk_drive, write_frames_csv
+    from .video import stopped_early
 
     # the fingerprint lists exactly the files the scan reads: linked phone folders included, OUT left out when it
     # lies inside a drive folder (its crops and CSVs are not frames, and change every run)
@@ -320,12 +321,15 @@ def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summ
     videos_json = out / WORK / "frames.videos.json"
     if man.fresh("frames", key, scan_csv, uses_json, videos_json):
         frames = read_frames_csv(scan_csv)
+        videos = [VideoUse.from_dict(d) for d in json.loads(videos_json.read_text(encoding="utf-8"))]
         # the frames taken from videos live in OUT/frames, outside the drives' fingerprint: if they were deleted
-        # (to free space), scan again, which takes them again (else detection and crops would find no image)
-        if all(_video_frame_there(f, out) for f in frames):
+        # (to free space), scan again, which takes them again (else detection and crops would find no image). A
+        # video whose decoding stopped early is looked at again too: copied again right, it has the damaged copy's
+        # size and (a copy keeps the camera file's) mtime, so only its whole-file hash tells (video.extract)
+        if all(_video_frame_there(f, out) for f in frames) and not any(stopped_early(u.notes) for u in videos):
             summary.skipped_stages.append("frames")
             summary.tracks = [TrackUse.from_dict(d) for d in json.loads(uses_json.read_text(encoding="utf-8"))]
-            summary.videos = [VideoUse.from_dict(d) for d in json.loads(videos_json.read_text(encoding="utf-8"))]
+            summary.videos = videos
             for u in summary.videos:  # nothing decoded this time: the frames are those taken before
                 u.reused = not u.problem
             _source_warnings(summary, cfg)
