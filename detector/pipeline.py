@@ -1053,6 +1053,10 @@ def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = Non
             f.status, f.reason = "ok", ""
     _check_usable(frames, [images], cfg, out, summary)
     man = Manifest(out)
+    # the detect stage's key holds the frames' names and statuses only: in a run, the frames stage forgets it when any
+    # file changed. Here the scan is done every time, so the journal decides (each file's size and mtime): a photo
+    # changed under its name (its EXIF back, another picture) is read again, the others are not detected again
+    man.forget("detect")
     frames, det = stage_detect(frames, cfg, out, weights, man, summary, progress, busy=busy)
     with busy.write():
         write_frames_csv(frames, out / "frames.csv")
