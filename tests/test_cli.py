@@ -259,14 +259,21 @@ def test_empty_and_non_utf8_detections_csv(tmp_path, oracle, roads):
 # ---------------------------------------------------------------------------------- detect without EXIF
 
 
-def test_detect_on_images_without_exif(tmp_path):
+def no_exif_copies(imgs: Path, n: int = 4) -> list[Path]:
+    """The sample drive's first ``n`` photos copied into ``imgs``, pixels only (no EXIF); returns the originals."""
     from PIL import Image
 
-    imgs = tmp_path / "no-exif"
     imgs.mkdir()
-    for p in sorted(need(TOYAMA / P1).glob("IMG_2026*.jpg"))[:4]:
+    src = sorted(need(TOYAMA / P1).glob("IMG_2026*.jpg"))[:n]
+    for p in src:
         with Image.open(p) as im:
             im.convert("RGB").save(imgs / p.name, "JPEG", quality=90)  # pixels only, no EXIF
+    return src
+
+
+def test_detect_on_images_without_exif(tmp_path):
+    imgs = tmp_path / "no-exif"
+    no_exif_copies(imgs)
     cfg = tmp_path / "c.yaml"
     cfg.write_text("detect: {imgsz: 320, batch: 2}\n", encoding="utf-8")
     out = tmp_path / "out"
@@ -288,14 +295,8 @@ def test_detect_again_after_the_photos_changed_under_their_names(tmp_path):
     and statuses were as last time: the same folder again with the originals copied over EXIF-less copies (names
     kept) still gave no time and no position in either file; a photo replaced by another under its name kept the
     old one's boxes. Now the journal decides per file (size, mtime): the changed photos are read again."""
-    from PIL import Image
-
     imgs = tmp_path / "photos"
-    imgs.mkdir()
-    src = sorted(need(TOYAMA / P1).glob("IMG_2026*.jpg"))[:4]
-    for p in src:
-        with Image.open(p) as im:
-            im.convert("RGB").save(imgs / p.name, "JPEG", quality=90)  # pixels only, no EXIF
+    src = no_exif_copies(imgs)
     cfg = tmp_path / "c.yaml"
     cfg.write_text("detect: {imgsz: 320, batch: 2}\n", encoding="utf-8")
     out = tmp_path / "out"
