@@ -298,6 +298,7 @@ def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summ
     (without it, OutputInUseError is raised); a scan that could not write or remove a video's frame file is not
     marked done, so the next run takes that video again."""
     from .frames import TrackUse, VideoUse, read_frames_csv, walk_drive, write_frames_csv
+    from .video import stopped_early
 
     # the fingerprint lists exactly the files the scan reads: linked phone folders included, OUT left out when it
     # lies inside a drive folder (its crops and CSVs are not frames, and change every run)
@@ -320,12 +321,15 @@ def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summ
     videos_json = out / WORK / "frames.videos.json"
     if man.fresh("frames", key, scan_csv, uses_json, videos_json):
         frames = read_frames_csv(scan_csv)
+        videos = [VideoUse.from_dict(d) for d in json.loads(videos_json.read_text(encoding="utf-8"))]
         # the frames taken from videos live in OUT/frames, outside the drives' fingerprint: if they were deleted
-        # (to free space), scan again, which takes them again (else detection and crops would find no image)
-        if all(_video_frame_there(f, out) for f in frames):
+        # (to free space), scan again, which takes them again (else detection and crops would find no image). A
+        # video whose decoding stopped early is looked at again too: copied again right, it has the damaged copy's
+        # size and (a copy keeps the camera file's) mtime, so only its whole-file hash tells (video.extract)
+        if all(_video_frame_there(f, out) for f in frames) and not any(stopped_early(u.notes) for u in videos):
             summary.skipped_stages.append("frames")
             summary.tracks = [TrackUse.from_dict(d) for d in json.loads(uses_json.read_text(encoding="utf-8"))]
-            summary.videos = [VideoUse.from_dict(d) for d in json.loads(videos_json.read_text(encoding="utf-8"))]
+            summary.videos = videos
             for u in summary.videos:  # nothing decoded this time: the frames are those taken before
                 u.reused = not u.problem
             _source_warnings(summary, cfg)
@@ -1049,6 +1053,10 @@ def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = Non
             f.status, f.reason = "ok", ""
     _check_usable(frames, [images], cfg, out, summary)
     man = Manifest(out)
+    # the detect stage's key holds the frames' names and statuses only: in a run, the frames stage forgets it when any
+    # file changed. Here the scan is done every time, so the journal decides (each file's size and mtime): a photo
+    # changed under its name (its EXIF back, another picture) is read again, the others are not detected again
+    man.forget("detect")
     frames, det = stage_detect(frames, cfg, out, weights, man, summary, progress, busy=busy)
     with busy.write():
         write_frames_csv(frames, out / "frames.csv")

@@ -45,7 +45,7 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["VIDEO_FORMATS", "VideoInfo", "VideoError", "Extracted", "sniff_video", "read_video_info", "video_start",
-           "name_time", "extract", "clock_label", "video_folder", "fingerprint", "full_sha1"]
+           "name_time", "extract", "clock_label", "video_folder", "fingerprint", "full_sha1", "stopped_early"]
 
 VIDEO_FORMATS = ("mp4", "mov", "avi")
 JPEG_QUALITY = 92
@@ -314,9 +314,15 @@ def fingerprint(path: Path) -> list:
     return [size, h.hexdigest()]
 
 
+def stopped_early(notes) -> bool:
+    """Do an extraction's notes (index.json's, a VideoUse's) say its decoding stopped early? Its reuse then checks
+    the whole file's hash (``extract``)."""
+    return any(str(n).startswith("decoding stopped") for n in notes)
+
+
 def _damaged(index: dict) -> bool:
     """An extraction whose decoding stopped early (an index written before its whole-file hash was kept, too)."""
-    return any(str(n).startswith("decoding stopped") for n in index.get("notes", []))
+    return stopped_early(index.get("notes", []))
 
 
 def full_sha1(path: Path) -> str:

@@ -9,6 +9,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -258,14 +259,21 @@ def test_empty_and_non_utf8_detections_csv(tmp_path, oracle, roads):
 # ---------------------------------------------------------------------------------- detect without EXIF
 
 
-def test_detect_on_images_without_exif(tmp_path):
+def no_exif_copies(imgs: Path, n: int = 4) -> list[Path]:
+    """The sample drive's first ``n`` photos copied into ``imgs``, pixels only (no EXIF); returns the originals."""
     from PIL import Image
 
-    imgs = tmp_path / "no-exif"
     imgs.mkdir()
-    for p in sorted(need(TOYAMA / P1).glob("IMG_2026*.jpg"))[:4]:
+    src = sorted(need(TOYAMA / P1).glob("IMG_2026*.jpg"))[:n]
+    for p in src:
         with Image.open(p) as im:
             im.convert("RGB").save(imgs / p.name, "JPEG", quality=90)  # pixels only, no EXIF
+    return src
+
+
+def test_detect_on_images_without_exif(tmp_path):
+    imgs = tmp_path / "no-exif"
+    no_exif_copies(imgs)
     cfg = tmp_path / "c.yaml"
     cfg.write_text("detect: {imgsz: 320, batch: 2}\n", encoding="utf-8")
     out = tmp_path / "out"
@@ -280,6 +288,31 @@ def test_detect_on_images_without_exif(tmp_path):
     with open(out / "frames.csv", encoding="utf-8", newline="") as fh:
         frames = list(csv.DictReader(fh))
     assert len(frames) == 4 and all(f["status"] == "ok" for f in frames)
+
+
+def test_detect_again_after_the_photos_changed_under_their_names(tmp_path):
+    """`patrol detect` skipped detection and reused its last detections.csv and frames.csv whenever the frame names
+    and statuses were as last time: the same folder again with the originals copied over EXIF-less copies (names
+    kept) still gave no time and no position in either file; a photo replaced by another under its name kept the
+    old one's boxes. Now the journal decides per file (size, mtime): the changed photos are read again."""
+    imgs = tmp_path / "photos"
+    src = no_exif_copies(imgs)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("detect: {imgsz: 320, batch: 2}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    ok(patrol("detect", imgs, "--out", out, "--conf", "0.05", "--config", cfg))
+    for p in src:  # the originals, EXIF and all, under the same names
+        shutil.copyfile(p, imgs / p.name)
+    ok(patrol("detect", imgs, "--out", out, "--conf", "0.05", "--config", cfg))
+    with open(out / "frames.csv", encoding="utf-8", newline="") as fh:
+        frames = list(csv.DictReader(fh))
+    assert len(frames) == 4 and all(f["time"] and f["lat"] for f in frames), frames
+    with open(out / "detections.csv", encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and all(r["time"] and r["lat"] and r["lon"] for r in rows), rows[:2]
+    ref = tmp_path / "ref"  # the originals detected afresh: the same file
+    ok(patrol("detect", imgs, "--out", ref, "--conf", "0.05", "--config", cfg))
+    assert (out / "detections.csv").read_bytes() == (ref / "detections.csv").read_bytes()
 
 
 # ------------------------------------------------------------------------ locate + registry commands

@@ -490,12 +490,9 @@ def padded(src: Path, dst: Path, pad: int = 4_500_000) -> Path:
     return dst
 
 
-def test_same_size_video_repaired_in_the_middle_taken_again(tmp_path, video_src, photos):
-    """A copy that failed in the middle (zeros, the same size: its first and last 4 MB, the reuse key, unchanged)
-    stops decoding part-way; copied again right, it was taken as unchanged and its 18 frames (of 37) reused. An
-    extraction that stopped early keeps a hash of the whole file, which its reuse checks: the good copy is decoded
-    again; the damaged one, unchanged, is still reused. A good extraction is reused whatever its middle becomes
-    later (its frames are what the video shows)."""
+def damaged_copy(tmp_path: Path, video_src: Path, photos) -> tuple[Path, Path]:
+    """(good, bad): the test video padded past the reuse key's 4 MB ends, and a copy of it with 5 % of its middle
+    zeroed, as by a copy error (the same size and key; its decoding stops part-way)."""
     from detector.video import fingerprint
 
     good = padded(with_creation(video_src, tmp_path / "src.mp4", photos[0].time.timestamp()), tmp_path / "good.mp4")
@@ -508,6 +505,16 @@ def test_same_size_video_repaired_in_the_middle_taken_again(tmp_path, video_src,
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(bytes(data))
     assert fingerprint(bad) == fingerprint(good) and bad.stat().st_size == good.stat().st_size
+    return good, bad
+
+
+def test_same_size_video_repaired_in_the_middle_taken_again(tmp_path, video_src, photos):
+    """A copy that failed in the middle (zeros, the same size: its first and last 4 MB, the reuse key, unchanged)
+    stops decoding part-way; copied again right, it was taken as unchanged and its 18 frames (of 37) reused. An
+    extraction that stopped early keeps a hash of the whole file, which its reuse checks: the good copy is decoded
+    again; the damaged one, unchanged, is still reused. A good extraction is reused whatever its middle becomes
+    later (its frames are what the video shows)."""
+    good, bad = damaged_copy(tmp_path, video_src, photos)
     drive, vdir = tmp_path / "d", tmp_path / "o"
     drive.mkdir()
     write_gpx(drive / "log.gpx", kubicka_points(photos[0].time))
@@ -527,6 +534,40 @@ def test_same_size_video_repaired_in_the_middle_taken_again(tmp_path, video_src,
     assert run(good).reused
     later = run(bad)  # a good extraction stays, the damage coming later
     assert later.reused and later.frames == fixed.frames and later.notes == []
+
+
+def test_repaired_copy_with_the_camera_files_mtime_taken_again_by_the_frames_stage(tmp_path, video_src, photos):
+    """patrol run's frames stage is skipped when no drive file changed size or mtime. A copy (Explorer, robocopy,
+    cp -p) keeps the camera file's mtime, so the good copy of a video whose damaged copy stopped decoding has the
+    damaged one's size and mtime: the stage was skipped and the damaged copy's frames used, the whole-file hash
+    never checked. A drive holding a video whose decoding stopped early is scanned again (the video is still
+    reused while it is unchanged: the hash decides)."""
+    from detector.pipeline import Manifest, RunSummary, stage_frames
+
+    good, bad = damaged_copy(tmp_path, video_src, photos)
+    drive, out = tmp_path / "d", tmp_path / "out"
+    drive.mkdir()
+    (out / ".work").mkdir(parents=True)
+    write_gpx(drive / "log.gpx", kubicka_points(photos[0].time))
+    cfg = cfg_with(video_every_m=10.0, track_max_gap_s=20.0)
+    camera_mtime = photos[0].time.timestamp() + 80
+
+    def run(src: Path) -> tuple[RunSummary, list]:
+        shutil.copyfile(src, drive / "dashcam.mp4")
+        os.utime(drive / "dashcam.mp4", (camera_mtime, camera_mtime))  # as the card's file: copied with its mtime
+        s = RunSummary(out=out)
+        return s, stage_frames([drive], cfg, out, Manifest(out), s)
+
+    first, _ = run(bad)
+    assert any(n.startswith("decoding stopped after ") for n in first.videos[0].notes), first.videos[0]
+    again, _ = run(bad)
+    assert again.videos[0].reused and again.videos[0].frames == first.videos[0].frames  # unchanged: not decoded
+    fixed, frames = run(good)
+    assert "frames" not in fixed.skipped_stages and not fixed.videos[0].reused, fixed.videos[0]
+    assert fixed.videos[0].notes == [] and fixed.videos[0].frames > first.videos[0].frames
+    assert sum("@" in f.name for f in frames if f.ok) == fixed.videos[0].frames
+    done, _ = run(good)  # a good extraction: the stage is skipped again
+    assert "frames" in done.skipped_stages and done.videos[0].frames == fixed.videos[0].frames
 
 
 def test_track_looked_up_per_chunk_not_per_frame(tmp_path, video_src, photos, monkeypatch):
