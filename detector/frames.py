@@ -1123,7 +1123,7 @@ def _video_frames(name: str, path: Path, fmt: str, drive: str, cfg: Config, reac
         trs = [tr for tr, _, u in reach if in_reach(name, u)]
         gap = cfg.frames.track_max_gap_s
         start, src, note = video_start(info, name, cfg.tz, cfg.frames.camera_clock_offset_s,
-                                       covered=_gps_cover(trs, frames, gap))
+                                       covered=_gps_cover(trs, gap))
         if start is None:
             return reject(f"video_no_time: {note}")
         # worth a warning: a time source in doubt, a file cut off (a clock never set is plain in time_source)
@@ -1172,16 +1172,12 @@ def _video_frames(name: str, path: Path, fmt: str, drive: str, cfg: Config, reac
     return use
 
 
-_PHOTO_COVER_S = 60.0  # a video time this close to a photo's GPS fix is covered by the drive's photos
-
-
-def _gps_cover(trs: list, frames: list[Frame], gap: float):
+def _gps_cover(trs: list, gap: float):
     """``covered(start, duration)`` for ``video_start``: the share of the video's span (up to 200 times spread
-    over it) that the tracks in its reach place, or that lies within 60 s of one of the drive's photos with a GPS
-    fix; None when the drive has neither."""
-    fixed = np.sort(np.array([fr.time.timestamp() for fr in frames if fr.status == "ok" and fr.time is not None
-                              and fr.position_source == "gps"]))
-    if not trs and not len(fixed):
+    over it) that the tracks in its reach place; None without one. The drive's geotagged photos do not count: they
+    place no video frame, and a video of another hour beside them (09:00 local, photos of 18:00) would be turned
+    9 h by one photo within reach of its other reading."""
+    if not trs:
         return None
 
     def covered(start: float, duration: float) -> float:
@@ -1189,10 +1185,6 @@ def _gps_cover(trs: list, frames: list[Frame], gap: float):
         hit = np.zeros(len(ts), dtype=bool)
         for tr in trs:
             hit |= tr.place(ts, gap)["ok"]
-        if len(fixed):
-            i = np.clip(np.searchsorted(fixed, ts), 1, len(fixed))
-            near = np.minimum(np.abs(ts - fixed[i - 1]), np.abs(fixed[np.minimum(i, len(fixed) - 1)] - ts))
-            hit |= near <= _PHOTO_COVER_S
         return float(hit.mean())
     return covered
 
