@@ -9,7 +9,6 @@ position is the track's point at its time, so a video frame at a photo's time mu
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shutil
