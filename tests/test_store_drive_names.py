@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -102,7 +103,8 @@ def test_the_same_folder_name_every_week_is_two_drives(toyama, tmp_path):
     before = dump(reg, skip=())
     s3, _ = run(w2, reg, "o3")  # week 2 again: as before, under the name the registry gave it
     assert s3["registry"]["run_id"] is None and s3["registry"]["renamed"] == [] and dump(reg, skip=()) == before
-    assert s3["warnings"] == [f"DCIM: merged before as drive DCIM (2026-11-27) on {msg.split(' on ')[1][:16]} (the "
+    at2 = datetime.strptime(r2["run_id"][:15], "%Y%m%dT%H%M%S").strftime("%Y-%m-%d %H:%M")  # week 2's merge
+    assert s3["warnings"] == [f"DCIM: merged before as drive DCIM (2026-11-27) on {at2} (the "
                               "registry's name for it, told from another drive DCIM): not counted again"]
     s4, _ = run(w1, reg, "o4")  # week 1 again: nothing, no warning
     assert s4["registry"]["run_id"] is None and not s4["warnings"] and dump(reg, skip=()) == before
