@@ -331,6 +331,10 @@ class DriveCopy:
                 "of": self.of}
 
 
+#: a run drive's new frames this close in time (s) to the frames it shares with the registry's drive of its folder
+#: name continue that drive though of another day (a patrol past midnight, its last photos uploaded late)
+CONTINUE_S = 6 * 3600.0
+
 #: what the registry appends to a folder name it already holds for another drive: `` (2026-11-27)``, the day of the
 #: drive's first new frame (`` (2026-11-27, 2)`` for a second such drive that day), `` (2)`` … for undated frames
 _RENAMED = r" \((?:\d{4}-\d{2}-\d{2}(?:, \d+)?|\d+)\)"
@@ -917,8 +921,8 @@ class Store:
         registry keys sightings by drive and file name, so this week's ``IMG_0001.jpg`` would be taken as last
         week's. A run's drive ``D`` whose name the registry holds with recorded frames is that drive when its new
         frames (those the registry holds nowhere) continue it: none of their file names is held by ``D`` for another
-        photo, some of the run drive's frames are ``D``'s photos, and the new frames share a day with those (a drive
-        merged again with photos added). Otherwise it is another drive, merged as ``D (YYYY-MM-DD)`` (the local day
+        photo, some of the run drive's frames are ``D``'s photos, and the new frames share a day with those or lie
+        within :data:`CONTINUE_S` of one (a drive merged again with photos added; past midnight). Otherwise it is another drive, merged as ``D (YYYY-MM-DD)`` (the local day
         of its first new frame; ``D (YYYY-MM-DD, 2)`` … when that name is held for yet another drive; ``D (2)`` …
         when its frames have no time), or as such a name given before if the drive continues it. The name is stable
         on reruns: the frames are then held under it."""
@@ -956,7 +960,7 @@ class Store:
                     return "names", clash, own
                 if not mine:
                     return "none", clash, own
-                if days and own and not set(days) & set(own):
+                if days and own and not set(days) & set(own) and not self._near(news, mine):
                     return "days", clash, own
                 return None, clash, own
 
@@ -980,6 +984,28 @@ class Store:
             taken.add(name)
             out.append(DriveRename(d, name, known[d][1], why, clash, days, own, len(news), len(by_drive[d]), again))
         return out
+
+    def _near(self, a: list[tuple], b: list[tuple]) -> bool:
+        """Is a frame of ``a`` within :data:`CONTINUE_S` of one of ``b`` ((name, time) pairs)? A drive's photos
+        uploaded late from past midnight continue it though they are of the next day."""
+        ta = np.sort(np.array([x for _, t in a if (x := self._epoch(t)) is not None]))
+        tb = np.sort(np.array([x for _, t in b if (x := self._epoch(t)) is not None]))
+        if not len(ta) or not len(tb):
+            return False
+        i = np.clip(np.searchsorted(tb, ta), 1, len(tb))
+        gap = np.minimum(np.abs(ta - tb[i - 1]), np.abs(tb[np.minimum(i, len(tb) - 1)] - ta))
+        return bool(gap.min() <= CONTINUE_S)
+
+    def _epoch(self, t: Any) -> float | None:
+        """A frame's time (datetime or ISO string) as Unix seconds, a time without zone in the registry's."""
+        if isinstance(t, str):
+            try:
+                t = datetime.fromisoformat(t)
+            except ValueError:
+                return None
+        if not isinstance(t, datetime):
+            return None
+        return (t if t.tzinfo else t.replace(tzinfo=self.tz)).timestamp()
 
     def _day(self, t: Any) -> str | None:
         """The registry's local day (``YYYY-MM-DD``) of a frame's time (datetime or ISO string; None: unknown)."""

@@ -189,3 +189,27 @@ def test_drive_names_by_photos_and_days(toyama, tmp_path):
         assert [r.as_name for r in st.merge(pd.DataFrame(), {"run_id": "4"}, cfg, frames=undated).renamed] == [
             "DCIM (2)"]
     assert DriveRename  # (the type the merge result lists)
+
+
+def test_photos_added_past_midnight_continue_the_drive(toyama, tmp_path):
+    """A patrol that runs past midnight, its last photos uploaded into the same folder after the first merge: the
+    new photos are of the next day, but minutes after the drive's own: the same drive (it was merged as
+    ``DCIM (2026-11-21)``, counting one drive twice for the damages on both sides of midnight). The
+    other photos put into the folder days later are still another drive."""
+    from datetime import timedelta
+
+    cfg = Config()
+    k1 = sorted(_keys(toyama, cfg, P1, "DCIM"), key=lambda f: f[3])
+    shift = datetime(2026, 11, 21, 0, 0, 1, tzinfo=cfg.tz) - k1[50][3]  # frames 51 to 100 after midnight
+    late = [(d, n, k, t + shift) for d, n, k, t in k1]
+    before = [f for f in late if f[3].date().isoformat() == "2026-11-20"]  # merged first
+    assert 40 <= len(before) <= 60
+    with Store(tmp_path / "r.gpkg") as st:
+        assert st.merge(pd.DataFrame(), {"run_id": "1"}, cfg, frames=before).renamed == []
+        res = st.merge(pd.DataFrame(), {"run_id": "2"}, cfg, frames=late)
+        assert res.renamed == [] and res.copies == []
+        assert st.con.execute("SELECT drive, n_frames FROM drives").fetchall() == [("DCIM", 100)]
+        # other photos put into that folder two days later: another drive
+        nxt = [(d, f"later_{n}", k ^ 1, t + timedelta(days=2)) for d, n, k, t in late]
+        ((r,),) = [st.merge(pd.DataFrame(), {"run_id": "3"}, cfg, frames=late + nxt).renamed]
+        assert (r.as_name, r.why) == ("DCIM (2026-11-22)", "days"), r
