@@ -996,8 +996,8 @@ class Store:
         gap = np.minimum(np.abs(ta - tb[i - 1]), np.abs(tb[np.minimum(i, len(tb) - 1)] - ta))
         return bool(gap.min() <= CONTINUE_S)
 
-    def _epoch(self, t: Any) -> float | None:
-        """A frame's time (datetime or ISO string) as Unix seconds, a time without zone in the registry's."""
+    def _aware(self, t: Any) -> datetime | None:
+        """A frame's time (datetime or ISO string) with its zone (a time without one is in the registry's)."""
         if isinstance(t, str):
             try:
                 t = datetime.fromisoformat(t)
@@ -1005,20 +1005,17 @@ class Store:
                 return None
         if not isinstance(t, datetime):
             return None
-        return (t if t.tzinfo else t.replace(tzinfo=self.tz)).timestamp()
+        return t if t.tzinfo else t.replace(tzinfo=self.tz)
+
+    def _epoch(self, t: Any) -> float | None:
+        """A frame's time as Unix seconds (None: unknown)."""
+        t = self._aware(t)
+        return None if t is None else t.timestamp()
 
     def _day(self, t: Any) -> str | None:
         """The registry's local day (``YYYY-MM-DD``) of a frame's time (datetime or ISO string; None: unknown)."""
-        if t is None:
-            return None
-        if isinstance(t, str):
-            try:
-                t = datetime.fromisoformat(t)
-            except ValueError:
-                return None
-        if not isinstance(t, datetime):
-            return None
-        return (t if t.tzinfo else t.replace(tzinfo=self.tz)).astimezone(self.tz).date().isoformat()
+        t = self._aware(t)
+        return None if t is None else t.astimezone(self.tz).date().isoformat()
 
     def _record_frames(self, new: list[tuple[int, str, str]], merged_at: str, run_id: str) -> None:
         """Inside merge's transaction: the run's frames the registry did not hold, under their drives (a drive

@@ -235,20 +235,9 @@ def test_a_share_without_file_ids_still_walks_every_folder(tmp_path, monkeypatch
 # A road department's PC: the crew has detections.csv or frames.csv open in Excel, a crop in the photo viewer, while
 # the next run goes. Windows refuses to replace, delete or rename such a file (winsim: PATROL_TEST_OPEN_IN_EXCEL).
 
+from test_hardening import CONFIG as RUN_CONFIG  # noqa: E402  (low thresholds, 320 px, no blur: quick and many hits)
+
 N_FRAMES = 12
-RUN_CONFIG = """\
-classes:
-  D00: {threshold: 0.05}
-  D10: {threshold: 0.05}
-  D20: {threshold: 0.05}
-  D40: {threshold: 0.05}
-detect:
-  imgsz: 320
-  batch: 2
-privacy:
-  blur_faces: false
-  blur_plates: false
-"""
 
 
 @pytest.fixture(scope="module")
