@@ -1301,7 +1301,10 @@ _GGA_DATED = re.compile(r"^GGA sentences only \(no date\): the date (\d{4}-\d\d-
 def merge_track_uses(uses: Iterable[TrackUse]) -> list[TrackUse]:
     """One TrackUse per file over several drives' scans (a ``--track`` file applies to every drive)."""
     out: dict[str, TrackUse] = {}
+    placed_on: dict[str, set[str]] = {}  # the days a drive dated an undated GGA log by, where the log placed its frames
     for u in uses:
+        if u.placed and not u.problem:
+            placed_on.setdefault(u.path, set()).update(d for x in u.notes for d in _GGA_DATED.findall(x))
         m = out.get(u.path)
         if m is None:
             out[u.path] = TrackUse(**{**u.__dict__, "notes": list(u.notes)})
@@ -1311,7 +1314,8 @@ def merge_track_uses(uses: Iterable[TrackUse]) -> list[TrackUse]:
             m.problem, m.start, m.end, m.notes, m.undated = u.problem, u.start, u.end, list(u.notes), u.undated
         elif not u.problem and not u.undated and not m.problem:
             m.start, m.end = float(np.nanmin([m.start, u.start])), float(np.nanmax([m.end, u.end]))
-            days = sorted({d for x in m.notes + u.notes for d in _GGA_DATED.findall(x)})
+            # a drive whose frames the log placed none of (another hour of another day) had none misplaced
+            days = sorted(placed_on.get(u.path, ()))
             m.notes += [x for x in u.notes if x not in m.notes]
             if len(days) > 1:  # one log of one day: the frames of the other day's drive were placed by the wrong day
                 clash = (f"the drives dated it differently ({', '.join(days)}, each by its own frames): a log of GGA "

@@ -273,6 +273,11 @@ def test_gga_only_track_option_dated_differently_by_drives_warns(tmp_path, origi
     assert w.startswith(f"{log.absolute()}: ") and "2026-11-20, 2026-11-21" in w, w
     (m,) = merge_track_uses(list(uses) + scan(d, Config(), tracks=tracks).tracks + scan(d, Config(), tracks=tracks).tracks)
     assert not [w for w in track_warnings([m], Config().tz) if "dated it differently" in w]
+    # the next day's drive of another hour: dated 2026-11-21 by its frames, but the log places none of them (the
+    # track's own warning says so): nothing misplaced, no clash
+    other = Config(frames={"camera_clock_offset_s": -86400 - 5 * 3600})
+    (m,) = merge_track_uses(list(uses) + scan(d, Config(), tracks=tracks).tracks + scan(d, other, tracks=tracks).tracks)
+    assert m.placed == 20 and not [w for w in track_warnings([m], Config().tz) if "dated it differently" in w], m
 
 
 # ------------------------------------------------------------------------------------------------ bad files
