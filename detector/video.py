@@ -211,8 +211,8 @@ def video_start(info: VideoInfo, name: str, tz: tzinfo, clock_offset_s: float = 
                 covered: Callable[[float, float], float] | None = None) -> tuple[datetime | None, str, str]:
     """(start as UTC-aware datetime, time_source, note). None and the reason when there is no time at all.
 
-    ``covered(start, duration)`` (UTC epoch s, s), where the drive has a GPS track (track files, its photos' GPS
-    times): the share of the video's span it covers. A creation time that can be read two ways (the name's wall
+    ``covered(start, duration)`` (UTC epoch s, s), where the drive has a GPS track (the track files in the video's
+    reach; not the drive's geotagged photos, ``frames._gps_cover``): the share of the video's span it covers. A creation time that can be read two ways (the name's wall
     clock, or no name: UTC as the format says or the camera's local wall clock) is read the other way when the
     track covers none of the video read today's way and some of it read the other way (a camera set to UTC writes
     UTC in both its file name and its creation time); the note says so."""
