@@ -44,6 +44,24 @@ def _obs(store: Path) -> pd.DataFrame:
         con.close()
 
 
+
+def quick_config(folder: Path) -> Path:
+    """A config for registry runs through the CLI: low thresholds (many hits), 320 px, no blur: small and fast."""
+    cfg = folder / "cfg.yaml"
+    cfg.write_text("classes:\n" + "".join(f"  {c}: {{threshold: 0.05}}\n" for c in ("D00", "D10", "D20", "D40"))
+                   + "detect: {imgsz: 320}\nprivacy: {blur_faces: false, blur_plates: false}\n", encoding="utf-8")
+    return cfg
+
+
+def run_store(toyama: Path, drive: Path, store: Path, out: Path, cfg: Path) -> tuple[dict, str]:
+    """`patrol run DRIVE --store STORE` on the sample network (no report): (summary.json, the console text)."""
+    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "run", str(drive), "--roads",
+                        str(toyama / "roads.geojson"), "--out", str(out), "--store", str(store),
+                        "--config", str(cfg), "--no-report"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=600, env={**os.environ, "COLUMNS": "200"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads((out / "summary.json").read_text("utf-8")), r.stdout
+
 def test_frame_key_is_the_photo_not_its_name(toyama, tmp_path):
     """A photo copied under another drive and file name has its key; every other photo of the two passes another;
     a rejected frame (an empty file, a text file) none. A video frame is its video's content and its time in it."""
@@ -79,9 +97,7 @@ def test_copied_drive_is_not_counted_again(toyama, tmp_path):
     no warning; (2) a folder holding pass 1's photos and pass 2's: pass 2's photos merge as that folder (seen again,
     new), pass 1's are not stored again under the new name, and no damage gets the new folder in its drives without
     a sighting in a new photo."""
-    cfg = tmp_path / "cfg.yaml"  # the shipped model is an early checkpoint: low thresholds, small and fast
-    cfg.write_text("classes:\n" + "".join(f"  {c}: {{threshold: 0.05}}\n" for c in ("D00", "D10", "D20", "D40"))
-                   + "detect: {imgsz: 320}\nprivacy: {blur_faces: false, blur_plates: false}\n", encoding="utf-8")
+    cfg = quick_config(tmp_path)
     store = tmp_path / "registry.gpkg"
     p1, copy, week = tmp_path / P1, tmp_path / f"{P1} (copy)", tmp_path / "2026-11-27"
     n1 = _photos(toyama / P1, p1)
@@ -90,12 +106,7 @@ def test_copied_drive_is_not_counted_again(toyama, tmp_path):
     _photos(toyama / P1, week)  # last week's photos, imported again by mistake
 
     def run(drive: Path, out: str) -> tuple[dict, str]:
-        r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "run", str(drive), "--roads",
-                            str(toyama / "roads.geojson"), "--out", str(tmp_path / out), "--store", str(store),
-                            "--config", str(cfg), "--no-report"], cwd=ROOT, capture_output=True, text=True,
-                           timeout=600, env={**os.environ, "COLUMNS": "200"})
-        assert r.returncode == 0, r.stdout + r.stderr
-        return json.loads((tmp_path / out / "summary.json").read_text("utf-8")), r.stdout
+        return run_store(toyama, drive, store, tmp_path / out, cfg)
 
     s1, _ = run(p1, "o1")
     reg1 = s1["registry"]

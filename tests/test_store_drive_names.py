@@ -6,11 +6,8 @@ two passes, through ``patrol run --store`` and through ``Store.merge`` with the 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -23,9 +20,8 @@ from detector.pipeline import locate_and_dedupe
 from detector.store import DriveRename, Store
 
 from test_store import _oracle_candidates, dump
-from test_store_drive_identity import _oracle_candidates_as
+from test_store_drive_identity import _oracle_candidates_as, quick_config, run_store
 
-ROOT = Path(__file__).resolve().parent.parent
 P1, P2 = "toyama-2026-11-p1", "toyama-2026-11-p2"
 
 
@@ -55,17 +51,10 @@ def test_the_same_folder_name_every_week_is_two_drives(toyama, tmp_path):
     IMG_0001.jpg every week. The registry holds what the two passes under their own folder names give (the same
     damages, sightings, n_obs, drives, first/last seen), the second week as ``DCIM (2026-11-27)`` with one warning;
     rerunning either week changes no byte; a copy of week 2 under another name is known as that drive."""
-    cfg = tmp_path / "cfg.yaml"  # the shipped model is an early checkpoint: low thresholds, small and fast
-    cfg.write_text("classes:\n" + "".join(f"  {c}: {{threshold: 0.05}}\n" for c in ("D00", "D10", "D20", "D40"))
-                   + "detect: {imgsz: 320}\nprivacy: {blur_faces: false, blur_plates: false}\n", encoding="utf-8")
+    cfg = quick_config(tmp_path)
 
     def run(drive: Path, store: Path, out: str) -> tuple[dict, str]:
-        r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "run", str(drive), "--roads",
-                            str(toyama / "roads.geojson"), "--out", str(tmp_path / out), "--store", str(store),
-                            "--config", str(cfg), "--no-report"], cwd=ROOT, capture_output=True, text=True,
-                           timeout=600, env={**os.environ, "COLUMNS": "200"})
-        assert r.returncode == 0, r.stdout + r.stderr
-        return json.loads((tmp_path / out / "summary.json").read_text("utf-8")), r.stdout
+        return run_store(toyama, drive, store, tmp_path / out, cfg)
 
     ref, reg = tmp_path / "ref.gpkg", tmp_path / "registry.gpkg"
     for p in (P1, P2):  # the reference: each week under its own folder name
