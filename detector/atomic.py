@@ -216,16 +216,20 @@ def _fsync_dir(folder: Path) -> None:
             os.close(dfd)
 
 
+def holds(path: str | Path, data: bytes) -> bool:
+    """Does ``path`` hold exactly ``data``? (read only when the size agrees; False when it cannot be read)"""
+    path = Path(path)
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
+
+
 def write_photo(path: str | Path, data: bytes) -> None:
     """A photo (a crop, a video frame) written atomically, unless ``path`` holds these bytes already: a photo open in
     a viewer (Windows refuses to replace it) is no error when it would not change."""
-    path = Path(path)
-    try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
-            return
-    except OSError:
-        pass
-    atomic_write_bytes(path, data)
+    if not holds(path, data):
+        atomic_write_bytes(path, data)
 
 
 def keep_only_photos(folder: str | Path, keep: set[str], busy: BusyOutputs | None = None) -> None:

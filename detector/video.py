@@ -350,7 +350,7 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
     is an ``atomic.OutputInUseError`` noted in ``busy`` (an ``atomic.BusyOutputs``), else raised at the end."""
     import cv2
 
-    from .atomic import BusyOutputs, OutputInUseError, atomic_write_text, remove_output, replace_output
+    from .atomic import BusyOutputs, OutputInUseError, atomic_write_text, holds, remove_output, replace_output
     from .frames import _fd2_captured
     from .geo import distance_bearing
 
@@ -444,7 +444,7 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
             fname = f"{stem}@{pts:08.3f}s.jpg"
             data, target = buf.tobytes(), folder / fname
             last_t, last_pos, last_label = pts, pos, clock_label(pts)  # sampled, whether written or not
-            if not _holds(target, data):
+            if not holds(target, data):  # a frame taken again from the same video, at the same time
                 tmp = folder / f".{fname}.tmp"
                 tmp.write_bytes(data)
                 try:
@@ -478,14 +478,6 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
     if own:
         busy.check()
     return Extracted(frames=kept, decoded=k, duration_s=duration, notes=notes)
-
-
-def _holds(path: Path, data: bytes) -> bool:
-    """Does ``path`` hold exactly ``data``? (a frame taken again from the same video, at the same time)"""
-    try:
-        return path.stat().st_size == len(data) and path.read_bytes() == data
-    except OSError:
-        return False
 
 
 def _remove_others(folder: Path, keep: set[str], busy) -> None:
