@@ -51,7 +51,7 @@ def _thresholds_check(config: Optional[Path], cfg, weights: Optional[Path] = Non
     else the shipped model, told apart by content, so a copy or a move is the same model)."""
     from detector.errors import ModelError
     from detector.infer import looks_like_weights, resolve_weights
-    from detector.tune import model_sha256, thresholds_tuned_at
+    from detector.tune import thresholds_tuned_at
 
     tuned = thresholds_tuned_at(config)
     if tuned is None:
@@ -67,24 +67,59 @@ def _thresholds_check(config: Optional[Path], cfg, weights: Optional[Path] = Non
             w = resolve_weights(cfg, weights)
         except ModelError:
             w = None  # named by the command that loads it (a resumed run may not need it)
-        sha = model_sha256(w) if w is not None else None
-
-        def same(s):
-            return s is not None and s == tuned.sha256[: len(s)]
-
-        # the .pt and the .onnx that train exports next to it (weights/rdd-yolo.pt/.onnx) are one model: thresholds
-        # tuned with either hold for the other
-        twin = None if w is None else Path(w).with_suffix(".onnx" if Path(w).suffix.lower() == ".pt" else ".pt")
         # not a model at all: its own error says so when it is loaded, one line (no warning about it first)
-        if (sha is not None and not same(sha) and not (twin is not None and same(model_sha256(twin)))
-                and looks_like_weights(w)):
-            src = "--weights" if weights else "detect.weights" if cfg.detect.weights else "the shipped model"
-            how = f"patrol tune DATA_YAML --config {config or 'CITY.yaml'}{f' --weights {weights}' if weights else ''}"
-            then = "" if config else ", then pass --config CITY.yaml"  # not into the shipped configs/default.yaml
-            warnings.append(f"{where}: its thresholds were chosen by patrol tune for {tuned.model} [sha256:"
-                            f"{tuned.sha256}], but the model is now {w} [sha256:{sha}] ({src}): tune them for this "
-                            f"model ({how}{then})")
+        if w is not None and looks_like_weights(w):
+            warnings += _model_check(tuned, Path(w), weights, cfg, config)
     return size, warnings
+
+
+def _model_check(tuned, w: Path, weights: Optional[Path], cfg, config: Optional[Path]) -> list[str]:
+    """Warnings when the model file ``w`` (the one inference uses) is not one the thresholds were tuned for.
+
+    The stamp records the file tuned with and, since it records twins, the sha256 of its twin beside it then (the
+    .pt and the .onnx exported from it are one model: thresholds tuned with either hold for the other). ``w`` is
+    quiet when its content is one of those recorded and its twin on disk, if recorded, still is what was recorded;
+    a stamp without a recorded twin (older ones: configs/default.yaml's) takes the twin on disk as it is, as
+    before. Else a warning naming the file and what to do: tune for this model, or — when the twins on disk no
+    longer match each other's recorded hashes (a .pt retrained beside the stale .onnx that was tuned, or the
+    other way) — export the .onnx from the .pt again and tune."""
+    from detector.tune import model_sha256, twin_of
+
+    sha = model_sha256(w)
+    if sha is None:
+        return []
+
+    def same(s, recorded):
+        return s is not None and recorded is not None and s == recorded[: len(s)]
+
+    twin = twin_of(w)
+    twin_sha = model_sha256(twin) if twin.is_file() else None
+    where = tuned.path
+    src = "--weights" if weights else "detect.weights" if cfg.detect.weights else "the shipped model"
+    how = f"patrol tune DATA_YAML --config {config or 'CITY.yaml'}{f' --weights {weights}' if weights else ''}"
+    then = "" if config else ", then pass --config CITY.yaml"  # not into the shipped configs/default.yaml
+    was = f"{tuned.model} [sha256:{tuned.sha256}]" + (f" and its twin {tuned.twin} [sha256:{tuned.twin_sha256}]"
+                                                      if tuned.twin_sha256 else "")
+    pt, onnx = (w, twin) if w.suffix.lower() == ".pt" else (twin, w)
+    export = f"export {onnx.name} from {pt.name} again (patrol train and average-weights do so unless --no-onnx)"
+    if same(sha, tuned.sha256) or same(sha, tuned.twin_sha256):
+        other = tuned.twin_sha256 if same(sha, tuned.sha256) else tuned.sha256
+        if tuned.twin_sha256 is None or twin_sha is None or same(twin_sha, other):
+            return []  # the model tuned for; its twin as it was (or gone, or never recorded)
+        return [f"{where}: its thresholds were chosen by patrol tune for {was}; {w} ({src}) is still that model, but "
+                f"{twin} beside it has changed since [sha256:{twin_sha}], so the two are no longer the pair tuned for: "
+                f"if {pt.name} was retrained, {onnx.name} is stale — {export}; then tune the thresholds again ({how}"
+                f"{then})"]
+    if tuned.twin_sha256 is None and same(twin_sha, tuned.sha256):
+        return []  # a stamp without the twin's hash: the twin beside the tuned file counts as the same model
+    if same(twin_sha, tuned.sha256) or same(twin_sha, tuned.twin_sha256):
+        # the file run is new beside the twin tuned for: a .pt retrained (or averaged with --no-onnx) beside its
+        # stale .onnx, or an .onnx replaced beside the .pt
+        return [f"{where}: its thresholds were chosen by patrol tune for {was}, but {w} ({src}) has changed since "
+                f"[sha256:{sha}] and {twin} beside it has not, so the two are no longer a pair: if {pt.name} was "
+                f"retrained, {onnx.name} is stale — {export}; then tune the thresholds for the new model ({how}{then})"]
+    return [f"{where}: its thresholds were chosen by patrol tune for {was}, but the model is now {w} [sha256:{sha}] "
+            f"({src}): tune them for this model ({how}{then})"]
 
 
 def _warn_thresholds(config: Optional[Path], cfg, weights: Optional[Path] = None) -> tuple[Optional[int], list[str]]:

@@ -236,22 +236,35 @@ def _thresholds_text(text: str, thresholds: dict[str, float]) -> tuple[str, bool
 
 
 # the comment `patrol tune` writes above `classes:`: at which detect.imgsz, for which model (its name and the start of
-# its content's sha256: a city's retrained best.onnx at the same path is another model), which classes it chose
+# its content's sha256: a city's retrained best.onnx at the same path is another model), and the sha256 of the model's
+# twin beside it (best.pt for best.onnx, and the other way) when there was one: a stale .onnx beside a retrained .pt
+# is told from a true export (a stamp written before the twin was recorded has no "(twin …)")
 _STAMP = re.compile(r"^# patrol tune\b[^\n]*?\bat (?P<imgsz>\d+) px\b(?: \(detect\.imgsz\))?"
-                    r"(?: for (?P<model>[^\n]*?) \[sha256:(?P<sha>[0-9a-f]{12,64})\])?", re.M)
+                    r"(?: for (?P<model>[^\n]*?) \[sha256:(?P<sha>[0-9a-f]{12,64})\]"
+                    r"(?: \(twin (?P<twin>[^\n]*?) \[sha256:(?P<twin_sha>[0-9a-f]{12,64})\]\))?)?", re.M)
 #: hex digits of the model's sha256 the stamp records (enough to tell two models apart; a line a person reads)
 SHA_CHARS = 12
 
 
 class TunedFor(NamedTuple):
     """What the stamp above a config's ``classes:`` says its thresholds were tuned for (:func:`thresholds_tuned_at`):
-    the detect.imgsz, the file holding the stamp, and the model as named there and its short sha256 (None in a stamp
-    written before the model's hash was recorded)."""
+    the detect.imgsz, the file holding the stamp, the model as named there and its short sha256 (None in a stamp
+    written before the model's hash was recorded), and its twin (:func:`twin_of`) as named there and its short sha256
+    when there was one at tune time (None in a stamp written before twins were recorded, or without a twin)."""
 
     imgsz: int
     path: Path
     model: str | None = None
     sha256: str | None = None
+    twin: str | None = None
+    twin_sha256: str | None = None
+
+
+def twin_of(path: str | Path) -> Path:
+    """The other file of a model's pair beside it: ``best.onnx`` for ``best.pt`` and the other way (``patrol train``
+    and ``average-weights`` export the .onnx next to the .pt; ``weights/rdd-yolo.pt``/``.onnx`` ship so)."""
+    p = Path(path)
+    return p.with_suffix(".onnx" if p.suffix.lower() == ".pt" else ".pt")
 
 
 def model_sha256(path: str | Path) -> str | None:
@@ -271,7 +284,8 @@ def tune_stamp(imgsz: int, weights: str | Path, data: str | Path, split: str, pr
                when: str = "", config_path: str | Path | None = None, kept: Sequence[str] = ()) -> str:
     """The comment line recording how the thresholds were chosen (thresholds depend on the size the model runs at,
     and on the model): the size, the model (named relative to ``config_path``'s folder, as detect.weights would
-    name it, and the start of its sha256 when the file can be read), the data, and — when some classes were
+    name it, and the start of its sha256 when the file can be read; and so its twin's beside it, when there is one:
+    thresholds tuned with the .onnx hold for the .pt it was exported from, and only for that one), the data, and — when some classes were
     ``kept`` (no labelled box of theirs in the split) — which classes were tuned and which kept as they were."""
     w = str(weights)
     if config_path is not None:
@@ -280,13 +294,16 @@ def tune_stamp(imgsz: int, weights: str | Path, data: str | Path, split: str, pr
         except ValueError:  # another drive (Windows)
             pass
     sha = model_sha256(weights)
+    twin = twin_of(weights)
+    twin_sha = model_sha256(twin) if sha and twin.is_file() else None
+    also = f" (twin {Path(w).with_suffix(twin.suffix)} [sha256:{twin_sha}])" if twin_sha else ""
     only = f", {' '.join(prefixes)} only" if prefixes else ""
     kept = [c for c in CLASS_IDS if c in set(kept)]
     tuned = [c for c in CLASS_IDS if c not in kept]
     which = f"of {' '.join(tuned)} " if kept else ""
     why = f"; left as they were (no labelled box in the split): {' '.join(kept)}" if kept else ""
     return (f"# patrol tune{f' {when}' if when else ''}: thresholds {which}chosen at {imgsz} px (detect.imgsz) for "
-            f"{w}{f' [sha256:{sha}]' if sha else ''} on {data} ({split}{only}){why}")
+            f"{w}{f' [sha256:{sha}]' if sha else ''}{also} on {data} ({split}{only}){why}")
 
 
 def _with_stamp(text: str, stamp: str) -> str:
@@ -317,7 +334,7 @@ def thresholds_tuned_at(config_path: str | Path | None) -> TunedFor | None:
             return None
         m = _STAMP.search(text)
         if m:
-            return TunedFor(int(m["imgsz"]), p, m["model"], m["sha"])
+            return TunedFor(int(m["imgsz"]), p, m["model"], m["sha"], m["twin"], m["twin_sha"])
         try:
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError:

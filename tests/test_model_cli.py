@@ -216,9 +216,13 @@ def test_thresholds_remember_the_size_they_were_tuned_at(small, tmp_path):
     assert len(stamps) == 1 and lines[stamps[0] + 1] == "classes:", lines
     # the model by its path and content; the set has no labelled D10 or D40 box, so only D00 and D20 were tuned
     # (the stamp said "thresholds chosen" of all four)
+    # (and its twin beside it, the shipped .pt)
     sha = hashlib.sha256(DEFAULT_WEIGHTS_ONNX.read_bytes()).hexdigest()[:12]
+    twin = (f" (twin {os.path.relpath(DEFAULT_WEIGHTS_PT, tmp_path)} "
+            f"[sha256:{hashlib.sha256(DEFAULT_WEIGHTS_PT.read_bytes()).hexdigest()[:12]}])"
+            if DEFAULT_WEIGHTS_PT.is_file() else "")
     assert lines[stamps[0]].endswith(f": thresholds of D00 D20 chosen at 320 px (detect.imgsz) for "
-                                     f"{os.path.relpath(DEFAULT_WEIGHTS_ONNX, tmp_path)} [sha256:{sha}] "
+                                     f"{os.path.relpath(DEFAULT_WEIGHTS_ONNX, tmp_path)} [sha256:{sha}]{twin} "
                                      f"on {small / 'data.yaml'} (val); left as they were (no labelled box in the "
                                      "split): D10 D40"), lines[stamps[0]]
     assert lines[0] == "# our city"
@@ -295,4 +299,77 @@ def test_thresholds_warn_when_tuned_for_another_model(small, tmp_path):
                                   ) in r.stderr.splitlines(), r.stderr
     # the shipped onnx: its .pt beside it is the model they were tuned for (the same file as models/best.pt)
     r = _patrol("run", tmp_path / "no-drive", *nowhere, "--config", cfg_path, "--weights", DEFAULT_WEIGHTS_ONNX)
+    assert r.returncode == 3 and "thresholds were chosen" not in r.stderr, r.stderr
+
+
+def test_thresholds_tell_a_retrained_pt_from_its_stale_onnx_twin(small, tmp_path):
+    """A .pt and the .onnx exported beside it are one model, but only while the .onnx is its export: a .pt retrained
+    (here: `average-weights --no-onnx` over it, as over an old soup) beside the stale .onnx the thresholds were tuned
+    with was taken as the model tuned for, silently. tune now records both twins' sha256; run/detect warn, naming the
+    file and what to do, when the file run differs from the one(s) tuned or the twins no longer match each other."""
+    if not DEFAULT_WEIGHTS_PT.is_file():
+        pytest.skip(f"shipped model missing: {DEFAULT_WEIGHTS_PT}")
+    city = tmp_path / "city"
+    (city / "models").mkdir(parents=True)
+    pt, onnx = city / "models" / "best.pt", city / "models" / "best.onnx"
+    shutil.copy(DEFAULT_WEIGHTS_PT, pt)
+    shutil.copy(DEFAULT_WEIGHTS_ONNX, onnx)
+    sha_pt = hashlib.sha256(pt.read_bytes()).hexdigest()[:12]
+    sha_onnx = hashlib.sha256(onnx.read_bytes()).hexdigest()[:12]
+    cfg_path = city / "city.yaml"
+    cfg_path.write_text("# our city\ndetect:\n  weights: models/best.onnx\n", encoding="utf-8")
+    before = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+    r = _patrol("tune", small / "data.yaml", "--config", cfg_path)
+    assert r.returncode == 0, r.stderr
+    text = cfg_path.read_text(encoding="utf-8")
+    assert (f"for {os.path.join('models', 'best.onnx')} [sha256:{sha_onnx}] (twin {os.path.join('models', 'best.pt')} "
+            f"[sha256:{sha_pt}]) on {small / 'data.yaml'} (val)") in text, text
+    after = yaml.safe_load(text)  # tune changed the thresholds (and the stamp) only
+    assert {k: v for k, v in after.items() if k != "classes"} == before
+    assert all(set(spec) == {"threshold"} for spec in after["classes"].values()), after
+
+    nowhere = ("--roads", tmp_path / "no-roads.geojson", "--out", tmp_path / "out")  # run warns, then stops: exit 3
+    for w in (onnx, pt):  # the pair as tuned: quiet with either
+        r = _patrol("run", tmp_path / "no-drive", *nowhere, "--config", cfg_path, "--weights", w)
+        assert r.returncode == 3 and "thresholds were chosen" not in r.stderr, r.stderr
+
+    # the .pt retrained beside the stale .onnx (no export)
+    r = _patrol("average-weights", DEFAULT_WEIGHTS_PT, DEFAULT_WEIGHTS_PT, "--weight", "3", "--weight", "1",
+                "--out", pt, "--no-onnx")
+    assert r.returncode == 0, r.stderr
+    sha_new = hashlib.sha256(pt.read_bytes()).hexdigest()[:12]
+    assert sha_new != sha_pt and hashlib.sha256(onnx.read_bytes()).hexdigest()[:12] == sha_onnx
+    was = (f"{cfg_path}: its thresholds were chosen by patrol tune for {os.path.join('models', 'best.onnx')} "
+           f"[sha256:{sha_onnx}] and its twin {os.path.join('models', 'best.pt')} [sha256:{sha_pt}]")
+    export = "export best.onnx from best.pt again (patrol train and average-weights do so unless --no-onnx)"
+    # the config's best.onnx: still the model tuned, but no longer the retrained .pt's export
+    want = (f"warning: {was}; {city / 'models' / 'best.onnx'} (detect.weights) is still that model, but {pt} beside "
+            f"it has changed since [sha256:{sha_new}], so the two are no longer the pair tuned for: if best.pt was "
+            f"retrained, best.onnx is stale — {export}; then tune the thresholds again (patrol tune DATA_YAML --config "
+            f"{cfg_path})")
+    r = _patrol("run", tmp_path / "no-drive", *nowhere, "--config", cfg_path)
+    assert r.returncode == 3 and want in r.stderr.splitlines(), r.stderr
+    # the retrained .pt itself: not the model tuned for (it passed as the stale .onnx's twin)
+    cfg_pt = city / "city-pt.yaml"
+    cfg_pt.write_text(text.replace("weights: models/best.onnx", "weights: models/best.pt"), encoding="utf-8")
+    want = (f"warning: {was.replace(str(cfg_path), str(cfg_pt))}, but {pt} (detect.weights) has changed since "
+            f"[sha256:{sha_new}] and {onnx} beside it has not, so the two are no longer a pair: if best.pt was "
+            f"retrained, best.onnx is stale — {export}; then tune the thresholds for the new model (patrol tune "
+            f"DATA_YAML --config {cfg_pt})")
+    r = _patrol("detect", small / "images" / "val", "--out", tmp_path / "det", "--config", cfg_pt)
+    assert r.returncode == 0 and want in r.stderr.splitlines(), r.stderr
+    doc = json.loads((tmp_path / "det" / "summary.json").read_text(encoding="utf-8"))
+    assert want[len("warning: "):] in doc["warnings"], doc["warnings"]
+
+    # a byte-changed .onnx beside the tuned .pt (restored): the .onnx run is another model, the .pt's twin changed
+    shutil.copy(DEFAULT_WEIGHTS_PT, pt)
+    onnx.write_bytes(onnx.read_bytes() + b"\0")
+    r = _patrol("run", tmp_path / "no-drive", *nowhere, "--config", cfg_path)
+    assert r.returncode == 3 and f"but {onnx} (detect.weights) has changed since" in r.stderr, r.stderr
+    r = _patrol("run", tmp_path / "no-drive", *nowhere, "--config", cfg_pt)
+    assert r.returncode == 3 and f"is still that model, but {onnx} beside it has changed since" in r.stderr, r.stderr
+
+    # an old stamp (configs/default.yaml's: no twin recorded) is still read: the shipped .pt beside the tuned .onnx
+    # is quiet, as before
+    r = _patrol("run", tmp_path / "no-drive", *nowhere, "--weights", DEFAULT_WEIGHTS_PT)
     assert r.returncode == 3 and "thresholds were chosen" not in r.stderr, r.stderr
