@@ -156,6 +156,10 @@ def _print_summary(s, title: str) -> None:
                   + (f", {s.frames_interpolated} placed by interpolation" if s.frames_interpolated else "")
                   + (f", {s.frames_from_track} placed from track files" if s.frames_from_track else "")
                   + (f", {s.frames_rear} of a rear camera" if s.frames_rear else ""))
+    from detector.locate import rear_heading_notes
+
+    for i, note in enumerate(rear_heading_notes(s.rear_heading)[0]):
+        t.add_row("rear camera" if i == 0 else "", note)
     for i, u in enumerate(s.tracks):
         what = (f"not used ({u.problem})" if u.problem else
                 f"{u.kind.upper()}, {u.points} points: {u.placed} frame{'s' if u.placed != 1 else ''} placed")

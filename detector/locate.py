@@ -24,8 +24,11 @@
    A rear camera's hit (``camera`` "rear": ``frames.rear``) is placed the same way with the rear mounting
    (``camera.rear`` over the front's) and the heading reversed: it lies behind the vehicle. The frame's heading
    (EXIF, track) stays the driving direction, and so does everything the vehicle's own position uses (the track
-   heading, the snapping of the vehicle to the road it drives); a rear frame's EXIF heading that points against the
-   track heading (a phone looking back writes the direction it faces, as the EXIF standard has it) is turned 180°.
+   heading, the snapping of the vehicle to the road it drives). A rear camera's EXIF heading is the driving
+   direction (dashcams) or the direction the camera faces (a phone looking back, as the EXIF standard has it);
+   which, is decided once per drive by a vote of its rear frames where the vehicle clearly moves straight on
+   (``_rear_convention``), and the other kind is turned 180° in every rear frame of the drive; too few or split
+   votes: each frame compared with the track heading on its own.
 Hits without position stay in the frame with ``located == False`` (``df.attrs["n_unlocated"]``); hits with no
 road within ``max_snap_m`` keep their raw position with ``segment_id == ""``.
 
@@ -274,6 +277,100 @@ def _track_heading(x: np.ndarray, y: np.ndarray, t: np.ndarray, chain: np.ndarra
     return out
 
 
+#: the rear heading vote (_rear_convention): a frame votes when the vehicle moves at least this fast (m/s, between
+#: the frames before and after it: not GPS jitter at walking pace, a stop, manoeuvring or reversing) ...
+VOTE_MIN_SPEED = 3.0
+#: ... and straight on (the bearings from the frame before and to the frame after within this many degrees: not at
+#: a corner or a U-turn, where the frames' bearing says little about the heading at the frame) ...
+VOTE_MAX_TURN_DEG = 30.0
+#: ... its EXIF heading within 45° of the track's (the driving direction) or of its reverse (the camera faces);
+#: a drive's convention is decided with at least VOTE_MIN of such votes, VOTE_SHARE of them for one convention
+VOTE_MIN = 5
+VOTE_SHARE = 0.8
+
+
+def _rear_convention(drive: np.ndarray, rear: np.ndarray, exif: np.ndarray, hd: np.ndarray, trk: np.ndarray,
+                     x: np.ndarray, y: np.ndarray, t: np.ndarray, chain: np.ndarray,
+                     max_gap_s: float) -> tuple[np.ndarray, dict[str, dict]]:
+    """Which rear frames' headings to turn by 180°, and per drive with rear frames the convention found.
+
+    A rear camera's EXIF heading is the driving direction (dashcams) or the direction the camera faces (the
+    driving direction + 180, as the EXIF standard has it: a phone looking back). One camera writes one of the
+    two, so it is decided once per drive: by a vote of the rear frames with an EXIF heading whose vehicle clearly
+    moves straight on (the frames before and after in the same chain, within ``max_gap_s`` and reachable, at
+    least :data:`VOTE_MIN_SPEED` apart per second, the bearing turning less than :data:`VOTE_MAX_TURN_DEG`), each
+    saying whether its heading agrees with the track's (within 45°) or its reverse. A frame at a U-turn between
+    sparse hits, in GPS jitter at a stop or while reversing no longer turns its own heading the wrong way.
+
+    With fewer than :data:`VOTE_MIN` votes, or no :data:`VOTE_SHARE` majority (a drive holding two rear cameras
+    of both kinds), each frame is compared with the track heading on its own, as before (``per frame``): the best
+    there is frame by frame, where never turning would put every hit of a phone looking back twice its distance
+    off; the drive's entry says so, with ``decided`` False.
+
+    Returns (turn: bool per frame, {drive: {"convention": "vehicle" | "camera" | "per frame", "decided": bool,
+    "vehicle": votes, "camera": votes, "frames": rear frames}})."""
+    n = len(hd)
+    turn = np.zeros(n, dtype=bool)
+    out: dict[str, dict] = {}
+    rear_exif = rear & exif & np.isfinite(hd)
+    if not rear.any():
+        return turn, out
+    diff = np.abs((hd - trk + 180.0) % 360.0 - 180.0)
+    per_frame = rear_exif & np.isfinite(trk) & (diff > 90.0)  # the rule before: each frame on its own
+    # moving clearly: two-sided neighbours, fast enough, straight on
+    vote = np.zeros(n, dtype=bool)
+    if n >= 3:
+        dt = np.diff(t)
+        step = np.hypot(np.diff(x), np.diff(y))
+        near = (chain[1:] == chain[:-1]) & (np.abs(dt) <= max_gap_s) & reachable(dt, step)
+        both = np.r_[False, near[:-1] & near[1:], False]
+        span = np.r_[np.nan, t[2:] - t[:-2], np.nan]
+        way = np.r_[np.nan, np.hypot(x[2:] - x[:-2], y[2:] - y[:-2]), np.nan]
+        b = np.degrees(np.arctan2(np.diff(x), np.diff(y)))
+        turned = np.r_[np.nan, np.abs((b[1:] - b[:-1] + 180.0) % 360.0 - 180.0), np.nan]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fast = way / span >= VOTE_MIN_SPEED
+        vote = rear_exif & np.isfinite(trk) & both & fast & (turned <= VOTE_MAX_TURN_DEG)
+    same = vote & (diff <= 45.0)
+    faces = vote & (diff >= 135.0)
+    for d in pd.unique(drive[rear]):
+        rows = drive == d
+        nv, nc = int(same[rows].sum()), int(faces[rows].sum())
+        total = nv + nc
+        if total >= VOTE_MIN and max(nv, nc) >= VOTE_SHARE * total:
+            conv = "camera" if nc > nv else "vehicle"
+            turn[rows] = rear_exif[rows] & (conv == "camera")
+        else:
+            conv = "per frame"
+            turn[rows] = per_frame[rows]
+        out[str(d)] = {"convention": conv, "decided": conv != "per frame", "vehicle": nv, "camera": nc,
+                       "frames": int((rows & rear).sum())}
+    return turn, out
+
+
+def rear_heading_notes(conventions: dict[str, dict]) -> tuple[list[str], list[str]]:
+    """(notes, warnings) for the summary from ``locate``'s ``df.attrs["rear_heading"]``: per drive, which convention
+    its rear camera's EXIF heading was found in, or why it could not be told."""
+    notes, warns = [], []
+    for d, c in conventions.items():
+        votes = f"{c['vehicle']} moving frames agree with the track, {c['camera']} point against it"
+        if c["convention"] == "vehicle":
+            notes.append(f"{d}: the rear camera's EXIF heading is the driving direction (as dashcams write it; {votes})")
+        elif c["convention"] == "camera":
+            notes.append(f"{d}: the rear camera's EXIF heading is the direction it faces, turned 180° for every rear "
+                         f"frame (as a phone looking back writes it; {votes})")
+        elif c["vehicle"] + c["camera"]:
+            warns.append(f"{d}: could not tell how the rear camera writes its heading ({votes}; {VOTE_MIN} needed, "
+                         f"{VOTE_SHARE:.0%} of them one way): each rear frame's heading was compared with the track on "
+                         "its own")
+    return notes, warns
+
+
+def frame_heading_sources(frames) -> dict[tuple[str, str], str]:
+    """(drive, image) -> the frame's ``heading_source`` ("exif", "track", ""), for ``locate``."""
+    return {(str(f.drive), str(f.name)): f.heading_source for f in frames}
+
+
 def frame_sequences(frames) -> dict[tuple[str, str], str]:
     """(drive, image) -> sequence label for ``locate``: ``frames.chain_folders`` over the times of all of each
     drive's frames (not only those with hits, whose times can miss that two folders were recorded together)."""
@@ -325,10 +422,15 @@ def _per_camera(rear: np.ndarray, cam: CameraSpec, fn) -> tuple[np.ndarray, np.n
 
 
 def locate(det: Detections, net: RoadNetwork, cfg: Config | None = None, method: str | None = None,
-           sequences: dict[tuple[str, str], str] | None = None) -> pd.DataFrame:
+           sequences: dict[tuple[str, str], str] | None = None,
+           heading_sources: dict[tuple[str, str], str] | None = None) -> pd.DataFrame:
     """``sequences``: (drive, image) -> sequence label from all the drive's frames (``frame_sequences``). Without
     it each folder is a sequence of its own: the times of the frames with hits only cannot tell a camera's folder
-    rollover from two phones recording at the same time whose hits do not overlap in time."""
+    rollover from two phones recording at the same time whose hits do not overlap in time.
+    ``heading_sources``: (drive, image) -> the frame's ``heading_source`` (``frame_heading_sources``); a heading
+    taken from the track is the driving direction, never turned as a rear camera's EXIF heading may be. Without
+    it every heading counts as EXIF. ``df.attrs["rear_heading"]``: per drive with rear frames, the convention of
+    their EXIF heading found (:func:`_rear_convention`)."""
     cfg = cfg or Config()
     df = _base_frame(det)
     df["camera"] = _cameras(det, cfg)
@@ -364,10 +466,13 @@ def locate(det: Detections, net: RoadNetwork, cfg: Config | None = None, method:
     tt = fr["t"].to_numpy()
     trk = _track_heading(fx, fy, tt, chain, cfg.frames.interpolate_max_gap_s)
     # a rear camera's EXIF heading: the driving direction as dashcams write it, but the direction the camera faces
-    # (the driving direction + 180) as the EXIF standard has it and a phone looking back writes it: where the track
-    # knows the driving direction, the rear frame's heading is turned to the one of the two that agrees with it
-    back = (fr["camera"].to_numpy() == "rear") & np.isfinite(hd) & np.isfinite(trk)
-    back &= np.abs((hd - trk + 180.0) % 360.0 - 180.0) > 90.0
+    # (the driving direction + 180) as the EXIF standard has it and a phone looking back writes it: one decision per
+    # drive, by a vote of its rear frames where the vehicle clearly moves (_rear_convention)
+    exif = np.ones(len(fr), dtype=bool) if heading_sources is None else np.array(
+        [heading_sources.get((str(d), str(i)), "exif") == "exif" for d, i in zip(fr["drive"], fr["image"])], dtype=bool)
+    back, conventions = _rear_convention(fr["drive"].to_numpy(), fr["camera"].to_numpy() == "rear", exif, hd, trk,
+                                         fx, fy, tt, chain, cfg.frames.interpolate_max_gap_s)
+    df.attrs["rear_heading"] = conventions
     hd = np.where(back, (hd + 180.0) % 360.0, hd)
     hd = np.where(np.isfinite(hd), hd, trk)
     tt = np.where(np.isfinite(tt), tt, 0.0)

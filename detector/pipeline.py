@@ -57,6 +57,8 @@ class RunSummary:
     frames_interpolated: int = 0
     frames_from_track: int = 0  # placed from a track file (GPX/NMEA)
     frames_rear: int = 0  # used frames of a rear camera (frames.rear)
+    # per drive with rear frames with hits: how its rear camera writes its heading (locate.rear_heading_notes)
+    rear_heading: dict[str, dict] = field(default_factory=dict)
     tracks: list = field(default_factory=list)  # frames.TrackUse per track file, found in a drive or given (--track)
     videos: list = field(default_factory=list)  # frames.VideoUse per video file
     rejected_reasons: dict[str, int] = field(default_factory=dict)
@@ -117,6 +119,8 @@ def write_summary_json(summary: RunSummary, command: str, cfg: Config) -> Path:
             "interpolated": summary.frames_interpolated, "placed_from_track": summary.frames_from_track,
             "rear": summary.frames_rear,
             "rejected_by_reason": dict(summary.rejected_reasons)},
+        # per drive: "vehicle" | "camera" | "per frame" (undecided), and the votes (locate._rear_convention)
+        "rear_heading": dict(summary.rear_heading),
         "tracks": [{"file": u.path, "format": u.kind or None, "points": u.points, "used": not u.problem,
                     "problem": u.problem or None, "frames_placed": u.placed} for u in summary.tracks],
         "videos": [{"file": u.path, "start": u.start or None, "time_source": u.time_source or None,
@@ -563,15 +567,17 @@ def locate_and_dedupe(det: Detections, roads: Path, cfg: Config, net=None, frame
     """Returns (network, located hits, candidates, warnings for the summary: the network's and its coverage).
     ``frames``: the drives' frames, when known: sequences are told apart by the times of all of them."""
     from .dedupe import dedupe
-    from .locate import frame_sequences, locate
+    from .locate import frame_heading_sources, frame_sequences, locate, rear_heading_notes
     from .roads import load_roads
 
     if net is None:
         net = load_roads(roads, cfg)
-    located = locate(det, net, cfg, sequences=frame_sequences(frames) if frames is not None else None)
+    located = locate(det, net, cfg, sequences=frame_sequences(frames) if frames is not None else None,
+                     heading_sources=frame_heading_sources(frames) if frames is not None else None)
     coverage = check_coverage(located, net, roads, cfg)
     cands = dedupe(located, cfg)
-    return net, located, cands, net.warnings + ([coverage] if coverage else [])
+    rear = rear_heading_notes(located.attrs.get("rear_heading", {}))[1]
+    return net, located, cands, net.warnings + ([coverage] if coverage else []) + rear
 
 
 def count_sightings(summary: RunSummary, cands) -> None:
@@ -772,6 +778,7 @@ def _run_locked(drives, roads, out, cfg, weights, store, progress, detector, rep
 
     _, located, cands, warnings = locate_and_dedupe(det, roads, cfg, net=net, frames=frames)
     summary.warnings.extend(warnings)
+    summary.rear_heading = located.attrs.get("rear_heading", {})
     count_sightings(summary, cands)
     lap = summary.lap("locate", lap)
     if len(cands):
@@ -1000,6 +1007,7 @@ def locate_only(csvs: list[Path], roads: Path, out: Path, cfg: Config, store: Pa
     frames = _frames_beside(csvs)
     net, located, cands, warnings = locate_and_dedupe(det, roads, cfg, frames=frames)
     summary.warnings.extend(warnings)
+    summary.rear_heading = located.attrs.get("rear_heading", {})
     count_sightings(summary, cands)
     if store is not None:
         cands = merge_into_store(cands, store, {"drives": summary.drives, "out": str(out.resolve()),
