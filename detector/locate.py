@@ -367,7 +367,8 @@ def rear_heading_notes(conventions: dict[str, dict]) -> tuple[list[str], list[st
 
 
 def frame_heading_sources(frames) -> dict[tuple[str, str], str]:
-    """(drive, image) -> the frame's ``heading_source`` ("exif", "track", ""), for ``locate``."""
+    """(drive, image) -> the frame's ``heading_source`` ("exif", "exif_magnetic", "track", "track_file", ""), for
+    ``locate``."""
     return {(str(f.drive), str(f.name)): f.heading_source for f in frames}
 
 
@@ -469,7 +470,8 @@ def locate(det: Detections, net: RoadNetwork, cfg: Config | None = None, method:
     # (the driving direction + 180) as the EXIF standard has it and a phone looking back writes it: one decision per
     # drive, by a vote of its rear frames where the vehicle clearly moves (_rear_convention)
     exif = np.ones(len(fr), dtype=bool) if heading_sources is None else np.array(
-        [heading_sources.get((str(d), str(i)), "exif") == "exif" for d, i in zip(fr["drive"], fr["image"])], dtype=bool)
+        [heading_sources.get((str(d), str(i)), "exif").startswith("exif") for d, i in zip(fr["drive"], fr["image"])],
+        dtype=bool)  # "exif" and "exif_magnetic" (GPSImgDirectionRef "M", used as true): written by the camera
     back, conventions = _rear_convention(fr["drive"].to_numpy(), fr["camera"].to_numpy() == "rear", exif, hd, trk,
                                          fx, fy, tt, chain, cfg.frames.interpolate_max_gap_s)
     df.attrs["rear_heading"] = conventions

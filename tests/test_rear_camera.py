@@ -277,7 +277,7 @@ def test_far_rear_sighting_links_to_its_own_camera():
 
 # ------------------------------------------------------------------------------------------------ heading convention
 
-def _kubicka_rear(roads_dir, tmp_path, kid: str, every: int, faces: bool):
+def _kubicka_rear(roads_dir, tmp_path, kid: str, every: int, faces: bool, source: str | None = None):
     """Kubicka track ``kid`` (real GPS, 1 Hz) as a rear camera's drive whose hits are every ``every``-th fix: one
     box ~15 m behind the vehicle each, the EXIF heading the dense track's bearing at the fix (the driving
     direction, as a dashcam writes it) or its reverse (``faces``: the direction the camera faces, as a phone
@@ -308,7 +308,8 @@ def _kubicka_rear(roads_dir, tmp_path, kid: str, every: int, faces: bool):
         xyxy=np.tile([300.0, 195.0, 340.0, 215.0], (n, 1)), width=640, height=480,
         time=np.array([datetime.fromtimestamp(t0 + tr[i, 2], timezone.utc).isoformat() for i in idx], dtype=object),
         lat=tr[idx, 1], lon=tr[idx, 0], heading=heading, drive=kid, camera=np.array(["rear"] * n, dtype=object))
-    L = locate(det, net, cfg)
+    sources = None if source is None else {(kid, str(im)): source for im in det.image}
+    L = locate(det, net, cfg, heading_sources=sources)
     d = L["distance_ahead_m"].to_numpy()
     th = np.radians(bearing[idx] + 180.0)
     off = np.hypot(L["dmg_x"].to_numpy() - (x[idx] + d * np.sin(th)), L["dmg_y"].to_numpy() - (y[idx] + d * np.cos(th)))
@@ -348,3 +349,20 @@ def test_rear_heading_convention_decided_once_per_drive(roads_dir, tmp_path, kid
           f"{len(L0)} damages > 20 m off (max {np.nanmax(off0):.1f} m), voted {np.nanmax(off):.1f} m")
     assert bad and set(misplaced or ()) <= set(bad), bad
     assert np.nanmax(off0) > 25
+
+
+@pytest.mark.parametrize("source, turned", [("exif", True), ("exif_magnetic", True), ("track", False)])
+def test_rear_heading_vote_counts_the_cameras_own_headings_only(roads_dir, tmp_path, source, turned):
+    """frames.csv's heading_source decides which headings the camera wrote: "exif" and "exif_magnetic" (a
+    GPSImgDirectionRef "M" heading, used as true) are the camera's and follow its convention (here: the direction
+    it faces, turned 180°); a heading taken from the track ("track") is the driving direction and never turned.
+    (A magnetic heading was once taken for a track heading: a phone looking back then put every damage ahead of
+    the vehicle.)"""
+    L, off = _kubicka_rear(roads_dir, tmp_path, "00000037", 3, True, source=source)
+    conv = L.attrs["rear_heading"]["00000037"]
+    if turned:
+        assert conv["convention"] == "camera" and conv["decided"], conv
+        assert np.nanmax(off) < 0.5
+    else:  # no EXIF heading to vote: nothing turned, the heading given is taken as the driving direction
+        assert conv["camera"] == conv["vehicle"] == 0, conv
+        assert np.nanmin(off) > 20  # (the test wrote the reverse: a track heading is never turned)
