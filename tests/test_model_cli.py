@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -250,7 +251,7 @@ def test_thresholds_warn_when_tuned_for_another_model(small, tmp_path):
         pytest.skip(f"shipped model missing: {DEFAULT_WEIGHTS_PT}")
     default_cfg = ROOT / "configs" / "default.yaml"
     sha_onnx = hashlib.sha256(DEFAULT_WEIGHTS_ONNX.read_bytes()).hexdigest()[:12]
-    sha_pt = hashlib.sha256(DEFAULT_WEIGHTS_PT.read_bytes()).hexdigest()[:12]
+    sha_shipped_pt = hashlib.sha256(DEFAULT_WEIGHTS_PT.read_bytes()).hexdigest()[:12]
     city = tmp_path / "city"
     (city / "models").mkdir(parents=True)
     shutil.copy(DEFAULT_WEIGHTS_ONNX, city / "models" / "best.onnx")
@@ -264,13 +265,16 @@ def test_thresholds_warn_when_tuned_for_another_model(small, tmp_path):
     r = _patrol("run", tmp_path / "no-drive", *nowhere, "--weights", DEFAULT_WEIGHTS_PT)
     assert r.returncode == 3 and "thresholds were chosen" not in r.stderr, r.stderr
 
-    # the city's retrained model (here: the shipped .pt, another file, without its onnx beside it) with the thresholds
-    # tuned for the shipped onnx
+    # the city's retrained model (here: the shipped .pt averaged with itself: the same weights in another file,
+    # without its onnx beside it) with the thresholds tuned for the shipped onnx
     (city / "models" / "best.onnx").unlink()
-    shutil.copy(DEFAULT_WEIGHTS_PT, city / "models" / "best.pt")
+    r = _patrol("average-weights", DEFAULT_WEIGHTS_PT, DEFAULT_WEIGHTS_PT, "--out", city / "models" / "best.pt",
+                "--no-onnx")
+    assert r.returncode == 0, r.stderr
+    sha_pt = hashlib.sha256((city / "models" / "best.pt").read_bytes()).hexdigest()[:12]
     cfg_path.write_text("# our city\ndetect:\n  weights: models/best.pt\n", encoding="utf-8")
     want = (f"warning: {default_cfg}: its thresholds were chosen by patrol tune for ../weights/rdd-yolo.onnx "
-            f"[sha256:{sha_onnx}], but the model is now {city / 'models' / 'best.pt'} [sha256:{sha_pt}] "
+            f"[sha256:{sha_onnx}] and its twin ../weights/rdd-yolo.pt [sha256:{sha_shipped_pt}], but the model is now {city / 'models' / 'best.pt'} [sha256:{sha_pt}] "
             f"(detect.weights): tune them for this model (patrol tune DATA_YAML --config {cfg_path})")
     r = _patrol("run", tmp_path / "no-drive", *nowhere, "--config", cfg_path)
     assert r.returncode == 3 and want in r.stderr.splitlines(), r.stderr
@@ -297,8 +301,15 @@ def test_thresholds_warn_when_tuned_for_another_model(small, tmp_path):
                                   f"{other} [sha256:{sha_onnx}] (--weights): tune them for this model "
                                   f"(patrol tune DATA_YAML --config {cfg_path} --weights {other})"
                                   ) in r.stderr.splitlines(), r.stderr
-    # the shipped onnx: its .pt beside it is the model they were tuned for (the same file as models/best.pt)
+    # the shipped onnx: its .pt beside it is not the model they were tuned for (models/best.pt is another file)
     r = _patrol("run", tmp_path / "no-drive", *nowhere, "--config", cfg_path, "--weights", DEFAULT_WEIGHTS_ONNX)
+    assert r.returncode == 3 and f"but the model is now {DEFAULT_WEIGHTS_ONNX} [sha256:{sha_onnx}]" in r.stderr, r.stderr
+    # the same weights as models/best.pt copied beside the shipped onnx's name: the twin is the model tuned for
+    pair = tmp_path / "pair"
+    pair.mkdir()
+    shutil.copy(DEFAULT_WEIGHTS_ONNX, pair / "best.onnx")
+    shutil.copy(city / "models" / "best.pt", pair / "best.pt")
+    r = _patrol("run", tmp_path / "no-drive", *nowhere, "--config", cfg_path, "--weights", pair / "best.onnx")
     assert r.returncode == 3 and "thresholds were chosen" not in r.stderr, r.stderr
 
 
@@ -369,7 +380,13 @@ def test_thresholds_tell_a_retrained_pt_from_its_stale_onnx_twin(small, tmp_path
     r = _patrol("run", tmp_path / "no-drive", *nowhere, "--config", cfg_pt)
     assert r.returncode == 3 and f"is still that model, but {onnx} beside it has changed since" in r.stderr, r.stderr
 
-    # an old stamp (configs/default.yaml's: no twin recorded) is still read: the shipped .pt beside the tuned .onnx
-    # is quiet, as before
+    # configs/default.yaml's stamp names the shipped pair: the shipped .pt beside the tuned .onnx is quiet
     r = _patrol("run", tmp_path / "no-drive", *nowhere, "--weights", DEFAULT_WEIGHTS_PT)
+    assert r.returncode == 3 and "thresholds were chosen" not in r.stderr, r.stderr
+    # an old stamp (no twin recorded) is still read: the twin beside the tuned file counts as the same model
+    old = tmp_path / "old.yaml"
+    old.write_text(re.sub(r" \(twin [^)]*\)", "", (ROOT / "configs" / "default.yaml").read_text(encoding="utf-8"))
+                   .replace("../weights/", f"{ROOT}/weights/"), encoding="utf-8")
+    assert "(twin" not in old.read_text(encoding="utf-8")
+    r = _patrol("run", tmp_path / "no-drive", *nowhere, "--weights", DEFAULT_WEIGHTS_PT, "--config", old)
     assert r.returncode == 3 and "thresholds were chosen" not in r.stderr, r.stderr
