@@ -84,7 +84,9 @@ SHP_FIELDS: list[tuple[str, str, str]] = [
 ]
 
 #: Unicode characters Japanese text is typed with (a Mac, Linux, a web form: JIS X 0208's mapping) that cp932 holds
-#: under another code point (Windows' mapping of the same Shift_JIS bytes): written as cp932's, as Windows shows them
+#: under another code point (Windows' mapping of the same Shift_JIS bytes): written as cp932's, as Windows shows them.
+#: Python's cp932 encoder takes most of them one way already, but not — (U+2014), and GDAL converts with iconv: the
+#: text handed to it is cp932's own, so both agree
 CP932_VARIANTS = str.maketrans({
     "\u301c": "\uff5e",  # 〜 WAVE DASH -> ～ FULLWIDTH TILDE
     "\u2016": "\u2225",  # ‖ DOUBLE VERTICAL LINE -> ∥ PARALLEL TO
@@ -302,6 +304,7 @@ def write_shp(df: pd.DataFrame, path: str | Path, crs=None, encoding: str = SHP_
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             pyogrio.write_dataframe(gdf, shp, driver="ESRI Shapefile", encoding=gdal_encoding,
+                                    geometry_type="Point",  # also an empty export (GDAL would guess a line layer)
                                     layer_options={"RESIZE": "YES", "SPATIAL_INDEX": "NO"})
         lost = [str(w.message) for w in caught if "convert" in str(w.message).lower()]
         if lost:  # a character GDAL's conversion dropped (shp_table leaves none): never write it silently

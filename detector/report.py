@@ -100,7 +100,7 @@ XY_COLUMNS = [("x", "東距 x", "x (easting)"), ("y", "北距 y", "y (northing)"
 #: in the xlsx these are folded away (an outline group: "+" above the columns shows them), so the sheet opens, and
 #: prints one page wide, with what a crew works from; the data is all there (and read back by import-verification)
 XLSX_FOLDED = ("class_name", "confidence", "first_seen", "status_changed_at", "repaired_at", "est_width_m",
-               "est_length_m", "best_drive", "best_image", "n_drives", "last_drive", "last_images", "x", "y")
+               "est_length_m", "best_drive", "best_image", "n_drives", "last_drive", "last_images")
 #: Excel's limit of characters in a cell: a longer one makes Excel "repair" the workbook and drop content
 EXCEL_CELL_MAX = 32_767
 TIME_COLUMNS = ("first_seen", "last_seen", "status_changed_at", "repaired_at")
@@ -467,7 +467,7 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
     for j, w in enumerate(widths, 1):
         ws.column_dimensions[get_column_letter(j)].width = w
     for j, (name, _, _) in enumerate(cols, 1):
-        if name in XLSX_FOLDED:
+        if name in XLSX_FOLDED or name in ("x", "y"):  # --crs's x, y: for GIS staff, folded as the detail
             letter = get_column_letter(j)
             ws.column_dimensions.group(letter, letter, outline_level=1, hidden=True)
     ws.freeze_panes = "B2"

@@ -20,7 +20,8 @@ from test_store_drive_identity import P1, P2, _photos, quick_config, run_store
 
 D1 = "富山 2026-11 第1回"   # cp932 holds it
 D2 = "第2回 🚗"               # cp932 lacks the emoji
-NOTE = "路肩側に縦ひび割れ 〜3cm − 要補修"  # 〜 (U+301C) and − (U+2212): cp932 spells them ～ and －
+NOTE = "路肩側に縦ひび割れ 〜3cm − 要補修 —班長"  # 〜 (U+301C), − (U+2212), — (U+2014): cp932 spells them ～ － ―
+CP932_NOTE = NOTE.replace("〜", "～").replace("−", "－").replace("—", "―")
 LONG_NOTE = "舗装の端部から中央にかけて亀裂が連続している。" * 12  # 264 characters: 528 bytes in cp932, 792 in UTF-8
 
 
@@ -103,7 +104,7 @@ def test_shapefile_holds_every_damage_and_its_japanese_text(registry, tmp_path, 
     noted, long_noted = registry["noted"], registry["long"]
     assert df.loc[noted, "checked_by"] == "佐藤"
     if encoding == "cp932":
-        assert df.loc[noted, "note"] == NOTE.replace("〜", "～").replace("−", "－")
+        assert df.loc[noted, "note"] == CP932_NOTE
     else:
         assert df.loc[noted, "note"] == NOTE
     cut = df.loc[long_noted, "note"]
@@ -134,7 +135,7 @@ def test_cp932_dbf_reads_right_without_its_cpg(registry, tmp_path):
     q = registry["q"]
     assert sorted(by_id) == sorted(q.index)
     assert {by_id[c]["class_ja"] for c in q[q["class"] == "D00"].index} == {"縦ひび割れ"}
-    assert by_id[registry["noted"]]["note"] == NOTE.replace("〜", "～").replace("−", "－")
+    assert by_id[registry["noted"]]["note"] == CP932_NOTE
     assert {by_id[c]["best_drive"] for c in q[q["best_drive"] == D1].index} == {D1}
     ok(patrol("export", registry["store"], "--format", "shp", "--encoding", "utf-8", "--out", tmp_path / "u.shp"))
     with pytest.raises(UnicodeDecodeError):
@@ -217,3 +218,9 @@ def test_crs_and_encoding_refused_with_one_line(registry, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     r = ok(patrol("export", store, "--format", "shp", "--crs", "EPSG:6669", "--out", tmp_path / "nagasaki.shp"))
     assert f"{len(registry['q'])} of {len(registry['q'])} damages" in r.stderr and "EPSG:6669" in r.stderr
+    # a week without a repaired damage: an empty point layer with every field, not a layer of another type
+    import pyogrio
+
+    ok(patrol("export", store, "--format", "shp", "--status", "repaired", "--out", tmp_path / "none.shp"))
+    info = pyogrio.read_info(tmp_path / "none.shp")
+    assert info["features"] == 0 and info["geometry_type"] == "Point" and "note" in list(info["fields"])
