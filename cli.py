@@ -433,20 +433,33 @@ def import_verification(
 @app.command()
 def export(
     store: Path = typer.Argument(..., help=_REGISTRY_HELP),
-    format: str = typer.Option(..., "--format", help="geojson | gpkg | csv | xlsx | kml | html"),
-    out: Path = typer.Option(..., "--out", help="the file to write"),
+    format: str = typer.Option(..., "--format", help="geojson | gpkg | shp | csv | xlsx | kml | html"),
+    out: Path = typer.Option(..., "--out", help="the file to write (shp: X.shp, or X.zip for the files zipped)"),
     status_: Optional[List[str]] = typer.Option(None, "--status", help="only these statuses (repeatable or comma-separated)"),
     since: Optional[str] = typer.Option(None, "--since", help="only candidates seen on or after this date (YYYY-MM-DD)"),
     roads: Optional[Path] = typer.Option(None, "--roads", help="draw this network in the HTML report"),
     config: Optional[Path] = typer.Option(None, "--config", help="municipality YAML: class names, timezone of the dates, "
                                                                  "roads.* for --roads (default configs/default.yaml)"),
+    crs: Optional[str] = typer.Option(None, "--crs", help="gpkg, shp: geometry in this projected CRS; csv, xlsx: x, y "
+                                                          "columns in it (e.g. EPSG:6675, JGD2011 plane rectangular "
+                                                          "VII); geojson, kml and html stay WGS 84"),
+    encoding: Optional[str] = typer.Option(None, "--encoding", help="shp: the .dbf's text, cp932 (Shift_JIS, "
+                                                                    "default) or utf-8"),
 ):
     """Export the registry for GIS, Excel, Google Earth or a browser."""
     from detector.errors import PatrolError
+    from detector.gis import shp_encoding, target_crs
     from detector.report import FORMATS, PHOTO_FORMATS, export as _export, photo_folder
     format = format.strip().lower()
     if format not in FORMATS:
         raise PatrolError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}", field="--format")
+    target = target_crs(crs, format)  # refused before the registry is read
+    if encoding is not None:
+        if format != "shp":
+            raise PatrolError(f"--encoding is for --format shp, not {format}", field="--encoding")
+        encoding = shp_encoding(encoding)
+    if format == "shp" and out.suffix.lower() not in (".shp", ".zip"):
+        raise PatrolError("a Shapefile export is written to X.shp or X.zip", out, "--out")
     try:
         since_d = date.fromisoformat(since.strip().replace("/", "-")) if since else None  # 2026/12/11 too
     except ValueError:
@@ -460,8 +473,12 @@ def export(
         roads_gdf = load_roads(roads, cfg).gdf.to_crs(4326)
     with _open_store(store, cfg) as st:
         df = st.query(status=statuses, since=since_d, lists=False)  # the complete lists: its observations
-    _export(df, format, out, cfg, roads_wgs84=roads_gdf)
-    console.print(f"{len(df)} candidates → {out}")
+    notes: list[str] = []
+    _export(df, format, out, cfg, roads_wgs84=roads_gdf, crs=target, encoding=encoding, notes=notes)
+    for msg in notes:
+        err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
+    console.print(f"{len(df)} candidates → {out}" + (f" ({target.to_string()})" if target is not None else "")
+                  + (f" ({encoding or 'cp932'})" if format == "shp" else ""))
     if format in PHOTO_FORMATS and (folder := photo_folder(out)).is_dir():  # copy it along with the file
         console.print(f"{sum(1 for _ in folder.glob('*.jpg'))} photos → {folder}")
 

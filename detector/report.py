@@ -1,7 +1,10 @@
-"""Exports of the candidate registry for people: GeoJSON, GeoPackage, CSV, Excel, KML and an offline HTML map.
+"""Exports of the candidate registry for people: GeoJSON, GeoPackage, Shapefile, CSV, Excel, KML and an offline
+HTML map.
 
-``export(df, fmt, out_path, cfg, roads_wgs84=None, segments=None)`` writes one file (atomically), the rows in route
-order (``export.route_order``, as the run's repair_list.csv).
+``export(df, fmt, out_path, cfg, roads_wgs84=None, segments=None, crs=None, encoding=None)`` writes one file
+(atomically; a Shapefile: its set of files, ``gis.write_shp``), the rows in route order (``export.route_order``, as
+the run's repair_list.csv). ``crs`` (``gis.target_crs``, for ``gis.CRS_FORMATS``): the gpkg's and the Shapefile's
+geometry in that CRS, and the csv's and xlsx's ``x``/``y`` columns (beside lat/lon) in it.
 ``df`` is ``Store.query()`` output (the Candidates columns + status columns + ``crop_jpeg`` bytes) or a plain
 Candidates frame (then every status is ``new``). ``roads_wgs84``: a GeoDataFrame in EPSG:4326 with
 ``segment_id``, ``road_name`` (optional) and line geometry, drawn by the HTML report; ``segments``: a
@@ -39,10 +42,10 @@ from .atomic import (
     BusyOutputs, OutputInUseError, atomic_replace_file, atomic_write, atomic_write_text, keep_only_photos, safe_child,
     write_photo,
 )
-from .errors import InputError
+from .errors import InputError, UsageError
 from .export import route_order, sightings
 
-FORMATS = ("geojson", "gpkg", "csv", "xlsx", "kml", "html")
+FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "kml", "html")
 #: the exports for people that give each row's full crop, in a folder beside the file (``photo_folder``)
 PHOTO_FORMATS = ("csv", "xlsx", "html")
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -92,6 +95,8 @@ COLUMNS: list[tuple[str, str, str]] = [
 ]
 #: the lists a crew works from (csv, xlsx) also give each row's photo: the crop written beside the list
 LIST_COLUMNS = COLUMNS + [("photo", "写真", "photo")]
+#: with ``--crs``: the position in that CRS, after lon (x easting, y northing: the GIS order, not the surveyors' X/Y)
+XY_COLUMNS = [("x", "東距 x", "x (easting)"), ("y", "北距 y", "y (northing)")]
 #: in the xlsx these are folded away (an outline group: "+" above the columns shows them), so the sheet opens, and
 #: prints one page wide, with what a crew works from; the data is all there (and read back by import-verification)
 XLSX_FOLDED = ("class_name", "confidence", "first_seen", "status_changed_at", "repaired_at", "est_width_m",
@@ -181,8 +186,17 @@ def _flat(v: Any) -> Any:
 # ----------------------------------------------------------------------------------------------------------
 
 
+def list_columns(df: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """The csv's and xlsx's columns: ``LIST_COLUMNS``, with ``XY_COLUMNS`` after lon where ``df`` has them."""
+    if "x" not in df.columns:
+        return LIST_COLUMNS
+    at = [c for c, *_ in LIST_COLUMNS].index("lon") + 1
+    return LIST_COLUMNS[:at] + XY_COLUMNS + LIST_COLUMNS[at:]
+
+
 def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=None, segments=None,
-           photos: list[str] | None = None) -> Path:
+           photos: list[str] | None = None, crs=None, encoding: str | None = None,
+           notes: list[str] | None = None) -> Path:
     """Write ``df`` (registry or Candidates frame) as ``fmt`` to ``out_path`` atomically; returns the path.
 
     The crew's lists and the map (csv, xlsx, html) give each row's full crop as a path relative to ``out_path``:
@@ -190,10 +204,21 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
     ``df``'s ``crop_jpeg`` written beside the file (``write_photos``: ``map.html`` -> ``map_html_crops/``).
 
     A photo beside it that another program holds open (a photo viewer, on Windows) does not stop the export: the
-    file and every other photo are written, then one OutputInUseError names what could not be replaced or removed."""
+    file and every other photo are written, then one OutputInUseError names what could not be replaced or removed.
+
+    ``crs``: ``--crs`` (text or a pyproj CRS), checked by ``gis.target_crs``; ``encoding``: the Shapefile's
+    (``gis.shp_encoding``; refused for the other formats). ``notes``: a list that gets what the console should tell
+    (a Shapefile's replaced or cut text, damages outside the CRS's area of use)."""
+    from . import gis
+
     fmt = fmt.lower().lstrip(".")
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}", out_path, "--format")
+    crs = gis.target_crs(crs, fmt)
+    if encoding is not None and fmt != "shp":
+        raise UsageError(f"--encoding is for --format shp (the {fmt} export is UTF-8"
+                         + (" with BOM, which Japanese Excel opens)" if fmt == "csv" else ")"), field="--encoding")
+    notes = [] if notes is None else notes
     out_path = Path(out_path)
     data = prepare(df, cfg)
     if photos is not None:
@@ -201,6 +226,17 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
             raise ValueError(f"{len(photos)} photos for {len(data)} rows")
         data["photo"] = list(photos)
     data = route_order(data)  # the order of the run's repair list: the crew's list either way
+    if crs is not None:
+        note = gis.outside(data["lat"], data["lon"], crs, data["candidate_id"])
+        if note:
+            notes.append(note)
+        if fmt in ("csv", "xlsx"):
+            x, y = gis.project(data["lat"], data["lon"], crs)
+            data["x"], data["y"] = np.round(x, 3), np.round(y, 3)  # mm: the phone's GPS is metres off anyway
+            data.attrs["crs"] = gis.crs_label(crs)  # the workbook's legend names it
+    if fmt == "shp":
+        notes.extend(gis.write_shp(data, out_path, crs=crs, encoding=encoding))
+        return out_path
     writer = {"geojson": write_geojson, "gpkg": write_gpkg, "csv": write_csv, "xlsx": write_xlsx,
               "kml": write_kml, "html": write_html}[fmt]
     busy = BusyOutputs()
@@ -208,7 +244,7 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
         data["photo"] = write_photos(data, out_path, busy)
     with busy.write():
         if fmt == "gpkg":
-            writer(data, out_path, cfg, segments=segments)
+            writer(data, out_path, cfg, segments=segments, crs=crs)
         elif fmt == "html":
             writer(data, out_path, cfg, roads_wgs84=roads_wgs84)
         else:
@@ -256,13 +292,18 @@ def _gdf(df: pd.DataFrame):
     return gpd.GeoDataFrame(flat, geometry=geom, crs="EPSG:4326")
 
 
-def write_gpkg(df: pd.DataFrame, path: Path, cfg=None, segments=None) -> None:
+def write_gpkg(df: pd.DataFrame, path: Path, cfg=None, segments=None, crs=None) -> None:
+    """The damages as the layer ``candidates`` (geometry in ``crs``, else WGS 84; lat/lon stay WGS 84 attributes),
+    ``segments`` as a second layer (in its own CRS)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".gpkg", dir=path.parent)
     os.close(fd)
     os.unlink(tmp)  # let GDAL create it
     try:
-        _gdf(df).to_file(tmp, layer="candidates", driver="GPKG", engine="pyogrio")
+        gdf = _gdf(df)
+        if crs is not None:
+            gdf = gdf.to_crs(crs)  # vectorised (pyproj over the coordinate arrays)
+        gdf.to_file(tmp, layer="candidates", driver="GPKG", engine="pyogrio")
         if segments is not None and len(segments):
             seg = segments.copy()
             for c in seg.columns:
@@ -325,7 +366,7 @@ def write_photos(df: pd.DataFrame, list_path: Path, busy: BusyOutputs | None = N
 
 
 def write_csv(df: pd.DataFrame, path: Path, cfg=None) -> None:
-    cols = [c for c, *_ in LIST_COLUMNS]
+    cols = [c for c, *_ in list_columns(df)]
     with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
@@ -383,7 +424,7 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
     wb = Workbook()
     ws = wb.active
     ws.title = "candidates"
-    cols = LIST_COLUMNS
+    cols = list_columns(df)
     head_fill = PatternFill("solid", fgColor="1F3A5F")
     for j, (_, ja, en) in enumerate(cols, 1):
         c = ws.cell(row=1, column=j, value=f"{ja}\n{en}" if ja != en else en)
@@ -419,12 +460,14 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
                     cell.number_format = "0.0"
                 elif name in ("lat", "lon"):
                     cell.number_format = "0.000000"
+                elif name in ("x", "y"):
+                    cell.number_format = "0.000"
                 if v is not None:
                     widths[j - 1] = max(widths[j - 1], 10)
     for j, w in enumerate(widths, 1):
         ws.column_dimensions[get_column_letter(j)].width = w
     for j, (name, _, _) in enumerate(cols, 1):
-        if name in XLSX_FOLDED:
+        if name in XLSX_FOLDED or name in ("x", "y"):  # --crs's x, y: for GIS staff, folded as the detail
             letter = get_column_letter(j)
             ws.column_dimensions.group(letter, letter, outline_level=1, hidden=True)
     ws.freeze_panes = "B2"
@@ -452,13 +495,15 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
              ("重要度 severity", "0–100 = 60 × 種別の重み/最大の重み + 40 × 大きさ (推定面積 m² / 2, 上限 1)",
               "0–100 = 60 × class weight / largest weight + 40 × size (estimated area m² / 2, at most 1)"),
              ("距離標(m) chainage", "区間の始点からの距離 (m)", "metres from the start of the road segment"),
+             *([("座標系 x, y", df.attrs.get("crs", ""),
+                 "x easting, y northing in this CRS (a JGD2011 zone's surveyors' X is y here)")] if "x" in df else []),
              (), ("分類 class", "損傷種別 (ja)", "damage type (en)")]
     for cid in CLASS_IDS:
         rows.append((cid, cfg.class_name(cid, "ja") if cfg else cid, cfg.class_name(cid, "en") if cfg else cid))
     rows += [(), ("状態 status", "和名 (ja)", "")]
     rows += [(k, ja, en) for k, (ja, en) in STATUS_LABELS.items()]
     rows += [(), ("列 column", "見出し (ja)", "heading (en)")]
-    rows += [(c, ja, en) for c, ja, en in LIST_COLUMNS]
+    rows += [(c, ja, en) for c, ja, en in cols]
     for r in rows:
         lg.append([_CTRL.sub("", x) if isinstance(x, str) else x for x in r])
         if r and len(r) > 1 and r[0] in ("分類 class", "状態 status", "列 column"):

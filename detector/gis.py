@@ -1,0 +1,337 @@
+"""GIS interop of ``patrol export``: another coordinate reference system (``--crs``) and the Shapefile
+(``--format shp``) that Japanese municipal desktop GIS still exchange.
+
+``target_crs(text, fmt)``: the CRS ``--crs`` names (a ``pyproj.CRS``), checked: a 2D projected CRS, such as the
+JGD2011 plane rectangular zones (平面直角座標系, EPSG:6669–6687; Toyama: zone VII, EPSG:6675); None for WGS 84
+itself (the exports' own). Refused with one ``UsageError`` line (exit 2): a format that must stay WGS 84
+(``WGS84_FORMATS``: RFC 7946 GeoJSON, KML, the html map), an unknown CRS, a geographic one (degrees: JGD2011
+EPSG:6668 is not what a road ledger's plane coordinates are), or any other kind (geocentric, vertical, compound).
+
+``project(lat, lon, crs)``: WGS 84 lat/lon arrays to the CRS's ``x`` (easting) and ``y`` (northing), in one
+vectorised pyproj call. ``outside(lat, lon, crs)``: a note when damages lie outside the CRS's area of use (a zone
+picked for another prefecture).
+
+``write_shp(df, path, crs=None, encoding="cp932")``: the damages as a point Shapefile (``.shp .shx .dbf .prj
+.cpg``) or the same set zipped (``path`` ending in ``.zip``); returns the notes for the console (text replaced or
+cut). dBASE limits, each handled here: field names of at most 10 ASCII characters (``SHP_FIELDS``, the README's
+table); text at most ``DBF_TEXT_MAX`` bytes in the file's encoding, cut on a character boundary ending in "…"
+(``last_images``, a list of up to 20 frames, is left out, as in repair_list.csv); times as ISO 8601 text (a dBASE
+date has no time); numbers as numeric fields. In cp932 (Shift_JIS as Windows writes it, the default) the Unicode
+characters JIS text is typed with that cp932 spells otherwise (``CP932_VARIANTS``: 〜 as ～, − as －, …) are written
+as cp932's, and a character cp932 lacks (an emoji, 𠮷) as ``[U+1F697]``, told in a note; nothing is dropped
+silently (GDAL's own conversion would drop such a character with only a warning, so its warnings are errors here).
+The .dbf carries the code page twice: the ``.cpg`` (``932`` / ``UTF-8``) and, for cp932, the dBASE language
+driver id 0x13 in its header (older software that reads no .cpg).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .atomic import atomic_replace_file, remove_output
+from .errors import PatrolError, UsageError
+
+#: the export formats that can carry another CRS than WGS 84 (``--crs``)
+CRS_FORMATS = ("gpkg", "shp", "csv", "xlsx")
+#: the formats whose standard fixes WGS 84: RFC 7946 GeoJSON, KML 2.2, the html map (Leaflet, lat/lon)
+WGS84_FORMATS = ("geojson", "kml", "html")
+
+#: ``--encoding`` of the Shapefile's text: python codec -> (the .cpg's text, GDAL's ENCODING, dBASE language driver id)
+SHP_ENCODINGS = {"cp932": ("932", "CP932", 0x13), "utf-8": ("UTF-8", "UTF-8", 0)}
+SHP_DEFAULT_ENCODING = "cp932"
+#: the most bytes a dBASE character field holds
+DBF_TEXT_MAX = 254
+CUT_MARK = "…"  # in cp932 too (0x8163)
+
+#: the registry's columns in the Shapefile: (column, dBASE field name (<= 10 ASCII characters), type)
+#: type: "str" (text), "float", "int". Not in it: last_images (a list, up to 20 frames: the csv/xlsx/gpkg give it),
+#: checked_at (the crew's column of the lists, always empty in an export).
+SHP_FIELDS: list[tuple[str, str, str]] = [
+    ("candidate_id", "cand_id", "str"),
+    ("class", "class", "str"),
+    ("class_name_ja", "class_ja", "str"),
+    ("class_name", "class_en", "str"),
+    ("severity", "severity", "float"),
+    ("confidence", "confidence", "float"),
+    ("n_obs", "n_obs", "int"),
+    ("first_seen", "first_seen", "str"),
+    ("last_seen", "last_seen", "str"),
+    ("segment_id", "segment_id", "str"),
+    ("road_name", "road_name", "str"),
+    ("chainage_m", "chainage_m", "float"),
+    ("lat", "lat", "float"),
+    ("lon", "lon", "float"),
+    ("status", "status", "str"),
+    ("status_ja", "status_ja", "str"),
+    ("status_note", "note", "str"),
+    ("status_changed_at", "status_at", "str"),
+    ("repaired_at", "repaired", "str"),
+    ("checked_by", "checked_by", "str"),
+    ("issue_type", "issue_type", "str"),
+    ("est_width_m", "est_w_m", "float"),
+    ("est_length_m", "est_len_m", "float"),
+    ("best_drive", "best_drive", "str"),
+    ("best_image", "best_image", "str"),
+    ("n_drives", "n_drives", "int"),
+    ("last_drive", "last_drive", "str"),
+]
+
+#: Unicode characters Japanese text is typed with (a Mac, Linux, a web form: JIS X 0208's mapping) that cp932 holds
+#: under another code point (Windows' mapping of the same Shift_JIS bytes): written as cp932's, as Windows shows them.
+#: Python's cp932 encoder takes most of them one way already, but not — (U+2014), and GDAL converts with iconv: the
+#: text handed to it is cp932's own, so both agree
+CP932_VARIANTS = str.maketrans({
+    "\u301c": "\uff5e",  # 〜 WAVE DASH -> ～ FULLWIDTH TILDE
+    "\u2016": "\u2225",  # ‖ DOUBLE VERTICAL LINE -> ∥ PARALLEL TO
+    "\u2212": "\uff0d",  # − MINUS SIGN -> － FULLWIDTH HYPHEN-MINUS
+    "\u2014": "\u2015",  # — EM DASH -> ― HORIZONTAL BAR
+    "\u00a2": "\uffe0",  # ¢ -> ￠
+    "\u00a3": "\uffe1",  # £ -> ￡
+    "\u00ac": "\uffe2",  # ¬ -> ￢
+})
+
+_SHP_SIDECARS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+#: index files other programs keep beside a Shapefile (ArcGIS .sbn/.sbx, QGIS/MapServer .qix, GDAL .fix, ArcView
+#: attribute indexes): left beside a replaced Shapefile they index the old one (features missing on the map)
+_STALE_INDEXES = (".sbn", ".sbx", ".qix", ".fix", ".atx", ".ain", ".aih")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# CRS
+# ----------------------------------------------------------------------------------------------------------
+
+
+def target_crs(text, fmt: str):
+    """The CRS ``--crs TEXT`` names for format ``fmt`` (see the module doc); None for none or WGS 84 itself."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    if fmt in WGS84_FORMATS:
+        raise UsageError(f"--format {fmt} is always WGS 84 lat/lon ("
+                         + {"geojson": "RFC 7946 requires it", "kml": "KML requires it",
+                            "html": "the map is drawn in lat/lon"}[fmt]
+                         + f"); --crs is for {', '.join(CRS_FORMATS)}", field="--crs")
+    if isinstance(text, CRS):
+        crs, name = text, text.to_string()
+    else:
+        name = str(text).strip()
+        try:
+            crs = CRS.from_user_input(int(name) if name.isdigit() else name)
+        except CRSError:
+            raise UsageError(f"unknown coordinate reference system {name!r}: give an EPSG code such as EPSG:6675 "
+                             "(JGD2011 plane rectangular zone VII, Toyama; zones I–XIX are EPSG:6669–6687)",
+                             field="--crs") from None
+    if crs.is_geographic:
+        if crs.equals(CRS.from_epsg(4326), ignore_axis_order=True):
+            return None  # the exports' own lat/lon
+        raise UsageError(f"{name} ({crs.name}) is a geographic CRS (degrees), not plane coordinates: --crs takes a "
+                         "projected CRS in metres such as the JGD2011 plane rectangular zones EPSG:6669–6687 "
+                         "(Toyama: EPSG:6675); every export gives WGS 84 lat/lon already", field="--crs")
+    if not crs.is_projected or crs.is_compound or len(crs.axis_info) != 2:
+        raise UsageError(f"{name} ({crs.name}) is not a 2D projected CRS: --crs takes plane coordinates such as the "
+                         "JGD2011 plane rectangular zones EPSG:6669–6687 (Toyama: EPSG:6675)", field="--crs")
+    return crs
+
+
+def crs_label(crs) -> str:
+    """``EPSG:6675 JGD2011 / Japan Plane Rectangular CS VII`` (or the CRS's name where it has no EPSG code)."""
+    code = crs.to_epsg()
+    return f"EPSG:{code} {crs.name}" if code else crs.name
+
+
+def project(lat, lon, crs) -> tuple[np.ndarray, np.ndarray]:
+    """WGS 84 ``lat``/``lon`` (arrays) as ``crs``'s ``x`` (easting) and ``y`` (northing), whatever axis order the
+    CRS's definition has (the JGD2011 zones' EPSG order is northing first, as Japanese surveyors write X, Y);
+    NaN where a position is missing. One vectorised pyproj call."""
+    from pyproj import Transformer
+
+    lat = np.asarray(pd.to_numeric(pd.Series(lat, dtype=object), errors="coerce"), dtype=float)
+    lon = np.asarray(pd.to_numeric(pd.Series(lon, dtype=object), errors="coerce"), dtype=float)
+    x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    bad = ~(np.isfinite(lat) & np.isfinite(lon) & np.isfinite(x) & np.isfinite(y))
+    x[bad] = np.nan
+    y[bad] = np.nan
+    return x, y
+
+
+def outside(lat, lon, crs, ids=None) -> str | None:
+    """A note when damages lie outside ``crs``'s area of use (a plane rectangular zone of another prefecture:
+    valid numbers, but distorted), else None."""
+    area = crs.area_of_use
+    if area is None:
+        return None
+    lat = np.asarray(pd.to_numeric(pd.Series(lat, dtype=object), errors="coerce"), dtype=float)
+    lon = np.asarray(pd.to_numeric(pd.Series(lon, dtype=object), errors="coerce"), dtype=float)
+    ok = np.isfinite(lat) & np.isfinite(lon)
+    out = ok & ~((lon >= area.west) & (lon <= area.east) & (lat >= area.south) & (lat <= area.north))
+    n = int(out.sum())
+    if not n:
+        return None
+    named = ""
+    if ids is not None:
+        first = [str(i) for i in np.asarray(ids, dtype=object)[out][:3]]
+        named = f" ({', '.join(first)}{' …' if n > 3 else ''})"
+    return (f"{n} of {int(ok.sum())} damages{named} lie outside the area of use of {crs_label(crs)} "
+            f"({area.name}): check that it is your area's zone")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Shapefile
+# ----------------------------------------------------------------------------------------------------------
+
+
+def shp_encoding(text: str | None) -> str:
+    """``--encoding`` as a python codec name: cp932 (also Shift_JIS, sjis, 932) or utf-8."""
+    if text is None:
+        return SHP_DEFAULT_ENCODING
+    t = text.strip().lower().replace("_", "-")
+    if t in ("cp932", "932", "shift-jis", "sjis", "s-jis", "windows-31j", "ms932"):
+        return "cp932"
+    if t in ("utf-8", "utf8"):
+        return "utf-8"
+    raise UsageError(f"unknown encoding {text!r}; choose cp932 (Shift_JIS, the default) or utf-8", field="--encoding")
+
+
+def _unencodable(ch: str) -> str:
+    return f"[U+{ord(ch):04X}]"
+
+
+def dbf_text(v, encoding: str) -> tuple[str | None, str, bool]:
+    """One text value as the .dbf holds it: (text, the characters replaced, it was cut). None stays None."""
+    if v is None or (isinstance(v, float) and not np.isfinite(v)) or v is pd.NA:
+        return None, "", False
+    s = str(v).replace("\x00", "")
+    replaced = ""
+    if encoding == "cp932":
+        s = s.translate(CP932_VARIANTS)
+        try:
+            s.encode("cp932")
+        except UnicodeEncodeError:
+            out = []
+            for ch in s:
+                try:
+                    ch.encode("cp932")
+                    out.append(ch)
+                except UnicodeEncodeError:
+                    out.append(_unencodable(ch))
+                    replaced += ch
+            s = "".join(out)
+    b = s.encode(encoding)
+    if len(b) <= DBF_TEXT_MAX:
+        return s, replaced, False
+    room = DBF_TEXT_MAX - len(CUT_MARK.encode(encoding))
+    # a cut inside a multi-byte character leaves an incomplete sequence at the end: dropped by the decode
+    return b[:room].decode(encoding, errors="ignore") + CUT_MARK, replaced, True
+
+
+def shp_table(df: pd.DataFrame, encoding: str) -> tuple[pd.DataFrame, list[str]]:
+    """The attribute table of the Shapefile (dBASE field names, typed columns) and the notes on what was replaced
+    or cut (each naming the fields and the first candidates)."""
+    table = {}
+    ids = [str(v) for v in df["candidate_id"]] if "candidate_id" in df else [str(i) for i in range(len(df))]
+    replaced: dict[str, list[str]] = {}
+    cut: dict[str, list[str]] = {}
+    chars: list[str] = []
+    for col, field, kind in SHP_FIELDS:
+        vals = df[col] if col in df.columns else pd.Series([None] * len(df), dtype=object)
+        if kind == "float":
+            table[field] = pd.to_numeric(vals, errors="coerce").astype(float).to_numpy()
+        elif kind == "int":
+            table[field] = pd.array(pd.to_numeric(vals, errors="coerce").round(), dtype="Int64")
+        else:
+            texts = []
+            for cid, v in zip(ids, vals):
+                t, rep, was_cut = dbf_text(v, encoding)
+                if rep:
+                    replaced.setdefault(field, []).append(cid)
+                    chars.extend(ch for ch in rep if ch not in chars)
+                if was_cut:
+                    cut.setdefault(field, []).append(cid)
+                texts.append(t)
+            table[field] = pd.array(texts, dtype="string")
+    notes = []
+
+    def where(d: dict[str, list[str]]) -> str:
+        return "; ".join(f"{f} of {len(c)} ({', '.join(c[:3])}{' …' if len(c) > 3 else ''})" for f, c in d.items())
+
+    if replaced:
+        shown = ", ".join(f"{ch} as {_unencodable(ch)}" for ch in chars[:3]) + (" …" if len(chars) > 3 else "")
+        notes.append(f"characters that {encoding} cannot hold written as [U+XXXX] ({shown}): {where(replaced)}; "
+                     "--encoding utf-8 keeps them")
+    if cut:
+        notes.append(f"text longer than a dBASE field's {DBF_TEXT_MAX} bytes cut, ending in {CUT_MARK}: "
+                     f"{where(cut)}; the registry keeps it whole (the csv, xlsx and gpkg exports give it)")
+    return pd.DataFrame(table), notes
+
+
+def write_shp(df: pd.DataFrame, path: str | Path, crs=None, encoding: str = SHP_DEFAULT_ENCODING) -> list[str]:
+    """Write the damages of ``df`` (``report.prepare``'s frame, rows in their order) as a point Shapefile at ``path``
+    (``X.shp``: ``X.shp .shx .dbf .prj .cpg``; ``X.zip``: those five, named ``X.*``, zipped); geometry in ``crs``
+    (a ``pyproj.CRS``; None: WGS 84). Returns the notes for the console. See the module doc."""
+    import geopandas as gpd
+    import pyogrio
+
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext not in (".shp", ".zip"):
+        raise UsageError("a Shapefile export is written to X.shp (its .shx .dbf .prj .cpg beside it) or X.zip "
+                         "(the same files zipped)", path, "--out")
+    encoding = shp_encoding(encoding)
+    cpg, gdal_encoding, ldid = SHP_ENCODINGS[encoding]
+    table, notes = shp_table(df, encoding)
+    lat = pd.to_numeric(df["lat"], errors="coerce").astype(float).to_numpy()
+    lon = pd.to_numeric(df["lon"], errors="coerce").astype(float).to_numpy()
+    geom = gpd.points_from_xy(lon, lat)
+    geom[~(np.isfinite(lat) & np.isfinite(lon))] = None
+    gdf = gpd.GeoDataFrame(table, geometry=geom, crs="EPSG:4326")
+    if crs is not None:
+        gdf = gdf.to_crs(crs)  # vectorised (pyproj over the coordinate arrays)
+    stem = path.stem
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{stem}.", dir=path.parent))
+    try:
+        shp = tmp / f"{stem}.shp"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            pyogrio.write_dataframe(gdf, shp, driver="ESRI Shapefile", encoding=gdal_encoding,
+                                    geometry_type="Point",  # also an empty export (GDAL would guess a line layer)
+                                    layer_options={"RESIZE": "YES", "SPATIAL_INDEX": "NO"})
+        lost = [str(w.message) for w in caught if "convert" in str(w.message).lower()]
+        if lost:  # a character GDAL's conversion dropped (shp_table leaves none): never write it silently
+            raise PatrolError(f"the text could not be written in {encoding}: {lost[0]}", path, "--encoding")
+        (tmp / f"{stem}.cpg").write_text(cpg, encoding="ascii")  # "932": what ArcGIS, QGIS and GDAL all read
+        if ldid:
+            with open(tmp / f"{stem}.dbf", "r+b") as fh:  # the dBASE header's language driver id (byte 29)
+                fh.seek(29)
+                fh.write(bytes([ldid]))
+        files = [tmp / f"{stem}{e}" for e in _SHP_SIDECARS]
+        missing = [f.name for f in files if not f.is_file()]
+        if missing:
+            raise PatrolError(f"GDAL wrote no {', '.join(missing)}", path)
+        if ext == ".zip":
+            zpath = tmp / f"{stem}.zip"
+            with zipfile.ZipFile(zpath, "w", compression=zipfile.ZIP_DEFLATED) as z:
+                for f in files:
+                    z.write(f, arcname=f.name)
+            atomic_replace_file(zpath, path)
+        else:
+            # the .shp first: a Shapefile open in QGIS or ArcGIS (Windows) stops the export before any of its
+            # files is replaced, never leaving a new .shp beside an old .dbf
+            for f in files:
+                atomic_replace_file(f, path.with_name(f.name))
+            for p in path.parent.iterdir():
+                if p.stem == stem and p.suffix.lower() in _STALE_INDEXES and p.is_file():
+                    remove_output(p)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return notes
