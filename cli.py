@@ -437,7 +437,8 @@ def export(
     out: Path = typer.Option(..., "--out", help="the file to write (shp: X.shp, or X.zip for the files zipped)"),
     status_: Optional[List[str]] = typer.Option(None, "--status", help="only these statuses (repeatable or comma-separated)"),
     since: Optional[str] = typer.Option(None, "--since", help="only candidates seen on or after this date (YYYY-MM-DD)"),
-    roads: Optional[Path] = typer.Option(None, "--roads", help="draw this network in the HTML report"),
+    roads: Optional[Path] = typer.Option(None, "--roads", help="draw this network in the HTML report; and the "
+                                                              "network the config's roads.keep_fields are copied from"),
     config: Optional[Path] = typer.Option(None, "--config", help="municipality YAML: class names, timezone of the dates, "
                                                                  "roads.* for --roads (default configs/default.yaml)"),
     crs: Optional[str] = typer.Option(None, "--crs", help="gpkg, shp: geometry in this projected CRS; csv, xlsx: x, y "
@@ -466,14 +467,15 @@ def export(
         raise PatrolError(f"not a date (YYYY-MM-DD): {since!r}", field="--since") from None
     statuses = [s for v in (status_ or []) for s in v.split(",") if s] or None
     cfg = _config(config)
-    roads_gdf = None
-    if roads is not None:
-        from detector.roads import load_roads
+    from detector.roads import join_fields, load_roads, require_network
 
-        roads_gdf = load_roads(roads, cfg).gdf.to_crs(4326)
+    net = load_roads(roads, cfg) if roads is not None else None
+    roads_gdf = net.gdf.to_crs(4326) if net is not None else None
+    require_network(net, cfg)  # roads.keep_fields without --roads: refused before any work
     with _open_store(store, cfg) as st:
         df = st.query(status=statuses, since=since_d, lists=False)  # the complete lists: its observations
-    notes: list[str] = []
+    df, note = join_fields(df, net, cfg, roads)  # the network as it is now, by segment_id (README: kept road fields)
+    notes: list[str] = [note] if note else []
     _export(df, format, out, cfg, roads_wgs84=roads_gdf, crs=target, encoding=encoding, notes=notes)
     for msg in notes:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)

@@ -195,6 +195,24 @@ class RoadsSpec(_Strict):
     layer: str | None = None
     crs: str | None = Field(None, description="CRS of a roads file that names none (a Shapefile without .prj, a "
                                               "GeoJSON in projected metres), e.g. EPSG:6675; ignored when the file has one")
+    keep_fields: list[str] = Field(
+        default_factory=list,
+        description="the network's own columns (路線番号, 道路種別, 管理事務所, width, an OSM tag) copied from the segment "
+                    "each candidate is placed on into every output, after road_name, under the network's name; one "
+                    "named like a patrol column gets road_ in front (class -> road_class)")
+
+    @field_validator("keep_fields", mode="before")
+    @classmethod
+    def _one_field(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v  # keep_fields: 管理事務所
+
+    @field_validator("keep_fields")
+    @classmethod
+    def _kept_names(cls, v: list[str]) -> list[str]:
+        from .export import road_field_names
+
+        road_field_names(v)  # ValueError: an empty name, one given twice, a clash left after the road_ prefix
+        return v
 
 
 def bin_level(size: float) -> str:

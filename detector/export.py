@@ -38,8 +38,56 @@ REPAIR_COLUMNS = [
     "last_drive", "status", "note", "issue_type", "checked_by", "checked_at",
 ]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: every column name patrol itself writes or reads in a candidates frame, a run's outputs, the registry and its
+#: exports (``report.LIST_COLUMNS``, ``store`` columns, the html's per-candidate keys; tests keep it in sync): a kept
+#: road field (``roads.keep_fields``) named like one is written as ``road_<name>`` (``road_field_names``). Compared
+#: case-insensitively: GeoPackage (SQLite) column names and Excel's filter are
+RESERVED_COLUMNS = frozenset(c.casefold() for c in [
+    *GEOJSON_PROPERTIES, *REPAIR_COLUMNS, "lat", "lon", "drives", "images", "observations", "status_ja",
+    "status_note", "status_changed_at", "repaired_at", "checked_by", "checked_at", "issue_type", "photo",
+    "crop_jpeg", "crop_obs_id", "first_t", "last_t", "repaired_t", "created_run", "fid", "geom", "geometry",
+    "crop", "i", "make", "model", "_t", "_u",
+])
+#: what a kept road field named like a patrol column gets in front of its name
+ROAD_FIELD_PREFIX = "road_"
 #: the most frames of the latest drive an output lists (a vehicle waiting at a light films a damage for minutes)
 LAST_IMAGES_MAX = 20
+
+
+def road_field_names(fields) -> list[tuple[str, str]]:
+    """``roads.keep_fields`` as (the network's column, the output column): the network's name as written, or
+    ``road_<name>`` where it is named like a patrol column (``RESERVED_COLUMNS``: ``status`` -> ``road_status``),
+    so a kept field never overwrites ours. ValueError for an empty name, a name given twice, or two names written
+    alike (``class`` and ``road_class``; ``width`` and ``WIDTH``: GeoPackage column names ignore case)."""
+    out: list[tuple[str, str]] = []
+    seen: dict[str, str] = {}
+    for f in fields:
+        if not isinstance(f, str) or not f.strip():
+            raise ValueError(f"empty field name {f!r}")
+        name = ROAD_FIELD_PREFIX + f if f.casefold() in RESERVED_COLUMNS else f
+        if name.casefold() in RESERVED_COLUMNS:  # no reserved name starts with road_ but road_name (not reserved: name)
+            raise ValueError(f"{f!r} would be written as {name!r}, a column of patrol's own")
+        if name.casefold() in seen:
+            other = seen[name.casefold()]
+            raise ValueError(f"{f!r} is given twice" if other == f else
+                             f"{f!r} and {other!r} would both be written as {name!r} (column names are compared "
+                             "whatever their case)")
+        seen[name.casefold()] = f
+        out.append((f, name))
+    return out
+
+
+def road_columns(cfg) -> list[str]:
+    """The output names of the config's kept road fields (``roads.keep_fields``), in the configured order."""
+    roads = getattr(cfg, "roads", None)
+    return [name for _, name in road_field_names(getattr(roads, "keep_fields", None) or [])]
+
+
+def _after_road_name(cols: list[str], extra: list[str]) -> list[str]:
+    """``cols`` with ``extra`` (kept road fields) right after road_name (at the end without one)."""
+    cols = [c for c in cols if c not in extra]
+    at = cols.index("road_name") + 1 if "road_name" in cols else len(cols)
+    return cols[:at] + list(extra) + cols[at:]
 
 
 def _jsonable(v):
@@ -126,10 +174,11 @@ def route_order(cands: pd.DataFrame) -> pd.DataFrame:
             .drop(columns=["_t", "_u"]).reset_index(drop=True))
 
 
-def candidates_geojson(cands: pd.DataFrame) -> dict:
+def candidates_geojson(cands: pd.DataFrame, road_fields=()) -> dict:
+    """``road_fields``: the kept road fields' columns of ``cands`` (``road_columns(cfg)``), after road_name."""
     feats = []
     cands = sightings(cands)
-    props_cols = [c for c in GEOJSON_PROPERTIES if c in cands.columns]
+    props_cols = [c for c in _after_road_name(GEOJSON_PROPERTIES, list(road_fields)) if c in cands.columns]
     for rec in route_order(cands).to_dict("records"):
         lon, lat = float(rec["lon"]), float(rec["lat"])
         props = {c: _prop(rec[c]) for c in props_cols}
@@ -141,9 +190,9 @@ def candidates_geojson(cands: pd.DataFrame) -> dict:
     return {"type": "FeatureCollection", "features": feats}
 
 
-def write_candidates_geojson(cands: pd.DataFrame, path: str | Path) -> Path:
+def write_candidates_geojson(cands: pd.DataFrame, path: str | Path, road_fields=()) -> Path:
     path = Path(path)
-    text = json.dumps(candidates_geojson(cands), ensure_ascii=False, indent=None, separators=(",", ":"), allow_nan=False)
+    text = json.dumps(candidates_geojson(cands, road_fields), ensure_ascii=False, indent=None, separators=(",", ":"), allow_nan=False)
     with atomic_write(path, "w", encoding="utf-8", newline="") as fh:
         fh.write(text)
         fh.write("\n")
@@ -176,6 +225,16 @@ def _num(v, nd: int | None = None) -> str:
     return f"{f:.{nd}f}"
 
 
+def _value(v) -> str:
+    """A kept road field's cell: a number as a plain number (``3``, ``5.5``), text formula-safe, missing empty."""
+    v = _jsonable(v)
+    if isinstance(v, bool) or v is None:
+        return "" if v is None else str(v)
+    if isinstance(v, (int, float)):
+        return repr(v) if isinstance(v, float) else str(v)
+    return safe_cell(v)
+
+
 def _text(v) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
 
@@ -199,8 +258,11 @@ def run_photos(cands: pd.DataFrame, out: str | Path, stale: set[str] = frozenset
     return names
 
 
-def write_repair_list(cands: pd.DataFrame, path: str | Path, stale: set[str] = frozenset()) -> Path:
+def write_repair_list(cands: pd.DataFrame, path: str | Path, stale: set[str] = frozenset(), road_fields=()) -> Path:
     """One row per candidate for a field crew, in route order (see route_order); UTF-8 with BOM.
+
+    ``road_fields``: the kept road fields' columns of ``cands`` (``road_columns(cfg)``), written after road_name
+    under those names: numbers as numbers, text formula-safe, empty off the network.
 
     ``status`` and ``note`` carry the registry's status and note when the run merged into a registry (empty
     otherwise); the crew edits them and the rest of the verification columns, then `patrol import-verification`.
@@ -211,13 +273,14 @@ def write_repair_list(cands: pd.DataFrame, path: str | Path, stale: set[str] = f
     photos = run_photos(ordered, path.parent, stale)
     with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh, lineterminator="\r\n")
-        w.writerow(REPAIR_COLUMNS)
+        road_fields = list(road_fields)
+        w.writerow(_after_road_name(REPAIR_COLUMNS, road_fields))
         for no, (r, photo) in enumerate(zip(ordered.to_dict("records"), photos), start=1):
             drives = r.get("drives")
             drives = ";".join(drives) if isinstance(drives, (list, tuple, np.ndarray)) else (drives or "")
             w.writerow([
                 str(no), safe_cell(r["candidate_id"]), safe_cell(r.get("segment_id", "")), safe_cell(r.get("road_name", "")),
-                _num(r.get("chainage_m"), 1), safe_cell(r["class"]), safe_cell(r.get("class_name_ja", "")),
+                *(_value(r.get(c)) for c in road_fields), _num(r.get("chainage_m"), 1), safe_cell(r["class"]), safe_cell(r.get("class_name_ja", "")),
                 safe_cell(r.get("class_name", "")), _num(r.get("confidence"), 3), _num(r.get("n_obs")),
                 _num(r.get("severity"), 1), _num(r.get("lat"), 7), _num(r.get("lon"), 7),
                 safe_cell(r.get("first_seen", "")), safe_cell(r.get("last_seen", "")),

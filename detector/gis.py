@@ -48,6 +48,8 @@ SHP_ENCODINGS = {"cp932": ("932", "CP932", 0x13), "utf-8": ("UTF-8", "UTF-8", 0)
 SHP_DEFAULT_ENCODING = "cp932"
 #: the most bytes a dBASE character field holds
 DBF_TEXT_MAX = 254
+#: the most bytes a dBASE field name holds (in the .dbf's encoding)
+DBF_NAME_MAX = 10
 CUT_MARK = "…"  # in cp932 too (0x8163)
 
 #: the registry's columns in the Shapefile: (column, dBASE field name (<= 10 ASCII characters), type)
@@ -234,15 +236,53 @@ def dbf_text(v, encoding: str) -> tuple[str | None, str, bool]:
     return b[:room].decode(encoding, errors="ignore") + CUT_MARK, replaced, True
 
 
-def shp_table(df: pd.DataFrame, encoding: str) -> tuple[pd.DataFrame, list[str]]:
+def kept_field_names(kept: list[str], encoding: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """The dBASE field names of the kept road fields (``roads.keep_fields``, their output names): a field name is
+    at most 10 bytes in the .dbf's encoding (5 kanji in cp932, 3 in UTF-8), so a longer one is cut on a character
+    boundary, and made unique (case-insensitively, as GIS compare them) among ours and the others by a ``~N`` at
+    its end. Returns ([(column, field name)], notes naming the shortened ones)."""
+    used = {f.lower() for _, f, _ in SHP_FIELDS}
+    out, renamed = [], []
+    for col in kept:
+        name = dbf_text(col, encoding)[0] or "field"
+        b = name.encode(encoding)
+        base = b[:DBF_NAME_MAX].decode(encoding, errors="ignore") if len(b) > DBF_NAME_MAX else name
+        field, n = base, 1
+        while field.lower() in used:
+            tail = f"~{n}"
+            room = DBF_NAME_MAX - len(tail)
+            field = base.encode(encoding)[:room].decode(encoding, errors="ignore") + tail
+            n += 1
+        used.add(field.lower())
+        out.append((col, field))
+        if field != col:
+            renamed.append(f"{col} as {field}")
+    notes = [f"road fields renamed for the Shapefile's {DBF_NAME_MAX}-byte field names ({encoding}): "
+             + ", ".join(renamed)] if renamed else []
+    return out, notes
+
+
+def _kind(vals: pd.Series) -> str:
+    """A kept road field's dBASE type: "int" for whole numbers, "float" for other numbers, else "str"."""
+    got = [v for v in vals if v is not None and not (isinstance(v, float) and np.isnan(v)) and v is not pd.NA]
+    if got and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in got):
+        return "int"
+    if got and all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in got):
+        return "float"
+    return "str"
+
+
+def shp_table(df: pd.DataFrame, encoding: str, kept: list[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
     """The attribute table of the Shapefile (dBASE field names, typed columns) and the notes on what was replaced
-    or cut (each naming the fields and the first candidates)."""
+    or cut (each naming the fields and the first candidates). ``kept``: the kept road fields' columns of ``df``
+    (``roads.keep_fields``), after ours under ``kept_field_names``."""
     table = {}
     ids = [str(v) for v in df["candidate_id"]] if "candidate_id" in df else [str(i) for i in range(len(df))]
     replaced: dict[str, list[str]] = {}
     cut: dict[str, list[str]] = {}
     chars: list[str] = []
-    for col, field, kind in SHP_FIELDS:
+    extra, notes = kept_field_names([c for c in (kept or []) if c in df.columns], encoding)
+    for col, field, kind in SHP_FIELDS + [(c, f, _kind(df[c])) for c, f in extra]:
         vals = df[col] if col in df.columns else pd.Series([None] * len(df), dtype=object)
         if kind == "float":
             table[field] = pd.to_numeric(vals, errors="coerce").astype(float).to_numpy()
@@ -259,7 +299,6 @@ def shp_table(df: pd.DataFrame, encoding: str) -> tuple[pd.DataFrame, list[str]]
                     cut.setdefault(field, []).append(cid)
                 texts.append(t)
             table[field] = pd.array(texts, dtype="string")
-    notes = []
 
     def where(d: dict[str, list[str]]) -> str:
         return "; ".join(f"{f} of {len(c)} ({', '.join(c[:3])}{' …' if len(c) > 3 else ''})" for f, c in d.items())
@@ -274,7 +313,8 @@ def shp_table(df: pd.DataFrame, encoding: str) -> tuple[pd.DataFrame, list[str]]
     return pd.DataFrame(table), notes
 
 
-def write_shp(df: pd.DataFrame, path: str | Path, crs=None, encoding: str = SHP_DEFAULT_ENCODING) -> list[str]:
+def write_shp(df: pd.DataFrame, path: str | Path, crs=None, encoding: str = SHP_DEFAULT_ENCODING,
+              kept: list[str] | None = None) -> list[str]:
     """Write the damages of ``df`` (``report.prepare``'s frame, rows in their order) as a point Shapefile at ``path``
     (``X.shp``: ``X.shp .shx .dbf .prj .cpg``; ``X.zip``: those five, named ``X.*``, zipped); geometry in ``crs``
     (a ``pyproj.CRS``; None: WGS 84). Returns the notes for the console. See the module doc."""
@@ -288,7 +328,7 @@ def write_shp(df: pd.DataFrame, path: str | Path, crs=None, encoding: str = SHP_
                          "(the same files zipped)", path, "--out")
     encoding = shp_encoding(encoding)
     cpg, gdal_encoding, ldid = SHP_ENCODINGS[encoding]
-    table, notes = shp_table(df, encoding)
+    table, notes = shp_table(df, encoding, kept)
     lat = pd.to_numeric(df["lat"], errors="coerce").astype(float).to_numpy()
     lon = pd.to_numeric(df["lon"], errors="coerce").astype(float).to_numpy()
     geom = gpd.points_from_xy(lon, lat)

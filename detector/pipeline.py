@@ -565,17 +565,18 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
 
 def locate_and_dedupe(det: Detections, roads: Path, cfg: Config, net=None, frames=None):
     """Returns (network, located hits, candidates, warnings for the summary: the network's and its coverage).
-    ``frames``: the drives' frames, when known: sequences are told apart by the times of all of them."""
+    ``frames``: the drives' frames, when known: sequences are told apart by the times of all of them. The
+    candidates carry the kept road fields of their segments (``roads.keep_fields``, ``roads.join_fields``)."""
     from .dedupe import dedupe
     from .locate import frame_heading_sources, frame_sequences, locate, rear_heading_notes
-    from .roads import load_roads
+    from .roads import join_fields, load_roads
 
     if net is None:
         net = load_roads(roads, cfg)
     located = locate(det, net, cfg, sequences=frame_sequences(frames) if frames is not None else None,
                      heading_sources=frame_heading_sources(frames) if frames is not None else None)
     coverage = check_coverage(located, net, roads, cfg)
-    cands = dedupe(located, cfg)
+    cands, _ = join_fields(dedupe(located, cfg), net, cfg)  # the run's own network: every segment is there
     rear = rear_heading_notes(located.attrs.get("rear_heading", {}))[1]
     return net, located, cands, net.warnings + ([coverage] if coverage else []) + rear
 
@@ -689,17 +690,20 @@ def one_row_per_registry_id(cands):
     return out.loc[[i for i in cands.index if i in out.index]]
 
 
-def write_candidate_outputs(cands, out: Path, summary: RunSummary, busy: BusyOutputs | None = None) -> None:
-    """candidates.geojson and repair_list.csv. With ``busy``, a file another program holds open (the crew's Excel
-    on Windows) is noted there and the other is still written; without, it raises OutputInUseError."""
-    from .export import write_candidates_geojson, write_repair_list
+def write_candidate_outputs(cands, out: Path, summary: RunSummary, busy: BusyOutputs | None = None,
+                            cfg: Config | None = None) -> None:
+    """candidates.geojson and repair_list.csv (with ``cfg``'s kept road fields, ``roads.keep_fields``). With
+    ``busy``, a file another program holds open (the crew's Excel on Windows) is noted there and the other is still
+    written; without, it raises OutputInUseError."""
+    from .export import road_columns, write_candidates_geojson, write_repair_list
 
     own = busy is None
     busy = BusyOutputs() if own else busy
+    kept = road_columns(cfg)
     with busy.write():
-        write_candidates_geojson(cands, out / "candidates.geojson")
+        write_candidates_geojson(cands, out / "candidates.geojson", road_fields=kept)
     with busy.write():  # a crop that could not be replaced holds another photo: not linked
-        write_repair_list(cands, out / "repair_list.csv", stale=busy.paths)
+        write_repair_list(cands, out / "repair_list.csv", stale=busy.paths, road_fields=kept)
     summary.outputs["candidates"] = out / "candidates.geojson"
     summary.outputs["repair_list"] = out / "repair_list.csv"
     if own:
@@ -790,7 +794,7 @@ def _run_locked(drives, roads, out, cfg, weights, store, progress, detector, rep
                                  cfg, summary, frames=frames)
         lap = summary.lap("registry", lap)
     prune_crops(cands, out, busy)
-    write_candidate_outputs(cands, out, summary, busy)
+    write_candidate_outputs(cands, out, summary, busy, cfg)
     checkpoint("candidates_written")
 
     if report:
@@ -1012,7 +1016,7 @@ def locate_only(csvs: list[Path], roads: Path, out: Path, cfg: Config, store: Pa
     if store is not None:
         cands = merge_into_store(cands, store, {"drives": summary.drives, "out": str(out.resolve()),
                                                 "detections": [str(p) for p in csvs]}, cfg, summary, frames=frames)
-    write_candidate_outputs(cands, out, summary)
+    write_candidate_outputs(cands, out, summary, cfg=cfg)
     summary.hits = len(det)
     summary.hits_unlocated = int((~det.has_position).sum()) if len(det) else 0
     summary.candidates = len(cands)

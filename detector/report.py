@@ -8,7 +8,9 @@ geometry in that CRS, and the csv's and xlsx's ``x``/``y`` columns (beside lat/l
 ``df`` is ``Store.query()`` output (the Candidates columns + status columns + ``crop_jpeg`` bytes) or a plain
 Candidates frame (then every status is ``new``). ``roads_wgs84``: a GeoDataFrame in EPSG:4326 with
 ``segment_id``, ``road_name`` (optional) and line geometry, drawn by the HTML report; ``segments``: a
-GeoDataFrame (e.g. segment conditions) added as a second GeoPackage layer.
+GeoDataFrame (e.g. segment conditions) added as a second GeoPackage layer. The config's kept road fields
+(``roads.keep_fields``, joined onto ``df`` by ``roads.join_fields``) follow ``road_name`` in every format, headed by
+the network's own column names (``road_<name>`` where one is named like ours), numbers kept as numbers.
 
 The HTML report is one self-contained file: Leaflet (detector/assets/leaflet, BSD-2) and its CSS are
 inlined, the road network is drawn as polylines (no tiles), crops are data: URIs of thumbnails that fit the
@@ -43,7 +45,7 @@ from .atomic import (
     write_photo,
 )
 from .errors import InputError, UsageError
-from .export import route_order, sightings
+from .export import _after_road_name, road_columns, route_order, sightings
 
 FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "kml", "html")
 #: the exports for people that give each row's full crop, in a folder beside the file (``photo_folder``)
@@ -110,6 +112,20 @@ _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not allowed i
 # ----------------------------------------------------------------------------------------------------------
 # preparing the frame
 # ----------------------------------------------------------------------------------------------------------
+
+
+def _kept(df: pd.DataFrame, cfg) -> list[str]:
+    """The config's kept road fields (``roads.keep_fields``, output names) that ``df`` carries."""
+    return [c for c in road_columns(cfg) if c in df.columns]
+
+
+def _columns(df: pd.DataFrame, cfg, base: list[tuple[str, str, str]] | None = None) -> list[tuple[str, str, str]]:
+    """``base`` (``COLUMNS``) with the kept road fields after road_name, headed by their own name (ja = en)."""
+    base = COLUMNS if base is None else base
+    heads = {c: (c, ja, en) for c, ja, en in base}
+    kept = _kept(df, cfg)
+    heads.update({c: (c, c, c) for c in kept})
+    return [heads[c] for c in _after_road_name([c for c, *_ in base], kept)]
 
 
 def _tz(cfg):
@@ -186,12 +202,14 @@ def _flat(v: Any) -> Any:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def list_columns(df: pd.DataFrame) -> list[tuple[str, str, str]]:
-    """The csv's and xlsx's columns: ``LIST_COLUMNS``, with ``XY_COLUMNS`` after lon where ``df`` has them."""
-    if "x" not in df.columns:
-        return LIST_COLUMNS
-    at = [c for c, *_ in LIST_COLUMNS].index("lon") + 1
-    return LIST_COLUMNS[:at] + XY_COLUMNS + LIST_COLUMNS[at:]
+def list_columns(df: pd.DataFrame, cfg=None) -> list[tuple[str, str, str]]:
+    """The csv's and xlsx's columns: ``LIST_COLUMNS``, with ``XY_COLUMNS`` after lon where ``df`` has them and the
+    kept road fields after road_name (``_columns``)."""
+    base = LIST_COLUMNS
+    if "x" in df.columns:
+        at = [c for c, *_ in LIST_COLUMNS].index("lon") + 1
+        base = LIST_COLUMNS[:at] + XY_COLUMNS + LIST_COLUMNS[at:]
+    return _columns(df, cfg, base)
 
 
 def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=None, segments=None,
@@ -234,8 +252,9 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
             x, y = gis.project(data["lat"], data["lon"], crs)
             data["x"], data["y"] = np.round(x, 3), np.round(y, 3)  # mm: the phone's GPS is metres off anyway
             data.attrs["crs"] = gis.crs_label(crs)  # the workbook's legend names it
+    data = data[_after_road_name(list(data.columns), _kept(data, cfg))]  # geojson, gpkg: kept fields after road_name
     if fmt == "shp":
-        notes.extend(gis.write_shp(data, out_path, crs=crs, encoding=encoding))
+        notes.extend(gis.write_shp(data, out_path, crs=crs, encoding=encoding, kept=_kept(data, cfg)))
         return out_path
     writer = {"geojson": write_geojson, "gpkg": write_gpkg, "csv": write_csv, "xlsx": write_xlsx,
               "kml": write_kml, "html": write_html}[fmt]
@@ -278,7 +297,7 @@ def _gdf(df: pd.DataFrame):
     import geopandas as gpd
     from shapely.geometry import Point
 
-    flat = pd.DataFrame({c: [_flat(v) for v in df[c]] for c in df.columns if c != "crop_jpeg"})
+    flat = pd.DataFrame({c: _gpkg_column([_flat(v) for v in df[c]]) for c in df.columns if c != "crop_jpeg"})
     geom = [Point(float(lo), float(la)) if _clean(la) is not None and _clean(lo) is not None else None
             for la, lo in zip(df["lat"], df["lon"])]
     for c in flat.columns:
@@ -286,10 +305,20 @@ def _gdf(df: pd.DataFrame):
             vals = [v for v in flat[c] if v is not None]
             if not vals or all(isinstance(v, str) for v in vals):
                 flat[c] = flat[c].astype("string")
+
     for c in ("confidence", "severity", "chainage_m", "lat", "lon", "est_width_m", "est_length_m"):
         flat[c] = pd.to_numeric(flat[c], errors="coerce").astype(float)
     flat["n_obs"] = pd.to_numeric(flat["n_obs"], errors="coerce").astype("Int64")
     return gpd.GeoDataFrame(flat, geometry=geom, crs="EPSG:4326")
+
+
+def _gpkg_column(vals: list) -> Any:
+    """A column's values for the GeoPackage: whole numbers with gaps (a kept road field such as 路線番号) as an
+    integer column (pandas would make them REAL), anything else as given."""
+    got = [v for v in vals if v is not None]
+    if got and any(v is None for v in vals) and all(isinstance(v, int) and not isinstance(v, bool) for v in got):
+        return pd.array(vals, dtype="Int64")
+    return vals
 
 
 def write_gpkg(df: pd.DataFrame, path: Path, cfg=None, segments=None, crs=None) -> None:
@@ -366,7 +395,7 @@ def write_photos(df: pd.DataFrame, list_path: Path, busy: BusyOutputs | None = N
 
 
 def write_csv(df: pd.DataFrame, path: Path, cfg=None) -> None:
-    cols = [c for c, *_ in list_columns(df)]
+    cols = [c for c, *_ in list_columns(df, cfg)]
     with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
@@ -424,7 +453,7 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
     wb = Workbook()
     ws = wb.active
     ws.title = "candidates"
-    cols = list_columns(df)
+    cols = list_columns(df, cfg)
     head_fill = PatternFill("solid", fgColor="1F3A5F")
     for j, (_, ja, en) in enumerate(cols, 1):
         c = ws.cell(row=1, column=j, value=f"{ja}\n{en}" if ja != en else en)
@@ -549,8 +578,9 @@ def write_kml(df: pd.DataFrame, path: Path, cfg=None) -> None:
             lab = ET.SubElement(s, q("LabelStyle"))
             ET.SubElement(lab, q("scale")).text = "0.7"
     folders: dict[str, ET.Element] = {}
-    fields = [c for c, *_ in COLUMNS]
-    heads = {c: (ja if ja == en else f"{ja} / {en}") for c, ja, en in COLUMNS}  # "damage type" only once
+    columns = _columns(df, cfg)
+    fields = [c for c, *_ in columns]
+    heads = {c: (ja if ja == en else f"{ja} / {en}") for c, ja, en in columns}  # "damage type" only once
     told = [c for c in fields if c != "last_images"]  # the balloon: a few lines a crew reads; the frames: ExtendedData
     for rec in _records(df):
         cid = rec.get("class") or ""
@@ -677,8 +707,9 @@ def _fmt_num(v: Any, nd: int) -> Any:
 
 def html_data(df: pd.DataFrame, cfg, roads_wgs84=None) -> dict[str, Any]:
     cands = []
+    columns = _columns(df, cfg)
     for i, (rec, crop) in enumerate(zip(_records(df), df["crop_jpeg"])):
-        c = {k: rec.get(k) for k, *_ in COLUMNS if k != "last_images"}  # the popup shows the best frame's crop
+        c = {k: rec.get(k) for k, *_ in columns if k != "last_images"}  # the popup shows the best frame's crop
         for k, nd in (("confidence", 3), ("severity", 2), ("chainage_m", 1), ("est_width_m", 2), ("est_length_m", 2)):
             c[k] = _fmt_num(c.get(k), nd)
         c["lat"], c["lon"] = _fmt_num(c.get("lat"), 7), _fmt_num(c.get("lon"), 7)
@@ -698,7 +729,8 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None) -> dict[str, Any]:
                  "generated": _now(cfg).strftime("%Y-%m-%d %H:%M %z")},
         "classes": classes,
         "statuses": [{"id": k, "ja": ja, "en": en} for k, (ja, en) in STATUS_LABELS.items()],
-        "columns": [{"id": c, "ja": ja, "en": en} for c, ja, en in COLUMNS],
+        "columns": [{"id": c, "ja": ja, "en": en} for c, ja, en in columns],
+        "roadFields": _kept(df, cfg),  # kept road fields: popup rows and table columns after the road name
         "candidates": cands,
         "roads": _road_lines(roads_wgs84, df),
     }
@@ -903,6 +935,9 @@ _APP_JS = r"""
                 ["status", "状態", "status"], ["status_note", "備考", "note"], ["checked_by", "確認者", "checked by"],
                 ["repaired_at", "補修日", "repaired"], ["est_width_m", "推定幅", "est. width (m)", 2], ["est_length_m", "推定長", "est. length (m)", 2],
                 ["best_drive", "走行", "drive"], ["best_image", "画像", "image"], ["last_drive", "最新走行", "latest drive"], ["make", "機種", "camera make"], ["model", "モデル", "camera model"]];
+  // the network's own fields (roads.keep_fields: 路線番号, 管理事務所 …) after the road name, under their own names
+  var ROADF = (D.roadFields || []).map(function (k) { return [k, k, ""]; });
+  FIELDS.splice.apply(FIELDS, [FIELDS.findIndex(function (f) { return f[0] === "road_name"; }) + 1, 0].concat(ROADF));
 
   // iPhone / iPad (iPadOS says "Macintosh" but has a touch screen): Safari opens maps:// links, not geo:
   var IOS = /iPhone|iPad|iPod/.test(navigator.userAgent) || (/Macintosh/.test(navigator.userAgent) && navigator.maxTouchPoints > 1);
@@ -991,6 +1026,7 @@ _APP_JS = r"""
   var COLS = [["candidate_id", "ID", "id"], ["class", "分類", "class"], ["severity", "重要度", "severity", 2], ["confidence", "確信度", "conf.", 2],
               ["n_obs", "回数", "seen"], ["road_name", "路線名", "road"], ["chainage_m", "距離標", "chainage", 1],
               ["status", "状態", "status"], ["last_seen", "最終検出", "last seen"]];
+  COLS.splice.apply(COLS, [COLS.findIndex(function (f) { return f[0] === "road_name"; }) + 1, 0].concat(ROADF));
   var OPTIONAL = {confidence: 1, n_obs: 1, last_seen: 1};  // class "opt": hidden on a phone's width (CSS)
   var headRow = document.querySelector("#tbl thead tr");
   COLS.forEach(function (col, k) {
@@ -1056,7 +1092,7 @@ _APP_JS = r"""
     var q = fText.value.trim().toLowerCase();
     if (q) {
       var hay = [c.candidate_id, c.road_name, c.segment_id, c.class, c.class_name, c.class_name_ja, c.status_note,
-                 c.best_image, c.best_drive, c.checked_by].map(function (v) { return v === null || v === undefined ? "" : String(v); })
+                 c.best_image, c.best_drive, c.checked_by].concat(ROADF.map(function (f) { return c[f[0]]; })).map(function (v) { return v === null || v === undefined ? "" : String(v); })
                  .join(" ").toLowerCase();
       if (hay.indexOf(q) < 0) return false;
     }

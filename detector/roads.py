@@ -7,6 +7,11 @@
 - ids: ``cfg.roads.id_field`` (must exist), else the first unique column of segment_id/id/osm_id/fid, else
   ``seg-<8 hex of sha1(WKB)>`` (deterministic; ``-<n>`` appended on collisions / duplicate geometries).
 - names: ``cfg.roads.name_field`` else the first of name/name_ja/road_name (else "").
+- kept fields: ``cfg.roads.keep_fields`` (each must exist; in an OSM file a key of ``other_tags`` will do: ref,
+  surface, lanes) as ``RoadNetwork.fields`` {output name (``export.road_field_names``): values aligned with the
+  segments}, Python values as read (int, float, str, bool; a date as ``YYYY-MM-DD``; missing: None). An integer
+  column with empty values, which GDAL hands over as floats, stays integers. ``join_fields`` copies them onto
+  candidates by ``segment_id``.
 - projected to ``cfg.locate.crs`` or the UTM zone of the network's centre. A file without a CRS is taken
   as EPSG:4326 when its coordinates look like lon/lat, else ``InputError("no CRS")``.
 
@@ -52,6 +57,7 @@ class RoadNetwork:
     convergence_deg: float = 0.0  # grid north minus true north at the network centre (true = grid + conv)
     source: str = ""
     warnings: list = field(default_factory=list)  # said in the run summary (e.g. renamed duplicate ids)
+    fields: dict = field(default_factory=dict)  # kept road fields: output name -> list of values aligned with ids
     _index: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -162,6 +168,118 @@ def _pick_layer(path: Path, layer: str | None) -> dict:
     raise InputError(f"several layers ({listing}); set roads.layer in the config to the road lines", path, "roads.layer")
 
 
+_HSTORE_VALUE = r'"((?:[^"\\]|\\.)*)"'
+
+
+def _osm_tag(other_tags: pd.Series, key: str) -> pd.Series:
+    """The value of ``key`` in GDAL's OSM ``other_tags`` (``"ref"=>"CG-2","surface"=>"asphalt"``), NaN where absent.
+    Vectorised (one regular expression over the column)."""
+    import re
+
+    pat = r'(?:^|,)"' + re.escape(key.replace("\\", "\\\\").replace('"', '\\"')) + r'"=>' + _HSTORE_VALUE
+    got = other_tags.astype(object).where(other_tags.notna(), "").astype(str).str.extract(pat, expand=False)
+    return got.str.replace(r'\\(.)', r"\1", regex=True)
+
+
+def _kept_columns(lines, path: Path, cfg: Config, osm: bool) -> list[tuple[str, str, pd.Series]]:
+    """The ``roads.keep_fields`` columns of ``lines`` as (the network's name, output name, column); InputError naming the file and the
+    field when the network has no such column (nor, in an OSM file, such a tag on any way)."""
+    from .export import road_field_names
+
+    out = []
+    for src, name in road_field_names(cfg.roads.keep_fields):
+        if src in lines.columns and src != lines.geometry.name:
+            out.append((src, name, lines[src]))
+            continue
+        if osm and "other_tags" in lines.columns:
+            col = _osm_tag(lines["other_tags"], src)
+            if col.notna().any():
+                out.append((src, name, col))
+                continue
+            raise InputError(f"roads.keep_fields: no way of the network has the tag {src!r} (nor a column of that "
+                             f"name; columns: {', '.join(map(str, lines.columns.drop(lines.geometry.name)))})",
+                             path, src)
+        raise InputError(f"roads.keep_fields: the network has no column {src!r}; columns: "
+                         f"{', '.join(map(str, lines.columns.drop(lines.geometry.name)))}", path, src)
+    return out
+
+
+def _declared_ints(path: Path, cfg: Config, osm: bool) -> set[str]:
+    """Columns the file declares integer (GDAL hands an integer column with empty values over as floats)."""
+    if osm:
+        return set()
+    try:
+        import pyogrio
+
+        info = pyogrio.read_info(path, **_pick_layer(path, cfg.roads.layer))
+    except Exception:  # noqa: BLE001 - read already; the values stay as read
+        return set()
+    return {str(f) for f, t in zip(info["fields"], info["dtypes"]) if str(t).startswith(("int", "uint"))}
+
+
+def _plain_values(col: pd.Series, integer: bool) -> list:
+    """A column as Python values for the outputs: numbers stay numbers (an integer column with empty values,
+    read as floats, as ints), text as written, a date or time as ISO text, missing as None."""
+    if pd.api.types.is_datetime64_any_dtype(col.dtype):
+        t = pd.to_datetime(col)
+        fmt = "%Y-%m-%d" if (t.dropna() == t.dropna().dt.normalize()).all() else None
+        return [None if pd.isna(v) else (v.strftime(fmt) if fmt else v.isoformat()) for v in t]
+    vals = col.astype(object).where(col.notna(), None).tolist()
+    out = []
+    for v in vals:
+        if isinstance(v, np.generic):
+            v = v.item()
+        if isinstance(v, float) and not np.isfinite(v):
+            v = None
+        elif isinstance(v, float) and integer and v.is_integer():
+            v = int(v)
+        elif isinstance(v, (pd.Timestamp,)):
+            v = v.isoformat()
+        elif hasattr(v, "isoformat") and not isinstance(v, str):  # datetime.date / time from an object column
+            v = v.isoformat()
+        out.append(v)
+    return out
+
+
+def require_network(net: "RoadNetwork | None", cfg: Config) -> None:
+    """UsageError (exit 2, ``--roads``) when the config keeps road fields but no network was given to copy them
+    from (``patrol export`` without ``--roads``)."""
+    from .errors import UsageError
+
+    if net is None and cfg.roads.keep_fields:
+        raise UsageError(f"roads.keep_fields ({', '.join(cfg.roads.keep_fields)}) are copied from the road network "
+                         "by segment_id: pass it with --roads", field="--roads")
+
+
+def join_fields(df: pd.DataFrame, net: "RoadNetwork | None", cfg: Config, roads: str | Path | None = None
+                ) -> tuple[pd.DataFrame, str | None]:
+    """``df`` (candidates, a run's or the registry's) with the kept road fields of the segment each row is placed on
+    (``segment_id``), under their output names; None where a row has no segment or one the network lacks.
+    Returns (the frame, a warning naming how many rows' segments ``net`` lacks — the network was edited since —
+    or None). Without kept fields, ``df`` as it is. ``net`` None with kept fields: UsageError (``--roads``)."""
+    from .export import road_columns
+
+    names = road_columns(cfg)
+    if not names:
+        return df, None
+    require_network(net, cfg)
+    out = df.copy()
+    seg = list(out["segment_id"]) if "segment_id" in out else [None] * len(out)
+    placed = np.array([isinstance(s, str) and s != "" for s in seg], dtype=bool)
+    pos = pd.Index(net.ids).get_indexer([s if p else "" for s, p in zip(seg, placed)])  # ids are unique, never ""
+    pos[~placed] = -1
+    for name in names:
+        vals = net.fields[name]
+        out[name] = pd.Series([vals[i] if i >= 0 else None for i in pos], index=out.index, dtype=object)
+    lost = int((placed & (pos < 0)).sum())
+    note = None
+    if lost:
+        where = Path(roads).name if roads is not None else (Path(net.source).name if net.source else "the network")
+        note = (f"{lost} of {len(out)} candidates lie on segments that {where} does not have (edited since they "
+                f"were found?): their {', '.join(names)} are empty")
+    return out, note
+
+
 def _stable_ids(geoms: np.ndarray) -> np.ndarray:
     wkb = shapely.to_wkb(geoms, output_dimension=2, byte_order=1)
     ids = np.array(["seg-" + hashlib.sha1(w).hexdigest()[:8] for w in wkb], dtype=object)
@@ -247,9 +365,11 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
             raise InputError("coordinates are not longitude/latitude (projected coordinates without a CRS?)" + hint,
                              path, "crs")
         crs = given
+    kept = _kept_columns(lines, path, cfg, _is_osm(path))
+    ints = _declared_ints(path, cfg, _is_osm(path)) if kept else set()
     geom = np.asarray(lines.geometry.values, dtype=object)
     base = gpd.GeoDataFrame({"_id": ids if ids is not None else np.full(len(lines), "", dtype=object),
-                             "road_name": names}, geometry=geom, crs=crs)
+                             "road_name": names, "_row": np.arange(len(lines))}, geometry=geom, crs=crs)
     # explode multilines (LinearRing -> LineString)
     base["_part"] = 0
     ex = base.explode(index_parts=True)
@@ -296,6 +416,8 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
         seg_ids = _dedupe_ids(seg_ids.astype(object))
     seg_ids = np.asarray(seg_ids, dtype=object)
     road_names = ex["road_name"].to_numpy(dtype=object)
+    rows = ex["_row"].to_numpy(dtype=np.int64)  # the file's row of each segment (a multiline's parts share it)
+    kept_values = {name: _plain_values(col, src in ints) for src, name, col in kept}
 
     # topology: endpoints merged on a grid
     start = shapely.get_coordinates(shapely.get_point(g, 0))
@@ -321,6 +443,7 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
         gdf=out, ids=seg_ids, names=road_names, crs=target, to_wgs84=inv, from_wgs84=fwd,
         tree=STRtree(g), geoms=g, lengths=shapely.length(g), start_node=node[:n], end_node=node[n:],
         convergence_deg=conv, source=str(path),
+        fields={name: [vals[i] for i in rows] for name, vals in kept_values.items()},
         warnings=[f"{Path(path).name}: {n_dup} segments repeat an id of the {id_field!r} column; they are told apart "
                   f"as <id>-1, <id>-2 … in the outputs (ids that are not in the network)"] if n_dup else [],
     )

@@ -1,0 +1,359 @@
+"""roads.keep_fields: the road network's own attributes (路線番号, 道路種別, 管理事務所 …) copied from the segment each
+candidate is placed on into every output a road department acts on: a run's candidates.geojson, repair_list.csv and
+report.html, and the registry's exports (joined by segment_id from ``patrol export --roads``).
+
+One ``patrol run --store`` of the sample drive (both passes) per module, on a ledger derived from the sample network
+with columns computed from its real segments (length, position, arc number), then every export format of the registry.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sqlite3
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROADS, TOYAMA, need
+from detector.config import Config, RoadsSpec, load_config
+from detector.errors import ConfigError, InputError
+from detector.roads import load_roads
+from test_cli import assert_user_error, ok, patrol
+from test_store_drive_identity import quick_config
+
+P1, P2 = "toyama-2026-11-p1", "toyama-2026-11-p2"
+KEEP = ["路線番号", "道路種別", "管理事務所", "延長", "備考", "class"]
+OUT_NAMES = ["路線番号", "道路種別", "管理事務所", "延長", "備考", "road_class"]  # `class` is ours: road_class
+FORMATS = ("csv", "xlsx", "geojson", "gpkg", "kml", "html", "shp")
+KML = "{http://www.opengis.net/kml/2.2}"
+
+
+def ledger(src: Path, dst: Path, drop: set[str] = frozenset()) -> dict[str, dict]:
+    """A road ledger (道路台帳) from the sample network: its segments and ids, with ledger columns computed from each
+    segment's real length, position and arc number; ``drop``: segments left out (a network edited since). Returns
+    {segment_id: {output column: expected value}}."""
+    import geopandas as gpd
+
+    g = gpd.read_file(src)
+    g = g[~g["segment_id"].isin(drop)].reset_index(drop=True)
+    m = g.to_crs(g.estimate_utm_crs())
+    length = m.length.to_numpy()
+    arc = g["segment_id"].str.split("-").str[-1].astype(int)
+    g["路線番号"] = arc.astype("Int64").where(arc % 7 != 0)  # 1 in 7 without a number: an integer column with gaps
+    g["道路種別"] = np.where(length >= 100, "1級市道", np.where(length >= 30, "2級市道", "その他市道"))
+    east = m.geometry.centroid.x.to_numpy() >= np.median(m.geometry.centroid.x)
+    g["管理事務所"] = np.where(east, "東部道路維持事務所", "西部道路維持事務所")
+    g["延長"] = np.round(length, 1)
+    g["備考"] = np.where(length < 30, "-", "=市道認定")  # a ledger's "-" (none) and text that starts like a formula
+    g["class"] = np.where(length >= 100, "A", "B")  # named like our damage class
+    g.to_file(dst, driver="GPKG")
+    want = {}
+    for r in g.drop(columns="geometry").to_dict("records"):
+        want[r["segment_id"]] = {"路線番号": None if pd.isna(r["路線番号"]) else int(r["路線番号"]),
+                                 "道路種別": r["道路種別"], "管理事務所": r["管理事務所"], "延長": float(r["延長"]),
+                                 "備考": r["備考"], "road_class": r["class"]}
+    return want
+
+
+def csv_text(v) -> str:
+    """A value as patrol's CSVs write it: numbers plain, text formula-safe (a leading ' before = + - @)."""
+    if v is None:
+        return ""
+    if isinstance(v, (int, float)):
+        return str(v)
+    return "'" + v if v[:1] in ("=", "+", "-", "@") else v
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> dict:
+    toyama = need(TOYAMA)
+    work = tmp_path_factory.mktemp("road_fields")
+    want = ledger(toyama / "roads.geojson", work / "ledger.gpkg")
+    cfg = quick_config(work)
+    cfg.write_text(cfg.read_text(encoding="utf-8") + "roads:\n  keep_fields: [" + ", ".join(KEEP) + "]\n",
+                   encoding="utf-8")
+    out, store = work / "out", work / "registry.gpkg"
+    ok(patrol("run", toyama / P1, toyama / P2, "--roads", work / "ledger.gpkg", "--out", out, "--store", store,
+              "--config", cfg))
+    exports = {}
+    for fmt in FORMATS:
+        exports[fmt] = work / f"list.{fmt}"
+        ok(patrol("export", store, "--format", fmt, "--out", exports[fmt], "--roads", work / "ledger.gpkg",
+                  "--config", cfg))
+    return {"work": work, "want": want, "cfg": cfg, "out": out, "store": store, "exports": exports}
+
+
+def _features(path: Path) -> list[dict]:
+    return [f["properties"] for f in json.loads(path.read_text(encoding="utf-8"))["features"]]
+
+
+def test_candidates_geojson_carries_the_segments_fields(sample):
+    props = _features(sample["out"] / "candidates.geojson")
+    assert len(props) >= 10 and all(p["segment_id"] for p in props)
+    for p in props:
+        keys = list(p)
+        assert keys[keys.index("road_name") + 1: keys.index("road_name") + 7] == OUT_NAMES
+        assert {k: p[k] for k in OUT_NAMES} == sample["want"][p["segment_id"]], p["candidate_id"]
+        assert p["class"] in ("D00", "D10", "D20", "D40")  # ours, not the ledger's `class`
+    assert any(p["路線番号"] is None for p in props) and any(isinstance(p["路線番号"], int) for p in props)
+    assert {type(p["延長"]) for p in props} == {float}
+
+
+def test_repair_list_keeps_japanese_numbers_and_formula_safety(sample):
+    raw = (sample["out"] / "repair_list.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
+    head = rows[0]
+    at = head.index("road_name") + 1
+    assert head[at: at + 6] == OUT_NAMES and head[at + 6] == "chainage_m"
+    seg, cls = head.index("segment_id"), head.index("class")
+    for r in rows[1:]:
+        want = sample["want"][r[seg]]
+        assert r[at: at + 6] == [csv_text(want[k]) for k in OUT_NAMES], r
+        assert r[cls] in ("D00", "D10", "D20", "D40")
+    cells = {c for r in rows[1:] for c in r[at: at + 6]}
+    assert "'=市道認定" in cells  # formula-safe
+    assert cells & {"東部道路維持事務所", "西部道路維持事務所"} and cells & {"1級市道", "2級市道", "その他市道"}
+
+
+def test_report_html_table_and_popup(sample):
+    html = (sample["out"] / "report.html").read_text(encoding="utf-8")
+    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', html, re.S).group(1))
+    assert data["roadFields"] == OUT_NAMES
+    cols = [c["id"] for c in data["columns"]]
+    assert cols[cols.index("road_name") + 1: cols.index("road_name") + 7] == OUT_NAMES
+    for c in data["candidates"]:
+        assert {k: c[k] for k in OUT_NAMES} == sample["want"][c["segment_id"]]
+
+
+def test_report_html_shows_them_in_chromium(sample):
+    from test_report import console_errors, render, selfcheck
+
+    html = sample["out"] / "report.html"
+    first = _features(sample["out"] / "candidates.geojson")[0]
+    dom, err = render(html, f"#c={first['candidate_id']}")
+    assert selfcheck(dom).startswith("report-ok:"), selfcheck(dom)
+    assert not console_errors(err), console_errors(err)
+    head = dom[dom.index("<thead"): dom.index("</thead>")]
+    assert all(f">{k}<" in head for k in OUT_NAMES)  # table columns after 路線名
+    popup = dom[dom.index('class="leaflet-popup-content'):][:20000]
+    want = sample["want"][first["segment_id"]]
+    assert "管理事務所" in popup and want["管理事務所"] in popup and want["道路種別"] in popup
+
+
+def _check_rows(rows: list[dict], want: dict, text: bool = False) -> None:
+    assert rows
+    for r in rows:
+        exp = want[r["segment_id"]]
+        got = {k: r[k] for k in OUT_NAMES}
+        assert got == ({k: csv_text(v) for k, v in exp.items()} if text else exp), r["candidate_id"]
+
+
+def test_registry_exports(sample):
+    """Every `patrol export` format carries the fields, joined from --roads by segment_id, types kept."""
+    import openpyxl
+
+    want, ex = sample["want"], sample["exports"]
+    # geojson: numbers as numbers
+    _check_rows(_features(ex["geojson"]), want)
+    # csv (UTF-8 with BOM, Japanese headers as the network names them, formula-safe)
+    text = ex["csv"].read_bytes()
+    assert text.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(text.decode("utf-8-sig").splitlines()))
+    head = list(rows[0])
+    assert head[head.index("road_name") + 1: head.index("road_name") + 7] == OUT_NAMES
+    _check_rows(rows, want, text=True)
+    # xlsx: the network's names as headers, numbers as numbers
+    ws = openpyxl.load_workbook(ex["xlsx"])["candidates"]
+    heads = [c.value for c in ws[1]]
+    seg = heads.index("区間ID\nsegment id")
+    assert heads[seg + 2: seg + 8] == OUT_NAMES
+    xrows = [dict(zip(["segment_id", "candidate_id", *OUT_NAMES], [r[seg], r[0], *r[seg + 2: seg + 8]]))
+             for r in ws.iter_rows(min_row=2, values_only=True)]
+    _check_rows(xrows, want)
+    assert any(isinstance(r["路線番号"], int) for r in xrows)
+    # gpkg: INTEGER, REAL and TEXT columns
+    con = sqlite3.connect(ex["gpkg"])
+    try:
+        cur = con.execute('SELECT candidate_id, segment_id, "路線番号", "道路種別", "管理事務所", "延長", "備考", '
+                          'road_class, typeof("路線番号"), typeof("延長") FROM candidates')
+        grows = [dict(zip(["candidate_id", "segment_id", *OUT_NAMES, "t1", "t2"], r)) for r in cur]
+    finally:
+        con.close()
+    assert {r["t1"] for r in grows} <= {"integer", "null"} and {r["t2"] for r in grows} == {"real"}
+    _check_rows([{k: v for k, v in r.items() if k not in ("t1", "t2")} for r in grows], want)
+    # kml: ExtendedData under the network's names
+    doc = ET.parse(ex["kml"])
+    krows = []
+    for pm in doc.iter(f"{KML}Placemark"):
+        d = {e.get("name"): (e.find(f"{KML}value").text or "") for e in pm.iter(f"{KML}Data")}
+        krows.append(d)
+    assert krows
+    for d in krows:
+        exp = want[d["segment_id"]]
+        assert {k: d[k] for k in OUT_NAMES} == {k: "" if v is None else str(v) for k, v in exp.items()}
+    # html
+    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>',
+                                ex["html"].read_text(encoding="utf-8"), re.S).group(1))
+    _check_rows(data["candidates"], want)
+
+
+def test_shapefile_export_names_them_within_ten_bytes(sample):
+    """A Shapefile's field names are at most 10 bytes in the .dbf's encoding: 管理事務所 fits cp932 (10 bytes) but
+    not UTF-8 (15), where the names are cut on a character boundary and the console says how; the values keep their
+    types (an integer field with gaps, a real field) and Japanese text in both encodings."""
+    import pyogrio
+
+    want = sample["want"]
+    cp = pyogrio.read_dataframe(sample["exports"]["shp"])
+    names = dict(zip(OUT_NAMES, ["路線番号", "道路種別", "管理事務所", "延長", "備考", "road_class"]))
+    assert set(names.values()) <= set(cp.columns), list(cp.columns)
+    rows = [{"segment_id": r["segment_id"], "candidate_id": r["cand_id"],
+             **{k: (None if pd.isna(r[f]) else r[f].item() if hasattr(r[f], "item") else r[f]) for k, f in names.items()}}
+            for _, r in cp.iterrows()]
+    _check_rows(rows, want)
+    info = pyogrio.read_info(sample["exports"]["shp"])
+    types = dict(zip(info["fields"], info["dtypes"]))
+    assert types["路線番号"].startswith("int") and types["延長"] == "float64", types
+
+    out = sample["work"] / "utf8.zip"
+    r = ok(patrol("export", sample["store"], "--format", "shp", "--encoding", "utf-8", "--out", out,
+                  "--roads", sample["work"] / "ledger.gpkg", "--config", sample["cfg"]))
+    said = " ".join(r.stderr.split())
+    assert "路線番号 as 路線番, 道路種別 as 道路種, 管理事務所 as 管理事" in said, r.stderr
+    u8 = pyogrio.read_dataframe(f"/vsizip/{out}/utf8.shp")
+    short = dict(zip(OUT_NAMES, ["路線番", "道路種", "管理事", "延長", "備考", "road_class"]))
+    rows = [{"segment_id": r["segment_id"], "candidate_id": r["cand_id"],
+             **{k: (None if pd.isna(r[f]) else r[f].item() if hasattr(r[f], "item") else r[f]) for k, f in short.items()}}
+            for _, r in u8.iterrows()]
+    _check_rows(rows, want)
+
+
+def test_export_without_roads_is_refused(sample):
+    r = patrol("export", sample["store"], "--format", "csv", "--out", sample["work"] / "x.csv", "--config", sample["cfg"])
+    assert_user_error(r, 2, "--roads", "roads.keep_fields")
+    assert not (sample["work"] / "x.csv").exists()
+
+
+def test_export_joins_the_network_as_it_is_now(sample):
+    """The network edited after the run: a candidate's segment gone gets empty fields and one warning; the others
+    take the ledger's current values (not those at the time of the run)."""
+    props = _features(sample["out"] / "candidates.geojson")
+    gone = props[0]["segment_id"]
+    work = sample["work"]
+    now = ledger(TOYAMA / "roads.geojson", work / "edited.gpkg", drop={gone})
+    out = work / "edited.geojson"
+    r = ok(patrol("export", sample["store"], "--format", "geojson", "--out", out, "--roads", work / "edited.gpkg",
+                  "--config", sample["cfg"]))
+    n_gone = sum(p["segment_id"] == gone for p in props)
+    assert f"{n_gone} of {len(props)} candidates lie on segments that edited.gpkg does not have" in r.stderr
+    for p in _features(out):
+        exp = now.get(p["segment_id"], dict.fromkeys(OUT_NAMES))
+        assert {k: p[k] for k in OUT_NAMES} == exp
+
+
+# ------------------------------------------------------------------------------------------------ config, networks
+
+
+def test_names_named_like_ours_get_road_prefix():
+    from detector.export import road_field_names
+
+    assert road_field_names(["路線番号", "status", "Severity", "class", "lanes", "name", "road_name"]) == [
+        ("路線番号", "路線番号"), ("status", "road_status"), ("Severity", "road_Severity"), ("class", "road_class"),
+        ("lanes", "lanes"), ("name", "name"), ("road_name", "road_road_name")]
+
+
+@pytest.mark.parametrize("fields,msg", [
+    (["管理事務所", "管理事務所"], "given twice"),
+    (["class", "road_class"], "would both be written as 'road_class'"),
+    (["width", "WIDTH"], "would both be written as 'WIDTH'"),
+    ([" "], "empty field name"),
+])
+def test_keep_fields_refused_in_config(tmp_path, fields, msg):
+    p = tmp_path / "city.yaml"
+    p.write_text("roads:\n  keep_fields: " + json.dumps(fields, ensure_ascii=False) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(e.value).startswith(str(p)) and "roads.keep_fields" in str(e.value) and msg in str(e.value)
+    r = patrol("export", tmp_path / "none.gpkg", "--format", "csv", "--out", tmp_path / "x.csv", "--config", p)
+    assert_user_error(r, 4, "roads.keep_fields")
+
+
+def test_keep_fields_one_name_and_our_own_columns_are_reserved():
+    from detector import report, store
+    from detector.export import RESERVED_COLUMNS
+
+    cfg = Config(roads=RoadsSpec(keep_fields="管理事務所"))
+    assert cfg.roads.keep_fields == ["管理事務所"]
+    ours = ({c for c, *_ in report.LIST_COLUMNS} | set(store.CANDIDATE_COLUMNS) | set(store.STATUS_COLUMNS)
+            | set(store._CAND_SQL_TYPES))
+    assert {c.casefold() for c in ours} <= RESERVED_COLUMNS
+
+
+def test_missing_field_names_the_file_and_the_field(toyama, tmp_path):
+    cfg = tmp_path / "city.yaml"
+    cfg.write_text("roads:\n  keep_fields: [路線番号]\n", encoding="utf-8")
+    with pytest.raises(InputError) as e:
+        load_roads(toyama / "roads.geojson", load_config(cfg))
+    assert str(e.value).startswith(str(toyama / "roads.geojson")) and "路線番号" in str(e.value)
+    assert "columns: segment_id" in str(e.value)
+    r = patrol("export", tmp_path / "none.gpkg", "--format", "csv", "--out", tmp_path / "x.csv",
+               "--roads", toyama / "roads.geojson", "--config", cfg)
+    assert_user_error(r, 3, "roads.geojson", "路線番号")
+
+
+def test_osm_tags_from_other_tags(roads_dir):
+    """OSM: highway is a column, ref/surface/lanes/maxspeed are in GDAL's other_tags; each segment gets its way's."""
+    import geopandas as gpd
+
+    path = need(ROADS / "osm" / "andorra.osm.pbf")
+    net = load_roads(path, Config(roads=RoadsSpec(keep_fields=["highway", "ref", "surface", "lanes"])))
+    assert list(net.fields) == ["highway", "ref", "surface", "lanes"]
+    ways = gpd.read_file(path, layer="lines")
+    ways = ways[ways["highway"].notna()].set_index(ways[ways["highway"].notna()]["osm_id"].astype(str))
+    i = net.index_of("6165877")  # a way whose other_tags say ref CG-2, surface asphalt
+    assert [net.fields[k][i] for k in ("highway", "ref", "surface", "lanes")] == ["primary", "CG-2", "asphalt", None]
+    for k in ("ref", "surface", "lanes"):  # every segment: the value of its own way's tag, or None
+        tags = ways["other_tags"].reindex(net.ids).fillna("")
+        want = [m.group(1) if (m := re.search(rf'"{k}"=>"([^"]*)"', t)) else None for t in tags]
+        assert net.fields[k] == want
+    assert net.fields["highway"] == ways["highway"].reindex(net.ids).tolist()
+    with pytest.raises(InputError) as e:
+        load_roads(path, Config(roads=RoadsSpec(keep_fields=["道路種別"])))
+    assert "no way of the network has the tag '道路種別'" in str(e.value)
+
+
+def test_uji_shapefile_in_shift_jis(tmp_path):
+    """configs/uji-city.yaml's kind of network: a JGD2011 Shapefile without .prj whose Japanese columns are
+    Shift_JIS (cp932, what Japanese GIS writes, 10-byte names); integers with gaps stay integers."""
+    import geopandas as gpd
+    from shapely.geometry import LineString
+
+    from detector.roads import join_fields
+
+    p = tmp_path / "city.yaml"
+    p.write_text((Path(__file__).resolve().parent.parent / "configs" / "uji-city.yaml").read_text(encoding="utf-8")
+                 .replace("  crs: EPSG:6674", "  keep_fields: [路線番号, 道路種別, 管理事務所, 幅員]\n  crs: EPSG:6674"),
+                 encoding="utf-8")
+    cfg = load_config(p)
+    lines = [LineString([(135.80, 34.89 + i * 1e-3), (135.801, 34.89 + i * 1e-3)]) for i in range(3)]
+    net = gpd.GeoDataFrame({"路線ID": ["U-1", "U-2", "U-3"], "路線名": ["市道宇治線", "府道京都宇治線", "市道"],
+                            "路線番号": [1023, None, 7], "道路種別": ["1級市道", "府道", "その他市道"],
+                            "管理事務所": ["東部維持管理事務所", "西部維持管理事務所", None], "幅員": [5.5, 12.0, None]},
+                           geometry=lines, crs=4326)
+    net["路線番号"] = net["路線番号"].astype("Int64")
+    with pytest.warns(UserWarning, match="crs"):  # a Shapefile without .prj, as the city's was
+        net.to_crs(cfg.roads.crs).set_crs(None, allow_override=True).to_file(tmp_path / "uji.shp", encoding="cp932")
+    assert (tmp_path / "uji.cpg").read_text().upper().replace("-", "") in ("CP932", "SHIFT_JIS", "932")
+    roads = load_roads(tmp_path / "uji.shp", cfg)
+    assert roads.fields == {"路線番号": [1023, None, 7], "道路種別": ["1級市道", "府道", "その他市道"],
+                            "管理事務所": ["東部維持管理事務所", "西部維持管理事務所", None], "幅員": [5.5, 12.0, None]}
+    df = pd.DataFrame({"candidate_id": ["a", "b", "c", "d"], "segment_id": ["U-3", None, "", "U-1"]})
+    got, note = join_fields(df, roads, cfg)
+    assert note is None  # off the network (no segment) is not a lost segment
+    assert got["路線番号"].tolist() == [7, None, None, 1023] and got["幅員"].tolist() == [None, None, None, 5.5]
