@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import CLASS_IDS
 from .atomic import atomic_write
 
 GEOJSON_PROPERTIES = [
@@ -38,15 +39,21 @@ REPAIR_COLUMNS = [
     "last_drive", "status", "note", "issue_type", "checked_by", "checked_at",
 ]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-#: every column name patrol itself writes or reads in a candidates frame, a run's outputs, the registry and its
-#: exports (``report.LIST_COLUMNS``, ``store`` columns, the html's per-candidate keys; tests keep it in sync): a kept
+#: the columns of segments.geojson (``segments.OUT_COLUMNS``; tests keep them in sync), which carries the kept road
+#: fields too
+SEGMENT_COLUMNS = ["level", "segment_id", "road_name", "bin_index", "from_m", "to_m", "length_m", "surveyed_m",
+                   "coverage", "valid", *[f"n_{c}" for c in CLASS_IDS], "n_total", "damage_index", "condition",
+                   "severity_max"]
+#: every column name patrol itself writes or reads in a candidates frame, a run's outputs (segments.geojson too),
+#: the registry and its exports (``report.LIST_COLUMNS``, ``store`` columns, the html's per-candidate keys; tests
+#: keep it in sync): a kept
 #: road field (``roads.keep_fields``) named like one is written as ``road_<name>`` (``road_field_names``). Compared
 #: case-insensitively: GeoPackage (SQLite) column names and Excel's filter are
 RESERVED_COLUMNS = frozenset(c.casefold() for c in [
     *GEOJSON_PROPERTIES, *REPAIR_COLUMNS, "lat", "lon", "drives", "images", "observations", "status_ja",
     "status_note", "status_changed_at", "repaired_at", "checked_by", "checked_at", "issue_type", "photo",
     "crop_jpeg", "crop_obs_id", "first_t", "last_t", "repaired_t", "created_run", "fid", "geom", "geometry",
-    "crop", "i", "make", "model", "_t", "_u",
+    "crop", "i", "make", "model", "_t", "_u", *SEGMENT_COLUMNS,
 ])
 #: what a kept road field named like a patrol column gets in front of its name
 ROAD_FIELD_PREFIX = "road_"

@@ -980,7 +980,7 @@ def write_run_reports(cands, frames, net, cfg: Config, out: Path, summary: RunSu
     ok = [f for f in frames if f.status == "ok" and np.isfinite(f.lat)]
     fdf = pd.DataFrame({"lat": [f.lat for f in ok], "lon": [f.lon for f in ok], "heading": [f.heading for f in ok],
                         "drive": [f.drive for f in ok], "status": ["ok"] * len(ok)})
-    seg = segment_condition(net.gdf, cands, fdf, cfg)
+    seg = segment_condition(net, cands, fdf, cfg)  # the network's kept road fields on every row
     own = busy is None
     busy = BusyOutputs() if own else busy
     with busy.write():

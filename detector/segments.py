@@ -24,6 +24,11 @@
   pothole is 3; one pothole in a 20 m bin is 5).  Null (pandas ``<NA>``) when not ``valid``: an unsurveyed road
   is never called good.
 - ``severity_max``: the largest candidate ``severity`` (NaN without candidates / column).
+- the kept road fields (``roads.keep_fields``, under their output names ``export.road_columns``: ``road_<name>``
+  where one is named like a column of ours, ``level`` and ``condition`` included) right after ``road_name``, on every
+  row of the segment, its bins too: the segment's own values as ``RoadNetwork.fields`` holds them (int, float, str,
+  bool, None), in object columns so that an integer field with gaps stays integers. From a ``RoadNetwork``'s
+  ``fields``, or from a GeoDataFrame's columns of those names.
 
 Segments with neither a surveyed metre nor a candidate are omitted (they were not driven).
 """
@@ -42,10 +47,8 @@ from shapely.ops import substring
 from . import CLASS_IDS
 from .atomic import atomic_write_text
 from .config import bin_level
-
-OUT_COLUMNS = ["level", "segment_id", "road_name", "bin_index", "from_m", "to_m", "length_m", "surveyed_m",
-               "coverage", "valid", *[f"n_{c}" for c in CLASS_IDS], "n_total", "damage_index", "condition",
-               "severity_max"]
+from .export import SEGMENT_COLUMNS as OUT_COLUMNS  # in export: a kept road field named like one gets road_
+from .export import _after_road_name, road_columns
 
 
 def _bin_edges(length: float, size: float) -> np.ndarray:
@@ -135,12 +138,27 @@ def _covered(intervals: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(np.minimum(e, b[:, None]) - np.maximum(s, a[:, None]), 0, None).sum(axis=1)
 
 
+def _kept_fields(net, gdf, cfg) -> dict[str, list]:
+    """The kept road fields (output name -> values aligned with ``gdf``'s rows) that ``net`` carries."""
+    have = getattr(net, "fields", None) or {}
+    out = {}
+    for name in road_columns(cfg):
+        if name in have:
+            out[name] = list(have[name])
+        elif name in gdf.columns:
+            out[name] = [None if v is pd.NA or (isinstance(v, float) and math.isnan(v)) else v
+                         for v in gdf[name].astype(object)]
+    return out
+
+
 def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | None, cfg):
     """Condition per segment and per bin (see module doc).  ``net``: GeoDataFrame (segment_id, road_name,
-    geometry in a metric CRS) or a ``RoadNetwork``.  Returns a GeoDataFrame in the network's CRS."""
+    geometry in a metric CRS; the kept road fields as columns) or a ``RoadNetwork``.  Returns a GeoDataFrame in the
+    network's CRS."""
     import geopandas as gpd
 
     gdf = getattr(net, "gdf", net)
+    kept = _kept_fields(net, gdf, cfg)
     spec = cfg.segments
     lines = np.asarray(shapely.line_merge(np.asarray(gdf.geometry.values, dtype=object)), dtype=object)
     # a MultiLineString that does not merge: keep its longest part (bins need one line)
@@ -179,6 +197,7 @@ def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | No
     levels = [("segment", None)] + [(bin_level(b), float(b)) for b in spec.bins_m]
     recs: list[dict] = []
     geoms: list = []
+    rec_seg: list[int] = []  # each row's segment (index into the network), for the kept road fields
     for t, k in enumerate(todo):  # loop over segments that have data only
         L = float(lengths[k])
         line = lines[k]
@@ -217,23 +236,44 @@ def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | No
                 rec["condition"] = int(cond[j]) if valid[j] else pd.NA
                 rec["severity_max"] = float(sev_max[j])
                 recs.append(rec)
+                rec_seg.append(k)
                 geoms.append(line if size is None else substring(line, float(a[j]), float(b[j])))
     df = pd.DataFrame(recs, columns=OUT_COLUMNS)
     df["condition"] = df["condition"].astype("Int64")
     df["valid"] = df["valid"].astype(bool)
+    for name, vals in kept.items():  # object columns: an integer field with gaps stays integers (not floats)
+        df[name] = pd.Series([vals[k] for k in rec_seg], index=df.index, dtype=object)
+    df = df[_after_road_name(OUT_COLUMNS, list(kept))]
     return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs=gdf.crs) if geoms else gpd.GeoSeries([], crs=gdf.crs),
                             crs=gdf.crs)
 
 
+def _road_value(v):
+    """A kept road field's value for JSON: numpy scalars as Python's, NaN/NA as None, the rest as it is."""
+    if v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and not math.isfinite(float(v))):
+        return None
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
+
+
 def write_segments_geojson(gdf, path: str | Path) -> None:
-    """RFC 7946 GeoJSON (WGS84 lon/lat, no ``crs`` member), written atomically."""
+    """RFC 7946 GeoJSON (WGS84 lon/lat, no ``crs`` member), written atomically. Columns other than ours
+    (``OUT_COLUMNS``: the kept road fields) are written as they are, numbers unrounded."""
     g = gdf.to_crs("EPSG:4326") if gdf.crs is not None else gdf
     feats = []
     props = [c for c in g.columns if c != g.geometry.name]
+    ours = set(OUT_COLUMNS)
     for row, geom in zip(g[props].itertuples(index=False), g.geometry.values):
         p = {}
         for c, v in zip(props, row):
-            if v is None or v is pd.NA or (isinstance(v, str) and not v) or (isinstance(v, float) and not math.isfinite(v)):
+            if c not in ours:  # a kept road field: the network's value as read (None for a gap)
+                p[c] = _road_value(v)
+            elif v is None or v is pd.NA or (isinstance(v, str) and not v) or (isinstance(v, float) and not math.isfinite(v)):
                 p[c] = None  # an unnamed road: null, as in candidates.geojson and the registry
             elif isinstance(v, (np.integer,)):
                 p[c] = int(v)

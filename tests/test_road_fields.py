@@ -146,6 +146,35 @@ def test_report_html_shows_them_in_chromium(sample):
     assert "管理事務所" in popup and want["管理事務所"] in popup and want["道路種別"] in popup
 
 
+def test_segments_geojson_carries_the_segments_fields(sample):
+    """segments.geojson, the layer a road department plans pavement repair from (which office's 1級市道 are in
+    condition 4-5): every row, the whole segment's and each 20 m / 100 m bin's, carries its network segment's kept
+    fields after road_name, under the same names as the candidates (road_class), with the network's types."""
+    props = _features(sample["out"] / "segments.geojson")
+    levels = {p["level"] for p in props}
+    assert levels == {"segment", "bin20", "bin100"}, levels
+    for p in props:
+        keys = list(p)
+        assert keys[keys.index("road_name") + 1: keys.index("road_name") + 7] == OUT_NAMES, keys
+        assert {k: p[k] for k in OUT_NAMES} == sample["want"][p["segment_id"]], (p["segment_id"], p["level"])
+        assert p["level"] in levels and (p["condition"] is None or 1 <= p["condition"] <= 5)  # ours, not the ledger's
+    assert any(p["路線番号"] is None for p in props) and any(isinstance(p["路線番号"], int) for p in props)
+    assert {type(p["延長"]) for p in props} == {float}
+    # what the layer is for: condition per office and road class, bins included
+    offices = {p["管理事務所"] for p in props if p["valid"]}
+    assert offices <= {"東部道路維持事務所", "西部道路維持事務所"} and offices
+
+
+def test_segment_columns_are_reserved():
+    """A ledger column named like a column of segments.geojson (level, condition, length_m …) gets road_ too."""
+    from detector.export import RESERVED_COLUMNS, road_field_names
+    from detector.segments import OUT_COLUMNS
+
+    assert {c.casefold() for c in OUT_COLUMNS} <= RESERVED_COLUMNS
+    assert road_field_names(["condition", "Length_m", "level"]) == [
+        ("condition", "road_condition"), ("Length_m", "road_Length_m"), ("level", "road_level")]
+
+
 def _check_rows(rows: list[dict], want: dict, text: bool = False) -> None:
     assert rows
     for r in rows:
