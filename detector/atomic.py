@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +36,8 @@ class OutputInUseError(PatrolError):
 
 
 _PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png"}
+#: a Shapefile's files and the indexes GIS keep beside it (``gis._SHP_SIDECARS``, ``gis._STALE_INDEXES``)
+_SHAPEFILE_SUFFIXES = {".shp", ".shx", ".dbf", ".prj", ".cpg", ".sbn", ".sbx", ".qix", ".fix", ".atx", ".ain", ".aih"}
 
 
 def held_by(path: str | Path) -> str:
@@ -45,6 +48,8 @@ def held_by(path: str | Path) -> str:
         return "a photo viewer"
     if suffix == ".gpkg":
         return "QGIS, Excel"
+    if suffix in _SHAPEFILE_SUFFIXES:
+        return "QGIS, ArcGIS"
     if suffix in (".yaml", ".yml", ".json"):
         return "an editor"
     return "Excel, a browser"
@@ -68,14 +73,87 @@ _REPLACE_RETRY_S = (0.05, 0.1, 0.25, 0.5)
 def replace_output(tmp: str | Path, path: str | Path) -> None:
     """``os.replace(tmp, path)``; a target that stays locked is OutputInUseError naming it (``tmp`` is left for the
     caller to remove)."""
+    _move(tmp, path, path)
+
+
+def _move(src: str | Path, dst: str | Path, named: str | Path, verb: str = "replace") -> None:
+    """``os.replace(src, dst)``, tried again while refused for a moment; OutputInUseError naming ``named`` (the file
+    another program holds) when it stays refused."""
     for wait in (*_REPLACE_RETRY_S, None):
         try:
-            os.replace(tmp, path)
+            os.replace(src, dst)
             return
         except PermissionError as e:
             if wait is None:
-                raise in_use(path, e) from None
+                raise in_use(named, e, verb) from None
             time.sleep(wait)
+
+
+def replace_together(pairs: list[tuple[Path, Path]], remove: list[Path] = (), what: str = "") -> None:
+    """Move each fully written ``src`` onto its ``dst`` as one change, all or nothing (a Shapefile's .shp .shx .dbf
+    .prj .cpg: a new .shp beside an old .dbf would show other damages' attributes at the points). Windows refuses to
+    rename a file another program holds open (QGIS holds a layer's .dbf, Excel a .dbf it shows), so every existing
+    ``dst`` and every existing file of ``remove`` (stale indexes) is first moved aside into a hidden folder beside
+    them; one that cannot be (after the retries of a moment's refusal) puts back those moved already and raises
+    OutputInUseError naming it: no target changed. Then the new files are moved in (the targets are gone, so
+    nothing holds them) and the old ones deleted. Should a move in fail all the same, the new files placed are taken
+    out and the old put back. A reader opening the set during the switch finds files missing, never a mixed set.
+    ``what``: the set's name for the messages ("reg.shp")."""
+    pairs = [(Path(s), Path(d)) for s, d in pairs]
+    olds = [d for _, d in pairs] + [Path(r) for r in remove]
+    if not olds:
+        return
+    folder = olds[0].parent
+    aside = Path(tempfile.mkdtemp(prefix=f".{olds[0].stem}.old.", dir=folder))
+    moved: list[tuple[Path, Path]] = []  # (target, where it is now)
+    placed: list[Path] = []
+
+    def put_back() -> list[str]:
+        lost = []
+        for p in placed:
+            with contextlib.suppress(OSError):
+                os.unlink(p)
+        for target, old in reversed(moved):
+            try:
+                _move(old, target, target)
+            except (OSError, PatrolError):
+                lost.append(f"{target.name} as {old}")
+        return lost
+
+    def undo(e: BaseException, name: Path, doing: str) -> None:
+        """Put the old set back after ``e``; raise what says so (the original error when all went back)."""
+        lost = put_back()
+        if lost:
+            why = e.reason if isinstance(e, PatrolError) else (getattr(e, "strerror", None) or str(e))
+            raise PatrolError(f"could not {doing} ({why}) nor put the old files back: they are kept as "
+                              f"{', '.join(lost)}", name) from None
+        if isinstance(e, OutputInUseError):
+            raise OutputInUseError(f"{e.reason} (none of {what or name.name}'s files was changed)", name,
+                                   verb=e.verb, program=e.program) from None
+        raise e
+
+    try:
+        for k, target in enumerate(olds):
+            if not os.path.lexists(target):
+                continue
+            old = aside / f"{k}{target.suffix}"
+            try:
+                _move(target, old, target, "replace" if k < len(pairs) else "remove")
+            except BaseException as e:  # OutputInUseError (held open), another OSError, Ctrl-C
+                undo(e, target, f"move {target.name} aside")
+            moved.append((target, old))
+        for src, dst in pairs:
+            try:
+                _move(src, dst, dst)
+            except BaseException as e:
+                undo(e, dst, f"write {dst.name}")
+            placed.append(dst)
+    except BaseException:
+        if not any(aside.iterdir()):
+            shutil.rmtree(aside, ignore_errors=True)
+        raise
+    _fsync_dir(folder)
+    shutil.rmtree(aside, ignore_errors=True)  # the old files (a deleted file still open elsewhere goes when closed)
 
 
 def remove_output(path: str | Path) -> None:

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_replace_file, remove_output
+from .atomic import atomic_replace_file, replace_together
 from .errors import PatrolError, UsageError
 
 #: the export formats that can carry another CRS than WGS 84 (``--crs``)
@@ -365,13 +365,12 @@ def write_shp(df: pd.DataFrame, path: str | Path, crs=None, encoding: str = SHP_
                     z.write(f, arcname=f.name)
             atomic_replace_file(zpath, path)
         else:
-            # the .shp first: a Shapefile open in QGIS or ArcGIS (Windows) stops the export before any of its
-            # files is replaced, never leaving a new .shp beside an old .dbf
-            for f in files:
-                atomic_replace_file(f, path.with_name(f.name))
-            for p in path.parent.iterdir():
-                if p.stem == stem and p.suffix.lower() in _STALE_INDEXES and p.is_file():
-                    remove_output(p)
+            # all or nothing: one of the set held open (Windows: QGIS holds the .dbf too, Excel a .dbf it shows)
+            # stops the export with no file changed, never a new .shp beside an old .dbf; a stale index of the old
+            # one goes with it
+            stale = [p for p in path.parent.iterdir()
+                     if p.stem == stem and p.suffix.lower() in _STALE_INDEXES and p.is_file()]
+            replace_together([(f, path.with_name(f.name)) for f in files], stale, what=path.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return notes

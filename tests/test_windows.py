@@ -114,6 +114,78 @@ def test_export_over_a_file_open_elsewhere_is_one_line(located, tmp_path, fmt, n
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
+def test_shapefile_with_one_of_its_files_open_is_left_whole(located, tmp_path):
+    """QGIS (or Excel, showing the .dbf) holds one file of an exported Shapefile open while the export runs again.
+    Only a held .shp stopped the export before any file changed: a held .dbf (.shx, .prj, .cpg) left a new .shp and
+    .shx beside the old .dbf, the attributes of other damages shown at the points. Now, whichever file is held
+    (a stale QGIS index .qix too), exit 2 names it and the old set is left exactly as it was, still readable; once
+    it is closed, the same command writes the new set and removes the stale index."""
+    import pyogrio
+
+    from detector.store import Store
+    from test_cli import ok, patrol
+
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    with Store(store) as st:
+        ids = st.query(lists=False)["candidate_id"].tolist()
+    ok(patrol("status", store, ids[0], "--set", "confirmed"))
+    folder = tmp_path / "gis"
+    shp = folder / "損傷.shp"
+    # the old set: one damage, plane coordinates, UTF-8 (every file of it differs from the new one's)
+    r = win_patrol("export", store, "--format", "shp", "--status", "confirmed", "--crs", "EPSG:6675",
+                   "--encoding", "utf-8", "--out", shp)
+    assert r.returncode == 0, r.stderr
+    (folder / "損傷.qix").write_bytes(b"QGIS's spatial index of the old set")
+    old = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert sorted(old) == sorted(f"損傷{e}" for e in (".cpg", ".dbf", ".prj", ".qix", ".shp", ".shx"))
+    for held in (".dbf", ".shx", ".prj", ".cpg", ".shp", ".qix"):
+        r = win_patrol("export", store, "--format", "shp", "--out", shp, open_in_excel=f"gis/損傷{held}")
+        line = one_error_line(r, 2)
+        assert line.startswith(f"error: {folder / ('損傷' + held)}: cannot "), line
+        assert "QGIS" in line and "close it and run the same command again" in line, line
+        assert "none of 損傷.shp's files was changed" in line, line
+        assert sorted(p.name for p in folder.iterdir()) == sorted(old), held  # no temp file or folder left
+        assert {p.name: p.read_bytes() for p in folder.iterdir()} == old, held
+        back = pyogrio.read_dataframe(shp)
+        assert len(back) == 1 and back["cand_id"].tolist() == [ids[0]] and back.crs.to_epsg() == 6675, held
+    r = win_patrol("export", store, "--format", "shp", "--out", shp)  # closed: the new set
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"損傷{e}" for e in (".cpg", ".dbf", ".prj", ".shp", ".shx"))
+    new = pyogrio.read_dataframe(shp)
+    assert sorted(new["cand_id"]) == sorted(ids) and new.crs.to_epsg() == 4326
+    assert (folder / "損傷.cpg").read_text() == "932"
+
+
+def test_a_set_whose_new_file_cannot_be_moved_in_is_put_back(tmp_path, monkeypatch):
+    """replace_together's second half: the old files are aside and a new one still cannot be moved in (refused
+    on every try): the new files placed are taken out, the old ones put back, the held name in the error."""
+    from detector import atomic
+
+    new = tmp_path / "new"
+    new.mkdir()
+    names = ["a.shp", "a.shx", "a.dbf"]
+    for n in names:
+        (tmp_path / n).write_text("old " + n)
+        (new / n).write_text("new " + n)
+    (tmp_path / "a.qix").write_text("old index")
+    real = os.replace
+
+    def refuse_dbf_in(src, dst):
+        if Path(src) == new / "a.dbf":
+            raise PermissionError(13, "The process cannot access the file because it is being used by another process")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", refuse_dbf_in)
+    monkeypatch.setattr(atomic, "_REPLACE_RETRY_S", (0.0,))
+    with pytest.raises(atomic.OutputInUseError) as e:
+        atomic.replace_together([(new / n, tmp_path / n) for n in names], [tmp_path / "a.qix"], what="a.shp")
+    assert Path(e.value.path) == tmp_path / "a.dbf" and "a.dbf" in str(e.value)
+    assert {p.name: p.read_text() for p in tmp_path.iterdir() if p.is_file()} == {
+        **{n: "old " + n for n in names}, "a.qix": "old index"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*names, "a.qix", "new"])  # no folder left aside
+
+
 def test_a_rename_refused_for_a_moment_is_tried_again(tmp_path, monkeypatch):
     """A virus scanner or the search indexer holds a fresh file for a moment: the rename is tried again."""
     from detector import atomic
