@@ -45,6 +45,8 @@ def held_by(path: str | Path) -> str:
         return "a photo viewer"
     if suffix == ".gpkg":
         return "QGIS, Excel"
+    if suffix in (".shp", ".shx", ".dbf", ".prj", ".cpg"):
+        return "QGIS, ArcGIS, Excel"
     if suffix in (".yaml", ".yml", ".json"):
         return "an editor"
     return "Excel, a browser"
@@ -76,6 +78,39 @@ def replace_output(tmp: str | Path, path: str | Path) -> None:
             if wait is None:
                 raise in_use(path, e) from None
             time.sleep(wait)
+
+
+def replace_outputs_together(pairs: list[tuple[Path, Path]], aside: str | Path) -> None:
+    """Move each new file ``pairs[i][0]`` onto its target ``pairs[i][1]``, all or none: files read as one (a
+    Shapefile's .shp, .shx and .dbf, matched by record number) must never be left part new, part old. Every existing
+    target is first moved aside into the folder ``aside`` (on the same volume; the old files stay there for the
+    caller to remove); one that another program holds open (Windows refuses to rename it) puts the ones moved back
+    and is OutputInUseError naming it, no file replaced. Then the new files are moved in."""
+    moved: list[tuple[Path, Path]] = []
+    try:
+        for i, (_, target) in enumerate(pairs):
+            target = Path(target)
+            if not os.path.lexists(target):
+                continue
+            old = Path(aside) / f".old{i}{target.suffix}"
+            for wait in (*_REPLACE_RETRY_S, None):
+                try:
+                    os.replace(target, old)
+                    moved.append((old, target))
+                    break
+                except PermissionError as e:
+                    if wait is None:
+                        raise in_use(target, e) from None
+                    time.sleep(wait)
+    except BaseException:
+        for old, target in reversed(moved):
+            with contextlib.suppress(OSError):
+                os.replace(old, target)
+        raise
+    for new, target in pairs:
+        os.replace(new, target)
+    if pairs:
+        _fsync_dir(Path(pairs[0][1]).parent)
 
 
 def remove_output(path: str | Path) -> None:

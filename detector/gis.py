@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_replace_file, remove_output
+from .atomic import atomic_replace_file, remove_output, replace_outputs_together
 from .errors import PatrolError, UsageError
 
 #: the export formats that can carry another CRS than WGS 84 (``--crs``)
@@ -365,10 +365,9 @@ def write_shp(df: pd.DataFrame, path: str | Path, crs=None, encoding: str = SHP_
                     z.write(f, arcname=f.name)
             atomic_replace_file(zpath, path)
         else:
-            # the .shp first: a Shapefile open in QGIS or ArcGIS (Windows) stops the export before any of its
-            # files is replaced, never leaving a new .shp beside an old .dbf
-            for f in files:
-                atomic_replace_file(f, path.with_name(f.name))
+            # all five or none: a file of the set open in QGIS, ArcGIS or Excel (Windows) stops the export before any
+            # of them is replaced, never leaving a new .shp beside an old .dbf (points with another damage's fields)
+            replace_outputs_together([(f, path.with_name(f.name)) for f in files], tmp)
             for p in path.parent.iterdir():
                 if p.stem == stem and p.suffix.lower() in _STALE_INDEXES and p.is_file():
                     remove_output(p)
