@@ -102,22 +102,31 @@ def _model_check(tuned, w: Path, weights: Optional[Path], cfg, config: Optional[
                                                       if tuned.twin_sha256 else "")
     pt, onnx = (w, twin) if w.suffix.lower() == ".pt" else (twin, w)
     export = f"export {onnx.name} from {pt.name} again (patrol train and average-weights do so unless --no-onnx)"
+    # an ONNX export of one .pt differs byte for byte each time (measured: two exports of weights/rdd-yolo.pt)
+    reexported = f"if {onnx.name} was exported again from {pt.name} (each ONNX export differs byte for byte)"
     if same(sha, tuned.sha256) or same(sha, tuned.twin_sha256):
         other = tuned.twin_sha256 if same(sha, tuned.sha256) else tuned.sha256
         if tuned.twin_sha256 is None or twin_sha is None or same(twin_sha, other):
             return []  # the model tuned for; its twin as it was (or gone, or never recorded)
-        return [f"{where}: its thresholds were chosen by patrol tune for {was}; {w} ({src}) is still that model, but "
-                f"{twin} beside it has changed since [sha256:{twin_sha}], so the two are no longer the pair tuned for: "
-                f"if {pt.name} was retrained, {onnx.name} is stale — {export}; then tune the thresholds again ({how}"
-                f"{then})"]
+        head = (f"{where}: its thresholds were chosen by patrol tune for {was}; {w} ({src}) is still that model, but "
+                f"{twin} beside it has changed since [sha256:{twin_sha}]")
+        if twin == onnx:  # the .pt run is the one tuned; only its .onnx is new: exported again, or another model's
+            return [f"{head}: {reexported}, the thresholds hold for both — tune again to record the new pair ({how}"
+                    f"{then}); else {onnx.name} is no longer {pt.name}'s export — {export}"]
+        return [f"{head}, so the two are no longer the pair tuned for: if {pt.name} was retrained, {onnx.name} is "
+                f"stale — {export}; then tune the thresholds again ({how}{then})"]
     if tuned.twin_sha256 is None and same(twin_sha, tuned.sha256):
         return []  # a stamp without the twin's hash: the twin beside the tuned file counts as the same model
     if same(twin_sha, tuned.sha256) or same(twin_sha, tuned.twin_sha256):
         # the file run is new beside the twin tuned for: a .pt retrained (or averaged with --no-onnx) beside its
         # stale .onnx, or an .onnx replaced beside the .pt
-        return [f"{where}: its thresholds were chosen by patrol tune for {was}, but {w} ({src}) has changed since "
-                f"[sha256:{sha}] and {twin} beside it has not, so the two are no longer a pair: if {pt.name} was "
-                f"retrained, {onnx.name} is stale — {export}; then tune the thresholds for the new model ({how}{then})"]
+        head = (f"{where}: its thresholds were chosen by patrol tune for {was}, but {w} ({src}) has changed since "
+                f"[sha256:{sha}] and {twin} beside it has not")
+        if w == onnx:  # the .pt tuned (or its twin) unchanged: this .onnx exported from it again, or another model
+            return [f"{head}: {reexported}, it is still the model tuned for — tune again to record it ({how}{then}); "
+                    f"else it is another model: tune the thresholds for it"]
+        return [f"{head}, so the two are no longer a pair: if {pt.name} was retrained, {onnx.name} is stale — "
+                f"{export}; then tune the thresholds for the new model ({how}{then})"]
     return [f"{where}: its thresholds were chosen by patrol tune for {was}, but the model is now {w} [sha256:{sha}] "
             f"({src}): tune them for this model ({how}{then})"]
 

@@ -49,7 +49,7 @@ def held_by(path: str | Path) -> str:
     if suffix == ".gpkg":
         return "QGIS, Excel"
     if suffix in _SHAPEFILE_SUFFIXES:
-        return "QGIS, ArcGIS"
+        return "QGIS, ArcGIS, Excel"
     if suffix in (".yaml", ".yml", ".json"):
         return "an editor"
     return "Excel, a browser"

@@ -224,3 +224,35 @@ def test_crs_and_encoding_refused_with_one_line(registry, tmp_path):
     ok(patrol("export", store, "--format", "shp", "--status", "repaired", "--out", tmp_path / "none.shp"))
     info = pyogrio.read_info(tmp_path / "none.shp")
     assert info["features"] == 0 and info["geometry_type"] == "Point" and "note" in list(info["fields"])
+
+
+def test_shapefile_held_open_is_never_half_replaced(registry, tmp_path):
+    """Windows: the .dbf of last week's export still open in another program (Excel or LibreOffice showing the
+    table, ArcGIS) while this week's export is written over it: one line naming it, exit 2, and the set on disk is
+    still last week's, whole. A new .shp beside the old .dbf would put other damages' fields on the points (GDAL
+    pairs them by record number). Closed, the same command replaces all five."""
+    import subprocess
+    import sys
+
+    import pyogrio
+
+    import winsim
+
+    store, q = registry["store"], registry["q"]
+    out = tmp_path / "週報" / "路面損傷.shp"
+    ok(patrol("export", store, "--format", "shp", "--out", out))  # last week's: every damage
+    args = ["export", store, "--format", "shp", "--status", "confirmed", "--out", out]
+    r = subprocess.run(winsim.cli_argv(*args), capture_output=True, text=True, timeout=300,
+                       env={**__import__("os").environ, "PATROL_TEST_OPEN_IN_EXCEL": "週報/路面損傷.dbf",
+                            "COLUMNS": "200"})
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "路面損傷.dbf" in lines[0] and "QGIS" in lines[0], r.stderr
+    n_dbf = struct.unpack("<I", out.with_suffix(".dbf").read_bytes()[4:8])[0]
+    assert pyogrio.read_info(out)["features"] == n_dbf == len(q)  # last week's set, whole
+    assert sorted(p.name for p in out.parent.iterdir()) == sorted(f"路面損傷{e}" for e in
+                                                                  (".cpg", ".dbf", ".prj", ".shp", ".shx"))
+    ok(patrol(*args))
+    n_confirmed = int((q["status"] == "confirmed").sum())
+    n_dbf = struct.unpack("<I", out.with_suffix(".dbf").read_bytes()[4:8])[0]
+    assert pyogrio.read_info(out)["features"] == n_dbf == n_confirmed > 0

@@ -390,3 +390,42 @@ def test_thresholds_tell_a_retrained_pt_from_its_stale_onnx_twin(small, tmp_path
     assert "(twin" not in old.read_text(encoding="utf-8")
     r = _patrol("run", tmp_path / "no-drive", *nowhere, "--weights", DEFAULT_WEIGHTS_PT, "--config", old)
     assert r.returncode == 3 and "thresholds were chosen" not in r.stderr, r.stderr
+
+
+def test_an_onnx_exported_again_from_the_tuned_pt_is_not_called_stale(tmp_path):
+    """Each ONNX export of one .pt differs byte for byte (measured: two exports of the shipped rdd-yolo.pt, two
+    sha256). A city tuned with best.onnx beside best.pt, then exported best.onnx from the unchanged best.pt again:
+    the warning said "if best.pt was retrained, best.onnx is stale — export best.onnx from best.pt again" (best.pt has
+    not changed; the export had just been done, and doing it again changes nothing). Now it says what may have
+    happened (exported again: still the model tuned for, tune again to record it; else another model)."""
+    if not (DEFAULT_WEIGHTS_PT.is_file() and DEFAULT_WEIGHTS_ONNX.is_file()):
+        pytest.skip(f"shipped model missing: {DEFAULT_WEIGHTS_PT} / {DEFAULT_WEIGHTS_ONNX}")
+    pytest.importorskip("ultralytics")
+    from detector.train import export_onnx
+    from detector.tune import _with_stamp, tune_stamp
+
+    models = tmp_path / "city" / "models"
+    models.mkdir(parents=True)
+    pt, onnx = models / "best.pt", models / "best.onnx"
+    shutil.copy(DEFAULT_WEIGHTS_PT, pt)
+    shutil.copy(DEFAULT_WEIGHTS_ONNX, onnx)
+    cfgs = {}
+    for w in (onnx, pt):
+        p = tmp_path / "city" / f"city-{w.suffix[1:]}.yaml"
+        text = f"detect:\n  weights: models/{w.name}\n  imgsz: 448\nclasses:\n  D00: {{threshold: 0.3}}\n"
+        p.write_text(_with_stamp(text, tune_stamp(448, w, "data.yaml", "val", config_path=p)), encoding="utf-8")
+        cfgs[w.suffix] = p
+    nowhere = ("--roads", tmp_path / "no-roads.geojson", "--out", tmp_path / "out")
+    for p in cfgs.values():  # as tuned: quiet
+        r = _patrol("run", tmp_path / "no-drive", *nowhere, "--config", p)
+        assert r.returncode == 3 and "thresholds were chosen" not in r.stderr, r.stderr
+
+    before = hashlib.sha256(onnx.read_bytes()).hexdigest()
+    export_onnx(pt, imgsz=448)  # best.onnx beside best.pt, from it, again
+    assert hashlib.sha256(onnx.read_bytes()).hexdigest() != before  # not byte for byte the same
+    again = "if best.onnx was exported again from best.pt (each ONNX export differs byte for byte)"
+    for suffix, says in ((".onnx", f"{again}, it is still the model tuned for — tune again to record it"),
+                         (".pt", f"{again}, the thresholds hold for both — tune again to record the new pair")):
+        r = _patrol("run", tmp_path / "no-drive", *nowhere, "--config", cfgs[suffix])
+        line = next(x for x in r.stderr.splitlines() if "thresholds were chosen" in x)
+        assert says in line and "if best.pt was retrained" not in line, line

@@ -286,6 +286,38 @@ def test_export_joins_the_network_as_it_is_now(sample):
         assert {k: p[k] for k in OUT_NAMES} == exp
 
 
+def test_a_ledgers_own_x_y_beside_the_crs_columns(sample):
+    """A ledger that carries its segments' own plane coordinates as columns ``x``, ``y`` (the start point in
+    JGD2011 zone VII), kept, and the crew's list exported with ``--crs``: the ledger's are ``road_x``, ``road_y``
+    after road_name, the damage's own position is ``x``, ``y`` after lon (before, the projected position overwrote
+    the ledger's column and took its place: one x, no ledger value)."""
+    import geopandas as gpd
+    from pyproj import Transformer
+
+    work = sample["work"]
+    g = gpd.read_file(TOYAMA / "roads.geojson")
+    start = g.geometry.to_crs(6675).apply(lambda ln: ln.coords[0])
+    g["x"], g["y"] = [round(c[0], 3) for c in start], [round(c[1], 3) for c in start]
+    g.to_file(work / "ledger_xy.gpkg", driver="GPKG")
+    want = {r.segment_id: (r.x, r.y) for r in g.itertuples()}
+    cfg = work / "cfg_xy.yaml"
+    cfg.write_text(sample["cfg"].read_text(encoding="utf-8").split("roads:")[0] + "roads:\n  keep_fields: [x, y]\n",
+                   encoding="utf-8")
+    out = work / "list_xy.csv"
+    ok(patrol("export", sample["store"], "--format", "csv", "--crs", "EPSG:6675", "--out", out,
+              "--roads", work / "ledger_xy.gpkg", "--config", cfg))
+    with open(out, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    head = list(rows[0])
+    assert head[head.index("road_name") + 1:head.index("road_name") + 3] == ["road_x", "road_y"]
+    assert head[head.index("lon") + 1:head.index("lon") + 3] == ["x", "y"] and head.count("x") == 1
+    to = Transformer.from_crs(4326, 6675, always_xy=True)
+    for r in rows:
+        assert (float(r["road_x"]), float(r["road_y"])) == want[r["segment_id"]]
+        x, y = to.transform(float(r["lon"]), float(r["lat"]))
+        assert abs(float(r["x"]) - x) < 0.01 and abs(float(r["y"]) - y) < 0.01
+
+
 # ------------------------------------------------------------------------------------------------ config, networks
 
 
@@ -319,7 +351,7 @@ def test_keep_fields_one_name_and_our_own_columns_are_reserved():
 
     cfg = Config(roads=RoadsSpec(keep_fields="管理事務所"))
     assert cfg.roads.keep_fields == ["管理事務所"]
-    ours = ({c for c, *_ in report.LIST_COLUMNS} | set(store.CANDIDATE_COLUMNS) | set(store.STATUS_COLUMNS)
+    ours = ({c for c, *_ in report.LIST_COLUMNS + report.XY_COLUMNS} | set(store.CANDIDATE_COLUMNS) | set(store.STATUS_COLUMNS)
             | set(store._CAND_SQL_TYPES))
     assert {c.casefold() for c in ours} <= RESERVED_COLUMNS
 
