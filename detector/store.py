@@ -401,6 +401,9 @@ class MergeResult:
     frames_recorded: int = 0
     #: the run's drives merged under another name: their folder name is the registry's name of another drive
     renamed: list[DriveRename] = field(default_factory=list)
+    #: drive -> its frames recorded by this merge, for a drive known by name only until now (merged before frames
+    #: were recorded; ``Store._name_only``): the run's frames that are its photos, under its first merge time
+    backfilled: dict[str, int] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -848,7 +851,7 @@ class Store:
             for rid in touched:
                 self._recompute(rid)
             if new_frames:
-                self._record_frames(new_frames, merged_at, run_id)
+                self._record_frames(new_frames, merged_at, run_id, first=self._first_merges(res.backfilled))
                 res.frames_recorded = len(new_frames)
             if res.changed:
                 damages = res.new or res.seen_again or res.reopened or res.refined  # (else: only frames recorded)
@@ -876,6 +879,7 @@ class Store:
                 "JOIN frames f ON f.frame_key = j.value JOIN drives d ON d.did = f.did",
                 (json.dumps(sorted({f[2] for f in frames})),)):
             held[k] = (d, im, at)
+        legacy, backfill = self._name_only(frames, held, res)
         first: dict[int, tuple[str, str]] = {}
         total: dict[str, int] = {}
         links = []  # (drive, image, held drive, held image, its merge time or None: a frame of this run)
@@ -889,7 +893,7 @@ class Store:
             else:
                 first[k] = (d, im)
                 new.append((k, d, im, t))
-        renames = self._drive_names(frames, held, new, res)
+        renames = self._drive_names(frames, held, new, res, legacy)
         to = {r.drive: r.as_name for r in renames}
         alias: dict[tuple[str, str], tuple[str, str]] = {}
         same: dict[tuple[str, str, str | None], int] = {}  # (drive, same_as, merged_at) -> frames
@@ -911,9 +915,87 @@ class Store:
                     if got is not None and got != o["key"][:2]:
                         o["key"] = (*got, *o["key"][2:])
                         o["drive"] = got[0]
-        return [(k, to.get(d, d), im) for k, d, im, _ in new]
+        return backfill + [(k, to.get(d, d), im) for k, d, im, _ in new]
 
-    def _drive_names(self, frames: list[tuple], held: dict, new: list[tuple], res: MergeResult) -> list[DriveRename]:
+    def _name_only(self, frames: list[tuple], held: dict, res: MergeResult) -> tuple[dict, list]:
+        """Inside merge's transaction: the run's drives whose folder name the registry holds for a drive known by name
+        only (merged before frames were recorded: a registry of schema 2, or ``patrol locate`` without the frames),
+        told by that drive's stored sightings: their file names and (boxed sightings) their frames' times.
+
+        A run frame with a stored sighting's file name and its frame time (to the second) is that drive's photo; so
+        are the run drive's frames of the same local days as those or within :data:`CONTINUE_S` of one, and its
+        undated frames. They are recorded under the held name (the *backfill*: added to ``held``, stored with the
+        drive's first merge time, ``res.backfilled``), so a later copy of the drive is known. The run drive's other
+        frames are new frames of a folder name held for another drive (``_drive_names``): a stored sighting's name
+        at another time (``IMG_0001.jpg`` of last week's card), not one sighting's name, or other days. Where
+        neither side has a time, a stored sighting's name among the run's frames makes it the drive (nothing tells
+        them apart).
+
+        Returns ({held name: (its first merge time, that merge's run id, the names of the run drive's frames that
+        are its sightings' names at other times)}, [(key, drive, image)] to record)."""
+        con = self.con
+        runs = sorted({d for d, _, k, _ in frames if k not in held})
+        if not runs:
+            return {}, []
+        names = [d for (d,) in con.execute(
+            "SELECT DISTINCT drive FROM observations WHERE drive IN (SELECT value FROM json_each(?)) "
+            "AND drive NOT IN (SELECT drive FROM drives)", (json.dumps(runs),))]
+        if not names:
+            return {}, []
+        first = self._first_merges(names)
+        legacy: dict[str, tuple[str | None, str | None, set[str]]] = {}
+        backfill = []
+        for d in names:
+            stored: dict[str, list[float]] = {}
+            for im, x1, ft in con.execute("SELECT image, x1, first_t FROM observations WHERE drive=?", (d,)):
+                ts = stored.setdefault(im, [])
+                if x1 >= 0 and ft is not None and math.isfinite(ft):  # (image-level sightings: the run's times)
+                    ts.append(float(ft))
+            mine = [(k, im, t) for dd, im, k, t in frames if dd == d and k not in held]
+            agree, clash, by_name = [], set(), False
+            for k, im, t in mine:
+                ts = stored.get(im)
+                if ts is None:
+                    continue
+                e = self._epoch(t)
+                if e is None or not ts:
+                    by_name = True
+                elif any(abs(e - x) <= 1.0 for x in ts):
+                    agree.append((im, t))
+                else:
+                    clash.add(im)
+            at, rid = first.get(d, (datetime.now(self.tz).isoformat(timespec="seconds"), None))
+            legacy[d] = (at, rid, clash)
+            if not agree and not (by_name and not clash):
+                continue
+            days = {x for _, t in agree if (x := self._day(t))}
+            ours = []
+            for k, im, t in mine:
+                if im in clash:
+                    continue
+                day = self._day(t)
+                if day is None or day in days or (agree and self._near([(im, t)], agree)):
+                    ours.append((k, im))
+            for k, im in ours:
+                held[k] = (d, im, at)
+                backfill.append((k, d, im))
+            if ours:
+                res.backfilled[d] = len(ours)
+        return legacy, backfill
+
+    def _first_merges(self, drives: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """Drives known by name only: (merge time, run id) of the first merge that stored a sighting of each."""
+        out = {}
+        for d in drives:
+            row = self.con.execute(
+                "SELECT merged_at, run_id FROM runs WHERE run_id IN (SELECT run_id FROM observations WHERE drive=?) "
+                "ORDER BY rid LIMIT 1", (d,)).fetchone()
+            if row:
+                out[d] = (row[0], row[1])
+        return out
+
+    def _drive_names(self, frames: list[tuple], held: dict, new: list[tuple], res: MergeResult,
+                     legacy: dict | None = None) -> list[DriveRename]:
         """Inside merge's transaction: the run's drives whose new frames are another drive than the one the registry
         holds under their folder name, and the name each is merged as.
 
@@ -935,6 +1017,8 @@ class Store:
         known = {d: (did, at) for d, did, at in con.execute(
             "SELECT drive, did, merged_at FROM drives WHERE drive IN (SELECT value FROM json_each(?))",
             (json.dumps(sorted(fresh)),))}
+        legacy = legacy or {}
+        known.update({d: (None, at) for d, (at, _, _) in legacy.items() if d in fresh})  # known by name only
         if not known:
             return []
         by_drive: dict[str, list[tuple]] = {}
@@ -952,9 +1036,12 @@ class Store:
                 """(why the new frames are not drive ``name``, or None; conflicting names; that drive's days)."""
                 mine = [(im, t) for im, k, t in by_drive[d] if k in held and held[k][0] == name]
                 names = [im for im, _ in news]
-                clash = sorted(im for (im,) in con.execute(
-                    "SELECT image FROM frames WHERE did=? AND image IN (SELECT value FROM json_each(?))",
-                    (did, json.dumps(names))))
+                if did is None:  # a drive known by name only: its sightings' names at other times
+                    clash = sorted(set(names) & legacy[name][2])
+                else:
+                    clash = sorted(im for (im,) in con.execute(
+                        "SELECT image FROM frames WHERE did=? AND image IN (SELECT value FROM json_each(?))",
+                        (did, json.dumps(names))))
                 own = sorted({x for _, t in mine if (x := self._day(t))})
                 if clash:
                     return "names", clash, own
@@ -1017,15 +1104,17 @@ class Store:
         t = self._aware(t)
         return None if t is None else t.astimezone(self.tz).date().isoformat()
 
-    def _record_frames(self, new: list[tuple[int, str, str]], merged_at: str, run_id: str) -> None:
+    def _record_frames(self, new: list[tuple[int, str, str]], merged_at: str, run_id: str,
+                       first: dict[str, tuple[str, str]] | None = None) -> None:
         """Inside merge's transaction: the run's frames the registry did not hold, under their drives (a drive
-        merged before keeps its first merge time)."""
+        merged before keeps its first merge time; ``first``: that of a drive known by name only until now)."""
         con = self.con
+        first = first or {}
         counts: dict[str, int] = {}
         for _, d, _ in new:
             counts[d] = counts.get(d, 0) + 1
         con.executemany("INSERT OR IGNORE INTO drives (drive, merged_at, run_id) VALUES (?,?,?)",
-                        [(d, merged_at, run_id) for d in counts])
+                        [(d, *first.get(d, (merged_at, run_id))) for d in counts])
         con.executemany("UPDATE drives SET n_frames = n_frames + ? WHERE drive=?", [(n, d) for d, n in counts.items()])
         did = dict(con.execute("SELECT drive, did FROM drives WHERE drive IN (SELECT value FROM json_each(?))",
                                (json.dumps(list(counts)),)))
