@@ -80,7 +80,7 @@ import sqlite3
 import struct
 import time as _time
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
@@ -93,6 +93,9 @@ from .errors import InputError, StoreError, UsageError, read_input_bytes
 SCHEMA_VERSION = 3  # 2: the best crop only in candidates (crop_obs_id says whose), images as drive/name;
 #                    3: the frames of every merged drive, by content (tables drives, frames)
 BUSY_TIMEOUT_S = 120.0
+#: the one form of the status times a crew or ``patrol status`` gives (``status_changed_at``, ``repaired_at``,
+#: ``status_history.at``): ISO 8601 to the second with the offset of the config's timezone; a date is its 00:00
+TIME_FORM = "YYYY-MM-DDTHH:MM:SS+HH:MM"
 GPKG_APPLICATION_ID = 0x47504B47  # 'GPKG'
 GPKG_USER_VERSION = 10400
 SRS_ID = 4326
@@ -454,6 +457,31 @@ def _t(iso: Any) -> float | None:
         return None
 
 
+_WHEN = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
+                   r"\s*(Z|[+-]\d{2}:?\d{2})?")
+
+
+def _parse_when(text: str) -> date | datetime:
+    """A crew's date or time as typed or as Excel saves it: ``2026/11/26``, ``2026-1-5``, ``2026/11/26 9:05``,
+    ISO 8601 with or without offset (``…T14:30:00+09:00``, ``…Z``). A date is a ``date``."""
+    t = text.strip()
+    m = _WHEN.fullmatch(t)
+    try:
+        if m is None:
+            return datetime.fromisoformat(t)
+        y, mo, d, hh, mm, ss, frac, tz = m.groups()
+        if hh is None:
+            return date(int(y), int(mo), int(d))
+        zone = None
+        if tz:
+            zone = timezone.utc if tz == "Z" else timezone(
+                (1 if tz[0] == "+" else -1) * timedelta(hours=int(tz[1:3]), minutes=int(tz[-2:])))
+        return datetime(int(y), int(mo), int(d), int(hh), int(mm), int(ss or 0),
+                        int((frac or "0")[:6].ljust(6, "0")), tzinfo=zone)
+    except ValueError:
+        raise ValueError(f"not a date or ISO 8601 time: {text[:40]!r}") from None
+
+
 def _drive_image(drive: str | None, image: str | None) -> str:
     """A sighting's image as the outputs name it, ``drive/name`` (two phones each have an IMG_0001.jpg); the bare
     name where the sighting has no one drive (``d1|d2``: a run listed the image without its drive) or no drive."""
@@ -587,7 +615,7 @@ class Store:
             for stmt in _FRAMES_SQL:
                 con.execute(stmt)
             con.executemany("INSERT INTO patrol_meta VALUES (?,?)",
-                            [("schema_version", str(SCHEMA_VERSION)), ("last_number", "0")])
+                            [("schema_version", str(SCHEMA_VERSION)), ("last_number", "0"), ("time_form", TIME_FORM)])
 
     @contextlib.contextmanager
     def _txn(self):
@@ -603,6 +631,7 @@ class Store:
         try:
             self._ensure_indexes()  # first: the migration reads observations per candidate
             migrated = self._migrate()
+            self._normalise_times()
             yield con
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
@@ -731,26 +760,51 @@ class Store:
 
     # ---- time helpers
     def _when(self, when: Any) -> tuple[str, float]:
-        """(ISO string, unix seconds) of a user-supplied time; a bare date is the end of that local day."""
+        """(ISO string, unix seconds) of a user-supplied time (a crew's ``checked_at``, ``patrol status``'s now),
+        in the registry's one form (:data:`TIME_FORM`): ``2026-11-26T14:30:00+09:00``, to the second, on the
+        registry's clock (a time with another offset converted to it; one without, taken as on it). A date (no time
+        of day: ``2026/11/26``, ``2026-1-5``; or midnight, as Excel gives a date cell, ``2026/11/26 0:00`` in its CSV)
+        is that local day's 00:00 and, as unix seconds, the end of that day (a damage seen again that day is not seen
+        after its repair): a CSV's date and a workbook's date cell store the same."""
         if when is None or (isinstance(when, str) and not when.strip()):
             dt = datetime.now(self.tz).replace(microsecond=0)
             return dt.isoformat(), dt.timestamp()
         if isinstance(when, str):
-            s = when.strip().replace("/", "-")
-            try:
-                if len(s) <= 10:
-                    when = date.fromisoformat(s)
-                else:
-                    when = datetime.fromisoformat(s)
-            except ValueError:
-                raise ValueError(f"not a date or ISO 8601 time: {when[:40]!r}") from None
+            when = _parse_when(when)
         if isinstance(when, datetime):
-            dt = when if when.tzinfo else when.replace(tzinfo=self.tz)
-            return dt.isoformat(), dt.timestamp()
+            if when.time() == time(0):  # midnight (its own wall time): a date, as Excel's date cell
+                when = when.date()
+            else:
+                dt = (when if when.tzinfo else when.replace(tzinfo=self.tz)).astimezone(self.tz).replace(microsecond=0)
+                return dt.isoformat(), dt.timestamp()
         if isinstance(when, date):
+            start = datetime.combine(when, time(0), tzinfo=self.tz)
             end = datetime.combine(when + timedelta(days=1), time(0), tzinfo=self.tz)
-            return when.isoformat(), end.timestamp()
+            return start.isoformat(), end.timestamp()
         raise ValueError(f"not a date: {when!r}")
+
+    def _normalise_times(self) -> None:
+        """Inside a write transaction, once per registry (``patrol_meta`` ``time_form``): the status times stored as
+        a bare date (``2026-11-26``: a crew's CSV date before :data:`TIME_FORM`) rewritten in it, as that local day's
+        00:00 (their unix seconds, ``repaired_t``, already were the end of that day), so they sort and compare with
+        the others. Read as they are before."""
+        con = self.con
+        if "patrol_meta" not in self._tables() or con.execute(
+                "SELECT 1 FROM patrol_meta WHERE key='time_form'").fetchone():
+            return
+        cols = [("candidates", "status_changed_at"), ("candidates", "repaired_at"), ("status_history", "at")]
+        for table, col in cols:
+            bare = [v for (v,) in con.execute(
+                f'SELECT DISTINCT "{col}" FROM "{table}" WHERE length("{col}") = 10 AND "{col}" GLOB '
+                "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'")]
+            fixed = []
+            for v in bare:
+                with contextlib.suppress(ValueError):
+                    fixed.append((datetime.combine(date.fromisoformat(v), time(0), tzinfo=self.tz).isoformat(), v))
+            con.executemany(f'UPDATE "{table}" SET "{col}"=? WHERE "{col}"=?', fixed)
+            if fixed:
+                self._touch(table)
+        con.execute("INSERT INTO patrol_meta VALUES ('time_form', ?)", (TIME_FORM,))
 
     # ------------------------------------------------------------------------------------------ merge
     def merge(self, cands: pd.DataFrame, run_info: dict | None = None, cfg=None,
