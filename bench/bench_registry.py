@@ -10,14 +10,19 @@ against reading the whole registry (``Store.query``, crops included); the file's
 ``candidates``, first_t, last_t, repaired_t, created_run, crop_obs_id after it; a new registry has the crop last), both
 compacted as the migration leaves them: reads of the columns after the crop (warm and with the file evicted from the
 OS cache) and weekly merges, side by side.
+``--frames N``: every weekly drive merged with N frames (``frames`` table, synthetic keys), plus each week a card
+folder called ``DCIM`` with N frames named IMG_0001.jpg … (a folder name held for another drive: the name-reuse
+check, ``Store._drive_names``); at the end the per-drive queries on ``frames`` (that check, a drive's frames) and a
+weekly merge timed on the registry as it is and on a copy without the index ``frames_did``, and both files' sizes.
 
-    .venv/bin/python bench/bench_registry.py [--weeks 100] [--groups 20] [--layouts]
+    .venv/bin/python bench/bench_registry.py [--weeks 100] [--groups 20] [--layouts] [--frames 100]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import sys
 import tempfile
@@ -34,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from detector.config import Config  # noqa: E402
 from detector.detections import Detections, read_detections_csv  # noqa: E402
 from detector.pipeline import locate_and_dedupe  # noqa: E402
-from detector.store import Store  # noqa: E402
+from detector.store import _FRAMES_INDEX_SQL, Store  # noqa: E402
 
 
 def week_cands(base: pd.DataFrame, week: int, groups: list[int]) -> pd.DataFrame:
@@ -63,6 +68,61 @@ def week_cands(base: pd.DataFrame, week: int, groups: list[int]) -> pd.DataFrame
         parts.append(c)
     out = pd.concat(parts, ignore_index=True)
     return out
+
+
+def week_frames(c: pd.DataFrame, week: int, n: int, t0: datetime) -> list[tuple]:
+    """``(drive, image, frame_key, time)`` of ``n`` frames of every drive of the week's candidates and of that week's
+    ``DCIM`` card (camera numbering: the same names every week, other photos)."""
+    rng = np.random.default_rng(10_000 + week)
+    drives = sorted({d for ds in c["drives"] for d in ds}) + ["DCIM"]
+    start = t0 + timedelta(days=7 * week)
+    keys = rng.integers(0, 2 ** 63 - 1, size=len(drives) * n, dtype=np.int64)
+    return [(d, f"IMG_{i + 1:04d}.jpg" if d == "DCIM" else f"{d}_{i:05d}.jpg", int(keys[j * n + i]),
+             start + timedelta(seconds=i)) for j, d in enumerate(drives) for i in range(n)]
+
+
+def frames_index(store: Path, work: Path, cfg: Config, base: pd.DataFrame, week: int, groups: int, n: int,
+                 t0: datetime) -> None:
+    """The per-drive queries on ``frames`` with and without the index ``frames_did``, on two copies
+    of the large registry (each compacted, so the sizes compare), and the next weekly merge on each."""
+    import shutil
+    import sqlite3
+
+    with_ix, without = work / "frames_with_index.gpkg", work / "frames_without_index.gpkg"
+    for p, make in ((with_ix, True), (without, False)):
+        shutil.copy(store, p)
+        con = sqlite3.connect(p)
+        con.execute(_FRAMES_INDEX_SQL if make else "DROP INDEX IF EXISTS frames_did")
+        con.execute("VACUUM")
+        con.close()
+    size = {p: p.stat().st_size for p in (with_ix, without)}
+    c = week_cands(base, week, list(range(groups)) + [groups + week])
+    fr = week_frames(c, week, n, t0)
+    print(f"\nframes: {n} a drive; per-drive queries, mean of 20 (ms), and the next weekly merge (s):")
+    for p in (without, with_ix):
+        con = sqlite3.connect(p)
+        nf, nd = con.execute("SELECT (SELECT COUNT(*) FROM frames), (SELECT COUNT(*) FROM drives)").fetchone()
+        did = con.execute("SELECT did FROM drives WHERE drive='DCIM'").fetchone()[0]
+        names = json.dumps([f"IMG_{i + 1:04d}.jpg" for i in range(n)])
+        q = {"name-reuse check (a drive's names)": ("SELECT image FROM frames WHERE did=? AND image IN "
+                                                    "(SELECT value FROM json_each(?))", (did, names)),
+             "a drive's frames": ("SELECT frame_key, image FROM frames WHERE did=?", (did,)),
+             "frames per drive (all)": ("SELECT did, COUNT(*) FROM frames GROUP BY did", ())}
+        res = {}
+        for k, (sql, args) in q.items():
+            con.execute(sql, args).fetchall()  # warm
+            t = time.perf_counter()
+            for _ in range(20):
+                con.execute(sql, args).fetchall()
+            res[k] = (time.perf_counter() - t) / 20 * 1e3
+        con.close()
+        with Store.for_config(p, cfg) as st:
+            tm, r = timed(st.merge, c, {"run_id": f"week{week:03d}"}, cfg, frames=fr)
+        label = "with index   " if p == with_ix else "without index"
+        print(f"  {label}: {nf} frames of {nd} drives, file {size[p] / 1e6:.1f} MB; "
+              + ", ".join(f"{k} {v:.2f} ms" for k, v in res.items())
+              + f"; merge {tm:.2f} s ({len(r.renamed)} renamed, {r.frames_recorded} frames recorded"
+              + (", the index created first: a registry made before it)" if p == without else ")"))
 
 
 def timed(fn, *a, **k):
@@ -184,6 +244,8 @@ def main() -> None:
     ap.add_argument("--keep", default=None, help="folder to keep the registry in")
     ap.add_argument("--layouts", action="store_true", help="also crop last against crop in the middle (a migrated "
                     "schema-1 registry): read and merge times")
+    ap.add_argument("--frames", type=int, default=0, help="frames a drive (and a weekly DCIM card): the frames "
+                    "table's per-drive queries with and without its index")
     a = ap.parse_args()
     toy = Path(a.shared) / "sample_drives" / "toyama"
     cfg = Config()
@@ -196,12 +258,14 @@ def main() -> None:
         store.unlink()
     rows = []
     ops = {}
+    t0 = datetime(2026, 1, 5, 9, 0, tzinfo=cfg.tz)
     for w in range(a.weeks):
         c = week_cands(base, w, list(range(a.groups)) + [a.groups + w])
         with Store.for_config(store, cfg) as st:
             n_c, n_o = st.con.execute("SELECT (SELECT COUNT(*) FROM candidates), (SELECT COUNT(*) FROM observations)").fetchone()
-            t, res = timed(st.merge, c, {"run_id": f"week{w:03d}"}, cfg)
-            t2, _ = timed(st.merge, c, {"run_id": f"week{w:03d}-again"}, cfg)  # the re-run: no-op
+            fr = week_frames(c, w, a.frames, t0) if a.frames else None
+            t, res = timed(st.merge, c, {"run_id": f"week{w:03d}"}, cfg, frames=fr)
+            t2, _ = timed(st.merge, c, {"run_id": f"week{w:03d}-again"}, cfg, frames=fr)  # the re-run: no-op
         rows.append((w, n_c, n_o, len(c), t, t2, len(res.new), len(res.seen_again)))
         if w in (0, 1, a.weeks // 2) or w == a.weeks - 1 or w % 10 == 0:
             print(f"week {w:3d}: registry {n_c:6d} candidates {n_o:7d} obs, merge {len(c)} cands {t:6.2f} s "
@@ -227,6 +291,8 @@ def main() -> None:
         print(f"{k:20s} {s:7.3f} {unit} -> {l_:7.3f} {unit} (x{l_ / s:.2f})")
     if a.layouts:
         layouts(store, work, cfg, base, a.weeks, a.groups)
+    if a.frames:
+        frames_index(store, work, cfg, base, a.weeks, a.groups, a.frames, t0)
     print(f"work folder: {work}")
 
 

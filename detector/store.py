@@ -80,7 +80,7 @@ import sqlite3
 import struct
 import time as _time
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
@@ -93,6 +93,9 @@ from .errors import InputError, StoreError, UsageError, read_input_bytes
 SCHEMA_VERSION = 3  # 2: the best crop only in candidates (crop_obs_id says whose), images as drive/name;
 #                    3: the frames of every merged drive, by content (tables drives, frames)
 BUSY_TIMEOUT_S = 120.0
+#: the one form of the status times a crew or ``patrol status`` gives (``status_changed_at``, ``repaired_at``,
+#: ``status_history.at``): ISO 8601 to the second with the offset of the config's timezone; a date is its 00:00
+TIME_FORM = "YYYY-MM-DDTHH:MM:SS+HH:MM"
 GPKG_APPLICATION_ID = 0x47504B47  # 'GPKG'
 GPKG_USER_VERSION = 10400
 SRS_ID = 4326
@@ -185,6 +188,12 @@ CREATE TABLE runs (
 CREATE TABLE patrol_meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
+#: a drive's frames (the name-reuse check, ``Store._drive_names``): without it each check reads the whole table
+#: (bench_registry.py --weeks 41 --frames 100, 180,600 frames: 18-43 ms a check -> 0.08 ms; 16 bytes a frame, 2.9 MB,
+#: where (did, image) took 54 bytes a frame for the same time). Made with the tables, and by the next write of a
+#: registry made before it (``_ensure_indexes``)
+_FRAMES_INDEX_SQL = "CREATE INDEX IF NOT EXISTS frames_did ON frames (did)"
+
 #: schema 3: every frame of every drive merged, by what the camera wrote (``frames.frame_key``), so that a drive
 #: copied under another folder name is known for what it is (``Store.merge``). In a registry of schema 2 they are
 #: created by its next write transaction (``_migrate``).
@@ -192,6 +201,7 @@ _FRAMES_SQL = [
     "CREATE TABLE IF NOT EXISTS drives (did INTEGER PRIMARY KEY AUTOINCREMENT, drive TEXT NOT NULL UNIQUE, "
     "merged_at TEXT NOT NULL, run_id TEXT, n_frames INTEGER NOT NULL DEFAULT 0)",
     "CREATE TABLE IF NOT EXISTS frames (frame_key INTEGER PRIMARY KEY, did INTEGER NOT NULL, image TEXT NOT NULL)",
+    _FRAMES_INDEX_SQL,
     "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES "
     "('drives', 'attributes', 'drives', 'drive folders merged, first merge time, frames recorded', NULL)",
     "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES "
@@ -401,6 +411,9 @@ class MergeResult:
     frames_recorded: int = 0
     #: the run's drives merged under another name: their folder name is the registry's name of another drive
     renamed: list[DriveRename] = field(default_factory=list)
+    #: drive -> its frames recorded by this merge, for a drive known by name only until now (merged before frames
+    #: were recorded; ``Store._name_only``): the run's frames that are its photos, under its first merge time
+    backfilled: dict[str, int] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -449,6 +462,31 @@ def _t(iso: Any) -> float | None:
         return datetime.fromisoformat(s).timestamp()
     except ValueError:
         return None
+
+
+_WHEN = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
+                   r"\s*(Z|[+-]\d{2}:?\d{2})?")
+
+
+def _parse_when(text: str) -> date | datetime:
+    """A crew's date or time as typed or as Excel saves it: ``2026/11/26``, ``2026-1-5``, ``2026/11/26 9:05``,
+    ISO 8601 with or without offset (``…T14:30:00+09:00``, ``…Z``). A date is a ``date``."""
+    t = text.strip()
+    m = _WHEN.fullmatch(t)
+    try:
+        if m is None:
+            return datetime.fromisoformat(t)
+        y, mo, d, hh, mm, ss, frac, tz = m.groups()
+        if hh is None:
+            return date(int(y), int(mo), int(d))
+        zone = None
+        if tz:
+            zone = timezone.utc if tz == "Z" else timezone(
+                (1 if tz[0] == "+" else -1) * timedelta(hours=int(tz[1:3]), minutes=int(tz[-2:])))
+        return datetime(int(y), int(mo), int(d), int(hh), int(mm), int(ss or 0),
+                        int((frac or "0")[:6].ljust(6, "0")), tzinfo=zone)
+    except ValueError:
+        raise ValueError(f"not a date or ISO 8601 time: {text[:40]!r}") from None
 
 
 def _drive_image(drive: str | None, image: str | None) -> str:
@@ -584,7 +622,7 @@ class Store:
             for stmt in _FRAMES_SQL:
                 con.execute(stmt)
             con.executemany("INSERT INTO patrol_meta VALUES (?,?)",
-                            [("schema_version", str(SCHEMA_VERSION)), ("last_number", "0")])
+                            [("schema_version", str(SCHEMA_VERSION)), ("last_number", "0"), ("time_form", TIME_FORM)])
 
     @contextlib.contextmanager
     def _txn(self):
@@ -600,6 +638,7 @@ class Store:
         try:
             self._ensure_indexes()  # first: the migration reads observations per candidate
             migrated = self._migrate()
+            self._normalise_times()
             yield con
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
@@ -702,12 +741,16 @@ class Store:
                 "FROM candidates WHERE geom IS NOT NULL) WHERE table_name='candidates'")
 
     def _ensure_indexes(self) -> None:
-        """Inside a write transaction: add the observation indexes to a registry that lacks them (made before them)."""
+        """Inside a write transaction: add the observation indexes and ``frames_did`` to a registry that lacks them
+        (made before them)."""
         con = self.con
         have = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='observations'")}
         if set(_INDEX_NAMES) - have and "observations" in self._tables():
             for stmt in _INDEX_SQL:
                 con.execute(stmt)
+        if "frames" in self._tables() and not con.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='index' AND name='frames_did'").fetchone():
+            con.execute(_FRAMES_INDEX_SQL)  # (a schema-3 registry made before the index)
 
     def _ensure_rtree(self) -> None:
         """Inside a write transaction: add the spatial index to a registry that has none (new, or made before it)."""
@@ -728,26 +771,51 @@ class Store:
 
     # ---- time helpers
     def _when(self, when: Any) -> tuple[str, float]:
-        """(ISO string, unix seconds) of a user-supplied time; a bare date is the end of that local day."""
+        """(ISO string, unix seconds) of a user-supplied time (a crew's ``checked_at``, ``patrol status``'s now),
+        in the registry's one form (:data:`TIME_FORM`): ``2026-11-26T14:30:00+09:00``, to the second, on the
+        registry's clock (a time with another offset converted to it; one without, taken as on it). A date (no time
+        of day: ``2026/11/26``, ``2026-1-5``; or midnight, as Excel gives a date cell, ``2026/11/26 0:00`` in its CSV)
+        is that local day's 00:00 and, as unix seconds, the end of that day (a damage seen again that day is not seen
+        after its repair): a CSV's date and a workbook's date cell store the same."""
         if when is None or (isinstance(when, str) and not when.strip()):
             dt = datetime.now(self.tz).replace(microsecond=0)
             return dt.isoformat(), dt.timestamp()
         if isinstance(when, str):
-            s = when.strip().replace("/", "-")
-            try:
-                if len(s) <= 10:
-                    when = date.fromisoformat(s)
-                else:
-                    when = datetime.fromisoformat(s)
-            except ValueError:
-                raise ValueError(f"not a date or ISO 8601 time: {when[:40]!r}") from None
+            when = _parse_when(when)
         if isinstance(when, datetime):
-            dt = when if when.tzinfo else when.replace(tzinfo=self.tz)
-            return dt.isoformat(), dt.timestamp()
+            if when.time() == time(0):  # midnight (its own wall time): a date, as Excel's date cell
+                when = when.date()
+            else:
+                dt = (when if when.tzinfo else when.replace(tzinfo=self.tz)).astimezone(self.tz).replace(microsecond=0)
+                return dt.isoformat(), dt.timestamp()
         if isinstance(when, date):
+            start = datetime.combine(when, time(0), tzinfo=self.tz)
             end = datetime.combine(when + timedelta(days=1), time(0), tzinfo=self.tz)
-            return when.isoformat(), end.timestamp()
+            return start.isoformat(), end.timestamp()
         raise ValueError(f"not a date: {when!r}")
+
+    def _normalise_times(self) -> None:
+        """Inside a write transaction, once per registry (``patrol_meta`` ``time_form``): the status times stored as
+        a bare date (``2026-11-26``: a crew's CSV date before :data:`TIME_FORM`) rewritten in it, as that local day's
+        00:00 (their unix seconds, ``repaired_t``, already were the end of that day), so they sort and compare with
+        the others. Read as they are before."""
+        con = self.con
+        if "patrol_meta" not in self._tables() or con.execute(
+                "SELECT 1 FROM patrol_meta WHERE key='time_form'").fetchone():
+            return
+        cols = [("candidates", "status_changed_at"), ("candidates", "repaired_at"), ("status_history", "at")]
+        for table, col in cols:
+            bare = [v for (v,) in con.execute(
+                f'SELECT DISTINCT "{col}" FROM "{table}" WHERE length("{col}") = 10 AND "{col}" GLOB '
+                "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'")]
+            fixed = []
+            for v in bare:
+                with contextlib.suppress(ValueError):
+                    fixed.append((datetime.combine(date.fromisoformat(v), time(0), tzinfo=self.tz).isoformat(), v))
+            con.executemany(f'UPDATE "{table}" SET "{col}"=? WHERE "{col}"=?', fixed)
+            if fixed:
+                self._touch(table)
+        con.execute("INSERT INTO patrol_meta VALUES ('time_form', ?)", (TIME_FORM,))
 
     # ------------------------------------------------------------------------------------------ merge
     def merge(self, cands: pd.DataFrame, run_info: dict | None = None, cfg=None,
@@ -848,7 +916,7 @@ class Store:
             for rid in touched:
                 self._recompute(rid)
             if new_frames:
-                self._record_frames(new_frames, merged_at, run_id)
+                self._record_frames(new_frames, merged_at, run_id, first=self._first_merges(res.backfilled))
                 res.frames_recorded = len(new_frames)
             if res.changed:
                 damages = res.new or res.seen_again or res.reopened or res.refined  # (else: only frames recorded)
@@ -876,6 +944,7 @@ class Store:
                 "JOIN frames f ON f.frame_key = j.value JOIN drives d ON d.did = f.did",
                 (json.dumps(sorted({f[2] for f in frames})),)):
             held[k] = (d, im, at)
+        legacy, backfill = self._name_only(frames, held, res)
         first: dict[int, tuple[str, str]] = {}
         total: dict[str, int] = {}
         links = []  # (drive, image, held drive, held image, its merge time or None: a frame of this run)
@@ -889,7 +958,7 @@ class Store:
             else:
                 first[k] = (d, im)
                 new.append((k, d, im, t))
-        renames = self._drive_names(frames, held, new, res)
+        renames = self._drive_names(frames, held, new, res, legacy)
         to = {r.drive: r.as_name for r in renames}
         alias: dict[tuple[str, str], tuple[str, str]] = {}
         same: dict[tuple[str, str, str | None], int] = {}  # (drive, same_as, merged_at) -> frames
@@ -911,9 +980,87 @@ class Store:
                     if got is not None and got != o["key"][:2]:
                         o["key"] = (*got, *o["key"][2:])
                         o["drive"] = got[0]
-        return [(k, to.get(d, d), im) for k, d, im, _ in new]
+        return backfill + [(k, to.get(d, d), im) for k, d, im, _ in new]
 
-    def _drive_names(self, frames: list[tuple], held: dict, new: list[tuple], res: MergeResult) -> list[DriveRename]:
+    def _name_only(self, frames: list[tuple], held: dict, res: MergeResult) -> tuple[dict, list]:
+        """Inside merge's transaction: the run's drives whose folder name the registry holds for a drive known by name
+        only (merged before frames were recorded: a registry of schema 2, or ``patrol locate`` without the frames),
+        told by that drive's stored sightings: their file names and (boxed sightings) their frames' times.
+
+        A run frame with a stored sighting's file name and its frame time (to the second) is that drive's photo; so
+        are the run drive's frames of the same local days as those or within :data:`CONTINUE_S` of one, and its
+        undated frames. They are recorded under the held name (the *backfill*: added to ``held``, stored with the
+        drive's first merge time, ``res.backfilled``), so a later copy of the drive is known. The run drive's other
+        frames are new frames of a folder name held for another drive (``_drive_names``): a stored sighting's name
+        at another time (``IMG_0001.jpg`` of last week's card), not one sighting's name, or other days. Where
+        neither side has a time, a stored sighting's name among the run's frames makes it the drive (nothing tells
+        them apart).
+
+        Returns ({held name: (its first merge time, that merge's run id, the names of the run drive's frames that
+        are its sightings' names at other times)}, [(key, drive, image)] to record)."""
+        con = self.con
+        runs = sorted({d for d, _, k, _ in frames if k not in held})
+        if not runs:
+            return {}, []
+        names = [d for (d,) in con.execute(
+            "SELECT DISTINCT drive FROM observations WHERE drive IN (SELECT value FROM json_each(?)) "
+            "AND drive NOT IN (SELECT drive FROM drives)", (json.dumps(runs),))]
+        if not names:
+            return {}, []
+        first = self._first_merges(names)
+        legacy: dict[str, tuple[str | None, str | None, set[str]]] = {}
+        backfill = []
+        for d in names:
+            stored: dict[str, list[float]] = {}
+            for im, x1, ft in con.execute("SELECT image, x1, first_t FROM observations WHERE drive=?", (d,)):
+                ts = stored.setdefault(im, [])
+                if x1 >= 0 and ft is not None and math.isfinite(ft):  # (image-level sightings: the run's times)
+                    ts.append(float(ft))
+            mine = [(k, im, t) for dd, im, k, t in frames if dd == d and k not in held]
+            agree, clash, by_name = [], set(), False
+            for k, im, t in mine:
+                ts = stored.get(im)
+                if ts is None:
+                    continue
+                e = self._epoch(t)
+                if e is None or not ts:
+                    by_name = True
+                elif any(abs(e - x) <= 1.0 for x in ts):
+                    agree.append((im, t))
+                else:
+                    clash.add(im)
+            at, rid = first.get(d, (datetime.now(self.tz).isoformat(timespec="seconds"), None))
+            legacy[d] = (at, rid, clash)
+            if not agree and not (by_name and not clash):
+                continue
+            days = {x for _, t in agree if (x := self._day(t))}
+            ours = []
+            for k, im, t in mine:
+                if im in clash:
+                    continue
+                day = self._day(t)
+                if day is None or day in days or (agree and self._near([(im, t)], agree)):
+                    ours.append((k, im))
+            for k, im in ours:
+                held[k] = (d, im, at)
+                backfill.append((k, d, im))
+            if ours:
+                res.backfilled[d] = len(ours)
+        return legacy, backfill
+
+    def _first_merges(self, drives: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """Drives known by name only: (merge time, run id) of the first merge that stored a sighting of each."""
+        out = {}
+        for d in drives:
+            row = self.con.execute(
+                "SELECT merged_at, run_id FROM runs WHERE run_id IN (SELECT run_id FROM observations WHERE drive=?) "
+                "ORDER BY rid LIMIT 1", (d,)).fetchone()
+            if row:
+                out[d] = (row[0], row[1])
+        return out
+
+    def _drive_names(self, frames: list[tuple], held: dict, new: list[tuple], res: MergeResult,
+                     legacy: dict | None = None) -> list[DriveRename]:
         """Inside merge's transaction: the run's drives whose new frames are another drive than the one the registry
         holds under their folder name, and the name each is merged as.
 
@@ -935,6 +1082,8 @@ class Store:
         known = {d: (did, at) for d, did, at in con.execute(
             "SELECT drive, did, merged_at FROM drives WHERE drive IN (SELECT value FROM json_each(?))",
             (json.dumps(sorted(fresh)),))}
+        legacy = legacy or {}
+        known.update({d: (None, at) for d, (at, _, _) in legacy.items() if d in fresh})  # known by name only
         if not known:
             return []
         by_drive: dict[str, list[tuple]] = {}
@@ -952,9 +1101,12 @@ class Store:
                 """(why the new frames are not drive ``name``, or None; conflicting names; that drive's days)."""
                 mine = [(im, t) for im, k, t in by_drive[d] if k in held and held[k][0] == name]
                 names = [im for im, _ in news]
-                clash = sorted(im for (im,) in con.execute(
-                    "SELECT image FROM frames WHERE did=? AND image IN (SELECT value FROM json_each(?))",
-                    (did, json.dumps(names))))
+                if did is None:  # a drive known by name only: its sightings' names at other times
+                    clash = sorted(set(names) & legacy[name][2])
+                else:
+                    clash = sorted(im for (im,) in con.execute(
+                        "SELECT image FROM frames WHERE did=? AND image IN (SELECT value FROM json_each(?))",
+                        (did, json.dumps(names))))
                 own = sorted({x for _, t in mine if (x := self._day(t))})
                 if clash:
                     return "names", clash, own
@@ -1017,15 +1169,17 @@ class Store:
         t = self._aware(t)
         return None if t is None else t.astimezone(self.tz).date().isoformat()
 
-    def _record_frames(self, new: list[tuple[int, str, str]], merged_at: str, run_id: str) -> None:
+    def _record_frames(self, new: list[tuple[int, str, str]], merged_at: str, run_id: str,
+                       first: dict[str, tuple[str, str]] | None = None) -> None:
         """Inside merge's transaction: the run's frames the registry did not hold, under their drives (a drive
-        merged before keeps its first merge time)."""
+        merged before keeps its first merge time; ``first``: that of a drive known by name only until now)."""
         con = self.con
+        first = first or {}
         counts: dict[str, int] = {}
         for _, d, _ in new:
             counts[d] = counts.get(d, 0) + 1
         con.executemany("INSERT OR IGNORE INTO drives (drive, merged_at, run_id) VALUES (?,?,?)",
-                        [(d, merged_at, run_id) for d in counts])
+                        [(d, *first.get(d, (merged_at, run_id))) for d in counts])
         con.executemany("UPDATE drives SET n_frames = n_frames + ? WHERE drive=?", [(n, d) for d, n in counts.items()])
         did = dict(con.execute("SELECT drive, did FROM drives WHERE drive IN (SELECT value FROM json_each(?))",
                                (json.dumps(list(counts)),)))

@@ -761,3 +761,103 @@ def test_readme_documents_every_reason_and_exit_code():
     documented = {int(c) for c in re.findall(r"^\| (\d+) \|", codes, re.M)}
     in_cli = {int(c) for c in re.findall(r"(\d+) [a-z]", cli.__doc__.split("Exit codes:", 1)[1].split("\n\n")[0])}
     assert documented == in_cli == {0, 1, 2, 3, 4, 5, 6, 130}
+
+
+def test_checked_at_is_stored_in_one_form_from_csv_and_xlsx(located, tmp_path):
+    """A crew's checked_at is a date in a CSV (``2026/11/26``, Japanese Excel's ``2026/1/5``, ``2026/11/26 0:00``) and
+    a date cell in the workbook (a midnight date-time); the registry stored ``2026-11-26`` for the one and
+    ``2026-11-26T00:00:00-03:00`` for the other (and refused ``2026/1/5``). Now both import paths store one form,
+    ISO 8601 to the second on the config's clock, a date as its 00:00, and count a repair date to the end of that
+    day alike; a registry's earlier bare dates are rewritten in that form on its next write. Real data: the sample
+    registry, its csv and xlsx lists through `patrol export` / `patrol import-verification`."""
+    import sqlite3
+    from datetime import datetime
+
+    import openpyxl
+
+    cfg = tmp_path / "city.yaml"
+    cfg.write_text("timezone: America/Argentina/Buenos_Aires\n", encoding="utf-8")
+    typed = {"csv": ["2026/11/26", "2026/1/5", "2026/11/26 14:30", "2026/11/26 0:00"],
+             "xlsx": [datetime(2026, 11, 26), datetime(2026, 1, 5), datetime(2026, 11, 26, 14, 30),
+                      datetime(2026, 11, 26)]}
+    stored = {}
+    for kind, when in typed.items():
+        store = tmp_path / f"{kind}.gpkg"
+        store.write_bytes(located["store"].read_bytes())
+        lst = tmp_path / f"list.{kind}"
+        ok(patrol("export", store, "--format", kind, "--status", "new", "--out", lst, "--config", cfg))
+        if kind == "csv":
+            with open(lst, encoding="utf-8-sig", newline="") as fh:
+                rd = csv.DictReader(fh)
+                head, rows = rd.fieldnames, list(rd)
+            ids = [r["candidate_id"] for r in rows[:4]]
+            for r, w, st in zip(rows, when, ("confirmed", "confirmed", "confirmed", "not_an_issue")):
+                r.update(status=st, checked_at=w)
+            with open(lst, "w", encoding="utf-8-sig", newline="") as fh:
+                wr = csv.DictWriter(fh, fieldnames=head)
+                wr.writeheader()
+                wr.writerows(rows)
+        else:
+            wb = openpyxl.load_workbook(lst)
+            ws = wb["candidates"]
+            col = {str(c.value).split("\n")[-1]: c.column for c in ws[1]}
+            assert [ws.cell(row=i, column=col["candidate id"]).value for i in range(2, 6)] == ids
+            for i, (w, st) in enumerate(zip(when, ("confirmed", "confirmed", "confirmed", "not_an_issue")), 2):
+                ws.cell(row=i, column=col["status"]).value = st
+                cell = ws.cell(row=i, column=col["checked at"])
+                cell.value, cell.number_format = w, "yyyy/m/d" if w.hour == 0 else "yyyy/m/d h:mm"
+            wb.save(lst)
+        r = ok(patrol("import-verification", store, lst, "--config", cfg))
+        assert "applied 4," in r.stdout and "not applied 0" in r.stdout, r.stdout + r.stderr
+        # confirmed -> repaired on a date: its seconds are the end of that day, whichever list
+        if kind == "csv":
+            (tmp_path / "rep.csv").write_text(f"candidate_id,status,checked_at\n{ids[0]},repaired,2026/11/27\n",
+                                              encoding="utf-8")
+            ok(patrol("import-verification", store, tmp_path / "rep.csv", "--config", cfg))
+        else:
+            wb = openpyxl.Workbook()
+            wb.active.append(["candidate_id", "status", "checked_at"])
+            wb.active.append([ids[0], "repaired", datetime(2026, 11, 27)])
+            wb.save(tmp_path / "rep.xlsx")
+            ok(patrol("import-verification", store, tmp_path / "rep.xlsx", "--config", cfg))
+        con = sqlite3.connect(store)
+        try:
+            stored[kind] = (
+                con.execute("SELECT candidate_id, status_changed_at, repaired_at, repaired_t FROM candidates WHERE "
+                            "candidate_id IN (?,?,?,?) ORDER BY candidate_id", ids).fetchall(),
+                con.execute("SELECT candidate_id, at, to_status FROM status_history WHERE source LIKE 'import:%' "
+                            "ORDER BY hid").fetchall())
+        finally:
+            con.close()
+    assert stored["csv"] == stored["xlsx"]
+    cands, hist = stored["csv"]
+    assert [c[1] for c in cands] == ["2026-11-27T00:00:00-03:00", "2026-01-05T00:00:00-03:00",
+                                     "2026-11-26T14:30:00-03:00", "2026-11-26T00:00:00-03:00"]
+    assert cands[0][2] == "2026-11-27T00:00:00-03:00" and cands[0][3] == datetime.fromisoformat(
+        "2026-11-28T00:00:00-03:00").timestamp()
+    assert [h[1] for h in hist] == ["2026-11-26T00:00:00-03:00", "2026-01-05T00:00:00-03:00",
+                                    "2026-11-26T14:30:00-03:00", "2026-11-26T00:00:00-03:00",
+                                    "2026-11-27T00:00:00-03:00"]
+
+    # a registry's bare dates (a crew's CSV date before) read as they are, rewritten on its next write
+    store = tmp_path / "csv.gpkg"
+    from detector.store import Store
+
+    with Store(store) as st:  # (its connection has the functions the spatial index's triggers call)
+        st.con.execute("UPDATE candidates SET status_changed_at='2026-11-26' WHERE candidate_id=?", (ids[3],))
+        st.con.execute("UPDATE status_history SET at='2026-11-26' WHERE candidate_id=? AND to_status='not_an_issue'",
+                       (ids[3],))
+        st.con.execute("DELETE FROM patrol_meta WHERE key='time_form'")
+    ok(patrol("export", store, "--format", "xlsx", "--status", "not_an_issue", "--out", tmp_path / "old.xlsx",
+              "--config", cfg))
+    ws = openpyxl.load_workbook(tmp_path / "old.xlsx")["candidates"]
+    col = {str(c.value).split("\n")[-1]: c.column for c in ws[1]}
+    assert ws.cell(row=2, column=col["status changed at"]).value == datetime(2026, 11, 26)
+    ok(patrol("status", store, ids[1], "--set", "scheduled", "--config", cfg))
+    con = sqlite3.connect(store)
+    try:
+        assert con.execute("SELECT status_changed_at FROM candidates WHERE candidate_id=?", (ids[3],)).fetchone() == (
+            "2026-11-26T00:00:00-03:00",)
+        assert con.execute("SELECT count(*) FROM status_history WHERE length(at) = 10").fetchone() == (0,)
+    finally:
+        con.close()

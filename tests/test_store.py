@@ -291,7 +291,7 @@ def test_transitions_and_history(store_path, cfg):
             ("", "new"), ("new", "confirmed"), ("confirmed", "scheduled"), ("scheduled", "repaired")]
         assert h.who.iloc[1] == "tanaka" and h.note.iloc[1] == "deep"
         q = st.query().set_index("candidate_id")
-        assert q.loc["R-000001", "repaired_at"] == "2026-11-25" and q.loc["R-000001", "checked_by"] == "crew 3"
+        assert q.loc["R-000001", "repaired_at"] == "2026-11-25T00:00:00+09:00" and q.loc["R-000001", "checked_by"] == "crew 3"
     # the table is what the docs say
     assert TRANSITIONS["new"] == {"confirmed", "scheduled", "not_an_issue"}
 
