@@ -97,7 +97,7 @@ __all__ = [
     "Frame", "FrameError", "ExifInfo", "REASONS", "CSV_COLUMNS", "EXTRA_COLUMNS", "scan_drive", "parse_exif_tags", "read_exif",
     "load_image", "iter_decoded", "iter_images", "write_frames_csv", "read_frames_csv", "reason_code",
     "sniff_format", "drive_name", "sequence_of", "chain_folders", "walk_drive", "scan", "Scan", "TrackUse",
-    "load_tracks", "merge_track_uses", "track_warnings", "VideoUse", "video_warnings", "ignored_by",
+    "load_tracks", "merge_track_uses", "track_warnings", "datum_warnings", "VideoUse", "video_warnings", "ignored_by",
     "camera_of", "CAMERAS",
 ]
 
@@ -120,7 +120,7 @@ REASONS: dict[str, str] = {
 
 CSV_COLUMNS = ["name", "status", "reason", "time", "lat", "lon", "heading", "speed",
                "drive", "position_source", "heading_source", "width", "height", "make", "model", "software",
-               "time_source", "camera"]
+               "time_source", "camera", "datum"]
 # after the contract columns: the absolute path, so a cached frames.csv can be decoded again
 EXTRA_COLUMNS = ["path"]
 
@@ -167,6 +167,9 @@ class Frame:
     model: str = ""
     software: str = ""
     camera: str = "front"  # "front" | "rear" (frames.rear): a rear frame's damages lie behind the vehicle
+    # the datum of lat/lon as recorded: "" WGS 84 (or nothing said), "tokyo" converted from the Tokyo datum
+    # (detector/datum.py), else the EXIF GPSMapDatum as written, not known, kept as is (a warning names it)
+    datum: str = ""
 
     @property
     def ok(self) -> bool:
@@ -190,6 +193,7 @@ class ExifInfo:
     software: str = ""
     serial: str = ""  # BodySerialNumber: tells two phones of one model apart
     gps_problem: str = ""  # why GPS coordinates present in the EXIF were not used
+    datum: str = ""  # GPSMapDatum as written (NULs, padding removed); lat/lon are as written, in that datum
     notes: list[str] = field(default_factory=list)
 
 
@@ -334,6 +338,7 @@ def _parse_gps_position(tags: dict, info: ExifInfo) -> None:
         info.gps_problem = "position 0,0 (no fix)"
         return
     info.lat, info.lon = lat, lon
+    info.datum = _text(tags, "GPS GPSMapDatum")
 
 
 _DATE_RE = re.compile(r"^\s*(\d{4})[:\-/](\d{1,2})[:\-/](\d{1,2})")
@@ -982,6 +987,7 @@ def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = N
     open (``video.extract``) is noted in ``busy`` (``atomic.BusyOutputs``); without it, OutputInUseError is raised
     once the scan is done."""
     from .atomic import BusyOutputs
+    from .datum import classify as classify_datum, tokyo_to_wgs84
     from .tracks import TRACK_SUFFIXES, TrackError, read_track, track_kind
 
     cfg = cfg or Config()
@@ -996,6 +1002,7 @@ def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = N
     camera: dict[int, tuple] = {}
     found: list[tuple[str, Path, str]] = []  # track files in the drive: (folder, path, kind)
     videos: list[tuple[str, Path, str]] = []  # video files in the drive: (name, path, format)
+    tokyo: list[Frame] = []  # frames whose EXIF fix is in the Tokyo datum (GPSMapDatum TOKYO)
     for name, path, why in walk_drive(drive_dir, exclude):
         fr = Frame(drive=drive, name=name, path=path.absolute(), index=0, status="ok", reason="", time=None,
                    camera=camera_of(name, cfg.frames.rear))
@@ -1033,6 +1040,11 @@ def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = N
         else:
             if ex.lat is not None and ex.lon is not None:
                 fr.lat, fr.lon, fr.position_source = ex.lat, ex.lon, "gps"
+                kind, label = classify_datum(ex.datum)
+                if kind == "tokyo":
+                    tokyo.append(fr)
+                elif kind == "unknown":
+                    fr.datum = label
             if ex.heading is not None:
                 # a magnetic direction (ref "M") is used as true (Japan's declination is 7-9° W) but says so
                 fr.heading, fr.heading_source = ex.heading, "exif_magnetic" if ex.heading_ref == "M" else "exif"
@@ -1041,6 +1053,10 @@ def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = N
             if ex.gps_problem:
                 problems[id(fr)] = f"bad_gps: {ex.gps_problem}"
         frames.append(fr)
+    if tokyo:  # to WGS 84 in one call, before the fixes are judged (stale, jumps) and interpolated between
+        lat, lon = tokyo_to_wgs84([fr.lat for fr in tokyo], [fr.lon for fr in tokyo])
+        for fr, la, lo in zip(tokyo, lat.tolist(), lon.tolist()):
+            fr.lat, fr.lon, fr.datum = la, lo, "tokyo"
 
     # the tracks: the deepest folder's first (a track beside the frames is theirs), then the --track files
     media = [fr.name for fr in frames if fr.status == "ok"] + [name for name, _, _ in videos]
@@ -1286,7 +1302,7 @@ def _place_from_tracks(frames: list[Frame], reach: list, max_gap: float, unplace
                 unplaced.setdefault(id(fr), []).append(f"track {Path(use.path).name}: {why}")
                 use.example = use.example or f"{fr.name}: {why}"
                 continue
-            fr.lat, fr.lon, fr.position_source = lat, lon, "track_file"
+            fr.lat, fr.lon, fr.position_source, fr.datum = lat, lon, "track_file", tr.datum
             use.placed += 1
             unplaced.pop(id(fr), None)
             if math.isnan(fr.heading) and not math.isnan(hd):
@@ -1352,6 +1368,31 @@ def track_warnings(uses: Iterable[TrackUse], tz: tzinfo) -> list[str]:
             out.append(f"{u.path}: no frames with a time in its reach")
         if u.notes and not u.problem:
             out.append(f"{u.path}: " + "; ".join(u.notes))
+    return out
+
+
+def datum_warnings(frames: Iterable[Frame]) -> list[str]:
+    """Per drive, one line for the frames whose EXIF fix was converted from the Tokyo datum and one per datum not
+    known (kept as is), naming the files (the first 3 and how many)."""
+    from .datum import TOKYO_OPERATION
+
+    def named(frs: list[Frame]) -> str:
+        names = ", ".join(fr.name for fr in frs[:3])
+        return names + (f" and {len(frs) - 3} more" if len(frs) > 3 else "")
+
+    groups: dict[tuple[str, str], list[Frame]] = {}
+    for fr in frames:
+        if fr.datum and fr.position_source == "gps":
+            groups.setdefault((fr.drive, fr.datum), []).append(fr)
+    out = []
+    for (drive, datum), frs in groups.items():
+        n = f"{len(frs)} frame{'s' * (len(frs) != 1)}"
+        if datum == "tokyo":
+            out.append(f"{drive}: {n} with GPS in the Tokyo datum (EXIF GPSMapDatum TOKYO, 日本測地系), converted to "
+                       f"WGS 84 ({TOKYO_OPERATION}, within ~9 m; frames.csv datum 'tokyo'): {named(frs)}")
+        else:
+            out.append(f"{drive}: {n} with GPS in a datum not known, '{datum}' (EXIF GPSMapDatum), placed as if WGS 84 "
+                       f"(frames.csv datum '{datum}'); if it is a local datum their positions may be off: {named(frs)}")
     return out
 
 
@@ -1465,7 +1506,7 @@ def _drop_fixes(fixed: list[Frame], why: dict[int, str], problems: dict[int, str
     for fr in fixed:
         if id(fr) in why:
             fr.lat = fr.lon = math.nan
-            fr.position_source, problems[id(fr)] = "", why[id(fr)]
+            fr.position_source, fr.datum, problems[id(fr)] = "", "", why[id(fr)]
     return [fr for fr in fixed if id(fr) not in why]
 
 
@@ -1552,6 +1593,7 @@ def _interpolate(frames: list[Frame], fixed: list[Frame], ts: np.ndarray, labels
             lon = a.lon + w * dlon
             fr.lon = (lon + 180.0) % 360.0 - 180.0 if abs(lon) > 180 else lon
             fr.position_source = "interpolated"
+            fr.datum = a.datum if a.datum == b.datum else (a.datum or b.datum)  # between converted fixes: converted
             track[id(fr)] = k
             if math.isnan(fr.speed) and not (math.isnan(a.speed) or math.isnan(b.speed)):
                 fr.speed = a.speed + w * (b.speed - a.speed)
@@ -1765,7 +1807,7 @@ def write_frames_csv(frames: Iterable[Frame], path: str | Path) -> None:
                 fr.name, fr.status, fr.reason, fr.time.isoformat() if fr.time is not None else "",
                 _fmt(fr.lat, 8), _fmt(fr.lon, 8), _fmt(fr.heading, 3), _fmt(fr.speed, 3),
                 fr.drive, fr.position_source, fr.heading_source, fr.width, fr.height, fr.make, fr.model, fr.software,
-                fr.time_source, fr.camera, str(fr.path),
+                fr.time_source, fr.camera, fr.datum, str(fr.path),
             ])
 
 
@@ -1827,6 +1869,7 @@ def read_frames_csv(path: str | Path, drive_dir: str | Path | None = None) -> li
                 make=row.get("make") or "", model=row.get("model") or "", software=row.get("software") or "",
                 time_source=row.get("time_source") or "",
                 camera="rear" if (row.get("camera") or "").strip() == "rear" else "front",  # older files: front
+                datum=(row.get("datum") or "").strip(),  # older files: none
             ))
     return out
 

@@ -122,7 +122,8 @@ def write_summary_json(summary: RunSummary, command: str, cfg: Config) -> Path:
         # per drive: "vehicle" | "camera" | "per frame" (undecided), and the votes (locate._rear_convention)
         "rear_heading": dict(summary.rear_heading),
         "tracks": [{"file": u.path, "format": u.kind or None, "points": u.points, "used": not u.problem,
-                    "problem": u.problem or None, "frames_placed": u.placed} for u in summary.tracks],
+                    "problem": u.problem or None, "frames_placed": u.placed, "notes": list(u.notes)}
+                   for u in summary.tracks],
         "videos": [{"file": u.path, "start": u.start or None, "time_source": u.time_source or None,
                     "duration_s": None if u.duration_s != u.duration_s else round(u.duration_s, 2),
                     "frames": u.frames, "reused": u.reused, "problem": u.problem or None, "notes": u.notes}
@@ -267,11 +268,13 @@ def _video_frame_there(f, out: Path) -> bool:
     return not p.is_relative_to(out.absolute() / VIDEO_FRAMES) or p.is_file()
 
 
-def _source_warnings(summary: RunSummary, cfg: Config) -> None:
-    """One warning per track file or video that was not used or did not help (frames.track_warnings, video_warnings)."""
-    from .frames import track_warnings, video_warnings
+def _source_warnings(summary: RunSummary, cfg: Config, frames) -> None:
+    """One warning per track file or video that was not used or did not help (frames.track_warnings, video_warnings),
+    and per drive for EXIF fixes converted from the Tokyo datum or in a datum not known (frames.datum_warnings)."""
+    from .frames import datum_warnings, track_warnings, video_warnings
 
-    summary.warnings.extend(track_warnings(summary.tracks, cfg.tz) + video_warnings(summary.videos))
+    summary.warnings.extend(track_warnings(summary.tracks, cfg.tz) + video_warnings(summary.videos)
+                            + datum_warnings(frames))
 
 
 def scan_drives(drives: list[Path], cfg: Config, out: Path, tracks: Iterable[Path], summary: RunSummary,
@@ -292,7 +295,7 @@ def scan_drives(drives: list[Path], cfg: Config, out: Path, tracks: Iterable[Pat
         if done is not None:
             done(i)
     summary.tracks = merge_track_uses(uses)
-    _source_warnings(summary, cfg)
+    _source_warnings(summary, cfg, frames)
     return frames
 
 
@@ -320,7 +323,7 @@ def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summ
     tracks = [Path(t) for t in tracks]
     given = [file_fingerprint(t) for t in tracks]
     key = _sha1({"drives": [str(d.resolve()) for d in drives], "files": sorted(listing), "tracks": given,
-                 "cfg": config_fingerprint(cfg)["frames"], "tz": cfg.timezone, "v": 4})  # v4: videos
+                 "cfg": config_fingerprint(cfg)["frames"], "tz": cfg.timezone, "v": 5})  # v5: datum
     scan_csv, uses_json = out / WORK / "frames.scan.csv", out / WORK / "frames.tracks.json"
     videos_json = out / WORK / "frames.videos.json"
     if man.fresh("frames", key, scan_csv, uses_json, videos_json):
@@ -336,7 +339,7 @@ def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summ
             summary.videos = videos
             for u in summary.videos:  # nothing decoded this time: the frames are those taken before
                 u.reused = not u.problem
-            _source_warnings(summary, cfg)
+            _source_warnings(summary, cfg, frames)
             return frames
     task = progress.add_task("Reading EXIF", total=len(listing)) if progress else None
     ends = per_drive[1:] + [len(listing)]

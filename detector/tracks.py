@@ -32,7 +32,9 @@ Contracts:
   1/3,600,000 degree (from the header's unit, else from their size, with a note); a decimal comma (``"36,69567"``,
   one comma between digits in a cell without a point) is a point, in speed and course too. Speed only with a unit in its
   header (else derived from the points, with a note); ``bearing``/``course``/``heading``/``方位`` in degrees. A
-  file that says Tokyo datum (``日本測地系``) is refused. Unreadable rows are skipped and counted.
+  file whose title lines or header say Tokyo datum (``日本測地系``, ``旧日本測地系``, ``Tokyo datum``; not
+  ``日本測地系2011``, which is JGD2011) is converted to WGS 84 by ``datum.tokyo_to_wgs84`` (``Track.datum``
+  ``"tokyo"``, with a note). Unreadable rows are skipped and counted.
 * KML (and every ``.kml`` document of a KMZ, each its own segments): ``gx:Track`` (``<when>`` paired with ``<gx:coord>``; each track a segment,
   also in ``gx:MultiTrack``; ``gx:angles`` heading as course) and Placemarks with a ``TimeStamp`` and a ``Point``;
   ``<when>`` without a zone in ``tz``, a date alone is no time. A ``LineString`` has no times: refused, saying so.
@@ -92,6 +94,7 @@ class Track:
     broken: int = 0  # NMEA sentences skipped for a bad checksum or unreadable fields
     notes: list[str] = field(default_factory=list)
     undated: bool = False  # NMEA GGA only, no date anywhere: ``t`` counts from an unknown UTC day (``on_day``)
+    datum: str = ""  # "" WGS 84 as written; "tokyo": the file said Tokyo datum, lat/lon converted (detector/datum.py)
 
     def on_day(self, day: float, note: str) -> "Track":
         """An undated track put on the UTC day starting at ``day`` (epoch s), ``note`` saying where that came from."""
@@ -704,10 +707,7 @@ def _read_csv(path: Path, data: bytes, tz: tzinfo) -> Track:
                          "(time/timestamp/datetime/UTC or date + time, lat/latitude/緯度, lon/lng/longitude/経度)")
     row0, delim, roles = head
     lines = text.splitlines()
-    pre = " ".join(lines[:row0 + 1]).lower()
-    if "日本測地系" in pre or "tokyo datum" in pre or re.search(r"datum\W+tokyo", pre):
-        raise TrackError("coordinates in the Tokyo datum (日本測地系), about 400 m off WGS 84: export them in "
-                         "WGS 84 (世界測地系)")
+    tokyo = _says_tokyo(" ".join(lines[:row0 + 1]))
     rows = list(csv.reader(lines[row0 + 1:], delimiter=delim))
     ti, t_unit = roles.get("time", roles.get("date"))
     di = roles["date"][0] if "date" in roles and roles["date"][0] != ti else None  # date + time of day columns
@@ -775,6 +775,11 @@ def _read_csv(path: Path, data: bytes, tz: tzinfo) -> Track:
     course = np.where((course >= 0) & (course <= 360), course % 360.0, np.nan)
     speed = np.array(spd)
     speed = np.where((speed >= 0) & (speed < 1000), speed, np.nan)
+    if tokyo:  # to WGS 84, the one conversion EXIF fixes get too (frames.scan)
+        from .datum import TOKYO_NOTE, tokyo_to_wgs84
+
+        lat_a, lon_a = tokyo_to_wgs84(lat_a, lon_a)
+        notes.append(TOKYO_NOTE)
     pts = np.column_stack([np.array(t), lat_a, lon_a, course, speed, np.ones(len(t))])[good]
     if sp_i is not None and sp_k is None:
         notes.append(f"speed column '{roles['speed'][1]}' not used: no unit in its header (km/h, m/s, knots); "
@@ -784,7 +789,19 @@ def _read_csv(path: Path, data: bytes, tz: tzinfo) -> Track:
                      + ", ".join(w for w in (f"{bad_t} time not read, e.g. '{ex_t[:40]}'" if bad_t else "",
                                              f"{bad_c} position not read or out of range" if bad_c else "") if w)
                      + ")")
-    return _finish(path, "csv", pts.tolist(), notes=notes)
+    tr = _finish(path, "csv", pts.tolist(), notes=notes)
+    tr.datum = "tokyo" if tokyo else ""
+    return tr
+
+
+# the Tokyo datum named above a CSV's rows or in its header: 日本測地系 (not 日本測地系2000/2011: JGD2000/JGD2011,
+# which are WGS 84 here), 旧日本測地系, "Tokyo datum", "datum: Tokyo", "測地系: 日本" / "測地系=TOKYO"
+_TOKYO_MARK = re.compile(r"日本測地系(?!\s*20\d\d)|tokyo[\s_-]*datum|datum\W{0,3}tokyo|測地系\W{0,3}(?:日本|tokyo)(?!測地系\s*20)")
+
+
+def _says_tokyo(pre: str) -> bool:
+    """True when the lines above a CSV's rows and its header say Tokyo datum."""
+    return bool(_TOKYO_MARK.search(unicodedata.normalize("NFKC", pre).lower()))
 
 
 # ----------------------------------------------------------------------------------------------- KML / KMZ

@@ -73,6 +73,33 @@ def make_exif(*, lat: float | None = None, lon: float | None = None, lat_dms: tu
     return exif
 
 
+def dms_rationals(value: float) -> tuple:
+    """``value`` (degrees, sign dropped) as the three EXIF rationals a camera writes (seconds to 1/10000)."""
+    return _dms(value)
+
+
+def rewrite_gps(src: Path, dst: Path, edit) -> Path:
+    """A copy of the JPEG ``src`` whose GPS IFD ``edit(gps)`` changed in place (a dict of tag -> value, as
+    ``Image.Exif.get_ifd(0x8825)`` gives it): only the EXIF APP1 segment is rebuilt, every other byte (the image
+    data) is copied as is, so detection sees the same pixels."""
+    data = Path(src).read_bytes()
+    assert data[2:4] == b"\xff\xe1" and data[6:12] == b"Exif\x00\x00", src
+    seg_len = int.from_bytes(data[4:6], "big")
+    exif = Image.open(src).getexif()
+    gps = dict(exif.get_ifd(0x8825))
+    new = Image.Exif()
+    for k, v in exif.items():
+        if k not in (0x8825, 0x8769):
+            new[k] = v
+    new.get_ifd(0x8769).update(exif.get_ifd(0x8769))
+    edit(gps)
+    new.get_ifd(0x8825).update(gps)
+    payload = new.tobytes()
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_bytes(data[:2] + b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + data[4 + seg_len:])
+    return dst
+
+
 def write_jpeg(path: Path, img: Image.Image, exif: Image.Exif | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()

@@ -19,6 +19,7 @@ import pytest
 from detector.config import Config
 from detector.frames import load_tracks, merge_track_uses, scan, scan_drive, track_warnings
 from detector.tracks import TrackError, read_track
+from conftest import TOYAMA
 from test_tracks import kubicka_points, metres, nmea_lines, no_gps_drive, original, write_gpx  # noqa: F401
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -289,8 +290,6 @@ def test_bad_csv_and_kml_files_warn_once_and_keep_good_frames(tmp_path, pts, ori
     p = pts[100:112]
     (d / "us-dates.csv").write_text("time,lat,lon\n" + "".join(
         f"{_iso(t, JST, '%m/%d/%Y %H:%M:%S')},{la},{lo}\n" for t, la, lo in p), encoding="utf-8")
-    (d / "tokyo-datum.csv").write_text("日本測地系\n日時,緯度,経度\n" + "".join(
-        f"{_iso(t, JST, '%Y/%m/%d %H:%M:%S')},{la},{lo}\n" for t, la, lo in p), encoding="cp932")
     (d / "e7.csv").write_text("timestamp,lat,lon\n" + "".join(
         f"{int(t)},{int(la * 1e7)},{int(lo * 1e7)}\n" for t, la, lo in p), encoding="utf-8")
     (d / "time-of-day.csv").write_text("time,latitude,longitude\n" + "".join(
@@ -306,9 +305,8 @@ def test_bad_csv_and_kml_files_warn_once_and_keep_good_frames(tmp_path, pts, ori
     for w in track_warnings(sc.tracks, Config().tz):
         warn.setdefault(Path(w.split(": ", 1)[0]).name, []).append(w)
     assert {k: len(v) for k, v in warn.items()} == {k: 1 for k in (
-        "us-dates.csv", "tokyo-datum.csv", "e7.csv", "time-of-day.csv", "route.kml", "dates-only.kml", "broken.kmz")}
+        "us-dates.csv", "e7.csv", "time-of-day.csv", "route.kml", "dates-only.kml", "broken.kmz")}
     assert "day and month order like 11/20/2026 is not guessed" in warn["us-dates.csv"][0]
-    assert "Tokyo datum (日本測地系)" in warn["tokyo-datum.csv"][0]
     assert "unit not known" in warn["e7.csv"][0]
     assert "time not read (e.g. '09:00:00'" in warn["time-of-day.csv"][0]
     assert "a LineString has no times: it cannot place frames by time" in warn["route.kml"][0]
@@ -370,3 +368,64 @@ def test_kmz_document_that_is_no_kml_is_named_and_the_others_kept(tmp_path, pts)
     with pytest.raises(TrackError) as e:
         read_track(path)
     assert e.value.reason.startswith("a.kml: not a KML file (the XML root is <gpx>); b.kml: not XML"), e.value.reason
+
+
+# ------------------------------------------------------------------------------------------------ Tokyo datum
+
+def tokyo_csv(p, title: str = "車両運行記録 1号車 測地系：日本測地系") -> bytes:
+    """A cp932 fleet export in the Tokyo datum (positions by the inverse of the GIS formula, as an old unit writes
+    them), its title line saying so."""
+    from test_datum import approx_to_tokyo
+
+    tl, tn = approx_to_tokyo(p[:, 1], p[:, 2])
+    rows = [f"{_iso(t, JST, '%Y/%m/%d %H:%M:%S')},{la:.7f},{lo:.7f}" for t, la, lo in zip(p[:, 0], tl, tn)]
+    return (f"{title}\n日時,緯度,経度\n" + "\n".join(rows) + "\n").encode("cp932")
+
+
+@pytest.mark.parametrize("title", ["車両運行記録 1号車 測地系：日本測地系", "# datum: Tokyo", "Tokyo Datum"])
+def test_tokyo_datum_csv_is_converted_and_places_frames_as_the_wgs84_one(tmp_path, drive, pts, gpx_placed, title):
+    """A fleet CSV in the Tokyo datum (refused before): converted to WGS 84 by the conversion EXIF fixes get, the
+    frames land within 3 m of where the WGS 84 GPX places them (measured 2.1 m; unconverted they would be 437 m
+    off); frames.csv's datum says tokyo, and the track's note says what was done (one line, not 'not used')."""
+    (tmp_path / "fleet.csv").write_bytes(tokyo_csv(pts, title))
+    tracks, uses = load_tracks([tmp_path / "fleet.csv"])
+    assert tracks[0].datum == "tokyo" and any("converted to WGS 84 (EPSG:15484" in n for n in uses[0].notes)
+    sc = scan(drive, Config(), tracks=tracks)
+    by = {f.name: f for f in sc.frames if f.ok}
+    assert set(by) == set(gpx_placed)
+    off = [metres(by[n], gpx_placed[n]) for n in by]
+    assert max(off) < 3.0, max(off)
+    assert {f.position_source for f in by.values()} == {"track_file"} and {f.datum for f in by.values()} == {"tokyo"}
+    (w,) = track_warnings(merge_track_uses(uses + sc.tracks), Config().tz)
+    assert "Tokyo datum (日本測地系), converted to WGS 84" in w and "not used" not in w, w
+
+
+def test_jgd2011_csv_is_not_taken_for_the_tokyo_datum(tmp_path, drive, pts, gpx_placed):
+    """日本測地系2011 (JGD2011) and 日本測地系2000 contain 日本測地系 but are WGS 84 here: placed as the GPX (0 m)."""
+    for title in ("測地系：日本測地系2011", "日本測地系2000 (JGD2000)"):
+        rows = [f"{_iso(t, JST, '%Y/%m/%d %H:%M:%S')},{la:.7f},{lo:.7f}" for t, la, lo in pts]
+        (tmp_path / "fleet.csv").write_bytes((f"{title}\n日時,緯度,経度\n" + "\n".join(rows) + "\n").encode("cp932"))
+        tracks, _ = load_tracks([tmp_path / "fleet.csv"])
+        assert tracks[0].datum == "" and not tracks[0].notes
+        by = {f.name: f for f in scan_drive(drive, Config(), tracks=tracks) if f.ok}
+        assert max(metres(by[n], gpx_placed[n]) for n in by) < 0.02
+
+
+def test_patrol_run_with_a_tokyo_datum_track_notes_it_in_the_summary(tmp_path, pts, original):
+    """`patrol run --track` a Tokyo-datum CSV: summary.json's entry for the track has the note, the frames are
+    placed, frames.csv marks them tokyo."""
+    import csv
+    import json
+
+    from test_cli import ok, patrol
+
+    names = sorted(original)[:12]
+    d = no_gps_drive(tmp_path / "d", names)
+    (tmp_path / "fleet.csv").write_bytes(tokyo_csv(pts))
+    ok(patrol("run", d, "--roads", TOYAMA / "roads.geojson", "--out", tmp_path / "out", "--track",
+              tmp_path / "fleet.csv", "--no-report"))
+    doc = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    (t,) = doc["tracks"]
+    assert t["used"] and t["frames_placed"] == 12 and any("Tokyo datum" in n for n in t["notes"]), t
+    rows = list(csv.DictReader(open(tmp_path / "out" / "frames.csv", encoding="utf-8")))
+    assert [r["datum"] for r in rows if r["status"] == "ok"] == ["tokyo"] * 12

@@ -347,7 +347,7 @@ def test_patrol_run_with_track_matches_original_drive(tmp_path, original):
     doc = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     assert doc["frames"]["used"] == 100 and doc["frames"]["placed_from_track"] == 100
     assert doc["tracks"] == [{"file": str(gpx), "format": "gpx", "points": 677, "used": True, "problem": None,
-                              "frames_placed": 100}]
+                              "frames_placed": 100, "notes": []}]
     ok(patrol("run", need(TOYAMA / P1), "--roads", roads, "--out", tmp_path / "orig", "--no-report"))
     import geopandas as gpd
 
