@@ -25,6 +25,10 @@ Decisions (documented contracts):
 * GPS: DMS rationals with N/S/E/W refs (S, W negative). A missing ref, a zero denominator in the degrees,
   a negative component, minutes/seconds >= 60, a latitude outside +-90, a longitude outside +-180, or
   (0, 0) give no fix. A 0/0 minutes or seconds component is read as 0 when the degrees are valid.
+  GPSMapDatum (``ExifInfo.datum``; ``detector/datum.py``): ``TOKYO`` (the old Tokyo datum, ~440 m off) is converted
+  to WGS 84 for the whole drive in one call before the fixes are used (``Frame.datum`` "tokyo"); empty, WGS 84,
+  JGD2000/2011, ITRF are used as written; any other datum is kept as written (``Frame.datum`` names it) with one
+  warning per drive (``datum_warnings``).
 * Heading: GPSImgDirection, else GPSTrack (both taken as-is; a magnetic ref "M" is kept in
   ``ExifInfo.heading_ref`` and noted, not corrected). Missing → bearing between the neighbouring placed
   frames of its track (each within ``interpolate_max_gap_s`` and at least 1 m apart) → heading_source "track".
