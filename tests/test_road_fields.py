@@ -418,3 +418,91 @@ def test_uji_shapefile_in_shift_jis(tmp_path):
     got, note = join_fields(df, roads, cfg)
     assert note is None  # off the network (no segment) is not a lost segment
     assert got["路線番号"].tolist() == [7, None, None, 1023] and got["幅員"].tolist() == [None, None, None, 5.5]
+
+
+# ------------------------------------------------------------------------------------------------ repeated ledger ids
+
+
+def _config_keeping(sample, roads_yaml: str, name: str) -> Path:
+    """The sample's config with another ``roads:`` section."""
+    cfg = sample["work"] / name
+    cfg.write_text(sample["cfg"].read_text(encoding="utf-8").split("roads:")[0] + "roads:\n" + roads_yaml,
+                   encoding="utf-8")
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def routes(sample) -> dict:
+    """A ledger keyed by 路線ID, which all pieces of a route share (the sample's segments of one arc, ``<arc>-<k>``
+    without its last number): patrol tells the pieces apart as ``<路線ID>-1``, ``-2`` … in the file's row order. A run
+    of both passes with it into a registry of its own."""
+    import geopandas as gpd
+
+    work = sample["work"]
+    g = gpd.read_file(work / "ledger.gpkg")
+    g.insert(0, "路線ID", g["segment_id"].str.rsplit("-", n=1).str[0])
+    g = g.drop(columns="segment_id")
+    g.to_file(work / "routes.gpkg", driver="GPKG")
+    cfg = _config_keeping(sample, "  id_field: 路線ID\n  keep_fields: [管理事務所, 延長]\n", "cfg_routes.yaml")
+    out, store = work / "out_routes", work / "registry_routes.gpkg"
+    ok(patrol("run", TOYAMA / P1, TOYAMA / P2, "--roads", work / "routes.gpkg", "--out", out, "--store", store,
+              "--config", cfg, "--no-report"))
+    return {"g": g, "cfg": cfg, "store": store, "out": out}
+
+
+def test_repeated_ledger_ids_join_the_piece_the_damage_lies_on(sample, routes):
+    """The ledger re-sorted after the run (rows in reverse, as a GIS's sort or an edit leaves them): the pieces'
+    ``-n`` now name other pieces, yet every damage gets the 延長 (each piece's own length) of the piece it lies on,
+    as the run gave it; before, a damage on ``<id>-1`` took the 延長 of whichever piece is now first. A route moved
+    200 m (re-digitised elsewhere): its damages, farther than locate.max_snap_m from every piece, get empty fields
+    and one warning naming them."""
+    work, g = sample["work"], routes["g"]
+    ran = {p["candidate_id"]: p for p in _features(routes["out"] / "candidates.geojson")}
+    repeated = set(g["路線ID"][g["路線ID"].duplicated()])
+    on_pieces = [p for p in ran.values() if p["segment_id"].rsplit("-", 1)[0] in repeated
+                 or p["segment_id"] in repeated]
+    assert len(on_pieces) >= 5, "the sample's damages should lie on routes of several pieces"
+    # the run gives each piece its own value (the file is as it was)
+    same = work / "routes_same.geojson"
+    ok(patrol("export", routes["store"], "--format", "geojson", "--out", same, "--roads", work / "routes.gpkg",
+              "--config", routes["cfg"]))
+    got = {p["candidate_id"]: p for p in _features(same)}
+    assert {k: (p["管理事務所"], p["延長"]) for k, p in got.items()} == {
+        k: (p["管理事務所"], p["延長"]) for k, p in ran.items()}
+
+    g[::-1].to_file(work / "routes_resorted.gpkg", driver="GPKG")
+    out = work / "routes_resorted.geojson"
+    r = ok(patrol("export", routes["store"], "--format", "geojson", "--out", out,
+                  "--roads", work / "routes_resorted.gpkg", "--config", routes["cfg"]))
+    assert "warning" not in r.stderr, r.stderr
+    got = {p["candidate_id"]: p for p in _features(out)}
+    assert {k: p["延長"] for k, p in got.items()} == {k: p["延長"] for k, p in ran.items()}
+    from detector.config import load_config as _load
+
+    net = load_roads(work / "routes_resorted.gpkg", _load(routes["cfg"]))
+    moved = [p for p in on_pieces if p["segment_id"] in set(net.ids)
+             and net.fields["延長"][net.index_of(p["segment_id"])] != p["延長"]]
+    assert moved, "re-sorting should have given some of their ids to other pieces"
+
+    # one route re-digitised 200 m east
+    route = on_pieces[0]["segment_id"].rsplit("-", 1)[0]
+    route = route if route in repeated else on_pieces[0]["segment_id"]
+    m = g.to_crs(6675)
+    m.loc[m["路線ID"] == route, "geometry"] = m.loc[m["路線ID"] == route].translate(200, 0)
+    m.to_crs(g.crs).to_file(work / "routes_moved.gpkg", driver="GPKG")
+    out = work / "routes_moved.geojson"
+    r = ok(patrol("export", routes["store"], "--format", "geojson", "--out", out,
+                  "--roads", work / "routes_moved.gpkg", "--config", routes["cfg"]))
+    gone = sorted(k for k, p in ran.items() if p["segment_id"] == route or p["segment_id"].rsplit("-", 1)[0] == route)
+    said = " ".join(r.stderr.split())
+    assert f"{len(gone)} of {len(ran)} candidates ({gone[0]}" in said and "farther than 25 m" in said, r.stderr
+    assert "'路線ID' value in routes_moved.gpkg" in said, r.stderr
+    for k, p in {p["candidate_id"]: p for p in _features(out)}.items():
+        assert (p["管理事務所"], p["延長"]) == ((None, None) if k in gone else (ran[k]["管理事務所"], ran[k]["延長"]))
+
+
+def test_repeated_ids_never_collide_with_an_id_of_the_file(tmp_path):
+    """``R``, ``R``, ``R-1``: the second R is ``R-2`` (``R-1`` is the file's own), ids stay unique."""
+    from detector.roads import _dedupe_ids
+
+    assert _dedupe_ids(np.array(["R", "R", "R-1", "R"], dtype=object)).tolist() == ["R", "R-2", "R-1", "R-3"]
