@@ -506,3 +506,23 @@ def test_repeated_ids_never_collide_with_an_id_of_the_file(tmp_path):
     from detector.roads import _dedupe_ids
 
     assert _dedupe_ids(np.array(["R", "R", "R-1", "R"], dtype=object)).tolist() == ["R", "R-2", "R-1", "R-3"]
+
+
+def test_readme_export_examples_run_as_written(sample, tmp_path):
+    """Every `patrol export` line of the README's weekly workflow, run as written with the city's config (here one
+    that keeps road fields, as the README asks to pass it to every command): each succeeds. Step 5 (Shapefile,
+    --crs) had no --roads and stopped with exit 2 under such a config."""
+    import shlex
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("The registry (`--store`) remembers every damage", 1)[1].split("```", 2)[1]
+    lines = [ln.split("#", 1)[0].strip() for ln in block.splitlines() if ln.startswith("patrol export ")]
+    assert len(lines) >= 3 and any("--format shp" in ln for ln in lines), lines
+    reg = tmp_path / "registry.gpkg"
+    reg.write_bytes(sample["store"].read_bytes())
+    for ln in lines:
+        args = shlex.split(ln)[1:]
+        args = [str(sample["work"] / "ledger.gpkg") if a == "R" else a for a in args]
+        out = args[args.index("--out") + 1]
+        ok(patrol(*args, "--config", sample["cfg"], cwd=tmp_path))
+        assert (tmp_path / out).is_file(), ln
