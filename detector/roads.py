@@ -491,6 +491,11 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
         target = CRS.from_epsg(info[0].code) if info else CRS.from_epsg(3857)
     if target.is_geographic:
         raise InputError(f"locate.crs must be a projected (metric) CRS, got {target.name}", path, "locate.crs")
+    from .gis import not_metres
+
+    if unit := not_metres(target):  # every distance of the config (snap, dedupe, match) is metres
+        raise InputError(f"locate.crs must be a projected CRS in metres, {target.name} is in {unit}", path,
+                         "locate.crs")
     metric = gpd.GeoSeries(g, crs=crs).to_crs(target)
     g = np.asarray(metric.values, dtype=object)
     n_dup = 0  # repeated values of the configured id field (auto-detected id columns are unique)
