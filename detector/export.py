@@ -232,11 +232,16 @@ def _num(v, nd: int | None = None) -> str:
     return f"{f:.{nd}f}"
 
 
+#: a kept road field's true/false where a format has no boolean (csv, kml): what Excel writes and reads back as one
+BOOL_TEXT = {True: "TRUE", False: "FALSE"}
+
+
 def _value(v) -> str:
-    """A kept road field's cell: a number as a plain number (``3``, ``5.5``), text formula-safe, missing empty."""
+    """A kept road field's cell: a number as a plain number (``3``, ``5.5``), true/false as ``TRUE``/``FALSE``
+    (``BOOL_TEXT``), text formula-safe, missing empty."""
     v = _jsonable(v)
     if isinstance(v, bool) or v is None:
-        return "" if v is None else str(v)
+        return "" if v is None else BOOL_TEXT[v]
     if isinstance(v, (int, float)):
         return repr(v) if isinstance(v, float) else str(v)
     return safe_cell(v)

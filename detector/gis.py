@@ -281,8 +281,11 @@ def kept_field_names(kept: list[str], encoding: str) -> tuple[list[tuple[str, st
 
 
 def _kind(vals: pd.Series) -> str:
-    """A kept road field's dBASE type: "int" for whole numbers, "float" for other numbers, else "str"."""
+    """A kept road field's dBASE type: "bool" for true/false (a logical field: T, F, ? when empty), "int" for whole
+    numbers, "float" for other numbers, else "str"."""
     got = [v for v in vals if v is not None and not (isinstance(v, float) and np.isnan(v)) and v is not pd.NA]
+    if got and all(isinstance(v, (bool, np.bool_)) for v in got):
+        return "bool"
     if got and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in got):
         return "int"
     if got and all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in got):
@@ -306,6 +309,9 @@ def shp_table(df: pd.DataFrame, encoding: str, kept: list[str] | None = None) ->
             table[field] = pd.to_numeric(vals, errors="coerce").astype(float).to_numpy()
         elif kind == "int":
             table[field] = pd.array(pd.to_numeric(vals, errors="coerce").round(), dtype="Int64")
+        elif kind == "bool":  # GDAL writes a dBASE logical field (L)
+            table[field] = pd.array([None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
+                                     else bool(v) for v in vals], dtype="boolean")
         else:
             texts = []
             for cid, v in zip(ids, vals):

@@ -208,22 +208,31 @@ def _kept_columns(lines, path: Path, cfg: Config, osm: bool) -> list[tuple[str, 
     return out
 
 
-def _declared_ints(path: Path, cfg: Config, osm: bool) -> set[str]:
-    """Columns the file declares integer (GDAL hands an integer column with empty values over as floats)."""
+def _declared_types(path: Path, cfg: Config, osm: bool) -> dict[str, str]:
+    """Columns the file declares integer ("int") or boolean ("bool"): GDAL hands such a column with empty values over
+    as floats (1.0, 0.0, NaN)."""
     if osm:
-        return set()
+        return {}
     try:
         import pyogrio
 
         info = pyogrio.read_info(path, **_pick_layer(path, cfg.roads.layer))
     except Exception:  # noqa: BLE001 - read already; the values stay as read
-        return set()
-    return {str(f) for f, t in zip(info["fields"], info["dtypes"]) if str(t).startswith(("int", "uint"))}
+        return {}
+    out = {}
+    for f, t in zip(info["fields"], info["dtypes"]):
+        t = str(t)
+        if t.startswith(("int", "uint")):
+            out[str(f)] = "int"
+        elif t == "bool":
+            out[str(f)] = "bool"
+    return out
 
 
-def _plain_values(col: pd.Series, integer: bool) -> list:
+def _plain_values(col: pd.Series, kind: str | None) -> list:
     """A column as Python values for the outputs: numbers stay numbers (an integer column with empty values,
-    read as floats, as ints), text as written, a date or time as ISO text, missing as None."""
+    read as floats, as ints; a boolean one as True/False), text as written, a date or time as ISO text, missing as
+    None. Anything else (a BLOB's bytes, a JSON list or object) is left as read: ``_refuse_odd`` names it."""
     if pd.api.types.is_datetime64_any_dtype(col.dtype):
         t = pd.to_datetime(col)
         fmt = "%Y-%m-%d" if (t.dropna() == t.dropna().dt.normalize()).all() else None
@@ -235,14 +244,30 @@ def _plain_values(col: pd.Series, integer: bool) -> list:
             v = v.item()
         if isinstance(v, float) and not np.isfinite(v):
             v = None
-        elif isinstance(v, float) and integer and v.is_integer():
+        elif isinstance(v, float) and kind == "int" and v.is_integer():
             v = int(v)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and kind == "bool" and v in (0, 1):
+            v = bool(v)
         elif isinstance(v, (pd.Timestamp,)):
             v = v.isoformat()
         elif hasattr(v, "isoformat") and not isinstance(v, str):  # datetime.date / time from an object column
             v = v.isoformat()
         out.append(v)
     return out
+
+
+def _refuse_odd(path: Path, src: str, vals: list) -> None:
+    """InputError naming the file and the field when a kept field holds other values than text, numbers, dates or
+    true/false: a BLOB (a scanned drawing, a photo) or a JSON list/object, which no list, map or Shapefile cell
+    shows (they came out as ``b'\\xad…'``)."""
+    for v in vals:
+        if v is None or isinstance(v, (bool, int, float, str)):
+            continue
+        what = ("binary data (a BLOB)" if isinstance(v, (bytes, bytearray, memoryview)) else
+                "lists" if isinstance(v, (list, tuple, np.ndarray)) else
+                "JSON objects" if isinstance(v, dict) else f"{type(v).__name__} values")
+        raise InputError(f"roads.keep_fields: {src!r} holds {what}, which no list, map or Shapefile can show; keep "
+                         "fields of text, numbers, dates or true/false", path, src)
 
 
 def require_network(net: "RoadNetwork | None", cfg: Config) -> None:
@@ -453,7 +478,7 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
                              path, "crs")
         crs = given
     kept = _kept_columns(lines, path, cfg, _is_osm(path))
-    ints = _declared_ints(path, cfg, _is_osm(path)) if kept else set()
+    types = _declared_types(path, cfg, _is_osm(path)) if kept else {}
     geom = np.asarray(lines.geometry.values, dtype=object)
     base = gpd.GeoDataFrame({"_id": ids if ids is not None else np.full(len(lines), "", dtype=object),
                              "road_name": names, "_row": np.arange(len(lines))}, geometry=geom, crs=crs)
@@ -509,7 +534,9 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
     seg_ids = np.asarray(seg_ids, dtype=object)
     road_names = ex["road_name"].to_numpy(dtype=object)
     rows = ex["_row"].to_numpy(dtype=np.int64)  # the file's row of each segment (a multiline's parts share it)
-    kept_values = {name: _plain_values(col, src in ints) for src, name, col in kept}
+    kept_values = {name: _plain_values(col, types.get(src)) for src, name, col in kept}
+    for src, name, _ in kept:
+        _refuse_odd(path, src, kept_values[name])
 
     # topology: endpoints merged on a grid
     start = shapely.get_coordinates(shapely.get_point(g, 0))

@@ -526,3 +526,100 @@ def test_readme_export_examples_run_as_written(sample, tmp_path):
         out = args[args.index("--out") + 1]
         ok(patrol(*args, "--config", sample["cfg"], cwd=tmp_path))
         assert (tmp_path / out).is_file(), ln
+
+
+# ------------------------------------------------------------------------------------------------ kept field types
+
+
+def _add_blob(gpkg: Path, column: str) -> None:
+    """A BLOB column (a scanned drawing, as ledgers keep them) added to a GeoPackage with SQLite, as a GIS would: GDAL
+    reads it as binary. The GeoPackage's rtree triggers name spatial functions SQLite must know to prepare the
+    UPDATE; they never run (the fids and geometries stay)."""
+    con = sqlite3.connect(gpkg)
+    try:
+        for fn in ("ST_IsEmpty", "ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY"):
+            con.create_function(fn, 1, lambda g: 0)
+        table = con.execute("SELECT table_name FROM gpkg_contents").fetchone()[0]
+        con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" BLOB')
+        con.execute(f'UPDATE "{table}" SET "{column}" = x\'ad0100ff\' WHERE fid % 3 = 0')
+        con.commit()
+    finally:
+        con.close()
+
+
+def test_a_blob_field_is_refused_naming_file_and_field(sample, tmp_path):
+    """A kept BLOB column was written as ``b'\\xad\\x01…'`` text in every list: refused when the network is loaded,
+    one line naming the file and the field, exit 3, nothing written."""
+    import pyogrio
+
+    dst = tmp_path / "drawings.gpkg"
+    dst.write_bytes((sample["work"] / "ledger.gpkg").read_bytes())
+    _add_blob(dst, "図面")
+    info = pyogrio.read_info(dst)
+    assert "図面" in list(info["fields"])
+    cfg = _config_keeping(sample, "  keep_fields: [管理事務所, 図面]\n", "cfg_blob.yaml")
+    r = patrol("export", sample["store"], "--format", "csv", "--out", tmp_path / "x.csv", "--roads", dst,
+               "--config", cfg)
+    assert_user_error(r, 3, "drawings.gpkg", "'図面'", "binary data (a BLOB)")
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_booleans_in_every_format(sample, tmp_path):
+    """A ledger's true/false field with gaps (舗装済: paved, unknown for some): GeoJSON and the html true/false/null,
+    xlsx boolean cells, the GeoPackage a BOOLEAN column, the Shapefile a dBASE logical field (T/F/?), the CSVs
+    (repair_list.csv too) and KML the text TRUE/FALSE (as Excel writes them); empty where unknown. Before, GDAL's
+    floats for a boolean column with gaps came out as 1.0/0.0."""
+    import geopandas as gpd
+    import openpyxl
+    import pyogrio
+
+    from detector.export import write_repair_list
+    from detector.roads import join_fields
+    from detector.store import Store
+
+    g = gpd.read_file(sample["work"] / "ledger.gpkg")
+    arc = g["segment_id"].str.split("-").str[-1].astype(int)
+    g["舗装済"] = pd.array([None if a % 5 == 0 else bool(x >= 50) for a, x in zip(arc, g["延長"])], dtype="boolean")
+    g.to_file(tmp_path / "paved.gpkg", driver="GPKG")
+    want = {s: (None if pd.isna(v) else bool(v)) for s, v in zip(g["segment_id"], g["舗装済"])}
+    cfg_path = _config_keeping(sample, "  keep_fields: [舗装済]\n", "cfg_bool.yaml")
+    ex = {}
+    for fmt in ("csv", "xlsx", "geojson", "gpkg", "kml", "shp", "html"):
+        ex[fmt] = tmp_path / f"b.{fmt}"
+        ok(patrol("export", sample["store"], "--format", fmt, "--out", ex[fmt], "--roads", tmp_path / "paved.gpkg",
+                  "--config", cfg_path))
+    text = {True: "TRUE", False: "FALSE", None: ""}
+    geo = _features(ex["geojson"])
+    assert {type(p["舗装済"]) for p in geo} == {bool, type(None)}, "the sample's damages should meet all three"
+    assert all(p["舗装済"] == want[p["segment_id"]] for p in geo)
+    rows = list(csv.DictReader(ex["csv"].read_text(encoding="utf-8-sig").splitlines()))
+    assert [r["舗装済"] for r in rows] == [text[want[r["segment_id"]]] for r in rows]
+    ws = openpyxl.load_workbook(ex["xlsx"])["candidates"]
+    heads = [c.value for c in ws[1]]
+    seg, col = heads.index("区間ID\nsegment id"), heads.index("舗装済")
+    assert all(r[col] is want[r[seg]] for r in ws.iter_rows(min_row=2, values_only=True))
+    con = sqlite3.connect(ex["gpkg"])
+    try:
+        decl = {r[1]: r[2] for r in con.execute("PRAGMA table_info(candidates)")}
+        got = con.execute('SELECT segment_id, "舗装済" FROM candidates').fetchall()
+    finally:
+        con.close()
+    assert decl["舗装済"] == "BOOLEAN" and all(v == (None if want[s] is None else int(want[s])) for s, v in got)
+    for pm in ET.parse(ex["kml"]).iter(f"{KML}Placemark"):
+        d = {e.get("name"): (e.find(f"{KML}value").text or "") for e in pm.iter(f"{KML}Data")}
+        assert d["舗装済"] == text[want[d["segment_id"]]]
+    info = pyogrio.read_info(ex["shp"])
+    assert dict(zip(info["fields"], info["dtypes"]))["舗装済"] == "bool"
+    shp = pyogrio.read_dataframe(ex["shp"])
+    assert all((pd.isna(v) and want[s] is None) or (not pd.isna(v) and bool(v) is want[s])
+               for s, v in zip(shp["segment_id"], shp["舗装済"]))
+    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>',
+                                ex["html"].read_text(encoding="utf-8"), re.S).group(1))
+    assert all(c["舗装済"] == want[c["segment_id"]] for c in data["candidates"])
+    # a run's repair_list.csv, written from the registry's frame joined the same way
+    with Store(sample["store"]) as st:
+        df = st.query(lists=False)
+    df, _ = join_fields(df, load_roads(tmp_path / "paved.gpkg", load_config(cfg_path)), load_config(cfg_path))
+    write_repair_list(df, tmp_path / "repair_list.csv", road_fields=["舗装済"])
+    rows = list(csv.DictReader((tmp_path / "repair_list.csv").read_text(encoding="utf-8-sig").splitlines()))
+    assert [r["舗装済"] for r in rows] == [text[want[r["segment_id"]]] for r in rows]
