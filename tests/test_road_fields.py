@@ -623,3 +623,76 @@ def test_booleans_in_every_format(sample, tmp_path):
     write_repair_list(df, tmp_path / "repair_list.csv", road_fields=["舗装済"])
     rows = list(csv.DictReader((tmp_path / "repair_list.csv").read_text(encoding="utf-8-sig").splitlines()))
     assert [r["舗装済"] for r in rows] == [text[want[r["segment_id"]]] for r in rows]
+
+
+# ------------------------------------------------------------------------------------------------ the crew's list back
+
+
+def test_ledger_fields_named_like_the_crews_columns_are_not_imported(sample, tmp_path):
+    """A ledger's own ``checked-by`` (who checked the ledger entry) and ``Status Note`` columns, kept: import-verification
+    matches a list's headings by a normalised English name (``checked-by`` and ``checked_by`` alike), so they are
+    written as ``road_checked-by`` and ``road_Status Note``; the crew fills patrol's status, note and checker in the
+    csv and in the xlsx, and the import applies the crew's, not the ledger's (before, the ledger's columns, which come
+    first, were read as the crew's: every damage got the ledger's checker and note)."""
+    import geopandas as gpd
+    import openpyxl
+
+    from detector.store import Store
+
+    g = gpd.read_file(sample["work"] / "ledger.gpkg")
+    g["checked-by"] = "台帳係"
+    g["Status Note"] = np.where(g["延長"] >= 50, "舗装計画あり", "")
+    g.to_file(tmp_path / "ledger.gpkg", driver="GPKG")
+    cfg = _config_keeping(sample, "  keep_fields: [管理事務所, checked-by, Status Note]\n", "cfg_clash.yaml")
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(sample["store"].read_bytes())
+    with Store(store) as st:
+        new = st.query(status=["new"], lists=False)["candidate_id"].tolist()
+    assert len(new) >= 6
+    crew = {new[0]: ("confirmed", "幅30cm 要補修", "佐藤"), new[1]: ("not_an_issue", "影", "佐藤"),
+            new[2]: ("confirmed", "ひび割れ拡大", "佐藤"), new[3]: ("scheduled", "12月補修", "鈴木"),
+            new[4]: ("confirmed", "段差あり", "鈴木")}
+
+    # the csv: headings are column names
+    ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "list.csv", "--roads", tmp_path / "ledger.gpkg",
+              "--config", cfg))
+    text = (tmp_path / "list.csv").read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(text.splitlines()))
+    head = rows[0]
+    assert "road_checked-by" in head and "road_Status Note" in head and "checked-by" not in head, head
+    assert head.index("road_checked-by") < head.index("checked_by")  # the ledger's come first, after road_name
+    cid, st_, note, who = (head.index(c) for c in ("candidate_id", "status", "status_note", "checked_by"))
+    for r in rows[1:]:
+        if r[cid] in list(crew)[:3]:
+            r[st_], r[note], r[who] = crew[r[cid]]
+    with open(tmp_path / "list.csv", "w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    r = ok(patrol("import-verification", store, tmp_path / "list.csv", "--config", cfg))
+    assert "applied 3" in r.stdout and "not applied 0" in r.stdout, r.stdout
+
+    # the workbook: two-line headings, matched by their English line
+    ok(patrol("export", store, "--format", "xlsx", "--out", tmp_path / "list.xlsx", "--roads",
+              tmp_path / "ledger.gpkg", "--config", cfg))
+    wb = openpyxl.load_workbook(tmp_path / "list.xlsx")
+    ws = wb["candidates"]
+    heads = [c.value for c in ws[1]]
+    assert "road_checked-by" in heads and "road_Status Note" in heads, heads
+    from detector.report import LIST_COLUMNS
+
+    at = {c: heads.index(f"{ja}\n{en}") for c, ja, en in LIST_COLUMNS if c in ("candidate_id", "status", "status_note",
+                                                                                "checked_by")}
+    for row in ws.iter_rows(min_row=2):
+        k = row[at["candidate_id"]].value
+        if k in list(crew)[3:]:
+            for c, v in zip(("status", "status_note", "checked_by"), crew[k]):
+                row[at[c]].value = v
+    wb.save(tmp_path / "list.xlsx")
+    r = ok(patrol("import-verification", store, tmp_path / "list.xlsx", "--config", cfg))
+    assert "applied 2" in r.stdout and "not applied 0" in r.stdout, r.stdout
+
+    with Store(store) as st:
+        q = st.query(lists=False).set_index("candidate_id")
+    for k, (status, note, who) in crew.items():
+        assert (q.at[k, "status"], q.at[k, "status_note"], q.at[k, "checked_by"]) == (status, note, who), k
+    untouched = [k for k in new if k not in crew]
+    assert (q.loc[untouched, "status"] == "new").all() and q.loc[untouched, "checked_by"].isna().all()
