@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -57,22 +58,37 @@ RESERVED_COLUMNS = frozenset(c.casefold() for c in [
 ])
 #: what a kept road field named like a patrol column gets in front of its name
 ROAD_FIELD_PREFIX = "road_"
+
+
+def header_key(text) -> str:
+    """A column heading as ``patrol import-verification`` matches it: its last line (the xlsx's English one), lower
+    case, each run of characters other than a-z and 0-9 as one ``_`` (``状態(和)\nstatus (ja)`` -> ``status_ja``,
+    ``Checked-By`` -> ``checked_by``). ``road_field_names`` prefixes a kept field whose key is one of ours, so a
+    list's ledger column is never read as the crew's."""
+    return re.sub(r"[^a-z0-9]+", "_", str(text).strip().split("\n")[-1].strip().lower()).strip("_")
+
+
+#: ``RESERVED_COLUMNS`` as ``header_key`` gives them (not the internal ``_t``/``_u``, nor "": a Japanese name such as
+#: 種別 has no key, and the import reads no column without one)
+RESERVED_KEYS = frozenset(header_key(c) for c in RESERVED_COLUMNS if not c.startswith("_")) - {""}
 #: the most frames of the latest drive an output lists (a vehicle waiting at a light films a damage for minutes)
 LAST_IMAGES_MAX = 20
 
 
 def road_field_names(fields) -> list[tuple[str, str]]:
     """``roads.keep_fields`` as (the network's column, the output column): the network's name as written, or
-    ``road_<name>`` where it is named like a patrol column (``RESERVED_COLUMNS``: ``status`` -> ``road_status``),
-    so a kept field never overwrites ours. ValueError for an empty name, a name given twice, or two names written
+    ``road_<name>`` where it is named like a patrol column (``RESERVED_COLUMNS``: ``status`` -> ``road_status``;
+    compared ignoring case, and as import-verification reads a heading, ``header_key``: ``Status Note`` ->
+    ``road_Status Note``), so a kept field never overwrites ours nor is read back as ours. ValueError for an empty name, a name given twice, or two names written
     alike (``class`` and ``road_class``; ``width`` and ``WIDTH``: GeoPackage column names ignore case)."""
     out: list[tuple[str, str]] = []
     seen: dict[str, str] = {}
     for f in fields:
         if not isinstance(f, str) or not f.strip():
             raise ValueError(f"empty field name {f!r}")
-        name = ROAD_FIELD_PREFIX + f if f.casefold() in RESERVED_COLUMNS else f
-        if name.casefold() in RESERVED_COLUMNS:  # no reserved name starts with road_ but road_name (not reserved: name)
+        ours = f.casefold() in RESERVED_COLUMNS or header_key(f) in RESERVED_KEYS  # `Status Note` is status_note
+        name = ROAD_FIELD_PREFIX + f if ours else f
+        if name.casefold() in RESERVED_COLUMNS or header_key(name) in RESERVED_KEYS:  # only road_name (not: name)
             raise ValueError(f"{f!r} would be written as {name!r}, a column of patrol's own")
         if name.casefold() in seen:
             other = seen[name.casefold()]
@@ -232,11 +248,16 @@ def _num(v, nd: int | None = None) -> str:
     return f"{f:.{nd}f}"
 
 
+#: a kept road field's true/false where a format has no boolean (csv, kml): what Excel writes and reads back as one
+BOOL_TEXT = {True: "TRUE", False: "FALSE"}
+
+
 def _value(v) -> str:
-    """A kept road field's cell: a number as a plain number (``3``, ``5.5``), text formula-safe, missing empty."""
+    """A kept road field's cell: a number as a plain number (``3``, ``5.5``), true/false as ``TRUE``/``FALSE``
+    (``BOOL_TEXT``), text formula-safe, missing empty."""
     v = _jsonable(v)
     if isinstance(v, bool) or v is None:
-        return "" if v is None else str(v)
+        return "" if v is None else BOOL_TEXT[v]
     if isinstance(v, (int, float)):
         return repr(v) if isinstance(v, float) else str(v)
     return safe_cell(v)

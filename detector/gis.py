@@ -7,9 +7,12 @@ itself (the exports' own). Refused with one ``UsageError`` line (exit 2): a form
 (``WGS84_FORMATS``: RFC 7946 GeoJSON, KML, the html map), an unknown CRS, a geographic one (degrees: JGD2011
 EPSG:6668 is not what a road ledger's plane coordinates are), or any other kind (geocentric, vertical, compound).
 
+A CRS whose axes are not in metres (a US state plane in feet, EPSG:2965) is refused too (``not_metres``): the
+``x``/``y`` columns and the README say metres, and no Japanese ledger uses feet.
+
 ``project(lat, lon, crs)``: WGS 84 lat/lon arrays to the CRS's ``x`` (easting) and ``y`` (northing), in one
-vectorised pyproj call. ``outside(lat, lon, crs)``: a note when damages lie outside the CRS's area of use (a zone
-picked for another prefecture).
+vectorised pyproj call. ``outside(lat, lon, crs)``: a one-line note when damages lie outside the CRS's area of use
+(a zone picked for another prefecture): the CRS, how many, the first three ids.
 
 ``write_shp(df, path, crs=None, encoding="cp932")``: the damages as a point Shapefile (``.shp .shx .dbf .prj
 .cpg``) or the same set zipped (``path`` ending in ``.zip``); returns the notes for the console (text replaced or
@@ -141,7 +144,22 @@ def target_crs(text, fmt: str):
     if not crs.is_projected or crs.is_compound or len(crs.axis_info) != 2:
         raise UsageError(f"{name} ({crs.name}) is not a 2D projected CRS: --crs takes plane coordinates such as the "
                          "JGD2011 plane rectangular zones EPSG:6669–6687 (Toyama: EPSG:6675)", field="--crs")
+    unit = not_metres(crs)
+    if unit:
+        raise UsageError(f"{name} ({crs.name}) is in {unit}, not metres: --crs takes a projected CRS in metres (the "
+                         "x, y columns and every distance patrol writes are metres), such as the JGD2011 plane "
+                         "rectangular zones EPSG:6669–6687 (Toyama: EPSG:6675)", field="--crs")
     return crs
+
+
+def not_metres(crs) -> str | None:
+    """The unit of a CRS whose axes are not in metres (``US survey foot``, ``foot``), else None. A US state plane
+    in feet would give numbers 3.28 times a metre's in columns read as metres; patrol refuses it (``--crs``,
+    ``locate.crs``) rather than write a unit no Japanese road ledger uses."""
+    for a in crs.axis_info:
+        if abs(float(a.unit_conversion_factor) - 1.0) > 1e-9:
+            return a.unit_name
+    return None
 
 
 def crs_label(crs) -> str:
@@ -183,8 +201,8 @@ def outside(lat, lon, crs, ids=None) -> str | None:
     if ids is not None:
         first = [str(i) for i in np.asarray(ids, dtype=object)[out][:3]]
         named = f" ({', '.join(first)}{' …' if n > 3 else ''})"
-    return (f"{n} of {int(ok.sum())} damages{named} lie outside the area of use of {crs_label(crs)} "
-            f"({area.name}): check that it is your area's zone")
+    # one short line: PROJ's area of use is a paragraph for some CRSs (a US zone lists its counties)
+    return f"{n} of {int(ok.sum())} damages{named} lie outside {crs_label(crs)}'s area of use: is it your area's zone?"
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -263,8 +281,11 @@ def kept_field_names(kept: list[str], encoding: str) -> tuple[list[tuple[str, st
 
 
 def _kind(vals: pd.Series) -> str:
-    """A kept road field's dBASE type: "int" for whole numbers, "float" for other numbers, else "str"."""
+    """A kept road field's dBASE type: "bool" for true/false (a logical field: T, F, ? when empty), "int" for whole
+    numbers, "float" for other numbers, else "str"."""
     got = [v for v in vals if v is not None and not (isinstance(v, float) and np.isnan(v)) and v is not pd.NA]
+    if got and all(isinstance(v, (bool, np.bool_)) for v in got):
+        return "bool"
     if got and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in got):
         return "int"
     if got and all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in got):
@@ -288,6 +309,9 @@ def shp_table(df: pd.DataFrame, encoding: str, kept: list[str] | None = None) ->
             table[field] = pd.to_numeric(vals, errors="coerce").astype(float).to_numpy()
         elif kind == "int":
             table[field] = pd.array(pd.to_numeric(vals, errors="coerce").round(), dtype="Int64")
+        elif kind == "bool":  # GDAL writes a dBASE logical field (L)
+            table[field] = pd.array([None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
+                                     else bool(v) for v in vals], dtype="boolean")
         else:
             texts = []
             for cid, v in zip(ids, vals):

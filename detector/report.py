@@ -45,7 +45,7 @@ from .atomic import (
     write_photo,
 )
 from .errors import InputError, UsageError
-from .export import _after_road_name, road_columns, route_order, sightings
+from .export import BOOL_TEXT, _after_road_name, road_columns, route_order, sightings
 
 FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "kml", "html")
 #: the exports for people that give each row's full crop, in a folder beside the file (``photo_folder``)
@@ -314,10 +314,12 @@ def _gdf(df: pd.DataFrame):
 
 def _gpkg_column(vals: list) -> Any:
     """A column's values for the GeoPackage: whole numbers with gaps (a kept road field such as 路線番号) as an
-    integer column (pandas would make them REAL), anything else as given."""
+    integer column (pandas would make them REAL), true/false with gaps as a BOOLEAN one, anything else as given."""
     got = [v for v in vals if v is not None]
     if got and any(v is None for v in vals) and all(isinstance(v, int) and not isinstance(v, bool) for v in got):
         return pd.array(vals, dtype="Int64")
+    if got and any(v is None for v in vals) and all(isinstance(v, bool) for v in got):
+        return pd.array(vals, dtype="boolean")  # BOOLEAN with NULLs (an object column would be TEXT)
     return vals
 
 
@@ -349,6 +351,8 @@ def write_gpkg(df: pd.DataFrame, path: Path, cfg=None, segments=None, crs=None) 
 def safe_cell(v: Any) -> Any:
     """Spreadsheet formula-injection guard: text starting with = + - @ (or tab/CR) gets a leading apostrophe."""
     v = _flat(v)
+    if isinstance(v, bool):  # a kept road field's true/false: as Excel writes it (export.BOOL_TEXT)
+        return BOOL_TEXT[v]
     if isinstance(v, str) and v and v[0] in "=+-@\t\r":
         return "'" + v
     return v
@@ -557,6 +561,8 @@ def _kml_color(hex_rgb: str, alpha: str = "ff") -> str:
 
 def _x(v: Any) -> str:
     v = _flat(v)
+    if isinstance(v, bool):
+        return BOOL_TEXT[v]
     return "" if v is None else _CTRL.sub("", str(v))
 
 

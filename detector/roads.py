@@ -58,6 +58,10 @@ class RoadNetwork:
     source: str = ""
     warnings: list = field(default_factory=list)  # said in the run summary (e.g. renamed duplicate ids)
     fields: dict = field(default_factory=dict)  # kept road fields: output name -> list of values aligned with ids
+    #: the file's id of each segment (``roads.id_field`` or the id column, before ``#k`` / ``-n``), aligned with ids;
+    #: the pieces of a repeated id or a multiline share it (``join_fields`` tells them apart by position). None: ids
+    keys: "np.ndarray | None" = None
+    id_field: str | None = None  # the column the ids came from (for messages)
     _index: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -204,22 +208,31 @@ def _kept_columns(lines, path: Path, cfg: Config, osm: bool) -> list[tuple[str, 
     return out
 
 
-def _declared_ints(path: Path, cfg: Config, osm: bool) -> set[str]:
-    """Columns the file declares integer (GDAL hands an integer column with empty values over as floats)."""
+def _declared_types(path: Path, cfg: Config, osm: bool) -> dict[str, str]:
+    """Columns the file declares integer ("int") or boolean ("bool"): GDAL hands such a column with empty values over
+    as floats (1.0, 0.0, NaN)."""
     if osm:
-        return set()
+        return {}
     try:
         import pyogrio
 
         info = pyogrio.read_info(path, **_pick_layer(path, cfg.roads.layer))
     except Exception:  # noqa: BLE001 - read already; the values stay as read
-        return set()
-    return {str(f) for f, t in zip(info["fields"], info["dtypes"]) if str(t).startswith(("int", "uint"))}
+        return {}
+    out = {}
+    for f, t in zip(info["fields"], info["dtypes"]):
+        t = str(t)
+        if t.startswith(("int", "uint")):
+            out[str(f)] = "int"
+        elif t == "bool":
+            out[str(f)] = "bool"
+    return out
 
 
-def _plain_values(col: pd.Series, integer: bool) -> list:
+def _plain_values(col: pd.Series, kind: str | None) -> list:
     """A column as Python values for the outputs: numbers stay numbers (an integer column with empty values,
-    read as floats, as ints), text as written, a date or time as ISO text, missing as None."""
+    read as floats, as ints; a boolean one as True/False), text as written, a date or time as ISO text, missing as
+    None. Anything else (a BLOB's bytes, a JSON list or object) is left as read: ``_refuse_odd`` names it."""
     if pd.api.types.is_datetime64_any_dtype(col.dtype):
         t = pd.to_datetime(col)
         fmt = "%Y-%m-%d" if (t.dropna() == t.dropna().dt.normalize()).all() else None
@@ -231,14 +244,30 @@ def _plain_values(col: pd.Series, integer: bool) -> list:
             v = v.item()
         if isinstance(v, float) and not np.isfinite(v):
             v = None
-        elif isinstance(v, float) and integer and v.is_integer():
+        elif isinstance(v, float) and kind == "int" and v.is_integer():
             v = int(v)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and kind == "bool" and v in (0, 1):
+            v = bool(v)
         elif isinstance(v, (pd.Timestamp,)):
             v = v.isoformat()
         elif hasattr(v, "isoformat") and not isinstance(v, str):  # datetime.date / time from an object column
             v = v.isoformat()
         out.append(v)
     return out
+
+
+def _refuse_odd(path: Path, src: str, vals: list) -> None:
+    """InputError naming the file and the field when a kept field holds other values than text, numbers, dates or
+    true/false: a BLOB (a scanned drawing, a photo) or a JSON list/object, which no list, map or Shapefile cell
+    shows (they came out as ``b'\\xad…'``)."""
+    for v in vals:
+        if v is None or isinstance(v, (bool, int, float, str)):
+            continue
+        what = ("binary data (a BLOB)" if isinstance(v, (bytes, bytearray, memoryview)) else
+                "lists" if isinstance(v, (list, tuple, np.ndarray)) else
+                "JSON objects" if isinstance(v, dict) else f"{type(v).__name__} values")
+        raise InputError(f"roads.keep_fields: {src!r} holds {what}, which no list, map or Shapefile can show; keep "
+                         "fields of text, numbers, dates or true/false", path, src)
 
 
 def require_network(net: "RoadNetwork | None", cfg: Config) -> None:
@@ -251,12 +280,78 @@ def require_network(net: "RoadNetwork | None", cfg: Config) -> None:
                          "by segment_id: pass it with --roads", field="--roads")
 
 
+#: a damage within this many metres of the piece its segment_id names keeps that piece (a run places damages on
+#: their segment: centimetres; a registry merge moves one by a metre or so); else the nearest piece of its id
+PIECE_TOL_M = 1.0
+
+
+def _ledger_keys(seg: pd.Series, keys: set) -> pd.Series:
+    """The file's id of each placed segment id: itself where the network has it as an id, else without a ``-n``
+    (a repeated id's piece) and then a ``#k`` (a multiline's part); None where none of them is an id of the network."""
+    k0 = seg.astype(str)
+    k1 = k0.str.replace(r"-\d+$", "", regex=True)
+    k2 = k1.str.replace(r"#\d+$", "", regex=True)
+    out = pd.Series([None] * len(seg), index=seg.index, dtype=object)
+    for k in (k2, k1, k0):  # the longest that is an id wins
+        hit = k.isin(keys)
+        out[hit] = k[hit]
+    return out
+
+
+def _pieces(df: pd.DataFrame, net: "RoadNetwork", placed: np.ndarray, pos: np.ndarray, cfg: Config
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """The network segment each placed row of ``df`` takes its kept fields from, where its id is repeated in the file
+    (``roads.id_field`` values shared by the pieces of a route, told apart as ``<id>-1``, ``-2`` … in file order) or
+    a multiline's (``#k``): such suffixes change when the file is re-sorted or edited, so the row takes the piece
+    its ``segment_id`` names when the damage lies within ``PIECE_TOL_M`` of it, else the nearest piece of that id
+    within ``locate.max_snap_m`` (one STRtree query for all rows). Returns (pos, the rows whose id has pieces but
+    none within the snap distance: -1 in pos)."""
+    far = np.zeros(len(df), dtype=bool)
+    if net.keys is None or not placed.any() or "lat" not in df or "lon" not in df:
+        return pos, far
+    code, uniq = pd.factorize(pd.Series(net.keys, dtype=object))  # the file's id of each segment, as a number
+    shared = np.bincount(code, minlength=len(uniq)) > 1
+    seg = pd.Series(list(df["segment_id"]), dtype=object)
+    want = pd.Index(uniq).get_indexer(_ledger_keys(seg.where(placed, ""), set(uniq)).to_numpy())  # -1: no such id
+    lat = pd.to_numeric(pd.Series(list(df["lat"]), dtype=object), errors="coerce").to_numpy(dtype=float)
+    lon = pd.to_numeric(pd.Series(list(df["lon"]), dtype=object), errors="coerce").to_numpy(dtype=float)
+    rows = np.flatnonzero(placed & (want >= 0) & shared[np.maximum(want, 0)] & np.isfinite(lat) & np.isfinite(lon))
+    if not len(rows):
+        return pos, far
+    x, y = net.xy(lon[rows], lat[rows])
+    pts = shapely.points(x, y)
+    pos = pos.copy()
+    # the named piece, where the damage lies on it (the file unchanged: a run's own network)
+    named = pos[rows]
+    has = named >= 0
+    on = np.zeros(len(rows), dtype=bool)
+    on[has] = (code[named[has]] == want[rows[has]]) & (
+        shapely.distance(pts[has], net.geoms[named[has]]) <= PIECE_TOL_M)
+    rest = np.flatnonzero(~on)
+    if len(rest):
+        pi, si = net.tree.query(pts[rest], predicate="dwithin", distance=cfg.locate.max_snap_m)
+        mine = code[si] == want[rows[rest]][pi]
+        pi, si = pi[mine], si[mine]
+        d = shapely.distance(pts[rest][pi], net.geoms[si])
+        order = np.lexsort((si, d, pi))  # per row the nearest piece (ties: the file's first)
+        pi, si = pi[order], si[order]
+        first = np.r_[True, pi[1:] != pi[:-1]] if len(pi) else np.zeros(0, dtype=bool)
+        best = np.full(len(rest), -1, dtype=np.int64)
+        best[pi[first]] = si[first]
+        pos[rows[rest]] = best
+        far[rows[rest][best < 0]] = True
+    return pos, far
+
+
 def join_fields(df: pd.DataFrame, net: "RoadNetwork | None", cfg: Config, roads: str | Path | None = None
                 ) -> tuple[pd.DataFrame, str | None]:
     """``df`` (candidates, a run's or the registry's) with the kept road fields of the segment each row is placed on
-    (``segment_id``), under their output names; None where a row has no segment or one the network lacks.
-    Returns (the frame, a warning naming how many rows' segments ``net`` lacks — the network was edited since —
-    or None). Without kept fields, ``df`` as it is. ``net`` None with kept fields: UsageError (``--roads``)."""
+    (``segment_id``), under their output names; None where a row has no segment or one the network lacks. Where the
+    network's id repeats (the pieces of one route sharing a 路線ID) the piece is found by the row's position
+    (``lat``/``lon``, see ``_pieces``), since the ``-n`` that tell the pieces apart follow the file's row order.
+    Returns (the frame, a warning naming how many rows' segments ``net`` lacks — the network was edited since — and
+    how many lie farther than ``locate.max_snap_m`` from every piece of their repeated id; or None). Without kept
+    fields, ``df`` as it is. ``net`` None with kept fields: UsageError (``--roads``)."""
     from .export import road_columns
 
     names = road_columns(cfg)
@@ -268,16 +363,23 @@ def join_fields(df: pd.DataFrame, net: "RoadNetwork | None", cfg: Config, roads:
     placed = np.array([isinstance(s, str) and s != "" for s in seg], dtype=bool)
     pos = pd.Index(net.ids).get_indexer([s if p else "" for s, p in zip(seg, placed)])  # ids are unique, never ""
     pos[~placed] = -1
+    pos, far = _pieces(out, net, placed, pos, cfg)
     for name in names:
         vals = net.fields[name]
         out[name] = pd.Series([vals[i] if i >= 0 else None for i in pos], index=out.index, dtype=object)
-    lost = int((placed & (pos < 0)).sum())
-    note = None
+    lost = int((placed & (pos < 0) & ~far).sum())
+    where = Path(roads).name if roads is not None else (Path(net.source).name if net.source else "the network")
+    notes = []
     if lost:
-        where = Path(roads).name if roads is not None else (Path(net.source).name if net.source else "the network")
-        note = (f"{lost} of {len(out)} candidates lie on segments that {where} does not have (edited since they "
-                f"were found?): their {', '.join(names)} are empty")
-    return out, note
+        notes.append(f"{lost} of {len(out)} candidates lie on segments that {where} does not have (edited since they "
+                     f"were found?): their {', '.join(names)} are empty")
+    if far.any():
+        ids = [str(v) for v in (out["candidate_id"] if "candidate_id" in out else out.index)[far]][:3]
+        col = f"{net.id_field!r} value" if net.id_field else "id"
+        notes.append(f"{int(far.sum())} of {len(out)} candidates ({', '.join(ids)}{' …' if far.sum() > 3 else ''}) "
+                     f"lie farther than {cfg.locate.max_snap_m:g} m (locate.max_snap_m) from every piece of their "
+                     f"road's {col} in {where} (a piece moved or removed since?): their {', '.join(names)} are empty")
+    return out, "; ".join(notes) or None
 
 
 def _stable_ids(geoms: np.ndarray) -> np.ndarray:
@@ -287,11 +389,21 @@ def _stable_ids(geoms: np.ndarray) -> np.ndarray:
 
 
 def _dedupe_ids(ids: np.ndarray) -> np.ndarray:
+    """Repeated ids as ``<id>-1``, ``-2`` … in row order, never one the file has itself (``R``, ``R``, ``R-1`` give
+    ``R``, ``R-2``, ``R-1``: ids stay unique)."""
     s = pd.Series(ids)
     k = s.groupby(s).cumcount()
     dup = k > 0
     if dup.any():
         s[dup] = s[dup] + "-" + k[dup].astype(str)
+        if not s.is_unique:  # a suffixed id that the file has as an id of its own: the next free number
+            taken = set(s[~dup])
+            for i in np.flatnonzero(dup.to_numpy()):
+                base, n = ids[i], int(k.iloc[i])
+                while f"{base}-{n}" in taken:
+                    n += 1
+                s.iloc[i] = f"{base}-{n}"
+                taken.add(s.iloc[i])
     return s.to_numpy(dtype=object)
 
 
@@ -366,7 +478,7 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
                              path, "crs")
         crs = given
     kept = _kept_columns(lines, path, cfg, _is_osm(path))
-    ints = _declared_ints(path, cfg, _is_osm(path)) if kept else set()
+    types = _declared_types(path, cfg, _is_osm(path)) if kept else {}
     geom = np.asarray(lines.geometry.values, dtype=object)
     base = gpd.GeoDataFrame({"_id": ids if ids is not None else np.full(len(lines), "", dtype=object),
                              "road_name": names, "_row": np.arange(len(lines))}, geometry=geom, crs=crs)
@@ -404,6 +516,11 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
         target = CRS.from_epsg(info[0].code) if info else CRS.from_epsg(3857)
     if target.is_geographic:
         raise InputError(f"locate.crs must be a projected (metric) CRS, got {target.name}", path, "locate.crs")
+    from .gis import not_metres
+
+    if unit := not_metres(target):  # every distance of the config (snap, dedupe, match) is metres
+        raise InputError(f"locate.crs must be a projected CRS in metres, {target.name} is in {unit}", path,
+                         "locate.crs")
     metric = gpd.GeoSeries(g, crs=crs).to_crs(target)
     g = np.asarray(metric.values, dtype=object)
     n_dup = 0  # repeated values of the configured id field (auto-detected id columns are unique)
@@ -417,7 +534,9 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
     seg_ids = np.asarray(seg_ids, dtype=object)
     road_names = ex["road_name"].to_numpy(dtype=object)
     rows = ex["_row"].to_numpy(dtype=np.int64)  # the file's row of each segment (a multiline's parts share it)
-    kept_values = {name: _plain_values(col, src in ints) for src, name, col in kept}
+    kept_values = {name: _plain_values(col, types.get(src)) for src, name, col in kept}
+    for src, name, _ in kept:
+        _refuse_odd(path, src, kept_values[name])
 
     # topology: endpoints merged on a grid
     start = shapely.get_coordinates(shapely.get_point(g, 0))
@@ -444,6 +563,9 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
         tree=STRtree(g), geoms=g, lengths=shapely.length(g), start_node=node[:n], end_node=node[n:],
         convergence_deg=conv, source=str(path),
         fields={name: [vals[i] for i in rows] for name, vals in kept_values.items()},
+        keys=(np.asarray(ex["_id"].to_numpy(dtype=object).astype(str), dtype=object) if ids is not None
+              else seg_ids.copy()),
+        id_field=id_field if id_field is not None else None,
         warnings=[f"{Path(path).name}: {n_dup} segments repeat an id of the {id_field!r} column; they are told apart "
                   f"as <id>-1, <id>-2 … in the outputs (ids that are not in the network)"] if n_dup else [],
     )

@@ -1479,7 +1479,9 @@ class Store:
         if not rows:
             raise InputError("empty file: expected a header with candidate_id and status", csv_path)
         # "status (ja)" (the xlsx's English header line) -> status_ja, "candidate id" -> candidate_id
-        head = [re.sub(r"[^a-z0-9]+", "_", h.strip().split("\n")[-1].strip().lower()).strip("_") for h in rows[0]]
+        from .export import header_key  # the same key road_field_names checks kept road fields against
+
+        head = [header_key(h) for h in rows[0]]
         for need in ("candidate_id", "status"):
             if need not in head:
                 raise InputError(f"missing column {need}", csv_path, need)

@@ -256,3 +256,32 @@ def test_shapefile_held_open_is_never_half_replaced(registry, tmp_path):
     n_confirmed = int((q["status"] == "confirmed").sum())
     n_dbf = struct.unpack("<I", out.with_suffix(".dbf").read_bytes()[4:8])[0]
     assert pyogrio.read_info(out)["features"] == n_dbf == n_confirmed > 0
+
+
+def test_crs_of_another_country_warns_in_one_short_line(registry, tmp_path):
+    """The sample's damages (Toyama) exported in a US UTM zone: written, with one warning line naming the CRS, how
+    many damages lie outside its area of use and the first ids; not PROJ's area text (for EPSG:26916 a paragraph
+    listing US states and Canadian provinces)."""
+    r = ok(patrol("export", registry["store"], "--format", "csv", "--crs", "EPSG:26916", "--out", tmp_path / "us.csv"))
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    n = len(registry["q"])
+    assert len(lines) == 1 and len(lines[0]) < 160, r.stderr
+    first = list(registry["q"].index)
+    assert f"{n} of {n} damages (" in lines[0] and "EPSG:26916 NAD83 / UTM zone 16N" in lines[0], lines[0]
+    assert any(c in lines[0] for c in first) and "Alabama" not in lines[0] and "Ontario" not in lines[0]
+
+
+def test_crs_in_feet_is_refused(registry, tmp_path, toyama):
+    """A projected CRS in US survey feet (EPSG:2965, Indiana East) would write x, y 3.28 times the metres the
+    columns are documented in: refused, one line, exit 2, nothing written; as locate.crs (every distance of the
+    config is metres) the network is refused naming the unit."""
+    for fmt in ("csv", "shp"):
+        out = tmp_path / f"feet.{fmt}"
+        assert_user_error(patrol("export", registry["store"], "--format", fmt, "--crs", "EPSG:2965", "--out", out),
+                          2, "--crs", "US survey foot", "not metres")
+        assert not out.exists()
+    cfg = tmp_path / "feet.yaml"
+    cfg.write_text("locate: {crs: 'EPSG:2965'}\n", encoding="utf-8")
+    r = patrol("export", registry["store"], "--format", "html", "--roads", toyama / "roads.geojson",
+               "--out", tmp_path / "m.html", "--config", cfg)
+    assert_user_error(r, 3, "locate.crs", "metres", "US survey foot")

@@ -418,3 +418,281 @@ def test_uji_shapefile_in_shift_jis(tmp_path):
     got, note = join_fields(df, roads, cfg)
     assert note is None  # off the network (no segment) is not a lost segment
     assert got["路線番号"].tolist() == [7, None, None, 1023] and got["幅員"].tolist() == [None, None, None, 5.5]
+
+
+# ------------------------------------------------------------------------------------------------ repeated ledger ids
+
+
+def _config_keeping(sample, roads_yaml: str, name: str) -> Path:
+    """The sample's config with another ``roads:`` section."""
+    cfg = sample["work"] / name
+    cfg.write_text(sample["cfg"].read_text(encoding="utf-8").split("roads:")[0] + "roads:\n" + roads_yaml,
+                   encoding="utf-8")
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def routes(sample) -> dict:
+    """A ledger keyed by 路線ID, which all pieces of a route share (the sample's segments of one arc, ``<arc>-<k>``
+    without its last number): patrol tells the pieces apart as ``<路線ID>-1``, ``-2`` … in the file's row order. A run
+    of both passes with it into a registry of its own."""
+    import geopandas as gpd
+
+    work = sample["work"]
+    g = gpd.read_file(work / "ledger.gpkg")
+    g.insert(0, "路線ID", g["segment_id"].str.rsplit("-", n=1).str[0])
+    g = g.drop(columns="segment_id")
+    g.to_file(work / "routes.gpkg", driver="GPKG")
+    cfg = _config_keeping(sample, "  id_field: 路線ID\n  keep_fields: [管理事務所, 延長]\n", "cfg_routes.yaml")
+    out, store = work / "out_routes", work / "registry_routes.gpkg"
+    ok(patrol("run", TOYAMA / P1, TOYAMA / P2, "--roads", work / "routes.gpkg", "--out", out, "--store", store,
+              "--config", cfg, "--no-report"))
+    return {"g": g, "cfg": cfg, "store": store, "out": out}
+
+
+def test_repeated_ledger_ids_join_the_piece_the_damage_lies_on(sample, routes):
+    """The ledger re-sorted after the run (rows in reverse, as a GIS's sort or an edit leaves them): the pieces'
+    ``-n`` now name other pieces, yet every damage gets the 延長 (each piece's own length) of the piece it lies on,
+    as the run gave it; before, a damage on ``<id>-1`` took the 延長 of whichever piece is now first. A route moved
+    200 m (re-digitised elsewhere): its damages, farther than locate.max_snap_m from every piece, get empty fields
+    and one warning naming them."""
+    work, g = sample["work"], routes["g"]
+    ran = {p["candidate_id"]: p for p in _features(routes["out"] / "candidates.geojson")}
+    repeated = set(g["路線ID"][g["路線ID"].duplicated()])
+    on_pieces = [p for p in ran.values() if p["segment_id"].rsplit("-", 1)[0] in repeated
+                 or p["segment_id"] in repeated]
+    assert len(on_pieces) >= 5, "the sample's damages should lie on routes of several pieces"
+    # the run gives each piece its own value (the file is as it was)
+    same = work / "routes_same.geojson"
+    ok(patrol("export", routes["store"], "--format", "geojson", "--out", same, "--roads", work / "routes.gpkg",
+              "--config", routes["cfg"]))
+    got = {p["candidate_id"]: p for p in _features(same)}
+    assert {k: (p["管理事務所"], p["延長"]) for k, p in got.items()} == {
+        k: (p["管理事務所"], p["延長"]) for k, p in ran.items()}
+
+    g[::-1].to_file(work / "routes_resorted.gpkg", driver="GPKG")
+    out = work / "routes_resorted.geojson"
+    r = ok(patrol("export", routes["store"], "--format", "geojson", "--out", out,
+                  "--roads", work / "routes_resorted.gpkg", "--config", routes["cfg"]))
+    assert "warning" not in r.stderr, r.stderr
+    got = {p["candidate_id"]: p for p in _features(out)}
+    assert {k: p["延長"] for k, p in got.items()} == {k: p["延長"] for k, p in ran.items()}
+    from detector.config import load_config as _load
+
+    net = load_roads(work / "routes_resorted.gpkg", _load(routes["cfg"]))
+    moved = [p for p in on_pieces if p["segment_id"] in set(net.ids)
+             and net.fields["延長"][net.index_of(p["segment_id"])] != p["延長"]]
+    assert moved, "re-sorting should have given some of their ids to other pieces"
+
+    # one route re-digitised 200 m east
+    route = on_pieces[0]["segment_id"].rsplit("-", 1)[0]
+    route = route if route in repeated else on_pieces[0]["segment_id"]
+    m = g.to_crs(6675)
+    m.loc[m["路線ID"] == route, "geometry"] = m.loc[m["路線ID"] == route].translate(200, 0)
+    m.to_crs(g.crs).to_file(work / "routes_moved.gpkg", driver="GPKG")
+    out = work / "routes_moved.geojson"
+    r = ok(patrol("export", routes["store"], "--format", "geojson", "--out", out,
+                  "--roads", work / "routes_moved.gpkg", "--config", routes["cfg"]))
+    gone = sorted(k for k, p in ran.items() if p["segment_id"] == route or p["segment_id"].rsplit("-", 1)[0] == route)
+    said = " ".join(r.stderr.split())
+    assert f"{len(gone)} of {len(ran)} candidates ({gone[0]}" in said and "farther than 25 m" in said, r.stderr
+    assert "'路線ID' value in routes_moved.gpkg" in said, r.stderr
+    for k, p in {p["candidate_id"]: p for p in _features(out)}.items():
+        assert (p["管理事務所"], p["延長"]) == ((None, None) if k in gone else (ran[k]["管理事務所"], ran[k]["延長"]))
+
+
+def test_repeated_ids_never_collide_with_an_id_of_the_file(tmp_path):
+    """``R``, ``R``, ``R-1``: the second R is ``R-2`` (``R-1`` is the file's own), ids stay unique."""
+    from detector.roads import _dedupe_ids
+
+    assert _dedupe_ids(np.array(["R", "R", "R-1", "R"], dtype=object)).tolist() == ["R", "R-2", "R-1", "R-3"]
+
+
+def test_readme_export_examples_run_as_written(sample, tmp_path):
+    """Every `patrol export` line of the README's weekly workflow, run as written with the city's config (here one
+    that keeps road fields, as the README asks to pass it to every command): each succeeds. Step 5 (Shapefile,
+    --crs) had no --roads and stopped with exit 2 under such a config."""
+    import shlex
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("The registry (`--store`) remembers every damage", 1)[1].split("```", 2)[1]
+    lines = [ln.split("#", 1)[0].strip() for ln in block.splitlines() if ln.startswith("patrol export ")]
+    assert len(lines) >= 3 and any("--format shp" in ln for ln in lines), lines
+    reg = tmp_path / "registry.gpkg"
+    reg.write_bytes(sample["store"].read_bytes())
+    for ln in lines:
+        args = shlex.split(ln)[1:]
+        args = [str(sample["work"] / "ledger.gpkg") if a == "R" else a for a in args]
+        out = args[args.index("--out") + 1]
+        ok(patrol(*args, "--config", sample["cfg"], cwd=tmp_path))
+        assert (tmp_path / out).is_file(), ln
+
+
+# ------------------------------------------------------------------------------------------------ kept field types
+
+
+def _add_blob(gpkg: Path, column: str) -> None:
+    """A BLOB column (a scanned drawing, as ledgers keep them) added to a GeoPackage with SQLite, as a GIS would: GDAL
+    reads it as binary. The GeoPackage's rtree triggers name spatial functions SQLite must know to prepare the
+    UPDATE; they never run (the fids and geometries stay)."""
+    con = sqlite3.connect(gpkg)
+    try:
+        for fn in ("ST_IsEmpty", "ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY"):
+            con.create_function(fn, 1, lambda g: 0)
+        table = con.execute("SELECT table_name FROM gpkg_contents").fetchone()[0]
+        con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" BLOB')
+        con.execute(f'UPDATE "{table}" SET "{column}" = x\'ad0100ff\' WHERE fid % 3 = 0')
+        con.commit()
+    finally:
+        con.close()
+
+
+def test_a_blob_field_is_refused_naming_file_and_field(sample, tmp_path):
+    """A kept BLOB column was written as ``b'\\xad\\x01…'`` text in every list: refused when the network is loaded,
+    one line naming the file and the field, exit 3, nothing written."""
+    import pyogrio
+
+    dst = tmp_path / "drawings.gpkg"
+    dst.write_bytes((sample["work"] / "ledger.gpkg").read_bytes())
+    _add_blob(dst, "図面")
+    info = pyogrio.read_info(dst)
+    assert "図面" in list(info["fields"])
+    cfg = _config_keeping(sample, "  keep_fields: [管理事務所, 図面]\n", "cfg_blob.yaml")
+    r = patrol("export", sample["store"], "--format", "csv", "--out", tmp_path / "x.csv", "--roads", dst,
+               "--config", cfg)
+    assert_user_error(r, 3, "drawings.gpkg", "'図面'", "binary data (a BLOB)")
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_booleans_in_every_format(sample, tmp_path):
+    """A ledger's true/false field with gaps (舗装済: paved, unknown for some): GeoJSON and the html true/false/null,
+    xlsx boolean cells, the GeoPackage a BOOLEAN column, the Shapefile a dBASE logical field (T/F/?), the CSVs
+    (repair_list.csv too) and KML the text TRUE/FALSE (as Excel writes them); empty where unknown. Before, GDAL's
+    floats for a boolean column with gaps came out as 1.0/0.0."""
+    import geopandas as gpd
+    import openpyxl
+    import pyogrio
+
+    from detector.export import write_repair_list
+    from detector.roads import join_fields
+    from detector.store import Store
+
+    g = gpd.read_file(sample["work"] / "ledger.gpkg")
+    arc = g["segment_id"].str.split("-").str[-1].astype(int)
+    g["舗装済"] = pd.array([None if a % 5 == 0 else bool(x >= 50) for a, x in zip(arc, g["延長"])], dtype="boolean")
+    g.to_file(tmp_path / "paved.gpkg", driver="GPKG")
+    want = {s: (None if pd.isna(v) else bool(v)) for s, v in zip(g["segment_id"], g["舗装済"])}
+    cfg_path = _config_keeping(sample, "  keep_fields: [舗装済]\n", "cfg_bool.yaml")
+    ex = {}
+    for fmt in ("csv", "xlsx", "geojson", "gpkg", "kml", "shp", "html"):
+        ex[fmt] = tmp_path / f"b.{fmt}"
+        ok(patrol("export", sample["store"], "--format", fmt, "--out", ex[fmt], "--roads", tmp_path / "paved.gpkg",
+                  "--config", cfg_path))
+    text = {True: "TRUE", False: "FALSE", None: ""}
+    geo = _features(ex["geojson"])
+    assert {type(p["舗装済"]) for p in geo} == {bool, type(None)}, "the sample's damages should meet all three"
+    assert all(p["舗装済"] == want[p["segment_id"]] for p in geo)
+    rows = list(csv.DictReader(ex["csv"].read_text(encoding="utf-8-sig").splitlines()))
+    assert [r["舗装済"] for r in rows] == [text[want[r["segment_id"]]] for r in rows]
+    ws = openpyxl.load_workbook(ex["xlsx"])["candidates"]
+    heads = [c.value for c in ws[1]]
+    seg, col = heads.index("区間ID\nsegment id"), heads.index("舗装済")
+    assert all(r[col] is want[r[seg]] for r in ws.iter_rows(min_row=2, values_only=True))
+    con = sqlite3.connect(ex["gpkg"])
+    try:
+        decl = {r[1]: r[2] for r in con.execute("PRAGMA table_info(candidates)")}
+        got = con.execute('SELECT segment_id, "舗装済" FROM candidates').fetchall()
+    finally:
+        con.close()
+    assert decl["舗装済"] == "BOOLEAN" and all(v == (None if want[s] is None else int(want[s])) for s, v in got)
+    for pm in ET.parse(ex["kml"]).iter(f"{KML}Placemark"):
+        d = {e.get("name"): (e.find(f"{KML}value").text or "") for e in pm.iter(f"{KML}Data")}
+        assert d["舗装済"] == text[want[d["segment_id"]]]
+    info = pyogrio.read_info(ex["shp"])
+    assert dict(zip(info["fields"], info["dtypes"]))["舗装済"] == "bool"
+    shp = pyogrio.read_dataframe(ex["shp"])
+    assert all((pd.isna(v) and want[s] is None) or (not pd.isna(v) and bool(v) is want[s])
+               for s, v in zip(shp["segment_id"], shp["舗装済"]))
+    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>',
+                                ex["html"].read_text(encoding="utf-8"), re.S).group(1))
+    assert all(c["舗装済"] == want[c["segment_id"]] for c in data["candidates"])
+    # a run's repair_list.csv, written from the registry's frame joined the same way
+    with Store(sample["store"]) as st:
+        df = st.query(lists=False)
+    df, _ = join_fields(df, load_roads(tmp_path / "paved.gpkg", load_config(cfg_path)), load_config(cfg_path))
+    write_repair_list(df, tmp_path / "repair_list.csv", road_fields=["舗装済"])
+    rows = list(csv.DictReader((tmp_path / "repair_list.csv").read_text(encoding="utf-8-sig").splitlines()))
+    assert [r["舗装済"] for r in rows] == [text[want[r["segment_id"]]] for r in rows]
+
+
+# ------------------------------------------------------------------------------------------------ the crew's list back
+
+
+def test_ledger_fields_named_like_the_crews_columns_are_not_imported(sample, tmp_path):
+    """A ledger's own ``checked-by`` (who checked the ledger entry) and ``Status Note`` columns, kept: import-verification
+    matches a list's headings by a normalised English name (``checked-by`` and ``checked_by`` alike), so they are
+    written as ``road_checked-by`` and ``road_Status Note``; the crew fills patrol's status, note and checker in the
+    csv and in the xlsx, and the import applies the crew's, not the ledger's (before, the ledger's columns, which come
+    first, were read as the crew's: every damage got the ledger's checker and note)."""
+    import geopandas as gpd
+    import openpyxl
+
+    from detector.store import Store
+
+    g = gpd.read_file(sample["work"] / "ledger.gpkg")
+    g["checked-by"] = "台帳係"
+    g["Status Note"] = np.where(g["延長"] >= 50, "舗装計画あり", "")
+    g.to_file(tmp_path / "ledger.gpkg", driver="GPKG")
+    cfg = _config_keeping(sample, "  keep_fields: [管理事務所, checked-by, Status Note]\n", "cfg_clash.yaml")
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(sample["store"].read_bytes())
+    with Store(store) as st:
+        new = st.query(status=["new"], lists=False)["candidate_id"].tolist()
+    assert len(new) >= 6
+    crew = {new[0]: ("confirmed", "幅30cm 要補修", "佐藤"), new[1]: ("not_an_issue", "影", "佐藤"),
+            new[2]: ("confirmed", "ひび割れ拡大", "佐藤"), new[3]: ("scheduled", "12月補修", "鈴木"),
+            new[4]: ("confirmed", "段差あり", "鈴木")}
+
+    # the csv: headings are column names
+    ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "list.csv", "--roads", tmp_path / "ledger.gpkg",
+              "--config", cfg))
+    text = (tmp_path / "list.csv").read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(text.splitlines()))
+    head = rows[0]
+    assert "road_checked-by" in head and "road_Status Note" in head and "checked-by" not in head, head
+    assert head.index("road_checked-by") < head.index("checked_by")  # the ledger's come first, after road_name
+    cid, st_, note, who = (head.index(c) for c in ("candidate_id", "status", "status_note", "checked_by"))
+    for r in rows[1:]:
+        if r[cid] in list(crew)[:3]:
+            r[st_], r[note], r[who] = crew[r[cid]]
+    with open(tmp_path / "list.csv", "w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    r = ok(patrol("import-verification", store, tmp_path / "list.csv", "--config", cfg))
+    assert "applied 3" in r.stdout and "not applied 0" in r.stdout, r.stdout
+
+    # the workbook: two-line headings, matched by their English line
+    ok(patrol("export", store, "--format", "xlsx", "--out", tmp_path / "list.xlsx", "--roads",
+              tmp_path / "ledger.gpkg", "--config", cfg))
+    wb = openpyxl.load_workbook(tmp_path / "list.xlsx")
+    ws = wb["candidates"]
+    heads = [c.value for c in ws[1]]
+    assert "road_checked-by" in heads and "road_Status Note" in heads, heads
+    from detector.report import LIST_COLUMNS
+
+    at = {c: heads.index(f"{ja}\n{en}") for c, ja, en in LIST_COLUMNS if c in ("candidate_id", "status", "status_note",
+                                                                                "checked_by")}
+    for row in ws.iter_rows(min_row=2):
+        k = row[at["candidate_id"]].value
+        if k in list(crew)[3:]:
+            for c, v in zip(("status", "status_note", "checked_by"), crew[k]):
+                row[at[c]].value = v
+    wb.save(tmp_path / "list.xlsx")
+    r = ok(patrol("import-verification", store, tmp_path / "list.xlsx", "--config", cfg))
+    assert "applied 2" in r.stdout and "not applied 0" in r.stdout, r.stdout
+
+    with Store(store) as st:
+        q = st.query(lists=False).set_index("candidate_id")
+    for k, (status, note, who) in crew.items():
+        assert (q.at[k, "status"], q.at[k, "status_note"], q.at[k, "checked_by"]) == (status, note, who), k
+    untouched = [k for k in new if k not in crew]
+    assert (q.loc[untouched, "status"] == "new").all() and q.loc[untouched, "checked_by"].isna().all()
