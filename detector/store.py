@@ -831,12 +831,17 @@ class Store:
             bare = [v for (v,) in con.execute(
                 f'SELECT DISTINCT "{col}" FROM "{table}" WHERE length("{col}") = 10 AND "{col}" GLOB '
                 "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'")]
-            fixed = []
+            fixed = {}
             for v in bare:
                 with contextlib.suppress(ValueError):
-                    fixed.append((datetime.combine(date.fromisoformat(v), time(0), tzinfo=self.tz).isoformat(), v))
-            con.executemany(f'UPDATE "{table}" SET "{col}"=? WHERE "{col}"=?', fixed)
+                    fixed[v] = datetime.combine(date.fromisoformat(v), time(0), tzinfo=self.tz).isoformat()
             if fixed:
+                # one pass over the table (no index on these columns); an UPDATE per date scanned it once a date,
+                # holding the write lock: 730 dates x 2,480 damages 5.3 s -> 0.33 s (bench_registry.py --weeks 60
+                # --time-form 730), growing with damages x dates
+                con.execute(f'UPDATE "{table}" SET "{col}" = json_extract(?1, \'$."\' || "{col}" || \'"\') '
+                            f'WHERE length("{col}") = 10 AND json_extract(?1, \'$."\' || "{col}" || \'"\') '
+                            "IS NOT NULL", (json.dumps(fixed),))
                 self._touch(table)
         con.execute("INSERT INTO patrol_meta VALUES ('time_form', ?)", (TIME_FORM,))
 
