@@ -892,3 +892,24 @@ def test_checked_at_in_japanese_dates_and_with_an_offset(located, tmp_path):
     assert [got[i] for i in ids] == ["2026-11-26T00:00:00+09:00", "2026-01-05T00:00:00+09:00",
                                      "2026-11-26T00:00:00+09:00", "2026-11-26T14:30:00+09:00",
                                      "2026-11-25T09:00:00+09:00", "2026-11-25T00:00:00+09:00"]
+
+
+def test_export_since_takes_the_dates_checked_at_takes(located, tmp_path):
+    """`patrol export --since` as a crew types or Excel shows a date (``2026/11/27``, ``2026/11/7``-style single
+    digits, ``2026年11月27日``, ``令和8年11月27日``): the same rows as ``2026-11-27``; before, all but the ISO form and
+    ``2026/11/27`` were refused ('not a date'). Real data: the sample registry (passes of 2026-11-20 and 11-27)."""
+    store = located["store"]
+
+    def ids(since: str) -> list[str]:
+        out = tmp_path / f"x{len(list(tmp_path.glob('x*.csv')))}.csv"
+        ok(patrol("export", store, "--format", "csv", "--since", since, "--out", out))
+        with open(out, encoding="utf-8-sig", newline="") as fh:
+            return [r["candidate_id"] for r in csv.DictReader(fh)]
+
+    want = ids("2026-11-27")
+    assert len(want) > 20 and ids("2026-11-28") == []  # (every damage is last seen on the 27th)
+    for typed in ("2026/11/27", "2026/11/27 0:00", "2026年11月27日", "令和8年11月27日", "R8.11.27"):
+        assert ids(typed) == want, typed
+    for typed in ("2026/11/28", "2026年11月28日", "R8.11.28"):
+        assert ids(typed) == [], typed
+    assert ids("2026/11/2") == want  # one-digit day, as Japanese Excel writes it
