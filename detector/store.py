@@ -1070,10 +1070,12 @@ class Store:
                 if day is None or day in days or (agree and self._near([(im, t)], agree)):
                     ours.append((k, im))
             for k, im in ours:
+                if k in held:  # the same photo twice in the folder (a copy beside it): recorded once, as the first
+                    continue
                 held[k] = (d, im, at)
                 backfill.append((k, d, im))
             if ours:
-                res.backfilled[d] = len(ours)
+                res.backfilled[d] = sum(1 for k, dd, _ in backfill if dd == d)
         return legacy, backfill
 
     def _first_merges(self, drives: Iterable[str]) -> dict[str, tuple[str, str]]:
