@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import List, Optional
 
@@ -445,7 +445,7 @@ def export(
     format: str = typer.Option(..., "--format", help="geojson | gpkg | shp | csv | xlsx | kml | html"),
     out: Path = typer.Option(..., "--out", help="the file to write (shp: X.shp, or X.zip for the files zipped)"),
     status_: Optional[List[str]] = typer.Option(None, "--status", help="only these statuses (repeatable or comma-separated)"),
-    since: Optional[str] = typer.Option(None, "--since", help="only candidates seen on or after this date (YYYY-MM-DD)"),
+    since: Optional[str] = typer.Option(None, "--since", help="only candidates seen on or after this date (YYYY-MM-DD, 2026/1/5, 2026年1月5日, 令和8年1月5日)"),
     roads: Optional[Path] = typer.Option(None, "--roads", help="draw this network in the HTML report; and the "
                                                               "network the config's roads.keep_fields are copied from"),
     config: Optional[Path] = typer.Option(None, "--config", help="municipality YAML: class names, timezone of the dates, "
@@ -470,8 +470,11 @@ def export(
         encoding = shp_encoding(encoding)
     if format == "shp" and out.suffix.lower() not in (".shp", ".zip"):
         raise PatrolError("a Shapefile export is written to X.shp or X.zip", out, "--out")
-    try:
-        since_d = date.fromisoformat(since.strip().replace("/", "-")) if since else None  # 2026/12/11 too
+    try:  # as a crew's checked_at: 2026/1/5, 2026年1月5日, 令和8年1月5日 too (a time: its day)
+        from detector.store import _parse_when
+
+        since_d = _parse_when(since) if since else None
+        since_d = since_d.date() if isinstance(since_d, datetime) else since_d
     except ValueError:
         raise PatrolError(f"not a date (YYYY-MM-DD): {since!r}", field="--since") from None
     statuses = [s for v in (status_ or []) for s in v.split(",") if s] or None

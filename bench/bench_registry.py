@@ -10,12 +10,14 @@ against reading the whole registry (``Store.query``, crops included); the file's
 ``candidates``, first_t, last_t, repaired_t, created_run, crop_obs_id after it; a new registry has the crop last), both
 compacted as the migration leaves them: reads of the columns after the crop (warm and with the file evicted from the
 OS cache) and weekly merges, side by side.
+``--time-form DAYS``: the first write after the upgrade to one status time form (``Store._normalise_times``), on
+a copy of the large registry with DAYS distinct bare dates, against the next write.
 ``--frames N``: every weekly drive merged with N frames (``frames`` table, synthetic keys), plus each week a card
 folder called ``DCIM`` with N frames named IMG_0001.jpg … (a folder name held for another drive: the name-reuse
 check, ``Store._drive_names``); at the end the per-drive queries on ``frames`` (that check, a drive's frames) and a
 weekly merge timed on the registry as it is and on a copy without the index ``frames_did``, and both files' sizes.
 
-    .venv/bin/python bench/bench_registry.py [--weeks 100] [--groups 20] [--layouts] [--frames 100]
+    .venv/bin/python bench/bench_registry.py [--weeks 100] [--groups 20] [--layouts] [--frames 100] [--time-form 365]
 """
 
 from __future__ import annotations
@@ -236,6 +238,32 @@ def layouts(store: Path, work: Path, cfg: Config, base: pd.DataFrame, week: int,
     print("  weekly merge (4 weeks)           " + "  ".join(f"{k} {min(v):.2f}-{max(v):.2f} s" for k, v in merges.items()))
 
 
+def time_form(store: Path, work: Path, cfg, days: int) -> None:
+    """The first write after the upgrade to one time form (``Store._normalise_times``) on a copy of the large
+    registry whose status times are bare dates (a crew's CSV dates before), ``days`` distinct ones, against the
+    next write."""
+    import shutil
+    from datetime import date
+
+    path = work / "bare-dates.gpkg"
+    shutil.copy(store, path)
+    with Store.for_config(path, cfg) as st:  # (its connection has the functions the spatial index's triggers call)
+        vals = json.dumps([(date(2025, 1, 1) + timedelta(days=i)).isoformat() for i in range(days)])
+        st.con.execute(f"UPDATE candidates SET status_changed_at = json_extract(?, '$[' || (fid % {days}) || ']')",
+                       (vals,))
+        st.con.execute(f"UPDATE status_history SET at = json_extract(?, '$[' || (hid % {days}) || ']')", (vals,))
+        st.con.execute("DELETE FROM patrol_meta WHERE key='time_form'")
+        st.con.commit()
+    with Store.for_config(path, cfg) as st:
+        n_c, n_h = st.con.execute("SELECT (SELECT COUNT(*) FROM candidates), (SELECT COUNT(*) FROM status_history)"
+                                  ).fetchone()
+        ids = [r[0] for r in st.con.execute("SELECT candidate_id FROM candidates WHERE status='new' LIMIT 2")]
+        t1, _ = timed(st.set_status, ids[0], "confirmed")
+        t2, _ = timed(st.set_status, ids[1], "confirmed")
+    print(f"\ntime form: {n_c} damages, {n_h} history rows, {days} distinct bare dates: first write after the "
+          f"upgrade {t1:.3f} s (rewrites them), the next {t2:.3f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--weeks", type=int, default=100)
@@ -246,6 +274,8 @@ def main() -> None:
                     "schema-1 registry): read and merge times")
     ap.add_argument("--frames", type=int, default=0, help="frames a drive (and a weekly DCIM card): the frames "
                     "table's per-drive queries with and without its index")
+    ap.add_argument("--time-form", type=int, default=0, metavar="DAYS", help="the first write after the upgrade "
+                    "to one status time form, on a copy of the large registry holding DAYS distinct bare dates")
     a = ap.parse_args()
     toy = Path(a.shared) / "sample_drives" / "toyama"
     cfg = Config()
@@ -293,6 +323,8 @@ def main() -> None:
         layouts(store, work, cfg, base, a.weeks, a.groups)
     if a.frames:
         frames_index(store, work, cfg, base, a.weeks, a.groups, a.frames, t0)
+    if a.time_form:
+        time_form(store, work, cfg, a.time_form)
     print(f"work folder: {work}")
 
 

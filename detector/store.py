@@ -79,6 +79,7 @@ import re
 import sqlite3
 import struct
 import time as _time
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -468,10 +469,31 @@ _WHEN = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T](\d{1,2}):(\d{2})
                    r"\s*(Z|[+-]\d{2}:?\d{2})?")
 
 
+#: the Japanese eras a date may be written in (和暦: ``令和8年1月5日``, Excel's ``R8.1.5``): year 1 of each
+_ERAS = {"令和": 2019, "R": 2019, "平成": 1989, "H": 1989}
+_ERA = re.compile(r"(令和|平成|[RH])\s*(元|\d{1,2})\s*(?=[年./-])", re.I)
+_JA_WHEN = str.maketrans({"年": "/", "月": "/", "日": " ", "時": ":", "分": ":", "秒": " "})
+
+
+def _western(text: str) -> str:
+    """A date as Japanese Excel shows (and saves to CSV) a date cell, in Western digits and separators:
+    ``2026年11月26日`` -> ``2026/11/26``, ``令和8年1月5日`` / ``R8.1.5`` -> ``2026/1/5``, ``14時30分`` -> ``14:30``;
+    full-width digits as ASCII. Other text unchanged (but NFKC)."""
+    t = unicodedata.normalize("NFKC", text).strip()
+    m = _ERA.match(t)
+    if m:
+        era = m.group(1).upper() if len(m.group(1)) == 1 else m.group(1)
+        t = f"{_ERAS[era] - 1 + (1 if m.group(2) == '元' else int(m.group(2)))}{t[m.end():]}"
+    if any(c in t for c in "年月日時分秒"):
+        t = " ".join(t.translate(_JA_WHEN).split()).rstrip(":")
+    return t
+
+
 def _parse_when(text: str) -> date | datetime:
     """A crew's date or time as typed or as Excel saves it: ``2026/11/26``, ``2026-1-5``, ``2026/11/26 9:05``,
-    ISO 8601 with or without offset (``…T14:30:00+09:00``, ``…Z``). A date is a ``date``."""
-    t = text.strip()
+    Japanese (``2026年11月26日``, ``令和8年1月5日``, ``R8.11.26``, ``… 14時30分``), ISO 8601 with or without offset
+    (``…T14:30:00+09:00``, ``…Z``). A date is a ``date``."""
+    t = _western(text)
     m = _WHEN.fullmatch(t)
     try:
         if m is None:
@@ -783,7 +805,8 @@ class Store:
         if isinstance(when, str):
             when = _parse_when(when)
         if isinstance(when, datetime):
-            if when.time() == time(0):  # midnight (its own wall time): a date, as Excel's date cell
+            if when.time() == time(0) and (when.tzinfo is None or when.utcoffset() == when.replace(
+                    tzinfo=self.tz).utcoffset()):  # midnight on the registry's clock: a date, as Excel's date cell
                 when = when.date()
             else:
                 dt = (when if when.tzinfo else when.replace(tzinfo=self.tz)).astimezone(self.tz).replace(microsecond=0)
@@ -808,12 +831,17 @@ class Store:
             bare = [v for (v,) in con.execute(
                 f'SELECT DISTINCT "{col}" FROM "{table}" WHERE length("{col}") = 10 AND "{col}" GLOB '
                 "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'")]
-            fixed = []
+            fixed = {}
             for v in bare:
                 with contextlib.suppress(ValueError):
-                    fixed.append((datetime.combine(date.fromisoformat(v), time(0), tzinfo=self.tz).isoformat(), v))
-            con.executemany(f'UPDATE "{table}" SET "{col}"=? WHERE "{col}"=?', fixed)
+                    fixed[v] = datetime.combine(date.fromisoformat(v), time(0), tzinfo=self.tz).isoformat()
             if fixed:
+                # one pass over the table (no index on these columns); an UPDATE per date scanned it once a date,
+                # holding the write lock: 730 dates x 2,480 damages 5.3 s -> 0.33 s (bench_registry.py --weeks 60
+                # --time-form 730), growing with damages x dates
+                con.execute(f'UPDATE "{table}" SET "{col}" = json_extract(?1, \'$."\' || "{col}" || \'"\') '
+                            f'WHERE length("{col}") = 10 AND json_extract(?1, \'$."\' || "{col}" || \'"\') '
+                            "IS NOT NULL", (json.dumps(fixed),))
                 self._touch(table)
         con.execute("INSERT INTO patrol_meta VALUES ('time_form', ?)", (TIME_FORM,))
 
@@ -1042,10 +1070,12 @@ class Store:
                 if day is None or day in days or (agree and self._near([(im, t)], agree)):
                     ours.append((k, im))
             for k, im in ours:
+                if k in held:  # the same photo twice in the folder (a copy beside it): recorded once, as the first
+                    continue
                 held[k] = (d, im, at)
                 backfill.append((k, d, im))
             if ours:
-                res.backfilled[d] = len(ours)
+                res.backfilled[d] = sum(1 for k, dd, _ in backfill if dd == d)
         return legacy, backfill
 
     def _first_merges(self, drives: Iterable[str]) -> dict[str, tuple[str, str]]:

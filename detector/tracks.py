@@ -34,7 +34,8 @@ Contracts:
   header (else derived from the points, with a note); ``bearing``/``course``/``heading``/``方位`` in degrees. A
   file whose title lines or header say Tokyo datum (``日本測地系``, ``旧日本測地系``, ``Tokyo datum``; not
   ``日本測地系2011``, which is JGD2011) is converted to WGS 84 by ``datum.tokyo_to_wgs84`` (``Track.datum``
-  ``"tokyo"``, with a note). Unreadable rows are skipped and counted.
+  ``"tokyo"``, with a note); of latitude/longitude pairs whose headers name their datum (``緯度(世界測地系)``,
+  ``緯度(日本測地系)``), the WGS 84 pair is read. Unreadable rows are skipped and counted.
 * KML (and every ``.kml`` document of a KMZ, each its own segments): ``gx:Track`` (``<when>`` paired with ``<gx:coord>``; each track a segment,
   also in ``gx:MultiTrack``; ``gx:angles`` heading as course) and Placemarks with a ``TimeStamp`` and a ``Point``;
   ``<when>`` without a zone in ``tz``, a date alone is no time. A ``LineString`` has no times: refused, saying so.
@@ -707,7 +708,7 @@ def _read_csv(path: Path, data: bytes, tz: tzinfo) -> Track:
                          "(time/timestamp/datetime/UTC or date + time, lat/latitude/緯度, lon/lng/longitude/経度)")
     row0, delim, roles = head
     lines = text.splitlines()
-    tokyo = _says_tokyo(" ".join(lines[:row0 + 1]))
+    tokyo = _csv_datum(lines, row0, delim, roles)
     rows = list(csv.reader(lines[row0 + 1:], delimiter=delim))
     ti, t_unit = roles.get("time", roles.get("date"))
     di = roles["date"][0] if "date" in roles and roles["date"][0] != ti else None  # date + time of day columns
@@ -802,6 +803,36 @@ _TOKYO_MARK = re.compile(r"日本測地系(?!\s*20\d\d)|tokyo[\s_-]*datum|datum\
 def _says_tokyo(pre: str) -> bool:
     """True when the lines above a CSV's rows and its header say Tokyo datum."""
     return bool(_TOKYO_MARK.search(unicodedata.normalize("NFKC", pre).lower()))
+
+
+# a latitude/longitude column's header naming WGS 84 or what agrees with it here (世界測地系, JGD2000/2011)
+_WGS_MARK = re.compile(r"世界測地系|wgs|jgd|itrf|日本測地系\s*20\d\d")
+
+
+def _csv_datum(lines: list[str], row0: int, delim: str, roles: dict) -> bool:
+    """Is the CSV's position in the Tokyo datum? Where latitude/longitude columns name their datum in the header
+    (a fleet export giving both, ``緯度(世界測地系)`` … ``緯度(日本測地系)``), the WGS 84 pair is used (``roles``
+    updated), else a pair named for no datum, else the Tokyo one (converted); the header's mention of the other pair
+    says nothing about the pair used. Otherwise the title lines and the header as a whole decide (``_says_tokyo``)."""
+    cells = next(csv.reader([lines[row0]], delimiter=delim), [])
+    marks: dict[str, list[tuple[int, str, str]]] = {"lat": [], "lon": []}
+    for j, c in enumerate(cells):
+        name, unit = _col_name(c)
+        role, hint = _col_role(name)
+        if role in marks:
+            text = unicodedata.normalize("NFKC", c).lower()
+            mark = "tokyo" if _TOKYO_MARK.search(text) else "wgs84" if _WGS_MARK.search(text) else ""
+            marks[role].append((j, mark, " ".join(x for x in (unit, hint, name) if x)))
+    if not any(m for cols in marks.values() for _, m, _ in cols):
+        return _says_tokyo(" ".join(lines[:row0 + 1]))
+    rank = {"wgs84": 0, "": 1, "tokyo": 2}
+    for role, cols in marks.items():
+        j, _, unit = min(cols, key=lambda c: (rank[c[1]], c[0]))
+        roles[role] = (j, unit)
+    picked = {m for role, cols in marks.items() for j, m, _ in cols if j == roles[role][0]}
+    if picked == {""}:  # neither column names its datum (another pair does): the title lines decide
+        return _says_tokyo(" ".join(lines[:row0]))
+    return "tokyo" in picked
 
 
 # ----------------------------------------------------------------------------------------------- KML / KMZ

@@ -861,3 +861,55 @@ def test_checked_at_is_stored_in_one_form_from_csv_and_xlsx(located, tmp_path):
         assert con.execute("SELECT count(*) FROM status_history WHERE length(at) = 10").fetchone() == (0,)
     finally:
         con.close()
+
+
+def test_checked_at_in_japanese_dates_and_with_an_offset(located, tmp_path):
+    """A crew's checked_at as Japanese Excel shows a date cell and saves it to CSV: ``2026年11月26日``, in the
+    Japanese era (和暦) ``令和8年1月5日`` / ``R8.11.26``, with a time ``2026年11月26日 14時30分``; all refused before
+    ('not a date'), the row's status change lost. And a midnight with an explicit offset other than the registry's
+    (``…T00:00:00Z``, a system's time) is that instant, 09:00 in Tokyo, not the registry's local day (before: stored
+    as 00:00+09:00, 9 h off). Real data: the sample registry's repair list through `patrol import-verification`."""
+    import sqlite3
+
+    store = tmp_path / "r.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    lst = tmp_path / "list.csv"
+    ok(patrol("export", store, "--format", "csv", "--status", "new", "--out", lst))
+    with open(lst, encoding="utf-8-sig", newline="") as fh:
+        ids = [r["candidate_id"] for r in csv.DictReader(fh)][:6]
+    typed = ["2026年11月26日", "令和8年1月5日", "R8.11.26", "2026年11月26日 14時30分", "2026-11-25T00:00:00Z",
+             "2026-11-25T00:00:00+09:00"]
+    text = "candidate_id,status,checked_at\n" + "".join(f"{i},confirmed,{w}\n" for i, w in zip(ids, typed))
+    (tmp_path / "crew.csv").write_bytes(text.encode("cp932"))  # as Japanese Excel saves "CSV (comma delimited)"
+    r = ok(patrol("import-verification", store, tmp_path / "crew.csv"))
+    assert "applied 6," in r.stdout and "not applied 0" in r.stdout, r.stdout + r.stderr
+    con = sqlite3.connect(store)
+    try:
+        got = dict(con.execute("SELECT candidate_id, status_changed_at FROM candidates WHERE candidate_id IN "
+                               "(?,?,?,?,?,?)", ids).fetchall())
+    finally:
+        con.close()
+    assert [got[i] for i in ids] == ["2026-11-26T00:00:00+09:00", "2026-01-05T00:00:00+09:00",
+                                     "2026-11-26T00:00:00+09:00", "2026-11-26T14:30:00+09:00",
+                                     "2026-11-25T09:00:00+09:00", "2026-11-25T00:00:00+09:00"]
+
+
+def test_export_since_takes_the_dates_checked_at_takes(located, tmp_path):
+    """`patrol export --since` as a crew types or Excel shows a date (``2026/11/27``, ``2026/11/7``-style single
+    digits, ``2026年11月27日``, ``令和8年11月27日``): the same rows as ``2026-11-27``; before, all but the ISO form and
+    ``2026/11/27`` were refused ('not a date'). Real data: the sample registry (passes of 2026-11-20 and 11-27)."""
+    store = located["store"]
+
+    def ids(since: str) -> list[str]:
+        out = tmp_path / f"x{len(list(tmp_path.glob('x*.csv')))}.csv"
+        ok(patrol("export", store, "--format", "csv", "--since", since, "--out", out))
+        with open(out, encoding="utf-8-sig", newline="") as fh:
+            return [r["candidate_id"] for r in csv.DictReader(fh)]
+
+    want = ids("2026-11-27")
+    assert len(want) > 20 and ids("2026-11-28") == []  # (every damage is last seen on the 27th)
+    for typed in ("2026/11/27", "2026/11/27 0:00", "2026年11月27日", "令和8年11月27日", "R8.11.27"):
+        assert ids(typed) == want, typed
+    for typed in ("2026/11/28", "2026年11月28日", "R8.11.28"):
+        assert ids(typed) == [], typed
+    assert ids("2026/11/2") == want  # one-digit day, as Japanese Excel writes it

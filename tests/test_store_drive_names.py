@@ -327,3 +327,27 @@ def test_frames_are_indexed_by_drive_also_in_older_registries(toyama, tmp_path):
         assert r.as_name == "DCIM (2026-11-27)"
         assert "USING INDEX frames_did" in " ".join(r[-1] for r in st.con.execute(check, (1, "[]")))
         assert st.integrity() == "ok"
+
+
+def test_drive_known_by_name_only_with_a_photo_copied_in_its_folder(toyama, tmp_path):
+    """A schema-2 registry's drive merged again with one photo also copied beside itself in the folder
+    (``IMG_0001 - コピー.jpg``, as Windows Explorer names a copy): the backfill recorded the photo's frame key twice and
+    the merge failed (sqlite3.IntegrityError: UNIQUE constraint failed: frames.frame_key), the whole run's merge lost.
+    Now the photo is recorded once, the copy counted as it; nothing else changes. Real data: the sample's pass 1."""
+    from test_store_drive_identity import _schema2_store
+
+    old = _schema2_store(tmp_path)
+    cfg = Config()
+    (c1, _, _), _ = _oracle_candidates(toyama, cfg)
+    n1, f1 = _as_numbered(c1, _keys(toyama, cfg, P1, P1), "DCIM")
+    a = tmp_path / "a.gpkg"
+    with old.Store(a) as st:
+        st.merge(n1, {"run_id": "1"}, cfg)
+    before = _registry(a)
+    d, name, key, t = f1[0]
+    with Store(a) as st:
+        res = st.merge(n1, {"run_id": "2"}, cfg, frames=f1 + [(d, name.replace(".jpg", " - コピー.jpg"), key, t)])
+        assert res.backfilled == {"DCIM": 100} and res.renamed == [] and not (res.new or res.seen_again)
+        assert st.con.execute("SELECT drive, n_frames FROM drives").fetchall() == [("DCIM", 100)]
+        assert st.integrity() == "ok"
+    assert _registry(a)[0] == before[0] and len(_registry(a)[1]) == len(before[1])

@@ -429,3 +429,25 @@ def test_patrol_run_with_a_tokyo_datum_track_notes_it_in_the_summary(tmp_path, p
     assert t["used"] and t["frames_placed"] == 12 and any("Tokyo datum" in n for n in t["notes"]), t
     rows = list(csv.DictReader(open(tmp_path / "out" / "frames.csv", encoding="utf-8")))
     assert [r["datum"] for r in rows if r["status"] == "ok"] == ["tokyo"] * 12
+
+
+@pytest.mark.parametrize("order", ["wgs84 first", "tokyo first"])
+def test_csv_with_both_datums_uses_its_wgs84_columns(tmp_path, drive, pts, gpx_placed, order):
+    """A fleet export that gives each position twice, 緯度(世界測地系)/経度(世界測地系) and 緯度(日本測地系)/
+    経度(日本測地系) (the header names the Tokyo datum for its second pair only): the WGS 84 columns are used as
+    written, whichever pair comes first (before: the header's 日本測地系 converted the WGS 84 columns, 0.4 km off)."""
+    from test_datum import approx_to_tokyo
+
+    tl, tn = approx_to_tokyo(pts[:, 1], pts[:, 2])
+    wgs, tky = ("緯度(世界測地系)", "経度(世界測地系)"), ("緯度(日本測地系)", "経度(日本測地系)")
+    head = ["日時", *wgs, *tky] if order == "wgs84 first" else ["日時", *tky, *wgs]
+    rows = []
+    for (t, la, lo), a, b in zip(pts, tl, tn):
+        w, k = (f"{la:.7f}", f"{lo:.7f}"), (f"{a:.7f}", f"{b:.7f}")
+        rows.append(",".join([_iso(t, JST, '%Y/%m/%d %H:%M:%S'), *(w + k if order == "wgs84 first" else k + w)]))
+    (tmp_path / "fleet.csv").write_bytes((",".join(head) + "\n" + "\n".join(rows) + "\n").encode("cp932"))
+    tracks, _ = load_tracks([tmp_path / "fleet.csv"])
+    assert tracks[0].datum == ""
+    by = {f.name: f for f in scan_drive(drive, Config(), tracks=tracks) if f.ok}
+    assert set(by) == set(gpx_placed)
+    assert max(metres(by[n], gpx_placed[n]) for n in by) < 0.02
