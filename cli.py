@@ -470,15 +470,16 @@ def export(
         encoding = shp_encoding(encoding)
     if format == "shp" and out.suffix.lower() not in (".shp", ".zip"):
         raise PatrolError("a Shapefile export is written to X.shp or X.zip", out, "--out")
-    try:  # as a crew's checked_at: 2026/1/5, 2026年1月5日, 令和8年1月5日 too (a time: its day)
-        from detector.store import _parse_when
-
-        since_d = _parse_when(since) if since else None
-        since_d = since_d.date() if isinstance(since_d, datetime) else since_d
-    except ValueError:
-        raise PatrolError(f"not a date (YYYY-MM-DD): {since!r}", field="--since") from None
     statuses = [s for v in (status_ or []) for s in v.split(",") if s] or None
     cfg = _config(config)
+    try:  # the dates a crew's checked_at takes (README: Dates a crew writes); a time: its day
+        from detector.store import _parse_when
+
+        since_d = _parse_when(since, today=datetime.now(cfg.tz).date()) if since else None
+        since_d = since_d.date() if isinstance(since_d, datetime) else since_d
+    except ValueError as e:
+        raise PatrolError(f"{e} (YYYY-MM-DD, 2026/1/5, 2026年1月5日, 令和8年1月5日, 11/26: see README, "
+                          "Dates a crew writes)", field="--since") from None
     from detector.roads import join_fields, load_roads, require_network
 
     net = load_roads(roads, cfg) if roads is not None else None

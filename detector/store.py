@@ -489,11 +489,60 @@ def _western(text: str) -> str:
     return t
 
 
-def _parse_when(text: str) -> date | datetime:
+#: Excel's date serial as a CSV holds a date column formatted as number (``46352`` = 2026-11-26 in the 1900 date
+#: system, ``46352.5`` its noon): five digits, taken only within these days (a workbook of the 1904 system, Excel
+#: for Mac before 2011, saves serials 1,462 days less: not told apart)
+SERIAL_DAYS = (date(2000, 1, 1), date(2099, 12, 31))
+_SERIAL = re.compile(r"(\d{5})(?:\.(\d+))?")
+_EXCEL_EPOCH = datetime(1899, 12, 30)  # serial 0 of the 1900 system past its phantom 1900-02-29 (serial 60)
+#: a month and day without a year, as Japanese Excel shows a typed ``11/26`` (``11月26日``; in its CSV too)
+_NO_YEAR = re.compile(r"(\d{1,2})/(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
+
+
+def _parse_when(text: str, today: date | None = None, earliest: date | None = None) -> date | datetime:
     """A crew's date or time as typed or as Excel saves it: ``2026/11/26``, ``2026-1-5``, ``2026/11/26 9:05``,
     Japanese (``2026年11月26日``, ``令和8年1月5日``, ``R8.11.26``, ``… 14時30分``), ISO 8601 with or without offset
-    (``…T14:30:00+09:00``, ``…Z``). A date is a ``date``."""
+    (``…T14:30:00+09:00``, ``…Z``), an Excel date serial (``46352``, ``46352.5``; :data:`SERIAL_DAYS`). A date is a
+    ``date``.
+
+    A month and day without a year (``11/26``, ``11月26日``, ``11/26 14:30``) is the latest such day not after
+    ``today`` (the import's day on the registry's clock: ``1/5`` read on 2027-01-10 is 2027-01-05, ``12/28`` is
+    2026-12-28), refused when that day is before ``earliest`` (the damage's first sighting: the crew cannot have
+    checked it before patrol saw it; the year must be written) or when no ``today`` is given."""
     t = _western(text)
+    bad = f"not a date or ISO 8601 time: {text[:40]!r}"
+    m = _SERIAL.fullmatch(t)
+    if m:
+        day = _EXCEL_EPOCH + timedelta(days=int(m.group(1)))
+        if not SERIAL_DAYS[0] <= day.date() <= SERIAL_DAYS[1]:
+            raise ValueError(f"{bad} (as an Excel date serial {day.date()}, outside {SERIAL_DAYS[0].year}-"
+                             f"{SERIAL_DAYS[1].year})")
+        if not m.group(2) or not m.group(2).strip("0"):
+            return day.date()
+        return day + timedelta(seconds=round(float("0." + m.group(2)) * 86400))
+    m = _NO_YEAR.fullmatch(t)
+    if m:
+        mo, d, hh, mm, ss = m.groups()
+        try:
+            date(2000, int(mo), int(d))  # (a leap year)
+        except ValueError:
+            raise ValueError(bad) from None
+        if today is None:
+            raise ValueError(f"{text[:40]!r} has no year: write the year (YYYY/{mo}/{d})")
+        for y in range(today.year, today.year - 9, -1):  # (29 Feb: the latest leap year's)
+            try:
+                day = date(y, int(mo), int(d))
+            except ValueError:  # 29 Feb of a common year
+                continue
+            if day <= today:
+                break
+        if earliest is not None and day < earliest:
+            raise ValueError(f"{text[:40]!r} has no year: read as {day}, the latest such day not after the import "
+                             f"({today}), it is before the damage was first seen ({earliest}): write the year")
+        try:
+            return day if hh is None else datetime.combine(day, time(int(hh), int(mm), int(ss or 0)))
+        except ValueError:
+            raise ValueError(bad) from None
     m = _WHEN.fullmatch(t)
     try:
         if m is None:
@@ -508,7 +557,7 @@ def _parse_when(text: str) -> date | datetime:
         return datetime(int(y), int(mo), int(d), int(hh), int(mm), int(ss or 0),
                         int((frac or "0")[:6].ljust(6, "0")), tzinfo=zone)
     except ValueError:
-        raise ValueError(f"not a date or ISO 8601 time: {text[:40]!r}") from None
+        raise ValueError(bad) from None
 
 
 def _drive_image(drive: str | None, image: str | None) -> str:
@@ -792,18 +841,22 @@ class Store:
         con.execute("RELEASE rtree")
 
     # ---- time helpers
-    def _when(self, when: Any) -> tuple[str, float]:
+    def _when(self, when: Any, now: datetime | None = None, earliest: date | None = None) -> tuple[str, float]:
         """(ISO string, unix seconds) of a user-supplied time (a crew's ``checked_at``, ``patrol status``'s now),
         in the registry's one form (:data:`TIME_FORM`): ``2026-11-26T14:30:00+09:00``, to the second, on the
         registry's clock (a time with another offset converted to it; one without, taken as on it). A date (no time
         of day: ``2026/11/26``, ``2026-1-5``; or midnight, as Excel gives a date cell, ``2026/11/26 0:00`` in its CSV)
         is that local day's 00:00 and, as unix seconds, the end of that day (a damage seen again that day is not seen
-        after its repair): a CSV's date and a workbook's date cell store the same."""
+        after its repair): a CSV's date and a workbook's date cell store the same.
+
+        ``now``: the time of the change (default: the clock), what an empty ``when`` is and what a date without a
+        year is read against (:func:`_parse_when`, with ``earliest``, the damage's first sighting's day)."""
+        now = (now or datetime.now(self.tz)).astimezone(self.tz)
         if when is None or (isinstance(when, str) and not when.strip()):
-            dt = datetime.now(self.tz).replace(microsecond=0)
+            dt = now.replace(microsecond=0)
             return dt.isoformat(), dt.timestamp()
         if isinstance(when, str):
-            when = _parse_when(when)
+            when = _parse_when(when, today=now.date(), earliest=earliest)
         if isinstance(when, datetime):
             if when.time() == time(0) and (when.tzinfo is None or when.utcoffset() == when.replace(
                     tzinfo=self.tz).utcoffset()):  # midnight on the registry's clock: a date, as Excel's date cell
@@ -1498,12 +1551,17 @@ class Store:
             args = (candidate_id,)
         return pd.read_sql_query(q + " ORDER BY hid", self.con, params=args)
 
-    def import_verification(self, csv_path: str | Path) -> ImportReport:
+    def import_verification(self, csv_path: str | Path, now: datetime | None = None) -> ImportReport:
         """Take back a repair list a crew filled in; all valid rows applied in ONE transaction.
 
         Reads CSV (UTF-8 with or without BOM, or Shift_JIS/cp932 as Japanese Excel saves "CSV (comma
         delimited)") and the .xlsx that `patrol export --format xlsx` writes (sheet ``candidates``; its
-        two-line headers are matched by their English line, e.g. ``status note`` = ``status_note``)."""
+        two-line headers are matched by their English line, e.g. ``status note`` = ``status_note``).
+
+        ``now``: the time of the import (default: the clock), the day a ``checked_at`` without a year (``11/26``)
+        is read against, not before the damage's first sighting (:func:`_parse_when`); an empty one is the clock's
+        time of the row's change."""
+        now = (now or datetime.now(self.tz)).astimezone(self.tz).replace(microsecond=0)
         csv_path = Path(csv_path)
         rows = _read_table(csv_path)
         if not rows:
@@ -1535,7 +1593,7 @@ class Store:
                 if not cid:
                     rep.unmatched.append((line, "empty candidate_id"))
                     continue
-                cur = con.execute("SELECT status, status_note, checked_by, issue_type FROM candidates "
+                cur = con.execute("SELECT status, status_note, checked_by, issue_type, first_t FROM candidates "
                                   "WHERE candidate_id=?", (cid,)).fetchone()
                 if cur is None:
                     rep.unmatched.append((line, f"unknown candidate id {cid!r}"))
@@ -1565,8 +1623,9 @@ class Store:
                 if st != cur[0] and st not in TRANSITIONS.get(cur[0], ()):
                     rep.unmatched.append((line, f"{cid}: transition {cur[0]} -> {st} not allowed"))
                     continue
-                when = get(row, "checked_at") or None
-                try:
+                first = datetime.fromtimestamp(cur[4], self.tz).date() if _isnum(cur[4]) else None
+                try:  # (a date without a year read once, against this import's day and this damage's first sighting)
+                    when = _parse_when(get(row, "checked_at"), now.date(), first) if get(row, "checked_at") else None
                     self._when(when)
                 except ValueError as e:
                     rep.unmatched.append((line, f"{cid}: checked_at {e}"))

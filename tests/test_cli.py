@@ -913,3 +913,6 @@ def test_export_since_takes_the_dates_checked_at_takes(located, tmp_path):
     for typed in ("2026/11/28", "2026年11月28日", "R8.11.28"):
         assert ids(typed) == [], typed
     assert ids("2026/11/2") == want  # one-digit day, as Japanese Excel writes it
+    assert ids("46353") == want and ids("46354") == []  # Excel serials of 2026-11-27, -28
+    assert_user_error(patrol("export", store, "--format", "csv", "--since", "12345", "--out", tmp_path / "n.csv"), 2,
+                      "--since", "'12345' (as an Excel date serial 1933-10-18, outside 2000-2099)")

@@ -432,6 +432,44 @@ def test_import_reports_bad_rows_and_applies_the_rest(tmp_path, store_path, cfg)
             "R-000001": "confirmed", "R-000002": "new", "R-000003": "new"}
 
 
+def test_checked_at_as_an_excel_serial_or_without_a_year(toyama, tmp_path):
+    """A crew's checked_at as a CSV saved from a sheet holds it when the date column was formatted as number (an
+    Excel serial, ``46352`` = 2026-11-26, ``46352.5`` its noon) or when the crew typed ``11/26`` (Japanese Excel
+    shows and saves ``11月26日``, no year): all refused before ('not a date'), the row's status change lost. Now a
+    serial of 2000-2099 is that day; a number outside is refused as before, saying why. A date without a year is
+    the latest such day not after the import (across New Year: ``1/5`` imported on 2027-01-10 is 2027-01-05,
+    ``11/26`` 2026-11-26), refused when that is before the damage was first seen. Real data: the sample drive's two
+    passes (first seen 2026-11-20) merged into a registry, a cp932 CSV as Japanese Excel saves it."""
+    cfg = Config()
+    passes, _ = _oracle_candidates(toyama, cfg)
+    path = tmp_path / "registry.gpkg"
+    with Store(path) as st:
+        for k, p in enumerate(passes[:2]):
+            st.merge(p, {"run_id": f"p{k + 1}"}, cfg)
+        q = st.query(lists=False)
+    assert set(q.first_seen.str[:10]) == {"2026-11-20"}
+    ids = list(q.candidate_id[:11])
+    typed = ["46352", "46352.604166667", "11月26日", "11月26日 14時30分", "1/5", "11/20",  # taken
+             "11/19", "2/29", "12345", "123", "13/40"]  # refused
+    text = "candidate_id,status,checked_at\n" + "".join(f"{i},confirmed,{w}\n" for i, w in zip(ids, typed))
+    (tmp_path / "crew.csv").write_bytes(text.encode("cp932"))
+    with Store(path) as st:
+        rep = st.import_verification(tmp_path / "crew.csv", now=datetime.fromisoformat("2027-01-10T10:00:00+09:00"))
+        got = st.query(lists=False).set_index("candidate_id")
+    assert rep.applied == ids[:6], rep.unmatched
+    assert [got.status_changed_at[i] for i in ids[:6]] == [
+        "2026-11-26T00:00:00+09:00", "2026-11-26T14:30:00+09:00", "2026-11-26T00:00:00+09:00",
+        "2026-11-26T14:30:00+09:00", "2027-01-05T00:00:00+09:00", "2026-11-20T00:00:00+09:00"]
+    why = dict(rep.unmatched)
+    assert sorted(why) == [8, 9, 10, 11, 12] and (got.status[ids[6:]] == "new").all()
+    assert "'11/19' has no year: read as 2026-11-19" in why[8] and "first seen (2026-11-20)" in why[8]
+    assert "read as 2024-02-29" in why[9]
+    assert why[10].endswith("checked_at not a date or ISO 8601 time: '12345' (as an Excel date serial 1933-10-18, "
+                            "outside 2000-2099)")
+    assert why[11].endswith("checked_at not a date or ISO 8601 time: '123'")
+    assert why[12].endswith("checked_at not a date or ISO 8601 time: '13/40'")
+
+
 # -------------------------------------------------------------------------------- crash/concurrency
 _WORKER = r"""
 import pickle, sys
