@@ -168,6 +168,11 @@ def crs_label(crs) -> str:
     return f"EPSG:{code} {crs.name}" if code else crs.name
 
 
+def crs_code(crs) -> str:
+    """``EPSG:6675``: the CRS as pyproj, GDAL and QGIS take it back (its authority code; else its definition)."""
+    return crs.to_string()
+
+
 def project(lat, lon, crs) -> tuple[np.ndarray, np.ndarray]:
     """WGS 84 ``lat``/``lon`` (arrays) as ``crs``'s ``x`` (easting) and ``y`` (northing), whatever axis order the
     CRS's definition has (the JGD2011 zones' EPSG order is northing first, as Japanese surveyors write X, Y);

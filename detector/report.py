@@ -97,8 +97,10 @@ COLUMNS: list[tuple[str, str, str]] = [
 ]
 #: the lists a crew works from (csv, xlsx) also give each row's photo: the crop written beside the list
 LIST_COLUMNS = COLUMNS + [("photo", "写真", "photo")]
-#: with ``--crs``: the position in that CRS, after lon (x easting, y northing: the GIS order, not the surveyors' X/Y)
-XY_COLUMNS = [("x", "東距 x", "x (easting)"), ("y", "北距 y", "y (northing)")]
+#: with ``--crs``: the position in that CRS, after lon (x easting, y northing: the GIS order, not the surveyors' X/Y),
+#: and the CRS on every row (``EPSG:6675``): a CSV travels alone, without the console line or the workbook's legend,
+#: and a row copied out of it still says what its x, y are
+XY_COLUMNS = [("x", "東距 x", "x (easting)"), ("y", "北距 y", "y (northing)"), ("crs", "座標系", "crs")]
 #: in the xlsx these are folded away (an outline group: "+" above the columns shows them), so the sheet opens, and
 #: prints one page wide, with what a crew works from; the data is all there (and read back by import-verification)
 XLSX_FOLDED = ("class_name", "confidence", "first_seen", "status_changed_at", "repaired_at", "est_width_m",
@@ -251,6 +253,7 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
         if fmt in ("csv", "xlsx"):
             x, y = gis.project(data["lat"], data["lon"], crs)
             data["x"], data["y"] = np.round(x, 3), np.round(y, 3)  # mm: the phone's GPS is metres off anyway
+            data["crs"] = gis.crs_code(crs)  # what QGIS's and pyproj's "EPSG:6675" box takes as it is
             data.attrs["crs"] = gis.crs_label(crs)  # the workbook's legend names it
     data = data[_after_road_name(list(data.columns), _kept(data, cfg))]  # geojson, gpkg: kept fields after road_name
     if fmt == "shp":
@@ -500,7 +503,7 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
     for j, w in enumerate(widths, 1):
         ws.column_dimensions[get_column_letter(j)].width = w
     for j, (name, _, _) in enumerate(cols, 1):
-        if name in XLSX_FOLDED or name in ("x", "y"):  # --crs's x, y: for GIS staff, folded as the detail
+        if name in XLSX_FOLDED or name in ("x", "y", "crs"):  # --crs's x, y: for GIS staff, folded as the detail
             letter = get_column_letter(j)
             ws.column_dimensions.group(letter, letter, outline_level=1, hidden=True)
     ws.freeze_panes = "B2"

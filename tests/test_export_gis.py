@@ -196,6 +196,55 @@ def test_crs_jgd2011_zone_vii(registry, tmp_path):
     assert "not applied 0" in r.stdout
 
 
+def test_csv_with_crs_names_its_crs_on_every_row(registry, tmp_path):
+    """`export --format csv --crs EPSG:6675`: the x, y columns named their CRS nowhere in the file (only the console
+    line said it; the workbook has a legend): a CSV mailed on its own, or rows copied out of it, gave plane coordinates
+    of no known zone. Now a ``crs`` column after y holds ``EPSG:6675`` on every row. The file still reads as points
+    the way QGIS's "delimited text" layer does (GDAL's CSV driver, X/Y_POSSIBLE_NAMES=x/y; geopandas
+    points_from_xy) in the CRS the column names, back on the damages' lat/lon; Excel and the crew's round trip
+    through import-verification take it as before. Real data: the sample drive's registry."""
+    import geopandas as gpd
+    import pandas as pd
+    import pyogrio
+    from pyproj import CRS
+
+    q = registry["q"]
+    lst = tmp_path / "zone7.csv"
+    ok(patrol("export", registry["store"], "--format", "csv", "--crs", "EPSG:6675", "--out", lst))
+    with open(lst, encoding="utf-8-sig", newline="") as fh:
+        rd = csv.DictReader(fh)
+        head, rows = list(rd.fieldnames), list(rd)
+    assert head[head.index("lon") + 1: head.index("lon") + 4] == ["x", "y", "crs"]
+    assert {r["crs"] for r in rows} == {"EPSG:6675"} and len(rows) == len(q)
+
+    def on_the_damages(ids, pts):  # back in WGS 84, within 1e-7 degrees (1 cm) of the registry's lat/lon
+        back = pts.to_crs(4326)
+        assert len(ids) == len(q)
+        assert np.abs(back.x.to_numpy() - q.loc[ids, "lon"].to_numpy()).max() < 1e-7
+        assert np.abs(back.y.to_numpy() - q.loc[ids, "lat"].to_numpy()).max() < 1e-7
+
+    g = pyogrio.read_dataframe(lst, X_POSSIBLE_NAMES="x", Y_POSSIBLE_NAMES="y")  # as QGIS's delimited text layer
+    assert list(g.columns[:-1]) == head  # (the BOM is not in the first heading; x, y kept as columns too)
+    crs = CRS.from_user_input(g["crs"].iloc[0])
+    on_the_damages(list(g["candidate_id"]), g.geometry.set_crs(crs))
+    df = pd.read_csv(lst, encoding="utf-8-sig")
+    on_the_damages(list(df["candidate_id"]), gpd.GeoSeries(gpd.points_from_xy(df["x"], df["y"]), crs=df["crs"].iloc[0]))
+
+    # the crew's round trip: the list with x, y, crs taken back, its status edit applied
+    import shutil
+
+    store = tmp_path / "r.gpkg"
+    shutil.copyfile(registry["store"], store)
+    new = next(r for r in rows if r["status"] == "new")
+    new["status"] = "confirmed"
+    with open(tmp_path / "back.csv", "w", encoding="utf-8-sig", newline="") as fh:
+        wr = csv.DictWriter(fh, fieldnames=head)
+        wr.writeheader()
+        wr.writerows(rows)
+    r = ok(patrol("import-verification", store, tmp_path / "back.csv"))
+    assert "applied 1," in r.stdout and "not applied 0" in r.stdout, r.stdout + r.stderr
+
+
 def test_crs_and_encoding_refused_with_one_line(registry, tmp_path):
     """WGS 84 formats refuse --crs (RFC 7946 / KML), an unknown or a geographic CRS is refused, --encoding is for
     shp only, a Shapefile needs .shp or .zip: one line, exit 2, nothing written. A zone of another prefecture is
