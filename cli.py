@@ -445,14 +445,16 @@ def export(
     format: str = typer.Option(..., "--format", help="geojson | gpkg | shp | csv | xlsx | kml | html"),
     out: Path = typer.Option(..., "--out", help="the file to write (shp: X.shp, or X.zip for the files zipped)"),
     status_: Optional[List[str]] = typer.Option(None, "--status", help="only these statuses (repeatable or comma-separated)"),
-    since: Optional[str] = typer.Option(None, "--since", help="only candidates seen on or after this date (YYYY-MM-DD, 2026/1/5, 2026年1月5日, 令和8年1月5日)"),
-    roads: Optional[Path] = typer.Option(None, "--roads", help="draw this network in the HTML report; and the "
-                                                              "network the config's roads.keep_fields are copied from"),
+    since: Optional[str] = typer.Option(None, "--since", help="only candidates seen on or after this date (YYYY-MM-DD, 2026/1/5, 2026年1月5日, 令和8年1月5日, 11/26; README: Dates a crew writes)"),
+    roads: Optional[Path] = typer.Option(None, "--roads", help="the road network: required when the config keeps "
+                                                              "road fields (roads.keep_fields, copied from it); the "
+                                                              "HTML report draws it"),
     config: Optional[Path] = typer.Option(None, "--config", help="municipality YAML: class names, timezone of the dates, "
                                                                  "roads.* for --roads (default configs/default.yaml)"),
     crs: Optional[str] = typer.Option(None, "--crs", help="gpkg, shp: geometry in this projected CRS; csv, xlsx: x, y "
-                                                          "columns in it (e.g. EPSG:6675, JGD2011 plane rectangular "
-                                                          "VII); geojson, kml and html stay WGS 84"),
+                                                          "columns in it and a crs column naming it (e.g. EPSG:6675, "
+                                                          "JGD2011 plane rectangular VII); geojson, kml and html stay "
+                                                          "WGS 84"),
     encoding: Optional[str] = typer.Option(None, "--encoding", help="shp: the .dbf's text, cp932 (Shift_JIS, "
                                                                     "default) or utf-8"),
 ):

@@ -733,6 +733,48 @@ def test_readme_commands_list_every_option():
                 pytest.fail(f"README's Commands block: patrol {name} lacks {' / '.join(flags)}")
 
 
+def test_readme_commands_synopsis_is_true():
+    """README's "Commands" block says what `--help` says: a required option outside brackets, an optional one in
+    them, a repeatable one repeated or with "...", the value lists those patrol takes. It showed `patrol export …
+    [--roads ROADS]` as optional although a config with roads.keep_fields refuses an export without it (exit 2),
+    `--status S` and `eval`/`tune --prefix` as given once."""
+    import re
+
+    import typer
+
+    import cli
+    from detector import gis, report
+
+    block = (ROOT / "README.md").read_text(encoding="utf-8").split("## Commands", 1)[1].split("```")[1]
+    usage: dict[str, str] = {}
+    for ln in block.splitlines():
+        if m := re.match(r"patrol (\S+)", ln):
+            name = m.group(1)
+            usage[name] = ln
+        elif ln.startswith(" "):
+            usage[name] += ln
+    for name, cmd in typer.main.get_command(cli.app).commands.items():
+        line, _, notes = usage[name].partition("#")
+        for p in cmd.params:
+            flags = [o for o in p.opts + p.secondary_opts if o.startswith("--")]
+            if not flags:
+                continue
+            m = next(re.search(re.escape(o) + r"(?![\w-])", line) for o in flags if re.search(re.escape(o) + r"(?![\w-])", line))
+            depth = line[:m.start()].count("[") - line[:m.start()].count("]")
+            assert (depth == 0) == p.required, f"patrol {name} {m.group()}: {'required' if p.required else 'optional'}"
+            if getattr(p, "multiple", False):
+                tail = line[m.end():].split("--", 1)[0]
+                assert "..." in tail or len(re.findall(re.escape(m.group()) + r"(?![\w-])", line)) > 1, \
+                    f"patrol {name} {m.group()} is repeatable"
+    export = usage["export"]
+    assert re.search(r"--format (\S+)", export).group(1).split("|") == list(report.FORMATS)
+    assert re.search(r"--encoding (\S+?)\]", export).group(1).split("|") == ["cp932", "utf-8"]
+    assert gis.shp_encoding("utf-8") == "utf-8" and gis.shp_encoding(None) == "cp932"
+    notes = export.partition("#")[2]
+    assert "--roads ROADS is required when CFG keeps road fields (roads.keep_fields)" in " ".join(notes.split())
+    assert re.search(r"--crs for (\S+) only", notes).group(1).split("|") == list(gis.CRS_FORMATS)
+
+
 def test_every_option_and_argument_has_help():
     """`patrol locate --help` showed --roads/--out/--config/--store bare, and so did detect --out/--weights,
     eval/tune --weights, export --config, train --epochs/--out/--name, status --note/--who and the STORE arguments."""
