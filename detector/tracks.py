@@ -95,7 +95,10 @@ class Track:
     broken: int = 0  # NMEA sentences skipped for a bad checksum or unreadable fields
     notes: list[str] = field(default_factory=list)
     undated: bool = False  # NMEA GGA only, no date anywhere: ``t`` counts from an unknown UTC day (``on_day``)
-    datum: str = ""  # "" WGS 84 as written; "tokyo": the file said Tokyo datum, lat/lon converted (detector/datum.py)
+    # "" WGS 84 as written; "tokyo": the file said Tokyo datum, lat/lon converted (detector/datum.py) - of some
+    # points at least; else a datum not known, kept as written (a note names it)
+    datum: str = ""
+    point_datum: np.ndarray | None = None  # per point (object array) where they differ, as ``datum`` says; else None
 
     def on_day(self, day: float, note: str) -> "Track":
         """An undated track put on the UTC day starting at ``day`` (epoch s), ``note`` saying where that came from."""
@@ -108,7 +111,8 @@ class Track:
         """Positions at times ``q`` (UTC epoch s): ``lat``, ``lon``, ``heading`` (the track's course, else the bearing
         between the two points), ``speed`` (km/h: the track's, else distance over time), and ``why`` (object array:
         "" where placed, else the reason). Linear in time between the points just before and after each time
-        (an exact time takes its point); vectorised."""
+        (an exact time takes its point); vectorised. ``datum``: the datum of the points used (``Track.datum``, or
+        per point where they differ)."""
         q = np.asarray(q, dtype=float)
         n, m = len(self.t), len(q)
         t = self.t
@@ -153,8 +157,14 @@ class Track:
                 else:
                     why[i] = f"in a gap of {gap[i]:.0f} s in the track (frames.track_max_gap_s {max_gap:g})"
         nan = np.full(m, np.nan)
+        if self.point_datum is None:
+            datum = np.full(m, self.datum, dtype=object)
+        else:  # between a converted point and another: converted (as frames between converted EXIF fixes)
+            da, db = self.point_datum[ai], self.point_datum[bi]
+            datum = np.where(da == db, da, np.where((da == "tokyo") | (db == "tokyo"), "tokyo",
+                                                    np.where(da == "", db, da)))
         return {"lat": np.where(ok, lat, nan), "lon": np.where(ok, lon, nan), "heading": np.where(ok, heading, nan),
-                "speed": np.where(ok, speed, nan), "ok": ok, "why": why}
+                "speed": np.where(ok, speed, nan), "ok": ok, "why": why, "datum": np.where(ok, datum, "")}
 
 
 def _hms(ts: float) -> str:
@@ -221,16 +231,26 @@ def read_track(path: str | Path, kind: str | None = None, tz: tzinfo | None = No
     return tr
 
 
-def _finish(path: Path, kind: str, pts: list[tuple], broken: int = 0, notes: list[str] | None = None) -> Track:
-    """Sort the points (t, lat, lon, course, speed, seg) by time and keep one per time."""
+def _finish(path: Path, kind: str, pts: list[tuple], broken: int = 0, notes: list[str] | None = None,
+            datums: np.ndarray | None = None) -> Track:
+    """Sort the points (t, lat, lon, course, speed, seg) by time and keep one per time. ``datums``: each point's
+    datum as ``Track.point_datum`` holds it, in the order of ``pts``; ``Track.datum`` "tokyo" when any was
+    converted, else the one label all share."""
     arr = np.array(pts, dtype=float).reshape(-1, 6)
     order = np.lexsort((arr[:, 5], arr[:, 0]))
     arr = arr[order]
     keep = np.ones(len(arr), dtype=bool)
     keep[1:] = np.diff(arr[:, 0]) > 0
     arr = arr[keep]
-    return Track(path=path, kind=kind, t=arr[:, 0], lat=arr[:, 1], lon=arr[:, 2], course=arr[:, 3],
-                 speed=arr[:, 4], seg=arr[:, 5].astype(np.int64), broken=broken, notes=notes or [])
+    tr = Track(path=path, kind=kind, t=arr[:, 0], lat=arr[:, 1], lon=arr[:, 2], course=arr[:, 3],
+               speed=arr[:, 4], seg=arr[:, 5].astype(np.int64), broken=broken, notes=notes or [])
+    if datums is not None and len(datums):
+        d = np.asarray(datums, dtype=object)[order][keep]
+        kinds = set(d.tolist())
+        tr.datum = "tokyo" if "tokyo" in kinds else next(iter(kinds)) if len(kinds) == 1 else ""
+        if len(kinds) > 1:
+            tr.point_datum = d
+    return tr
 
 
 # ----------------------------------------------------------------------------------------------- GPX
@@ -502,6 +522,8 @@ _COLS = {
     "lon": {"lon", "lng", "long", "longitude", "経度"},
     "speed": {"speed", "速度", "車速"},
     "course": {"bearing", "course", "heading", "direction", "方位", "方向", "進行方向", "方位角"},
+    # each row's datum (a fleet export mixing units set to the Tokyo datum and to WGS 84): TOKYO, 日本測地系, WGS84...
+    "datum": {"datum", "map datum", "geodetic datum", "gps datum", "測地系", "座標系", "測地系種別", "測地系区分"},
 }
 _UNIT = re.compile(r"[(\[（［【](.*?)[)\]）］】]")
 
@@ -708,7 +730,9 @@ def _read_csv(path: Path, data: bytes, tz: tzinfo) -> Track:
                          "(time/timestamp/datetime/UTC or date + time, lat/latitude/緯度, lon/lng/longitude/経度)")
     row0, delim, roles = head
     lines = text.splitlines()
-    tokyo = _csv_datum(lines, row0, delim, roles)
+    tokyo, by_columns = _csv_datum(lines, row0, delim, roles)
+    # a datum column, unless the latitude/longitude headers name theirs (they say what their cells hold)
+    dt_i, dt_name = roles.get("datum", (None, "")) if not by_columns else (None, "")
     rows = list(csv.reader(lines[row0 + 1:], delimiter=delim))
     ti, t_unit = roles.get("time", roles.get("date"))
     di = roles["date"][0] if "date" in roles and roles["date"][0] != ti else None  # date + time of day columns
@@ -718,7 +742,7 @@ def _read_csv(path: Path, data: bytes, tz: tzinfo) -> Track:
     sp_i, sp_unit = roles.get("speed", (None, ""))
     co_i = roles.get("course", (None, ""))[0]
     sp_k = _speed_factor(sp_unit) if sp_i is not None else None
-    t, lat, lon, spd, crs = [], [], [], [], []
+    t, lat, lon, spd, crs, dat = [], [], [], [], [], []
     n = bad_t = bad_c = 0
     ex_t = ex_c = ""
     forms: set[str] = set()
@@ -752,6 +776,8 @@ def _read_csv(path: Path, data: bytes, tz: tzinfo) -> Track:
         lon.append(lo)
         spd.append(_num(cell(r, sp_i)) * sp_k if sp_k is not None else math.nan)
         crs.append(_num(cell(r, co_i)) if co_i is not None else math.nan)
+        if dt_i is not None:
+            dat.append(cell(r, dt_i))
     if not t:
         if not n:
             raise TrackError("no rows under the CSV header")
@@ -776,11 +802,12 @@ def _read_csv(path: Path, data: bytes, tz: tzinfo) -> Track:
     course = np.where((course >= 0) & (course <= 360), course % 360.0, np.nan)
     speed = np.array(spd)
     speed = np.where((speed >= 0) & (speed < 1000), speed, np.nan)
-    if tokyo:  # to WGS 84, the one conversion EXIF fixes get too (frames.scan)
-        from .datum import TOKYO_NOTE, tokyo_to_wgs84
-
-        lat_a, lon_a = tokyo_to_wgs84(lat_a, lon_a)
-        notes.append(TOKYO_NOTE)
+    if dt_i is not None:  # each row's datum; an empty cell: the file's
+        datums, note = _row_datums(dat, "tokyo" if tokyo else "", dt_name)
+        notes += note
+    else:
+        datums = np.full(len(t), "tokyo" if tokyo else "", dtype=object)
+    lat_a, lon_a = _from_tokyo(lat_a, lon_a, datums == "tokyo", notes)  # the one conversion EXIF fixes get too
     pts = np.column_stack([np.array(t), lat_a, lon_a, course, speed, np.ones(len(t))])[good]
     if sp_i is not None and sp_k is None:
         notes.append(f"speed column '{roles['speed'][1]}' not used: no unit in its header (km/h, m/s, knots); "
@@ -790,30 +817,114 @@ def _read_csv(path: Path, data: bytes, tz: tzinfo) -> Track:
                      + ", ".join(w for w in (f"{bad_t} time not read, e.g. '{ex_t[:40]}'" if bad_t else "",
                                              f"{bad_c} position not read or out of range" if bad_c else "") if w)
                      + ")")
-    tr = _finish(path, "csv", pts.tolist(), notes=notes)
-    tr.datum = "tokyo" if tokyo else ""
-    return tr
+    return _finish(path, "csv", pts.tolist(), notes=notes, datums=datums[good])
 
 
-# the Tokyo datum named above a CSV's rows or in its header: 日本測地系 (not 日本測地系2000/2011: JGD2000/JGD2011,
-# which are WGS 84 here), 旧日本測地系, "Tokyo datum", "datum: Tokyo", "測地系: 日本" / "測地系=TOKYO"
-_TOKYO_MARK = re.compile(r"日本測地系(?!\s*20\d\d)|tokyo[\s_-]*datum|datum\W{0,3}tokyo|測地系\W{0,3}(?:日本|tokyo)(?!測地系\s*20)")
+def _from_tokyo(lat: np.ndarray, lon: np.ndarray, tokyo: np.ndarray, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The points marked ``tokyo`` converted to WGS 84 in one vectorised call (``datum.tokyo_to_wgs84``, as EXIF
+    fixes), the note saying so added; the others as they are."""
+    if not tokyo.any():
+        return lat, lon
+    from .datum import TOKYO_NOTE, tokyo_to_wgs84
+
+    lat, lon = lat.copy(), lon.copy()
+    lat[tokyo], lon[tokyo] = tokyo_to_wgs84(lat[tokyo], lon[tokyo])
+    notes.append(TOKYO_NOTE if tokyo.all() else f"{int(tokyo.sum())} of {len(tokyo)} points in " + TOKYO_NOTE)
+    return lat, lon
 
 
-def _says_tokyo(pre: str) -> bool:
-    """True when the lines above a CSV's rows and its header say Tokyo datum."""
-    return bool(_TOKYO_MARK.search(unicodedata.normalize("NFKC", pre).lower()))
+def _row_datums(values: list[str], default: str, column: str) -> tuple[np.ndarray, list[str]]:
+    """Each row's datum from a CSV's datum column (``測地系``, ``datum``...): "tokyo", "" (WGS 84 and what agrees
+    with it) or, for a value not known, the value as written (kept as is, one note naming the values); an empty
+    cell takes ``default`` (the file's title). Each distinct value is classified once (``datum.classify``;
+    ``日本``/``世界``/``旧日本`` alone, as a 測地系 column holds them, read as 日本測地系/世界測地系/旧日本測地系)."""
+    from .datum import classify
+
+    uniq, inv = np.unique(np.array([v.strip() for v in values], dtype=str), return_inverse=True)
+    res, unknown = [], []
+    for v in uniq.tolist():
+        kind, label = classify(v)
+        if kind == "unknown" and classify(label + "測地系")[0] != "unknown":
+            kind = classify(label + "測地系")[0]
+        res.append(default if not label else "tokyo" if kind == "tokyo" else "" if kind == "wgs84" else label)
+        if label and kind == "unknown":
+            unknown.append(label)
+    out = np.array(res, dtype=object)[inv] if len(values) else np.array([], dtype=object)
+    notes = []
+    if unknown:
+        n = int(np.isin(out, unknown).sum())
+        named = ", ".join(f"'{u}'" for u in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        notes.append(f"datum column '{column}': {n} rows in a datum not known ({named}), placed as if WGS 84 "
+                     "(frames.csv datum names it); if it is a local datum their positions may be off")
+    return out, notes
 
 
-# a latitude/longitude column's header naming WGS 84 or what agrees with it here (世界測地系, JGD2000/2011)
-_WGS_MARK = re.compile(r"世界測地系|wgs|jgd|itrf|日本測地系\s*20\d\d")
+# Which datum a CSV's title lines (or header) say its coordinates are IN, not one merely mentioned
+# (``_text_datum``). The names, in NFKC lower case: the Tokyo datum (日本測地系 without a year, 旧日本測地系, 旧測地系,
+# "Tokyo datum", "datum: Tokyo", "測地系：日本"; bare "Tokyo" only after "from"/"to" or before an arrow) and WGS 84 or
+# what agrees with it here (世界測地系, 新測地系, 日本測地系2000/2011 = JGD2000/JGD2011, WGS84, JGD2011, ITRF...).
+_T_NAMES = (r"旧日本測地系|日本測地系(?!\s*20\d\d)|旧測地系|tokyo[\s_-]*datum|datum\W{0,3}tokyo|"
+            r"測地系\W{1,3}(?:日本|tokyo)(?!\s*測地系)|(?<=from )tokyo\b|(?<=to )tokyo\b|tokyo(?=\s*(?:→|->|=>|⇒))")
+_W_NAMES = (r"世界測地系|新測地系|日本測地系\s*20\d\d|wgs[\s_-]*(?:84|1984)|jgd\s*20\d\d|itrf\s*\d*|datum\W{0,3}wgs|"
+            r"測地系\W{1,3}世界(?!\s*測地系)")
+_DATUM_NAME = re.compile(f"(?P<tokyo>{_T_NAMES})|(?P<wgs84>{_W_NAMES})")
+# a name's role from the words around it: the datum converted TO (the coordinates are in it), the one converted
+# FROM (they are not), one said not to be it; else a plain statement ("測地系：日本測地系", "日本測地系（未変換）")
+_TARGET_AFTER = re.compile(r"^\s*\)?\s*(?:に|へ)\s*(?:座標)?(?:変換|換算|補正)|"
+                           r"^\s*[(\[]?\s*(?:変換済|変換後|換算済|補正済|converted|transformed)(?!\s*(?:to|into)\b)")
+_TARGET_BEFORE = re.compile(r"(?:→|->|=>|⇒)\s*$|(?:変換後|変換先|converted|output)\W{0,3}$|"
+                            r"(?:convert\w*|transform\w*|conversion)\b.{0,40}\b(?:to|into)\s+(?:the\s+)?$")
+_SOURCE_AFTER = re.compile(r"^\s*\)?\s*(?:から|より|→|->|=>|⇒)|^\s*(?:converted|transformed)\s+(?:to|into)\b")
+_SOURCE_BEFORE = re.compile(r"\bfrom\s+(?:the\s+)?$|(?:元データ|元の測地系|変換前|変換元|original|source)\W{0,3}$")
+_NEGATED = re.compile(r"^\s*\)?\s*(?:ではありません|ではない|でない|ではなく|じゃない|以外)")
+_NOT_BEFORE = re.compile(r"\b(?:not|non)[\s-]*(?:in\s+)?(?:the\s+)?$")
 
 
-def _csv_datum(lines: list[str], row0: int, delim: str, roles: dict) -> bool:
-    """Is the CSV's position in the Tokyo datum? Where latitude/longitude columns name their datum in the header
-    (a fleet export giving both, ``緯度(世界測地系)`` … ``緯度(日本測地系)``), the WGS 84 pair is used (``roles``
-    updated), else a pair named for no datum, else the Tokyo one (converted); the header's mention of the other pair
-    says nothing about the pair used. Otherwise the title lines and the header as a whole decide (``_says_tokyo``)."""
+def _text_datum(text: str, what: str = "title") -> str:
+    """The datum the coordinates are in by a CSV's title lines / header: "tokyo", "wgs84" or "" (none said).
+
+    The rule, in order: a datum named as what the data was converted TO ("日本測地系から世界測地系に変換済",
+    "converted from Tokyo datum to WGS84", "世界測地系(変換済み)", "Tokyo→WGS84") is the one; else the datums
+    named plainly ("測地系：日本測地系", "日本測地系（未変換）"), not as the one converted FROM ("元データ：日本測地系")
+    nor negated ("日本測地系ではありません"); else, when only a FROM is named ("converted from Tokyo datum"), the
+    other one. Both named as targets, or both plainly, is not guessed: TrackError saying so."""
+    t = unicodedata.normalize("NFKC", text).lower()
+    found: dict[str, set[str]] = {"target": set(), "plain": set(), "source": set()}
+    said = []
+    for m in _DATUM_NAME.finditer(t):
+        kind = m.lastgroup
+        before, after = t[max(0, m.start() - 60):m.start()], t[m.end():m.end() + 20]
+        if m.group(0) not in said:
+            said.append(m.group(0))
+        if _NEGATED.match(after) or _NOT_BEFORE.search(before):
+            continue
+        if _TARGET_AFTER.match(after) or _TARGET_BEFORE.search(before):
+            found["target"].add(kind)
+        elif _SOURCE_AFTER.match(after) or _SOURCE_BEFORE.search(before):
+            found["source"].add(kind)
+        else:
+            found["plain"].add(kind)
+    for role in ("target", "plain"):
+        if len(found[role]) == 1:
+            return next(iter(found[role]))
+        if len(found[role]) > 1:
+            shown = " ".join(t.split())
+            shown = shown if len(shown) <= 90 else shown[:87] + "..."
+            raise TrackError(f"its {what} names both the Tokyo datum and WGS 84 ({', '.join(said)}: '{shown}'), "
+                             f"as {'what it was converted to' if role == 'target' else 'its datum'}: which one the "
+                             "coordinates are in is not clear, so the file is not used; make the title say one "
+                             "(測地系：日本測地系 or 測地系：世界測地系)")
+    if len(found["source"]) == 1:  # converted from one, to the other
+        return "wgs84" if "tokyo" in found["source"] else "tokyo"
+    return ""
+
+
+def _csv_datum(lines: list[str], row0: int, delim: str, roles: dict) -> tuple[bool, bool]:
+    """(Is the CSV's position in the Tokyo datum?, did the latitude/longitude headers decide?). Where latitude/
+    longitude columns name their datum in the header (a fleet export giving both, ``緯度(世界測地系)`` …
+    ``緯度(日本測地系)``), the WGS 84 pair is used (``roles`` updated), else a pair named for no datum, else the
+    Tokyo one (converted); the header's mention of the other pair says nothing about the pair used. Otherwise the
+    title lines and the header as a whole decide (``_text_datum``; TrackError where they are not clear)."""
     cells = next(csv.reader([lines[row0]], delimiter=delim), [])
     marks: dict[str, list[tuple[int, str, str]]] = {"lat": [], "lon": []}
     for j, c in enumerate(cells):
@@ -821,18 +932,18 @@ def _csv_datum(lines: list[str], row0: int, delim: str, roles: dict) -> bool:
         role, hint = _col_role(name)
         if role in marks:
             text = unicodedata.normalize("NFKC", c).lower()
-            mark = "tokyo" if _TOKYO_MARK.search(text) else "wgs84" if _WGS_MARK.search(text) else ""
+            mark = _text_datum(text, f"column '{c.strip()}'") or ("wgs84" if re.search(r"wgs|jgd|itrf", text) else "")
             marks[role].append((j, mark, " ".join(x for x in (unit, hint, name) if x)))
     if not any(m for cols in marks.values() for _, m, _ in cols):
-        return _says_tokyo(" ".join(lines[:row0 + 1]))
+        return _text_datum(" ".join(lines[:row0 + 1]), "title or header") == "tokyo", False
     rank = {"wgs84": 0, "": 1, "tokyo": 2}
     for role, cols in marks.items():
         j, _, unit = min(cols, key=lambda c: (rank[c[1]], c[0]))
         roles[role] = (j, unit)
     picked = {m for role, cols in marks.items() for j, m, _ in cols if j == roles[role][0]}
     if picked == {""}:  # neither column names its datum (another pair does): the title lines decide
-        return _says_tokyo(" ".join(lines[:row0]))
-    return "tokyo" in picked
+        return _text_datum(" ".join(lines[:row0])) == "tokyo", False
+    return "tokyo" in picked, True
 
 
 # ----------------------------------------------------------------------------------------------- KML / KMZ
