@@ -398,7 +398,9 @@ def _read_nmea(path: Path, data: bytes, tz: tzinfo) -> Track:
     dropped: set[int] = set()  # indexes into pts
     gga_pending = math.nan  # a GGA's time of day without fix, waiting for its RMC
     broken = void = rmc_n = 0
-    gga: list[tuple] = []  # (time of day, lat, lon) of the GGA fixes: the track of a log without RMC
+    gga: list[tuple] = []  # (time of day, lat, lon, datum) of the GGA fixes: the track of a log without RMC
+    dtm: dict[tuple, int] = {}  # the DTM sentences seen (their fields), numbered: the datum of the fixes after each
+    cur = -1  # the DTM in force (-1: none yet; the fixes before the first DTM take it)
     for line in text.splitlines():
         i = line.find("$")
         if i < 0:
@@ -411,6 +413,10 @@ def _read_nmea(path: Path, data: bytes, tz: tzinfo) -> Track:
                 continue
         f = body.split(",")
         kind = f[0][2:] if len(f[0]) == 5 else ""
+        if kind == "DTM":
+            key = tuple(x.strip().upper() for x in (f[1:9] + [""] * 8)[:8])
+            cur = dtm.setdefault(key, len(dtm))
+            continue
         if kind == "GGA":
             if len(f) < 7:
                 broken += 1
@@ -426,7 +432,7 @@ def _read_nmea(path: Path, data: bytes, tz: tzinfo) -> Track:
                 if math.isnan(tod) or math.isnan(lat) or math.isnan(lon) or abs(lat) > 90 or abs(lon) > 180:
                     broken += 1
                 else:
-                    gga.append((tod, lat, lon))
+                    gga.append((tod, lat, lon, cur))
             continue
         if kind != "RMC":
             continue
@@ -456,29 +462,105 @@ def _read_nmea(path: Path, data: bytes, tz: tzinfo) -> Track:
         if gga_pending == round(tod, 2):
             dropped.add(len(pts))
         gga_pending = math.nan
-        pts.append((day + tod, lat, lon, course % 360.0 if not math.isnan(course) else course, speed, 1, round(tod, 2)))
+        pts.append((day + tod, lat, lon, course % 360.0 if not math.isnan(course) else course, speed, 1, round(tod, 2),
+                    cur))
+    notes: list[str] = []
     if not rmc_n and gga:
-        return _gga_track(path, gga, broken, tz)
+        la, lo, datums = _dtm_datums(list(dtm), np.array([g[3] for g in gga]), np.array([g[1] for g in gga]),
+                                     np.array([g[2] for g in gga]), notes)
+        return _gga_track(path, [(g[0], a, b) for g, a, b in zip(gga, la.tolist(), lo.tolist())], broken, tz,
+                          notes, datums)
     if not rmc_n and not broken:
         raise TrackError("no RMC or GGA fixes (time and position) in the NMEA file")
-    good = [p[:6] for k, p in enumerate(pts) if k not in dropped]
+    kept = [p for k, p in enumerate(pts) if k not in dropped]
+    good = [p[:6] for p in kept]
     no_fix = len(pts) - len(good)
     if not good:
         why = [f"{n} {what}" for n, what in ((broken, "sentences broken (bad checksum or fields)"),
                                              (void, "RMC sentences void (status V)"),
                                              (no_fix, "fixes without a GGA fix")) if n]
         raise TrackError("no valid fixes: " + ", ".join(why))
-    notes = []
+    la, lo, datums = _dtm_datums(list(dtm), np.array([p[7] for p in kept]), np.array([p[1] for p in kept]),
+                                 np.array([p[2] for p in kept]), notes)
+    good = [(p[0], a, b) + p[3:] for p, a, b in zip(good, la.tolist(), lo.tolist())]
     if broken:
         notes.append(f"{broken} broken sentences skipped (bad checksum or fields)")
-    return _finish(path, "nmea", good, broken=broken, notes=notes)
+    return _finish(path, "nmea", good, broken=broken, notes=notes, datums=datums)
+
+
+_EARTH_CENTRED = {"", "W84", "W72", "S85", "P90"}  # NMEA 0183's reference datum codes: within metres of WGS 84
+_MAX_OFFSET_MIN = 2.0  # a local datum's offset from WGS 84 in minutes of arc (Tokyo: ~0.2'; 2' ~ 3.7 km)
+
+
+def _dtm_datums(dtm: list[tuple], idx: np.ndarray, lat: np.ndarray, lon: np.ndarray,
+                notes: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """WGS 84 positions of NMEA fixes by the ``$--DTM`` sentence in force at each (``dtm``: the distinct sentences'
+    fields local datum, subdivision, lat offset, N/S, lon offset, E/W, altitude offset, reference datum; ``idx``
+    each fix's, -1 before the first: the first's). NMEA 0183: the position sentences after a DTM are in its local
+    datum, offset from the reference datum by the given minutes of arc (local = reference + offset).
+
+    * local datum ``W84`` (or none sent): as written;
+    * the Tokyo datum named (``TOY``, the IHO S-60 / NIMA code, subdivision A Japan, C Okinawa, M mean; or
+      ``TOKYO``): converted by ``datum.tokyo_to_wgs84``, as EXIF fixes are (the receiver's own offsets not used);
+    * any other local datum (``999`` user defined, ``P90``, ``W72``, an IHO code) with its latitude/longitude
+      offsets from an earth-centred reference datum: the offsets taken off;
+    * otherwise (no offsets, a null datum code, offsets beyond 2'): kept as written, per point the local datum code
+      (frames.csv datum), one note naming it.
+    Returns (lat, lon, each fix's datum: "" / "tokyo" / the code) and adds the notes."""
+    from .datum import classify
+
+    datums = np.full(len(lat), "", dtype=object)
+    if not dtm or not len(lat):
+        return lat, lon, datums
+    # each distinct sentence once (a receiver's offsets change with the position: one per fix, at worst)
+    kind, label = [], []
+    dy, dx = np.zeros(len(dtm)), np.zeros(len(dtm))
+    for k, (local, sub, dlat, ns, dlon, ew, _alt, ref) in enumerate(dtm):
+        label.append(local + (f"-{sub}" if sub else ""))
+        y, x = _float(dlat), _float(dlon)
+        if local == "W84" or (local and classify(local)[0] == "wgs84"):
+            kind.append("")
+        elif local == "TOY" or classify(local)[0] == "tokyo":
+            kind.append("tokyo")
+        elif local and ns in ("N", "S") and ew in ("E", "W") and ref in _EARTH_CENTRED \
+                and abs(y) <= _MAX_OFFSET_MIN and abs(x) <= _MAX_OFFSET_MIN:
+            kind.append("offset")
+            dy[k], dx[k] = (-y if ns == "S" else y) / 60.0, (-x if ew == "W" else x) / 60.0
+        else:
+            kind.append("unknown")
+    idx = np.where(idx < 0, 0, idx)
+    kinds, labels = np.array(kind, dtype=object)[idx], np.array(label, dtype=object)[idx]
+    off = kinds == "offset"
+    if off.any():  # local = reference + offset
+        lat, lon = lat - np.where(off, dy[idx], 0.0), lon - np.where(off, dx[idx], 0.0)
+        m = distance_bearing(lat[off], lon[off], lat[off] + dy[idx][off], lon[off] + dx[idx][off])[0]
+        if np.max(m) >= 0.5:  # a phone's P90 line of centimetres is no news
+            notes.append(f"NMEA DTM local datum {', '.join(repr(x) for x in sorted(set(labels[off].tolist())))}: the "
+                         f"receiver's latitude/longitude offsets from WGS 84 ({np.min(m):.1f}-{np.max(m):.1f} m) "
+                         f"taken off {int(off.sum())} fixes")
+    tokyo = kinds == "tokyo"
+    if tokyo.any():
+        datums[tokyo] = "tokyo"
+        notes.append(f"NMEA DTM sentences name the Tokyo datum "
+                     f"({', '.join(repr(x) for x in sorted(set(labels[tokyo].tolist())))})")
+        lat, lon = _from_tokyo(lat, lon, tokyo, notes)
+    unk = kinds == "unknown"
+    if unk.any():
+        datums[unk] = np.where(labels[unk] == "", "unknown", labels[unk])
+        u, c = np.unique(datums[unk].astype(str), return_counts=True)
+        notes.append("NMEA DTM sentences name a local datum not known, without usable offsets from WGS 84 ("
+                     + ", ".join(f"'{a}': {b} fixes" for a, b in zip(u.tolist(), c.tolist()))
+                     + "): placed as if WGS 84 (frames.csv datum names it); if it is a local datum their positions "
+                     "may be off")
+    return lat, lon, datums
 
 
 _NAME_DATE = re.compile(r"(?<!\d)(20\d\d)[-_]?(0[1-9]|1[0-2])[-_]?(0[1-9]|[12]\d|3[01])"
                         r"(?:[-_T ]?([01]\d|2[0-3])[-_]?([0-5]\d)[-_]?([0-5]\d))?(?!\d)")
 
 
-def _gga_track(path: Path, gga: list[tuple], broken: int, tz: tzinfo) -> Track:
+def _gga_track(path: Path, gga: list[tuple], broken: int, tz: tzinfo, notes: list[str] | None = None,
+               datums: np.ndarray | None = None) -> Track:
     """A log of GGA sentences only: times of day without a date. The date comes from the file name where it holds
     one (``20261120_090000.LOG``: the UTC day that puts the first fix nearest that local time; ``2026-11-20``
     alone: the day whose local date the first fix falls on), else the track stays ``undated`` and ``frames.scan``
@@ -487,7 +569,7 @@ def _gga_track(path: Path, gga: list[tuple], broken: int, tz: tzinfo) -> Track:
     tod = np.array([g[0] for g in gga])
     back = np.diff(tod, prepend=tod[0]) < -_DAY / 2
     t = tod + _DAY * np.cumsum(back)
-    notes = [f"{broken} broken sentences skipped (bad checksum or fields)"] if broken else []
+    notes = list(notes or []) + ([f"{broken} broken sentences skipped (bad checksum or fields)"] if broken else [])
     pts = [(ti, la, lo, math.nan, math.nan, 1) for ti, (_, la, lo) in zip(t.tolist(), gga)]
     m = _NAME_DATE.search(path.name)
     day = None
@@ -504,8 +586,9 @@ def _gga_track(path: Path, gga: list[tuple], broken: int, tz: tzinfo) -> Track:
             day = None
     if day is not None:
         notes.insert(0, f"GGA sentences only (no date): the date {_hms(day + t[0])[:10]} (UTC) from the file name")
-        return _finish(path, "nmea", [(p[0] + day,) + p[1:] for p in pts], broken=broken, notes=notes)
-    tr = _finish(path, "nmea", pts, broken=broken, notes=notes)
+        return _finish(path, "nmea", [(p[0] + day,) + p[1:] for p in pts], broken=broken, notes=notes,
+                       datums=datums)
+    tr = _finish(path, "nmea", pts, broken=broken, notes=notes, datums=datums)
     tr.undated = True
     return tr
 

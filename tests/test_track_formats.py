@@ -545,3 +545,79 @@ def test_title_naming_both_datums_unclearly_is_refused_naming_the_file(tmp_path,
     by = {f.name: f for f in sc.frames}
     assert all(by[n].ok and by[n].position_source == "gps" for n in names[:6])
     assert all(by[n].reason.startswith("no_gps_fix") for n in names[6:])
+
+
+def dtm_nmea(p, dtm: str, tokyo: bool, offsets: bool = False, order: str = "before", gga_only: bool = False) -> str:
+    """An NMEA log of the track (GGA + RMC per point, as ``test_tracks.nmea_lines`` writes them) whose receiver
+    sends ``$GPDTM,{dtm}`` with each epoch (``order``: before its fixes, as NMEA 0183 asks, or after them), the
+    positions in the Tokyo datum (``tokyo``: by the GIS formula's inverse) or WGS 84. ``offsets``: the DTM carries
+    each point's latitude/longitude offset of the local datum from WGS 84 in minutes (local = WGS 84 + offset)."""
+    from types import SimpleNamespace
+
+    from detector.geo import distance_bearing
+    from test_datum import approx_to_tokyo
+    from test_tracks import _nmea
+
+    la, lo = approx_to_tokyo(p[:, 1], p[:, 2]) if tokyo else (p[:, 1], p[:, 2])
+    d, b = distance_bearing(p[:-1, 1], p[:-1, 2], p[1:, 1], p[1:, 2])
+    dt = np.diff(p[:, 0])
+    speed = np.append(d / np.where(dt > 0, dt, 1) * 3.6, 0.0)
+    course = np.append(b, b[-1])
+    out = []
+    for i, (t, a, o) in enumerate(zip(p[:, 0], la, lo)):
+        fr = SimpleNamespace(time=datetime.fromtimestamp(t, timezone.utc), lat=a, lon=o, speed=speed[i],
+                             heading=course[i])
+        lines = [ln for ln in nmea_lines([fr]) if not gga_only or "GGA," in ln]
+        fields = dtm
+        if offsets:
+            dy, dx = (a - p[i, 1]) * 60, (o - p[i, 2]) * 60
+            fields = dtm.format(f"{abs(dy):.6f},{'N' if dy >= 0 else 'S'}", f"{abs(dx):.6f},{'E' if dx >= 0 else 'W'}")
+        out += ([_nmea(f"GPDTM,{fields}")] + lines) if order == "before" else (lines + [_nmea(f"GPDTM,{fields}")])
+    return "\r\n".join(out) + "\r\n"
+
+
+@pytest.mark.parametrize("case", ["TOY named", "TOY after the fixes", "TOY, GGA only", "TOKYO named",
+                                  "999 with offsets", "W84"])
+def test_nmea_dtm_sentences_say_the_datum(tmp_path, drive, pts, gpx_placed, case):
+    """An NMEA log whose $GPDTM says the receiver's datum: local datum TOY (the IHO S-60 / NIMA code of the Tokyo
+    datum, subdivision A Japan) or TOKYO with positions in the Tokyo datum are converted, within 3 m of the GPX's
+    placement (before: read as WGS 84, 437 m off), also with the DTM after each epoch's fixes and in a GGA-only log;
+    999 (user defined) with the receiver's offsets in minutes has them taken off (within 0.5 m: NMEA's 0.0001'
+    positions); W84 (Trimble's '$GPDTM,W84,,0.0,N,0.0,W,0.0,W84') is read as written, with no note."""
+    dtm = {"TOY named": "TOY,A,,,,,,W84", "TOY after the fixes": "TOY,A,,,,,,W84", "TOY, GGA only": "TOY,A,,,,,,W84",
+           "TOKYO named": "TOKYO,,,,,,,W84", "999 with offsets": "999,,{},{},0.0,W84",
+           "W84": "W84,,0.0,N,0.0,W,0.0,W84"}[case]
+    tokyo = case != "W84"
+    name = f"{_iso(pts[0, 0], JST, '%Y%m%d_%H%M%S')}.nmea" if "GGA" in case else "gps.nmea"
+    (tmp_path / name).write_text(dtm_nmea(pts, dtm, tokyo, offsets="999" in case,
+                                          order="after" if "after" in case else "before", gga_only="GGA" in case))
+    tracks, uses = load_tracks([tmp_path / name])
+    converted = tokyo and "999" not in case
+    assert tracks[0].datum == ("tokyo" if converted else ""), uses[0].notes
+    by = {f.name: f for f in scan_drive(drive, Config(), tracks=tracks) if f.ok}
+    assert set(by) == set(gpx_placed)
+    off = max(metres(by[n], gpx_placed[n]) for n in by)
+    assert off < (3.0 if converted else 0.5), off
+    assert {f.datum for f in by.values()} == {"tokyo" if converted else ""}
+    notes = " ".join(uses[0].notes)
+    assert ("NMEA DTM sentences name the Tokyo datum" in notes) == converted, notes
+    assert ("the receiver's latitude/longitude offsets from WGS 84 (4" in notes) == ("999" in case), notes
+    assert case != "W84" or "DTM" not in notes
+
+
+def test_nmea_dtm_local_datum_not_known_is_kept_with_one_warning(tmp_path, drive, pts, gpx_placed):
+    """A DTM naming a local datum without offsets ('999' user defined left empty, as a receiver whose datum is not
+    set writes it) or offsets beyond 2' (not a datum shift) is kept as written with one warning naming the file and
+    the datum; frames.csv's datum names it."""
+    text = dtm_nmea(pts[:150], "999,,,,,,,W84", False) + dtm_nmea(pts[150:], "999,,2.324525,N,1.499476,W,1.365,W84",
+                                                                   False)
+    (tmp_path / "gps.nmea").write_text(text)
+    tracks, uses = load_tracks([tmp_path / "gps.nmea"])
+    sc = scan(drive, Config(), tracks=tracks)
+    by = {f.name: f for f in sc.frames if f.ok}
+    assert set(by) == set(gpx_placed) and max(metres(by[n], gpx_placed[n]) for n in by) < 0.5
+    assert {f.datum for f in by.values()} == {"999"}
+    (w,) = track_warnings(merge_track_uses(uses + sc.tracks), Config().tz)
+    assert w.startswith(str(tmp_path / "gps.nmea")) and "not used" not in w, w
+    assert f"NMEA DTM sentences name a local datum not known, without usable offsets from WGS 84 ('999': {len(pts)} " \
+           "fixes): placed as if WGS 84" in w, w
