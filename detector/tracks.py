@@ -21,7 +21,8 @@ Contracts:
   and ``frames.scan`` puts it on the day of the frames in its reach (``Track.on_day``; a ``--track`` log per drive,
   with a warning when the drives date it differently). A sentence whose ``*hh``
   checksum does not match is skipped and counted (``Track.broken``). Text before the ``$`` (a logger's own time
-  stamp) is ignored.
+  stamp) is ignored. ``$--DTM`` sets the datum of the fixes after it (``_dtm_datums``): W84 as is, the Tokyo datum
+  (``TOY``/``TOKYO``) converted, another local datum's offsets (minutes) taken off, else kept with one note.
 * CSV/TSV (``,`` ``;`` or tab; UTF-8, UTF-16 with BOM or Shift_JIS/cp932): the first of the first 30 lines that
   names a latitude (``lat``/``latitude``/``緯度``), a longitude (``lon``/``lng``/``longitude``/``経度``) and a time
   (``time``/``timestamp``/``datetime``/``UTC``/``日時``..., or ``date`` + ``time`` of day) is the header; a unit in
@@ -31,16 +32,21 @@ Contracts:
   decimal degrees, DMS (``36°41'44.4"N``, ``36:41:44.4``, ``36.41.44.4``, ``36度41分44.4秒``) or 1/3600 or
   1/3,600,000 degree (from the header's unit, else from their size, with a note); a decimal comma (``"36,69567"``,
   one comma between digits in a cell without a point) is a point, in speed and course too. Speed only with a unit in its
-  header (else derived from the points, with a note); ``bearing``/``course``/``heading``/``方位`` in degrees. A
-  file whose title lines or header say Tokyo datum (``日本測地系``, ``旧日本測地系``, ``Tokyo datum``; not
-  ``日本測地系2011``, which is JGD2011) is converted to WGS 84 by ``datum.tokyo_to_wgs84`` (``Track.datum``
-  ``"tokyo"``, with a note); of latitude/longitude pairs whose headers name their datum (``緯度(世界測地系)``,
-  ``緯度(日本測地系)``), the WGS 84 pair is read. Unreadable rows are skipped and counted.
+  header (else derived from the points, with a note); ``bearing``/``course``/``heading``/``方位`` in degrees.
+  Datum: a file whose title lines or header say its coordinates are in the Tokyo datum (``_text_datum``: the datum
+  converted TO, else the one named plainly, else the other of one converted FROM; ``日本測地系2011`` is JGD2011;
+  both named unclearly: ``TrackError``) is converted to WGS 84 by ``datum.tokyo_to_wgs84`` (``Track.datum``
+  ``"tokyo"``, with a note); a datum column (``測地系``/``datum``/``座標系``) decides per row (each distinct value
+  classified once; an empty cell: the title; a value not known: kept, one note); of latitude/longitude pairs whose
+  headers name their datum (``緯度(世界測地系)``, ``緯度(日本測地系)``), the WGS 84 pair is read. Unreadable rows are
+  skipped and counted.
 * KML (and every ``.kml`` document of a KMZ, each its own segments): ``gx:Track`` (``<when>`` paired with ``<gx:coord>``; each track a segment,
   also in ``gx:MultiTrack``; ``gx:angles`` heading as course) and Placemarks with a ``TimeStamp`` and a ``Point``;
   ``<when>`` without a zone in ``tz``, a date alone is no time. A ``LineString`` has no times: refused, saying so.
 * ``Track.place(t, max_gap)``: vectorised (``searchsorted``) positions at frame times, between the two points
-  around each time when they are at most ``max_gap`` s apart and in one segment; else NaN with a reason.
+  around each time when they are at most ``max_gap`` s apart and in one segment; else NaN with a reason; and the
+  datum of those points (``Track.datum``, or ``Track.point_datum`` where a file's points differ: "" WGS 84,
+  "tokyo" converted, else a datum not known as written).
 """
 
 from __future__ import annotations
