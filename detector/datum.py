@@ -1,5 +1,6 @@
 """Positions in Japan's old Tokyo datum (旧日本測地系, EPSG:4301) to WGS 84: one function for a photo's EXIF fix
-(``GPSMapDatum`` ``TOKYO``, read by ``frames.scan``) and a track file marked 日本測地系 (``tracks.read_track``).
+(``GPSMapDatum`` ``TOKYO``, read by ``frames.scan``) and track points in it (``tracks.read_track``: a CSV titled
+日本測地系 or whose datum column marks the row so, an NMEA log whose ``$--DTM`` names the Tokyo datum).
 
 The Tokyo datum (Bessel ellipsoid, fixed at the 1918 origin in Azabu) is 400–500 m off WGS 84 in Japan. Older car
 navigation units, fleet telematics exports, municipal loggers and some older phones and GPS cameras still write it.

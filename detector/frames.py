@@ -1300,13 +1300,14 @@ def _place_from_tracks(frames: list[Frame], reach: list, max_gap: float, unplace
             continue
         use.needed += len(todo)
         got = tr.place(np.array([fr.time.timestamp() for fr in todo]), max_gap)
-        for fr, ok, lat, lon, hd, sp, why in zip(todo, got["ok"].tolist(), got["lat"].tolist(), got["lon"].tolist(),
-                                                 got["heading"].tolist(), got["speed"].tolist(), got["why"].tolist()):
+        for fr, ok, lat, lon, hd, sp, why, dat in zip(todo, got["ok"].tolist(), got["lat"].tolist(), got["lon"].tolist(),
+                                                      got["heading"].tolist(), got["speed"].tolist(), got["why"].tolist(),
+                                                      got["datum"].tolist()):
             if not ok:
                 unplaced.setdefault(id(fr), []).append(f"track {Path(use.path).name}: {why}")
                 use.example = use.example or f"{fr.name}: {why}"
                 continue
-            fr.lat, fr.lon, fr.position_source, fr.datum = lat, lon, "track_file", tr.datum
+            fr.lat, fr.lon, fr.position_source, fr.datum = lat, lon, "track_file", dat
             use.placed += 1
             unplaced.pop(id(fr), None)
             if math.isnan(fr.heading) and not math.isnan(hd):

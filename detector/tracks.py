@@ -21,7 +21,8 @@ Contracts:
   and ``frames.scan`` puts it on the day of the frames in its reach (``Track.on_day``; a ``--track`` log per drive,
   with a warning when the drives date it differently). A sentence whose ``*hh``
   checksum does not match is skipped and counted (``Track.broken``). Text before the ``$`` (a logger's own time
-  stamp) is ignored.
+  stamp) is ignored. ``$--DTM`` sets the datum of the fixes after it (``_dtm_datums``): W84 as is, the Tokyo datum
+  (``TOY``/``TOKYO``) converted, another local datum's offsets (minutes) taken off, else kept with one note.
 * CSV/TSV (``,`` ``;`` or tab; UTF-8, UTF-16 with BOM or Shift_JIS/cp932): the first of the first 30 lines that
   names a latitude (``lat``/``latitude``/``緯度``), a longitude (``lon``/``lng``/``longitude``/``経度``) and a time
   (``time``/``timestamp``/``datetime``/``UTC``/``日時``..., or ``date`` + ``time`` of day) is the header; a unit in
@@ -31,16 +32,21 @@ Contracts:
   decimal degrees, DMS (``36°41'44.4"N``, ``36:41:44.4``, ``36.41.44.4``, ``36度41分44.4秒``) or 1/3600 or
   1/3,600,000 degree (from the header's unit, else from their size, with a note); a decimal comma (``"36,69567"``,
   one comma between digits in a cell without a point) is a point, in speed and course too. Speed only with a unit in its
-  header (else derived from the points, with a note); ``bearing``/``course``/``heading``/``方位`` in degrees. A
-  file whose title lines or header say Tokyo datum (``日本測地系``, ``旧日本測地系``, ``Tokyo datum``; not
-  ``日本測地系2011``, which is JGD2011) is converted to WGS 84 by ``datum.tokyo_to_wgs84`` (``Track.datum``
-  ``"tokyo"``, with a note); of latitude/longitude pairs whose headers name their datum (``緯度(世界測地系)``,
-  ``緯度(日本測地系)``), the WGS 84 pair is read. Unreadable rows are skipped and counted.
+  header (else derived from the points, with a note); ``bearing``/``course``/``heading``/``方位`` in degrees.
+  Datum: a file whose title lines or header say its coordinates are in the Tokyo datum (``_text_datum``: the datum
+  converted TO, else the one named plainly, else the other of one converted FROM; ``日本測地系2011`` is JGD2011;
+  both named unclearly: ``TrackError``) is converted to WGS 84 by ``datum.tokyo_to_wgs84`` (``Track.datum``
+  ``"tokyo"``, with a note); a datum column (``測地系``/``datum``/``座標系``) decides per row (each distinct value
+  classified once; an empty cell: the title; a value not known: kept, one note); of latitude/longitude pairs whose
+  headers name their datum (``緯度(世界測地系)``, ``緯度(日本測地系)``), the WGS 84 pair is read. Unreadable rows are
+  skipped and counted.
 * KML (and every ``.kml`` document of a KMZ, each its own segments): ``gx:Track`` (``<when>`` paired with ``<gx:coord>``; each track a segment,
   also in ``gx:MultiTrack``; ``gx:angles`` heading as course) and Placemarks with a ``TimeStamp`` and a ``Point``;
   ``<when>`` without a zone in ``tz``, a date alone is no time. A ``LineString`` has no times: refused, saying so.
 * ``Track.place(t, max_gap)``: vectorised (``searchsorted``) positions at frame times, between the two points
-  around each time when they are at most ``max_gap`` s apart and in one segment; else NaN with a reason.
+  around each time when they are at most ``max_gap`` s apart and in one segment; else NaN with a reason; and the
+  datum of those points (``Track.datum``, or ``Track.point_datum`` where a file's points differ: "" WGS 84,
+  "tokyo" converted, else a datum not known as written).
 """
 
 from __future__ import annotations
@@ -95,7 +101,10 @@ class Track:
     broken: int = 0  # NMEA sentences skipped for a bad checksum or unreadable fields
     notes: list[str] = field(default_factory=list)
     undated: bool = False  # NMEA GGA only, no date anywhere: ``t`` counts from an unknown UTC day (``on_day``)
-    datum: str = ""  # "" WGS 84 as written; "tokyo": the file said Tokyo datum, lat/lon converted (detector/datum.py)
+    # "" WGS 84 as written; "tokyo": the file said Tokyo datum, lat/lon converted (detector/datum.py) - of some
+    # points at least; else a datum not known, kept as written (a note names it)
+    datum: str = ""
+    point_datum: np.ndarray | None = None  # per point (object array) where they differ, as ``datum`` says; else None
 
     def on_day(self, day: float, note: str) -> "Track":
         """An undated track put on the UTC day starting at ``day`` (epoch s), ``note`` saying where that came from."""
@@ -108,7 +117,8 @@ class Track:
         """Positions at times ``q`` (UTC epoch s): ``lat``, ``lon``, ``heading`` (the track's course, else the bearing
         between the two points), ``speed`` (km/h: the track's, else distance over time), and ``why`` (object array:
         "" where placed, else the reason). Linear in time between the points just before and after each time
-        (an exact time takes its point); vectorised."""
+        (an exact time takes its point); vectorised. ``datum``: the datum of the points used (``Track.datum``, or
+        per point where they differ)."""
         q = np.asarray(q, dtype=float)
         n, m = len(self.t), len(q)
         t = self.t
@@ -153,8 +163,14 @@ class Track:
                 else:
                     why[i] = f"in a gap of {gap[i]:.0f} s in the track (frames.track_max_gap_s {max_gap:g})"
         nan = np.full(m, np.nan)
+        if self.point_datum is None:
+            datum = np.full(m, self.datum, dtype=object)
+        else:  # between a converted point and another: converted (as frames between converted EXIF fixes)
+            da, db = self.point_datum[ai], self.point_datum[bi]
+            datum = np.where(da == db, da, np.where((da == "tokyo") | (db == "tokyo"), "tokyo",
+                                                    np.where(da == "", db, da)))
         return {"lat": np.where(ok, lat, nan), "lon": np.where(ok, lon, nan), "heading": np.where(ok, heading, nan),
-                "speed": np.where(ok, speed, nan), "ok": ok, "why": why}
+                "speed": np.where(ok, speed, nan), "ok": ok, "why": why, "datum": np.where(ok, datum, "")}
 
 
 def _hms(ts: float) -> str:
@@ -221,16 +237,26 @@ def read_track(path: str | Path, kind: str | None = None, tz: tzinfo | None = No
     return tr
 
 
-def _finish(path: Path, kind: str, pts: list[tuple], broken: int = 0, notes: list[str] | None = None) -> Track:
-    """Sort the points (t, lat, lon, course, speed, seg) by time and keep one per time."""
+def _finish(path: Path, kind: str, pts: list[tuple], broken: int = 0, notes: list[str] | None = None,
+            datums: np.ndarray | None = None) -> Track:
+    """Sort the points (t, lat, lon, course, speed, seg) by time and keep one per time. ``datums``: each point's
+    datum as ``Track.point_datum`` holds it, in the order of ``pts``; ``Track.datum`` "tokyo" when any was
+    converted, else the one label all share."""
     arr = np.array(pts, dtype=float).reshape(-1, 6)
     order = np.lexsort((arr[:, 5], arr[:, 0]))
     arr = arr[order]
     keep = np.ones(len(arr), dtype=bool)
     keep[1:] = np.diff(arr[:, 0]) > 0
     arr = arr[keep]
-    return Track(path=path, kind=kind, t=arr[:, 0], lat=arr[:, 1], lon=arr[:, 2], course=arr[:, 3],
-                 speed=arr[:, 4], seg=arr[:, 5].astype(np.int64), broken=broken, notes=notes or [])
+    tr = Track(path=path, kind=kind, t=arr[:, 0], lat=arr[:, 1], lon=arr[:, 2], course=arr[:, 3],
+               speed=arr[:, 4], seg=arr[:, 5].astype(np.int64), broken=broken, notes=notes or [])
+    if datums is not None and len(datums):
+        d = np.asarray(datums, dtype=object)[order][keep]
+        kinds = set(d.tolist())
+        tr.datum = "tokyo" if "tokyo" in kinds else next(iter(kinds)) if len(kinds) == 1 else ""
+        if len(kinds) > 1:
+            tr.point_datum = d
+    return tr
 
 
 # ----------------------------------------------------------------------------------------------- GPX
@@ -378,7 +404,9 @@ def _read_nmea(path: Path, data: bytes, tz: tzinfo) -> Track:
     dropped: set[int] = set()  # indexes into pts
     gga_pending = math.nan  # a GGA's time of day without fix, waiting for its RMC
     broken = void = rmc_n = 0
-    gga: list[tuple] = []  # (time of day, lat, lon) of the GGA fixes: the track of a log without RMC
+    gga: list[tuple] = []  # (time of day, lat, lon, datum) of the GGA fixes: the track of a log without RMC
+    dtm: dict[tuple, int] = {}  # the DTM sentences seen (their fields), numbered: the datum of the fixes after each
+    cur = -1  # the DTM in force (-1: none yet; the fixes before the first DTM take it)
     for line in text.splitlines():
         i = line.find("$")
         if i < 0:
@@ -391,6 +419,10 @@ def _read_nmea(path: Path, data: bytes, tz: tzinfo) -> Track:
                 continue
         f = body.split(",")
         kind = f[0][2:] if len(f[0]) == 5 else ""
+        if kind == "DTM":
+            key = tuple(x.strip().upper() for x in (f[1:9] + [""] * 8)[:8])
+            cur = dtm.setdefault(key, len(dtm))
+            continue
         if kind == "GGA":
             if len(f) < 7:
                 broken += 1
@@ -406,7 +438,7 @@ def _read_nmea(path: Path, data: bytes, tz: tzinfo) -> Track:
                 if math.isnan(tod) or math.isnan(lat) or math.isnan(lon) or abs(lat) > 90 or abs(lon) > 180:
                     broken += 1
                 else:
-                    gga.append((tod, lat, lon))
+                    gga.append((tod, lat, lon, cur))
             continue
         if kind != "RMC":
             continue
@@ -436,29 +468,105 @@ def _read_nmea(path: Path, data: bytes, tz: tzinfo) -> Track:
         if gga_pending == round(tod, 2):
             dropped.add(len(pts))
         gga_pending = math.nan
-        pts.append((day + tod, lat, lon, course % 360.0 if not math.isnan(course) else course, speed, 1, round(tod, 2)))
+        pts.append((day + tod, lat, lon, course % 360.0 if not math.isnan(course) else course, speed, 1, round(tod, 2),
+                    cur))
+    notes: list[str] = []
     if not rmc_n and gga:
-        return _gga_track(path, gga, broken, tz)
+        la, lo, datums = _dtm_datums(list(dtm), np.array([g[3] for g in gga]), np.array([g[1] for g in gga]),
+                                     np.array([g[2] for g in gga]), notes)
+        return _gga_track(path, [(g[0], a, b) for g, a, b in zip(gga, la.tolist(), lo.tolist())], broken, tz,
+                          notes, datums)
     if not rmc_n and not broken:
         raise TrackError("no RMC or GGA fixes (time and position) in the NMEA file")
-    good = [p[:6] for k, p in enumerate(pts) if k not in dropped]
+    kept = [p for k, p in enumerate(pts) if k not in dropped]
+    good = [p[:6] for p in kept]
     no_fix = len(pts) - len(good)
     if not good:
         why = [f"{n} {what}" for n, what in ((broken, "sentences broken (bad checksum or fields)"),
                                              (void, "RMC sentences void (status V)"),
                                              (no_fix, "fixes without a GGA fix")) if n]
         raise TrackError("no valid fixes: " + ", ".join(why))
-    notes = []
+    la, lo, datums = _dtm_datums(list(dtm), np.array([p[7] for p in kept]), np.array([p[1] for p in kept]),
+                                 np.array([p[2] for p in kept]), notes)
+    good = [(p[0], a, b) + p[3:] for p, a, b in zip(good, la.tolist(), lo.tolist())]
     if broken:
         notes.append(f"{broken} broken sentences skipped (bad checksum or fields)")
-    return _finish(path, "nmea", good, broken=broken, notes=notes)
+    return _finish(path, "nmea", good, broken=broken, notes=notes, datums=datums)
+
+
+_EARTH_CENTRED = {"", "W84", "W72", "S85", "P90"}  # NMEA 0183's reference datum codes: within metres of WGS 84
+_MAX_OFFSET_MIN = 2.0  # a local datum's offset from WGS 84 in minutes of arc (Tokyo: ~0.2'; 2' ~ 3.7 km)
+
+
+def _dtm_datums(dtm: list[tuple], idx: np.ndarray, lat: np.ndarray, lon: np.ndarray,
+                notes: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """WGS 84 positions of NMEA fixes by the ``$--DTM`` sentence in force at each (``dtm``: the distinct sentences'
+    fields local datum, subdivision, lat offset, N/S, lon offset, E/W, altitude offset, reference datum; ``idx``
+    each fix's, -1 before the first: the first's). NMEA 0183: the position sentences after a DTM are in its local
+    datum, offset from the reference datum by the given minutes of arc (local = reference + offset).
+
+    * local datum ``W84`` (or none sent): as written;
+    * the Tokyo datum named (``TOY``, the IHO S-60 / NIMA code, subdivision A Japan, C Okinawa, M mean; or
+      ``TOKYO``): converted by ``datum.tokyo_to_wgs84``, as EXIF fixes are (the receiver's own offsets not used);
+    * any other local datum (``999`` user defined, ``P90``, ``W72``, an IHO code) with its latitude/longitude
+      offsets from an earth-centred reference datum: the offsets taken off;
+    * otherwise (no offsets, a null datum code, offsets beyond 2'): kept as written, per point the local datum code
+      (frames.csv datum), one note naming it.
+    Returns (lat, lon, each fix's datum: "" / "tokyo" / the code) and adds the notes."""
+    from .datum import classify
+
+    datums = np.full(len(lat), "", dtype=object)
+    if not dtm or not len(lat):
+        return lat, lon, datums
+    # each distinct sentence once (a receiver's offsets change with the position: one per fix, at worst)
+    kind, label = [], []
+    dy, dx = np.zeros(len(dtm)), np.zeros(len(dtm))
+    for k, (local, sub, dlat, ns, dlon, ew, _alt, ref) in enumerate(dtm):
+        label.append(local + (f"-{sub}" if sub else ""))
+        y, x = _float(dlat), _float(dlon)
+        if local == "W84" or (local and classify(local)[0] == "wgs84"):
+            kind.append("")
+        elif local == "TOY" or classify(local)[0] == "tokyo":
+            kind.append("tokyo")
+        elif local and ns in ("N", "S") and ew in ("E", "W") and ref in _EARTH_CENTRED \
+                and abs(y) <= _MAX_OFFSET_MIN and abs(x) <= _MAX_OFFSET_MIN:
+            kind.append("offset")
+            dy[k], dx[k] = (-y if ns == "S" else y) / 60.0, (-x if ew == "W" else x) / 60.0
+        else:
+            kind.append("unknown")
+    idx = np.where(idx < 0, 0, idx)
+    kinds, labels = np.array(kind, dtype=object)[idx], np.array(label, dtype=object)[idx]
+    off = kinds == "offset"
+    if off.any():  # local = reference + offset
+        lat, lon = lat - np.where(off, dy[idx], 0.0), lon - np.where(off, dx[idx], 0.0)
+        m = distance_bearing(lat[off], lon[off], lat[off] + dy[idx][off], lon[off] + dx[idx][off])[0]
+        if np.max(m) >= 0.5:  # a phone's P90 line of centimetres is no news
+            notes.append(f"NMEA DTM local datum {', '.join(repr(x) for x in sorted(set(labels[off].tolist())))}: the "
+                         f"receiver's latitude/longitude offsets from WGS 84 ({np.min(m):.1f}-{np.max(m):.1f} m) "
+                         f"taken off {int(off.sum())} fixes")
+    tokyo = kinds == "tokyo"
+    if tokyo.any():
+        datums[tokyo] = "tokyo"
+        notes.append(f"NMEA DTM sentences name the Tokyo datum "
+                     f"({', '.join(repr(x) for x in sorted(set(labels[tokyo].tolist())))})")
+        lat, lon = _from_tokyo(lat, lon, tokyo, notes)
+    unk = kinds == "unknown"
+    if unk.any():
+        datums[unk] = np.where(labels[unk] == "", "unknown", labels[unk])
+        u, c = np.unique(datums[unk].astype(str), return_counts=True)
+        notes.append("NMEA DTM sentences name a local datum not known, without usable offsets from WGS 84 ("
+                     + ", ".join(f"'{a}': {b} fixes" for a, b in zip(u.tolist(), c.tolist()))
+                     + "): placed as if WGS 84 (frames.csv datum names it); if it is a local datum their positions "
+                     "may be off")
+    return lat, lon, datums
 
 
 _NAME_DATE = re.compile(r"(?<!\d)(20\d\d)[-_]?(0[1-9]|1[0-2])[-_]?(0[1-9]|[12]\d|3[01])"
                         r"(?:[-_T ]?([01]\d|2[0-3])[-_]?([0-5]\d)[-_]?([0-5]\d))?(?!\d)")
 
 
-def _gga_track(path: Path, gga: list[tuple], broken: int, tz: tzinfo) -> Track:
+def _gga_track(path: Path, gga: list[tuple], broken: int, tz: tzinfo, notes: list[str] | None = None,
+               datums: np.ndarray | None = None) -> Track:
     """A log of GGA sentences only: times of day without a date. The date comes from the file name where it holds
     one (``20261120_090000.LOG``: the UTC day that puts the first fix nearest that local time; ``2026-11-20``
     alone: the day whose local date the first fix falls on), else the track stays ``undated`` and ``frames.scan``
@@ -467,7 +575,7 @@ def _gga_track(path: Path, gga: list[tuple], broken: int, tz: tzinfo) -> Track:
     tod = np.array([g[0] for g in gga])
     back = np.diff(tod, prepend=tod[0]) < -_DAY / 2
     t = tod + _DAY * np.cumsum(back)
-    notes = [f"{broken} broken sentences skipped (bad checksum or fields)"] if broken else []
+    notes = list(notes or []) + ([f"{broken} broken sentences skipped (bad checksum or fields)"] if broken else [])
     pts = [(ti, la, lo, math.nan, math.nan, 1) for ti, (_, la, lo) in zip(t.tolist(), gga)]
     m = _NAME_DATE.search(path.name)
     day = None
@@ -484,8 +592,9 @@ def _gga_track(path: Path, gga: list[tuple], broken: int, tz: tzinfo) -> Track:
             day = None
     if day is not None:
         notes.insert(0, f"GGA sentences only (no date): the date {_hms(day + t[0])[:10]} (UTC) from the file name")
-        return _finish(path, "nmea", [(p[0] + day,) + p[1:] for p in pts], broken=broken, notes=notes)
-    tr = _finish(path, "nmea", pts, broken=broken, notes=notes)
+        return _finish(path, "nmea", [(p[0] + day,) + p[1:] for p in pts], broken=broken, notes=notes,
+                       datums=datums)
+    tr = _finish(path, "nmea", pts, broken=broken, notes=notes, datums=datums)
     tr.undated = True
     return tr
 
@@ -502,6 +611,8 @@ _COLS = {
     "lon": {"lon", "lng", "long", "longitude", "経度"},
     "speed": {"speed", "速度", "車速"},
     "course": {"bearing", "course", "heading", "direction", "方位", "方向", "進行方向", "方位角"},
+    # each row's datum (a fleet export mixing units set to the Tokyo datum and to WGS 84): TOKYO, 日本測地系, WGS84...
+    "datum": {"datum", "map datum", "geodetic datum", "gps datum", "測地系", "座標系", "測地系種別", "測地系区分"},
 }
 _UNIT = re.compile(r"[(\[（［【](.*?)[)\]）］】]")
 
@@ -708,7 +819,9 @@ def _read_csv(path: Path, data: bytes, tz: tzinfo) -> Track:
                          "(time/timestamp/datetime/UTC or date + time, lat/latitude/緯度, lon/lng/longitude/経度)")
     row0, delim, roles = head
     lines = text.splitlines()
-    tokyo = _csv_datum(lines, row0, delim, roles)
+    tokyo, by_columns = _csv_datum(lines, row0, delim, roles)
+    # a datum column, unless the latitude/longitude headers name theirs (they say what their cells hold)
+    dt_i, dt_name = roles.get("datum", (None, "")) if not by_columns else (None, "")
     rows = list(csv.reader(lines[row0 + 1:], delimiter=delim))
     ti, t_unit = roles.get("time", roles.get("date"))
     di = roles["date"][0] if "date" in roles and roles["date"][0] != ti else None  # date + time of day columns
@@ -718,7 +831,7 @@ def _read_csv(path: Path, data: bytes, tz: tzinfo) -> Track:
     sp_i, sp_unit = roles.get("speed", (None, ""))
     co_i = roles.get("course", (None, ""))[0]
     sp_k = _speed_factor(sp_unit) if sp_i is not None else None
-    t, lat, lon, spd, crs = [], [], [], [], []
+    t, lat, lon, spd, crs, dat = [], [], [], [], [], []
     n = bad_t = bad_c = 0
     ex_t = ex_c = ""
     forms: set[str] = set()
@@ -752,6 +865,8 @@ def _read_csv(path: Path, data: bytes, tz: tzinfo) -> Track:
         lon.append(lo)
         spd.append(_num(cell(r, sp_i)) * sp_k if sp_k is not None else math.nan)
         crs.append(_num(cell(r, co_i)) if co_i is not None else math.nan)
+        if dt_i is not None:
+            dat.append(cell(r, dt_i))
     if not t:
         if not n:
             raise TrackError("no rows under the CSV header")
@@ -776,11 +891,12 @@ def _read_csv(path: Path, data: bytes, tz: tzinfo) -> Track:
     course = np.where((course >= 0) & (course <= 360), course % 360.0, np.nan)
     speed = np.array(spd)
     speed = np.where((speed >= 0) & (speed < 1000), speed, np.nan)
-    if tokyo:  # to WGS 84, the one conversion EXIF fixes get too (frames.scan)
-        from .datum import TOKYO_NOTE, tokyo_to_wgs84
-
-        lat_a, lon_a = tokyo_to_wgs84(lat_a, lon_a)
-        notes.append(TOKYO_NOTE)
+    if dt_i is not None:  # each row's datum; an empty cell: the file's
+        datums, note = _row_datums(dat, "tokyo" if tokyo else "", dt_name)
+        notes += note
+    else:
+        datums = np.full(len(t), "tokyo" if tokyo else "", dtype=object)
+    lat_a, lon_a = _from_tokyo(lat_a, lon_a, datums == "tokyo", notes)  # the one conversion EXIF fixes get too
     pts = np.column_stack([np.array(t), lat_a, lon_a, course, speed, np.ones(len(t))])[good]
     if sp_i is not None and sp_k is None:
         notes.append(f"speed column '{roles['speed'][1]}' not used: no unit in its header (km/h, m/s, knots); "
@@ -790,30 +906,114 @@ def _read_csv(path: Path, data: bytes, tz: tzinfo) -> Track:
                      + ", ".join(w for w in (f"{bad_t} time not read, e.g. '{ex_t[:40]}'" if bad_t else "",
                                              f"{bad_c} position not read or out of range" if bad_c else "") if w)
                      + ")")
-    tr = _finish(path, "csv", pts.tolist(), notes=notes)
-    tr.datum = "tokyo" if tokyo else ""
-    return tr
+    return _finish(path, "csv", pts.tolist(), notes=notes, datums=datums[good])
 
 
-# the Tokyo datum named above a CSV's rows or in its header: 日本測地系 (not 日本測地系2000/2011: JGD2000/JGD2011,
-# which are WGS 84 here), 旧日本測地系, "Tokyo datum", "datum: Tokyo", "測地系: 日本" / "測地系=TOKYO"
-_TOKYO_MARK = re.compile(r"日本測地系(?!\s*20\d\d)|tokyo[\s_-]*datum|datum\W{0,3}tokyo|測地系\W{0,3}(?:日本|tokyo)(?!測地系\s*20)")
+def _from_tokyo(lat: np.ndarray, lon: np.ndarray, tokyo: np.ndarray, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The points marked ``tokyo`` converted to WGS 84 in one vectorised call (``datum.tokyo_to_wgs84``, as EXIF
+    fixes), the note saying so added; the others as they are."""
+    if not tokyo.any():
+        return lat, lon
+    from .datum import TOKYO_NOTE, tokyo_to_wgs84
+
+    lat, lon = lat.copy(), lon.copy()
+    lat[tokyo], lon[tokyo] = tokyo_to_wgs84(lat[tokyo], lon[tokyo])
+    notes.append(TOKYO_NOTE if tokyo.all() else f"{int(tokyo.sum())} of {len(tokyo)} points in " + TOKYO_NOTE)
+    return lat, lon
 
 
-def _says_tokyo(pre: str) -> bool:
-    """True when the lines above a CSV's rows and its header say Tokyo datum."""
-    return bool(_TOKYO_MARK.search(unicodedata.normalize("NFKC", pre).lower()))
+def _row_datums(values: list[str], default: str, column: str) -> tuple[np.ndarray, list[str]]:
+    """Each row's datum from a CSV's datum column (``測地系``, ``datum``...): "tokyo", "" (WGS 84 and what agrees
+    with it) or, for a value not known, the value as written (kept as is, one note naming the values); an empty
+    cell takes ``default`` (the file's title). Each distinct value is classified once (``datum.classify``;
+    ``日本``/``世界``/``旧日本`` alone, as a 測地系 column holds them, read as 日本測地系/世界測地系/旧日本測地系)."""
+    from .datum import classify
+
+    uniq, inv = np.unique(np.array([v.strip() for v in values], dtype=str), return_inverse=True)
+    res, unknown = [], []
+    for v in uniq.tolist():
+        kind, label = classify(v)
+        if kind == "unknown" and classify(label + "測地系")[0] != "unknown":
+            kind = classify(label + "測地系")[0]
+        res.append(default if not label else "tokyo" if kind == "tokyo" else "" if kind == "wgs84" else label)
+        if label and kind == "unknown":
+            unknown.append(label)
+    out = np.array(res, dtype=object)[inv] if len(values) else np.array([], dtype=object)
+    notes = []
+    if unknown:
+        n = int(np.isin(out, unknown).sum())
+        named = ", ".join(f"'{u}'" for u in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        notes.append(f"datum column '{column}': {n} rows in a datum not known ({named}), placed as if WGS 84 "
+                     "(frames.csv datum names it); if it is a local datum their positions may be off")
+    return out, notes
 
 
-# a latitude/longitude column's header naming WGS 84 or what agrees with it here (世界測地系, JGD2000/2011)
-_WGS_MARK = re.compile(r"世界測地系|wgs|jgd|itrf|日本測地系\s*20\d\d")
+# Which datum a CSV's title lines (or header) say its coordinates are IN, not one merely mentioned
+# (``_text_datum``). The names, in NFKC lower case: the Tokyo datum (日本測地系 without a year, 旧日本測地系, 旧測地系,
+# "Tokyo datum", "datum: Tokyo", "測地系：日本"; bare "Tokyo" only after "from"/"to" or before an arrow) and WGS 84 or
+# what agrees with it here (世界測地系, 新測地系, 日本測地系2000/2011 = JGD2000/JGD2011, WGS84, JGD2011, ITRF...).
+_T_NAMES = (r"旧日本測地系|日本測地系(?!\s*20\d\d)|旧測地系|tokyo[\s_-]*datum|datum\W{0,3}tokyo|"
+            r"測地系\W{1,3}(?:日本|tokyo)(?!\s*測地系)|(?<=from )tokyo\b|(?<=to )tokyo\b|tokyo(?=\s*(?:→|->|=>|⇒))")
+_W_NAMES = (r"世界測地系|新測地系|日本測地系\s*20\d\d|wgs[\s_-]*(?:84|1984)|jgd\s*20\d\d|itrf\s*\d*|datum\W{0,3}wgs|"
+            r"測地系\W{1,3}世界(?!\s*測地系)")
+_DATUM_NAME = re.compile(f"(?P<tokyo>{_T_NAMES})|(?P<wgs84>{_W_NAMES})")
+# a name's role from the words around it: the datum converted TO (the coordinates are in it), the one converted
+# FROM (they are not), one said not to be it; else a plain statement ("測地系：日本測地系", "日本測地系（未変換）")
+_TARGET_AFTER = re.compile(r"^\s*\)?\s*(?:に|へ)\s*(?:座標)?(?:変換|換算|補正)|"
+                           r"^\s*[(\[]?\s*(?:変換済|変換後|換算済|補正済|converted|transformed)(?!\s*(?:to|into)\b)")
+_TARGET_BEFORE = re.compile(r"(?:→|->|=>|⇒)\s*$|(?:変換後|変換先|converted|output)\W{0,3}$|"
+                            r"(?:convert\w*|transform\w*|conversion)\b.{0,40}\b(?:to|into)\s+(?:the\s+)?$")
+_SOURCE_AFTER = re.compile(r"^\s*\)?\s*(?:から|より|→|->|=>|⇒)|^\s*(?:converted|transformed)\s+(?:to|into)\b")
+_SOURCE_BEFORE = re.compile(r"\bfrom\s+(?:the\s+)?$|(?:元データ|元の測地系|変換前|変換元|original|source)\W{0,3}$")
+_NEGATED = re.compile(r"^\s*\)?\s*(?:ではありません|ではない|でない|ではなく|じゃない|以外)")
+_NOT_BEFORE = re.compile(r"\b(?:not|non)[\s-]*(?:in\s+)?(?:the\s+)?$")
 
 
-def _csv_datum(lines: list[str], row0: int, delim: str, roles: dict) -> bool:
-    """Is the CSV's position in the Tokyo datum? Where latitude/longitude columns name their datum in the header
-    (a fleet export giving both, ``緯度(世界測地系)`` … ``緯度(日本測地系)``), the WGS 84 pair is used (``roles``
-    updated), else a pair named for no datum, else the Tokyo one (converted); the header's mention of the other pair
-    says nothing about the pair used. Otherwise the title lines and the header as a whole decide (``_says_tokyo``)."""
+def _text_datum(text: str, what: str = "title") -> str:
+    """The datum the coordinates are in by a CSV's title lines / header: "tokyo", "wgs84" or "" (none said).
+
+    The rule, in order: a datum named as what the data was converted TO ("日本測地系から世界測地系に変換済",
+    "converted from Tokyo datum to WGS84", "世界測地系(変換済み)", "Tokyo→WGS84") is the one; else the datums
+    named plainly ("測地系：日本測地系", "日本測地系（未変換）"), not as the one converted FROM ("元データ：日本測地系")
+    nor negated ("日本測地系ではありません"); else, when only a FROM is named ("converted from Tokyo datum"), the
+    other one. Both named as targets, or both plainly, is not guessed: TrackError saying so."""
+    t = unicodedata.normalize("NFKC", text).lower()
+    found: dict[str, set[str]] = {"target": set(), "plain": set(), "source": set()}
+    said = []
+    for m in _DATUM_NAME.finditer(t):
+        kind = m.lastgroup
+        before, after = t[max(0, m.start() - 60):m.start()], t[m.end():m.end() + 20]
+        if m.group(0) not in said:
+            said.append(m.group(0))
+        if _NEGATED.match(after) or _NOT_BEFORE.search(before):
+            continue
+        if _TARGET_AFTER.match(after) or _TARGET_BEFORE.search(before):
+            found["target"].add(kind)
+        elif _SOURCE_AFTER.match(after) or _SOURCE_BEFORE.search(before):
+            found["source"].add(kind)
+        else:
+            found["plain"].add(kind)
+    for role in ("target", "plain"):
+        if len(found[role]) == 1:
+            return next(iter(found[role]))
+        if len(found[role]) > 1:
+            shown = " ".join(t.split())
+            shown = shown if len(shown) <= 90 else shown[:87] + "..."
+            raise TrackError(f"its {what} names both the Tokyo datum and WGS 84 ({', '.join(said)}: '{shown}'), "
+                             f"as {'what it was converted to' if role == 'target' else 'its datum'}: which one the "
+                             "coordinates are in is not clear, so the file is not used; make the title say one "
+                             "(測地系：日本測地系 or 測地系：世界測地系)")
+    if len(found["source"]) == 1:  # converted from one, to the other
+        return "wgs84" if "tokyo" in found["source"] else "tokyo"
+    return ""
+
+
+def _csv_datum(lines: list[str], row0: int, delim: str, roles: dict) -> tuple[bool, bool]:
+    """(Is the CSV's position in the Tokyo datum?, did the latitude/longitude headers decide?). Where latitude/
+    longitude columns name their datum in the header (a fleet export giving both, ``緯度(世界測地系)`` …
+    ``緯度(日本測地系)``), the WGS 84 pair is used (``roles`` updated), else a pair named for no datum, else the
+    Tokyo one (converted); the header's mention of the other pair says nothing about the pair used. Otherwise the
+    title lines and the header as a whole decide (``_text_datum``; TrackError where they are not clear)."""
     cells = next(csv.reader([lines[row0]], delimiter=delim), [])
     marks: dict[str, list[tuple[int, str, str]]] = {"lat": [], "lon": []}
     for j, c in enumerate(cells):
@@ -821,18 +1021,18 @@ def _csv_datum(lines: list[str], row0: int, delim: str, roles: dict) -> bool:
         role, hint = _col_role(name)
         if role in marks:
             text = unicodedata.normalize("NFKC", c).lower()
-            mark = "tokyo" if _TOKYO_MARK.search(text) else "wgs84" if _WGS_MARK.search(text) else ""
+            mark = _text_datum(text, f"column '{c.strip()}'") or ("wgs84" if re.search(r"wgs|jgd|itrf", text) else "")
             marks[role].append((j, mark, " ".join(x for x in (unit, hint, name) if x)))
     if not any(m for cols in marks.values() for _, m, _ in cols):
-        return _says_tokyo(" ".join(lines[:row0 + 1]))
+        return _text_datum(" ".join(lines[:row0 + 1]), "title or header") == "tokyo", False
     rank = {"wgs84": 0, "": 1, "tokyo": 2}
     for role, cols in marks.items():
         j, _, unit = min(cols, key=lambda c: (rank[c[1]], c[0]))
         roles[role] = (j, unit)
     picked = {m for role, cols in marks.items() for j, m, _ in cols if j == roles[role][0]}
     if picked == {""}:  # neither column names its datum (another pair does): the title lines decide
-        return _says_tokyo(" ".join(lines[:row0]))
-    return "tokyo" in picked
+        return _text_datum(" ".join(lines[:row0])) == "tokyo", False
+    return "tokyo" in picked, True
 
 
 # ----------------------------------------------------------------------------------------------- KML / KMZ

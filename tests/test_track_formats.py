@@ -372,14 +372,19 @@ def test_kmz_document_that_is_no_kml_is_named_and_the_others_kept(tmp_path, pts)
 
 # ------------------------------------------------------------------------------------------------ Tokyo datum
 
-def tokyo_csv(p, title: str = "車両運行記録 1号車 測地系：日本測地系") -> bytes:
+def tokyo_csv(p, title: str = "車両運行記録 1号車 測地系：日本測地系", tokyo=None, column=None) -> bytes:
     """A cp932 fleet export in the Tokyo datum (positions by the inverse of the GIS formula, as an old unit writes
-    them), its title line saying so."""
+    them), its title line saying so. ``tokyo``: which rows are written in the Tokyo datum (default all; the others
+    in WGS 84 as the track has them); ``column``: (header, each row's value) of a datum column after the position."""
     from test_datum import approx_to_tokyo
 
     tl, tn = approx_to_tokyo(p[:, 1], p[:, 2])
-    rows = [f"{_iso(t, JST, '%Y/%m/%d %H:%M:%S')},{la:.7f},{lo:.7f}" for t, la, lo in zip(p[:, 0], tl, tn)]
-    return (f"{title}\n日時,緯度,経度\n" + "\n".join(rows) + "\n").encode("cp932")
+    if tokyo is not None:
+        tl, tn = np.where(tokyo, tl, p[:, 1]), np.where(tokyo, tn, p[:, 2])
+    extra = [f",{v}" for v in column[1]] if column else [""] * len(p)
+    rows = [f"{_iso(t, JST, '%Y/%m/%d %H:%M:%S')},{la:.7f},{lo:.7f}{x}" for t, la, lo, x in zip(p[:, 0], tl, tn, extra)]
+    head = "日時,緯度,経度" + (f",{column[0]}" if column else "")
+    return (f"{title}\n{head}\n" + "\n".join(rows) + "\n").encode("cp932")
 
 
 @pytest.mark.parametrize("title", ["車両運行記録 1号車 測地系：日本測地系", "# datum: Tokyo", "Tokyo Datum"])
@@ -451,3 +456,168 @@ def test_csv_with_both_datums_uses_its_wgs84_columns(tmp_path, drive, pts, gpx_p
     by = {f.name: f for f in scan_drive(drive, Config(), tracks=tracks) if f.ok}
     assert set(by) == set(gpx_placed)
     assert max(metres(by[n], gpx_placed[n]) for n in by) < 0.02
+
+
+# the values a per-row datum column holds in the field, and whether the row's position is in the Tokyo datum
+ROW_DATUMS = [("TOKYO", True), ("WGS84", False), ("日本測地系", True), ("世界測地系", False), ("JGD2011", False),
+              ("日本", True), ("世界", False), ("Tokyo", True), ("旧日本測地系", True), ("", False)]
+
+
+@pytest.mark.parametrize("header", ["測地系", "datum", "座標系"])
+def test_csv_with_a_datum_column_converts_the_rows_it_marks_tokyo(tmp_path, drive, pts, gpx_placed, header):
+    """A fleet export whose rows say their own datum (a 測地系/datum/座標系 column; units set to the Tokyo datum and
+    to WGS 84 in one file), the title naming none: the rows marked TOKYO/日本測地系/日本/旧日本測地系 are converted,
+    those marked WGS84/世界測地系/JGD2011/世界 or left empty are read as written, blocks of 10 rows by turns. Every
+    frame lands within 3 m of the GPX's placement (measured 2.1 m; before, the column was ignored and the frames
+    placed from Tokyo rows were ~437 m off); frames.csv's datum says tokyo where a converted row placed it."""
+    vals = [ROW_DATUMS[(i // 10) % len(ROW_DATUMS)] for i in range(len(pts))]
+    tokyo = np.array([k for _, k in vals])
+    (tmp_path / "fleet.csv").write_bytes(tokyo_csv(pts, "車両運行記録 1号車", tokyo, (header, [v for v, _ in vals])))
+    tracks, uses = load_tracks([tmp_path / "fleet.csv"])
+    (tr,) = tracks
+    assert tr.datum == "tokyo" and f"{int(tokyo.sum())} of {len(pts)} points in coordinates in the Tokyo datum" \
+        in " ".join(uses[0].notes), uses[0].notes
+    sc = scan(drive, Config(), tracks=tracks)
+    by = {f.name: f for f in sc.frames if f.ok}
+    assert set(by) == set(gpx_placed)
+    off = {n: metres(by[n], gpx_placed[n]) for n in by}
+    assert max(off.values()) < 3.0, max(off.values())
+    # frame i is taken at track point 100 + i: tokyo where that row was converted, else as written
+    row = {n: 100 + i for i, n in enumerate(sorted(gpx_placed))}
+    assert [by[n].datum for n in sorted(by)] == ["tokyo" if tokyo[row[n]] else "" for n in sorted(by)]
+    assert max(off[n] for n in by if not tokyo[row[n]]) < 0.02
+    (w,) = track_warnings(merge_track_uses(uses + sc.tracks), Config().tz)
+    assert "not known" not in w and "not used" not in w, w
+
+
+def test_csv_datum_column_value_not_known_is_kept_with_one_warning(tmp_path, drive, pts, gpx_placed):
+    """Values patrol does not know ('NAD27', a maker's code '1') are kept as written, not rejected (the frames stay
+    usable; a GPS computes WGS 84), one warning naming the file, the column and the values; frames.csv's datum names
+    the value. The rows marked TOKYO are converted as before."""
+    vals = ["NAD27" if i % 30 < 10 else "1" if i % 30 < 20 else "TOKYO" for i in range(len(pts))]
+    tokyo = np.array([v == "TOKYO" for v in vals])
+    (tmp_path / "fleet.csv").write_bytes(tokyo_csv(pts, "車両運行記録", tokyo, ("測地系", vals)))
+    tracks, uses = load_tracks([tmp_path / "fleet.csv"])
+    sc = scan(drive, Config(), tracks=tracks)
+    by = {f.name: f for f in sc.frames if f.ok}
+    assert set(by) == set(gpx_placed) and max(metres(by[n], gpx_placed[n]) for n in by) < 3.0
+    assert {f.datum for f in by.values()} == {"tokyo", "NAD27", "1"}
+    (w,) = track_warnings(merge_track_uses(uses + sc.tracks), Config().tz)
+    assert w.startswith(str(tmp_path / "fleet.csv")) and "not used" not in w, w
+    n_unknown = sum(v != "TOKYO" for v in vals)
+    assert f"datum column '測地系': {n_unknown} rows in a datum not known ('1', 'NAD27'), placed as if WGS 84" in w, w
+
+
+# titles as fleet systems and conversion tools write them, and the datum the coordinates are IN by each
+TITLES_WGS84 = ["日本測地系から世界測地系に変換済", "日本測地系→世界測地系 変換済み", "世界測地系(変換済み)",
+                "converted from Tokyo datum to WGS84", "Tokyo datum converted to WGS84", "WGS84 (converted from Tokyo)",
+                "世界測地系に変換（元データ：日本測地系）", "旧日本測地系の座標を世界測地系へ変換", "converted from Tokyo datum",
+                "※日本測地系ではありません", "測地系：日本測地系2011"]
+TITLES_TOKYO = ["日本測地系（未変換）", "世界測地系から日本測地系に変換", "測地系=TOKYO", "converted to Tokyo datum"]
+
+
+@pytest.mark.parametrize("title", TITLES_WGS84 + TITLES_TOKYO)
+def test_title_says_the_datum_the_coordinates_are_in_not_one_merely_named(tmp_path, drive, pts, gpx_placed, title):
+    """A title naming a conversion is read for the datum converted TO (the one the coordinates are in), not the one
+    converted FROM: '日本測地系から世界測地系に変換済' is WGS 84, placed as the GPX (0 m; before, its 日本測地系 made it
+    converted a second time, 437 m off); '世界測地系から日本測地系に変換' is the Tokyo datum, converted (within 3 m)."""
+    tokyo = title in TITLES_TOKYO
+    (tmp_path / "fleet.csv").write_bytes(tokyo_csv(pts, title, np.full(len(pts), tokyo)))
+    tracks, _ = load_tracks([tmp_path / "fleet.csv"])
+    assert tracks[0].datum == ("tokyo" if tokyo else ""), title
+    by = {f.name: f for f in scan_drive(drive, Config(), tracks=tracks) if f.ok}
+    assert set(by) == set(gpx_placed)
+    assert max(metres(by[n], gpx_placed[n]) for n in by) < (3.0 if tokyo else 0.02)
+
+
+@pytest.mark.parametrize("title", ["測地系: 世界測地系 / 日本測地系", "WGS84・日本測地系 併記",
+                                   "日本測地系→世界測地系 / 世界測地系→日本測地系"])
+def test_title_naming_both_datums_unclearly_is_refused_naming_the_file(tmp_path, pts, original, title):
+    """A title naming both datums without saying which the coordinates are in is not guessed: the file is one
+    warning naming it and why (frames with their own GPS keep it; the others are not placed ~440 m off)."""
+    names = sorted(original)[:12]
+    d = no_gps_drive(tmp_path / "d", names, keep_gps=names[:6])
+    (d / "fleet.csv").write_bytes(tokyo_csv(pts, title, np.zeros(len(pts), bool)))
+    sc = scan(d, Config())
+    (w,) = track_warnings(sc.tracks, Config().tz)
+    assert w.startswith(str(d / "fleet.csv")) and "names both the Tokyo datum and WGS 84" in w \
+        and "which one the coordinates are in is not clear" in w and "track file not used" in w, w
+    by = {f.name: f for f in sc.frames}
+    assert all(by[n].ok and by[n].position_source == "gps" for n in names[:6])
+    assert all(by[n].reason.startswith("no_gps_fix") for n in names[6:])
+
+
+def dtm_nmea(p, dtm: str, tokyo: bool, offsets: bool = False, order: str = "before", gga_only: bool = False) -> str:
+    """An NMEA log of the track (GGA + RMC per point, as ``test_tracks.nmea_lines`` writes them) whose receiver
+    sends ``$GPDTM,{dtm}`` with each epoch (``order``: before its fixes, as NMEA 0183 asks, or after them), the
+    positions in the Tokyo datum (``tokyo``: by the GIS formula's inverse) or WGS 84. ``offsets``: the DTM carries
+    each point's latitude/longitude offset of the local datum from WGS 84 in minutes (local = WGS 84 + offset)."""
+    from types import SimpleNamespace
+
+    from detector.geo import distance_bearing
+    from test_datum import approx_to_tokyo
+    from test_tracks import _nmea
+
+    la, lo = approx_to_tokyo(p[:, 1], p[:, 2]) if tokyo else (p[:, 1], p[:, 2])
+    d, b = distance_bearing(p[:-1, 1], p[:-1, 2], p[1:, 1], p[1:, 2])
+    dt = np.diff(p[:, 0])
+    speed = np.append(d / np.where(dt > 0, dt, 1) * 3.6, 0.0)
+    course = np.append(b, b[-1])
+    out = []
+    for i, (t, a, o) in enumerate(zip(p[:, 0], la, lo)):
+        fr = SimpleNamespace(time=datetime.fromtimestamp(t, timezone.utc), lat=a, lon=o, speed=speed[i],
+                             heading=course[i])
+        lines = [ln for ln in nmea_lines([fr]) if not gga_only or "GGA," in ln]
+        fields = dtm
+        if offsets:
+            dy, dx = (a - p[i, 1]) * 60, (o - p[i, 2]) * 60
+            fields = dtm.format(f"{abs(dy):.6f},{'N' if dy >= 0 else 'S'}", f"{abs(dx):.6f},{'E' if dx >= 0 else 'W'}")
+        out += ([_nmea(f"GPDTM,{fields}")] + lines) if order == "before" else (lines + [_nmea(f"GPDTM,{fields}")])
+    return "\r\n".join(out) + "\r\n"
+
+
+@pytest.mark.parametrize("case", ["TOY named", "TOY after the fixes", "TOY, GGA only", "TOKYO named",
+                                  "999 with offsets", "W84"])
+def test_nmea_dtm_sentences_say_the_datum(tmp_path, drive, pts, gpx_placed, case):
+    """An NMEA log whose $GPDTM says the receiver's datum: local datum TOY (the IHO S-60 / NIMA code of the Tokyo
+    datum, subdivision A Japan) or TOKYO with positions in the Tokyo datum are converted, within 3 m of the GPX's
+    placement (before: read as WGS 84, 437 m off), also with the DTM after each epoch's fixes and in a GGA-only log;
+    999 (user defined) with the receiver's offsets in minutes has them taken off (within 0.5 m: NMEA's 0.0001'
+    positions); W84 (Trimble's '$GPDTM,W84,,0.0,N,0.0,W,0.0,W84') is read as written, with no note."""
+    dtm = {"TOY named": "TOY,A,,,,,,W84", "TOY after the fixes": "TOY,A,,,,,,W84", "TOY, GGA only": "TOY,A,,,,,,W84",
+           "TOKYO named": "TOKYO,,,,,,,W84", "999 with offsets": "999,,{},{},0.0,W84",
+           "W84": "W84,,0.0,N,0.0,W,0.0,W84"}[case]
+    tokyo = case != "W84"
+    name = f"{_iso(pts[0, 0], JST, '%Y%m%d_%H%M%S')}.nmea" if "GGA" in case else "gps.nmea"
+    (tmp_path / name).write_text(dtm_nmea(pts, dtm, tokyo, offsets="999" in case,
+                                          order="after" if "after" in case else "before", gga_only="GGA" in case))
+    tracks, uses = load_tracks([tmp_path / name])
+    converted = tokyo and "999" not in case
+    assert tracks[0].datum == ("tokyo" if converted else ""), uses[0].notes
+    by = {f.name: f for f in scan_drive(drive, Config(), tracks=tracks) if f.ok}
+    assert set(by) == set(gpx_placed)
+    off = max(metres(by[n], gpx_placed[n]) for n in by)
+    assert off < (3.0 if converted else 0.5), off
+    assert {f.datum for f in by.values()} == {"tokyo" if converted else ""}
+    notes = " ".join(uses[0].notes)
+    assert ("NMEA DTM sentences name the Tokyo datum" in notes) == converted, notes
+    assert ("the receiver's latitude/longitude offsets from WGS 84 (4" in notes) == ("999" in case), notes
+    assert case != "W84" or "DTM" not in notes
+
+
+def test_nmea_dtm_local_datum_not_known_is_kept_with_one_warning(tmp_path, drive, pts, gpx_placed):
+    """A DTM naming a local datum without offsets ('999' user defined left empty, as a receiver whose datum is not
+    set writes it) or offsets beyond 2' (not a datum shift) is kept as written with one warning naming the file and
+    the datum; frames.csv's datum names it."""
+    text = dtm_nmea(pts[:150], "999,,,,,,,W84", False) + dtm_nmea(pts[150:], "999,,2.324525,N,1.499476,W,1.365,W84",
+                                                                   False)
+    (tmp_path / "gps.nmea").write_text(text)
+    tracks, uses = load_tracks([tmp_path / "gps.nmea"])
+    sc = scan(drive, Config(), tracks=tracks)
+    by = {f.name: f for f in sc.frames if f.ok}
+    assert set(by) == set(gpx_placed) and max(metres(by[n], gpx_placed[n]) for n in by) < 0.5
+    assert {f.datum for f in by.values()} == {"999"}
+    (w,) = track_warnings(merge_track_uses(uses + sc.tracks), Config().tz)
+    assert w.startswith(str(tmp_path / "gps.nmea")) and "not used" not in w, w
+    assert f"NMEA DTM sentences name a local datum not known, without usable offsets from WGS 84 ('999': {len(pts)} " \
+           "fixes): placed as if WGS 84" in w, w
