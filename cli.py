@@ -32,7 +32,7 @@ _WEIGHTS_HELP = ".onnx or .pt (default: the config's detect.weights, else the sh
 _ROADS_HELP = "road network: GeoJSON, GeoPackage, Shapefile, FlatGeobuf or OSM (.osm.pbf/.osm/.osm.gz)"
 _STORE_HELP = "merge the candidates into this registry (GeoPackage; created if missing)"
 _REGISTRY_HELP = "the registry (GeoPackage) that run/locate --store wrote"
-_TRACK_HELP = ("GPS track file (GPX or NMEA 0183), repeatable: positions for frames without their own GPS fix, "
+_TRACK_HELP = ("GPS track file (GPX, NMEA 0183, CSV/TSV, KML/KMZ), repeatable: positions for frames without their own GPS fix, "
                "in every drive (a track file inside a drive folder is found without this, for its folder)")
 
 

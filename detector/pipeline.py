@@ -255,7 +255,7 @@ def check_track_files(tracks: Iterable[Path]) -> list[Path]:
     for t in tracks:
         t = Path(t)
         if not t.is_file():
-            raise InputError("track file not found" if not t.exists() else "not a file (give the GPX or NMEA file)", t)
+            raise InputError("track file not found" if not t.exists() else "not a file (give the track file: GPX, NMEA, CSV or KML)", t)
         out.append(t)
     return out
 

@@ -958,3 +958,17 @@ def test_export_since_takes_the_dates_checked_at_takes(located, tmp_path):
     assert ids("46353") == want and ids("46354") == []  # Excel serials of 2026-11-27, -28
     assert_user_error(patrol("export", store, "--format", "csv", "--since", "12345", "--out", tmp_path / "n.csv"), 2,
                       "--since", "'12345' (as an Excel date serial 1933-10-18, outside 2000-2099)")
+
+
+def test_track_help_names_every_track_format():
+    """`patrol run/detect --help` said a --track file is "GPX or NMEA 0183" while patrol reads CSV/TSV and KML/KMZ
+    tracks too (README: Cameras without GPS: track files): a city with a fleet system's CSV log took it for refused."""
+    import typer
+
+    import cli
+
+    for name in ("run", "detect"):
+        cmd = typer.main.get_command(cli.app).commands[name]
+        help_ = next(p.help for p in cmd.params if "--track" in p.opts)
+        for fmt in ("GPX", "NMEA", "CSV", "KML"):
+            assert fmt in help_, f"patrol {name} --track help lacks {fmt}: {help_}"
