@@ -77,6 +77,8 @@ class RunSummary:
     run_id: str | None = None  # the registry's id of this merge (None when it changed nothing)
     copies: list = field(default_factory=list)  # store.DriveCopy.as_dict(): drives the registry held under another name
     renamed: list = field(default_factory=list)  # store.DriveRename.as_dict(): drives merged under another name
+    # drive known by name only (merged before the registry recorded frames) -> its frames recorded by this merge
+    backfilled: dict = field(default_factory=dict)
     skipped_stages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     weights: Path | None = None
@@ -136,7 +138,7 @@ def write_summary_json(summary: RunSummary, command: str, cfg: Config) -> Path:
         "registry": None if summary.new is None else {
             "new": summary.new, "seen_again": summary.seen_again, "reopened": summary.reopened,
             "already_there": summary.unchanged, "run_id": summary.run_id, "copies": list(summary.copies),
-            "renamed": list(summary.renamed)},
+            "renamed": list(summary.renamed), "backfilled": dict(summary.backfilled)},
         "skipped_stages": list(summary.skipped_stages), "warnings": list(summary.warnings),
         "model": str(summary.weights) if summary.weights else None,
         "outputs": {k: rel(v) for k, v in summary.outputs.items()},
@@ -642,6 +644,7 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
     summary.warnings.extend(c.message for c in res.copies)
     summary.renamed = [r.as_dict() for r in res.renamed]
     summary.warnings.extend(r.message for r in res.renamed)
+    summary.backfilled = dict(res.backfilled)
     summary.outputs["store"] = store
     if len(cands):
         cands = cands.copy()

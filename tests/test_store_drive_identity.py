@@ -261,3 +261,29 @@ def test_registry_of_schema_2_is_migrated_on_its_next_write(toyama, tmp_path):
     assert len(pyogrio.read_dataframe(p_old, layer="frames")) == 100
     with pytest.raises(old.StoreError, match=f"schema version {SCHEMA_VERSION}"):
         old.Store(p_old)
+
+
+def test_summary_json_says_which_drives_known_by_name_only_got_their_frames(toyama, tmp_path):
+    """A drive merged before the registry recorded frames (schema 2) and run again gets its frames recorded
+    (``Store._name_only``'s backfill); the run's summary.json says so (``registry.backfilled``: drive -> frames),
+    as it says ``copies`` and ``renamed``, so a scheduled job can tell that run from one that merged nothing."""
+    from detector.pipeline import RunSummary, merge_into_store, write_summary_json
+
+    old = _schema2_store(tmp_path)
+    cfg = Config()
+    passes, _ = _oracle_candidates(toyama, cfg)
+    store = tmp_path / "old.gpkg"
+    with old.Store(store) as st:
+        st.merge(passes[0], {"run_id": "p1"}, cfg)
+    frames = [f for f in scan_drive(toyama / P1, cfg) if f.ok]
+    out = tmp_path / "out"
+    out.mkdir()
+    s = RunSummary(out=out, drives=[P1])
+    merge_into_store(passes[0], store, {"drives": [P1], "out": str(out)}, cfg, s, frames=frames)
+    doc = json.loads(write_summary_json(s, "run", cfg).read_text(encoding="utf-8"))
+    assert doc["registry"]["backfilled"] == {P1: len(frames)} and len(frames) == 100, doc["registry"]
+    assert doc["registry"]["new"] == 0 and doc["registry"]["renamed"] == [] and doc["registry"]["copies"] == []
+    # run again: nothing left to record
+    s2 = RunSummary(out=out, drives=[P1])
+    merge_into_store(passes[0], store, {"drives": [P1], "out": str(out)}, cfg, s2, frames=frames)
+    assert json.loads(write_summary_json(s2, "run", cfg).read_text(encoding="utf-8"))["registry"]["backfilled"] == {}
