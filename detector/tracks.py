@@ -1147,7 +1147,7 @@ def _kml_points(data: bytes, tz: tzinfo, seg0: int = 0) -> tuple[list[tuple], in
 def _kml_track(path: Path, kind: str, pts: list[tuple], n_pts: int, skipped: int, lines: int) -> Track:
     if not pts:
         if lines and not n_pts:
-            raise TrackError(f"a LineString has no times: it cannot place frames by time (record or export the "
+            raise TrackError("a LineString has no times: it cannot place frames by time (record or export the "
                              "track with times: a gx:Track in KML, GPX, NMEA or CSV)")
         if not n_pts:
             raise TrackError("no gx:Track and no timed Placemarks in the KML file")

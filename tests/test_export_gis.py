@@ -231,7 +231,6 @@ def test_csv_with_crs_names_its_crs_on_every_row(registry, tmp_path):
     on_the_damages(list(df["candidate_id"]), gpd.GeoSeries(gpd.points_from_xy(df["x"], df["y"]), crs=df["crs"].iloc[0]))
 
     # the crew's round trip: the list with x, y, crs taken back, its status edit applied
-    import shutil
 
     store = tmp_path / "r.gpkg"
     shutil.copyfile(registry["store"], store)
@@ -281,7 +280,6 @@ def test_shapefile_held_open_is_never_half_replaced(registry, tmp_path):
     still last week's, whole. A new .shp beside the old .dbf would put other damages' fields on the points (GDAL
     pairs them by record number). Closed, the same command replaces all five."""
     import subprocess
-    import sys
 
     import pyogrio
 
