@@ -686,6 +686,21 @@ def test_status_import_verification_and_export(located, tmp_path):
                       2, "--since")
 
 
+
+def _readme_usage() -> dict[str, str]:
+    """README's "Commands" block: command name -> its synopsis (continuation lines joined)."""
+    import re
+
+    block = (ROOT / "README.md").read_text(encoding="utf-8").split("## Commands", 1)[1].split("```")[1]
+    usage: dict[str, str] = {}
+    for ln in block.splitlines():
+        if m := re.match(r"patrol (\S+)", ln):
+            name = m.group(1)
+            usage[name] = ln
+        elif ln.startswith(" "):
+            usage[name] += ln
+    return usage
+
 def test_status_and_import_verification_stamp_on_the_configs_clock(located, tmp_path):
     """README: times patrol stamps itself (registry status changes) are on the config's timezone clock; status and
     import-verification had no --config, so a city outside Japan got its changes stamped in Asia/Tokyo."""
@@ -718,14 +733,7 @@ def test_readme_commands_list_every_option():
 
     import cli
 
-    block = (ROOT / "README.md").read_text(encoding="utf-8").split("## Commands", 1)[1].split("```")[1]
-    usage: dict[str, str] = {}
-    for ln in block.splitlines():
-        if m := re.match(r"patrol (\S+)", ln):
-            name = m.group(1)
-            usage[name] = ln
-        elif ln.startswith(" "):
-            usage[name] += ln
+    usage = _readme_usage()
     for name, cmd in typer.main.get_command(cli.app).commands.items():
         for p in cmd.params:
             flags = [o for o in p.opts + p.secondary_opts if o.startswith("--")]
@@ -745,14 +753,7 @@ def test_readme_commands_synopsis_is_true():
     import cli
     from detector import gis, report
 
-    block = (ROOT / "README.md").read_text(encoding="utf-8").split("## Commands", 1)[1].split("```")[1]
-    usage: dict[str, str] = {}
-    for ln in block.splitlines():
-        if m := re.match(r"patrol (\S+)", ln):
-            name = m.group(1)
-            usage[name] = ln
-        elif ln.startswith(" "):
-            usage[name] += ln
+    usage = _readme_usage()
     for name, cmd in typer.main.get_command(cli.app).commands.items():
         line, _, notes = usage[name].partition("#")
         for p in cmd.params:
