@@ -460,18 +460,12 @@ def export(
 ):
     """Export the registry for GIS, Excel, Google Earth or a browser."""
     from detector.errors import PatrolError
-    from detector.gis import shp_encoding, target_crs
+    from detector.gis import export_options
     from detector.report import FORMATS, PHOTO_FORMATS, export as _export, photo_folder
     format = format.strip().lower()
     if format not in FORMATS:
         raise PatrolError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}", field="--format")
-    target = target_crs(crs, format)  # refused before the registry is read
-    if encoding is not None:
-        if format != "shp":
-            raise PatrolError(f"--encoding is for --format shp, not {format}", field="--encoding")
-        encoding = shp_encoding(encoding)
-    if format == "shp" and out.suffix.lower() not in (".shp", ".zip"):
-        raise PatrolError("a Shapefile export is written to X.shp or X.zip", out, "--out")
+    target, encoding = export_options(format, out, crs, encoding)  # refused before the registry is read
     statuses = [s for v in (status_ or []) for s in v.split(",") if s] or None
     cfg = _config(config)
     try:  # the dates a crew's checked_at takes (README: Dates a crew writes); a time: its day

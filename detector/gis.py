@@ -1,6 +1,8 @@
 """GIS interop of ``patrol export``: another coordinate reference system (``--crs``) and the Shapefile
 (``--format shp``) that Japanese municipal desktop GIS still exchange.
 
+``export_options(fmt, out, crs, encoding)``: the export's ``--crs`` (``target_crs``), ``--encoding``
+(``shp_encoding``) and a Shapefile's ``--out`` (``shp_out``) checked together, before any work.
 ``target_crs(text, fmt)``: the CRS ``--crs`` names (a ``pyproj.CRS``), checked: a 2D projected CRS, such as the
 JGD2011 plane rectangular zones (平面直角座標系, EPSG:6669–6687; Toyama: zone VII, EPSG:6675); None for WGS 84
 itself (the exports' own). Refused with one ``UsageError`` line (exit 2): a format that must stay WGS 84
@@ -150,6 +152,30 @@ def target_crs(text, fmt: str):
                          "x, y columns and every distance patrol writes are metres), such as the JGD2011 plane "
                          "rectangular zones EPSG:6669–6687 (Toyama: EPSG:6675)", field="--crs")
     return crs
+
+
+def export_options(fmt: str, out: str | Path, crs=None, encoding: str | None = None):
+    """``--crs``, ``--encoding`` and a Shapefile's ``--out`` of an export in format ``fmt``, checked before any work
+    (``patrol export`` calls it before reading the registry, ``report.export`` again for other callers): returns
+    (``target_crs``, ``shp_encoding`` or None); UsageError (exit 2) for what does not fit the format."""
+    crs = target_crs(crs, fmt)
+    if encoding is not None:
+        if fmt != "shp":
+            raise UsageError(f"--encoding is for --format shp (the {fmt} export is UTF-8"
+                             + (" with BOM, which Japanese Excel opens)" if fmt == "csv" else ")"), field="--encoding")
+        encoding = shp_encoding(encoding)
+    if fmt == "shp":
+        shp_out(out)
+    return crs, encoding
+
+
+def shp_out(path: str | Path) -> str:
+    """The Shapefile's kind of ``--out``: ".shp" (the set of files beside it) or ".zip"; else UsageError."""
+    ext = Path(path).suffix.lower()
+    if ext not in (".shp", ".zip"):
+        raise UsageError("a Shapefile export is written to X.shp (its .shx .dbf .prj .cpg beside it) or X.zip "
+                         "(the same files zipped)", Path(path), "--out")
+    return ext
 
 
 def not_metres(crs) -> str | None:
@@ -351,10 +377,7 @@ def write_shp(df: pd.DataFrame, path: str | Path, crs=None, encoding: str = SHP_
     import pyogrio
 
     path = Path(path)
-    ext = path.suffix.lower()
-    if ext not in (".shp", ".zip"):
-        raise UsageError("a Shapefile export is written to X.shp (its .shx .dbf .prj .cpg beside it) or X.zip "
-                         "(the same files zipped)", path, "--out")
+    ext = shp_out(path)
     encoding = shp_encoding(encoding)
     cpg, gdal_encoding, ldid = SHP_ENCODINGS[encoding]
     table, notes = shp_table(df, encoding, kept)

@@ -44,7 +44,7 @@ from .atomic import (
     BusyOutputs, OutputInUseError, atomic_replace_file, atomic_write, atomic_write_text, keep_only_photos, safe_child,
     write_photo,
 )
-from .errors import InputError, UsageError
+from .errors import InputError
 from .export import BOOL_TEXT, _after_road_name, road_columns, route_order, sightings
 
 FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "kml", "html")
@@ -226,18 +226,15 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
     A photo beside it that another program holds open (a photo viewer, on Windows) does not stop the export: the
     file and every other photo are written, then one OutputInUseError names what could not be replaced or removed.
 
-    ``crs``: ``--crs`` (text or a pyproj CRS), checked by ``gis.target_crs``; ``encoding``: the Shapefile's
-    (``gis.shp_encoding``; refused for the other formats). ``notes``: a list that gets what the console should tell
+    ``crs``: ``--crs`` (text or a pyproj CRS) and ``encoding``: the Shapefile's, both checked by
+    ``gis.export_options`` (``encoding`` refused for the other formats). ``notes``: a list that gets what the console should tell
     (a Shapefile's replaced or cut text, damages outside the CRS's area of use)."""
     from . import gis
 
     fmt = fmt.lower().lstrip(".")
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}", out_path, "--format")
-    crs = gis.target_crs(crs, fmt)
-    if encoding is not None and fmt != "shp":
-        raise UsageError(f"--encoding is for --format shp (the {fmt} export is UTF-8"
-                         + (" with BOM, which Japanese Excel opens)" if fmt == "csv" else ")"), field="--encoding")
+    crs, encoding = gis.export_options(fmt, out_path, crs, encoding)
     notes = [] if notes is None else notes
     out_path = Path(out_path)
     data = prepare(df, cfg)
