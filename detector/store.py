@@ -81,7 +81,7 @@ import struct
 import time as _time
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
@@ -90,6 +90,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, StoreError, UsageError, read_input_bytes
+from .tracks import JA_DATE_MARKS, zone_of
 
 SCHEMA_VERSION = 3  # 2: the best crop only in candidates (crop_obs_id says whose), images as drive/name;
 #                    3: the frames of every merged drive, by content (tables drives, frames)
@@ -472,7 +473,6 @@ _WHEN = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T](\d{1,2}):(\d{2})
 #: the Japanese eras a date may be written in (和暦: ``令和8年1月5日``, Excel's ``R8.1.5``): year 1 of each
 _ERAS = {"令和": 2019, "R": 2019, "平成": 1989, "H": 1989}
 _ERA = re.compile(r"(令和|平成|[RH])\s*(元|\d{1,2})\s*(?=[年./-])", re.I)
-_JA_WHEN = str.maketrans({"年": "/", "月": "/", "日": " ", "時": ":", "分": ":", "秒": " "})
 
 
 def _western(text: str) -> str:
@@ -485,7 +485,7 @@ def _western(text: str) -> str:
         era = m.group(1).upper() if len(m.group(1)) == 1 else m.group(1)
         t = f"{_ERAS[era] - 1 + (1 if m.group(2) == '元' else int(m.group(2)))}{t[m.end():]}"
     if any(c in t for c in "年月日時分秒"):
-        t = " ".join(t.translate(_JA_WHEN).split()).rstrip(":")
+        t = " ".join(t.translate(JA_DATE_MARKS).split()).rstrip(":")
     return t
 
 
@@ -550,12 +550,8 @@ def _parse_when(text: str, today: date | None = None, earliest: date | None = No
         y, mo, d, hh, mm, ss, frac, tz = m.groups()
         if hh is None:
             return date(int(y), int(mo), int(d))
-        zone = None
-        if tz:
-            zone = timezone.utc if tz == "Z" else timezone(
-                (1 if tz[0] == "+" else -1) * timedelta(hours=int(tz[1:3]), minutes=int(tz[-2:])))
         return datetime(int(y), int(mo), int(d), int(hh), int(mm), int(ss or 0),
-                        int((frac or "0")[:6].ljust(6, "0")), tzinfo=zone)
+                        int((frac or "0")[:6].ljust(6, "0")), tzinfo=zone_of(tz, None))
     except ValueError:
         raise ValueError(bad) from None
 

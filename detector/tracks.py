@@ -680,10 +680,14 @@ def _csv_header(text: str) -> tuple[int, str, dict[str, tuple[int, str]]] | None
 
 _DT = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[T\s]+(\d{1,2}):(\d{1,2})(?::(\d{1,2}(?:\.\d+)?))?)?"
                  r"\s*(Z|UTC|GMT|JST|[+-]\d{2}:?\d{2})?")
-_JA_DT = str.maketrans({"年": "-", "月": "-", "日": " ", "時": ":", "分": ":", "秒": " "})
+#: a date and time written in Japanese (``2026年11月20日 9時00分05秒``) in Western separators (``2026/11/20 9:00:05``);
+#: also the registry's reading of a crew's dates (``store._western``)
+JA_DATE_MARKS = str.maketrans({"年": "/", "月": "/", "日": " ", "時": ":", "分": ":", "秒": " "})
 
 
-def _zone(s: str | None, default: tzinfo) -> tzinfo:
+def zone_of(s: str | None, default: tzinfo | None) -> tzinfo | None:
+    """The zone a time's suffix names (``Z``, ``UTC``, ``GMT``, ``JST``, ``+09:00``, ``-0300``), else ``default``;
+    also the registry's for a crew's times (``store._parse_when``)."""
     if not s:
         return default
     s = s.upper()
@@ -707,7 +711,7 @@ def _csv_time(s: str, tz: tzinfo) -> float | None:
         v = float(s)
         v = v / 1000.0 if v >= 1e11 else v
     else:
-        m = _DT.fullmatch(s.translate(_JA_DT).strip().rstrip(":").strip())
+        m = _DT.fullmatch(s.translate(JA_DATE_MARKS).strip().rstrip(":").strip())
         if not m:
             try:  # compact ISO 8601: 20261120T090005Z
                 dt = datetime.fromisoformat(s.replace("z", "Z"))
@@ -721,7 +725,7 @@ def _csv_time(s: str, tz: tzinfo) -> float | None:
             sec = float(m.group(6) or 0)
             try:
                 dt = datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)), int(m.group(4)), int(m.group(5)),
-                              int(sec), min(999999, round((sec % 1) * 1e6)), tzinfo=_zone(m.group(7), tz))
+                              int(sec), min(999999, round((sec % 1) * 1e6)), tzinfo=zone_of(m.group(7), tz))
             except ValueError:
                 return None
         v = dt.timestamp()
@@ -826,7 +830,7 @@ def _read_csv(path: Path, data: bytes, tz: tzinfo) -> Track:
     ti, t_unit = roles.get("time", roles.get("date"))
     di = roles["date"][0] if "date" in roles and roles["date"][0] != ti else None  # date + time of day columns
     zone = re.search(r"(?<![a-z])(utc|gmt|jst)(?![a-z])|([+-]\d{2}:?\d{2})", t_unit)
-    ztz = _zone((zone.group(1) or zone.group(2)), tz) if zone else tz
+    ztz = zone_of((zone.group(1) or zone.group(2)), tz) if zone else tz
     la_i, lo_i = roles["lat"][0], roles["lon"][0]
     sp_i, sp_unit = roles.get("speed", (None, ""))
     co_i = roles.get("course", (None, ""))[0]
