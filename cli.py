@@ -484,7 +484,7 @@ def export(
     with _open_store(store, cfg) as st:
         df = st.query(status=statuses, since=since_d, lists=False)  # the complete lists: its observations
     df, note = join_fields(df, net, cfg, roads)  # the network as it is now, by segment_id (README: kept road fields)
-    notes: list[str] = [note] if note else []
+    notes: list[str] = (list(net.read_warnings) if net is not None else []) + ([note] if note else [])
     _export(df, format, out, cfg, roads_wgs84=roads_gdf, crs=target, encoding=encoding, notes=notes)
     for msg in notes:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)

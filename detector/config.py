@@ -195,11 +195,27 @@ class RoadsSpec(_Strict):
     layer: str | None = None
     crs: str | None = Field(None, description="CRS of a roads file that names none (a Shapefile without .prj, a "
                                               "GeoJSON in projected metres), e.g. EPSG:6675; ignored when the file has one")
+    encoding: str | None = Field(None, description="text encoding of a Shapefile's .dbf that names none (no .cpg, no "
+                                                   "language driver id), e.g. cp932 or utf-8; default: UTF-8 or "
+                                                   "Shift_JIS (cp932), whichever its text decodes in")
     keep_fields: list[str] = Field(
         default_factory=list,
         description="the network's own columns (路線番号, 道路種別, 管理事務所, width, an OSM tag) copied from the segment "
                     "each candidate is placed on into every output, after road_name, under the network's name; one "
                     "named like a patrol column gets road_ in front (class -> road_class)")
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str | None) -> str | None:
+        import codecs
+
+        if v is None:
+            return v
+        try:
+            codecs.lookup(v)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {v!r} (cp932, utf-8, euc-jp, latin-1 …)") from None
+        return v
 
     @field_validator("keep_fields", mode="before")
     @classmethod

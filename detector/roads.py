@@ -58,6 +58,8 @@ class RoadNetwork:
     source: str = ""
     warnings: list = field(default_factory=list)  # said in the run summary (e.g. renamed duplicate ids)
     fields: dict = field(default_factory=dict)  # kept road fields: output name -> list of values aligned with ids
+    read_warnings: list = field(default_factory=list)  # how the file was read (a guessed .dbf encoding): also in
+    # ``warnings``; every command that reads the network says them (patrol export too)
     #: the file's id of each segment (``roads.id_field`` or the id column, before ``#k`` / ``-n``), aligned with ids;
     #: the pieces of a repeated id or a multiline share it (``join_fields`` tells them apart by position). None: ids
     keys: "np.ndarray | None" = None
@@ -116,7 +118,84 @@ def _is_osm(path: Path) -> bool:
     return n.endswith(OSM_SUFFIXES)
 
 
-def _read(path: Path, cfg: Config):
+#: bytes of a .dbf's records read to tell its text encoding (whole records; ~4 MB: every value of a city's ledger
+#: of ~40,000 segments, and still a fraction of a second)
+DBF_SAMPLE_BYTES = 4 << 20
+
+
+def _sibling(path: Path, suffix: str) -> Path | None:
+    """The file beside a Shapefile ``path`` with its stem and ``suffix`` in any case (``ROADS.DBF``, ``roads.cpg``)."""
+    for cand in (path.with_suffix(suffix), path.with_suffix(suffix.upper())):
+        if cand.is_file():
+            return cand
+    try:
+        return next((f for f in path.parent.iterdir() if f.stem == path.stem and f.suffix.lower() == suffix
+                     and f.is_file()), None)
+    except OSError:
+        return None
+
+
+def shapefile_encoding(path: Path, cfg: Config) -> tuple[str | None, str | None]:
+    """(encoding to read a Shapefile's ``.dbf`` text with, or None for GDAL's own choice; warning or None).
+
+    GDAL takes the encoding from a ``.cpg`` beside the ``.dbf`` or from the dBASE header's language driver id;
+    without either it reads ISO-8859-1, which turns a Japanese ledger's Shift_JIS (what Windows GIS and road ledger
+    systems write, often without a ``.cpg``) or UTF-8 text into mojibake: column names no config can name, road
+    names and kept fields garbled in every output. Such a file is read as ``roads.encoding`` when set, else as the
+    encoding its field names and text decode in: UTF-8, else Shift_JIS (cp932); one warning says so."""
+    if path.suffix.lower() != ".shp":
+        return None, None
+    dbf = _sibling(path, ".dbf")
+    if dbf is None or _sibling(path, ".cpg") is not None:
+        return None, None
+    try:
+        with dbf.open("rb") as f:
+            head = f.read(32)
+            if len(head) < 32 or head[29] != 0:  # a language driver id: GDAL reads it
+                return None, None
+            header_len = int.from_bytes(head[8:10], "little")
+            record_len = int.from_bytes(head[10:12], "little")
+            desc = f.read(max(header_len - 32, 0))
+            n = DBF_SAMPLE_BYTES // record_len if record_len else 0
+            body = f.read(n * record_len)
+    except OSError:
+        return None, None  # unreadable: the read itself says why
+    # the text only: each field's name (11 bytes of its 32-byte descriptor, up to 0x0D) and the character fields'
+    # values; numbers, lengths and counts in the headers are binary
+    texts, start = [], 1  # byte 0 of a record: the deletion flag
+    rec = np.frombuffer(body[: len(body) - len(body) % record_len], dtype=np.uint8).reshape(-1, record_len) \
+        if record_len else np.zeros((0, 0), np.uint8)
+    for i in range(0, len(desc) - 31, 32):
+        d = desc[i:i + 32]
+        if d[0] == 0x0D:
+            break
+        texts.append(d[:11].split(b"\0", 1)[0])
+        width = d[16]
+        if chr(d[11]) in "Cc" and start + width <= record_len:
+            texts.append(rec[:, start:start + width].tobytes())
+        start += width
+    data = b"\n".join(texts)
+    if cfg.roads.encoding:
+        return cfg.roads.encoding, None
+    if data.isascii():
+        return None, None
+    name = dbf.name
+    tell = (f"set roads.encoding in the config, or put a {dbf.stem}.cpg beside it holding the encoding's name "
+            f"(932 for Shift_JIS, UTF-8)")
+    for enc, label in (("utf-8", "UTF-8"), ("cp932", "Shift_JIS (cp932)")):
+        # a few bad sequences are allowed: a writer that cut a name or value at the dBASE byte limit inside a
+        # character (GDAL cuts 管理事務所 to 10 bytes of UTF-8); text in another encoding fails on most characters
+        text = data.decode(enc, errors="replace")
+        bad = text.count("\ufffd")
+        if bad > 2 + sum(not c.isascii() for c in text) // 100:
+            continue
+        return enc, (f"{name}: names no text encoding (no .cpg, no language driver id): read as {label}, the "
+                     f"encoding its text decodes in; if road names or columns look garbled, {tell}")
+    return None, (f"{name}: names no text encoding (no .cpg, no language driver id) and its text is neither UTF-8 "
+                  f"nor Shift_JIS: read as ISO-8859-1; if road names or columns look garbled, {tell}")
+
+
+def _read(path: Path, cfg: Config, warnings: list | None = None):
     import geopandas as gpd
 
     name = path.name.lower()
@@ -140,6 +219,11 @@ def _read(path: Path, cfg: Config):
         kw["layer"] = cfg.roads.layer or "lines"
     else:
         kw.update(_pick_layer(path, cfg.roads.layer))
+        enc, why = shapefile_encoding(path, cfg)
+        if enc:
+            kw["encoding"] = enc
+        if why and warnings is not None:
+            warnings.append(why)
     try:
         gdf = gpd.read_file(src, **kw)
     except Exception as e:  # pyogrio raises DataSourceError / DataLayerError / ...
@@ -412,7 +496,8 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
 
     cfg = cfg or Config()
     path = Path(path)
-    gdf = _read(path, cfg)
+    read_warnings: list[str] = []
+    gdf = _read(path, cfg, read_warnings)
     if len(gdf) == 0 or gdf.geometry is None:
         raise InputError("contains no features", path)
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
@@ -566,6 +651,8 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
         keys=(np.asarray(ex["_id"].to_numpy(dtype=object).astype(str), dtype=object) if ids is not None
               else seg_ids.copy()),
         id_field=id_field if id_field is not None else None,
-        warnings=[f"{Path(path).name}: {n_dup} segments repeat an id of the {id_field!r} column; they are told apart "
-                  f"as <id>-1, <id>-2 … in the outputs (ids that are not in the network)"] if n_dup else [],
+        read_warnings=read_warnings,
+        warnings=read_warnings + ([f"{Path(path).name}: {n_dup} segments repeat an id of the {id_field!r} column; they are "
+                                   f"told apart as <id>-1, <id>-2 … in the outputs (ids that are not in the network)"]
+                                  if n_dup else []),
     )

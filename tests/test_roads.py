@@ -177,3 +177,70 @@ def test_geopackage_with_several_layers(tmp_path):
     assert list(load_roads(three, Config(roads=RoadsSpec(layer="c_more"))).ids) == ["s1"]
     with pytest.raises(InputError, match=r"roads.layer: no layer 'nope'; layers: a_points \(Point\)"):
         load_roads(two, Config(roads=RoadsSpec(layer="nope")))
+
+
+# ------------------------------------------------------------------------- a Shapefile .dbf that names no encoding
+def _ledger_shp(roads_dir, folder, encoding: str, columns=("路線ID", "路線名", "事務所")):
+    """The real Kyoto–Uji network (Kubicka 00000099) as a city's road ledger Shapefile: JGD2011 zone VI (EPSG:6674)
+    metres, Japanese route ids, names and offices written in ``encoding``, without the .cpg and .prj that older
+    Japanese GIS and ledger systems do not write (the .dbf's language driver id left 0, as GDAL writes it)."""
+    from pathlib import Path
+
+    from conftest import need
+    from test_locate import kubicka_network
+
+    folder.mkdir(parents=True, exist_ok=True)
+    gj, _ = kubicka_network(need(roads_dir / "kubicka" / "00000099"), folder)
+    g = gpd.read_file(gj)
+    route = np.arange(len(g)) // 7
+    offices = np.array(["宇治土木事務所", "北部道路維持事務所", "南部道路維持事務所"])
+    led = gpd.GeoDataFrame({columns[0]: [f"宇治{r:05d}" for r in route], columns[1]: [f"市道宇治{r}号線" for r in route],
+                            columns[2]: offices[route % 3]}, geometry=g.geometry, crs=4326).to_crs(6674)
+    shp = Path(folder) / "道路台帳.shp"
+    led.to_file(shp, encoding=encoding)
+    for ext in (".cpg", ".prj"):
+        shp.with_suffix(ext).unlink(missing_ok=True)
+    assert shp.with_suffix(".dbf").read_bytes()[29] == 0
+    return shp, led
+
+
+@pytest.mark.parametrize("encoding,label", [("cp932", "Shift_JIS (cp932)"), ("utf-8", "UTF-8")])
+def test_shapefile_without_cpg_is_read_in_the_encoding_its_text_has(roads_dir, tmp_path, encoding, label):
+    """GDAL reads such a .dbf as ISO-8859-1: the Japanese column names no config could name (路線ID came out as
+    'HüID') and, with ASCII column names, every road name and office silently garbled in every output. patrol reads
+    it as the encoding its text decodes in and says so once, with what to do if that is wrong."""
+    shp, led = _ledger_shp(roads_dir, tmp_path / encoding, encoding)
+    cfg = Config(roads=RoadsSpec(id_field="路線ID", name_field="路線名", keep_fields=["事務所"], crs="EPSG:6674"))
+    net = load_roads(shp, cfg)
+    assert len(net.ids) == len(led)
+    assert net.names[:8].tolist() == led["路線名"][:8].tolist()
+    assert set(net.fields["事務所"]) == set(led["事務所"])
+    said = [w for w in net.warnings if "道路台帳.dbf" in w]
+    assert len(said) == 1 and f"read as {label}" in said[0] and "roads.encoding" in said[0] and ".cpg" in said[0]
+
+    # ASCII column names (the 10-byte limit makes ledgers use romaji) with Japanese values: nothing failed before,
+    # the names were simply wrong
+    shp2, led2 = _ledger_shp(roads_dir, tmp_path / f"{encoding}-ascii", encoding, ("ROSEN_ID", "ROSEN_MEI", "OFFICE"))
+    net2 = load_roads(shp2, Config(roads=RoadsSpec(id_field="ROSEN_ID", name_field="ROSEN_MEI", crs="EPSG:6674")))
+    assert net2.names[:8].tolist() == led2["ROSEN_MEI"][:8].tolist()
+    assert net2.ids[0] == "宇治00000"
+
+
+def test_shapefile_encoding_setting_and_cpg_win(roads_dir, tmp_path):
+    """``roads.encoding`` reads such a file as told, without a warning; a .cpg beside it is GDAL's to read (no guess,
+    no warning); an unknown encoding is a config error naming the field."""
+    from detector.config import load_config
+    from detector.errors import ConfigError
+
+    shp, led = _ledger_shp(roads_dir, tmp_path / "a", "cp932")
+    net = load_roads(shp, Config(roads=RoadsSpec(id_field="路線ID", name_field="路線名", crs="EPSG:6674",
+                                                 encoding="cp932")))
+    assert net.names[0] == led["路線名"][0] and not [w for w in net.warnings if ".dbf" in w]
+    shp.with_suffix(".cpg").write_text("932")
+    net = load_roads(shp, Config(roads=RoadsSpec(id_field="路線ID", name_field="路線名", crs="EPSG:6674")))
+    assert net.names[0] == led["路線名"][0] and not [w for w in net.warnings if ".dbf" in w]
+    bad = tmp_path / "city.yaml"
+    bad.write_text("roads:\n  encoding: shift-jiss\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(bad)
+    assert "roads.encoding" in str(e.value) and "shift-jiss" in str(e.value)
