@@ -14,7 +14,8 @@ A CRS whose axes are not in metres (a US state plane in feet, EPSG:2965) is refu
 
 ``project(lat, lon, crs)``: WGS 84 lat/lon arrays to the CRS's ``x`` (easting) and ``y`` (northing), in one
 vectorised pyproj call. ``outside(lat, lon, crs)``: a one-line note when damages lie outside the CRS's area of use
-(a zone picked for another prefecture): the CRS, how many, the first three ids.
+(a zone picked for another prefecture): the CRS, how many, the first three ids, and the JGD2011 zone(s) whose area
+holds them all.
 
 ``write_shp(df, path, crs=None, encoding="cp932")``: the damages as a point Shapefile (``.shp .shx .dbf .prj
 .cpg``) or the same set zipped (``path`` ending in ``.zip``); returns the notes for the console (text replaced or
@@ -215,6 +216,26 @@ def project(lat, lon, crs) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+#: JGD2011's plane rectangular zones I-XIX (平面直角座標系), the CRSs a Japanese road ledger is kept in
+JGD2011_ZONES = range(6669, 6688)
+
+
+def _zones_of(lat: np.ndarray, lon: np.ndarray) -> list[str]:
+    """The JGD2011 plane rectangular zones whose area of use holds every position (``EPSG:6674 (zone VI)``); the
+    zones' areas are boxes that overlap where prefectures of two zones meet, so near a border two are named."""
+    from pyproj import CRS
+
+    if not len(lat):
+        return []
+    out = []
+    for code in JGD2011_ZONES:
+        crs = CRS.from_epsg(code)
+        a = crs.area_of_use
+        if a and np.all((lon >= a.west) & (lon <= a.east) & (lat >= a.south) & (lat <= a.north)):
+            out.append(f"EPSG:{code} (zone {crs.name.rsplit(' ', 1)[-1]})")
+    return out
+
+
 def outside(lat, lon, crs, ids=None) -> str | None:
     """A note when damages lie outside ``crs``'s area of use (a plane rectangular zone of another prefecture:
     valid numbers, but distorted), else None."""
@@ -232,8 +253,12 @@ def outside(lat, lon, crs, ids=None) -> str | None:
     if ids is not None:
         first = [str(i) for i in np.asarray(ids, dtype=object)[out][:3]]
         named = f" ({', '.join(first)}{' …' if n > 3 else ''})"
-    # one short line: PROJ's area of use is a paragraph for some CRSs (a US zone lists its counties)
-    return f"{n} of {int(ok.sum())} damages{named} lie outside {crs_label(crs)}'s area of use: is it your area's zone?"
+    # one short line: PROJ's area of use is a paragraph for some CRSs (a US zone lists its counties); the zone(s)
+    # the damages lie in, where they are in Japan (the README's EPSG:6675 is Toyama's zone, copied by another city)
+    zones = _zones_of(lat[ok], lon[ok])
+    hint = (f": they lie in the area of {' or '.join(zones)}; give that as --crs (a city's zone is its prefecture's)"
+            if zones else ": is it your area's zone?")
+    return f"{n} of {int(ok.sum())} damages{named} lie outside {crs_label(crs)}'s area of use{hint}"
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -266,6 +266,8 @@ def test_crs_and_encoding_refused_with_one_line(registry, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     r = ok(patrol("export", store, "--format", "shp", "--crs", "EPSG:6669", "--out", tmp_path / "nagasaki.shp"))
     assert f"{len(registry['q'])} of {len(registry['q'])} damages" in r.stderr and "EPSG:6669" in r.stderr
+    # and which zone they do lie in: the sample's Toyama is zone VII (a city that copied another's --crs)
+    assert "they lie in the area of EPSG:6675 (zone VII); give that as --crs" in " ".join(r.stderr.split()), r.stderr
     # a week without a repaired damage: an empty point layer with every field, not a layer of another type
     import pyogrio
 
@@ -312,7 +314,7 @@ def test_crs_of_another_country_warns_in_one_short_line(registry, tmp_path):
     r = ok(patrol("export", registry["store"], "--format", "csv", "--crs", "EPSG:26916", "--out", tmp_path / "us.csv"))
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     n = len(registry["q"])
-    assert len(lines) == 1 and len(lines[0]) < 160, r.stderr
+    assert len(lines) == 1 and len(lines[0]) < 240, r.stderr  # with the Japanese zone they lie in
     first = list(registry["q"].index)
     assert f"{n} of {n} damages (" in lines[0] and "EPSG:26916 NAD83 / UTM zone 16N" in lines[0], lines[0]
     assert any(c in lines[0] for c in first) and "Alabama" not in lines[0] and "Ontario" not in lines[0]
@@ -332,3 +334,21 @@ def test_crs_in_feet_is_refused(registry, tmp_path, toyama):
     r = patrol("export", registry["store"], "--format", "html", "--roads", toyama / "roads.geojson",
                "--out", tmp_path / "m.html", "--config", cfg)
     assert_user_error(r, 3, "locate.crs", "metres", "US survey foot")
+
+
+@pytest.mark.parametrize("kid,given,zone", [("00000099", "EPSG:6675", "EPSG:6674 (zone VI)"),
+                                            ("00000037", "EPSG:6674", "EPSG:6675 (zone VII)")])
+def test_another_citys_zone_names_the_zone_the_damages_lie_in(roads_dir, kid, given, zone):
+    """A city that copies the README's --crs EPSG:6675 (Toyama's zone VII) for Uji, Kyoto (the real Kubicka
+    Kyoto–Uji track), or Kyoto's zone VI for Toyama: the warning names the zone the damages do lie in, not only
+    "is it your area's zone?"."""
+    import numpy as np
+    from pyproj import CRS
+
+    from detector import gis
+
+    tr = np.loadtxt(need(roads_dir / "kubicka" / kid / f"{kid}.track"), ndmin=2)
+    note = gis.outside(tr[:, 1], tr[:, 0], CRS.from_user_input(given))
+    assert note and f"{len(tr)} of {len(tr)} damages" in note and given in note, note
+    assert f"they lie in the area of {zone}; give that as --crs" in note, note
+    assert gis.outside(tr[:, 1], tr[:, 0], CRS.from_user_input(zone.split()[0])) is None
