@@ -1617,7 +1617,9 @@ class Store:
                                                f"{cur[0]} since: left as it is"))
                     st = cur[0]
                 if st != cur[0] and st not in TRANSITIONS.get(cur[0], ()):
-                    rep.unmatched.append((line, f"{cid}: transition {cur[0]} -> {st} not allowed"))
+                    allowed = ", ".join(sorted(TRANSITIONS.get(cur[0], ()))) or "none"  # as `patrol status` says it
+                    rep.unmatched.append((line, f"{cid}: transition {cur[0]} -> {st} not allowed (from {cur[0]}: "
+                                                f"{allowed})"))
                     continue
                 first = datetime.fromtimestamp(cur[4], self.tz).date() if _isnum(cur[4]) else None
                 try:  # (a date without a year read once, against this import's day and this damage's first sighting)

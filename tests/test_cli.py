@@ -635,10 +635,13 @@ def test_status_import_verification_and_export(located, tmp_path):
     with open(filled, "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=head)
         w.writeheader()
-        w.writerows(body[:2] + [bad])
+        w.writerows(body[:2] + [bad, dict(body[3], status="補修済")])  # repaired on the spot, never confirmed
     r = ok(patrol("import-verification", store, filled))
-    assert "applied 2, notes 0, unchanged 0, outdated 0, not applied 1" in r.stdout, r.stdout
+    assert "applied 2, notes 0, unchanged 0, outdated 0, not applied 2" in r.stdout, r.stdout
     assert "R-777777" in r.stderr
+    # the refused row says what the crew's sheet may say instead, as `patrol status` does
+    assert (f"row 5: {body[3]['candidate_id']}: transition new -> repaired not allowed (from new: confirmed, "
+            "not_an_issue, scheduled)") in " ".join(r.stderr.split()), r.stderr
     rows = _store_rows(store)
     assert rows[body[0]["candidate_id"]]["status"] == "scheduled"
     assert rows[body[1]["candidate_id"]]["status"] == "not_an_issue"
