@@ -162,6 +162,29 @@ class CameraSpec(_Strict):
         return self.model_copy(update={**over, "rear": None})
 
 
+def _checked_crs(v: str | None, metric: bool) -> str | None:
+    """A CRS setting checked when the config loads (exit 4 naming the config, not the roads file it is used on):
+    known to PROJ, and for ``metric`` a projected CRS in metres (every distance of the config is metres)."""
+    if v is None:
+        return v
+    from pyproj import CRS
+
+    try:
+        crs = CRS.from_user_input(v)
+    except Exception as e:  # noqa: BLE001 - pyproj's CRSError and friends
+        raise ValueError(f"unknown CRS {v!r} (e.g. EPSG:6675): {' '.join(str(e).split())}") from None
+    if metric:
+        from .gis import not_metres
+
+        if crs.is_geographic or not crs.is_projected:
+            raise ValueError(f"{v!r} ({crs.name}) is not a projected CRS: give one in metres, e.g. your plane "
+                             "rectangular zone EPSG:6675, or leave it out (the UTM zone of the network)")
+        if unit := not_metres(crs):
+            raise ValueError(f"{v!r} ({crs.name}) is in {unit}: every distance of the config is metres; give a "
+                             "CRS in metres, e.g. EPSG:6675")
+    return v
+
+
 class LocateSpec(_Strict):
     max_snap_m: float = Field(25.0, gt=0, description="hits farther than this from any road are left unsnapped")
     heading_tolerance_deg: float = Field(60.0, gt=0, le=180.0)
@@ -175,6 +198,11 @@ class LocateSpec(_Strict):
     jump_m: float = Field(40.0, ge=0, description="HMM: cost (m) of moving to a segment not connected to the previous one")
     route_weight: float = Field(1.0, ge=0, description="HMM: cost per metre of |travelled along road - straight fix distance|")
     max_gap_s: float = Field(30.0, gt=0, description="HMM: frames further apart in time start a new chain")
+
+    @field_validator("crs")
+    @classmethod
+    def _metric_crs(cls, v: str | None) -> str | None:
+        return _checked_crs(v, metric=True)
 
 
 class DedupeSpec(_Strict):
@@ -203,6 +231,11 @@ class RoadsSpec(_Strict):
         description="the network's own columns (路線番号, 道路種別, 管理事務所, width, an OSM tag) copied from the segment "
                     "each candidate is placed on into every output, after road_name, under the network's name; one "
                     "named like a patrol column gets road_ in front (class -> road_class)")
+
+    @field_validator("crs")
+    @classmethod
+    def _known_crs(cls, v: str | None) -> str | None:
+        return _checked_crs(v, metric=False)  # a roads file may be in lat/lon of another datum (EPSG:4301)
 
     @field_validator("encoding")
     @classmethod

@@ -323,7 +323,8 @@ def test_crs_of_another_country_warns_in_one_short_line(registry, tmp_path):
 def test_crs_in_feet_is_refused(registry, tmp_path, toyama):
     """A projected CRS in US survey feet (EPSG:2965, Indiana East) would write x, y 3.28 times the metres the
     columns are documented in: refused, one line, exit 2, nothing written; as locate.crs (every distance of the
-    config is metres) the network is refused naming the unit."""
+    config is metres) the config is refused when it loads, exit 4 naming the config and the unit (it blamed the
+    roads file, exit 3); a geographic or unknown locate.crs likewise."""
     for fmt in ("csv", "shp"):
         out = tmp_path / f"feet.{fmt}"
         assert_user_error(patrol("export", registry["store"], "--format", fmt, "--crs", "EPSG:2965", "--out", out),
@@ -333,7 +334,14 @@ def test_crs_in_feet_is_refused(registry, tmp_path, toyama):
     cfg.write_text("locate: {crs: 'EPSG:2965'}\n", encoding="utf-8")
     r = patrol("export", registry["store"], "--format", "html", "--roads", toyama / "roads.geojson",
                "--out", tmp_path / "m.html", "--config", cfg)
-    assert_user_error(r, 3, "locate.crs", "metres", "US survey foot")
+    assert_user_error(r, 4, str(cfg), "locate.crs", "metres", "US survey foot")
+    assert "roads.geojson" not in r.stderr
+    for bad, words in (("EPSG:4326", ("not a projected CRS", "EPSG:6675")), ("EPSG:99999", ("unknown CRS",))):
+        cfg.write_text(f"locate: {{crs: '{bad}'}}\n", encoding="utf-8")
+        r = patrol("export", registry["store"], "--format", "html", "--roads", toyama / "roads.geojson",
+                   "--out", tmp_path / "m.html", "--config", cfg)
+        assert_user_error(r, 4, str(cfg), "locate.crs", *words)
+    assert not (tmp_path / "m.html").exists()
 
 
 @pytest.mark.parametrize("kid,given,zone", [("00000099", "EPSG:6675", "EPSG:6674 (zone VI)"),
