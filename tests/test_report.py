@@ -598,7 +598,7 @@ def test_html_thumbnails_appear_when_a_popup_opens_in_chromium(tmp_path, cfg, to
                 src: img && img.src.slice(0, 23), w: img && img.naturalWidth, h: img && img.naturalHeight,
                 noimg: no && no.textContent, link: a && a.getAttribute('href')}; })()"""
     rows = "document.querySelectorAll('#tbl tbody tr')"
-    with_probe(out, f"window.__seen", when=f"""window.__seen = [];
+    with_probe(out, "window.__seen", when=f"""window.__seen = [];
         var ids = ['C0004', 'C0009', 'C0007'];
         function rowOf(id) {{ return [].filter.call({rows}, function (r) {{ return r.cells[0].textContent === id; }})[0]; }}
         function next(k) {{
