@@ -461,9 +461,19 @@ def make_crop(image_bgr: np.ndarray, box_xyxy, cfg, label: str | None = None, pa
     return buf.tobytes()
 
 
-def thumbnail(data: bytes, max_w: int = 320, max_h: int = 240, quality: int = 70) -> bytes:
-    """A JPEG that fits ``max_w`` x ``max_h`` (the report's popup shows a crop at most that size): ~7 KB against
-    ~16-22 KB for the crew's full crop. Bytes that do not decode, or are already no larger, come back as given."""
+#: the report's thumbnails: WebP, which at quality 60 keeps more of a crop than JPEG at 70 (PSNR 30.8 against 29.2 dB
+#: on the sample's crops, the cracks' edges sharper, the asphalt's grain smoothed) in 0.74 of its bytes (5.3 against
+#: 7.2 KB); libwebp's method 2 (Pillow) encodes in ~7 ms, its default 4 in ~13 ms for 3 % fewer bytes. A browser
+#: that shows no WebP (Safari before 14) shows the popup's "full photo" link, a JPEG
+THUMB_FORMAT, THUMB_QUALITY, THUMB_WEBP_METHOD = "webp", 60, 2
+
+
+def thumbnail(data: bytes, max_w: int = 320, max_h: int = 240, quality: int | None = None,
+              fmt: str = THUMB_FORMAT) -> bytes:
+    """The crop made to fit ``max_w`` x ``max_h`` (the report's popup shows a crop at most that size), as ``fmt``
+    (``webp``, quality ``THUMB_QUALITY``: ~5 KB, or ``jpeg``, quality 70: ~7 KB, against ~16-22 KB for the crew's full
+    crop); a Pillow built without WebP gives the JPEG. Bytes that do not decode, or are already no larger, come
+    back as given."""
     img = cv2.imdecode(np.frombuffer(bytes(data), np.uint8), cv2.IMREAD_COLOR) if data else None
     if img is None:
         return data
@@ -471,5 +481,22 @@ def thumbnail(data: bytes, max_w: int = 320, max_h: int = 240, quality: int = 70
     s = min(1.0, max_w / w, max_h / h)
     if s < 1.0:
         img = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-    ok, buf = cv2.imencode(".jpg", img, [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
-    return buf.tobytes() if ok and len(buf) < len(data) else data
+    out = _webp(img, int(quality or THUMB_QUALITY)) if fmt == "webp" else None
+    if out is None:
+        ok, buf = cv2.imencode(".jpg", img, [int(cv2.IMWRITE_JPEG_QUALITY), int(quality if fmt == "jpeg" and quality else 70)])
+        out = buf.tobytes() if ok else None
+    return out if out is not None and len(out) < len(data) else data
+
+
+def _webp(img_bgr: np.ndarray, quality: int) -> bytes | None:
+    """WebP bytes of a BGR image (Pillow's libwebp, ``THUMB_WEBP_METHOD``), or None where Pillow has no WebP."""
+    import io
+
+    from PIL import Image, features
+
+    if not features.check("webp"):
+        return None
+    bio = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(img_bgr[:, :, ::-1])).save(bio, "WEBP", quality=quality,
+                                                                     method=THUMB_WEBP_METHOD)
+    return bio.getvalue()

@@ -14,10 +14,11 @@ the network's own column names (``road_<name>`` where one is named like ours), n
 
 The HTML report is one self-contained file: Leaflet (detector/assets/leaflet, BSD-2) and its CSS are
 inlined, the road network is drawn as polylines (no tiles), crops are data: URIs of thumbnails that fit the
-popup (320x240, JPEG quality 70), each linked (relative URL) to its full crop in the folder beside the file (a run's
-crops/, an export's ``<name>_html_crops/``), and all data sits in a
-``<script type="application/json">`` block with ``<``, ``>``, ``&`` escaped; the page only ever puts data
-into the DOM with ``textContent``. On load it checks itself and sets ``<html data-selfcheck=...>`` to
+popup (320x240, WebP quality 60: ``crops.thumbnail``), each linked (relative URL) to its full crop in the folder
+beside the file (a run's crops/, an export's ``<name>_html_crops/``). All data sits in a
+``<script type="application/json">`` block with ``<``, ``>``, ``&`` escaped, the thumbnails one a line in a
+``<script type="text/plain" id="thumbs">`` block after it, read only when a popup first shows one (a candidate's
+``thumb``: its line); the page only ever puts data into the DOM with ``textContent``. On load it checks itself and sets ``<html data-selfcheck=...>`` to
 ``report-ok:<markers>:<rows>`` or ``report-error:<message>`` (read by tests through headless Chromium).
 """
 
@@ -642,7 +643,9 @@ def _crop_uri(b: Any) -> str | None:
     if not isinstance(b, (bytes, bytearray)) or len(b) < 4:
         return None
     b = thumbnail(bytes(b))
-    if bytes(b[:3]) == b"\xff\xd8\xff":
+    if bytes(b[:4]) == b"RIFF" and bytes(b[8:12]) == b"WEBP":
+        mime = "image/webp"
+    elif bytes(b[:3]) == b"\xff\xd8\xff":
         mime = "image/jpeg"
     elif bytes(b[:8]) == b"\x89PNG\r\n\x1a\n":
         mime = "image/png"
@@ -711,10 +714,18 @@ def _fmt_num(v: Any, nd: int) -> Any:
     return v
 
 
-def html_data(df: pd.DataFrame, cfg, roads_wgs84=None) -> dict[str, Any]:
-    cands = []
+def html_data(df: pd.DataFrame, cfg, roads_wgs84=None) -> tuple[dict[str, Any], list[str]]:
+    """The page's data (candidates, classes, statuses, roads …) and the thumbnails' data: URIs apart from it: a
+    candidate's ``thumb`` is its index in that list (None: no crop). The page reads the list only when a popup
+    first shows a photo, so thousands of photos are not parsed into objects when the file opens."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cands, thumbs = [], []
     columns = _columns(df, cfg)
-    for i, (rec, crop) in enumerate(zip(_records(df), df["crop_jpeg"])):
+    # WebP costs ~4 ms of CPU a thumbnail (JPEG 0.5): thousands of them in a thread pool
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        uris = list(pool.map(_crop_uri, df["crop_jpeg"], chunksize=16))
+    for i, (rec, uri) in enumerate(zip(_records(df), uris)):
         c = {k: rec.get(k) for k, *_ in columns if k != "last_images"}  # the popup shows the best frame's crop
         for k, nd in (("confidence", 3), ("severity", 2), ("chainage_m", 1), ("est_width_m", 2), ("est_length_m", 2)):
             c[k] = _fmt_num(c.get(k), nd)
@@ -722,7 +733,9 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None) -> dict[str, Any]:
         for k in ("make", "model"):
             if k in rec:
                 c[k] = rec[k]
-        c["crop"] = _crop_uri(crop)
+        c["thumb"] = len(thumbs) if uri else None
+        if uri:
+            thumbs.append(uri)
         c["photo"] = _photo_href(rec.get("photo"))
         c["i"] = i
         cands.append(c)
@@ -739,7 +752,7 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None) -> dict[str, Any]:
         "roadFields": _kept(df, cfg),  # kept road fields: popup rows and table columns after the road name
         "candidates": cands,
         "roads": _road_lines(roads_wgs84, df),
-    }
+    }, thumbs
 
 
 def _asset(name: str) -> str:
@@ -747,7 +760,7 @@ def _asset(name: str) -> str:
 
 
 def render_html(df: pd.DataFrame, cfg, roads_wgs84=None) -> str:
-    data = html_data(df, cfg, roads_wgs84)
+    data, thumbs = html_data(df, cfg, roads_wgs84)
     css = _asset("leaflet.css")
     # images referenced by the CSS belong to controls the report does not use (layers control, default marker
     # icon); drop the references so a file:// page never tries to load anything
@@ -763,6 +776,7 @@ def render_html(df: pd.DataFrame, cfg, roads_wgs84=None) -> str:
             .replace("@@APP_CSS@@", _APP_CSS)
             .replace("@@LEAFLET_JS@@", js)
             .replace("@@APP_JS@@", _APP_JS)
+            .replace("@@THUMBS@@", "\n".join(thumbs))  # base64 data: URIs, nothing a script element ends at
             .replace("@@DATA@@", json_for_script(data)))
 
 
@@ -802,6 +816,7 @@ _TEMPLATE = """<!DOCTYPE html>
   </section>
 </main>
 <script type="application/json" id="data">@@DATA@@</script>
+<script type="text/plain" id="thumbs">@@THUMBS@@</script>
 <script>@@LEAFLET_JS@@</script>
 <script>@@APP_JS@@</script>
 </body>
@@ -958,10 +973,14 @@ _APP_JS = r"""
     function photoLink(cls, text) {
       var a = el("a", cls, text); a.href = photo; a.target = "_blank"; a.rel = "noopener"; return a;
     }
-    if (typeof c.crop === "string" && c.crop.indexOf("data:image/") === 0) {
-      var img = el("img"); img.alt = "crop " + c.candidate_id; img.src = c.crop;
-      if (photo) { var big = photoLink("full"); big.title = "元画像を開く / open the full photo"; big.appendChild(img); box.appendChild(big); }
-      else box.appendChild(img);
+    var uri = thumb(c);
+    if (uri) {
+      var img = el("img"), shown = img; img.alt = "crop " + c.candidate_id; img.src = uri;
+      if (photo) { shown = photoLink("full"); shown.title = "元画像を開く / open the full photo"; shown.appendChild(img); }
+      box.appendChild(shown);
+      img.addEventListener("error", function () {  // a browser that shows no WebP (Safari before 14): the link stays
+        box.replaceChild(el("div", "noimg", "画像を表示できません / the browser cannot show this photo"), shown);
+      }, {once: true});
     } else {
       box.appendChild(el("div", "noimg", "画像なし / no crop"));
     }
@@ -985,6 +1004,16 @@ _APP_JS = r"""
     var tr2 = el("tr"); tr2.appendChild(el("th", null, "位置 lat, lon")); tr2.appendChild(el("td", null, fmt(c.lat) + ", " + fmt(c.lon))); t.appendChild(tr2);
     box.appendChild(t);
     return box;
+  }
+
+  // the thumbnails (data: URIs, one a line) are read from their own block when a popup first shows one, not
+  // parsed with the data when the page opens: thousands of photos cost nothing until one is looked at
+  var THUMBS = null;
+  function thumb(c) {
+    if (typeof c.thumb !== "number") return null;
+    if (THUMBS === null) THUMBS = document.getElementById("thumbs").textContent.split("\n");
+    var u = THUMBS[c.thumb];
+    return typeof u === "string" && /^data:image\/(webp|jpeg|png);base64,[A-Za-z0-9+\/=]+$/.test(u) ? u : null;
   }
 
   var markerLayer = L.featureGroup().addTo(map);

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import json
 import re
 import shutil
@@ -211,10 +212,11 @@ def test_html_is_self_contained(tmp_path, cfg, toyama_roads):
     df = make_candidates(cfg, lines=list(toyama_roads.geometry))
     out = report.export(df, "html", tmp_path / "r.html", cfg, roads_wgs84=toyama_roads)
     html = out.read_text(encoding="utf-8")
-    assert html.count("<script") == 3  # data, Leaflet, the app
+    assert html.count("<script") == 4  # data, thumbnails, Leaflet, the app
     data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', html, re.S).group(1))
     assert len(data["candidates"]) == 10 and len(data["roads"]) >= 1
-    assert data["candidates"][1]["crop"].startswith("data:image/jpeg;base64,")
+    assert thumbs_of(html, data)[1].startswith("data:image/webp;base64,")
+    assert [c["thumb"] is None for c in data["candidates"]] == [i % 5 == 0 for i in range(10)]  # no crop, no thumb
     # no resource from anywhere: outside the inlined Leaflet only the SVG namespace and Leaflet's own home
     # page (attribution prefix, disabled) may be spelled, and no src/href attribute points anywhere
     rest = html.replace(report._asset("leaflet.js"), "")
@@ -222,6 +224,12 @@ def test_html_is_self_contained(tmp_path, cfg, toyama_roads):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", rest, re.I)
     assert "url(images/" not in html
     assert out.stat().st_size < 3_000_000
+
+
+def thumbs_of(html: str, data: dict) -> list[str | None]:
+    """Each candidate's thumbnail data: URI (None without): its line of the page's thumbnails block."""
+    lines = re.search(r'<script type="text/plain" id="thumbs">(.*?)</script>', html, re.S).group(1).split("\n")
+    return [None if c["thumb"] is None else lines[c["thumb"]] for c in data["candidates"]]
 
 
 def test_html_road_network_trimmed_and_simplified(cfg, toyama_roads):
@@ -298,7 +306,7 @@ def test_html_in_chromium(tmp_path, cfg, toyama_roads):
     dom, err = render(out, "#c=C0003")
     assert selfcheck(dom) == "report-ok:9:10"
     popup = dom[dom.index('class="leaflet-popup-content'):]  # "… leaflet-popup-scrolled" when taller than the map
-    assert "ポットホール" in popup[:5000] and 'src="data:image/jpeg;base64,' in popup[:20000]
+    assert "ポットホール" in popup[:5000] and 'src="data:image/webp;base64,' in popup[:20000]
     # ... shown whole at a 1400×1000 window with a real crop's size (a tall box, the pothole of the sample's
     # R-000026): inside the map, clear of the legend (before: panned for the popup without its photo, which then
     # loaded and pushed the top out of the map, under the legend)
@@ -470,6 +478,11 @@ def test_xlsx_photo_links_resolve_to_the_crops(tmp_path, cfg, name):
 
 def real_crops(n: int) -> list[bytes]:
     """Crops cut by the pipeline's make_crop from the sample drive's frames and true boxes (480 px, quality 85)."""
+    return list(_real_crops(n))
+
+
+@functools.lru_cache(maxsize=4)
+def _real_crops(n: int) -> tuple[bytes, ...]:
     import cv2
 
     from detector import crops
@@ -479,21 +492,21 @@ def real_crops(n: int) -> list[bytes]:
     for r in rows[:n]:
         img = cv2.imread(str(TOYAMA / "toyama-2026-11-p1" / r["image"]))
         out.append(crops.make_crop(img, [float(r[k]) for k in ("x1", "y1", "x2", "y2")], Config(), label=f"{r['class']} 1.00"))
-    return out
+    return tuple(out)
 
 
 def test_html_embeds_popup_sized_thumbnails_not_full_crops(tmp_path, cfg, toyama_roads):
-    """The report embeds each crop at the popup's size (320x240, JPEG quality 70), not the crew's 480 px crop:
+    """The report embeds each crop at the popup's size (320x240, WebP quality 60), not the crew's 480 px crop:
     a 2,000-candidate drive's report was ~45 MB with full crops (22 KB each); crops/ keeps the full ones."""
     import cv2
 
     full = real_crops(20)
     df = make_candidates(cfg, 20, lines=list(toyama_roads.geometry), crop_jpeg=full)
     out = report.export(df, "html", tmp_path / "r.html", cfg, roads_wgs84=toyama_roads)
-    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', out.read_text(encoding="utf-8"),
-                                re.S).group(1))
-    uris = [c["crop"] for c in data["candidates"]]
-    assert all(u.startswith("data:image/jpeg;base64,") for u in uris)
+    html = out.read_text(encoding="utf-8")
+    uris = thumbs_of(html, json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', html,
+                                                re.S).group(1)))
+    assert all(u.startswith("data:image/webp;base64,") for u in uris)
     for u, b in zip(uris, full):
         img = cv2.imdecode(np.frombuffer(base64.b64decode(u.split(",", 1)[1]), np.uint8), cv2.IMREAD_COLOR)
         h, w = cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR).shape[:2]
@@ -531,7 +544,7 @@ def test_html_popups_link_the_full_crops_beside_the_file(tmp_path, cfg, toyama_r
     dom, err = render(out, f"#c=C{k:04d}")
     assert selfcheck(dom) == "report-ok:12:12" and not console_errors(err), (selfcheck(dom), console_errors(err))
     p = probe_of(dom)
-    assert p["thumb"] == "data:image/jpeg;base64," and p["full"] == p["text"] and p["target"] == "_blank", p
+    assert p["thumb"] == "data:image/webp;base64," and p["full"] == p["text"] and p["target"] == "_blank", p
     target = Path(url2pathname(urlparse(p["full"]).path))
     assert target == stick / folder.name / f"C{k:04d}.jpg" and target.read_bytes() == full[k], p["full"]
     h, w = cv2.imdecode(np.frombuffer(full[k], np.uint8), cv2.IMREAD_COLOR).shape[:2]
@@ -545,3 +558,66 @@ def test_html_popups_link_the_full_crops_beside_the_file(tmp_path, cfg, toyama_r
     # a narrower map (--status) into the same file: its folder holds exactly its photos
     report.export(df[df["status"] == "repaired"], "html", tmp_path / name, cfg)
     assert sorted(p.name for p in folder.iterdir()) == ["C0003.jpg", "C0009.jpg"]
+
+
+def test_html_size_per_candidate_with_real_crops(tmp_path, cfg):
+    """A city's registry holds thousands of damages and the map goes by e-mail: what a damage adds to the file
+    (its data and its thumbnail), on 40 real crops of the sample drive, stays under 8 KB. (9.3 KB with JPEG
+    quality 70 thumbnails, 22 MB at 2,000 damages; 6.8 KB with WebP quality 60; bench/bench_report.py.)"""
+    full = real_crops(40)
+    empty = report.export(make_candidates(cfg, 0), "html", tmp_path / "empty.html", cfg).stat().st_size
+    out = report.export(make_candidates(cfg, 40, crop_jpeg=full), "html", tmp_path / "r.html", cfg)
+    per = (out.stat().st_size - empty) / 40
+    assert per < 8_000, per
+    html = out.read_text(encoding="utf-8")
+    data = re.search(r'<script type="application/json" id="data">(.*?)</script>', html, re.S).group(1)
+    assert "data:image" not in data  # the photos are not in the data parsed when the page opens
+    assert all(u.startswith("data:image/webp;base64,") for u in thumbs_of(html, json.loads(data)))
+
+
+def test_html_thumbnails_appear_when_a_popup_opens_in_chromium(tmp_path, cfg, toyama_roads):
+    """The thumbnails are read from their block only when a popup needs one: a row clicked in the table (not the
+    URL) opens its damage's popup with its photo decoded at the thumbnail's size; a second damage's popup shows its
+    own photo; a photo the browser cannot show (a WebP on Safari before 14, here a broken one) leaves a line that
+    says so and the link to the full photo."""
+    import cv2
+
+    full = real_crops(12)
+    df = make_candidates(cfg, 12, lines=list(toyama_roads.geometry), crop_jpeg=full)
+    out = report.export(df, "html", tmp_path / "r.html", cfg, roads_wgs84=toyama_roads)
+    html = out.read_text(encoding="utf-8")
+    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', html, re.S).group(1))
+    order = [c["candidate_id"] for c in data["candidates"]]
+    # C0007's thumbnail broken (valid base64, not an image)
+    bad = thumbs_of(html, data)[order.index("C0007")]
+    out.write_text(html.replace(bad, "data:image/webp;base64,UklGRgAAAABXRUJQ"), encoding="utf-8")
+    popup = """(function () { var p = document.querySelector('.leaflet-popup'); if (!p) return null;
+        var img = p.querySelector('img'), no = p.querySelector('.noimg'), a = p.querySelector('a.photo');
+        return {id: p.querySelector('tr:last-child td') && [].map.call(p.querySelectorAll('td'), function (t) {
+                  return t.textContent; }).filter(function (t) { return /^C00/.test(t); })[0],
+                src: img && img.src.slice(0, 23), w: img && img.naturalWidth, h: img && img.naturalHeight,
+                noimg: no && no.textContent, link: a && a.getAttribute('href')}; })()"""
+    rows = "document.querySelectorAll('#tbl tbody tr')"
+    with_probe(out, "window.__seen", when=f"""window.__seen = [];
+        var ids = ['C0004', 'C0009', 'C0007'];
+        function rowOf(id) {{ return [].filter.call({rows}, function (r) {{ return r.cells[0].textContent === id; }})[0]; }}
+        function next(k) {{
+          if (k === ids.length) {{ probe(); return; }}
+          rowOf(ids[k]).click();
+          setTimeout(function () {{ window.__seen.push({popup}); next(k + 1); }}, 700);
+        }}
+        setTimeout(function () {{ window.__seen.push(document.querySelector('.leaflet-popup')); next(0); }}, 500)""")
+    dom, err = render(out)
+    assert selfcheck(dom) == "report-ok:12:12" and not console_errors(err), (selfcheck(dom), console_errors(err))
+    seen = probe_of(dom)
+    assert seen[0] is None, seen  # no popup (no photo read) until one is asked for
+    for p, cid in zip(seen[1:3], ("C0004", "C0009")):
+        i = int(cid[1:])
+        h, w = cv2.imdecode(np.frombuffer(full[i], np.uint8), cv2.IMREAD_COLOR).shape[:2]
+        s = min(1.0, 320 / w, 240 / h)
+        assert p["id"] == cid and p["src"] == "data:image/webp;base64," and p["noimg"] is None, p
+        assert abs(p["w"] - w * s) <= 1 and abs(p["h"] - h * s) <= 1, (p, w, h)  # decoded, the thumbnail's size
+        assert p["link"].endswith(f"/{cid}.jpg"), p
+    p = seen[3]
+    assert p["id"] == "C0007" and p["src"] is None and "画像を表示できません" in p["noimg"], p
+    assert p["link"].endswith("/C0007.jpg"), p

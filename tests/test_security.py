@@ -46,7 +46,7 @@ def test_html_data_block_escaped_and_round_trips(tmp_path, cfg):
     df = hostile(cfg)
     html = report.export(df, "html", tmp_path / "r.html", cfg).read_text(encoding="utf-8")
     scripts = [t for t, _ in parse_tags(html) if t == "script"]
-    assert len(scripts) == 3  # only ours: data, Leaflet, app
+    assert len(scripts) == 4  # only ours: data, thumbnails, Leaflet, app
     m = re.search(r'<script type="application/json" id="data">(.*?)</script>', html, re.S)
     body = m.group(1)
     outside = html.replace(body, "")
@@ -69,7 +69,7 @@ def test_html_hostile_strings_stay_text_in_chromium(tmp_path, cfg):
         assert selfcheck(dom).startswith("report-ok:"), selfcheck(dom)
         assert not console_errors(err), console_errors(err)
         tags = parse_tags(dom)
-        assert sum(t == "script" for t, _ in tags) == 3
+        assert sum(t == "script" for t, _ in tags) == 4
         assert not [t for t, a in tags if t == "img" and a.get("src") == "x"]
         assert not [(t, a) for t, a in tags if any(k.startswith("on") for k in a)]
         assert not [t for t, _ in tags if t == "b"]  # the <b> in a road name is text, not markup
