@@ -109,8 +109,10 @@ SYSTEM_STATUSES = ("new", "reopened")  # set by the registry, never by hand
 
 #: allowed manual transitions (from -> {to}).  ``repaired -> reopened`` happens only in ``merge``
 #: (seen again after the repair date).  Setting the current status again is a no-op, not an error.
+#: ``new -> repaired``: a damage the crew repaired on the spot during the patrol (応急処置: a pothole filled with
+#: cold mix) in one step; its history row ``new -> repaired`` records that it was never confirmed separately.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "new": frozenset({"confirmed", "scheduled", "not_an_issue"}),
+    "new": frozenset({"confirmed", "scheduled", "repaired", "not_an_issue"}),
     "confirmed": frozenset({"scheduled", "repaired", "not_an_issue"}),
     "scheduled": frozenset({"repaired", "confirmed", "not_an_issue"}),
     "repaired": frozenset({"not_an_issue"}),
@@ -124,6 +126,7 @@ STATUS_ALIASES = {
     "確認済": "confirmed", "確認済み": "confirmed", "要補修": "confirmed",
     "補修予定": "scheduled", "予定": "scheduled",
     "補修済": "repaired", "補修済み": "repaired", "修繕済": "repaired",
+    "応急処置済": "repaired", "応急処置済み": "repaired",  # repaired on the spot during the patrol
     "対象外": "not_an_issue", "問題なし": "not_an_issue", "not an issue": "not_an_issue", "ok": "not_an_issue",
 }
 

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -617,7 +618,7 @@ def test_status_import_verification_and_export(located, tmp_path):
     # not a status, not an id, a change the workflow forbids: usage errors (2), one line each; no registry: 6
     assert_user_error(patrol("status", store, ids[0], "--set", "bogus"), 2, "unknown status")
     assert_user_error(patrol("status", store, "R-999999", "--set", "confirmed"), 2, "R-999999")
-    assert_user_error(patrol("status", store, ids[1], "--set", "repaired"), 2, "new -> repaired not allowed")
+    assert_user_error(patrol("status", store, ids[1], "--set", "reopened"), 2, "new -> reopened not allowed")
     assert_user_error(patrol("status", tmp_path / "none.gpkg", "R-000001", "--set", "confirmed"), EXIT_STORE, "none.gpkg")
 
     # the crew's repair list (the run's own, ids = registry ids), filled in
@@ -631,17 +632,18 @@ def test_status_import_verification_and_export(located, tmp_path):
     body[0]["status"], body[0]["note"] = "補修予定", "来週"
     body[1]["status"] = "not_an_issue"
     bad = dict(body[2], candidate_id="R-777777", status="confirmed")
+    ok(patrol("status", store, body[3]["candidate_id"], "--set", "対象外"))  # the office: not an issue
     filled = tmp_path / "filled.csv"
     with open(filled, "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=head)
         w.writeheader()
-        w.writerows(body[:2] + [bad, dict(body[3], status="補修済")])  # repaired on the spot, never confirmed
+        w.writerows(body[:2] + [bad, dict(body[3], status="補修済")])  # the crew repaired what the office ruled out
     r = ok(patrol("import-verification", store, filled))
     assert "applied 2, notes 0, unchanged 0, outdated 0, not applied 2" in r.stdout, r.stdout
     assert "R-777777" in r.stderr
     # the refused row says what the crew's sheet may say instead, as `patrol status` does
-    assert (f"row 5: {body[3]['candidate_id']}: transition new -> repaired not allowed (from new: confirmed, "
-            "not_an_issue, scheduled)") in " ".join(r.stderr.split()), r.stderr
+    assert (f"row 5: {body[3]['candidate_id']}: transition not_an_issue -> repaired not allowed (from not_an_issue: "
+            "confirmed)") in " ".join(r.stderr.split()), r.stderr
     rows = _store_rows(store)
     assert rows[body[0]["candidate_id"]]["status"] == "scheduled"
     assert rows[body[1]["candidate_id"]]["status"] == "not_an_issue"
@@ -703,6 +705,39 @@ def _readme_usage() -> dict[str, str]:
         elif ln.startswith(" "):
             usage[name] += ln
     return usage
+
+def test_repaired_on_the_spot_is_one_step(located, tmp_path):
+    """A pothole the crew patched during the patrol (応急処置) is new -> repaired in one step, by `patrol status` or
+    the crew's list (補修済 / 応急処置済, the day in checked_at): it was refused ('new -> repaired not allowed'), so
+    the crew's list had to be imported twice, confirmed and then repaired. The history row new -> repaired records
+    that it was never confirmed separately; the exports label it 補修済み. Real data: the sample drive's registry."""
+    import openpyxl
+
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    ids = sorted(_store_rows(store))
+    ok(patrol("status", store, ids[0], "--set", "応急処置済", "--note", "常温合材で穴埋め", "--who", "山田"))
+    crew = tmp_path / "crew.csv"  # as Japanese Excel saves "CSV": Shift_JIS, the date as it shows it
+    crew.write_bytes(f"candidate_id,status,note,checked_at\n{ids[1]},補修済,応急処置,2026/11/27\n".encode("cp932"))
+    r = ok(patrol("import-verification", store, crew))
+    assert "applied 1, notes 0, unchanged 0, outdated 0, not applied 0" in r.stdout, r.stdout + r.stderr
+    con = sqlite3.connect(store)
+    try:
+        got = {c: (s, at) for c, s, at in con.execute("SELECT candidate_id, status, repaired_at FROM candidates")}
+        hist = con.execute("SELECT candidate_id, from_status, to_status, source FROM status_history "
+                           "WHERE from_status IS NOT NULL ORDER BY hid").fetchall()
+    finally:
+        con.close()
+    assert got[ids[0]][0] == "repaired" and got[ids[1]] == ("repaired", "2026-11-27T00:00:00+09:00")
+    assert hist == [(ids[0], "new", "repaired", "manual"), (ids[1], "new", "repaired", "import:crew.csv")]
+    out = tmp_path / "done.xlsx"
+    ok(patrol("export", store, "--format", "xlsx", "--status", "補修済", "--out", out))
+    ws = openpyxl.load_workbook(out)["candidates"]
+    head = [str(c.value).split("\n")[-1] for c in ws[1]]
+    rows = [dict(zip(head, (c.value for c in row))) for row in ws.iter_rows(min_row=2)]
+    assert sorted((x["candidate id"], x["status"], x["status (ja)"]) for x in rows) == [
+        (ids[0], "repaired", "補修済み"), (ids[1], "repaired", "補修済み")]
+
 
 def test_status_and_import_verification_stamp_on_the_configs_clock(located, tmp_path):
     """README: times patrol stamps itself (registry status changes) are on the config's timezone clock; status and
