@@ -739,6 +739,32 @@ def test_repaired_on_the_spot_is_one_step(located, tmp_path):
         (ids[0], "repaired", "補修済み"), (ids[1], "repaired", "補修済み")]
 
 
+def test_status_confirmations_name_the_stored_status(located, tmp_path):
+    """What the crew sees after a change names the status the registry stored, with the exports' Japanese label:
+    `patrol status --set 補修予定` printed back '補修予定' (what was typed; the registry holds `scheduled`), and the
+    import said only 'applied 2'. The status a damage already has, given with a note, kept the note nowhere while
+    the console confirmed the status. Real data: the sample drive's registry."""
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    ids = sorted(_store_rows(store))
+    r = ok(patrol("status", store, ids[0], "--set", "補修予定"))
+    assert r.stdout.strip() == f"{ids[0]}: new -> scheduled (補修予定)", r.stdout
+    r = ok(patrol("status", store, ids[0], "--set", "予定", "--note", "来月の舗装工事で", "--who", "山田"))
+    assert r.stdout.strip() == f"{ids[0]}: already scheduled (補修予定), status unchanged; note kept", r.stdout
+    assert _store_rows(store)[ids[0]]["status_note"] == "来月の舗装工事で"
+    r = ok(patrol("status", store, ids[1], "--set", "応急処置済"))
+    assert re.fullmatch(rf"{ids[1]}: new -> repaired \(補修済み\), repaired at 20\d\d-\d\d-\d\dT[\d:]+\+09:00",
+                        r.stdout.strip()), r.stdout
+    crew = tmp_path / "crew.csv"
+    crew.write_text("candidate_id,status\n" + "".join(f"{i},{w}\n" for i, w in zip(
+        ids[2:6], ["確認済", "予定", "scheduled", "補習済"])), encoding="utf-8-sig")
+    r = ok(patrol("import-verification", store, crew))
+    assert f"  new -> confirmed (確認済み): 1 ({ids[2]})" in r.stdout.splitlines(), r.stdout
+    assert f"  new -> scheduled (補修予定): 2 ({ids[3]}, {ids[4]})" in r.stdout.splitlines(), r.stdout
+    assert (f"row 5: {ids[5]}: invalid status '補習済'; a crew writes confirmed, scheduled, repaired or not_an_issue "
+            "(確認済み, 補修予定, 補修済み, 対象外)") in " ".join(r.stderr.split()), r.stderr
+
+
 def test_status_and_import_verification_stamp_on_the_configs_clock(located, tmp_path):
     """README: times patrol stamps itself (registry status changes) are on the config's timezone clock; status and
     import-verification had no --config, so a city outside Japan got its changes stamped in Asia/Tokyo."""
