@@ -1583,6 +1583,16 @@ class Store:
             "VALUES (?,?,?,?,?,?,?,?)", (candidate_id, at, status, status, _s(who), _s(note), _s(issue_type), source))
         self._touch("candidates", "status_history")
 
+    def _already_applied(self, cid: str, cur: str, code: str, ja: str) -> bool:
+        """Whether a crew's row whose status columns disagree (``code``, ``ja``: one of them edited) names the
+        candidate's last status change, which left it ``cur``: that change is already in the registry."""
+        if code == ja or cur not in (code, ja):
+            return False
+        last = self.con.execute("SELECT from_status, to_status FROM status_history WHERE candidate_id=? AND "
+                                "from_status IS NOT NULL AND from_status != to_status ORDER BY hid DESC LIMIT 1",
+                                (cid,)).fetchone()
+        return last is not None and last[1] == cur and {last[0], last[1]} == {code, ja}
+
     def history(self, candidate_id: str | None = None) -> pd.DataFrame:
         q = "SELECT candidate_id, at, from_status, to_status, who, note, issue_type, source, run_id FROM status_history"
         args: tuple = ()
@@ -1639,7 +1649,13 @@ class Store:
                     rep.unmatched.append((line, f"unknown candidate id {cid!r}"))
                     continue
                 st = normalize_status(status) if status else cur[0]
-                if status_ja and st == cur[0]:
+                if status and status_ja and self._already_applied(cid, cur[0], st, normalize_status(status_ja)):
+                    # the exports write both columns alike; this row's two differ (the crew edited one) and are the
+                    # candidate's last status change, before and after: the list was imported before (or the office
+                    # made the same change). Without this, the column left as exported was taken for the crew's
+                    # word: the same list imported again turned scheduled back into confirmed
+                    st = status = cur[0]
+                elif status_ja and st == cur[0]:
                     # the crew edited the Japanese column (状態(和)) and left the code column as exported
                     ja = normalize_status(status_ja)
                     if ja not in STATUSES:

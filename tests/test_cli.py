@@ -765,6 +765,50 @@ def test_status_confirmations_name_the_stored_status(located, tmp_path):
             "(確認済み, 補修予定, 補修済み, 対象外)") in " ".join(r.stderr.split()), r.stderr
 
 
+def _fill_xlsx(src: Path, dst: Path, edits: dict[str, dict[str, str]]) -> None:
+    """A crew's edits of `patrol export --format xlsx`'s list: {candidate id: {English header: value}}."""
+    import openpyxl
+
+    wb = openpyxl.load_workbook(src)
+    ws = wb["candidates"]
+    col = {str(c.value).split("\n")[-1]: k for k, c in enumerate(ws[1])}
+    for row in ws.iter_rows(min_row=2):
+        for h, v in edits.get(row[0].value, {}).items():
+            row[col[h]].value = v
+    wb.save(dst)
+
+
+def test_the_same_filled_list_imported_again_changes_nothing(located, tmp_path):
+    """The crew's workbook has the status twice, 状態 (code) and 状態(和); a crew edits one. Imported a second time
+    (the office imports what the crew already imported, or the same file twice), the column left as exported was
+    taken for the crew's word: a list that moved a damage confirmed -> scheduled moved it back to confirmed, and
+    rows whose code column the crew had edited were reported 'still 新規 as exported … left as it is'. Now a row
+    whose two columns are the damage's last change, before and after, is unchanged. Real data: the sample drive's
+    registry, the lists `patrol export --format xlsx` writes."""
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    a, b = sorted(_store_rows(store))[:2]
+    ok(patrol("export", store, "--format", "xlsx", "--status", "new,confirmed", "--out", tmp_path / "w1.xlsx"))
+    _fill_xlsx(tmp_path / "w1.xlsx", tmp_path / "w1-filled.xlsx",
+               {a: {"status (ja)": "確認済"}, b: {"status": "補修予定", "status note": "来月"}})
+    r = ok(patrol("import-verification", store, tmp_path / "w1-filled.xlsx"))
+    assert r.stdout.startswith("applied 2, notes 0, unchanged 29, outdated 0, not applied 0"), r.stdout
+    # week 2: a's row is exported as confirmed / 確認済み, the crew schedules it in the Japanese column
+    ok(patrol("export", store, "--format", "xlsx", "--status", "new,confirmed", "--out", tmp_path / "w2.xlsx"))
+    _fill_xlsx(tmp_path / "w2.xlsx", tmp_path / "w2-filled.xlsx", {a: {"status (ja)": "補修予定"}})
+    r = ok(patrol("import-verification", store, tmp_path / "w2-filled.xlsx"))
+    assert r.stdout.startswith("applied 1,") and f"confirmed -> scheduled (補修予定): 1 ({a})" in r.stdout, r.stdout
+    hist = sqlite3.connect(store).execute("SELECT count(*) FROM status_history").fetchone()[0]
+    r = ok(patrol("import-verification", store, tmp_path / "w2-filled.xlsx"))  # the same list again
+    assert r.stdout.startswith("applied 0, notes 0, unchanged 30, outdated 0, not applied 0"), r.stdout
+    assert {k: v["status"] for k, v in _store_rows(store).items() if k in (a, b)} == {a: "scheduled", b: "scheduled"}
+    assert sqlite3.connect(store).execute("SELECT count(*) FROM status_history").fetchone()[0] == hist
+    # week 1's list again: b's change is in the registry (unchanged); a's row is older than week 2's change
+    r = ok(patrol("import-verification", store, tmp_path / "w1-filled.xlsx"))
+    assert r.stdout.startswith("applied 0, notes 0, unchanged 30, outdated 1, not applied 0"), r.stdout
+    assert re.search(rf"row \d+: {a}: still 'new' as exported", r.stdout) and b not in r.stdout, r.stdout
+
+
 def test_status_and_import_verification_stamp_on_the_configs_clock(located, tmp_path):
     """README: times patrol stamps itself (registry status changes) are on the config's timezone clock; status and
     import-verification had no --config, so a city outside Japan got its changes stamped in Asia/Tokyo."""
