@@ -1684,11 +1684,17 @@ class Store:
                                                 f"{allowed})"))
                     continue
                 first = datetime.fromtimestamp(cur[4], self.tz).date() if _isnum(cur[4]) else None
+                # the day of the check; for a repair the crew may have written it in 補修日 (repaired_at, which the
+                # exports leave empty until a damage is repaired) instead: without it the import's time was taken,
+                # days after the repair, and a patch failing in between did not reopen the damage
+                when_col = "checked_at"
+                if not get(row, "checked_at") and st == "repaired" and cur[0] != "repaired" and get(row, "repaired_at"):
+                    when_col = "repaired_at"
                 try:  # (a date without a year read once, against this import's day and this damage's first sighting)
-                    when = _parse_when(get(row, "checked_at"), now.date(), first) if get(row, "checked_at") else None
+                    when = _parse_when(get(row, when_col), now.date(), first) if get(row, when_col) else None
                     self._when(when)
                 except ValueError as e:
-                    rep.unmatched.append((line, f"{cid}: checked_at {e}"))
+                    rep.unmatched.append((line, f"{cid}: {when_col} {e}"))
                     continue
                 if st == cur[0]:
                     # the same status: a new note, checker or issue type is still the crew's word

@@ -809,6 +809,32 @@ def test_the_same_filled_list_imported_again_changes_nothing(located, tmp_path):
     assert re.search(rf"row \d+: {a}: still 'new' as exported", r.stdout) and b not in r.stdout, r.stdout
 
 
+def test_a_repair_date_written_in_the_repaired_at_column_is_the_repair_date(located, tmp_path):
+    """A crew that repaired a damage writes the day in 補修日 (repaired_at), the column named for it, and leaves
+    確認日 (checked_at) empty: the import took the import's time as the repair date (days later), so a patch that
+    failed in between was not reopened by the drive that saw it. Real data: the sample registry's csv, saved as Shift_JIS."""
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "list.csv"))
+    with open(tmp_path / "list.csv", encoding="utf-8-sig", newline="") as fh:
+        rd = csv.DictReader(fh)
+        head, body = rd.fieldnames, list(rd)
+    a, b = body[0]["candidate_id"], body[1]["candidate_id"]
+    body[0].update(status="補修済", repaired_at="2026/11/26", status_note="応急処置")
+    body[1].update(status="補修済", repaired_at="2026/11/26", checked_at="2026/11/28")  # checked_at still rules
+    with open(tmp_path / "list.csv", "w", encoding="cp932", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=head)
+        w.writeheader()
+        w.writerows(body)
+    ok(patrol("import-verification", store, tmp_path / "list.csv"))
+    con = sqlite3.connect(store)
+    try:
+        got = dict(con.execute("SELECT candidate_id, repaired_at FROM candidates WHERE status='repaired'"))
+    finally:
+        con.close()
+    assert got == {a: "2026-11-26T00:00:00+09:00", b: "2026-11-28T00:00:00+09:00"}
+
+
 def test_status_and_import_verification_stamp_on_the_configs_clock(located, tmp_path):
     """README: times patrol stamps itself (registry status changes) are on the config's timezone clock; status and
     import-verification had no --config, so a city outside Japan got its changes stamped in Asia/Tokyo."""
