@@ -417,9 +417,20 @@ def status(
     config: Optional[Path] = typer.Option(None, "--config", help=_STAMP_CONFIG_HELP),
 ):
     """Change a registry candidate's status (history is kept)."""
+    from detector.store import status_label
+
     with _open_store(store, _config(config)) as st:
-        st.set_status(candidate_id, set_, note=note, who=who)
-    console.print(f"{candidate_id}: {set_}")
+        before = st.status_of(candidate_id)
+        changed = st.set_status(candidate_id, set_, note=note, who=who)
+        (now, at) = st.con.execute("SELECT status, repaired_at FROM candidates WHERE candidate_id=?",
+                                   (candidate_id,)).fetchone()
+    # what the registry now holds, as the exports label it: not what was typed (補修予定 is stored as scheduled)
+    if changed:
+        msg = f"{candidate_id}: {before} -> {status_label(now)}" + (f", repaired at {at}" if now == "repaired" else "")
+    else:
+        msg = f"{candidate_id}: already {status_label(now)}, status unchanged" + (
+            "; note kept" if note or who else "")
+    console.print(msg, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("import-verification")
@@ -431,8 +442,18 @@ def import_verification(
     """Take back a field crew's repair list: status, note, issue type, who, when."""
     with _open_store(store, _config(config)) as st:
         rep = st.import_verification(file)
+    from detector.store import status_label
+
     console.print(f"applied {len(rep.applied)}, notes {len(rep.noted)}, unchanged {len(rep.unchanged)}, "
                   f"outdated {len(rep.outdated)}, not applied {len(rep.unmatched)}", markup=False, highlight=False)
+    # the changes applied, by the statuses stored (a crew's 予定 or 補修予定 is scheduled (補修予定))
+    groups: dict[tuple[str, str], list[str]] = {}
+    for _, cid, was, to in rep.changes:
+        groups.setdefault((was, to), []).append(cid)
+    for (was, to), cids in groups.items():
+        shown = ", ".join(cids[:10]) + (f" … ({len(cids) - 10} more)" if len(cids) > 10 else "")
+        console.print(f"  {was} -> {status_label(to)}: {len(cids)} ({shown})", markup=False, highlight=False,
+                      soft_wrap=True)
     for row_no, what in rep.outdated:
         console.print(f"{file}: row {row_no}: {what}", markup=False, highlight=False, soft_wrap=True)
     for row_no, reason in rep.unmatched:

@@ -47,20 +47,13 @@ from .atomic import (
 )
 from .errors import InputError
 from .export import BOOL_TEXT, _after_road_name, road_columns, route_order, sightings
+from .store import STATUS_LABELS  # noqa: F401 - the exports' status labels (status_ja), defined with the statuses
 
 FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "kml", "html")
 #: the exports for people that give each row's full crop, in a folder beside the file (``photo_folder``)
 PHOTO_FORMATS = ("csv", "xlsx", "html")
 ASSETS = Path(__file__).resolve().parent / "assets"
 
-STATUS_LABELS: dict[str, tuple[str, str]] = {  # status -> (ja, en)
-    "new": ("新規", "new"),
-    "confirmed": ("確認済み", "confirmed"),
-    "scheduled": ("補修予定", "scheduled"),
-    "repaired": ("補修済み", "repaired"),
-    "not_an_issue": ("対象外", "not an issue"),
-    "reopened": ("再発", "reopened"),
-}
 CLASS_COLORS = {"D00": "#2f6fd0", "D10": "#0e9f8e", "D20": "#e08a00", "D40": "#d62728"}
 OTHER_COLOR = "#7f7f7f"
 

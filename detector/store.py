@@ -109,8 +109,10 @@ SYSTEM_STATUSES = ("new", "reopened")  # set by the registry, never by hand
 
 #: allowed manual transitions (from -> {to}).  ``repaired -> reopened`` happens only in ``merge``
 #: (seen again after the repair date).  Setting the current status again is a no-op, not an error.
+#: ``new -> repaired``: a damage the crew repaired on the spot during the patrol (応急処置: a pothole filled with
+#: cold mix) in one step; its history row ``new -> repaired`` records that it was never confirmed separately.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "new": frozenset({"confirmed", "scheduled", "not_an_issue"}),
+    "new": frozenset({"confirmed", "scheduled", "repaired", "not_an_issue"}),
     "confirmed": frozenset({"scheduled", "repaired", "not_an_issue"}),
     "scheduled": frozenset({"repaired", "confirmed", "not_an_issue"}),
     "repaired": frozenset({"not_an_issue"}),
@@ -118,14 +120,39 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "not_an_issue": frozenset({"confirmed"}),
 }
 
+#: each status's label in the exports (their status_ja column, 状態(和); the map's and the workbook's legend):
+#: status -> (ja, en). The crew's confirmations (``patrol status``, ``patrol import-verification``) name both
+STATUS_LABELS: dict[str, tuple[str, str]] = {
+    "new": ("新規", "new"),
+    "confirmed": ("確認済み", "confirmed"),
+    "scheduled": ("補修予定", "scheduled"),
+    "repaired": ("補修済み", "repaired"),
+    "not_an_issue": ("対象外", "not an issue"),
+    "reopened": ("再発", "reopened"),
+}
+
+
+def status_label(status: str | None) -> str:
+    """``scheduled (補修予定)``: a stored status as the crew's confirmations name it (the code the registry and the
+    exports' status column hold, and the exports' Japanese label)."""
+    ja = STATUS_LABELS.get(status or "", (None,))[0]
+    return f"{status} ({ja})" if ja else str(status)
+
+
 #: spellings a crew may type into the status column of the repair list
 STATUS_ALIASES = {
     "新規": "new", "再発": "reopened",  # the exports' own Japanese labels (set by patrol; usable as filters)
     "確認済": "confirmed", "確認済み": "confirmed", "要補修": "confirmed",
     "補修予定": "scheduled", "予定": "scheduled",
     "補修済": "repaired", "補修済み": "repaired", "修繕済": "repaired",
+    "応急処置済": "repaired", "応急処置済み": "repaired",  # repaired on the spot during the patrol
     "対象外": "not_an_issue", "問題なし": "not_an_issue", "not an issue": "not_an_issue", "ok": "not_an_issue",
 }
+
+#: what a crew may write, for the messages that refuse anything else
+_CREW = [s for s in STATUSES if s not in SYSTEM_STATUSES]
+CREW_STATUSES_TEXT = (", ".join(_CREW[:-1]) + f" or {_CREW[-1]} (" + ", ".join(STATUS_LABELS[s][0] for s in _CREW)
+                      + ")")  # confirmed, scheduled, repaired or not_an_issue (確認済み, 補修予定, 補修済み, 対象外)
 
 CANDIDATE_COLUMNS = [
     "candidate_id", "class", "class_name", "class_name_ja", "confidence", "n_obs", "first_seen", "last_seen",
@@ -425,6 +452,8 @@ class MergeResult:
 @dataclass
 class ImportReport:
     applied: list[str] = field(default_factory=list)  # registry ids whose status changed
+    #: (line number, registry id, from, to) of each status change applied, the stored statuses
+    changes: list[tuple[int, str, str, str]] = field(default_factory=list)
     noted: list[str] = field(default_factory=list)  # same status, but a new note / checker / issue type kept
     unchanged: list[str] = field(default_factory=list)  # rows naming the current status again, nothing new
     unmatched: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason), not applied
@@ -1481,15 +1510,30 @@ class Store:
     # ------------------------------------------------------------------------------------- statuses
     def set_status(self, candidate_id: str, status: str, note: str | None = None, who: str | None = None,
                    when: Any = None, issue_type: str | None = None) -> bool:
-        """Change one candidate's status (one transaction).  Returns False when it already had it."""
+        """Change one candidate's status (one transaction).  Returns False when it already had it; a new note,
+        checker or issue type given with the status it has is still kept (and a history row), as the import does."""
         with self._txn():
-            return self._set_status(candidate_id, status, note, who, when, issue_type, source="manual")
+            if self._set_status(candidate_id, status, note, who, when, issue_type, source="manual"):
+                return True
+            cur = self.status_of(candidate_id)
+            (n0, w0, i0) = self.con.execute("SELECT status_note, checked_by, issue_type FROM candidates "
+                                            "WHERE candidate_id=?", (candidate_id,)).fetchone()
+            if (note and note != (n0 or "")) or (who and who != (w0 or "")) or (issue_type and issue_type != (i0 or "")):
+                try:
+                    self._annotate(candidate_id, cur, note or None, who or None, issue_type or None, when, "manual")
+                except ValueError as e:
+                    raise UsageError(f"{candidate_id}: {e}", self.path) from None
+            return False
+
+    def status_of(self, candidate_id: str) -> str | None:
+        """The stored status of a candidate (None: no such id)."""
+        row = self.con.execute("SELECT status FROM candidates WHERE candidate_id=?", (candidate_id,)).fetchone()
+        return row[0] if row else None
 
     def _set_status(self, candidate_id: str, status: str, note, who, when, issue_type, source: str) -> bool:
         status = normalize_status(status)
         if status not in STATUSES:
-            raise UsageError(f"{candidate_id}: unknown status {status!r}; expected one of {', '.join(STATUSES)}",
-                             self.path)
+            raise UsageError(f"{candidate_id}: unknown status {status!r}; expected {CREW_STATUSES_TEXT}", self.path)
         row = self.con.execute("SELECT status FROM candidates WHERE candidate_id=?", (candidate_id,)).fetchone()
         if row is None:
             raise UsageError(f"unknown candidate id {candidate_id!r}", self.path)
@@ -1538,6 +1582,16 @@ class Store:
             "INSERT INTO status_history (candidate_id, at, from_status, to_status, who, note, issue_type, source) "
             "VALUES (?,?,?,?,?,?,?,?)", (candidate_id, at, status, status, _s(who), _s(note), _s(issue_type), source))
         self._touch("candidates", "status_history")
+
+    def _already_applied(self, cid: str, cur: str, code: str, ja: str) -> bool:
+        """Whether a crew's row whose status columns disagree (``code``, ``ja``: one of them edited) names the
+        candidate's last status change, which left it ``cur``: that change is already in the registry."""
+        if code == ja or cur not in (code, ja):
+            return False
+        last = self.con.execute("SELECT from_status, to_status FROM status_history WHERE candidate_id=? AND "
+                                "from_status IS NOT NULL AND from_status != to_status ORDER BY hid DESC LIMIT 1",
+                                (cid,)).fetchone()
+        return last is not None and last[1] == cur and {last[0], last[1]} == {code, ja}
 
     def history(self, candidate_id: str | None = None) -> pd.DataFrame:
         q = "SELECT candidate_id, at, from_status, to_status, who, note, issue_type, source, run_id FROM status_history"
@@ -1595,15 +1649,23 @@ class Store:
                     rep.unmatched.append((line, f"unknown candidate id {cid!r}"))
                     continue
                 st = normalize_status(status) if status else cur[0]
-                if status_ja and st == cur[0]:
+                if status and status_ja and self._already_applied(cid, cur[0], st, normalize_status(status_ja)):
+                    # the exports write both columns alike; this row's two differ (the crew edited one) and are the
+                    # candidate's last status change, before and after: the list was imported before (or the office
+                    # made the same change). Without this, the column left as exported was taken for the crew's
+                    # word: the same list imported again turned scheduled back into confirmed
+                    st = status = cur[0]
+                elif status_ja and st == cur[0]:
                     # the crew edited the Japanese column (状態(和)) and left the code column as exported
                     ja = normalize_status(status_ja)
                     if ja not in STATUSES:
-                        rep.unmatched.append((line, f"{cid}: invalid status {status_ja!r}"))
+                        rep.unmatched.append((line, f"{cid}: invalid status {status_ja!r}; a crew writes "
+                                                f"{CREW_STATUSES_TEXT}"))
                         continue
                     st, status = ja, status_ja
                 if st not in STATUSES:
-                    rep.unmatched.append((line, f"{cid}: invalid status {status!r}"))
+                    rep.unmatched.append((line, f"{cid}: invalid status {status!r}; a crew writes "
+                                                f"{CREW_STATUSES_TEXT}"))
                     continue
                 if st in SYSTEM_STATUSES and st != cur[0] and not con.execute(
                         "SELECT 1 FROM status_history WHERE candidate_id=? AND to_status=? LIMIT 1", (cid, st)).fetchone():
@@ -1622,11 +1684,17 @@ class Store:
                                                 f"{allowed})"))
                     continue
                 first = datetime.fromtimestamp(cur[4], self.tz).date() if _isnum(cur[4]) else None
+                # the day of the check; for a repair the crew may have written it in 補修日 (repaired_at, which the
+                # exports leave empty until a damage is repaired) instead: without it the import's time was taken,
+                # days after the repair, and a patch failing in between did not reopen the damage
+                when_col = "checked_at"
+                if not get(row, "checked_at") and st == "repaired" and cur[0] != "repaired" and get(row, "repaired_at"):
+                    when_col = "repaired_at"
                 try:  # (a date without a year read once, against this import's day and this damage's first sighting)
-                    when = _parse_when(get(row, "checked_at"), now.date(), first) if get(row, "checked_at") else None
+                    when = _parse_when(get(row, when_col), now.date(), first) if get(row, when_col) else None
                     self._when(when)
                 except ValueError as e:
-                    rep.unmatched.append((line, f"{cid}: checked_at {e}"))
+                    rep.unmatched.append((line, f"{cid}: {when_col} {e}"))
                     continue
                 if st == cur[0]:
                     # the same status: a new note, checker or issue type is still the crew's word
@@ -1641,6 +1709,7 @@ class Store:
                 self._set_status(cid, st, note or None, who or None, when, issue or None,
                                  source=f"import:{csv_path.name}")
                 rep.applied.append(cid)
+                rep.changes.append((line, cid, cur[0], st))
         return rep
 
     # --------------------------------------------------------------------------------------- output

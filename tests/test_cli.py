@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -617,7 +618,7 @@ def test_status_import_verification_and_export(located, tmp_path):
     # not a status, not an id, a change the workflow forbids: usage errors (2), one line each; no registry: 6
     assert_user_error(patrol("status", store, ids[0], "--set", "bogus"), 2, "unknown status")
     assert_user_error(patrol("status", store, "R-999999", "--set", "confirmed"), 2, "R-999999")
-    assert_user_error(patrol("status", store, ids[1], "--set", "repaired"), 2, "new -> repaired not allowed")
+    assert_user_error(patrol("status", store, ids[1], "--set", "reopened"), 2, "new -> reopened not allowed")
     assert_user_error(patrol("status", tmp_path / "none.gpkg", "R-000001", "--set", "confirmed"), EXIT_STORE, "none.gpkg")
 
     # the crew's repair list (the run's own, ids = registry ids), filled in
@@ -631,17 +632,18 @@ def test_status_import_verification_and_export(located, tmp_path):
     body[0]["status"], body[0]["note"] = "補修予定", "来週"
     body[1]["status"] = "not_an_issue"
     bad = dict(body[2], candidate_id="R-777777", status="confirmed")
+    ok(patrol("status", store, body[3]["candidate_id"], "--set", "対象外"))  # the office: not an issue
     filled = tmp_path / "filled.csv"
     with open(filled, "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=head)
         w.writeheader()
-        w.writerows(body[:2] + [bad, dict(body[3], status="補修済")])  # repaired on the spot, never confirmed
+        w.writerows(body[:2] + [bad, dict(body[3], status="補修済")])  # the crew repaired what the office ruled out
     r = ok(patrol("import-verification", store, filled))
     assert "applied 2, notes 0, unchanged 0, outdated 0, not applied 2" in r.stdout, r.stdout
     assert "R-777777" in r.stderr
     # the refused row says what the crew's sheet may say instead, as `patrol status` does
-    assert (f"row 5: {body[3]['candidate_id']}: transition new -> repaired not allowed (from new: confirmed, "
-            "not_an_issue, scheduled)") in " ".join(r.stderr.split()), r.stderr
+    assert (f"row 5: {body[3]['candidate_id']}: transition not_an_issue -> repaired not allowed (from not_an_issue: "
+            "confirmed)") in " ".join(r.stderr.split()), r.stderr
     rows = _store_rows(store)
     assert rows[body[0]["candidate_id"]]["status"] == "scheduled"
     assert rows[body[1]["candidate_id"]]["status"] == "not_an_issue"
@@ -703,6 +705,135 @@ def _readme_usage() -> dict[str, str]:
         elif ln.startswith(" "):
             usage[name] += ln
     return usage
+
+def test_repaired_on_the_spot_is_one_step(located, tmp_path):
+    """A pothole the crew patched during the patrol (応急処置) is new -> repaired in one step, by `patrol status` or
+    the crew's list (補修済 / 応急処置済, the day in checked_at): it was refused ('new -> repaired not allowed'), so
+    the crew's list had to be imported twice, confirmed and then repaired. The history row new -> repaired records
+    that it was never confirmed separately; the exports label it 補修済み. Real data: the sample drive's registry."""
+    import openpyxl
+
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    ids = sorted(_store_rows(store))
+    ok(patrol("status", store, ids[0], "--set", "応急処置済", "--note", "常温合材で穴埋め", "--who", "山田"))
+    crew = tmp_path / "crew.csv"  # as Japanese Excel saves "CSV": Shift_JIS, the date as it shows it
+    crew.write_bytes(f"candidate_id,status,note,checked_at\n{ids[1]},補修済,応急処置,2026/11/27\n".encode("cp932"))
+    r = ok(patrol("import-verification", store, crew))
+    assert "applied 1, notes 0, unchanged 0, outdated 0, not applied 0" in r.stdout, r.stdout + r.stderr
+    con = sqlite3.connect(store)
+    try:
+        got = {c: (s, at) for c, s, at in con.execute("SELECT candidate_id, status, repaired_at FROM candidates")}
+        hist = con.execute("SELECT candidate_id, from_status, to_status, source FROM status_history "
+                           "WHERE from_status IS NOT NULL ORDER BY hid").fetchall()
+    finally:
+        con.close()
+    assert got[ids[0]][0] == "repaired" and got[ids[1]] == ("repaired", "2026-11-27T00:00:00+09:00")
+    assert hist == [(ids[0], "new", "repaired", "manual"), (ids[1], "new", "repaired", "import:crew.csv")]
+    out = tmp_path / "done.xlsx"
+    ok(patrol("export", store, "--format", "xlsx", "--status", "補修済", "--out", out))
+    ws = openpyxl.load_workbook(out)["candidates"]
+    head = [str(c.value).split("\n")[-1] for c in ws[1]]
+    rows = [dict(zip(head, (c.value for c in row))) for row in ws.iter_rows(min_row=2)]
+    assert sorted((x["candidate id"], x["status"], x["status (ja)"]) for x in rows) == [
+        (ids[0], "repaired", "補修済み"), (ids[1], "repaired", "補修済み")]
+
+
+def test_status_confirmations_name_the_stored_status(located, tmp_path):
+    """What the crew sees after a change names the status the registry stored, with the exports' Japanese label:
+    `patrol status --set 補修予定` printed back '補修予定' (what was typed; the registry holds `scheduled`), and the
+    import said only 'applied 2'. The status a damage already has, given with a note, kept the note nowhere while
+    the console confirmed the status. Real data: the sample drive's registry."""
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    ids = sorted(_store_rows(store))
+    r = ok(patrol("status", store, ids[0], "--set", "補修予定"))
+    assert r.stdout.strip() == f"{ids[0]}: new -> scheduled (補修予定)", r.stdout
+    r = ok(patrol("status", store, ids[0], "--set", "予定", "--note", "来月の舗装工事で", "--who", "山田"))
+    assert r.stdout.strip() == f"{ids[0]}: already scheduled (補修予定), status unchanged; note kept", r.stdout
+    assert _store_rows(store)[ids[0]]["status_note"] == "来月の舗装工事で"
+    r = ok(patrol("status", store, ids[1], "--set", "応急処置済"))
+    assert re.fullmatch(rf"{ids[1]}: new -> repaired \(補修済み\), repaired at 20\d\d-\d\d-\d\dT[\d:]+\+09:00",
+                        r.stdout.strip()), r.stdout
+    crew = tmp_path / "crew.csv"
+    crew.write_text("candidate_id,status\n" + "".join(f"{i},{w}\n" for i, w in zip(
+        ids[2:6], ["確認済", "予定", "scheduled", "補習済"])), encoding="utf-8-sig")
+    r = ok(patrol("import-verification", store, crew))
+    assert f"  new -> confirmed (確認済み): 1 ({ids[2]})" in r.stdout.splitlines(), r.stdout
+    assert f"  new -> scheduled (補修予定): 2 ({ids[3]}, {ids[4]})" in r.stdout.splitlines(), r.stdout
+    assert (f"row 5: {ids[5]}: invalid status '補習済'; a crew writes confirmed, scheduled, repaired or not_an_issue "
+            "(確認済み, 補修予定, 補修済み, 対象外)") in " ".join(r.stderr.split()), r.stderr
+
+
+def _fill_xlsx(src: Path, dst: Path, edits: dict[str, dict[str, str]]) -> None:
+    """A crew's edits of `patrol export --format xlsx`'s list: {candidate id: {English header: value}}."""
+    import openpyxl
+
+    wb = openpyxl.load_workbook(src)
+    ws = wb["candidates"]
+    col = {str(c.value).split("\n")[-1]: k for k, c in enumerate(ws[1])}
+    for row in ws.iter_rows(min_row=2):
+        for h, v in edits.get(row[0].value, {}).items():
+            row[col[h]].value = v
+    wb.save(dst)
+
+
+def test_the_same_filled_list_imported_again_changes_nothing(located, tmp_path):
+    """The crew's workbook has the status twice, 状態 (code) and 状態(和); a crew edits one. Imported a second time
+    (the office imports what the crew already imported, or the same file twice), the column left as exported was
+    taken for the crew's word: a list that moved a damage confirmed -> scheduled moved it back to confirmed, and
+    rows whose code column the crew had edited were reported 'still 新規 as exported … left as it is'. Now a row
+    whose two columns are the damage's last change, before and after, is unchanged. Real data: the sample drive's
+    registry, the lists `patrol export --format xlsx` writes."""
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    a, b = sorted(_store_rows(store))[:2]
+    ok(patrol("export", store, "--format", "xlsx", "--status", "new,confirmed", "--out", tmp_path / "w1.xlsx"))
+    _fill_xlsx(tmp_path / "w1.xlsx", tmp_path / "w1-filled.xlsx",
+               {a: {"status (ja)": "確認済"}, b: {"status": "補修予定", "status note": "来月"}})
+    r = ok(patrol("import-verification", store, tmp_path / "w1-filled.xlsx"))
+    assert r.stdout.startswith("applied 2, notes 0, unchanged 29, outdated 0, not applied 0"), r.stdout
+    # week 2: a's row is exported as confirmed / 確認済み, the crew schedules it in the Japanese column
+    ok(patrol("export", store, "--format", "xlsx", "--status", "new,confirmed", "--out", tmp_path / "w2.xlsx"))
+    _fill_xlsx(tmp_path / "w2.xlsx", tmp_path / "w2-filled.xlsx", {a: {"status (ja)": "補修予定"}})
+    r = ok(patrol("import-verification", store, tmp_path / "w2-filled.xlsx"))
+    assert r.stdout.startswith("applied 1,") and f"confirmed -> scheduled (補修予定): 1 ({a})" in r.stdout, r.stdout
+    hist = sqlite3.connect(store).execute("SELECT count(*) FROM status_history").fetchone()[0]
+    r = ok(patrol("import-verification", store, tmp_path / "w2-filled.xlsx"))  # the same list again
+    assert r.stdout.startswith("applied 0, notes 0, unchanged 30, outdated 0, not applied 0"), r.stdout
+    assert {k: v["status"] for k, v in _store_rows(store).items() if k in (a, b)} == {a: "scheduled", b: "scheduled"}
+    assert sqlite3.connect(store).execute("SELECT count(*) FROM status_history").fetchone()[0] == hist
+    # week 1's list again: b's change is in the registry (unchanged); a's row is older than week 2's change
+    r = ok(patrol("import-verification", store, tmp_path / "w1-filled.xlsx"))
+    assert r.stdout.startswith("applied 0, notes 0, unchanged 30, outdated 1, not applied 0"), r.stdout
+    assert re.search(rf"row \d+: {a}: still 'new' as exported", r.stdout) and b not in r.stdout, r.stdout
+
+
+def test_a_repair_date_written_in_the_repaired_at_column_is_the_repair_date(located, tmp_path):
+    """A crew that repaired a damage writes the day in 補修日 (repaired_at), the column named for it, and leaves
+    確認日 (checked_at) empty: the import took the import's time as the repair date (days later), so a patch that
+    failed in between was not reopened by the drive that saw it. Real data: the sample registry's csv, saved as Shift_JIS."""
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "list.csv"))
+    with open(tmp_path / "list.csv", encoding="utf-8-sig", newline="") as fh:
+        rd = csv.DictReader(fh)
+        head, body = rd.fieldnames, list(rd)
+    a, b = body[0]["candidate_id"], body[1]["candidate_id"]
+    body[0].update(status="補修済", repaired_at="2026/11/26", status_note="応急処置")
+    body[1].update(status="補修済", repaired_at="2026/11/26", checked_at="2026/11/28")  # checked_at still rules
+    with open(tmp_path / "list.csv", "w", encoding="cp932", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=head)
+        w.writeheader()
+        w.writerows(body)
+    ok(patrol("import-verification", store, tmp_path / "list.csv"))
+    con = sqlite3.connect(store)
+    try:
+        got = dict(con.execute("SELECT candidate_id, repaired_at FROM candidates WHERE status='repaired'"))
+    finally:
+        con.close()
+    assert got == {a: "2026-11-26T00:00:00+09:00", b: "2026-11-28T00:00:00+09:00"}
+
 
 def test_status_and_import_verification_stamp_on_the_configs_clock(located, tmp_path):
     """README: times patrol stamps itself (registry status changes) are on the config's timezone clock; status and

@@ -275,8 +275,9 @@ def test_transitions_and_history(store_path, cfg):
         st.set_status("R-000001", "repaired", when="2026-11-25", who="crew 3")
         with pytest.raises(UsageError, match=r"R-000001: transition repaired -> scheduled not allowed"):
             st.set_status("R-000001", "scheduled")
-        with pytest.raises(UsageError, match=r"R-000002: transition new -> repaired"):
-            st.set_status("R-000002", "repaired")
+        # repaired on the spot (応急処置): new -> repaired in one step, the history says it was never confirmed
+        assert st.set_status("R-000003", "応急処置済", when="2026-11-20", note="常温合材")
+        assert st.history("R-000003").to_status.tolist() == ["new", "repaired"]
         with pytest.raises(UsageError, match="unknown candidate id"):
             st.set_status("R-999999", "confirmed")
         with pytest.raises(UsageError, match="unknown status"):
@@ -284,6 +285,9 @@ def test_transitions_and_history(store_path, cfg):
         with pytest.raises(UsageError, match="new -> reopened"):
             st.set_status("R-000002", "reopened")
         st.set_status("R-000002", "not_an_issue", note="manhole")
+        with pytest.raises(UsageError, match=r"R-000002: transition not_an_issue -> repaired not allowed "
+                                             r"\(from not_an_issue: confirmed\)"):
+            st.set_status("R-000002", "repaired")
         with pytest.raises(UsageError, match="unknown status 'fixed'"):
             st.query(status=["new", "fixed"])
         h = st.history("R-000001")
@@ -293,7 +297,7 @@ def test_transitions_and_history(store_path, cfg):
         q = st.query().set_index("candidate_id")
         assert q.loc["R-000001", "repaired_at"] == "2026-11-25T00:00:00+09:00" and q.loc["R-000001", "checked_by"] == "crew 3"
     # the table is what the docs say
-    assert TRANSITIONS["new"] == {"confirmed", "scheduled", "not_an_issue"}
+    assert TRANSITIONS["new"] == {"confirmed", "scheduled", "repaired", "not_an_issue"}
 
 
 def test_repaired_seen_again_after_repair_is_reopened(store_path, cfg):
@@ -414,10 +418,11 @@ def test_import_roundtrip_changes_exactly_named_rows(tmp_path, store_path, cfg, 
 def test_import_reports_bad_rows_and_applies_the_rest(tmp_path, store_path, cfg):
     with Store(store_path) as st:
         st.merge(run1(), {}, cfg)
+        st.set_status("R-000002", "not_an_issue")
     rows = [["candidate_id", "status", "note", "issue_type", "checked_by", "checked_at"],
             ["R-000001", "confirmed", "", "", "", ""],
             ["R-424242", "confirmed", "", "", "", ""],
-            ["R-000002", "repaired", "", "", "", ""],  # new -> repaired not allowed
+            ["R-000002", "repaired", "", "", "", ""],  # not_an_issue -> repaired not allowed
             ["R-000003", "fixed?", "", "", "", ""],
             ["R-000003", "reopened", "", "", "", ""],
             ["R-000003", "scheduled", "", "", "", "not a date"],
@@ -427,9 +432,9 @@ def test_import_reports_bad_rows_and_applies_the_rest(tmp_path, store_path, cfg)
         rep = st.import_verification(tmp_path / "v.csv")
         assert rep.applied == ["R-000001"]
         assert [r for r, _ in rep.unmatched] == [3, 4, 5, 6, 7, 8]
-        assert "unknown candidate id" in rep.unmatched[0][1] and "new -> repaired" in rep.unmatched[1][1]
+        assert "unknown candidate id" in rep.unmatched[0][1] and "not_an_issue -> repaired" in rep.unmatched[1][1]
         assert st.query().set_index("candidate_id").status.to_dict() == {
-            "R-000001": "confirmed", "R-000002": "new", "R-000003": "new"}
+            "R-000001": "confirmed", "R-000002": "not_an_issue", "R-000003": "new"}
 
 
 def test_checked_at_as_an_excel_serial_or_without_a_year(toyama, tmp_path):
