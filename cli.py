@@ -445,7 +445,8 @@ def import_verification(
     from detector.store import status_label
 
     console.print(f"applied {len(rep.applied)}, notes {len(rep.noted)}, unchanged {len(rep.unchanged)}, "
-                  f"outdated {len(rep.outdated)}, not applied {len(rep.unmatched)}", markup=False, highlight=False)
+                  f"outdated {len(rep.outdated)}, not applied {len(rep.unmatched)}, held {len(rep.held)}", markup=False,
+                  highlight=False)
     # the changes applied, by the statuses stored (a crew's 予定 or 補修予定 is scheduled (補修予定))
     groups: dict[tuple[str, str], list[str]] = {}
     for _, cid, was, to in rep.changes:
@@ -454,8 +455,11 @@ def import_verification(
         shown = ", ".join(cids[:10]) + (f" … ({len(cids) - 10} more)" if len(cids) > 10 else "")
         console.print(f"  {was} -> {status_label(to)}: {len(cids)} ({shown})", markup=False, highlight=False,
                       soft_wrap=True)
-    for row_no, what in rep.outdated:
+    for row_no, what in sorted(rep.outdated + rep.newer):
         console.print(f"{file}: row {row_no}: {what}", markup=False, highlight=False, soft_wrap=True)
+    # rows the registry changed after the list was exported, whose crew wrote another status: the office decides
+    for row_no, what in rep.held:
+        err_console.print(f"{file}: row {row_no}: {what}", markup=False, highlight=False, soft_wrap=True)
     for row_no, reason in rep.unmatched:
         err_console.print(f"{file}: row {row_no}: {reason}", markup=False, highlight=False, soft_wrap=True)
 

@@ -462,6 +462,14 @@ class ImportReport:
     #: the status, so it stays; a new note, checker or issue type on such a row is still taken ("noted")
     outdated: list[tuple[int, str]] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)  # line numbers with an empty status
+    #: (line number, what): rows whose damage the registry changed after the list was exported (the row's
+    #: ``status_changed_at``, 状態更新日時, is not the damage's) and whose crew wrote another status: not applied,
+    #: the office decides (``patrol status``). ``what`` names the registry's changes since and everything the crew
+    #: wrote; the crew's words are kept in the history (``source`` ``import-held:<file>``), the damage unchanged
+    held: list[tuple[int, str]] = field(default_factory=list)
+    #: (line number, what): rows applied although the registry changed the damage after the export, because the crew
+    #: marked it repaired on a day after every such change (also in ``applied`` / ``changes``)
+    newer: list[tuple[int, str]] = field(default_factory=list)
 
 
 def _isnum(v: Any) -> bool:
@@ -1593,6 +1601,117 @@ class Store:
                                 (cid,)).fetchone()
         return last is not None and last[1] == cur and {last[0], last[1]} == {code, ja}
 
+    # ---- a list exported before the registry changed the damage (import_verification)
+    def _same_time(self, got: date | datetime, stored: Any) -> bool:
+        """Whether a list's time cell (parsed: :func:`_parse_when`) is the registry's stored time ``stored``, to the
+        precision the cell has: to the second (within 1 s: a workbook's serial read back may be a hair off), to the
+        minute where the cell has no seconds (a CSV Excel saved as ``2026/11/20 17:05``), to the day for a date."""
+        s = self._aware(_s(stored))
+        if s is None:
+            return False
+        s = s.astimezone(self.tz)
+        if not isinstance(got, datetime):
+            return s.date() == got
+        g = got.replace(tzinfo=self.tz) if got.tzinfo is None else got.astimezone(self.tz)
+        if abs((g - s).total_seconds()) < 1:
+            return True
+        return g.second == 0 and g.microsecond == 0 and s.replace(second=0, microsecond=0) == g
+
+    def _since_export(self, cid: str, changed_now: Any, text: str, now: datetime) -> tuple[str | None, list[tuple]]:
+        """(the status the list was exported with, the status changes the registry made after it) for a row whose
+        ``status_changed_at`` (状態更新日時, written by the exports: when the damage's status last changed) reads
+        ``text``. Nothing since: the registry's ``status_changed_at`` (``changed_now``) is the row's. Else the
+        changes after the history row the row's time names (every change moves ``status_changed_at``), or, where
+        none does (a cell edited, a history begun later), those stamped after it; the status exported is then the
+        first one's ``from`` (None: unknown). Raises ValueError for a cell that is no time."""
+        got = _parse_when(text, now.date())
+        if self._same_time(got, changed_now):
+            return None, []
+        hist = self.con.execute(
+            "SELECT hid, at, from_status, to_status, who, note, source, run_id FROM status_history WHERE candidate_id=? "
+            "AND (from_status IS NULL OR from_status != to_status) ORDER BY hid", (cid,)).fetchall()
+        at = [k for k, h in enumerate(hist) if self._same_time(got, h[1])]
+        if at:
+            return hist[at[-1]][3], hist[at[-1] + 1:]
+        g = (got if isinstance(got, datetime) else datetime.combine(got + timedelta(days=1), time(0)))
+        g = g.replace(tzinfo=self.tz) if g.tzinfo is None else g
+        later = [h for h in hist if (self._aware(h[1]) or g) > g]
+        return (later[0][2] if later else None), later
+
+    def _local(self, stored: Any) -> str:
+        """A stored time as the crew's messages show it: ``2026-11-24 10:15``, a date (its 00:00) as ``2026-11-24``."""
+        t = self._aware(_s(stored))
+        if t is None:
+            return str(stored)
+        t = t.astimezone(self.tz)
+        return t.strftime("%Y-%m-%d") if t.time() == time(0) else t.strftime("%Y-%m-%d %H:%M")
+
+    def _same_time_text(self, text: str, stored: Any, now: datetime) -> bool:
+        """Whether a list's time cell ``text`` is the stored time (False: empty, or not a time)."""
+        try:
+            return bool(text) and self._same_time(_parse_when(text, now.date()), stored)
+        except ValueError:
+            return False
+
+    def _hold(self, cid: str, cur: str, exported: str | None, crew: list[str], done: str, row: list[str], get,
+              name: str, now: datetime) -> str:
+        """A crew's row not applied because the registry changed the damage after the list was exported: its words
+        kept in the history (a row ``cur -> cur``, ``source`` ``import-held:<file>``: once, however often the list
+        is imported), and the import's line for it, naming the registry's changes and all the crew wrote."""
+        wrote = []
+        if len(crew) == 1:
+            wrote.append(status_label(crew[0]) if crew[0] in STATUSES else repr(crew[0]))
+        else:
+            wrote.append(f"two statuses, {get(row, 'status')!r} in 状態 (status) and {get(row, 'status_ja')!r} in "
+                         "状態(和) (status_ja)")
+        for col, label in (("checked_at", "checked at"), ("repaired_at", "repaired at"), ("note", "note"),
+                           ("status_note", "note"), ("checked_by", "checked by"), ("issue_type", "issue type")):
+            v = get(row, col)
+            if v and not (col == "repaired_at" and self._same_time_text(v, self.con.execute(
+                    "SELECT repaired_at FROM candidates WHERE candidate_id=?", (cid,)).fetchone()[0], now)):
+                wrote.append(f"{label} {v!r}")
+        words = ", ".join(wrote)
+        note = f"held, not applied (changed in the registry since the list was exported): the crew wrote {words}"
+        who, issue, source = get(row, "checked_by") or None, get(row, "issue_type") or None, f"import-held:{name}"
+        if not self.con.execute("SELECT 1 FROM status_history WHERE candidate_id=? AND source=? AND note=? LIMIT 1",
+                                (cid, source, note)).fetchone():
+            self.con.execute(
+                "INSERT INTO status_history (candidate_id, at, from_status, to_status, who, note, issue_type, source) "
+                "VALUES (?,?,?,?,?,?,?,?)", (cid, now.isoformat(), cur, cur, who, note, issue, source))
+            self._touch("status_history")
+        if len(crew) == 1 and crew[0] in TRANSITIONS.get(cur, ()):
+            hint = f"to apply it: patrol status {cid} --set {crew[0]}"
+        elif len(crew) == 1 and crew[0] in STATUSES:
+            hint = f"{cur} -> {crew[0]} is not allowed (from {cur}: {', '.join(sorted(TRANSITIONS.get(cur, ()))) or 'none'})"
+        else:
+            hint = "the office decides"
+        was = f" ({status_label(exported)} in the list)" if exported else ""
+        return (f"{cid}: not applied: the registry changed the damage after the list was exported{was}: {done}; now "
+                f"{status_label(cur)}. The crew wrote {words} (kept in the registry's history); {hint}")
+
+    def _changes_text(self, since: list[tuple]) -> str:
+        """The registry's status changes since a list was exported, as the import reports them:
+        ``scheduled -> not_an_issue (対象外) 2026-11-24 10:15 by patrol status (office, 'manhole')``."""
+        out = []
+        for _hid, at, fr, to, who, note, source, run_id in since:
+            how = ("patrol status" if source == "manual" else f"a drive merged (run {run_id})" if source == "merge"
+                   else f"the import of {source[len('import:'):]}" if str(source).startswith("import:") else source)
+            extra = ", ".join(x for x in (_s(who), repr(note) if _s(note) else None) if x)
+            out.append(f"{fr} -> {status_label(to)} {self._local(at)} by {how}" + (f" ({extra})" if extra else ""))
+        return "; ".join(out)
+
+    def _event_t(self, change: tuple, last_t: Any) -> float:
+        """When a registry change happened, for the crew's repair to count as newer: a reopen, the damage's latest
+        sighting (the drive saw it then; merged later); a time stamped 00:00 (a crew's date), the end of that day."""
+        _hid, at, _fr, to, _who, _note, source, _run = change
+        if source == "merge" and to == "reopened" and _isnum(last_t):
+            return float(last_t)
+        t = self._aware(_s(at))
+        if t is None:
+            return math.inf
+        t = t.astimezone(self.tz)
+        return (t + timedelta(days=1)).timestamp() if t.time() == time(0) else t.timestamp()
+
     def history(self, candidate_id: str | None = None) -> pd.DataFrame:
         q = "SELECT candidate_id, at, from_status, to_status, who, note, issue_type, source, run_id FROM status_history"
         args: tuple = ()
@@ -1643,13 +1762,69 @@ class Store:
                 if not cid:
                     rep.unmatched.append((line, "empty candidate_id"))
                     continue
-                cur = con.execute("SELECT status, status_note, checked_by, issue_type, first_t FROM candidates "
-                                  "WHERE candidate_id=?", (cid,)).fetchone()
+                cur = con.execute("SELECT status, status_note, checked_by, issue_type, first_t, status_changed_at, "
+                                  "last_t, repaired_at FROM candidates WHERE candidate_id=?", (cid,)).fetchone()
                 if cur is None:
                     rep.unmatched.append((line, f"unknown candidate id {cid!r}"))
                     continue
+                first = datetime.fromtimestamp(cur[4], self.tz).date() if _isnum(cur[4]) else None
                 st = normalize_status(status) if status else cur[0]
-                if status and status_ja and self._already_applied(cid, cur[0], st, normalize_status(status_ja)):
+                words = [w for w in (normalize_status(status) if status else None,
+                                     normalize_status(status_ja) if status_ja else None) if w]
+                again = bool(status and status_ja) and self._already_applied(cid, cur[0], *words)
+                since: list[tuple] = []
+                if get(row, "status_changed_at") and any(w != cur[0] for w in words) and not again:
+                    # the row asks for another status than the registry's: did the registry change the damage after
+                    # the list was exported? (the office's `patrol status`, a drive that reopened it, another list)
+                    try:
+                        exported, since = self._since_export(cid, cur[5], get(row, "status_changed_at"), now)
+                    except ValueError as e:
+                        rep.unmatched.append((line, f"{cid}: status_changed_at {e}: cannot tell whether the registry "
+                                                    "changed the damage after the list was exported; not applied"))
+                        continue
+                if since:
+                    # the crew's word: a status column that differs from the status exported (None: not known)
+                    crew = sorted({w for w in words if w != exported})
+                    # the day a crew gives a repair: 確認日 (checked_at), else 補修日 (repaired_at) where not as exported
+                    day = get(row, "checked_at") or (get(row, "repaired_at") if not self._same_time_text(
+                        get(row, "repaired_at"), cur[7], now) else "")
+                    if not crew and exported == "repaired" and day:
+                        crew = ["repaired"]  # repaired again, as the list said, on a day the crew wrote (reopened since)
+                    done = self._changes_text(since)
+                    left = f"left {status_label(cur[0])}"
+                    if len(crew) == 1 and crew[0] not in STATUSES:
+                        rep.unmatched.append((line, f"{cid}: invalid status {crew[0]!r}; a crew writes "
+                                                    f"{CREW_STATUSES_TEXT}"))
+                        continue
+                    if not crew or crew == [cur[0]]:
+                        if crew != [cur[0]]:  # the row says what the list said: the crew did not change the status
+                            rep.outdated.append((line, f"{cid}: still {status_label(exported)} as exported "
+                                                       f"({get(row, 'status_changed_at')}); the registry since: {done}: "
+                                                       f"{left}"))
+                        st, status, status_ja = cur[0], cur[0], ""
+                    elif len(crew) == 1 and any(h[3] == crew[0] and str(h[6]).startswith("import:") for h in since):
+                        # the crew's word was taken by an import (this list's, or another's) and changed since
+                        rep.outdated.append((line, f"{cid}: {status_label(crew[0])} as the crew wrote, taken before; "
+                                                   f"the registry since the list was exported: {done}: {left}"))
+                        st, status, status_ja = cur[0], cur[0], ""
+                    else:
+                        newer = False
+                        if crew == ["repaired"] and "repaired" in TRANSITIONS.get(cur[0], ()):
+                            # a repair is a fact on the road: dated after every change since, it is newer information
+                            with contextlib.suppress(ValueError):
+                                crew_t = self._aware(self._when(_parse_when(day, now.date(), first), now)[0]) if day \
+                                    else None
+                                newer = crew_t is not None and crew_t.timestamp() > max(
+                                    self._event_t(h, cur[6]) for h in since)
+                        if newer:
+                            rep.newer.append((line, f"{cid}: the crew's repair ({day}) is dated after the registry's "
+                                                    f"changes since the list was exported ({done}): applied"))
+                            st, status = "repaired", "repaired"
+                        else:
+                            rep.held.append((line, self._hold(cid, cur[0], exported, crew, done, row, get,
+                                                              csv_path.name, now)))
+                            continue
+                elif again:
                     # the exports write both columns alike; this row's two differ (the crew edited one) and are the
                     # candidate's last status change, before and after: the list was imported before (or the office
                     # made the same change). Without this, the column left as exported was taken for the crew's
@@ -1683,7 +1858,6 @@ class Store:
                     rep.unmatched.append((line, f"{cid}: transition {cur[0]} -> {st} not allowed (from {cur[0]}: "
                                                 f"{allowed})"))
                     continue
-                first = datetime.fromtimestamp(cur[4], self.tz).date() if _isnum(cur[4]) else None
                 # the day of the check; for a repair the crew may have written it in 補修日 (repaired_at, which the
                 # exports leave empty until a damage is repaired) instead: without it the import's time was taken,
                 # days after the repair, and a patch failing in between did not reopen the damage

@@ -806,7 +806,9 @@ def test_the_same_filled_list_imported_again_changes_nothing(located, tmp_path):
     # week 1's list again: b's change is in the registry (unchanged); a's row is older than week 2's change
     r = ok(patrol("import-verification", store, tmp_path / "w1-filled.xlsx"))
     assert r.stdout.startswith("applied 0, notes 0, unchanged 30, outdated 1, not applied 0"), r.stdout
-    assert re.search(rf"row \d+: {a}: still 'new' as exported", r.stdout) and b not in r.stdout, r.stdout
+    assert re.search(rf"row \d+: {a}: confirmed \(確認済み\) as the crew wrote, taken before; the registry since the "
+                     rf"list was exported: new -> confirmed .* confirmed -> scheduled \(補修予定\) .* by the import of "
+                     rf"w2-filled.xlsx: left scheduled", r.stdout) and b not in r.stdout, r.stdout
 
 
 def test_a_repair_date_written_in_the_repaired_at_column_is_the_repair_date(located, tmp_path):
@@ -833,6 +835,83 @@ def test_a_repair_date_written_in_the_repaired_at_column_is_the_repair_date(loca
     finally:
         con.close()
     assert got == {a: "2026-11-26T00:00:00+09:00", b: "2026-11-28T00:00:00+09:00"}
+
+
+def _history(store: Path, cid: str) -> list[tuple]:
+    con = sqlite3.connect(store)
+    try:
+        return con.execute("SELECT from_status, to_status, who, note, issue_type, source FROM status_history "
+                           "WHERE candidate_id=? ORDER BY hid", (cid,)).fetchall()
+    finally:
+        con.close()
+
+
+def test_a_list_exported_before_the_registry_changed_a_damage_does_not_undo_it(roads, tmp_path):
+    """Monday's list, the office's and a drive's changes on Tuesday, the crew's list imported on Friday: the list
+    undid every change the life cycle allows back (not_an_issue -> confirmed, reopened -> repaired), silently, and
+    took the status column left as exported over the crew's edit of 状態(和). Now a row whose damage the registry
+    changed after the export (its 状態更新日時 is not the damage's) is outdated where the crew left the status as
+    exported, held (not applied, reported with all the crew wrote, kept in the history) where the crew wrote another,
+    and applied only for a repair the crew dated after every such change. Real data: the sample drive's passes
+    (week 1, then week 2 merged between export and import), the lists `patrol export` writes."""
+    store, out = tmp_path / "registry.gpkg", tmp_path / "out"
+    ok(patrol("locate", need(TOYAMA / f"{P1}.oracle.csv"), "--roads", roads, "--out", out / "1", "--store", store))
+    a, b, c, d, e = sorted(_store_rows(store))[:5]
+    crew0 = tmp_path / "crew0.csv"  # last week's list: c and e repaired on 11/22, between the sample's two passes
+    crew0.write_text(f"candidate_id,status,checked_at\n{a},confirmed,\n{b},confirmed,\n{c},repaired,2026/11/22\n"
+                     f"{e},repaired,2026/11/22\n", encoding="utf-8")
+    ok(patrol("import-verification", store, crew0))
+    # Monday: the crew's lists
+    ok(patrol("export", store, "--format", "xlsx", "--out", tmp_path / "mon.xlsx"))
+    ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "mon.csv"))
+    # Tuesday: the office rules a and b out; the week-2 drive sees c and e again after their repair: reopened
+    ok(patrol("status", store, a, "--set", "not_an_issue", "--note", "マンホール蓋", "--who", "office"))
+    ok(patrol("status", store, b, "--set", "対象外", "--who", "office"))
+    r = ok(patrol("locate", need(TOYAMA / f"{P2}.oracle.csv"), "--roads", roads, "--out", out / "2", "--store", store))
+    assert {k: v["status"] for k, v in _store_rows(store).items() if k in (c, e)} == {c: "reopened", e: "reopened"}
+    # Friday: Monday's workbook comes back. a as exported; b: the crew scheduled it in 状態(和); c as exported;
+    # d (new, only seen again since) confirmed; e repaired again on 11/28, after the drive of 11/27
+    _fill_xlsx(tmp_path / "mon.xlsx", tmp_path / "fri.xlsx",
+               {b: {"status (ja)": "補修予定", "status note": "来週 補修", "checked by": "山田"},
+                d: {"status": "確認済み"}, e: {"repaired at": "2026/11/28", "status note": "再補修"}})
+    hist = {k: _history(store, k) for k in (a, b, c)}
+    r = ok(patrol("import-verification", store, tmp_path / "fri.xlsx"))
+    assert r.stdout.startswith("applied 2, notes 0, unchanged 26, outdated 2, not applied 0, held 1"), r.stdout
+    now = _store_rows(store)
+    assert {k: now[k]["status"] for k in (a, b, c, d, e)} == {
+        a: "not_an_issue", b: "not_an_issue", c: "reopened", d: "confirmed", e: "repaired"}
+    assert now[a]["status_note"] == "マンホール蓋"  # the office's note stays with its decision
+    assert _history(store, a) == hist[a] and _history(store, c) == hist[c]
+    out_ = " ".join(r.stdout.split())
+    assert re.search(rf"row \d+: {a}: still confirmed \(確認済み\) as exported \([^)]*\); the registry since: "
+                     rf"confirmed -> not_an_issue \(対象外\) \S+ \S+ by patrol status \(office, 'マンホール蓋'\): "
+                     rf"left not_an_issue", out_), out_
+    assert re.search(rf"row \d+: {c}: still repaired \(補修済み\) as exported .* repaired -> reopened \(再発\) .* by a "
+                     rf"drive merged .*: left reopened", out_), out_
+    assert re.search(rf"row \d+: {e}: the crew's repair \(2026/11/28\) is dated after .*: applied", out_), out_
+    held = " ".join(r.stderr.split())
+    assert re.fullmatch(rf"\S*fri.xlsx: row \d+: {b}: not applied: the registry changed the damage after the list was "
+                        rf"exported \(confirmed \(確認済み\) in the list\): confirmed -> not_an_issue \(対象外\) .* by patrol "
+                        rf"status \(office\); now not_an_issue \(対象外\)\. The crew wrote scheduled \(補修予定\), note "
+                        rf"'来週 補修', checked by '山田' \(kept in the registry's history\); not_an_issue -> scheduled is not "
+                        rf"allowed \(from not_an_issue: confirmed\)", held), held
+    kept = _history(store, b)
+    assert kept[:-1] == hist[b] and kept[-1][:3] == ("not_an_issue", "not_an_issue", "山田") and "来週 補修" in kept[-1][3]
+    assert kept[-1][5] == "import-held:fri.xlsx"
+    con = sqlite3.connect(store)
+    assert con.execute("SELECT repaired_at FROM candidates WHERE candidate_id=?", (e,)).fetchone()[0] == (
+        "2026-11-28T00:00:00+09:00")
+    n_hist = con.execute("SELECT count(*) FROM status_history").fetchone()[0]
+    con.close()
+    # the same workbook again: nothing changes (the held row is kept once); Monday's csv untouched: nothing undone
+    r = ok(patrol("import-verification", store, tmp_path / "fri.xlsx"))
+    assert r.stdout.startswith("applied 0, notes 0, unchanged 28, outdated 2, not applied 0, held 1"), r.stdout
+    r = ok(patrol("import-verification", store, tmp_path / "mon.csv"))
+    assert r.stdout.startswith("applied 0,") and ", held 0" in r.stdout, r.stdout
+    assert _store_rows(store) == now
+    con = sqlite3.connect(store)
+    assert con.execute("SELECT count(*) FROM status_history").fetchone()[0] == n_hist
+    con.close()
 
 
 def test_status_and_import_verification_stamp_on_the_configs_clock(located, tmp_path):
