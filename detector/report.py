@@ -446,6 +446,36 @@ def _xlsx_href(path: str) -> str:
     return "".join(_XLSX_HREF_ESCAPE.get(ch, ch) for ch in path.replace("\\", "/"))  # a Windows path: "/"
 
 
+#: the status columns' input message and error box (Excel: titles at most 32 characters, texts at most 255)
+STATUS_PROMPT = ("状態 / status", "一覧から選ぶ: 確認済み・補修予定・補修済み・対象外 (新規・再発は patrol が付ける。空欄: 変更なし)\n"
+                 "Pick: confirmed, scheduled, repaired, not_an_issue (new, reopened: set by patrol; blank: no change)")
+STATUS_ERROR = ("状態の値が不正 / invalid status", "一覧の語を選んでください: 確認済み・補修予定・補修済み・対象外 ほか\n"
+                "Pick a word of the list: confirmed, scheduled, repaired, not_an_issue or another spelling listed")
+
+
+def _status_choices(ws, cols: list[tuple[str, str, str]], n: int) -> None:
+    """A drop-down list on the crew's status cells (状態, 状態(和)) offering exactly the words import-verification
+    takes from a crew (``store.CREW_STATUS_WORDS``): a typo (補習済) is refused as it is typed, with a message in
+    Japanese and English, instead of on import. Blank stays allowed (the import keeps the status). A list literal
+    (no cell range, no extra sheet): Excel takes at most 255 characters, the words need 115."""
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    from .store import CREW_STATUS_WORDS
+
+    for name, words in zip(("status", "status_ja"), CREW_STATUS_WORDS):
+        j = next((k for k, (c, _, _) in enumerate(cols, 1) if c == name), None)
+        if j is None or n == 0:
+            continue
+        letter = get_column_letter(j)
+        dv = DataValidation(type="list", formula1='"' + ",".join(words) + '"', allow_blank=True,
+                            showErrorMessage=True, showInputMessage=True, errorStyle="stop",
+                            promptTitle=STATUS_PROMPT[0], prompt=STATUS_PROMPT[1],
+                            errorTitle=STATUS_ERROR[0], error=STATUS_ERROR[1])
+        dv.add(f"{letter}2:{letter}{n + 1}")
+        ws.add_data_validation(dv)
+
+
 def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
@@ -501,6 +531,7 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
         if name in XLSX_FOLDED or name in ("x", "y", "crs"):  # --crs's x, y: for GIS staff, folded as the detail
             letter = get_column_letter(j)
             ws.column_dimensions.group(letter, letter, outline_level=1, hidden=True)
+    _status_choices(ws, cols, len(df))
     ws.freeze_panes = "B2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{max(1, len(df) + 1)}"
     # printed for the crew: A4 landscape, one page wide, the header row on every page, page numbers

@@ -154,6 +154,14 @@ _CREW = [s for s in STATUSES if s not in SYSTEM_STATUSES]
 CREW_STATUSES_TEXT = (", ".join(_CREW[:-1]) + f" or {_CREW[-1]} (" + ", ".join(STATUS_LABELS[s][0] for s in _CREW)
                       + ")")  # confirmed, scheduled, repaired or not_an_issue (確認済み, 補修予定, 補修済み, 対象外)
 
+#: every word the import takes from a crew for a status (either status column): the codes, the exports' Japanese
+#: labels and the other spellings of STATUS_ALIASES, of the statuses a crew sets (not new / reopened). The workbook's
+#: status columns offer exactly these (a drop-down list, ``report.write_xlsx``): ``(code column's order, 状態(和)'s)``
+_ALIAS_WORDS = [w for w, st in STATUS_ALIASES.items() if st in _CREW and w not in _CREW
+                and w not in (STATUS_LABELS[s][0] for s in _CREW)]
+CREW_STATUS_WORDS = (tuple(_CREW + [STATUS_LABELS[s][0] for s in _CREW] + _ALIAS_WORDS),
+                     tuple([STATUS_LABELS[s][0] for s in _CREW] + _ALIAS_WORDS + _CREW))
+
 CANDIDATE_COLUMNS = [
     "candidate_id", "class", "class_name", "class_name_ja", "confidence", "n_obs", "first_seen", "last_seen",
     "segment_id", "road_name", "chainage_m", "lat", "lon", "best_image", "best_drive", "best_x1", "best_y1",

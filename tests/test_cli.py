@@ -914,6 +914,57 @@ def test_a_list_exported_before_the_registry_changed_a_damage_does_not_undo_it(r
     con.close()
 
 
+def test_the_workbooks_status_columns_offer_exactly_what_the_import_takes(located, tmp_path):
+    """The crew typed statuses freely into the workbook, so a typo (補習済 for 補修済) came back and was refused only
+    on import, rows later. Now both status columns (状態, 状態(和)) have an Excel drop-down list (data validation,
+    stop on anything else, input and error message in Japanese and English) of exactly the words the import takes
+    from a crew: each one imported is applied, the typo is not in it. The workbook stays valid OOXML (the element
+    order Excel requires, Excel's length limits) and reads back as before. Real data: the sample drive's registry."""
+    import zipfile
+
+    import openpyxl
+
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    ok(patrol("export", store, "--format", "xlsx", "--out", tmp_path / "list.xlsx"))
+    wb = openpyxl.load_workbook(tmp_path / "list.xlsx")
+    ws = wb["candidates"]
+    head = {str(c.value).split("\n")[-1]: c.column_letter for c in ws[1]}
+    dvs = {str(dv.sqref): dv for dv in ws.data_validations.dataValidation}
+    n = ws.max_row
+    assert n == 32 and set(dvs) == {f"{head['status']}2:{head['status']}{n}", f"{head['status (ja)']}2:{head['status (ja)']}{n}"}
+    words = {}
+    for ref, dv in dvs.items():
+        assert (dv.type, dv.errorStyle, dv.allow_blank, dv.showErrorMessage, dv.showInputMessage) == (
+            "list", "stop", True, True, True)
+        assert not dv.showDropDown  # (OOXML's showDropDown="1" hides the arrow)
+        assert len(dv.formula1) <= 255 and dv.formula1.startswith('"') and dv.formula1.endswith('"')
+        assert len(dv.promptTitle) <= 32 and len(dv.errorTitle) <= 32 and len(dv.prompt) <= 255 and len(dv.error) <= 255
+        assert "確認済み" in dv.prompt and "confirmed" in dv.prompt and "不正" in dv.errorTitle and "invalid" in dv.errorTitle
+        words[ref[0]] = dv.formula1.strip('"').split(",")
+    code, ja = words[head["status"]], words[head["status (ja)"]]
+    assert code[:4] == ["confirmed", "scheduled", "repaired", "not_an_issue"] and ja[:4] == ["確認済み", "補修予定", "補修済み", "対象外"]
+    assert sorted(code) == sorted(ja) and len(set(code)) == len(code) and "補習済" not in code
+    assert not {"new", "reopened", "新規", "再発"} & set(code)  # set by patrol, not by a crew
+    # OOXML: dataValidations after autoFilter and before hyperlinks, as CT_Worksheet orders them (else Excel repairs)
+    with zipfile.ZipFile(tmp_path / "list.xlsx") as z:
+        sheet = z.read("xl/worksheets/sheet1.xml").decode("utf-8")
+    tags = [t for t in re.findall(r"<(\w+)[ >/]", sheet) if t in ("autoFilter", "dataValidations", "hyperlinks",
+                                                                 "pageMargins")]
+    order = ["autoFilter", "dataValidations", "hyperlinks", "pageMargins"]  # (hyperlinks: where rows have photos)
+    assert tags == [t for t in order if t in tags] and "dataValidations" in tags, tags
+    assert 'count="2"' in sheet.split("<dataValidations", 1)[1].split(">", 1)[0]
+    # every word of the list, written by a crew, is taken; the typo is refused, naming the words
+    ids = [ws[f"A{k}"].value for k in range(2, n + 1)]
+    _fill_xlsx(tmp_path / "list.xlsx", tmp_path / "filled.xlsx",
+               {**{cid: {"status": w} for cid, w in zip(ids, code)}, ids[len(code)]: {"status (ja)": "補習済"}})
+    r = ok(patrol("import-verification", store, tmp_path / "filled.xlsx"))
+    assert r.stdout.startswith(f"applied {len(code)}, notes 0, unchanged {31 - len(code) - 1}, outdated 0, "
+                               "not applied 1"), r.stdout + r.stderr
+    assert "invalid status '補習済'" in r.stderr, r.stderr
+    assert openpyxl.load_workbook(tmp_path / "filled.xlsx")["candidates"].data_validations.dataValidation  # kept
+
+
 def test_status_and_import_verification_stamp_on_the_configs_clock(located, tmp_path):
     """README: times patrol stamps itself (registry status changes) are on the config's timezone clock; status and
     import-verification had no --config, so a city outside Japan got its changes stamped in Asia/Tokyo."""
