@@ -809,6 +809,34 @@ def test_the_same_filled_list_imported_again_changes_nothing(located, tmp_path):
     assert re.search(rf"row \d+: {a}: still 'new' as exported", r.stdout) and b not in r.stdout, r.stdout
 
 
+def test_a_crews_change_back_on_a_list_exported_after_the_last_change_is_applied(located, tmp_path):
+    """The re-import guard (a row whose two status columns are the damage's last change is unchanged) must not
+    swallow a crew's real change back: the office scheduled a damage (confirmed -> scheduled), the list exported
+    after says scheduled / 補修予定, the works are called off and the crew writes 確認済 in 状態(和). Both columns
+    then again name the last change, but the row's 状態更新日時 is that change's own time: the list was exported
+    after it. The import reported the row 'notes 1' and left the damage scheduled. Imported again, nothing changes.
+    Real data: the sample drive's registry and the workbook `patrol export --format xlsx` writes."""
+    from detector.store import Store
+
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    a, b = sorted(_store_rows(store))[:2]
+    with Store(store) as st:  # the office, on two days
+        for cid in (a, b):
+            st.set_status(cid, "confirmed", when="2026-11-20T09:15:00")
+            st.set_status(cid, "scheduled", when="2026-11-24T14:02:31")
+    ok(patrol("export", store, "--format", "xlsx", "--out", tmp_path / "w.xlsx"))
+    _fill_xlsx(tmp_path / "w.xlsx", tmp_path / "w-filled.xlsx",
+               {a: {"status (ja)": "確認済", "status note": "工事中止"}, b: {"status": "confirmed"}})
+    r = ok(patrol("import-verification", store, tmp_path / "w-filled.xlsx"))
+    assert r.stdout.startswith("applied 2,") and "scheduled -> confirmed (確認済み): 2 (" in r.stdout, r.stdout
+    rows = _store_rows(store)
+    assert (rows[a]["status"], rows[b]["status"]) == ("confirmed", "confirmed")
+    r = ok(patrol("import-verification", store, tmp_path / "w-filled.xlsx"))  # the same list again
+    assert r.stdout.startswith("applied 0,"), r.stdout
+    assert {k: v["status"] for k, v in _store_rows(store).items() if k in (a, b)} == {a: "confirmed", b: "confirmed"}
+
+
 def test_a_repair_date_written_in_the_repaired_at_column_is_the_repair_date(located, tmp_path):
     """A crew that repaired a damage writes the day in 補修日 (repaired_at), the column named for it, and leaves
     確認日 (checked_at) empty: the import took the import's time as the repair date (days later), so a patch that
