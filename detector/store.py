@@ -1607,15 +1607,16 @@ class Store:
         return True
 
     def _same_time(self, text: str, stored: Any, today: date | None) -> bool:
-        """Whether ``text`` (a list's 状態更新日時: ISO from the csv, the workbook's cell, or as Excel re-saved it,
-        to the minute) is the registry's time ``stored``: to the second, or to the minute when it has no seconds."""
+        """Whether ``text`` (a list's 状態更新日時 or 補修日: ISO from the csv, the workbook's cell, or as Excel re-saved
+        it, to the minute or the day) is the registry's time ``stored``: to the second, or to the minute when it has
+        no seconds."""
         try:
             got = _parse_when(text, today)
             want = datetime.fromisoformat(str(stored))
         except (ValueError, TypeError):
             return False
         if not isinstance(got, datetime):
-            return False  # a day alone: not a change's time
+            got = datetime.combine(got, time(0))  # a day alone: the registry keeps a day as its 00:00
         got = got if got.tzinfo else got.replace(tzinfo=self.tz)
         want = want if want.tzinfo else want.replace(tzinfo=self.tz)
         return abs((got - want).total_seconds()) < (60 if got.second == 0 else 1)
@@ -1717,7 +1718,10 @@ class Store:
                 # days after the repair, and a patch failing in between did not reopen the damage
                 when_col = "checked_at"
                 if not get(row, "checked_at") and st == "repaired" and cur[0] != "repaired" and get(row, "repaired_at"):
-                    when_col = "repaired_at"
+                    # not the 補修日 a reopened damage's list carries, as exported: its earlier repair's
+                    (old_rep,) = con.execute("SELECT repaired_at FROM candidates WHERE candidate_id=?", (cid,)).fetchone()
+                    if not (old_rep and self._same_time(get(row, "repaired_at"), old_rep, now.date())):
+                        when_col = "repaired_at"
                 try:  # (a date without a year read once, against this import's day and this damage's first sighting)
                     when = _parse_when(get(row, when_col), now.date(), first) if get(row, when_col) else None
                     self._when(when)

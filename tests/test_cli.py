@@ -863,6 +863,46 @@ def test_a_repair_date_written_in_the_repaired_at_column_is_the_repair_date(loca
     assert got == {a: "2026-11-26T00:00:00+09:00", b: "2026-11-28T00:00:00+09:00"}
 
 
+def test_a_reopened_damage_repaired_again_is_not_given_its_old_repair_date(located, tmp_path):
+    """A damage repaired, then reopened (seen again after the repair), is listed with its earlier repair's day in
+    補修日 (repaired_at). The crew repairs it again and writes 補修済 only: the import took the 補修日 as exported for
+    the new repair's date, so the repair was stored as done before the sighting that reopened it (the history out
+    of order, the next drive from before the real repair reopening it again). A 補修日 the crew writes is still
+    the repair date. Real data: the sample drive's two passes (2026-11-20, 2026-11-27) located into a registry."""
+    from detector.store import Store
+
+    store = tmp_path / "registry.gpkg"
+    ok(patrol("locate", need(TOYAMA / f"{P1}.oracle.csv"), "--roads", located["roads"], "--out", tmp_path / "o1",
+              "--store", store))
+    a, b = sorted(_store_rows(store))[:2]
+    with Store(store) as st:  # repaired between the passes
+        for cid in (a, b):
+            st.set_status(cid, "repaired", when="2026-11-22")
+    ok(patrol("locate", need(TOYAMA / f"{P2}.oracle.csv"), "--roads", located["roads"], "--out", tmp_path / "o2",
+              "--store", store))
+    assert {k: v["status"] for k, v in _store_rows(store).items() if k in (a, b)} == {a: "reopened", b: "reopened"}
+    ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "list.csv"))
+    with open(tmp_path / "list.csv", encoding="utf-8-sig", newline="") as fh:
+        rd = csv.DictReader(fh)
+        head, body = rd.fieldnames, [x for x in rd if x["candidate_id"] in (a, b)]
+    assert {x["repaired_at"] for x in body} == {"2026-11-22T00:00:00+09:00"}  # the earlier repair's day
+    for x in body:
+        x.update(status="補修済", **({"repaired_at": "2026/11/28"} if x["candidate_id"] == b else {}))
+    with open(tmp_path / "list.csv", "w", encoding="cp932", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=head)
+        w.writeheader()
+        w.writerows(body)
+    ok(patrol("import-verification", store, tmp_path / "list.csv"))
+    con = sqlite3.connect(store)
+    try:
+        got = dict(con.execute("SELECT candidate_id, repaired_at FROM candidates WHERE status='repaired'"))
+        reopened_at = dict(con.execute("SELECT candidate_id, at FROM status_history WHERE to_status='reopened'"))
+    finally:
+        con.close()
+    assert got[b] == "2026-11-28T00:00:00+09:00"
+    assert got[a] != "2026-11-22T00:00:00+09:00" and got[a] >= reopened_at[a], (got, reopened_at)
+
+
 def test_status_and_import_verification_stamp_on_the_configs_clock(located, tmp_path):
     """README: times patrol stamps itself (registry status changes) are on the config's timezone clock; status and
     import-verification had no --config, so a city outside Japan got its changes stamped in Asia/Tokyo."""
