@@ -1583,15 +1583,43 @@ class Store:
             "VALUES (?,?,?,?,?,?,?,?)", (candidate_id, at, status, status, _s(who), _s(note), _s(issue_type), source))
         self._touch("candidates", "status_history")
 
-    def _already_applied(self, cid: str, cur: str, code: str, ja: str) -> bool:
+    def _already_applied(self, cid: str, cur: str, code: str, ja: str, exported_at: str = "",
+                         today: date | None = None) -> bool:
         """Whether a crew's row whose status columns disagree (``code``, ``ja``: one of them edited) names the
-        candidate's last status change, which left it ``cur``: that change is already in the registry."""
+        candidate's last status change, which left it ``cur``: that change is already in the registry.
+
+        ``exported_at``: the row's ``status_changed_at`` (状態更新日時) as exported. Where it is the time of that
+        last change, the list was exported after it, both columns then said ``cur``, and the other one is the crew's
+        word (scheduled, and the crew writes 確認済み back: the works were called off), not a list imported again."""
         if code == ja or cur not in (code, ja):
             return False
-        last = self.con.execute("SELECT from_status, to_status FROM status_history WHERE candidate_id=? AND "
-                                "from_status IS NOT NULL AND from_status != to_status ORDER BY hid DESC LIMIT 1",
-                                (cid,)).fetchone()
-        return last is not None and last[1] == cur and {last[0], last[1]} == {code, ja}
+        # the status changes, latest first (a candidate's first row, from NULL, is when it was created)
+        two = self.con.execute("SELECT from_status, to_status, at FROM status_history WHERE candidate_id=? AND "
+                               "(from_status IS NULL OR from_status != to_status) ORDER BY hid DESC LIMIT 2",
+                               (cid,)).fetchall()
+        if not two or two[0][0] is None or two[0][1] != cur or {two[0][0], two[0][1]} != {code, ja}:
+            return False
+        if exported_at and len(two) == 2:
+            # exported after that change: the row's time is its time, not the one before (the same second, or
+            # minute where Excel re-saved the cell to the minute, cannot tell: taken as imported before)
+            after = self._same_time(exported_at, two[0][2], today)
+            return not (after and not self._same_time(exported_at, two[1][2], today))
+        return True
+
+    def _same_time(self, text: str, stored: Any, today: date | None) -> bool:
+        """Whether ``text`` (a list's 状態更新日時 or 補修日: ISO from the csv, the workbook's cell, or as Excel re-saved
+        it, to the minute or the day) is the registry's time ``stored``: to the second, or to the minute when it has
+        no seconds."""
+        try:
+            got = _parse_when(text, today)
+            want = datetime.fromisoformat(str(stored))
+        except (ValueError, TypeError):
+            return False
+        if not isinstance(got, datetime):
+            got = datetime.combine(got, time(0))  # a day alone: the registry keeps a day as its 00:00
+        got = got if got.tzinfo else got.replace(tzinfo=self.tz)
+        want = want if want.tzinfo else want.replace(tzinfo=self.tz)
+        return abs((got - want).total_seconds()) < (60 if got.second == 0 else 1)
 
     def history(self, candidate_id: str | None = None) -> pd.DataFrame:
         q = "SELECT candidate_id, at, from_status, to_status, who, note, issue_type, source, run_id FROM status_history"
@@ -1649,7 +1677,8 @@ class Store:
                     rep.unmatched.append((line, f"unknown candidate id {cid!r}"))
                     continue
                 st = normalize_status(status) if status else cur[0]
-                if status and status_ja and self._already_applied(cid, cur[0], st, normalize_status(status_ja)):
+                if status and status_ja and self._already_applied(cid, cur[0], st, normalize_status(status_ja),
+                                                                   get(row, "status_changed_at"), now.date()):
                     # the exports write both columns alike; this row's two differ (the crew edited one) and are the
                     # candidate's last status change, before and after: the list was imported before (or the office
                     # made the same change). Without this, the column left as exported was taken for the crew's
@@ -1689,7 +1718,10 @@ class Store:
                 # days after the repair, and a patch failing in between did not reopen the damage
                 when_col = "checked_at"
                 if not get(row, "checked_at") and st == "repaired" and cur[0] != "repaired" and get(row, "repaired_at"):
-                    when_col = "repaired_at"
+                    # not the 補修日 a reopened damage's list carries, as exported: its earlier repair's
+                    (old_rep,) = con.execute("SELECT repaired_at FROM candidates WHERE candidate_id=?", (cid,)).fetchone()
+                    if not (old_rep and self._same_time(get(row, "repaired_at"), old_rep, now.date())):
+                        when_col = "repaired_at"
                 try:  # (a date without a year read once, against this import's day and this damage's first sighting)
                     when = _parse_when(get(row, when_col), now.date(), first) if get(row, when_col) else None
                     self._when(when)
