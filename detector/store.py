@@ -1713,11 +1713,12 @@ class Store:
                                                 f"{allowed})"))
                     continue
                 first = datetime.fromtimestamp(cur[4], self.tz).date() if _isnum(cur[4]) else None
-                # the day of the check; for a repair the crew may have written it in 補修日 (repaired_at, which the
-                # exports leave empty until a damage is repaired) instead: without it the import's time was taken,
-                # days after the repair, and a patch failing in between did not reopen the damage
+                # the day of the check; for a repair, the day the crew wrote in 補修日 (repaired_at, which the
+                # exports leave empty until a damage is repaired), whether or not 確認日 is filled too: the repair
+                # date decides which later sightings reopen it (the import's time, days later, or a check before or
+                # after the works left a failed patch unseen or reopened a sound one)
                 when_col = "checked_at"
-                if not get(row, "checked_at") and st == "repaired" and cur[0] != "repaired" and get(row, "repaired_at"):
+                if st == "repaired" and cur[0] != "repaired" and get(row, "repaired_at"):
                     # not the 補修日 a reopened damage's list carries, as exported: its earlier repair's
                     (old_rep,) = con.execute("SELECT repaired_at FROM candidates WHERE candidate_id=?", (cid,)).fetchone()
                     if not (old_rep and self._same_time(get(row, "repaired_at"), old_rep, now.date())):

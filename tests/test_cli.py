@@ -840,7 +840,9 @@ def test_a_crews_change_back_on_a_list_exported_after_the_last_change_is_applied
 def test_a_repair_date_written_in_the_repaired_at_column_is_the_repair_date(located, tmp_path):
     """A crew that repaired a damage writes the day in 補修日 (repaired_at), the column named for it, and leaves
     確認日 (checked_at) empty: the import took the import's time as the repair date (days later), so a patch that
-    failed in between was not reopened by the drive that saw it. Real data: the sample registry's csv, saved as Shift_JIS."""
+    failed in between was not reopened by the drive that saw it. With 確認日 filled too (a check days after the
+    works), the 補修日 is still the repair date (確認日 was taken). Real data: the sample registry's csv, saved as
+    Shift_JIS."""
     store = tmp_path / "registry.gpkg"
     store.write_bytes(located["store"].read_bytes())
     ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "list.csv"))
@@ -849,7 +851,7 @@ def test_a_repair_date_written_in_the_repaired_at_column_is_the_repair_date(loca
         head, body = rd.fieldnames, list(rd)
     a, b = body[0]["candidate_id"], body[1]["candidate_id"]
     body[0].update(status="補修済", repaired_at="2026/11/26", status_note="応急処置")
-    body[1].update(status="補修済", repaired_at="2026/11/26", checked_at="2026/11/28")  # checked_at still rules
+    body[1].update(status="補修済", repaired_at="2026/11/25", checked_at="2026/11/28")  # the repair day rules
     with open(tmp_path / "list.csv", "w", encoding="cp932", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=head)
         w.writeheader()
@@ -860,7 +862,7 @@ def test_a_repair_date_written_in_the_repaired_at_column_is_the_repair_date(loca
         got = dict(con.execute("SELECT candidate_id, repaired_at FROM candidates WHERE status='repaired'"))
     finally:
         con.close()
-    assert got == {a: "2026-11-26T00:00:00+09:00", b: "2026-11-28T00:00:00+09:00"}
+    assert got == {a: "2026-11-26T00:00:00+09:00", b: "2026-11-25T00:00:00+09:00"}
 
 
 def test_a_reopened_damage_repaired_again_is_not_given_its_old_repair_date(located, tmp_path):
