@@ -433,7 +433,9 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
             grid up to it is 2 frames short of max_interval_s and placed by the track at least _SKIP_MARGIN_M short
             of every_m from the kept position, or not placed (a gap in the track; not at a gap's edge), so the
             frames sampled are those of decoding every one. None: decode on."""
-            n = int(min(max_interval_s, 3600.0) * fps)
+            # (at most _CHUNK_MAX frames looked up at once: a broken frame rate of 90,000 with an hour's
+            # max_interval_s asked for 324 M track positions)
+            n = int(min(min(max_interval_s, 3600.0) * fps, _CHUNK_MAX))
             least = max(SKIP_MIN_S * fps, 48)  # a seek decodes from a key frame ~16 frames or more before its frame
             if n < least + 2:  # (no track lookup for it at a low frame rate)
                 return None

@@ -767,3 +767,16 @@ def test_stops_passed_over_by_seeking_keep_the_same_frames(tmp_path, video_10fps
     assert seek_frames == every_frames  # the same names (times) and bytes
     assert late_frames == every_frames and late.skipped == 0  # decoded one by one after the first seek
     assert [f["t"] for f in seek.frames] == [f["t"] for f in every.frames] == [f["t"] for f in late.frames]
+
+
+def test_seeking_looks_ahead_at_most_chunk_max_frames(tmp_path, video_10fps, photos, monkeypatch):
+    """The look-ahead before a seek asks the track for at most _CHUNK_MAX frames' positions (a broken frame rate of
+    90,000 with an hour's max_interval_s asked for 324 M at once); cut that short, the stops are still passed over
+    in shorter seeks and the frames kept are those of decoding every frame."""
+    import detector.video as video
+
+    every, every_frames = _extract_all(tmp_path, video_10fps, photos, "every", monkeypatch, None)
+    monkeypatch.setattr(video, "_CHUNK_MAX", 60)  # 6 s of this 10 fps video (undone by _extract_all at its end)
+    capped, capped_frames = _extract_all(tmp_path, video_10fps, photos, "capped", monkeypatch, 2.0)
+    assert capped.skipped > 0.1 * capped.decoded, (capped.skipped, capped.decoded)
+    assert capped_frames == every_frames
