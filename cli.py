@@ -392,12 +392,20 @@ def tune(
     # a line of its own: as the table's title it was wrapped to the width of the three columns, paths cut apart
     console.print(f"patrol tune: {w} at {cfg.detect.imgsz} px on {data_yaml} ({split}{only})", soft_wrap=True)
     t = Table(box=None, pad_edge=False)
-    for col in ("class", "threshold", "was"):
+    for col in ("class", "threshold", "was", "boxes"):
         t.add_column(col)
     for c in old:
-        t.add_row(c, f"{res[c]:.2f}", f"{old[c]:.2f}" + ("  (kept: no labelled box of this class)" if c in res["kept"] else ""))
+        t.add_row(c, f"{res[c]:.2f}", f"{old[c]:.2f}", str(res["n_boxes"][c])
+                  + ("  (kept: no labelled box of this class)" if c in res["kept"] else ""))
     console.print(t)
     console.print(f"F1 {res['f1_before']:.3f} → {res['f1_after']:.3f}\nwritten: {config}")
+    from detector.tune import MIN_BOXES
+
+    for c, n in res["few"].items():  # a threshold chosen on a handful of boxes: the user should know before a run
+        err_console.print(f"warning: {c}: only {n} labelled box{'es' if n > 1 else ''} in the {split} "
+                          f"split, so its threshold {old[c]:.2f} → {res[c]:.2f} rests on chance; label more photos "
+                          f"with {c} (at least {MIN_BOXES} boxes), or set classes.{c}.threshold in {config} back "
+                          "by hand", soft_wrap=True, markup=False, highlight=False)
     if not res["layout_kept"]:
         console.print(f"[yellow]note:[/yellow] {config}'s classes are not in block style, so the file was rewritten "
                       "as a whole: values kept, comments lost")

@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import sys
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -250,6 +251,99 @@ def _list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
+_NOTED: set[str] = set()  # notes said once per process (resolve_split runs for each split)
+
+
+def _note_once(msg: str) -> None:
+    if msg not in _NOTED:
+        _NOTED.add(msg)
+        print(f"note: {msg}", file=sys.stderr)
+
+
+def read_text_file(path: Path, what: str = "data yaml") -> str:
+    """A hand-edited text file of a dataset (data.yaml, a list file): UTF-8 with or without BOM, else Shift_JIS
+    (cp932: what Notepad on a Japanese Windows saves as 'ANSI'), with a note; else an InputError saying to save
+    it as UTF-8."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"cannot read {what}: {e.strerror or type(e).__name__}", path) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = raw.decode("cp932")
+    except UnicodeDecodeError:
+        raise InputError(f"{what} is neither UTF-8 nor Shift_JIS text: save it as UTF-8", path) from None
+    _note_once(f"{path}: read as Shift_JIS (cp932), not UTF-8; saving it as UTF-8 avoids this guess")
+    return text
+
+
+def read_data_yaml(path: Path) -> dict:
+    """A data.yaml as a mapping (its text as :func:`read_text_file` reads it); an InputError naming it else."""
+    try:
+        d = yaml.safe_load(read_text_file(path))
+    except yaml.YAMLError as e:
+        raise InputError(f"cannot read data yaml: {' '.join(str(e).split())}", path) from None
+    if not isinstance(d, dict):
+        raise InputError("not a YOLO data yaml (a mapping with path, train, val, names)", path)
+    return d
+
+
+def _windows_abs(s: str) -> bool:
+    """``D:\\data`` or ``\\\\server\\share``: an absolute Windows path (not one on a POSIX system)."""
+    return os.sep == "/" and bool(PureWindowsPath(s).drive)
+
+
+def _data_path(s: str, base: Path) -> Path:
+    """A path written in a data.yaml (or its list file) as a Path here: backslashes are separators (a data.yaml
+    written on Windows: ``images\\train``) unless a file of that literal name exists; relative to ``base``."""
+    p = Path(s)
+    if not p.is_absolute():
+        p = base / p
+    if os.sep == "/" and "\\" in s and not p.exists():
+        q = Path(s.replace("\\", "/"))
+        p = q if q.is_absolute() else base / q
+    return p
+
+
+def _data_base(d: dict, source: Path) -> tuple[Path | None, str | None]:
+    """The folder a data.yaml's split paths are relative to: its ``path:`` (relative to the yaml), or the yaml's
+    folder. ``(None, raw)`` when ``path:`` names a folder that is not there (a Windows drive on this computer,
+    the folder of the computer that wrote the yaml): :func:`_split_path` then looks beside the yaml."""
+    raw = d.get("path")
+    if raw is None or str(raw).strip() in ("", "."):
+        return source.parent.resolve(), None
+    raw = str(raw).strip()
+    base = None if _windows_abs(raw) else _data_path(raw, source.parent)
+    if base is not None and base.is_dir():
+        return base.resolve(), None
+    return None, raw
+
+
+def _split_path(entry: str, base: Path | None, raw_base: str | None, source: Path, split: str) -> tuple[Path, Path]:
+    """A split's folder or list file, and the folder its list file's lines are relative to; an InputError saying
+    what to write when it is not found."""
+    if base is not None:
+        p = _data_path(entry, base)
+        if p.exists():
+            return p, base
+        if _windows_abs(entry):
+            raise InputError(f"{split} folder not found: {entry} is a path on a Windows drive; write it relative to "
+                             f"the data yaml, e.g. {split}: images/{split}", source, split)
+        raise InputError(f"{split} folder not found: {p}", source, split)
+    here = source.parent.resolve()
+    p = _data_path(entry, here)
+    if not _windows_abs(entry) and p.exists():
+        _note_once(f"{source}: path: {raw_base} is not a folder on this computer; the splits were found beside the "
+                   f"data yaml and are read from {here} (leave path: out, or set it to where the data set is now)")
+        return p, here
+    raise InputError(f"{raw_base} is not a folder on this computer (written on another one?): set path: to "
+                     "the data set's folder here, relative to the data yaml or absolute, or leave it out for the data "
+                     "yaml's own folder", source, "path")
+
+
 def resolve_split(source: str | Path, split: str = "val") -> tuple[list[Path], list[str]]:
     """Images of ``split`` and the dataset's class names (index order) from a data.yaml or an images folder."""
     source = Path(source)
@@ -261,33 +355,24 @@ def resolve_split(source: str | Path, split: str = "val") -> tuple[list[Path], l
                              "folder of one split such as images/val", source)
         names = list(CLASS_IDS)
     elif source.is_file():
-        try:
-            d = yaml.safe_load(source.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-            raise InputError(f"cannot read data yaml: {' '.join(str(e).split())}", source) from None
-        if not isinstance(d, dict):
-            raise InputError("not a YOLO data yaml (a mapping with path, train, val, names)", source)
+        d = read_data_yaml(source)
         if not d.get(split):
             avail = [s for s in ("train", "val", "test") if d.get(s)]
             raise InputError(f"no {split!r} split in the data yaml (has: {', '.join(avail) or 'none'})", source, split)
-        base = Path(d.get("path") or ".")
-        if not base.is_absolute():
-            base = (source.parent / base).resolve()
+        base, raw_base = _data_base(d, source)
         entries = d[split] if isinstance(d[split], list) else [d[split]]
         images = []
         for e in entries:
-            p = Path(str(e))
-            p = p if p.is_absolute() else base / p
+            p, rel = _split_path(str(e), base, raw_base, source, split)
             if p.is_dir():
                 images += _list_images(p)
-            elif p.is_file() and p.suffix == ".txt":
-                for line in p.read_text(encoding="utf-8").splitlines():
+            elif p.suffix.lower() == ".txt":  # a list file of image paths, one a line (relative to path:)
+                for line in read_text_file(p, "list file").splitlines():
                     line = line.strip()
                     if line:
-                        q = Path(line)
-                        images.append(q if q.is_absolute() else (base / q))
+                        images.append(_data_path(line, rel))
             else:
-                raise InputError(f"{split} folder not found: {p}", source, split)
+                raise InputError(f"{split}: {p} is neither a folder of images nor a .txt list of them", source, split)
         names = dataset_names(d, source)
     else:
         raise InputError("not found (expected a data.yaml or an images folder)", source)
@@ -350,7 +435,7 @@ def read_labels(path: Path, names: Sequence[str], width: int, height: int) -> tu
     whole image, with all its other boxes, for it. The error names the classes as the data yaml writes them
     (``names.written`` of a :class:`ClassIds`)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Notepad) would read as part of the first number
     except FileNotFoundError:
         return np.zeros((0, 4)), np.array([], dtype=object)
     except UnicodeDecodeError:

@@ -221,19 +221,26 @@ JGD2011_ZONES = range(6669, 6688)
 
 
 def _zones_of(lat: np.ndarray, lon: np.ndarray) -> list[str]:
-    """The JGD2011 plane rectangular zones whose area of use holds every position (``EPSG:6674 (zone VI)``); the
-    zones' areas are boxes that overlap where prefectures of two zones meet, so near a border two are named."""
+    """The JGD2011 plane rectangular zones whose area of use holds every position (``EPSG:6674 (zone VI)``), the
+    one whose origin is nearest their centre first. The zones' areas are boxes that overlap well beyond the
+    prefecture borders (Tokyo lies in the boxes of zones VIII and IX, Sapporo in XI and XII), so two are often
+    named; the nearest origin is the prefecture's zone where the boxes overlap away from a border (Tokyo: IX,
+    Sapporo: XII), not a rule (a zone is the prefecture's by law, not by distance)."""
     from pyproj import CRS
 
     if not len(lat):
         return []
-    out = []
+    found = []
+    clat, clon = float(np.mean(lat)), float(np.mean(lon))
     for code in JGD2011_ZONES:
         crs = CRS.from_epsg(code)
         a = crs.area_of_use
         if a and np.all((lon >= a.west) & (lon <= a.east) & (lat >= a.south) & (lat <= a.north)):
-            out.append(f"EPSG:{code} (zone {crs.name.rsplit(' ', 1)[-1]})")
-    return out
+            p = {q.name: q.value for q in crs.coordinate_operation.params}
+            lon0, lat0 = p.get("Longitude of natural origin", clon), p.get("Latitude of natural origin", clat)
+            far = np.hypot((clon - lon0) * np.cos(np.radians(clat)), clat - lat0)  # degrees of latitude
+            found.append((far, f"EPSG:{code} (zone {crs.name.rsplit(' ', 1)[-1]})"))
+    return [z for _, z in sorted(found)]
 
 
 def outside(lat, lon, crs, ids=None) -> str | None:

@@ -22,6 +22,7 @@ whether two segments share a node or meet anywhere (OSM ways crossing at interio
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -491,6 +492,23 @@ def _dedupe_ids(ids: np.ndarray) -> np.ndarray:
     return s.to_numpy(dtype=object)
 
 
+#: the most a locate.crs may stretch or shrink distances at the network (UTM: 0.1 % at a zone's edge; the plane
+#: rectangular zones: 0.01 %; Web Mercator in Japan: 20-30 %)
+MAX_SCALE_ERROR = 0.01
+
+
+def _scale_error(crs, lon: float, lat: float) -> float:
+    """How much ``crs`` stretches (or shrinks) distances at (lon, lat): the larger of its meridian and parallel scale
+    errors (NaN where PROJ cannot tell, e.g. outside the projection's domain)."""
+    from pyproj import Proj
+
+    try:
+        f = Proj(crs).get_factors(lon, lat)
+        return float(max(abs(f.meridional_scale - 1.0), abs(f.parallel_scale - 1.0)))
+    except Exception:  # noqa: BLE001 - pyproj's ProjError and friends
+        return math.nan
+
+
 def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
     import geopandas as gpd
 
@@ -583,29 +601,34 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
         raise InputError("contains no LineString features with 2+ points", path)
 
     # project
+    to_ll = Transformer.from_crs(crs, 4326, always_xy=True)
+    b = shapely.total_bounds(g)
+    clon, clat = to_ll.transform((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+    if not (np.isfinite(clon) and np.isfinite(clat)):
+        raise InputError("cannot find the network's position", path)
     if cfg.locate.crs:
-        try:
-            target = CRS.from_user_input(cfg.locate.crs)
-        except Exception as e:
-            raise InputError(f"unknown CRS {cfg.locate.crs!r}: {e}", path, "locate.crs") from None
+        from .config import _checked_crs
+
+        try:  # as the config checks it when it loads (here for a setting given since, in code)
+            _checked_crs(cfg.locate.crs, metric=True)
+        except ValueError as e:
+            raise InputError(str(e), path, "locate.crs") from None
+        target = CRS.from_user_input(cfg.locate.crs)
+        stretch = _scale_error(target, clon, clat)
+        if not stretch <= MAX_SCALE_ERROR:
+            # metres, but not on the ground here: Web Mercator (EPSG:3857) is 25 % long in Toyama, a zone of the
+            # other end of the country a few %: every distance of the config (snap, dedupe, match) would be off
+            raise InputError(f"locate.crs {cfg.locate.crs} ({target.name}) stretches distances by "
+                             f"{stretch:.1%} at the network ({clat:.4f}, {clon:.4f}), and every distance of the "
+                             "config is metres on the ground: give your area's plane rectangular zone (e.g. "
+                             "EPSG:6675) or UTM zone, or leave it out (the UTM zone of the network)", path,
+                             "locate.crs")
     else:
-        to_ll = Transformer.from_crs(crs, 4326, always_xy=True)
-        b = shapely.total_bounds(g)
-        clon, clat = to_ll.transform((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
-        if not (np.isfinite(clon) and np.isfinite(clat)):
-            raise InputError("cannot find the network's position", path)
         from pyproj.aoi import AreaOfInterest
         from pyproj.database import query_utm_crs_info
 
         info = query_utm_crs_info(datum_name="WGS 84", area_of_interest=AreaOfInterest(clon, clat, clon, clat))
         target = CRS.from_epsg(info[0].code) if info else CRS.from_epsg(3857)
-    if target.is_geographic:
-        raise InputError(f"locate.crs must be a projected (metric) CRS, got {target.name}", path, "locate.crs")
-    from .gis import not_metres
-
-    if unit := not_metres(target):  # every distance of the config (snap, dedupe, match) is metres
-        raise InputError(f"locate.crs must be a projected CRS in metres, {target.name} is in {unit}", path,
-                         "locate.crs")
     metric = gpd.GeoSeries(g, crs=crs).to_crs(target)
     g = np.asarray(metric.values, dtype=object)
     n_dup = 0  # repeated values of the configured id field (auto-detected id columns are unique)

@@ -1599,15 +1599,28 @@ class Store:
             "VALUES (?,?,?,?,?,?,?,?)", (candidate_id, at, status, status, _s(who), _s(note), _s(issue_type), source))
         self._touch("candidates", "status_history")
 
-    def _already_applied(self, cid: str, cur: str, code: str, ja: str) -> bool:
+    def _already_applied(self, cid: str, cur: str, code: str, ja: str, exported_at: str = "",
+                         today: date | None = None) -> bool:
         """Whether a crew's row whose status columns disagree (``code``, ``ja``: one of them edited) names the
-        candidate's last status change, which left it ``cur``: that change is already in the registry."""
+        candidate's last status change, which left it ``cur``: that change is already in the registry.
+
+        ``exported_at``: the row's ``status_changed_at`` (状態更新日時) as exported. Where it is the time of that
+        last change, the list was exported after it, both columns then said ``cur``, and the other one is the crew's
+        word (scheduled, and the crew writes 確認済み back: the works were called off), not a list imported again."""
         if code == ja or cur not in (code, ja):
             return False
-        last = self.con.execute("SELECT from_status, to_status FROM status_history WHERE candidate_id=? AND "
-                                "from_status IS NOT NULL AND from_status != to_status ORDER BY hid DESC LIMIT 1",
-                                (cid,)).fetchone()
-        return last is not None and last[1] == cur and {last[0], last[1]} == {code, ja}
+        # the status changes, latest first (a candidate's first row, from NULL, is when it was created)
+        two = self.con.execute("SELECT from_status, to_status, at FROM status_history WHERE candidate_id=? AND "
+                               "(from_status IS NULL OR from_status != to_status) ORDER BY hid DESC LIMIT 2",
+                               (cid,)).fetchall()
+        if not two or two[0][0] is None or two[0][1] != cur or {two[0][0], two[0][1]} != {code, ja}:
+            return False
+        if exported_at and len(two) == 2:
+            # exported after that change: the row's time is its time, not the one before (the same second, or
+            # minute where Excel re-saved the cell to the minute, cannot tell: taken as imported before)
+            after = self._same_time_text(exported_at, two[0][2], today)
+            return not (after and not self._same_time_text(exported_at, two[1][2], today))
+        return True
 
     # ---- a list exported before the registry changed the damage (import_verification)
     def _same_time(self, got: date | datetime, stored: Any) -> bool:
@@ -1654,10 +1667,11 @@ class Store:
         t = t.astimezone(self.tz)
         return t.strftime("%Y-%m-%d") if t.time() == time(0) else t.strftime("%Y-%m-%d %H:%M")
 
-    def _same_time_text(self, text: str, stored: Any, now: datetime) -> bool:
-        """Whether a list's time cell ``text`` is the stored time (False: empty, or not a time)."""
+    def _same_time_text(self, text: str, stored: Any, today: date | None) -> bool:
+        """Whether a list's time cell ``text`` is the stored time (False: empty, or not a time); ``today``: the day
+        a date without a year is read against."""
         try:
-            return bool(text) and self._same_time(_parse_when(text, now.date()), stored)
+            return bool(text) and self._same_time(_parse_when(text, today), stored)
         except ValueError:
             return False
 
@@ -1676,7 +1690,7 @@ class Store:
                            ("status_note", "note"), ("checked_by", "checked by"), ("issue_type", "issue type")):
             v = get(row, col)
             if v and not (col == "repaired_at" and self._same_time_text(v, self.con.execute(
-                    "SELECT repaired_at FROM candidates WHERE candidate_id=?", (cid,)).fetchone()[0], now)):
+                    "SELECT repaired_at FROM candidates WHERE candidate_id=?", (cid,)).fetchone()[0], now.date())):
                 wrote.append(f"{label} {v!r}")
         words = ", ".join(wrote)
         note = f"held, not applied (changed in the registry since the list was exported): the crew wrote {words}"
@@ -1779,7 +1793,8 @@ class Store:
                 st = normalize_status(status) if status else cur[0]
                 words = [w for w in (normalize_status(status) if status else None,
                                      normalize_status(status_ja) if status_ja else None) if w]
-                again = bool(status and status_ja) and self._already_applied(cid, cur[0], *words)
+                again = bool(status and status_ja) and self._already_applied(cid, cur[0], *words,
+                                                                            get(row, "status_changed_at"), now.date())
                 since: list[tuple] = []
                 if get(row, "status_changed_at") and any(w != cur[0] for w in words) and not again:
                     # the row asks for another status than the registry's: did the registry change the damage after
@@ -1793,9 +1808,10 @@ class Store:
                 if since:
                     # the crew's word: a status column that differs from the status exported (None: not known)
                     crew = sorted({w for w in words if w != exported})
-                    # the day a crew gives a repair: 確認日 (checked_at), else 補修日 (repaired_at) where not as exported
-                    day = get(row, "checked_at") or (get(row, "repaired_at") if not self._same_time_text(
-                        get(row, "repaired_at"), cur[7], now) else "")
+                    # the day a crew gives a repair: 補修日 (repaired_at) where not as exported, else 確認日 (checked_at),
+                    # as for a row applied below
+                    day = (get(row, "repaired_at") if not self._same_time_text(get(row, "repaired_at"), cur[7],
+                                                                              now.date()) else "") or get(row, "checked_at")
                     if not crew and exported == "repaired" and day:
                         crew = ["repaired"]  # repaired again, as the list said, on a day the crew wrote (reopened since)
                     done = self._changes_text(since)
@@ -1866,12 +1882,16 @@ class Store:
                     rep.unmatched.append((line, f"{cid}: transition {cur[0]} -> {st} not allowed (from {cur[0]}: "
                                                 f"{allowed})"))
                     continue
-                # the day of the check; for a repair the crew may have written it in 補修日 (repaired_at, which the
-                # exports leave empty until a damage is repaired) instead: without it the import's time was taken,
-                # days after the repair, and a patch failing in between did not reopen the damage
+                # the day of the check; for a repair, the day the crew wrote in 補修日 (repaired_at, which the
+                # exports leave empty until a damage is repaired), whether or not 確認日 is filled too: the repair
+                # date decides which later sightings reopen it (the import's time, days later, or a check before or
+                # after the works left a failed patch unseen or reopened a sound one)
                 when_col = "checked_at"
-                if not get(row, "checked_at") and st == "repaired" and cur[0] != "repaired" and get(row, "repaired_at"):
-                    when_col = "repaired_at"
+                if st == "repaired" and cur[0] != "repaired" and get(row, "repaired_at"):
+                    # not the 補修日 a reopened damage's list carries, as exported: its earlier repair's
+                    (old_rep,) = con.execute("SELECT repaired_at FROM candidates WHERE candidate_id=?", (cid,)).fetchone()
+                    if not (old_rep and self._same_time_text(get(row, "repaired_at"), old_rep, now.date())):
+                        when_col = "repaired_at"
                 try:  # (a date without a year read once, against this import's day and this damage's first sighting)
                     when = _parse_when(get(row, when_col), now.date(), first) if get(row, when_col) else None
                     self._when(when)

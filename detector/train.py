@@ -17,7 +17,7 @@ import yaml
 from .atomic import FileLock, atomic_write, atomic_write_text
 from . import CLASS_IDS
 from .errors import InputError, ModelError, UsageError
-from .evaluate import dataset_names
+from .evaluate import dataset_names, read_data_yaml
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
@@ -46,13 +46,12 @@ def resolve_data_yaml(
     from .evaluate import resolve_split
 
     data_yaml = Path(data_yaml).resolve()
+    if data_yaml.is_dir():
+        raise InputError(_folder_advice(data_yaml), data_yaml)
     if not data_yaml.is_file():
         raise InputError("data yaml not found", data_yaml)
-    try:
-        d = yaml.safe_load(data_yaml.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise InputError(f"invalid YAML: {e}", data_yaml) from None
-    if not isinstance(d, dict) or "names" not in d or "train" not in d:
+    d = read_data_yaml(data_yaml)  # UTF-8, or Shift_JIS from a Japanese Notepad
+    if "names" not in d or "train" not in d:
         raise InputError("not a YOLO data yaml (needs train, val, names)", data_yaml)
     if not d.get("val"):
         raise InputError("no val split: training picks best.pt on it (add val: images/val)", data_yaml, "val")
@@ -76,6 +75,21 @@ def resolve_data_yaml(
     out = work_dir / "data.resolved.yaml"
     out.write_text(yaml.safe_dump(out_d, allow_unicode=True), encoding="utf-8")
     return out
+
+
+def _folder_advice(folder: Path) -> str:
+    """What to pass instead of a dataset folder: its data.yaml, or the one to write for the splits it holds."""
+    yamls = sorted(p.name for p in folder.glob("*.y*ml") if p.suffix.lower() in (".yaml", ".yml"))
+    if yamls:
+        return f"a folder: pass its data yaml ({', '.join(yamls[:3])})"
+    splits = {s: f"{d}/{s}" for s in ("train", "val") for d in ("images", "") if (folder / d / s).is_dir()}
+    lines = [f"{s}: {splits.get(s, f'images/{s}')}" for s in ("train", "val")]
+    need = "" if len(splits) == 2 else (
+        "; put the training photos in images/train and the validation photos (say a fifth, other streets than "
+        "train's) in images/val, their labels in labels/train and labels/val")
+    return (f"a folder, not a data yaml: training needs a train and a val split{need}, and a data.yaml in it saying "
+            f"where they are and the classes in your label files' order, e.g. {folder / 'data.yaml'}: "
+            f"'{lines[0]}', '{lines[1]}', 'names: [D00, D10, D20, D40]' (README: Retraining for a city)")
 
 
 def image_problem(path: Path) -> str | None:

@@ -29,6 +29,9 @@ from .errors import ConfigError, InputError
 from .evaluate import IOU_THR, MAX_BOXES, ImagePreds, box_iou, greedy_match, predict_split, prf
 
 GRID = np.round(np.arange(0.05, 0.9 + 1e-9, 0.01), 2)
+# below this many labelled boxes of a class in the split, its chosen threshold is mostly chance (one box more found
+# or missed moves it across the grid): tune still writes it, with a warning naming the class (README: tune)
+MIN_BOXES = 20
 
 
 class _Image:
@@ -385,8 +388,9 @@ def tune(data_yaml: str | Path, weights: str | Path | None, config_path: str | P
     ``config_path``.
 
     Returns ``{"D00": t, "D10": t, "D20": t, "D40": t, "f1_before": f, "f1_after": f}``, plus ``"kept"`` (the
-    classes without a labelled box in the split, whose thresholds stay) and ``"layout_kept"`` (False when the
-    config had to be rewritten as a whole, losing its comments; see write_thresholds).
+    classes without a labelled box in the split, whose thresholds stay), ``"layout_kept"`` (False when the
+    config had to be rewritten as a whole, losing its comments; see write_thresholds), ``"n_boxes"`` (labelled
+    boxes per class in the split) and ``"few"`` (the tuned classes with fewer than MIN_BOXES of them).
     """
     from .evaluate import score
 
@@ -396,8 +400,11 @@ def tune(data_yaml: str | Path, weights: str | Path | None, config_path: str | P
     if preds is None:
         preds = predict_split(data_yaml, weights, cfg, split, prefixes=prefixes)
     before = score(preds, cfg.thresholds(), with_map=False)["f1"]
-    labelled = {str(c) for p in preds for c in p.gt_cls}
-    keep = [c for c in CLASS_IDS if c not in labelled]
+    n_boxes = {c: 0 for c in CLASS_IDS}
+    for ip in preds:
+        for c in ip.gt_cls:
+            n_boxes[str(c)] += 1
+    keep = [c for c in CLASS_IDS if not n_boxes[c]]
     if len(keep) == len(CLASS_IDS):  # nothing chosen: no stamp saying the thresholds fit this model and size
         only = f" ({' '.join(prefixes)} only)" if prefixes else ""
         raise InputError(f"no labelled box in the {split} split{only}: nothing to tune (every image is background)",
@@ -411,4 +418,6 @@ def tune(data_yaml: str | Path, weights: str | Path | None, config_path: str | P
                        split, prefixes, when=datetime.now(cfg.tz).date().isoformat(), config_path=config_path,
                        kept=keep)
     layout_kept = write_thresholds(config_path, thr, stamp)
-    return {**thr, "f1_before": float(before), "f1_after": float(after), "kept": keep, "layout_kept": layout_kept}
+    few = {c: n for c, n in n_boxes.items() if 0 < n < MIN_BOXES}
+    return {**thr, "f1_before": float(before), "f1_after": float(after), "kept": keep, "layout_kept": layout_kept,
+            "n_boxes": n_boxes, "few": few}

@@ -57,6 +57,12 @@ _MAX_MOOV = 256 * 1024 * 1024
 _HASH_BYTES = 4 * 1024 * 1024  # the video's first and last 4 MB tell it from another (fingerprint)
 _CHUNK_S = 10.0  # extract: the track positions of this many seconds of frames are looked up at once
 _CHUNK_MAX = 3000  # ... at most this many grid points (a broken frame rate)
+#: extract: a stretch of at least this many seconds in which the track says no frame can be kept (a stop at a light,
+#: every_m not reached before max_interval_s) is passed over by a seek, not decoded frame by frame (None: never)
+SKIP_MIN_S: float | None = 2.0
+# ... a frame is passed over only while the track puts it this much short of every_m from the last kept one (the
+# loop's own positions are the same track's, interpolated on the frame-rate grid: off by centimetres at a turn)
+_SKIP_MARGIN_M = 0.25
 _END_TOL_S = 5.0  # a creation time this close to the file name's time + the length was written at the end
 _IMAGE_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1", b"mif2",
                  b"miaf", b"avif", b"avis"}
@@ -294,7 +300,8 @@ def video_folder(root: Path, drive: str, name: str) -> Path:
 class Extracted:
     frames: list[dict]  # {"t": seconds into the video, "file": JPEG name, "width", "height"}
     reused: bool = False
-    decoded: int = 0  # frames decoded this time (0 when reused)
+    decoded: int = 0  # frames the video has up to where decoding ended (0 when reused), those passed over included
+    skipped: int = 0  # ... of them passed over by a seek (SKIP_MIN_S), not decoded one by one
     duration_s: float = math.nan
     notes: list[str] = field(default_factory=list)
 
@@ -418,8 +425,49 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
             la, lo = locate(np.array([start + pts]))
             return None if math.isnan(la[0]) else (float(la[0]), float(lo[0]))
 
+        skipped, passed, cfr, landing = 0, 0, fps > 0 and total > 0 and SKIP_MIN_S is not None, None
+
+        def skip_to(pts: float) -> int | None:
+            """After a frame kept at ``pts`` (frame k - 1): the frame to seek to when the track says that none of
+            the next SKIP_MIN_S seconds or more can be kept, as the loop decides it: each frame on the frame rate's
+            grid up to it is 2 frames short of max_interval_s and placed by the track at least _SKIP_MARGIN_M short
+            of every_m from the kept position, or not placed (a gap in the track; not at a gap's edge), so the
+            frames sampled are those of decoding every one. None: decode on."""
+            # (at most _CHUNK_MAX frames looked up at once: a broken frame rate of 90,000 with an hour's
+            # max_interval_s asked for 324 M track positions)
+            n = int(min(min(max_interval_s, 3600.0) * fps, _CHUNK_MAX))
+            least = max(SKIP_MIN_S * fps, 48)  # a seek decodes from a key frame ~16 frames or more before its frame
+            if n < least + 2:  # (no track lookup for it at a low frame rate)
+                return None
+            j = k + np.arange(n)  # frames k .. k + n - 1
+            la, lo = locate(start + j / fps)
+            placed = np.isfinite(la) & np.isfinite(lo)
+            if last_pos is None:  # the first frame the track places is kept
+                near = np.zeros(n, bool)
+            else:
+                d = distance_bearing(last_pos[0], last_pos[1], np.where(placed, la, 0.0), np.where(placed, lo, 0.0))[0]
+                near = d < every_m - min(_SKIP_MARGIN_M, 0.2 * every_m)
+            ok = (j / fps - pts < max_interval_s - 2.0 / fps) & np.where(placed, near, True)
+            edge = np.flatnonzero(placed[1:] != placed[:-1])  # frames beside a gap's edge are decoded
+            ok[edge] = ok[np.minimum(edge + 1, n - 1)] = False
+            stop = int(np.argmin(ok)) if not ok.all() else n
+            target = int(k + stop - 2)  # the last 2 frames before one that may be kept are decoded
+            return target if target - k >= least else None
+
         while cap.grab():
             pts = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            if landing is not None:  # the first frame after a seek must be the frame sought, at its time
+                if not (math.isfinite(pts) and abs(pts - landing / fps) < 0.5 / fps):
+                    cap.release()  # an inexact seek: from the start again, frame by frame, without seeking
+                    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+                    for _ in range(landing + 1):
+                        if not cap.grab():
+                            break
+                    pts = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                    cfr, skipped = False, skipped - passed  # decoded after all
+                landing = None
+            if cfr and not (math.isfinite(pts) and abs(pts - k / fps) < 0.5 / fps):
+                cfr = False  # time stamps off the frame rate's grid (a variable frame rate): no seeking
             if not math.isfinite(pts) or pts <= prev_pts:  # no or broken time stamps: the frame rate's
                 pts = k / fps if fps > 0 else prev_pts + 1 / 30
             prev_pts = pts
@@ -454,6 +502,11 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
                     busy.add(e)
                     continue
             kept.append({"t": round(pts, 3), "file": fname, "width": int(img.shape[1]), "height": int(img.shape[0])})
+            target = skip_to(pts) if cfr else None
+            if target is not None and target < total and cap.set(cv2.CAP_PROP_POS_FRAMES, target):
+                passed = target - k
+                skipped += passed
+                k = landing = target
         if progress:
             progress(k, max(total, k))
     finally:
@@ -477,7 +530,7 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
         atomic_write_text(index, json.dumps(doc, indent=1))
     if own:
         busy.check()
-    return Extracted(frames=kept, decoded=k, duration_s=duration, notes=notes)
+    return Extracted(frames=kept, decoded=k, skipped=skipped, duration_s=duration, notes=notes)
 
 
 def _remove_others(folder: Path, keep: set[str], busy) -> None:

@@ -811,10 +811,40 @@ def test_the_same_filled_list_imported_again_changes_nothing(located, tmp_path):
                      rf"w2-filled.xlsx: left scheduled", r.stdout) and b not in r.stdout, r.stdout
 
 
+def test_a_crews_change_back_on_a_list_exported_after_the_last_change_is_applied(located, tmp_path):
+    """The re-import guard (a row whose two status columns are the damage's last change is unchanged) must not
+    swallow a crew's real change back: the office scheduled a damage (confirmed -> scheduled), the list exported
+    after says scheduled / 補修予定, the works are called off and the crew writes 確認済 in 状態(和). Both columns
+    then again name the last change, but the row's 状態更新日時 is that change's own time: the list was exported
+    after it. The import reported the row 'notes 1' and left the damage scheduled. Imported again, nothing changes.
+    Real data: the sample drive's registry and the workbook `patrol export --format xlsx` writes."""
+    from detector.store import Store
+
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    a, b = sorted(_store_rows(store))[:2]
+    with Store(store) as st:  # the office, on two days
+        for cid in (a, b):
+            st.set_status(cid, "confirmed", when="2026-11-20T09:15:00")
+            st.set_status(cid, "scheduled", when="2026-11-24T14:02:31")
+    ok(patrol("export", store, "--format", "xlsx", "--out", tmp_path / "w.xlsx"))
+    _fill_xlsx(tmp_path / "w.xlsx", tmp_path / "w-filled.xlsx",
+               {a: {"status (ja)": "確認済", "status note": "工事中止"}, b: {"status": "confirmed"}})
+    r = ok(patrol("import-verification", store, tmp_path / "w-filled.xlsx"))
+    assert r.stdout.startswith("applied 2,") and "scheduled -> confirmed (確認済み): 2 (" in r.stdout, r.stdout
+    rows = _store_rows(store)
+    assert (rows[a]["status"], rows[b]["status"]) == ("confirmed", "confirmed")
+    r = ok(patrol("import-verification", store, tmp_path / "w-filled.xlsx"))  # the same list again
+    assert r.stdout.startswith("applied 0,"), r.stdout
+    assert {k: v["status"] for k, v in _store_rows(store).items() if k in (a, b)} == {a: "confirmed", b: "confirmed"}
+
+
 def test_a_repair_date_written_in_the_repaired_at_column_is_the_repair_date(located, tmp_path):
     """A crew that repaired a damage writes the day in 補修日 (repaired_at), the column named for it, and leaves
     確認日 (checked_at) empty: the import took the import's time as the repair date (days later), so a patch that
-    failed in between was not reopened by the drive that saw it. Real data: the sample registry's csv, saved as Shift_JIS."""
+    failed in between was not reopened by the drive that saw it. With 確認日 filled too (a check days after the
+    works), the 補修日 is still the repair date (確認日 was taken). Real data: the sample registry's csv, saved as
+    Shift_JIS."""
     store = tmp_path / "registry.gpkg"
     store.write_bytes(located["store"].read_bytes())
     ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "list.csv"))
@@ -823,7 +853,7 @@ def test_a_repair_date_written_in_the_repaired_at_column_is_the_repair_date(loca
         head, body = rd.fieldnames, list(rd)
     a, b = body[0]["candidate_id"], body[1]["candidate_id"]
     body[0].update(status="補修済", repaired_at="2026/11/26", status_note="応急処置")
-    body[1].update(status="補修済", repaired_at="2026/11/26", checked_at="2026/11/28")  # checked_at still rules
+    body[1].update(status="補修済", repaired_at="2026/11/25", checked_at="2026/11/28")  # the repair day rules
     with open(tmp_path / "list.csv", "w", encoding="cp932", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=head)
         w.writeheader()
@@ -834,7 +864,47 @@ def test_a_repair_date_written_in_the_repaired_at_column_is_the_repair_date(loca
         got = dict(con.execute("SELECT candidate_id, repaired_at FROM candidates WHERE status='repaired'"))
     finally:
         con.close()
-    assert got == {a: "2026-11-26T00:00:00+09:00", b: "2026-11-28T00:00:00+09:00"}
+    assert got == {a: "2026-11-26T00:00:00+09:00", b: "2026-11-25T00:00:00+09:00"}
+
+
+def test_a_reopened_damage_repaired_again_is_not_given_its_old_repair_date(located, tmp_path):
+    """A damage repaired, then reopened (seen again after the repair), is listed with its earlier repair's day in
+    補修日 (repaired_at). The crew repairs it again and writes 補修済 only: the import took the 補修日 as exported for
+    the new repair's date, so the repair was stored as done before the sighting that reopened it (the history out
+    of order, the next drive from before the real repair reopening it again). A 補修日 the crew writes is still
+    the repair date. Real data: the sample drive's two passes (2026-11-20, 2026-11-27) located into a registry."""
+    from detector.store import Store
+
+    store = tmp_path / "registry.gpkg"
+    ok(patrol("locate", need(TOYAMA / f"{P1}.oracle.csv"), "--roads", located["roads"], "--out", tmp_path / "o1",
+              "--store", store))
+    a, b = sorted(_store_rows(store))[:2]
+    with Store(store) as st:  # repaired between the passes
+        for cid in (a, b):
+            st.set_status(cid, "repaired", when="2026-11-22")
+    ok(patrol("locate", need(TOYAMA / f"{P2}.oracle.csv"), "--roads", located["roads"], "--out", tmp_path / "o2",
+              "--store", store))
+    assert {k: v["status"] for k, v in _store_rows(store).items() if k in (a, b)} == {a: "reopened", b: "reopened"}
+    ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "list.csv"))
+    with open(tmp_path / "list.csv", encoding="utf-8-sig", newline="") as fh:
+        rd = csv.DictReader(fh)
+        head, body = rd.fieldnames, [x for x in rd if x["candidate_id"] in (a, b)]
+    assert {x["repaired_at"] for x in body} == {"2026-11-22T00:00:00+09:00"}  # the earlier repair's day
+    for x in body:
+        x.update(status="補修済", **({"repaired_at": "2026/11/28"} if x["candidate_id"] == b else {}))
+    with open(tmp_path / "list.csv", "w", encoding="cp932", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=head)
+        w.writeheader()
+        w.writerows(body)
+    ok(patrol("import-verification", store, tmp_path / "list.csv"))
+    con = sqlite3.connect(store)
+    try:
+        got = dict(con.execute("SELECT candidate_id, repaired_at FROM candidates WHERE status='repaired'"))
+        reopened_at = dict(con.execute("SELECT candidate_id, at FROM status_history WHERE to_status='reopened'"))
+    finally:
+        con.close()
+    assert got[b] == "2026-11-28T00:00:00+09:00"
+    assert got[a] != "2026-11-22T00:00:00+09:00" and got[a] >= reopened_at[a], (got, reopened_at)
 
 
 def _history(store: Path, cid: str) -> list[tuple]:

@@ -360,3 +360,15 @@ def test_another_citys_zone_names_the_zone_the_damages_lie_in(roads_dir, kid, gi
     assert note and f"{len(tr)} of {len(tr)} damages" in note and given in note, note
     assert f"they lie in the area of {zone}; give that as --crs" in note, note
     assert gis.outside(tr[:, 1], tr[:, 0], CRS.from_user_input(zone.split()[0])) is None
+
+
+def test_zone_hint_names_the_nearest_zone_first():
+    """The zones' areas of use are boxes that overlap well beyond the prefecture borders: Tokyo lies in the boxes of
+    zones VIII and IX, Sapporo in XI and XII, Nagoya in VI and VII. The hint named them in EPSG order, so the wrong
+    zone first in all three (review finding); now the zone whose origin is nearest first: each city's own."""
+    from detector.gis import _zones_of
+
+    for lat, lon, first, other in ((35.6895, 139.6917, "EPSG:6677 (zone IX)", "EPSG:6676 (zone VIII)"),
+                                   (43.0621, 141.3544, "EPSG:6680 (zone XII)", "EPSG:6679 (zone XI)"),
+                                   (35.1815, 136.9066, "EPSG:6675 (zone VII)", "EPSG:6674 (zone VI)")):
+        assert _zones_of(np.array([lat, lat + 0.01]), np.array([lon, lon + 0.01])) == [first, other]

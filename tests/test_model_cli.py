@@ -84,6 +84,42 @@ def test_tune_changes_only_the_thresholds(small, tmp_path):
     assert cfg.classes["D00"].name_ja == "縦ひび割れ"  # the defaults still fill in what the file does not say
 
 
+def test_tune_warns_of_classes_with_few_labelled_boxes(rdd, tmp_path):
+    """A city tunes on its own small val split (here 12 real Japan_ photos): a class with a handful of boxes got a
+    threshold chosen on them without a word (a pothole threshold of 0.09 from 6 boxes, on the city's 32 photos),
+    and every run then lists its false potholes. tune still writes it, prints the boxes per class, and warns on
+    stderr for each class under MIN_BOXES, naming the change and what to do."""
+    from detector.tune import MIN_BOXES
+
+    if not DEFAULT_WEIGHTS_ONNX.is_file():
+        pytest.skip(f"shipped model missing: {DEFAULT_WEIGHTS_ONNX}")
+    city = tmp_path / "city"
+    for sub in ("images", "labels"):
+        (city / sub / "val").mkdir(parents=True)
+    n_boxes = dict.fromkeys(("D00", "D10", "D20", "D40"), 0)
+    for lab in sorted((rdd / "labels" / "val").glob("Japan_*.txt"))[:12]:
+        shutil.copy(rdd / "images" / "val" / (lab.stem + ".jpg"), city / "images" / "val")
+        shutil.copy(lab, city / "labels" / "val")
+        for row in lab.read_text().split("\n"):
+            if row.split():
+                n_boxes[("D00", "D10", "D20", "D40")[int(row.split()[0])]] += 1
+    cfg_path = tmp_path / "city.yaml"
+    shutil.copy(ROOT / "configs" / "toyama-city.yaml", cfg_path)
+    r = _patrol("tune", city / "images" / "val", "--config", cfg_path)
+    assert r.returncode == 0, r.stderr
+    few = {c: n for c, n in n_boxes.items() if 0 < n < MIN_BOXES}
+    assert few, n_boxes  # the set is small on purpose
+    warned = [ln for ln in r.stderr.splitlines() if ln.startswith("warning: D")]
+    assert [ln.split(":")[1].strip() for ln in warned] == list(few), r.stderr
+    tuned = load_config(cfg_path).thresholds()
+    default = load_config(None).thresholds()
+    for ln, (c, n) in zip(warned, few.items()):
+        assert (f"only {n} labelled box" in ln and f"in the val split, so its threshold {default[c]:.2f} → "
+                f"{tuned[c]:.2f}" in ln and f"set classes.{c}.threshold in {cfg_path} back by hand" in ln), ln
+    rows = {ln.split()[0]: ln.split() for ln in r.stdout.splitlines() if ln[:3] in n_boxes}
+    assert {c: int(rows[c][3]) for c in n_boxes} == n_boxes  # the boxes column
+
+
 def test_train_bad_oversample_is_one_line_error(rdd, tmp_path):
     r = _patrol("train", rdd / "data.yaml", "--oversample", "Japan")
     assert r.returncode == 2  # a usage mistake

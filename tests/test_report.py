@@ -641,6 +641,12 @@ def test_photos_of_an_export_are_made_durable_together(tmp_path, cfg, monkeypatc
     assert [folder / p.split("/", 1)[1] for p in paths] == [folder / f"{c}.jpg" for c in df["candidate_id"]]
     assert [(folder / f"{c}.jpg").read_bytes() for c in df["candidate_id"]] == full  # every photo, whole
     assert not list(folder.glob(".*"))  # no temp file left
-    assert calls == {"fsync": 0, "sync": 1}, calls  # (os.sync stands in on Windows too: set above)
+    assert calls == {"fsync": 0, "sync": 1}, calls  # (os.sync set above, so this runs on Windows too)
     report.write_photos(df, out)  # nothing changed: nothing written, nothing synced
     assert calls == {"fsync": 0, "sync": 1}, calls
+    # without sync() (Windows) each photo keeps its own fsync: the batch is not left to chance
+    monkeypatch.delattr(os, "sync")
+    df2 = make_candidates(cfg, 12, crop_jpeg=list(reversed(full)))
+    report.write_photos(df2, out)
+    assert calls["fsync"] >= 12 and calls["sync"] == 1, calls
+    assert [(folder / f"{c}.jpg").read_bytes() for c in df2["candidate_id"]] == list(reversed(full))

@@ -244,3 +244,22 @@ def test_shapefile_encoding_setting_and_cpg_win(roads_dir, tmp_path):
     with pytest.raises(ConfigError) as e:
         load_config(bad)
     assert "roads.encoding" in str(e.value) and "shift-jiss" in str(e.value)
+
+
+def test_locate_crs_that_stretches_distances_at_the_network_is_refused(tmp_path):
+    """locate.crs in metres but not on the ground here: Web Mercator (EPSG:3857) makes every distance at Toyama
+    25 % long (snap, dedupe and match distances of the config would shrink by that), a UTM zone of Europe 22 %:
+    refused naming locate.crs, the stretch and what to give. The plane rectangular zone and the UTM zone pass,
+    and so does another Japanese zone (0.6 % off at Toyama: within MAX_SCALE_ERROR)."""
+    from conftest import TOYAMA, need
+    from detector.config import LocateSpec
+
+    roads = need(TOYAMA / "roads.geojson")
+    for code, pct in (("EPSG:3857", "24.7%"), ("EPSG:32631", "22.2%")):
+        with pytest.raises(InputError, match=rf"locate\.crs: locate\.crs {code} .* stretches distances by {pct}") as e:
+            load_roads(roads, Config(locate=LocateSpec(crs=code)))
+        assert "EPSG:6675" in str(e.value) and "roads.geojson" in str(e.value)
+    base = load_roads(roads, Config(locate=LocateSpec(crs="EPSG:6675")))
+    for code in ("EPSG:32653", "EPSG:6669"):
+        net = load_roads(roads, Config(locate=LocateSpec(crs=code)))
+        assert net.lengths.sum() == pytest.approx(base.lengths.sum(), rel=0.01)

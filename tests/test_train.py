@@ -275,7 +275,7 @@ def test_hyp_is_checked_before_training(tmp_path):
                         "--hyp", str(f)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stderr[-2000:]  # usage (a file that cannot be read would be 3)
     assert str(f) in r.stderr and "--hyp imgsz" in r.stderr and "own option" in r.stderr
-    assert not (tmp_path / "runs").exists()
+    assert not list((tmp_path / "runs").rglob("*.pt"))
 
 
 def test_train_mistakes_fail_before_training_with_the_documented_codes(tmp_path):
@@ -483,6 +483,107 @@ def test_class_range_error_names_the_classes_as_the_data_yaml_does(tmp_path):
     assert ids == ["D10", "D00", "D20", "D40"]
     with pytest.raises(InputError, match="0..3: 横ひび割れ, 縦ひび割れ"):
         read_labels(lab, ids, 100, 100)
+
+
+def _as_windows_wrote_it(y: Path, path_line: str = "path: D:\\道路点検\\city\n") -> None:
+    """Rewrite a _city_set data.yaml as a city editing it on Windows has it: its old drive folder in ``path:``,
+    backslashes in the split paths, CRLF line ends."""
+    text = "".join(ln for ln in y.read_text(encoding="utf-8").splitlines(keepends=True) if not ln.startswith("path:"))
+    text = text.replace("images/train", "images\\train").replace("images/val", "images\\val")
+    y.write_bytes((path_line + text).replace("\n", "\r\n").encode("utf-8"))
+
+
+def test_data_yaml_written_on_windows_is_read(tmp_path, capfd):
+    """A data.yaml written on the city's Windows PC (``path: D:\\道路点検\\city``, ``train: images\\train``) and
+    copied with its folder: train, eval and tune stopped with 'train folder not found: …/city/images\\train'.
+    Backslashes are separators; a ``path:`` that is no folder here is looked for beside the yaml, with a note; where
+    the splits are not there either, one error says what to write."""
+    from detector.errors import InputError
+    from detector.evaluate import resolve_split
+    from detector.train import resolve_data_yaml
+
+    y = _city_set(tmp_path / "city", ["ポットホール", "縦ひび割れ", "横ひび割れ", "亀甲状ひび割れ"],
+                  {0: 1, 1: 2, 2: 3, 3: 0})
+    _as_windows_wrote_it(y)
+    resolved = resolve_data_yaml(y, tmp_path / "w")
+    err = capfd.readouterr().err
+    assert "path: D:\\道路点検\\city is not a folder on this computer" in err and str(tmp_path / "city") in err
+    assert err.count("is not a folder on this computer") == 1  # once, not per split
+    assert "train: 5 images" in err and "val: 2 images" in err
+    d = yaml.safe_load(resolved.read_text(encoding="utf-8"))
+    assert len(list((Path(d["path"]) / d["val"]).iterdir())) == 2
+    images, names = resolve_split(y, "val")  # eval and tune
+    assert len(images) == 2 and names == ["D40", "D00", "D10", "D20"]
+    # a path: on this computer, splits with backslashes below it
+    _as_windows_wrote_it(y, f"path: {tmp_path / 'city'}\n")
+    assert "D:" not in y.read_text(encoding="utf-8")
+    assert len(resolve_split(y, "train")[0]) == 7  # 5 photos + the truncated and the text file named .jpg
+    # moved away from its photos: the error says what to write, naming the yaml
+    moved = tmp_path / "elsewhere" / "data.yaml"
+    moved.parent.mkdir()
+    shutil.copy(y.with_name("data.yaml"), moved)
+    _as_windows_wrote_it(moved)
+    with pytest.raises(InputError) as e:
+        resolve_split(moved, "val")
+    msg = str(e.value)
+    assert str(moved) in msg and "D:\\道路点検\\city is not a folder on this computer" in msg and "set path:" in msg
+    # a split on a Windows drive: named as written, with what to write instead
+    y.write_text("train: D:\\city\\images\\train\nval: D:\\city\\images\\val\nnames: [D00, D10, D20, D40]\n",
+                 encoding="utf-8")
+    with pytest.raises(InputError, match=r"D:\\city\\images\\val is a path on a Windows drive; write it relative "
+                                         r"to the data yaml, e.g. val: images/val"):
+        resolve_split(y, "val")
+
+
+def test_shift_jis_data_yaml_and_bom_labels_are_read(tmp_path, capfd):
+    """Notepad on a Japanese Windows saves 'ANSI' (Shift_JIS) or UTF-8 with a BOM. A data.yaml in Shift_JIS stopped
+    train, eval and tune with "'utf-8' codec can't decode byte 0x93"; a label file fixed by hand in Notepad (BOM
+    first) stopped them with "line 1: not numbers: '0 0.49 …'" (the BOM is invisible). Both are read now, the
+    Shift_JIS yaml with a note, and the label's boxes are the original's."""
+    from detector.evaluate import resolve_split
+    from detector.train import resolve_data_yaml
+
+    y = _city_set(tmp_path / "city", ["ポットホール", "縦ひび割れ", "横ひび割れ", "亀甲状ひび割れ"],
+                  {0: 1, 1: 2, 2: 3, 3: 0})
+    y.write_bytes(y.read_text(encoding="utf-8").replace("\n", "\r\n").encode("cp932"))
+    lab = sorted((tmp_path / "city" / "labels" / "train").glob("Japan_*.txt"))[0]
+    original = lab.read_text(encoding="utf-8")
+    lab.write_bytes(b"\xef\xbb\xbf" + original.replace("\n", "\r\n").encode("utf-8"))
+    resolved = resolve_data_yaml(y, tmp_path / "w")
+    err = capfd.readouterr().err
+    assert f"note: {y}: read as Shift_JIS (cp932)" in err and "train: 5 images" in err
+    assert "renumbered" in err  # the Japanese names were read, in the city's order
+    assert resolve_split(y, "val")[1] == ["D40", "D00", "D10", "D20"]
+    mirrored = Path(yaml.safe_load(resolved.read_text(encoding="utf-8"))["path"]) / "labels" / "train" / lab.name
+    back = {0: 1, 1: 2, 2: 3, 3: 0}  # the model's order -> the city's
+    got = [[back[int(r[0])]] + [float(v) for v in r[1:]] for r in map(str.split, mirrored.read_text().splitlines())]
+    want = [[int(r[0])] + [float(v) for v in r[1:]] for r in map(str.split, original.splitlines()) if r]
+    assert got and [r[0] for r in got] == [r[0] for r in want]
+    assert np.allclose([r[1:] for r in got], [r[1:] for r in want], atol=1e-5)
+
+
+def test_train_on_a_folder_says_what_data_yaml_to_write(tmp_path):
+    """A city's labelled photos in a plain images/ + labels/ folder (no data.yaml, no splits), given to train: it
+    said only 'data yaml not found'. Now one error (exit 3) says to split them into images/train and images/val
+    and what data.yaml to write there; a folder holding a data.yaml names it."""
+    src = need(RDD)
+    plain = tmp_path / "道路 2026"
+    (plain / "images").mkdir(parents=True)
+    (plain / "labels").mkdir()
+    for lab in sorted((src / "labels" / "val").glob("Japan_*.txt"))[:3]:
+        shutil.copy(src / "images" / "val" / (lab.stem + ".jpg"), plain / "images")
+        shutil.copy(lab, plain / "labels")
+    cmd = [sys.executable, str(ROOT / "cli.py"), "train", str(plain), "--epochs", "1", "--imgsz", "64",
+           "--out", str(tmp_path / "runs")]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    err = " ".join(r.stderr.split())
+    assert f"{plain}: a folder, not a data yaml" in err and "images/train" in err and "images/val" in err
+    assert str(plain / "data.yaml") in err and "'val: images/val'" in err and "names: [D00, D10, D20, D40]" in err
+    y = _city_set(tmp_path / "city", ["D00", "D10", "D20", "D40"], {0: 0, 1: 1, 2: 2, 3: 3})
+    r = subprocess.run(cmd[:3] + [str(y.parent)] + cmd[4:], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3 and "a folder: pass its data yaml (data.yaml)" in " ".join(r.stderr.split()), r.stderr
+    assert not list((tmp_path / "runs").rglob("*.pt"))
 
 
 def test_training_images_are_hard_linked_or_copied_where_symlinks_fail(tmp_path, capfd, monkeypatch):

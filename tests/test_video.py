@@ -694,3 +694,89 @@ def test_rear_video_frames_placed_behind_the_vehicle(tmp_path, photos):
     assert sv["found"] >= sp["found"] - 1 and sv["precision"] >= sp["precision"] - 0.15 and sv["duplicates"] == 0
     assert np.mean(off(cv) < 10.0) >= 0.8, off(cv)
     assert np.median(off(cv)) < np.median(off(cf)), (off(cv), off(cf))
+
+
+# ------------------------------------------------------------------------------------------------ stops passed over
+
+@pytest.fixture(scope="module")
+def video_10fps(tmp_path_factory, photos) -> Path:
+    """The module's video at 10 fps (as a dashcam writes many frames a second) and 320 px: its 27 s in a gap of
+    the real track (a stop at a light) and slow stretches hold seconds in which no frame is kept."""
+    import cv2
+
+    path = tmp_path_factory.mktemp("video10") / "src.mp4"
+    t0 = photos[0].time.timestamp()
+    ts = np.array([f.time.timestamp() - t0 for f in photos])
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 320))
+    cur, img = -1, None
+    for k in range(int(ts[-1] * 10) + 1):
+        i = int(np.searchsorted(ts, k / 10, side="right") - 1)
+        if i != cur:
+            img, cur = cv2.resize(cv2.imread(str(photos[i].path)), (320, 320), interpolation=cv2.INTER_AREA), i
+        w.write(img)
+    w.release()
+    return path
+
+
+def _extract_all(tmp_path, video_src, photos, name, monkeypatch, skip, seek_off=0):
+    """scan over a drive of the video + GPX with video.SKIP_MIN_S = ``skip``; a VideoCapture whose seeks land
+    ``seek_off`` frames late. Returns (Extracted, {frame name: JPEG bytes})."""
+    import cv2
+
+    import detector.video as video
+
+    monkeypatch.setattr(video, "SKIP_MIN_S", skip)
+    real_cap, got = cv2.VideoCapture, []
+
+    class Cap:
+        def __init__(self, *a):
+            self._c = real_cap(*a)
+
+        def set(self, prop, v):
+            return self._c.set(prop, v + seek_off if prop == cv2.CAP_PROP_POS_FRAMES else v)
+
+        def __getattr__(self, attr):
+            return getattr(self._c, attr)
+
+    real_extract = video.extract
+
+    def extract(*a, **k):
+        got.append(real_extract(*a, **k))
+        return got[-1]
+
+    monkeypatch.setattr(cv2, "VideoCapture", Cap)
+    monkeypatch.setattr(video, "extract", extract)
+    drive = video_drive(tmp_path / name, video_src, photos)
+    sc = scan(drive, Config(), video_dir=tmp_path / f"{name}-frames")
+    monkeypatch.undo()
+    frames = {f.name: Path(f.path).read_bytes() for f in sc.frames if "@" in f.name}
+    return got[0], frames
+
+
+def test_stops_passed_over_by_seeking_keep_the_same_frames(tmp_path, video_10fps, photos, monkeypatch):
+    """A stretch in which the track says no frame can be kept (the stop in the track's gap, slow driving) is passed
+    over by a seek instead of decoding every frame (bench_video_run.py: 23 % of the 1080p video's frames, the frames
+    stage's CPU x1.4 less): the frames kept, their times and their JPEG bytes are those of decoding every frame; a seek that
+    lands on another frame is noticed and the video decoded frame by frame from its start instead."""
+    every, every_frames = _extract_all(tmp_path, video_10fps, photos, "every", monkeypatch, None)
+    seek, seek_frames = _extract_all(tmp_path, video_10fps, photos, "seek", monkeypatch, 2.0)
+    late, late_frames = _extract_all(tmp_path, video_10fps, photos, "late", monkeypatch, 2.0, seek_off=3)
+    assert every.skipped == 0 and every.decoded == seek.decoded == late.decoded > 600
+    assert seek.skipped > 0.2 * seek.decoded, (seek.skipped, seek.decoded)
+    assert len(every_frames) > 40
+    assert seek_frames == every_frames  # the same names (times) and bytes
+    assert late_frames == every_frames and late.skipped == 0  # decoded one by one after the first seek
+    assert [f["t"] for f in seek.frames] == [f["t"] for f in every.frames] == [f["t"] for f in late.frames]
+
+
+def test_seeking_looks_ahead_at_most_chunk_max_frames(tmp_path, video_10fps, photos, monkeypatch):
+    """The look-ahead before a seek asks the track for at most _CHUNK_MAX frames' positions (a broken frame rate of
+    90,000 with an hour's max_interval_s asked for 324 M at once); cut that short, the stops are still passed over
+    in shorter seeks and the frames kept are those of decoding every frame."""
+    import detector.video as video
+
+    every, every_frames = _extract_all(tmp_path, video_10fps, photos, "every", monkeypatch, None)
+    monkeypatch.setattr(video, "_CHUNK_MAX", 60)  # 6 s of this 10 fps video (undone by _extract_all at its end)
+    capped, capped_frames = _extract_all(tmp_path, video_10fps, photos, "capped", monkeypatch, 2.0)
+    assert capped.skipped > 0.1 * capped.decoded, (capped.skipped, capped.decoded)
+    assert capped_frames == every_frames
