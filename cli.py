@@ -352,7 +352,7 @@ def eval_(
     prefix: Optional[List[str]] = typer.Option(None, "--prefix", help="only images whose file name starts with this (repeatable), e.g. Japan_"),
 ):
     """F1 (IoU>0.5, right class, ≤5 boxes an image), precision, recall, mAP50 per class and per source."""
-    from detector.evaluate import default_eval_json, evaluate, format_table, write_eval_json
+    from detector.evaluate import default_eval_json, evaluate, format_table, replaced_model, write_eval_json
     from detector.infer import resolve_weights
 
     _check_split(split)
@@ -364,7 +364,11 @@ def eval_(
         res = {**res, "thresholds_tuned_at": tuned_at}
     console.print(format_table(res))
     path = out or default_eval_json(source, split, prefix)  # ./eval-<data set>-<split or folder>[-<prefix>].json
+    held = replaced_model(path, res)  # comparing models: the first one's scores must not vanish without a word
     write_eval_json(res, path)
+    if held:
+        err_console.print(f"note: {path} held the scores of another model, {held}; replaced by these (pass --out "
+                          "to keep each model's)", soft_wrap=True, markup=False, highlight=False)
     console.print(f"weights: {w} at {cfg.detect.imgsz} px\nwritten: {path}")
 
 

@@ -236,15 +236,88 @@ def score(preds: Sequence[ImagePreds], thresholds: dict[str, float], max_boxes: 
 # dataset
 
 
-def label_path_for(img: Path) -> Path:
-    """YOLO convention (as ultralytics trains): the last ``images`` folder in the path becomes ``labels``, suffix
-    ``.txt``; an image path without an ``images`` folder has its label file beside it (a flat folder)."""
+def label_path_for(img: Path, _listed: dict | None = None) -> Path:
+    """The label file of an image, as ultralytics trains it: the last ``images`` folder in the path becomes
+    ``labels``, suffix ``.txt``; an image path without an ``images`` folder has its label file beside it (a flat
+    folder).
+
+    Whatever the case of the folders and of the file name, as on Windows where a data set is often made:
+    ``Images/val/a.JPG`` finds ``Labels/val/a.TXT`` (or ``labels/val/a.txt``) where exactly one such folder and file
+    exists; two that differ only in case (``labels/`` and ``Labels/``, ``a.txt`` and ``a.TXT``) are an InputError
+    naming both. A label file that is not there comes back as the path it was looked for at (a background photo).
+    For many photos use :func:`label_paths_for` (each folder listed once)."""
+    listed = {} if _listed is None else _listed
     parts = list(img.parts)
+    # the images folder: the last one whose name is images in any case and has a labels folder beside it, else
+    # the last one spelt images (ultralytics' own rule: its labels/ path is then reported as missing), else none
+    fallback = None
     for i in range(len(parts) - 2, -1, -1):
-        if parts[i] == "images":
-            parts[i] = "labels"
-            return Path(*parts).with_suffix(".txt")
-    return img.with_suffix(".txt")
+        if parts[i].lower() != "images":
+            continue
+        parent = Path(*parts[:i]) if i else Path(".")
+        found = _case_match(parent, "labels", True, listed)
+        if found is not None:
+            return _resolve_below(parent / found, parts[i + 1:-1], img, listed)
+        if fallback is None and parts[i] == "images":
+            fallback = i
+    if fallback is not None:
+        return Path(*parts[:fallback], "labels", *parts[fallback + 1:]).with_suffix(".txt")
+    return _resolve_below(img.parent, [], img, listed)
+
+
+def label_paths_for(images: Sequence[Path]) -> list[Path]:
+    """:func:`label_path_for` of each image, each folder listed once."""
+    listed: dict = {}
+    return [label_path_for(p, listed) for p in images]
+
+
+def _resolve_below(folder: Path, subfolders: Sequence[str], img: Path, listed: dict) -> Path:
+    """``folder/<subfolders…>/<img stem>.txt``, each name matched whatever its case."""
+    for sub in subfolders:
+        found = _case_match(folder, sub, True, listed)
+        folder = folder / (found if found is not None else sub)
+    name = img.stem + ".txt"
+    found = _case_match(folder, name, False, listed)
+    return folder / (found if found is not None else name)
+
+
+def _case_match(parent: Path, name: str, want_dir: bool, listed: dict) -> str | None:
+    """The one entry of ``parent`` named ``name`` in any case (a folder if ``want_dir``, else a file), None when
+    there is none; two (``labels`` and ``Labels``) are an InputError naming them. ``listed`` keeps each folder's
+    listing (lower-case name -> names), so a split of thousands of photos costs one listing, not one per photo."""
+    key = str(parent)
+    by_lower = listed.get(key)
+    if by_lower is None:
+        by_lower = {}
+        try:
+            with os.scandir(parent) as it:
+                for e in it:
+                    by_lower.setdefault(e.name.lower(), []).append(e.name)
+        except OSError:  # not there (or unreadable): nothing found in it
+            pass
+        listed[key] = by_lower
+    kind = Path.is_dir if want_dir else Path.is_file
+    found = sorted(n for n in by_lower.get(name.lower(), ()) if kind(parent / n))
+    if len(found) > 1:
+        what = "label folders" if want_dir else "label files"
+        raise InputError(f"{what} {' and '.join(found)} differ only in case, so which one belongs to the photos is "
+                         "not clear (Windows cannot even hold both): keep one", parent)
+    return found[0] if found else None
+
+
+def require_labels(images: Sequence[Path], labels: Sequence[Path], source: str | Path, split: str | None) -> int:
+    """How many of ``images`` have a label file (``labels``, from :func:`label_path_for`); none is an InputError
+    saying where they were looked for: scored or trained on, every photo would count as background (no damage)."""
+    n = sum(1 for lp in labels if lp.is_file())
+    if n == 0 and images:
+        where = labels[0].parent
+        others = len({lp.parent for lp in labels}) - 1
+        raise InputError(f"0 of {len(images)} photos have a label file: "
+                         f"expected labels in {where}{f' (and {others} more folders)' if others else ''}, "
+                         f"e.g. {labels[0].name} for {images[0].name} (labels/ beside images/: images/val/a.jpg → "
+                         "labels/val/a.txt, or a.txt beside a.jpg in a flat folder)",
+                         source, *([split] if split else []))
+    return n
 
 
 def _list_images(folder: Path) -> list[Path]:
@@ -513,9 +586,9 @@ def predict_split(source: str | Path, weights: str | Path | None, cfg: Config, s
     images = filter_prefixes(images, prefixes, source)
     if limit:
         images = images[:limit]
-    labels = [label_path_for(p) for p in images]
-    if not any(lp.exists() for lp in labels):
-        raise InputError(f"no label files found (expected e.g. {labels[0]})", source)
+    labels = label_paths_for(images)
+    require_labels(images, labels, source, split if not Path(source).is_dir() else None)
+    label_of = dict(zip(images, labels))
     if detector is None:
         weights = resolve_weights(cfg, weights)
     else:
@@ -542,7 +615,7 @@ def predict_split(source: str | Path, weights: str | Path | None, cfg: Config, s
         res = detector.predict_all([im for _, im in buf], conf, max_det)
         for (p, im), (xyxy, c, k) in zip(buf, res):
             h, w = im.shape[:2]
-            gx, gk = read_labels(label_path_for(p), names, w, h)
+            gx, gk = read_labels(label_of[p], names, w, h)
             o = _order(c)
             out.append(ImagePreds(name=p.name, source=source_of(p.name), width=w, height=h, pred_xyxy=xyxy[o],
                                   pred_conf=c[o], pred_cls=k[o], gt_xyxy=gx, gt_cls=gk))
@@ -584,7 +657,11 @@ def evaluate(source: str | Path, weights: str | Path | None, cfg: Config, split:
     res = score(preds, thr, max_boxes)
     skipped = list(getattr(preds, "skipped", []))
     split_label = split if not Path(source).is_dir() else f"folder {Path(source).name}"  # a folder has no splits
+    from .tune import model_sha256
+
+    sha = model_sha256(weights) if weights else None  # the model by content: retrained into one path, it is another
     res = {"source": str(source), "split": split_label, "weights": str(weights) if weights else None,
+           **({"weights_sha256": sha} if sha else {}),
            "imgsz": cfg.detect.imgsz,
            **({"prefixes": list(prefixes)} if prefixes else {}), **({"skipped": skipped} if skipped else {}), **res}
     return res
@@ -607,6 +684,24 @@ def default_eval_json(source: str | Path, split: str = "val", prefixes: Sequence
         parts = [(src.parent.name or "data") if src.stem.lower() == "data" else src.stem, split]
     parts += [p.rstrip("_") for p in prefixes or []]
     return Path("eval-" + "-".join(parts) + ".json")
+
+
+def replaced_model(path: str | Path, result: dict[str, Any]) -> str | None:
+    """The model whose scores the eval JSON at ``path`` holds, when it is not ``result``'s (so writing ``result``
+    there replaces another model's scores), as ``weights [sha256:…]``; None when the file is not there, is not an
+    eval JSON, or holds the same model (by content where both record it, else by path)."""
+    try:
+        old = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(old, dict) or not old.get("weights"):
+        return None
+    a, b = old.get("weights_sha256"), result.get("weights_sha256")
+    if a and b:
+        same = a == b
+    else:
+        same = os.path.abspath(str(old["weights"])) == os.path.abspath(str(result.get("weights")))
+    return None if same else f"{old['weights']}" + (f" [sha256:{a}]" if a else "")
 
 
 def write_eval_json(result: dict[str, Any], path: str | Path) -> None:

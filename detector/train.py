@@ -22,27 +22,26 @@ from .evaluate import dataset_names, read_data_yaml
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 
-def resolve_data_yaml(
-    data_yaml: str | Path,
-    work_dir: Path,
-    oversample: dict[str, int] | None = None,
-) -> Path:
-    """Check a YOLO data.yaml and its train and val splits, and write the dataset ultralytics trains on into
-    ``work_dir``: ``images/<split>/`` of links to the usable images (symbolic, else hard links, else copies), ``labels/<split>/`` of their label files with
-    the classes renumbered to the model's order (D00, D10, D20, D40), and ``data.resolved.yaml``. Returns its path.
+class DataPlan:
+    """A data set checked by :func:`check_data_yaml` and not yet written: per split the usable images, the name
+    each gets in the work folder and its renumbered label lines (None: no label file, a background photo)."""
+
+    def __init__(self, data_yaml: Path, oversample: dict[str, int] | None):
+        self.data_yaml = data_yaml
+        self.oversample = oversample
+        self.splits: dict[str, list[tuple[Path, str, list[str] | None]]] = {}
+
+
+def check_data_yaml(data_yaml: str | Path, oversample: dict[str, int] | None = None) -> DataPlan:
+    """Check a YOLO data.yaml and its train and val splits, writing nothing (:func:`resolve_data_yaml` writes).
 
     Refused (InputError, exit 3) before anything trains, naming the file: a data yaml that is not one, classes that
-    are not ours, a missing split, a split without one label file, a label line ultralytics would silently drop
-    with its whole image (a class the data yaml does not name, a malformed line, coordinates outside 0..1).
-    An image that cannot be read (not an image, truncated, corrupt) is left out with a warning naming it (ultralytics
-    would drop it too, or "restore" a truncated JPEG by rewriting the city's file). Nothing is written beside the
-    city's own data (ultralytics' label caches go into ``work_dir``).
-
-    ``oversample`` repeats training images: keys are an image-name prefix (``Japan_``) or a class name
-    (``D40``), values how many times an image that matches is listed (an image matching several keys takes
-    the largest). The train split then becomes a list file, ``train.oversampled.txt`` in ``work_dir``."""
-    import shutil
-
+    are not ours, a missing split, a split none of whose photos has a label file, a label line ultralytics would
+    silently drop with its whole image (a class the data yaml does not name, a malformed line, coordinates outside
+    0..1); an ``oversample`` key that matches nothing (UsageError, exit 2). An image that cannot be read (not an
+    image, truncated, corrupt) is left out with a warning naming it (ultralytics would drop it too, or "restore" a
+    truncated JPEG by rewriting the city's file). Label folders and files are found whatever their case
+    (:func:`detector.evaluate.label_path_for`)."""
     from .evaluate import resolve_split
 
     data_yaml = Path(data_yaml).resolve()
@@ -60,18 +59,47 @@ def resolve_data_yaml(
     if ids != list(CLASS_IDS):
         print(f"note: {data_yaml}: classes in the order {', '.join(ids)}; their labels are renumbered to the "
               f"model's order {', '.join(CLASS_IDS)}", file=sys.stderr)
+    plan = DataPlan(data_yaml, oversample)
+    for split in ("train", "val"):
+        images, _ = resolve_split(data_yaml, split)
+        plan.splits[split] = _check_split(images, ids, to_ours, split, data_yaml)
+    if oversample:
+        _check_oversample_keys([name for _, name, _ in plan.splits["train"]], oversample, data_yaml)
+    return plan
+
+
+def resolve_data_yaml(
+    data_yaml: str | Path,
+    work_dir: Path,
+    oversample: dict[str, int] | None = None,
+    plan: DataPlan | None = None,
+) -> Path:
+    """Check a YOLO data.yaml and its train and val splits (:func:`check_data_yaml`, unless its ``plan`` is given),
+    then write the dataset ultralytics trains on into ``work_dir``: ``images/<split>/`` of links to the usable
+    images (symbolic, else hard links, else copies), ``labels/<split>/`` of their label files with the classes
+    renumbered to the model's order (D00, D10, D20, D40), and ``data.resolved.yaml``. Returns its path. Nothing is
+    written beside the city's own data (ultralytics' label caches go into ``work_dir``), nor anything at all when
+    the check refuses the data.
+
+    ``oversample`` repeats training images: keys are an image-name prefix (``Japan_``) or a class name
+    (``D40``), values how many times an image that matches is listed (an image matching several keys takes
+    the largest). The train split then becomes a list file, ``train.oversampled.txt`` in ``work_dir``."""
+    import shutil
+
+    if plan is None:
+        plan = check_data_yaml(data_yaml, oversample)
     work_dir.mkdir(parents=True, exist_ok=True)
     out_d: dict[str, Any] = {"path": str(work_dir.resolve()), "names": dict(enumerate(CLASS_IDS))}
     link = _Linker()
-    for split in ("train", "val"):
-        images, _ = resolve_split(data_yaml, split)
+    for split, entries in plan.splits.items():
         for sub in ("images", "labels"):
             shutil.rmtree(work_dir / sub / split, ignore_errors=True)
-        _mirror_split(images, ids, to_ours, work_dir, split, data_yaml, link)
+        _mirror_split(entries, work_dir, split, link)
         out_d[split] = f"images/{split}"
     link.report(work_dir)
-    if oversample:
-        out_d["train"] = str(write_oversampled_list(work_dir / "images" / "train", oversample, work_dir, data_yaml))
+    if plan.oversample:
+        out_d["train"] = str(write_oversampled_list(work_dir / "images" / "train", plan.oversample, work_dir,
+                                                    plan.data_yaml))
     out = work_dir / "data.resolved.yaml"
     out.write_text(yaml.safe_dump(out_d, allow_unicode=True), encoding="utf-8")
     return out
@@ -154,24 +182,24 @@ class _Linker:
               f"{' and '.join(how)} there instead", file=sys.stderr)
 
 
-def _mirror_split(images: list[Path], ids: list[str], to_ours: dict[int, int], work_dir: Path, split: str,
-                  data_yaml: Path, link: _Linker | None = None) -> None:
-    """Links to the split's usable images and their checked, renumbered labels under work_dir; the images folder."""
-    from .evaluate import label_path_for
+def _check_split(images: list[Path], ids: list[str], to_ours: dict[int, int], split: str,
+                 data_yaml: Path) -> list[tuple[Path, str, list[str] | None]]:
+    """The split's usable images, each with its name in the work folder and its checked, renumbered label lines
+    (None: no label file); prints the warnings and the split's counts. Writes nothing."""
+    from .evaluate import label_paths_for, require_labels
 
-    img_dir, lab_dir = work_dir / "images" / split, work_dir / "labels" / split
-    img_dir.mkdir(parents=True)
-    lab_dir.mkdir(parents=True)
     bad: list[str] = []
     bad_labels: list[InputError] = []
     used: set[str] = set()
-    n_labelled = n_boxes = n_empty = 0
-    for img in images:
+    entries: list[tuple[Path, str, list[str] | None]] = []
+    n_boxes = n_empty = 0
+    labs = label_paths_for(images)
+    require_labels(images, labs, data_yaml, split)  # none at all: every photo would train as background
+    for img, lab in zip(images, labs):
         problem = image_problem(img)
         if problem:
             bad.append(f"{img}: {problem}")
             continue
-        lab = label_path_for(img)
         try:
             xywh, cls = _label_rows(lab, ids)
         except InputError as e:
@@ -182,13 +210,12 @@ def _mirror_split(images: list[Path], ids: list[str], to_ours: dict[int, int], w
         while name.lower() in used:  # the same name in two folders of one split
             name, k = f"{img.stem}-{k}{img.suffix}", k + 1
         used.add(name.lower())
-        (link or _Linker())(img.resolve(), img_dir / name)
         n_empty += not cls
+        lines = None
         if lab.is_file():
-            n_labelled += 1
             n_boxes += len(cls)
             lines = [f"{to_ours[c]} {' '.join(f'{v:.6g}' for v in row)}" for c, row in zip(cls, xywh)]
-            (lab_dir / name).with_suffix(".txt").write_text("".join(f"{ln}\n" for ln in lines), encoding="utf-8")
+        entries.append((img, name, lines))
     if bad_labels:  # every one named, so that a city fixes them in one go
         first = bad_labels[0]
         more = [e.path for e in bad_labels[1:]]
@@ -201,11 +228,24 @@ def _mirror_split(images: list[Path], ids: list[str], to_ours: dict[int, int], w
     kept = len(images) - len(bad)
     if not kept:
         raise InputError(f"none of the {len(images)} {split} images can be read (e.g. {bad[0]})", data_yaml, split)
-    if not n_labelled:
-        raise InputError(f"no label files for the {kept} {split} images (expected e.g. {label_path_for(images[0])}: "
-                         "labels/ beside images/, or the .txt beside each image)", data_yaml, split)
+    if not any(lines is not None for _, _, lines in entries):
+        raise InputError(f"no label files for the {kept} readable {split} images (those with one cannot be read)",
+                         data_yaml, split)
     print(f"{split}: {kept} images, {n_boxes} boxes, {n_empty} without a box (background: no damage)"
           + (f", {len(bad)} left out" if bad else ""), file=sys.stderr)
+    return entries
+
+
+def _mirror_split(entries: list[tuple[Path, str, list[str] | None]], work_dir: Path, split: str,
+                  link: _Linker | None = None) -> None:
+    """Links to the split's checked images and their renumbered labels (:func:`_check_split`) under work_dir."""
+    img_dir, lab_dir = work_dir / "images" / split, work_dir / "labels" / split
+    img_dir.mkdir(parents=True)
+    lab_dir.mkdir(parents=True)
+    for img, name, lines in entries:
+        (link or _Linker())(img.resolve(), img_dir / name)
+        if lines is not None:
+            (lab_dir / name).with_suffix(".txt").write_text("".join(f"{ln}\n" for ln in lines), encoding="utf-8")
 
 
 def _label_rows(lab: Path, ids: list[str]) -> tuple[list[tuple[float, ...]], list[int]]:
@@ -285,23 +325,30 @@ def parse_hyp(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
+def _check_oversample_keys(image_names: list[str], oversample: dict[str, int], data_yaml: Path) -> None:
+    """An ``--oversample`` key that is no class name and starts no train image's name: the option's value, not the
+    data, is wrong (as --prefix of eval and tune): UsageError, exit 2."""
+    names = list(CLASS_IDS)
+    unmatched = [k for k in oversample if k not in names and not any(n.startswith(k) for n in image_names)]
+    if unmatched:
+        raise UsageError(f"--oversample key(s) {', '.join(unmatched)} match no class name and no image name "
+                         f"prefix (classes: {', '.join(names)})", data_yaml, "train")
+
+
 def write_oversampled_list(img_dir: Path, oversample: dict[str, int], work_dir: Path, data_yaml: Path) -> Path:
     """Write the train split (the checked images in ``img_dir``) as a list of image paths, each repeated by its
     oversample factor."""
-    from .evaluate import _list_images, label_path_for, read_labels
+    from .evaluate import _list_images, label_paths_for, read_labels
 
     images, names = _list_images(img_dir), list(CLASS_IDS)
     by_class = {k: v for k, v in oversample.items() if k in names}
     prefixes = {k: v for k, v in oversample.items() if k not in by_class}
-    unmatched = [k for k in prefixes if not any(p.name.startswith(k) for p in images)]
-    if unmatched:  # the option's value, not the data (as --prefix of eval and tune): exit 2
-        raise UsageError(f"--oversample key(s) {', '.join(unmatched)} match no class name and no image name "
-                         f"prefix (classes: {', '.join(names)})", data_yaml, "train")
+    _check_oversample_keys([p.name for p in images], oversample, data_yaml)
     lines: list[str] = []
-    for img in images:
+    for img, lab in zip(images, label_paths_for(images) if by_class else images):
         n = max([v for k, v in prefixes.items() if img.name.startswith(k)], default=1)
         if by_class:
-            present = set(read_labels(label_path_for(img), names, 1, 1)[1])
+            present = set(read_labels(lab, names, 1, 1)[1])
             n = max([n] + [v for c, v in by_class.items() if c in present])
         lines.extend([str(img)] * n)
     out = work_dir / "train.oversampled.txt"
@@ -350,25 +397,48 @@ def train(
                          "wait for it to finish (run the same command again afterwards to resume it if it was "
                          "stopped), or pass another --name", run_dir)
 
-    with FileLock(out / f".{name}-data" / "train.lock", busy):
+    # what can be checked without the run folder is checked before the lock is made, so that a wrong path, option or
+    # model leaves nothing behind (not even OUT/.NAME-data/train.lock); where the lock is there already (this run
+    # folder was trained into), it is taken first, so that a training running there refuses this one at once
+    from contextlib import ExitStack
+
+    import torch
+
+    lock_path = out / f".{name}-data" / "train.lock"
+    with ExitStack() as held:
+        locked = lock_path.is_file()
+        if locked:
+            held.enter_context(FileLock(lock_path, busy))
+        if device is None:
+            device = "0" if torch.cuda.is_available() else "cpu"
+        elif str(device).lower() not in ("cpu", "mps") and not torch.cuda.is_available():
+            raise UsageError(f"--device {device}: no CUDA GPU on this machine (use --device cpu, or leave it out)")
+        plan = None
+        if not (run_dir / "weights" / "last.pt").is_file():  # a run to resume keeps its own data and model
+            _check_initial_model(Path(model))
+            plan = check_data_yaml(data_yaml, oversample)
+        if not locked:
+            held.enter_context(FileLock(lock_path, busy))
         return _train_locked(data_yaml, model, out, name, epochs, imgsz, batch, device, time_hours, patience, workers,
-                             cache, oversample, val, export, extra)
+                             cache, oversample, val, export, extra, plan)
+
+
+def _check_initial_model(model: Path) -> None:
+    if not model.is_file():
+        raise ModelError("initial weights not found (nothing is downloaded; pass a local .pt or .yaml)", model)
+    if model.suffix.lower() not in (".pt", ".yaml", ".yml"):
+        raise ModelError(f"initial model must be a .pt checkpoint or a model .yaml, got {model.suffix or 'no suffix'!r}",
+                         model)
 
 
 def _train_locked(data_yaml, model, out: Path, name: str, epochs, imgsz, batch, device, time_hours, patience, workers,
-                  cache, oversample, val, export, extra) -> Path:
+                  cache, oversample, val, export, extra, plan: DataPlan | None = None) -> Path:
     from ultralytics import YOLO
 
     _skip_amp_download()
 
     run_dir = out / name
     last = run_dir / "weights" / "last.pt"
-    import torch
-
-    if device is None:
-        device = "0" if torch.cuda.is_available() else "cpu"
-    elif str(device).lower() not in ("cpu", "mps") and not torch.cuda.is_available():
-        raise UsageError(f"--device {device}: no CUDA GPU on this machine (use --device cpu, or leave it out)")
     ck = _checkpoint(last) if last.is_file() else None  # None: no run yet, or killed before its first checkpoint
     if ck is not None and ck.get("epoch", -1) == -1:  # ultralytics sets epoch=-1 once training ends
         raise UsageError(f"{run_dir} holds a finished training (its best.pt would be overwritten); "
@@ -392,12 +462,8 @@ def _train_locked(data_yaml, model, out: Path, name: str, epochs, imgsz, batch, 
         yolo.train(resume=True)
     else:
         model = Path(model)
-        if not model.is_file():
-            raise ModelError("initial weights not found (nothing is downloaded; pass a local .pt or .yaml)", model)
-        if model.suffix.lower() not in (".pt", ".yaml", ".yml"):
-            raise ModelError(f"initial model must be a .pt checkpoint or a model .yaml, got {model.suffix or 'no suffix'!r}",
-                             model)
-        data = resolve_data_yaml(data_yaml, run_dir.parent / f".{name}-data", oversample=oversample)
+        _check_initial_model(model)
+        data = resolve_data_yaml(data_yaml, run_dir.parent / f".{name}-data", oversample=oversample, plan=plan)
         try:
             yolo = YOLO(str(model))
         except Exception as e:  # noqa: BLE001 - whatever unpickling or parsing a foreign file raises

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,14 +13,14 @@ import pytest
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 from detector import CLASS_IDS  # noqa: E402
-from detector.config import Config  # noqa: E402
+from detector.config import DEFAULT_WEIGHTS_ONNX, Config  # noqa: E402
 from detector.errors import InputError  # noqa: E402
 from detector.evaluate import (  # noqa: E402
     ClassIds, ImagePreds, SplitPreds, average_precision, dataset_names, evaluate, format_table, match_image, prf,
-    resolve_split, score, source_of, write_eval_json,
+    predict_split, resolve_split, score, source_of, write_eval_json,
 )
 
-from conftest import PRETRAINED, RDD, need  # noqa: E402
+from conftest import PRETRAINED, RDD, ROOT, need  # noqa: E402
 
 A = np.array([[0, 0, 100, 100]], dtype=float)
 
@@ -242,3 +243,78 @@ def test_default_eval_json_is_named_after_what_was_evaluated(tmp_path):
         "city/images/val": "eval-city-val-folder.json", "city/flat/val": "eval-flat-val-folder.json",
         "other/images/val": "eval-other-val-folder.json", "city/data.yaml Japan_": "eval-city-val-Japan.json"}
     assert len(set(got.values())) == len(got)
+
+
+def _windows_set(root: Path, n: int = 8, images: str = "images", labels: str = "labels",
+                 label_name=lambda stem, i: f"{stem}.txt") -> tuple[Path, int]:
+    """``n`` real Japan_ val photos with their labels, the folders and label files named as given (as a data set made
+    on Windows names them); returns the data.yaml and the number of labelled boxes."""
+    src = need(RDD)
+    labs = [p for p in sorted((src / "labels" / "val").glob("Japan_*.txt")) if p.stat().st_size > 0][:n]
+    (root / images / "val").mkdir(parents=True)
+    (root / labels / "val").mkdir(parents=True)
+    boxes = 0
+    for i, lab in enumerate(labs):
+        shutil.copy(src / "images" / "val" / (lab.stem + ".jpg"), root / images / "val" / (lab.stem + ".jpg"))
+        shutil.copy(lab, root / labels / "val" / label_name(lab.stem, i))
+        boxes += len([ln for ln in lab.read_text().splitlines() if ln.split()])
+    y = root / "data.yaml"
+    y.write_text(f"train: {images}/val\nval: {images}/val\nnames: [D00, D10, D20, D40]\n")
+    return y, boxes
+
+
+@pytest.mark.parametrize("images, labels, label_name", [
+    ("Images", "Labels", lambda stem, i: f"{stem}.TXT"),  # Windows Explorer's folders, a tool's .TXT
+    ("IMAGES", "labels", lambda stem, i: f"{stem}.txt"),
+    ("images", "labels", lambda stem, i: f"{stem}.TXT" if i % 2 else f"{stem.upper()}.txt"),  # half of them
+])
+def test_labels_are_found_whatever_their_case(tmp_path, images, labels, label_name):
+    """On Linux `Images/`+`Labels/`, `.TXT` label files (a data set made on Windows) were not found: eval and tune
+    refused the split, or — where only some label files differ in case — scored those photos as background (no
+    damage), silently. Each label file is found now, and eval and tune score exactly the boxes labelled."""
+    from detector.evaluate import predict_split
+    from detector.tune import tune
+
+    if not DEFAULT_WEIGHTS_ONNX.is_file():
+        pytest.skip(f"shipped model missing: {DEFAULT_WEIGHTS_ONNX}")
+    y, boxes = _windows_set(tmp_path / "city", images=images, labels=labels, label_name=label_name)
+    cfg = Config()
+    preds = predict_split(y, DEFAULT_WEIGHTS_ONNX, cfg, "val", use_cache=False)
+    assert len(preds) == 8 and all(len(ip.gt_cls) for ip in preds)
+    assert sum(len(ip.gt_cls) for ip in preds) == boxes
+    res = evaluate(y, DEFAULT_WEIGHTS_ONNX, cfg, preds=preds)
+    assert res["tp"] + res["fn"] == boxes
+    config = tmp_path / "city.yaml"
+    shutil.copy(ROOT / "configs" / "default.yaml", config)
+    got = tune(y, DEFAULT_WEIGHTS_ONNX, config, cfg=cfg, preds=None)
+    assert sum(got["n_boxes"].values()) == boxes
+
+
+def test_label_folders_or_files_differing_only_in_case_are_refused(tmp_path):
+    """`labels/` and `Labels/` (or `a.txt` and `a.TXT`) side by side: which one is the photos' is not clear, and
+    Windows cannot hold both; one error naming both rather than a guess."""
+    from detector.evaluate import label_path_for, resolve_split
+
+    y, _ = _windows_set(tmp_path / "a", n=2, images="Images", labels="Labels")
+    (tmp_path / "a" / "labels" / "val").mkdir(parents=True)
+    img = resolve_split(y, "val")[0][0]
+    with pytest.raises(InputError, match="label folders Labels and labels differ only in case") as e:
+        label_path_for(img)
+    assert str(tmp_path / "a") in str(e.value)
+    y, _ = _windows_set(tmp_path / "b", n=2)
+    img = resolve_split(y, "val")[0][0]
+    lab = label_path_for(img)
+    shutil.copy(lab, lab.with_suffix(".TXT"))
+    with pytest.raises(InputError, match=f"label files {img.stem}.TXT and {img.stem}.txt differ only in case"):
+        label_path_for(img)
+
+
+def test_a_split_without_any_label_file_says_where_they_were_looked_for(tmp_path):
+    """Photos with no label file anywhere (labels in a folder of another name, or not copied): one error saying how
+    many photos, where the labels were expected and for which photo, not a score of background photos."""
+    y, _ = _windows_set(tmp_path / "city", images="Images", labels="annotations")
+    with pytest.raises(InputError) as e:
+        predict_split(y, DEFAULT_WEIGHTS_ONNX, Config(), "val", use_cache=False)
+    msg = str(e.value)
+    assert msg.startswith(f"{y}: val: 0 of 8 photos have a label file: expected labels in "
+                          f"{tmp_path / 'city' / 'Images' / 'val'}, e.g. Japan_"), msg

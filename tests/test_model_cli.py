@@ -465,3 +465,24 @@ def test_an_onnx_exported_again_from_the_tuned_pt_is_not_called_stale(tmp_path):
         r = _patrol("run", tmp_path / "no-drive", *nowhere, "--config", cfgs[suffix])
         line = next(x for x in r.stderr.splitlines() if "thresholds were chosen" in x)
         assert says in line and "if best.pt was retrained" not in line, line
+
+
+def test_eval_of_another_model_into_the_same_file_says_whose_scores_it_replaced(small, tmp_path):
+    """Comparing models with `patrol eval` on one data set: the default file (eval-<set>-<split>.json) of the second
+    model replaced the first's without a word. The JSON names the model by path and content (weights_sha256), and
+    replacing another model's scores prints a note naming the file and that model; the same model again is quiet."""
+    from detector.tune import model_sha256
+
+    out = tmp_path / "eval-set-val.json"
+    r = _patrol("eval", small / "data.yaml", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    first = json.loads(out.read_text())
+    assert first["weights_sha256"] == model_sha256(DEFAULT_WEIGHTS_ONNX)
+    r = _patrol("eval", small / "data.yaml", cwd=tmp_path)
+    assert r.returncode == 0 and "note:" not in r.stderr, r.stderr[-2000:]
+    r = _patrol("eval", small / "data.yaml", "--weights", DEFAULT_WEIGHTS_PT, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    notes = [ln for ln in r.stderr.splitlines() if ln.startswith("note:")]
+    assert notes == [f"note: {out.name} held the scores of another model, {first['weights']} "
+                     f"[sha256:{first['weights_sha256']}]; replaced by these (pass --out to keep each model's)"], r.stderr
+    assert json.loads(out.read_text())["weights_sha256"] == model_sha256(DEFAULT_WEIGHTS_PT)

@@ -710,3 +710,47 @@ def test_lock_on_a_file_system_without_locks_is_a_note_not_a_crash(tmp_path, mon
     with FileLock(lock):  # a file system that locks: no note
         pass
     assert capsys.readouterr().err == ""
+
+
+def test_windows_cased_labels_are_trained_on_and_a_refused_train_leaves_nothing(tmp_path, capfd):
+    """A data set made on Windows (`Images/`, `Labels/`, `.TXT`): train found no label file (refused, or with only
+    some differing in case trained those photos as background) and left OUT/.NAME-data behind with its lock and
+    the links it had made. Its labels are mirrored now, box for box; a data.yaml that is not there, and a split with
+    no label file at all, are refused before anything is written (no OUT at all)."""
+    from detector.config import DEFAULT_WEIGHTS_PT
+    from detector.train import resolve_data_yaml
+
+    src = need(RDD)
+    labs = [p for p in sorted((src / "labels" / "train").glob("Japan_*.txt")) if p.stat().st_size > 0][:6]
+    city = tmp_path / "city"
+    for i, lab in enumerate(labs):
+        split = "train" if i < 4 else "val"
+        (city / "Images" / split).mkdir(parents=True, exist_ok=True)
+        (city / "Labels" / split).mkdir(parents=True, exist_ok=True)
+        shutil.copy(src / "images" / "train" / (lab.stem + ".jpg"), city / "Images" / split / (lab.stem + ".JPG"))
+        shutil.copy(lab, city / "Labels" / split / (lab.stem + (".TXT" if i % 2 else ".txt")))
+    y = city / "data.yaml"
+    y.write_text("train: Images/train\nval: Images/val\nnames: [D00, D10, D20, D40]\n")
+    d = yaml.safe_load(resolve_data_yaml(y, tmp_path / "w").read_text(encoding="utf-8"))
+    for i, lab in enumerate(labs):
+        mine = Path(d["path"]) / "labels" / ("train" if i < 4 else "val") / (lab.stem + ".txt")
+        assert mine.is_file(), mine
+        assert len(mine.read_text().splitlines()) == len([ln for ln in lab.read_text().splitlines() if ln.split()])
+    assert "train: 4 images" in capfd.readouterr().err
+
+    def train(data: Path) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(ROOT / "cli.py"), "train", str(data), "--model",
+                               str(DEFAULT_WEIGHTS_PT), "--epochs", "1", "--imgsz", "64", "--device", "cpu",
+                               "--out", str(tmp_path / "runs"), "--name", "city"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    r = train(tmp_path / "nope" / "data.yaml")
+    assert r.returncode == 3 and "data yaml not found" in r.stderr, r.stderr[-2000:]
+    assert not (tmp_path / "runs").exists()
+    shutil.rmtree(city / "Labels" / "val")
+    r = train(y)
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert r.returncode == 3 and len(lines) == 1, r.stderr[-2000:]
+    assert lines[0].startswith(f"error: {y}: val: 0 of 2 photos have a label file: expected labels in "
+                               f"{city / 'Labels' / 'val'}"), lines[0]
+    assert not (tmp_path / "runs").exists()
