@@ -45,6 +45,21 @@ def assert_user_error(r: subprocess.CompletedProcess, code: int, *must: str) -> 
     return lines[0]
 
 
+def _read_list(path) -> tuple[list[str], list[dict]]:
+    """A repair list csv as exported (UTF-8 with BOM): its header and rows."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        rd = csv.DictReader(fh)
+        return list(rd.fieldnames or []), list(rd)
+
+
+def _write_list(path, head, rows, encoding: str = "utf-8-sig") -> None:
+    """A repair list csv as a crew saves it (``cp932``: Excel's CSV on a Japanese Windows)."""
+    with open(path, "w", encoding=encoding, newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=head)
+        w.writeheader()
+        w.writerows(rows)
+
+
 @pytest.fixture(scope="module")
 def oracle() -> Path:
     return need(TOYAMA / f"{P1}.oracle.csv")
@@ -622,9 +637,7 @@ def test_status_import_verification_and_export(located, tmp_path):
     assert_user_error(patrol("status", tmp_path / "none.gpkg", "R-000001", "--set", "confirmed"), EXIT_STORE, "none.gpkg")
 
     # the crew's repair list (the run's own, ids = registry ids), filled in
-    with open(located["out"] / "repair_list.csv", encoding="utf-8-sig", newline="") as fh:
-        rd = csv.DictReader(fh)
-        head, body = rd.fieldnames, list(rd)
+    head, body = _read_list(located["out"] / "repair_list.csv")
     assert {r["candidate_id"] for r in body} == set(ids)
     # pre-filled with the registry's status (and note) at the time of the run
     assert {r["status"] for r in body} == {"new"}
@@ -634,10 +647,7 @@ def test_status_import_verification_and_export(located, tmp_path):
     bad = dict(body[2], candidate_id="R-777777", status="confirmed")
     ok(patrol("status", store, body[3]["candidate_id"], "--set", "対象外"))  # the office: not an issue
     filled = tmp_path / "filled.csv"
-    with open(filled, "w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=head)
-        w.writeheader()
-        w.writerows(body[:2] + [bad, dict(body[3], status="補修済")])  # the crew repaired what the office ruled out
+    _write_list(filled, head, body[:2] + [bad, dict(body[3], status="補修済")])  # the crew repaired what the office ruled out
     r = ok(patrol("import-verification", store, filled))
     assert "applied 2, notes 0, unchanged 0, outdated 0, not applied 2" in r.stdout, r.stdout
     assert "R-777777" in r.stderr
@@ -674,15 +684,10 @@ def test_status_import_verification_and_export(located, tmp_path):
 
     # `patrol export --format csv` filled in by a crew imports back without losing the note (column status_note)
     ok(patrol("export", store, "--format", "csv", "--status", "new", "--out", tmp_path / "crew.csv"))
-    with open(tmp_path / "crew.csv", encoding="utf-8-sig", newline="") as fh:
-        rd = csv.DictReader(fh)
-        head, crew = rd.fieldnames, list(rd)
+    head, crew = _read_list(tmp_path / "crew.csv")
     assert "status_note" in head and crew
     crew[0].update(status="confirmed", status_note="路肩側 / kerb side", checked_by="佐藤")
-    with open(tmp_path / "crew.csv", "w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=head)
-        w.writeheader()
-        w.writerows(crew)
+    _write_list(tmp_path / "crew.csv", head, crew)
     r = ok(patrol("import-verification", store, tmp_path / "crew.csv"))
     assert "applied 1" in r.stdout
     assert _store_rows(store)[crew[0]["candidate_id"]] == {"candidate_id": crew[0]["candidate_id"],
@@ -848,16 +853,11 @@ def test_a_repair_date_written_in_the_repaired_at_column_is_the_repair_date(loca
     store = tmp_path / "registry.gpkg"
     store.write_bytes(located["store"].read_bytes())
     ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "list.csv"))
-    with open(tmp_path / "list.csv", encoding="utf-8-sig", newline="") as fh:
-        rd = csv.DictReader(fh)
-        head, body = rd.fieldnames, list(rd)
+    head, body = _read_list(tmp_path / "list.csv")
     a, b = body[0]["candidate_id"], body[1]["candidate_id"]
     body[0].update(status="補修済", repaired_at="2026/11/26", status_note="応急処置")
     body[1].update(status="補修済", repaired_at="2026/11/25", checked_at="2026/11/28")  # the repair day rules
-    with open(tmp_path / "list.csv", "w", encoding="cp932", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=head)
-        w.writeheader()
-        w.writerows(body)
+    _write_list(tmp_path / "list.csv", head, body, encoding="cp932")
     ok(patrol("import-verification", store, tmp_path / "list.csv"))
     con = sqlite3.connect(store)
     try:
@@ -892,10 +892,7 @@ def test_a_reopened_damage_repaired_again_is_not_given_its_old_repair_date(locat
     assert {x["repaired_at"] for x in body} == {"2026-11-22T00:00:00+09:00"}  # the earlier repair's day
     for x in body:
         x.update(status="補修済", **({"repaired_at": "2026/11/28"} if x["candidate_id"] == b else {}))
-    with open(tmp_path / "list.csv", "w", encoding="cp932", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=head)
-        w.writeheader()
-        w.writerows(body)
+    _write_list(tmp_path / "list.csv", head, body, encoding="cp932")
     ok(patrol("import-verification", store, tmp_path / "list.csv"))
     con = sqlite3.connect(store)
     try:
@@ -1164,9 +1161,7 @@ def test_checked_at_is_stored_in_one_form_from_csv_and_xlsx(located, tmp_path):
         lst = tmp_path / f"list.{kind}"
         ok(patrol("export", store, "--format", kind, "--status", "new", "--out", lst, "--config", cfg))
         if kind == "csv":
-            with open(lst, encoding="utf-8-sig", newline="") as fh:
-                rd = csv.DictReader(fh)
-                head, rows = rd.fieldnames, list(rd)
+            head, rows = _read_list(lst)
             ids = [r["candidate_id"] for r in rows[:4]]
             for r, w, st in zip(rows, when, ("confirmed", "confirmed", "confirmed", "not_an_issue")):
                 r.update(status=st, checked_at=w)
