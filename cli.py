@@ -431,17 +431,21 @@ def status(
     """Change a registry candidate's status (history is kept)."""
     from detector.store import status_label
 
+    def n_history(st) -> int:  # a note or checker kept with the status a damage has adds a history row
+        return st.con.execute("SELECT COUNT(*) FROM status_history WHERE candidate_id=?", (candidate_id,)).fetchone()[0]
+
     with _open_store(store, _config(config)) as st:
-        before = st.status_of(candidate_id)
+        before, rows = st.status_of(candidate_id), n_history(st)
         changed = st.set_status(candidate_id, set_, note=note, who=who)
         (now, at) = st.con.execute("SELECT status, repaired_at FROM candidates WHERE candidate_id=?",
                                    (candidate_id,)).fetchone()
+        kept = n_history(st) > rows
     # what the registry now holds, as the exports label it: not what was typed (補修予定 is stored as scheduled)
     if changed:
         msg = f"{candidate_id}: {before} -> {status_label(now)}" + (f", repaired at {at}" if now == "repaired" else "")
     else:
         msg = f"{candidate_id}: already {status_label(now)}, status unchanged" + (
-            "; note kept" if note or who else "")
+            "; note kept" if kept else "; nothing new" if note or who else "")
     console.print(msg, markup=False, highlight=False, soft_wrap=True)
 
 

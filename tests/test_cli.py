@@ -757,6 +757,8 @@ def test_status_confirmations_name_the_stored_status(located, tmp_path):
     r = ok(patrol("status", store, ids[0], "--set", "予定", "--note", "来月の舗装工事で", "--who", "山田"))
     assert r.stdout.strip() == f"{ids[0]}: already scheduled (補修予定), status unchanged; note kept", r.stdout
     assert _store_rows(store)[ids[0]]["status_note"] == "来月の舗装工事で"
+    r = ok(patrol("status", store, ids[0], "--set", "予定", "--note", "来月の舗装工事で"))  # the same note again
+    assert r.stdout.strip() == f"{ids[0]}: already scheduled (補修予定), status unchanged; nothing new", r.stdout
     r = ok(patrol("status", store, ids[1], "--set", "応急処置済"))
     assert re.fullmatch(rf"{ids[1]}: new -> repaired \(補修済み\), repaired at 20\d\d-\d\d-\d\dT[\d:]+\+09:00",
                         r.stdout.strip()), r.stdout
