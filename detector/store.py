@@ -139,6 +139,9 @@ def status_label(status: str | None) -> str:
     return f"{status} ({ja})" if ja else str(status)
 
 
+#: a time cell's text with a seconds field (``17:05:00``): compared to the second, not to the minute
+_HAS_SECONDS = re.compile(r"\d:\d\d:\d\d")
+
 #: spellings a crew may type into the status column of the repair list
 STATUS_ALIASES = {
     "新規": "new", "再発": "reopened",  # the exports' own Japanese labels (set by patrol; usable as filters)
@@ -1623,10 +1626,11 @@ class Store:
         return True
 
     # ---- a list exported before the registry changed the damage (import_verification)
-    def _same_time(self, got: date | datetime, stored: Any) -> bool:
+    def _same_time(self, got: date | datetime, stored: Any, minutes: bool = True) -> bool:
         """Whether a list's time cell (parsed: :func:`_parse_when`) is the registry's stored time ``stored``, to the
         precision the cell has: to the second (within 1 s: a workbook's serial read back may be a hair off), to the
-        minute where the cell has no seconds (a CSV Excel saved as ``2026/11/20 17:05``), to the day for a date."""
+        minute where the cell has no seconds (a CSV Excel saved as ``2026/11/20 17:05``; ``minutes``: the cell's text
+        has no seconds field, so that a time written at 17:05:00 is not taken for a minute's), to the day for a date."""
         s = self._aware(_s(stored))
         if s is None:
             return False
@@ -1636,7 +1640,7 @@ class Store:
         g = got.replace(tzinfo=self.tz) if got.tzinfo is None else got.astimezone(self.tz)
         if abs((g - s).total_seconds()) < 1:
             return True
-        return g.second == 0 and g.microsecond == 0 and s.replace(second=0, microsecond=0) == g
+        return minutes and g.second == 0 and g.microsecond == 0 and s.replace(second=0, microsecond=0) == g
 
     def _since_export(self, cid: str, changed_now: Any, text: str, now: datetime) -> tuple[str | None, list[tuple]]:
         """(the status the list was exported with, the status changes the registry made after it) for a row whose
@@ -1645,13 +1649,13 @@ class Store:
         changes after the history row the row's time names (every change moves ``status_changed_at``), or, where
         none does (a cell edited, a history begun later), those stamped after it; the status exported is then the
         first one's ``from`` (None: unknown). Raises ValueError for a cell that is no time."""
-        got = _parse_when(text, now.date())
-        if self._same_time(got, changed_now):
+        got, minutes = _parse_when(text, now.date()), not _HAS_SECONDS.search(str(text))
+        if self._same_time(got, changed_now, minutes):
             return None, []
         hist = self.con.execute(
             "SELECT hid, at, from_status, to_status, who, note, source, run_id FROM status_history WHERE candidate_id=? "
             "AND (from_status IS NULL OR from_status != to_status) ORDER BY hid", (cid,)).fetchall()
-        at = [k for k, h in enumerate(hist) if self._same_time(got, h[1])]
+        at = [k for k, h in enumerate(hist) if self._same_time(got, h[1], minutes)]
         if at:
             return hist[at[-1]][3], hist[at[-1] + 1:]
         g = (got if isinstance(got, datetime) else datetime.combine(got + timedelta(days=1), time(0)))
@@ -1671,7 +1675,7 @@ class Store:
         """Whether a list's time cell ``text`` is the stored time (False: empty, or not a time); ``today``: the day
         a date without a year is read against."""
         try:
-            return bool(text) and self._same_time(_parse_when(text, today), stored)
+            return bool(text) and self._same_time(_parse_when(text, today), stored, not _HAS_SECONDS.search(text))
         except ValueError:
             return False
 

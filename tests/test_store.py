@@ -1087,3 +1087,17 @@ def test_latest_drive_of_a_run_of_two_drives_is_the_later_not_the_larger_name(to
         st.merge(nxt, {"run_id": "week2"}, cfg)
         q2 = st.query()
     assert set(q2.last_drive) == {f"{early}-w001"}
+
+
+def test_a_list_time_written_with_seconds_is_compared_to_the_second(store_path):
+    """A list's 状態更新日時 is compared to the registry's time to the precision its cell has: a time Excel re-saved
+    without seconds (``2026/11/27 13:40``) to the minute, one written with seconds to the second. A time whose seconds
+    happened to be :00 (``13:40:00``) was taken for a minute's, so an office change 37 s later in that minute looked
+    like no change: the stale-list check then let a Monday list undo it (seen once in CI, 1 run in ~60)."""
+    with Store(store_path) as st:
+        stored = "2026-11-27T13:40:37+09:00"
+        assert st._same_time_text("2026/11/27 13:40", stored, None)  # Excel's CSV: to the minute
+        assert not st._same_time_text("2026-11-27 13:40:00", stored, None)  # written with seconds: to the second
+        assert not st._same_time_text("2026-11-27T13:40:00+09:00", stored, None)
+        assert st._same_time_text("2026-11-27 13:40:37", stored, None)
+        assert st._same_time_text("2026/11/27", stored, None)  # a day: to the day
