@@ -1171,7 +1171,7 @@ def _video_frames(name: str, path: Path, fmt: str, drive: str, cfg: Config, reac
         got = extract(path, video_folder(video_dir, drive, name), start.timestamp(), locate,
                       cfg.frames.video_every_m, cfg.frames.video_stopped_every_s,
                       key={"tracks": track_key(trs), "gap": gap}, progress=shown if progress is not None else None,
-                      busy=busy)
+                      busy=busy, info=info)
     except VideoError as e:
         return reject(e.reason)
     except OSError as e:

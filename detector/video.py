@@ -6,7 +6,9 @@ Contracts:
   audio brand; a QuickTime file starting with ``moov``/``mdat``/``wide``/``free``) or RIFF ``AVI ``, by content.
 * ``read_video_info(path)`` walks the top-level boxes (32- and 64-bit sizes) itself: ``moov/mvhd`` creation time
   (UTC seconds since 1904-01-01; 0, or a date before 2000, is a camera clock never set -> None with a note) and
-  duration; the boxes of its tracks are walked for their sizes (the codec a failure names is OpenCV's). A file
+  duration; the boxes of its tracks are walked for their sizes (the codec a failure names is OpenCV's), the first
+  video track's edit list for a leading empty edit (``video_offset_s``: the track shown from that time of the
+  movie on; a frame's time in the video is OpenCV's + this). A file
   whose last box runs past its end, or without a ``moov`` box, is ``truncated``. AVI: no creation time is read (the file name gives it).
 * ``video_start(info, name, tz, clock_offset_s, covered)``: the recording's start (UTC-aware) and its ``time_source``:
   ``video_utc`` (mvhd creation time, UTC as the format says), ``video_local`` (mvhd holding the camera's local wall
@@ -68,7 +70,7 @@ _IMAGE_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", 
                  b"miaf", b"avif", b"avis"}
 _AUDIO_BRANDS = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
 _QT_START = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
-_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
+_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts"}
 # a date-time in a file name: 20261112_093015, 2026_1112_093015_001, 2026-11-12_09-30-15, VID_20261112_093015
 _NAME_RE = re.compile(r"(?<!\d)(20\d\d)[-_]?(\d\d)[-_]?(\d\d)[-_T ]?(\d\d)[-_.]?(\d\d)[-_.]?(\d\d)(?!\d)")
 
@@ -101,6 +103,9 @@ class VideoInfo:
     creation: datetime | None = None  # mvhd creation_time (UTC as written), None when absent or never set
     duration_s: float = math.nan
     notes: list[str] = field(default_factory=list)  # why the creation time is not used, a cut-off file …
+    # where the video track's first frame is shown in the movie: its edit list's leading empty edit (a track that
+    # starts after the movie's start, which the creation time is of); OpenCV's frame times count from that frame
+    video_offset_s: float = 0.0
 
 
 def _boxes(fh, start: int, end: int):
@@ -157,13 +162,33 @@ def read_video_info(path: Path, fmt: str) -> VideoInfo:
 
 def _parse_moov(moov: bytes, info: VideoInfo) -> None:
     """The creation time and duration from ``moov``'s ``mvhd`` box; the boxes of its tracks are walked too (a bad
-    box size in them is a corrupt video)."""
+    box size in them is a corrupt video), the first video track's edit list for its leading empty edit."""
     import io
 
     fh = io.BytesIO(moov)
+    scale_of = [0]
+    tracks: list[dict] = []  # per trak: handler type, leading empty edit (movie time scale units)
 
     def walk(start: int, end: int):
         for kind, body, stop, _ in _boxes(fh, start, end):
+            if kind == b"trak":
+                tracks.append({"hdlr": b"", "empty": 0})
+            if kind == b"hdlr" and tracks and not tracks[-1]["hdlr"]:  # mdia's (before a QuickTime minf's)
+                fh.seek(body)
+                d = fh.read(12)
+                if len(d) == 12:
+                    tracks[-1]["hdlr"] = d[8:12]
+            elif kind == b"elst" and tracks:
+                fh.seek(body)
+                d = fh.read(min(stop - body, 8 + 20 * 64))
+                v = d[0] if d else 0
+                fmt_, size = (">QqI", 20) if v == 1 else (">IiI", 12)
+                n = struct.unpack(">I", d[4:8])[0] if len(d) >= 8 else 0
+                for e in range(min(n, (len(d) - 8) // size)):
+                    seg, media_time, _ = struct.unpack(fmt_, d[8 + e * size:8 + (e + 1) * size])
+                    if media_time != -1:
+                        break
+                    tracks[-1]["empty"] += seg  # an empty edit: nothing of this track shown for seg
             if kind == b"mvhd":
                 fh.seek(body)
                 d = fh.read(stop - body)
@@ -175,12 +200,16 @@ def _parse_moov(moov: bytes, info: VideoInfo) -> None:
                     continue
                 if scale:
                     info.duration_s = dur / scale
+                    scale_of[0] = scale
                 _creation(created, info)
             elif kind in _CONTAINERS:
                 walk(body, stop)
 
     try:
         walk(0, len(moov))
+        video_tracks = [tr for tr in tracks if tr["hdlr"] == b"vide"]
+        if video_tracks and scale_of[0] and video_tracks[0]["empty"]:
+            info.video_offset_s = video_tracks[0]["empty"] / scale_of[0]
     except VideoError:
         raise
     except Exception as e:  # a damaged index: OpenCV may still read the video; the time falls back to the name
@@ -343,7 +372,8 @@ def full_sha1(path: Path) -> str:
 
 def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
             every_m: float, max_interval_s: float, key: dict | None = None,
-            progress: Callable[[int, int], None] | None = None, busy=None) -> Extracted:
+            progress: Callable[[int, int], None] | None = None, busy=None, info: VideoInfo | None = None
+            ) -> Extracted:
     """Sample ``path`` into JPEGs in ``folder`` (see the module doc); ``start`` is its start (UTC epoch s),
     ``locate(times)`` the vehicle's (lat, lon) arrays at UTC epoch ``times`` (NaN where no track places it); it is
     asked for the next ``_CHUNK_S`` seconds of frames at once (frame k at k / fps, as a constant-frame-rate camera
@@ -354,7 +384,12 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
     A frame file another program holds open (a photo viewer, on Windows: it can be neither replaced nor deleted)
     stays as it is: one that holds this frame's bytes already is used, one that holds another picture is left out
     (and no index.json is written, so the next call takes the video again), an old one no longer wanted stays. Each
-    is an ``atomic.OutputInUseError`` noted in ``busy`` (an ``atomic.BusyOutputs``), else raised at the end."""
+    is an ``atomic.OutputInUseError`` noted in ``busy`` (an ``atomic.BusyOutputs``), else raised at the end.
+
+    A frame's time is its presentation time in the movie: OpenCV's (from the video track's first frame shown) +
+    the track's leading empty edit (``info.video_offset_s``, an MP4/MOV edit list; ``info`` is read from the file
+    when not given). A container whose frame count holds frames its edit list does not show (a clip cut without
+    re-encoding) is counted by its duration (mvhd)."""
     import cv2
 
     from .atomic import BusyOutputs, OutputInUseError, atomic_write_text, holds, remove_output, replace_output
@@ -363,8 +398,19 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
 
     own = busy is None
     busy = BusyOutputs() if own else busy
+    if info is None:
+        with open(path, "rb") as fh:
+            fmt = sniff_video(fh.read(64))
+        try:
+            info = read_video_info(path, fmt) if fmt else VideoInfo()
+        except VideoError:
+            info = VideoInfo()  # OpenCV says what is wrong with it below
+    shift = info.video_offset_s if math.isfinite(info.video_offset_s) else 0.0
+    base = start + shift  # the epoch of OpenCV's time 0 (the first frame shown)
     want = {"v": _INDEX_VERSION, "video": fingerprint(path), "start": round(start, 3), "every_m": every_m,
             "max_interval_s": max_interval_s, "quality": JPEG_QUALITY, "key": key or {}}
+    if shift:  # (an extraction made before the offset was read is taken again; one without an offset stays)
+        want["offset_s"] = round(shift, 6)
     index = folder / _INDEX
     try:
         old = json.loads(index.read_text(encoding="utf-8"))
@@ -386,7 +432,7 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
         remove_output(index)
 
     with _fd2_captured() as said:  # FFmpeg prints why it cannot open a file on stderr ("moov atom not found")
-        cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+        cap = _capture(cv2, path)
         opened = cap.isOpened()
     ffmpeg_said = " ".join(said[0].split())[-160:] if said and said[0] else ""
     if not opened:
@@ -395,6 +441,9 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
     try:
         fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
         total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        shown_s = info.duration_s - shift  # the video track's frames shown (an edit list may leave some out)
+        if fps > 0 and math.isfinite(shown_s) and shown_s > 0 and total > round(shown_s * fps) + 1:
+            total = int(round(shown_s * fps))
         fourcc = int(cap.get(cv2.CAP_PROP_FOURCC) or 0)
         kept: list[dict] = []
         last_t = last_pos = None
@@ -414,7 +463,7 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
             nonlocal ahead_t, ahead_lat, ahead_lon
             if per_chunk and not (len(ahead_t) and ahead_t[0] <= pts <= ahead_t[-1]):
                 ahead_t = pts + np.arange(per_chunk) / fps
-                ahead_lat, ahead_lon = locate(start + ahead_t)
+                ahead_lat, ahead_lon = locate(base + ahead_t)
             if per_chunk:
                 x = (pts - ahead_t[0]) * fps
                 i = min(int(x), per_chunk - 2)
@@ -422,7 +471,7 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
                 a, b = (ahead_lat[i], ahead_lon[i]), (ahead_lat[i + 1], ahead_lon[i + 1])
                 if not any(math.isnan(v) for v in (*a, *b)):
                     return float(a[0] + f * (b[0] - a[0])), float(a[1] + f * (b[1] - a[1]))
-            la, lo = locate(np.array([start + pts]))
+            la, lo = locate(np.array([base + pts]))
             return None if math.isnan(la[0]) else (float(la[0]), float(lo[0]))
 
         skipped, passed, cfr, landing = 0, 0, fps > 0 and total > 0 and SKIP_MIN_S is not None, None
@@ -440,7 +489,7 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
             if n < least + 2:  # (no track lookup for it at a low frame rate)
                 return None
             j = k + np.arange(n)  # frames k .. k + n - 1
-            la, lo = locate(start + j / fps)
+            la, lo = locate(base + j / fps)
             placed = np.isfinite(la) & np.isfinite(lo)
             if last_pos is None:  # the first frame the track places is kept
                 near = np.zeros(n, bool)
@@ -459,7 +508,7 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
             if landing is not None:  # the first frame after a seek must be the frame sought, at its time
                 if not (math.isfinite(pts) and abs(pts - landing / fps) < 0.5 / fps):
                     cap.release()  # an inexact seek: from the start again, frame by frame, without seeking
-                    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+                    cap = _capture(cv2, path)
                     for _ in range(landing + 1):
                         if not cap.grab():
                             break
@@ -481,7 +530,7 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
                 keep = pts - last_t >= max_interval_s or (pos is not None and last_pos is None)
             else:
                 keep = distance_bearing(*last_pos, *pos)[0] >= every_m or pts - last_t >= max_interval_s
-            if not keep or clock_label(pts) == last_label:
+            if not keep or clock_label(pts + shift) == last_label:
                 continue
             ok, img = cap.retrieve()
             if not ok or img is None or img.size == 0:
@@ -489,9 +538,9 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
             ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
             if not ok:
                 continue
-            fname = f"{stem}@{pts:08.3f}s.jpg"
+            fname = f"{stem}@{pts + shift:08.3f}s.jpg"
             data, target = buf.tobytes(), folder / fname
-            last_t, last_pos, last_label = pts, pos, clock_label(pts)  # sampled, whether written or not
+            last_t, last_pos, last_label = pts, pos, clock_label(pts + shift)  # sampled, whether written or not
             if not holds(target, data):  # a frame taken again from the same video, at the same time
                 tmp = folder / f".{fname}.tmp"
                 tmp.write_bytes(data)
@@ -501,7 +550,7 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
                     tmp.unlink(missing_ok=True)
                     busy.add(e)
                     continue
-            kept.append({"t": round(pts, 3), "file": fname, "width": int(img.shape[1]), "height": int(img.shape[0])})
+            kept.append({"t": round(pts + shift, 3), "file": fname, "width": int(img.shape[1]), "height": int(img.shape[0])})
             target = skip_to(pts) if cfr else None
             if target is not None and target < total and cap.set(cv2.CAP_PROP_POS_FRAMES, target):
                 passed = target - k
@@ -519,7 +568,7 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
     duration = k / fps if fps > 0 else prev_pts
     doc: dict = {"want": want, "frames": kept, "decoded": k, "duration_s": duration, "notes": notes}
     if total > 0 and k < 0.95 * total - 1:
-        notes.append(f"decoding stopped after {k} of {total} frames, at {clock_label(prev_pts)} (the file is cut off "
+        notes.append(f"decoding stopped after {k} of {total} frames, at {clock_label(prev_pts + shift)} (the file is cut off "
                      "or damaged); the frames before are used")
         # a damaged video is the one likely to be repaired or copied again at the same size, its middle changed:
         # its reuse also checks a hash of the whole file (read once more here, and on each rerun of it only)
@@ -531,6 +580,15 @@ def extract(path: Path, folder: Path, start: float, locate: Callable[[np.ndarray
     if own:
         busy.check()
     return Extracted(frames=kept, decoded=k, skipped=skipped, duration_s=duration, notes=notes)
+
+
+def _capture(cv2, path: Path):
+    """OpenCV's FFmpeg capture of ``path``, turning the frames as the video's display matrix says (a phone held
+    upright stores its frames sideways with a 90 degree matrix: OpenCV's default since 4.5, set here in case)."""
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if cap.isOpened():
+        cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+    return cap
 
 
 def _remove_others(folder: Path, keep: set[str], busy) -> None:
