@@ -142,14 +142,18 @@ class RearCameraSpec(_Strict):
     (None) is the front camera's."""
     height_m: float | None = Field(None, gt=0.2, lt=5.0, description="lens height above the road (a rear window: often higher)")
     pitch_deg: float | None = Field(None, ge=-10.0, le=60.0, description="downward tilt of the optical axis, looking back")
-    hfov_deg: float | None = Field(None, gt=10.0, lt=170.0, description="horizontal field of view of the frames as stored")
+    hfov_deg: float | None = Field(None, gt=10.0, lt=170.0, description=(
+        "field of view across the long side of the upright frame (as camera.hfov_deg)"))
     max_distance_m: float | None = Field(None, gt=1.0, description="cap on the distance behind a hit can be placed")
 
 
 class CameraSpec(_Strict):
     height_m: float = Field(1.3, gt=0.2, lt=5.0, description="lens height above the road")
     pitch_deg: float = Field(8.0, ge=-10.0, le=60.0, description="downward tilt of the optical axis")
-    hfov_deg: float = Field(66.0, gt=10.0, lt=170.0, description="horizontal field of view of the frames as stored")
+    hfov_deg: float = Field(66.0, gt=10.0, lt=170.0, description=(
+        "field of view across the long side of the upright frame (EXIF orientation applied, a portrait video turned "
+        "upright): the horizontal FOV of the phone held landscape; a portrait frame of the same phone uses it for "
+        "its height, so one setting serves both"))
     max_distance_m: float = Field(30.0, gt=1.0, description="cap on the distance ahead a hit can be placed")
     rear: RearCameraSpec | None = Field(
         None, description="the rear camera's mounting (frames.rear), each setting left out as the front camera's")

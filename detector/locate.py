@@ -15,7 +15,8 @@
      transition cost 0 (same segment) / ``switch_m`` (connected segment) / ``jump_m`` (not connected), plus
      ``route_weight * |distance along the road - straight distance between the fixes|``.
 3. The damage: with ``locate.place_ahead`` and a camera, the box's bottom-centre pixel is put on the ground
-   plane (pinhole model: lens height, downward pitch, horizontal FOV for the stored width; capped at
+   plane (pinhole model: lens height, downward pitch, the FOV across the upright frame's long side — a portrait
+   frame of the phone has the focal length of its landscape ones —; capped at
    ``camera.max_distance_m``, and placed at the cap when the ray does not reach the ground) and rotated by the
    heading. The damage point is then projected on a road segment chosen with the same heading-aware cost plus a
    preference for the driven segment (0) or one connected to it (``switch_m``) over any other (``jump_m``):
@@ -61,14 +62,18 @@ def ground_from_pixel(u: np.ndarray, v: np.ndarray, width: np.ndarray, height: n
                       cam: CameraSpec) -> tuple[np.ndarray, np.ndarray]:
     """Pinhole ground-plane model: pixel (u, v) -> (forward d, lateral l) metres; l > 0 right of the camera.
 
-    f = (width/2) / tan(hfov/2); principal point at the image centre. Ray angle below the horizon is
-    pitch + atan((v - cy)/f); d = h / tan(angle). Rays at or above the horizon and d beyond the cap -> cap.
+    f = (max(width, height)/2) / tan(hfov/2): ``hfov_deg`` is the field of view across the frame's long side (the
+    horizontal one of a landscape frame), so one setting serves a phone held either way: a portrait frame (EXIF
+    orientation 6/8 applied, a portrait video turned upright) of the same phone has the same focal length in
+    pixels, its long side upright. Landscape (width >= height): f = (width/2) / tan(hfov/2), as ever. Principal
+    point at the image centre. Ray angle below the horizon is pitch + atan((v - cy)/f); d = h / tan(angle). Rays
+    at or above the horizon and d beyond the cap -> cap. (u, v) and (width, height) are the upright frame's.
     """
     u = np.asarray(u, dtype=float)
     v = np.asarray(v, dtype=float)
     w = np.asarray(width, dtype=float)
     h = np.asarray(height, dtype=float)
-    f = (w / 2.0) / math.tan(math.radians(cam.hfov_deg) / 2.0)
+    f = (np.maximum(w, h) / 2.0) / math.tan(math.radians(cam.hfov_deg) / 2.0)
     xn = (u - w / 2.0) / f
     yn = (np.clip(v, 0, h) - h / 2.0) / f
     th = math.radians(cam.pitch_deg)
