@@ -92,8 +92,9 @@ import pandas as pd
 from .errors import InputError, StoreError, UsageError, read_input_bytes
 from .tracks import JA_DATE_MARKS, zone_of
 
-SCHEMA_VERSION = 3  # 2: the best crop only in candidates (crop_obs_id says whose), images as drive/name;
-#                    3: the frames of every merged drive, by content (tables drives, frames)
+SCHEMA_VERSION = 4  # 2: the best crop only in candidates (crop_obs_id says whose), images as drive/name;
+#                    3: the frames of every merged drive, by content (tables drives, frames);
+#                    4: frames with their position, heading and time; passes (drives past a damage, seen or not)
 BUSY_TIMEOUT_S = 120.0
 #: the one form of the status times a crew or ``patrol status`` gives (``status_changed_at``, ``repaired_at``,
 #: ``status_history.at``): ISO 8601 to the second with the offset of the config's timezone; a date is its 00:00
@@ -170,6 +171,9 @@ CANDIDATE_COLUMNS = [
     "segment_id", "road_name", "chainage_m", "lat", "lon", "best_image", "best_drive", "best_x1", "best_y1",
     "best_x2", "best_y2", "best_width", "best_height", "drives", "images", "severity", "est_width_m", "est_length_m",
 ]
+#: what the registry knows of the drives past a damage (``passes``): drives whose frames passed it (those that sighted
+#: it included), those of them after its last sighting that did not see it, the time of the latest
+PASS_COLUMNS = ["n_passes", "n_unseen", "last_passed"]
 STATUS_COLUMNS = ["status", "status_note", "status_changed_at", "repaired_at", "checked_by", "issue_type", "crop_jpeg"]
 
 _CAND_SQL_TYPES = {
@@ -181,6 +185,8 @@ _CAND_SQL_TYPES = {
     "est_length_m": "REAL", "status": "TEXT NOT NULL", "status_note": "TEXT", "status_changed_at": "TEXT",
     "repaired_at": "TEXT", "checked_by": "TEXT", "issue_type": "TEXT",
     "first_t": "REAL", "last_t": "REAL", "repaired_t": "REAL", "created_run": "TEXT", "crop_obs_id": "INTEGER",
+    # schema 4 (``passes``; a registry migrated from schema 3 has them after the crop: ALTER TABLE appends)
+    "n_passes": "INTEGER", "n_unseen": "INTEGER", "last_passed": "TEXT",
     # last: a column after a 12 KB crop is read by walking the crop's overflow pages (schema 1 had first_t, last_t,
     # repaired_t there, and its merge read repaired_t of every candidate). A registry migrated from schema 1 keeps
     # them after the crop: the migration does not rebuild the table, as measured it costs nothing (bench_registry.py
@@ -216,7 +222,7 @@ CREATE TABLE observations (
   class TEXT NOT NULL, x1 INTEGER NOT NULL, y1 INTEGER NOT NULL, x2 INTEGER NOT NULL, y2 INTEGER NOT NULL,
   owner TEXT NOT NULL, confidence REAL, width INTEGER, height INTEGER, first_seen TEXT, last_seen TEXT,
   first_t REAL, last_t REAL, lat REAL, lon REAL, segment_id TEXT, road_name TEXT, chainage_m REAL, severity REAL,
-  est_width_m REAL, est_length_m REAL, run_id TEXT);
+  est_width_m REAL, est_length_m REAL, run_id TEXT, heading REAL);
 CREATE UNIQUE INDEX observations_key ON observations (drive, image, class, x1, y1, x2, y2, owner);
 CREATE TABLE status_history (
   hid INTEGER PRIMARY KEY AUTOINCREMENT, candidate_id TEXT NOT NULL, at TEXT, from_status TEXT, to_status TEXT NOT NULL,
@@ -240,12 +246,30 @@ _FRAMES_INDEX_SQL = "CREATE INDEX IF NOT EXISTS frames_did ON frames (did)"
 _FRAMES_SQL = [
     "CREATE TABLE IF NOT EXISTS drives (did INTEGER PRIMARY KEY AUTOINCREMENT, drive TEXT NOT NULL UNIQUE, "
     "merged_at TEXT NOT NULL, run_id TEXT, n_frames INTEGER NOT NULL DEFAULT 0)",
-    "CREATE TABLE IF NOT EXISTS frames (frame_key INTEGER PRIMARY KEY, did INTEGER NOT NULL, image TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS frames (frame_key INTEGER PRIMARY KEY, did INTEGER NOT NULL, image TEXT NOT NULL, "
+    "lat REAL, lon REAL, heading REAL, t REAL)",
     _FRAMES_INDEX_SQL,
     "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES "
     "('drives', 'attributes', 'drives', 'drive folders merged, first merge time, frames recorded', NULL)",
     "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES "
     "('frames', 'attributes', 'frames', 'every frame merged, by content (frame_key): its drive and name', NULL)",
+]
+
+#: schema 4: a frame's position, heading (deg true) and time (unix s), where known (frames recorded by schema 3 keep
+#: NULLs); added to a schema-3 ``frames`` by ALTER TABLE in the next write transaction (``_migrate``)
+_FRAME_POS_COLUMNS = {"lat": "REAL", "lon": "REAL", "heading": "REAL", "t": "REAL"}
+#: the frames near a damage (``Store._update_passes``): a range on lat, lon read from the index alone
+_FRAMES_POS_INDEX_SQL = "CREATE INDEX IF NOT EXISTS frames_pos ON frames (lat, lon) WHERE lat IS NOT NULL"
+
+#: schema 4: one row per (damage, drive) whose frames passed it (``Store._update_passes``): the time and distance of
+#: the nearest passing frame, and whether that drive sighted it. Recomputed from frames and observations only
+_PASSES_SQL = [
+    "CREATE TABLE IF NOT EXISTS passes (pid INTEGER PRIMARY KEY, candidate_id TEXT NOT NULL, drive TEXT NOT NULL, "
+    "time TEXT, t REAL, distance_m REAL, sighted INTEGER NOT NULL)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS passes_cand_drive ON passes (candidate_id, drive)",
+    "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES "
+    "('passes', 'attributes', 'passes', 'every drive past a damage: nearest frame time and distance, sighted or not', "
+    "NULL)",
 ]
 
 _SRS_ROWS = [
@@ -380,6 +404,10 @@ class DriveCopy:
         return {"drive": self.drive, "same_as": self.same_as, "merged_at": self.merged_at, "frames": self.frames,
                 "of": self.of}
 
+
+#: ``store.pass_radius_m``'s default (see config) and ``locate.heading_tolerance_deg``'s, for a merge without config
+PASS_RADIUS_M = 15.0
+HEADING_TOLERANCE_DEG = 60.0
 
 #: a run drive's new frames this close in time (s) to the frames it shares with the registry's drive of its folder
 #: name continue that drive though of another day (a patrol past midnight, its last photos uploaded late)
@@ -734,7 +762,7 @@ class Store:
                 "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES (?,?,?,?,?)",
                 _CONTENTS)
             con.execute("INSERT INTO gpkg_geometry_columns VALUES ('candidates','geom','POINT',?,0,0)", (SRS_ID,))
-            for stmt in _FRAMES_SQL:
+            for stmt in _FRAMES_SQL + [_FRAMES_POS_INDEX_SQL] + _PASSES_SQL:
                 con.execute(stmt)
             con.executemany("INSERT INTO patrol_meta VALUES (?,?)",
                             [("schema_version", str(SCHEMA_VERSION)), ("last_number", "0"), ("time_form", TIME_FORM)])
@@ -780,7 +808,12 @@ class Store:
         have an IMG_0001.jpg).
 
         2 -> 3: the (empty) tables ``drives`` and ``frames``: the drives merged before are known by their names only
-        (their files were not read then), those merged from now on also by their frames' content."""
+        (their files were not read then), those merged from now on also by their frames' content.
+
+        3 -> 4: ``frames`` gets lat, lon, heading, t (NULL for the frames recorded before: they pass no damage),
+        ``observations`` the heading of the sighting's frame (NULL before), ``candidates`` n_passes, n_unseen,
+        last_passed (ALTER TABLE: appended after the crop), and the table ``passes``, filled for every damage from
+        what is known: the drives that sighted it."""
         con = self.con
         row = con.execute("SELECT value FROM patrol_meta WHERE key='schema_version'").fetchone() if (
             "patrol_meta" in self._tables()) else None
@@ -791,9 +824,23 @@ class Store:
             self._migrate_1_2()
         for stmt in _FRAMES_SQL:
             con.execute(stmt)
+        self._add_columns("frames", _FRAME_POS_COLUMNS)
+        self._add_columns("observations", {"heading": "REAL"})
+        self._add_columns("candidates", {k: _CAND_SQL_TYPES[k] for k in PASS_COLUMNS})
+        for stmt in [_FRAMES_POS_INDEX_SQL] + _PASSES_SQL:
+            con.execute(stmt)
         con.execute("UPDATE patrol_meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
         self._touch("patrol_meta", "drives", "frames")
+        if version < 4:  # every damage's passes as far as known: its sighting drives (no frame has a position yet)
+            self._update_passes([c for (c,) in con.execute("SELECT candidate_id FROM candidates ORDER BY fid")])
         return version < 2
+
+    def _add_columns(self, table: str, cols: dict[str, str]) -> None:
+        """Inside a write transaction: ALTER TABLE ``table`` ADD the ``cols`` it lacks."""
+        have = {r[1] for r in self.con.execute(f'PRAGMA table_info("{table}")')}
+        for c, typ in cols.items():
+            if c not in have:
+                self.con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{c}" {typ}')
 
     def _migrate_1_2(self) -> None:
         """See ``_migrate``."""
@@ -974,6 +1021,15 @@ class Store:
         except StoreError as e:
             raise StoreError(e.reason, self.path, e.field) from None
         frames = list(frames or ())
+        pass_r = float(getattr(store_spec, "pass_radius_m", PASS_RADIUS_M))
+        tol = float(cfg.locate.heading_tolerance_deg) if cfg is not None else HEADING_TOLERANCE_DEG
+        # a frame's position, heading and time by key (recorded with it), the heading by (drive, name) (its sightings')
+        self._fpos = {int(f[2]): (*(_f(v) for v in (f[4:7] if len(f) > 6 else (None,) * 3)),
+                                  self._epoch(f[3]) if len(f) > 3 else None) for f in frames}
+        heads = {(f[0], f[1]): _f(f[6]) for f in frames if len(f) > 6}
+        for r in rows:
+            for o in r["obs"]:
+                o["heading"] = heads.get(o["key"][:2])
         res = MergeResult()
         with self._txn() as con:
             self._test_hook()
@@ -1043,6 +1099,10 @@ class Store:
             if new_frames:
                 self._record_frames(new_frames, merged_at, run_id, first=self._first_merges(res.backfilled))
                 res.frames_recorded = len(new_frames)
+            # passes: of the damages whose sightings changed (their place, drives, directions) and of those the new
+            # frames drove past, from every frame held: the same whichever run came first
+            self._update_passes(sorted(set(touched) | self._near_frames([k for k, _, _ in new_frames], pass_r)),
+                                pass_r, tol)
             if res.changed:
                 damages = res.new or res.seen_again or res.reopened or res.refined  # (else: only frames recorded)
                 self._touch("runs", *(("candidates", "observations") if damages else ()),
@@ -1310,9 +1370,155 @@ class Store:
         con.executemany("UPDATE drives SET n_frames = n_frames + ? WHERE drive=?", [(n, d) for d, n in counts.items()])
         did = dict(con.execute("SELECT drive, did FROM drives WHERE drive IN (SELECT value FROM json_each(?))",
                                (json.dumps(list(counts)),)))
-        con.executemany("INSERT INTO frames (frame_key, did, image) VALUES (?,?,?)",
-                        [(k, did[d], im) for k, d, im in new])
+        pos = getattr(self, "_fpos", {})
+        none = (None, None, None, None)
+        con.executemany("INSERT INTO frames (frame_key, did, image, lat, lon, heading, t) VALUES (?,?,?,?,?,?,?)",
+                        [(k, did[d], im, *pos.get(k, none)) for k, d, im in new])
         self._touch("drives", "frames")
+
+    def _near_frames(self, keys: list[int], radius: float) -> set[str]:
+        """Inside merge's transaction: the damages within ``radius`` of one of these (just recorded) frames with a
+        position (STRtree over the frames, one query for all damages)."""
+        pos = getattr(self, "_fpos", {})
+        xy = np.array([pos[k][:2] for k in keys if k in pos and pos[k][0] is not None and pos[k][1] is not None],
+                      float).reshape(-1, 2)
+        if not len(xy):
+            return set()
+        pad = radius / 111_000.0 * 2 + 1e-6
+        lat0 = float(np.median(xy[:, 0]))
+        padx = pad / max(math.cos(math.radians(lat0)), 0.05)
+        c = pd.read_sql_query(
+            "SELECT candidate_id, lat, lon FROM candidates WHERE lat BETWEEN ? AND ? AND lon BETWEEN ? AND ?", self.con,
+            params=(float(xy[:, 0].min() - pad), float(xy[:, 0].max() + pad), float(xy[:, 1].min() - padx),
+                    float(xy[:, 1].max() + padx)))
+        if c.empty:
+            return set()
+        import shapely
+
+        fx, fy = _local_xy(xy[:, 0], xy[:, 1], lat0)
+        cx, cy = _local_xy(c["lat"].to_numpy(float), c["lon"].to_numpy(float), lat0)
+        hit = shapely.STRtree(shapely.points(fx, fy)).query(shapely.points(cx, cy), predicate="dwithin",
+                                                            distance=radius)[0]
+        return set(c["candidate_id"].to_numpy(object)[np.unique(hit)])
+
+    def _update_passes(self, ids: list[str], radius: float = None, tol: float = None) -> None:
+        """Inside a write transaction: the ``passes`` rows and pass aggregates (n_passes, n_unseen, last_passed) of the
+        damages ``ids``, as a function of the frames held and the damages' observations only (a merge in any order,
+        or again, gives the same rows; unchanged rows are not written).
+
+        A frame passes a damage when it lies within ``radius`` (``store.pass_radius_m``) of it and its heading agrees
+        (within ``tol``, ``locate.heading_tolerance_deg``, either way) with one of the directions the damage was seen
+        from (the headings of its sightings' frames); a frame without heading, or a damage seen from no known
+        heading, counts, as ``segments`` counts coverage. One row per (damage, drive): the nearest passing frame's
+        time and distance; a drive that sighted the damage passed it (without a passing frame: the time of its latest
+        sighting, no distance)."""
+        if not ids:
+            return
+        radius = PASS_RADIUS_M if radius is None else float(radius)
+        tol = HEADING_TOLERANCE_DEG if tol is None else float(tol)
+        con = self.con
+        ids_json = json.dumps(list(ids))
+        cand = pd.read_sql_query(
+            "SELECT candidate_id, lat, lon, last_t, n_passes, n_unseen, last_passed FROM candidates WHERE candidate_id "
+            "IN (SELECT value FROM json_each(?))", con, params=(ids_json,))
+        # the drives that sighted each damage (registry names; a sighting under d1|d2: both), their latest time
+        seen: dict[tuple[str, str], float | None] = {}
+        for cid, d, lt in con.execute("SELECT candidate_id, drive, MAX(last_t) FROM observations WHERE candidate_id IN "
+                                      "(SELECT value FROM json_each(?)) GROUP BY candidate_id, drive", (ids_json,)):
+            for p in (d or "").split("|"):
+                if p:
+                    k = (cid, p)
+                    seen[k] = lt if seen.get(k) is None else max(seen[k], lt if lt is not None else -math.inf)
+        # the directions each damage was seen from: its sightings' frame headings, axial, in 5 degree steps
+        hd = pd.read_sql_query("SELECT DISTINCT candidate_id, (CAST(ROUND(heading / 5.0) AS INTEGER) % 36 + 36) % 36 AS b FROM "
+                               "observations WHERE candidate_id IN (SELECT value FROM json_each(?)) AND heading IS NOT "
+                               "NULL", con, params=(ids_json,))
+        pairs = pd.DataFrame()
+        ok = cand["lat"].notna() & cand["lon"].notna()
+        if ok.any():
+            c = cand[ok]
+            lat = c["lat"].to_numpy(float)
+            pad = radius / 111_000.0 * 1.5 + 1e-6
+            padx = pad / np.maximum(np.cos(np.radians(lat)), 0.05)
+            boxes = json.dumps([[cid, a - pad, a + pad, o - px, o + px] for cid, a, o, px in zip(
+                c["candidate_id"], lat, c["lon"].to_numpy(float), padx)])
+            # the frames in each damage's box: a range on the frames_pos index per damage
+            pairs = pd.read_sql_query(
+                "SELECT json_extract(j.value, '$[0]') AS candidate_id, f.frame_key, f.did, f.lat, f.lon, f.heading, "
+                "f.t FROM json_each(?) j JOIN frames f ON f.lat BETWEEN json_extract(j.value, '$[1]') AND "
+                "json_extract(j.value, '$[2]') AND f.lon BETWEEN json_extract(j.value, '$[3]') AND "
+                "json_extract(j.value, '$[4]')", con, params=(boxes,))
+        rows: dict[tuple[str, str], tuple] = {}
+        if len(pairs):
+            pos = c.set_index("candidate_id").loc[pairs["candidate_id"], ["lat", "lon"]].to_numpy(float)
+            lat0 = float(np.mean(pos[:, 0]))
+            fx, fy = _local_xy(pairs["lat"].to_numpy(float), pairs["lon"].to_numpy(float), lat0)
+            cx, cy = _local_xy(pos[:, 0], pos[:, 1], lat0)
+            dist = np.hypot(fx - cx, fy - cy)
+            keep = dist <= radius
+            h = pairs["heading"].to_numpy(float)
+            if len(hd):  # heading agreement with a direction the damage was seen from (either way)
+                dirs = np.zeros((len(ids), 36), bool)
+                index = {cid: i for i, cid in enumerate(ids)}
+                dirs[[index[x] for x in hd["candidate_id"]], hd["b"].to_numpy(int)] = True
+                ci = np.array([index[x] for x in pairs["candidate_id"]], int)
+                centres = np.arange(36) * 5.0
+                diff = np.abs((h[:, None] - centres[None, :] + 180.0) % 360.0 - 180.0)
+                diff = np.minimum(diff, 180.0 - diff)
+                agree = (dirs[ci] & (diff <= tol + 2.5)).any(axis=1)
+                keep &= agree | ~dirs[ci].any(axis=1) | ~np.isfinite(h)
+            p = pairs[keep].assign(distance_m=np.round(dist[keep], 2))
+            if len(p):
+                drive = dict(con.execute("SELECT did, drive FROM drives WHERE did IN (SELECT value FROM json_each(?))",
+                                         (json.dumps(sorted({int(x) for x in p["did"]})),)))
+                # the nearest frame of each (damage, drive); ties: the earlier, then the smaller key
+                p = p.assign(_t=p["t"].fillna(np.inf)).sort_values(["candidate_id", "did", "distance_m", "_t",
+                                                                     "frame_key"])
+                p = p.drop_duplicates(["candidate_id", "did"])
+                for cid, did, t, dm in zip(p["candidate_id"], p["did"], p["t"], p["distance_m"]):
+                    d = drive[int(did)]
+                    t = None if t is None or not np.isfinite(t) else float(t)
+                    rows[(cid, d)] = (t, float(dm), int((cid, d) in seen))
+        for (cid, d), lt in seen.items():
+            if (cid, d) not in rows:
+                rows[(cid, d)] = (lt if lt is not None and np.isfinite(lt) else None, None, 1)
+        new = {k: (self._time_text(t), t, dm, s_) for k, (t, dm, s_) in rows.items()}
+        old = {(cid, d): (tx, t, dm, s_) for cid, d, tx, t, dm, s_ in con.execute(
+            "SELECT candidate_id, drive, time, t, distance_m, sighted FROM passes WHERE candidate_id IN "
+            "(SELECT value FROM json_each(?))", (ids_json,))}
+        gone = [k for k in old if k not in new]
+        put = [(*k, *v) for k, v in sorted(new.items()) if old.get(k) != v]
+        if gone:
+            con.executemany("DELETE FROM passes WHERE candidate_id=? AND drive=?", gone)
+        if put:
+            con.executemany("INSERT INTO passes (candidate_id, drive, time, t, distance_m, sighted) VALUES "
+                            "(?,?,?,?,?,?) ON CONFLICT (candidate_id, drive) DO UPDATE SET time=excluded.time, "
+                            "t=excluded.t, distance_m=excluded.distance_m, sighted=excluded.sighted", put)
+        if gone or put:
+            self._touch("passes")
+        # the damages' aggregates
+        agg: dict[str, list] = {cid: [0, 0, None] for cid in cand["candidate_id"]}
+        last_t = dict(zip(cand["candidate_id"], cand["last_t"]))
+        for (cid, _), (tx, t, _, s_) in new.items():
+            a = agg[cid]
+            a[0] += 1
+            lt = last_t.get(cid)
+            if not s_ and t is not None and (lt is None or not np.isfinite(lt) or t > lt):
+                a[1] += 1
+            if t is not None and (a[2] is None or t > a[2][0]):
+                a[2] = (t, tx)
+        upd = []
+        for cid, n0, u0, lp0 in zip(cand["candidate_id"], cand["n_passes"], cand["n_unseen"], cand["last_passed"]):
+            n, u, lp = agg[cid][0], agg[cid][1], agg[cid][2][1] if agg[cid][2] else None
+            if (n0, u0, lp0 if isinstance(lp0, str) else None) != (n, u, lp):
+                upd.append((n, u, lp, cid))
+        if upd:
+            con.executemany("UPDATE candidates SET n_passes=?, n_unseen=?, last_passed=? WHERE candidate_id=?", upd)
+            self._touch("candidates")
+
+    def _time_text(self, t: float | None) -> str | None:
+        """Unix seconds as the registry's local ISO 8601 time, to the second (None: unknown)."""
+        return None if t is None else datetime.fromtimestamp(round(t), self.tz).isoformat()
 
     def _new_run_id(self, merged_at: str, label: str | None) -> str:
         """``<merge time>-<label>``, with ``-2``, ``-3`` … where a run of that name is already recorded."""
@@ -1443,10 +1649,10 @@ class Store:
                 cur = con.execute(
                     "INSERT OR IGNORE INTO observations (candidate_id, drive, image, class, x1, y1, x2, y2, owner, "
                     "confidence, width, height, first_seen, last_seen, first_t, last_t, lat, lon, segment_id, road_name, "
-                    "chainage_m, severity, est_width_m, est_length_m, run_id) "
-                    "VALUES (?,?,?,?,?,?,?,?,'',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "chainage_m, severity, est_width_m, est_length_m, run_id, heading) "
+                    "VALUES (?,?,?,?,?,?,?,?,'',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (rid, d, im, c, x1, y1, x2, y2, o["confidence"], o["width"], o["height"], o["first_seen"],
-                     o["last_seen"], o["first_t"], o["last_t"], *pos, run_id))
+                     o["last_seen"], o["first_t"], o["last_t"], *pos, run_id, o.get("heading")))
                 if cur.rowcount:
                     if o.get("crop"):  # written by _recompute only if this sighting's crop is the best: a 12 KB crop
                         # inserted and then cleared left most of a page empty per row (60 MB after 6 weeks, 24 unused)
@@ -1465,9 +1671,10 @@ class Store:
                 cur = con.execute(
                     "INSERT OR IGNORE INTO observations (candidate_id, drive, image, class, x1, y1, x2, y2, owner, "
                     "confidence, width, height, first_seen, last_seen, first_t, last_t, lat, lon, segment_id, road_name, "
-                    "chainage_m, severity, est_width_m, est_length_m, run_id) "
-                    "VALUES (?,?,?,?,-1,-1,-1,-1,?,NULL,NULL,NULL,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (rid, d, im, c, rid, o["first_seen"], o["last_seen"], o["first_t"], o["last_t"], *pos, run_id))
+                    "chainage_m, severity, est_width_m, est_length_m, run_id, heading) "
+                    "VALUES (?,?,?,?,-1,-1,-1,-1,?,NULL,NULL,NULL,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (rid, d, im, c, rid, o["first_seen"], o["last_seen"], o["first_t"], o["last_t"], *pos, run_id,
+                     o.get("heading")))
                 if cur.rowcount:
                     n += 1
             if n > before and o["last_t"] is not None:
@@ -1951,6 +2158,9 @@ class Store:
             where.append("last_t >= ?")
             args.append(t0)
         cols = ", ".join(f'"{c}"' for c in CANDIDATE_COLUMNS + STATUS_COLUMNS if lists or c not in ("drives", "images"))
+        have = {r[1] for r in self.con.execute('PRAGMA table_info("candidates")')}
+        # (a registry of schema 3, read as it is until its next write, has no passes yet)
+        cols += "".join(f', "{c}"' if c in have else f', NULL AS "{c}"' for c in PASS_COLUMNS)
         # the latest sighting's drive: by the (candidate_id, last_t) index (its rows in obs_id order within a time),
         # one step a candidate. Ties (a run's sightings without their own time share the candidate's last time): the
         # sighting stored last, of the later merge, and within a run of the run's own latest drive (``_run_rows``)
@@ -1964,6 +2174,9 @@ class Store:
                 df[c] = [json.loads(v) if isinstance(v, str) and v else [] for v in df[c]]  # NULL: no sighting
         df["crop_jpeg"] = [bytes(v) if v is not None else None for v in df["crop_jpeg"]]
         df["n_obs"] = df["n_obs"].fillna(0).astype(int)
+        for c in ("n_passes", "n_unseen"):
+            # whole numbers, None where not known (a schema-3 registry read as it is)
+            df[c] = pd.Series([int(v) if pd.notna(v) else None for v in df[c]], index=df.index, dtype=object)
         df["n_drives"] = df["n_drives"].astype(int)
         df["last_drive"], df["last_images"] = self._last_images(df.pop("_last"), df["candidate_id"])
         return df
