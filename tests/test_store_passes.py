@@ -198,3 +198,48 @@ def test_registry_of_schema_3_is_migrated_and_refused_by_schema_3(sample, tmp_pa
     assert layers["passes"] is None
     with pytest.raises(old.StoreError, match=f"schema version {SCHEMA_VERSION}"):
         old.Store(store)
+
+
+def test_merges_without_frames_record_no_passes(sample, tmp_path):
+    """``patrol locate`` of detections without their frames (``merge`` without ``frames``): no frame is recorded, so
+    nothing passes a damage; its passes are the drives that sighted it (no distance), none unseen."""
+    cfg, p1, p2, label, keys = sample
+    store = tmp_path / "r.gpkg"
+    _merge(store, [("p1", p1, None), ("p2", p2, None)], cfg)
+    rid = _rid(store, p1, label)
+    assert [(d, s, dm) for d, s, dm, _ in _passes(store, rid)] == [(P1, 1, None)]
+    with Store(store) as st:
+        q = st.query().set_index("candidate_id")
+    assert (q.loc[rid, "n_passes"], q.loc[rid, "n_unseen"]) == (1, 0)
+
+
+def test_the_registry_exports_show_the_passes(sample, tmp_path):
+    """The office's and the crews' lists (csv, xlsx: 通過回数 / 未検出通過 / 最終通過 under their English names) and the
+    map (html: popup fields and the table's column) carry each damage's passes."""
+    import csv
+    import json
+
+    import openpyxl
+
+    from detector import report
+
+    cfg, p1, p2, label, keys = sample
+    store = tmp_path / "r.gpkg"
+    _merge(store, [("p1", p1, keys[P1]), ("p2", p2, keys[P2])], cfg)
+    rid = _rid(store, p1, label)
+    with Store(store) as st:
+        q = st.query(lists=False)
+    for fmt in ("csv", "xlsx", "geojson", "html"):
+        report.export(q, fmt, tmp_path / f"list.{fmt}", cfg)
+    rows = {r["candidate_id"]: r for r in csv.DictReader(open(tmp_path / "list.csv", encoding="utf-8-sig"))}
+    assert (rows[rid]["n_passes"], rows[rid]["n_unseen"], rows[rid]["last_passed"][:14]) == ("2", "1", "2026-11-27T09:")
+    ws = openpyxl.load_workbook(tmp_path / "list.xlsx")["candidates"]
+    head = [c.value for c in ws[1]]
+    at = {h.split("\n")[0]: j for j, h in enumerate(head) if h}
+    row = next(r for r in ws.iter_rows(min_row=2, values_only=True) if r[0] == rid)
+    assert (row[at["通過回数"]], row[at["未検出通過"]]) == (2, 1) and row[at["最終通過"]].day == 27
+    feats = {f["id"]: f["properties"] for f in json.load(open(tmp_path / "list.geojson", encoding="utf-8"))["features"]}
+    assert (feats[rid]["n_passes"], feats[rid]["n_unseen"]) == (2, 1)
+    html = (tmp_path / "list.html").read_text(encoding="utf-8")
+    assert '"n_unseen": 1' in html or '"n_unseen":1' in html
+    assert '"未検出通過", "passed unseen"' in html
