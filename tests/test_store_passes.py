@@ -128,6 +128,11 @@ def test_passes_do_not_depend_on_the_order_of_the_merges_and_a_rerun_changes_not
     before = dump(a, skip=())
     _merge(a, [("p2 again", p2, keys[P2]), ("p1 again", p1, keys[P1])], cfg)
     assert dump(a, skip=()) == before
+    # what the merges kept up to date, damage by damage and frame by frame, is what all frames held give
+    with Store(a) as st, st._txn():
+        st._update_passes([c for (c,) in st.con.execute("SELECT candidate_id FROM candidates")],
+                          cfg.store.pass_radius_m, cfg.locate.heading_tolerance_deg)
+    assert dump(a, skip=()) == before
 
 
 def test_a_damage_off_a_drives_route_gets_no_pass_of_it(sample, tmp_path):
