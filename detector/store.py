@@ -42,6 +42,13 @@ from ``IMG_0001.jpg`` again — has its new frames and their sightings merged as
 of its first new frame; ``_drive_names`` gives the rule, ``MergeResult.renamed`` the drives, ``renamed_from`` tells
 such names); ``drives`` holds that name, no column the folder it came from: a rerun finds the name again from
 the frames held under it.
+``frames`` also keeps each frame's lat, lon, heading and time (``t``, unix s) where known (schema 4; NULL for frames
+recorded before). ``passes`` (attributes, schema 4): one row per (candidate, drive) whose frames passed the damage
+(within ``store.pass_radius_m``, heading along a direction it was seen from either way; ``Store._update_passes``):
+time, distance and frame_key of the nearest such frame, ``sighted``; a drive that sighted it always passed it. The
+candidate's ``n_passes``, ``n_unseen`` (passes after its last sighting that did not see it), ``last_passed`` are
+recomputed from them; a merge keeps them a function of the frames and observations held (any order, or again: the
+same rows).
 ``runs`` (attributes): one row per merge **that changed the registry**; a no-op merge (e.g. a re-run)
 leaves no trace, so a repeated merge leaves every table byte-identical.  ``run_id`` (also on the observations
 and status changes a merge wrote): the caller's, else ``<merge time>-<label>`` (see ``Store.merge``).
@@ -51,7 +58,9 @@ virtual table and triggers as GDAL writes them), so QGIS filters by extent witho
 ``ST_IsEmpty``/``ST_MinX``… which GDAL provides and ``Store`` registers on its own connection.  A registry made
 before the index gets it in its next write transaction; an SQLite without the R*Tree module works without it.
 
-Schema versions (``patrol_meta.schema_version``): 2 since the crop is stored once, 3 since frames are recorded.  A
+Schema versions (``patrol_meta.schema_version``): 2 since the crop is stored once, 3 since frames are recorded, 4 since
+they are recorded with their positions and the passes kept (a patrol of schema 3 refuses it: its merges would record
+frames without positions and leave their passes out).  A
 registry of an older schema is read as it is and migrated by its next write transaction (``Store._migrate``; from 1
 then compacted once); a patrol of schema 1 refuses a registry of schema 2 (it would clear the crops it no longer
 finds in the sightings), one of schema 2 a registry of schema 3 (it would merge a copied drive again without
