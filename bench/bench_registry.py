@@ -73,14 +73,26 @@ def week_cands(base: pd.DataFrame, week: int, groups: list[int]) -> pd.DataFrame
 
 
 def week_frames(c: pd.DataFrame, week: int, n: int, t0: datetime) -> list[tuple]:
-    """``(drive, image, frame_key, time)`` of ``n`` frames of every drive of the week's candidates and of that week's
-    ``DCIM`` card (camera numbering: the same names every week, other photos)."""
+    """``(drive, image, frame_key, time, lat, lon, heading)`` of ``n`` frames of every drive of the week's candidates
+    and of that week's ``DCIM`` card (camera numbering: the same names every week, other photos): what
+    ``frames.frame_keys`` gives, the passes (schema 4) made of them."""
     rng = np.random.default_rng(10_000 + week)
     drives = sorted({d for ds in c["drives"] for d in ds}) + ["DCIM"]
     start = t0 + timedelta(days=7 * week)
     keys = rng.integers(0, 2 ** 63 - 1, size=len(drives) * n, dtype=np.int64)
+    # positions: each drive's frames along its group's copy of the sample route (south-bound, 36.6870 -> 36.6775, the
+    # group's 5 km east), ~10 m apart at n=100, with this week's GPS noise (~2 m); the DCIM card's have none
+    lat = np.linspace(36.6870, 36.6775, max(n, 1))
+    pos = {}
+    for d in drives:
+        g = int(d.rsplit("-g", 1)[1]) if "-g" in d else None
+        pos[d] = (None if g is None else (lat + rng.normal(0, 2e-5, len(lat)),
+                                          137.2364 + 0.056 * g + rng.normal(0, 2e-5, len(lat))))
+    nan = float("nan")
     return [(d, f"IMG_{i + 1:04d}.jpg" if d == "DCIM" else f"{d}_{i:05d}.jpg", int(keys[j * n + i]),
-             start + timedelta(seconds=i)) for j, d in enumerate(drives) for i in range(n)]
+             start + timedelta(seconds=i), *((float(pos[d][0][i]), float(pos[d][1][i]), 180.0) if pos[d] else
+                                             (nan, nan, nan)))
+            for j, d in enumerate(drives) for i in range(n)]
 
 
 def frames_index(store: Path, work: Path, cfg: Config, base: pd.DataFrame, week: int, groups: int, n: int,

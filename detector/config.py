@@ -320,6 +320,11 @@ class StoreSpec(_Strict):
         True, description="a run candidate left over after one-to-one matching but within match_distance_m of a registry "
         "candidate matched in the same merge joins it (a damage the run split in pieces) instead of becoming a duplicate")
     busy_timeout_s: float = Field(120.0, ge=1.0, description="how long a merge waits for another process holding the registry")
+    pass_radius_m: float = Field(
+        15.0, gt=0, le=100.0, description="a frame within this of a registry damage, heading along a direction the "
+        "damage was seen from, passed it (the registry's passes: a drive past a damage without a sighting); as "
+        "segments.coverage_radius_m: half the spacing of 1 fps frames at 50 km/h (7 m) + the damage's offset across "
+        "the road (up to 4 m) + GPS error (5 m)")
 
 
 class PrivacySpec(_Strict):

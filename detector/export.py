@@ -53,7 +53,8 @@ SEGMENT_COLUMNS = ["level", "segment_id", "road_name", "bin_index", "from_m", "t
 RESERVED_COLUMNS = frozenset(c.casefold() for c in [
     *GEOJSON_PROPERTIES, *REPAIR_COLUMNS, "lat", "lon", "drives", "images", "observations", "status_ja",
     "status_note", "status_changed_at", "repaired_at", "checked_by", "checked_at", "issue_type", "photo",
-    "crop_jpeg", "crop_obs_id", "first_t", "last_t", "repaired_t", "created_run", "fid", "geom", "geometry",
+    "crop_jpeg", "crop_obs_id", "first_t", "last_t", "repaired_t", "created_run", "n_passes", "n_unseen",
+    "last_passed", "fid", "geom", "geometry",
     "crop", "i", "make", "model", "_t", "_u", "x", "y", "crs", *SEGMENT_COLUMNS,  # x, y, crs: --crs's (report.XY_COLUMNS)
 ])
 #: what a kept road field named like a patrol column gets in front of its name

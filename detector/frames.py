@@ -1918,7 +1918,10 @@ def frame_key(fr: Frame) -> int | None:
     return int.from_bytes(h.digest(), "little") >> 1  # 63 bits: an SQLite INTEGER (and JSON number) as it is
 
 
-def frame_keys(frames: Iterable[Frame]) -> list[tuple[str, str, int, datetime | None]]:
-    """``(drive, name, frame_key, time)`` of every ``ok`` frame whose key can be read, in the frames' order (the time:
-    what ``Store.merge`` names a different drive under a folder name it holds after, ``DCIM (2026-11-27)``)."""
-    return [(fr.drive, fr.name, k, fr.time) for fr in frames if (k := frame_key(fr)) is not None]
+def frame_keys(frames: Iterable[Frame]) -> list[tuple[str, str, int, datetime | None, float, float, float]]:
+    """``(drive, name, frame_key, time, lat, lon, heading)`` of every ``ok`` frame whose key can be read, in the frames'
+    order (the time: what ``Store.merge`` names a different drive under a folder name it holds after,
+    ``DCIM (2026-11-27)``; time, position and heading, NaN where unknown: what the registry's ``passes`` are made of,
+    the drives past a damage that did not see it)."""
+    return [(fr.drive, fr.name, k, fr.time, fr.lat, fr.lon, fr.heading) for fr in frames
+            if (k := frame_key(fr)) is not None]

@@ -88,6 +88,10 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("n_drives", "走行回数", "drives seen"),
     ("last_drive", "最新走行", "latest drive"),
     ("last_images", "最新走行の画像", "latest drive's images"),
+    # the registry's passes (Store.query; empty in a run's own outputs): drives past the damage, sighted or not
+    ("n_passes", "通過回数", "drives past"),
+    ("n_unseen", "未検出通過", "passed unseen since"),
+    ("last_passed", "最終通過", "last passed"),
 ]
 #: the lists a crew works from (csv, xlsx) also give each row's photo: the crop written beside the list
 LIST_COLUMNS = COLUMNS + [("photo", "写真", "photo")]
@@ -101,7 +105,7 @@ XLSX_FOLDED = ("class_name", "confidence", "first_seen", "status_changed_at", "r
                "est_length_m", "best_drive", "best_image", "n_drives", "last_drive", "last_images")
 #: Excel's limit of characters in a cell: a longer one makes Excel "repair" the workbook and drop content
 EXCEL_CELL_MAX = 32_767
-TIME_COLUMNS = ("first_seen", "last_seen", "status_changed_at", "repaired_at")
+TIME_COLUMNS = ("first_seen", "last_seen", "status_changed_at", "repaired_at", "last_passed")
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not allowed in XML 1.0 / Excel
 
 
@@ -980,6 +984,7 @@ _APP_JS = r"""
 
   var FIELDS = [["class_name_ja", "損傷種別", "type"], ["severity", "重要度", "severity", 2], ["confidence", "確信度", "confidence", 2],
                 ["n_obs", "検出回数", "sightings"], ["n_drives", "走行回数", "drives seen"], ["first_seen", "初回検出", "first seen"], ["last_seen", "最終検出", "last seen"],
+                ["n_passes", "通過回数", "drives past"], ["n_unseen", "未検出通過", "passed unseen since"], ["last_passed", "最終通過", "last passed"],
                 ["road_name", "路線名", "road"], ["segment_id", "区間ID", "segment"], ["chainage_m", "距離標", "chainage (m)", 1],
                 ["status", "状態", "status"], ["status_note", "備考", "note"], ["checked_by", "確認者", "checked by"],
                 ["repaired_at", "補修日", "repaired"], ["est_width_m", "推定幅", "est. width (m)", 2], ["est_length_m", "推定長", "est. length (m)", 2],
@@ -1024,7 +1029,7 @@ _APP_JS = r"""
       var v = c[f[0]];
       if (v === null || v === undefined || v === "") return;
       if (f[0] === "status") { var s = statusById[v]; v = s ? s.ja + " / " + s.en : v; }
-      if (f[0] === "first_seen" || f[0] === "last_seen") v = day(v);
+      if (f[0] === "first_seen" || f[0] === "last_seen" || f[0] === "last_passed") v = day(v);
       var tr = el("tr"); tr.appendChild(el("th", null, f[1] + " " + f[2])); tr.appendChild(el("td", null, fmt(v, f[3])));
       t.appendChild(tr);
     });
@@ -1090,7 +1095,9 @@ _APP_JS = r"""
               ["n_obs", "回数", "seen"], ["road_name", "路線名", "road"], ["chainage_m", "距離標", "chainage", 1],
               ["status", "状態", "status"], ["last_seen", "最終検出", "last seen"]];
   COLS.splice.apply(COLS, [COLS.findIndex(function (f) { return f[0] === "road_name"; }) + 1, 0].concat(ROADF));
-  var OPTIONAL = {confidence: 1, n_obs: 1, last_seen: 1};  // class "opt": hidden on a phone's width (CSS)
+  // a registry's export: the drives past each damage since its last sighting that did not see it
+  if (C.some(function (c) { return c.n_passes !== null && c.n_passes !== undefined; })) COLS.push(["n_unseen", "未検出通過", "passed unseen"]);
+  var OPTIONAL = {confidence: 1, n_obs: 1, last_seen: 1, n_unseen: 1};  // class "opt": hidden on a phone's width (CSS)
   var headRow = document.querySelector("#tbl thead tr");
   COLS.forEach(function (col, k) {
     var th = el("th", OPTIONAL[col[0]] ? "opt" : null, col[1]); th.appendChild(el("span", "en", col[2]));

@@ -42,6 +42,13 @@ from ``IMG_0001.jpg`` again — has its new frames and their sightings merged as
 of its first new frame; ``_drive_names`` gives the rule, ``MergeResult.renamed`` the drives, ``renamed_from`` tells
 such names); ``drives`` holds that name, no column the folder it came from: a rerun finds the name again from
 the frames held under it.
+``frames`` also keeps each frame's lat, lon, heading and time (``t``, unix s) where known (schema 4; NULL for frames
+recorded before). ``passes`` (attributes, schema 4): one row per (candidate, drive) whose frames passed the damage
+(within ``store.pass_radius_m``, heading along a direction it was seen from either way; ``Store._update_passes``):
+time, distance and frame_key of the nearest such frame, ``sighted``; a drive that sighted it always passed it. The
+candidate's ``n_passes``, ``n_unseen`` (passes after its last sighting that did not see it), ``last_passed`` are
+recomputed from them; a merge keeps them a function of the frames and observations held (any order, or again: the
+same rows).
 ``runs`` (attributes): one row per merge **that changed the registry**; a no-op merge (e.g. a re-run)
 leaves no trace, so a repeated merge leaves every table byte-identical.  ``run_id`` (also on the observations
 and status changes a merge wrote): the caller's, else ``<merge time>-<label>`` (see ``Store.merge``).
@@ -51,7 +58,9 @@ virtual table and triggers as GDAL writes them), so QGIS filters by extent witho
 ``ST_IsEmpty``/``ST_MinX``… which GDAL provides and ``Store`` registers on its own connection.  A registry made
 before the index gets it in its next write transaction; an SQLite without the R*Tree module works without it.
 
-Schema versions (``patrol_meta.schema_version``): 2 since the crop is stored once, 3 since frames are recorded.  A
+Schema versions (``patrol_meta.schema_version``): 2 since the crop is stored once, 3 since frames are recorded, 4 since
+they are recorded with their positions and the passes kept (a patrol of schema 3 refuses it: its merges would record
+frames without positions and leave their passes out).  A
 registry of an older schema is read as it is and migrated by its next write transaction (``Store._migrate``; from 1
 then compacted once); a patrol of schema 1 refuses a registry of schema 2 (it would clear the crops it no longer
 finds in the sightings), one of schema 2 a registry of schema 3 (it would merge a copied drive again without
@@ -92,8 +101,9 @@ import pandas as pd
 from .errors import InputError, StoreError, UsageError, read_input_bytes
 from .tracks import JA_DATE_MARKS, zone_of
 
-SCHEMA_VERSION = 3  # 2: the best crop only in candidates (crop_obs_id says whose), images as drive/name;
-#                    3: the frames of every merged drive, by content (tables drives, frames)
+SCHEMA_VERSION = 4  # 2: the best crop only in candidates (crop_obs_id says whose), images as drive/name;
+#                    3: the frames of every merged drive, by content (tables drives, frames);
+#                    4: frames with their position, heading and time; passes (drives past a damage, seen or not)
 BUSY_TIMEOUT_S = 120.0
 #: the one form of the status times a crew or ``patrol status`` gives (``status_changed_at``, ``repaired_at``,
 #: ``status_history.at``): ISO 8601 to the second with the offset of the config's timezone; a date is its 00:00
@@ -170,6 +180,9 @@ CANDIDATE_COLUMNS = [
     "segment_id", "road_name", "chainage_m", "lat", "lon", "best_image", "best_drive", "best_x1", "best_y1",
     "best_x2", "best_y2", "best_width", "best_height", "drives", "images", "severity", "est_width_m", "est_length_m",
 ]
+#: what the registry knows of the drives past a damage (``passes``): drives whose frames passed it (those that sighted
+#: it included), those of them after its last sighting that did not see it, the time of the latest
+PASS_COLUMNS = ["n_passes", "n_unseen", "last_passed"]
 STATUS_COLUMNS = ["status", "status_note", "status_changed_at", "repaired_at", "checked_by", "issue_type", "crop_jpeg"]
 
 _CAND_SQL_TYPES = {
@@ -181,6 +194,8 @@ _CAND_SQL_TYPES = {
     "est_length_m": "REAL", "status": "TEXT NOT NULL", "status_note": "TEXT", "status_changed_at": "TEXT",
     "repaired_at": "TEXT", "checked_by": "TEXT", "issue_type": "TEXT",
     "first_t": "REAL", "last_t": "REAL", "repaired_t": "REAL", "created_run": "TEXT", "crop_obs_id": "INTEGER",
+    # schema 4 (``passes``; a registry migrated from schema 3 has them after the crop: ALTER TABLE appends)
+    "n_passes": "INTEGER", "n_unseen": "INTEGER", "last_passed": "TEXT",
     # last: a column after a 12 KB crop is read by walking the crop's overflow pages (schema 1 had first_t, last_t,
     # repaired_t there, and its merge read repaired_t of every candidate). A registry migrated from schema 1 keeps
     # them after the crop: the migration does not rebuild the table, as measured it costs nothing (bench_registry.py
@@ -216,7 +231,7 @@ CREATE TABLE observations (
   class TEXT NOT NULL, x1 INTEGER NOT NULL, y1 INTEGER NOT NULL, x2 INTEGER NOT NULL, y2 INTEGER NOT NULL,
   owner TEXT NOT NULL, confidence REAL, width INTEGER, height INTEGER, first_seen TEXT, last_seen TEXT,
   first_t REAL, last_t REAL, lat REAL, lon REAL, segment_id TEXT, road_name TEXT, chainage_m REAL, severity REAL,
-  est_width_m REAL, est_length_m REAL, run_id TEXT);
+  est_width_m REAL, est_length_m REAL, run_id TEXT, heading REAL);
 CREATE UNIQUE INDEX observations_key ON observations (drive, image, class, x1, y1, x2, y2, owner);
 CREATE TABLE status_history (
   hid INTEGER PRIMARY KEY AUTOINCREMENT, candidate_id TEXT NOT NULL, at TEXT, from_status TEXT, to_status TEXT NOT NULL,
@@ -240,12 +255,34 @@ _FRAMES_INDEX_SQL = "CREATE INDEX IF NOT EXISTS frames_did ON frames (did)"
 _FRAMES_SQL = [
     "CREATE TABLE IF NOT EXISTS drives (did INTEGER PRIMARY KEY AUTOINCREMENT, drive TEXT NOT NULL UNIQUE, "
     "merged_at TEXT NOT NULL, run_id TEXT, n_frames INTEGER NOT NULL DEFAULT 0)",
-    "CREATE TABLE IF NOT EXISTS frames (frame_key INTEGER PRIMARY KEY, did INTEGER NOT NULL, image TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS frames (frame_key INTEGER PRIMARY KEY, did INTEGER NOT NULL, image TEXT NOT NULL, "
+    "lat REAL, lon REAL, heading REAL, t REAL)",
     _FRAMES_INDEX_SQL,
     "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES "
     "('drives', 'attributes', 'drives', 'drive folders merged, first merge time, frames recorded', NULL)",
     "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES "
     "('frames', 'attributes', 'frames', 'every frame merged, by content (frame_key): its drive and name', NULL)",
+]
+
+#: schema 4: a frame's position, heading (deg true) and time (unix s), where known (frames recorded by schema 3 keep
+#: NULLs); added to a schema-3 ``frames`` by ALTER TABLE in the next write transaction (``_migrate``)
+_FRAME_POS_COLUMNS = {"lat": "REAL", "lon": "REAL", "heading": "REAL", "t": "REAL"}
+#: the frames near a damage (``Store._update_passes``): by a grid cell of 1/2000 degree (55 m north-south, 45 m
+#: east-west in Japan), an expression index: a range on lat alone read a band across the whole city (bench_registry
+#: --weeks 41 --frames 100: 9.6 s of a 13.6 s merge)
+_CELL_DEG = 2000
+_CELL = f"(CAST(ROUND(lat * {_CELL_DEG}) AS INTEGER) * 1000000 + CAST(ROUND(lon * {_CELL_DEG}) AS INTEGER))"
+_FRAMES_POS_INDEX_SQL = f"CREATE INDEX IF NOT EXISTS frames_cell ON frames ({_CELL}) WHERE lat IS NOT NULL"
+
+#: schema 4: one row per (damage, drive) whose frames passed it (``Store._update_passes``): the time and distance of
+#: the nearest passing frame, and whether that drive sighted it. Recomputed from frames and observations only
+_PASSES_SQL = [
+    "CREATE TABLE IF NOT EXISTS passes (pid INTEGER PRIMARY KEY, candidate_id TEXT NOT NULL, drive TEXT NOT NULL, "
+    "time TEXT, t REAL, distance_m REAL, sighted INTEGER NOT NULL, frame_key INTEGER)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS passes_cand_drive ON passes (candidate_id, drive)",
+    "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES "
+    "('passes', 'attributes', 'passes', 'every drive past a damage: nearest frame time and distance, sighted or not', "
+    "NULL)",
 ]
 
 _SRS_ROWS = [
@@ -380,6 +417,10 @@ class DriveCopy:
         return {"drive": self.drive, "same_as": self.same_as, "merged_at": self.merged_at, "frames": self.frames,
                 "of": self.of}
 
+
+#: ``store.pass_radius_m``'s default (see config) and ``locate.heading_tolerance_deg``'s, for a merge without config
+PASS_RADIUS_M = 15.0
+HEADING_TOLERANCE_DEG = 60.0
 
 #: a run drive's new frames this close in time (s) to the frames it shares with the registry's drive of its folder
 #: name continue that drive though of another day (a patrol past midnight, its last photos uploaded late)
@@ -624,6 +665,12 @@ def _listify(v: Any) -> list[str]:
     return [str(x) for x in v]
 
 
+def _same_float(a: Any, b: Any) -> bool:
+    """Two stored REALs (NULL / NaN alike)."""
+    fa, fb = _f(a), _f(b)
+    return fa == fb
+
+
 def _local_xy(lat: np.ndarray, lon: np.ndarray, lat0: float) -> tuple[np.ndarray, np.ndarray]:
     """Equirectangular metres around ``lat0`` (good to < 0.5 % over a city)."""
     r = 6371008.8
@@ -734,7 +781,7 @@ class Store:
                 "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES (?,?,?,?,?)",
                 _CONTENTS)
             con.execute("INSERT INTO gpkg_geometry_columns VALUES ('candidates','geom','POINT',?,0,0)", (SRS_ID,))
-            for stmt in _FRAMES_SQL:
+            for stmt in _FRAMES_SQL + [_FRAMES_POS_INDEX_SQL] + _PASSES_SQL:
                 con.execute(stmt)
             con.executemany("INSERT INTO patrol_meta VALUES (?,?)",
                             [("schema_version", str(SCHEMA_VERSION)), ("last_number", "0"), ("time_form", TIME_FORM)])
@@ -780,7 +827,12 @@ class Store:
         have an IMG_0001.jpg).
 
         2 -> 3: the (empty) tables ``drives`` and ``frames``: the drives merged before are known by their names only
-        (their files were not read then), those merged from now on also by their frames' content."""
+        (their files were not read then), those merged from now on also by their frames' content.
+
+        3 -> 4: ``frames`` gets lat, lon, heading, t (NULL for the frames recorded before: they pass no damage),
+        ``observations`` the heading of the sighting's frame (NULL before), ``candidates`` n_passes, n_unseen,
+        last_passed (ALTER TABLE: appended after the crop), and the table ``passes``, filled for every damage from
+        what is known: the drives that sighted it."""
         con = self.con
         row = con.execute("SELECT value FROM patrol_meta WHERE key='schema_version'").fetchone() if (
             "patrol_meta" in self._tables()) else None
@@ -791,9 +843,23 @@ class Store:
             self._migrate_1_2()
         for stmt in _FRAMES_SQL:
             con.execute(stmt)
+        self._add_columns("frames", _FRAME_POS_COLUMNS)
+        self._add_columns("observations", {"heading": "REAL"})
+        self._add_columns("candidates", {k: _CAND_SQL_TYPES[k] for k in PASS_COLUMNS})
+        for stmt in [_FRAMES_POS_INDEX_SQL] + _PASSES_SQL:
+            con.execute(stmt)
         con.execute("UPDATE patrol_meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
         self._touch("patrol_meta", "drives", "frames")
+        if version < 4:  # every damage's passes as far as known: its sighting drives (no frame has a position yet)
+            self._update_passes([c for (c,) in con.execute("SELECT candidate_id FROM candidates ORDER BY fid")])
         return version < 2
+
+    def _add_columns(self, table: str, cols: dict[str, str]) -> None:
+        """Inside a write transaction: ALTER TABLE ``table`` ADD the ``cols`` it lacks."""
+        have = {r[1] for r in self.con.execute(f'PRAGMA table_info("{table}")')}
+        for c, typ in cols.items():
+            if c not in have:
+                self.con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{c}" {typ}')
 
     def _migrate_1_2(self) -> None:
         """See ``_migrate``."""
@@ -974,6 +1040,15 @@ class Store:
         except StoreError as e:
             raise StoreError(e.reason, self.path, e.field) from None
         frames = list(frames or ())
+        pass_r = float(getattr(store_spec, "pass_radius_m", PASS_RADIUS_M))
+        tol = float(cfg.locate.heading_tolerance_deg) if cfg is not None else HEADING_TOLERANCE_DEG
+        # a frame's position, heading and time by key (recorded with it), the heading by (drive, name) (its sightings')
+        self._fpos = {int(f[2]): (*(_f(v) for v in (f[4:7] if len(f) > 6 else (None,) * 3)),
+                                  self._epoch(f[3]) if len(f) > 3 else None) for f in frames}
+        heads = {(f[0], f[1]): _f(f[6]) for f in frames if len(f) > 6}
+        for r in rows:
+            for o in r["obs"]:
+                o["heading"] = heads.get(o["key"][:2])
         res = MergeResult()
         with self._txn() as con:
             self._test_hook()
@@ -1043,6 +1118,15 @@ class Store:
             if new_frames:
                 self._record_frames(new_frames, merged_at, run_id, first=self._first_merges(res.backfilled))
                 res.frames_recorded = len(new_frames)
+            # passes: of the damages whose sightings changed and of those the new frames drove past. A damage made
+            # or moved, or seen from a new direction, against every frame held; the others keep their passes and
+            # take the new frames': the same whichever run came first
+            moved = self._moved(list(touched), reg, run_id, tol)
+            newf = self._new_frame_table([k for k, _, _ in new_frames])
+            near = self._near_frames(newf, pass_r)
+            self._update_passes(sorted(moved), pass_r, tol)
+            self._update_passes(sorted((set(touched) | near) - moved), pass_r, tol, newf=newf,
+                                drives={o["key"][0] for r in rows for o in r["obs"]})
             if res.changed:
                 damages = res.new or res.seen_again or res.reopened or res.refined  # (else: only frames recorded)
                 self._touch("runs", *(("candidates", "observations") if damages else ()),
@@ -1310,9 +1394,239 @@ class Store:
         con.executemany("UPDATE drives SET n_frames = n_frames + ? WHERE drive=?", [(n, d) for d, n in counts.items()])
         did = dict(con.execute("SELECT drive, did FROM drives WHERE drive IN (SELECT value FROM json_each(?))",
                                (json.dumps(list(counts)),)))
-        con.executemany("INSERT INTO frames (frame_key, did, image) VALUES (?,?,?)",
-                        [(k, did[d], im) for k, d, im in new])
+        pos = getattr(self, "_fpos", {})
+        none = (None, None, None, None)
+        con.executemany("INSERT INTO frames (frame_key, did, image, lat, lon, heading, t) VALUES (?,?,?,?,?,?,?)",
+                        [(k, did[d], im, *pos.get(k, none)) for k, d, im in new])
         self._touch("drives", "frames")
+
+    def _new_frame_table(self, keys: list[int]) -> pd.DataFrame:
+        """Inside merge's transaction, after ``_record_frames``: the frames just recorded with a position (frame_key,
+        did, lat, lon, heading, t), as stored."""
+        pos = getattr(self, "_fpos", {})
+        keys = [k for k in keys if k in pos and pos[k][0] is not None and pos[k][1] is not None]
+        if not keys:
+            return pd.DataFrame(columns=["frame_key", "did", "lat", "lon", "heading", "t"])
+        return pd.read_sql_query("SELECT f.frame_key, f.did, f.lat, f.lon, f.heading, f.t FROM json_each(?) j "
+                                 "JOIN frames f ON f.frame_key = j.value", self.con, params=(json.dumps(keys),))
+
+    def _near_frames(self, newf: pd.DataFrame, radius: float) -> set[str]:
+        """Inside merge's transaction: the damages within ``radius`` of one of these (just recorded) frames (STRtree
+        over the frames, one query for all damages)."""
+        if not len(newf):
+            return set()
+        lat, lon = newf["lat"].to_numpy(float), newf["lon"].to_numpy(float)
+        pad = radius / 111_000.0 * 2 + 1e-6
+        lat0 = float(np.median(lat))
+        padx = pad / max(math.cos(math.radians(lat0)), 0.05)
+        c = pd.read_sql_query(
+            "SELECT candidate_id, lat, lon FROM candidates WHERE lat BETWEEN ? AND ? AND lon BETWEEN ? AND ?", self.con,
+            params=(float(lat.min() - pad), float(lat.max() + pad), float(lon.min() - padx), float(lon.max() + padx)))
+        if c.empty:
+            return set()
+        import shapely
+
+        fx, fy = _local_xy(lat, lon, lat0)
+        cx, cy = _local_xy(c["lat"].to_numpy(float), c["lon"].to_numpy(float), lat0)
+        hit = shapely.STRtree(shapely.points(fx, fy)).query(shapely.points(cx, cy), predicate="dwithin",
+                                                            distance=radius * 1.01 + 0.5)[0]
+        return set(c["candidate_id"].to_numpy(object)[np.unique(hit)])
+
+    def _moved(self, ids: list[str], reg: pd.DataFrame, run_id: str, tol: float) -> set[str]:
+        """Inside merge's transaction, after ``_recompute``: of the damages ``ids`` (touched by this merge), those whose
+        passes must be found again among all frames held: made by it, placed elsewhere (a better sighting), or whose
+        directions (``_directions``) this merge's sightings changed."""
+        if not ids:
+            return set()
+        was = {c: (la, lo) for c, la, lo in zip(reg["candidate_id"], reg["lat"], reg["lon"])}
+        ids_json = json.dumps(ids)
+        out = set()
+        for cid, la, lo in self.con.execute("SELECT candidate_id, lat, lon FROM candidates WHERE candidate_id IN "
+                                            "(SELECT value FROM json_each(?))", (ids_json,)):
+            w = was.get(cid)
+            if w is None or not _same_float(w[0], la) or not _same_float(w[1], lo):
+                out.add(cid)
+        rest = [c for c in ids if c not in out]
+        if rest:  # a sighting of this merge from a 5-degree direction none of the damage's others was seen from
+            b = "(CAST(ROUND({0}.heading / 5.0) AS INTEGER) % 36 + 36) % 36"
+            out |= {c for (c,) in self.con.execute(
+                "SELECT DISTINCT n.candidate_id FROM observations n WHERE n.candidate_id IN (SELECT value FROM "
+                "json_each(?)) AND n.run_id = ? AND n.heading IS NOT NULL AND NOT EXISTS (SELECT 1 FROM observations o "
+                f"WHERE o.candidate_id = n.candidate_id AND o.run_id != ? AND o.heading IS NOT NULL AND {b.format('o')} "
+                f"= {b.format('n')})", (json.dumps(rest), run_id, run_id))}
+        return out
+
+    def _directions(self, ids: list[str], tol: float) -> dict[str, np.ndarray]:
+        """{damage: the 36 axial 5-degree bins of a frame heading that agrees (within ``tol``, either way) with a
+        direction it was seen from (its sightings' frame headings)}; a damage seen from no known heading: absent."""
+        seen: dict[str, np.ndarray] = {}
+        for cid, b in self.con.execute(
+                "SELECT DISTINCT candidate_id, (CAST(ROUND(heading / 5.0) AS INTEGER) % 36 + 36) % 36 FROM observations "
+                "WHERE candidate_id IN (SELECT value FROM json_each(?)) AND heading IS NOT NULL", (json.dumps(ids),)):
+            seen.setdefault(cid, np.zeros(36, bool))[int(b)] = True
+        centres = np.arange(36) * 5.0
+        diff = np.abs((centres[:, None] - centres[None, :] + 180.0) % 360.0 - 180.0)
+        near = np.minimum(diff, 180.0 - diff) <= tol  # bin x bin: within tol either way
+        return {c: (near & d[None, :]).any(axis=1) for c, d in seen.items()}
+
+    def _frame_pairs(self, cand: pd.DataFrame, radius: float) -> pd.DataFrame:
+        """Every positioned frame held in the grid cells (``_CELL``) of each damage's box (candidate_id, frame_key,
+        did, lat, lon, heading, t): one SQL join on the ``frames_cell`` index."""
+        lat, lon = cand["lat"].to_numpy(float), cand["lon"].to_numpy(float)
+        pad = radius / 111_000.0 * 1.01 + 1e-6
+        padx = pad / np.maximum(np.cos(np.radians(lat)), 0.05)
+        i0, i1 = np.round((lat - pad) * _CELL_DEG).astype(np.int64), np.round((lat + pad) * _CELL_DEG).astype(np.int64)
+        j0, j1 = np.round((lon - padx) * _CELL_DEG).astype(np.int64), np.round((lon + padx) * _CELL_DEG).astype(np.int64)
+        ni, nj = int((i1 - i0).max()) + 1, int((j1 - j0).max()) + 1
+        di, dj = np.meshgrid(np.arange(ni), np.arange(nj), indexing="ij")
+        ii = i0[:, None] + di.ravel()[None, :]
+        jj = j0[:, None] + dj.ravel()[None, :]
+        ok = (ii <= i1[:, None]) & (jj <= j1[:, None])
+        row = np.broadcast_to(np.arange(len(cand))[:, None], ok.shape)[ok]
+        cells = ii[ok] * 1_000_000 + jj[ok]
+        ids = cand["candidate_id"].to_numpy(object)
+        return pd.read_sql_query(
+            f"SELECT json_extract(j.value, '$[0]') AS candidate_id, f.frame_key, f.did, f.lat, f.lon, f.heading, f.t "
+            f"FROM json_each(?) j JOIN frames f ON {_CELL.replace('lat', 'f.lat').replace('lon', 'f.lon')} = "
+            "json_extract(j.value, '$[1]') AND f.lat IS NOT NULL", self.con,
+            params=(json.dumps([[ids[r], int(c)] for r, c in zip(row, cells)]),))
+
+    def _update_passes(self, ids: list[str], radius: float | None = None, tol: float | None = None,
+                       newf: pd.DataFrame | None = None, drives: Iterable[str] = ()) -> None:
+        """Inside a write transaction: the ``passes`` rows and pass aggregates (n_passes, n_unseen, last_passed) of the
+        damages ``ids``, as a function of the frames held and the damages' observations only (a merge in any order,
+        or again, gives the same rows; unchanged rows are not written).
+
+        A frame passes a damage when it lies within ``radius`` (``store.pass_radius_m``) of it and its heading agrees
+        (within ``tol``, ``locate.heading_tolerance_deg``, either way; in 5 degree steps) with one of the directions the
+        damage was seen from (the headings of its sightings' frames); a frame without heading, or a damage seen from
+        no known heading, counts, as ``segments`` counts coverage. One row per (damage, drive): the nearest passing
+        frame (distance, then time, then key); a drive that sighted the damage passed it (without a passing frame:
+        the time of its latest sighting, no distance).
+
+        ``newf`` (frames just recorded, ``_new_frame_table``): the damages' rows as stored are still right (not moved,
+        same directions): only these frames are looked at, each drive's row the nearer of the two (the minimum over
+        all its frames either way), and only the rows of their drives and of ``drives`` (those this merge stored
+        sightings of) can change; else every frame held (``_frame_pairs``)."""
+        if not ids:
+            return
+        radius = PASS_RADIUS_M if radius is None else float(radius)
+        tol = HEADING_TOLERANCE_DEG if tol is None else float(tol)
+        con = self.con
+        ids_json = json.dumps(list(ids))
+        cand = pd.read_sql_query(
+            "SELECT candidate_id, lat, lon, last_t, n_passes, n_unseen, last_passed FROM candidates WHERE candidate_id "
+            "IN (SELECT value FROM json_each(?))", con, params=(ids_json,))
+        only = ""  # (incremental: the rows of the drives that can change)
+        if newf is not None:
+            names = {d for (d,) in con.execute("SELECT drive FROM drives WHERE did IN (SELECT value FROM json_each(?))",
+                                               (json.dumps(sorted({int(x) for x in newf["did"]})),))}
+            names |= set(drives)
+            names |= {p for d in names for p in d.split("|")}
+            only = " AND drive IN (SELECT value FROM json_each(?))"
+        extra = (json.dumps(sorted(names)),) if only else ()
+        # the drives that sighted each damage (registry names; a sighting under d1|d2: both), their latest time
+        seen: dict[tuple[str, str], float | None] = {}
+        for cid, d, lt in con.execute("SELECT candidate_id, drive, MAX(last_t) FROM observations WHERE candidate_id IN "
+                                      f"(SELECT value FROM json_each(?)){only} GROUP BY candidate_id, drive",
+                                      (ids_json, *extra)):
+            for p in (d or "").split("|"):
+                if p:
+                    k = (cid, p)
+                    seen[k] = lt if seen.get(k) is None else max(seen[k], lt if lt is not None else -math.inf)
+        old = {(cid, d): (tx, t, dm, s_, fk) for cid, d, tx, t, dm, s_, fk in con.execute(
+            "SELECT candidate_id, drive, time, t, distance_m, sighted, frame_key FROM passes WHERE candidate_id IN "
+            f"(SELECT value FROM json_each(?)){only}", (ids_json, *extra))}
+        c = cand[cand["lat"].notna() & cand["lon"].notna()]
+        pairs = pd.DataFrame()
+        if len(c):
+            if newf is None:
+                pairs = self._frame_pairs(c, radius)
+            elif len(newf):
+                pairs = self._pairs_with(c, newf, radius)
+        best: dict[tuple[str, int], tuple] = {}  # (damage, did) -> (distance, t, frame_key)
+        if len(pairs):
+            pos = c.set_index("candidate_id").loc[pairs["candidate_id"], ["lat", "lon"]].to_numpy(float)
+            # metres around the damage's own latitude: the same distance whichever frames are looked at with it
+            r = 6371008.8
+            dx = np.radians(pairs["lon"].to_numpy(float) - pos[:, 1]) * r * np.cos(np.radians(pos[:, 0]))
+            dy = np.radians(pairs["lat"].to_numpy(float) - pos[:, 0]) * r
+            dist = np.round(np.hypot(dx, dy), 2)
+            keep = dist <= radius
+            dirs = self._directions(list(c["candidate_id"]), tol)
+            if dirs:
+                h = pairs["heading"].to_numpy(float)
+                hb = np.where(np.isfinite(h), np.round(np.nan_to_num(h) / 5.0).astype(np.int64) % 36, 0)
+                allowed = np.ones((len(pairs), 36), bool)
+                has = pairs["candidate_id"].map(lambda x: x in dirs).to_numpy(bool)
+                if has.any():
+                    allowed[has] = np.stack([dirs[x] for x in pairs["candidate_id"][has]])
+                keep &= ~np.isfinite(h) | allowed[np.arange(len(pairs)), hb]
+            p = pairs[keep].assign(distance_m=dist[keep], _t=pairs["t"][keep].fillna(np.inf))
+            p = p.sort_values(["candidate_id", "did", "distance_m", "_t", "frame_key"])
+            p = p.drop_duplicates(["candidate_id", "did"])
+            for cid, did, dm, t, fk in zip(p["candidate_id"], p["did"], p["distance_m"], p["t"], p["frame_key"]):
+                best[(cid, int(did))] = (float(dm), None if t is None or not np.isfinite(t) else float(t), int(fk))
+        drive = {}
+        if best:
+            drive = dict(con.execute("SELECT did, drive FROM drives WHERE did IN (SELECT value FROM json_each(?))",
+                                     (json.dumps(sorted({d for _, d in best})),)))
+        rows: dict[tuple[str, str], tuple] = {}  # (damage, drive) -> (distance, t, frame_key)
+        if newf is not None:  # the rows as stored (frames' ones), each drive's then the nearer with the new frames'
+            rows = {k: (v[2], v[1], v[4]) for k, v in old.items() if v[4] is not None}
+        for (cid, did), v in best.items():
+            k = (cid, drive[did])
+            w = rows.get(k)
+            if w is None or (v[0], np.inf if v[1] is None else v[1], v[2]) < (
+                    w[0], np.inf if w[1] is None else w[1], w[2]):
+                rows[k] = v
+        new = {k: (self._time_text(t), t, dm, int(k in seen), fk) for k, (dm, t, fk) in rows.items()}
+        for k, lt in seen.items():
+            if k not in new:
+                lt = lt if lt is not None and np.isfinite(lt) else None
+                new[k] = (self._time_text(lt), lt, None, 1, None)
+        gone = [k for k in old if k not in new]
+        put = [(*k, *v) for k, v in sorted(new.items()) if old.get(k) != v]
+        if gone:
+            con.executemany("DELETE FROM passes WHERE candidate_id=? AND drive=?", gone)
+        if put:
+            con.executemany("INSERT INTO passes (candidate_id, drive, time, t, distance_m, sighted, frame_key) VALUES "
+                            "(?,?,?,?,?,?,?) ON CONFLICT (candidate_id, drive) DO UPDATE SET time=excluded.time, "
+                            "t=excluded.t, distance_m=excluded.distance_m, sighted=excluded.sighted, "
+                            "frame_key=excluded.frame_key", put)
+        if gone or put:
+            self._touch("passes")
+        # the damages' aggregates, from their passes as stored now
+        agg = {cid: (n, u or 0, self._time_text(t)) for cid, n, u, t in con.execute(
+            "SELECT p.candidate_id, COUNT(*), SUM(p.sighted = 0 AND p.t IS NOT NULL AND (c.last_t IS NULL OR p.t > "
+            "c.last_t)), MAX(p.t) FROM passes p JOIN candidates c ON c.candidate_id = p.candidate_id WHERE "
+            "p.candidate_id IN (SELECT value FROM json_each(?)) GROUP BY p.candidate_id", (ids_json,))}
+        upd = []
+        for cid, n0, u0, lp0 in zip(cand["candidate_id"], cand["n_passes"], cand["n_unseen"], cand["last_passed"]):
+            n, u, lp = agg.get(cid, (0, 0, None))
+            if (n0, u0, lp0 if isinstance(lp0, str) else None) != (n, u, lp):
+                upd.append((n, u, lp, cid))
+        if upd:
+            con.executemany("UPDATE candidates SET n_passes=?, n_unseen=?, last_passed=? WHERE candidate_id=?", upd)
+            self._touch("candidates")
+
+    def _pairs_with(self, cand: pd.DataFrame, newf: pd.DataFrame, radius: float) -> pd.DataFrame:
+        """The (damage, frame) pairs of ``cand`` and the just recorded frames ``newf`` within about ``radius``
+        (STRtree over the frames; the caller measures them exactly), as ``_frame_pairs`` gives them."""
+        import shapely
+
+        lat0 = float(np.median(newf["lat"].to_numpy(float)))
+        fx, fy = _local_xy(newf["lat"].to_numpy(float), newf["lon"].to_numpy(float), lat0)
+        cx, cy = _local_xy(cand["lat"].to_numpy(float), cand["lon"].to_numpy(float), lat0)
+        ci, fi = shapely.STRtree(shapely.points(fx, fy)).query(shapely.points(cx, cy), predicate="dwithin",
+                                                               distance=radius * 1.01 + 0.5)
+        out = newf.iloc[fi].reset_index(drop=True)
+        out.insert(0, "candidate_id", cand["candidate_id"].to_numpy(object)[ci])
+        return out
+
+    def _time_text(self, t: float | None) -> str | None:
+        """Unix seconds as the registry's local ISO 8601 time, to the second (None: unknown)."""
+        return None if t is None else datetime.fromtimestamp(round(t), self.tz).isoformat()
 
     def _new_run_id(self, merged_at: str, label: str | None) -> str:
         """``<merge time>-<label>``, with ``-2``, ``-3`` … where a run of that name is already recorded."""
@@ -1443,10 +1757,10 @@ class Store:
                 cur = con.execute(
                     "INSERT OR IGNORE INTO observations (candidate_id, drive, image, class, x1, y1, x2, y2, owner, "
                     "confidence, width, height, first_seen, last_seen, first_t, last_t, lat, lon, segment_id, road_name, "
-                    "chainage_m, severity, est_width_m, est_length_m, run_id) "
-                    "VALUES (?,?,?,?,?,?,?,?,'',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "chainage_m, severity, est_width_m, est_length_m, run_id, heading) "
+                    "VALUES (?,?,?,?,?,?,?,?,'',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (rid, d, im, c, x1, y1, x2, y2, o["confidence"], o["width"], o["height"], o["first_seen"],
-                     o["last_seen"], o["first_t"], o["last_t"], *pos, run_id))
+                     o["last_seen"], o["first_t"], o["last_t"], *pos, run_id, o.get("heading")))
                 if cur.rowcount:
                     if o.get("crop"):  # written by _recompute only if this sighting's crop is the best: a 12 KB crop
                         # inserted and then cleared left most of a page empty per row (60 MB after 6 weeks, 24 unused)
@@ -1465,9 +1779,10 @@ class Store:
                 cur = con.execute(
                     "INSERT OR IGNORE INTO observations (candidate_id, drive, image, class, x1, y1, x2, y2, owner, "
                     "confidence, width, height, first_seen, last_seen, first_t, last_t, lat, lon, segment_id, road_name, "
-                    "chainage_m, severity, est_width_m, est_length_m, run_id) "
-                    "VALUES (?,?,?,?,-1,-1,-1,-1,?,NULL,NULL,NULL,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (rid, d, im, c, rid, o["first_seen"], o["last_seen"], o["first_t"], o["last_t"], *pos, run_id))
+                    "chainage_m, severity, est_width_m, est_length_m, run_id, heading) "
+                    "VALUES (?,?,?,?,-1,-1,-1,-1,?,NULL,NULL,NULL,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (rid, d, im, c, rid, o["first_seen"], o["last_seen"], o["first_t"], o["last_t"], *pos, run_id,
+                     o.get("heading")))
                 if cur.rowcount:
                     n += 1
             if n > before and o["last_t"] is not None:
@@ -1951,6 +2266,9 @@ class Store:
             where.append("last_t >= ?")
             args.append(t0)
         cols = ", ".join(f'"{c}"' for c in CANDIDATE_COLUMNS + STATUS_COLUMNS if lists or c not in ("drives", "images"))
+        have = {r[1] for r in self.con.execute('PRAGMA table_info("candidates")')}
+        # (a registry of schema 3, read as it is until its next write, has no passes yet)
+        cols += "".join(f', "{c}"' if c in have else f', NULL AS "{c}"' for c in PASS_COLUMNS)
         # the latest sighting's drive: by the (candidate_id, last_t) index (its rows in obs_id order within a time),
         # one step a candidate. Ties (a run's sightings without their own time share the candidate's last time): the
         # sighting stored last, of the later merge, and within a run of the run's own latest drive (``_run_rows``)
@@ -1964,6 +2282,9 @@ class Store:
                 df[c] = [json.loads(v) if isinstance(v, str) and v else [] for v in df[c]]  # NULL: no sighting
         df["crop_jpeg"] = [bytes(v) if v is not None else None for v in df["crop_jpeg"]]
         df["n_obs"] = df["n_obs"].fillna(0).astype(int)
+        for c in ("n_passes", "n_unseen"):
+            # whole numbers, None where not known (a schema-3 registry read as it is)
+            df[c] = pd.Series([int(v) if pd.notna(v) else None for v in df[c]], index=df.index, dtype=object)
         df["n_drives"] = df["n_drives"].astype(int)
         df["last_drive"], df["last_images"] = self._last_images(df.pop("_last"), df["candidate_id"])
         return df

@@ -103,7 +103,7 @@ def test_the_same_folder_name_every_week_is_two_drives(toyama, tmp_path):
 
 
 def _keys(toyama, cfg, p: str, drive: str, times: bool = True) -> list[tuple]:
-    return [(drive, n, k, t if times else None) for _, n, k, t in frame_keys(scan_drive(toyama / p, cfg))]
+    return [(drive, n, k, t if times else None) for _, n, k, t, *_ in frame_keys(scan_drive(toyama / p, cfg))]
 
 
 def test_drive_names_by_photos_and_days(toyama, tmp_path):

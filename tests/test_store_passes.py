@@ -1,0 +1,250 @@
+"""The registry's passes (schema 4): a drive whose frames drove past a known damage, sighted or not. "R-000123 was seen
+in October and the car has driven past it four times since without seeing it": ``n_passes``, ``n_unseen``,
+``last_passed``. Real data: the sample drive's two passes (oracle detections through locate/dedupe, the drives' own
+frames with their positions and headings)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from detector.config import Config
+from detector.frames import frame_keys, scan_drive
+from detector.store import SCHEMA_VERSION, Store
+
+from test_store import _oracle_candidates, dump, old_store
+
+P1, P2 = "toyama-2026-11-p1", "toyama-2026-11-p2"
+SCHEMA3_COMMIT = "a650877"  # the last patrol writing schema 3: frames recorded without position, no passes
+
+
+@pytest.fixture(scope="module")
+def sample(request):
+    """(cfg, p1 candidates, p2 candidates without their sighting of one damage p1 saw, that damage's p1 row label,
+    the frames of each pass as ``frame_keys`` gives them)."""
+    from conftest import TOYAMA, need
+
+    toyama = need(TOYAMA)
+    cfg = Config()
+    passes, _ = _oracle_candidates(toyama, cfg)
+    p1, p2 = passes[0], passes[1]
+    keys = {d: frame_keys([f for f in scan_drive(toyama / d, cfg) if f.ok]) for d in (P1, P2)}
+    # a damage of the middle of the route (p2 drives past it on both sides), seen by both passes: p2's sighting dropped
+    lat = p1["lat"].to_numpy(float)
+    mid = np.argsort(np.abs(lat - np.median(lat)))
+    for i in mid:
+        c = p1.iloc[i]
+        d = np.hypot((p2["lat"] - c["lat"]) * 111_000, (p2["lon"] - c["lon"]) * 90_000)
+        same = (p2["class"] == c["class"]) & (d < 25)
+        near_other = (d < 40) & ~same
+        if same.sum() == 1 and not near_other.any():
+            return cfg, p1, p2[~same.to_numpy()], p1.index[i], keys
+    pytest.skip("no damage of the sample seen once by each pass, apart from the others")
+
+
+def _merge(path: Path, runs, cfg) -> dict:
+    with Store(path) as st:
+        for name, cands, frames in runs:
+            st.merge(cands, {"run_id": name}, cfg, frames=frames)
+    return passes_by_damage(path)
+
+
+def passes_by_damage(path: Path) -> dict:
+    """{a damage, by its sightings: [(drive, time, distance, sighted)]} and its aggregates: comparable across registries
+    whose ids differ (merged in another order)."""
+    con = sqlite3.connect(path)
+    try:
+        obs = pd.read_sql_query("SELECT candidate_id, drive, image, class, x1, y1, x2, y2 FROM observations", con)
+        who = {cid: frozenset(map(tuple, g.drop(columns="candidate_id").to_numpy().tolist()))
+               for cid, g in obs.groupby("candidate_id")}
+        rows = con.execute("SELECT candidate_id, drive, time, t, distance_m, sighted FROM passes").fetchall()
+        agg = con.execute("SELECT candidate_id, n_passes, n_unseen, last_passed FROM candidates").fetchall()
+    finally:
+        con.close()
+    out: dict = {}
+    for cid, *r in rows:
+        out.setdefault(who[cid], []).append(tuple(r))
+    return {k: (sorted(v), next(a[1:] for a in agg if who[a[0]] == k)) for k, v in out.items()}
+
+
+def _rid(path: Path, cands: pd.DataFrame, label) -> str:
+    """The registry id of the run candidate ``label`` (by its best sighting)."""
+    c = cands.loc[label]
+    con = sqlite3.connect(path)
+    try:
+        return con.execute("SELECT candidate_id FROM observations WHERE image=? AND x1=?",
+                           (c["best_image"], int(round(c["best_x1"])))).fetchone()[0]
+    finally:
+        con.close()
+
+
+def _passes(path: Path, rid: str) -> list[tuple]:
+    con = sqlite3.connect(path)
+    try:
+        return con.execute("SELECT drive, sighted, distance_m, time FROM passes WHERE candidate_id=? ORDER BY drive",
+                           (rid,)).fetchall()
+    finally:
+        con.close()
+
+
+def test_a_damage_driven_past_without_a_sighting(sample, tmp_path):
+    """p1 saw the damage, p2 drove past it a week later without seeing it: two drives passed it, one of them after its
+    last sighting without a sighting; ``last_passed`` is p2's nearest frame's time. Every damage both saw: two passes,
+    none unseen. The exports' registry frame (``query``) carries the three columns."""
+    cfg, p1, p2, label, keys = sample
+    store = tmp_path / "r.gpkg"
+    _merge(store, [("p1", p1, keys[P1]), ("p2", p2, keys[P2])], cfg)
+    rid = _rid(store, p1, label)
+    rows = _passes(store, rid)
+    assert [(d, s) for d, s, _, _ in rows] == [(P1, 1), (P2, 0)]
+    assert all(dm is not None and dm <= cfg.store.pass_radius_m for _, _, dm, _ in rows)
+    assert rows[1][3].startswith("2026-11-27T09:")
+    with Store(store) as st:
+        q = st.query().set_index("candidate_id")
+    assert q.loc[rid, "drives"] == [P1]
+    assert (q.loc[rid, "n_passes"], q.loc[rid, "n_unseen"], q.loc[rid, "last_passed"]) == (2, 1, rows[1][3])
+    both = q[q["drives"].map(len) == 2]
+    assert len(both) > 10 and (both["n_passes"] == 2).all() and (both["n_unseen"] == 0).all()
+
+
+def test_passes_do_not_depend_on_the_order_of_the_merges_and_a_rerun_changes_nothing(sample, tmp_path):
+    """p1 then p2 gives the passes of p2 then p1 (a damage made by p1 is checked against p2's frames stored before it);
+    merging either again leaves every table byte-identical."""
+    cfg, p1, p2, label, keys = sample
+    a, b = tmp_path / "a.gpkg", tmp_path / "b.gpkg"
+    pa = _merge(a, [("p1", p1, keys[P1]), ("p2", p2, keys[P2])], cfg)
+    pb = _merge(b, [("p2", p2, keys[P2]), ("p1", p1, keys[P1])], cfg)
+    # the damages both orders make of the same sightings (the matching itself folds a few of p2's split pieces
+    # differently when p2 comes first: those are other damages, each with its own passes)
+    alike = set(pa) & set(pb)
+    assert len(alike) >= 0.8 * len(pa) > 10
+    assert {k: pa[k] for k in alike} == {k: pb[k] for k in alike}
+    unseen = [k for k in alike if pa[k][1][1]]
+    assert len(unseen) == 1 and pa[unseen[0]][1][:2] == (2, 1)  # p1's damage, made by p1 after p2's frames (b)
+    before = dump(a, skip=())
+    _merge(a, [("p2 again", p2, keys[P2]), ("p1 again", p1, keys[P1])], cfg)
+    assert dump(a, skip=()) == before
+    # what the merges kept up to date, damage by damage and frame by frame, is what all frames held give
+    with Store(a) as st, st._txn():
+        st._update_passes([c for (c,) in st.con.execute("SELECT candidate_id FROM candidates")],
+                          cfg.store.pass_radius_m, cfg.locate.heading_tolerance_deg)
+    assert dump(a, skip=()) == before
+
+
+def test_a_damage_off_a_drives_route_gets_no_pass_of_it(sample, tmp_path):
+    """p2 turned off half way (its first half only, and the damages of that half): the damages of the second half get
+    no p2 pass, those of the first half theirs."""
+    cfg, p1, p2, label, keys = sample
+    half = keys[P2][: len(keys[P2]) // 2]
+    cut = min(f[4] for f in half)  # (south-bound: the first half is the north)
+    store = tmp_path / "r.gpkg"
+    _merge(store, [("p1", p1, keys[P1]), ("p2", p2[p2["lat"] > cut + 0.0003], half)], cfg)
+    con = sqlite3.connect(store)
+    try:
+        got = pd.read_sql_query("SELECT c.lat, p.drive, p.sighted FROM candidates c JOIN passes p USING (candidate_id)",
+                                con)
+    finally:
+        con.close()
+    p2_rows = got[got["drive"] == P2]
+    assert len(p2_rows) > 5 and (p2_rows["lat"] > cut - 0.0003).all()  # (15 m: the radius past the last frame)
+    south = got[got["lat"] < cut - 0.0003]
+    assert len(south) > 5 and (south["drive"] == P1).all()
+
+
+def test_a_frame_heading_across_the_damages_road_does_not_pass_it(sample, tmp_path):
+    """p2's frames turned 90 degrees (a car crossing the damage's road) pass no damage it did not see; frames without a
+    heading pass it, as they count as surveyed road."""
+    cfg, p1, p2, label, keys = sample
+    across = [(*f[:6], (f[6] + 90.0) % 360.0) for f in keys[P2]]
+    unknown = [(*f[:6], float("nan")) for f in keys[P2]]
+    for name, frames, want in (("across", across, [(P1, 1)]), ("unknown", unknown, [(P1, 1), (P2, 0)]),
+                               ("along", keys[P2], [(P1, 1), (P2, 0)])):
+        store = tmp_path / f"{name}.gpkg"
+        _merge(store, [("p1", p1, keys[P1]), ("p2", p2, frames)], cfg)
+        assert [(d, s) for d, s, _, _ in _passes(store, _rid(store, p1, label))] == want, name
+
+
+def test_registry_of_schema_3_is_migrated_and_refused_by_schema_3(sample, tmp_path):
+    """A registry written by SCHEMA3_COMMIT's code (frames without position): its next write adds the frames' columns
+    (NULL for those held), the passes (a damage's sighting drives, from what is known) and records the new run's
+    positions: p2 passes p1's damage. The old code refuses the migrated registry."""
+    import pyogrio
+
+    cfg, p1, p2, label, keys = sample
+    old = old_store(tmp_path, SCHEMA3_COMMIT, "store_schema3")
+    store = tmp_path / "old.gpkg"
+    with old.Store(store) as st:
+        st.merge(p1, {"run_id": "p1"}, cfg, frames=[f[:4] for f in keys[P1]])
+    with Store(store) as st:  # read as it is
+        q = st.query()
+        assert q["n_passes"].isna().all() and len(q)
+    _merge(store, [("p2", p2, keys[P2])], cfg)
+    con = sqlite3.connect(store)
+    try:
+        assert con.execute("SELECT value FROM patrol_meta WHERE key='schema_version'").fetchone() == (
+            str(SCHEMA_VERSION),)
+        held = dict(con.execute("SELECT d.drive, COUNT(f.lat) FROM frames f JOIN drives d USING (did) GROUP BY 1"))
+        assert held == {P1: 0, P2: 100}
+    finally:
+        con.close()
+    rid = _rid(store, p1, label)
+    rows = _passes(store, rid)
+    assert [(d, s, dm is None) for d, s, dm, _ in rows] == [(P1, 1, True), (P2, 0, False)]
+    with Store(store) as st:
+        q = st.query().set_index("candidate_id")
+        assert st.integrity() == "ok"
+    assert (q.loc[rid, "n_passes"], q.loc[rid, "n_unseen"]) == (2, 1)
+    assert q["n_passes"].notna().all()
+    layers = dict(pyogrio.list_layers(store))
+    assert layers["passes"] is None
+    with pytest.raises(old.StoreError, match=f"schema version {SCHEMA_VERSION}"):
+        old.Store(store)
+
+
+def test_merges_without_frames_record_no_passes(sample, tmp_path):
+    """``patrol locate`` of detections without their frames (``merge`` without ``frames``): no frame is recorded, so
+    nothing passes a damage; its passes are the drives that sighted it (no distance), none unseen."""
+    cfg, p1, p2, label, keys = sample
+    store = tmp_path / "r.gpkg"
+    _merge(store, [("p1", p1, None), ("p2", p2, None)], cfg)
+    rid = _rid(store, p1, label)
+    assert [(d, s, dm) for d, s, dm, _ in _passes(store, rid)] == [(P1, 1, None)]
+    with Store(store) as st:
+        q = st.query().set_index("candidate_id")
+    assert (q.loc[rid, "n_passes"], q.loc[rid, "n_unseen"]) == (1, 0)
+
+
+def test_the_registry_exports_show_the_passes(sample, tmp_path):
+    """The office's and the crews' lists (csv, xlsx: 通過回数 / 未検出通過 / 最終通過 under their English names) and the
+    map (html: popup fields and the table's column) carry each damage's passes."""
+    import csv
+    import json
+
+    import openpyxl
+
+    from detector import report
+
+    cfg, p1, p2, label, keys = sample
+    store = tmp_path / "r.gpkg"
+    _merge(store, [("p1", p1, keys[P1]), ("p2", p2, keys[P2])], cfg)
+    rid = _rid(store, p1, label)
+    with Store(store) as st:
+        q = st.query(lists=False)
+    for fmt in ("csv", "xlsx", "geojson", "html"):
+        report.export(q, fmt, tmp_path / f"list.{fmt}", cfg)
+    rows = {r["candidate_id"]: r for r in csv.DictReader(open(tmp_path / "list.csv", encoding="utf-8-sig"))}
+    assert (rows[rid]["n_passes"], rows[rid]["n_unseen"], rows[rid]["last_passed"][:14]) == ("2", "1", "2026-11-27T09:")
+    ws = openpyxl.load_workbook(tmp_path / "list.xlsx")["candidates"]
+    head = [c.value for c in ws[1]]
+    at = {h.split("\n")[0]: j for j, h in enumerate(head) if h}
+    row = next(r for r in ws.iter_rows(min_row=2, values_only=True) if r[0] == rid)
+    assert (row[at["通過回数"]], row[at["未検出通過"]]) == (2, 1) and row[at["最終通過"]].day == 27
+    feats = {f["id"]: f["properties"] for f in json.load(open(tmp_path / "list.geojson", encoding="utf-8"))["features"]}
+    assert (feats[rid]["n_passes"], feats[rid]["n_unseen"]) == (2, 1)
+    html = (tmp_path / "list.html").read_text(encoding="utf-8")
+    assert '"n_unseen": 1' in html or '"n_unseen":1' in html
+    assert '"未検出通過", "passed unseen"' in html
