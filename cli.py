@@ -201,11 +201,25 @@ def _print_summary(s, title: str) -> None:
         t.add_row("[yellow]warning[/yellow]", w)
     if s.weights:
         t.add_row("model", str(s.weights))
+    width = max([12, *map(len, s.outputs)])  # patrol_log_xlsx
     for i, (k, p) in enumerate(s.outputs.items()):
-        t.add_row("outputs" if i == 0 else "", f"{k:<12} {p}")
+        t.add_row("outputs" if i == 0 else "", f"{k:<{width}} {p}")
     stages = ", ".join(f"{k} {v:.1f}" for k, v in s.stage_seconds.items())
     t.add_row("time", f"{s.seconds:.1f} s" + (f" ({stages})" if stages else ""))
     console.print(t)
+
+
+_INSPECTOR_HELP = "巡回者: written on every drive's row of patrol_log.csv/.xlsx (instead of the config's patrol_log.inspector)"
+_VEHICLE_HELP = "車両: written on every drive's row of patrol_log.csv/.xlsx (instead of the config's patrol_log.vehicle)"
+
+
+def _patrol_log_fields(cfg, inspector: Optional[str], vehicle: Optional[str]):
+    """The config with --inspector / --vehicle in its patrol_log section (only the patrol log reads it)."""
+    if inspector is not None:
+        cfg.patrol_log.inspector = inspector.strip() or None
+    if vehicle is not None:
+        cfg.patrol_log.vehicle = vehicle.strip() or None
+    return cfg
 
 
 @app.command()
@@ -218,11 +232,13 @@ def run(
     store: Optional[Path] = typer.Option(None, "--store", help=_STORE_HELP),
     no_report: bool = typer.Option(False, "--no-report", help="skip segments.geojson and report.html"),
     track: Optional[List[Path]] = typer.Option(None, "--track", help=_TRACK_HELP),
+    inspector: Optional[str] = typer.Option(None, "--inspector", help=_INSPECTOR_HELP),
+    vehicle: Optional[str] = typer.Option(None, "--vehicle", help=_VEHICLE_HELP),
 ):
     """Frames -> detections -> located -> candidates -> exports, resumable, over OUT."""
     from detector.pipeline import run_pipeline
 
-    cfg = _config(config)
+    cfg = _patrol_log_fields(_config(config), inspector, vehicle)
     warned = _warn_thresholds(config, cfg, weights)[1]  # now, and in the summary (and summary.json) for a scheduled job
     with _progress() as progress:
         s = run_pipeline(drives, roads, out, cfg, weights=weights, store=store, progress=progress, report=not no_report,
@@ -259,11 +275,13 @@ def locate(
     out: Path = typer.Option(..., "--out", help="folder for candidates.geojson and repair_list.csv"),
     config: Optional[Path] = typer.Option(None, "--config", help=_CONFIG_HELP),
     store: Optional[Path] = typer.Option(None, "--store", help=_STORE_HELP),
+    inspector: Optional[str] = typer.Option(None, "--inspector", help=_INSPECTOR_HELP),
+    vehicle: Optional[str] = typer.Option(None, "--vehicle", help=_VEHICLE_HELP),
 ):
     """Locate and deduplicate from detections files (no images needed)."""
     from detector.pipeline import locate_only
 
-    cfg = _config(config)
+    cfg = _patrol_log_fields(_config(config), inspector, vehicle)
     s = locate_only(detections, roads, out, cfg, store=store)
     _print_summary(s, "patrol locate")
 

@@ -334,6 +334,13 @@ class PrivacySpec(_Strict):
     detect_max_side: int = Field(960, ge=160, le=8192, description="the region searched for faces/plates is downscaled to this longest side")
 
 
+class PatrolLogSpec(_Strict):
+    """What patrol_log.csv/.xlsx prefill for the person filing it (blank when unset; a run's --inspector / --vehicle
+    override them)."""
+    inspector: str | None = Field(None, description="巡回者: who patrols, written on every drive's row")
+    vehicle: str | None = Field(None, description="車両: the patrol vehicle (e.g. its number plate or fleet number)")
+
+
 class Config(_Strict):
     municipality: str = "default"
     timezone: str = Field("Asia/Tokyo", description="used when a frame has neither GPS time nor an EXIF offset")
@@ -347,6 +354,7 @@ class Config(_Strict):
     segments: SegmentsSpec = Field(default_factory=SegmentsSpec)
     store: StoreSpec = Field(default_factory=StoreSpec)
     privacy: PrivacySpec = Field(default_factory=PrivacySpec)
+    patrol_log: PatrolLogSpec = Field(default_factory=PatrolLogSpec)
 
     @field_validator("timezone")
     @classmethod

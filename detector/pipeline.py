@@ -79,6 +79,8 @@ class RunSummary:
     renamed: list = field(default_factory=list)  # store.DriveRename.as_dict(): drives merged under another name
     # drive known by name only (merged before the registry recorded frames) -> its frames recorded by this merge
     backfilled: dict = field(default_factory=dict)
+    # registry id -> new | seen_again | reopened | already_there of this run's merge (the patrol log's per drive)
+    registry_outcome: dict = field(default_factory=dict)
     skipped_stages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     weights: Path | None = None
@@ -645,6 +647,8 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
     summary.renamed = [r.as_dict() for r in res.renamed]
     summary.warnings.extend(r.message for r in res.renamed)
     summary.backfilled = dict(res.backfilled)
+    summary.registry_outcome = {r: k for k, ids in (("already_there", res.unchanged), ("seen_again", res.seen_again),
+                                                    ("reopened", res.reopened), ("new", res.new)) for r in ids}
     summary.outputs["store"] = store
     if len(cands):
         cands = cands.copy()
@@ -802,6 +806,9 @@ def _run_locked(drives, roads, out, cfg, weights, store, progress, detector, rep
     prune_crops(cands, out, busy)
     write_candidate_outputs(cands, out, summary, busy, cfg)
     checkpoint("candidates_written")
+    from .patrol_log import write_patrol_log
+
+    write_patrol_log(names, frames, det, cands, net, cfg, out, summary, busy)  # patrol_log.csv/.xlsx
 
     if report:
         write_run_reports(cands, frames, net, cfg, out, summary, busy)
@@ -1023,6 +1030,10 @@ def locate_only(csvs: list[Path], roads: Path, out: Path, cfg: Config, store: Pa
         cands = merge_into_store(cands, store, {"drives": summary.drives, "out": str(out.resolve()),
                                                 "detections": [str(p) for p in csvs]}, cfg, summary, frames=frames)
     write_candidate_outputs(cands, out, summary, cfg=cfg)
+    if frames is not None:  # the frames.csv beside each detections file: the drives' patrol log
+        from .patrol_log import write_patrol_log
+
+        write_patrol_log(summary.drives, frames, det, cands, net, cfg, out, summary)
     summary.hits = len(det)
     summary.hits_unlocated = int((~det.has_position).sum()) if len(det) else 0
     summary.candidates = len(cands)

@@ -480,16 +480,12 @@ def _status_choices(ws, cols: list[tuple[str, str, str]], n: int) -> None:
         ws.add_data_validation(dv)
 
 
-def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
-    from openpyxl import Workbook
+def xlsx_header(ws, cols: list[tuple[str, str, str]]) -> list[int]:
+    """Row 1 of a list sheet: each column headed ``ja`` over ``en`` (one line where they are the same), white bold on
+    dark blue, wrapped; returns the starting column widths (the English heading's). The repair list's and the patrol
+    log's workbooks."""
     from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
 
-    tz = _tz(cfg)
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "candidates"
-    cols = list_columns(df, cfg)
     head_fill = PatternFill("solid", fgColor="1F3A5F")
     for j, (_, ja, en) in enumerate(cols, 1):
         c = ws.cell(row=1, column=j, value=f"{ja}\n{en}" if ja != en else en)
@@ -497,7 +493,40 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
         c.fill = head_fill
         c.alignment = Alignment(wrap_text=True, vertical="center")
     ws.row_dimensions[1].height = 32
-    widths = [len(en) + 2 for _, _, en in cols]
+    return [len(en) + 2 for _, _, en in cols]
+
+
+def xlsx_text_width(v: str) -> int:
+    """A column width that shows ``v`` (full-width characters count twice), at most 60."""
+    return min(60, sum(2 if ord(ch) > 0x2E7F else 1 for ch in v) + 2)
+
+
+def xlsx_print_setup(ws, n_cols: int, n_rows: int) -> None:
+    """A list sheet as it is printed and filed: A4 landscape, one page wide, the header row on every page, page
+    numbers; the header row's filter over the ``n_rows`` rows."""
+    from openpyxl.utils import get_column_letter
+
+    ws.auto_filter.ref = f"A1:{get_column_letter(n_cols)}{max(1, n_rows + 1)}"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = "1:1"
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.oddFooter.center.text = "&P / &N"
+
+
+def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    tz = _tz(cfg)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "candidates"
+    cols = list_columns(df, cfg)
+    widths = xlsx_header(ws, cols)
     for i, row in enumerate(df.reindex(columns=[c for c, *_ in cols]).itertuples(index=False, name=None), 2):
         for j, ((name, _, _), v) in enumerate(zip(cols, row), 1):
             v = _flat(v)
@@ -516,7 +545,7 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
                 if name == "photo" and v:
                     cell.hyperlink = _xlsx_href(v)  # relative to the workbook: a click opens the crop
                     cell.style = "Hyperlink"  # blue, underlined: seen as a link
-                widths[j - 1] = max(widths[j - 1], min(60, sum(2 if ord(ch) > 0x2E7F else 1 for ch in v) + 2))
+                widths[j - 1] = max(widths[j - 1], xlsx_text_width(v))
             else:
                 cell.value = v
                 if name in ("confidence", "severity"):
@@ -537,15 +566,7 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
             ws.column_dimensions.group(letter, letter, outline_level=1, hidden=True)
     _status_choices(ws, cols, len(df))
     ws.freeze_panes = "B2"
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{max(1, len(df) + 1)}"
-    # printed for the crew: A4 landscape, one page wide, the header row on every page, page numbers
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.print_title_rows = "1:1"
-    ws.page_margins.left = ws.page_margins.right = 0.4
-    ws.oddFooter.center.text = "&P / &N"
+    xlsx_print_setup(ws, len(cols), len(df))
 
     lg = wb.create_sheet("legend")
     lg.column_dimensions["A"].width = 24

@@ -151,6 +151,40 @@ def _kept_fields(net, gdf, cfg) -> dict[str, list]:
     return out
 
 
+def _lines(gdf) -> tuple[np.ndarray, np.ndarray]:
+    """Each segment as one line (merged; a MultiLineString that does not merge: its longest part, as bins need one
+    line) and its length."""
+    lines = np.asarray(shapely.line_merge(np.asarray(gdf.geometry.values, dtype=object)), dtype=object)
+    multi = shapely.get_type_id(lines) == 5
+    for k in np.nonzero(multi)[0]:
+        parts = shapely.get_parts(lines[k])
+        lines[k] = parts[np.argmax(shapely.length(parts))]
+    return lines, shapely.length(lines)
+
+
+def surveyed_by_segment(net, frames: pd.DataFrame | None, cfg) -> pd.DataFrame:
+    """``segment_id``, ``road_name`` and ``surveyed_m`` of every segment ``frames`` surveyed (surveyed_m > 0), in
+    network order: the segment-level ``surveyed_m`` of ``segment_condition`` over the same frames, computed the same
+    way (so one drive's numbers are what a run of that drive alone writes to segments.geojson), without the bins
+    and counts. The patrol log's surveyed length per drive and per road."""
+    gdf = getattr(net, "gdf", net)
+    lines, lengths = _lines(gdf)
+    x, y, h = _frame_xy(frames, gdf)
+    tol = float(getattr(cfg.locate, "heading_tolerance_deg", 60.0))
+    iv = _coverage_intervals(lines, lengths, x, y, h, float(cfg.segments.coverage_radius_m), tol)
+    ids = gdf["segment_id"].astype(str).to_numpy()
+    names = gdf["road_name"].fillna("").astype(str).to_numpy() if "road_name" in gdf.columns else np.full(len(ids), "")
+    segs, surveyed = [], []
+    for k, g in iv.groupby("seg"):  # as segment_condition's segment row: the intervals within [0, L], at most L
+        L = float(lengths[k])
+        m = round(float(np.minimum(_covered(g[["start", "end"]].to_numpy(), np.array([0.0]), np.array([L])), L)[0]), 2)
+        if m > 0:
+            segs.append(int(k))
+            surveyed.append(m)
+    segs = np.asarray(segs, int)
+    return pd.DataFrame({"segment_id": ids[segs], "road_name": names[segs], "surveyed_m": np.asarray(surveyed, float)})
+
+
 def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | None, cfg):
     """Condition per segment and per bin (see module doc).  ``net``: GeoDataFrame (segment_id, road_name,
     geometry in a metric CRS; the kept road fields as columns) or a ``RoadNetwork``.  Returns a GeoDataFrame in the
@@ -160,13 +194,7 @@ def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | No
     gdf = getattr(net, "gdf", net)
     kept = _kept_fields(net, gdf, cfg)
     spec = cfg.segments
-    lines = np.asarray(shapely.line_merge(np.asarray(gdf.geometry.values, dtype=object)), dtype=object)
-    # a MultiLineString that does not merge: keep its longest part (bins need one line)
-    multi = shapely.get_type_id(lines) == 5
-    for k in np.nonzero(multi)[0]:
-        parts = shapely.get_parts(lines[k])
-        lines[k] = parts[np.argmax(shapely.length(parts))]
-    lengths = shapely.length(lines)
+    lines, lengths = _lines(gdf)
     ids = gdf["segment_id"].astype(str).to_numpy()
     names = gdf["road_name"].fillna("").astype(str).to_numpy() if "road_name" in gdf.columns else np.full(len(ids), "")
     x, y, h = _frame_xy(frames, gdf)
