@@ -173,3 +173,50 @@ def test_eval_and_tune_run_the_onnx_model_without_torch(tmp_path, fixture):
         cfg.write_text("municipality: test\n", encoding="utf-8")
         ok_light(tmp_path, "tune", data, "--config", cfg)
         assert "threshold" in cfg.read_text(encoding="utf-8")
+
+
+def test_the_wheel_carries_the_model_and_configs(tmp_path):
+    """``make wheelhouse`` ships patrol as a wheel: installed from it (no checkout beside it), patrol finds the
+    shipped model and configs/default.yaml in ``<venv>/share/road-patrol`` and detects with them. Built without
+    build isolation (this interpreter's setuptools), installed without an index: no network."""
+    import sysconfig
+
+    src = tmp_path / "src"  # a copy of what the wheel is built from, so that the build leaves nothing in the checkout
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "cli.py"):
+        shutil.copy2(ROOT / name, src / name)
+    for name in ("detector", "configs", "weights"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "--no-index",
+                        "--wheel-dir", tmp_path / "wheels", src], capture_output=True, text=True, timeout=300)
+    if r.returncode and "setuptools" in r.stderr and "No module named" in r.stderr:
+        pytest.skip(f"cannot build the wheel without the network here: {r.stderr.strip().splitlines()[-1]}")
+    assert r.returncode == 0, r.stderr
+    wheel = next((tmp_path / "wheels").glob("road_patrol-*.whl"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True, timeout=120)
+    py = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    r = subprocess.run([sys.executable, "-m", "pip", "--python", py, "install", "--no-deps", "--no-index", wheel],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    share = venv / "share" / "road-patrol"
+    assert (share / "weights" / "rdd-yolo.onnx").read_bytes() == (ROOT / "weights" / "rdd-yolo.onnx").read_bytes()
+    assert (share / "configs" / "default.yaml").is_file()
+    # the dependencies from this interpreter's site-packages (its editable install of patrol is a .pth, not read
+    # from PYTHONPATH); patrol itself from the venv's
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PATROL_")}
+    env["PYTHONPATH"] = sysconfig.get_paths()["purelib"]
+    frames = drive_copy(tmp_path / "p1", "toyama-2026-11-p1", 2)
+    run = tmp_path / "elsewhere"  # not the checkout, not the source copy
+    run.mkdir()
+    r = subprocess.run([py, "-c", "import cli, detector.config as c; print(cli.__file__); print(c.DEFAULT_CONFIG)"],
+                       cwd=run, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    code_at, config_at = r.stdout.split()
+    assert Path(code_at).resolve().is_relative_to(venv.resolve()), code_at
+    assert Path(config_at).resolve() == (share / "configs" / "default.yaml").resolve()
+    r = subprocess.run([py, "-m", "cli", "detect", frames, "--out", run / "out"], cwd=run, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f"{r.stdout}\n{r.stderr}"
+    summary = json.loads((run / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert Path(summary["model"]).resolve() == (share / "weights" / "rdd-yolo.onnx").resolve(), summary["model"]
