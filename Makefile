@@ -38,8 +38,9 @@ bench: setup
 	$(BIN)/python bench/bench_pipeline.py
 
 # patrol's own wheel (code, the shipped model and configs) and the wheels of the light install's dependencies (no
-# torch extra) for PLATFORM/PYVER (default: this machine's), binary wheels only: the PC without internet needs no
-# compiler. Then on that PC: pip install --no-index --find-links wheelhouse road-patrol
+# torch extra: for another platform pip download cannot resolve torch's platform-marked CUDA wheels, measured) for
+# PLATFORM/PYVER (default: this machine's), binary wheels only: the PC without internet needs no compiler. Then on
+# that PC: pip install --no-index --find-links wheelhouse road-patrol
 wheelhouse:
 	rm -f $(WHEELHOUSE)/road_patrol-*.whl
 	$(PY) -m pip wheel --no-deps --wheel-dir $(WHEELHOUSE) .
