@@ -307,6 +307,9 @@ def train(
     hyp: Optional[List[str]] = typer.Option(None, "--hyp", help="KEY=VALUE or a YAML file of them, repeatable: other ultralytics training arguments, e.g. --hyp mixup=0.15 --hyp scale=0.7 --hyp multi_scale=0.3 --hyp save_period=10"),
 ):
     """Train (or resume an interrupted run in OUT/NAME), then export ONNX next to best.pt."""
+    from detector.extras import EXPORT_MODULES, TORCH_MODULES, require_torch
+
+    require_torch("patrol train", EXPORT_MODULES if export else TORCH_MODULES)  # before anything else is checked
     from detector.train import parse_hyp, parse_oversample
     from detector.train import train as _train
 
@@ -346,6 +349,9 @@ def average_weights(
     imgsz: int = typer.Option(640, "--imgsz", min=32, help="image size of the ONNX export's metadata (the input is dynamic)"),
 ):
     """Average checkpoints into one model (a "model soup"); then tune and evaluate it like any other."""
+    from detector.extras import EXPORT_MODULES, TORCH_MODULES, require_torch
+
+    require_torch("patrol average-weights", EXPORT_MODULES if onnx else TORCH_MODULES)
     from detector.train import average_weights as _average, export_onnx
 
     path = _average(checkpoints, out, weight)

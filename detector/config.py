@@ -18,9 +18,29 @@ from . import CLASS_IDS
 from .errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.yaml"
-DEFAULT_WEIGHTS_ONNX = PROJECT_ROOT / "weights" / "rdd-yolo.onnx"
-DEFAULT_WEIGHTS_PT = PROJECT_ROOT / "weights" / "rdd-yolo.pt"
+SHARE = Path("share") / "road-patrol"  # where a wheel installs configs/ and weights/ (pyproject's data-files)
+
+
+def _shipped_root() -> Path:
+    """The folder holding configs/ and weights/: the checkout itself (a clone, pip install -e), else — patrol
+    installed from its wheel, the code in site-packages — ``<prefix>/share/road-patrol`` where pip put the
+    wheel's data files (the venv's or Python's prefix; the user base after pip install --user)."""
+    if (PROJECT_ROOT / "configs" / "default.yaml").is_file():
+        return PROJECT_ROOT
+    import site
+    import sys
+    import sysconfig
+
+    for base in (sysconfig.get_path("data"), sys.prefix, getattr(site, "USER_BASE", None)):
+        if base and (Path(base) / SHARE / "configs" / "default.yaml").is_file():
+            return Path(base) / SHARE
+    return PROJECT_ROOT  # neither: the 'no model found' message names the checkout's weights/
+
+
+SHIPPED_ROOT = _shipped_root()
+DEFAULT_CONFIG = SHIPPED_ROOT / "configs" / "default.yaml"
+DEFAULT_WEIGHTS_ONNX = SHIPPED_ROOT / "weights" / "rdd-yolo.onnx"
+DEFAULT_WEIGHTS_PT = SHIPPED_ROOT / "weights" / "rdd-yolo.pt"
 
 
 def _check_class_ids(ids) -> None:

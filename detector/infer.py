@@ -267,10 +267,16 @@ class UltralyticsDetector(Detector):
         # OpenMP threads sleep instead of spinning at barriers (read when torch loads): with another busy process
         # or our decode threads on the other cores, spinning made 2-thread inference 2-5x slower than 1 thread
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        try:
-            from ultralytics import YOLO
-        except ImportError as e:
-            raise ModelError(f"the .pt backend needs ultralytics and torch ({e}); use an .onnx model", weights) from None
+        from .extras import install_command, missing_modules
+
+        missing = missing_modules()
+        if missing:
+            onnx = weights.with_suffix(".onnx")
+            use = (f"run its ONNX twin instead (--weights {onnx} or detect.weights)" if onnx.is_file() else
+                   "run an .onnx model instead (patrol train exports one beside best.pt)")
+            raise ModelError(f"a .pt model needs the optional torch extra (missing here: {', '.join(missing)}): {use}, "
+                             f"or install it with: {install_command()}", weights)
+        from ultralytics import YOLO
         try:
             self.model = YOLO(str(weights), task="detect")
         except Exception as e:  # noqa: BLE001 - anything unpickling/building the model

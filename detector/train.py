@@ -18,6 +18,7 @@ from .atomic import FileLock, atomic_write, atomic_write_text
 from . import CLASS_IDS
 from .errors import InputError, ModelError, UsageError
 from .evaluate import dataset_names, read_data_yaml
+from .extras import EXPORT_MODULES, TORCH_MODULES, require_torch
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
@@ -287,6 +288,9 @@ def parse_hyp(items: list[str] | None) -> dict[str, Any]:
     path of a YAML file holding such a mapping (a municipality's own augmentation recipe); later items win.
     A key ultralytics does not know, one this command sets itself (use its option), or a value of the wrong
     type raises InputError naming the key (and the file)."""
+    if not items:
+        return {}
+    require_torch("patrol train --hyp")
     from ultralytics.cfg import DEFAULT_CFG_DICT, check_cfg
 
     out: dict[str, Any] = {}
@@ -389,6 +393,7 @@ def train(
     refused (UsageError, exit 2) before it touches anything (it rebuilt the first's dataset under it and wrote
     into the same weights/ and results.csv). The lock is ``OUT/.NAME-data/train.lock``, released by the OS even
     when the first is killed."""
+    require_torch("patrol train", EXPORT_MODULES if export else TORCH_MODULES)
     out = Path(out).resolve()
     run_dir = out / name
 
@@ -545,6 +550,7 @@ def _patch_threads(yolo) -> None:
 
 def export_onnx(pt: str | Path, imgsz: int = 640, out: str | Path | None = None) -> Path:
     """Export .pt to ONNX (static batch 1..N dynamic, opset 17, simplified) next to it or at ``out``."""
+    require_torch("exporting ONNX", EXPORT_MODULES)
     from ultralytics import YOLO
 
     pt = Path(pt)
@@ -563,6 +569,7 @@ def average_weights(inputs: list[str | Path], out: str | Path, weights: list[flo
 
     Float tensors (weights, biases, batch-norm statistics) are averaged, weighted by ``weights`` (default equal);
     integer buffers come from the last input, as do the training args and class names of the written file."""
+    require_torch("patrol average-weights")
     import torch
 
     paths = [Path(p) for p in inputs]
