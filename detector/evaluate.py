@@ -28,6 +28,7 @@ import yaml
 from . import CLASS_IDS
 from .config import Config
 from .errors import InputError, UsageError
+from .textio import TextEncodingError, decode_text
 
 log = logging.getLogger(__name__)
 
@@ -334,22 +335,19 @@ def _note_once(msg: str) -> None:
 
 
 def read_text_file(path: Path, what: str = "data yaml") -> str:
-    """A hand-edited text file of a dataset (data.yaml, a list file): UTF-8 with or without BOM, else Shift_JIS
-    (cp932: what Notepad on a Japanese Windows saves as 'ANSI'), with a note; else an InputError saying to save
-    it as UTF-8."""
+    """A hand-edited text file of a dataset (data.yaml, a list file) by :mod:`detector.textio`'s rule: UTF-8 with
+    or without BOM, UTF-16 with a BOM (Notepad's 'Unicode'), else Shift_JIS (cp932: what Notepad on a Japanese
+    Windows saves as 'ANSI') with a note; else an InputError saying to save it as UTF-8."""
     try:
         raw = path.read_bytes()
     except OSError as e:
         raise InputError(f"cannot read {what}: {e.strerror or type(e).__name__}", path) from None
     try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        text = raw.decode("cp932")
-    except UnicodeDecodeError:
+        text, codec = decode_text(raw)
+    except TextEncodingError:
         raise InputError(f"{what} is neither UTF-8 nor Shift_JIS text: save it as UTF-8", path) from None
-    _note_once(f"{path}: read as Shift_JIS (cp932), not UTF-8; saving it as UTF-8 avoids this guess")
+    if codec == "cp932":
+        _note_once(f"{path}: read as Shift_JIS (cp932), not UTF-8; saving it as UTF-8 avoids this guess")
     return text
 
 
