@@ -650,11 +650,13 @@ def test_status_import_verification_and_export(located, tmp_path):
     filled = tmp_path / "filled.csv"
     _write_list(filled, head, body[:2] + [bad, dict(body[3], status="補修済")])  # the crew repaired what the office ruled out
     r = ok(patrol("import-verification", store, filled))
-    assert "applied 2, notes 0, unchanged 0, outdated 0, not applied 2" in r.stdout, r.stdout
+    assert "applied 2, notes 0, unchanged 0, outdated 0, not applied 1, held 1" in r.stdout, r.stdout
     assert "R-777777" in r.stderr
-    # the refused row says what the crew's sheet may say instead, as `patrol status` does
-    assert (f"row 5: {body[3]['candidate_id']}: transition not_an_issue -> repaired not allowed (from not_an_issue: "
-            "confirmed)") in " ".join(r.stderr.split()), r.stderr
+    # the office's change came after the run's list (its status_changed_at): held, not applied over it, and the line
+    # says what the crew's sheet may say instead, as `patrol status` does
+    err = " ".join(r.stderr.split())
+    assert (f"row 5: {body[3]['candidate_id']}: not applied: the registry changed the damage after the list was "
+            "exported") in err and "not_an_issue -> repaired is not allowed (from not_an_issue: confirmed)" in err, err
     rows = _store_rows(store)
     assert rows[body[0]["candidate_id"]]["status"] == "scheduled"
     assert rows[body[1]["candidate_id"]]["status"] == "not_an_issue"
