@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -30,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from detector.config import Config  # noqa: E402
+from timing import Timers, timed_capture  # noqa: E402  (bench/timing.py: this script's folder is on sys.path)
 
 FPS = 30
 T0 = datetime(2026, 11, 20, 0, 0, 0, tzinfo=timezone.utc)  # 09:00 JST; the video's name says 20261120_090000
@@ -77,24 +77,6 @@ def transcode_h264(ffmpeg: str, src: Path, dst: Path, h: int) -> None:
     os.replace(tmp, dst)
 
 
-class Timers:
-    """Wall time per part, by wrapping the module attributes extract() and scan() call (the real code path)."""
-
-    def __init__(self):
-        self.s: dict[str, float] = defaultdict(float)
-        self.n: dict[str, int] = defaultdict(int)
-
-    def wrap(self, name: str, fn):
-        def timed(*a, **k):
-            t = time.perf_counter()
-            try:
-                return fn(*a, **k)
-            finally:
-                self.s[name] += time.perf_counter() - t
-                self.n[name] += 1
-        return timed
-
-
 def instrumented(timers: Timers):
     """Patch cv2.VideoCapture (grab, retrieve), cv2.imencode, Path.write_bytes, detector.geo.distance_bearing and
     Track.place with timed wrappers; returns an undo function."""
@@ -106,16 +88,7 @@ def instrumented(timers: Timers):
     real_cap, real_enc, real_db = cv2.VideoCapture, cv2.imencode, geo.distance_bearing
     real_place, real_write = tracks.Track.place, Path.write_bytes
 
-    class Cap:
-        def __init__(self, *a):
-            self._c = real_cap(*a)
-            self.grab = timers.wrap("decode (grab)", self._c.grab)
-            self.retrieve = timers.wrap("decode (retrieve)", self._c.retrieve)
-
-        def __getattr__(self, name):
-            return getattr(self._c, name)
-
-    cv2.VideoCapture = Cap
+    cv2.VideoCapture = timed_capture(timers, real_cap, "decode (grab)", "decode (retrieve)")
     cv2.imencode = timers.wrap("JPEG encode", real_enc)
     geo.distance_bearing = timers.wrap("distance test", real_db)
     tracks.Track.place = timers.wrap("track lookup", real_place)

@@ -24,7 +24,6 @@ import argparse
 import os
 import shutil
 import sys
-import threading
 import time
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -36,6 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 TOYAMA = SHARED / "sample_drives" / "toyama"
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from timing import Timers, timed_capture  # noqa: E402  (bench/timing.py: this script's folder is on sys.path)
 
 FPS = 30
 W, H = 1920, 1080
@@ -72,26 +73,6 @@ def build_video(path: Path, seconds: float) -> None:
     os.replace(tmp, path)
 
 
-class Timers:
-    """Seconds per part, summed over threads (a part run on 2 threads can add up to twice the wall time)."""
-
-    def __init__(self):
-        self.s: dict[str, float] = defaultdict(float)
-        self.n: dict[str, int] = defaultdict(int)
-        self.lock = threading.Lock()
-
-    def wrap(self, name: str, fn):
-        def timed(*a, **k):
-            t = time.perf_counter()
-            try:
-                return fn(*a, **k)
-            finally:
-                with self.lock:
-                    self.s[name] += time.perf_counter() - t
-                    self.n[name] += 1
-        return timed
-
-
 def patch(timers: Timers, detector):
     """Timed wrappers on what the stages call; returns an undo function."""
     import cv2
@@ -106,18 +87,8 @@ def patch(timers: Timers, detector):
         setattr(mod, name, timers.wrap(label, getattr(mod, name)))
 
     real_cap = cv2.VideoCapture
-
-    class Cap:
-        def __init__(self, *a):
-            self._c = real_cap(*a)
-            self.grab = timers.wrap("frames: video decode (grab)", self._c.grab)
-            self.retrieve = timers.wrap("frames: video decode (retrieve)", self._c.retrieve)
-
-        def __getattr__(self, name):
-            return getattr(self._c, name)
-
     saved.append((cv2, "VideoCapture", real_cap))
-    cv2.VideoCapture = Cap
+    cv2.VideoCapture = timed_capture(timers, real_cap, "frames: video decode (grab)", "frames: video decode (retrieve)")
     put(frames, "load_image", "frame JPEG decode (load_image)")
     put(crops, "make_crop", "crops: make_crop")
     put(crops, "find_privacy_regions", "crops: privacy search (cascades)")

@@ -28,6 +28,7 @@ import yaml
 from . import CLASS_IDS
 from .config import Config
 from .errors import InputError, UsageError
+from .textio import TextEncodingError, decode_text
 
 log = logging.getLogger(__name__)
 
@@ -281,10 +282,11 @@ def _resolve_below(folder: Path, subfolders: Sequence[str], img: Path, listed: d
     return folder / (found if found is not None else name)
 
 
-def _case_match(parent: Path, name: str, want_dir: bool, listed: dict) -> str | None:
+def _case_match(parent: Path, name: str, want_dir: bool | None, listed: dict, what: str | None = None) -> str | None:
     """The one entry of ``parent`` named ``name`` in any case (a folder if ``want_dir``, else a file), None when
     there is none; two (``labels`` and ``Labels``) are an InputError naming them. ``listed`` keeps each folder's
-    listing (lower-case name -> names), so a split of thousands of photos costs one listing, not one per photo."""
+    listing (lower-case name -> names), so a split of thousands of photos costs one listing, not one per photo.
+    ``want_dir`` None: a folder or a file; ``what``: how the error names them (default: label folders / files)."""
     key = str(parent)
     by_lower = listed.get(key)
     if by_lower is None:
@@ -296,11 +298,15 @@ def _case_match(parent: Path, name: str, want_dir: bool, listed: dict) -> str | 
         except OSError:  # not there (or unreadable): nothing found in it
             pass
         listed[key] = by_lower
-    kind = Path.is_dir if want_dir else Path.is_file
+    kind = Path.exists if want_dir is None else Path.is_dir if want_dir else Path.is_file
     found = sorted(n for n in by_lower.get(name.lower(), ()) if kind(parent / n))
     if len(found) > 1:
-        what = "label folders" if want_dir else "label files"
-        raise InputError(f"{what} {' and '.join(found)} differ only in case, so which one belongs to the photos is "
+        if what is None:
+            what = "label folders" if want_dir else "label files"
+            whose = "belongs to the photos"
+        else:
+            whose = "is meant"
+        raise InputError(f"{what} {' and '.join(found)} differ only in case, so which one {whose} is "
                          "not clear (Windows cannot even hold both): keep one", parent)
     return found[0] if found else None
 
@@ -317,6 +323,14 @@ def require_labels(images: Sequence[Path], labels: Sequence[Path], source: str |
                          f"e.g. {labels[0].name} for {images[0].name} (labels/ beside images/: images/val/a.jpg → "
                          "labels/val/a.txt, or a.txt beside a.jpg in a flat folder)",
                          source, *([split] if split else []))
+    if n < len(images):
+        # YOLO's rule: a photo without a label file shows no damage (a background photo), so it is not refused; but
+        # a split only partly labelled is often labels not copied, and every detection on those photos would count
+        # as a false positive (eval, tune) or be trained as background: said once, with an example
+        k = next(i for i, lp in enumerate(labels) if not lp.is_file())
+        _warn_once(f"{source}: {f'{split}: ' if split else ''}{len(images) - n} of {len(images)} photos have no label "
+                   f"file, e.g. {labels[k]} for {images[k]}: they count as photos without damage (YOLO's rule); "
+                   "if their labels were not copied, copy them")
     return n
 
 
@@ -333,23 +347,44 @@ def _note_once(msg: str) -> None:
         print(f"note: {msg}", file=sys.stderr)
 
 
+def _warn_once(msg: str) -> None:
+    if msg not in _NOTED:
+        _NOTED.add(msg)
+        print(f"warning: {msg}", file=sys.stderr)
+
+
+def _case_path(p: Path, listed: dict | None = None) -> Path | None:
+    """``p``, which is not there, found with each name matched whatever its case (a data.yaml written on Windows
+    names ``Images/Val`` for the folder ``images/val`` copied to Linux); None where no such path exists. Two
+    names differing only in case are an InputError naming them."""
+    listed = {} if listed is None else listed
+    cur = Path(p.anchor) if p.is_absolute() else Path(".")
+    parts = p.parts[1:] if p.is_absolute() else p.parts
+    for i, part in enumerate(parts):
+        if part in (".", "..") or (cur / part).exists():
+            cur = cur / part
+            continue
+        found = _case_match(cur, part, True if i < len(parts) - 1 else None, listed, "folders or files")
+        if found is None:
+            return None
+        cur = cur / found
+    return cur
+
+
 def read_text_file(path: Path, what: str = "data yaml") -> str:
-    """A hand-edited text file of a dataset (data.yaml, a list file): UTF-8 with or without BOM, else Shift_JIS
-    (cp932: what Notepad on a Japanese Windows saves as 'ANSI'), with a note; else an InputError saying to save
-    it as UTF-8."""
+    """A hand-edited text file of a dataset (data.yaml, a list file) by :mod:`detector.textio`'s rule: UTF-8 with
+    or without BOM, UTF-16 with a BOM (Notepad's 'Unicode'), else Shift_JIS (cp932: what Notepad on a Japanese
+    Windows saves as 'ANSI') with a note; else an InputError saying to save it as UTF-8."""
     try:
         raw = path.read_bytes()
     except OSError as e:
         raise InputError(f"cannot read {what}: {e.strerror or type(e).__name__}", path) from None
     try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        text = raw.decode("cp932")
-    except UnicodeDecodeError:
+        text, codec = decode_text(raw)
+    except TextEncodingError:
         raise InputError(f"{what} is neither UTF-8 nor Shift_JIS text: save it as UTF-8", path) from None
-    _note_once(f"{path}: read as Shift_JIS (cp932), not UTF-8; saving it as UTF-8 avoids this guess")
+    if codec == "cp932":
+        _note_once(f"{path}: read as Shift_JIS (cp932), not UTF-8; saving it as UTF-8 avoids this guess")
     return text
 
 
@@ -390,6 +425,11 @@ def _data_base(d: dict, source: Path) -> tuple[Path | None, str | None]:
         return source.parent.resolve(), None
     raw = str(raw).strip()
     base = None if _windows_abs(raw) else _data_path(raw, source.parent)
+    if base is not None and not base.exists():
+        q = _case_path(base)
+        if q is not None and q.is_dir():
+            _note_once(f"{source}: path: {raw} is not there as written; read {q}, whose name differs only in case")
+            base = q
     if base is not None and base.is_dir():
         return base.resolve(), None
     return None, raw
@@ -402,12 +442,19 @@ def _split_path(entry: str, base: Path | None, raw_base: str | None, source: Pat
         p = _data_path(entry, base)
         if p.exists():
             return p, base
+        q = _case_path(p)
+        if q is not None:
+            _note_once(f"{source}: {split}: {entry} is not there as written; read {q}, whose name differs only in case "
+                       f"(write {split}: as the folder is named, for Linux)")
+            return q, base
         if _windows_abs(entry):
             raise InputError(f"{split} folder not found: {entry} is a path on a Windows drive; write it relative to "
                              f"the data yaml, e.g. {split}: images/{split}", source, split)
         raise InputError(f"{split} folder not found: {p}", source, split)
     here = source.parent.resolve()
     p = _data_path(entry, here)
+    if not _windows_abs(entry) and not p.exists():
+        p = _case_path(p) or p
     if not _windows_abs(entry) and p.exists():
         _note_once(f"{source}: path: {raw_base} is not a folder on this computer; the splits were found beside the "
                    f"data yaml and are read from {here} (leave path: out, or set it to where the data set is now)")
@@ -440,10 +487,21 @@ def resolve_split(source: str | Path, split: str = "val") -> tuple[list[Path], l
             if p.is_dir():
                 images += _list_images(p)
             elif p.suffix.lower() == ".txt":  # a list file of image paths, one a line (relative to path:)
+                listed: dict = {}
+                cased = []
                 for line in read_text_file(p, "list file").splitlines():
                     line = line.strip()
                     if line:
-                        images.append(_data_path(line, rel))
+                        img = _data_path(line, rel)
+                        if not img.exists():
+                            q = _case_path(img, listed)
+                            if q is not None:
+                                cased.append((line, q))
+                                img = q
+                        images.append(img)
+                if cased:
+                    _note_once(f"{p}: {len(cased)} image paths are not there as written and were read with names "
+                               f"that differ only in case, e.g. {cased[0][0]} as {cased[0][1]}")
             else:
                 raise InputError(f"{split}: {p} is neither a folder of images nor a .txt list of them", source, split)
         names = dataset_names(d, source)

@@ -37,7 +37,7 @@ GEOJSON_PROPERTIES = [
 REPAIR_COLUMNS = [
     "No", "candidate_id", "segment_id", "road_name", "chainage_m", "class", "種別", "class_name", "confidence",
     "n_obs", "severity", "lat", "lon", "first_seen", "last_seen", "best_drive", "best_image", "photo", "drives", "n_drives",
-    "last_drive", "status", "note", "issue_type", "checked_by", "checked_at",
+    "last_drive", "status", "note", "issue_type", "checked_by", "checked_at", "status_changed_at",
 ]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: the columns of segments.geojson (``segments.OUT_COLUMNS``; tests keep them in sync), which carries the kept road
@@ -295,6 +295,8 @@ def write_repair_list(cands: pd.DataFrame, path: str | Path, stale: set[str] = f
 
     ``status`` and ``note`` carry the registry's status and note when the run merged into a registry (empty
     otherwise); the crew edits them and the rest of the verification columns, then `patrol import-verification`.
+    ``status_changed_at`` (last, not for the crew): the registry's time of the damage's last status change, as
+    `patrol export` writes it; the import's stale-list check compares it with the registry's changes since.
     ``photo`` is the candidate's crop beside the list (``crops/<run candidate id>.jpg``), where one was written
     (``stale``: as for ``run_photos``)."""
     path = Path(path)
@@ -316,5 +318,6 @@ def write_repair_list(cands: pd.DataFrame, path: str | Path, stale: set[str] = f
                 safe_cell(_text(r.get("best_drive"))), safe_cell(r.get("best_image", "")),
                 safe_cell(photo), safe_cell(drives), _num(r.get("n_drives")), safe_cell(_text(r.get("last_drive"))),
                 safe_cell(_text(r.get("status"))), safe_cell(_text(r.get("status_note"))), "", "", "",
+                safe_cell(_text(r.get("status_changed_at"))),
             ])
     return path

@@ -656,8 +656,12 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
         cands["candidate_id"] = [res.mapping.get(i, c) for i, c in zip(cands.index, cands["candidate_id"])]
         status = dict(zip(reg["candidate_id"], reg["status"])) if len(reg) else {}
         note = dict(zip(reg["candidate_id"], reg["status_note"])) if len(reg) else {}
+        changed = dict(zip(reg["candidate_id"], reg["status_changed_at"])) if len(reg) else {}
         cands["status"] = [status.get(c, "new") for c in cands["candidate_id"]]
         cands["status_note"] = [note.get(c) for c in cands["candidate_id"]]
+        # when the status last changed: the repair list carries it, so that a crew's list filled in after the
+        # office changed a damage is held or outdated on import, not applied over the office's change
+        cands["status_changed_at"] = [changed.get(c) for c in cands["candidate_id"]]
         cands = one_row_per_registry_id(cands)
     return cands
 

@@ -34,6 +34,7 @@ from shapely import STRtree
 
 from .config import Config
 from .errors import InputError
+from .textio import CODEC_LABELS, TextEncodingError, decode_text
 
 ID_CANDIDATES = ("segment_id", "id", "osm_id", "fid")
 NAME_CANDIDATES = ("name", "name_ja", "road_name")
@@ -183,17 +184,16 @@ def shapefile_encoding(path: Path, cfg: Config) -> tuple[str | None, str | None]
     name = dbf.name
     tell = (f"set roads.encoding in the config, or put a {dbf.stem}.cpg beside it holding the encoding's name "
             f"(932 for Shift_JIS, UTF-8)")
-    for enc, label in (("utf-8", "UTF-8"), ("cp932", "Shift_JIS (cp932)")):
-        # a few bad sequences are allowed: a writer that cut a name or value at the dBASE byte limit inside a
-        # character (GDAL cuts 管理事務所 to 10 bytes of UTF-8); text in another encoding fails on most characters
-        text = data.decode(enc, errors="replace")
-        bad = text.count("\ufffd")
-        if bad > 2 + sum(not c.isascii() for c in text) // 100:
-            continue
-        return enc, (f"{name}: names no text encoding (no .cpg, no language driver id): read as {label}, the "
-                     f"encoding its text decodes in; if road names or columns look garbled, {tell}")
-    return None, (f"{name}: names no text encoding (no .cpg, no language driver id) and its text is neither UTF-8 "
-                  f"nor Shift_JIS: read as ISO-8859-1; if road names or columns look garbled, {tell}")
+    # detector.textio's rule, lenient: a few bad sequences are allowed (a writer that cut a name or value at the
+    # dBASE byte limit inside a character: GDAL cuts 管理事務所 to 10 bytes of UTF-8; a ledger's few gaiji);
+    # text in another encoding fails on most characters
+    try:
+        _, enc = decode_text(data, lenient=True)
+    except TextEncodingError:
+        return None, (f"{name}: names no text encoding (no .cpg, no language driver id) and its text is neither "
+                      f"UTF-8 nor Shift_JIS: read as ISO-8859-1; if road names or columns look garbled, {tell}")
+    return enc, (f"{name}: names no text encoding (no .cpg, no language driver id): read as {CODEC_LABELS[enc]}, "
+                 f"the encoding its text decodes in; if road names or columns look garbled, {tell}")
 
 
 def _read(path: Path, cfg: Config, warnings: list | None = None):

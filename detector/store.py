@@ -100,6 +100,7 @@ import pandas as pd
 
 from .errors import InputError, StoreError, UsageError, read_input_bytes
 from .tracks import JA_DATE_MARKS, zone_of
+from .textio import TextEncodingError, decode_text
 
 SCHEMA_VERSION = 4  # 2: the best crop only in candidates (crop_obs_id says whose), images as drive/name;
 #                    3: the frames of every merged drive, by content (tables drives, frames);
@@ -2307,10 +2308,12 @@ class Store:
                 [sorted(got.get(c, [])) for c in ids])
 
     def states(self, ids: Iterable[str]) -> pd.DataFrame:
-        """``candidate_id, status, status_note`` of the named registry candidates (those a run just merged): what a
-        run's outputs take from the registry, without reading the rest of it (crops included)."""
+        """``candidate_id, status, status_note, status_changed_at`` of the named registry candidates (those a run
+        just merged): what a run's outputs take from the registry, without reading the rest of it (crops included).
+        ``status_changed_at`` goes into the run's repair_list.csv as into an export's list: the stale-list check of
+        ``import_verification`` reads it."""
         return pd.read_sql_query(
-            "SELECT candidate_id, status, status_note FROM candidates WHERE candidate_id IN "
+            "SELECT candidate_id, status, status_note, status_changed_at FROM candidates WHERE candidate_id IN "
             "(SELECT value FROM json_each(?)) ORDER BY fid", self.con, params=(json.dumps(sorted(set(ids))),))
 
     def dump(self, tables: Iterable[str] = ("candidates", "observations", "status_history", "patrol_meta",
@@ -2322,32 +2325,25 @@ class Store:
         return self.con.execute("PRAGMA integrity_check").fetchone()[0]
 
 
-_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ue000-\uf8ff]")
-
-
 def _read_table(path: Path) -> list[list[str]]:
-    """Rows of a crew's verification list as text: CSV in UTF-8 (BOM or not) or cp932, or an .xlsx workbook."""
+    """Rows of a crew's verification list as text: CSV in UTF-8 (BOM or not) or cp932, Excel's "Unicode text"
+    (UTF-16, tab-separated), or an .xlsx workbook."""
     data = read_input_bytes(path)
     if data.startswith(b"PK\x03\x04"):
         return _read_xlsx(path, data)
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = data.decode("cp932")
-        except UnicodeDecodeError:
-            text = None
-        # Python's cp932 maps even bytes no Japanese text has (0x80, 0xA0, 0xFD-0xFF) to control or private-use
-        # characters: a file that needs them is not Shift_JIS text
-        if text is None or _NOT_TEXT.search(text):
-            raise InputError("neither UTF-8 nor Shift_JIS text (save the list as CSV UTF-8, or pass the .xlsx)",
-                             path) from None
+        text, _ = decode_text(data)  # detector.textio's rule: UTF-8, UTF-16 with a BOM, else Shift_JIS
+    except TextEncodingError:
+        raise InputError("neither UTF-8 nor Shift_JIS text (save the list as CSV UTF-8, or pass the .xlsx)",
+                         path) from None
     # a list exported before the exports left out the complete image lists has cells of tens of thousands of
     # characters (a damage seen for years), beyond the csv module's default field limit (131,072)
     limit = csv.field_size_limit()
     csv.field_size_limit(max(limit, len(text) + 1))
     try:
-        return list(csv.reader(io.StringIO(text, newline="")))
+        first = text.split("\n", 1)[0]
+        delim = "\t" if "\t" in first and "," not in first else ","  # Excel's "Unicode text" is tab-separated
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delim))
     except csv.Error as e:
         raise InputError(f"not CSV: {e}", path) from None
     finally:

@@ -65,6 +65,7 @@ from pathlib import Path
 import numpy as np
 
 from .geo import distance_bearing
+from .textio import TextEncodingError, decode_text
 
 __all__ = ["Track", "TrackError", "read_track", "track_kind", "TRACK_SUFFIXES"]
 
@@ -618,19 +619,15 @@ _UNIT = re.compile(r"[(\[（［【](.*?)[)\]）］】]")
 
 
 def _decode(data: bytes, partial: bool = False) -> tuple[str, str]:
-    """(text, encoding): UTF-8 (with or without BOM), UTF-16 with a BOM (Excel's "Unicode text"), else Shift_JIS
-    (cp932, a Japanese Windows export). ``partial``: ``data`` may end inside a character. Raises TrackError."""
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return data.decode("utf-16", "replace" if partial else "strict"), "utf-16"
-    for enc in ("utf-8-sig", "cp932"):
-        try:
-            return data.decode(enc), enc
-        except UnicodeDecodeError as e:
-            if partial and e.start >= len(data) - 3:
-                return data[:e.start].decode(enc), enc
-    if partial:
-        return "", ""
-    raise TrackError("neither UTF-8 nor Shift_JIS (cp932) text")
+    """(text, encoding) by :mod:`detector.textio`'s rule: UTF-8 (with or without BOM), UTF-16 with a BOM (Excel's
+    "Unicode text"), else Shift_JIS (cp932, a Japanese Windows export). ``partial``: ``data`` may end inside a
+    character, and text in neither is ("", ""). Raises TrackError."""
+    try:
+        return decode_text(data, partial=partial)
+    except TextEncodingError as e:
+        if partial:
+            return "", ""
+        raise TrackError(str(e)) from None
 
 
 def _col_name(h: str) -> tuple[str, str]:

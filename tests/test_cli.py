@@ -13,6 +13,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -649,11 +650,13 @@ def test_status_import_verification_and_export(located, tmp_path):
     filled = tmp_path / "filled.csv"
     _write_list(filled, head, body[:2] + [bad, dict(body[3], status="補修済")])  # the crew repaired what the office ruled out
     r = ok(patrol("import-verification", store, filled))
-    assert "applied 2, notes 0, unchanged 0, outdated 0, not applied 2" in r.stdout, r.stdout
+    assert "applied 2, notes 0, unchanged 0, outdated 0, not applied 1, held 1" in r.stdout, r.stdout
     assert "R-777777" in r.stderr
-    # the refused row says what the crew's sheet may say instead, as `patrol status` does
-    assert (f"row 5: {body[3]['candidate_id']}: transition not_an_issue -> repaired not allowed (from not_an_issue: "
-            "confirmed)") in " ".join(r.stderr.split()), r.stderr
+    # the office's change came after the run's list (its status_changed_at): held, not applied over it, and the line
+    # says what the crew's sheet may say instead, as `patrol status` does
+    err = " ".join(r.stderr.split())
+    assert (f"row 5: {body[3]['candidate_id']}: not applied: the registry changed the damage after the list was "
+            "exported") in err and "not_an_issue -> repaired is not allowed (from not_an_issue: confirmed)" in err, err
     rows = _store_rows(store)
     assert rows[body[0]["candidate_id"]]["status"] == "scheduled"
     assert rows[body[1]["candidate_id"]]["status"] == "not_an_issue"
@@ -981,6 +984,44 @@ def test_a_list_exported_before_the_registry_changed_a_damage_does_not_undo_it(r
     con = sqlite3.connect(store)
     assert con.execute("SELECT count(*) FROM status_history").fetchone()[0] == n_hist
     con.close()
+
+
+def test_a_runs_own_repair_list_filled_in_after_the_office_changed_a_damage_does_not_undo_it(roads, tmp_path):
+    """The repair_list.csv a `--store` run writes in OUT carried the registry's status but not when it last changed
+    (状態更新日時, status_changed_at), so the stale-list check had nothing to compare: the office's 対象外 set after
+    the run, then the crew's 確認済み in that list, and the import applied not_an_issue -> confirmed silently. Now
+    the run's list carries the time as `patrol export`'s lists do: that row is held, a row the office did not touch
+    is applied, and the next run's list (exported after the change) is the crew's word again. Real data: the sample
+    drive's two oracle passes."""
+    store, out = tmp_path / "registry.gpkg", tmp_path / "out"
+    ok(patrol("locate", need(TOYAMA / f"{P1}.oracle.csv"), "--roads", roads, "--out", out / "1", "--store", store))
+    head, rows = _read_list(out / "1" / "repair_list.csv")
+    assert head[-1] == "status_changed_at" and all(r["status_changed_at"] for r in rows)
+    a, c = rows[0]["candidate_id"], rows[1]["candidate_id"]
+    time.sleep(1.1)  # the office's change a second after the merge at least (the check reads times to the second)
+    ok(patrol("status", store, a, "--set", "not_an_issue", "--note", "マンホール蓋", "--who", "office"))
+    for r in rows:
+        if r["candidate_id"] in (a, c):
+            r.update(status="確認済み", note="縁石側のひび", checked_by="山田")
+    _write_list(tmp_path / "crew1.csv", head, rows, encoding="cp932")
+    r = ok(patrol("import-verification", store, tmp_path / "crew1.csv"))
+    assert r.stdout.startswith("applied 1, notes 0, unchanged 29, outdated 0, not applied 0, held 1"), r.stdout
+    now = _store_rows(store)
+    assert (now[a]["status"], now[a]["status_note"], now[c]["status"]) == ("not_an_issue", "マンホール蓋", "confirmed")
+    held = " ".join(r.stderr.split())
+    assert re.search(rf"crew1.csv: row \d+: {a}: not applied: the registry changed the damage after the list was "
+                     rf"exported \(new \(新規\) in the list\): new -> not_an_issue \(対象外\) .* by patrol status "
+                     rf"\(office, 'マンホール蓋'\); now not_an_issue \(対象外\)\. The crew wrote confirmed", held), held
+    # week 2's run writes its list after the office's change: the crew confirming a there is their word
+    ok(patrol("locate", need(TOYAMA / f"{P2}.oracle.csv"), "--roads", roads, "--out", out / "2", "--store", store))
+    head, rows = _read_list(out / "2" / "repair_list.csv")
+    row = next(r for r in rows if r["candidate_id"] == a)
+    assert row["status"] == "not_an_issue"
+    row.update(status="confirmed", note="再確認: ひび")
+    _write_list(tmp_path / "crew2.csv", head, [row])
+    r = ok(patrol("import-verification", store, tmp_path / "crew2.csv"))
+    assert r.stdout.startswith("applied 1,") and ", held 0" in r.stdout, r.stdout
+    assert _store_rows(store)[a]["status"] == "confirmed"
 
 
 def test_the_workbooks_status_columns_offer_exactly_what_the_import_takes(located, tmp_path):

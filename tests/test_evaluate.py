@@ -318,3 +318,55 @@ def test_a_split_without_any_label_file_says_where_they_were_looked_for(tmp_path
     msg = str(e.value)
     assert msg.startswith(f"{y}: val: 0 of 8 photos have a label file: expected labels in "
                           f"{tmp_path / 'city' / 'Images' / 'val'}, e.g. Japan_"), msg
+
+
+def test_split_paths_written_on_windows_are_found_whatever_their_case(tmp_path, capsys):
+    """A data.yaml written on Windows names `Images/Val` (and a list file `Val.TXT` of `Images/Val/…` lines) for
+    the folder `images/val` copied to Linux: label files were found whatever their case, the split itself was "val
+    folder not found". Now eval, tune and train read the folder or list file whose name differs only in case, with
+    a note naming the path used. Real photos and labels."""
+    from detector.evaluate import resolve_split
+    from detector.train import check_data_yaml
+
+    y, boxes = _windows_set(tmp_path / "city", n=4)
+    y.write_text("train: Images/Val\nval: Images/Val\nnames: [D00, D10, D20, D40]\n")
+    imgs = resolve_split(y, "val")[0]
+    assert [p.parent for p in imgs] == [tmp_path / "city" / "images" / "val"] * 4
+    err = capsys.readouterr().err
+    assert f"{y}: val: Images/Val is not there as written; read {tmp_path / 'city' / 'images' / 'val'}" in err, err
+    plan = check_data_yaml(y)
+    assert len(plan.splits["val"]) == 4
+    preds = predict_split(y, DEFAULT_WEIGHTS_ONNX, Config(), "val", use_cache=False)
+    assert sum(len(ip.gt_cls) for ip in preds) == boxes
+    # a list file
+    (tmp_path / "city" / "val.txt").write_text("".join(f"Images/Val/{p.name}\n" for p in imgs))
+    y.write_text("train: Val.TXT\nval: Val.TXT\nnames: [D00, D10, D20, D40]\n")
+    assert resolve_split(y, "val")[0] == imgs
+    err = capsys.readouterr().err
+    assert f"read {tmp_path / 'city' / 'val.txt'}" in err and "4 image paths are not there as written" in err, err
+    # path: too; and two folders differing only in case are refused, naming them
+    y.write_text("path: ../City\ntrain: images/val\nval: images/val\nnames: [D00, D10, D20, D40]\n")
+    assert resolve_split(y, "val")[0] == imgs
+    assert f"path: ../City is not there as written; read {tmp_path / 'city'}" in capsys.readouterr().err
+    (tmp_path / "city" / "IMAGES" / "val").mkdir(parents=True)
+    y.write_text("train: Images/Val\nval: Images/Val\nnames: [D00, D10, D20, D40]\n")
+    with pytest.raises(InputError, match="folders or files IMAGES and images differ only in case"):
+        resolve_split(y, "val")
+
+
+def test_a_split_partly_labelled_is_said_once(tmp_path, capsys):
+    """Some photos of a split with label files, others without (labels half copied): eval scored the others as
+    photos without damage, every detection on them a false positive, silently. YOLO's rule (no label file: no
+    objects) stays, and one warning says how many photos lack a label file, with one of them."""
+    if not DEFAULT_WEIGHTS_ONNX.is_file():
+        pytest.skip(f"shipped model missing: {DEFAULT_WEIGHTS_ONNX}")
+    y, _ = _windows_set(tmp_path / "city", n=8)
+    labs = sorted((tmp_path / "city" / "labels" / "val").glob("*.txt"))
+    for lab in labs[5:]:
+        lab.unlink()
+    for _ in range(2):
+        preds = predict_split(y, DEFAULT_WEIGHTS_ONNX, Config(), "val", use_cache=False)
+    assert len(preds) == 8 and sum(not len(ip.gt_cls) for ip in preds) == 3
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and (f"{y}: val: 3 of 8 photos have no label file, e.g. {labs[5]} for "
+                                           f"{tmp_path / 'city' / 'images' / 'val' / (labs[5].stem + '.jpg')}") in err, err

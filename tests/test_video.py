@@ -36,22 +36,29 @@ def photos():
     return [f for f in scan_drive(need(TOYAMA / P1), Config()) if f.ok][:N_PHOTOS]
 
 
-@pytest.fixture(scope="module")
-def video_src(tmp_path_factory, photos) -> Path:
-    """The MP4 (mvhd creation time 0 as OpenCV writes it) built once for the module."""
+def write_video(path: Path, photos, fps: float = FPS, size: int = 512) -> Path:
+    """An MP4 (``mp4v``; mvhd creation time 0 as OpenCV writes it) of ``photos`` in real time: each frame the photo
+    taken last before it, scaled to ``size`` px square (the sample's photos are 512, 600 and 640 px square; a video
+    has one size)."""
     import cv2
 
-    path = tmp_path_factory.mktemp("video") / "src.mp4"
     t0 = photos[0].time.timestamp()
     ts = np.array([f.time.timestamp() - t0 for f in photos])
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (512, 512))
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (size, size))
     cur, img = -1, None
-    for k in range(int(ts[-1] * FPS) + 1):
-        i = int(np.searchsorted(ts, k / FPS, side="right") - 1)
-        if i != cur:  # the sample's photos are 512, 600 and 640 px square; a video has one size
-            img, cur = cv2.resize(cv2.imread(str(photos[i].path)), (512, 512), interpolation=cv2.INTER_AREA), i
+    for k in range(int(ts[-1] * fps) + 1):
+        i = int(np.searchsorted(ts, k / fps, side="right") - 1)
+        if i != cur:
+            img, cur = cv2.resize(cv2.imread(str(photos[i].path)), (size, size), interpolation=cv2.INTER_AREA), i
         w.write(img)
     w.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def video_src(tmp_path_factory, photos) -> Path:
+    """The MP4 built once for the module."""
+    path = write_video(tmp_path_factory.mktemp("video") / "src.mp4", photos)
     assert path.stat().st_size > 100_000
     return path
 
@@ -702,20 +709,7 @@ def test_rear_video_frames_placed_behind_the_vehicle(tmp_path, photos):
 def video_10fps(tmp_path_factory, photos) -> Path:
     """The module's video at 10 fps (as a dashcam writes many frames a second) and 320 px: its 27 s in a gap of
     the real track (a stop at a light) and slow stretches hold seconds in which no frame is kept."""
-    import cv2
-
-    path = tmp_path_factory.mktemp("video10") / "src.mp4"
-    t0 = photos[0].time.timestamp()
-    ts = np.array([f.time.timestamp() - t0 for f in photos])
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 320))
-    cur, img = -1, None
-    for k in range(int(ts[-1] * 10) + 1):
-        i = int(np.searchsorted(ts, k / 10, side="right") - 1)
-        if i != cur:
-            img, cur = cv2.resize(cv2.imread(str(photos[i].path)), (320, 320), interpolation=cv2.INTER_AREA), i
-        w.write(img)
-    w.release()
-    return path
+    return write_video(tmp_path_factory.mktemp("video10") / "src.mp4", photos, fps=10, size=320)
 
 
 def _extract_all(tmp_path, video_src, photos, name, monkeypatch, skip, seek_off=0):

@@ -64,8 +64,12 @@ def test_locate_and_export_run_without_fchmod_and_fcntl(located, oracles, tmp_pa
                         str(TOYAMA / "roads.geojson"), "--out", str(lin), "--store", str(tmp_path / "l.gpkg")], cwd=ROOT, capture_output=True, text=True,
                        env=_env(), timeout=300)
     assert r.returncode == 0, r.stderr
-    for name in ("candidates.geojson", "repair_list.csv"):
-        assert (lin / name).read_bytes() == (located["out"] / name).read_bytes(), name
+    assert (lin / "candidates.geojson").read_bytes() == (located["out"] / "candidates.geojson").read_bytes()
+    # the repair lists alike but for status_changed_at, the last column: each registry's own merge time
+    lists = [[ln.rsplit(b",", 1) for ln in (d / "repair_list.csv").read_bytes().split(b"\r\n")]
+             for d in (lin, located["out"])]
+    assert [ln[0] for ln in lists[0]] == [ln[0] for ln in lists[1]]
+    assert lists[0][0][1] == b"status_changed_at" and all(len(ln[1]) == 25 for ln in lists[0][1:-1])
     r = win_patrol("export", located["store"], "--format", "xlsx", "--out", tmp_path / "list.xlsx")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "list.xlsx").read_bytes()[:2] == b"PK"  # a zip: the workbook
@@ -467,7 +471,7 @@ def test_video_frames_open_in_a_photo_viewer_when_the_video_is_taken_again(tmp_p
     "unreadable", its frames lost. Now the frames are written, the same picture is used as it is, the other picture
     is left out (no index.json: the next run takes the video again), the old frame stays; both named; the frames
     stage is not marked done; once the viewer is closed the next run gives every frame and an exact folder."""
-    from test_video import cfg_with, video_drive
+    from test_video import cfg_with, video_drive, write_video
 
     pytest.importorskip("cv2")
     from detector.atomic import BusyOutputs
@@ -476,7 +480,7 @@ def test_video_frames_open_in_a_photo_viewer_when_the_video_is_taken_again(tmp_p
     from detector.config import Config
 
     ph = [f for f in scan_drive(need(TOYAMA / P1), Config()) if f.ok][:41]
-    src = _video(tmp_path, ph)
+    src = write_video(tmp_path / "src.mp4", ph, fps=2)  # test_video's MP4 of the first 41 photos
     drive = video_drive(tmp_path / "d", src, ph)
     out = tmp_path / "out"
     (out / ".work").mkdir(parents=True)
@@ -507,25 +511,6 @@ def test_video_frames_open_in_a_photo_viewer_when_the_video_is_taken_again(tmp_p
     assert [f.name for f in got if "@" in f.name] == want and not s.videos[0].reused
     assert sorted(p.name for p in folder.glob("*.jpg")) == sorted(Path(f.path).name for f in got if "@" in f.name)
     assert changed.read_bytes() != other and not stale.exists() and (folder / "index.json").is_file()
-
-
-def _video(tmp_path: Path, photos) -> Path:
-    """test_video's MP4 (2 fps, real time) of the sample drive's first 41 photos."""
-    import cv2
-    import numpy as np
-
-    path = tmp_path / "src.mp4"
-    t0 = photos[0].time.timestamp()
-    ts = np.array([f.time.timestamp() - t0 for f in photos])
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 2, (512, 512))
-    cur, img = -1, None
-    for k in range(int(ts[-1] * 2) + 1):
-        i = int(np.searchsorted(ts, k / 2, side="right") - 1)
-        if i != cur:
-            img, cur = cv2.resize(cv2.imread(str(photos[i].path)), (512, 512), interpolation=cv2.INTER_AREA), i
-        w.write(img)
-    w.release()
-    return path
 
 
 def test_detect_with_frames_csv_open_writes_detections_and_names_it(run12, tmp_path):
