@@ -203,16 +203,22 @@ def _duration_text(td: timedelta | None) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+def _known(v) -> bool:
+    """A date or time that is there: not None, not pandas' NaT (a drive without a timed frame, in a column pandas made
+    datetime64 beside the other drives' times: NaT is a datetime to isinstance, and has no strftime)."""
+    return isinstance(v, date) and not pd.isna(v)
+
+
 def _time_text(t: datetime | None, day: date | None) -> str:
     """``HH:MM:SS``; a time on a later day than the patrol's date (past midnight) with its date."""
-    if not isinstance(t, datetime):
+    if not isinstance(t, datetime) or not _known(t):
         return ""
     return t.strftime("%H:%M:%S") if day is None or t.date() == day else t.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _csv_cell(name: str, v, row: dict) -> str:
     if name == "date":
-        return v.isoformat() if isinstance(v, date) else ""
+        return v.isoformat() if _known(v) else ""
     if name in ("start", "end"):
         return _time_text(v, row.get("date"))
     if name == "duration":
@@ -244,11 +250,11 @@ def _xlsx_sheet(ws, df: pd.DataFrame, cols: list[tuple[str, str, str]]) -> None:
         for j, (name, _, _) in enumerate(cols, 1):
             v = r.get(name)
             cell = ws.cell(row=i, column=j)
-            if name == "date" and isinstance(v, date):
+            if name == "date" and _known(v):
                 cell.value, cell.number_format = v, "yyyy-mm-dd"
                 widths[j - 1] = max(widths[j - 1], 12)
-            elif name in ("start", "end") and isinstance(v, datetime):
-                later = r.get("date") is not None and v.date() != r.get("date")
+            elif name in ("start", "end") and isinstance(v, datetime) and _known(v):
+                later = _known(r.get("date")) and v.date() != r.get("date")
                 cell.value = v.replace(tzinfo=None) if later else time(v.hour, v.minute, v.second)
                 cell.number_format = "yyyy-mm-dd hh:mm:ss" if later else "hh:mm:ss"
                 widths[j - 1] = max(widths[j - 1], 20 if later else 10)
@@ -259,7 +265,7 @@ def _xlsx_sheet(ws, df: pd.DataFrame, cols: list[tuple[str, str, str]]) -> None:
                 cell.value = _excel_text(v)
                 cell.data_type = "s"  # never a formula
                 widths[j - 1] = max(widths[j - 1], xlsx_text_width(v))
-            elif v is not None and not (isinstance(v, float) and np.isnan(v)):
+            elif v is not None and not (isinstance(v, float) and np.isnan(v)) and v is not pd.NaT:
                 cell.value = v.item() if isinstance(v, np.generic) else v
                 if name.endswith("_km"):
                     cell.number_format = "0.000"

@@ -10,6 +10,7 @@ batches of 2 (so `detect_batch` is passed several times) and no privacy blur (th
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -451,6 +452,11 @@ def test_a_drive_without_usable_frames_is_an_error_alone_and_a_warning_beside_go
     text = " ".join(r.stdout.split())  # the summary table wraps long lines
     assert "warning" in text and "no image files" in text
     assert candidate_set(out) == candidate_set(baseline["out"])
+    # the patrol log has the empty drive's row, without times (it crashed on them: pandas' NaT beside p1's times)
+    log = {r["drive"]: r for r in csv.DictReader(io.StringIO((out / "patrol_log.csv").read_text("utf-8-sig")))}
+    assert set(log) == {p1_drive.name, empty.name}, log
+    assert (log[empty.name]["frames_used"], log[empty.name]["start"], log[empty.name]["date"]) == ("0", "", "")
+    assert log[p1_drive.name]["start"] and int(log[p1_drive.name]["frames_used"]) == N_FRAMES
 
 
 def test_ctrl_c_exits_130_and_the_same_command_resumes(work, p1_drive, cfg_path, baseline):
