@@ -1037,7 +1037,10 @@ def locate_only(csvs: list[Path], roads: Path, out: Path, cfg: Config, store: Pa
     if frames is not None:  # the frames.csv beside each detections file: the drives' patrol log
         from .patrol_log import write_patrol_log
 
-        write_patrol_log(summary.drives, frames, det, cands, net, cfg, out, summary)
+        # every drive of those frames.csv files, a patrol without a hit over the thresholds (a clean road) included:
+        # one row each, as patrol run writes (summary.drives names only the drives with detections)
+        drives = sorted(set(summary.drives) | {f.drive for f in frames if f.drive})
+        write_patrol_log(drives, frames, det, cands, net, cfg, out, summary)
     summary.hits = len(det)
     summary.hits_unlocated = int((~det.has_position).sum()) if len(det) else 0
     summary.candidates = len(cands)

@@ -225,3 +225,26 @@ def test_locate_writes_the_log_where_frames_csv_is_beside(runs, tmp_path):
     assert _read_csv(out / "patrol_log.csv") == _read_csv(runs["p1"] / "patrol_log.csv")
     ok(patrol("locate", need(TOYAMA / f"{P1}.oracle.csv"), "--roads", runs["roads"], "--out", tmp_path / "oracle"))
     assert not (tmp_path / "oracle" / "patrol_log.csv").exists()
+
+
+def test_locate_logs_a_drive_without_hits_from_its_frames(runs, tmp_path):
+    """patrol locate of detections where one drive had no hit over the thresholds (a clean road), its frames.csv
+    beside: that patrol still gets its row (times, distance, road surveyed from its frames; no hits, no damages), as
+    patrol run writes it; before, the log's drives were the detections' only and the clean patrol was left out."""
+    src = tmp_path / "p2clean"
+    src.mkdir()
+    with open(runs["both"] / "detections.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    drive_col = rows[0].index("drive")
+    with open(src / "detections.csv", "w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh).writerows([rows[0]] + [r for r in rows[1:] if r[drive_col] != P2])
+    (src / "frames.csv").write_bytes((runs["both"] / "frames.csv").read_bytes())
+    out = tmp_path / "loc"
+    ok(patrol("locate", src / "detections.csv", "--roads", runs["roads"], "--out", out, "--config", runs["cfg"]))
+    got = {r["drive"]: r for r in _read_csv(out / "patrol_log.csv")}
+    assert list(got) == [P1, P2]
+    run_p2 = {r["drive"]: r for r in _read_csv(runs["both"] / "patrol_log.csv")}[P2]
+    for k in ("date", "start", "end", "duration", "distance_km", "surveyed_km", "segments", "roads", "frames_used",
+              "frames_rejected"):
+        assert got[P2][k] == run_p2[k], k
+    assert got[P2]["hits"] == "0" and got[P2]["candidates"] == "0"
