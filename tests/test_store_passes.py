@@ -248,3 +248,42 @@ def test_the_registry_exports_show_the_passes(sample, tmp_path):
     html = (tmp_path / "list.html").read_text(encoding="utf-8")
     assert '"n_unseen": 1' in html or '"n_unseen":1' in html
     assert '"未検出通過", "passed unseen"' in html
+
+
+def test_merge_result_names_the_damages_the_run_drove_past_without_a_sighting(sample, tmp_path):
+    """What a run's summary tells the office: p2 drove past p1's damage a week later without seeing it
+    (``passed_unseen``, per drive and for the run, with the damage's n_unseen now); p1 merged after p2 passed p2's
+    damages before they were seen (not "not seen again": none); a merge again answers the same and writes nothing;
+    a third drive that saw nothing (p2's route two weeks later) passed every damage of its route, p1's damage now
+    unseen twice."""
+    from datetime import timedelta
+
+    cfg, p1, p2, label, keys = sample
+    store = tmp_path / "r.gpkg"
+    with Store(store) as st:
+        r1 = st.merge(p1, {"run_id": "p1"}, cfg, frames=keys[P1])
+        r2 = st.merge(p2, {"run_id": "p2"}, cfg, frames=keys[P2])
+    rid = _rid(store, p1, label)
+    assert r1.passed_unseen == [] and r1.passed_unseen_by_drive == {P1: []}
+    assert r2.passed_unseen == [rid] and r2.passed_unseen_by_drive == {P2: [rid]} and r2.n_unseen == {rid: 1}
+    before = dump(store, skip=())
+    with Store(store) as st:
+        again = st.merge(p2, {"run_id": "p2 again"}, cfg, frames=keys[P2])
+    assert not again.changed and again.passed_unseen == [rid] and dump(store, skip=()) == before
+    # the other order: p1's frames passed p2's damages a week before p2 saw them
+    other = tmp_path / "b.gpkg"
+    with Store(other) as st:
+        st.merge(p2, {"run_id": "p2"}, cfg, frames=keys[P2])
+        assert st.merge(p1, {"run_id": "p1"}, cfg, frames=keys[P1]).passed_unseen == []
+    # without frames nothing is known of where the run drove
+    with Store(tmp_path / "c.gpkg") as st:
+        assert st.merge(p1, {"run_id": "p1"}, cfg).passed_unseen is None
+    # p3: p2's route two weeks later (other photos: other keys), nothing seen
+    p3 = [("toyama-2026-12-p3", f[1], f[2] + 1, f[3] + timedelta(days=14), *f[4:]) for f in keys[P2]]
+    with Store(store) as st:
+        r3 = st.merge(p2.iloc[:0], {"run_id": "p3"}, cfg, frames=p3)
+        q = st.query().set_index("candidate_id")
+    passed = set(q.index[q["last_passed"].fillna("").str.startswith("2026-12-11")])
+    assert r3.passed_unseen == sorted(passed) and len(passed) > 10
+    assert r3.n_unseen[rid] == 2 and {r3.n_unseen[c] for c in passed - {rid}} == {1}
+    assert r3.n_unseen == q.loc[sorted(passed), "n_unseen"].to_dict()
