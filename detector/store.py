@@ -2351,12 +2351,13 @@ class Store:
                 [sorted(got.get(c, [])) for c in ids])
 
     def states(self, ids: Iterable[str]) -> pd.DataFrame:
-        """``candidate_id, status, status_note, status_changed_at`` of the named registry candidates (those a run
-        just merged): what a run's outputs take from the registry, without reading the rest of it (crops included).
-        ``status_changed_at`` goes into the run's repair_list.csv as into an export's list: the stale-list check of
-        ``import_verification`` reads it."""
+        """``candidate_id, status, status_note, status_changed_at, n_passes, n_unseen, last_passed`` of the named
+        registry candidates (those a run just merged): what a run's outputs take from the registry, without reading
+        the rest of it (crops included). ``status_changed_at`` goes into the run's repair_list.csv as into an
+        export's list: the stale-list check of ``import_verification`` reads it; so do the damage's passes."""
         return pd.read_sql_query(
-            "SELECT candidate_id, status, status_note, status_changed_at FROM candidates WHERE candidate_id IN "
+            "SELECT candidate_id, status, status_note, status_changed_at, n_passes, n_unseen, last_passed FROM "
+            "candidates WHERE candidate_id IN "
             "(SELECT value FROM json_each(?)) ORDER BY fid", self.con, params=(json.dumps(sorted(set(ids))),))
 
     def dump(self, tables: Iterable[str] = ("candidates", "observations", "status_history", "patrol_meta",
