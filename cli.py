@@ -195,6 +195,10 @@ def _print_summary(s, title: str) -> None:
         t.add_row("registry", f"{s.new} new, {s.seen_again} seen again" + (f", {s.reopened} reopened" if s.reopened else "")
                   + (f", {s.unchanged} already there (this drive was merged before)" if s.unchanged else "")
                   + (f" (run {s.run_id})" if s.run_id else ""))
+        if s.passed_unseen is not None:  # (a merge without frames: where the car drove is not known)
+            twice = sum(s.passed_unseen_n.get(c, 0) >= 2 for c in s.passed_unseen)
+            t.add_row("passed unseen", f"{len(s.passed_unseen)} known damages driven past without a sighting (未検出通過)"
+                      + (f", {twice} of them now on 2 or more drives since last seen" if twice else ""))
     if s.skipped_stages:
         t.add_row("skipped", ", ".join(s.skipped_stages) + " (inputs unchanged)")
     for w in s.warnings:

@@ -1740,6 +1740,10 @@ def _load_heif(path: Path, ignore_orientation: bool) -> np.ndarray:
         from PIL import ImageOps
 
         heif = pillow_heif.open_heif(str(path), convert_hdr_to_8bit=True)
+        # libheif applies the container's rotation and mirror (irot, imir) while decoding, and to_pillow sets the
+        # image's EXIF and XMP orientation to 1 (pillow_heif.set_orientation): an iPhone's HEIC, with irot and EXIF
+        # orientation 6 alike, is turned once (test_heic_rotated_by_its_container_and_exif_is_rotated_once), and
+        # exif_transpose below changes nothing for it
         img = heif.to_pillow()
         if not ignore_orientation:
             img = ImageOps.exif_transpose(img)

@@ -23,7 +23,9 @@ Where each number comes from (the same sources as the run's other outputs):
 - with ``--store``: ``new`` (damages new to the registry, counted on the drive that saw them first), ``seen_again``
   (damages this drive saw that the registry knew: from an earlier merge, or new on an earlier drive of this run),
   ``reopened`` (a repaired damage seen again, on the drive that saw it first); for a run of one drive these are
-  summary.json's ``registry`` counts.
+  summary.json's ``registry`` counts; ``passed_unseen`` (未検出通過): known damages the drive's frames drove past
+  after their last sighting without seeing them (the registry's passes, ``n_unseen``), summary.json's
+  ``registry.passed_unseen.by_drive``.
 
 The workbook's second sheet ``roads`` has one row per drive and road: surveyed km, segments and the damages the
 drive saw on that road per class (damages off the network: ``道路外/off the network``).
@@ -46,7 +48,7 @@ from .geo import distance_bearing
 
 OTHER_ROADS = "その他/other"  # unnamed segments, summed
 OFF_NETWORK = "道路外/off the network"  # damages placed on no segment
-REGISTRY_COLUMNS = ("new", "seen_again", "reopened")
+REGISTRY_COLUMNS = ("new", "seen_again", "reopened", "passed_unseen")
 FILL_IN = [("inspector", "巡回者", "inspector"), ("vehicle", "車両", "vehicle"), ("weather", "天候", "weather"),
            ("notes", "備考", "notes")]
 
@@ -67,7 +69,8 @@ def log_columns(cfg, registry: bool = False) -> list[tuple[str, str, str]]:
     cols += [("candidates", "損傷件数", "damages")]
     cols += [(f"candidates_{c}", f"{ja(c)} 件数", f"{c} damages") for c in CLASS_IDS]
     if registry:
-        cols += [("new", "新規", "new"), ("seen_again", "再確認", "seen again"), ("reopened", "再発", "reopened")]
+        cols += [("new", "新規", "new"), ("seen_again", "再確認", "seen again"), ("reopened", "再発", "reopened"),
+                 ("passed_unseen", "未検出通過", "passed unseen")]
     return cols + FILL_IN
 
 
@@ -114,11 +117,13 @@ def _drives(v) -> list[str]:
 
 
 def build(drives: list[str], frames, det, cands: pd.DataFrame, net, cfg,
-          outcome: dict[str, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+          outcome: dict[str, str] | None = None,
+          passed: dict[str, list[str]] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The log (one row per drive of ``drives``, in that order) and the per-road table. ``frames``: the run's
     Frame records (frames.csv); ``det``: its Detections; ``cands``: the candidates as the run writes them (with
     ``--store``: registry ids); ``outcome``: registry id -> ``new`` / ``seen_again`` / ``reopened`` /
-    ``already_there`` of the merge, None without ``--store``."""
+    ``already_there`` of the merge, None without ``--store``; ``passed``: drive -> the registry damages it drove past
+    without a sighting (``store.MergeResult.passed_unseen_by_drive``; None: not known, the column left empty)."""
     from .segments import surveyed_by_segment
 
     tz = cfg.tz
@@ -173,6 +178,7 @@ def build(drives: list[str], frames, det, cands: pd.DataFrame, net, cfg,
             row["reopened"] = sum(g == "reopened" and f for g, f in zip(got, first))
             row["seen_again"] = sum(g == "seen_again" or (g in ("new", "reopened") and not f)
                                     for g, f in zip(got, first))
+            row["passed_unseen"] = len(passed.get(d, ())) if passed is not None else None
         row["inspector"] = (getattr(pl, "inspector", None) or "") if pl is not None else ""
         row["vehicle"] = (getattr(pl, "vehicle", None) or "") if pl is not None else ""
         row["weather"] = row["notes"] = ""
@@ -330,7 +336,8 @@ def write_patrol_log(drives: list[str], frames, det, cands, net, cfg, out: Path,
     registry's new / seen again with ``--store``); each noted in ``summary.outputs``. ``busy``: as for
     ``pipeline.write_candidate_outputs`` (a workbook open in Excel: the other file is still written)."""
     outcome = getattr(summary, "registry_outcome", None) if summary is not None and summary.new is not None else None
-    log, roads = build(drives, frames, det, cands, net, cfg, outcome)
+    passed = getattr(summary, "passed_unseen_by_drive", None) if outcome is not None else None
+    log, roads = build(drives, frames, det, cands, net, cfg, outcome, passed)
     own = busy is None
     busy = BusyOutputs() if own else busy
     with busy.write():

@@ -81,6 +81,11 @@ class RunSummary:
     backfilled: dict = field(default_factory=dict)
     # registry id -> new | seen_again | reopened | already_there of this run's merge (the patrol log's per drive)
     registry_outcome: dict = field(default_factory=dict)
+    # registry damages this run drove past after their last sighting without seeing them (store.MergeResult
+    # .passed_unseen), their n_unseen now, and per drive of the run (the patrol log's); None: merged without frames
+    passed_unseen: list | None = None
+    passed_unseen_n: dict = field(default_factory=dict)
+    passed_unseen_by_drive: dict | None = None
     skipped_stages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     weights: Path | None = None
@@ -140,7 +145,8 @@ def write_summary_json(summary: RunSummary, command: str, cfg: Config) -> Path:
         "registry": None if summary.new is None else {
             "new": summary.new, "seen_again": summary.seen_again, "reopened": summary.reopened,
             "already_there": summary.unchanged, "run_id": summary.run_id, "copies": list(summary.copies),
-            "renamed": list(summary.renamed), "backfilled": dict(summary.backfilled)},
+            "renamed": list(summary.renamed), "backfilled": dict(summary.backfilled),
+            "passed_unseen": passed_unseen_doc(summary)},
         "skipped_stages": list(summary.skipped_stages), "warnings": list(summary.warnings),
         "model": str(summary.weights) if summary.weights else None,
         "outputs": {k: rel(v) for k, v in summary.outputs.items()},
@@ -148,6 +154,20 @@ def write_summary_json(summary: RunSummary, command: str, cfg: Config) -> Path:
     }
     atomic_write_text(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     return path
+
+
+def passed_unseen_doc(summary: RunSummary) -> dict | None:
+    """summary.json's ``registry.passed_unseen``: the known damages this run drove past without a sighting (after
+    their last sighting: the passes the registry's ``n_unseen`` counts), how many of them are now unseen on two
+    drives or more, their ids, and the count per drive; None when the run merged no frames (``patrol locate``
+    without frames.csv: where the car drove is not known)."""
+    if summary.passed_unseen is None:
+        return None
+    n = summary.passed_unseen_n
+    return {"damages": len(summary.passed_unseen),
+            "unseen_2_or_more": sum(n.get(c, 0) >= 2 for c in summary.passed_unseen),
+            "ids": list(summary.passed_unseen),
+            "by_drive": {d: len(ids) for d, ids in (summary.passed_unseen_by_drive or {}).items()}}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -649,6 +669,8 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
     summary.backfilled = dict(res.backfilled)
     summary.registry_outcome = {r: k for k, ids in (("already_there", res.unchanged), ("seen_again", res.seen_again),
                                                     ("reopened", res.reopened), ("new", res.new)) for r in ids}
+    summary.passed_unseen, summary.passed_unseen_by_drive = res.passed_unseen, res.passed_unseen_by_drive
+    summary.passed_unseen_n = dict(res.n_unseen)
     summary.outputs["store"] = store
     if len(cands):
         cands = cands.copy()
@@ -662,6 +684,10 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
         # when the status last changed: the repair list carries it, so that a crew's list filled in after the
         # office changed a damage is held or outdated on import, not applied over the office's change
         cands["status_changed_at"] = [changed.get(c) for c in cands["candidate_id"]]
+        # the drives past each damage, sighted or not (the registry's passes; the repair list's 通過 columns)
+        for col in ("n_passes", "n_unseen", "last_passed"):
+            got = dict(zip(reg["candidate_id"], reg[col])) if len(reg) else {}
+            cands[col] = [got.get(c) for c in cands["candidate_id"]]
         cands = one_row_per_registry_id(cands)
     return cands
 

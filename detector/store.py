@@ -496,6 +496,21 @@ class MergeResult:
     #: drive -> its frames recorded by this merge, for a drive known by name only until now (merged before frames
     #: were recorded; ``Store._name_only``): the run's frames that are its photos, under its first merge time
     backfilled: dict[str, int] = field(default_factory=dict)
+    #: the run's drive (its own name, as in ``frames``) -> the registry damages its frames drove past after their
+    #: last sighting without sighting them (``Store._passed_unseen``: the passes counted in ``n_unseen``), sorted;
+    #: every drive of ``frames``, None without ``frames`` (nothing is known of where the run drove)
+    passed_unseen_by_drive: dict[str, list[str]] | None = None
+    #: registry id -> its ``n_unseen`` after this merge, of each damage in ``passed_unseen_by_drive``
+    n_unseen: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def passed_unseen(self) -> list[str] | None:
+        """The damages the run drove past without a sighting: those of ``passed_unseen_by_drive`` that no drive of
+        the run saw (its own damages are never among them: it saw them), sorted; None without frames."""
+        if self.passed_unseen_by_drive is None:
+            return None
+        seen = set(self.mapping.values())
+        return sorted({c for ids in self.passed_unseen_by_drive.values() for c in ids} - seen)
 
     @property
     def changed(self) -> bool:
@@ -1128,6 +1143,8 @@ class Store:
             self._update_passes(sorted(moved), pass_r, tol)
             self._update_passes(sorted((set(touched) | near) - moved), pass_r, tol, newf=newf,
                                 drives={o["key"][0] for r in rows for o in r["obs"]})
+            if frames:
+                res.passed_unseen_by_drive, res.n_unseen = self._passed_unseen(frames)
             if res.changed:
                 damages = res.new or res.seen_again or res.reopened or res.refined  # (else: only frames recorded)
                 self._touch("runs", *(("candidates", "observations") if damages else ()),
@@ -1610,6 +1627,32 @@ class Store:
         if upd:
             con.executemany("UPDATE candidates SET n_passes=?, n_unseen=?, last_passed=? WHERE candidate_id=?", upd)
             self._touch("candidates")
+
+    def _passed_unseen(self, frames: list[tuple]) -> tuple[dict[str, list[str]], dict[str, int]]:
+        """Inside merge's transaction, after the passes are updated; reads only. For each drive of the run's
+        ``frames`` (its own name): the damages that drive's frames drove past after their last sighting without
+        seeing them, the passes ``n_unseen`` counts (``sighted`` 0, a time later than the damage's last sighting).
+        A frame's pass is under the name its frame is held as (a copied or renamed drive: the registry's name), so
+        the drive's registry names are those of its frames as held. A merge again reads the same rows: the same
+        answer, nothing written. Returns ({drive: sorted ids}, {id: its n_unseen})."""
+        names: dict[str, set[str]] = {}
+        run_drive = {int(f[2]): f[0] for f in frames}
+        for k, d in self.con.execute(
+                "SELECT f.frame_key, d.drive FROM json_each(?) j JOIN frames f ON f.frame_key = j.value "
+                "JOIN drives d ON d.did = f.did", (json.dumps(sorted(run_drive)),)):
+            names.setdefault(run_drive[int(k)], set()).add(d)
+        held = sorted({n for ns in names.values() for n in ns})
+        by_name: dict[str, set[str]] = {}
+        n_unseen: dict[str, int] = {}
+        for cid, d, u in self.con.execute(
+                "SELECT p.candidate_id, p.drive, c.n_unseen FROM passes p JOIN candidates c USING (candidate_id) "
+                "WHERE p.drive IN (SELECT value FROM json_each(?)) AND p.sighted = 0 AND p.t IS NOT NULL AND "
+                "(c.last_t IS NULL OR p.t > c.last_t)", (json.dumps(held),)):
+            by_name.setdefault(d, set()).add(cid)
+            n_unseen[cid] = int(u or 0)
+        out = {d: sorted({c for n in names.get(d, ()) for c in by_name.get(n, ())})
+               for d in dict.fromkeys(f[0] for f in frames)}
+        return out, n_unseen
 
     def _pairs_with(self, cand: pd.DataFrame, newf: pd.DataFrame, radius: float) -> pd.DataFrame:
         """The (damage, frame) pairs of ``cand`` and the just recorded frames ``newf`` within about ``radius``
@@ -2308,12 +2351,13 @@ class Store:
                 [sorted(got.get(c, [])) for c in ids])
 
     def states(self, ids: Iterable[str]) -> pd.DataFrame:
-        """``candidate_id, status, status_note, status_changed_at`` of the named registry candidates (those a run
-        just merged): what a run's outputs take from the registry, without reading the rest of it (crops included).
-        ``status_changed_at`` goes into the run's repair_list.csv as into an export's list: the stale-list check of
-        ``import_verification`` reads it."""
+        """``candidate_id, status, status_note, status_changed_at, n_passes, n_unseen, last_passed`` of the named
+        registry candidates (those a run just merged): what a run's outputs take from the registry, without reading
+        the rest of it (crops included). ``status_changed_at`` goes into the run's repair_list.csv as into an
+        export's list: the stale-list check of ``import_verification`` reads it; so do the damage's passes."""
         return pd.read_sql_query(
-            "SELECT candidate_id, status, status_note, status_changed_at FROM candidates WHERE candidate_id IN "
+            "SELECT candidate_id, status, status_note, status_changed_at, n_passes, n_unseen, last_passed FROM "
+            "candidates WHERE candidate_id IN "
             "(SELECT value FROM json_each(?)) ORDER BY fid", self.con, params=(json.dumps(sorted(set(ids))),))
 
     def dump(self, tables: Iterable[str] = ("candidates", "observations", "status_history", "patrol_meta",

@@ -198,6 +198,44 @@ def test_load_heic(exif_dir):
     assert img.shape == (f.height, f.width, 3) and img.dtype == np.uint8
 
 
+def test_heic_rotated_by_its_container_and_exif_is_rotated_once(tmp_path):
+    """An iPhone HEIC stores its pixels as the sensor read them, with the rotation twice: the container's ``irot``
+    and EXIF Orientation 6. libheif applies ``irot`` while decoding, and pillow-heif's ``to_pillow`` then sets the
+    image's EXIF (and XMP) orientation to 1 (``pillow_heif.set_orientation``), so ``exif_transpose`` in
+    ``_load_heif`` turns nothing more: the frame comes out upright once, the size scan_drive reports. Built from a
+    real sample frame (a landscape strip, stored turned a quarter) with pillow-heif's writer, which writes both."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    from PIL import Image, ImageOps
+
+    from conftest import TOYAMA, need
+
+    src = sorted(need(TOYAMA / PASSES[0]).glob("*.jpg"))[10]
+    up = ImageOps.exif_transpose(Image.open(src)).convert("RGB")
+    up = up.crop((0, 0, up.width, up.height * 3 // 5))  # landscape: a second quarter turn shows in the shape
+    drive = tmp_path / "iphone"
+    drive.mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 clockwise to view
+    try:
+        pillow_heif.register_heif_opener()
+        up.transpose(Image.Transpose.ROTATE_90).save(drive / "IMG_0001.HEIC", format="HEIF", exif=exif.tobytes(),
+                                                     quality=95)
+    except Exception as e:  # a pillow-heif without an HEVC encoder
+        pytest.skip(f"HEIC encoding unavailable: {e}")
+    heif = pillow_heif.open_heif(str(drive / "IMG_0001.HEIC"))
+    raw = heif.info["exif"]
+    tags = Image.Exif()
+    tags.load(raw[6:] if raw.startswith(b"Exif\x00\x00") else raw)
+    assert tags[0x0112] == 6 and heif.size == up.size  # the file: EXIF 6, and irot (libheif's size is upright)
+    img = load_image(drive / "IMG_0001.HEIC")
+    assert img.shape == (up.height, up.width, 3)
+    ref = np.asarray(up, dtype=float)[:, :, ::-1]
+    err = np.abs(img.astype(float) - ref).mean()
+    assert err < 6 and err < 0.5 * np.abs(img[::-1, ::-1].astype(float) - ref).mean()  # upright, not upside down
+    f = next(f for f in scan_drive(drive, Config()) if f.name == "IMG_0001.HEIC")
+    assert (f.width, f.height) == up.size
+
+
 def test_iter_decoded_order_and_bounded_prefetch(scanned):
     frames = scanned[PASSES[0]]
     pulled = []

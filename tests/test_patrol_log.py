@@ -177,6 +177,12 @@ def test_registry_new_and_seen_again_per_drive(runs):
     assert [(int(r["new"]), int(r["seen_again"]), int(r["reopened"])) for r in rows] == [(31, 0, 0), (0, 29, 0)]
     assert all(int(r["new"]) + int(r["seen_again"]) + int(r["reopened"]) == int(r["candidates"]) for r in rows)
     assert "new" not in _read_csv(runs["p1"] / "patrol_log.csv")[0]
+    # 未検出通過: the damages each drive drove past after their last sighting unseen, as summary.json counts them (one
+    # run of both passes: p1 drove past nothing after it was seen, a damage p1 saw and p2 missed is p2's)
+    unseen = doc["registry"]["passed_unseen"]
+    assert {r["drive"]: int(r["passed_unseen"]) for r in rows} == unseen["by_drive"]
+    assert unseen["by_drive"][P1] == 0 and unseen["damages"] == 0  # (the run saw each: p1 did)
+    assert "passed_unseen" not in _read_csv(runs["p1"] / "patrol_log.csv")[0]
 
 
 def test_fill_in_columns_prefilled_from_config_and_cli(runs):

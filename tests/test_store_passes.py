@@ -248,3 +248,124 @@ def test_the_registry_exports_show_the_passes(sample, tmp_path):
     html = (tmp_path / "list.html").read_text(encoding="utf-8")
     assert '"n_unseen": 1' in html or '"n_unseen":1' in html
     assert '"未検出通過", "passed unseen"' in html
+
+
+def test_merge_result_names_the_damages_the_run_drove_past_without_a_sighting(sample, tmp_path):
+    """What a run's summary tells the office: p2 drove past p1's damage a week later without seeing it
+    (``passed_unseen``, per drive and for the run, with the damage's n_unseen now); p1 merged after p2 passed p2's
+    damages before they were seen (not "not seen again": none); a merge again answers the same and writes nothing;
+    a third drive that saw nothing (p2's route two weeks later) passed every damage of its route, p1's damage now
+    unseen twice."""
+    from datetime import timedelta
+
+    cfg, p1, p2, label, keys = sample
+    store = tmp_path / "r.gpkg"
+    with Store(store) as st:
+        r1 = st.merge(p1, {"run_id": "p1"}, cfg, frames=keys[P1])
+        r2 = st.merge(p2, {"run_id": "p2"}, cfg, frames=keys[P2])
+    rid = _rid(store, p1, label)
+    assert r1.passed_unseen == [] and r1.passed_unseen_by_drive == {P1: []}
+    assert r2.passed_unseen == [rid] and r2.passed_unseen_by_drive == {P2: [rid]} and r2.n_unseen == {rid: 1}
+    before = dump(store, skip=())
+    with Store(store) as st:
+        again = st.merge(p2, {"run_id": "p2 again"}, cfg, frames=keys[P2])
+    assert not again.changed and again.passed_unseen == [rid] and dump(store, skip=()) == before
+    # the other order: p1's frames passed p2's damages a week before p2 saw them
+    other = tmp_path / "b.gpkg"
+    with Store(other) as st:
+        st.merge(p2, {"run_id": "p2"}, cfg, frames=keys[P2])
+        assert st.merge(p1, {"run_id": "p1"}, cfg, frames=keys[P1]).passed_unseen == []
+    # without frames nothing is known of where the run drove
+    with Store(tmp_path / "c.gpkg") as st:
+        assert st.merge(p1, {"run_id": "p1"}, cfg).passed_unseen is None
+    # p3: p2's route two weeks later (other photos: other keys), nothing seen
+    p3 = [("toyama-2026-12-p3", f[1], f[2] + 1, f[3] + timedelta(days=14), *f[4:]) for f in keys[P2]]
+    with Store(store) as st:
+        r3 = st.merge(p2.iloc[:0], {"run_id": "p3"}, cfg, frames=p3)
+        q = st.query().set_index("candidate_id")
+    passed = set(q.index[q["last_passed"].fillna("").str.startswith("2026-12-11")])
+    assert r3.passed_unseen == sorted(passed) and len(passed) > 10
+    assert r3.n_unseen[rid] == 2 and {r3.n_unseen[c] for c in passed - {rid}} == {1}
+    assert r3.n_unseen == q.loc[sorted(passed), "n_unseen"].to_dict()
+
+
+def _drive_dir(tmp: Path, toyama: Path, drive: str, cfg, drop: list[dict] = ()) -> Path:
+    """tmp/<drive>/<drive>.csv: the drive's oracle detections without the sightings ``drop`` (a candidate's
+    observations), and frames.csv of the drive's real frames beside it: what `patrol locate` reads as a run's."""
+    import csv
+
+    from detector.frames import write_frames_csv
+
+    d = tmp / drive
+    d.mkdir()
+    gone = {(o["image"], round(float(o["x1"]))) for o in drop}
+    with open(toyama / f"{drive}.oracle.csv", encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    head, body = rows[0], rows[1:]
+    im, x1 = head.index("image"), head.index("x1")
+    keep = [r for r in body if (r[im], round(float(r[x1]))) not in gone]
+    assert len(body) - len(keep) == len(drop)
+    with open(d / f"{drive}.csv", "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([head, *keep])
+    write_frames_csv(scan_drive(toyama / drive, cfg), d / "frames.csv")
+    return d / f"{drive}.csv"
+
+
+def test_a_runs_summary_patrol_log_and_repair_list_tell_the_damages_it_drove_past_unseen(sample, tmp_path):
+    """`patrol locate --store` of p1, then of p2 without its sightings of one damage p1 saw: p2's console summary
+    and summary.json (registry.passed_unseen) name that damage, its patrol log row counts it (未検出通過), and its
+    repair list carries each damage's n_passes / n_unseen / last_passed as the registry holds them; the crew's list
+    with these columns still imports."""
+    import csv
+    import json
+
+    from conftest import TOYAMA
+    from test_cli import ok, patrol
+
+    cfg, p1, p2, label, keys = sample
+    full_p2 = _oracle_candidates(TOYAMA, cfg)[0][1]
+    dropped = full_p2.loc[sorted(set(full_p2.index) - set(p2.index))]
+    assert len(dropped) == 1
+    c1 = _drive_dir(tmp_path, TOYAMA, P1, cfg)
+    c2 = _drive_dir(tmp_path, TOYAMA, P2, cfg, drop=list(dropped.iloc[0]["observations"]))
+    store, roads = tmp_path / "r.gpkg", TOYAMA / "roads.geojson"
+    ok(patrol("locate", c1, "--roads", roads, "--out", tmp_path / "o1", "--store", store))
+    r = ok(patrol("locate", c2, "--roads", roads, "--out", tmp_path / "o2", "--store", store))
+    rid = _rid(store, p1, label)
+    with Store(store) as st:
+        q = st.query().set_index("candidate_id")
+    assert (q.loc[rid, "n_passes"], q.loc[rid, "n_unseen"]) == (2, 1)
+    doc = json.loads((tmp_path / "o2" / "summary.json").read_text(encoding="utf-8"))
+    assert doc["registry"]["passed_unseen"] == {"damages": 1, "unseen_2_or_more": 0, "ids": [rid],
+                                                "by_drive": {P2: 1}}
+    assert "1 known damages driven past without a sighting" in " ".join(r.stdout.split())
+    first = json.loads((tmp_path / "o1" / "summary.json").read_text(encoding="utf-8"))
+    assert first["registry"]["passed_unseen"]["damages"] == 0
+    log = list(csv.DictReader(open(tmp_path / "o2" / "patrol_log.csv", encoding="utf-8-sig", newline="")))
+    assert [(x["drive"], x["passed_unseen"]) for x in log] == [(P2, "1")]
+    import openpyxl
+
+    head = [c.value for c in openpyxl.load_workbook(tmp_path / "o2" / "patrol_log.xlsx")["patrol_log"][1]]
+    assert "未検出通過\npassed unseen" in head
+    # the repair list: the run's damages (all seen by p2: none unseen since) with the registry's passes
+    rows = list(csv.DictReader(open(tmp_path / "o2" / "repair_list.csv", encoding="utf-8-sig", newline="")))
+    assert len(rows) > 20 and rid not in {x["candidate_id"] for x in rows}
+    for x in rows:
+        reg = q.loc[x["candidate_id"]]
+        assert (x["n_passes"], x["n_unseen"], x["last_passed"]) == (
+            str(reg["n_passes"]), str(reg["n_unseen"]), reg["last_passed"])
+    assert {x["n_passes"] for x in rows} >= {"2"} and {x["n_unseen"] for x in rows} == {"0"}
+    # p1's list, written before p2 was merged: its damage then passed once, by p1
+    rows1 = {x["candidate_id"]: x for x in csv.DictReader(
+        open(tmp_path / "o1" / "repair_list.csv", encoding="utf-8-sig", newline=""))}
+    assert (rows1[rid]["n_passes"], rows1[rid]["n_unseen"]) == ("1", "0")
+    # a crew's list with the columns imports as before (they are not the crew's)
+    with open(tmp_path / "o2" / "repair_list.csv", encoding="utf-8-sig", newline="") as fh:
+        head, first_row = list(csv.reader(fh))[:2]
+    first_row[head.index("status")] = "confirmed"
+    with open(tmp_path / "crew.csv", "w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh).writerows([head, first_row])
+    r = ok(patrol("import-verification", store, tmp_path / "crew.csv"))
+    assert "applied 1," in r.stdout and "not applied 0" in r.stdout
+    with Store(store) as st:
+        assert st.states([rows[0]["candidate_id"]])["status"].tolist() == ["confirmed"]
