@@ -10,8 +10,12 @@ verification list, a Shapefile's .dbf without a code page):
 2. UTF-8, strictly (a UTF-8 BOM taken off): Shift_JIS text is almost never valid UTF-8, so this is a safe first try;
 3. cp932, strictly, and only where the text holds no character Japanese text is made of none of: Python's cp932
    maps even bytes Shift_JIS has no character for (0x80, 0xA0, 0xFD-0xFF) to C1 controls and private-use code
-   points, and a Latin-1 or binary file often decodes as such or as user-defined (gaiji) characters: it is not
-   Shift_JIS text (``lenient`` lets a few through);
+   points: such text is not Shift_JIS (``lenient`` lets a few through). User-defined characters (gaiji, 外字:
+   0xF040-0xF9FC, private use U+E000-U+E757) are real in Japanese files (a rare kanji of a place or person's
+   name in a road ledger, a fleet export's driver column) but are also what a Latin-1 file decodes to ("ñ" + a
+   letter): they are taken where the text holds at least as many characters of Shift_JIS's common rows (kana,
+   full-width symbols and the first level of kanji, lead bytes 0x81-0x9F, which Latin-1 text never yields) as
+   gaiji, else counted against it like the bytes above;
 4. else :class:`TextEncodingError` ("neither UTF-8 nor Shift_JIS (cp932) text"), which each reader turns into its
    own error naming the file and what to do.
 
@@ -29,10 +33,38 @@ __all__ = ["TextEncodingError", "decode_text", "NEITHER", "CODEC_LABELS"]
 NEITHER = "neither UTF-8 nor Shift_JIS (cp932) text"
 CODEC_LABELS = {"utf-8": "UTF-8", "cp932": "Shift_JIS (cp932)", "utf-16": "UTF-16"}
 
-# what cp932 decodes bytes to that no Shift_JIS text holds: C1 controls (0x80) and private-use code points (0xA0,
-# 0xFD-0xFF, and the user-defined area 0xF040-0xF9FC, where Latin-1 "ñ" + a letter lands). ASCII's own control
-# bytes are not counted: UTF-8 (step 2) takes them too
-_NOT_SJIS = re.compile("[\x80-\x9f\ue000-\uf8ff]")
+# what cp932 decodes bytes to that no Shift_JIS text holds: C1 controls (0x80) and the private-use code points of
+# 0xA0 and 0xFD-0xFF. ASCII's own control bytes are not counted: UTF-8 (step 2) takes them too
+_NOT_SJIS = re.compile("[\x80-\x9f\uf8f0-\uf8f3]")
+# the user-defined area 0xF040-0xF9FC (gaiji, 外字), where Latin-1 "ñ" + a letter lands too
+_GAIJI = re.compile("[\ue000-\ue757]")
+
+
+def _common_rows(text: str) -> int:
+    """How many characters of ``text`` cp932 writes with a lead byte 0x81-0x9F (kana, full-width symbols, the first
+    level of kanji): the body of Japanese text, never the decoding of Latin-1 text (0x80-0x9F are its controls)."""
+    chars = [c for c in set(text) if not c.isascii()]
+    common = []
+    for c in chars:
+        try:
+            b = c.encode("cp932")
+        except UnicodeEncodeError:
+            continue
+        if len(b) == 2 and 0x81 <= b[0] <= 0x9F:
+            common.append(c)
+    if not common:
+        return 0
+    return len(re.findall("[" + "".join(re.escape(c) for c in common) + "]", text))
+
+
+def _not_sjis(text: str) -> int:
+    """The characters of cp932-decoded ``text`` that say it is not Shift_JIS text: bytes Shift_JIS has no character
+    for, and gaiji outnumbering the characters of Shift_JIS's common rows (Latin-1 text, see the module doc)."""
+    bad = len(_NOT_SJIS.findall(text))
+    gaiji = len(_GAIJI.findall(text))
+    if gaiji and _common_rows(text) < gaiji:
+        bad += gaiji
+    return bad
 
 
 class TextEncodingError(ValueError):
@@ -55,7 +87,7 @@ def decode_text(data: bytes, partial: bool = False, lenient: bool = False) -> tu
     for codec in ("utf-8", "cp932"):
         if lenient:
             text = data.decode(codec, "replace")
-            bad = text.count("\ufffd") + (len(_NOT_SJIS.findall(text)) if codec == "cp932" else 0)
+            bad = text.count("\ufffd") + (_not_sjis(text) if codec == "cp932" else 0)
             if bad <= _bad_allowed(text):
                 return text, codec
             continue
@@ -65,7 +97,7 @@ def decode_text(data: bytes, partial: bool = False, lenient: bool = False) -> tu
             if not (partial and e.start >= len(data) - 3):
                 continue
             text = data[:e.start].decode(codec)
-        if codec == "cp932" and _NOT_SJIS.search(text):
+        if codec == "cp932" and _not_sjis(text):
             continue
         return text, codec
     raise TextEncodingError()

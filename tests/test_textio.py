@@ -104,3 +104,48 @@ def test_a_latin1_shapefile_is_not_taken_for_shift_jis(roads_dir, tmp_path):
     assert net.names[:3].tolist() == led["NOMBRE"][:3].tolist()
     said = [w for w in net.warnings if "calles.dbf" in w]
     assert len(said) == 1 and "neither UTF-8 nor Shift_JIS: read as ISO-8859-1" in said[0], said
+
+
+def test_gaiji_in_japanese_text_is_shift_jis_but_not_in_latin1():
+    """User-defined characters (gaiji, 外字, 0xF040-0xF9FC) are real in Japanese files: a rare kanji of a driver's or
+    a place's name that an office PC's font defines. The first shared rule refused any such file as "neither UTF-8
+    nor Shift_JIS" (a fleet track lost every position for one name); Latin-1 "ñ" + a letter lands there too."""
+    gaiji = b"\xf0\x40"  # the first user-defined character
+    name = "高".encode("cp932") + gaiji + "田".encode("cp932")  # 𠮷田-style: the office font's own kanji
+    ledger = b"\r\n".join(b"R%03d," % i + "市道".encode("cp932") + name + "線".encode("cp932") for i in range(40))
+    text, codec = decode_text(ledger)
+    assert codec == "cp932" and text.count("\ue000") == 40 and text.startswith("R000,市道高\ue000田線")
+    assert decode_text(ledger, lenient=True)[1] == "cp932"
+    # Latin-1: gaiji without Japanese text around them stay refused (strict) and counted against it (lenient)
+    for latin in ("Calle España\n".encode("latin-1"),
+                  "\n".join(f"Calle España nº {i}, Añorga" for i in range(50)).encode("latin-1")):
+        with pytest.raises(TextEncodingError):
+            decode_text(latin)
+    with pytest.raises(TextEncodingError):  # (lenient lets 2 + 1 % bad characters through: a whole file fails)
+        decode_text(latin, lenient=True)
+    # more gaiji than Japanese text: not taken (a binary or Latin-1 file that happens to hold a kana or two)
+    with pytest.raises(TextEncodingError):
+        decode_text("あ".encode("cp932") + gaiji * 3)
+
+
+def test_a_fleet_track_with_a_gaiji_driver_name_places_the_frames(tmp_path):
+    """A Japanese fleet system's Shift_JIS track with a driver column whose name holds a gaiji: the track was
+    refused ("neither UTF-8 nor Shift_JIS") and the frames lost their positions. Real points: the Kubicka Toyama
+    track the sample drive follows."""
+    from detector.tracks import read_track
+
+    from test_tracks import kubicka_points
+
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    jst = ZoneInfo("Asia/Tokyo")
+    pts = kubicka_points(datetime(2026, 11, 20, 1, 0, tzinfo=timezone.utc))[:120]
+    driver = "高".encode("cp932") + b"\xf0\x40" + "田".encode("cp932")
+    rows = [datetime.fromtimestamp(t, jst).strftime("%Y/%m/%d %H:%M:%S").encode() + b",%.7f,%.7f," % (la, lo)
+            + driver for t, la, lo in pts]
+    p = tmp_path / "運行記録.csv"
+    p.write_bytes("日時,緯度,経度,運転者\r\n".encode("cp932") + b"\r\n".join(rows) + b"\r\n")
+    tr = read_track(p, tz=jst)
+    assert len(tr.t) == len(pts)
+    assert np.allclose(tr.lat, [la for _, la, _ in pts], atol=1e-6)
