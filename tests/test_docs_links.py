@@ -36,3 +36,17 @@ def test_slugs_as_github_makes_them():
     anchors, _ = _anchors_and_links("## frames.csv columns\n## Cameras without GPS: track files\n"
                                     "```\n# not a heading\n```\n<a id=\"rear-camera\"></a>")
     assert anchors == {"framescsv-columns", "cameras-without-gps-track-files", "rear-camera"}
+
+
+def test_changelog_links_resolve():
+    """CHANGELOG.md's links into README.md (``README.md#anchor``) name a heading there, and the version at its top
+    is the package's (a release without its changelog entry, or the reverse, fails)."""
+    from detector import __version__
+
+    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    anchors, _ = _anchors_and_links((ROOT / "README.md").read_text(encoding="utf-8"))
+    links = re.findall(r"\]\(README\.md#([^)]+)\)", text)
+    assert links, "CHANGELOG.md links to no README section"
+    missing = sorted({a for a in links if a not in anchors})
+    assert not missing, f"CHANGELOG.md: links to README anchors that do not exist: {missing}"
+    assert re.search(r"^## (\S+)", text, re.M)[1] == __version__
