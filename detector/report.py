@@ -13,7 +13,8 @@ GeoDataFrame (e.g. segment conditions) added as a second GeoPackage layer. The c
 the network's own column names (``road_<name>`` where one is named like ours), numbers kept as numbers.
 
 The HTML report is one self-contained file: Leaflet (detector/assets/leaflet, BSD-2) and its CSS are
-inlined, the road network is drawn as polylines (no tiles), crops are data: URIs of thumbnails that fit the
+inlined, the road network is drawn as polylines (no tiles; links merged end to end, simplified, delta-encoded:
+``_road_lines``), crops are data: URIs of thumbnails that fit the
 popup (320x240, WebP quality 60: ``crops.thumbnail``), each linked (relative URL) to its full crop in the folder
 beside the file (a run's crops/, an export's ``<name>_html_crops/``). All data sits in a
 ``<script type="application/json">`` block with ``<``, ``>``, ``&`` escaped, the thumbnails one a line in a
@@ -720,11 +721,16 @@ def _photo_href(path: Any) -> str | None:
 
 def _road_lines(roads_wgs84, df: pd.DataFrame, near_m: float = 300.0, simplify_m: float = 2.0,
                 max_full: int = 3000) -> list[dict]:
-    """Road polylines [[lat, lon], ...] for the map: simplified by ``simplify_m`` and, for a large network,
-    only those within ``near_m`` of a candidate."""
+    """Road polylines for the map, each ``{"d": [lat, lon, dlat, dlon, ...]}`` (1e-5 degrees; ``road_coords``) (grey, not interactive: the page draws only their
+    shape): for a large network only the segments within ``near_m`` of a candidate; segments that meet end to end
+    merged into one line (``shapely.line_merge``: a ledger network is one line a link between intersections, a
+    city's ~50,000 two-point links were ~90 bytes each of brackets, names and ids the page never used), simplified
+    by ``simplify_m`` and rounded to 1e-5 degrees (~1 m: the phone's GPS error, under a pixel at the map's street
+    zoom), each point but the first as its step from the one before (a few digits, not 20 characters a point)."""
     if roads_wgs84 is None or len(roads_wgs84) == 0:
         return []
     import geopandas as gpd
+    import shapely
     from shapely.geometry import MultiPoint
 
     g = roads_wgs84
@@ -743,21 +749,30 @@ def _road_lines(roads_wgs84, df: pd.DataFrame, near_m: float = 300.0, simplify_m
         cand = gpd.GeoSeries(gpd.points_from_xy([p[0] for p in pts], [p[1] for p in pts]), crs="EPSG:4326").to_crs(metric)
         zone = MultiPoint(list(cand)).buffer(near_m)
         gm = gm[gm.intersects(zone)]
-    gm = gm.set_geometry(gm.geometry.simplify(simplify_m, preserve_topology=False))
-    back = gm.to_crs("EPSG:4326")
-    name_col = "road_name" if "road_name" in back.columns else None
-    id_col = "segment_id" if "segment_id" in back.columns else None
+    parts = shapely.get_parts(shapely.get_parts(gm.geometry.to_numpy()))  # multi-lines (and collections) to parts
+    parts = parts[(shapely.get_type_id(parts) == 1) & ~shapely.is_empty(parts)]  # LineStrings
+    if len(parts) == 0:
+        return []
+    merged = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(parts)))
+    merged = shapely.simplify(merged, simplify_m, preserve_topology=False)
+    back = gpd.GeoSeries(merged, crs=metric).to_crs("EPSG:4326").to_numpy()
+    xy, idx = shapely.get_coordinates(back, return_index=True)
+    lat, lon = np.round(xy[:, 1] * 1e5).astype(np.int64), np.round(xy[:, 0] * 1e5).astype(np.int64)
+    cuts = np.flatnonzero(np.diff(idx)) + 1
     out = []
-    for i, geom in enumerate(back.geometry):
-        parts = list(geom.geoms) if hasattr(geom, "geoms") else [geom]
-        for part in parts:
-            if part.geom_type != "LineString" or part.is_empty:
-                continue
-            coords = [[round(y, 6), round(x, 6)] for x, y, *_ in part.coords]
-            out.append({"c": coords,
-                        "n": _clean(back[name_col].iloc[i]) if name_col else None,
-                        "s": _clean(back[id_col].iloc[i]) if id_col else None})
+    for la, lo in zip(np.split(lat, cuts), np.split(lon, cuts)):
+        keep = np.r_[True, (np.diff(la) != 0) | (np.diff(lo) != 0)]  # points made equal by the rounding
+        if keep.sum() >= 2:
+            la, lo = la[keep], lo[keep]
+            out.append({"d": np.column_stack([np.r_[la[0], np.diff(la)], np.r_[lo[0], np.diff(lo)]]).ravel().tolist()})
     return out
+
+
+def road_coords(line: dict) -> list[list[float]]:
+    """A map road line's ``[[lat, lon], ...]`` (as the page decodes ``d``: its first point and then each point's
+    step from the one before, in 1e-5 degrees)."""
+    d = np.cumsum(np.asarray(line["d"], dtype=np.int64).reshape(-1, 2), axis=0) / 1e5
+    return d.tolist()
 
 
 def _fmt_num(v: Any, nd: int) -> Any:
@@ -987,7 +1002,10 @@ _APP_JS = r"""
   var map = L.map("map", {preferCanvas: false, attributionControl: false, zoomControl: true});
   L.control.scale({imperial: false}).addTo(map);
   var roadLayer = L.layerGroup().addTo(map);
-  D.roads.forEach(function (r) {
+  D.roads.forEach(function (r) {  // d: the first point, then each point's step from the last, in 1e-5 degrees
+    var d = r.d, c = [], la = 0, lo = 0;
+    for (var k = 0; k + 1 < d.length; k += 2) { la += d[k]; lo += d[k + 1]; c.push([la / 1e5, lo / 1e5]); }
+    r.c = c;
     L.polyline(r.c, {color: "#8f9aa6", weight: 3, opacity: 0.9, interactive: false}).addTo(roadLayer);
   });
 
