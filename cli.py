@@ -526,15 +526,20 @@ def export(
                                                           "WGS 84"),
     encoding: Optional[str] = typer.Option(None, "--encoding", help="shp: the .dbf's text, cp932 (Shift_JIS, "
                                                                     "default) or utf-8"),
+    max_mb: Optional[float] = typer.Option(None, "--max-mb", help="html: fit the file to this many MB (10^6 bytes) "
+                                                                   "for a mail: smaller photos, then the least urgent "
+                                                                   "damages' photos left out; a mail carries a file "
+                                                                   "~4/3 its size: 7 for a 10 MB limit"),
 ):
     """Export the registry for GIS, Excel, Google Earth or a browser."""
     from detector.errors import PatrolError
     from detector.gis import export_options
-    from detector.report import FORMATS, PHOTO_FORMATS, export as _export, photo_folder
+    from detector.report import FORMATS, PHOTO_FORMATS, check_max_mb, export as _export, photo_folder
     format = format.strip().lower()
     if format not in FORMATS:
         raise PatrolError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}", field="--format")
     target, encoding = export_options(format, out, crs, encoding)  # refused before the registry is read
+    check_max_mb(format, max_mb)
     statuses = [s for v in (status_ or []) for s in v.split(",") if s] or None
     cfg = _config(config)
     try:  # the dates a crew's checked_at takes (README: Dates a crew writes); a time: its day
@@ -554,7 +559,11 @@ def export(
         df = st.query(status=statuses, since=since_d, lists=False)  # the complete lists: its observations
     df, note = join_fields(df, net, cfg, roads)  # the network as it is now, by segment_id (README: kept road fields)
     notes: list[str] = (list(net.read_warnings) if net is not None else []) + ([note] if note else [])
-    _export(df, format, out, cfg, roads_wgs84=roads_gdf, crs=target, encoding=encoding, notes=notes)
+    said: list[str] = []
+    _export(df, format, out, cfg, roads_wgs84=roads_gdf, crs=target, encoding=encoding, notes=notes, max_mb=max_mb,
+            said=said)
+    for msg in said:  # --max-mb: what it did to fit
+        console.print(msg, soft_wrap=True, markup=False, highlight=False)
     for msg in notes:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
     console.print(f"{len(df)} candidates → {out}" + (f" ({target.to_string()})" if target is not None else "")

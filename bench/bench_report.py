@@ -20,7 +20,13 @@ at ``#c=<id>`` of a damage in the middle of the list, and the bench checks that 
 (decoded, ``naturalWidth`` > 0). Prints per size: MB, KB a candidate, export seconds, load ms, heap MB, RSS MB,
 elements, before -> after and the ratio (medians of the repeats).
 
+With ``--max-mb`` (default 10,5) the working tree's export is also written and measured with each size cap
+(``patrol export --format html --max-mb N``) and the line it says is printed; the popup's photo is then that of the
+damage in the middle of the list where the cap kept it (0 where it was left out). The road network drawn is the
+sample's copied to each site of the grid (a city's network around every site; ``--sample-roads``: once, as before).
+
     .venv/bin/python bench/bench_report.py [--candidates 2000,5000] [--weeks 3] [--before d83695f] [--repeat 3]
+        [--max-mb 10,5] [--sample-roads]
 """
 
 from __future__ import annotations
@@ -57,12 +63,15 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 EXPORT = r"""
 import pickle, sys, time
 tree, data, out = sys.argv[1:4]
+cap = float(sys.argv[4]) if len(sys.argv) > 4 else None
 sys.path.insert(0, tree)
 from detector import report
 from detector.config import Config
 df, roads = pickle.load(open(data, "rb"))
+said = []
 t = time.perf_counter()
-report.export(df, "html", out, Config(), roads_wgs84=roads)
+report.export(df, "html", out, Config(), roads_wgs84=roads, **({"max_mb": cap, "said": said} if cap else {}))
+print("; ".join(said))
 print(time.perf_counter() - t)
 """
 
@@ -171,6 +180,21 @@ def measure(html: Path, repeat: int, popup_id: str) -> dict[str, float]:
     return res
 
 
+def city_roads(roads, n_sites: int):
+    """The sample's road network copied to each site of the grid build_registry lays the damages on (week_cands'
+    5 km a copy east undone, then the grid's shift): a city's network around each site, as a whole city's would be."""
+    import geopandas as gpd
+    import pandas as pd
+
+    parts = []
+    for g in range(n_sites):
+        r = roads.copy()
+        r["geometry"] = r.geometry.translate(0.035 * (g % 12), 0.028 * (g // 12))
+        r["segment_id"] = r["segment_id"].astype(str) + f"@g{g}"
+        parts.append(r)
+    return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=roads.crs)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--candidates", default="2000,5000")
@@ -179,6 +203,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--shared", default=str(ROOT.parent / "shared"))
     ap.add_argument("--keep", default=None, help="folder to keep the registries and the html in")
+    ap.add_argument("--max-mb", default="10,5", help="the working tree's export with these caps too ('' for none)")
+    ap.add_argument("--sample-roads", action="store_true", help="draw the sample's network once (as before "
+                    "c10700c), not a copy at each site (a city's)")
     a = ap.parse_args()
     import geopandas as gpd
 
@@ -207,23 +234,33 @@ def main() -> None:
         with Store.for_config(store, cfg) as st:
             df = st.query(lists=False)
         data = d / "query.pkl"
-        data.write_bytes(pickle.dumps((df, roads)))
+        sites = math.ceil(len(df) / len(base)) + a.weeks
+        net = roads if a.sample_roads else city_roads(roads, sites)
+        data.write_bytes(pickle.dumps((df, net)))
         print(f"\n{len(df)} damages ({a.weeks} weekly merges, registry {store.stat().st_size / 1e6:.0f} MB, "
-              f"built in {time.perf_counter() - t0:.0f} s)")
+              f"built in {time.perf_counter() - t0:.0f} s; road network {len(net):,} links)")
         popup_id = str(df["candidate_id"].iloc[len(df) // 2])
-        res = {}
-        for tag, tree in (("before", before), ("after", ROOT)):
-            out = d / f"{tag}.html"
-            r = subprocess.run([sys.executable, "-c", EXPORT, str(tree), str(data), str(out)], capture_output=True,
-                               text=True)
+        res, said = {}, {}
+        caps = [float(x) for x in a.max_mb.split(",") if x]
+        runs = [("before", before, None), ("after", ROOT, None)] + [(f"--max-mb {c:g}", ROOT, c) for c in caps]
+        for tag, tree, cap in runs:
+            out = d / f"{tag.replace('--max-mb ', 'cap')}.html"
+            r = subprocess.run([sys.executable, "-c", EXPORT, str(tree), str(data), str(out)]
+                               + ([str(cap)] if cap else []), capture_output=True, text=True)
             if r.returncode:
                 sys.exit(f"{tag} export failed:\n{r.stderr[-3000:]}")
             size = out.stat().st_size
+            said[tag] = r.stdout.splitlines()[-2]
             res[tag] = {"file MB": size / 1e6, "KB a damage": size / 1e3 / len(df),
                         "export s": float(r.stdout.split()[-1]), **measure(out, a.repeat, popup_id)}
+        print(f"  {'':15s} {'before':>10s}    {'after':>10s}" + "".join(f"  {t:>14s}" for t, _, c in runs if c))
         for k in res["before"]:
             b, f = res["before"][k], res["after"][k]
-            print(f"  {k:15s} {b:10.1f} -> {f:10.1f}  (x{f / b:.2f})" if b else f"  {k:15s} {b:10.1f} -> {f:10.1f}")
+            row = f"  {k:15s} {b:10.1f} -> {f:10.1f}" + "".join(f"  {res[t][k]:14.1f}" for t, _, c in runs if c)
+            print(row + (f"  (after x{f / b:.2f})" if b else ""))
+        for t, _, c in runs:
+            if c:
+                print(f"  {t}: {said[t]}")
     print(f"work folder: {work}")
 
 

@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import xml.etree.ElementTree as ET
 from datetime import datetime
@@ -240,7 +241,25 @@ def test_html_road_network_trimmed_and_simplified(cfg, toyama_roads):
     lines = report._road_lines(big, df, max_full=100)
     assert 0 < len(lines) < len(big) / 5
     n_in = sum(len(g.coords) for g in big.geometry)
-    assert sum(len(r["c"]) for r in report._road_lines(big, df, max_full=10**9)) <= n_in
+    assert sum(len(report.road_coords(r)) for r in report._road_lines(big, df, max_full=10**9)) <= n_in
+
+
+def test_html_road_network_is_compact_and_keeps_its_shape(cfg):
+    """A whole city's network goes into the mailed map: the Toyama network (11,239 links, 453 km) drawn whole is
+    links merged end to end, simplified and delta-encoded in 1e-5 degrees: under 600 bytes a km of road (it was
+    ~2,170: one {"c": [[lat, lon], ...], "n", "s"} a two-point link; 4.5 MB of a 2,000-damage city map,
+    bench/bench_report.py), and the lines drawn are the network's own to within 3 m with its length kept."""
+    import geopandas as gpd
+    import shapely
+
+    big = gpd.read_file(need(TOYAMA / "roads.geojson"))
+    lines = report._road_lines(big, make_candidates(cfg, 1), max_full=10**9)
+    km = big.to_crs("EPSG:6675").length.sum() / 1e3
+    size = len(report.json_for_script(lines).encode())
+    assert size / km < 600, (size, km)
+    drawn = shapely.multilinestrings([shapely.linestrings(np.array(report.road_coords(r))[:, ::-1]) for r in lines])
+    g = gpd.GeoSeries([drawn, shapely.union_all(big.geometry.to_numpy())], crs="EPSG:4326").to_crs("EPSG:6675")
+    assert g[0].hausdorff_distance(g[1]) < 3.0 and g[0].length == pytest.approx(g[1].length, rel=0.005)
 
 
 # ------------------------------------------------------------------------------------------------ Chromium
@@ -621,6 +640,81 @@ def test_html_thumbnails_appear_when_a_popup_opens_in_chromium(tmp_path, cfg, to
     p = seen[3]
     assert p["id"] == "C0007" and p["src"] is None and "画像を表示できません" in p["noimg"], p
     assert p["link"].endswith("/C0007.jpg"), p
+
+
+@pytest.fixture(scope="module")
+def city_registry(tmp_path_factory) -> Path:
+    """A city's registry as bench/bench_report.py builds one, smaller: the sample drive's damages (located and
+    deduped from its true boxes) with their real crops, copied into 10 sites on a ~3 km grid (310 damages, each
+    crop given its own noise), a third of them confirmed / scheduled / repaired by a crew's list."""
+    need(TOYAMA / "roads.geojson")
+    sys.path[:0] = [str(Path(__file__).resolve().parent.parent / "bench")]
+    from bench_report import build_registry, real_crops as bench_crops
+
+    from detector.detections import Detections, read_detections_csv
+    from detector.pipeline import locate_and_dedupe
+
+    cfg = Config()
+    det = Detections.concat([read_detections_csv(TOYAMA / f"toyama-2026-11-p{i}.oracle.csv") for i in (1, 2)])
+    _, _, base, _ = locate_and_dedupe(det, TOYAMA / "roads.geojson", cfg)
+    path = tmp_path_factory.mktemp("city") / "registry.gpkg"
+    build_registry(path, base, bench_crops(base, TOYAMA, cfg), 10 * len(base), 1, cfg)
+    return path
+
+
+def test_html_max_mb_fits_a_mail_and_keeps_the_urgent_photos_in_chromium(tmp_path, city_registry):
+    """`patrol export --format html --max-mb N`: a city's map goes by mail (LGWAN and city mail refuse attachments
+    over 10 MB, often 5). On a registry of the sample's real crops scaled up (310 damages, ~2.4 MB as it is) a cap
+    of 0.6 MB gives a file under it that opens offline: photos at the smallest thumbnail (160 px), those of the
+    most urgent damages (new / reopened / confirmed, then scheduled, then closed; by severity) kept and the rest left
+    out, the console saying so in one line; a kept damage's popup shows its photo, a left-out one's says why."""
+    from conftest import ROOT
+
+    def patrol(*args):
+        return subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, args)], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300)
+
+    roads = TOYAMA / "roads.geojson"
+    full = patrol("export", city_registry, "--format", "html", "--roads", roads, "--out", tmp_path / "full.html")
+    assert full.returncode == 0, full.stderr
+    assert (tmp_path / "full.html").stat().st_size > 3 * 600_000  # the cap has work to do
+    r = patrol("export", city_registry, "--format", "html", "--roads", roads, "--out", tmp_path / "map.html",
+               "--max-mb", "0.6")
+    assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+    size = (tmp_path / "map.html").stat().st_size
+    assert size <= 600_000, size
+    m = re.search(r"^map\.html: (0\.\d) MB; photos 160 px for (\d+) of 310 damages; left out for (\d+) \((.*)\) "
+                  r"to fit 0\.6 MB$", r.stdout, re.M)
+    assert m and float(m.group(1)) <= size / 1e6 < float(m.group(1)) + 0.1, r.stdout
+    shown, left = int(m.group(2)), int(m.group(3))
+    assert shown > 50 and left > 50 and shown + left == 310, r.stdout
+    html = (tmp_path / "map.html").read_text(encoding="utf-8")
+    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', html, re.S).group(1))
+    cands = data["candidates"]
+    kept = [c for c in cands if isinstance(c["thumb"], int) and c["thumb"] is not False]
+    out = [c for c in cands if c["thumb"] is False]
+    assert (len(kept), len(out)) == (shown, left) and data["meta"]["photos"]["px"] == 160
+    rank = {"new": 0, "reopened": 0, "confirmed": 0, "scheduled": 1, "repaired": 2, "not_an_issue": 2}
+    key = lambda c: (rank[c["status"]], -c["severity"])  # noqa: E731
+    assert max(key(c) for c in kept) <= min(key(c) for c in out)  # no photo kept over a more urgent one's
+    assert {c["status"] for c in out} >= {"repaired"} and {c["status"] for c in kept} >= {"new", "confirmed"}
+    first, gone = min(kept, key=key), max(out, key=key)
+    probe = """(function () { var p = document.querySelector('.leaflet-popup'); if (!p) return null;
+        var img = p.querySelector('img'), no = p.querySelector('.noimg');
+        return {src: img && img.src.slice(0, 23), w: img && img.naturalWidth, h: img && img.naturalHeight,
+                noimg: no && no.textContent, head: document.getElementById('meta').textContent}; })()"""
+    page = with_probe(tmp_path / "map.html", probe)
+    dom, err = render(page, f"#c={first['candidate_id']}")
+    assert selfcheck(dom) == "report-ok:310:310" and not console_errors(err), (selfcheck(dom), console_errors(err))
+    p = probe_of(dom)
+    assert p["src"] == "data:image/webp;base64," and 0 < p["w"] <= 160 and 0 < p["h"] <= 120 and not p["noimg"], p
+    assert f"{left} 件省略" in p["head"] and "0.6 MB" in p["head"], p
+    dom, err = render(page, f"#c={gone['candidate_id']}")
+    p = probe_of(dom)
+    assert p["src"] is None and "容量制限のため省略" in p["noimg"], p
+    # refused for a format without photos: one line, exit 2, nothing written
+    r = patrol("export", city_registry, "--format", "csv", "--out", tmp_path / "l.csv", "--max-mb", "5")
+    assert r.returncode == 2 and "--max-mb" in r.stderr and not (tmp_path / "l.csv").exists(), r.stderr
 
 
 def test_photos_of_an_export_are_made_durable_together(tmp_path, cfg, monkeypatch):
