@@ -468,6 +468,7 @@ def status(
         (now, at) = st.con.execute("SELECT status, repaired_at FROM candidates WHERE candidate_id=?",
                                    (candidate_id,)).fetchone()
         kept = n_history(st) > rows
+        converted = st.conversion_notice()
     # what the registry now holds, as the exports label it: not what was typed (補修予定 is stored as scheduled)
     if changed:
         msg = f"{candidate_id}: {before} -> {status_label(now)}" + (f", repaired at {at}" if now == "repaired" else "")
@@ -475,6 +476,8 @@ def status(
         msg = f"{candidate_id}: already {status_label(now)}, status unchanged" + (
             "; note kept" if kept else "; nothing new" if note or who else "")
     console.print(msg, markup=False, highlight=False, soft_wrap=True)
+    if converted:
+        err_console.print(f"warning: {converted}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("import-verification")
@@ -486,7 +489,11 @@ def import_verification(
     """Take back a field crew's repair list: status, note, issue type, who, when."""
     with _open_store(store, _config(config)) as st:
         rep = st.import_verification(file)
+        converted = st.conversion_notice()
     from detector.store import status_label
+
+    if converted:
+        err_console.print(f"warning: {converted}", markup=False, highlight=False, soft_wrap=True)
 
     console.print(f"applied {len(rep.applied)}, notes {len(rep.noted)}, unchanged {len(rep.unchanged)}, "
                   f"outdated {len(rep.outdated)}, not applied {len(rep.unmatched)}, held {len(rep.held)}", markup=False,

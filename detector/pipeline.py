@@ -659,6 +659,9 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
         # run id: <time>-<OUT name>
         res = st.merge(cands, {"label": Path(run_info["out"]).name, **run_info}, cfg, frames=keys)
         reg = st.states(res.mapping.values())  # this run's registry candidates only, not the whole registry
+        converted = st.conversion_notice()  # the first write of a new release: older PCs now refuse the registry
+    if converted:
+        summary.warnings.append(converted)
     summary.new, summary.seen_again, summary.reopened = len(res.new), len(res.seen_again), len(res.reopened)
     summary.run_id = res.run_id if res.changed else None
     summary.unchanged = len(res.unchanged)

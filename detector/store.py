@@ -105,6 +105,14 @@ from .textio import TextEncodingError, decode_text
 SCHEMA_VERSION = 4  # 2: the best crop only in candidates (crop_obs_id says whose), images as drive/name;
 #                    3: the frames of every merged drive, by content (tables drives, frames);
 #                    4: frames with their position, heading and time; passes (drives past a damage, seen or not)
+#: the first patrol release that writes SCHEMA_VERSION: releases before it refuse a registry converted to it (exit 6)
+SCHEMA_SINCE = "0.2.0"
+
+
+def _version() -> str:
+    from . import __version__
+    return __version__
+
 BUSY_TIMEOUT_S = 120.0
 #: the one form of the status times a crew or ``patrol status`` gives (``status_changed_at``, ``repaired_at``,
 #: ``status_history.at``): ISO 8601 to the second with the offset of the config's timezone; a date is its 00:00
@@ -702,6 +710,9 @@ class Store:
         self.tz = ZoneInfo(timezone_name)
         self.busy_timeout_s = float(busy_timeout_s)
         self._con: sqlite3.Connection | None = None
+        #: the schema version the registry had before this Store's first write converted it (None: not converted)
+        self.converted_from: int | None = None
+        self._converting: int | None = None
         self._open()
 
     @classmethod
@@ -769,7 +780,8 @@ class Store:
             row = con.execute("SELECT value FROM patrol_meta WHERE key='schema_version'").fetchone()
             if row is None or int(row[0]) > SCHEMA_VERSION:
                 raise StoreError(f"unsupported registry schema version {row[0] if row else None} (this patrol "
-                                 f"writes version {SCHEMA_VERSION}: a newer patrol made it)", p)
+                                 f"{_version()} writes version {SCHEMA_VERSION}: a newer patrol made it): update "
+                                 f"patrol on this PC to the version the other PCs writing this registry run", p)
         except sqlite3.DatabaseError as e:
             self.close()
             raise StoreError(f"not a usable GeoPackage/SQLite file: {e}", p) from None
@@ -813,6 +825,7 @@ class Store:
         # registry id -> {obs_id: a new sighting's crop}: written by _recompute only where it is the best crop
         self._pending_crops: dict[str, dict[int, bytes]] = {}
         migrated = False
+        self._converting = None
         try:
             self._ensure_indexes()  # first: the migration reads observations per candidate
             migrated = self._migrate()
@@ -831,6 +844,8 @@ class Store:
                 with contextlib.suppress(sqlite3.Error):
                     con.execute("ROLLBACK")
                 raise StoreError(f"cannot commit: {e}", self.path) from None
+            if self._converting is not None:
+                self.converted_from = self._converting
             self._reclaim(migrated)
 
     def _migrate(self) -> bool:
@@ -855,6 +870,7 @@ class Store:
         if row is None or int(row[0]) >= SCHEMA_VERSION:  # (none: the registry is being created)
             return False
         version = int(row[0])
+        self._converting = version
         if version < 2:
             self._migrate_1_2()
         for stmt in _FRAMES_SQL:
@@ -869,6 +885,16 @@ class Store:
         if version < 4:  # every damage's passes as far as known: its sighting drives (no frame has a position yet)
             self._update_passes([c for (c,) in con.execute("SELECT candidate_id FROM candidates ORDER BY fid")])
         return version < 2
+
+    def conversion_notice(self) -> str | None:
+        """One line for the console and summary.json's warnings when this Store converted the registry to
+        SCHEMA_VERSION (the first write of a new release): older releases now refuse it, so every PC writing it must
+        be updated. None when it did not."""
+        if self.converted_from is None:
+            return None
+        return (f"{self.path.name}: registry converted from schema {self.converted_from} to {SCHEMA_VERSION} by "
+                f"patrol {_version()}: patrol before {SCHEMA_SINCE} now refuses it (exit 6, 'unsupported registry "
+                f"schema version {SCHEMA_VERSION}'): update patrol on every PC that writes this registry")
 
     def _add_columns(self, table: str, cols: dict[str, str]) -> None:
         """Inside a write transaction: ALTER TABLE ``table`` ADD the ``cols`` it lacks."""

@@ -369,3 +369,47 @@ def test_a_runs_summary_patrol_log_and_repair_list_tell_the_damages_it_drove_pas
     assert "applied 1," in r.stdout and "not applied 0" in r.stdout
     with Store(store) as st:
         assert st.states([rows[0]["candidate_id"]])["status"].tolist() == ["confirmed"]
+
+
+def test_the_conversion_of_a_schema_3_registry_is_told_once(sample, tmp_path):
+    """patrol 0.1.0's registry (schema 3) converted by the first write of this release: an office with several PCs on
+    one registry must learn that the PCs still on 0.1.0 now refuse it. The run's summary (console, summary.json's
+    warnings), ``patrol status`` and ``patrol import-verification`` say so, once: the next write says nothing. A
+    registry from a newer patrol is refused naming what to do."""
+    import subprocess
+    import sys
+
+    from detector.pipeline import RunSummary, merge_into_store
+
+    cfg, p1, p2, label, keys = sample
+    old = old_store(tmp_path, SCHEMA3_COMMIT, "store_schema3")
+    stores = {}
+    for name in ("run", "status"):
+        stores[name] = tmp_path / f"{name}.gpkg"
+        with old.Store(stores[name]) as st:
+            st.merge(p1, {"run_id": "p1"}, cfg, frames=[f[:4] for f in keys[P1]])
+    summary = RunSummary(out=tmp_path, drives=[P2])
+    merge_into_store(p2, stores["run"], {"drives": [P2], "out": str(tmp_path / "out2")}, cfg, summary)
+    told = [w for w in summary.warnings if "converted from schema 3 to 4" in w]
+    assert len(told) == 1 and "update patrol on every PC" in told[0] and "before 0.2.0" in told[0], summary.warnings
+    again = RunSummary(out=tmp_path, drives=[P2])
+    merge_into_store(p2, stores["run"], {"drives": [P2], "out": str(tmp_path / "out3")}, cfg, again)
+    assert not [w for w in again.warnings if "converted" in w]
+
+    root = Path(__file__).resolve().parent.parent
+    rid = _rid(stores["status"], p1, label)
+    cmd = [sys.executable, str(root / "cli.py"), "status", str(stores["status"]), rid, "--set", "confirmed"]
+    r = subprocess.run(cmd, cwd=root, capture_output=True, text=True, encoding="utf-8", timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "converted from schema 3 to 4" in r.stderr and "update patrol on every PC" in r.stderr
+    r = subprocess.run(cmd[:-1] + ["repaired"], cwd=root, capture_output=True, text=True, encoding="utf-8",
+                       timeout=300)
+    assert r.returncode == 0 and "converted" not in r.stderr, r.stderr
+
+    con = sqlite3.connect(stores["status"])
+    con.execute("UPDATE patrol_meta SET value='5' WHERE key='schema_version'")
+    con.commit()
+    con.close()
+    from detector.errors import StoreError
+    with pytest.raises(StoreError, match="schema version 5 .*update patrol on this PC"):
+        Store(stores["status"])
