@@ -304,6 +304,7 @@ def write_xlsx(log: pd.DataFrame, roads: pd.DataFrame, path: Path, cfg) -> None:
     _xlsx_sheet(rs, roads, road_columns(cfg))
     rs.oddHeader.center.text = "路線別 調査延長・損傷 / roads surveyed"
     lg = wb.create_sheet("legend")
+    r = float(cfg.segments.coverage_radius_m)  # (segments.coverage_radius_m: how far a frame surveys)
     for col, w in zip("ABC", (24, 40, 50)):
         lg.column_dimensions[col].width = w
     rows: list[tuple] = [("道路巡回日誌 / Patrol log",), (),
@@ -314,8 +315,12 @@ def write_xlsx(log: pd.DataFrame, roads: pd.DataFrame, path: Path, cfg) -> None:
                           "the municipality's local time (config timezone): first and last used frame"),
                          ("走行距離 distance", "使用画像の位置を時刻順に結んだ距離",
                           "along the used frames' positions in time order"),
-                         ("調査延長 surveyed", "segments.geojson の区間の surveyed_m の合計",
-                          "sum of the segments' surveyed_m as in segments.geojson (this drive's frames)"),
+                         ("調査延長 surveyed", "segments.geojson の区間の surveyed_m の合計: 使用画像から "
+                          f"{r:g} m 以内の道路。最初と最後の画像の先 {r:g} m と交差点の脇道も含むため、走行距離より"
+                          "長いことがある",
+                          "sum of the segments' surveyed_m as in segments.geojson (this drive's frames): the road "
+                          f"within {r:g} m of a used frame, so it reaches {r:g} m past the first and last frame and "
+                          "into side roads at junctions: it can exceed the distance driven"),
                          (), ("列 column", "見出し (ja)", "heading (en)")]
     rows += [(c, ja, en) for c, ja, en in cols]
     for r in rows:

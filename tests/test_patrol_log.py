@@ -254,3 +254,18 @@ def test_locate_logs_a_drive_without_hits_from_its_frames(runs, tmp_path):
               "frames_rejected"):
         assert got[P2][k] == run_p2[k], k
     assert got[P2]["hits"] == "0" and got[P2]["candidates"] == "0"
+
+
+def test_legend_explains_surveyed_longer_than_driven(runs):
+    """The sample's drives survey more road than they drive (the road within segments.coverage_radius_m of a frame:
+    past the first and last frame, into side roads at junctions): the workbook's legend says why, with the radius,
+    so an office does not take 調査延長 > 走行距離 for an error."""
+    from openpyxl import load_workbook
+
+    rows = _read_csv(runs["both"] / "patrol_log.csv")
+    assert any(float(r["surveyed_km"]) > float(r["distance_km"]) for r in rows), rows
+    legend = {r[0]: r[1:] for r in load_workbook(runs["both"] / "patrol_log.xlsx")["legend"].iter_rows(
+        values_only=True) if r and r[0]}
+    ja, en = legend["調査延長 surveyed"][:2]
+    assert "15 m" in ja and "走行距離より長い" in ja and "脇道" in ja
+    assert "within 15 m" in en and "can exceed the distance driven" in en and "side roads" in en
