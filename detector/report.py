@@ -278,8 +278,8 @@ def check_max_mb(fmt: str, max_mb: float | None) -> None:
     if max_mb is None:
         return
     if fmt != "html":
-        raise UsageError("is for --format html (it fits the map's photos to a mail's size; the "
-                         f"{fmt} export holds no photos)", None, "--max-mb")
+        raise UsageError("is for --format html (it fits the photos the map carries inside it to a mail's size; "
+                         f"a {fmt} export embeds none)", None, "--max-mb")
     if not (isinstance(max_mb, (int, float)) and math.isfinite(max_mb) and max_mb > 0):
         raise UsageError(f"{max_mb}: give the file's size limit in MB, e.g. 5 or 7.5", None, "--max-mb")
 
