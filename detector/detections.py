@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 
 from . import CLASS_IDS
 from .errors import InputError, read_input_bytes
+from .textio import TextEncodingError, decode_text
 
 COLUMNS = ["image", "time", "lat", "lon", "heading", "class", "confidence", "x1", "y1", "x2", "y2", "width", "height"]
 EXTRA_COLUMNS = ["drive", "camera"]
@@ -175,8 +177,29 @@ def _parse_float(s: str, path: Path, line: int, col: str, allow_empty: bool) -> 
     return v
 
 
+#: a time as Excel shows and saves one it has read as a date (``2026/11/20 9:30``, ``2026-11-20 9:30``: the seconds
+#: shown only where the cell's format has them, never the offset)
+_EXCEL_TIME = re.compile(r"\d{4}[/-]\d{1,2}[/-]\d{1,2}[ T]\d{1,2}:\d{2}(:\d{2})?")
+
+
+def _excel_time(t: str) -> str:
+    """What to add to the message of a refused time that looks like Excel rewrote it: what happened, what to do."""
+    if not _EXCEL_TIME.fullmatch(t):
+        return " (expected e.g. 2026-11-20T09:30:05+09:00)"
+    lost = "the seconds and the UTC offset" if t.count(":") == 1 else "the UTC offset"
+    return (f": a spreadsheet (Excel) rewrote the time column as a date when it opened the file, and {lost} are lost, "
+            "which patrol does not guess (the sightings' times place and count them); use the detections.csv "
+            "patrol wrote, or open it in Excel by Data > From Text/CSV with the time column as Text before saving "
+            "(expected e.g. 2026-11-20T09:30:05+09:00)")
+
+
 def read_detections_csv(path: str | Path, drive: str | None = None) -> Detections:
     """Read a detections.csv (ours or anyone's in the schema), validating every field.
+
+    Text by :mod:`detector.textio`'s rule (UTF-8 with or without BOM, UTF-16 with a BOM, Shift_JIS (cp932): Excel's
+    "CSV UTF-8", "Unicode text" and "CSV (comma delimited)"); tab-separated where the header row has tabs and no comma
+    (Excel's "Unicode text"). Times must be ISO 8601 with seconds and UTC offset, as patrol writes them (like
+    frames.csv's): a time Excel rewrote (``2026/11/20 9:30``) is refused with what happened and what to do.
 
     ``drive``: the pass name for rows without a ``drive`` column; default: the file's stem
     (``toyama-2026-11-p1.oracle.csv`` -> ``toyama-2026-11-p1``).
@@ -186,10 +209,13 @@ def read_detections_csv(path: str | Path, drive: str | None = None) -> Detection
         drive = path.name.split(".")[0]
     raw = read_input_bytes(path)
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", path) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+        text, _ = decode_text(raw)  # detector.textio's rule: UTF-8, UTF-16 with a BOM, else Shift_JIS (cp932)
+    except TextEncodingError:
+        raise InputError("neither UTF-8, UTF-16 nor Shift_JIS (cp932) text: use the detections.csv patrol wrote, or "
+                         "save it from Excel as \"CSV UTF-8\"", path) from None
+    first = text.split("\n", 1)[0]
+    delim = "\t" if "\t" in first and "," not in first else ","  # Excel's "Unicode text" is tab-separated
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     try:
         head = next(reader)
     except StopIteration:
@@ -218,9 +244,11 @@ def read_detections_csv(path: str | Path, drive: str | None = None) -> Detection
                 try:
                     dt = datetime.fromisoformat(t)
                 except ValueError:
-                    raise InputError(f"line {line}: not an ISO 8601 time: {t[:40]!r}", path, "time") from None
+                    raise InputError(f"line {line}: not an ISO 8601 time: {t[:40]!r}{_excel_time(t)}", path,
+                                     "time") from None
                 if dt.tzinfo is None:
-                    raise InputError(f"line {line}: time without UTC offset: {t[:40]!r}", path, "time")
+                    raise InputError(f"line {line}: time without UTC offset: {t[:40]!r}{_excel_time(t)}", path,
+                                     "time")
             lat = _parse_float(get("lat"), path, line, "lat", True)
             lon = _parse_float(get("lon"), path, line, "lon", True)
             if math.isfinite(lat) and not -90 <= lat <= 90:

@@ -499,6 +499,9 @@ class MergeResult:
     copies: list[DriveCopy] = field(default_factory=list)
     #: frames of the run recorded in ``frames`` (those the registry did not hold yet)
     frames_recorded: int = 0
+    #: frames the registry held without a position (recorded by a patrol of schema 3) that this run gave theirs
+    #: (position, heading, time): from now on they pass the damages near them (``Store._place_frames``)
+    frames_placed: int = 0
     #: the run's drives merged under another name: their folder name is the registry's name of another drive
     renamed: list[DriveRename] = field(default_factory=list)
     #: drive -> its frames recorded by this merge, for a drive known by name only until now (merged before frames
@@ -522,7 +525,8 @@ class MergeResult:
 
     @property
     def changed(self) -> bool:
-        return bool(self.new or self.seen_again or self.reopened or self.refined or self.frames_recorded)
+        return bool(self.new or self.seen_again or self.reopened or self.refined or self.frames_recorded
+                    or self.frames_placed)
 
 
 @dataclass
@@ -860,7 +864,7 @@ class Store:
         2 -> 3: the (empty) tables ``drives`` and ``frames``: the drives merged before are known by their names only
         (their files were not read then), those merged from now on also by their frames' content.
 
-        3 -> 4: ``frames`` gets lat, lon, heading, t (NULL for the frames recorded before: they pass no damage),
+        3 -> 4: ``frames`` gets lat, lon, heading, t (NULL for the frames recorded before: they pass no damage until their drive is merged again, ``_place_frames``),
         ``observations`` the heading of the sighting's frame (NULL before), ``candidates`` n_passes, n_unseen,
         last_passed (ALTER TABLE: appended after the crop), and the table ``passes``, filled for every damage from
         what is known: the drives that sighted it."""
@@ -1160,11 +1164,13 @@ class Store:
             if new_frames:
                 self._record_frames(new_frames, merged_at, run_id, first=self._first_merges(res.backfilled))
                 res.frames_recorded = len(new_frames)
+            placed = self._place_frames(getattr(self, "_unplaced", []) if frames else [])
+            res.frames_placed = len(placed)
             # passes: of the damages whose sightings changed and of those the new frames drove past. A damage made
             # or moved, or seen from a new direction, against every frame held; the others keep their passes and
             # take the new frames': the same whichever run came first
             moved = self._moved(list(touched), reg, run_id, tol)
-            newf = self._new_frame_table([k for k, _, _ in new_frames])
+            newf = self._new_frame_table([k for k, _, _ in new_frames] + placed)
             near = self._near_frames(newf, pass_r)
             self._update_passes(sorted(moved), pass_r, tol)
             self._update_passes(sorted((set(touched) | near) - moved), pass_r, tol, newf=newf,
@@ -1192,11 +1198,14 @@ class Store:
         merged as (``res.renamed``). Returns the frames to record ``(key, drive, image)``."""
         frames = [(d, im, int(k), f[3] if len(f) > 3 else None) for f in frames for d, im, k in (f[:3],)]
         held: dict[int, tuple[str, str, str]] = {}
-        for k, d, im, at in self.con.execute(
-                "SELECT f.frame_key, d.drive, f.image, d.merged_at FROM json_each(?) j "
+        self._unplaced = []  # held frames without a position (recorded before schema 4)
+        for k, d, im, at, nopos in self.con.execute(
+                "SELECT f.frame_key, d.drive, f.image, d.merged_at, f.lat IS NULL OR f.lon IS NULL FROM json_each(?) j "
                 "JOIN frames f ON f.frame_key = j.value JOIN drives d ON d.did = f.did",
                 (json.dumps(sorted({f[2] for f in frames})),)):
             held[k] = (d, im, at)
+            if nopos:
+                self._unplaced.append(int(k))
         legacy, backfill = self._name_only(frames, held, res)
         first: dict[int, tuple[str, str]] = {}
         total: dict[str, int] = {}
@@ -1444,9 +1453,22 @@ class Store:
                         [(k, did[d], im, *pos.get(k, none)) for k, d, im in new])
         self._touch("drives", "frames")
 
+    def _place_frames(self, keys: list[int]) -> list[int]:
+        """Inside merge's transaction: the held frames ``keys`` that have no position (recorded by a patrol of schema 3)
+        get the position, heading and time this run read from them, where it has them (those it lacks stay NULL).
+        To the passes they are frames just recorded (``_new_frame_table``): the same frames merged first by schema 4
+        would give the same rows. Returns the keys given a position."""
+        pos = getattr(self, "_fpos", {})
+        put = [(*pos[k], k) for k in sorted(set(keys)) if k in pos and pos[k][0] is not None and pos[k][1] is not None]
+        if not put:
+            return []
+        self.con.executemany("UPDATE frames SET lat=?, lon=?, heading=?, t=? WHERE frame_key=? AND lat IS NULL", put)
+        self._touch("frames")
+        return [p[-1] for p in put]
+
     def _new_frame_table(self, keys: list[int]) -> pd.DataFrame:
-        """Inside merge's transaction, after ``_record_frames``: the frames just recorded with a position (frame_key,
-        did, lat, lon, heading, t), as stored."""
+        """Inside merge's transaction, after ``_record_frames`` and ``_place_frames``: the frames just recorded or
+        given their position with a position (frame_key, did, lat, lon, heading, t), as stored."""
         pos = getattr(self, "_fpos", {})
         keys = [k for k in keys if k in pos and pos[k][0] is not None and pos[k][1] is not None]
         if not keys:

@@ -20,6 +20,7 @@ from test_store import _oracle_candidates, dump, old_store
 
 P1, P2 = "toyama-2026-11-p1", "toyama-2026-11-p2"
 SCHEMA3_COMMIT = "a650877"  # the last patrol writing schema 3: frames recorded without position, no passes
+_WHOLE: dict = {}
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,8 @@ def sample(request):
         same = (p2["class"] == c["class"]) & (d < 25)
         near_other = (d < 40) & ~same
         if same.sum() == 1 and not near_other.any():
+            # (p2 with its sighting of the damage, and its row: ``test_frames_of_schema_3_merged_again_…``)
+            _WHOLE.update(p2=p2, label=p2.index[same.to_numpy()][0])
             return cfg, p1, p2[~same.to_numpy()], p1.index[i], keys
     pytest.skip("no damage of the sample seen once by each pass, apart from the others")
 
@@ -203,6 +206,56 @@ def test_registry_of_schema_3_is_migrated_and_refused_by_schema_3(sample, tmp_pa
     assert layers["passes"] is None
     with pytest.raises(old.StoreError, match=f"schema version {SCHEMA_VERSION}"):
         old.Store(store)
+
+
+def test_frames_of_schema_3_merged_again_get_their_positions_and_pass_a_damage_found_later(sample, tmp_path):
+    """p1 merged by SCHEMA3_COMMIT's code (its frames held without position), then the same drive run again with
+    --store by this patrol: the frames it holds get their position, heading and time; p2's damage that p1 did not see
+    (found a week later) gets p1's pass (before its sighting: not unseen). The same whether p1 comes again before or
+    after p2; a second identical merge changes nothing; what the merges kept is what all frames held give."""
+    cfg, p1, p2, label, keys = sample
+    p2 = _WHOLE["p2"]  # (with its sighting of the damage)
+    p1 = p1.drop(index=label)  # the damage only p2 saw
+    old = old_store(tmp_path, SCHEMA3_COMMIT, "store_schema3")
+    a, b = tmp_path / "a.gpkg", tmp_path / "b.gpkg"
+    for path in (a, b):
+        with old.Store(path) as st:
+            st.merge(p1, {"run_id": "p1"}, cfg, frames=[f[:4] for f in keys[P1]])
+
+    def placed(path):
+        con = sqlite3.connect(path)
+        try:
+            return dict(con.execute("SELECT d.drive, COUNT(f.lat) FROM frames f JOIN drives d USING (did) GROUP BY 1"))
+        finally:
+            con.close()
+
+    with Store(a) as st:
+        res = st.merge(p1, {"run_id": "p1 again"}, cfg, frames=keys[P1])
+    assert res.frames_recorded == 0 and res.frames_placed == len(keys[P1]) and res.changed
+    assert placed(a) == {P1: len(keys[P1])}
+    pa = _merge(a, [("p2", p2, keys[P2])], cfg)
+    rid = _rid(a, p2, _WHOLE["label"])
+    rows = _passes(a, rid)
+    assert [(d, s) for d, s, _, _ in rows] == [(P1, 0), (P2, 1)]
+    assert rows[0][2] is not None and rows[0][2] <= cfg.store.pass_radius_m and rows[0][3].startswith("2026-11-20T")
+    with Store(a) as st:
+        q = st.query().set_index("candidate_id")
+        assert st.integrity() == "ok"
+    assert (q.loc[rid, "n_passes"], q.loc[rid, "n_unseen"]) == (2, 0)
+    # p1 again after p2: the same passes
+    pb = _merge(b, [("p2", p2, keys[P2]), ("p1 again", p1, keys[P1])], cfg)
+    assert placed(b) == {P1: len(keys[P1]), P2: len(keys[P2])}
+    alike = set(pa) & set(pb)
+    assert len(alike) >= 0.8 * len(pa) > 10 and {k: pa[k] for k in alike} == {k: pb[k] for k in alike}
+    before = dump(a, skip=())
+    with Store(a) as st:
+        res = st.merge(p1, {"run_id": "p1 a third time"}, cfg, frames=keys[P1])
+    assert res.frames_placed == 0 and not res.changed
+    assert dump(a, skip=()) == before
+    with Store(a) as st, st._txn():
+        st._update_passes([c for (c,) in st.con.execute("SELECT candidate_id FROM candidates")],
+                          cfg.store.pass_radius_m, cfg.locate.heading_tolerance_deg)
+    assert dump(a, skip=()) == before
 
 
 def test_merges_without_frames_record_no_passes(sample, tmp_path):
