@@ -997,6 +997,8 @@ _TEMPLATE = """<!DOCTYPE html>
       <label>分類 class <select id="f-class"><option value="">すべて all</option></select></label>
       <label>状態 status <select id="f-status"><option value="">すべて all</option></select></label>
       <label>重要度 ≥ min severity <input id="f-sev" type="number" step="0.1" min="0" value="0"></label>
+      <label id="l-unseen" hidden>未検出通過 not seen on the last passes <select id="f-unseen"><option value="">すべて all</option>
+        <option value="1">1回以上 / 1+ passes</option><option value="2">2回以上 / 2+ passes</option><option value="3">3回以上 / 3+ passes</option></select></label>
       <label class="wide">検索 search <input id="f-text" type="search" placeholder="路線名・区間・ID / road, segment, id"></label>
       <div id="count" aria-live="polite"></div>
     </form>
@@ -1048,6 +1050,8 @@ main { flex: 1; display: flex; min-height: 0; }
 .legend h4 { margin: 2px 0 0; font-size: 12px; }
 .legend summary { cursor: pointer; font-weight: 600; }
 .legend .sw { display: inline-block; width: 12px; height: 12px; border-radius: 50%; margin-right: 6px; vertical-align: -2px; }
+.legend .sw.ring { width: 9px; height: 9px; border: 2px dotted #5b2a86; background: rgba(91,42,134,.2); }
+#filters label[hidden] { display: none; }
 .pop { font-size: 12px; min-width: 240px; }
 .pop h3 { margin: 0 0 4px; font-size: 14px; }
 .pop img { display: block; max-width: 100%; max-height: 240px; margin: 4px 0; border: 1px solid #ccd; }
@@ -1134,6 +1138,12 @@ _APP_JS = r"""
     L.polyline(r.c, {color: "#8f9aa6", weight: 3, opacity: 0.9, interactive: false}).addTo(roadLayer);
   });
 
+  // a damage still open that the registry's drives passed UNSEEN_MARK times or more since its last sighting
+  // without seeing it (n_unseen): worth a look before a crew goes out (a false alarm, or repaired by someone else)
+  var UNSEEN_MARK = 2;
+  function unseen(c) {
+    return typeof c.n_unseen === "number" && c.n_unseen >= UNSEEN_MARK && c.status !== "repaired" && c.status !== "not_an_issue";
+  }
   function styleFor(c) {
     var st = c.status;
     var s = {radius: 8, color: "#ffffff", weight: 2, opacity: 1, fillColor: color(c), fillOpacity: 0.92, dashArray: null};
@@ -1141,6 +1151,10 @@ _APP_JS = r"""
     if (st === "reopened") { s.color = "#d62728"; s.weight = 3; s.radius = 9; }
     if (st === "repaired") { s.fillOpacity = 0.2; s.color = color(c); s.weight = 2; s.dashArray = "3,3"; }
     if (st === "not_an_issue") { s.fillColor = "#9e9e9e"; s.fillOpacity = 0.5; s.color = "#666"; s.weight = 1; s.radius = 6; }
+    if (unseen(c)) {  // driven past twice or more since its last sighting: a hollow dotted ring (missed, or repaired?)
+      s.fillOpacity = 0.25; s.weight = 3; s.dashArray = "1,5"; s.className = "unseen";
+      if (s.color === "#ffffff") s.color = "#5b2a86";  // new: purple; confirmed / scheduled / reopened keep their rim
+    }
     var sev = typeof c.severity === "number" ? c.severity : 0;
     s.radius += Math.min(4, Math.max(0, sev));
     return s;
@@ -1215,6 +1229,8 @@ _APP_JS = r"""
     return typeof u === "string" && /^data:image\/(webp|jpeg|png);base64,[A-Za-z0-9+\/=]+$/.test(u) ? u : null;
   }
 
+  // a registry's export: n_passes / n_unseen / last_passed known (a run without --store: none)
+  var HAS_PASSES = C.some(function (c) { return c.n_passes !== null && c.n_passes !== undefined; });
   var markerLayer = L.featureGroup().addTo(map);
   var markers = [];
   C.forEach(function (c, i) {
@@ -1243,6 +1259,12 @@ _APP_JS = r"""
      ["repaired", "薄色・破線 faded, dashed"], ["not_an_issue", "灰色 grey"]].forEach(function (p) {
       var s = statusById[p[0]]; d.appendChild(el("div", null, s.ja + " / " + s.en + " — " + p[1]));
     });
+    if (HAS_PASSES) {
+      var row = el("div"); row.appendChild(el("span", "sw ring"));
+      row.appendChild(document.createTextNode("点線の中抜き円 = " + UNSEEN_MARK + "回以上 検出なしで通過 (誤検出・補修済みか要確認) / dotted hollow ring = not seen on the last "
+                                              + UNSEEN_MARK + "+ passes (check: false alarm, or repaired?)"));
+      d.appendChild(row);
+    }
     d.appendChild(el("div", null, "円の大きさ = 重要度 / size = severity"));
     L.DomEvent.disableClickPropagation(d);
     return d;
@@ -1262,7 +1284,7 @@ _APP_JS = r"""
               ["status", "状態", "status"], ["last_seen", "最終検出", "last seen"]];
   COLS.splice.apply(COLS, [COLS.findIndex(function (f) { return f[0] === "road_name"; }) + 1, 0].concat(ROADF));
   // a registry's export: the drives past each damage since its last sighting that did not see it
-  if (C.some(function (c) { return c.n_passes !== null && c.n_passes !== undefined; })) COLS.push(["n_unseen", "未検出通過", "passed unseen"]);
+  if (HAS_PASSES) COLS.push(["n_unseen", "未検出通過", "passed unseen"]);
   var OPTIONAL = {confidence: 1, n_obs: 1, last_seen: 1, n_unseen: 1};  // class "opt": hidden on a phone's width (CSS)
   var headRow = document.querySelector("#tbl thead tr");
   COLS.forEach(function (col, k) {
@@ -1299,7 +1321,7 @@ _APP_JS = r"""
   });
   var sortState = {k: -1, dir: 1};
   function sortBy(k) {
-    sortState = {k: k, dir: sortState.k === k ? -sortState.dir : (k === 2 || k === 3 || k === 4 ? -1 : 1)};
+    sortState = {k: k, dir: sortState.k === k ? -sortState.dir : (k === 2 || k === 3 || k === 4 || COLS[k][0] === "n_unseen" ? -1 : 1)};
     var key = COLS[k][0];
     var order = C.map(function (_, i) { return i; }).sort(function (a, b) {
       var x = C[a][key], y = C[b][key];
@@ -1315,6 +1337,8 @@ _APP_JS = r"""
   // filters
   var fClass = document.getElementById("f-class"), fStatus = document.getElementById("f-status");
   var fSev = document.getElementById("f-sev"), fText = document.getElementById("f-text");
+  var fUnseen = document.getElementById("f-unseen");
+  if (HAS_PASSES) document.getElementById("l-unseen").hidden = false;
   D.classes.forEach(function (c) { var o = el("option", null, c.id + " " + c.ja + " / " + c.en); o.value = c.id; fClass.appendChild(o); });
   D.statuses.forEach(function (s) { var o = el("option", null, s.ja + " / " + s.en); o.value = s.id; fStatus.appendChild(o); });
   document.getElementById("filters").addEventListener("submit", function (e) { e.preventDefault(); });
@@ -1325,6 +1349,8 @@ _APP_JS = r"""
     if (fStatus.value && c.status !== fStatus.value) return false;
     var ms = parseFloat(fSev.value);
     if (isFinite(ms) && ms > 0 && !(typeof c.severity === "number" && c.severity >= ms)) return false;
+    var mu = parseInt(fUnseen.value, 10);
+    if (mu > 0 && !(typeof c.n_unseen === "number" && c.n_unseen >= mu)) return false;
     var q = fText.value.trim().toLowerCase();
     if (q) {
       var hay = [c.candidate_id, c.road_name, c.segment_id, c.class, c.class_name, c.class_name_ja, c.status_note,
@@ -1344,9 +1370,16 @@ _APP_JS = r"""
       if (ok) n++;
       return ok;
     });
-    countBox.textContent = n + " / " + C.length + " 件 shown";
+    // the filters in words: a printout (which hides the filter bar) says what it lists
+    var on = [];
+    if (fClass.value) on.push(fClass.options[fClass.selectedIndex].text);
+    if (fStatus.value) on.push(fStatus.options[fStatus.selectedIndex].text);
+    if (parseFloat(fSev.value) > 0) on.push("重要度 severity ≥ " + fSev.value);
+    if (fUnseen.value) on.push("未検出通過 " + fUnseen.value + "回以上 / not seen on the last " + fUnseen.value + "+ passes");
+    if (fText.value.trim()) on.push("「" + fText.value.trim() + "」");
+    countBox.textContent = n + " / " + C.length + " 件 shown" + (on.length ? " · " + on.join(" · ") : "");
   }
-  [fClass, fStatus, fSev, fText].forEach(function (e) { e.addEventListener("input", apply); e.addEventListener("change", apply); });
+  [fClass, fStatus, fSev, fText, fUnseen].forEach(function (e) { e.addEventListener("input", apply); e.addEventListener("change", apply); });
 
   var selected = -1;
   function select(i, zoom) {
