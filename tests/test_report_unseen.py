@@ -87,7 +87,8 @@ def test_unseen_filter_and_marker_in_chromium(registry, tmp_path):
       var th = [].filter.call(document.querySelectorAll('#tbl th'), function (t) { return /未検出通過/.test(t.textContent); })[0];
       th.click();
       var first = document.querySelector('#tbl tbody tr').firstChild.textContent;
-      return {res: res, rings: rings, solid: solid, first: first, shown: !lab.hidden,
+      return {res: res, rings: rings, solid: solid, first: first, shown: !lab.hidden, selH: f.getBoundingClientRect().height,
+              sideways: document.documentElement.scrollWidth - window.innerWidth,
               legend: document.querySelector('.legend').textContent}; })()"""
     script = ("<script>setTimeout(function () { document.documentElement.setAttribute('data-probe', JSON.stringify("
               + probe + ")); }, 2000);</script>")
@@ -111,6 +112,10 @@ def test_unseen_filter_and_marker_in_chromium(registry, tmp_path):
     assert len(p["solid"]) == n - len(open_) and "1,5" not in p["solid"], p["solid"]
     assert "点線の中抜き円" in p["legend"] and "not seen on the last 2+ passes" in p["legend"], p["legend"]
     assert q.loc[p["first"], "n_unseen"] == q["n_unseen"].max() == 2, p["first"]
+    # on a phone (390×844): the same, finger-sized, nothing scrolls sideways
+    dom, err = render(probed, "", "--window-size=390,844")
+    m = probe_of(dom)
+    assert m["res"]["2"]["rows"] == want[2] and m["selH"] >= 40 and m["sideways"] <= 0, m
 
 
 def test_no_unseen_filter_without_a_registry(tmp_path):
@@ -130,3 +135,32 @@ def test_no_unseen_filter_without_a_registry(tmp_path):
     dom, err = render(probed)
     p = probe_of(dom)
     assert p["hidden"] is True and p["rings"] == 0 and "点線の中抜き円" not in p["legend"], p
+
+
+def test_a_filtered_report_prints_what_it_lists(registry, tmp_path):
+    """Printed with the filter set (the bar itself is not printed): the count line above the table says the filter
+    (in the PDF's title at print time: rows listed, the line shown, the rings on the map)."""
+    import re
+
+    from test_report import chromium
+
+    path, rid = registry
+    out = tmp_path / "map.html"
+    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "export", str(path), "--format", "html",
+                        "--roads", str(TOYAMA / "roads.geojson"), "--out", str(out)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    script = """<script>(function () { var f = document.getElementById('f-unseen'); f.value = '2';
+      f.dispatchEvent(new Event('change'));
+      window.matchMedia('print').addEventListener('change', function (e) { if (!e.matches) return;
+        var c = document.getElementById('count'), rows = [].filter.call(document.querySelectorAll('#tbl tbody tr'),
+          function (r) { return r.offsetHeight > 0; }).length;
+        document.title = 'probe ' + rows + ' ' + (c.offsetHeight > 0 && /not seen on the last 2\\+ passes/.test(c.textContent))
+          + ' ' + document.querySelectorAll('#map path.unseen').length
+          + ' ' + (document.getElementById('f-unseen').offsetHeight > 0); }); })();</script>"""
+    out.write_text(out.read_text(encoding="utf-8").replace("</body>", script + "</body>"), encoding="utf-8")
+    pdf = tmp_path / "r.pdf"
+    r = chromium(out.resolve().as_uri(), "--no-pdf-header-footer", f"--print-to-pdf={pdf}")
+    assert r.returncode == 0 and pdf.exists(), r.stderr[-2000:]
+    title = re.search(rb"/Title \(([^)]*)\)", pdf.read_bytes()).group(1).decode()
+    assert title == "probe 1 true 1 false", title  # one row, the line saying why, its ring; the bar not printed
