@@ -11,7 +11,7 @@ Where each number comes from (the same sources as the run's other outputs):
 - ``distance_km``: along the drive's ``ok`` frame positions in time order (frame index where a frame has no time),
   haversine (``geo.distance_bearing``), vectorised. GPS jumps are not in it: the frames stage rejects them
   (``bad_gps``); a stretch without usable frames counts as the straight line across it.
-- ``surveyed_km``, ``segments``, ``roads``: the drive's frames through ``segments.surveyed_by_segment``, the
+- ``surveyed_km``, ``segments``, ``roads``: the drive's frames through ``segments.surveyed_by_drive``, the
   segment-level ``surveyed_m`` of segments.geojson (a run of this drive alone writes exactly these segments and
   metres; a run of several drives writes their union). ``roads``: ``name km; …`` longest first, unnamed segments
   summed as ``その他/other`` (last).
