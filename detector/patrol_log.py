@@ -11,7 +11,7 @@ Where each number comes from (the same sources as the run's other outputs):
 - ``distance_km``: along the drive's ``ok`` frame positions in time order (frame index where a frame has no time),
   haversine (``geo.distance_bearing``), vectorised. GPS jumps are not in it: the frames stage rejects them
   (``bad_gps``); a stretch without usable frames counts as the straight line across it.
-- ``surveyed_km``, ``segments``, ``roads``: the drive's frames through ``segments.surveyed_by_segment``, the
+- ``surveyed_km``, ``segments``, ``roads``: the drive's frames through ``segments.surveyed_by_drive``, the
   segment-level ``surveyed_m`` of segments.geojson (a run of this drive alone writes exactly these segments and
   metres; a run of several drives writes their union). ``roads``: ``name km; …`` longest first, unnamed segments
   summed as ``その他/other`` (last).
@@ -124,7 +124,7 @@ def build(drives: list[str], frames, det, cands: pd.DataFrame, net, cfg,
     ``--store``: registry ids); ``outcome``: registry id -> ``new`` / ``seen_again`` / ``reopened`` /
     ``already_there`` of the merge, None without ``--store``; ``passed``: drive -> the registry damages it drove past
     without a sighting (``store.MergeResult.passed_unseen_by_drive``; None: not known, the column left empty)."""
-    from .segments import surveyed_by_segment
+    from .segments import surveyed_by_drive
 
     tz = cfg.tz
     fdf = _frames_df(frames)
@@ -138,24 +138,41 @@ def build(drives: list[str], frames, det, cands: pd.DataFrame, net, cfg,
     cid = [str(r.get("candidate_id")) for r in crecs]
     det_drive = np.asarray(det.drive, dtype=object) if det is not None and len(det) else np.zeros(0, object)
     det_cls = np.asarray(det.class_id, dtype=object) if det is not None and len(det) else np.zeros(0, object)
+    # one pass over the candidates and the detections, not one per drive (a week's drives x a long drive's damages)
+    seen_by: dict[str, list[int]] = {}
+    for i, ds in enumerate(cdrives):
+        for d in ds:
+            seen_by.setdefault(d, []).append(i)
+    det_codes, det_keys = pd.factorize(pd.Series(det_drive, dtype=object)) if len(det_drive) else (np.zeros(0, int), [])
+    det_n = dict(zip(det_keys, np.bincount(det_codes, minlength=len(det_keys)))) if len(det_drive) else {}
+    det_cls_n = (pd.DataFrame({"d": det_drive, "c": det_cls}).groupby(["d", "c"], sort=False).size().to_dict()
+                 if len(det_drive) else {})
     pl = getattr(cfg, "patrol_log", None)
+    fby = dict(tuple(fdf.groupby("drive", sort=False))) if len(fdf) else {}
+    empty = fdf.iloc[:0]
+    mine_of, pos_of = {}, {}
+    for d in drives:
+        mine = fby.get(d, empty)
+        ok = mine[mine["status"] == "ok"]
+        mine_of[d] = (mine, ok)
+        pos_of[d] = ok[np.isfinite(ok["lat"].to_numpy()) & np.isfinite(ok["lon"].to_numpy())].sort_values(
+            "index", kind="mergesort")  # frames.csv's order: segments.geojson's frames, in its order
+    sv_of = surveyed_by_drive(net, {d: pos_of[d][["lat", "lon", "heading", "status"]] for d in drives}, cfg)
     rows, road_rows = [], []
     for d in drives:
-        mine = fdf[fdf["drive"] == d]
-        ok = mine[mine["status"] == "ok"]
+        mine, ok = mine_of[d]
         row: dict = {"drive": d, "frames_used": len(ok), "frames_rejected": len(mine) - len(ok)}
         times = [t.astimezone(tz) for t in ok["time"] if isinstance(t, datetime)]
         start = min(times) if times else None
         end = max(times) if times else None
         row.update(date=start.date() if start else None, start=start, end=end,
                    duration=(end - start) if start else None)
-        pos = ok[np.isfinite(ok["lat"].to_numpy()) & np.isfinite(ok["lon"].to_numpy())].sort_values(
-            "index", kind="mergesort")  # frames.csv's order: segments.geojson's frames, in its order
+        pos = pos_of[d]
         along = pos
         if len(pos) and all(isinstance(t, datetime) for t in pos["time"]):
             along = pos.assign(_t=[t.timestamp() for t in pos["time"]]).sort_values("_t", kind="mergesort")
         row["distance_km"] = round(distance_m(along["lat"].to_numpy(), along["lon"].to_numpy()) / 1000.0, 3)
-        sv = surveyed_by_segment(net, pos[["lat", "lon", "heading", "status"]], cfg)
+        sv = sv_of[d]
         row["surveyed_km"] = round(float(sv["surveyed_m"].sum()) / 1000.0, 3)
         row["segments"] = len(sv)
         by_road = sv.assign(road=sv["road_name"].where(sv["road_name"] != "", OTHER_ROADS)).groupby("road")
@@ -164,10 +181,10 @@ def build(drives: list[str], frames, det, cands: pd.DataFrame, net, cfg,
         named = sorted((r for r in km.index if r != OTHER_ROADS), key=lambda r: (-km[r], r))
         listed = named + ([OTHER_ROADS] if OTHER_ROADS in km.index else [])
         row["roads"] = "; ".join(f"{r} {km[r]:.3f} km" for r in listed)
-        row["hits"] = int((det_drive == d).sum())
+        row["hits"] = int(det_n.get(d, 0))
         for c in CLASS_IDS:
-            row[f"hits_{c}"] = int(((det_drive == d) & (det_cls == c)).sum())
-        seen = [i for i, ds in enumerate(cdrives) if d in ds]
+            row[f"hits_{c}"] = int(det_cls_n.get((d, c), 0))
+        seen = seen_by.get(d, [])
         row["candidates"] = len(seen)
         for c in CLASS_IDS:
             row[f"candidates_{c}"] = sum(ccls[i] == c for i in seen)

@@ -90,12 +90,13 @@ def _frame_xy(frames: pd.DataFrame, gdf) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def _coverage_intervals(lines: np.ndarray, lengths: np.ndarray, x, y, heading, radius: float,
-                        tol_deg: float) -> pd.DataFrame:
-    """Covered intervals (seg_idx, start, end) along each line, unioned per segment (vectorised)."""
+                        tol_deg: float, tree=None) -> pd.DataFrame:
+    """Covered intervals (seg_idx, start, end) along each line, unioned per segment (vectorised). ``tree``: an
+    STRtree of ``lines`` already built (one per network for several calls)."""
     if len(x) == 0:
         return pd.DataFrame({"seg": np.zeros(0, int), "start": np.zeros(0), "end": np.zeros(0)})
     pts = shapely.points(x, y)
-    tree = shapely.STRtree(lines)
+    tree = shapely.STRtree(lines) if tree is None else tree
     pi, si = tree.query(pts, predicate="dwithin", distance=radius)
     g = lines[si]
     p = pts[pi]
@@ -167,22 +168,39 @@ def surveyed_by_segment(net, frames: pd.DataFrame | None, cfg) -> pd.DataFrame:
     network order: the segment-level ``surveyed_m`` of ``segment_condition`` over the same frames, computed the same
     way (so one drive's numbers are what a run of that drive alone writes to segments.geojson), without the bins
     and counts. The patrol log's surveyed length per drive and per road."""
+    return surveyed_by_drive(net, {"": frames}, cfg)[""]
+
+
+def surveyed_by_drive(net, frames_by_drive: dict, cfg) -> dict[str, pd.DataFrame]:
+    """``surveyed_by_segment`` of each drive's frames (drive -> frames), the network prepared once (its merged lines
+    and their STRtree: on a city's network these cost more than a drive's frames)."""
     gdf = getattr(net, "gdf", net)
     lines, lengths = _lines(gdf)
-    x, y, h = _frame_xy(frames, gdf)
+    tree = shapely.STRtree(lines)
     tol = float(getattr(cfg.locate, "heading_tolerance_deg", 60.0))
-    iv = _coverage_intervals(lines, lengths, x, y, h, float(cfg.segments.coverage_radius_m), tol)
+    radius = float(cfg.segments.coverage_radius_m)
     ids = gdf["segment_id"].astype(str).to_numpy()
     names = gdf["road_name"].fillna("").astype(str).to_numpy() if "road_name" in gdf.columns else np.full(len(ids), "")
-    segs, surveyed = [], []
-    for k, g in iv.groupby("seg"):  # as segment_condition's segment row: the intervals within [0, L], at most L
-        L = float(lengths[k])
-        m = round(float(np.minimum(_covered(g[["start", "end"]].to_numpy(), np.array([0.0]), np.array([L])), L)[0]), 2)
-        if m > 0:
-            segs.append(int(k))
-            surveyed.append(m)
-    segs = np.asarray(segs, int)
-    return pd.DataFrame({"segment_id": ids[segs], "road_name": names[segs], "surveyed_m": np.asarray(surveyed, float)})
+    out = {}
+    for drive, frames in frames_by_drive.items():
+        x, y, h = _frame_xy(frames, gdf)
+        iv = _coverage_intervals(lines, lengths, x, y, h, radius, tol, tree)
+        # as segment_condition's segment row: the intervals within [0, L], at most L (iv is sorted by seg, start)
+        seg = iv["seg"].to_numpy(int)
+        se = iv[["start", "end"]].to_numpy(float)
+        cut = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]]) if len(seg) else np.zeros(0, int)
+        segs, surveyed = [], []
+        for a, b in zip(cut, np.r_[cut[1:], len(seg)]):
+            k = int(seg[a])
+            L = float(lengths[k])
+            m = round(float(np.minimum(_covered(se[a:b], np.array([0.0]), np.array([L])), L)[0]), 2)
+            if m > 0:
+                segs.append(k)
+                surveyed.append(m)
+        segs = np.asarray(segs, int)
+        out[drive] = pd.DataFrame({"segment_id": ids[segs], "road_name": names[segs],
+                                   "surveyed_m": np.asarray(surveyed, float)})
+    return out
 
 
 def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | None, cfg):

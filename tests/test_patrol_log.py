@@ -269,3 +269,40 @@ def test_legend_explains_surveyed_longer_than_driven(runs):
     ja, en = legend["調査延長 surveyed"][:2]
     assert "15 m" in ja and "走行距離より長い" in ja and "脇道" in ja
     assert "within 15 m" in en and "can exceed the distance driven" in en and "side roads" in en
+
+
+def test_network_prepared_once_for_all_drives(runs, tmp_path, monkeypatch):
+    """The log of a run of several drives prepares the road network (merged lines, their STRtree) once, not once per
+    drive (on a city's network that costs more than a drive's frames: bench_long_drive), and writes the same rows
+    as the two-drive run (p1's surveyed metres those of p1 alone: test above)."""
+    import detector.patrol_log as plog
+    import detector.segments as segments
+    from detector.config import load_config
+    from detector.pipeline import locate_only
+
+    calls = {"in_log": 0}
+    inside = {"on": False}
+    lines, build = segments._lines, plog.build
+
+    def counted(gdf):
+        calls["in_log"] += inside["on"]
+        return lines(gdf)
+
+    def traced(*a, **k):
+        inside["on"] = True
+        try:
+            return build(*a, **k)
+        finally:
+            inside["on"] = False
+
+    monkeypatch.setattr(segments, "_lines", counted)
+    monkeypatch.setattr(plog, "build", traced)
+    out = tmp_path / "loc"
+    locate_only([runs["both"] / "detections.csv"], runs["roads"], out, load_config(runs["cfg"]))
+    assert calls["in_log"] == 1
+    got = {r["drive"]: r for r in _read_csv(out / "patrol_log.csv")}
+    want = {r["drive"]: r for r in _read_csv(runs["both"] / "patrol_log.csv")}
+    assert set(got) == set(want) == {P1, P2}
+    for d in got:
+        for k in ("surveyed_km", "segments", "roads", "distance_km", "frames_used", "hits", "candidates"):
+            assert got[d][k] == want[d][k], (d, k)
