@@ -22,7 +22,7 @@ import numpy as np
 
 from . import CLASS_IDS
 from .errors import InputError, read_input_bytes
-from .textio import TextEncodingError, decode_text
+from .textio import TextEncodingError, decode_text, table_delimiter
 
 COLUMNS = ["image", "time", "lat", "lon", "heading", "class", "confidence", "x1", "y1", "x2", "y2", "width", "height"]
 EXTRA_COLUMNS = ["drive", "camera"]
@@ -213,9 +213,7 @@ def read_detections_csv(path: str | Path, drive: str | None = None) -> Detection
     except TextEncodingError:
         raise InputError("neither UTF-8, UTF-16 nor Shift_JIS (cp932) text: use the detections.csv patrol wrote, or "
                          "save it from Excel as \"CSV UTF-8\"", path) from None
-    first = text.split("\n", 1)[0]
-    delim = "\t" if "\t" in first and "," not in first else ","  # Excel's "Unicode text" is tab-separated
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=table_delimiter(text))
     try:
         head = next(reader)
     except StopIteration:

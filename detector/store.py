@@ -100,7 +100,7 @@ import pandas as pd
 
 from .errors import InputError, StoreError, UsageError, read_input_bytes
 from .tracks import JA_DATE_MARKS, zone_of
-from .textio import TextEncodingError, decode_text
+from .textio import TextEncodingError, decode_text, table_delimiter
 
 SCHEMA_VERSION = 4  # 2: the best crop only in candidates (crop_obs_id says whose), images as drive/name;
 #                    3: the frames of every merged drive, by content (tables drives, frames);
@@ -2433,9 +2433,7 @@ def _read_table(path: Path) -> list[list[str]]:
     limit = csv.field_size_limit()
     csv.field_size_limit(max(limit, len(text) + 1))
     try:
-        first = text.split("\n", 1)[0]
-        delim = "\t" if "\t" in first and "," not in first else ","  # Excel's "Unicode text" is tab-separated
-        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delim))
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter=table_delimiter(text)))
     except csv.Error as e:
         raise InputError(f"not CSV: {e}", path) from None
     finally:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["TextEncodingError", "decode_text", "NEITHER", "CODEC_LABELS"]
+__all__ = ["TextEncodingError", "decode_text", "table_delimiter", "NEITHER", "CODEC_LABELS"]
 
 NEITHER = "neither UTF-8 nor Shift_JIS (cp932) text"
 CODEC_LABELS = {"utf-8": "UTF-8", "cp932": "Shift_JIS (cp932)", "utf-16": "UTF-16"}
@@ -101,3 +101,10 @@ def decode_text(data: bytes, partial: bool = False, lenient: bool = False) -> tu
             continue
         return text, codec
     raise TextEncodingError()
+
+
+def table_delimiter(text: str) -> str:
+    """The delimiter of a decoded table (a crew list, a detections.csv): a tab where the header line has tabs and no
+    comma (Excel's "Unicode text" is tab-separated), else a comma."""
+    first = text.split("\n", 1)[0]
+    return "\t" if "\t" in first and "," not in first else ","
