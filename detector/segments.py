@@ -163,17 +163,13 @@ def _lines(gdf) -> tuple[np.ndarray, np.ndarray]:
     return lines, shapely.length(lines)
 
 
-def surveyed_by_segment(net, frames: pd.DataFrame | None, cfg) -> pd.DataFrame:
-    """``segment_id``, ``road_name`` and ``surveyed_m`` of every segment ``frames`` surveyed (surveyed_m > 0), in
-    network order: the segment-level ``surveyed_m`` of ``segment_condition`` over the same frames, computed the same
-    way (so one drive's numbers are what a run of that drive alone writes to segments.geojson), without the bins
-    and counts. The patrol log's surveyed length per drive and per road."""
-    return surveyed_by_drive(net, {"": frames}, cfg)[""]
-
-
 def surveyed_by_drive(net, frames_by_drive: dict, cfg) -> dict[str, pd.DataFrame]:
-    """``surveyed_by_segment`` of each drive's frames (drive -> frames), the network prepared once (its merged lines
-    and their STRtree: on a city's network these cost more than a drive's frames)."""
+    """Per drive (drive -> its frames): ``segment_id``, ``road_name`` and ``surveyed_m`` of every segment its frames
+    surveyed (surveyed_m > 0), in network order: the segment-level ``surveyed_m`` of ``segment_condition`` over the
+    same frames, computed the same way (so one drive's numbers are what a run of that drive alone writes to
+    segments.geojson), without the bins and counts; the network prepared once (its merged lines and their STRtree:
+    on a city's network these cost more than a drive's frames). The patrol log's surveyed length per drive and
+    per road."""
     gdf = getattr(net, "gdf", net)
     lines, lengths = _lines(gdf)
     tree = shapely.STRtree(lines)
