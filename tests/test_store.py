@@ -437,6 +437,15 @@ def test_import_reports_bad_rows_and_applies_the_rest(tmp_path, store_path, cfg)
             "R-000001": "confirmed", "R-000002": "not_an_issue", "R-000003": "new"}
 
 
+def _two_pass_registry(toyama: Path, path: Path, cfg) -> Path:
+    """A registry of the sample drive's two oracle passes (runs p1, p2) at ``path``."""
+    passes, _ = _oracle_candidates(toyama, cfg)
+    with Store(path) as st:
+        for k, p in enumerate(passes[:2]):
+            st.merge(p, {"run_id": f"p{k + 1}"}, cfg)
+    return path
+
+
 def test_checked_at_as_an_excel_serial_or_without_a_year(toyama, tmp_path):
     """A crew's checked_at as a CSV saved from a sheet holds it when the date column was formatted as number (an
     Excel serial, ``46352`` = 2026-11-26, ``46352.5`` its noon) or when the crew typed ``11/26`` (Japanese Excel
@@ -446,11 +455,8 @@ def test_checked_at_as_an_excel_serial_or_without_a_year(toyama, tmp_path):
     ``11/26`` 2026-11-26), refused when that is before the damage was first seen. Real data: the sample drive's two
     passes (first seen 2026-11-20) merged into a registry, a cp932 CSV as Japanese Excel saves it."""
     cfg = Config()
-    passes, _ = _oracle_candidates(toyama, cfg)
-    path = tmp_path / "registry.gpkg"
+    path = _two_pass_registry(toyama, tmp_path / "registry.gpkg", cfg)
     with Store(path) as st:
-        for k, p in enumerate(passes[:2]):
-            st.merge(p, {"run_id": f"p{k + 1}"}, cfg)
         q = st.query(lists=False)
     assert set(q.first_seen.str[:10]) == {"2026-11-20"}
     ids = list(q.candidate_id[:11])

@@ -94,6 +94,15 @@ def _passes(path: Path, rid: str) -> list[tuple]:
         con.close()
 
 
+def _recomputed(path: Path, cfg) -> dict:
+    """The registry's dump after every damage's passes were found again among all frames held (``_update_passes``
+    without ``newf``): what the merges kept up to date incrementally must be this."""
+    with Store(path) as st, st._txn():
+        st._update_passes([c for (c,) in st.con.execute("SELECT candidate_id FROM candidates")],
+                          cfg.store.pass_radius_m, cfg.locate.heading_tolerance_deg)
+    return dump(path, skip=())
+
+
 def test_a_damage_driven_past_without_a_sighting(sample, tmp_path):
     """p1 saw the damage, p2 drove past it a week later without seeing it: two drives passed it, one of them after its
     last sighting without a sighting; ``last_passed`` is p2's nearest frame's time. Every damage both saw: two passes,
@@ -132,10 +141,7 @@ def test_passes_do_not_depend_on_the_order_of_the_merges_and_a_rerun_changes_not
     _merge(a, [("p2 again", p2, keys[P2]), ("p1 again", p1, keys[P1])], cfg)
     assert dump(a, skip=()) == before
     # what the merges kept up to date, damage by damage and frame by frame, is what all frames held give
-    with Store(a) as st, st._txn():
-        st._update_passes([c for (c,) in st.con.execute("SELECT candidate_id FROM candidates")],
-                          cfg.store.pass_radius_m, cfg.locate.heading_tolerance_deg)
-    assert dump(a, skip=()) == before
+    assert _recomputed(a, cfg) == before
 
 
 def test_a_damage_off_a_drives_route_gets_no_pass_of_it(sample, tmp_path):
@@ -252,10 +258,7 @@ def test_frames_of_schema_3_merged_again_get_their_positions_and_pass_a_damage_f
         res = st.merge(p1, {"run_id": "p1 a third time"}, cfg, frames=keys[P1])
     assert res.frames_placed == 0 and not res.changed
     assert dump(a, skip=()) == before
-    with Store(a) as st, st._txn():
-        st._update_passes([c for (c,) in st.con.execute("SELECT candidate_id FROM candidates")],
-                          cfg.store.pass_radius_m, cfg.locate.heading_tolerance_deg)
-    assert dump(a, skip=()) == before
+    assert _recomputed(a, cfg) == before
 
 
 def test_merges_without_frames_record_no_passes(sample, tmp_path):

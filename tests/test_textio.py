@@ -62,14 +62,11 @@ def test_a_crew_list_saved_as_excels_unicode_text_is_imported(toyama, tmp_path):
     UTF-8 nor Shift_JIS". Real data: the sample drive's two oracle passes merged into a registry."""
     from detector.store import Store
 
-    from test_store import _oracle_candidates
+    from test_store import _two_pass_registry
 
     cfg = Config()
-    passes, _ = _oracle_candidates(toyama, cfg)
-    path = tmp_path / "registry.gpkg"
+    path = _two_pass_registry(toyama, tmp_path / "registry.gpkg", cfg)
     with Store(path) as st:
-        for k, p in enumerate(passes[:2]):
-            st.merge(p, {"run_id": f"p{k + 1}"}, cfg)
         ids = list(st.query(lists=False).candidate_id[:2])
     crew = tmp_path / "crew.txt"
     crew.write_bytes(("candidate_id\tstatus\tnote\tchecked_by\r\n" + f"{ids[0]}\t確認済み\t縁石側のひび\t山田\r\n"
