@@ -513,6 +513,13 @@ def import_verification(
         err_console.print(f"{file}: row {row_no}: {what}", markup=False, highlight=False, soft_wrap=True)
     for row_no, reason in rep.unmatched:
         err_console.print(f"{file}: row {row_no}: {reason}", markup=False, highlight=False, soft_wrap=True)
+    if rep.unmatched:  # a script (or a scheduled task) importing lists must see that rows were refused: exit 3
+        n = len(rep.unmatched)
+        err_console.print(f"error: {file}: {n} row{'s' if n > 1 else ''} not applied (above): correct "
+                          f"{'them' if n > 1 else 'it'} in the list and import it again (the rows applied stay "
+                          "applied; importing them again changes nothing)", markup=False, highlight=False,
+                          soft_wrap=True)
+        raise typer.Exit(3)
 
 
 @app.command()

@@ -649,9 +649,12 @@ def test_status_import_verification_and_export(located, tmp_path):
     ok(patrol("status", store, body[3]["candidate_id"], "--set", "対象外"))  # the office: not an issue
     filled = tmp_path / "filled.csv"
     _write_list(filled, head, body[:2] + [bad, dict(body[3], status="補修済")])  # the crew repaired what the office ruled out
-    r = ok(patrol("import-verification", store, filled))
+    r = patrol("import-verification", store, filled)
+    # a row refused (the unknown id) exits 3, so that a script importing lists notices; the valid rows are applied
+    assert r.returncode == 3, r.stderr
     assert "applied 2, notes 0, unchanged 0, outdated 0, not applied 1, held 1" in r.stdout, r.stdout
     assert "R-777777" in r.stderr
+    assert f"error: {filled}: 1 row not applied (above)" in " ".join(r.stderr.split()), r.stderr
     # the office's change came after the run's list (its status_changed_at): held, not applied over it, and the line
     # says what the crew's sheet may say instead, as `patrol status` does
     err = " ".join(r.stderr.split())
@@ -768,7 +771,8 @@ def test_status_confirmations_name_the_stored_status(located, tmp_path):
     crew = tmp_path / "crew.csv"
     crew.write_text("candidate_id,status\n" + "".join(f"{i},{w}\n" for i, w in zip(
         ids[2:6], ["確認済", "予定", "scheduled", "補習済"])), encoding="utf-8-sig")
-    r = ok(patrol("import-verification", store, crew))
+    r = patrol("import-verification", store, crew)
+    assert r.returncode == 3, r.stderr  # the typo's row is refused; the other three are applied
     assert f"  new -> confirmed (確認済み): 1 ({ids[2]})" in r.stdout.splitlines(), r.stdout
     assert f"  new -> scheduled (補修予定): 2 ({ids[3]}, {ids[4]})" in r.stdout.splitlines(), r.stdout
     assert (f"row 5: {ids[5]}: invalid status '補習済'; a crew writes confirmed, scheduled, repaired or not_an_issue "
@@ -1068,7 +1072,8 @@ def test_the_workbooks_status_columns_offer_exactly_what_the_import_takes(locate
     ids = [ws[f"A{k}"].value for k in range(2, n + 1)]
     _fill_xlsx(tmp_path / "list.xlsx", tmp_path / "filled.xlsx",
                {**{cid: {"status": w} for cid, w in zip(ids, code)}, ids[len(code)]: {"status (ja)": "補習済"}})
-    r = ok(patrol("import-verification", store, tmp_path / "filled.xlsx"))
+    r = patrol("import-verification", store, tmp_path / "filled.xlsx")
+    assert r.returncode == 3, r.stderr  # the typo's row refused
     assert r.stdout.startswith(f"applied {len(code)}, notes 0, unchanged {31 - len(code) - 1}, outdated 0, "
                                "not applied 1"), r.stdout + r.stderr
     assert "invalid status '補習済'" in r.stderr, r.stderr
