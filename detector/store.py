@@ -1648,7 +1648,8 @@ class Store:
         ids_json = json.dumps(list(ids))
         cand = pd.read_sql_query(
             "SELECT candidate_id, lat, lon, last_t, n_passes, n_unseen, last_passed FROM candidates WHERE candidate_id "
-            "IN (SELECT value FROM json_each(?))", con, params=(ids_json,))
+            "IN (SELECT value FROM json_each(?)) AND merged_into IS NULL", con, params=(ids_json,))
+        ids_json = json.dumps(list(cand["candidate_id"]))  # (a damage merged into another has no passes)
         only = ""  # (incremental: the rows of the drives that can change)
         if newf is not None:
             names = {d for (d,) in con.execute("SELECT drive FROM drives WHERE did IN (SELECT value FROM json_each(?))",
