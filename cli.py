@@ -480,6 +480,29 @@ def status(
         err_console.print(f"warning: {converted}", markup=False, highlight=False, soft_wrap=True)
 
 
+@app.command()
+def merge(
+    store: Path = typer.Argument(..., help=_REGISTRY_HELP),
+    candidate_id: str = typer.Argument(..., metavar="ID", help="the registry id that goes, e.g. R-000031"),
+    into: str = typer.Option(..., "--into", metavar="TARGET_ID", help="the registry id that stays, e.g. R-000012: it "
+                                                                      "keeps its class and status"),
+    note: Optional[str] = typer.Option(None, "--note", help="why (kept in both damages' history)"),
+    who: Optional[str] = typer.Option(None, "--who", help="who decided (kept in the history)"),
+    config: Optional[Path] = typer.Option(None, "--config", help=_STAMP_CONFIG_HELP + "; store.pass_radius_m and "
+                                                                 "locate.heading_tolerance_deg for the passes"),
+):
+    """Two registry candidates are one damage: ID's sightings become TARGET_ID's (ID kept as a record, history kept)."""
+    cfg = _config(config)
+    with _open_store(store, cfg) as st:
+        res = st.merge_candidates(candidate_id, into, note=note, who=who, cfg=cfg)
+        converted = st.conversion_notice()
+    console.print(res.message, markup=False, highlight=False, soft_wrap=True)
+    for line in res.notes:
+        console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
+    if converted:
+        err_console.print(f"warning: {converted}", markup=False, highlight=False, soft_wrap=True)
+
+
 @app.command("import-verification")
 def import_verification(
     store: Path = typer.Argument(..., help=_REGISTRY_HELP),
@@ -506,6 +529,8 @@ def import_verification(
         shown = ", ".join(cids[:10]) + (f" … ({len(cids) - 10} more)" if len(cids) > 10 else "")
         console.print(f"  {was} -> {status_label(to)}: {len(cids)} ({shown})", markup=False, highlight=False,
                       soft_wrap=True)
+    for row_no, what in rep.merged:  # (rows of a damage merged into another: taken as that one's, classified below)
+        console.print(f"{file}: row {row_no}: {what}", markup=False, highlight=False, soft_wrap=True)
     for row_no, what in sorted(rep.outdated + rep.newer):
         console.print(f"{file}: row {row_no}: {what}", markup=False, highlight=False, soft_wrap=True)
     # rows the registry changed after the list was exported, whose crew wrote another status: the office decides

@@ -49,6 +49,11 @@ time, distance and frame_key of the nearest such frame, ``sighted``; a drive tha
 candidate's ``n_passes``, ``n_unseen`` (passes after its last sighting that did not see it), ``last_passed`` are
 recomputed from them; a merge keeps them a function of the frames and observations held (any order, or again: the
 same rows).
+``merged_into``, ``merged_at`` (schema 5): a candidate the office merged into another (``patrol merge``,
+``Store.merge_candidates``: two candidates of one damage, a week's GPS off by more than ``store.match_distance_m`` or
+one crack detected as two classes). Its sightings and passes became the other's (recomputed from them); its row stays
+as a record of the id the crew lists printed (no sighting, no passes, ``geom`` NULL), left out of the exports and of a
+run's matching; ``patrol status`` and the import name where it went. Not undone by any merge of a run.
 ``runs`` (attributes): one row per merge **that changed the registry**; a no-op merge (e.g. a re-run)
 leaves no trace, so a repeated merge leaves every table byte-identical.  ``run_id`` (also on the observations
 and status changes a merge wrote): the caller's, else ``<merge time>-<label>`` (see ``Store.merge``).
@@ -60,7 +65,8 @@ before the index gets it in its next write transaction; an SQLite without the R*
 
 Schema versions (``patrol_meta.schema_version``): 2 since the crop is stored once, 3 since frames are recorded, 4 since
 they are recorded with their positions and the passes kept (a patrol of schema 3 refuses it: its merges would record
-frames without positions and leave their passes out).  A
+frames without positions and leave their passes out), 5 since the office merges candidates (a patrol of schema 4
+refuses it: it would list a merged candidate again and match drives to it).  A
 registry of an older schema is read as it is and migrated by its next write transaction (``Store._migrate``; from 1
 then compacted once); a patrol of schema 1 refuses a registry of schema 2 (it would clear the crops it no longer
 finds in the sightings), one of schema 2 a registry of schema 3 (it would merge a copied drive again without
@@ -72,6 +78,8 @@ Matching a run candidate to the registry (same class only)
 2. by place: distance = |delta chainage| on the same segment, else the planar (equirectangular) distance;
    pairs within ``cfg.store.match_distance_m`` are taken nearest first; each registry candidate is matched at
    most once per merge.  Unmatched run candidates become new registry candidates.
+A candidate merged into another (schema 5) takes part in neither; the one it went into matches under its own class
+and the classes of the sightings merged into it (``_match_table``).
 
 Status life cycle: see ``TRANSITIONS``.  ``new`` and ``reopened`` are set by the registry only.
 """
@@ -102,11 +110,13 @@ from .errors import InputError, StoreError, UsageError, read_input_bytes
 from .tracks import JA_DATE_MARKS, zone_of
 from .textio import TextEncodingError, decode_text, table_delimiter
 
-SCHEMA_VERSION = 4  # 2: the best crop only in candidates (crop_obs_id says whose), images as drive/name;
+SCHEMA_VERSION = 5  # 2: the best crop only in candidates (crop_obs_id says whose), images as drive/name;
 #                    3: the frames of every merged drive, by content (tables drives, frames);
-#                    4: frames with their position, heading and time; passes (drives past a damage, seen or not)
-#: the first patrol release that writes SCHEMA_VERSION: releases before it refuse a registry converted to it (exit 6)
-SCHEMA_SINCE = "0.2.0"
+#                    4: frames with their position, heading and time; passes (drives past a damage, seen or not);
+#                    5: candidates merged by the office into another (merged_into, merged_at; ``patrol merge``)
+#: the first patrol release that writes SCHEMA_VERSION: releases before it refuse a registry converted to it (exit 6).
+#: Schema 5 is unreleased: the next release's number (set it at the release if it is another)
+SCHEMA_SINCE = "0.3.0"
 
 
 def _version() -> str:
@@ -192,6 +202,8 @@ CANDIDATE_COLUMNS = [
 #: what the registry knows of the drives past a damage (``passes``): drives whose frames passed it (those that sighted
 #: it included), those of them after its last sighting that did not see it, the time of the latest
 PASS_COLUMNS = ["n_passes", "n_unseen", "last_passed"]
+#: a candidate the office merged into another (``Store.merge_candidates``): the id it went into, when (schema 5)
+MERGED_COLUMNS = ["merged_into", "merged_at"]
 STATUS_COLUMNS = ["status", "status_note", "status_changed_at", "repaired_at", "checked_by", "issue_type", "crop_jpeg"]
 
 _CAND_SQL_TYPES = {
@@ -205,6 +217,8 @@ _CAND_SQL_TYPES = {
     "first_t": "REAL", "last_t": "REAL", "repaired_t": "REAL", "created_run": "TEXT", "crop_obs_id": "INTEGER",
     # schema 4 (``passes``; a registry migrated from schema 3 has them after the crop: ALTER TABLE appends)
     "n_passes": "INTEGER", "n_unseen": "INTEGER", "last_passed": "TEXT",
+    # schema 5 (``patrol merge``: this damage is another one's; appended after the crop in a migrated registry)
+    "merged_into": "TEXT", "merged_at": "TEXT",
     # last: a column after a 12 KB crop is read by walking the crop's overflow pages (schema 1 had first_t, last_t,
     # repaired_t there, and its merge read repaired_t of every candidate). A registry migrated from schema 1 keeps
     # them after the crop: the migration does not rebuild the table, as measured it costs nothing (bench_registry.py
@@ -550,6 +564,55 @@ class ImportReport:
     #: (line number, what): rows applied although the registry changed the damage after the export, because the crew
     #: marked it repaired on a day after every such change (also in ``applied`` / ``changes``)
     newer: list[tuple[int, str]] = field(default_factory=list)
+    #: (line number, what): rows of a damage the office merged into another (``patrol merge``): taken as that one's
+    #: row (the crew's status, note, checker, issue type; classified like its own row: applied, held, outdated …)
+    merged: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+@dataclass
+class CandidateMerge:
+    """What ``Store.merge_candidates`` did: ``candidate_id``'s sightings became ``into``'s."""
+    candidate_id: str
+    into: str
+    cls: str  # candidate_id's class
+    into_cls: str  # into's class (kept)
+    into_name: str  # into's class as the crew reads it: ``D00 縦ひび割れ``
+    status: str  # candidate_id's status (kept in its record; into keeps its own)
+    into_status: str
+    sightings: int  # candidate_id's sightings moved (image-level ones that into had already: dropped, counted)
+    drives: int  # candidate_id's drives that into had no sighting of
+    n_obs: int  # into's sightings now
+    n_drives: int  # into's drives now
+    at: str  # the time stamped (ISO 8601, the registry's clock)
+    #: into is repaired and candidate_id was seen after the repair (a run would have reopened it): the latest such
+    #: sighting's time, else None
+    seen_after_repair: str | None = None
+
+    @property
+    def message(self) -> str:
+        """``R-000031 merged into R-000012 (D00 縦ひび割れ): 3 sightings, 1 drive moved; R-000012 now 8 sightings over
+        2 drives``."""
+        return (f"{self.candidate_id} merged into {self.into} ({self.into_name}): {_plural(self.sightings, 'sighting')}, "
+                f"{_plural(self.drives, 'drive')} moved; {self.into} now {_plural(self.n_obs, 'sighting')} over "
+                f"{_plural(self.n_drives, 'drive')}")
+
+    @property
+    def notes(self) -> list[str]:
+        """The lines the office should read with it: the two statuses, classes that differ, a repair seen after."""
+        out = [f"{self.candidate_id} was {status_label(self.status)}; {self.into} keeps its status "
+               f"{status_label(self.into_status)}" + ("" if self.status == self.into_status else
+                                                      f" (to change it: patrol status REGISTRY {self.into} --set …)")]
+        if self.cls != self.into_cls:
+            out.append(f"classes differ: {self.candidate_id} was {self.cls}, {self.into} keeps its class "
+                       f"{self.into_cls}; a later drive's {self.cls} sighting there is seen again as {self.into}")
+        if self.seen_after_repair:
+            out.append(f"{self.into} is repaired, but {self.candidate_id} was seen after the repair "
+                       f"({self.seen_after_repair}): check it on the road (patrol status REGISTRY {self.into} --set …)")
+        return out
 
 
 def _isnum(v: Any) -> bool:
@@ -867,7 +930,9 @@ class Store:
         3 -> 4: ``frames`` gets lat, lon, heading, t (NULL for the frames recorded before: they pass no damage until their drive is merged again, ``_place_frames``),
         ``observations`` the heading of the sighting's frame (NULL before), ``candidates`` n_passes, n_unseen,
         last_passed (ALTER TABLE: appended after the crop), and the table ``passes``, filled for every damage from
-        what is known: the drives that sighted it."""
+        what is known: the drives that sighted it.
+
+        4 -> 5: ``candidates`` gets merged_into, merged_at (NULL: no damage was merged into another before)."""
         con = self.con
         row = con.execute("SELECT value FROM patrol_meta WHERE key='schema_version'").fetchone() if (
             "patrol_meta" in self._tables()) else None
@@ -881,7 +946,7 @@ class Store:
             con.execute(stmt)
         self._add_columns("frames", _FRAME_POS_COLUMNS)
         self._add_columns("observations", {"heading": "REAL"})
-        self._add_columns("candidates", {k: _CAND_SQL_TYPES[k] for k in PASS_COLUMNS})
+        self._add_columns("candidates", {k: _CAND_SQL_TYPES[k] for k in PASS_COLUMNS + MERGED_COLUMNS})
         for stmt in [_FRAMES_POS_INDEX_SQL] + _PASSES_SQL:
             con.execute(stmt)
         con.execute("UPDATE patrol_meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
@@ -1100,7 +1165,7 @@ class Store:
             self._test_hook()
             new_frames = self._known_frames(frames, rows, res) if frames else []
             # what matching needs, nothing behind the crop (status and repair time: below, of those seen again)
-            reg = pd.read_sql_query("SELECT candidate_id, class, segment_id, chainage_m, lat, lon FROM candidates", con)
+            reg = self._match_table()
             match = self._match(rows, reg, dist_m, absorb)
             merged_at = datetime.now(self.tz).isoformat(timespec="seconds")  # the municipality's clock
             run_id = res.run_id = run_id or self._new_run_id(merged_at, _s(run_info.get("label")))
@@ -1486,7 +1551,8 @@ class Store:
         lat0 = float(np.median(lat))
         padx = pad / max(math.cos(math.radians(lat0)), 0.05)
         c = pd.read_sql_query(
-            "SELECT candidate_id, lat, lon FROM candidates WHERE lat BETWEEN ? AND ? AND lon BETWEEN ? AND ?", self.con,
+            "SELECT candidate_id, lat, lon FROM candidates WHERE lat BETWEEN ? AND ? AND lon BETWEEN ? AND ? AND "
+            "merged_into IS NULL", self.con,
             params=(float(lat.min() - pad), float(lat.max() + pad), float(lon.min() - padx), float(lon.max() + padx)))
         if c.empty:
             return set()
@@ -1582,7 +1648,8 @@ class Store:
         ids_json = json.dumps(list(ids))
         cand = pd.read_sql_query(
             "SELECT candidate_id, lat, lon, last_t, n_passes, n_unseen, last_passed FROM candidates WHERE candidate_id "
-            "IN (SELECT value FROM json_each(?))", con, params=(ids_json,))
+            "IN (SELECT value FROM json_each(?)) AND merged_into IS NULL", con, params=(ids_json,))
+        ids_json = json.dumps(list(cand["candidate_id"]))  # (a damage merged into another has no passes)
         only = ""  # (incremental: the rows of the drives that can change)
         if newf is not None:
             names = {d for (d,) in con.execute("SELECT drive FROM drives WHERE did IN (SELECT value FROM json_each(?))",
@@ -1743,6 +1810,22 @@ class Store:
         self.con.execute("UPDATE candidates SET n_obs = n_obs - 1000")
         self.con.execute("DELETE FROM patrol_meta WHERE key='test_hook_dirty'")
 
+    def _match_table(self) -> pd.DataFrame:
+        """Inside a write transaction: the registry's damages a run's candidates can match (candidate_id, class,
+        segment_id, chainage_m, lat, lon): not those merged into another (``merge_candidates``), and a damage that
+        one of another class was merged into once more under each such class (its sightings' classes), so that a
+        later drive's sighting of that class near it is seen again, not new."""
+        con = self.con
+        reg = pd.read_sql_query("SELECT candidate_id, class, segment_id, chainage_m, lat, lon FROM candidates "
+                                "WHERE merged_into IS NULL", con)
+        if not con.execute("SELECT 1 FROM candidates WHERE merged_into IS NOT NULL LIMIT 1").fetchone():
+            return reg
+        more = pd.read_sql_query(
+            "SELECT DISTINCT c.candidate_id, o.class, c.segment_id, c.chainage_m, c.lat, c.lon FROM candidates c "
+            "JOIN observations o ON o.candidate_id = c.candidate_id WHERE c.merged_into IS NULL AND c.candidate_id IN "
+            "(SELECT merged_into FROM candidates WHERE merged_into IS NOT NULL) AND o.class != c.class", con)
+        return pd.concat([reg, more], ignore_index=True) if len(more) else reg
+
     def _match(self, rows: list[dict], reg: pd.DataFrame, dist_m: float, absorb: bool = True) -> dict[int, str]:
         """run row index -> registry id: by stored key first, then nearest within ``dist_m`` (same class)."""
         match: dict[int, str] = {}
@@ -1758,14 +1841,16 @@ class Store:
                  f"({','.join('?' * len(part))})")
             for d, im, c, a, b, e, f, cid in self.con.execute(q, part):
                 keyed[(d, im, c, a, b, e, f)] = cid
-        reg_class = dict(zip(reg["candidate_id"], reg["class"]))
+        # (the key holds the class: a stored sighting of another class than its damage's is one the office merged
+        # into it, ``merge_candidates``; a damage merged away holds no sighting)
+        live = set(reg["candidate_id"])
         votes = []
         for i, r in enumerate(rows):
             hits: dict[str, int] = {}
             for o in r["obs"]:
                 if o["boxed"]:
                     cid = keyed.get(o["key"])
-                    if cid is not None and reg_class.get(cid) == r["class"]:
+                    if cid is not None and cid in live:
                         hits[cid] = hits.get(cid, 0) + 1
             for cid, n in hits.items():
                 votes.append((-n, i, cid))
@@ -1933,12 +2018,134 @@ class Store:
             "SELECT DISTINCT drive, image FROM observations WHERE candidate_id=?", (rid,))}
         return json.dumps(sorted(names), ensure_ascii=False)
 
+    # --------------------------------------------------------------------- the office merges two damages
+    def _has_column(self, table: str, col: str) -> bool:
+        return col in {r[1] for r in self.con.execute(f'PRAGMA table_info("{table}")')}
+
+    def merged_into(self, candidate_id: str) -> tuple[str, str] | None:
+        """(the id ``candidate_id`` was merged into, when) where the office merged it (``merge_candidates``); None
+        for a damage of its own, an unknown id, or a registry of schema 4 read as it is."""
+        if not self._has_column("candidates", "merged_into"):
+            return None
+        row = self.con.execute("SELECT merged_into, merged_at FROM candidates WHERE candidate_id=?",
+                               (candidate_id,)).fetchone()
+        return (row[0], row[1]) if row and row[0] else None
+
+    def final_target(self, candidate_id: str) -> str:
+        """The damage ``candidate_id`` is part of now: itself, or the end of its chain of merges (R-000031 merged into
+        R-000012, merged later into R-000007: R-000007)."""
+        seen, cur = {candidate_id}, candidate_id
+        while (m := self.merged_into(cur)) is not None and m[0] not in seen:
+            cur = m[0]
+            seen.add(cur)
+        return cur
+
+    def merged_text(self, candidate_id: str) -> str | None:
+        """``R-000031 was merged into R-000012 on 2026-12-01 10:15`` (``, now part of R-000007`` where that one was
+        merged on); None for a damage not merged."""
+        m = self.merged_into(candidate_id)
+        if m is None:
+            return None
+        final = self.final_target(candidate_id)
+        return (f"{candidate_id} was merged into {m[0]} on {self._local(m[1])}"
+                + (f", now part of {final}" if final != m[0] else ""))
+
+    def merge_candidates(self, candidate_id: str, into: str, note: str | None = None, who: str | None = None,
+                         when: Any = None, cfg=None) -> CandidateMerge:
+        """The office says two registry candidates are one damage (GPS off by more than ``store.match_distance_m``
+        one week, or one crack detected as two classes): ``candidate_id``'s sightings become ``into``'s, in ONE
+        transaction. ``into``'s aggregates are recomputed from its sightings as a run's merge does (``_recompute``:
+        n_obs, first/last seen, drives, images, best sighting, crop, position, severity; ``_update_passes``: its
+        passes against every frame held); ``into`` keeps its class and status. ``candidate_id`` stays as a record
+        (its ids were printed on crew lists): ``merged_into``/``merged_at`` set, no sighting, no passes, no point
+        (``geom`` NULL: off the map in QGIS too), its status, drives and position as they were; the exports, a run's
+        matching, ``patrol status`` and the import leave it out or name where it went. A history row on each
+        (from = to: no status change; ``source`` ``merged-into:<into>`` / ``merged-from:<candidate_id>``), stamped as
+        ``patrol status`` stamps (``when``, default now; ``who``; ``note``).
+
+        Refused (UsageError): an unknown id, the same id twice, ``candidate_id`` merged before (naming where it went),
+        ``into`` merged into another (naming the damage it is part of now)."""
+        a, b = str(candidate_id).strip().upper(), str(into).strip().upper()
+        if a == b:
+            raise UsageError(f"{a}: cannot merge a candidate into itself (--into names the other candidate of the "
+                             "same damage)", self.path)
+        store_spec = getattr(cfg, "store", None)
+        pass_r = float(getattr(store_spec, "pass_radius_m", PASS_RADIUS_M))
+        tol = float(cfg.locate.heading_tolerance_deg) if cfg is not None else HEADING_TOLERANCE_DEG
+        with self._txn() as con:
+            got = {r[0]: r[1:] for r in con.execute(
+                "SELECT candidate_id, class, class_name_ja, status, crop_obs_id, crop_jpeg IS NOT NULL, repaired_t, "
+                "merged_into FROM candidates WHERE candidate_id IN (?, ?)", (a, b))}
+            for x in (a, b):
+                if x not in got:
+                    raise UsageError(f"unknown candidate id {x!r}", self.path)
+            if got[a][6]:
+                raise UsageError(f"{self.merged_text(a)}: nothing to merge (its sightings are "
+                                 f"{self.final_target(a)}'s)", self.path)
+            if got[b][6]:
+                final = self.final_target(b)
+                if final == a:
+                    raise UsageError(f"{self.merged_text(b)}: already one damage (nothing to merge)", self.path)
+                raise UsageError(f"{self.merged_text(b)}: merge into {final} instead (patrol merge REGISTRY {a} "
+                                 f"--into {final})", self.path)
+            try:
+                at, _ = self._when(when)
+            except ValueError as e:
+                raise UsageError(f"{a}: {e}", self.path) from None
+            (cls_a, _ja_a, st_a, crop_id, has_crop, _rt_a, _m), (cls_b, ja_b, st_b, _, _, rep_t, _) = got[a], got[b]
+            drives_b = {p for (d,) in con.execute("SELECT DISTINCT drive FROM observations WHERE candidate_id=?", (b,))
+                        for p in d.split("|") if p}
+            n_a, t_a = con.execute("SELECT COUNT(*), MAX(last_t) FROM observations WHERE candidate_id=?",
+                                   (a,)).fetchone()
+            drives_a = {p for (d,) in con.execute("SELECT DISTINCT drive FROM observations WHERE candidate_id=?", (a,))
+                        for p in d.split("|") if p}
+            # the sightings, as a run's merge keeps them: an image-level one (owner = its damage) only where the damage
+            # has no sighting of that image and class, and superseded by a boxed one of it
+            same = ("EXISTS (SELECT 1 FROM observations t WHERE t.candidate_id = ? AND t.{0} AND t.drive = "
+                    "observations.drive AND t.image = observations.image AND t.class = observations.class)")
+            boxed = "owner = ''"
+            con.execute(f"DELETE FROM observations WHERE candidate_id=? AND owner=? AND {same.format('obs_id > 0')}",
+                        (a, a, b))
+            con.execute("UPDATE observations SET owner=? WHERE candidate_id=? AND owner=?", (b, a, a))
+            con.execute("UPDATE observations SET candidate_id=? WHERE candidate_id=?", (b, a))
+            con.execute(f"DELETE FROM observations WHERE candidate_id=? AND owner=? AND {same.format(boxed)}",
+                        (b, b, b))
+            if crop_id is not None and has_crop:  # its crop competes with into's for the best sighting's
+                (crop,) = con.execute("SELECT crop_jpeg FROM candidates WHERE candidate_id=?", (a,)).fetchone()
+                self._pending_crops[b] = {int(crop_id): bytes(crop)}
+            self._recompute(b)
+            con.execute("UPDATE candidates SET merged_into=?, merged_at=?, geom=NULL, n_obs=0, crop_jpeg=NULL, "
+                        "crop_obs_id=NULL, n_passes=NULL, n_unseen=NULL, last_passed=NULL WHERE candidate_id=?",
+                        (b, at, a))
+            con.execute("DELETE FROM passes WHERE candidate_id=?", (a,))
+            self._update_passes([b], pass_r, tol)
+            n_b, nd_b = con.execute("SELECT n_obs, COALESCE(json_array_length(drives), 0) FROM candidates WHERE "
+                                    "candidate_id=?", (b,)).fetchone()
+            extra = f": {note}" if _s(note) else ""
+            con.executemany(
+                "INSERT INTO status_history (candidate_id, at, from_status, to_status, who, note, source) "
+                "VALUES (?,?,?,?,?,?,?)",
+                [(a, at, st_a, st_a, _s(who), f"merged into {b} ({_plural(n_a, 'sighting')} moved){extra}",
+                  f"merged-into:{b}"),
+                 (b, at, st_b, st_b, _s(who), f"{a} merged into it ({_plural(n_a, 'sighting')}, {a} was "
+                                              f"{cls_a} {st_a}){extra}", f"merged-from:{a}")])
+            self._touch("candidates", "observations", "status_history", "passes")
+        after = (t_a is not None and st_b == "repaired" and rep_t is not None and np.isfinite(rep_t) and t_a > rep_t)
+        return CandidateMerge(
+            candidate_id=a, into=b, cls=cls_a, into_cls=cls_b, into_name=" ".join(x for x in (cls_b, _s(ja_b)) if x),
+            status=st_a, into_status=st_b, sightings=int(n_a), drives=len(drives_a - drives_b), n_obs=int(n_b or 0),
+            n_drives=int(nd_b), at=at, seen_after_repair=self._time_text(t_a) if after else None)
+
     # ------------------------------------------------------------------------------------- statuses
     def set_status(self, candidate_id: str, status: str, note: str | None = None, who: str | None = None,
                    when: Any = None, issue_type: str | None = None) -> bool:
         """Change one candidate's status (one transaction).  Returns False when it already had it; a new note,
         checker or issue type given with the status it has is still kept (and a history row), as the import does."""
         with self._txn():
+            if (merged := self.merged_text(candidate_id)) is not None:
+                final = self.final_target(candidate_id)
+                raise UsageError(f"{merged}: its status is {final}'s (patrol status REGISTRY {final} --set …)",
+                                 self.path)
             if self._set_status(candidate_id, status, note, who, when, issue_type, source="manual"):
                 return True
             cur = self.status_of(candidate_id)
@@ -2145,6 +2352,24 @@ class Store:
         t = t.astimezone(self.tz)
         return (t + timedelta(days=1)).timestamp() if t.time() == time(0) else t.timestamp()
 
+    @staticmethod
+    def _row_for(row: list[str], ix: dict[str, int], was: tuple, status: str) -> list[str]:
+        """A crew's row of a damage merged into another, as that one's row: the status columns as exported (the
+        merged damage's status ``was[0]``, which the merge left as it was) read as the other's ``status`` (the crew did
+        not change it); a status the crew wrote stays. Its note, checker and issue type where they are the merged
+        damage's own (exported with it), left out: not the crew's word about the other."""
+        row = list(row) + [""] * (max(ix.values()) + 1 - len(row))
+        words = {c: normalize_status(row[ix[c]].strip()) for c in ("status", "status_ja") if c in ix and row[ix[c]].strip()}
+        crew = sorted({w for w in words.values() if w != was[0]})
+        if len(crew) <= 1:
+            row[ix["status"]] = crew[0] if crew else status
+            if "status_ja" in ix:
+                row[ix["status_ja"]] = ""
+        for col, k in (("note", 1), ("status_note", 1), ("checked_by", 2), ("issue_type", 3)):
+            if col in ix and row[ix[col]].strip() == (was[k] or ""):
+                row[ix[col]] = ""
+        return row
+
     def history(self, candidate_id: str | None = None) -> pd.DataFrame:
         q = "SELECT candidate_id, at, from_status, to_status, who, note, issue_type, source, run_id FROM status_history"
         args: tuple = ()
@@ -2200,6 +2425,19 @@ class Store:
                 if cur is None:
                     rep.unmatched.append((line, f"unknown candidate id {cid!r}"))
                     continue
+                if (merged := self.merged_text(cid)) is not None:
+                    # the office merged it into another damage after the list was exported: the crew's words go to
+                    # that one, whose own changes since the list decide as for its own row (applied, held, outdated)
+                    final = self.final_target(cid)
+                    row = self._row_for(row, ix, cur, con.execute("SELECT status FROM candidates WHERE candidate_id=?",
+                                                                  (final,)).fetchone()[0])
+                    rep.merged.append((line, f"{merged}: the row is taken as {final}'s"))
+                    cid = final
+                    status, status_ja = get(row, "status"), get(row, "status_ja")
+                    note = get(row, "note") or get(row, "status_note")
+                    who, issue = get(row, "checked_by"), get(row, "issue_type")
+                    cur = con.execute("SELECT status, status_note, checked_by, issue_type, first_t, status_changed_at, "
+                                      "last_t, repaired_at FROM candidates WHERE candidate_id=?", (cid,)).fetchone()
                 first = datetime.fromtimestamp(cur[4], self.tz).date() if _isnum(cur[4]) else None
                 st = normalize_status(status) if status else cur[0]
                 words = [w for w in (normalize_status(status) if status else None,
@@ -2337,6 +2575,8 @@ class Store:
         ``drives``/``images`` lists (hundreds of names a damage after years of weekly drives), as the exports read.
         """
         where, args = [], []
+        if self._has_column("candidates", "merged_into"):  # (a registry of schema 4 read as it is has none)
+            where.append("merged_into IS NULL")  # merged by the office into another damage: that one lists them
         if status:
             st = [normalize_status(s) for s in status]
             unknown = [s for s, n in zip(status, st) if n not in STATUSES]

@@ -14,7 +14,7 @@ import pytest
 
 from detector.config import Config
 from detector.frames import frame_keys, scan_drive
-from detector.store import SCHEMA_VERSION, Store
+from detector.store import SCHEMA_SINCE, SCHEMA_VERSION, Store
 
 from test_store import _oracle_candidates, dump, old_store
 
@@ -446,8 +446,9 @@ def test_the_conversion_of_a_schema_3_registry_is_told_once(sample, tmp_path):
             st.merge(p1, {"run_id": "p1"}, cfg, frames=[f[:4] for f in keys[P1]])
     summary = RunSummary(out=tmp_path, drives=[P2])
     merge_into_store(p2, stores["run"], {"drives": [P2], "out": str(tmp_path / "out2")}, cfg, summary)
-    told = [w for w in summary.warnings if "converted from schema 3 to 4" in w]
-    assert len(told) == 1 and "update patrol on every PC" in told[0] and "before 0.2.0" in told[0], summary.warnings
+    told = [w for w in summary.warnings if f"converted from schema 3 to {SCHEMA_VERSION}" in w]
+    assert len(told) == 1 and "update patrol on every PC" in told[0] and f"before {SCHEMA_SINCE}" in told[0], (
+        summary.warnings)
     again = RunSummary(out=tmp_path, drives=[P2])
     merge_into_store(p2, stores["run"], {"drives": [P2], "out": str(tmp_path / "out3")}, cfg, again)
     assert not [w for w in again.warnings if "converted" in w]
@@ -457,15 +458,15 @@ def test_the_conversion_of_a_schema_3_registry_is_told_once(sample, tmp_path):
     cmd = [sys.executable, str(root / "cli.py"), "status", str(stores["status"]), rid, "--set", "confirmed"]
     r = subprocess.run(cmd, cwd=root, capture_output=True, text=True, encoding="utf-8", timeout=300)
     assert r.returncode == 0, r.stderr
-    assert "converted from schema 3 to 4" in r.stderr and "update patrol on every PC" in r.stderr
+    assert f"converted from schema 3 to {SCHEMA_VERSION}" in r.stderr and "update patrol on every PC" in r.stderr
     r = subprocess.run(cmd[:-1] + ["repaired"], cwd=root, capture_output=True, text=True, encoding="utf-8",
                        timeout=300)
     assert r.returncode == 0 and "converted" not in r.stderr, r.stderr
 
     con = sqlite3.connect(stores["status"])
-    con.execute("UPDATE patrol_meta SET value='5' WHERE key='schema_version'")
+    con.execute("UPDATE patrol_meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION + 1),))
     con.commit()
     con.close()
     from detector.errors import StoreError
-    with pytest.raises(StoreError, match="schema version 5 .*update patrol on this PC"):
+    with pytest.raises(StoreError, match=f"schema version {SCHEMA_VERSION + 1} .*update patrol on this PC"):
         Store(stores["status"])

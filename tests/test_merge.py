@@ -1,0 +1,347 @@
+"""``patrol merge`` (``Store.merge_candidates``): the office says two registry candidates are one damage. Real data: the
+sample drive's two oracle passes (locate + dedupe, the drives' own frames with their positions and headings), one
+damage seen once by each pass, apart from the others; the registry made to hold it twice as a road department gets it:
+p2's GPS 40 m off for it (more than ``store.match_distance_m``), or p2's detection of it in another class (D20)."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from detector.config import Config
+from detector.errors import StoreError, UsageError
+from detector.store import SCHEMA_VERSION, Store
+
+from test_store import _oracle_candidates, dump, old_store
+from test_store_passes import _recomputed
+
+ROOT = Path(__file__).resolve().parent.parent
+P1, P2, P3 = "toyama-2026-11-p1", "toyama-2026-11-p2", "toyama-2026-12-p3"
+SHIFT_M = 40.0  # p2's GPS error at the damage: more than store.match_distance_m (25 m)
+SCHEMA4_COMMIT = "e0679d4"  # the last patrol writing schema 4 (no merged_into)
+_QUERY_SKIP = ("status_changed_at",)  # (a new damage's: the time of the merge that made it)
+
+
+@pytest.fixture(scope="module")
+def sample():
+    """(cfg, [p1, p2, p3] candidates (p3: p1 read again as another drive, 14 days later), frames of p1 and p2 as
+    ``frame_keys`` gives them, the damage's row label in p1, in p2, in p3)."""
+    from conftest import TOYAMA, need
+    from detector.frames import frame_keys, scan_drive
+
+    toyama = need(TOYAMA)
+    cfg = Config()
+    passes, how = _oracle_candidates(toyama, cfg)
+    if how != "locate+dedupe":
+        pytest.skip("locate/dedupe not importable: the candidates' positions would be hand-made")
+    keys = {d: frame_keys([f for f in scan_drive(toyama / d, cfg) if f.ok]) for d in (P1, P2)}
+    p1, p2, p3 = passes
+
+    def near(df, c, m):
+        return np.hypot((df["lat"] - c["lat"]) * 111_000, (df["lon"] - c["lon"]) * 90_000) < m
+
+    lat = p1["lat"].to_numpy(float)
+    for i in np.argsort(np.abs(lat - np.median(lat))):  # (the middle of the route first)
+        c = p1.iloc[i]
+        if c["class"] != "D00" or (near(p1, c, 60) & (p1["class"].isin(["D00", "D20"]))).sum() != 1:
+            continue
+        for other in (p2, p3):  # once, and no D00/D20 but it within 60 m (the shift and the relabel stay apart)
+            if (near(other, c, 25) & (other["class"] == "D00")).sum() != 1 or (
+                    near(other, c, 60) & other["class"].isin(["D00", "D20"])).sum() != 1:
+                break
+        else:
+            l2 = p2.index[(near(p2, c, 25) & (p2["class"] == "D00")).to_numpy()][0]
+            l3 = p3.index[(near(p3, c, 25) & (p3["class"] == "D00")).to_numpy()][0]
+            return cfg, [p1, p2, p3], keys, p1.index[i], l2, l3
+    pytest.skip("no D00 damage of the sample seen once by each pass, apart from the others")
+
+
+def _shifted(p2: pd.DataFrame, label) -> pd.DataFrame:
+    """p2 with the damage placed SHIFT_M north (along its road: chainage too), as a week's GPS error puts it."""
+    p = p2.copy()
+    p.loc[label, "lat"] = p.loc[label, "lat"] + SHIFT_M / 111_195.0
+    p.loc[label, "chainage_m"] = p.loc[label, "chainage_m"] + SHIFT_M
+    return p
+
+
+def _relabelled(cands: pd.DataFrame, label, cls: str = "D20", drive: str | None = None) -> pd.DataFrame:
+    """The damage detected as ``cls`` (its observations' class is the candidate's); ``drive``: every row read again
+    as that drive (a later week's drive: new sighting keys)."""
+    p = cands.copy()
+    p.loc[label, "class"] = cls
+    if drive is not None:
+        old = p["best_drive"].iloc[0]
+        p["best_drive"] = drive
+        p["last_drive"] = drive
+        p["drives"] = [[drive] for _ in range(len(p))]
+        p["images"] = [[i.replace(old + "/", drive + "/") for i in v] for v in p["images"]]
+        p["observations"] = [[{**o, "drive": drive} for o in copy.deepcopy(v)] for v in p["observations"]]
+    return p
+
+
+def _registry(path: Path, cfg, runs) -> Path:
+    with Store(path) as st:
+        for name, cands, frames in runs:
+            st.merge(cands, {"run_id": name}, cfg, frames=frames)
+    return path
+
+
+def _ids(path: Path, cands: pd.DataFrame, label) -> set[str]:
+    """The registry ids holding the run candidate ``label``'s sightings."""
+    con = sqlite3.connect(path)
+    try:
+        return {cid for o in cands.loc[label, "observations"] for (cid,) in con.execute(
+            "SELECT candidate_id FROM observations WHERE drive=? AND image=? AND x1=?",
+            (o["drive"], o["image"], int(round(o["x1"]))))}
+    finally:
+        con.close()
+
+
+def _split(sample, tmp_path: Path, name: str = "split.gpkg"):
+    """(the registry holding the damage twice, the target (p1's), the id to merge (p2's, 40 m off))."""
+    cfg, (p1, p2, _), keys, l1, l2, _ = sample
+    path = _registry(tmp_path / name, cfg, [("p1", p1, keys[P1]), ("p2", _shifted(p2, l2), keys[P2])])
+    (target,), (dup,) = _ids(path, p1, l1), _ids(path, p2, l2)
+    assert target != dup  # (40 m off: p2's sighting became a new damage)
+    return path, target, dup
+
+
+def _query(path: Path) -> pd.DataFrame:
+    with Store(path) as st:
+        q = st.query()
+    return q[[c for c in q.columns if c not in _QUERY_SKIP]]
+
+
+def test_merged_sightings_count_on_the_target_as_if_never_split(sample, tmp_path):
+    """After ``merge_candidates(dup, target)`` the registry lists what it lists had p2's GPS been right: every damage's
+    n_obs, first/last seen, drives, images, best sighting, position, severity, n_drives, last drive and its images,
+    n_passes / n_unseen / last_passed (the exports' frame, ``query``) equal those of the registry of p1 + p2 as
+    driven. The passes are those every frame held gives (a full recompute changes nothing). The merged id stays as a
+    record: merged_into, no sighting, no passes, no point; a history row on both."""
+    cfg, (p1, p2, _), keys, l1, l2, _ = sample
+    ref = _registry(tmp_path / "ref.gpkg", cfg, [("p1", p1, keys[P1]), ("p2", p2, keys[P2])])
+    path, target, dup = _split(sample, tmp_path)
+    n_dup = int(_query(path).set_index("candidate_id").loc[dup, "n_obs"])
+    with Store(path) as st:
+        res = st.merge_candidates(dup, target, note="GPS off 40 m", who="Tanaka", cfg=cfg)
+    assert (res.candidate_id, res.into, res.sightings, res.drives) == (dup, target, n_dup, 1)
+    assert res.message == (f"{dup} merged into {target} (D00 縦ひび割れ): {n_dup} sighting{'s' * (n_dup != 1)}, 1 drive "
+                           f"moved; {target} now {res.n_obs} sightings over 2 drives")
+    pd.testing.assert_frame_equal(_query(path), _query(ref))
+    assert dump(path, skip=()) == _recomputed(path, cfg)  # (passes: what every frame held gives)
+    con = sqlite3.connect(path)
+    try:
+        row = con.execute("SELECT merged_into, n_obs, geom, crop_jpeg, n_passes FROM candidates WHERE candidate_id=?",
+                          (dup,)).fetchone()
+        assert row == (target, 0, None, None, None)
+        assert con.execute("SELECT COUNT(*) FROM observations WHERE candidate_id=?", (dup,)).fetchone() == (0,)
+        assert con.execute("SELECT COUNT(*) FROM passes WHERE candidate_id=?", (dup,)).fetchone() == (0,)
+        hist = con.execute("SELECT candidate_id, from_status, to_status, who, note, source FROM status_history WHERE "
+                           "source LIKE 'merged-%' ORDER BY hid").fetchall()
+    finally:
+        con.close()
+    assert hist == [(dup, "new", "new", "Tanaka", f"merged into {target} ({n_dup} sighting{'s' * (n_dup != 1)} moved): "
+                                                  "GPS off 40 m", f"merged-into:{target}"),
+                    (target, "new", "new", "Tanaka", f"{dup} merged into it ({n_dup} sighting{'s' * (n_dup != 1)}, "
+                                                     f"{dup} was D00 new): GPS off 40 m", f"merged-from:{dup}")]
+
+
+def test_a_later_run_does_not_bring_the_merged_id_back(sample, tmp_path):
+    """p2 merged again (with its GPS 40 m off, or right), and a later drive (p3): the damage is the target's, the
+    merged id gets nothing; the same drives again change nothing at all."""
+    cfg, (p1, p2, p3), keys, l1, l2, l3 = sample
+    path, target, dup = _split(sample, tmp_path)
+    with Store(path) as st:
+        st.merge_candidates(dup, target, cfg=cfg)
+    before = dump(path, skip=())
+    with Store(path) as st:
+        for name, cands in (("p2 again", _shifted(p2, l2)), ("p2 right", p2)):
+            res = st.merge(cands, {"run_id": name}, cfg, frames=keys[P2])
+            assert not res.new and res.mapping[l2] == target and not res.changed, name
+    assert dump(path, skip=()) == before
+    with Store(path) as st:
+        res = st.merge(p3, {"run_id": "p3"}, cfg)
+    assert not res.new and res.mapping[l3] == target and target in res.seen_again
+    q = _query(path).set_index("candidate_id")
+    assert dup not in q.index and P3 in q.loc[target, "drives"]
+
+
+def test_classes_differ_the_target_keeps_its_class_and_takes_the_class_merged(sample, tmp_path):
+    """p2 detected the damage as D20 (a crack read as two classes): two damages, D00 and D20, at one place. Merged:
+    the target keeps D00 and says so; p2 again matches it by its sightings, and a later drive's D20 there (p3,
+    new sighting keys) is the target seen again, not a new damage."""
+    cfg, (p1, p2, p3), keys, l1, l2, l3 = sample
+    path = _registry(tmp_path / "cls.gpkg", cfg, [("p1", p1, keys[P1]),
+                                                   ("p2", _relabelled(p2, l2), keys[P2])])
+    (target,), (dup,) = _ids(path, p1, l1), _ids(path, p2, l2)
+    assert target != dup
+    with Store(path) as st:
+        res = st.merge_candidates(dup, target, cfg=cfg)
+    assert (res.cls, res.into_cls) == ("D20", "D00")
+    assert any(f"classes differ: {dup} was D20, {target} keeps its class D00" in n for n in res.notes), res.notes
+    q = _query(path).set_index("candidate_id")
+    assert dup not in q.index and q.loc[target, "class"] == "D00" and q.loc[target, "n_drives"] == 2
+    before = dump(path, skip=())
+    with Store(path) as st:
+        res = st.merge(_relabelled(p2, l2), {"run_id": "p2 again"}, cfg, frames=keys[P2])
+        assert not res.new and res.mapping[l2] == target
+    assert dump(path, skip=()) == before
+    with Store(path) as st:
+        res = st.merge(_relabelled(p3, l3, drive=P3), {"run_id": "p3"}, cfg)
+    assert not res.new and res.mapping[l3] == target and target in res.seen_again
+
+
+def test_refusals(sample, tmp_path):
+    """Unknown id, the same id twice, an id merged before (naming where it went), into a merged id (naming the damage
+    it is part of now), a status set on a merged id: refused, nothing written."""
+    cfg = sample[0]
+    path, target, dup = _split(sample, tmp_path)
+    with Store(path) as st:
+        st.merge_candidates(dup, target, cfg=cfg)
+        other = next(c for c in st.query()["candidate_id"] if c != target)
+    before = dump(path, skip=())
+    cases = [((dup, "R-999999"), "unknown candidate id 'R-999999'"),
+             ((target, target), "cannot merge a candidate into itself"),
+             ((dup, other), f"{dup} was merged into {target} on "),
+             ((other, dup), f"{dup} was merged into {target} on .*merge into {target} instead \\(patrol merge "
+                            f"REGISTRY {other} --into {target}\\)"),
+             ((target, dup), "already one damage")]
+    with Store(path) as st:
+        for (a, b), msg in cases:
+            with pytest.raises(UsageError, match=msg):
+                st.merge_candidates(a, b, cfg=cfg)
+        with pytest.raises(UsageError, match=f"{dup} was merged into {target} .*patrol status REGISTRY {target}"):
+            st.set_status(dup, "confirmed")
+    assert dump(path, skip=()) == before
+
+
+def _patrol(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, encoding="utf-8", timeout=300)
+
+
+def test_cli_merge_exports_and_an_old_list(sample, tmp_path):
+    """``patrol merge`` on a registry made by ``patrol locate --store`` from the oracle CSVs, p2's GPS 40 m off for
+    the damage: one line saying what moved; every export format lists the merged id no more; refusals exit 2 with one
+    line; ``patrol status`` on the merged id says where it went; a crew list exported before the merge with the
+    merged id's row filled in is applied to the target, and held where the target was changed since."""
+    import openpyxl
+    import pyogrio
+
+    from conftest import TOYAMA
+
+    cfg, (p1, p2, _), _, l1, l2, _ = sample
+    roads = TOYAMA / "roads.geojson"
+    det = pd.read_csv(TOYAMA / f"{P2}.oracle.csv", dtype=str, keep_default_na=False)
+    off = det["image"].isin([o["image"] for o in p2.loc[l2, "observations"]])
+    det.loc[off, "lat"] = [f"{float(v) + SHIFT_M / 111_195.0:.7f}" for v in det.loc[off, "lat"]]
+    (tmp_path / "gps").mkdir()
+    det.to_csv(tmp_path / "gps" / f"{P2}.oracle.csv", index=False)
+    reg = tmp_path / "registry.gpkg"
+    for k, f in enumerate((TOYAMA / f"{P1}.oracle.csv", tmp_path / "gps" / f"{P2}.oracle.csv")):
+        r = _patrol("locate", f, "--roads", roads, "--out", tmp_path / f"o{k}", "--store", reg)
+        assert r.returncode == 0, r.stderr
+    (target,) = _ids(reg, p1, l1)
+    dups = sorted(_ids(reg, p2, l2) - {target})
+    assert dups  # (p2's sightings of it 40 m off: new damages)
+    r = _patrol("export", reg, "--format", "csv", "--out", tmp_path / "list.csv")
+    assert r.returncode == 0, r.stderr
+    with Store(reg) as st:
+        n_obs = st.query(lists=False).set_index("candidate_id")["n_obs"].to_dict()
+    total = n_obs[target]
+    for k, dup in enumerate(dups):
+        r = _patrol("merge", reg, dup, "--into", target, "--note", "GPS off", "--who", "Tanaka")
+        assert r.returncode == 0, r.stderr
+        n, total = n_obs[dup], total + n_obs[dup]
+        assert r.stdout.splitlines()[0] == (
+            f"{dup} merged into {target} (D00 縦ひび割れ): {n} sighting{'s' * (n != 1)}, {1 - min(k, 1)} "
+            f"drive{'s' * (k > 0)} moved; {target} now {total} sightings over 2 drives"), r.stdout
+        assert f"{dup} was new (新規); {target} keeps its status new (新規)" in r.stdout
+    dup = dups[0]
+    for args, msg in (((dup, "--into", target), f"{dup} was merged into {target}"),
+                      (("R-999999", "--into", target), "unknown candidate id 'R-999999'"),
+                      ((target, "--into", target), "cannot merge a candidate into itself")):
+        r = _patrol("merge", reg, *args)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and msg in r.stderr, r.stderr
+    r = _patrol("status", reg, dup, "--set", "confirmed")
+    assert r.returncode == 2 and f"{dup} was merged into {target}" in r.stderr, r.stderr
+
+    outs = {"geojson": "m.geojson", "gpkg": "m.gpkg", "csv": "m.csv", "xlsx": "m.xlsx", "kml": "m.kml",
+            "html": "m.html", "shp": "m.shp"}
+    with Store(reg) as st:
+        n = len(st.query(lists=False))
+    for fmt, name in outs.items():
+        r = _patrol("export", reg, "--format", fmt, "--out", tmp_path / name)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith(f"{n} candidates"), r.stdout
+        out = tmp_path / name
+        if fmt in ("gpkg", "shp"):
+            df = pyogrio.read_dataframe(out)  # (the shapefile's columns have other names: every text cell)
+            ids = {v for c in df.columns if c != "geometry" for v in df[c] if isinstance(v, str)}
+        elif fmt == "xlsx":
+            wb = openpyxl.load_workbook(out, read_only=True)
+            ids = {str(c) for row in wb["candidates"].iter_rows(values_only=True) for c in row if c}
+            wb.close()
+        else:
+            text = out.read_text(encoding="utf-8-sig")
+            ids = {w for w in dups + [target] if w in text}
+        assert target in ids and not set(dups) & ids, fmt
+
+    # the crew's list, exported before the merge: the merged id's row filled in
+    with open(tmp_path / "list.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    head = rows[0]
+    row = next(r for r in rows[1:] if r[head.index("candidate_id")] == dup)
+    row[head.index("status")], row[head.index("checked_by")] = "confirmed", "Sato"
+    with open(tmp_path / "crew.csv", "w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh).writerows([head, row])
+    held = tmp_path / "held.gpkg"
+    held.write_bytes(reg.read_bytes())
+    r = _patrol("import-verification", reg, tmp_path / "crew.csv")
+    assert r.returncode == 0, r.stderr
+    assert "applied 1," in r.stdout and f"{dup} was merged into {target} on " in r.stdout, r.stdout
+    assert f"the row is taken as {target}'s" in r.stdout and f"new -> confirmed (確認済み): 1 ({target})" in r.stdout
+    with Store(reg) as st:
+        assert (st.status_of(target), st.status_of(dup)) == ("confirmed", "new")
+    r = _patrol("status", held, target, "--set", "scheduled")  # the office changed the target after the export
+    assert r.returncode == 0, r.stderr
+    r = _patrol("import-verification", held, tmp_path / "crew.csv")
+    assert r.returncode == 0 and "held 1" in r.stdout, r.stdout
+    assert f"{target}: not applied: the registry changed the damage after the list was exported" in r.stderr
+    with Store(held) as st:
+        assert st.status_of(target) == "scheduled"
+
+
+def test_registry_of_schema_4_converts(sample, tmp_path):
+    """A registry written by SCHEMA4_COMMIT's code (no merged_into) is read as it is (its exports' frame) and converted
+    by the merge, which says so once; the old code then refuses it."""
+    cfg, (p1, p2, _), keys, l1, l2, _ = sample
+    old = old_store(tmp_path, SCHEMA4_COMMIT, "store_schema4")
+    path = tmp_path / "old.gpkg"
+    with old.Store(path) as st:
+        st.merge(p1, {"run_id": "p1"}, cfg, frames=keys[P1])
+        st.merge(_shifted(p2, l2), {"run_id": "p2"}, cfg, frames=keys[P2])
+    (target,), (dup,) = _ids(path, p1, l1), _ids(path, p2, l2)
+    with Store(path) as st:  # read as it is
+        assert dup in set(st.query(lists=False)["candidate_id"]) and st.merged_into(dup) is None
+    with Store(path) as st:
+        st.merge_candidates(dup, target, cfg=cfg)
+        notice = st.conversion_notice()
+        assert dup not in set(st.query(lists=False)["candidate_id"])
+        assert st.integrity() == "ok"
+    assert notice and f"converted from schema 4 to {SCHEMA_VERSION}" in notice
+    with Store(path) as st:
+        assert st.merged_into(dup)[0] == target
+        assert st.con.execute("SELECT value FROM patrol_meta WHERE key='schema_version'").fetchone() == (
+            str(SCHEMA_VERSION),)
+    with pytest.raises(old.StoreError, match=f"schema version {SCHEMA_VERSION}"):
+        old.Store(path)
