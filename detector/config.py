@@ -174,6 +174,10 @@ class CameraSpec(_Strict):
         "field of view across the long side of the upright frame (EXIF orientation applied, a portrait video turned "
         "upright): the horizontal FOV of the phone held landscape; a portrait frame of the same phone uses it for "
         "its height, so one setting serves both"))
+    hfov_from_exif: bool = Field(True, description=(
+        "use each photo's own field of view from its EXIF focal length (FocalLengthIn35mmFilm, digital zoom applied; "
+        "frames.csv hfov_deg) over hfov_deg (and camera.rear's): a phone on its ultra-wide or tele lens, a dashcam; "
+        "false: hfov_deg for every frame (phones that write a wrong focal length)"))
     max_distance_m: float = Field(30.0, gt=1.0, description="cap on the distance ahead a hit can be placed")
     rear: RearCameraSpec | None = Field(
         None, description="the rear camera's mounting (frames.rear), each setting left out as the front camera's")

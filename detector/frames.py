@@ -33,6 +33,16 @@ Decisions (documented contracts):
   ``ExifInfo.heading_ref`` and noted, not corrected). Missing → bearing between the neighbouring placed
   frames of its track (each within ``interpolate_max_gap_s`` and at least 1 m apart) → heading_source "track".
 * Speed: GPSSpeed with GPSSpeedRef K (default), M (mph) or N (knots), in km/h.
+* Field of view (``Frame.hfov_deg``, frames.csv ``hfov_deg``; ``_parse_focal``, ``hfov_from_focal35``): the lens's
+  35 mm equivalent focal length, FocalLengthIn35mmFilm, else FocalLength over the sensor size that
+  FocalPlaneX/YResolution with a FocalPlaneResolutionUnit (inch, cm, mm, µm) give for ExifImageWidth/Length (only
+  when the sensor's diagonal is 3-70 mm: a photo resized after the camera keeps the camera's resolution and gives a
+  sensor a fraction of a mm wide); times DigitalZoomRatio when it is above 1. Turned into the field of view across
+  the picture's long side for the frame's own aspect ratio (the 35 mm equivalent is of the 43.27 mm diagonal of
+  36x24 mm). 0, 1 or above 2000 mm, a zero denominator, a unit missing or not known, or a field of view outside
+  camera.hfov_deg's 10-170° give none (empty: ``camera.hfov_deg`` is used), and so does a picture whose aspect
+  ratio is not that of ExifImageWidth/Length (cropped after the camera: ``_frame_hfov``); the frame is kept.
+  ``detector/locate.py`` uses it when ``camera.hfov_from_exif``. A video's frames have none.
 * Sequences: one camera's frames are those with one EXIF make, model and serial number, in folders that follow one
   another in time (``chain_folders``: a DCIM rollover or hourly folders continue the sequence; a folder recorded at
   the same time as another is a sequence of its own); within a sequence the fixes are split into vehicle tracks
@@ -102,7 +112,7 @@ __all__ = [
     "load_image", "iter_decoded", "iter_images", "write_frames_csv", "read_frames_csv", "reason_code",
     "sniff_format", "drive_name", "sequence_of", "chain_folders", "walk_drive", "scan", "Scan", "TrackUse",
     "load_tracks", "merge_track_uses", "track_warnings", "datum_warnings", "VideoUse", "video_warnings", "ignored_by",
-    "camera_of", "CAMERAS",
+    "camera_of", "CAMERAS", "hfov_from_focal35",
 ]
 
 REASONS: dict[str, str] = {
@@ -124,7 +134,7 @@ REASONS: dict[str, str] = {
 
 CSV_COLUMNS = ["name", "status", "reason", "time", "lat", "lon", "heading", "speed",
                "drive", "position_source", "heading_source", "width", "height", "make", "model", "software",
-               "time_source", "camera", "datum"]
+               "time_source", "camera", "datum", "hfov_deg"]
 # after the contract columns: the absolute path, so a cached frames.csv can be decoded again
 EXTRA_COLUMNS = ["path"]
 
@@ -174,6 +184,9 @@ class Frame:
     # the datum of lat/lon as recorded: "" WGS 84 (or nothing said), "tokyo" converted from the Tokyo datum
     # (detector/datum.py), else the EXIF GPSMapDatum as written, not known, kept as is (a warning names it)
     datum: str = ""
+    # the field of view across the upright picture's long side from the EXIF focal length (hfov_from_focal35),
+    # degrees; NaN when the EXIF has none (or a video frame): camera.hfov_deg is used
+    hfov_deg: float = math.nan
 
     @property
     def ok(self) -> bool:
@@ -198,6 +211,7 @@ class ExifInfo:
     serial: str = ""  # BodySerialNumber: tells two phones of one model apart
     gps_problem: str = ""  # why GPS coordinates present in the EXIF were not used
     datum: str = ""  # GPSMapDatum as written (NULs, padding removed); lat/lon are as written, in that datum
+    focal35: float | None = None  # 35 mm equivalent focal length, digital zoom applied (_parse_focal), mm
     notes: list[str] = field(default_factory=list)
 
 
@@ -505,6 +519,81 @@ def _parse_speed(tags: dict, info: ExifInfo) -> None:
         info.speed = kmh
 
 
+FILM_DIAGONAL_MM = math.hypot(36.0, 24.0)  # 43.27 mm: a 35 mm equivalent focal length is of this diagonal
+_FOCAL_MAX_MM = 2000.0  # a focal length above this is garbage (0 and 1 mean "unknown" to some cameras)
+_SENSOR_DIAG_MM = (3.0, 70.0)  # a 1/4" phone sensor .. medium format: else the resolution is not the image's
+_PLANE_UNIT_MM = {2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}  # FocalPlaneResolutionUnit: inch, cm, mm, µm
+_ZOOM_MAX = 100.0
+HFOV_RANGE = (10.0, 170.0)  # camera.hfov_deg's range: an EXIF focal length giving a field of view outside is not used
+
+
+def _focal35_from_plane(tags: dict) -> float | None:
+    """The 35 mm equivalent from FocalLength and the sensor size that FocalPlaneX/YResolution give for
+    ExifImageWidth/Length, when nothing is missing or odd: a unit given and known (1, "no unit", and a missing unit
+    are refused), a sensor diagonal of 3-70 mm (a photo resized after the camera wrote its resolution gives a sensor
+    a fraction of a mm wide)."""
+    f = _first_num(tags, "EXIF FocalLength")
+    xres = _first_num(tags, "EXIF FocalPlaneXResolution")
+    yres = _first_num(tags, "EXIF FocalPlaneYResolution")
+    unit = _PLANE_UNIT_MM.get(_first_int(tags, "EXIF FocalPlaneResolutionUnit") or 0)
+    w, h = _first_int(tags, "EXIF ExifImageWidth"), _first_int(tags, "EXIF ExifImageLength")
+    if f is None or not (1.0 < f <= _FOCAL_MAX_MM) or unit is None or not w or not h:
+        return None
+    if xres is None or xres <= 0:
+        return None
+    yres = yres if yres is not None and yres > 0 else xres  # square pixels when only X is written
+    diag = math.hypot(w / xres, h / yres) * unit
+    if not (_SENSOR_DIAG_MM[0] <= diag <= _SENSOR_DIAG_MM[1]):
+        return None
+    return f * FILM_DIAGONAL_MM / diag
+
+
+def _parse_focal(tags: dict, info: ExifInfo) -> None:
+    """``info.focal35``: FocalLengthIn35mmFilm (above 1 and at most 2000 mm), else ``_focal35_from_plane``; times
+    DigitalZoomRatio when that is above 1 (0 is "no digital zoom" in the EXIF standard)."""
+    f35 = _first_num(tags, "EXIF FocalLengthIn35mmFilm")
+    if f35 is None or not (1.0 < f35 <= _FOCAL_MAX_MM):
+        f35 = _focal35_from_plane(tags)
+    if f35 is None:
+        return
+    zoom = _first_num(tags, "EXIF DigitalZoomRatio")
+    if zoom is not None and 1.0 < zoom <= _ZOOM_MAX:
+        f35 *= zoom
+    info.focal35 = f35
+
+
+def hfov_from_focal35(focal35, width, height):
+    """The field of view (degrees) across the long side of a ``width`` x ``height`` picture whose 35 mm equivalent
+    focal length is ``focal35``: the 35 mm equivalent is of the 36x24 mm frame's diagonal (43.27 mm), so
+    tan(diagonal FOV / 2) = 43.27 / (2 f35), and the long side's half-width is the diagonal's times
+    long / hypot(width, height) (the picture's own aspect ratio; 26 mm on 4:3: 67.3°, 13 mm: 106.2°). NaN (arrays
+    element-wise) where something is unknown or the result lies outside ``HFOV_RANGE`` (camera.hfov_deg's)."""
+    f = np.asarray(focal35 if focal35 is not None else np.nan, dtype=float)
+    w, h = np.asarray(width, dtype=float), np.asarray(height, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        half = FILM_DIAGONAL_MM / (2.0 * f) * np.maximum(w, h) / np.hypot(w, h)
+        hfov = np.degrees(2.0 * np.arctan(half))
+    ok = (f > 1.0) & (f <= _FOCAL_MAX_MM) & (w > 0) & (h > 0) & (hfov > HFOV_RANGE[0]) & (hfov < HFOV_RANGE[1])
+    out = np.where(ok, hfov, np.nan)
+    return float(out) if out.ndim == 0 else out
+
+
+def _frame_hfov(ex: ExifInfo, width: int, height: int) -> float:
+    """The frame's field of view from ``ex.focal35`` (``hfov_from_focal35``), NaN when unknown. The 35 mm equivalent
+    describes the picture the camera recorded, ExifImageWidth x ExifImageLength: a picture of another aspect ratio
+    (more than 1% off, either orientation) was cropped after (an iPhone photo cropped in Photos keeps its EXIF) and
+    has another field of view and an off-centre optical axis: NaN (camera.hfov_deg). A picture scaled down keeps
+    its field of view."""
+    if ex.focal35 is None:
+        return math.nan
+    if ex.exif_width and ex.exif_height and width and height:
+        own = max(width, height) / min(width, height)
+        recorded = max(ex.exif_width, ex.exif_height) / min(ex.exif_width, ex.exif_height)
+        if abs(own / recorded - 1.0) > 0.01:
+            return math.nan
+    return hfov_from_focal35(ex.focal35, width, height)
+
+
 def parse_exif_tags(tags: dict, tz: tzinfo | str | None = None) -> ExifInfo:
     """ExifInfo from an exifread tag dict (``{"GPS GPSLatitude": IfdTag, ...}``). Never raises.
 
@@ -519,7 +608,8 @@ def parse_exif_tags(tags: dict, tz: tzinfo | str | None = None) -> ExifInfo:
             except Exception:
                 tz = ZoneInfo(_DEFAULT_TZ)
         for step in (lambda: _parse_gps_position(tags, info), lambda: _parse_time(tags, info, tz),
-                     lambda: _parse_direction(tags, info), lambda: _parse_speed(tags, info)):
+                     lambda: _parse_direction(tags, info), lambda: _parse_speed(tags, info),
+                     lambda: _parse_focal(tags, info)):
             try:
                 step()
             except Exception as e:  # one broken part must not lose the others
@@ -1029,6 +1119,7 @@ def scan(drive_dir: str | Path, cfg: Config | None = None, drive: str | None = N
             continue
         fr.width, fr.height = p.width, p.height
         ex = p.exif
+        fr.hfov_deg = _frame_hfov(ex, p.width, p.height)
         fr.make, fr.model, fr.software = ex.make, ex.model, ex.software
         camera[id(fr)] = (ex.make, ex.model, ex.serial)
         if ex.time is not None:
@@ -1816,7 +1907,7 @@ def write_frames_csv(frames: Iterable[Frame], path: str | Path) -> None:
                 fr.name, fr.status, fr.reason, fr.time.isoformat() if fr.time is not None else "",
                 _fmt(fr.lat, 8), _fmt(fr.lon, 8), _fmt(fr.heading, 3), _fmt(fr.speed, 3),
                 fr.drive, fr.position_source, fr.heading_source, fr.width, fr.height, fr.make, fr.model, fr.software,
-                fr.time_source, fr.camera, fr.datum, str(fr.path),
+                fr.time_source, fr.camera, fr.datum, _fmt(fr.hfov_deg, 2), str(fr.path),
             ])
 
 
@@ -1879,6 +1970,7 @@ def read_frames_csv(path: str | Path, drive_dir: str | Path | None = None) -> li
                 time_source=row.get("time_source") or "",
                 camera="rear" if (row.get("camera") or "").strip() == "rear" else "front",  # older files: front
                 datum=(row.get("datum") or "").strip(),  # older files: none
+                hfov_deg=fl("hfov_deg"),  # older files: none (camera.hfov_deg)
             ))
     return out
 

@@ -50,7 +50,7 @@ import shapely
 
 from .config import CameraSpec, Config
 from .detections import Detections
-from .frames import camera_of, chain_folders, reachable, sequence_of, split_tracks
+from .frames import HFOV_RANGE, camera_of, chain_folders, reachable, sequence_of, split_tracks
 from .roads import RoadNetwork
 
 PENALTY_M = 1.0e4  # heading outside tolerance: only when nothing else is in range
@@ -59,7 +59,7 @@ INF = np.inf
 
 # ----------------------------------------------------------------------------------------------- camera
 def ground_from_pixel(u: np.ndarray, v: np.ndarray, width: np.ndarray, height: np.ndarray,
-                      cam: CameraSpec) -> tuple[np.ndarray, np.ndarray]:
+                      cam: CameraSpec, hfov_deg: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Pinhole ground-plane model: pixel (u, v) -> (forward d, lateral l) metres; l > 0 right of the camera.
 
     f = (max(width, height)/2) / tan(hfov/2): ``hfov_deg`` is the field of view across the frame's long side (the
@@ -68,12 +68,19 @@ def ground_from_pixel(u: np.ndarray, v: np.ndarray, width: np.ndarray, height: n
     pixels, its long side upright. Landscape (width >= height): f = (width/2) / tan(hfov/2), as ever. Principal
     point at the image centre. Ray angle below the horizon is pitch + atan((v - cy)/f); d = h / tan(angle). Rays
     at or above the horizon and d beyond the cap -> cap. (u, v) and (width, height) are the upright frame's.
+    ``hfov_deg``: per pixel, the frame's own field of view (from its EXIF focal length, frames.csv ``hfov_deg``);
+    NaN, or None for all, is ``cam.hfov_deg``.
     """
     u = np.asarray(u, dtype=float)
     v = np.asarray(v, dtype=float)
     w = np.asarray(width, dtype=float)
     h = np.asarray(height, dtype=float)
-    f = (np.maximum(w, h) / 2.0) / math.tan(math.radians(cam.hfov_deg) / 2.0)
+    tan_half = math.tan(math.radians(cam.hfov_deg) / 2.0)
+    if hfov_deg is not None:
+        own = np.isfinite(np.asarray(hfov_deg, dtype=float))
+        if own.any():  # the others keep the scalar, bit for bit
+            tan_half = np.where(own, np.tan(np.radians(np.where(own, hfov_deg, cam.hfov_deg)) / 2.0), tan_half)
+    f = (np.maximum(w, h) / 2.0) / tan_half
     xn = (u - w / 2.0) / f
     yn = (np.clip(v, 0, h) - h / 2.0) / f
     th = math.radians(cam.pitch_deg)
@@ -89,12 +96,14 @@ def ground_from_pixel(u: np.ndarray, v: np.ndarray, width: np.ndarray, height: n
     return d, k * xn
 
 
-def box_extent_m(xyxy: np.ndarray, width: np.ndarray, height: np.ndarray, cam: CameraSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Estimated physical width (across, at the box bottom) and length (along the road) of boxes, metres."""
+def box_extent_m(xyxy: np.ndarray, width: np.ndarray, height: np.ndarray, cam: CameraSpec,
+                 hfov_deg: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Estimated physical width (across, at the box bottom) and length (along the road) of boxes, metres.
+    ``hfov_deg``: each box's frame's own field of view, as for ``ground_from_pixel``."""
     xyxy = np.asarray(xyxy, dtype=float).reshape(-1, 4)
-    d1, l1 = ground_from_pixel(xyxy[:, 0], xyxy[:, 3], width, height, cam)
-    d2, l2 = ground_from_pixel(xyxy[:, 2], xyxy[:, 3], width, height, cam)
-    dt, _ = ground_from_pixel((xyxy[:, 0] + xyxy[:, 2]) / 2, xyxy[:, 1], width, height, cam)
+    d1, l1 = ground_from_pixel(xyxy[:, 0], xyxy[:, 3], width, height, cam, hfov_deg)
+    d2, l2 = ground_from_pixel(xyxy[:, 2], xyxy[:, 3], width, height, cam, hfov_deg)
+    dt, _ = ground_from_pixel((xyxy[:, 0] + xyxy[:, 2]) / 2, xyxy[:, 1], width, height, cam, hfov_deg)
     # a box whose bottom is at or above the horizon (or beyond the distance cap) does not fit the assumed
     # mounting: its size is unknown rather than the size it would have at the cap
     unknown = d1 >= cam.max_distance_m
@@ -377,6 +386,24 @@ def frame_heading_sources(frames) -> dict[tuple[str, str], str]:
     return {(str(f.drive), str(f.name)): f.heading_source for f in frames}
 
 
+def frame_hfovs(frames) -> dict[tuple[str, str], float]:
+    """(drive, image) -> the frame's own field of view from its EXIF focal length (frames.csv ``hfov_deg``), for
+    ``locate``; frames without one are left out."""
+    return {(str(f.drive), str(f.name)): float(f.hfov_deg) for f in frames if math.isfinite(f.hfov_deg)}
+
+
+def _hit_hfovs(df: pd.DataFrame, hfovs: dict[tuple[str, str], float] | None, cam: CameraSpec | None) -> np.ndarray:
+    """Each hit's frame's own field of view (``hfovs``, ``frame_hfovs``) where ``camera.hfov_from_exif``; NaN (the
+    mounting's ``hfov_deg``) elsewhere and for a value outside camera.hfov_deg's range (a hand-edited frames.csv)."""
+    out = np.full(len(df), np.nan)
+    if not hfovs or cam is None or not cam.hfov_from_exif or not len(df):
+        return out
+    own = pd.Series(list(hfovs.values()), index=pd.MultiIndex.from_tuples(list(hfovs)), dtype=float)
+    own = own[~own.index.duplicated()]
+    out = own.reindex(pd.MultiIndex.from_arrays([df["drive"].astype(str), df["image"].astype(str)])).to_numpy(float)
+    return np.where((out > HFOV_RANGE[0]) & (out < HFOV_RANGE[1]), out, np.nan)
+
+
 def frame_sequences(frames) -> dict[tuple[str, str], str]:
     """(drive, image) -> sequence label for ``locate``: ``frames.chain_folders`` over the times of all of each
     drive's frames (not only those with hits, whose times can miss that two folders were recorded together)."""
@@ -429,13 +456,16 @@ def _per_camera(rear: np.ndarray, cam: CameraSpec, fn) -> tuple[np.ndarray, np.n
 
 def locate(det: Detections, net: RoadNetwork, cfg: Config | None = None, method: str | None = None,
            sequences: dict[tuple[str, str], str] | None = None,
-           heading_sources: dict[tuple[str, str], str] | None = None) -> pd.DataFrame:
+           heading_sources: dict[tuple[str, str], str] | None = None,
+           hfovs: dict[tuple[str, str], float] | None = None) -> pd.DataFrame:
     """``sequences``: (drive, image) -> sequence label from all the drive's frames (``frame_sequences``). Without
     it each folder is a sequence of its own: the times of the frames with hits only cannot tell a camera's folder
     rollover from two phones recording at the same time whose hits do not overlap in time.
     ``heading_sources``: (drive, image) -> the frame's ``heading_source`` (``frame_heading_sources``); a heading
     taken from the track is the driving direction, never turned as a rear camera's EXIF heading may be. Without
-    it every heading counts as EXIF. ``df.attrs["rear_heading"]``: per drive with rear frames, the convention of
+    it every heading counts as EXIF. ``hfovs``: (drive, image) -> the frame's own field of view from its EXIF focal
+    length (``frame_hfovs``), used over the mounting's ``hfov_deg`` (front or rear) when ``camera.hfov_from_exif``;
+    without it every frame has the mounting's. ``df.attrs["rear_heading"]``: per drive with rear frames, the convention of
     their EXIF heading found (:func:`_rear_convention`)."""
     cfg = cfg or Config()
     df = _base_frame(det)
@@ -496,15 +526,17 @@ def locate(det: Detections, net: RoadNetwork, cfg: Config | None = None, method:
     lateral = np.full(n, np.nan)
     est_w = np.full(n, np.nan)
     est_l = np.full(n, np.nan)
+    hfov = _hit_hfovs(df, hfovs, cam)  # the frame's own (EXIF focal length), NaN: the mounting's
     if cam is not None and n:
         xyxy = df[["x1", "y1", "x2", "y2"]].to_numpy()
         est_w, est_l = _per_camera(rear, cam, lambda rows, spec: box_extent_m(
-            xyxy[rows], df["width"].to_numpy()[rows], df["height"].to_numpy()[rows], spec))
+            xyxy[rows], df["width"].to_numpy()[rows], df["height"].to_numpy()[rows], spec, hfov[rows]))
     dx, dy = x.copy(), y.copy()
     if place and n:
         u = (df["x1"].to_numpy() + df["x2"].to_numpy()) / 2.0
         v, w, h = df["y2"].to_numpy(), df["width"].to_numpy(), df["height"].to_numpy()
-        d, lat_off = _per_camera(rear, cam, lambda rows, spec: ground_from_pixel(u[rows], v[rows], w[rows], h[rows], spec))
+        d, lat_off = _per_camera(rear, cam, lambda rows, spec: ground_from_pixel(u[rows], v[rows], w[rows], h[rows], spec,
+                                                                                 hfov[rows]))
         ok = located & np.isfinite(hdg)
         th = np.radians(np.where(rear, hdg + 180.0, hdg))  # a rear camera looks back: ahead of it is behind the vehicle
         dx = np.where(ok, x + d * np.sin(th) + lat_off * np.cos(th), x)

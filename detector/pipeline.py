@@ -347,7 +347,7 @@ def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summ
     tracks = [Path(t) for t in tracks]
     given = [file_fingerprint(t) for t in tracks]
     key = _sha1({"drives": [str(d.resolve()) for d in drives], "files": sorted(listing), "tracks": given,
-                 "cfg": config_fingerprint(cfg)["frames"], "tz": cfg.timezone, "v": 5})  # v5: datum
+                 "cfg": config_fingerprint(cfg)["frames"], "tz": cfg.timezone, "v": 6})  # v5: datum; v6: hfov_deg
     scan_csv, uses_json = out / WORK / "frames.scan.csv", out / WORK / "frames.tracks.json"
     videos_json = out / WORK / "frames.videos.json"
     if man.fresh("frames", key, scan_csv, uses_json, videos_json):
@@ -595,13 +595,14 @@ def locate_and_dedupe(det: Detections, roads: Path, cfg: Config, net=None, frame
     ``frames``: the drives' frames, when known: sequences are told apart by the times of all of them. The
     candidates carry the kept road fields of their segments (``roads.keep_fields``, ``roads.join_fields``)."""
     from .dedupe import dedupe
-    from .locate import frame_heading_sources, frame_sequences, locate, rear_heading_notes
+    from .locate import frame_heading_sources, frame_hfovs, frame_sequences, locate, rear_heading_notes
     from .roads import join_fields, load_roads
 
     if net is None:
         net = load_roads(roads, cfg)
     located = locate(det, net, cfg, sequences=frame_sequences(frames) if frames is not None else None,
-                     heading_sources=frame_heading_sources(frames) if frames is not None else None)
+                     heading_sources=frame_heading_sources(frames) if frames is not None else None,
+                     hfovs=frame_hfovs(frames) if frames is not None else None)
     coverage = check_coverage(located, net, roads, cfg)
     cands, _ = join_fields(dedupe(located, cfg), net, cfg)  # the run's own network: every segment is there
     rear = rear_heading_notes(located.attrs.get("rear_heading", {}))[1]

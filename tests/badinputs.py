@@ -78,10 +78,11 @@ def dms_rationals(value: float) -> tuple:
     return _dms(value)
 
 
-def rewrite_gps(src: Path, dst: Path, edit) -> Path:
+def rewrite_gps(src: Path, dst: Path, edit, exif_edit=None) -> Path:
     """A copy of the JPEG ``src`` whose GPS IFD ``edit(gps)`` changed in place (a dict of tag -> value, as
-    ``Image.Exif.get_ifd(0x8825)`` gives it): only the EXIF APP1 segment is rebuilt, every other byte (the image
-    data) is copied as is, so detection sees the same pixels."""
+    ``Image.Exif.get_ifd(0x8825)`` gives it), and its Exif IFD ``exif_edit(ifd)`` when given (FocalLength 0x920A,
+    FocalLengthIn35mmFilm 0xA405, ...): only the EXIF APP1 segment is rebuilt, every other byte (the image data) is
+    copied as is, so detection sees the same pixels."""
     data = Path(src).read_bytes()
     assert data[2:4] == b"\xff\xe1" and data[6:12] == b"Exif\x00\x00", src
     seg_len = int.from_bytes(data[4:6], "big")
@@ -91,7 +92,10 @@ def rewrite_gps(src: Path, dst: Path, edit) -> Path:
     for k, v in exif.items():
         if k not in (0x8825, 0x8769):
             new[k] = v
-    new.get_ifd(0x8769).update(exif.get_ifd(0x8769))
+    ifd = dict(exif.get_ifd(0x8769))
+    if exif_edit is not None:
+        exif_edit(ifd)
+    new.get_ifd(0x8769).update(ifd)
     edit(gps)
     new.get_ifd(0x8825).update(gps)
     payload = new.tobytes()
