@@ -20,7 +20,10 @@ beside the file (a run's crops/, an export's ``<name>_html_crops/``). All data s
 ``<script type="application/json">`` block with ``<``, ``>``, ``&`` escaped, the thumbnails one a line in a
 ``<script type="text/plain" id="thumbs">`` block after it, read only when a popup first shows one (a candidate's
 ``thumb``: its line); the page only ever puts data into the DOM with ``textContent``. On load it checks itself and sets ``<html data-selfcheck=...>`` to
-``report-ok:<markers>:<rows>`` or ``report-error:<message>`` (read by tests through headless Chromium).
+``report-ok:<markers>:<rows>`` or ``report-error:<message>`` (read by tests through headless Chromium). The page
+keeps its view (filters, search, selected damage, map zoom and centre) in the URL fragment (``#id=R-000012&class=D40
+&z=17/36.68300/137.23600``; README "links to a view") and restores it from there; the dotted ring's cut-off is the
+config's ``store.unseen_ring_passes`` (``meta.unseenRing``).
 """
 
 from __future__ import annotations
