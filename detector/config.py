@@ -349,6 +349,10 @@ class StoreSpec(_Strict):
         "damage was seen from, passed it (the registry's passes: a drive past a damage without a sighting); as "
         "segments.coverage_radius_m: half the spacing of 1 fps frames at 50 km/h (7 m) + the damage's offset across "
         "the road (up to 4 m) + GPS error (5 m)")
+    unseen_ring_passes: int = Field(
+        2, ge=1, le=100, description="report.html (a run with --store, patrol export --format html) draws a damage "
+        "still open that the registry's drives passed this many times or more since its last sighting without seeing "
+        "it (n_unseen) as a dotted hollow ring, and its legend says so: the damages to check before a crew goes out")
 
 
 class PrivacySpec(_Strict):

@@ -20,7 +20,10 @@ beside the file (a run's crops/, an export's ``<name>_html_crops/``). All data s
 ``<script type="application/json">`` block with ``<``, ``>``, ``&`` escaped, the thumbnails one a line in a
 ``<script type="text/plain" id="thumbs">`` block after it, read only when a popup first shows one (a candidate's
 ``thumb``: its line); the page only ever puts data into the DOM with ``textContent``. On load it checks itself and sets ``<html data-selfcheck=...>`` to
-``report-ok:<markers>:<rows>`` or ``report-error:<message>`` (read by tests through headless Chromium).
+``report-ok:<markers>:<rows>`` or ``report-error:<message>`` (read by tests through headless Chromium). The page
+keeps its view (filters, search, selected damage, map zoom and centre) in the URL fragment (``#id=R-000012&class=D40
+&z=17/36.68300/137.23600``; README "links to a view") and restores it from there; the dotted ring's cut-off is the
+config's ``store.unseen_ring_passes`` (``meta.unseenRing``).
 """
 
 from __future__ import annotations
@@ -54,6 +57,10 @@ FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "kml", "html")
 #: the exports for people that give each row's full crop, in a folder beside the file (``photo_folder``)
 PHOTO_FORMATS = ("csv", "xlsx", "html")
 ASSETS = Path(__file__).resolve().parent / "assets"
+
+#: ``store.unseen_ring_passes``'s default (see config), for an export without config: the map's dotted ring marks an
+#: open damage passed unseen this many times or more
+UNSEEN_RING_PASSES = 2
 
 CLASS_COLORS = {"D00": "#2f6fd0", "D10": "#0e9f8e", "D20": "#e08a00", "D40": "#d62728"}
 OTHER_COLOR = "#7f7f7f"
@@ -856,7 +863,9 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None)
         classes.append({"id": extra, "ja": extra, "en": extra, "color": OTHER_COLOR})
     data = {
         "meta": {"municipality": getattr(cfg, "municipality", ""), "n": len(cands), "version": __version__,
-                 "generated": _now(cfg).strftime("%Y-%m-%d %H:%M %z")},
+                 "generated": _now(cfg).strftime("%Y-%m-%d %H:%M %z"),
+                 # the dotted ring's cut-off (config store.unseen_ring_passes): n_unseen at least this
+                 "unseenRing": int(getattr(getattr(cfg, "store", None), "unseen_ring_passes", UNSEEN_RING_PASSES))},
         "classes": classes,
         "statuses": [{"id": k, "ja": ja, "en": en} for k, (ja, en) in STATUS_LABELS.items()],
         "columns": [{"id": c, "ja": ja, "en": en} for c, ja, en in columns],
@@ -1001,6 +1010,7 @@ _TEMPLATE = """<!DOCTYPE html>
         <option value="1">1回以上 / 1+ passes</option><option value="2">2回以上 / 2+ passes</option><option value="3">3回以上 / 3+ passes</option></select></label>
       <label class="wide">検索 search <input id="f-text" type="search" placeholder="路線名・区間・ID / road, segment, id"></label>
       <div id="count" aria-live="polite"></div>
+      <div id="note" role="status" hidden></div>
     </form>
     <div id="tablewrap">
       <table id="tbl"><thead><tr></tr></thead><tbody></tbody></table>
@@ -1051,12 +1061,13 @@ main { flex: 1; display: flex; min-height: 0; }
 .legend summary { cursor: pointer; font-weight: 600; }
 .legend .sw { display: inline-block; width: 12px; height: 12px; border-radius: 50%; margin-right: 6px; vertical-align: -2px; }
 .legend .sw.ring { width: 9px; height: 9px; border: 2px dotted #5b2a86; background: rgba(91,42,134,.2); }
-#filters label[hidden] { display: none; }
+#filters label[hidden], #note[hidden] { display: none; }
+#note { flex-basis: 100%; font-size: 12px; background: #fff3c4; border: 1px solid #c98a00; border-radius: 4px; padding: 2px 6px; overflow-wrap: anywhere; }
 .pop { font-size: 12px; min-width: 240px; }
 .pop h3 { margin: 0 0 4px; font-size: 14px; }
 .pop img { display: block; max-width: 100%; max-height: 240px; margin: 4px 0; border: 1px solid #ccd; }
 .pop a.full { display: block; cursor: zoom-in; }
-.pop a.photo { display: inline-block; margin: 0 12px 4px 0; }
+.pop a.photo, .pop a.link { display: inline-block; margin: 0 12px 4px 0; }
 .pop a.nav { display: inline-block; margin: 2px 0 6px; padding: 8px 12px; min-height: 24px; border-radius: 6px; background: #1f3a5f; color: #fff; text-decoration: none; font-size: 14px; }
 .pop table { border-collapse: collapse; }
 .pop th { text-align: left; padding: 1px 8px 1px 0; color: #4a5562; font-weight: 500; white-space: nowrap; }
@@ -1140,7 +1151,7 @@ _APP_JS = r"""
 
   // a damage still open that the registry's drives passed UNSEEN_MARK times or more since its last sighting
   // without seeing it (n_unseen): worth a look before a crew goes out (a false alarm, or repaired by someone else)
-  var UNSEEN_MARK = 2;
+  var UNSEEN_MARK = D.meta.unseenRing || 2;  // config store.unseen_ring_passes
   function unseen(c) {
     return typeof c.n_unseen === "number" && c.n_unseen >= UNSEEN_MARK && c.status !== "repaired" && c.status !== "not_an_issue";
   }
@@ -1151,7 +1162,7 @@ _APP_JS = r"""
     if (st === "reopened") { s.color = "#d62728"; s.weight = 3; s.radius = 9; }
     if (st === "repaired") { s.fillOpacity = 0.2; s.color = color(c); s.weight = 2; s.dashArray = "3,3"; }
     if (st === "not_an_issue") { s.fillColor = "#9e9e9e"; s.fillOpacity = 0.5; s.color = "#666"; s.weight = 1; s.radius = 6; }
-    if (unseen(c)) {  // driven past twice or more since its last sighting: a hollow dotted ring (missed, or repaired?)
+    if (unseen(c)) {  // driven past UNSEEN_MARK times or more since its last sighting: a hollow dotted ring (missed, or repaired?)
       s.fillOpacity = 0.25; s.weight = 3; s.dashArray = "1,5"; s.className = "unseen";
       if (s.color === "#ffffff") s.color = "#5b2a86";  // new: purple; confirmed / scheduled / reopened keep their rim
     }
@@ -1198,6 +1209,16 @@ _APP_JS = r"""
       box.appendChild(el("div", "noimg", "画像なし / no crop"));
     }
     if (photo) box.appendChild(photoLink("photo", "元画像 / full photo"));
+    // this file's address with #id=<id>: right-click to copy it, or a click copies it (else the note line shows it)
+    var link = el("a", "link", "リンク / link to this damage"); link.href = "#id=" + enc(c.candidate_id);
+    link.title = "この損傷へのリンクをコピー / copy a link that opens this file at this damage";
+    link.addEventListener("click", function (e) {
+      e.preventDefault();
+      function show() { note("リンク / link: " + link.href); }
+      if (navigator.clipboard) navigator.clipboard.writeText(link.href).then(function () { link.textContent = "コピーしました / link copied"; }, show);
+      else show();
+    });
+    box.appendChild(link);
     if (typeof c.lat === "number" && typeof c.lon === "number") {  // a plain link: the phone's map app navigates
       var ll = c.lat + "," + c.lon, nav = el("a", "nav", "地図アプリで開く / open in maps");
       nav.href = IOS ? "maps://?ll=" + ll + "&q=" + encodeURIComponent(c.candidate_id)  // Apple Maps (iOS has no geo:)
@@ -1339,6 +1360,7 @@ _APP_JS = r"""
   var fSev = document.getElementById("f-sev"), fText = document.getElementById("f-text");
   var fUnseen = document.getElementById("f-unseen");
   if (HAS_PASSES) document.getElementById("l-unseen").hidden = false;
+  if (UNSEEN_MARK > 3) { var uo = el("option", null, UNSEEN_MARK + "回以上 / " + UNSEEN_MARK + "+ passes"); uo.value = String(UNSEEN_MARK); fUnseen.appendChild(uo); }
   D.classes.forEach(function (c) { var o = el("option", null, c.id + " " + c.ja + " / " + c.en); o.value = c.id; fClass.appendChild(o); });
   D.statuses.forEach(function (s) { var o = el("option", null, s.ja + " / " + s.en); o.value = s.id; fStatus.appendChild(o); });
   document.getElementById("filters").addEventListener("submit", function (e) { e.preventDefault(); });
@@ -1378,6 +1400,7 @@ _APP_JS = r"""
     if (fUnseen.value) on.push("未検出通過 " + fUnseen.value + "回以上 / not seen on the last " + fUnseen.value + "+ passes");
     if (fText.value.trim()) on.push("「" + fText.value.trim() + "」");
     countBox.textContent = n + " / " + C.length + " 件 shown" + (on.length ? " · " + on.join(" · ") : "");
+    writeHash();
   }
   [fClass, fStatus, fSev, fText, fUnseen].forEach(function (e) { e.addEventListener("input", apply); e.addEventListener("change", apply); });
 
@@ -1389,8 +1412,7 @@ _APP_JS = r"""
     var m = markers[i];
     if (zoom) {
       rows[i].scrollIntoView({block: "nearest"});
-      if (m) {
-        if (!markerLayer.hasLayer(m)) return;
+      if (m && markerLayer.hasLayer(m)) {
         var mb = map.getContainer().getBoundingClientRect();
         if (mb.top < 0 || mb.bottom > window.innerHeight) map.getContainer().scrollIntoView({block: "start"});
         map.setView(m.getLatLng(), Math.max(map.getZoom(), 18), {animate: false});
@@ -1399,6 +1421,7 @@ _APP_JS = r"""
     } else {
       rows[i].scrollIntoView({block: "nearest", behavior: "smooth"});
     }
+    writeHash();
   }
 
   apply();
@@ -1418,15 +1441,58 @@ _APP_JS = r"""
   }
   if (printing) { if (printing.addEventListener) printing.addEventListener("change", onPrint); else printing.addListener(onPrint); }
 
-  // #c=<candidate id> selects that candidate (links from other documents)
+  // the view in the URL's fragment (README: links to a view), e.g. #id=R-000012&class=D40&status=new&sev=20&unseen=2
+  // &q=text&z=17/36.68000/137.23000 (zoom/lat/lon): rewritten on every change (replaceState: no reload, no history
+  // entry), restored when the file opens; #c=<id> (older links) is id=. What it cannot use is named in the note line.
+  var hashReady = false, noteBox = document.getElementById("note");
+  var HF = [["class", fClass], ["status", fStatus], ["sev", fSev], ["unseen", fUnseen], ["q", fText]];
+  function enc(v) { return encodeURIComponent(String(v)).replace(/%2C/g, ",").replace(/%2F/g, "/"); }
+  function note(text) { noteBox.textContent = text; noteBox.hidden = !text; }
+  function writeHash() {
+    if (!hashReady) return;
+    var p = selected >= 0 && visible[selected] ? ["id=" + enc(C[selected].candidate_id)] : [];
+    HF.forEach(function (f) { var v = f[1].value.trim(); if (v && (f[0] !== "sev" || parseFloat(v) > 0)) p.push(f[0] + "=" + enc(v)); });
+    var c = map.getCenter();
+    p.push("z=" + map.getZoom() + "/" + c.lat.toFixed(5) + "/" + c.lng.toFixed(5));
+    if ("#" + p.join("&") !== location.hash) try { history.replaceState(null, "", "#" + p.join("&")); } catch (e) { /* not kept */ }
+  }
+  function findId(id) { for (var i = 0; i < C.length; i++) if (String(C[i].candidate_id) === id) return i; return -1; }
   function fromHash() {
-    var m = /^#c=(.*)$/.exec(location.hash || "");
-    if (!m) return;
-    var id = decodeURIComponent(m[1]);
-    for (var i = 0; i < C.length; i++) if (String(C[i].candidate_id) === id) { select(i, true); return; }
+    var bad = [], id = null, z = null, val = {};
+    (location.hash || "").replace(/^#/, "").split("&").forEach(function (part) {
+      if (!part) return;
+      var eq = part.indexOf("="), k, v;
+      try { k = decodeURIComponent(eq < 0 ? part : part.slice(0, eq)); v = eq < 0 ? null : decodeURIComponent(part.slice(eq + 1)); }
+      catch (e) { bad.push(part); return; }
+      var f = HF.filter(function (f) { return f[0] === k; })[0], m;
+      if (v === null && findId(k) >= 0) id = k;  // #R-000012
+      else if (v === null) bad.push(k);
+      else if (k === "id" || k === "c") id = v;
+      else if (k === "z" && (m = /^(\d{1,2})\/(-?\d+(?:\.\d+)?)\/(-?\d+(?:\.\d+)?)$/.exec(v)) && +m[1] <= 22 && Math.abs(m[2]) <= 90 && Math.abs(m[3]) <= 180) z = m;
+      else if (f && (f[0] === "q" || (f[0] === "sev" ? isFinite(v) && +v >= 0 : [].some.call(f[1].options, function (o) { return o.value === v; })))) val[k] = v;
+      else bad.push(k + "=" + v);
+    });
+    HF.forEach(function (f) { f[1].value = val[f[0]] !== undefined ? val[f[0]] : f[0] === "sev" ? "0" : ""; });
+    hashReady = false;  // one hash written at the end, with the whole view
+    apply();
+    var i = id === null ? -1 : findId(id);
+    if (!(i >= 0 && visible[i]) && selected >= 0) { rows[selected].classList.remove("sel"); selected = -1; map.closePopup(); }
+    if (id !== null && i < 0) bad.push("id=" + id + " (該当なし / no such damage)");
+    else if (i >= 0 && !visible[i]) bad.push("id=" + id + " (フィルタで非表示 / hidden by the filters)");
+    if (z) map.setView([+z[2], +z[3]], +z[1], {animate: false});  // the view the link was made in ...
+    if (i >= 0 && visible[i]) {  // ... else zoomed to the damage; its popup open, not panning the view away
+      var po = z && markers[i] && markers[i].getPopup();
+      if (po) { po.options.autoPan = false; markers[i].once("popupclose", function () { po.options.autoPan = true; }); }
+      select(i, !z);
+      if (po) markers[i].openPopup();
+    }
+    note(bad.length ? "リンクの一部を無視しました / ignored in the link: " + bad.join(" · ") : "");
+    hashReady = true;
+    writeHash();
   }
   window.addEventListener("hashchange", fromHash);
   fromHash();
+  map.on("moveend", writeHash);
 
   // self-check, read by the tests through headless Chromium: markers drawn, rows listed, nothing loaded
   try {
