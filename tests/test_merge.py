@@ -561,3 +561,32 @@ def test_undo_refusals(sample, tmp_path):
                                              f"boxed sighting of the same photo, which the run matched to {target}"):
             st.unmerge_candidate(dup, cfg=cfg)
     assert dump(path, skip=()) == merged
+
+
+def test_cli_merge_undo(sample, tmp_path):
+    """``patrol merge REGISTRY ID --undo``: one line saying what came back, the notes; the export lists ID again and
+    ``patrol status`` sets its status; refused with one line, exit 2: ID not merged (now), unknown, --undo with --into,
+    neither of them."""
+    cfg = sample[0]
+    path, target, dup = _split(sample, tmp_path)
+    with Store(path) as st:
+        st.merge_candidates(dup, target, cfg=cfg)
+    r = _patrol("merge", path, dup, "--undo", "--note", "typed the wrong id", "--who", "Tanaka")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith(f"{dup} is its own damage again (D00 縦ひび割れ, new (新規)): ") and \
+        f"back from {target}; {target} now " in lines[0], r.stdout
+    assert any(f"{dup} has its status new (新規) again" in ln for ln in lines[1:]), r.stdout
+    r = _patrol("export", path, "--format", "csv", "--out", tmp_path / "list.csv")
+    assert r.returncode == 0, r.stderr
+    with open(tmp_path / "list.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {dup, target} <= {row["candidate_id"] for row in rows}
+    r = _patrol("status", path, dup, "--set", "confirmed")
+    assert r.returncode == 0, r.stderr
+    for args, msg in (((dup, "--undo"), f"{dup} was not merged into another damage: nothing to undo"),
+                      (("R-999999", "--undo"), "unknown candidate id 'R-999999'"),
+                      ((dup, "--undo", "--into", target), "give --into TARGET_ID (merge ID into it) or --undo"),
+                      ((dup,), "give --into TARGET_ID (merge ID into it) or --undo")):
+        r = _patrol("merge", path, *args)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and msg in r.stderr, (args, r.stderr)
