@@ -53,7 +53,10 @@ same rows).
 ``Store.merge_candidates``: two candidates of one damage, a week's GPS off by more than ``store.match_distance_m`` or
 one crack detected as two classes). Its sightings and passes became the other's (recomputed from them); its row stays
 as a record of the id the crew lists printed (no sighting, no passes, ``geom`` NULL), left out of the exports and of a
-run's matching; ``patrol status`` and the import name where it went. Not undone by any merge of a run.
+run's matching; ``patrol status`` and the import name where it went. Not undone by any merge of a run; undone by
+the office (``patrol merge … --undo``, ``Store.unmerge_candidate``) from ``merges`` (schema 5, attributes): one row per
+candidate merged, the sightings its merge moved (obs_ids), those it set aside as duplicates (the rows as they were),
+the crops it could replace.
 ``runs`` (attributes): one row per merge **that changed the registry**; a no-op merge (e.g. a re-run)
 leaves no trace, so a repeated merge leaves every table byte-identical.  ``run_id`` (also on the observations
 and status changes a merge wrote): the caller's, else ``<merge time>-<label>`` (see ``Store.merge``).
@@ -2174,6 +2177,8 @@ class Store:
             replaced = b_crop is not None and con.execute(
                 "SELECT crop_obs_id FROM candidates WHERE candidate_id=?", (b,)).fetchone()[0] != b_crop_id
             seq = con.execute("SELECT seq FROM sqlite_sequence WHERE name='observations'").fetchone()
+            for stmt in _MERGES_SQL:  # (a registry of schema 5 made before ``merges`` existed: none in the wild)
+                con.execute(stmt)
             con.execute(
                 "INSERT INTO merges (candidate_id, into_id, at, obs_seq, moved, set_aside, crop_obs_id, "
                 "into_crop_obs_id, crop_jpeg, into_crop_jpeg) VALUES (?,?,?,?,?,?,?,?,?,?)",
