@@ -484,17 +484,28 @@ def status(
 def merge(
     store: Path = typer.Argument(..., help=_REGISTRY_HELP),
     candidate_id: str = typer.Argument(..., metavar="ID", help="the registry id that goes, e.g. R-000031"),
-    into: str = typer.Option(..., "--into", metavar="TARGET_ID", help="the registry id that stays, e.g. R-000012: it "
-                                                                      "keeps its class and status"),
+    into: Optional[str] = typer.Option(None, "--into", metavar="TARGET_ID", help="the registry id that stays, e.g. "
+                                                                               "R-000012: it keeps its class and status"),
+    undo: bool = typer.Option(False, "--undo", help="undo ID's merge: ID is its own damage again, its sightings back "
+                                                    "(those later runs added stay TARGET_ID's)"),
     note: Optional[str] = typer.Option(None, "--note", help="why (kept in both damages' history)"),
     who: Optional[str] = typer.Option(None, "--who", help="who decided (kept in the history)"),
     config: Optional[Path] = typer.Option(None, "--config", help=_STAMP_CONFIG_HELP + "; store.pass_radius_m and "
                                                                  "locate.heading_tolerance_deg for the passes"),
 ):
-    """Two registry candidates are one damage: ID's sightings become TARGET_ID's (ID kept as a record, history kept)."""
+    """Two registry candidates are one damage: ID's sightings become TARGET_ID's (ID kept as a record, history kept);
+    --undo gives them back."""
+    from detector.errors import UsageError
+
+    if undo == (into is not None):
+        raise UsageError("patrol merge REGISTRY ID: give --into TARGET_ID (merge ID into it) or --undo (undo ID's "
+                         "merge), " + ("not both" if undo else "one of them"))
     cfg = _config(config)
     with _open_store(store, cfg) as st:
-        res = st.merge_candidates(candidate_id, into, note=note, who=who, cfg=cfg)
+        if undo:
+            res = st.unmerge_candidate(candidate_id, note=note, who=who, cfg=cfg)
+        else:
+            res = st.merge_candidates(candidate_id, into, note=note, who=who, cfg=cfg)
         converted = st.conversion_notice()
     console.print(res.message, markup=False, highlight=False, soft_wrap=True)
     for line in res.notes:

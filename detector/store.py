@@ -53,7 +53,10 @@ same rows).
 ``Store.merge_candidates``: two candidates of one damage, a week's GPS off by more than ``store.match_distance_m`` or
 one crack detected as two classes). Its sightings and passes became the other's (recomputed from them); its row stays
 as a record of the id the crew lists printed (no sighting, no passes, ``geom`` NULL), left out of the exports and of a
-run's matching; ``patrol status`` and the import name where it went. Not undone by any merge of a run.
+run's matching; ``patrol status`` and the import name where it went. Not undone by any merge of a run; undone by
+the office (``patrol merge … --undo``, ``Store.unmerge_candidate``) from ``merges`` (schema 5, attributes): one row per
+candidate merged, the sightings its merge moved (obs_ids), those it set aside as duplicates (the rows as they were),
+the crops it could replace.
 ``runs`` (attributes): one row per merge **that changed the registry**; a no-op merge (e.g. a re-run)
 leaves no trace, so a repeated merge leaves every table byte-identical.  ``run_id`` (also on the observations
 and status changes a merge wrote): the caller's, else ``<merge time>-<label>`` (see ``Store.merge``).
@@ -306,6 +309,19 @@ _PASSES_SQL = [
     "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES "
     "('passes', 'attributes', 'passes', 'every drive past a damage: nearest frame time and distance, sighted or not', "
     "NULL)",
+]
+
+#: schema 5: one row per candidate the office merged into another (``Store.merge_candidates``), what undoing it needs
+#: (``Store.unmerge_candidate``): the sightings moved (``moved``: their obs_ids, JSON), those set aside as duplicates
+#: (``set_aside``: image-level sightings of a photo the other damage had a sighting of, JSON rows as they were), the
+#: observations' sequence then (the sightings added since are a run's), its crop and the one its crop replaced in
+#: ``into_id`` (or NULL). Deleted by the undo.
+_MERGES_SQL = [
+    "CREATE TABLE IF NOT EXISTS merges (candidate_id TEXT PRIMARY KEY, into_id TEXT NOT NULL, at TEXT NOT NULL, "
+    "obs_seq INTEGER, moved TEXT NOT NULL, set_aside TEXT NOT NULL, crop_obs_id INTEGER, into_crop_obs_id INTEGER, "
+    "crop_jpeg BLOB, into_crop_jpeg BLOB)",
+    "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES "
+    "('merges', 'attributes', 'merges', 'candidates merged by the office: the sightings moved, to undo it', NULL)",
 ]
 
 _SRS_ROWS = [
@@ -615,6 +631,43 @@ class CandidateMerge:
         return out
 
 
+@dataclass
+class CandidateUnmerge:
+    """What ``Store.unmerge_candidate`` did: ``candidate_id`` is its own damage again."""
+    candidate_id: str
+    into: str  # the damage it had been merged into
+    final: str  # the damage its sightings came back from: ``into``, or the one ``into`` was merged into since
+    name: str  # its class as the crew reads it: ``D00 縦ひび割れ``
+    status: str  # its status (as its record kept it)
+    final_status: str
+    sightings: int  # its sightings now
+    drives: int  # its drives now
+    n_obs: int  # final's sightings now
+    n_drives: int
+    later: int  # final's sightings runs added after the merge (they stay final's)
+    at: str
+
+    @property
+    def message(self) -> str:
+        """``R-000031 is its own damage again (D00 縦ひび割れ, new (新規)): 3 sightings over 1 drive back from
+        R-000012; R-000012 now 5 sightings over 1 drive``."""
+        return (f"{self.candidate_id} is its own damage again ({self.name}, {status_label(self.status)}): "
+                f"{_plural(self.sightings, 'sighting')} over {_plural(self.drives, 'drive')} back from {self.final}; "
+                f"{self.final} now {_plural(self.n_obs, 'sighting')} over {_plural(self.n_drives, 'drive')}")
+
+    @property
+    def notes(self) -> list[str]:
+        out = []
+        if self.final != self.into:
+            out.append(f"{self.into} was merged into {self.final} since: the sightings came back from {self.final}")
+        if self.later:
+            out.append(f"{_plural(self.later, 'sighting')} that runs added to {self.final} after the merge stay "
+                       f"{self.final}'s (a run matched {'them' if self.later != 1 else 'it'} to {self.final})")
+        out.append(f"{self.candidate_id} has its status {status_label(self.status)} again and is listed by the next "
+                   f"export (export the crew lists again)")
+        return out
+
+
 def _isnum(v: Any) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(float(v))
 
@@ -876,7 +929,7 @@ class Store:
                 "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES (?,?,?,?,?)",
                 _CONTENTS)
             con.execute("INSERT INTO gpkg_geometry_columns VALUES ('candidates','geom','POINT',?,0,0)", (SRS_ID,))
-            for stmt in _FRAMES_SQL + [_FRAMES_POS_INDEX_SQL] + _PASSES_SQL:
+            for stmt in _FRAMES_SQL + [_FRAMES_POS_INDEX_SQL] + _PASSES_SQL + _MERGES_SQL:
                 con.execute(stmt)
             con.executemany("INSERT INTO patrol_meta VALUES (?,?)",
                             [("schema_version", str(SCHEMA_VERSION)), ("last_number", "0"), ("time_form", TIME_FORM)])
@@ -932,7 +985,8 @@ class Store:
         last_passed (ALTER TABLE: appended after the crop), and the table ``passes``, filled for every damage from
         what is known: the drives that sighted it.
 
-        4 -> 5: ``candidates`` gets merged_into, merged_at (NULL: no damage was merged into another before)."""
+        4 -> 5: ``candidates`` gets merged_into, merged_at (NULL: no damage was merged into another before), and the
+        (empty) table ``merges``."""
         con = self.con
         row = con.execute("SELECT value FROM patrol_meta WHERE key='schema_version'").fetchone() if (
             "patrol_meta" in self._tables()) else None
@@ -947,7 +1001,7 @@ class Store:
         self._add_columns("frames", _FRAME_POS_COLUMNS)
         self._add_columns("observations", {"heading": "REAL"})
         self._add_columns("candidates", {k: _CAND_SQL_TYPES[k] for k in PASS_COLUMNS + MERGED_COLUMNS})
-        for stmt in [_FRAMES_POS_INDEX_SQL] + _PASSES_SQL:
+        for stmt in [_FRAMES_POS_INDEX_SQL] + _PASSES_SQL + _MERGES_SQL:
             con.execute(stmt)
         con.execute("UPDATE patrol_meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
         self._touch("patrol_meta", "drives", "frames")
@@ -2081,7 +2135,8 @@ class Store:
                     raise UsageError(f"unknown candidate id {x!r}", self.path)
             if got[a][6]:
                 raise UsageError(f"{self.merged_text(a)}: nothing to merge (its sightings are "
-                                 f"{self.final_target(a)}'s)", self.path)
+                                 f"{self.final_target(a)}'s; to undo that merge: patrol merge REGISTRY {a} --undo)",
+                                 self.path)
             if got[b][6]:
                 final = self.final_target(b)
                 if final == a:
@@ -2104,16 +2159,32 @@ class Store:
             same = ("EXISTS (SELECT 1 FROM observations t WHERE t.candidate_id = ? AND t.{0} AND t.drive = "
                     "observations.drive AND t.image = observations.image AND t.class = observations.class)")
             boxed = "owner = ''"
-            con.execute(f"DELETE FROM observations WHERE candidate_id=? AND owner=? AND {same.format('obs_id > 0')}",
-                        (a, a, b))
+            # what the undo needs (``merges``): the sightings set aside as duplicates, as they were, and those moved
+            aside = self._set_aside(f"candidate_id=? AND owner=? AND {same.format('obs_id > 0')}", (a, a, b))
+            moved = [i for (i,) in con.execute("SELECT obs_id FROM observations WHERE candidate_id=? ORDER BY obs_id",
+                                               (a,))]
             con.execute("UPDATE observations SET owner=? WHERE candidate_id=? AND owner=?", (b, a, a))
             con.execute("UPDATE observations SET candidate_id=? WHERE candidate_id=?", (b, a))
-            con.execute(f"DELETE FROM observations WHERE candidate_id=? AND owner=? AND {same.format(boxed)}",
-                        (b, b, b))
+            aside += self._set_aside(f"candidate_id=? AND owner=? AND {same.format(boxed)}", (b, b, b))
+            crop = None
             if crop_id is not None and has_crop:  # its crop competes with into's for the best sighting's
                 (crop,) = con.execute("SELECT crop_jpeg FROM candidates WHERE candidate_id=?", (a,)).fetchone()
                 self._pending_crops[b] = {int(crop_id): bytes(crop)}
+            (b_crop_id,) = con.execute("SELECT crop_obs_id FROM candidates WHERE candidate_id=?", (b,)).fetchone()
+            b_crop = con.execute("SELECT crop_jpeg FROM candidates WHERE candidate_id=?", (b,)).fetchone()[0] if (
+                crop is not None and b_crop_id is not None) else None
             self._recompute(b)
+            replaced = b_crop is not None and con.execute(
+                "SELECT crop_obs_id FROM candidates WHERE candidate_id=?", (b,)).fetchone()[0] != b_crop_id
+            seq = con.execute("SELECT seq FROM sqlite_sequence WHERE name='observations'").fetchone()
+            for stmt in _MERGES_SQL:  # (a registry of schema 5 made before ``merges`` existed: none in the wild)
+                con.execute(stmt)
+            con.execute(
+                "INSERT INTO merges (candidate_id, into_id, at, obs_seq, moved, set_aside, crop_obs_id, "
+                "into_crop_obs_id, crop_jpeg, into_crop_jpeg) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (a, b, at, seq[0] if seq else 0, json.dumps(moved), json.dumps(aside, ensure_ascii=False),
+                 crop_id if crop is not None else None, b_crop_id if replaced else None,
+                 crop, b_crop if replaced else None))
             con.execute("UPDATE candidates SET merged_into=?, merged_at=?, geom=NULL, n_obs=0, crop_jpeg=NULL, "
                         "crop_obs_id=NULL, n_passes=NULL, n_unseen=NULL, last_passed=NULL WHERE candidate_id=?",
                         (b, at, a))
@@ -2129,12 +2200,164 @@ class Store:
                   f"merged-into:{b}"),
                  (b, at, st_b, st_b, _s(who), f"{a} merged into it ({_plural(n_a, 'sighting')}, {a} was "
                                               f"{cls_a} {st_a}){extra}", f"merged-from:{a}")])
-            self._touch("candidates", "observations", "status_history", "passes")
+            self._touch("candidates", "observations", "status_history", "passes", "merges")
         after = (t_a is not None and st_b == "repaired" and rep_t is not None and np.isfinite(rep_t) and t_a > rep_t)
         return CandidateMerge(
             candidate_id=a, into=b, cls=cls_a, into_cls=cls_b, into_name=" ".join(x for x in (cls_b, _s(ja_b)) if x),
             status=st_a, into_status=st_b, sightings=int(n_a), drives=len(drives_a - drives_b), n_obs=int(n_b or 0),
             n_drives=int(nd_b), at=at, seen_after_repair=self._time_text(t_a) if after else None)
+
+    def _set_aside(self, where: str, args: tuple) -> list[dict]:
+        """Inside merge_candidates' transaction: delete the observations ``where`` and return them as they were (rows
+        as dicts, by obs_id), for ``merges.set_aside``."""
+        cur = self.con.execute(f"SELECT * FROM observations WHERE {where} ORDER BY obs_id", args)
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, r)) for r in cur.fetchall()]
+        if rows:
+            self.con.execute(f"DELETE FROM observations WHERE {where}", args)
+        return rows
+
+    def _merged_tree(self, root: str) -> set[str]:
+        """``root`` and every candidate merged into it, directly or through another (their sightings are root's)."""
+        kids: dict[str, list[str]] = {}
+        for c, m in self.con.execute("SELECT candidate_id, merged_into FROM candidates WHERE merged_into IS NOT NULL"):
+            kids.setdefault(m, []).append(c)
+        out, todo = {root}, [root]
+        while todo:
+            for k in kids.get(todo.pop(), ()):
+                if k not in out:
+                    out.add(k)
+                    todo.append(k)
+        return out
+
+    def _restore_aside(self, row: dict) -> None:
+        """Inside unmerge_candidate's transaction: a sighting a merge set aside as a duplicate (``merges.set_aside``)
+        goes back to the damage that held it (``row['candidate_id']``). Where that one was merged on since, it goes
+        where that merge would have put it: to the damage it is part of now, or aside again in that merge's record
+        (that damage has a sighting of the photo), so that undoing that merge too gives it back. Where a run has given
+        the damage a sighting of that photo since, it stays superseded, as a run's boxed sighting supersedes it."""
+        con = self.con
+        h0 = row["candidate_id"]
+        h = self.final_target(h0)
+        has = con.execute("SELECT 1 FROM observations WHERE candidate_id=? AND drive=? AND image=? AND class=? LIMIT 1",
+                          (h, row["drive"], row["image"], row["class"])).fetchone()
+        rec = con.execute("SELECT moved, set_aside FROM merges WHERE candidate_id=?", (h0,)).fetchone() if (
+            h != h0) else None
+        if has and rec is None:
+            return
+        if has:
+            aside = sorted(json.loads(rec[1]) + [row], key=lambda r: r["obs_id"])
+            con.execute("UPDATE merges SET set_aside=? WHERE candidate_id=?", (json.dumps(aside, ensure_ascii=False), h0))
+            return
+        if h != h0:
+            row = {**row, "candidate_id": h, "owner": h if row["owner"] else ""}
+            if rec is not None:
+                con.execute("UPDATE merges SET moved=? WHERE candidate_id=?",
+                            (json.dumps(sorted(json.loads(rec[0]) + [row["obs_id"]])), h0))
+        have = {r[1] for r in con.execute('PRAGMA table_info("observations")')}
+        cols = [c for c in row if c in have]
+        con.execute(f"INSERT INTO observations ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                    [row[c] for c in cols])
+
+    def unmerge_candidate(self, candidate_id: str, note: str | None = None, who: str | None = None,
+                          when: Any = None, cfg=None) -> "CandidateUnmerge":
+        """Undo ``merge_candidates(candidate_id, …)`` (``patrol merge REGISTRY ID --undo``) in ONE transaction: the
+        sightings it moved (``merges.moved``) come back from the damage they are part of now (the one it was merged
+        into, or the end of its chain where that one was merged on since), with those the merge set aside as
+        duplicates (``_restore_aside``); both damages are recomputed from their sightings as a run's merge does
+        (``_recompute``: position, point, best sighting, crop — the crops the merges kept compete for the best
+        sighting's, as a run's do; ``_update_passes``), ``merged_into``/``merged_at`` cleared, its status as its record
+        kept it. Sightings runs added after the merge stay where the runs matched them (counted:
+        ``CandidateUnmerge.later``). A history row on each (from = to; ``source`` ``unmerged-from:<damage>`` /
+        ``unmerged:<candidate_id>``). A merge, undone, then done again gives the registry of the single merge.
+
+        Refused (UsageError): an unknown id, one not merged, one merged without a record (``merges``), and one of
+        whose sightings a run has since replaced (an image-level sighting superseded by a run's boxed sighting of the
+        same photo: it cannot be given back as it was)."""
+        a = str(candidate_id).strip().upper()
+        store_spec = getattr(cfg, "store", None)
+        pass_r = float(getattr(store_spec, "pass_radius_m", PASS_RADIUS_M))
+        tol = float(cfg.locate.heading_tolerance_deg) if cfg is not None else HEADING_TOLERANCE_DEG
+        with self._txn() as con:
+            row = con.execute("SELECT class, class_name_ja, status, merged_into FROM candidates WHERE candidate_id=?",
+                              (a,)).fetchone()
+            if row is None:
+                raise UsageError(f"unknown candidate id {a!r}", self.path)
+            cls, ja, st_a, into = row
+            if not into:
+                raise UsageError(f"{a} was not merged into another damage: nothing to undo", self.path)
+            rec = con.execute("SELECT obs_seq, moved, set_aside, crop_obs_id, crop_jpeg, into_crop_obs_id, "
+                              "into_crop_jpeg FROM merges WHERE candidate_id=?", (a,)).fetchone()
+            if rec is None:
+                raise UsageError(f"{self.merged_text(a)}: the registry has no record of which sightings were its (merged "
+                                 "before patrol kept one): the merge cannot be undone", self.path)
+            seq, moved_json, aside_json = rec[:3]
+            final = self.final_target(a)
+            moved = json.loads(moved_json)
+            now_at = dict(con.execute("SELECT obs_id, candidate_id FROM observations WHERE obs_id IN "
+                                      "(SELECT value FROM json_each(?))", (moved_json,)))
+            lost = [i for i in moved if i not in now_at]
+            if lost:
+                raise UsageError(
+                    f"{self.merged_text(a)}: cannot undo the merge exactly: {_plural(len(lost), 'sighting')} of the "
+                    f"{len(moved)} it moved {'were' if len(lost) != 1 else 'was'} since replaced by a run's boxed "
+                    f"sighting of the same photo, which the run matched to {final} (the merge stands; {a}'s "
+                    f"sightings are {final}'s)", self.path)
+            try:
+                at, _ = self._when(when)
+            except ValueError as e:
+                raise UsageError(f"{a}: {e}", self.path) from None
+            (st_f, crop_f) = con.execute("SELECT status, crop_obs_id FROM candidates WHERE candidate_id=?",
+                                         (final,)).fetchone()
+            (later,) = con.execute("SELECT COUNT(*) FROM observations WHERE candidate_id=? AND obs_id > ?",
+                                   (final, seq or 0)).fetchone()
+            back = [i for i in moved if now_at[i] == final]  # (not those a merge into it undone since took back)
+            con.execute("UPDATE candidates SET merged_into=NULL, merged_at=NULL WHERE candidate_id=?", (a,))
+            con.execute("DELETE FROM merges WHERE candidate_id=?", (a,))
+            con.execute("UPDATE observations SET candidate_id=?, owner=CASE WHEN owner='' THEN '' ELSE ? END WHERE "
+                        "obs_id IN (SELECT value FROM json_each(?))", (a, a, json.dumps(back)))
+            for r in json.loads(aside_json):
+                self._restore_aside(r)
+            # the crops: the merges' kept crops compete for each damage's best sighting's, as a run's do; the target's
+            # own stays unless its sighting went back
+            kept = [(rec[3], rec[4]), (rec[5], rec[6])]
+            tree = sorted(self._merged_tree(a) | self._merged_tree(final))
+            kept += [(i, c) for r in con.execute(
+                "SELECT crop_obs_id, crop_jpeg, into_crop_obs_id, into_crop_jpeg FROM merges WHERE candidate_id IN "
+                "(SELECT value FROM json_each(?))", (json.dumps(tree),)) for i, c in (r[:2], r[2:])]
+            kept_ids = json.dumps(sorted({int(i) for i, c in kept if i is not None and c is not None}))
+            where = {i: c for i, c in con.execute("SELECT obs_id, candidate_id FROM observations WHERE obs_id IN "
+                                                  "(SELECT value FROM json_each(?))", (kept_ids,))}
+            lost_crop = crop_f is not None and (con.execute("SELECT candidate_id FROM observations WHERE obs_id=?",
+                                                            (crop_f,)).fetchone() or (None,))[0] != final
+            if lost_crop:
+                con.execute("UPDATE candidates SET crop_obs_id=NULL, crop_jpeg=NULL WHERE candidate_id=?", (final,))
+            for rid in (a, final):
+                if rid == final and not lost_crop:
+                    continue
+                pending = {int(i): bytes(c) for i, c in kept if i is not None and c is not None and where.get(int(i)) == rid}
+                if pending:
+                    self._pending_crops[rid] = pending
+            self._recompute(a)
+            self._recompute(final)
+            self._update_passes(sorted({a, final}), pass_r, tol)
+            (n_a, nd_a), (n_f, nd_f) = [con.execute(
+                "SELECT n_obs, COALESCE(json_array_length(drives), 0) FROM candidates WHERE candidate_id=?",
+                (c,)).fetchone() for c in (a, final)]
+            extra = f": {note}" if _s(note) else ""
+            via = f", merged into {into}" if into != final else ""
+            con.executemany(
+                "INSERT INTO status_history (candidate_id, at, from_status, to_status, who, note, source) "
+                "VALUES (?,?,?,?,?,?,?)",
+                [(a, at, st_a, st_a, _s(who), f"merge into {into} undone ({_plural(n_a, 'sighting')} back from "
+                                             f"{final}){extra}", f"unmerged-from:{final}"),
+                 (final, at, st_f, st_f, _s(who), f"{a}{via} is its own damage again ({_plural(n_a, 'sighting')} "
+                                                  f"back to {a}){extra}", f"unmerged:{a}")])
+            self._touch("candidates", "observations", "status_history", "passes", "merges")
+        return CandidateUnmerge(
+            candidate_id=a, into=into, final=final, name=" ".join(x for x in (cls, _s(ja)) if x), status=st_a,
+            final_status=st_f, sightings=int(n_a or 0), drives=int(nd_a), n_obs=int(n_f or 0), n_drives=int(nd_f),
+            later=int(later), at=at)
 
     # ------------------------------------------------------------------------------------- statuses
     def set_status(self, candidate_id: str, status: str, note: str | None = None, who: str | None = None,

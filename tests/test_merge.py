@@ -345,3 +345,248 @@ def test_registry_of_schema_4_converts(sample, tmp_path):
             str(SCHEMA_VERSION),)
     with pytest.raises(old.StoreError, match=f"schema version {SCHEMA_VERSION}"):
         old.Store(path)
+
+
+# --------------------------------------------------------------------------------------------- undo (--undo)
+_AT = "2026-12-01 10:15"  # (the merge's stamp: a merge done again stamps the same)
+#: (the history grows; gpkg_contents' last_change; the passes' pids; the spatial index's nodes: its rows are compared)
+_NOT_STATE = ("status_history", "gpkg_contents", "sqlite_sequence", "passes", "rtree_candidates_geom_node",
+              "rtree_candidates_geom_parent", "rtree_candidates_geom_rowid")
+
+
+def _state(path: Path) -> dict:
+    """The registry's rows but the history's (an undo adds rows to it) and the passes' pids (rows written again get
+    new ones): every damage, sighting, frame, the ``merges`` records, and the passes by (damage, drive)."""
+    d = dump(path, skip=_NOT_STATE)
+    con = sqlite3.connect(path)
+    try:
+        d["passes"] = con.execute("SELECT candidate_id, drive, time, t, distance_m, sighted, frame_key FROM passes "
+                                  "ORDER BY candidate_id, drive").fetchall()
+    finally:
+        con.close()
+    return d
+
+
+def test_merge_then_undo_gives_the_registry_before_the_merge(sample, tmp_path):
+    """``unmerge_candidate`` after ``merge_candidates``: every row as before the merge (damages with their point, crop,
+    position, status, passes; sightings with their ids), the exports' frame equal; a history row on both; a run of
+    p2 again matches its sightings to the merged id again (a damage again), the registry unchanged by it."""
+    cfg, (p1, p2, _), keys, l1, l2, _ = sample
+    path, target, dup = _split(sample, tmp_path)
+    before, q0 = _state(path), _query(path)
+    n_dup = int(q0.set_index("candidate_id").loc[dup, "n_obs"])
+    with Store(path) as st:
+        st.merge_candidates(dup, target, cfg=cfg)
+        res = st.unmerge_candidate(dup, note="typed the wrong id", who="Tanaka", cfg=cfg)
+    assert (res.candidate_id, res.into, res.final, res.sightings, res.drives, res.later) == (dup, target, target,
+                                                                                             n_dup, 1, 0)
+    assert res.message.startswith(f"{dup} is its own damage again (D00 縦ひび割れ, new (新規)): "
+                                  f"{n_dup} sighting{'s' * (n_dup != 1)} over 1 drive back from {target}; {target} now ")
+    assert _state(path) == before
+    pd.testing.assert_frame_equal(_query(path), q0)
+    assert dump(path, skip=()) == _recomputed(path, cfg)
+    con = sqlite3.connect(path)
+    try:
+        hist = con.execute("SELECT candidate_id, from_status, to_status, who, note, source FROM status_history WHERE "
+                           "source LIKE 'unmerged%' ORDER BY hid").fetchall()
+    finally:
+        con.close()
+    s = "s" * (n_dup != 1)
+    assert hist == [(dup, "new", "new", "Tanaka", f"merge into {target} undone ({n_dup} sighting{s} back from "
+                                                  f"{target}): typed the wrong id", f"unmerged-from:{target}"),
+                    (target, "new", "new", "Tanaka", f"{dup} is its own damage again ({n_dup} sighting{s} back to "
+                                                     f"{dup}): typed the wrong id", f"unmerged:{dup}")]
+    with Store(path) as st:
+        res = st.merge(_shifted(p2, l2), {"run_id": "p2 again"}, cfg, frames=keys[P2])
+        assert res.mapping[l2] == dup and not res.changed
+        assert st.merged_into(dup) is None
+    assert _state(path) == before
+
+
+def _crops(cands: pd.DataFrame, tag: str, at=None, conf: float = 0.5) -> pd.DataFrame:
+    """Each damage with a crop of its best sighting (bytes naming it); the damage ``at`` with its sightings' confidence
+    ``conf`` (less sure than the oracle's 1.0: another damage's crop wins where their sightings join)."""
+    p = cands.copy()
+    p["crop_jpeg"] = [f"{tag} {i}".encode() for i in p.index]
+    if at is not None:
+        p["observations"] = [[{**o, "confidence": conf} for o in v] if i == at else v
+                             for i, v in zip(p.index, p["observations"])]
+        p.loc[at, "confidence"] = conf
+    return p
+
+
+@pytest.mark.parametrize("wins", ["the merged id's crop", "the target's crop"])
+def test_undo_gives_both_their_crops_back(sample, tmp_path, wins):
+    """With crops: merged, the better crop is the target's; undone, each damage has its own again (the target the one
+    the merged id's replaced), every row as before; merged again, the single merge's rows."""
+    cfg, (p1, p2, _), keys, l1, l2, _ = sample
+    p1c = _crops(p1, "p1", at=l1 if wins == "the merged id's crop" else None)
+    path = _registry(tmp_path / "crops.gpkg", cfg, [("p1", p1c, keys[P1]), ("p2", _crops(_shifted(p2, l2), "p2"),
+                                                                          keys[P2])])
+    (target,), (dup,) = _ids(path, p1, l1), _ids(path, p2, l2)
+    before = _state(path)
+    with Store(path) as st:
+        st.merge_candidates(dup, target, when=_AT, cfg=cfg)
+        (crop,) = st.con.execute("SELECT crop_jpeg FROM candidates WHERE candidate_id=?", (target,)).fetchone()
+    assert crop == (f"p2 {l2}" if wins == "the merged id's crop" else f"p1 {l1}").encode()
+    once = _state(path)
+    with Store(path) as st:
+        st.unmerge_candidate(dup, cfg=cfg)
+    assert _state(path) == before
+    with Store(path) as st:
+        st.merge_candidates(dup, target, when=_AT, cfg=cfg)
+    assert _state(path) == once
+
+
+def test_undo_then_merge_again_is_the_single_merge(sample, tmp_path):
+    """Merged, undone, merged again (same stamp): every row of the single merge, ``merges`` record included."""
+    cfg = sample[0]
+    path, target, dup = _split(sample, tmp_path)
+    with Store(path) as st:
+        st.merge_candidates(dup, target, when=_AT, cfg=cfg)
+    once = _state(path)
+    assert once["merges"] and once["merges"][0][:3] == (dup, target, once["merges"][0][2])
+    with Store(path) as st:
+        st.unmerge_candidate(dup, cfg=cfg)
+        assert not st.con.execute("SELECT COUNT(*) FROM merges").fetchone()[0]
+        st.merge_candidates(dup, target, when=_AT, cfg=cfg)
+    assert _state(path) == once
+
+
+def _image_level(p1: pd.DataFrame, label) -> pd.DataFrame:
+    """The damage of p1 alone as a run without sightings' boxes gives it (the best box 1 px over: not the stored one;
+    its other photos image-level), SHIFT_M off: a new damage holding image-level sightings of photos p1's damage has
+    boxed sightings of (the duplicates a merge sets aside)."""
+    p = _shifted(p1.loc[[label]].drop(columns=["observations"]), label)
+    p["best_x1"] = p["best_x1"] + 1
+    return p
+
+
+@pytest.mark.parametrize("way", ["into the boxed", "the boxed into it"])
+def test_undo_gives_back_the_sightings_set_aside(sample, tmp_path, way):
+    """A damage of image-level sightings of p1's photos and p1's damage (boxed sightings of them): merged either way,
+    the image-level ones are set aside (the merged id's, or those of the damage merged into); undone, they come back,
+    every row as before; merged again: the single merge's rows."""
+    cfg, (p1, *_), keys, l1, *_ = sample
+    path = _registry(tmp_path / "img.gpkg", cfg, [("p1", p1, keys[P1]), ("img", _image_level(p1, l1), None)])
+    (target,) = _ids(path, p1, l1)
+    (dup,) = {c for (c,) in sqlite3.connect(path).execute(
+        "SELECT candidate_id FROM observations WHERE owner != '' GROUP BY candidate_id")}
+    assert dup != target
+    a, b = (dup, target) if way == "into the boxed" else (target, dup)
+    before, q0 = _state(path), _query(path)
+    with Store(path) as st:
+        st.merge_candidates(a, b, when=_AT, cfg=cfg)
+        (aside,) = st.con.execute("SELECT set_aside FROM merges").fetchone()
+        assert len(json.loads(aside)) >= 1 and {r["owner"] for r in json.loads(aside)} == {dup}
+    once = _state(path)
+    with Store(path) as st:
+        st.unmerge_candidate(a, cfg=cfg)
+    assert _state(path) == before
+    pd.testing.assert_frame_equal(_query(path), q0)
+    with Store(path) as st:
+        st.merge_candidates(a, b, when=_AT, cfg=cfg)
+    assert _state(path) == once
+
+
+def test_undo_follows_the_chain_and_keeps_the_later_sightings(sample, tmp_path):
+    """dup merged into a third id (p2 read as D20 on a later drive), that one into the target since, then a later run
+    adds sightings to the target: undoing dup brings its sightings back from the target, leaves the later ones the
+    target's and says how many; the registry is the one where only the third was merged into the target (dup's crop,
+    the best, had become the target's: the target gets the better of its own and the third's back, the third's)."""
+    cfg, (p1, p2, p3), keys, l1, l2, l3 = sample
+    runs = [("p1", _crops(p1, "p1", at=l1), keys[P1]), ("p2", _crops(_shifted(p2, l2), "p2"), keys[P2]),
+            ("d20", _crops(_relabelled(p2, l2, drive=P3), "d20", at=l2, conf=0.6), None)]
+    path = _registry(tmp_path / "chain.gpkg", cfg, runs)
+    ref = _registry(tmp_path / "ref.gpkg", cfg, runs)
+    (target,), (dup,) = _ids(path, p1, l1), _ids(path, p2, l2)
+    (third,) = _ids(path, _relabelled(p2, l2, drive=P3), l2)
+    assert len({target, dup, third}) == 3
+    # a later drive, its GPS 20 m off: within store.match_distance_m of the target placed by p1 or by p2 40 m off
+    w49 = _relabelled(p2.loc[[l2]], l2, "D00", drive="week 49")
+    w49["lat"] += 20 / 111_195.0
+    w49["chainage_m"] += 20
+    with Store(path) as st:
+        st.merge_candidates(dup, third, when=_AT, cfg=cfg)
+        st.merge_candidates(third, target, when=_AT, cfg=cfg)
+        st.merge(w49, {"run_id": "w49"}, cfg)
+        n_later = st.con.execute("SELECT COUNT(*) FROM observations WHERE run_id='w49' AND candidate_id=?",
+                                 (target,)).fetchone()[0]
+        assert n_later >= 1
+        assert st.con.execute("SELECT crop_jpeg FROM candidates WHERE candidate_id=?", (target,)).fetchone() == (
+            f"p2 {l2}".encode(),)
+        res = st.unmerge_candidate(dup, cfg=cfg)
+    assert (res.into, res.final, res.later) == (third, target, n_later)
+    assert f"{third} was merged into {target} since" in res.notes[0]
+    assert f"{n_later} sighting{'s' * (n_later != 1)} that runs added to {target} after the merge stay " \
+           f"{target}'s" in res.notes[1]
+    with Store(ref) as st:
+        st.merge_candidates(third, target, when=_AT, cfg=cfg)
+        st.merge(w49, {"run_id": "w49"}, cfg)
+    pd.testing.assert_frame_equal(_query(path), _query(ref))
+    crops = "SELECT candidate_id, crop_obs_id, crop_jpeg FROM candidates WHERE candidate_id != ? ORDER BY 1"
+    assert sqlite3.connect(path).execute(crops, (dup,)).fetchall() == sqlite3.connect(ref).execute(crops, (dup,)).fetchall()
+    assert sqlite3.connect(ref).execute("SELECT crop_jpeg FROM candidates WHERE candidate_id=?", (target,)).fetchone() == (
+        f"d20 {l2}".encode(),)
+    assert sqlite3.connect(path).execute("SELECT crop_jpeg FROM candidates WHERE candidate_id=?", (dup,)).fetchone() == (
+        f"p2 {l2}".encode(),)
+    assert dump(path, skip=()) == _recomputed(path, cfg)
+
+
+def test_undo_refusals(sample, tmp_path):
+    """Unknown id, an id not merged, an id one of whose sightings a run has since replaced (an image-level sighting
+    whose photo a later run brought with its box, matching it to the target by place): refused, nothing written."""
+    cfg, (p1, *_), keys, l1, *_ = sample
+    w50 = _relabelled(p1, l1, "D00", drive="week 50")  # (p1's photos of it copied as another drive: other keys)
+    path = _registry(tmp_path / "img.gpkg", cfg, [("p1", p1, keys[P1]), ("img", _image_level(w50, l1), None)])
+    (target,) = _ids(path, p1, l1)
+    (dup,) = {c for (c,) in sqlite3.connect(path).execute(
+        "SELECT candidate_id FROM observations WHERE owner != '' GROUP BY candidate_id")}
+    assert dup != target
+    before = dump(path, skip=())
+    with Store(path) as st:
+        for cid, msg in (("R-999999", "unknown candidate id 'R-999999'"),
+                         (dup, f"{dup} was not merged into another damage: nothing to undo")):
+            with pytest.raises(UsageError, match=msg):
+                st.unmerge_candidate(cid, cfg=cfg)
+    assert dump(path, skip=()) == before
+    with Store(path) as st:
+        st.merge_candidates(dup, target, cfg=cfg)
+        res = st.merge(w50.loc[[l1]], {"run_id": "w50 boxed"}, cfg)
+        assert res.mapping[l1] == target
+    merged = dump(path, skip=())
+    with Store(path) as st:
+        with pytest.raises(UsageError, match=f"{dup} was merged into {target} on .*: cannot undo the merge exactly: "
+                                             f"[0-9]+ sightings? of the [0-9]+ it moved w[a-z]+ since replaced by a run's "
+                                             f"boxed sighting of the same photo, which the run matched to {target}"):
+            st.unmerge_candidate(dup, cfg=cfg)
+    assert dump(path, skip=()) == merged
+
+
+def test_cli_merge_undo(sample, tmp_path):
+    """``patrol merge REGISTRY ID --undo``: one line saying what came back, the notes; the export lists ID again and
+    ``patrol status`` sets its status; refused with one line, exit 2: ID not merged (now), unknown, --undo with --into,
+    neither of them."""
+    cfg = sample[0]
+    path, target, dup = _split(sample, tmp_path)
+    with Store(path) as st:
+        st.merge_candidates(dup, target, cfg=cfg)
+    r = _patrol("merge", path, dup, "--undo", "--note", "typed the wrong id", "--who", "Tanaka")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith(f"{dup} is its own damage again (D00 縦ひび割れ, new (新規)): ") and \
+        f"back from {target}; {target} now " in lines[0], r.stdout
+    assert any(f"{dup} has its status new (新規) again" in ln for ln in lines[1:]), r.stdout
+    r = _patrol("export", path, "--format", "csv", "--out", tmp_path / "list.csv")
+    assert r.returncode == 0, r.stderr
+    with open(tmp_path / "list.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {dup, target} <= {row["candidate_id"] for row in rows}
+    r = _patrol("status", path, dup, "--set", "confirmed")
+    assert r.returncode == 0, r.stderr
+    for args, msg in (((dup, "--undo"), f"{dup} was not merged into another damage: nothing to undo"),
+                      (("R-999999", "--undo"), "unknown candidate id 'R-999999'"),
+                      ((dup, "--undo", "--into", target), "give --into TARGET_ID (merge ID into it) or --undo"),
+                      ((dup,), "give --into TARGET_ID (merge ID into it) or --undo")):
+        r = _patrol("merge", path, *args)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and msg in r.stderr, (args, r.stderr)
