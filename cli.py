@@ -488,6 +488,8 @@ def merge(
                                                                                "R-000012: it keeps its class and status"),
     undo: bool = typer.Option(False, "--undo", help="undo ID's merge: ID is its own damage again, its sightings back "
                                                     "(those later runs added stay TARGET_ID's)"),
+    force: bool = typer.Option(False, "--force", help="merge two damages further apart than 4 × "
+                                                      "store.match_distance_m (at least 100 m), refused without it"),
     note: Optional[str] = typer.Option(None, "--note", help="why (kept in both damages' history)"),
     who: Optional[str] = typer.Option(None, "--who", help="who decided (kept in the history)"),
     config: Optional[Path] = typer.Option(None, "--config", help=_STAMP_CONFIG_HELP + "; store.pass_radius_m and "
@@ -505,7 +507,7 @@ def merge(
         if undo:
             res = st.unmerge_candidate(candidate_id, note=note, who=who, cfg=cfg)
         else:
-            res = st.merge_candidates(candidate_id, into, note=note, who=who, cfg=cfg)
+            res = st.merge_candidates(candidate_id, into, note=note, who=who, cfg=cfg, force=force)
         converted = st.conversion_notice()
     console.print(res.message, markup=False, highlight=False, soft_wrap=True)
     for line in res.notes:

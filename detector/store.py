@@ -585,6 +585,13 @@ class ImportReport:
     merged: list[tuple[int, str]] = field(default_factory=list)
 
 
+def merge_max_apart_m(cfg=None) -> float:
+    """The farthest apart two registry candidates ``patrol merge`` takes for one damage without ``--force``: 4 ×
+    ``store.match_distance_m`` (a week's GPS offset that a run did not match is a few times that), at least 100 m."""
+    d = float(getattr(getattr(cfg, "store", None), "match_distance_m", 25.0))
+    return max(100.0, 4.0 * d)
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
@@ -604,6 +611,9 @@ class CandidateMerge:
     n_obs: int  # into's sightings now
     n_drives: int  # into's drives now
     at: str  # the time stamped (ISO 8601, the registry's clock)
+    #: how far apart the two lay before the merge (m; along the road on one segment, else in the plane), None when
+    #: either had no position
+    apart_m: float | None = None
     #: into is repaired and candidate_id was seen after the repair (a run would have reopened it): the latest such
     #: sighting's time, else None
     seen_after_repair: str | None = None
@@ -612,9 +622,10 @@ class CandidateMerge:
     def message(self) -> str:
         """``R-000031 merged into R-000012 (D00 縦ひび割れ): 3 sightings, 1 drive moved; R-000012 now 8 sightings over
         2 drives``."""
-        return (f"{self.candidate_id} merged into {self.into} ({self.into_name}): {_plural(self.sightings, 'sighting')}, "
-                f"{_plural(self.drives, 'drive')} moved; {self.into} now {_plural(self.n_obs, 'sighting')} over "
-                f"{_plural(self.n_drives, 'drive')}")
+        apart = f", {self.apart_m:.0f} m apart" if self.apart_m is not None else ""
+        return (f"{self.candidate_id} merged into {self.into} ({self.into_name}{apart}): "
+                f"{_plural(self.sightings, 'sighting')}, {_plural(self.drives, 'drive')} moved; {self.into} now "
+                f"{_plural(self.n_obs, 'sighting')} over {_plural(self.n_drives, 'drive')}")
 
     @property
     def notes(self) -> list[str]:
@@ -2104,8 +2115,21 @@ class Store:
         return (f"{candidate_id} was merged into {m[0]} on {self._local(m[1])}"
                 + (f", now part of {final}" if final != m[0] else ""))
 
+    def _apart_m(self, a: str, b: str) -> float | None:
+        """How far apart two registry candidates lie: along the road where both are on one segment (as a run's
+        matching measures), else in the plane; None where either has no position."""
+        pos = {r[0]: r[1:] for r in self.con.execute(
+            "SELECT candidate_id, lat, lon, segment_id, chainage_m FROM candidates WHERE candidate_id IN (?, ?)", (a, b))}
+        (la, oa, sa, ca), (lb, ob, sb, cb) = pos[a], pos[b]
+        if sa and sa == sb and _isnum(ca) and _isnum(cb):
+            return abs(float(ca) - float(cb))
+        if not all(_isnum(v) for v in (la, oa, lb, ob)):
+            return None
+        x, y = _local_xy(np.array([la, lb], float), np.array([oa, ob], float), (float(la) + float(lb)) / 2)
+        return float(np.hypot(x[1] - x[0], y[1] - y[0]))
+
     def merge_candidates(self, candidate_id: str, into: str, note: str | None = None, who: str | None = None,
-                         when: Any = None, cfg=None) -> CandidateMerge:
+                         when: Any = None, cfg=None, force: bool = False) -> CandidateMerge:
         """The office says two registry candidates are one damage (GPS off by more than ``store.match_distance_m``
         one week, or one crack detected as two classes): ``candidate_id``'s sightings become ``into``'s, in ONE
         transaction. ``into``'s aggregates are recomputed from its sightings as a run's merge does (``_recompute``:
@@ -2118,7 +2142,8 @@ class Store:
         ``patrol status`` stamps (``when``, default now; ``who``; ``note``).
 
         Refused (UsageError): an unknown id, the same id twice, ``candidate_id`` merged before (naming where it went),
-        ``into`` merged into another (naming the damage it is part of now)."""
+        ``into`` merged into another (naming the damage it is part of now), two damages further apart than
+        ``merge_max_apart_m(cfg)`` unless ``force`` (an id mistyped: R-000031 for R-000013)."""
         a, b = str(candidate_id).strip().upper(), str(into).strip().upper()
         if a == b:
             raise UsageError(f"{a}: cannot merge a candidate into itself (--into names the other candidate of the "
@@ -2147,6 +2172,11 @@ class Store:
                 at, _ = self._when(when)
             except ValueError as e:
                 raise UsageError(f"{a}: {e}", self.path) from None
+            apart, limit = self._apart_m(a, b), merge_max_apart_m(cfg)
+            if apart is not None and apart > limit and not force:
+                raise UsageError(f"{a} lies {apart:.0f} m from {b}, more than {limit:.0f} m (4 × store.match_distance_m, "
+                                 "at least 100 m): not one damage? Check the two ids (a mistyped id merges the wrong "
+                                 "damage); --force merges them anyway", self.path)
             (cls_a, _ja_a, st_a, crop_id, has_crop, _rt_a, _m), (cls_b, ja_b, st_b, _, _, rep_t, _) = got[a], got[b]
             drives_b = {p for (d,) in con.execute("SELECT DISTINCT drive FROM observations WHERE candidate_id=?", (b,))
                         for p in d.split("|") if p}
@@ -2205,7 +2235,7 @@ class Store:
         return CandidateMerge(
             candidate_id=a, into=b, cls=cls_a, into_cls=cls_b, into_name=" ".join(x for x in (cls_b, _s(ja_b)) if x),
             status=st_a, into_status=st_b, sightings=int(n_a), drives=len(drives_a - drives_b), n_obs=int(n_b or 0),
-            n_drives=int(nd_b), at=at, seen_after_repair=self._time_text(t_a) if after else None)
+            n_drives=int(nd_b), at=at, apart_m=apart, seen_after_repair=self._time_text(t_a) if after else None)
 
     def _set_aside(self, where: str, args: tuple) -> list[dict]:
         """Inside merge_candidates' transaction: delete the observations ``where`` and return them as they were (rows

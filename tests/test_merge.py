@@ -8,6 +8,8 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -262,10 +264,28 @@ def test_cli_merge_exports_and_an_old_list(sample, tmp_path):
         r = _patrol("merge", reg, dup, "--into", target, "--note", "GPS off", "--who", "Tanaka")
         assert r.returncode == 0, r.stderr
         n, total = n_obs[dup], total + n_obs[dup]
-        assert r.stdout.splitlines()[0] == (
-            f"{dup} merged into {target} (D00 縦ひび割れ): {n} sighting{'s' * (n != 1)}, {1 - min(k, 1)} "
-            f"drive{'s' * (k > 0)} moved; {target} now {total} sightings over 2 drives"), r.stdout
+        m = re.fullmatch(
+            rf"{dup} merged into {target} \(D00 縦ひび割れ, (\d+) m apart\): {n} sighting{'s' * (n != 1)}, "
+            rf"{1 - min(k, 1)} drive{'s' * (k > 0)} moved; {target} now {total} sightings over 2 drives",
+            r.stdout.splitlines()[0])
+        assert m and 20 <= int(m[1]) <= 60, r.stdout  # (p2's GPS 40 m off)
         assert f"{dup} was new (新規); {target} keeps its status new (新規)" in r.stdout
+    # a mistyped id: a damage hundreds of metres away is refused (nothing changes), --force merges it
+    with Store(reg) as st:
+        q = st.query(lists=False).set_index("candidate_id")
+    far = (np.hypot((q["lat"] - q.at[target, "lat"]) * 111_195.0,
+                    (q["lon"] - q.at[target, "lon"]) * 111_195.0 * np.cos(np.radians(q.at[target, "lat"])))
+           .drop(target).idxmax())
+    before = _query(reg)
+    r = _patrol("merge", reg, far, "--into", target)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert re.search(rf"{far} lies (\d+) m from {target}, more than 100 m .*--force merges them anyway", r.stderr)
+    assert int(re.search(r"lies (\d+) m", r.stderr)[1]) > 100, r.stderr
+    pd.testing.assert_frame_equal(_query(reg), before)
+    forced = tmp_path / "forced.gpkg"
+    shutil.copy(reg, forced)
+    r = _patrol("merge", forced, far, "--into", target, "--force")
+    assert r.returncode == 0 and f"{far} merged into {target}" in r.stdout, r.stderr
     dup = dups[0]
     for args, msg in (((dup, "--into", target), f"{dup} was merged into {target}"),
                       (("R-999999", "--into", target), "unknown candidate id 'R-999999'"),
