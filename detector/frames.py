@@ -37,7 +37,8 @@ Decisions (documented contracts):
   35 mm equivalent focal length, FocalLengthIn35mmFilm, else FocalLength over the sensor size that
   FocalPlaneX/YResolution with a FocalPlaneResolutionUnit (inch, cm, mm, µm) give for ExifImageWidth/Length (only
   when the sensor's diagonal is 3-70 mm: a photo resized after the camera keeps the camera's resolution and gives a
-  sensor a fraction of a mm wide); times DigitalZoomRatio when it is above 1. Turned into the field of view across
+  sensor a fraction of a mm wide); times DigitalZoomRatio when it is above 1 (not on an Apple camera: its
+  FocalLengthIn35mmFilm has the zoom in it); none where it and FocalLength give no camera's crop factor. Turned into the field of view across
   the picture's long side for the frame's own aspect ratio (the 35 mm equivalent is of the 43.27 mm diagonal of
   36x24 mm). 0, 1 or above 2000 mm, a zero denominator, a unit missing or not known, or a field of view outside
   camera.hfov_deg's 10-170° give none (empty: ``camera.hfov_deg`` is used), and so does a picture whose aspect
@@ -524,6 +525,9 @@ _FOCAL_MAX_MM = 2000.0  # a focal length above this is garbage (0 and 1 mean "un
 _SENSOR_DIAG_MM = (3.0, 70.0)  # a 1/4" phone sensor .. medium format: else the resolution is not the image's
 _PLANE_UNIT_MM = {2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}  # FocalPlaneResolutionUnit: inch, cm, mm, µm
 _ZOOM_MAX = 100.0
+#: 35 mm equivalent over the real focal length: full frame 1, APS-C 1.5, 1" 2.7, phones 3.5-9 (their ultra-wides
+#: ~8.5), a 1/4" dashcam sensor ~11: outside, the two tags contradict each other and neither is trusted
+_CROP_FACTOR = (0.9, 12.0)
 HFOV_RANGE = (10.0, 170.0)  # camera.hfov_deg's range: an EXIF focal length giving a field of view outside is not used
 
 
@@ -550,16 +554,25 @@ def _focal35_from_plane(tags: dict) -> float | None:
 
 def _parse_focal(tags: dict, info: ExifInfo) -> None:
     """``info.focal35``: FocalLengthIn35mmFilm (above 1 and at most 2000 mm), else ``_focal35_from_plane``; times
-    DigitalZoomRatio when that is above 1 (0 is "no digital zoom" in the EXIF standard)."""
+    DigitalZoomRatio when that is above 1 (0 is "no digital zoom" in the EXIF standard), except on an Apple camera,
+    whose FocalLengthIn35mmFilm has the digital zoom in it already (an iPhone SE at 1.951x writes 55 mm for its 28:
+    Hugin bug 2064625). Not used where it contradicts the lens's FocalLength: a crop factor (35 mm equivalent over
+    the real focal length, digital zoom taken out) outside ``_CROP_FACTOR`` is no camera's (an iPhone app capturing
+    at 640x480 through AVFoundation writes 177 mm for a 3.99 mm lens, Apple developer forum 745938)."""
     f35 = _first_num(tags, "EXIF FocalLengthIn35mmFilm")
     if f35 is None or not (1.0 < f35 <= _FOCAL_MAX_MM):
         f35 = _focal35_from_plane(tags)
     if f35 is None:
         return
     zoom = _first_num(tags, "EXIF DigitalZoomRatio")
-    if zoom is not None and 1.0 < zoom <= _ZOOM_MAX:
-        f35 *= zoom
-    info.focal35 = f35
+    zoom = zoom if zoom is not None and 1.0 < zoom <= _ZOOM_MAX else 1.0
+    folded = str(tags.get("Image Make", "")).strip().casefold().startswith("apple")
+    lens = _first_num(tags, "EXIF FocalLength")
+    if lens is not None and 1.0 < lens <= _FOCAL_MAX_MM:
+        crop = f35 / (zoom if folded else 1.0) / lens
+        if not (_CROP_FACTOR[0] <= crop <= _CROP_FACTOR[1]):
+            return
+    info.focal35 = f35 if folded else f35 * zoom
 
 
 def hfov_from_focal35(focal35, width, height):

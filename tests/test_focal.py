@@ -201,3 +201,22 @@ def test_frames_without_focal_or_switch_off_use_camera_hfov(placed):
         for col in ("dmg_x", "dmg_y", "distance_ahead_m", "lateral_m", "est_width_m", "est_length_m", "segment_id"):
             np.testing.assert_array_equal(got[col].to_numpy(), bare[col].to_numpy(), err_msg=f"{label} {col}")
     assert not np.allclose(placed["26"]["lateral_m"], bare["lateral_m"])  # 60.9° across a square frame, not 66°
+
+
+@pytest.mark.parametrize("name, edit, focal35", [
+    # an iPhone writes the digital zoom into FocalLengthIn35mmFilm already (iPhone SE at 1.951x: 55 for its 28 mm,
+    # Hugin bug 2064625): not multiplied again
+    ("exiftool-Apple.jpg", {FOCAL35: 55, ZOOM: R(1951, 1000)}, 55),
+    # an iPhone app capturing at 640x480 writes 177 mm for the 3.99 mm lens (Apple developer forum 745938): a crop
+    # factor of 44 is no camera's; neither tag is trusted
+    ("exiftool-Apple.jpg", {FOCAL35: 177}, None),
+    ("exiftool-Apple.jpg", {}, 28),  # the file as it is
+    # a Pixel's 2x (in-sensor zoom) keeps the lens's 24 mm: multiplied
+    ("exiftool-Google.jpg", {}, 48),
+    ("exiftool-Google.jpg", {FOCAL35: 240}, None),  # 240 over 6.9 mm
+])
+def test_digital_zoom_and_a_focal_length_contradicting_the_lens(exif_dir, tmp_path, name, edit, focal35):
+    src = exif_dir / name
+    dst = rewrite_gps(src, tmp_path / name, lambda gps: None, lambda ifd: ifd.update(edit))
+    got = read_exif(dst).focal35
+    assert (got is None) if focal35 is None else got == pytest.approx(focal35), got
