@@ -744,3 +744,29 @@ def test_photos_of_an_export_are_made_durable_together(tmp_path, cfg, monkeypatc
     report.write_photos(df2, out)
     assert calls["fsync"] >= 12 and calls["sync"] == 1, calls
     assert [(folder / f"{c}.jpg").read_bytes() for c in df2["candidate_id"]] == list(reversed(full))
+
+
+def test_html_road_network_trimmed_to_every_link_within_reach():
+    """A large network is trimmed to the links within ``near_m`` (300 m) of a damage, all of them: a link 299.9 m
+    away drawn, one 310 m away not. (Trimmed by the intersection with one buffer of all damages, the link was left
+    out where the buffer's polygon circle cut the arc: 299.64 m at 2.8 degrees between two of its vertices; and that
+    buffer of a city's 6,987 damages took 31 s and 3.5 GB, bench/bench_registry_scale.py --export.)"""
+    import geopandas as gpd
+    import shapely
+
+    utm = "EPSG:32653"  # (the zone _road_lines estimates for Toyama)
+    c = shapely.points(700_000.0, 4_065_000.0)
+    a = np.radians(2.8125)  # between the buffer polygon's vertices (every 5.625 degrees from 0)
+    u, v = np.array([np.cos(a), np.sin(a)]), np.array([-np.sin(a), np.cos(a)])
+    base = np.array([700_000.0, 4_065_000.0])
+    near = [base + 299.9 * u - 5 * v, base + 299.9 * u + 5 * v]  # tangent to the 299.9 m circle
+    far = [base - 310.0 * u - 5 * v, base - 310.0 * u + 5 * v]
+    roads = gpd.GeoDataFrame({"segment_id": ["near", "far"]}, geometry=[shapely.linestrings(near),
+                                                                       shapely.linestrings(far)], crs=utm)
+    p = gpd.GeoSeries([c], crs=utm).to_crs("EPSG:4326")[0]
+    df = pd.DataFrame({"lat": [p.y], "lon": [p.x]})
+    lines = report._road_lines(roads.to_crs("EPSG:4326"), df, max_full=1)
+    assert len(lines) == 1
+    drawn = gpd.GeoSeries([shapely.linestrings(np.array(report.road_coords(lines[0]))[:, ::-1])],
+                          crs="EPSG:4326").to_crs(utm)[0]
+    assert drawn.hausdorff_distance(roads.geometry[0]) < 1.5
