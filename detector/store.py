@@ -1219,8 +1219,8 @@ class Store:
         pass_r = float(getattr(store_spec, "pass_radius_m", PASS_RADIUS_M))
         tol = float(cfg.locate.heading_tolerance_deg) if cfg is not None else HEADING_TOLERANCE_DEG
         # a frame's position, heading and time by key (recorded with it), the heading by (drive, name) (its sightings')
-        self._fpos = {int(f[2]): (*(_f(v) for v in (f[4:7] if len(f) > 6 else (None,) * 3)),
-                                  self._epoch(f[3]) if len(f) > 3 else None) for f in frames}
+        fpos = {int(f[2]): (*(_f(v) for v in (f[4:7] if len(f) > 6 else (None,) * 3)),
+                            self._epoch(f[3]) if len(f) > 3 else None) for f in frames}
         heads = {(f[0], f[1]): _f(f[6]) for f in frames if len(f) > 6}
         for r in rows:
             for o in r["obs"]:
@@ -1228,7 +1228,7 @@ class Store:
         res = MergeResult()
         with self._txn() as con:
             self._test_hook()
-            new_frames = self._known_frames(frames, rows, res) if frames else []
+            new_frames, unplaced = self._known_frames(frames, rows, res) if frames else ([], [])
             # what matching needs, nothing behind the crop (status and repair time: below, of those seen again)
             reg = self._match_table()
             match = self._match(rows, reg, dist_m, absorb)
@@ -1292,15 +1292,15 @@ class Store:
             for rid in touched:
                 self._recompute(rid)
             if new_frames:
-                self._record_frames(new_frames, merged_at, run_id, first=self._first_merges(res.backfilled))
+                self._record_frames(new_frames, fpos, merged_at, run_id, first=self._first_merges(res.backfilled))
                 res.frames_recorded = len(new_frames)
-            placed = self._place_frames(getattr(self, "_unplaced", []) if frames else [])
+            placed = self._place_frames(unplaced, fpos)
             res.frames_placed = len(placed)
             # passes: of the damages whose sightings changed and of those the new frames drove past. A damage made
             # or moved, or seen from a new direction, against every frame held; the others keep their passes and
             # take the new frames': the same whichever run came first
             moved = self._moved(list(touched), reg, run_id, tol)
-            newf = self._new_frame_table([k for k, _, _ in new_frames] + placed)
+            newf = self._new_frame_table([k for k, _, _ in new_frames] + placed, fpos)
             near = self._near_frames(newf, pass_r)
             self._update_passes(sorted(moved), pass_r, tol)
             self._update_passes(sorted((set(touched) | near) - moved), pass_r, tol, newf=newf,
@@ -1320,22 +1320,23 @@ class Store:
                      len(res.unchanged), json.dumps(info, default=str, ensure_ascii=False, sort_keys=True)))
         return res
 
-    def _known_frames(self, frames: list[tuple], rows: list[dict], res: MergeResult) -> list:
+    def _known_frames(self, frames: list[tuple], rows: list[dict], res: MergeResult) -> tuple[list, list[int]]:
         """Inside merge's transaction: the run's frames the registry (or an earlier drive of this run) already holds
         by content. Their sightings in ``rows`` are re-keyed to the drive and name held (so they are the stored
         sightings, not new ones), ``res.copies`` says which drives held them. A run's drive whose folder name the
         registry holds for another drive (``_drive_names``) has its other sightings re-keyed to the name it is
-        merged as (``res.renamed``). Returns the frames to record ``(key, drive, image)``."""
+        merged as (``res.renamed``). Returns the frames to record ``(key, drive, image)`` and the keys of the held
+        ones without a position (recorded before schema 4: ``_place_frames``)."""
         frames = [(d, im, int(k), f[3] if len(f) > 3 else None) for f in frames for d, im, k in (f[:3],)]
         held: dict[int, tuple[str, str, str]] = {}
-        self._unplaced = []  # held frames without a position (recorded before schema 4)
+        unplaced: list[int] = []  # held frames without a position (recorded before schema 4)
         for k, d, im, at, nopos in self.con.execute(
                 "SELECT f.frame_key, d.drive, f.image, d.merged_at, f.lat IS NULL OR f.lon IS NULL FROM json_each(?) j "
                 "JOIN frames f ON f.frame_key = j.value JOIN drives d ON d.did = f.did",
                 (json.dumps(sorted({f[2] for f in frames})),)):
             held[k] = (d, im, at)
             if nopos:
-                self._unplaced.append(int(k))
+                unplaced.append(int(k))
         legacy, backfill = self._name_only(frames, held, res)
         first: dict[int, tuple[str, str]] = {}
         total: dict[str, int] = {}
@@ -1372,7 +1373,7 @@ class Store:
                     if got is not None and got != o["key"][:2]:
                         o["key"] = (*got, *o["key"][2:])
                         o["drive"] = got[0]
-        return backfill + [(k, to.get(d, d), im) for k, d, im, _ in new]
+        return backfill + [(k, to.get(d, d), im) for k, d, im, _ in new], unplaced
 
     def _name_only(self, frames: list[tuple], held: dict, res: MergeResult) -> tuple[dict, list]:
         """Inside merge's transaction: the run's drives whose folder name the registry holds for a drive known by name
@@ -1563,10 +1564,11 @@ class Store:
         t = self._aware(t)
         return None if t is None else t.astimezone(self.tz).date().isoformat()
 
-    def _record_frames(self, new: list[tuple[int, str, str]], merged_at: str, run_id: str,
+    def _record_frames(self, new: list[tuple[int, str, str]], pos: dict[int, tuple], merged_at: str, run_id: str,
                        first: dict[str, tuple[str, str]] | None = None) -> None:
         """Inside merge's transaction: the run's frames the registry did not hold, under their drives (a drive
-        merged before keeps its first merge time; ``first``: that of a drive known by name only until now)."""
+        merged before keeps its first merge time; ``first``: that of a drive known by name only until now), with their
+        position, heading and time (``pos``: by frame key, as ``merge`` read them from the run's frames)."""
         con = self.con
         first = first or {}
         counts: dict[str, int] = {}
@@ -1577,18 +1579,16 @@ class Store:
         con.executemany("UPDATE drives SET n_frames = n_frames + ? WHERE drive=?", [(n, d) for d, n in counts.items()])
         did = dict(con.execute("SELECT drive, did FROM drives WHERE drive IN (SELECT value FROM json_each(?))",
                                (json.dumps(list(counts)),)))
-        pos = getattr(self, "_fpos", {})
         none = (None, None, None, None)
         con.executemany("INSERT INTO frames (frame_key, did, image, lat, lon, heading, t) VALUES (?,?,?,?,?,?,?)",
                         [(k, did[d], im, *pos.get(k, none)) for k, d, im in new])
         self._touch("drives", "frames")
 
-    def _place_frames(self, keys: list[int]) -> list[int]:
+    def _place_frames(self, keys: list[int], pos: dict[int, tuple]) -> list[int]:
         """Inside merge's transaction: the held frames ``keys`` that have no position (recorded by a patrol of schema 3)
         get the position, heading and time this run read from them, where it has them (those it lacks stay NULL).
         To the passes they are frames just recorded (``_new_frame_table``): the same frames merged first by schema 4
         would give the same rows. Returns the keys given a position."""
-        pos = getattr(self, "_fpos", {})
         put = [(*pos[k], k) for k in sorted(set(keys)) if k in pos and pos[k][0] is not None and pos[k][1] is not None]
         if not put:
             return []
@@ -1596,10 +1596,9 @@ class Store:
         self._touch("frames")
         return [p[-1] for p in put]
 
-    def _new_frame_table(self, keys: list[int]) -> pd.DataFrame:
+    def _new_frame_table(self, keys: list[int], pos: dict[int, tuple]) -> pd.DataFrame:
         """Inside merge's transaction, after ``_record_frames`` and ``_place_frames``: the frames just recorded or
         given their position with a position (frame_key, did, lat, lon, heading, t), as stored."""
-        pos = getattr(self, "_fpos", {})
         keys = [k for k in keys if k in pos and pos[k][0] is not None and pos[k][1] is not None]
         if not keys:
             return pd.DataFrame(columns=["frame_key", "did", "lat", "lon", "heading", "t"])
