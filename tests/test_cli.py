@@ -779,6 +779,19 @@ def test_status_confirmations_name_the_stored_status(located, tmp_path):
             "(確認済み, 補修予定, 補修済み, 対象外)") in " ".join(r.stderr.split()), r.stderr
 
 
+def test_status_takes_an_id_whatever_its_case(located, tmp_path):
+    """`patrol status REG r-000012 --set …` (an id typed in lower case, or copied with a space) said 'unknown
+    candidate id' for a damage the registry holds, while `patrol merge` and the crew's list take ids whatever their
+    case (README: ids match whatever their case). Real data: the sample drive's registry."""
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    cid = sorted(_store_rows(store))[0]
+    r = ok(patrol("status", store, f" {cid.lower()}", "--set", "確認済み", "--note", "小文字で入力"))
+    assert r.stdout.strip() == f"{cid}: new -> confirmed (確認済み)", r.stdout
+    assert _store_rows(store)[cid]["status"] == "confirmed"
+    assert_user_error(patrol("status", store, "r-999999", "--set", "confirmed"), 2, "unknown candidate id 'R-999999'")
+
+
 def _fill_xlsx(src: Path, dst: Path, edits: dict[str, dict[str, str]]) -> None:
     """A crew's edits of `patrol export --format xlsx`'s list: {candidate id: {English header: value}}."""
     import openpyxl
