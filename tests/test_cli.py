@@ -355,6 +355,24 @@ def test_locate_oracle_gives_31_candidates(located):
         assert len(list(csv.DictReader(fh))) == 31
 
 
+def test_locate_says_when_no_hit_has_a_position(oracle, roads, tmp_path):
+    """`patrol detect` on photos without GPS (no --track) writes detections with lat/lon empty; `patrol locate` on
+    them wrote 0 candidates and exit 0 with no word of why, so the office took the drive for a clean road. Now a
+    warning names the file and what to do. Real data: pass 1's true boxes with their positions taken out."""
+    with open(oracle, encoding="utf-8", newline="") as fh:
+        rd = csv.DictReader(fh)
+        head, rows = list(rd.fieldnames or []), [dict(r, lat="", lon="") for r in rd]
+    det = tmp_path / "detections.csv"
+    _write_list(det, head, rows, encoding="utf-8")
+    out = tmp_path / "out"
+    r = ok(patrol("locate", det, "--roads", roads, "--out", out))
+    text = " ".join(r.stdout.split())
+    assert "candidates 0" in text
+    assert (f"detections.csv: none of the {len(rows)} hits has a position (lat/lon empty: photos without GPS), so no "
+            "damage was placed; give the drive's GPS log to patrol detect --track FILE") in text, r.stdout
+    assert any("none of the" in w for w in json.loads((out / "summary.json").read_text(encoding="utf-8"))["warnings"])
+
+
 def test_summary_accounts_for_every_hit(located):
     """The summary's hits and the candidates' sightings (n_obs) differ; it says where each hit went, exactly: one
     sighting per damage and frame, the other boxes of a damage in a frame already counted (a crack drawn as
