@@ -430,7 +430,7 @@ def _check_usable(frames, drives: list[Path], cfg: Config, out: Path, summary: R
                 if hints:
                     why[d] += "; " + "; ".join(hints)
                 elif not mine:
-                    why[d] += ("; no GPS track file (GPX, or NMEA in a .LOG/.TXT/.nmea) in the drive nor given with "
+                    why[d] += ("; no GPS track file (GPX, NMEA, a logger's CSV, KML or KMZ) in the drive nor given with "
                                "--track: frames without their own GPS fix need one")
         else:
             why[d] = f"no image files ({' '.join(cfg.frames.extensions)})"
