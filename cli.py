@@ -459,6 +459,8 @@ def status(
     """Change a registry candidate's status (history is kept)."""
     from detector.store import status_label
 
+    candidate_id = candidate_id.strip().upper()  # r-000012 is R-000012, as merge and the crew's list read it
+
     def n_history(st) -> int:  # a note or checker kept with the status a damage has adds a history row
         return st.con.execute("SELECT COUNT(*) FROM status_history WHERE candidate_id=?", (candidate_id,)).fetchone()[0]
 

@@ -430,7 +430,7 @@ def _check_usable(frames, drives: list[Path], cfg: Config, out: Path, summary: R
                 if hints:
                     why[d] += "; " + "; ".join(hints)
                 elif not mine:
-                    why[d] += ("; no GPS track file (GPX, or NMEA in a .LOG/.TXT/.nmea) in the drive nor given with "
+                    why[d] += ("; no GPS track file (GPX, NMEA, a logger's CSV, KML or KMZ) in the drive nor given with "
                                "--track: frames without their own GPS fix need one")
         else:
             why[d] = f"no image files ({' '.join(cfg.frames.extensions)})"
@@ -1073,6 +1073,11 @@ def locate_only(csvs: list[Path], roads: Path, out: Path, cfg: Config, store: Pa
         write_patrol_log(drives, frames, det, cands, net, cfg, out, summary)
     summary.hits = len(det)
     summary.hits_unlocated = int((~det.has_position).sum()) if len(det) else 0
+    if summary.hits and summary.hits_unlocated == summary.hits:  # photos without GPS detected without --track
+        summary.warnings.append(
+            f"{', '.join(Path(p).name for p in csvs)}: none of the {summary.hits} hits has a position (lat/lon "
+            "empty: photos without GPS), so no damage was placed; give the drive's GPS log to patrol detect "
+            "--track FILE (or patrol run --track FILE) and locate its detections.csv again")
     summary.candidates = len(cands)
     summary.seconds = time.perf_counter() - t0
     write_summary_json(summary, "locate", cfg)

@@ -2392,7 +2392,9 @@ class Store:
     def set_status(self, candidate_id: str, status: str, note: str | None = None, who: str | None = None,
                    when: Any = None, issue_type: str | None = None) -> bool:
         """Change one candidate's status (one transaction).  Returns False when it already had it; a new note,
-        checker or issue type given with the status it has is still kept (and a history row), as the import does."""
+        checker or issue type given with the status it has is still kept (and a history row), as the import does.
+        The id is taken whatever its case (``r-000012``), as ``merge_candidates`` and the import take it."""
+        candidate_id = str(candidate_id).strip().upper()
         with self._txn():
             if (merged := self.merged_text(candidate_id)) is not None:
                 final = self.final_target(candidate_id)

@@ -355,6 +355,24 @@ def test_locate_oracle_gives_31_candidates(located):
         assert len(list(csv.DictReader(fh))) == 31
 
 
+def test_locate_says_when_no_hit_has_a_position(oracle, roads, tmp_path):
+    """`patrol detect` on photos without GPS (no --track) writes detections with lat/lon empty; `patrol locate` on
+    them wrote 0 candidates and exit 0 with no word of why, so the office took the drive for a clean road. Now a
+    warning names the file and what to do. Real data: pass 1's true boxes with their positions taken out."""
+    with open(oracle, encoding="utf-8", newline="") as fh:
+        rd = csv.DictReader(fh)
+        head, rows = list(rd.fieldnames or []), [dict(r, lat="", lon="") for r in rd]
+    det = tmp_path / "detections.csv"
+    _write_list(det, head, rows, encoding="utf-8")
+    out = tmp_path / "out"
+    r = ok(patrol("locate", det, "--roads", roads, "--out", out))
+    text = " ".join(r.stdout.split())
+    assert "candidates 0" in text
+    assert (f"detections.csv: none of the {len(rows)} hits has a position (lat/lon empty: photos without GPS), so no "
+            "damage was placed; give the drive's GPS log to patrol detect --track FILE") in text, r.stdout
+    assert any("none of the" in w for w in json.loads((out / "summary.json").read_text(encoding="utf-8"))["warnings"])
+
+
 def test_summary_accounts_for_every_hit(located):
     """The summary's hits and the candidates' sightings (n_obs) differ; it says where each hit went, exactly: one
     sighting per damage and frame, the other boxes of a damage in a frame already counted (a crack drawn as
@@ -777,6 +795,19 @@ def test_status_confirmations_name_the_stored_status(located, tmp_path):
     assert f"  new -> scheduled (補修予定): 2 ({ids[3]}, {ids[4]})" in r.stdout.splitlines(), r.stdout
     assert (f"row 5: {ids[5]}: invalid status '補習済'; a crew writes confirmed, scheduled, repaired or not_an_issue "
             "(確認済み, 補修予定, 補修済み, 対象外)") in " ".join(r.stderr.split()), r.stderr
+
+
+def test_status_takes_an_id_whatever_its_case(located, tmp_path):
+    """`patrol status REG r-000012 --set …` (an id typed in lower case, or copied with a space) said 'unknown
+    candidate id' for a damage the registry holds, while `patrol merge` and the crew's list take ids whatever their
+    case (README: ids match whatever their case). Real data: the sample drive's registry."""
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    cid = sorted(_store_rows(store))[0]
+    r = ok(patrol("status", store, f" {cid.lower()}", "--set", "確認済み", "--note", "小文字で入力"))
+    assert r.stdout.strip() == f"{cid}: new -> confirmed (確認済み)", r.stdout
+    assert _store_rows(store)[cid]["status"] == "confirmed"
+    assert_user_error(patrol("status", store, "r-999999", "--set", "confirmed"), 2, "unknown candidate id 'R-999999'")
 
 
 def _fill_xlsx(src: Path, dst: Path, edits: dict[str, dict[str, str]]) -> None:

@@ -331,6 +331,18 @@ def test_track_reader_messages(tmp_path):
 
 # ------------------------------------------------------------------------------------------------ patrol run
 
+def test_a_drive_without_gps_names_every_track_format_it_takes(tmp_path, original):
+    """A drive of photos without GPS and no track file stops with exit 3 and says a track is needed; it named only
+    "GPX, or NMEA in a .LOG/.TXT/.nmea", so the office whose logger app writes CSV (or KML) took it that patrol does not
+    read those (README: track files are GPX, NMEA, CSV/TSV, KML/KMZ). Real data: 5 frames of pass 1, GPS removed."""
+    from test_cli import assert_user_error, patrol
+
+    drive = no_gps_drive(tmp_path / P1, sorted(original)[:5])
+    line = assert_user_error(patrol("run", drive, "--roads", need(TOYAMA / "roads.geojson"), "--out", tmp_path / "out"),
+                             3, "no usable frames", "no_gps_fix 5")
+    assert "no GPS track file (GPX, NMEA, a logger's CSV, KML or KMZ) in the drive nor given with --track" in line, line
+
+
 def test_patrol_run_with_track_matches_original_drive(tmp_path, original):
     """`patrol run` on the sample pass without GPS EXIF, with `--track` GPX from the real track: the candidates are
     those of the original drive (same class within 5 m, as many within 2); summary.json names the track and how
