@@ -54,7 +54,7 @@ from .atomic import (
 )
 from .errors import InputError, UsageError
 from .export import BOOL_TEXT, _after_road_name, road_columns, route_order, sightings
-from .store import STATUS_LABELS, STATUSES, SYSTEM_STATUSES  # the exports' status labels (status_ja) with the statuses
+from .store import STATUS_LABELS, STATUSES, SYSTEM_STATUSES, TRANSITIONS  # the exports' status labels (status_ja) with the statuses
 
 FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "kml", "html")
 #: the exports for people that give each row's full crop, in a folder beside the file (``photo_folder``)
@@ -894,13 +894,15 @@ def crew_meta(cands: list[dict], made: datetime, municipality: str = "") -> dict
     the report's name for the crew's entries in the browser's storage: a hash of the damages it lists with the
     ``status_changed_at`` each has in it (what the import's stale-list check reads), so a copy of the file, or another
     export of the same damages unchanged, finds the entries, and a report of other damages or of a status changed
-    since does not; ``date`` (the download's name: 確認結果-<date>.csv) and the ``statuses`` a crew sets."""
+    since does not; ``date`` (the download's name: 確認結果-<date>.csv), the ``statuses`` a crew sets and the ``moves``
+    the life cycle allows from each status (``store.TRANSITIONS``: the form offers the others greyed out, as the import
+    would refuse them)."""
     ids = [str(c.get("candidate_id")) for c in cands]
     if not ids or not all(REGISTRY_ID.fullmatch(i) for i in ids):
         return None
     ident = json.dumps([municipality, [[i, c.get("status_changed_at")] for i, c in zip(ids, cands)]], ensure_ascii=False)
     return {"key": hashlib.sha1(ident.encode("utf-8")).hexdigest()[:16], "date": made.strftime("%Y-%m-%d"),
-            "statuses": list(CREW_STATUSES)}
+            "statuses": list(CREW_STATUSES), "moves": {k: sorted(v) for k, v in TRANSITIONS.items()}}
 
 
 def _asset(name: str) -> str:
@@ -1262,7 +1264,10 @@ _APP_JS = r"""
     var id = c.candidate_id, d = el("details", "crew"), f = el("form"), st = el("select");
     d.appendChild(el("summary", null, "確認を記録 / record the check"));
     st.appendChild(el("option", null, "— 選ぶ / pick —")).value = "";
-    CREW.statuses.forEach(function (s) { var o = el("option", null, statusById[s].ja + " / " + statusById[s].en); o.value = s; st.appendChild(o); });
+    CREW.statuses.forEach(function (s) {  // a move the life cycle refuses (repaired -> confirmed): greyed out, as the import refuses it
+      var o = el("option", null, statusById[s].ja + " / " + statusById[s].en); o.value = s;
+      o.disabled = s !== c.status && (CREW.moves[c.status] || []).indexOf(s) < 0; st.appendChild(o);
+    });
     var nt = el("input"), by = el("input"), at = el("input"), rp = el("input");
     at.type = rp.type = "date"; nt.maxLength = by.maxLength = 500;
     function row(label, input) { var l = el("label", null, label); l.appendChild(input); f.appendChild(l); return l; }

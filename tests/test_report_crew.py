@@ -89,6 +89,7 @@ def crew(registry, tmp_path_factory):  # noqa: F811
     shutil.copy(path, reg)
     with Store(reg) as st:
         st.set_status("R-000006", "confirmed", who="office")
+        st.set_status("R-000021", "repaired", who="office")
         q = st.query(lists=False).set_index("candidate_id")
     new = sorted(q.index[q["status"] == "new"])
     a, b, c = new[0], "R-000006", new[1]
@@ -105,7 +106,9 @@ def crew(registry, tmp_path_factory):  # noqa: F811
       f.querySelector('button.undo').click(); window.cUndone = values('{c}')""",
                    "{bAfterA: window.bAfterA, cSaved: window.cSaved, cUndone: window.cUndone, counter: counter(),"
                    " today: today(), options: [].map.call(form('" + a + "').querySelectorAll('option'),"
-                   " function (o) { return o.textContent; })}", "first.html")
+                   " function (o) { return o.textContent; }), greyed: [].filter.call(form('R-000021')"
+                   ".querySelectorAll('option'), function (o) { return o.disabled; }).map(function (o) { return o.value; })}",
+                   "first.html")
     # the browser closed; opened again (another copy of the file: the entries are the report's, not the path's)
     again = browse(page, profile, "document.getElementById('crew-dl').click()",
                    f"{{a: values('{a}'), b: values('{b}'), c: values('{c}'), counter: counter(), csv: window.patrolCrewCsv(),"
@@ -116,13 +119,15 @@ def crew(registry, tmp_path_factory):  # noqa: F811
 
 
 def test_the_form_records_and_survives_a_restart(crew):
-    """The form offers the statuses a crew sets (in Japanese and English, not new / reopened), remembers the
+    """The form offers the statuses a crew sets (in Japanese and English, not new / reopened; a move the life cycle
+    refuses from the damage's status greyed out), remembers the
     checker, defaults the check's date to today (local), shows 補修日 only for a repair; an entry undone is gone and
     can be saved again from the fields left; the counter counts, and all of it is there after the browser restarts."""
     a, b, c = crew["ids"]
     first, again = crew["first"], crew["again"]
     assert first["options"] == ["— 選ぶ / pick —", "確認済み / confirmed", "補修予定 / scheduled", "補修済み / repaired",
                                 "対象外 / not an issue"], first["options"]
+    assert first["greyed"] == ["confirmed", "scheduled"], first["greyed"]  # from repaired: only not_an_issue
     assert first["bAfterA"]["inputs"] == ["", "田中", first["today"], ""] and not first["bAfterA"]["repairedShown"]
     assert first["cSaved"] == "3 件 記録済み / 3 recorded" and first["counter"] == "2 件 記録済み / 2 recorded", first
     assert first["cUndone"]["status"] == "not_an_issue" and first["cUndone"]["said"] == "取り消しました / removed", first
@@ -207,6 +212,7 @@ def test_no_form_without_registry_ids(tmp_path):
     df["candidate_id"] = [f"R-{i:06d}" for i in range(1, 5)]
     data, _ = report.html_data(report.prepare(df, cfg), cfg)
     assert data["meta"]["crew"]["statuses"] == ["confirmed", "scheduled", "repaired", "not_an_issue"]
+    assert data["meta"]["crew"]["moves"]["repaired"] == ["not_an_issue"]
     out = report.export(make_candidates(cfg, 4), "html", tmp_path / "run.html", cfg)
     profile = new_profile(tmp_path / "profile", tmp_path / "dl")
     p = browse(out, profile, "document.querySelector('#tbl tbody tr').click()",
