@@ -23,13 +23,16 @@ beside the file (a run's crops/, an export's ``<name>_html_crops/``). All data s
 ``report-ok:<markers>:<rows>`` or ``report-error:<message>`` (read by tests through headless Chromium). The page
 keeps its view (filters, search, selected damage, map zoom and centre) in the URL fragment (``#id=R-000012&class=D40
 &z=17/36.68300/137.23600``; README "links to a view") and restores it from there; the dotted ring's cut-off is the
-config's ``store.unseen_ring_passes`` (``meta.unseenRing``).
+config's ``store.unseen_ring_passes`` (``meta.unseenRing``). A report of registry ids (``meta.crew``, ``crew_meta``)
+has a form in each popup where a crew records its check (kept in localStorage, ``patrol:<key>:<id>``) and a button
+that downloads them as the CSV ``import-verification`` reads (README "recording a check in report.html").
 """
 
 from __future__ import annotations
 
 import base64
 import csv
+import hashlib
 import io
 import json
 import math
@@ -51,12 +54,17 @@ from .atomic import (
 )
 from .errors import InputError, UsageError
 from .export import BOOL_TEXT, _after_road_name, road_columns, route_order, sightings
-from .store import STATUS_LABELS  # noqa: F401 - the exports' status labels (status_ja), defined with the statuses
+from .store import STATUS_LABELS, STATUSES, SYSTEM_STATUSES, TRANSITIONS  # the exports' status labels (status_ja) with the statuses
 
 FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "kml", "html")
 #: the exports for people that give each row's full crop, in a folder beside the file (``photo_folder``)
 PHOTO_FORMATS = ("csv", "xlsx", "html")
 ASSETS = Path(__file__).resolve().parent / "assets"
+
+#: a registry's candidate id (``Store.merge``): a report listing only these offers the crew's form (``crew_meta``)
+REGISTRY_ID = re.compile(r"R-\d+")
+#: the statuses the crew's form offers: those a crew sets (import-verification refuses new / reopened from a crew)
+CREW_STATUSES = [s for s in STATUSES if s not in SYSTEM_STATUSES]
 
 #: ``store.unseen_ring_passes``'s default (see config), for an export without config: the map's dotted ring marks an
 #: open damage passed unseen this many times or more
@@ -863,9 +871,10 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None)
                 "color": CLASS_COLORS.get(cid, OTHER_COLOR)} for cid in CLASS_IDS]
     for extra in sorted(set(df["class"]) - set(CLASS_IDS)):
         classes.append({"id": extra, "ja": extra, "en": extra, "color": OTHER_COLOR})
+    made = _now(cfg)
     data = {
         "meta": {"municipality": getattr(cfg, "municipality", ""), "n": len(cands), "version": __version__,
-                 "generated": _now(cfg).strftime("%Y-%m-%d %H:%M %z"),
+                 "generated": made.strftime("%Y-%m-%d %H:%M %z"),
                  # the dotted ring's cut-off (config store.unseen_ring_passes): n_unseen at least this
                  "unseenRing": int(getattr(getattr(cfg, "store", None), "unseen_ring_passes", UNSEEN_RING_PASSES))},
         "classes": classes,
@@ -875,7 +884,27 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None)
         "candidates": cands,
         "roads": _road_lines(roads_wgs84, df),
     }
+    crew = crew_meta(cands, made, getattr(cfg, "municipality", ""))
+    if crew:
+        data["meta"]["crew"] = crew
     return data, _set_thumbs(data, uris)
+
+
+def crew_meta(cands: list[dict], made: datetime, municipality: str = "") -> dict | None:
+    """What the page's crew form needs (README: recording a check in report.html), or None where the report lists no
+    registry damages (a run without ``--store``: ids C0001 … that no registry knows, so no list to import): ``key``,
+    the report's name for the crew's entries in the browser's storage: a hash of the damages it lists with the
+    ``status_changed_at`` each has in it (what the import's stale-list check reads), so a copy of the file, or another
+    export of the same damages unchanged, finds the entries, and a report of other damages or of a status changed
+    since does not; ``date`` (the download's name: 確認結果-<date>.csv), the ``statuses`` a crew sets and the ``moves``
+    the life cycle allows from each status (``store.TRANSITIONS``: the form offers the others greyed out, as the import
+    would refuse them)."""
+    ids = [str(c.get("candidate_id")) for c in cands]
+    if not ids or not all(REGISTRY_ID.fullmatch(i) for i in ids):
+        return None
+    ident = json.dumps([municipality, [[i, c.get("status_changed_at")] for i, c in zip(ids, cands)]], ensure_ascii=False)
+    return {"key": hashlib.sha1(ident.encode("utf-8")).hexdigest()[:16], "date": made.strftime("%Y-%m-%d"),
+            "statuses": list(CREW_STATUSES), "moves": {k: sorted(v) for k, v in TRANSITIONS.items()}}
 
 
 def _asset(name: str) -> str:
@@ -1013,6 +1042,7 @@ _TEMPLATE = """<!DOCTYPE html>
       <label class="wide">検索 search <input id="f-text" type="search" placeholder="路線名・区間・ID / road, segment, id"></label>
       <div id="count" aria-live="polite"></div>
       <div id="note" role="status" hidden></div>
+      <div id="crew" hidden><span id="crew-n" aria-live="polite"></span> <button type="button" id="crew-dl">リストを保存 / download list</button></div>
     </form>
     <div id="tablewrap">
       <table id="tbl"><thead><tr></tr></thead><tbody></tbody></table>
@@ -1063,7 +1093,16 @@ main { flex: 1; display: flex; min-height: 0; }
 .legend summary { cursor: pointer; font-weight: 600; }
 .legend .sw { display: inline-block; width: 12px; height: 12px; border-radius: 50%; margin-right: 6px; vertical-align: -2px; }
 .legend .sw.ring { width: 9px; height: 9px; border: 2px dotted #5b2a86; background: rgba(91,42,134,.2); }
-#filters label[hidden], #note[hidden] { display: none; }
+#filters label[hidden], #note[hidden], #crew[hidden], .crew [hidden] { display: none; }
+#crew { flex-basis: 100%; display: flex; gap: 10px; align-items: center; font-size: 12px; }
+#crew button, .crew button { font: inherit; padding: 6px 12px; min-height: 34px; border-radius: 6px; border: 1px solid #1f3a5f; background: #1f3a5f; color: #fff; }
+.crew { margin: 4px 0 8px; padding: 4px 8px; border: 1px solid #c9d1da; border-radius: 6px; background: #f6f8fa; }
+.crew summary { cursor: pointer; font-weight: 600; padding: 4px 0; }
+.crew label { display: block; margin: 4px 0; color: #4a5562; }
+.crew select, .crew input { display: block; width: 100%; box-sizing: border-box; font-size: 16px; min-height: 36px; }
+.crew button.undo { background: #fff; color: #1f3a5f; margin-left: 6px; }
+.crew .said { margin-left: 8px; color: #3b8a4a; }
+#tbl tbody tr.rec td:first-child::after { content: " ✓"; color: #3b8a4a; font-weight: 700; }
 #note { flex-basis: 100%; font-size: 12px; background: #fff3c4; border: 1px solid #c98a00; border-radius: 4px; padding: 2px 6px; overflow-wrap: anywhere; }
 .pop { font-size: 12px; min-width: 240px; }
 .pop h3 { margin: 0 0 4px; font-size: 14px; }
@@ -1096,7 +1135,7 @@ main { flex: 1; display: flex; min-height: 0; }
   header, .badge, .dot, .sw { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
   #map { width: 190mm; height: 240mm; min-width: 0; break-after: page; }
   #side { max-width: none; min-width: 0; border: 0; }
-  #filters label, .leaflet-control-zoom { display: none; }
+  #filters label, #crew, .leaflet-control-zoom { display: none; }
   #tablewrap { overflow: visible; }
   #tbl th { position: static; }
   #tbl thead { display: table-header-group; }
@@ -1187,6 +1226,82 @@ _APP_JS = r"""
   // iPhone / iPad (iPadOS says "Macintosh" but has a touch screen): Safari opens maps:// links, not geo:
   var IOS = /iPhone|iPad|iPod/.test(navigator.userAgent) || (/Macintosh/.test(navigator.userAgent) && navigator.maxTouchPoints > 1);
 
+  // the crew's check, recorded on a tablet (README: recording a check in report.html): a registry's report only
+  // (meta.crew: its ids are registry ids). Each entry in the browser's storage under patrol:<this report's key>:<id>,
+  // the checker's name under patrol:checked_by; "リストを保存 / download list" writes the CSV import-verification reads
+  var CREW = D.meta.crew, PFX = CREW ? "patrol:" + CREW.key + ":" : "", MEM = {}, LS = null;
+  try { LS = window.localStorage; LS.getItem(PFX); } catch (e) { LS = null; }
+  function lsGet(k) { try { return LS ? LS.getItem(k) : (k in MEM ? MEM[k] : null); } catch (e) { return MEM[k] || null; } }
+  function lsSet(k, v) {
+    if (v === null) delete MEM[k]; else MEM[k] = v;
+    try { if (!LS) throw 0; if (v === null) LS.removeItem(k); else LS.setItem(k, v); }
+    catch (e) { note("この端末では記録を保存できません: 閉じる前にリストを保存 / this browser does not keep the entries: download the list before closing"); }
+  }
+  function rec(id) { try { return JSON.parse(lsGet(PFX + id)); } catch (e) { return null; } }
+  function today() {
+    var d = new Date(); function two(n) { return (n < 10 ? "0" : "") + n; }
+    return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate());
+  }
+  var CSV_COLS = ["candidate_id", "status", "note", "checked_by", "checked_at", "repaired_at", "status_changed_at"];
+  // the recorded damages in the list's order, each with the status_changed_at it has in this report: the import
+  // holds or outdates a row whose damage the office changed after the report was made (README: stale lists)
+  function crewCsv() {
+    var out = [CSV_COLS.join(",")];
+    C.forEach(function (c) {
+      var r = rec(c.candidate_id);
+      if (!r) return;
+      r.candidate_id = c.candidate_id; r.status_changed_at = c.status_changed_at || "";
+      out.push(CSV_COLS.map(function (k) { return '"' + String(r[k] || "").replace(/"/g, '""') + '"'; }).join(","));
+    });
+    return "\ufeff" + out.join("\r\n") + "\r\n";
+  }
+  window.patrolCrewCsv = crewCsv;  // read by the tests
+  function crewCount() {
+    var n = 0;
+    C.forEach(function (c, i) { var r = !!rec(c.candidate_id); if (r) n++; if (rows) rows[i].classList.toggle("rec", r); });
+    document.getElementById("crew-n").textContent = n + " 件 記録済み / " + n + " recorded";
+    document.getElementById("crew-dl").disabled = !n;
+  }
+  function crewForm(c) {
+    var id = c.candidate_id, d = el("details", "crew"), f = el("form"), st = el("select");
+    d.appendChild(el("summary", null, "確認を記録 / record the check"));
+    st.appendChild(el("option", null, "— 選ぶ / pick —")).value = "";
+    CREW.statuses.forEach(function (s) {  // a move the life cycle refuses (repaired -> confirmed): greyed out, as the import refuses it
+      var o = el("option", null, statusById[s].ja + " / " + statusById[s].en); o.value = s;
+      o.disabled = s !== c.status && (CREW.moves[c.status] || []).indexOf(s) < 0; st.appendChild(o);
+    });
+    var nt = el("input"), by = el("input"), at = el("input"), rp = el("input");
+    at.type = rp.type = "date"; nt.maxLength = by.maxLength = 500;
+    function row(label, input) { var l = el("label", null, label); l.appendChild(input); f.appendChild(l); return l; }
+    row("状態 status", st); row("備考 note", nt); row("確認者 checked by", by); row("確認日 checked at", at);
+    var rpl = row("補修日 repaired at (空欄: 確認日 / blank: the check's day)", rp);
+    var save = el("button", null, "記録 / save"), undo = el("button", "undo", "記録を取消 / undo"), said = el("span", "said");
+    undo.type = "button"; f.appendChild(save); f.appendChild(undo); f.appendChild(said);
+    f.addEventListener("keydown", function (e) { e.stopPropagation(); });  // "-" or arrows typed: not the map's zoom / pan
+    function show(msg) {  // the entry as stored; without one, the fields as left (an undone entry can be saved again)
+      var r = rec(id);
+      if (r) { st.value = r.status; nt.value = r.note; by.value = r.checked_by; at.value = r.checked_at; rp.value = r.repaired_at; d.open = true; }
+      if (!by.value) by.value = lsGet("patrol:checked_by") || "";
+      if (!at.value) at.value = today();
+      rpl.hidden = st.value !== "repaired"; undo.hidden = !r;
+      said.textContent = msg || (r ? "記録済み / recorded" : "");
+    }
+    st.addEventListener("change", function () { rpl.hidden = st.value !== "repaired"; });
+    f.addEventListener("submit", function (e) {
+      e.preventDefault();
+      if (!st.value) { said.textContent = "状態を選んでください / pick a status"; return; }
+      lsSet(PFX + id, JSON.stringify({status: st.value, note: nt.value.trim(), checked_by: by.value.trim(), checked_at: at.value,
+                                      repaired_at: st.value === "repaired" ? rp.value : ""}));
+      if (by.value.trim()) lsSet("patrol:checked_by", by.value.trim());
+      show(); crewCount();
+    });
+    undo.addEventListener("click", function () { lsSet(PFX + id, null); show("取り消しました / removed"); crewCount(); });
+    d.show = show;
+    show();
+    d.appendChild(f);
+    return d;
+  }
+
   function popupFor(c) {
     var box = el("div", "pop");
     var cls = classById[c.class] || {ja: c.class, en: c.class};
@@ -1227,6 +1342,7 @@ _APP_JS = r"""
                      : "geo:" + ll + "?q=" + ll + "(" + encodeURIComponent(c.candidate_id) + ")";  // RFC 5870: Android
       box.appendChild(nav);
     }
+    if (CREW) box.appendChild(crewForm(c));
     var t = el("table");
     FIELDS.forEach(function (f) {
       var v = c[f[0]];
@@ -1297,6 +1413,11 @@ _APP_JS = r"""
   // photo has loaded the popup is laid out and panned again for its real height (autoPan ran without it)
   map.on("popupopen", function (e) {
     legendBox.open = false;
+    var cf = e.popup.getElement().querySelector("details.crew");
+    if (cf) {  // the checker's name of the last entry, as stored meanwhile; opened or folded: laid out again
+      cf.show();
+      cf.ontoggle = function () { if (e.popup.isOpen()) e.popup.update(); };
+    }
     var img = e.popup.getElement().querySelector("img");
     if (img && !img.complete) img.addEventListener("load", function () { if (e.popup.isOpen()) e.popup.update(); }, {once: true});
   });
@@ -1424,6 +1545,18 @@ _APP_JS = r"""
       rows[i].scrollIntoView({block: "nearest", behavior: "smooth"});
     }
     writeHash();
+  }
+
+  if (CREW) {
+    document.getElementById("crew").hidden = false;
+    crewCount();
+    // a Blob download (works from file://; Safari on iPad may open it in a tab: "share" → save to Files)
+    document.getElementById("crew-dl").addEventListener("click", function () {
+      var a = el("a"); a.download = "確認結果-" + CREW.date + ".csv";
+      a.href = URL.createObjectURL(new Blob([crewCsv()], {type: "text/csv;charset=utf-8"}));
+      document.body.appendChild(a); a.click();
+      setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 30000);  // (a slow tablet: not before it saved)
+    });
   }
 
   apply();

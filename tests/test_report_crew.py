@@ -1,0 +1,221 @@
+"""A crew records its checks in report.html on a tablet (README: recording a check in report.html) and hands back
+the CSV ``patrol import-verification`` reads. On the registry of the real sample drive that tests/test_report_unseen.py
+builds, exported with ``patrol export --format html``, in headless Chromium: the form filled for damages in their
+popups, the browser closed and started again on the same profile (the entries are in its localStorage), the list
+downloaded with the page's own button into a download folder (the profile's download preferences: headless Chromium
+saves a Blob download there), then imported into the registry: applied; and, where the office changed one of the
+damages with ``patrol status`` after the report was made, that row held as for a stale Excel list."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import TOYAMA
+from detector import report
+from detector.store import Store
+from test_report import CHROMIUM_FLAGS, FRAMES, chromium_bin, console_errors, make_candidates, probe_of, selfcheck
+from test_report_unseen import registry  # noqa: F401 (the fixture)
+from test_report_urlstate import patrol
+from test_store_passes import sample  # noqa: F401 (the fixture)
+
+COLUMNS = ["candidate_id", "status", "note", "checked_by", "checked_at", "repaired_at", "status_changed_at"]
+
+# page helpers for the probes: open a damage's popup by clicking its table row, fill its form and save it
+HELPERS = """
+  function row(id) { return [].filter.call(document.querySelectorAll('#tbl tbody tr'), function (r) {
+    return r.firstChild.textContent.replace(/\\s*\\u2713$/, '') === id; })[0]; }
+  function form(id) {  // (the popup closed before fades out for 0.2 s: the open one is the last)
+    row(id).click(); var f = document.querySelectorAll('.leaflet-popup-content details.crew form'); return f[f.length - 1]; }
+  function fill(id, v) {
+    var f = form(id), s = f.querySelector('select'), ins = f.querySelectorAll('input');
+    s.value = v.status; s.dispatchEvent(new Event('change'));
+    ['note', 'checked_by', 'checked_at', 'repaired_at'].forEach(function (k, j) { if (v[k] !== undefined) ins[j].value = v[k]; });
+    f.querySelector('button[type=submit], button:not([type])').click();
+    return f;
+  }
+  function values(id) { var f = form(id); return {status: f.querySelector('select').value,
+    inputs: [].map.call(f.querySelectorAll('input'), function (e) { return e.value; }),
+    repairedShown: !f.querySelectorAll('label')[4].hidden, said: f.querySelector('.said').textContent}; }
+  function counter() { return document.getElementById('crew-n').textContent; }
+  function today() { var d = new Date(); function two(n) { return (n < 10 ? '0' : '') + n; }
+    return d.getFullYear() + '-' + two(d.getMonth() + 1) + '-' + two(d.getDate()); }
+"""
+
+
+def browse(page: Path, profile: Path, actions: str, expr: str, name: str) -> dict:
+    """``page`` opened from disk in headless Chromium on ``profile`` (kept: a browser closed and started again),
+    ``actions`` (JS, with HELPERS) run 2 s after it opened, then ``expr`` read back (as test_report.with_probe)."""
+    probed = page.with_name(name)
+    script = (f"<script>(function () {{ {HELPERS} function probe() {{ document.documentElement.setAttribute("
+              f"'data-probe', JSON.stringify({expr})); }} setTimeout(function () {{ {actions}; setTimeout(probe, 1500);"
+              " }, 2000); })();</script>")
+    html = page.read_text(encoding="utf-8").replace("<script", FRAMES + "<script", 1).replace("</body>", script + "</body>")
+    probed.write_text(html, encoding="utf-8")
+    cmd = [chromium_bin(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+           "--virtual-time-budget=8000", "--window-size=1400,1000", "--dump-dom", probed.resolve().as_uri()]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert selfcheck(r.stdout).startswith("report-ok:") and not console_errors(r.stderr), (
+        selfcheck(r.stdout), console_errors(r.stderr))
+    return probe_of(r.stdout)
+
+
+def new_profile(path: Path, downloads: Path) -> Path:
+    """A Chromium profile whose downloads go to ``downloads`` without a prompt."""
+    (path / "Default").mkdir(parents=True)
+    downloads.mkdir()
+    (path / "Default" / "Preferences").write_text(json.dumps({"download": {
+        "default_directory": str(downloads), "prompt_for_download": False, "directory_upgrade": True}}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def crew(registry, tmp_path_factory):  # noqa: F811
+    """The registry (a copy), its map exported, and the CSV a crew recorded on it in Chromium: R-a scheduled with a
+    note (quotes, a comma, a line of Japanese), R-b repaired on a given day by the checker remembered from R-a, R-c
+    recorded and undone. Two browser sessions on one profile: the second finds the entries and downloads the list."""
+    path, _ = registry
+    work = tmp_path_factory.mktemp("crew")
+    reg = work / "registry.gpkg"
+    shutil.copy(path, reg)
+    with Store(reg) as st:
+        st.set_status("R-000006", "confirmed", who="office")
+        st.set_status("R-000021", "repaired", who="office")
+        q = st.query(lists=False).set_index("candidate_id")
+    new = sorted(q.index[q["status"] == "new"])
+    a, b, c = new[0], "R-000006", new[1]
+    page = work / "map.html"
+    r = patrol("export", reg, "--format", "html", "--roads", TOYAMA / "roads.geojson", "--out", page)
+    assert r.returncode == 0, r.stderr
+    downloads = work / "downloads"
+    profile = new_profile(work / "profile", downloads)
+    first = browse(page, profile, f"""
+      fill('{a}', {{status: 'scheduled', note: '段差 5cm, "要注意"', checked_by: '田中'}});
+      window.bAfterA = values('{b}');  // the checker remembered, today's date, no repair date shown
+      fill('{b}', {{status: 'repaired', checked_at: '2026-11-26', repaired_at: '2026-11-25'}});
+      var f = fill('{c}', {{status: 'not_an_issue'}}); window.cSaved = counter();
+      f.querySelector('button.undo').click(); window.cUndone = values('{c}')""",
+                   "{bAfterA: window.bAfterA, cSaved: window.cSaved, cUndone: window.cUndone, counter: counter(),"
+                   " today: today(), options: [].map.call(form('" + a + "').querySelectorAll('option'),"
+                   " function (o) { return o.textContent; }), greyed: [].filter.call(form('R-000021')"
+                   ".querySelectorAll('option'), function (o) { return o.disabled; }).map(function (o) { return o.value; })}",
+                   "first.html")
+    # the browser closed; opened again (another copy of the file: the entries are the report's, not the path's)
+    again = browse(page, profile, "document.getElementById('crew-dl').click()",
+                   f"{{a: values('{a}'), b: values('{b}'), c: values('{c}'), counter: counter(), csv: window.patrolCrewCsv(),"
+                   " marked: [].filter.call(document.querySelectorAll('#tbl tbody tr.rec'), function (r) {"
+                   " return true; }).length}", "again.html")
+    return {"reg": reg, "page": page, "q": q, "ids": (a, b, c), "first": first, "again": again,
+            "downloads": downloads}
+
+
+def test_the_form_records_and_survives_a_restart(crew):
+    """The form offers the statuses a crew sets (in Japanese and English, not new / reopened; a move the life cycle
+    refuses from the damage's status greyed out), remembers the
+    checker, defaults the check's date to today (local), shows 補修日 only for a repair; an entry undone is gone and
+    can be saved again from the fields left; the counter counts, and all of it is there after the browser restarts."""
+    a, b, c = crew["ids"]
+    first, again = crew["first"], crew["again"]
+    assert first["options"] == ["— 選ぶ / pick —", "確認済み / confirmed", "補修予定 / scheduled", "補修済み / repaired",
+                                "対象外 / not an issue"], first["options"]
+    assert first["greyed"] == ["confirmed", "scheduled"], first["greyed"]  # from repaired: only not_an_issue
+    assert first["bAfterA"]["inputs"] == ["", "田中", first["today"], ""] and not first["bAfterA"]["repairedShown"]
+    assert first["cSaved"] == "3 件 記録済み / 3 recorded" and first["counter"] == "2 件 記録済み / 2 recorded", first
+    assert first["cUndone"]["status"] == "not_an_issue" and first["cUndone"]["said"] == "取り消しました / removed", first
+    assert again["counter"] == "2 件 記録済み / 2 recorded" and again["marked"] == 2, again
+    assert again["a"]["status"] == "scheduled" and again["a"]["inputs"][:3] == ['段差 5cm, "要注意"', "田中", first["today"]]
+    assert again["b"]["status"] == "repaired" and again["b"]["repairedShown"], again["b"]
+    assert again["b"]["inputs"] == ["", "田中", "2026-11-26", "2026-11-25"] and again["b"]["said"] == "記録済み / recorded"
+    assert again["c"]["status"] == "" and again["c"]["said"] == "", again["c"]  # not kept
+
+
+def test_the_download_is_the_list_import_verification_takes(crew, tmp_path):
+    """"リストを保存 / download list" saves 確認結果-<report date>.csv (UTF-8 with BOM): the recorded damages only, in
+    the list's order, each with the status_changed_at it has in the report; imported, the statuses are applied
+    (the repair on its 補修日), the note and the checker kept."""
+    a, b, c = crew["ids"]
+    q = crew["q"]
+    got = list(crew["downloads"].glob("*.csv"))
+    assert [p.name for p in got] == [f"確認結果-{crew['first']['today']}.csv"], got
+    data = got[0].read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") and data.decode("utf-8-sig") == crew["again"]["csv"].lstrip("\ufeff")
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    page = crew["page"].read_text(encoding="utf-8")
+    listed = [c["candidate_id"] for c in json.loads(re.search(r'id="data">(.*?)</script>', page).group(1))["candidates"]]
+    assert rows[0] == COLUMNS and [r[0] for r in rows[1:]] == [i for i in listed if i in (a, b)], rows
+    by_id = {r[0]: dict(zip(COLUMNS, r)) for r in rows[1:]}
+    assert sorted(by_id) == sorted([a, b]) and len(rows) == 3, rows
+    assert by_id[a] == {"candidate_id": a, "status": "scheduled", "note": '段差 5cm, "要注意"', "checked_by": "田中",
+                        "checked_at": crew["first"]["today"], "repaired_at": "",
+                        "status_changed_at": q.loc[a, "status_changed_at"]}, by_id[a]
+    assert by_id[b]["status_changed_at"] == q.loc[b, "status_changed_at"] and by_id[b]["repaired_at"] == "2026-11-25"
+    reg = tmp_path / "registry.gpkg"
+    shutil.copy(crew["reg"], reg)
+    r = patrol("import-verification", reg, got[0])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "applied 2," in r.stdout, r.stdout
+    with Store(reg) as st:
+        now = st.query(lists=False).set_index("candidate_id")
+    assert (now.loc[a, "status"], now.loc[a, "status_note"], now.loc[a, "checked_by"]) == (
+        "scheduled", '段差 5cm, "要注意"', "田中")
+    assert now.loc[b, "status"] == "repaired" and now.loc[b, "repaired_at"].startswith("2026-11-25T00:00:00")
+    assert now.loc[c, "status"] == q.loc[c, "status"] == "new"  # undone: not in the list
+    # imported again: nothing changes
+    r = patrol("import-verification", reg, got[0])
+    assert r.returncode == 0 and "applied 0," in r.stdout, r.stdout + r.stderr
+
+
+def test_an_office_change_after_the_report_holds_the_row(crew, tmp_path):
+    """The office sets one of the recorded damages 対象外 with ``patrol status`` after the report was made: the
+    crew's row for it is held (not applied, stderr names it), as for an Excel list exported before that change;
+    the other row is applied."""
+    a, b, c = crew["ids"]
+    reg = tmp_path / "registry.gpkg"
+    shutil.copy(crew["reg"], reg)
+    r = patrol("status", reg, a, "--set", "not_an_issue", "--note", "マンホール蓋", "--who", "office")
+    assert r.returncode == 0, r.stderr
+    (listed,) = crew["downloads"].glob("*.csv")
+    r = patrol("import-verification", reg, listed)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "applied 1," in r.stdout and "held 1" in r.stdout, r.stdout
+    assert f"{a}: not applied: the registry changed the damage after the list was exported" in r.stderr, r.stderr
+    with Store(reg) as st:
+        now = st.query(lists=False).set_index("candidate_id")
+    assert now.loc[a, "status"] == "not_an_issue" and now.loc[b, "status"] == "repaired"
+    con = sqlite3.connect(reg)
+    try:
+        held = con.execute("SELECT source, note FROM status_history WHERE candidate_id=? AND source LIKE 'import-held:%'",
+                           (a,)).fetchall()
+    finally:
+        con.close()
+    assert len(held) == 1 and "'段差 5cm" in held[0][1], held
+
+
+def test_no_form_without_registry_ids(tmp_path):
+    """A run without --store (ids C0001 …: no registry to import into) offers no form and no download; a registry's
+    map does, with the statuses a crew sets."""
+    from detector.config import Config
+
+    cfg = Config()
+    df = make_candidates(cfg, 4)
+    data, _ = report.html_data(report.prepare(df, cfg), cfg)
+    assert "crew" not in data["meta"]
+    df["candidate_id"] = [f"R-{i:06d}" for i in range(1, 5)]
+    data, _ = report.html_data(report.prepare(df, cfg), cfg)
+    assert data["meta"]["crew"]["statuses"] == ["confirmed", "scheduled", "repaired", "not_an_issue"]
+    assert data["meta"]["crew"]["moves"]["repaired"] == ["not_an_issue"]
+    out = report.export(make_candidates(cfg, 4), "html", tmp_path / "run.html", cfg)
+    profile = new_profile(tmp_path / "profile", tmp_path / "dl")
+    p = browse(out, profile, "document.querySelector('#tbl tbody tr').click()",
+               "{bar: document.getElementById('crew').hidden, popup: !!document.querySelector('.leaflet-popup-content'),"
+               " form: !!document.querySelector('details.crew')}", "p.html")
+    assert p == {"bar": True, "popup": True, "form": False}, p
