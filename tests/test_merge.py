@@ -136,8 +136,10 @@ def test_merged_sightings_count_on_the_target_as_if_never_split(sample, tmp_path
     with Store(path) as st:
         res = st.merge_candidates(dup, target, note="GPS off 40 m", who="Tanaka", cfg=cfg)
     assert (res.candidate_id, res.into, res.sightings, res.drives) == (dup, target, n_dup, 1)
-    assert res.message == (f"{dup} merged into {target} (D00 縦ひび割れ): {n_dup} sighting{'s' * (n_dup != 1)}, 1 drive "
-                           f"moved; {target} now {res.n_obs} sightings over 2 drives")
+    assert 30 <= res.apart_m <= 60  # (p2's GPS 40 m off)
+    assert res.message == (f"{dup} merged into {target} (D00 縦ひび割れ, {res.apart_m:.0f} m apart): {n_dup} "
+                           f"sighting{'s' * (n_dup != 1)}, 1 drive moved; {target} now {res.n_obs} sightings over 2 "
+                           "drives")
     pd.testing.assert_frame_equal(_query(path), _query(ref))
     assert dump(path, skip=()) == _recomputed(path, cfg)  # (passes: what every frame held gives)
     con = sqlite3.connect(path)
