@@ -1035,7 +1035,7 @@ _TEMPLATE = """<!DOCTYPE html>
   <section id="side">
     <form id="filters">
       <label>分類 class <select id="f-class"><option value="">すべて all</option></select></label>
-      <label>状態 status <select id="f-status"><option value="">すべて all</option></select></label>
+      <label>状態 status <select id="f-status"><option value="">すべて all</option><option value="open">未対応 open (補修済み・対象外 以外 / not repaired, not ruled out)</option></select></label>
       <label>重要度 ≥ min severity <input id="f-sev" type="number" step="0.1" min="0" value="0"></label>
       <label id="l-unseen" hidden>未検出通過 not seen on the last passes <select id="f-unseen"><option value="">すべて all</option>
         <option value="1">1回以上 / 1+ passes</option><option value="2">2回以上 / 2+ passes</option><option value="3">3回以上 / 3+ passes</option></select></label>
@@ -1480,6 +1480,8 @@ _APP_JS = r"""
 
   // filters
   var fClass = document.getElementById("f-class"), fStatus = document.getElementById("f-status");
+  // "open" (未対応): what still needs the crew, every status but these (new, confirmed, scheduled, reopened)
+  var CLOSED = ["repaired", "not_an_issue"];
   var fSev = document.getElementById("f-sev"), fText = document.getElementById("f-text");
   var fUnseen = document.getElementById("f-unseen");
   if (HAS_PASSES) document.getElementById("l-unseen").hidden = false;
@@ -1491,7 +1493,7 @@ _APP_JS = r"""
   var visible = [];
   function matches(c) {
     if (fClass.value && c.class !== fClass.value) return false;
-    if (fStatus.value && c.status !== fStatus.value) return false;
+    if (fStatus.value === "open" ? CLOSED.indexOf(c.status) >= 0 : fStatus.value && c.status !== fStatus.value) return false;
     var ms = parseFloat(fSev.value);
     if (isFinite(ms) && ms > 0 && !(typeof c.severity === "number" && c.severity >= ms)) return false;
     var mu = parseInt(fUnseen.value, 10);

@@ -226,3 +226,26 @@ def test_the_ring_cut_off_setting_is_checked(tmp_path):
     assert cfg.store.unseen_ring_passes == 3 and load_config().store.unseen_ring_passes == 2
     html = report.render_html(report.prepare(make_candidates(cfg, 3), cfg), cfg)
     assert '"unseenRing":3' in html
+
+
+def test_the_open_status_filter_lists_what_still_needs_the_crew(exported, tmp_path):
+    """「未対応 open」: every damage but the repaired and the ruled-out ones (new, confirmed, scheduled, reopened), what a
+    crew goes out for; kept in the address as ``status=open`` like any status."""
+    reg0, _, _, _ = exported
+    reg = tmp_path / "registry.gpkg"
+    shutil.copy(reg0, reg)
+    with Store(reg) as st:
+        st.set_status("R-000003", "repaired", who="test")
+        st.set_status("R-000004", "not_an_issue", who="test")
+        q = st.query().set_index("candidate_id")
+    out = tmp_path / "map.html"
+    r = patrol("export", reg, "--format", "html", "--roads", TOYAMA / "roads.geojson", "--out", out)
+    assert r.returncode == 0, r.stderr
+    want = sorted(q.index[~q["status"].isin(["repaired", "not_an_issue"])])
+    assert len(want) == len(q) - 2 and {"confirmed", "scheduled", "new"} <= set(q.loc[want, "status"])
+    p = state(out, tmp_path, "#status=open")
+    assert p["status"] == "open" and p["rows"] == want and p["note"] is None, p
+    assert hash_of(p)["status"] == "open"
+    p = state(out, tmp_path, "", "var s = document.getElementById('f-status'); s.value = 'open'; "
+                                 "s.dispatchEvent(new Event('change'))")
+    assert p["rows"] == want and hash_of(p)["status"] == "open", p
