@@ -567,7 +567,8 @@ def export(
     store: Path = typer.Argument(..., help=_REGISTRY_HELP),
     format: str = typer.Option(..., "--format", help="geojson | gpkg | shp | csv | xlsx | kml | html"),
     out: Path = typer.Option(..., "--out", help="the file to write (shp: X.shp, or X.zip for the files zipped)"),
-    status_: Optional[List[str]] = typer.Option(None, "--status", help="only these statuses (repeatable or comma-separated)"),
+    status_: Optional[List[str]] = typer.Option(None, "--status", help="only these statuses (repeatable or comma-separated; open, 未対応: "
+                                                                          "new, confirmed, scheduled, reopened)"),
     since: Optional[str] = typer.Option(None, "--since", help="only candidates seen on or after this date (YYYY-MM-DD, 2026/1/5, 2026年1月5日, 令和8年1月5日, 11/26; README: Dates a crew writes)"),
     roads: Optional[Path] = typer.Option(None, "--roads", help="the road network: required when the config keeps "
                                                               "road fields (roads.keep_fields, copied from it); the "

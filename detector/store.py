@@ -138,6 +138,9 @@ TEST_MARKER_ENV = "PATROL_STORE_TEST_MARKER"  # test hook: file touched once ins
 
 STATUSES = ("new", "confirmed", "scheduled", "repaired", "not_an_issue", "reopened")
 SYSTEM_STATUSES = ("new", "reopened")  # set by the registry, never by hand
+#: what a crew still goes out for (未対応): ``patrol export --status open``, report.html's status filter "open"
+OPEN_STATUSES = ("new", "confirmed", "scheduled", "reopened")
+_OPEN_WORDS = ("open", "未対応")
 
 #: allowed manual transitions (from -> {to}).  ``repaired -> reopened`` happens only in ``merge``
 #: (seen again after the repair date).  Setting the current status again is a no-op, not an error.
@@ -2832,11 +2835,14 @@ class Store:
         if self._has_column("candidates", "merged_into"):  # (a registry of schema 4 read as it is has none)
             where.append("merged_into IS NULL")  # merged by the office into another damage: that one lists them
         if status:
-            st = [normalize_status(s) for s in status]
-            unknown = [s for s, n in zip(status, st) if n not in STATUSES]
+            unknown = [s for s in status if str(s).strip().casefold() not in _OPEN_WORDS
+                       and normalize_status(s) not in STATUSES]
             if unknown:
                 raise UsageError(f"unknown status {unknown[0]!r}; expected one of {', '.join(STATUSES)} "
-                                 f"(or their Japanese names)", field="--status")
+                                 f"(or their Japanese names), or open (未対応: {', '.join(OPEN_STATUSES)})",
+                                 field="--status")
+            st = list(dict.fromkeys(x for s in status for x in (
+                OPEN_STATUSES if str(s).strip().casefold() in _OPEN_WORDS else (normalize_status(s),))))
             where.append(f"status IN ({','.join('?' * len(st))})")
             args += st
         if classes:

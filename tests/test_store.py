@@ -273,6 +273,11 @@ def test_transitions_and_history(store_path, cfg):
         assert not st.set_status("R-000001", "confirmed")  # same status: no-op
         st.set_status("R-000001", "scheduled", who="tanaka")
         st.set_status("R-000001", "repaired", when="2026-11-25", who="crew 3")
+        # open (未対応): every status a crew still goes out for, not the repaired (nor the ruled-out) ones
+        every = st.query().set_index("candidate_id")["status"]
+        assert every["R-000001"] == "repaired" and len(every) > 1
+        for words in (["open"], ["未対応"], ["Open", "new"]):
+            assert sorted(st.query(status=words)["candidate_id"]) == sorted(set(every.index) - {"R-000001"}), words
         with pytest.raises(UsageError, match=r"R-000001: transition repaired -> scheduled not allowed"):
             st.set_status("R-000001", "scheduled")
         # repaired on the spot (応急処置): new -> repaired in one step, the history says it was never confirmed
