@@ -426,18 +426,27 @@ def tune(
     t = Table(box=None, pad_edge=False)
     for col in ("class", "threshold", "was", "boxes"):
         t.add_column(col)
+
+    def thr(v: float) -> str:  # two decimals (the grid's step), more only where a hand-set value has them
+        return f"{v:.2f}" if abs(round(v, 2) - v) < 5e-5 else f"{round(v, 4)}"
+
     for c in old:
-        t.add_row(c, f"{res[c]:.2f}", f"{old[c]:.2f}", str(res["n_boxes"][c])
+        t.add_row(c, thr(res[c]), thr(old[c]), str(res["n_boxes"][c])
                   + ("  (kept: no labelled box of this class)" if c in res["kept"] else ""))
     console.print(t)
     console.print(f"F1 {res['f1_before']:.3f} → {res['f1_after']:.3f}\nwritten: {config}")
     from detector.tune import MIN_BOXES
 
     for c, n in res["few"].items():  # a threshold chosen on a handful of boxes: the user should know before a run
-        err_console.print(f"warning: {c}: only {n} labelled box{'es' if n > 1 else ''} in the {split} "
-                          f"split, so its threshold {old[c]:.2f} → {res[c]:.2f} rests on chance; label more photos "
-                          f"with {c} (at least {MIN_BOXES} boxes), or set classes.{c}.threshold in {config} back "
-                          "by hand", soft_wrap=True, markup=False, highlight=False)
+        boxes = f"only {n} labelled box{'es' if n > 1 else ''} in the {split} split"
+        more = f"label more photos with {c} (at least {MIN_BOXES} boxes)"
+        if round(float(old[c]), 4) == round(float(res[c]), 4):  # kept: nothing in the config to set back
+            msg = (f"{boxes}: its threshold {thr(old[c])} was kept (none on the grid scores better on them), which "
+                   f"confirms little; {more} and tune again")
+        else:
+            msg = (f"{boxes}, so its threshold {thr(old[c])} → {thr(res[c])} rests on chance; {more}, or set "
+                   f"classes.{c}.threshold in {config} back to {thr(old[c])} by hand")
+        err_console.print(f"warning: {c}: {msg}", soft_wrap=True, markup=False, highlight=False)
     if not res["layout_kept"]:
         console.print(f"[yellow]note:[/yellow] {config}'s classes are not in block style, so the file was rewritten "
                       "as a whole: values kept, comments lost")

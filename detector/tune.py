@@ -283,19 +283,35 @@ def model_sha256(path: str | Path) -> str | None:
     return h.hexdigest()[:SHA_CHARS]
 
 
+def _checkout_root(folder: Path) -> Path | None:
+    """The nearest folder at or above ``folder`` holding ``.git`` (a folder, or a worktree's file): a checkout is
+    cloned and moved as a whole, so a path inside it stays true."""
+    return next((d for d in (folder, *folder.parents) if (d / ".git").exists()), None)
+
+
+def model_name(weights: str | Path, config_path: str | Path) -> str:
+    """How the stamp in ``config_path`` names the model: relative to the config's folder when the model lies below
+    it (``models/best.onnx``, as detect.weights would name it), or when both lie in one checkout (the shipped
+    configs/default.yaml: ``../weights/rdd-yolo.onnx``) — the two move together; else its absolute path. A path
+    climbing out of the config's folder into an unrelated place (``../../../work/other/weights/rdd-yolo.onnx``)
+    says nothing to whoever reads the config later, and breaks when the config is copied elsewhere."""
+    model = Path(weights).resolve()
+    folder = Path(config_path).resolve().parent
+    root = _checkout_root(folder)
+    if model.is_relative_to(folder) or (root is not None and model.is_relative_to(root)):
+        return os.path.relpath(model, folder)  # one drive (Windows): no ValueError
+    return str(model)
+
+
 def tune_stamp(imgsz: int, weights: str | Path, data: str | Path, split: str, prefixes: Sequence[str] | None = None,
                when: str = "", config_path: str | Path | None = None, kept: Sequence[str] = ()) -> str:
     """The comment line recording how the thresholds were chosen (thresholds depend on the size the model runs at,
-    and on the model): the size, the model (named relative to ``config_path``'s folder, as detect.weights would
-    name it, and the start of its sha256 when the file can be read; and so its twin's beside it, when there is one:
+    and on the model): the size, the model (named as :func:`model_name` says: relative to ``config_path``'s folder
+    when it lies below it or in the config's checkout, else absolute; and the start of its sha256 when the file can
+    be read; and so its twin's beside it, when there is one:
     thresholds tuned with the .onnx hold for the .pt it was exported from, and only for that one), the data, and — when some classes were
     ``kept`` (no labelled box of theirs in the split) — which classes were tuned and which kept as they were."""
-    w = str(weights)
-    if config_path is not None:
-        try:
-            w = os.path.relpath(Path(weights).resolve(), Path(config_path).resolve().parent)
-        except ValueError:  # another drive (Windows)
-            pass
+    w = str(weights) if config_path is None else model_name(weights, config_path)
     sha = model_sha256(weights)
     twin = twin_of(weights)
     twin_sha = model_sha256(twin) if sha and twin.is_file() else None

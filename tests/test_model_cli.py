@@ -88,7 +88,9 @@ def test_tune_warns_of_classes_with_few_labelled_boxes(rdd, tmp_path):
     """A city tunes on its own small val split (here 12 real Japan_ photos): a class with a handful of boxes got a
     threshold chosen on them without a word (a pothole threshold of 0.09 from 6 boxes, on the city's 32 photos),
     and every run then lists its false potholes. tune still writes it, prints the boxes per class, and warns on
-    stderr for each class under MIN_BOXES, naming the change and what to do."""
+    stderr for each class under MIN_BOXES, naming the change and what to do. A threshold the few boxes left where it
+    was (here D20's 0.36) is not called a change that "rests on chance" (it said "0.36 → 0.36 rests on chance ...
+    set it back by hand"): the warning says it was kept, which so few boxes confirm little."""
     from detector.tune import MIN_BOXES
 
     if not DEFAULT_WEIGHTS_ONNX.is_file():
@@ -113,11 +115,29 @@ def test_tune_warns_of_classes_with_few_labelled_boxes(rdd, tmp_path):
     assert [ln.split(":")[1].strip() for ln in warned] == list(few), r.stderr
     tuned = load_config(cfg_path).thresholds()
     default = load_config(None).thresholds()
+    moved = {c for c in few if tuned[c] != default[c]}
+    assert moved and moved != set(few), (tuned, default)  # both cases: one threshold moved, one kept
     for ln, (c, n) in zip(warned, few.items()):
-        assert (f"only {n} labelled box" in ln and f"in the val split, so its threshold {default[c]:.2f} → "
-                f"{tuned[c]:.2f}" in ln and f"set classes.{c}.threshold in {cfg_path} back by hand" in ln), ln
+        boxes = f"warning: {c}: only {n} labelled box{'es' if n > 1 else ''} in the val split"
+        more = f"label more photos with {c} (at least {MIN_BOXES} boxes)"
+        if c in moved:
+            assert ln == (f"{boxes}, so its threshold {default[c]:.2f} → {tuned[c]:.2f} rests on chance; {more}, or "
+                          f"set classes.{c}.threshold in {cfg_path} back to {default[c]:.2f} by hand"), ln
+        else:  # nothing to set back
+            assert ln == (f"{boxes}: its threshold {default[c]:.2f} was kept (none on the grid scores better on "
+                          f"them), which confirms little; {more} and tune again"), ln
     rows = {ln.split()[0]: ln.split() for ln in r.stdout.splitlines() if ln[:3] in n_boxes}
     assert {c: int(rows[c][3]) for c in n_boxes} == n_boxes  # the boxes column
+
+    # a threshold set by hand between the grid's steps, kept: said as it is, not rounded to the grid's 0.36
+    kept = next(c for c in few if c not in moved)
+    cfg_path.write_text(f"classes:\n  {kept}:\n    threshold: {default[kept] - 0.005:.3f}  # by hand\n",
+                        encoding="utf-8")
+    r = _patrol("tune", city / "images" / "val", "--config", cfg_path)
+    assert r.returncode == 0, r.stderr
+    assert load_config(cfg_path).thresholds()[kept] == round(default[kept] - 0.005, 3), cfg_path.read_text()
+    assert f"{kept}: only {few[kept]} labelled boxes in the val split: its threshold {default[kept] - 0.005:.3f} was " \
+           "kept" in r.stderr, r.stderr
 
 
 def test_train_bad_oversample_is_one_line_error(rdd, tmp_path):
@@ -255,11 +275,12 @@ def test_thresholds_remember_the_size_they_were_tuned_at(small, tmp_path):
     # (the stamp said "thresholds chosen" of all four)
     # (and its twin beside it, the shipped .pt)
     sha = hashlib.sha256(DEFAULT_WEIGHTS_ONNX.read_bytes()).hexdigest()[:12]
-    twin = (f" (twin {os.path.relpath(DEFAULT_WEIGHTS_PT, tmp_path)} "
+    # (the shipped model is outside the config's folder and checkout: named by its absolute path)
+    twin = (f" (twin {DEFAULT_WEIGHTS_PT.resolve()} "
             f"[sha256:{hashlib.sha256(DEFAULT_WEIGHTS_PT.read_bytes()).hexdigest()[:12]}])"
             if DEFAULT_WEIGHTS_PT.is_file() else "")
     assert lines[stamps[0]].endswith(f": thresholds of D00 D20 chosen at 320 px (detect.imgsz) for "
-                                     f"{os.path.relpath(DEFAULT_WEIGHTS_ONNX, tmp_path)} [sha256:{sha}]{twin} "
+                                     f"{DEFAULT_WEIGHTS_ONNX.resolve()} [sha256:{sha}]{twin} "
                                      f"on {small / 'data.yaml'} (val); left as they were (no labelled box in the "
                                      "split): D10 D40"), lines[stamps[0]]
     assert lines[0] == "# our city"
@@ -276,6 +297,55 @@ def test_thresholds_remember_the_size_they_were_tuned_at(small, tmp_path):
     assert r.returncode == 0, r.stderr
     doc = json.loads((tmp_path / "det" / "summary.json").read_text(encoding="utf-8"))
     assert [w for w in doc["warnings"] if "thresholds were chosen by patrol tune at 320 px" in w], doc["warnings"]
+
+
+def test_tune_names_the_model_by_a_path_a_reader_can_follow(small, tmp_path):
+    """The comment tune writes above `classes:` named the model relative to the config's folder even where that
+    climbed out into an unrelated place (`../../../work/wt-walk/weights/rdd-yolo.onnx`): whoever reads the config
+    later cannot tell which model that was, and a copy of the config elsewhere names another. Now the path is
+    relative only when the model lies below the config's folder or in the config's checkout (a folder holding
+    .git, as the shipped configs/default.yaml names ../weights/rdd-yolo.onnx: they move together), else absolute;
+    the config's other lines and comments stay byte for byte, and the stamp still reads back (eval is quiet)."""
+    sha = hashlib.sha256(DEFAULT_WEIGHTS_ONNX.read_bytes()).hexdigest()[:12]
+    text = ("# our city  # 市\nmunicipality: city\nclasses:\n  D00:\n    threshold: 0.4  # cracks\n"
+            + "".join(f"  {c}:\n    threshold: 0.3\n" for c in ("D10", "D20", "D40")) + "# the end\n")
+
+    def tuned(cfg_path, weights):
+        cfg_path.parent.mkdir(parents=True, exist_ok=True)
+        cfg_path.write_text(text, encoding="utf-8")
+        r = _patrol("tune", small / "data.yaml", "--config", cfg_path, "--weights", weights)
+        assert r.returncode == 0, r.stderr
+        new = cfg_path.read_text(encoding="utf-8").splitlines()
+        stamp = [ln for ln in new if ln.startswith("# patrol tune")]
+        assert len(stamp) == 1 and new[new.index(stamp[0]) + 1] == "classes:", new
+        keep = [ln for ln in new if ln != stamp[0] and "threshold:" not in ln]
+        assert keep == [ln for ln in text.splitlines() if "threshold:" not in ln]  # nothing else changed
+        assert new[new.index("  D00:") + 1].endswith("  # cracks"), new  # its comment kept
+        return stamp[0]
+
+    def named(stamp):
+        return re.search(r" for (.*?) \[sha256:", stamp)[1]
+
+    # a config in a folder of its own, the model elsewhere: its absolute path (it was ../../…/weights/rdd-yolo.onnx)
+    far = tmp_path / "cities" / "toyama" / "city.yaml"
+    stamp = tuned(far, DEFAULT_WEIGHTS_ONNX)
+    assert named(stamp) == str(DEFAULT_WEIGHTS_ONNX.resolve()) and f"[sha256:{sha}]" in stamp, stamp
+    r = _patrol("eval", small / "data.yaml", "--config", far, "--weights", DEFAULT_WEIGHTS_ONNX,
+                "--out", tmp_path / "e.json")
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr  # read back: the model tuned for
+    # the model below the config's folder: relative, as detect.weights names it
+    (tmp_path / "cities" / "toyama" / "models").mkdir()
+    below = shutil.copy(DEFAULT_WEIGHTS_ONNX, tmp_path / "cities" / "toyama" / "models" / "best.onnx")
+    assert named(tuned(far, below)) == os.path.join("models", "best.onnx")
+    # a checkout (configs/ beside weights/, as this repository ships them): relative, the two move together
+    repo = tmp_path / "repo"
+    (repo / "weights").mkdir(parents=True)
+    (repo / ".git").mkdir()
+    model = shutil.copy(DEFAULT_WEIGHTS_ONNX, repo / "weights" / "city.onnx")
+    assert named(tuned(repo / "configs" / "city.yaml", model)) == os.path.join("..", "weights", "city.onnx")
+    # the same layout outside any checkout: another folder's file, by its absolute path
+    (repo / ".git").rmdir()
+    assert named(tuned(repo / "configs" / "city.yaml", model)) == str(Path(model).resolve())
 
 
 def test_thresholds_warn_when_tuned_for_another_model(small, tmp_path):
