@@ -310,8 +310,12 @@ def tune_stamp(imgsz: int, weights: str | Path, data: str | Path, split: str, pr
     when it lies below it or in the config's checkout, else absolute; and the start of its sha256 when the file can
     be read; and so its twin's beside it, when there is one:
     thresholds tuned with the .onnx hold for the .pt it was exported from, and only for that one), the data, and — when some classes were
-    ``kept`` (no labelled box of theirs in the split) — which classes were tuned and which kept as they were."""
+    ``kept`` (no labelled box of theirs in the split) — which classes were tuned and which kept as they were. The data
+    is named as the model is (a path that does not exist as given, as typed)."""
     w = str(weights) if config_path is None else model_name(weights, config_path)
+    # the data by the same rule: as typed it was relative to the folder tune ran in, which nobody reading the config
+    # later knows (the shipped config said ../shared/data/rdd/data.yaml, relative to the checkout, not to configs/)
+    data = model_name(data, config_path) if config_path is not None and Path(data).exists() else data
     sha = model_sha256(weights)
     twin = twin_of(weights)
     twin_sha = model_sha256(twin) if sha and twin.is_file() else None

@@ -281,8 +281,11 @@ def test_thresholds_remember_the_size_they_were_tuned_at(small, tmp_path):
             if DEFAULT_WEIGHTS_PT.is_file() else "")
     assert lines[stamps[0]].endswith(f": thresholds of D00 D20 chosen at 320 px (detect.imgsz) for "
                                      f"{DEFAULT_WEIGHTS_ONNX.resolve()} [sha256:{sha}]{twin} "
-                                     f"on {small / 'data.yaml'} (val); left as they were (no labelled box in the "
-                                     "split): D10 D40"), lines[stamps[0]]
+                                     f"on {os.path.relpath(small / 'data.yaml', cfg_path.parent)} (val); left as "
+                                     "they were (no labelled box in the split): D10 D40"), lines[stamps[0]]
+    # (the data by the model's rule: below the config's folder, relative to it; it was as typed, relative to the
+    # folder tune ran in)
+    assert not os.path.isabs(os.path.relpath(small / 'data.yaml', cfg_path.parent))
     assert lines[0] == "# our city"
     r = _patrol("eval", small / "data.yaml", "--config", cfg_path, "--out", tmp_path / "e.json")
     assert r.returncode == 0 and "warning" not in r.stderr, r.stderr  # tuned at the size it runs at
