@@ -475,18 +475,22 @@ def status(
 
     with _open_store(store, _config(config)) as st:
         before, rows = st.status_of(candidate_id), n_history(st)
-        changed = st.set_status(candidate_id, set_, note=note, who=who)
+        seen: list = []  # a repair dated before a sighting held: recorded and reopened at once
+        changed = st.set_status(candidate_id, set_, note=note, who=who, seen=seen)
         (now, at) = st.con.execute("SELECT status, repaired_at FROM candidates WHERE candidate_id=?",
                                    (candidate_id,)).fetchone()
         kept = n_history(st) > rows
         converted = st.conversion_notice()
     # what the registry now holds, as the exports label it: not what was typed (補修予定 is stored as scheduled)
     if changed:
-        msg = f"{candidate_id}: {before} -> {status_label(now)}" + (f", repaired at {at}" if now == "repaired" else "")
+        done = "repaired" if seen else now  # the repair recorded, then reopened (the line below says why)
+        msg = f"{candidate_id}: {before} -> {status_label(done)}" + (f", repaired at {at}" if done == "repaired" else "")
     else:
         msg = f"{candidate_id}: already {status_label(now)}, status unchanged" + (
             "; note kept" if kept else "; nothing new" if note or who else "")
     console.print(msg, markup=False, highlight=False, soft_wrap=True)
+    for s in seen:
+        console.print(s.message, markup=False, highlight=False, soft_wrap=True)
     if converted:
         err_console.print(f"warning: {converted}", markup=False, highlight=False, soft_wrap=True)
 
@@ -555,7 +559,7 @@ def import_verification(
                       soft_wrap=True)
     for row_no, what in rep.merged:  # (rows of a damage merged into another: taken as that one's, classified below)
         console.print(f"{file}: row {row_no}: {what}", markup=False, highlight=False, soft_wrap=True)
-    for row_no, what in sorted(rep.outdated + rep.newer):
+    for row_no, what in sorted(rep.outdated + rep.newer + rep.seen_after):  # (seen after: a repair dated before a sighting)
         console.print(f"{file}: row {row_no}: {what}", markup=False, highlight=False, soft_wrap=True)
     # rows the registry changed after the list was exported, whose crew wrote another status: the office decides
     for row_no, what in rep.held:

@@ -586,6 +586,33 @@ class ImportReport:
     #: (line number, what): rows of a damage the office merged into another (``patrol merge``): taken as that one's
     #: row (the crew's status, note, checker, issue type; classified like its own row: applied, held, outdated …)
     merged: list[tuple[int, str]] = field(default_factory=list)
+    #: (line number, what): repairs dated before a sighting the registry already holds (the damage was seen after
+    #: the repair: it did not hold, or the date is wrong): recorded and reopened at once (``RepairSeenAfter``); also
+    #: a row naming that repair again (``again``: unchanged, still reopened)
+    seen_after: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class RepairSeenAfter:
+    """A repair recorded with a date before a sighting the registry already holds: reopened at once
+    (``Store._set_status``), as a drive merged after the repair would have reopened it."""
+    candidate_id: str
+    repaired_at: str  # the repair date as the crew's messages show it: ``2026-11-25`` (a day) or ``2026-11-25 14:30``
+    seen: str  # the latest sighting: ``2026-11-27 09:00``
+    drive: str | None  # its drive
+    again: bool = False  # that repair was recorded (and reopened) before: nothing changed
+
+    @property
+    def note(self) -> str:
+        """The history row's note: ``seen 2026-11-27 09:00 (toyama-2026-11-p2) after the repair of 2026-11-25``."""
+        return f"seen {self.seen}{f' ({self.drive})' if self.drive else ''} after the repair of {self.repaired_at}"
+
+    @property
+    def message(self) -> str:
+        """One line for ``patrol status`` / the import: what happened and what the office checks."""
+        did = "recorded before, still reopened" if self.again else "repair recorded, reopened"
+        return (f"{self.candidate_id}: {self.note}: {did} (再発); check the repair date: if it is wrong, the crew's list "
+                f"again with the right 補修日 (repaired_at); if the repair did not hold, it stays reopened")
 
 
 def merge_max_apart_m(cfg=None) -> float:
@@ -2393,17 +2420,19 @@ class Store:
 
     # ------------------------------------------------------------------------------------- statuses
     def set_status(self, candidate_id: str, status: str, note: str | None = None, who: str | None = None,
-                   when: Any = None, issue_type: str | None = None) -> bool:
+                   when: Any = None, issue_type: str | None = None, seen: list | None = None) -> bool:
         """Change one candidate's status (one transaction).  Returns False when it already had it; a new note,
         checker or issue type given with the status it has is still kept (and a history row), as the import does.
-        The id is taken whatever its case (``r-000012``), as ``merge_candidates`` and the import take it."""
+        The id is taken whatever its case (``r-000012``), as ``merge_candidates`` and the import take it.
+        A repair dated (``when``) before a sighting held is recorded and reopened at once; ``seen`` gets its
+        ``RepairSeenAfter`` (see ``_set_status``)."""
         candidate_id = str(candidate_id).strip().upper()
         with self._txn():
             if (merged := self.merged_text(candidate_id)) is not None:
                 final = self.final_target(candidate_id)
                 raise UsageError(f"{merged}: its status is {final}'s (patrol status REGISTRY {final} --set …)",
                                  self.path)
-            if self._set_status(candidate_id, status, note, who, when, issue_type, source="manual"):
+            if self._set_status(candidate_id, status, note, who, when, issue_type, source="manual", seen=seen):
                 return True
             cur = self.status_of(candidate_id)
             (n0, w0, i0) = self.con.execute("SELECT status_note, checked_by, issue_type FROM candidates "
@@ -2420,7 +2449,13 @@ class Store:
         row = self.con.execute("SELECT status FROM candidates WHERE candidate_id=?", (candidate_id,)).fetchone()
         return row[0] if row else None
 
-    def _set_status(self, candidate_id: str, status: str, note, who, when, issue_type, source: str) -> bool:
+    def _set_status(self, candidate_id: str, status: str, note, who, when, issue_type, source: str,
+                    seen: list | None = None) -> bool:
+        """Change a status along ``TRANSITIONS`` (a history row); False: it had that status. A repair dated (``when``
+        given; not one stamped with the clock's time) before a sighting the registry already holds is recorded and then reopened at once, as a drive merged after the repair
+        would have (a history row ``repaired -> reopened`` of the same ``source``, its note naming the sighting and
+        the repair date); a repair of the same date as the one a later sighting reopened changes nothing (False: the
+        same list imported again). Such a repair is appended to ``seen`` (``RepairSeenAfter``)."""
         status = normalize_status(status)
         if status not in STATUSES:
             raise UsageError(f"{candidate_id}: unknown status {status!r}; expected {CREW_STATUSES_TEXT}", self.path)
@@ -2438,6 +2473,17 @@ class Store:
             at, at_t = self._when(when)
         except ValueError as e:
             raise UsageError(f"{candidate_id}: {e}", self.path) from None
+        # a repair dated by the crew or the office (not the clock's time: a sighting after now is a clock off)
+        dated = when is not None and not (isinstance(when, str) and not when.strip())
+        after = self._seen_after(candidate_id, at_t) if status == "repaired" and dated else None
+        if after is not None and cur == "reopened":
+            (rep_t,) = self.con.execute("SELECT repaired_t FROM candidates WHERE candidate_id=?",
+                                        (candidate_id,)).fetchone()
+            if _isnum(rep_t) and abs(float(rep_t) - at_t) < 1:
+                # the repair it was reopened after, again (a list imported twice): still seen after it
+                if seen is not None:
+                    seen.append(RepairSeenAfter(candidate_id, self._local(at), *after, again=True))
+                return False
         sets = ["status=?", "status_changed_at=?"]
         vals: list[Any] = [status, at]
         if note:  # without a new note the candidate keeps its note (a crew's words about the damage), as a cell would
@@ -2456,8 +2502,31 @@ class Store:
         self.con.execute(
             "INSERT INTO status_history (candidate_id, at, from_status, to_status, who, note, issue_type, source) "
             "VALUES (?,?,?,?,?,?,?,?)", (candidate_id, at, cur, status, _s(who), _s(note), _s(issue_type), source))
+        if after is not None:
+            # seen after the repair date by a drive the registry already holds: reopened now, as a merge of that drive
+            # after the repair would have (repaired_at and the crew's note stay; the history keeps the repair)
+            rs = RepairSeenAfter(candidate_id, self._local(at), *after)
+            stamp = max(datetime.now(self.tz).replace(microsecond=0), datetime.fromisoformat(at))
+            self.con.execute("UPDATE candidates SET status='reopened', status_changed_at=? WHERE candidate_id=?",
+                             (stamp.isoformat(), candidate_id))
+            self.con.execute(
+                "INSERT INTO status_history (candidate_id, at, from_status, to_status, note, source) "
+                "VALUES (?,?,'repaired','reopened',?,?)", (candidate_id, stamp.isoformat(), rs.note, source))
+            if seen is not None:
+                seen.append(rs)
         self._touch("candidates", "status_history")
         return True
+
+    def _seen_after(self, candidate_id: str, at_t: float) -> tuple[str, str | None] | None:
+        """The damage's latest sighting held, where it is after ``at_t`` (a repair's unix seconds: a date's are the
+        end of its day, as ``merge`` compares them): (its time as the messages show it, its drive); else None."""
+        row = self.con.execute("SELECT last_t FROM candidates WHERE candidate_id=?", (candidate_id,)).fetchone()
+        if row is None or not _isnum(row[0]) or not float(row[0]) > at_t:
+            return None
+        drive = self.con.execute("SELECT drive FROM observations WHERE candidate_id=? AND last_t IS NOT NULL "
+                                 "ORDER BY last_t DESC, obs_id LIMIT 1", (candidate_id,)).fetchone()
+        when = datetime.fromtimestamp(float(row[0]), self.tz).strftime("%Y-%m-%d %H:%M")
+        return when, (drive[0].replace("|", ", ") if drive and drive[0] else None)
 
     def _annotate(self, candidate_id: str, status: str, note, who, issue_type, when, source: str) -> None:
         """A note / checker / issue type without a status change (kept, with a history row from = to)."""
@@ -2599,9 +2668,10 @@ class Store:
 
     def _event_t(self, change: tuple, last_t: Any) -> float:
         """When a registry change happened, for the crew's repair to count as newer: a reopen, the damage's latest
-        sighting (the drive saw it then; merged later); a time stamped 00:00 (a crew's date), the end of that day."""
-        _hid, at, _fr, to, _who, _note, source, _run = change
-        if source == "merge" and to == "reopened" and _isnum(last_t):
+        sighting (the drive saw it then; merged later, or held when a repair dated before it was recorded); a time
+        stamped 00:00 (a crew's date), the end of that day."""
+        _hid, at, _fr, to, _who, _note, _source, _run = change
+        if to == "reopened" and _isnum(last_t):
             return float(last_t)
         t = self._aware(_s(at))
         if t is None:
@@ -2794,9 +2864,12 @@ class Store:
                 # after the works left a failed patch unseen or reopened a sound one)
                 when_col = "checked_at"
                 if st == "repaired" and cur[0] != "repaired" and get(row, "repaired_at"):
-                    # not the 補修日 a reopened damage's list carries, as exported: its earlier repair's
+                    # not the 補修日 a reopened damage's list carries, as exported: its earlier repair's. A list without
+                    # 状態更新日時 (status_changed_at) was not exported after that repair: its 補修日 is that repair
+                    # (the same list imported again, the damage reopened since), which a later sighting reopened
                     (old_rep,) = con.execute("SELECT repaired_at FROM candidates WHERE candidate_id=?", (cid,)).fetchone()
-                    if not (old_rep and self._same_time_text(get(row, "repaired_at"), old_rep, now.date())):
+                    if not (old_rep and self._same_time_text(get(row, "repaired_at"), old_rep, now.date())) or (
+                            "status_changed_at" not in ix):
                         when_col = "repaired_at"
                 try:  # (a date without a year read once, against this import's day and this damage's first sighting)
                     when = _parse_when(get(row, when_col), now.date(), first) if get(row, when_col) else None
@@ -2814,8 +2887,15 @@ class Store:
                     elif not (rep.outdated and rep.outdated[-1][0] == line):
                         rep.unchanged.append(cid)
                     continue
-                self._set_status(cid, st, note or None, who or None, when, issue or None,
-                                 source=f"import:{csv_path.name}")
+                seen: list[RepairSeenAfter] = []
+                changed = self._set_status(cid, st, note or None, who or None, when, issue or None,
+                                           source=f"import:{csv_path.name}", seen=seen)
+                rep.seen_after += [(line, s.message) for s in seen]
+                if seen and rep.newer and rep.newer[-1][0] == line:  # applied as newer, and a sighting held is newer still
+                    rep.newer[-1] = (line, f"{rep.newer[-1][1]}, then reopened: seen {seen[0].seen} after it")
+                if not changed:  # the repair a sighting held reopened, again: nothing changes
+                    rep.unchanged.append(cid)
+                    continue
                 rep.applied.append(cid)
                 rep.changes.append((line, cid, cur[0], st))
         return rep

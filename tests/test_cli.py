@@ -901,10 +901,12 @@ def test_a_repair_date_written_in_the_repaired_at_column_is_the_repair_date(loca
     ok(patrol("import-verification", store, tmp_path / "list.csv"))
     con = sqlite3.connect(store)
     try:
-        got = dict(con.execute("SELECT candidate_id, repaired_at FROM candidates WHERE status='repaired'"))
+        got = {c: (s, r) for c, s, r in con.execute("SELECT candidate_id, status, repaired_at FROM candidates WHERE "
+                                                    "repaired_at IS NOT NULL")}
     finally:
         con.close()
-    assert got == {a: "2026-11-26T00:00:00+09:00", b: "2026-11-25T00:00:00+09:00"}
+    # both repairs dated before pass 2's sightings (2026-11-27) the registry holds: recorded, then reopened at once
+    assert got == {a: ("reopened", "2026-11-26T00:00:00+09:00"), b: ("reopened", "2026-11-25T00:00:00+09:00")}
 
 
 def test_a_reopened_damage_repaired_again_is_not_given_its_old_repair_date(located, tmp_path):
@@ -1381,3 +1383,26 @@ def test_track_help_names_every_track_format():
         help_ = next(p.help for p in cmd.params if "--track" in p.opts)
         for fmt in ("GPX", "NMEA", "CSV", "KML"):
             assert fmt in help_, f"patrol {name} --track help lacks {fmt}: {help_}"
+
+
+def test_import_says_when_a_repair_is_dated_before_a_sighting_held(located, tmp_path):
+    """A crew's 補修日 2026-11-25 for a damage the registry already saw on 2026-11-27 (pass 2, merged before the
+    list came back) was taken silently: repaired, the sighting after it ignored. Now the repair is recorded and the
+    damage reopened at once, and the import says so on stdout, one line per such damage, so the office checks the
+    date; exit 0 (not a refusal). Real data: the sample drive's registry of both passes (`patrol locate --store`)."""
+    store = tmp_path / "registry.gpkg"
+    shutil.copy(located["store"], store)
+    a, b = sorted(_store_rows(store))[:2]
+    crew = tmp_path / "crew.csv"
+    crew.write_text(f"candidate_id,status,repaired_at\n{a},補修済,2026/11/25\n{b},補修済,2026/11/28\n",
+                    encoding="utf-8")
+    r = ok(patrol("import-verification", store, crew))
+    assert r.stdout.startswith("applied 2,"), r.stdout
+    assert {k: v["status"] for k, v in _store_rows(store).items() if k in (a, b)} == {a: "reopened", b: "repaired"}
+    lines = [ln for ln in r.stdout.splitlines() if "after the repair of" in ln]
+    assert len(lines) == 1 and re.fullmatch(
+        rf"\S*crew.csv: row 2: {a}: seen 2026-11-27 \d\d:\d\d \({P2}\) after the repair of 2026-11-25: repair "
+        rf"recorded, reopened \(再発\); check the repair date: .*", lines[0]), r.stdout
+    assert _history(store, a)[-1][:2] == ("repaired", "reopened")
+    r = ok(patrol("import-verification", store, crew))  # again: nothing changes, the line says it is the same repair
+    assert r.stdout.startswith("applied 0,") and "recorded before, still reopened" in r.stdout, r.stdout

@@ -167,7 +167,11 @@ def test_the_download_is_the_list_import_verification_takes(crew, tmp_path):
         now = st.query(lists=False).set_index("candidate_id")
     assert (now.loc[a, "status"], now.loc[a, "status_note"], now.loc[a, "checked_by"]) == (
         "scheduled", '段差 5cm, "要注意"', "田中")
-    assert now.loc[b, "status"] == "repaired" and now.loc[b, "repaired_at"].startswith("2026-11-25T00:00:00")
+    # the repair is recorded on its 補修日; the registry holds a sighting after it (the third drive's, 2026-12-04):
+    # reopened at once, one line says so (the office checks the date)
+    assert now.loc[b, "status"] == "reopened" and now.loc[b, "repaired_at"].startswith("2026-11-25T00:00:00")
+    assert re.search(rf"row \d+: {b}: seen 2026-12-04 \d\d:\d\d \(\S+\) after the repair of 2026-11-25: repair "
+                     rf"recorded, reopened", r.stdout), r.stdout
     assert now.loc[c, "status"] == q.loc[c, "status"] == "new"  # undone: not in the list
     # imported again: nothing changes
     r = patrol("import-verification", reg, got[0])
@@ -190,7 +194,8 @@ def test_an_office_change_after_the_report_holds_the_row(crew, tmp_path):
     assert f"{a}: not applied: the registry changed the damage after the list was exported" in r.stderr, r.stderr
     with Store(reg) as st:
         now = st.query(lists=False).set_index("candidate_id")
-    assert now.loc[a, "status"] == "not_an_issue" and now.loc[b, "status"] == "repaired"
+    # b: its repair (2026-11-25) recorded, reopened by the sighting of 2026-12-04 the registry holds
+    assert now.loc[a, "status"] == "not_an_issue" and now.loc[b, "status"] == "reopened"
     con = sqlite3.connect(reg)
     try:
         held = con.execute("SELECT source, note FROM status_history WHERE candidate_id=? AND source LIKE 'import-held:%'",

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import pickle
+import re
 import sqlite3
 import subprocess
 import sys
@@ -1112,3 +1113,107 @@ def test_a_list_time_written_with_seconds_is_compared_to_the_second(store_path):
         assert not st._same_time_text("2026-11-27T13:40:00+09:00", stored, None)
         assert st._same_time_text("2026-11-27 13:40:37", stored, None)
         assert st._same_time_text("2026/11/27", stored, None)  # a day: to the day
+
+
+# ------------------------------------------------------------------------ a repair dated before a sighting held
+def _one_pass_registry(toyama: Path, path: Path, cfg) -> tuple[Path, pd.DataFrame]:
+    """A registry of the sample drive's first pass (run p1, 2026-11-20) at ``path``, and its second pass's
+    candidates (2026-11-27), not merged."""
+    passes, _ = _oracle_candidates(toyama, cfg)
+    with Store(path) as st:
+        st.merge(passes[0], {"run_id": "p1"}, cfg)
+    return path, passes[1]
+
+
+def test_a_repair_dated_before_a_sighting_held_is_reopened_at_once(toyama, tmp_path):
+    """The import took 補修日 2026-11-25 for a damage the registry had already seen on 2026-11-27 (a drive merged
+    before the crew's list came back): the damage was marked repaired and the sighting that shows it still there was
+    ignored until the next drive saw it again. Now the repair is recorded (history, repaired_at) and the damage is
+    reopened at once, a history row saying 'seen … after the repair of 2026-11-25', one line in the report: the same
+    status and repair date as when the drive is merged after the repair. A repair on the sighting's day (a date
+    covers the day) or after it stays repaired; the same list imported again changes nothing; `set_status` with a
+    date does the same. Real data: the sample drive's two passes (2026-11-20, 2026-11-27)."""
+    cfg = Config()
+    late = _two_pass_registry(toyama, tmp_path / "late.gpkg", cfg)  # p2 merged before the crew's list
+    early, p2 = _one_pass_registry(toyama, tmp_path / "early.gpkg", cfg)  # p2 merged after it
+    with Store(late) as st:
+        q = st.query(lists=False)
+    assert set(q.last_seen.str[:10]) == {"2026-11-27"}
+    a, b, c, d = list(q.candidate_id[:4])
+    crew = tmp_path / "crew.csv"
+    crew.write_text("candidate_id,status,repaired_at,note\n"
+                    f"{a},補修済,2026/11/25,常温合材\n{b},repaired,2026/11/27,\n{c},repaired,2026/11/28,\n",
+                    encoding="utf-8")
+    with Store(late) as st:
+        rep = st.import_verification(crew)
+        got = st.query(lists=False).set_index("candidate_id")
+        ha = st.history(a)
+    assert rep.applied == [a, b, c] and rep.unmatched == [] and rep.held == []
+    assert got.loc[[a, b, c], "status"].tolist() == ["reopened", "repaired", "repaired"]
+    assert got.loc[a, "repaired_at"] == "2026-11-25T00:00:00+09:00" and got.loc[a, "status_note"] == "常温合材"
+    assert ha[["from_status", "to_status"]].values.tolist()[-2:] == [["new", "repaired"], ["repaired", "reopened"]]
+    assert ha.source.iloc[-1] == "import:crew.csv"
+    assert re.fullmatch(r"seen 2026-11-27 \d\d:\d\d \(toyama-2026-11-p2\) after the repair of 2026-11-25",
+                        ha.note.iloc[-1]), ha.note.iloc[-1]
+    assert [ln for ln, _ in rep.seen_after] == [2] and rep.seen_after[0][1].startswith(f"{a}: {ha.note.iloc[-1]}: ")
+    # the other order (the repair recorded, then the drive merged): the same statuses and repair dates
+    with Store(early) as st:
+        st.import_verification(crew)
+        res = st.merge(p2, {"run_id": "p2"}, cfg)
+        other = st.query(lists=False).set_index("candidate_id")
+    assert res.reopened == [a]
+    assert other.loc[[a, b, c], ["status", "repaired_at"]].equals(got.loc[[a, b, c], ["status", "repaired_at"]])
+    # the same list again: nothing changes; the line says the repair was recorded before
+    before = dump(late, skip=())
+    with Store(late) as st:
+        rep = st.import_verification(crew)
+    assert rep.applied == [] and sorted(rep.unchanged) == sorted([a, b, c]) and dump(late, skip=()) == before
+    assert [ln for ln, _ in rep.seen_after] == [2] and "recorded before, still reopened" in rep.seen_after[0][1]
+    # the office, with a date (the API; `patrol status` stamps the clock's time)
+    seen: list = []
+    with Store(late) as st:
+        assert st.set_status(d, "repaired", when="2026-11-22", seen=seen)
+        assert st.status_of(d) == "reopened"
+        assert [s.candidate_id for s in seen] == [d] and seen[0].repaired_at == "2026-11-22"
+        st.set_status(d, "scheduled")
+        assert st.set_status(d, "repaired", when="2026-11-30") and st.status_of(d) == "repaired"
+
+
+def test_a_stale_lists_newer_repair_before_a_sighting_held_is_reopened(toyama, tmp_path):
+    """The stale-list rule applies a crew's repair dated after every change the registry made since the list was
+    exported (here the office's 補修予定 of 11/21); a drive of 11/27 merged since saw the damage (no status change).
+    A repair the crew dated 11/25 is newer than the office's change but older than that sighting: recorded, then
+    reopened, and the line of the newer rule says so; 11/28 stays repaired. The list imported again changes
+    nothing (the reopened one's row outdated: taken before). Real data: the sample drive's two passes."""
+    from detector.report import export
+
+    cfg = Config()
+    path, p2 = _one_pass_registry(toyama, tmp_path / "registry.gpkg", cfg)
+    with Store(path) as st:
+        export(st.query(lists=False), "csv", tmp_path / "mon.csv", cfg)
+        a, b = st.query(lists=False).candidate_id[:2]
+        for cid in (a, b):
+            st.set_status(cid, "scheduled", when="2026-11-21 10:00", who="office")
+        st.merge(p2, {"run_id": "p2"}, cfg)
+        assert {st.status_of(a), st.status_of(b)} == {"scheduled"}
+    rows = _read_csv(tmp_path / "mon.csv")
+    ix = {h: k for k, h in enumerate(rows[0])}
+    for r in rows[1:]:
+        if r[ix["candidate_id"]] in (a, b):
+            r[ix["status"]] = "補修済"
+            r[ix["repaired_at"]] = "2026/11/25" if r[ix["candidate_id"]] == a else "2026/11/28"
+    _write_csv(tmp_path / "fri.csv", rows, bom=True)
+    time.sleep(1.1)  # the import's reopen a second after the export at least (the check reads times to the second)
+    with Store(path) as st:
+        rep = st.import_verification(tmp_path / "fri.csv")
+        assert (st.status_of(a), st.status_of(b)) == ("reopened", "repaired")
+    assert sorted(rep.applied) == [a, b] and rep.held == []
+    newer = dict((w.split(":")[0], w) for _, w in rep.newer)
+    assert re.search(r"is dated after .*: applied, then reopened: seen 2026-11-27 \d\d:\d\d after it$", newer[a]), newer[a]
+    assert newer[b].endswith(": applied")
+    assert [w.split(":")[0] for _, w in rep.seen_after] == [a]
+    before = dump(path, skip=())
+    with Store(path) as st:
+        rep = st.import_verification(tmp_path / "fri.csv")
+    assert rep.applied == [] and rep.seen_after == [] and dump(path, skip=()) == before
+    assert [w.split(":")[0] for _, w in rep.outdated] == [a] and rep.outdated[0][1].endswith("left reopened (再発)")
