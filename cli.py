@@ -463,6 +463,9 @@ def status(
     note: Optional[str] = typer.Option(None, "--note", help="note (status_note); without --note the candidate keeps "
                                                             "its note; the history keeps every note"),
     who: Optional[str] = typer.Option(None, "--who", help="who checked (checked_by; kept in the history)"),
+    when: Optional[str] = typer.Option(None, "--at", help="when it happened, default now: the repair date with --set "
+                                                        "repaired (2026-11-23, 2026/11/23 14:30, 令和8年11月23日, "
+                                                        "11/23; README: Dates a crew writes)"),
     config: Optional[Path] = typer.Option(None, "--config", help=_STAMP_CONFIG_HELP),
 ):
     """Change a registry candidate's status (history is kept)."""
@@ -473,10 +476,27 @@ def status(
     def n_history(st) -> int:  # a note or checker kept with the status a damage has adds a history row
         return st.con.execute("SELECT COUNT(*) FROM status_history WHERE candidate_id=?", (candidate_id,)).fetchone()[0]
 
-    with _open_store(store, _config(config)) as st:
+    cfg = _config(config)
+    if when is not None and when.strip():  # a change is not dated in the future (a typed 2027 for 2026)
+        from detector.errors import UsageError
+        from detector.store import _parse_when
+
+        now_ = datetime.now(cfg.tz)
+        try:
+            w = _parse_when(when, today=now_.date())
+        except ValueError as e:
+            raise UsageError(f"{e} (README: Dates a crew writes)", field="--at") from None
+        if isinstance(w, datetime):
+            future = (w if w.tzinfo else w.replace(tzinfo=cfg.tz)) > now_
+        else:
+            future = w > now_.date()
+        if future:
+            raise UsageError(f"{when!r} is after now ({now_:%Y-%m-%d %H:%M}): a change cannot be dated in the future",
+                             field="--at")
+    with _open_store(store, cfg) as st:
         before, rows = st.status_of(candidate_id), n_history(st)
         seen: list = []  # a repair dated before a sighting held: recorded and reopened at once
-        changed = st.set_status(candidate_id, set_, note=note, who=who, seen=seen)
+        changed = st.set_status(candidate_id, set_, note=note, who=who, when=when, seen=seen)
         (now, at) = st.con.execute("SELECT status, repaired_at FROM candidates WHERE candidate_id=?",
                                    (candidate_id,)).fetchone()
         kept = n_history(st) > rows

@@ -611,8 +611,9 @@ class RepairSeenAfter:
     def message(self) -> str:
         """One line for ``patrol status`` / the import: what happened and what the office checks."""
         did = "recorded before, still reopened" if self.again else "repair recorded, reopened"
-        return (f"{self.candidate_id}: {self.note}: {did} (再発); check the repair date: if it is wrong, the crew's list "
-                f"again with the right 補修日 (repaired_at); if the repair did not hold, it stays reopened")
+        return (f"{self.candidate_id}: {self.note}: {did} (再発); check the repair date: if it is wrong, patrol status "
+                f"REGISTRY {self.candidate_id} --set repaired --at <the right date>, or the crew's list again with the "
+                f"right 補修日 (repaired_at); if the repair did not hold, it stays reopened")
 
 
 def merge_max_apart_m(cfg=None) -> float:

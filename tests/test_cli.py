@@ -1406,3 +1406,28 @@ def test_import_says_when_a_repair_is_dated_before_a_sighting_held(located, tmp_
     assert _history(store, a)[-1][:2] == ("repaired", "reopened")
     r = ok(patrol("import-verification", store, crew))  # again: nothing changes, the line says it is the same repair
     assert r.stdout.startswith("applied 0,") and "recorded before, still reopened" in r.stdout, r.stdout
+
+
+def test_status_at_dates_the_change(located, tmp_path):
+    """`patrol status ID --set repaired --at DATE`: the office records a repair phoned in (「月曜に補修しました」) on its
+    day; before, it could only stamp now, so a repair of Monday reported on Friday hid the week's sightings before
+    it. A date before a sighting held reopens at once (the line says how to correct the date: the same command with
+    the right one); a date in the future or no date is refused (exit 2, nothing changed). Real data: the sample
+    drive's registry of both passes (last seen 2026-11-27)."""
+    store = tmp_path / "registry.gpkg"
+    shutil.copy(located["store"], store)
+    a, b = sorted(_store_rows(store))[:2]
+    r = ok(patrol("status", store, a, "--set", "補修済", "--at", "2026/11/25", "--who", "山田"))
+    assert r.stdout.splitlines()[0] == f"{a}: new -> repaired (補修済み), repaired at 2026-11-25T00:00:00+09:00", r.stdout
+    assert re.search(rf"{a}: seen 2026-11-27 \d\d:\d\d \({P2}\) after the repair of 2026-11-25: repair recorded, "
+                     rf"reopened \(再発\); check the repair date: if it is wrong, patrol status REGISTRY {a} --set "
+                     r"repaired --at <the right date>", " ".join(r.stdout.split())), r.stdout
+    assert _store_rows(store)[a]["status"] == "reopened"
+    r = ok(patrol("status", store, a, "--set", "repaired", "--at", "2026年11月27日"))  # the right day: after the sighting
+    assert r.stdout.strip() == f"{a}: reopened -> repaired (補修済み), repaired at 2026-11-27T00:00:00+09:00", r.stdout
+    assert _store_rows(store)[a]["status"] == "repaired"
+    before = _store_rows(store)
+    for at, msg in (("2099-01-01", "'2099-01-01' is after now"), ("11/31", "not a date")):
+        r = patrol("status", store, b, "--set", "repaired", "--at", at)
+        assert r.returncode == 2 and "--at" in r.stderr and msg in r.stderr, r.stderr
+    assert _store_rows(store) == before
