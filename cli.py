@@ -520,7 +520,8 @@ def merge(
     store: Path = typer.Argument(..., help=_REGISTRY_HELP),
     candidate_id: str = typer.Argument(..., metavar="ID", help="the registry id that goes, e.g. R-000031"),
     into: Optional[str] = typer.Option(None, "--into", metavar="TARGET_ID", help="the registry id that stays, e.g. "
-                                                                               "R-000012: it keeps its class and status"),
+                                                                               "R-000012: it keeps its class and status (a repaired one "
+                                                                               "that ID was seen after: reopened)"),
     undo: bool = typer.Option(False, "--undo", help="undo ID's merge: ID is its own damage again, its sightings back "
                                                     "(those later runs added stay TARGET_ID's)"),
     force: bool = typer.Option(False, "--force", help="merge two damages further apart than 4 × "

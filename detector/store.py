@@ -143,7 +143,9 @@ OPEN_STATUSES = ("new", "confirmed", "scheduled", "reopened")
 _OPEN_WORDS = ("open", "未対応")
 
 #: allowed manual transitions (from -> {to}).  ``repaired -> reopened`` happens only in ``merge``
-#: (seen again after the repair date).  Setting the current status again is a no-op, not an error.
+#: (seen again after the repair date), ``_set_status`` (a repair dated before a sighting held) and
+#: ``merge_candidates`` (a damage seen after the repair merged into it).  Setting the current status again is a
+#: no-op, not an error.
 #: ``new -> repaired``: a damage the crew repaired on the spot during the patrol (応急処置: a pothole filled with
 #: cold mix) in one step; its history row ``new -> repaired`` records that it was never confirmed separately.
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -595,12 +597,15 @@ class ImportReport:
 @dataclass
 class RepairSeenAfter:
     """A repair recorded with a date before a sighting the registry already holds: reopened at once
-    (``Store._set_status``), as a drive merged after the repair would have reopened it."""
+    (``Store._set_status``), as a drive merged after the repair would have reopened it; or a repaired damage the
+    office merged another into (``Store.merge_candidates``, ``merged``) that was seen after the repair: reopened by
+    the merge, as that other's drive would have reopened it."""
     candidate_id: str
     repaired_at: str  # the repair date as the crew's messages show it: ``2026-11-25`` (a day) or ``2026-11-25 14:30``
     seen: str  # the latest sighting: ``2026-11-27 09:00``
     drive: str | None  # its drive
     again: bool = False  # that repair was recorded (and reopened) before: nothing changed
+    merged: str | None = None  # the id merged into it (``patrol merge``) whose sighting reopened it
 
     @property
     def note(self) -> str:
@@ -610,6 +615,11 @@ class RepairSeenAfter:
     @property
     def message(self) -> str:
         """One line for ``patrol status`` / the import: what happened and what the office checks."""
+        if self.merged:
+            return (f"{self.candidate_id}: {self.note}: reopened (再発) by the merge of {self.merged}; check it on the "
+                    f"road: if the repair did not hold, it stays reopened; if the repair date is wrong, patrol status "
+                    f"REGISTRY {self.candidate_id} --set repaired --at <the right date>; if the merge is wrong, patrol "
+                    f"merge REGISTRY {self.merged} --undo (repaired again)")
         did = "recorded before, still reopened" if self.again else "repair recorded, reopened"
         return (f"{self.candidate_id}: {self.note}: {did} (再発); check the repair date: if it is wrong, patrol status "
                 f"REGISTRY {self.candidate_id} --set repaired --at <the right date>, or the crew's list again with the "
@@ -645,9 +655,9 @@ class CandidateMerge:
     #: how far apart the two lay before the merge (m; along the road on one segment, else in the plane), None when
     #: either had no position
     apart_m: float | None = None
-    #: into is repaired and candidate_id was seen after the repair (a run would have reopened it): the latest such
-    #: sighting's time, else None
-    seen_after_repair: str | None = None
+    #: into was repaired and candidate_id was seen after the repair: into reopened by the merge, as candidate_id's
+    #: drive would have reopened it (the sighting, the repair date), else None
+    reopened: RepairSeenAfter | None = None
 
     @property
     def message(self) -> str:
@@ -660,16 +670,17 @@ class CandidateMerge:
 
     @property
     def notes(self) -> list[str]:
-        """The lines the office should read with it: the two statuses, classes that differ, a repair seen after."""
-        out = [f"{self.candidate_id} was {status_label(self.status)}; {self.into} keeps its status "
-               f"{status_label(self.into_status)}" + ("" if self.status == self.into_status else
-                                                      f" (to change it: patrol status REGISTRY {self.into} --set …)")]
+        """The lines the office should read with it: the two statuses (into reopened: why), classes that differ."""
+        if self.reopened:
+            out = [f"{self.candidate_id} was {status_label(self.status)}; {self.into} was "
+                   f"{status_label(self.into_status)}, now {status_label('reopened')}", self.reopened.message]
+        else:
+            out = [f"{self.candidate_id} was {status_label(self.status)}; {self.into} keeps its status "
+                   f"{status_label(self.into_status)}" + ("" if self.status == self.into_status else
+                                                          f" (to change it: patrol status REGISTRY {self.into} --set …)")]
         if self.cls != self.into_cls:
             out.append(f"classes differ: {self.candidate_id} was {self.cls}, {self.into} keeps its class "
                        f"{self.into_cls}; a later drive's {self.cls} sighting there is seen again as {self.into}")
-        if self.seen_after_repair:
-            out.append(f"{self.into} is repaired, but {self.candidate_id} was seen after the repair "
-                       f"({self.seen_after_repair}): check it on the road (patrol status REGISTRY {self.into} --set …)")
         return out
 
 
@@ -688,6 +699,9 @@ class CandidateUnmerge:
     n_drives: int
     later: int  # final's sightings runs added after the merge (they stay final's)
     at: str
+    #: the merge had reopened into (repaired, seen after the repair): what the undo did about it (``repaired`` again,
+    #: or why it stays as it is), else None
+    reopen: str | None = None
 
     @property
     def message(self) -> str:
@@ -707,6 +721,8 @@ class CandidateUnmerge:
                        f"{self.final}'s (a run matched {'them' if self.later != 1 else 'it'} to {self.final})")
         out.append(f"{self.candidate_id} has its status {status_label(self.status)} again and is listed by the next "
                    f"export (export the crew lists again)")
+        if self.reopen:
+            out.append(self.reopen)
         return out
 
 
@@ -2164,9 +2180,12 @@ class Store:
         one week, or one crack detected as two classes): ``candidate_id``'s sightings become ``into``'s, in ONE
         transaction. ``into``'s aggregates are recomputed from its sightings as a run's merge does (``_recompute``:
         n_obs, first/last seen, drives, images, best sighting, crop, position, severity; ``_update_passes``: its
-        passes against every frame held); ``into`` keeps its class and status. ``candidate_id`` stays as a record
-        (its ids were printed on crew lists): ``merged_into``/``merged_at`` set, no sighting, no passes, no point
-        (``geom`` NULL: off the map in QGIS too), its status, drives and position as they were; the exports, a run's
+        passes against every frame held); ``into`` keeps its class and status, but a repaired ``into`` that
+        ``candidate_id`` was seen after the repair date of is reopened, as that drive merged after the repair would
+        have reopened it (``_reopen``: a history row ``repaired -> reopened``, ``source``
+        ``merged-from:<candidate_id>``, the note naming the sighting and the repair date; ``CandidateMerge.reopened``;
+        ``unmerge_candidate`` takes it back). ``candidate_id`` stays as a record (its ids were printed on crew
+        lists): ``merged_into``/``merged_at`` set, no sighting, no passes, no point (``geom`` NULL: off the map in QGIS too), its status, drives and position as they were; the exports, a run's
         matching, ``patrol status`` and the import leave it out or name where it went. A history row on each
         (from = to: no status change; ``source`` ``merged-into:<into>`` / ``merged-from:<candidate_id>``), stamped as
         ``patrol status`` stamps (``when``, default now; ``who``; ``note``).
@@ -2260,12 +2279,18 @@ class Store:
                   f"merged-into:{b}"),
                  (b, at, st_b, st_b, _s(who), f"{a} merged into it ({_plural(n_a, 'sighting')}, {a} was "
                                               f"{cls_a} {st_a}){extra}", f"merged-from:{a}")])
+            # into repaired, a seen after the repair: reopened now, as a's drive merged after the repair would have
+            reopened = None
+            if (st_b == "repaired" and _isnum(t_a) and _isnum(rep_t) and float(t_a) > float(rep_t)
+                    and (seen := self._seen_after(b, float(rep_t))) is not None):
+                (rep_at,) = con.execute("SELECT repaired_at FROM candidates WHERE candidate_id=?", (b,)).fetchone()
+                reopened = RepairSeenAfter(b, self._local(rep_at), *seen, merged=a)
+                self._reopen(b, at, reopened.note, f"merged-from:{a}")
             self._touch("candidates", "observations", "status_history", "passes", "merges")
-        after = (t_a is not None and st_b == "repaired" and rep_t is not None and np.isfinite(rep_t) and t_a > rep_t)
         return CandidateMerge(
             candidate_id=a, into=b, cls=cls_a, into_cls=cls_b, into_name=" ".join(x for x in (cls_b, _s(ja_b)) if x),
             status=st_a, into_status=st_b, sightings=int(n_a), drives=len(drives_a - drives_b), n_obs=int(n_b or 0),
-            n_drives=int(nd_b), at=at, apart_m=apart, seen_after_repair=self._time_text(t_a) if after else None)
+            n_drives=int(nd_b), at=at, apart_m=apart, reopened=reopened)
 
     def _set_aside(self, where: str, args: tuple) -> list[dict]:
         """Inside merge_candidates' transaction: delete the observations ``where`` and return them as they were (rows
@@ -2413,11 +2438,54 @@ class Store:
                                              f"{final}){extra}", f"unmerged-from:{final}"),
                  (final, at, st_f, st_f, _s(who), f"{a}{via} is its own damage again ({_plural(n_a, 'sighting')} "
                                                   f"back to {a}){extra}", f"unmerged:{a}")])
+            reopen = self._unreopen(a, into, final, at)
             self._touch("candidates", "observations", "status_history", "passes", "merges")
         return CandidateUnmerge(
             candidate_id=a, into=into, final=final, name=" ".join(x for x in (cls, _s(ja)) if x), status=st_a,
             final_status=st_f, sightings=int(n_a or 0), drives=int(nd_a), n_obs=int(n_f or 0), n_drives=int(nd_f),
-            later=int(later), at=at)
+            later=int(later), at=at, reopen=reopen)
+
+    def _unreopen(self, a: str, into: str, final: str, at: str) -> str | None:
+        """Inside unmerge_candidate's transaction, the sightings back: where ``a``'s merge reopened ``into``
+        (``merge_candidates``: a history row ``repaired -> reopened`` of ``source`` ``merged-from:<a>`` after its merge
+        row) and nothing changed its status since, the reopen is taken back when no sighting after the repair date
+        stays ``into``'s: ``repaired`` again, ``status_changed_at`` that of the change before the reopen (the repair's:
+        the registry as before the merge), a history row ``reopened -> repaired`` (``source`` ``unmerged:<a>``: the
+        reopen row stays, a list exported while it was reopened names it). Returns the line for the undo's notes (None:
+        the merge reopened nothing)."""
+        con = self.con
+        src = f"merged-from:{a}"
+        m = con.execute("SELECT MAX(hid) FROM status_history WHERE candidate_id=? AND source=? AND from_status = "
+                        "to_status", (into, src)).fetchone()[0]
+        row = con.execute("SELECT hid, note FROM status_history WHERE candidate_id=? AND source=? AND hid > ? AND "
+                          "from_status='repaired' AND to_status='reopened' ORDER BY hid LIMIT 1",
+                          (into, src, m or 0)).fetchone() if m is not None else None
+        if row is None:
+            return None
+        hid, why = row
+        changes = "candidate_id=? AND (from_status IS NULL OR from_status != to_status)"
+        (last,) = con.execute(f"SELECT MAX(hid) FROM status_history WHERE {changes}", (into,)).fetchone()
+        cur, rep_at, rep_t = con.execute("SELECT status, repaired_at, repaired_t FROM candidates WHERE candidate_id=?",
+                                         (into,)).fetchone()
+        if into != final or last != hid or cur != "reopened":
+            now = (f"{into} was merged into {final} since" if into != final
+                   else f"its status changed since ({status_label(cur)})")
+            return (f"the merge had reopened {into} ({why}); {now}: it stays {status_label(cur)} (patrol status "
+                    f"REGISTRY {final} --set …)")
+        seen = self._seen_after(into, float(rep_t)) if _isnum(rep_t) else None
+        if seen is not None:
+            still = RepairSeenAfter(into, self._local(rep_at), *seen)
+            return (f"the merge had reopened {into} ({why}); it stays {status_label('reopened')}: {still.note} (a "
+                    f"sighting not {a}'s)")
+        before = con.execute(f"SELECT at FROM status_history WHERE {changes} AND hid < ? ORDER BY hid DESC LIMIT 1",
+                             (into, hid)).fetchone()
+        con.execute("UPDATE candidates SET status='repaired', status_changed_at=? WHERE candidate_id=?",
+                    (before[0] if before else rep_at, into))
+        note = f"the reopen by the merge of {a} taken back ({why}; {a}'s sightings are its own again)"
+        con.execute("INSERT INTO status_history (candidate_id, at, from_status, to_status, note, source) "
+                    "VALUES (?,?,'reopened','repaired',?,?)", (into, at, note, f"unmerged:{a}"))
+        return (f"{into} is {status_label('repaired')} again: the merge had reopened it ({why}), the undo takes the "
+                f"reopen back (no sighting after the repair of {self._local(rep_at)} now)")
 
     # ------------------------------------------------------------------------------------- statuses
     def set_status(self, candidate_id: str, status: str, note: str | None = None, who: str | None = None,
@@ -2508,15 +2576,22 @@ class Store:
             # after the repair would have (repaired_at and the crew's note stay; the history keeps the repair)
             rs = RepairSeenAfter(candidate_id, self._local(at), *after)
             stamp = max(datetime.now(self.tz).replace(microsecond=0), datetime.fromisoformat(at))
-            self.con.execute("UPDATE candidates SET status='reopened', status_changed_at=? WHERE candidate_id=?",
-                             (stamp.isoformat(), candidate_id))
-            self.con.execute(
-                "INSERT INTO status_history (candidate_id, at, from_status, to_status, note, source) "
-                "VALUES (?,?,'repaired','reopened',?,?)", (candidate_id, stamp.isoformat(), rs.note, source))
+            self._reopen(candidate_id, stamp.isoformat(), rs.note, source)
             if seen is not None:
                 seen.append(rs)
         self._touch("candidates", "status_history")
         return True
+
+    def _reopen(self, candidate_id: str, at: str, note: str, source: str) -> None:
+        """A repaired damage seen after its repair date, reopened at ``at`` (``RepairSeenAfter``: a repair dated
+        before a sighting held, or a merge of a damage seen after it): status ``reopened``, ``status_changed_at``, a
+        history row ``repaired -> reopened`` (``note``: the sighting and the repair date). ``repaired_at`` and the
+        crew's note stay; the history keeps the repair."""
+        self.con.execute("UPDATE candidates SET status='reopened', status_changed_at=? WHERE candidate_id=?",
+                         (at, candidate_id))
+        self.con.execute(
+            "INSERT INTO status_history (candidate_id, at, from_status, to_status, note, source) "
+            "VALUES (?,?,'repaired','reopened',?,?)", (candidate_id, at, note, source))
 
     def _seen_after(self, candidate_id: str, at_t: float) -> tuple[str, str | None] | None:
         """The damage's latest sighting held, where it is after ``at_t`` (a repair's unix seconds: a date's are the
@@ -2661,8 +2736,11 @@ class Store:
         ``scheduled -> not_an_issue (対象外) 2026-11-24 10:15 by patrol status (office, 'manhole')``."""
         out = []
         for _hid, at, fr, to, who, note, source, run_id in since:
+            src = str(source)
             how = ("patrol status" if source == "manual" else f"a drive merged (run {run_id})" if source == "merge"
-                   else f"the import of {source[len('import:'):]}" if str(source).startswith("import:") else source)
+                   else f"the import of {src[len('import:'):]}" if src.startswith("import:")
+                   else f"patrol merge of {src[len('merged-from:'):]}" if src.startswith("merged-from:")
+                   else f"patrol merge {src[len('unmerged:'):]} --undo" if src.startswith("unmerged:") else source)
             extra = ", ".join(x for x in (_s(who), repr(note) if _s(note) else None) if x)
             out.append(f"{fr} -> {status_label(to)} {self._local(at)} by {how}" + (f" ({extra})" if extra else ""))
         return "; ".join(out)

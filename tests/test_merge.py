@@ -13,6 +13,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -612,3 +613,106 @@ def test_cli_merge_undo(sample, tmp_path):
                       ((dup,), "give --into TARGET_ID (merge ID into it) or --undo")):
         r = _patrol("merge", path, *args)
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and msg in r.stderr, (args, r.stderr)
+
+
+# ------------------------------------------------------------------ a repaired target seen after its repair (reopen)
+_REPAIRED = "2026-11-24"  # (the target's repair: after p1's drive of 11/20, before p2's of 11/27)
+
+
+def _repaired(path: Path, target: str) -> None:
+    with Store(path) as st:
+        assert st.set_status(target, "repaired", note="patched", who="Sato", when=_REPAIRED)
+        assert st.status_of(target) == "repaired"  # (p1 saw it before the repair: not reopened)
+
+
+def _hist(path: Path, cid: str, like: str) -> list[tuple]:
+    con = sqlite3.connect(path)
+    try:
+        return con.execute("SELECT from_status, to_status, who, note, source FROM status_history WHERE candidate_id=? "
+                           "AND source LIKE ? ORDER BY hid", (cid, like)).fetchall()
+    finally:
+        con.close()
+
+
+def test_merge_reopens_a_repaired_target_seen_after_its_repair_and_undo_takes_it_back(sample, tmp_path):
+    """The target repaired on 11/24 (after p1 saw it), the id merged into it seen by p2 on 11/27: the merge reopens the
+    target as p2 driven with its GPS right reopens it (the exports' frame equal: status reopened, the crew's note and
+    repair date kept), status_changed_at the merge's, a history row ``repaired -> reopened`` of the merge's source
+    naming the sighting and the repair date; the notes say so. Undone: the registry's rows as before the merge
+    (repaired, its status_changed_at the repair's), a history row saying the undo took the reopen back (the reopen
+    row stays); merged again: the single merge's rows."""
+    cfg, (p1, p2, _), keys, l1, l2, _ = sample
+    ref = _registry(tmp_path / "ref.gpkg", cfg, [("p1", p1, keys[P1])])
+    path, target, dup = _split(sample, tmp_path)
+    _repaired(ref, target)
+    with Store(ref) as st:
+        assert st.merge(p2, {"run_id": "p2"}, cfg, frames=keys[P2]).reopened == [target]  # (as driven)
+    _repaired(path, target)
+    before, q0 = _state(path), _query(path)
+    with Store(path) as st:
+        res = st.merge_candidates(dup, target, when=_AT, who="Tanaka", cfg=cfg)
+        (changed_at, rep_at) = st.con.execute("SELECT status_changed_at, repaired_at FROM candidates WHERE "
+                                              "candidate_id=?", (target,)).fetchone()
+        at = st._when(_AT)[0]
+        # a crew list exported with the repair (状態更新日時 its day) is held as changed since: by the merge
+        exported, since = st._since_export(target, changed_at, _REPAIRED, datetime.now(st.tz))
+        assert exported == "repaired" and f"by patrol merge of {dup}" in st._changes_text(since)
+    q = _query(path).set_index("candidate_id")
+    assert q.loc[target, "status"] == "reopened" and q.loc[target, "status_note"] == "patched"
+    assert changed_at == at and rep_at.startswith(_REPAIRED)
+    assert res.reopened is not None and (res.reopened.candidate_id, res.reopened.merged) == (target, dup)
+    assert re.fullmatch(rf"seen 2026-11-27 \d\d:\d\d \({P2}\) after the repair of {_REPAIRED}", res.reopened.note)
+    pd.testing.assert_frame_equal(_query(path), _query(ref))
+    assert _hist(path, target, "merged-from:%") == [
+        ("repaired", "repaired", "Tanaka", f"{dup} merged into it ({_plural_s(q0, dup)}, {dup} was D00 new)",
+         f"merged-from:{dup}"),
+        ("repaired", "reopened", None, res.reopened.note, f"merged-from:{dup}")]
+    assert res.notes[0] == f"{dup} was new (新規); {target} was repaired (補修済み), now reopened (再発)"
+    assert res.notes[1].startswith(f"{target}: {res.reopened.note}: reopened (再発) by the merge of {dup}; ")
+    assert f"patrol merge REGISTRY {dup} --undo" in res.notes[1]
+    once = _state(path)
+    with Store(path) as st:
+        und = st.unmerge_candidate(dup, who="Tanaka", cfg=cfg)
+    assert _state(path) == before
+    pd.testing.assert_frame_equal(_query(path), q0)
+    assert _hist(path, target, "unmerged:%")[-1] == (
+        "reopened", "repaired", None, f"the reopen by the merge of {dup} taken back ({res.reopened.note}; {dup}'s "
+                                      "sightings are its own again)", f"unmerged:{dup}")
+    assert und.notes[-1].startswith(f"{target} is repaired (補修済み) again: the merge had reopened it "), und.notes
+    assert _hist(path, target, "merged-from:%")[-1][:2] == ("repaired", "reopened")  # (the reopen stays on record)
+    with Store(path) as st:
+        st.merge_candidates(dup, target, when=_AT, who="Tanaka", cfg=cfg)
+    assert _state(path) == once
+
+
+def _plural_s(q: pd.DataFrame, cid: str) -> str:
+    n = int(q.set_index("candidate_id").loc[cid, "n_obs"])
+    return f"{n} sighting{'s' * (n != 1)}"
+
+
+def test_cli_merge_reopens_and_undo_keeps_it_reopened_when_a_later_drive_saw_it(sample, tmp_path):
+    """``patrol merge`` into the target repaired on 11/24 of the id p2 saw on 11/27: its lines say the target is
+    reopened and why; a later drive (p3, 12/04) sees the target again; ``--undo``: the target stays reopened (p3's
+    sighting is after the repair too), and the undo says so; no history row takes the reopen back."""
+    cfg, (_, _, p3), *_ = sample
+    path, target, dup = _split(sample, tmp_path)
+    _repaired(path, target)
+    r = _patrol("merge", path, dup, "--into", target)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[1] == f"  {dup} was new (新規); {target} was repaired (補修済み), now reopened (再発)", r.stdout
+    assert re.match(rf"  {target}: seen 2026-11-27 \d\d:\d\d \({P2}\) after the repair of {_REPAIRED}: reopened "
+                    rf"\(再発\) by the merge of {dup}; ", lines[2]), r.stdout
+    assert "is repaired, but" not in r.stdout  # (the note of a merge that left it repaired)
+    with Store(path) as st:
+        assert st.status_of(target) == "reopened"
+        res = st.merge(p3, {"run_id": "p3"}, cfg)
+        assert target in res.seen_again  # (reopened already: a drive does not reopen it again)
+    r = _patrol("merge", path, dup, "--undo")
+    assert r.returncode == 0, r.stderr
+    assert re.search(rf"the merge had reopened {target} \(seen 2026-11-27 .*\); it stays reopened \(再発\): seen "
+                     rf"2026-12-04 \d\d:\d\d \({P3}\) after the repair of {_REPAIRED} \(a sighting not {dup}'s\)",
+                     r.stdout), r.stdout
+    with Store(path) as st:
+        assert st.status_of(target) == "reopened"
+    assert [h[:2] for h in _hist(path, target, "unmerged:%")] == [("reopened", "reopened")]
