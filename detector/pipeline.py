@@ -87,6 +87,9 @@ class RunSummary:
     passed_unseen: list | None = None
     passed_unseen_n: dict = field(default_factory=dict)
     passed_unseen_by_drive: dict | None = None
+    # drive -> its ok frames whose look was poor (Frame.look: dark, glare, blurred; frames.look_*): detected, but no
+    # unseen pass of a damage (the registry's passes)
+    poor_look: dict = field(default_factory=dict)
     skipped_stages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     weights: Path | None = None
@@ -167,6 +170,7 @@ def passed_unseen_doc(summary: RunSummary) -> dict | None:
     n = summary.passed_unseen_n
     return {"damages": len(summary.passed_unseen),
             "unseen_2_or_more": sum(n.get(c, 0) >= 2 for c in summary.passed_unseen),
+            "poor_look_frames": dict(summary.poor_look),
             "ids": list(summary.passed_unseen),
             "by_drive": {d: len(ids) for d, ids in (summary.passed_unseen_by_drive or {}).items()}}
 
@@ -877,6 +881,11 @@ def _fill_frame_counts(summary: RunSummary, frames) -> None:
     summary.frames_interpolated = sum(f.status == "ok" and f.position_source == "interpolated" for f in frames)
     summary.frames_from_track = sum(f.status == "ok" and f.position_source == "track_file" for f in frames)
     summary.frames_rear = sum(f.status == "ok" and f.camera == "rear" for f in frames)
+    poor: dict[str, int] = {}
+    for f in frames:
+        if f.status == "ok" and f.look:
+            poor[f.drive] = poor.get(f.drive, 0) + 1
+    summary.poor_look = poor
     reasons: dict[str, int] = {}
     for f in frames:
         if f.status != "ok":

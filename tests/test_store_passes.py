@@ -393,7 +393,7 @@ def test_a_runs_summary_patrol_log_and_repair_list_tell_the_damages_it_drove_pas
     assert (q.loc[rid, "n_passes"], q.loc[rid, "n_unseen"]) == (2, 1)
     doc = json.loads((tmp_path / "o2" / "summary.json").read_text(encoding="utf-8"))
     assert doc["registry"]["passed_unseen"] == {"damages": 1, "unseen_2_or_more": 0, "ids": [rid],
-                                                "by_drive": {P2: 1}}
+                                                "by_drive": {P2: 1}, "poor_look_frames": {}}
     assert "1 known damages driven past without a sighting" in " ".join(r.stdout.split())
     first = json.loads((tmp_path / "o1" / "summary.json").read_text(encoding="utf-8"))
     assert first["registry"]["passed_unseen"]["damages"] == 0
