@@ -198,7 +198,9 @@ def _print_summary(s, title: str) -> None:
         if s.passed_unseen is not None:  # (a merge without frames: where the car drove is not known)
             twice = sum(s.passed_unseen_n.get(c, 0) >= 2 for c in s.passed_unseen)
             t.add_row("passed unseen", f"{len(s.passed_unseen)} known damages driven past without a sighting (未検出通過)"
-                      + (f", {twice} of them now on 2 or more drives since last seen" if twice else ""))
+                      + (f", {twice} of them now on 2 or more drives since last seen" if twice else "")
+                      + (f"; frames too dark, glared or blurred to show the road, no unseen pass: "
+                         + ", ".join(f"{d} {n}" for d, n in s.poor_look.items()) if s.poor_look else ""))
     if s.skipped_stages:
         t.add_row("skipped", ", ".join(s.skipped_stages) + " (inputs unchanged)")
     for w in s.warnings:

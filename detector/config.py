@@ -137,6 +137,23 @@ class FramesSpec(_Strict):
                     "name within the drive, with the rules of ignore: [\"*_R.MP4\", \"Movie/R/*\"]; their damages are "
                     "placed behind the vehicle (camera.rear: its mounting); a file matching ignore too is ignored")
 
+    # a frame's look (detector/look.py, measured in the detect stage; frames.csv brightness, clipped, sharpness,
+    # look): a frame below these could not have shown a damage, and is no unseen pass of one (the registry's passes).
+    # Defaults from bench/bench_look.py on real frames (README, Frames: look)
+    look_min_brightness: float = Field(
+        40.0, ge=0, le=255, allow_inf_nan=False,
+        description="a frame darker than this (mean grey level 0-255 of the whole picture) is 'dark' (night, dusk, a "
+                    "tunnel): not a look at the road; 0 = never")
+    look_max_clipped: float = Field(
+        0.3, ge=0, le=1, allow_inf_nan=False,
+        description="a frame with more than this share of burnt-out pixels (grey 250 or more) is 'glare' (into a "
+                    "low sun, a washed-out lens): not a look at the road; 1 = never")
+    look_min_sharpness: float = Field(
+        4.5, ge=0, allow_inf_nan=False,
+        description="a frame less sharp than this (mean absolute second difference of a 256 px grey copy along its "
+                    "blurrier axis, grey levels) is 'blurred' "
+                    "(motion blur, a wiper, a wet or fogged lens): not a look at the road; 0 = never")
+
     @field_validator("ignore", "rear", mode="before")
     @classmethod
     def _one_pattern(cls, v: Any) -> Any:

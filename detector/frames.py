@@ -135,7 +135,7 @@ REASONS: dict[str, str] = {
 
 CSV_COLUMNS = ["name", "status", "reason", "time", "lat", "lon", "heading", "speed",
                "drive", "position_source", "heading_source", "width", "height", "make", "model", "software",
-               "time_source", "camera", "datum", "hfov_deg"]
+               "time_source", "camera", "datum", "hfov_deg", "brightness", "clipped", "sharpness", "look"]
 # after the contract columns: the absolute path, so a cached frames.csv can be decoded again
 EXTRA_COLUMNS = ["path"]
 
@@ -188,6 +188,13 @@ class Frame:
     # the field of view across the upright picture's long side from the EXIF focal length (hfov_from_focal35),
     # degrees; NaN when the EXIF has none (or a video frame): camera.hfov_deg is used
     hfov_deg: float = math.nan
+    # its look (detector/look.py), measured in the detect stage on the decoded picture (NaN: not measured: not
+    # detected yet, or an older run), and the verdict of the config's frames.look_* ("" good or not measured, else
+    # dark / glare / blurred joined by +): a poor look is no unseen pass of a damage (the registry's passes)
+    brightness: float = math.nan
+    clipped: float = math.nan
+    sharpness: float = math.nan
+    look: str = ""
 
     @property
     def ok(self) -> bool:
@@ -1920,7 +1927,8 @@ def write_frames_csv(frames: Iterable[Frame], path: str | Path) -> None:
                 fr.name, fr.status, fr.reason, fr.time.isoformat() if fr.time is not None else "",
                 _fmt(fr.lat, 8), _fmt(fr.lon, 8), _fmt(fr.heading, 3), _fmt(fr.speed, 3),
                 fr.drive, fr.position_source, fr.heading_source, fr.width, fr.height, fr.make, fr.model, fr.software,
-                fr.time_source, fr.camera, fr.datum, _fmt(fr.hfov_deg, 2), str(fr.path),
+                fr.time_source, fr.camera, fr.datum, _fmt(fr.hfov_deg, 2), _fmt(fr.brightness, 1),
+                _fmt(fr.clipped, 4), _fmt(fr.sharpness, 2), fr.look, str(fr.path),
             ])
 
 
@@ -1984,6 +1992,8 @@ def read_frames_csv(path: str | Path, drive_dir: str | Path | None = None) -> li
                 camera="rear" if (row.get("camera") or "").strip() == "rear" else "front",  # older files: front
                 datum=(row.get("datum") or "").strip(),  # older files: none
                 hfov_deg=fl("hfov_deg"),  # older files: none (camera.hfov_deg)
+                brightness=fl("brightness"), clipped=fl("clipped"), sharpness=fl("sharpness"),  # older: not measured
+                look=(row.get("look") or "").strip(),
             ))
     return out
 
@@ -2027,10 +2037,20 @@ def frame_key(fr: Frame) -> int | None:
     return int.from_bytes(h.digest(), "little") >> 1  # 63 bits: an SQLite INTEGER (and JSON number) as it is
 
 
-def frame_keys(frames: Iterable[Frame]) -> list[tuple[str, str, int, datetime | None, float, float, float]]:
-    """``(drive, name, frame_key, time, lat, lon, heading)`` of every ``ok`` frame whose key can be read, in the frames'
-    order (the time: what ``Store.merge`` names a different drive under a folder name it holds after,
+def frame_keys(frames: Iterable[Frame]) -> list[tuple[str, str, int, datetime | None, float, float, float, str]]:
+    """``(drive, name, frame_key, time, lat, lon, heading, look)`` of every ``ok`` frame whose key can be read, in the
+    frames' order (the time: what ``Store.merge`` names a different drive under a folder name it holds after,
     ``DCIM (2026-11-27)``; time, position and heading, NaN where unknown: what the registry's ``passes`` are made of,
-    the drives past a damage that did not see it)."""
-    return [(fr.drive, fr.name, k, fr.time, fr.lat, fr.lon, fr.heading) for fr in frames
+    the drives past a damage that did not see it; ``look``: "" or why the frame could not show the road, ``Frame.look``:
+    such a frame is no unseen pass)."""
+    return [(fr.drive, fr.name, k, fr.time, fr.lat, fr.lon, fr.heading, fr.look) for fr in frames
             if (k := frame_key(fr)) is not None]
+
+
+def apply_look(frames: Iterable[Frame], spec) -> None:
+    """Each frame's ``look`` from its measured numbers and the thresholds of ``spec`` (the config's ``frames``):
+    recomputed every run, so a changed threshold needs no new detection."""
+    from .look import look_verdict
+
+    for fr in frames:
+        fr.look = look_verdict(fr.brightness, fr.clipped, fr.sharpness, spec) if fr.ok else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -86,6 +87,9 @@ class RunSummary:
     passed_unseen: list | None = None
     passed_unseen_n: dict = field(default_factory=dict)
     passed_unseen_by_drive: dict | None = None
+    # drive -> its ok frames whose look was poor (Frame.look: dark, glare, blurred; frames.look_*): detected, but no
+    # unseen pass of a damage (the registry's passes)
+    poor_look: dict = field(default_factory=dict)
     skipped_stages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     weights: Path | None = None
@@ -166,6 +170,7 @@ def passed_unseen_doc(summary: RunSummary) -> dict | None:
     n = summary.passed_unseen_n
     return {"damages": len(summary.passed_unseen),
             "unseen_2_or_more": sum(n.get(c, 0) >= 2 for c in summary.passed_unseen),
+            "poor_look_frames": dict(summary.poor_look),
             "ids": list(summary.passed_unseen),
             "by_drive": {d: len(ids) for d, ids in (summary.passed_unseen_by_drive or {}).items()}}
 
@@ -347,7 +352,9 @@ def stage_frames(drives: list[Path], cfg: Config, out: Path, man: Manifest, summ
     tracks = [Path(t) for t in tracks]
     given = [file_fingerprint(t) for t in tracks]
     key = _sha1({"drives": [str(d.resolve()) for d in drives], "files": sorted(listing), "tracks": given,
-                 "cfg": config_fingerprint(cfg)["frames"], "tz": cfg.timezone, "v": 6})  # v5: datum; v6: hfov_deg
+                 "cfg": {k: v for k, v in config_fingerprint(cfg)["frames"].items() if not k.startswith("look_")},
+                 "tz": cfg.timezone, "v": 6})  # v5: datum; v6: hfov_deg. (frames.look_*: the detect stage's, applied
+    # every run to the numbers it measured: a changed threshold reads no file again)
     scan_csv, uses_json = out / WORK / "frames.scan.csv", out / WORK / "frames.tracks.json"
     videos_json = out / WORK / "frames.videos.json"
     if man.fresh("frames", key, scan_csv, uses_json, videos_json):
@@ -475,7 +482,8 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
     The stage's own copy is ``.work/detections.detect.csv``; ``OUT/detections.csv`` is published from it (a copy, written
     only when it differs), so one open in Excel (``busy``: noted there, else OutputInUseError) neither stops the
     run nor leaves the stage reading an old file."""
-    from .frames import iter_decoded
+    from .frames import apply_look, iter_decoded
+    from .look import measure_look
 
     det_csv = out / WORK / "detections.detect.csv"
     own = busy is None
@@ -492,7 +500,7 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
     # the journal holds per-frame results: valid for any list of frames (a late upload adds frames, it does not
     # redo the others), as long as the model, its settings and the frame's file are the same
     model_key = _sha1({"weights": weights_fingerprint(weights), "detect": config_fingerprint(cfg)["detect"],
-                       "thr": cfg.thresholds(), "v": 2})  # v2: records carry the file's size and mtime
+                       "thr": cfg.thresholds(), "v": 3})  # v2: records carry the file's size and mtime; v3: its look
     # a rear frame (frames.rear) says so: its hits are written with camera "rear" (a front frame's key is as before)
     key = _sha1({"frames": [(f.drive, f.name, f.status) + (("rear",) if f.camera == "rear" else ()) for f in frames],
                  "model": model_key})
@@ -502,7 +510,9 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
 
         summary.skipped_stages.append("detect")
         publish()
-        return read_frames_csv(frames_csv), read_detections_csv(det_csv)
+        frames = read_frames_csv(frames_csv)
+        apply_look(frames, cfg.frames)  # (the thresholds may have changed: the numbers are the frames')
+        return frames, read_detections_csv(det_csv)
     journal = DetectJournal(out / WORK / "detect.jsonl", model_key)
     file_id = {_frame_key(f): _file_id(f.path) for f in frames if detectable(f)}
 
@@ -531,8 +541,10 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
             preds = detector.predict(imgs)
             recs = []
             for (f, im), (xyxy, conf, cls) in zip(pending, preds):
+                # its look on the pixels decoded anyway (brightness, clipped, sharpness; detector/look.py): kept
+                # in the journal, so a resumed run has it without decoding the frame again
                 recs.append({"drive": f.drive, "name": f.name, "file": file_id[_frame_key(f)],
-                             "h": int(im.shape[0]), "w": int(im.shape[1]),
+                             "h": int(im.shape[0]), "w": int(im.shape[1]), "look": list(measure_look(im)),
                              "boxes": [[round(float(v), 1) for v in b] + [round(float(c), 4), str(k)]
                                        for b, c, k in zip(np.asarray(xyxy).reshape(-1, 4), conf, cls)]})
             journal.append(recs)
@@ -570,6 +582,7 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
         if "reject" in rec:
             f.status, f.reason = "rejected", rec["reject"]
             continue
+        f.brightness, f.clipped, f.sharpness = rec.get("look") or (math.nan,) * 3
         boxes = rec["boxes"]
         if not boxes:
             continue
@@ -583,11 +596,14 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
 
     write_detections_csv(det, det_csv)
     checkpoint("detections_written")
+    apply_look(frames, cfg.frames)
     write_frames_csv(frames, frames_csv)
     man.mark("detect", key)
     publish()
     # as read back by a resumed run (detections.csv rounds lat/lon/heading): identical outputs either way
-    return read_frames_csv(frames_csv), read_detections_csv(det_csv)
+    frames = read_frames_csv(frames_csv)
+    apply_look(frames, cfg.frames)
+    return frames, read_detections_csv(det_csv)
 
 
 def locate_and_dedupe(det: Detections, roads: Path, cfg: Config, net=None, frames=None):
@@ -865,6 +881,11 @@ def _fill_frame_counts(summary: RunSummary, frames) -> None:
     summary.frames_interpolated = sum(f.status == "ok" and f.position_source == "interpolated" for f in frames)
     summary.frames_from_track = sum(f.status == "ok" and f.position_source == "track_file" for f in frames)
     summary.frames_rear = sum(f.status == "ok" and f.camera == "rear" for f in frames)
+    poor: dict[str, int] = {}
+    for f in frames:
+        if f.status == "ok" and f.look:
+            poor[f.drive] = poor.get(f.drive, 0) + 1
+    summary.poor_look = poor
     reasons: dict[str, int] = {}
     for f in frames:
         if f.status != "ok":

@@ -287,7 +287,7 @@ _FRAMES_SQL = [
     "CREATE TABLE IF NOT EXISTS drives (did INTEGER PRIMARY KEY AUTOINCREMENT, drive TEXT NOT NULL UNIQUE, "
     "merged_at TEXT NOT NULL, run_id TEXT, n_frames INTEGER NOT NULL DEFAULT 0)",
     "CREATE TABLE IF NOT EXISTS frames (frame_key INTEGER PRIMARY KEY, did INTEGER NOT NULL, image TEXT NOT NULL, "
-    "lat REAL, lon REAL, heading REAL, t REAL)",
+    "lat REAL, lon REAL, heading REAL, t REAL, look TEXT)",
     _FRAMES_INDEX_SQL,
     "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES "
     "('drives', 'attributes', 'drives', 'drive folders merged, first merge time, frames recorded', NULL)",
@@ -298,6 +298,10 @@ _FRAMES_SQL = [
 #: schema 4: a frame's position, heading (deg true) and time (unix s), where known (frames recorded by schema 3 keep
 #: NULLs); added to a schema-3 ``frames`` by ALTER TABLE in the next write transaction (``_migrate``)
 _FRAME_POS_COLUMNS = {"lat": "REAL", "lon": "REAL", "heading": "REAL", "t": "REAL"}
+#: schema 5: a frame's look (``frames.look``, ``Frame.look``: NULL good or not measured, else why it could not show the
+#: road: dark, glare, blurred) and a pass's (NULL: the drive's nearest passing frame looked; else every passing frame
+#: of that drive was a poor look, the nearest's verdict): a pass without a look is no unseen pass (``n_unseen``)
+_LOOK_COLUMNS = {"look": "TEXT"}
 #: the frames near a damage (``Store._update_passes``): by a grid cell of 1/2000 degree (55 m north-south, 45 m
 #: east-west in Japan), an expression index: a range on lat alone read a band across the whole city (bench_registry
 #: --weeks 41 --frames 100: 9.6 s of a 13.6 s merge)
@@ -309,7 +313,7 @@ _FRAMES_POS_INDEX_SQL = f"CREATE INDEX IF NOT EXISTS frames_cell ON frames ({_CE
 #: the nearest passing frame, and whether that drive sighted it. Recomputed from frames and observations only
 _PASSES_SQL = [
     "CREATE TABLE IF NOT EXISTS passes (pid INTEGER PRIMARY KEY, candidate_id TEXT NOT NULL, drive TEXT NOT NULL, "
-    "time TEXT, t REAL, distance_m REAL, sighted INTEGER NOT NULL, frame_key INTEGER)",
+    "time TEXT, t REAL, distance_m REAL, sighted INTEGER NOT NULL, frame_key INTEGER, look TEXT)",
     "CREATE UNIQUE INDEX IF NOT EXISTS passes_cand_drive ON passes (candidate_id, drive)",
     "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES "
     "('passes', 'attributes', 'passes', 'every drive past a damage: nearest frame time and distance, sighted or not', "
@@ -1044,11 +1048,15 @@ class Store:
         what is known: the drives that sighted it.
 
         4 -> 5: ``candidates`` gets merged_into, merged_at (NULL: no damage was merged into another before), and the
-        (empty) table ``merges``."""
+        (empty) table ``merges``; ``frames`` and ``passes`` get ``look`` (NULL: the frames recorded before were not
+        measured, they count as looks)."""
         con = self.con
         row = con.execute("SELECT value FROM patrol_meta WHERE key='schema_version'").fetchone() if (
             "patrol_meta" in self._tables()) else None
         if row is None or int(row[0]) >= SCHEMA_VERSION:  # (none: the registry is being created)
+            if row is not None and int(row[0]) == SCHEMA_VERSION:  # (made by a build of 5 before the looks)
+                self._add_columns("frames", _LOOK_COLUMNS)
+                self._add_columns("passes", _LOOK_COLUMNS)
             return False
         version = int(row[0])
         self._converting = version
@@ -1056,11 +1064,12 @@ class Store:
             self._migrate_1_2()
         for stmt in _FRAMES_SQL:
             con.execute(stmt)
-        self._add_columns("frames", _FRAME_POS_COLUMNS)
+        self._add_columns("frames", {**_FRAME_POS_COLUMNS, **_LOOK_COLUMNS})
         self._add_columns("observations", {"heading": "REAL"})
         self._add_columns("candidates", {k: _CAND_SQL_TYPES[k] for k in PASS_COLUMNS + MERGED_COLUMNS})
         for stmt in [_FRAMES_POS_INDEX_SQL] + _PASSES_SQL + _MERGES_SQL:
             con.execute(stmt)
+        self._add_columns("passes", _LOOK_COLUMNS)
         con.execute("UPDATE patrol_meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
         self._touch("patrol_meta", "drives", "frames")
         if version < 4:  # every damage's passes as far as known: its sighting drives (no frame has a position yet)
@@ -1266,8 +1275,10 @@ class Store:
         pass_r = float(getattr(store_spec, "pass_radius_m", PASS_RADIUS_M))
         tol = float(cfg.locate.heading_tolerance_deg) if cfg is not None else HEADING_TOLERANCE_DEG
         # a frame's position, heading and time by key (recorded with it), the heading by (drive, name) (its sightings')
+        # and its look ("" good or not measured: NULL; else why it could not show the road: no unseen pass)
         fpos = {int(f[2]): (*(_f(v) for v in (f[4:7] if len(f) > 6 else (None,) * 3)),
-                            self._epoch(f[3]) if len(f) > 3 else None) for f in frames}
+                            self._epoch(f[3]) if len(f) > 3 else None, (_s(f[7]) or None) if len(f) > 7 else None)
+                for f in frames}
         heads = {(f[0], f[1]): _f(f[6]) for f in frames if len(f) > 6}
         for r in rows:
             for o in r["obs"]:
@@ -1626,8 +1637,9 @@ class Store:
         con.executemany("UPDATE drives SET n_frames = n_frames + ? WHERE drive=?", [(n, d) for d, n in counts.items()])
         did = dict(con.execute("SELECT drive, did FROM drives WHERE drive IN (SELECT value FROM json_each(?))",
                                (json.dumps(list(counts)),)))
-        none = (None, None, None, None)
-        con.executemany("INSERT INTO frames (frame_key, did, image, lat, lon, heading, t) VALUES (?,?,?,?,?,?,?)",
+        none = (None, None, None, None, None)
+        con.executemany("INSERT INTO frames (frame_key, did, image, lat, lon, heading, t, look) VALUES "
+                        "(?,?,?,?,?,?,?,?)",
                         [(k, did[d], im, *pos.get(k, none)) for k, d, im in new])
         self._touch("drives", "frames")
 
@@ -1639,17 +1651,18 @@ class Store:
         put = [(*pos[k], k) for k in sorted(set(keys)) if k in pos and pos[k][0] is not None and pos[k][1] is not None]
         if not put:
             return []
-        self.con.executemany("UPDATE frames SET lat=?, lon=?, heading=?, t=? WHERE frame_key=? AND lat IS NULL", put)
+        self.con.executemany("UPDATE frames SET lat=?, lon=?, heading=?, t=?, look=? WHERE frame_key=? AND lat IS NULL",
+                             put)
         self._touch("frames")
         return [p[-1] for p in put]
 
     def _new_frame_table(self, keys: list[int], pos: dict[int, tuple]) -> pd.DataFrame:
         """Inside merge's transaction, after ``_record_frames`` and ``_place_frames``: the frames just recorded or
-        given their position with a position (frame_key, did, lat, lon, heading, t), as stored."""
+        given their position with a position (frame_key, did, lat, lon, heading, t, look), as stored."""
         keys = [k for k in keys if k in pos and pos[k][0] is not None and pos[k][1] is not None]
         if not keys:
-            return pd.DataFrame(columns=["frame_key", "did", "lat", "lon", "heading", "t"])
-        return pd.read_sql_query("SELECT f.frame_key, f.did, f.lat, f.lon, f.heading, f.t FROM json_each(?) j "
+            return pd.DataFrame(columns=["frame_key", "did", "lat", "lon", "heading", "t", "look"])
+        return pd.read_sql_query("SELECT f.frame_key, f.did, f.lat, f.lon, f.heading, f.t, f.look FROM json_each(?) j "
                                  "JOIN frames f ON f.frame_key = j.value", self.con, params=(json.dumps(keys),))
 
     def _near_frames(self, newf: pd.DataFrame, radius: float) -> set[str]:
@@ -1714,7 +1727,7 @@ class Store:
 
     def _frame_pairs(self, cand: pd.DataFrame, radius: float) -> pd.DataFrame:
         """Every positioned frame held in the grid cells (``_CELL``) of each damage's box (candidate_id, frame_key,
-        did, lat, lon, heading, t): one SQL join on the ``frames_cell`` index."""
+        did, lat, lon, heading, t, look): one SQL join on the ``frames_cell`` index."""
         lat, lon = cand["lat"].to_numpy(float), cand["lon"].to_numpy(float)
         pad = radius / 111_000.0 * 1.01 + 1e-6
         padx = pad / np.maximum(np.cos(np.radians(lat)), 0.05)
@@ -1729,7 +1742,8 @@ class Store:
         cells = ii[ok] * 1_000_000 + jj[ok]
         ids = cand["candidate_id"].to_numpy(object)
         return pd.read_sql_query(
-            f"SELECT json_extract(j.value, '$[0]') AS candidate_id, f.frame_key, f.did, f.lat, f.lon, f.heading, f.t "
+            f"SELECT json_extract(j.value, '$[0]') AS candidate_id, f.frame_key, f.did, f.lat, f.lon, f.heading, f.t, "
+            "f.look "
             f"FROM json_each(?) j JOIN frames f ON {_CELL.replace('lat', 'f.lat').replace('lon', 'f.lon')} = "
             "json_extract(j.value, '$[1]') AND f.lat IS NOT NULL", self.con,
             params=(json.dumps([[ids[r], int(c)] for r, c in zip(row, cells)]),))
@@ -1744,8 +1758,10 @@ class Store:
         (within ``tol``, ``locate.heading_tolerance_deg``, either way; in 5 degree steps) with one of the directions the
         damage was seen from (the headings of its sightings' frames); a frame without heading, or a damage seen from
         no known heading, counts, as ``segments`` counts coverage. One row per (damage, drive): the nearest passing
-        frame (distance, then time, then key); a drive that sighted the damage passed it (without a passing frame:
-        the time of its latest sighting, no distance).
+        frame that could show the road (a good look: ``frames.look`` NULL), else the nearest poor one (the row's
+        ``look`` its verdict: dark, glare, blurred; no unseen pass: the drive could not have seen it), by distance,
+        then time, then key; a drive that sighted the damage passed it (without a passing frame: the time of its
+        latest sighting, no distance), whatever the look of its frames.
 
         ``newf`` (frames just recorded, ``_new_frame_table``): the damages' rows as stored are still right (not moved,
         same directions): only these frames are looked at, each drive's row the nearer of the two (the minimum over
@@ -1778,8 +1794,8 @@ class Store:
                 if p:
                     k = (cid, p)
                     seen[k] = lt if seen.get(k) is None else max(seen[k], lt if lt is not None else -math.inf)
-        old = {(cid, d): (tx, t, dm, s_, fk) for cid, d, tx, t, dm, s_, fk in con.execute(
-            "SELECT candidate_id, drive, time, t, distance_m, sighted, frame_key FROM passes WHERE candidate_id IN "
+        old = {(cid, d): (tx, t, dm, s_, fk, lk) for cid, d, tx, t, dm, s_, fk, lk in con.execute(
+            "SELECT candidate_id, drive, time, t, distance_m, sighted, frame_key, look FROM passes WHERE candidate_id IN "
             f"(SELECT value FROM json_each(?)){only}", (ids_json, *extra))}
         c = cand[cand["lat"].notna() & cand["lon"].notna()]
         pairs = pd.DataFrame()
@@ -1788,7 +1804,7 @@ class Store:
                 pairs = self._frame_pairs(c, radius)
             elif len(newf):
                 pairs = self._pairs_with(c, newf, radius)
-        best: dict[tuple[str, int], tuple] = {}  # (damage, did) -> (distance, t, frame_key)
+        best: dict[tuple[str, int], tuple] = {}  # (damage, did) -> (distance, t, frame_key, look)
         if len(pairs):
             pos = c.set_index("candidate_id").loc[pairs["candidate_id"], ["lat", "lon"]].to_numpy(float)
             # metres around the damage's own latitude: the same distance whichever frames are looked at with it
@@ -1806,43 +1822,50 @@ class Store:
                 if has.any():
                     allowed[has] = np.stack([dirs[x] for x in pairs["candidate_id"][has]])
                 keep &= ~np.isfinite(h) | allowed[np.arange(len(pairs)), hb]
-            p = pairs[keep].assign(distance_m=dist[keep], _t=pairs["t"][keep].fillna(np.inf))
-            p = p.sort_values(["candidate_id", "did", "distance_m", "_t", "frame_key"])
+            look = pairs["look"].where(pairs["look"].notna() & (pairs["look"] != ""), None)
+            p = pairs[keep].assign(distance_m=dist[keep], _t=pairs["t"][keep].fillna(np.inf), look=look[keep],
+                                   _poor=look[keep].notna())
+            p = p.sort_values(["candidate_id", "did", "_poor", "distance_m", "_t", "frame_key"])  # a look first
             p = p.drop_duplicates(["candidate_id", "did"])
-            for cid, did, dm, t, fk in zip(p["candidate_id"], p["did"], p["distance_m"], p["t"], p["frame_key"]):
-                best[(cid, int(did))] = (float(dm), None if t is None or not np.isfinite(t) else float(t), int(fk))
+            for cid, did, dm, t, fk, lk in zip(p["candidate_id"], p["did"], p["distance_m"], p["t"], p["frame_key"],
+                                               p["look"]):
+                best[(cid, int(did))] = (float(dm), None if t is None or not np.isfinite(t) else float(t), int(fk),
+                                         lk if isinstance(lk, str) else None)
         drive = {}
         if best:
             drive = dict(con.execute("SELECT did, drive FROM drives WHERE did IN (SELECT value FROM json_each(?))",
                                      (json.dumps(sorted({d for _, d in best})),)))
-        rows: dict[tuple[str, str], tuple] = {}  # (damage, drive) -> (distance, t, frame_key)
+        rows: dict[tuple[str, str], tuple] = {}  # (damage, drive) -> (distance, t, frame_key, look)
         if newf is not None:  # the rows as stored (frames' ones), each drive's then the nearer with the new frames'
-            rows = {k: (v[2], v[1], v[4]) for k, v in old.items() if v[4] is not None}
+            rows = {k: (v[2], v[1], v[4], v[5]) for k, v in old.items() if v[4] is not None}
+
+        def order(v):  # a good look before a poor one, then the nearest, the earliest, the key
+            return v[3] is not None, v[0], np.inf if v[1] is None else v[1], v[2]
+
         for (cid, did), v in best.items():
             k = (cid, drive[did])
             w = rows.get(k)
-            if w is None or (v[0], np.inf if v[1] is None else v[1], v[2]) < (
-                    w[0], np.inf if w[1] is None else w[1], w[2]):
+            if w is None or order(v) < order(w):
                 rows[k] = v
-        new = {k: (self._time_text(t), t, dm, int(k in seen), fk) for k, (dm, t, fk) in rows.items()}
+        new = {k: (self._time_text(t), t, dm, int(k in seen), fk, lk) for k, (dm, t, fk, lk) in rows.items()}
         for k, lt in seen.items():
             if k not in new:
                 lt = lt if lt is not None and np.isfinite(lt) else None
-                new[k] = (self._time_text(lt), lt, None, 1, None)
+                new[k] = (self._time_text(lt), lt, None, 1, None, None)
         gone = [k for k in old if k not in new]
         put = [(*k, *v) for k, v in sorted(new.items()) if old.get(k) != v]
         if gone:
             con.executemany("DELETE FROM passes WHERE candidate_id=? AND drive=?", gone)
         if put:
-            con.executemany("INSERT INTO passes (candidate_id, drive, time, t, distance_m, sighted, frame_key) VALUES "
-                            "(?,?,?,?,?,?,?) ON CONFLICT (candidate_id, drive) DO UPDATE SET time=excluded.time, "
-                            "t=excluded.t, distance_m=excluded.distance_m, sighted=excluded.sighted, "
-                            "frame_key=excluded.frame_key", put)
+            con.executemany("INSERT INTO passes (candidate_id, drive, time, t, distance_m, sighted, frame_key, look) "
+                            "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (candidate_id, drive) DO UPDATE SET "
+                            "time=excluded.time, t=excluded.t, distance_m=excluded.distance_m, "
+                            "sighted=excluded.sighted, frame_key=excluded.frame_key, look=excluded.look", put)
         if gone or put:
             self._touch("passes")
-        # the damages' aggregates, from their passes as stored now
+        # the damages' aggregates, from their passes as stored now (an unseen pass: a look, not a poor frame's)
         agg = {cid: (n, u or 0, self._time_text(t)) for cid, n, u, t in con.execute(
-            "SELECT p.candidate_id, COUNT(*), SUM(p.sighted = 0 AND p.t IS NOT NULL AND (c.last_t IS NULL OR p.t > "
+            "SELECT p.candidate_id, COUNT(*), SUM(p.sighted = 0 AND p.look IS NULL AND p.t IS NOT NULL AND (c.last_t IS NULL OR p.t > "
             "c.last_t)), MAX(p.t) FROM passes p JOIN candidates c ON c.candidate_id = p.candidate_id WHERE "
             "p.candidate_id IN (SELECT value FROM json_each(?)) GROUP BY p.candidate_id", (ids_json,))}
         upd = []
@@ -1872,7 +1895,8 @@ class Store:
         n_unseen: dict[str, int] = {}
         for cid, d, u in self.con.execute(
                 "SELECT p.candidate_id, p.drive, c.n_unseen FROM passes p JOIN candidates c USING (candidate_id) "
-                "WHERE p.drive IN (SELECT value FROM json_each(?)) AND p.sighted = 0 AND p.t IS NOT NULL AND "
+                "WHERE p.drive IN (SELECT value FROM json_each(?)) AND p.sighted = 0 AND p.look IS NULL AND "
+                "p.t IS NOT NULL AND "
                 "(c.last_t IS NULL OR p.t > c.last_t)", (json.dumps(held),)):
             by_name.setdefault(d, set()).add(cid)
             n_unseen[cid] = int(u or 0)

@@ -46,7 +46,7 @@ def registry(sample, tmp_path_factory):  # noqa: F811
     assert alone.any()
     p3 = p3.drop(p3.index[np.flatnonzero(alone)[0]])
     # another drive: other photos (frame keys), a week later; the same route and positions
-    frames3 = [(P3, name, k ^ 1, t + week if t is not None else t, la, lo, h) for _, name, k, t, la, lo, h in keys[P2]]
+    frames3 = [(P3, name, k ^ 1, t + week if t is not None else t, la, lo, h) for _, name, k, t, la, lo, h, *_ in keys[P2]]
     path = tmp_path_factory.mktemp("unseen") / "registry.gpkg"
     _merge(path, [("p1", p1, keys[P1]), ("p2", p2, keys[P2]), ("p3", p3, frames3)], cfg)
     return path, _rid(path, p1, label)

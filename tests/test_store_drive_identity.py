@@ -77,7 +77,8 @@ def test_frame_key_is_the_photo_not_its_name(toyama, tmp_path):
     shutil.copy(one.path, copy)
     assert frame_key(Frame(drive="x", name="renamed.jpg", path=copy, index=0, status="ok", reason="",
                            time=None)) == frame_key(one)
-    assert frame_keys([one]) == [(one.drive, one.name, frame_key(one), one.time, one.lat, one.lon, one.heading)]
+    assert frame_keys([one]) == [(one.drive, one.name, frame_key(one), one.time, one.lat, one.lon, one.heading,
+                                  one.look)]
     # a frame taken from a video: the video's fingerprint (index.json) and the time, not the JPEG's bytes
     for drive in ("a", "b"):
         folder = tmp_path / drive / "VID_0001_mp4"

@@ -393,7 +393,7 @@ def test_a_runs_summary_patrol_log_and_repair_list_tell_the_damages_it_drove_pas
     assert (q.loc[rid, "n_passes"], q.loc[rid, "n_unseen"]) == (2, 1)
     doc = json.loads((tmp_path / "o2" / "summary.json").read_text(encoding="utf-8"))
     assert doc["registry"]["passed_unseen"] == {"damages": 1, "unseen_2_or_more": 0, "ids": [rid],
-                                                "by_drive": {P2: 1}}
+                                                "by_drive": {P2: 1}, "poor_look_frames": {}}
     assert "1 known damages driven past without a sighting" in " ".join(r.stdout.split())
     first = json.loads((tmp_path / "o1" / "summary.json").read_text(encoding="utf-8"))
     assert first["registry"]["passed_unseen"]["damages"] == 0
@@ -470,3 +470,66 @@ def test_the_conversion_of_a_schema_3_registry_is_told_once(sample, tmp_path):
     from detector.errors import StoreError
     with pytest.raises(StoreError, match=f"schema version {SCHEMA_VERSION + 1} .*update patrol on this PC"):
         Store(stores["status"])
+
+
+def _darkened(toyama: Path, keys: list[tuple], lat: float, lon: float, radius: float, cfg) -> tuple[list, int]:
+    """``keys`` (p2's ``frame_keys``) with the look of each frame within ``radius`` + 10 m of (lat, lon) measured on
+    its real picture darkened as at dusk (gamma 2.2, gain 0.35; detector/look.py on the decoded pixels, the verdict
+    by the config): what the detect stage gives those frames of an evening drive. Returns (keys, frames darkened)."""
+    import cv2
+
+    from detector.look import look_verdict, measure_look
+
+    out, n = [], 0
+    for k in keys:
+        d = np.hypot((k[4] - lat) * 111_000, (k[5] - lon) * 111_000 * np.cos(np.radians(lat)))
+        if d <= radius + 10:
+            img = cv2.imread(str(toyama / k[0] / k[1]))
+            dark = np.clip((img / 255.0) ** 2.2 * 0.35 * 255 + 0.5, 0, 255).astype(np.uint8)
+            k = (*k[:7], look_verdict(*measure_look(dark), cfg.frames))
+            n += 1
+        out.append(k)
+    return out, n
+
+
+def test_a_drive_past_a_damage_only_in_dark_frames_is_no_unseen_pass(sample, tmp_path):
+    """p2 without its sighting of p1's damage passes it unseen (test_a_damage_driven_past_without_a_sighting); the same
+    p2 whose frames near that damage are dark (real frames darkened, their look measured) could not have seen it: its
+    pass is kept (n_passes, the row's look says why) but is no unseen pass: n_unseen 0, not in the run's passed
+    unseen. Its original frames' looks are all good. In either merge order, incremental = recomputed."""
+    from conftest import TOYAMA
+
+    cfg, p1, p2, label, keys = sample
+    assert all(k[7] == "" for k in keys[P1] + keys[P2])  # (frame_keys before detection: not measured)
+    c = p1.loc[label]
+    k2, n = _darkened(TOYAMA, keys[P2], float(c["lat"]), float(c["lon"]), cfg.store.pass_radius_m, cfg)
+    assert n >= 1 and all(k[7] == "dark" for k in k2 if k[7])
+    store = tmp_path / "r.gpkg"
+    with Store(store) as st:
+        st.merge(p1, {"run_id": "p1"}, cfg, frames=keys[P1])
+        res = st.merge(p2, {"run_id": "p2"}, cfg, frames=k2)
+    rid = _rid(store, p1, label)
+    assert rid not in res.passed_unseen_by_drive[P2] and rid not in res.n_unseen
+    con = sqlite3.connect(store)
+    try:
+        rows = con.execute("SELECT drive, sighted, look FROM passes WHERE candidate_id=? ORDER BY drive",
+                           (rid,)).fetchall()
+        agg = con.execute("SELECT n_passes, n_unseen FROM candidates WHERE candidate_id=?", (rid,)).fetchone()
+        n_dark = con.execute("SELECT COUNT(*) FROM frames WHERE look='dark'").fetchone()[0]
+    finally:
+        con.close()
+    assert rows == [(P1, 1, None), (P2, 0, "dark")] and agg == (2, 0) and n_dark == n
+    before = dump(store, skip=())
+    assert _recomputed(store, cfg) == before
+    # p2 first, then p1 (the damage made after the dark frames were held): the same passes
+    b = tmp_path / "b.gpkg"
+    with Store(b) as st:
+        st.merge(p2, {"run_id": "p2"}, cfg, frames=k2)
+        st.merge(p1, {"run_id": "p1"}, cfg, frames=keys[P1])
+    assert _passes(b, _rid(b, p1, label)) == _passes(store, rid)
+    # the original p2 (looks good) over the same p1: the unseen pass it gives
+    c2 = tmp_path / "c.gpkg"
+    with Store(c2) as st:
+        st.merge(p1, {"run_id": "p1"}, cfg, frames=keys[P1])
+        res = st.merge(p2, {"run_id": "p2"}, cfg, frames=keys[P2])
+    assert rid in res.passed_unseen_by_drive[P2] and res.n_unseen[rid] == 1
