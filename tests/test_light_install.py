@@ -183,14 +183,14 @@ def test_the_wheel_carries_the_model_and_configs(tmp_path):
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        have = [int(x) for x in version("setuptools").split(".")[:1]] >= [68] and version("wheel")
+        have = [int(x) for x in version("setuptools").split(".")[:1]] >= [77] and version("wheel")
     except PackageNotFoundError:
         have = False
     if not have:  # the test extra brings them (make test installs it)
-        pytest.skip("building the wheel without the network needs setuptools>=68 and wheel here (pip install -e '.[test]')")
+        pytest.skip("building the wheel without the network needs setuptools>=77 and wheel here (pip install -e '.[test]')")
     src = tmp_path / "src"  # a copy of what the wheel is built from, so that the build leaves nothing in the checkout
     src.mkdir()
-    for name in ("pyproject.toml", "README.md", "cli.py"):
+    for name in ("pyproject.toml", "README.md", "cli.py", "LICENSE"):
         shutil.copy2(ROOT / name, src / name)
     for name in ("detector", "configs", "weights"):
         shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
@@ -198,6 +198,14 @@ def test_the_wheel_carries_the_model_and_configs(tmp_path):
                         "--wheel-dir", tmp_path / "wheels", src], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     wheel = next((tmp_path / "wheels").glob("road_patrol-*.whl"))
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as z:  # the licences travel with it (README: Licence), AGPL-3.0-only in its metadata
+        names = z.namelist()
+        meta = z.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode("utf-8")
+    for lic in ("LICENSE", "detector/assets/leaflet/LICENSE", "detector/assets/haarcascades/LICENSE.txt"):
+        assert any(n.endswith(f".dist-info/licenses/{lic}") for n in names), (lic, names)
+    assert "License-Expression: AGPL-3.0-only" in meta, meta[:800]
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True, timeout=120)
     py = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
