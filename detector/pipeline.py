@@ -600,10 +600,9 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
     write_frames_csv(frames, frames_csv)
     man.mark("detect", key)
     publish()
-    # as read back by a resumed run (detections.csv rounds lat/lon/heading): identical outputs either way
-    frames = read_frames_csv(frames_csv)
-    apply_look(frames, cfg.frames)
-    return frames, read_detections_csv(det_csv)
+    # as read back by a resumed run (detections.csv rounds lat/lon/heading): identical outputs either way (the
+    # looks as written just above, from this config)
+    return read_frames_csv(frames_csv), read_detections_csv(det_csv)
 
 
 def locate_and_dedupe(det: Detections, roads: Path, cfg: Config, net=None, frames=None):

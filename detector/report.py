@@ -1193,8 +1193,10 @@ _APP_JS = r"""
   // a damage still open that the registry's drives passed UNSEEN_MARK times or more since its last sighting
   // without seeing it (n_unseen): worth a look before a crew goes out (a false alarm, or repaired by someone else)
   var UNSEEN_MARK = D.meta.unseenRing || 2;  // config store.unseen_ring_passes
+  // done with (no ring; not in the status filter's "open", 未対応: new, confirmed, scheduled, reopened)
+  var CLOSED = ["repaired", "not_an_issue"];
   function unseen(c) {
-    return typeof c.n_unseen === "number" && c.n_unseen >= UNSEEN_MARK && c.status !== "repaired" && c.status !== "not_an_issue";
+    return typeof c.n_unseen === "number" && c.n_unseen >= UNSEEN_MARK && CLOSED.indexOf(c.status) < 0;
   }
   function styleFor(c) {
     var st = c.status;
@@ -1480,8 +1482,6 @@ _APP_JS = r"""
 
   // filters
   var fClass = document.getElementById("f-class"), fStatus = document.getElementById("f-status");
-  // "open" (未対応): what still needs the crew, every status but these (new, confirmed, scheduled, reopened)
-  var CLOSED = ["repaired", "not_an_issue"];
   var fSev = document.getElementById("f-sev"), fText = document.getElementById("f-text");
   var fUnseen = document.getElementById("f-unseen");
   if (HAS_PASSES) document.getElementById("l-unseen").hidden = false;

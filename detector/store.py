@@ -470,6 +470,15 @@ class DriveCopy:
 PASS_RADIUS_M = 15.0
 HEADING_TOLERANCE_DEG = 60.0
 
+
+def _pass_rules(cfg=None) -> tuple[float, float]:
+    """(``store.pass_radius_m``, ``locate.heading_tolerance_deg``) of ``cfg``, the defaults without one: what a frame
+    must be to pass a damage (``Store._update_passes``)."""
+    if cfg is None:
+        return PASS_RADIUS_M, HEADING_TOLERANCE_DEG
+    return (float(getattr(getattr(cfg, "store", None), "pass_radius_m", PASS_RADIUS_M)),
+            float(cfg.locate.heading_tolerance_deg))
+
 #: a run drive's new frames this close in time (s) to the frames it shares with the registry's drive of its folder
 #: name continue that drive though of another day (a patrol past midnight, its last photos uploaded late)
 CONTINUE_S = 6 * 3600.0
@@ -1272,8 +1281,7 @@ class Store:
         except StoreError as e:
             raise StoreError(e.reason, self.path, e.field) from None
         frames = list(frames or ())
-        pass_r = float(getattr(store_spec, "pass_radius_m", PASS_RADIUS_M))
-        tol = float(cfg.locate.heading_tolerance_deg) if cfg is not None else HEADING_TOLERANCE_DEG
+        pass_r, tol = _pass_rules(cfg)
         # a frame's position, heading and time by key (recorded with it), the heading by (drive, name) (its sightings')
         # and its look ("" good or not measured: NULL; else why it could not show the road: no unseen pass)
         fpos = {int(f[2]): (*(_f(v) for v in (f[4:7] if len(f) > 6 else (None,) * 3)),
@@ -1339,12 +1347,7 @@ class Store:
                 t = new_obs_t.get(rid)
                 if status == "repaired" and t is not None and rep_t is not None and np.isfinite(rep_t) and t > rep_t:
                     # the crew's note (what was repaired, how) stays; the history row says why it reopened
-                    con.execute("UPDATE candidates SET status='reopened', status_changed_at=? WHERE candidate_id=?",
-                                (merged_at, rid))
-                    con.execute(
-                        "INSERT INTO status_history (candidate_id, at, from_status, to_status, source, run_id, note) "
-                        "VALUES (?,?,'repaired','reopened','merge',?,'seen again after repair')",
-                        (rid, merged_at, run_id))
+                    self._reopen(rid, merged_at, "seen again after repair", "merge", run_id)
                     res.seen_again.remove(rid)
                     res.reopened.append(rid)
             for rid in touched:
@@ -2221,9 +2224,7 @@ class Store:
         if a == b:
             raise UsageError(f"{a}: cannot merge a candidate into itself (--into names the other candidate of the "
                              "same damage)", self.path)
-        store_spec = getattr(cfg, "store", None)
-        pass_r = float(getattr(store_spec, "pass_radius_m", PASS_RADIUS_M))
-        tol = float(cfg.locate.heading_tolerance_deg) if cfg is not None else HEADING_TOLERANCE_DEG
+        pass_r, tol = _pass_rules(cfg)
         with self._txn() as con:
             got = {r[0]: r[1:] for r in con.execute(
                 "SELECT candidate_id, class, class_name_ja, status, crop_obs_id, crop_jpeg IS NOT NULL, repaired_t, "
@@ -2384,9 +2385,7 @@ class Store:
         whose sightings a run has since replaced (an image-level sighting superseded by a run's boxed sighting of the
         same photo: it cannot be given back as it was)."""
         a = str(candidate_id).strip().upper()
-        store_spec = getattr(cfg, "store", None)
-        pass_r = float(getattr(store_spec, "pass_radius_m", PASS_RADIUS_M))
-        tol = float(cfg.locate.heading_tolerance_deg) if cfg is not None else HEADING_TOLERANCE_DEG
+        pass_r, tol = _pass_rules(cfg)
         with self._txn() as con:
             row = con.execute("SELECT class, class_name_ja, status, merged_into FROM candidates WHERE candidate_id=?",
                               (a,)).fetchone()
@@ -2606,16 +2605,16 @@ class Store:
         self._touch("candidates", "status_history")
         return True
 
-    def _reopen(self, candidate_id: str, at: str, note: str, source: str) -> None:
-        """A repaired damage seen after its repair date, reopened at ``at`` (``RepairSeenAfter``: a repair dated
-        before a sighting held, or a merge of a damage seen after it): status ``reopened``, ``status_changed_at``, a
-        history row ``repaired -> reopened`` (``note``: the sighting and the repair date). ``repaired_at`` and the
-        crew's note stay; the history keeps the repair."""
+    def _reopen(self, candidate_id: str, at: str, note: str, source: str, run_id: str | None = None) -> None:
+        """A repaired damage seen after its repair date, reopened at ``at`` (a drive merged after the repair, ``run_id``
+        its run; ``RepairSeenAfter``: a repair dated before a sighting held, or a merge of a damage seen after it):
+        status ``reopened``, ``status_changed_at``, a history row ``repaired -> reopened`` (``note``: why). ``repaired_at``
+        and the crew's note stay; the history keeps the repair."""
         self.con.execute("UPDATE candidates SET status='reopened', status_changed_at=? WHERE candidate_id=?",
                          (at, candidate_id))
         self.con.execute(
-            "INSERT INTO status_history (candidate_id, at, from_status, to_status, note, source) "
-            "VALUES (?,?,'repaired','reopened',?,?)", (candidate_id, at, note, source))
+            "INSERT INTO status_history (candidate_id, at, from_status, to_status, note, source, run_id) "
+            "VALUES (?,?,'repaired','reopened',?,?,?)", (candidate_id, at, note, source, run_id))
 
     def _seen_after(self, candidate_id: str, at_t: float) -> tuple[str, str | None] | None:
         """The damage's latest sighting held, where it is after ``at_t`` (a repair's unix seconds: a date's are the
