@@ -196,9 +196,10 @@ def _print_summary(s, title: str) -> None:
                   + (f", {s.unchanged} already there (this drive was merged before)" if s.unchanged else "")
                   + (f" (run {s.run_id})" if s.run_id else ""))
         if s.passed_unseen is not None:  # (a merge without frames: where the car drove is not known)
-            twice = sum(s.passed_unseen_n.get(c, 0) >= 2 for c in s.passed_unseen)
+            ring = s.unseen_ring_passes  # config store.unseen_ring_passes: report.html's dotted ring
+            twice = sum(s.passed_unseen_n.get(c, 0) >= ring for c in s.passed_unseen)
             t.add_row("passed unseen", f"{len(s.passed_unseen)} known damages driven past without a sighting (未検出通過)"
-                      + (f", {twice} of them now on 2 or more drives since last seen" if twice else "")
+                      + (f", {twice} of them now on {ring} or more drives since last seen" if twice else "")
                       + (f"; frames too dark, glared or blurred to show the road, no unseen pass: "
                          + ", ".join(f"{d} {n}" for d, n in s.poor_look.items()) if s.poor_look else ""))
     if s.skipped_stages:

@@ -87,6 +87,9 @@ class RunSummary:
     passed_unseen: list | None = None
     passed_unseen_n: dict = field(default_factory=dict)
     passed_unseen_by_drive: dict | None = None
+    # config store.unseen_ring_passes of the merge: the n_unseen from which report.html draws the dotted ring, and
+    # summary.json / the console count a damage passed unseen as one to check
+    unseen_ring_passes: int = 2
     # drive -> its ok frames whose look was poor (Frame.look: dark, glare, blurred; frames.look_*): detected, but no
     # unseen pass of a damage (the registry's passes)
     poor_look: dict = field(default_factory=dict)
@@ -162,13 +165,17 @@ def write_summary_json(summary: RunSummary, command: str, cfg: Config) -> Path:
 
 def passed_unseen_doc(summary: RunSummary) -> dict | None:
     """summary.json's ``registry.passed_unseen``: the known damages this run drove past without a sighting (after
-    their last sighting: the passes the registry's ``n_unseen`` counts), how many of them are now unseen on two
-    drives or more, their ids, and the count per drive; None when the run merged no frames (``patrol locate``
-    without frames.csv: where the car drove is not known)."""
+    their last sighting: the passes the registry's ``n_unseen`` counts), the cut-off of report.html's dotted ring
+    (``unseen_ring_passes``, config ``store.unseen_ring_passes``) and how many of them reach it now
+    (``unseen_ring_damages``), their ids, and the count per drive; None when the run merged no frames (``patrol
+    locate`` without frames.csv: where the car drove is not known). ``unseen_2_or_more`` (n_unseen >= 2 whatever the
+    config) is kept for readers of 0.3.0's summary.json: deprecated."""
     if summary.passed_unseen is None:
         return None
-    n = summary.passed_unseen_n
+    n, ring = summary.passed_unseen_n, summary.unseen_ring_passes
     return {"damages": len(summary.passed_unseen),
+            "unseen_ring_passes": ring,
+            "unseen_ring_damages": sum(n.get(c, 0) >= ring for c in summary.passed_unseen),
             "unseen_2_or_more": sum(n.get(c, 0) >= 2 for c in summary.passed_unseen),
             "poor_look_frames": dict(summary.poor_look),
             "ids": list(summary.passed_unseen),
@@ -690,6 +697,7 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
                                                     ("reopened", res.reopened), ("new", res.new)) for r in ids}
     summary.passed_unseen, summary.passed_unseen_by_drive = res.passed_unseen, res.passed_unseen_by_drive
     summary.passed_unseen_n = dict(res.n_unseen)
+    summary.unseen_ring_passes = int(cfg.store.unseen_ring_passes)
     summary.outputs["store"] = store
     if len(cands):
         cands = cands.copy()

@@ -386,17 +386,24 @@ def test_a_runs_summary_patrol_log_and_repair_list_tell_the_damages_it_drove_pas
     c2 = _drive_dir(tmp_path, TOYAMA, P2, cfg, drop=list(dropped.iloc[0]["observations"]))
     store, roads = tmp_path / "r.gpkg", TOYAMA / "roads.geojson"
     ok(patrol("locate", c1, "--roads", roads, "--out", tmp_path / "o1", "--store", store))
-    r = ok(patrol("locate", c2, "--roads", roads, "--out", tmp_path / "o2", "--store", store))
+    # config store.unseen_ring_passes 1: report.html rings a damage passed unseen once; summary.json and the console
+    # count it with the same cut-off, and say which (unseen_2_or_more, kept for older readers, is still n_unseen >= 2)
+    ring = tmp_path / "ring1.yaml"
+    ring.write_text("store:\n  unseen_ring_passes: 1\n", encoding="utf-8")
+    r = ok(patrol("locate", c2, "--roads", roads, "--out", tmp_path / "o2", "--store", store, "--config", ring))
     rid = _rid(store, p1, label)
     with Store(store) as st:
         q = st.query().set_index("candidate_id")
     assert (q.loc[rid, "n_passes"], q.loc[rid, "n_unseen"]) == (2, 1)
     doc = json.loads((tmp_path / "o2" / "summary.json").read_text(encoding="utf-8"))
-    assert doc["registry"]["passed_unseen"] == {"damages": 1, "unseen_2_or_more": 0, "ids": [rid],
+    assert doc["registry"]["passed_unseen"] == {"damages": 1, "unseen_ring_passes": 1, "unseen_ring_damages": 1,
+                                                "unseen_2_or_more": 0, "ids": [rid],
                                                 "by_drive": {P2: 1}, "poor_look_frames": {}}
-    assert "1 known damages driven past without a sighting" in " ".join(r.stdout.split())
+    assert "1 known damages driven past without a sighting (未検出通過), 1 of them now on 1 or more drives" in " ".join(
+        r.stdout.split()), r.stdout
     first = json.loads((tmp_path / "o1" / "summary.json").read_text(encoding="utf-8"))
     assert first["registry"]["passed_unseen"]["damages"] == 0
+    assert first["registry"]["passed_unseen"]["unseen_ring_passes"] == 2  # the default
     log = list(csv.DictReader(open(tmp_path / "o2" / "patrol_log.csv", encoding="utf-8-sig", newline="")))
     assert [(x["drive"], x["passed_unseen"]) for x in log] == [(P2, "1")]
     import openpyxl
