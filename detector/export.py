@@ -236,6 +236,13 @@ def safe_cell(v) -> str:
     return s
 
 
+def unguard(s: str) -> str:
+    """A cell as read back (``patrol import-verification``): the apostrophe :func:`safe_cell` (and report.html's
+    download list) put before text starting with = + - @ (or a tab / CR) taken off, so a note written ``=1+1`` reads
+    back as ``=1+1``; any other text as it is."""
+    return s[1:] if len(s) > 1 and s[0] == "'" and s[1] in _FORMULA_START else s
+
+
 def _num(v, nd: int | None = None) -> str:
     if v is None:
         return ""

@@ -1247,13 +1247,21 @@ _APP_JS = r"""
   var CSV_COLS = ["candidate_id", "status", "note", "checked_by", "checked_at", "repaired_at", "status_changed_at"];
   // the recorded damages in the list's order, each with the status_changed_at it has in this report: the import
   // holds or outdates a row whose damage the office changed after the report was made (README: stale lists)
+  // a cell of the list: quoted; text starting with = + - @ (or a tab / CR) after an apostrophe, as the Python exports
+  // (export.safe_cell): a note "=HYPERLINK(…)" or "+81 90 …" opens in Excel as text, not a formula; the import takes
+  // the apostrophe off again (export.unguard)
+  function csvCell(v) {
+    var s = String(v || "");
+    if (/^[=+\-@\t\r]/.test(s)) s = "'" + s;
+    return '"' + s.replace(/"/g, '""') + '"';
+  }
   function crewCsv() {
     var out = [CSV_COLS.join(",")];
     C.forEach(function (c) {
       var r = rec(c.candidate_id);
       if (!r) return;
       r.candidate_id = c.candidate_id; r.status_changed_at = c.status_changed_at || "";
-      out.push(CSV_COLS.map(function (k) { return '"' + String(r[k] || "").replace(/"/g, '""') + '"'; }).join(","));
+      out.push(CSV_COLS.map(function (k) { return csvCell(r[k]); }).join(","));
     });
     return "\ufeff" + out.join("\r\n") + "\r\n";
   }

@@ -2819,11 +2819,14 @@ class Store:
         time of the row's change."""
         now = (now or datetime.now(self.tz)).astimezone(self.tz).replace(microsecond=0)
         csv_path = Path(csv_path)
-        rows = _read_table(csv_path)
-        if not rows:
-            raise InputError("empty file: expected a header with candidate_id and status", csv_path)
         # "status (ja)" (the xlsx's English header line) -> status_ja, "candidate id" -> candidate_id
         from .export import header_key  # the same key road_field_names checks kept road fields against
+        from .export import unguard
+
+        # the exports' (and report.html's list's) formula guard taken off: a note '=1+1 as written, =1+1
+        rows = [[unguard(c) for c in r] for r in _read_table(csv_path)]
+        if not rows:
+            raise InputError("empty file: expected a header with candidate_id and status", csv_path)
 
         head = [header_key(h) for h in rows[0]]
         for need in ("candidate_id", "status"):

@@ -83,6 +83,11 @@ def test_repair_list_bom_order_and_injection(tmp_path):
 def test_safe_cell():
     assert safe_cell("=1+1") == "'=1+1" and safe_cell("+x") == "'+x" and safe_cell("@a") == "'@a" and safe_cell("-a") == "'-a"
     assert safe_cell("ok") == "ok" and safe_cell(None) == "" and safe_cell(float("nan")) == ""
+    # read back (import-verification): the guard's apostrophe off, any other text as it is
+    from detector.export import unguard
+
+    for v in ("=1+1", "+81 90", "-", "@a", "\tx", "ok", "'quoted'", "'", ""):
+        assert unguard(safe_cell(v)) == v
 
 
 def test_empty(tmp_path):

@@ -81,7 +81,8 @@ def new_profile(path: Path, downloads: Path) -> Path:
 @pytest.fixture(scope="module")
 def crew(registry, tmp_path_factory):  # noqa: F811
     """The registry (a copy), its map exported, and the CSV a crew recorded on it in Chromium: R-a scheduled with a
-    note (quotes, a comma, a line of Japanese), R-b repaired on a given day by the checker remembered from R-a, R-c
+    note (quotes, a comma, a line of Japanese), R-b repaired on a given day by the checker remembered from R-a, with
+    a note a spreadsheet would take for a formula (=1+1), R-c
     recorded and undone. Two browser sessions on one profile: the second finds the entries and downloads the list."""
     path, _ = registry
     work = tmp_path_factory.mktemp("crew")
@@ -101,7 +102,7 @@ def crew(registry, tmp_path_factory):  # noqa: F811
     first = browse(page, profile, f"""
       fill('{a}', {{status: 'scheduled', note: '段差 5cm, "要注意"', checked_by: '田中'}});
       window.bAfterA = values('{b}');  // the checker remembered, today's date, no repair date shown
-      fill('{b}', {{status: 'repaired', checked_at: '2026-11-26', repaired_at: '2026-11-25'}});
+      fill('{b}', {{status: 'repaired', note: '=1+1', checked_at: '2026-11-26', repaired_at: '2026-11-25'}});
       var f = fill('{c}', {{status: 'not_an_issue'}}); window.cSaved = counter();
       f.querySelector('button.undo').click(); window.cUndone = values('{c}')""",
                    "{bAfterA: window.bAfterA, cSaved: window.cSaved, cUndone: window.cUndone, counter: counter(),"
@@ -134,14 +135,15 @@ def test_the_form_records_and_survives_a_restart(crew):
     assert again["counter"] == "2 件 記録済み / 2 recorded" and again["marked"] == 2, again
     assert again["a"]["status"] == "scheduled" and again["a"]["inputs"][:3] == ['段差 5cm, "要注意"', "田中", first["today"]]
     assert again["b"]["status"] == "repaired" and again["b"]["repairedShown"], again["b"]
-    assert again["b"]["inputs"] == ["", "田中", "2026-11-26", "2026-11-25"] and again["b"]["said"] == "記録済み / recorded"
+    assert again["b"]["inputs"] == ["=1+1", "田中", "2026-11-26", "2026-11-25"] and again["b"]["said"] == "記録済み / recorded"
     assert again["c"]["status"] == "" and again["c"]["said"] == "", again["c"]  # not kept
 
 
 def test_the_download_is_the_list_import_verification_takes(crew, tmp_path):
     """"リストを保存 / download list" saves 確認結果-<report date>.csv (UTF-8 with BOM): the recorded damages only, in
     the list's order, each with the status_changed_at it has in the report; imported, the statuses are applied
-    (the repair on its 補修日), the note and the checker kept."""
+    (the repair on its 補修日), the note and the checker kept. A note starting with = + - @ is written after an
+    apostrophe, as the Python exports write it (Excel opens it as text, not a formula), and imported as typed."""
     a, b, c = crew["ids"]
     q = crew["q"]
     got = list(crew["downloads"].glob("*.csv"))
@@ -158,6 +160,7 @@ def test_the_download_is_the_list_import_verification_takes(crew, tmp_path):
                         "checked_at": crew["first"]["today"], "repaired_at": "",
                         "status_changed_at": q.loc[a, "status_changed_at"]}, by_id[a]
     assert by_id[b]["status_changed_at"] == q.loc[b, "status_changed_at"] and by_id[b]["repaired_at"] == "2026-11-25"
+    assert by_id[b]["note"] == "'=1+1", by_id[b]  # not a formula in Excel
     reg = tmp_path / "registry.gpkg"
     shutil.copy(crew["reg"], reg)
     r = patrol("import-verification", reg, got[0])
@@ -170,6 +173,7 @@ def test_the_download_is_the_list_import_verification_takes(crew, tmp_path):
     # the repair is recorded on its 補修日; the registry holds a sighting after it (the third drive's, 2026-12-04):
     # reopened at once, one line says so (the office checks the date)
     assert now.loc[b, "status"] == "reopened" and now.loc[b, "repaired_at"].startswith("2026-11-25T00:00:00")
+    assert now.loc[b, "status_note"] == "=1+1"  # as typed: the guard's apostrophe taken off (the crew's note stays)
     assert re.search(rf"row \d+: {b}: seen 2026-12-04 \d\d:\d\d \(\S+\) after the repair of 2026-11-25: repair "
                      rf"recorded, reopened", r.stdout), r.stdout
     assert now.loc[c, "status"] == q.loc[c, "status"] == "new"  # undone: not in the list

@@ -421,6 +421,32 @@ def test_import_roundtrip_changes_exactly_named_rows(tmp_path, store_path, cfg, 
         assert rep2.applied == [] and dump(store_path) == before2
 
 
+def test_import_takes_off_the_exports_formula_guard(tmp_path, store_path, cfg):
+    """A note or checker starting with = + - @ is exported after an apostrophe (export.safe_cell: text in Excel, not
+    a formula); imported back, the apostrophe is taken off: a list imported as exported changes nothing, and a crew's
+    '-5cm (written as the export writes it) is the note -5cm."""
+    from detector.report import export
+
+    with Store(store_path) as st:
+        st.merge(run1(), {}, cfg)
+        st.set_status("R-000001", "confirmed", note="=1+1", who="@office")
+        df = st.query(lists=False)
+    export(df, "csv", tmp_path / "repair_list.csv", cfg)
+    rows = _read_csv(tmp_path / "repair_list.csv")
+    ix = {h: k for k, h in enumerate(rows[0])}
+    (r1,) = [r for r in rows[1:] if r[ix["candidate_id"]] == "R-000001"]
+    assert (r1[ix["status_note"]], r1[ix["checked_by"]]) == ("'=1+1", "'@office")
+    (r2,) = [r for r in rows[1:] if r[ix["candidate_id"]] == "R-000002"]
+    r2[ix["status"]], r2[ix["status_note"]] = "confirmed", "'-5cm"
+    _write_csv(tmp_path / "back.csv", rows, True)
+    with Store(store_path) as st:
+        rep = st.import_verification(tmp_path / "back.csv")
+        q = st.query(lists=False).set_index("candidate_id")
+    assert rep.applied == ["R-000002"] and rep.noted == [] and "R-000001" in rep.unchanged, rep
+    assert (q.loc["R-000001", "status_note"], q.loc["R-000001", "checked_by"]) == ("=1+1", "@office")
+    assert q.loc["R-000002", "status_note"] == "-5cm"
+
+
 def test_import_reports_bad_rows_and_applies_the_rest(tmp_path, store_path, cfg):
     with Store(store_path) as st:
         st.merge(run1(), {}, cfg)
