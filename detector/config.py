@@ -174,12 +174,17 @@ class FramesSpec(_Strict):
         return out
 
 
+#: camera.hfov_deg's (and camera.rear.hfov_deg's) open range, degrees: also the range of a field of view read from a
+#: photo's EXIF focal length (``frames.hfov_from_focal35``, locate's per-frame field of view); one outside is not used
+HFOV_RANGE = (10.0, 170.0)
+
+
 class RearCameraSpec(_Strict):
     """The rear camera's mounting (``camera.rear``), for the frames that ``frames.rear`` names; a setting left out
     (None) is the front camera's."""
     height_m: float | None = Field(None, gt=0.2, lt=5.0, description="lens height above the road (a rear window: often higher)")
     pitch_deg: float | None = Field(None, ge=-10.0, le=60.0, description="downward tilt of the optical axis, looking back")
-    hfov_deg: float | None = Field(None, gt=10.0, lt=170.0, description=(
+    hfov_deg: float | None = Field(None, gt=HFOV_RANGE[0], lt=HFOV_RANGE[1], description=(
         "field of view across the long side of the upright frame (as camera.hfov_deg)"))
     max_distance_m: float | None = Field(None, gt=1.0, description="cap on the distance behind a hit can be placed")
 
@@ -187,7 +192,7 @@ class RearCameraSpec(_Strict):
 class CameraSpec(_Strict):
     height_m: float = Field(1.3, gt=0.2, lt=5.0, description="lens height above the road")
     pitch_deg: float = Field(8.0, ge=-10.0, le=60.0, description="downward tilt of the optical axis")
-    hfov_deg: float = Field(66.0, gt=10.0, lt=170.0, description=(
+    hfov_deg: float = Field(66.0, gt=HFOV_RANGE[0], lt=HFOV_RANGE[1], description=(
         "field of view across the long side of the upright frame (EXIF orientation applied, a portrait video turned "
         "upright): the horizontal FOV of the phone held landscape; a portrait frame of the same phone uses it for "
         "its height, so one setting serves both"))

@@ -99,7 +99,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from .atomic import atomic_write
-from .config import Config
+from .config import HFOV_RANGE, Config  # HFOV_RANGE: camera.hfov_deg's, also the EXIF field of view's
 from .errors import InputError
 from .geo import EARTH_R, distance_bearing
 from .video import VIDEO_FORMATS  # sniff_format's names for videos
@@ -535,7 +535,6 @@ _ZOOM_MAX = 100.0
 #: 35 mm equivalent over the real focal length: full frame 1, APS-C 1.5, 1" 2.7, phones 3.5-9 (their ultra-wides
 #: ~8.5), a 1/4" dashcam sensor ~11: outside, the two tags contradict each other and neither is trusted
 _CROP_FACTOR = (0.9, 12.0)
-HFOV_RANGE = (10.0, 170.0)  # camera.hfov_deg's range: an EXIF focal length giving a field of view outside is not used
 
 
 def _focal35_from_plane(tags: dict) -> float | None:

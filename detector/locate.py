@@ -48,9 +48,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .config import CameraSpec, Config
+from .config import HFOV_RANGE, CameraSpec, Config
 from .detections import Detections
-from .frames import HFOV_RANGE, camera_of, chain_folders, reachable, sequence_of, split_tracks
+from .frames import camera_of, chain_folders, reachable, sequence_of, split_tracks
 from .roads import RoadNetwork
 
 PENALTY_M = 1.0e4  # heading outside tolerance: only when nothing else is in range
