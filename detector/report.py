@@ -54,7 +54,7 @@ from .atomic import (
 )
 from .errors import InputError, UsageError
 from .export import BOOL_TEXT, _after_road_name, road_columns, route_order, sightings
-from .store import STATUS_LABELS, STATUSES, SYSTEM_STATUSES, TRANSITIONS  # the exports' status labels (status_ja) with the statuses
+from .store import CLOSED_STATUSES, STATUS_LABELS, STATUSES, SYSTEM_STATUSES, TRANSITIONS  # the exports' status labels (status_ja) with the statuses
 
 FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "kml", "html")
 #: the exports for people that give each row's full crop, in a folder beside the file (``photo_folder``)
@@ -661,7 +661,7 @@ def write_kml(df: pd.DataFrame, path: Path, cfg=None) -> None:
         for st in STATUS_LABELS:
             s = ET.SubElement(doc, q("Style"), id=f"{_x(cid)}-{st}")
             icon = ET.SubElement(s, q("IconStyle"))
-            done = st in ("repaired", "not_an_issue")
+            done = st in CLOSED_STATUSES
             ET.SubElement(icon, q("color")).text = _kml_color("#9e9e9e" if done else CLASS_COLORS.get(cid, OTHER_COLOR))
             ET.SubElement(icon, q("scale")).text = "0.8" if done else ("1.3" if st in ("confirmed", "scheduled", "reopened") else "1.0")
             lab = ET.SubElement(s, q("LabelStyle"))
@@ -876,7 +876,8 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None)
         "meta": {"municipality": getattr(cfg, "municipality", ""), "n": len(cands), "version": __version__,
                  "generated": made.strftime("%Y-%m-%d %H:%M %z"),
                  # the dotted ring's cut-off (config store.unseen_ring_passes): n_unseen at least this
-                 "unseenRing": int(getattr(getattr(cfg, "store", None), "unseen_ring_passes", UNSEEN_RING_PASSES))},
+                 "unseenRing": int(getattr(getattr(cfg, "store", None), "unseen_ring_passes", UNSEEN_RING_PASSES)),
+                 "closed": list(CLOSED_STATUSES)},  # done with: no ring, not in the status filter's "open"
         "classes": classes,
         "statuses": [{"id": k, "ja": ja, "en": en} for k, (ja, en) in STATUS_LABELS.items()],
         "columns": [{"id": c, "ja": ja, "en": en} for c, ja, en in columns],
@@ -1194,7 +1195,7 @@ _APP_JS = r"""
   // without seeing it (n_unseen): worth a look before a crew goes out (a false alarm, or repaired by someone else)
   var UNSEEN_MARK = D.meta.unseenRing || 2;  // config store.unseen_ring_passes
   // done with (no ring; not in the status filter's "open", 未対応: new, confirmed, scheduled, reopened)
-  var CLOSED = ["repaired", "not_an_issue"];
+  var CLOSED = D.meta.closed;  // store.CLOSED_STATUSES
   function unseen(c) {
     return typeof c.n_unseen === "number" && c.n_unseen >= UNSEEN_MARK && CLOSED.indexOf(c.status) < 0;
   }

@@ -141,6 +141,9 @@ SYSTEM_STATUSES = ("new", "reopened")  # set by the registry, never by hand
 #: what a crew still goes out for (未対応): ``patrol export --status open``, report.html's status filter "open"
 OPEN_STATUSES = ("new", "confirmed", "scheduled", "reopened")
 _OPEN_WORDS = ("open", "未対応")
+#: done with: the statuses OPEN_STATUSES leaves out (repaired, not_an_issue): the KML's grey icon, report.html's
+#: damages without the unseen ring and outside its "open" filter
+CLOSED_STATUSES = tuple(s for s in STATUSES if s not in OPEN_STATUSES)
 
 #: allowed manual transitions (from -> {to}).  ``repaired -> reopened`` happens only in ``merge``
 #: (seen again after the repair date), ``_set_status`` (a repair dated before a sighting held) and

@@ -197,6 +197,26 @@ def test_kml(tmp_path, cfg):
     assert "http" not in out.read_text(encoding="utf-8").replace("http://www.opengis.net/kml/2.2", "")
 
 
+def test_kml_greys_the_closed_damages(tmp_path, cfg):
+    """The KML's icon is grey (and small) for a damage done with, store.CLOSED_STATUSES: repaired, not an issue; a
+    reopened one (open again) and the other open ones keep their class colour."""
+    from detector.store import CLOSED_STATUSES
+
+    df = make_candidates(cfg)
+    out = report.export(df, "kml", tmp_path / "c.kml", cfg)
+    root = ET.parse(out).getroot()
+    color = {s.get("id"): s.findtext(f"{KML_NS}IconStyle/{KML_NS}color") for s in root.iter(f"{KML_NS}Style")}
+    by_status = {}
+    for pm in root.iter(f"{KML_NS}Placemark"):
+        st = {d.get("name"): d.findtext(f"{KML_NS}value") for d in pm.iter(f"{KML_NS}Data")}["status"]
+        by_status.setdefault(st, set()).add(color[pm.findtext(f"{KML_NS}styleUrl")[1:]])
+    grey = report._kml_color("#9e9e9e")
+    assert set(CLOSED_STATUSES) == {"repaired", "not_an_issue"}
+    assert by_status["repaired"] == by_status["not_an_issue"] == {grey}, by_status
+    for st in ("reopened", "new", "confirmed", "scheduled"):
+        assert grey not in by_status[st], (st, by_status)
+
+
 def test_unknown_format(tmp_path, cfg):
     df = make_candidates(cfg)
     with pytest.raises(InputError):
