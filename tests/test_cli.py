@@ -1371,6 +1371,41 @@ def test_export_since_takes_the_dates_checked_at_takes(located, tmp_path):
                       "--since", "'12345' (as an Excel date serial 1933-10-18, outside 2000-2099)")
 
 
+def test_history_rows_patrol_writes_name_what_made_the_change(located, tmp_path):
+    """A status change patrol makes by itself (a drive's sighting reopening a repaired damage, a repair dated before a
+    sighting reopened at once) had no ``who`` in the history (NULL): the road department's audit trail could not say
+    who or what changed the status. Now ``who`` names it: ``patrol (run <run_id>, inspector <name>)`` for a run's
+    reopen (the run's --inspector; without one ``patrol (run <run_id>)``), ``patrol (the repair by <who> dated before
+    a sighting)``; rows stored before stay as they are. Real data: the sample drive's two passes located into a
+    registry (`patrol locate --store`), two damages repaired on 2026-11-22 between them."""
+    from detector.store import Store
+
+    store = tmp_path / "registry.gpkg"
+    ok(patrol("locate", need(TOYAMA / f"{P1}.oracle.csv"), "--roads", located["roads"], "--out", tmp_path / "o1",
+              "--store", store))
+    a, b, c = sorted(_store_rows(store))[:3]
+    with Store(store) as st:  # repaired between the passes
+        for cid in (a, b):
+            st.set_status(cid, "repaired", when="2026-11-22", who="Sato")
+    for k, extra in enumerate((("--inspector", "田中"), ())):
+        reg = tmp_path / f"r{k}.gpkg"
+        shutil.copy(store, reg)
+        ok(patrol("locate", need(TOYAMA / f"{P2}.oracle.csv"), "--roads", located["roads"], "--out",
+                  tmp_path / f"o2-{k}", "--store", reg, *extra))
+        con = sqlite3.connect(reg)
+        try:
+            rows = con.execute("SELECT candidate_id, who, run_id FROM status_history WHERE to_status='reopened' "
+                               "ORDER BY candidate_id").fetchall()
+        finally:
+            con.close()
+        assert [r[0] for r in rows] == [a, b] and all(r[2] for r in rows), rows
+        assert {r[1] for r in rows} == {f"patrol (run {rows[0][2]}" + (", inspector 田中)" if extra else ")")}, rows
+    with Store(tmp_path / "r1.gpkg") as st:  # a repair dated before a sighting held: reopened at once
+        st.set_status(c, "repaired", when="2026-11-22", who="Suzuki")
+        assert st.status_of(c) == "reopened"
+        assert st.history(c)["who"].tolist()[-2:] == ["Suzuki", "patrol (the repair by Suzuki dated before a sighting)"]
+
+
 def test_track_help_names_every_track_format():
     """`patrol run/detect --help` said a --track file is "GPX or NMEA 0183" while patrol reads CSV/TSV and KML/KMZ
     tracks too (README: Cameras without GPS: track files): a city with a fleet system's CSV log took it for refused."""
@@ -1403,7 +1438,7 @@ def test_import_says_when_a_repair_is_dated_before_a_sighting_held(located, tmp_
     assert len(lines) == 1 and re.fullmatch(
         rf"\S*crew.csv: row 2: {a}: seen 2026-11-27 \d\d:\d\d \({P2}\) after the repair of 2026-11-25: repair "
         rf"recorded, reopened \(再発\); check the repair date: .*", lines[0]), r.stdout
-    assert _history(store, a)[-1][:2] == ("repaired", "reopened")
+    assert _history(store, a)[-1][:3] == ("repaired", "reopened", "patrol (the repair dated before a sighting)")
     r = ok(patrol("import-verification", store, crew))  # again: nothing changes, the line says it is the same repair
     assert r.stdout.startswith("applied 0,") and "recorded before, still reopened" in r.stdout, r.stdout
 
