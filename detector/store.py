@@ -872,6 +872,22 @@ def _parse_when(text: str, today: date | None = None, earliest: date | None = No
         raise ValueError(bad) from None
 
 
+def parse_change_time(text: str, now: datetime, earliest: date | None = None) -> date | datetime:
+    """The date or time of a status change as typed: ``patrol status --at``, a crew list's 確認日 (``checked_at``),
+    補修日 (``repaired_at``) or 状態更新日時 (``status_changed_at``). Read as :func:`_parse_when` reads it (``now``:
+    the registry's clock, aware; a date without a year against its day, not before ``earliest``), and refused
+    (ValueError) when it lies on a day after ``now``'s on that clock: a change cannot be dated in the future (a typed
+    2062 for 2026, a wrong year). A day's slack: a date of today, or a time later today, is taken (a PC's clock or
+    zone a few hours off); an offset time is compared on the registry's clock."""
+    w = _parse_when(text, today=now.date(), earliest=earliest)
+    day = w if not isinstance(w, datetime) else (
+        w.astimezone(now.tzinfo) if w.tzinfo else w.replace(tzinfo=now.tzinfo)).date()
+    if day > now.date():
+        raise ValueError(f"{str(text).strip()!r} is after now ({now:%Y-%m-%d %H:%M}): a change cannot be dated in the "
+                         "future")
+    return w
+
+
 def _drive_image(drive: str | None, image: str | None) -> str:
     """A sighting's image as the outputs name it, ``drive/name`` (two phones each have an IMG_0001.jpg); the bare
     name where the sighting has no one drive (``d1|d2``: a run listed the image without its drive) or no drive."""
@@ -2905,6 +2921,18 @@ class Store:
                                   "last_t, repaired_at FROM candidates WHERE candidate_id=?", (cid,)).fetchone()
                 if cur is None:
                     rep.unmatched.append((line, f"unknown candidate id {cid!r}"))
+                    continue
+                future = None  # a date after today (a typed 2062 for 2026): the row is refused, as `status --at` is
+                for col in ("checked_at", "repaired_at", "status_changed_at"):
+                    try:
+                        if get(row, col):
+                            parse_change_time(get(row, col), now)
+                    except ValueError as e:
+                        if "in the future" in str(e):
+                            future = f"{cid}: {col} {e}"
+                            break
+                if future is not None:
+                    rep.unmatched.append((line, future))
                     continue
                 if (merged := self.merged_text(cid)) is not None:
                     # the office merged it into another damage after the list was exported: the crew's words go to
