@@ -480,26 +480,20 @@ def status(
         return st.con.execute("SELECT COUNT(*) FROM status_history WHERE candidate_id=?", (candidate_id,)).fetchone()[0]
 
     cfg = _config(config)
+    stamp: object = when
     if when is not None and when.strip():  # a change is not dated in the future (a typed 2027 for 2026)
         from detector.errors import UsageError
-        from detector.store import _parse_when
+        from detector.store import parse_change_time
 
-        now_ = datetime.now(cfg.tz)
-        try:
-            w = _parse_when(when, today=now_.date())
+        try:  # read once, here (the import reads a crew's 確認日 with the same function); the store takes it as read
+            stamp = parse_change_time(when, datetime.now(cfg.tz))
         except ValueError as e:
-            raise UsageError(f"{e} (README: Dates a crew writes)", field="--at") from None
-        if isinstance(w, datetime):
-            future = (w if w.tzinfo else w.replace(tzinfo=cfg.tz)) > now_
-        else:
-            future = w > now_.date()
-        if future:
-            raise UsageError(f"{when!r} is after now ({now_:%Y-%m-%d %H:%M}): a change cannot be dated in the future",
-                             field="--at")
+            raise UsageError(f"{e}" + ("" if "in the future" in str(e) else " (README: Dates a crew writes)"),
+                             field="--at") from None
     with _open_store(store, cfg) as st:
         before, rows = st.status_of(candidate_id), n_history(st)
         seen: list = []  # a repair dated before a sighting held: recorded and reopened at once
-        changed = st.set_status(candidate_id, set_, note=note, who=who, when=when, seen=seen)
+        changed = st.set_status(candidate_id, set_, note=note, who=who, when=stamp, seen=seen)
         (now, at) = st.con.execute("SELECT status, repaired_at FROM candidates WHERE candidate_id=?",
                                    (candidate_id,)).fetchone()
         kept = n_history(st) > rows

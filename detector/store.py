@@ -474,6 +474,14 @@ PASS_RADIUS_M = 15.0
 HEADING_TOLERANCE_DEG = 60.0
 
 
+def _run_who(run_id: str | None, run_info: dict | None = None, cfg=None) -> str:
+    """``who`` of a history row a run's merge writes (a drive's sighting reopening a repaired damage): ``patrol (run
+    <run_id>)``, with the run's inspector where it has one (``patrol run --inspector``, else the config's
+    ``patrol_log.inspector``; ``run_info['inspector']``): ``patrol (run 20261127T004612-week48, inspector 田中)``."""
+    insp = _s((run_info or {}).get("inspector")) or _s(getattr(getattr(cfg, "patrol_log", None), "inspector", None))
+    return f"patrol (run {run_id}" + (f", inspector {insp})" if insp else ")")
+
+
 def _pass_rules(cfg=None) -> tuple[float, float]:
     """(``store.pass_radius_m``, ``locate.heading_tolerance_deg``) of ``cfg``, the defaults without one: what a frame
     must be to pass a damage (``Store._update_passes``)."""
@@ -718,6 +726,9 @@ class CandidateUnmerge:
     #: the merge had reopened into (repaired, seen after the repair): what the undo did about it (``repaired`` again,
     #: or why it stays as it is), else None
     reopen: str | None = None
+    #: into merged on since: the damages along that chain whose reopen by the merge below them the undo took back
+    #: (their sighting after the repair was ``candidate_id``'s), one line each
+    chain_reopens: tuple[str, ...] = ()
 
     @property
     def message(self) -> str:
@@ -739,6 +750,7 @@ class CandidateUnmerge:
                    f"export (export the crew lists again)")
         if self.reopen:
             out.append(self.reopen)
+        out += self.chain_reopens
         return out
 
 
@@ -861,6 +873,22 @@ def _parse_when(text: str, today: date | None = None, earliest: date | None = No
                         int((frac or "0")[:6].ljust(6, "0")), tzinfo=zone_of(tz, None))
     except ValueError:
         raise ValueError(bad) from None
+
+
+def parse_change_time(text: str, now: datetime, earliest: date | None = None) -> date | datetime:
+    """The date or time of a status change as typed: ``patrol status --at``, a crew list's 確認日 (``checked_at``),
+    補修日 (``repaired_at``) or 状態更新日時 (``status_changed_at``). Read as :func:`_parse_when` reads it (``now``:
+    the registry's clock, aware; a date without a year against its day, not before ``earliest``), and refused
+    (ValueError) when it lies on a day after ``now``'s on that clock: a change cannot be dated in the future (a typed
+    2062 for 2026, a wrong year). A day's slack: a date of today, or a time later today, is taken (a PC's clock or
+    zone a few hours off); an offset time is compared on the registry's clock."""
+    w = _parse_when(text, today=now.date(), earliest=earliest)
+    day = w if not isinstance(w, datetime) else (
+        w.astimezone(now.tzinfo) if w.tzinfo else w.replace(tzinfo=now.tzinfo)).date()
+    if day > now.date():
+        raise ValueError(f"{str(text).strip()!r} is after now ({now:%Y-%m-%d %H:%M}): a change cannot be dated in the "
+                         "future")
+    return w
 
 
 def _drive_image(drive: str | None, image: str | None) -> str:
@@ -1350,7 +1378,8 @@ class Store:
                 t = new_obs_t.get(rid)
                 if status == "repaired" and t is not None and rep_t is not None and np.isfinite(rep_t) and t > rep_t:
                     # the crew's note (what was repaired, how) stays; the history row says why it reopened
-                    self._reopen(rid, merged_at, "seen again after repair", "merge", run_id)
+                    self._reopen(rid, merged_at, "seen again after repair", "merge", run_id,
+                                 who=_run_who(run_id, run_info, cfg))
                     res.seen_again.remove(rid)
                     res.reopened.append(rid)
             for rid in touched:
@@ -2313,7 +2342,8 @@ class Store:
                     and (seen := self._seen_after(b, float(rep_t))) is not None):
                 (rep_at,) = con.execute("SELECT repaired_at FROM candidates WHERE candidate_id=?", (b,)).fetchone()
                 reopened = RepairSeenAfter(b, self._local(rep_at), *seen, merged=a)
-                self._reopen(b, at, reopened.note, f"merged-from:{a}")
+                self._reopen(b, at, reopened.note, f"merged-from:{a}",
+                             who=f"patrol (the merge of {a}" + (f" by {_s(who)})" if _s(who) else ")"))
             self._touch("candidates", "observations", "status_history", "passes", "merges")
         return CandidateMerge(
             candidate_id=a, into=b, cls=cls_a, into_cls=cls_b, into_name=" ".join(x for x in (cls_b, _s(ja_b)) if x),
@@ -2464,21 +2494,33 @@ class Store:
                                              f"{final}){extra}", f"unmerged-from:{final}"),
                  (final, at, st_f, st_f, _s(who), f"{a}{via} is its own damage again ({_plural(n_a, 'sighting')} "
                                                   f"back to {a}){extra}", f"unmerged:{a}")])
-            reopen = self._unreopen(a, into, final, at)
+            reopen = self._unreopen(a, into, final, at, a, who)
+            # into merged on since: each damage along the chain that the merge below it reopened (a's sightings among
+            # those seen after its repair) is taken back as well where none of its own sightings is after the repair
+            chain, child, d = [], into, into
+            while d != final and (m := self.merged_into(d)) is not None:
+                child, d = d, m[0]
+                if (line := self._unreopen(child, d, final, at, a, who, quiet=True)) is not None:
+                    chain.append(line)
             self._touch("candidates", "observations", "status_history", "passes", "merges")
         return CandidateUnmerge(
             candidate_id=a, into=into, final=final, name=" ".join(x for x in (cls, _s(ja)) if x), status=st_a,
             final_status=st_f, sightings=int(n_a or 0), drives=int(nd_a), n_obs=int(n_f or 0), n_drives=int(nd_f),
-            later=int(later), at=at, reopen=reopen)
+            later=int(later), at=at, reopen=reopen, chain_reopens=tuple(chain))
 
-    def _unreopen(self, a: str, into: str, final: str, at: str) -> str | None:
-        """Inside unmerge_candidate's transaction, the sightings back: where ``a``'s merge reopened ``into``
-        (``merge_candidates``: a history row ``repaired -> reopened`` of ``source`` ``merged-from:<a>`` after its merge
-        row) and nothing changed its status since, the reopen is taken back when no sighting after the repair date
-        stays ``into``'s: ``repaired`` again, ``status_changed_at`` that of the change before the reopen (the repair's:
-        the registry as before the merge), a history row ``reopened -> repaired`` (``source`` ``unmerged:<a>``: the
-        reopen row stays, a list exported while it was reopened names it). Returns the line for the undo's notes (None:
-        the merge reopened nothing)."""
+    def _unreopen(self, a: str, into: str, final: str, at: str, undone: str, who: str | None = None,
+                  quiet: bool = False) -> str | None:
+        """Inside unmerge_candidate's transaction (the merge of ``undone`` undone, its sightings back): where ``a``'s
+        merge reopened ``into`` (``merge_candidates``: a history row ``repaired -> reopened`` of ``source``
+        ``merged-from:<a>`` after its merge row) and nothing changed its status since, the reopen is taken back when no
+        sighting after the repair date stays ``into``'s (``into`` merged on since into ``final``: its own sightings,
+        those its merge moved that are still ``final``'s — its status is its record's, as the undo of its merge
+        gives it back): ``repaired`` again, ``status_changed_at`` that of the change before the reopen (the repair's:
+        the registry as before the merge), a history row ``reopened -> repaired`` (``source`` ``unmerged:<undone>``: the
+        reopen row stays, a list exported while it was reopened names it). ``a`` is ``undone``, or (``quiet``) a
+        damage further up ``undone``'s chain whose merge reopened the next one. Returns the line for the undo's notes
+        (None: the merge reopened nothing, or the reopen was taken back before; ``quiet``: None unless taken back
+        now)."""
         con = self.con
         src = f"merged-from:{a}"
         m = con.execute("SELECT MAX(hid) FROM status_history WHERE candidate_id=? AND source=? AND from_status = "
@@ -2493,13 +2535,18 @@ class Store:
         (last,) = con.execute(f"SELECT MAX(hid) FROM status_history WHERE {changes}", (into,)).fetchone()
         cur, rep_at, rep_t = con.execute("SELECT status, repaired_at, repaired_t FROM candidates WHERE candidate_id=?",
                                          (into,)).fetchone()
-        if into != final or last != hid or cur != "reopened":
-            now = (f"{into} was merged into {final} since" if into != final
-                   else f"its status changed since ({status_label(cur)})")
-            return (f"the merge had reopened {into} ({why}); {now}: it stays {status_label(cur)} (patrol status "
-                    f"REGISTRY {final} --set …)")
-        seen = self._seen_after(into, float(rep_t)) if _isnum(rep_t) else None
+        if last != hid and cur == "repaired" and con.execute(
+                "SELECT 1 FROM status_history WHERE hid=? AND from_status='reopened' AND to_status='repaired' AND "
+                "source LIKE 'unmerged:%'", (last,)).fetchone():
+            return None  # (taken back already: by the undo of a merge further down the chain)
+        if last != hid or cur != "reopened":
+            return None if quiet else (
+                f"the merge had reopened {into} ({why}); its status changed since ({status_label(cur)}): it stays "
+                f"{status_label(cur)} (patrol status REGISTRY {final} --set …)")
+        seen = self._own_seen_after(into, final, float(rep_t)) if _isnum(rep_t) else None
         if seen is not None:
+            if quiet:
+                return None
             still = RepairSeenAfter(into, self._local(rep_at), *seen)
             return (f"the merge had reopened {into} ({why}); it stays {status_label('reopened')}: {still.note} (a "
                     f"sighting not {a}'s)")
@@ -2507,11 +2554,29 @@ class Store:
                              (into, hid)).fetchone()
         con.execute("UPDATE candidates SET status='repaired', status_changed_at=? WHERE candidate_id=?",
                     (before[0] if before else rep_at, into))
-        note = f"the reopen by the merge of {a} taken back ({why}; {a}'s sightings are its own again)"
-        con.execute("INSERT INTO status_history (candidate_id, at, from_status, to_status, note, source) "
-                    "VALUES (?,?,'reopened','repaired',?,?)", (into, at, note, f"unmerged:{a}"))
-        return (f"{into} is {status_label('repaired')} again: the merge had reopened it ({why}), the undo takes the "
-                f"reopen back (no sighting after the repair of {self._local(rep_at)} now)")
+        note = (f"the reopen by the merge of {a} taken back ({why}; {undone}'s sightings are its own again)")
+        by = f"patrol (the undo of the merge of {undone}" + (f" by {_s(who)})" if _s(who) else ")")
+        con.execute("INSERT INTO status_history (candidate_id, at, from_status, to_status, who, note, source) "
+                    "VALUES (?,?,'reopened','repaired',?,?,?)", (into, at, by, note, f"unmerged:{undone}"))
+        part = f" (part of {final}: its status is its own record's)" if into != final else ""
+        return (f"{into} is {status_label('repaired')} again{part}: the merge {'' if a == undone else f'of {a} '}had "
+                f"reopened it ({why}), the undo takes the reopen back (no sighting after the repair of "
+                f"{self._local(rep_at)} now)")
+
+    def _own_seen_after(self, cid: str, final: str, at_t: float) -> tuple[str, str | None] | None:
+        """``_seen_after`` for ``cid``'s own sightings: its own where it is a damage of its own (``cid == final``), else
+        those its merge moved (``merges.moved``: its own and those of the damages merged into it before) that are
+        still ``final``'s (not those an undo since gave back)."""
+        if cid == final:
+            return self._seen_after(cid, at_t)
+        rec = self.con.execute("SELECT moved FROM merges WHERE candidate_id=?", (cid,)).fetchone()
+        row = self.con.execute(
+            "SELECT last_t, drive FROM observations WHERE candidate_id=? AND obs_id IN (SELECT value FROM json_each(?)) "
+            "AND last_t > ? ORDER BY last_t DESC, obs_id LIMIT 1", (final, rec[0] if rec else "[]", at_t)).fetchone()
+        if row is None:
+            return None
+        when = datetime.fromtimestamp(float(row[0]), self.tz).strftime("%Y-%m-%d %H:%M")
+        return when, (row[1].replace("|", ", ") if row[1] else None)
 
     # ------------------------------------------------------------------------------------- statuses
     def set_status(self, candidate_id: str, status: str, note: str | None = None, who: str | None = None,
@@ -2602,22 +2667,25 @@ class Store:
             # after the repair would have (repaired_at and the crew's note stay; the history keeps the repair)
             rs = RepairSeenAfter(candidate_id, self._local(at), *after)
             stamp = max(datetime.now(self.tz).replace(microsecond=0), datetime.fromisoformat(at))
-            self._reopen(candidate_id, stamp.isoformat(), rs.note, source)
+            self._reopen(candidate_id, stamp.isoformat(), rs.note, source,
+                         who="patrol (the repair" + (f" by {_s(who)}" if _s(who) else "") + " dated before a sighting)")
             if seen is not None:
                 seen.append(rs)
         self._touch("candidates", "status_history")
         return True
 
-    def _reopen(self, candidate_id: str, at: str, note: str, source: str, run_id: str | None = None) -> None:
+    def _reopen(self, candidate_id: str, at: str, note: str, source: str, run_id: str | None = None,
+                who: str | None = None) -> None:
         """A repaired damage seen after its repair date, reopened at ``at`` (a drive merged after the repair, ``run_id``
         its run; ``RepairSeenAfter``: a repair dated before a sighting held, or a merge of a damage seen after it):
-        status ``reopened``, ``status_changed_at``, a history row ``repaired -> reopened`` (``note``: why). ``repaired_at``
-        and the crew's note stay; the history keeps the repair."""
+        status ``reopened``, ``status_changed_at``, a history row ``repaired -> reopened`` (``note``: why; ``who``: what
+        made the change, ``patrol (…)``, as the audit trail names it: ``_run_who``, the merge's or the repair's).
+        ``repaired_at`` and the crew's note stay; the history keeps the repair."""
         self.con.execute("UPDATE candidates SET status='reopened', status_changed_at=? WHERE candidate_id=?",
                          (at, candidate_id))
         self.con.execute(
-            "INSERT INTO status_history (candidate_id, at, from_status, to_status, note, source, run_id) "
-            "VALUES (?,?,'repaired','reopened',?,?,?)", (candidate_id, at, note, source, run_id))
+            "INSERT INTO status_history (candidate_id, at, from_status, to_status, who, note, source, run_id) "
+            "VALUES (?,?,'repaired','reopened',?,?,?,?)", (candidate_id, at, who, note, source, run_id))
 
     def _seen_after(self, candidate_id: str, at_t: float) -> tuple[str, str | None] | None:
         """The damage's latest sighting held, where it is after ``at_t`` (a repair's unix seconds: a date's are the
@@ -2859,6 +2927,18 @@ class Store:
                                   "last_t, repaired_at FROM candidates WHERE candidate_id=?", (cid,)).fetchone()
                 if cur is None:
                     rep.unmatched.append((line, f"unknown candidate id {cid!r}"))
+                    continue
+                future = None  # a date after today (a typed 2062 for 2026): the row is refused, as `status --at` is
+                for col in ("checked_at", "repaired_at", "status_changed_at"):
+                    try:
+                        if get(row, col):
+                            parse_change_time(get(row, col), now)
+                    except ValueError as e:
+                        if "in the future" in str(e):
+                            future = f"{cid}: {col} {e}"
+                            break
+                if future is not None:
+                    rep.unmatched.append((line, future))
                     continue
                 if (merged := self.merged_text(cid)) is not None:
                     # the office merged it into another damage after the list was exported: the crew's words go to

@@ -896,7 +896,7 @@ def test_a_repair_date_written_in_the_repaired_at_column_is_the_repair_date(loca
     head, body = _read_list(tmp_path / "list.csv")
     a, b = body[0]["candidate_id"], body[1]["candidate_id"]
     body[0].update(status="補修済", repaired_at="2026/11/26", status_note="応急処置")
-    body[1].update(status="補修済", repaired_at="2026/11/25", checked_at="2026/11/28")  # the repair day rules
+    body[1].update(status="補修済", repaired_at="2026/11/25", checked_at="2026/11/27")  # the repair day rules
     _write_list(tmp_path / "list.csv", head, body, encoding="cp932")
     ok(patrol("import-verification", store, tmp_path / "list.csv"))
     con = sqlite3.connect(store)
@@ -933,7 +933,7 @@ def test_a_reopened_damage_repaired_again_is_not_given_its_old_repair_date(locat
         head, body = rd.fieldnames, [x for x in rd if x["candidate_id"] in (a, b)]
     assert {x["repaired_at"] for x in body} == {"2026-11-22T00:00:00+09:00"}  # the earlier repair's day
     for x in body:
-        x.update(status="補修済", **({"repaired_at": "2026/11/28"} if x["candidate_id"] == b else {}))
+        x.update(status="補修済", **({"repaired_at": "2026/11/27"} if x["candidate_id"] == b else {}))
     _write_list(tmp_path / "list.csv", head, body, encoding="cp932")
     ok(patrol("import-verification", store, tmp_path / "list.csv"))
     con = sqlite3.connect(store)
@@ -942,7 +942,7 @@ def test_a_reopened_damage_repaired_again_is_not_given_its_old_repair_date(locat
         reopened_at = dict(con.execute("SELECT candidate_id, at FROM status_history WHERE to_status='reopened'"))
     finally:
         con.close()
-    assert got[b] == "2026-11-28T00:00:00+09:00"
+    assert got[b] == "2026-11-27T00:00:00+09:00"
     assert got[a] != "2026-11-22T00:00:00+09:00" and got[a] >= reopened_at[a], (got, reopened_at)
 
 
@@ -979,10 +979,11 @@ def test_a_list_exported_before_the_registry_changed_a_damage_does_not_undo_it(r
     r = ok(patrol("locate", need(TOYAMA / f"{P2}.oracle.csv"), "--roads", roads, "--out", out / "2", "--store", store))
     assert {k: v["status"] for k, v in _store_rows(store).items() if k in (c, e)} == {c: "reopened", e: "reopened"}
     # Friday: Monday's workbook comes back. a as exported; b: the crew scheduled it in 状態(和); c as exported;
-    # d (new, only seen again since) confirmed; e repaired again on 11/28, after the drive of 11/27
+    # d (new, only seen again since) confirmed; e repaired again late on 11/27, after the drive and the office's
+    # changes (a later day is refused: the test's clock is the sample's 2026-11-27)
     _fill_xlsx(tmp_path / "mon.xlsx", tmp_path / "fri.xlsx",
                {b: {"status (ja)": "補修予定", "status note": "来週 補修", "checked by": "山田"},
-                d: {"status": "確認済み"}, e: {"repaired at": "2026/11/28", "status note": "再補修"}})
+                d: {"status": "確認済み"}, e: {"repaired at": "2026/11/27 23:59", "status note": "再補修"}})
     hist = {k: _history(store, k) for k in (a, b, c)}
     r = ok(patrol("import-verification", store, tmp_path / "fri.xlsx"))
     assert r.stdout.startswith("applied 2, notes 0, unchanged 26, outdated 2, not applied 0, held 1"), r.stdout
@@ -997,7 +998,7 @@ def test_a_list_exported_before_the_registry_changed_a_damage_does_not_undo_it(r
                      rf"left not_an_issue", out_), out_
     assert re.search(rf"row \d+: {c}: still repaired \(補修済み\) as exported .* repaired -> reopened \(再発\) .* by a "
                      rf"drive merged .*: left reopened", out_), out_
-    assert re.search(rf"row \d+: {e}: the crew's repair \(2026/11/28\) is dated after .*: applied", out_), out_
+    assert re.search(rf"row \d+: {e}: the crew's repair \(2026/11/27 23:59\) is dated after .*: applied", out_), out_
     held = " ".join(r.stderr.split())
     assert re.fullmatch(rf"\S*fri.xlsx: row \d+: {b}: not applied: the registry changed the damage after the list was "
                         rf"exported \(confirmed \(確認済み\) in the list\): confirmed -> not_an_issue \(対象外\) .* by patrol "
@@ -1009,7 +1010,7 @@ def test_a_list_exported_before_the_registry_changed_a_damage_does_not_undo_it(r
     assert kept[-1][5] == "import-held:fri.xlsx"
     con = sqlite3.connect(store)
     assert con.execute("SELECT repaired_at FROM candidates WHERE candidate_id=?", (e,)).fetchone()[0] == (
-        "2026-11-28T00:00:00+09:00")
+        "2026-11-27T23:59:00+09:00")
     n_hist = con.execute("SELECT count(*) FROM status_history").fetchone()[0]
     con.close()
     # the same workbook again: nothing changes (the held row is kept once); Monday's csv untouched: nothing undone
@@ -1371,6 +1372,74 @@ def test_export_since_takes_the_dates_checked_at_takes(located, tmp_path):
                       "--since", "'12345' (as an Excel date serial 1933-10-18, outside 2000-2099)")
 
 
+def test_import_refuses_a_row_dated_in_the_future_and_applies_the_others(located, tmp_path):
+    """`patrol status --at` refused a date after now, but the import took a crew's 確認日 2062/11/26 (a typo for
+    2026) or a wrong year in 補修日 or 状態更新日時: the change stored as made decades ahead. Now each such row is
+    refused (its line, the column, the value, why: the words of --at), the other rows applied, exit 3 as for other
+    refused rows; a date of today on the config's clock is taken (a day's slack). Real data: the sample drive's
+    registry of both passes (`patrol locate --store`)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    store = tmp_path / "registry.gpkg"
+    shutil.copy(located["store"], store)
+    a, b, c, d = sorted(_store_rows(store))[:4]
+    today = datetime.now(ZoneInfo("Asia/Tokyo")).date()
+    crew = tmp_path / "crew.csv"
+    crew.write_text("candidate_id,status,checked_at,repaired_at,status_changed_at\n"
+                    f"{a},確認済,2062/11/26,,\n"
+                    f"{b},確認済,{today:%Y/%m/%d},,\n"
+                    f"{c},補修済,2026/11/20,{today.year + 1}/11/28,\n"
+                    f"{d},確認済,2026/11/20,,{today.year + 3}-11-20T10:00:00+09:00\n", encoding="utf-8")
+    before = _store_rows(store)
+    r = patrol("import-verification", store, crew)
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert r.stdout.startswith("applied 1,") and "not applied 3" in r.stdout, r.stdout
+    err = " ".join(r.stderr.split())
+    for line, cid, col, value in ((2, a, "checked_at", "2062/11/26"), (4, c, "repaired_at", f"{today.year + 1}/11/28"),
+                                  (5, d, "status_changed_at", f"{today.year + 3}-11-20T10:00:00+09:00")):
+        assert re.search(rf"crew.csv: row {line}: {cid}: {col} '{re.escape(value)}' is after now \(\d{{4}}-\d\d-\d\d \d\d:\d\d\): "
+                         "a change cannot be dated in the future", err), (line, r.stderr)
+    after = _store_rows(store)
+    assert after[b]["status"] == "confirmed"
+    assert {k: v for k, v in after.items() if k != b} == {k: v for k, v in before.items() if k != b}
+
+
+def test_history_rows_patrol_writes_name_what_made_the_change(located, tmp_path):
+    """A status change patrol makes by itself (a drive's sighting reopening a repaired damage, a repair dated before a
+    sighting reopened at once) had no ``who`` in the history (NULL): the road department's audit trail could not say
+    who or what changed the status. Now ``who`` names it: ``patrol (run <run_id>, inspector <name>)`` for a run's
+    reopen (the run's --inspector; without one ``patrol (run <run_id>)``), ``patrol (the repair by <who> dated before
+    a sighting)``; rows stored before stay as they are. Real data: the sample drive's two passes located into a
+    registry (`patrol locate --store`), two damages repaired on 2026-11-22 between them."""
+    from detector.store import Store
+
+    store = tmp_path / "registry.gpkg"
+    ok(patrol("locate", need(TOYAMA / f"{P1}.oracle.csv"), "--roads", located["roads"], "--out", tmp_path / "o1",
+              "--store", store))
+    a, b, c = sorted(_store_rows(store))[:3]
+    with Store(store) as st:  # repaired between the passes
+        for cid in (a, b):
+            st.set_status(cid, "repaired", when="2026-11-22", who="Sato")
+    for k, extra in enumerate((("--inspector", "田中"), ())):
+        reg = tmp_path / f"r{k}.gpkg"
+        shutil.copy(store, reg)
+        ok(patrol("locate", need(TOYAMA / f"{P2}.oracle.csv"), "--roads", located["roads"], "--out",
+                  tmp_path / f"o2-{k}", "--store", reg, *extra))
+        con = sqlite3.connect(reg)
+        try:
+            rows = con.execute("SELECT candidate_id, who, run_id FROM status_history WHERE to_status='reopened' "
+                               "ORDER BY candidate_id").fetchall()
+        finally:
+            con.close()
+        assert [r[0] for r in rows] == [a, b] and all(r[2] for r in rows), rows
+        assert {r[1] for r in rows} == {f"patrol (run {rows[0][2]}" + (", inspector 田中)" if extra else ")")}, rows
+    with Store(tmp_path / "r1.gpkg") as st:  # a repair dated before a sighting held: reopened at once
+        st.set_status(c, "repaired", when="2026-11-22", who="Suzuki")
+        assert st.status_of(c) == "reopened"
+        assert st.history(c)["who"].tolist()[-2:] == ["Suzuki", "patrol (the repair by Suzuki dated before a sighting)"]
+
+
 def test_track_help_names_every_track_format():
     """`patrol run/detect --help` said a --track file is "GPX or NMEA 0183" while patrol reads CSV/TSV and KML/KMZ
     tracks too (README: Cameras without GPS: track files): a city with a fleet system's CSV log took it for refused."""
@@ -1394,7 +1463,7 @@ def test_import_says_when_a_repair_is_dated_before_a_sighting_held(located, tmp_
     shutil.copy(located["store"], store)
     a, b = sorted(_store_rows(store))[:2]
     crew = tmp_path / "crew.csv"
-    crew.write_text(f"candidate_id,status,repaired_at\n{a},補修済,2026/11/25\n{b},補修済,2026/11/28\n",
+    crew.write_text(f"candidate_id,status,repaired_at\n{a},補修済,2026/11/25\n{b},補修済,2026/11/27\n",
                     encoding="utf-8")
     r = ok(patrol("import-verification", store, crew))
     assert r.stdout.startswith("applied 2,"), r.stdout
@@ -1403,7 +1472,7 @@ def test_import_says_when_a_repair_is_dated_before_a_sighting_held(located, tmp_
     assert len(lines) == 1 and re.fullmatch(
         rf"\S*crew.csv: row 2: {a}: seen 2026-11-27 \d\d:\d\d \({P2}\) after the repair of 2026-11-25: repair "
         rf"recorded, reopened \(再発\); check the repair date: .*", lines[0]), r.stdout
-    assert _history(store, a)[-1][:2] == ("repaired", "reopened")
+    assert _history(store, a)[-1][:3] == ("repaired", "reopened", "patrol (the repair dated before a sighting)")
     r = ok(patrol("import-verification", store, crew))  # again: nothing changes, the line says it is the same repair
     assert r.stdout.startswith("applied 0,") and "recorded before, still reopened" in r.stdout, r.stdout
 

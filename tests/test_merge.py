@@ -666,7 +666,7 @@ def test_merge_reopens_a_repaired_target_seen_after_its_repair_and_undo_takes_it
     assert _hist(path, target, "merged-from:%") == [
         ("repaired", "repaired", "Tanaka", f"{dup} merged into it ({_plural_s(q0, dup)}, {dup} was D00 new)",
          f"merged-from:{dup}"),
-        ("repaired", "reopened", None, res.reopened.note, f"merged-from:{dup}")]
+        ("repaired", "reopened", f"patrol (the merge of {dup} by Tanaka)", res.reopened.note, f"merged-from:{dup}")]
     assert res.notes[0] == f"{dup} was new (新規); {target} was repaired (補修済み), now reopened (再発)"
     assert res.notes[1].startswith(f"{target}: {res.reopened.note}: reopened (再発) by the merge of {dup}; ")
     assert f"patrol merge REGISTRY {dup} --undo" in res.notes[1]
@@ -676,7 +676,8 @@ def test_merge_reopens_a_repaired_target_seen_after_its_repair_and_undo_takes_it
     assert _state(path) == before
     pd.testing.assert_frame_equal(_query(path), q0)
     assert _hist(path, target, "unmerged:%")[-1] == (
-        "reopened", "repaired", None, f"the reopen by the merge of {dup} taken back ({res.reopened.note}; {dup}'s "
+        "reopened", "repaired", f"patrol (the undo of the merge of {dup} by Tanaka)",
+        f"the reopen by the merge of {dup} taken back ({res.reopened.note}; {dup}'s "
                                       "sightings are its own again)", f"unmerged:{dup}")
     assert und.notes[-1].startswith(f"{target} is repaired (補修済み) again: the merge had reopened it "), und.notes
     assert _hist(path, target, "merged-from:%")[-1][:2] == ("repaired", "reopened")  # (the reopen stays on record)
@@ -716,3 +717,57 @@ def test_cli_merge_reopens_and_undo_keeps_it_reopened_when_a_later_drive_saw_it(
     with Store(path) as st:
         assert st.status_of(target) == "reopened"
     assert [h[:2] for h in _hist(path, target, "unmerged:%")] == [("reopened", "reopened")]
+
+
+def _statuses(path: Path, ids) -> list[tuple]:
+    con = sqlite3.connect(path)
+    try:
+        return con.execute("SELECT candidate_id, status, status_changed_at, repaired_at FROM candidates WHERE "
+                           "candidate_id IN (SELECT value FROM json_each(?)) ORDER BY 1", (json.dumps(ids),)).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("order", ["first merged first", "middle first"])
+def test_undo_in_a_chain_gives_each_damage_its_status_back_in_any_order(sample, tmp_path, order):
+    """A chain: p2's sighting (11/27, 40 m off: ``a``) merged into ``mid`` (p1's photos read as D20 by a drive
+    'week 47': 11/20), repaired on 11/24: the merge reopens it; ``mid`` merged then into the target (p1's, D00, 11/20),
+    repaired on 11/24 too: reopened by that merge (a's sighting is after its repair). Undone in either order: every
+    row as before the merges, statuses and their dates included (both repaired, status_changed_at the repair's).
+    Undoing ``a`` first leaves what merging ``mid`` alone into the target gives: ``mid`` and the target repaired (no
+    sighting of theirs is after the repair), a history row taking each reopen back."""
+    cfg, (p1, p2, _), keys, l1, l2, _ = sample
+    w47 = _relabelled(p1, l1, drive="week 47")
+    runs = [("p1", p1, keys[P1]), ("p2", _shifted(p2, l2), keys[P2]), ("w47", w47.loc[[l1]], None)]
+    path = _registry(tmp_path / "chain.gpkg", cfg, runs)
+    ref = _registry(tmp_path / "ref.gpkg", cfg, runs)
+    (target,), (a,), (mid,) = _ids(path, p1, l1), _ids(path, p2, l2), _ids(path, w47, l1)
+    assert len({target, a, mid}) == 3
+    for p in (path, ref):
+        _repaired(p, target)
+        _repaired(p, mid)
+        with Store(p) as st:
+            st.set_status(a, "confirmed", who="Sato", when="2026-11-28 09:00")
+    before, q0 = _state(path), _query(path)
+    with Store(path) as st:
+        assert st.merge_candidates(a, mid, when=_AT, cfg=cfg).reopened is not None
+        assert st.merge_candidates(mid, target, when=_AT, cfg=cfg).reopened is not None
+        assert (st.status_of(mid), st.status_of(target)) == ("reopened", "reopened")
+    with Store(ref) as st:  # (mid alone merged into the target: its sightings are before the repair)
+        assert st.merge_candidates(mid, target, when=_AT, cfg=cfg).reopened is None
+    first, second = (a, mid) if order == "first merged first" else (mid, a)
+    with Store(path) as st:
+        res = st.unmerge_candidate(first, cfg=cfg)
+    if first == a:
+        assert res.notes[-2].startswith(f"{mid} is repaired (補修済み) again (part of {target}: "), res.notes
+        assert res.notes[-1].startswith(f"{target} is repaired (補修済み) again: the merge of {mid} had reopened it "), \
+            res.notes
+        assert _statuses(path, [a, mid, target]) == _statuses(ref, [a, mid, target])
+        pd.testing.assert_frame_equal(_query(path), _query(ref))
+        for cid in (mid, target):
+            assert _hist(path, cid, f"unmerged:{a}")[-1][:2] == ("reopened", "repaired"), cid
+    with Store(path) as st:
+        st.unmerge_candidate(second, cfg=cfg)
+    assert _state(path) == before
+    pd.testing.assert_frame_equal(_query(path), q0)
+    assert dump(path, skip=()) == _recomputed(path, cfg)

@@ -73,6 +73,11 @@ def dump(path, skip=("runs",)):
         con.close()
 
 
+#: an import's time after the dates these crew lists write (December 2026; the sample's drives are of November): the
+#: import refuses a row dated after its day (a typed 2062 for 2026)
+_LATER = datetime.fromisoformat("2026-12-10T10:00:00+09:00")
+
+
 def run1():
     return frame([cand("a", north_m=0), cand("b", north_m=50), cand("c", cls="D40", north_m=100, conf=0.6)])
 
@@ -392,7 +397,7 @@ def test_import_roundtrip_changes_exactly_named_rows(tmp_path, store_path, cfg, 
     rows[6][ix["status"]] = rows[6][ix["status_ja"]] = ""  # both status columns blanked: the row is skipped
     _write_csv(tmp_path / "back.csv", rows, bom)
     with Store(store_path) as st:
-        rep = st.import_verification(tmp_path / "back.csv")
+        rep = st.import_verification(tmp_path / "back.csv", now=_LATER)
     assert sorted(rep.applied) == ["R-000002", "R-000004"] and rep.unmatched == [] and rep.skipped == [7]
     assert len(rep.unchanged) == 5
     after = dump(store_path)
@@ -417,7 +422,7 @@ def test_import_roundtrip_changes_exactly_named_rows(tmp_path, store_path, cfg, 
         assert q.loc["R-000004", "repaired_at"] and q.loc["R-000004", "issue_type"] == "pothole patch"
         # importing the same file again changes nothing
         before2 = dump(store_path)
-        rep2 = st.import_verification(tmp_path / "back.csv")
+        rep2 = st.import_verification(tmp_path / "back.csv", now=_LATER)
         assert rep2.applied == [] and dump(store_path) == before2
 
 
@@ -719,7 +724,7 @@ def test_import_takes_shift_jis_csv_and_the_exported_xlsx(tmp_path, store_path, 
                             {"status": "補修予定", "status note": "来週 / next week", "checked by": "crew 2",
                              "checked at": datetime(2026, 12, 5, 10, 30)})  # a date typed into Excel
     with Store(store_path) as st:
-        rep = st.import_verification(xlsx)
+        rep = st.import_verification(xlsx, now=_LATER)
         q = st.query().set_index("candidate_id")
     # R-000001's row still says "new" (exported before the CSV import; a crew cannot set new): outdated, the
     # registry's "confirmed" stays, and it is no error (it was reported as a refused row, among real errors)
@@ -1231,7 +1236,7 @@ def test_a_stale_lists_newer_repair_before_a_sighting_held_is_reopened(toyama, t
     _write_csv(tmp_path / "fri.csv", rows, bom=True)
     time.sleep(1.1)  # the import's reopen a second after the export at least (the check reads times to the second)
     with Store(path) as st:
-        rep = st.import_verification(tmp_path / "fri.csv")
+        rep = st.import_verification(tmp_path / "fri.csv", now=_LATER)
         assert (st.status_of(a), st.status_of(b)) == ("reopened", "repaired")
     assert sorted(rep.applied) == [a, b] and rep.held == []
     newer = dict((w.split(":")[0], w) for _, w in rep.newer)
@@ -1240,6 +1245,6 @@ def test_a_stale_lists_newer_repair_before_a_sighting_held_is_reopened(toyama, t
     assert [w.split(":")[0] for _, w in rep.seen_after] == [a]
     before = dump(path, skip=())
     with Store(path) as st:
-        rep = st.import_verification(tmp_path / "fri.csv")
+        rep = st.import_verification(tmp_path / "fri.csv", now=_LATER)
     assert rep.applied == [] and rep.seen_after == [] and dump(path, skip=()) == before
     assert [w.split(":")[0] for _, w in rep.outdated] == [a] and rep.outdated[0][1].endswith("left reopened (再発)")
