@@ -210,6 +210,12 @@ CANDIDATE_COLUMNS = [
 #: what the registry knows of the drives past a damage (``passes``): drives whose frames passed it (those that sighted
 #: it included), those of them after its last sighting that did not see it, the time of the latest
 PASS_COLUMNS = ["n_passes", "n_unseen", "last_passed"]
+#: of a damage's passes, the drives that did not see it and whose every passing frame was too dark, glared or blurred
+#: to show the road (``passes.look`` dark / glare / blurred): counted in ``n_passes``, never in ``n_unseen``. Read from
+#: ``passes`` with the candidates (``query``, ``states``; one step of the passes_cand_drive index a damage), not
+#: stored: a registry of schema 5 written before it has it at once. A pass recorded before the look was measured
+#: (look NULL: a registry of patrol before 0.3.0, or its frames) counts as a look, as in ``n_unseen``: 0 here
+POOR_LOOK_COLUMN = "n_poor_look"
 #: a candidate the office merged into another (``Store.merge_candidates``): the id it went into, when (schema 5)
 MERGED_COLUMNS = ["merged_into", "merged_at"]
 STATUS_COLUMNS = ["status", "status_note", "status_changed_at", "repaired_at", "checked_by", "issue_type", "crop_jpeg"]
@@ -3043,6 +3049,7 @@ class Store:
         have = {r[1] for r in self.con.execute('PRAGMA table_info("candidates")')}
         # (a registry of schema 3, read as it is until its next write, has no passes yet)
         cols += "".join(f', "{c}"' if c in have else f', NULL AS "{c}"' for c in PASS_COLUMNS)
+        cols += f", {self._poor_look_sql()}"
         # the latest sighting's drive: by the (candidate_id, last_t) index (its rows in obs_id order within a time),
         # one step a candidate. Ties (a run's sightings without their own time share the candidate's last time): the
         # sighting stored last, of the later merge, and within a run of the run's own latest drive (``_run_rows``)
@@ -3056,9 +3063,7 @@ class Store:
                 df[c] = [json.loads(v) if isinstance(v, str) and v else [] for v in df[c]]  # NULL: no sighting
         df["crop_jpeg"] = [bytes(v) if v is not None else None for v in df["crop_jpeg"]]
         df["n_obs"] = df["n_obs"].fillna(0).astype(int)
-        for c in ("n_passes", "n_unseen"):
-            # whole numbers, None where not known (a schema-3 registry read as it is)
-            df[c] = pd.Series([int(v) if pd.notna(v) else None for v in df[c]], index=df.index, dtype=object)
+        _pass_counts(df)
         df["n_drives"] = df["n_drives"].astype(int)
         df["last_drive"], df["last_images"] = self._last_images(df.pop("_last"), df["candidate_id"])
         return df
@@ -3085,10 +3090,22 @@ class Store:
         registry candidates (those a run just merged): what a run's outputs take from the registry, without reading
         the rest of it (crops included). ``status_changed_at`` goes into the run's repair_list.csv as into an
         export's list: the stale-list check of ``import_verification`` reads it; so do the damage's passes."""
-        return pd.read_sql_query(
-            "SELECT candidate_id, status, status_note, status_changed_at, n_passes, n_unseen, last_passed FROM "
-            "candidates WHERE candidate_id IN "
+        df = pd.read_sql_query(
+            "SELECT candidate_id, status, status_note, status_changed_at, n_passes, n_unseen, last_passed, "
+            f"{self._poor_look_sql()} FROM candidates WHERE candidate_id IN "
             "(SELECT value FROM json_each(?)) ORDER BY fid", self.con, params=(json.dumps(sorted(set(ids))),))
+        return _pass_counts(df)
+
+    def _poor_look_sql(self) -> str:
+        """The SELECT term of ``n_poor_look`` (``POOR_LOOK_COLUMN``) of each row of ``candidates``: its passes
+        without a sighting whose look was poor; NULL where the registry keeps no passes (schema 3 read as it is), 0
+        where they have no look (schema 4 read as it is: every pass then counts as a look)."""
+        if not self._has_column("passes", "candidate_id"):
+            return f'NULL AS "{POOR_LOOK_COLUMN}"'
+        if not self._has_column("passes", "look"):
+            return f'0 AS "{POOR_LOOK_COLUMN}"'
+        return ("(SELECT COUNT(*) FROM passes p WHERE p.candidate_id = candidates.candidate_id AND p.sighted = 0 "
+                f'AND p.look IS NOT NULL) AS "{POOR_LOOK_COLUMN}"')
 
     def dump(self, tables: Iterable[str] = ("candidates", "observations", "status_history", "patrol_meta",
                                             "gpkg_contents")) -> dict[str, list[tuple]]:
@@ -3097,6 +3114,15 @@ class Store:
 
     def integrity(self) -> str:
         return self.con.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def _pass_counts(df: pd.DataFrame) -> pd.DataFrame:
+    """``df``'s n_passes, n_unseen, n_poor_look as whole numbers, None where not known (a schema-3 registry read as it
+    is: no passes; n_poor_look then None too, not the 0 its subquery gives)."""
+    for c in ("n_passes", "n_unseen", POOR_LOOK_COLUMN):
+        df[c] = pd.Series([int(v) if pd.notna(v) else None for v in df[c]], index=df.index, dtype=object)
+    df[POOR_LOOK_COLUMN] = [None if n is None else v for n, v in zip(df["n_passes"], df[POOR_LOOK_COLUMN])]
+    return df
 
 
 def _read_table(path: Path) -> list[list[str]]:
