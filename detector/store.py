@@ -2542,6 +2542,16 @@ class Store:
                     raise UsageError(f"{candidate_id}: {e}", self.path) from None
             return False
 
+    def passes_of(self, candidate_id: str) -> list[tuple]:
+        """A damage's passes as held (``passes``), latest first: (drive, time, distance_m, sighted, look), the look
+        None for a frame that could show the road (or one recorded before the look was measured), else dark / glare
+        / blurred (``POOR_LOOK_COLUMN`` counts those not sighted). [] where the registry keeps none (schema 3)."""
+        if not self._has_column("passes", "candidate_id"):
+            return []
+        look = "look" if self._has_column("passes", "look") else "NULL"
+        return self.con.execute(f"SELECT drive, time, distance_m, sighted, {look} FROM passes WHERE candidate_id=? "
+                                "ORDER BY t IS NULL, t DESC, drive", (candidate_id,)).fetchall()
+
     def status_of(self, candidate_id: str) -> str | None:
         """The stored status of a candidate (None: no such id)."""
         row = self.con.execute("SELECT status FROM candidates WHERE candidate_id=?", (candidate_id,)).fetchone()

@@ -583,6 +583,16 @@ def test_the_exports_count_the_passes_in_poor_frames_apart_from_the_unseen(sampl
     assert (pop["n_passes"], pop["n_unseen"], pop["n_poor_look"]) == (2, 0, 1)
     html = (tmp_path / "list.html").read_text(encoding="utf-8")
     assert ('"n_poor_look": 1' in html or '"n_poor_look":1' in html) and "not counted unseen" in html
+    # `patrol status REGISTRY ID` (no --set): the damage's counts and each pass, the dark one with its look
+    from test_cli import ok, patrol
+
+    out = ok(patrol("status", store, rid.lower())).stdout
+    lines = [" ".join(x.split()) for x in out.splitlines()]
+    assert lines[0] == f"{rid}: new (新規)", out
+    assert "passes: 2 (通過回数), 0 unseen since its last sighting (未検出通過), 1 in frames too dark" in lines[1], out
+    assert [x.split()[-1] for x in lines[2:]] == ["dark", "seen"] and P2 in lines[2] and P1 in lines[3], out
+    with Store(store) as st:
+        assert st.states([rid])["status"].tolist() == ["new"]  # shown, not changed
     # p2 as it is: its pass is an unseen one, none in poor frames
     good = tmp_path / "g.gpkg"
     _merge(good, [("p1", p1, keys[P1]), ("p2", p2, keys[P2])], cfg)
