@@ -212,9 +212,9 @@ CANDIDATE_COLUMNS = [
 PASS_COLUMNS = ["n_passes", "n_unseen", "last_passed"]
 #: of a damage's passes, the drives that did not see it and whose every passing frame was too dark, glared or blurred
 #: to show the road (``passes.look`` dark / glare / blurred): counted in ``n_passes``, never in ``n_unseen``. Read from
-#: ``passes`` with the candidates (``query``, ``states``; one step of the passes_cand_drive index a damage), not
-#: stored: a registry of schema 5 written before it has it at once. A pass recorded before the look was measured
-#: (look NULL: a registry of patrol before 0.3.0, or its frames) counts as a look, as in ``n_unseen``: 0 here
+#: ``passes`` with the candidates (``query``, ``states``: ``Store._poor_look_sql``), not stored: a registry of
+#: schema 5 written before it has it at once. A pass recorded before the look was measured (look NULL: a registry of
+#: patrol before 0.3.0, or its frames) counts as a look, as in ``n_unseen``: 0 here
 POOR_LOOK_COLUMN = "n_poor_look"
 #: a candidate the office merged into another (``Store.merge_candidates``): the id it went into, when (schema 5)
 MERGED_COLUMNS = ["merged_into", "merged_at"]
