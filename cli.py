@@ -462,7 +462,7 @@ _STAMP_CONFIG_HELP = "municipality YAML whose timezone stamps the change (defaul
 def status(
     store: Path = typer.Argument(..., help=_REGISTRY_HELP),
     candidate_id: str = typer.Argument(..., metavar="ID", help="registry id, e.g. R-000012"),
-    set_: str = typer.Option(..., "--set", help="confirmed | scheduled | repaired | not_an_issue (or 確認済み, 補修予定, 補修済み, 対象外); new and reopened are set by patrol"),
+    set_: Optional[str] = typer.Option(None, "--set", help="confirmed | scheduled | repaired | not_an_issue (or 確認済み, 補修予定, 補修済み, 対象外); new and reopened are set by patrol; without it: show the damage's status and passes"),
     note: Optional[str] = typer.Option(None, "--note", help="note (status_note); without --note the candidate keeps "
                                                             "its note; the history keeps every note"),
     who: Optional[str] = typer.Option(None, "--who", help="who checked (checked_by; kept in the history)"),
@@ -471,10 +471,19 @@ def status(
                                                         "11/23; README: Dates a crew writes)"),
     config: Optional[Path] = typer.Option(None, "--config", help=_STAMP_CONFIG_HELP),
 ):
-    """Change a registry candidate's status (history is kept)."""
+    """Change a registry candidate's status (history is kept); without --set, show it and the drives past it."""
     from detector.store import status_label
 
     candidate_id = candidate_id.strip().upper()  # r-000012 is R-000012, as merge and the crew's list read it
+    if set_ is None:
+        if note is not None or who is not None or when is not None:
+            from detector.errors import UsageError
+
+            raise UsageError("--note, --who and --at go with --set STATUS (without --set: the damage is shown)",
+                             field="--set")
+        with _open_store(store, _config(config)) as st:
+            _show_damage(st, candidate_id)
+        return
 
     def n_history(st) -> int:  # a note or checker kept with the status a damage has adds a history row
         return st.con.execute("SELECT COUNT(*) FROM status_history WHERE candidate_id=?", (candidate_id,)).fetchone()[0]
@@ -510,6 +519,32 @@ def status(
         console.print(s.message, markup=False, highlight=False, soft_wrap=True)
     if converted:
         err_console.print(f"warning: {converted}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _show_damage(st, candidate_id: str) -> None:
+    """``patrol status STORE ID`` without --set: the damage's status, its passes' counts and each pass (latest first),
+    with its look where its frames could not show the road (README passes)."""
+    from detector.errors import UsageError
+    from detector.store import status_label
+
+    if (merged := st.merged_text(candidate_id)) is not None:
+        console.print(merged, markup=False, highlight=False, soft_wrap=True)
+        return
+    q = st.states([candidate_id])
+    if not len(q):
+        raise UsageError(f"{candidate_id}: no such candidate in the registry", st.path)
+    r = q.iloc[0]
+    console.print(f"{candidate_id}: {status_label(r['status'])}" + (f" ({r['status_note']})" if r["status_note"] else ""),
+                  markup=False, highlight=False, soft_wrap=True)
+    if r["n_passes"] is None:
+        return  # (a registry of schema 3 read as it is: no passes kept)
+    console.print(f"passes: {r['n_passes']} (通過回数), {r['n_unseen']} unseen since its last sighting (未検出通過), "
+                  f"{r['n_poor_look']} in frames too dark, glared or blurred, not counted unseen (撮影不良通過)",
+                  markup=False, highlight=False, soft_wrap=True)
+    for drive, at, dist, sighted, look in st.passes_of(candidate_id):
+        what = "seen" if sighted else f"not seen: {look}" if look else "not seen"
+        console.print(f"  {at or 'time unknown'}  {drive}  " + (f"{dist:.1f} m  " if dist is not None else "") + what,
+                      markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -37,7 +37,7 @@ GEOJSON_PROPERTIES = [
 REPAIR_COLUMNS = [
     "No", "candidate_id", "segment_id", "road_name", "chainage_m", "class", "種別", "class_name", "confidence",
     "n_obs", "severity", "lat", "lon", "first_seen", "last_seen", "best_drive", "best_image", "photo", "drives", "n_drives",
-    "last_drive", "n_passes", "n_unseen", "last_passed", "status", "note", "issue_type", "checked_by", "checked_at",
+    "last_drive", "n_passes", "n_unseen", "n_poor_look", "last_passed", "status", "note", "issue_type", "checked_by", "checked_at",
     "status_changed_at",
 ]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -55,7 +55,7 @@ RESERVED_COLUMNS = frozenset(c.casefold() for c in [
     *GEOJSON_PROPERTIES, *REPAIR_COLUMNS, "lat", "lon", "drives", "images", "observations", "status_ja",
     "status_note", "status_changed_at", "repaired_at", "checked_by", "checked_at", "issue_type", "photo",
     "crop_jpeg", "crop_obs_id", "first_t", "last_t", "repaired_t", "created_run", "n_passes", "n_unseen",
-    "last_passed", "merged_into", "merged_at", "fid", "geom", "geometry",
+    "n_poor_look", "last_passed", "merged_into", "merged_at", "fid", "geom", "geometry",
     "crop", "i", "make", "model", "_t", "_u", "x", "y", "crs", *SEGMENT_COLUMNS,  # x, y, crs: --crs's (report.XY_COLUMNS)
 ])
 #: what a kept road field named like a patrol column gets in front of its name
@@ -305,8 +305,9 @@ def write_repair_list(cands: pd.DataFrame, path: str | Path, stale: set[str] = f
     otherwise); the crew edits them and the rest of the verification columns, then `patrol import-verification`.
     ``status_changed_at`` (last, not for the crew): the registry's time of the damage's last status change, as
     `patrol export` writes it; the import's stale-list check compares it with the registry's changes since.
-    ``n_passes``, ``n_unseen``, ``last_passed`` (with ``--store``, else empty): the registry's drives past the damage,
-    those after its last sighting that did not see it, the latest one's time (``Store._update_passes``), as
+    ``n_passes``, ``n_unseen``, ``n_poor_look``, ``last_passed`` (with ``--store``, else empty): the registry's drives
+    past the damage, those after its last sighting that did not see it, those that passed it only in frames too dark,
+    glared or blurred (not in n_unseen), the latest one's time (``Store._update_passes``), as
     `patrol export`'s lists carry them. ``photo`` is the candidate's crop beside the list (``crops/<run candidate id>.jpg``), where one was written
     (``stale``: as for ``run_photos``)."""
     path = Path(path)
@@ -327,7 +328,8 @@ def write_repair_list(cands: pd.DataFrame, path: str | Path, stale: set[str] = f
                 safe_cell(r.get("first_seen", "")), safe_cell(r.get("last_seen", "")),
                 safe_cell(_text(r.get("best_drive"))), safe_cell(r.get("best_image", "")),
                 safe_cell(photo), safe_cell(drives), _num(r.get("n_drives")), safe_cell(_text(r.get("last_drive"))),
-                _num(r.get("n_passes")), _num(r.get("n_unseen")), safe_cell(_text(r.get("last_passed"))),
+                _num(r.get("n_passes")), _num(r.get("n_unseen")), _num(r.get("n_poor_look")),
+                safe_cell(_text(r.get("last_passed"))),
                 safe_cell(_text(r.get("status"))), safe_cell(_text(r.get("status_note"))), "", "", "",
                 safe_cell(_text(r.get("status_changed_at"))),
             ])

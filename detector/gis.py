@@ -89,6 +89,11 @@ SHP_FIELDS: list[tuple[str, str, str]] = [
     ("best_image", "best_image", "str"),
     ("n_drives", "n_drives", "int"),
     ("last_drive", "last_drive", "str"),
+    # the registry's passes (README passes): drives past it, unseen since its last sighting, in poor frames only
+    ("n_passes", "n_passes", "int"),
+    ("n_unseen", "n_unseen", "int"),
+    ("n_poor_look", "n_poorlook", "int"),
+    ("last_passed", "last_pass", "str"),
 ]
 
 #: Unicode characters Japanese text is typed with (a Mac, Linux, a web form: JIS X 0208's mapping) that cp932 holds

@@ -712,7 +712,7 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
         # office changed a damage is held or outdated on import, not applied over the office's change
         cands["status_changed_at"] = [changed.get(c) for c in cands["candidate_id"]]
         # the drives past each damage, sighted or not (the registry's passes; the repair list's 通過 columns)
-        for col in ("n_passes", "n_unseen", "last_passed"):
+        for col in ("n_passes", "n_unseen", "n_poor_look", "last_passed"):
             got = dict(zip(reg["candidate_id"], reg[col])) if len(reg) else {}
             cands[col] = [got.get(c) for c in cands["candidate_id"]]
         cands = one_row_per_registry_id(cands)

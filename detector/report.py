@@ -107,6 +107,9 @@ COLUMNS: list[tuple[str, str, str]] = [
     # the registry's passes (Store.query; empty in a run's own outputs): drives past the damage, sighted or not
     ("n_passes", "通過回数", "drives past"),
     ("n_unseen", "未検出通過", "passed unseen since"),
+    # of n_passes, the drives that passed it only in frames too dark, glared or blurred to show the road (dark, glare,
+    # blurred: frames.csv's look): not in n_unseen (Store.query's n_poor_look)
+    ("n_poor_look", "撮影不良通過", "passed in poor frames"),
     ("last_passed", "最終通過", "last passed"),
 ]
 #: the lists a crew works from (csv, xlsx) also give each row's photo: the crop written beside the list
@@ -1217,7 +1220,8 @@ _APP_JS = r"""
 
   var FIELDS = [["class_name_ja", "損傷種別", "type"], ["severity", "重要度", "severity", 2], ["confidence", "確信度", "confidence", 2],
                 ["n_obs", "検出回数", "sightings"], ["n_drives", "走行回数", "drives seen"], ["first_seen", "初回検出", "first seen"], ["last_seen", "最終検出", "last seen"],
-                ["n_passes", "通過回数", "drives past"], ["n_unseen", "未検出通過", "passed unseen since"], ["last_passed", "最終通過", "last passed"],
+                ["n_passes", "通過回数", "drives past"], ["n_unseen", "未検出通過", "passed unseen since"],
+                ["n_poor_look", "撮影不良通過", "passed in poor frames"], ["last_passed", "最終通過", "last passed"],
                 ["road_name", "路線名", "road"], ["segment_id", "区間ID", "segment"], ["chainage_m", "距離標", "chainage (m)", 1],
                 ["status", "状態", "status"], ["status_note", "備考", "note"], ["checked_by", "確認者", "checked by"],
                 ["repaired_at", "補修日", "repaired"], ["est_width_m", "推定幅", "est. width (m)", 2], ["est_length_m", "推定長", "est. length (m)", 2],
@@ -1360,6 +1364,10 @@ _APP_JS = r"""
       if (v === null || v === undefined || v === "") return;
       if (f[0] === "status") { var s = statusById[v]; v = s ? s.ja + " / " + s.en : v; }
       if (f[0] === "first_seen" || f[0] === "last_seen" || f[0] === "last_passed") v = day(v);
+      if (f[0] === "n_poor_look") {  // of the passes: too dark, glared or blurred to see it, so not counted unseen
+        if (!v) return;
+        v = v + " (暗い・逆光・ぶれ: 未検出通過に数えず / dark, glare or blur: not counted unseen)";
+      }
       var tr = el("tr"); tr.appendChild(el("th", null, f[1] + " " + f[2])); tr.appendChild(el("td", null, fmt(v, f[3])));
       t.appendChild(tr);
     });

@@ -540,3 +540,70 @@ def test_a_drive_past_a_damage_only_in_dark_frames_is_no_unseen_pass(sample, tmp
         st.merge(p1, {"run_id": "p1"}, cfg, frames=keys[P1])
         res = st.merge(p2, {"run_id": "p2"}, cfg, frames=keys[P2])
     assert rid in res.passed_unseen_by_drive[P2] and res.n_unseen[rid] == 1
+
+
+def test_the_exports_count_the_passes_in_poor_frames_apart_from_the_unseen(sample, tmp_path):
+    """p1, then p2 whose frames near p1's damage are darkened (as in the test above): the damage was passed twice,
+    once in the dark. The office's lists (csv, xlsx: 撮影不良通過), the GIS files (geojson, gpkg, Shapefile's
+    ``n_poorlook``), the map's popup data and a run's repair list (``states``) say so: n_poor_look 1, n_unseen 0,
+    n_passes 2; the other damages none. With p2's frames as they are: the unseen pass, no poor one."""
+    import csv
+    import json
+
+    import openpyxl
+    import pyogrio
+
+    from conftest import TOYAMA
+    from detector import report
+
+    cfg, p1, p2, label, keys = sample
+    c = p1.loc[label]
+    k2, n = _darkened(TOYAMA, keys[P2], float(c["lat"]), float(c["lon"]), cfg.store.pass_radius_m, cfg)
+    assert n >= 1
+    store = tmp_path / "r.gpkg"
+    _merge(store, [("p1", p1, keys[P1]), ("p2", p2, k2)], cfg)
+    rid = _rid(store, p1, label)
+    with Store(store) as st:
+        q = st.query(lists=False)
+        states = st.states([rid]).set_index("candidate_id")
+    qi = q.set_index("candidate_id")
+    assert qi.loc[rid, ["n_passes", "n_unseen", "n_poor_look"]].tolist() == [2, 0, 1]
+    assert (qi.drop(index=rid)["n_poor_look"] == 0).all()
+    assert states.loc[rid, ["n_passes", "n_unseen", "n_poor_look"]].tolist() == [2, 0, 1]
+    for fmt in ("csv", "xlsx", "geojson", "gpkg", "shp", "html"):
+        report.export(q, fmt, tmp_path / f"list.{fmt}", cfg)
+    rows = {r["candidate_id"]: r for r in csv.DictReader(open(tmp_path / "list.csv", encoding="utf-8-sig"))}
+    assert (rows[rid]["n_passes"], rows[rid]["n_unseen"], rows[rid]["n_poor_look"]) == ("2", "0", "1")
+    assert {r["n_poor_look"] for k, r in rows.items() if k != rid} == {"0"}
+    ws = openpyxl.load_workbook(tmp_path / "list.xlsx")["candidates"]
+    at = {h.split("\n")[0]: j for j, h in enumerate(c.value for c in ws[1]) if h}
+    row = next(r for r in ws.iter_rows(min_row=2, values_only=True) if r[0] == rid)
+    assert (row[at["通過回数"]], row[at["未検出通過"]], row[at["撮影不良通過"]]) == (2, 0, 1)
+    feats = {f["id"]: f["properties"] for f in json.load(open(tmp_path / "list.geojson", encoding="utf-8"))["features"]}
+    assert (feats[rid]["n_passes"], feats[rid]["n_unseen"], feats[rid]["n_poor_look"]) == (2, 0, 1)
+    g = pyogrio.read_dataframe(tmp_path / "list.gpkg", layer="candidates").set_index("candidate_id")
+    assert g.loc[rid, ["n_passes", "n_unseen", "n_poor_look"]].tolist() == [2, 0, 1]
+    s = pyogrio.read_dataframe(tmp_path / "list.shp").set_index("cand_id")
+    assert s.loc[rid, ["n_passes", "n_unseen", "n_poorlook"]].tolist() == [2, 0, 1]
+    data, _ = report.html_data(report.prepare(q, cfg), cfg, uris=[None] * len(q))
+    pop = next(x for x in data["candidates"] if x["candidate_id"] == rid)
+    assert (pop["n_passes"], pop["n_unseen"], pop["n_poor_look"]) == (2, 0, 1)
+    html = (tmp_path / "list.html").read_text(encoding="utf-8")
+    assert ('"n_poor_look": 1' in html or '"n_poor_look":1' in html) and "not counted unseen" in html
+    # `patrol status REGISTRY ID` (no --set): the damage's counts and each pass, the dark one with its look
+    from test_cli import ok, patrol
+
+    out = ok(patrol("status", store, rid.lower())).stdout
+    lines = [" ".join(x.split()) for x in out.splitlines()]
+    assert lines[0] == f"{rid}: new (新規)", out
+    assert "passes: 2 (通過回数), 0 unseen since its last sighting (未検出通過), 1 in frames too dark" in lines[1], out
+    assert [x.split()[-1] for x in lines[2:]] == ["dark", "seen"] and P2 in lines[2] and P1 in lines[3], out
+    with Store(store) as st:
+        assert st.states([rid])["status"].tolist() == ["new"]  # shown, not changed
+    # p2 as it is: its pass is an unseen one, none in poor frames
+    good = tmp_path / "g.gpkg"
+    _merge(good, [("p1", p1, keys[P1]), ("p2", p2, keys[P2])], cfg)
+    with Store(good) as st:
+        qg = st.query(lists=False).set_index("candidate_id")
+    assert qg.loc[_rid(good, p1, label), ["n_passes", "n_unseen", "n_poor_look"]].tolist() == [2, 1, 0]
+    assert (qg["n_poor_look"] == 0).all()
