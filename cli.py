@@ -146,6 +146,9 @@ def _open_store(path: Path, cfg=None):
 
     if not path.is_file():
         raise StoreError("registry not found (create one with patrol run/locate --store)", path)
+    if path.stat().st_size == 0:  # (SQLite would take it for a new database: it became an empty registry)
+        raise StoreError("an empty file (0 bytes), not a registry: a copy that failed, or the wrong file? (create one "
+                         "with patrol run/locate --store)", path)
     return Store.for_config(path, cfg or _config(None))
 
 
@@ -522,8 +525,9 @@ def status(
 
 
 def _show_damage(st, candidate_id: str) -> None:
-    """``patrol status STORE ID`` without --set: the damage's status, its passes' counts and each pass (latest first),
-    with its look where its frames could not show the road (README passes)."""
+    """``patrol status STORE ID`` without --set: the damage's status, its history (every change, oldest first: when,
+    from -> to, who, note, source) and its passes' counts and each pass (latest first), with its look where its frames
+    could not show the road (README passes)."""
     from detector.errors import UsageError
     from detector.store import status_label
 
@@ -536,6 +540,16 @@ def _show_damage(st, candidate_id: str) -> None:
     r = q.iloc[0]
     console.print(f"{candidate_id}: {status_label(r['status'])}" + (f" ({r['status_note']})" if r["status_note"] else ""),
                   markup=False, highlight=False, soft_wrap=True)
+    # the audit trail: every change, by whom or by what (patrol's own: "patrol (run …)", "patrol (the merge of …)")
+    hist = st.history(candidate_id)
+    console.print(f"history (状態履歴): {len(hist)} change{'s' if len(hist) != 1 else ''}", markup=False,
+                  highlight=False, soft_wrap=True)
+    for h in hist.itertuples(index=False):
+        at = str(h.at or "")[:16].replace("T", " ")
+        move = f"{h.from_status} -> {h.to_status}" if h.from_status and h.from_status != h.to_status else h.to_status
+        parts = [f"  {at}  {move}", f"by {h.who}" if h.who else "", f"'{h.note}'" if h.note else "",
+                 f"[{h.source}]" if h.source else ""]
+        console.print("  ".join(x for x in parts if x), markup=False, highlight=False, soft_wrap=True)
     if r["n_passes"] is None:
         return  # (a registry of schema 3 read as it is: no passes kept)
     console.print(f"passes: {r['n_passes']} (通過回数), {r['n_unseen']} unseen since its last sighting (未検出通過), "

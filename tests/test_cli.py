@@ -1434,6 +1434,11 @@ def test_history_rows_patrol_writes_name_what_made_the_change(located, tmp_path)
             con.close()
         assert [r[0] for r in rows] == [a, b] and all(r[2] for r in rows), rows
         assert {r[1] for r in rows} == {f"patrol (run {rows[0][2]}" + (", inspector 田中)" if extra else ")")}, rows
+        # `patrol status REGISTRY ID` shows the audit trail: the crew's repair, then what reopened it
+        out = [" ".join(x.split()) for x in ok(patrol("status", reg, a)).stdout.splitlines()]
+        hist = out[out.index(next(x for x in out if x.startswith("history (状態履歴): "))) + 1:]
+        assert any(x.startswith("2026-11-22 00:00 ") and "-> repaired by Sato" in x for x in hist), out
+        assert any("repaired -> reopened by patrol (run " in x and "seen again after repair" in x for x in hist), out
     with Store(tmp_path / "r1.gpkg") as st:  # a repair dated before a sighting held: reopened at once
         st.set_status(c, "repaired", when="2026-11-22", who="Suzuki")
         assert st.status_of(c) == "reopened"
@@ -1500,3 +1505,16 @@ def test_status_at_dates_the_change(located, tmp_path):
         r = patrol("status", store, b, "--set", "repaired", "--at", at)
         assert r.returncode == 2 and "--at" in r.stderr and msg in r.stderr, r.stderr
     assert _store_rows(store) == before
+
+
+def test_a_registry_command_refuses_an_empty_file(tmp_path):
+    """`patrol status/export/merge/import-verification` open an existing registry only; a 0-byte file (a copy that
+    failed, a `touch`ed name) was taken by SQLite for a new database and silently made an empty registry, so `patrol
+    export` wrote an empty list without a word. Now exit 6 naming the file and why; the file stays 0 bytes."""
+    reg = tmp_path / "registry.gpkg"
+    reg.write_bytes(b"")
+    for args in (("status", reg, "R-000001"), ("export", reg, "--format", "csv", "--out", tmp_path / "l.csv")):
+        r = patrol(*args)
+        assert r.returncode == 6, (args, r.stdout, r.stderr)
+        assert "registry.gpkg" in r.stderr and "empty file (0 bytes), not a registry" in " ".join(r.stderr.split())
+    assert reg.stat().st_size == 0 and not (tmp_path / "l.csv").exists()
