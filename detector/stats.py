@@ -205,9 +205,17 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
     if np.isnan(first_t).any():  # a damage without a first sighting: found with its first history row
         first_row = pd.Series(at).groupby(ci).min().reindex(range(n)).to_numpy()
         found_by = np.where(np.isnan(first_t)[:, None], first_row[:, None] < edges[None, 1:], found_by)
-    op = is_open & found_by
-    r, k = np.nonzero(op)
-    add("open", r, k)
+    op = is_open & found_by  # (damage, period): open at the period's end
+
+    classes = list(CLASS_IDS) + sorted(set(cls) - set(CLASS_IDS) - {""}) + [TOTAL]
+    groups = sorted(set(grp), key=lambda g: (g == NO_GROUP, g)) if group else [""]
+    full = pd.MultiIndex.from_product([range(n_per), groups, classes], names=["k", "group", "class"])
+    # the backlog summed by (group, class) over the damages, a row of periods each: no row per damage and period
+    gi, ki = pd.Index(groups).get_indexer(grp), pd.Index(classes).get_indexer(cls)
+    open_n = np.zeros((len(groups), len(classes), n_per), dtype=np.int64)
+    np.add.at(open_n, (gi, ki), op.astype(np.int64))
+    open_n[:, -1] = open_n[:, :-1].sum(axis=1)  # total
+    open_s = pd.Series(open_n.transpose(2, 0, 1).ravel(), index=full)  # (k, group, class) as ``full`` orders them
 
     ev = pd.concat(frames, ignore_index=True)
     ev_total = ev.assign(**{"class": TOTAL})
@@ -216,10 +224,8 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
     d = all_ev[all_ev["kind"] == "days"].groupby(["k", "group", "class"])["v"]
     med, p90 = d.median(), d.quantile(0.9)
 
-    classes = list(CLASS_IDS) + sorted(set(cls) - set(CLASS_IDS) - {""}) + [TOTAL]
-    groups = sorted(set(grp), key=lambda g: (g == NO_GROUP, g)) if group else [""]
-    full = pd.MultiIndex.from_product([range(n_per), groups, classes], names=["k", "group", "class"])
     tab = counts.reindex(full).reindex(columns=list(COUNT_COLUMNS)).fillna(0).astype(int)
+    tab["open"] = open_s.to_numpy()
     tab["days_median"] = med.reindex(full).round(1)
     tab["days_p90"] = p90.reindex(full).round(1)
     tab = tab.reset_index()
@@ -236,6 +242,7 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
     tc = tot_ev[tot_ev["kind"] != "days"].groupby(["k", "kind"]).size().unstack("kind")
     td = tot_ev[tot_ev["kind"] == "days"].groupby("k")["v"]
     totals = tc.reindex(range(n_per)).reindex(columns=list(COUNT_COLUMNS)).fillna(0).astype(int)
+    totals["open"] = op.sum(axis=0)
     totals["days_median"] = td.median().reindex(range(n_per)).round(1)
     totals["days_p90"] = td.quantile(0.9).reindex(range(n_per)).round(1)
     totals.insert(0, "period", labels)
