@@ -162,8 +162,7 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
 
     cls = cands["class"].fillna("").astype(str).to_numpy(dtype=object)
     grp = cands["group"].to_numpy(dtype=object) if group else np.full(n, "", dtype=object)
-    # the key of each damage: (group, class); the totals come from the same rows with class = total
-    keys = pd.DataFrame({"group": grp, "class": cls})
+    # each event keyed by its damage's (group, class); the totals: the same rows with class = total
     frames = []
 
     def add(kind: str, cand_idx: np.ndarray, k: np.ndarray, value: np.ndarray | None = None) -> None:
