@@ -707,6 +707,87 @@ def export(
         console.print(f"{sum(1 for _ in folder.glob('*.jpg'))} photos → {folder}")
 
 
+@app.command()
+def stats(
+    store: Path = typer.Argument(..., help=_REGISTRY_HELP),
+    by: str = typer.Option("month", "--by", help="month | week | year: calendar months, ISO weeks (Monday to Sunday) "
+                                                 "or years, in the config's timezone"),
+    since: Optional[str] = typer.Option(None, "--since", help="first day counted (default: the registry's first "
+                                                              "record); YYYY-MM-DD, 2026/1/5, 令和8年1月5日 …"),
+    until: Optional[str] = typer.Option(None, "--until", help="last day counted (default: today)"),
+    group: Optional[str] = typer.Option(None, "--group", help="split by a kept road field (roads.keep_fields, e.g. "
+                                                              "管理事務所; needs --roads) or road_name"),
+    config: Optional[Path] = typer.Option(None, "--config", help="municipality YAML: timezone of the periods, class "
+                                                                 "names, roads.* for --roads (default "
+                                                                 "configs/default.yaml)"),
+    roads: Optional[Path] = typer.Option(None, "--roads", help="the road network: required with --group of a kept "
+                                                              "road field (copied from it by segment_id)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="write the table: FILE.csv (UTF-8 with BOM) or FILE.xlsx"),
+):
+    """The registry's figures per month, week or year: damages found, repaired, not an issue, reopened, open at the
+    period's end, days to repair (median, 90th percentile)."""
+    from detector.errors import UsageError
+    from detector.export import road_columns
+    from detector.store import _parse_when
+    from detector.stats import NO_GROUP, PERIODS, compute, read_registry, write
+
+    by = by.strip().lower()
+    if by not in PERIODS:
+        raise UsageError(f"unknown period {by!r}; choose one of {', '.join(PERIODS)}", field="--by")
+    if out is not None and out.suffix.lower() not in (".csv", ".xlsx"):
+        raise UsageError(f"{out}: --out must end in .csv or .xlsx", field="--out")
+    cfg = _config(config)
+    today = datetime.now(cfg.tz).date()
+    days = {}
+    for name, text in (("--since", since), ("--until", until)):
+        if not text:
+            continue
+        try:
+            d = _parse_when(text, today=today)
+        except ValueError as e:
+            raise UsageError(f"{e} (YYYY-MM-DD, 2026/1/5, 2026年1月5日, 令和8年1月5日, 11/26: see README, "
+                             "Dates a crew writes)", field=name) from None
+        days[name] = d.date() if isinstance(d, datetime) else d
+    kept = road_columns(cfg)
+    if group is not None and group not in kept + ["road_name"]:
+        raise UsageError(f"cannot group by {group!r}: give road_name or a kept road field (roads.keep_fields: "
+                         f"{', '.join(kept) or 'none in this config'})", field="--group")
+    net = notes = None
+    if group is not None and group != "road_name":
+        from detector.roads import load_roads, require_network
+
+        net = load_roads(roads, cfg) if roads is not None else None
+        require_network(net, cfg)  # a kept field without --roads: refused before any work
+    with _open_store(store, cfg) as st:
+        cands, hist = read_registry(st)
+    notes = []
+    if group is not None:
+        if group != "road_name":
+            from detector.roads import join_fields
+
+            cands, note = join_fields(cands, net, cfg, roads)  # as export attaches them: the network as it is now
+            notes = list(net.read_warnings) + ([note] if note else [])
+        cands["group"] = [str(v) if v is not None and v == v and str(v) != "" else NO_GROUP for v in cands[group]]
+    res = compute(cands, hist, cfg, by=by, since=days.get("--since"), until=days.get("--until"), group=group,
+                  today=today)
+    for msg in notes:
+        err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
+    t = Table(title=f"registry figures by {by}" + (f" (all {group})" if group else ""), title_justify="left")
+    for head in ("period", "found", "repaired", "not_an_issue", "reopened", "open", "days med", "days p90"):
+        t.add_column(head, justify="left" if head == "period" else "right")
+    for r in res.totals.itertuples(index=False):
+        t.add_row(r.period, *(str(getattr(r, c)) for c in ("found", "repaired", "not_an_issue", "reopened", "open")),
+                  *("" if v != v else f"{v:.1f}" for v in (r.days_median, r.days_p90)))
+    console.print(t)
+    med = f"{res.days_median:.1f} days" if res.days_median is not None else "none repaired"
+    console.print(f"open now {res.open_now}; median days to repair {med} ({res.n_repairs} repairs, "
+                  f"{res.totals['period'].iloc[0]} – {res.totals['period'].iloc[-1]})", markup=False, highlight=False,
+                  soft_wrap=True)
+    if out is not None:
+        write(res, out, cfg)
+        console.print(f"{len(res.table)} rows → {out}", markup=False, highlight=False)
+
+
 def _console_never_fails() -> None:
     """stdout that cannot encode every character (a Japanese Windows PC writes a redirected log or a scheduled job's
     output in cp932, which lacks e.g. 🚗, 𠮷, — or ≤) shows those as \\U escapes instead of a UnicodeEncodeError

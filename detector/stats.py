@@ -1,0 +1,332 @@
+"""``patrol stats``: the registry's figures a road department reports upward (月報 / 年報): per period (calendar month,
+ISO week or year, in the config's timezone) and class, the damages found, repaired, written off (not_an_issue),
+reopened, the backlog (open at the period's end) and the days repairs took.
+
+Everything is read from the registry as it is (``candidates`` and ``status_history``) and counted with pandas over the
+whole history at once: a city's registry (~7,000 damages, tens of thousands of history rows) in well under a second.
+
+The rules (README: "Figures for the council"):
+
+- a damage is *found* in the period of its ``first_seen``; a candidate the office merged into another
+  (``merged_into``) is no damage of its own and is left out everywhere (its sightings count under the other);
+- *repaired*, *not_an_issue*, *reopened*: the history rows that changed the status to it, dated by the row's time;
+  a damage's latest repair by its ``repaired_at`` (the repair date a crew gave) where set;
+- *open at the period's end*: the damages found by then whose status then (the last change recorded, in the
+  history's order, dated at or before the end; before any change: ``new``) is open (``store.OPEN_STATUSES``);
+- *days to repair*: for each repair in the period, repair date − ``first_seen`` in days (a repair dated before the
+  first sighting: 0); median and 90th percentile (linear), one decimal.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import CLASS_IDS
+from .atomic import atomic_write
+from .errors import UsageError
+from .store import OPEN_STATUSES, Store
+
+PERIODS = ("month", "week", "year")
+TOTAL = "total"
+#: the rows of a group whose damages lie on no road of the network (or the network lacks their segment)
+NO_GROUP = "(なし none)"
+#: the events counted per period, from the history's changes to these statuses
+EVENTS = ("repaired", "not_an_issue", "reopened")
+
+#: output columns: (column, Japanese header, English header); ``group`` only with --group (its header the field's)
+COLUMNS: list[tuple[str, str, str]] = [
+    ("period", "期間", "period"),
+    ("start", "開始日", "start"),
+    ("end", "終了日", "end"),
+    ("group", "区分", "group"),
+    ("class", "分類", "class"),
+    ("class_name_ja", "損傷種別", "damage type (ja)"),
+    ("found", "発見", "found"),
+    ("repaired", "補修", "repaired"),
+    ("not_an_issue", "対象外", "not an issue"),
+    ("reopened", "再発", "reopened"),
+    ("open", "期末未対応", "open at end"),
+    ("days_median", "補修日数(中央値)", "days to repair (median)"),
+    ("days_p90", "補修日数(90%)", "days to repair (90th percentile)"),
+]
+COUNT_COLUMNS = ("found", "repaired", "not_an_issue", "reopened", "open")
+
+
+@dataclass
+class Stats:
+    table: pd.DataFrame  # one row per period (× group) × class and total, COLUMNS
+    totals: pd.DataFrame  # one row per period, all classes (and groups)
+    open_now: int  # damages open today (their stored status)
+    days_median: float | None  # over every repair in the periods shown
+    n_repairs: int
+    by: str
+    group: str | None
+
+
+def period_starts(first: date, last: date, by: str, tz) -> list[datetime]:
+    """The local starts of the periods from the one holding ``first`` to the one holding ``last``, and the start of
+    the one after (calendar months, ISO weeks from Monday, calendar years)."""
+    if by == "month":
+        d = first.replace(day=1)
+    elif by == "week":
+        d = first - timedelta(days=first.weekday())
+    else:
+        d = first.replace(month=1, day=1)
+    out = [d]
+    while out[-1] <= last:
+        d = out[-1]
+        out.append(d + timedelta(days=7) if by == "week" else
+                   date(d.year + (d.month == 12), d.month % 12 + 1, 1) if by == "month" else date(d.year + 1, 1, 1))
+    return [datetime.combine(x, time(0), tzinfo=tz) for x in out]
+
+
+def _label(start: datetime, by: str) -> str:
+    if by == "month":
+        return f"{start:%Y-%m}"
+    if by == "week":
+        y, w, _ = start.isocalendar()
+        return f"{y}-W{w:02d}"
+    return f"{start:%Y}"
+
+
+def _times(s: pd.Series) -> np.ndarray:
+    """ISO times (any offset) as unix seconds (float, NaN where empty or unreadable)."""
+    t = pd.to_datetime(s, utc=True, errors="coerce", format="ISO8601")
+    out = (t - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=float)
+    return out
+
+
+def read_registry(st: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the damages: candidate_id, class, first_seen, repaired_at, status, segment_id, road_name, lat, lon; the
+    history rows of those damages: hid, candidate_id, at, from_status, to_status), merged-away records left out."""
+    merged = "merged_into IS NULL" if st._has_column("candidates", "merged_into") else "1"
+    cands = pd.read_sql_query(
+        "SELECT candidate_id, class, first_seen, repaired_at, status, segment_id, road_name, lat, lon FROM candidates "
+        f"WHERE {merged} ORDER BY fid", st.con)
+    hist = pd.read_sql_query(
+        "SELECT h.hid, h.candidate_id, h.at, h.from_status, h.to_status FROM status_history h JOIN candidates c "
+        f"ON c.candidate_id = h.candidate_id WHERE c.{merged} ORDER BY h.hid", st.con)
+    return cands, hist
+
+
+def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", since: date | None = None,
+            until: date | None = None, group: str | None = None, today: date | None = None) -> Stats:
+    """The figures (see the module's rules). ``cands`` carries ``group`` where grouped (a column of it)."""
+    if by not in PERIODS:
+        raise UsageError(f"unknown period {by!r}; choose one of {', '.join(PERIODS)}", field="--by")
+    tz = cfg.tz
+    today = today or datetime.now(tz).date()
+    cands = cands.reset_index(drop=True)
+    n = len(cands)
+    first_t = _times(cands["first_seen"])
+    rep_t = _times(cands["repaired_at"])
+    ci = pd.Index(cands["candidate_id"]).get_indexer(hist["candidate_id"])
+    hist = hist.assign(ci=ci)[ci >= 0].reset_index(drop=True)
+    ci = hist["ci"].to_numpy()
+    at = _times(hist["at"])
+    created = hist["from_status"].isna().to_numpy()
+    at = np.where(created & ~np.isnan(first_t[ci]), first_t[ci], at)  # new from its first sighting, not the merge
+    change = (hist["from_status"].fillna("") != hist["to_status"]).to_numpy()
+    to = hist["to_status"].to_numpy(dtype=object)
+    # a damage's latest repair: the repair date it holds (repaired_at), where set
+    is_rep = change & (to == "repaired")
+    last_rep = np.zeros(len(hist), dtype=bool)
+    if is_rep.any():
+        last_rep[hist.index[is_rep].to_series().groupby(ci[is_rep]).max().to_numpy()] = True
+    at = np.where(last_rep & ~np.isnan(rep_t[ci]), rep_t[ci], at)
+
+    # the periods: from the first record (or --since) to --until (or today)
+    known = np.concatenate([first_t[~np.isnan(first_t)], at[~np.isnan(at)]])
+    if since is None:
+        since = (datetime.fromtimestamp(known.min(), tz).date() if len(known) else today)
+    until = until or today
+    if until < since:
+        raise UsageError(f"--until {until} is before --since {since}", field="--until")
+    starts = period_starts(since, until, by, tz)
+    lo = datetime.combine(since, time(0), tzinfo=tz).timestamp()
+    hi = datetime.combine(until + timedelta(days=1), time(0), tzinfo=tz).timestamp()
+    edges = np.array([s.timestamp() for s in starts], dtype=float)
+    edges[0], edges[-1] = max(edges[0], lo), min(edges[-1], hi)  # the first and last periods cut at since / until
+    n_per = len(edges) - 1
+
+    def period_of(t: np.ndarray) -> np.ndarray:  # -1: outside the periods shown
+        k = np.searchsorted(edges, t, side="right") - 1
+        return np.where(np.isnan(t) | (k < 0) | (k >= n_per), -1, k)
+
+    cls = cands["class"].fillna("").astype(str).to_numpy(dtype=object)
+    grp = cands["group"].to_numpy(dtype=object) if group else np.full(n, "", dtype=object)
+    # each event keyed by its damage's (group, class); the totals: the same rows with class = total
+    frames = []
+
+    def add(kind: str, cand_idx: np.ndarray, k: np.ndarray, value: np.ndarray | None = None) -> None:
+        ok = k >= 0
+        frames.append(pd.DataFrame({"kind": kind, "k": k[ok], "group": grp[cand_idx[ok]], "class": cls[cand_idx[ok]],
+                                    "v": value[ok] if value is not None else 1.0}))
+
+    add("found", np.arange(n), period_of(first_t))
+    for ev in EVENTS:
+        m = change & (to == ev)
+        add(ev, ci[m], period_of(at[m]))
+    m = is_rep
+    days = np.maximum(0.0, (at[m] - first_t[ci[m]]) / 86400.0)
+    add("days", ci[m], period_of(np.where(np.isnan(days), np.nan, at[m])), days)
+
+    # the backlog: each damage's status at each period's end, the last change (in hid order) dated before it
+    open_codes = np.array([s in OPEN_STATUSES for s in pd.unique(to)] + [True], dtype=bool)
+    codes = pd.Index(pd.unique(to))
+    code = codes.get_indexer(to)
+    kend = np.searchsorted(edges[1:], at, side="right")  # the first period whose end is after the change
+    valid = ~np.isnan(at) & (kend < n_per)
+    order = np.lexsort((hist["hid"].to_numpy()[valid], kend[valid], ci[valid]))
+    c_v, k_v, code_v = ci[valid][order], kend[valid][order], code[valid][order]
+    hids = hist["hid"].to_numpy()[valid][order]
+    # within a candidate, the running latest (largest hid) change as the periods advance
+    run = pd.Series(hids).groupby(c_v).cummax().to_numpy()
+    code_of_hid = pd.Series(code_v, index=hids)
+    run_code = code_of_hid.reindex(run).to_numpy()
+    grid = np.full((n, n_per), -1, dtype=np.int64)
+    last = np.ones(len(c_v), dtype=bool)  # the last row of each (candidate, period): the latest change by its end
+    last[:-1] = (c_v[1:] != c_v[:-1]) | (k_v[1:] != k_v[:-1])
+    grid[c_v[last], k_v[last]] = run_code[last]
+    # forward fill along the periods
+    idx = np.where(grid >= 0, np.arange(n_per)[None, :], -1)
+    np.maximum.accumulate(idx, axis=1, out=idx)
+    filled = np.where(idx >= 0, np.take_along_axis(grid, np.maximum(idx, 0), axis=1), len(codes))  # none: new
+    is_open = open_codes[filled]
+    found_by = first_t[:, None] < edges[None, 1:]
+    if np.isnan(first_t).any():  # a damage without a first sighting: found with its first history row
+        first_row = pd.Series(at).groupby(ci).min().reindex(range(n)).to_numpy()
+        found_by = np.where(np.isnan(first_t)[:, None], first_row[:, None] < edges[None, 1:], found_by)
+    op = is_open & found_by  # (damage, period): open at the period's end
+
+    classes = list(CLASS_IDS) + sorted(set(cls) - set(CLASS_IDS) - {""}) + [TOTAL]
+    groups = sorted(set(grp), key=lambda g: (g == NO_GROUP, g)) if group else [""]
+    full = pd.MultiIndex.from_product([range(n_per), groups, classes], names=["k", "group", "class"])
+    # the backlog summed by (group, class) over the damages, a row of periods each: no row per damage and period
+    gi, ki = pd.Index(groups).get_indexer(grp), pd.Index(classes).get_indexer(cls)
+    open_n = np.zeros((len(groups), len(classes), n_per), dtype=np.int64)
+    np.add.at(open_n, (gi, ki), op.astype(np.int64))
+    open_n[:, -1] = open_n[:, :-1].sum(axis=1)  # total
+    open_s = pd.Series(open_n.transpose(2, 0, 1).ravel(), index=full)  # (k, group, class) as ``full`` orders them
+
+    ev = pd.concat(frames, ignore_index=True)
+    ev_total = ev.assign(**{"class": TOTAL})
+    all_ev = pd.concat([ev, ev_total], ignore_index=True)
+    counts = all_ev[all_ev["kind"] != "days"].groupby(["k", "group", "class", "kind"]).size().unstack("kind")
+    d = all_ev[all_ev["kind"] == "days"].groupby(["k", "group", "class"])["v"]
+    med, p90 = d.median(), d.quantile(0.9)
+
+    tab = counts.reindex(full).reindex(columns=list(COUNT_COLUMNS)).fillna(0).astype(int)
+    tab["open"] = open_s.to_numpy()
+    tab["days_median"] = med.reindex(full).round(1)
+    tab["days_p90"] = p90.reindex(full).round(1)
+    tab = tab.reset_index()
+    labels = [_label(s, by) for s in starts[:-1]]
+    first_day = [datetime.fromtimestamp(e, tz).date() for e in edges[:-1]]
+    last_day = [datetime.fromtimestamp(e, tz).date() - timedelta(days=1) for e in edges[1:]]
+    tab.insert(0, "period", [labels[k] for k in tab["k"]])
+    tab.insert(1, "start", [first_day[k] for k in tab["k"]])
+    tab.insert(2, "end", [last_day[k] for k in tab["k"]])
+    tab["class_name_ja"] = ["計" if c == TOTAL else cfg.class_name(c, "ja") for c in tab["class"]]
+
+    # the totals of the periods (every class, every group): the console's table
+    tot_ev = ev_total.assign(group="")
+    tc = tot_ev[tot_ev["kind"] != "days"].groupby(["k", "kind"]).size().unstack("kind")
+    td = tot_ev[tot_ev["kind"] == "days"].groupby("k")["v"]
+    totals = tc.reindex(range(n_per)).reindex(columns=list(COUNT_COLUMNS)).fillna(0).astype(int)
+    totals["open"] = op.sum(axis=0)
+    totals["days_median"] = td.median().reindex(range(n_per)).round(1)
+    totals["days_p90"] = td.quantile(0.9).reindex(range(n_per)).round(1)
+    totals.insert(0, "period", labels)
+    totals = totals.reset_index(drop=True)
+
+    all_days = ev.loc[ev["kind"] == "days", "v"]
+    out_cols = [c for c, *_ in COLUMNS if group or c != "group"]
+    return Stats(table=tab[out_cols], totals=totals,
+                 open_now=int(cands["status"].isin(OPEN_STATUSES).sum()),
+                 days_median=round(float(all_days.median()), 1) if len(all_days) else None,
+                 n_repairs=int(len(all_days)), by=by, group=group)
+
+
+def columns(st: Stats) -> list[tuple[str, str, str]]:
+    return [(c, (st.group if c == "group" else ja), (st.group if c == "group" else en)) for c, ja, en in COLUMNS
+            if st.group or c != "group"]
+
+
+def _cell(v):
+    from .export import safe_cell
+
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    if isinstance(v, (np.integer, int)):
+        return str(int(v))
+    if isinstance(v, (np.floating, float)):
+        return f"{float(v):.1f}"
+    if isinstance(v, date):
+        return v.isoformat()
+    return safe_cell(str(v))
+
+
+def write_csv(st: Stats, path: Path) -> None:
+    """UTF-8 with BOM (Japanese Excel); each heading ``ja en`` (``発見 found``), the values formula-safe."""
+    cols = columns(st)
+    with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\r\n")
+        w.writerow([ja if ja == en else f"{ja} {en}" for _, ja, en in cols])
+        for row in st.table.itertuples(index=False, name=None):
+            w.writerow([_cell(v) for v in row])
+
+
+def write_xlsx(st: Stats, path: Path, cfg=None) -> None:
+    """One sheet, headed ``ja`` over ``en`` as the repair list's workbook, printable (A4 landscape, one page wide)."""
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
+    from .report import _excel_text, xlsx_header, xlsx_print_setup, xlsx_text_width
+
+    cols = columns(st)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "stats"
+    widths = xlsx_header(ws, cols)
+    for i, row in enumerate(st.table.itertuples(index=False, name=None), 2):
+        for j, ((name, _, _), v) in enumerate(zip(cols, row), 1):
+            cell = ws.cell(row=i, column=j)
+            if v is None or (isinstance(v, float) and np.isnan(v)):
+                continue
+            if isinstance(v, date):
+                cell.value, cell.number_format = v, "yyyy-mm-dd"
+                widths[j - 1] = max(widths[j - 1], 12)
+            elif isinstance(v, str):
+                cell.value = _excel_text(v)
+                cell.data_type = "s"  # never a formula
+                widths[j - 1] = max(widths[j - 1], xlsx_text_width(v))
+            else:
+                cell.value = v.item() if isinstance(v, np.generic) else v
+                if name.startswith("days_"):
+                    cell.number_format = "0.0"
+    for j, wd in enumerate(widths, 1):
+        ws.column_dimensions[get_column_letter(j)].width = wd
+    ws.freeze_panes = "A2"
+    xlsx_print_setup(ws, len(cols), len(st.table))
+    with atomic_write(path, "wb") as fh:
+        buf = io.BytesIO()
+        wb.save(buf)
+        fh.write(buf.getvalue())
+
+
+def write(st: Stats, path: Path, cfg=None) -> None:
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        write_csv(st, path)
+    elif suffix == ".xlsx":
+        write_xlsx(st, path, cfg)
+    else:
+        raise UsageError(f"{path}: --out must end in .csv or .xlsx", field="--out")

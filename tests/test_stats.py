@@ -1,0 +1,190 @@
+"""`patrol stats`: the registry's figures per period (README: Figures for the council), on a registry built from the
+sample drive's two passes (`patrol locate --store` on their oracle detections: 31 damages, first seen 2026-11-20
+09:00–09:02 JST) whose statuses the office then set on chosen dates:
+
+- R-000002 (D00) repaired 2026-12-04, R-000021 (D40) 2026-12-10, R-000006 (D20) 2026-12-20: 13.6, 19.6, 29.6 days;
+- R-000003 (D10) not_an_issue 2026-12-15;
+- R-000010 (D00) repaired 2026-11-21 (0.6 days), before its sighting of 2026-11-27: reopened at once (the clock's time);
+- R-000031 (D10) repaired 2026-12-05, then merged into R-000030: no damage of its own, its repair not counted."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from conftest import TOYAMA, need
+
+ROOT = Path(__file__).resolve().parent.parent
+P1, P2 = "toyama-2026-11-p1", "toyama-2026-11-p2"
+JST = ZoneInfo("Asia/Tokyo")
+
+
+def patrol(*args) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PATROL_") or k == "PATROL_SHARED"}
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def ok(r: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert r.returncode == 0, f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
+    return r
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory) -> dict:
+    from detector.config import load_config
+    from detector.store import Store
+
+    oracles = [need(TOYAMA / f"{P1}.oracle.csv"), need(TOYAMA / f"{P2}.oracle.csv")]
+    roads = need(TOYAMA / "roads.geojson")
+    d = tmp_path_factory.mktemp("stats")
+    store = d / "registry.gpkg"
+    ok(patrol("locate", *oracles, "--roads", roads, "--out", d / "out", "--store", store))
+    cfg = load_config(ROOT / "configs" / "default.yaml")
+    with Store.for_config(store, cfg) as st:
+        st.set_status("R-000002", "repaired", when=date(2026, 12, 4))
+        st.set_status("R-000021", "repaired", when=date(2026, 12, 10))
+        st.set_status("R-000006", "repaired", when=date(2026, 12, 20))
+        st.set_status("R-000003", "not_an_issue", when=date(2026, 12, 15))
+        seen: list = []
+        st.set_status("R-000010", "repaired", when=date(2026, 11, 21), seen=seen)
+        assert seen and st.status_of("R-000010") == "reopened"  # seen 2026-11-27, after the repair
+        st.set_status("R-000031", "repaired", when=date(2026, 12, 5))
+        st.merge_candidates("R-000031", "R-000030", cfg=cfg, force=True)
+        (reopen_at,) = st.con.execute("SELECT at FROM status_history WHERE candidate_id='R-000010' AND "
+                                      "to_status='reopened'").fetchone()
+    return {"store": store, "roads": roads, "dir": d, "reopened": datetime.fromisoformat(reopen_at)}
+
+
+def _rows(path: Path) -> tuple[list[str], dict[tuple[str, str], dict]]:
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        rd = csv.reader(fh)
+        head = next(rd)
+        rows = [dict(zip(head, r)) for r in rd]
+    return head, {(r["期間 period"], r["分類 class"]): r for r in rows}
+
+
+def _v(row: dict, key: str):
+    col = {"found": "発見 found", "repaired": "補修 repaired", "not_an_issue": "対象外 not an issue",
+           "reopened": "再発 reopened", "open": "期末未対応 open at end",
+           "median": "補修日数(中央値) days to repair (median)",
+           "p90": "補修日数(90%) days to repair (90th percentile)"}[key]
+    v = row[col]
+    return v if key in ("median", "p90") else int(v)
+
+
+def test_stats_by_month_counts_repairs_backlog_and_days(registry, tmp_path):
+    out = tmp_path / "stats.csv"
+    r = ok(patrol("stats", registry["store"], "--until", "2027-01-31", "--out", out))
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM: Japanese Excel
+    head, rows = _rows(out)
+    assert head[:5] == ["期間 period", "開始日 start", "終了日 end", "分類 class", "損傷種別 damage type (ja)"]
+    assert {p for p, _ in rows} == {"2026-11", "2026-12", "2027-01"}  # from the first sighting to --until
+    assert rows[("2026-11", "total")]["開始日 start"] == "2026-11-20"  # the registry's first record
+    nov, dec, jan = rows[("2026-11", "total")], rows[("2026-12", "total")], rows[("2027-01", "total")]
+    # found: 31 damages less the one merged into another
+    assert (_v(nov, "found"), _v(dec, "found"), _v(jan, "found")) == (30, 0, 0)
+    assert (_v(nov, "repaired"), _v(dec, "repaired"), _v(jan, "repaired")) == (1, 3, 0)  # not R-000031's
+    assert (_v(nov, "not_an_issue"), _v(dec, "not_an_issue")) == (0, 1)
+    # the reopen is dated by the clock (a repair dated before a sighting held is reopened at once)
+    reopen_month = f"{registry['reopened']:%Y-%m}"
+    assert sum(_v(rows[(p, "total")], "reopened") for p in ("2026-11", "2026-12", "2027-01")) == (
+        1 if reopen_month <= "2027-01" else 0)
+    if reopen_month in ("2026-11", "2026-12", "2027-01"):
+        assert _v(rows[(reopen_month, "total")], "reopened") == 1
+    # the backlog as it was at each month's end (today's statuses would give 26 in November too)
+    reopened_by_nov = registry["reopened"] < datetime(2026, 12, 1, tzinfo=JST)
+    assert _v(nov, "open") == 29 + reopened_by_nov
+    assert _v(dec, "open") == 26 and _v(jan, "open") == 26
+    # days to repair: 13.6, 19.6, 29.6 in December; R-000010's 0.6 in November
+    assert (_v(dec, "median"), _v(dec, "p90")) == ("19.6", "27.6")
+    assert (_v(nov, "median"), _v(nov, "p90")) == ("0.6", "0.6")
+    assert _v(jan, "median") == ""
+    # per class
+    assert _v(rows[("2026-12", "D40")], "repaired") == 1 and _v(rows[("2026-12", "D40")], "median") == "19.6"
+    assert _v(rows[("2026-12", "D10")], "not_an_issue") == 1 and _v(rows[("2026-12", "D10")], "repaired") == 0
+    assert _v(rows[("2026-11", "D10")], "found") == 7  # 8 D10 less R-000031
+    assert _v(rows[("2026-12", "D00")], "open") == 15 and _v(rows[("2026-12", "D20")], "open") == 3
+    # the console: the periods and the summary line
+    assert "2026-12" in r.stdout and "open now 26" in r.stdout
+    assert "median days to repair 16.6 days (4 repairs" in r.stdout  # 0.6, 13.6, 19.6, 29.6
+
+
+def test_stats_by_week_and_since(registry, tmp_path):
+    out = tmp_path / "weeks.csv"
+    ok(patrol("stats", registry["store"], "--by", "week", "--since", "2026-12-01", "--until", "2026/12/31",
+              "--out", out))
+    _, rows = _rows(out)
+    weeks = sorted({p for p, _ in rows})
+    assert weeks == ["2026-W49", "2026-W50", "2026-W51", "2026-W52", "2026-W53"]
+    assert rows[("2026-W49", "total")]["開始日 start"] == "2026-12-01"  # cut at --since (a Tuesday)
+    assert rows[("2026-W53", "total")]["終了日 end"] == "2026-12-31"  # cut at --until
+    rep = [_v(rows[(w, "total")], "repaired") for w in weeks]
+    assert rep == [1, 1, 1, 0, 0]  # Fri 12-04, Thu 12-10, Sun 12-20
+    assert [_v(rows[(w, "total")], "open") for w in weeks][:3] == [29, 28, 26]
+    assert _v(rows[("2026-W51", "total")], "not_an_issue") == 1  # Tue 12-15
+    assert all(_v(rows[(w, "total")], "found") == 0 for w in weeks)
+
+
+def test_stats_xlsx_is_one_printable_sheet(registry, tmp_path):
+    from openpyxl import load_workbook
+
+    out = tmp_path / "stats.xlsx"
+    ok(patrol("stats", registry["store"], "--by", "year", "--until", "2027-01-31", "--out", out))
+    wb = load_workbook(out)
+    assert wb.sheetnames == ["stats"]
+    ws = wb["stats"]
+    head = [c.value for c in ws[1]]
+    assert head[0] == "期間\nperiod" and "補修\nrepaired" in head and "期末未対応\nopen at end" in head
+    assert ws.page_setup.orientation == "landscape" and int(ws.page_setup.paperSize) == 9  # A4
+    rows = [[c.value for c in r] for r in ws.iter_rows(min_row=2)]
+    total = {r[0]: dict(zip(head, r)) for r in rows if r[3] == "total"}
+    assert set(total) == {"2026", "2027"}
+    assert total["2026"]["補修\nrepaired"] == 4 and total["2026"]["発見\nfound"] == 30
+    assert total["2026"]["補修日数(中央値)\ndays to repair (median)"] == 16.6
+
+
+def test_stats_group_by_kept_road_field(registry, tmp_path):
+    cfg = tmp_path / "city.yaml"
+    cfg.write_text("roads:\n  keep_fields: [segment_id]\n", encoding="utf-8")  # kept as road_segment_id
+    r = patrol("stats", registry["store"], "--config", cfg, "--group", "road_segment_id")
+    assert r.returncode == 2 and "--roads" in r.stderr  # copied from the network: refused without it
+    r = patrol("stats", registry["store"], "--group", "管理事務所")
+    assert r.returncode == 2 and "road_name" in r.stderr
+    out = tmp_path / "g.csv"
+    ok(patrol("stats", registry["store"], "--config", cfg, "--roads", registry["roads"], "--group",
+              "road_segment_id", "--until", "2026-12-31", "--out", out))
+    with open(out, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert "road_segment_id" in rows[0]
+    tot = [r for r in rows if r["分類 class"] == "total"]
+    groups = {r["road_segment_id"] for r in tot}
+    assert len(groups) > 5 and "(なし none)" not in groups  # every damage lies on a segment of the network
+    for period, found, repaired, open_ in (("2026-11", 30, 1, None), ("2026-12", 0, 3, 26)):
+        per = [r for r in tot if r["期間 period"] == period]
+        assert sum(int(r["発見 found"]) for r in per) == found
+        assert sum(int(r["補修 repaired"]) for r in per) == repaired
+        if open_ is not None:
+            assert sum(int(r["期末未対応 open at end"]) for r in per) == open_
+    (seg,) = {r["road_segment_id"] for r in tot if r["期間 period"] == "2026-12" and r["補修 repaired"] == "1"
+              and r["補修日数(中央値) days to repair (median)"] == "29.6"}  # R-000006's segment
+    assert seg
+
+
+def test_stats_refuses_bad_options(registry, tmp_path):
+    for args, word in ((("--by", "day"), "--by"), (("--out", tmp_path / "x.json"), "--out"),
+                       (("--since", "2026-13-45"), "--since"),
+                       (("--since", "2026-12-01", "--until", "2026-11-01"), "--until")):
+        r = patrol("stats", registry["store"], *args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert word in r.stderr and "Traceback" not in r.stderr
+    r = patrol("stats", tmp_path / "none.gpkg")
+    assert r.returncode == 6
