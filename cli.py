@@ -167,7 +167,10 @@ def _print_summary(s, title: str) -> None:
         t.add_row("frames", f"{s.frames_ok} used, {s.frames_rejected} rejected" + (f" ({rej})" if rej else "")
                   + (f", {s.frames_interpolated} placed by interpolation" if s.frames_interpolated else "")
                   + (f", {s.frames_from_track} placed from track files" if s.frames_from_track else "")
-                  + (f", {s.frames_rear} of a rear camera" if s.frames_rear else ""))
+                  + (f", {s.frames_rear} of a rear camera" if s.frames_rear else "")
+                  # (detected all the same; with --store no unseen pass of a damage: the passed unseen row)
+                  + (f"; {sum(s.poor_look.values())} too dark, glared or blurred to show the road" if s.poor_look
+                     else ""))
     from detector.locate import rear_heading_notes
 
     for i, note in enumerate(rear_heading_notes(s.rear_heading)[0]):

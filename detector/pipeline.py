@@ -134,7 +134,9 @@ def write_summary_json(summary: RunSummary, command: str, cfg: Config) -> Path:
             "total": summary.frames_total, "used": summary.frames_ok, "rejected": summary.frames_rejected,
             "interpolated": summary.frames_interpolated, "placed_from_track": summary.frames_from_track,
             "rear": summary.frames_rear,
-            "rejected_by_reason": dict(summary.rejected_reasons)},
+            "rejected_by_reason": dict(summary.rejected_reasons),
+            # used frames too dark, glared or blurred to show the road (Frame.look), by drive: with or without --store
+            "poor_look": dict(summary.poor_look)},
         # per drive: "vehicle" | "camera" | "per frame" (undecided), and the votes (locate._rear_convention)
         "rear_heading": dict(summary.rear_heading),
         "tracks": [{"file": u.path, "format": u.kind or None, "points": u.points, "used": not u.problem,

@@ -78,6 +78,15 @@ def test_the_detect_stage_measures_the_look_and_a_resumed_run_keeps_it(tmp_path)
     nums = [(f.brightness, f.clipped, f.sharpness) for f in got]
     assert all(not math.isnan(v) for r in nums for v in r)
     assert [f.look for f in got] == ["dark"] + [""] * 5
+    # summary.json counts them by drive, with or without a registry (a run without --store said nothing of them)
+    import json
+
+    from detector.pipeline import _fill_frame_counts, write_summary_json
+
+    s0 = RunSummary(out=out)
+    _fill_frame_counts(s0, got)
+    doc = json.loads(write_summary_json(s0, "run", cfg).read_text(encoding="utf-8"))
+    assert doc["frames"]["poor_look"] == {got[0].drive: 1} and doc["registry"] is None, doc["frames"]
     back = read_frames_csv(out / WORK / "frames.detect.csv")
     assert [(f.brightness, f.clipped, f.sharpness, f.look) for f in back] == [(*n, f.look) for n, f in zip(nums, got)]
     # resumed: the stage not marked done, its journal there
