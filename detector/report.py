@@ -392,11 +392,19 @@ def photo_folder(path: str | Path) -> Path:
     return path.parent / f"{path.stem}_{path.suffix.lstrip('.')}_crops"
 
 
+#: the names ``write_photos`` gives the photos (a registry's damage, ``R-000012.jpg``, or a run's, ``C0001.jpg``): the
+#: only files of the folder it removes (a photo of a damage no longer listed); anything else there is the user's
+OWN_PHOTO = re.compile(r"(?:R-\d+|C\d+)\.jpg")
+
+
 def write_photos(df: pd.DataFrame, list_path: Path, busy: BusyOutputs | None = None) -> list[str]:
     """Each row's crop as ``<file>_<ext>_crops/<candidate id>.jpg`` beside the list or map
     (``list_csv_crops/R-000012.jpg``; one folder per file, holding exactly its rows' photos: a photo of a row no
-    longer listed is removed); returns the relative paths ('' for a row without a crop), for the ``photo`` column
-    as in a run's repair_list.csv, and the map's photo links.
+    longer listed is removed, a file not named as patrol names the photos, ``OWN_PHOTO``, is left there); returns the
+    relative paths ('' for a row without a crop), for the ``photo`` column as in a run's repair_list.csv, and the
+    map's photo links. A photo whose file holds its crop already (the same bytes: a weekly export of damages
+    unchanged) is not written again (``atomic.write_photo``): its file, inode and time stay as they are; one that
+    differs is replaced through a temp file and a rename.
 
     A photo another program holds open (a photo viewer, on Windows) stays as it is: one that would change is not
     linked (it shows another photo), one no longer listed is not removed; each is noted in ``busy`` (else one
@@ -423,7 +431,7 @@ def write_photos(df: pd.DataFrame, list_path: Path, busy: BusyOutputs | None = N
         paths.append(f"{folder.name}/{p.name}")
     if wrote and batch:
         sync_batch()
-    keep_only_photos(folder, keep, busy)
+    keep_only_photos(folder, keep, busy, OWN_PHOTO)
     if own:
         busy.check()
     return paths
