@@ -672,7 +672,7 @@ def export(
     """Export the registry for GIS, Excel, Google Earth or a browser."""
     from detector.errors import PatrolError
     from detector.gis import export_options
-    from detector.report import FORMATS, PHOTO_FORMATS, check_max_mb, export as _export, photo_folder
+    from detector.report import FORMATS, PHOTO_FORMATS, check_max_mb, export as _export, photo_folder, thumb_cache_path
     format = format.strip().lower()
     if format not in FORMATS:
         raise PatrolError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}", field="--format")
@@ -699,7 +699,7 @@ def export(
     notes: list[str] = (list(net.read_warnings) if net is not None else []) + ([note] if note else [])
     said: list[str] = []
     _export(df, format, out, cfg, roads_wgs84=roads_gdf, crs=target, encoding=encoding, notes=notes, max_mb=max_mb,
-            said=said)
+            said=said, thumb_cache=thumb_cache_path(store) if format == "html" else None)
     for msg in said:  # --max-mb: what it did to fit
         console.print(msg, soft_wrap=True, markup=False, highlight=False)
     for msg in notes:

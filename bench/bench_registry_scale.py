@@ -23,7 +23,9 @@ copy of each registry, each in its own process: seconds, the same merge again (a
 process's peak RSS above what it held before the merge (``VmHWM``); with the ratio per doubling of D and of N
 (x2.0 a doubling is linear). ``--weeks-axis``: the same at D = the middle size with registries of fewer weeks (F).
 ``--export``: ``patrol export`` of the largest registry as csv, geojson and html (and html ``--max-mb 10``, the network
-drawn), each a process of its own (the CLI): seconds, MB, peak RSS (with ``--before``: also by the code at REV). ``--profile``: cProfile of the largest measured merge, the top
+drawn), each a process of its own (the CLI): seconds, MB, peak RSS (with ``--before``: also by the code at REV);
+csv and html each twice, the second as next week's export of the registry unchanged: the photos it wrote again and the
+ratio to the first (html: the registry's thumbnail cache removed before the first). ``--profile``: cProfile of the largest measured merge, the top
 functions by cumulative time. ``--before REV``: the measured merges also with the code at REV (``git archive``), on
 the same registries, printed before the working tree's (the registries are built by the working tree's code).
 
@@ -306,22 +308,38 @@ def measure(code: Path, reg: Path, data: Path, work: Path, profile: bool = False
 
 def exports(title: str, code: Path, path: Path, roads: Path, n_c: int, work: Path) -> None:
     """`patrol export` of ``path`` as csv, geojson, html and html --max-mb 10, each a process of its own (the CLI of
-    the code at ``code``): seconds, MB, peak RSS."""
+    the code at ``code``): seconds, MB, peak RSS. csv and the html exports run twice: the second ('again', a week's
+    export of a registry that did not change) with the first's photos beside the file (how many it rewrote: mtime) and
+    the registry's thumbnail cache (``report.thumb_cache_path``: removed before the first, cold), with the ratio."""
     print(f"\n== {title}: patrol export of the largest registry ({n_c:,} damages, {path.stat().st_size / 1e6:.0f} MB), "
-          "each a process (import included)")
+          "each a process (import included); 'again': the same export rerun")
+    cache = path.with_name(path.name + ".thumbs")
     for fmt, extra in (("csv", []), ("geojson", []), ("html", ["--roads", str(roads)]),
                        ("html", ["--roads", str(roads), "--max-mb", "10"])):
         out = work / f"export-{fmt}{'-10mb' if '--max-mb' in extra else ''}.{fmt}"
-        r = subprocess.run([sys.executable, "-c", EXPORT, str(code), "export", str(path), "--format", fmt, "--out",
-                            str(out), "--config", str(CONFIG), *extra], cwd=code, capture_output=True, text=True)
-        if r.returncode:
-            sys.exit(f"export {fmt} failed:\n{r.stderr[-3000:]}\n{r.stdout[-2000:]}")
-        m = json.loads(r.stdout.strip().splitlines()[-1])
         photos = out.parent / (out.name.replace(".", "_") + "_crops")
-        mb = out.stat().st_size / 1e6
-        print(f"  {fmt:7s} {' '.join(extra[2:]):12s} {m['s']:6.1f} s  {mb:7.1f} MB ({mb * 1e3 / n_c:.1f} KB a damage)  "
-              f"peak RSS {m['peak_mb']:.0f} MB" + (f"  + {sum(1 for _ in photos.glob('*'))} photos"
-                                                   if photos.is_dir() else ""), flush=True)
+        if photos.is_dir():  # a first export writes every photo
+            shutil.rmtree(photos)
+        if fmt == "html" and cache.exists():
+            cache.unlink()
+        first = None
+        for again in ((False, True) if fmt in ("csv", "html") else (False,)):
+            before = {p.name: p.stat().st_mtime_ns for p in photos.glob("*.jpg")} if photos.is_dir() else {}
+            r = subprocess.run([sys.executable, "-c", EXPORT, str(code), "export", str(path), "--format", fmt, "--out",
+                                str(out), "--config", str(CONFIG), *extra], cwd=code, capture_output=True, text=True)
+            if r.returncode:
+                sys.exit(f"export {fmt} failed:\n{r.stderr[-3000:]}\n{r.stdout[-2000:]}")
+            m = json.loads(r.stdout.strip().splitlines()[-1])
+            mb = out.stat().st_size / 1e6
+            after = {p.name: p.stat().st_mtime_ns for p in photos.glob("*.jpg")} if photos.is_dir() else {}
+            wrote = sum(1 for k, t in after.items() if before.get(k) != t)
+            name = "  again" if again else f"  {fmt:7s}"
+            print(f"{name:9s} {' '.join(extra[2:]):12s} {m['s']:6.1f} s  {mb:7.1f} MB ({mb * 1e3 / n_c:.1f} KB a damage)  "
+                  f"peak RSS {m['peak_mb']:.0f} MB" + (f"  + {len(after)} photos ({wrote} written)" if after else "")
+                  + (f"  {first / m['s']:.2f}x faster" if again else "")
+                  + (f"  (thumbnail cache {cache.stat().st_size / 1e6:.1f} MB)" if again and fmt == "html"
+                     and cache.exists() else ""), flush=True)
+            first = m["s"]
 
 
 def per_doubling(x0: float, x1: float, t0: float, t1: float) -> str:

@@ -332,16 +332,17 @@ def write_photo(path: str | Path, data: bytes, durable: bool = True) -> bool:
     return True
 
 
-def keep_only_photos(folder: str | Path, keep: set[str], busy: BusyOutputs | None = None) -> None:
+def keep_only_photos(folder: str | Path, keep: set[str], busy: BusyOutputs | None = None, ours=None) -> None:
     """Remove the ``*.jpg`` files of ``folder`` whose names are not in ``keep`` (a photo folder holding exactly the
     photos of the rows written beside it). One held open (a photo viewer, on Windows) stays: every other is
-    removed, then OutputInUseError names it (with ``busy``, it is noted there instead)."""
+    removed, then OutputInUseError names it (with ``busy``, it is noted there instead). ``ours`` (a compiled
+    pattern): only names it matches whole are removed, any other file (one a user put there) stays."""
     folder = Path(folder)
     own = busy is None
     busy = BusyOutputs() if own else busy
     if folder.is_dir():
         for p in sorted(folder.glob("*.jpg")):
-            if p.name not in keep:
+            if p.name not in keep and (ours is None or ours.fullmatch(p.name)):
                 with busy.write():
                     remove_output(p)
     if own:

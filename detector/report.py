@@ -39,6 +39,7 @@ import math
 import os
 import re
 import tempfile
+import time
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
@@ -233,7 +234,8 @@ def list_columns(df: pd.DataFrame, cfg=None) -> list[tuple[str, str, str]]:
 
 def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=None, segments=None,
            photos: list[str] | None = None, crs=None, encoding: str | None = None,
-           notes: list[str] | None = None, max_mb: float | None = None, said: list[str] | None = None) -> Path:
+           notes: list[str] | None = None, max_mb: float | None = None, said: list[str] | None = None,
+           thumb_cache: str | Path | None = None) -> Path:
     """Write ``df`` (registry or Candidates frame) as ``fmt`` to ``out_path`` atomically; returns the path.
 
     The crew's lists and the map (csv, xlsx, html) give each row's full crop as a path relative to ``out_path``:
@@ -246,7 +248,9 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
     ``crs``: ``--crs`` (text or a pyproj CRS) and ``encoding``: the Shapefile's, both checked by
     ``gis.export_options`` (``encoding`` refused for the other formats). ``notes``: a list that gets what the console should tell
     (a Shapefile's replaced or cut text, damages outside the CRS's area of use). ``max_mb`` (html only, ``--max-mb``):
-    the map fitted to that many MB (``fit_html``), ``said`` gets the line saying how."""
+    the map fitted to that many MB (``fit_html``), ``said`` gets the line saying how. ``thumb_cache`` (html only):
+    the registry's thumbnail cache (``thumb_cache_path``, ``ThumbCache``): thumbnails of crops made by an earlier
+    export are read from it, not made again."""
     from . import gis
 
     fmt = fmt.lower().lstrip(".")
@@ -284,7 +288,8 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
         if fmt == "gpkg":
             writer(data, out_path, cfg, segments=segments, crs=crs)
         elif fmt == "html":
-            writer(data, out_path, cfg, roads_wgs84=roads_wgs84, max_mb=max_mb, notes=notes, said=said)
+            writer(data, out_path, cfg, roads_wgs84=roads_wgs84, max_mb=max_mb, notes=notes, said=said,
+                   thumb_cache=thumb_cache)
         else:
             writer(data, out_path, cfg)
     busy.check()
@@ -395,11 +400,19 @@ def photo_folder(path: str | Path) -> Path:
     return path.parent / f"{path.stem}_{path.suffix.lstrip('.')}_crops"
 
 
+#: the names ``write_photos`` gives the photos (a registry's damage, ``R-000012.jpg``, or a run's, ``C0001.jpg``): the
+#: only files of the folder it removes (a photo of a damage no longer listed); anything else there is the user's
+OWN_PHOTO = re.compile(r"(?:R-\d+|C\d+)\.jpg")
+
+
 def write_photos(df: pd.DataFrame, list_path: Path, busy: BusyOutputs | None = None) -> list[str]:
     """Each row's crop as ``<file>_<ext>_crops/<candidate id>.jpg`` beside the list or map
     (``list_csv_crops/R-000012.jpg``; one folder per file, holding exactly its rows' photos: a photo of a row no
-    longer listed is removed); returns the relative paths ('' for a row without a crop), for the ``photo`` column
-    as in a run's repair_list.csv, and the map's photo links.
+    longer listed is removed, a file not named as patrol names the photos, ``OWN_PHOTO``, is left there); returns the
+    relative paths ('' for a row without a crop), for the ``photo`` column as in a run's repair_list.csv, and the
+    map's photo links. A photo whose file holds its crop already (the same bytes: a weekly export of damages
+    unchanged) is not written again (``atomic.write_photo``): its file, inode and time stay as they are; one that
+    differs is replaced through a temp file and a rename.
 
     A photo another program holds open (a photo viewer, on Windows) stays as it is: one that would change is not
     linked (it shows another photo), one no longer listed is not removed; each is noted in ``busy`` (else one
@@ -426,7 +439,7 @@ def write_photos(df: pd.DataFrame, list_path: Path, busy: BusyOutputs | None = N
         paths.append(f"{folder.name}/{p.name}")
     if wrote and batch:
         sync_batch()
-    keep_only_photos(folder, keep, busy)
+    keep_only_photos(folder, keep, busy, OWN_PHOTO)
     if own:
         busy.check()
     return paths
@@ -735,6 +748,11 @@ def _is_crop(b: Any) -> bool:
 def _crop_uri(b: Any, step: tuple[int, int, int] = THUMB_STEPS[0]) -> str | None:
     """The crop as a data: URI of its thumbnail (``crops.thumbnail``: the popup's size, not the crew's full crop;
     ``step``: max width, max height, WebP quality)."""
+    return _data_uri(_thumb_bytes(b, step))
+
+
+def _thumb_bytes(b: Any, step: tuple[int, int, int]) -> bytes | None:
+    """The crop's thumbnail at ``step`` (``crops.thumbnail``), None for no crop."""
     from .crops import thumbnail
 
     if isinstance(b, memoryview):
@@ -742,7 +760,13 @@ def _crop_uri(b: Any, step: tuple[int, int, int] = THUMB_STEPS[0]) -> str | None
     if not isinstance(b, (bytes, bytearray)) or len(b) < 4:
         return None
     w, h, q = step
-    b = thumbnail(bytes(b), w, h, q)
+    return thumbnail(bytes(b), w, h, q)
+
+
+def _data_uri(b: bytes | None) -> str | None:
+    """A thumbnail's bytes as a data: URI (WebP, JPEG or PNG by their first bytes), None for anything else."""
+    if not isinstance(b, (bytes, bytearray)):
+        return None
     if bytes(b[:4]) == b"RIFF" and bytes(b[8:12]) == b"WEBP":
         mime = "image/webp"
     elif bytes(b[:3]) == b"\xff\xd8\xff":
@@ -830,13 +854,125 @@ def _fmt_num(v: Any, nd: int) -> Any:
     return v
 
 
-def _thumb_uris(crops: list, step: tuple[int, int, int]) -> list[str | None]:
+def _thumb_uris(crops: list, step: tuple[int, int, int], cache: str | Path | None = None) -> list[str | None]:
     """Each crop's thumbnail data: URI at ``step``; WebP costs ~4 ms of CPU a thumbnail (JPEG 0.5): thousands of
-    them in a thread pool."""
+    them in a thread pool. ``cache``: the registry's thumbnail cache (``thumb_cache_path``): a crop whose thumbnail
+    at ``step`` it holds is not made again (the same bytes as made now), those made are added to it."""
     from concurrent.futures import ThreadPoolExecutor
 
+    keys: list[bytes | None] = [None] * len(crops)
+    got: dict[bytes, bytes] = {}
+    if cache is not None:
+        keys = [hashlib.sha256(bytes(b)).digest() if _is_crop(b) else None for b in crops]
+        got = ThumbCache(cache).read(step, {k for k in keys if k is not None})
+    todo = [i for i, k in enumerate(keys) if k is None or k not in got]
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        return list(pool.map(lambda b: _crop_uri(b, step), crops, chunksize=16))
+        made = list(pool.map(lambda i: _thumb_bytes(crops[i], step), todo, chunksize=16))
+    thumbs: list[bytes | None] = [got.get(k) if k is not None else None for k in keys]
+    new: dict[bytes, bytes] = {}
+    for i, t in zip(todo, made):
+        thumbs[i] = t
+        if keys[i] is not None and t is not None:
+            new[keys[i]] = t
+    if cache is not None:
+        ThumbCache(cache).write(step, new, set(got))
+    return [_data_uri(t) for t in thumbs]
+
+
+def thumb_cache_path(registry: str | Path) -> Path:
+    """Where ``patrol export --format html`` of a registry keeps its thumbnails: beside it, ``registry.gpkg`` ->
+    ``registry.gpkg.thumbs`` (SQLite; deleting it only makes the next export make them all again)."""
+    registry = Path(registry)
+    return registry.with_name(registry.name + ".thumbs")
+
+
+class ThumbCache:
+    """The report's thumbnails of a registry's crops, kept between exports (a weekly export of a year's registry made
+    ~7,000 WebP thumbnails each time, ~26 s of 2 cores, for crops that had not changed): one row per crop (its
+    bytes' SHA-256) and ``recipe`` (the step's size and quality, the format and method, the Pillow, libwebp and
+    OpenCV versions and ``VERSION``: whatever would make another thumbnail), holding ``crops.thumbnail``'s bytes, so
+    an export reads the same bytes it would make. A row not read for ``KEEP_DAYS`` (a crop replaced by a better
+    one) is removed at the next write. The cache is a help, never a requirement: a folder that cannot be written
+    (a read-only share), a file that is busy (another export writing it) or not a cache are as no cache: every
+    thumbnail made, the export as without it."""
+
+    VERSION = 1  # raise when crops.thumbnail makes other bytes from the same inputs
+    KEEP_DAYS = 90
+    TIMEOUT_S = 5.0
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @classmethod
+    def recipe(cls, step: tuple[int, int, int]) -> str:
+        import cv2
+        from PIL import __version__ as pil, features
+
+        from .crops import THUMB_FORMAT, THUMB_WEBP_METHOD
+
+        webp = features.version("webp") if features.check("webp") else None
+        w, h, q = step
+        return (f"v{cls.VERSION} {THUMB_FORMAT} {w}x{h} q{q} m{THUMB_WEBP_METHOD} pillow {pil} webp {webp} "
+                f"opencv {cv2.__version__}")
+
+    def _connect(self, create: bool):
+        import sqlite3
+
+        if not create and not self.path.is_file():
+            return None
+        con = sqlite3.connect(self.path, timeout=self.TIMEOUT_S)
+        con.execute("CREATE TABLE IF NOT EXISTS thumbs (hash BLOB NOT NULL, recipe TEXT NOT NULL, data BLOB NOT NULL, "
+                    "used INTEGER NOT NULL, PRIMARY KEY (hash, recipe)) WITHOUT ROWID")
+        return con
+
+    @staticmethod
+    def _today() -> int:
+        return int(time.time() // 86400)
+
+    def read(self, step: tuple[int, int, int], keys: set[bytes]) -> dict[bytes, bytes]:
+        """{hash: thumbnail} of those ``keys`` the cache holds at ``step`` ({} without a usable cache)."""
+        import sqlite3
+
+        out: dict[bytes, bytes] = {}
+        if not keys:
+            return out
+        try:
+            con = self._connect(create=False)
+            if con is None:
+                return out
+            try:
+                recipe, ks = self.recipe(step), list(keys)
+                for i in range(0, len(ks), 500):
+                    part = ks[i:i + 500]
+                    out.update(con.execute(f"SELECT hash, data FROM thumbs WHERE recipe=? AND hash IN "
+                                           f"({','.join('?' * len(part))})", [recipe, *part]).fetchall())
+            finally:
+                con.close()
+        except (sqlite3.Error, OSError):
+            return {}
+        return {bytes(k): bytes(v) for k, v in out.items()}
+
+    def write(self, step: tuple[int, int, int], new: dict[bytes, bytes], used: set[bytes] = frozenset()) -> None:
+        """Add ``new`` ({hash: thumbnail}), mark ``used`` (read from it) as used today, remove rows unused for
+        ``KEEP_DAYS``. Quietly nothing where the cache cannot be written."""
+        import sqlite3
+
+        if not new and not used:
+            return
+        today, recipe = self._today(), self.recipe(step)
+        try:
+            con = self._connect(create=True)
+            try:
+                with con:
+                    con.executemany("INSERT OR REPLACE INTO thumbs VALUES (?, ?, ?, ?)",
+                                    [(k, recipe, v, today) for k, v in new.items()])
+                    con.executemany("UPDATE thumbs SET used=? WHERE hash=? AND recipe=? AND used<?",
+                                    [(today, k, recipe, today) for k in used])
+                    con.execute("DELETE FROM thumbs WHERE used<?", (today - self.KEEP_DAYS,))
+            finally:
+                con.close()
+        except (sqlite3.Error, OSError):
+            pass
 
 
 def _set_thumbs(data: dict[str, Any], uris: list) -> list[str]:
@@ -850,15 +986,17 @@ def _set_thumbs(data: dict[str, Any], uris: list) -> list[str]:
     return thumbs
 
 
-def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None) -> tuple[dict[str, Any], list[str]]:
+def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None,
+              thumb_cache: str | Path | None = None) -> tuple[dict[str, Any], list[str]]:
     """The page's data (candidates, classes, statuses, roads …) and the thumbnails' data: URIs apart from it: a
     candidate's ``thumb`` is its index in that list (None: no crop). The page reads the list only when a popup
     first shows a photo, so thousands of photos are not parsed into objects when the file opens. ``uris``: each
-    row's thumbnail (``_set_thumbs``) where the caller made them (a size cap), else the popup's size."""
+    row's thumbnail (``_set_thumbs``) where the caller made them (a size cap), else the popup's size, through
+    ``thumb_cache`` (``ThumbCache``) where given."""
     cands = []
     columns = _columns(df, cfg)
     if uris is None:
-        uris = _thumb_uris(list(df["crop_jpeg"]), THUMB_STEPS[0])
+        uris = _thumb_uris(list(df["crop_jpeg"]), THUMB_STEPS[0], thumb_cache)
     for i, rec in enumerate(_records(df)):
         c = {k: rec.get(k) for k, *_ in columns if k != "last_images"}  # the popup shows the best frame's crop
         for k, nd in (("confidence", 3), ("severity", 2), ("chainage_m", 1), ("est_width_m", 2), ("est_length_m", 2)):
@@ -915,15 +1053,16 @@ def _asset(name: str) -> str:
     return (ASSETS / "leaflet" / name).read_text(encoding="utf-8")
 
 
-def render_html(df: pd.DataFrame, cfg, roads_wgs84=None) -> str:
-    return _page(*html_data(df, cfg, roads_wgs84))
+def render_html(df: pd.DataFrame, cfg, roads_wgs84=None, thumb_cache: str | Path | None = None) -> str:
+    return _page(*html_data(df, cfg, roads_wgs84, thumb_cache=thumb_cache))
 
 
 def _mb(n: float) -> str:
     return f"{math.floor(n / 1e5) / 10:.1f} MB"  # rounded down: "4.9 MB" is never a 4.96 MB file
 
 
-def fit_html(df: pd.DataFrame, cfg, max_bytes: int, roads_wgs84=None) -> tuple[str, str, bool]:
+def fit_html(df: pd.DataFrame, cfg, max_bytes: int, roads_wgs84=None,
+             thumb_cache: str | Path | None = None) -> tuple[str, str, bool]:
     """The page at most ``max_bytes`` (``--max-mb``) where it can be: every photo at the largest thumbnail of
     ``THUMB_STEPS`` that fits them all (the first: the page as without a cap); where even the smallest does not,
     the photos of the most urgent damages (``PHOTO_RANK``, then severity) at the smallest, as many as fit, and the
@@ -931,7 +1070,8 @@ def fit_html(df: pd.DataFrame, cfg, max_bytes: int, roads_wgs84=None) -> tuple[s
     done, and whether it fits (not when the page without any photo is larger: too many damages for the cap).
 
     The thumbnails' size is estimated on up to 48 crops spread over the rows before all are made (each WebP costs
-    ~4 ms); the page is then measured, and photos dropped from the least urgent up until it fits."""
+    ~4 ms); the page is then measured, and photos dropped from the least urgent up until it fits. ``thumb_cache``: as
+    for ``html_data``."""
     n = len(df)
     crops = list(df["crop_jpeg"]) if "crop_jpeg" in df.columns else [None] * n
     data, _ = html_data(df, cfg, roads_wgs84, uris=[None] * n)  # the page without a photo
@@ -946,11 +1086,12 @@ def fit_html(df: pd.DataFrame, cfg, max_bytes: int, roads_wgs84=None) -> tuple[s
     sample = has[:: max(1, len(has) // 48)][:48]
     step, uris = THUMB_STEPS[-1], [None] * n
     for st in THUMB_STEPS:
-        est = np.mean([len(_crop_uri(crops[i], st) or "") + per_line for i in sample]) if sample else 0.0
+        est = (np.mean([len(u or "") + per_line for u in _thumb_uris([crops[i] for i in sample], st, thumb_cache)])
+               if sample else 0.0)
         if est * len(has) <= 0.98 * room:
             step = st
             break
-    made = _thumb_uris([crops[i] for i in order], step) if room > 0 else []
+    made = _thumb_uris([crops[i] for i in order], step, thumb_cache) if room > 0 else []
     kept, total = 0, 0
     for u in made:  # a prefix of the urgency order: a photo is never kept over a more urgent one's
         if total + len(u or "") + per_line > room:
@@ -1002,14 +1143,15 @@ def _page(data: dict[str, Any], thumbs: list[str]) -> str:
 
 
 def write_html(df: pd.DataFrame, path: Path, cfg=None, roads_wgs84=None, max_mb: float | None = None,
-               notes: list[str] | None = None, said: list[str] | None = None) -> None:
+               notes: list[str] | None = None, said: list[str] | None = None,
+               thumb_cache: str | Path | None = None) -> None:
     """The page; with ``max_mb`` fitted to that many MB (10^6 bytes, ``fit_html``): ``said`` gets the line saying
     what was done (``report.html: 4.9 MB; photos 160 px for 2,015 of 2,015 damages``), ``notes`` a warning where
-    even no photo at all fits."""
+    even no photo at all fits. ``thumb_cache``: the registry's thumbnails (``ThumbCache``)."""
     if max_mb is None:
-        atomic_write_text(path, render_html(df, cfg, roads_wgs84))
+        atomic_write_text(path, render_html(df, cfg, roads_wgs84, thumb_cache))
         return
-    html, line, fits = fit_html(df, cfg, int(max_mb * 1e6), roads_wgs84)
+    html, line, fits = fit_html(df, cfg, int(max_mb * 1e6), roads_wgs84, thumb_cache)
     atomic_write_text(path, html)
     if said is not None:
         said.append(f"{Path(path).name}: {line}")

@@ -487,6 +487,61 @@ def test_registry_lists_give_each_row_its_photo(located, tmp_path):
     ok(patrol("import-verification", store, tmp_path / "list.xlsx"))  # the photo column is no obstacle
 
 
+def _real_crops(store: Path, n: int) -> dict[str, bytes]:
+    """The pipeline's crop (make_crop: privacy blur, box, label) of the first ``n`` damages of ``store``, cut from
+    their best frame of the sample drive as `patrol run` cuts them."""
+    import cv2
+
+    from detector.config import Config
+    from detector.crops import make_crop
+    from detector.store import Store
+
+    with Store(store) as st:
+        df = st.query().sort_values("candidate_id").head(n)
+    out = {}
+    for r in df.to_dict("records"):
+        img = cv2.imread(str(need(TOYAMA / r["best_drive"] / r["best_image"])))
+        out[r["candidate_id"]] = make_crop(img, [r[f"best_{k}"] for k in ("x1", "y1", "x2", "y2")], Config(),
+                                           label=f"{r['class']} {r['confidence']:.2f}")
+    return out
+
+
+def test_export_again_rewrites_only_the_changed_photos(located, tmp_path):
+    """A weekly `patrol export --format csv` of a registry whose damages mostly did not change: the photo of each
+    unchanged damage is left as it is (the same file: inode and mtime kept, nothing for a sync client or a backup to
+    copy again), the one whose crop changed (a better sighting) is replaced, the photo of a damage no longer listed
+    is removed, and a file the user put in the folder (not named as patrol names the photos) stays."""
+    from detector.store import Store
+
+    store = tmp_path / "registry.gpkg"
+    store.write_bytes(located["store"].read_bytes())
+    crops = _real_crops(store, 6)
+    with Store(store) as st:
+        for cid, b in crops.items():
+            st.con.execute("UPDATE candidates SET crop_jpeg=? WHERE candidate_id=?", (b, cid))
+    lst, folder = tmp_path / "list.csv", tmp_path / "list_csv_crops"
+    ok(patrol("export", store, "--format", "csv", "--status", "open", "--out", lst))
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{c}.jpg" for c in crops)
+    (folder / "現場メモ.jpg").write_bytes(b"\xff\xd8\xff the crew's own photo")  # not one of patrol's names
+    stat = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.glob("*.jpg")}
+    ids = sorted(crops)
+    changed, gone, same = ids[0], ids[1], ids[2:]
+    better = _real_crops(store, 3)[ids[2]]  # another damage's crop: other bytes
+    with Store(store) as st:
+        st.con.execute("UPDATE candidates SET crop_jpeg=? WHERE candidate_id=?", (better, changed))
+    ok(patrol("status", store, gone, "--set", "not_an_issue"))
+    time.sleep(0.05)  # a file written again would get a later mtime even on a coarse clock
+    ok(patrol("export", store, "--format", "csv", "--status", "open", "--out", lst))
+    now = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.glob("*.jpg")}
+    assert {c: now[f"{c}.jpg"] for c in same} == {c: stat[f"{c}.jpg"] for c in same}  # not written again
+    assert (folder / f"{changed}.jpg").read_bytes() == better and now[f"{changed}.jpg"] != stat[f"{changed}.jpg"]
+    assert f"{gone}.jpg" not in now  # no longer listed: removed
+    assert now["現場メモ.jpg"] == stat["現場メモ.jpg"]  # the user's file stays
+    with open(lst, encoding="utf-8-sig", newline="") as fh:
+        photos = {r["candidate_id"]: r["photo"] for r in csv.DictReader(fh) if r["photo"]}
+    assert photos == {c: f"list_csv_crops/{c}.jpg" for c in [changed, *same]}
+
+
 def _index_state(store: Path) -> tuple[bool, bool]:
     """(GDAL sees a spatial index on the registry's candidates, a bbox query finds exactly the candidates inside)."""
     import pyogrio

@@ -766,6 +766,50 @@ def test_photos_of_an_export_are_made_durable_together(tmp_path, cfg, monkeypatc
     assert [(folder / f"{c}.jpg").read_bytes() for c in df2["candidate_id"]] == list(reversed(full))
 
 
+def test_html_export_again_reads_the_thumbnails_from_the_registrys_cache(tmp_path, cfg, monkeypatch):
+    """A weekly `patrol export --format html` of a year's registry made every thumbnail again (~7,000 WebP, ~26 s of
+    2 cores, bench/bench_registry_scale.py --export). With the registry's thumbnail cache the second export makes
+    none, the third only the one whose crop changed, and each page's thumbnails are the bytes made without a cache;
+    a cache file that is not one (or cannot be read) is as no cache."""
+    from detector import crops
+
+    full = real_crops(12)
+    df = make_candidates(cfg, 12, crop_jpeg=full)
+    made = []
+    real = crops.thumbnail
+    monkeypatch.setattr(crops, "thumbnail", lambda data, *a, **k: (made.append(data), real(data, *a, **k))[1])
+
+    def page(frame, cache) -> list:
+        out = tmp_path / "map.html"
+        report.export(frame, "html", out, cfg, thumb_cache=cache)
+        html = out.read_text(encoding="utf-8")
+        data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', html, re.S).group(1))
+        return thumbs_of(html, data)
+
+    plain = page(df, None)
+    assert len(made) == 12 and all(u and u.startswith("data:image/webp;base64,") for u in plain)
+    cache = report.thumb_cache_path(tmp_path / "registry.gpkg")
+    assert cache == tmp_path / "registry.gpkg.thumbs"
+    made.clear()
+    assert page(df, cache) == plain and len(made) == 12  # the first: every thumbnail made, kept
+    made.clear()
+    assert page(df, cache) == plain and made == []  # again: none made
+    df2 = make_candidates(cfg, 12, crop_jpeg=[full[0], *full[1:11], full[0]])  # the last damage's crop changed
+    plain2 = page(df2, None)
+    made.clear()
+    assert page(df2, cache) == plain2 and made == []  # its new crop's thumbnail: another damage's, kept already
+    df3 = make_candidates(cfg, 12, crop_jpeg=[*full[:11], tiny_jpeg()])
+    made.clear()
+    got = page(df3, cache)
+    assert made == [tiny_jpeg()] and got[:11] == plain[:11] and got == page(df3, None)  # only the changed one
+    made.clear()
+    html, _, _ = report.fit_html(report.prepare(df, cfg), cfg, 10_000_000, thumb_cache=cache)  # --max-mb: cached too
+    assert made == [] and "data:image/webp;base64," in html
+    cache.write_bytes(b"not a cache")  # broken (or a folder that cannot be written): as no cache
+    made.clear()
+    assert page(df, cache) == plain and len(made) == 12
+
+
 def test_html_road_network_trimmed_to_every_link_within_reach():
     """A large network is trimmed to the links within ``near_m`` (300 m) of a damage, all of them: a link 299.9 m
     away drawn, one 310 m away not. (Trimmed by the intersection with one buffer of all damages, the link was left
