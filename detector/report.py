@@ -24,8 +24,10 @@ beside the file (a run's crops/, an export's ``<name>_html_crops/``). All data s
 keeps its view (filters, search, selected damage, map zoom and centre) in the URL fragment (``#id=R-000012&class=D40
 &z=17/36.68300/137.23600``; README "links to a view") and restores it from there; the dotted ring's cut-off is the
 config's ``store.unseen_ring_passes`` (``meta.unseenRing``). A report of registry ids (``meta.crew``, ``crew_meta``)
-has a form in each popup where a crew records its check (kept in localStorage, ``patrol:<key>:<id>``) and a button
-that downloads them as the CSV ``import-verification`` reads (README "recording a check in report.html").
+has a form in each popup where a crew records its check (kept in localStorage, ``patrol:reg-<registry>:<id>``: the
+registry's ``Store.identity()``, so an entry follows its damage into the registry's next report, with the
+``status_changed_at`` its report had) and a button that downloads them as the CSV ``import-verification`` reads
+(README "recording a check in report.html").
 """
 
 from __future__ import annotations
@@ -1255,7 +1257,9 @@ _APP_JS = r"""
     try { if (!LS) throw 0; if (v === null) LS.removeItem(k); else LS.setItem(k, v); }
     catch (e) { note("この端末では記録を保存できません: 閉じる前にリストを保存 / this browser does not keep the entries: download the list before closing"); }
   }
-  function rec(id) { try { var r = JSON.parse(lsGet(PFX + id)); return r && typeof r === "object" ? r : null; } catch (e) { return null; } }
+  function rec(id) {
+    try { var r = JSON.parse(lsGet(PFX + id)); return r && typeof r === "object" ? r : null; } catch (e) { return null; }
+  }
   function sca(v) { return v === null || v === undefined ? "" : String(v); }
   function atOrAfter(a, b) { var x = Date.parse(a), y = Date.parse(b); return x === x && y === y && x >= y; }
   // an entry in this report: "pending" (recorded against the status_changed_at the damage has here), "stale" (the
@@ -1339,7 +1343,7 @@ _APP_JS = r"""
       if (!st.value) { said.textContent = "状態を選んでください / pick a status"; return; }
       lsSet(PFX + id, JSON.stringify({status: st.value, note: nt.value.trim(), checked_by: by.value.trim(), checked_at: at.value,
                                       repaired_at: st.value === "repaired" ? rp.value : "",
-                                      status_changed_at: sca(c.status_changed_at), saved_at: new Date().toISOString()}));
+                                      status_changed_at: sca(c.status_changed_at)}));
       if (by.value.trim()) lsSet("patrol:checked_by", by.value.trim());
       show(); crewCount();
     });
@@ -1606,7 +1610,9 @@ _APP_JS = r"""
       var id = c.candidate_id, old = lsGet(OLD + id), r;
       if (old !== null && !rec(id)) {
         try { r = JSON.parse(old); } catch (e) { r = null; }
-        if (r && typeof r === "object") { r.status_changed_at = sca(c.status_changed_at); lsSet(PFX + id, JSON.stringify(r)); }
+        if (r && typeof r === "object") {
+          r.status_changed_at = sca(c.status_changed_at); lsSet(PFX + id, JSON.stringify(r));
+        }
       }
       if (old !== null && rec(id)) lsSet(OLD + id, null);
       if (entryState(c, rec(id)) === "done") lsSet(PFX + id, null);

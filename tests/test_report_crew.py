@@ -222,6 +222,12 @@ def test_no_form_without_registry_ids(tmp_path):
     data, _ = report.html_data(report.prepare(df, cfg), cfg)
     assert data["meta"]["crew"]["statuses"] == ["confirmed", "scheduled", "repaired", "not_an_issue"]
     assert data["meta"]["crew"]["moves"]["repaired"] == ["not_an_issue"]
+    # the entries' name: the registry's (Store.identity, in df.attrs as a run with --store and patrol export set it),
+    # through export's preparing; without one, the report's own key
+    assert data["meta"]["crew"]["registry"] == data["meta"]["crew"]["key"]
+    df.attrs["registry"] = "0123456789abcdef"
+    page = report.export(df, "html", tmp_path / "reg.html", cfg)
+    assert crew_of(page)["registry"] == "0123456789abcdef"
     out = report.export(make_candidates(cfg, 4), "html", tmp_path / "run.html", cfg)
     profile = new_profile(tmp_path / "profile", tmp_path / "dl")
     p = browse(out, profile, "document.querySelector('#tbl tbody tr').click()",
@@ -281,9 +287,9 @@ def weeks(registry, tmp_path_factory):  # noqa: F811
                f" dStored: {stored}, stale: [].map.call(document.querySelectorAll('#tbl tbody tr.rec.stale'),"
                " function (r) { return r.firstChild.textContent; }), warned: [].map.call(document.querySelectorAll("
                "'details.crew.stale'), function (e) { return e.querySelector('.said').textContent; })}", "b1.html")
-    (list_b,) = downloads.glob("*.csv")
-    list_b = shutil.move(list_b, lists / "b.csv")
-    imported = patrol("import-verification", reg, list_b)
+    got = list(downloads.glob("*.csv"))  # (none: B found no entry, its button disabled)
+    list_b = shutil.move(got[0], lists / "b.csv") if len(got) == 1 else None
+    imported = patrol("import-verification", reg, list_b) if list_b else None
     other = work / "other.gpkg"  # another registry: its first merge another
     shutil.copy(reg, other)
     con = sqlite3.connect(other)
@@ -300,7 +306,10 @@ def weeks(registry, tmp_path_factory):  # noqa: F811
                " marked: document.querySelectorAll('#tbl tbody tr.rec').length}", "c1.html")
     c2 = browse(page_c, profile, "", f"{{v: values('{new[3]}'), counter: counter(), csv: window.patrolCrewCsv(),"
                 f" old: localStorage.getItem('patrol:{old}:{new[3]}')}}", "c2.html")
-    return {"reg": reg, "ids": (x, y, d, new[3]), "q0": q0, "q1": q1, "pages": (page_a, page_b, page_c), "b": b,
+    order = [c["candidate_id"] for c in json.loads(re.search(r'id="data">(.*?)</script>', page_b.read_text(
+        encoding="utf-8")).group(1))["candidates"]]
+    return {"reg": reg, "ids": (x, y, d, new[3]), "order": order, "q0": q0, "q1": q1, "pages": (page_a, page_b, page_c),
+            "b": b,
             "list_b": list_b, "imported": imported, "c": c, "c2": c2}
 
 
@@ -319,7 +328,7 @@ def test_entries_follow_the_damage_into_the_next_report(weeks):
     by_id = {r[0]: dict(zip(COLUMNS, r)) for r in rows[1:]}
     assert rows[0] == COLUMNS and sorted(by_id) == sorted([x, y]), rows
     assert by_id[x]["status"] == "scheduled" and by_id[x]["status_changed_at"] == q0.loc[x, "status_changed_at"]
-    assert (weeks["list_b"].read_bytes().decode("utf-8-sig") == b["csv"].lstrip("\ufeff"))
+    assert weeks["list_b"] and weeks["list_b"].read_bytes().decode("utf-8-sig") == b["csv"].lstrip("\ufeff")
     r = weeks["imported"]
     assert r.returncode == 0 and "applied 1," in r.stdout and "held 1" in r.stdout, r.stdout + r.stderr
     with Store(weeks["reg"]) as st:
@@ -341,17 +350,22 @@ def test_an_entry_the_office_overtook_is_shown_to_check_and_held(weeks):
     by_id = {r[0]: dict(zip(COLUMNS, r)) for r in rows[1:]}
     assert by_id[y]["status"] == "confirmed" and by_id[y]["status_changed_at"] == q0.loc[y, "status_changed_at"]
     r = weeks["imported"]
-    assert f"{y}: not applied: the registry changed the damage after the list was exported" in r.stderr, r.stderr
+    held = f"{y}: not applied: the registry changed the damage after the list was exported"
+    assert r is not None and held in r.stderr, r.stderr
     with Store(weeks["reg"]) as st:
         now = st.query(lists=False).set_index("candidate_id")
     assert now.loc[y, "status"] == "not_an_issue"
 
 
 def test_an_entry_downloaded_and_imported_is_dropped(weeks):
-    """d, downloaded from A and imported (scheduled): B neither shows it nor lists it, and it left the storage."""
+    """d, downloaded from A and imported (scheduled): B neither shows it nor lists it, and it left the storage; the
+    entries recorded after the download (x, y) are there."""
     x, y, d, _ = weeks["ids"]
     b, q1 = weeks["b"], weeks["q1"]
     assert q1.loc[d, "status"] == "scheduled"
+    assert b["x"]["status"] == "scheduled" and b["y"]["status"] == "confirmed", b
+    assert [r.split(",")[0].strip('"') for r in b["csv"].lstrip("\ufeff").split("\r\n")[1:-1]] == sorted(
+        [x, y], key=[c for c in weeks["order"]].index), b["csv"]
     assert b["d"]["status"] == "" and b["d"]["said"] == "" and b["dStored"] is None, b
 
 
