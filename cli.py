@@ -695,7 +695,9 @@ def export(
     require_network(net, cfg)  # roads.keep_fields without --roads: refused before any work
     with _open_store(store, cfg) as st:
         df = st.query(status=statuses, since=since_d, lists=False)  # the complete lists: its observations
+        registry = st.identity()  # the html's crew entries follow the damages of this registry, report to report
     df, note = join_fields(df, net, cfg, roads)  # the network as it is now, by segment_id (README: kept road fields)
+    df.attrs["registry"] = registry
     notes: list[str] = (list(net.read_warnings) if net is not None else []) + ([note] if note else [])
     said: list[str] = []
     _export(df, format, out, cfg, roads_wgs84=roads_gdf, crs=target, encoding=encoding, notes=notes, max_mb=max_mb,

@@ -684,6 +684,7 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
         # run id: <time>-<OUT name>
         res = st.merge(cands, {"label": Path(run_info["out"]).name, **run_info}, cfg, frames=keys)
         reg = st.states(res.mapping.values())  # this run's registry candidates only, not the whole registry
+        registry = st.identity()  # report.html's crew entries: those of this registry's reports (report.crew_meta)
         converted = st.conversion_notice()  # the first write of a new release: older PCs now refuse the registry
     if converted:
         summary.warnings.append(converted)
@@ -718,6 +719,7 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
             got = dict(zip(reg["candidate_id"], reg[col])) if len(reg) else {}
             cands[col] = [got.get(c) for c in cands["candidate_id"]]
         cands = one_row_per_registry_id(cands)
+        cands.attrs["registry"] = registry
     return cands
 
 

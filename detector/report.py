@@ -24,8 +24,10 @@ beside the file (a run's crops/, an export's ``<name>_html_crops/``). All data s
 keeps its view (filters, search, selected damage, map zoom and centre) in the URL fragment (``#id=R-000012&class=D40
 &z=17/36.68300/137.23600``; README "links to a view") and restores it from there; the dotted ring's cut-off is the
 config's ``store.unseen_ring_passes`` (``meta.unseenRing``). A report of registry ids (``meta.crew``, ``crew_meta``)
-has a form in each popup where a crew records its check (kept in localStorage, ``patrol:<key>:<id>``) and a button
-that downloads them as the CSV ``import-verification`` reads (README "recording a check in report.html").
+has a form in each popup where a crew records its check (kept in localStorage, ``patrol:reg-<registry>:<id>``: the
+registry's ``Store.identity()``, so an entry follows its damage into the registry's next report, with the
+``status_changed_at`` its report had) and a button that downloads them as the CSV ``import-verification`` reads
+(README "recording a check in report.html").
 """
 
 from __future__ import annotations
@@ -260,6 +262,7 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
     crs, encoding = gis.export_options(fmt, out_path, crs, encoding)
     notes = [] if notes is None else notes
     out_path = Path(out_path)
+    registry = df.attrs.get("registry")  # Store.identity(), set by the export and a run with --store: the html's crew
     data = prepare(df, cfg)
     if photos is not None:
         if len(photos) != len(data):
@@ -284,6 +287,7 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
     busy = BusyOutputs()
     if fmt in PHOTO_FORMATS and photos is None:
         data["photo"] = write_photos(data, out_path, busy)
+    data.attrs["registry"] = registry
     with busy.write():
         if fmt == "gpkg":
             writer(data, out_path, cfg, segments=segments, crs=crs)
@@ -1026,26 +1030,30 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None,
         "candidates": cands,
         "roads": _road_lines(roads_wgs84, df),
     }
-    crew = crew_meta(cands, made, getattr(cfg, "municipality", ""))
+    crew = crew_meta(cands, made, getattr(cfg, "municipality", ""), df.attrs.get("registry"))
     if crew:
         data["meta"]["crew"] = crew
     return data, _set_thumbs(data, uris)
 
 
-def crew_meta(cands: list[dict], made: datetime, municipality: str = "") -> dict | None:
+def crew_meta(cands: list[dict], made: datetime, municipality: str = "", registry: str | None = None) -> dict | None:
     """What the page's crew form needs (README: recording a check in report.html), or None where the report lists no
-    registry damages (a run without ``--store``: ids C0001 … that no registry knows, so no list to import): ``key``,
-    the report's name for the crew's entries in the browser's storage: a hash of the damages it lists with the
-    ``status_changed_at`` each has in it (what the import's stale-list check reads), so a copy of the file, or another
-    export of the same damages unchanged, finds the entries, and a report of other damages or of a status changed
-    since does not; ``date`` (the download's name: 確認結果-<date>.csv), the ``statuses`` a crew sets and the ``moves``
-    the life cycle allows from each status (``store.TRANSITIONS``: the form offers the others greyed out, as the import
-    would refuse them)."""
+    registry damages (a run without ``--store``: ids C0001 … that no registry knows, so no list to import):
+    ``registry``, the name of the crew's entries in the browser's storage (``patrol:reg-<registry>:<id>``): the
+    registry's ``Store.identity()`` (``df.attrs["registry"]``, set by ``patrol export`` and a run with ``--store``),
+    so an entry follows its damage from report to report of that registry (each entry keeps the
+    ``status_changed_at`` its report had: the page compares it with its own) and never shows in another registry's
+    report; without one (a caller that gave none) the report's own ``key``; ``key``, the name the entries had before
+    (``patrol:<key>:<id>``, one name a report: a hash of the damages it lists with the ``status_changed_at`` each
+    has in it), from which the page moves the entries of the same damages unchanged; ``date`` (the download's name:
+    確認結果-<date>.csv), the ``statuses`` a crew sets and the ``moves`` the life cycle allows from each status
+    (``store.TRANSITIONS``: the form offers the others greyed out, as the import would refuse them)."""
     ids = [str(c.get("candidate_id")) for c in cands]
     if not ids or not all(REGISTRY_ID.fullmatch(i) for i in ids):
         return None
     ident = json.dumps([municipality, [[i, c.get("status_changed_at")] for i, c in zip(ids, cands)]], ensure_ascii=False)
-    return {"key": hashlib.sha1(ident.encode("utf-8")).hexdigest()[:16], "date": made.strftime("%Y-%m-%d"),
+    key = hashlib.sha1(ident.encode("utf-8")).hexdigest()[:16]
+    return {"registry": str(registry) if registry else key, "key": key, "date": made.strftime("%Y-%m-%d"),
             "statuses": list(CREW_STATUSES), "moves": {k: sorted(v) for k, v in TRANSITIONS.items()}}
 
 
@@ -1249,6 +1257,8 @@ main { flex: 1; display: flex; min-height: 0; }
 .crew button.undo { background: #fff; color: #1f3a5f; margin-left: 6px; }
 .crew .said { margin-left: 8px; color: #3b8a4a; }
 #tbl tbody tr.rec td:first-child::after { content: " ✓"; color: #3b8a4a; font-weight: 700; }
+#tbl tbody tr.rec.stale td:first-child::after { content: " ⚠"; color: #c98a00; }
+.crew.stale .said { color: #a35a00; font-weight: 600; }
 #note { flex-basis: 100%; font-size: 12px; background: #fff3c4; border: 1px solid #c98a00; border-radius: 4px; padding: 2px 6px; overflow-wrap: anywhere; }
 .pop { font-size: 12px; min-width: 240px; }
 .pop h3 { margin: 0 0 4px; font-size: 14px; }
@@ -1376,9 +1386,12 @@ _APP_JS = r"""
   var IOS = /iPhone|iPad|iPod/.test(navigator.userAgent) || (/Macintosh/.test(navigator.userAgent) && navigator.maxTouchPoints > 1);
 
   // the crew's check, recorded on a tablet (README: recording a check in report.html): a registry's report only
-  // (meta.crew: its ids are registry ids). Each entry in the browser's storage under patrol:<this report's key>:<id>,
-  // the checker's name under patrol:checked_by; "リストを保存 / download list" writes the CSV import-verification reads
-  var CREW = D.meta.crew, PFX = CREW ? "patrol:" + CREW.key + ":" : "", MEM = {}, LS = null;
+  // (meta.crew: its ids are registry ids). Each entry in the browser's storage under patrol:reg-<the registry>:<id>,
+  // so it follows its damage into the registry's next report (never into another registry's), with the damage's
+  // status_changed_at as its report had it; the checker's name under patrol:checked_by; "リストを保存 / download
+  // list" writes the CSV import-verification reads
+  var CREW = D.meta.crew, PFX = CREW ? "patrol:reg-" + CREW.registry + ":" : "", MEM = {}, LS = null;
+  var OLD = CREW ? "patrol:" + CREW.key + ":" : "";  // the entries' name before: one a report (moved on load)
   try { LS = window.localStorage; LS.getItem(PFX); } catch (e) { LS = null; }
   function lsGet(k) { try { return LS ? LS.getItem(k) : (k in MEM ? MEM[k] : null); } catch (e) { return MEM[k] || null; } }
   function lsSet(k, v) {
@@ -1386,7 +1399,22 @@ _APP_JS = r"""
     try { if (!LS) throw 0; if (v === null) LS.removeItem(k); else LS.setItem(k, v); }
     catch (e) { note("この端末では記録を保存できません: 閉じる前にリストを保存 / this browser does not keep the entries: download the list before closing"); }
   }
-  function rec(id) { try { return JSON.parse(lsGet(PFX + id)); } catch (e) { return null; } }
+  function rec(id) {
+    try { var r = JSON.parse(lsGet(PFX + id)); return r && typeof r === "object" ? r : null; } catch (e) { return null; }
+  }
+  function sca(v) { return v === null || v === undefined ? "" : String(v); }
+  function atOrAfter(a, b) { var x = Date.parse(a), y = Date.parse(b); return x === x && y === y && x >= y; }
+  // an entry in this report: "pending" (recorded against the status_changed_at the damage has here), "stale" (the
+  // damage changed since the report it was recorded on: shown to check, listed with its own status_changed_at, so
+  // the import holds or outdates it as a stale list's row), "done" (downloaded, and the registry has since taken
+  // it: the damage has the status it set, or changed after the download: dropped)
+  function entryState(c, r) {
+    if (!r) return null;
+    var at = "status_changed_at" in r ? sca(r.status_changed_at) : sca(c.status_changed_at);
+    if (at === sca(c.status_changed_at)) return "pending";
+    if (r.downloaded_at && (r.status === c.status || atOrAfter(c.status_changed_at, r.downloaded_at))) return "done";
+    return "stale";
+  }
   function today() {
     var d = new Date(); function two(n) { return (n < 10 ? "0" : "") + n; }
     return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate());
@@ -1407,16 +1435,21 @@ _APP_JS = r"""
     C.forEach(function (c) {
       var r = rec(c.candidate_id);
       if (!r) return;
-      r.candidate_id = c.candidate_id; r.status_changed_at = c.status_changed_at || "";
+      r.status_changed_at = "status_changed_at" in r ? sca(r.status_changed_at) : sca(c.status_changed_at);
+      r.candidate_id = c.candidate_id;
       out.push(CSV_COLS.map(function (k) { return csvCell(r[k]); }).join(","));
     });
     return "\ufeff" + out.join("\r\n") + "\r\n";
   }
   window.patrolCrewCsv = crewCsv;  // read by the tests
   function crewCount() {
-    var n = 0;
-    C.forEach(function (c, i) { var r = !!rec(c.candidate_id); if (r) n++; if (rows) rows[i].classList.toggle("rec", r); });
-    document.getElementById("crew-n").textContent = n + " 件 記録済み / " + n + " recorded";
+    var n = 0, k = 0;
+    C.forEach(function (c, i) {
+      var s = entryState(c, rec(c.candidate_id)); if (s) n++; if (s === "stale") k++;
+      if (rows) { rows[i].classList.toggle("rec", !!s); rows[i].classList.toggle("stale", s === "stale"); }
+    });
+    document.getElementById("crew-n").textContent = n + " 件 記録済み / " + n + " recorded" +
+      (k ? " (うち " + k + " 件 要確認 / " + k + " to check)" : "");
     document.getElementById("crew-dl").disabled = !n;
   }
   function crewForm(c) {
@@ -1436,19 +1469,23 @@ _APP_JS = r"""
     undo.type = "button"; f.appendChild(save); f.appendChild(undo); f.appendChild(said);
     f.addEventListener("keydown", function (e) { e.stopPropagation(); });  // "-" or arrows typed: not the map's zoom / pan
     function show(msg) {  // the entry as stored; without one, the fields as left (an undone entry can be saved again)
-      var r = rec(id);
+      var r = rec(id), stale = entryState(c, r) === "stale";
       if (r) { st.value = r.status; nt.value = r.note; by.value = r.checked_by; at.value = r.checked_at; rp.value = r.repaired_at; d.open = true; }
       if (!by.value) by.value = lsGet("patrol:checked_by") || "";
       if (!at.value) at.value = today();
-      rpl.hidden = st.value !== "repaired"; undo.hidden = !r;
-      said.textContent = msg || (r ? "記録済み / recorded" : "");
+      rpl.hidden = st.value !== "repaired"; undo.hidden = !r; d.classList.toggle("stale", stale);
+      // recorded before the office changed the damage: listed as recorded (the import holds it for the office);
+      // saved again here, it is recorded against this report
+      said.textContent = msg || (stale ? "古いレポートで記録: 確認してください / recorded on an older report — check" :
+                                 r ? "記録済み / recorded" : "");
     }
     st.addEventListener("change", function () { rpl.hidden = st.value !== "repaired"; });
     f.addEventListener("submit", function (e) {
       e.preventDefault();
       if (!st.value) { said.textContent = "状態を選んでください / pick a status"; return; }
       lsSet(PFX + id, JSON.stringify({status: st.value, note: nt.value.trim(), checked_by: by.value.trim(), checked_at: at.value,
-                                      repaired_at: st.value === "repaired" ? rp.value : ""}));
+                                      repaired_at: st.value === "repaired" ? rp.value : "",
+                                      status_changed_at: sca(c.status_changed_at)}));
       if (by.value.trim()) lsSet("patrol:checked_by", by.value.trim());
       show(); crewCount();
     });
@@ -1709,12 +1746,30 @@ _APP_JS = r"""
   }
 
   if (CREW) {
+    // the entries of the damages this report lists: those under the name before (this report's key: the same
+    // damages, unchanged) moved to the registry's; those the registry has taken since their download dropped
+    C.forEach(function (c) {
+      var id = c.candidate_id, old = lsGet(OLD + id), r;
+      if (old !== null && !rec(id)) {
+        try { r = JSON.parse(old); } catch (e) { r = null; }
+        if (r && typeof r === "object") {
+          r.status_changed_at = sca(c.status_changed_at); lsSet(PFX + id, JSON.stringify(r));
+        }
+      }
+      if (old !== null && rec(id)) lsSet(OLD + id, null);
+      if (entryState(c, rec(id)) === "done") lsSet(PFX + id, null);
+    });
     document.getElementById("crew").hidden = false;
     crewCount();
     // a Blob download (works from file://; Safari on iPad may open it in a tab: "share" → save to Files)
     document.getElementById("crew-dl").addEventListener("click", function () {
       var a = el("a"); a.download = "確認結果-" + CREW.date + ".csv";
       a.href = URL.createObjectURL(new Blob([crewCsv()], {type: "text/csv;charset=utf-8"}));
+      var now = new Date().toISOString();  // the entries listed: dropped by a later report once the registry took them
+      C.forEach(function (c) {
+        var r = rec(c.candidate_id);
+        if (r) { r.downloaded_at = now; lsSet(PFX + c.candidate_id, JSON.stringify(r)); }
+      });
       document.body.appendChild(a); a.click();
       setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 30000);  // (a slow tablet: not before it saved)
     });

@@ -91,6 +91,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import math
@@ -3192,6 +3193,19 @@ class Store:
             f"{self._poor_look_sql()[0]} FROM candidates WHERE candidate_id IN "
             "(SELECT value FROM json_each(?)) ORDER BY fid", self.con, params=(json.dumps(sorted(set(ids))),))
         return _pass_counts(df)
+
+    def identity(self) -> str | None:
+        """The registry's name for the crew's entries in a report's browser storage (README: recording a check in
+        report.html), 16 hex digits, or None for a registry without a merge (no damages to list): a hash of its first
+        merge's ``runs`` row (run id and time), which no later merge, status change, import, office merge, schema
+        migration or copy of the file changes, and which another registry (another city's, built from other drives)
+        does not share. Derived, not stored: nothing is written (an export opens the registry to read only), older
+        registries have it as they are, and two registries built from the same drives stay byte-identical but for
+        their runs. A registry copied and then kept apart keeps its name (its ids are the original's)."""
+        row = self.con.execute("SELECT run_id, merged_at FROM runs ORDER BY rid LIMIT 1").fetchone()
+        if row is None:
+            return None
+        return hashlib.sha1(json.dumps(["patrol-registry", *row], ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
 
     def _poor_look_sql(self, every: bool = False) -> tuple[str, str]:
         """(the SELECT term, the join after ``FROM candidates``) of ``n_poor_look`` (``POOR_LOOK_COLUMN``) of each

@@ -222,9 +222,164 @@ def test_no_form_without_registry_ids(tmp_path):
     data, _ = report.html_data(report.prepare(df, cfg), cfg)
     assert data["meta"]["crew"]["statuses"] == ["confirmed", "scheduled", "repaired", "not_an_issue"]
     assert data["meta"]["crew"]["moves"]["repaired"] == ["not_an_issue"]
+    # the entries' name: the registry's (Store.identity, in df.attrs as a run with --store and patrol export set it),
+    # through export's preparing; without one, the report's own key
+    assert data["meta"]["crew"]["registry"] == data["meta"]["crew"]["key"]
+    df.attrs["registry"] = "0123456789abcdef"
+    page = report.export(df, "html", tmp_path / "reg.html", cfg)
+    assert crew_of(page)["registry"] == "0123456789abcdef"
     out = report.export(make_candidates(cfg, 4), "html", tmp_path / "run.html", cfg)
     profile = new_profile(tmp_path / "profile", tmp_path / "dl")
     p = browse(out, profile, "document.querySelector('#tbl tbody tr').click()",
                "{bar: document.getElementById('crew').hidden, popup: !!document.querySelector('.leaflet-popup-content'),"
                " form: !!document.querySelector('details.crew')}", "p.html")
     assert p == {"bar": True, "popup": True, "form": False}, p
+
+
+def crew_of(page: Path) -> dict:
+    """The page's meta.crew (its data block)."""
+    return json.loads(re.search(r'id="data">(.*?)</script>', page.read_text(encoding="utf-8")).group(1))["meta"]["crew"]
+
+
+@pytest.fixture(scope="module")
+def weeks(registry, tmp_path_factory):  # noqa: F811
+    """A crew's tablet over two reports of one registry, and a third of another (README: recording a check in
+    report.html, "a newer report"). Report A: d recorded and the list downloaded (then imported by the office: d
+    scheduled), x and y recorded after the download; the office sets y 対象外 with ``patrol status``. Report B,
+    exported after both changes (every damage's status the import and the office changed: A's name for the entries
+    no longer B's), opened in the same profile: x pending, y recorded on an older report, d gone; its list
+    downloaded and imported. Report C: the same registry at B's state under another identity (another city's
+    registry whose ids are the same R-…), opened in the same profile, then an entry under the name of the entries
+    before this change (``patrol:<key>:<id>``) put in C's storage, found again under C's registry on the next open."""
+    path, _ = registry
+    work = tmp_path_factory.mktemp("weeks")
+    reg = work / "registry.gpkg"
+    shutil.copy(path, reg)
+    with Store(reg) as st:
+        q0 = st.query(lists=False).set_index("candidate_id")
+    new = sorted(q0.index[q0["status"] == "new"])
+    x, y, d = new[0], new[1], new[2]
+    page_a, page_b, page_c = work / "a.html", work / "b.html", work / "c.html"
+    r = patrol("export", reg, "--format", "html", "--roads", TOYAMA / "roads.geojson", "--out", page_a)
+    assert r.returncode == 0, r.stderr
+    downloads, lists = work / "downloads", work / "lists"
+    lists.mkdir()
+    profile = new_profile(work / "profile", downloads)
+    browse(page_a, profile, f"""
+      fill('{d}', {{status: 'scheduled', note: '来週', checked_by: '佐藤'}});
+      document.getElementById('crew-dl').click();
+      fill('{x}', {{status: 'scheduled', note: '段差'}});
+      fill('{y}', {{status: 'confirmed', note: 'ひび'}})""", "counter()", "a1.html")
+    (list_a,) = downloads.glob("*.csv")
+    list_a = shutil.move(list_a, lists / "a.csv")  # (B's list: the same name in the download folder)
+    r = patrol("import-verification", reg, list_a)
+    assert r.returncode == 0 and "applied 1," in r.stdout, r.stdout + r.stderr
+    r = patrol("status", reg, y, "--set", "not_an_issue", "--note", "マンホール蓋", "--who", "office")
+    assert r.returncode == 0, r.stderr
+    with Store(reg) as st:
+        q1 = st.query(lists=False).set_index("candidate_id")
+    r = patrol("export", reg, "--format", "html", "--roads", TOYAMA / "roads.geojson", "--out", page_b)
+    assert r.returncode == 0, r.stderr
+    key_b = crew_of(page_b)["registry"]
+    stored = f"localStorage.getItem('patrol:reg-{key_b}:{d}')"
+    b = browse(page_b, profile, "window.csvBefore = window.patrolCrewCsv(); document.getElementById('crew-dl').click()",
+               f"{{x: values('{x}'), y: values('{y}'), d: values('{d}'), counter: counter(), csv: window.csvBefore,"
+               f" dStored: {stored}, stale: [].map.call(document.querySelectorAll('#tbl tbody tr.rec.stale'),"
+               " function (r) { return r.firstChild.textContent; }), warned: [].map.call(document.querySelectorAll("
+               "'details.crew.stale'), function (e) { return e.querySelector('.said').textContent; })}", "b1.html")
+    got = list(downloads.glob("*.csv"))  # (none: B found no entry, its button disabled)
+    list_b = shutil.move(got[0], lists / "b.csv") if len(got) == 1 else None
+    imported = patrol("import-verification", reg, list_b) if list_b else None
+    other = work / "other.gpkg"  # another registry: its first merge another
+    shutil.copy(reg, other)
+    con = sqlite3.connect(other)
+    with con:
+        con.execute("UPDATE runs SET run_id = run_id || '-other' WHERE rid = (SELECT MIN(rid) FROM runs)")
+    con.close()
+    r = patrol("export", other, "--format", "html", "--roads", TOYAMA / "roads.geojson", "--out", page_c)
+    assert r.returncode == 0, r.stderr
+    old = crew_of(page_c)["key"]
+    entry = json.dumps({"status": "confirmed", "note": "前の記録", "checked_by": "鈴木", "checked_at": "2026-11-20",
+                        "repaired_at": ""}, ensure_ascii=False)
+    c = browse(page_c, profile, f"localStorage.setItem('patrol:{old}:{new[3]}', {json.dumps(entry)})",
+               f"{{x: values('{x}'), y: values('{y}'), counter: counter(), csv: window.patrolCrewCsv(),"
+               " marked: document.querySelectorAll('#tbl tbody tr.rec').length}", "c1.html")
+    c2 = browse(page_c, profile, "", f"{{v: values('{new[3]}'), counter: counter(), csv: window.patrolCrewCsv(),"
+                f" old: localStorage.getItem('patrol:{old}:{new[3]}')}}", "c2.html")
+    order = [c["candidate_id"] for c in json.loads(re.search(r'id="data">(.*?)</script>', page_b.read_text(
+        encoding="utf-8")).group(1))["candidates"]]
+    return {"reg": reg, "ids": (x, y, d, new[3]), "order": order, "q0": q0, "q1": q1, "pages": (page_a, page_b, page_c),
+            "b": b,
+            "list_b": list_b, "imported": imported, "c": c, "c2": c2}
+
+
+def test_entries_follow_the_damage_into_the_next_report(weeks):
+    """An entry recorded in report A and not downloaded is in the registry's next report B, though the import and
+    the office changed other damages' statuses in between (A's and B's lists differ): the form filled in as recorded,
+    counted, and in B's list with the status_changed_at it was recorded against; imported: applied."""
+    x, y, d, _ = weeks["ids"]
+    b, q0, q1 = weeks["b"], weeks["q0"], weeks["q1"]
+    a_crew, b_crew = crew_of(weeks["pages"][0]), crew_of(weeks["pages"][1])
+    assert a_crew["key"] != b_crew["key"] and a_crew["registry"] == b_crew["registry"], (a_crew, b_crew)
+    assert q1.loc[x, "status_changed_at"] == q0.loc[x, "status_changed_at"]  # x unchanged
+    assert b["x"]["status"] == "scheduled" and b["x"]["inputs"][0] == "段差" and b["x"]["said"] == "記録済み / recorded"
+    assert b["counter"] == "2 件 記録済み / 2 recorded (うち 1 件 要確認 / 1 to check)", b["counter"]
+    rows = list(csv.reader(io.StringIO(b["csv"].lstrip("\ufeff"), newline="")))
+    by_id = {r[0]: dict(zip(COLUMNS, r)) for r in rows[1:]}
+    assert rows[0] == COLUMNS and sorted(by_id) == sorted([x, y]), rows
+    assert by_id[x]["status"] == "scheduled" and by_id[x]["status_changed_at"] == q0.loc[x, "status_changed_at"]
+    assert weeks["list_b"] and weeks["list_b"].read_bytes().decode("utf-8-sig") == b["csv"].lstrip("\ufeff")
+    r = weeks["imported"]
+    assert r.returncode == 0 and "applied 1," in r.stdout and "held 1" in r.stdout, r.stdout + r.stderr
+    with Store(weeks["reg"]) as st:
+        now = st.query(lists=False).set_index("candidate_id")
+    assert (now.loc[x, "status"], now.loc[x, "status_note"]) == ("scheduled", "段差")
+
+
+def test_an_entry_the_office_overtook_is_shown_to_check_and_held(weeks):
+    """y, recorded in A, then set 対象外 by the office: B shows it as recorded on an older report (the row and the
+    form marked), lists it with A's status_changed_at, and the import holds it for the office (not applied over
+    the office's change)."""
+    x, y, d, _ = weeks["ids"]
+    b, q0, q1 = weeks["b"], weeks["q0"], weeks["q1"]
+    assert q1.loc[y, "status_changed_at"] != q0.loc[y, "status_changed_at"]
+    assert b["y"]["status"] == "confirmed" and b["y"]["inputs"][0] == "ひび", b["y"]
+    assert b["y"]["said"] == "古いレポートで記録: 確認してください / recorded on an older report — check", b["y"]
+    assert b["stale"] == [y] and len(b["warned"]) == 1, b
+    rows = list(csv.reader(io.StringIO(b["csv"].lstrip("\ufeff"), newline="")))
+    by_id = {r[0]: dict(zip(COLUMNS, r)) for r in rows[1:]}
+    assert by_id[y]["status"] == "confirmed" and by_id[y]["status_changed_at"] == q0.loc[y, "status_changed_at"]
+    r = weeks["imported"]
+    held = f"{y}: not applied: the registry changed the damage after the list was exported"
+    assert r is not None and held in r.stderr, r.stderr
+    with Store(weeks["reg"]) as st:
+        now = st.query(lists=False).set_index("candidate_id")
+    assert now.loc[y, "status"] == "not_an_issue"
+
+
+def test_an_entry_downloaded_and_imported_is_dropped(weeks):
+    """d, downloaded from A and imported (scheduled): B neither shows it nor lists it, and it left the storage; the
+    entries recorded after the download (x, y) are there."""
+    x, y, d, _ = weeks["ids"]
+    b, q1 = weeks["b"], weeks["q1"]
+    assert q1.loc[d, "status"] == "scheduled"
+    assert b["x"]["status"] == "scheduled" and b["y"]["status"] == "confirmed", b
+    assert [r.split(",")[0].strip('"') for r in b["csv"].lstrip("\ufeff").split("\r\n")[1:-1]] == sorted(
+        [x, y], key=[c for c in weeks["order"]].index), b["csv"]
+    assert b["d"]["status"] == "" and b["d"]["said"] == "" and b["dStored"] is None, b
+
+
+def test_another_registry_report_shows_none_and_old_entries_move(weeks):
+    """A report of another registry whose damages have the same ids, opened on the same tablet, shows none of the
+    first registry's entries and lists none; an entry stored under the name before (one a report: its damages and
+    their statuses unchanged) is found on the next open, under the registry's name, with the report's
+    status_changed_at."""
+    x, y, d, w = weeks["ids"]
+    c, c2 = weeks["c"], weeks["c2"]
+    assert crew_of(weeks["pages"][2])["registry"] != crew_of(weeks["pages"][1])["registry"]
+    assert c["counter"] == "0 件 記録済み / 0 recorded" and c["marked"] == 0, c
+    assert c["x"]["status"] == "" and c["y"]["status"] == "" and c["csv"].lstrip("\ufeff") == ",".join(COLUMNS) + "\r\n"
+    assert c2["v"]["status"] == "confirmed" and c2["v"]["inputs"][:3] == ["前の記録", "鈴木", "2026-11-20"], c2
+    assert c2["counter"] == "1 件 記録済み / 1 recorded" and c2["old"] is None, c2
+    rows = list(csv.reader(io.StringIO(c2["csv"].lstrip("\ufeff"), newline="")))
+    assert [r[0] for r in rows[1:]] == [w] and rows[1][-1] == weeks["q1"].loc[w, "status_changed_at"], rows
