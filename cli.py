@@ -754,9 +754,9 @@ def stats(
                              "Dates a crew writes)", field=name) from None
         days[name] = d.date() if isinstance(d, datetime) else d
     if days.get("--until") and days["--until"] > today:  # a month not over yet has no end-of-month backlog
-        err_console.print(f"note: --until {days['--until']} is after today: counted to today ({today})",
+        err_console.print(f"note: --until {days['--until']} is after today ({today}): the periods from today on count "
+                          "the registry as it is now (their backlog is today's, not their end's)",
                           markup=False, highlight=False, soft_wrap=True)
-        days["--until"] = today
     kept = road_columns(cfg)
     if group is not None and group not in kept + ["road_name"]:
         raise UsageError(f"cannot group by {group!r}: give road_name or a kept road field (roads.keep_fields: "
