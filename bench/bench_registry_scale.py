@@ -23,7 +23,8 @@ copy of each registry, each in its own process: seconds, the same merge again (a
 process's peak RSS above what it held before the merge (``VmHWM``); with the ratio per doubling of D and of N
 (x2.0 a doubling is linear). ``--weeks-axis``: the same at D = the middle size with registries of fewer weeks (F).
 ``--export``: ``patrol export`` of the largest registry as csv, geojson and html (and html ``--max-mb 10``, the network
-drawn), each a process of its own (the CLI): seconds, MB, peak RSS (with ``--before``: also by the code at REV). ``--profile``: cProfile of the largest measured merge, the top
+drawn), and ``--format segments`` (the network's condition from all its frames, as .geojson and .gpkg), each a process
+of its own (the CLI): seconds, MB, peak RSS (with ``--before``: also by the code at REV). ``--profile``: cProfile of the largest measured merge, the top
 functions by cumulative time. ``--before REV``: the measured merges also with the code at REV (``git archive``), on
 the same registries, printed before the working tree's (the registries are built by the working tree's code).
 
@@ -310,8 +311,15 @@ def exports(title: str, code: Path, path: Path, roads: Path, n_c: int, work: Pat
     print(f"\n== {title}: patrol export of the largest registry ({n_c:,} damages, {path.stat().st_size / 1e6:.0f} MB), "
           "each a process (import included)")
     for fmt, extra in (("csv", []), ("geojson", []), ("html", ["--roads", str(roads)]),
-                       ("html", ["--roads", str(roads), "--max-mb", "10"])):
-        out = work / f"export-{fmt}{'-10mb' if '--max-mb' in extra else ''}.{fmt}"
+                       ("html", ["--roads", str(roads), "--max-mb", "10"]),
+                       ("segments", ["--roads", str(roads), "geojson"]), ("segments", ["--roads", str(roads), "gpkg"])):
+        if fmt == "segments":  # the network's condition from every frame held (absent from older code)
+            if code != ROOT:
+                continue
+            extra, ext = extra[:2], extra[2]
+        else:
+            ext = fmt
+        out = work / f"export-{fmt}{'-10mb' if '--max-mb' in extra else ''}.{ext}"
         r = subprocess.run([sys.executable, "-c", EXPORT, str(code), "export", str(path), "--format", fmt, "--out",
                             str(out), "--config", str(CONFIG), *extra], cwd=code, capture_output=True, text=True)
         if r.returncode:
@@ -319,7 +327,7 @@ def exports(title: str, code: Path, path: Path, roads: Path, n_c: int, work: Pat
         m = json.loads(r.stdout.strip().splitlines()[-1])
         photos = out.parent / (out.name.replace(".", "_") + "_crops")
         mb = out.stat().st_size / 1e6
-        print(f"  {fmt:7s} {' '.join(extra[2:]):12s} {m['s']:6.1f} s  {mb:7.1f} MB ({mb * 1e3 / n_c:.1f} KB a damage)  "
+        print(f"  {fmt:8s} {' '.join(extra[2:]) or (ext if fmt == 'segments' else ''):12s} {m['s']:6.1f} s  {mb:7.1f} MB ({mb * 1e3 / n_c:.1f} KB a damage)  "
               f"peak RSS {m['peak_mb']:.0f} MB" + (f"  + {sum(1 for _ in photos.glob('*'))} photos"
                                                    if photos.is_dir() else ""), flush=True)
 
