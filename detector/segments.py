@@ -258,7 +258,10 @@ def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | No
     todo = np.union1d(iv["seg"].to_numpy(int), cseg)
     weights = np.array([float(spec.weights.get(c, 1.0)) for c in CLASS_IDS])
     thr = np.asarray(spec.thresholds, float)
-    iv_by_seg = {k: g[["start", "end"]].to_numpy() for k, g in iv.groupby("seg")} if len(iv) else {}
+    # each segment's covered intervals: a slice of iv (sorted by segment), not a groupby (a city's registry: 6,600
+    # segments, 2.9 s of pandas indexing for the dict of groups)
+    iv_seg, iv_se = iv["seg"].to_numpy(int), iv[["start", "end"]].to_numpy(float).reshape(-1, 2)
+    iv_lo, iv_hi = np.searchsorted(iv_seg, todo, side="left"), np.searchsorted(iv_seg, todo, side="right")
     c_order = np.argsort(cseg, kind="stable")
     c_bounds = np.searchsorted(cseg[c_order], todo, side="left"), np.searchsorted(cseg[c_order], todo, side="right")
     levels = [("segment", None)] + [(bin_level(b), float(b)) for b in spec.bins_m]
@@ -270,7 +273,7 @@ def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | No
         line = lines[k]
         cidx = c_order[c_bounds[0][t]: c_bounds[1][t]]
         ch, cl, sv = cch[cidx], ccls[cidx], csev[cidx]
-        ivk = iv_by_seg.get(k, np.zeros((0, 2)))
+        ivk = iv_se[iv_lo[t]: iv_hi[t]]
         for level, size in levels:
             edges = np.array([0.0, L]) if size is None else _bin_edges(L, size)
             a, b = edges[:-1], edges[1:]
