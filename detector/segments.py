@@ -101,13 +101,24 @@ def _coverage_intervals(lines: np.ndarray, lengths: np.ndarray, x, y, heading, r
     return _union(lengths, *_covering(lines, lengths, x, y, heading, radius, tol_deg, tree)[1:])
 
 
+#: frames a step of ``_covering``: the pairs' shapely points of a year of a city's frames at once (208,000,
+#: bench_registry_scale.py) took the registry's export to a 629 MB peak, 406 MB in these steps (the same pairs)
+COVER_CHUNK = 50_000
+
+
 def _covering(lines: np.ndarray, lengths: np.ndarray, x, y, heading, radius: float, tol_deg: float, tree=None):
     """Every (frame, segment) pair where the frame surveys the segment: (frame index, segment index, start, end of
-    the covered piece along the line), vectorised (see module doc)."""
+    the covered piece along the line), vectorised (see module doc), ``COVER_CHUNK`` frames a step."""
     if len(x) == 0:
         return np.zeros(0, int), np.zeros(0, int), np.zeros(0), np.zeros(0)
-    pts = shapely.points(x, y)
     tree = shapely.STRtree(lines) if tree is None else tree
+    if len(x) > COVER_CHUNK:
+        parts = [_covering(lines, lengths, x[i:i + COVER_CHUNK], y[i:i + COVER_CHUNK], heading[i:i + COVER_CHUNK],
+                           radius, tol_deg, tree) for i in range(0, len(x), COVER_CHUNK)]
+        starts = np.arange(0, len(x), COVER_CHUNK)
+        return (np.concatenate([p[0] + o for p, o in zip(parts, starts)]),
+                *(np.concatenate([p[j] for p in parts]) for j in (1, 2, 3)))
+    pts = shapely.points(x, y)
     pi, si = tree.query(pts, predicate="dwithin", distance=radius)
     g = lines[si]
     p = pts[pi]
