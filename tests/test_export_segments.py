@@ -203,6 +203,13 @@ def test_gpkg_in_the_network_crs(registry, tmp_path):
     for c in ("segment_id", "level", "n_total", "first_surveyed", "last_surveyed"):
         assert g[c].tolist() == want[c].tolist(), c
     assert np.allclose(g["surveyed_m"], want["surveyed_m"], atol=1e-3)
+    con = sqlite3.connect(tmp_path / "s.gpkg")
+    try:
+        (desc,) = con.execute("SELECT description FROM gpkg_contents WHERE table_name='segments'").fetchone()
+    finally:
+        con.close()
+    meta = json.loads(desc)
+    assert meta["drives"] == 2 and meta["first_frame"].startswith("2026-11-20") and meta["registry"] == path.name
 
 
 def test_refused(registry, tmp_path):
