@@ -227,3 +227,42 @@ def test_refused(registry, tmp_path):
     r = patrol("export", path, "--format", "segment", "--roads", roads, "--out", tmp_path / "a.geojson")
     assert r.returncode == 2 and "segments" in r.stderr, r.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_damages_placed_anew_on_a_network_edited_since(registry, tmp_path):
+    """A network whose segment ids changed since the damages were merged (a ledger re-numbered): every open damage is
+    placed anew on the nearest segment (a note says how many), none lost, each at a chainage within its segment."""
+    import geopandas as gpd
+
+    path, cfg, _ = registry
+    roads = gpd.read_file(TOYAMA / "roads.geojson")
+    roads["segment_id"] = "new-" + roads["segment_id"].astype(str)
+    renamed = tmp_path / "roads-renamed.geojson"
+    roads.to_file(renamed, driver="GeoJSON")
+    out = tmp_path / "s.geojson"
+    r = patrol("export", path, "--format", "segments", "--roads", renamed, "--out", out)
+    assert r.returncode == 0, r.stderr
+    with Store.for_config(path, cfg) as st:
+        n_open = len(st.query(status=["open"], lists=False))
+    assert f"note: {n_open} damages placed on the network anew" in r.stderr, r.stderr
+    gj = json.loads(out.read_text(encoding="utf-8"))
+    rows = pd.DataFrame([f["properties"] for f in gj["features"]])
+    seg = rows[rows["level"] == "segment"]
+    assert seg["n_total"].sum() == n_open and seg["segment_id"].str.startswith("new-").all()
+    assert (rows[rows["level"] == "bin20"].groupby("segment_id")["n_total"].sum().sort_index()
+            == seg.set_index("segment_id")["n_total"].sort_index()).all()
+
+
+def test_a_registry_without_frames(tmp_path):
+    """`patrol locate --store` of detections without their frames: the registry knows the damages, not where the
+    drives went: every segment with a damage is listed unsurveyed (coverage 0, condition empty: never called good)."""
+    store = tmp_path / "registry.gpkg"
+    r = patrol("locate", TOYAMA / f"{P1}.oracle.csv", "--roads", TOYAMA / "roads.geojson", "--out", tmp_path / "o",
+               "--store", store)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "s.geojson"
+    export(store, out)
+    got, meta = seg_rows(out)
+    assert meta["frames"] == 0 and meta["first_frame"] is None and len(got) > 0
+    assert (got["surveyed_m"] == 0).all() and got["condition"].isna().all() and got["first_surveyed"].isna().all()
+    assert got["n_total"].sum() == meta["damages"] > 0
