@@ -648,14 +648,17 @@ def import_verification(
 @app.command()
 def export(
     store: Path = typer.Argument(..., help=_REGISTRY_HELP),
-    format: str = typer.Option(..., "--format", help="geojson | gpkg | shp | csv | xlsx | kml | html"),
-    out: Path = typer.Option(..., "--out", help="the file to write (shp: X.shp, or X.zip for the files zipped)"),
+    format: str = typer.Option(..., "--format", help="geojson | gpkg | shp | csv | xlsx | kml | html: the damages; "
+                                                     "segments: the condition of the road network (per segment and "
+                                                     "bin) from every drive the registry holds, needs --roads"),
+    out: Path = typer.Option(..., "--out", help="the file to write (shp: X.shp, or X.zip for the files zipped; "
+                                                "segments: X.geojson or X.gpkg)"),
     status_: Optional[List[str]] = typer.Option(None, "--status", help="only these statuses (repeatable or comma-separated; open, 未対応: "
                                                                           "new, confirmed, scheduled, reopened)"),
-    since: Optional[str] = typer.Option(None, "--since", help="only candidates seen on or after this date (YYYY-MM-DD, 2026/1/5, 2026年1月5日, 令和8年1月5日, 11/26; README: Dates a crew writes)"),
+    since: Optional[str] = typer.Option(None, "--since", help="only candidates seen on or after this date (YYYY-MM-DD, 2026/1/5, 2026年1月5日, 令和8年1月5日, 11/26; README: Dates a crew writes); segments: and only the frames taken since"),
     roads: Optional[Path] = typer.Option(None, "--roads", help="the road network: required when the config keeps "
-                                                              "road fields (roads.keep_fields, copied from it); the "
-                                                              "HTML report draws it"),
+                                                              "road fields (roads.keep_fields, copied from it) and for "
+                                                              "segments; the HTML report draws it"),
     config: Optional[Path] = typer.Option(None, "--config", help="municipality YAML: class names, timezone of the dates, "
                                                                  "roads.* for --roads (default configs/default.yaml)"),
     crs: Optional[str] = typer.Option(None, "--crs", help="gpkg, shp: geometry in this projected CRS; csv, xlsx: x, y "
@@ -672,10 +675,13 @@ def export(
     """Export the registry for GIS, Excel, Google Earth or a browser."""
     from detector.errors import PatrolError
     from detector.gis import export_options
-    from detector.report import FORMATS, PHOTO_FORMATS, check_max_mb, export as _export, photo_folder, thumb_cache_path
+    from detector.report import (EXPORT_FORMATS, PHOTO_FORMATS, check_max_mb, export as _export, photo_folder,
+                                 thumb_cache_path)
     format = format.strip().lower()
-    if format not in FORMATS:
-        raise PatrolError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}", field="--format")
+    if format not in EXPORT_FORMATS:
+        raise PatrolError(f"unknown format {format!r}; choose one of {', '.join(EXPORT_FORMATS)}", field="--format")
+    if format == "segments":
+        return _export_segments(store, out, status_, since, roads, config, crs=crs, encoding=encoding, max_mb=max_mb)
     target, encoding = export_options(format, out, crs, encoding)  # refused before the registry is read
     check_max_mb(format, max_mb)
     statuses = [s for v in (status_ or []) for s in v.split(",") if s] or None
@@ -710,6 +716,60 @@ def export(
                   + (f" ({encoding or 'cp932'})" if format == "shp" else ""))
     if format in PHOTO_FORMATS and (folder := photo_folder(out)).is_dir():  # copy it along with the file
         console.print(f"{sum(1 for _ in folder.glob('*.jpg'))} photos → {folder}")
+
+
+def _export_segments(store: Path, out: Path, status_, since: Optional[str], roads: Optional[Path],
+                     config: Optional[Path], crs=None, encoding=None, max_mb=None) -> None:
+    """``patrol export --format segments``: segments.geojson of the whole registry (README: The condition of the
+    network). The damages: the registry's own (not those merged into another), open ones unless ``--status`` says;
+    the survey: every positioned frame of every drive held whose look was good (a frame too dark, glared or blurred
+    showed nothing), those taken since ``--since`` (and the damages seen since) with it."""
+    from detector.errors import UsageError
+    from detector.segments import SEGMENT_FILES, on_network, segment_condition, write_segments
+    from detector.store import OPEN_STATUSES, _parse_when
+
+    for flag, v in (("--crs", crs), ("--encoding", encoding), ("--max-mb", max_mb)):
+        if v is not None:
+            raise UsageError("is not for --format segments (its GeoJSON is WGS 84, its GeoPackage in the road "
+                             "network's CRS)", None, flag)
+    if roads is None:
+        raise UsageError("--format segments needs the road network (--roads ROADS): the condition is per segment of "
+                         "it", None, "--roads")
+    if Path(out).suffix.lower() not in SEGMENT_FILES:
+        raise UsageError(f"{Path(out).name}: --format segments writes X.geojson or X.gpkg", None, "--out")
+    statuses = [s for v in (status_ or []) for s in v.split(",") if s] or list(OPEN_STATUSES)
+    cfg = _config(config)
+    try:
+        since_d = _parse_when(since, today=datetime.now(cfg.tz).date()) if since else None
+        since_d = since_d.date() if isinstance(since_d, datetime) else since_d
+    except ValueError as e:
+        raise UsageError(f"{e} (YYYY-MM-DD, 2026/1/5, 2026年1月5日, 令和8年1月5日, 11/26: see README, "
+                         "Dates a crew writes)", None, "--since") from None
+    from detector.roads import load_roads
+
+    net = load_roads(roads, cfg)
+    with _open_store(store, cfg) as st:
+        df = st.query(status=statuses, since=since_d, lists=False)  # (an unknown status: refused, exit 2)
+        frames = st.survey_frames(since=since_d)
+    df, placed = on_network(df, net, cfg)
+    seg = segment_condition(net, df, frames, cfg, period=True)
+    t = frames["t"].dropna()
+    when = (lambda v: datetime.fromtimestamp(float(v), cfg.tz).isoformat(timespec="seconds"))
+    meta = {"registry": Path(store).name, "statuses": sorted(set(df["status"])) if len(df) else [],
+            "status_filter": statuses, "since": since_d.isoformat() if since_d else None,
+            "first_frame": when(t.min()) if len(t) else None, "last_frame": when(t.max()) if len(t) else None,
+            "frames": int(len(frames)), "drives": int(frames["drive"].nunique()), "damages": int(len(df)),
+            "generated": datetime.now(cfg.tz).isoformat(timespec="seconds")}
+    write_segments(seg, out, meta)
+    for msg in net.read_warnings:
+        err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
+    if placed:
+        err_console.print(f"note: {placed} damages placed on the network anew (their stored segment is not in "
+                          f"{Path(roads).name})", soft_wrap=True, markup=False, highlight=False)
+    n_seg = int((seg["level"] == "segment").sum())
+    n_cov = int(((seg["level"] == "segment") & (seg["surveyed_m"] > 0)).sum())
+    console.print(f"{len(df)} damages, {len(frames)} frames of {meta['drives']} drives → {n_seg} segments "
+                  f"({n_cov} surveyed) → {out}", soft_wrap=True, markup=False, highlight=False)
 
 
 @app.command()

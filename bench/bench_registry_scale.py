@@ -23,9 +23,10 @@ copy of each registry, each in its own process: seconds, the same merge again (a
 process's peak RSS above what it held before the merge (``VmHWM``); with the ratio per doubling of D and of N
 (x2.0 a doubling is linear). ``--weeks-axis``: the same at D = the middle size with registries of fewer weeks (F).
 ``--export``: ``patrol export`` of the largest registry as csv, geojson and html (and html ``--max-mb 10``, the network
-drawn), each a process of its own (the CLI): seconds, MB, peak RSS (with ``--before``: also by the code at REV);
-csv and html each twice, the second as next week's export of the registry unchanged: the photos it wrote again and the
-ratio to the first (html: the registry's thumbnail cache removed before the first). ``--profile``: cProfile of the largest measured merge, the top
+drawn), and ``--format segments`` (the network's condition from all its frames, as .geojson and .gpkg), each a process
+of its own (the CLI): seconds, MB, peak RSS (with ``--before``: also by the code at REV); csv and html each twice, the
+second as next week's export of the registry unchanged: the photos it wrote again and the ratio to the first (html: the
+registry's thumbnail cache removed before the first). ``--profile``: cProfile of the largest measured merge, the top
 functions by cumulative time. ``--before REV``: the measured merges also with the code at REV (``git archive``), on
 the same registries, printed before the working tree's (the registries are built by the working tree's code).
 
@@ -315,8 +316,15 @@ def exports(title: str, code: Path, path: Path, roads: Path, n_c: int, work: Pat
           "each a process (import included); 'again': the same export rerun")
     cache = path.with_name(path.name + ".thumbs")
     for fmt, extra in (("csv", []), ("geojson", []), ("html", ["--roads", str(roads)]),
-                       ("html", ["--roads", str(roads), "--max-mb", "10"])):
-        out = work / f"export-{fmt}{'-10mb' if '--max-mb' in extra else ''}.{fmt}"
+                       ("html", ["--roads", str(roads), "--max-mb", "10"]),
+                       ("segments", ["--roads", str(roads), "geojson"]), ("segments", ["--roads", str(roads), "gpkg"])):
+        if fmt == "segments":  # the network's condition from every frame held (absent from older code)
+            if code != ROOT:
+                continue
+            extra, ext = extra[:2], extra[2]
+        else:
+            ext = fmt
+        out = work / f"export-{fmt}{'-10mb' if '--max-mb' in extra else ''}.{ext}"
         photos = out.parent / (out.name.replace(".", "_") + "_crops")
         if photos.is_dir():  # a first export writes every photo
             shutil.rmtree(photos)
@@ -333,8 +341,9 @@ def exports(title: str, code: Path, path: Path, roads: Path, n_c: int, work: Pat
             mb = out.stat().st_size / 1e6
             after = {p.name: p.stat().st_mtime_ns for p in photos.glob("*.jpg")} if photos.is_dir() else {}
             wrote = sum(1 for k, t in after.items() if before.get(k) != t)
-            name = "  again" if again else f"  {fmt:7s}"
-            print(f"{name:9s} {' '.join(extra[2:]):12s} {m['s']:6.1f} s  {mb:7.1f} MB ({mb * 1e3 / n_c:.1f} KB a damage)  "
+            name = "  again" if again else f"  {fmt:8s}"
+            label = " ".join(extra[2:]) or (ext if fmt == "segments" else "")
+            print(f"{name:10s} {label:12s} {m['s']:6.1f} s  {mb:7.1f} MB ({mb * 1e3 / n_c:.1f} KB a damage)  "
                   f"peak RSS {m['peak_mb']:.0f} MB" + (f"  + {len(after)} photos ({wrote} written)" if after else "")
                   + (f"  {first / m['s']:.2f}x faster" if again else "")
                   + (f"  (thumbnail cache {cache.stat().st_size / 1e6:.1f} MB)" if again and fmt == "html"

@@ -57,6 +57,7 @@ RESERVED_COLUMNS = frozenset(c.casefold() for c in [
     "crop_jpeg", "crop_obs_id", "first_t", "last_t", "repaired_t", "created_run", "n_passes", "n_unseen",
     "n_poor_look", "last_passed", "merged_into", "merged_at", "fid", "geom", "geometry",
     "crop", "i", "make", "model", "_t", "_u", "x", "y", "crs", *SEGMENT_COLUMNS,  # x, y, crs: --crs's (report.XY_COLUMNS)
+    "first_surveyed", "last_surveyed",  # the registry's segments export (segments.PERIOD_COLUMNS)
 ])
 #: what a kept road field named like a patrol column gets in front of its name
 ROAD_FIELD_PREFIX = "road_"

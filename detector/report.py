@@ -60,6 +60,9 @@ from .export import BOOL_TEXT, _after_road_name, road_columns, route_order, sigh
 from .store import CLOSED_STATUSES, STATUS_LABELS, STATUSES, SYSTEM_STATUSES, TRANSITIONS  # the exports' status labels (status_ja) with the statuses
 
 FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "kml", "html")
+#: ``patrol export --format``'s choices: the damages' formats above (``export``) and ``segments``, the condition of the
+#: network from every drive the registry holds (``segments.segment_condition``; cli.py ``_export_segments``)
+EXPORT_FORMATS = FORMATS + ("segments",)
 #: the exports for people that give each row's full crop, in a folder beside the file (``photo_folder``)
 PHOTO_FORMATS = ("csv", "xlsx", "html")
 ASSETS = Path(__file__).resolve().parent / "assets"

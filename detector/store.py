@@ -3226,6 +3226,32 @@ class Store:
         return (f"(SELECT COUNT(*) FROM passes p WHERE p.candidate_id = candidates.candidate_id AND p.sighted = 0 AND "
                 f'p.look IS NOT NULL) AS "{POOR_LOOK_COLUMN}"'), ""
 
+    def survey_frames(self, since: date | datetime | None = None, until: date | datetime | None = None,
+                      good_only: bool = True) -> pd.DataFrame:
+        """The frames held with a position (``drive, lat, lon, heading, t, look``, in the order recorded): what
+        surveyed the network (``patrol export --format segments``: ``segments.segment_condition``'s frames).
+        ``since`` / ``until``: taken on or after / on or before (a date: its local day, ``self.tz``) by their time
+        ``t``; a frame without a time is then left out (when it was taken is not known). ``good_only``: only the frames
+        whose look was good or not measured (``look`` NULL): a frame too dark, glared or blurred showed nothing of the
+        road. Frames recorded without a position (schema 3) are never read; a registry without ``frames``: none."""
+        cols = ["drive", "lat", "lon", "heading", "t", "look"]
+        if not self._has_column("frames", "lat"):
+            return pd.DataFrame(columns=cols)
+        where, args = ["f.lat IS NOT NULL", "f.lon IS NOT NULL"], []
+        for bound, op, day in ((since, ">=", time(0)), (until, "<=", time(23, 59, 59, 999999))):
+            if bound is None:
+                continue
+            if not isinstance(bound, datetime):
+                bound = datetime.combine(bound, day)
+            where.append(f"f.t {op} ?")
+            args.append((bound if bound.tzinfo else bound.replace(tzinfo=self.tz)).timestamp())
+        if good_only and self._has_column("frames", "look"):
+            where.append("f.look IS NULL")
+        look = "f.look" if self._has_column("frames", "look") else "NULL AS look"
+        return pd.read_sql_query(f"SELECT d.drive, f.lat, f.lon, f.heading, f.t, {look} FROM frames f JOIN drives d "
+                                 f"ON d.did = f.did WHERE {' AND '.join(where)} ORDER BY f.frame_key", self.con,
+                                 params=args)
+
     def dump(self, tables: Iterable[str] = ("candidates", "observations", "status_history", "patrol_meta",
                                             "gpkg_contents")) -> dict[str, list[tuple]]:
         """All rows of the named tables (for tests and audits), in primary-key order."""

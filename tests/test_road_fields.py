@@ -696,3 +696,29 @@ def test_ledger_fields_named_like_the_crews_columns_are_not_imported(sample, tmp
         assert (q.at[k, "status"], q.at[k, "status_note"], q.at[k, "checked_by"]) == (status, note, who), k
     untouched = [k for k in new if k not in crew]
     assert (q.loc[untouched, "status"] == "new").all() and q.loc[untouched, "checked_by"].isna().all()
+
+
+def test_registry_segments_export_is_the_runs(sample):
+    """`patrol export --format segments` of a registry that holds one run (both passes, every damage new) is that
+    run's segments.geojson, row for row, kept road fields included (after road_name, the network's types), with
+    the period of each segment's frames after it; the GeoPackage holds the same with INTEGER / REAL fields."""
+    w = sample["work"]
+    for ext in ("geojson", "gpkg"):
+        ok(patrol("export", sample["store"], "--format", "segments", "--out", w / f"net.{ext}", "--roads",
+                  w / "ledger.gpkg", "--config", sample["cfg"]))
+    run = _features(sample["out"] / "segments.geojson")
+    reg = _features(w / "net.geojson")
+    assert len(reg) == len(run) > 0
+    for a, b in zip(run, reg):
+        assert list(b) == list(a) + ["first_surveyed", "last_surveyed"], list(b)
+        assert {k: b[k] for k in a} == a, (a["segment_id"], a["level"])
+    assert {p["first_surveyed"][:10] for p in reg if p["surveyed_m"]} <= {"2026-11-20", "2026-11-27"}
+    con = sqlite3.connect(w / "net.gpkg")
+    try:
+        rows = con.execute('SELECT segment_id, level, "路線番号", "延長", typeof("路線番号"), typeof("延長") '
+                           "FROM segments").fetchall()
+    finally:
+        con.close()
+    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [(p["segment_id"], p["level"], p["路線番号"], p["延長"])
+                                                         for p in reg]
+    assert {r[4] for r in rows} <= {"integer", "null"} and {r[5] for r in rows} == {"real"}

@@ -1,0 +1,268 @@
+"""`patrol export REGISTRY --format segments --roads ROADS`: the condition of the road network from the whole registry
+(README: The condition of the network), not one run's segments.geojson. A registry of the real sample drive: its two
+passes (p1 2026-11-20, p2 2026-11-27; oracle boxes through locate/dedupe) merged with their own frames (positions,
+headings, times: ``frames.frame_keys``), as ``patrol run --store`` merges them (tests/test_store_passes.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT, TOYAMA
+from detector.store import OPEN_STATUSES, Store
+from test_store_passes import P1, P2, _WHOLE, _merge, sample  # noqa: F401 (the fixture)
+
+
+def patrol(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def export(store: Path, out: Path, *args) -> subprocess.CompletedProcess:
+    r = patrol("export", store, "--format", "segments", "--roads", TOYAMA / "roads.geojson", "--out", out, *args)
+    assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout}\n{r.stderr}"
+    return r
+
+
+def seg_rows(path: Path) -> tuple[pd.DataFrame, dict]:
+    """The segment-level rows of an exported segments.geojson (by segment_id) and its ``patrol`` member."""
+    gj = json.loads(path.read_text(encoding="utf-8"))
+    df = pd.DataFrame([f["properties"] for f in gj["features"]])
+    return df[df["level"] == "segment"].set_index("segment_id"), gj.get("patrol")
+
+
+@pytest.fixture(scope="module")
+def registry(sample, tmp_path_factory):  # noqa: F811
+    """(registry path, cfg, frames of each pass as frame_keys gives them): p1 and the whole p2, merged with frames."""
+    cfg, p1, _, _, keys = sample
+    path = tmp_path_factory.mktemp("segments") / "registry.gpkg"
+    _merge(path, [("p1", p1, keys[P1]), ("p2", _WHOLE["p2"], keys[P2])], cfg)
+    return path, cfg, keys
+
+
+@pytest.fixture
+def reg(registry, tmp_path):
+    """A copy of the registry this test may change."""
+    path, cfg, keys = registry
+    dst = tmp_path / "registry.gpkg"
+    shutil.copy(path, dst)
+    return dst, cfg, keys
+
+
+def _run_surveyed(cfg, keys, drives) -> pd.Series:
+    """surveyed_m per segment as a run of these drives writes it to segments.geojson (its ok frames' lat, lon,
+    heading: pipeline.write_run_reports), the segments surveyed only."""
+    from detector.roads import load_roads
+    from detector.segments import segment_condition
+
+    rows = [(la, lo, h) for d in drives for _, _, _, _, la, lo, h, *_ in keys[d] if la is not None]
+    fdf = pd.DataFrame(rows, columns=["lat", "lon", "heading"]).assign(status="ok")
+    seg = segment_condition(load_roads(TOYAMA / "roads.geojson", cfg), None, fdf, cfg)
+    seg = seg[(seg["level"] == "segment") & (seg["surveyed_m"] > 0)]
+    return seg.set_index("segment_id")["surveyed_m"].sort_index()
+
+
+def test_counts_are_the_open_damages_per_segment(reg, tmp_path):
+    """Every segment's n_total (and n_D00..n_D40) is the registry's open damages on it, by default; a damage marked
+    not_an_issue and one merged into another count nowhere; --status all statuses counts them back."""
+    path, cfg, _ = reg
+    with Store.for_config(path, cfg) as st:
+        q = st.query(lists=False)
+        ids = q["candidate_id"].tolist()
+        st.set_status(ids[0], "not_an_issue")
+        st.merge_candidates(ids[1], ids[2], cfg=cfg, force=True)
+        want = st.query(status=list(OPEN_STATUSES), lists=False)
+    assert ids[0] not in set(want["candidate_id"]) and ids[1] not in set(want["candidate_id"])
+    out = tmp_path / "segments.geojson"
+    r = export(path, out)
+    got, meta = seg_rows(out)
+    counts = want.groupby("segment_id").size()
+    assert len(counts) >= 5
+    assert got["n_total"][got["n_total"] > 0].sort_index().to_dict() == counts.sort_index().to_dict()
+    for c in ("D00", "D10", "D20", "D40"):
+        by = want[want["class"] == c].groupby("segment_id").size()
+        assert got[f"n_{c}"][got[f"n_{c}"] > 0].sort_index().to_dict() == by.sort_index().to_dict(), c
+    # the bins hold the segment's damages (chainage as stored)
+    gj = json.loads(out.read_text(encoding="utf-8"))
+    bins = pd.DataFrame([f["properties"] for f in gj["features"]])
+    by_bin = bins[bins["level"] == "bin20"].groupby("segment_id")["n_total"].sum()
+    assert by_bin.sort_index().to_dict() == got["n_total"].sort_index().to_dict()
+    assert meta["damages"] == len(want) and meta["drives"] == 2 and meta["status_filter"] == list(OPEN_STATUSES)
+    assert f"{len(want)} damages" in r.stdout
+    out2 = tmp_path / "all.geojson"
+    export(path, out2, "--status", "new,not_an_issue,confirmed,scheduled,repaired,reopened")
+    assert seg_rows(out2)[0]["n_total"].sum() == len(want) + 1  # not_an_issue back; the merged one never
+
+
+def test_repaired_damages_drop_out(reg, tmp_path):
+    """The damages of the segment that has the most, set repaired: that segment's count goes to 0 (it stays on the
+    map, surveyed, now in better condition); --status repaired counts exactly them."""
+    path, cfg, _ = reg
+    with Store.for_config(path, cfg) as st:
+        q = st.query(lists=False)
+        seg_id = q["segment_id"].value_counts().index[0]
+        fixed = q.loc[q["segment_id"] == seg_id, "candidate_id"].tolist()
+        for cid in fixed:
+            st.set_status(cid, "repaired")
+    before = tmp_path / "before.geojson"
+    out = tmp_path / "segments.geojson"
+    export(path, out)
+    got, _ = seg_rows(out)
+    assert len(fixed) >= 2
+    assert got.loc[seg_id, "n_total"] == 0 and got.loc[seg_id, "surveyed_m"] > 0
+    assert got.loc[seg_id, "condition"] == 1  # surveyed, no open damage: good
+    assert got["n_total"].sum() == len(q) - len(fixed)
+    export(path, before, "--status", "repaired")
+    rep, _ = seg_rows(before)
+    assert rep["n_total"][rep["n_total"] > 0].to_dict() == {seg_id: len(fixed)}
+
+
+def test_coverage_on_exactly_the_driven_segments(reg, tmp_path):
+    """surveyed_m > 0 on exactly the segments the registry's drives surveyed, metre for metre what a run of both
+    drives writes (its segments.geojson), each of them within the coverage radius of a frame; the network's other
+    segments are not listed (not driven). first/last_surveyed: the days of p1 and p2."""
+    path, cfg, keys = reg
+    out = tmp_path / "segments.geojson"
+    export(path, out)
+    got, meta = seg_rows(out)
+    covered = got["surveyed_m"][got["surveyed_m"] > 0].sort_index()
+    run = _run_surveyed(cfg, keys, [P1, P2])
+    assert len(covered) >= 10 and covered.index.tolist() == run.index.tolist()
+    assert np.allclose(covered.to_numpy(), run.to_numpy(), atol=0.02)
+    import geopandas as gpd
+
+    net = gpd.read_file(TOYAMA / "roads.geojson").set_index("segment_id")
+    assert len(net) > len(got)  # the network holds roads never driven: not on the map
+    rows = [(la, lo) for d in (P1, P2) for _, _, _, _, la, lo, *_ in keys[d] if la is not None]
+    pts = gpd.GeoSeries(gpd.points_from_xy([r[1] for r in rows], [r[0] for r in rows]), crs=4326)
+    metric = net.estimate_utm_crs()
+    near = net.geometry.to_crs(metric).distance(pts.to_crs(metric).union_all())
+    assert (near.loc[covered.index] <= cfg.segments.coverage_radius_m + 0.01).all()
+    first = got.loc[covered.index, "first_surveyed"].str[:10]
+    last = got.loc[covered.index, "last_surveyed"].str[:10]
+    by_p1, by_p2 = set(_run_surveyed(cfg, keys, [P1]).index), set(_run_surveyed(cfg, keys, [P2]).index)
+    assert set(first[first == "2026-11-20"].index) == by_p1 and set(first[first == "2026-11-27"].index) == by_p2 - by_p1
+    assert set(last[last == "2026-11-27"].index) == by_p2 and set(last[last == "2026-11-20"].index) == by_p1 - by_p2
+    assert meta["first_frame"].startswith("2026-11-20T09:00") and meta["last_frame"].startswith("2026-11-27")
+    assert meta["frames"] == sum(1 for d in (P1, P2) for f in keys[d] if f[4] is not None)
+
+
+def test_poor_looks_and_since(reg, tmp_path):
+    """Only frames whose look was good survey: p2's frames marked dark (a night drive) leave p1's coverage alone,
+    dated 2026-11-20 only. --since 2026-11-25: p2's frames alone (and the damages seen since)."""
+    path, cfg, keys = reg
+    con = sqlite3.connect(path)
+    with con:
+        con.execute("UPDATE frames SET look='dark' WHERE did=(SELECT did FROM drives WHERE drive=?)", (P2,))
+    con.close()
+    out = tmp_path / "night.geojson"
+    export(path, out)
+    got, meta = seg_rows(out)
+    covered = got["surveyed_m"][got["surveyed_m"] > 0].sort_index()
+    p1 = _run_surveyed(cfg, keys, [P1])
+    assert covered.index.tolist() == p1.index.tolist() and np.allclose(covered.to_numpy(), p1.to_numpy(), atol=0.02)
+    assert set(got.loc[covered.index, "last_surveyed"].str[:10]) == {"2026-11-20"} and meta["drives"] == 1
+    con = sqlite3.connect(path)
+    with con:
+        con.execute("UPDATE frames SET look=NULL")
+    con.close()
+    out = tmp_path / "since.geojson"
+    export(path, out, "--since", "2026-11-25")
+    got, meta = seg_rows(out)
+    covered = got["surveyed_m"][got["surveyed_m"] > 0].sort_index()
+    p2 = _run_surveyed(cfg, keys, [P2])
+    assert covered.index.tolist() == p2.index.tolist() and np.allclose(covered.to_numpy(), p2.to_numpy(), atol=0.02)
+    assert set(got.loc[covered.index, "first_surveyed"].str[:10]) == {"2026-11-27"}
+    assert meta["since"] == "2026-11-25" and meta["drives"] == 1
+    with Store.for_config(path, cfg) as st:
+        assert meta["damages"] == len(st.query(status=["open"], since="2026-11-25", lists=False))
+
+
+def test_gpkg_in_the_network_crs(registry, tmp_path):
+    """The GeoPackage: layer segments in the network's (metric) CRS, the GeoJSON's rows and values."""
+    import geopandas as gpd
+
+    path, cfg, _ = registry
+    export(path, tmp_path / "s.geojson")
+    export(path, tmp_path / "s.gpkg")
+    g = gpd.read_file(tmp_path / "s.gpkg", layer="segments")
+    from detector.roads import load_roads
+
+    assert g.crs == load_roads(TOYAMA / "roads.geojson", cfg).gdf.crs and g.crs.is_projected
+    gj = json.loads((tmp_path / "s.geojson").read_text(encoding="utf-8"))
+    want = pd.DataFrame([f["properties"] for f in gj["features"]])
+    assert len(g) == len(want)
+    for c in ("segment_id", "level", "n_total", "first_surveyed", "last_surveyed"):
+        assert g[c].tolist() == want[c].tolist(), c
+    assert np.allclose(g["surveyed_m"], want["surveyed_m"], atol=1e-3)
+    con = sqlite3.connect(tmp_path / "s.gpkg")
+    try:
+        (desc,) = con.execute("SELECT description FROM gpkg_contents WHERE table_name='segments'").fetchone()
+    finally:
+        con.close()
+    meta = json.loads(desc)
+    assert meta["drives"] == 2 and meta["first_frame"].startswith("2026-11-20") and meta["registry"] == path.name
+
+
+def test_refused(registry, tmp_path):
+    """What the segments export cannot do: exit 2 naming the option, nothing written."""
+    path, _, _ = registry
+    roads = TOYAMA / "roads.geojson"
+    for args, flag in [(["--status", "new,fixed", "--out", tmp_path / "a.geojson"], "--status"),
+                       (["--out", tmp_path / "a.csv"], "--out"),
+                       (["--crs", "EPSG:6675", "--out", tmp_path / "a.gpkg"], "--crs"),
+                       (["--max-mb", "5", "--out", tmp_path / "a.geojson"], "--max-mb")]:
+        r = patrol("export", path, "--format", "segments", "--roads", roads, *args)
+        assert r.returncode == 2 and flag in r.stderr, (args, r.returncode, r.stderr)
+    r = patrol("export", path, "--format", "segments", "--out", tmp_path / "a.geojson")
+    assert r.returncode == 2 and "--roads" in r.stderr, r.stderr
+    r = patrol("export", path, "--format", "segment", "--roads", roads, "--out", tmp_path / "a.geojson")
+    assert r.returncode == 2 and "segments" in r.stderr, r.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_damages_placed_anew_on_a_network_edited_since(registry, tmp_path):
+    """A network whose segment ids changed since the damages were merged (a ledger re-numbered): every open damage is
+    placed anew on the nearest segment (a note says how many), none lost, each at a chainage within its segment."""
+    import geopandas as gpd
+
+    path, cfg, _ = registry
+    roads = gpd.read_file(TOYAMA / "roads.geojson")
+    roads["segment_id"] = "new-" + roads["segment_id"].astype(str)
+    renamed = tmp_path / "roads-renamed.geojson"
+    roads.to_file(renamed, driver="GeoJSON")
+    out = tmp_path / "s.geojson"
+    r = patrol("export", path, "--format", "segments", "--roads", renamed, "--out", out)
+    assert r.returncode == 0, r.stderr
+    with Store.for_config(path, cfg) as st:
+        n_open = len(st.query(status=["open"], lists=False))
+    assert f"note: {n_open} damages placed on the network anew" in r.stderr, r.stderr
+    gj = json.loads(out.read_text(encoding="utf-8"))
+    rows = pd.DataFrame([f["properties"] for f in gj["features"]])
+    seg = rows[rows["level"] == "segment"]
+    assert seg["n_total"].sum() == n_open and seg["segment_id"].str.startswith("new-").all()
+    assert (rows[rows["level"] == "bin20"].groupby("segment_id")["n_total"].sum().sort_index()
+            == seg.set_index("segment_id")["n_total"].sort_index()).all()
+
+
+def test_a_registry_without_frames(tmp_path):
+    """`patrol locate --store` of detections without their frames: the registry knows the damages, not where the
+    drives went: every segment with a damage is listed unsurveyed (coverage 0, condition empty: never called good)."""
+    store = tmp_path / "registry.gpkg"
+    r = patrol("locate", TOYAMA / f"{P1}.oracle.csv", "--roads", TOYAMA / "roads.geojson", "--out", tmp_path / "o",
+               "--store", store)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "s.geojson"
+    export(store, out)
+    got, meta = seg_rows(out)
+    assert meta["frames"] == 0 and meta["first_frame"] is None and len(got) > 0
+    assert (got["surveyed_m"] == 0).all() and got["condition"].isna().all() and got["first_surveyed"].isna().all()
+    assert got["n_total"].sum() == meta["damages"] > 0
