@@ -16,6 +16,10 @@ Where each number comes from (the same sources as the run's other outputs):
   metres; a run of several drives writes their union). ``roads``: ``name km; …`` longest first, unnamed segments
   summed as ``その他/other`` (last).
 - ``frames_used`` / ``frames_rejected``: frames.csv's rows of the drive.
+- ``poor_look_frames`` (撮影不良画像数): the used frames too dark, glared or blurred to show the road (frames.csv's
+  ``look`` not empty, ``detector/look.py``), summary.json's ``frames.poor_look`` of the drive; ``poor_look_km``
+  (撮影不良区間): of ``distance_km``, the steps between two such frames in a row (time order): road driven seen
+  only in poor frames, where a damage could not have been seen (a patrol at dusk, into a low sun).
 - ``hits`` and ``hits_<class>``: detections.csv's rows of the drive (their sum over the drives is summary.json's
   ``hits.total``).
 - ``candidates`` and ``candidates_<class>``: the run's damages (candidates.geojson) this drive saw (its name in
@@ -64,6 +68,8 @@ def log_columns(cfg, registry: bool = False) -> list[tuple[str, str, str]]:
             ("surveyed_km", "調査延長(km)", "road surveyed (km)"), ("segments", "調査区間数", "segments surveyed"),
             ("roads", "調査路線 (km)", "roads surveyed (km)"),
             ("frames_used", "使用画像数", "frames used"), ("frames_rejected", "除外画像数", "frames rejected"),
+            ("poor_look_frames", "撮影不良画像数", "frames too dark, glared or blurred"),
+            ("poor_look_km", "撮影不良区間(km)", "driven in poor frames only (km)"),
             ("hits", "検出数", "hits")]
     cols += [(f"hits_{c}", f"{ja(c)} 検出数", f"{c} hits") for c in CLASS_IDS]
     cols += [("candidates", "損傷件数", "damages")]
@@ -87,7 +93,7 @@ def _frames_df(frames) -> pd.DataFrame:
     return pd.DataFrame({
         "drive": [f.drive for f in frames], "index": [f.index for f in frames],
         "status": [f.status for f in frames], "camera": [f.camera for f in frames],
-        "time": [f.time for f in frames],
+        "time": [f.time for f in frames], "look": [getattr(f, "look", "") or "" for f in frames],
         "lat": np.array([f.lat for f in frames], float), "lon": np.array([f.lon for f in frames], float),
         "heading": np.array([f.heading for f in frames], float)})
 
@@ -98,6 +104,14 @@ def distance_m(lat: np.ndarray, lon: np.ndarray) -> float:
         return 0.0
     d, _ = distance_bearing(lat[:-1], lon[:-1], lat[1:], lon[1:])
     return float(np.sum(d))
+
+
+def distance_m_steps(lat: np.ndarray, lon: np.ndarray, steps: np.ndarray) -> float:
+    """Metres of the steps between neighbours (``steps[i]``: from position i to i + 1) that ``steps`` marks."""
+    if len(lat) < 2 or not steps.any():
+        return 0.0
+    d, _ = distance_bearing(lat[:-1], lon[:-1], lat[1:], lon[1:])
+    return float(np.sum(d[steps]))
 
 
 def _first_drive(row, order: dict[str, int]) -> str | None:
@@ -161,7 +175,8 @@ def build(drives: list[str], frames, det, cands: pd.DataFrame, net, cfg,
     rows, road_rows = [], []
     for d in drives:
         mine, ok = mine_of[d]
-        row: dict = {"drive": d, "frames_used": len(ok), "frames_rejected": len(mine) - len(ok)}
+        row: dict = {"drive": d, "frames_used": len(ok), "frames_rejected": len(mine) - len(ok),
+                     "poor_look_frames": int((ok["look"] != "").sum())}
         times = [t.astimezone(tz) for t in ok["time"] if isinstance(t, datetime)]
         start = min(times) if times else None
         end = max(times) if times else None
@@ -172,6 +187,10 @@ def build(drives: list[str], frames, det, cands: pd.DataFrame, net, cfg,
         if len(pos) and all(isinstance(t, datetime) for t in pos["time"]):
             along = pos.assign(_t=[t.timestamp() for t in pos["time"]]).sort_values("_t", kind="mergesort")
         row["distance_km"] = round(distance_m(along["lat"].to_numpy(), along["lon"].to_numpy()) / 1000.0, 3)
+        poor = along["look"].to_numpy() != ""
+        both = poor[:-1] & poor[1:]  # a step between two poor frames: nothing on it was seen
+        row["poor_look_km"] = round(distance_m_steps(along["lat"].to_numpy(), along["lon"].to_numpy(), both)
+                                    / 1000.0, 3)
         sv = sv_of[d]
         row["surveyed_km"] = round(float(sv["surveyed_m"].sum()) / 1000.0, 3)
         row["segments"] = len(sv)
@@ -246,7 +265,7 @@ def _csv_cell(name: str, v, row: dict) -> str:
         return _time_text(v, row.get("date"))
     if name == "duration":
         return _duration_text(v)
-    if name in ("distance_km", "surveyed_km"):
+    if name in ("distance_km", "surveyed_km", "poor_look_km"):
         return _num(v, 3)
     if isinstance(v, (int, np.integer)):
         return str(int(v))
@@ -338,6 +357,10 @@ def write_xlsx(log: pd.DataFrame, roads: pd.DataFrame, path: Path, cfg) -> None:
                           "sum of the segments' surveyed_m as in segments.geojson (this drive's frames): the road "
                           f"within {r:g} m of a used frame, so it reaches {r:g} m past the first and last frame and "
                           "into side roads at junctions: it can exceed the distance driven"),
+                         ("撮影不良 poor look", "暗すぎる・白飛び・ぶれで路面が見えない使用画像の数 (frames.csv の look)。"
+                          "撮影不良区間: そのような画像が続いた区間の走行距離。この区間の損傷は確認されていない",
+                          "used frames too dark, glared or blurred to show the road (frames.csv look); km: the "
+                          "distance driven between such frames in a row: damages there were not checked"),
                          (), ("列 column", "見出し (ja)", "heading (en)")]
     rows += [(c, ja, en) for c, ja, en in cols]
     for r in rows:

@@ -87,6 +87,9 @@ def test_one_row_per_drive_with_its_times(runs):
         assert r["duration"] == f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
         assert int(r["frames_used"]) == sum(f["status"] == "ok" for f in mine) == 100
         assert int(r["frames_rejected"]) == sum(f["status"] != "ok" for f in mine) == 4
+        # 撮影不良: frames.csv's used frames with a look (the sample's daylight frames: none), summary.json's
+        assert int(r["poor_look_frames"]) == sum(f["status"] == "ok" and f["look"] != "" for f in mine) == 0
+        assert r["poor_look_km"] == "0.000"
     assert (rows[0]["date"], rows[1]["date"]) == ("2026-11-20", "2026-11-27")
 
 
@@ -306,3 +309,69 @@ def test_network_prepared_once_for_all_drives(runs, tmp_path, monkeypatch):
     for d in got:
         for k in ("surveyed_km", "segments", "roads", "distance_km", "frames_used", "hits", "candidates"):
             assert got[d][k] == want[d][k], (d, k)
+
+
+def test_poor_look_frames_and_km_per_drive(tmp_path):
+    """撮影不良: a patrol whose frames could not show the road says so on its row. Eight frames of p2 (a copy in tmp)
+    of which four in a row darkened as at night, eight of p1 as they are, their look measured for real by the detect
+    stage: p2's row counts 4 poor frames and the road driven between them (three steps, an independent haversine),
+    p1's 0 and 0.000 km; the same as summary.json's frames.poor_look; in the csv, the workbook and its legend."""
+    import shutil
+
+    import cv2
+    import numpy as np
+    from openpyxl import load_workbook
+
+    from detector.config import Config
+    from detector.frames import scan_drive
+    from detector.patrol_log import build, write_csv, write_xlsx
+    from detector.pipeline import Manifest, RunSummary, _fill_frame_counts, stage_detect
+    from detector.roads import load_roads
+    from test_look import NoBoxes
+
+    cfg = Config()
+    p1 = [f for f in scan_drive(need(TOYAMA / P1), cfg) if f.ok][:8]
+    p2 = [f for f in scan_drive(need(TOYAMA / P2), cfg) if f.ok][:8]
+    (tmp_path / P2).mkdir()
+    for f in p2:
+        shutil.copy(f.path, tmp_path / P2 / f.name)
+        f.path = tmp_path / P2 / f.name
+    dark = p2[2:6]
+    for f in dark:  # night (as tests/test_look.py): gamma 2.5, gain 0.25
+        img = cv2.imread(str(f.path))
+        cv2.imwrite(str(f.path), np.clip((img / 255.0) ** 2.5 * 0.25 * 255, 0, 255).astype(np.uint8))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "w.onnx").write_bytes(b"\x08none")
+    frames, _ = stage_detect(p1 + p2, cfg, out, out / "w.onnx", Manifest(out), RunSummary(out=out),
+                             detector=NoBoxes())
+    assert [f.look for f in frames if f.drive == P2] == [""] * 2 + ["dark"] * 4 + [""] * 2
+    log, roads = build([P1, P2], frames, None, None, load_roads(need(TOYAMA / "roads.geojson"), cfg), cfg)
+    rows = {r["drive"]: r for r in log.to_dict("records")}
+    assert {d: r["poor_look_frames"] for d, r in rows.items()} == {P1: 0, P2: 4}
+    s = RunSummary(out=out)
+    _fill_frame_counts(s, frames)
+    assert s.poor_look == {P2: 4}  # summary.json's frames.poor_look
+    pts = sorted((f.time, f.lat, f.lon) for f in frames if f.drive == P2 and f.look)
+    m = 0.0
+    for (_, a, b), (_, c, d) in zip(pts, pts[1:]):
+        h = (math.sin(math.radians(c - a) / 2) ** 2
+             + math.cos(math.radians(a)) * math.cos(math.radians(c)) * math.sin(math.radians(d - b) / 2) ** 2)
+        m += 2 * 6_371_008.8 * math.asin(math.sqrt(h))
+    assert 0.01 < m / 1000 < 0.1  # three steps of ~11 m
+    assert abs(rows[P2]["poor_look_km"] - m / 1000) < 0.0015 and rows[P1]["poor_look_km"] == 0.0
+    assert rows[P2]["poor_look_km"] < rows[P2]["distance_km"]
+    write_csv(log, out / "patrol_log.csv", cfg)
+    write_xlsx(log, roads, out / "patrol_log.xlsx", cfg)
+    got = {r["drive"]: r for r in _read_csv(out / "patrol_log.csv")}
+    assert (got[P1]["poor_look_frames"], got[P1]["poor_look_km"]) == ("0", "0.000")
+    assert (got[P2]["poor_look_frames"], got[P2]["poor_look_km"]) == ("4", f"{rows[P2]['poor_look_km']:.3f}")
+    wb = load_workbook(out / "patrol_log.xlsx")
+    head = [c.value for c in wb["patrol_log"][1]]
+    j = head.index("撮影不良画像数\nframes too dark, glared or blurred")
+    assert head[j + 1] == "撮影不良区間(km)\ndriven in poor frames only (km)"
+    assert [r[j:j + 2] for r in wb["patrol_log"].iter_rows(min_row=2, values_only=True)] == [
+        (0, 0.0), (4, rows[P2]["poor_look_km"])]
+    legend = {r[0]: r[1:] for r in wb["legend"].iter_rows(values_only=True) if r and r[0]}
+    assert "路面が見えない" in legend["撮影不良 poor look"][0] and "not checked" in legend["撮影不良 poor look"][1]
+    assert legend["poor_look_frames"][:2] == ("撮影不良画像数", "frames too dark, glared or blurred")
