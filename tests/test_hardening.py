@@ -52,18 +52,25 @@ TIME_COLUMNS = {"status_changed_at", "at", "merged_at", "run_id", "created_run"}
 # ------------------------------------------------------------------------------------------------ helpers
 
 
+def _sigint_default() -> None:
+    """In the child before it starts: Ctrl-C as a terminal gives it. A test run started in the background by a shell
+    without job control (`cmd &` in a script, nohup, some CI runners) ignores SIGINT, and a Python started with it
+    ignored never turns it into KeyboardInterrupt: the Ctrl-C test then saw the run finish (exit 0)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def patrol(*args, env: dict | None = None, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
     e = {k: v for k, v in os.environ.items() if not k.startswith("PATROL_") or k == "PATROL_SHARED"}
     e.update(env or {})
     return subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, args)], cwd=cwd or ROOT, env=e,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, preexec_fn=_sigint_default)
 
 
 def patrol_bg(*args, env: dict | None = None) -> subprocess.Popen:
     e = {k: v for k, v in os.environ.items() if not k.startswith("PATROL_") or k == "PATROL_SHARED"}
     e.update(env or {})
     return subprocess.Popen([sys.executable, str(ROOT / "cli.py"), *map(str, args)], cwd=ROOT, env=e,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_default)
 
 
 def ok(r: subprocess.CompletedProcess) -> subprocess.CompletedProcess:

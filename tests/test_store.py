@@ -1176,7 +1176,7 @@ def test_a_repair_dated_before_a_sighting_held_is_reopened_at_once(toyama, tmp_p
                     f"{a},補修済,2026/11/25,常温合材\n{b},repaired,2026/11/27,\n{c},repaired,2026/11/28,\n",
                     encoding="utf-8")
     with Store(late) as st:
-        rep = st.import_verification(crew)
+        rep = st.import_verification(crew, now=_LATER)
         got = st.query(lists=False).set_index("candidate_id")
         ha = st.history(a)
     assert rep.applied == [a, b, c] and rep.unmatched == [] and rep.held == []
@@ -1189,7 +1189,7 @@ def test_a_repair_dated_before_a_sighting_held_is_reopened_at_once(toyama, tmp_p
     assert [ln for ln, _ in rep.seen_after] == [2] and rep.seen_after[0][1].startswith(f"{a}: {ha.note.iloc[-1]}: ")
     # the other order (the repair recorded, then the drive merged): the same statuses and repair dates
     with Store(early) as st:
-        st.import_verification(crew)
+        st.import_verification(crew, now=_LATER)
         res = st.merge(p2, {"run_id": "p2"}, cfg)
         other = st.query(lists=False).set_index("candidate_id")
     assert res.reopened == [a]
@@ -1197,7 +1197,7 @@ def test_a_repair_dated_before_a_sighting_held_is_reopened_at_once(toyama, tmp_p
     # the same list again: nothing changes; the line says the repair was recorded before
     before = dump(late, skip=())
     with Store(late) as st:
-        rep = st.import_verification(crew)
+        rep = st.import_verification(crew, now=_LATER)
     assert rep.applied == [] and sorted(rep.unchanged) == sorted([a, b, c]) and dump(late, skip=()) == before
     assert [ln for ln, _ in rep.seen_after] == [2] and "recorded before, still reopened" in rep.seen_after[0][1]
     # the office, with a date (the API; `patrol status` stamps the clock's time)
