@@ -699,21 +699,18 @@ def export(
     net = load_roads(roads, cfg) if roads is not None else None
     roads_gdf = net.gdf.to_crs(4326) if net is not None else None
     require_network(net, cfg)  # roads.keep_fields without --roads: refused before any work
-    seg, placed = None, 0
+    seg = None
     with _open_store(store, cfg) as st:
         df = st.query(status=statuses, since=since_d, lists=False)  # the complete lists: its observations
         registry = st.identity()  # the html's crew entries follow the damages of this registry, report to report
         if format == "html" and net is not None:  # the map's road-condition layer: --format segments' rows
             from detector.segments import registry_condition
 
-            seg, _, _, placed = registry_condition(st, net, cfg, since=since_d)
+            seg = registry_condition(st, net, cfg, since=since_d)[0]  # (damages placed anew: as that export)
     df, note = join_fields(df, net, cfg, roads)  # the network as it is now, by segment_id (README: kept road fields)
     df.attrs["registry"] = registry
     notes: list[str] = (list(net.read_warnings) if net is not None else []) + ([note] if note else [])
     said: list[str] = []
-    if placed:
-        notes.append(f"{placed} damages placed on the network anew for the road-condition layer (their stored "
-                     f"segment is not in {Path(roads).name})")
     _export(df, format, out, cfg, roads_wgs84=roads_gdf, segments=seg, crs=target, encoding=encoding, notes=notes,
             max_mb=max_mb, said=said, thumb_cache=thumb_cache_path(store) if format == "html" else None)
     for msg in said:  # --max-mb: what it did to fit

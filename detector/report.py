@@ -8,7 +8,9 @@ geometry in that CRS, and the csv's and xlsx's ``x``/``y`` columns (beside lat/l
 ``df`` is ``Store.query()`` output (the Candidates columns + status columns + ``crop_jpeg`` bytes) or a plain
 Candidates frame (then every status is ``new``). ``roads_wgs84``: a GeoDataFrame in EPSG:4326 with
 ``segment_id``, ``road_name`` (optional) and line geometry, drawn by the HTML report; ``segments``: a
-GeoDataFrame (e.g. segment conditions) added as a second GeoPackage layer. The config's kept road fields
+GeoDataFrame (e.g. segment conditions) added as a second GeoPackage layer; for the HTML report
+``segments.segment_condition``'s rows, its road-condition layer (``condition_lines``: the surveyed whole segments
+coloured by condition, off when the page opens, ``#cond=1`` on). The config's kept road fields
 (``roads.keep_fields``, joined onto ``df`` by ``roads.join_fields``) follow ``road_name`` in every format, headed by
 the network's own column names (``road_<name>`` where one is named like ours), numbers kept as numbers.
 
@@ -1326,9 +1328,9 @@ main { flex: 1; display: flex; min-height: 0; }
 .legend h4 { margin: 2px 0 0; font-size: 12px; }
 .legend summary { cursor: pointer; font-weight: 600; }
 .legend .sw { display: inline-block; width: 12px; height: 12px; border-radius: 50%; margin-right: 6px; vertical-align: -2px; }
-.legend .ln { display: inline-block; width: 22px; margin-right: 6px; vertical-align: middle; border-top: 5px solid; }
-.legend .ln.nv { border-top-width: 3px; border-top-style: dashed; }
-.condctl { max-width: 250px; }
+.condctl { background: rgba(255,255,255,.94); padding: 6px 10px; border-radius: 6px; box-shadow: 0 1px 4px rgba(0,0,0,.3); font-size: 12px; line-height: 1.6; max-width: 250px; }
+.condctl .ln { display: inline-block; width: 22px; margin-right: 6px; vertical-align: middle; border-top: 5px solid; }
+.condctl .ln.nv { border-top-width: 3px; border-top-style: dashed; }
 .condctl label { font-weight: 600; cursor: pointer; display: block; }
 .condctl .condkey { display: none; margin-top: 4px; }
 .condctl.on .condkey { display: block; }
@@ -1722,7 +1724,7 @@ _APP_JS = r"""
   if (SEGS.length) {
     var condCtl = L.control({position: "topright"});
     condCtl.onAdd = function () {
-      var d = condBox = el("div", "legend condctl"), lab = el("label"), cb = el("input");
+      var d = condBox = el("div", "condctl"), lab = el("label"), cb = el("input");
       cb.type = "checkbox"; cb.id = "cond-on"; lab.appendChild(cb);
       lab.appendChild(document.createTextNode(" 路面状態 / road condition (" + SEGS.length + " 区間 segments)"));
       d.appendChild(lab);
