@@ -871,8 +871,9 @@ def condition_lines(segments, simplify_m: float = 2.0) -> list[dict]:
     registry's ``--format segments``): the whole segments (``level == "segment"``, not the bins) that some frame
     surveyed (``surveyed_m > 0``), each ``{"d": line (as _road_lines, simplified by simplify_m), "id": segment_id,
     "n": road name, "c": condition 1..5 or None (not valid), "di": damage index per 100 m, "cov": coverage %,
-    "m": surveyed m, "L": length m, "k": [n_D00, n_D10, n_D20, n_D40], "t0"/"t1": first/last surveyed (the
-    registry's; where known)}``, numbers rounded."""
+    "m": surveyed m, "L": length m, "k": [n_D00, n_D10, n_D20, n_D40], "t0"/"t1": the day first/last surveyed (the
+    registry's ``first_surveyed``/``last_surveyed``, YYYY-MM-DD; where known)}``, numbers rounded (whole ones as
+    integers): a city's 6,634 surveyed segments ~0.9 MB."""
     if segments is None or len(segments) == 0:
         return []
     import geopandas as gpd
@@ -897,17 +898,25 @@ def condition_lines(segments, simplify_m: float = 2.0) -> list[dict]:
     counts = g[[f"n_{c}" for c in CLASS_IDS]].to_numpy(int).tolist()
     t0 = g["first_surveyed"].tolist() if "first_surveyed" in g.columns else [None] * len(g)
     t1 = g["last_surveyed"].tolist() if "last_surveyed" in g.columns else [None] * len(g)
+    def num(v: float, nd: int):
+        v = round(float(v), nd)
+        return int(v) if v.is_integer() else v
+
+    def day(v):  # the local ISO time's day: what planning needs, 10 characters, not 25
+        v = _clean(v)
+        return str(v)[:10] if v else None
+
     out = []
     for k, (sid, name) in enumerate(zip(g["segment_id"].astype(str), g["road_name"].tolist())):
         if d[k] is None:
             continue
         rec = {"d": d[k], "id": sid, "n": _clean(name) or None,
                "c": None if cond[k] is pd.NA else int(cond[k]),
-               "di": round(float(di[k]), 2) if np.isfinite(di[k]) else None,
-               "cov": round(100.0 * float(cov[k]), 1) if np.isfinite(cov[k]) else None,
+               "di": num(di[k], 2) if np.isfinite(di[k]) else None,
+               "cov": num(100.0 * cov[k], 1) if np.isfinite(cov[k]) else None,
                "m": round(float(g["surveyed_m"].iat[k])), "L": round(float(g["length_m"].iat[k])), "k": counts[k]}
-        if _clean(t0[k]) or _clean(t1[k]):
-            rec["t0"], rec["t1"] = _clean(t0[k]), _clean(t1[k])
+        if day(t0[k]) or day(t1[k]):
+            rec["t0"], rec["t1"] = day(t0[k]), day(t1[k])
         out.append(rec)
     return out
 
