@@ -873,7 +873,7 @@ def condition_lines(segments, simplify_m: float = 2.0) -> list[dict]:
     "n": road name, "c": condition 1..5 or None (not valid), "di": damage index per 100 m, "cov": coverage %,
     "m": surveyed m, "L": length m, "k": [n_D00, n_D10, n_D20, n_D40], "t0"/"t1": the day first/last surveyed (the
     registry's ``first_surveyed``/``last_surveyed``, YYYY-MM-DD; where known)}``, numbers rounded (whole ones as
-    integers): a city's 6,634 surveyed segments ~0.9 MB."""
+    integers): a city's 6,634 surveyed segments 1.05 MB."""
     if segments is None or len(segments) == 0:
         return []
     import geopandas as gpd
@@ -898,6 +898,9 @@ def condition_lines(segments, simplify_m: float = 2.0) -> list[dict]:
     counts = g[[f"n_{c}" for c in CLASS_IDS]].to_numpy(int).tolist()
     t0 = g["first_surveyed"].tolist() if "first_surveyed" in g.columns else [None] * len(g)
     t1 = g["last_surveyed"].tolist() if "last_surveyed" in g.columns else [None] * len(g)
+    surveyed = np.round(pd.to_numeric(g["surveyed_m"], errors="coerce").to_numpy(float)).astype(int).tolist()
+    length = np.round(pd.to_numeric(g["length_m"], errors="coerce").to_numpy(float)).astype(int).tolist()
+
     def num(v: float, nd: int):
         v = round(float(v), nd)
         return int(v) if v.is_integer() else v
@@ -914,7 +917,7 @@ def condition_lines(segments, simplify_m: float = 2.0) -> list[dict]:
                "c": None if cond[k] is pd.NA else int(cond[k]),
                "di": num(di[k], 2) if np.isfinite(di[k]) else None,
                "cov": num(100.0 * cov[k], 1) if np.isfinite(cov[k]) else None,
-               "m": round(float(g["surveyed_m"].iat[k])), "L": round(float(g["length_m"].iat[k])), "k": counts[k]}
+               "m": surveyed[k], "L": length[k], "k": counts[k]}
         if day(t0[k]) or day(t1[k]):
             rec["t0"], rec["t1"] = day(t0[k]), day(t1[k])
         out.append(rec)
