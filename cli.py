@@ -699,15 +699,20 @@ def export(
     net = load_roads(roads, cfg) if roads is not None else None
     roads_gdf = net.gdf.to_crs(4326) if net is not None else None
     require_network(net, cfg)  # roads.keep_fields without --roads: refused before any work
+    seg = None
     with _open_store(store, cfg) as st:
         df = st.query(status=statuses, since=since_d, lists=False)  # the complete lists: its observations
         registry = st.identity()  # the html's crew entries follow the damages of this registry, report to report
+        if format == "html" and net is not None:  # the map's road-condition layer: --format segments' rows
+            from detector.segments import registry_condition
+
+            seg = registry_condition(st, net, cfg, since=since_d)[0]  # (damages placed anew: as that export)
     df, note = join_fields(df, net, cfg, roads)  # the network as it is now, by segment_id (README: kept road fields)
     df.attrs["registry"] = registry
     notes: list[str] = (list(net.read_warnings) if net is not None else []) + ([note] if note else [])
     said: list[str] = []
-    _export(df, format, out, cfg, roads_wgs84=roads_gdf, crs=target, encoding=encoding, notes=notes, max_mb=max_mb,
-            said=said, thumb_cache=thumb_cache_path(store) if format == "html" else None)
+    _export(df, format, out, cfg, roads_wgs84=roads_gdf, segments=seg, crs=target, encoding=encoding, notes=notes,
+            max_mb=max_mb, said=said, thumb_cache=thumb_cache_path(store) if format == "html" else None)
     for msg in said:  # --max-mb: what it did to fit
         console.print(msg, soft_wrap=True, markup=False, highlight=False)
     for msg in notes:
@@ -725,7 +730,7 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
     the survey: every positioned frame of every drive held whose look was good (a frame too dark, glared or blurred
     showed nothing), those taken since ``--since`` (and the damages seen since) with it."""
     from detector.errors import UsageError
-    from detector.segments import SEGMENT_FILES, on_network, segment_condition, write_segments
+    from detector.segments import SEGMENT_FILES, registry_condition, write_segments
     from detector.store import OPEN_STATUSES, _parse_when
 
     for flag, v in (("--crs", crs), ("--encoding", encoding), ("--max-mb", max_mb)):
@@ -749,10 +754,7 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
 
     net = load_roads(roads, cfg)
     with _open_store(store, cfg) as st:
-        df = st.query(status=statuses, since=since_d, lists=False)  # (an unknown status: refused, exit 2)
-        frames = st.survey_frames(since=since_d)
-    df, placed = on_network(df, net, cfg)
-    seg = segment_condition(net, df, frames, cfg, period=True)
+        seg, df, frames, placed = registry_condition(st, net, cfg, statuses, since_d)  # also the html's layer
     t = frames["t"].dropna()
     when = (lambda v: datetime.fromtimestamp(float(v), cfg.tz).isoformat(timespec="seconds"))
     meta = {"registry": Path(store).name, "statuses": sorted(set(df["status"])) if len(df) else [],

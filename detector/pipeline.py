@@ -1068,7 +1068,7 @@ def write_run_reports(cands, frames, net, cfg: Config, out: Path, summary: RunSu
     roads_wgs84 = net.gdf.to_crs(4326)
     # the popups link each crop's full photo in OUT/crops/ (cut before; the registry export writes its own folder)
     with busy.write():
-        export(cands, "html", out / "report.html", cfg, roads_wgs84=roads_wgs84,
+        export(cands, "html", out / "report.html", cfg, roads_wgs84=roads_wgs84, segments=seg,  # its condition layer
                photos=run_photos(cands, out, stale=busy.paths))
     summary.outputs["report"] = out / "report.html"
     if own:

@@ -8,7 +8,9 @@ geometry in that CRS, and the csv's and xlsx's ``x``/``y`` columns (beside lat/l
 ``df`` is ``Store.query()`` output (the Candidates columns + status columns + ``crop_jpeg`` bytes) or a plain
 Candidates frame (then every status is ``new``). ``roads_wgs84``: a GeoDataFrame in EPSG:4326 with
 ``segment_id``, ``road_name`` (optional) and line geometry, drawn by the HTML report; ``segments``: a
-GeoDataFrame (e.g. segment conditions) added as a second GeoPackage layer. The config's kept road fields
+GeoDataFrame (e.g. segment conditions) added as a second GeoPackage layer; for the HTML report
+``segments.segment_condition``'s rows, its road-condition layer (``condition_lines``: the surveyed whole segments
+coloured by condition, off when the page opens, ``#cond=1`` on). The config's kept road fields
 (``roads.keep_fields``, joined onto ``df`` by ``roads.join_fields``) follow ``road_name`` in every format, headed by
 the network's own column names (``road_<name>`` where one is named like ours), numbers kept as numbers.
 
@@ -296,7 +298,7 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
             writer(data, out_path, cfg, segments=segments, crs=crs)
         elif fmt == "html":
             writer(data, out_path, cfg, roads_wgs84=roads_wgs84, max_mb=max_mb, notes=notes, said=said,
-                   thumb_cache=thumb_cache)
+                   thumb_cache=thumb_cache, segments=segments)
         else:
             writer(data, out_path, cfg)
     busy.check()
@@ -835,15 +837,90 @@ def _road_lines(roads_wgs84, df: pd.DataFrame, near_m: float = 300.0, simplify_m
     merged = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(parts)))
     merged = shapely.simplify(merged, simplify_m, preserve_topology=False)
     back = gpd.GeoSeries(merged, crs=metric).to_crs("EPSG:4326").to_numpy()
-    xy, idx = shapely.get_coordinates(back, return_index=True)
+    return [{"d": d} for d in _delta_lines(back) if d is not None]
+
+
+def _delta_lines(lines_wgs84) -> list[list[int] | None]:
+    """Each WGS 84 line as the page's ``d`` (``road_coords``): its first point and then each point's step from the
+    one before, in 1e-5 degrees, points made equal by the rounding dropped; None for one of fewer than 2 points."""
+    import shapely
+
+    lines_wgs84 = np.asarray(lines_wgs84, dtype=object)
+    out: list[list[int] | None] = [None] * len(lines_wgs84)
+    xy, idx = shapely.get_coordinates(lines_wgs84, return_index=True)
+    if len(xy) == 0:
+        return out
     lat, lon = np.round(xy[:, 1] * 1e5).astype(np.int64), np.round(xy[:, 0] * 1e5).astype(np.int64)
     cuts = np.flatnonzero(np.diff(idx)) + 1
-    out = []
-    for la, lo in zip(np.split(lat, cuts), np.split(lon, cuts)):
+    for k, la, lo in zip(idx[np.r_[0, cuts]], np.split(lat, cuts), np.split(lon, cuts)):
         keep = np.r_[True, (np.diff(la) != 0) | (np.diff(lo) != 0)]  # points made equal by the rounding
         if keep.sum() >= 2:
             la, lo = la[keep], lo[keep]
-            out.append({"d": np.column_stack([np.r_[la[0], np.diff(la)], np.r_[lo[0], np.diff(lo)]]).ravel().tolist()})
+            out[k] = np.column_stack([np.r_[la[0], np.diff(la)], np.r_[lo[0], np.diff(lo)]]).ravel().tolist()
+    return out
+
+
+#: report.html's road-condition layer: condition 1 (good) .. 5 (bad), green to red (ColorBrewer RdYlGn, the
+#: yellow darkened to show on the map's light background); a segment surveyed too little (not ``valid``): grey, dashed
+CONDITION_COLORS = ["#1a9850", "#91cf60", "#e6b800", "#fc8d59", "#d73027"]
+NOT_VALID_COLOR = "#7a8591"
+
+
+def condition_lines(segments, simplify_m: float = 2.0) -> list[dict]:
+    """report.html's road-condition layer from ``segments.segment_condition`` rows (a run's segments.geojson, the
+    registry's ``--format segments``): the whole segments (``level == "segment"``, not the bins) that some frame
+    surveyed (``surveyed_m > 0``), each ``{"d": line (as _road_lines, simplified by simplify_m), "id": segment_id,
+    "n": road name, "c": condition 1..5 or None (not valid), "di": damage index per 100 m, "cov": coverage %,
+    "m": surveyed m, "L": length m, "k": [n_D00, n_D10, n_D20, n_D40], "t0"/"t1": the day first/last surveyed (the
+    registry's ``first_surveyed``/``last_surveyed``, YYYY-MM-DD; where known)}``, numbers rounded (whole ones as
+    integers): a city's 6,634 surveyed segments 1.05 MB."""
+    if segments is None or len(segments) == 0:
+        return []
+    import geopandas as gpd
+    import shapely
+
+    g = segments[(segments["level"] == "segment") & (pd.to_numeric(segments["surveyed_m"], errors="coerce") > 0)]
+    g = g[g.geometry.notna() & ~g.geometry.is_empty]
+    if len(g) == 0:
+        return []
+    if g.crs is None:
+        g = g.set_crs("EPSG:4326")
+    if g.crs.is_geographic:
+        try:
+            g = g.to_crs(g.estimate_utm_crs())
+        except Exception:  # noqa: BLE001 - degenerate extents
+            g = g.to_crs("EPSG:3857")
+    lines = shapely.simplify(g.geometry.to_numpy(), simplify_m, preserve_topology=False)
+    d = _delta_lines(gpd.GeoSeries(lines, crs=g.crs).to_crs("EPSG:4326").to_numpy())
+    cond = pd.array(g["condition"], dtype="Int64")
+    di = pd.to_numeric(g["damage_index"], errors="coerce").to_numpy(float)
+    cov = pd.to_numeric(g["coverage"], errors="coerce").to_numpy(float)
+    counts = g[[f"n_{c}" for c in CLASS_IDS]].to_numpy(int).tolist()
+    t0 = g["first_surveyed"].tolist() if "first_surveyed" in g.columns else [None] * len(g)
+    t1 = g["last_surveyed"].tolist() if "last_surveyed" in g.columns else [None] * len(g)
+    surveyed = np.round(pd.to_numeric(g["surveyed_m"], errors="coerce").to_numpy(float)).astype(int).tolist()
+    length = np.round(pd.to_numeric(g["length_m"], errors="coerce").to_numpy(float)).astype(int).tolist()
+
+    def num(v: float, nd: int):
+        v = round(float(v), nd)
+        return int(v) if v.is_integer() else v
+
+    def day(v):  # the local ISO time's day: what planning needs, 10 characters, not 25
+        v = _clean(v)
+        return str(v)[:10] if v else None
+
+    out = []
+    for k, (sid, name) in enumerate(zip(g["segment_id"].astype(str), g["road_name"].tolist())):
+        if d[k] is None:
+            continue
+        rec = {"d": d[k], "id": sid, "n": _clean(name) or None,
+               "c": None if cond[k] is pd.NA else int(cond[k]),
+               "di": num(di[k], 2) if np.isfinite(di[k]) else None,
+               "cov": num(100.0 * cov[k], 1) if np.isfinite(cov[k]) else None,
+               "m": surveyed[k], "L": length[k], "k": counts[k]}
+        if day(t0[k]) or day(t1[k]):
+            rec["t0"], rec["t1"] = day(t0[k]), day(t1[k])
+        out.append(rec)
     return out
 
 
@@ -994,12 +1071,13 @@ def _set_thumbs(data: dict[str, Any], uris: list) -> list[str]:
 
 
 def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None,
-              thumb_cache: str | Path | None = None) -> tuple[dict[str, Any], list[str]]:
+              thumb_cache: str | Path | None = None, segments=None) -> tuple[dict[str, Any], list[str]]:
     """The page's data (candidates, classes, statuses, roads …) and the thumbnails' data: URIs apart from it: a
     candidate's ``thumb`` is its index in that list (None: no crop). The page reads the list only when a popup
     first shows a photo, so thousands of photos are not parsed into objects when the file opens. ``uris``: each
     row's thumbnail (``_set_thumbs``) where the caller made them (a size cap), else the popup's size, through
-    ``thumb_cache`` (``ThumbCache``) where given."""
+    ``thumb_cache`` (``ThumbCache``) where given. ``segments``: ``segments.segment_condition``'s rows, drawn as the
+    road-condition layer (``condition_lines``; ``conditions`` in the data, with the classes' upper bounds)."""
     cands = []
     columns = _columns(df, cfg)
     if uris is None:
@@ -1032,6 +1110,11 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None,
         "roadFields": _kept(df, cfg),  # kept road fields: popup rows and table columns after the road name
         "candidates": cands,
         "roads": _road_lines(roads_wgs84, df),
+        # the road-condition layer (README: report.html): the surveyed segments, their condition 1..5
+        "conditions": {"segments": condition_lines(segments), "colors": CONDITION_COLORS, "notValid": NOT_VALID_COLOR,
+                       "thresholds": [float(t) for t in getattr(getattr(cfg, "segments", None), "thresholds",
+                                                                  [2, 5, 10, 20])],
+                       "minCoverage": float(getattr(getattr(cfg, "segments", None), "min_coverage", 0.5))},
     }
     crew = crew_meta(cands, made, getattr(cfg, "municipality", ""), df.attrs.get("registry"))
     if crew:
@@ -1064,8 +1147,8 @@ def _asset(name: str) -> str:
     return (ASSETS / "leaflet" / name).read_text(encoding="utf-8")
 
 
-def render_html(df: pd.DataFrame, cfg, roads_wgs84=None, thumb_cache: str | Path | None = None) -> str:
-    return _page(*html_data(df, cfg, roads_wgs84, thumb_cache=thumb_cache))
+def render_html(df: pd.DataFrame, cfg, roads_wgs84=None, thumb_cache: str | Path | None = None, segments=None) -> str:
+    return _page(*html_data(df, cfg, roads_wgs84, thumb_cache=thumb_cache, segments=segments))
 
 
 def _mb(n: float) -> str:
@@ -1073,7 +1156,7 @@ def _mb(n: float) -> str:
 
 
 def fit_html(df: pd.DataFrame, cfg, max_bytes: int, roads_wgs84=None,
-             thumb_cache: str | Path | None = None) -> tuple[str, str, bool]:
+             thumb_cache: str | Path | None = None, segments=None) -> tuple[str, str, bool]:
     """The page at most ``max_bytes`` (``--max-mb``) where it can be: every photo at the largest thumbnail of
     ``THUMB_STEPS`` that fits them all (the first: the page as without a cap); where even the smallest does not,
     the photos of the most urgent damages (``PHOTO_RANK``, then severity) at the smallest, as many as fit, and the
@@ -1081,11 +1164,16 @@ def fit_html(df: pd.DataFrame, cfg, max_bytes: int, roads_wgs84=None,
     done, and whether it fits (not when the page without any photo is larger: too many damages for the cap).
 
     The thumbnails' size is estimated on up to 48 crops spread over the rows before all are made (each WebP costs
-    ~4 ms); the page is then measured, and photos dropped from the least urgent up until it fits. ``thumb_cache``: as
-    for ``html_data``."""
+    ~4 ms); the page is then measured, and photos dropped from the least urgent up until it fits. ``thumb_cache``,
+    ``segments``: as for ``html_data``; the road-condition layer is kept over the photos (a segment ~0.2 KB, a photo
+    ~5 KB), left out (the line says so) only where the page without any photo does not fit with it."""
     n = len(df)
     crops = list(df["crop_jpeg"]) if "crop_jpeg" in df.columns else [None] * n
-    data, _ = html_data(df, cfg, roads_wgs84, uris=[None] * n)  # the page without a photo
+    data, _ = html_data(df, cfg, roads_wgs84, uris=[None] * n, segments=segments)  # the page without a photo
+    layer_out = 0
+    if data["conditions"]["segments"] and len(_page(data, []).encode("utf-8")) > max_bytes:
+        layer_out = len(data["conditions"]["segments"])  # not even the damages fit with it: the layer goes first
+        data["conditions"]["segments"] = []
     has = [i for i, b in enumerate(crops) if _is_crop(b)]
     rank = [PHOTO_RANK.get(str(c.get("status")), 1) for c in data["candidates"]]
     sev = [c.get("severity") if isinstance(c.get("severity"), (int, float)) else -1.0 for c in data["candidates"]]
@@ -1129,6 +1217,8 @@ def fit_html(df: pd.DataFrame, cfg, max_bytes: int, roads_wgs84=None,
         line += f"; left out for {len(left):,} ({', '.join(parts)}) to fit {cap:g} MB"
     if has and n - len(has):
         line += f"; {n - len(has):,} without a crop"
+    if layer_out:
+        line += f"; road condition layer ({layer_out:,} segments) left out to fit {cap:g} MB"
     fits = size <= max_bytes
     return html, f"{_mb(size) if fits else f'{size / 1e6:.1f} MB'}; {line}", fits
 
@@ -1155,14 +1245,15 @@ def _page(data: dict[str, Any], thumbs: list[str]) -> str:
 
 def write_html(df: pd.DataFrame, path: Path, cfg=None, roads_wgs84=None, max_mb: float | None = None,
                notes: list[str] | None = None, said: list[str] | None = None,
-               thumb_cache: str | Path | None = None) -> None:
+               thumb_cache: str | Path | None = None, segments=None) -> None:
     """The page; with ``max_mb`` fitted to that many MB (10^6 bytes, ``fit_html``): ``said`` gets the line saying
     what was done (``report.html: 4.9 MB; photos 160 px for 2,015 of 2,015 damages``), ``notes`` a warning where
-    even no photo at all fits. ``thumb_cache``: the registry's thumbnails (``ThumbCache``)."""
+    even no photo at all fits. ``thumb_cache``: the registry's thumbnails (``ThumbCache``); ``segments``: the
+    road-condition layer's rows (``html_data``)."""
     if max_mb is None:
-        atomic_write_text(path, render_html(df, cfg, roads_wgs84, thumb_cache))
+        atomic_write_text(path, render_html(df, cfg, roads_wgs84, thumb_cache, segments))
         return
-    html, line, fits = fit_html(df, cfg, int(max_mb * 1e6), roads_wgs84, thumb_cache)
+    html, line, fits = fit_html(df, cfg, int(max_mb * 1e6), roads_wgs84, thumb_cache, segments)
     atomic_write_text(path, html)
     if said is not None:
         said.append(f"{Path(path).name}: {line}")
@@ -1249,6 +1340,14 @@ main { flex: 1; display: flex; min-height: 0; }
 .legend h4 { margin: 2px 0 0; font-size: 12px; }
 .legend summary { cursor: pointer; font-weight: 600; }
 .legend .sw { display: inline-block; width: 12px; height: 12px; border-radius: 50%; margin-right: 6px; vertical-align: -2px; }
+.condctl { background: rgba(255,255,255,.94); padding: 6px 10px; border-radius: 6px; box-shadow: 0 1px 4px rgba(0,0,0,.3); font-size: 12px; line-height: 1.6; max-width: 250px; }
+.condctl .ln { display: inline-block; width: 22px; margin-right: 6px; vertical-align: middle; border-top: 5px solid; }
+.condctl .ln.nv { border-top-width: 3px; border-top-style: dashed; }
+.condctl label { font-weight: 600; cursor: pointer; display: block; }
+.condctl .condkey { display: none; margin-top: 4px; }
+.condctl.on .condkey { display: block; }
+/* the panes' SVG boxes let a click through to the panes under them: only the drawn paths take it */
+.leaflet-overlay-pane > svg, .leaflet-roads-pane > svg, .leaflet-cond-pane > svg { pointer-events: none; }
 .legend .sw.ring { width: 9px; height: 9px; border: 2px dotted #5b2a86; background: rgba(91,42,134,.2); }
 #filters label[hidden], #note[hidden], #crew[hidden], .crew [hidden] { display: none; }
 #crew { flex-basis: 100%; display: flex; gap: 10px; align-items: center; font-size: 12px; }
@@ -1341,12 +1440,18 @@ _APP_JS = r"""
   // map: no tile layer, the road network is drawn from the data
   var map = L.map("map", {preferCanvas: false, attributionControl: false, zoomControl: true});
   L.control.scale({imperial: false}).addTo(map);
+  // panes under the markers' (overlayPane, 400): the grey roads, and over them the road-condition layer
+  map.createPane("roads").style.zIndex = 380;
+  map.createPane("cond").style.zIndex = 390;
   var roadLayer = L.layerGroup().addTo(map);
-  D.roads.forEach(function (r) {  // d: the first point, then each point's step from the last, in 1e-5 degrees
-    var d = r.d, c = [], la = 0, lo = 0;
+  function coords(d) {  // d: the first point, then each point's step from the last, in 1e-5 degrees
+    var c = [], la = 0, lo = 0;
     for (var k = 0; k + 1 < d.length; k += 2) { la += d[k]; lo += d[k + 1]; c.push([la / 1e5, lo / 1e5]); }
-    r.c = c;
-    L.polyline(r.c, {color: "#8f9aa6", weight: 3, opacity: 0.9, interactive: false}).addTo(roadLayer);
+    return c;
+  }
+  D.roads.forEach(function (r) {
+    r.c = coords(r.d);
+    L.polyline(r.c, {pane: "roads", color: "#8f9aa6", weight: 3, opacity: 0.9, interactive: false}).addTo(roadLayer);
   });
 
   // a damage still open that the registry's drives passed UNSEEN_MARK times or more since its last sighting
@@ -1584,6 +1689,76 @@ _APP_JS = r"""
     markers.push(m);
   });
 
+  // the road-condition layer (路面状態, README: report.html): the surveyed segments coloured by their condition 1
+  // (good, green) .. 5 (bad, red) from the damage index per 100 m surveyed; one surveyed too little to judge (not
+  // valid) grey and dashed. Off when the page opens (the damages' colours stay readable; #cond=1 opens it on), its
+  // checkbox at the top right with its legend; drawn the first time it is shown, under the markers; a click on a
+  // segment shows its figures
+  var CD = D.conditions || {segments: []}, SEGS = CD.segments || [], condLayer = null, condBox = null;
+  var COND_WORDS = [["良い", "good"], ["やや良い", "fairly good"], ["普通", "moderate"], ["やや悪い", "fairly poor"], ["悪い", "poor"]];
+  function condRange(k) {  // the damage index of class k (1..5): thresholds are the upper bounds of 1..4
+    var t = CD.thresholds || [];
+    return k === 1 ? "< " + t[0] : k === 5 ? "≥ " + t[3] : t[k - 2] + "–" + t[k - 1];
+  }
+  function condPopup(s) {
+    var box = el("div", "pop seg"), t = el("table");
+    box.appendChild(el("h3", null, "路面状態 / road condition: " + (s.c ? s.c + " " + COND_WORDS[s.c - 1][0] + " / " + COND_WORDS[s.c - 1][1]
+                                                                   : "判定不可 / not rated")));
+    function row(th, v) { var tr = el("tr"); tr.appendChild(el("th", null, th)); tr.appendChild(el("td", null, v)); t.appendChild(tr); }
+    row("路線名 road", s.n || "—");
+    row("区間ID segment", s.id);
+    if (!s.c) row("判定 rating", "調査 " + fmt(s.cov) + " % < " + Math.round(100 * (CD.minCoverage || 0.5)) + " %: 判定に不足 / too little surveyed to rate");
+    row("損傷指数 damage index", s.di === null ? "—" : fmt(s.di, 2) + " / 100 m");
+    row("調査率 coverage", fmt(s.cov) + " %");
+    row("調査延長 surveyed", s.m + " m / " + s.L + " m");
+    D.classes.forEach(function (c, j) { if (j < s.k.length) row(c.id + " " + c.ja + " / " + c.en, s.k[j]); });
+    if (s.t0) row("初回調査 first surveyed", day(s.t0));
+    if (s.t1) row("最終調査 last surveyed", day(s.t1));
+    box.appendChild(t);
+    return box;
+  }
+  function condOn(on) {
+    if (!SEGS.length) return;
+    if (on && !condLayer) {
+      condLayer = L.layerGroup();
+      SEGS.forEach(function (s) {
+        var st = s.c ? {color: CD.colors[s.c - 1], weight: 6, opacity: 0.9, className: "cond cond-" + s.c}
+                     : {color: CD.notValid, weight: 4, opacity: 0.9, dashArray: "6,6", className: "cond cond-nv"};
+        st.pane = "cond";
+        L.polyline(coords(s.d), st).bindPopup(function () { return condPopup(s); }, {maxWidth: Math.min(360, map.getSize().x - 60)})
+          .addTo(condLayer);
+      });
+    }
+    if (condLayer) { if (on && !map.hasLayer(condLayer)) condLayer.addTo(map); if (!on && map.hasLayer(condLayer)) map.removeLayer(condLayer); }
+    condBox.querySelector("input").checked = !!on;
+    condBox.classList.toggle("on", !!on);
+  }
+  if (SEGS.length) {
+    var condCtl = L.control({position: "topright"});
+    condCtl.onAdd = function () {
+      var d = condBox = el("div", "condctl"), lab = el("label"), cb = el("input");
+      cb.type = "checkbox"; cb.id = "cond-on"; lab.appendChild(cb);
+      lab.appendChild(document.createTextNode(" 路面状態 / road condition (" + SEGS.length + " 区間 segments)"));
+      d.appendChild(lab);
+      var keyBox = el("div", "condkey");
+      for (var k = 1; k <= 5; k++) {
+        var r = el("div"), sw = el("span", "ln"); sw.style.borderTopColor = CD.colors[k - 1]; r.appendChild(sw);
+        r.appendChild(document.createTextNode(k + " " + COND_WORDS[k - 1][0] + " / " + COND_WORDS[k - 1][1] + " (" + condRange(k) + ")"));
+        keyBox.appendChild(r);
+      }
+      var nv = el("div"), sw2 = el("span", "ln nv"); sw2.style.borderTopColor = CD.notValid; nv.appendChild(sw2);
+      nv.appendChild(document.createTextNode("判定不可 (調査 " + Math.round(100 * (CD.minCoverage || 0.5)) + " % 未満) / not rated (under "
+                                             + Math.round(100 * (CD.minCoverage || 0.5)) + " % surveyed)"));
+      keyBox.appendChild(nv);
+      keyBox.appendChild(el("div", null, "損傷指数 (重み付き損傷数 / 100 m 調査) / damage index (weighted damages per 100 m surveyed)"));
+      d.appendChild(keyBox);
+      cb.addEventListener("change", function () { condOn(cb.checked); writeHash(); });
+      L.DomEvent.disableClickPropagation(d);
+      return d;
+    };
+    condCtl.addTo(map);
+  }
+
   // legend (built with DOM nodes, no HTML strings)
   var legend = L.control({position: "topright"}), legendBox = null;
   legend.onAdd = function () {
@@ -1806,13 +1981,14 @@ _APP_JS = r"""
     if (!hashReady) return;
     var p = selected >= 0 && visible[selected] ? ["id=" + enc(C[selected].candidate_id)] : [];
     HF.forEach(function (f) { var v = f[1].value.trim(); if (v && (f[0] !== "sev" || parseFloat(v) > 0)) p.push(f[0] + "=" + enc(v)); });
+    if (condLayer && map.hasLayer(condLayer)) p.push("cond=1");
     var c = map.getCenter();
     p.push("z=" + map.getZoom() + "/" + c.lat.toFixed(5) + "/" + c.lng.toFixed(5));
     if ("#" + p.join("&") !== location.hash) try { history.replaceState(null, "", "#" + p.join("&")); } catch (e) { /* not kept */ }
   }
   function findId(id) { for (var i = 0; i < C.length; i++) if (String(C[i].candidate_id) === id) return i; return -1; }
   function fromHash() {
-    var bad = [], id = null, z = null, val = {};
+    var bad = [], id = null, z = null, val = {}, cond = false;
     (location.hash || "").replace(/^#/, "").split("&").forEach(function (part) {
       if (!part) return;
       var eq = part.indexOf("="), k, v;
@@ -1822,12 +1998,14 @@ _APP_JS = r"""
       if (v === null && findId(k) >= 0) id = k;  // #R-000012
       else if (v === null) bad.push(k);
       else if (k === "id" || k === "c") id = v;
+      else if (k === "cond" && (v === "1" || v === "0") && SEGS.length) cond = v === "1";
       else if (k === "z" && (m = /^(\d{1,2})\/(-?\d+(?:\.\d+)?)\/(-?\d+(?:\.\d+)?)$/.exec(v)) && +m[1] <= 22 && Math.abs(m[2]) <= 90 && Math.abs(m[3]) <= 180) z = m;
       else if (f && (f[0] === "q" || (f[0] === "sev" ? isFinite(v) && +v >= 0 : [].some.call(f[1].options, function (o) { return o.value === v; })))) val[k] = v;
       else bad.push(k + "=" + v);
     });
     HF.forEach(function (f) { f[1].value = val[f[0]] !== undefined ? val[f[0]] : f[0] === "sev" ? "0" : ""; });
     hashReady = false;  // one hash written at the end, with the whole view
+    condOn(cond);
     apply();
     var i = id === null ? -1 : findId(id);
     if (!(i >= 0 && visible[i]) && selected >= 0) { rows[selected].classList.remove("sel"); selected = -1; map.closePopup(); }
@@ -1852,7 +2030,7 @@ _APP_JS = r"""
   try {
     var drawn = 0;
     markerLayer.eachLayer(function () { drawn++; });
-    var svgPaths = document.querySelectorAll("#map path.leaflet-interactive").length;
+    var svgPaths = document.querySelectorAll("#map .leaflet-overlay-pane path.leaflet-interactive").length;
     var external = (performance.getEntriesByType ? performance.getEntriesByType("resource") : [])
       .filter(function (r) { return !/^(data|blob|about):/.test(r.name); });
     var shown = rows.filter(function (r) { return r.style.display !== "none"; }).length;

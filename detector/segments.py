@@ -476,3 +476,18 @@ def write_segments_geojson(gdf, path: str | Path, meta: dict | None = None) -> N
         feats.append({"type": "Feature", "properties": p, "geometry": gj})
     coll = {"type": "FeatureCollection", **({"patrol": meta} if meta else {}), "features": feats}
     atomic_write_text(path, json.dumps(coll, ensure_ascii=False) + "\n")
+
+
+def registry_condition(st, net, cfg, statuses=None, since=None):
+    """The registry's condition of the network (``patrol export --format segments``; README: The condition of the
+    network), also drawn by ``patrol export --format html --roads`` (report.html's road-condition layer): the damages
+    of ``statuses`` (default the open ones: a repaired damage is no damage of the road now) seen since ``since``,
+    placed on ``net`` (``on_network``), and every positioned frame of good look taken since ``since``
+    (``Store.survey_frames``), through ``segment_condition(..., period=True)``. ``st``: an open ``Store``. Returns
+    (the rows, the damages counted, the frames, the damages placed anew)."""
+    from .store import OPEN_STATUSES
+
+    df = st.query(status=list(statuses or OPEN_STATUSES), since=since, lists=False)  # (unknown status: exit 2)
+    frames = st.survey_frames(since=since)
+    df, placed = on_network(df, net, cfg)
+    return segment_condition(net, df, frames, cfg, period=True), df, frames, placed
