@@ -560,7 +560,8 @@ def _show_damage(st, candidate_id: str) -> None:
                   markup=False, highlight=False, soft_wrap=True)
     for drive, at, dist, sighted, look in st.passes_of(candidate_id):
         what = "seen" if sighted else f"not seen: {look}" if look else "not seen"
-        console.print(f"  {at or 'time unknown'}  {drive}  " + (f"{dist:.1f} m  " if dist is not None else "") + what,
+        at = str(at)[:16].replace("T", " ") if at else "time unknown"  # (as the history's times: to the minute)
+        console.print(f"  {at}  {drive}  " + (f"{dist:.1f} m  " if dist is not None else "") + what,
                       markup=False, highlight=False, soft_wrap=True)
 
 
