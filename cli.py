@@ -547,10 +547,14 @@ def _show_damage(st, candidate_id: str) -> None:
     hist = st.history(candidate_id)
     console.print(f"history (状態履歴): {len(hist)} change{'s' if len(hist) != 1 else ''}", markup=False,
                   highlight=False, soft_wrap=True)
+    # an empty cell is None, or NaN once another row of the column holds text (pandas): never printed as "nan"
+    hist = hist.astype(object).where(hist.notna(), None)
     for h in hist.itertuples(index=False):
         at = str(h.at or "")[:16].replace("T", " ")
         move = f"{h.from_status} -> {h.to_status}" if h.from_status and h.from_status != h.to_status else h.to_status
-        parts = [f"  {at}  {move}", f"by {h.who}" if h.who else "", f"'{h.note}'" if h.note else "",
+        # a row a run's merge wrote (the damage found: new) names no one: the run made it
+        who = h.who or (f"patrol (run {h.run_id})" if h.run_id else "")
+        parts = [f"  {at}  {move}", f"by {who}" if who else "", f"'{h.note}'" if h.note else "",
                  f"[{h.source}]" if h.source else ""]
         console.print("  ".join(x for x in parts if x), markup=False, highlight=False, soft_wrap=True)
     if r["n_passes"] is None:

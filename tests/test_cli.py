@@ -1500,6 +1500,29 @@ def test_history_rows_patrol_writes_name_what_made_the_change(located, tmp_path)
         assert st.history(c)["who"].tolist()[-2:] == ["Suzuki", "patrol (the repair by Suzuki dated before a sighting)"]
 
 
+def test_status_show_prints_no_nan_in_the_history(located, tmp_path):
+    """`patrol status REGISTRY ID` (no --set) printed `nan -> new  by nan` and a note `'nan'` once the damage's
+    history mixed rows with and without a from-status, who or note (pandas reads such a column's NULLs as NaN): the
+    walk-through's `--set confirmed --note …` then `--set repaired --at … --who 山田`. An empty cell is left out now,
+    and the row a run's merge wrote (the damage found: new, no who) names the run. Real data: the sample's two
+    passes located into a registry."""
+    from detector.store import Store
+
+    store = tmp_path / "registry.gpkg"
+    shutil.copy(located["store"], store)
+    a = sorted(_store_rows(store))[0]
+    with Store(store) as st:
+        st.set_status(a, "confirmed", note="crew checked")
+        st.set_status(a, "scheduled", who="山田")
+        run_id = st.history(a)["run_id"].tolist()[0]
+    out = [" ".join(x.split()) for x in ok(patrol("status", store, a)).stdout.splitlines()]
+    hist = out[out.index(next(x for x in out if x.startswith("history (状態履歴): "))) + 1:]
+    assert not any("nan" in x for x in out), out
+    assert run_id and hist[0].split()[2:5] == ["new", "by", "patrol"] and f" by patrol (run {run_id}) " in hist[0], hist
+    assert hist[1].split()[2:] == ["new", "->", "confirmed", "'crew", "checked'", "[manual]"], hist
+    assert hist[2].split()[2:] == ["confirmed", "->", "scheduled", "by", "山田", "[manual]"], hist
+
+
 def test_track_help_names_every_track_format():
     """`patrol run/detect --help` said a --track file is "GPX or NMEA 0183" while patrol reads CSV/TSV and KML/KMZ
     tracks too (README: Cameras without GPS: track files): a city with a fleet system's CSV log took it for refused."""
