@@ -855,10 +855,10 @@ def stats(
         t.add_row(r.period, *(str(getattr(r, c)) for c in ("found", "repaired", "not_an_issue", "reopened", "open")),
                   *("" if v != v else f"{v:.1f}" for v in (r.days_median, r.days_p90)))
     console.print(t)
-    med = f"{res.days_median:.1f} days" if res.days_median is not None else "none repaired"
-    console.print(f"open now {res.open_now}; median days to repair {med} ({res.n_repairs} repairs, "
-                  f"{res.totals['period'].iloc[0]} – {res.totals['period'].iloc[-1]})", markup=False, highlight=False,
-                  soft_wrap=True)
+    span = f"{res.totals['period'].iloc[0]} – {res.totals['period'].iloc[-1]}"
+    med = (f"median days to repair {res.days_median:.1f} days ({res.n_repairs} repair{'s' if res.n_repairs != 1 else ''}"
+           f", {span})" if res.days_median is not None else f"no repairs ({span})")  # (was "… none repaired (0 repairs")
+    console.print(f"open now {res.open_now}; {med}", markup=False, highlight=False, soft_wrap=True)
     if out is not None:
         write(res, out, cfg)
         console.print(f"{len(res.table)} rows → {out}", markup=False, highlight=False)

@@ -118,6 +118,13 @@ def test_stats_by_month_counts_repairs_backlog_and_days(registry, tmp_path):
     assert "median days to repair 16.6 days (4 repairs" in r.stdout  # 0.6, 13.6, 19.6, 29.6
 
 
+def test_stats_without_repairs_says_no_repairs(registry):
+    """Periods without a repair printed `median days to repair none repaired (0 repairs, …)`; now `no repairs (…)`.
+    From 2026-11-22 to 11-26 the sample registry holds no repair (R-000010's is dated 11-21)."""
+    r = ok(patrol("stats", registry["store"], "--since", "2026-11-22", "--until", "2026-11-26"))
+    assert r.stdout.splitlines()[-1] == "open now 26; no repairs (2026-11 – 2026-11)", r.stdout
+
+
 def test_stats_by_week_and_since(registry, tmp_path):
     out = tmp_path / "weeks.csv"
     ok(patrol("stats", registry["store"], "--by", "week", "--since", "2026-12-01", "--until", "2026/12/31",
