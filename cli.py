@@ -738,10 +738,11 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
     from detector.segments import SEGMENT_FILES, registry_condition, write_segments
     from detector.store import OPEN_STATUSES, _parse_when
 
-    for flag, v in (("--crs", crs), ("--encoding", encoding), ("--max-mb", max_mb)):
+    for flag, v, why in (("--crs", crs, "its GeoJSON is WGS 84, its GeoPackage in the road network's CRS"),
+                         ("--encoding", encoding, "its GeoJSON and GeoPackage are UTF-8; --encoding is the Shapefile's"),
+                         ("--max-mb", max_mb, "no photos to make smaller: --max-mb fits the html map for a mail")):
         if v is not None:
-            raise UsageError("is not for --format segments (its GeoJSON is WGS 84, its GeoPackage in the road "
-                             "network's CRS)", None, flag)
+            raise UsageError(f"is not for --format segments ({why})", None, flag)
     if roads is None:
         raise UsageError("--format segments needs the road network (--roads ROADS): the condition is per segment of "
                          "it", None, "--roads")

@@ -219,9 +219,12 @@ def test_refused(registry, tmp_path):
     for args, flag in [(["--status", "new,fixed", "--out", tmp_path / "a.geojson"], "--status"),
                        (["--out", tmp_path / "a.csv"], "--out"),
                        (["--crs", "EPSG:6675", "--out", tmp_path / "a.gpkg"], "--crs"),
-                       (["--max-mb", "5", "--out", tmp_path / "a.geojson"], "--max-mb")]:
+                       (["--max-mb", "5", "--out", tmp_path / "a.geojson"], "--max-mb"),
+                       (["--encoding", "utf-8", "--out", tmp_path / "a.gpkg"], "--encoding")]:
         r = patrol("export", path, "--format", "segments", "--roads", roads, *args)
         assert r.returncode == 2 and flag in r.stderr, (args, r.returncode, r.stderr)
+        # the reason is the option's own (--max-mb and --encoding were refused with --crs's "WGS 84 … CRS")
+        assert ("CRS" in r.stderr) == (flag == "--crs"), (flag, r.stderr)
     r = patrol("export", path, "--format", "segments", "--out", tmp_path / "a.geojson")
     assert r.returncode == 2 and "--roads" in r.stderr, r.stderr
     r = patrol("export", path, "--format", "segment", "--roads", roads, "--out", tmp_path / "a.geojson")
