@@ -528,7 +528,7 @@ def status(
 
 
 def _show_damage(st, candidate_id: str) -> None:
-    """``patrol status STORE ID`` without --set: the damage's status, its history (every change, oldest first: when,
+    """``patrol status STORE ID`` without --set: the damage's status, its history (every change in the order recorded: when,
     from -> to, who, note, source) and its passes' counts and each pass (latest first), with its look where its frames
     could not show the road (README passes)."""
     from detector.errors import UsageError
