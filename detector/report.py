@@ -1220,7 +1220,8 @@ def fit_html(df: pd.DataFrame, cfg, max_bytes: int, roads_wgs84=None,
     if layer_out:
         line += f"; road condition layer ({layer_out:,} segments) left out to fit {cap:g} MB"
     fits = size <= max_bytes
-    return html, f"{_mb(size) if fits else f'{size / 1e6:.1f} MB'}; {line}", fits
+    # over the cap: rounded up to 0.01 MB (a 0.24 MB page read "0.2 MB … to fit 0.2 MB"), never at or under it
+    return html, f"{_mb(size) if fits else f'{math.ceil(size / 1e4) / 100:.2f} MB'}; {line}", fits
 
 
 def _page(data: dict[str, Any], thumbs: list[str]) -> str:

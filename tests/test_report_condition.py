@@ -153,6 +153,9 @@ def test_registry_map_draws_the_registrys_condition(registry, tmp_path):  # noqa
     assert "road condition layer (" in r.stdout and "left out to fit 0.01 MB" in r.stdout, r.stdout
     assert page_data(tmp_path / "cap.html")["conditions"]["segments"] == []
     bare = (tmp_path / "cap.html").stat().st_size
+    # the size the line gives a page over the cap is not rounded down to the cap or under it (was "0.2 MB" for 0.24)
+    said = float(re.match(r"cap\.html: ([0-9.]+) MB;", r.stdout).group(1))
+    assert said * 1e6 >= bare > 0.01e6, (said, bare, r.stdout)
     # ... a cap 1 KB above that: the layer (its data > 1 KB) does not fit with the damages, the damages do
     assert len(json.dumps(page_data(tmp_path / "map.html")["conditions"]["segments"], ensure_ascii=False)) > 2000
     cap = (bare + 1000) / 1e6
