@@ -13,8 +13,8 @@ The rules (README: "Figures for the council"):
   a damage's latest repair by its ``repaired_at`` (the repair date a crew gave) where set;
 - *open at the period's end*: the damages found by then whose status then (the last change recorded, in the
   history's order, dated at or before the end; before any change: ``new``) is open (``store.OPEN_STATUSES``);
-- *days to repair*: for each repair in the period, repair date − ``first_seen`` in days (a repair dated before the
-  first sighting: 0); median and 90th percentile (linear), one decimal.
+- *days to repair*: for each repair in the period, the repair's calendar day − ``first_seen``'s, on the config's clock
+  (a repair dated before the first sighting: 0); median and 90th percentile (linear), one decimal.
 """
 
 from __future__ import annotations
@@ -103,6 +103,17 @@ def _times(s: pd.Series) -> np.ndarray:
     return out
 
 
+def _local_day(t: np.ndarray, tz) -> np.ndarray:
+    """Unix seconds as the number of their calendar day on ``tz``'s clock (float; NaN where ``t`` is)."""
+    t = np.asarray(t, dtype=float)
+    ok = ~np.isnan(t)
+    out = np.full(len(t), np.nan)
+    if ok.any():
+        local = pd.to_datetime(t[ok], unit="s", utc=True).tz_convert(tz).tz_localize(None).normalize()
+        out[ok] = ((local - pd.Timestamp(0)) // pd.Timedelta(days=1)).to_numpy(dtype=float)
+    return out
+
+
 def read_registry(st: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(the damages: candidate_id, class, first_seen, repaired_at, status, segment_id, road_name, lat, lon; the
     history rows of those damages: hid, candidate_id, at, from_status, to_status), merged-away records left out."""
@@ -175,7 +186,9 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
         m = change & (to == ev)
         add(ev, ci[m], period_of(at[m]))
     m = is_rep
-    days = np.maximum(0.0, (at[m] - first_t[ci[m]]) / 86400.0)
+    # days as a road department counts them (対応日数): calendar days on the config's clock, the repair's date minus
+    # the first sighting's (found on the 20th at 09:00, repaired on the 23rd: 3, not the 2.6 of the hours between)
+    days = np.maximum(0.0, _local_day(at[m], tz) - _local_day(first_t[ci[m]], tz))
     add("days", ci[m], period_of(np.where(np.isnan(days), np.nan, at[m])), days)
 
     # the backlog: each damage's status at each period's end, the last change (in hid order) dated before it

@@ -2,9 +2,10 @@
 sample drive's two passes (`patrol locate --store` on their oracle detections: 31 damages, first seen 2026-11-20
 09:00–09:02 JST) whose statuses the office then set on chosen dates:
 
-- R-000002 (D00) repaired 2026-12-04, R-000021 (D40) 2026-12-10, R-000006 (D20) 2026-12-20: 13.6, 19.6, 29.6 days;
+- R-000002 (D00) repaired 2026-12-04, R-000021 (D40) 2026-12-10, R-000006 (D20) 2026-12-20: 14, 20, 30 days
+  (calendar days from the first sighting on the 20th);
 - R-000003 (D10) not_an_issue 2026-12-15;
-- R-000010 (D00) repaired 2026-11-21 (0.6 days), before its sighting of 2026-11-27: reopened at once (the clock's time);
+- R-000010 (D00) repaired 2026-11-21 (1 day), before its sighting of 2026-11-27: reopened at once (the clock's time);
 - R-000031 (D10) repaired 2026-12-05, then merged into R-000030: no damage of its own, its repair not counted."""
 
 from __future__ import annotations
@@ -104,18 +105,18 @@ def test_stats_by_month_counts_repairs_backlog_and_days(registry, tmp_path):
     reopened_by_nov = registry["reopened"] < datetime(2026, 12, 1, tzinfo=JST)
     assert _v(nov, "open") == 29 + reopened_by_nov
     assert _v(dec, "open") == 26 and _v(jan, "open") == 26
-    # days to repair: 13.6, 19.6, 29.6 in December; R-000010's 0.6 in November
-    assert (_v(dec, "median"), _v(dec, "p90")) == ("19.6", "27.6")
-    assert (_v(nov, "median"), _v(nov, "p90")) == ("0.6", "0.6")
+    # days to repair (calendar days): 14, 20, 30 in December; R-000010's 1 in November (2.6 / 0.6 by the hours)
+    assert (_v(dec, "median"), _v(dec, "p90")) == ("20.0", "28.0")
+    assert (_v(nov, "median"), _v(nov, "p90")) == ("1.0", "1.0")
     assert _v(jan, "median") == ""
     # per class
-    assert _v(rows[("2026-12", "D40")], "repaired") == 1 and _v(rows[("2026-12", "D40")], "median") == "19.6"
+    assert _v(rows[("2026-12", "D40")], "repaired") == 1 and _v(rows[("2026-12", "D40")], "median") == "20.0"
     assert _v(rows[("2026-12", "D10")], "not_an_issue") == 1 and _v(rows[("2026-12", "D10")], "repaired") == 0
     assert _v(rows[("2026-11", "D10")], "found") == 7  # 8 D10 less R-000031
     assert _v(rows[("2026-12", "D00")], "open") == 15 and _v(rows[("2026-12", "D20")], "open") == 3
     # the console: the periods and the summary line
     assert "2026-12" in r.stdout and "open now 26" in r.stdout
-    assert "median days to repair 16.6 days (4 repairs" in r.stdout  # 0.6, 13.6, 19.6, 29.6
+    assert "median days to repair 17.0 days (4 repairs" in r.stdout  # 1, 14, 20, 30
 
 
 def test_stats_without_repairs_says_no_repairs(registry):
@@ -156,7 +157,7 @@ def test_stats_xlsx_is_one_printable_sheet(registry, tmp_path):
     total = {r[0]: dict(zip(head, r)) for r in rows if r[3] == "total"}
     assert set(total) == {"2026", "2027"}
     assert total["2026"]["補修\nrepaired"] == 4 and total["2026"]["発見\nfound"] == 30
-    assert total["2026"]["補修日数(中央値)\ndays to repair (median)"] == 16.6
+    assert total["2026"]["補修日数(中央値)\ndays to repair (median)"] == 17.0
 
 
 def test_stats_group_by_kept_road_field(registry, tmp_path):
@@ -182,7 +183,7 @@ def test_stats_group_by_kept_road_field(registry, tmp_path):
         if open_ is not None:
             assert sum(int(r["期末未対応 open at end"]) for r in per) == open_
     (seg,) = {r["road_segment_id"] for r in tot if r["期間 period"] == "2026-12" and r["補修 repaired"] == "1"
-              and r["補修日数(中央値) days to repair (median)"] == "29.6"}  # R-000006's segment
+              and r["補修日数(中央値) days to repair (median)"] == "30.0"}  # R-000006's segment
     assert seg
 
 
