@@ -152,6 +152,22 @@ def _open_store(path: Path, cfg=None):
     return Store.for_config(path, cfg or _config(None))
 
 
+def _day_option(text: Optional[str], cfg, field: str):
+    """A date option (``--since``, ``--until``) read as a crew's dates are (README: Dates a crew writes; a year left
+    out: this year on the config's clock), a time as its day; None when not given; exit 2 naming the option."""
+    if not text:
+        return None
+    from detector.errors import UsageError
+    from detector.store import _parse_when
+
+    try:
+        d = _parse_when(text, today=datetime.now(cfg.tz).date())
+    except ValueError as e:
+        raise UsageError(f"{e} (YYYY-MM-DD, 2026/1/5, 2026年1月5日, 令和8年1月5日, 11/26: see README, "
+                         "Dates a crew writes)", field=field) from None
+    return d.date() if isinstance(d, datetime) else d
+
+
 def _progress() -> Progress:
     return Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False,
@@ -498,13 +514,14 @@ def status(
     stamp: object = when
     if when is not None and when.strip():  # a change is not dated in the future (a typed 2027 for 2026)
         from detector.errors import UsageError
-        from detector.store import parse_change_time
+        from detector.store import FutureDateError, parse_change_time
 
         try:  # read once, here (the import reads a crew's 確認日 with the same function); the store takes it as read
             stamp = parse_change_time(when, datetime.now(cfg.tz))
+        except FutureDateError as e:
+            raise UsageError(str(e), field="--at") from None
         except ValueError as e:
-            raise UsageError(f"{e}" + ("" if "in the future" in str(e) else " (README: Dates a crew writes)"),
-                             field="--at") from None
+            raise UsageError(f"{e} (README: Dates a crew writes)", field="--at") from None
     with _open_store(store, cfg) as st:
         before, rows = st.status_of(candidate_id), n_history(st)
         seen: list = []  # a repair dated before a sighting held: recorded and reopened at once
@@ -691,14 +708,7 @@ def export(
     check_max_mb(format, max_mb)
     statuses = [s for v in (status_ or []) for s in v.split(",") if s] or None
     cfg = _config(config)
-    try:  # the dates a crew's checked_at takes (README: Dates a crew writes); a time: its day
-        from detector.store import _parse_when
-
-        since_d = _parse_when(since, today=datetime.now(cfg.tz).date()) if since else None
-        since_d = since_d.date() if isinstance(since_d, datetime) else since_d
-    except ValueError as e:
-        raise PatrolError(f"{e} (YYYY-MM-DD, 2026/1/5, 2026年1月5日, 令和8年1月5日, 11/26: see README, "
-                          "Dates a crew writes)", field="--since") from None
+    since_d = _day_option(since, cfg, "--since")  # the dates a crew's checked_at takes; a time: its day
     from detector.roads import join_fields, load_roads, require_network
 
     net = load_roads(roads, cfg) if roads is not None else None
@@ -736,7 +746,7 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
     showed nothing), those taken since ``--since`` (and the damages seen since) with it."""
     from detector.errors import UsageError
     from detector.segments import SEGMENT_FILES, registry_condition, write_segments
-    from detector.store import OPEN_STATUSES, _parse_when
+    from detector.store import OPEN_STATUSES
 
     for flag, v, why in (("--crs", crs, "its GeoJSON is WGS 84, its GeoPackage in the road network's CRS"),
                          ("--encoding", encoding, "its GeoJSON and GeoPackage are UTF-8; --encoding is the Shapefile's"),
@@ -750,12 +760,7 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
         raise UsageError(f"{Path(out).name}: --format segments writes X.geojson or X.gpkg", None, "--out")
     statuses = [s for v in (status_ or []) for s in v.split(",") if s] or list(OPEN_STATUSES)
     cfg = _config(config)
-    try:
-        since_d = _parse_when(since, today=datetime.now(cfg.tz).date()) if since else None
-        since_d = since_d.date() if isinstance(since_d, datetime) else since_d
-    except ValueError as e:
-        raise UsageError(f"{e} (YYYY-MM-DD, 2026/1/5, 2026年1月5日, 令和8年1月5日, 11/26: see README, "
-                         "Dates a crew writes)", None, "--since") from None
+    since_d = _day_option(since, cfg, "--since")
     from detector.roads import load_roads
 
     net = load_roads(roads, cfg)
@@ -801,7 +806,6 @@ def stats(
     period's end, days to repair (median, 90th percentile)."""
     from detector.errors import UsageError
     from detector.export import road_columns
-    from detector.store import _parse_when
     from detector.stats import NO_GROUP, PERIODS, compute, read_registry, write
 
     by = by.strip().lower()
@@ -811,16 +815,7 @@ def stats(
         raise UsageError(f"{out}: --out must end in .csv or .xlsx", field="--out")
     cfg = _config(config)
     today = datetime.now(cfg.tz).date()
-    days = {}
-    for name, text in (("--since", since), ("--until", until)):
-        if not text:
-            continue
-        try:
-            d = _parse_when(text, today=today)
-        except ValueError as e:
-            raise UsageError(f"{e} (YYYY-MM-DD, 2026/1/5, 2026年1月5日, 令和8年1月5日, 11/26: see README, "
-                             "Dates a crew writes)", field=name) from None
-        days[name] = d.date() if isinstance(d, datetime) else d
+    days = {name: _day_option(text, cfg, name) for name, text in (("--since", since), ("--until", until))}
     if days.get("--until") and days["--until"] > today:  # a month not over yet has no end-of-month backlog
         err_console.print(f"note: --until {days['--until']} is after today ({today}): the periods from today on count "
                           "the registry as it is now (their backlog is today's, not their end's)",

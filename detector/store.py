@@ -882,18 +882,22 @@ def _parse_when(text: str, today: date | None = None, earliest: date | None = No
         raise ValueError(bad) from None
 
 
+class FutureDateError(ValueError):
+    """A change dated on a day after today (``parse_change_time``): refused apart from a date that cannot be read."""
+
+
 def parse_change_time(text: str, now: datetime, earliest: date | None = None) -> date | datetime:
     """The date or time of a status change as typed: ``patrol status --at``, a crew list's 確認日 (``checked_at``),
     補修日 (``repaired_at``) or 状態更新日時 (``status_changed_at``). Read as :func:`_parse_when` reads it (``now``:
-    the registry's clock, aware; a date without a year against its day, not before ``earliest``), and refused
-    (ValueError) when it lies on a day after ``now``'s on that clock: a change cannot be dated in the future (a typed
+    the registry's clock, aware; a date without a year against its day, not before ``earliest``; ValueError where
+    it cannot be read), and refused (``FutureDateError``) when it lies on a day after ``now``'s on that clock: a change cannot be dated in the future (a typed
     2062 for 2026, a wrong year). A day's slack: a date of today, or a time later today, is taken (a PC's clock or
     zone a few hours off); an offset time is compared on the registry's clock."""
     w = _parse_when(text, today=now.date(), earliest=earliest)
     day = w if not isinstance(w, datetime) else (
         w.astimezone(now.tzinfo) if w.tzinfo else w.replace(tzinfo=now.tzinfo)).date()
     if day > now.date():
-        raise ValueError(f"{str(text).strip()!r} is after now ({now:%Y-%m-%d %H:%M}): a change cannot be dated in the "
+        raise FutureDateError(f"{str(text).strip()!r} is after now ({now:%Y-%m-%d %H:%M}): a change cannot be dated in the "
                          "future")
     return w
 
@@ -2950,10 +2954,11 @@ class Store:
                     try:
                         if get(row, col):
                             parse_change_time(get(row, col), now)
-                    except ValueError as e:
-                        if "in the future" in str(e):
-                            future = f"{cid}: {col} {e}"
-                            break
+                    except FutureDateError as e:
+                        future = f"{cid}: {col} {e}"
+                        break
+                    except ValueError:  # (unreadable: each column's own check says so below)
+                        pass
                 if future is not None:
                     rep.unmatched.append((line, future))
                     continue
