@@ -98,20 +98,11 @@ def _frames_df(frames) -> pd.DataFrame:
         "heading": np.array([f.heading for f in frames], float)})
 
 
-def distance_m(lat: np.ndarray, lon: np.ndarray) -> float:
-    """Metres along the positions in the given order (haversine between neighbours)."""
+def step_m(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Metres of each step between neighbours in the given order (haversine; ``[i]``: from position i to i + 1)."""
     if len(lat) < 2:
-        return 0.0
-    d, _ = distance_bearing(lat[:-1], lon[:-1], lat[1:], lon[1:])
-    return float(np.sum(d))
-
-
-def distance_m_steps(lat: np.ndarray, lon: np.ndarray, steps: np.ndarray) -> float:
-    """Metres of the steps between neighbours (``steps[i]``: from position i to i + 1) that ``steps`` marks."""
-    if len(lat) < 2 or not steps.any():
-        return 0.0
-    d, _ = distance_bearing(lat[:-1], lon[:-1], lat[1:], lon[1:])
-    return float(np.sum(d[steps]))
+        return np.zeros(0)
+    return distance_bearing(lat[:-1], lon[:-1], lat[1:], lon[1:])[0]
 
 
 def _first_drive(row, order: dict[str, int]) -> str | None:
@@ -186,11 +177,11 @@ def build(drives: list[str], frames, det, cands: pd.DataFrame, net, cfg,
         along = pos
         if len(pos) and all(isinstance(t, datetime) for t in pos["time"]):
             along = pos.assign(_t=[t.timestamp() for t in pos["time"]]).sort_values("_t", kind="mergesort")
-        row["distance_km"] = round(distance_m(along["lat"].to_numpy(), along["lon"].to_numpy()) / 1000.0, 3)
+        steps = step_m(along["lat"].to_numpy(), along["lon"].to_numpy())  # (once for both distances)
+        row["distance_km"] = round(float(np.sum(steps)) / 1000.0, 3)
         poor = along["look"].to_numpy() != ""
         both = poor[:-1] & poor[1:]  # a step between two poor frames: nothing on it was seen
-        row["poor_look_km"] = round(distance_m_steps(along["lat"].to_numpy(), along["lon"].to_numpy(), both)
-                                    / 1000.0, 3)
+        row["poor_look_km"] = round(float(np.sum(steps[both])) / 1000.0, 3)
         sv = sv_of[d]
         row["surveyed_km"] = round(float(sv["surveyed_m"].sum()) / 1000.0, 3)
         row["segments"] = len(sv)
