@@ -276,32 +276,18 @@ def write_csv(log: pd.DataFrame, path: Path, cfg) -> None:
 def _xlsx_sheet(ws, df: pd.DataFrame, cols: list[tuple[str, str, str]]) -> None:
     from openpyxl.utils import get_column_letter
 
-    from .report import _excel_text, xlsx_header, xlsx_print_setup, xlsx_text_width
+    from .report import xlsx_cell, xlsx_header, xlsx_print_setup
 
     widths = xlsx_header(ws, cols)
     for i, r in enumerate(df.to_dict("records"), 2):
         for j, (name, _, _) in enumerate(cols, 1):
             v = r.get(name)
-            cell = ws.cell(row=i, column=j)
-            if name == "date" and _known(v):
-                cell.value, cell.number_format = v, "yyyy-mm-dd"
-                widths[j - 1] = max(widths[j - 1], 12)
-            elif name in ("start", "end") and isinstance(v, datetime) and _known(v):
-                later = _known(r.get("date")) and v.date() != r.get("date")
-                cell.value = v.replace(tzinfo=None) if later else time(v.hour, v.minute, v.second)
-                cell.number_format = "yyyy-mm-dd hh:mm:ss" if later else "hh:mm:ss"
-                widths[j - 1] = max(widths[j - 1], 20 if later else 10)
-            elif name == "duration" and isinstance(v, timedelta) and not pd.isna(v):
-                cell.value, cell.number_format = v, "[h]:mm:ss"
-                widths[j - 1] = max(widths[j - 1], 10)
-            elif isinstance(v, str):
-                cell.value = _excel_text(v)
-                cell.data_type = "s"  # never a formula
-                widths[j - 1] = max(widths[j - 1], xlsx_text_width(v))
-            elif v is not None and not (isinstance(v, float) and np.isnan(v)) and v is not pd.NaT:
-                cell.value = v.item() if isinstance(v, np.generic) else v
-                if name.endswith("_km"):
-                    cell.number_format = "0.000"
+            if name in ("start", "end") and isinstance(v, datetime) and _known(v):
+                # a time of day; one on a later day than the patrol's date (past midnight) with its date
+                if not (_known(r.get("date")) and v.date() != r.get("date")):
+                    v = time(v.hour, v.minute, v.second)
+            widths[j - 1] = max(widths[j - 1], xlsx_cell(ws.cell(row=i, column=j), v,
+                                                         "0.000" if name.endswith("_km") else None))
     for name in ("inspector", "vehicle", "weather", "notes"):  # room to write by hand on the printout
         j = next((k for k, (c, *_) in enumerate(cols, 1) if c == name), None)
         if j is not None:

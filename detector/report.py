@@ -45,7 +45,8 @@ import re
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as time_of_day
 from pathlib import Path
 from typing import Any
 
@@ -555,6 +556,42 @@ def xlsx_text_width(v: str) -> int:
     return min(60, sum(2 if ord(ch) > 0x2E7F else 1 for ch in v) + 2)
 
 
+def xlsx_cell(cell, v: Any, number_format: str | None = None, number_width: int = 0) -> int:
+    """Write ``v`` into the openpyxl ``cell`` typed as Excel reads it; returns the column width it needs (0: no more
+    than its heading's). The lists' workbooks (repair list, patrol log, stats) write every cell through it:
+
+    - missing (None, NaN, NaT): left empty, 0;
+    - text: ``_excel_text`` (no control characters, cut at ``EXCEL_CELL_MAX``), always a string, never a formula,
+      whatever it starts with (``=``, ``+``, ``-``, ``@``); its shown width (``xlsx_text_width``);
+    - a date and time: an Excel date-time, ``yyyy-mm-dd hh:mm:ss`` (offset dropped: Excel has no time zones; the
+      caller puts it on the municipality's clock first), 20; a date: ``yyyy-mm-dd``, 12; a time of day:
+      ``hh:mm:ss``, 10; a duration: ``[h]:mm:ss`` (hours past 24), 10;
+    - a number (or true/false): as a number, numpy's as Python's, in ``number_format`` where given; ``number_width``.
+    """
+    if v is None or v is pd.NaT or (isinstance(v, (float, np.floating)) and np.isnan(v)):
+        return 0
+    if isinstance(v, str):
+        cell.value = text = _excel_text(v)
+        cell.data_type = "s"  # never a formula, whatever the text starts with
+        return xlsx_text_width(text)
+    if isinstance(v, datetime):
+        cell.value, cell.number_format = v.replace(tzinfo=None), "yyyy-mm-dd hh:mm:ss"
+        return 20
+    if isinstance(v, date):
+        cell.value, cell.number_format = v, "yyyy-mm-dd"
+        return 12
+    if isinstance(v, time_of_day):
+        cell.value, cell.number_format = v, "hh:mm:ss"
+        return 10
+    if isinstance(v, timedelta):
+        cell.value, cell.number_format = v, "[h]:mm:ss"
+        return 10
+    cell.value = v.item() if isinstance(v, np.generic) else v
+    if number_format:
+        cell.number_format = number_format
+    return number_width
+
+
 def xlsx_print_setup(ws, n_cols: int, n_rows: int) -> None:
     """A list sheet as it is printed and filed: A4 landscape, one page wide, the header row on every page, page
     numbers; the header row's filter over the ``n_rows`` rows."""
@@ -568,6 +605,11 @@ def xlsx_print_setup(ws, n_cols: int, n_rows: int) -> None:
     ws.print_title_rows = "1:1"
     ws.page_margins.left = ws.page_margins.right = 0.4
     ws.oddFooter.center.text = "&P / &N"
+
+
+#: the repair list workbook's number columns and their Excel format (``xlsx_cell``)
+XLSX_NUMBER_FORMATS = {"confidence": "0.00", "severity": "0.00", "chainage_m": "0.0", "est_width_m": "0.0",
+                       "est_length_m": "0.0", "lat": "0.000000", "lon": "0.000000", "x": "0.000", "y": "0.000"}
 
 
 def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
@@ -584,34 +626,16 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
     for i, row in enumerate(df.reindex(columns=[c for c, *_ in cols]).itertuples(index=False, name=None), 2):
         for j, ((name, _, _), v) in enumerate(zip(cols, row), 1):
             v = _flat(v)
+            if name in TIME_COLUMNS:  # ISO text with offset -> the municipality's wall time (text if unreadable)
+                v = _excel_time(v, tz) or v
             cell = ws.cell(row=i, column=j)
-            if name in TIME_COLUMNS:
-                t = _excel_time(v, tz)
-                if t is not None:
-                    cell.value = t
-                    cell.number_format = "yyyy-mm-dd hh:mm:ss"
-                    widths[j - 1] = max(widths[j - 1], 20)
-                    continue
-            if isinstance(v, str):
-                v = _excel_text(v)
-                cell.value = v
-                cell.data_type = "s"  # never a formula, whatever the text starts with
-                if name == "photo" and v:
-                    cell.hyperlink = _xlsx_href(v)  # relative to the workbook: a click opens the crop
-                    cell.style = "Hyperlink"  # blue, underlined: seen as a link
-                widths[j - 1] = max(widths[j - 1], xlsx_text_width(v))
-            else:
-                cell.value = v
-                if name in ("confidence", "severity"):
-                    cell.number_format = "0.00"
-                elif name in ("chainage_m", "est_width_m", "est_length_m"):
-                    cell.number_format = "0.0"
-                elif name in ("lat", "lon"):
-                    cell.number_format = "0.000000"
-                elif name in ("x", "y"):
-                    cell.number_format = "0.000"
-                if v is not None:
-                    widths[j - 1] = max(widths[j - 1], 10)
+            fmt = XLSX_NUMBER_FORMATS.get(name)
+            widths[j - 1] = max(widths[j - 1], xlsx_cell(cell, v, fmt, number_width=10))
+            if v is None and fmt:
+                cell.number_format = fmt  # an empty number cell keeps its column's format
+            elif name == "photo" and isinstance(cell.value, str) and cell.value:
+                cell.hyperlink = _xlsx_href(cell.value)  # relative to the workbook: a click opens the crop
+                cell.style = "Hyperlink"  # blue, underlined: seen as a link
     for j, w in enumerate(widths, 1):
         ws.column_dimensions[get_column_letter(j)].width = w
     for j, (name, _, _) in enumerate(cols, 1):

@@ -302,7 +302,7 @@ def write_xlsx(st: Stats, path: Path, cfg=None) -> None:
     from openpyxl import Workbook
     from openpyxl.utils import get_column_letter
 
-    from .report import _excel_text, xlsx_header, xlsx_print_setup, xlsx_text_width
+    from .report import xlsx_cell, xlsx_header, xlsx_print_setup
 
     cols = columns(st)
     wb = Workbook()
@@ -311,20 +311,8 @@ def write_xlsx(st: Stats, path: Path, cfg=None) -> None:
     widths = xlsx_header(ws, cols)
     for i, row in enumerate(st.table.itertuples(index=False, name=None), 2):
         for j, ((name, _, _), v) in enumerate(zip(cols, row), 1):
-            cell = ws.cell(row=i, column=j)
-            if v is None or (isinstance(v, float) and np.isnan(v)):
-                continue
-            if isinstance(v, date):
-                cell.value, cell.number_format = v, "yyyy-mm-dd"
-                widths[j - 1] = max(widths[j - 1], 12)
-            elif isinstance(v, str):
-                cell.value = _excel_text(v)
-                cell.data_type = "s"  # never a formula
-                widths[j - 1] = max(widths[j - 1], xlsx_text_width(v))
-            else:
-                cell.value = v.item() if isinstance(v, np.generic) else v
-                if name.startswith("days_"):
-                    cell.number_format = "0.0"
+            fmt = "0.0" if name.startswith("days_") else None
+            widths[j - 1] = max(widths[j - 1], xlsx_cell(ws.cell(row=i, column=j), v, fmt))
     for j, wd in enumerate(widths, 1):
         ws.column_dimensions[get_column_letter(j)].width = wd
     ws.freeze_panes = "A2"
