@@ -168,6 +168,12 @@ def _day_option(text: Optional[str], cfg, field: str):
     return d.date() if isinstance(d, datetime) else d
 
 
+def _status_option(values: Optional[List[str]]) -> Optional[list[str]]:
+    """``--status`` (repeatable or comma-separated: ``--status new,confirmed --status 補修予定``) as its list of words,
+    None when not given (each command its own default: export every status, the segments export the open ones)."""
+    return [s for v in (values or []) for s in v.split(",") if s] or None
+
+
 def _progress() -> Progress:
     return Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False,
@@ -706,7 +712,7 @@ def export(
         return _export_segments(store, out, status_, since, roads, config, crs=crs, encoding=encoding, max_mb=max_mb)
     target, encoding = export_options(format, out, crs, encoding)  # refused before the registry is read
     check_max_mb(format, max_mb)
-    statuses = [s for v in (status_ or []) for s in v.split(",") if s] or None
+    statuses = _status_option(status_)
     cfg = _config(config)
     since_d = _day_option(since, cfg, "--since")  # the dates a crew's checked_at takes; a time: its day
     from detector.roads import join_fields, load_roads, require_network
@@ -758,7 +764,7 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
                          "it", None, "--roads")
     if Path(out).suffix.lower() not in SEGMENT_FILES:
         raise UsageError(f"{Path(out).name}: --format segments writes X.geojson or X.gpkg", None, "--out")
-    statuses = [s for v in (status_ or []) for s in v.split(",") if s] or list(OPEN_STATUSES)
+    statuses = _status_option(status_) or list(OPEN_STATUSES)
     cfg = _config(config)
     since_d = _day_option(since, cfg, "--since")
     from detector.roads import load_roads
