@@ -575,7 +575,7 @@ def _show_damage(st, candidate_id: str) -> None:
     for h in hist.itertuples(index=False):
         at = str(h.at or "")[:16].replace("T", " ")
         move = f"{h.from_status} -> {h.to_status}" if h.from_status and h.from_status != h.to_status else h.to_status
-        # a row a run's merge wrote (the damage found: new) names no one: the run made it
+        # a creation row (the damage found: new) an older patrol wrote names no one: the run made it
         who = h.who or (f"patrol (run {h.run_id})" if h.run_id else "")
         parts = [f"  {at}  {move}", f"by {who}" if who else "", f"'{h.note}'" if h.note else "",
                  f"[{h.source}]" if h.source else ""]

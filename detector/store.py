@@ -482,8 +482,8 @@ HEADING_TOLERANCE_DEG = 60.0
 
 
 def _run_who(run_id: str | None, run_info: dict | None = None, cfg=None) -> str:
-    """``who`` of a history row a run's merge writes (a drive's sighting reopening a repaired damage): ``patrol (run
-    <run_id>)``, with the run's inspector where it has one (``patrol run --inspector``, else the config's
+    """``who`` of a history row a run's merge writes (a damage found: new; a drive's sighting reopening a repaired
+    damage): ``patrol (run <run_id>)``, with the run's inspector where it has one (``patrol run --inspector``, else the config's
     ``patrol_log.inspector``; ``run_info['inspector']``): ``patrol (run 20261127T004612-week48, inspector 田中)``."""
     insp = _s((run_info or {}).get("inspector")) or _s(getattr(getattr(cfg, "patrol_log", None), "inspector", None))
     return f"patrol (run {run_id}" + (f", inspector {insp})" if insp else ")")
@@ -1343,6 +1343,7 @@ class Store:
             merged_at = datetime.now(self.tz).isoformat(timespec="seconds")  # the municipality's clock
             run_id = res.run_id = run_id or self._new_run_id(merged_at, _s(run_info.get("label")))
             last = int(con.execute("SELECT value FROM patrol_meta WHERE key='last_number'").fetchone()[0])
+            creator = _run_who(run_id, run_info, cfg)
             touched: dict[str, bool] = {}  # registry id -> got new observations
             new_obs_t: dict[str, float] = {}
             for i, r in enumerate(rows):
@@ -1357,9 +1358,10 @@ class Store:
                         "INSERT INTO candidates (candidate_id, class, class_name, class_name_ja, status, "
                         "status_changed_at, created_run, n_obs) VALUES (?,?,?,?,?,?,?,0)",
                         (rid, r["class"], _s(names[0]), _s(names[1]), "new", merged_at, run_id))
-                    con.execute(
-                        "INSERT INTO status_history (candidate_id, at, from_status, to_status, source, run_id, note) "
-                        "VALUES (?,?,NULL,'new','merge',?,?)", (rid, merged_at, run_id, r.get("candidate_id_run")))
+                    con.execute(  # who: the run that found it, as the rows patrol writes itself (_run_who)
+                        "INSERT INTO status_history (candidate_id, at, from_status, to_status, who, source, run_id, "
+                        "note) VALUES (?,?,NULL,'new',?,'merge',?,?)",
+                        (rid, merged_at, creator, run_id, r.get("candidate_id_run")))
                 res.mapping[r["index"]] = rid
                 n_ins, n_boxed, tmax = self._insert_observations(rid, r, run_id)
                 if created or n_boxed:

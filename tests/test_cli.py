@@ -1523,6 +1523,37 @@ def test_status_show_prints_no_nan_in_the_history(located, tmp_path):
     assert hist[2].split()[2:] == ["confirmed", "->", "scheduled", "by", "山田", "[manual]"], hist
 
 
+def test_creation_row_names_the_run_and_its_inspector(located, tmp_path):
+    """The history row a run's merge writes when it finds a damage (-> new) had no ``who`` (NULL; `patrol status`
+    showed ``by patrol (run …)`` from its run_id) while the other rows patrol writes itself name the run and its
+    inspector (``_run_who``). Now the creation row stores ``patrol (run <run_id>, inspector <name>)`` too (without an
+    inspector ``patrol (run <run_id>)``); a registry's older rows (who NULL) still show the run. Real data: pass 1's
+    true boxes located into new registries, with and without --inspector."""
+    for k, extra in enumerate((("--inspector", "田中"), ())):
+        reg = tmp_path / f"r{k}.gpkg"
+        ok(patrol("locate", need(TOYAMA / f"{P1}.oracle.csv"), "--roads", located["roads"], "--out",
+                  tmp_path / f"o{k}", "--store", reg, *extra))
+        con = sqlite3.connect(reg)
+        try:
+            rows = con.execute("SELECT candidate_id, who, run_id FROM status_history WHERE to_status='new'").fetchall()
+        finally:
+            con.close()
+        assert len(rows) == len(_store_rows(reg)) > 0 and all(r[2] for r in rows), rows
+        want = f"patrol (run {rows[0][2]}" + (", inspector 田中)" if extra else ")")
+        assert {r[1] for r in rows} == {want}, rows
+        out = [" ".join(x.split()) for x in ok(patrol("status", reg, rows[0][0])).stdout.splitlines()]
+        hist = out[out.index(next(x for x in out if x.startswith("history (状態履歴): "))) + 1:]
+        assert f" new by {want} " in hist[0] and hist[0].endswith("[merge]"), hist
+    con = sqlite3.connect(reg)  # a row an older patrol wrote: no who; shown by its run
+    try:
+        con.execute("UPDATE status_history SET who=NULL WHERE candidate_id=?", (rows[0][0],))
+        con.commit()
+    finally:
+        con.close()
+    out = [" ".join(x.split()) for x in ok(patrol("status", reg, rows[0][0])).stdout.splitlines()]
+    assert any(x.endswith("[merge]") and f" new by patrol (run {rows[0][2]}) " in x for x in out), out
+
+
 def test_track_help_names_every_track_format():
     """`patrol run/detect --help` said a --track file is "GPX or NMEA 0183" while patrol reads CSV/TSV and KML/KMZ
     tracks too (README: Cameras without GPS: track files): a city with a fleet system's CSV log took it for refused."""
