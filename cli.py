@@ -20,6 +20,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from detector.errors import plural
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Road-damage patrol: dashboard-phone frames in, repair candidates on the city's road network out.")
 console = Console(stderr=False, highlight=False)
@@ -210,10 +212,12 @@ def _print_summary(s, title: str) -> None:
         t.add_row("hits", f"{s.hits}" + (f" ({s.hits_unlocated} without position)" if s.hits_unlocated else ""))
     else:  # every hit accounted for: hits = sightings + the rest
         rest = [f"{n} {why}" for n, why in (
-            (s.hits_same_frame, "more boxes of a damage in a frame already counted"),
+            (s.hits_same_frame, "more box" + ("" if s.hits_same_frame == 1 else "es")
+                                + " of a damage in a frame already counted"),
             (s.hits_weak, "in single low-confidence sightings, not kept"),
             (s.hits_unplaced, "without position")) if n]
-        t.add_row("hits", f"{s.hits} = {s.sightings} sightings of {s.candidates} candidates (one per damage and frame)"
+        t.add_row("hits", f"{s.hits} = {plural(s.sightings, 'sighting')} of {plural(s.candidates, 'candidate')} "
+                          "(one per damage and frame)"
                   + "".join(f" + {r}" for r in rest))
     if s.detect_fps:
         t.add_row("speed", f"{s.detect_fps:.1f} frames/s detection")
@@ -226,7 +230,7 @@ def _print_summary(s, title: str) -> None:
         if s.passed_unseen is not None:  # (a merge without frames: where the car drove is not known)
             ring = s.unseen_ring_passes  # config store.unseen_ring_passes: report.html's dotted ring
             twice = sum(s.passed_unseen_n.get(c, 0) >= ring for c in s.passed_unseen)
-            t.add_row("passed unseen", f"{len(s.passed_unseen)} known damages driven past without a sighting (未検出通過)"
+            t.add_row("passed unseen", f"{plural(len(s.passed_unseen), 'known damage')} driven past without a sighting (未検出通過)"
                       + (f", {twice} of them now on {ring} or more drives since last seen" if twice else "")
                       + (f"; frames too dark, glared or blurred to show the road, no unseen pass: "
                          + ", ".join(f"{d} {n}" for d, n in s.poor_look.items()) if s.poor_look else ""))
@@ -738,10 +742,10 @@ def export(
         console.print(msg, soft_wrap=True, markup=False, highlight=False)
     for msg in notes:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
-    console.print(f"{len(df)} candidates → {out}" + (f" ({target.to_string()})" if target is not None else "")
+    console.print(f"{plural(len(df), 'candidate')} → {out}" + (f" ({target.to_string()})" if target is not None else "")
                   + (f" ({encoding or 'cp932'})" if format == "shp" else ""))
     if format in PHOTO_FORMATS and (folder := photo_folder(out)).is_dir():  # copy it along with the file
-        console.print(f"{sum(1 for _ in folder.glob('*.jpg'))} photos → {folder}")
+        console.print(f"{plural(sum(1 for _ in folder.glob('*.jpg')), 'photo')} → {folder}")
 
 
 def _export_segments(store: Path, out: Path, status_, since: Optional[str], roads: Optional[Path],
@@ -783,11 +787,12 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
     for msg in net.read_warnings:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
     if placed:
-        err_console.print(f"note: {placed} damages placed on the network anew (their stored segment is not in "
+        err_console.print(f"note: {plural(placed, 'damage')} placed on the network anew (their stored segment is not in "
                           f"{Path(roads).name})", soft_wrap=True, markup=False, highlight=False)
     n_seg = int((seg["level"] == "segment").sum())
     n_cov = int(((seg["level"] == "segment") & (seg["surveyed_m"] > 0)).sum())
-    console.print(f"{len(df)} damages, {len(frames)} frames of {meta['drives']} drives → {n_seg} segments "
+    console.print(f"{plural(len(df), 'damage')}, {plural(len(frames), 'frame')} of {plural(meta['drives'], 'drive')} → "
+                  f"{plural(n_seg, 'segment')} "
                   f"({n_cov} surveyed) → {out}", soft_wrap=True, markup=False, highlight=False)
 
 
@@ -863,7 +868,7 @@ def stats(
     console.print(f"open now {res.open_now}; {med}", markup=False, highlight=False, soft_wrap=True)
     if out is not None:
         write(res, out, cfg)
-        console.print(f"{len(res.table)} rows → {out}", markup=False, highlight=False)
+        console.print(f"{plural(len(res.table), 'row')} → {out}", markup=False, highlight=False)
 
 
 def _console_never_fails() -> None:

@@ -5,6 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """A count in a message: ``1 sighting``, ``2 sightings`` (``many``: the plural where it is not ``word`` + s)."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
 class PatrolError(Exception):
     """An error the user can act on. ``str(err)`` is a single line: ``<file>: <field>: <reason>``."""
 

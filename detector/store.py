@@ -110,7 +110,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, StoreError, UsageError, read_input_bytes
+from .errors import InputError, StoreError, UsageError, plural, read_input_bytes
 from .tracks import JA_DATE_MARKS, zone_of
 from .textio import TextEncodingError, decode_text, table_delimiter
 
@@ -664,10 +664,6 @@ def merge_max_apart_m(cfg=None) -> float:
     return max(100.0, 4.0 * d)
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 @dataclass
 class CandidateMerge:
     """What ``Store.merge_candidates`` did: ``candidate_id``'s sightings became ``into``'s."""
@@ -696,8 +692,8 @@ class CandidateMerge:
         2 drives``."""
         apart = f", {self.apart_m:.0f} m apart" if self.apart_m is not None else ""
         return (f"{self.candidate_id} merged into {self.into} ({self.into_name}{apart}): "
-                f"{_plural(self.sightings, 'sighting')}, {_plural(self.drives, 'drive')} moved; {self.into} now "
-                f"{_plural(self.n_obs, 'sighting')} over {_plural(self.n_drives, 'drive')}")
+                f"{plural(self.sightings, 'sighting')}, {plural(self.drives, 'drive')} moved; {self.into} now "
+                f"{plural(self.n_obs, 'sighting')} over {plural(self.n_drives, 'drive')}")
 
     @property
     def notes(self) -> list[str]:
@@ -742,8 +738,8 @@ class CandidateUnmerge:
         """``R-000031 is its own damage again (D00 縦ひび割れ, new (新規)): 3 sightings over 1 drive back from
         R-000012; R-000012 now 5 sightings over 1 drive``."""
         return (f"{self.candidate_id} is its own damage again ({self.name}, {status_label(self.status)}): "
-                f"{_plural(self.sightings, 'sighting')} over {_plural(self.drives, 'drive')} back from {self.final}; "
-                f"{self.final} now {_plural(self.n_obs, 'sighting')} over {_plural(self.n_drives, 'drive')}")
+                f"{plural(self.sightings, 'sighting')} over {plural(self.drives, 'drive')} back from {self.final}; "
+                f"{self.final} now {plural(self.n_obs, 'sighting')} over {plural(self.n_drives, 'drive')}")
 
     @property
     def notes(self) -> list[str]:
@@ -751,7 +747,7 @@ class CandidateUnmerge:
         if self.final != self.into:
             out.append(f"{self.into} was merged into {self.final} since: the sightings came back from {self.final}")
         if self.later:
-            out.append(f"{_plural(self.later, 'sighting')} that runs added to {self.final} after the merge stay "
+            out.append(f"{plural(self.later, 'sighting')} that runs added to {self.final} after the merge stay "
                        f"{self.final}'s (a run matched {'them' if self.later != 1 else 'it'} to {self.final})")
         out.append(f"{self.candidate_id} has its status {status_label(self.status)} again and is listed by the next "
                    f"export (export the crew lists again)")
@@ -2345,9 +2341,9 @@ class Store:
             con.executemany(
                 "INSERT INTO status_history (candidate_id, at, from_status, to_status, who, note, source) "
                 "VALUES (?,?,?,?,?,?,?)",
-                [(a, at, st_a, st_a, _s(who), f"merged into {b} ({_plural(n_a, 'sighting')} moved){extra}",
+                [(a, at, st_a, st_a, _s(who), f"merged into {b} ({plural(n_a, 'sighting')} moved){extra}",
                   f"merged-into:{b}"),
-                 (b, at, st_b, st_b, _s(who), f"{a} merged into it ({_plural(n_a, 'sighting')}, {a} was "
+                 (b, at, st_b, st_b, _s(who), f"{a} merged into it ({plural(n_a, 'sighting')}, {a} was "
                                               f"{cls_a} {st_a}){extra}", f"merged-from:{a}")])
             # into repaired, a seen after the repair: reopened now, as a's drive merged after the repair would have
             reopened = None
@@ -2453,7 +2449,7 @@ class Store:
             lost = [i for i in moved if i not in now_at]
             if lost:
                 raise UsageError(
-                    f"{self.merged_text(a)}: cannot undo the merge exactly: {_plural(len(lost), 'sighting')} of the "
+                    f"{self.merged_text(a)}: cannot undo the merge exactly: {plural(len(lost), 'sighting')} of the "
                     f"{len(moved)} it moved {'were' if len(lost) != 1 else 'was'} since replaced by a run's boxed "
                     f"sighting of the same photo, which the run matched to {final} (the merge stands; {a}'s "
                     f"sightings are {final}'s)", self.path)
@@ -2503,9 +2499,9 @@ class Store:
             con.executemany(
                 "INSERT INTO status_history (candidate_id, at, from_status, to_status, who, note, source) "
                 "VALUES (?,?,?,?,?,?,?)",
-                [(a, at, st_a, st_a, _s(who), f"merge into {into} undone ({_plural(n_a, 'sighting')} back from "
+                [(a, at, st_a, st_a, _s(who), f"merge into {into} undone ({plural(n_a, 'sighting')} back from "
                                              f"{final}){extra}", f"unmerged-from:{final}"),
-                 (final, at, st_f, st_f, _s(who), f"{a}{via} is its own damage again ({_plural(n_a, 'sighting')} "
+                 (final, at, st_f, st_f, _s(who), f"{a}{via} is its own damage again ({plural(n_a, 'sighting')} "
                                                   f"back to {a}){extra}", f"unmerged:{a}")])
             reopen = self._unreopen(a, into, final, at, a, who)
             # into merged on since: each damage along the chain that the merge below it reopened (a's sightings among

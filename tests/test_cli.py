@@ -1554,6 +1554,25 @@ def test_creation_row_names_the_run_and_its_inspector(located, tmp_path):
     assert any(x.endswith("[merge]") and f" new by patrol (run {rows[0][2]}) " in x for x in out), out
 
 
+def test_run_summary_counts_of_one_read_singular(tmp_path, capsys):
+    """The run summary said "2 = 1 sightings of 1 candidates … + 1 more boxes" and "1 known damages driven past": a
+    count of one is singular now (errors.plural), other counts plural as before."""
+    import cli
+    from detector.pipeline import RunSummary
+
+    def said(**kw) -> str:
+        with cli.console.capture() as cap:
+            cli._print_summary(RunSummary(out=tmp_path, new=0, seen_again=1, **kw), "patrol run")
+        return " ".join(cap.get().split())
+
+    one = said(hits=2, sightings=1, candidates=1, hits_same_frame=1, passed_unseen=["R-000007"])
+    assert "hits 2 = 1 sighting of 1 candidate (one per damage and frame) + 1 more box of a damage" in one, one
+    assert "passed unseen 1 known damage driven past" in one, one
+    two = said(hits=6, sightings=2, candidates=2, hits_same_frame=4, passed_unseen=["R-000007", "R-000009"])
+    assert "hits 6 = 2 sightings of 2 candidates (one per damage and frame) + 4 more boxes of a damage" in two, two
+    assert "passed unseen 2 known damages driven past" in two, two
+
+
 def test_track_help_names_every_track_format():
     """`patrol run/detect --help` said a --track file is "GPX or NMEA 0183" while patrol reads CSV/TSV and KML/KMZ
     tracks too (README: Cameras without GPS: track files): a city with a fleet system's CSV log took it for refused."""

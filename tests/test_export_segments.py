@@ -269,3 +269,20 @@ def test_a_registry_without_frames(tmp_path):
     assert meta["frames"] == 0 and meta["first_frame"] is None and len(got) > 0
     assert (got["surveyed_m"] == 0).all() and got["condition"].isna().all() and got["first_surveyed"].isna().all()
     assert got["n_total"].sum() == meta["damages"] > 0
+
+
+def test_counts_of_one_read_singular(reg, tmp_path):
+    """The exports' closing lines said "1 damages, … → 1 segments" and "1 candidates → FILE": a count of one is
+    singular now (errors.plural), every other count plural as before. Real data: the sample registry, one damage
+    repaired, exported by --status repaired."""
+    path, cfg, _ = reg
+    with Store.for_config(path, cfg) as st:
+        cid = st.query(lists=False)["candidate_id"].tolist()[0]
+        st.set_status(cid, "repaired")
+    r = export(path, tmp_path / "one.geojson", "--status", "repaired")
+    said = " ".join(r.stdout.split())
+    assert said.startswith("1 damage, ") and " frames of 2 drives → " in said, said
+    said = " ".join(export(path, tmp_path / "open.geojson").stdout.split())
+    assert " damages, " in said and " segments (" in said, said
+    r = patrol("export", path, "--format", "csv", "--status", "repaired", "--out", tmp_path / "one.csv")
+    assert r.returncode == 0 and "".join(r.stdout.split()).startswith(f"1candidate→{tmp_path / 'one.csv'}"), r.stdout
