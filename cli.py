@@ -684,7 +684,7 @@ def export(
                                                      "segments: the condition of the road network (per segment and "
                                                      "bin) from every drive the registry holds, needs --roads"),
     out: Path = typer.Option(..., "--out", help="the file to write (shp: X.shp, or X.zip for the files zipped; "
-                                                "segments: X.geojson or X.gpkg)"),
+                                                "segments: X.geojson, X.json or X.gpkg)"),
     status_: Optional[List[str]] = typer.Option(None, "--status", help="only these statuses (repeatable or comma-separated; open, 未対応: "
                                                                           "new, confirmed, scheduled, reopened)"),
     since: Optional[str] = typer.Option(None, "--since", help="only candidates seen on or after this date (YYYY-MM-DD, 2026/1/5, 2026年1月5日, 令和8年1月5日, 11/26; README: Dates a crew writes); segments: and only the frames taken since"),
@@ -767,7 +767,7 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
         raise UsageError("--format segments needs the road network (--roads ROADS): the condition is per segment of "
                          "it", None, "--roads")
     if Path(out).suffix.lower() not in SEGMENT_FILES:
-        raise UsageError(f"{Path(out).name}: --format segments writes X.geojson or X.gpkg", None, "--out")
+        raise UsageError(f"{Path(out).name}: --format segments writes X.geojson, X.json or X.gpkg", None, "--out")
     statuses = _status_option(status_) or list(OPEN_STATUSES)
     cfg = _config(config)
     since_d = _day_option(since, cfg, "--since")

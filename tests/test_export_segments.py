@@ -286,3 +286,22 @@ def test_counts_of_one_read_singular(reg, tmp_path):
     assert " damages, " in said and " segments (" in said, said
     r = patrol("export", path, "--format", "csv", "--status", "repaired", "--out", tmp_path / "one.csv")
     assert r.returncode == 0 and "".join(r.stdout.split()).startswith(f"1candidate→{tmp_path / 'one.csv'}"), r.stdout
+
+
+def test_out_help_names_every_suffix_it_writes():
+    """`patrol export --help` said segments go to "X.geojson or X.gpkg" (and so did the refusal) while X.json is
+    written too (GeoJSON): the help and the message list exactly the suffixes segments.SEGMENT_FILES takes."""
+    import re
+
+    import typer
+
+    import cli
+    from detector.segments import SEGMENT_FILES
+
+    cmd = typer.main.get_command(cli.app).commands["export"]
+    (out,) = [p for p in cmd.params if "--out" in p.opts]
+    said = re.search(r"segments: (.*?)\)", out.help).group(1)
+    assert sorted(re.findall(r"X(\.\w+)", said)) == sorted(SEGMENT_FILES), said
+    r = patrol("export", TOYAMA / "none.gpkg", "--format", "segments", "--roads", TOYAMA / "roads.geojson", "--out",
+               "a.csv")
+    assert r.returncode == 2 and sorted(re.findall(r"X(\.\w+)", r.stderr)) == sorted(SEGMENT_FILES), r.stderr
