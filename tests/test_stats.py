@@ -14,6 +14,7 @@ import csv
 import os
 import subprocess
 import sys
+from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -207,3 +208,71 @@ def test_stats_until_after_today_says_the_backlog_is_todays(registry, tmp_path):
     r = patrol("stats", registry["store"], "--by", "year", "--until", later.isoformat())
     assert r.returncode == 0, r.stderr
     assert f"--until {later} is after today" in r.stderr and "their backlog is today's" in " ".join(r.stderr.split())
+
+
+def _name_of(segment_id: str) -> str | None:
+    """The sample network has no road names, and its damages all lie on segments of one line (``00000037-547-548``
+    …): the test's copy names a segment by a made-up rule on the lower of its id's last two numbers ``n``: ``線 n//4``
+    (a road per four consecutive numbers), none where ``n`` is a multiple of 5."""
+    n = min(int(x) for x in segment_id.split("-")[1:3])
+    return None if n % 5 == 0 else f"線 {n // 4}"
+
+
+def test_stats_group_by_road_name(tmp_path):
+    """`--group road_name` (the registry's own road names, no --roads needed): each road's rows count exactly the
+    damages on it, the unnamed ones under (なし none), and the groups add up to the ungrouped figures. Real data:
+    the sample's two passes located on a copy of its network with names (``_name_of``), two statuses set."""
+    import json
+    import sqlite3
+
+    from detector.config import load_config
+    from detector.stats import NO_GROUP
+    from detector.store import OPEN_STATUSES, Store
+
+    doc = json.loads(need(TOYAMA / "roads.geojson").read_text(encoding="utf-8"))
+    for f in doc["features"]:
+        if (name := _name_of(f["properties"]["segment_id"])) is not None:
+            f["properties"]["name"] = name
+    roads = tmp_path / "roads-named.geojson"
+    roads.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    store = tmp_path / "registry.gpkg"
+    ok(patrol("locate", need(TOYAMA / f"{P1}.oracle.csv"), need(TOYAMA / f"{P2}.oracle.csv"), "--roads", roads,
+              "--out", tmp_path / "out", "--store", store))
+    with Store.for_config(store, load_config(ROOT / "configs" / "default.yaml")) as st:
+        st.set_status("R-000002", "repaired", when=date(2026, 12, 4))
+        st.set_status("R-000003", "not_an_issue", when=date(2026, 12, 15))
+    con = sqlite3.connect(store)
+    try:
+        cands = con.execute("SELECT candidate_id, segment_id, road_name, class, status FROM candidates").fetchall()
+    finally:
+        con.close()
+    assert all(rn == _name_of(seg) for _, seg, rn, _, _ in cands), cands  # the registry holds the copy's names
+    want = {}  # group -> (found, open now, repaired, not an issue)
+    for cid, _, rn, _, status in cands:
+        g = rn or NO_GROUP
+        f, o, r, n = want.get(g, (0, 0, 0, 0))
+        want[g] = (f + 1, o + (status in OPEN_STATUSES), r + (cid == "R-000002"), n + (cid == "R-000003"))
+    assert len(want) >= 3 and NO_GROUP in want  # several roads, and damages on unnamed ones
+
+    whole, grouped = tmp_path / "all.csv", tmp_path / "roads.csv"
+    ok(patrol("stats", store, "--until", "2026-12-31", "--out", whole))
+    ok(patrol("stats", store, "--until", "2026-12-31", "--group", "road_name", "--out", grouped))
+    _, rows = _rows(whole)
+    with open(grouped, encoding="utf-8-sig", newline="") as fh:
+        g_rows = list(csv.DictReader(fh))
+    assert {r["road_name"] for r in g_rows} == set(want)
+    keys = ("found", "repaired", "not_an_issue", "reopened", "open")
+    for (period, cls), row in rows.items():  # every period and class: the roads add up to the whole
+        per = [r for r in g_rows if (r["期間 period"], r["分類 class"]) == (period, cls)]
+        assert per, (period, cls)
+        for k in keys:
+            assert sum(_v(r, k) for r in per) == _v(row, k), (period, cls, k)
+    for g, (found, open_, repaired, not_an_issue) in want.items():  # each road's own damages
+        tot = {r["期間 period"]: r for r in g_rows if r["road_name"] == g and r["分類 class"] == "total"}
+        assert (_v(tot["2026-11"], "found"), _v(tot["2026-12"], "found")) == (found, 0), g
+        assert _v(tot["2026-12"], "open") == open_, g
+        assert _v(tot["2026-12"], "repaired") == repaired and _v(tot["2026-12"], "not_an_issue") == not_an_issue, g
+        by_cls = Counter(c for _, _, rn, c, _ in cands if (rn or NO_GROUP) == g)
+        for c, n in by_cls.items():
+            (row,) = [r for r in g_rows if (r["road_name"], r["期間 period"], r["分類 class"]) == (g, "2026-11", c)]
+            assert _v(row, "found") == n, (g, c)
