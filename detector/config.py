@@ -6,6 +6,7 @@ loads YAML safely and fails fast with the file, the field and the reason.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from pathlib import Path
 from typing import Any, Literal
@@ -487,6 +488,33 @@ def _construct_unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, d
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
 
 
+_IME_SLIPS = (  # a Japanese IME's full-width space or colon where YAML needs ASCII: the line parses as something else
+    (re.compile(r"^[ \t]*\u3000"), "is indented with a full-width space (全角スペース): indent with half-width spaces"),
+    (re.compile(r"^[ \t\u3000]*[^\s:#：][^:#：]*："), "has a full-width colon (：) after its name: type a half-width ':'"),
+    (re.compile(r"^[ \t]*[^\s:#][^:#]*:\u3000"),
+     "has a full-width space (全角スペース) after its colon: type a half-width space"),
+)
+
+
+def _ime_hint(text: str) -> str:
+    """``; line N …`` for the first line holding a full-width space or colon where YAML needs an ASCII one (YAML then
+    reads a setting as text or as a top-level key, and the error alone does not show why), else ``""``."""
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.lstrip(" \t\u3000").startswith("#"):
+            continue
+        for pattern, why in _IME_SLIPS:
+            if pattern.match(line):
+                return f"; line {n} {why}"
+    return ""
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
@@ -504,7 +532,10 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else None
-        raise ConfigError(f"invalid YAML: {getattr(e, 'problem', None) or e}", path, where) from None
+        problem = str(getattr(e, "problem", None) or e)
+        if "'\\t'" in problem:  # PyYAML: found character '\t' that cannot start any token
+            problem += " (a tab: indent with spaces)"
+        raise ConfigError(f"invalid YAML: {problem}{_ime_hint(text)}", path, where) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -550,6 +581,8 @@ def load_config(path: str | Path | None = None) -> Config:
             home = len(err["loc"]) == 1 and next(
                 (k for k, v in defaults.items() if isinstance(v, dict) and err["loc"][0] in v), None)
             msg = f"not a top-level setting: indent it under {home}:" if home else "unknown setting (see configs/default.yaml)"
+        if path is not None:
+            msg += _ime_hint(_read_text(path))
         raise ConfigError(msg, path or "<defaults>", field) from None
 
 

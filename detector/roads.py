@@ -526,10 +526,11 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
         raise InputError(f"contains no LineString features (found {found})", path, "geometry")
 
     # ids before exploding
+    columns = ", ".join(map(str, lines.columns.drop("geometry")))
     id_field = cfg.roads.id_field
     if id_field is not None:
         if id_field not in lines.columns:
-            raise InputError(f"configured id field not found; columns: {', '.join(map(str, lines.columns.drop('geometry')))}", path, id_field)
+            raise InputError(f"configured id field not found; columns: {columns}", path, id_field)
         ids = lines[id_field]
         if ids.isna().any():
             raise InputError("id field has empty values", path, id_field)
@@ -545,7 +546,7 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
     name_field = cfg.roads.name_field
     if name_field is not None:
         if name_field not in lines.columns:
-            raise InputError("configured name field not found", path, name_field)
+            raise InputError(f"configured name field not found; columns: {columns}", path, name_field)
         names = lines[name_field]
     else:
         names = next((lines[c] for c in NAME_CANDIDATES if c in lines.columns), None)

@@ -170,3 +170,31 @@ def test_frames_ignore_patterns(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_config(p)
     assert "frames.ignore" in str(e.value) and "empty pattern" in str(e.value)
+
+
+@pytest.mark.parametrize("text, line, why", [
+    ("camera:\n\u3000height_m: 1.2\n", 2, "is indented with a full-width space (全角スペース)"),
+    ("camera:\n  height_m:\u30001.2\n", 2, "has a full-width space (全角スペース) after its colon"),
+    ("municipality: 宇治市　第１\ncamera:\n  height_m： 1.2\n", 3, "has a full-width colon (：) after its name"),
+    ("patrol_log:\n  inspector:\u3000道路維持課　山田\n", 2, "has a full-width space (全角スペース) after its colon"),
+    ("camera:\n  height_m: 1.2\n\u3000\u3000pitch_deg: 8\n", 3, "is indented with a full-width space"),
+])
+def test_full_width_space_or_colon_is_named(tmp_path, text, line, why):
+    """A full-width space or colon typed with a Japanese IME where YAML needs ASCII makes YAML read the setting as
+    text or a top-level key: the error was `camera: Input should be a valid dictionary or instance of CameraSpec`
+    or `　height_m: unknown setting` (the 全角 space invisible), saying nothing of the cause. It now names the line."""
+    p = tmp_path / "c.yaml"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert f"; line {line} {why}" in str(e.value), str(e.value)
+
+
+def test_tab_indent_is_named(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("camera:\n\theight_m: 1.2\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"line 2: invalid YAML: .*\(a tab: indent with spaces\)"):
+        load_config(p)
+    # names with a full-width space stay as written, no hint where nothing is wrong
+    p.write_text("municipality: 宇治市　第１\npatrol_log:\n  inspector: 道路維持課　山田\n", encoding="utf-8")
+    assert load_config(p).patrol_log.inspector == "道路維持課　山田"

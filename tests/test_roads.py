@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from shapely.geometry import LineString, MultiLineString, Point
 
+from conftest import need
 from detector.config import Config, RoadsSpec
 from detector.errors import InputError
 from detector.roads import load_roads
@@ -263,3 +264,15 @@ def test_locate_crs_that_stretches_distances_at_the_network_is_refused(tmp_path)
     for code in ("EPSG:32653", "EPSG:6669"):
         net = load_roads(roads, Config(locate=LocateSpec(crs=code)))
         assert net.lengths.sum() == pytest.approx(base.lengths.sum(), rel=0.01)
+
+
+def test_wrong_name_field_lists_the_columns(roads_dir):
+    """A mistyped roads.name_field (`nom` for an OSM `name`) is refused naming the file, the field and the columns
+    the network has, as a mistyped id_field is: the engineer sees the right spelling in the one line."""
+    path = need(roads_dir / "osm" / "andorra.osm.pbf")
+    for spec, field in ((RoadsSpec(name_field="nom"), "nom"), (RoadsSpec(id_field="ID"), "ID")):
+        with pytest.raises(InputError) as e:
+            load_roads(path, Config(roads=spec))
+        msg = str(e.value)
+        assert msg.startswith(str(path)) and f": {field}: " in msg, msg
+        assert "columns: osm_id, name, highway" in msg, msg
