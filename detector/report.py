@@ -1156,7 +1156,9 @@ def crew_meta(cands: list[dict], made: datetime, municipality: str = "", registr
     report; without one (a caller that gave none) the report's own ``key``; ``key``, the name the entries had before
     (``patrol:<key>:<id>``, one name a report: a hash of the damages it lists with the ``status_changed_at`` each
     has in it), from which the page moves the entries of the same damages unchanged; ``date`` (the download's name:
-    確認結果-<date>.csv), the ``statuses`` a crew sets and the ``moves`` the life cycle allows from each status
+    確認結果-<date>.csv), ``timeZone`` (``made``'s zone, the config's ``timezone``: the form's default 確認日 is today
+    on that clock, the day the import reads it on, whatever zone the tablet is set to; None: the tablet's day), the
+    ``statuses`` a crew sets and the ``moves`` the life cycle allows from each status
     (``store.TRANSITIONS``: the form offers the others greyed out, as the import would refuse them)."""
     ids = [str(c.get("candidate_id")) for c in cands]
     if not ids or not all(REGISTRY_ID.fullmatch(i) for i in ids):
@@ -1164,6 +1166,7 @@ def crew_meta(cands: list[dict], made: datetime, municipality: str = "", registr
     ident = json.dumps([municipality, [[i, c.get("status_changed_at")] for i, c in zip(ids, cands)]], ensure_ascii=False)
     key = hashlib.sha1(ident.encode("utf-8")).hexdigest()[:16]
     return {"registry": str(registry) if registry else key, "key": key, "date": made.strftime("%Y-%m-%d"),
+            "timeZone": getattr(made.tzinfo, "key", None),
             "statuses": list(CREW_STATUSES), "moves": {k: sorted(v) for k, v in TRANSITIONS.items()}}
 
 
@@ -1548,8 +1551,18 @@ _APP_JS = r"""
     if (r.downloaded_at && (r.status === c.status || atOrAfter(c.status_changed_at, r.downloaded_at))) return "done";
     return "stale";
   }
+  // today on the config's clock (CREW.timeZone, Asia/Tokyo): the day the import reads the date on; a tablet set to
+  // another zone (UTC: 00:00-09:00 JST is yesterday there) gives the municipality's day, not its own
   function today() {
     var d = new Date(); function two(n) { return (n < 10 ? "0" : "") + n; }
+    if (CREW.timeZone) {
+      try {
+        var p = {};
+        new Intl.DateTimeFormat("en-US", {timeZone: CREW.timeZone, year: "numeric", month: "2-digit", day: "2-digit"})
+          .formatToParts(d).forEach(function (x) { p[x.type] = x.value; });
+        if (p.year && p.month && p.day) return p.year + "-" + p.month + "-" + p.day;
+      } catch (e) { /* a browser without that zone: its own day */ }
+    }
     return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate());
   }
   var CSV_COLS = ["candidate_id", "status", "note", "checked_by", "checked_at", "repaired_at", "status_changed_at"];

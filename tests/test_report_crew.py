@@ -47,7 +47,8 @@ HELPERS = """
     repairedShown: !f.querySelectorAll('label')[4].hidden, said: f.querySelector('.said').textContent}; }
   function counter() { return document.getElementById('crew-n').textContent; }
   function today() { var d = new Date(); function two(n) { return (n < 10 ? '0' : '') + n; }
-    return d.getFullYear() + '-' + two(d.getMonth() + 1) + '-' + two(d.getDate()); }
+    return d.getFullYear() + '-' + two(d.getMonth() + 1) + '-' + two(d.getDate()); }  // the browser's own day
+  function configToday() { return new Date().toLocaleDateString('sv-SE', {timeZone: 'Asia/Tokyo'}); }  // the config's
 """
 
 
@@ -106,7 +107,7 @@ def crew(registry, tmp_path_factory):  # noqa: F811
       var f = fill('{c}', {{status: 'not_an_issue'}}); window.cSaved = counter();
       f.querySelector('button.undo').click(); window.cUndone = values('{c}')""",
                    "{bAfterA: window.bAfterA, cSaved: window.cSaved, cUndone: window.cUndone, counter: counter(),"
-                   " today: today(), reportDate: JSON.parse(document.getElementById('data').textContent).meta.crew.date,"
+                   " today: configToday(), reportDate: JSON.parse(document.getElementById('data').textContent).meta.crew.date,"
                    " options: [].map.call(form('" + a + "').querySelectorAll('option'),"
                    " function (o) { return o.textContent; }), greyed: [].filter.call(form('R-000021')"
                    ".querySelectorAll('option'), function (o) { return o.disabled; }).map(function (o) { return o.value; })}",
@@ -123,7 +124,7 @@ def crew(registry, tmp_path_factory):  # noqa: F811
 def test_the_form_records_and_survives_a_restart(crew):
     """The form offers the statuses a crew sets (in Japanese and English, not new / reopened; a move the life cycle
     refuses from the damage's status greyed out), remembers the
-    checker, defaults the check's date to today (local), shows 補修日 only for a repair; an entry undone is gone and
+    checker, defaults the check's date to today on the config's clock (Asia/Tokyo), shows 補修日 only for a repair; an entry undone is gone and
     can be saved again from the fields left; the counter counts, and all of it is there after the browser restarts."""
     a, b, c = crew["ids"]
     first, again = crew["first"], crew["again"]
@@ -237,6 +238,34 @@ def test_no_form_without_registry_ids(tmp_path):
                "{bar: document.getElementById('crew').hidden, popup: !!document.querySelector('.leaflet-popup-content'),"
                " form: !!document.querySelector('details.crew')}", "p.html")
     assert p == {"bar": True, "popup": True, "form": False}, p
+
+
+def test_the_check_date_defaults_to_today_on_the_configs_clock(tmp_path, monkeypatch):
+    """README: recording a check in report.html: 確認日 defaults to today on the config's timezone clock (Asia/Tokyo),
+    the day the import reads it on, on a tablet set to another zone too. The browser on UTC, its clock moved to just
+    before and just after midnight in Tokyo (2026-11-30T14:30Z = 23:30 JST, 15:30Z = 2026-12-01 00:30 JST): the
+    form gives 2026-11-30, then 2026-12-01, where the browser's own day is still the 30th (it gave that before)."""
+    from detector.config import Config
+
+    cfg = Config()
+    df = make_candidates(cfg, 4)
+    df["candidate_id"] = [f"R-{i:06d}" for i in range(1, 5)]
+    page = report.export(df, "html", tmp_path / "reg.html", cfg)
+    assert crew_of(page)["timeZone"] == "Asia/Tokyo"
+    monkeypatch.setenv("TZ", "UTC")  # the browser's zone (Chromium reads TZ)
+    profile = new_profile(tmp_path / "profile", tmp_path / "dl")
+    p = browse(page, profile, """
+      function shift(iso) {  // new Date() and Date.now() moved to iso, the clock running on from there
+        var R = window.RealDate || Date, off = R.parse(iso) - R.now(); window.RealDate = R;
+        window.Date = class extends R {
+          constructor(...a) { if (a.length) super(...a); else super(R.now() + off); }
+          static now() { return R.now() + off; }
+        };
+      }
+      shift('2026-11-30T14:30:00Z'); window.before = values('R-000001').inputs[2];
+      shift('2026-11-30T15:30:00Z'); window.after = values('R-000002').inputs[2]; window.browserDay = today()""",
+               "{before: window.before, after: window.after, browserDay: window.browserDay}", "clock.html")
+    assert p == {"before": "2026-11-30", "after": "2026-12-01", "browserDay": "2026-11-30"}, p
 
 
 def crew_of(page: Path) -> dict:
