@@ -10,7 +10,7 @@ Candidates frame (then every status is ``new``). ``roads_wgs84``: a GeoDataFrame
 ``segment_id``, ``road_name`` (optional) and line geometry, drawn by the HTML report; ``segments``: a
 GeoDataFrame (e.g. segment conditions) added as a second GeoPackage layer; for the HTML report
 ``segments.segment_condition``'s rows, its road-condition layer (``condition_lines``: the surveyed whole segments
-coloured by condition, off when the page opens, ``#cond=1`` on). The config's kept road fields
+coloured by condition, the damaged ones no frame surveyed dotted grey, off when the page opens, ``#cond=1`` on). The config's kept road fields
 (``roads.keep_fields``, joined onto ``df`` by ``roads.join_fields``) follow ``road_name`` in every format, headed by
 the network's own column names (``road_<name>`` where one is named like ours), numbers kept as numbers.
 
