@@ -10,9 +10,9 @@ Candidates frame (then every status is ``new``). ``roads_wgs84``: a GeoDataFrame
 ``segment_id``, ``road_name`` (optional) and line geometry, drawn by the HTML report; ``segments``: a
 GeoDataFrame (e.g. segment conditions) added as a second GeoPackage layer; for the HTML report
 ``segments.segment_condition``'s rows, its road-condition layer (``condition_lines``: the surveyed whole segments
-coloured by condition, the damaged ones no frame surveyed dotted grey, off when the page opens, ``#cond=1`` on). The config's kept road fields
-(``roads.keep_fields``, joined onto ``df`` by ``roads.join_fields``) follow ``road_name`` in every format, headed by
-the network's own column names (``road_<name>`` where one is named like ours), numbers kept as numbers.
+coloured by condition, the damaged ones no frame surveyed dotted grey, off when the page opens, ``#cond=1`` on).
+The config's kept road fields (``roads.keep_fields``, joined onto ``df`` by ``roads.join_fields``) follow
+``road_name`` in every format, headed by the network's own column names (``road_<name>`` where one is named like ours), numbers kept as numbers.
 
 The HTML report is one self-contained file: Leaflet (detector/assets/leaflet, BSD-2) and its CSS are
 inlined, the road network is drawn as polylines (no tiles; links merged end to end, simplified, delta-encoded:
@@ -1710,7 +1710,8 @@ _APP_JS = r"""
   // the road-condition layer (路面状態, README: report.html): the surveyed segments coloured by their condition 1
   // (good, green) .. 5 (bad, red) from the damage index per 100 m surveyed; one surveyed too little to judge (not
   // valid) grey and dashed; one with damages that no frame surveyed (no damage index: ns) dark grey and dotted, so a
-  // damage's road does not look unsurveyed-and-fine. Off when the page opens (the damages' colours stay readable; #cond=1 opens it on), its
+  // damage's road does not look not driven. Off when the page opens (the damages' colours stay readable; #cond=1
+  // opens it on), its
   // checkbox at the top right with its legend; drawn the first time it is shown, under the markers; a click on a
   // segment shows its figures
   var CD = D.conditions || {segments: []}, SEGS = CD.segments || [], condLayer = null, condBox = null;
