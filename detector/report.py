@@ -12,7 +12,8 @@ GeoDataFrame (e.g. segment conditions) added as a second GeoPackage layer; for t
 ``segments.segment_condition``'s rows, its road-condition layer (``condition_lines``: the surveyed whole segments
 coloured by condition, the damaged ones no frame surveyed dotted grey, off when the page opens, ``#cond=1`` on).
 The config's kept road fields (``roads.keep_fields``, joined onto ``df`` by ``roads.join_fields``) follow
-``road_name`` in every format, headed by the network's own column names (``road_<name>`` where one is named like ours), numbers kept as numbers.
+``road_name`` in every format, headed by the network's own column names (``road_<name>`` where one is named like
+ours), numbers kept as numbers.
 
 The HTML report is one self-contained file: Leaflet (detector/assets/leaflet, BSD-2) and its CSS are
 inlined, the road network is drawn as polylines (no tiles; links merged end to end, simplified, delta-encoded:
