@@ -10,9 +10,10 @@ Candidates frame (then every status is ``new``). ``roads_wgs84``: a GeoDataFrame
 ``segment_id``, ``road_name`` (optional) and line geometry, drawn by the HTML report; ``segments``: a
 GeoDataFrame (e.g. segment conditions) added as a second GeoPackage layer; for the HTML report
 ``segments.segment_condition``'s rows, its road-condition layer (``condition_lines``: the surveyed whole segments
-coloured by condition, off when the page opens, ``#cond=1`` on). The config's kept road fields
-(``roads.keep_fields``, joined onto ``df`` by ``roads.join_fields``) follow ``road_name`` in every format, headed by
-the network's own column names (``road_<name>`` where one is named like ours), numbers kept as numbers.
+coloured by condition, the damaged ones no frame surveyed dotted grey, off when the page opens, ``#cond=1`` on).
+The config's kept road fields (``roads.keep_fields``, joined onto ``df`` by ``roads.join_fields``) follow
+``road_name`` in every format, headed by the network's own column names (``road_<name>`` where one is named like
+ours), numbers kept as numbers.
 
 The HTML report is one self-contained file: Leaflet (detector/assets/leaflet, BSD-2) and its CSS are
 inlined, the road network is drawn as polylines (no tiles; links merged end to end, simplified, delta-encoded:
@@ -885,25 +886,31 @@ def _delta_lines(lines_wgs84) -> list[list[int] | None]:
 
 
 #: report.html's road-condition layer: condition 1 (good) .. 5 (bad), green to red (ColorBrewer RdYlGn, the
-#: yellow darkened to show on the map's light background); a segment surveyed too little (not ``valid``): grey, dashed
+#: yellow darkened to show on the map's light background); a segment surveyed too little (not ``valid``): grey, dashed;
+#: one with damages that no frame surveyed (no damage index): dark grey, dotted
 CONDITION_COLORS = ["#1a9850", "#91cf60", "#e6b800", "#fc8d59", "#d73027"]
 NOT_VALID_COLOR = "#7a8591"
+NOT_SURVEYED_COLOR = "#4a525c"
 
 
 def condition_lines(segments, simplify_m: float = 2.0) -> list[dict]:
     """report.html's road-condition layer from ``segments.segment_condition`` rows (a run's segments.geojson, the
     registry's ``--format segments``): the whole segments (``level == "segment"``, not the bins) that some frame
-    surveyed (``surveyed_m > 0``), each ``{"d": line (as _road_lines, simplified by simplify_m), "id": segment_id,
-    "n": road name, "c": condition 1..5 or None (not valid), "di": damage index per 100 m, "cov": coverage %,
-    "m": surveyed m, "L": length m, "k": [n_D00, n_D10, n_D20, n_D40], "t0"/"t1": the day first/last surveyed (the
-    registry's ``first_surveyed``/``last_surveyed``, YYYY-MM-DD; where known)}``, numbers rounded (whole ones as
-    integers): a city's 6,634 surveyed segments 1.05 MB."""
+    surveyed (``surveyed_m > 0``) or that carry a damage counted there (``n_total > 0``) though no frame surveyed them
+    (no damage index, so no condition: ``"ns": 1``, drawn apart from those rated and those surveyed too little to
+    rate), each ``{"d": line (as _road_lines, simplified by simplify_m), "id": segment_id, "n": road name,
+    "c": condition 1..5 or None (not valid, not surveyed), "di": damage index per 100 m (None: not surveyed),
+    "cov": coverage %, "m": surveyed m, "L": length m, "k": [n_D00, n_D10, n_D20, n_D40], "t0"/"t1": the day
+    first/last surveyed by a frame of good look (``first_surveyed``/``last_surveyed``, YYYY-MM-DD; where known)}``,
+    numbers rounded (whole ones as integers): a city's 6,634 surveyed segments 1.05 MB."""
     if segments is None or len(segments) == 0:
         return []
     import geopandas as gpd
     import shapely
 
-    g = segments[(segments["level"] == "segment") & (pd.to_numeric(segments["surveyed_m"], errors="coerce") > 0)]
+    some = (pd.to_numeric(segments["surveyed_m"], errors="coerce") > 0) | (pd.to_numeric(segments["n_total"],
+                                                                                         errors="coerce") > 0)
+    g = segments[(segments["level"] == "segment") & some]
     g = g[g.geometry.notna() & ~g.geometry.is_empty]
     if len(g) == 0:
         return []
@@ -922,7 +929,8 @@ def condition_lines(segments, simplify_m: float = 2.0) -> list[dict]:
     counts = g[[f"n_{c}" for c in CLASS_IDS]].to_numpy(int).tolist()
     t0 = g["first_surveyed"].tolist() if "first_surveyed" in g.columns else [None] * len(g)
     t1 = g["last_surveyed"].tolist() if "last_surveyed" in g.columns else [None] * len(g)
-    surveyed = np.round(pd.to_numeric(g["surveyed_m"], errors="coerce").to_numpy(float)).astype(int).tolist()
+    m_exact = np.nan_to_num(pd.to_numeric(g["surveyed_m"], errors="coerce").to_numpy(float))
+    surveyed = np.round(m_exact).astype(int).tolist()
     length = np.round(pd.to_numeric(g["length_m"], errors="coerce").to_numpy(float)).astype(int).tolist()
 
     def num(v: float, nd: int):
@@ -942,6 +950,8 @@ def condition_lines(segments, simplify_m: float = 2.0) -> list[dict]:
                "di": num(di[k], 2) if np.isfinite(di[k]) else None,
                "cov": num(100.0 * cov[k], 1) if np.isfinite(cov[k]) else None,
                "m": surveyed[k], "L": length[k], "k": counts[k]}
+        if not m_exact[k] > 0:  # damages here, no frame surveyed it (README: the road-condition layer)
+            rec["ns"] = 1
         if day(t0[k]) or day(t1[k]):
             rec["t0"], rec["t1"] = day(t0[k]), day(t1[k])
         out.append(rec)
@@ -1135,7 +1145,11 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None,
         "candidates": cands,
         "roads": _road_lines(roads_wgs84, df),
         # the road-condition layer (README: report.html): the surveyed segments, their condition 1..5
+        # (goodLook: the rows count only frames of good look, the registry's; a run's count its poor-look frames too)
         "conditions": {"segments": condition_lines(segments), "colors": CONDITION_COLORS, "notValid": NOT_VALID_COLOR,
+                       "notSurveyed": NOT_SURVEYED_COLOR,
+                       "goodLook": bool(getattr(segments, "attrs", {}).get("good_look_only", False)),
+                       "radius": float(getattr(getattr(cfg, "segments", None), "coverage_radius_m", 15.0)),
                        "thresholds": [float(t) for t in getattr(getattr(cfg, "segments", None), "thresholds",
                                                                   [2, 5, 10, 20])],
                        "minCoverage": float(getattr(getattr(cfg, "segments", None), "min_coverage", 0.5))},
@@ -1368,9 +1382,13 @@ main { flex: 1; display: flex; min-height: 0; }
 .legend h4 { margin: 2px 0 0; font-size: 12px; }
 .legend summary { cursor: pointer; font-weight: 600; }
 .legend .sw { display: inline-block; width: 12px; height: 12px; border-radius: 50%; margin-right: 6px; vertical-align: -2px; }
-.condctl { background: rgba(255,255,255,.94); padding: 6px 10px; border-radius: 6px; box-shadow: 0 1px 4px rgba(0,0,0,.3); font-size: 12px; line-height: 1.6; max-width: 250px; }
+.condctl { background: rgba(255,255,255,.94); padding: 6px 10px; border-radius: 6px; box-shadow: 0 1px 4px rgba(0,0,0,.3); font-size: 12px; line-height: 1.6; max-width: min(250px, calc(100vw - 90px)); box-sizing: border-box; }
+.condctl summary { cursor: pointer; font-weight: 600; }
+/* the map's controls at the top right keep clear of the zoom buttons at its left on a phone (375 px: 44 px + gaps) */
+.legend { max-width: calc(100vw - 76px); box-sizing: border-box; overflow-y: auto; }
 .condctl .ln { display: inline-block; width: 22px; margin-right: 6px; vertical-align: middle; border-top: 5px solid; }
 .condctl .ln.nv { border-top-width: 3px; border-top-style: dashed; }
+.condctl .ln.ns { border-top-width: 4px; border-top-style: dotted; }
 .condctl label { font-weight: 600; cursor: pointer; display: block; }
 .condctl .condkey { display: none; margin-top: 4px; }
 .condctl.on .condkey { display: block; }
@@ -1729,7 +1747,9 @@ _APP_JS = r"""
 
   // the road-condition layer (路面状態, README: report.html): the surveyed segments coloured by their condition 1
   // (good, green) .. 5 (bad, red) from the damage index per 100 m surveyed; one surveyed too little to judge (not
-  // valid) grey and dashed. Off when the page opens (the damages' colours stay readable; #cond=1 opens it on), its
+  // valid) grey and dashed; one with damages that no frame surveyed (no damage index: ns) dark grey and dotted, so a
+  // damage's road does not look not driven. Off when the page opens (the damages' colours stay readable; #cond=1
+  // opens it on), its
   // checkbox at the top right with its legend; drawn the first time it is shown, under the markers; a click on a
   // segment shows its figures
   var CD = D.conditions || {segments: []}, SEGS = CD.segments || [], condLayer = null, condBox = null;
@@ -1738,14 +1758,28 @@ _APP_JS = r"""
     var t = CD.thresholds || [];
     return k === 1 ? "< " + t[0] : k === 5 ? "≥ " + t[3] : t[k - 2] + "–" + t[k - 1];
   }
+  // the legend's and popup's words for a segment with damages that no frame surveyed (a registry's map counts only
+  // frames of good look; a run's report all of its frames)
+  var NS_KEY = CD.goodLook ? "損傷あり・未調査 (良好な写真なし) / damage reported, not surveyed (good look)"
+                           : "損傷あり・未調査 / damage reported, not surveyed";
+  function nsWhy() {
+    var r = (CD.radius || 15) + " m";
+    return CD.goodLook
+      ? "良好な写真 (暗い・逆光・ぶれを除く) で調査されていない区間: 損傷指数なし / no frame of good look within " + r
+        + " along this segment (frames too dark, glared or blurred survey nothing): no damage index. The damages were "
+        + "seen in such frames, from a crossing road, or the registry holds no frame positions"
+      : "この走行の写真が区間上にない: 損傷指数なし / no frame of this run within " + r + " along this segment: no damage "
+        + "index. The damages were seen from a crossing road or placed here as the nearest road";
+  }
   function condPopup(s) {
     var box = el("div", "pop seg"), t = el("table");
     box.appendChild(el("h3", null, "路面状態 / road condition: " + (s.c ? s.c + " " + COND_WORDS[s.c - 1][0] + " / " + COND_WORDS[s.c - 1][1]
-                                                                   : "判定不可 / not rated")));
+                                                                   : s.ns ? "未調査 / not surveyed" : "判定不可 / not rated")));
     function row(th, v) { var tr = el("tr"); tr.appendChild(el("th", null, th)); tr.appendChild(el("td", null, v)); t.appendChild(tr); }
     row("路線名 road", s.n || "—");
     row("区間ID segment", s.id);
-    if (!s.c) row("判定 rating", "調査 " + fmt(s.cov) + " % < " + Math.round(100 * (CD.minCoverage || 0.5)) + " %: 判定に不足 / too little surveyed to rate");
+    if (s.ns) row("判定 rating", nsWhy());
+    else if (!s.c) row("判定 rating", "調査 " + fmt(s.cov) + " % < " + Math.round(100 * (CD.minCoverage || 0.5)) + " %: 判定に不足 / too little surveyed to rate");
     row("損傷指数 damage index", s.di === null ? "—" : fmt(s.di, 2) + " / 100 m");
     row("調査率 coverage", fmt(s.cov) + " %");
     row("調査延長 surveyed", s.m + " m / " + s.L + " m");
@@ -1761,7 +1795,8 @@ _APP_JS = r"""
       condLayer = L.layerGroup();
       SEGS.forEach(function (s) {
         var st = s.c ? {color: CD.colors[s.c - 1], weight: 6, opacity: 0.9, className: "cond cond-" + s.c}
-                     : {color: CD.notValid, weight: 4, opacity: 0.9, dashArray: "6,6", className: "cond cond-nv"};
+               : s.ns ? {color: CD.notSurveyed, weight: 5, opacity: 0.9, dashArray: "1,9", lineCap: "round", className: "cond cond-ns"}
+                      : {color: CD.notValid, weight: 4, opacity: 0.9, dashArray: "6,6", className: "cond cond-nv"};
         st.pane = "cond";
         L.polyline(coords(s.d), st).bindPopup(function () { return condPopup(s); }, {maxWidth: Math.min(360, map.getSize().x - 60)})
           .addTo(condLayer);
@@ -1770,6 +1805,14 @@ _APP_JS = r"""
     if (condLayer) { if (on && !map.hasLayer(condLayer)) condLayer.addTo(map); if (!on && map.hasLayer(condLayer)) map.removeLayer(condLayer); }
     condBox.querySelector("input").checked = !!on;
     condBox.classList.toggle("on", !!on);
+    fitControls();
+  }
+  // the legend under the road-condition control keeps to the map's height (its own scroll bar where it is taller:
+  // on a phone both stacked at the top right would run off the map's bottom, where the map clips them)
+  function fitControls() {
+    if (!legendBox) return;
+    var top = legendBox.getBoundingClientRect().top - map.getContainer().getBoundingClientRect().top;
+    legendBox.style.maxHeight = Math.max(60, Math.floor(map.getSize().y - top - 10)) + "px";
   }
   if (SEGS.length) {
     var condCtl = L.control({position: "topright"});
@@ -1778,7 +1821,10 @@ _APP_JS = r"""
       cb.type = "checkbox"; cb.id = "cond-on"; lab.appendChild(cb);
       lab.appendChild(document.createTextNode(" 路面状態 / road condition (" + SEGS.length + " 区間 segments)"));
       d.appendChild(lab);
-      var keyBox = el("div", "condkey");
+      // its key folds on a phone's narrow map, as the legend does (the layer itself still draws when ticked)
+      var keyBox = el("details", "condkey"); keyBox.open = map.getSize().x >= 600;
+      keyBox.appendChild(el("summary", null, "凡例 / key"));
+      keyBox.addEventListener("toggle", fitControls);
       for (var k = 1; k <= 5; k++) {
         var r = el("div"), sw = el("span", "ln"); sw.style.borderTopColor = CD.colors[k - 1]; r.appendChild(sw);
         r.appendChild(document.createTextNode(k + " " + COND_WORDS[k - 1][0] + " / " + COND_WORDS[k - 1][1] + " (" + condRange(k) + ")"));
@@ -1788,6 +1834,11 @@ _APP_JS = r"""
       nv.appendChild(document.createTextNode("判定不可 (調査 " + Math.round(100 * (CD.minCoverage || 0.5)) + " % 未満) / not rated (under "
                                              + Math.round(100 * (CD.minCoverage || 0.5)) + " % surveyed)"));
       keyBox.appendChild(nv);
+      if (SEGS.some(function (s) { return s.ns; })) {
+        var ns = el("div"), sw3 = el("span", "ln ns"); sw3.style.borderTopColor = CD.notSurveyed; ns.appendChild(sw3);
+        ns.appendChild(document.createTextNode(NS_KEY));
+        keyBox.appendChild(ns);
+      }
       keyBox.appendChild(el("div", null, "損傷指数 (重み付き損傷数 / 100 m 調査) / damage index (weighted damages per 100 m surveyed)"));
       d.appendChild(keyBox);
       cb.addEventListener("change", function () { condOn(cb.checked); writeHash(); });
@@ -1801,6 +1852,7 @@ _APP_JS = r"""
   var legend = L.control({position: "topright"}), legendBox = null;
   legend.onAdd = function () {
     var d = legendBox = el("details", "legend"); d.open = map.getSize().x >= 600;  // folded on a phone
+    d.addEventListener("toggle", fitControls);
     d.appendChild(el("summary", null, "凡例 / legend"));
     d.appendChild(el("h4", null, "分類 / class"));
     D.classes.forEach(function (c) {
@@ -1823,6 +1875,8 @@ _APP_JS = r"""
     return d;
   };
   legend.addTo(map);
+  fitControls();
+  map.on("resize", fitControls);
   // an open popup is shown whole: the legend folds away (its summary line stays to open it again), and once the
   // photo has loaded the popup is laid out and panned again for its real height (autoPan ran without it)
   map.on("popupopen", function (e) {

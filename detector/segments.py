@@ -63,7 +63,9 @@ def _bin_edges(length: float, size: float) -> np.ndarray:
 
 def _frame_xy(frames: pd.DataFrame, gdf, with_t: bool = False) -> tuple[np.ndarray, ...]:
     """Metric x, y and true heading of the ok frames (unique positions per drive); ``with_t``: and their time (``t``,
-    unix s; NaN where unknown or without the column), of the first frame kept at a position."""
+    unix s; NaN where unknown or without the column), of the first frame kept at a position; NaN too for a frame of
+    poor look (a ``look`` column's dark, glare, blurred: it showed nothing of the road, so it dates no survey; None,
+    NaN or "" a good look or not measured, as ``Frame.look`` and the registry's ``frames.look``)."""
     if frames is None or len(frames) == 0:
         return (np.zeros(0),) * (4 if with_t else 3)
     f = frames
@@ -84,10 +86,15 @@ def _frame_xy(frames: pd.DataFrame, gdf, with_t: bool = False) -> tuple[np.ndarr
         raise ValueError("frames need x/y (metric) or lat/lon columns")
     h = pd.to_numeric(f["heading"], errors="coerce").to_numpy(float) if "heading" in f.columns else np.full(len(x), np.nan)
     t = pd.to_numeric(f["t"], errors="coerce").to_numpy(float) if "t" in f.columns else np.full(len(x), np.nan)
+    if with_t and "look" in f.columns:
+        look = f["look"]
+        t = np.where(look.notna().to_numpy() & (look.astype(str).str.strip() != "").to_numpy(), np.nan, t)
     ok = np.isfinite(x) & np.isfinite(y)
     x, y, h, t = x[ok], y[ok], h[ok], t[ok]
-    if len(x):  # a standing vehicle repeats its position: one row per (position, heading) is enough
-        key = np.round(np.c_[x, y, np.nan_to_num(h, nan=-1.0)], 1)
+    if len(x):  # a standing vehicle repeats its position: one row per (position, heading) is enough (with_t: and
+        # per dated or not, so a poor-look frame kept at a position does not hide a good one's time there)
+        key = np.round(np.c_[x, y, np.nan_to_num(h, nan=-1.0)] if not with_t else
+                       np.c_[x, y, np.nan_to_num(h, nan=-1.0), np.isfinite(t)], 1)
         _, first = np.unique(key, axis=0, return_index=True)
         first.sort()
         x, y, h, t = x[first], y[first], h[first], t[first]
@@ -228,9 +235,11 @@ def surveyed_by_drive(net, frames_by_drive: dict, cfg) -> dict[str, pd.DataFrame
 def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | None, cfg, period: bool = False):
     """Condition per segment and per bin (see module doc).  ``net``: GeoDataFrame (segment_id, road_name,
     geometry in a metric CRS; the kept road fields as columns) or a ``RoadNetwork``.  Returns a GeoDataFrame in the
-    network's CRS. ``period`` (the registry's export, frames with their time ``t``, unix s): also
-    ``PERIOD_COLUMNS``, the time of the first and the last frame that surveyed the segment (on every row of it, its
-    bins too; local ISO time in ``cfg.tz``; None where none did or their time is unknown)."""
+    network's CRS. ``period`` (the registry's export and a run's report.html, frames with their time ``t``, unix s,
+    and where known their ``look``): also ``PERIOD_COLUMNS``, the time of the first and the last frame of good look
+    that surveyed the segment (``_frame_xy``: a run's coverage counts its poor-look frames, its dates do not; the
+    registry's frames are of good look already; on every row of the segment, its bins too; local ISO time in
+    ``cfg.tz``; None where none did or their time is unknown)."""
     import geopandas as gpd
 
     gdf = getattr(net, "gdf", net)
@@ -490,4 +499,6 @@ def registry_condition(st, net, cfg, statuses=None, since=None):
     df = st.query(status=list(statuses or OPEN_STATUSES), since=since, lists=False)  # (unknown status: exit 2)
     frames = st.survey_frames(since=since)
     df, placed = on_network(df, net, cfg)
-    return segment_condition(net, df, frames, cfg, period=True), df, frames, placed
+    rows = segment_condition(net, df, frames, cfg, period=True)
+    rows.attrs["good_look_only"] = True  # report.html's condition layer says so (a run's rows count poor looks too)
+    return rows, df, frames, placed

@@ -33,14 +33,18 @@ def page_data(path: Path) -> dict:
 
 
 def surveyed_segments(path: Path) -> dict[str, dict]:
-    """segments.geojson's whole segments (not the bins) that some frame surveyed, by segment_id."""
+    """segments.geojson's whole segments (not the bins) that some frame surveyed or that carry a damage (the layer
+    draws those no frame surveyed apart), by segment_id."""
     gj = json.loads(path.read_text(encoding="utf-8"))
     return {f["properties"]["segment_id"]: f["properties"] for f in gj["features"]
-            if f["properties"]["level"] == "segment" and f["properties"]["surveyed_m"] > 0}
+            if f["properties"]["level"] == "segment" and (f["properties"]["surveyed_m"] > 0
+                                                          or f["properties"]["n_total"] > 0)}
 
 
-def assert_layer_is(layer: dict, seg: dict[str, dict]) -> None:
-    """The page's condition layer holds exactly these segments, each with their condition and figures (rounded)."""
+def assert_layer_is(layer: dict, seg: dict[str, dict], days: dict[str, tuple] | None | bool = None) -> None:
+    """The page's condition layer holds exactly these segments, each with their condition and figures (rounded), one
+    no frame surveyed marked ``ns``; the days first/last surveyed those of ``days`` (by segment id) where given, else
+    the rows' own (False: not compared; a run's segments.geojson has none, its report has the frames' days)."""
     got = {s["id"]: s for s in layer["segments"]}
     assert sorted(got) == sorted(seg) and len(got) == len(layer["segments"]), (sorted(got), sorted(seg))
     for sid, p in seg.items():
@@ -53,8 +57,10 @@ def assert_layer_is(layer: dict, seg: dict[str, dict]) -> None:
         if s["di"] is not None:
             assert s["di"] == pytest.approx(p["damage_index"], abs=0.006), (sid, s, p)
         assert s["n"] == p["road_name"], (sid, s, p)
-        days = tuple((p.get(c) or "")[:10] or None for c in ("first_surveyed", "last_surveyed"))
-        assert (s.get("t0"), s.get("t1")) == days, (sid, s, p)
+        want = days[sid] if days else tuple((p.get(c) or "")[:10] or None
+                                                          for c in ("first_surveyed", "last_surveyed"))
+        assert days is False or (s.get("t0"), s.get("t1")) == want, (sid, s, p)
+        assert bool(s.get("ns")) == (p["surveyed_m"] == 0), (sid, s, p)
         assert len(s["d"]) >= 4 and len(s["d"]) % 2 == 0  # a line of 2+ points
 
 
@@ -76,7 +82,7 @@ def test_run_report_carries_its_segments_condition(run):
     data = page_data(run / "report.html")
     seg = surveyed_segments(run / "segments.geojson")
     assert len(seg) >= 10 and {p["condition"] for p in seg.values()} >= {1, 2, 3, None}, seg  # a real spread
-    assert_layer_is(data["conditions"], seg)
+    assert_layer_is(data["conditions"], seg, days=False)  # the days: test_run_report_dates_its_segments_as_…
     assert data["conditions"]["thresholds"] == [2.0, 5.0, 10.0, 20.0] and len(data["conditions"]["colors"]) == 5
 
 
@@ -165,3 +171,146 @@ def test_registry_map_draws_the_registrys_condition(registry, tmp_path):  # noqa
     assert (tmp_path / "cap.html").stat().st_size <= cap * 1e6
     r = patrol("export", path, "--format", "html", "--roads", roads, "--out", tmp_path / "fits.html", "--max-mb", "50")
     assert "road condition" not in r.stdout and len(page_data(tmp_path / "fits.html")["conditions"]["segments"]) == len(seg)
+
+
+def period_days(path: Path) -> dict[str, tuple]:
+    """A registry's ``--format segments`` file: each segment's days first/last surveyed (YYYY-MM-DD or None)."""
+    gj = json.loads(path.read_text(encoding="utf-8"))
+    return {p["segment_id"]: tuple((p.get(c) or "")[:10] or None for c in ("first_surveyed", "last_surveyed"))
+            for p in (f["properties"] for f in gj["features"]) if p["level"] == "segment"}
+
+
+def test_run_report_dates_its_segments_as_the_registry_does(run, registry, tmp_path):  # noqa: F811
+    """A run's report gives each segment the day its frames of good look first and last surveyed it, on the config's
+    clock, as the registry's map does: the run of both sample passes (p1 2026-11-20, p2 2026-11-27) dates every
+    segment as ``--format segments`` of a registry holding the same two passes (before: the run's popups had no
+    dates). Its segments.geojson keeps its columns (the registry's export adds the period)."""
+    path, _, _ = registry
+    patrol("export", path, "--format", "segments", "--roads", TOYAMA / "roads.geojson", "--out", tmp_path / "s.geojson")
+    days = period_days(tmp_path / "s.geojson")
+    seg = surveyed_segments(run / "segments.geojson")
+    assert not any("first_surveyed" in p for p in seg.values())
+    assert_layer_is(page_data(run / "report.html")["conditions"], seg, {k: days[k] for k in seg})
+    got = {(s["t0"], s["t1"]) for s in page_data(run / "report.html")["conditions"]["segments"]}
+    assert ("2026-11-20", "2026-11-27") in got and {d for p in got for d in p} <= {"2026-11-20", "2026-11-27"}, got
+
+
+def test_period_counts_only_frames_of_good_look(run):
+    """The run's frames (frames.csv) with p2's marked dark (a night drive): the period of each segment comes from
+    p1's frames alone (2026-11-20), while the coverage still counts the dark frames (a run's segments.geojson does,
+    README) — before, a dark frame dated a survey too."""
+    from datetime import datetime
+
+    import pandas as pd
+
+    from detector.config import load_config
+    from detector.roads import load_roads
+    from detector.segments import segment_condition
+
+    cfg = load_config(run.parent / "city.yaml")
+    f = pd.read_csv(run / "frames.csv")
+    f = f[(f["status"] == "ok") & f["lat"].notna()]
+    fdf = pd.DataFrame({"lat": f["lat"], "lon": f["lon"], "heading": f["heading"], "status": "ok",
+                        "t": [datetime.fromisoformat(t).timestamp() for t in f["time"]],
+                        "look": ["dark" if d == P2 else "" for d in f["drive"]]})
+    net = load_roads(TOYAMA / "roads.geojson", cfg)
+    got = segment_condition(net, None, fdf, cfg, period=True)
+    every = segment_condition(net, None, fdf.drop(columns="look"), cfg, period=True)
+    seg, all_ = (g[(g["level"] == "segment") & (g["surveyed_m"] > 0)].set_index("segment_id") for g in (got, every))
+    assert seg["surveyed_m"].to_dict() == all_["surveyed_m"].to_dict() and len(seg) >= 10
+    assert set(all_["last_surveyed"].str[:10]) == {"2026-11-27"}  # both passes drove the route
+    assert set(seg["last_surveyed"].dropna().str[:10]) == {"2026-11-20"}, seg["last_surveyed"]
+    assert seg["first_surveyed"].notna().sum() >= 10
+
+
+@pytest.fixture(scope="module")
+def frameless(tmp_path_factory) -> Path:
+    """A registry of p1's damages without its frames (``patrol locate --store`` of the oracle detections): it knows
+    the damages, not where the drive went."""
+    d = tmp_path_factory.mktemp("frameless")
+    store = d / "registry.gpkg"
+    patrol("locate", need(TOYAMA / f"{P1}.oracle.csv"), "--roads", TOYAMA / "roads.geojson", "--out", d / "o",
+           "--store", store)
+    return store
+
+
+def test_damaged_segments_no_frame_surveyed_are_drawn_apart(frameless, tmp_path):
+    """A segment carrying open damages that no frame of good look surveyed (no damage index, so no condition) is
+    drawn, not left off as if the road were not driven: dark grey, dotted, its own legend line "damage reported, not
+    surveyed (good look)", a popup saying why it has no index (before: not drawn, and this registry's map had no
+    layer at all while its markers lay on those roads)."""
+    roads = TOYAMA / "roads.geojson"
+    patrol("export", frameless, "--format", "segments", "--roads", roads, "--out", tmp_path / "s.geojson")
+    seg = surveyed_segments(tmp_path / "s.geojson")
+    assert len(seg) >= 3 and all(p["surveyed_m"] == 0 and p["n_total"] > 0 for p in seg.values()), seg
+    page = tmp_path / "map.html"
+    patrol("export", frameless, "--format", "html", "--roads", roads, "--out", page)
+    data = page_data(page)
+    assert_layer_is(data["conditions"], seg)
+    assert all(s["ns"] == 1 and s["c"] is None and s["di"] is None for s in data["conditions"]["segments"])
+    assert data["conditions"]["goodLook"] is True
+    with_probe(page, """(function () {
+      var ps = document.querySelectorAll('#map path.cond-ns'), hit = null;
+      [].some.call(ps, function (p) {  // a point of it the browser hits (its damages' markers lie on it)
+        return [0.5, 0.3, 0.7, 0.15, 0.85].some(function (f) {
+          var pt = p.getPointAtLength(p.getTotalLength() * f), m = p.getScreenCTM(), x = m.a * pt.x + m.e, y = m.d * pt.y + m.f;
+          if (document.elementFromPoint(x, y) !== p) return false;
+          hit = p; p.dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true, clientX: x, clientY: y, view: window}));
+          return true;
+        });
+      });
+      return {ns: ps.length, dash: ps.length ? ps[0].getAttribute('stroke-dasharray') : null, all: document.querySelectorAll('#map path.cond').length,
+              key: (document.querySelector('.condkey') || {}).textContent || '',
+              popup: (document.querySelector('.leaflet-popup-content') || {}).textContent || null}; })()""",
+               when="setTimeout(probe, 2500)")
+    dom, err = render(page, "#cond=1", "--window-size=1400,1000")
+    assert selfcheck(dom).startswith("report-ok:") and not console_errors(err), (selfcheck(dom), console_errors(err))
+    p = probe_of(dom)
+    assert p["ns"] == p["all"] == len(seg) and p["dash"] == "1,9", p
+    assert "damage reported, not surveyed (good look)" in p["key"], p
+    assert p["popup"] and "not surveyed" in p["popup"] and "no frame of good look within 15 m" in p["popup"], p
+    assert "no damage index" in p["popup"], p
+
+
+def in_phone(page: Path, fragment: str, expr: str, width: int = 375, height: int = 812):
+    """``expr`` evaluated in ``page`` shown at ``width`` × ``height`` CSS px: in an iframe of that size (headless
+    Chromium's window is never narrower than 500 px), sent to the host page (postMessage) and read back from it."""
+    html = page.read_text(encoding="utf-8")
+    from test_report import FRAMES
+
+    script = f"<script>setTimeout(function () {{ parent.postMessage(JSON.stringify({expr}), '*'); }}, 2500);</script>"
+    page.write_text(html.replace("<script", FRAMES + "<script", 1).replace("</body>", script + "</body>"), encoding="utf-8")
+    host = page.with_name("host.html")
+    host.write_text(f'<!doctype html><html><body style="margin:0"><iframe src="{page.name}{fragment}" width="{width}" '
+                    f'height="{height}" style="border:0"></iframe><script>window.addEventListener("message", function (e) '
+                    '{ document.documentElement.setAttribute("data-probe", e.data); });</script></body></html>',
+                    encoding="utf-8")
+    dom, err = render(host, "", f"--window-size={max(width, 500) + 50},{height + 50}")
+    assert not console_errors(err), console_errors(err)
+    return probe_of(dom)
+
+
+def test_condition_key_and_legend_fit_a_phone(run, tmp_path):
+    """On a 375 px phone with the layer on and the legend opened: the road-condition control and the legend keep
+    within the viewport's width, clear of the zoom buttons at the left, and within the map's height (before: the
+    key's 250 px and the legend stacked under it ran 55 px off the map's bottom, where the map clips them); the
+    condition key starts folded there, as the legend does, and open on a desktop's map."""
+    expr = """(function () { function r(s) { var b = document.querySelector(s).getBoundingClientRect();
+        return [b.left, b.top, b.right, b.bottom]; }
+      document.querySelector('.legend').open = true;
+      return {vw: window.innerWidth, map: r('#map'), zoom: r('.leaflet-control-zoom'), cond: r('.condctl'), legend: r('.legend'),
+              keyOpen: document.querySelector('.condkey').open, paths: document.querySelectorAll('#map path.cond').length}; })()"""
+    for width in (375, 320):
+        page = tmp_path / f"r{width}.html"
+        shutil.copy(run / "report.html", page)
+        p = in_phone(page, "#cond=1", expr, width)
+        assert p["vw"] == width and p["paths"] >= 10, p
+        for box in ("cond", "legend"):
+            left, top, right, bottom = p[box]
+            assert p["zoom"][2] < left and right <= p["vw"] and right - left <= p["vw"] - 60, (width, box, p)
+            assert p["map"][1] <= top and bottom <= p["map"][3], (width, box, p)
+        assert p.get("keyOpen") is False, p
+    page = tmp_path / "desk.html"
+    shutil.copy(run / "report.html", page)
+    p = in_phone(page, "#cond=1", expr, 1400, 1000)
+    assert p["keyOpen"] is True and p["cond"][2] - p["cond"][0] == 250, p
