@@ -686,8 +686,8 @@ def export(
                                                      "every segment of the network with its last patrol and when the "
                                                      "next is due (config survey:), most overdue first, needs --roads"),
     out: Path = typer.Option(..., "--out", help="the file to write (shp: X.shp, or X.zip for the files zipped; "
-                                                "segments: X.geojson, X.json or X.gpkg; due: X.csv, X.xlsx, "
-                                                "X.geojson, X.json or X.gpkg)"),
+                                                "due: X.csv, X.xlsx, X.geojson, X.json or X.gpkg; "
+                                                "segments: X.geojson, X.json or X.gpkg)"),
     status_: Optional[List[str]] = typer.Option(None, "--status", help="only these statuses (repeatable or comma-separated; open, 未対応: "
                                                                           "new, confirmed, scheduled, reopened)"),
     since: Optional[str] = typer.Option(None, "--since", help="only candidates seen on or after this date (YYYY-MM-DD, 2026/1/5, 2026年1月5日, 令和8年1月5日, 11/26; README: Dates a crew writes); segments: and only the frames taken since"),

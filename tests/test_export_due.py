@@ -171,3 +171,22 @@ def test_due_refused(registry, tmp_path):  # noqa: F811
     r = patrol("export", path, "--format", "due", "--roads", ROADS, "--config", config, "--out", tmp_path / "a.csv")
     assert r.returncode == 4 and "survey.every_days" in r.stderr, r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["city.yaml"]
+
+
+def test_due_help_names_every_suffix_it_writes():
+    """`patrol export --help` and the due export's refusal of another --out list exactly the suffixes it writes."""
+    import re
+
+    import typer
+
+    import cli
+    from detector.due import DUE_FILES
+
+    cmd = typer.main.get_command(cli.app).commands["export"]
+    (out,) = [p for p in cmd.params if "--out" in p.opts]
+    said = re.search(r"due: (.*?);", out.help).group(1)
+    assert sorted(re.findall(r"X(\.\w+)", said)) == sorted(DUE_FILES), said
+    (fmt,) = [p for p in cmd.params if "--format" in p.opts]
+    assert "due:" in fmt.help
+    r = patrol("export", TOYAMA / "none.gpkg", "--format", "due", "--roads", ROADS, "--out", "a.shp")
+    assert r.returncode == 2 and sorted(re.findall(r"X(\.\w+)", r.stderr)) == sorted(DUE_FILES), r.stderr
