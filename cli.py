@@ -682,8 +682,11 @@ def export(
     store: Path = typer.Argument(..., help=_REGISTRY_HELP),
     format: str = typer.Option(..., "--format", help="geojson | gpkg | shp | csv | xlsx | kml | html: the damages; "
                                                      "segments: the condition of the road network (per segment and "
-                                                     "bin) from every drive the registry holds, needs --roads"),
+                                                     "bin) from every drive the registry holds, needs --roads; due: "
+                                                     "every segment of the network with its last patrol and when the "
+                                                     "next is due (config survey:), most overdue first, needs --roads"),
     out: Path = typer.Option(..., "--out", help="the file to write (shp: X.shp, or X.zip for the files zipped; "
+                                                "due: X.csv, X.xlsx, X.geojson, X.json or X.gpkg; "
                                                 "segments: X.geojson, X.json or X.gpkg)"),
     status_: Optional[List[str]] = typer.Option(None, "--status", help="only these statuses (repeatable or comma-separated; open, 未対応: "
                                                                           "new, confirmed, scheduled, reopened)"),
@@ -703,6 +706,9 @@ def export(
                                                                    "for a mail: smaller photos, then the least urgent "
                                                                    "damages' photos left out; a mail carries a file "
                                                                    "~4/3 its size: 7 for a 10 MB limit"),
+    at: Optional[str] = typer.Option(None, "--at", help="due: the day planned for (default today on the config's "
+                                                        "clock; patrols after it are not counted); YYYY-MM-DD, "
+                                                        "2026/1/5, 令和8年1月5日 …"),
 ):
     """Export the registry for GIS, Excel, Google Earth or a browser."""
     from detector.errors import PatrolError
@@ -710,8 +716,16 @@ def export(
     from detector.report import (EXPORT_FORMATS, PHOTO_FORMATS, check_max_mb, export as _export, photo_folder,
                                  thumb_cache_path)
     format = format.strip().lower()
+    if format == "due":
+        return _export_due(store, out, roads, config, at, status_=status_, since=since, crs=crs, encoding=encoding,
+                           max_mb=max_mb)
     if format not in EXPORT_FORMATS:
-        raise PatrolError(f"unknown format {format!r}; choose one of {', '.join(EXPORT_FORMATS)}", field="--format")
+        raise PatrolError(f"unknown format {format!r}; choose one of {', '.join(EXPORT_FORMATS + ('due',))}",
+                          field="--format")
+    if at is not None:
+        from detector.errors import UsageError
+
+        raise UsageError(f"is not for --format {format} (--at is the day --format due plans for)", None, "--at")
     if format == "segments":
         return _export_segments(store, out, status_, since, roads, config, crs=crs, encoding=encoding, max_mb=max_mb)
     target, encoding = export_options(format, out, crs, encoding)  # refused before the registry is read
@@ -794,6 +808,53 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
     console.print(f"{plural(len(df), 'damage')}, {plural(len(frames), 'frame')} of {plural(meta['drives'], 'drive')} → "
                   f"{plural(n_seg, 'segment')} "
                   f"({n_cov} surveyed) → {out}", soft_wrap=True, markup=False, highlight=False)
+
+
+def _export_due(store: Path, out: Path, roads: Optional[Path], config: Optional[Path], at: Optional[str],
+                **other) -> None:
+    """``patrol export --format due``: every segment of the network, when it was last patrolled (a day whose frames of
+    good look covered ``segments.min_coverage`` of it, as the segments export rates it) and when the next patrol is
+    due by ``survey.every_days`` (README: Roads due for a patrol)."""
+    from detector.due import DUE_FILES, due_table, write
+    from detector.errors import UsageError
+
+    why = {"status_": ("--status", "it counts patrols, not damages"),
+           "since": ("--since", "every drive held counts; --at is the day it plans for"),
+           "crs": ("--crs", "its GeoPackage is in the road network's CRS, its GeoJSON WGS 84"),
+           "encoding": ("--encoding", "its files are UTF-8; --encoding is the Shapefile's"),
+           "max_mb": ("--max-mb", "no photos: --max-mb fits the html map for a mail")}
+    for key, v in other.items():
+        if v is not None:
+            raise UsageError(f"is not for --format due ({why[key][1]})", None, why[key][0])
+    if roads is None:
+        raise UsageError("--format due needs the road network (--roads ROADS): it lists every segment of it", None,
+                         "--roads")
+    if Path(out).suffix.lower() not in DUE_FILES:
+        raise UsageError(f"{Path(out).name}: --format due writes X.csv, X.xlsx, X.geojson, X.json or X.gpkg", None,
+                         "--out")
+    cfg = _config(config)
+    at_d = _day_option(at, cfg, "--at") or datetime.now(cfg.tz).date()
+    from detector.roads import load_roads
+
+    net = load_roads(roads, cfg)
+    with _open_store(store, cfg) as st:
+        frames = st.survey_frames(until=at_d)  # the frames the segments export counts: positioned, of good look
+    d = due_table(net, frames, cfg, at_d)
+    t = d.table
+    due = d.due
+    meta = {"registry": Path(store).name, "at": at_d.isoformat(), "every_days": cfg.survey.every_days,
+            "by": cfg.survey.by.model_dump() if cfg.survey.by is not None else None,
+            "min_coverage": cfg.segments.min_coverage, "frames": int(len(frames)),
+            "drives": int(frames["drive"].nunique()), "segments": int(len(t)), "due": int(due.sum()),
+            "never_surveyed": int(t["never_surveyed"].sum()),
+            "generated": datetime.now(cfg.tz).isoformat(timespec="seconds")}
+    write(d, out, cfg, meta)
+    for msg in list(net.read_warnings) + d.notes:
+        err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
+    km = (lambda m: f"{m / 1000:.1f}")
+    console.print(f"{due.sum()} of {plural(len(t), 'segment')} ({km(t['length_m'][due].sum())} of "
+                  f"{km(t['length_m'].sum())} km) due on {at_d.isoformat()}, {meta['never_surveyed']} never surveyed "
+                  f"→ {out}", soft_wrap=True, markup=False, highlight=False)
 
 
 @app.command()

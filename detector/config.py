@@ -50,7 +50,7 @@ def _check_class_ids(ids) -> None:
         raise ValueError(f"unknown class ids {sorted(unknown)}; known: {list(CLASS_IDS)}")
 
 
-_NUMERIC = {int, float, float | None, list[float], dict[str, float]}
+_NUMERIC = {int, float, float | None, list[float], dict[str, float], dict[str, int]}
 
 
 def _halfwidth(v: Any) -> Any:
@@ -358,6 +358,44 @@ class SegmentsSpec(_Strict):
         return v
 
 
+class SurveyBySpec(_Strict):
+    """A patrol frequency per value of one road field (道路種別 幹線 every 7 days, 生活道路 every 30)."""
+    field: str = Field(..., description="a kept road field (roads.keep_fields, as written there) or road_name")
+    every_days: dict[str, int] = Field(
+        default_factory=dict, description="the field's value -> days between patrols; other values: survey.every_days")
+
+    @field_validator("every_days", mode="before")
+    @classmethod
+    def _keys_as_text(cls, v: Any) -> Any:
+        # YAML reads `1: 7` as a number; a road field's value is matched as its text (an integer field: 1 -> "1")
+        return {_value_key(k): x for k, x in v.items()} if isinstance(v, dict) else v
+
+    @field_validator("every_days")
+    @classmethod
+    def _positive_days(cls, v: dict[str, int]) -> dict[str, int]:
+        if bad := [k for k, d in v.items() if d < 1]:
+            raise ValueError(f"{', '.join(map(repr, bad))}: every_days must be a whole number of days, at least 1")
+        return v
+
+
+def _value_key(v: Any) -> str:
+    """A road field's value as ``survey.by.every_days`` matches it: its text, an integral float as an integer
+    (``3.0`` -> ``"3"``: a Shapefile's numbers read as floats), true/false lower case; None for a gap."""
+    if v is None or (isinstance(v, float) and v != v):
+        return None
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v).strip()
+
+
+class SurveySpec(_Strict):
+    """How often each road is patrolled (道路パトロールの巡回頻度): ``patrol export --format due``."""
+    every_days: int = Field(30, ge=1, description="days between patrols of a segment (its field's value not in by)")
+    by: SurveyBySpec | None = Field(None, description="a frequency per value of a road field")
+
+
 class StoreSpec(_Strict):
     match_distance_m: float = Field(
         25.0, gt=0, description="a run candidate within this of a registry candidate of its class (along the road, "
@@ -406,6 +444,7 @@ class Config(_Strict):
     store: StoreSpec = Field(default_factory=StoreSpec)
     privacy: PrivacySpec = Field(default_factory=PrivacySpec)
     patrol_log: PatrolLogSpec = Field(default_factory=PatrolLogSpec)
+    survey: SurveySpec = Field(default_factory=SurveySpec)
 
     @field_validator("timezone")
     @classmethod
@@ -436,6 +475,19 @@ class Config(_Strict):
         if match < d:  # sightings one run joins would stay apart in the registry: duplicate ids week after week
             raise ValueError(f"store.match_distance_m: {match:g} m is less than dedupe.distance_m ({d:g} m): a damage "
                              "seen again in a later run would get a new registry id; raise match_distance_m")
+        return self
+
+    @model_validator(mode="after")
+    def _survey_field_kept(self) -> "Config":
+        by = self.survey.by
+        if by is None or by.field == "road_name":
+            return self
+        from .export import road_field_names
+
+        kept = road_field_names(self.roads.keep_fields)
+        if not any(by.field in pair for pair in kept):  # as written in keep_fields, or its output name (road_class)
+            raise ValueError(f"survey.by.field: {by.field!r} is not a kept road field; give road_name or one of "
+                             f"roads.keep_fields ({', '.join(self.roads.keep_fields) or 'none in this config'})")
         return self
 
     @property

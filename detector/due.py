@@ -1,0 +1,243 @@
+"""Roads due for a patrol (道路パトロールの巡回頻度): ``patrol export REGISTRY --format due --roads R``.
+
+A road department patrols each road at a set frequency by its class (``cfg.survey``: every ``every_days`` days, or per
+value of a road field, ``survey.by``). ``due_table(net, frames, cfg, at)`` gives one row per segment of the whole
+network, never-surveyed ones included:
+
+- a segment is *surveyed on a day* when that day's frames of good look (``Store.survey_frames``, the frames the
+  segments export counts) cover at least ``cfg.segments.min_coverage`` of it: the coverage rule of
+  ``segments.segment_condition`` (within ``segments.coverage_radius_m`` of a frame, heading agreeing within
+  ``locate.heading_tolerance_deg``; its ``valid``), computed by its helpers over one day's frames at a time (the
+  day on the config's clock; all the drives of a day together: a road patrolled half in the morning, half in the
+  afternoon was patrolled that day). Frames without a time date no survey and are left out; so are days after ``at``
+  (the network as it stood on that day);
+- ``last_surveyed``: the latest such day on or before ``at``; ``coverage``: that day's coverage of the segment;
+- ``every_days``: the segment's frequency; ``due`` = last_surveyed + every_days; ``days_overdue`` = at − due (> 0
+  overdue, 0 due that day, < 0 not yet); a segment never surveyed has neither, ``never_surveyed`` true, and counts as
+  due (it is the most overdue);
+- sorted most overdue first: never surveyed (the most frequently patrolled first), then days_overdue descending.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .atomic import atomic_write
+from .config import _value_key
+from .errors import UsageError
+from .export import _after_road_name, safe_cell
+from .segments import SEGMENT_FILES, _covering, _frame_xy, _kept_fields, _lines, _union, write_segments
+
+#: the columns (the kept road fields go after road_name): name, 日本語, English
+COLUMNS = [("segment_id", "区間ID", "segment_id"), ("road_name", "路線名", "road_name"),
+           ("length_m", "延長(m)", "length_m"), ("coverage", "調査率", "coverage"),
+           ("last_surveyed", "最終巡回日", "last_surveyed"), ("every_days", "巡回間隔(日)", "every_days"),
+           ("due", "巡回期限", "due"), ("days_overdue", "超過日数", "days_overdue"),
+           ("never_surveyed", "未巡回", "never_surveyed")]
+#: ``--out``: the list (csv, xlsx) or the map (geojson, gpkg: ``segments.write_segments``, layer ``segments``)
+DUE_FILES = (".csv", ".xlsx", *SEGMENT_FILES)
+
+
+@dataclass
+class Due:
+    table: pd.DataFrame  # a GeoDataFrame: one row per segment, most overdue first
+    at: date
+    kept: list[str]  # the kept road fields' output names, in the table after road_name
+    notes: list[str] = field(default_factory=list)  # survey.by values that match no segment, …
+
+    @property
+    def due(self) -> pd.Series:
+        """The rows due on ``at``: never surveyed, or days_overdue >= 0."""
+        return self.table["never_surveyed"] | (self.table["days_overdue"].fillna(-1) >= 0)
+
+
+def latest_surveys(net, frames: pd.DataFrame | None, cfg, at: date) -> tuple[list, np.ndarray]:
+    """Per segment of ``net`` (in its order): the local day of its latest survey on or before ``at`` (None: never) and
+    that day's coverage (NaN: never); see the module doc. Vectorised: one ``segments._covering`` over every frame, the
+    pieces unioned per (segment, day)."""
+    gdf = getattr(net, "gdf", net)
+    lines, lengths = _lines(gdf)
+    n = len(lengths)
+    none = [None] * n, np.full(n, np.nan)
+    if frames is None or len(frames) == 0:
+        return none
+    xs, ys, hs, ts = [], [], [], []
+    groups = frames.groupby("drive", sort=False, dropna=False) if "drive" in frames.columns else [(None, frames)]
+    for _, f in groups:  # per drive, as a run of it: a standing vehicle's repeated positions dropped within a drive
+        x, y, h, t = _frame_xy(f, gdf, with_t=True)
+        xs.append(x), ys.append(y), hs.append(h), ts.append(t)
+    x, y, h, t = (np.concatenate(a) for a in (xs, ys, hs, ts))
+    dated = np.isfinite(t)
+    x, y, h, t = x[dated], y[dated], h[dated], t[dated]
+    if not len(t):
+        return none
+    local = pd.to_datetime(t, unit="s", utc=True).tz_convert(cfg.tz)
+    day_ord = _ordinals(local)
+    keep = day_ord <= at.toordinal()
+    x, y, h, day_ord = x[keep], y[keep], h[keep], day_ord[keep]
+    if not len(x):
+        return none
+    days, day_idx = np.unique(day_ord, return_inverse=True)
+    tol = float(getattr(cfg.locate, "heading_tolerance_deg", 60.0))
+    pi, si, st, en = _covering(lines, lengths, x, y, h, float(cfg.segments.coverage_radius_m), tol)
+    if not len(pi):
+        return none
+    key = si.astype(np.int64) * len(days) + day_idx[pi]
+    iv = _union(lengths, key, st, en)  # (only lengths.max() is read: the offset between keys)
+    k, inv = np.unique(iv["seg"].to_numpy(np.int64), return_inverse=True)
+    seg, day = k // len(days), k % len(days)
+    surveyed = np.minimum(np.bincount(np.ravel(inv), weights=(iv["end"] - iv["start"]).to_numpy(float)), lengths[seg])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cov = np.where(lengths[seg] > 0, surveyed / lengths[seg], 0.0)
+    valid = (cov >= cfg.segments.min_coverage) & (surveyed > 0)  # segment_condition's ``valid``
+    seg, day, cov = seg[valid], day[valid], cov[valid]
+    last_day = np.full(n, -1, np.int64)
+    np.maximum.at(last_day, seg, day)  # days ascending: the latest valid day per segment
+    coverage = np.full(n, np.nan)
+    latest = day == last_day[seg]
+    coverage[seg[latest]] = cov[latest]
+    last = [None if d < 0 else date.fromordinal(int(days[d])) for d in last_day]
+    return last, coverage
+
+
+def _ordinals(local: pd.DatetimeIndex) -> np.ndarray:
+    """Proleptic ordinals (``date.toordinal``) of local times' days, vectorised."""
+    naive = local.tz_localize(None).normalize().to_numpy("datetime64[D]").astype(np.int64)
+    return naive + date(1970, 1, 1).toordinal()
+
+
+def every_days(net, cfg) -> tuple[np.ndarray, list[str]]:
+    """Each segment's patrol frequency (days; ``cfg.survey``) and notes: configured values of ``survey.by.field``
+    that no segment has (a typo in the config?)."""
+    gdf = getattr(net, "gdf", net)
+    spec = cfg.survey
+    out = np.full(len(gdf), int(spec.every_days), np.int64)
+    by = spec.by
+    if by is None or not by.every_days:
+        return out, []
+    from .export import road_field_names
+
+    if by.field == "road_name":
+        name = "road_name"
+        vals = gdf["road_name"].tolist() if "road_name" in gdf.columns else [None] * len(gdf)
+    else:
+        name = next(o for src, o in road_field_names(cfg.roads.keep_fields) if by.field in (src, o))
+        vals = _kept_fields(net, gdf, cfg).get(name, [None] * len(gdf))
+    keys = pd.Series([_value_key(v) if v is not None and v == v else None for v in vals], dtype=object)
+    freq = keys.map(by.every_days)
+    hit = freq.notna().to_numpy()
+    out[hit] = freq[hit].astype(np.int64).to_numpy()
+    unused = sorted(set(by.every_days) - set(keys.dropna()))
+    notes = [f"survey.by.every_days: {name} {', '.join(map(repr, unused))} matches no segment of the network "
+             f"(every {spec.every_days} days apply to the others)"] if unused else []
+    return out, notes
+
+
+def due_table(net, frames: pd.DataFrame | None, cfg, at: date) -> Due:
+    """The rows of ``patrol export --format due`` (module doc): a GeoDataFrame in the network's CRS."""
+    import geopandas as gpd
+
+    gdf = getattr(net, "gdf", net)
+    lines, lengths = _lines(gdf)
+    kept = _kept_fields(net, gdf, cfg)
+    last, coverage = latest_surveys(net, frames, cfg, at)
+    every, notes = every_days(net, cfg)
+    never = np.array([d is None for d in last], bool)
+    due = [None if d is None else d + timedelta(days=int(e)) for d, e in zip(last, every)]
+    overdue = pd.array([None if d is None else (at - d).days for d in due], dtype="Int64")
+    df = pd.DataFrame({
+        "segment_id": gdf["segment_id"].astype(str).to_numpy(),
+        "road_name": gdf["road_name"].fillna("").astype(str).to_numpy() if "road_name" in gdf.columns else "",
+        "length_m": np.round(lengths, 2), "coverage": np.round(coverage, 4),
+        "last_surveyed": pd.Series([None if d is None else d.isoformat() for d in last], dtype=object),
+        "every_days": every, "due": pd.Series([None if d is None else d.isoformat() for d in due], dtype=object),
+        "days_overdue": overdue, "never_surveyed": never})
+    for name, vals in kept.items():  # object columns: an integer field with gaps stays integers
+        df[name] = pd.Series(vals, index=df.index, dtype=object)
+    df = df[_after_road_name([c for c, _, _ in COLUMNS], list(kept))]
+    # most overdue first: never surveyed (the most frequent first), then by days overdue; the network's order after
+    order = np.lexsort((np.arange(len(df)), every, -overdue.to_numpy(np.int64, na_value=0), ~never))
+    geo = gpd.GeoSeries(lines[order], crs=gdf.crs)
+    table = gpd.GeoDataFrame(df.iloc[order].reset_index(drop=True), geometry=geo.values, crs=gdf.crs)
+    return Due(table, at, list(kept), notes)
+
+
+def columns(d: Due) -> list[tuple[str, str, str]]:
+    ours = {c: (c, ja, en) for c, ja, en in COLUMNS}
+    return [ours.get(c, (c, c, c)) for c in d.table.columns if c != d.table.geometry.name]
+
+
+def _csv_cell(v) -> str:
+    if v is None or v is pd.NA:
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return "TRUE" if v else "FALSE"  # as Excel writes and reads them
+    if isinstance(v, (np.integer,)):
+        return str(int(v))
+    return safe_cell(v)
+
+
+def write_csv(d: Due, path: Path) -> None:
+    """UTF-8 with BOM (Japanese Excel); each heading ``ja en`` (``最終巡回日 last_surveyed``), values formula-safe."""
+    cols = columns(d)
+    with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\r\n")
+        w.writerow([ja if ja == en else f"{ja} {en}" for _, ja, en in cols])
+        for row in d.table[[c for c, _, _ in cols]].itertuples(index=False, name=None):
+            w.writerow([_csv_cell(v) for v in row])
+
+
+def write_xlsx(d: Due, path: Path, cfg=None) -> None:
+    """One sheet, headed ``ja`` over ``en`` as the repair list's workbook, printable (A4 landscape, one page wide, the
+    date planned for in the page header); dates as Excel dates."""
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
+    from .report import xlsx_cell, xlsx_header, xlsx_print_setup
+
+    cols = columns(d)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "due"
+    widths = xlsx_header(ws, cols)
+    fmt = {"length_m": "0.0", "coverage": "0%", "every_days": "0", "days_overdue": "0"}
+    for i, row in enumerate(d.table[[c for c, _, _ in cols]].itertuples(index=False, name=None), 2):
+        for j, ((name, _, _), v) in enumerate(zip(cols, row), 1):
+            if name in ("last_surveyed", "due") and v:
+                v = date.fromisoformat(v)
+            elif v is pd.NA:
+                v = None
+            elif isinstance(v, str) and not v:
+                v = None
+            widths[j - 1] = max(widths[j - 1], xlsx_cell(ws.cell(row=i, column=j), v, fmt.get(name), 8))
+    for j, wd in enumerate(widths, 1):
+        ws.column_dimensions[get_column_letter(j)].width = wd
+    ws.freeze_panes = "B2"
+    xlsx_print_setup(ws, len(cols), len(d.table))
+    who = getattr(cfg, "municipality", "") if cfg is not None else ""
+    ws.oddHeader.center.text = f"巡回予定 patrol due {d.at.isoformat()}" + (f" — {who}" if who and who != "default" else "")
+    with atomic_write(path, "wb") as fh:
+        buf = io.BytesIO()
+        wb.save(buf)
+        fh.write(buf.getvalue())
+
+
+def write(d: Due, path: Path, cfg=None, meta: dict | None = None) -> None:
+    """``d`` to ``path`` by its suffix (``DUE_FILES``): a list (csv, xlsx) or a map (geojson, gpkg)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        write_csv(d, path)
+    elif suffix == ".xlsx":
+        write_xlsx(d, path, cfg)
+    elif suffix in SEGMENT_FILES:
+        write_segments(d.table, path, meta)
+    else:
+        raise UsageError(f"{Path(path).name}: --format due writes X.csv, X.xlsx, X.geojson, X.json or X.gpkg",
+                         field="--out")

@@ -1,0 +1,192 @@
+"""`patrol export REGISTRY --format due --roads R [--at DATE]`: every segment of the network with its last patrol and
+when the next is due (config ``survey``; README: Roads due for a patrol). Real data: the registry of the sample drive's
+two passes (p1 2026-11-20, p2 2026-11-27, with their frames: tests/test_export_segments.py's fixture) on the sample
+network (11,239 segments, 27 of them driven)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, TOYAMA
+from detector.store import Store
+from test_export_segments import patrol, registry  # noqa: F401 (the fixture)
+from test_stats import _name_of
+from test_store_passes import sample  # noqa: F401 (the fixture registry needs)
+
+ROADS = TOYAMA / "roads.geojson"
+
+
+def due(store: Path, out: Path, *args) -> tuple[pd.DataFrame, str]:
+    """The exported rows (csv, its ``ja en`` headings as the column names) and the closing console line."""
+    r = patrol("export", store, "--format", "due", "--out", out, *args)
+    assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout}\n{r.stderr}"
+    with open(out, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    df = pd.DataFrame(rows).rename(columns=lambda c: c.split(" ")[-1])
+    return df, r.stdout.strip().splitlines()[-1] + "\n" + r.stderr
+
+
+def surveyed_days(path: Path, cfg) -> dict[str, dict[date, float]]:
+    """The oracle: segment -> {day: coverage} of each day whose frames alone make the segment ``valid`` as
+    ``segment_condition`` rates it (a run of that day's drives writes it so to segments.geojson)."""
+    from detector.roads import load_roads
+    from detector.segments import segment_condition
+
+    with Store.for_config(path, cfg) as st:
+        frames = st.survey_frames()
+    net = load_roads(ROADS, cfg)
+    day = pd.to_datetime(frames["t"], unit="s", utc=True).dt.tz_convert(cfg.tz).dt.date
+    out: dict[str, dict[date, float]] = {}
+    for d, f in frames.groupby(day):
+        seg = segment_condition(net, None, f, cfg)
+        seg = seg[(seg["level"] == "segment") & seg["valid"]]
+        for sid, cov in zip(seg["segment_id"], seg["coverage"]):
+            out.setdefault(sid, {})[d] = cov
+    return out
+
+
+def test_due_at_a_fixed_day(registry, tmp_path):  # noqa: F811
+    """Every segment of the network, once; the driven ones with the day of their latest survey (the day's frames cover
+    min_coverage of it: the oracle ``surveyed_days``) and its coverage, due 30 days later (default survey.every_days);
+    the others never surveyed and due. Exact counts at three days: before p2 (only p1 counts), when one segment p2
+    covered too little (its last survey is p1's) falls due, and a week later."""
+    path, cfg, _ = registry
+    oracle = surveyed_days(path, cfg)
+    assert len(oracle) == 23 and len({d for v in oracle.values() for d in v}) == 2
+    n = 11239
+    for at, n_due, n_never in [("2026-11-25", None, None), ("2026-12-20", 11217, 11216), ("2026-12-27", n, 11216)]:
+        at_d = date.fromisoformat(at)
+        df, said = due(path, tmp_path / f"due-{at}.csv", "--roads", ROADS, "--at", at)
+        assert len(df) == n and df["segment_id"].is_unique
+        want = {s: max((d, c) for d, c in v.items() if d <= at_d) for s, v in oracle.items()
+                if any(d <= at_d for d in v)}
+        got = df[df["never_surveyed"] == "FALSE"].set_index("segment_id")
+        assert set(got.index) == set(want)
+        for sid, (d, c) in want.items():
+            row = got.loc[sid]
+            assert row["last_surveyed"] == d.isoformat() and float(row["coverage"]) == pytest.approx(c, abs=1e-4)
+            assert row["every_days"] == "30" and row["due"] == (d + timedelta(days=30)).isoformat()
+            assert int(row["days_overdue"]) == (at_d - d - timedelta(days=30)).days
+        never = df[df["never_surveyed"] == "TRUE"]
+        assert (never[["last_surveyed", "due", "days_overdue", "coverage"]] == "").all().all()
+        is_due = (df["never_surveyed"] == "TRUE") | (pd.to_numeric(df["days_overdue"]).fillna(-1) >= 0)
+        if n_due is not None:
+            assert (int(is_due.sum()), len(never)) == (n_due, n_never)
+        km = lambda s: f"{pd.to_numeric(s).sum() / 1000:.1f}"  # noqa: E731
+        assert (f"{int(is_due.sum())} of {n} segments ({km(df['length_m'][is_due])} of {km(df['length_m'])} km) due "
+                f"on {at}, {len(never)} never surveyed → ") in said, said
+        # most overdue first: the never surveyed, then by days overdue
+        k = len(never)
+        assert (df["never_surveyed"].iloc[:k] == "TRUE").all()
+        assert pd.to_numeric(df["days_overdue"].iloc[k:]).is_monotonic_decreasing
+    # p2 on 2026-11-27 covered 00000037-2721-2731 too little: its latest survey stays p1's, due first
+    assert got.index[0] == "00000037-2721-2731" and got.iloc[0]["last_surveyed"] == "2026-11-20"
+    assert oracle["00000037-2721-2731"].keys() == {date(2026, 11, 20)}
+
+
+def test_due_by_a_road_field(registry, tmp_path):  # noqa: F811
+    """survey.by: a frequency per value of a kept road field, on a copy of the network with a made-up road per segment
+    (``test_stats._name_of``) in a column 路線: each row's every_days is its road's (others: survey.every_days), its due
+    date follows; a configured value no segment has is a warning."""
+    path, _, _ = registry
+    doc = json.loads(ROADS.read_text(encoding="utf-8"))
+    for f in doc["features"]:
+        f["properties"]["路線"] = _name_of(f["properties"]["segment_id"])
+    roads = tmp_path / "roads-named.geojson"
+    roads.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    freq = {"線 137": 3, "線 138": 7, "線 680": 14, "線 9999": 1}
+    config = tmp_path / "city.yaml"
+    config.write_text("roads:\n  keep_fields: [路線]\nsurvey:\n  every_days: 60\n  by:\n    field: 路線\n    every_days:\n"
+                      + "".join(f"      {k}: {v}\n" for k, v in freq.items()), encoding="utf-8")
+    df, said = due(path, tmp_path / "due.csv", "--roads", roads, "--config", config, "--at", "2026-12-01")
+    assert list(df.columns[:3]) == ["segment_id", "road_name", "路線"]  # the kept field after road_name
+    want = df["segment_id"].map(lambda s: freq.get(_name_of(s), 60))
+    assert (pd.to_numeric(df["every_days"]) == want).all()
+    assert {3, 7, 14, 60} <= set(want[df["never_surveyed"] == "FALSE"])  # the driven roads have each frequency
+    got = df[df["never_surveyed"] == "FALSE"]
+    for r in got.itertuples():
+        d = date.fromisoformat(r.last_surveyed) + timedelta(days=int(r.every_days))
+        assert r.due == d.isoformat() and int(r.days_overdue) == (date(2026, 12, 1) - d).days
+    overdue = got[pd.to_numeric(got["days_overdue"]) >= 0]
+    assert set(overdue["路線"]) == {"線 137"}  # 3 days after 11-27: due 11-30, a day overdue; the others not yet
+    assert f"{len(df) - len(got) + len(overdue)} of 11239 segments" in said
+    assert "warning: survey.by.every_days: 路線 '線 9999' matches no segment" in said, said
+
+
+def test_due_xlsx_and_map(registry, tmp_path):  # noqa: F811
+    """The xlsx is a printable list (A4 landscape, one page wide, dates as dates, the day in the page header); the
+    GeoJSON and the GeoPackage carry every segment with the same columns."""
+    import geopandas as gpd
+    from openpyxl import load_workbook
+
+    path, _, _ = registry
+    x = tmp_path / "due.xlsx"
+    r = patrol("export", path, "--format", "due", "--roads", ROADS, "--out", x, "--at", "2026-12-20")
+    assert r.returncode == 0, r.stderr
+    ws = load_workbook(x).active
+    assert ws.max_row == 11239 + 1 and ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
+    assert "2026-12-20" in ws.oddHeader.center.text and ws.print_title_rows == "$1:$1"
+    heads = [c.value.split("\n")[-1] for c in ws[1]]
+    assert heads == ["segment_id", "road_name", "length_m", "coverage", "last_surveyed", "every_days", "due",
+                     "days_overdue", "never_surveyed"]
+    row = {h: c.value for h, c in zip(heads, ws[11239 + 1])}  # the last row: the least overdue
+    assert row["last_surveyed"].date() == date(2026, 11, 27) and row["days_overdue"] == -7
+    assert row["never_surveyed"] is False
+    for out in (tmp_path / "due.geojson", tmp_path / "due.gpkg"):
+        r = patrol("export", path, "--format", "due", "--roads", ROADS, "--out", out, "--at", "2026-12-20")
+        assert r.returncode == 0, r.stderr
+        g = gpd.read_file(out)
+        assert len(g) == 11239 and int(g["never_surveyed"].sum()) == 11216
+        assert int((g["days_overdue"] == -7).sum()) == 22
+
+
+def test_due_refused(registry, tmp_path):  # noqa: F811
+    """What the due export cannot do: exit 2 naming the option (4 for a config naming a field it does not keep, the
+    file and the setting named), nothing written."""
+    path, _, _ = registry
+    for args, flag in [(["--out", tmp_path / "a.txt"], "--out"),
+                       (["--status", "new", "--out", tmp_path / "a.csv"], "--status"),
+                       (["--since", "2026-11-01", "--out", tmp_path / "a.csv"], "--since"),
+                       (["--crs", "EPSG:6675", "--out", tmp_path / "a.gpkg"], "--crs"),
+                       (["--at", "2026-13-45", "--out", tmp_path / "a.csv"], "--at")]:
+        r = patrol("export", path, "--format", "due", "--roads", ROADS, *args)
+        assert r.returncode == 2 and flag in r.stderr, (args, r.returncode, r.stderr)
+    r = patrol("export", path, "--format", "due", "--out", tmp_path / "a.csv")
+    assert r.returncode == 2 and "--roads" in r.stderr, r.stderr
+    r = patrol("export", path, "--format", "csv", "--at", "2026-12-01", "--out", tmp_path / "a.csv")
+    assert r.returncode == 2 and "--at" in r.stderr and "--format due" in r.stderr, r.stderr
+    config = tmp_path / "city.yaml"
+    config.write_text("roads:\n  keep_fields: [管理事務所]\nsurvey:\n  by:\n    field: 道路種別\n    every_days: {幹線: 7}\n",
+                      encoding="utf-8")
+    r = patrol("export", path, "--format", "due", "--roads", ROADS, "--config", config, "--out", tmp_path / "a.csv")
+    assert r.returncode == 4, r.stderr
+    assert f"{config}: survey.by.field: '道路種別' is not a kept road field" in r.stderr and "(管理事務所)" in r.stderr
+    config.write_text("survey:\n  every_days: 0\n", encoding="utf-8")
+    r = patrol("export", path, "--format", "due", "--roads", ROADS, "--config", config, "--out", tmp_path / "a.csv")
+    assert r.returncode == 4 and "survey.every_days" in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["city.yaml"]
+
+
+def test_due_help_names_every_suffix_it_writes():
+    """`patrol export --help` and the due export's refusal of another --out list exactly the suffixes it writes."""
+    import re
+
+    import typer
+
+    import cli
+    from detector.due import DUE_FILES
+
+    cmd = typer.main.get_command(cli.app).commands["export"]
+    (out,) = [p for p in cmd.params if "--out" in p.opts]
+    said = re.search(r"due: (.*?);", out.help).group(1)
+    assert sorted(re.findall(r"X(\.\w+)", said)) == sorted(DUE_FILES), said
+    (fmt,) = [p for p in cmd.params if "--format" in p.opts]
+    assert "due:" in fmt.help
+    r = patrol("export", TOYAMA / "none.gpkg", "--format", "due", "--roads", ROADS, "--out", "a.shp")
+    assert r.returncode == 2 and sorted(re.findall(r"X(\.\w+)", r.stderr)) == sorted(DUE_FILES), r.stderr
