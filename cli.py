@@ -846,15 +846,16 @@ def _export_due(store: Path, out: Path, roads: Optional[Path], config: Optional[
             "by": cfg.survey.by.model_dump() if cfg.survey.by is not None else None,
             "min_coverage": cfg.segments.min_coverage, "frames": int(len(frames)),
             "drives": int(frames["drive"].nunique()), "segments": int(len(t)), "due": int(due.sum()),
-            "never_surveyed": int(t["never_surveyed"].sum()),
+            "never_surveyed": int(t["never_surveyed"].sum()), "off_cycle": d.off_cycle,
             "generated": datetime.now(cfg.tz).isoformat(timespec="seconds")}
     write(d, out, cfg, meta)
     for msg in list(net.read_warnings) + d.notes:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
     km = (lambda m: f"{m / 1000:.1f}")
     console.print(f"{due.sum()} of {plural(len(t), 'segment')} ({km(t['length_m'][due].sum())} of "
-                  f"{km(t['length_m'].sum())} km) due on {at_d.isoformat()}, {meta['never_surveyed']} never surveyed "
-                  f"→ {out}", soft_wrap=True, markup=False, highlight=False)
+                  f"{km(t['length_m'].sum())} km) due on {at_d.isoformat()}, {meta['never_surveyed']} never surveyed"
+                  + (f"; {plural(d.off_cycle, 'segment')} ({km(d.off_cycle_m)} km) on no patrol cycle left out"
+                     if d.off_cycle else "") + f" → {out}", soft_wrap=True, markup=False, highlight=False)
 
 
 @app.command()

@@ -361,8 +361,9 @@ class SegmentsSpec(_Strict):
 class SurveyBySpec(_Strict):
     """A patrol frequency per value of one road field (道路種別 幹線 every 7 days, 生活道路 every 30)."""
     field: str = Field(..., description="a kept road field (roads.keep_fields, as written there) or road_name")
-    every_days: dict[str, int] = Field(
-        default_factory=dict, description="the field's value -> days between patrols; other values: survey.every_days")
+    every_days: dict[str, int | None] = Field(
+        default_factory=dict, description="the field's value -> days between patrols (null: on no patrol cycle, left "
+        "out of the list); other values: survey.every_days")
 
     @field_validator("every_days", mode="before")
     @classmethod
@@ -372,9 +373,10 @@ class SurveyBySpec(_Strict):
 
     @field_validator("every_days")
     @classmethod
-    def _positive_days(cls, v: dict[str, int]) -> dict[str, int]:
-        if bad := [k for k, d in v.items() if d < 1]:
-            raise ValueError(f"{', '.join(map(repr, bad))}: every_days must be a whole number of days, at least 1")
+    def _positive_days(cls, v: dict[str, int | None]) -> dict[str, int | None]:
+        if bad := [k for k, d in v.items() if d is not None and d < 1]:
+            raise ValueError(f"{', '.join(map(repr, bad))}: every_days must be a whole number of days, at least 1 "
+                             "(or null: on no patrol cycle)")
         return v
 
 
@@ -392,7 +394,8 @@ def _value_key(v: Any) -> str:
 
 class SurveySpec(_Strict):
     """How often each road is patrolled (道路パトロールの巡回頻度): ``patrol export --format due``."""
-    every_days: int = Field(30, ge=1, description="days between patrols of a segment (its field's value not in by)")
+    every_days: int | None = Field(30, ge=1, description="days between patrols of a segment (its field's value not in "
+                                   "by); null: only the roads by lists are on a patrol cycle, the others left out")
     by: SurveyBySpec | None = Field(None, description="a frequency per value of a road field")
 
 

@@ -15,7 +15,9 @@ network, never-surveyed ones included:
 - ``every_days``: the segment's frequency; ``due`` = last_surveyed + every_days; ``days_overdue`` = at − due (> 0
   overdue, 0 due that day, < 0 not yet); a segment never surveyed has neither, ``never_surveyed`` true, and counts as
   due (it is the most overdue);
-- sorted most overdue first: never surveyed (the most frequently patrolled first), then days_overdue descending.
+- sorted most overdue first: never surveyed (the most frequently patrolled first), then days_overdue descending;
+- a segment whose frequency is null (``survey.every_days: null`` for the values ``survey.by`` does not list, or a
+  listed value's null: a road on no patrol cycle, patrolled on request) is left out of the list (``Due.off_cycle``).
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class Due:
     at: date
     kept: list[str]  # the kept road fields' output names, in the table after road_name
     notes: list[str] = field(default_factory=list)  # survey.by values that match no segment, …
+    off_cycle: int = 0  # segments on no patrol cycle (a null frequency): left out of ``table``
+    off_cycle_m: float = 0.0  # and their length
 
     @property
     def due(self) -> pd.Series:
@@ -114,11 +118,11 @@ def _ordinals(local: pd.DatetimeIndex) -> np.ndarray:
 
 
 def every_days(net, cfg) -> tuple[np.ndarray, list[str]]:
-    """Each segment's patrol frequency (days; ``cfg.survey``) and notes: configured values of ``survey.by.field``
-    that no segment has (a typo in the config?)."""
+    """Each segment's patrol frequency (days; ``cfg.survey``; 0: on no patrol cycle, a null frequency) and notes:
+    configured values of ``survey.by.field`` that no segment has (a typo in the config?)."""
     gdf = getattr(net, "gdf", net)
     spec = cfg.survey
-    out = np.full(len(gdf), int(spec.every_days), np.int64)
+    out = np.full(len(gdf), int(spec.every_days or 0), np.int64)
     by = spec.by
     if by is None or not by.every_days:
         return out, []
@@ -131,12 +135,12 @@ def every_days(net, cfg) -> tuple[np.ndarray, list[str]]:
         name = next(o for src, o in road_field_names(cfg.roads.keep_fields) if by.field in (src, o))
         vals = _kept_fields(net, gdf, cfg).get(name, [None] * len(gdf))
     keys = pd.Series([_value_key(v) if v is not None and v == v else None for v in vals], dtype=object)
-    freq = keys.map(by.every_days)
-    hit = freq.notna().to_numpy()
-    out[hit] = freq[hit].astype(np.int64).to_numpy()
+    hit = keys.isin(list(by.every_days)).to_numpy()  # a listed value: its days, or 0 where it is null (no cycle)
+    out[hit] = keys[hit].map(lambda k: by.every_days[k] or 0).astype(np.int64).to_numpy()
     unused = sorted(set(by.every_days) - set(keys.dropna()))
+    others = f"every {spec.every_days} days apply to the others" if spec.every_days else "the others are on no cycle"
     notes = [f"survey.by.every_days: {name} {', '.join(map(repr, unused))} matches no segment of the network "
-             f"(every {spec.every_days} days apply to the others)"] if unused else []
+             f"({others})"] if unused else []
     return out, notes
 
 
@@ -164,9 +168,11 @@ def due_table(net, frames: pd.DataFrame | None, cfg, at: date) -> Due:
     df = df[_after_road_name([c for c, _, _ in COLUMNS], list(kept))]
     # most overdue first: never surveyed (the most frequent first), then by days overdue; the network's order after
     order = np.lexsort((np.arange(len(df)), every, -overdue.to_numpy(np.int64, na_value=0), ~never))
+    order = order[every[order] > 0]  # a segment on no patrol cycle (a null frequency) is left out of the list
     geo = gpd.GeoSeries(lines[order], crs=gdf.crs)
     table = gpd.GeoDataFrame(df.iloc[order].reset_index(drop=True), geometry=geo.values, crs=gdf.crs)
-    return Due(table, at, list(kept), notes)
+    return Due(table, at, list(kept), notes, off_cycle=int((every == 0).sum()),
+               off_cycle_m=float(lengths[every == 0].sum()))
 
 
 def columns(d: Due) -> list[tuple[str, str, str]]:

@@ -119,6 +119,31 @@ def test_due_by_a_road_field(registry, tmp_path):  # noqa: F811
     assert "warning: survey.by.every_days: 路線 '線 9999' matches no segment" in said, said
 
 
+def test_due_lists_only_the_roads_on_a_patrol_cycle(registry, tmp_path):  # noqa: F811
+    """A null frequency (``survey.every_days: null`` for the values not listed, or a listed value's null) puts a road
+    on no patrol cycle (patrolled on request): it is left out of the list, and the closing line says how many."""
+    path, _, _ = registry
+    doc = json.loads(ROADS.read_text(encoding="utf-8"))
+    for f in doc["features"]:
+        f["properties"]["路線"] = _name_of(f["properties"]["segment_id"])
+    roads = tmp_path / "roads-named.geojson"
+    roads.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    names = pd.Series([_name_of(f["properties"]["segment_id"]) for f in doc["features"]])
+    config = tmp_path / "city.yaml"
+    config.write_text("roads:\n  keep_fields: [路線]\nsurvey:\n  every_days: null\n  by:\n    field: 路線\n"
+                      "    every_days: {線 137: 3, 線 138: 7, 線 680: null}\n", encoding="utf-8")
+    df, said = due(path, tmp_path / "due.csv", "--roads", roads, "--config", config, "--at", "2026-12-01")
+    assert set(df["路線"]) == {"線 137", "線 138"}
+    assert len(df) == int(names.isin(["線 137", "線 138"]).sum())
+    assert set(pd.to_numeric(df["every_days"])) == {3, 7}
+    off = len(doc["features"]) - len(df)
+    assert f"of {len(df)} segments" in said and f"; {off} segments (" in said and "on no patrol cycle left out" in said
+    # the same roads on the default cycle: all of the network listed, nothing said of a cycle
+    config.write_text("roads:\n  keep_fields: [路線]\n", encoding="utf-8")
+    df, said = due(path, tmp_path / "due.csv", "--roads", roads, "--config", config, "--at", "2026-12-01")
+    assert len(df) == len(doc["features"]) and "no patrol cycle" not in said
+
+
 def test_due_xlsx_and_map(registry, tmp_path):  # noqa: F811
     """The xlsx is a printable list (A4 landscape, one page wide, dates as dates, the day in the page header); the
     GeoJSON and the GeoPackage carry every segment with the same columns."""
