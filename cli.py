@@ -369,13 +369,13 @@ def train(
                   oversample=parse_oversample(oversample), val=val, export=export, extra=extra or None)
     console.print(f"best weights: {best}" + (f"\nONNX: {best.with_suffix('.onnx')}" if export else ""))
     # eval, tune and run use a model at the config's detect.imgsz, not at the size it was trained at: say what to set
-    from detector.train import trained_imgsz
+    from detector.train import config_weights_line, trained_imgsz
 
     size = trained_imgsz(best, imgsz)
     use = best.with_suffix(".onnx") if export else best
-    console.print(f"trained at {size} px. For your city config: detect: {{weights: {use}, imgsz: {size}}} "
-                  f"(eval, tune and run use a model at detect.imgsz, {_config(None).detect.imgsz} unless set; a smaller "
-                  "size is faster and may score as well: compare with patrol eval), then patrol tune at that size",
+    console.print(f"trained at {size} px. For your city config: {config_weights_line(use, size)}. "
+                  f"Eval, tune and run use a model at detect.imgsz, {_config(None).detect.imgsz} unless set; a smaller "
+                  "size is faster and may score as well: compare with patrol eval); then patrol tune at that size",
                   soft_wrap=True, markup=False, highlight=False)
 
 
