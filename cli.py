@@ -199,15 +199,15 @@ def _print_summary(s, title: str) -> None:
 
     for i, note in enumerate(rear_heading_notes(s.rear_heading)[0]):
         t.add_row("rear camera" if i == 0 else "", note)
-    for i, u in enumerate(s.tracks):
+    for i, u in enumerate(s.tracks):  # the path shown normalised (--track rt/../x.gpx: …/x.gpx), the record's as given
         what = (f"not used ({u.problem})" if u.problem else
                 f"{u.kind.upper()}, {u.points} points: {u.placed} frame{'s' if u.placed != 1 else ''} placed")
-        t.add_row("tracks" if i == 0 else "", f"{u.path}: {what}")
+        t.add_row("tracks" if i == 0 else "", f"{os.path.normpath(u.path)}: {what}")
     for i, u in enumerate(s.videos):
         what = (f"not used ({u.problem})" if u.problem else
                 f"{u.frames} frame{'s' if u.frames != 1 else ''} from {u.duration_s:.0f} s"
                 + (" (taken before, reused)" if u.reused else "") + f", start {u.start} ({u.time_source})")
-        t.add_row("videos" if i == 0 else "", f"{u.path}: {what}")
+        t.add_row("videos" if i == 0 else "", f"{os.path.normpath(u.path)}: {what}")
     if s.sightings is None:
         t.add_row("hits", f"{s.hits}" + (f" ({s.hits_unlocated} without position)" if s.hits_unlocated else ""))
     else:  # every hit accounted for: hits = sightings + the rest
@@ -369,13 +369,13 @@ def train(
                   oversample=parse_oversample(oversample), val=val, export=export, extra=extra or None)
     console.print(f"best weights: {best}" + (f"\nONNX: {best.with_suffix('.onnx')}" if export else ""))
     # eval, tune and run use a model at the config's detect.imgsz, not at the size it was trained at: say what to set
-    from detector.train import trained_imgsz
+    from detector.train import config_weights_line, trained_imgsz
 
     size = trained_imgsz(best, imgsz)
     use = best.with_suffix(".onnx") if export else best
-    console.print(f"trained at {size} px. For your city config: detect: {{weights: {use}, imgsz: {size}}} "
-                  f"(eval, tune and run use a model at detect.imgsz, {_config(None).detect.imgsz} unless set; a smaller "
-                  "size is faster and may score as well: compare with patrol eval), then patrol tune at that size",
+    console.print(f"trained at {size} px. For your city config: {config_weights_line(use, size)}. "
+                  f"Eval, tune and run use a model at detect.imgsz, {_config(None).detect.imgsz} unless set; a smaller "
+                  "size is faster and may score as well: compare with patrol eval); then patrol tune at that size",
                   soft_wrap=True, markup=False, highlight=False)
 
 

@@ -27,6 +27,15 @@ sample's copied to each site of the grid (a city's network around every site; ``
 
     .venv/bin/python bench/bench_report.py [--candidates 2000,5000] [--weeks 3] [--before d83695f] [--repeat 3]
         [--max-mb 10,5] [--sample-roads]
+
+``--cold``: instead, where a first export's time goes (the registry's thumbnail cache removed, as the first export
+of a registry or a week's new damages): ``patrol export REGISTRY --format html --roads R`` of each registry, each
+a process, with the thumbnails made by 1 thread and by ``report.THUMB_WORKERS``' default (min(8, cores)), in turn
+``--repeat`` times; prints the medians of the whole export, its thumbnails (``report._thumb_uris``) and photos
+(``report.write_photos``), the peak RSS, the ratio 1 thread / default, whether both wrote the same thumbnails, and
+a warm export (the cache kept) for comparison.
+
+    .venv/bin/python bench/bench_report.py --cold [--candidates 3000,7000] [--repeat 3] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -74,6 +83,93 @@ report.export(df, "html", out, Config(), roads_wgs84=roads, **({"max_mb": cap, "
 print("; ".join(said))
 print(time.perf_counter() - t)
 """
+
+COLD = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from detector import report
+workers = int(sys.argv[2])
+report.THUMB_WORKERS = workers or None
+spent = {"thumbs": 0.0, "photos": 0.0}
+
+def timed(name, f):
+    def run(*a, **k):
+        t = time.perf_counter()
+        try:
+            return f(*a, **k)
+        finally:
+            spent[name] += time.perf_counter() - t
+    return run
+
+report._thumb_uris = timed("thumbs", report._thumb_uris)
+report.write_photos = timed("photos", report.write_photos)
+from cli import main
+t = time.perf_counter()
+try:
+    main(sys.argv[3:])
+except SystemExit as e:
+    if e.code:
+        raise
+peak = [int(x.split()[1]) / 1024 for x in open("/proc/self/status") if x.startswith("VmHWM:")]
+print(json.dumps({"s": time.perf_counter() - t, **spent, "peak_mb": peak[0]}))
+"""
+
+
+def cold(a, base, crops, roads, cfg, work: Path) -> None:
+    """``--cold``: a first export's time (no thumbnail cache), thumbnails by 1 thread vs by the default pool."""
+    import os
+
+    from detector.report import thumb_cache_path
+
+    n_workers = min(8, os.cpu_count() or 1)
+    print(f"cold html export (no thumbnail cache), each a process; thumbnails by 1 thread vs {n_workers} "
+          f"(os.cpu_count() {os.cpu_count()}); medians of {a.repeat}, in turn")
+    for n in [int(x) for x in a.candidates.split(",")]:
+        d = work / f"n{n}"
+        d.mkdir(exist_ok=True)
+        store = d / "registry.gpkg"
+        if not store.exists():
+            build_registry(store, base, crops, n, a.weeks, cfg)
+        with Store.for_config(store, cfg) as st:
+            n_c = len(st.query(lists=False))
+        net = d / "roads.gpkg"
+        if not net.exists():
+            city_roads(roads, math.ceil(n_c / len(base)) + a.weeks).to_file(net, driver="GPKG")
+        cache = thumb_cache_path(store)
+        res: dict[int, list[dict]] = {1: [], n_workers: []}
+        thumbs: dict[int, str] = {}
+
+        def export(w: int, keep_cache: bool = False) -> dict:
+            out = d / f"cold-w{w}.html"
+            shutil.rmtree(d / f"cold-w{w}_html_crops", ignore_errors=True)
+            if cache.exists() and not keep_cache:
+                cache.unlink()
+            r = subprocess.run([sys.executable, "-c", COLD, str(ROOT), str(w), "export", str(store), "--format", "html",
+                                "--roads", str(net), "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+            if r.returncode:
+                sys.exit(f"export failed:\n{r.stderr[-3000:]}")
+            page = out.read_text(encoding="utf-8")
+            thumbs[w] = page[page.index('id="thumbs"'):page.index("</script>", page.index('id="thumbs"'))]
+            return json.loads(r.stdout.strip().splitlines()[-1])
+
+        for i in range(a.repeat):
+            for w in ((1, n_workers) if i % 2 == 0 else (n_workers, 1)):
+                res[w].append(export(w))
+        warm = export(n_workers, keep_cache=True)
+        med = {w: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for w, rs in res.items()}
+        one, many = med[1], med[n_workers]
+        print(f"\n{n_c:,} damages (registry {store.stat().st_size / 1e6:.0f} MB)")
+        print(f"  {'':22s} {'1 thread':>9s} {f'{n_workers} threads':>10s}   ratio")
+        for k, label in (("s", "export s"), ("thumbs", "  thumbnails s"), ("photos", "  photos s"),
+                         ("peak_mb", "peak RSS MB")):
+            print(f"  {label:22s} {one[k]:9.1f} {many[k]:10.1f}   x{one[k] / many[k]:.2f}")
+        print(f"  rest (export - thumbnails - photos) {one['s'] - one['thumbs'] - one['photos']:.1f} s; thumbnails "
+              f"{100 * many['thumbs'] / many['s']:.0f}% of the cold export at {n_workers} threads")
+        print(f"  cold export speed-up, {n_workers} threads / 1: x{one['s'] / many['s']:.2f}; same thumbnails: "
+              f"{thumbs[1] == thumbs[n_workers]}; warm (cache kept): {warm['s']:.1f} s, "
+              f"x{many['s'] / warm['s']:.2f} faster than cold")
+    print(f"work folder: {work}")
+
 
 # after the app's script: when it was done, the JS heap and the elements, into <html data-bench>
 PROBE = ("<script>document.documentElement.setAttribute('data-bench', JSON.stringify({ready: performance.now(),"
@@ -204,6 +300,8 @@ def main() -> None:
     ap.add_argument("--shared", default=str(ROOT.parent / "shared"))
     ap.add_argument("--keep", default=None, help="folder to keep the registries and the html in")
     ap.add_argument("--max-mb", default="10,5", help="the working tree's export with these caps too ('' for none)")
+    ap.add_argument("--cold", action="store_true", help="a first export's time (no thumbnail cache): thumbnails "
+                    "by 1 thread vs the default pool (no Chromium, no --before)")
     ap.add_argument("--sample-roads", action="store_true", help="draw the sample's network once (as before "
                     "c10700c), not a copy at each site (a city's)")
     a = ap.parse_args()
@@ -217,6 +315,8 @@ def main() -> None:
     roads = gpd.read_file(toy / "roads.geojson").to_crs("EPSG:4326")
     work = Path(a.keep or tempfile.mkdtemp(prefix="bench_report_"))
     work.mkdir(parents=True, exist_ok=True)
+    if a.cold:
+        return cold(a, base, crops, roads, cfg, work)
     before = work / "before-tree"
     if not before.exists():
         before.mkdir()

@@ -1323,10 +1323,11 @@ def video_warnings(uses: Iterable[VideoUse]) -> list[str]:
     """One warning per video that gave no frames (the reason) or was cut off; its notes (a time source in doubt)."""
     out = []
     for u in uses:
+        shown = os.path.normpath(u.path)  # rt/../clip.mp4 as the file it is; u.path itself stays as given
         if u.problem:
-            out.append(f"{u.path}: video not used: {u.problem}")
+            out.append(f"{shown}: video not used: {u.problem}")
         elif u.notes:
-            out.append(f"{u.path}: " + "; ".join(u.notes))
+            out.append(f"{shown}: " + "; ".join(u.notes))
     return out
 
 
@@ -1464,25 +1465,27 @@ def merge_track_uses(uses: Iterable[TrackUse]) -> list[TrackUse]:
 
 
 def track_warnings(uses: Iterable[TrackUse], tz: tzinfo) -> list[str]:
-    """One warning per track file that was not used or did not help: "<file>: <reason>"."""
+    """One warning per track file that was not used or did not help: "<file>: <reason>" (the file's path normalised
+    for display: ``rt/../kubicka37.gpx`` shows as ``kubicka37.gpx``)."""
     def when(a: float, b: float) -> str:
         fa, fb = datetime.fromtimestamp(a, tz), datetime.fromtimestamp(b, tz)
         return f"{fa:%Y-%m-%d %H:%M:%S}–{fb:%H:%M:%S}" if fa.date() == fb.date() else f"{fa:%Y-%m-%d %H:%M}–{fb:%Y-%m-%d %H:%M}"
 
     out = []
     for u in uses:
+        shown = os.path.normpath(u.path)  # rt/../kubicka37.gpx as the file it is; u.path (matching) stays as given
         if u.problem:
-            out.append(f"{u.path}: track file not used: {u.problem}")
+            out.append(f"{shown}: track file not used: {u.problem}")
         elif u.frames and not u.covered:
-            out.append(f"{u.path}: the track covers none of the {u.frames} frames in its reach (track "
+            out.append(f"{shown}: the track covers none of the {u.frames} frames in its reach (track "
                        f"{when(u.start, u.end)}, frames {when(u.first, u.last)}, {tz}): a track of another day or "
                        "another camera, or a camera clock off (frames.camera_clock_offset_s)?")
         elif u.needed and not u.placed:
-            out.append(f"{u.path}: the track placed none of the {u.needed} frames without a GPS fix (e.g. {u.example})")
+            out.append(f"{shown}: the track placed none of the {u.needed} frames without a GPS fix (e.g. {u.example})")
         elif not u.frames:
-            out.append(f"{u.path}: no frames with a time in its reach")
+            out.append(f"{shown}: no frames with a time in its reach")
         if u.notes and not u.problem:
-            out.append(f"{u.path}: " + "; ".join(u.notes))
+            out.append(f"{shown}: " + "; ".join(u.notes))
     return out
 
 

@@ -972,6 +972,10 @@ def _fmt_num(v: Any, nd: int) -> Any:
     return v
 
 
+#: threads making thumbnails (None: min(8, os.cpu_count())); bench_report.py --cold sets 1 to measure what they give
+THUMB_WORKERS: int | None = None
+
+
 def _thumb_uris(crops: list, step: tuple[int, int, int], cache: str | Path | None = None) -> list[str | None]:
     """Each crop's thumbnail data: URI at ``step``; WebP costs ~4 ms of CPU a thumbnail (JPEG 0.5): thousands of
     them in a thread pool. ``cache``: the registry's thumbnail cache (``thumb_cache_path``): a crop whose thumbnail
@@ -984,7 +988,7 @@ def _thumb_uris(crops: list, step: tuple[int, int, int], cache: str | Path | Non
         keys = [hashlib.sha256(bytes(b)).digest() if _is_crop(b) else None for b in crops]
         got = ThumbCache(cache).read(step, {k for k in keys if k is not None})
     todo = [i for i, k in enumerate(keys) if k is None or k not in got]
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=THUMB_WORKERS or min(8, os.cpu_count() or 1)) as pool:
         made = list(pool.map(lambda i: _thumb_bytes(crops[i], step), todo, chunksize=16))
     thumbs: list[bytes | None] = [got.get(k) if k is not None else None for k in keys]
     new: dict[bytes, bytes] = {}

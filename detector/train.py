@@ -537,6 +537,29 @@ def trained_imgsz(pt: Path, default: int) -> int:
         return default
 
 
+def config_weights_line(weights: str | Path, imgsz: int, cwd: str | Path | None = None) -> str:
+    """What ``patrol train`` tells the user to put in a city config: ``detect: {weights: W, imgsz: N}`` and what W is
+    relative to. A relative ``detect.weights`` is read from the config file's folder (``config.load``), so W is
+    relative (to ``cwd``, the current folder) only where the weights lie under it: right as written for a config in
+    that folder, with the path from a config one folder down (``configs/city.yaml``: ``../runs/...``, as the README
+    shows); weights elsewhere are given absolute, right from any config."""
+    cwd = Path(cwd if cwd is not None else os.getcwd()).resolve()
+    w = (cwd / weights).resolve()  # a relative one (train's --out runs) is from cwd
+    try:
+        rel = w.relative_to(cwd).as_posix()
+    except ValueError:
+        rel = None
+
+    def flow(d: dict) -> str:  # YAML flow style, quoted where a path needs it (a comma, ': ', '#', braces)
+        return yaml.safe_dump(d, default_flow_style=True, sort_keys=False, allow_unicode=True, width=1 << 16).strip()
+
+    if rel is None:
+        return f"detect: {flow({'weights': str(w), 'imgsz': int(imgsz)})} (an absolute path: right in a config anywhere)"
+    return (f"detect: {flow({'weights': rel, 'imgsz': int(imgsz)})} (a relative weights path is read from the config "
+            f"file's folder: this is for a config in {cwd}; in a config one folder down, e.g. configs/city.yaml: "
+            f"{flow({'weights': '../' + rel})[1:-1]})")
+
+
 def _patch_threads(yolo) -> None:
     """ultralytics sets torch to one thread on import; give training every core again."""
     _use_all_cores()

@@ -377,3 +377,29 @@ def test_patrol_run_with_track_matches_original_drive(tmp_path, original):
 
     assert_user_error(patrol("run", drive, "--roads", roads, "--out", tmp_path / "x", "--track", tmp_path / "no.gpx"),
                       3, "no.gpx", "track file not found")
+
+
+def test_run_summary_shows_a_track_path_normalised(tmp_path, original, capsys):
+    """`--track rt/../kubicka37.gpx` (a path as a script builds it): the run summary's tracks line and a track's
+    warning name the file as it is, ``…/kubicka37.gpx``, not ``…/rt/../kubicka37.gpx``; the track still places the
+    drive's frames (matching and the record use the path as given)."""
+    import cli
+    from detector.pipeline import RunSummary, scan_drives
+
+    names = sorted(original)[:12]
+    drive = no_gps_drive(tmp_path / "d", names)
+    write_gpx(tmp_path / "kubicka37.gpx", kubicka_points(original[names[0]].time))
+    write_gpx(tmp_path / "yesterday.gpx", kubicka_points(original[names[0]].time - timedelta(days=1)))
+    (tmp_path / "rt").mkdir()
+    given = [tmp_path / "rt" / ".." / "kubicka37.gpx", tmp_path / "rt" / ".." / "yesterday.gpx"]
+    s = RunSummary(out=str(tmp_path / "out"))
+    frames = scan_drives([drive], Config(), tmp_path / "out", given, s)
+    assert sum(f.ok and f.position_source == "track_file" for f in frames) == 12
+    assert sorted(u.path for u in s.tracks) == sorted(str(p) for p in given)  # the record as given
+    (warn,) = [w for w in s.warnings if "yesterday" in w]
+    assert warn.startswith(f"{tmp_path / 'yesterday.gpx'}: the track covers none of the 12 frames"), warn
+    cli._print_summary(s, "run")
+    flat = re.sub(r"[\s│┃]", "", capsys.readouterr().out)  # the console table wraps long paths
+    assert re.sub(r"\s", "", f"{tmp_path / 'kubicka37.gpx'}:GPX,") in flat, flat
+    assert re.sub(r"\s", "", f"{tmp_path / 'yesterday.gpx'}:GPX,") in flat, flat
+    assert "/../" not in flat and "rt/.." not in flat, flat

@@ -159,8 +159,9 @@ def test_train_cli_no_val_no_export_and_offline_amp_check(tmp_path):
     assert not list(run.rglob("*.onnx"))
     assert "ONNX:" not in r.stdout
     # what the city config must set to use this model at the size it was trained at (eval/tune/run use detect.imgsz)
-    assert (f"trained at 64 px. For your city config: detect: {{weights: {run / 'weights' / 'best.pt'}, imgsz: 64}}"
-            in r.stdout), r.stdout
+    # (the run lies outside the folder patrol ran in: the absolute path, said to be one)
+    assert (f"trained at 64 px. For your city config: detect: {{weights: {run / 'weights' / 'best.pt'}, imgsz: 64}} "
+            "(an absolute path" in r.stdout), r.stdout
     rows = _rows(run / "results.csv")
     assert len(rows) == 2
     # epoch 1 was not validated (ultralytics writes zero val losses), the last epoch was
@@ -754,3 +755,42 @@ def test_windows_cased_labels_are_trained_on_and_a_refused_train_leaves_nothing(
     assert lines[0].startswith(f"error: {y}: val: 0 of 2 photos have a label file: expected labels in "
                                f"{city / 'Labels' / 'val'}"), lines[0]
     assert not (tmp_path / "runs").exists()
+
+
+def test_train_hint_is_a_config_line_that_loads_the_trained_weights(tmp_path):
+    """patrol train's closing hint is the line to put in a city config: weights under the current folder are given
+    relative (as the README's 'Retraining for a city' shows) and the hint says what to: a config in that folder,
+    with the path for one a folder down (configs/city.yaml); weights elsewhere are absolute. Each line, pasted into
+    a config there, loads the trained weights (a relative detect.weights is read from the config file's folder)."""
+    import re
+
+    from detector.config import load_config
+    from detector.train import config_weights_line
+
+    best = tmp_path / "runs" / "city 2026, 11月" / "weights" / "best.onnx"  # a space, a comma, Japanese
+    best.parent.mkdir(parents=True)
+    best.write_bytes(b"onnx")
+
+    def config(hint: str, where: Path, pattern: str) -> Path:
+        where.mkdir(parents=True, exist_ok=True)
+        (where / "city.yaml").write_text(re.search(pattern, hint).group(1) + "\n", encoding="utf-8")
+        return Path(load_config(where / "city.yaml").detect.weights)
+
+    hint = config_weights_line(best, 320, cwd=tmp_path)
+    assert hint.startswith("detect: {weights: 'runs/city 2026, 11月/weights/best.onnx', imgsz: 320} ("), hint
+    assert f"for a config in {tmp_path}" in hint and "configs/city.yaml" in hint
+    assert config(hint, tmp_path, r"^(detect: \{.*?\}) \(") == best
+    assert load_config(tmp_path / "city.yaml").detect.imgsz == 320
+    # the path it gives for a config one folder down
+    down = re.search(r"configs/city.yaml: (weights: .*)\)$", hint).group(1)
+    assert config("detect: {" + down + "}", tmp_path / "configs", r"^(.*)$") == best
+
+    # run from elsewhere (the folder holding the run's folder's parent is not under it): absolute, said so
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    hint = config_weights_line(best, 320, cwd=elsewhere)
+    assert hint.startswith(f"detect: {{weights: '{best}', imgsz: 320}} (an absolute path"), hint
+    assert config(hint, tmp_path / "other", r"^(detect: \{.*?\}) \(") == best
+    # a relative path given to it (train's --out runs) is taken from the current folder
+    assert config_weights_line(Path("runs/x/weights/best.pt"), 640, cwd=tmp_path).startswith(
+        "detect: {weights: runs/x/weights/best.pt, imgsz: 640} (a relative weights path")
