@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import List, Optional
 
@@ -154,16 +154,19 @@ def _open_store(path: Path, cfg=None):
     return Store.for_config(path, cfg or _config(None))
 
 
-def _day_option(text: Optional[str], cfg, field: str):
+def _day_option(text: Optional[str], cfg, field: str, ahead: bool = False):
     """A date option (``--since``, ``--until``) read as a crew's dates are (README: Dates a crew writes; a year left
-    out: this year on the config's clock), a time as its day; None when not given; exit 2 naming the option."""
+    out: the latest such day not after today on the config's clock), a time as its day; None when not given; exit 2
+    naming the option. ``ahead`` (a day planned for: the due export's ``--at``): a day without a year is the nearest
+    such day, up to half a year ahead (``12/7`` typed on 11/28 is this 7 December, not last year's)."""
     if not text:
         return None
     from detector.errors import UsageError
     from detector.store import _parse_when
 
+    today = datetime.now(cfg.tz).date()
     try:
-        d = _parse_when(text, today=datetime.now(cfg.tz).date())
+        d = _parse_when(text, today=today + timedelta(days=182) if ahead else today)
     except ValueError as e:
         raise UsageError(f"{e} (YYYY-MM-DD, 2026/1/5, 2026年1月5日, 令和8年1月5日, 11/26: see README, "
                          "Dates a crew writes)", field=field) from None
@@ -833,7 +836,7 @@ def _export_due(store: Path, out: Path, roads: Optional[Path], config: Optional[
         raise UsageError(f"{Path(out).name}: --format due writes X.csv, X.xlsx, X.geojson, X.json or X.gpkg", None,
                          "--out")
     cfg = _config(config)
-    at_d = _day_option(at, cfg, "--at") or datetime.now(cfg.tz).date()
+    at_d = _day_option(at, cfg, "--at", ahead=True) or datetime.now(cfg.tz).date()
     from detector.roads import load_roads
 
     net = load_roads(roads, cfg)

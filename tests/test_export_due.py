@@ -144,6 +144,21 @@ def test_due_lists_only_the_roads_on_a_patrol_cycle(registry, tmp_path):  # noqa
     assert len(df) == len(doc["features"]) and "no patrol cycle" not in said
 
 
+def test_due_at_without_a_year_is_the_nearest_such_day(registry, tmp_path):  # noqa: F811
+    """``--at 12/7`` typed on 11/28 plans for this 7 December (it was read as last year's, the latest such day not
+    after today, as a crew's past dates are: every segment then never surveyed): a day without a year is the nearest
+    such day, up to half a year ahead; one 10 days back stays in the past."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    path, _, _ = registry
+    today = datetime.now(ZoneInfo("Asia/Tokyo")).date()
+    for delta in (10, -10, 150):
+        day = today + timedelta(days=delta)
+        _, said = due(path, tmp_path / "due.csv", "--roads", ROADS, "--at", f"{day.month}/{day.day}")
+        assert f"due on {day.isoformat()}," in said, (delta, said)
+
+
 def test_due_xlsx_and_map(registry, tmp_path):  # noqa: F811
     """The xlsx is a printable list (A4 landscape, one page wide, dates as dates, the day in the page header); the
     GeoJSON and the GeoPackage carry every segment with the same columns."""
