@@ -56,6 +56,16 @@ def test_changelog_links_resolve():
     assert [h for h in re.findall(r"^## (\S+)", text, re.M) if h != "Unreleased"][0] == __version__
 
 
+def test_the_wheel_named_in_the_docs_is_this_version():
+    """README's offline install names the wheel ``make wheelhouse`` builds (``road_patrol-<version>-py3-none-any.whl``,
+    typed on a PC without internet): it said 0.2.0 two releases after."""
+    from detector import __version__
+
+    for doc in ("README.md", "docs/guide-ja.md"):
+        named = set(re.findall(r"road_patrol-([^-\s]+)-py3", (ROOT / doc).read_text(encoding="utf-8")))
+        assert named <= {__version__}, f"{doc} names the wheel of {sorted(named)}, the package is {__version__}"
+
+
 GUIDE = ROOT / "docs" / "guide-ja.md"
 
 
