@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, TOYAMA, need
+from conftest import ROOT, TOYAMA, in_phone, need
 from test_export_segments import registry  # noqa: F401 (the fixture)
 from test_report import console_errors, probe_of, render, selfcheck, with_probe
 from test_store_passes import P1, P2, sample  # noqa: F401 (the fixture)
@@ -270,24 +270,6 @@ def test_damaged_segments_no_frame_surveyed_are_drawn_apart(frameless, tmp_path)
     assert "damage reported, not surveyed (good look)" in p["key"], p
     assert p["popup"] and "not surveyed" in p["popup"] and "no frame of good look within 15 m" in p["popup"], p
     assert "no damage index" in p["popup"], p
-
-
-def in_phone(page: Path, fragment: str, expr: str, width: int = 375, height: int = 812):
-    """``expr`` evaluated in ``page`` shown at ``width`` × ``height`` CSS px: in an iframe of that size (headless
-    Chromium's window is never narrower than 500 px), sent to the host page (postMessage) and read back from it."""
-    html = page.read_text(encoding="utf-8")
-    from test_report import FRAMES
-
-    script = f"<script>setTimeout(function () {{ parent.postMessage(JSON.stringify({expr}), '*'); }}, 2500);</script>"
-    page.write_text(html.replace("<script", FRAMES + "<script", 1).replace("</body>", script + "</body>"), encoding="utf-8")
-    host = page.with_name("host.html")
-    host.write_text(f'<!doctype html><html><body style="margin:0"><iframe src="{page.name}{fragment}" width="{width}" '
-                    f'height="{height}" style="border:0"></iframe><script>window.addEventListener("message", function (e) '
-                    '{ document.documentElement.setAttribute("data-probe", e.data); });</script></body></html>',
-                    encoding="utf-8")
-    dom, err = render(host, "", f"--window-size={max(width, 500) + 50},{height + 50}")
-    assert not console_errors(err), console_errors(err)
-    return probe_of(dom)
 
 
 def test_condition_key_and_legend_fit_a_phone(run, tmp_path):
