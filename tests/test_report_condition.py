@@ -276,17 +276,21 @@ def test_condition_key_and_legend_fit_a_phone(run, tmp_path):
     """On a 375 px phone with the layer on and the legend opened: the road-condition control and the legend keep
     within the viewport's width, clear of the zoom buttons at the left, and within the map's height (before: the
     key's 250 px and the legend stacked under it ran 55 px off the map's bottom, where the map clips them); the
-    condition key starts folded there, as the legend does, and open on a desktop's map."""
+    condition key starts folded there, as the legend does, and open on a desktop's map; the page does not scroll
+    sideways, and the tick box and the folding lines are finger-sized (40 px; before: 19 px lines)."""
     expr = """(function () { function r(s) { var b = document.querySelector(s).getBoundingClientRect();
         return [b.left, b.top, b.right, b.bottom]; }
       document.querySelector('.legend').open = true;
-      return {vw: window.innerWidth, map: r('#map'), zoom: r('.leaflet-control-zoom'), cond: r('.condctl'), legend: r('.legend'),
+      return {vw: window.innerWidth, sideways: document.scrollingElement.scrollWidth - window.innerWidth,
+              taps: ['.condctl label', '.condkey summary', '.legend summary'].map(function (s) { var b = r(s); return b[3] - b[1]; }),
+              map: r('#map'), zoom: r('.leaflet-control-zoom'), cond: r('.condctl'), legend: r('.legend'),
               keyOpen: document.querySelector('.condkey').open, paths: document.querySelectorAll('#map path.cond').length}; })()"""
     for width in (375, 320):
         page = tmp_path / f"r{width}.html"
         shutil.copy(run / "report.html", page)
         p = in_phone(page, "#cond=1", expr, width)
-        assert p["vw"] == width and p["paths"] >= 10, p
+        assert p["vw"] == width and p["paths"] >= 10 and p["sideways"] <= 0, p
+        assert min(p["taps"]) >= 40, (width, p)  # the layer's tick box, the key's and the legend's folding lines
         for box in ("cond", "legend"):
             left, top, right, bottom = p[box]
             assert p["zoom"][2] < left and right <= p["vw"] and right - left <= p["vw"] - 60, (width, box, p)
