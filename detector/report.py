@@ -1433,9 +1433,20 @@ main { flex: 1; display: flex; min-height: 0; }
   #tbl { font-size: 14px; } #tbl td, #tbl th { padding: 8px 5px; } #tbl td { overflow-wrap: anywhere; }
 }
 @media (max-width: 600px), (min-width: 901px) and (max-width: 1180px) { #tbl .opt { display: none; } }
+/* the narrowest phones (320 px, an iPhone SE): the chainage too is left to the popup, the list fits the width (before:
+   a run's ids, C-c142a9bcb2, moved the page 30 px sideways) */
+@media (max-width: 360px) { #tbl .opt2 { display: none; } }
 @media (max-width: 900px), (pointer: coarse) {
   #filters select, #filters input { font-size: 16px; min-height: 40px; box-sizing: border-box; }
+  /* finger-sized (40 px) on a phone or tablet: the crew's form and buttons, the folding lines of the map's boxes */
+  #crew button, .crew button, .crew select, .crew input { min-height: 40px; }
+  .crew summary { padding: 10px 0; line-height: 20px; }
+  .legend, .condctl { padding-top: 0; padding-bottom: 0; } .legend[open], .condctl.on { padding-bottom: 6px; }
+  .legend summary, .condctl summary, .condctl label { padding: 10px 0; line-height: 20px; }
 }
+/* a phone (320-375 px): a long option (状態 status: 未対応 open …) no wider than the bar, the page never sideways */
+#filters label { max-width: 100%; }
+#filters select { max-width: 100%; }
 /* print (A4): the map fills the first page, the table follows whole, its header repeated on every page */
 @page { size: A4; margin: 10mm; }
 @media print {
@@ -1742,9 +1753,10 @@ _APP_JS = r"""
     if (typeof c.lat !== "number" || typeof c.lon !== "number") { markers.push(null); return; }
     var m = L.circleMarker([c.lat, c.lon], styleFor(c)), box = null;
     // built once: update() (below) lays out the same content again instead of a new one with a new photo;
-    // kept clear of the map's edges and of the collapsed legend in the top right corner
+    // kept clear of the map's edges and of the collapsed legend in the top right corner: its box (the content and
+    // 28 px of margins, 47 px across) within the pans' padding (10 px at the sides, 50 above, 10 below), on a phone too
     m.bindPopup(function () { return box || (box = popupFor(c)); },
-                {maxWidth: Math.min(360, map.getSize().x - 60), minWidth: Math.min(240, map.getSize().x - 60), maxHeight: map.getSize().y - 70, autoPanPaddingTopLeft: L.point(10, 50), autoPanPaddingBottomRight: L.point(10, 10)});
+                {maxWidth: Math.min(360, map.getSize().x - 70), minWidth: Math.min(240, map.getSize().x - 70), maxHeight: map.getSize().y - 90, autoPanPaddingTopLeft: L.point(10, 50), autoPanPaddingBottomRight: L.point(10, 10)});
     m.on("click", function () { select(i, false); });
     markers.push(m);
   });
@@ -1802,7 +1814,7 @@ _APP_JS = r"""
                : s.ns ? {color: CD.notSurveyed, weight: 5, opacity: 0.9, dashArray: "1,9", lineCap: "round", className: "cond cond-ns"}
                       : {color: CD.notValid, weight: 4, opacity: 0.9, dashArray: "6,6", className: "cond cond-nv"};
         st.pane = "cond";
-        L.polyline(coords(s.d), st).bindPopup(function () { return condPopup(s); }, {maxWidth: Math.min(360, map.getSize().x - 60)})
+        L.polyline(coords(s.d), st).bindPopup(function () { return condPopup(s); }, {maxWidth: Math.min(360, map.getSize().x - 70)})
           .addTo(condLayer);
       });
     }
@@ -1902,9 +1914,10 @@ _APP_JS = r"""
   // a registry's export: the drives past each damage since its last sighting that did not see it
   if (HAS_PASSES) COLS.push(["n_unseen", "未検出通過", "passed unseen"]);
   var OPTIONAL = {confidence: 1, n_obs: 1, last_seen: 1, n_unseen: 1};  // class "opt": hidden on a phone's width (CSS)
+  var NARROW = {chainage_m: 1};  // class "opt2": hidden on the narrowest phones (320 px; in the popup)
   var headRow = document.querySelector("#tbl thead tr");
   COLS.forEach(function (col, k) {
-    var th = el("th", OPTIONAL[col[0]] ? "opt" : null, col[1]); th.appendChild(el("span", "en", col[2]));
+    var th = el("th", OPTIONAL[col[0]] ? "opt" : NARROW[col[0]] ? "opt2" : null, col[1]); th.appendChild(el("span", "en", col[2]));
     th.addEventListener("click", function () { sortBy(k); });
     headRow.appendChild(th);
   });
@@ -1929,6 +1942,7 @@ _APP_JS = r"""
         td = el("td", typeof c[col[0]] === "number" ? "num" : null, fmt(c[col[0]], col[3]));
       }
       if (OPTIONAL[col[0]]) td.classList.add("opt");
+      if (NARROW[col[0]]) td.classList.add("opt2");
       tr.appendChild(td);
     });
     tr.addEventListener("click", function () { select(i, true); });

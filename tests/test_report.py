@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TOYAMA, need
+from conftest import TOYAMA, in_phone, need
 from detector import report
 from detector.config import Config
 from detector.errors import InputError
@@ -402,35 +402,55 @@ def probe_of(dom: str):
     return json.loads(re.search(r'data-probe="([^"]*)"', dom).group(1).replace("&quot;", '"').replace("&amp;", "&"))
 
 
+#: phones' widths in CSS px: a current iPhone (375-390), an iPhone SE (1st generation) / the narrowest in use
+PHONES = (375, 320)
+#: page helpers for the phone probes: a box's [left, top, right, bottom]; whether one lies within another
+BOXES = """function box(e) { var r = (typeof e === 'string' ? document.querySelector(e) : e).getBoundingClientRect();
+    return [r.left, r.top, r.right, r.bottom]; }
+  function within(a, b) { return a[0] >= b[0] - 0.5 && a[1] >= b[1] - 0.5 && a[2] <= b[2] + 0.5 && a[3] <= b[3] + 0.5; }
+  function shown(e) { return e.getClientRects().length > 0; }"""
+
+
 def test_html_on_a_phone_in_chromium(tmp_path, cfg, toyama_roads):
-    """390×844 (a phone in the patrol vehicle): the map keeps most of the screen above the list (the page scrolls,
-    not a squeezed table), the legend starts folded, nothing scrolls sideways, the filters are finger-sized, and a
-    damage chosen from the list shows its popup with a link that opens its position in the phone's map app."""
+    """A phone in the patrol vehicle, 375 and 320 px wide (an iPhone SE; in a frame of that width: conftest.in_phone):
+    the map keeps most of the screen above the list (the page scrolls, not a squeezed table), the legend starts
+    folded and fits the map, nothing scrolls sideways (before: the status filter's long option made its drop-down
+    450 px wide and the whole page moved 85 px sideways), every filter is finger-sized (40 px) and within the width,
+    and a damage chosen from the list shows its popup inside the map with a link that opens its position in the
+    phone's map app."""
     df = make_candidates(cfg, lines=list(toyama_roads.geometry))
-    out = with_probe(report.export(df, "html", tmp_path / "r.html", cfg, roads_wgs84=toyama_roads), """{
-        sideways: document.documentElement.scrollWidth - window.innerWidth,
-        map: document.getElementById('map').getBoundingClientRect().height / window.innerHeight,
-        legendOpen: document.querySelector('.legend').open,
-        select: document.getElementById('f-class').getBoundingClientRect().height,
+    out = report.export(df, "html", tmp_path / "r.html", cfg, roads_wgs84=toyama_roads)
+    expr = """(function () { %s
+      var vw = window.innerWidth, map = box('#map'), a = document.querySelector('.leaflet-popup a.nav');
+      return {vw: vw, sideways: document.scrollingElement.scrollWidth - vw, check: document.documentElement.getAttribute('data-selfcheck'),
+        map: (map[3] - map[1]) / window.innerHeight, legendOpen: document.querySelector('.legend').open,
+        legendIn: within(box('.legend'), map) && box('.legend')[2] <= vw, legendTap: box('.legend summary')[3] - box('.legend summary')[1],
+        filters: [].filter.call(document.querySelectorAll('#filters select, #filters input'), shown).map(function (e) {
+          var b = box(e); return [e.id, b[3] - b[1], b[0] >= 0 && b[2] <= vw]; }),
         hiddenCols: [].filter.call(document.querySelectorAll('#tbl th'), function (t) { return !t.offsetWidth; }).length,
-        nav: (document.querySelector('.leaflet-popup a.nav') || {}).href || null,
-        navIn: (function () { var a = document.querySelector('.leaflet-popup a.nav'); if (!a) return false;
-          var r = a.getBoundingClientRect(), m = document.getElementById('map').getBoundingClientRect();
-          return r.top >= m.top && r.bottom <= m.bottom && r.left >= 0 && r.right <= window.innerWidth; })()}""")
-    dom, err = render(out, "#c=C0003", "--window-size=390,844")
-    assert selfcheck(dom) == "report-ok:10:10" and not console_errors(err), (selfcheck(dom), console_errors(err))
-    p = probe_of(dom)
+        popIn: !!document.querySelector('.leaflet-popup') && within(box('.leaflet-popup-content-wrapper'), map) && map[2] <= vw,
+        nav: a ? a.href : null, navIn: !!a && within(box(a), map) && box(a)[2] <= vw}; })()""" % BOXES
     lat, lon = round(df.lat[3], 7), round(df.lon[3], 7)
-    assert p["nav"] == f"geo:{lat},{lon}?q={lat},{lon}(C0003)", p
-    assert p["navIn"], json.dumps(p)  # shown in the map, not cut off below it
+    for width in PHONES:
+        page = tmp_path / f"r{width}.html"
+        shutil.copy(out, page)
+        p = in_phone(page, "#c=C0003", expr, width, 844)
+        assert p["vw"] == width and p["check"] == "report-ok:10:10", p
+        assert p["nav"] == f"geo:{lat},{lon}?q={lat},{lon}(C0003)", p
+        assert p["navIn"] and p["popIn"], (width, p)  # shown in the map, not cut off below it or at its side
+        assert p["sideways"] <= 0 and p["map"] >= 0.5 and p["legendOpen"] is False and p["legendIn"], (width, p)
+        assert p["legendTap"] >= 40, (width, p)
+        assert len(p["filters"]) == 4 and all(h >= 40 and inside for _, h, inside in p["filters"]), (width, p)
+        # confidence, sightings, last seen: in the popup; at 320 px the chainage too; the rest fits the width
+        assert p["hiddenCols"] == (3 if width > 360 else 4), p
     iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
-    dom, _ = render(out, "#c=C0003", "--window-size=390,844", f"--user-agent={iphone}")
-    assert probe_of(dom)["nav"] == f"maps://?ll={lat},{lon}&q=C0003"  # Safari has no geo: handler
-    assert p["sideways"] <= 0 and p["map"] >= 0.5 and p["legendOpen"] is False and p["select"] >= 40, p
-    assert p["hiddenCols"] == 3, p  # confidence, sightings, last seen: in the popup; the rest fits the width
+    page = tmp_path / "iphone.html"
+    shutil.copy(out, page)
+    assert in_phone(page, "#c=C0003", expr, extra=(f"--user-agent={iphone}",))["nav"] == f"maps://?ll={lat},{lon}&q=C0003"
     # on a desktop the legend is open and every column is shown
-    dom, _ = render(out, "", "--window-size=1400,1000")
-    p = probe_of(dom)
+    page = tmp_path / "desk.html"
+    shutil.copy(out, page)
+    p = in_phone(page, "", expr, 1400, 1000)
     assert p["legendOpen"] is True and p["hiddenCols"] == 0 and p["sideways"] <= 0, p
 
 

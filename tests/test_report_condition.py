@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, TOYAMA, need
+from conftest import ROOT, TOYAMA, in_phone, need
 from test_export_segments import registry  # noqa: F401 (the fixture)
 from test_report import console_errors, probe_of, render, selfcheck, with_probe
 from test_store_passes import P1, P2, sample  # noqa: F401 (the fixture)
@@ -272,39 +272,25 @@ def test_damaged_segments_no_frame_surveyed_are_drawn_apart(frameless, tmp_path)
     assert "no damage index" in p["popup"], p
 
 
-def in_phone(page: Path, fragment: str, expr: str, width: int = 375, height: int = 812):
-    """``expr`` evaluated in ``page`` shown at ``width`` × ``height`` CSS px: in an iframe of that size (headless
-    Chromium's window is never narrower than 500 px), sent to the host page (postMessage) and read back from it."""
-    html = page.read_text(encoding="utf-8")
-    from test_report import FRAMES
-
-    script = f"<script>setTimeout(function () {{ parent.postMessage(JSON.stringify({expr}), '*'); }}, 2500);</script>"
-    page.write_text(html.replace("<script", FRAMES + "<script", 1).replace("</body>", script + "</body>"), encoding="utf-8")
-    host = page.with_name("host.html")
-    host.write_text(f'<!doctype html><html><body style="margin:0"><iframe src="{page.name}{fragment}" width="{width}" '
-                    f'height="{height}" style="border:0"></iframe><script>window.addEventListener("message", function (e) '
-                    '{ document.documentElement.setAttribute("data-probe", e.data); });</script></body></html>',
-                    encoding="utf-8")
-    dom, err = render(host, "", f"--window-size={max(width, 500) + 50},{height + 50}")
-    assert not console_errors(err), console_errors(err)
-    return probe_of(dom)
-
-
 def test_condition_key_and_legend_fit_a_phone(run, tmp_path):
     """On a 375 px phone with the layer on and the legend opened: the road-condition control and the legend keep
     within the viewport's width, clear of the zoom buttons at the left, and within the map's height (before: the
     key's 250 px and the legend stacked under it ran 55 px off the map's bottom, where the map clips them); the
-    condition key starts folded there, as the legend does, and open on a desktop's map."""
+    condition key starts folded there, as the legend does, and open on a desktop's map; the page does not scroll
+    sideways, and the tick box and the folding lines are finger-sized (40 px; before: 19 px lines)."""
     expr = """(function () { function r(s) { var b = document.querySelector(s).getBoundingClientRect();
         return [b.left, b.top, b.right, b.bottom]; }
       document.querySelector('.legend').open = true;
-      return {vw: window.innerWidth, map: r('#map'), zoom: r('.leaflet-control-zoom'), cond: r('.condctl'), legend: r('.legend'),
+      return {vw: window.innerWidth, sideways: document.scrollingElement.scrollWidth - window.innerWidth,
+              taps: ['.condctl label', '.condkey summary', '.legend summary'].map(function (s) { var b = r(s); return b[3] - b[1]; }),
+              map: r('#map'), zoom: r('.leaflet-control-zoom'), cond: r('.condctl'), legend: r('.legend'),
               keyOpen: document.querySelector('.condkey').open, paths: document.querySelectorAll('#map path.cond').length}; })()"""
     for width in (375, 320):
         page = tmp_path / f"r{width}.html"
         shutil.copy(run / "report.html", page)
         p = in_phone(page, "#cond=1", expr, width)
-        assert p["vw"] == width and p["paths"] >= 10, p
+        assert p["vw"] == width and p["paths"] >= 10 and p["sideways"] <= 0, p
+        assert min(p["taps"]) >= 40, (width, p)  # the layer's tick box, the key's and the legend's folding lines
         for box in ("cond", "legend"):
             left, top, right, bottom = p[box]
             assert p["zoom"][2] < left and right <= p["vw"] and right - left <= p["vw"] - 60, (width, box, p)

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TOYAMA
+from conftest import TOYAMA, in_phone
 from detector import report
 from detector.store import Store
-from test_report import CHROMIUM_FLAGS, FRAMES, chromium_bin, console_errors, make_candidates, probe_of, selfcheck
+from test_report import BOXES, CHROMIUM_FLAGS, FRAMES, PHONES, chromium_bin, console_errors, make_candidates, probe_of, selfcheck
 from test_report_unseen import registry  # noqa: F401 (the fixture)
 from test_report_urlstate import patrol
 from test_store_passes import sample  # noqa: F401 (the fixture)
@@ -139,6 +139,40 @@ def test_the_form_records_and_survives_a_restart(crew):
     assert again["b"]["status"] == "repaired" and again["b"]["repairedShown"], again["b"]
     assert again["b"]["inputs"] == ["=1+1", "田中", "2026-11-26", "2026-11-25"] and again["b"]["said"] == "記録済み / recorded"
     assert again["c"]["status"] == "" and again["c"]["said"] == "", again["c"]  # not kept
+
+
+def test_the_form_fits_a_phone(crew, tmp_path):
+    """On a phone (375 and 320 px, in a frame of that width: conftest.in_phone), a damage chosen from the list, its
+    form opened, 補修済み picked (the repair date shown) and saved (the undo button shown): the popup lies inside the
+    map, every field and button is within the popup's width and the screen's, finger-sized (40 px: before, the
+    buttons 34 px, the fields 36, the form's folding line 23), the buttons reached by scrolling the popup, and the
+    page does not scroll sideways; the bar's download button is finger-sized too."""
+    a = crew["ids"][0]
+    before = f"""{HELPERS} var f = form('{a}'), s = f.querySelector('select'); f.parentNode.open = true;
+      s.value = 'repaired'; s.dispatchEvent(new Event('change')); f.querySelector('button:not([type])').click()"""
+    expr = """(function () { %s
+      var vw = window.innerWidth, map = box('#map'), pop = document.querySelector('.leaflet-popup-content-wrapper'),
+          content = document.querySelector('.leaflet-popup-content'), d = content.querySelector('details.crew');
+      var cb = box(content), taps = [d.querySelector('summary')].concat([].filter.call(d.querySelectorAll('select, input, button'), shown));
+      var out = {vw: vw, sideways: document.scrollingElement.scrollWidth - vw, open: d.open, said: d.querySelector('.said').textContent,
+        popIn: within(box(pop), map) && map[2] <= vw,
+        taps: taps.map(function (e) { var b = box(e); return [e.tagName + (e.className ? '.' + e.className : ''), b[3] - b[1],
+                                                            b[0] >= cb[0] && b[2] <= cb[2] && b[2] <= vw]; }),
+        dl: [box('#crew-dl')[3] - box('#crew-dl')[1], box('#crew-dl')[2] <= vw]};
+      content.scrollTop = content.scrollHeight;  // the popup's own scroll box: its end brings the buttons into view
+      cb = box(content);
+      out.reached = [].filter.call(d.querySelectorAll('button'), shown).map(function (e) { return within(box(e), cb); });
+      return out; })()""" % BOXES
+    for width in PHONES:
+        page = tmp_path / f"phone{width}.html"
+        shutil.copy(crew["page"], page)
+        p = in_phone(page, "", expr, width, 844, before=before, after=1500)
+        assert p["vw"] == width and p["open"] and p["said"] == "記録済み / recorded", p
+        assert p["sideways"] <= 0 and p["popIn"], (width, p)
+        kinds = sorted(t[0] for t in p["taps"])
+        assert kinds == ["BUTTON", "BUTTON.undo", "INPUT", "INPUT", "INPUT", "INPUT", "SELECT", "SUMMARY"], (width, kinds)
+        assert all(h >= 40 and inside for _, h, inside in p["taps"]), (width, p["taps"])
+        assert p["reached"] == [True, True] and p["dl"][0] >= 40 and p["dl"][1], (width, p)
 
 
 def test_the_download_is_the_list_import_verification_takes(crew, tmp_path):

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, TOYAMA
+from conftest import ROOT, TOYAMA, in_phone
 from detector.store import Store
-from test_report import FRAMES, console_errors, probe_of, render, selfcheck
+from test_report import FRAMES, PHONES, console_errors, probe_of, render, selfcheck
 from test_store_passes import P2, _merge, _rid, sample  # noqa: F401 (the fixture)
 
 P1 = "toyama-2026-11-p1"
@@ -87,8 +87,9 @@ def test_unseen_filter_and_marker_in_chromium(registry, tmp_path):
       var th = [].filter.call(document.querySelectorAll('#tbl th'), function (t) { return /未検出通過/.test(t.textContent); })[0];
       th.click();
       var first = document.querySelector('#tbl tbody tr').firstChild.textContent;
-      return {res: res, rings: rings, solid: solid, first: first, shown: !lab.hidden, selH: f.getBoundingClientRect().height,
-              sideways: document.documentElement.scrollWidth - window.innerWidth,
+      var sb = f.getBoundingClientRect();
+      return {res: res, rings: rings, solid: solid, first: first, shown: !lab.hidden, selH: sb.height, vw: window.innerWidth,
+              selIn: sb.left >= 0 && sb.right <= window.innerWidth, sideways: document.scrollingElement.scrollWidth - window.innerWidth,
               legend: document.querySelector('.legend').textContent}; })()"""
     script = ("<script>setTimeout(function () { document.documentElement.setAttribute('data-probe', JSON.stringify("
               + probe + ")); }, 2000);</script>")
@@ -112,10 +113,14 @@ def test_unseen_filter_and_marker_in_chromium(registry, tmp_path):
     assert len(p["solid"]) == n - len(open_) and "1,5" not in p["solid"], p["solid"]
     assert "点線の中抜き円" in p["legend"] and "not seen on the last 2+ passes" in p["legend"], p["legend"]
     assert q.loc[p["first"], "n_unseen"] == q["n_unseen"].max() == 2, p["first"]
-    # on a phone (390×844): the same, finger-sized, nothing scrolls sideways
-    dom, err = render(probed, "", "--window-size=390,844")
-    m = probe_of(dom)
-    assert m["res"]["2"]["rows"] == want[2] and m["selH"] >= 40 and m["sideways"] <= 0, m
+    # on a phone (375 and 320 px, in a frame of that width): the same, finger-sized, within the width, nothing
+    # scrolls sideways (before: the status filter's drop-down, 450 px wide, moved the page 85 px sideways)
+    for width in PHONES:
+        page_w = tmp_path / f"phone{width}.html"
+        page_w.write_text(page, encoding="utf-8")
+        m = in_phone(page_w, "", probe, width, 844)
+        assert m["vw"] == width and m["res"]["2"]["rows"] == want[2], (width, m)
+        assert m["selH"] >= 40 and m["selIn"] and m["sideways"] <= 0, (width, m)
 
 
 def test_no_unseen_filter_without_a_registry(tmp_path):
