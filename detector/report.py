@@ -1749,6 +1749,14 @@ _APP_JS = r"""
   var HAS_PASSES = C.some(function (c) { return c.n_passes !== null && c.n_passes !== undefined; });
   var markerLayer = L.featureGroup().addTo(map);
   var markers = [];
+  // a popup's size limits from the map's size (a damage's: its height too, scrolled inside beyond it); set again
+  // when the map's size changes (a phone or tablet turned between portrait and landscape: below)
+  function popupSize(o, damage) {
+    var s = map.getSize();
+    o.maxWidth = Math.min(360, s.x - 70);
+    if (damage) { o.minWidth = Math.min(240, s.x - 70); o.maxHeight = s.y - 90; }
+    return o;
+  }
   C.forEach(function (c, i) {
     if (typeof c.lat !== "number" || typeof c.lon !== "number") { markers.push(null); return; }
     var m = L.circleMarker([c.lat, c.lon], styleFor(c)), box = null;
@@ -1756,7 +1764,7 @@ _APP_JS = r"""
     // kept clear of the map's edges and of the collapsed legend in the top right corner: its box (the content and
     // 28 px of margins, 47 px across) within the pans' padding (10 px at the sides, 50 above, 10 below), on a phone too
     m.bindPopup(function () { return box || (box = popupFor(c)); },
-                {maxWidth: Math.min(360, map.getSize().x - 70), minWidth: Math.min(240, map.getSize().x - 70), maxHeight: map.getSize().y - 90, autoPanPaddingTopLeft: L.point(10, 50), autoPanPaddingBottomRight: L.point(10, 10)});
+                popupSize({autoPanPaddingTopLeft: L.point(10, 50), autoPanPaddingBottomRight: L.point(10, 10)}, true));
     m.on("click", function () { select(i, false); });
     markers.push(m);
   });
@@ -1814,7 +1822,7 @@ _APP_JS = r"""
                : s.ns ? {color: CD.notSurveyed, weight: 5, opacity: 0.9, dashArray: "1,9", lineCap: "round", className: "cond cond-ns"}
                       : {color: CD.notValid, weight: 4, opacity: 0.9, dashArray: "6,6", className: "cond cond-nv"};
         st.pane = "cond";
-        L.polyline(coords(s.d), st).bindPopup(function () { return condPopup(s); }, {maxWidth: Math.min(360, map.getSize().x - 70)})
+        L.polyline(coords(s.d), st).bindPopup(function () { return condPopup(s); }, popupSize({}))
           .addTo(condLayer);
       });
     }
@@ -1893,6 +1901,21 @@ _APP_JS = r"""
   legend.addTo(map);
   fitControls();
   map.on("resize", fitControls);
+  // a phone or tablet turned (portrait ↔ landscape), a window resized: every popup's size limits from the map's new
+  // size (before: those of the page's opening, a popup taller than the landscape map or cramped in it), the open
+  // one laid out again and panned into view (even one a link's view opened without panning: the view moved anyway)
+  var openPop = null;
+  map.on("popupopen", function (e) { openPop = e.popup; });
+  map.on("resize", function () {
+    markers.forEach(function (m) { if (m) popupSize(m.getPopup().options, true); });
+    if (condLayer) condLayer.eachLayer(function (l) { popupSize(l.getPopup().options); });
+    if (openPop && openPop.isOpen()) {
+      var ap = openPop.options.autoPan;
+      openPop.options.autoPan = true; openPop.update(); openPop.options.autoPan = ap;
+    }
+  });
+  // some phones' browsers report the new size only after the turn's "orientationchange": measured again then
+  window.addEventListener("orientationchange", function () { setTimeout(function () { map.invalidateSize(); }, 300); });
   // an open popup is shown whole: the legend folds away (its summary line stays to open it again), and once the
   // photo has loaded the popup is laid out and panned again for its real height (autoPan ran without it)
   map.on("popupopen", function (e) {

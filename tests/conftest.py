@@ -49,23 +49,28 @@ def pretrained() -> Path:
 
 
 def in_phone(page: Path, fragment: str, expr: str, width: int = 375, height: int = 812, before: str = "",
-             after: int = 0, extra: tuple[str, ...] = ()):
+             after: int = 0, extra: tuple[str, ...] = (), turn: tuple[int, int] | None = None):
     """``expr`` evaluated in ``page`` shown at ``width`` × ``height`` CSS px: in an iframe of that size (headless
     Chromium's window is never narrower than 500 px: a page opened with ``--window-size=390,…`` is laid out 500 px wide), sent to
     the host page (postMessage) and read back from it. ``before`` (JS) runs 2.5 s after the page opened, ``expr``
-    ``after`` ms later; ``extra``: more Chromium flags (a user agent). Rewrites ``page`` (give each call its own copy)
-    and writes host.html beside it."""
+    ``after`` ms later; ``extra``: more Chromium flags (a user agent); ``turn``: the frame resized to that width ×
+    height right after ``before`` (the phone turned between portrait and landscape). Rewrites ``page`` (give each
+    call its own copy) and writes host.html beside it."""
     from test_report import FRAMES, console_errors, probe_of, render
 
     html = page.read_text(encoding="utf-8")
+    if turn:
+        before = f"{before}; parent.postMessage({{turn: [{turn[0]}, {turn[1]}]}}, '*')"
     script = (f"<script>setTimeout(function () {{ {before}; setTimeout(function () {{ parent.postMessage("
               f"JSON.stringify({expr}), '*'); }}, {after}); }}, 2500);</script>")
     page.write_text(html.replace("<script", FRAMES + "<script", 1).replace("</body>", script + "</body>"), encoding="utf-8")
     host = page.with_name("host.html")
     host.write_text(f'<!doctype html><html><body style="margin:0"><iframe src="{page.name}{fragment}" width="{width}" '
                     f'height="{height}" style="border:0"></iframe><script>window.addEventListener("message", function (e) '
-                    '{ document.documentElement.setAttribute("data-probe", e.data); });</script></body></html>',
-                    encoding="utf-8")
-    dom, err = render(host, "", f"--window-size={max(width, 500) + 50},{height + 50}", *extra)
+                    '{ var f = document.querySelector("iframe"); if (e.data && e.data.turn) { f.width = e.data.turn[0]; '
+                    'f.height = e.data.turn[1]; return; } document.documentElement.setAttribute("data-probe", e.data); });'
+                    '</script></body></html>', encoding="utf-8")
+    w, h = (max(width, turn[0]), max(height, turn[1])) if turn else (width, height)
+    dom, err = render(host, "", f"--window-size={max(w, 500) + 50},{h + 50}", *extra)
     assert not console_errors(err), console_errors(err)
     return probe_of(dom)

@@ -454,6 +454,27 @@ def test_html_on_a_phone_in_chromium(tmp_path, cfg, toyama_roads):
     assert p["legendOpen"] is True and p["hiddenCols"] == 0 and p["sideways"] <= 0, p
 
 
+def test_html_popup_fits_the_map_when_the_phone_turns_in_chromium(tmp_path, cfg, toyama_roads):
+    """A phone turned with a damage's popup open, portrait (375×667) to landscape (667×375) and back: the popup's
+    size limits follow the map's new size (before: those of the page's opening: in landscape the popup stayed as tall
+    as the portrait map allowed and ran out of the now 280 px map; turned back, it stayed 360 px wide in a 375 px
+    map), and it is laid out again inside the map."""
+    df = make_candidates(cfg, lines=list(toyama_roads.geometry))
+    out = report.export(df, "html", tmp_path / "r.html", cfg, roads_wgs84=toyama_roads)
+    expr = """(function () { %s
+      var map = box('#map'), w = document.querySelector('.leaflet-popup-content-wrapper');
+      return {vw: window.innerWidth, vh: window.innerHeight, map: map, pop: w && box(w), in: !!w && within(box(w), map),
+              width: w && document.querySelector('.leaflet-popup-content').offsetWidth}; })()""" % BOXES
+    for (w, h), turn in (((375, 667), (667, 375)), ((667, 375), (375, 667))):
+        page = tmp_path / f"r{w}.html"
+        shutil.copy(out, page)
+        p = in_phone(page, "#c=C0003", expr, w, h, turn=turn, after=1500)
+        assert (p["vw"], p["vh"]) == turn and p["pop"], p
+        assert p["in"], (w, h, turn, p)  # the whole popup inside the map, not cut off at its bottom or side
+        # the width the map allows: 360 px across a landscape phone, 305 px (the map less 70 px) across a portrait one
+        assert p["width"] == (361 if turn[0] > 600 else 306), p
+
+
 def test_html_prints_on_a4_in_chromium(tmp_path, cfg, toyama_roads):
     """Printed: A4 pages, the map alone on the first one (laid out again for the page's width and fitted to the
     candidates), then the whole table (not the part visible in its scroll box) over as many pages as it needs."""
