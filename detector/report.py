@@ -1388,7 +1388,7 @@ main { flex: 1; display: flex; min-height: 0; }
 .legend .sw { display: inline-block; width: 12px; height: 12px; border-radius: 50%; margin-right: 6px; vertical-align: -2px; }
 .condctl { background: rgba(255,255,255,.94); padding: 6px 10px; border-radius: 6px; box-shadow: 0 1px 4px rgba(0,0,0,.3); font-size: 12px; line-height: 1.6; max-width: min(250px, calc(100vw - 90px)); box-sizing: border-box; }
 .condctl summary { cursor: pointer; font-weight: 600; }
-/* the map's controls at the top right keep clear of the zoom buttons at its left on a phone (375 px: 44 px + gaps) */
+/* the map's controls at the top right keep clear of the zoom buttons at its left on a phone (375 px: 54 px + gaps) */
 .legend { max-width: calc(100vw - 76px); box-sizing: border-box; overflow-y: auto; }
 .condctl .ln { display: inline-block; width: 22px; margin-right: 6px; vertical-align: middle; border-top: 5px solid; }
 .condctl .ln.nv { border-top-width: 3px; border-top-style: dashed; }
@@ -1443,6 +1443,10 @@ main { flex: 1; display: flex; min-height: 0; }
   .crew summary { padding: 10px 0; line-height: 20px; }
   .legend, .condctl { padding-top: 0; padding-bottom: 0; } .legend[open], .condctl.on { padding-bottom: 6px; }
   .legend summary, .condctl summary, .condctl label { padding: 10px 0; line-height: 20px; }
+  /* ... the map's zoom buttons (Leaflet's: 30 px on a touch screen) and the popup's links to the full photo and to
+     this damage (a 12 px line: 40 px tall to tap; the table's rows are 38 px and more: two lines each) */
+  .leaflet-bar a, .leaflet-touch .leaflet-bar a { width: 40px; height: 40px; line-height: 40px; }
+  .pop a.photo, .pop a.link { padding: 10px 0; line-height: 20px; }
 }
 /* a phone (320-375 px): a long option (状態 status: 未対応 open …) no wider than the bar, the page never sideways */
 #filters label { max-width: 100%; }

@@ -475,6 +475,57 @@ def test_html_popup_fits_the_map_when_the_phone_turns_in_chromium(tmp_path, cfg,
         assert p["width"] == (361 if turn[0] > 600 else 306), p
 
 
+#: a tablet (or a phone): a touch screen its primary pointer, so CSS's (pointer: coarse) holds, and touch events
+TOUCH = ("--blink-settings=primaryPointerType=2,availablePointerTypes=2", "--touch-events=enabled")
+#: the tap targets' sizes: the zoom buttons' [width, height], the table rows' and the popup's links' heights
+TAPS = """(function () { %s
+  function hgt(e) { var b = box(e); return b[3] - b[1]; }
+  var pop = document.querySelector('.leaflet-popup');
+  return {vw: window.innerWidth, coarse: matchMedia('(pointer: coarse)').matches,
+    zoom: ['.leaflet-control-zoom-in', '.leaflet-control-zoom-out'].map(function (s) { var b = box(s); return [b[2] - b[0], b[3] - b[1]]; }),
+    rows: [].map.call(document.querySelectorAll('#tbl tbody tr'), hgt),
+    links: pop ? [].map.call(pop.querySelectorAll('a.photo, a.link'), hgt) : []}; })()""" % BOXES
+#: where the taps are measured: phones (375, 320 px), a tablet in landscape (1280 px, a touch screen), a desktop
+TAP_SCREENS = ((375, 812, ()), (320, 812, ()), (1280, 800, TOUCH), (1280, 800, ()))
+
+
+@pytest.fixture(scope="module")
+def taps(tmp_path_factory, cfg, toyama_roads):
+    """TAPS on each of TAP_SCREENS, a damage's popup (with its crop) open: {(width, touch): probe}."""
+    tmp = tmp_path_factory.mktemp("taps")
+    df = make_candidates(cfg, lines=list(toyama_roads.geometry))
+    out = report.export(df, "html", tmp / "r.html", cfg, roads_wgs84=toyama_roads)
+    found = {}
+    for width, height, extra in TAP_SCREENS:
+        page = tmp / f"r{width}{'t' if extra else ''}.html"
+        shutil.copy(out, page)
+        found[width, bool(extra)] = in_phone(page, "#c=C0004", TAPS, width, height, extra=extra)
+    return found
+
+
+def test_html_zoom_buttons_are_finger_sized_on_touch_screens_in_chromium(taps):
+    """The map's zoom buttons are 40 px on a phone and on a tablet's touch screen (before: Leaflet's 30 px), a
+    desktop's stay 30 px (the condition key and the legend keep clear of them: test_report_condition)."""
+    for (width, touch), p in taps.items():
+        assert p["vw"] == width and p["coarse"] is touch, p
+        if width < 900 or touch:
+            assert all(w >= 40 and h >= 40 for w, h in p["zoom"]), (width, touch, p["zoom"])
+        else:
+            assert [w for w, _ in p["zoom"]] == [30, 30], p["zoom"]
+
+
+def test_html_popup_links_and_rows_are_finger_sized_on_touch_screens_in_chromium(taps):
+    """A damage's popup on a phone or a tablet's touch screen: its links to the full photo (元画像) and to this damage
+    are 40 px tall to tap (before: a 16 px line of 12 px text); the table's rows are 36 px and more there (two lines
+    each: the class's and the status's English names; no CSS of their own). A desktop's links keep their size."""
+    for (width, touch), p in taps.items():
+        assert len(p["links"]) == 2 and p["rows"], p  # C0004 has a crop: its full photo's link and this damage's
+        if width < 900 or touch:
+            assert min(p["links"]) >= 40 and min(p["rows"]) >= 36, (width, touch, p)
+        else:
+            assert max(p["links"]) < 20, p  # one line of the popup's 12 px text
+
+
 def test_html_prints_on_a4_in_chromium(tmp_path, cfg, toyama_roads):
     """Printed: A4 pages, the map alone on the first one (laid out again for the page's width and fitted to the
     candidates), then the whole table (not the part visible in its scroll box) over as many pages as it needs."""
