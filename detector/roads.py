@@ -477,9 +477,17 @@ def _dedupe_ids(ids: np.ndarray) -> np.ndarray:
     """Repeated ids as ``<id>-1``, ``-2`` … in row order, never one the file has itself (``R``, ``R``, ``R-1`` give
     ``R``, ``R-2``, ``R-1``: ids stay unique)."""
     s = pd.Series(ids)
-    k = s.groupby(s).cumcount()
-    dup = k > 0
+    dup = s.duplicated().to_numpy()  # hashing, no sort (a city's million unique ids: nothing more to do)
     if dup.any():
+        # how many times each id came before, in row order (groupby().cumcount(), without sorting the strings)
+        code = pd.factorize(s, sort=False)[0]
+        order = np.argsort(code, kind="stable")
+        c = code[order]
+        first = np.r_[True, c[1:] != c[:-1]]
+        rank = np.arange(len(c)) - np.maximum.accumulate(np.where(first, np.arange(len(c)), 0))
+        k = pd.Series(np.empty(len(c), dtype=np.int64), index=s.index)
+        k.iloc[order] = rank
+        dup = pd.Series(dup, index=s.index)
         s[dup] = s[dup] + "-" + k[dup].astype(str)
         if not s.is_unique:  # a suffixed id that the file has as an id of its own: the next free number
             taken = set(s[~dup])
@@ -507,6 +515,20 @@ def _scale_error(crs, lon: float, lat: float) -> float:
         return float(max(abs(f.meridional_scale - 1.0), abs(f.parallel_scale - 1.0)))
     except Exception:  # noqa: BLE001 - pyproj's ProjError and friends
         return math.nan
+
+
+def _node_ids(keys: np.ndarray) -> np.ndarray:
+    """The node of each grid point (rows of ``keys``, int64 x, y): its rank among the distinct points in (x, y)
+    order, as ``np.unique(keys, axis=0, return_inverse=True)`` gives it, but on one int64 per point (x * span + y;
+    sorting rows as structured values took seconds on a million links) where the spans fit."""
+    if not len(keys):
+        return np.zeros(0, dtype=np.int64)
+    lo, hi = keys.min(axis=0), keys.max(axis=0)
+    span_x, span_y = int(hi[0]) - int(lo[0]) + 1, int(hi[1]) - int(lo[1]) + 1
+    if span_x * span_y >= 2**62:  # coordinates too far apart (or not finite): rows as they are
+        return np.unique(keys, axis=0, return_inverse=True)[1].reshape(-1)
+    one = (keys[:, 0] - lo[0]) * np.int64(span_y) + (keys[:, 1] - lo[1])
+    return np.unique(one, return_inverse=True)[1].reshape(-1)
 
 
 def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
@@ -584,20 +606,24 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
     kept = _kept_columns(lines, path, cfg, _is_osm(path))
     types = _declared_types(path, cfg, _is_osm(path)) if kept else {}
     geom = np.asarray(lines.geometry.values, dtype=object)
-    base = gpd.GeoDataFrame({"_id": ids if ids is not None else np.full(len(lines), "", dtype=object),
-                             "road_name": names, "_row": np.arange(len(lines))}, geometry=geom, crs=crs)
-    # explode multilines (LinearRing -> LineString)
-    base["_part"] = 0
-    ex = base.explode(index_parts=True)
-    part = ex.index.get_level_values(-1).to_numpy()
-    nparts = ex.groupby(level=0).size().reindex(ex.index.get_level_values(0)).to_numpy()
-    ex = ex.reset_index(drop=True)
-    g = np.asarray(ex.geometry.values, dtype=object)
+    # explode multilines (LinearRing -> LineString) as GeoDataFrame.explode does (shapely.get_parts), on arrays: rows
+    # (the file's row of each part), part (its number in the row), nparts (the row's parts); a network of
+    # LineStrings only (a city's million links) is taken as it is
+    if (shapely.get_type_id(geom) == 5).any():
+        g, rows = shapely.get_parts(geom, return_index=True)
+    else:
+        g, rows = geom.copy(), np.arange(len(geom))
+    rows = rows.astype(np.int64)
+    run = np.ones(len(rows), dtype=bool)
+    run[1:] = rows[1:] != rows[:-1]
+    part = np.arange(len(rows)) - np.flatnonzero(run)[np.cumsum(run) - 1]
+    nparts = np.bincount(rows, minlength=len(geom))[rows]
     ring = shapely.get_type_id(g) == 2
     if ring.any():
         g[ring] = shapely.linestrings(shapely.get_coordinates(g[ring]))  # not expected often
     keep = (shapely.get_type_id(g) == 1) & (shapely.get_num_coordinates(g) >= 2)
-    g, ex, part, nparts = g[keep], ex[keep].reset_index(drop=True), part[keep], nparts[keep]
+    if not keep.all():
+        g, rows, part, nparts = g[keep], rows[keep], part[keep], nparts[keep]
     if len(g) == 0:
         raise InputError("contains no LineString features with 2+ points", path)
 
@@ -630,29 +656,34 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
 
         info = query_utm_crs_info(datum_name="WGS 84", area_of_interest=AreaOfInterest(clon, clat, clon, clat))
         target = CRS.from_epsg(info[0].code) if info else CRS.from_epsg(3857)
+    read_g = g  # as read (ring -> line), for the ids made from geometry
     metric = gpd.GeoSeries(g, crs=crs).to_crs(target)
     g = np.asarray(metric.values, dtype=object)
     n_dup = 0  # repeated values of the configured id field (auto-detected id columns are unique)
+    file_ids = None  # the file's id of each segment (before "#k" / "-n")
     if ids is None:
-        seg_ids = _stable_ids(np.asarray(gpd.GeoSeries(ex.geometry.values, crs=crs).values, dtype=object))
+        seg_ids = _stable_ids(read_g)
     else:
-        base_id = ex["_id"].to_numpy(dtype=object)
-        seg_ids = np.where(nparts > 1, np.char.add(np.char.add(base_id.astype(str), "#"), part.astype(str)), base_id.astype(str))
+        file_ids = ids[rows]  # str (ids come as str)
+        seg_ids = file_ids.copy()
+        multi = nparts > 1
+        if multi.any():
+            seg_ids[multi] = [f"{b}#{k}" for b, k in zip(file_ids[multi], part[multi])]
         n_dup = int(pd.Series(seg_ids).duplicated().sum())
-        seg_ids = _dedupe_ids(seg_ids.astype(object))
+        seg_ids = _dedupe_ids(seg_ids) if n_dup else seg_ids
     seg_ids = np.asarray(seg_ids, dtype=object)
-    road_names = ex["road_name"].to_numpy(dtype=object)
-    rows = ex["_row"].to_numpy(dtype=np.int64)  # the file's row of each segment (a multiline's parts share it)
+    road_names = names[rows]
     kept_values = {name: _plain_values(col, types.get(src)) for src, name, col in kept}
+    same_rows = len(rows) == len(lines) and bool((rows == np.arange(len(rows))).all())  # one segment a row
     for src, name, _ in kept:
         _refuse_odd(path, src, kept_values[name])
 
     # topology: endpoints merged on a grid
-    start = shapely.get_coordinates(shapely.get_point(g, 0))
-    end = shapely.get_coordinates(shapely.get_point(g, -1))
-    keys = np.round(np.vstack([start, end]) / NODE_SNAP_M).astype(np.int64)
-    _, node = np.unique(keys, axis=0, return_inverse=True)
-    node = node.reshape(-1)
+    count = shapely.get_num_coordinates(g)
+    last = np.cumsum(count) - 1
+    xy = shapely.get_coordinates(g)
+    keys = np.round(np.vstack([xy[last - count + 1], xy[last]]) / NODE_SNAP_M).astype(np.int64)
+    node = _node_ids(keys)
     n = len(g)
 
     fwd = Transformer.from_crs(4326, target, always_xy=True)
@@ -671,9 +702,8 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
         gdf=out, ids=seg_ids, names=road_names, crs=target, to_wgs84=inv, from_wgs84=fwd,
         tree=STRtree(g), geoms=g, lengths=shapely.length(g), start_node=node[:n], end_node=node[n:],
         convergence_deg=conv, source=str(path),
-        fields={name: [vals[i] for i in rows] for name, vals in kept_values.items()},
-        keys=(np.asarray(ex["_id"].to_numpy(dtype=object).astype(str), dtype=object) if ids is not None
-              else seg_ids.copy()),
+        fields={name: (list(vals) if same_rows else [vals[i] for i in rows]) for name, vals in kept_values.items()},
+        keys=file_ids if file_ids is not None else seg_ids.copy(),
         id_field=id_field if id_field is not None else None,
         read_warnings=read_warnings,
         warnings=read_warnings + ([f"{Path(path).name}: {n_dup} segments repeat an id of the {id_field!r} column; they are "
