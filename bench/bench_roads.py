@@ -6,9 +6,10 @@
 Networks: the sample's (``../shared/sample_drives/toyama/roads.geojson``), two real OSM extracts
 (``../shared/data/roads/osm/andorra.osm.pbf``, ``campo-grande.osm.gz``: GDAL's ``lines`` layer, ways with
 ``highway``), read once with the default config and once keeping OSM tags (``keep_fields: [highway, ref, surface,
-lanes]``) and with ``roads.id_field: highway`` (a repeated id: every segment renamed ``<id>-n``); a copy of the sample
-written here without ids and with its segments joined in pairs as MultiLineStrings (ids made from the geometry,
-exploded parts ``#k``); and BIG_ROADS if given (a city's network, e.g. the sample copied around a city: 1,123,900
+lanes]``) and with ``roads.id_field: highway`` (a repeated id: every segment renamed ``<id>-n``); copies of the sample
+written here: without ids and with its segments joined in pairs as MultiLineStrings (ids made from the geometry;
+``roads.id_field`` a repeated column: exploded parts ``#k``, ``-n``), in EPSG:6675 (to UTM; to ``locate.crs`` the same
+CRS) and with z; and BIG_ROADS if given (a city's network, e.g. the sample copied around a city: 1,123,900
 links). ``load_roads`` of ``--before`` (default 2e1b640, before the speed-up; ``git show REV:detector/roads.py``
 loaded as a module beside the package) and of the working tree read each one in turn, ``--repeat`` times (best of):
 seconds and ratio, and the two ``RoadNetwork`` compared field by field (ids, names, keys, kept fields, warnings, CRS,
@@ -109,6 +110,20 @@ def no_ids_multilines(tmp: Path) -> Path:
     return out
 
 
+def projected_and_3d(tmp: Path) -> tuple[Path, Path]:
+    """The sample's network in JGD2011 zone VII (EPSG:6675, a GeoPackage) and with a z on every vertex (GeoJSON)."""
+    import geopandas as gpd
+
+    g = gpd.read_file(SHARED / "sample_drives" / "toyama" / "roads.geojson")
+    plane = tmp / "sample-6675.gpkg"
+    g.to_crs(6675).to_file(plane, driver="GPKG")
+    z = g.copy()
+    z["geometry"] = shapely.force_3d(np.asarray(g.geometry.values, dtype=object), 12.5)
+    out = tmp / "sample-3d.geojson"
+    z.to_file(out, driver="GeoJSON")
+    return plane, out
+
+
 def timed(fn, path, cfg):
     t = time.perf_counter()
     net = fn(path, cfg)
@@ -126,10 +141,15 @@ def main() -> None:
     osm = SHARED / "data" / "roads" / "osm"
     tags = Config.model_validate({"roads": {"keep_fields": ["highway", "ref", "surface", "lanes"]}})
     repeated = Config.model_validate({"roads": {"id_field": "highway", "keep_fields": ["surface"]}})
-    multi = no_ids_multilines(Path(tempfile.mkdtemp(prefix="bench_roads_")))
+    tmp = Path(tempfile.mkdtemp(prefix="bench_roads_"))
+    multi = no_ids_multilines(tmp)
+    plane, with_z = projected_and_3d(tmp)
     cases = [("sample (toyama)", SHARED / "sample_drives" / "toyama" / "roads.geojson", Config()),
              ("sample, no ids, multilines", None, Config()),
-             ("sample, multilines, id=road_no", None, Config.model_validate({"roads": {"id_field": "road_no"}}))]
+             ("sample, multilines, id=road_no", None, Config.model_validate({"roads": {"id_field": "road_no"}})),
+             ("sample in EPSG:6675 (gpkg)", plane, Config()),
+             ("  same, locate.crs EPSG:6675", plane, Config.model_validate({"locate": {"crs": "EPSG:6675"}})),
+             ("sample with z", with_z, Config())]
     for f in ("andorra.osm.pbf", "campo-grande.osm.gz"):
         cases += [(f, osm / f, Config()), (f"{f} + 4 tags", osm / f, tags), (f"{f} id=highway", osm / f, repeated)]
     if a.big:

@@ -517,6 +517,22 @@ def _scale_error(crs, lon: float, lat: float) -> float:
         return math.nan
 
 
+def _project(g: np.ndarray, crs, target) -> tuple[np.ndarray, np.ndarray]:
+    """(lines ``g`` in ``crs`` projected to ``target``, their x, y vertices there): what
+    ``GeoSeries(g, crs=crs).to_crs(target)`` gives (the same transformer, the same numbers), without its copies,
+    keeping the vertices for the topology."""
+    import geopandas as gpd
+
+    if shapely.has_z(g).any() or CRS.from_user_input(crs).is_exact_same(target):  # 3D lines (z transformed
+        # too), or nothing to do: as geopandas does it
+        out = np.asarray(gpd.GeoSeries(g, crs=crs).to_crs(target).values, dtype=object)
+        return out, shapely.get_coordinates(out)
+    xy = shapely.get_coordinates(g)
+    x, y = Transformer.from_crs(crs, target, always_xy=True).transform(xy[:, 0], xy[:, 1])
+    xy = np.column_stack([x, y])
+    return shapely.set_coordinates(g.copy(), xy), xy
+
+
 def _node_ids(keys: np.ndarray) -> np.ndarray:
     """The node of each grid point (rows of ``keys``, int64 x, y): its rank among the distinct points in (x, y)
     order, as ``np.unique(keys, axis=0, return_inverse=True)`` gives it, but on one int64 per point (x * span + y;
@@ -657,8 +673,7 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
         info = query_utm_crs_info(datum_name="WGS 84", area_of_interest=AreaOfInterest(clon, clat, clon, clat))
         target = CRS.from_epsg(info[0].code) if info else CRS.from_epsg(3857)
     read_g = g  # as read (ring -> line), for the ids made from geometry
-    metric = gpd.GeoSeries(g, crs=crs).to_crs(target)
-    g = np.asarray(metric.values, dtype=object)
+    g, xy = _project(g, crs, target)
     n_dup = 0  # repeated values of the configured id field (auto-detected id columns are unique)
     file_ids = None  # the file's id of each segment (before "#k" / "-n")
     if ids is None:
@@ -669,7 +684,8 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
         multi = nparts > 1
         if multi.any():
             seg_ids[multi] = [f"{b}#{k}" for b, k in zip(file_ids[multi], part[multi])]
-        n_dup = int(pd.Series(seg_ids).duplicated().sum())
+        # an id column found unique stays unique without parts; else count the repeats
+        n_dup = 0 if id_field is None and not multi.any() else int(pd.Series(seg_ids).duplicated().sum())
         seg_ids = _dedupe_ids(seg_ids) if n_dup else seg_ids
     seg_ids = np.asarray(seg_ids, dtype=object)
     road_names = names[rows]
@@ -681,7 +697,6 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
     # topology: endpoints merged on a grid
     count = shapely.get_num_coordinates(g)
     last = np.cumsum(count) - 1
-    xy = shapely.get_coordinates(g)
     keys = np.round(np.vstack([xy[last - count + 1], xy[last]]) / NODE_SNAP_M).astype(np.int64)
     node = _node_ids(keys)
     n = len(g)
