@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import shapely
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,12 +112,21 @@ def no_ids_multilines(tmp: Path) -> Path:
 
 
 def projected_and_3d(tmp: Path) -> tuple[Path, Path]:
-    """The sample's network in JGD2011 zone VII (EPSG:6675, a GeoPackage) and with a z on every vertex (GeoJSON)."""
+    """The sample's network in JGD2011 zone VII (EPSG:6675, a GeoPackage with columns of each kind: integers, reals,
+    true/false with empty cells, text, dates) and with a z on every vertex (GeoJSON)."""
     import geopandas as gpd
 
     g = gpd.read_file(SHARED / "sample_drives" / "toyama" / "roads.geojson")
     plane = tmp / "sample-6675.gpkg"
-    g.to_crs(6675).to_file(plane, driver="GPKG")
+    n = len(g)
+    i = np.arange(n)
+    fields = g.to_crs(6675).assign(  # a ledger's columns, with empty cells: kept fields of every kind
+        lanes=pd.array(np.where(i % 5 == 0, None, i % 4 + 1), dtype="Int64"),
+        width=np.where(i % 7 == 0, np.nan, 2.5 + (i % 9) * 0.5),
+        paved=pd.array(np.where(i % 6 == 0, None, i % 3 > 0), dtype="boolean"),
+        route=np.where(i % 11 == 0, None, np.char.add("県道", (i % 50).astype(str))),
+        built=pd.to_datetime("2001-04-01") + pd.to_timedelta(i % 3000, unit="D"))
+    fields.to_file(plane, driver="GPKG")
     z = g.copy()
     z["geometry"] = shapely.force_3d(np.asarray(g.geometry.values, dtype=object), 12.5)
     out = tmp / "sample-3d.geojson"
@@ -149,11 +159,14 @@ def main() -> None:
              ("sample, multilines, id=road_no", None, Config.model_validate({"roads": {"id_field": "road_no"}})),
              ("sample in EPSG:6675 (gpkg)", plane, Config()),
              ("  same, locate.crs EPSG:6675", plane, Config.model_validate({"locate": {"crs": "EPSG:6675"}})),
+             ("  same, 5 kept fields", plane, Config.model_validate(
+                 {"roads": {"keep_fields": ["lanes", "width", "paved", "route", "built"]}})),
              ("sample with z", with_z, Config())]
     for f in ("andorra.osm.pbf", "campo-grande.osm.gz"):
         cases += [(f, osm / f, Config()), (f"{f} + 4 tags", osm / f, tags), (f"{f} id=highway", osm / f, repeated)]
     if a.big:
-        cases.append((f"{a.big.name} (big)", a.big, Config()))
+        cases += [(f"{a.big.name} (big)", a.big, Config()),
+                  ("  same, kept field segment_id", a.big, Config.model_validate({"roads": {"keep_fields": ["segment_id"]}}))]
     print(f"load_roads: {a.before} (before) vs working tree (after), best of {a.repeat}\n")
     print(f"{'network':34} {'segments':>10} {'before s':>9} {'after s':>9} {'ratio':>6}  result")
     all_same = True
