@@ -13,7 +13,8 @@ CRS) and with z; and BIG_ROADS if given (a city's network, e.g. the sample copie
 links). ``load_roads`` of ``--before`` (default 2e1b640, before the speed-up; ``git show REV:detector/roads.py``
 loaded as a module beside the package) and of the working tree read each one in turn, ``--repeat`` times (best of):
 seconds and ratio, and the two ``RoadNetwork`` compared field by field (ids, names, keys, kept fields, warnings, CRS,
-geometries' WKB, lengths, nodes, the STRtree's geometries, the GeoDataFrame): "same" or what differs.
+geometries' WKB, lengths, nodes, the STRtree's geometries, the GeoDataFrame): "same" or what differs; and the
+messages refusing a wrong id_field, name_field or kept field (GeoPackage, Shapefile, OSM) compared.
 ``--profile``: cProfile of the new ``load_roads`` on the last network (BIG_ROADS when given), the top costs.
 """
 
@@ -113,7 +114,7 @@ def no_ids_multilines(tmp: Path) -> Path:
 
 def projected_and_3d(tmp: Path) -> tuple[Path, Path]:
     """The sample's network in JGD2011 zone VII (EPSG:6675, a GeoPackage with columns of each kind: integers, reals,
-    true/false with empty cells, text, dates) and with a z on every vertex (GeoJSON)."""
+    true/false with empty cells, text, dates; and 18 columns a ledger has that patrol does not use) and with a z on every vertex (GeoJSON)."""
     import geopandas as gpd
 
     g = gpd.read_file(SHARED / "sample_drives" / "toyama" / "roads.geojson")
@@ -125,8 +126,11 @@ def projected_and_3d(tmp: Path) -> tuple[Path, Path]:
         width=np.where(i % 7 == 0, np.nan, 2.5 + (i % 9) * 0.5),
         paved=pd.array(np.where(i % 6 == 0, None, i % 3 > 0), dtype="boolean"),
         route=np.where(i % 11 == 0, None, np.char.add("県道", (i % 50).astype(str))),
-        built=pd.to_datetime("2001-04-01") + pd.to_timedelta(i % 3000, unit="D"))
+        built=pd.to_datetime("2001-04-01") + pd.to_timedelta(i % 3000, unit="D"),
+        **{f"note{k}": np.char.add("備考", (i % (k + 20)).astype(str)) for k in range(9)},  # and columns not used
+        **{f"code{k}": i % (k + 3) for k in range(9)})
     fields.to_file(plane, driver="GPKG")
+    fields.drop(columns="built").to_file(tmp / "sample-6675.shp", encoding="UTF-8")  # a Shapefile too (.cpg)
     z = g.copy()
     z["geometry"] = shapely.force_3d(np.asarray(g.geometry.values, dtype=object), 12.5)
     out = tmp / "sample-3d.geojson"
@@ -157,7 +161,7 @@ def main() -> None:
     cases = [("sample (toyama)", SHARED / "sample_drives" / "toyama" / "roads.geojson", Config()),
              ("sample, no ids, multilines", None, Config()),
              ("sample, multilines, id=road_no", None, Config.model_validate({"roads": {"id_field": "road_no"}})),
-             ("sample in EPSG:6675 (gpkg)", plane, Config()),
+             ("sample in EPSG:6675 (gpkg, 23 cols)", plane, Config()),
              ("  same, locate.crs EPSG:6675", plane, Config.model_validate({"locate": {"crs": "EPSG:6675"}})),
              ("  same, 5 kept fields", plane, Config.model_validate(
                  {"roads": {"keep_fields": ["lanes", "width", "paved", "route", "built"]}})),
@@ -168,13 +172,13 @@ def main() -> None:
         cases += [(f"{a.big.name} (big)", a.big, Config()),
                   ("  same, kept field segment_id", a.big, Config.model_validate({"roads": {"keep_fields": ["segment_id"]}}))]
     print(f"load_roads: {a.before} (before) vs working tree (after), best of {a.repeat}\n")
-    print(f"{'network':34} {'segments':>10} {'before s':>9} {'after s':>9} {'ratio':>6}  result")
+    print(f"{'network':36} {'segments':>10} {'before s':>9} {'after s':>9} {'ratio':>6}  result")
     all_same = True
     for label, path, cfg in cases:
         if path is None:
             path = multi
         if not path.exists():
-            print(f"{label:34} missing: {path}")
+            print(f"{label:36} missing: {path}")
             continue
         t_old, t_new = [], []
         for _ in range(a.repeat):  # in turn, so load on the machine falls on both
@@ -184,9 +188,25 @@ def main() -> None:
             t_new.append(t)
         diff = differences(net_old, net_new)
         all_same &= not diff
-        print(f"{label:34} {len(net_new):>10,} {min(t_old):>9.2f} {min(t_new):>9.2f} {min(t_old) / min(t_new):>6.2f}  "
+        print(f"{label:36} {len(net_new):>10,} {min(t_old):>9.2f} {min(t_new):>9.2f} {min(t_old) / min(t_new):>6.2f}  "
               f"{'same' if not diff else 'DIFFERENT: ' + ', '.join(diff)}")
         del net_old, net_new
+    # what a wrong setting is told: the same message (the columns a file has, listed in its order)
+    shp = plane.with_suffix(".shp")
+    for label, p, roads in [("gpkg, id_field", plane, {"id_field": "nope"}), ("gpkg, name_field", plane,
+                            {"name_field": "nope"}), ("gpkg, keep_fields", plane, {"keep_fields": ["width", "nope"]}),
+                            ("shp, keep_fields", shp, {"keep_fields": ["nope"]}),
+                            ("osm, keep_fields", osm / "andorra.osm.pbf", {"keep_fields": ["nope"]})]:
+        said = []
+        for fn in (old.load_roads, new_roads.load_roads):
+            try:
+                fn(p, Config.model_validate({"roads": roads}))
+                said.append("(no error)")
+            except Exception as e:  # noqa: BLE001 - InputError expected, compared as said
+                said.append(f"{type(e).__name__}: {e}")
+        same = said[0] == said[1]
+        all_same &= same
+        print(f"{'refused: ' + label:36} {'same: …' + said[1][-60:] if same else 'DIFFERENT: ' + ' | '.join(said)}")
     print("\nall networks the same before and after" if all_same else "\nSOME NETWORKS DIFFER")
     if a.profile:
         prof = cProfile.Profile()

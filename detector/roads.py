@@ -225,6 +225,12 @@ def _read(path: Path, cfg: Config, warnings: list | None = None):
             kw["encoding"] = enc
         if why and warnings is not None:
             warnings.append(why)
+    columns = None
+    if not osm and name.endswith(COLUMNS_SUFFIXES):
+        columns = _file_columns(src, kw)
+        if columns is not None:
+            want = {cfg.roads.id_field, cfg.roads.name_field, *ID_CANDIDATES, *NAME_CANDIDATES, *cfg.roads.keep_fields}
+            kw["columns"] = [c for c in columns if c in want]
     try:
         gdf = gpd.read_file(src, **kw)
     except Exception as e:  # pyogrio raises DataSourceError / DataLayerError / ...
@@ -232,7 +238,27 @@ def _read(path: Path, cfg: Config, warnings: list | None = None):
         raise InputError(f"cannot read road network: {msg}", path) from None
     if osm and "highway" in gdf.columns:
         gdf = gdf[gdf["highway"].notna() & (gdf["highway"].astype(str) != "")]
-    return gdf
+    if columns is None:
+        geometry = getattr(gdf, "geometry", None)
+        columns = [str(c) for c in gdf.columns if geometry is None or c != geometry.name]
+    return gdf, columns
+
+
+#: formats whose columns are listed without reading the features (a header, a schema): only the columns load_roads
+#: uses are read (ids, names, kept fields; a city's ledger has dozens: each costs as much as the geometry)
+COLUMNS_SUFFIXES = (".gpkg", ".shp", ".fgb", ".sqlite")
+
+
+def _file_columns(src: str, kw: dict) -> list[str] | None:
+    """The layer's columns in the file's order (what ``read_file`` gives, without the geometry), or None where
+    pyogrio cannot tell (the read then reads them all and says what is wrong)."""
+    import pyogrio
+
+    try:
+        info = pyogrio.read_info(src, layer=kw.get("layer"), encoding=kw.get("encoding"))
+    except Exception:  # noqa: BLE001 - the read says why
+        return None
+    return [str(f) for f in info["fields"]]
 
 
 def _pick_layer(path: Path, layer: str | None) -> dict:
@@ -270,7 +296,7 @@ def _osm_tag(other_tags: pd.Series, key: str) -> pd.Series:
     return got.str.replace(r'\\(.)', r"\1", regex=True)
 
 
-def _kept_columns(lines, path: Path, cfg: Config, osm: bool) -> list[tuple[str, str, pd.Series]]:
+def _kept_columns(lines, path: Path, cfg: Config, osm: bool, columns: list[str]) -> list[tuple[str, str, pd.Series]]:
     """The ``roads.keep_fields`` columns of ``lines`` as (the network's name, output name, column); InputError naming the file and the
     field when the network has no such column (nor, in an OSM file, such a tag on any way)."""
     from .export import road_field_names
@@ -286,10 +312,10 @@ def _kept_columns(lines, path: Path, cfg: Config, osm: bool) -> list[tuple[str, 
                 out.append((src, name, col))
                 continue
             raise InputError(f"roads.keep_fields: no way of the network has the tag {src!r} (nor a column of that "
-                             f"name; columns: {', '.join(map(str, lines.columns.drop(lines.geometry.name)))})",
+                             f"name; columns: {', '.join(columns)})",
                              path, src)
         raise InputError(f"roads.keep_fields: the network has no column {src!r}; columns: "
-                         f"{', '.join(map(str, lines.columns.drop(lines.geometry.name)))}", path, src)
+                         f"{', '.join(columns)}", path, src)
     return out
 
 
@@ -587,7 +613,7 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
     cfg = cfg or Config()
     path = Path(path)
     read_warnings: list[str] = []
-    gdf = _read(path, cfg, read_warnings)
+    gdf, file_columns = _read(path, cfg, read_warnings)  # file_columns: all of them (gdf: those used)
     if len(gdf) == 0 or gdf.geometry is None:
         raise InputError("contains no features", path)
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
@@ -598,7 +624,7 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
         raise InputError(f"contains no LineString features (found {found})", path, "geometry")
 
     # ids before exploding
-    columns = ", ".join(map(str, lines.columns.drop("geometry")))
+    columns = ", ".join(file_columns)
     id_field = cfg.roads.id_field
     if id_field is not None:
         if id_field not in lines.columns:
@@ -653,7 +679,7 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
             raise InputError("coordinates are not longitude/latitude (projected coordinates without a CRS?)" + hint,
                              path, "crs")
         crs = given
-    kept = _kept_columns(lines, path, cfg, _is_osm(path))
+    kept = _kept_columns(lines, path, cfg, _is_osm(path), file_columns)
     types = _declared_types(path, cfg, _is_osm(path)) if kept else {}
     geom = np.asarray(lines.geometry.values, dtype=object)
     # explode multilines (LinearRing -> LineString) as GeoDataFrame.explode does (shapely.get_parts), on arrays: rows
