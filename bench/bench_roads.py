@@ -29,6 +29,7 @@ import cProfile
 import importlib.util
 import io
 import pstats
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,7 @@ import shapely
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared"
+TMP = Path(tempfile.mkdtemp(prefix="bench_roads_"))  # the old module, the networks written here; removed at the end
 
 from detector import roads as new_roads  # noqa: E402
 from detector.config import Config  # noqa: E402
@@ -51,7 +53,7 @@ def old_module(rev: str):
     """``detector/roads.py`` at ``rev`` as a module of the package (its relative imports resolve to the tree's)."""
     src = subprocess.run(["git", "show", f"{rev}:detector/roads.py"], cwd=ROOT, check=True, capture_output=True,
                          text=True).stdout
-    path = Path(tempfile.mkdtemp(prefix="bench_roads_")) / "roads_before.py"
+    path = TMP / "roads_before.py"
     path.write_text(src, encoding="utf-8")
     spec = importlib.util.spec_from_file_location("detector._roads_before", path)
     mod = importlib.util.module_from_spec(spec)
@@ -159,9 +161,8 @@ def main() -> None:
     osm = SHARED / "data" / "roads" / "osm"
     tags = Config.model_validate({"roads": {"keep_fields": ["highway", "ref", "surface", "lanes"]}})
     repeated = Config.model_validate({"roads": {"id_field": "highway", "keep_fields": ["surface"]}})
-    tmp = Path(tempfile.mkdtemp(prefix="bench_roads_"))
-    multi = no_ids_multilines(tmp)
-    plane, with_z = projected_and_3d(tmp)
+    multi = no_ids_multilines(TMP)
+    plane, with_z = projected_and_3d(TMP)
     cases = [("sample (toyama)", SHARED / "sample_drives" / "toyama" / "roads.geojson", Config()),
              ("sample, no ids, multilines", None, Config()),
              ("sample, multilines, id=road_no", None, Config.model_validate({"roads": {"id_field": "road_no"}})),
@@ -228,4 +229,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)
