@@ -225,6 +225,12 @@ def _read(path: Path, cfg: Config, warnings: list | None = None):
             kw["encoding"] = enc
         if why and warnings is not None:
             warnings.append(why)
+    columns = None
+    if not osm and name.endswith(COLUMNS_SUFFIXES):
+        columns = _file_columns(src, kw)
+        if columns is not None:
+            want = {cfg.roads.id_field, cfg.roads.name_field, *ID_CANDIDATES, *NAME_CANDIDATES, *cfg.roads.keep_fields}
+            kw["columns"] = [c for c in columns if c in want]
     try:
         gdf = gpd.read_file(src, **kw)
     except Exception as e:  # pyogrio raises DataSourceError / DataLayerError / ...
@@ -232,7 +238,27 @@ def _read(path: Path, cfg: Config, warnings: list | None = None):
         raise InputError(f"cannot read road network: {msg}", path) from None
     if osm and "highway" in gdf.columns:
         gdf = gdf[gdf["highway"].notna() & (gdf["highway"].astype(str) != "")]
-    return gdf
+    if columns is None:
+        geometry = getattr(gdf, "geometry", None)
+        columns = [str(c) for c in gdf.columns if geometry is None or c != geometry.name]
+    return gdf, columns
+
+
+#: formats whose columns are listed without reading the features (a header, a schema): only the columns load_roads
+#: uses are read (ids, names, kept fields; a city's ledger has dozens: each costs as much as the geometry)
+COLUMNS_SUFFIXES = (".gpkg", ".shp", ".fgb", ".sqlite")
+
+
+def _file_columns(src: str, kw: dict) -> list[str] | None:
+    """The layer's columns in the file's order (what ``read_file`` gives, without the geometry), or None where
+    pyogrio cannot tell (the read then reads them all and says what is wrong)."""
+    import pyogrio
+
+    try:
+        info = pyogrio.read_info(src, layer=kw.get("layer"), encoding=kw.get("encoding"))
+    except Exception:  # noqa: BLE001 - the read says why
+        return None
+    return [str(f) for f in info["fields"]]
 
 
 def _pick_layer(path: Path, layer: str | None) -> dict:
@@ -270,7 +296,7 @@ def _osm_tag(other_tags: pd.Series, key: str) -> pd.Series:
     return got.str.replace(r'\\(.)', r"\1", regex=True)
 
 
-def _kept_columns(lines, path: Path, cfg: Config, osm: bool) -> list[tuple[str, str, pd.Series]]:
+def _kept_columns(lines, path: Path, cfg: Config, osm: bool, columns: list[str]) -> list[tuple[str, str, pd.Series]]:
     """The ``roads.keep_fields`` columns of ``lines`` as (the network's name, output name, column); InputError naming the file and the
     field when the network has no such column (nor, in an OSM file, such a tag on any way)."""
     from .export import road_field_names
@@ -286,10 +312,10 @@ def _kept_columns(lines, path: Path, cfg: Config, osm: bool) -> list[tuple[str, 
                 out.append((src, name, col))
                 continue
             raise InputError(f"roads.keep_fields: no way of the network has the tag {src!r} (nor a column of that "
-                             f"name; columns: {', '.join(map(str, lines.columns.drop(lines.geometry.name)))})",
+                             f"name; columns: {', '.join(columns)})",
                              path, src)
         raise InputError(f"roads.keep_fields: the network has no column {src!r}; columns: "
-                         f"{', '.join(map(str, lines.columns.drop(lines.geometry.name)))}", path, src)
+                         f"{', '.join(columns)}", path, src)
     return out
 
 
@@ -323,6 +349,9 @@ def _plain_values(col: pd.Series, kind: str | None) -> list:
         fmt = "%Y-%m-%d" if (t.dropna() == t.dropna().dt.normalize()).all() else None
         return [None if pd.isna(v) else (v.strftime(fmt) if fmt else v.isoformat()) for v in t]
     vals = col.astype(object).where(col.notna(), None).tolist()
+    fast = _plain_by_dtype(col, vals, kind)
+    if fast is not None:
+        return fast
     out = []
     for v in vals:
         if isinstance(v, np.generic):
@@ -341,10 +370,41 @@ def _plain_values(col: pd.Series, kind: str | None) -> list:
     return out
 
 
+def _plain_by_dtype(col: pd.Series, vals: list, kind: str | None) -> list | None:
+    """``_plain_values`` of a column whose dtype tells what its values are (numbers, true/false, text), at once
+    rather than value by value (a city's million segments: ~1 s a field); None for the rest (the loop does them)."""
+    dt = col.dtype
+    if isinstance(dt, np.dtype) and dt.kind in "fiu":
+        a = col.to_numpy()
+        if dt.kind in "iu" and kind != "bool":
+            return a.tolist()  # Python ints
+        finite = np.isfinite(a) if dt.kind == "f" else np.ones(len(a), dtype=bool)
+        out = np.empty(len(a), dtype=object)
+        out[:] = a.tolist()
+        if kind == "int" and dt.kind == "f":
+            whole = finite & (np.floor(a) == a)
+            if (np.abs(a[whole]) >= 2.0**62).any():
+                return None  # ints beyond int64: value by value
+            out[whole] = a[whole].astype(np.int64).tolist()
+        elif kind == "bool":
+            flag = finite & ((a == 0) | (a == 1))
+            out[flag] = (a[flag] == 1).tolist()
+        out[~finite] = None
+        return out.tolist()
+    if isinstance(dt, np.dtype) and dt.kind == "b":
+        return col.to_numpy().tolist()
+    if pd.api.types.infer_dtype(vals, skipna=True) in ("string", "empty"):
+        return vals  # text (and None)
+    return None
+
+
 def _refuse_odd(path: Path, src: str, vals: list) -> None:
     """InputError naming the file and the field when a kept field holds other values than text, numbers, dates or
     true/false: a BLOB (a scanned drawing, a photo) or a JSON list/object, which no list, map or Shapefile cell
     shows (they came out as ``b'\\xad…'``)."""
+    if pd.api.types.infer_dtype(vals, skipna=True) in ("string", "integer", "floating", "mixed-integer-float",
+                                                         "boolean", "empty"):
+        return  # plain values only (one scan in C)
     for v in vals:
         if v is None or isinstance(v, (bool, int, float, str)):
             continue
@@ -477,9 +537,17 @@ def _dedupe_ids(ids: np.ndarray) -> np.ndarray:
     """Repeated ids as ``<id>-1``, ``-2`` … in row order, never one the file has itself (``R``, ``R``, ``R-1`` give
     ``R``, ``R-2``, ``R-1``: ids stay unique)."""
     s = pd.Series(ids)
-    k = s.groupby(s).cumcount()
-    dup = k > 0
+    dup = s.duplicated().to_numpy()  # hashing, no sort (a city's million unique ids: nothing more to do)
     if dup.any():
+        # how many times each id came before, in row order (groupby().cumcount(), without sorting the strings)
+        code = pd.factorize(s, sort=False)[0]
+        order = np.argsort(code, kind="stable")
+        c = code[order]
+        first = np.r_[True, c[1:] != c[:-1]]
+        rank = np.arange(len(c)) - np.maximum.accumulate(np.where(first, np.arange(len(c)), 0))
+        k = pd.Series(np.empty(len(c), dtype=np.int64), index=s.index)
+        k.iloc[order] = rank
+        dup = pd.Series(dup, index=s.index)
         s[dup] = s[dup] + "-" + k[dup].astype(str)
         if not s.is_unique:  # a suffixed id that the file has as an id of its own: the next free number
             taken = set(s[~dup])
@@ -509,13 +577,43 @@ def _scale_error(crs, lon: float, lat: float) -> float:
         return math.nan
 
 
+def _project(g: np.ndarray, crs, target) -> tuple[np.ndarray, np.ndarray]:
+    """(lines ``g`` in ``crs`` projected to ``target``, their x, y vertices there): what
+    ``GeoSeries(g, crs=crs).to_crs(target)`` gives (the same transformer, the same numbers), without its copies,
+    keeping the vertices for the topology."""
+    import geopandas as gpd
+
+    if shapely.has_z(g).any() or CRS.from_user_input(crs).is_exact_same(target):  # 3D lines (z transformed
+        # too), or nothing to do: as geopandas does it
+        out = np.asarray(gpd.GeoSeries(g, crs=crs).to_crs(target).values, dtype=object)
+        return out, shapely.get_coordinates(out)
+    xy = shapely.get_coordinates(g)
+    x, y = Transformer.from_crs(crs, target, always_xy=True).transform(xy[:, 0], xy[:, 1])
+    xy = np.column_stack([x, y])
+    return shapely.set_coordinates(g.copy(), xy), xy
+
+
+def _node_ids(keys: np.ndarray) -> np.ndarray:
+    """The node of each grid point (rows of ``keys``, int64 x, y): its rank among the distinct points in (x, y)
+    order, as ``np.unique(keys, axis=0, return_inverse=True)`` gives it, but on one int64 per point (x * span + y;
+    sorting rows as structured values took seconds on a million links) where the spans fit."""
+    if not len(keys):
+        return np.zeros(0, dtype=np.int64)
+    lo, hi = keys.min(axis=0), keys.max(axis=0)
+    span_x, span_y = int(hi[0]) - int(lo[0]) + 1, int(hi[1]) - int(lo[1]) + 1
+    if span_x * span_y >= 2**62:  # coordinates too far apart (or not finite): rows as they are
+        return np.unique(keys, axis=0, return_inverse=True)[1].reshape(-1)
+    one = (keys[:, 0] - lo[0]) * np.int64(span_y) + (keys[:, 1] - lo[1])
+    return np.unique(one, return_inverse=True)[1].reshape(-1)
+
+
 def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
     import geopandas as gpd
 
     cfg = cfg or Config()
     path = Path(path)
     read_warnings: list[str] = []
-    gdf = _read(path, cfg, read_warnings)
+    gdf, file_columns = _read(path, cfg, read_warnings)  # file_columns: all of them (gdf: those used)
     if len(gdf) == 0 or gdf.geometry is None:
         raise InputError("contains no features", path)
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
@@ -526,7 +624,7 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
         raise InputError(f"contains no LineString features (found {found})", path, "geometry")
 
     # ids before exploding
-    columns = ", ".join(map(str, lines.columns.drop("geometry")))
+    columns = ", ".join(file_columns)
     id_field = cfg.roads.id_field
     if id_field is not None:
         if id_field not in lines.columns:
@@ -581,23 +679,27 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
             raise InputError("coordinates are not longitude/latitude (projected coordinates without a CRS?)" + hint,
                              path, "crs")
         crs = given
-    kept = _kept_columns(lines, path, cfg, _is_osm(path))
+    kept = _kept_columns(lines, path, cfg, _is_osm(path), file_columns)
     types = _declared_types(path, cfg, _is_osm(path)) if kept else {}
     geom = np.asarray(lines.geometry.values, dtype=object)
-    base = gpd.GeoDataFrame({"_id": ids if ids is not None else np.full(len(lines), "", dtype=object),
-                             "road_name": names, "_row": np.arange(len(lines))}, geometry=geom, crs=crs)
-    # explode multilines (LinearRing -> LineString)
-    base["_part"] = 0
-    ex = base.explode(index_parts=True)
-    part = ex.index.get_level_values(-1).to_numpy()
-    nparts = ex.groupby(level=0).size().reindex(ex.index.get_level_values(0)).to_numpy()
-    ex = ex.reset_index(drop=True)
-    g = np.asarray(ex.geometry.values, dtype=object)
+    # explode multilines (LinearRing -> LineString) as GeoDataFrame.explode does (shapely.get_parts), on arrays: rows
+    # (the file's row of each part), part (its number in the row), nparts (the row's parts); a network of
+    # LineStrings only (a city's million links) is taken as it is
+    if (shapely.get_type_id(geom) == 5).any():
+        g, rows = shapely.get_parts(geom, return_index=True)
+    else:
+        g, rows = geom.copy(), np.arange(len(geom))
+    rows = rows.astype(np.int64)
+    run = np.ones(len(rows), dtype=bool)
+    run[1:] = rows[1:] != rows[:-1]
+    part = np.arange(len(rows)) - np.flatnonzero(run)[np.cumsum(run) - 1]
+    nparts = np.bincount(rows, minlength=len(geom))[rows]
     ring = shapely.get_type_id(g) == 2
     if ring.any():
         g[ring] = shapely.linestrings(shapely.get_coordinates(g[ring]))  # not expected often
     keep = (shapely.get_type_id(g) == 1) & (shapely.get_num_coordinates(g) >= 2)
-    g, ex, part, nparts = g[keep], ex[keep].reset_index(drop=True), part[keep], nparts[keep]
+    if not keep.all():
+        g, rows, part, nparts = g[keep], rows[keep], part[keep], nparts[keep]
     if len(g) == 0:
         raise InputError("contains no LineString features with 2+ points", path)
 
@@ -630,29 +732,33 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
 
         info = query_utm_crs_info(datum_name="WGS 84", area_of_interest=AreaOfInterest(clon, clat, clon, clat))
         target = CRS.from_epsg(info[0].code) if info else CRS.from_epsg(3857)
-    metric = gpd.GeoSeries(g, crs=crs).to_crs(target)
-    g = np.asarray(metric.values, dtype=object)
+    read_g = g  # as read (ring -> line), for the ids made from geometry
+    g, xy = _project(g, crs, target)
     n_dup = 0  # repeated values of the configured id field (auto-detected id columns are unique)
+    file_ids = None  # the file's id of each segment (before "#k" / "-n")
     if ids is None:
-        seg_ids = _stable_ids(np.asarray(gpd.GeoSeries(ex.geometry.values, crs=crs).values, dtype=object))
+        seg_ids = _stable_ids(read_g)
     else:
-        base_id = ex["_id"].to_numpy(dtype=object)
-        seg_ids = np.where(nparts > 1, np.char.add(np.char.add(base_id.astype(str), "#"), part.astype(str)), base_id.astype(str))
-        n_dup = int(pd.Series(seg_ids).duplicated().sum())
-        seg_ids = _dedupe_ids(seg_ids.astype(object))
+        file_ids = ids[rows]  # str (ids come as str)
+        seg_ids = file_ids.copy()
+        multi = nparts > 1
+        if multi.any():
+            seg_ids[multi] = [f"{b}#{k}" for b, k in zip(file_ids[multi], part[multi])]
+        # an id column found unique stays unique without parts; else count the repeats
+        n_dup = 0 if id_field is None and not multi.any() else int(pd.Series(seg_ids).duplicated().sum())
+        seg_ids = _dedupe_ids(seg_ids) if n_dup else seg_ids
     seg_ids = np.asarray(seg_ids, dtype=object)
-    road_names = ex["road_name"].to_numpy(dtype=object)
-    rows = ex["_row"].to_numpy(dtype=np.int64)  # the file's row of each segment (a multiline's parts share it)
+    road_names = names[rows]
     kept_values = {name: _plain_values(col, types.get(src)) for src, name, col in kept}
+    same_rows = len(rows) == len(lines) and bool((rows == np.arange(len(rows))).all())  # one segment a row
     for src, name, _ in kept:
         _refuse_odd(path, src, kept_values[name])
 
     # topology: endpoints merged on a grid
-    start = shapely.get_coordinates(shapely.get_point(g, 0))
-    end = shapely.get_coordinates(shapely.get_point(g, -1))
-    keys = np.round(np.vstack([start, end]) / NODE_SNAP_M).astype(np.int64)
-    _, node = np.unique(keys, axis=0, return_inverse=True)
-    node = node.reshape(-1)
+    count = shapely.get_num_coordinates(g)
+    last = np.cumsum(count) - 1
+    keys = np.round(np.vstack([xy[last - count + 1], xy[last]]) / NODE_SNAP_M).astype(np.int64)
+    node = _node_ids(keys)
     n = len(g)
 
     fwd = Transformer.from_crs(4326, target, always_xy=True)
@@ -671,9 +777,8 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
         gdf=out, ids=seg_ids, names=road_names, crs=target, to_wgs84=inv, from_wgs84=fwd,
         tree=STRtree(g), geoms=g, lengths=shapely.length(g), start_node=node[:n], end_node=node[n:],
         convergence_deg=conv, source=str(path),
-        fields={name: [vals[i] for i in rows] for name, vals in kept_values.items()},
-        keys=(np.asarray(ex["_id"].to_numpy(dtype=object).astype(str), dtype=object) if ids is not None
-              else seg_ids.copy()),
+        fields={name: (list(vals) if same_rows else [vals[i] for i in rows]) for name, vals in kept_values.items()},
+        keys=file_ids if file_ids is not None else seg_ids.copy(),
         id_field=id_field if id_field is not None else None,
         read_warnings=read_warnings,
         warnings=read_warnings + ([f"{Path(path).name}: {n_dup} segments repeat an id of the {id_field!r} column; they are "
