@@ -741,7 +741,7 @@ def export(
     net = load_roads(roads, cfg) if roads is not None else None
     roads_gdf = net.gdf.to_crs(4326) if net is not None else None
     require_network(net, cfg)  # roads.keep_fields without --roads: refused before any work
-    seg = None
+    seg = due = None
     with _open_store(store, cfg) as st:
         df = st.query(status=statuses, since=since_d, lists=False)  # the complete lists: its observations
         registry = st.identity()  # the html's crew entries follow the damages of this registry, report to report
@@ -749,12 +749,17 @@ def export(
             from detector.segments import registry_condition
 
             seg = registry_condition(st, net, cfg, since=since_d)[0]  # (damages placed anew: as that export)
+            # and its patrol-due layer: --format due's rows on the day the map is made (every drive: not --since)
+            from detector.due import due_table
+
+            today = datetime.now(cfg.tz).date()
+            due = due_table(net, st.survey_frames(until=today), cfg, today)
     df, note = join_fields(df, net, cfg, roads)  # the network as it is now, by segment_id (README: kept road fields)
     df.attrs["registry"] = registry
     notes: list[str] = (list(net.read_warnings) if net is not None else []) + ([note] if note else [])
     said: list[str] = []
     _export(df, format, out, cfg, roads_wgs84=roads_gdf, segments=seg, crs=target, encoding=encoding, notes=notes,
-            max_mb=max_mb, said=said, thumb_cache=thumb_cache_path(store) if format == "html" else None)
+            max_mb=max_mb, said=said, thumb_cache=thumb_cache_path(store) if format == "html" else None, due=due)
     for msg in said:  # --max-mb: what it did to fit
         console.print(msg, soft_wrap=True, markup=False, highlight=False)
     for msg in notes:

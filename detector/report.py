@@ -10,7 +10,9 @@ Candidates frame (then every status is ``new``). ``roads_wgs84``: a GeoDataFrame
 ``segment_id``, ``road_name`` (optional) and line geometry, drawn by the HTML report; ``segments``: a
 GeoDataFrame (e.g. segment conditions) added as a second GeoPackage layer; for the HTML report
 ``segments.segment_condition``'s rows, its road-condition layer (``condition_lines``: the surveyed whole segments
-coloured by condition, the damaged ones no frame surveyed dotted grey, off when the page opens, ``#cond=1`` on).
+coloured by condition, the damaged ones no frame surveyed dotted grey, off when the page opens, ``#cond=1`` on);
+``due`` (``due.due_table``'s ``Due``): the HTML report's patrol-due layer (``due_lines``: the segments on a patrol
+cycle coloured by their due state on ``Due.at``, merged per road and last patrol day, ``#due=1`` on).
 The config's kept road fields (``roads.keep_fields``, joined onto ``df`` by ``roads.join_fields``) follow
 ``road_name`` in every format, headed by the network's own column names (``road_<name>`` where one is named like
 ours), numbers kept as numbers.
@@ -244,7 +246,7 @@ def list_columns(df: pd.DataFrame, cfg=None) -> list[tuple[str, str, str]]:
 def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=None, segments=None,
            photos: list[str] | None = None, crs=None, encoding: str | None = None,
            notes: list[str] | None = None, max_mb: float | None = None, said: list[str] | None = None,
-           thumb_cache: str | Path | None = None) -> Path:
+           thumb_cache: str | Path | None = None, due=None) -> Path:
     """Write ``df`` (registry or Candidates frame) as ``fmt`` to ``out_path`` atomically; returns the path.
 
     The crew's lists and the map (csv, xlsx, html) give each row's full crop as a path relative to ``out_path``:
@@ -300,7 +302,7 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
             writer(data, out_path, cfg, segments=segments, crs=crs)
         elif fmt == "html":
             writer(data, out_path, cfg, roads_wgs84=roads_wgs84, max_mb=max_mb, notes=notes, said=said,
-                   thumb_cache=thumb_cache, segments=segments)
+                   thumb_cache=thumb_cache, segments=segments, due=due)
         else:
             writer(data, out_path, cfg)
     busy.check()
@@ -958,6 +960,60 @@ def condition_lines(segments, simplify_m: float = 2.0) -> list[dict]:
     return out
 
 
+#: report.html's patrol-due layer (巡回予定): overdue, due within ``DUE_SOON_DAYS`` (or that day), not yet due, never
+#: surveyed (dark grey, dashed: what is due first)
+DUE_COLORS = ["#d73027", "#f28e00", "#1a9850", "#4a525c"]
+DUE_SOON_DAYS = 7
+
+
+def due_lines(due, simplify_m: float = 2.0) -> list[dict]:
+    """report.html's patrol-due layer from ``due.due_table``'s ``Due`` (the segments on a patrol cycle): its segments
+    merged per road, frequency and last patrol day (never surveyed: one group per road and frequency), as everything
+    the popup says is the same along such a group (the due day follows from the last patrol and the frequency): a
+    whole network never driven is then a few multi-lines, not one record per segment (the sample network's 11,216
+    never-surveyed segments: 134 KB, not 636 KB with their ids). Each ``{"d": [line, ...] (as _road_lines: segments
+    that meet end to end merged, simplified by simplify_m, delta-encoded), "n": road name (None: unnamed),
+    "t": last patrol day (YYYY-MM-DD; None: never surveyed), "e": every_days, "k": segments, "m": metres}``; the page
+    colours each by ``t + e`` against ``Due.at``. Most overdue first, as the list."""
+    if due is None or len(due.table) == 0:
+        return []
+    import geopandas as gpd
+    import shapely
+
+    g = due.table  # (a segment without a geometry: counted in its group's "k", not drawn)
+    if g.crs is None:
+        g = g.set_crs("EPSG:4326")
+    if g.crs.is_geographic:
+        try:
+            g = g.to_crs(g.estimate_utm_crs())
+        except Exception:  # noqa: BLE001 - degenerate extents
+            g = g.to_crs("EPSG:3857")
+    keys = pd.DataFrame({"n": g["road_name"].fillna("").astype(str).to_numpy(),
+                         "t": g["last_surveyed"].fillna("").astype(str).to_numpy(),
+                         "e": g["every_days"].to_numpy(np.int64)})
+    # the groups in the table's order (most overdue first); a segment's parts (a multi-line) each a line of its group
+    gid, first = pd.factorize(pd.MultiIndex.from_frame(keys), sort=False)
+    parts, pidx = shapely.get_parts(g.geometry.to_numpy(), return_index=True)
+    line = shapely.get_type_id(parts) == 1
+    parts, pidx = parts[line], pidx[line]
+    order = np.argsort(gid[pidx], kind="stable")  # multilinestrings takes its parts by ascending index, none missing
+    present, dense = np.unique(gid[pidx][order], return_inverse=True)
+    merged = shapely.line_merge(shapely.multilinestrings(parts[order], indices=dense))
+    lines, lidx = shapely.get_parts(merged, return_index=True)
+    lines = shapely.simplify(lines, simplify_m, preserve_topology=False)
+    d = _delta_lines(gpd.GeoSeries(lines, crs=g.crs).to_crs("EPSG:4326").to_numpy())
+    group = present[lidx]
+    k = np.bincount(gid, minlength=len(first))
+    m = np.bincount(gid, weights=pd.to_numeric(g["length_m"], errors="coerce").fillna(0).to_numpy(float),
+                    minlength=len(first))
+    out: list[dict] = [{"d": [], "n": n or None, "t": t or None, "e": int(e), "k": int(k[i]), "m": int(round(m[i]))}
+                       for i, (n, t, e) in enumerate(first)]
+    for grp, dl in zip(group, d):
+        if dl is not None:
+            out[grp]["d"].append(dl)
+    return [o for o in out if o["d"]]
+
+
 def road_coords(line: dict) -> list[list[float]]:
     """A map road line's ``[[lat, lon], ...]`` (as the page decodes ``d``: its first point and then each point's
     step from the one before, in 1e-5 degrees)."""
@@ -1109,13 +1165,14 @@ def _set_thumbs(data: dict[str, Any], uris: list) -> list[str]:
 
 
 def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None,
-              thumb_cache: str | Path | None = None, segments=None) -> tuple[dict[str, Any], list[str]]:
+              thumb_cache: str | Path | None = None, segments=None, due=None) -> tuple[dict[str, Any], list[str]]:
     """The page's data (candidates, classes, statuses, roads …) and the thumbnails' data: URIs apart from it: a
     candidate's ``thumb`` is its index in that list (None: no crop). The page reads the list only when a popup
     first shows a photo, so thousands of photos are not parsed into objects when the file opens. ``uris``: each
     row's thumbnail (``_set_thumbs``) where the caller made them (a size cap), else the popup's size, through
     ``thumb_cache`` (``ThumbCache``) where given. ``segments``: ``segments.segment_condition``'s rows, drawn as the
-    road-condition layer (``condition_lines``; ``conditions`` in the data, with the classes' upper bounds)."""
+    road-condition layer (``condition_lines``; ``conditions`` in the data, with the classes' upper bounds); ``due``:
+    ``due.due_table``'s ``Due``, drawn as the patrol-due layer (``due_lines``; ``due`` in the data, with its day)."""
     cands = []
     columns = _columns(df, cfg)
     if uris is None:
@@ -1157,6 +1214,9 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None,
                        "thresholds": [float(t) for t in getattr(getattr(cfg, "segments", None), "thresholds",
                                                                   [2, 5, 10, 20])],
                        "minCoverage": float(getattr(getattr(cfg, "segments", None), "min_coverage", 0.5))},
+        # the patrol-due layer (README: report.html): the segments on a patrol cycle by their due state on ``at``
+        "due": {"lines": due_lines(due), "at": due.at.isoformat() if due is not None else None,
+                "soon": DUE_SOON_DAYS, "colors": DUE_COLORS},
     }
     crew = crew_meta(cands, made, getattr(cfg, "municipality", ""), df.attrs.get("registry"))
     if crew:
@@ -1192,8 +1252,9 @@ def _asset(name: str) -> str:
     return (ASSETS / "leaflet" / name).read_text(encoding="utf-8")
 
 
-def render_html(df: pd.DataFrame, cfg, roads_wgs84=None, thumb_cache: str | Path | None = None, segments=None) -> str:
-    return _page(*html_data(df, cfg, roads_wgs84, thumb_cache=thumb_cache, segments=segments))
+def render_html(df: pd.DataFrame, cfg, roads_wgs84=None, thumb_cache: str | Path | None = None, segments=None,
+                due=None) -> str:
+    return _page(*html_data(df, cfg, roads_wgs84, thumb_cache=thumb_cache, segments=segments, due=due))
 
 
 def _mb(n: float) -> str:
@@ -1201,7 +1262,7 @@ def _mb(n: float) -> str:
 
 
 def fit_html(df: pd.DataFrame, cfg, max_bytes: int, roads_wgs84=None,
-             thumb_cache: str | Path | None = None, segments=None) -> tuple[str, str, bool]:
+             thumb_cache: str | Path | None = None, segments=None, due=None) -> tuple[str, str, bool]:
     """The page at most ``max_bytes`` (``--max-mb``) where it can be: every photo at the largest thumbnail of
     ``THUMB_STEPS`` that fits them all (the first: the page as without a cap); where even the smallest does not,
     the photos of the most urgent damages (``PHOTO_RANK``, then severity) at the smallest, as many as fit, and the
@@ -1211,14 +1272,19 @@ def fit_html(df: pd.DataFrame, cfg, max_bytes: int, roads_wgs84=None,
     The thumbnails' size is estimated on up to 48 crops spread over the rows before all are made (each WebP costs
     ~4 ms); the page is then measured, and photos dropped from the least urgent up until it fits. ``thumb_cache``,
     ``segments``: as for ``html_data``; the road-condition layer is kept over the photos (a segment ~0.2 KB, a photo
-    ~5 KB), left out (the line says so) only where the page without any photo does not fit with it."""
+    ~5 KB), left out (the line says so) only where the page without any photo does not fit with it; so is ``due``'s
+    patrol-due layer, which goes first (the whole network: the larger), then the condition layer if still needed."""
     n = len(df)
     crops = list(df["crop_jpeg"]) if "crop_jpeg" in df.columns else [None] * n
-    data, _ = html_data(df, cfg, roads_wgs84, uris=[None] * n, segments=segments)  # the page without a photo
-    layer_out = 0
-    if data["conditions"]["segments"] and len(_page(data, []).encode("utf-8")) > max_bytes:
-        layer_out = len(data["conditions"]["segments"])  # not even the damages fit with it: the layer goes first
-        data["conditions"]["segments"] = []
+    data, _ = html_data(df, cfg, roads_wgs84, uris=[None] * n, segments=segments, due=due)  # without a photo
+    layers_out = []  # not even the damages fit with a layer: the layers go first, the patrol-due one before
+    for name, (part, key), what in (("due", ("due", "lines"), "patrol due layer ({:,} segments)"),
+                                    ("cond", ("conditions", "segments"), "road condition layer ({:,} segments)")):
+        if data[part][key] and len(_page(data, []).encode("utf-8")) > max_bytes:
+            count = sum(x["k"] for x in data[part][key]) if name == "due" else len(data[part][key])  # (a due line:
+            # the segments of its group)
+            layers_out.append(what.format(count))
+            data[part][key] = []
     has = [i for i, b in enumerate(crops) if _is_crop(b)]
     rank = [PHOTO_RANK.get(str(c.get("status")), 1) for c in data["candidates"]]
     sev = [c.get("severity") if isinstance(c.get("severity"), (int, float)) else -1.0 for c in data["candidates"]]
@@ -1262,8 +1328,8 @@ def fit_html(df: pd.DataFrame, cfg, max_bytes: int, roads_wgs84=None,
         line += f"; left out for {len(left):,} ({', '.join(parts)}) to fit {cap:g} MB"
     if has and n - len(has):
         line += f"; {n - len(has):,} without a crop"
-    if layer_out:
-        line += f"; road condition layer ({layer_out:,} segments) left out to fit {cap:g} MB"
+    for what in layers_out:
+        line += f"; {what} left out to fit {cap:g} MB"
     fits = size <= max_bytes
     # over the cap: rounded up to 0.01 MB (a 0.24 MB page read "0.2 MB … to fit 0.2 MB"), never at or under it
     return html, f"{_mb(size) if fits else f'{math.ceil(size / 1e4) / 100:.2f} MB'}; {line}", fits
@@ -1291,15 +1357,15 @@ def _page(data: dict[str, Any], thumbs: list[str]) -> str:
 
 def write_html(df: pd.DataFrame, path: Path, cfg=None, roads_wgs84=None, max_mb: float | None = None,
                notes: list[str] | None = None, said: list[str] | None = None,
-               thumb_cache: str | Path | None = None, segments=None) -> None:
+               thumb_cache: str | Path | None = None, segments=None, due=None) -> None:
     """The page; with ``max_mb`` fitted to that many MB (10^6 bytes, ``fit_html``): ``said`` gets the line saying
     what was done (``report.html: 4.9 MB; photos 160 px for 2,015 of 2,015 damages``), ``notes`` a warning where
     even no photo at all fits. ``thumb_cache``: the registry's thumbnails (``ThumbCache``); ``segments``: the
-    road-condition layer's rows (``html_data``)."""
+    road-condition layer's rows, ``due`` the patrol-due layer's ``Due`` (``html_data``)."""
     if max_mb is None:
-        atomic_write_text(path, render_html(df, cfg, roads_wgs84, thumb_cache, segments))
+        atomic_write_text(path, render_html(df, cfg, roads_wgs84, thumb_cache, segments, due))
         return
-    html, line, fits = fit_html(df, cfg, int(max_mb * 1e6), roads_wgs84, thumb_cache, segments)
+    html, line, fits = fit_html(df, cfg, int(max_mb * 1e6), roads_wgs84, thumb_cache, segments, due)
     atomic_write_text(path, html)
     if said is not None:
         said.append(f"{Path(path).name}: {line}")
@@ -1386,18 +1452,18 @@ main { flex: 1; display: flex; min-height: 0; }
 .legend h4 { margin: 2px 0 0; font-size: 12px; }
 .legend summary { cursor: pointer; font-weight: 600; }
 .legend .sw { display: inline-block; width: 12px; height: 12px; border-radius: 50%; margin-right: 6px; vertical-align: -2px; }
-.condctl { background: rgba(255,255,255,.94); padding: 6px 10px; border-radius: 6px; box-shadow: 0 1px 4px rgba(0,0,0,.3); font-size: 12px; line-height: 1.6; max-width: min(250px, calc(100vw - 90px)); box-sizing: border-box; }
-.condctl summary { cursor: pointer; font-weight: 600; }
+.layerctl { background: rgba(255,255,255,.94); padding: 6px 10px; border-radius: 6px; box-shadow: 0 1px 4px rgba(0,0,0,.3); font-size: 12px; line-height: 1.6; max-width: min(250px, calc(100vw - 90px)); box-sizing: border-box; }
+.layerctl summary { cursor: pointer; font-weight: 600; }
 /* the map's controls at the top right keep clear of the zoom buttons at its left on a phone (375 px: 54 px + gaps) */
 .legend { max-width: calc(100vw - 76px); box-sizing: border-box; overflow-y: auto; }
-.condctl .ln { display: inline-block; width: 22px; margin-right: 6px; vertical-align: middle; border-top: 5px solid; }
-.condctl .ln.nv { border-top-width: 3px; border-top-style: dashed; }
-.condctl .ln.ns { border-top-width: 4px; border-top-style: dotted; }
-.condctl label { font-weight: 600; cursor: pointer; display: block; }
-.condctl .condkey { display: none; margin-top: 4px; }
-.condctl.on .condkey { display: block; }
+.layerctl .ln { display: inline-block; width: 22px; margin-right: 6px; vertical-align: middle; border-top: 5px solid; }
+.layerctl .ln.nv { border-top-width: 3px; border-top-style: dashed; }
+.layerctl .ln.ns { border-top-width: 4px; border-top-style: dotted; }
+.layerctl label { font-weight: 600; cursor: pointer; display: block; }
+.layerctl .layerkey { display: none; margin-top: 4px; }
+.layerctl.on .layerkey { display: block; }
 /* the panes' SVG boxes let a click through to the panes under them: only the drawn paths take it */
-.leaflet-overlay-pane > svg, .leaflet-roads-pane > svg, .leaflet-cond-pane > svg { pointer-events: none; }
+.leaflet-overlay-pane > svg, .leaflet-roads-pane > svg, .leaflet-cond-pane > svg, .leaflet-due-pane > svg { pointer-events: none; }
 .legend .sw.ring { width: 9px; height: 9px; border: 2px dotted #5b2a86; background: rgba(91,42,134,.2); }
 #filters label[hidden], #note[hidden], #crew[hidden], .crew [hidden] { display: none; }
 #crew { flex-basis: 100%; display: flex; gap: 10px; align-items: center; font-size: 12px; }
@@ -1441,8 +1507,8 @@ main { flex: 1; display: flex; min-height: 0; }
   /* finger-sized (40 px) on a phone or tablet: the crew's form and buttons, the folding lines of the map's boxes */
   #crew button, .crew button, .crew select, .crew input { min-height: 40px; }
   .crew summary { padding: 10px 0; line-height: 20px; }
-  .legend, .condctl { padding-top: 0; padding-bottom: 0; } .legend[open], .condctl.on { padding-bottom: 6px; }
-  .legend summary, .condctl summary, .condctl label { padding: 10px 0; line-height: 20px; }
+  .legend, .layerctl { padding-top: 0; padding-bottom: 0; } .legend[open], .layerctl.on { padding-bottom: 6px; }
+  .legend summary, .layerctl summary, .layerctl label { padding: 10px 0; line-height: 20px; }
   /* ... the map's zoom buttons (Leaflet's: 30 px on a touch screen) and the popup's links to the full photo and to
      this damage (a 12 px line: 40 px tall to tap; the table's rows are 38 px and more: two lines each) */
   .leaflet-bar a, .leaflet-touch .leaflet-bar a { width: 40px; height: 40px; line-height: 40px; }
@@ -1505,9 +1571,8 @@ _APP_JS = r"""
   // map: no tile layer, the road network is drawn from the data
   var map = L.map("map", {preferCanvas: false, attributionControl: false, zoomControl: true});
   L.control.scale({imperial: false}).addTo(map);
-  // panes under the markers' (overlayPane, 400): the grey roads, and over them the road-condition layer
+  // panes under the markers' (overlayPane, 400): the grey roads, and over them the line layers' (lineLayer)
   map.createPane("roads").style.zIndex = 380;
-  map.createPane("cond").style.zIndex = 390;
   var roadLayer = L.layerGroup().addTo(map);
   function coords(d) {  // d: the first point, then each point's step from the last, in 1e-5 degrees
     var c = [], la = 0, lo = 0;
@@ -1773,14 +1838,71 @@ _APP_JS = r"""
     markers.push(m);
   });
 
+  // the map's line layers (the road-condition layer, the patrol-due layer; README: report.html): each a checkbox at
+  // the top right with its key under it (folded on a phone's narrow map, as the legend is), off when the page opens
+  // (the damages' colours stay readable; #<key>=1 opens it on), drawn the first time it is shown, in its own pane under
+  // the markers; a click on a line shows its popup. o: {key (the link's key, the pane's and the lines' class), z (the
+  // pane's z-index), items, label, style(item) (polyline options), popup(item) (a node), fillKey(keyBox)}
+  var LAYERS = [];
+  function lineLayer(o) {
+    var ly = {key: o.key, items: o.items || [], group: null, box: null};
+    map.createPane(o.key).style.zIndex = o.z;
+    ly.shown = function () { return !!ly.group && map.hasLayer(ly.group); };
+    ly.on = function (on) {
+      if (!ly.items.length) return;
+      if (on && !ly.group) {
+        ly.group = L.layerGroup();
+        ly.items.forEach(function (s) {
+          var st = o.style(s);
+          st.pane = o.key;
+          // a line of several parts (d: a list of lines): one multi-line, one popup
+          var c = typeof s.d[0] === "number" ? coords(s.d) : s.d.map(coords);
+          L.polyline(c, st).bindPopup(function () { return o.popup(s); }, popupSize({})).addTo(ly.group);
+        });
+      }
+      if (ly.group) { if (on && !map.hasLayer(ly.group)) ly.group.addTo(map); if (!on && map.hasLayer(ly.group)) map.removeLayer(ly.group); }
+      ly.box.querySelector("input").checked = !!on;
+      ly.box.classList.toggle("on", !!on);
+      fitControls();
+    };
+    if (ly.items.length) {
+      var ctl = L.control({position: "topright"});
+      ctl.onAdd = function () {
+        var d = ly.box = el("div", "layerctl " + o.key + "ctl"), lab = el("label"), cb = el("input");
+        cb.type = "checkbox"; cb.id = o.key + "-on"; lab.appendChild(cb);
+        lab.appendChild(document.createTextNode(" " + o.label));
+        d.appendChild(lab);
+        // its key folds on a phone's narrow map, as the legend does (the layer itself still draws when ticked)
+        var keyBox = el("details", "layerkey " + o.key + "key"); keyBox.open = map.getSize().x >= 600;
+        keyBox.appendChild(el("summary", null, "凡例 / key"));
+        keyBox.addEventListener("toggle", fitControls);
+        o.fillKey(keyBox);
+        d.appendChild(keyBox);
+        cb.addEventListener("change", function () { ly.on(cb.checked); writeHash(); });
+        L.DomEvent.disableClickPropagation(d);
+        return d;
+      };
+      ctl.addTo(map);
+    }
+    LAYERS.push(ly);
+    return ly;
+  }
+  function keyLine(keyBox, cls, colour, text) {  // a row of a layer's key: its line's look, then what it means
+    var r = el("div"), sw = el("span", cls); sw.style.borderTopColor = colour; r.appendChild(sw);
+    r.appendChild(document.createTextNode(text));
+    keyBox.appendChild(r);
+  }
+  function popRows(box) {  // a layer's popup table: row(th, value)
+    var t = el("table");
+    box.appendChild(t);
+    return function (th, v) { var tr = el("tr"); tr.appendChild(el("th", null, th)); tr.appendChild(el("td", null, v)); t.appendChild(tr); };
+  }
+
   // the road-condition layer (路面状態, README: report.html): the surveyed segments coloured by their condition 1
   // (good, green) .. 5 (bad, red) from the damage index per 100 m surveyed; one surveyed too little to judge (not
   // valid) grey and dashed; one with damages that no frame surveyed (no damage index: ns) dark grey and dotted, so a
-  // damage's road does not look not driven. Off when the page opens (the damages' colours stay readable; #cond=1
-  // opens it on), its
-  // checkbox at the top right with its legend; drawn the first time it is shown, under the markers; a click on a
-  // segment shows its figures
-  var CD = D.conditions || {segments: []}, SEGS = CD.segments || [], condLayer = null, condBox = null;
+  // damage's road does not look not driven. A click on a segment shows its figures
+  var CD = D.conditions || {segments: []}, SEGS = CD.segments || [];
   var COND_WORDS = [["良い", "good"], ["やや良い", "fairly good"], ["普通", "moderate"], ["やや悪い", "fairly poor"], ["悪い", "poor"]];
   function condRange(k) {  // the damage index of class k (1..5): thresholds are the upper bounds of 1..4
     var t = CD.thresholds || [];
@@ -1800,10 +1922,10 @@ _APP_JS = r"""
         + "index. The damages were seen from a crossing road or placed here as the nearest road";
   }
   function condPopup(s) {
-    var box = el("div", "pop seg"), t = el("table");
+    var box = el("div", "pop seg");
     box.appendChild(el("h3", null, "路面状態 / road condition: " + (s.c ? s.c + " " + COND_WORDS[s.c - 1][0] + " / " + COND_WORDS[s.c - 1][1]
                                                                    : s.ns ? "未調査 / not surveyed" : "判定不可 / not rated")));
-    function row(th, v) { var tr = el("tr"); tr.appendChild(el("th", null, th)); tr.appendChild(el("td", null, v)); t.appendChild(tr); }
+    var row = popRows(box);
     row("路線名 road", s.n || "—");
     row("区間ID segment", s.id);
     if (s.ns) row("判定 rating", nsWhy());
@@ -1814,66 +1936,74 @@ _APP_JS = r"""
     D.classes.forEach(function (c, j) { if (j < s.k.length) row(c.id + " " + c.ja + " / " + c.en, s.k[j]); });
     if (s.t0) row("初回調査 first surveyed", day(s.t0));
     if (s.t1) row("最終調査 last surveyed", day(s.t1));
-    box.appendChild(t);
     return box;
   }
-  function condOn(on) {
-    if (!SEGS.length) return;
-    if (on && !condLayer) {
-      condLayer = L.layerGroup();
-      SEGS.forEach(function (s) {
-        var st = s.c ? {color: CD.colors[s.c - 1], weight: 6, opacity: 0.9, className: "cond cond-" + s.c}
-               : s.ns ? {color: CD.notSurveyed, weight: 5, opacity: 0.9, dashArray: "1,9", lineCap: "round", className: "cond cond-ns"}
-                      : {color: CD.notValid, weight: 4, opacity: 0.9, dashArray: "6,6", className: "cond cond-nv"};
-        st.pane = "cond";
-        L.polyline(coords(s.d), st).bindPopup(function () { return condPopup(s); }, popupSize({}))
-          .addTo(condLayer);
-      });
-    }
-    if (condLayer) { if (on && !map.hasLayer(condLayer)) condLayer.addTo(map); if (!on && map.hasLayer(condLayer)) map.removeLayer(condLayer); }
-    condBox.querySelector("input").checked = !!on;
-    condBox.classList.toggle("on", !!on);
-    fitControls();
+  lineLayer({key: "cond", z: 390, items: SEGS, label: "路面状態 / road condition (" + SEGS.length + " 区間 segments)",
+    style: function (s) {
+      return s.c ? {color: CD.colors[s.c - 1], weight: 6, opacity: 0.9, className: "cond cond-" + s.c}
+           : s.ns ? {color: CD.notSurveyed, weight: 5, opacity: 0.9, dashArray: "1,9", lineCap: "round", className: "cond cond-ns"}
+                  : {color: CD.notValid, weight: 4, opacity: 0.9, dashArray: "6,6", className: "cond cond-nv"};
+    },
+    popup: condPopup,
+    fillKey: function (keyBox) {
+      for (var k = 1; k <= 5; k++) keyLine(keyBox, "ln", CD.colors[k - 1], k + " " + COND_WORDS[k - 1][0] + " / " + COND_WORDS[k - 1][1] + " (" + condRange(k) + ")");
+      var pc = Math.round(100 * (CD.minCoverage || 0.5));
+      keyLine(keyBox, "ln nv", CD.notValid, "判定不可 (調査 " + pc + " % 未満) / not rated (under " + pc + " % surveyed)");
+      if (SEGS.some(function (s) { return s.ns; })) keyLine(keyBox, "ln ns", CD.notSurveyed, NS_KEY);
+      keyBox.appendChild(el("div", null, "損傷指数 (重み付き損傷数 / 100 m 調査) / damage index (weighted damages per 100 m surveyed)"));
+    }});
+
+  // the patrol-due layer (巡回予定, README: report.html): the segments on a patrol cycle (config survey) by when their
+  // next patrol is due, on the day the map was made (DU.at): overdue red, due that day or within DU.soon days orange,
+  // not yet due green, never surveyed dark grey and dashed (due now). Each line: the segments of one road, frequency
+  // and last patrol day, merged (a whole network never driven is a few lines): its popup says what each says
+  var DU = D.due || {lines: []}, DUES = DU.lines || [];
+  var DUE_WORDS = [["期限超過", "overdue"], ["期限間近 (" + DU.soon + " 日以内)", "due within " + DU.soon + " days"],
+                   ["期限前", "not yet due"], ["未巡回", "never surveyed"]];
+  function dayNo(iso) { return Date.UTC(+iso.slice(0, 4), +iso.slice(5, 7) - 1, +iso.slice(8, 10)) / 864e5; }
+  function dueOf(s) {  // {due: YYYY-MM-DD, over: days overdue (> 0; 0: due that day), state: 0..3 (DUE_WORDS)}
+    if (!s.t) return {due: null, over: null, state: 3};
+    var due = dayNo(s.t) + s.e, over = dayNo(DU.at) - due;
+    return {due: new Date(due * 864e5).toISOString().slice(0, 10), over: over, state: over > 0 ? 0 : over >= -DU.soon ? 1 : 2};
   }
-  // the legend under the road-condition control keeps to the map's height (its own scroll bar where it is taller:
-  // on a phone both stacked at the top right would run off the map's bottom, where the map clips them)
+  function km(m) { return (m / 1000).toFixed(m < 10000 ? 2 : 1) + " km"; }
+  function duePopup(s) {
+    var box = el("div", "pop seg"), q = dueOf(s), w = DUE_WORDS[q.state];
+    box.appendChild(el("h3", null, "巡回予定 / patrol due: " + w[0] + " / " + w[1]));
+    var row = popRows(box);
+    row("路線名 road", s.n || "— (路線名なし / unnamed)");
+    row("最終巡回 last patrolled", s.t || "未巡回 / never surveyed");
+    row("巡回間隔 every", s.e + " 日 / days");
+    row("巡回期限 due", q.due || "未巡回: 巡回対象 / never surveyed: due now");
+    row("超過日数 days overdue", q.over === null ? "未巡回 / never surveyed"
+        : q.over > 0 ? q.over + " 日超過 / " + q.over + " days overdue"
+        : q.over === 0 ? "本日が期限 / due today" : -q.over + " 日後 / due in " + -q.over + " days");
+    row("区間 segments", s.k + " 区間 segments, " + km(s.m));
+    row("基準日 as of", DU.at + " (出力日 / the day the map was made)");
+    return box;
+  }
+  var DUE_N = DUES.reduce(function (a, s) { return a + s.k; }, 0);
+  lineLayer({key: "due", z: 392, items: DUES, label: "巡回予定 / patrol due (" + DUE_N + " 区間 segments)",
+    style: function (s) {
+      var k = dueOf(s).state, cls = "due due-" + ["over", "soon", "ok", "never"][k];
+      return k === 3 ? {color: DU.colors[3], weight: 4, opacity: 0.9, dashArray: "6,6", className: cls}
+                     : {color: DU.colors[k], weight: 6, opacity: 0.9, className: cls};
+    },
+    popup: duePopup,
+    fillKey: function (keyBox) {
+      var n = [0, 0, 0, 0], m = [0, 0, 0, 0];
+      DUES.forEach(function (s) { var k = dueOf(s).state; n[k] += s.k; m[k] += s.m; });
+      DUE_WORDS.forEach(function (w, k) {
+        keyLine(keyBox, k === 3 ? "ln nv" : "ln", DU.colors[k], w[0] + " / " + w[1] + ": " + n[k] + " 区間 segments (" + km(m[k]) + ")");
+      });
+      keyBox.appendChild(el("div", null, DU.at + " 時点 (出力日) / as of " + DU.at + " (the day the map was made); 巡回間隔: config survey / every_days"));
+    }});
+  // the legend under the layers' controls keeps to the map's height (its own scroll bar where it is taller:
+  // on a phone all stacked at the top right would run off the map's bottom, where the map clips them)
   function fitControls() {
     if (!legendBox) return;
     var top = legendBox.getBoundingClientRect().top - map.getContainer().getBoundingClientRect().top;
     legendBox.style.maxHeight = Math.max(60, Math.floor(map.getSize().y - top - 10)) + "px";
-  }
-  if (SEGS.length) {
-    var condCtl = L.control({position: "topright"});
-    condCtl.onAdd = function () {
-      var d = condBox = el("div", "condctl"), lab = el("label"), cb = el("input");
-      cb.type = "checkbox"; cb.id = "cond-on"; lab.appendChild(cb);
-      lab.appendChild(document.createTextNode(" 路面状態 / road condition (" + SEGS.length + " 区間 segments)"));
-      d.appendChild(lab);
-      // its key folds on a phone's narrow map, as the legend does (the layer itself still draws when ticked)
-      var keyBox = el("details", "condkey"); keyBox.open = map.getSize().x >= 600;
-      keyBox.appendChild(el("summary", null, "凡例 / key"));
-      keyBox.addEventListener("toggle", fitControls);
-      for (var k = 1; k <= 5; k++) {
-        var r = el("div"), sw = el("span", "ln"); sw.style.borderTopColor = CD.colors[k - 1]; r.appendChild(sw);
-        r.appendChild(document.createTextNode(k + " " + COND_WORDS[k - 1][0] + " / " + COND_WORDS[k - 1][1] + " (" + condRange(k) + ")"));
-        keyBox.appendChild(r);
-      }
-      var nv = el("div"), sw2 = el("span", "ln nv"); sw2.style.borderTopColor = CD.notValid; nv.appendChild(sw2);
-      nv.appendChild(document.createTextNode("判定不可 (調査 " + Math.round(100 * (CD.minCoverage || 0.5)) + " % 未満) / not rated (under "
-                                             + Math.round(100 * (CD.minCoverage || 0.5)) + " % surveyed)"));
-      keyBox.appendChild(nv);
-      if (SEGS.some(function (s) { return s.ns; })) {
-        var ns = el("div"), sw3 = el("span", "ln ns"); sw3.style.borderTopColor = CD.notSurveyed; ns.appendChild(sw3);
-        ns.appendChild(document.createTextNode(NS_KEY));
-        keyBox.appendChild(ns);
-      }
-      keyBox.appendChild(el("div", null, "損傷指数 (重み付き損傷数 / 100 m 調査) / damage index (weighted damages per 100 m surveyed)"));
-      d.appendChild(keyBox);
-      cb.addEventListener("change", function () { condOn(cb.checked); writeHash(); });
-      L.DomEvent.disableClickPropagation(d);
-      return d;
-    };
-    condCtl.addTo(map);
   }
 
   // legend (built with DOM nodes, no HTML strings)
@@ -1912,7 +2042,7 @@ _APP_JS = r"""
   map.on("popupopen", function (e) { openPop = e.popup; });
   map.on("resize", function () {
     markers.forEach(function (m) { if (m) popupSize(m.getPopup().options, true); });
-    if (condLayer) condLayer.eachLayer(function (l) { popupSize(l.getPopup().options); });
+    LAYERS.forEach(function (ly) { if (ly.group) ly.group.eachLayer(function (l) { popupSize(l.getPopup().options); }); });
     if (openPop && openPop.isOpen()) {
       var ap = openPop.options.autoPan;
       openPop.options.autoPan = true; openPop.update(); openPop.options.autoPan = ap;
@@ -2118,14 +2248,14 @@ _APP_JS = r"""
     if (!hashReady) return;
     var p = selected >= 0 && visible[selected] ? ["id=" + enc(C[selected].candidate_id)] : [];
     HF.forEach(function (f) { var v = f[1].value.trim(); if (v && (f[0] !== "sev" || parseFloat(v) > 0)) p.push(f[0] + "=" + enc(v)); });
-    if (condLayer && map.hasLayer(condLayer)) p.push("cond=1");
+    LAYERS.forEach(function (ly) { if (ly.shown()) p.push(ly.key + "=1"); });
     var c = map.getCenter();
     p.push("z=" + map.getZoom() + "/" + c.lat.toFixed(5) + "/" + c.lng.toFixed(5));
     if ("#" + p.join("&") !== location.hash) try { history.replaceState(null, "", "#" + p.join("&")); } catch (e) { /* not kept */ }
   }
   function findId(id) { for (var i = 0; i < C.length; i++) if (String(C[i].candidate_id) === id) return i; return -1; }
   function fromHash() {
-    var bad = [], id = null, z = null, val = {}, cond = false;
+    var bad = [], id = null, z = null, val = {}, on = {};
     (location.hash || "").replace(/^#/, "").split("&").forEach(function (part) {
       if (!part) return;
       var eq = part.indexOf("="), k, v;
@@ -2135,14 +2265,14 @@ _APP_JS = r"""
       if (v === null && findId(k) >= 0) id = k;  // #R-000012
       else if (v === null) bad.push(k);
       else if (k === "id" || k === "c") id = v;
-      else if (k === "cond" && (v === "1" || v === "0") && SEGS.length) cond = v === "1";
+      else if ((v === "1" || v === "0") && LAYERS.some(function (ly) { return ly.key === k && ly.items.length; })) on[k] = v === "1";
       else if (k === "z" && (m = /^(\d{1,2})\/(-?\d+(?:\.\d+)?)\/(-?\d+(?:\.\d+)?)$/.exec(v)) && +m[1] <= 22 && Math.abs(m[2]) <= 90 && Math.abs(m[3]) <= 180) z = m;
       else if (f && (f[0] === "q" || (f[0] === "sev" ? isFinite(v) && +v >= 0 : [].some.call(f[1].options, function (o) { return o.value === v; })))) val[k] = v;
       else bad.push(k + "=" + v);
     });
     HF.forEach(function (f) { f[1].value = val[f[0]] !== undefined ? val[f[0]] : f[0] === "sev" ? "0" : ""; });
     hashReady = false;  // one hash written at the end, with the whole view
-    condOn(cond);
+    LAYERS.forEach(function (ly) { ly.on(!!on[ly.key]); });
     apply();
     var i = id === null ? -1 : findId(id);
     if (!(i >= 0 && visible[i]) && selected >= 0) { rows[selected].classList.remove("sel"); selected = -1; map.closePopup(); }
