@@ -1454,8 +1454,10 @@ main { flex: 1; display: flex; min-height: 0; }
 .legend .sw { display: inline-block; width: 12px; height: 12px; border-radius: 50%; margin-right: 6px; vertical-align: -2px; }
 .layerctl { background: rgba(255,255,255,.94); padding: 6px 10px; border-radius: 6px; box-shadow: 0 1px 4px rgba(0,0,0,.3); font-size: 12px; line-height: 1.6; max-width: min(250px, calc(100vw - 90px)); box-sizing: border-box; }
 .layerctl summary { cursor: pointer; font-weight: 600; }
-/* the map's controls at the top right keep clear of the zoom buttons at its left on a phone (375 px: 54 px + gaps) */
-.legend { max-width: calc(100vw - 76px); box-sizing: border-box; overflow-y: auto; }
+/* the map's controls at the top right keep clear of the zoom buttons at its left on a phone (375 px: 54 px + gaps);
+   the legend no wider than the layers' controls above it (250 px, its long lines wrapped: before, on a desktop, as wide
+   as the map, 680 of its 690 px at 1280 px, its ring line on one line), its own scroll bar where taller (fitControls) */
+.legend { max-width: min(250px, calc(100vw - 76px)); box-sizing: border-box; overflow-y: auto; }
 .layerctl .ln { display: inline-block; width: 22px; margin-right: 6px; vertical-align: middle; border-top: 5px solid; }
 .layerctl .ln.nv { border-top-width: 3px; border-top-style: dashed; }
 .layerctl .ln.ns { border-top-width: 4px; border-top-style: dotted; }

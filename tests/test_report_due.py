@@ -204,6 +204,37 @@ def test_due_and_condition_keys_fit_a_phone(due_map, tmp_path):
             assert p["keyOpen"] == [True, True], p
 
 
+def test_legend_keeps_beside_the_keys_on_a_desktop(registry, tmp_path):  # noqa: F811
+    """The sample registry's map (``patrol export REGISTRY --format html --roads`` the sample network) on a 1280×800
+    desktop, the legend open as it opens there, the layers off and on (their keys open): the legend no wider than 45 %
+    of the map, its long lines wrapped (the dotted hollow ring's), clear of the road-condition and patrol-due controls
+    and of the zoom buttons, within the map (its own scroll bar where taller). Before: 680 px of the map's 690, its
+    ring line on one line, over half the map."""
+    path, _, _ = registry
+    out = tmp_path / "map.html"
+    patrol("export", path, "--format", "html", "--roads", ROADS, "--out", out)
+    expr = """(function () { function r(s) { var b = document.querySelector(s).getBoundingClientRect();
+        return [b.left, b.top, b.right, b.bottom]; }
+      var lg = document.querySelector('.legend');
+      return {map: r('#map'), zoom: r('.leaflet-control-zoom'), cond: r('.condctl'), due: r('.duectl'), legend: r('.legend'),
+              open: lg.open, text: lg.textContent,
+              keyOpen: [document.querySelector('.condkey').open, document.querySelector('.duekey').open]}; })()"""
+
+    def apart(a, b):
+        return a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+
+    for fragment in ("", "#cond=1&due=1"):
+        page = tmp_path / f"desk{len(fragment)}.html"
+        shutil.copy(out, page)
+        p = in_phone(page, fragment, expr, 1280, 800)
+        m, lg = p["map"], p["legend"]
+        assert p["open"] is True and "dotted hollow ring" in p["text"] and p["keyOpen"] == [True, True], p
+        assert lg[2] - lg[0] <= 0.45 * (m[2] - m[0]), (fragment, lg[2] - lg[0], m[2] - m[0], p)
+        for key in ("cond", "due", "zoom"):
+            assert apart(lg, p[key]), (fragment, key, p)
+        assert m[0] <= lg[0] and m[1] <= lg[1] and lg[2] <= m[2] and lg[3] <= m[3], (fragment, p)
+
+
 def test_max_mb_leaves_the_due_layer_out_first(due_map, registry, tmp_path):  # noqa: F811
     """--max-mb keeps the patrol-due layer over the photos, as the condition layer: a cap the map fits under keeps
     it; one the damages' data alone only fits without the layers leaves it out (the due layer first) and says so."""
