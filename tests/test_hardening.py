@@ -47,6 +47,7 @@ privacy:
 # registry columns that legitimately differ between two runs of the same inputs (wall-clock times, and the run ids
 # named after the merge time)
 TIME_COLUMNS = {"status_changed_at", "at", "merged_at", "run_id", "created_run"}
+RUN_IN_WHO = re.compile(r"run \d{8}T\d{6}[^,)]*")  # a run id named in a history row's who (patrol (run <id>, …))
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -118,7 +119,9 @@ def registry(store: Path, tables=("candidates", "observations", "status_history"
             cur = con.execute(f'SELECT * FROM "{t}" ORDER BY 1')
             cols = [c[0] for c in cur.description]
             keep = [i for i, c in enumerate(cols) if c not in TIME_COLUMNS]
-            res[t] = [tuple(row[i] for i in keep) for row in cur.fetchall()]
+            who = cols.index("who") if "who" in cols else -1  # "patrol (run <id>, …)": the run id is wall-clock too
+            res[t] = [tuple(RUN_IN_WHO.sub("run <id>", row[i]) if i == who and isinstance(row[i], str) else row[i]
+                            for i in keep) for row in cur.fetchall()]
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         return res
     finally:
