@@ -399,7 +399,7 @@ def test_a_runs_summary_patrol_log_and_repair_list_tell_the_damages_it_drove_pas
     assert doc["registry"]["passed_unseen"] == {"damages": 1, "unseen_ring_passes": 1, "unseen_ring_damages": 1,
                                                 "unseen_2_or_more": 0, "ids": [rid],
                                                 "by_drive": {P2: 1}, "poor_look_frames": {}}
-    assert "1 known damages driven past without a sighting (未検出通過), 1 of them now on 1 or more drives" in " ".join(
+    assert "1 known damage driven past without a sighting (未検出通過), 1 of them now on 1 or more drives" in " ".join(
         r.stdout.split()), r.stdout
     first = json.loads((tmp_path / "o1" / "summary.json").read_text(encoding="utf-8"))
     assert first["registry"]["passed_unseen"]["damages"] == 0
