@@ -895,6 +895,19 @@ NOT_VALID_COLOR = "#7a8591"
 NOT_SURVEYED_COLOR = "#4a525c"
 
 
+def _metric(g):
+    """``g`` (a GeoDataFrame; no CRS: WGS 84) in metres for simplifying its lines: as it is where projected, else in
+    its UTM zone (Web Mercator where the extent has none)."""
+    if g.crs is None:
+        g = g.set_crs("EPSG:4326")
+    if g.crs.is_geographic:
+        try:
+            g = g.to_crs(g.estimate_utm_crs())
+        except Exception:  # noqa: BLE001 - degenerate extents
+            g = g.to_crs("EPSG:3857")
+    return g
+
+
 def condition_lines(segments, simplify_m: float = 2.0) -> list[dict]:
     """report.html's road-condition layer from ``segments.segment_condition`` rows (a run's segments.geojson, the
     registry's ``--format segments``): the whole segments (``level == "segment"``, not the bins) that some frame
@@ -916,13 +929,7 @@ def condition_lines(segments, simplify_m: float = 2.0) -> list[dict]:
     g = g[g.geometry.notna() & ~g.geometry.is_empty]
     if len(g) == 0:
         return []
-    if g.crs is None:
-        g = g.set_crs("EPSG:4326")
-    if g.crs.is_geographic:
-        try:
-            g = g.to_crs(g.estimate_utm_crs())
-        except Exception:  # noqa: BLE001 - degenerate extents
-            g = g.to_crs("EPSG:3857")
+    g = _metric(g)
     lines = shapely.simplify(g.geometry.to_numpy(), simplify_m, preserve_topology=False)
     d = _delta_lines(gpd.GeoSeries(lines, crs=g.crs).to_crs("EPSG:4326").to_numpy())
     cond = pd.array(g["condition"], dtype="Int64")
@@ -981,13 +988,7 @@ def due_lines(due, simplify_m: float = 2.0) -> list[dict]:
     import shapely
 
     g = due.table  # (a segment without a geometry: counted in its group's "k", not drawn)
-    if g.crs is None:
-        g = g.set_crs("EPSG:4326")
-    if g.crs.is_geographic:
-        try:
-            g = g.to_crs(g.estimate_utm_crs())
-        except Exception:  # noqa: BLE001 - degenerate extents
-            g = g.to_crs("EPSG:3857")
+    g = _metric(g)
     keys = pd.DataFrame({"n": g["road_name"].fillna("").astype(str).to_numpy(),
                          "t": g["last_surveyed"].fillna("").astype(str).to_numpy(),
                          "e": g["every_days"].to_numpy(np.int64)})

@@ -32,6 +32,17 @@ def due(store: Path, out: Path, *args) -> tuple[pd.DataFrame, str]:
     return df, r.stdout.strip().splitlines()[-1] + "\n" + r.stderr
 
 
+def named_roads(tmp_path: Path) -> tuple[dict, Path]:
+    """A copy of the sample network with a made-up road per segment (``test_stats._name_of``) in a column 路線: its
+    GeoJSON document and file."""
+    doc = json.loads(ROADS.read_text(encoding="utf-8"))
+    for f in doc["features"]:
+        f["properties"]["路線"] = _name_of(f["properties"]["segment_id"])
+    roads = tmp_path / "roads-named.geojson"
+    roads.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    return doc, roads
+
+
 def surveyed_days(path: Path, cfg) -> dict[str, dict[date, float]]:
     """The oracle: segment -> {day: coverage} of each day whose frames alone make the segment ``valid`` as
     ``segment_condition`` rates it (a run of that day's drives writes it so to segments.geojson)."""
@@ -95,11 +106,7 @@ def test_due_by_a_road_field(registry, tmp_path):  # noqa: F811
     (``test_stats._name_of``) in a column 路線: each row's every_days is its road's (others: survey.every_days), its due
     date follows; a configured value no segment has is a warning."""
     path, _, _ = registry
-    doc = json.loads(ROADS.read_text(encoding="utf-8"))
-    for f in doc["features"]:
-        f["properties"]["路線"] = _name_of(f["properties"]["segment_id"])
-    roads = tmp_path / "roads-named.geojson"
-    roads.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    _, roads = named_roads(tmp_path)
     freq = {"線 137": 3, "線 138": 7, "線 680": 14, "線 9999": 1}
     config = tmp_path / "city.yaml"
     config.write_text("roads:\n  keep_fields: [路線]\nsurvey:\n  every_days: 60\n  by:\n    field: 路線\n    every_days:\n"
@@ -123,11 +130,7 @@ def test_due_lists_only_the_roads_on_a_patrol_cycle(registry, tmp_path):  # noqa
     """A null frequency (``survey.every_days: null`` for the values not listed, or a listed value's null) puts a road
     on no patrol cycle (patrolled on request): it is left out of the list, and the closing line says how many."""
     path, _, _ = registry
-    doc = json.loads(ROADS.read_text(encoding="utf-8"))
-    for f in doc["features"]:
-        f["properties"]["路線"] = _name_of(f["properties"]["segment_id"])
-    roads = tmp_path / "roads-named.geojson"
-    roads.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    doc, roads = named_roads(tmp_path)
     names = pd.Series([_name_of(f["properties"]["segment_id"]) for f in doc["features"]])
     config = tmp_path / "city.yaml"
     config.write_text("roads:\n  keep_fields: [路線]\nsurvey:\n  every_days: null\n  by:\n    field: 路線\n"
