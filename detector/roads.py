@@ -33,7 +33,7 @@ from pyproj import CRS, Transformer
 from shapely import STRtree
 
 from .config import Config
-from .errors import InputError
+from .errors import InputError, plural
 from .textio import CODEC_LABELS, TextEncodingError, decode_text
 
 ID_CANDIDATES = ("segment_id", "id", "osm_id", "fid")
@@ -781,7 +781,8 @@ def load_roads(path: str | Path, cfg: Config | None = None) -> RoadNetwork:
         keys=file_ids if file_ids is not None else seg_ids.copy(),
         id_field=id_field if id_field is not None else None,
         read_warnings=read_warnings,
-        warnings=read_warnings + ([f"{Path(path).name}: {n_dup} segments repeat an id of the {id_field!r} column; they are "
+        warnings=read_warnings + ([f"{Path(path).name}: {plural(n_dup, 'segment')} repeat{'s' if n_dup == 1 else ''} an id of the "
+                                   f"{id_field!r} column; they are "
                                    f"told apart as <id>-1, <id>-2 … in the outputs (ids that are not in the network)"]
                                   if n_dup else []),
     )

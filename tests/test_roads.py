@@ -73,7 +73,7 @@ def test_stable_hash_ids_and_configured_fields(tmp_path):
     dup = feats + [_line([[137.0, 36.002], [137.001, 36.002]], name="n1")]
     net = load_roads(_gj(tmp_path, dup, "dup.geojson"), cfg)
     assert list(net.ids) == ["n1", "n2", "n1-1"]
-    assert len(net.warnings) == 1 and "1 segments repeat an id of the 'name' column" in net.warnings[0]
+    assert len(net.warnings) == 1 and "1 segment repeats an id of the 'name' column" in net.warnings[0]
 
 
 def test_gpkg_and_shapefile_and_projected_crs(tmp_path):
