@@ -214,11 +214,11 @@ def _print_summary(s, title: str) -> None:
     if s.sightings is None:
         t.add_row("hits", f"{s.hits}" + (f" ({s.hits_unlocated} without position)" if s.hits_unlocated else ""))
     else:  # every hit accounted for: hits = sightings + the rest
-        rest = [f"{n} {why}" for n, why in (
-            (s.hits_same_frame, "more box" + ("" if s.hits_same_frame == 1 else "es")
+        rest = [said for n, said in (
+            (s.hits_same_frame, plural(s.hits_same_frame, "more box", "more boxes")
                                 + " of a damage in a frame already counted"),
-            (s.hits_weak, "in single low-confidence sightings, not kept"),
-            (s.hits_unplaced, "without position")) if n]
+            (s.hits_weak, f"{s.hits_weak} in single low-confidence sightings, not kept"),
+            (s.hits_unplaced, f"{s.hits_unplaced} without position")) if n]
         t.add_row("hits", f"{s.hits} = {plural(s.sightings, 'sighting')} of {plural(s.candidates, 'candidate')} "
                           "(one per damage and frame)"
                   + "".join(f" + {r}" for r in rest))
@@ -748,12 +748,13 @@ def export(
         if format == "html" and net is not None:  # the map's road-condition layer: --format segments' rows
             from detector.segments import registry_condition
 
-            seg = registry_condition(st, net, cfg, since=since_d)[0]  # (damages placed anew: as that export)
-            # and its patrol-due layer: --format due's rows on the day the map is made (every drive: not --since)
+            seg, _, frames, _ = registry_condition(st, net, cfg, since=since_d)  # (damages placed anew: as there)
+            # and its patrol-due layer: --format due's rows on the day the map is made, from every drive (not --since:
+            # its frames then read again; due_table leaves out the frames after that day itself)
             from detector.due import due_table
 
             today = datetime.now(cfg.tz).date()
-            due = due_table(net, st.survey_frames(until=today), cfg, today)
+            due = due_table(net, frames if since_d is None else st.survey_frames(), cfg, today)
     df, note = join_fields(df, net, cfg, roads)  # the network as it is now, by segment_id (README: kept road fields)
     df.attrs["registry"] = registry
     notes: list[str] = (list(net.read_warnings) if net is not None else []) + ([note] if note else [])
