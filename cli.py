@@ -164,7 +164,7 @@ def _day_option(text: Optional[str], cfg, field: str, ahead: bool = False):
     from detector.errors import UsageError
     from detector.store import _parse_when
 
-    today = datetime.now(cfg.tz).date()
+    today = cfg.today()
     try:
         d = _parse_when(text, today=today + timedelta(days=182) if ahead else today)
     except ValueError as e:
@@ -530,7 +530,7 @@ def status(
         from detector.store import FutureDateError, parse_change_time
 
         try:  # read once, here (the import reads a crew's 確認日 with the same function); the store takes it as read
-            stamp = parse_change_time(when, datetime.now(cfg.tz))
+            stamp = parse_change_time(when, cfg.now())
         except FutureDateError as e:
             raise UsageError(str(e), field="--at") from None
         except ValueError as e:
@@ -753,7 +753,7 @@ def export(
             # its frames then read again; due_table leaves out the frames after that day itself)
             from detector.due import due_table
 
-            today = datetime.now(cfg.tz).date()
+            today = cfg.today()
             due = due_table(net, frames if since_d is None else st.survey_frames(), cfg, today)
     df, note = join_fields(df, net, cfg, roads)  # the network as it is now, by segment_id (README: kept road fields)
     df.attrs["registry"] = registry
@@ -805,7 +805,7 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
             "status_filter": statuses, "since": since_d.isoformat() if since_d else None,
             "first_frame": when(t.min()) if len(t) else None, "last_frame": when(t.max()) if len(t) else None,
             "frames": int(len(frames)), "drives": int(frames["drive"].nunique()), "damages": int(len(df)),
-            "generated": datetime.now(cfg.tz).isoformat(timespec="seconds")}
+            "generated": cfg.now().isoformat(timespec="seconds")}
     write_segments(seg, out, meta)
     for msg in net.read_warnings:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
@@ -842,7 +842,7 @@ def _export_due(store: Path, out: Path, roads: Optional[Path], config: Optional[
         raise UsageError(f"{Path(out).name}: --format due writes X.csv, X.xlsx, X.geojson, X.json or X.gpkg", None,
                          "--out")
     cfg = _config(config)
-    at_d = _day_option(at, cfg, "--at", ahead=True) or datetime.now(cfg.tz).date()
+    at_d = _day_option(at, cfg, "--at", ahead=True) or cfg.today()
     from detector.roads import load_roads
 
     net = load_roads(roads, cfg)
@@ -856,7 +856,7 @@ def _export_due(store: Path, out: Path, roads: Optional[Path], config: Optional[
             "min_coverage": cfg.segments.min_coverage, "frames": int(len(frames)),
             "drives": int(frames["drive"].nunique()), "segments": int(len(t)), "due": int(due.sum()),
             "never_surveyed": int(t["never_surveyed"].sum()), "off_cycle": d.off_cycle,
-            "generated": datetime.now(cfg.tz).isoformat(timespec="seconds")}
+            "generated": cfg.now().isoformat(timespec="seconds")}
     write(d, out, cfg, meta)
     for msg in list(net.read_warnings) + d.notes:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
@@ -896,7 +896,7 @@ def stats(
     if out is not None and out.suffix.lower() not in (".csv", ".xlsx"):
         raise UsageError(f"{out}: --out must end in .csv or .xlsx", field="--out")
     cfg = _config(config)
-    today = datetime.now(cfg.tz).date()
+    today = cfg.today()
     days = {name: _day_option(text, cfg, name) for name, text in (("--since", since), ("--until", until))}
     if days.get("--until") and days["--until"] > today:  # a month not over yet has no end-of-month backlog
         err_console.print(f"note: --until {days['--until']} is after today ({today}): the periods from today on count "

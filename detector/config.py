@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import date, datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,6 +21,19 @@ from .errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARE = Path("share") / "road-patrol"  # where a wheel installs configs/ and weights/ (pyproject's data-files)
+
+
+def now(tz: tzinfo | None = None) -> datetime:
+    """Now on ``tz``'s clock (a config's :attr:`Config.tz`, the municipality's: its staff read the dates), aware;
+    without a zone, the machine's own. The one clock patrol reads for "now" and "today" (a run's and a change's time,
+    the day a due list or a map is for, what "in the future" means for a crew's date): a test pins them all with
+    ``monkeypatch.setattr(detector.config, "now", ...)`` (each caller looks it up here when it runs)."""
+    return datetime.now(tz) if tz is not None else datetime.now(timezone.utc).astimezone()
+
+
+def today(tz: tzinfo | None = None) -> date:
+    """Today's date on ``tz``'s clock (:func:`now`)."""
+    return now(tz).date()
 
 
 def _shipped_root() -> Path:
@@ -496,6 +510,14 @@ class Config(_Strict):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def now(self) -> datetime:
+        """Now on the municipality's clock (module :func:`now`)."""
+        return now(self.tz)
+
+    def today(self) -> date:
+        """Today on the municipality's clock (module :func:`today`)."""
+        return today(self.tz)
 
     def thresholds(self) -> dict[str, float]:
         return {k: v.threshold for k, v in self.classes.items()}

@@ -15,7 +15,6 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -128,7 +127,7 @@ def write_summary_json(summary: RunSummary, command: str, cfg: Config) -> Path:
 
     doc = {
         "patrol": __version__, "command": command,
-        "finished_at": datetime.now(cfg.tz).isoformat(timespec="seconds"), "municipality": cfg.municipality,
+        "finished_at": cfg.now().isoformat(timespec="seconds"), "municipality": cfg.municipality,
         "drives": list(summary.drives),
         "frames": None if not summary.frames_total else {  # (patrol locate reads no frames)
             "total": summary.frames_total, "used": summary.frames_ok, "rejected": summary.frames_rejected,

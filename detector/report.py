@@ -48,7 +48,7 @@ import re
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from datetime import time as time_of_day
 from pathlib import Path
 from typing import Any
@@ -171,8 +171,9 @@ def _tz(cfg):
 
 def _now(cfg) -> datetime:
     """Now in the municipality's time zone (its staff read the report), not the server's."""
-    tz = _tz(cfg)
-    return datetime.now(tz) if tz is not None else datetime.now(timezone.utc).astimezone()
+    from .config import now
+
+    return now(_tz(cfg))
 
 
 def _clean(v: Any) -> Any:

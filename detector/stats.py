@@ -133,7 +133,7 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
     if by not in PERIODS:
         raise UsageError(f"unknown period {by!r}; choose one of {', '.join(PERIODS)}", field="--by")
     tz = cfg.tz
-    today = today or datetime.now(tz).date()
+    today = today or cfg.today()
     cands = cands.reset_index(drop=True)
     n = len(cands)
     first_t = _times(cands["first_seen"])

@@ -948,6 +948,12 @@ class Store:
     def for_config(cls, path: str | Path, cfg) -> "Store":
         return cls(path, timezone_name=cfg.timezone, busy_timeout_s=cfg.store.busy_timeout_s)
 
+    def _now(self) -> datetime:
+        """Now on the registry's clock (:func:`detector.config.now`, the one clock a test pins)."""
+        from .config import now
+
+        return now(self.tz)
+
     # ---- lifecycle
     def __enter__(self) -> "Store":
         return self
@@ -1240,7 +1246,7 @@ class Store:
 
         ``now``: the time of the change (default: the clock), what an empty ``when`` is and what a date without a
         year is read against (:func:`_parse_when`, with ``earliest``, the damage's first sighting's day)."""
-        now = (now or datetime.now(self.tz)).astimezone(self.tz)
+        now = (now or self._now()).astimezone(self.tz)
         if when is None or (isinstance(when, str) and not when.strip()):
             dt = now.replace(microsecond=0)
             return dt.isoformat(), dt.timestamp()
@@ -1336,7 +1342,7 @@ class Store:
             # what matching needs, nothing behind the crop (status and repair time: below, of those seen again)
             reg = self._match_table()
             match = self._match(rows, reg, dist_m, absorb)
-            merged_at = datetime.now(self.tz).isoformat(timespec="seconds")  # the municipality's clock
+            merged_at = self._now().isoformat(timespec="seconds")  # the municipality's clock
             run_id = res.run_id = run_id or self._new_run_id(merged_at, _s(run_info.get("label")))
             last = int(con.execute("SELECT value FROM patrol_meta WHERE key='last_number'").fetchone()[0])
             creator = _run_who(run_id, run_info, cfg)
@@ -1524,7 +1530,7 @@ class Store:
                     agree.append((im, t))
                 else:
                     clash.add(im)
-            at, rid = first.get(d, (datetime.now(self.tz).isoformat(timespec="seconds"), None))
+            at, rid = first.get(d, (self._now().isoformat(timespec="seconds"), None))
             legacy[d] = (at, rid, clash)
             if not agree and not (by_name and not clash):
                 continue
@@ -2685,7 +2691,7 @@ class Store:
             # seen after the repair date by a drive the registry already holds: reopened now, as a merge of that drive
             # after the repair would have (repaired_at and the crew's note stay; the history keeps the repair)
             rs = RepairSeenAfter(candidate_id, self._local(at), *after)
-            stamp = max(datetime.now(self.tz).replace(microsecond=0), datetime.fromisoformat(at))
+            stamp = max(self._now().replace(microsecond=0), datetime.fromisoformat(at))
             self._reopen(candidate_id, stamp.isoformat(), rs.note, source,
                          who="patrol (the repair" + (f" by {_s(who)}" if _s(who) else "") + " dated before a sighting)")
             if seen is not None:
@@ -2907,7 +2913,7 @@ class Store:
         ``now``: the time of the import (default: the clock), the day a ``checked_at`` without a year (``11/26``)
         is read against, not before the damage's first sighting (:func:`_parse_when`); an empty one is the clock's
         time of the row's change."""
-        now = (now or datetime.now(self.tz)).astimezone(self.tz).replace(microsecond=0)
+        now = (now or self._now()).astimezone(self.tz).replace(microsecond=0)
         csv_path = Path(csv_path)
         # "status (ja)" (the xlsx's English header line) -> status_ja, "candidate id" -> candidate_id
         from .export import header_key  # the same key road_field_names checks kept road fields against

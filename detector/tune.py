@@ -430,12 +430,10 @@ def tune(data_yaml: str | Path, weights: str | Path | None, config_path: str | P
         raise InputError(f"no labelled box in the {split} split{only}: nothing to tune (every image is background)",
                          data_yaml)
     thr, after = choose_thresholds(preds, cfg.thresholds(), rounds=rounds, keep=keep)
-    from datetime import datetime
-
     from .infer import resolve_weights
 
     stamp = tune_stamp(cfg.detect.imgsz, weights if weights is not None else resolve_weights(cfg, None), data_yaml,
-                       split, prefixes, when=datetime.now(cfg.tz).date().isoformat(), config_path=config_path,
+                       split, prefixes, when=cfg.today().isoformat(), config_path=config_path,
                        kept=keep)
     layout_kept = write_thresholds(config_path, thr, stamp)
     few = {c: n for c, n in n_boxes.items() if 0 < n < MIN_BOXES}

@@ -5,7 +5,8 @@ sample drive's two passes (`patrol locate --store` on their oracle detections: 3
 - R-000002 (D00) repaired 2026-12-04, R-000021 (D40) 2026-12-10, R-000006 (D20) 2026-12-20: 14, 20, 30 days
   (calendar days from the first sighting on the 20th);
 - R-000003 (D10) not_an_issue 2026-12-15;
-- R-000010 (D00) repaired 2026-11-21 (1 day), before its sighting of 2026-11-27: reopened at once (the clock's time);
+- R-000010 (D00) repaired 2026-11-21 (1 day), before its sighting of 2026-11-27: reopened at once, at the clock's
+  time: the office typed the repairs on 2026-12-22 10:00 (the clock pinned: ``detector.config.now``);
 - R-000031 (D10) repaired 2026-12-05, then merged into R-000030: no damage of its own, its repair not counted."""
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from conftest import TOYAMA, need
 ROOT = Path(__file__).resolve().parent.parent
 P1, P2 = "toyama-2026-11-p1", "toyama-2026-11-p2"
 JST = ZoneInfo("Asia/Tokyo")
+TYPED = datetime(2026, 12, 22, 10, 0, tzinfo=JST)  # when the office typed the fixture's statuses in (its clock)
 
 
 def patrol(*args) -> subprocess.CompletedProcess:
@@ -50,7 +52,8 @@ def registry(tmp_path_factory) -> dict:
     store = d / "registry.gpkg"
     ok(patrol("locate", *oracles, "--roads", roads, "--out", d / "out", "--store", store))
     cfg = load_config(ROOT / "configs" / "default.yaml")
-    with Store.for_config(store, cfg) as st:
+    with pytest.MonkeyPatch.context() as mp, Store.for_config(store, cfg) as st:
+        mp.setattr("detector.config.now", lambda tz=None: TYPED.astimezone(tz))
         st.set_status("R-000002", "repaired", when=date(2026, 12, 4))
         st.set_status("R-000021", "repaired", when=date(2026, 12, 10))
         st.set_status("R-000006", "repaired", when=date(2026, 12, 20))
@@ -96,15 +99,11 @@ def test_stats_by_month_counts_repairs_backlog_and_days(registry, tmp_path):
     assert (_v(nov, "found"), _v(dec, "found"), _v(jan, "found")) == (30, 0, 0)
     assert (_v(nov, "repaired"), _v(dec, "repaired"), _v(jan, "repaired")) == (1, 3, 0)  # not R-000031's
     assert (_v(nov, "not_an_issue"), _v(dec, "not_an_issue")) == (0, 1)
-    # the reopen is dated by the clock (a repair dated before a sighting held is reopened at once)
-    reopen_month = f"{registry['reopened']:%Y-%m}"
-    assert sum(_v(rows[(p, "total")], "reopened") for p in ("2026-11", "2026-12", "2027-01")) == (
-        1 if reopen_month <= "2027-01" else 0)
-    if reopen_month in ("2026-11", "2026-12", "2027-01"):
-        assert _v(rows[(reopen_month, "total")], "reopened") == 1
+    # the reopen is dated by the clock (a repair dated before a sighting held is reopened at once): when typed in
+    assert registry["reopened"] == TYPED
+    assert (_v(nov, "reopened"), _v(dec, "reopened"), _v(jan, "reopened")) == (0, 1, 0)
     # the backlog as it was at each month's end (today's statuses would give 26 in November too)
-    reopened_by_nov = registry["reopened"] < datetime(2026, 12, 1, tzinfo=JST)
-    assert _v(nov, "open") == 29 + reopened_by_nov
+    assert _v(nov, "open") == 29
     assert _v(dec, "open") == 26 and _v(jan, "open") == 26
     # days to repair (calendar days): 14, 20, 30 in December; R-000010's 1 in November (2.6 / 0.6 by the hours)
     assert (_v(dec, "median"), _v(dec, "p90")) == ("20.0", "28.0")
@@ -138,7 +137,9 @@ def test_stats_by_week_and_since(registry, tmp_path):
     assert rows[("2026-W53", "total")]["終了日 end"] == "2026-12-31"  # cut at --until
     rep = [_v(rows[(w, "total")], "repaired") for w in weeks]
     assert rep == [1, 1, 1, 0, 0]  # Fri 12-04, Thu 12-10, Sun 12-20
-    assert [_v(rows[(w, "total")], "open") for w in weeks][:3] == [29, 28, 26]
+    # R-000010 closed by its repair of 11-21 until the reopen typed in on Tue 12-22 (W52)
+    assert [_v(rows[(w, "total")], "open") for w in weeks] == [28, 27, 25, 26, 26]
+    assert [_v(rows[(w, "total")], "reopened") for w in weeks] == [0, 0, 0, 1, 0]
     assert _v(rows[("2026-W51", "total")], "not_an_issue") == 1  # Tue 12-15
     assert all(_v(rows[(w, "total")], "found") == 0 for w in weeks)
 
