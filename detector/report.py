@@ -1725,13 +1725,18 @@ _APP_JS = r"""
       if (r) { st.value = r.status; nt.value = r.note; by.value = r.checked_by; at.value = r.checked_at; rp.value = r.repaired_at; d.open = true; }
       if (!by.value) by.value = lsGet("patrol:checked_by") || "";
       if (!at.value) at.value = today();
-      rpl.hidden = st.value !== "repaired"; undo.hidden = !r; d.classList.toggle("stale", stale);
+      // no day after today on the config's clock (the import refuses a date in the future): the picker offers none, a
+      // typed one (2062 for 2026) keeps the entry from being saved, the browser saying why
+      at.max = rp.max = today();
+      repairShown(); undo.hidden = !r; d.classList.toggle("stale", stale);
       // recorded before the office changed the damage: listed as recorded (the import holds it for the office);
       // saved again here, it is recorded against this report
       said.textContent = msg || (stale ? "古いレポートで記録: 確認してください / recorded on an older report — check" :
                                  r ? "記録済み / recorded" : "");
     }
-    st.addEventListener("change", function () { rpl.hidden = st.value !== "repaired"; });
+    // 補修日 only for a repair; hidden, it is not checked either (a future day typed, then another status picked)
+    function repairShown() { rpl.hidden = rp.disabled = st.value !== "repaired"; }
+    st.addEventListener("change", repairShown);
     f.addEventListener("submit", function (e) {
       e.preventDefault();
       if (!st.value) { said.textContent = "状態を選んでください / pick a status"; return; }

@@ -302,6 +302,47 @@ def test_the_check_date_defaults_to_today_on_the_configs_clock(tmp_path, monkeyp
     assert p == {"before": "2026-11-30", "after": "2026-12-01", "browserDay": "2026-11-30"}, p
 
 
+def test_the_form_takes_no_date_after_today_on_the_configs_clock(tmp_path, monkeypatch):
+    """README: recording a check in report.html: 確認日 and 補修日 go up to today on the config's clock (their ``max``),
+    as ``patrol import-verification`` refuses a date in the future (a crew's 2026/12/02 typed on 12-01: before, the
+    form saved it and the import refused the row). The browser on UTC at 2026-11-30T15:30Z (2026-12-01 00:30 in
+    Tokyo, the browser's own day still the 30th): both inputs' max is 12-01; an entry checked on 12-02 or repaired on
+    12-02 is not saved (the browser's check stops the form), one checked on 12-01 is; a future 補修日 left in the
+    field, then another status picked (the field hidden), does not stop the entry."""
+    from detector.config import Config
+
+    cfg = Config()
+    df = make_candidates(cfg, 4)
+    df["candidate_id"] = [f"R-{i:06d}" for i in range(1, 5)]
+    page = report.export(df, "html", tmp_path / "reg.html", cfg)
+    monkeypatch.setenv("TZ", "UTC")  # the browser's zone (Chromium reads TZ)
+    profile = new_profile(tmp_path / "profile", tmp_path / "dl")
+    p = browse(page, profile, """
+      var R = window.Date, off = R.parse('2026-11-30T15:30:00Z') - R.now();
+      window.Date = class extends R {  // new Date() and Date.now() moved, the clock running on from there
+        constructor(...a) { if (a.length) super(...a); else super(R.now() + off); }
+        static now() { return R.now() + off; }
+      };
+      function max(id) { return [].map.call(form(id).querySelectorAll('input[type=date]'), function (e) { return e.max; }); }
+      window.maxes = max('R-000001');
+      fill('R-000001', {status: 'confirmed', checked_at: '2026-12-02'}); window.later = values('R-000001').said;
+      fill('R-000002', {status: 'repaired', checked_at: '2026-12-01', repaired_at: '2026-12-02'});
+      window.repairLater = values('R-000002').said;
+      fill('R-000003', {status: 'confirmed', checked_at: '2026-12-01'}); window.todays = values('R-000003').said;
+      var f = form('R-000004'), s = f.querySelector('select'), ins = f.querySelectorAll('input');
+      s.value = 'repaired'; s.dispatchEvent(new Event('change')); ins[3].value = '2026-12-09';
+      s.value = 'scheduled'; s.dispatchEvent(new Event('change')); f.querySelector('button:not([type])').click();
+      window.hiddenLater = values('R-000004').said; window.browserDay = today()""",
+               "{maxes: window.maxes, later: window.later, repairLater: window.repairLater, todays: window.todays,"
+               " hiddenLater: window.hiddenLater, browserDay: window.browserDay, counter: counter(),"
+               " saved: Object.keys(localStorage).filter(function (k) { return /R-00000\\d$/.test(k); }).sort()}",
+               "future.html")
+    assert p["maxes"] == ["2026-12-01", "2026-12-01"] and p["browserDay"] == "2026-11-30", p
+    assert p["later"] == p["repairLater"] == "", p  # not saved
+    assert p["todays"] == p["hiddenLater"] == "記録済み / recorded", p
+    assert p["counter"] == "2 件 記録済み / 2 recorded" and [k[-8:] for k in p["saved"]] == ["R-000003", "R-000004"], p
+
+
 def crew_of(page: Path) -> dict:
     """The page's meta.crew (its data block)."""
     return json.loads(re.search(r'id="data">(.*?)</script>', page.read_text(encoding="utf-8")).group(1))["meta"]["crew"]
