@@ -778,8 +778,7 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
     the survey: every positioned frame of every drive held whose look was good (a frame too dark, glared or blurred
     showed nothing), those taken since ``--since`` (and the damages seen since) with it."""
     from detector.errors import UsageError
-    from detector.segments import SEGMENT_FILES, registry_condition, write_segments
-    from detector.store import OPEN_STATUSES
+    from detector.segments import SEGMENT_FILES, condition_statuses, registry_condition, write_segments
 
     for flag, v, why in (("--crs", crs, "its GeoJSON is WGS 84, its GeoPackage in the road network's CRS"),
                          ("--encoding", encoding, "its GeoJSON and GeoPackage are UTF-8; --encoding is the Shapefile's"),
@@ -791,7 +790,7 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
                          "it", None, "--roads")
     if Path(out).suffix.lower() not in SEGMENT_FILES:
         raise UsageError(f"{Path(out).name}: --format segments writes X.geojson, X.json or X.gpkg", None, "--out")
-    statuses = _status_option(status_) or list(OPEN_STATUSES)
+    statuses = condition_statuses(_status_option(status_))  # the open ones unless --status says (a run's too)
     cfg = _config(config)
     since_d = _day_option(since, cfg, "--since")
     from detector.roads import load_roads

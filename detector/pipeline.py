@@ -1053,7 +1053,7 @@ def write_run_reports(cands, frames, net, cfg: Config, out: Path, summary: RunSu
 
     from .export import run_photos
     from .report import export
-    from .segments import PERIOD_COLUMNS, segment_condition, write_segments_geojson
+    from .segments import condition_damages, segment_condition, write_segments_geojson
 
     ok = [f for f in frames if f.status == "ok" and np.isfinite(f.lat)]
     tz = cfg.tz  # a frame's time without its zone is on the config's clock (as the registry reads it)
@@ -1062,13 +1062,14 @@ def write_run_reports(cands, frames, net, cfg: Config, out: Path, summary: RunSu
                         "t": [np.nan if f.time is None else (f.time if f.time.tzinfo else f.time.replace(tzinfo=tz))
                               .timestamp() for f in ok], "look": [f.look for f in ok]})
     # the network's kept road fields on every row; the period (the first and last good-look frame of this run over
-    # each segment, as the registry's export dates them) for the report's condition layer only: segments.geojson
-    # keeps its columns (the registry's export adds the period after them)
-    seg = segment_condition(net, cands, fdf, cfg, period=True)
+    # each segment, as the registry's export dates them: first_surveyed, last_surveyed) in segments.geojson and the
+    # report's condition layer; with --store the damages the registry's condition counts (condition_damages: a
+    # repaired or not-an-issue one is no damage of the road), all of them without
+    seg = segment_condition(net, condition_damages(cands), fdf, cfg, period=True)
     own = busy is None
     busy = BusyOutputs() if own else busy
     with busy.write():
-        write_segments_geojson(seg.drop(columns=PERIOD_COLUMNS), out / "segments.geojson")
+        write_segments_geojson(seg, out / "segments.geojson")
     summary.outputs["segments"] = out / "segments.geojson"
     roads_wgs84 = net.gdf.to_crs(4326)
     # the popups link each crop's full photo in OUT/crops/ (cut before; the registry export writes its own folder)

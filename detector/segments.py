@@ -8,7 +8,8 @@
   A bin's geometry is ``shapely.ops.substring`` of the line.
 - ``n_D00 .. n_D40``, ``n_total``: candidates (``class``, ``segment_id``, ``chainage_m``) on the segment / in
   the bin (a candidate belongs to the bin holding its chainage).  Count what you pass: filter statuses
-  (e.g. drop ``not_an_issue``) before calling.
+  before calling (``condition_damages``, ``condition_statuses``: the open ones, for a run with ``--store`` and the
+  registry's export alike).
 - ``surveyed_m``: length of the segment/bin within ``cfg.segments.coverage_radius_m`` of an ``ok`` frame
   position, counting a frame only for roads whose direction agrees with its heading (within
   ``cfg.locate.heading_tolerance_deg``, either direction; frames without heading count for every road
@@ -235,9 +236,9 @@ def surveyed_by_drive(net, frames_by_drive: dict, cfg) -> dict[str, pd.DataFrame
 def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | None, cfg, period: bool = False):
     """Condition per segment and per bin (see module doc).  ``net``: GeoDataFrame (segment_id, road_name,
     geometry in a metric CRS; the kept road fields as columns) or a ``RoadNetwork``.  Returns a GeoDataFrame in the
-    network's CRS. ``period`` (the registry's export and a run's report.html, frames with their time ``t``, unix s,
-    and where known their ``look``): also ``PERIOD_COLUMNS``, the time of the first and the last frame of good look
-    that surveyed the segment (``_frame_xy``: a run's coverage counts its poor-look frames, its dates do not; the
+    network's CRS. ``period`` (the registry's export, a run's segments.geojson and report.html, frames with their
+    time ``t``, unix s, and where known their ``look``): also ``PERIOD_COLUMNS``, the time of the first and the last
+    frame of good look that surveyed the segment (``_frame_xy``: a run's coverage counts its poor-look frames, its dates do not; the
     registry's frames are of good look already; on every row of the segment, its bins too; local ISO time in
     ``cfg.tz``; None where none did or their time is unknown)."""
     import geopandas as gpd
@@ -487,6 +488,24 @@ def write_segments_geojson(gdf, path: str | Path, meta: dict | None = None) -> N
     atomic_write_text(path, json.dumps(coll, ensure_ascii=False) + "\n")
 
 
+def condition_statuses(statuses=None) -> list[str]:
+    """The statuses of the damages a road's condition counts: ``statuses`` where given (the segments export's
+    ``--status``), else the open ones (``store.OPEN_STATUSES``: a repaired damage is no damage of the road now, a
+    not-an-issue (false detection) none at all). The registry's export and a run with ``--store`` alike."""
+    from .store import OPEN_STATUSES
+
+    return list(statuses or OPEN_STATUSES)
+
+
+def condition_damages(cands: pd.DataFrame | None) -> pd.DataFrame | None:
+    """A run's candidates that its segments.geojson and report.html's condition layer count: with ``--store`` (a
+    ``status`` column, the registry's) those of ``condition_statuses()``, as ``registry_condition`` counts the
+    registry's; without (no statuses) all of them."""
+    if cands is None or not len(cands) or "status" not in cands.columns:
+        return cands
+    return cands[cands["status"].astype(str).isin(condition_statuses())]
+
+
 def registry_condition(st, net, cfg, statuses=None, since=None):
     """The registry's condition of the network (``patrol export --format segments``; README: The condition of the
     network), also drawn by ``patrol export --format html --roads`` (report.html's road-condition layer): the damages
@@ -494,9 +513,7 @@ def registry_condition(st, net, cfg, statuses=None, since=None):
     placed on ``net`` (``on_network``), and every positioned frame of good look taken since ``since``
     (``Store.survey_frames``), through ``segment_condition(..., period=True)``. ``st``: an open ``Store``. Returns
     (the rows, the damages counted, the frames, the damages placed anew)."""
-    from .store import OPEN_STATUSES
-
-    df = st.query(status=list(statuses or OPEN_STATUSES), since=since, lists=False)  # (unknown status: exit 2)
+    df = st.query(status=condition_statuses(statuses), since=since, lists=False)  # (unknown status: exit 2)
     frames = st.survey_frames(since=since)
     df, placed = on_network(df, net, cfg)
     rows = segment_condition(net, df, frames, cfg, period=True)

@@ -180,19 +180,94 @@ def period_days(path: Path) -> dict[str, tuple]:
             for p in (f["properties"] for f in gj["features"]) if p["level"] == "segment"}
 
 
+def period_times(path: Path) -> dict[tuple, tuple]:
+    """A segments file's ``first_surveyed``/``last_surveyed`` as written, by (segment_id, level, bin_index)."""
+    gj = json.loads(path.read_text(encoding="utf-8"))
+    return {(p["segment_id"], p["level"], p["bin_index"]): (p["first_surveyed"], p["last_surveyed"])
+            for p in (f["properties"] for f in gj["features"])}
+
+
 def test_run_report_dates_its_segments_as_the_registry_does(run, registry, tmp_path):  # noqa: F811
     """A run's report gives each segment the day its frames of good look first and last surveyed it, on the config's
     clock, as the registry's map does: the run of both sample passes (p1 2026-11-20, p2 2026-11-27) dates every
     segment as ``--format segments`` of a registry holding the same two passes (before: the run's popups had no
-    dates). Its segments.geojson keeps its columns (the registry's export adds the period)."""
+    dates). Its segments.geojson carries them too, as the registry's export does: ``first_surveyed`` and
+    ``last_surveyed`` after ``severity_max``, the same local ISO times on every row, bins included (before: the
+    report had them, the file not)."""
     path, _, _ = registry
     patrol("export", path, "--format", "segments", "--roads", TOYAMA / "roads.geojson", "--out", tmp_path / "s.geojson")
     days = period_days(tmp_path / "s.geojson")
     seg = surveyed_segments(run / "segments.geojson")
-    assert not any("first_surveyed" in p for p in seg.values())
+    assert all(list(p)[-2:] == ["first_surveyed", "last_surveyed"] for p in seg.values())
     assert_layer_is(page_data(run / "report.html")["conditions"], seg, {k: days[k] for k in seg})
+    assert_layer_is(page_data(run / "report.html")["conditions"], seg)  # the report's days: the file's
+    mine, reg = period_times(run / "segments.geojson"), period_times(tmp_path / "s.geojson")
+    assert {k: mine[k] for k in reg} == reg and set(mine) == set(reg), sorted(set(mine) ^ set(reg))
+    assert {t[:10] + t[19:] for p in mine.values() for t in p if t} == {"2026-11-20+09:00", "2026-11-27+09:00"}
     got = {(s["t0"], s["t1"]) for s in page_data(run / "report.html")["conditions"]["segments"]}
     assert ("2026-11-20", "2026-11-27") in got and {d for p in got for d in p} <= {"2026-11-20", "2026-11-27"}, got
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory) -> dict:
+    """``patrol run`` of the sample's two passes with ``--store``; the office then marks the damages of the two
+    segments holding the most (``patrol status``): of the first, one a false detection (対象外 not_an_issue) and one
+    repaired, the rest left open; of the second, every one repaired or not_an_issue; and the same run again (the
+    same OUT: detection resumed; the registry holds its drives already, so the statuses stay)."""
+    p1, p2 = need(TOYAMA / P1), need(TOYAMA / P2)
+    d = tmp_path_factory.mktemp("stored")
+    cfg, out, store = d / "city.yaml", d / "out", d / "registry.gpkg"
+    cfg.write_text("privacy:\n  blur_faces: false\n  blur_plates: false\n", encoding="utf-8")
+    cmd = ("run", p1, p2, "--roads", TOYAMA / "roads.geojson", "--out", out, "--store", store, "--config", cfg)
+    patrol(*cmd)
+    before = json.loads((out / "segments.geojson").read_text(encoding="utf-8"))
+    cands = [f["properties"] for f in json.loads((out / "candidates.geojson").read_text(encoding="utf-8"))["features"]]
+    by_seg: dict[str, list] = {}
+    for c in cands:
+        by_seg.setdefault(c["segment_id"], []).append(c["candidate_id"])
+    a, b = sorted(by_seg, key=lambda s: -len(by_seg[s]))[:2]
+    assert len(by_seg[a]) >= 3 and len(by_seg[b]) >= 2, by_seg
+    marked = {by_seg[a][0]: "not_an_issue", by_seg[a][1]: "repaired"}
+    marked.update({c: ("repaired", "not_an_issue")[k % 2] for k, c in enumerate(by_seg[b])})
+    for cid, status in marked.items():
+        patrol("status", store, cid, "--set", status, "--config", cfg)
+    patrol(*cmd)
+    return {"out": out, "store": store, "cfg": cfg, "before": before, "marked": marked,
+            "open_on": {a: len(by_seg[a]) - 2, b: 0}}
+
+
+def _rows(gj: dict) -> dict[tuple, dict]:
+    return {(p["segment_id"], p["level"], p["bin_index"]): p for p in (f["properties"] for f in gj["features"])}
+
+
+def test_run_with_store_counts_only_open_damages(stored, tmp_path):
+    """A run with --store counts on its segments (segments.geojson, report.html's condition layer) the damages the
+    registry's condition counts: the open ones. A damage the office marked a false detection (not_an_issue) or
+    repaired no longer makes its segment look damaged; the run's candidates.geojson still lists it with its status.
+    The run's segments.geojson is then ``patrol export --format segments`` of the registry holding its drives, row
+    for row, period included (before: the run counted every damage, whatever its status)."""
+    out, marked = stored["out"], stored["marked"]
+    cands = {f["properties"]["candidate_id"]: f["properties"]
+             for f in json.loads((out / "candidates.geojson").read_text(encoding="utf-8"))["features"]}
+    assert {c: cands[c]["status"] for c in marked} == marked  # listed, with the office's statuses
+    gj = json.loads((out / "segments.geojson").read_text(encoding="utf-8"))
+    now, before = _rows(gj), _rows(stored["before"])
+    assert set(now) == set(before)  # the same segments and bins (they were surveyed)
+    for sid, n in stored["open_on"].items():
+        assert now[(sid, "segment", -1)]["n_total"] == n < before[(sid, "segment", -1)]["n_total"], sid
+    assert now[(sid, "segment", -1)]["damage_index"] == 0 and now[(sid, "segment", -1)]["condition"] in (1, None)
+    for level in ("segment", "bin20", "bin100"):
+        total = lambda rows: sum(p["n_total"] for k, p in rows.items() if k[1] == level)  # noqa: E731
+        assert total(now) == total(before) - len(marked) == len(cands) - len(marked), level
+    unmarked = {k for k in now if k[0] not in stored["open_on"]}
+    assert {k: now[k] for k in unmarked} == {k: before[k] for k in unmarked}
+    # the registry's condition of the same drives: the same rows
+    patrol("export", stored["store"], "--format", "segments", "--roads", TOYAMA / "roads.geojson", "--out",
+           tmp_path / "s.geojson", "--config", stored["cfg"])
+    reg = _rows(json.loads((tmp_path / "s.geojson").read_text(encoding="utf-8")))
+    assert reg == now, sorted(k for k in set(reg) | set(now) if reg.get(k) != now.get(k))[:5]
+    # report.html's layer: these rows
+    assert_layer_is(page_data(out / "report.html")["conditions"], surveyed_segments(out / "segments.geojson"))
 
 
 def test_period_counts_only_frames_of_good_look(run):

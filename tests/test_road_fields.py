@@ -700,8 +700,9 @@ def test_ledger_fields_named_like_the_crews_columns_are_not_imported(sample, tmp
 
 def test_registry_segments_export_is_the_runs(sample):
     """`patrol export --format segments` of a registry that holds one run (both passes, every damage new) is that
-    run's segments.geojson, row for row, kept road fields included (after road_name, the network's types), with
-    the period of each segment's frames after it; the GeoPackage holds the same with INTEGER / REAL fields."""
+    run's segments.geojson, row for row, kept road fields included (after road_name, the network's types), and the
+    period of each segment's frames after them in both (first_surveyed, last_surveyed; before: the run's file had
+    none); the GeoPackage holds the same with INTEGER / REAL fields."""
     w = sample["work"]
     for ext in ("geojson", "gpkg"):
         ok(patrol("export", sample["store"], "--format", "segments", "--out", w / f"net.{ext}", "--roads",
@@ -710,7 +711,7 @@ def test_registry_segments_export_is_the_runs(sample):
     reg = _features(w / "net.geojson")
     assert len(reg) == len(run) > 0
     for a, b in zip(run, reg):
-        assert list(b) == list(a) + ["first_surveyed", "last_surveyed"], list(b)
+        assert list(b) == list(a) and list(a)[-2:] == ["first_surveyed", "last_surveyed"], (list(a), list(b))
         assert {k: b[k] for k in a} == a, (a["segment_id"], a["level"])
     assert {p["first_surveyed"][:10] for p in reg if p["surveyed_m"]} <= {"2026-11-20", "2026-11-27"}
     con = sqlite3.connect(w / "net.gpkg")
