@@ -43,8 +43,11 @@ COLUMNS = [("segment_id", "区間ID", "segment_id"), ("road_name", "路線名", 
            ("last_surveyed", "最終巡回日", "last_surveyed"), ("every_days", "巡回間隔(日)", "every_days"),
            ("due", "巡回期限", "due"), ("days_overdue", "超過日数", "days_overdue"),
            ("never_surveyed", "未巡回", "never_surveyed")]
-#: ``--out``: the list (csv, xlsx) or the map (geojson, gpkg: ``segments.write_segments``, layer ``segments``)
+#: ``--out``: the list (csv, xlsx) or the map (geojson, gpkg: ``segments.write_segments``, layer ``DUE_LAYER``)
 DUE_FILES = (".csv", ".xlsx", *SEGMENT_FILES)
+#: the GeoPackage's layer: named for what it holds (the segments export's is ``segments``: a QGIS project holding both
+#: tells them apart)
+DUE_LAYER = "patrol_due"
 
 
 @dataclass
@@ -243,7 +246,7 @@ def write(d: Due, path: Path, cfg=None, meta: dict | None = None) -> None:
     elif suffix == ".xlsx":
         write_xlsx(d, path, cfg)
     elif suffix in SEGMENT_FILES:
-        write_segments(d.table, path, meta)
+        write_segments(d.table, path, meta, layer=DUE_LAYER)
     else:
         raise UsageError(f"{Path(path).name}: --format due writes X.csv, X.xlsx, X.geojson, X.json or X.gpkg",
                          field="--out")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -164,7 +165,8 @@ def test_due_at_without_a_year_is_the_nearest_such_day(registry, tmp_path):  # n
 
 def test_due_xlsx_and_map(registry, tmp_path):  # noqa: F811
     """The xlsx is a printable list (A4 landscape, one page wide, dates as dates, the day in the page header); the
-    GeoJSON and the GeoPackage carry every segment with the same columns."""
+    GeoJSON and the GeoPackage carry every segment with the same columns; the GeoPackage's one layer is named for what
+    it is, ``patrol_due`` (README), the settings and the day in its description."""
     import geopandas as gpd
     from openpyxl import load_workbook
 
@@ -187,6 +189,14 @@ def test_due_xlsx_and_map(registry, tmp_path):  # noqa: F811
         g = gpd.read_file(out)
         assert len(g) == 11239 and int(g["never_surveyed"].sum()) == 11216
         assert int((g["days_overdue"] == -7).sum()) == 22
+    import pyogrio
+
+    assert [name for name, _ in pyogrio.list_layers(out)] == ["patrol_due"]
+    con = sqlite3.connect(out)
+    (desc,) = con.execute("SELECT description FROM gpkg_contents WHERE table_name='patrol_due'").fetchone()
+    con.close()
+    meta = json.loads(desc)
+    assert meta["at"] == "2026-12-20" and meta["every_days"] == 30 and meta["min_coverage"] == 0.5, meta
 
 
 def test_due_refused(registry, tmp_path):  # noqa: F811
