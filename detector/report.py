@@ -1958,8 +1958,9 @@ _APP_JS = r"""
     }});
 
   // the patrol-due layer (巡回予定, README: report.html): the segments on a patrol cycle (config survey) by when their
-  // next patrol is due, on the day the map was made (DU.at): due that day or overdue red (the list's "due": days_overdue
-  // >= 0), due within DU.soon days after it orange, not yet due green, never surveyed dark grey and dashed (due now).
+  // next patrol is due, on the day the map was made (DU.at): due that day or overdue red (the list's "due":
+  // days_overdue >= 0), due within DU.soon days after it orange, not yet due green, never surveyed dark grey and
+  // dashed (due now).
   // Each line: the segments of one road, frequency
   // and last patrol day, merged (a whole network never driven is a few lines): its popup says what each says
   var DU = D.due || {lines: []}, DUES = DU.lines || [];
