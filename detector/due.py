@@ -43,8 +43,30 @@ COLUMNS = [("segment_id", "区間ID", "segment_id"), ("road_name", "路線名", 
            ("last_surveyed", "最終巡回日", "last_surveyed"), ("every_days", "巡回間隔(日)", "every_days"),
            ("due", "巡回期限", "due"), ("days_overdue", "超過日数", "days_overdue"),
            ("never_surveyed", "未巡回", "never_surveyed")]
-#: ``--out``: the list (csv, xlsx) or the map (geojson, gpkg: ``segments.write_segments``, layer ``segments``)
+#: the xlsx legend's words on each column (README: Roads due for a patrol): name -> (日本語, English)
+COLUMN_NOTES = {
+    "segment_id": ("道路網の区間ID", "the road network's segment id"),
+    "road_name": ("道路網の名前の列の値", "the road's name (the network's name column)"),
+    "length_m": ("区間の延長 (m)", "the segment's length (m)"),
+    "coverage": ("最終巡回日にその日の画像が覆った区間の割合 (空欄: 未巡回)",
+                 "the share of the segment its last patrol day's frames covered (empty: never surveyed)"),
+    "last_surveyed": ("基準日以前で、その日の撮影良好な画像が区間の調査率の基準以上を覆った最後の日 (上の「巡回の判定」)",
+                      "the latest day on or before the day planned for whose good-look frames covered the coverage "
+                      "rule's share of the segment (above: the coverage rule)"),
+    "every_days": ("巡回と巡回の間の日数 (上の「巡回頻度」)", "days between patrols (the frequency above)"),
+    "due": ("最終巡回日 + 巡回間隔", "the due day: last_surveyed + every_days"),
+    "days_overdue": ("基準日 − 巡回期限: 正は期限切れ、0 は基準日が期限 (どちらも巡回対象)、負は期限まであと何日",
+                     "the day planned for − due: above 0 overdue, 0 due that day (both due), below 0 days left"),
+    "never_surveyed": ("TRUE: どの日も巡回の判定を満たさなかった区間。最終巡回日・巡回期限・超過日数は空欄で、巡回対象 "
+                       "(最も優先: 一覧の先頭)",
+                       "TRUE: no day made a patrol of it; last_surveyed, due and days_overdue are empty and it is due "
+                       "(the most overdue: listed first)"),
+}
+#: ``--out``: the list (csv, xlsx) or the map (geojson, gpkg: ``segments.write_segments``, layer ``DUE_LAYER``)
 DUE_FILES = (".csv", ".xlsx", *SEGMENT_FILES)
+#: the GeoPackage's layer: named for what it holds (the segments export's is ``segments``: a QGIS project holding both
+#: tells them apart)
+DUE_LAYER = "patrol_due"
 
 
 @dataclass
@@ -200,9 +222,87 @@ def write_csv(d: Due, path: Path) -> None:
             w.writerow([_csv_cell(v) for v in row])
 
 
+def _frequency(cfg) -> tuple[str, str]:
+    """The config's patrol frequency (``survey``) in words: (日本語, English)."""
+    every = cfg.survey.every_days
+    by = cfg.survey.by
+    base_ja, base_en = (f"{every} 日ごと", f"every {every} days") if every else ("定期巡回の対象外 (一覧に載せない)",
+                                                                           "on no patrol cycle (left out of the list)")
+    if by is None or not by.every_days:
+        return f"survey.every_days: 全区間 {base_ja}", f"survey.every_days: every segment {base_en}"
+    days = lambda v, ja: (f"{v} 日" if ja else f"{v} days") if v else ("対象外" if ja else "no cycle")  # noqa: E731
+    return (f"survey.by: {by.field} ごと: " + ", ".join(f"{k} {days(v, True)}" for k, v in by.every_days.items())
+            + f"; その他 (survey.every_days) {base_ja}",
+            f"survey.by: per {by.field}: " + ", ".join(f"{k} {days(v, False)}" for k, v in by.every_days.items())
+            + f"; the others (survey.every_days) {base_en}")
+
+
+def _legend(wb, d: Due, cfg, cols) -> None:
+    """The workbook's sheet ``legend``, as the repair list's and the patrol log's: what the list is for, the day it
+    plans for, the counts, the config's frequency and coverage rule, and each column's meaning, 日本語 and English."""
+    from openpyxl.styles import Alignment, Font
+
+    from . import __version__
+    from .report import _now, xlsx_cell
+
+    lg = wb.create_sheet("legend")
+    for col, w in zip("ABC", (24, 60, 70)):
+        lg.column_dimensions[col].width = w
+    t = d.table
+    n_due = int(d.due.sum())
+    rows: list[tuple] = [("巡回予定 / Patrol due",), ()]
+    if cfg is not None:
+        rows += [("自治体 municipality", getattr(cfg, "municipality", "")),
+                 ("作成日時 generated", _now(cfg).strftime("%Y-%m-%d %H:%M:%S %z"))]
+    rows += [("version", f"road-patrol {__version__}"),
+             ("基準日 as of (--at)", f"{d.at.isoformat()}: 計画する日 (--at、省略時は出力した日)。巡回期限がこの日以前 "
+              "(超過日数 0 以上) の区間と未巡回の区間が巡回対象。この日より後の巡回は数えない",
+              f"{d.at.isoformat()}: the day planned for (--at; default the day of the export). A segment is due when "
+              "its due day is this day or before it (days_overdue 0 or more) or it was never surveyed; patrols after "
+              "this day are not counted"),
+             ("件数 segments", f"{len(t)} 区間 (巡回対象 {n_due}、うち未巡回 {int(t['never_surveyed'].sum())})"
+              + (f"。定期巡回の対象外 {d.off_cycle} 区間は載せない" if d.off_cycle else ""),
+              f"{len(t)} segments ({n_due} due, {int(t['never_surveyed'].sum())} of them never surveyed)"
+              + (f"; {d.off_cycle} segments on no patrol cycle left out" if d.off_cycle else ""))]
+    if cfg is not None:
+        rows.append(("巡回頻度 frequency", *_frequency(cfg)))
+        c = float(cfg.segments.min_coverage)
+        r = float(cfg.segments.coverage_radius_m)
+        h = float(getattr(cfg.locate, "heading_tolerance_deg", 60.0))
+        rows.append(("巡回の判定 coverage rule",
+                     f"ある日の撮影良好な画像が区間の {c:.0%} 以上 (segments.min_coverage) を覆った日を、その区間の巡回日"
+                     f"とする。画像の位置から {r:g} m 以内 (segments.coverage_radius_m) で、進行方向が道路に沿う "
+                     f"({h:g}° 以内、locate.heading_tolerance_deg) 部分を覆ったとみなす。同じ日の走行はあわせて数え、"
+                     "別の日に分けて覆った分は足さない。時刻のない画像は数えない",
+                     f"a day is a patrol of a segment when that day's good-look frames covered at least {c:.0%} of it "
+                     f"(segments.min_coverage): the road within {r:g} m of a frame (segments.coverage_radius_m), "
+                     f"heading along it (within {h:g}°, locate.heading_tolerance_deg). A day's drives count together; "
+                     "parts covered on different days do not add up. Frames without a time are not counted"))
+    rows += [("並び順 order", "未巡回 (巡回間隔の短い路線から)、次に超過日数の多い順",
+              "never surveyed first (the most frequently patrolled first), then by days overdue, most first"),
+             (), ("列 column", "見出し (ja): 説明", "heading (en): description")]
+    kept = "道路台帳の項目 (roads.keep_fields)", "a road ledger field kept (roads.keep_fields)"
+    rows += [(c, f"{ja}: {COLUMN_NOTES.get(c, kept)[0]}", f"{en}: {COLUMN_NOTES.get(c, kept)[1]}")
+             for c, ja, en in cols]
+    wrap = Alignment(wrap_text=True, vertical="top")
+    for i, r in enumerate(rows, 1):
+        for j, x in enumerate(r, 1):  # (text never a formula: a road value of survey.by may start with "=")
+            cell = lg.cell(row=i, column=j)
+            xlsx_cell(cell, x)
+            cell.alignment = wrap
+            if r[0] == "列 column":
+                cell.font = Font(bold=True)
+    lg["A1"].font = Font(bold=True, size=14)
+    lg.page_setup.paperSize = lg.PAPERSIZE_A4
+    lg.page_setup.orientation = "landscape"
+    lg.page_setup.fitToWidth, lg.page_setup.fitToHeight = 1, 0
+    lg.sheet_properties.pageSetUpPr.fitToPage = True
+
+
 def write_xlsx(d: Due, path: Path, cfg=None) -> None:
-    """One sheet, headed ``ja`` over ``en`` as the repair list's workbook, printable (A4 landscape, one page wide, the
-    date planned for in the page header); dates as Excel dates."""
+    """Sheet ``due``, headed ``ja`` over ``en`` as the repair list's workbook, printable (A4 landscape, one page wide,
+    the date planned for in the page header), dates as Excel dates; sheet ``legend`` (``_legend``): the day, the
+    frequency and coverage rule of the config, each column's meaning."""
     from openpyxl import Workbook
     from openpyxl.utils import get_column_letter
 
@@ -229,6 +329,7 @@ def write_xlsx(d: Due, path: Path, cfg=None) -> None:
     xlsx_print_setup(ws, len(cols), len(d.table))
     who = getattr(cfg, "municipality", "") if cfg is not None else ""
     ws.oddHeader.center.text = f"巡回予定 patrol due {d.at.isoformat()}" + (f" — {who}" if who and who != "default" else "")
+    _legend(wb, d, cfg, cols)
     with atomic_write(path, "wb") as fh:
         buf = io.BytesIO()
         wb.save(buf)
@@ -243,7 +344,7 @@ def write(d: Due, path: Path, cfg=None, meta: dict | None = None) -> None:
     elif suffix == ".xlsx":
         write_xlsx(d, path, cfg)
     elif suffix in SEGMENT_FILES:
-        write_segments(d.table, path, meta)
+        write_segments(d.table, path, meta, layer=DUE_LAYER)
     else:
         raise UsageError(f"{Path(path).name}: --format due writes X.csv, X.xlsx, X.geojson, X.json or X.gpkg",
                          field="--out")

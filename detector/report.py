@@ -968,8 +968,9 @@ def condition_lines(segments, simplify_m: float = 2.0) -> list[dict]:
     return out
 
 
-#: report.html's patrol-due layer (巡回予定): overdue, due within ``DUE_SOON_DAYS`` (or that day), not yet due, never
-#: surveyed (dark grey, dashed: what is due first)
+#: report.html's patrol-due layer (巡回予定): due (that day or overdue: ``days_overdue`` >= 0, what ``Due.due`` and the
+#: list's console line count as due), due within ``DUE_SOON_DAYS`` after that day, not yet due, never surveyed (dark
+#: grey, dashed: due too, what is due first)
 DUE_COLORS = ["#d73027", "#f28e00", "#1a9850", "#4a525c"]
 DUE_SOON_DAYS = 7
 
@@ -1963,21 +1964,25 @@ _APP_JS = r"""
     }});
 
   // the patrol-due layer (巡回予定, README: report.html): the segments on a patrol cycle (config survey) by when their
-  // next patrol is due, on the day the map was made (DU.at): overdue red, due that day or within DU.soon days orange,
-  // not yet due green, never surveyed dark grey and dashed (due now). Each line: the segments of one road, frequency
+  // next patrol is due, on the day the map was made (DU.at): due that day or overdue red (the list's "due":
+  // days_overdue >= 0), due within DU.soon days after it orange, not yet due green, never surveyed dark grey and
+  // dashed (due now).
+  // Each line: the segments of one road, frequency
   // and last patrol day, merged (a whole network never driven is a few lines): its popup says what each says
   var DU = D.due || {lines: []}, DUES = DU.lines || [];
-  var DUE_WORDS = [["期限超過", "overdue"], ["期限間近 (" + DU.soon + " 日以内)", "due within " + DU.soon + " days"],
+  var DUE_WORDS = [["期限切れ・本日期限", "due (today or overdue)"],
+                   ["期限間近 (" + DU.soon + " 日以内)", "due within " + DU.soon + " days"],
                    ["期限前", "not yet due"], ["未巡回", "never surveyed"]];
   function dayNo(iso) { return Date.UTC(+iso.slice(0, 4), +iso.slice(5, 7) - 1, +iso.slice(8, 10)) / 864e5; }
   function dueOf(s) {  // {due: YYYY-MM-DD, over: days overdue (> 0; 0: due that day), state: 0..3 (DUE_WORDS)}
     if (!s.t) return {due: null, over: null, state: 3};
     var due = dayNo(s.t) + s.e, over = dayNo(DU.at) - due;
-    return {due: new Date(due * 864e5).toISOString().slice(0, 10), over: over, state: over > 0 ? 0 : over >= -DU.soon ? 1 : 2};
+    return {due: new Date(due * 864e5).toISOString().slice(0, 10), over: over, state: over >= 0 ? 0 : over >= -DU.soon ? 1 : 2};
   }
   function km(m) { return (m / 1000).toFixed(m < 10000 ? 2 : 1) + " km"; }
   function duePopup(s) {
-    var box = el("div", "pop seg"), q = dueOf(s), w = DUE_WORDS[q.state];
+    var box = el("div", "pop seg"), q = dueOf(s);  // a due one says which: due today, or overdue
+    var w = q.state === 0 ? (q.over === 0 ? ["本日が期限", "due today"] : ["期限超過", "overdue"]) : DUE_WORDS[q.state];
     box.appendChild(el("h3", null, "巡回予定 / patrol due: " + w[0] + " / " + w[1]));
     var row = popRows(box);
     row("路線名 road", s.n || "— (路線名なし / unnamed)");

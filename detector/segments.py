@@ -409,10 +409,10 @@ def on_network(cands: pd.DataFrame, net, cfg) -> tuple[pd.DataFrame, int]:
     return out, int(len(rows))
 
 
-def write_segments(gdf, path: str | Path, meta: dict | None = None) -> None:
+def write_segments(gdf, path: str | Path, meta: dict | None = None, layer: str = "segments") -> None:
     """``gdf`` (``segment_condition``'s) to ``path``, atomically: GeoJSON (``.geojson``/``.json``: RFC 7946, WGS84,
-    ``meta`` as the collection's ``patrol`` member) or GeoPackage (``.gpkg``: layer ``segments`` in the network's CRS,
-    ``meta`` as its description in gpkg_contents)."""
+    ``meta`` as the collection's ``patrol`` member) or GeoPackage (``.gpkg``: layer ``layer`` in the network's CRS,
+    ``meta`` as its description in gpkg_contents; the due list's is ``due.DUE_LAYER``)."""
     path = Path(path)
     kind = SEGMENT_FILES.get(path.suffix.lower())
     if kind == "geojson":
@@ -441,13 +441,13 @@ def write_segments(gdf, path: str | Path, meta: dict | None = None) -> None:
                     seg[c] = pd.array(vals, dtype="boolean")
                 else:
                     seg[c] = [None if v is None else str(v) for v in vals]
-        seg.to_file(tmp, layer="segments", driver="GPKG", engine="pyogrio")
+        seg.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
         if meta:
             con = sqlite3.connect(tmp)
             try:
                 with con:
-                    con.execute("UPDATE gpkg_contents SET description=? WHERE table_name='segments'",
-                                (json.dumps(meta, ensure_ascii=False),))
+                    con.execute("UPDATE gpkg_contents SET description=? WHERE table_name=?",
+                                (json.dumps(meta, ensure_ascii=False), layer))
             finally:
                 con.close()
         atomic_replace_file(tmp, path)

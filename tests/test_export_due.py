@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -164,7 +165,8 @@ def test_due_at_without_a_year_is_the_nearest_such_day(registry, tmp_path):  # n
 
 def test_due_xlsx_and_map(registry, tmp_path):  # noqa: F811
     """The xlsx is a printable list (A4 landscape, one page wide, dates as dates, the day in the page header); the
-    GeoJSON and the GeoPackage carry every segment with the same columns."""
+    GeoJSON and the GeoPackage carry every segment with the same columns; the GeoPackage's one layer is named for what
+    it is, ``patrol_due`` (README), the settings and the day in its description."""
     import geopandas as gpd
     from openpyxl import load_workbook
 
@@ -187,6 +189,69 @@ def test_due_xlsx_and_map(registry, tmp_path):  # noqa: F811
         g = gpd.read_file(out)
         assert len(g) == 11239 and int(g["never_surveyed"].sum()) == 11216
         assert int((g["days_overdue"] == -7).sum()) == 22
+    import pyogrio
+
+    assert [name for name, _ in pyogrio.list_layers(out)] == ["patrol_due"]
+    con = sqlite3.connect(out)
+    (desc,) = con.execute("SELECT description FROM gpkg_contents WHERE table_name='patrol_due'").fetchone()
+    con.close()
+    meta = json.loads(desc)
+    assert meta["at"] == "2026-12-20" and meta["every_days"] == 30 and meta["min_coverage"] == 0.5, meta
+
+
+def test_due_xlsx_legend(registry, tmp_path):  # noqa: F811
+    """The workbook's second sheet ``legend`` (as the repair list's and the patrol log's) says, in 日本語 and English,
+    the day planned for (--at) and that due means that day or before it, the counts of the console line, the config's
+    frequency (survey.by per value, its nulls, the others' survey.every_days) and coverage rule (segments.min_coverage,
+    coverage_radius_m), and each column of the list, the kept road field too; a survey.by value that starts with "="
+    is text, not a formula."""
+    from openpyxl import load_workbook
+
+    path, _, _ = registry
+    _, roads = named_roads(tmp_path)
+    config = tmp_path / "city.yaml"
+    config.write_text("municipality: 富山市\nroads:\n  keep_fields: [路線]\nsurvey:\n  every_days: 60\n  by:\n"
+                      "    field: 路線\n    every_days: {線 137: 3, 線 138: 7, 線 680: null, '=1+1': 5}\n"
+                      "segments:\n  min_coverage: 0.4\n", encoding="utf-8")
+    x = tmp_path / "due.xlsx"
+    r = patrol("export", path, "--format", "due", "--roads", roads, "--config", config, "--out", x,
+               "--at", "2026-12-01")
+    assert r.returncode == 0, r.stderr
+    wb = load_workbook(x)
+    assert wb.sheetnames == ["due", "legend"]
+    ws, lg = wb["due"], wb["legend"]
+    rows = {row[0]: row[1:] for row in lg.iter_rows(values_only=True) if row[0]}
+    assert rows["巡回予定 / Patrol due"] and rows["自治体 municipality"][0] == "富山市"
+    ja, en = rows["基準日 as of (--at)"]
+    assert ja.startswith("2026-12-01: ") and "巡回期限がこの日以前" in ja and "this day or before it" in en, (ja, en)
+    n = ws.max_row - 1
+    heads = [c.value.split("\n")[-1] for c in ws[1]]
+    def column(h):
+        j = heads.index(h) + 1
+        return [v for (v,) in ws.iter_rows(min_row=2, min_col=j, max_col=j, values_only=True)]
+
+    never = sum(1 for v in column("never_surveyed") if v)
+    over = sum(1 for v in column("days_overdue") if v is not None and v >= 0)
+    said = r.stdout.strip().splitlines()[-1]
+    assert said.startswith(f"{over + never} of {n} segments") and f", {never} never surveyed;" in said, said
+    ja, en = rows["件数 segments"]
+    assert ja.startswith(f"{n} 区間 (巡回対象 {over + never}、うち未巡回 {never})") and "対象外" in ja, ja
+    assert en.startswith(f"{n} segments ({over + never} due, {never} of them never surveyed); ") and "cycle" in en
+    ja, en = rows["巡回頻度 frequency"]
+    assert ja == "survey.by: 路線 ごと: 線 137 3 日, 線 138 7 日, 線 680 対象外, =1+1 5 日; その他 (survey.every_days) 60 日ごと", ja
+    assert en == "survey.by: per 路線: 線 137 3 days, 線 138 7 days, 線 680 no cycle, =1+1 5 days; the others " \
+                 "(survey.every_days) every 60 days", en
+    assert lg.cell(row=[row[0] for row in lg.iter_rows(values_only=True)].index("巡回頻度 frequency") + 1,
+                   column=2).data_type == "s"  # the "=1+1" value: text
+    ja, en = rows["巡回の判定 coverage rule"]
+    assert "40% 以上 (segments.min_coverage)" in ja and "15 m 以内 (segments.coverage_radius_m)" in ja, ja
+    assert "at least 40% of it (segments.min_coverage)" in en and "within 15 m of a frame" in en, en
+    assert list(rows)[list(rows).index("列 column") + 1:] == heads  # every column of the list, in its order
+    ja, en = rows["days_overdue"]
+    assert ja.startswith("超過日数: ") and "0 は基準日が期限 (どちらも巡回対象)" in ja, ja
+    assert en.startswith("days_overdue: ") and "0 due that day (both due)" in en, en
+    assert rows["路線"] == ("路線: 道路台帳の項目 (roads.keep_fields)", "路線: a road ledger field kept (roads.keep_fields)")
+    assert lg.page_setup.orientation == "landscape" and lg.page_setup.fitToWidth == 1
 
 
 def test_due_refused(registry, tmp_path):  # noqa: F811

@@ -3,7 +3,8 @@ html --roads R`` draws the segments on a patrol cycle coloured by when their nex
 made, as ``--format due`` lists them (``due.due_table``). Real data: the registry of the sample drive's two passes (p1
 2026-11-20, p2 2026-11-27, with their frames: tests/test_export_segments.py's fixture) on a copy of the sample network
 (11,239 segments) naming its roads (``test_stats._name_of``), frequencies per road chosen from today so that every
-state shows: the export has no ``--at``, so the expectations are ``due_table`` at today too."""
+state shows, and a road due exactly today: the export has no ``--at``, so the expectations are ``due_table`` at today
+too."""
 
 from __future__ import annotations
 
@@ -29,19 +30,20 @@ STATES = ("over", "soon", "ok", "never")
 
 
 def state_of(last: str | None, every: int, at: date, soon: int = 7) -> str:
-    """The page's colour of a segment (README): overdue (past its due day), due that day or within ``soon`` days,
-    not yet due, never surveyed."""
+    """The page's colour of a segment (README): due (that day or overdue: the list's ``days_overdue`` >= 0, as its
+    console line counts due; class ``due-over``), due within ``soon`` days after it, not yet due, never surveyed."""
     if not last:
         return "never"
     over = (at - (date.fromisoformat(last) + timedelta(days=int(every)))).days
-    return "over" if over > 0 else "soon" if over >= -soon else "ok"
+    return "over" if over >= 0 else "soon" if over >= -soon else "ok"
 
 
 @pytest.fixture(scope="module")
 def due_map(registry, tmp_path_factory):  # noqa: F811
     """(the map, its data, the expected rows: ``due_table`` at today, each with its state, the config, today) of a
     registry map on the named network, its frequencies set so that today one road is overdue (p1's segment that p2
-    covered too little, last patrolled 11-20), one due within the week, the others not yet due."""
+    covered too little, last patrolled 11-20), one due today (p2's 線 137: 11-27 + the days since), one due within the
+    week, the others not yet due; the expected rows carry the list's own ``Due.due`` (``is_due``)."""
     path, _, _ = registry
     from detector.config import load_config
     from detector.due import due_table
@@ -61,9 +63,12 @@ def due_map(registry, tmp_path_factory):  # noqa: F811
     if today < P2_DAY:
         pytest.skip(f"the machine's clock ({today}) is before the sample's passes ({P2_DAY}): nothing patrolled yet")
     since = (today - P2_DAY).days
-    # 00000037-2721-2731 (線 680): p1 covered it, p2 too little: due 11-20 + every, 3 days overdue today; 線 139's
-    # segments (p2) due in 3 days; the others every since + 30: not yet due (the never surveyed: due)
-    freq = {"線 680": since + 7 - 3, "線 139": since + 3}
+    if since < 1:
+        pytest.skip(f"the machine's clock ({today}) is the sample's last pass's day: no road can fall due today")
+    # 00000037-2721-2731 (線 680): p1 covered it, p2 too little: due 11-20 + every, 3 days overdue today; 線 137's 4
+    # segments (p2) due exactly today; 線 139's (p2) due in 3 days; the others every since + 30: not yet due (the never
+    # surveyed: due)
+    freq = {"線 680": since + 7 - 3, "線 137": since, "線 139": since + 3}
     config.write_text(f"municipality: test\nsurvey:\n  every_days: {since + 30}\n  by:\n    field: road_name\n"
                       "    every_days:\n" + "".join(f"      {k}: {v}\n" for k, v in freq.items()), encoding="utf-8")
     cfg = load_config(config)
@@ -71,7 +76,8 @@ def due_map(registry, tmp_path_factory):  # noqa: F811
     patrol("export", path, "--format", "html", "--roads", roads, "--config", config, "--out", out)
     with Store.for_config(path, cfg) as st:
         frames = st.survey_frames(until=today)
-    t = due_table(load_roads(roads, cfg), frames, cfg, today).table
+    due = due_table(load_roads(roads, cfg), frames, cfg, today)
+    t = due.table.assign(is_due=due.due.to_numpy())
     t = t.assign(state=[state_of(a, e, today) for a, e in zip(t["last_surveyed"], t["every_days"])])
     return out, page_data(out), t, cfg, today
 
@@ -95,6 +101,10 @@ def test_registry_map_carries_the_due_layer_as_the_due_list(due_map, registry, t
     assert per_state == t["state"].value_counts().reindex(list(STATES), fill_value=0).to_dict(), per_state
     assert all(per_state[st] >= 1 for st in STATES) and per_state["never"] > 11000, per_state  # a real spread
     assert sum(per_state.values()) == len(t) == 11239
+    # the map says due what the list says due (due today included): red plus dashed grey = the console line's count
+    today_k = int((t["days_overdue"] == 0).sum())
+    assert today_k == 4 and per_state["over"] == today_k + 1, per_state
+    assert per_state["over"] + per_state["never"] == int(t["is_due"].sum()), (per_state, int(t["is_due"].sum()))
     path, _, _ = registry
     patrol("export", path, "--format", "html", "--out", tmp_path / "bare.html")
     assert page_data(tmp_path / "bare.html")["due"]["lines"] == []
@@ -102,10 +112,11 @@ def test_registry_map_carries_the_due_layer_as_the_due_list(due_map, registry, t
 
 def test_due_layer_toggles_and_a_segment_shows_when_it_is_due_in_chromium(due_map, tmp_path):
     """Off when the page opens; its checkbox draws one line per road/frequency/last patrol, coloured by its state
-    (overdue red, within 7 days orange, not yet due green, never surveyed dark grey dashed: as many of each as the
-    data's groups), its key counting each state's segments as the due list does, and adds due=1 to the link; a click on
-    the overdue road opens its popup: road, last patrolled, every N days, due day, days overdue; unticked, the layer
-    goes. A link with #due=1 opens with it on."""
+    (due, today or overdue, red; within 7 days orange; not yet due green; never surveyed dark grey dashed: as many of
+    each as the data's groups), its key counting each state's segments as the due list does (red and grey together the
+    list's due count: a road due today is red, not orange), and adds due=1 to the link; a click on the overdue road
+    opens its popup: road, last patrolled, every N days, due day, days overdue; one on the road due today says "due
+    today"; unticked, the layer goes. A link with #due=1 opens with it on."""
     out, data, t, _, today = due_map
     du = data["due"]
     page = tmp_path / "d.html"
@@ -123,12 +134,12 @@ def test_due_layer_toggles_and_a_segment_shows_when_it_is_due_in_chromium(due_ma
       });
       r.key = document.querySelector('.duekey').textContent;
       r.label = document.querySelector('.duectl label').textContent;
-      var p = paths('over')[0];  // (its middle: the popup's place; a marker over it does not matter to the event)
-      if (p) {
+      r.popups = [].map.call(paths('over'), function (p) {  // each due line's popup (its middle: the popup's place)
         var pt = p.getPointAtLength(p.getTotalLength() / 2), m = p.getScreenCTM(), x = m.a * pt.x + m.e, y = m.d * pt.y + m.f;
         p.dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true, clientX: x, clientY: y, view: window}));
-      }
-      r.popup = (document.querySelector('.leaflet-popup-content') || {}).textContent || null;
+        var c = document.querySelectorAll('.leaflet-popup-content');  // (the one before fades out: the last is it)
+        return c.length ? c[c.length - 1].textContent : null;
+      });
       cb.click();
       r.off = paths().length; r.hashOff = location.hash;
       return r; })()""", when="setTimeout(probe, 2500)")
@@ -143,17 +154,23 @@ def test_due_layer_toggles_and_a_segment_shows_when_it_is_due_in_chromium(due_ma
     assert p["colors"] == {st: [colours[st]] if groups[st] else [] for st in STATES}, p
     assert p["dash"]["never"] == "6,6" and p["dash"]["over"] is None, p
     counts = t["state"].value_counts()
-    for st, words in zip(STATES, ("overdue", "due within 7 days", "not yet due", "never surveyed")):
+    for st, words in zip(STATES, ("due (today or overdue)", "due within 7 days", "not yet due", "never surveyed")):
         assert f"{words}: {counts.get(st, 0)} 区間 segments" in p["key"], (st, p["key"])
+    assert counts["over"] + counts["never"] == t["is_due"].sum() and (t["days_overdue"] == 0).sum() == 4, counts
     assert f"as of {today.isoformat()}" in p["key"] and f"({len(t)} 区間 segments)" in p["label"], p
-    # the overdue road: 00000037-2721-2731, last patrolled by p1, 3 days overdue
+    # the overdue road: 00000037-2721-2731, last patrolled by p1, 3 days overdue; 線 137, due today
     row = t[t["state"] == "over"].iloc[0]
     due_day = date.fromisoformat(row["last_surveyed"]) + timedelta(days=int(row["every_days"]))
-    assert p["popup"], p
-    for text in (f"patrol due: 期限超過 / overdue", f"路線名 road{row['road_name']}", f"last patrolled{row['last_surveyed']}",
+    assert len(p["popups"]) == 2 and all(p["popups"]), p
+    popup = next(x for x in p["popups"] if f"路線名 road{row['road_name']}" in x)
+    for text in (f"patrol due: 期限超過 / overdue", f"last patrolled{row['last_surveyed']}",
                  f"every{row['every_days']} 日 / days", f"巡回期限 due{due_day.isoformat()}",
                  f"{(today - due_day).days} days overdue"):
-        assert text in p["popup"], (text, p["popup"])
+        assert text in popup, (text, popup)
+    (popup,) = [x for x in p["popups"] if "路線名 road線 137" in x] or [p["popups"]]
+    for text in ("patrol due: 本日が期限 / due today", f"巡回期限 due{today.isoformat()}", "超過日数 days overdue本日が期限 / due today",
+                 "区間 segments4 区間 segments"):
+        assert text in popup, (text, popup)
     assert p["off"] == 0 and "due=1" not in p["hashOff"], p
     # a link with the layer on; a never-surveyed road's popup says so
     page2 = tmp_path / "d2.html"
