@@ -912,7 +912,7 @@ def stats(
         net = load_roads(roads, cfg) if roads is not None else None
         require_network(net, cfg)  # a kept field without --roads: refused before any work
     with _open_store(store, cfg) as st:
-        cands, hist = read_registry(st)
+        cands, hist, seen = read_registry(st)
     notes = []
     if group is not None:
         if group != "road_name":
@@ -922,7 +922,7 @@ def stats(
             notes = list(net.read_warnings) + ([note] if note else [])
         cands["group"] = [str(v) if v is not None and v == v and str(v) != "" else NO_GROUP for v in cands[group]]
     res = compute(cands, hist, cfg, by=by, since=days.get("--since"), until=days.get("--until"), group=group,
-                  today=today)
+                  today=today, seen=seen)
     for msg in notes:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
     t = Table(title=f"registry figures by {by}" + (f" (all {group})" if group else ""), title_justify="left")

@@ -2,7 +2,8 @@
 ISO week or year, in the config's timezone) and class, the damages found, repaired, written off (not_an_issue),
 reopened, the backlog (open at the period's end) and the days repairs took.
 
-Everything is read from the registry as it is (``candidates`` and ``status_history``) and counted with pandas over the
+Everything is read from the registry as it is (``candidates``, ``status_history``, and the sightings of the damages
+ever reopened) and counted with pandas over the
 whole history at once: a city's registry (~7,000 damages, tens of thousands of history rows) in well under a second.
 
 The rules (README: "Figures for the council"):
@@ -10,9 +11,13 @@ The rules (README: "Figures for the council"):
 - a damage is *found* in the period of its ``first_seen``; a candidate the office merged into another
   (``merged_into``) is no damage of its own and is left out everywhere (its sightings count under the other);
 - *repaired*, *not_an_issue*, *reopened*: the history rows that changed the status to it, dated by the row's time;
-  a damage's latest repair by its ``repaired_at`` (the repair date a crew gave) where set;
+  a damage's latest repair by its ``repaired_at`` (the repair date a crew gave) where set; a reopen, as *found*, by
+  the sighting: the first the registry holds (``observations``) after the repair it follows (a repair dated by its
+  day: after that day, as the store compares them), not when the drive was merged or a repair dated before a
+  sighting held was typed in (the row's time where no sighting time after the repair is held);
 - *open at the period's end*: the damages found by then whose status then (the last change recorded, in the
-  history's order, dated at or before the end; before any change: ``new``) is open (``store.OPEN_STATUSES``);
+  history's order, dated as above at or before the end; before any change: ``new``) is open
+  (``store.OPEN_STATUSES``): a reopened damage open again from its sighting;
 - *days to repair*: for each repair in the period, the repair's calendar day − ``first_seen``'s, on the config's clock
   (a repair dated before the first sighting: 0); median and 90th percentile (linear), one decimal.
 """
@@ -114,9 +119,11 @@ def _local_day(t: np.ndarray, tz) -> np.ndarray:
     return out
 
 
-def read_registry(st: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_registry(st: Store) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(the damages: candidate_id, class, first_seen, repaired_at, status, segment_id, road_name, lat, lon; the
-    history rows of those damages: hid, candidate_id, at, from_status, to_status), merged-away records left out."""
+    history rows of those damages: hid, candidate_id, at, from_status, to_status; the sightings of the damages ever
+    reopened: candidate_id, first_t, last_t, unix seconds, as ``observations`` holds them), merged-away records
+    left out (their sightings are the damage's they went into)."""
     merged = "merged_into IS NULL" if st._has_column("candidates", "merged_into") else "1"
     cands = pd.read_sql_query(
         "SELECT candidate_id, class, first_seen, repaired_at, status, segment_id, road_name, lat, lon FROM candidates "
@@ -124,12 +131,58 @@ def read_registry(st: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
     hist = pd.read_sql_query(
         "SELECT h.hid, h.candidate_id, h.at, h.from_status, h.to_status FROM status_history h JOIN candidates c "
         f"ON c.candidate_id = h.candidate_id WHERE c.{merged} ORDER BY h.hid", st.con)
-    return cands, hist
+    # only the few damages with a reopen: a city's registry holds hundreds of thousands of sightings
+    seen = pd.read_sql_query(
+        "SELECT candidate_id, first_t, last_t FROM observations WHERE candidate_id IN (SELECT candidate_id FROM "
+        "status_history WHERE from_status = 'repaired' AND to_status = 'reopened') "
+        "AND (first_t IS NOT NULL OR last_t IS NOT NULL) ORDER BY obs_id", st.con)
+    return cands, hist, seen
+
+
+def _day_end(t: np.ndarray, tz) -> np.ndarray:
+    """Unix seconds, those at a local midnight (a date: ``Store._when`` stores a repair dated by its day as that
+    day's 00:00) moved to the end of that day, as the store compares a repair with a sighting (a damage seen again
+    on its repair's day is not seen after it); NaN stays."""
+    t = np.asarray(t, dtype=float)
+    out = t.copy()
+    ok = ~np.isnan(t)
+    if ok.any():
+        local = pd.to_datetime(t[ok], unit="s", utc=True).tz_convert(tz)
+        midnight = np.asarray(local == local.normalize())
+        # the next local midnight (a day of 23 or 25 hours where the zone keeps summer time: its true end)
+        nxt = (pd.DatetimeIndex(local.tz_localize(None).normalize() + pd.Timedelta(days=1))
+               .tz_localize(tz, ambiguous=True, nonexistent="shift_forward"))
+        nxt = np.asarray((nxt - pd.Timestamp(0, tz="UTC")).total_seconds(), dtype=float)
+        out[np.flatnonzero(ok)[midnight]] = nxt[midnight]
+    return out
+
+
+def _reopen_sightings(ci: np.ndarray, rep: np.ndarray, cands: pd.DataFrame, seen: pd.DataFrame | None,
+                      tz) -> np.ndarray:
+    """For reopens (their damage's row ``ci``, the time of the repair each follows, ``rep``): the first sighting the
+    registry holds after that repair (unix seconds; a sighting's ``first_t``, or its ``last_t`` where only that is
+    after the repair, as the store compares the latest), NaN where it holds none (no sighting times, or a sighting
+    taken away since)."""
+    out = np.full(len(ci), np.nan)
+    if seen is None or not len(seen) or not len(ci):
+        return out
+    si = pd.Index(cands["candidate_id"]).get_indexer(seen["candidate_id"])
+    s = pd.DataFrame({"ci": si, "f": pd.to_numeric(seen["first_t"], errors="coerce"),
+                      "l": pd.to_numeric(seen["last_t"], errors="coerce")})
+    s = s[si >= 0]
+    r = pd.DataFrame({"i": np.arange(len(ci)), "ci": ci, "rep": _day_end(rep, tz)})
+    j = r.merge(s, on="ci")
+    after = np.where(j["f"] > j["rep"], j["f"], np.where(j["l"] > j["rep"], j["l"], np.nan))
+    first = pd.Series(after).groupby(j["i"].to_numpy()).min()
+    out[first.index.to_numpy()] = first.to_numpy()
+    return out
 
 
 def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", since: date | None = None,
-            until: date | None = None, group: str | None = None, today: date | None = None) -> Stats:
-    """The figures (see the module's rules). ``cands`` carries ``group`` where grouped (a column of it)."""
+            until: date | None = None, group: str | None = None, today: date | None = None,
+            seen: pd.DataFrame | None = None) -> Stats:
+    """The figures (see the module's rules). ``cands`` carries ``group`` where grouped (a column of it); ``seen``:
+    the sightings that date the reopens (``read_registry``; None: each reopen at the time it was recorded)."""
     if by not in PERIODS:
         raise UsageError(f"unknown period {by!r}; choose one of {', '.join(PERIODS)}", field="--by")
     tz = cfg.tz
@@ -152,6 +205,16 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
     if is_rep.any():
         last_rep[hist.index[is_rep].to_series().groupby(ci[is_rep]).max().to_numpy()] = True
     at = np.where(last_rep & ~np.isnan(rep_t[ci]), rep_t[ci], at)
+    # a reopen from the first sighting after the repair it follows, as "found" is from the first sighting: not when
+    # the drive was merged, nor when a repair dated before a sighting held was typed in (the recorded time where the
+    # registry holds no sighting time after the repair)
+    is_reo = change & (to == "reopened") & (hist["from_status"] == "repaired").to_numpy()
+    if is_reo.any():
+        # the repair each follows: its damage's latest repair row before it (hid order), dated as counted above
+        prev = pd.Series(np.where(is_rep, np.arange(len(hist)), np.nan)).groupby(ci).ffill().to_numpy()[is_reo]
+        rep_before = np.where(np.isnan(prev), np.nan, at[np.nan_to_num(prev).astype(np.int64)])
+        sighted = _reopen_sightings(ci[is_reo], rep_before, cands, seen, tz)
+        at[is_reo] = np.where(np.isnan(sighted), at[is_reo], sighted)
 
     # the periods: from the first record (or --since) to --until (or today)
     known = np.concatenate([first_t[~np.isnan(first_t)], at[~np.isnan(at)]])

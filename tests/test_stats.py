@@ -5,8 +5,9 @@ sample drive's two passes (`patrol locate --store` on their oracle detections: 3
 - R-000002 (D00) repaired 2026-12-04, R-000021 (D40) 2026-12-10, R-000006 (D20) 2026-12-20: 14, 20, 30 days
   (calendar days from the first sighting on the 20th);
 - R-000003 (D10) not_an_issue 2026-12-15;
-- R-000010 (D00) repaired 2026-11-21 (1 day), before its sighting of 2026-11-27: reopened at once, at the clock's
-  time: the office typed the repairs on 2026-12-22 10:00 (the clock pinned: ``detector.config.now``);
+- R-000010 (D00) repaired 2026-11-21 (1 day), before its sighting of 2026-11-27 09:01: reopened at once, its history
+  row at the clock's time: the office typed the repairs on 2026-12-22 10:00 (the clock pinned:
+  ``detector.config.now``); the figures count the reopen at the sighting, 2026-11-27;
 - R-000031 (D10) repaired 2026-12-05, then merged into R-000030: no damage of its own, its repair not counted."""
 
 from __future__ import annotations
@@ -99,11 +100,13 @@ def test_stats_by_month_counts_repairs_backlog_and_days(registry, tmp_path):
     assert (_v(nov, "found"), _v(dec, "found"), _v(jan, "found")) == (30, 0, 0)
     assert (_v(nov, "repaired"), _v(dec, "repaired"), _v(jan, "repaired")) == (1, 3, 0)  # not R-000031's
     assert (_v(nov, "not_an_issue"), _v(dec, "not_an_issue")) == (0, 1)
-    # the reopen is dated by the clock (a repair dated before a sighting held is reopened at once): when typed in
+    # the reopen's history row is dated by the clock (a repair dated before a sighting held is reopened at once:
+    # when typed in); the figures count it at the sighting after the repair (11-27), as "found" by its sighting
     assert registry["reopened"] == TYPED
-    assert (_v(nov, "reopened"), _v(dec, "reopened"), _v(jan, "reopened")) == (0, 1, 0)
-    # the backlog as it was at each month's end (today's statuses would give 26 in November too)
-    assert _v(nov, "open") == 29
+    assert (_v(nov, "reopened"), _v(dec, "reopened"), _v(jan, "reopened")) == (1, 0, 0)
+    # the backlog as it was at each month's end (today's statuses would give 26 in November too): R-000010 open
+    # again at November's end, seen after its repair
+    assert _v(nov, "open") == 30
     assert _v(dec, "open") == 26 and _v(jan, "open") == 26
     # days to repair (calendar days): 14, 20, 30 in December; R-000010's 1 in November (2.6 / 0.6 by the hours)
     assert (_v(dec, "median"), _v(dec, "p90")) == ("20.0", "28.0")
@@ -137,11 +140,90 @@ def test_stats_by_week_and_since(registry, tmp_path):
     assert rows[("2026-W53", "total")]["終了日 end"] == "2026-12-31"  # cut at --until
     rep = [_v(rows[(w, "total")], "repaired") for w in weeks]
     assert rep == [1, 1, 1, 0, 0]  # Fri 12-04, Thu 12-10, Sun 12-20
-    # R-000010 closed by its repair of 11-21 until the reopen typed in on Tue 12-22 (W52)
-    assert [_v(rows[(w, "total")], "open") for w in weeks] == [28, 27, 25, 26, 26]
-    assert [_v(rows[(w, "total")], "reopened") for w in weeks] == [0, 0, 0, 1, 0]
+    # R-000010 open throughout: reopened by its sighting of 11-27 (before these weeks), not when typed in (W52)
+    assert [_v(rows[(w, "total")], "open") for w in weeks] == [29, 28, 26, 26, 26]
+    assert [_v(rows[(w, "total")], "reopened") for w in weeks] == [0, 0, 0, 0, 0]
     assert _v(rows[("2026-W51", "total")], "not_an_issue") == 1  # Tue 12-15
     assert all(_v(rows[(w, "total")], "found") == 0 for w in weeks)
+
+
+def test_stats_counts_a_reopen_at_the_sighting_after_the_repair(registry, tmp_path):
+    """A repair dated before a sighting the registry holds (R-000010: repaired Sat 11-21, seen Fri 11-27 09:01, typed
+    in on 12-22): its reopen was counted when typed in (W52) and the weeks between showed it closed although the
+    registry holds a sighting after the repair. Now the reopen counts in the week of that sighting (W48), and the
+    damage is open at that week's end."""
+    out = tmp_path / "weeks.csv"
+    ok(patrol("stats", registry["store"], "--by", "week", "--since", "2026-11-16", "--until", "2026-12-27",
+              "--out", out))
+    _, rows = _rows(out)
+    weeks = sorted({p for p, _ in rows})
+    assert weeks == ["2026-W47", "2026-W48", "2026-W49", "2026-W50", "2026-W51", "2026-W52"]
+    tot = {w: rows[(w, "total")] for w in weeks}
+    assert [_v(tot[w], "reopened") for w in weeks] == [1 if w == "2026-W48" else 0 for w in weeks]
+    assert _v(rows[("2026-W48", "D00")], "reopened") == 1  # R-000010's class
+    assert [_v(tot[w], "repaired") for w in weeks] == [1, 0, 1, 1, 1, 0]  # 11-21, 12-04, 12-10, 12-20
+    # found 30 on 11-20, R-000010 repaired on 11-21: 29; seen again on 11-27: 30 open at W48's end
+    assert [_v(tot[w], "open") for w in weeks] == [29, 30, 29, 28, 26, 26]
+    assert registry["reopened"] == TYPED  # the stored history keeps the time the reopen was recorded
+
+
+def _located(d: Path, oracle: Path, roads: Path) -> None:
+    """``patrol locate --store`` of one drive in this process (its merge's time on ``detector.config.now``, as
+    pinned): the registry ``d/registry.gpkg``."""
+    from cli import main
+
+    main(["locate", str(oracle), "--roads", str(roads), "--out", str(d / oracle.stem), "--store",
+          str(d / "registry.gpkg")])
+
+
+def test_stats_counts_a_late_drives_reopen_at_its_sighting(tmp_path, monkeypatch):
+    """A drive merged late (the second pass, driven 11-27, merged on 2027-01-08) reopens the damage repaired on
+    11-21 at the merge's time: the figures counted the reopen in January while "found" counts by the sighting.
+    Now it counts in November (its sighting of 11-27), and the damage is open at November's end."""
+    from detector.config import load_config
+    from detector.store import Store
+
+    roads = need(TOYAMA / "roads.geojson")
+    clock = [datetime(2026, 11, 25, 10, 0, tzinfo=JST)]
+    monkeypatch.setattr("detector.config.now", lambda tz=None: clock[0].astimezone(tz))
+    _located(tmp_path, need(TOYAMA / f"{P1}.oracle.csv"), roads)
+    store = tmp_path / "registry.gpkg"
+    with Store.for_config(store, load_config(ROOT / "configs" / "default.yaml")) as st:
+        st.set_status("R-000010", "repaired", when=date(2026, 11, 21))
+    clock[0] = datetime(2027, 1, 8, 10, 0, tzinfo=JST)  # the second pass merged late
+    _located(tmp_path, need(TOYAMA / f"{P2}.oracle.csv"), roads)
+    with Store.for_config(store, load_config(ROOT / "configs" / "default.yaml")) as st:
+        assert st.status_of("R-000010") == "reopened"
+        (at,) = st.con.execute("SELECT at FROM status_history WHERE candidate_id='R-000010' AND "
+                               "to_status='reopened'").fetchone()
+    assert datetime.fromisoformat(at) == clock[0]  # recorded at the merge
+    out = tmp_path / "stats.csv"
+    ok(patrol("stats", store, "--until", "2027-01-31", "--out", out))
+    _, rows = _rows(out)
+    tot = [rows[(m, "total")] for m in ("2026-11", "2026-12", "2027-01")]
+    assert [_v(r, "found") for r in tot] == [31, 0, 0]  # the first pass's 31 damages, by their sighting
+    assert [_v(r, "reopened") for r in tot] == [1, 0, 0] and [_v(r, "repaired") for r in tot] == [1, 0, 0]
+    assert [_v(r, "open") for r in tot] == [31, 31, 31]  # R-000010 open again from its sighting of 11-27
+
+
+def test_stats_reopen_without_a_sighting_time_keeps_the_recorded_time(registry, tmp_path):
+    """Where the registry holds no time of a sighting after the repair (here R-000010's sightings without times),
+    the reopen counts when it was recorded (12-22, W52), as before."""
+    import shutil
+    import sqlite3
+
+    store = tmp_path / "registry.gpkg"
+    shutil.copy(registry["store"], store)
+    con = sqlite3.connect(store)
+    with con:
+        con.execute("UPDATE observations SET first_t=NULL, last_t=NULL WHERE candidate_id='R-000010'")
+    con.close()
+    out = tmp_path / "weeks.csv"
+    ok(patrol("stats", store, "--by", "week", "--since", "2026-11-16", "--until", "2026-12-27", "--out", out))
+    _, rows = _rows(out)
+    weeks = sorted({p for p, _ in rows})
+    assert [_v(rows[(w, "total")], "reopened") for w in weeks] == [0, 0, 0, 0, 0, 1]
+    assert [_v(rows[(w, "total")], "open") for w in weeks] == [29, 29, 28, 27, 25, 26]
 
 
 def test_stats_xlsx_is_one_printable_sheet(registry, tmp_path):
