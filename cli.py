@@ -813,7 +813,9 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
                           f"{Path(roads).name})", soft_wrap=True, markup=False, highlight=False)
     n_seg = int((seg["level"] == "segment").sum())
     n_cov = int(((seg["level"] == "segment") & (seg["surveyed_m"] > 0)).sum())
-    console.print(f"{plural(len(df), 'damage')}, {plural(len(frames), 'frame')} of {plural(meta['drives'], 'drive')} → "
+    # the statuses counted named: 29 damages of a registry of 30 (one not an issue) is the open ones, not a loss
+    console.print(f"{plural(len(df), 'damage')} ({'/'.join(statuses)}), {plural(len(frames), 'frame')} of "
+                  f"{plural(meta['drives'], 'drive')} → "
                   f"{plural(n_seg, 'segment')} "
                   f"({n_cov} surveyed) → {out}", soft_wrap=True, markup=False, highlight=False)
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from .atomic import atomic_write
 from .config import _value_key
@@ -191,6 +192,13 @@ def due_table(net, frames: pd.DataFrame | None, cfg, at: date) -> Due:
     # most overdue first: never surveyed (the most frequent first), then by days overdue; the network's order after
     order = np.lexsort((np.arange(len(df)), every, -overdue.to_numpy(np.int64, na_value=0), ~never))
     order = order[every[order] > 0]  # a segment on no patrol cycle (a null frequency) is left out of the list
+    # a zero-length segment of the network (two equal points: the sample's 00000037-374-1303) merges to an empty
+    # collection: the map keeps the network's own line, so the GeoPackage's layer stays LINESTRING (QGIS offers a
+    # GEOMETRY layer of two types as two sublayers) and the GeoJSON has a geometry for it
+    empty = shapely.is_empty(lines)
+    if empty.any():
+        lines = lines.copy()
+        lines[empty] = np.asarray(gdf.geometry.values, dtype=object)[empty]
     geo = gpd.GeoSeries(lines[order], crs=gdf.crs)
     table = gpd.GeoDataFrame(df.iloc[order].reset_index(drop=True), geometry=geo.values, crs=gdf.crs)
     return Due(table, at, list(kept), notes, off_cycle=int((every == 0).sum()),

@@ -189,12 +189,18 @@ def test_due_xlsx_and_map(registry, tmp_path):  # noqa: F811
         g = gpd.read_file(out)
         assert len(g) == 11239 and int(g["never_surveyed"].sum()) == 11216
         assert int((g["days_overdue"] == -7).sum()) == 22
+        # every segment a line, the network's zero-length one (two equal points) too: it merged to an empty
+        # GEOMETRYCOLLECTION, so the GeoPackage's layer was GEOMETRY (two sublayers in QGIS), the GeoJSON's null
+        assert set(g.geom_type) == {"LineString"}, g.geom_type.value_counts()
+        assert g.loc[g["segment_id"] == "00000037-374-1303", "length_m"].tolist() == [0.0]
     import pyogrio
 
     assert [name for name, _ in pyogrio.list_layers(out)] == ["patrol_due"]
     con = sqlite3.connect(out)
     (desc,) = con.execute("SELECT description FROM gpkg_contents WHERE table_name='patrol_due'").fetchone()
+    (kind,) = con.execute("SELECT geometry_type_name FROM gpkg_geometry_columns WHERE table_name='patrol_due'").fetchone()
     con.close()
+    assert kind == "LINESTRING"
     meta = json.loads(desc)
     assert meta["at"] == "2026-12-20" and meta["every_days"] == 30 and meta["min_coverage"] == 0.5, meta
 

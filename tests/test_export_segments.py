@@ -281,9 +281,10 @@ def test_counts_of_one_read_singular(reg, tmp_path):
         st.set_status(cid, "repaired")
     r = export(path, tmp_path / "one.geojson", "--status", "repaired")
     said = " ".join(r.stdout.split())
-    assert said.startswith("1 damage, ") and " frames of 2 drives → " in said, said
+    assert said.startswith("1 damage (repaired), ") and " frames of 2 drives → " in said, said
     said = " ".join(export(path, tmp_path / "open.geojson").stdout.split())
-    assert " damages, " in said and " segments (" in said, said
+    # the statuses counted named (a registry of 31 damages, one repaired: "30 damages" alone read as one lost)
+    assert said.startswith("30 damages (new/confirmed/scheduled/reopened), ") and " segments (" in said, said
     r = patrol("export", path, "--format", "csv", "--status", "repaired", "--out", tmp_path / "one.csv")
     assert r.returncode == 0 and "".join(r.stdout.split()).startswith(f"1candidate→{tmp_path / 'one.csv'}"), r.stdout
 
