@@ -742,7 +742,7 @@ def export(
     statuses = _status_option(status_)
     cfg = _config(config)
     since_d = _day_option(since, cfg, "--since")  # the dates a crew's checked_at takes; a time: its day
-    district = _area_option(area, area_where)  # a bad file or --area-where: refused before any work
+    district = _area_option(area, area_where, cfg)  # a bad file or --area-where: refused before any work
     from detector.roads import join_fields, load_roads, require_network
 
     net = load_roads(roads, cfg) if roads is not None else None
@@ -787,8 +787,9 @@ def export(
         console.print(f"{plural(sum(1 for _ in folder.glob('*.jpg')), 'photo')} → {folder}")
 
 
-def _area_option(area: Optional[Path], where: Optional[str]):
-    """``--area FILE [--area-where FIELD=VALUE]``: the district (``detector.area.Area``) or None."""
+def _area_option(area: Optional[Path], where: Optional[str], cfg=None):
+    """``--area FILE [--area-where FIELD=VALUE]``: the district (``detector.area.Area``) or None; how its file was
+    read (a guessed .dbf encoding) said on stderr."""
     if area is None:
         if where is not None:
             from detector.errors import UsageError
@@ -797,7 +798,10 @@ def _area_option(area: Optional[Path], where: Optional[str]):
         return None
     from detector.area import load_area
 
-    return load_area(area, where)
+    district = load_area(area, where, cfg)
+    for msg in district.warnings:
+        err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
+    return district
 
 
 def _export_segments(store: Path, out: Path, status_, since: Optional[str], roads: Optional[Path],
@@ -822,7 +826,7 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
     statuses = condition_statuses(_status_option(status_))  # the open ones unless --status says (a run's too)
     cfg = _config(config)
     since_d = _day_option(since, cfg, "--since")
-    district = _area_option(area, area_where)
+    district = _area_option(area, area_where, cfg)
     from detector.roads import load_roads
 
     net = load_roads(roads, cfg)
@@ -883,7 +887,7 @@ def _export_due(store: Path, out: Path, roads: Optional[Path], config: Optional[
                          "--out")
     cfg = _config(config)
     at_d = _day_option(at, cfg, "--at", ahead=True) or cfg.today()
-    district = _area_option(area, area_where)
+    district = _area_option(area, area_where, cfg)
     from detector.roads import load_roads
 
     net = load_roads(roads, cfg)
@@ -956,7 +960,7 @@ def stats(
     if group is not None and group not in kept + ["road_name"]:
         raise UsageError(f"cannot group by {group!r}: give road_name or a kept road field (roads.keep_fields: "
                          f"{', '.join(kept) or 'none in this config'})", field="--group")
-    district = _area_option(area, area_where)  # a bad file or --area-where: refused before any work
+    district = _area_option(area, area_where, cfg)  # a bad file or --area-where: refused before any work
     net = notes = None
     if group is not None and group != "road_name":
         from detector.roads import load_roads, require_network

@@ -41,6 +41,7 @@ class Area:
     label: str  # what the summaries call it: the --area-where value, else the file's name
     path: Path
     n_polygons: int
+    warnings: list = dataclasses.field(default_factory=list)  # how the file was read (a guessed .dbf encoding)
 
     def _to_area(self, src) -> Transformer | None:
         return None if CRS.from_user_input(src) == self.crs else Transformer.from_crs(src, self.crs, always_xy=True)
@@ -134,8 +135,12 @@ def _matches(col: pd.Series, value: str) -> np.ndarray:
     return hit
 
 
-def load_area(path: str | Path, where: str | None = None) -> Area:
+def load_area(path: str | Path, where: str | None = None, cfg=None) -> Area:
+    """The area of ``path``'s polygons (those whose FIELD is VALUE with ``where``); ``cfg``: for ``roads.encoding``
+    (a Shapefile's .dbf without a .cpg is read as ``roads.shapefile_encoding`` tells)."""
     import geopandas as gpd
+
+    from .config import Config
 
     path = Path(path)
     field_value = _parse_where(where) if where is not None else None  # refused before the file is read
@@ -153,6 +158,12 @@ def load_area(path: str | Path, where: str | None = None) -> Area:
     if path.suffix.lower() == ".zip":
         src = "/vsizip/" + str(path.resolve())
     kw = _pick_layer(src, path)
+    warnings: list[str] = []
+    enc, why = _dbf_encoding(path, cfg or Config())  # a .dbf in Shift_JIS without a .cpg: its names readable
+    if enc:
+        kw["encoding"] = enc
+    if why:
+        warnings.append(why)
     try:
         gdf = gpd.read_file(src, **kw)
     except Exception as e:  # noqa: BLE001 - pyogrio's DataSourceError / DataLayerError / ...
@@ -197,7 +208,36 @@ def load_area(path: str | Path, where: str | None = None) -> Area:
                   for f in fixed]
     geom = shapely.union_all(g)
     shapely.prepare(geom)
-    return Area(geom=geom, crs=crs, label=label, path=path, n_polygons=int(len(polys)))
+    return Area(geom=geom, crs=crs, label=label, path=path, n_polygons=int(len(polys)), warnings=warnings)
+
+
+def _dbf_encoding(path: Path, cfg) -> tuple[str | None, str | None]:
+    """``roads.shapefile_encoding`` of a Shapefile, or of the one zipped in a ``.zip`` (its .dbf's head, and its .cpg
+    if any, taken out to a temporary folder: the encoding is told from the first records)."""
+    import tempfile
+    import zipfile
+
+    from .roads import DBF_SAMPLE_BYTES, shapefile_encoding
+
+    if path.suffix.lower() != ".zip":
+        return shapefile_encoding(path, cfg)
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = [n for n in z.namelist() if not n.endswith("/")]
+            shps = [n for n in names if n.lower().endswith(".shp")]
+            if len(shps) != 1:
+                return None, None
+            stem = shps[0][:-4]
+            base = Path(stem).name or "area"
+            with tempfile.TemporaryDirectory() as tmp:
+                for n in names:
+                    ext = n[len(stem):].lower() if n.startswith(stem) else ""
+                    if ext in (".dbf", ".cpg"):
+                        with z.open(n) as f:
+                            (Path(tmp) / f"{base}{ext}").write_bytes(f.read(DBF_SAMPLE_BYTES + (1 << 20)))
+                return shapefile_encoding(Path(tmp) / f"{base}.shp", cfg)  # (its warning names the zipped .dbf)
+    except (OSError, zipfile.BadZipFile):
+        return None, None  # the read says what is wrong
 
 
 def _area_crs(polys, path: Path) -> CRS:

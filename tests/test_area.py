@@ -200,3 +200,28 @@ def test_bad_area_files(registry, districts, tmp_path):  # noqa: F811
             assert str(path) in r.stderr and words in r.stderr, r.stderr
     r = patrol("stats", registry["store"], "--area-where", "名称=北部")
     assert r.returncode == 2 and "needs --area" in r.stderr
+
+
+def test_shapefile_zipped_in_shift_jis(registry, districts, tmp_path):  # noqa: F811
+    """A district Shapefile as Japanese GIS writes it: Shift_JIS .dbf without a .cpg, zipped: its 名称 column is read
+    (as the road network's .dbf is: a warning says so) and picks the same damages as the GeoJSON."""
+    import zipfile
+
+    shp = tmp_path / "shp" / "管区.shp"
+    shp.parent.mkdir()
+    gpd.read_file(districts["gpkg"]).to_file(shp, encoding="cp932")
+    for f in shp.parent.glob("*.cpg"):
+        f.unlink()
+    zipped = tmp_path / "管区.zip"
+    with zipfile.ZipFile(zipped, "w") as z:
+        for f in shp.parent.iterdir():
+            z.write(f, f.name)
+    ok(patrol("export", registry["store"], "--format", "csv", "--out", tmp_path / "n.csv", "--area",
+              districts["dir"] / "north.geojson"))
+    want = _ids(tmp_path / "n.csv")
+    for area in (shp, zipped):
+        out = tmp_path / f"{area.suffix[1:]}.csv"
+        r = ok(patrol("export", registry["store"], "--format", "csv", "--out", out, "--area", area, "--area-where",
+                      f"名称={NAMES['north']}"))
+        assert _ids(out) == want and f"in area {NAMES['north']}: " in _last(r)
+    assert "管区.dbf" in r.stderr and "Shift_JIS" in r.stderr
