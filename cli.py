@@ -33,6 +33,9 @@ _CONFIG_HELP = "municipality YAML (default configs/default.yaml)"
 _WEIGHTS_HELP = ".onnx or .pt (default: the config's detect.weights, else the shipped model)"
 _ROADS_HELP = "road network: GeoJSON, GeoPackage, Shapefile, FlatGeobuf or OSM (.osm.pbf/.osm/.osm.gz)"
 _STORE_HELP = "merge the candidates into this registry (GeoPackage; created if missing)"
+_AREA_HELP = ("only this district: a file of polygons (GeoJSON, GeoPackage, Shapefile .shp/.zip; any CRS): the "
+              "damages inside them; segments, due and the html map's network: the segments that cross them, whole")
+_AREA_WHERE_HELP = ("FIELD=VALUE: only the polygons of --area whose FIELD is VALUE (e.g. 名称=北部土木事務所)")
 _REGISTRY_HELP = "the registry (GeoPackage) that run/locate --store wrote"
 _TRACK_HELP = ("GPS track file (GPX, NMEA 0183, CSV/TSV, KML/KMZ), repeatable: positions for frames without their own GPS fix, "
                "in every drive (a track file inside a drive folder is found without this, for its folder)")
@@ -712,6 +715,8 @@ def export(
     at: Optional[str] = typer.Option(None, "--at", help="due: the day planned for (default today on the config's "
                                                         "clock; patrols after it are not counted); YYYY-MM-DD, "
                                                         "2026/1/5, 令和8年1月5日 …"),
+    area: Optional[Path] = typer.Option(None, "--area", help=_AREA_HELP),
+    area_where: Optional[str] = typer.Option(None, "--area-where", help=_AREA_WHERE_HELP),
 ):
     """Export the registry for GIS, Excel, Google Earth or a browser."""
     from detector.errors import PatrolError
@@ -720,8 +725,8 @@ def export(
                                  thumb_cache_path)
     format = format.strip().lower()
     if format == "due":
-        return _export_due(store, out, roads, config, at, status_=status_, since=since, crs=crs, encoding=encoding,
-                           max_mb=max_mb)
+        return _export_due(store, out, roads, config, at, area, area_where, status_=status_, since=since, crs=crs,
+                           encoding=encoding, max_mb=max_mb)
     if format not in EXPORT_FORMATS:
         raise PatrolError(f"unknown format {format!r}; choose one of {', '.join(EXPORT_FORMATS + ('due',))}",
                           field="--format")
@@ -730,17 +735,20 @@ def export(
 
         raise UsageError(f"is not for --format {format} (--at is the day --format due plans for)", None, "--at")
     if format == "segments":
-        return _export_segments(store, out, status_, since, roads, config, crs=crs, encoding=encoding, max_mb=max_mb)
+        return _export_segments(store, out, status_, since, roads, config, crs=crs, encoding=encoding, max_mb=max_mb,
+                                area=area, area_where=area_where)
     target, encoding = export_options(format, out, crs, encoding)  # refused before the registry is read
     check_max_mb(format, max_mb)
     statuses = _status_option(status_)
     cfg = _config(config)
     since_d = _day_option(since, cfg, "--since")  # the dates a crew's checked_at takes; a time: its day
+    district = _area_option(area, area_where, cfg)  # a bad file or --area-where: refused before any work
     from detector.roads import join_fields, load_roads, require_network
 
     net = load_roads(roads, cfg) if roads is not None else None
-    roads_gdf = net.gdf.to_crs(4326) if net is not None else None
     require_network(net, cfg)  # roads.keep_fields without --roads: refused before any work
+    shown = district.clip(net, roads) if district is not None and net is not None else net  # the map's network
+    roads_gdf = shown.gdf.to_crs(4326) if shown is not None else None
     seg = due = None
     with _open_store(store, cfg) as st:
         df = st.query(status=statuses, since=since_d, lists=False)  # the complete lists: its observations
@@ -749,12 +757,19 @@ def export(
             from detector.segments import registry_condition
 
             seg, _, frames, _ = registry_condition(st, net, cfg, since=since_d)  # (damages placed anew: as there)
+            if district is not None:  # the area's segments, whole (their damages placed on the whole network)
+                seg = seg[seg["segment_id"].isin(set(shown.ids))].reset_index(drop=True)
             # and its patrol-due layer: --format due's rows on the day the map is made, from every drive (not --since:
             # its frames then read again; due_table leaves out the frames after that day itself)
             from detector.due import due_table
 
             today = cfg.today()
-            due = due_table(net, frames if since_d is None else st.survey_frames(), cfg, today)
+            due = due_table(shown, frames if since_d is None else st.survey_frames(), cfg, today)
+    in_area = ""
+    if district is not None:  # the damages inside the area, by their position
+        n_all = len(df)
+        df = df[district.inside(df)].reset_index(drop=True)
+        in_area = "; " + district.said(len(df), n_all)
     df, note = join_fields(df, net, cfg, roads)  # the network as it is now, by segment_id (README: kept road fields)
     df.attrs["registry"] = registry
     notes: list[str] = (list(net.read_warnings) if net is not None else []) + ([note] if note else [])
@@ -766,13 +781,31 @@ def export(
     for msg in notes:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
     console.print(f"{plural(len(df), 'candidate')} → {out}" + (f" ({target.to_string()})" if target is not None else "")
-                  + (f" ({encoding or 'cp932'})" if format == "shp" else ""))
+                  + (f" ({encoding or 'cp932'})" if format == "shp" else "") + in_area, soft_wrap=True, markup=False,
+                  highlight=False)
     if format in PHOTO_FORMATS and (folder := photo_folder(out)).is_dir():  # copy it along with the file
         console.print(f"{plural(sum(1 for _ in folder.glob('*.jpg')), 'photo')} → {folder}")
 
 
+def _area_option(area: Optional[Path], where: Optional[str], cfg=None):
+    """``--area FILE [--area-where FIELD=VALUE]``: the district (``detector.area.Area``) or None; how its file was
+    read (a guessed .dbf encoding) said on stderr."""
+    if area is None:
+        if where is not None:
+            from detector.errors import UsageError
+
+            raise UsageError("needs --area FILE (the polygons it picks from)", None, "--area-where")
+        return None
+    from detector.area import load_area
+
+    district = load_area(area, where, cfg)
+    for msg in district.warnings:
+        err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
+    return district
+
+
 def _export_segments(store: Path, out: Path, status_, since: Optional[str], roads: Optional[Path],
-                     config: Optional[Path], crs=None, encoding=None, max_mb=None) -> None:
+                     config: Optional[Path], crs=None, encoding=None, max_mb=None, area=None, area_where=None) -> None:
     """``patrol export --format segments``: segments.geojson of the whole registry (README: The condition of the
     network). The damages: the registry's own (not those merged into another), open ones unless ``--status`` says;
     the survey: every positioned frame of every drive held whose look was good (a frame too dark, glared or blurred
@@ -793,11 +826,21 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
     statuses = condition_statuses(_status_option(status_))  # the open ones unless --status says (a run's too)
     cfg = _config(config)
     since_d = _day_option(since, cfg, "--since")
+    district = _area_option(area, area_where, cfg)
     from detector.roads import load_roads
 
     net = load_roads(roads, cfg)
+    in_area = ""
+    if district is not None:
+        kept = set(district.clip(net, roads).ids)  # checked before the registry is read
     with _open_store(store, cfg) as st:
         seg, df, frames, placed = registry_condition(st, net, cfg, statuses, since_d)  # also the html's layer
+    if district is not None:  # the area's segments, whole, with the damages placed on them (on the whole network)
+        n_seg, n_dmg = int((seg["level"] == "segment").sum()), len(df)
+        seg = seg[seg["segment_id"].isin(kept)].reset_index(drop=True)
+        df = df[df["segment_id"].isin(kept)].reset_index(drop=True)
+        in_area = (f"; {district.said(int((seg['level'] == 'segment').sum()), n_seg, 'segment')}, {len(df)} of "
+                   f"{plural(n_dmg, 'damage')} on them")
     t = frames["t"].dropna()
     when = (lambda v: datetime.fromtimestamp(float(v), cfg.tz).isoformat(timespec="seconds"))
     meta = {"registry": Path(store).name, "statuses": sorted(set(df["status"])) if len(df) else [],
@@ -805,6 +848,8 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
             "first_frame": when(t.min()) if len(t) else None, "last_frame": when(t.max()) if len(t) else None,
             "frames": int(len(frames)), "drives": int(frames["drive"].nunique()), "damages": int(len(df)),
             "generated": cfg.now().isoformat(timespec="seconds")}
+    if district is not None:
+        meta["area"] = {"file": district.path.name, "where": area_where, "name": district.label}
     write_segments(seg, out, meta)
     for msg in net.read_warnings:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
@@ -817,11 +862,11 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
     console.print(f"{plural(len(df), 'damage')} ({'/'.join(statuses)}), {plural(len(frames), 'frame')} of "
                   f"{plural(meta['drives'], 'drive')} → "
                   f"{plural(n_seg, 'segment')} "
-                  f"({n_cov} surveyed) → {out}", soft_wrap=True, markup=False, highlight=False)
+                  f"({n_cov} surveyed) → {out}{in_area}", soft_wrap=True, markup=False, highlight=False)
 
 
 def _export_due(store: Path, out: Path, roads: Optional[Path], config: Optional[Path], at: Optional[str],
-                **other) -> None:
+                area: Optional[Path] = None, area_where: Optional[str] = None, **other) -> None:
     """``patrol export --format due``: every segment of the network, when it was last patrolled (a day whose frames of
     good look covered ``segments.min_coverage`` of it, as the segments export rates it) and when the next patrol is
     due by ``survey.every_days`` (README: Roads due for a patrol)."""
@@ -844,9 +889,15 @@ def _export_due(store: Path, out: Path, roads: Optional[Path], config: Optional[
                          "--out")
     cfg = _config(config)
     at_d = _day_option(at, cfg, "--at", ahead=True) or cfg.today()
+    district = _area_option(area, area_where, cfg)
     from detector.roads import load_roads
 
     net = load_roads(roads, cfg)
+    in_area = ""
+    if district is not None:  # the area's segments, whole (each one's patrols are its own)
+        n_all = len(net)
+        net = district.clip(net, roads)
+        in_area = "; " + district.said(len(net), n_all, "segment")
     with _open_store(store, cfg) as st:
         frames = st.survey_frames(until=at_d)  # the frames the segments export counts: positioned, of good look
     d = due_table(net, frames, cfg, at_d)
@@ -858,6 +909,8 @@ def _export_due(store: Path, out: Path, roads: Optional[Path], config: Optional[
             "drives": int(frames["drive"].nunique()), "segments": int(len(t)), "due": int(due.sum()),
             "never_surveyed": int(t["never_surveyed"].sum()), "off_cycle": d.off_cycle,
             "generated": cfg.now().isoformat(timespec="seconds")}
+    if district is not None:
+        meta["area"] = {"file": district.path.name, "where": area_where, "name": district.label}
     write(d, out, cfg, meta)
     for msg in list(net.read_warnings) + d.notes:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
@@ -865,7 +918,7 @@ def _export_due(store: Path, out: Path, roads: Optional[Path], config: Optional[
     console.print(f"{due.sum()} of {plural(len(t), 'segment')} ({km(t['length_m'][due].sum())} of "
                   f"{km(t['length_m'].sum())} km) due on {at_d.isoformat()}, {meta['never_surveyed']} never surveyed"
                   + (f"; {plural(d.off_cycle, 'segment')} ({km(d.off_cycle_m)} km) on no patrol cycle left out"
-                     if d.off_cycle else "") + f" → {out}", soft_wrap=True, markup=False, highlight=False)
+                     if d.off_cycle else "") + f" → {out}{in_area}", soft_wrap=True, markup=False, highlight=False)
 
 
 @app.command()
@@ -884,6 +937,8 @@ def stats(
     roads: Optional[Path] = typer.Option(None, "--roads", help="the road network: required with --group of a kept "
                                                               "road field (copied from it by segment_id)"),
     out: Optional[Path] = typer.Option(None, "--out", help="write the table: FILE.csv (UTF-8 with BOM) or FILE.xlsx"),
+    area: Optional[Path] = typer.Option(None, "--area", help=_AREA_HELP),
+    area_where: Optional[str] = typer.Option(None, "--area-where", help=_AREA_WHERE_HELP),
 ):
     """The registry's figures per month, week or year: damages found, repaired, not an issue, reopened, open at the
     period's end, days to repair (median, 90th percentile)."""
@@ -907,6 +962,7 @@ def stats(
     if group is not None and group not in kept + ["road_name"]:
         raise UsageError(f"cannot group by {group!r}: give road_name or a kept road field (roads.keep_fields: "
                          f"{', '.join(kept) or 'none in this config'})", field="--group")
+    district = _area_option(area, area_where, cfg)  # a bad file or --area-where: refused before any work
     net = notes = None
     if group is not None and group != "road_name":
         from detector.roads import load_roads, require_network
@@ -916,6 +972,14 @@ def stats(
     with _open_store(store, cfg) as st:
         cands, hist, seen = read_registry(st)
     notes = []
+    in_area = None
+    if district is not None:  # the damages inside the area, by their position; their history with them
+        n_all = len(cands)
+        cands = cands[district.inside(cands)].reset_index(drop=True)
+        ids = set(cands["candidate_id"])
+        hist = hist[hist["candidate_id"].isin(ids)].reset_index(drop=True)
+        seen = seen[seen["candidate_id"].isin(ids)].reset_index(drop=True)
+        in_area = district.said(len(cands), n_all)
     if group is not None:
         if group != "road_name":
             from detector.roads import join_fields
@@ -927,7 +991,8 @@ def stats(
                   today=today, seen=seen)
     for msg in notes:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
-    t = Table(title=f"registry figures by {by}" + (f" (all {group})" if group else ""), title_justify="left")
+    t = Table(title=f"registry figures by {by}" + (f" (all {group})" if group else "")
+              + (f" in area {district.label}" if district is not None else ""), title_justify="left")
     for head in ("period", "found", "repaired", "not_an_issue", "reopened", "open", "days med", "days p90"):
         t.add_column(head, justify="left" if head == "period" else "right")
     for r in res.totals.itertuples(index=False):
@@ -937,7 +1002,8 @@ def stats(
     span = f"{res.totals['period'].iloc[0]} – {res.totals['period'].iloc[-1]}"
     med = (f"median days to repair {res.days_median:.1f} days ({res.n_repairs} repair{'s' if res.n_repairs != 1 else ''}"
            f", {span})" if res.days_median is not None else f"no repairs ({span})")  # (was "… none repaired (0 repairs")
-    console.print(f"open now {res.open_now}; {med}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"open now {res.open_now}; {med}" + (f"; {in_area}" if in_area else ""), markup=False,
+                  highlight=False, soft_wrap=True)
     if out is not None:
         write(res, out, cfg)
         console.print(f"{plural(len(res.table), 'row')} → {out}", markup=False, highlight=False)
