@@ -618,7 +618,6 @@ XLSX_NUMBER_FORMATS = {"confidence": "0.00", "severity": "0.00", "chainage_m": "
 
 def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
     from openpyxl import Workbook
-    from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
     tz = _tz(cfg)
@@ -650,22 +649,37 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
     ws.freeze_panes = "B2"
     xlsx_print_setup(ws, len(cols), len(df))
 
+    crs_note = [("座標系 x, y", df.attrs.get("crs", ""),
+                 "x easting, y northing in this CRS (a JGD2011 zone's surveyors' X is y here)")] if "x" in df else []
+    xlsx_legend(wb, cfg, "道路損傷 補修候補一覧 / Road damage repair candidates", ("件数 candidates", len(df)),
+                [("重要度 severity", "0–100 = 60 × 種別の重み/最大の重み + 40 × 大きさ (推定面積 m² / 2, 上限 1)",
+                  "0–100 = 60 × class weight / largest weight + 40 × size (estimated area m² / 2, at most 1)"),
+                 ("距離標(m) chainage", "区間の始点からの距離 (m)", "metres from the start of the road segment"),
+                 *crs_note], cols)
+    with atomic_write(path, "wb") as fh:
+        buf = io.BytesIO()
+        wb.save(buf)
+        fh.write(buf.getvalue())
+
+
+def xlsx_legend(wb, cfg, title: str, count: tuple[str, int], notes: list[tuple], cols: list[tuple[str, str, str]]):
+    """The workbook's ``legend`` sheet (the repair list's and the photo ledger's): ``title``, the municipality, when it
+    was made, ``count`` (label, number), the version, the times' clock, ``notes`` (label, ja, en rows), then the
+    classes, the statuses and the ``cols`` (column or row: key, ja, en) with their headings."""
+    from openpyxl.styles import Font
+
     lg = wb.create_sheet("legend")
     lg.column_dimensions["A"].width = 24
     lg.column_dimensions["B"].width = 28
     lg.column_dimensions["C"].width = 40
     bold = Font(bold=True)
-    rows: list[tuple] = [("道路損傷 補修候補一覧 / Road damage repair candidates",), ()]
+    rows: list[tuple] = [(title,), ()]
     rows += [("自治体 municipality", getattr(cfg, "municipality", "")),
              ("作成日時 generated", _now(cfg).strftime("%Y-%m-%d %H:%M:%S %z")),
-             ("件数 candidates", len(df)), ("version", f"road-patrol {__version__}"),
+             count, ("version", f"road-patrol {__version__}"),
              ("時刻 times", f"現地時刻 {getattr(cfg, 'timezone', '') or ''}",
               "the municipality's local time (config timezone), offset dropped: Excel has no time zones"),
-             ("重要度 severity", "0–100 = 60 × 種別の重み/最大の重み + 40 × 大きさ (推定面積 m² / 2, 上限 1)",
-              "0–100 = 60 × class weight / largest weight + 40 × size (estimated area m² / 2, at most 1)"),
-             ("距離標(m) chainage", "区間の始点からの距離 (m)", "metres from the start of the road segment"),
-             *([("座標系 x, y", df.attrs.get("crs", ""),
-                 "x easting, y northing in this CRS (a JGD2011 zone's surveyors' X is y here)")] if "x" in df else []),
+             *notes,
              (), ("分類 class", "損傷種別 (ja)", "damage type (en)")]
     for cid in CLASS_IDS:
         rows.append((cid, cfg.class_name(cid, "ja") if cfg else cid, cfg.class_name(cid, "en") if cfg else cid))
@@ -679,10 +693,7 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
             for c in lg[lg.max_row]:
                 c.font = bold
     lg["A1"].font = Font(bold=True, size=14)
-    with atomic_write(path, "wb") as fh:
-        buf = io.BytesIO()
-        wb.save(buf)
-        fh.write(buf.getvalue())
+    return lg
 
 
 # ----------------------------------------------------------------------------------------------------------
