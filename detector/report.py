@@ -66,9 +66,11 @@ from .export import BOOL_TEXT, _after_road_name, road_columns, route_order, sigh
 from .store import CLOSED_STATUSES, STATUS_LABELS, STATUSES, SYSTEM_STATUSES, TRANSITIONS  # the exports' status labels (status_ja) with the statuses
 
 FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "kml", "html")
-#: ``patrol export --format``'s choices: the damages' formats above (``export``) and ``segments``, the condition of the
-#: network from every drive the registry holds (``segments.segment_condition``; cli.py ``_export_segments``)
-EXPORT_FORMATS = FORMATS + ("segments",)
+#: ``patrol export --format``'s choices: the damages' formats above (``export``), ``ledger``, the damages' photo ledger
+#: (写真台帳, an .xlsx with each crop embedded: ``ledger.write_ledger``, through ``export`` too), and ``segments``, the
+#: condition of the network from every drive the registry holds (``segments.segment_condition``; cli.py
+#: ``_export_segments``)
+EXPORT_FORMATS = FORMATS + ("ledger", "segments")
 #: the exports for people that give each row's full crop, in a folder beside the file (``photo_folder``)
 PHOTO_FORMATS = ("csv", "xlsx", "html")
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -262,12 +264,18 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
     (a Shapefile's replaced or cut text, damages outside the CRS's area of use). ``max_mb`` (html only, ``--max-mb``):
     the map fitted to that many MB (``fit_html``), ``said`` gets the line saying how. ``thumb_cache`` (html only):
     the registry's thumbnail cache (``thumb_cache_path``, ``ThumbCache``): thumbnails of crops made by an earlier
-    export are read from it, not made again."""
-    from . import gis
+    export are read from it, not made again.
+
+    ``fmt`` ``ledger``: the photo ledger (``ledger.write_ledger``): the crops embedded in the workbook, none written
+    beside it; ``notes`` gets the damages without a photo, ``said`` the photos' count."""
+    from . import gis, ledger
 
     fmt = fmt.lower().lstrip(".")
-    if fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}", out_path, "--format")
+    if fmt not in FORMATS and fmt != ledger.LEDGER:
+        raise InputError(f"unknown format {fmt!r}; one of {', '.join(FORMATS + (ledger.LEDGER,))}", out_path,
+                         "--format")
+    if fmt == ledger.LEDGER:
+        ledger.check_options(out_path, crs, encoding, max_mb)
     check_max_mb(fmt, max_mb)
     crs, encoding = gis.export_options(fmt, out_path, crs, encoding)
     notes = [] if notes is None else notes
@@ -293,7 +301,7 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
         notes.extend(gis.write_shp(data, out_path, crs=crs, encoding=encoding, kept=_kept(data, cfg)))
         return out_path
     writer = {"geojson": write_geojson, "gpkg": write_gpkg, "csv": write_csv, "xlsx": write_xlsx,
-              "kml": write_kml, "html": write_html}[fmt]
+              "kml": write_kml, "html": write_html, ledger.LEDGER: ledger.write_ledger}[fmt]
     busy = BusyOutputs()
     if fmt in PHOTO_FORMATS and photos is None:
         data["photo"] = write_photos(data, out_path, busy)
@@ -304,6 +312,8 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
         elif fmt == "html":
             writer(data, out_path, cfg, roads_wgs84=roads_wgs84, max_mb=max_mb, notes=notes, said=said,
                    thumb_cache=thumb_cache, segments=segments, due=due)
+        elif fmt == ledger.LEDGER:  # the crops embedded (the registry's crop_jpeg, as write_photos writes them)
+            writer(data, out_path, cfg, notes=notes, said=said)
         else:
             writer(data, out_path, cfg)
     busy.check()
