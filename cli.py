@@ -687,12 +687,14 @@ def import_verification(
 def export(
     store: Path = typer.Argument(..., help=_REGISTRY_HELP),
     format: str = typer.Option(..., "--format", help="geojson | gpkg | shp | csv | xlsx | kml | html: the damages; "
+                                                     "ledger: the photo ledger (写真台帳), an .xlsx with each "
+                                                     "damage's photo beside its particulars, 3 a page; "
                                                      "segments: the condition of the road network (per segment and "
                                                      "bin) from every drive the registry holds, needs --roads; due: "
                                                      "every segment of the network with its last patrol and when the "
                                                      "next is due (config survey:), most overdue first, needs --roads"),
     out: Path = typer.Option(..., "--out", help="the file to write (shp: X.shp, or X.zip for the files zipped; "
-                                                "due: X.csv, X.xlsx, X.geojson, X.json or X.gpkg; "
+                                                "ledger: X.xlsx; due: X.csv, X.xlsx, X.geojson, X.json or X.gpkg; "
                                                 "segments: X.geojson, X.json or X.gpkg)"),
     status_: Optional[List[str]] = typer.Option(None, "--status", help="only these statuses (repeatable or comma-separated; open, 未対応: "
                                                                           "new, confirmed, scheduled, reopened)"),
@@ -737,6 +739,10 @@ def export(
     if format == "segments":
         return _export_segments(store, out, status_, since, roads, config, crs=crs, encoding=encoding, max_mb=max_mb,
                                 area=area, area_where=area_where)
+    if format == "ledger":  # refused before the registry is read: --out not .xlsx, --crs, --encoding, --max-mb
+        from detector.ledger import check_options
+
+        check_options(out, crs, encoding, max_mb)
     target, encoding = export_options(format, out, crs, encoding)  # refused before the registry is read
     check_max_mb(format, max_mb)
     statuses = _status_option(status_)

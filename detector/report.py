@@ -66,9 +66,11 @@ from .export import BOOL_TEXT, _after_road_name, road_columns, route_order, sigh
 from .store import CLOSED_STATUSES, STATUS_LABELS, STATUSES, SYSTEM_STATUSES, TRANSITIONS  # the exports' status labels (status_ja) with the statuses
 
 FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "kml", "html")
-#: ``patrol export --format``'s choices: the damages' formats above (``export``) and ``segments``, the condition of the
-#: network from every drive the registry holds (``segments.segment_condition``; cli.py ``_export_segments``)
-EXPORT_FORMATS = FORMATS + ("segments",)
+#: ``patrol export --format``'s choices: the damages' formats above (``export``), ``ledger``, the damages' photo ledger
+#: (写真台帳, an .xlsx with each crop embedded: ``ledger.write_ledger``, through ``export`` too), and ``segments``, the
+#: condition of the network from every drive the registry holds (``segments.segment_condition``; cli.py
+#: ``_export_segments``)
+EXPORT_FORMATS = FORMATS + ("ledger", "segments")
 #: the exports for people that give each row's full crop, in a folder beside the file (``photo_folder``)
 PHOTO_FORMATS = ("csv", "xlsx", "html")
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -262,12 +264,18 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
     (a Shapefile's replaced or cut text, damages outside the CRS's area of use). ``max_mb`` (html only, ``--max-mb``):
     the map fitted to that many MB (``fit_html``), ``said`` gets the line saying how. ``thumb_cache`` (html only):
     the registry's thumbnail cache (``thumb_cache_path``, ``ThumbCache``): thumbnails of crops made by an earlier
-    export are read from it, not made again."""
-    from . import gis
+    export are read from it, not made again.
+
+    ``fmt`` ``ledger``: the photo ledger (``ledger.write_ledger``): the crops embedded in the workbook, none written
+    beside it; ``notes`` gets the damages without a photo, ``said`` the photos' count."""
+    from . import gis, ledger
 
     fmt = fmt.lower().lstrip(".")
-    if fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}", out_path, "--format")
+    if fmt not in FORMATS and fmt != ledger.LEDGER:
+        raise InputError(f"unknown format {fmt!r}; one of {', '.join(FORMATS + (ledger.LEDGER,))}", out_path,
+                         "--format")
+    if fmt == ledger.LEDGER:
+        ledger.check_options(out_path, crs, encoding, max_mb)
     check_max_mb(fmt, max_mb)
     crs, encoding = gis.export_options(fmt, out_path, crs, encoding)
     notes = [] if notes is None else notes
@@ -293,7 +301,7 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
         notes.extend(gis.write_shp(data, out_path, crs=crs, encoding=encoding, kept=_kept(data, cfg)))
         return out_path
     writer = {"geojson": write_geojson, "gpkg": write_gpkg, "csv": write_csv, "xlsx": write_xlsx,
-              "kml": write_kml, "html": write_html}[fmt]
+              "kml": write_kml, "html": write_html, ledger.LEDGER: ledger.write_ledger}[fmt]
     busy = BusyOutputs()
     if fmt in PHOTO_FORMATS and photos is None:
         data["photo"] = write_photos(data, out_path, busy)
@@ -304,6 +312,8 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
         elif fmt == "html":
             writer(data, out_path, cfg, roads_wgs84=roads_wgs84, max_mb=max_mb, notes=notes, said=said,
                    thumb_cache=thumb_cache, segments=segments, due=due)
+        elif fmt == ledger.LEDGER:  # the crops embedded (the registry's crop_jpeg, as write_photos writes them)
+            writer(data, out_path, cfg, notes=notes, said=said)
         else:
             writer(data, out_path, cfg)
     busy.check()
@@ -618,7 +628,6 @@ XLSX_NUMBER_FORMATS = {"confidence": "0.00", "severity": "0.00", "chainage_m": "
 
 def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
     from openpyxl import Workbook
-    from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
     tz = _tz(cfg)
@@ -650,22 +659,37 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
     ws.freeze_panes = "B2"
     xlsx_print_setup(ws, len(cols), len(df))
 
+    crs_note = [("座標系 x, y", df.attrs.get("crs", ""),
+                 "x easting, y northing in this CRS (a JGD2011 zone's surveyors' X is y here)")] if "x" in df else []
+    xlsx_legend(wb, cfg, "道路損傷 補修候補一覧 / Road damage repair candidates", ("件数 candidates", len(df)),
+                [("重要度 severity", "0–100 = 60 × 種別の重み/最大の重み + 40 × 大きさ (推定面積 m² / 2, 上限 1)",
+                  "0–100 = 60 × class weight / largest weight + 40 × size (estimated area m² / 2, at most 1)"),
+                 ("距離標(m) chainage", "区間の始点からの距離 (m)", "metres from the start of the road segment"),
+                 *crs_note], cols)
+    with atomic_write(path, "wb") as fh:
+        buf = io.BytesIO()
+        wb.save(buf)
+        fh.write(buf.getvalue())
+
+
+def xlsx_legend(wb, cfg, title: str, count: tuple[str, int], notes: list[tuple], cols: list[tuple[str, str, str]]):
+    """The workbook's ``legend`` sheet (the repair list's and the photo ledger's): ``title``, the municipality, when it
+    was made, ``count`` (label, number), the version, the times' clock, ``notes`` (label, ja, en rows), then the
+    classes, the statuses and the ``cols`` (column or row: key, ja, en) with their headings."""
+    from openpyxl.styles import Font
+
     lg = wb.create_sheet("legend")
     lg.column_dimensions["A"].width = 24
     lg.column_dimensions["B"].width = 28
     lg.column_dimensions["C"].width = 40
     bold = Font(bold=True)
-    rows: list[tuple] = [("道路損傷 補修候補一覧 / Road damage repair candidates",), ()]
+    rows: list[tuple] = [(title,), ()]
     rows += [("自治体 municipality", getattr(cfg, "municipality", "")),
              ("作成日時 generated", _now(cfg).strftime("%Y-%m-%d %H:%M:%S %z")),
-             ("件数 candidates", len(df)), ("version", f"road-patrol {__version__}"),
+             count, ("version", f"road-patrol {__version__}"),
              ("時刻 times", f"現地時刻 {getattr(cfg, 'timezone', '') or ''}",
               "the municipality's local time (config timezone), offset dropped: Excel has no time zones"),
-             ("重要度 severity", "0–100 = 60 × 種別の重み/最大の重み + 40 × 大きさ (推定面積 m² / 2, 上限 1)",
-              "0–100 = 60 × class weight / largest weight + 40 × size (estimated area m² / 2, at most 1)"),
-             ("距離標(m) chainage", "区間の始点からの距離 (m)", "metres from the start of the road segment"),
-             *([("座標系 x, y", df.attrs.get("crs", ""),
-                 "x easting, y northing in this CRS (a JGD2011 zone's surveyors' X is y here)")] if "x" in df else []),
+             *notes,
              (), ("分類 class", "損傷種別 (ja)", "damage type (en)")]
     for cid in CLASS_IDS:
         rows.append((cid, cfg.class_name(cid, "ja") if cfg else cid, cfg.class_name(cid, "en") if cfg else cid))
@@ -679,10 +703,7 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
             for c in lg[lg.max_row]:
                 c.font = bold
     lg["A1"].font = Font(bold=True, size=14)
-    with atomic_write(path, "wb") as fh:
-        buf = io.BytesIO()
-        wb.save(buf)
-        fh.write(buf.getvalue())
+    return lg
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -1,0 +1,304 @@
+"""The photo ledger (写真台帳 / 損傷写真台帳): ``patrol export STORE --format ledger --out X.xlsx``.
+
+A printable workbook of the damages, one block each, in the repair list's order (``export.route_order``, as every
+list): the damage's crop as a picture on the left, scaled to fit the block's photo area (its aspect kept, centred),
+and its particulars in a small table beside it (``LEDGER_ROWS``: 番号, ID, 種別 with its code, 状態, 発見日, 最終確認,
+路線 and the config's kept road fields, 緯度/経度 and a map link, then blank cells for the field crew: 確認者,
+確認日, 備考). The crop is the registry's own (``crop_jpeg``: the bytes ``report.write_photos`` writes beside the
+csv and xlsx lists, as ``crops.make_crop`` cut them in the run), embedded as it is: nothing is cut or encoded again.
+
+Printing: A4 portrait, ``BLOCKS_PER_PAGE`` blocks a page with a page break after each page's last block, one page
+wide (where many kept road fields make a block taller, printed smaller so a page still holds its blocks:
+``print_scale``; not Excel's "fit to pages", which ignores the page breaks); the page
+header names the municipality, the ledger and the day it was made, the footer the page (``1 / 12``). A ``legend``
+sheet as the repair list's (``report.xlsx_legend``).
+
+A damage without a photo (no crop stored: a registry of ``patrol locate``, whose detections come without images;
+or a stored crop that cannot be read) keeps its block, its photo area saying ``NO_PHOTO``, and a note names it
+(the console's warning): no damage is ever left out.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .atomic import atomic_write
+from .errors import UsageError, plural
+
+LEDGER = "ledger"
+BLOCKS_PER_PAGE = 3
+NO_PHOTO = "写真なし / no photo"
+#: the ledger sheet's columns (Excel character widths): A the photo, B a gap, C the labels, D the values
+COLUMN_WIDTHS = {"A": 44, "B": 1.5, "C": 18, "D": 30}
+#: a block's rows together, in points: the height of its photo area (3 blocks and 2 gaps: 680 pt of A4's ~750)
+BLOCK_PT = 216.0
+GAP_PT = 16.0
+#: the least height of a table row (a 10 pt font): a block with many kept road fields grows (and the page shrinks)
+ROW_MIN_PT = 13.0
+#: the 備考 row is as tall as this many rows (room to write by hand)
+NOTE_ROWS = 3
+#: A4 portrait (inches) and the page's margins: what a page holds
+A4_IN = (8.27, 11.69)
+MARGIN_SIDE_IN = 0.4
+MARGIN_TOP_IN = 0.7
+#: the photo's margin inside its area, in pixels
+PHOTO_PAD_PX = 6
+#: the table's rows: (key, Japanese label, English label); the kept road fields follow road_name (``report._columns``)
+LEDGER_ROWS: list[tuple[str, str, str]] = [
+    ("no", "番号", "No."),
+    ("candidate_id", "ID", "id"),
+    ("class", "種別", "damage type"),
+    ("status_ja", "状態", "status"),
+    ("first_seen", "発見日", "first seen"),
+    ("last_seen", "最終確認", "last seen"),
+    ("road_name", "路線", "road"),
+    ("lat", "緯度", "latitude"),
+    ("lon", "経度", "longitude"),
+    ("map", "地図", "map"),
+    ("checked_by", "確認者", "checked by"),  # blank: for the field crew
+    ("checked_at", "確認日", "checked at"),
+    ("note", "備考", "note"),
+]
+CREW_ROWS = ("checked_by", "checked_at", "note")
+MAP_TEXT = "地図アプリで開く / open in maps"
+
+
+def check_options(out: str | Path, crs=None, encoding=None, max_mb=None) -> None:
+    """``patrol export --format ledger``'s options, checked before any work: ``--out`` an .xlsx, and none of
+    ``--crs``, ``--encoding``, ``--max-mb`` (UsageError, exit 2)."""
+    for flag, v, why in (("--crs", crs, "its position is WGS 84 lat/lon with a map link; --crs is for the lists "
+                                        "and the GIS files"),
+                         ("--encoding", encoding, "an .xlsx workbook is Unicode; --encoding is the Shapefile's"),
+                         ("--max-mb", max_mb, "--max-mb fits the html map for a mail; narrow the ledger with "
+                                              "--status or --since")):
+        if v is not None and not (isinstance(v, str) and not v.strip()):
+            raise UsageError(f"is not for --format ledger ({why})", None, flag)
+    if Path(out).suffix.lower() != ".xlsx":
+        raise UsageError(f"{Path(out).name}: --format ledger writes an Excel workbook, X.xlsx", None, "--out")
+
+
+def ledger_rows(df: pd.DataFrame, cfg) -> list[tuple[str, str, str]]:
+    """``LEDGER_ROWS`` with the config's kept road fields that ``df`` carries after road_name (headed by their name)."""
+    from .report import _columns
+
+    return _columns(df, cfg, LEDGER_ROWS)
+
+
+def geo_uri(lat: float, lon: float, label: str) -> str:
+    """The map link of a damage: RFC 5870 ``geo:`` with a pin named ``label``, as report.html's "open in maps"
+    (Android's map apps open it; Excel hands it to the system's handler of ``geo:``)."""
+    from urllib.parse import quote
+
+    ll = f"{lat:.7f},{lon:.7f}"
+    return f"geo:{ll}?q={ll}({quote(label, safe='')})"
+
+
+def _photo(crop: Any):
+    """(openpyxl Image, None) of a stored crop, or (None, why) where there is none to show."""
+    from openpyxl.drawing.image import Image
+
+    data = bytes(crop) if isinstance(crop, (bytes, bytearray, memoryview)) else b""
+    if not data:
+        return None, "no crop stored"
+    if not data.startswith(b"\xff\xd8\xff"):  # the registry keeps JPEGs (report.write_photos: the same test)
+        return None, "its stored crop is not a JPEG"
+    try:
+        img = Image(io.BytesIO(data))  # embedded as these bytes (openpyxl keeps a JPEG as it is)
+    except Exception:  # PIL cannot read it: a damaged crop
+        return None, "its stored crop cannot be read"
+    if not (img.width > 0 and img.height > 0):
+        return None, "its stored crop is empty"
+    return img, None
+
+
+def _fit(w: int, h: int, box_w: float, box_h: float) -> tuple[int, int]:
+    """``w`` x ``h`` scaled to fit ``box_w`` x ``box_h`` (pixels), aspect kept."""
+    s = min(box_w / w, box_h / h)
+    return max(1, int(w * s)), max(1, int(h * s))
+
+
+def _col_px(width: float) -> float:
+    """An Excel column width (characters of the default font) in pixels, as Excel draws it."""
+    return int(width * 7 + 5)
+
+
+def print_scale(block_pt: float) -> int:
+    """The print scale (%) at which a page holds its ``BLOCKS_PER_PAGE`` blocks of ``block_pt`` points (and the gaps
+    between them) and the sheet's width: 100 unless many kept road fields make the blocks taller (at least 40)."""
+    width_in = sum(_col_px(w) for w in COLUMN_WIDTHS.values()) / 96
+    height_in = (BLOCKS_PER_PAGE * block_pt + (BLOCKS_PER_PAGE - 1) * GAP_PT) / 72
+    room_w, room_h = A4_IN[0] - 2 * MARGIN_SIDE_IN, A4_IN[1] - 2 * MARGIN_TOP_IN
+    fit = min(room_w / width_in, room_h / height_in) * 0.97  # a little room for the renderer's rounding
+    return max(40, min(100, int(fit * 100)))
+
+
+def _header_text(v: str) -> str:
+    """Text for a page header: ``&`` doubled (Excel's header codes start with it)."""
+    return str(v).replace("&", "&&")
+
+
+def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None = None,
+                 said: list[str] | None = None) -> Path:
+    """Write ``df`` (``report.prepare``d, in route order, as ``report.export`` hands it) as the photo ledger.
+    ``notes`` gets the warning naming the damages without a photo; ``said`` the line counting the photos."""
+    from openpyxl import Workbook
+    from openpyxl.drawing.spreadsheet_drawing import AnchorMarker, OneCellAnchor
+    from openpyxl.drawing.xdr import XDRPositiveSize2D
+    from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
+    from openpyxl.utils.units import pixels_to_EMU
+    from openpyxl.worksheet.pagebreak import Break
+
+    from .report import XLSX_NUMBER_FORMATS, _excel_time, _flat, _now, _tz, xlsx_cell, xlsx_legend
+
+    notes = [] if notes is None else notes
+    tz = _tz(cfg)
+    rows = ledger_rows(df, cfg)
+    units = [NOTE_ROWS if k == "note" else 1 for k, *_ in rows]
+    row_pt = max(ROW_MIN_PT, BLOCK_PT / sum(units))
+    heights = [u * row_pt for u in units]
+    area_w = _col_px(COLUMN_WIDTHS["A"])
+    area_h = sum(heights) * 96 / 72
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = LEDGER
+    for letter, w in COLUMN_WIDTHS.items():
+        ws.column_dimensions[letter].width = w
+    thin = Side(style="thin", color="808080")
+    box = Border(left=thin, right=thin, top=thin, bottom=thin)
+    label_fill = PatternFill("solid", fgColor="1F3A5F")  # the lists' heading colours (report.xlsx_header)
+    label_font = Font(bold=True, color="FFFFFF", size=9)
+    value_font = Font(size=10)
+    centre = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    label_align = Alignment(vertical="center", shrink_to_fit=True)
+    value_align = Alignment(vertical="center", shrink_to_fit=True)
+    note_align = Alignment(vertical="top", wrap_text=True)
+    # named styles: one per kind of cell, set by name (a font, fill and border set on each of 30,000 cells cost 3/4
+    # of the export)
+    for name, font, fill, align in (("ledger label", label_font, label_fill, label_align),
+                                    ("ledger value", value_font, None, value_align),
+                                    ("ledger note", value_font, None, note_align),
+                                    ("ledger photo", Font(size=14, color="808080"), None, centre)):
+        st = NamedStyle(name=name, font=font, border=box, alignment=align)
+        if fill is not None:
+            st.fill = fill
+        wb.add_named_style(st)
+
+    missing: list[tuple[str, str]] = []
+    n_photos = 0
+    r = 1
+    n = len(df)
+    recs = df.to_dict("records")
+    for i, rec in enumerate(recs):
+        top = r
+        cid = str(rec.get("candidate_id") or "")
+        for (key, ja, en), h in zip(rows, heights):
+            ws.row_dimensions[r].height = h
+            lab = ws.cell(row=r, column=3)
+            xlsx_cell(lab, ja if ja == en else f"{ja} {en}")
+            lab.style = "ledger label"
+            cell = ws.cell(row=r, column=4)
+            cell.style = "ledger note" if key == "note" else "ledger value"
+            v = _value(key, rec, i, tz, _flat, _excel_time)
+            xlsx_cell(cell, v, XLSX_NUMBER_FORMATS.get(key))
+            if key == "map" and v:
+                cell.hyperlink = geo_uri(float(rec["lat"]), float(rec["lon"]), cid)
+                cell.style = "Hyperlink"
+                cell.border, cell.alignment = box, value_align
+            r += 1
+        bottom = r - 1
+        ws.merge_cells(start_row=top, start_column=1, end_row=bottom, end_column=1)
+        area = ws.cell(row=top, column=1)
+        area.style = "ledger photo"
+        for rr in range(top + 1, bottom + 1):  # a merged range's border is drawn from its cells'
+            ws.cell(row=rr, column=1).style = "ledger photo"
+        img, why = _photo(rec.get("crop_jpeg"))
+        if img is None:
+            xlsx_cell(area, NO_PHOTO)
+            missing.append((cid, why))
+        else:
+            w, h = _fit(img.width, img.height, area_w - 2 * PHOTO_PAD_PX, area_h - 2 * PHOTO_PAD_PX)
+            img.width, img.height = w, h
+            off_x, off_y = (area_w - w) / 2, (area_h - h) / 2  # centred in the block's photo area
+            img.anchor = OneCellAnchor(_from=AnchorMarker(col=0, colOff=pixels_to_EMU(off_x), row=top - 1,
+                                                          rowOff=pixels_to_EMU(off_y)),
+                                       ext=XDRPositiveSize2D(pixels_to_EMU(w), pixels_to_EMU(h)))
+            ws.add_image(img)
+            n_photos += 1
+        if (i + 1) % BLOCKS_PER_PAGE == 0 or i + 1 == n:
+            if i + 1 < n:
+                ws.row_breaks.append(Break(id=bottom))  # the page ends after this block
+        else:
+            ws.row_dimensions[r].height = GAP_PT
+            r += 1
+    pages = max(1, -(-n // BLOCKS_PER_PAGE))
+    ws.print_area = f"A1:D{max(1, r - 1)}"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.orientation = "portrait"
+    # a fixed scale, not "fit to pages": Excel and LibreOffice ignore manual page breaks when fitting
+    ws.page_setup.scale = print_scale(sum(heights))
+    ws.print_options.horizontalCentered = True
+    ws.page_margins.left = ws.page_margins.right = MARGIN_SIDE_IN
+    ws.page_margins.top = ws.page_margins.bottom = MARGIN_TOP_IN
+    ws.page_margins.header = ws.page_margins.footer = 0.3
+    made = _now(cfg)
+    ws.oddHeader.left.text = _header_text(getattr(cfg, "municipality", "") or "")
+    ws.oddHeader.center.text = "損傷写真台帳"
+    ws.oddHeader.right.text = f"出力日 {made:%Y-%m-%d}"
+    ws.oddFooter.center.text = "&P / &N"
+    ws.sheet_view.showGridLines = False
+
+    xlsx_legend(wb, cfg, "道路損傷 写真台帳 / Road damage photo ledger", ("件数 damages", n),
+                [("写真 photos", f"{n_photos} 枚 (写真なし {len(missing)})",
+                  "each damage's crop as the registry keeps it (the lists' photo), one block a damage, "
+                  f"{BLOCKS_PER_PAGE} a page"),
+                 ("地図 map", "地図アプリで開く (geo: リンク)", "a geo: link: the phone's or PC's map app"),
+                 ("確認者・確認日・備考", "現地確認の記入欄 (空欄)", "blank: for the field crew")],
+                [(k, ja, en) for k, ja, en in rows])
+    with atomic_write(path, "wb") as fh:
+        buf = io.BytesIO()
+        wb.save(buf)
+        fh.write(buf.getvalue())
+    if missing:
+        notes.append(missing_note(path, missing))
+    if said is not None:
+        said.append(f"{plural(n_photos, 'photo')} in the ledger, {BLOCKS_PER_PAGE} damages a page "
+                    f"({plural(pages, 'page')}" + (f"; {len(missing)} without a photo)" if missing else ")"))
+    return path
+
+
+#: the most damages without a photo the warning names (the rest are counted)
+MISSING_NAMED = 20
+
+
+def missing_note(path: str | Path, missing: list[tuple[str, str]]) -> str:
+    """The warning naming the damages without a photo (``(id, why)``, in the ledger's order), grouped by why, the
+    first ``MISSING_NAMED`` named."""
+    named, by_why = missing[:MISSING_NAMED], {}
+    for cid, why in named:
+        by_why.setdefault(why, []).append(cid)
+    more = f"; and {len(missing) - len(named)} more" if len(missing) > len(named) else ""
+    return (f"{Path(path).name}: {plural(len(missing), 'damage')} without a photo, each kept with '{NO_PHOTO}' in "
+            "its block: " + "; ".join(f"{', '.join(ids)} ({why})" for why, ids in by_why.items()) + more)
+
+
+def _value(key: str, rec: dict, i: int, tz, flat, excel_time) -> Any:
+    """The table cell of row ``key`` for the damage ``rec`` (the ``i``-th), typed for ``report.xlsx_cell``."""
+    if key == "no":
+        return i + 1
+    if key in CREW_ROWS:
+        return None
+    if key == "class":
+        code, ja = flat(rec.get("class")) or "", flat(rec.get("class_name_ja")) or ""
+        return f"{ja} ({code})" if ja and ja != code else code or None
+    if key == "map":
+        lat, lon = flat(rec.get("lat")), flat(rec.get("lon"))
+        return MAP_TEXT if isinstance(lat, (int, float)) and isinstance(lon, (int, float)) else None
+    v = flat(rec.get(key))
+    if key in ("first_seen", "last_seen"):  # ISO text with offset -> the municipality's wall time
+        v = excel_time(v, tz) or v
+    return v
