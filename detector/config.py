@@ -616,7 +616,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError("top level must be a mapping of settings", path)
+        # `timezone： Asia/Tokyo` alone (or under comments) is one string, not a mapping: say why
+        raise ConfigError(f"top level must be a mapping of settings{_ime_hint(text)}", path)
     return data
 
 
