@@ -451,6 +451,15 @@ class Config(_Strict):
     municipality: str = "default"
     timezone: str = Field("Asia/Tokyo", description="used when a frame has neither GPS time nor an EXIF offset")
     classes: dict[str, ClassSpec] = Field(default_factory=_default_classes)
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _class_ids_first(cls, v: Any) -> Any:
+        # before the specs are validated: a mistyped id (D50, d40) was refused as `classes.D50.name_en: Field
+        # required`, as if the user had to describe a new class
+        if isinstance(v, dict):
+            _check_class_ids(v)
+        return v
     detect: DetectSpec = Field(default_factory=DetectSpec)
     frames: FramesSpec = Field(default_factory=FramesSpec)
     camera: CameraSpec | None = Field(default_factory=CameraSpec)

@@ -88,6 +88,9 @@ def test_shift_jis_and_bom(tmp_path):
     ("segments:\n  weights:\n    D50: 2\n", "segments.weights: unknown class ids ['D50']"),
     ("segments:\n  weights:\n    d40: 8\n", "segments.weights: unknown class ids ['d40']"),
     ("segments:\n  weights:\n    D40: -5\n", "segments.weights: weights must not be negative"),
+    # a class's threshold under a mistyped id was refused as `classes.D50.name_en: Field required`
+    ("classes:\n  D50:\n    threshold: 0.5\n", "classes: unknown class ids ['D50']; known: ['D00', 'D10', 'D20', 'D40']"),
+    ("classes:\n  d40: {threshold: 0.5}\n", "classes: unknown class ids ['d40']"),
 ])
 def test_segment_weights_of_unknown_classes_are_refused(tmp_path, text, why):
     """A weight under a mistyped class id was silently ignored (the class kept its default weight)."""
