@@ -381,7 +381,7 @@ def train(
     use = best.with_suffix(".onnx") if export else best
     console.print(f"trained at {size} px. For your city config: {config_weights_line(use, size)}. "
                   f"Eval, tune and run use a model at detect.imgsz, {_config(None).detect.imgsz} unless set; a smaller "
-                  "size is faster and may score as well: compare with patrol eval); then patrol tune at that size",
+                  "size is faster and may score as well: compare with patrol eval; then patrol tune at that size",
                   soft_wrap=True, markup=False, highlight=False)
 
 

@@ -451,6 +451,15 @@ class Config(_Strict):
     municipality: str = "default"
     timezone: str = Field("Asia/Tokyo", description="used when a frame has neither GPS time nor an EXIF offset")
     classes: dict[str, ClassSpec] = Field(default_factory=_default_classes)
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _class_ids_first(cls, v: Any) -> Any:
+        # before the specs are validated: a mistyped id (D50, d40) was refused as `classes.D50.name_en: Field
+        # required`, as if the user had to describe a new class
+        if isinstance(v, dict):
+            _check_class_ids(v)
+        return v
     detect: DetectSpec = Field(default_factory=DetectSpec)
     frames: FramesSpec = Field(default_factory=FramesSpec)
     camera: CameraSpec | None = Field(default_factory=CameraSpec)
@@ -616,7 +625,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError("top level must be a mapping of settings", path)
+        # `timezone： Asia/Tokyo` alone (or under comments) is one string, not a mapping: say why
+        raise ConfigError(f"top level must be a mapping of settings{_ime_hint(text)}", path)
     return data
 
 

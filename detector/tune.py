@@ -346,7 +346,9 @@ def _with_stamp(text: str, stamp: str) -> str:
 def thresholds_tuned_at(config_path: str | Path | None) -> TunedFor | None:
     """The detect.imgsz (and model) the config's thresholds were tuned for, and the file saying so, from the comment
     `patrol tune` writes (:func:`tune_stamp`): the config's own, else — when it sets no threshold itself — that of
-    configs/default.yaml, whose thresholds it then uses. None when unknown (thresholds set by hand)."""
+    configs/default.yaml, whose thresholds it then uses (also when it sets only some classes' by hand: the others are
+    default.yaml's). None when unknown (every class's threshold set by hand)."""
+    from . import CLASS_IDS
     from .config import DEFAULT_CONFIG
 
     paths = [Path(config_path)] if config_path is not None else []
@@ -363,8 +365,12 @@ def thresholds_tuned_at(config_path: str | Path | None) -> TunedFor | None:
         except yaml.YAMLError:
             return None
         classes = data.get("classes") if isinstance(data, dict) else None
-        if isinstance(classes, dict) and any(isinstance(v, dict) and "threshold" in v for v in classes.values()):
-            return None  # thresholds of its own, not stamped: set by hand
+        own = {k for k, v in classes.items() if isinstance(v, dict) and "threshold" in v} if isinstance(
+            classes, dict) else set()
+        if own >= set(CLASS_IDS):
+            return None  # thresholds of its own for every class, not stamped: set by hand
+        # some set by hand (`classes: {D40: {threshold: 0.5}}`), the others configs/default.yaml's: its stamp holds
+        # for those (before, one hand-set class silenced the warning of a city model run at the shipped thresholds)
     return None
 
 

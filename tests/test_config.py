@@ -88,6 +88,9 @@ def test_shift_jis_and_bom(tmp_path):
     ("segments:\n  weights:\n    D50: 2\n", "segments.weights: unknown class ids ['D50']"),
     ("segments:\n  weights:\n    d40: 8\n", "segments.weights: unknown class ids ['d40']"),
     ("segments:\n  weights:\n    D40: -5\n", "segments.weights: weights must not be negative"),
+    # a class's threshold under a mistyped id was refused as `classes.D50.name_en: Field required`
+    ("classes:\n  D50:\n    threshold: 0.5\n", "classes: unknown class ids ['D50']; known: ['D00', 'D10', 'D20', 'D40']"),
+    ("classes:\n  d40: {threshold: 0.5}\n", "classes: unknown class ids ['d40']"),
 ])
 def test_segment_weights_of_unknown_classes_are_refused(tmp_path, text, why):
     """A weight under a mistyped class id was silently ignored (the class kept its default weight)."""
@@ -178,6 +181,9 @@ def test_frames_ignore_patterns(tmp_path):
     ("municipality: 宇治市　第１\ncamera:\n  height_m： 1.2\n", 3, "has a full-width colon (：) after its name"),
     ("patrol_log:\n  inspector:\u3000道路維持課　山田\n", 2, "has a full-width space (全角スペース) after its colon"),
     ("camera:\n  height_m: 1.2\n\u3000\u3000pitch_deg: 8\n", 3, "is indented with a full-width space"),
+    # the file's only setting (under a comment) with a full-width colon is one string, not a mapping: the error was
+    # `top level must be a mapping of settings` alone
+    ("# 射水市\ntimezone： Asia/Tokyo\n", 2, "has a full-width colon (：) after its name"),
 ])
 def test_full_width_space_or_colon_is_named(tmp_path, text, line, why):
     """A full-width space or colon typed with a Japanese IME where YAML needs ASCII makes YAML read the setting as

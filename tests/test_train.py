@@ -162,6 +162,10 @@ def test_train_cli_no_val_no_export_and_offline_amp_check(tmp_path):
     # (the run lies outside the folder patrol ran in: the absolute path, said to be one)
     assert (f"trained at 64 px. For your city config: detect: {{weights: {run / 'weights' / 'best.pt'}, imgsz: 64}} "
             "(an absolute path" in r.stdout), r.stdout
+    # the line's parentheses match (a stray ')' after "compare with patrol eval" closed nothing)
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("trained at "))
+    assert line.count("(") == line.count(")"), line
+    assert line.endswith("compare with patrol eval; then patrol tune at that size"), line
     rows = _rows(run / "results.csv")
     assert len(rows) == 2
     # epoch 1 was not validated (ultralytics writes zero val losses), the last epoch was

@@ -320,3 +320,21 @@ def test_tune_refuses_a_split_without_any_labelled_box(tmp_path, monkeypatch, sy
     with pytest.raises(InputError, match="no labelled box in the val split: nothing to tune"):
         tune("data.yaml", "w.onnx", p)
     assert p.read_text(encoding="utf-8") == CONFIG
+
+
+def test_some_thresholds_by_hand_keep_default_yaml_stamp(tmp_path):
+    """A city config setting one class's threshold by hand (`classes: {D40: {threshold: 0.5}}`, as README's
+    configuration section shows) takes the other classes' from configs/default.yaml, tuned for the shipped model at
+    448 px: its stamp still holds for them. Before, the one hand-set class made the thresholds "set by hand", so a
+    retrained model (or another detect.imgsz) ran at the shipped model's thresholds without a warning."""
+    from detector.config import DEFAULT_CONFIG
+
+    if not DEFAULT_CONFIG.is_file() or "# patrol tune" not in DEFAULT_CONFIG.read_text(encoding="utf-8"):
+        pytest.skip(f"no tune stamp in {DEFAULT_CONFIG}")
+    p = tmp_path / "imizu.yaml"
+    p.write_text("municipality: imizu\nclasses:\n  D40:\n    threshold: 0.5\ndetect: {imgsz: 64}\n", encoding="utf-8")
+    tuned = thresholds_tuned_at(p)
+    assert tuned is not None and tuned.path == DEFAULT_CONFIG and tuned.imgsz == 448 and tuned.sha256
+    # every class set by hand: nothing of default.yaml's is used, nothing to check
+    p.write_text("classes:\n" + "".join(f"  {c}:\n    threshold: 0.4\n" for c in CLASS_IDS), encoding="utf-8")
+    assert thresholds_tuned_at(p) is None
