@@ -446,20 +446,17 @@ class PatrolLogSpec(_Strict):
     inspector: str | None = Field(None, description="巡回者: who patrols, written on every drive's row")
     vehicle: str | None = Field(None, description="車両: the patrol vehicle (e.g. its number plate or fleet number)")
 
+    @field_validator("inspector", "vehicle", mode="before")
+    @classmethod
+    def _number_as_text(cls, v: Any) -> Any:
+        # `vehicle: 1234` (a fleet number written without quotes) is a YAML number: the text it was written as
+        return str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
 
 class Config(_Strict):
     municipality: str = "default"
     timezone: str = Field("Asia/Tokyo", description="used when a frame has neither GPS time nor an EXIF offset")
     classes: dict[str, ClassSpec] = Field(default_factory=_default_classes)
-
-    @field_validator("classes", mode="before")
-    @classmethod
-    def _class_ids_first(cls, v: Any) -> Any:
-        # before the specs are validated: a mistyped id (D50, d40) was refused as `classes.D50.name_en: Field
-        # required`, as if the user had to describe a new class
-        if isinstance(v, dict):
-            _check_class_ids(v)
-        return v
     detect: DetectSpec = Field(default_factory=DetectSpec)
     frames: FramesSpec = Field(default_factory=FramesSpec)
     camera: CameraSpec | None = Field(default_factory=CameraSpec)
@@ -471,6 +468,15 @@ class Config(_Strict):
     privacy: PrivacySpec = Field(default_factory=PrivacySpec)
     patrol_log: PatrolLogSpec = Field(default_factory=PatrolLogSpec)
     survey: SurveySpec = Field(default_factory=SurveySpec)
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _class_ids_first(cls, v: Any) -> Any:
+        # before the specs are validated: a mistyped id (D50, d40) was refused as `classes.D50.name_en: Field
+        # required`, as if the user had to describe a new class
+        if isinstance(v, dict):
+            _check_class_ids(v)
+        return v
 
     @field_validator("timezone")
     @classmethod

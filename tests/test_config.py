@@ -204,3 +204,15 @@ def test_tab_indent_is_named(tmp_path):
     # names with a full-width space stay as written, no hint where nothing is wrong
     p.write_text("municipality: 宇治市　第１\npatrol_log:\n  inspector: 道路維持課　山田\n", encoding="utf-8")
     assert load_config(p).patrol_log.inspector == "道路維持課　山田"
+
+
+def test_a_fleet_number_without_quotes_is_text(tmp_path):
+    """`patrol_log: {vehicle: 1234}` (YAML reads a number) was refused with "Input should be a valid string"; the
+    patrol log writes the number as it was written. A true/false is still refused (no vehicle is called that)."""
+    p = tmp_path / "city.yaml"
+    p.write_text("patrol_log:\n  vehicle: 1234\n  inspector: 7\n", encoding="utf-8")
+    cfg = load_config(p)
+    assert (cfg.patrol_log.vehicle, cfg.patrol_log.inspector) == ("1234", "7")
+    p.write_text("patrol_log:\n  vehicle: yes\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="patrol_log.vehicle"):
+        load_config(p)
