@@ -574,7 +574,9 @@ def _show_damage(st, candidate_id: str) -> None:
     if not len(q):
         raise UsageError(f"{candidate_id}: no such candidate in the registry", st.path)
     r = q.iloc[0]
-    console.print(f"{candidate_id}: {status_label(r['status'])}" + (f" ({r['status_note']})" if r["status_note"] else ""),
+    # the note of the status it has: a reopened damage's is the reopen's reason, not the repair's note it keeps
+    note = st.status_note_now(candidate_id)
+    console.print(f"{candidate_id}: {status_label(r['status'])}" + (f" ({note})" if note else ""),
                   markup=False, highlight=False, soft_wrap=True)
     # the audit trail: every change, by whom or by what (patrol's own: "patrol (run …)", "patrol (the merge of …)")
     hist = st.history(candidate_id)

@@ -2634,6 +2634,30 @@ class Store:
         row = self.con.execute("SELECT status FROM candidates WHERE candidate_id=?", (candidate_id,)).fetchone()
         return row[0] if row else None
 
+    def status_note_now(self, candidate_id: str) -> str | None:
+        """The note of a candidate's current status, as ``patrol status REGISTRY ID`` heads it: its ``status_note``
+        (the crew's or the office's, kept from one status to the next as they move it along), but for a damage
+        patrol reopened (a drive that saw it after the repair, a repair dated before a sighting, a merge) the
+        reopen's own reason (its history row ``repaired -> reopened``: ``seen … after the repair of …``) unless a
+        note was given since: the kept note was the repair's, not the reopen's (``_reopen`` leaves it for the lists,
+        whose note column is the crew's own). None: no note (or no such id)."""
+        row = self.con.execute("SELECT status, status_note FROM candidates WHERE candidate_id=?",
+                               (candidate_id,)).fetchone()
+        if row is None:
+            return None
+        status, note = row[0], _s(row[1])
+        if status != "reopened":
+            return note
+        reopen = self.con.execute("SELECT hid, note FROM status_history WHERE candidate_id=? AND to_status='reopened' "
+                                  "AND from_status IS NOT 'reopened' ORDER BY hid DESC LIMIT 1",
+                                  (candidate_id,)).fetchone()
+        if reopen is None:  # (a history without its reopen: the candidate's note as it is)
+            return note
+        given = note is not None and self.con.execute(  # a note a crew or the office gave the reopened damage
+            "SELECT 1 FROM status_history WHERE candidate_id=? AND hid>? AND note=?",
+            (candidate_id, reopen[0], note)).fetchone() is not None
+        return note if given else _s(reopen[1])
+
     def _set_status(self, candidate_id: str, status: str, note, who, when, issue_type, source: str,
                     seen: list | None = None) -> bool:
         """Change a status along ``TRANSITIONS`` (a history row); False: it had that status. A repair dated (``when``

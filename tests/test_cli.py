@@ -1523,6 +1523,46 @@ def test_status_show_prints_no_nan_in_the_history(located, tmp_path):
     assert hist[2].split()[2:] == ["confirmed", "->", "scheduled", "by", "山田", "[manual]"], hist
 
 
+def test_status_show_heads_a_reopen_with_its_own_reason(located, tmp_path):
+    """`patrol status REGISTRY ID` (no --set) headed a reopened damage with the note it kept from the crew's earlier
+    check (`reopened (再発) (crew checked)`), as if that note said why it was open again. The header now says what
+    belongs to the status it has: the reopen's reason (a drive seen after the repair; a repair dated before a
+    sighting held), or a note given since the reopen; the history keeps every note, and the lists keep the crew's
+    note in their note column (the crew's own field: the import round trip reads it unchanged). Real data: the
+    sample's pass 1 located, a damage checked and repaired, pass 2 located; a repair dated before pass 2's sighting."""
+    from detector.store import Store
+
+    store = tmp_path / "registry.gpkg"
+    ok(patrol("locate", need(TOYAMA / f"{P1}.oracle.csv"), "--roads", located["roads"], "--out", tmp_path / "o1",
+              "--store", store))
+    a = sorted(_store_rows(store))[0]
+    ok(patrol("status", store, a, "--set", "confirmed", "--note", "crew checked"))
+    ok(patrol("status", store, a, "--set", "repaired", "--at", "2026-11-22"))
+    ok(patrol("locate", need(TOYAMA / f"{P2}.oracle.csv"), "--roads", located["roads"], "--out", tmp_path / "o2",
+              "--store", store))
+    out = [" ".join(x.split()) for x in ok(patrol("status", store, a)).stdout.splitlines()]
+    assert out[0] == f"{a}: reopened (再発) (seen again after repair)", out
+    assert any("-> confirmed 'crew checked' [manual]" in x for x in out[2:]), out  # the history keeps it
+    # the list: the crew's note stays in its column, and goes back in unchanged
+    ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "list.csv"))
+    head, rows = _read_list(tmp_path / "list.csv")
+    row = next(r for r in rows if r["candidate_id"] == a)
+    assert (row["status"], row["status_note"]) == ("reopened", "crew checked"), row
+    r = ok(patrol("import-verification", store, tmp_path / "list.csv"))
+    assert "applied 0, notes 0, unchanged 31," in r.stdout, r.stdout
+    ok(patrol("status", store, a, "--set", "reopened", "--note", "穴が再び開いた"))  # a note given since the reopen
+    assert ok(patrol("status", store, a)).stdout.splitlines()[0] == f"{a}: reopened (再発) (穴が再び開いた)"
+    reg = tmp_path / "both.gpkg"  # a repair dated before a sighting held: reopened at once, the header says by what
+    shutil.copy(located["store"], reg)
+    b = sorted(_store_rows(reg))[1]
+    with Store(reg) as st:
+        st.set_status(b, "repaired", when="2026-11-22", note="応急処置")
+        assert st.status_of(b) == "reopened"
+    head = ok(patrol("status", reg, b)).stdout.splitlines()[0]
+    assert re.fullmatch(rf"{b}: reopened \(再発\) \(seen 2026-11-27 \d\d:\d\d \({P2}\) after the repair of "
+                        r"2026-11-22\)", head), head
+
+
 def test_creation_row_names_the_run_and_its_inspector(located, tmp_path):
     """The history row a run's merge writes when it finds a damage (-> new) had no ``who`` (NULL; `patrol status`
     showed ``by patrol (run …)`` from its run_id) while the other rows patrol writes itself name the run and its
