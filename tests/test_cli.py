@@ -1662,8 +1662,9 @@ def test_status_at_dates_the_change(located, tmp_path):
     r = ok(patrol("status", store, a, "--set", "補修済", "--at", "2026/11/25", "--who", "山田"))
     assert r.stdout.splitlines()[0] == f"{a}: new -> repaired (補修済み), repaired at 2026-11-25T00:00:00+09:00", r.stdout
     assert re.search(rf"{a}: seen 2026-11-27 \d\d:\d\d \({P2}\) after the repair of 2026-11-25: repair recorded, "
-                     rf"reopened \(再発\); check the repair date: if it is wrong, patrol status REGISTRY {a} --set "
-                     r"repaired --at <the right date>", " ".join(r.stdout.split())), r.stdout
+                     rf"reopened \(再発\); check the repair date: if it is wrong, patrol status "
+                     rf"{re.escape(str(store))} {a} --set repaired --at <the right date>",
+                     " ".join(r.stdout.split())), r.stdout
     assert _store_rows(store)[a]["status"] == "reopened"
     r = ok(patrol("status", store, a, "--set", "repaired", "--at", "2026年11月27日"))  # the right day: after the sighting
     assert r.stdout.strip() == f"{a}: reopened -> repaired (補修済み), repaired at 2026-11-27T00:00:00+09:00", r.stdout
@@ -1673,6 +1674,44 @@ def test_status_at_dates_the_change(located, tmp_path):
         r = patrol("status", store, b, "--set", "repaired", "--at", at)
         assert r.returncode == 2 and "--at" in r.stderr and msg in r.stderr, r.stderr
     assert _store_rows(store) == before
+
+
+def test_commands_in_messages_name_the_registry_given(located, tmp_path):
+    """A message telling the office what to run printed a placeholder for the registry (`(to change it: patrol
+    status REGISTRY R-000012 --set …)`; the import's held row `to apply it: patrol status R-000002 --set …` none at
+    all): the line could not be copied. It names the registry as given now, quoted where a shell needs it (a folder
+    with a space), and the command it prints runs. Real data: the sample's registry of both passes, in a folder whose
+    name has a space and Japanese (as a department's shared drive has)."""
+    import shlex
+
+    from detector.store import Store
+
+    store = tmp_path / "道路 台帳" / "registry.gpkg"
+    store.parent.mkdir()
+    shutil.copy(located["store"], store)
+    a, b, c = sorted(_store_rows(store))[:3]
+    ok(patrol("status", store, b, "--set", "confirmed"))
+    r = ok(patrol("merge", store, b, "--into", a, "--force"))
+    line = " ".join(r.stdout.split())
+    m = re.search(r"\(to change it: (patrol status .*) --set …\)", line)
+    assert m and m[1] == f"patrol status '{store}' {a}", line
+    args = shlex.split(m[1])[2:]  # the line as copied into a shell
+    assert args == [str(store), a]
+    assert ok(patrol("status", *args, "--set", "scheduled")).stdout.startswith(f"{a}: new -> scheduled"), args
+    r = patrol("status", store, b, "--set", "confirmed")  # the merged id: its status is the target's
+    assert_user_error(r, 2, f"its status is {a}'s (patrol status '{store}' {a} --set …)")
+    # the import's row held (changed in the registry since the list was exported): how to apply it
+    ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "list.csv"))
+    with Store(store) as st:
+        st.set_status(c, "confirmed", note="office")
+    head, rows = _read_list(tmp_path / "list.csv")
+    for row in rows:
+        if row["candidate_id"] == c:
+            row["status"] = "scheduled"
+    _write_list(tmp_path / "crew.csv", head, rows)
+    r = ok(patrol("import-verification", store, tmp_path / "crew.csv"))
+    out = " ".join((r.stdout + r.stderr).split())
+    assert f"to apply it: patrol status '{store}' {c} --set scheduled" in out, out
 
 
 def test_a_registry_command_refuses_an_empty_file(tmp_path):
