@@ -909,7 +909,7 @@ def _export_due(store: Path, out: Path, roads: Optional[Path], config: Optional[
             "by": cfg.survey.by.model_dump() if cfg.survey.by is not None else None,
             "min_coverage": cfg.segments.min_coverage, "frames": int(len(frames)),
             "drives": int(frames["drive"].nunique()), "segments": int(len(t)), "due": int(due.sum()),
-            "never_surveyed": int(t["never_surveyed"].sum()), "off_cycle": d.off_cycle,
+            "never_surveyed": int(t["never_surveyed"].sum()), "off_cycle": d.off_cycle, "no_length": d.no_length,
             "generated": cfg.now().isoformat(timespec="seconds")}
     if district is not None:
         meta["area"] = {"file": district.path.name, "where": area_where, "name": district.label}
@@ -920,7 +920,10 @@ def _export_due(store: Path, out: Path, roads: Optional[Path], config: Optional[
     console.print(f"{due.sum()} of {plural(len(t), 'segment')} ({km(t['length_m'][due].sum())} of "
                   f"{km(t['length_m'].sum())} km) due on {at_d.isoformat()}, {meta['never_surveyed']} never surveyed"
                   + (f"; {plural(d.off_cycle, 'segment')} ({km(d.off_cycle_m)} km) on no patrol cycle left out"
-                     if d.off_cycle else "") + f" → {out}{in_area}", soft_wrap=True, markup=False, highlight=False)
+                     if d.off_cycle else "")
+                  + (f"; {plural(d.no_length, 'segment')} of no length (two equal points, which no drive covers) "
+                     "left out" if d.no_length else "") + f" → {out}{in_area}", soft_wrap=True, markup=False,
+                  highlight=False)
 
 
 @app.command()
