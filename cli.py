@@ -574,7 +574,9 @@ def _show_damage(st, candidate_id: str) -> None:
     if not len(q):
         raise UsageError(f"{candidate_id}: no such candidate in the registry", st.path)
     r = q.iloc[0]
-    console.print(f"{candidate_id}: {status_label(r['status'])}" + (f" ({r['status_note']})" if r["status_note"] else ""),
+    # the note of the status it has: a reopened damage's is the reopen's reason, not the repair's note it keeps
+    note = st.status_note_now(candidate_id)
+    console.print(f"{candidate_id}: {status_label(r['status'])}" + (f" ({note})" if note else ""),
                   markup=False, highlight=False, soft_wrap=True)
     # the audit trail: every change, by whom or by what (patrol's own: "patrol (run …)", "patrol (the merge of …)")
     hist = st.history(candidate_id)
@@ -913,7 +915,7 @@ def _export_due(store: Path, out: Path, roads: Optional[Path], config: Optional[
             "by": cfg.survey.by.model_dump() if cfg.survey.by is not None else None,
             "min_coverage": cfg.segments.min_coverage, "frames": int(len(frames)),
             "drives": int(frames["drive"].nunique()), "segments": int(len(t)), "due": int(due.sum()),
-            "never_surveyed": int(t["never_surveyed"].sum()), "off_cycle": d.off_cycle,
+            "never_surveyed": int(t["never_surveyed"].sum()), "off_cycle": d.off_cycle, "no_length": d.no_length,
             "generated": cfg.now().isoformat(timespec="seconds")}
     if district is not None:
         meta["area"] = {"file": district.path.name, "where": area_where, "name": district.label}
@@ -924,7 +926,10 @@ def _export_due(store: Path, out: Path, roads: Optional[Path], config: Optional[
     console.print(f"{due.sum()} of {plural(len(t), 'segment')} ({km(t['length_m'][due].sum())} of "
                   f"{km(t['length_m'].sum())} km) due on {at_d.isoformat()}, {meta['never_surveyed']} never surveyed"
                   + (f"; {plural(d.off_cycle, 'segment')} ({km(d.off_cycle_m)} km) on no patrol cycle left out"
-                     if d.off_cycle else "") + f" → {out}{in_area}", soft_wrap=True, markup=False, highlight=False)
+                     if d.off_cycle else "")
+                  + (f"; {plural(d.no_length, 'segment')} of no length (two equal points, which no drive covers) "
+                     "left out" if d.no_length else "") + f" → {out}{in_area}", soft_wrap=True, markup=False,
+                  highlight=False)
 
 
 @app.command()

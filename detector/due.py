@@ -17,7 +17,10 @@ network, never-surveyed ones included:
   due (it is the most overdue);
 - sorted most overdue first: never surveyed (the most frequently patrolled first), then days_overdue descending;
 - a segment whose frequency is null (``survey.every_days: null`` for the values ``survey.by`` does not list, or a
-  listed value's null: a road on no patrol cycle, patrolled on request) is left out of the list (``Due.off_cycle``).
+  listed value's null: a road on no patrol cycle, patrolled on request) is left out of the list (``Due.off_cycle``);
+- so is a segment of no length (shorter than ``MIN_LENGTH_M``: two equal points in the network, as the sample's
+  ``00000037-374-1303``): no frame covers any share of a point, so it would be listed never surveyed and due for ever,
+  whatever the patrols (``Due.no_length``; counted apart from the roads on no patrol cycle).
 """
 
 from __future__ import annotations
@@ -68,6 +71,10 @@ DUE_FILES = (".csv", ".xlsx", *SEGMENT_FILES)
 #: the GeoPackage's layer: named for what it holds (the segments export's is ``segments``: a QGIS project holding both
 #: tells them apart)
 DUE_LAYER = "patrol_due"
+#: a segment shorter than this (m) has no length to patrol: two equal points (or equal but for rounding) in the
+#: network, which no drive can cover (coverage is a share of the length). The shortest real pieces of a ledger network
+#: are some decimetres (the sample's: 0.22 m, 0.24 m, 0.35 m) and a drive along them covers them: those stay listed
+MIN_LENGTH_M = 0.01
 
 
 @dataclass
@@ -78,6 +85,7 @@ class Due:
     notes: list[str] = field(default_factory=list)  # survey.by values that match no segment, …
     off_cycle: int = 0  # segments on no patrol cycle (a null frequency): left out of ``table``
     off_cycle_m: float = 0.0  # and their length
+    no_length: int = 0  # segments of no length (``MIN_LENGTH_M``): left out of ``table``, whatever their cycle
 
     @property
     def due(self) -> pd.Series:
@@ -191,18 +199,16 @@ def due_table(net, frames: pd.DataFrame | None, cfg, at: date) -> Due:
     df = df[_after_road_name([c for c, _, _ in COLUMNS], list(kept))]
     # most overdue first: never surveyed (the most frequent first), then by days overdue; the network's order after
     order = np.lexsort((np.arange(len(df)), every, -overdue.to_numpy(np.int64, na_value=0), ~never))
-    order = order[every[order] > 0]  # a segment on no patrol cycle (a null frequency) is left out of the list
-    # a zero-length segment of the network (two equal points: the sample's 00000037-374-1303) merges to an empty
-    # collection: the map keeps the network's own line, so the GeoPackage's layer stays LINESTRING (QGIS offers a
-    # GEOMETRY layer of two types as two sublayers) and the GeoJSON has a geometry for it
-    empty = shapely.is_empty(lines)
-    if empty.any():
-        lines = lines.copy()
-        lines[empty] = np.asarray(gdf.geometry.values, dtype=object)[empty]
+    # left out of the list: a segment of no length (two equal points: the sample's 00000037-374-1303; no drive covers
+    # a point, it would be due for ever; its merged line is an empty collection, which made the GeoPackage's layer
+    # GEOMETRY), then one on no patrol cycle (a null frequency)
+    point = ~(lengths >= MIN_LENGTH_M) | shapely.is_empty(lines)
+    off = (every == 0) & ~point
+    order = order[(every[order] > 0) & ~point[order]]
     geo = gpd.GeoSeries(lines[order], crs=gdf.crs)
     table = gpd.GeoDataFrame(df.iloc[order].reset_index(drop=True), geometry=geo.values, crs=gdf.crs)
-    return Due(table, at, list(kept), notes, off_cycle=int((every == 0).sum()),
-               off_cycle_m=float(lengths[every == 0].sum()))
+    return Due(table, at, list(kept), notes, off_cycle=int(off.sum()), off_cycle_m=float(lengths[off].sum()),
+               no_length=int(point.sum()))
 
 
 def columns(d: Due) -> list[tuple[str, str, str]]:
@@ -269,9 +275,11 @@ def _legend(wb, d: Due, cfg, cols) -> None:
               "its due day is this day or before it (days_overdue 0 or more) or it was never surveyed; patrols after "
               "this day are not counted"),
              ("件数 segments", f"{len(t)} 区間 (巡回対象 {n_due}、うち未巡回 {int(t['never_surveyed'].sum())})"
-              + (f"。定期巡回の対象外 {d.off_cycle} 区間は載せない" if d.off_cycle else ""),
+              + (f"。定期巡回の対象外 {d.off_cycle} 区間は載せない" if d.off_cycle else "")
+              + (f"。長さのない区間 (2 点が同じ位置) {d.no_length} 区間は載せない" if d.no_length else ""),
               f"{len(t)} segments ({n_due} due, {int(t['never_surveyed'].sum())} of them never surveyed)"
-              + (f"; {d.off_cycle} segments on no patrol cycle left out" if d.off_cycle else ""))]
+              + (f"; {d.off_cycle} segments on no patrol cycle left out" if d.off_cycle else "")
+              + (f"; {d.no_length} segments of no length (two equal points) left out" if d.no_length else ""))]
     if cfg is not None:
         rows.append(("巡回頻度 frequency", *_frequency(cfg)))
         c = float(cfg.segments.min_coverage)

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
     """A count in a message: ``1 sighting``, ``2 sightings`` (``many``: the plural where it is not ``word`` + s)."""
     return f"{n} {word if n == 1 else many or word + 's'}"
+
+
+#: what a shell reads as one plain word (any letter or digit, Japanese too): a path of only these is shown as it is
+_PLAIN_WORD = re.compile(r"[\w@%+=:,./-]+")
+_PLAIN_WORD_WINDOWS = re.compile(r"[\w@%+=:,./\\-]+")  # (cmd and PowerShell: \ is the path separator)
+
+
+def shell_word(text: str | Path) -> str:
+    """A path (or word) as a message shows it in a command line to copy: ``registry.gpkg`` as it is; quoted where a
+    shell would split or read it (a space, ``$``, ``'``, ``&``, ``(``…): ``'my registry.gpkg'`` (POSIX shells;
+    ``'`` as ``'\\''``), ``"C:\\road data\\registry.gpkg"`` on Windows (cmd and PowerShell both read it)."""
+    s = str(text)
+    if os.name == "nt":
+        return s if _PLAIN_WORD_WINDOWS.fullmatch(s) else f'"{s}"'
+    return s if _PLAIN_WORD.fullmatch(s) else "'" + s.replace("'", "'\\''") + "'"
 
 
 class PatrolError(Exception):

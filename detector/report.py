@@ -1000,7 +1000,7 @@ def due_lines(due, simplify_m: float = 2.0) -> list[dict]:
     """report.html's patrol-due layer from ``due.due_table``'s ``Due`` (the segments on a patrol cycle): its segments
     merged per road, frequency and last patrol day (never surveyed: one group per road and frequency), as everything
     the popup says is the same along such a group (the due day follows from the last patrol and the frequency): a
-    whole network never driven is then a few multi-lines, not one record per segment (the sample network's 11,216
+    whole network never driven is then a few multi-lines, not one record per segment (the sample network's 11,215
     never-surveyed segments: 134 KB, not 636 KB with their ids). Each ``{"d": [line, ...] (as _road_lines: segments
     that meet end to end merged, simplified by simplify_m, delta-encoded), "n": road name (None: unnamed),
     "t": last patrol day (YYYY-MM-DD; None: never surveyed), "e": every_days, "k": segments, "m": metres}``; the page

@@ -110,7 +110,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, StoreError, UsageError, plural, read_input_bytes
+from .errors import InputError, StoreError, UsageError, plural, read_input_bytes, shell_word
 from .tracks import JA_DATE_MARKS, zone_of
 from .textio import TextEncodingError, decode_text, table_delimiter
 
@@ -637,6 +637,7 @@ class RepairSeenAfter:
     drive: str | None  # its drive
     again: bool = False  # that repair was recorded (and reopened) before: nothing changed
     merged: str | None = None  # the id merged into it (``patrol merge``) whose sighting reopened it
+    registry: str = "REGISTRY"  # the registry's path as its commands to copy name it (``Store.path_word``)
 
     @property
     def note(self) -> str:
@@ -649,12 +650,12 @@ class RepairSeenAfter:
         if self.merged:
             return (f"{self.candidate_id}: {self.note}: reopened (再発) by the merge of {self.merged}; check it on the "
                     f"road: if the repair did not hold, it stays reopened; if the repair date is wrong, patrol status "
-                    f"REGISTRY {self.candidate_id} --set repaired --at <the right date>; if the merge is wrong, patrol "
-                    f"merge REGISTRY {self.merged} --undo (repaired again)")
+                    f"{self.registry} {self.candidate_id} --set repaired --at <the right date>; if the merge is wrong, "
+                    f"patrol merge {self.registry} {self.merged} --undo (repaired again)")
         did = "recorded before, still reopened" if self.again else "repair recorded, reopened"
         return (f"{self.candidate_id}: {self.note}: {did} (再発); check the repair date: if it is wrong, patrol status "
-                f"REGISTRY {self.candidate_id} --set repaired --at <the right date>, or the crew's list again with the "
-                f"right 補修日 (repaired_at); if the repair did not hold, it stays reopened")
+                f"{self.registry} {self.candidate_id} --set repaired --at <the right date>, or the crew's list again "
+                f"with the right 補修日 (repaired_at); if the repair did not hold, it stays reopened")
 
 
 def merge_max_apart_m(cfg=None) -> float:
@@ -685,6 +686,7 @@ class CandidateMerge:
     #: into was repaired and candidate_id was seen after the repair: into reopened by the merge, as candidate_id's
     #: drive would have reopened it (the sighting, the repair date), else None
     reopened: RepairSeenAfter | None = None
+    registry: str = "REGISTRY"  # the registry's path as its commands to copy name it (``Store.path_word``)
 
     @property
     def message(self) -> str:
@@ -704,7 +706,8 @@ class CandidateMerge:
         else:
             out = [f"{self.candidate_id} was {status_label(self.status)}; {self.into} keeps its status "
                    f"{status_label(self.into_status)}" + ("" if self.status == self.into_status else
-                                                          f" (to change it: patrol status REGISTRY {self.into} --set …)")]
+                                                          f" (to change it: patrol status {self.registry} {self.into} "
+                                                          "--set …)")]
         if self.cls != self.into_cls:
             out.append(f"classes differ: {self.candidate_id} was {self.cls}, {self.into} keeps its class "
                        f"{self.into_cls}; a later drive's {self.cls} sighting there is seen again as {self.into}")
@@ -943,6 +946,12 @@ class Store:
         self.converted_from: int | None = None
         self._converting: int | None = None
         self._open()
+
+    @property
+    def path_word(self) -> str:
+        """The registry's path as a message's command to copy names it: as the user gave it, quoted where a shell
+        needs it (``'my registry.gpkg'``: ``errors.shell_word``)."""
+        return shell_word(self.path)
 
     @classmethod
     def for_config(cls, path: str | Path, cfg) -> "Store":
@@ -2281,14 +2290,14 @@ class Store:
                     raise UsageError(f"unknown candidate id {x!r}", self.path)
             if got[a][6]:
                 raise UsageError(f"{self.merged_text(a)}: nothing to merge (its sightings are "
-                                 f"{self.final_target(a)}'s; to undo that merge: patrol merge REGISTRY {a} --undo)",
-                                 self.path)
+                                 f"{self.final_target(a)}'s; to undo that merge: patrol merge {self.path_word} {a} "
+                                 "--undo)", self.path)
             if got[b][6]:
                 final = self.final_target(b)
                 if final == a:
                     raise UsageError(f"{self.merged_text(b)}: already one damage (nothing to merge)", self.path)
-                raise UsageError(f"{self.merged_text(b)}: merge into {final} instead (patrol merge REGISTRY {a} "
-                                 f"--into {final})", self.path)
+                raise UsageError(f"{self.merged_text(b)}: merge into {final} instead (patrol merge {self.path_word} "
+                                 f"{a} --into {final})", self.path)
             try:
                 at, _ = self._when(when)
             except ValueError as e:
@@ -2356,14 +2365,14 @@ class Store:
             if (st_b == "repaired" and _isnum(t_a) and _isnum(rep_t) and float(t_a) > float(rep_t)
                     and (seen := self._seen_after(b, float(rep_t))) is not None):
                 (rep_at,) = con.execute("SELECT repaired_at FROM candidates WHERE candidate_id=?", (b,)).fetchone()
-                reopened = RepairSeenAfter(b, self._local(rep_at), *seen, merged=a)
+                reopened = RepairSeenAfter(b, self._local(rep_at), *seen, merged=a, registry=self.path_word)
                 self._reopen(b, at, reopened.note, f"merged-from:{a}",
                              who=f"patrol (the merge of {a}" + (f" by {_s(who)})" if _s(who) else ")"))
             self._touch("candidates", "observations", "status_history", "passes", "merges")
         return CandidateMerge(
             candidate_id=a, into=b, cls=cls_a, into_cls=cls_b, into_name=" ".join(x for x in (cls_b, _s(ja_b)) if x),
             status=st_a, into_status=st_b, sightings=int(n_a), drives=len(drives_a - drives_b), n_obs=int(n_b or 0),
-            n_drives=int(nd_b), at=at, apart_m=apart, reopened=reopened)
+            n_drives=int(nd_b), at=at, apart_m=apart, reopened=reopened, registry=self.path_word)
 
     def _set_aside(self, where: str, args: tuple) -> list[dict]:
         """Inside merge_candidates' transaction: delete the observations ``where`` and return them as they were (rows
@@ -2557,7 +2566,7 @@ class Store:
         if last != hid or cur != "reopened":
             return None if quiet else (
                 f"the merge had reopened {into} ({why}); its status changed since ({status_label(cur)}): it stays "
-                f"{status_label(cur)} (patrol status REGISTRY {final} --set …)")
+                f"{status_label(cur)} (patrol status {self.path_word} {final} --set …)")
         seen = self._own_seen_after(into, final, float(rep_t)) if _isnum(rep_t) else None
         if seen is not None:
             if quiet:
@@ -2605,7 +2614,8 @@ class Store:
         with self._txn():
             if (merged := self.merged_text(candidate_id)) is not None:
                 final = self.final_target(candidate_id)
-                raise UsageError(f"{merged}: its status is {final}'s (patrol status REGISTRY {final} --set …)",
+                raise UsageError(f"{merged}: its status is {final}'s (patrol status {self.path_word} {final} "
+                                 "--set …)",
                                  self.path)
             if self._set_status(candidate_id, status, note, who, when, issue_type, source="manual", seen=seen):
                 return True
@@ -2633,6 +2643,30 @@ class Store:
         """The stored status of a candidate (None: no such id)."""
         row = self.con.execute("SELECT status FROM candidates WHERE candidate_id=?", (candidate_id,)).fetchone()
         return row[0] if row else None
+
+    def status_note_now(self, candidate_id: str) -> str | None:
+        """The note of a candidate's current status, as ``patrol status REGISTRY ID`` heads it: its ``status_note``
+        (the crew's or the office's, kept from one status to the next as they move it along), but for a damage
+        patrol reopened (a drive that saw it after the repair, a repair dated before a sighting, a merge) the
+        reopen's own reason (its history row ``repaired -> reopened``: ``seen … after the repair of …``) unless a
+        note was given since: the kept note was the repair's, not the reopen's (``_reopen`` leaves it for the lists,
+        whose note column is the crew's own). None: no note (or no such id)."""
+        row = self.con.execute("SELECT status, status_note FROM candidates WHERE candidate_id=?",
+                               (candidate_id,)).fetchone()
+        if row is None:
+            return None
+        status, note = row[0], _s(row[1])
+        if status != "reopened":
+            return note
+        reopen = self.con.execute("SELECT hid, note FROM status_history WHERE candidate_id=? AND to_status='reopened' "
+                                  "AND from_status IS NOT 'reopened' ORDER BY hid DESC LIMIT 1",
+                                  (candidate_id,)).fetchone()
+        if reopen is None:  # (a history without its reopen: the candidate's note as it is)
+            return note
+        given = note is not None and self.con.execute(  # a note a crew or the office gave the reopened damage
+            "SELECT 1 FROM status_history WHERE candidate_id=? AND hid>? AND note=?",
+            (candidate_id, reopen[0], note)).fetchone() is not None
+        return note if given else _s(reopen[1])
 
     def _set_status(self, candidate_id: str, status: str, note, who, when, issue_type, source: str,
                     seen: list | None = None) -> bool:
@@ -2667,7 +2701,8 @@ class Store:
             if _isnum(rep_t) and abs(float(rep_t) - at_t) < 1:
                 # the repair it was reopened after, again (a list imported twice): still seen after it
                 if seen is not None:
-                    seen.append(RepairSeenAfter(candidate_id, self._local(at), *after, again=True))
+                    seen.append(RepairSeenAfter(candidate_id, self._local(at), *after, again=True,
+                                                registry=self.path_word))
                 return False
         sets = ["status=?", "status_changed_at=?"]
         vals: list[Any] = [status, at]
@@ -2690,7 +2725,7 @@ class Store:
         if after is not None:
             # seen after the repair date by a drive the registry already holds: reopened now, as a merge of that drive
             # after the repair would have (repaired_at and the crew's note stay; the history keeps the repair)
-            rs = RepairSeenAfter(candidate_id, self._local(at), *after)
+            rs = RepairSeenAfter(candidate_id, self._local(at), *after, registry=self.path_word)
             stamp = max(self._now().replace(microsecond=0), datetime.fromisoformat(at))
             self._reopen(candidate_id, stamp.isoformat(), rs.note, source,
                          who="patrol (the repair" + (f" by {_s(who)}" if _s(who) else "") + " dated before a sighting)")
@@ -2841,7 +2876,7 @@ class Store:
                 "VALUES (?,?,?,?,?,?,?,?)", (cid, now.isoformat(), cur, cur, who, note, issue, source))
             self._touch("status_history")
         if len(crew) == 1 and crew[0] in TRANSITIONS.get(cur, ()):
-            hint = f"to apply it: patrol status {cid} --set {crew[0]}"
+            hint = f"to apply it: patrol status {self.path_word} {cid} --set {crew[0]}"
         elif len(crew) == 1 and crew[0] in STATUSES:
             hint = f"{cur} -> {crew[0]} is not allowed (from {cur}: {', '.join(sorted(TRANSITIONS.get(cur, ()))) or 'none'})"
         else:

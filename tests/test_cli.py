@@ -1523,6 +1523,46 @@ def test_status_show_prints_no_nan_in_the_history(located, tmp_path):
     assert hist[2].split()[2:] == ["confirmed", "->", "scheduled", "by", "山田", "[manual]"], hist
 
 
+def test_status_show_heads_a_reopen_with_its_own_reason(located, tmp_path):
+    """`patrol status REGISTRY ID` (no --set) headed a reopened damage with the note it kept from the crew's earlier
+    check (`reopened (再発) (crew checked)`), as if that note said why it was open again. The header now says what
+    belongs to the status it has: the reopen's reason (a drive seen after the repair; a repair dated before a
+    sighting held), or a note given since the reopen; the history keeps every note, and the lists keep the crew's
+    note in their note column (the crew's own field: the import round trip reads it unchanged). Real data: the
+    sample's pass 1 located, a damage checked and repaired, pass 2 located; a repair dated before pass 2's sighting."""
+    from detector.store import Store
+
+    store = tmp_path / "registry.gpkg"
+    ok(patrol("locate", need(TOYAMA / f"{P1}.oracle.csv"), "--roads", located["roads"], "--out", tmp_path / "o1",
+              "--store", store))
+    a = sorted(_store_rows(store))[0]
+    ok(patrol("status", store, a, "--set", "confirmed", "--note", "crew checked"))
+    ok(patrol("status", store, a, "--set", "repaired", "--at", "2026-11-22"))
+    ok(patrol("locate", need(TOYAMA / f"{P2}.oracle.csv"), "--roads", located["roads"], "--out", tmp_path / "o2",
+              "--store", store))
+    out = [" ".join(x.split()) for x in ok(patrol("status", store, a)).stdout.splitlines()]
+    assert out[0] == f"{a}: reopened (再発) (seen again after repair)", out
+    assert any("-> confirmed 'crew checked' [manual]" in x for x in out[2:]), out  # the history keeps it
+    # the list: the crew's note stays in its column, and goes back in unchanged
+    ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "list.csv"))
+    head, rows = _read_list(tmp_path / "list.csv")
+    row = next(r for r in rows if r["candidate_id"] == a)
+    assert (row["status"], row["status_note"]) == ("reopened", "crew checked"), row
+    r = ok(patrol("import-verification", store, tmp_path / "list.csv"))
+    assert "applied 0, notes 0, unchanged 31," in r.stdout, r.stdout
+    ok(patrol("status", store, a, "--set", "reopened", "--note", "穴が再び開いた"))  # a note given since the reopen
+    assert ok(patrol("status", store, a)).stdout.splitlines()[0] == f"{a}: reopened (再発) (穴が再び開いた)"
+    reg = tmp_path / "both.gpkg"  # a repair dated before a sighting held: reopened at once, the header says by what
+    shutil.copy(located["store"], reg)
+    b = sorted(_store_rows(reg))[1]
+    with Store(reg) as st:
+        st.set_status(b, "repaired", when="2026-11-22", note="応急処置")
+        assert st.status_of(b) == "reopened"
+    head = ok(patrol("status", reg, b)).stdout.splitlines()[0]
+    assert re.fullmatch(rf"{b}: reopened \(再発\) \(seen 2026-11-27 \d\d:\d\d \({P2}\) after the repair of "
+                        r"2026-11-22\)", head), head
+
+
 def test_creation_row_names_the_run_and_its_inspector(located, tmp_path):
     """The history row a run's merge writes when it finds a damage (-> new) had no ``who`` (NULL; `patrol status`
     showed ``by patrol (run …)`` from its run_id) while the other rows patrol writes itself name the run and its
@@ -1622,8 +1662,9 @@ def test_status_at_dates_the_change(located, tmp_path):
     r = ok(patrol("status", store, a, "--set", "補修済", "--at", "2026/11/25", "--who", "山田"))
     assert r.stdout.splitlines()[0] == f"{a}: new -> repaired (補修済み), repaired at 2026-11-25T00:00:00+09:00", r.stdout
     assert re.search(rf"{a}: seen 2026-11-27 \d\d:\d\d \({P2}\) after the repair of 2026-11-25: repair recorded, "
-                     rf"reopened \(再発\); check the repair date: if it is wrong, patrol status REGISTRY {a} --set "
-                     r"repaired --at <the right date>", " ".join(r.stdout.split())), r.stdout
+                     rf"reopened \(再発\); check the repair date: if it is wrong, patrol status "
+                     rf"{re.escape(str(store))} {a} --set repaired --at <the right date>",
+                     " ".join(r.stdout.split())), r.stdout
     assert _store_rows(store)[a]["status"] == "reopened"
     r = ok(patrol("status", store, a, "--set", "repaired", "--at", "2026年11月27日"))  # the right day: after the sighting
     assert r.stdout.strip() == f"{a}: reopened -> repaired (補修済み), repaired at 2026-11-27T00:00:00+09:00", r.stdout
@@ -1633,6 +1674,44 @@ def test_status_at_dates_the_change(located, tmp_path):
         r = patrol("status", store, b, "--set", "repaired", "--at", at)
         assert r.returncode == 2 and "--at" in r.stderr and msg in r.stderr, r.stderr
     assert _store_rows(store) == before
+
+
+def test_commands_in_messages_name_the_registry_given(located, tmp_path):
+    """A message telling the office what to run printed a placeholder for the registry (`(to change it: patrol
+    status REGISTRY R-000012 --set …)`; the import's held row `to apply it: patrol status R-000002 --set …` none at
+    all): the line could not be copied. It names the registry as given now, quoted where a shell needs it (a folder
+    with a space), and the command it prints runs. Real data: the sample's registry of both passes, in a folder whose
+    name has a space and Japanese (as a department's shared drive has)."""
+    import shlex
+
+    from detector.store import Store
+
+    store = tmp_path / "道路 台帳" / "registry.gpkg"
+    store.parent.mkdir()
+    shutil.copy(located["store"], store)
+    a, b, c = sorted(_store_rows(store))[:3]
+    ok(patrol("status", store, b, "--set", "confirmed"))
+    r = ok(patrol("merge", store, b, "--into", a, "--force"))
+    line = " ".join(r.stdout.split())
+    m = re.search(r"\(to change it: (patrol status .*) --set …\)", line)
+    assert m and m[1] == f"patrol status '{store}' {a}", line
+    args = shlex.split(m[1])[2:]  # the line as copied into a shell
+    assert args == [str(store), a]
+    assert ok(patrol("status", *args, "--set", "scheduled")).stdout.startswith(f"{a}: new -> scheduled"), args
+    r = patrol("status", store, b, "--set", "confirmed")  # the merged id: its status is the target's
+    assert_user_error(r, 2, f"its status is {a}'s (patrol status '{store}' {a} --set …)")
+    # the import's row held (changed in the registry since the list was exported): how to apply it
+    ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "list.csv"))
+    with Store(store) as st:
+        st.set_status(c, "confirmed", note="office")
+    head, rows = _read_list(tmp_path / "list.csv")
+    for row in rows:
+        if row["candidate_id"] == c:
+            row["status"] = "scheduled"
+    _write_list(tmp_path / "crew.csv", head, rows)
+    r = ok(patrol("import-verification", store, tmp_path / "crew.csv"))
+    out = " ".join((r.stdout + r.stderr).split())
+    assert f"to apply it: patrol status '{store}' {c} --set scheduled" in out, out
 
 
 def test_a_registry_command_refuses_an_empty_file(tmp_path):

@@ -1,7 +1,7 @@
 """`patrol export REGISTRY --format due --roads R [--at DATE]`: every segment of the network with its last patrol and
 when the next is due (config ``survey``; README: Roads due for a patrol). Real data: the registry of the sample drive's
 two passes (p1 2026-11-20, p2 2026-11-27, with their frames: tests/test_export_segments.py's fixture) on the sample
-network (11,239 segments, 27 of them driven)."""
+network (11,239 segments, 27 of them driven; one of no length, left out of the list: 11,238 listed)."""
 
 from __future__ import annotations
 
@@ -67,12 +67,13 @@ def test_due_at_a_fixed_day(registry, tmp_path):  # noqa: F811
     """Every segment of the network, once; the driven ones with the day of their latest survey (the day's frames cover
     min_coverage of it: the oracle ``surveyed_days``) and its coverage, due 30 days later (default survey.every_days);
     the others never surveyed and due. Exact counts at three days: before p2 (only p1 counts), when one segment p2
-    covered too little (its last survey is p1's) falls due, and a week later."""
+    covered too little (its last survey is p1's) falls due, and a week later. (The network's segment of no length is
+    left out: test_due_leaves_out_a_segment_of_no_length.)"""
     path, cfg, _ = registry
     oracle = surveyed_days(path, cfg)
     assert len(oracle) == 23 and len({d for v in oracle.values() for d in v}) == 2
-    n = 11239
-    for at, n_due, n_never in [("2026-11-25", None, None), ("2026-12-20", 11217, 11216), ("2026-12-27", n, 11216)]:
+    n = 11238
+    for at, n_due, n_never in [("2026-11-25", None, None), ("2026-12-20", 11216, 11215), ("2026-12-27", n, 11215)]:
         at_d = date.fromisoformat(at)
         df, said = due(path, tmp_path / f"due-{at}.csv", "--roads", ROADS, "--at", at)
         assert len(df) == n and df["segment_id"].is_unique
@@ -92,7 +93,8 @@ def test_due_at_a_fixed_day(registry, tmp_path):  # noqa: F811
             assert (int(is_due.sum()), len(never)) == (n_due, n_never)
         km = lambda s: f"{pd.to_numeric(s).sum() / 1000:.1f}"  # noqa: E731
         assert (f"{int(is_due.sum())} of {n} segments ({km(df['length_m'][is_due])} of {km(df['length_m'])} km) due "
-                f"on {at}, {len(never)} never surveyed → ") in said, said
+                f"on {at}, {len(never)} never surveyed; 1 segment of no length (two equal points, which no drive "
+                "covers) left out → ") in said, said
         # most overdue first: the never surveyed, then by days overdue
         k = len(never)
         assert (df["never_surveyed"].iloc[:k] == "TRUE").all()
@@ -123,7 +125,7 @@ def test_due_by_a_road_field(registry, tmp_path):  # noqa: F811
         assert r.due == d.isoformat() and int(r.days_overdue) == (date(2026, 12, 1) - d).days
     overdue = got[pd.to_numeric(got["days_overdue"]) >= 0]
     assert set(overdue["路線"]) == {"線 137"}  # 3 days after 11-27: due 11-30, a day overdue; the others not yet
-    assert f"{len(df) - len(got) + len(overdue)} of 11239 segments" in said
+    assert f"{len(df) - len(got) + len(overdue)} of 11238 segments" in said
     assert "warning: survey.by.every_days: 路線 '線 9999' matches no segment" in said, said
 
 
@@ -140,12 +142,45 @@ def test_due_lists_only_the_roads_on_a_patrol_cycle(registry, tmp_path):  # noqa
     assert set(df["路線"]) == {"線 137", "線 138"}
     assert len(df) == int(names.isin(["線 137", "線 138"]).sum())
     assert set(pd.to_numeric(df["every_days"])) == {3, 7}
-    off = len(doc["features"]) - len(df)
-    assert f"of {len(df)} segments" in said and f"; {off} segments (" in said and "on no patrol cycle left out" in said
+    off = len(doc["features"]) - len(df) - 1  # (the segment of no length: 線 93, left out and said apart)
+    assert f"of {len(df)} segments" in said and "; 1 segment of no length" in said
+    assert f"; {off} segments (" in said and "on no patrol cycle left out" in said
     # the same roads on the default cycle: all of the network listed, nothing said of a cycle
     config.write_text("roads:\n  keep_fields: [路線]\n", encoding="utf-8")
     df, said = due(path, tmp_path / "due.csv", "--roads", roads, "--config", config, "--at", "2026-12-01")
-    assert len(df) == len(doc["features"]) and "no patrol cycle" not in said
+    assert len(df) == len(doc["features"]) - 1 and "no patrol cycle" not in said
+
+
+def test_due_leaves_out_a_segment_of_no_length(registry, tmp_path):  # noqa: F811
+    """A segment of the network of no length (two equal points: the sample's 00000037-374-1303) was listed due and
+    never surveyed on every day, whatever the patrols: no frame covers a share of a point. It is left out of the list
+    and its counts, and the closing line says how many (as it says the roads on no patrol cycle); the legend counts
+    it; the network's shortest real pieces (0.22–0.35 m) stay listed. ``due_table``: the map's due layer's rows."""
+    from openpyxl import load_workbook
+
+    from detector.config import Config
+    from detector.due import due_table
+    from detector.roads import load_roads
+
+    path, _, _ = registry
+    doc = json.loads(ROADS.read_text(encoding="utf-8"))
+    ends = {f["properties"]["segment_id"]: f["geometry"]["coordinates"] for f in doc["features"]}
+    assert ends["00000037-374-1303"][0] == ends["00000037-374-1303"][-1]  # (the network's own: two equal points)
+    df, said = due(path, tmp_path / "due.csv", "--roads", ROADS, "--at", "2026-12-20")
+    assert len(df) == len(doc["features"]) - 1 and "00000037-374-1303" not in set(df["segment_id"])
+    assert (pd.to_numeric(df["length_m"]) > 0).all() and pd.to_numeric(df["length_m"]).min() == pytest.approx(0.22)
+    assert said.count("of no length") == 1 and "never surveyed; 1 segment of no length (two equal points, " in said
+    x = tmp_path / "due.xlsx"
+    r = patrol("export", path, "--format", "due", "--roads", ROADS, "--out", x, "--at", "2026-12-20")
+    assert r.returncode == 0, r.stderr
+    lg = {row[0].value: row[1].value for row in load_workbook(x)["legend"].iter_rows() if row[0].value}
+    assert "長さのない区間 (2 点が同じ位置) 1 区間は載せない" in lg["件数 segments"], lg["件数 segments"]
+    cfg = Config()
+    with Store.for_config(path, cfg) as st:
+        frames = st.survey_frames()
+    d = due_table(load_roads(ROADS, cfg), frames, cfg, date(2026, 12, 20))
+    assert (d.no_length, d.off_cycle, len(d.table)) == (1, 0, len(doc["features"]) - 1)
+    assert int(d.due.sum()) == 11216 and int(d.table["never_surveyed"].sum()) == 11215
 
 
 def test_due_at_without_a_year_is_the_nearest_such_day(registry, tmp_path):  # noqa: F811
@@ -175,24 +210,24 @@ def test_due_xlsx_and_map(registry, tmp_path):  # noqa: F811
     r = patrol("export", path, "--format", "due", "--roads", ROADS, "--out", x, "--at", "2026-12-20")
     assert r.returncode == 0, r.stderr
     ws = load_workbook(x).active
-    assert ws.max_row == 11239 + 1 and ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
+    assert ws.max_row == 11238 + 1 and ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
     assert "2026-12-20" in ws.oddHeader.center.text and ws.print_title_rows == "$1:$1"
     heads = [c.value.split("\n")[-1] for c in ws[1]]
     assert heads == ["segment_id", "road_name", "length_m", "coverage", "last_surveyed", "every_days", "due",
                      "days_overdue", "never_surveyed"]
-    row = {h: c.value for h, c in zip(heads, ws[11239 + 1])}  # the last row: the least overdue
+    row = {h: c.value for h, c in zip(heads, ws[11238 + 1])}  # the last row: the least overdue
     assert row["last_surveyed"].date() == date(2026, 11, 27) and row["days_overdue"] == -7
     assert row["never_surveyed"] is False
     for out in (tmp_path / "due.geojson", tmp_path / "due.gpkg"):
         r = patrol("export", path, "--format", "due", "--roads", ROADS, "--out", out, "--at", "2026-12-20")
         assert r.returncode == 0, r.stderr
         g = gpd.read_file(out)
-        assert len(g) == 11239 and int(g["never_surveyed"].sum()) == 11216
+        assert len(g) == 11238 and int(g["never_surveyed"].sum()) == 11215
         assert int((g["days_overdue"] == -7).sum()) == 22
-        # every segment a line, the network's zero-length one (two equal points) too: it merged to an empty
-        # GEOMETRYCOLLECTION, so the GeoPackage's layer was GEOMETRY (two sublayers in QGIS), the GeoJSON's null
+        # every segment a line: the network's zero-length one (two equal points), which merged to an empty
+        # GEOMETRYCOLLECTION (the GeoPackage's layer GEOMETRY: two sublayers in QGIS), is left out
         assert set(g.geom_type) == {"LineString"}, g.geom_type.value_counts()
-        assert g.loc[g["segment_id"] == "00000037-374-1303", "length_m"].tolist() == [0.0]
+        assert "00000037-374-1303" not in set(g["segment_id"])
     import pyogrio
 
     assert [name for name, _ in pyogrio.list_layers(out)] == ["patrol_due"]
@@ -203,6 +238,7 @@ def test_due_xlsx_and_map(registry, tmp_path):  # noqa: F811
     assert kind == "LINESTRING"
     meta = json.loads(desc)
     assert meta["at"] == "2026-12-20" and meta["every_days"] == 30 and meta["min_coverage"] == 0.5, meta
+    assert (meta["segments"], meta["no_length"]) == (11238, 1), meta
 
 
 def test_due_xlsx_legend(registry, tmp_path):  # noqa: F811

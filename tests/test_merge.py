@@ -218,13 +218,14 @@ def test_refusals(sample, tmp_path):
              ((target, target), "cannot merge a candidate into itself"),
              ((dup, other), f"{dup} was merged into {target} on "),
              ((other, dup), f"{dup} was merged into {target} on .*merge into {target} instead \\(patrol merge "
-                            f"REGISTRY {other} --into {target}\\)"),
+                            f"{re.escape(str(path))} {other} --into {target}\\)"),
              ((target, dup), "already one damage")]
     with Store(path) as st:
         for (a, b), msg in cases:
             with pytest.raises(UsageError, match=msg):
                 st.merge_candidates(a, b, cfg=cfg)
-        with pytest.raises(UsageError, match=f"{dup} was merged into {target} .*patrol status REGISTRY {target}"):
+        with pytest.raises(UsageError, match=f"{dup} was merged into {target} .*patrol status "
+                                                 f"{re.escape(str(path))} {target} --set"):
             st.set_status(dup, "confirmed")
     assert dump(path, skip=()) == before
 
@@ -669,7 +670,7 @@ def test_merge_reopens_a_repaired_target_seen_after_its_repair_and_undo_takes_it
         ("repaired", "reopened", f"patrol (the merge of {dup} by Tanaka)", res.reopened.note, f"merged-from:{dup}")]
     assert res.notes[0] == f"{dup} was new (新規); {target} was repaired (補修済み), now reopened (再発)"
     assert res.notes[1].startswith(f"{target}: {res.reopened.note}: reopened (再発) by the merge of {dup}; ")
-    assert f"patrol merge REGISTRY {dup} --undo" in res.notes[1]
+    assert f"patrol merge {path} {dup} --undo" in res.notes[1]
     once = _state(path)
     with Store(path) as st:
         und = st.unmerge_candidate(dup, who="Tanaka", cfg=cfg)
