@@ -453,6 +453,60 @@ class PatrolLogSpec(_Strict):
         return str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
 
 
+#: the placeholders ``export.map_url`` may hold: the damage's latitude and longitude (WGS 84 degrees, 7 decimals) and
+#: its id (``R-000012``, URL-encoded)
+MAP_URL_FIELDS = ("lat", "lon", "id")
+#: 地理院地図 (GSI Maps, the Geospatial Information Authority of Japan's web map) at zoom 18 centred on the damage:
+#: ``export.map_url``'s default
+GSI_MAP_URL = "https://maps.gsi.go.jp/#18/{lat}/{lon}/"
+
+
+def check_map_url(v: str | None) -> str | None:
+    """``export.map_url`` checked when the config loads (exit 4 naming the setting): None (or blank) for no link, else
+    an http(s) address with ``{lat}`` and ``{lon}`` (and optionally ``{id}``), no other ``{...}`` (a literal brace:
+    ``{{``), no spaces: the link a desktop PC's Excel opens in the browser (a ``geo:`` link it cannot)."""
+    import string
+    from urllib.parse import urlsplit
+
+    if v is None or not v.strip():
+        return None
+    v = v.strip()
+    try:
+        parts = list(string.Formatter().parse(v))
+    except ValueError as e:
+        raise ValueError(f"{v!r}: {e} (a literal brace is written twice: {{{{ or }}}})") from None
+    named = [name for _, name, *_ in parts if name is not None]
+    if bad := [n for n in named if n not in MAP_URL_FIELDS]:
+        raise ValueError(f"{v!r}: unknown placeholder {', '.join('{' + n + '}' for n in bad)}; use {{lat}} "
+                         f"{{lon}} and optionally {{id}}, e.g. {GSI_MAP_URL}")
+    if bad := [f"{{{n}{'!' + c if c else ''}{':' + s if s else ''}}}" for _, n, s, c in parts if n and (s or c)]:
+        raise ValueError(f"{v!r}: {', '.join(bad)}: write the placeholder bare ({{lat}}: 7 decimals)")
+    if missing := [n for n in ("lat", "lon") if n not in named]:
+        raise ValueError(f"{v!r} has no {' or '.join('{' + n + '}' for n in missing)}: every damage would link to "
+                         f"the same place; e.g. {GSI_MAP_URL}")
+    sample = v.format(lat="36.7", lon="137.2", id="R-000001")
+    url = urlsplit(sample)
+    if url.scheme.lower() not in ("http", "https") or not url.netloc:
+        raise ValueError(f"{v!r} is not an http(s) address: give a web map's, e.g. {GSI_MAP_URL} (null: no link)")
+    if any(ch.isspace() or ord(ch) < 0x20 or ch in '"<>\\' for ch in sample):
+        raise ValueError(f"{v!r} holds a space, quote, angle bracket or backslash: encode it (%20) or leave it out")
+    return v
+
+
+class ExportSpec(_Strict):
+    """The lists' and the photo ledger's link to a web map at each damage (repair_list.csv, patrol export's csv,
+    xlsx and ledger)."""
+    map_url: str | None = Field(
+        GSI_MAP_URL, description="a web map's address with {lat} {lon} (and optionally {id}) filled in for each "
+        "damage: the lists' map column (地図) and the photo ledger's 地図 link; null: no link (the column empty, the "
+        "ledger's link a geo: link for a phone's map app)")
+
+    @field_validator("map_url")
+    @classmethod
+    def _map_url(cls, v: str | None) -> str | None:
+        return check_map_url(v)
+
+
 class Config(_Strict):
     municipality: str = "default"
     timezone: str = Field("Asia/Tokyo", description="used when a frame has neither GPS time nor an EXIF offset")
@@ -468,6 +522,7 @@ class Config(_Strict):
     privacy: PrivacySpec = Field(default_factory=PrivacySpec)
     patrol_log: PatrolLogSpec = Field(default_factory=PatrolLogSpec)
     survey: SurveySpec = Field(default_factory=SurveySpec)
+    export: ExportSpec = Field(default_factory=ExportSpec)
 
     @field_validator("classes", mode="before")
     @classmethod

@@ -36,7 +36,7 @@ GEOJSON_PROPERTIES = [
 ]
 REPAIR_COLUMNS = [
     "No", "candidate_id", "segment_id", "road_name", "chainage_m", "class", "種別", "class_name", "confidence",
-    "n_obs", "severity", "lat", "lon", "first_seen", "last_seen", "best_drive", "best_image", "photo", "drives", "n_drives",
+    "n_obs", "severity", "lat", "lon", "first_seen", "last_seen", "best_drive", "best_image", "photo", "map", "drives", "n_drives",
     "last_drive", "n_passes", "n_unseen", "n_poor_look", "last_passed", "status", "note", "issue_type", "checked_by", "checked_at",
     "status_changed_at",
 ]
@@ -56,7 +56,7 @@ RESERVED_COLUMNS = frozenset(c.casefold() for c in [
     "status_note", "status_changed_at", "repaired_at", "checked_by", "checked_at", "issue_type", "photo",
     "crop_jpeg", "crop_obs_id", "first_t", "last_t", "repaired_t", "created_run", "n_passes", "n_unseen",
     "n_poor_look", "last_passed", "merged_into", "merged_at", "fid", "geom", "geometry",
-    "crop", "i", "make", "model", "_t", "_u", "x", "y", "crs", *SEGMENT_COLUMNS,  # x, y, crs: --crs's (report.XY_COLUMNS)
+    "crop", "i", "make", "model", "map", "_t", "_u", "x", "y", "crs", *SEGMENT_COLUMNS,  # x, y, crs: --crs's (report.XY_COLUMNS)
     "first_surveyed", "last_surveyed",  # the registry's segments export (segments.PERIOD_COLUMNS)
 ])
 #: what a kept road field named like a patrol column gets in front of its name
@@ -277,6 +277,21 @@ def _text(v) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
 
 
+def map_links(template: str | None, lat, lon, ids) -> list[str]:
+    """Each damage's web map link (config ``export.map_url``, checked at load: ``config.check_map_url``): the template
+    with ``{lat}``, ``{lon}`` as 7 decimals (1 cm, as the lists' lat/lon) and ``{id}`` URL-encoded; '' where the
+    position is missing, and for every row without a template (``map_url: null``). The lists' ``map`` column (地図) and
+    the photo ledger's 地図 link."""
+    from urllib.parse import quote
+
+    lat, lon = (pd.to_numeric(pd.Series(list(v), dtype=object), errors="coerce").to_numpy(float) for v in (lat, lon))
+    if not template:
+        return [""] * len(lat)
+    ok = np.isfinite(lat) & np.isfinite(lon)
+    return [template.format(lat=f"{a:.7f}", lon=f"{o:.7f}", id=quote(_text(i), safe="")) if good else ""
+            for a, o, i, good in zip(lat, lon, ids, ok)]
+
+
 def run_photos(cands: pd.DataFrame, out: str | Path, stale: set[str] = frozenset()) -> list[str]:
     """Each candidate's crop in a run's ``OUT/crops/`` as a path relative to OUT (``crops/<run candidate id>.jpg``;
     with ``--store`` the run's id, not the registry's), '' where none was written; in the frame's row order. The
@@ -296,7 +311,8 @@ def run_photos(cands: pd.DataFrame, out: str | Path, stale: set[str] = frozenset
     return names
 
 
-def write_repair_list(cands: pd.DataFrame, path: str | Path, stale: set[str] = frozenset(), road_fields=()) -> Path:
+def write_repair_list(cands: pd.DataFrame, path: str | Path, stale: set[str] = frozenset(), road_fields=(),
+                      map_url: str | None = None) -> Path:
     """One row per candidate for a field crew, in route order (see route_order); UTF-8 with BOM.
 
     ``road_fields``: the kept road fields' columns of ``cands`` (``road_columns(cfg)``), written after road_name
@@ -310,15 +326,18 @@ def write_repair_list(cands: pd.DataFrame, path: str | Path, stale: set[str] = f
     past the damage, those after its last sighting that did not see it, those that passed it only in frames too dark,
     glared or blurred (not in n_unseen), the latest one's time (``Store._update_passes``), as
     `patrol export`'s lists carry them. ``photo`` is the candidate's crop beside the list (``crops/<run candidate id>.jpg``), where one was written
-    (``stale``: as for ``run_photos``)."""
+    (``stale``: as for ``run_photos``); ``map`` its web map link (``map_links`` of ``map_url``, config
+    ``export.map_url``; empty without one)."""
     path = Path(path)
     ordered = route_order(sightings(cands))
     photos = run_photos(ordered, path.parent, stale)
+    maps = map_links(map_url, ordered.get("lat", [None] * len(ordered)), ordered.get("lon", [None] * len(ordered)),
+                     ordered["candidate_id"])
     with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh, lineterminator="\r\n")
         road_fields = list(road_fields)
         w.writerow(_after_road_name(REPAIR_COLUMNS, road_fields))
-        for no, (r, photo) in enumerate(zip(ordered.to_dict("records"), photos), start=1):
+        for no, (r, photo, link) in enumerate(zip(ordered.to_dict("records"), photos, maps), start=1):
             drives = r.get("drives")
             drives = ";".join(drives) if isinstance(drives, (list, tuple, np.ndarray)) else (drives or "")
             w.writerow([
@@ -328,7 +347,7 @@ def write_repair_list(cands: pd.DataFrame, path: str | Path, stale: set[str] = f
                 _num(r.get("severity"), 1), _num(r.get("lat"), 7), _num(r.get("lon"), 7),
                 safe_cell(r.get("first_seen", "")), safe_cell(r.get("last_seen", "")),
                 safe_cell(_text(r.get("best_drive"))), safe_cell(r.get("best_image", "")),
-                safe_cell(photo), safe_cell(drives), _num(r.get("n_drives")), safe_cell(_text(r.get("last_drive"))),
+                safe_cell(photo), safe_cell(link), safe_cell(drives), _num(r.get("n_drives")), safe_cell(_text(r.get("last_drive"))),
                 _num(r.get("n_passes")), _num(r.get("n_unseen")), _num(r.get("n_poor_look")),
                 safe_cell(_text(r.get("last_passed"))),
                 safe_cell(_text(r.get("status"))), safe_cell(_text(r.get("status_note"))), "", "", "",

@@ -3,7 +3,9 @@
 A printable workbook of the damages, one block each, in the repair list's order (``export.route_order``, as every
 list): the damage's crop as a picture on the left, scaled to fit the block's photo area (its aspect kept, centred),
 and its particulars in a small table beside it (``LEDGER_ROWS``: 番号, ID, 種別 with its code, 状態, 発見日, 最終確認,
-路線 and the config's kept road fields, 緯度/経度 and a map link, then blank cells for the field crew: 確認者,
+路線 and the config's kept road fields, 緯度/経度 and a map link (the config's web map, ``export.map_url``, 地理院地図
+by default, which desktop Excel opens in the browser; a ``geo:`` link for a phone's map app where it is null), then
+blank cells for the field crew: 確認者,
 確認日, 備考). The crop is the registry's own (``crop_jpeg``: the bytes ``report.write_photos`` writes beside the
 csv and xlsx lists, as ``crops.make_crop`` cut them in the run), embedded as it is: nothing is cut or encoded again.
 
@@ -64,7 +66,8 @@ LEDGER_ROWS: list[tuple[str, str, str]] = [
     ("note", "備考", "note"),
 ]
 CREW_ROWS = ("checked_by", "checked_at", "note")
-MAP_TEXT = "地図アプリで開く / open in maps"
+MAP_TEXT = "地図アプリで開く / open in maps"  # the geo: link (no web map set: export.map_url null)
+WEB_MAP_TEXT = "Web地図で開く / open the web map"  # the config's web map (export.map_url)
 
 
 def check_options(out: str | Path, crs=None, encoding=None, max_mb=None) -> None:
@@ -89,8 +92,8 @@ def ledger_rows(df: pd.DataFrame, cfg) -> list[tuple[str, str, str]]:
 
 
 def geo_uri(lat: float, lon: float, label: str) -> str:
-    """The map link of a damage: RFC 5870 ``geo:`` with a pin named ``label``, as report.html's "open in maps"
-    (Android's map apps open it; Excel hands it to the system's handler of ``geo:``)."""
+    """The map link of a damage without a web map (``export.map_url: null``): RFC 5870 ``geo:`` with a pin named
+    ``label``, as report.html's "open in maps" (Android's map apps open it; desktop Excel on Windows cannot)."""
     from urllib.parse import quote
 
     ll = f"{lat:.7f},{lon:.7f}"
@@ -152,7 +155,9 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
     from openpyxl.utils.units import pixels_to_EMU
     from openpyxl.worksheet.pagebreak import Break
 
-    from .report import XLSX_NUMBER_FORMATS, _excel_time, _flat, _now, _tz, xlsx_cell, xlsx_legend
+    from .export import map_links
+    from .report import (XLSX_NUMBER_FORMATS, XlsxLink, _excel_time, _flat, _now, _tz, map_note, map_url, xlsx_cell,
+                         xlsx_legend)
 
     notes = [] if notes is None else notes
     tz = _tz(cfg)
@@ -193,6 +198,7 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
     r = 1
     n = len(df)
     recs = df.to_dict("records")
+    links = map_links(map_url(cfg), df["lat"], df["lon"], df["candidate_id"]) if n else []
     for i, rec in enumerate(recs):
         top = r
         cid = str(rec.get("candidate_id") or "")
@@ -204,11 +210,12 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
             cell = ws.cell(row=r, column=4)
             cell.style = "ledger note" if key == "note" else "ledger value"
             v = _value(key, rec, i, tz, _flat, _excel_time)
+            if key == "map" and v:  # the config's web map (export.map_url), else geo: (a phone's map app)
+                v = (XlsxLink(WEB_MAP_TEXT, links[i]) if links[i] else
+                     XlsxLink(v, geo_uri(float(rec["lat"]), float(rec["lon"]), cid)))
             xlsx_cell(cell, v, XLSX_NUMBER_FORMATS.get(key))
-            if key == "map" and v:
-                cell.hyperlink = geo_uri(float(rec["lat"]), float(rec["lon"]), cid)
-                cell.style = "Hyperlink"
-                cell.border, cell.alignment = box, value_align
+            if isinstance(v, XlsxLink):
+                cell.border, cell.alignment = box, value_align  # the Hyperlink style, boxed as the table's cells
             r += 1
         bottom = r - 1
         ws.merge_cells(start_row=top, start_column=1, end_row=bottom, end_column=1)
@@ -256,7 +263,7 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
                 [("写真 photos", f"{n_photos} 枚 (写真なし {len(missing)})",
                   "each damage's crop as the registry keeps it (the lists' photo), one block a damage, "
                   f"{BLOCKS_PER_PAGE} a page"),
-                 ("地図 map", "地図アプリで開く (geo: リンク)", "a geo: link: the phone's or PC's map app"),
+                 map_note(cfg, geo=True),
                  ("確認者・確認日・備考", "現地確認の記入欄 (空欄)", "blank: for the field crew")],
                 [(k, ja, en) for k, ja, en in rows])
     with atomic_write(path, "wb") as fh:

@@ -773,7 +773,8 @@ def write_candidate_outputs(cands, out: Path, summary: RunSummary, busy: BusyOut
     with busy.write():
         write_candidates_geojson(cands, out / "candidates.geojson", road_fields=kept)
     with busy.write():  # a crop that could not be replaced holds another photo: not linked
-        write_repair_list(cands, out / "repair_list.csv", stale=busy.paths, road_fields=kept)
+        write_repair_list(cands, out / "repair_list.csv", stale=busy.paths, road_fields=kept,
+                          map_url=cfg.export.map_url if cfg is not None else None)
     summary.outputs["candidates"] = out / "candidates.geojson"
     summary.outputs["repair_list"] = out / "repair_list.csv"
     if own:

@@ -51,7 +51,7 @@ import xml.etree.ElementTree as ET
 from datetime import date, datetime, timedelta
 from datetime import time as time_of_day
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -62,7 +62,7 @@ from .atomic import (
     can_sync_batch, sync_batch, write_photo,
 )
 from .errors import InputError, UsageError
-from .export import BOOL_TEXT, _after_road_name, road_columns, route_order, sightings
+from .export import BOOL_TEXT, _after_road_name, map_links, road_columns, route_order, sightings
 from .store import CLOSED_STATUSES, STATUS_LABELS, STATUSES, SYSTEM_STATUSES, TRANSITIONS  # the exports' status labels (status_ja) with the statuses
 
 FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "kml", "html")
@@ -127,7 +127,9 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("last_passed", "最終通過", "last passed"),
 ]
 #: the lists a crew works from (csv, xlsx) also give each row's photo: the crop written beside the list
-LIST_COLUMNS = COLUMNS + [("photo", "写真", "photo")]
+LIST_COLUMNS = COLUMNS + [("photo", "写真", "photo"), ("map", "地図", "map")]
+#: the xlsx list's ``map`` cells show this, linked to the damage's web map (the csv: the address itself)
+MAP_LINK_TEXT = "地図 / map"
 #: with ``--crs``: the position in that CRS, after lon (x easting, y northing: the GIS order, not the surveyors' X/Y),
 #: and the CRS on every row (``EPSG:6675``): a CSV travels alone, without the console line or the workbook's legend,
 #: and a row copied out of it still says what its x, y are
@@ -296,6 +298,8 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
             data["x"], data["y"] = np.round(x, 3), np.round(y, 3)  # mm: the phone's GPS is metres off anyway
             data["crs"] = gis.crs_code(crs)  # what QGIS's and pyproj's "EPSG:6675" box takes as it is
             data.attrs["crs"] = gis.crs_label(crs)  # the workbook's legend names it
+    if fmt in ("csv", "xlsx"):  # the lists' map column: the config's web map at each damage (empty without one)
+        data["map"] = map_links(map_url(cfg), data["lat"], data["lon"], data["candidate_id"])
     data = data[_after_road_name(list(data.columns), _kept(data, cfg))]  # geojson, gpkg: kept fields after road_name
     if fmt == "shp":
         notes.extend(gis.write_shp(data, out_path, crs=crs, encoding=encoding, kept=_kept(data, cfg)))
@@ -318,6 +322,11 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
             writer(data, out_path, cfg)
     busy.check()
     return out_path
+
+
+def map_url(cfg) -> str | None:
+    """The config's web map template (``export.map_url``), None without a config or with ``map_url: null``."""
+    return getattr(getattr(cfg, "export", None), "map_url", None)
 
 
 def check_max_mb(fmt: str, max_mb: float | None) -> None:
@@ -570,6 +579,13 @@ def xlsx_text_width(v: str) -> int:
     return min(60, sum(2 if ord(ch) > 0x2E7F else 1 for ch in v) + 2)
 
 
+class XlsxLink(NamedTuple):
+    """A cell ``xlsx_cell`` writes as a hyperlink: ``text`` shown (blue, underlined: Excel's Hyperlink style),
+    ``target`` opened by a click (a web address, or a file path relative to the workbook: ``_xlsx_href``)."""
+    text: str
+    target: str
+
+
 def xlsx_cell(cell, v: Any, number_format: str | None = None, number_width: int = 0) -> int:
     """Write ``v`` into the openpyxl ``cell`` typed as Excel reads it; returns the column width it needs (0: no more
     than its heading's). The lists' workbooks (repair list, patrol log, stats) write every cell through it:
@@ -580,10 +596,18 @@ def xlsx_cell(cell, v: Any, number_format: str | None = None, number_width: int 
     - a date and time: an Excel date-time, ``yyyy-mm-dd hh:mm:ss`` (offset dropped: Excel has no time zones; the
       caller puts it on the municipality's clock first), 20; a date: ``yyyy-mm-dd``, 12; a time of day:
       ``hh:mm:ss``, 10; a duration: ``[h]:mm:ss`` (hours past 24), 10;
-    - a number (or true/false): as a number, numpy's as Python's, in ``number_format`` where given; ``number_width``.
+    - a number (or true/false): as a number, numpy's as Python's, in ``number_format`` where given; ``number_width``;
+    - an ``XlsxLink``: its text, as text, a hyperlink to its target in the Hyperlink style (a caller setting its own
+      style sets it after); a link without a target: its text alone.
     """
     if v is None or v is pd.NaT or (isinstance(v, (float, np.floating)) and np.isnan(v)):
         return 0
+    if isinstance(v, XlsxLink):
+        width = xlsx_cell(cell, v.text)
+        if v.target:
+            cell.hyperlink = v.target
+            cell.style = "Hyperlink"  # blue, underlined: seen as a link
+        return width
     if isinstance(v, str):
         cell.value = text = _excel_text(v)
         cell.data_type = "s"  # never a formula, whatever the text starts with
@@ -641,14 +665,15 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
             v = _flat(v)
             if name in TIME_COLUMNS:  # ISO text with offset -> the municipality's wall time (text if unreadable)
                 v = _excel_time(v, tz) or v
+            if name == "photo" and isinstance(v, str) and v:
+                v = XlsxLink(v, _xlsx_href(v))  # relative to the workbook: a click opens the crop
+            elif name == "map":
+                v = XlsxLink(MAP_LINK_TEXT, v) if isinstance(v, str) and v else None  # the web map, in the browser
             cell = ws.cell(row=i, column=j)
             fmt = XLSX_NUMBER_FORMATS.get(name)
             widths[j - 1] = max(widths[j - 1], xlsx_cell(cell, v, fmt, number_width=10))
             if v is None and fmt:
                 cell.number_format = fmt  # an empty number cell keeps its column's format
-            elif name == "photo" and isinstance(cell.value, str) and cell.value:
-                cell.hyperlink = _xlsx_href(cell.value)  # relative to the workbook: a click opens the crop
-                cell.style = "Hyperlink"  # blue, underlined: seen as a link
     for j, w in enumerate(widths, 1):
         ws.column_dimensions[get_column_letter(j)].width = w
     for j, (name, _, _) in enumerate(cols, 1):
@@ -665,11 +690,24 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
                 [("重要度 severity", "0–100 = 60 × 種別の重み/最大の重み + 40 × 大きさ (推定面積 m² / 2, 上限 1)",
                   "0–100 = 60 × class weight / largest weight + 40 × size (estimated area m² / 2, at most 1)"),
                  ("距離標(m) chainage", "区間の始点からの距離 (m)", "metres from the start of the road segment"),
-                 *crs_note], cols)
+                 *crs_note, map_note(cfg)], cols)
     with atomic_write(path, "wb") as fh:
         buf = io.BytesIO()
         wb.save(buf)
         fh.write(buf.getvalue())
+
+
+def map_note(cfg, geo: bool = False) -> tuple[str, str, str]:
+    """The legend's row on the map links (the xlsx list's map column; ``geo``: the photo ledger's 地図 row, which
+    without a web map links ``geo:``): what a click opens."""
+    url = map_url(cfg)
+    if url:
+        return ("地図 map", f"ブラウザで地図を開く: {url}", "a click opens the web map at the damage in the browser "
+                "(config export.map_url)")
+    if geo:
+        return ("地図 map", "地図アプリで開く (geo: リンク; config export.map_url: null)",
+                "a geo: link: a phone's map app (no web map set: config export.map_url null)")
+    return ("地図 map", "空欄 (config export.map_url: null)", "empty: no web map set (config export.map_url null)")
 
 
 def xlsx_legend(wb, cfg, title: str, count: tuple[str, int], notes: list[tuple], cols: list[tuple[str, str, str]]):

@@ -85,7 +85,7 @@ def test_ledger_has_a_block_per_damage_with_its_photo_and_particulars(photograph
     """Every damage of the registry in the repair list's order, one block each: its crop embedded (the registry's
     bytes as they are) and anchored in the block's photo area, aspect kept; the table's cells as the registry's row
     (the class in Japanese with its code, the status in Japanese, first/last seen on the municipality's clock,
-    lat/lon as numbers, a geo: map link), the crew's cells blank; a page break after every 3rd block; A4 portrait
+    lat/lon as numbers, a link to GSI Maps: the shipped export.map_url), the crew's cells blank; a page break after every 3rd block; A4 portrait
     with the municipality and the day in the header, the page in the footer. The damage whose crop is lost and the
     one whose crop is damaged keep their blocks, saying 写真なし, and the warning names both."""
     import openpyxl
@@ -120,7 +120,7 @@ def test_ledger_has_a_block_per_damage_with_its_photo_and_particulars(photograph
         assert v["road_name"].value == row["road_name"]  # None: the sample's roads have no names
         assert v["lat"].value == pytest.approx(row["lat"], abs=1e-9)
         assert v["lon"].value == pytest.approx(row["lon"], abs=1e-9)
-        assert v["map"].hyperlink.target.startswith(f"geo:{row['lat']:.7f},{row['lon']:.7f}?q=")
+        assert v["map"].hyperlink.target == f"https://maps.gsi.go.jp/#18/{row['lat']:.7f}/{row['lon']:.7f}/"
         assert all(v[k].value is None for k in ("checked_by", "checked_at", "note"))
     by_top = {b["top"]: b for b in blocks}
     pictures = {}
