@@ -511,7 +511,8 @@ def test_repeated_ids_never_collide_with_an_id_of_the_file(tmp_path):
 def test_readme_export_examples_run_as_written(sample, tmp_path):
     """Every `patrol export` line of the README's weekly workflow, run as written with the city's config (here one
     that keeps road fields, as the README asks to pass it to every command): each succeeds. Step 5 (Shapefile,
-    --crs) had no --roads and stopped with exit 2 under such a config."""
+    --crs) had no --roads and stopped with exit 2 under such a config. Step 9's district file (管区.gpkg) is made
+    here: the network's extent cut in a north and a south office."""
     import shlex
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
@@ -520,6 +521,16 @@ def test_readme_export_examples_run_as_written(sample, tmp_path):
     assert len(lines) >= 3 and any("--format shp" in ln for ln in lines), lines
     reg = tmp_path / "registry.gpkg"
     reg.write_bytes(sample["store"].read_bytes())
+    if any("--area 管区.gpkg" in ln for ln in lines):  # step 9: a district office's file, its polygons named
+        import geopandas as gpd
+        from shapely.geometry import box
+
+        net = gpd.read_file(sample["work"] / "ledger.gpkg")
+        x0, y0, x1, y1 = net.total_bounds
+        mid = (y0 + y1) / 2
+        gpd.GeoDataFrame({"名称": ["北部土木事務所", "南部土木事務所"]},
+                         geometry=[box(x0, mid, x1, y1), box(x0, y0, x1, mid)], crs=net.crs).to_file(
+            tmp_path / "管区.gpkg", engine="pyogrio")
     for ln in lines:
         args = shlex.split(ln)[1:]
         args = [str(sample["work"] / "ledger.gpkg") if a == "R" else a for a in args]
