@@ -27,29 +27,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+from bench_registry_scale import EXPORT  # noqa: E402  (one export in a process of its own: time, peak memory)
 from bench_report import build_registry, real_crops  # noqa: E402
 from detector.config import Config  # noqa: E402
 from detector.detections import Detections, read_detections_csv  # noqa: E402
 from detector.pipeline import locate_and_dedupe  # noqa: E402
 from detector.store import Store  # noqa: E402
 
-RUN = r"""
-import json, sys, time
-sys.path.insert(0, sys.argv[1])
-from cli import main
-t = time.perf_counter()
-try:
-    main(sys.argv[2:])
-except SystemExit as e:
-    if e.code:
-        raise
-peak = [int(x.split()[1]) / 1024 for x in open("/proc/self/status") if x.startswith("VmHWM:")]
-print(json.dumps({"s": time.perf_counter() - t, "peak_mb": peak[0]}))
-"""
-
 
 def export(store: Path, fmt: str, out: Path, *extra: str) -> dict:
-    r = subprocess.run([sys.executable, "-c", RUN, str(ROOT), "export", str(store), "--format", fmt, "--out",
+    r = subprocess.run([sys.executable, "-c", EXPORT, str(ROOT), "export", str(store), "--format", fmt, "--out",
                         str(out), *extra], capture_output=True, text=True, cwd=ROOT)
     if r.returncode:
         sys.exit(f"export failed:\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}")
