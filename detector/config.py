@@ -494,12 +494,12 @@ def check_map_url(v: str | None) -> str | None:
 
 
 class ExportSpec(_Strict):
-    """The lists' and the photo ledger's link to a web map at each damage (repair_list.csv, patrol export's csv,
-    xlsx and ledger)."""
+    """The lists', the photo ledger's and report.html's popups' link to a web map at each damage (repair_list.csv,
+    patrol export's csv, xlsx, ledger and html)."""
     map_url: str | None = Field(
         GSI_MAP_URL, description="a web map's address with {lat} {lon} (and optionally {id}) filled in for each "
-        "damage: the lists' map column (地図) and the photo ledger's 地図 link; null: no link (the column empty, the "
-        "ledger's link a geo: link for a phone's map app)")
+        "damage: the lists' map column (地図), the photo ledger's 地図 link and report.html's popups; null: no link "
+        "(the column empty, the ledger's link a geo: link for a phone's map app, the popups' geo: link only)")
 
     @field_validator("map_url")
     @classmethod

@@ -329,6 +329,24 @@ def map_url(cfg) -> str | None:
     return getattr(getattr(cfg, "export", None), "map_url", None)
 
 
+#: the web maps report.html's popups name by their host (README: Map links); any other: WEB_MAP_NAME
+WEB_MAP_NAMES = {"maps.gsi.go.jp": "地理院地図"}
+WEB_MAP_NAME = "Web地図"
+
+
+def web_map(cfg) -> dict[str, str] | None:
+    """report.html's web map (``export.map_url``) for its popups' link: ``url`` the template as given (the page fills
+    it as ``export.map_links`` does: 7 decimals, the id URL-encoded), ``text`` the link's text, named from the URL's
+    host (地理院地図 / web map) or neutral (Web地図 / web map); None with ``map_url: null`` (no web link)."""
+    from urllib.parse import urlsplit
+
+    url = map_url(cfg)
+    if not url:
+        return None
+    host = (urlsplit(url.format(lat="0", lon="0", id="")).hostname or "").lower()
+    return {"url": url, "text": f"{WEB_MAP_NAMES.get(host, WEB_MAP_NAME)} / web map"}
+
+
 def check_max_mb(fmt: str, max_mb: float | None) -> None:
     """``--max-mb``: the html map's size cap, a positive number of MB; refused for the other formats."""
     if max_mb is None:
@@ -1260,7 +1278,8 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None,
                  "generated": made.strftime("%Y-%m-%d %H:%M %z"),
                  # the dotted ring's cut-off (config store.unseen_ring_passes): n_unseen at least this
                  "unseenRing": int(getattr(getattr(cfg, "store", None), "unseen_ring_passes", UNSEEN_RING_PASSES)),
-                 "closed": list(CLOSED_STATUSES)},  # done with: no ring, not in the status filter's "open"
+                 "closed": list(CLOSED_STATUSES),  # done with: no ring, not in the status filter's "open"
+                 "webMap": web_map(cfg)},  # the popups' web map link (config export.map_url; None: none)
         "classes": classes,
         "statuses": [{"id": k, "ja": ja, "en": en} for k, (ja, en) in STATUS_LABELS.items()],
         "columns": [{"id": c, "ja": ja, "en": en} for c, ja, en in columns],
@@ -1547,7 +1566,9 @@ main { flex: 1; display: flex; min-height: 0; }
 .pop img { display: block; max-width: 100%; max-height: 240px; margin: 4px 0; border: 1px solid #ccd; }
 .pop a.full { display: block; cursor: zoom-in; }
 .pop a.photo, .pop a.link { display: inline-block; margin: 0 12px 4px 0; }
-.pop a.nav { display: inline-block; margin: 2px 0 6px; padding: 8px 12px; min-height: 24px; border-radius: 6px; background: #1f3a5f; color: #fff; text-decoration: none; font-size: 14px; }
+.pop a.nav, .pop a.web { display: inline-block; margin: 2px 8px 6px 0; padding: 8px 12px; min-height: 24px; border-radius: 6px; background: #1f3a5f; color: #fff; text-decoration: none; font-size: 14px; }
+/* the web map: the same 40 px button, outlined (its border within the nav's size) */
+.pop a.web { padding: 7px 11px; border: 1px solid #1f3a5f; background: #fff; color: #1f3a5f; }
 .pop table { border-collapse: collapse; }
 .pop th { text-align: left; padding: 1px 8px 1px 0; color: #4a5562; font-weight: 500; white-space: nowrap; }
 .pop td { padding: 1px 0; }
@@ -1686,6 +1707,16 @@ _APP_JS = r"""
 
   // iPhone / iPad (iPadOS says "Macintosh" but has a touch screen): Safari opens maps:// links, not geo:
   var IOS = /iPhone|iPad|iPod/.test(navigator.userAgent) || (/Macintosh/.test(navigator.userAgent) && navigator.maxTouchPoints > 1);
+  // the config's web map (meta.webMap: export.map_url; null: none), for an office's desktop browser, where geo: opens
+  // nothing: filled as export.map_links fills the lists' 地図 column: {lat} {lon} with 7 decimals, {id} URL-encoded
+  // as Python's quote(safe="") (encodeURIComponent leaves !'()* as they are), {{ }} a literal brace
+  var WEB = D.meta.webMap && /^https?:\/\//i.test(D.meta.webMap.url) ? D.meta.webMap : null;
+  function webHref(c) {
+    var id = c.candidate_id == null ? "" : String(c.candidate_id);
+    var v = {lat: c.lat.toFixed(7), lon: c.lon.toFixed(7), id: encodeURIComponent(id).replace(/[!'()*]/g, function (ch) {
+      return "%" + ch.charCodeAt(0).toString(16).toUpperCase(); })};
+    return WEB.url.replace(/\{\{|\}\}|\{(lat|lon|id)\}/g, function (m, k) { return k ? v[k] : m.charAt(0); });
+  }
 
   // the crew's check, recorded on a tablet (README: recording a check in report.html): a registry's report only
   // (meta.crew: its ids are registry ids). Each entry in the browser's storage under patrol:reg-<the registry>:<id>,
@@ -1852,6 +1883,11 @@ _APP_JS = r"""
       nav.href = IOS ? "maps://?ll=" + ll + "&q=" + encodeURIComponent(c.candidate_id)  // Apple Maps (iOS has no geo:)
                      : "geo:" + ll + "?q=" + ll + "(" + encodeURIComponent(c.candidate_id) + ")";  // RFC 5870: Android
       box.appendChild(nav);
+      if (WEB) {  // beside it, the web map in a new tab: the office's desktop browser
+        var web = el("a", "web", WEB.text); web.href = webHref(c); web.target = "_blank"; web.rel = "noopener";
+        web.title = "ブラウザの新しいタブで地図を開く / open the web map in a new tab";
+        box.appendChild(web);
+      }
     }
     if (CREW) box.appendChild(crewForm(c));
     var t = el("table");

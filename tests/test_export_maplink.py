@@ -234,3 +234,97 @@ def test_repair_list_without_config_has_an_empty_map_column(tmp_path):
     with open(write_repair_list(cands, tmp_path / "b.csv", map_url=GSI), encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert rows[0]["map"] == "https://maps.gsi.go.jp/#18/36.6868889/137.2363063/"
+
+
+# ---------------------------------------------------------------------------------- report.html's popups (Chromium)
+
+#: a damage's popup (opened through #c=<id>): its links' hrefs, targets and boxes [left, top, right, bottom]
+POPUP = """(function () { %s
+  var pop = document.querySelector('.leaflet-popup'), nav = pop && pop.querySelector('a.nav'),
+      web = pop && pop.querySelector('a.web');
+  function hgt(e) { var b = box(e); return b[3] - b[1]; }
+  return {vw: window.innerWidth, pop: !!pop, check: document.documentElement.getAttribute('data-selfcheck'),
+    nav: nav && nav.href, web: web && web.href, target: web && web.target, rel: web && web.rel,
+    text: web && web.textContent,
+    webBox: web && box(web), navBox: nav && box(nav), map: box('#map'),
+    links: pop ? [].map.call(pop.querySelectorAll('a.photo, a.link'), hgt) : []}; })()"""
+
+
+def _popup(page, fragment: str, width: int = 375, height: int = 844, extra=()) -> dict:
+    from conftest import in_phone
+    from test_report import BOXES
+
+    return in_phone(page, fragment, POPUP % BOXES, width, height, extra=extra)
+
+
+def _apart(a, b) -> bool:
+    """Two boxes that do not overlap (two links a finger tells apart)."""
+    return a[2] <= b[0] + 0.5 or b[2] <= a[0] + 0.5 or a[3] <= b[1] + 0.5 or b[3] <= a[1] + 0.5
+
+
+def test_the_html_popups_link_the_web_map_in_chromium(located, tmp_path):
+    """report.html's damage popup (`patrol export --format html`'s; a run's is written by the same code): beside the
+    phone's map-app link (geo:), a link to the config's web map (地理院地図 by default) that opens in a new tab, its
+    address the one the lists' 地図 column gives that damage (``export.map_links``); 40 px tall to tap on a phone and
+    apart from the map-app link, the popup's other links still 40 px. With ``export: {map_url: null}`` no web link
+    (the geo: one stays). Real data: the sample drive's registry."""
+    from test_report import TOUCH, chromium_bin
+
+    from detector.export import map_links
+
+    chromium_bin()  # skips without Chromium
+    store = _registry(located, tmp_path)
+    ok(patrol("export", store, "--format", "html", "--out", tmp_path / "map.html"))
+    from detector.store import Store
+
+    with Store(store) as st:
+        q = st.query(lists=False).set_index("candidate_id")
+    reg = q.index[0]
+    want = map_links(GSI, [q.loc[reg, "lat"]], [q.loc[reg, "lon"]], [reg])[0]
+    assert want == _gsi(q.loc[reg, "lat"], q.loc[reg, "lon"])
+    for width, height, extra in ((375, 844, ()), (320, 844, ()), (1280, 800, TOUCH), (1280, 800, ())):
+        page = tmp_path / f"map{width}{'t' if extra else ''}.html"
+        page.write_bytes((tmp_path / "map.html").read_bytes())
+        p = _popup(page, "#c=" + reg, width, height, extra)
+        assert p["vw"] == width and p["web"] == want and p["nav"].startswith("geo:"), p
+        assert (p["target"], p["rel"], p["text"]) == ("_blank", "noopener", "地理院地図 / web map"), p
+        web, nav, m = p["webBox"], p["navBox"], p["map"]
+        assert _apart(web, nav) and m[0] <= web[0] and web[2] <= min(m[2], width), (width, p)  # in the map's width
+        assert web[3] - web[1] >= 40 and nav[3] - nav[1] >= 40, (width, p)  # finger-sized, as the map-app link
+        if width < 900 or extra:
+            assert p["links"] and min(p["links"]) >= 40, (width, p)  # this damage's link (元画像's: test_report)
+
+    none = tmp_path / "none.yaml"
+    none.write_text("export:\n  map_url: null\n", encoding="utf-8")
+    ok(patrol("export", store, "--format", "html", "--config", none, "--out", tmp_path / "none.html"))
+    p = _popup(tmp_path / "none.html", "#c=" + reg)
+    assert p["pop"] and p["web"] is None and p["nav"].startswith("geo:"), p
+
+
+def test_the_html_popup_fills_the_web_map_as_the_lists_do_in_chromium(tmp_path):
+    """The page fills the template itself (given once in its data): {lat} {lon} with 7 decimals, {id} URL-encoded as
+    Python's quote (also ! ' ( ) *, which JavaScript's encodeURIComponent keeps), {{ }} a literal brace; the link named
+    neutrally for a host other than 地理院地図's. Equal to ``export.map_links`` for each damage shown."""
+    from detector import report
+    from detector.config import Config
+    from detector.export import map_links
+    from test_report import chromium_bin, make_candidates
+
+    chromium_bin()
+    template = "https://gis.example.jp/map?c={{{lat},{lon}}}&label={id}"
+    cfg = Config(export={"map_url": template})
+    df = make_candidates(cfg, 4)
+    df["candidate_id"] = ["R-000001", "R 2 (再)!*'~", "R-3/#?&=%", "R-4"]
+    df.loc[3, ["lat", "lon"]] = [36.70000005, 137.123456749999]  # on 7 decimals' edge
+    page = tmp_path / "r.html"
+    report.export(df, "html", page, cfg)
+    want = map_links(template, df["lat"], df["lon"], df["candidate_id"])
+    assert want[1] == ("https://gis.example.jp/map?c={%.7f,%.7f}&label=R%%202%%20%%28%%E5%%86%%8D%%29%%21%%2A%%27~"
+                       % (df.lat[1], df.lon[1]))
+    from urllib.parse import quote
+
+    for i in range(4):
+        copy = tmp_path / f"r{i}.html"
+        copy.write_bytes(page.read_bytes())
+        p = _popup(copy, "#c=" + quote(df.candidate_id[i], safe=""), 1280, 800)
+        assert (p["web"], p["text"]) == (want[i], "Web地図 / web map"), (i, p)
