@@ -693,8 +693,9 @@ def export(
                                                      "damage's photo beside its particulars, 3 a page; "
                                                      "segments: the condition of the road network (per segment and "
                                                      "bin) from every drive the registry holds, needs --roads; due: "
-                                                     "every segment of the network with its last patrol and when the "
-                                                     "next is due (config survey:), most overdue first, needs --roads"),
+                                                     "the network's segments on a patrol cycle (config survey:; "
+                                                     "zero-length ones left out) with their last patrol and when the "
+                                                     "next is due, most overdue first, needs --roads"),
     out: Path = typer.Option(..., "--out", help="the file to write (shp: X.shp, or X.zip for the files zipped; "
                                                 "ledger: X.xlsx; due: X.csv, X.xlsx, X.geojson, X.json or X.gpkg; "
                                                 "segments: X.geojson, X.json or X.gpkg)"),
@@ -875,9 +876,9 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
 
 def _export_due(store: Path, out: Path, roads: Optional[Path], config: Optional[Path], at: Optional[str],
                 area: Optional[Path] = None, area_where: Optional[str] = None, **other) -> None:
-    """``patrol export --format due``: every segment of the network, when it was last patrolled (a day whose frames of
-    good look covered ``segments.min_coverage`` of it, as the segments export rates it) and when the next patrol is
-    due by ``survey.every_days`` (README: Roads due for a patrol)."""
+    """``patrol export --format due``: the network's segments on a patrol cycle (those of no length left out), when
+    each was last patrolled (a day whose frames of good look covered ``segments.min_coverage`` of it, as the segments
+    export rates it) and when the next patrol is due by ``survey.every_days`` (README: Roads due for a patrol)."""
     from detector.due import DUE_FILES, due_table, write
     from detector.errors import UsageError
 

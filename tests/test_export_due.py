@@ -338,5 +338,10 @@ def test_due_help_names_every_suffix_it_writes():
     assert sorted(re.findall(r"X(\.\w+)", said)) == sorted(DUE_FILES), said
     (fmt,) = [p for p in cmd.params if "--format" in p.opts]
     assert "due:" in fmt.help
+    # what the list holds: the segments on a patrol cycle, not the zero-length ones (before: "every segment of the
+    # network", while those on no cycle and of no length are left out: test_due_lists_only_the_roads_on_a_patrol_cycle,
+    # test_due_leaves_out_a_segment_of_no_length)
+    due = fmt.help[fmt.help.index("due:"):]
+    assert "every segment" not in due and "on a patrol cycle" in due and "zero-length ones left out" in due, due
     r = patrol("export", TOYAMA / "none.gpkg", "--format", "due", "--roads", ROADS, "--out", "a.shp")
     assert r.returncode == 2 and sorted(re.findall(r"X(\.\w+)", r.stderr)) == sorted(DUE_FILES), r.stderr
