@@ -1582,6 +1582,9 @@ main { flex: 1; display: flex; min-height: 0; }
   #side { min-width: 0; max-width: none; border-left: 0; }
   #tablewrap { overflow: visible; }
   #tbl { font-size: 14px; } #tbl td, #tbl th { padding: 8px 5px; } #tbl td { overflow-wrap: anywhere; }
+  /* a status badge may take two lines (未対応 / open): with a phone's CJK font (Noto Sans CJK) the list was 0.6 px
+     wider than a 375 px screen, and the page moved sideways */
+  #tbl .badge { white-space: normal; }
 }
 @media (max-width: 600px), (min-width: 901px) and (max-width: 1180px) { #tbl .opt { display: none; } }
 /* the narrowest phones (320 px, an iPhone SE): the chainage too is left to the popup, the list fits the width (before:
@@ -2353,13 +2356,19 @@ _APP_JS = r"""
   var HF = [["class", fClass], ["status", fStatus], ["sev", fSev], ["unseen", fUnseen], ["q", fText]];
   function enc(v) { return encodeURIComponent(String(v)).replace(/%2C/g, ",").replace(/%2F/g, "/"); }
   function note(text) { noteBox.textContent = text; noteBox.hidden = !text; }
+  var linkView = null;  // the view (z=zoom/lat/lon) the page was opened at, from its link: writeHash
   function writeHash() {
     if (!hashReady) return;
     var p = selected >= 0 && visible[selected] ? ["id=" + enc(C[selected].candidate_id)] : [];
     HF.forEach(function (f) { var v = f[1].value.trim(); if (v && (f[0] !== "sev" || parseFloat(v) > 0)) p.push(f[0] + "=" + enc(v)); });
     LAYERS.forEach(function (ly) { if (ly.shown()) p.push(ly.key + "=1"); });
-    var c = map.getCenter();
-    p.push("z=" + map.getZoom() + "/" + c.lat.toFixed(5) + "/" + c.lng.toFixed(5));
+    var c = map.getCenter(), zoom = map.getZoom();
+    // the view a link gave, while the map is still there (within a pixel: the map centres on whole pixels, so a
+    // window of odd height moves it half a pixel): written as the link wrote it, so a link opened and shared again
+    // stays the same link
+    var kept = linkView && zoom === linkView.z &&
+      map.latLngToContainerPoint(linkView.ll).distanceTo(map.latLngToContainerPoint(c)) < 1;
+    p.push("z=" + zoom + "/" + (kept ? linkView.s : c.lat.toFixed(5) + "/" + c.lng.toFixed(5)));
     if ("#" + p.join("&") !== location.hash) try { history.replaceState(null, "", "#" + p.join("&")); } catch (e) { /* not kept */ }
   }
   function findId(id) { for (var i = 0; i < C.length; i++) if (String(C[i].candidate_id) === id) return i; return -1; }
@@ -2388,6 +2397,7 @@ _APP_JS = r"""
     if (id !== null && i < 0) bad.push("id=" + id + " (該当なし / no such damage)");
     else if (i >= 0 && !visible[i]) bad.push("id=" + id + " (フィルタで非表示 / hidden by the filters)");
     if (z) map.setView([+z[2], +z[3]], +z[1], {animate: false});  // the view the link was made in ...
+    linkView = z ? {z: +z[1], ll: L.latLng(+z[2], +z[3]), s: z[2] + "/" + z[3]} : null;
     if (i >= 0 && visible[i]) {  // ... else zoomed to the damage; its popup open, not panning the view away
       var po = z && markers[i] && markers[i].getPopup();
       if (po) { po.options.autoPan = false; markers[i].once("popupclose", function () { po.options.autoPan = true; }); }
