@@ -239,8 +239,11 @@ def test_html_is_self_contained(tmp_path, cfg, toyama_roads):
     assert thumbs_of(html, data)[1].startswith("data:image/webp;base64,")
     assert [c["thumb"] is None for c in data["candidates"]] == [i % 5 == 0 for i in range(10)]  # no crop, no thumb
     # no resource from anywhere: outside the inlined Leaflet only the SVG namespace and Leaflet's own home
-    # page (attribution prefix, disabled) may be spelled, and no src/href attribute points anywhere
-    rest = html.replace(report._asset("leaflet.js"), "")
+    # page (attribution prefix, disabled) may be spelled, and no src/href attribute points anywhere; the one address
+    # the page holds is the web map a popup's link opens when tapped (config export.map_url: a link, not a resource)
+    web = data["meta"]["webMap"]["url"]
+    assert web == cfg.export.map_url and web.startswith("https://maps.gsi.go.jp/")
+    rest = html.replace(report._asset("leaflet.js"), "").replace(web, "")
     assert not re.search(r"https?://", rest)
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", rest, re.I)
     assert "url(images/" not in html
