@@ -28,10 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from bench_registry_scale import EXPORT  # noqa: E402  (one export in a process of its own: time, peak memory)
-from bench_report import build_registry, real_crops  # noqa: E402
+from bench_report import build_registry, sample_base  # noqa: E402
 from detector.config import Config  # noqa: E402
-from detector.detections import Detections, read_detections_csv  # noqa: E402
-from detector.pipeline import locate_and_dedupe  # noqa: E402
 from detector.store import Store  # noqa: E402
 
 
@@ -54,9 +52,7 @@ def main() -> None:
 
     toy = Path(a.shared) / "sample_drives" / "toyama"
     cfg = Config()
-    det = Detections.concat([read_detections_csv(toy / f"toyama-2026-11-p{i}.oracle.csv") for i in (1, 2)])
-    _, _, base, _ = locate_and_dedupe(det, toy / "roads.geojson", cfg)
-    crops = real_crops(base, toy, cfg)
+    base, crops = sample_base(toy, cfg)
     work = Path(a.keep or tempfile.mkdtemp(prefix="bench_ledger_"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"base: {len(base)} damages of the Toyama sample; medians of {a.repeat} runs of the whole command")

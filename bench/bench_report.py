@@ -191,6 +191,14 @@ sys.stdout.write(r.stdout)
 """
 
 
+def sample_base(toy: Path, cfg):
+    """(the sample drive's damages, located and merged from both passes' true boxes; each one's real crop): what a
+    city-sized registry is built from by copies (``build_registry``)."""
+    det = Detections.concat([read_detections_csv(toy / f"toyama-2026-11-p{i}.oracle.csv") for i in (1, 2)])
+    _, _, base, _ = locate_and_dedupe(det, toy / "roads.geojson", cfg)
+    return base, real_crops(base, toy, cfg)
+
+
 def real_crops(base, toy: Path, cfg) -> list[bytes]:
     """The pipeline's crop of each base candidate: its best frame and box, privacy blur, label."""
     import cv2
@@ -309,9 +317,7 @@ def main() -> None:
 
     toy = Path(a.shared) / "sample_drives" / "toyama"
     cfg = Config()
-    det = Detections.concat([read_detections_csv(toy / f"toyama-2026-11-p{i}.oracle.csv") for i in (1, 2)])
-    _, _, base, _ = locate_and_dedupe(det, toy / "roads.geojson", cfg)
-    crops = real_crops(base, toy, cfg)
+    base, crops = sample_base(toy, cfg)
     roads = gpd.read_file(toy / "roads.geojson").to_crs("EPSG:4326")
     work = Path(a.keep or tempfile.mkdtemp(prefix="bench_report_"))
     work.mkdir(parents=True, exist_ok=True)

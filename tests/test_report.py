@@ -765,16 +765,12 @@ def city_registry(tmp_path_factory) -> Path:
     crop given its own noise), a third of them confirmed / scheduled / repaired by a crew's list."""
     need(TOYAMA / "roads.geojson")
     sys.path[:0] = [str(Path(__file__).resolve().parent.parent / "bench")]
-    from bench_report import build_registry, real_crops as bench_crops
-
-    from detector.detections import Detections, read_detections_csv
-    from detector.pipeline import locate_and_dedupe
+    from bench_report import build_registry, sample_base
 
     cfg = Config()
-    det = Detections.concat([read_detections_csv(TOYAMA / f"toyama-2026-11-p{i}.oracle.csv") for i in (1, 2)])
-    _, _, base, _ = locate_and_dedupe(det, TOYAMA / "roads.geojson", cfg)
+    base, crops = sample_base(TOYAMA, cfg)
     path = tmp_path_factory.mktemp("city") / "registry.gpkg"
-    build_registry(path, base, bench_crops(base, TOYAMA, cfg), 10 * len(base), 1, cfg)
+    build_registry(path, base, crops, 10 * len(base), 1, cfg)
     return path
 
 
