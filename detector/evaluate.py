@@ -237,10 +237,12 @@ def score(preds: Sequence[ImagePreds], thresholds: dict[str, float], max_boxes: 
 # dataset
 
 
-def label_path_for(img: Path, _listed: dict | None = None) -> Path:
-    """The label file of an image, as ultralytics trains it: the last ``images`` folder in the path becomes
-    ``labels``, suffix ``.txt``; an image path without an ``images`` folder has its label file beside it (a flat
-    folder).
+def label_path_for(img: Path, _listed: dict | None = None, _both: list | None = None) -> Path:
+    """The label file of an image: a YOLO ``.txt`` as ultralytics trains it (the last ``images`` folder in the path
+    becomes ``labels``, suffix ``.txt``; an image path without an ``images`` folder has its label file beside it: a
+    flat folder), else a Pascal VOC ``.xml`` (:func:`voc_path_for`). A photo with both has its ``.txt`` read (what
+    ultralytics itself reads; a ``.txt`` beside an ``.xml`` is most often the conversion made from it for YOLO):
+    the pair is appended to ``_both`` (:func:`require_labels` says so, counted).
 
     Whatever the case of the folders and of the file name, as on Windows where a data set is often made:
     ``Images/val/a.JPG`` finds ``Labels/val/a.TXT`` (or ``labels/val/a.txt``) where exactly one such folder and file
@@ -248,6 +250,19 @@ def label_path_for(img: Path, _listed: dict | None = None) -> Path:
     naming both. A label file that is not there comes back as the path it was looked for at (a background photo).
     For many photos use :func:`label_paths_for` (each folder listed once)."""
     listed = {} if _listed is None else _listed
+    txt = _yolo_path_for(img, listed)
+    xml = voc_path_for(img, listed)
+    if xml is None:
+        return txt
+    if txt.is_file():
+        if _both is not None:
+            _both.append((txt, xml))
+        return txt
+    return xml
+
+
+def _yolo_path_for(img: Path, listed: dict) -> Path:
+    """The YOLO label file of an image (:func:`label_path_for`), or where it was looked for."""
     parts = list(img.parts)
     # the images folder: the last one whose name is images in any case and has a labels folder beside it, else
     # the last one spelt images (ultralytics' own rule: its labels/ path is then reported as missing), else none
@@ -266,18 +281,55 @@ def label_path_for(img: Path, _listed: dict | None = None) -> Path:
     return _resolve_below(img.parent, [], img, listed)
 
 
-def label_paths_for(images: Sequence[Path]) -> list[Path]:
+class LabelPaths(list):
+    """:func:`label_path_for` of each photo of a split, and ``both``: the (.txt read, .xml not read) pairs of the
+    photos that have both."""
+
+    def __init__(self, paths: Iterable[Path] = (), both: Iterable[tuple[Path, Path]] = ()):
+        super().__init__(paths)
+        self.both: list[tuple[Path, Path]] = list(both)  # each instance its own
+
+
+def label_paths_for(images: Sequence[Path]) -> LabelPaths:
     """:func:`label_path_for` of each image, each folder listed once."""
     listed: dict = {}
-    return [label_path_for(p, listed) for p in images]
+    both: list = []
+    return LabelPaths([label_path_for(p, listed, both) for p in images], both)
 
 
-def _resolve_below(folder: Path, subfolders: Sequence[str], img: Path, listed: dict) -> Path:
-    """``folder/<subfolders…>/<img stem>.txt``, each name matched whatever its case."""
+def voc_path_for(img: Path, _listed: dict | None = None) -> Path | None:
+    """The Pascal VOC label file ``<stem>.xml`` of an image, None where it has none. Looked for, below the last
+    ``images`` or ``JPEGImages`` folder of the path that has one beside it (the photo's subfolders kept), in
+    ``labels/`` (as a YOLO label), ``annotations/xmls/`` (RDD2020: ``Japan/images/a.jpg`` →
+    ``Japan/annotations/xmls/a.xml``) or ``Annotations/`` (Pascal VOC: ``JPEGImages/a.jpg`` → ``Annotations/a.xml``),
+    else beside the photo (where LabelImg saves it by default); every name whatever its case."""
+    listed = {} if _listed is None else _listed
+    parts = list(img.parts)
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i].lower() not in ("images", "jpegimages"):
+            continue
+        parent = Path(*parts[:i]) if i else Path(".")
+        for top in ("labels", "annotations"):
+            found = _case_match(parent, top, True, listed)
+            if found is None:
+                continue
+            folder = parent / found
+            if top == "annotations":
+                xmls = _case_match(folder, "xmls", True, listed)
+                folder = folder / xmls if xmls is not None else folder
+            xml = _resolve_below(folder, parts[i + 1:-1], img, listed, ".xml")
+            if xml.is_file():
+                return xml
+    xml = _resolve_below(img.parent, [], img, listed, ".xml")
+    return xml if xml.is_file() else None
+
+
+def _resolve_below(folder: Path, subfolders: Sequence[str], img: Path, listed: dict, suffix: str = ".txt") -> Path:
+    """``folder/<subfolders…>/<img stem><suffix>``, each name matched whatever its case."""
     for sub in subfolders:
         found = _case_match(folder, sub, True, listed)
         folder = folder / (found if found is not None else sub)
-    name = img.stem + ".txt"
+    name = img.stem + suffix
     found = _case_match(folder, name, False, listed)
     return folder / (found if found is not None else name)
 
@@ -311,18 +363,40 @@ def _case_match(parent: Path, name: str, want_dir: bool | None, listed: dict, wh
     return found[0] if found else None
 
 
-def require_labels(images: Sequence[Path], labels: Sequence[Path], source: str | Path, split: str | None) -> int:
-    """How many of ``images`` have a label file (``labels``, from :func:`label_path_for`); none is an InputError
-    saying where they were looked for: scored or trained on, every photo would count as background (no damage)."""
-    n = sum(1 for lp in labels if lp.is_file())
+def require_labels(images: Sequence[Path], labels: Sequence[Path], source: str | Path, split: str | None,
+                   names: Sequence[str] | None = None) -> int:
+    """How many of ``images`` have a label file (``labels``, from :func:`label_paths_for`); none is an InputError
+    saying where they were looked for: scored or trained on, every photo would count as background (no damage).
+    A split whose photos are labelled in both formats (YOLO .txt and Pascal VOC .xml), or some of whose photos have
+    both, gets one note counting them; YOLO .txt labels where the data yaml names no classes (``names`` from
+    :func:`dataset_names` with ``implied`` set: only VOC labels, which name their classes, can do without) are an
+    InputError."""
+    found = [lp for lp in labels if lp.is_file()]
+    n = len(found)
     if n == 0 and images:
         where = labels[0].parent
         others = len({lp.parent for lp in labels}) - 1
         raise InputError(f"0 of {len(images)} photos have a label file: "
                          f"expected labels in {where}{f' (and {others} more folders)' if others else ''}, "
                          f"e.g. {labels[0].name} for {images[0].name} (labels/ beside images/: images/val/a.jpg → "
-                         "labels/val/a.txt, or a.txt beside a.jpg in a flat folder)",
+                         "labels/val/a.txt, or a.txt beside a.jpg in a flat folder; or Pascal VOC a.xml there, in "
+                         "annotations/xmls/ or Annotations/)",
                          source, *([split] if split else []))
+    where = f"{source}: {f'{split}: ' if split else ''}"
+    n_xml = sum(1 for lp in found if lp.suffix.lower() == ".xml")
+    if getattr(names, "implied", False) and n_xml < n:
+        txt = next(lp for lp in found if lp.suffix.lower() != ".xml")
+        raise InputError(f"missing, but {n - n_xml} {f'{split} ' if split else ''}photos have YOLO .txt labels "
+                         f"(e.g. {txt}), "
+                         "whose class numbers mean the names in order: add names: [D00, D10, D20, D40] in your label "
+                         "files' order (only Pascal VOC .xml labels, which name their classes, can do without)",
+                         source, "names")
+    both = getattr(labels, "both", [])
+    if both or 0 < n_xml < n:
+        mixed = f"labels in two formats: {n - n_xml} YOLO .txt, {n_xml} Pascal VOC .xml" if n_xml else ""
+        dup = (f"{len(both)} photos have both a YOLO .txt and a Pascal VOC .xml label file: the .txt is read, not "
+               f"the .xml (e.g. {both[0][0]}, not {both[0][1]}); remove the one you do not mean") if both else ""
+        _note_once(where + "; ".join(m for m in (mixed, dup) if m))
     if n < len(images):
         # YOLO's rule: a photo without a label file shows no damage (a background photo), so it is not refused; but
         # a split only partly labelled is often labels not copied, and every detection on those photos would count
@@ -516,14 +590,19 @@ class ClassIds(list):
     """A dataset's classes as our ids (index-aligned), and ``written``: the names as its data.yaml writes them
     (縦ひび割れ …), for messages the user can match with their own file."""
 
-    def __init__(self, ids: Iterable[str] = (), written: Iterable[str] = ()):
+    def __init__(self, ids: Iterable[str] = (), written: Iterable[str] = (), implied: bool = False):
         super().__init__(ids)
         self.written: list[str] = list(written)  # each instance its own (a class-level [] is shared by all)
+        self.implied = implied  # no names: in the data yaml: the model's own, for Pascal VOC labels only
 
 
 def dataset_names(d: dict, source: str | Path) -> ClassIds:
-    """A data.yaml's ``names`` (a list, or an index -> name mapping) as our class ids, index-aligned."""
+    """A data.yaml's ``names`` (a list, or an index -> name mapping) as our class ids, index-aligned. Without
+    ``names:`` the model's own classes, ``implied``: Pascal VOC labels name their classes, YOLO .txt labels are
+    then refused (:func:`require_labels`)."""
     raw = d.get("names")
+    if raw is None:
+        return ClassIds(CLASS_IDS, CLASS_IDS, implied=True)
     if isinstance(raw, dict):
         names = [str(raw[i]) for i in sorted(raw)]
     elif isinstance(raw, list):
@@ -557,14 +636,19 @@ def filter_prefixes(images: list[Path], prefixes: Sequence[str] | None, source: 
     return kept
 
 
-def read_labels(path: Path, names: Sequence[str], width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """YOLO label file -> xyxy pixel boxes, class ids. A missing file is a background image.
+def read_labels(path: Path, names: Sequence[str], width: int, height: int,
+                notes: VocNotes | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """YOLO label file -> xyxy pixel boxes, class ids. A missing file is a background image. A ``.xml`` is read as
+    Pascal VOC (:func:`read_voc_labels`: its classes by name, ``names`` unused; ``width`` and ``height`` must then
+    be the photo's real size, what ``notes`` collects is said by its ``report``).
 
     Each line is ``class cx cy w h`` (normalised 0..1) or a polygon ``class x1 y1 x2 y2 x3 y3 …`` (its bounding
     box, as ultralytics trains it). Anything else — a class index outside the data yaml's names, too few or too many
     numbers, a coordinate outside 0..1 — is an InputError naming the file and the line: ultralytics would drop the
     whole image, with all its other boxes, for it. The error names the classes as the data yaml writes them
     (``names.written`` of a :class:`ClassIds`)."""
+    if path.suffix.lower() == ".xml":
+        return read_voc_labels(path, width, height, notes)
     try:
         text = path.read_text(encoding="utf-8-sig")  # a BOM (Notepad) would read as part of the first number
     except FileNotFoundError:
@@ -607,6 +691,153 @@ def read_labels(path: Path, names: Sequence[str], width: int, height: int) -> tu
     return xyxy, np.array([names[int(c)] for c in a[:, 0]], dtype=object)
 
 
+class VocNotes:
+    """What reading a split's Pascal VOC label files left out or corrected, said once by :meth:`report`: boxes of
+    classes the model does not detect (RDD2020's D01, D43, D44, Repair …: the CRDDC scores only D00–D40), files
+    whose ``<size>`` is not their photo's, boxes with no area left after clipping to the photo."""
+
+    def __init__(self) -> None:
+        from collections import Counter
+
+        self.left_out: Counter = Counter()
+        self.resized: list[tuple[Path, str, str]] = []  # (file, its <size>, the photo's)
+        self.degenerate: dict[Path, int] = {}
+
+    def report(self, where: str) -> None:
+        if self.left_out:
+            by = ", ".join(f"{c} ({n})" for c, n in self.left_out.most_common())
+            print(f"note: {where}: left out {sum(self.left_out.values())} boxes of classes the model does not "
+                  f"detect: {by}", file=sys.stderr)
+        if self.resized:
+            f, was, real = self.resized[0]
+            print(f"note: {where}: {len(self.resized)} Pascal VOC files' <size> is missing, 0 or not their photo's: "
+                  f"the photo's own size is used (e.g. {f}: <size> {was}, photo {real})", file=sys.stderr)
+        if self.degenerate:
+            files = [f"{f} ({n})" if n > 1 else str(f) for f, n in self.degenerate.items()]
+            print(f"warning: {where}: dropped {sum(self.degenerate.values())} Pascal VOC boxes with no area left "
+                  f"inside the photo (xmax <= xmin or ymax <= ymin after clipping): {', '.join(files[:5])}"
+                  + (f" and {len(files) - 5} more files" if len(files) > 5 else ""), file=sys.stderr)
+
+
+_VOC_BOX = ("xmin", "ymin", "xmax", "ymax")
+
+
+def _voc_classes() -> dict[str, str]:
+    """An object's ``<name>`` (stripped, lower case) -> our class id: the ids (D00 …) and configs/default.yaml's
+    English and Japanese names, as a data.yaml's ``names`` accepts them."""
+    from .config import load_config
+    from .infer import class_names_lookup
+
+    global _VOC_NAMES
+    if _VOC_NAMES is None:
+        by = {k.lower(): v for k, v in class_names_lookup(load_config(None)).items()}
+        _VOC_NAMES = {**by, **{c.lower(): c for c in CLASS_IDS}}
+    return _VOC_NAMES
+
+
+_VOC_NAMES: dict[str, str] | None = None
+
+
+def read_voc_labels(path: Path, width: int, height: int, notes: VocNotes | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """A Pascal VOC annotation (as LabelImg saves it, and RDD2020's ``annotations/xmls/``) -> xyxy pixel boxes of
+    the photo ``width`` x ``height`` and class ids. A missing file is a background image.
+
+    Each ``<object>``'s ``<name>`` is a class id or its English or Japanese name (:func:`_voc_classes`); objects of
+    other classes are left out, counted in ``notes``. ``<bndbox>``'s xmin/ymin/xmax/ymax are 1-based pixel numbers
+    (the box covers pixels xmin..xmax), so the box is xmin - 1 .. xmax, clipped to the photo; one with no area left
+    is dropped (counted in ``notes``, naming the file). The photo's own size is used: ``<size>`` is only checked
+    (RDD2020 has files whose size is 0 or another photo's; counted in ``notes``). ``<difficult>1</difficult>`` boxes
+    are kept, as ultralytics' own VOC conversion keeps them (RDD2020 has none). An InputError, naming the file, as a
+    bad YOLO label line: not XML, entity declarations, a root other than ``<annotation>``, an object without a
+    name or with a bndbox number missing or not a number.
+
+    Python's ElementTree (expat) fetches no external entity but expands internal ones; expat 2.4.1 and later stop
+    a "billion laughs" expansion, older ones (a Python built with its system's expat) do not. A labelling tool
+    writes no ``<!DOCTYPE … [<!ENTITY …>]>``, so a file declaring entities is refused before it is parsed."""
+    import xml.etree.ElementTree as ET
+
+    empty = np.zeros((0, 4)), np.array([], dtype=object)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return empty
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror or e}", path) from None
+    if b"<!ENTITY" in data:
+        raise InputError("XML entity declarations (<!ENTITY …>) are not read: not a Pascal VOC label file as a "
+                         "labelling tool writes it", path)
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as e:
+        raise InputError(f"not a Pascal VOC label file: not XML ({e})", path) from None
+    if root.tag != "annotation":
+        raise InputError(f"not a Pascal VOC label file: the XML root is <{root.tag}>, not <annotation>", path)
+    lookup = _voc_classes()
+    rows, cls = [], []
+    for k, obj in enumerate(root.findall("object"), 1):
+        name = " ".join((obj.findtext("name") or "").split())
+        if not name:
+            raise InputError(f"object {k}: no class <name>", path)
+        cid = lookup.get(name.lower())
+        if cid is None:  # RDD2020's D01, D11, D43, D44, D50, Repair …: not scored, not trained
+            if notes is not None:
+                notes.left_out[name] += 1
+            continue
+        box = obj.find("bndbox")
+        if box is None:
+            raise InputError(f"object {k} ({name}): no <bndbox>", path)
+        v = []
+        for tag in _VOC_BOX:
+            t = (box.findtext(tag) or "").strip()
+            if not t:
+                raise InputError(f"object {k} ({name}): <bndbox> has no <{tag}> number", path)
+            try:
+                x = float(t)
+            except ValueError:
+                x = math.nan
+            if not math.isfinite(x):
+                raise InputError(f"object {k} ({name}): <{tag}> is not a number: {t[:30]!r}", path)
+            v.append(x)
+        rows.append(v)
+        cls.append(cid)
+    if notes is not None:
+        size = [(root.findtext(f"size/{t}") or "").strip() for t in ("width", "height")]
+        if size != [str(width), str(height)]:
+            try:
+                same = [float(x) for x in size] == [width, height]
+            except ValueError:
+                same = False
+            if not same:
+                notes.resized.append((path, "x".join(x or "?" for x in size), f"{width}x{height}"))
+    if not rows:
+        return empty
+    a = np.array(rows, dtype=np.float64)
+    xyxy = np.stack([np.clip(a[:, 0] - 1, 0, width), np.clip(a[:, 1] - 1, 0, height),
+                     np.clip(a[:, 2], 0, width), np.clip(a[:, 3], 0, height)], 1)
+    ok = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
+    if not ok.all() and notes is not None:
+        notes.degenerate[path] = notes.degenerate.get(path, 0) + int((~ok).sum())
+    return xyxy[ok], np.array(cls, dtype=object)[ok]
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """A photo's (width, height) as it is trained and scored: EXIF orientation applied (a photo turned by it has
+    them swapped), from its header only; an InputError naming it when it cannot be read."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            try:
+                turn = im.getexif().get(0x0112)
+            except Exception:  # a broken EXIF block: as cv2, the photo as stored
+                turn = None
+    except Exception as e:
+        raise InputError(f"cannot read the photo's size for its Pascal VOC label: {e}", path) from None
+    return (h, w) if turn in (5, 6, 7, 8) else (w, h)
+
+
 def prefetch(fn, items: Iterable, depth: int = 8, workers: int = 2) -> Iterator[tuple[Any, Any]]:
     """Yield ``(item, fn(item))`` in order, computing up to ``depth`` ahead in threads (cv2 releases the GIL)."""
     with ThreadPoolExecutor(max_workers=workers) as ex:
@@ -645,8 +876,10 @@ def predict_split(source: str | Path, weights: str | Path | None, cfg: Config, s
     if limit:
         images = images[:limit]
     labels = label_paths_for(images)
-    require_labels(images, labels, source, split if not Path(source).is_dir() else None)
+    split_name = split if not Path(source).is_dir() else None
+    require_labels(images, labels, source, split_name, names)
     label_of = dict(zip(images, labels))
+    voc = VocNotes()
     if detector is None:
         weights = resolve_weights(cfg, weights)
     else:
@@ -673,7 +906,7 @@ def predict_split(source: str | Path, weights: str | Path | None, cfg: Config, s
         res = detector.predict_all([im for _, im in buf], conf, max_det)
         for (p, im), (xyxy, c, k) in zip(buf, res):
             h, w = im.shape[:2]
-            gx, gk = read_labels(label_of[p], names, w, h)
+            gx, gk = read_labels(label_of[p], names, w, h, voc)
             o = _order(c)
             out.append(ImagePreds(name=p.name, source=source_of(p.name), width=w, height=h, pred_xyxy=xyxy[o],
                                   pred_conf=c[o], pred_cls=k[o], gt_xyxy=gx, gt_cls=gk))
@@ -690,6 +923,7 @@ def predict_split(source: str | Path, weights: str | Path | None, cfg: Config, s
             flush()
     if buf:
         flush()
+    voc.report(f"{source}: {split_name}" if split_name else str(source))
     if not out:
         raise InputError(f"none of the {len(images)} images can be decoded (e.g. {skipped[0]})", source)
     out = SplitPreds(out, skipped)

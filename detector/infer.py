@@ -70,6 +70,14 @@ def resolve_weights(cfg: Config, weights: str | Path | None = None) -> Path:
     return path
 
 
+def class_names_lookup(cfg: Config) -> dict[str, str]:
+    """The configured English (lower case) and Japanese class names -> our class ids, as :func:`map_class_names`
+    (a data.yaml's ``names``) and Pascal VOC label files (each object's ``<name>``) accept them."""
+    by_name = {cfg.classes[c].name_en.lower(): c for c in CLASS_IDS}
+    by_name.update({cfg.classes[c].name_ja: c for c in CLASS_IDS if cfg.classes[c].name_ja})
+    return by_name
+
+
 def map_class_names(names: dict[int, str] | Sequence[str], cfg: Config | None = None, where: Any = None) -> list[str]:
     """Map a model's class names (index -> name) to our class ids, index-aligned.
 
@@ -90,8 +98,7 @@ def map_class_names(names: dict[int, str] | Sequence[str], cfg: Config | None = 
     if set(raw) == set(CLASS_IDS):
         return raw
     if cfg is not None:
-        by_name = {cfg.classes[c].name_en.lower(): c for c in CLASS_IDS}
-        by_name.update({cfg.classes[c].name_ja: c for c in CLASS_IDS if cfg.classes[c].name_ja})
+        by_name = class_names_lookup(cfg)
         mapped = [by_name.get(n.lower(), by_name.get(n)) for n in raw]
         if None not in mapped and len(set(mapped)) == len(CLASS_IDS):
             return mapped  # type: ignore[return-value]

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from .atomic import FileLock, atomic_write, atomic_write_text
@@ -51,7 +52,7 @@ def check_data_yaml(data_yaml: str | Path, oversample: dict[str, int] | None = N
     if not data_yaml.is_file():
         raise InputError("data yaml not found", data_yaml)
     d = read_data_yaml(data_yaml)  # UTF-8, or Shift_JIS from a Japanese Notepad
-    if "names" not in d or "train" not in d:
+    if "train" not in d:  # names: may be left out for Pascal VOC labels (they name their classes)
         raise InputError("not a YOLO data yaml (needs train, val, names)", data_yaml)
     if not d.get("val"):
         raise InputError("no val split: training picks best.pt on it (add val: images/val)", data_yaml, "val")
@@ -187,22 +188,23 @@ def _check_split(images: list[Path], ids: list[str], to_ours: dict[int, int], sp
                  data_yaml: Path) -> list[tuple[Path, str, list[str] | None]]:
     """The split's usable images, each with its name in the work folder and its checked, renumbered label lines
     (None: no label file); prints the warnings and the split's counts. Writes nothing."""
-    from .evaluate import label_paths_for, require_labels
+    from .evaluate import VocNotes, label_paths_for, require_labels
 
     bad: list[str] = []
+    voc = VocNotes()
     bad_labels: list[InputError] = []
     used: set[str] = set()
     entries: list[tuple[Path, str, list[str] | None]] = []
     n_boxes = n_empty = 0
     labs = label_paths_for(images)
-    require_labels(images, labs, data_yaml, split)  # none at all: every photo would train as background
+    require_labels(images, labs, data_yaml, split, ids)  # none at all: every photo would train as background
     for img, lab in zip(images, labs):
         problem = image_problem(img)
         if problem:
             bad.append(f"{img}: {problem}")
             continue
         try:
-            xywh, cls = _label_rows(lab, ids)
+            xywh, cls = _label_rows(lab, ids, img, voc)
         except InputError as e:
             bad_labels.append(e)
             continue
@@ -217,6 +219,7 @@ def _check_split(images: list[Path], ids: list[str], to_ours: dict[int, int], sp
             n_boxes += len(cls)
             lines = [f"{to_ours[c]} {' '.join(f'{v:.6g}' for v in row)}" for c, row in zip(cls, xywh)]
         entries.append((img, name, lines))
+    voc.report(f"{data_yaml}: {split}")
     if bad_labels:  # every one named, so that a city fixes them in one go
         first = bad_labels[0]
         more = [e.path for e in bad_labels[1:]]
@@ -249,13 +252,18 @@ def _mirror_split(entries: list[tuple[Path, str, list[str] | None]], work_dir: P
             (lab_dir / name).with_suffix(".txt").write_text("".join(f"{ln}\n" for ln in lines), encoding="utf-8")
 
 
-def _label_rows(lab: Path, ids: list[str]) -> tuple[list[tuple[float, ...]], list[int]]:
-    """A label file's boxes as (cx, cy, w, h) rows and data-yaml class indexes; checked by read_labels."""
-    from .evaluate import read_labels
+def _label_rows(lab: Path, ids: list[str], img: Path | None = None,
+                notes: Any = None) -> tuple[list[tuple[float, ...]], list[int]]:
+    """A label file's boxes as normalised (cx, cy, w, h) rows and data-yaml class indexes; checked by read_labels.
+    A Pascal VOC .xml (pixel boxes) is normalised by the size of its photo ``img``."""
+    from .evaluate import image_size, read_labels
 
-    xyxy, names = read_labels(lab, ids, 1, 1)
+    w, h = image_size(img) if img is not None and lab.suffix.lower() == ".xml" and lab.is_file() else (1, 1)
+    xyxy, names = read_labels(lab, ids, w, h, notes)
+    xyxy = xyxy / np.array([w, h, w, h], dtype=np.float64)
     rows = [((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1) for x1, y1, x2, y2 in xyxy.tolist()]
-    # read_labels names each box by the data yaml's class at that index; ids are unique, so the index is recovered
+    # read_labels names each box by our class id (the data yaml's class at a YOLO line's index, a VOC object's
+    # name); to_ours renumbers by the data yaml's index, so a box's is recovered from our id
     return rows, [ids.index(n) for n in names]
 
 
