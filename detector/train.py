@@ -43,7 +43,8 @@ def check_data_yaml(data_yaml: str | Path, oversample: dict[str, int] | None = N
     0..1); an ``oversample`` key that matches nothing (UsageError, exit 2). An image that cannot be read (not an
     image, truncated, corrupt) is left out with a warning naming it (ultralytics would drop it too, or "restore" a
     truncated JPEG by rewriting the city's file). Label folders and files are found whatever their case
-    (:func:`detector.evaluate.label_path_for`)."""
+    (:func:`detector.evaluate.label_path_for`); Pascal VOC .xml labels are read as YOLO .txt ones are (a bad one
+    refused alike), and with only them the data yaml may leave ``names`` out."""
     from .evaluate import resolve_split
 
     data_yaml = Path(data_yaml).resolve()

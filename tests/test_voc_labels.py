@@ -23,7 +23,8 @@ from detector.errors import InputError  # noqa: E402
 
 from conftest import RDD, ROOT, need  # noqa: E402
 
-CLASS_NAMES = {"D00": "longitudinal crack", "D10": "横ひび割れ", "D20": "D20", "D40": "pothole"}  # as a city names them
+# as a city names them: English, Japanese or the id
+CLASS_NAMES = {"D00": "longitudinal crack", "D10": "横ひび割れ", "D20": "D20", "D40": "pothole"}
 
 
 def _voc_xml(img: Path, boxes: list[tuple[str, float, float, float, float]], size: tuple[int, int]) -> str:
@@ -113,8 +114,9 @@ def test_eval_on_rdd2020_voc_layout_scores_as_the_yolo_original(tmp_path, capsys
     where = f"{voc / 'data.yaml'}: val"
     assert f"note: {where}: left out 3 boxes of classes the model does not detect: D43 (2), Repair (1)" in err, err
     xml6 = voc / "val" / "Japan" / "annotations" / "xmls" / (labs[6].stem + ".xml")
+    w6, h6 = _size(voc / "val" / "Japan" / "images" / (labs[6].stem + ".jpg"))
     assert (f"note: {where}: 1 Pascal VOC files' <size> is missing, 0 or not their photo's: the photo's own size is "
-            f"used (e.g. {xml6}: <size> 0x0, photo {'x'.join(map(str, _size(voc / 'val' / 'Japan' / 'images' / (labs[6].stem + '.jpg'))))})") in err, err
+            f"used (e.g. {xml6}: <size> 0x0, photo {w6}x{h6})") in err, err
     assert err.count("note:") == 2 and "warning" not in err, err
     # tune reads them the same way (the same predictions, its own label reading)
     config = tmp_path / "city.yaml"
@@ -205,7 +207,8 @@ def test_a_photo_with_both_formats_reads_its_txt_with_one_note(tmp_path, capfd):
     txt0 = city / "labels" / "train" / (labs[0].stem + ".txt")
     xml0 = city / "annotations" / "xmls" / "train" / (labs[0].stem + ".xml")
     assert (f"note: {y}: train: labels in two formats: 3 YOLO .txt, 1 Pascal VOC .xml; 3 photos have both a YOLO "
-            f".txt and a Pascal VOC .xml label file: the .txt is read, not the .xml (e.g. {txt0}, not {xml0})") in err, err
+            f".txt and a Pascal VOC .xml label file: the .txt is read, not the .xml (e.g. {txt0}, not {xml0})"
+            ) in err, err
     assert err.count("labels in two formats") == 1 and f"{y}: val" not in err, err
     assert [len(lines) for _, _, lines in plan.splits["train"]] == [len(lab.read_text().split("\n")) - 1
                                                                     for lab in labs[:4]]
@@ -246,11 +249,12 @@ def test_bad_voc_files_stop_train_naming_every_one(tmp_path, capfd):
     assert f"and 2 more label files: {xmls[1]}, {xmls[3]})" in errors[0], errors[0]
     assert not (tmp_path / "runs").exists()
 
+    ok = xmls[2].read_text()
     for text, why in (
             (xmls[1].read_text(), r"object 1 \(D\d0\): <bndbox> has no <xmax> number"),
-            (xmls[2].read_text().replace("<ymin>", "<ymin>12px", 1), r"object 1 \(D\d0\): <ymin> is not a number: '12px"),
-            (re.sub(r"<bndbox>.*?</bndbox>", "", xmls[2].read_text(), count=1, flags=re.S), r"object 1 \(D\d0\): no <bndbox>"),
-            (re.sub(r"<name>[^<]*</name>", "<name> </name>", xmls[2].read_text(), count=1), "object 1: no class <name>"),
+            (ok.replace("<ymin>", "<ymin>12px", 1), r"object 1 \(D\d0\): <ymin> is not a number: '12px"),
+            (re.sub(r"<bndbox>.*?</bndbox>", "", ok, count=1, flags=re.S), r"object 1 \(D\d0\): no <bndbox>"),
+            (re.sub(r"<name>[^<]*</name>", "<name> </name>", ok, count=1), "object 1: no class <name>"),
             (BILLION_LAUGHS, "XML entity declarations"),
             ("<gpx></gpx>", "the XML root is <gpx>, not <annotation>")):
         bad = tmp_path / "bad.xml"
