@@ -338,7 +338,10 @@ def write_errors(preds: Sequence[ImagePreds], thresholds: dict[str, float], fold
             return f"{e.ip.path}: {err}"
         if img.shape[:2] != (e.ip.height, e.ip.width):
             return f"{e.ip.path}: now {img.shape[1]}x{img.shape[0]}, scored at {e.ip.width}x{e.ip.height} (changed since?)"
-        ok, buf = cv2.imencode(".jpg", draw(img, e), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        params = [cv2.IMWRITE_JPEG_QUALITY, 90]
+        if hasattr(cv2, "IMWRITE_JPEG_SAMPLING_FACTOR"):  # full-resolution colour: a 1 px green line stays green
+            params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
+        ok, buf = cv2.imencode(".jpg", draw(img, e), params)
         if not ok:
             return f"{e.ip.path}: cannot encode the drawing"
         try:
