@@ -419,16 +419,24 @@ def eval_(
                                                                  "(default configs/default.yaml)"),
     out: Optional[Path] = typer.Option(None, "--out", help="JSON file (default: ./eval-<data set>-<split>.json, or for an images folder ./eval-<data set>-<folder>-folder.json; -<prefix> added)"),
     prefix: Optional[List[str]] = typer.Option(None, "--prefix", help="only images whose file name starts with this (repeatable), e.g. Japan_"),
+    errors: Optional[Path] = typer.Option(None, "--errors", help="folder: each photo with a mistake drawn (<stem>.jpg), "
+                                          "errors.csv (one row per mistake, worst photos first) and index.html; a new "
+                                          "or empty folder, or one an earlier --errors wrote (its files replaced)"),
 ):
     """F1 (IoU>0.5, right class, ≤5 boxes an image), precision, recall, mAP50 per class and per source."""
-    from detector.evaluate import default_eval_json, evaluate, format_table, replaced_model, write_eval_json
+    from detector.evaluate import default_eval_json, evaluate, format_table, predict_split, replaced_model, write_eval_json
     from detector.infer import resolve_weights
 
     _check_split(split)
     cfg = _config(config)
     w = resolve_weights(cfg, weights)  # --weights, else the config's detect.weights, else the shipped model
+    if errors is not None:
+        from detector.evalerrors import check_dir
+
+        check_dir(errors)  # before the predictions: a folder of other files is refused at once
     tuned_at = _warn_thresholds(config, cfg, weights)[0]
-    res = evaluate(source, w, cfg, split=split, prefixes=prefix or None)
+    preds = predict_split(source, w, cfg, split, prefixes=prefix or None) if errors is not None else None
+    res = evaluate(source, w, cfg, split=split, prefixes=prefix or None, preds=preds)
     if tuned_at is not None:
         res = {**res, "thresholds_tuned_at": tuned_at}
     console.print(format_table(res))
@@ -439,6 +447,19 @@ def eval_(
         err_console.print(f"note: {path} held the scores of another model, {held}; replaced by these (pass --out "
                           "to keep each model's)", soft_wrap=True, markup=False, highlight=False)
     console.print(f"weights: {w} at {cfg.detect.imgsz} px\nwritten: {path}")
+    if errors is not None:
+        from detector.evalerrors import write_errors
+
+        summ = write_errors(preds, res["thresholds"], errors, cfg, res["max_boxes"], res["iou"],
+                            title=f"patrol eval {source} · {res['split']} · F1 {res['f1']:.3f}")
+        for problem in summ.failed:
+            err_console.print(f"warning: {problem}; not drawn", soft_wrap=True, markup=False, highlight=False)
+        console.print(f"errors: {errors}: {plural(summ.n_images, 'photo')} with mistakes ({summ.n_drawn} drawn), "
+                      f"{summ.n_fp} false alarms, {summ.n_fn} missed, {summ.n_wrong_class} wrong class "
+                      f"(= the FP {res['fp']} and FN {res['fn']} above, a wrong class counting as one of each); "
+                      f"{errors / 'errors.csv'}, {errors / 'index.html'}"
+                      + (f"; {plural(summ.replaced, 'file')} of the earlier run replaced" if summ.replaced else ""),
+                      soft_wrap=True, markup=False, highlight=False)
 
 
 @app.command()

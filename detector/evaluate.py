@@ -54,6 +54,7 @@ class ImagePreds:
     gt_xyxy: np.ndarray  # (g,4)
     gt_cls: np.ndarray  # (g,) object
     extra: dict[str, Any] = field(default_factory=dict)
+    path: str = ""  # the photo's file, as predict_split read it (``patrol eval --errors`` draws on it)
 
 
 class SplitPreds(list):
@@ -91,22 +92,23 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(union > 0, inter / union, 0.0)
 
 
-def greedy_match(pred_xyxy, pred_cls, gt_xyxy, gt_cls, iou_thr: float = IOU_THR, iou: np.ndarray | None = None) -> np.ndarray:
-    """Predictions already in descending confidence -> bool TP flag per prediction.
+def greedy_assign(pred_xyxy, pred_cls, gt_xyxy, gt_cls, iou_thr: float = IOU_THR, iou: np.ndarray | None = None) -> np.ndarray:
+    """Predictions already in descending confidence -> the index of the ground-truth box each one matched, -1 where
+    none (a false positive).
 
     Each prediction takes the unmatched ground-truth box of its own class with the highest IoU, if IoU > iou_thr.
     """
     pred_cls = np.asarray(pred_cls, dtype=object)
     gt_cls = np.asarray(gt_cls, dtype=object)
     n, g = len(pred_cls), len(gt_cls)
-    tp = np.zeros(n, dtype=bool)
+    gt_of = np.full(n, -1, dtype=np.int64)
     if not n or not g:
-        return tp
+        return gt_of
     if iou is None:
         iou = box_iou(pred_xyxy, gt_xyxy)
     ok = (iou > iou_thr) & (pred_cls[:, None] == gt_cls[None, :])
     if not ok.any():
-        return tp
+        return gt_of
     iou = np.where(ok, iou, -1.0)
     used = np.zeros(g, dtype=bool)
     for i in np.flatnonzero(ok.any(1)):
@@ -114,21 +116,51 @@ def greedy_match(pred_xyxy, pred_cls, gt_xyxy, gt_cls, iou_thr: float = IOU_THR,
         j = int(row.argmax())
         if row[j] > iou_thr:
             used[j] = True
-            tp[i] = True
-    return tp
+            gt_of[i] = j
+    return gt_of
+
+
+def greedy_match(pred_xyxy, pred_cls, gt_xyxy, gt_cls, iou_thr: float = IOU_THR, iou: np.ndarray | None = None) -> np.ndarray:
+    """Predictions already in descending confidence -> bool TP flag per prediction (:func:`greedy_assign`)."""
+    return greedy_assign(pred_xyxy, pred_cls, gt_xyxy, gt_cls, iou_thr, iou) >= 0
 
 
 def _order(conf: np.ndarray) -> np.ndarray:
     return np.argsort(-np.asarray(conf, dtype=np.float64), kind="stable")
 
 
-def match_image(pred_xyxy, pred_cls, pred_conf, gt_xyxy, gt_cls, iou_thr: float = IOU_THR, max_det: int | None = MAX_BOXES,
-                classes: Sequence[str] = CLASS_IDS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """TP, FP, FN per class (int arrays aligned with ``classes``) for one image.
+@dataclass
+class Matches:
+    """How one image's scored predictions met its ground truth (what :func:`match_image` counts and
+    ``patrol eval --errors`` draws)."""
 
-    Keeps the ``max_det`` highest-confidence predictions (thresholds must already be applied), matches greedily
-    to ground truth of the same class at IoU > ``iou_thr``.
-    """
+    kept: np.ndarray  # indices into the predictions given: the scored ones (≤ max_det), in descending confidence
+    gt_of: np.ndarray  # per kept prediction: the index of the true box it matched, -1 for a false positive
+    n_gt: int
+
+    @property
+    def gt_matched(self) -> np.ndarray:
+        """Bool per true box: matched by a kept prediction (False: a false negative)."""
+        m = np.zeros(self.n_gt, dtype=bool)
+        m[self.gt_of[self.gt_of >= 0]] = True
+        return m
+
+    def counts(self, pred_cls, gt_cls, classes: Sequence[str] = CLASS_IDS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """TP, FP, FN per class (int arrays aligned with ``classes``)."""
+        pc = np.asarray(pred_cls, dtype=object).reshape(-1)[self.kept]
+        gt_cls = np.asarray(gt_cls, dtype=object).reshape(-1)
+        tpf = self.gt_of >= 0
+        cls_arr = np.asarray(classes, dtype=object)
+        tp = np.array([np.sum(tpf & (pc == c)) for c in cls_arr], dtype=np.int64)
+        npred = np.array([np.sum(pc == c) for c in cls_arr], dtype=np.int64)
+        ngt = np.array([np.sum(gt_cls == c) for c in cls_arr], dtype=np.int64)
+        return tp, npred - tp, ngt - tp
+
+
+def match_boxes(pred_xyxy, pred_cls, pred_conf, gt_xyxy, gt_cls, iou_thr: float = IOU_THR,
+                max_det: int | None = MAX_BOXES) -> Matches:
+    """The metric's matching for one image: keeps the ``max_det`` highest-confidence predictions (thresholds must
+    already be applied), matches them greedily to ground truth of the same class at IoU > ``iou_thr``."""
     pred_cls = np.asarray(pred_cls, dtype=object).reshape(-1)
     gt_cls = np.asarray(gt_cls, dtype=object).reshape(-1)
     pred_xyxy = np.asarray(pred_xyxy, dtype=np.float64).reshape(-1, 4)
@@ -136,13 +168,22 @@ def match_image(pred_xyxy, pred_cls, pred_conf, gt_xyxy, gt_cls, iou_thr: float 
     order = _order(pred_conf)
     if max_det is not None:
         order = order[:max_det]
-    pc = pred_cls[order]
-    tpf = greedy_match(pred_xyxy[order], pc, gt_xyxy, gt_cls, iou_thr)
-    cls_arr = np.asarray(classes, dtype=object)
-    tp = np.array([np.sum(tpf & (pc == c)) for c in cls_arr], dtype=np.int64)
-    npred = np.array([np.sum(pc == c) for c in cls_arr], dtype=np.int64)
-    ngt = np.array([np.sum(gt_cls == c) for c in cls_arr], dtype=np.int64)
-    return tp, npred - tp, ngt - tp
+    return Matches(order, greedy_assign(pred_xyxy[order], pred_cls[order], gt_xyxy, gt_cls, iou_thr), len(gt_cls))
+
+
+def match_image(pred_xyxy, pred_cls, pred_conf, gt_xyxy, gt_cls, iou_thr: float = IOU_THR, max_det: int | None = MAX_BOXES,
+                classes: Sequence[str] = CLASS_IDS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """TP, FP, FN per class (int arrays aligned with ``classes``) for one image (:func:`match_boxes`, counted)."""
+    return match_boxes(pred_xyxy, pred_cls, pred_conf, gt_xyxy, gt_cls, iou_thr, max_det).counts(pred_cls, gt_cls, classes)
+
+
+def image_matches(ip: ImagePreds, thresholds: dict[str, float], max_boxes: int = MAX_BOXES, iou_thr: float = IOU_THR) -> Matches:
+    """The scored matching of one image at ``thresholds`` (what :func:`score` counts); ``kept`` indexes
+    ``ip.pred_*``."""
+    m = np.flatnonzero(apply_thresholds(ip.pred_conf, ip.pred_cls, thresholds))
+    mt = match_boxes(ip.pred_xyxy[m], ip.pred_cls[m], ip.pred_conf[m], ip.gt_xyxy, ip.gt_cls, iou_thr, max_boxes)
+    mt.kept = m[mt.kept]
+    return mt
 
 
 def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
@@ -187,8 +228,7 @@ def score(preds: Sequence[ImagePreds], thresholds: dict[str, float], max_boxes: 
     ap_tp: list[list[np.ndarray]] = [[] for _ in CLASS_IDS]
     ap_conf: list[list[np.ndarray]] = [[] for _ in CLASS_IDS]
     for ip in preds:
-        m = apply_thresholds(ip.pred_conf, ip.pred_cls, thresholds)
-        c = np.stack(match_image(ip.pred_xyxy[m], ip.pred_cls[m], ip.pred_conf[m], ip.gt_xyxy, ip.gt_cls, iou_thr, max_boxes))
+        c = np.stack(image_matches(ip, thresholds, max_boxes, iou_thr).counts(ip.pred_cls, ip.gt_cls))
         tot += c
         by_src[ip.source] = by_src.get(ip.source, np.zeros((3, k), dtype=np.int64)) + c
         n_src[ip.source] = n_src.get(ip.source, 0) + 1
@@ -909,7 +949,7 @@ def predict_split(source: str | Path, weights: str | Path | None, cfg: Config, s
             gx, gk = read_labels(label_of[p], names, w, h, voc)
             o = _order(c)
             out.append(ImagePreds(name=p.name, source=source_of(p.name), width=w, height=h, pred_xyxy=xyxy[o],
-                                  pred_conf=c[o], pred_cls=k[o], gt_xyxy=gx, gt_cls=gk))
+                                  pred_conf=c[o], pred_cls=k[o], gt_xyxy=gx, gt_cls=gk, path=str(p)))
         buf.clear()
 
     skipped: list[str] = []

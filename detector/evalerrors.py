@@ -1,0 +1,369 @@
+"""`patrol eval --errors DIR`: the mistakes behind the score, drawn on the photos and listed in a CSV.
+
+For each scored photo with at least one mistake at the thresholds ``eval`` used: ``DIR/<stem>.jpg`` (the photo as the
+scorer read it, EXIF orientation applied; true positives thin green, false positives red with class and confidence,
+missed true boxes dashed yellow with class, wrong class magenta; a legend strip below the photo), and ``DIR/errors.csv``
+(one row per mistake, worst photos first) and ``DIR/index.html`` (the photos, worst first; no scripts, no network).
+
+The matching is the metric's own (:func:`detector.evaluate.image_matches`): an FP is a scored prediction matching
+no true box of its class at IoU > 0.5, an FN a true box no scored prediction matched; an FP and an FN overlapping at
+IoU > 0.5 (of different classes, necessarily: same-class ones would have matched) are one ``wrong_class`` mistake,
+counted by the metric as one FP and one FN.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .config import Config
+from .errors import InputError, UsageError
+from .evaluate import IOU_THR, MAX_BOXES, ImagePreds, Matches, box_iou, image_matches, prefetch
+
+CSV_NAME = "errors.csv"
+INDEX_NAME = "index.html"
+COLUMNS = ("image", "source", "kind", "class", "種別", "true_class", "正解種別", "confidence", "best_iou",
+           "x1", "y1", "x2", "y2", "drawn")
+KIND_ORDER = {"wrong_class": 0, "fp": 1, "fn": 2}
+
+# BGR
+GREEN = (0, 200, 0)
+RED = (0, 0, 255)
+YELLOW = (0, 230, 255)
+MAGENTA = (255, 0, 255)
+
+
+@dataclass
+class Mistake:
+    kind: str  # fp | fn | wrong_class
+    cls: str  # the predicted class (fp, wrong_class), the true class (fn)
+    true_cls: str | None  # wrong_class: the true box's class
+    conf: float | None  # fp, wrong_class
+    best_iou: float  # fp, wrong_class: the highest IoU with any true box; fn: with any scored prediction
+    box: np.ndarray  # xyxy pixels: the predicted box (fp, wrong_class), the true box (fn)
+    true_box: np.ndarray | None = None  # wrong_class: the true box
+
+
+@dataclass
+class ImageErrors:
+    ip: ImagePreds
+    tp_boxes: np.ndarray
+    mistakes: list[Mistake]
+    drawn: str = ""
+
+    @property
+    def n_fp(self) -> int:  # as the metric counts: a wrong class is one FP and one FN
+        return sum(m.kind != "fn" for m in self.mistakes)
+
+    @property
+    def n_fn(self) -> int:
+        return sum(m.kind != "fp" for m in self.mistakes)
+
+
+@dataclass
+class ErrorsSummary:
+    folder: Path
+    n_images: int = 0  # photos with at least one mistake
+    n_drawn: int = 0  # of them drawn (not: re-read failed)
+    n_fp: int = 0  # plain false positives (wrong classes not included)
+    n_fn: int = 0
+    n_wrong_class: int = 0
+    replaced: int = 0  # files of an earlier --errors run removed
+    failed: list[str] = field(default_factory=list)  # photos that could not be re-read or written
+
+
+def image_errors(ip: ImagePreds, mt: Matches, iou_thr: float = IOU_THR) -> ImageErrors:
+    """The mistakes of one photo from its metric matching ``mt``."""
+    k = mt.kept
+    pxy = ip.pred_xyxy[k].reshape(-1, 4)
+    gxy = np.asarray(ip.gt_xyxy, dtype=np.float64).reshape(-1, 4)
+    iou = box_iou(pxy, gxy)  # (kept, gt)
+    fp = np.flatnonzero(mt.gt_of < 0)
+    fn = np.flatnonzero(~mt.gt_matched)
+    paired: dict[int, int] = {}  # fp row -> fn index: a wrong class; fps in descending confidence take the best
+    free = set(fn.tolist())
+    for i in fp:
+        cand = [j for j in free if iou[i, j] > iou_thr and ip.gt_cls[j] != ip.pred_cls[k[i]]]
+        if cand:
+            j = max(cand, key=lambda j: iou[i, j])
+            paired[int(i)] = j
+            free.discard(j)
+    out: list[Mistake] = []
+    for i in fp:
+        best = float(iou[i].max()) if iou.shape[1] else 0.0
+        j = paired.get(int(i))
+        out.append(Mistake("fp" if j is None else "wrong_class", str(ip.pred_cls[k[i]]),
+                           None if j is None else str(ip.gt_cls[j]), float(ip.pred_conf[k[i]]), best, pxy[i],
+                           None if j is None else gxy[j]))
+    for j in fn:
+        if j in free:
+            best = float(iou[:, j].max()) if iou.shape[0] else 0.0
+            out.append(Mistake("fn", str(ip.gt_cls[j]), None, None, best, gxy[j]))
+    out.sort(key=lambda m: (KIND_ORDER[m.kind], -(m.conf or 0.0), m.cls, float(m.box[0])))
+    return ImageErrors(ip, pxy[mt.gt_of >= 0], out)
+
+
+def collect(preds: Sequence[ImagePreds], thresholds: dict[str, float], max_boxes: int = MAX_BOXES,
+            iou_thr: float = IOU_THR) -> list[ImageErrors]:
+    """The photos with at least one mistake, worst first (most FP + FN, as the metric counts them), then by name."""
+    found = []
+    for ip in preds:
+        e = image_errors(ip, image_matches(ip, thresholds, max_boxes, iou_thr), iou_thr)
+        if e.mistakes:
+            found.append(e)
+    found.sort(key=lambda e: (-(e.n_fp + e.n_fn), e.ip.name))
+    return found
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the folder
+
+
+def check_dir(folder: str | Path) -> None:
+    """Before the predictions: ``folder`` must be new, empty, or an earlier ``--errors`` folder (holding its
+    errors.csv); anything else is a UsageError (exit 2), so that no folder of other files is written into."""
+    d = Path(folder)
+    if d.exists() and not d.is_dir():
+        raise UsageError("is a file, not a folder", d, "--errors")
+    if d.is_dir() and not (d / CSV_NAME).is_file():
+        try:
+            other = next(iter(os.scandir(d)), None)
+        except OSError as e:
+            raise UsageError(f"cannot read: {e.strerror or e}", d, "--errors") from None
+        if other is not None:
+            raise UsageError(f"holds other files (e.g. {other.name}) and no {CSV_NAME} of an earlier patrol eval "
+                             "--errors: give a new or empty folder", d, "--errors")
+
+
+def _clear_earlier(d: Path) -> int:
+    """Remove what an earlier ``--errors`` run wrote into ``d`` (the photos its errors.csv names, the csv, the
+    index), so that photos now right leave no stale drawing; other files stay. Returns how many were removed."""
+    csv_path = d / CSV_NAME
+    if not csv_path.is_file():
+        return 0
+    names = {CSV_NAME, INDEX_NAME}
+    try:
+        with open(csv_path, encoding="utf-8-sig", newline="") as fh:
+            for row in csv.DictReader(fh):
+                n = (row.get("drawn") or "").strip()
+                if n and n == Path(n).name and n.lower().endswith(".jpg"):
+                    names.add(n)
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise UsageError(f"cannot read the earlier {CSV_NAME}: {e}; give a new or empty folder", d, "--errors") from None
+    n = 0
+    for name in sorted(names):
+        try:
+            (d / name).unlink()
+            n += 1
+        except FileNotFoundError:
+            pass
+    return n
+
+
+def _drawn_names(found: list[ImageErrors]) -> None:
+    """``<stem>.jpg`` per photo; two photos of one stem (a.jpg and a.png, or in two subfolders): ``<stem>-2.jpg``."""
+    used: set[str] = {CSV_NAME.lower(), INDEX_NAME.lower()}
+    for e in sorted(found, key=lambda e: e.ip.path or e.ip.name):
+        stem = Path(e.ip.name).stem
+        name, i = f"{stem}.jpg", 1
+        while name.lower() in used:
+            i += 1
+            name = f"{stem}-{i}.jpg"
+        used.add(name.lower())
+        e.drawn = name
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# drawing
+
+
+def _dashed_rect(img, box, color, t: int, dash: int) -> None:
+    import cv2
+
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    for (ax, ay, bx, by) in ((x1, y1, x2, y1), (x2, y1, x2, y2), (x2, y2, x1, y2), (x1, y2, x1, y1)):
+        length = max(abs(bx - ax), abs(by - ay))
+        for s in range(0, max(length, 1), 2 * dash):
+            e = min(s + dash, length)
+            f0, f1 = s / max(length, 1), e / max(length, 1)
+            cv2.line(img, (int(ax + (bx - ax) * f0), int(ay + (by - ay) * f0)),
+                     (int(ax + (bx - ax) * f1), int(ay + (by - ay) * f1)), color, t, cv2.LINE_AA)
+
+
+def _label(img, text: str, x: int, y: int, color, fs: float, t: int, below: bool = False) -> None:
+    """Text on a filled box of ``color`` just above (x, y) (``below``: just below it), on the other side where the
+    photo's edge leaves no room."""
+    import cv2
+
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, t)
+    x = int(min(max(x, 0), max(img.shape[1] - w - 2, 0)))
+    above, under = y - h - base - 2, y + 1
+    y0 = (under if under + h + base + 2 <= img.shape[0] else above) if below else (above if above >= 0 else under)
+    cv2.rectangle(img, (x, y0), (x + w + 2, y0 + h + base + 2), color, -1)
+    dark = sum(color) / 3 > 110
+    cv2.putText(img, text, (x + 1, y0 + h + 1), cv2.FONT_HERSHEY_SIMPLEX, fs, (0, 0, 0) if dark else (255, 255, 255),
+                t, cv2.LINE_AA)
+
+
+def draw(img: np.ndarray, e: ImageErrors) -> np.ndarray:
+    """The photo with its matches and mistakes drawn, and a legend strip below it (the photo's pixels keep their
+    coordinates: box (x, y) is pixel (x, y) of the result)."""
+    import cv2
+
+    h, w = img.shape[:2]
+    s = max(1.0, max(h, w) / 640)
+    t1, t2 = max(1, round(s)), max(2, round(2 * s))
+    fs, ft = 0.45 * s, max(1, round(s))
+    out = img.copy()
+    for b in e.tp_boxes:
+        cv2.rectangle(out, (int(round(b[0])), int(round(b[1]))), (int(round(b[2])), int(round(b[3]))), GREEN, t1)
+    for m in e.mistakes:  # the misses first: an FP's label goes on top of them
+        if m.kind == "fn":
+            _dashed_rect(out, m.box, YELLOW, t2, max(4, round(6 * s)))
+    for m in e.mistakes:
+        b = [int(round(v)) for v in m.box]
+        if m.kind == "fn":
+            _label(out, f"missed {m.cls}", b[0], b[3] + t2, YELLOW, fs, ft, below=True)  # not over a small crack
+        elif m.kind == "fp":
+            cv2.rectangle(out, (b[0], b[1]), (b[2], b[3]), RED, t2)
+            _label(out, f"{m.cls} {m.conf:.2f}", b[0], b[1], RED, fs, ft)
+        else:
+            cv2.rectangle(out, (b[0], b[1]), (b[2], b[3]), MAGENTA, t2)
+            _label(out, f"{m.cls} {m.conf:.2f} (true {m.true_cls})", b[0], b[1], MAGENTA, fs, ft)
+    return np.vstack([out, _legend(w, e, s)])
+
+
+def _legend(w: int, e: ImageErrors, s: float) -> np.ndarray:
+    import cv2
+
+    fs, ft = 0.42 * s, max(1, round(s))
+    n_wc = sum(m.kind == "wrong_class" for m in e.mistakes)
+    items = [(GREEN, "right", "solid"), (RED, "false alarm: class conf", "solid"),
+             (YELLOW, "missed: true class", "dash"), (MAGENTA, "wrong class: class conf (true)", "solid"),
+             (None, f"{e.n_fp - n_wc} FP  {e.n_fn - n_wc} FN  {n_wc} wrong class", "")]
+    (_, th), base = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, fs, ft)
+    row_h, sw, pad = th + base + int(8 * s), int(18 * s), int(6 * s)
+    rows, x = [[]], pad
+    for it in items:  # wrap into rows that fit the photo's width
+        tw = cv2.getTextSize(it[1], cv2.FONT_HERSHEY_SIMPLEX, fs, ft)[0][0] + (sw + pad if it[0] else 0) + 2 * pad
+        if x + tw > w and rows[-1]:
+            rows.append([])
+            x = pad
+        rows[-1].append((x, it))
+        x += tw
+    strip = np.full((row_h * len(rows) + pad, w, 3), 40, dtype=np.uint8)
+    for r, row in enumerate(rows):
+        y = pad + r * row_h + row_h // 2
+        for x, (color, text, style) in row:
+            if color is not None:
+                if style == "dash":
+                    _dashed_rect(strip, (x, y - th // 2, x + sw, y + th // 2), color, max(1, round(s)), max(3, round(4 * s)))
+                else:
+                    cv2.rectangle(strip, (x, y - th // 2), (x + sw, y + th // 2), color, max(1, round(s)) + 1)
+                x += sw + pad
+            cv2.putText(strip, text, (x, y + th // 2), cv2.FONT_HERSHEY_SIMPLEX, fs, (235, 235, 235), ft, cv2.LINE_AA)
+    return strip
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# writing
+
+
+def _rows(found: list[ImageErrors], cfg: Config):
+    from .report import safe_cell
+
+    for e in found:
+        for m in e.mistakes:
+            yield [safe_cell(e.ip.name), e.ip.source, m.kind, m.cls, cfg.class_name(m.cls, "ja"),
+                   m.true_cls or "", cfg.class_name(m.true_cls, "ja") if m.true_cls else "",
+                   "" if m.conf is None else f"{m.conf:.3f}", f"{m.best_iou:.3f}",
+                   *(f"{v:.1f}" for v in m.box), e.drawn if e.drawn else ""]
+
+
+def write_csv(found: list[ImageErrors], cfg: Config, path: Path) -> None:
+    """UTF-8 with BOM (Japanese Excel), one row per mistake, the worst photos first."""
+    from .atomic import atomic_write
+
+    with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
+        wr = csv.writer(fh, lineterminator="\r\n")
+        wr.writerow(COLUMNS)
+        wr.writerows(_rows(found, cfg))
+
+
+def write_index(found: list[ImageErrors], path: Path, title: str) -> None:
+    """A plain page of the drawn photos, worst first (no script, no network: opens from the folder)."""
+    from .atomic import atomic_write_text
+
+    esc = html.escape
+    parts = [f"<!doctype html><meta charset='utf-8'><title>{esc(title)}</title>",
+             "<style>body{font:14px sans-serif;margin:12px}figure{display:inline-block;margin:6px;vertical-align:top}"
+             "img{max-width:420px;height:auto}figcaption{max-width:420px}</style>",
+             f"<h1>{esc(title)}</h1><p>{len(found)} photos with mistakes, the worst first; "
+             f"<a href='{CSV_NAME}'>{CSV_NAME}</a> lists each one.</p>"]
+    for e in found:
+        n_wc = sum(m.kind == "wrong_class" for m in e.mistakes)
+        cap = f"{esc(e.ip.name)}: {e.n_fp - n_wc} FP, {e.n_fn - n_wc} FN, {n_wc} wrong class"
+        if e.drawn:
+            parts.append(f"<figure><a href='{esc(e.drawn)}'><img loading='lazy' src='{esc(e.drawn)}' alt=''></a>"
+                         f"<figcaption>{cap}</figcaption></figure>")
+    atomic_write_text(path, "\n".join(parts) + "\n")
+
+
+def write_errors(preds: Sequence[ImagePreds], thresholds: dict[str, float], folder: str | Path, cfg: Config,
+                 max_boxes: int = MAX_BOXES, iou_thr: float = IOU_THR, title: str = "patrol eval --errors") -> ErrorsSummary:
+    """Draw and list the mistakes of ``preds`` at ``thresholds`` into ``folder`` (see the module doc); a folder of an
+    earlier run has that run's files replaced (:func:`check_dir` says which folders are accepted)."""
+    import cv2
+
+    from .frames import FrameError, load_image
+
+    d = Path(folder)
+    check_dir(d)
+    found = collect(preds, thresholds, max_boxes, iou_thr)
+    _drawn_names(found)
+    summ = ErrorsSummary(d)
+    summ.replaced = _clear_earlier(d)
+    d.mkdir(parents=True, exist_ok=True)
+
+    def one(e: ImageErrors) -> str | None:
+        try:
+            img = load_image(e.ip.path)  # as predict_split read it: EXIF orientation applied
+        except FrameError as err:
+            return f"{e.ip.path}: {err}"
+        if img.shape[:2] != (e.ip.height, e.ip.width):
+            return f"{e.ip.path}: now {img.shape[1]}x{img.shape[0]}, scored at {e.ip.width}x{e.ip.height} (changed since?)"
+        params = [cv2.IMWRITE_JPEG_QUALITY, 90]
+        if hasattr(cv2, "IMWRITE_JPEG_SAMPLING_FACTOR"):  # full-resolution colour: a 1 px green line stays green
+            params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
+        ok, buf = cv2.imencode(".jpg", draw(img, e), params)
+        if not ok:
+            return f"{e.ip.path}: cannot encode the drawing"
+        try:
+            (d / e.drawn).write_bytes(buf.tobytes())
+        except OSError as err:
+            raise InputError(f"cannot write: {err.strerror or err}", d / e.drawn) from None
+        return None
+
+    for e, problem in prefetch(one, [e for e in found if e.ip.path]):
+        if problem:
+            summ.failed.append(problem)
+            e.drawn = ""
+    for e in found:
+        if not e.ip.path:
+            e.drawn = ""
+    write_csv(found, cfg, d / CSV_NAME)
+    write_index(found, d / INDEX_NAME, title)
+    summ.n_images = len(found)
+    summ.n_drawn = sum(1 for e in found if e.drawn)
+    for e in found:
+        for m in e.mistakes:
+            summ.n_fp += m.kind == "fp"
+            summ.n_fn += m.kind == "fn"
+            summ.n_wrong_class += m.kind == "wrong_class"
+    return summ

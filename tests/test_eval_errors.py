@@ -1,0 +1,201 @@
+"""`patrol eval --errors DIR`: the mistakes behind the score drawn and listed, on a few real labelled photos
+(copied from ../shared/data/rdd at test time) scored by the shipped ONNX model."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+from detector import CLASS_IDS  # noqa: E402
+from detector.config import DEFAULT_WEIGHTS_ONNX, Config  # noqa: E402
+from detector.evaluate import evaluate, image_matches, predict_split  # noqa: E402
+
+from conftest import ROOT  # noqa: E402
+
+# photos of the val split on which the shipped model makes every kind of mistake (FP, FN, a wrong class)
+PICKED = ("Japan_000762", "Japan_000694", "China_MotorBike_001453", "China_MotorBike_001532", "Czech_002752",
+          "Czech_002529")
+
+
+def _set(rdd: Path, dst: Path, stems=PICKED) -> Path:
+    for sub in ("images", "labels"):
+        (dst / sub / "val").mkdir(parents=True)
+    for s in stems:
+        shutil.copy(rdd / "images" / "val" / f"{s}.jpg", dst / "images" / "val")
+        shutil.copy(rdd / "labels" / "val" / f"{s}.txt", dst / "labels" / "val")
+    (dst / "data.yaml").write_text(yaml.safe_dump({"path": ".", "train": "images/val", "val": "images/val",
+                                                  "names": {0: "D00", 1: "D10", 2: "D20", 3: "D40"}}))
+    return dst
+
+
+@pytest.fixture
+def picked(rdd, tmp_path):
+    if not DEFAULT_WEIGHTS_ONNX.is_file():
+        pytest.skip(f"shipped model missing: {DEFAULT_WEIGHTS_ONNX}")
+    return _set(rdd, tmp_path / "set")
+
+
+def _patrol(*args, cwd=None):
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd or ROOT, timeout=600)
+
+
+def _rows(d: Path) -> list[dict]:
+    raw = (d / "errors.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM: Japanese Excel reads 種別 right
+    return list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))
+
+
+def _tally(rows: list[dict]) -> tuple[int, int]:
+    """FP and FN as the metric counts them: a wrong class is one of each."""
+    k = Counter(r["kind"] for r in rows)
+    return k["fp"] + k["wrong_class"], k["fn"] + k["wrong_class"]
+
+
+def test_errors_csv_counts_are_the_eval_jsons_and_a_rerun_replaces_only_its_files(picked, tmp_path):
+    out, errs = tmp_path / "e.json", tmp_path / "errs"
+    # a folder of other files is refused before the model runs
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("x")
+    run = _patrol("eval", picked / "data.yaml", "--out", out, "--errors", tmp_path / "mine")
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "notes.txt" in run.stderr and not out.exists()
+
+    run = _patrol("eval", picked / "data.yaml", "--out", out, "--errors", errs)
+    assert run.returncode == 0, run.stdout + run.stderr
+    res = json.loads(out.read_text())
+    rows = _rows(errs)
+    assert _tally(rows) == (res["fp"], res["fn"]) and res["fp"] and res["fn"]
+    kinds = Counter(r["kind"] for r in rows)
+    assert kinds["wrong_class"] >= 1 and kinds["fp"] >= 1 and kinds["fn"] >= 1
+    for src, e in res["per_source"].items():  # and per source
+        assert _tally([r for r in rows if r["source"] == src]) == (e["fp"], e["fn"])
+    for cid in CLASS_IDS:  # per class: an FP under its predicted class, an FN (and a wrong class's) under the true one
+        fp = sum(1 for r in rows if r["kind"] != "fn" and r["class"] == cid)
+        fn = sum(1 for r in rows if (r["kind"] == "fn" and r["class"] == cid) or r["true_class"] == cid)
+        assert (fp, fn) == (res["per_class"][cid]["fp"], res["per_class"][cid]["fn"]), cid
+    assert {r["種別"] for r in rows if r["class"] == "D00"} == {"縦ひび割れ"}
+    # the worst photos first
+    per_image = Counter()
+    for r in rows:
+        per_image[r["image"]] += 1 if r["kind"] != "wrong_class" else 2
+    order = list(dict.fromkeys(r["image"] for r in rows))
+    assert [per_image[i] for i in order] == sorted(per_image.values(), reverse=True)
+    # one drawing per photo with a mistake, named after it; the console names the folder and the counts
+    drawn = sorted(p.name for p in errs.glob("*.jpg"))
+    assert drawn == sorted(f"{Path(i).stem}.jpg" for i in order) == sorted({r["drawn"] for r in rows})
+    assert f"errors: {errs}" in " ".join(run.stdout.split())
+    assert f"{kinds['fp']} false alarms, {kinds['fn']} missed, {kinds['wrong_class']} wrong class" in " ".join(run.stdout.split())
+    assert (errs / "index.html").is_file() and "http" not in (errs / "index.html").read_text()
+
+    # again into the same folder, one source only: the earlier drawings go, a file of the user's stays
+    (errs / "keep.txt").write_text("mine")
+    run = _patrol("eval", picked / "data.yaml", "--out", out, "--errors", errs, "--prefix", "Japan_")
+    assert run.returncode == 0, run.stdout + run.stderr
+    res = json.loads(out.read_text())
+    rows = _rows(errs)
+    assert rows and {r["source"] for r in rows} == {"Japan"} and _tally(rows) == (res["fp"], res["fn"])
+    assert sorted(p.name for p in errs.glob("*.jpg")) == sorted({r["drawn"] for r in rows})
+    assert (errs / "keep.txt").read_text() == "mine"
+
+
+def _edge(img: np.ndarray, box, side: str) -> np.ndarray:
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    xs, ys = np.arange(x1 + 4, x2 - 3), np.arange(y1 + 4, y2 - 3)
+    if side == "left":
+        return img[ys, min(max(x1, 0), img.shape[1] - 1)]
+    return img[min(max(y2, 0), img.shape[0] - 1), xs]
+
+
+def _share(px: np.ndarray, color: str) -> float:
+    b, g, r = (px[:, i].astype(int) for i in range(3))
+    hit = {"red": (r > 150) & (r - g > 80) & (r - b > 80), "green": (g > 120) & (g - r > 60) & (g - b > 60)}[color]
+    return float(hit.mean()) if len(hit) else 1.0
+
+
+def _check_drawn(preds, thr, errs: Path, rows: list[dict]) -> int:
+    """Each false positive's box is red and each true positive's green in the drawing, at the photo's pixels."""
+    import cv2
+
+    checked = 0
+    by_image = {ip.name: ip for ip in preds}
+    for name in {r["image"] for r in rows}:
+        ip = by_image[name]
+        img = cv2.imread(str(errs / f"{Path(name).stem}.jpg"))
+        assert img.shape[1] == ip.width and img.shape[0] > ip.height  # the photo, upright, and the legend below
+        mt = image_matches(ip, thr)
+        for r in rows:
+            if r["image"] == name and r["kind"] == "fp" and float(r["x2"]) - float(r["x1"]) > 20 and float(r["y2"]) - float(r["y1"]) > 20:
+                box = [float(r[k]) for k in ("x1", "y1", "x2", "y2")]
+                assert max(_share(_edge(img, box, s), "red") for s in ("left", "bottom")) > 0.6, (name, box)
+                checked += 1
+        for box in ip.pred_xyxy[mt.kept[mt.gt_of >= 0]]:
+            if box[2] - box[0] > 20 and box[3] - box[1] > 20:
+                assert max(_share(_edge(img, box, s), "green") for s in ("left", "bottom")) > 0.6, (name, box)
+                checked += 1
+    return checked
+
+
+def test_the_drawing_has_red_false_alarms_and_green_hits_where_the_boxes_are(picked, tmp_path):
+    from detector.evalerrors import write_errors
+
+    cfg = Config()
+    preds = predict_split(picked / "data.yaml", DEFAULT_WEIGHTS_ONNX, cfg, "val", use_cache=False)
+    res = evaluate(picked / "data.yaml", DEFAULT_WEIGHTS_ONNX, cfg, preds=preds)
+    summ = write_errors(preds, res["thresholds"], tmp_path / "errs", cfg)
+    rows = _rows(tmp_path / "errs")
+    assert (summ.n_fp + summ.n_wrong_class, summ.n_fn + summ.n_wrong_class) == (res["fp"], res["fn"]) == _tally(rows)
+    assert _check_drawn(preds, res["thresholds"], tmp_path / "errs", rows) >= 4
+
+
+def test_a_photo_turned_by_exif_is_drawn_upright_as_it_was_scored(rdd, tmp_path):
+    """A phone photo stored on its side with EXIF Orientation 6: the scorer reads it upright (as the labels are), so
+    the drawing is the upright photo with the boxes on the damages, not the stored pixels."""
+    import cv2
+    from PIL import Image
+
+    from detector.evalerrors import write_errors
+
+    if not DEFAULT_WEIGHTS_ONNX.is_file():
+        pytest.skip(f"shipped model missing: {DEFAULT_WEIGHTS_ONNX}")
+    root = _set(rdd, tmp_path / "set", ("Japan_000762",))
+    photo = root / "images" / "val" / "Japan_000762.jpg"
+    upright = cv2.imread(str(photo))
+    h, w = upright.shape[:2]
+    stored = Image.fromarray(cv2.cvtColor(cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE), cv2.COLOR_BGR2RGB))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to show
+    stored.save(photo, quality=98, exif=exif)
+    # the stored pixels are not the upright photo (the test would not tell them apart otherwise)
+    raw = cv2.imread(str(photo), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    assert raw.shape != upright.shape or np.abs(raw.astype(int) - upright.astype(int)).mean() > 20
+
+    cfg = Config()
+    preds = predict_split(root / "data.yaml", DEFAULT_WEIGHTS_ONNX, cfg, "val", use_cache=False)
+    res = evaluate(root / "data.yaml", DEFAULT_WEIGHTS_ONNX, cfg, preds=preds)
+    write_errors(preds, res["thresholds"], tmp_path / "errs", cfg)
+    rows = _rows(tmp_path / "errs")
+    assert rows and _tally(rows) == (res["fp"], res["fn"])
+    drawn = cv2.imread(str(tmp_path / "errs" / "Japan_000762.jpg"))
+    assert drawn.shape[1] == w and drawn.shape[0] > h
+    # away from the boxes the drawing is the upright photo
+    mask = np.ones((h, w), bool)
+    for ip in preds:
+        for b in np.vstack([ip.pred_xyxy, ip.gt_xyxy]):
+            x1, y1, x2, y2 = (int(v) for v in b)
+            mask[max(y1 - 40, 0):y2 + 40, max(x1 - 10, 0):x2 + 10] = False
+    assert mask.mean() > 0.2
+    assert np.abs(drawn[:h].astype(int) - upright.astype(int))[mask].mean() < 6
+    assert _check_drawn(preds, res["thresholds"], tmp_path / "errs", rows) >= 1
