@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import List, Optional
@@ -512,6 +513,56 @@ def tune(
     if not res["layout_kept"]:
         console.print(f"[yellow]note:[/yellow] {config}'s classes are not in block style, so the file was rewritten "
                       "as a whole: values kept, comments lost")
+
+
+@app.command("label-set")
+def label_set(
+    drives: List[Path] = typer.Argument(..., help="drive folders (photos or videos, as patrol run reads them)"),
+    out: Path = typer.Option(..., "--out", help="folder for the label set (new, empty, or an earlier label-set's)"),
+    n: int = typer.Option(200, "--n", min=1, help="how many frames to choose"),
+    config: Optional[Path] = typer.Option(None, "--config", help=_CONFIG_HELP + ": its tuned thresholds"),
+    weights: Optional[Path] = typer.Option(None, "--weights", help=_WEIGHTS_HELP),
+):
+    """Choose the frames worth labelling (the model's borderline calls first, some clear hits, a few empty
+    frames, spread along the drives) and write them with pre-labels for LabelImg (Pascal VOC) and a data.yaml."""
+    from detector.infer import resolve_weights
+    from detector.labelset import MIN_GAP_S, check_dir, make_label_set
+
+    cfg = _config(config)
+    w = resolve_weights(cfg, weights)
+    check_dir(out)  # before anything is read: a folder of other files is refused at once
+    _warn_thresholds(config, cfg, weights)
+    with _progress() as progress:
+        s = make_label_set(drives, out, cfg, w, n=n, progress=progress)
+    t = Table(title=f"patrol label-set: {', '.join(str(d) for d in drives)}", show_header=False,
+              title_justify="left", box=None, pad_edge=False)
+    t.add_column(style="bold")
+    t.add_column(overflow="fold")
+    rej = Counter(r.split(":")[0] for _, r in s.rejected)
+    t.add_row("frames", f"{s.frames_ok} read, {len(s.rejected)} rejected"
+              + (f" ({', '.join(f'{k} {v}' for k, v in rej.most_common())})" if rej else ""))
+    for i, (name, reason) in enumerate(s.rejected[:10]):
+        t.add_row("rejected" if i == 0 else "", f"{name}: {reason}")
+    if len(s.rejected) > 10:
+        t.add_row("", f"… and {len(s.rejected) - 10} more")
+    for i, u in enumerate(s.videos):
+        t.add_row("videos" if i == 0 else "", f"{os.path.normpath(u.path)}: "
+                  + (f"not used ({u.problem})" if u.problem else f"{plural(u.frames, 'frame')} from {u.duration_s:.0f} s"))
+    avail = ", ".join(f"{k} {s.available[k]}" for k in ("uncertain", "confident", "background", "faint") if s.available[k])
+    t.add_row("chosen", f"{sum(s.chosen.values())}: "
+              + ", ".join(f"{k} {s.chosen[k]}" for k in ("uncertain", "confident", "background", "faint") if s.chosen[k])
+              + f" (of {avail})")
+    t.add_row("spread", f"at least {s.gap_s:g} s apart in a drive and {s.gap_m:g} m apart"
+              + (" (halved until enough frames were found)" if s.gap_s < MIN_GAP_S else ""))
+    t.add_row("model", f"{w} at {cfg.detect.imgsz} px")
+    t.add_row("written", f"{out} (images/, annotations/xmls/, data.yaml, train.txt, val.txt, label-set.csv, README.txt)"
+              + (f"; {plural(s.replaced, 'file')} of the earlier label-set replaced" if s.replaced else ""))
+    t.add_row("next", f"1. LabelImg: Open Dir {out / 'images'}, Change Save Dir {out / 'annotations' / 'xmls'}, "
+              "format PascalVOC; check, fix and save every photo (one without damage saved with no box)")
+    t.add_row("", f"2. patrol train {out / 'data.yaml'} (train.txt / val.txt: one in five for val)")
+    t.add_row("", f"3. patrol tune {out / 'data.yaml'} --config <your city's config> (steps in {out / 'README.txt'})")
+    t.add_row("time", f"{s.seconds:.1f} s (prediction {s.predict_seconds:.1f} s)")
+    console.print(t)
 
 
 _STAMP_CONFIG_HELP = "municipality YAML whose timezone stamps the change (default configs/default.yaml: Asia/Tokyo)"

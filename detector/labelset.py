@@ -1,0 +1,472 @@
+"""`patrol label-set`: which frames of a city's own drives to label first, with the model's boxes as a head start.
+
+The drives' frames are read as ``patrol detect`` reads them (``frames.scan``: a broken file is a rejected frame with
+its reason, a video's frames are taken as JPEGs), every usable frame is predicted at a low confidence, and ``n``
+frames are chosen:
+
+* **uncertain** (``UNCERTAIN_SHARE``): frames with a borderline call, a detection whose confidence lies within
+  ``BORDER`` of its class's tuned threshold; the more such calls and the nearer the threshold, the sooner taken;
+* **confident** (``CONFIDENT_SHARE``): frames with a hit at least ``BORDER`` above its threshold (and no borderline
+  call), the most confident first, so the set also holds what the model gets right;
+* **background** (``BACKGROUND_SHARE``): frames with nothing at or above the pre-label confidence (YOLO trains on
+  empty photos too), taken evenly along the drive.
+
+A share its kind cannot fill is filled from the others (uncertain first), and last from **faint** frames (only
+weak hits, between the pre-label confidence and the border). The picks are spread: two chosen frames
+lie at least ``MIN_GAP_S`` seconds apart in their drive (frames without a time: ``MIN_GAP_FRAMES`` frames) and at
+least ``MIN_GAP_M`` metres apart where both have a position (in any drive: two passes over one spot are one spot).
+Where the drives are too short for ``n`` frames so spread, both gaps are halved until ``n`` are found (the summary
+says the gap used).
+
+Written into OUT in the layout ``patrol train`` reads with Pascal VOC labels: ``images/<name>.jpg`` (the frame as the
+pipeline sees it: EXIF orientation applied, saved without an orientation tag), ``annotations/xmls/<name>.xml``
+(LabelImg's own format; the detections at or above ``PRELABEL_FACTOR`` × their class's threshold), ``train.txt`` and
+``val.txt`` (every ``VAL_EVERY``-th chosen frame along the drive to val), ``data.yaml`` over them, ``README.txt``
+(the next steps, Japanese and English) and ``label-set.csv`` (UTF-8 with BOM, one row per chosen frame)."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .config import Config
+from .errors import InputError, UsageError
+
+# the mix of the chosen frames (shares of n; a share its kind cannot fill goes to the others)
+UNCERTAIN_SHARE = 0.60
+CONFIDENT_SHARE = 0.25
+BACKGROUND_SHARE = 0.15
+BORDER = 0.15  # a detection within this of its class's threshold is a borderline call
+PREDICT_CONF = 0.10  # every frame is predicted at this confidence (lower where a threshold needs it)
+PRELABEL_FACTOR = 0.5  # pre-labels: detections at or above this × their class's threshold
+# spread: two chosen frames at least this far apart (halved until n frames are found)
+MIN_GAP_S = 3.0
+MIN_GAP_M = 20.0
+MIN_GAP_FRAMES = 3  # frames without a time: this many frames apart in their drive
+VAL_EVERY = 5  # every 5th chosen frame along the drives goes to val.txt, the others to train.txt
+JPEG_QUALITY = 95
+
+CSV_NAME = "label-set.csv"
+COLUMNS = ("image", "drive", "frame", "time", "lat", "lon", "reason", "prelabels", "borderline")
+REASONS = ("uncertain", "confident", "background", "faint")  # faint: only to fill n (module docstring)
+
+
+@dataclass
+class FramePred:
+    frame: object  # frames.Frame
+    xyxy: np.ndarray
+    conf: np.ndarray
+    cls: np.ndarray  # class ids (D00 …)
+    width: int
+    height: int
+
+
+@dataclass
+class Pick:
+    pred: FramePred
+    reason: str
+    image: str = ""  # the file name in OUT/images
+
+
+@dataclass
+class LabelSetSummary:
+    out: Path
+    frames_total: int = 0
+    frames_ok: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (drive/name, reason)
+    available: Counter = field(default_factory=Counter)  # usable frames by kind (uncertain, confident, …)
+    chosen: Counter = field(default_factory=Counter)
+    gap_s: float = MIN_GAP_S
+    gap_m: float = MIN_GAP_M
+    gap_frames: float = MIN_GAP_FRAMES
+    replaced: int = 0
+    seconds: float = 0.0
+    predict_seconds: float = 0.0
+    picks: list[Pick] = field(default_factory=list)
+    videos: list = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------- the folder
+
+
+def check_dir(out: str | Path) -> None:
+    """Before anything is predicted: OUT must be new, empty or an earlier label-set (its label-set.csv there) in
+    which no label file was saved after it was written (labelling has begun: nothing of it is replaced); else a
+    UsageError (exit 2)."""
+    d = Path(out)
+    if d.exists() and not d.is_dir():
+        raise UsageError("is a file, not a folder", d, "--out")
+    if not d.is_dir():
+        return
+    csv_path = d / CSV_NAME
+    if not csv_path.is_file():
+        try:
+            other = next(iter(os.scandir(d)), None)
+        except OSError as e:
+            raise UsageError(f"cannot read: {e.strerror or e}", d, "--out") from None
+        if other is not None:
+            raise UsageError(f"holds other files (e.g. {other.name}) and no {CSV_NAME} of an earlier patrol "
+                             "label-set: give a new or empty folder", d, "--out")
+        return
+    written = csv_path.stat().st_mtime
+    xmls = d / "annotations" / "xmls"
+    if xmls.is_dir():
+        later = sorted(p.name for p in xmls.glob("*.xml") if p.stat().st_mtime > written + 1.0)
+        if later:
+            raise UsageError(f"an earlier label-set whose labels are being edited ({len(later)} saved after it was "
+                             f"written, e.g. {later[0]}): nothing of it is replaced; give a new folder", d, "--out")
+
+
+def _clear_earlier(d: Path) -> int:
+    """Remove what an earlier label-set wrote into ``d`` (the images and labels its csv names, its other files);
+    other files stay. Returns how many were removed."""
+    csv_path = d / CSV_NAME
+    if not csv_path.is_file():
+        return 0
+    paths = [d / n for n in (CSV_NAME, "README.txt", "data.yaml", "train.txt", "val.txt")]
+    with open(csv_path, encoding="utf-8-sig", newline="") as fh:
+        for row in csv.DictReader(fh):
+            n = (row.get("image") or "").strip()
+            if n and n == Path(n).name and n.lower().endswith(".jpg"):
+                paths += [d / "images" / n, d / "annotations" / "xmls" / (n[:-4] + ".xml")]
+    n = 0
+    for p in paths:
+        if p.is_file():
+            p.unlink()
+            n += 1
+    return n
+
+
+# ------------------------------------------------------------------------------------------ prediction
+
+
+def low_conf(thresholds: dict[str, float]) -> float:
+    """The confidence every frame is predicted at: low enough for every borderline call and pre-label."""
+    lows = [min(t - BORDER, t * PRELABEL_FACTOR) for t in thresholds.values()]
+    return max(0.001, min([PREDICT_CONF, *lows]))
+
+
+def read_and_predict(drives: Sequence[Path], cfg: Config, weights: Path, out: Path, video_dir: Path,
+                     progress=None, summary: LabelSetSummary | None = None) -> list[FramePred]:
+    """The drives' frames (``frames.scan``, as ``patrol detect`` reads them: a frame without a position is still
+    predicted) and the model's boxes on each usable one at :func:`low_conf`."""
+    from .frames import drive_name, iter_decoded, scan
+    from .infer import load_detector
+
+    summary = summary or LabelSetSummary(out=out)
+    frames = []
+    task = progress.add_task("Reading frames", total=len(drives)) if progress else None
+    for d in drives:
+        if not Path(d).is_dir():
+            raise InputError("not a folder" if Path(d).exists() else "folder not found", d)
+        sc = scan(d, cfg, exclude=[out], video_dir=video_dir / drive_name(d), progress=progress)
+        frames.extend(sc.frames)
+        summary.videos.extend(sc.videos)
+        if progress:
+            progress.advance(task)
+    from .pipeline import POSITION_REASONS
+
+    for f in frames:  # as patrol detect: an image without a position is still an image to detect on
+        if f.status != "ok" and f.reason.split(":")[0] in POSITION_REASONS:
+            f.status, f.reason = "ok", ""
+    summary.frames_total = len(frames)
+    todo = [f for f in frames if f.status == "ok"]
+    summary.rejected = [(f"{f.drive}/{f.name}", f.reason) for f in frames if f.status != "ok"]
+    if not todo:
+        raise InputError(f"no usable frames ({len(frames)} files, all rejected: "
+                         + "; ".join(f"{n}: {r}" for n, r in summary.rejected[:5]) + ")" if frames else
+                         "no image files", drives[0])
+    detector = load_detector(weights, cfg)
+    conf = low_conf(cfg.thresholds())
+    bs = cfg.detect.batch
+    preds: list[FramePred] = []
+    pending: list = []
+    task = progress.add_task("Predicting", total=len(todo)) if progress else None
+    t0 = time.perf_counter()
+
+    def flush():
+        if not pending:
+            return
+        for (f, im), (xyxy, c, k) in zip(pending, detector.predict_all([im for _, im in pending], conf)):
+            preds.append(FramePred(f, np.asarray(xyxy, float).reshape(-1, 4), np.asarray(c, float),
+                                   np.asarray(k, dtype=object), int(im.shape[1]), int(im.shape[0])))
+        if progress:
+            progress.advance(task, len(pending))
+        pending.clear()
+
+    for f, img, err in iter_decoded(todo):
+        if img is None:  # decoded badly: rejected with its reason, as the detect stage does
+            f.status, f.reason = "rejected", err or "decode_failed"
+            summary.rejected.append((f"{f.drive}/{f.name}", f.reason))
+            if progress:
+                progress.advance(task, 1)
+            continue
+        pending.append((f, img))
+        if len(pending) >= bs:
+            flush()
+    flush()
+    summary.predict_seconds = time.perf_counter() - t0
+    summary.frames_ok = len(preds)
+    return preds
+
+
+# ------------------------------------------------------------------------------------------- the choice
+
+
+def _thr(p: FramePred, thresholds: dict[str, float]) -> np.ndarray:
+    return np.array([thresholds.get(str(c), 1.0) for c in p.cls], dtype=float)
+
+
+def prelabel_mask(p: FramePred, thresholds: dict[str, float]) -> np.ndarray:
+    return p.conf >= _thr(p, thresholds) * PRELABEL_FACTOR
+
+
+def borderline_mask(p: FramePred, thresholds: dict[str, float]) -> np.ndarray:
+    return np.abs(p.conf - _thr(p, thresholds)) <= BORDER
+
+
+def kind_of(p: FramePred, thresholds: dict[str, float]) -> tuple[str, float]:
+    """(uncertain | confident | background | faint, its rank score: higher is taken sooner). Faint: only weak
+    hits between the pre-label confidence and the border (taken only to fill n)."""
+    thr = _thr(p, thresholds)
+    near = np.abs(p.conf - thr) <= BORDER
+    if near.any():
+        return "uncertain", float((1.0 - np.abs(p.conf[near] - thr[near]) / BORDER).sum())
+    sure = p.conf >= thr + BORDER
+    if sure.any():
+        return "confident", float(p.conf[sure].max())
+    if not (p.conf >= thr * PRELABEL_FACTOR).any():
+        return "background", 0.0
+    return "faint", float(p.conf.max())
+
+
+def _positions(preds: Sequence[FramePred]) -> tuple[np.ndarray, ...]:
+    """Per frame: drive number, seconds (NaN: none), x/y metres (NaN: none), frame index."""
+    drives = {d: i for i, d in enumerate(dict.fromkeys(p.frame.drive for p in preds))}
+    dr = np.array([drives[p.frame.drive] for p in preds], dtype=int)
+    t = np.array([p.frame.time.timestamp() if p.frame.time else math.nan for p in preds], dtype=float)
+    lat = np.array([p.frame.lat for p in preds], dtype=float)
+    lon = np.array([p.frame.lon for p in preds], dtype=float)
+    lat0 = np.nanmean(lat) if np.isfinite(lat).any() else 0.0
+    y = np.radians(lat) * 6371008.8
+    x = np.radians(lon) * 6371008.8 * math.cos(math.radians(lat0))
+    idx = np.array([p.frame.index for p in preds], dtype=float)
+    return dr, t, x, y, idx
+
+
+def too_close(i: int, chosen: np.ndarray, pos, gap_s: float, gap_m: float, gap_frames: float) -> bool:
+    """Is frame ``i`` closer to one of ``chosen`` than the spread rule allows?"""
+    if not len(chosen):
+        return False
+    dr, t, x, y, idx = pos
+    same = dr[chosen] == dr[i]
+    dt = np.abs(t[chosen] - t[i])
+    timed = np.isfinite(dt)
+    near_t = same & np.where(timed, dt < gap_s, np.abs(idx[chosen] - idx[i]) < gap_frames)
+    dm = np.hypot(x[chosen] - x[i], y[chosen] - y[i])
+    near_m = np.isfinite(dm) & (dm < gap_m)
+    return bool((near_t | near_m).any())
+
+
+def choose(preds: Sequence[FramePred], thresholds: dict[str, float], n: int, summary: LabelSetSummary | None = None
+           ) -> list[Pick]:
+    """``n`` frames (all of them where there are fewer) by the shares and the spread rule (module docstring), in
+    drive order."""
+    n = min(n, len(preds))
+    kinds = [kind_of(p, thresholds) for p in preds]
+    if summary is not None:
+        summary.available = Counter(k for k, _ in kinds)
+    pos = _positions(preds)
+    quota = {"confident": round(n * CONFIDENT_SHARE), "background": round(n * BACKGROUND_SHARE)}
+    quota["uncertain"] = n - quota["confident"] - quota["background"]
+    order: dict[str, list[int]] = {}
+    for k in ("uncertain", "confident", "faint"):
+        ii = [i for i, (kk, _) in enumerate(kinds) if kk == k]
+        order[k] = sorted(ii, key=lambda i: (-kinds[i][1], i))
+    bg = [i for i, (kk, _) in enumerate(kinds) if kk == "background"]
+    # backgrounds evenly along the drives: every other one by a stride first, the rest after
+    stride = max(1, len(bg) // max(1, quota["background"]))
+    order["background"] = bg[::stride] + [i for i in bg if i not in set(bg[::stride])]
+    # the spread rule, halved until n frames are found (the last try: no gap at all)
+    tries = [(MIN_GAP_S / 2 ** k, MIN_GAP_M / 2 ** k, MIN_GAP_FRAMES / 2 ** k) for k in range(8)] + [(0.0, 0.0, 0.0)]
+    for gap_s, gap_m, gap_f in tries:
+        chosen: list[int] = []
+        reason: dict[int, str] = {}
+
+        def take(k: str, want: int, label: str) -> None:
+            got = 0
+            for i in order[k]:
+                if got >= want or len(chosen) >= n:
+                    return
+                if i in reason or too_close(i, np.array(chosen, dtype=int), pos, gap_s, gap_m, gap_f):
+                    continue
+                chosen.append(i)
+                reason[i] = label
+                got += 1
+
+        for k in ("uncertain", "confident", "background"):
+            take(k, quota[k], k)
+        for k in ("uncertain", "confident", "background", "faint"):  # shares a kind could not fill
+            take(k, n - len(chosen), k)
+        if len(chosen) >= n:
+            break
+    if summary is not None:
+        summary.gap_s, summary.gap_m, summary.gap_frames = gap_s, gap_m, gap_f
+    chosen.sort()
+    return [Pick(preds[i], reason[i]) for i in chosen]
+
+
+# ------------------------------------------------------------------------------------------------ writing
+
+
+def unique_names(picks: Sequence[Pick]) -> None:
+    """``<drive>_<frame stem>.jpg`` (subfolders and a video's ``@m:ss.s`` kept as ``_``), unique across drives
+    whatever the case (two phones both have IMG_0003.jpg)."""
+    seen: set[str] = set()
+    for p in picks:
+        f = p.pred.frame
+        stem = f.name.rsplit(".", 1)[0] if "@" not in f.name else f.name
+        base = re.sub(r"[^\w.-]+", "_", f"{f.drive}_{stem}").strip("._") or "frame"
+        name, k = base, 2
+        while name.lower() in seen:
+            name, k = f"{base}-{k}", k + 1
+        seen.add(name.lower())
+        p.image = name + ".jpg"
+
+
+def voc_xml(filename: str, path: Path, width: int, height: int, boxes: np.ndarray, classes: Sequence[str]) -> str:
+    """A Pascal VOC annotation as LabelImg saves it (libs/pascal_voc_io.py: tab-indented, no XML declaration, no
+    ``verified`` attribute until a person has checked it): 1-based integer corners, ``truncated`` 1 where the box
+    touches the photo's edge, as LabelImg sets it."""
+    from xml.sax.saxutils import escape
+
+    obj = []
+    for (x1, y1, x2, y2), c in zip(boxes, classes):
+        xmin, ymin = int(min(max(round(x1) + 1, 1), width)), int(min(max(round(y1) + 1, 1), height))
+        xmax, ymax = int(min(max(round(x2), xmin), width)), int(min(max(round(y2), ymin), height))
+        trunc = int(ymax == height or ymin == 1 or xmax == width or xmin == 1)
+        obj.append(f"\t<object>\n\t\t<name>{escape(str(c))}</name>\n\t\t<pose>Unspecified</pose>\n"
+                   f"\t\t<truncated>{trunc}</truncated>\n\t\t<difficult>0</difficult>\n\t\t<bndbox>\n"
+                   f"\t\t\t<xmin>{xmin}</xmin>\n\t\t\t<ymin>{ymin}</ymin>\n\t\t\t<xmax>{xmax}</xmax>\n"
+                   f"\t\t\t<ymax>{ymax}</ymax>\n\t\t</bndbox>\n\t</object>\n")
+    return ("<annotation>\n\t<folder>images</folder>\n"
+            f"\t<filename>{escape(filename)}</filename>\n\t<path>{escape(str(path))}</path>\n"
+            "\t<source>\n\t\t<database>Unknown</database>\n\t</source>\n"
+            f"\t<size>\n\t\t<width>{width}</width>\n\t\t<height>{height}</height>\n\t\t<depth>3</depth>\n\t</size>\n"
+            "\t<segmented>0</segmented>\n" + "".join(obj) + "</annotation>\n")
+
+
+def _csv_row(p: Pick, thresholds: dict[str, float]) -> list[str]:
+    from .report import safe_cell
+
+    f, pr = p.pred.frame, p.pred
+    near = borderline_mask(pr, thresholds)
+    order = np.argsort(-pr.conf[near], kind="stable")
+    border = "; ".join(f"{c} {v:.2f}" for c, v in zip(pr.cls[near][order], pr.conf[near][order]))
+    return [p.image, safe_cell(f.drive), safe_cell(f.name), f.time.isoformat() if f.time else "",
+            "" if not math.isfinite(f.lat) else f"{f.lat:.6f}", "" if not math.isfinite(f.lon) else f"{f.lon:.6f}",
+            p.reason, str(int(prelabel_mask(pr, thresholds).sum())), border]
+
+
+README_TXT = """patrol label-set: {n} frames to label / ラベル付けする {n} 枚
+
+このフォルダの使い方 (日本語)
+1. LabelImg を開き「Open Dir」で {images} を、「Change Save Dir」で {xmls} を選ぶ。
+   保存形式は「PascalVOC」のまま。
+2. 各写真の枠 (モデルの予測) を確かめ、直し、足りない損傷を描き足し、誤りを消して保存する
+   (Ctrl+S、確認済みはスペースキー)。損傷のない写真は枠なしのまま保存する。
+   種別名: D00 縦ひび割れ, D10 横ひび割れ, D20 亀甲状ひび割れ, D40 ポットホール。
+3. 全部済んだら学習: patrol train {data_yaml}
+   (train.txt と val.txt が学習用と検証用の写真の一覧。5 枚に 1 枚が検証用。)
+   閾値の調整: patrol tune {data_yaml} --config <市の設定.yaml>
+
+How to use this folder (English)
+1. Open LabelImg; "Open Dir": {images}; "Change Save Dir": {xmls}; keep the save format PascalVOC.
+2. Check each photo's boxes (the model's guesses): fix them, draw the damages it missed, delete the wrong ones,
+   save (Ctrl+S; Space marks it verified). A photo without damage is saved with no box.
+   Class names: D00 longitudinal crack, D10 transverse crack, D20 alligator crack, D40 pothole.
+3. When all are done, train: patrol train {data_yaml}
+   (train.txt and val.txt list the photos of each split: one in {val_every} is for validation.)
+   Thresholds: patrol tune {data_yaml} --config <your city's config.yaml>
+
+label-set.csv: one row per photo: its drive and frame, time, position, why it was chosen (uncertain: the model's
+borderline calls; confident: clear hits; background: nothing found), its pre-labels and the borderline confidences.
+"""
+
+
+def write_label_set(picks: Sequence[Pick], out: Path, thresholds: dict[str, float], progress=None) -> None:
+    """OUT/images, OUT/annotations/xmls, train.txt, val.txt, data.yaml, README.txt and label-set.csv last (its
+    presence marks OUT as a label-set)."""
+    import cv2
+    import yaml
+
+    from .atomic import atomic_write, atomic_write_bytes, atomic_write_text
+    from .frames import load_image
+
+    images, xmls = out / "images", out / "annotations" / "xmls"
+    images.mkdir(parents=True, exist_ok=True)
+    xmls.mkdir(parents=True, exist_ok=True)
+    task = progress.add_task("Writing images", total=len(picks)) if progress else None
+    for p in picks:
+        img = load_image(p.pred.frame)  # upright, as it was predicted (EXIF orientation applied)
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        if not ok:
+            raise InputError("could not encode as JPEG", p.pred.frame.path)
+        target = images / p.image
+        atomic_write_bytes(target, buf.tobytes(), durable=False)
+        keep = prelabel_mask(p.pred, thresholds)
+        h, w = img.shape[:2]
+        atomic_write_text(xmls / (p.image[:-4] + ".xml"),
+                          voc_xml(p.image, target.resolve(), w, h, p.pred.xyxy[keep], p.pred.cls[keep]))
+        if progress:
+            progress.advance(task)
+    val = {id(p) for p in picks[VAL_EVERY - 1::VAL_EVERY]} if len(picks) >= 2 else set()
+    if len(picks) >= 2 and not val:
+        val = {id(picks[-1])}
+    atomic_write_text(out / "train.txt", "".join(f"images/{p.image}\n" for p in picks if id(p) not in val))
+    atomic_write_text(out / "val.txt", "".join(f"images/{p.image}\n" for p in picks if id(p) in val))
+    from . import CLASS_IDS
+
+    atomic_write_text(out / "data.yaml", "# patrol label-set: train with `patrol train data.yaml` once the labels "
+                      "are checked\n" + yaml.safe_dump({"path": ".", "train": "train.txt", "val": "val.txt",
+                                                        "names": dict(enumerate(CLASS_IDS))}, sort_keys=False))
+    atomic_write_text(out / "README.txt", README_TXT.format(
+        n=len(picks), images=images.resolve(), xmls=xmls.resolve(), data_yaml=(out / "data.yaml").resolve(),
+        val_every=VAL_EVERY), encoding="utf-8-sig")
+    with atomic_write(out / CSV_NAME, "w", encoding="utf-8-sig", newline="") as fh:
+        wr = csv.writer(fh, lineterminator="\r\n")
+        wr.writerow(COLUMNS)
+        wr.writerows(_csv_row(p, thresholds) for p in picks)
+
+
+def make_label_set(drives: Sequence[Path], out: Path, cfg: Config, weights: Path, n: int = 200, progress=None
+                   ) -> LabelSetSummary:
+    """`patrol label-set`: check OUT, read and predict the drives, choose ``n`` frames, write them."""
+    t0 = time.perf_counter()
+    out = Path(out)
+    if n < 1:
+        raise UsageError("must be 1 or more", n, "--n")
+    check_dir(out)
+    summary = LabelSetSummary(out=out)
+    with tempfile.TemporaryDirectory(prefix="patrol-label-set-") as tmp:  # a video's frames, while read
+        preds = read_and_predict([Path(d) for d in drives], cfg, weights, out, Path(tmp), progress, summary)
+        thresholds = cfg.thresholds()
+        picks = choose(preds, thresholds, n, summary)
+        unique_names(picks)
+        out.mkdir(parents=True, exist_ok=True)
+        summary.replaced = _clear_earlier(out)
+        write_label_set(picks, out, thresholds, progress)
+    summary.picks = picks
+    summary.chosen = Counter(p.reason for p in picks)
+    summary.seconds = time.perf_counter() - t0
+    return summary

@@ -1,0 +1,200 @@
+"""`patrol label-set`: the frames of a real drive worth labelling, written with LabelImg pre-labels in the layout
+`patrol train` reads (Pascal VOC), scored by the shipped ONNX model."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+from detector.config import DEFAULT_CONFIG, DEFAULT_WEIGHTS_ONNX, load_config  # noqa: E402
+
+from conftest import ROOT, TOYAMA, need  # noqa: E402
+
+DRIVE = TOYAMA / "toyama-2026-11-p1"
+
+
+def _cfg():
+    """The config patrol uses without --config (configs/default.yaml: its tuned thresholds and detect.imgsz)."""
+    return load_config(DEFAULT_CONFIG)
+
+
+def _patrol(*args):
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=600, env={**os.environ, "COLUMNS": "200"})
+
+
+def _rows(d: Path) -> list[dict]:
+    raw = (d / "label-set.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM: Japanese Excel
+    return list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    need(DRIVE)
+    if not DEFAULT_WEIGHTS_ONNX.is_file():
+        pytest.skip(f"shipped model missing: {DEFAULT_WEIGHTS_ONNX}")
+    out = tmp_path_factory.mktemp("ls") / "set"
+    run = _patrol("label-set", DRIVE, "--out", out, "--n", 20)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return out, run.stdout
+
+
+def test_label_set_writes_n_frames_whose_xmls_read_back_as_the_models_boxes(made):
+    from detector.evaluate import read_voc_labels
+    from detector.frames import load_image
+    from detector.infer import load_detector
+    from detector.labelset import PRELABEL_FACTOR, low_conf
+
+    out, said = made
+    rows = _rows(out)
+    assert len(rows) == 20
+    assert sorted(p.name for p in (out / "images").iterdir()) == sorted(r["image"] for r in rows)
+    assert sorted(p.stem for p in (out / "annotations" / "xmls").iterdir()) == sorted(r["image"][:-4] for r in rows)
+    # the broken files of the drive are named and skipped
+    for bad in ("IMG_broken_upload.jpg", "IMG_empty.jpg"):
+        assert bad in said and all(r["frame"] != bad for r in rows)
+    assert re.search(r"100 read, 4 rejected", said) and re.search(r"chosen +20: uncertain", said), said
+    cfg = _cfg()
+    thr = cfg.thresholds()
+    det = load_detector(DEFAULT_WEIGHTS_ONNX, cfg)
+    n_boxes = 0
+    for r in rows:
+        src = load_image(DRIVE / r["frame"])
+        mine = load_image(out / "images" / r["image"])
+        assert mine.shape == src.shape and np.abs(mine.astype(int) - src.astype(int)).mean() < 3
+        h, w = src.shape[:2]
+        xyxy, conf, cls = det.predict_all([src], low_conf(thr))[0]
+        keep = conf >= np.array([thr[c] for c in cls]) * PRELABEL_FACTOR
+        xml = out / "annotations" / "xmls" / (r["image"][:-4] + ".xml")
+        got, got_cls = read_voc_labels(xml, w, h)
+        assert len(got) == keep.sum() == int(r["prelabels"]), r
+        used = set()
+        for b, c in zip(xyxy[keep], cls[keep]):
+            hit = [j for j in range(len(got)) if j not in used and got_cls[j] == c and np.abs(got[j] - b).max() <= 1.0]
+            assert hit, (r["image"], c, b, got)
+            used.add(hit[0])
+        n_boxes += len(got)
+        text = xml.read_text(encoding="utf-8")  # LabelImg's own layout
+        assert text.startswith("<annotation>\n\t<folder>images</folder>\n\t<filename>" + r["image"])
+        assert f"<width>{w}</width>" in text and "<segmented>0</segmented>" in text
+    assert n_boxes > 20
+
+
+def test_picks_are_spread_along_the_drive_and_mixed(made):
+    out, said = made
+    m = re.search(r"at least ([\d.]+) s apart in a drive and ([\d.]+) m apart", said)
+    assert m, said
+    gap_s, gap_m = float(m.group(1)), float(m.group(2))
+    assert gap_s >= 1 and gap_m >= 5
+    rows = _rows(out)
+    from datetime import datetime
+
+    t = np.array([datetime.fromisoformat(r["time"]).timestamp() for r in rows])
+    lat = np.radians([float(r["lat"]) for r in rows])
+    lon = np.radians([float(r["lon"]) for r in rows])
+    dt = np.abs(t[:, None] - t[None, :])
+    dm = 6371008.8 * np.hypot((lat[:, None] - lat[None, :]), (lon[:, None] - lon[None, :]) * math.cos(lat.mean()))
+    off = ~np.eye(len(rows), dtype=bool)
+    assert dt[off].min() >= gap_s and dm[off].min() >= gap_m * 0.99
+    reasons = [r["reason"] for r in rows]
+    assert {"uncertain", "confident", "background"} <= set(reasons)
+    assert reasons.count("uncertain") > reasons.count("confident") > 0
+    from detector.labelset import BORDER
+
+    thr = _cfg().thresholds()
+    for r in rows:
+        if r["reason"] == "uncertain":
+            calls = [c.split() for c in r["borderline"].split("; ")]
+            assert calls and all(abs(float(v) - thr[c]) <= BORDER + 0.005 for c, v in calls)
+        if r["reason"] == "background":
+            assert r["prelabels"] == "0" and not r["borderline"]
+
+
+def test_its_data_yaml_split_passes_trains_data_check(made):
+    from detector.train import check_data_yaml
+
+    out, _ = made
+    train = (out / "train.txt").read_text().split()
+    val = (out / "val.txt").read_text().split()
+    assert len(train) + len(val) == 20 and len(val) == 4 and not set(train) & set(val)
+    plan = check_data_yaml(out / "data.yaml")
+    assert sorted(len(v) for v in plan.splits.values()) == [4, 16]
+    readme = (out / "README.txt").read_text(encoding="utf-8-sig")
+    assert "Change Save Dir" in readme and str((out / "annotations" / "xmls").resolve()) in readme
+
+
+def test_a_folder_of_other_files_is_refused_and_an_earlier_label_set_is_replaced(made, tmp_path):
+    if not DEFAULT_WEIGHTS_ONNX.is_file():
+        pytest.skip(f"shipped model missing: {DEFAULT_WEIGHTS_ONNX}")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("x")
+    run = _patrol("label-set", need(DRIVE), "--out", mine, "--n", 3)
+    assert run.returncode == 2 and "notes.txt" in run.stderr, run.stdout + run.stderr
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"] and "Predicting" not in run.stderr
+    again = tmp_path / "again"
+    shutil.copytree(made[0], again)
+    (again / "mine.txt").write_text("kept")
+    run = _patrol("label-set", DRIVE, "--out", again, "--n", 5)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert len(_rows(again)) == 5 and len(list((again / "images").iterdir())) == 5
+    assert len(list((again / "annotations" / "xmls").iterdir())) == 5 and (again / "mine.txt").is_file()
+    # labelling has begun (a label saved after the set was written): nothing is replaced
+    xml = next((again / "annotations" / "xmls").iterdir())
+    later = (again / "label-set.csv").stat().st_mtime + 60
+    os.utime(xml, (later, later))
+    run = _patrol("label-set", DRIVE, "--out", again, "--n", 3)
+    assert run.returncode == 2 and xml.name in run.stderr, run.stdout + run.stderr
+    assert len(_rows(again)) == 5
+
+
+def test_an_exif_turned_photo_is_written_upright_and_names_are_unique_across_drives(tmp_path):
+    """Two phones' folders of one name, each with IMG_0003.jpg (one stored on its side with EXIF Orientation 6):
+    two images, the turned one written upright without an orientation tag, its boxes those of the upright photo."""
+    import cv2
+    from PIL import Image
+
+    from detector.evaluate import read_voc_labels
+    from detector.labelset import make_label_set
+
+    src = need(DRIVE) / "IMG_20261120_090004_0004.jpg"
+    if not DEFAULT_WEIGHTS_ONNX.is_file():
+        pytest.skip(f"shipped model missing: {DEFAULT_WEIGHTS_ONNX}")
+    a, b = tmp_path / "a" / "day1", tmp_path / "b" / "day1"
+    a.mkdir(parents=True)
+    b.mkdir(parents=True)
+    shutil.copy(src, a / "IMG_0003.jpg")
+    upright = cv2.imread(str(src))
+    stored = Image.fromarray(cv2.cvtColor(cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE), cv2.COLOR_BGR2RGB))
+    exif = Image.open(src).getexif()
+    exif[0x0112] = 6  # rotate 90° clockwise to show
+    stored.save(b / "IMG_0003.jpg", quality=98, exif=exif)
+    raw = cv2.imread(str(b / "IMG_0003.jpg"), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    assert np.abs(cv2.rotate(raw, cv2.ROTATE_90_CLOCKWISE).astype(int) - upright.astype(int)).mean() < 6
+    assert np.abs(raw.astype(int) - upright.astype(int)).mean() > 20  # the stored pixels are not the upright ones
+
+    out = tmp_path / "set"
+    s = make_label_set([a, b], out, _cfg(), DEFAULT_WEIGHTS_ONNX, n=5)
+    names = sorted(p.name for p in (out / "images").iterdir())
+    assert len(names) == 2 and len({n.lower() for n in names}) == 2 and s.frames_ok == 2
+    boxes = []
+    for n in names:
+        with Image.open(out / "images" / n) as im:
+            assert im.getexif().get(0x0112) is None and im.size == (upright.shape[1], upright.shape[0])
+        img = cv2.imread(str(out / "images" / n))
+        assert np.abs(img.astype(int) - upright.astype(int)).mean() < 6
+        boxes.append(read_voc_labels(out / "annotations" / "xmls" / (n[:-4] + ".xml"), *img.shape[1::-1]))
+    assert len(boxes[0][0]) == len(boxes[1][0]) > 0
+    assert np.abs(np.sort(boxes[0][0], 0) - np.sort(boxes[1][0], 0)).max() < 12
