@@ -55,7 +55,7 @@ def test_label_set_writes_n_frames_whose_xmls_read_back_as_the_models_boxes(made
     from detector.evaluate import read_voc_labels
     from detector.frames import load_image
     from detector.infer import load_detector
-    from detector.labelset import PRELABEL_FACTOR, low_conf
+    from detector.labelset import PRELABEL_BELOW, low_conf
 
     out, said = made
     rows = _rows(out)
@@ -76,7 +76,7 @@ def test_label_set_writes_n_frames_whose_xmls_read_back_as_the_models_boxes(made
         assert mine.shape == src.shape and np.abs(mine.astype(int) - src.astype(int)).mean() < 3
         h, w = src.shape[:2]
         xyxy, conf, cls = det.predict_all([src], low_conf(thr))[0]
-        keep = conf >= np.array([thr[c] for c in cls]) * PRELABEL_FACTOR
+        keep = conf >= np.array([thr[c] for c in cls]) - PRELABEL_BELOW
         xml = out / "annotations" / "xmls" / (r["image"][:-4] + ".xml")
         got, got_cls = read_voc_labels(xml, w, h)
         assert len(got) == keep.sum() == int(r["prelabels"]), r
