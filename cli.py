@@ -526,7 +526,7 @@ def label_set(
     """Choose the frames worth labelling (the model's borderline calls first, some clear hits, a few empty
     frames, spread along the drives) and write them with pre-labels for LabelImg (Pascal VOC) and a data.yaml."""
     from detector.infer import resolve_weights
-    from detector.labelset import MIN_GAP_S, check_dir, make_label_set
+    from detector.labelset import MIN_GAP_S, REASONS, check_dir, make_label_set
 
     cfg = _config(config)
     w = resolve_weights(cfg, weights)
@@ -548,9 +548,9 @@ def label_set(
     for i, u in enumerate(s.videos):
         t.add_row("videos" if i == 0 else "", f"{os.path.normpath(u.path)}: "
                   + (f"not used ({u.problem})" if u.problem else f"{plural(u.frames, 'frame')} from {u.duration_s:.0f} s"))
-    avail = ", ".join(f"{k} {s.available[k]}" for k in ("uncertain", "confident", "background", "faint") if s.available[k])
+    avail = ", ".join(f"{k} {s.available[k]}" for k in REASONS if s.available[k])
     t.add_row("chosen", f"{sum(s.chosen.values())}: "
-              + ", ".join(f"{k} {s.chosen[k]}" for k in ("uncertain", "confident", "background", "faint") if s.chosen[k])
+              + ", ".join(f"{k} {s.chosen[k]}" for k in REASONS if s.chosen[k])
               + f" (of {avail})")
     t.add_row("spread", f"at least {s.gap_s:g} s apart in a drive and {s.gap_m:g} m apart"
               + (" (halved until enough frames were found)" if s.gap_s < MIN_GAP_S else ""))

@@ -11,8 +11,8 @@ frames are chosen:
 * **background** (``BACKGROUND_SHARE``): frames with nothing at or above the pre-label confidence (YOLO trains on
   empty photos too), taken evenly along the drive.
 
-A share its kind cannot fill is filled from the others (uncertain first), and last from **faint** frames (only
-weak hits, between the pre-label confidence and the border). The picks are spread: two chosen frames
+Every frame is one of the three. A share its kind cannot fill is filled from the others (uncertain first). The
+picks are spread: two chosen frames
 lie at least ``MIN_GAP_S`` seconds apart in their drive (frames without a time: ``MIN_GAP_FRAMES`` frames) and at
 least ``MIN_GAP_M`` metres apart where both have a position (in any drive: two passes over one spot are one spot).
 Where the drives are too short for ``n`` frames so spread, both gaps are halved until ``n`` are found (the summary
@@ -53,7 +53,7 @@ PREDICT_CONF = 0.10  # every frame is predicted at this confidence (lower where 
 # drive's 192 frames against their true boxes (shipped model) it leaves the labeller 107 wrong boxes to delete and 67
 # to draw (174 edits); half the threshold: 127 and 63 (190); the threshold itself: 73 and 78 (151, but the borderline
 # calls below it, the reason a frame was chosen, would not be shown)
-PRELABEL_BELOW = BORDER
+PRELABEL_BELOW = BORDER  # (not more: a frame below the band and above the floor would be of no kind)
 # spread: two chosen frames at least this far apart (halved until n frames are found)
 MIN_GAP_S = 3.0
 MIN_GAP_M = 20.0
@@ -63,7 +63,7 @@ JPEG_QUALITY = 95
 
 CSV_NAME = "label-set.csv"
 COLUMNS = ("image", "drive", "frame", "time", "lat", "lon", "reason", "prelabels", "borderline")
-REASONS = ("uncertain", "confident", "background", "faint")  # faint: only to fill n (module docstring)
+REASONS = ("uncertain", "confident", "background")
 
 
 @dataclass
@@ -241,8 +241,9 @@ def borderline_mask(p: FramePred, thresholds: dict[str, float]) -> np.ndarray:
 
 
 def kind_of(p: FramePred, thresholds: dict[str, float]) -> tuple[str, float]:
-    """(uncertain | confident | background | faint, its rank score: higher is taken sooner). Faint: only weak
-    hits between the pre-label confidence and the border (taken only to fill n)."""
+    """(uncertain | confident | background, its rank score: higher is taken sooner). Every frame is one of them:
+    a detection at or above the pre-label floor (its threshold less ``PRELABEL_BELOW`` = ``BORDER``) is borderline
+    or confident."""
     thr = _thr(p, thresholds)
     near = np.abs(p.conf - thr) <= BORDER
     if near.any():
@@ -250,9 +251,7 @@ def kind_of(p: FramePred, thresholds: dict[str, float]) -> tuple[str, float]:
     sure = p.conf >= thr + BORDER
     if sure.any():
         return "confident", float(p.conf[sure].max())
-    if not (p.conf >= thr - PRELABEL_BELOW).any():
-        return "background", 0.0
-    return "faint", float(p.conf.max())
+    return "background", 0.0
 
 
 def _positions(preds: Sequence[FramePred]) -> tuple[np.ndarray, ...]:
@@ -295,7 +294,7 @@ def choose(preds: Sequence[FramePred], thresholds: dict[str, float], n: int, sum
     quota = {"confident": round(n * CONFIDENT_SHARE), "background": round(n * BACKGROUND_SHARE)}
     quota["uncertain"] = n - quota["confident"] - quota["background"]
     order: dict[str, list[int]] = {}
-    for k in ("uncertain", "confident", "faint"):
+    for k in ("uncertain", "confident"):
         ii = [i for i, (kk, _) in enumerate(kinds) if kk == k]
         order[k] = sorted(ii, key=lambda i: (-kinds[i][1], i))
     bg = [i for i, (kk, _) in enumerate(kinds) if kk == "background"]
@@ -321,7 +320,7 @@ def choose(preds: Sequence[FramePred], thresholds: dict[str, float], n: int, sum
 
         for k in ("uncertain", "confident", "background"):
             take(k, quota[k], k)
-        for k in ("uncertain", "confident", "background", "faint"):  # shares a kind could not fill
+        for k in REASONS:  # shares a kind could not fill
             take(k, n - len(chosen), k)
         if len(chosen) >= n:
             break
