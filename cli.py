@@ -693,7 +693,8 @@ def export(
     store: Path = typer.Argument(..., help=_REGISTRY_HELP),
     format: str = typer.Option(..., "--format", help="geojson | gpkg | shp | csv | xlsx | kml | html: the damages; "
                                                      "ledger: the photo ledger (写真台帳), an .xlsx with each "
-                                                     "damage's photo beside its particulars, 3 a page; "
+                                                     "damage's photo beside its particulars, 3 a page "
+                                                     "(import-verification takes it back filled in); "
                                                      "segments: the condition of the road network (per segment and "
                                                      "bin) from every drive the registry holds, needs --roads; due: "
                                                      "the network's segments on a patrol cycle (config survey:; "
