@@ -716,7 +716,7 @@ def merge(
 @app.command("import-verification")
 def import_verification(
     store: Path = typer.Argument(..., help=_REGISTRY_HELP),
-    file: Path = typer.Argument(..., help="the list the crew filled in: CSV (UTF-8 or Shift_JIS) or the .xlsx of `patrol export --format xlsx`"),
+    file: Path = typer.Argument(..., help="the list the crew filled in: CSV (UTF-8 or Shift_JIS), the .xlsx of `patrol export --format xlsx`, or the photo ledger (写真台帳) of `--format ledger`"),
     config: Optional[Path] = typer.Option(None, "--config", help=_STAMP_CONFIG_HELP),
 ):
     """Take back a field crew's repair list: status, note, issue type, who, when."""
@@ -727,6 +727,8 @@ def import_verification(
 
     if converted:
         err_console.print(f"warning: {converted}", markup=False, highlight=False, soft_wrap=True)
+    for note in rep.notes:  # (a ledger's blocks deleted: nothing of them imported)
+        err_console.print(f"warning: {file}: {note}", markup=False, highlight=False, soft_wrap=True)
 
     console.print(f"applied {len(rep.applied)}, notes {len(rep.noted)}, unchanged {len(rep.unchanged)}, "
                   f"outdated {len(rep.outdated)}, not applied {len(rep.unmatched)}, held {len(rep.held)}", markup=False,
@@ -740,19 +742,20 @@ def import_verification(
         console.print(f"  {was} -> {status_label(to)}: {len(cids)} ({shown})", markup=False, highlight=False,
                       soft_wrap=True)
     for row_no, what in rep.merged:  # (rows of a damage merged into another: taken as that one's, classified below)
-        console.print(f"{file}: row {row_no}: {what}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"{file}: {rep.at(row_no)}: {what}", markup=False, highlight=False, soft_wrap=True)
     for row_no, what in sorted(rep.outdated + rep.newer + rep.seen_after):  # (seen after: a repair dated before a sighting)
-        console.print(f"{file}: row {row_no}: {what}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"{file}: {rep.at(row_no)}: {what}", markup=False, highlight=False, soft_wrap=True)
     # rows the registry changed after the list was exported, whose crew wrote another status: the office decides
     for row_no, what in rep.held:
-        err_console.print(f"{file}: row {row_no}: {what}", markup=False, highlight=False, soft_wrap=True)
+        err_console.print(f"{file}: {rep.at(row_no)}: {what}", markup=False, highlight=False, soft_wrap=True)
     for row_no, reason in rep.unmatched:
-        err_console.print(f"{file}: row {row_no}: {reason}", markup=False, highlight=False, soft_wrap=True)
+        err_console.print(f"{file}: {rep.at(row_no)}: {reason}", markup=False, highlight=False, soft_wrap=True)
     if rep.unmatched:  # a script (or a scheduled task) importing lists must see that rows were refused: exit 3
         n = len(rep.unmatched)
-        err_console.print(f"error: {file}: {n} row{'s' if n > 1 else ''} not applied (above): correct "
-                          f"{'them' if n > 1 else 'it'} in the list and import it again (the rows applied stay "
-                          "applied; importing them again changes nothing)", markup=False, highlight=False,
+        unit = "block" if rep.what == "ledger" else "row"
+        err_console.print(f"error: {file}: {n} {unit}{'s' if n > 1 else ''} not applied (above): correct "
+                          f"{'them' if n > 1 else 'it'} in the {rep.what} and import it again (the {unit}s applied "
+                          "stay applied; importing them again changes nothing)", markup=False, highlight=False,
                           soft_wrap=True)
         raise typer.Exit(3)
 
@@ -762,7 +765,8 @@ def export(
     store: Path = typer.Argument(..., help=_REGISTRY_HELP),
     format: str = typer.Option(..., "--format", help="geojson | gpkg | shp | csv | xlsx | kml | html: the damages; "
                                                      "ledger: the photo ledger (写真台帳), an .xlsx with each "
-                                                     "damage's photo beside its particulars, 3 a page; "
+                                                     "damage's photo beside its particulars, 3 a page "
+                                                     "(import-verification takes it back filled in); "
                                                      "segments: the condition of the road network (per segment and "
                                                      "bin) from every drive the registry holds, needs --roads; due: "
                                                      "the network's segments on a patrol cycle (config survey:; "

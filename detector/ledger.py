@@ -2,18 +2,24 @@
 
 A printable workbook of the damages, one block each, in the repair list's order (``export.route_order``, as every
 list): the damage's crop as a picture on the left, scaled to fit the block's photo area (its aspect kept, centred),
-and its particulars in a small table beside it (``LEDGER_ROWS``: 番号, ID, 種別 with its code, 状態, 発見日, 最終確認,
+and its particulars in a small table beside it (``LEDGER_ROWS``: 番号, ID, 種別 with its code, 状態 (the crew's status
+cell: the status, under the xlsx list's drop-down of the crew's words, ``report.status_validation``), 発見日, 最終確認,
 路線 and the config's kept road fields, 緯度/経度 and a map link (the config's web map, ``export.map_url``, 地理院地図
 by default, which desktop Excel opens in the browser; a ``geo:`` link for a phone's map app where it is null), then
-blank cells for the field crew: 確認者,
-確認日, 備考). The crop is the registry's own (``crop_jpeg``: the bytes ``report.write_photos`` writes beside the
-csv and xlsx lists, as ``crops.make_crop`` cut them in the run), embedded as it is: nothing is cut or encoded again.
+blank cells for the field crew: 確認者, 確認日 (a date cell), 備考). The ID row's cell in the hidden column
+``STAMP_COLUMN`` (outside the print area) holds the damage's ``status_changed_at`` as the xlsx list's column does. The
+crop is the registry's own (``crop_jpeg``: the bytes ``report.write_photos`` writes beside the csv and xlsx lists, as
+``crops.make_crop`` cut them in the run), embedded as it is: nothing is cut or encoded again.
 
 Printing: A4 portrait, ``BLOCKS_PER_PAGE`` blocks a page with a page break after each page's last block, one page
 wide (where many kept road fields make a block taller, printed smaller so a page still holds its blocks:
 ``print_scale``; not Excel's "fit to pages", which ignores the page breaks); the page
 header names the municipality, the ledger and the day it was made, the footer the page (``1 / 12``). A ``legend``
 sheet as the repair list's (``report.xlsx_legend``).
+
+Taken back: ``patrol import-verification STORE 写真台帳.xlsx`` (``store._read_xlsx`` knows the ledger by its sheet or
+layout: ``is_ledger_sheet``) reads each block as a crew's list row (``read_blocks``: ID, 状態, 備考, 確認者, 確認日 and
+that hidden time), named ``block 4 (R-000007)`` in its messages.
 
 A damage without a photo (no crop stored: a registry of ``patrol locate``, whose detections come without images;
 or a stored crop that cannot be read) keeps its block, its photo area saying ``NO_PHOTO``, and a note names it
@@ -24,7 +30,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import pandas as pd
 
@@ -54,7 +60,7 @@ LEDGER_ROWS: list[tuple[str, str, str]] = [
     ("no", "番号", "No."),
     ("candidate_id", "ID", "id"),
     ("class", "種別", "damage type"),
-    ("status_ja", "状態", "status"),
+    ("status_ja", "状態", "status"),  # the crew's: a drop-down of the words the import takes, the status pre-filled
     ("first_seen", "発見日", "first seen"),
     ("last_seen", "最終確認", "last seen"),
     ("road_name", "路線", "road"),
@@ -66,6 +72,11 @@ LEDGER_ROWS: list[tuple[str, str, str]] = [
     ("note", "備考", "note"),
 ]
 CREW_ROWS = ("checked_by", "checked_at", "note")
+#: the hidden column beside the table (not printed: the print area ends at D) whose cell on a block's ID row holds the
+#: damage's ``status_changed_at`` (状態更新日時) as the xlsx list's column does: the import's stale-list check
+STAMP_COLUMN = "E"
+#: the Excel format of the 確認日 cell: a date the clerk types (2026/11/26) is kept as a date
+CHECKED_AT_FORMAT = "yyyy-mm-dd"
 MAP_TEXT = "地図アプリで開く / open in maps"  # the geo: link (no web map set: export.map_url null)
 WEB_MAP_TEXT = "Web地図で開く / open the web map"  # the config's web map (export.map_url)
 
@@ -153,11 +164,12 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
     from openpyxl.drawing.xdr import XDRPositiveSize2D
     from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
     from openpyxl.utils.units import pixels_to_EMU
+    from openpyxl.worksheet.cell_range import MultiCellRange
     from openpyxl.worksheet.pagebreak import Break
 
     from .export import map_links
-    from .report import (XLSX_NUMBER_FORMATS, XlsxLink, _excel_time, _flat, _now, _tz, map_note, map_url, xlsx_cell,
-                         xlsx_legend)
+    from .report import (XLSX_NUMBER_FORMATS, XlsxLink, _excel_time, _flat, _now, _tz, map_note, map_url,
+                         status_validation, xlsx_cell, xlsx_legend)
 
     notes = [] if notes is None else notes
     tz = _tz(cfg)
@@ -173,6 +185,9 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
     ws.title = LEDGER
     for letter, w in COLUMN_WIDTHS.items():
         ws.column_dimensions[letter].width = w
+    ws.column_dimensions[STAMP_COLUMN].hidden = True
+    stamp_col = len(COLUMN_WIDTHS) + 1
+    status_cells: list[str] = []  # the crew's 状態 cells: one drop-down over them all
     thin = Side(style="thin", color="808080")
     box = Border(left=thin, right=thin, top=thin, bottom=thin)
     label_fill = PatternFill("solid", fgColor="1F3A5F")  # the lists' heading colours (report.xlsx_header)
@@ -216,6 +231,13 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
             xlsx_cell(cell, v, XLSX_NUMBER_FORMATS.get(key))
             if isinstance(v, XlsxLink):
                 cell.border, cell.alignment = box, value_align  # the Hyperlink style, boxed as the table's cells
+            elif key == "status_ja":
+                status_cells.append(cell.coordinate)
+            elif key == "checked_at":
+                cell.number_format = CHECKED_AT_FORMAT
+            elif key == "candidate_id":  # the stale-list time, as the xlsx list writes its column
+                xlsx_cell(ws.cell(row=r, column=stamp_col),
+                          _excel_time(_flat(rec.get("status_changed_at")), tz) or _flat(rec.get("status_changed_at")))
             r += 1
         bottom = r - 1
         ws.merge_cells(start_row=top, start_column=1, end_row=bottom, end_column=1)
@@ -242,6 +264,10 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
         else:
             ws.row_dimensions[r].height = GAP_PT
             r += 1
+    for k in range(0, len(status_cells), STATUS_CELLS_A_RULE):
+        dv = status_validation(ja_first=True)  # the repair list's drop-down (its 状態(和) column's)
+        dv.sqref = MultiCellRange(" ".join(status_cells[k:k + STATUS_CELLS_A_RULE]))
+        ws.add_data_validation(dv)
     pages = max(1, -(-n // BLOCKS_PER_PAGE))
     ws.print_area = f"A1:D{max(1, r - 1)}"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
@@ -264,7 +290,13 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
                   "each damage's crop as the registry keeps it (the lists' photo), one block a damage, "
                   f"{BLOCKS_PER_PAGE} a page"),
                  map_note(cfg, geo=True),
-                 ("確認者・確認日・備考", "現地確認の記入欄 (空欄)", "blank: for the field crew")],
+                 ("状態 status", "現地確認の結果: 一覧から選ぶ (出力時の状態を記入済み)",
+                  "the crew's judgement: pick from the list (filled in with the status when exported); "
+                  "patrol import-verification reads it"),
+                 ("確認者・確認日・備考", "現地確認の記入欄 (空欄)", "blank: for the field crew"),
+                 ("状態更新日時 (列 E, 非表示)", "各ブロックの ID の行: 出力時の状態更新日時",
+                  "hidden column E on each block's ID row: the damage's status_changed_at when exported; the import "
+                  "holds a block the office changed since (README: Stale lists)")],
                 [(k, ja, en) for k, ja, en in rows])
     with atomic_write(path, "wb") as fh:
         buf = io.BytesIO()
@@ -278,6 +310,8 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
     return path
 
 
+#: the most cells one drop-down rule lists (its cell list, sqref, kept short: one rule a 1,000 blocks)
+STATUS_CELLS_A_RULE = 1000
 #: the most damages without a photo the warning names (the rest are counted)
 MISSING_NAMED = 20
 
@@ -309,3 +343,88 @@ def _value(key: str, rec: dict, i: int, tz, flat, excel_time) -> Any:
     if key in ("first_seen", "last_seen"):  # ISO text with offset -> the municipality's wall time
         v = excel_time(v, tz) or v
     return v
+
+
+# ------------------------------------------------------------------------------ read back (import-verification)
+#: what a ledger block gives ``patrol import-verification``: the columns of a crew's list row, the block's cells
+#: (ID, 状態, 備考, 確認者, 確認日, and the hidden ``STAMP_COLUMN`` cell of its ID row)
+IMPORT_COLUMNS = ["candidate_id", "status", "note", "checked_by", "checked_at", "status_changed_at"]
+#: the rows a block must have for the import to read it (its ID, the crew's 状態 and their cells)
+IMPORT_ROWS = ("candidate_id", "status_ja", "checked_by", "checked_at", "note")
+
+
+def _label_keys() -> dict[str, str]:
+    """A table label as the ledger writes it (``ID id``), or its Japanese part alone, -> its row's key."""
+    out: dict[str, str] = {}
+    for key, ja, en in LEDGER_ROWS:
+        for t in (ja if ja == en else f"{ja} {en}", ja):
+            out.setdefault(" ".join(t.split()), key)
+    return out
+
+
+def is_ledger_sheet(sheetnames: list[str], first_label: Any) -> bool:
+    """Whether a workbook is a photo ledger: it has the ``ledger`` sheet (and no repair list's ``candidates``), or its
+    first sheet's C1 is a block's first label (番号 No.: the sheet renamed). Never by the file's name."""
+    if "candidates" in sheetnames:
+        return False
+    return LEDGER in sheetnames or " ".join(str(first_label or "").split()) == "番号 No."
+
+
+def read_blocks(cells: Iterable[tuple], text: Callable[[Any], str]):
+    """The ledger sheet's rows (``cells``: each row's C, D and ``STAMP_COLUMN`` values, from row 1) as a crew's list
+    (``store.CrewTable``): one row of ``IMPORT_COLUMNS`` a block, named ``block 4 (R-000007)`` in the import's
+    messages (its 番号 as printed; its place in the sheet where that cell is gone) and numbered by its first sheet row.
+
+    A block begins at its 番号 label, or where a label of the block before comes again (its 番号 row deleted). A block
+    lacking one of ``IMPORT_ROWS`` (rows deleted), or whose ID cell is empty while the crew's cells say something,
+    is out of shape: ``bad`` says which and why, and the other blocks are read as they are. A 番号 that skips (3,
+    then 5) is a block deleted: ``notes`` says so (nothing of it is imported)."""
+    from .store import CrewTable
+
+    keys = _label_keys()
+    blocks: list[dict] = []
+    cur: dict | None = None
+    for r, row in enumerate(cells, 1):
+        row = tuple(row) + (None,) * (3 - len(row))
+        key = keys.get(" ".join(str(row[0] or "").split()))
+        if key is None:
+            continue  # a kept road field, a gap, an empty row
+        if cur is None or key == "no" or key in cur["cells"]:
+            cur = {"top": r, "cells": {}}
+            blocks.append(cur)
+        cur["cells"][key] = (row[1], row[2])
+    table = CrewTable(rows=[list(IMPORT_COLUMNS)], lines=[], what="ledger")
+    if not blocks:
+        return table
+    prev = 0
+    for k, b in enumerate(blocks, 1):
+        c = b["cells"]
+        no = c.get("no", (None,))[0]
+        no = int(no) if isinstance(no, (int, float)) and not isinstance(no, bool) and float(no).is_integer() \
+            and no > 0 else None
+        if no is not None:
+            if no > prev + 1:
+                gone = f"block {prev + 1}" if no == prev + 2 else f"blocks {prev + 1}-{no - 1}"
+                table.notes.append(f"{gone} not in the ledger (番号 {prev or '-'} is followed by {no}): deleted? "
+                                   "nothing of them is imported")
+            prev = max(prev, no)
+        cid = text(c.get("candidate_id", (None,))[0]).strip()
+        name = f"block {no if no is not None else f'#{k}'}" + (f" ({cid})" if cid else "")
+        line = b["top"]
+        table.where[line] = name
+        lacks = [f"{ja} ({en})" for key, ja, en in LEDGER_ROWS if key in IMPORT_ROWS and key not in c]
+        crew = [text(c[key][0]).strip() for key in ("status_ja", "checked_by", "checked_at", "note") if key in c]
+        if lacks:
+            table.bad.append((line, f"its {', '.join(lacks)} row{'s' if len(lacks) > 1 else ''} not found (the "
+                                    "block's rows edited out of shape): not applied; copy the block from a newly "
+                                    "exported ledger and write the crew's cells again"))
+            continue
+        if not cid:
+            if any(crew):
+                table.bad.append((line, "its ID cell is empty: the damage cannot be told; not applied (write the ID "
+                                        "back as printed on the crew's sheet)"))
+            continue
+        table.rows.append([cid, text(c["status_ja"][0]), text(c["note"][0]), text(c["checked_by"][0]),
+                           text(c["checked_at"][0]), text(c["candidate_id"][1])])
+        table.lines.append(line)
+    return table

@@ -553,25 +553,36 @@ STATUS_ERROR = ("状態の値が不正 / invalid status", "一覧の語を選ん
                 "Pick a word of the list: confirmed, scheduled, repaired, not_an_issue or another spelling listed")
 
 
-def _status_choices(ws, cols: list[tuple[str, str, str]], n: int) -> None:
-    """A drop-down list on the crew's status cells (状態, 状態(和)) offering exactly the words import-verification
-    takes from a crew (``store.CREW_STATUS_WORDS``): a typo (補習済) is refused as it is typed, with a message in
-    Japanese and English, instead of on import. Blank stays allowed (the import keeps the status). A list literal
-    (no cell range, no extra sheet): Excel takes at most 255 characters, the words need 115."""
-    from openpyxl.utils import get_column_letter
+def status_validation(ja_first: bool = False):
+    """The drop-down on a crew's status cell, offering exactly the words import-verification takes from a crew
+    (``store.CREW_STATUS_WORDS``; ``ja_first``: the Japanese words first, for a cell showing the Japanese label): a
+    typo (補習済) is refused as it is typed, with a message in Japanese and English (``STATUS_PROMPT``,
+    ``STATUS_ERROR``), instead of on import. Blank stays allowed (the import keeps the status). A list literal (no
+    cell range, no extra sheet): Excel takes at most 255 characters, the words need 115. The caller ``add``s its
+    cells and adds it to the sheet: the repair list's status columns (``_status_choices``), the photo ledger's 状態
+    cells (``ledger.write_ledger``)."""
     from openpyxl.worksheet.datavalidation import DataValidation
 
     from .store import CREW_STATUS_WORDS
 
-    for name, words in zip(("status", "status_ja"), CREW_STATUS_WORDS):
+    words = CREW_STATUS_WORDS[1 if ja_first else 0]
+    return DataValidation(type="list", formula1='"' + ",".join(words) + '"', allow_blank=True,
+                          showErrorMessage=True, showInputMessage=True, errorStyle="stop",
+                          promptTitle=STATUS_PROMPT[0], prompt=STATUS_PROMPT[1],
+                          errorTitle=STATUS_ERROR[0], error=STATUS_ERROR[1])
+
+
+def _status_choices(ws, cols: list[tuple[str, str, str]], n: int) -> None:
+    """``status_validation`` on the repair list's crew status columns (状態: the codes first, 状態(和): the Japanese
+    words first), rows 2 to ``n + 1``."""
+    from openpyxl.utils import get_column_letter
+
+    for name, ja_first in (("status", False), ("status_ja", True)):
         j = next((k for k, (c, _, _) in enumerate(cols, 1) if c == name), None)
         if j is None or n == 0:
             continue
         letter = get_column_letter(j)
-        dv = DataValidation(type="list", formula1='"' + ",".join(words) + '"', allow_blank=True,
-                            showErrorMessage=True, showInputMessage=True, errorStyle="stop",
-                            promptTitle=STATUS_PROMPT[0], prompt=STATUS_PROMPT[1],
-                            errorTitle=STATUS_ERROR[0], error=STATUS_ERROR[1])
+        dv = status_validation(ja_first)
         dv.add(f"{letter}2:{letter}{n + 1}")
         ws.add_data_validation(dv)
 

@@ -623,6 +623,31 @@ class ImportReport:
     #: the repair: it did not hold, or the date is wrong): recorded and reopened at once (``RepairSeenAfter``); also
     #: a row naming that repair again (``again``: unchanged, still reopened)
     seen_after: list[tuple[int, str]] = field(default_factory=list)
+    #: what the file is: ``list`` (a repair list, csv or xlsx) or ``ledger`` (the photo ledger, 写真台帳)
+    what: str = "list"
+    #: a line number's name in the messages where it is not the file's row (``at``): a ledger's blocks,
+    #: ``block 4 (R-000007)``, numbered by their first sheet row
+    where: dict[int, str] = field(default_factory=dict)
+    #: what the console should tell about the file as a whole (a ledger's blocks deleted: nothing imported of them)
+    notes: list[str] = field(default_factory=list)
+
+    def at(self, line: int) -> str:
+        """A row as the messages name it: ``row 7`` of a list, ``block 4 (R-000007)`` of a ledger."""
+        return self.where.get(line, f"row {line}")
+
+
+@dataclass
+class CrewTable:
+    """A crew's file as ``import_verification`` reads it: ``rows``, the header first, as text; ``lines``: each data
+    row's number in the messages (None: its row in the file, 2, 3, …); ``what``, ``where``, ``notes``: as
+    ``ImportReport``'s; ``bad``: (line, why) of parts of the file that cannot be read as a row (a ledger's block
+    edited out of shape), not applied, the rest read."""
+    rows: list[list[str]]
+    lines: list[int] | None = None
+    what: str = "list"
+    where: dict[int, str] = field(default_factory=dict)
+    bad: list[tuple[int, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -2943,7 +2968,10 @@ class Store:
 
         Reads CSV (UTF-8 with or without BOM, or Shift_JIS/cp932 as Japanese Excel saves "CSV (comma
         delimited)") and the .xlsx that `patrol export --format xlsx` writes (sheet ``candidates``; its
-        two-line headers are matched by their English line, e.g. ``status note`` = ``status_note``).
+        two-line headers are matched by their English line, e.g. ``status note`` = ``status_note``), and the photo
+        ledger (``--format ledger``, sheet ``ledger``): each block read as a list's row (``ledger.read_blocks``: ID,
+        状態 as ``status``, 備考, 確認者, 確認日 and its hidden ``status_changed_at``), named ``block 4 (R-000007)``
+        in the report (``ImportReport.at``); a block edited out of shape is not applied (``unmatched``), the rest are.
 
         ``now``: the time of the import (default: the clock), the day a ``checked_at`` without a year (``11/26``)
         is read against, not before the damage's first sighting (:func:`_parse_when`); an empty one is the clock's
@@ -2955,7 +2983,11 @@ class Store:
         from .export import unguard
 
         # the exports' (and report.html's list's) formula guard taken off: a note '=1+1 as written, =1+1
-        rows = [[unguard(c) for c in r] for r in _read_table(csv_path)]
+        table = _read_table(csv_path)
+        rows = [[unguard(c) for c in r] for r in table.rows]
+        if table.what == "ledger" and not (table.lines or table.bad):
+            raise InputError("a photo ledger without a damage's block (sheet ledger: no 番号 No. / ID id labels in "
+                             "column C)", csv_path)
         if not rows:
             raise InputError("empty file: expected a header with candidate_id and status", csv_path)
 
@@ -2969,9 +3001,11 @@ class Store:
             k = ix.get(col)
             return row[k].strip() if k is not None and k < len(row) else ""
 
-        rep = ImportReport()
+        rep = ImportReport(what=table.what, where=dict(table.where), notes=list(table.notes),
+                           unmatched=list(table.bad))
+        lines = table.lines if table.lines is not None else range(2, len(rows) + 1)
         with self._txn() as con:
-            for line, row in enumerate(rows[1:], start=2):
+            for line, row in zip(lines, rows[1:]):
                 if not row or all(not c.strip() for c in row):
                     continue
                 cid, status, status_ja = get(row, "candidate_id").upper(), get(row, "status"), get(row, "status_ja")
@@ -3147,6 +3181,8 @@ class Store:
                     continue
                 rep.applied.append(cid)
                 rep.changes.append((line, cid, cur[0], st))
+        if table.bad:  # (a ledger's blocks out of shape among the others, in the file's order)
+            rep.unmatched.sort(key=lambda u: u[0])
         return rep
 
     # --------------------------------------------------------------------------------------- output
@@ -3314,9 +3350,9 @@ def _pass_counts(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _read_table(path: Path) -> list[list[str]]:
-    """Rows of a crew's verification list as text: CSV in UTF-8 (BOM or not) or cp932, Excel's "Unicode text"
-    (UTF-16, tab-separated), or an .xlsx workbook."""
+def _read_table(path: Path) -> CrewTable:
+    """A crew's verification list as text: CSV in UTF-8 (BOM or not) or cp932, Excel's "Unicode text"
+    (UTF-16, tab-separated), or an .xlsx workbook: the repair list's, or the photo ledger."""
     data = read_input_bytes(path)
     if data.startswith(b"PK\x03\x04"):
         return _read_xlsx(path, data)
@@ -3330,33 +3366,45 @@ def _read_table(path: Path) -> list[list[str]]:
     limit = csv.field_size_limit()
     csv.field_size_limit(max(limit, len(text) + 1))
     try:
-        return list(csv.reader(io.StringIO(text, newline=""), delimiter=table_delimiter(text)))
+        return CrewTable(list(csv.reader(io.StringIO(text, newline=""), delimiter=table_delimiter(text))))
     except csv.Error as e:
         raise InputError(f"not CSV: {e}", path) from None
     finally:
         csv.field_size_limit(limit)
 
 
-def _read_xlsx(path: Path, data: bytes) -> list[list[str]]:
+def _cell_text(v: Any) -> str:
+    """A workbook cell's value as a list's text: a date (Excel's date cell, a datetime too) in ISO 8601, a whole
+    number without ``.0``."""
+    if v is None:
+        return ""
+    if isinstance(v, date):  # a datetime too
+        return v.isoformat()
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _read_xlsx(path: Path, data: bytes) -> CrewTable:
     import openpyxl
+
+    from .ledger import LEDGER, STAMP_COLUMN, is_ledger_sheet, read_blocks
 
     try:
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as e:  # noqa: BLE001 - zip/XML errors of a foreign or damaged file
         raise InputError(f"not a readable .xlsx workbook: {type(e).__name__}: {e}", path) from None
     try:
+        first = wb[wb.sheetnames[0]] if wb.sheetnames else None
+        c1 = next(first.iter_rows(min_row=1, max_row=1, min_col=3, max_col=3, values_only=True), (None,))[0] \
+            if first is not None else None
+        if is_ledger_sheet(wb.sheetnames, c1):  # the photo ledger: its blocks (by its layout: labels in column C)
+            ws = wb[LEDGER] if LEDGER in wb.sheetnames else first
+            last = openpyxl.utils.column_index_from_string(STAMP_COLUMN)
+            return read_blocks(((row[0], row[1], row[-1]) for row in
+                                ws.iter_rows(min_col=3, max_col=last, values_only=True)), _cell_text)
         ws = wb["candidates"] if "candidates" in wb.sheetnames else wb.active
-
-        def text(v: Any) -> str:
-            if v is None:
-                return ""
-            if isinstance(v, date):  # a datetime too
-                return v.isoformat()
-            if isinstance(v, float) and v.is_integer():
-                return str(int(v))
-            return str(v)
-
-        return [[text(v) for v in row] for row in ws.iter_rows(values_only=True)]
+        return CrewTable([[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)])
     finally:
         wb.close()
 

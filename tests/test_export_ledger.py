@@ -198,3 +198,193 @@ def test_ledger_refuses_what_does_not_fit_it(located, tmp_path, args, flag):
     assert_user_error(r, 2, flag)
     assert "ledger" in r.stderr
     assert not list(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------------------- the ledger filled in, imported back
+#: the xlsx repair list's header (its English line) of each ledger cell a clerk fills
+LIST_HEADS = {"status": "status (ja)", "note": "status note", "checked_by": "checked by", "checked_at": "checked at"}
+#: the time the in-process imports run at (a pinned clock: the crew's dates below are not in its future)
+LATER = datetime(2026, 12, 10, 12, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
+
+
+def _registry(photographed, tmp_path: Path, name: str = "registry.gpkg") -> Path:
+    store = tmp_path / name
+    store.write_bytes(photographed["store"].read_bytes())
+    return store
+
+
+def _fill(ledger: Path, cells: dict[str, dict]) -> Path:
+    """The ledger as an office clerk fills it in Excel from the crew's sheets: ``cells`` by damage id, by row key
+    (``status`` 状態, ``note`` 備考, ``checked_by`` 確認者, ``checked_at`` 確認日)."""
+    import openpyxl
+
+    wb = openpyxl.load_workbook(ledger)
+    for b in _blocks(wb["ledger"]):
+        for key, v in cells.get(b["values"]["candidate_id"].value, {}).items():
+            b["values"][key].value = v
+    wb.save(ledger)
+    return ledger
+
+
+def _state(store: Path) -> tuple[list, list]:
+    """The registry's crew-facing state: each damage's status columns, and its status history (the import's file
+    name, in ``source``, left out)."""
+    from detector.store import Store
+
+    with Store(store) as st:
+        q = st.query(lists=False)
+        h = st.history()
+    cols = ["candidate_id", "status", "status_note", "status_changed_at", "repaired_at", "checked_by", "issue_type"]
+    return (q[cols].astype(object).where(q[cols].notna(), None).values.tolist(),
+            h.drop(columns="source").astype(object).where(h.drop(columns="source").notna(), None).values.tolist())
+
+
+def test_ledger_status_cells_are_the_crews_drop_down_and_carry_the_stale_list_time(photographed, tmp_path):
+    """Each block's 状態 cell is the crew's: pre-filled with the status, under the xlsx list's drop-down of the crew's
+    words (its 状態(和) column's rule: the same words, prompt and error box); 確認日 is a date cell; the block's ID row
+    carries the damage's status_changed_at in the hidden column E, outside the print area, as the xlsx list has it."""
+    import openpyxl
+
+    from detector.store import Store
+
+    store = _registry(photographed, tmp_path)
+    out, lst = tmp_path / "写真台帳.xlsx", tmp_path / "list.xlsx"
+    ok(patrol("export", store, "--format", "ledger", "--out", out))
+    ok(patrol("export", store, "--format", "xlsx", "--out", lst))
+    ws = openpyxl.load_workbook(out)["ledger"]
+    lw = openpyxl.load_workbook(lst)["candidates"]
+    ja_col = next(c.column_letter for c in lw[1] if str(c.value).endswith("status (ja)"))
+    want = next(dv for dv in lw.data_validations.dataValidation if f"{ja_col}2" in dv.sqref)
+    blocks = _blocks(ws)
+    dvs = ws.data_validations.dataValidation
+    assert dvs and all((dv.formula1, dv.prompt, dv.error, dv.type, dv.errorStyle) ==
+                       (want.formula1, want.prompt, want.error, want.type, want.errorStyle) for dv in dvs)
+    covered = {str(c) for dv in dvs for rng in dv.sqref.ranges for c in [rng.coord]}
+    assert covered == {b["values"]["status"].coordinate for b in blocks}
+    with Store(store) as st:
+        changed = st.query(lists=False).set_index("candidate_id")["status_changed_at"]
+    tz = ZoneInfo("Asia/Tokyo")
+    assert ws.column_dimensions["E"].hidden and ws.print_area.endswith(f"$A$1:$D${blocks[-1]['bottom']}")
+    for b in blocks:
+        cid = b["values"]["candidate_id"]
+        assert b["values"]["status"].value == "新規"
+        assert b["values"]["checked_at"].number_format == "yyyy-mm-dd"
+        stamp = ws.cell(row=cid.row, column=5).value
+        assert stamp == datetime.fromisoformat(changed[cid.value]).astimezone(tz).replace(tzinfo=None)
+
+
+def test_ledger_filled_in_imports_as_the_xlsx_list_does(photographed, tmp_path):
+    """The clerk types the crew's sheets into the ledger (補修済み with 確認日 as Excel keeps a typed date, a note, a
+    name; 確認済み with 確認日 as text; a note alone): imported, the registry changes exactly as with the same cells
+    in the xlsx repair list (statuses, notes, checkers, times and history), the rest unchanged."""
+    from detector.store import Store
+
+    route = photographed["route"]
+    fill = {route[0]: {"status": "補修済み", "checked_at": datetime(2026, 12, 5), "note": "舗装補修 済",
+                       "checked_by": "山田"},
+            route[4]: {"status": "確認済み", "checked_at": "2026/12/4", "checked_by": "佐藤"},
+            route[9]: {"note": "経過観察"}}
+    a, b = _registry(photographed, tmp_path, "a.gpkg"), _registry(photographed, tmp_path, "b.gpkg")
+    ledger, lst = tmp_path / "写真台帳.xlsx", tmp_path / "list.xlsx"
+    ok(patrol("export", a, "--format", "ledger", "--out", ledger))
+    ok(patrol("export", b, "--format", "xlsx", "--out", lst))
+    before = _state(a)
+    _fill(ledger, fill)
+    for cid, cells in fill.items():
+        _crew_edits_xlsx(lst, cid, {LIST_HEADS[k]: v for k, v in cells.items()})
+    with Store(a) as st:
+        rep = st.import_verification(ledger, now=LATER)
+    with Store(b) as st:
+        want = st.import_verification(lst, now=LATER)
+    assert rep.what == "ledger" and (rep.applied, rep.noted, rep.unmatched, rep.held) == (
+        [route[0], route[4]], [route[9]], [], []), rep
+    assert (rep.applied, rep.noted, rep.unchanged) == (want.applied, want.noted, want.unchanged)
+    assert len(rep.unchanged) == len(route) - 3
+    after = _state(a)
+    assert after == _state(b) and after != before
+    q = {r[0]: r for r in after[0]}
+    assert q[route[0]][1:6] == ["repaired", "舗装補修 済", "2026-12-05T00:00:00+09:00", "2026-12-05T00:00:00+09:00",
+                                "山田"]
+    assert q[route[4]][1:4] == ["confirmed", None, "2026-12-04T00:00:00+09:00"]
+    lines = {rep.at(line) for line, *_ in rep.changes}
+    assert lines == {f"block 1 ({route[0]})", f"block 5 ({route[4]})"}
+
+
+def _crew_edits_xlsx(xlsx: Path, cid: str, cells: dict) -> Path:
+    from test_store import _crew_edits_xlsx as edit
+
+    return edit(xlsx, cid, cells)
+
+
+def test_untouched_ledger_imports_as_all_unchanged(photographed, tmp_path):
+    """A ledger imported as exported (the crew found every damage as the registry has it): all unchanged, the
+    registry as it was."""
+    from detector.store import Store
+
+    store = _registry(photographed, tmp_path)
+    out = tmp_path / "写真台帳.xlsx"
+    ok(patrol("export", store, "--format", "ledger", "--out", out))
+    with Store(store) as st:
+        before = st.dump()
+    r = ok(patrol("import-verification", store, out))
+    n = len(photographed["route"])
+    assert f"applied 0, notes 0, unchanged {n}, outdated 0, not applied 0, held 0" in r.stdout, r.stdout
+    assert not r.stderr.strip(), r.stderr
+    with Store(store) as st:
+        assert st.dump() == before
+
+
+def test_stale_ledger_is_held_as_a_stale_list(photographed, tmp_path):
+    """The office changed a damage after the ledger was printed (patrol status: confirmed); the crew's 対象外 for it
+    is held, not applied, named by its block; another block's word is applied; the registry keeps the office's."""
+    from detector.store import Store
+
+    route = photographed["route"]
+    store = _registry(photographed, tmp_path)
+    out = tmp_path / "写真台帳.xlsx"
+    ok(patrol("export", store, "--format", "ledger", "--out", out))
+    ok(patrol("status", store, route[2], "--set", "confirmed", "--who", "office"))
+    _fill(out, {route[2]: {"status": "対象外", "note": "マンホール"}, route[3]: {"status": "確認済み"}})
+    r = ok(patrol("import-verification", store, out))
+    assert "applied 1, notes 0" in r.stdout and "held 1" in r.stdout, r.stdout
+    err = " ".join(r.stderr.split())
+    assert (f"{out}: block 3 ({route[2]}): {route[2]}: not applied: the registry changed the damage after the list "
+            "was exported") in err, err
+    assert "'マンホール'" in err
+    with Store(store) as st:
+        q = st.query(lists=False).set_index("candidate_id")
+    assert (q.loc[route[2], "status"], q.loc[route[3], "status"]) == ("confirmed", "confirmed")
+
+
+def test_ledger_edited_out_of_shape_names_the_blocks_and_keeps_the_good_ones(photographed, tmp_path):
+    """Block 2's ID cell emptied, block 5 deleted whole, block 7's 状態 row deleted: each named (file, block, why;
+    the deleted block as a warning), exit 3; block 3's word and block 8's note are still applied."""
+    import openpyxl
+
+    from detector.store import Store
+
+    route = photographed["route"]
+    store = _registry(photographed, tmp_path)
+    out = tmp_path / "写真台帳.xlsx"
+    ok(patrol("export", store, "--format", "ledger", "--out", out))
+    _fill(out, {route[1]: {"status": "確認済み"}, route[2]: {"status": "補修予定", "checked_by": "山田"},
+                route[6]: {"status": "確認済み"}, route[7]: {"note": "段差"}})
+    wb = openpyxl.load_workbook(out)
+    ws = wb["ledger"]
+    blocks = _blocks(ws)
+    blocks[1]["values"]["candidate_id"].value = None
+    ws.delete_rows(blocks[6]["values"]["status"].row)  # (from the bottom up: the rows above keep their numbers)
+    ws.delete_rows(blocks[4]["top"], blocks[5]["top"] - blocks[4]["top"])
+    wb.save(out)
+    r = patrol("import-verification", store, out)
+    assert r.returncode == 3 and "Traceback" not in r.stderr, r.stderr
+    err = " ".join(r.stderr.split())
+    assert f"{out}: block 2: its ID cell is empty" in err, err
+    assert f"{out}: block 7 ({route[6]}): its 状態 (status) row not found" in err, err
+    assert f"warning: {out}: block 5 not in the ledger (番号 4 is followed by 6)" in err, err
+    assert f"error: {out}: 2 blocks not applied" in err, err
+    with Store(store) as st:
+        q = st.query(lists=False).set_index("candidate_id")
+    assert (q.loc[route[2], "status"], q.loc[route[2], "checked_by"]) == ("scheduled", "山田")
+    assert q.loc[route[7], "status_note"] == "段差"
+    assert q.loc[route[1], "status"] == q.loc[route[6], "status"] == "new"
