@@ -478,3 +478,27 @@ class FileLock:
                     self._api.locking(self._fh.fileno(), self._api.LK_UNLCK, 1)
         finally:
             self._fh.close()
+
+
+def own_folder(folder: str | Path, marker: str, option: str, earlier: str) -> bool:
+    """An output folder a command fills with many files (``patrol eval --errors``, ``patrol label-set --out``):
+    True where it is an earlier one of that command's (``marker``, the csv it writes last, is there), False where it
+    is new or empty; a file, an unreadable folder or a folder of other files is a UsageError (exit 2) naming
+    ``option``, so that nobody's folder is written into. ``earlier`` names the command in the message."""
+    from .errors import UsageError
+
+    d = Path(folder)
+    if d.exists() and not d.is_dir():
+        raise UsageError("is a file, not a folder", d, option)
+    if not d.is_dir():
+        return False
+    if (d / marker).is_file():
+        return True
+    try:
+        other = next(iter(os.scandir(d)), None)
+    except OSError as e:
+        raise UsageError(f"cannot read: {e.strerror or e}", d, option) from None
+    if other is not None:
+        raise UsageError(f"holds other files (e.g. {other.name}) and no {marker} of an earlier {earlier}: give a new "
+                         "or empty folder", d, option)
+    return False

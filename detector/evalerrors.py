@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import html
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -128,17 +127,9 @@ def collect(preds: Sequence[ImagePreds], thresholds: dict[str, float], max_boxes
 def check_dir(folder: str | Path) -> None:
     """Before the predictions: ``folder`` must be new, empty, or an earlier ``--errors`` folder (holding its
     errors.csv); anything else is a UsageError (exit 2), so that no folder of other files is written into."""
-    d = Path(folder)
-    if d.exists() and not d.is_dir():
-        raise UsageError("is a file, not a folder", d, "--errors")
-    if d.is_dir() and not (d / CSV_NAME).is_file():
-        try:
-            other = next(iter(os.scandir(d)), None)
-        except OSError as e:
-            raise UsageError(f"cannot read: {e.strerror or e}", d, "--errors") from None
-        if other is not None:
-            raise UsageError(f"holds other files (e.g. {other.name}) and no {CSV_NAME} of an earlier patrol eval "
-                             "--errors: give a new or empty folder", d, "--errors")
+    from .atomic import own_folder
+
+    own_folder(folder, CSV_NAME, "--errors", "patrol eval --errors")
 
 
 def _clear_earlier(d: Path) -> int:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import re
 import tempfile
 import time
@@ -108,22 +107,12 @@ def check_dir(out: str | Path) -> None:
     """Before anything is predicted: OUT must be new, empty or an earlier label-set (its label-set.csv there) in
     which no label file was saved after it was written (labelling has begun: nothing of it is replaced); else a
     UsageError (exit 2)."""
+    from .atomic import own_folder
+
     d = Path(out)
-    if d.exists() and not d.is_dir():
-        raise UsageError("is a file, not a folder", d, "--out")
-    if not d.is_dir():
+    if not own_folder(d, CSV_NAME, "--out", "patrol label-set"):
         return
-    csv_path = d / CSV_NAME
-    if not csv_path.is_file():
-        try:
-            other = next(iter(os.scandir(d)), None)
-        except OSError as e:
-            raise UsageError(f"cannot read: {e.strerror or e}", d, "--out") from None
-        if other is not None:
-            raise UsageError(f"holds other files (e.g. {other.name}) and no {CSV_NAME} of an earlier patrol "
-                             "label-set: give a new or empty folder", d, "--out")
-        return
-    written = csv_path.stat().st_mtime
+    written = (d / CSV_NAME).stat().st_mtime
     xmls = d / "annotations" / "xmls"
     if xmls.is_dir():
         later = sorted(p.name for p in xmls.glob("*.xml") if p.stat().st_mtime > written + 1.0)
