@@ -335,6 +335,8 @@ def locate(
 @app.command()
 def train(
     data_yaml: Path = typer.Argument(..., help="YOLO data.yaml (train/val folders, names D00 D10 D20 D40)"),
+    with_: Optional[List[Path]] = typer.Option(None, "--with", help="another data.yaml (repeatable), e.g. RDD's, whose train split trains together with DATA_YAML's photos (so the model keeps what it learnt); val stays DATA_YAML's; images are named city_… and <its folder>_… (--oversample city=3)"),
+    with_val: bool = typer.Option(False, "--with-val", help="also validate on the --with data sets' val splits (default: DATA_YAML's val only: best.pt is chosen on the city's roads)"),
     model: Optional[Path] = typer.Option(None, "--model", help="initial weights (.pt) or model .yaml (default: the shipped model, i.e. fine-tune it); nothing is downloaded"),
     epochs: int = typer.Option(100, "--epochs", min=1, help="epochs to train (--hours overrides)"),
     imgsz: int = typer.Option(640, "--imgsz", min=32, help="training image size in pixels"),
@@ -343,7 +345,7 @@ def train(
     name: str = typer.Option("rdd", "--name", help="run name: an interrupted run of this name resumes, a finished one is refused"),
     batch: int = typer.Option(16, "--batch", min=1, help="images per training batch"),
     hours: Optional[float] = typer.Option(None, "--hours", help="time budget; overrides --epochs"),
-    oversample: Optional[List[str]] = typer.Option(None, "--oversample", help="KEY=N, repeatable: list train images whose name starts with KEY (e.g. Japan_) or that contain class KEY (e.g. D40) N times"),
+    oversample: Optional[List[str]] = typer.Option(None, "--oversample", help="KEY=N, repeatable: list train images whose name starts with KEY (e.g. Japan_, or city for the city's photos with --with) or that contain class KEY (e.g. D40) N times"),
     lr0: Optional[float] = typer.Option(None, "--lr0", help="initial learning rate (uses --optimizer, AdamW unless given)"),
     optimizer: str = typer.Option("auto", "--optimizer", help="auto | SGD | AdamW | …"),
     cache: str = typer.Option("none", "--cache", help="none | ram | disk: decoded-image cache"),
@@ -373,7 +375,8 @@ def train(
         extra["optimizer"] = optimizer
     best = _train(data_yaml, model, out=out, name=name, epochs=epochs, imgsz=imgsz, batch=batch, device=device,
                   time_hours=hours, workers=workers, cache=False if cache == "none" else cache,
-                  oversample=parse_oversample(oversample), val=val, export=export, extra=extra or None)
+                  oversample=parse_oversample(oversample), val=val, export=export, extra=extra or None,
+                  with_=with_ or None, with_val=with_val)
     console.print(f"best weights: {best}" + (f"\nONNX: {best.with_suffix('.onnx')}" if export else ""))
     # eval, tune and run use a model at the config's detect.imgsz, not at the size it was trained at: say what to set
     from detector.train import config_weights_line, trained_imgsz
@@ -559,7 +562,8 @@ def label_set(
               + (f"; {plural(s.replaced, 'file')} of the earlier label-set replaced" if s.replaced else ""))
     t.add_row("next", f"1. LabelImg: Open Dir {out / 'images'}, Change Save Dir {out / 'annotations' / 'xmls'}, "
               "format PascalVOC; check, fix and save every photo (one without damage saved with no box)")
-    t.add_row("", f"2. patrol train {out / 'data.yaml'} (train.txt / val.txt: one in five for val)")
+    t.add_row("", f"2. patrol train {out / 'data.yaml'} --with <RDD data.yaml> (your photos with the ones the "
+              "model learnt from; train.txt / val.txt: one in five for val)")
     t.add_row("", f"3. patrol tune {out / 'data.yaml'} --config <your city's config> (steps in {out / 'README.txt'})")
     t.add_row("time", f"{s.seconds:.1f} s (prediction {s.predict_seconds:.1f} s)")
     console.print(t)

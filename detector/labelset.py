@@ -379,8 +379,9 @@ README_TXT = """patrol label-set: {n} frames to label / ラベル付けする {n
 2. 各写真の枠 (モデルの予測) を確かめ、直し、足りない損傷を描き足し、誤りを消して保存する
    (Ctrl+S、確認済みはスペースキー)。損傷のない写真は枠なしのまま保存する。
    種別名: D00 縦ひび割れ, D10 横ひび割れ, D20 亀甲状ひび割れ, D40 ポットホール。
-3. 全部済んだら学習: patrol train {data_yaml}
-   (train.txt と val.txt が学習用と検証用の写真の一覧。5 枚に 1 枚が検証用。)
+3. 全部済んだら学習: patrol train {data_yaml} --with <RDD の data.yaml>
+   (--with: モデルが学んだ RDD の写真と一緒に学習する。この写真だけで学習すると RDD で学んだことを忘れる。
+   train.txt と val.txt が学習用と検証用の写真の一覧。5 枚に 1 枚が検証用。)
    閾値の調整: patrol tune {data_yaml} --config <市の設定.yaml>
 
 How to use this folder (English)
@@ -388,8 +389,9 @@ How to use this folder (English)
 2. Check each photo's boxes (the model's guesses): fix them, draw the damages it missed, delete the wrong ones,
    save (Ctrl+S; Space marks it verified). A photo without damage is saved with no box.
    Class names: D00 longitudinal crack, D10 transverse crack, D20 alligator crack, D40 pothole.
-3. When all are done, train: patrol train {data_yaml}
-   (train.txt and val.txt list the photos of each split: one in {val_every} is for validation.)
+3. When all are done, train: patrol train {data_yaml} --with <RDD data.yaml>
+   (--with: together with the RDD photos the model learnt from; trained on these photos alone it forgets them.
+   train.txt and val.txt list the photos of each split: one in {val_every} is for validation.)
    Thresholds: patrol tune {data_yaml} --config <your city's config.yaml>
 
 label-set.csv: one row per photo: its drive and frame, time, position, why it was chosen (uncertain: the model's
@@ -430,8 +432,8 @@ def write_label_set(picks: Sequence[Pick], out: Path, thresholds: dict[str, floa
     atomic_write_text(out / "val.txt", "".join(f"images/{p.image}\n" for p in picks if id(p) in val))
     from . import CLASS_IDS
 
-    atomic_write_text(out / "data.yaml", "# patrol label-set: train with `patrol train data.yaml` once the labels "
-                      "are checked\n" + yaml.safe_dump({"path": ".", "train": "train.txt", "val": "val.txt",
+    atomic_write_text(out / "data.yaml", "# patrol label-set: train with `patrol train data.yaml --with <RDD "
+                      "data.yaml>` once the labels are checked\n" + yaml.safe_dump({"path": ".", "train": "train.txt", "val": "val.txt",
                                                         "names": dict(enumerate(CLASS_IDS))}, sort_keys=False))
     atomic_write_text(out / "README.txt", README_TXT.format(
         n=len(picks), images=images.resolve(), xmls=xmls.resolve(), data_yaml=(out / "data.yaml").resolve(),

@@ -32,9 +32,77 @@ class DataPlan:
         self.data_yaml = data_yaml
         self.oversample = oversample
         self.splits: dict[str, list[tuple[Path, str, list[str] | None]]] = {}
+        # with --with: (tag, data yaml) of each data set, the city's first; each image's name is "<tag>_<its name>"
+        self.sources: list[tuple[str, Path]] = []
+        self.with_val = False
+
+    @property
+    def tags(self) -> list[str]:
+        return [t for t, _ in self.sources]
 
 
-def check_data_yaml(data_yaml: str | Path, oversample: dict[str, int] | None = None) -> DataPlan:
+# a train split smaller than this, trained on alone, makes the model forget what it learnt from RDD's 2,300 photos
+SMALL_TRAIN = 300
+CITY_TAG = "city"  # the name prefix of the city's own photos when other data sets train with them (--with)
+
+
+def check_data_sets(data_yaml: str | Path, with_: list[str | Path] | None = None,
+                    oversample: dict[str, int] | None = None, with_val: bool = False) -> DataPlan:
+    """Check the city's data yaml and each ``with_`` data yaml (:func:`check_data_yaml`, each with its own names,
+    labels and format), writing nothing; the plan trains on every data set's train split, validates on the city's
+    val split (``with_val``: and the others' too).
+
+    With ``with_``, every image is named ``<tag>_<its own name>`` in the work folder, ``tag`` being ``city`` for the
+    city's data set and the folder name of each other data yaml (``rdd`` for ``rdd/data.yaml``; a number added
+    where two would be alike): two data sets' ``0001.jpg`` both train, and ``--oversample city=3`` repeats the
+    city's photos (a key also matches an image's own name: ``Japan_=2``). Without ``with_``, a train split of fewer
+    than :data:`SMALL_TRAIN` photos gets a warning that the model will forget the rest."""
+    import re
+
+    if not with_:
+        plan = check_data_yaml(data_yaml, oversample)
+        n = len(plan.splits["train"])
+        if n < SMALL_TRAIN:
+            print(f"warning: only {n} training photos: trained on them alone the model forgets much of what it learnt "
+                  "from the 2,300 RDD photos; train on them together with the data it was trained on: add --with "
+                  "RDD/data.yaml (RDD2020/RDD2022, YOLO or VOC labels; README: Retraining for a city)", file=sys.stderr)
+        return plan
+    yamls = [Path(data_yaml).resolve(), *(Path(w).resolve() for w in with_)]
+    for i, y in enumerate(yamls[1:], 1):
+        if y in yamls[:i]:
+            raise UsageError("--with: this data yaml is " + ("the one trained on" if y == yamls[0] else "given twice"),
+                             y)
+    tags: list[str] = [CITY_TAG]
+    for y in yamls[1:]:
+        base = re.sub(r"[^0-9a-z]+", "-", y.parent.name.lower()).strip("-") or "with"
+        tag, k = base, 2
+        while tag in tags:
+            tag, k = f"{base}{k}", k + 1
+        tags.append(tag)
+    plans = [check_data_yaml(y, tag=t, splits=("train", "val") if i == 0 or with_val else ("train",))
+             for i, (t, y) in enumerate(zip(tags, yamls))]
+    plan = DataPlan(yamls[0], oversample)
+    plan.sources = list(zip(tags, yamls))
+    plan.with_val = with_val
+    for split in ("train", "val"):
+        plan.splits[split] = [(img, f"{t}_{name}", lines) for t, p in zip(tags, plans)
+                              for img, name, lines in p.splits.get(split, [])]
+    if oversample:
+        _check_oversample_keys([n for _, n, _ in plan.splits["train"]], oversample, yamls[0], tags)
+    parts = []
+    for t, y, p in zip(tags, yamls, plans):
+        e = p.splits["train"]
+        parts.append(f"{t} {len(e)} images, {sum(len(ln) for _, _, ln in e if ln)} boxes ({y})")
+    print(f"training on {'; '.join(parts)}: {len(plan.splits['train'])} images in all", file=sys.stderr)
+    n_val = len(plan.splits["val"])
+    print("validating on " + (f"every data set's val split ({n_val} images)" if with_val else
+                               f"the city's val split only ({n_val} images): best.pt is the epoch that scores best "
+                               "on the city's roads (--with-val adds the others' val)"), file=sys.stderr)
+    return plan
+
+
+def check_data_yaml(data_yaml: str | Path, oversample: dict[str, int] | None = None, tag: str | None = None,
+                    splits: tuple[str, ...] = ("train", "val")) -> DataPlan:
     """Check a YOLO data.yaml and its train and val splits, writing nothing (:func:`resolve_data_yaml` writes).
 
     Refused (InputError, exit 3) before anything trains, naming the file: a data yaml that is not one, classes that
@@ -44,7 +112,8 @@ def check_data_yaml(data_yaml: str | Path, oversample: dict[str, int] | None = N
     image, truncated, corrupt) is left out with a warning naming it (ultralytics would drop it too, or "restore" a
     truncated JPEG by rewriting the city's file). Label folders and files are found whatever their case
     (:func:`detector.evaluate.label_path_for`); Pascal VOC .xml labels are read as YOLO .txt ones are (a bad one
-    refused alike), and with only them the data yaml may leave ``names`` out."""
+    refused alike), and with only them the data yaml may leave ``names`` out. ``tag`` names the data set in the
+    split counts printed; ``splits``: those checked (a data set trained with the city's, ``--with``, needs no val)."""
     from .evaluate import resolve_split
 
     data_yaml = Path(data_yaml).resolve()
@@ -55,7 +124,7 @@ def check_data_yaml(data_yaml: str | Path, oversample: dict[str, int] | None = N
     d = read_data_yaml(data_yaml)  # UTF-8, or Shift_JIS from a Japanese Notepad
     if "train" not in d:  # names: may be left out for Pascal VOC labels (they name their classes)
         raise InputError("not a YOLO data yaml (needs train, val, names)", data_yaml)
-    if not d.get("val"):
+    if "val" in splits and not d.get("val"):
         raise InputError("no val split: training picks best.pt on it (add val: images/val)", data_yaml, "val")
     ids = dataset_names(d, data_yaml)  # D00.. or their English/Japanese names, any order
     to_ours = {i: CLASS_IDS.index(c) for i, c in enumerate(ids)}
@@ -63,9 +132,9 @@ def check_data_yaml(data_yaml: str | Path, oversample: dict[str, int] | None = N
         print(f"note: {data_yaml}: classes in the order {', '.join(ids)}; their labels are renumbered to the "
               f"model's order {', '.join(CLASS_IDS)}", file=sys.stderr)
     plan = DataPlan(data_yaml, oversample)
-    for split in ("train", "val"):
+    for split in splits:
         images, _ = resolve_split(data_yaml, split)
-        plan.splits[split] = _check_split(images, ids, to_ours, split, data_yaml)
+        plan.splits[split] = _check_split(images, ids, to_ours, split, data_yaml, tag)
     if oversample:
         _check_oversample_keys([name for _, name, _ in plan.splits["train"]], oversample, data_yaml)
     return plan
@@ -76,6 +145,8 @@ def resolve_data_yaml(
     work_dir: Path,
     oversample: dict[str, int] | None = None,
     plan: DataPlan | None = None,
+    with_: list[str | Path] | None = None,
+    with_val: bool = False,
 ) -> Path:
     """Check a YOLO data.yaml and its train and val splits (:func:`check_data_yaml`, unless its ``plan`` is given),
     then write the dataset ultralytics trains on into ``work_dir``: ``images/<split>/`` of links to the usable
@@ -86,11 +157,15 @@ def resolve_data_yaml(
 
     ``oversample`` repeats training images: keys are an image-name prefix (``Japan_``) or a class name
     (``D40``), values how many times an image that matches is listed (an image matching several keys takes
-    the largest). The train split then becomes a list file, ``train.oversampled.txt`` in ``work_dir``."""
+    the largest). The train split then becomes a list file, ``train.oversampled.txt`` in ``work_dir``.
+
+    ``with_``: other data yamls whose train splits train with this one's (:func:`check_data_sets`); which were
+    used is written to ``data.sources.json`` in ``work_dir`` (a resumed run compares them)."""
+    import json
     import shutil
 
     if plan is None:
-        plan = check_data_yaml(data_yaml, oversample)
+        plan = check_data_sets(data_yaml, with_, oversample, with_val)
     work_dir.mkdir(parents=True, exist_ok=True)
     out_d: dict[str, Any] = {"path": str(work_dir.resolve()), "names": dict(enumerate(CLASS_IDS))}
     link = _Linker()
@@ -102,7 +177,9 @@ def resolve_data_yaml(
     link.report(work_dir)
     if plan.oversample:
         out_d["train"] = str(write_oversampled_list(work_dir / "images" / "train", plan.oversample, work_dir,
-                                                    plan.data_yaml))
+                                                    plan.data_yaml, plan.tags))
+    (work_dir / "data.sources.json").write_text(json.dumps(_sources_record(plan), ensure_ascii=False, indent=1),
+                                                encoding="utf-8")
     out = work_dir / "data.resolved.yaml"
     out.write_text(yaml.safe_dump(out_d, allow_unicode=True), encoding="utf-8")
     return out
@@ -186,7 +263,7 @@ class _Linker:
 
 
 def _check_split(images: list[Path], ids: list[str], to_ours: dict[int, int], split: str,
-                 data_yaml: Path) -> list[tuple[Path, str, list[str] | None]]:
+                 data_yaml: Path, tag: str | None = None) -> list[tuple[Path, str, list[str] | None]]:
     """The split's usable images, each with its name in the work folder and its checked, renumbered label lines
     (None: no label file); prints the warnings and the split's counts. Writes nothing."""
     from .evaluate import VocNotes, label_paths_for, require_labels
@@ -236,7 +313,7 @@ def _check_split(images: list[Path], ids: list[str], to_ours: dict[int, int], sp
     if not any(lines is not None for _, _, lines in entries):
         raise InputError(f"no label files for the {kept} readable {split} images (those with one cannot be read)",
                          data_yaml, split)
-    print(f"{split}: {kept} images, {n_boxes} boxes, {n_empty} without a box (background: no damage)"
+    print(f"{tag + ' ' if tag else ''}{split}: {kept} images, {n_boxes} boxes, {n_empty} without a box (background: no damage)"
           + (f", {len(bad)} left out" if bad else ""), file=sys.stderr)
     return entries
 
@@ -338,17 +415,36 @@ def parse_hyp(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def _check_oversample_keys(image_names: list[str], oversample: dict[str, int], data_yaml: Path) -> None:
+def _own_name(name: str, tags: list[str] | None) -> str:
+    """An image's name in its own data set: its work-folder name less the ``<tag>_`` of :func:`check_data_sets`."""
+    for t in tags or []:
+        if name.startswith(t + "_"):
+            return name[len(t) + 1:]
+    return name
+
+
+def _prefix_matches(name: str, key: str, tags: list[str] | None) -> bool:
+    """``--oversample`` prefix ``key`` matches an image by its work-folder name (``city_…``) or its own name."""
+    return name.startswith(key) or _own_name(name, tags).startswith(key)
+
+
+def _sources_record(plan: DataPlan) -> dict[str, Any]:
+    return {"data": str(plan.data_yaml), "with": [str(y) for _, y in plan.sources[1:]], "with_val": plan.with_val}
+
+
+def _check_oversample_keys(image_names: list[str], oversample: dict[str, int], data_yaml: Path,
+                           tags: list[str] | None = None) -> None:
     """An ``--oversample`` key that is no class name and starts no train image's name: the option's value, not the
     data, is wrong (as --prefix of eval and tune): UsageError, exit 2."""
     names = list(CLASS_IDS)
-    unmatched = [k for k in oversample if k not in names and not any(n.startswith(k) for n in image_names)]
+    unmatched = [k for k in oversample if k not in names and not any(_prefix_matches(n, k, tags) for n in image_names)]
     if unmatched:
         raise UsageError(f"--oversample key(s) {', '.join(unmatched)} match no class name and no image name "
                          f"prefix (classes: {', '.join(names)})", data_yaml, "train")
 
 
-def write_oversampled_list(img_dir: Path, oversample: dict[str, int], work_dir: Path, data_yaml: Path) -> Path:
+def write_oversampled_list(img_dir: Path, oversample: dict[str, int], work_dir: Path, data_yaml: Path,
+                           tags: list[str] | None = None) -> Path:
     """Write the train split (the checked images in ``img_dir``) as a list of image paths, each repeated by its
     oversample factor."""
     from .evaluate import _list_images, label_paths_for, read_labels
@@ -356,10 +452,10 @@ def write_oversampled_list(img_dir: Path, oversample: dict[str, int], work_dir: 
     images, names = _list_images(img_dir), list(CLASS_IDS)
     by_class = {k: v for k, v in oversample.items() if k in names}
     prefixes = {k: v for k, v in oversample.items() if k not in by_class}
-    _check_oversample_keys([p.name for p in images], oversample, data_yaml)
+    _check_oversample_keys([p.name for p in images], oversample, data_yaml, tags)
     lines: list[str] = []
     for img, lab in zip(images, label_paths_for(images) if by_class else images):
-        n = max([v for k, v in prefixes.items() if img.name.startswith(k)], default=1)
+        n = max([v for k, v in prefixes.items() if _prefix_matches(img.name, k, tags)], default=1)
         if by_class:
             present = set(read_labels(lab, names, 1, 1)[1])
             n = max([n] + [v for c, v in by_class.items() if c in present])
@@ -392,11 +488,14 @@ def train(
     val: bool = True,
     export: bool = True,
     extra: dict[str, Any] | None = None,
+    with_: list[str | Path] | None = None,
+    with_val: bool = False,
 ) -> Path:
     """Train (or resume, if ``OUT/NAME/weights/last.pt`` exists and is unfinished). Returns best.pt.
 
     ``val=False`` validates only after the last epoch (best.pt is then the last epoch); ``export=False``
     skips the ONNX export (e.g. on a training machine without onnxslim; export later with export_onnx).
+    ``with_``: other data yamls (RDD) trained on together with ``data_yaml``'s photos (:func:`check_data_sets`).
 
     One training at a time per run folder: a second one of the same OUT and NAME, while the first still runs, is
     refused (UsageError, exit 2) before it touches anything (it rebuilt the first's dataset under it and wrote
@@ -430,11 +529,11 @@ def train(
         plan = None
         if not (run_dir / "weights" / "last.pt").is_file():  # a run to resume keeps its own data and model
             _check_initial_model(Path(model))
-            plan = check_data_yaml(data_yaml, oversample)
+            plan = check_data_sets(data_yaml, with_, oversample, with_val)
         if not locked:
             held.enter_context(FileLock(lock_path, busy))
         return _train_locked(data_yaml, model, out, name, epochs, imgsz, batch, device, time_hours, patience, workers,
-                             cache, oversample, val, export, extra, plan)
+                             cache, oversample, val, export, extra, plan, with_, with_val)
 
 
 def _check_initial_model(model: Path) -> None:
@@ -446,7 +545,8 @@ def _check_initial_model(model: Path) -> None:
 
 
 def _train_locked(data_yaml, model, out: Path, name: str, epochs, imgsz, batch, device, time_hours, patience, workers,
-                  cache, oversample, val, export, extra, plan: DataPlan | None = None) -> Path:
+                  cache, oversample, val, export, extra, plan: DataPlan | None = None, with_=None,
+                  with_val: bool = False) -> Path:
     from ultralytics import YOLO
 
     _skip_amp_download()
@@ -468,6 +568,7 @@ def _train_locked(data_yaml, model, out: Path, name: str, epochs, imgsz, batch, 
         else:
             asked["epochs"] = epochs
         differ = [f"{k} {was.get(k)} (asked {v})" for k, v in asked.items() if was.get(k) != v]
+        differ += _differing_sources(out / f".{name}-data" / "data.sources.json", with_, with_val)
         print(f"note: resuming the interrupted training in {run_dir} with its own arguments"
               + (f"; ignored now: {', '.join(differ)}" if differ else ""), file=sys.stderr)
         _trim_results(run_dir / "results.csv", int(ck.get("epoch", 0)) + 1)
@@ -477,7 +578,8 @@ def _train_locked(data_yaml, model, out: Path, name: str, epochs, imgsz, batch, 
     else:
         model = Path(model)
         _check_initial_model(model)
-        data = resolve_data_yaml(data_yaml, run_dir.parent / f".{name}-data", oversample=oversample, plan=plan)
+        data = resolve_data_yaml(data_yaml, run_dir.parent / f".{name}-data", oversample=oversample, plan=plan,
+                                 with_=with_, with_val=with_val)
         try:
             yolo = YOLO(str(model))
         except Exception as e:  # noqa: BLE001 - whatever unpickling or parsing a foreign file raises
@@ -500,6 +602,25 @@ def _train_locked(data_yaml, model, out: Path, name: str, epochs, imgsz, batch, 
     if export:
         export_onnx(best, imgsz=trained_imgsz(best, imgsz))
     return best
+
+
+def _differing_sources(record: Path, with_, with_val: bool) -> list[str]:
+    """The run's ``--with`` data sets and ``--with-val`` (written by :func:`resolve_data_yaml`) where the resumed
+    command asks for others: named in the "ignored now" note (a run from before --with trained on its data alone)."""
+    import json
+
+    try:
+        was = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        was = {}
+    was_with = [str(w) for w in was.get("with") or []]
+    asked = [str(Path(w).resolve()) for w in with_ or []]
+    out = []
+    if was_with != asked:
+        out.append(f"--with {', '.join(was_with) or 'none'} (asked {', '.join(asked) or 'none'})")
+    if bool(was.get("with_val")) != bool(with_val) and (was_with or asked):
+        out.append(f"--with-val {'on' if was.get('with_val') else 'off'} (asked {'on' if with_val else 'off'})")
+    return out
 
 
 def _trim_results(csv_path: Path, epochs_done: int) -> None:
