@@ -424,7 +424,10 @@ def _own_name(name: str, tags: list[str] | None) -> str:
 
 
 def _prefix_matches(name: str, key: str, tags: list[str] | None) -> bool:
-    """``--oversample`` prefix ``key`` matches an image by its work-folder name (``city_…``) or its own name."""
+    """``--oversample`` prefix ``key`` matches an image by its work-folder name (``city_…``) or its own name; a key
+    that is a data set's tag (``city``) matches that data set's images only (not those of a ``city-b`` folder's)."""
+    if tags and key in tags:
+        return name.startswith(key + "_")
     return name.startswith(key) or _own_name(name, tags).startswith(key)
 
 

@@ -133,6 +133,9 @@ def test_its_data_yaml_split_passes_trains_data_check(made):
     assert sorted(len(v) for v in plan.splits.values()) == [4, 16]
     readme = (out / "README.txt").read_text(encoding="utf-8-sig")
     assert "Change Save Dir" in readme and str((out / "annotations" / "xmls").resolve()) in readme
+    # trained with the RDD photos the model learnt from, not on these alone
+    assert f"patrol train {(out / 'data.yaml').resolve()} --with <RDD" in readme
+    assert "--with <RDD data.yaml>" in (out / "data.yaml").read_text(encoding="utf-8").splitlines()[0]
 
 
 def test_a_folder_of_other_files_is_refused_and_an_earlier_label_set_is_replaced(made, tmp_path):
