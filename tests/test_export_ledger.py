@@ -456,3 +456,44 @@ def test_ledger_merges_write_the_sheet_as_ws_merge_cells_does(photographed, tmp_
     a, b = _sheet_xml(fast), _sheet_xml(plain)
     assert a.count(b"<mergeCell ") == len(df)
     assert a == b
+
+
+def test_ledger_prints_three_blocks_a_page_without_the_hidden_column(photographed, tmp_path):
+    """The ledger printed as LibreOffice prints it (soffice --convert-to pdf): 3 blocks a page (11 pages of the ledger
+    sheet for the sample's 31 damages), each 状態 cell showing its status, and the hidden column E (the stale-list
+    time) not printed: none of its times, and no ISO timestamp, in the PDF's text."""
+    import re
+    import shutil
+    import subprocess
+
+    import openpyxl
+
+    from detector.ledger import BLOCKS_PER_PAGE
+
+    soffice, pdftotext = shutil.which("soffice") or shutil.which("libreoffice"), shutil.which("pdftotext")
+    if not soffice or not pdftotext:
+        pytest.skip("LibreOffice (soffice) or poppler's pdftotext not installed: the print check needs both")
+    fonts = subprocess.run(["fc-list"], capture_output=True, text=True).stdout if shutil.which("fc-list") else ""
+    if "Carlito" not in fonts:
+        pytest.skip("font Carlito (Calibri's metrics) not installed: LibreOffice would lay the page out otherwise")
+    out = tmp_path / "ledger.xlsx"
+    ok(patrol("export", photographed["store"], "--format", "ledger", "--out", out))
+    r = subprocess.run([soffice, "--headless", f"-env:UserInstallation={(tmp_path / 'lo').as_uri()}",
+                        "--convert-to", "pdf", "--outdir", str(tmp_path), str(out)],
+                       capture_output=True, text=True, timeout=120)
+    pdf = tmp_path / "ledger.pdf"
+    assert r.returncode == 0 and pdf.exists(), r.stdout + r.stderr
+    text = subprocess.run([pdftotext, "-layout", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    pages = [p for p in text.split("\f") if "番号 No." in p]  # the ledger sheet's (the legend sheet's follow)
+    n = len(photographed["route"])
+    assert [p.count("番号 No.") for p in pages] == [BLOCKS_PER_PAGE] * (n // BLOCKS_PER_PAGE) + [n % BLOCKS_PER_PAGE]
+    assert len(pages) == 11
+    assert [ln.split()[-1] for ln in text.splitlines() if "状態 status" in ln][:n] == ["新規"] * n
+    ws = openpyxl.load_workbook(out)["ledger"]
+    stamps = {c.value.strftime("%Y-%m-%d %H:%M:%S") for c in ws["E"] if c.value is not None}
+    assert len([c for c in ws["E"] if c.value is not None]) == n and stamps
+    assert not [s for s in stamps if s in text], "the hidden column E printed"
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", text)
+    ids = [ln.split() for ln in text.splitlines() if ln.split()[:2] == ["ID", "id"]]
+    assert len(ids) == n and all(len(x) == 3 for x in ids)  # nothing printed right of the ID
