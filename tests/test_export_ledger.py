@@ -388,3 +388,114 @@ def test_ledger_edited_out_of_shape_names_the_blocks_and_keeps_the_good_ones(pho
     assert (q.loc[route[2], "status"], q.loc[route[2], "checked_by"]) == ("scheduled", "山田")
     assert q.loc[route[7], "status_note"] == "段差"
     assert q.loc[route[1], "status"] == q.loc[route[6], "status"] == "new"
+
+
+# ---------------------------------------------------------------------------- the photo areas merged in linear time
+def _many(photographed, copies: int = 4):
+    """The sample registry's damages ``copies`` times over (ids R-…-k): a ledger of ~120 blocks, written in-process."""
+    import pandas as pd
+
+    from detector.config import Config
+    from detector.store import Store
+
+    with Store(photographed["store"]) as st:
+        q = st.query(lists=False)
+    df = pd.concat([q.assign(candidate_id=q["candidate_id"] + f"-{k}") for k in range(copies)], ignore_index=True)
+    return df, Config()
+
+
+def _sheet_xml(path: Path) -> bytes:
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        return z.read("xl/worksheets/sheet1.xml")
+
+
+def test_ledger_merges_each_photo_area_without_checking_it_against_the_others(photographed, tmp_path, monkeypatch):
+    """openpyxl's ws.merge_cells checks a new range against every range merged before (MultiCellRange.add), so a
+    ledger's merges cost the square of its blocks (~14 s of a 3,000-damage export). The blocks' photo areas never
+    overlap: the ledger merges each without that check (no range compared with another), and reads back with one
+    merged photo area a block, A{top}:A{bottom}, its other cells merged."""
+    import openpyxl
+    from openpyxl.cell.cell import MergedCell
+    from openpyxl.worksheet.cell_range import CellRange
+
+    from detector import report
+
+    df, cfg = _many(photographed)
+    compared = []
+    le = CellRange.__le__
+    monkeypatch.setattr(CellRange, "__le__", lambda a, b: compared.append(1) or le(a, b))
+    out = report.export(df, "ledger", tmp_path / "写真台帳.xlsx", cfg)
+    monkeypatch.undo()
+    assert len(compared) == 0, f"{len(compared)} merged ranges compared for {len(df)} blocks"  # was n(n-1)/2
+    ws = openpyxl.load_workbook(out)["ledger"]
+    blocks = _blocks(ws)
+    assert len(blocks) == len(df) == 4 * len(photographed["route"])
+    assert sorted(str(r) for r in ws.merged_cells.ranges) == sorted(f"A{b['top']}:A{b['bottom']}" for b in blocks)
+    assert all(isinstance(ws.cell(row=r, column=1), MergedCell) for b in blocks for r in range(b["top"] + 1,
+                                                                                              b["bottom"] + 1))
+
+
+def test_ledger_merges_write_the_sheet_as_ws_merge_cells_does(photographed, tmp_path, monkeypatch):
+    """The ledger's sheet XML is byte for byte the one of plain ws.merge_cells (each block merged against all the
+    others, as before): the same merged ranges in the same order, the same cells and styles."""
+    from detector import ledger, report
+
+    class MergeCells(ledger._PhotoAreas):  # the way before: openpyxl's own check against every earlier range
+        def merge(self, top, bottom):
+            self.ws.merge_cells(start_row=top, start_column=1, end_row=bottom, end_column=1)
+
+        def close(self):
+            pass
+
+    df, cfg = _many(photographed)
+    fast = report.export(df, "ledger", tmp_path / "fast.xlsx", cfg)
+    monkeypatch.setattr(ledger, "_PhotoAreas", MergeCells)
+    plain = report.export(df, "ledger", tmp_path / "plain.xlsx", cfg)
+    a, b = _sheet_xml(fast), _sheet_xml(plain)
+    assert a.count(b"<mergeCell ") == len(df)
+    assert a == b
+
+
+def test_ledger_prints_three_blocks_a_page_without_the_hidden_column(photographed, tmp_path):
+    """The ledger printed as LibreOffice prints it (soffice --convert-to pdf): 3 blocks a page (11 pages of the ledger
+    sheet for the sample's 31 damages), each 状態 cell showing its status, and the hidden column E (the stale-list
+    time) not printed: none of its times, and no ISO timestamp, in the PDF's text."""
+    import re
+    import shutil
+    import subprocess
+
+    import openpyxl
+
+    from detector.ledger import BLOCKS_PER_PAGE
+
+    soffice, pdftotext = shutil.which("soffice") or shutil.which("libreoffice"), shutil.which("pdftotext")
+    if not soffice or not pdftotext:
+        pytest.skip("LibreOffice (soffice) or poppler's pdftotext not installed: the print check needs both")
+    fonts = subprocess.run(["fc-list"], capture_output=True, text=True).stdout if shutil.which("fc-list") else ""
+    if "Carlito" not in fonts:
+        pytest.skip("font Carlito (Calibri's metrics) not installed: LibreOffice would lay the page out otherwise")
+    out = tmp_path / "ledger.xlsx"
+    ok(patrol("export", photographed["store"], "--format", "ledger", "--out", out))
+    r = subprocess.run([soffice, "--headless", f"-env:UserInstallation={(tmp_path / 'lo').as_uri()}",
+                        "--convert-to", "pdf", "--outdir", str(tmp_path), str(out)],
+                       capture_output=True, text=True, timeout=120)
+    pdf = tmp_path / "ledger.pdf"
+    assert r.returncode == 0 and pdf.exists(), r.stdout + r.stderr
+    text = subprocess.run([pdftotext, "-layout", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    every = text.split("\f")
+    legend = next(i for i, p in enumerate(every) if "Road damage photo ledger" in p)  # the legend sheet's first
+    pages = every[:legend]  # the ledger sheet's: a column printed beside D would add pages of its own
+    n = len(photographed["route"])
+    assert [p.count("番号 No.") for p in pages] == [BLOCKS_PER_PAGE] * (n // BLOCKS_PER_PAGE) + [n % BLOCKS_PER_PAGE]
+    assert len(pages) == 11
+    assert [ln.split()[-1] for ln in text.splitlines() if "状態 status" in ln][:n] == ["新規"] * n
+    ws = openpyxl.load_workbook(out)["ledger"]
+    stamps = {c.value.strftime("%Y-%m-%d %H:%M:%S") for c in ws["E"] if c.value is not None}
+    assert len([c for c in ws["E"] if c.value is not None]) == n and stamps
+    assert not [s for s in stamps if s in text] and "####" not in text, "the hidden column E printed"
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", text)
+    ids = [ln.split() for ln in text.splitlines() if ln.split()[:2] == ["ID", "id"]]
+    assert len(ids) == n and all(len(x) == 3 for x in ids)  # nothing printed right of the ID
