@@ -14,8 +14,9 @@ crop is the registry's own (``crop_jpeg``: the bytes ``report.write_photos`` wri
 Printing: A4 portrait, ``BLOCKS_PER_PAGE`` blocks a page with a page break after each page's last block, one page
 wide (where many kept road fields make a block taller, printed smaller so a page still holds its blocks:
 ``print_scale``; not Excel's "fit to pages", which ignores the page breaks); the page
-header names the municipality, the ledger and the day it was made, the footer the page (``1 / 12``). A ``legend``
-sheet as the repair list's (``report.xlsx_legend``).
+header names the municipality, the ledger and the day it was made, the footer the page of the ledger's own pages
+(``1 / 11``: ``ledger_footer``, numbered from 1 and counting none of the legend's, however the workbook is printed). A
+``legend`` sheet as the repair list's (``report.xlsx_legend``), its pages numbered on their own (``凡例 legend 1``).
 
 Taken back: ``patrol import-verification STORE 写真台帳.xlsx`` (``store._read_xlsx`` knows the ledger by its sheet or
 layout: ``is_ledger_sheet``) reads each block as a crew's list row (``read_blocks``: ID, 状態, 備考, 確認者, 確認日 and
@@ -313,10 +314,11 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
     ws.oddHeader.left.text = _header_text(getattr(cfg, "municipality", "") or "")
     ws.oddHeader.center.text = "損傷写真台帳"
     ws.oddHeader.right.text = f"出力日 {made:%Y-%m-%d}"
-    ws.oddFooter.center.text = "&P / &N"
+    ws.oddFooter.center.text = ledger_footer(pages)
+    ws.page_setup.firstPageNumber, ws.page_setup.useFirstPageNumber = 1, True  # 1 even printed after the legend
     ws.sheet_view.showGridLines = False
 
-    xlsx_legend(wb, cfg, "道路損傷 写真台帳 / Road damage photo ledger", ("件数 damages", n),
+    lg = xlsx_legend(wb, cfg, "道路損傷 写真台帳 / Road damage photo ledger", ("件数 damages", n),
                 [("写真 photos", f"{n_photos} 枚 (写真なし {len(missing)})",
                   "each damage's crop as the registry keeps it (the lists' photo), one block a damage, "
                   f"{BLOCKS_PER_PAGE} a page"),
@@ -329,6 +331,8 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
                   "hidden column E on each block's ID row: the damage's status_changed_at when exported; the import "
                   "holds a block the office changed since (README: Stale lists)")],
                 [(k, ja, en) for k, ja, en in rows])
+    lg.oddFooter.center.text = LEGEND_FOOTER  # its own pages, from 1, never counted in the ledger's total
+    lg.page_setup.firstPageNumber, lg.page_setup.useFirstPageNumber = 1, True
     with atomic_write(path, "wb") as fh:
         buf = io.BytesIO()
         wb.save(buf)
@@ -339,6 +343,18 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
         said.append(f"{plural(n_photos, 'photo')} in the ledger, {BLOCKS_PER_PAGE} damages a page "
                     f"({plural(pages, 'page')}" + (f"; {len(missing)} without a photo)" if missing else ")"))
     return path
+
+
+#: the legend sheet's footer: its page, numbered from 1 (no total: its page count is the renderer's)
+LEGEND_FOOTER = "凡例 legend &P"
+
+
+def ledger_footer(pages: int) -> str:
+    """The ledger sheet's footer: its page of its own ``pages`` (``1 / 11``), the total written as text. A header
+    code's total (``&N``) counts every page printed, the legend's too when the whole workbook is printed (LibreOffice's
+    PDF export, Excel's "Print Entire Workbook": ``1 / 14``), and no code counts one sheet's; the ledger's pages are
+    known (``BLOCKS_PER_PAGE`` blocks a page, a page break after each page's last block, one page wide)."""
+    return f"&P / {pages}"
 
 
 #: the most cells one drop-down rule lists (its cell list, sqref, kept short: one rule a 1,000 blocks)

@@ -146,7 +146,11 @@ def test_ledger_has_a_block_per_damage_with_its_photo_and_particulars(photograph
     assert str(ws.page_setup.paperSize) == ws.PAPERSIZE_A4 and ws.page_setup.orientation == "portrait"
     assert not ws.sheet_properties.pageSetUpPr.fitToPage  # "fit to pages" would ignore the page breaks
     assert ws.oddHeader.left.text == "default" and ws.oddHeader.right.text.startswith("出力日 20")
-    assert ws.oddFooter.center.text == "&P / &N"
+    # the ledger's own 11 pages, written as a number (&N would count the legend's too), numbered from 1 on each sheet
+    assert ws.oddFooter.center.text == f"&P / {len(breaks) + 1}" == "&P / 11"
+    assert wb["legend"].oddFooter.center.text == "凡例 legend &P"
+    for sheet in (ws, wb["legend"]):
+        assert sheet.page_setup.useFirstPageNumber and sheet.page_setup.firstPageNumber == 1
     legend = [c.value for c in wb["legend"]["A"]]
     assert "自治体 municipality" in legend and "件数 damages" in legend
 
@@ -458,10 +462,32 @@ def test_ledger_merges_write_the_sheet_as_ws_merge_cells_does(photographed, tmp_
     assert a == b
 
 
+def _pdf_text(soffice: str, pdftotext: str, xlsx: Path, tmp_path: Path) -> str:
+    """``xlsx`` printed as a whole workbook by LibreOffice (soffice --convert-to pdf), as pdftotext reads it."""
+    import subprocess
+
+    r = subprocess.run([soffice, "--headless", f"-env:UserInstallation={(tmp_path / 'lo').as_uri()}",
+                        "--convert-to", "pdf", "--outdir", str(tmp_path), str(xlsx)],
+                       capture_output=True, text=True, timeout=120)
+    pdf = tmp_path / f"{xlsx.stem}.pdf"
+    assert r.returncode == 0 and pdf.exists(), r.stdout + r.stderr
+    return subprocess.run([pdftotext, "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def _footers(pages: list[str]) -> list[str]:
+    """Each printed page's footer: its last line that is a page number (``3 / 11``, ``凡例 legend 2``), or ''."""
+    import re
+
+    foot = re.compile(r"^\s*(\d+ / \d+|凡例 legend \d+)\s*$")
+    return [next((m.group(1) for ln in reversed(p.splitlines()) if (m := foot.match(ln))), "") for p in pages]
+
+
 def test_ledger_prints_three_blocks_a_page_without_the_hidden_column(photographed, tmp_path):
     """The ledger printed as LibreOffice prints it (soffice --convert-to pdf): 3 blocks a page (11 pages of the ledger
     sheet for the sample's 31 damages), each 状態 cell showing its status, and the hidden column E (the stale-list
-    time) not printed: none of its times, and no ISO timestamp, in the PDF's text."""
+    time) not printed: none of its times, and no ISO timestamp, in the PDF's text. The whole workbook printed, the
+    footers count the ledger's own pages, 1 / 11 … 11 / 11 (not 1 / 14 with the legend's 3), and the legend's pages
+    are its own (凡例 legend 1 …); the legend moved before the ledger, the ledger's pages still read 1 / 11 …."""
     import re
     import shutil
     import subprocess
@@ -478,19 +504,22 @@ def test_ledger_prints_three_blocks_a_page_without_the_hidden_column(photographe
         pytest.skip("font Carlito (Calibri's metrics) not installed: LibreOffice would lay the page out otherwise")
     out = tmp_path / "ledger.xlsx"
     ok(patrol("export", photographed["store"], "--format", "ledger", "--out", out))
-    r = subprocess.run([soffice, "--headless", f"-env:UserInstallation={(tmp_path / 'lo').as_uri()}",
-                        "--convert-to", "pdf", "--outdir", str(tmp_path), str(out)],
-                       capture_output=True, text=True, timeout=120)
-    pdf = tmp_path / "ledger.pdf"
-    assert r.returncode == 0 and pdf.exists(), r.stdout + r.stderr
-    text = subprocess.run([pdftotext, "-layout", str(pdf), "-"], capture_output=True, text=True,
-                          check=True).stdout
-    every = text.split("\f")
+    text = _pdf_text(soffice, pdftotext, out, tmp_path)
+    every = [p for p in text.split("\f") if p.strip()]
     legend = next(i for i, p in enumerate(every) if "Road damage photo ledger" in p)  # the legend sheet's first
     pages = every[:legend]  # the ledger sheet's: a column printed beside D would add pages of its own
     n = len(photographed["route"])
     assert [p.count("番号 No.") for p in pages] == [BLOCKS_PER_PAGE] * (n // BLOCKS_PER_PAGE) + [n % BLOCKS_PER_PAGE]
     assert len(pages) == 11
+    assert _footers(pages) == [f"{k} / 11" for k in range(1, 12)], "the footer's total is not the ledger's own"
+    assert len(every) > legend + 1  # the legend takes pages of its own (3 for the sample)
+    assert _footers(every[legend:]) == [f"凡例 legend {k}" for k in range(1, len(every) - legend + 1)]
+    wb = openpyxl.load_workbook(out)
+    wb.move_sheet("legend", offset=-1)  # printed first: the ledger's pages still start at 1
+    wb.save(tmp_path / "legend_first.xlsx")
+    first = [p for p in _pdf_text(soffice, pdftotext, tmp_path / "legend_first.xlsx", tmp_path).split("\f")
+             if p.strip()]
+    assert _footers(first) == _footers(every[legend:]) + [f"{k} / 11" for k in range(1, 12)]
     assert [ln.split()[-1] for ln in text.splitlines() if "状態 status" in ln][:n] == ["新規"] * n
     ws = openpyxl.load_workbook(out)["ledger"]
     stamps = {c.value.strftime("%Y-%m-%d %H:%M:%S") for c in ws["E"] if c.value is not None}
