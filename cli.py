@@ -459,9 +459,10 @@ def eval_(
         for problem in summ.failed:
             err_console.print(f"warning: {problem}; not drawn", soft_wrap=True, markup=False, highlight=False)
         console.print(f"errors: {errors}: {plural(summ.n_images, 'photo')} with mistakes ({summ.n_drawn} drawn), "
-                      f"{summ.n_fp} false alarms, {summ.n_fn} missed, {summ.n_wrong_class} wrong class "
-                      f"(= the FP {res['fp']} and FN {res['fn']} above, a wrong class counting as one of each); "
-                      f"{errors / 'errors.csv'}, {errors / 'index.html'}"
+                      f"{summ.n_fp} false alarms, {summ.n_duplicate} duplicates, {summ.n_fn} missed, "
+                      f"{summ.n_wrong_class} wrong class, {summ.n_misplaced} misplaced "
+                      f"(= the FP {res['fp']} and FN {res['fn']} above, a wrong class or a misplaced box counting as "
+                      f"one of each, a duplicate as one FP); {errors / 'errors.csv'}, {errors / 'index.html'}"
                       + (f"; {plural(summ.replaced, 'file')} of the earlier run replaced" if summ.replaced else ""),
                       soft_wrap=True, markup=False, highlight=False)
 

@@ -2,13 +2,17 @@
 
 For each scored photo with at least one mistake at the thresholds ``eval`` used: ``DIR/<stem>.jpg`` (the photo as the
 scorer read it, EXIF orientation applied; true positives thin green, false positives red with class and confidence,
-missed true boxes dashed yellow with class, wrong class magenta; a legend strip below the photo), and ``DIR/errors.csv``
+missed true boxes dashed yellow with class, wrong class magenta with its true box thin dashed magenta, a duplicate
+orange, a misplaced box cyan with the true box it missed dashed cyan; a legend strip below the photo), and ``DIR/errors.csv``
 (one row per mistake, worst photos first) and ``DIR/index.html`` (the photos, worst first; no scripts, no network).
 
 The matching is the metric's own (:func:`detector.evaluate.image_matches`): an FP is a scored prediction matching
 no true box of its class at IoU > 0.5, an FN a true box no scored prediction matched; an FP and an FN overlapping at
 IoU > 0.5 (of different classes, necessarily: same-class ones would have matched) are one ``wrong_class`` mistake,
-counted by the metric as one FP and one FN.
+counted by the metric as one FP and one FN. Of the other FPs, one overlapping at IoU > 0.5 a true box of its own class
+that a higher-confidence prediction already matched is a ``duplicate`` (NMS let two boxes through for one damage; one
+FP); one overlapping a missed true box of its own class at 0.3 < IoU <= 0.5 is paired with it as one ``misplaced``
+mistake (the damage found, the box drawn off: one FP and one FN, as ``wrong_class``).
 """
 
 from __future__ import annotations
@@ -28,25 +32,29 @@ from .evaluate import IOU_THR, MAX_BOXES, ImagePreds, Matches, box_iou, image_ma
 CSV_NAME = "errors.csv"
 INDEX_NAME = "index.html"
 COLUMNS = ("image", "source", "kind", "class", "種別", "true_class", "正解種別", "confidence", "best_iou",
-           "x1", "y1", "x2", "y2", "drawn")
-KIND_ORDER = {"wrong_class": 0, "fp": 1, "fn": 2}
+           "x1", "y1", "x2", "y2", "drawn", "true_x1", "true_y1", "true_x2", "true_y2")
+KIND_ORDER = {"wrong_class": 0, "misplaced": 1, "fp": 2, "duplicate": 3, "fn": 4}
+FN_KINDS = ("fn", "wrong_class", "misplaced")  # the kinds the metric counts as an FN (all but fn: as an FP too)
+LOOSE_IOU = 0.3  # an FP over a missed true box of its class at LOOSE_IOU < IoU <= 0.5 is that box, misplaced
 
 # BGR
 GREEN = (0, 200, 0)
 RED = (0, 0, 255)
 YELLOW = (0, 230, 255)
 MAGENTA = (255, 0, 255)
+ORANGE = (0, 140, 255)
+CYAN = (255, 220, 0)
 
 
 @dataclass
 class Mistake:
-    kind: str  # fp | fn | wrong_class
-    cls: str  # the predicted class (fp, wrong_class), the true class (fn)
-    true_cls: str | None  # wrong_class: the true box's class
-    conf: float | None  # fp, wrong_class
-    best_iou: float  # fp, wrong_class: the highest IoU with any true box; fn: with any scored prediction
-    box: np.ndarray  # xyxy pixels: the predicted box (fp, wrong_class), the true box (fn)
-    true_box: np.ndarray | None = None  # wrong_class: the true box
+    kind: str  # fp | duplicate | misplaced | fn | wrong_class
+    cls: str  # the predicted class (all but fn), the true class (fn)
+    true_cls: str | None  # wrong_class, misplaced: the missed true box's class; duplicate: the found one's
+    conf: float | None  # all but fn
+    best_iou: float  # a prediction: the highest IoU with any true box; fn: with any scored prediction
+    box: np.ndarray  # xyxy pixels: the predicted box (all but fn), the true box (fn)
+    true_box: np.ndarray | None = None  # wrong_class, misplaced: the missed true box; duplicate: the found one
 
 
 @dataclass
@@ -61,8 +69,11 @@ class ImageErrors:
         return sum(m.kind != "fn" for m in self.mistakes)
 
     @property
-    def n_fn(self) -> int:
-        return sum(m.kind != "fp" for m in self.mistakes)
+    def n_fn(self) -> int:  # a duplicate is an FP only
+        return sum(m.kind in FN_KINDS for m in self.mistakes)
+
+    def n_kind(self, kind: str) -> int:
+        return sum(m.kind == kind for m in self.mistakes)
 
 
 @dataclass
@@ -70,9 +81,11 @@ class ErrorsSummary:
     folder: Path
     n_images: int = 0  # photos with at least one mistake
     n_drawn: int = 0  # of them drawn (not: re-read failed)
-    n_fp: int = 0  # plain false positives (wrong classes not included)
-    n_fn: int = 0
+    n_fp: int = 0  # plain false positives (wrong classes, duplicates, misplaced boxes not included)
+    n_fn: int = 0  # plain false negatives (wrong classes, misplaced boxes not included)
     n_wrong_class: int = 0
+    n_duplicate: int = 0
+    n_misplaced: int = 0
     replaced: int = 0  # files of an earlier --errors run removed
     failed: list[str] = field(default_factory=list)  # photos that could not be re-read or written
 
@@ -84,22 +97,36 @@ def image_errors(ip: ImagePreds, mt: Matches, iou_thr: float = IOU_THR) -> Image
     gxy = np.asarray(ip.gt_xyxy, dtype=np.float64).reshape(-1, 4)
     iou = box_iou(pxy, gxy)  # (kept, gt)
     fp = np.flatnonzero(mt.gt_of < 0)
-    fn = np.flatnonzero(~mt.gt_matched)
-    paired: dict[int, int] = {}  # fp row -> fn index: a wrong class; fps in descending confidence take the best
+    matched = mt.gt_matched
+    fn = np.flatnonzero(~matched)
+    same = np.asarray(ip.pred_cls, dtype=object)[k][:, None] == np.asarray(ip.gt_cls, dtype=object)[None, :]
+    # fp row -> (kind, true box); fps in descending confidence take the best free true box
+    paired: dict[int, tuple[str, int]] = {}
     free = set(fn.tolist())
-    for i in fp:
-        cand = [j for j in free if iou[i, j] > iou_thr and ip.gt_cls[j] != ip.pred_cls[k[i]]]
+    for i in fp:  # a wrong class first: it explains a missed box
+        cand = [j for j in free if iou[i, j] > iou_thr and not same[i, j]]
         if cand:
             j = max(cand, key=lambda j: iou[i, j])
-            paired[int(i)] = j
+            paired[int(i)] = ("wrong_class", j)
             free.discard(j)
+    for i in fp:  # a second box on a damage already found (greedy matching: by a higher-confidence prediction)
+        if int(i) not in paired:
+            dup = np.where(same[i] & matched & (iou[i] > iou_thr), iou[i], -1.0)
+            if dup.size and dup.max() > iou_thr:
+                paired[int(i)] = ("duplicate", int(dup.argmax()))
+    for i in fp:  # a box drawn off a damage of its class that was missed (a same-class IoU > iou_thr would match)
+        if int(i) not in paired:
+            cand = [j for j in free if same[i, j] and iou[i, j] > LOOSE_IOU]
+            if cand:
+                j = max(cand, key=lambda j: iou[i, j])
+                paired[int(i)] = ("misplaced", j)
+                free.discard(j)
     out: list[Mistake] = []
     for i in fp:
         best = float(iou[i].max()) if iou.shape[1] else 0.0
-        j = paired.get(int(i))
-        out.append(Mistake("fp" if j is None else "wrong_class", str(ip.pred_cls[k[i]]),
-                           None if j is None else str(ip.gt_cls[j]), float(ip.pred_conf[k[i]]), best, pxy[i],
-                           None if j is None else gxy[j]))
+        kind, j = paired.get(int(i), ("fp", None))
+        out.append(Mistake(kind, str(ip.pred_cls[k[i]]), None if j is None else str(ip.gt_cls[j]),
+                           float(ip.pred_conf[k[i]]), best, pxy[i], None if j is None else gxy[j]))
     for j in fn:
         if j in free:
             best = float(iou[:, j].max()) if iou.shape[0] else 0.0
@@ -217,6 +244,8 @@ def draw(img: np.ndarray, e: ImageErrors) -> np.ndarray:
     for m in e.mistakes:  # the misses first: an FP's label goes on top of them
         if m.kind == "fn":
             _dashed_rect(out, m.box, YELLOW, t2, max(4, round(6 * s)))
+        elif m.kind in ("wrong_class", "misplaced"):  # the true box it missed, thin
+            _dashed_rect(out, m.true_box, MAGENTA if m.kind == "wrong_class" else CYAN, t1, max(4, round(6 * s)))
     for m in e.mistakes:
         b = [int(round(v)) for v in m.box]
         if m.kind == "fn":
@@ -224,20 +253,32 @@ def draw(img: np.ndarray, e: ImageErrors) -> np.ndarray:
         elif m.kind == "fp":
             cv2.rectangle(out, (b[0], b[1]), (b[2], b[3]), RED, t2)
             _label(out, f"{m.cls} {m.conf:.2f}", b[0], b[1], RED, fs, ft)
+        elif m.kind == "duplicate":
+            cv2.rectangle(out, (b[0], b[1]), (b[2], b[3]), ORANGE, t2)
+            _label(out, f"dup {m.cls} {m.conf:.2f}", b[0], b[1], ORANGE, fs, ft)
+        elif m.kind == "misplaced":
+            cv2.rectangle(out, (b[0], b[1]), (b[2], b[3]), CYAN, t2)
+            _label(out, f"off {m.cls} {m.conf:.2f}", b[0], b[1], CYAN, fs, ft)
         else:
             cv2.rectangle(out, (b[0], b[1]), (b[2], b[3]), MAGENTA, t2)
             _label(out, f"{m.cls} {m.conf:.2f} (true {m.true_cls})", b[0], b[1], MAGENTA, fs, ft)
     return np.vstack([out, _legend(w, e, s)])
 
 
+def _counts(e: ImageErrors) -> str:
+    """The photo's mistakes by kind (a wrong class and a misplaced box are one FP and one FN each, a duplicate one FP)."""
+    return (f"{e.n_kind('fp')} FP  {e.n_kind('fn')} FN  {e.n_kind('wrong_class')} wrong class  "
+            f"{e.n_kind('duplicate')} duplicate  {e.n_kind('misplaced')} misplaced")
+
+
 def _legend(w: int, e: ImageErrors, s: float) -> np.ndarray:
     import cv2
 
     fs, ft = 0.42 * s, max(1, round(s))
-    n_wc = sum(m.kind == "wrong_class" for m in e.mistakes)
     items = [(GREEN, "right", "solid"), (RED, "false alarm: class conf", "solid"),
-             (YELLOW, "missed: true class", "dash"), (MAGENTA, "wrong class: class conf (true)", "solid"),
-             (None, f"{e.n_fp - n_wc} FP  {e.n_fn - n_wc} FN  {n_wc} wrong class", "")]
+             (YELLOW, "missed: true class", "dash"), (MAGENTA, "wrong class: class conf (true), true box dashed", "solid"),
+             (ORANGE, "duplicate: dup class conf", "solid"), (CYAN, "misplaced: off class conf, true box dashed", "solid"),
+             (None, _counts(e), "")]
     (_, th), base = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, fs, ft)
     row_h, sw, pad = th + base + int(8 * s), int(18 * s), int(6 * s)
     rows, x = [[]], pad
@@ -274,7 +315,8 @@ def _rows(found: list[ImageErrors], cfg: Config):
             yield [safe_cell(e.ip.name), e.ip.source, m.kind, m.cls, cfg.class_name(m.cls, "ja"),
                    m.true_cls or "", cfg.class_name(m.true_cls, "ja") if m.true_cls else "",
                    "" if m.conf is None else f"{m.conf:.3f}", f"{m.best_iou:.3f}",
-                   *(f"{v:.1f}" for v in m.box), e.drawn if e.drawn else ""]
+                   *(f"{v:.1f}" for v in m.box), e.drawn if e.drawn else "",
+                   *(("",) * 4 if m.true_box is None else (f"{v:.1f}" for v in m.true_box))]
 
 
 def write_csv(found: list[ImageErrors], cfg: Config, path: Path) -> None:
@@ -298,8 +340,7 @@ def write_index(found: list[ImageErrors], path: Path, title: str) -> None:
              f"<h1>{esc(title)}</h1><p>{len(found)} photos with mistakes, the worst first; "
              f"<a href='{CSV_NAME}'>{CSV_NAME}</a> lists each one.</p>"]
     for e in found:
-        n_wc = sum(m.kind == "wrong_class" for m in e.mistakes)
-        cap = f"{esc(e.ip.name)}: {e.n_fp - n_wc} FP, {e.n_fn - n_wc} FN, {n_wc} wrong class"
+        cap = f"{esc(e.ip.name)}: " + esc(_counts(e).replace("  ", ", "))
         if e.drawn:
             parts.append(f"<figure><a href='{esc(e.drawn)}'><img loading='lazy' src='{esc(e.drawn)}' alt=''></a>"
                          f"<figcaption>{cap}</figcaption></figure>")
@@ -357,4 +398,6 @@ def write_errors(preds: Sequence[ImagePreds], thresholds: dict[str, float], fold
             summ.n_fp += m.kind == "fp"
             summ.n_fn += m.kind == "fn"
             summ.n_wrong_class += m.kind == "wrong_class"
+            summ.n_duplicate += m.kind == "duplicate"
+            summ.n_misplaced += m.kind == "misplaced"
     return summ
