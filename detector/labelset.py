@@ -154,16 +154,19 @@ def read_and_predict(drives: Sequence[Path], cfg: Config, weights: Path, out: Pa
                      progress=None, summary: LabelSetSummary | None = None) -> list[FramePred]:
     """The drives' frames (``frames.scan``, as ``patrol detect`` reads them: a frame without a position is still
     predicted) and the model's boxes on each usable one at :func:`low_conf`."""
-    from .frames import drive_name, iter_decoded, scan
+    from .frames import iter_decoded, scan
     from .infer import load_detector
 
     summary = summary or LabelSetSummary(out=out)
     frames = []
     task = progress.add_task("Reading frames", total=len(drives)) if progress else None
-    for d in drives:
+    for i, d in enumerate(drives):
         if not Path(d).is_dir():
             raise InputError("not a folder" if Path(d).exists() else "folder not found", d)
-        sc = scan(d, cfg, exclude=[out], video_dir=video_dir / drive_name(d), progress=progress)
+        # each drive's video frames in a folder of its own: two drives of one name (a/day1, b/day1), each with its
+        # dashcam.mp4, would share one (scan keys it by the drive's name), the second's extraction replacing the
+        # first's frames (its JPEGs then show the other video, or are gone)
+        sc = scan(d, cfg, exclude=[out], video_dir=video_dir / str(i), progress=progress)
         frames.extend(sc.frames)
         summary.videos.extend(sc.videos)
         if progress:

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -201,3 +202,159 @@ def test_an_exif_turned_photo_is_written_upright_and_names_are_unique_across_dri
         boxes.append(read_voc_labels(out / "annotations" / "xmls" / (n[:-4] + ".xml"), *img.shape[1::-1]))
     assert len(boxes[0][0]) == len(boxes[1][0]) > 0
     assert np.abs(np.sort(boxes[0][0], 0) - np.sort(boxes[1][0], 0)).max() < 12
+
+
+# ------------------------------------------------------------------------------------------------ videos
+# a dashcam drive as tests/test_video.py builds it: an MP4 of the sample drive's first 41 photos in real time (2 fps,
+# 512 px, created at the first photo's time in UTC) and the real track pass 1 follows as a GPX beside it
+
+from test_video import FPS, photos, video_drive, video_src, with_creation  # noqa: E402,F401  (fixtures)
+
+VIDEO_FRAME = re.compile(r"dashcam\.mp4@(\d+):(\d\d\.\d)")
+
+
+def _video_frame(src: Path, seconds: float) -> np.ndarray:
+    """The frame of ``src`` (written at ``FPS``) shown at ``seconds``, decoded from the start."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(src))
+    for _ in range(round(seconds * FPS) + 1):
+        ok, img = cap.read()
+        assert ok
+    cap.release()
+    return img
+
+
+def load_image_bgr(path: Path) -> np.ndarray:
+    import cv2
+
+    img = cv2.imread(str(path))
+    assert img is not None, path
+    return img
+
+
+def _label_set_in(tmp: Path, *args):
+    """`patrol label-set` with its temporary files in ``tmp`` (TMPDIR), to see what it leaves there."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), "label-set", *map(str, args)], capture_output=True,
+                          text=True, cwd=ROOT, timeout=600, env={**os.environ, "COLUMNS": "200", "TMPDIR": str(tmp)})
+
+
+def _left_in_tmp(tmp: Path) -> list[str]:
+    """What patrol left in its TMPDIR (onnxruntime's own .ses file aside)."""
+    return sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.name != ".ses")
+
+
+def test_a_video_drives_frames_are_written_named_by_the_video_and_time_and_nothing_left_behind(tmp_path, video_src,
+                                                                                                 photos):
+    """On a dashcam video + GPX: the chosen frames are the video's frames of the times label-set.csv gives (frame
+    ``dashcam.mp4@m:ss.s`` as a run's frames.csv names it, time = the video's start + that), written upright as
+    ``<drive>_dashcam.mp4_m_ss.s.jpg`` with XMLs naming them; spread by the frames' times and positions; the frames
+    taken from the video while it was read are gone (TMPDIR and OUT hold nothing else)."""
+    from datetime import datetime
+
+    from detector.evaluate import read_voc_labels
+
+    if not DEFAULT_WEIGHTS_ONNX.is_file():
+        pytest.skip(f"shipped model missing: {DEFAULT_WEIGHTS_ONNX}")
+    drive = video_drive(tmp_path / "patrol-car-3", video_src, photos)
+    out, tmp = tmp_path / "set", tmp_path / "tmp"
+    run = _label_set_in(tmp, drive, "--out", out, "--n", 10)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert re.search(r"frames +(\d+) read, 0 rejected", run.stdout) and "dashcam.mp4: " in run.stdout, run.stdout
+    assert _left_in_tmp(tmp) == [], _left_in_tmp(tmp)
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["images", "annotations", "data.yaml", "train.txt", "val.txt", "README.txt", "label-set.csv"])
+    rows = _rows(out)
+    assert len(rows) == 10 and len({r["image"].lower() for r in rows}) == 10
+    assert sorted(p.name for p in (out / "images").iterdir()) == sorted(r["image"] for r in rows)
+    t0 = photos[0].time
+    secs = []
+    for r in rows:
+        m = VIDEO_FRAME.fullmatch(r["frame"])
+        assert m and r["drive"] == "patrol-car-3", r
+        s = int(m.group(1)) * 60 + float(m.group(2))
+        secs.append(s)
+        assert r["image"] == f"patrol-car-3_dashcam.mp4_{m.group(1)}_{m.group(2)}.jpg", r
+        assert abs((datetime.fromisoformat(r["time"]) - t0).total_seconds() - s) < 0.01, r
+        img = load_image_bgr(out / "images" / r["image"])
+        assert img.shape == (512, 512, 3)
+        assert np.abs(img.astype(int) - _video_frame(video_src, s).astype(int)).mean() < 3, r
+        xml = out / "annotations" / "xmls" / (r["image"][:-4] + ".xml")
+        text = xml.read_text(encoding="utf-8")
+        assert f"<filename>{r['image']}</filename>" in text
+        assert f"<path>{(out / 'images' / r['image']).resolve()}</path>" in text
+        assert "<width>512</width>" in text and "<height>512</height>" in text
+        assert len(read_voc_labels(xml, 512, 512)[0]) == int(r["prelabels"])
+    # spread by the video frames' own times (one drive) and positions (where the track placed them)
+    m = re.search(r"at least ([\d.]+) s apart in a drive and ([\d.]+) m apart", run.stdout)
+    gap_s, gap_m = float(m.group(1)), float(m.group(2))
+    assert gap_s >= 1.5, run.stdout
+    secs = np.array(secs)
+    assert np.diff(np.sort(secs)).min() >= gap_s
+    pos = [(float(r["lat"]), float(r["lon"])) for r in rows if r["lat"]]
+    assert len(pos) >= 7
+    lat, lon = np.radians(np.array(pos)).T
+    dm = 6371008.8 * np.hypot(lat[:, None] - lat[None, :], (lon[:, None] - lon[None, :]) * math.cos(lat.mean()))
+    assert dm[~np.eye(len(pos), dtype=bool)].min() >= gap_m * 0.99
+
+
+def test_video_drives_of_one_name_and_a_photo_drive_in_one_call(tmp_path, video_src, photos):
+    """a/day1 with the dashcam video, b/day1 with a portrait phone video also called dashcam.mp4 (an hour later, no
+    track), and a folder of photos, in one call: every frame read (before, b's frames replaced a's in the one
+    temporary folder both drives' videos were taken into: a's frames unreadable, or showing b's video), each
+    written image the frame of its own video (a's 512 px square, b's upright portrait 240 x 320 showing the frame
+    of its time), the photos as photos; spread across the drives by position; nothing left in TMPDIR. (b is given
+    first: its frames of the test pattern hold no damage, and the background frames are taken evenly from the
+    first on, so one of b's is chosen.)"""
+    from datetime import datetime
+
+    import cv2
+    from test_video_codecs import CLIPS, DATA, read_index
+
+    if not DEFAULT_WEIGHTS_ONNX.is_file():
+        pytest.skip(f"shipped model missing: {DEFAULT_WEIGHTS_ONNX}")
+    t0 = photos[0].time
+    a = video_drive(tmp_path / "a" / "day1", video_src, photos)
+    b = tmp_path / "b" / "day1"
+    with_creation(DATA / "h264_rot90.mp4", b / "dashcam.mp4", t0.timestamp() + 3600)
+    phone = tmp_path / "phone"
+    phone.mkdir()
+    for p in photos[:15]:
+        shutil.copy(p.path, phone / Path(p.path).name)
+    out, tmp = tmp_path / "set", tmp_path / "tmp"
+    run = _label_set_in(tmp, b, a, phone, "--out", out, "--n", 10)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert re.search(r"frames +\d+ read, 0 rejected", run.stdout), run.stdout
+    assert _left_in_tmp(tmp) == [], _left_in_tmp(tmp)
+    rows = _rows(out)
+    assert len(rows) == 10 and len({r["image"].lower() for r in rows}) == 10
+    kinds = Counter()
+    pts = np.array(CLIPS["h264_rot90.mp4"]["pts"])
+    for r in rows:
+        img = load_image_bgr(out / "images" / r["image"])
+        if r["drive"] == "phone":
+            kinds["photo"] += 1
+            assert r["image"] == f"phone_{r['frame'][:-4]}.jpg" and (phone / r["frame"]).is_file()
+            assert np.abs(img.astype(int) - load_image_bgr(phone / r["frame"]).astype(int)).mean() < 3, r
+            continue
+        m = VIDEO_FRAME.fullmatch(r["frame"])
+        assert m and r["drive"] == "day1", r
+        s = int(m.group(1)) * 60 + float(m.group(2))
+        late = (datetime.fromisoformat(r["time"]) - t0).total_seconds() - s
+        if abs(late) < 0.01:  # a's video
+            kinds["a"] += 1
+            assert np.abs(img.astype(int) - _video_frame(video_src, s).astype(int)).mean() < 3, r
+        else:  # b's: turned upright, the frame of its time
+            assert abs(late - 3600) < 0.01, r
+            kinds["b"] += 1
+            assert img.shape == (320, 240, 3), r
+            i = read_index(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY))
+            assert i is not None and abs(pts[i] - s) < 0.06, (r, i)
+    assert kinds["a"] and kinds["b"] and kinds["photo"], kinds
+    # the photos and the video frames of a share the road: two chosen frames 20 m apart (or the gap used)
+    gap_m = float(re.search(r"and ([\d.]+) m apart", run.stdout).group(1))
+    pos = np.radians([(float(r["lat"]), float(r["lon"])) for r in rows if r["lat"]])
+    lat, lon = pos.T
+    dm = 6371008.8 * np.hypot(lat[:, None] - lat[None, :], (lon[:, None] - lon[None, :]) * math.cos(lat.mean()))
+    assert dm[~np.eye(len(pos), dtype=bool)].min() >= gap_m * 0.99
