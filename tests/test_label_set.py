@@ -136,6 +136,12 @@ def test_its_data_yaml_split_passes_trains_data_check(made):
     # trained with the RDD photos the model learnt from, not on these alone
     assert f"patrol train {(out / 'data.yaml').resolve()} --with <RDD" in readme
     assert "--with <RDD data.yaml>" in (out / "data.yaml").read_text(encoding="utf-8").splitlines()[0]
+    # tune tunes the config's detect.weights: the retrained model's line goes into the config first
+    en = readme[readme.index("How to use this folder"):]
+    assert en.index("detect: {weights: …/best.onnx") < en.index("into <your city's config.yaml>, then") < en.index(
+        "patrol tune")
+    assert "detect: {weights: …/best.onnx" in readme[:readme.index("How to use this folder")]
+    assert "3. put the detect: line train prints at its end into <your city's config>, then patrol tune" in made[1]
 
 
 def _labelimg_save(xml: Path, objects: list[tuple[str, tuple[int, int, int, int]]] | None = None) -> None:
