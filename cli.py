@@ -537,7 +537,7 @@ def label_set(
     check_dir(out)  # before anything is read: a folder of other files is refused at once
     _warn_thresholds(config, cfg, weights)
     with _progress() as progress:
-        s = make_label_set(drives, out, cfg, w, n=n, progress=progress)
+        s = make_label_set(drives, out, cfg, w, n=n, progress=progress, config=config)
     t = Table(title=f"patrol label-set: {', '.join(str(d) for d in drives)}", show_header=False,
               title_justify="left", box=None, pad_edge=False)
     t.add_column(style="bold")
@@ -565,7 +565,10 @@ def label_set(
               "format PascalVOC; check, fix and save every photo (one without damage saved with no box)")
     t.add_row("", f"2. patrol train {out / 'data.yaml'} --with <RDD data.yaml> (your photos with the ones the "
               "model learnt from; train.txt / val.txt: one in five for val)")
-    t.add_row("", f"3. patrol tune {out / 'data.yaml'} --config <your city's config> (steps in {out / 'README.txt'})")
+    cfg_name = config if config else "<your city's config>"
+    t.add_row("", f"3. put the detect: line train prints at its end into {cfg_name}, then patrol tune "
+              f"{out / 'data.yaml'} --config {cfg_name} (without that line tune tunes the shipped model; steps in "
+              f"{out / 'README.txt'})")
     t.add_row("time", f"{s.seconds:.1f} s (prediction {s.predict_seconds:.1f} s)")
     console.print(t)
 

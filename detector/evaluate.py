@@ -424,6 +424,16 @@ def require_labels(images: Sequence[Path], labels: Sequence[Path], source: str |
                          source, *([split] if split else []))
     where = f"{source}: {f'{split}: ' if split else ''}"
     n_xml = sum(1 for lp in found if lp.suffix.lower() == ".xml")
+    stray = _unread_yolo(images, labels) if n_xml else []
+    if stray:
+        txt, xml = stray[0]
+        k = len(stray)
+        raise InputError(f"{k} {f'{split} ' if split else ''}photo{'s have' if k > 1 else ' has'} a YOLO .txt label "
+                         f"that is not read beside the Pascal VOC .xml that is (e.g. {txt}, not read; {xml}, read): LabelImg saved "
+                         "them in its YOLO format, so their .xml may still hold boxes nobody checked (label-set's "
+                         "pre-labels). In LabelImg set the format to PascalVOC (the button under Save), open and save "
+                         "those photos again, then delete the .txt files and classes.txt",
+                         source, *([split] if split else []))
     if getattr(names, "implied", False) and n_xml < n:
         txt = next(lp for lp in found if lp.suffix.lower() != ".xml")
         raise InputError(f"missing, but {n - n_xml} {f'{split} ' if split else ''}photos have YOLO .txt labels "
@@ -446,6 +456,24 @@ def require_labels(images: Sequence[Path], labels: Sequence[Path], source: str |
                    f"file, e.g. {labels[k]} for {images[k]}: they count as photos without damage (YOLO's rule); "
                    "if their labels were not copied, copy them")
     return n
+
+
+def _unread_yolo(images: Sequence[Path], labels: Sequence[Path]) -> list[tuple[Path, Path]]:
+    """(.txt, .xml) of each photo labelled by a Pascal VOC ``.xml`` that also has a YOLO ``<stem>.txt`` which is not
+    read, beside that ``.xml`` or beside the photo: where LabelImg's YOLO format saves (its save folder, by default
+    the photo's). A labeller who switched LabelImg to YOLO (its other format) leaves the ``.xml`` as it was: the
+    pre-labels of ``patrol label-set``, unchecked, would be read in place of the boxes saved."""
+    listed: dict = {}
+    out = []
+    for img, lp in zip(images, labels):
+        if lp.suffix.lower() != ".xml" or not lp.is_file():
+            continue
+        for folder in dict.fromkeys((lp.parent, img.parent)):
+            name = _case_match(folder, lp.stem + ".txt", False, listed)
+            if name is not None:
+                out.append((folder / name, lp))
+                break
+    return out
 
 
 def _list_images(folder: Path) -> list[Path]:

@@ -385,7 +385,9 @@ README_TXT = """patrol label-set: {n} frames to label / ラベル付けする {n
 3. 全部済んだら学習: patrol train {data_yaml} --with <RDD の data.yaml>
    (--with: モデルが学んだ RDD の写真と一緒に学習する。この写真だけで学習すると RDD で学んだことを忘れる。
    train.txt と val.txt が学習用と検証用の写真の一覧。5 枚に 1 枚が検証用。)
-   閾値の調整: patrol tune {data_yaml} --config <市の設定.yaml>
+4. 学習の最後に表示される 1 行 (detect: {{weights: …/best.onnx, imgsz: …}}) を {config_ja} に書き、
+   新しいモデルの閾値を調整する: patrol tune {data_yaml} --config {config_ja}
+   (書かずに tune すると、同梱のモデルの閾値を調整してしまう。)
 
 How to use this folder (English)
 1. Open LabelImg; "Open Dir": {images}; "Change Save Dir": {xmls}; keep the save format PascalVOC.
@@ -395,14 +397,17 @@ How to use this folder (English)
 3. When all are done, train: patrol train {data_yaml} --with <RDD data.yaml>
    (--with: together with the RDD photos the model learnt from; trained on these photos alone it forgets them.
    train.txt and val.txt list the photos of each split: one in {val_every} is for validation.)
-   Thresholds: patrol tune {data_yaml} --config <your city's config.yaml>
+4. Put the line train prints at its end (detect: {{weights: …/best.onnx, imgsz: …}}) into {config_en}, then
+   tune the new model's thresholds: patrol tune {data_yaml} --config {config_en}
+   (tuned without that line, tune chooses thresholds for the shipped model, not yours.)
 
 label-set.csv: one row per photo: its drive and frame, time, position, why it was chosen (uncertain: the model's
 borderline calls; confident: clear hits; background: nothing found), its pre-labels and the borderline confidences.
 """
 
 
-def write_label_set(picks: Sequence[Pick], out: Path, thresholds: dict[str, float], progress=None) -> None:
+def write_label_set(picks: Sequence[Pick], out: Path, thresholds: dict[str, float], progress=None,
+                    config: Path | None = None) -> None:
     """OUT/images, OUT/annotations/xmls, train.txt, val.txt, data.yaml, README.txt and label-set.csv last (its
     presence marks OUT as a label-set)."""
     import cv2
@@ -440,16 +445,18 @@ def write_label_set(picks: Sequence[Pick], out: Path, thresholds: dict[str, floa
                                                         "names": dict(enumerate(CLASS_IDS))}, sort_keys=False))
     atomic_write_text(out / "README.txt", README_TXT.format(
         n=len(picks), images=images.resolve(), xmls=xmls.resolve(), data_yaml=(out / "data.yaml").resolve(),
-        val_every=VAL_EVERY), encoding="utf-8-sig")
+        val_every=VAL_EVERY, config_ja=Path(config).resolve() if config else "<市の設定.yaml>",
+        config_en=Path(config).resolve() if config else "<your city's config.yaml>"), encoding="utf-8-sig")
     with atomic_write(out / CSV_NAME, "w", encoding="utf-8-sig", newline="") as fh:
         wr = csv.writer(fh, lineterminator="\r\n")
         wr.writerow(COLUMNS)
         wr.writerows(_csv_row(p, thresholds) for p in picks)
 
 
-def make_label_set(drives: Sequence[Path], out: Path, cfg: Config, weights: Path, n: int = 200, progress=None
-                   ) -> LabelSetSummary:
-    """`patrol label-set`: check OUT, read and predict the drives, choose ``n`` frames, write them."""
+def make_label_set(drives: Sequence[Path], out: Path, cfg: Config, weights: Path, n: int = 200, progress=None,
+                   config: Path | None = None) -> LabelSetSummary:
+    """`patrol label-set`: check OUT, read and predict the drives, choose ``n`` frames, write them (``config``: the
+    city config the README.txt names for the new model's line and ``patrol tune``)."""
     t0 = time.perf_counter()
     out = Path(out)
     if n < 1:
@@ -463,7 +470,7 @@ def make_label_set(drives: Sequence[Path], out: Path, cfg: Config, weights: Path
         unique_names(picks)
         out.mkdir(parents=True, exist_ok=True)
         summary.replaced = _clear_earlier(out)
-        write_label_set(picks, out, thresholds, progress)
+        write_label_set(picks, out, thresholds, progress, config)
     summary.picks = picks
     summary.chosen = Counter(p.reason for p in picks)
     summary.seconds = time.perf_counter() - t0

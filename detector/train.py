@@ -570,10 +570,10 @@ def _train_locked(data_yaml, model, out: Path, name: str, epochs, imgsz, batch, 
             asked["time"] = time_hours  # with a time budget ultralytics sets the epochs itself
         else:
             asked["epochs"] = epochs
-        differ = [f"{k} {was.get(k)} (asked {v})" for k, v in asked.items() if was.get(k) != v]
+        differ = [f"{k} {was.get(k)} (asked now {v}: ignored)" for k, v in asked.items() if was.get(k) != v]
         differ += _differing_sources(out / f".{name}-data" / "data.sources.json", with_, with_val)
         print(f"note: resuming the interrupted training in {run_dir} with its own arguments"
-              + (f"; ignored now: {', '.join(differ)}" if differ else ""), file=sys.stderr)
+              + (f"; it keeps {', '.join(differ)}" if differ else ""), file=sys.stderr)
         _trim_results(run_dir / "results.csv", int(ck.get("epoch", 0)) + 1)
         yolo = YOLO(str(last))
         _patch_threads(yolo)
@@ -620,9 +620,10 @@ def _differing_sources(record: Path, with_, with_val: bool) -> list[str]:
     asked = [str(Path(w).resolve()) for w in with_ or []]
     out = []
     if was_with != asked:
-        out.append(f"--with {', '.join(was_with) or 'none'} (asked {', '.join(asked) or 'none'})")
+        out.append(f"--with {', '.join(was_with) or 'none'} (asked now {', '.join(asked) or 'none'}: ignored)")
     if bool(was.get("with_val")) != bool(with_val) and (was_with or asked):
-        out.append(f"--with-val {'on' if was.get('with_val') else 'off'} (asked {'on' if with_val else 'off'})")
+        out.append(f"--with-val {'on' if was.get('with_val') else 'off'} "
+                   f"(asked now {'on' if with_val else 'off'}: ignored)")
     return out
 
 

@@ -137,6 +137,64 @@ def test_its_data_yaml_split_passes_trains_data_check(made):
     # trained with the RDD photos the model learnt from, not on these alone
     assert f"patrol train {(out / 'data.yaml').resolve()} --with <RDD" in readme
     assert "--with <RDD data.yaml>" in (out / "data.yaml").read_text(encoding="utf-8").splitlines()[0]
+    # tune tunes the config's detect.weights: the retrained model's line goes into the config first
+    en = readme[readme.index("How to use this folder"):]
+    assert en.index("detect: {weights: …/best.onnx") < en.index("into <your city's config.yaml>, then") < en.index(
+        "patrol tune")
+    assert "detect: {weights: …/best.onnx" in readme[:readme.index("How to use this folder")]
+    assert "3. put the detect: line train prints at its end into <your city's config>, then patrol tune" in made[1]
+
+
+def _labelimg_save(xml: Path, objects: list[tuple[str, tuple[int, int, int, int]]] | None = None) -> None:
+    """Save ``xml`` as LabelImg does (tab-indented, no XML declaration, ``verified="yes"`` after Space), its
+    objects replaced by ``objects`` where given."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(xml).getroot()
+    if objects is not None:
+        for o in root.findall("object"):
+            root.remove(o)
+        for name, box in objects:
+            o = ET.SubElement(root, "object")
+            for k, v in (("name", name), ("pose", "Unspecified"), ("truncated", "0"), ("difficult", "0")):
+                ET.SubElement(o, k).text = v
+            b = ET.SubElement(o, "bndbox")
+            for k, v in zip(("xmin", "ymin", "xmax", "ymax"), box):
+                ET.SubElement(b, k).text = str(v)
+    root.set("verified", "yes")
+    for e in root.iter():
+        e.tail = None
+        if e.text is not None and not e.text.strip():
+            e.text = None
+    ET.indent(root, space="\t")
+    xml.write_bytes(ET.tostring(root, encoding="utf-8", xml_declaration=False) + b"\n")
+
+
+def test_labels_saved_by_labelimg_are_read_and_its_yolo_format_beside_them_is_refused(made, tmp_path):
+    """LabelImg's Pascal VOC saves (verified, a Japanese class name, no box) are what trains; a photo LabelImg saved
+    in its YOLO format (a .txt, in the save folder or beside the photo) left its .xml as label-set wrote it: the
+    unchecked pre-labels would train in place of the labeller's boxes, so the check refuses it, naming the .txt."""
+    from detector.errors import InputError
+    from detector.train import check_data_yaml
+
+    d = tmp_path / "set"
+    shutil.copytree(made[0], d)
+    xmls = d / "annotations" / "xmls"
+    train = [Path(p).stem for p in (d / "train.txt").read_text().split()]
+    _labelimg_save(xmls / f"{train[0]}.xml", [("ポットホール", (10, 20, 60, 50))])
+    _labelimg_save(xmls / f"{train[1]}.xml", [])  # no damage: saved with no box
+    plan = check_data_yaml(d / "data.yaml")
+    lines = {name[:-4]: ln for name, ln in ((n, ln) for _, n, ln in plan.splits["train"])}
+    assert len(lines[train[0]]) == 1 and lines[train[0]][0].startswith("3 ") and not lines[train[1]]
+    for where in (xmls, d / "images"):  # LabelImg's YOLO format: NAME.txt and classes.txt in the save folder
+        (where / "classes.txt").write_text("D40\nD00\n")
+        (where / f"{train[2]}.txt").write_text("0 0.500000 0.500000 0.100000 0.100000\n")
+        with pytest.raises(InputError) as e:
+            check_data_yaml(d / "data.yaml")
+        msg = str(e.value)
+        assert f"{train[2]}.txt" in msg and "1 train photo has" in msg and "PascalVOC" in msg, msg
+        (where / f"{train[2]}.txt").unlink()
+        (where / "classes.txt").unlink()
 
 
 def test_a_folder_of_other_files_is_refused_and_an_earlier_label_set_is_replaced(made, tmp_path):

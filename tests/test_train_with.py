@@ -112,7 +112,9 @@ def test_with_trains_on_every_data_set_and_validates_on_the_citys(tmp_path, capf
     rec = json.loads((w / "data.sources.json").read_text(encoding="utf-8"))
     assert rec["with"] == [str((rdd / "data.yaml").resolve()), str(other.resolve())]
     assert _differing_sources(w / "data.sources.json", [rdd / "data.yaml", other], False) == []
-    assert "--with" in _differing_sources(w / "data.sources.json", [rdd / "data.yaml"], False)[0]
+    # the note names the run's own list as kept and the one asked now as ignored, not the other way round
+    assert _differing_sources(w / "data.sources.json", [rdd / "data.yaml"], False) == [
+        f"--with {(rdd / 'data.yaml').resolve()}, {other.resolve()} (asked now {(rdd / 'data.yaml').resolve()}: ignored)"]
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and w not in p.parents} == before
 
 
