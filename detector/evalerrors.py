@@ -103,24 +103,24 @@ def image_errors(ip: ImagePreds, mt: Matches, iou_thr: float = IOU_THR) -> Image
     # fp row -> (kind, true box); fps in descending confidence take the best free true box
     paired: dict[int, tuple[str, int]] = {}
     free = set(fn.tolist())
-    for i in fp:  # a wrong class first: it explains a missed box
-        cand = [j for j in free if iou[i, j] > iou_thr and not same[i, j]]
-        if cand:
-            j = max(cand, key=lambda j: iou[i, j])
-            paired[int(i)] = ("wrong_class", j)
-            free.discard(j)
+
+    def pair_missed(kind: str, fits) -> None:
+        """Each unpaired fp takes the missed true box it ``fits`` best (highest IoU), which is then taken."""
+        for i in fp:
+            cand = [j for j in free if fits(i, j)] if int(i) not in paired else []
+            if cand:
+                j = max(cand, key=lambda j: iou[i, j])
+                paired[int(i)] = (kind, j)
+                free.discard(j)
+
+    pair_missed("wrong_class", lambda i, j: iou[i, j] > iou_thr and not same[i, j])  # first: it explains a miss
     for i in fp:  # a second box on a damage already found (greedy matching: by a higher-confidence prediction)
         if int(i) not in paired:
             dup = np.where(same[i] & matched & (iou[i] > iou_thr), iou[i], -1.0)
             if dup.size and dup.max() > iou_thr:
                 paired[int(i)] = ("duplicate", int(dup.argmax()))
-    for i in fp:  # a box drawn off a damage of its class that was missed (a same-class IoU > iou_thr would match)
-        if int(i) not in paired:
-            cand = [j for j in free if same[i, j] and iou[i, j] > LOOSE_IOU]
-            if cand:
-                j = max(cand, key=lambda j: iou[i, j])
-                paired[int(i)] = ("misplaced", j)
-                free.discard(j)
+    # a box drawn off a damage of its class that was missed (a same-class IoU > iou_thr would have matched)
+    pair_missed("misplaced", lambda i, j: same[i, j] and iou[i, j] > LOOSE_IOU)
     out: list[Mistake] = []
     for i in fp:
         best = float(iou[i].max()) if iou.shape[1] else 0.0

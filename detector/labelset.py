@@ -292,14 +292,16 @@ def choose(preds: Sequence[FramePred], thresholds: dict[str, float], n: int, sum
     bg = [i for i, (kk, _) in enumerate(kinds) if kk == "background"]
     # backgrounds evenly along the drives: every other one by a stride first, the rest after
     stride = max(1, len(bg) // max(1, quota["background"]))
-    order["background"] = bg[::stride] + [i for i in bg if i not in set(bg[::stride])]
+    first = bg[::stride]
+    taken = set(first)
+    order["background"] = first + [i for i in bg if i not in taken]
     # the spread rule, halved until n frames are found (the last try: no gap at all)
     tries = [(MIN_GAP_S / 2 ** k, MIN_GAP_M / 2 ** k, MIN_GAP_FRAMES / 2 ** k) for k in range(8)] + [(0.0, 0.0, 0.0)]
     for gap_s, gap_m, gap_f in tries:
         chosen: list[int] = []
         reason: dict[int, str] = {}
 
-        def take(k: str, want: int, label: str) -> None:
+        def take(k: str, want: int) -> None:
             got = 0
             for i in order[k]:
                 if got >= want or len(chosen) >= n:
@@ -307,13 +309,13 @@ def choose(preds: Sequence[FramePred], thresholds: dict[str, float], n: int, sum
                 if i in reason or too_close(i, np.array(chosen, dtype=int), pos, gap_s, gap_m, gap_f):
                     continue
                 chosen.append(i)
-                reason[i] = label
+                reason[i] = k
                 got += 1
 
-        for k in ("uncertain", "confident", "background"):
-            take(k, quota[k], k)
+        for k in REASONS:
+            take(k, quota[k])
         for k in REASONS:  # shares a kind could not fill
-            take(k, n - len(chosen), k)
+            take(k, n - len(chosen))
         if len(chosen) >= n:
             break
     if summary is not None:
