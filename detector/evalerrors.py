@@ -12,7 +12,9 @@ IoU > 0.5 (of different classes, necessarily: same-class ones would have matched
 counted by the metric as one FP and one FN. Of the other FPs, one overlapping at IoU > 0.5 a true box of its own class
 that a higher-confidence prediction already matched is a ``duplicate`` (NMS let two boxes through for one damage; one
 FP); one overlapping a missed true box of its own class at 0.3 < IoU <= 0.5 is paired with it as one ``misplaced``
-mistake (the damage found, the box drawn off: one FP and one FN, as ``wrong_class``).
+mistake (the damage found, the box drawn off: one FP and one FN, as ``wrong_class``); one left overlapping a found true
+box of its own class at 0.3 < IoU <= 0.5 is a ``duplicate`` too (a second box, drawn off, on a damage another box
+found; one FP).
 """
 
 from __future__ import annotations
@@ -113,14 +115,22 @@ def image_errors(ip: ImagePreds, mt: Matches, iou_thr: float = IOU_THR) -> Image
                 paired[int(i)] = (kind, j)
                 free.discard(j)
 
+    def pair_found(lo: float) -> None:
+        """Each unpaired fp over a found true box of its class at IoU > ``lo`` is a duplicate of the one it
+        overlaps most (found boxes are not taken: any number of second boxes may sit on one damage)."""
+        for i in fp:
+            if int(i) not in paired:
+                dup = np.where(same[i] & matched & (iou[i] > lo), iou[i], -1.0)
+                if dup.size and dup.max() > lo:
+                    paired[int(i)] = ("duplicate", int(dup.argmax()))
+
     pair_missed("wrong_class", lambda i, j: iou[i, j] > iou_thr and not same[i, j])  # first: it explains a miss
-    for i in fp:  # a second box on a damage already found (greedy matching: by a higher-confidence prediction)
-        if int(i) not in paired:
-            dup = np.where(same[i] & matched & (iou[i] > iou_thr), iou[i], -1.0)
-            if dup.size and dup.max() > iou_thr:
-                paired[int(i)] = ("duplicate", int(dup.argmax()))
+    pair_found(iou_thr)  # a second box on a damage already found (greedy matching: by a higher-confidence prediction)
     # a box drawn off a damage of its class that was missed (a same-class IoU > iou_thr would have matched)
     pair_missed("misplaced", lambda i, j: same[i, j] and iou[i, j] > LOOSE_IOU)
+    # last (a missed damage it may be drawn off comes first): a second box drawn off a damage already found
+    # (LOOSE_IOU < IoU <= iou_thr; it could not have matched, so the box that did may have a lower confidence)
+    pair_found(LOOSE_IOU)
     out: list[Mistake] = []
     for i in fp:
         best = float(iou[i].max()) if iou.shape[1] else 0.0

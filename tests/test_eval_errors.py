@@ -252,9 +252,9 @@ def test_duplicates_and_misplaced_boxes_are_their_own_kinds_with_the_true_box_gi
         g = int(np.argmin(np.abs(ip.gt_xyxy - tb).sum(1)))  # the true box named: one of the photo's, as labelled
         assert np.abs(ip.gt_xyxy[g] - tb[0]).max() < 0.06 and ip.gt_cls[g] == r["true_class"], r
         iou = float(box_iou(box, tb)[0, 0])
-        if r["kind"] == "duplicate":  # its own class, found by a higher-confidence box
-            assert r["true_class"] == r["class"] and iou > 0.5 and mt.gt_matched[g], r
-            assert ip.pred_conf[mt.kept[mt.gt_of == g]][0] > float(r["confidence"]), r
+        if r["kind"] == "duplicate":  # its own class, found by another box (at IoU > 0.5: a higher-confidence one)
+            assert r["true_class"] == r["class"] and iou > 0.3 and mt.gt_matched[g], r
+            assert iou <= 0.5 or ip.pred_conf[mt.kept[mt.gt_of == g]][0] > float(r["confidence"]), r
         elif r["kind"] == "misplaced":  # its own class, missed
             assert r["true_class"] == r["class"] and 0.3 < iou <= 0.5 and not mt.gt_matched[g], r
         else:
@@ -269,3 +269,45 @@ def test_duplicates_and_misplaced_boxes_are_their_own_kinds_with_the_true_box_gi
             assert shares[-2] > 0.3, (r, color, shares)  # dashed: about half of two sides at least
         checked[r["kind"]] += 1
     assert checked["duplicate"] >= 2 and checked["misplaced"] >= 1 and checked["wrong_class"] >= 1, checked
+
+
+def test_a_second_box_drawn_off_a_found_damage_is_a_duplicate_not_a_false_alarm(rdd, tmp_path):
+    """At the shipped settings (configs/default.yaml: 448 px, tuned thresholds) two val photos have a D20 box over a
+    pothole area another D20 box found, at 0.3 < IoU <= 0.5 with it (Czech_002682: 0.41, Czech_002857: 0.46; both
+    higher-confidence than the box that matched): each is a ``duplicate`` row (one FP, the found true box given),
+    drawn orange, and no ``fp`` row is left at IoU > 0.3 over a found true box of its class. Before: plain ``fp``."""
+    import cv2
+
+    from detector.config import DEFAULT_CONFIG, load_config
+    from detector.evalerrors import write_errors
+    from detector.evaluate import box_iou
+    from detector.infer import resolve_weights
+
+    cfg = load_config(DEFAULT_CONFIG)
+    w = resolve_weights(cfg, None)
+    if not w.is_file():
+        pytest.skip(f"shipped model missing: {w}")
+    root = _set(rdd, tmp_path / "set", ("Czech_002682", "Czech_002857", "Japan_000762"))
+    preds = predict_split(root / "data.yaml", w, cfg, "val", use_cache=False)
+    res = evaluate(root / "data.yaml", w, cfg, preds=preds)
+    errs = tmp_path / "errs"
+    summ = write_errors(preds, res["thresholds"], errs, cfg, res["max_boxes"], res["iou"])
+    rows = _rows(errs)
+    assert _tally(rows) == (res["fp"], res["fn"]) and summ.n_duplicate == 2
+    by_image = {ip.name: ip for ip in preds}
+    for name in ("Czech_002682.jpg", "Czech_002857.jpg"):
+        dup = [r for r in rows if r["image"] == name and r["kind"] == "duplicate"]
+        assert len(dup) == 1 and dup[0]["class"] == dup[0]["true_class"] == "D20", rows
+        box = np.array([[float(dup[0][k]) for k in ("x1", "y1", "x2", "y2")]])
+        tb = np.array([[float(dup[0][k]) for k in ("true_x1", "true_y1", "true_x2", "true_y2")]])
+        assert 0.3 < float(box_iou(box, tb)[0, 0]) <= 0.5, dup
+        img = cv2.imread(str(errs / dup[0]["drawn"]))
+        assert max(_share(_edge(img, box[0], s), "orange") for s in ("left", "bottom")) > 0.6, dup
+    for name, ip in by_image.items():  # no plain false alarm is left on a found damage of its class
+        mt = image_matches(ip, res["thresholds"], res["max_boxes"], res["iou"])
+        found = ip.gt_xyxy[mt.gt_matched]
+        found_cls = np.asarray(ip.gt_cls, dtype=object)[mt.gt_matched]
+        for r in rows:
+            if r["image"] == name and r["kind"] == "fp":
+                iou = box_iou(np.array([[float(r[k]) for k in ("x1", "y1", "x2", "y2")]]), found)[0]
+                assert not ((iou > 0.3) & (found_cls == r["class"])).any(), r
