@@ -4,7 +4,8 @@ For each scored photo with at least one mistake at the thresholds ``eval`` used:
 scorer read it, EXIF orientation applied; true positives thin green, false positives red with class and confidence,
 missed true boxes dashed yellow with class, wrong class magenta with its true box thin dashed magenta, a duplicate
 orange, a misplaced box cyan with the true box it missed dashed cyan; a legend strip below the photo), and ``DIR/errors.csv``
-(one row per mistake, worst photos first) and ``DIR/index.html`` (the photos, worst first; no scripts, no network).
+(one row per mistake, worst photos first) and ``DIR/index.html`` (the photos, worst first, under the legend; no
+scripts, no network).
 
 The matching is the metric's own (:func:`detector.evaluate.image_matches`): an FP is a scored prediction matching
 no true box of its class at IoU > 0.5, an FN a true box no scored prediction matched; an FP and an FN overlapping at
@@ -46,6 +47,14 @@ YELLOW = (0, 230, 255)
 MAGENTA = (255, 0, 255)
 ORANGE = (0, 140, 255)
 CYAN = (255, 220, 0)
+# the legend, as the boxes are drawn: (colour, text, swatches: (line, weight) each; a wrong class and a misplaced box
+# show the predicted box solid and the true box thin dashed beside it)
+LEGEND = ((GREEN, "right", (("solid", "thin"),)),
+          (RED, "false alarm: class conf", (("solid", "thick"),)),
+          (YELLOW, "missed: true class", (("dashed", "thick"),)),
+          (MAGENTA, "wrong class: class conf (true), true box dashed", (("solid", "thick"), ("dashed", "thin"))),
+          (ORANGE, "duplicate: dup class conf", (("solid", "thick"),)),
+          (CYAN, "misplaced: off class conf, true box dashed", (("solid", "thick"), ("dashed", "thin"))))
 
 
 @dataclass
@@ -285,15 +294,13 @@ def _legend(w: int, e: ImageErrors, s: float) -> np.ndarray:
     import cv2
 
     fs, ft = 0.42 * s, max(1, round(s))
-    items = [(GREEN, "right", "solid"), (RED, "false alarm: class conf", "solid"),
-             (YELLOW, "missed: true class", "dash"), (MAGENTA, "wrong class: class conf (true), true box dashed", "solid"),
-             (ORANGE, "duplicate: dup class conf", "solid"), (CYAN, "misplaced: off class conf, true box dashed", "solid"),
-             (None, _counts(e), "")]
+    weight = {"thin": max(1, round(s)), "thick": max(2, round(2 * s))}  # as draw()'s t1, t2
+    items = [*LEGEND, (None, _counts(e), ())]
     (_, th), base = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, fs, ft)
     row_h, sw, pad = th + base + int(8 * s), int(18 * s), int(6 * s)
     rows, x = [[]], pad
     for it in items:  # wrap into rows that fit the photo's width
-        tw = cv2.getTextSize(it[1], cv2.FONT_HERSHEY_SIMPLEX, fs, ft)[0][0] + (sw + pad if it[0] else 0) + 2 * pad
+        tw = cv2.getTextSize(it[1], cv2.FONT_HERSHEY_SIMPLEX, fs, ft)[0][0] + len(it[2]) * (sw + pad) + 2 * pad
         if x + tw > w and rows[-1]:
             rows.append([])
             x = pad
@@ -302,15 +309,28 @@ def _legend(w: int, e: ImageErrors, s: float) -> np.ndarray:
     strip = np.full((row_h * len(rows) + pad, w, 3), 40, dtype=np.uint8)
     for r, row in enumerate(rows):
         y = pad + r * row_h + row_h // 2
-        for x, (color, text, style) in row:
-            if color is not None:
-                if style == "dash":
-                    _dashed_rect(strip, (x, y - th // 2, x + sw, y + th // 2), color, max(1, round(s)), max(3, round(4 * s)))
+        for x, (color, text, swatches) in row:
+            for line, wt in swatches:  # drawn as the boxes are: solid or dashed, thin or thick
+                box = (x, y - th // 2, x + sw, y + th // 2)
+                if line == "dashed":
+                    _dashed_rect(strip, box, color, weight[wt], max(3, round(4 * s)))
                 else:
-                    cv2.rectangle(strip, (x, y - th // 2), (x + sw, y + th // 2), color, max(1, round(s)) + 1)
+                    cv2.rectangle(strip, box[:2], box[2:], color, weight[wt])
                 x += sw + pad
             cv2.putText(strip, text, (x, y + th // 2), cv2.FONT_HERSHEY_SIMPLEX, fs, (235, 235, 235), ft, cv2.LINE_AA)
     return strip
+
+
+def _legend_html() -> str:
+    """The legend of the drawings for index.html: CSS swatches, solid or dashed, thin or thick, as the boxes are
+    drawn (on the strip's dark grey, where yellow and cyan show)."""
+    px = {"thin": 1, "thick": 2}
+    out = []
+    for (b, g, r), text, swatches in LEGEND:
+        sw = "".join(f"<span class='sw' style='border:{px[wt]}px {line} #{r:02x}{g:02x}{b:02x}'></span>"
+                     for line, wt in swatches)
+        out.append(f"<span class='it'>{sw} {html.escape(text)}</span>")
+    return "<p class='legend'>" + " ".join(out) + "</p>"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -340,15 +360,19 @@ def write_csv(found: list[ImageErrors], cfg: Config, path: Path) -> None:
 
 
 def write_index(found: list[ImageErrors], path: Path, title: str) -> None:
-    """A plain page of the drawn photos, worst first (no script, no network: opens from the folder)."""
+    """A plain page of the drawn photos, worst first, under the drawings' legend (no script, no network: opens from
+    the folder)."""
     from .atomic import atomic_write_text
 
     esc = html.escape
     parts = [f"<!doctype html><meta charset='utf-8'><title>{esc(title)}</title>",
              "<style>body{font:14px sans-serif;margin:12px}figure{display:inline-block;margin:6px;vertical-align:top}"
-             "img{max-width:420px;height:auto}figcaption{max-width:420px}</style>",
+             "img{max-width:420px;height:auto}figcaption{max-width:420px}"
+             ".legend{background:#282828;color:#ebebeb;padding:6px 10px;display:inline-block;line-height:1.9}"
+             ".it{white-space:nowrap;margin-right:14px}.sw{display:inline-block;box-sizing:border-box;width:24px;"
+             "height:14px;margin-right:4px;vertical-align:middle}</style>",
              f"<h1>{esc(title)}</h1><p>{len(found)} photos with mistakes, the worst first; "
-             f"<a href='{CSV_NAME}'>{CSV_NAME}</a> lists each one.</p>"]
+             f"<a href='{CSV_NAME}'>{CSV_NAME}</a> lists each one.</p>", _legend_html()]
     for e in found:
         cap = f"{esc(e.ip.name)}: " + esc(_counts(e).replace("  ", ", "))
         if e.drawn:

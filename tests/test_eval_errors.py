@@ -311,3 +311,56 @@ def test_a_second_box_drawn_off_a_found_damage_is_a_duplicate_not_a_false_alarm(
             if r["image"] == name and r["kind"] == "fp":
                 iou = box_iou(np.array([[float(r[k]) for k in ("x1", "y1", "x2", "y2")]]), found)[0]
                 assert not ((iou > 0.3) & (found_cls == r["class"])).any(), r
+
+
+def test_index_html_has_the_legend_with_swatches_dashed_where_the_boxes_are_drawn_dashed(rdd, tmp_path):
+    """index.html shows the drawings' legend as CSS swatches in the boxes' colours, dashed where the drawn boxes are
+    dashed (a missed box; a wrong class's and a misplaced box's true box, thin, beside their solid predicted box),
+    solid where they are solid; on the drawings of real val photos a missed box is dashed and a false alarm solid."""
+    import re
+
+    import cv2
+
+    from detector.evalerrors import write_errors
+
+    if not DEFAULT_WEIGHTS_ONNX.is_file():
+        pytest.skip(f"shipped model missing: {DEFAULT_WEIGHTS_ONNX}")
+    root = _set(rdd, tmp_path / "set", ("Czech_002682", "Czech_002857", "Japan_000762", "Japan_000767", "Japan_000694",
+                                           "Czech_002529"))
+    cfg = Config()
+    preds = predict_split(root / "data.yaml", DEFAULT_WEIGHTS_ONNX, cfg, "val", use_cache=False)
+    res = evaluate(root / "data.yaml", DEFAULT_WEIGHTS_ONNX, cfg, preds=preds)
+    errs = tmp_path / "errs"
+    write_errors(preds, res["thresholds"], errs, cfg)
+    page = (errs / "index.html").read_text()
+    legend = re.search(r"<p class='legend'>(.*?)</p>", page)
+    assert legend, page[:2000]
+    items = {}
+    for it in re.findall(r"<span class='it'>(.*?)</span>(?=\s*<span class='it'>|$)", legend.group(1)):
+        text = re.sub(r"<[^>]*>", "", it).strip().split(":")[0]
+        items[text] = [(style, color) for _, style, color in
+                       re.findall(r"border:(\d+)px (solid|dashed) #([0-9a-f]{6})", it)]
+    styles = {k: [s for s, _ in v] for k, v in items.items()}
+    assert styles == {"right": ["solid"], "false alarm": ["solid"], "missed": ["dashed"],
+                      "wrong class": ["solid", "dashed"], "duplicate": ["solid"], "misplaced": ["solid", "dashed"]}
+    named = {"right": "green", "false alarm": "red", "wrong class": "magenta", "duplicate": "orange", "misplaced": "cyan"}
+    for k, color in named.items():  # the swatches are in the boxes' colours
+        for _, hexc in items[k]:
+            px = np.array([[int(hexc[4:6], 16), int(hexc[2:4], 16), int(hexc[0:2], 16)]])  # BGR
+            assert _share(px, color) == 1.0, (k, hexc)
+    # and the drawings: a missed box dashed yellow, a false alarm solid red
+    rows = _rows(errs)
+    seen = Counter()
+    for r in rows:
+        box = [float(r[k]) for k in ("x1", "y1", "x2", "y2")]
+        if r["kind"] not in ("fn", "fp") or box[2] - box[0] < 20 or box[3] - box[1] < 20:
+            continue
+        img = cv2.imread(str(errs / r["drawn"]))
+        if r["kind"] == "fn":
+            b, g, rr = (np.concatenate(_sides(img, box))[:, i].astype(int) for i in range(3))
+            yellow = float(((rr > 170) & (g > 170) & (b < 110)).mean())
+            assert 0.25 < yellow < 0.8, (r, yellow)  # about half: dashes and gaps
+        else:
+            assert max(_share(_edge(img, box, s), "red") for s in ("left", "bottom")) > 0.9, r  # no gaps
+        seen[r["kind"]] += 1
+    assert seen["fn"] >= 2 and seen["fp"] >= 1, seen
