@@ -37,6 +37,7 @@ import pandas as pd
 
 from .atomic import atomic_write
 from .errors import UsageError, plural
+from .pages import A4_IN, col_px, count, fit_scale, footer
 
 LEDGER = "ledger"
 BLOCKS_PER_PAGE = 3
@@ -50,8 +51,7 @@ GAP_PT = 16.0
 ROW_MIN_PT = 13.0
 #: the 備考 row is as tall as this many rows (room to write by hand)
 NOTE_ROWS = 3
-#: A4 portrait (inches) and the page's margins: what a page holds
-A4_IN = (8.27, 11.69)
+#: the page's margins (A4 portrait, ``pages.A4_IN``): what a page holds
 MARGIN_SIDE_IN = 0.4
 MARGIN_TOP_IN = 0.7
 #: the photo's margin inside its area, in pixels
@@ -136,9 +136,7 @@ def _fit(w: int, h: int, box_w: float, box_h: float) -> tuple[int, int]:
     return max(1, int(w * s)), max(1, int(h * s))
 
 
-def _col_px(width: float) -> float:
-    """An Excel column width (characters of the default font) in pixels, as Excel draws it."""
-    return int(width * 7 + 5)
+_col_px = col_px  # an Excel column width in pixels (pages.col_px, shared with the list sheets')
 
 
 def print_scale(block_pt: float) -> int:
@@ -147,8 +145,7 @@ def print_scale(block_pt: float) -> int:
     width_in = sum(_col_px(w) for w in COLUMN_WIDTHS.values()) / 96
     height_in = (BLOCKS_PER_PAGE * block_pt + (BLOCKS_PER_PAGE - 1) * GAP_PT) / 72
     room_w, room_h = A4_IN[0] - 2 * MARGIN_SIDE_IN, A4_IN[1] - 2 * MARGIN_TOP_IN
-    fit = min(room_w / width_in, room_h / height_in) * 0.97  # a little room for the renderer's rounding
-    return max(40, min(100, int(fit * 100)))
+    return fit_scale(width_in, height_in, room_w, room_h, least=40)  # pages.SLACK: room for the renderer's rounding
 
 
 def _header_text(v: str) -> str:
@@ -300,7 +297,7 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
         dv = status_validation(ja_first=True)  # the repair list's drop-down (its 状態(和) column's)
         dv.sqref = MultiCellRange(" ".join(status_cells[k:k + STATUS_CELLS_A_RULE]))
         ws.add_data_validation(dv)
-    pages = max(1, -(-n // BLOCKS_PER_PAGE))
+    pages = count(n, BLOCKS_PER_PAGE)
     ws.print_area = f"A1:D{max(1, r - 1)}"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.orientation = "portrait"
@@ -331,8 +328,6 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
                   "hidden column E on each block's ID row: the damage's status_changed_at when exported; the import "
                   "holds a block the office changed since (README: Stale lists)")],
                 [(k, ja, en) for k, ja, en in rows])
-    lg.oddFooter.center.text = LEGEND_FOOTER  # its own pages, from 1, never counted in the ledger's total
-    lg.page_setup.firstPageNumber, lg.page_setup.useFirstPageNumber = 1, True
     with atomic_write(path, "wb") as fh:
         buf = io.BytesIO()
         wb.save(buf)
@@ -345,16 +340,12 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
     return path
 
 
-#: the legend sheet's footer: its page, numbered from 1 (no total: its page count is the renderer's)
-LEGEND_FOOTER = "凡例 legend &P"
-
-
 def ledger_footer(pages: int) -> str:
     """The ledger sheet's footer: its page of its own ``pages`` (``1 / 11``), the total written as text. A header
     code's total (``&N``) counts every page printed, the legend's too when the whole workbook is printed (LibreOffice's
     PDF export, Excel's "Print Entire Workbook": ``1 / 14``), and no code counts one sheet's; the ledger's pages are
-    known (``BLOCKS_PER_PAGE`` blocks a page, a page break after each page's last block, one page wide)."""
-    return f"&P / {pages}"
+    known (``BLOCKS_PER_PAGE`` blocks a page, a page break after each page's last block, one page wide: ``pages``)."""
+    return footer(pages)
 
 
 #: the most cells one drop-down rule lists (its cell list, sqref, kept short: one rule a 1,000 blocks)

@@ -659,19 +659,49 @@ def xlsx_cell(cell, v: Any, number_format: str | None = None, number_width: int 
     return number_width
 
 
-def xlsx_print_setup(ws, n_cols: int, n_rows: int) -> None:
+#: a list sheet's data rows: their height (points; Excel's for its 11 pt default font), set on each so that no
+#: renderer grows one (a CJK fallback font, a line break in a cell) and its pages can be counted (``xlsx_print_setup``)
+LIST_ROW_PT = 15.0
+#: a list sheet's margins (inches): A4 landscape
+LIST_MARGIN_SIDE_IN = 0.4
+LIST_MARGIN_TOP_IN = 1.0
+
+
+def xlsx_print_setup(ws, n_cols: int, n_rows: int) -> int:
     """A list sheet as it is printed and filed: A4 landscape, one page wide, the header row on every page, page
-    numbers; the header row's filter over the ``n_rows`` rows."""
+    numbers of its own pages (``1 / 5``, numbered from 1, however the workbook is printed); the header row's filter
+    over the ``n_rows`` rows. Called once its columns' widths (and hidden columns) are set; returns its pages.
+
+    The pages are counted here, as the photo ledger's (``pages``): a fixed scale at which the shown columns fit the
+    page's width (``pages.fit_scale``; not "fit to width", whose scale is the renderer's and which ignores page
+    breaks), each data row ``LIST_ROW_PT`` high, and a page break after each page's last row (``pages.rows_per_page``
+    of them, with room to spare); the footer's total is that count (``pages.footer``), not ``&N`` (every page
+    printed: the legend's too)."""
     from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.pagebreak import Break
+
+    from . import pages
 
     ws.auto_filter.ref = f"A1:{get_column_letter(n_cols)}{max(1, n_rows + 1)}"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.orientation = "landscape"
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.print_title_rows = "1:1"
-    ws.page_margins.left = ws.page_margins.right = 0.4
-    ws.oddFooter.center.text = "&P / &N"
+    ws.page_margins.left = ws.page_margins.right = LIST_MARGIN_SIDE_IN
+    ws.page_margins.top = ws.page_margins.bottom = LIST_MARGIN_TOP_IN
+    dims = [ws.column_dimensions.get(get_column_letter(j)) for j in range(1, n_cols + 1)]  # none added
+    width_in = sum(pages.col_px(8.43 if d is None else d.width) for d in dims if d is None or not d.hidden) / 96
+    room_w, room_h = pages.A4_IN[1] - 2 * LIST_MARGIN_SIDE_IN, pages.A4_IN[0] - 2 * LIST_MARGIN_TOP_IN
+    ws.page_setup.scale = scale = pages.fit_scale(width_in, None, room_w, room_h)
+    per_page = pages.rows_per_page(room_h, scale, ws.row_dimensions[1].height or LIST_ROW_PT, LIST_ROW_PT)
+    for r in range(2, n_rows + 2):
+        ws.row_dimensions[r].height = LIST_ROW_PT
+    for r in range(1 + per_page, n_rows + 1, per_page):  # sheet row r: the page's last (row 1 is the heading)
+        ws.row_breaks.append(Break(id=r))
+    wide = max(1, math.ceil(width_in * scale / 100 / room_w - 1e-9))  # more than one only at Excel's least scale
+    n_pages = pages.count(n_rows, per_page) * wide
+    ws.oddFooter.center.text = pages.footer(n_pages)
+    ws.page_setup.firstPageNumber, ws.page_setup.useFirstPageNumber = 1, True  # 1, even printed after another sheet
+    return n_pages
 
 
 #: the repair list workbook's number columns and their Excel format (``xlsx_cell``)
@@ -739,6 +769,10 @@ def map_note(cfg, geo: bool = False) -> tuple[str, str, str]:
     return ("地図 map", "空欄 (config export.map_url: null)", "empty: no web map set (config export.map_url null)")
 
 
+#: the legend sheet's footer: its page, numbered from 1 (no total: it is printed as the renderer lays it out)
+LEGEND_FOOTER = "凡例 legend &P"
+
+
 def xlsx_legend(wb, cfg, title: str, count: tuple[str, int], notes: list[tuple], cols: list[tuple[str, str, str]]):
     """The workbook's ``legend`` sheet (the repair list's and the photo ledger's): ``title``, the municipality, when it
     was made, ``count`` (label, number), the version, the times' clock, ``notes`` (label, ja, en rows), then the
@@ -770,6 +804,8 @@ def xlsx_legend(wb, cfg, title: str, count: tuple[str, int], notes: list[tuple],
             for c in lg[lg.max_row]:
                 c.font = bold
     lg["A1"].font = Font(bold=True, size=14)
+    lg.oddFooter.center.text = LEGEND_FOOTER  # its own pages, from 1, never counted in another sheet's total
+    lg.page_setup.firstPageNumber, lg.page_setup.useFirstPageNumber = 1, True
     return lg
 
 

@@ -210,7 +210,9 @@ def test_due_xlsx_and_map(registry, tmp_path):  # noqa: F811
     r = patrol("export", path, "--format", "due", "--roads", ROADS, "--out", x, "--at", "2026-12-20")
     assert r.returncode == 0, r.stderr
     ws = load_workbook(x).active
-    assert ws.max_row == 11238 + 1 and ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
+    assert ws.max_row == 11238 + 1 and ws.page_setup.orientation == "landscape"
+    per_page = ws.row_breaks.brk[0].id - 1  # its own pages counted (one page wide at a fixed scale): not &N
+    assert ws.oddFooter.center.text == f"&P / {len(ws.row_breaks.brk) + 1}" == f"&P / {-(-11238 // per_page)}"
     assert "2026-12-20" in ws.oddHeader.center.text and ws.print_title_rows == "$1:$1"
     heads = [c.value.split("\n")[-1] for c in ws[1]]
     assert heads == ["segment_id", "road_name", "length_m", "coverage", "last_surveyed", "every_days", "due",
