@@ -958,39 +958,31 @@ def predict_split(source: str | Path, weights: str | Path | None, cfg: Config, s
     if detector is None:
         detector = load_detector(weights, cfg)
 
-    def read(p: Path) -> np.ndarray | str:
-        from .frames import FrameError, load_image
+    from .frames import FrameError, decoded_batches, load_image
 
+    def read(p: Path) -> tuple[np.ndarray | None, str | None]:
         try:
-            return load_image(p)  # EXIF orientation applied, as ultralytics trains; corrupt JPEG data refused
-        except FrameError as e:
-            return str(e)
+            return load_image(p), None  # EXIF orientation applied, as ultralytics trains; corrupt JPEG data refused
+        except FrameError as e:  # (only that: any other error is a bug, and stops the evaluation)
+            return None, str(e)
 
     out: list[ImagePreds] = []
-    batch = max(1, cfg.detect.batch)
-    buf: list[tuple[Path, np.ndarray]] = []
-
-    def flush():
-        res = detector.predict_all([im for _, im in buf], conf, max_det)
-        for (p, im), (xyxy, c, k) in zip(buf, res):
-            h, w = im.shape[:2]
-            gx, gk = read_labels(label_of[p], names, w, h, voc)
-            o = _order(c)
-            out.append(ImagePreds(name=p.name, source=source_of(p.name), width=w, height=h, pred_xyxy=xyxy[o],
-                                  pred_conf=c[o], pred_cls=k[o], gt_xyxy=gx, gt_cls=gk, path=str(p)))
-        buf.clear()
-
     skipped: list[str] = []
-    for p, im in prefetch(read, images):
-        if isinstance(im, str):  # one damaged photo does not cost the score of the others
-            print(f"warning: {p}: {im}; not scored", file=sys.stderr)
-            skipped.append(str(p))
-            continue
-        buf.append((p, im))
-        if len(buf) >= batch:
-            flush()
-    if buf:
-        flush()
+
+    def skip(p: Path, why: str) -> None:  # one damaged photo does not cost the score of the others
+        print(f"warning: {p}: {why}; not scored", file=sys.stderr)
+        skipped.append(str(p))
+
+    def scored(p: Path, im: np.ndarray, xyxy: np.ndarray, c: np.ndarray, k: np.ndarray) -> ImagePreds:
+        h, w = im.shape[:2]
+        gx, gk = read_labels(label_of[p], names, w, h, voc)
+        o = _order(c)
+        return ImagePreds(name=p.name, source=source_of(p.name), width=w, height=h, pred_xyxy=xyxy[o],
+                          pred_conf=c[o], pred_cls=k[o], gt_xyxy=gx, gt_cls=gk, path=str(p))
+
+    for buf in decoded_batches(images, cfg.detect.batch, skip, decode=read):
+        res = detector.predict_all([im for _, im in buf], conf, max_det)
+        out.extend(scored(p, im, *r) for (p, im), r in zip(buf, res))
     voc.report(f"{source}: {split_name}" if split_name else str(source))
     if not out:
         raise InputError(f"none of the {len(images)} images can be decoded (e.g. {skipped[0]})", source)

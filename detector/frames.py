@@ -93,7 +93,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as dtime, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -110,7 +110,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "Frame", "FrameError", "ExifInfo", "REASONS", "CSV_COLUMNS", "EXTRA_COLUMNS", "scan_drive", "parse_exif_tags", "read_exif",
-    "load_image", "iter_decoded", "iter_images", "write_frames_csv", "read_frames_csv", "reason_code",
+    "load_image", "iter_decoded", "iter_images", "decoded_batches", "write_frames_csv", "read_frames_csv", "reason_code",
     "sniff_format", "drive_name", "sequence_of", "chain_folders", "walk_drive", "scan", "Scan", "TrackUse",
     "load_tracks", "merge_track_uses", "track_warnings", "datum_warnings", "VideoUse", "video_warnings", "ignored_by",
     "camera_of", "CAMERAS", "hfov_from_focal35",
@@ -1875,12 +1875,15 @@ def _decode(fr: Frame) -> tuple[np.ndarray | None, str | None]:
         return None, f"decode_failed: {type(e).__name__}"
 
 
-def iter_decoded(frames: Iterable[Frame], workers: int = 2, prefetch: int = 8
-                 ) -> Iterator[tuple[Frame, np.ndarray | None, str | None]]:
+def iter_decoded(frames: Iterable[Frame | Path], workers: int = 2, prefetch: int = 8,
+                 decode: Callable[[Any], tuple[np.ndarray | None, str | None]] | None = None
+                 ) -> Iterator[tuple[Any, np.ndarray | None, str | None]]:
     """Yield (frame, image or None, error reason or None) in input order, decoding ahead in a thread pool.
 
     At most ``prefetch`` decoded images wait for the consumer. Frames not "ok" are not decoded:
-    they come out as (frame, None, frame.reason)."""
+    they come out as (frame, None, frame.reason). ``decode(item) -> (image, None) | (None, reason)`` decodes one
+    item (a Frame, or a path: always decoded); by default :func:`load_image`, any error a ``decode_failed`` reason."""
+    decode = decode or _decode
     prefetch = max(1, int(prefetch))
     pending: deque[tuple[Frame, Future | None]] = deque()
     it = iter(frames)
@@ -1893,7 +1896,8 @@ def iter_decoded(frames: Iterable[Frame], workers: int = 2, prefetch: int = 8
                 if fr is None:
                     exhausted = True
                     break
-                pending.append((fr, pool.submit(_decode, fr) if fr.status == "ok" else None))
+                ok = not isinstance(fr, Frame) or fr.status == "ok"
+                pending.append((fr, pool.submit(decode, fr) if ok else None))
             if not pending:
                 return
             fr, fut = pending.popleft()
@@ -1910,6 +1914,30 @@ def iter_decoded(frames: Iterable[Frame], workers: int = 2, prefetch: int = 8
 
 
 iter_images = iter_decoded
+
+
+def decoded_batches(items: Iterable[Frame | Path], size: int, on_reject: Callable[[Any, str | None], None],
+                    decode: Callable[[Any], tuple[np.ndarray | None, str | None]] | None = None
+                    ) -> Iterator[list[tuple[Any, np.ndarray]]]:
+    """The items' decoded images for a detector, in batches: lists of ``size`` (at least 1; the last one shorter)
+    (item, image) pairs in input order, decoded ahead by :func:`iter_decoded` (``decode`` as there).
+
+    An item that is not decoded goes to ``on_reject(item, reason)`` where it comes in the order: after the batches
+    of the items before it, before the batch that takes the next ones. The list yielded is emptied when the next
+    batch is asked for (or the loop ends), so at most one batch of decoded images is held (and iter_decoded's few
+    ahead): take what is needed from it before the loop goes on, and bind no image to a name that outlives it."""
+    batch: list[tuple[Any, np.ndarray]] = []
+    for item, img, err in iter_decoded(items, decode=decode):
+        if img is None:
+            on_reject(item, err)
+            continue
+        batch.append((item, img))
+        if len(batch) >= size:
+            yield batch
+            batch.clear()
+    if batch:
+        yield batch
+        batch.clear()
 
 
 # ----------------------------------------------------------------------------------------------- frames.csv

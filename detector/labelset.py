@@ -154,7 +154,7 @@ def read_and_predict(drives: Sequence[Path], cfg: Config, weights: Path, out: Pa
                      progress=None, summary: LabelSetSummary | None = None) -> list[FramePred]:
     """The drives' frames (``frames.scan``, as ``patrol detect`` reads them: a frame without a position is still
     predicted) and the model's boxes on each usable one at :func:`low_conf`."""
-    from .frames import iter_decoded, scan
+    from .frames import decoded_batches, scan
     from .infer import load_detector
 
     summary = summary or LabelSetSummary(out=out)
@@ -185,33 +185,22 @@ def read_and_predict(drives: Sequence[Path], cfg: Config, weights: Path, out: Pa
                          "no image files", drives[0])
     detector = load_detector(weights, cfg)
     conf = low_conf(cfg.thresholds())
-    bs = cfg.detect.batch
     preds: list[FramePred] = []
-    pending: list = []
     task = progress.add_task("Predicting", total=len(todo)) if progress else None
     t0 = time.perf_counter()
 
-    def flush():
-        if not pending:
-            return
-        for (f, im), (xyxy, c, k) in zip(pending, detector.predict_all([im for _, im in pending], conf)):
-            preds.append(FramePred(f, np.asarray(xyxy, float).reshape(-1, 4), np.asarray(c, float),
-                                   np.asarray(k, dtype=object), int(im.shape[1]), int(im.shape[0])))
+    def reject(f, err):  # decoded badly: rejected with its reason, as the detect stage does
+        f.status, f.reason = "rejected", err or "decode_failed"
+        summary.rejected.append((f"{f.drive}/{f.name}", f.reason))
+        if progress:
+            progress.advance(task, 1)
+
+    for pending in decoded_batches(todo, cfg.detect.batch, reject):
+        preds.extend(FramePred(f, np.asarray(xyxy, float).reshape(-1, 4), np.asarray(c, float),
+                               np.asarray(k, dtype=object), int(im.shape[1]), int(im.shape[0]))
+                     for (f, im), (xyxy, c, k) in zip(pending, detector.predict_all([im for _, im in pending], conf)))
         if progress:
             progress.advance(task, len(pending))
-        pending.clear()
-
-    for f, img, err in iter_decoded(todo):
-        if img is None:  # decoded badly: rejected with its reason, as the detect stage does
-            f.status, f.reason = "rejected", err or "decode_failed"
-            summary.rejected.append((f"{f.drive}/{f.name}", f.reason))
-            if progress:
-                progress.advance(task, 1)
-            continue
-        pending.append((f, img))
-        if len(pending) >= bs:
-            flush()
-    flush()
     summary.predict_seconds = time.perf_counter() - t0
     summary.frames_ok = len(preds)
     return preds

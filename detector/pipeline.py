@@ -490,7 +490,7 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
     The stage's own copy is ``.work/detections.detect.csv``; ``OUT/detections.csv`` is published from it (a copy, written
     only when it differs), so one open in Excel (``busy``: noted there, else OutputInUseError) neither stops the
     run nor leaves the stage reading an old file."""
-    from .frames import apply_look, iter_decoded
+    from .frames import apply_look, decoded_batches
     from .look import measure_look
 
     det_csv = out / WORK / "detections.detect.csv"
@@ -536,25 +536,25 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
             from .infer import load_detector
 
             detector = load_detector(weights, cfg)
-        bs = batch or cfg.detect.batch
         t0 = time.perf_counter()
         n_done = 0
-        pending: list[tuple] = []
 
-        def flush():
-            nonlocal n_done
-            if not pending:
-                return
-            imgs = [im for _, im in pending]
-            preds = detector.predict(imgs)
-            recs = []
-            for (f, im), (xyxy, conf, cls) in zip(pending, preds):
-                # its look on the pixels decoded anyway (brightness, clipped, sharpness; detector/look.py): kept
-                # in the journal, so a resumed run has it without decoding the frame again
-                recs.append({"drive": f.drive, "name": f.name, "file": file_id[_frame_key(f)],
-                             "h": int(im.shape[0]), "w": int(im.shape[1]), "look": list(measure_look(im)),
-                             "boxes": [[round(float(v), 1) for v in b] + [round(float(c), 4), str(k)]
-                                       for b, c, k in zip(np.asarray(xyxy).reshape(-1, 4), conf, cls)]})
+        def reject(f, err):
+            rec = {"drive": f.drive, "name": f.name, "file": file_id[_frame_key(f)], "reject": err or "decode_failed"}
+            journal.append([rec])
+            journal.done[_frame_key(f)] = rec
+            if progress:
+                progress.advance(task, 1)
+
+        for pending in decoded_batches(todo, batch or cfg.detect.batch, reject):
+            preds = detector.predict([im for _, im in pending])
+            # its look on the pixels decoded anyway (brightness, clipped, sharpness; detector/look.py): kept in the
+            # journal, so a resumed run has it without decoding the frame again
+            recs = [{"drive": f.drive, "name": f.name, "file": file_id[_frame_key(f)],
+                     "h": int(im.shape[0]), "w": int(im.shape[1]), "look": list(measure_look(im)),
+                     "boxes": [[round(float(v), 1) for v in b] + [round(float(c), 4), str(k)]
+                               for b, c, k in zip(np.asarray(xyxy).reshape(-1, 4), conf, cls)]}
+                    for (f, im), (xyxy, conf, cls) in zip(pending, preds)]
             journal.append(recs)
             checkpoint("detect_batch")
             for r in recs:
@@ -564,20 +564,6 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
                 progress.advance(task, len(pending))
             if on_batch:
                 on_batch(n_done)
-            pending.clear()
-
-        for f, img, err in iter_decoded(todo):
-            if img is None:
-                rec = {"drive": f.drive, "name": f.name, "file": file_id[_frame_key(f)], "reject": err or "decode_failed"}
-                journal.append([rec])
-                journal.done[_frame_key(f)] = rec
-                if progress:
-                    progress.advance(task, 1)
-                continue
-            pending.append((f, img))
-            if len(pending) >= bs:
-                flush()
-        flush()
         dt = time.perf_counter() - t0
         summary.detect_fps = n_done / dt if dt > 0 else None
     journal.close()

@@ -19,7 +19,7 @@ from badinputs import SKIPPED, corrupt_scans, make_bad_corpus
 from conftest import SHARED
 from detector.config import Config
 from detector.frames import (
-    CSV_COLUMNS, REASONS, Frame, FrameError, chain_folders, iter_decoded, load_image, read_frames_csv, reason_code,
+    CSV_COLUMNS, REASONS, Frame, FrameError, chain_folders, decoded_batches, iter_decoded, load_image, read_frames_csv, reason_code,
     scan_drive,
     write_frames_csv,
 )
@@ -263,6 +263,36 @@ def test_iter_decoded_reports_decode_failures(tmp_path, scanned):
     out = list(iter_decoded([good, fake]))
     assert out[0][2] is None and out[0][1] is not None
     assert out[1][1] is None and reason_code(out[1][2]) == "decode_failed"
+
+
+def test_decoded_batches_keep_the_order_and_hold_one_batch(tmp_path, scanned):
+    """The detect stage, label-set and eval decode in batches through decoded_batches: an undecodable frame is
+    reported where it comes (after the batch before it, before the next one), the batches are in input order, and a
+    batch's list is emptied when the next is asked for (and after the last), so no more than one batch of decoded
+    images is held."""
+    good = [f for f in scanned[PASSES[0]] if f.status == "ok"][:5]
+    bad = Frame(drive="d", name="x.jpg", path=tmp_path / "x.jpg", index=0, status="ok", reason="", time=None)
+    bad.path.write_bytes(good[0].path.read_bytes()[:3000])  # truncated after the scan
+    events, yielded = [], []
+
+    def reject(f, why):
+        events.append((f.name, why, [len(b) for b in yielded]))
+
+    for batch in decoded_batches(good[:2] + [bad] + good[2:], 2, reject):
+        assert all(img.shape == (f.height, f.width, 3) for f, img in batch)
+        events.append([f.name for f, _ in batch])
+        yielded.append(batch)
+    assert events[0] == [good[0].name, good[1].name]
+    assert events[1][0] == "x.jpg" and reason_code(events[1][1]) == "decode_failed"
+    assert events[1][2] == [0]  # the batch before it was emptied when the loop went on
+    assert events[2:] == [[good[2].name, good[3].name], [good[4].name]]
+    assert yielded[-1] == []  # the last (shorter) batch too
+    # paths with a decoder of one's own (eval's: only a FrameError is a reject)
+    got, why = [], []
+    for batch in decoded_batches([good[0].path, bad.path], 8, lambda p, r: why.append((p, r)),
+                                 decode=lambda p: (load_image(p), None) if p != bad.path else (None, "no")):
+        got.append([p for p, _ in batch])
+    assert got == [[good[0].path]] and why == [(bad.path, "no")]
 
 
 def test_corrupt_jpeg_data_is_rejected_in_our_words(tmp_path, scanned, capfd, caplog):
