@@ -563,7 +563,9 @@ def label_set(
               + (f"val is whole stretches of the drives, every val frame at least {SPLIT_GAP_M:g} m from every train "
                  f"frame ({SPLIT_GAP_S:g} s in a drive where one has no position)" if s.val_apart else
                  "warning: no stretch of the drives could be kept apart for val (drives of one frame): the last "
-                 "frame is val, and may show what a train frame shows"))
+                 "frame is val, and may show what a train frame shows")
+              + (f"; {len(s.picks)} of --n {n}: the other frames lie within the gap of a val frame (in neither "
+                 "split)" if len(s.picks) < min(n, s.frames_ok) else ""))
     t.add_row("model", f"{w} at {cfg.detect.imgsz} px")
     t.add_row("written", f"{out} (images/, annotations/xmls/, data.yaml, train.txt, val.txt, label-set.csv, README.txt)"
               + (f"; {plural(s.replaced, 'file')} of the earlier label-set replaced" if s.replaced else ""))
