@@ -530,7 +530,7 @@ def label_set(
     """Choose the frames worth labelling (the model's borderline calls first, some clear hits, a few empty
     frames, spread along the drives) and write them with pre-labels for LabelImg (Pascal VOC) and a data.yaml."""
     from detector.infer import resolve_weights
-    from detector.labelset import MIN_GAP_S, REASONS, check_dir, make_label_set
+    from detector.labelset import MIN_GAP_S, REASONS, SPLIT_GAP_M, SPLIT_GAP_S, check_dir, make_label_set
 
     cfg = _config(config)
     w = resolve_weights(cfg, weights)
@@ -558,17 +558,25 @@ def label_set(
               + f" (of {avail})")
     t.add_row("spread", f"at least {s.gap_s:g} s apart in a drive and {s.gap_m:g} m apart"
               + (" (halved until enough frames were found)" if s.gap_s < MIN_GAP_S else ""))
+    n_val = sum(p.split == "val" for p in s.picks)
+    t.add_row("split", f"{len(s.picks) - n_val} train, {n_val} val: "
+              + (f"val is whole stretches of the drives, every val frame at least {SPLIT_GAP_M:g} m from every train "
+                 f"frame ({SPLIT_GAP_S:g} s in a drive where one has no position)" if s.val_apart else
+                 "warning: no stretch of the drives could be kept apart for val (drives of one frame): the last "
+                 "frame is val, and may show what a train frame shows")
+              + (f"; {len(s.picks)} of --n {n}: the other frames lie within the gap of a val frame (in neither "
+                 "split)" if len(s.picks) < min(n, s.frames_ok) else ""))
     t.add_row("model", f"{w} at {cfg.detect.imgsz} px")
     t.add_row("written", f"{out} (images/, annotations/xmls/, data.yaml, train.txt, val.txt, label-set.csv, README.txt)"
               + (f"; {plural(s.replaced, 'file')} of the earlier label-set replaced" if s.replaced else ""))
     t.add_row("next", f"1. LabelImg: Open Dir {out / 'images'}, Change Save Dir {out / 'annotations' / 'xmls'}, "
               "format PascalVOC; check, fix and save every photo (one without damage saved with no box)")
     t.add_row("", f"2. patrol train {out / 'data.yaml'} --with <RDD data.yaml> (your photos with the ones the "
-              "model learnt from; train.txt / val.txt: one in five for val)")
+              "model learnt from; train.txt / val.txt: the split above)")
     cfg_name = config if config else "<your city's config>"
     t.add_row("", f"3. put the detect: line train prints at its end into {cfg_name}, then patrol tune "
               f"{out / 'data.yaml'} --config {cfg_name} (without that line tune tunes the shipped model; steps in "
-              f"{out / 'README.txt'})")
+              f"{out / 'README.txt'}, its paths relative to the folder: it may be copied elsewhere)")
     t.add_row("time", f"{s.seconds:.1f} s (prediction {s.predict_seconds:.1f} s)")
     console.print(t)
 

@@ -22,8 +22,23 @@ Written into OUT in the layout ``patrol train`` reads with Pascal VOC labels: ``
 pipeline sees it: EXIF orientation applied, saved without an orientation tag), ``annotations/xmls/<name>.xml``
 (LabelImg's own format; the detections at or above their class's threshold less ``PRELABEL_BELOW``: every
 borderline call and every hit), ``train.txt`` and
-``val.txt`` (every ``VAL_EVERY``-th chosen frame along the drive to val), ``data.yaml`` over them, ``README.txt``
-(the next steps, Japanese and English) and ``label-set.csv`` (UTF-8 with BOM, one row per chosen frame)."""
+``val.txt`` (the split below), ``data.yaml`` over them (``path: .``: the folder may be copied elsewhere),
+``README.txt`` (the next steps, Japanese and English, its paths relative to OUT) and ``label-set.csv`` (UTF-8 with BOM,
+one row per chosen frame, its ``split``).
+
+The split is by place, not every k-th pick: consecutive picks can show one pothole (from 25 m and from 5 m), and a
+val photo of a damage that is also in train makes the val score optimistic. Val is whole stretches of road
+(:func:`val_zone`): in each drive the frames around ``VAL_STRETCHES`` along it (by time; frames without one by their
+order), ``VAL_SHARE`` of its frames in all (one stretch at the middle of a drive of fewer than
+``VAL_TWO_STRETCHES`` frames), and the frames of any drive within ``VAL_REACH_M`` of them (another
+pass over the same stretch; a drive that such passes already give half its share gets no stretch of its own).
+``VAL_SHARE`` of the picks (at least one where two or more are chosen) are taken from there, with the kinds' shares;
+the train picks from the other frames, none within ``SPLIT_GAP_M`` of a val pick where both have a position, else
+(in the same drive) ``SPLIT_GAP_S`` seconds (``SPLIT_GAP_FRAMES`` frames without a time). Where no stretch can be
+set apart (drives of one frame) the last pick is val and the summary says val is not kept apart.
+
+A drive is named by its folder; two drives of one folder name (two cars' ``2026-11-20``) by the shortest end of
+their paths that tells them apart (``car1/2026-11-20``), and are separate drives for the spread rule."""
 
 from __future__ import annotations
 
@@ -57,11 +72,22 @@ PRELABEL_BELOW = BORDER  # (not more: a frame below the band and above the floor
 MIN_GAP_S = 3.0
 MIN_GAP_M = 20.0
 MIN_GAP_FRAMES = 3  # frames without a time: this many frames apart in their drive
-VAL_EVERY = 5  # every 5th chosen frame along the drives goes to val.txt, the others to train.txt
+# the split (module docstring): val is VAL_SHARE of the picks, taken from stretches of road around VAL_STRETCHES (the
+# fraction of each drive's frames at their middle), every train pick at least SPLIT_GAP_M from every val pick (a
+# dashcam frame shows the road ~30 m ahead: one damage is seen from 25 m and from 5 m), or SPLIT_GAP_S seconds in the
+# same drive where one of the two has no position (SPLIT_GAP_FRAMES frames without a time)
+VAL_SHARE = 0.20
+VAL_STRETCHES = (0.25, 0.75)  # a drive of fewer than VAL_TWO_STRETCHES frames: one stretch, at the middle (each
+# stretch costs the frames of its gaps on both sides)
+VAL_TWO_STRETCHES = 200
+VAL_REACH_M = 25.0  # another drive's frame this near a stretch's frame is on that stretch (val)
+SPLIT_GAP_M = 50.0
+SPLIT_GAP_S = 10.0
+SPLIT_GAP_FRAMES = 10
 JPEG_QUALITY = 95
 
 CSV_NAME = "label-set.csv"
-COLUMNS = ("image", "drive", "frame", "time", "lat", "lon", "reason", "prelabels", "borderline")
+COLUMNS = ("image", "drive", "frame", "time", "lat", "lon", "reason", "split", "prelabels", "borderline")
 REASONS = ("uncertain", "confident", "background")
 
 
@@ -80,6 +106,7 @@ class Pick:
     pred: FramePred
     reason: str
     image: str = ""  # the file name in OUT/images
+    split: str = "train"  # or "val"
 
 
 @dataclass
@@ -94,6 +121,7 @@ class LabelSetSummary:
     gap_m: float = MIN_GAP_M
     gap_frames: float = MIN_GAP_FRAMES
     replaced: int = 0
+    val_apart: bool = True  # False: no stretch could be set apart (drives of one frame), the last pick is val
     seconds: float = 0.0
     predict_seconds: float = 0.0
     picks: list[Pick] = field(default_factory=list)
@@ -150,6 +178,21 @@ def low_conf(thresholds: dict[str, float]) -> float:
     return max(0.001, min([PREDICT_CONF, *lows]))
 
 
+def drive_labels(drives: Sequence[Path]) -> list[str]:
+    """Each drive's name in label-set.csv and the image names: its folder's name (``frames.drive_name``), or where
+    two drives share it (two cars' ``2026-11-20``) the shortest end of its path (links resolved, ``/``-separated)
+    that no other drive's path ends in: ``car1/2026-11-20``, ``car2/2026-11-20``. The same folder given twice is
+    named by its whole path both times."""
+    parts = [Path(d).resolve().parts for d in drives]
+    labels = []
+    for i, p in enumerate(parts):
+        k = 1
+        while k < len(p) and any(q[-k:] == p[-k:] for j, q in enumerate(parts) if j != i):
+            k += 1
+        labels.append(Path(*p[-k:]).as_posix())
+    return labels
+
+
 def read_and_predict(drives: Sequence[Path], cfg: Config, weights: Path, out: Path, video_dir: Path,
                      progress=None, summary: LabelSetSummary | None = None) -> list[FramePred]:
     """The drives' frames (``frames.scan``, as ``patrol detect`` reads them: a frame without a position is still
@@ -160,6 +203,7 @@ def read_and_predict(drives: Sequence[Path], cfg: Config, weights: Path, out: Pa
     summary = summary or LabelSetSummary(out=out)
     frames = []
     task = progress.add_task("Reading frames", total=len(drives)) if progress else None
+    labels = drive_labels(drives)
     for i, d in enumerate(drives):
         if not Path(d).is_dir():
             raise InputError("not a folder" if Path(d).exists() else "folder not found", d)
@@ -167,6 +211,8 @@ def read_and_predict(drives: Sequence[Path], cfg: Config, weights: Path, out: Pa
         # dashcam.mp4, would share one (scan keys it by the drive's name), the second's extraction replacing the
         # first's frames (its JPEGs then show the other video, or are gone)
         sc = scan(d, cfg, exclude=[out], video_dir=video_dir / str(i), progress=progress)
+        for f in sc.frames:  # two drives of one folder name: told apart (label-set.csv, names, the spread rule)
+            f.drive = labels[i]
         frames.extend(sc.frames)
         summary.videos.extend(sc.videos)
         if progress:
@@ -263,24 +309,80 @@ def too_close(i: int, chosen: np.ndarray, pos, gap_s: float, gap_m: float, gap_f
     return bool((near_t | near_m).any())
 
 
+def _near_any(cand: np.ndarray, picks: Sequence[int], pos, gap_m: float, gap_s: float, gap_frames: float,
+              chunk: int = 4096) -> np.ndarray:
+    """Per frame of ``cand`` (indices): is it within the split gap of one of ``picks``? Where both have a position:
+    nearer than ``gap_m`` (in any drive); else, in the same drive, less than ``gap_s`` seconds apart (frames
+    without a time: ``gap_frames`` frames)."""
+    dr, t, x, y, idx = pos
+    near = np.zeros(len(cand), dtype=bool)
+    q = np.asarray(picks, dtype=int)
+    if not len(q) or not len(cand):
+        return near
+    for lo in range(0, len(cand), chunk):
+        c = np.asarray(cand[lo:lo + chunk], dtype=int)[:, None]
+        dm = np.hypot(x[c] - x[q], y[c] - y[q])
+        placed = np.isfinite(dm)
+        dt = np.abs(t[c] - t[q])
+        by_time = np.where(np.isfinite(dt), dt < gap_s, np.abs(idx[c] - idx[q]) < gap_frames)
+        near[lo:lo + chunk] = np.where(placed, dm < gap_m, (dr[c] == dr[q]) & by_time).any(axis=1)
+    return near
+
+
+def val_zone(pos) -> np.ndarray:
+    """Per frame: is it on a val stretch (module docstring)? In drive order, each drive's frames by time (without
+    one: by their order) around ``VAL_STRETCHES`` (``VAL_SHARE`` of its frames in all; one stretch at the middle of
+    a drive of fewer than ``VAL_TWO_STRETCHES``, none in a drive of one frame), and any drive's placed frames within
+    ``VAL_REACH_M`` of a placed stretch frame; a drive whose frames such passes already make half its share val
+    gets no stretch of its own (the second pass over a route shares the first's stretches)."""
+    dr, t, x, y, idx = pos
+    zone = np.zeros(len(dr), dtype=bool)
+    placed = np.isfinite(x) & np.isfinite(y)
+    for d in range(int(dr.max()) + 1 if len(dr) else 0):
+        mine = np.flatnonzero(dr == d)
+        if len(mine) < 2 or zone[mine].mean() >= VAL_SHARE / 2:
+            continue
+        key = np.where(np.isfinite(t[mine]), t[mine], -np.inf)  # frames without a time first, by their order
+        mine = mine[np.lexsort((idx[mine], key))]
+        centres = VAL_STRETCHES if len(mine) >= VAL_TWO_STRETCHES else ((VAL_STRETCHES[0] + VAL_STRETCHES[-1]) / 2,)
+        size = max(1, round(len(mine) * VAL_SHARE / len(centres)))
+        core = []
+        for c in centres:
+            lo = min(max(0, round(c * len(mine) - size / 2)), len(mine) - size)
+            core.append(mine[lo:lo + size])
+        core = np.concatenate(core)
+        zone[core] = True
+        pc = core[placed[core]]
+        if len(pc):  # another pass over the stretch (and the stretch's own ends, within the reach)
+            other = np.flatnonzero(placed & ~zone)
+            zone[other[_near_any(other, pc, pos, VAL_REACH_M, 0.0, 0.0)]] = True
+    return zone
+
+
 def choose(preds: Sequence[FramePred], thresholds: dict[str, float], n: int, summary: LabelSetSummary | None = None
            ) -> list[Pick]:
-    """``n`` frames (all of them where there are fewer) by the shares and the spread rule (module docstring), in
-    drive order."""
+    """``n`` frames (all of them where there are fewer) by the shares and the spread rule, split into train and
+    val by place (module docstring), in drive order."""
     n = min(n, len(preds))
     kinds = [kind_of(p, thresholds) for p in preds]
     if summary is not None:
         summary.available = Counter(k for k, _ in kinds)
     pos = _positions(preds)
-    quota = {"confident": round(n * CONFIDENT_SHARE), "background": round(n * BACKGROUND_SHARE)}
-    quota["uncertain"] = n - quota["confident"] - quota["background"]
+    zone = val_zone(pos)
+    n_val = 0 if n < 2 or not zone.any() else max(1, round(n * VAL_SHARE))
+
+    def quotas(m: int) -> dict[str, int]:
+        q = {"confident": round(m * CONFIDENT_SHARE), "background": round(m * BACKGROUND_SHARE)}
+        q["uncertain"] = m - q["confident"] - q["background"]
+        return q
+
     order: dict[str, list[int]] = {}
     for k in ("uncertain", "confident"):
         ii = [i for i, (kk, _) in enumerate(kinds) if kk == k]
         order[k] = sorted(ii, key=lambda i: (-kinds[i][1], i))
     bg = [i for i, (kk, _) in enumerate(kinds) if kk == "background"]
     # backgrounds evenly along the drives: every other one by a stride first, the rest after
-    stride = max(1, len(bg) // max(1, quota["background"]))
+    stride = max(1, len(bg) // max(1, quotas(n)["background"]))
     first = bg[::stride]
     taken = set(first)
     order["background"] = first + [i for i in bg if i not in taken]
@@ -290,27 +392,45 @@ def choose(preds: Sequence[FramePred], thresholds: dict[str, float], n: int, sum
         chosen: list[int] = []
         reason: dict[int, str] = {}
 
-        def take(k: str, want: int) -> None:
+        def take(k: str, want: int, allowed: np.ndarray, upto: int) -> None:
             got = 0
             for i in order[k]:
-                if got >= want or len(chosen) >= n:
+                if got >= want or len(chosen) >= upto:
                     return
-                if i in reason or too_close(i, np.array(chosen, dtype=int), pos, gap_s, gap_m, gap_f):
+                if i in reason or not allowed[i] or too_close(i, np.array(chosen, dtype=int), pos, gap_s, gap_m,
+                                                              gap_f):
                     continue
                 chosen.append(i)
                 reason[i] = k
                 got += 1
 
-        for k in REASONS:
-            take(k, quota[k])
-        for k in REASONS:  # shares a kind could not fill
-            take(k, n - len(chosen))
+        def fill(m: int, allowed: np.ndarray) -> None:
+            upto = len(chosen) + m
+            for k, want in quotas(m).items():
+                take(k, want, allowed, upto)
+            for k in REASONS:  # shares a kind could not fill
+                take(k, upto - len(chosen), allowed, upto)
+
+        everyone = np.arange(len(preds))
+        fill(n_val, zone)  # val: from the stretches
+        val = list(chosen)
+        fill(n - len(chosen), ~zone & ~_near_any(everyone, val, pos, SPLIT_GAP_M, SPLIT_GAP_S, SPLIT_GAP_FRAMES))
+        if len(chosen) < n and val:  # too few train frames: more val ones, as far from the train picks
+            train = chosen[len(val):]
+            more = len(chosen)
+            fill(n - len(chosen), zone & ~_near_any(everyone, train, pos, SPLIT_GAP_M, SPLIT_GAP_S, SPLIT_GAP_FRAMES))
+            val += chosen[more:]
         if len(chosen) >= n:
             break
     if summary is not None:
         summary.gap_s, summary.gap_m, summary.gap_frames = gap_s, gap_m, gap_f
+    val_set = set(val)
+    if not val_set and len(chosen) >= 2:  # no stretch to set apart (drives of one frame): the last pick, not apart
+        val_set = {max(chosen)}
+        if summary is not None:
+            summary.val_apart = False
     chosen.sort()
-    return [Pick(preds[i], reason[i]) for i in chosen]
+    return [Pick(preds[i], reason[i], split="val" if i in val_set else "train") for i in chosen]
 
 
 # ------------------------------------------------------------------------------------------------ writing
@@ -362,39 +482,57 @@ def _csv_row(p: Pick, thresholds: dict[str, float]) -> list[str]:
     border = "; ".join(f"{c} {v:.2f}" for c, v in zip(pr.cls[near][order], pr.conf[near][order]))
     return [p.image, safe_cell(f.drive), safe_cell(f.name), f.time.isoformat() if f.time else "",
             "" if not math.isfinite(f.lat) else f"{f.lat:.6f}", "" if not math.isfinite(f.lon) else f"{f.lon:.6f}",
-            p.reason, str(int(prelabel_mask(pr, thresholds).sum())), border]
+            p.reason, p.split, str(int(prelabel_mask(pr, thresholds).sum())), border]
 
 
 README_TXT = """patrol label-set: {n} frames to label / ラベル付けする {n} 枚
 
 このフォルダの使い方 (日本語)
-1. LabelImg を開き「Open Dir」で {images} を、「Change Save Dir」で {xmls} を選ぶ。
+このフォルダはどこへコピーしても使えます (パスはすべてこのフォルダからの相対パス)。
+1. LabelImg を開き「Open Dir」でこのフォルダの images を、「Change Save Dir」で annotations/xmls を選ぶ。
    保存形式は「PascalVOC」のまま。
 2. 各写真の枠 (モデルの予測) を確かめ、直し、足りない損傷を描き足し、誤りを消して保存する
    (Ctrl+S、確認済みはスペースキー)。損傷のない写真は枠なしのまま保存する。
    種別名: D00 縦ひび割れ, D10 横ひび割れ, D20 亀甲状ひび割れ, D40 ポットホール。
-3. 全部済んだら学習: patrol train {data_yaml} --with <RDD の data.yaml>
+3. 全部済んだら、このフォルダで (cd して) 学習: patrol train data.yaml --with <RDD の data.yaml>
    (--with: モデルが学んだ RDD の写真と一緒に学習する。この写真だけで学習すると RDD で学んだことを忘れる。
-   train.txt と val.txt が学習用と検証用の写真の一覧。5 枚に 1 枚が検証用。)
+   train.txt と val.txt が学習用と検証用の写真の一覧 (label-set.csv の split 列と同じ)。検証用 {n_val} 枚は
+   走行の何か所かの区間ごとまとめて選び、どの学習用の写真からも {gap} m 以上 (位置のない写真は同じ走行で
+   {gap_s} 秒以上) 離してある。同じ損傷が学習用と検証用の両方に写らないので、検証の成績が甘くならない。)
 4. 学習の最後に表示される 1 行 (detect: {{weights: …/best.onnx, imgsz: …}}) を {config_ja} に書き、
-   新しいモデルの閾値を調整する: patrol tune {data_yaml} --config {config_ja}
+   新しいモデルの閾値を調整する: patrol tune data.yaml --config {config_ja}
    (書かずに tune すると、同梱のモデルの閾値を調整してしまう。)
 
 How to use this folder (English)
-1. Open LabelImg; "Open Dir": {images}; "Change Save Dir": {xmls}; keep the save format PascalVOC.
+The folder can be copied anywhere: every path here is relative to it.
+1. Open LabelImg; "Open Dir": this folder's images; "Change Save Dir": annotations/xmls; keep the save format
+   PascalVOC.
 2. Check each photo's boxes (the model's guesses): fix them, draw the damages it missed, delete the wrong ones,
    save (Ctrl+S; Space marks it verified). A photo without damage is saved with no box.
    Class names: D00 longitudinal crack, D10 transverse crack, D20 alligator crack, D40 pothole.
-3. When all are done, train: patrol train {data_yaml} --with <RDD data.yaml>
+3. When all are done, train, in this folder: patrol train data.yaml --with <RDD data.yaml>
    (--with: together with the RDD photos the model learnt from; trained on these photos alone it forgets them.
-   train.txt and val.txt list the photos of each split: one in {val_every} is for validation.)
+   train.txt and val.txt list the photos of each split (label-set.csv's split column). The {n_val} val photos are
+   whole stretches of the drive, each at least {gap} m from every train photo (photos without a position: {gap_s} s
+   in the same drive), so no damage is in both and the val score is not flattered.)
 4. Put the line train prints at its end (detect: {{weights: …/best.onnx, imgsz: …}}) into {config_en}, then
-   tune the new model's thresholds: patrol tune {data_yaml} --config {config_en}
+   tune the new model's thresholds: patrol tune data.yaml --config {config_en}
    (tuned without that line, tune chooses thresholds for the shipped model, not yours.)
 
 label-set.csv: one row per photo: its drive and frame, time, position, why it was chosen (uncertain: the model's
-borderline calls; confident: clear hits; background: nothing found), its pre-labels and the borderline confidences.
+borderline calls; confident: clear hits; background: nothing found), its split (train or val), its pre-labels and
+the borderline confidences.
 """
+
+
+def _rel(path: Path, out: Path) -> str:
+    """``path`` as README.txt writes it: relative to OUT (the folder it is read in, wherever it is copied)."""
+    import os
+
+    try:
+        return Path(os.path.relpath(Path(path).resolve(), Path(out).resolve())).as_posix()
+    except ValueError:  # another Windows drive: no relative path
+        return str(Path(path).resolve())
 
 
 def write_label_set(picks: Sequence[Pick], out: Path, thresholds: dict[str, float], progress=None,
@@ -424,20 +562,17 @@ def write_label_set(picks: Sequence[Pick], out: Path, thresholds: dict[str, floa
                           voc_xml(p.image, target.resolve(), w, h, p.pred.xyxy[keep], p.pred.cls[keep]))
         if progress:
             progress.advance(task)
-    val = {id(p) for p in picks[VAL_EVERY - 1::VAL_EVERY]} if len(picks) >= 2 else set()
-    if len(picks) >= 2 and not val:
-        val = {id(picks[-1])}
-    atomic_write_text(out / "train.txt", "".join(f"images/{p.image}\n" for p in picks if id(p) not in val))
-    atomic_write_text(out / "val.txt", "".join(f"images/{p.image}\n" for p in picks if id(p) in val))
+    atomic_write_text(out / "train.txt", "".join(f"images/{p.image}\n" for p in picks if p.split == "train"))
+    atomic_write_text(out / "val.txt", "".join(f"images/{p.image}\n" for p in picks if p.split == "val"))
     from . import CLASS_IDS
 
     atomic_write_text(out / "data.yaml", "# patrol label-set: train with `patrol train data.yaml --with <RDD "
                       "data.yaml>` once the labels are checked\n" + yaml.safe_dump({"path": ".", "train": "train.txt", "val": "val.txt",
                                                         "names": dict(enumerate(CLASS_IDS))}, sort_keys=False))
     atomic_write_text(out / "README.txt", README_TXT.format(
-        n=len(picks), images=images.resolve(), xmls=xmls.resolve(), data_yaml=(out / "data.yaml").resolve(),
-        val_every=VAL_EVERY, config_ja=Path(config).resolve() if config else "<市の設定.yaml>",
-        config_en=Path(config).resolve() if config else "<your city's config.yaml>"), encoding="utf-8-sig")
+        n=len(picks), n_val=sum(p.split == "val" for p in picks), gap=f"{SPLIT_GAP_M:g}", gap_s=f"{SPLIT_GAP_S:g}",
+        config_ja=_rel(config, out) if config else "<市の設定.yaml>",
+        config_en=_rel(config, out) if config else "<your city's config.yaml>"), encoding="utf-8-sig")
     with atomic_write(out / CSV_NAME, "w", encoding="utf-8-sig", newline="") as fh:
         wr = csv.writer(fh, lineterminator="\r\n")
         wr.writerow(COLUMNS)
