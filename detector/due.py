@@ -254,10 +254,10 @@ def _frequency(cfg) -> tuple[str, str]:
 def _legend(wb, d: Due, cfg, cols) -> None:
     """The workbook's sheet ``legend``, as the repair list's and the patrol log's: what the list is for, the day it
     plans for, the counts, the config's frequency and coverage rule, and each column's meaning, 日本語 and English."""
-    from openpyxl.styles import Alignment, Font
+    from openpyxl.styles import Alignment
 
     from . import __version__
-    from .report import _now, xlsx_cell
+    from .report import _now, xlsx_cell, xlsx_font
 
     lg = wb.create_sheet("legend")
     for col, w in zip("ABC", (24, 60, 70)):
@@ -307,8 +307,8 @@ def _legend(wb, d: Due, cfg, cols) -> None:
             xlsx_cell(cell, x)
             cell.alignment = wrap
             if r[0] == "列 column":
-                cell.font = Font(bold=True)
-    lg["A1"].font = Font(bold=True, size=14)
+                cell.font = xlsx_font(bold=True)
+    lg["A1"].font = xlsx_font(bold=True, size=14)
     lg.page_setup.paperSize = lg.PAPERSIZE_A4
     lg.page_setup.orientation = "landscape"
     lg.page_setup.fitToWidth, lg.page_setup.fitToHeight = 1, 0

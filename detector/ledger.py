@@ -189,14 +189,14 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
     from openpyxl import Workbook
     from openpyxl.drawing.spreadsheet_drawing import AnchorMarker, OneCellAnchor
     from openpyxl.drawing.xdr import XDRPositiveSize2D
-    from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
+    from openpyxl.styles import Alignment, Border, NamedStyle, PatternFill, Side
     from openpyxl.utils.units import pixels_to_EMU
     from openpyxl.worksheet.cell_range import MultiCellRange
     from openpyxl.worksheet.pagebreak import Break
 
     from .export import map_links
     from .report import (XLSX_NUMBER_FORMATS, XlsxLink, _excel_time, _flat, _now, _tz, map_note, map_url,
-                         status_validation, xlsx_cell, xlsx_legend)
+                         status_validation, xlsx_cell, xlsx_font, xlsx_legend)
 
     notes = [] if notes is None else notes
     tz = _tz(cfg)
@@ -218,8 +218,8 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
     thin = Side(style="thin", color="808080")
     box = Border(left=thin, right=thin, top=thin, bottom=thin)
     label_fill = PatternFill("solid", fgColor="1F3A5F")  # the lists' heading colours (report.xlsx_header)
-    label_font = Font(bold=True, color="FFFFFF", size=9)
-    value_font = Font(size=10)
+    label_font = xlsx_font(bold=True, color="FFFFFF", size=9)
+    value_font = xlsx_font(size=10)
     centre = Alignment(horizontal="center", vertical="center", wrap_text=True)
     label_align = Alignment(vertical="center", shrink_to_fit=True)
     value_align = Alignment(vertical="center", shrink_to_fit=True)
@@ -229,7 +229,7 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
     for name, font, fill, align in (("ledger label", label_font, label_fill, label_align),
                                     ("ledger value", value_font, None, value_align),
                                     ("ledger note", value_font, None, note_align),
-                                    ("ledger photo", Font(size=14, color="808080"), None, centre)):
+                                    ("ledger photo", xlsx_font(size=14, color="808080"), None, centre)):
         st = NamedStyle(name=name, font=font, border=box, alignment=align)
         if fill is not None:
             st.fill = fill

@@ -303,9 +303,8 @@ def write_xlsx(log: pd.DataFrame, roads: pd.DataFrame, path: Path, cfg) -> None:
     dates and times), sheet ``roads`` (per drive and road), sheet ``legend``; printed A4 landscape, one page wide,
     the header row on every page (``report.xlsx_print_setup``, as the repair list's workbook)."""
     from openpyxl import Workbook
-    from openpyxl.styles import Font
 
-    from .report import _now
+    from .report import _now, xlsx_font
 
     wb = Workbook()
     ws = wb.active
@@ -344,8 +343,8 @@ def write_xlsx(log: pd.DataFrame, roads: pd.DataFrame, path: Path, cfg) -> None:
         lg.append(list(r))
         if r and r[0] == "列 column":
             for c in lg[lg.max_row]:
-                c.font = Font(bold=True)
-    lg["A1"].font = Font(bold=True, size=14)
+                c.font = xlsx_font(bold=True)
+    lg["A1"].font = xlsx_font(bold=True, size=14)
     with atomic_write(path, "wb") as fh:
         buf = io.BytesIO()
         wb.save(buf)

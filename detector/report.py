@@ -587,16 +587,30 @@ def _status_choices(ws, cols: list[tuple[str, str, str]], n: int) -> None:
         ws.add_data_validation(dv)
 
 
+#: the workbooks' font, named on every font a cell sets: an openpyxl ``Font(bold=True)`` writes no name, and
+#: LibreOffice then prints that cell in its own default (DejaVu Serif Bold), wider than Calibri: the list's headings
+#: wrapped to a third line and were cut off the printed page ("candidate" without "id", 候補ID cut at the top)
+XLSX_FONT = "Calibri"
+
+
+def xlsx_font(**kw):
+    """An openpyxl ``Font`` in ``XLSX_FONT`` (the workbook's default, 11 pt unless ``size`` is given): ``kw`` as
+    ``Font``'s (bold, size, color)."""
+    from openpyxl.styles import Font
+
+    return Font(name=XLSX_FONT, **{"size": 11, **kw})
+
+
 def xlsx_header(ws, cols: list[tuple[str, str, str]]) -> list[int]:
     """Row 1 of a list sheet: each column headed ``ja`` over ``en`` (one line where they are the same), white bold on
     dark blue, wrapped; returns the starting column widths (the English heading's). The repair list's and the patrol
     log's workbooks."""
-    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.styles import Alignment, PatternFill
 
     head_fill = PatternFill("solid", fgColor="1F3A5F")
     for j, (_, ja, en) in enumerate(cols, 1):
         c = ws.cell(row=1, column=j, value=f"{ja}\n{en}" if ja != en else en)
-        c.font = Font(bold=True, color="FFFFFF")
+        c.font = xlsx_font(bold=True, color="FFFFFF")
         c.fill = head_fill
         c.alignment = Alignment(wrap_text=True, vertical="center")
     ws.row_dimensions[1].height = 32
@@ -777,13 +791,12 @@ def xlsx_legend(wb, cfg, title: str, count: tuple[str, int], notes: list[tuple],
     """The workbook's ``legend`` sheet (the repair list's and the photo ledger's): ``title``, the municipality, when it
     was made, ``count`` (label, number), the version, the times' clock, ``notes`` (label, ja, en rows), then the
     classes, the statuses and the ``cols`` (column or row: key, ja, en) with their headings."""
-    from openpyxl.styles import Font
+    from openpyxl.styles import Alignment
 
     lg = wb.create_sheet("legend")
     lg.column_dimensions["A"].width = 24
-    lg.column_dimensions["B"].width = 28
-    lg.column_dimensions["C"].width = 40
-    bold = Font(bold=True)
+    lg.column_dimensions["B"].width, lg.column_dimensions["C"].width = 28, 40
+    bold = xlsx_font(bold=True)
     rows: list[tuple] = [(title,), ()]
     rows += [("自治体 municipality", getattr(cfg, "municipality", "")),
              ("作成日時 generated", _now(cfg).strftime("%Y-%m-%d %H:%M:%S %z")),
@@ -803,7 +816,22 @@ def xlsx_legend(wb, cfg, title: str, count: tuple[str, int], notes: list[tuple],
         if r and len(r) > 1 and r[0] in ("分類 class", "状態 status", "列 column"):
             for c in lg[lg.max_row]:
                 c.font = bold
-    lg["A1"].font = Font(bold=True, size=14)
+    lg["A1"].font = xlsx_font(bold=True, size=14)
+    wrap = Alignment(wrap_text=True, vertical="top")
+    widths = {"B": 28, "C": 40}
+    for row in lg.iter_rows(min_row=3, min_col=2, max_col=3):  # a long note wraps in its column, not past the page
+        lg.cell(row=row[0].row, column=1).alignment = Alignment(vertical="top")  # its label beside its first line
+        lines = 1
+        for c in row:
+            c.alignment = wrap
+            if isinstance(c.value, str):  # its lines at the column's width (a renderer does not grow the row)
+                lines = max(lines, math.ceil((xlsx_text_width(c.value) - 2) / (widths[c.column_letter] - 8)))
+        if lines > 1:
+            lg.row_dimensions[row[0].row].height = LIST_ROW_PT * lines
+    # one page wide: its column C (English) was printed on pages of its own, its long notes cut at their edge
+    lg.page_setup.paperSize = lg.PAPERSIZE_A4
+    lg.page_setup.fitToWidth, lg.page_setup.fitToHeight = 1, 0
+    lg.sheet_properties.pageSetUpPr.fitToPage = True
     lg.oddFooter.center.text = LEGEND_FOOTER  # its own pages, from 1, never counted in another sheet's total
     lg.page_setup.firstPageNumber, lg.page_setup.useFirstPageNumber = 1, True
     return lg

@@ -100,3 +100,40 @@ def test_repair_list_prints_k_of_its_own_pages(lists, tmp_path):
     first = [p for p in _pdf_text(soffice, pdftotext, tmp_path / "legend_first.xlsx", tmp_path).split("\f")
              if p.strip()]
     assert [_footer(p) for p in first][-len(pages):] == [f"{k} / {len(pages)}" for k in range(1, len(pages) + 1)]
+
+
+def test_repair_list_headings_and_legend_print_whole(lists, tmp_path):
+    """The sample's repair list printed by LibreOffice: every heading reads whole on the candidates page (its font
+    named: a bold font without a name printed in LibreOffice's DejaVu Serif Bold, wider, and headings such as
+    ``observations``, ``candidate id`` wrapped onto a third line the row does not show), and the legend is one page
+    wide: each column row's key, Japanese and English heading on one printed line (its English column was printed
+    on pages of its own, its long notes cut at the page's edge)."""
+    import openpyxl
+
+    from detector.report import XLSX_FONT
+
+    soffice, pdftotext = shutil.which("soffice") or shutil.which("libreoffice"), shutil.which("pdftotext")
+    if not soffice or not pdftotext:
+        pytest.skip("LibreOffice (soffice) or poppler's pdftotext not installed: the print check needs both")
+    fonts = subprocess.run(["fc-list"], capture_output=True, text=True).stdout if shutil.which("fc-list") else ""
+    if "Carlito" not in fonts:
+        pytest.skip("font Carlito (Calibri's metrics) not installed: LibreOffice would lay the page out otherwise")
+    wb = openpyxl.load_workbook(lists["list"])
+    ws, lg = wb["candidates"], wb["legend"]
+    assert {ws.cell(row=1, column=j).font.name for j in range(1, ws.max_column + 1)} == {XLSX_FONT}
+    every = [p for p in _pdf_text(soffice, pdftotext, lists["list"], tmp_path).split("\f") if p.strip()]
+    legend = next(i for i, p in enumerate(every) if "Road damage repair candidates" in p)
+    assert legend == 1  # the sample's 31 rows: one page
+    shown = [ws.cell(row=1, column=j).value.split("\n")
+             for j in range(1, ws.max_column + 1)
+             if not ws.column_dimensions[ws.cell(row=1, column=j).column_letter].hidden]
+    head = every[0].splitlines()[:2]
+    assert [en for *_, en in shown if en not in head[1]] == []  # every English heading whole on its line
+    assert [h[0] for h in shown if len(h) == 2 and h[0] not in head[0]] == []
+    printed = "\n".join(every[legend:])
+    keys = [(lg.cell(row=r, column=1).value, lg.cell(row=r, column=3).value) for r in range(1, lg.max_row + 1)]
+    start = keys.index(("列 column", "heading (en)"))
+    rows = [(k, en) for k, en in keys[start + 1:] if k]
+    lines = {ln.split()[0]: ln for ln in printed.splitlines() if ln.split()}
+    assert [(k, en) for k, en in rows if en not in lines.get(k, "")] == []
+    assert [_footer(p) for p in every[legend:]] == [f"凡例 legend {k}" for k in range(1, len(every) - legend + 1)]
