@@ -253,11 +253,11 @@ def _frequency(cfg) -> tuple[str, str]:
 
 def _legend(wb, d: Due, cfg, cols) -> None:
     """The workbook's sheet ``legend``, as the repair list's and the patrol log's: what the list is for, the day it
-    plans for, the counts, the config's frequency and coverage rule, and each column's meaning, 日本語 and English."""
-    from openpyxl.styles import Alignment
-
+    plans for, the counts, the config's frequency and coverage rule, and each column's meaning, 日本語 and English;
+    printed as the repair list's (``report.xlsx_legend_print``: one page wide, its notes wrapped and their rows sized
+    to them, its own pages ``凡例 legend 1`` …), on A4 landscape."""
     from . import __version__
-    from .report import _now, xlsx_cell, xlsx_font
+    from .report import _now, xlsx_cell, xlsx_font, xlsx_legend_print
 
     lg = wb.create_sheet("legend")
     for col, w in zip("ABC", (24, 60, 70)):
@@ -300,19 +300,15 @@ def _legend(wb, d: Due, cfg, cols) -> None:
     kept = "道路台帳の項目 (roads.keep_fields)", "a road ledger field kept (roads.keep_fields)"
     rows += [(c, f"{ja}: {COLUMN_NOTES.get(c, kept)[0]}", f"{en}: {COLUMN_NOTES.get(c, kept)[1]}")
              for c, ja, en in cols]
-    wrap = Alignment(wrap_text=True, vertical="top")
     for i, r in enumerate(rows, 1):
         for j, x in enumerate(r, 1):  # (text never a formula: a road value of survey.by may start with "=")
             cell = lg.cell(row=i, column=j)
             xlsx_cell(cell, x)
-            cell.alignment = wrap
             if r[0] == "列 column":
                 cell.font = xlsx_font(bold=True)
     lg["A1"].font = xlsx_font(bold=True, size=14)
-    lg.page_setup.paperSize = lg.PAPERSIZE_A4
     lg.page_setup.orientation = "landscape"
-    lg.page_setup.fitToWidth, lg.page_setup.fitToHeight = 1, 0
-    lg.sheet_properties.pageSetUpPr.fitToPage = True
+    xlsx_legend_print(lg)
 
 
 def write_xlsx(d: Due, path: Path, cfg=None) -> None:

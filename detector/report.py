@@ -617,9 +617,10 @@ def xlsx_header(ws, cols: list[tuple[str, str, str]]) -> list[int]:
     return [len(en) + 2 for _, _, en in cols]
 
 
-def xlsx_text_width(v: str) -> int:
-    """A column width that shows ``v`` (full-width characters count twice), at most 60."""
-    return min(60, sum(2 if ord(ch) > 0x2E7F else 1 for ch in v) + 2)
+def xlsx_text_width(v: str, most: int | None = 60) -> int:
+    """A column width that shows ``v`` (full-width characters count twice), at most ``most`` (None: no limit)."""
+    w = sum(2 if ord(ch) > 0x2E7F else 1 for ch in v) + 2
+    return w if most is None else min(most, w)
 
 
 class XlsxLink(NamedTuple):
@@ -787,12 +788,38 @@ def map_note(cfg, geo: bool = False) -> tuple[str, str, str]:
 LEGEND_FOOTER = "凡例 legend &P"
 
 
+def xlsx_legend_print(lg, min_row: int = 3) -> None:
+    """A legend sheet as it is printed (the repair list's, the photo ledger's, the due list's): from ``min_row`` on,
+    its notes (columns B, C) wrapped in their column, top-aligned, each row as high as its longest note's lines at its
+    column's width (a renderer does not grow a row: a longer note was cut), its label (column A) beside their first
+    line; one page wide on A4 (its English column was printed on pages of its own, long notes cut at their edge), the
+    footer ``LEGEND_FOOTER``: its own pages, from 1, never counted in another sheet's total. The sheet's orientation
+    is the caller's."""
+    from openpyxl.styles import Alignment
+
+    wrap = Alignment(wrap_text=True, vertical="top")
+    widths = {k: lg.column_dimensions[k].width for k in "BC"}
+    for row in lg.iter_rows(min_row=min_row, min_col=2, max_col=3):  # a long note wraps in its column, not past it
+        lg.cell(row=row[0].row, column=1).alignment = Alignment(vertical="top")  # its label beside its first line
+        lines = 1
+        for c in row:
+            c.alignment = wrap
+            if isinstance(c.value, str):  # its lines at the column's width (its text's whole width: not capped)
+                lines = max(lines, math.ceil((xlsx_text_width(c.value, None) - 2) / (widths[c.column_letter] - 8)))
+        if lines > 1:
+            lg.row_dimensions[row[0].row].height = LIST_ROW_PT * lines
+    lg.page_setup.paperSize = lg.PAPERSIZE_A4
+    lg.page_setup.fitToWidth, lg.page_setup.fitToHeight = 1, 0
+    lg.sheet_properties.pageSetUpPr.fitToPage = True
+    lg.oddFooter.center.text = LEGEND_FOOTER
+    lg.page_setup.firstPageNumber, lg.page_setup.useFirstPageNumber = 1, True
+
+
 def xlsx_legend(wb, cfg, title: str, count: tuple[str, int], notes: list[tuple], cols: list[tuple[str, str, str]]):
     """The workbook's ``legend`` sheet (the repair list's and the photo ledger's): ``title``, the municipality, when it
     was made, ``count`` (label, number), the version, the times' clock, ``notes`` (label, ja, en rows), then the
-    classes, the statuses and the ``cols`` (column or row: key, ja, en) with their headings."""
-    from openpyxl.styles import Alignment
-
+    classes, the statuses and the ``cols`` (column or row: key, ja, en) with their headings; printed as
+    ``xlsx_legend_print`` sets it."""
     lg = wb.create_sheet("legend")
     lg.column_dimensions["A"].width = 24
     lg.column_dimensions["B"].width, lg.column_dimensions["C"].width = 28, 40
@@ -817,23 +844,7 @@ def xlsx_legend(wb, cfg, title: str, count: tuple[str, int], notes: list[tuple],
             for c in lg[lg.max_row]:
                 c.font = bold
     lg["A1"].font = xlsx_font(bold=True, size=14)
-    wrap = Alignment(wrap_text=True, vertical="top")
-    widths = {"B": 28, "C": 40}
-    for row in lg.iter_rows(min_row=3, min_col=2, max_col=3):  # a long note wraps in its column, not past the page
-        lg.cell(row=row[0].row, column=1).alignment = Alignment(vertical="top")  # its label beside its first line
-        lines = 1
-        for c in row:
-            c.alignment = wrap
-            if isinstance(c.value, str):  # its lines at the column's width (a renderer does not grow the row)
-                lines = max(lines, math.ceil((xlsx_text_width(c.value) - 2) / (widths[c.column_letter] - 8)))
-        if lines > 1:
-            lg.row_dimensions[row[0].row].height = LIST_ROW_PT * lines
-    # one page wide: its column C (English) was printed on pages of its own, its long notes cut at their edge
-    lg.page_setup.paperSize = lg.PAPERSIZE_A4
-    lg.page_setup.fitToWidth, lg.page_setup.fitToHeight = 1, 0
-    lg.sheet_properties.pageSetUpPr.fitToPage = True
-    lg.oddFooter.center.text = LEGEND_FOOTER  # its own pages, from 1, never counted in another sheet's total
-    lg.page_setup.firstPageNumber, lg.page_setup.useFirstPageNumber = 1, True
+    xlsx_legend_print(lg)
     return lg
 
 
