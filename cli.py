@@ -353,6 +353,7 @@ def train(
     val: bool = typer.Option(True, "--val/--no-val", help="validate after every epoch (--no-val: only after the last, which is then best.pt)"),
     export: bool = typer.Option(True, "--export/--no-export", help="export best.onnx after training"),
     hyp: Optional[List[str]] = typer.Option(None, "--hyp", help="KEY=VALUE or a YAML file of them, repeatable: other ultralytics training arguments, e.g. --hyp mixup=0.15 --hyp scale=0.7 --hyp multi_scale=0.3 --hyp save_period=10"),
+    unchecked_ok: bool = typer.Option(False, "--unchecked-ok", help="train although more than half of a patrol label-set's label files are as it wrote them (boxes unchanged, not marked verified in LabelImg): only if you checked them and the model's boxes were right"),
 ):
     """Train (or resume an interrupted run in OUT/NAME), then export ONNX next to best.pt."""
     from detector.extras import EXPORT_MODULES, TORCH_MODULES, require_torch
@@ -376,7 +377,7 @@ def train(
     best = _train(data_yaml, model, out=out, name=name, epochs=epochs, imgsz=imgsz, batch=batch, device=device,
                   time_hours=hours, workers=workers, cache=False if cache == "none" else cache,
                   oversample=parse_oversample(oversample), val=val, export=export, extra=extra or None,
-                  with_=with_ or None, with_val=with_val)
+                  with_=with_ or None, with_val=with_val, unchecked_ok=unchecked_ok)
     console.print(f"best weights: {best}" + (f"\nONNX: {best.with_suffix('.onnx')}" if export else ""))
     # eval, tune and run use a model at the config's detect.imgsz, not at the size it was trained at: say what to set
     from detector.train import config_weights_line, trained_imgsz
@@ -567,10 +568,13 @@ def label_set(
               + (f"; {len(s.picks)} of --n {n}: the other frames lie within the gap of a val frame (in neither "
                  "split)" if len(s.picks) < min(n, s.frames_ok) else ""))
     t.add_row("model", f"{w} at {cfg.detect.imgsz} px")
-    t.add_row("written", f"{out} (images/, annotations/xmls/, data.yaml, train.txt, val.txt, label-set.csv, README.txt)"
+    t.add_row("written", f"{out} (images/, annotations/xmls/, data.yaml, train.txt, val.txt, label-set.csv, "
+              "label-set.json, README.txt)"
               + (f"; {plural(s.replaced, 'file')} of the earlier label-set replaced" if s.replaced else ""))
     t.add_row("next", f"1. LabelImg: Open Dir {out / 'images'}, Change Save Dir {out / 'annotations' / 'xmls'}, "
-              "format PascalVOC; check, fix and save every photo (one without damage saved with no box)")
+              "format PascalVOC; check, fix and save every photo (one without damage saved with no box); press Space on "
+              "one whose boxes are right as they are (train refuses a set more than half of whose label files are "
+              "unchanged and not so verified)")
     t.add_row("", f"2. patrol train {out / 'data.yaml'} --with <RDD data.yaml> (your photos with the ones the "
               "model learnt from; train.txt / val.txt: the split above)")
     cfg_name = config if config else "<your city's config>"

@@ -931,11 +931,13 @@ def _key(weights: Path, images: list[Path], cfg: Config, conf: float, max_det: i
 
 def predict_split(source: str | Path, weights: str | Path | None, cfg: Config, split: str = "val", conf: float = EVAL_CONF,
                   max_det: int = EVAL_MAX_DET, detector=None, limit: int | None = None, use_cache: bool = True,
-                  prefixes: Sequence[str] | None = None) -> list[ImagePreds]:
+                  prefixes: Sequence[str] | None = None, command: str = "eval") -> list[ImagePreds]:
     """Predict every image of a split once (conf >= ``conf``, at most ``max_det`` per image) with its ground truth.
 
     Cached in-process by (weights file, images, imgsz, iou, conf, max_det); ``limit`` takes the first N images;
-    ``prefixes`` keeps only images whose file name starts with one of them (e.g. ``Japan_``).
+    ``prefixes`` keeps only images whose file name starts with one of them (e.g. ``Japan_``). Before predicting,
+    label files a ``patrol label-set`` wrote and nobody has checked get a warning naming ``command`` (eval | tune)
+    (:func:`detector.labelset.warn_unchecked`).
     """
     from .infer import load_detector, resolve_weights
 
@@ -955,6 +957,10 @@ def predict_split(source: str | Path, weights: str | Path | None, cfg: Config, s
     key = _key(weights, images, cfg, conf, max_det) if use_cache else None
     if key is not None and key in _CACHE:
         return _CACHE[key]
+    from .labelset import warn_unchecked
+
+    # (once: a second call of one command finds its predictions cached above) label-set's pre-labels still unchecked
+    warn_unchecked([lab for lab in labels if lab.is_file()], command)
     if detector is None:
         detector = load_detector(weights, cfg)
 

@@ -23,8 +23,9 @@ pipeline sees it: EXIF orientation applied, saved without an orientation tag), `
 (LabelImg's own format; the detections at or above their class's threshold less ``PRELABEL_BELOW``: every
 borderline call and every hit), ``train.txt`` and
 ``val.txt`` (the split below), ``data.yaml`` over them (``path: .``: the folder may be copied elsewhere),
-``README.txt`` (the next steps, Japanese and English, its paths relative to OUT) and ``label-set.csv`` (UTF-8 with BOM,
-one row per chosen frame, its ``split``).
+``README.txt`` (the next steps, Japanese and English, its paths relative to OUT), ``label-set.json`` (each label
+file's boxes as written: train, tune and eval tell the unchecked ones, :func:`unchecked_prelabels`) and
+``label-set.csv`` (UTF-8 with BOM, one row per chosen frame, its ``split``).
 
 The split is by place, not every k-th pick: consecutive picks can show one pothole (from 25 m and from 5 m), and a
 val photo of a damage that is also in train makes the val score optimistic. Val is whole stretches of road
@@ -87,6 +88,12 @@ SPLIT_GAP_FRAMES = 10
 JPEG_QUALITY = 95
 
 CSV_NAME = "label-set.csv"
+# what label-set wrote into each label file (its boxes' key, :func:`boxes_key`), so that train, tune and eval can tell
+# the label files nobody has checked yet (:func:`unchecked_prelabels`); a visible file beside label-set.csv: it goes
+# wherever the folder is copied (a dot file is left behind by `cp DIR/*`, and hidden by Finder and Explorer's zips)
+RECORD_NAME = "label-set.json"
+# patrol train refuses a label-set more than this share of whose label files are unchecked (--unchecked-ok goes on)
+UNCHECKED_REFUSE = 0.5
 COLUMNS = ("image", "drive", "frame", "time", "lat", "lon", "reason", "split", "prelabels", "borderline")
 REASONS = ("uncertain", "confident", "background")
 
@@ -155,7 +162,7 @@ def _clear_earlier(d: Path) -> int:
     csv_path = d / CSV_NAME
     if not csv_path.is_file():
         return 0
-    paths = [d / n for n in (CSV_NAME, "README.txt", "data.yaml", "train.txt", "val.txt")]
+    paths = [d / n for n in (CSV_NAME, RECORD_NAME, "README.txt", "data.yaml", "train.txt", "val.txt")]
     with open(csv_path, encoding="utf-8-sig", newline="") as fh:
         for row in csv.DictReader(fh):
             n = (row.get("image") or "").strip()
@@ -473,6 +480,118 @@ def voc_xml(filename: str, path: Path, width: int, height: int, boxes: np.ndarra
             "\t<segmented>0</segmented>\n" + "".join(obj) + "</annotation>\n")
 
 
+def boxes_key(root) -> str:
+    """What the labeller sees of a Pascal VOC annotation (an ElementTree ``<annotation>``): its objects' class names
+    and corners (as LabelImg reads them: ``int(float(text))``), in any order, hashed (16 hex digits). The same for a
+    file LabelImg saved again without a change (it rewrites ``<path>``, may reorder or re-indent), another for any
+    box moved, added, deleted or renamed."""
+    import hashlib
+
+    rows = []
+    for obj in root.findall("object"):
+        corners = []
+        for tag in ("xmin", "ymin", "xmax", "ymax"):
+            t = (obj.findtext(f"bndbox/{tag}") or "").strip()
+            try:
+                corners.append(str(int(float(t))))
+            except (ValueError, OverflowError):
+                corners.append(t)
+        rows.append("\t".join([" ".join((obj.findtext("name") or "").split()), *corners]))
+    return hashlib.sha256("\n".join(sorted(rows)).encode("utf-8")).hexdigest()[:16]
+
+
+def _xml_state(path: Path) -> tuple[str, bool] | None:
+    """(:func:`boxes_key`, marked verified) of a label file, None where it cannot be read as XML (train and eval
+    refuse such a file themselves)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        data = path.read_bytes()
+        if b"<!ENTITY" in data:
+            return None
+        root = ET.fromstring(data)
+    except (OSError, ET.ParseError):
+        return None
+    return boxes_key(root), root.get("verified") == "yes"
+
+
+@dataclass
+class Unchecked:
+    """Label files of one label-set folder as it wrote them: not changed, not marked verified in LabelImg."""
+    folder: Path  # the label-set folder (its RECORD_NAME)
+    xmls: Path  # the folder of its label files
+    names: list[str]  # the unchecked label files' names
+    total: int  # the label files it wrote that the command reads
+
+    @property
+    def share(self) -> float:
+        return len(self.names) / self.total if self.total else 0.0
+
+
+def unchecked_prelabels(label_files: Sequence[Path]) -> list[Unchecked]:
+    """Of ``label_files`` (those a command reads), the ones each label-set folder holds as it wrote them: a Pascal VOC
+    file ``<DIR>/annotations/xmls/<name>.xml`` whose DIR has a :data:`RECORD_NAME` naming it, its boxes still
+    those written (:func:`boxes_key`, whatever LabelImg did to the rest of the file) and no ``verified="yes"`` on
+    its ``<annotation>`` (LabelImg's Space). A file whose boxes were changed, or that was marked verified, is
+    checked; a deleted one is not read. One entry per label-set folder with any unchecked file."""
+    import json
+
+    by_dir: dict[Path, list[Path]] = {}
+    for lab in label_files:
+        lab = Path(lab)
+        if lab.suffix.lower() == ".xml" and lab.parent.name.lower() == "xmls" \
+                and lab.parent.parent.name.lower() == "annotations":
+            by_dir.setdefault(lab.parent, []).append(lab)
+    found = []
+    for xmls, labs in by_dir.items():
+        folder = xmls.parent.parent
+        try:
+            rec = json.loads((folder / RECORD_NAME).read_text(encoding="utf-8"))
+            written = {str(k).lower(): str(v) for k, v in rec["prelabels"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):  # none (not a label-set), or not ours
+            continue
+        names, total = [], 0
+        for lab in dict.fromkeys(labs):
+            key = written.get(lab.name.lower())
+            if key is None or not lab.is_file():
+                continue
+            total += 1
+            state = _xml_state(lab)
+            if state is not None and state == (key, False):
+                names.append(lab.name)
+        if names:
+            found.append(Unchecked(folder, xmls, sorted(names), total))
+    return found
+
+
+_UNCHECKED_HARM = {
+    "train": "the model would learn its own guesses",
+    "tune": "the thresholds would be tuned to the model's own guesses",
+    "eval": "the model would be scored against its own guesses (a flattering score)",
+}
+
+
+def unchecked_message(u: Unchecked, command: str, refused: bool = False) -> str:
+    """The one line train, tune or eval prints (or train refuses with) for :func:`unchecked_prelabels`' entry."""
+    eg = ", ".join(u.names[:3]) + (", …" if len(u.names) > 3 else "")
+    go_on = "or, if they are right as they are, train anyway with --unchecked-ok" if refused else ""
+    return (f"{len(u.names)} of {u.total} label files in {u.xmls} are as patrol label-set wrote them (not checked "
+            f"in LabelImg): {_UNCHECKED_HARM.get(command, _UNCHECKED_HARM['train'])}; check them "
+            f"({u.folder / 'README.txt'}: fix the boxes and save, or press Space on a photo whose boxes are right) "
+            + (go_on + " " if go_on else "") + f"(e.g. {eg})")
+
+
+def warn_unchecked(label_files: Sequence[Path], command: str) -> list[Unchecked]:
+    """Print :func:`unchecked_message` (a warning) for each label-set folder of ``label_files`` with unchecked label
+    files; returns them."""
+    import sys
+
+    found = unchecked_prelabels(label_files)
+    for u in found:
+        print("warning: " + unchecked_message(u, command), file=sys.stderr)
+    return found
+
+
 def _csv_row(p: Pick, thresholds: dict[str, float]) -> list[str]:
     from .report import safe_cell
 
@@ -492,7 +611,9 @@ README_TXT = """patrol label-set: {n} frames to label / ラベル付けする {n
 1. LabelImg を開き「Open Dir」でこのフォルダの images を、「Change Save Dir」で annotations/xmls を選ぶ。
    保存形式は「PascalVOC」のまま。
 2. 各写真の枠 (モデルの予測) を確かめ、直し、足りない損傷を描き足し、誤りを消して保存する
-   (Ctrl+S、確認済みはスペースキー)。損傷のない写真は枠なしのまま保存する。
+   (Ctrl+S)。損傷のない写真は枠なしのまま保存する。枠を直す必要のなかった写真 (枠のない写真も) は
+   スペースキーで「確認済み」にする。枠が書き出したままで確認済みでないラベルは、未確認として
+   patrol train が数え、半分を超えると学習を始めない (モデルが自分の予測を学ぶだけになるため)。
    種別名: D00 縦ひび割れ, D10 横ひび割れ, D20 亀甲状ひび割れ, D40 ポットホール。
 3. 全部済んだら、このフォルダで (cd して) 学習: patrol train data.yaml --with <RDD の data.yaml>
    (--with: モデルが学んだ RDD の写真と一緒に学習する。この写真だけで学習すると RDD で学んだことを忘れる。
@@ -508,7 +629,9 @@ The folder can be copied anywhere: every path here is relative to it.
 1. Open LabelImg; "Open Dir": this folder's images; "Change Save Dir": annotations/xmls; keep the save format
    PascalVOC.
 2. Check each photo's boxes (the model's guesses): fix them, draw the damages it missed, delete the wrong ones,
-   save (Ctrl+S; Space marks it verified). A photo without damage is saved with no box.
+   save (Ctrl+S). A photo without damage is saved with no box. A photo whose boxes are right as they are (or that
+   has none and needs none): press Space (verified). A label file with the boxes as written and not verified is
+   unchecked to patrol train, which will not start while more than half are (the model would learn its own guesses).
    Class names: D00 longitudinal crack, D10 transverse crack, D20 alligator crack, D40 pothole.
 3. When all are done, train, in this folder: patrol train data.yaml --with <RDD data.yaml>
    (--with: together with the RDD photos the model learnt from; trained on these photos alone it forgets them.
@@ -522,6 +645,8 @@ The folder can be copied anywhere: every path here is relative to it.
 label-set.csv: one row per photo: its drive and frame, time, position, why it was chosen (uncertain: the model's
 borderline calls; confident: clear hits; background: nothing found), its split (train or val), its pre-labels and
 the borderline confidences.
+label-set.json: the boxes label-set wrote into each label file (hashed), by which train tells the unchecked ones:
+keep it in the folder.
 """
 
 
@@ -537,8 +662,11 @@ def _rel(path: Path, out: Path) -> str:
 
 def write_label_set(picks: Sequence[Pick], out: Path, thresholds: dict[str, float], progress=None,
                     config: Path | None = None) -> None:
-    """OUT/images, OUT/annotations/xmls, train.txt, val.txt, data.yaml, README.txt and label-set.csv last (its
-    presence marks OUT as a label-set)."""
+    """OUT/images, OUT/annotations/xmls, train.txt, val.txt, data.yaml, README.txt, label-set.json (the boxes
+    written, :func:`boxes_key` of each label file) and label-set.csv last (its presence marks OUT as a label-set)."""
+    import json
+    import xml.etree.ElementTree as ET
+
     import cv2
     import yaml
 
@@ -549,6 +677,7 @@ def write_label_set(picks: Sequence[Pick], out: Path, thresholds: dict[str, floa
     images.mkdir(parents=True, exist_ok=True)
     xmls.mkdir(parents=True, exist_ok=True)
     task = progress.add_task("Writing images", total=len(picks)) if progress else None
+    written: dict[str, str] = {}
     for p in picks:
         img = load_image(p.pred.frame)  # upright, as it was predicted (EXIF orientation applied)
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
@@ -558,8 +687,9 @@ def write_label_set(picks: Sequence[Pick], out: Path, thresholds: dict[str, floa
         atomic_write_bytes(target, buf.tobytes(), durable=False)
         keep = prelabel_mask(p.pred, thresholds)
         h, w = img.shape[:2]
-        atomic_write_text(xmls / (p.image[:-4] + ".xml"),
-                          voc_xml(p.image, target.resolve(), w, h, p.pred.xyxy[keep], p.pred.cls[keep]))
+        text = voc_xml(p.image, target.resolve(), w, h, p.pred.xyxy[keep], p.pred.cls[keep])
+        atomic_write_text(xmls / (p.image[:-4] + ".xml"), text)
+        written[p.image[:-4] + ".xml"] = boxes_key(ET.fromstring(text))
         if progress:
             progress.advance(task)
     atomic_write_text(out / "train.txt", "".join(f"images/{p.image}\n" for p in picks if p.split == "train"))
@@ -573,6 +703,11 @@ def write_label_set(picks: Sequence[Pick], out: Path, thresholds: dict[str, floa
         n=len(picks), n_val=sum(p.split == "val" for p in picks), gap=f"{SPLIT_GAP_M:g}", gap_s=f"{SPLIT_GAP_S:g}",
         config_ja=_rel(config, out) if config else "<市の設定.yaml>",
         config_en=_rel(config, out) if config else "<your city's config.yaml>"), encoding="utf-8-sig")
+    atomic_write_text(out / RECORD_NAME, json.dumps(
+        {"written_by": "patrol label-set",
+         "about": "each label file's boxes as label-set wrote them (a hash of their classes and corners): patrol "
+                  "train, tune and eval warn about the files still so and not marked verified in LabelImg (Space)",
+         "prelabels": written}, ensure_ascii=False, indent=1) + "\n")
     with atomic_write(out / CSV_NAME, "w", encoding="utf-8-sig", newline="") as fh:
         wr = csv.writer(fh, lineterminator="\r\n")
         wr.writerow(COLUMNS)

@@ -35,6 +35,7 @@ class DataPlan:
         # with --with: (tag, data yaml) of each data set, the city's first; each image's name is "<tag>_<its name>"
         self.sources: list[tuple[str, Path]] = []
         self.with_val = False
+        self.label_files: list[Path] = []  # the label files read (every data set's, every split's)
 
     @property
     def tags(self) -> list[str]:
@@ -84,6 +85,7 @@ def check_data_sets(data_yaml: str | Path, with_: list[str | Path] | None = None
     plan = DataPlan(yamls[0], oversample)
     plan.sources = list(zip(tags, yamls))
     plan.with_val = with_val
+    plan.label_files = [lab for p in plans for lab in p.label_files]
     for split in ("train", "val"):
         plan.splits[split] = [(img, f"{t}_{name}", lines) for t, p in zip(tags, plans)
                               for img, name, lines in p.splits.get(split, [])]
@@ -134,7 +136,7 @@ def check_data_yaml(data_yaml: str | Path, oversample: dict[str, int] | None = N
     plan = DataPlan(data_yaml, oversample)
     for split in splits:
         images, _ = resolve_split(data_yaml, split)
-        plan.splits[split] = _check_split(images, ids, to_ours, split, data_yaml, tag)
+        plan.splits[split] = _check_split(images, ids, to_ours, split, data_yaml, tag, plan.label_files)
     if oversample:
         _check_oversample_keys([name for _, name, _ in plan.splits["train"]], oversample, data_yaml)
     return plan
@@ -263,9 +265,11 @@ class _Linker:
 
 
 def _check_split(images: list[Path], ids: list[str], to_ours: dict[int, int], split: str,
-                 data_yaml: Path, tag: str | None = None) -> list[tuple[Path, str, list[str] | None]]:
+                 data_yaml: Path, tag: str | None = None, label_files: list[Path] | None = None
+                 ) -> list[tuple[Path, str, list[str] | None]]:
     """The split's usable images, each with its name in the work folder and its checked, renumbered label lines
-    (None: no label file); prints the warnings and the split's counts. Writes nothing."""
+    (None: no label file); prints the warnings and the split's counts. Writes nothing. The label files of the usable
+    images are appended to ``label_files``."""
     from .evaluate import VocNotes, label_paths_for, require_labels
 
     bad: list[str] = []
@@ -295,6 +299,8 @@ def _check_split(images: list[Path], ids: list[str], to_ours: dict[int, int], sp
         lines = None
         if lab.is_file():
             n_boxes += len(cls)
+            if label_files is not None:
+                label_files.append(lab)
             lines = [f"{to_ours[c]} {' '.join(f'{v:.6g}' for v in row)}" for c, row in zip(cls, xywh)]
         entries.append((img, name, lines))
     voc.report(f"{data_yaml}: {split}")
@@ -493,6 +499,7 @@ def train(
     extra: dict[str, Any] | None = None,
     with_: list[str | Path] | None = None,
     with_val: bool = False,
+    unchecked_ok: bool = False,
 ) -> Path:
     """Train (or resume, if ``OUT/NAME/weights/last.pt`` exists and is unfinished). Returns best.pt.
 
@@ -503,7 +510,12 @@ def train(
     One training at a time per run folder: a second one of the same OUT and NAME, while the first still runs, is
     refused (UsageError, exit 2) before it touches anything (it rebuilt the first's dataset under it and wrote
     into the same weights/ and results.csv). The lock is ``OUT/.NAME-data/train.lock``, released by the OS even
-    when the first is killed."""
+    when the first is killed.
+
+    Label files of a ``patrol label-set`` folder still as it wrote them (:func:`detector.labelset.unchecked_prelabels`:
+    boxes unchanged, not marked verified in LabelImg) would teach the model its own guesses: where more than
+    :data:`~detector.labelset.UNCHECKED_REFUSE` of a label-set's files are so, training is refused (UsageError,
+    exit 2, before anything is written) unless ``unchecked_ok``; fewer get a warning."""
     require_torch("patrol train", EXPORT_MODULES if export else TORCH_MODULES)
     out = Path(out).resolve()
     run_dir = out / name
@@ -533,10 +545,24 @@ def train(
         if not (run_dir / "weights" / "last.pt").is_file():  # a run to resume keeps its own data and model
             _check_initial_model(Path(model))
             plan = check_data_sets(data_yaml, with_, oversample, with_val)
+            check_unchecked(plan, unchecked_ok)
         if not locked:
             held.enter_context(FileLock(lock_path, busy))
         return _train_locked(data_yaml, model, out, name, epochs, imgsz, batch, device, time_hours, patience, workers,
                              cache, oversample, val, export, extra, plan, with_, with_val)
+
+
+def check_unchecked(plan: DataPlan, unchecked_ok: bool = False) -> None:
+    """Refuse (UsageError) a plan more than UNCHECKED_REFUSE of one label-set's label files of which are as
+    ``patrol label-set`` wrote them, unless ``unchecked_ok``; warn about any fewer (or all, with it)."""
+    from .labelset import UNCHECKED_REFUSE, unchecked_message, unchecked_prelabels
+
+    found = unchecked_prelabels(plan.label_files)
+    worst = max(found, key=lambda u: u.share, default=None)
+    if worst is not None and worst.share > UNCHECKED_REFUSE and not unchecked_ok:
+        raise UsageError("not trained: " + unchecked_message(worst, "train", refused=True))
+    for u in found:
+        print("warning: " + unchecked_message(u, "train"), file=sys.stderr)
 
 
 def _check_initial_model(model: Path) -> None:

@@ -424,7 +424,7 @@ def tune(data_yaml: str | Path, weights: str | Path | None, config_path: str | P
     if cfg is None:
         cfg = load_config(config_path if config_path.exists() else None)
     if preds is None:
-        preds = predict_split(data_yaml, weights, cfg, split, prefixes=prefixes)
+        preds = predict_split(data_yaml, weights, cfg, split, prefixes=prefixes, command="tune")
     before = score(preds, cfg.thresholds(), with_map=False)["f1"]
     n_boxes = {c: 0 for c in CLASS_IDS}
     for ip in preds:

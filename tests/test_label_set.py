@@ -145,12 +145,15 @@ def test_its_data_yaml_split_passes_trains_data_check(made):
     assert "3. put the detect: line train prints at its end into <your city's config>, then patrol tune" in made[1]
 
 
-def _labelimg_save(xml: Path, objects: list[tuple[str, tuple[int, int, int, int]]] | None = None) -> None:
+def _labelimg_save(xml: Path, objects: list[tuple[str, tuple[int, int, int, int]]] | None = None,
+                   verified: bool = True, path: str | None = None) -> None:
     """Save ``xml`` as LabelImg does (tab-indented, no XML declaration, ``verified="yes"`` after Space), its
-    objects replaced by ``objects`` where given."""
+    objects replaced by ``objects`` where given (``path``: its ``<path>``, the photo on the labeller's PC)."""
     import xml.etree.ElementTree as ET
 
     root = ET.parse(xml).getroot()
+    if path is not None:
+        root.find("path").text = path
     if objects is not None:
         for o in root.findall("object"):
             root.remove(o)
@@ -161,7 +164,10 @@ def _labelimg_save(xml: Path, objects: list[tuple[str, tuple[int, int, int, int]
             b = ET.SubElement(o, "bndbox")
             for k, v in zip(("xmin", "ymin", "xmax", "ymax"), box):
                 ET.SubElement(b, k).text = str(v)
-    root.set("verified", "yes")
+    if verified:
+        root.set("verified", "yes")
+    else:  # (Space again: LabelImg writes no verified attribute)
+        root.attrib.pop("verified", None)
     for e in root.iter():
         e.tail = None
         if e.text is not None and not e.text.strip():
@@ -195,6 +201,87 @@ def test_labels_saved_by_labelimg_are_read_and_its_yolo_format_beside_them_is_re
         assert f"{train[2]}.txt" in msg and "1 train photo has" in msg and "PascalVOC" in msg, msg
         (where / f"{train[2]}.txt").unlink()
         (where / "classes.txt").unlink()
+
+
+def _objects(xml: Path) -> list[tuple[str, tuple[int, int, int, int]]]:
+    import xml.etree.ElementTree as ET
+
+    return [(o.findtext("name"), tuple(int(o.findtext(f"bndbox/{t}")) for t in ("xmin", "ymin", "xmax", "ymax")))
+            for o in ET.parse(xml).getroot().findall("object")]
+
+
+def test_train_refuses_a_label_set_mostly_as_written_and_eval_warns_once(made, tmp_path, monkeypatch, capsys):
+    """A label-set trained on before its labels were checked teaches the model its own guesses. A label file counts as
+    checked once LabelImg marked it verified (Space) or its boxes differ from those written; one saved again with
+    the same boxes (its <path> and layout LabelImg's, its objects in another order) and not verified does not. More
+    than half unchecked: train refuses before anything is written, naming --unchecked-ok; half or fewer, or with
+    --unchecked-ok: a warning, and training goes on. Eval (and tune, through predict_split) warn, once."""
+    import detector.train as tr
+    from detector.errors import UsageError
+    from detector.config import DEFAULT_WEIGHTS_PT
+    from detector.labelset import RECORD_NAME, unchecked_prelabels
+
+    d = tmp_path / "copied set"  # the folder copied elsewhere (its record with it)
+    shutil.copytree(made[0], d)
+    assert (d / RECORD_NAME).is_file()
+    xmls = d / "annotations" / "xmls"
+    names = sorted(p.name for p in xmls.iterdir())
+    assert len(names) == 20
+    # as written: refused before anything trains or is written (the CLI, as the engineer runs it)
+    runs = tmp_path / "runs"
+    run = _patrol("train", d / "data.yaml", "--out", runs, "--epochs", 1, "--imgsz", 64, "--device", "cpu",
+                  "--no-export")
+    assert run.returncode == 2, run.stdout + run.stderr
+    err = " ".join(run.stderr.split())
+    assert f"20 of 20 label files in {xmls} are as patrol label-set wrote them (not checked in LabelImg): the model " \
+           "would learn its own guesses" in err and "--unchecked-ok" in err and "README.txt" in err, err
+    assert not runs.exists() and "Epoch" not in run.stdout + run.stderr
+    boxed = [n for n in names if _objects(xmls / n)]
+    # LabelImg: Space on 6 (verified, boxes as they were), 3 boxes moved (no Space), 1 box deleted
+    for n in names[:6]:
+        _labelimg_save(xmls / n, path=f"C:\\Users\\doboku\\set\\images\\{n[:-4]}.jpg")
+    moved = [n for n in boxed if n not in names[:6]][:4]
+    for n in moved[:3]:
+        obj = _objects(xmls / n)
+        c, (x1, y1, x2, y2) = obj[0]
+        _labelimg_save(xmls / n, [(c, (x1 + 5, y1, x2 + 5, y2)), *obj[1:]], verified=False)
+    _labelimg_save(xmls / moved[3], _objects(xmls / moved[3])[1:], verified=False)
+    # saved again unchanged (another layout, path and object order, no Space): still the model's guesses
+    again = [n for n in boxed if n not in names[:6] and n not in moved][0]
+    before = (xmls / again).read_bytes()
+    _labelimg_save(xmls / again, _objects(xmls / again)[::-1], verified=False, path="D:/labels/x.jpg")
+    assert (xmls / again).read_bytes() != before
+    checked = set(names[:6]) | set(moved)
+    plan = tr.check_data_yaml(d / "data.yaml")
+    (u,) = unchecked_prelabels(plan.label_files)
+    assert u.total == 20 and u.names == sorted(set(names) - checked) and again in u.names, u
+    # 10 of 20 unchecked: not more than half, a warning, and training goes on
+    started = []
+    monkeypatch.setattr(tr, "_train_locked", lambda *a, **k: started.append(a) or Path("best.pt"))
+    capsys.readouterr()
+    tr.train(d / "data.yaml", DEFAULT_WEIGHTS_PT, out=tmp_path / "runs2", name="c", device="cpu")
+    err = " ".join(capsys.readouterr().err.split())
+    assert len(started) == 1 and err.count("10 of 20 label files") == 1 and "warning: " in err, err
+    # 11 of 20: refused; with unchecked_ok it goes on, warned
+    _labelimg_save(xmls / names[0], verified=False)  # un-verified (Space again), its boxes as written
+    unchecked = set(u.names) | {names[0]}
+    with pytest.raises(UsageError) as e:
+        tr.train(d / "data.yaml", DEFAULT_WEIGHTS_PT, out=tmp_path / "runs3", name="c",
+                 device="cpu")
+    assert "11 of 20 label files" in str(e.value) and "--unchecked-ok" in str(e.value)
+    assert len(started) == 1 and not (tmp_path / "runs3").exists()
+    tr.train(d / "data.yaml", DEFAULT_WEIGHTS_PT, out=tmp_path / "runs3", name="c",
+             device="cpu", unchecked_ok=True)
+    assert len(started) == 2 and "11 of 20 label files" in capsys.readouterr().err
+    # eval with --errors predicts the val split twice (cached): one warning, naming eval's harm
+    run = _patrol("eval", d / "data.yaml", "--errors", tmp_path / "errs", "--out", tmp_path / "e.json")
+    assert run.returncode == 0, run.stdout + run.stderr
+    err = " ".join(run.stderr.split())
+    val = [Path(p).stem + ".xml" for p in (d / "val.txt").read_text().split()]
+    n_val = sum(n in unchecked for n in val)
+    assert n_val, (val, unchecked)  # (val: the middle of the drive; the files checked above: its start)
+    assert err.count("label files in") == 1 and f"{n_val} of {len(val)} label files in {xmls}" in err and \
+        "scored against its own guesses" in err, err
 
 
 def test_a_folder_of_other_files_is_refused_and_an_earlier_label_set_is_replaced(made, tmp_path):
@@ -322,7 +409,8 @@ def test_a_video_drives_frames_are_written_named_by_the_video_and_time_and_nothi
     assert re.search(r"frames +(\d+) read, 0 rejected", run.stdout) and "dashcam.mp4: " in run.stdout, run.stdout
     assert _left_in_tmp(tmp) == [], _left_in_tmp(tmp)
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["images", "annotations", "data.yaml", "train.txt", "val.txt", "README.txt", "label-set.csv"])
+        ["images", "annotations", "data.yaml", "train.txt", "val.txt", "README.txt", "label-set.csv",
+         "label-set.json"])
     rows = _rows(out)
     assert len(rows) == 10 and len({r["image"].lower() for r in rows}) == 10
     assert sorted(p.name for p in (out / "images").iterdir()) == sorted(r["image"] for r in rows)
