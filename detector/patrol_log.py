@@ -304,7 +304,7 @@ def write_xlsx(log: pd.DataFrame, roads: pd.DataFrame, path: Path, cfg) -> None:
     the header row on every page (``report.xlsx_print_setup``, as the repair list's workbook)."""
     from openpyxl import Workbook
 
-    from .report import _now, xlsx_font
+    from .report import _now, xlsx_font, xlsx_legend_print
 
     wb = Workbook()
     ws = wb.active
@@ -345,6 +345,7 @@ def write_xlsx(log: pd.DataFrame, roads: pd.DataFrame, path: Path, cfg) -> None:
             for c in lg[lg.max_row]:
                 c.font = xlsx_font(bold=True)
     lg["A1"].font = xlsx_font(bold=True, size=14)
+    xlsx_legend_print(lg)  # as the repair list's: one page wide, its long notes wrapped whole, its own page numbers
     with atomic_write(path, "wb") as fh:
         buf = io.BytesIO()
         wb.save(buf)

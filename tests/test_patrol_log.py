@@ -272,6 +272,13 @@ def test_legend_explains_surveyed_longer_than_driven(runs):
     ja, en = legend["調査延長 surveyed"][:2]
     assert "15 m" in ja and "走行距離より長い" in ja and "脇道" in ja
     assert "within 15 m" in en and "can exceed the distance driven" in en and "side roads" in en
+    # printed whole, as the repair list's legend: one page wide, the long note's row as high as its wrapped lines
+    # (a renderer does not grow a row: one line of it printed, the rest cut), its own page numbers
+    lg = load_workbook(runs["both"] / "patrol_log.xlsx")["legend"]
+    row = next(c.row for c in lg["A"] if c.value == "調査延長 surveyed")
+    assert lg.row_dimensions[row].height >= 3 * 15 and lg.cell(row, 3).alignment.wrap_text
+    assert lg.sheet_properties.pageSetUpPr.fitToPage and lg.page_setup.fitToWidth == 1
+    assert lg.oddFooter.center.text == "凡例 legend &P"
 
 
 def test_network_prepared_once_for_all_drives(runs, tmp_path, monkeypatch):
