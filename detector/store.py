@@ -345,8 +345,8 @@ _MERGES_SQL = [
 
 #: citizen reports (住民通報: My City Report, a city's own form; ``patrol import-reports``, ``detector.citizen``): one
 #: row per report, by the source's own report id, as its latest export gave it. Created by the first import (CREATE
-#: TABLE IF NOT EXISTS, as a new registry's tables): no schema version, an older patrol ignores a table it does not
-#: know. Which damage a report is of is not stored: computed when asked (``citizen.match_reports``), so it follows
+#: TABLE IF NOT EXISTS, in a registry of any age; none before: ``has_reports``): no new schema version, an older
+#: patrol ignores a table it does not know. Which damage a report is of is not stored: computed when asked (``citizen.match_reports``), so it follows
 #: the damages as they are merged, moved or repaired
 REPORT_FIELDS = ["posted_at", "lat", "lon", "category", "body", "image_url", "city_status"]
 _REPORTS_SQL = [
@@ -1093,7 +1093,7 @@ class Store:
                 "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES (?,?,?,?,?)",
                 _CONTENTS)
             con.execute("INSERT INTO gpkg_geometry_columns VALUES ('candidates','geom','POINT',?,0,0)", (SRS_ID,))
-            for stmt in _FRAMES_SQL + [_FRAMES_POS_INDEX_SQL] + _PASSES_SQL + _MERGES_SQL + _REPORTS_SQL:
+            for stmt in _FRAMES_SQL + [_FRAMES_POS_INDEX_SQL] + _PASSES_SQL + _MERGES_SQL:
                 con.execute(stmt)
             con.executemany("INSERT INTO patrol_meta VALUES (?,?)",
                             [("schema_version", str(SCHEMA_VERSION)), ("last_number", "0"), ("time_form", TIME_FORM)])
