@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from detector.errors import plural
+from detector.errors import plural, shell_word
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Road-damage patrol: dashboard-phone frames in, repair candidates on the city's road network out.")
@@ -780,6 +780,71 @@ def import_verification(
         raise typer.Exit(3)
 
 
+@app.command("import-reports")
+def import_reports(
+    store: Path = typer.Argument(..., help=_REGISTRY_HELP),
+    file: Path = typer.Argument(..., help="citizen reports (住民通報) as a city exports them: CSV (UTF-8 or "
+                                          "Shift_JIS) or .xlsx, with a report id, latitude and longitude (My City "
+                                          "Report, ちばレポ, a city's own form)"),
+    radius: Optional[float] = typer.Option(None, "--radius", metavar="M", help="a report is of the nearest damage "
+                                                                               "within this many metres (default: "
+                                                                               "config reports.radius_m, 20)"),
+    column: Optional[List[str]] = typer.Option(None, "--column", metavar="KEY=NAME", help="the file's heading of a "
+                                               "field, repeatable: id, time, lat, lon, category, text, url, status "
+                                               "(e.g. --column time=受付日時; default: found by common names)"),
+    config: Optional[Path] = typer.Option(None, "--config", help=_STAMP_CONFIG_HELP + "; reports.radius_m"),
+):
+    """Take in citizen reports (住民通報): kept in the registry by their report id (a re-import adds nothing, a changed
+    report is updated), each matched to the nearest damage the patrol found, or not yet seen."""
+    from detector.citizen import match_reports, parse_columns, read_reports
+    from detector.errors import UsageError
+    from detector.textio import CODEC_LABELS
+
+    if radius is not None and not 0 < radius <= 1000:
+        raise UsageError(f"{radius:g}: give metres, more than 0 and at most 1000", field="--radius")
+    cfg = _config(config)
+    overrides = parse_columns(column)  # refused before the file is read
+    got = read_reports(file, cfg.tz, overrides)  # before the registry is opened: a bad file changes nothing
+    r = cfg.reports.radius_m if radius is None else radius
+    with _open_store(store, cfg) as st:
+        new, updated, same = st.import_reports(got.rows, file.name)
+        targets = st.report_targets()
+        converted = st.conversion_notice()
+    if converted:
+        err_console.print(f"warning: {converted}", markup=False, highlight=False, soft_wrap=True)
+    for line, why in got.rejected:  # each bad row by its line: the good rows are taken all the same
+        err_console.print(f"warning: {file}: line {line}: {why}, not imported", markup=False, highlight=False,
+                          soft_wrap=True)
+    for line, note in got.notes:
+        err_console.print(f"note: {file}: line {line}: {note}", markup=False, highlight=False, soft_wrap=True)
+    m = match_reports(got.rows, targets, r)
+    if len(targets) and len(m):  # far from every damage of the registry: another city's, or a wrong position
+        lat, lon = targets["lat"].to_numpy(float), targets["lon"].to_numpy(float)
+        pad = 0.01  # about 1 km
+        away = ~((m["lat"] >= lat.min() - pad) & (m["lat"] <= lat.max() + pad) & (m["lon"] >= lon.min() - pad)
+                 & (m["lon"] <= lon.max() + pad))
+        if away.any():
+            ids = list(m["report_id"][away])
+            err_console.print(f"note: {file}: {plural(len(ids), 'report')} more than 1 km outside the registry's "
+                              f"damages' area ({', '.join(ids[:5])}{' …' if len(ids) > 5 else ''}): kept, not yet "
+                              "seen", markup=False, highlight=False, soft_wrap=True)
+    seen = m["candidate_id"].notna()
+    used = ", ".join(f"{k} {v!r}" for k, v in got.columns.items())
+    console.print(f"{file.name}: {plural(got.n_read, 'row')} read ({CODEC_LABELS.get(got.codec, got.codec)}; {used})",
+                  markup=False, highlight=False, soft_wrap=True)
+    console.print(f"new {len(new)}, updated {len(updated)}, unchanged {len(same)}, rejected {len(got.rejected)}",
+                  markup=False, highlight=False, soft_wrap=True)
+    for rid, fields in updated[:10]:
+        console.print(f"  updated {rid}: {', '.join(fields)}", markup=False, highlight=False, soft_wrap=True)
+    if len(updated) > 10:
+        console.print(f"  … ({len(updated) - 10} more updated)", markup=False, highlight=False)
+    console.print(f"matched to a damage within {r:g} m: {int(seen.sum())} (of "
+                  f"{plural(int(m.loc[seen, 'candidate_id'].nunique()), 'damage')}); not yet seen by a patrol "
+                  f"(未確認): {int((~seen).sum())}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"the list: patrol export {shell_word(store)} --format reports --out reports.xlsx", markup=False,
+                  highlight=False, soft_wrap=True)
+
+
 @app.command()
 def export(
     store: Path = typer.Argument(..., help=_REGISTRY_HELP),
@@ -791,9 +856,11 @@ def export(
                                                      "bin) from every drive the registry holds, needs --roads; due: "
                                                      "the network's segments on a patrol cycle (config survey:; "
                                                      "zero-length ones left out) with their last patrol and when the "
-                                                     "next is due, most overdue first, needs --roads"),
+                                                     "next is due, most overdue first, needs --roads; reports: "
+                                                     "the citizen reports (住民通報, import-reports) with the "
+                                                     "damage each is of, or 未確認 (not yet seen)"),
     out: Path = typer.Option(..., "--out", help="the file to write (shp: X.shp, or X.zip for the files zipped; "
-                                                "ledger: X.xlsx; due: X.csv, X.xlsx, X.geojson, X.json or X.gpkg; "
+                                                "ledger: X.xlsx; reports: X.csv or X.xlsx; due: X.csv, X.xlsx, X.geojson, X.json or X.gpkg; "
                                                 "segments: X.geojson, X.json or X.gpkg)"),
     status_: Optional[List[str]] = typer.Option(None, "--status", help="only these statuses (repeatable or comma-separated; open, 未対応: "
                                                                           "new, confirmed, scheduled, reopened)"),
@@ -825,11 +892,14 @@ def export(
     from detector.report import (EXPORT_FORMATS, PHOTO_FORMATS, check_max_mb, export as _export, photo_folder,
                                  thumb_cache_path)
     format = format.strip().lower()
+    if format == "reports":
+        return _export_reports(store, out, config, status_=status_, since=since, roads=roads, crs=crs,
+                               encoding=encoding, max_mb=max_mb, at=at, area=area, area_where=area_where)
     if format == "due":
         return _export_due(store, out, roads, config, at, area, area_where, status_=status_, since=since, crs=crs,
                            encoding=encoding, max_mb=max_mb)
     if format not in EXPORT_FORMATS:
-        raise PatrolError(f"unknown format {format!r}; choose one of {', '.join(EXPORT_FORMATS + ('due',))}",
+        raise PatrolError(f"unknown format {format!r}; choose one of {', '.join(EXPORT_FORMATS + ('due', 'reports'))}",
                           field="--format")
     if at is not None:
         from detector.errors import UsageError
@@ -857,6 +927,10 @@ def export(
     seg = due = None
     with _open_store(store, cfg) as st:
         df = st.query(status=statuses, since=since_d, lists=False)  # the complete lists: its observations
+        if st.has_reports():  # citizen reports (住民通報): matched now, to the damages as they are now
+            from detector.citizen import add_report_columns, registry_matches
+
+            df = add_report_columns(df, registry_matches(st, cfg)[0])
         registry = st.identity()  # the html's crew entries follow the damages of this registry, report to report
         if format == "html" and net is not None:  # the map's road-condition layer: --format segments' rows
             from detector.segments import registry_condition
@@ -890,6 +964,31 @@ def export(
                   highlight=False)
     if format in PHOTO_FORMATS and (folder := photo_folder(out)).is_dir():  # copy it along with the file
         console.print(f"{plural(sum(1 for _ in folder.glob('*.jpg')), 'photo')} → {folder}")
+
+
+def _export_reports(store: Path, out: Path, config: Optional[Path], **other) -> None:
+    """``patrol export --format reports``: every citizen report the registry holds (import-reports) with the damage
+    it is of (the nearest within ``reports.radius_m``: its id, distance, class, status), or 未確認: not yet seen by a
+    patrol, those first (README: Citizen reports)."""
+    from detector.citizen import REPORT_FILES, UNSEEN, export_table, registry_matches, write_export
+    from detector.errors import UsageError
+
+    for key, v in other.items():
+        if v is not None:
+            flag = {"status_": "--status", "max_mb": "--max-mb", "area_where": "--area-where"}.get(key, f"--{key}")
+            raise UsageError("is not for --format reports (every report held, by its own position: --config's "
+                             "reports.radius_m is the one setting)", None, flag)
+    if Path(out).suffix.lower() not in REPORT_FILES:
+        raise UsageError(f"{Path(out).name}: --format reports writes X.csv or X.xlsx", None, "--out")
+    cfg = _config(config)
+    with _open_store(store, cfg) as st:
+        matched, targets = registry_matches(st, cfg)
+    rows = export_table(matched, targets, cfg)
+    write_export(rows, out, cfg)
+    unseen = int((rows["patrol"] == UNSEEN).sum()) if len(rows) else 0
+    console.print(f"{plural(len(rows), 'report')} ({len(rows) - unseen} matched to a damage within "
+                  f"{cfg.reports.radius_m:g} m, {unseen} not yet seen by a patrol) → {out}", soft_wrap=True,
+                  markup=False, highlight=False)
 
 
 def _area_option(area: Optional[Path], where: Optional[str], cfg=None):

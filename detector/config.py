@@ -433,6 +433,14 @@ class StoreSpec(_Strict):
         "it (n_unseen) as a dotted hollow ring, and its legend says so: the damages to check before a crew goes out")
 
 
+class ReportsSpec(_Strict):
+    """Citizen reports (住民通報: My City Report, a city's own form) read by ``patrol import-reports``."""
+    radius_m: float = Field(
+        20.0, gt=0, le=200.0, description="a citizen report matches the nearest registry damage within this (m, on "
+        "the ground): a resident's phone GPS (5-10 m off, more under buildings) + the patrol's own GPS (5 m) + "
+        "where on the damage each stood")
+
+
 class PrivacySpec(_Strict):
     blur_faces: bool = True
     blur_plates: bool = True
@@ -519,6 +527,7 @@ class Config(_Strict):
     roads: RoadsSpec = Field(default_factory=RoadsSpec)
     segments: SegmentsSpec = Field(default_factory=SegmentsSpec)
     store: StoreSpec = Field(default_factory=StoreSpec)
+    reports: ReportsSpec = Field(default_factory=ReportsSpec)
     privacy: PrivacySpec = Field(default_factory=PrivacySpec)
     patrol_log: PatrolLogSpec = Field(default_factory=PatrolLogSpec)
     survey: SurveySpec = Field(default_factory=SurveySpec)

@@ -55,7 +55,7 @@ RESERVED_COLUMNS = frozenset(c.casefold() for c in [
     *GEOJSON_PROPERTIES, *REPAIR_COLUMNS, "lat", "lon", "drives", "images", "observations", "status_ja",
     "status_note", "status_changed_at", "repaired_at", "checked_by", "checked_at", "issue_type", "photo",
     "crop_jpeg", "crop_obs_id", "first_t", "last_t", "repaired_t", "created_run", "n_passes", "n_unseen",
-    "n_poor_look", "last_passed", "merged_into", "merged_at", "fid", "geom", "geometry",
+    "n_poor_look", "last_passed", "merged_into", "merged_at", "fid", "geom", "geometry", "reports", "reported_first",
     "crop", "i", "make", "model", "map", "_t", "_u", "x", "y", "crs", *SEGMENT_COLUMNS,  # x, y, crs: --crs's (report.XY_COLUMNS)
     "first_surveyed", "last_surveyed",  # the registry's segments export (segments.PERIOD_COLUMNS)
 ])

@@ -94,6 +94,9 @@ SHP_FIELDS: list[tuple[str, str, str]] = [
     ("n_unseen", "n_unseen", "int"),
     ("n_poor_look", "n_poorlook", "int"),
     ("last_passed", "last_pass", "str"),
+    # citizen reports matched to it (住民通報, patrol import-reports) and the first one's time
+    ("reports", "reports", "int"),
+    ("reported_first", "reported1", "str"),
 ]
 
 #: Unicode characters Japanese text is typed with (a Mac, Linux, a web form: JIS X 0208's mapping) that cp932 holds

@@ -125,6 +125,10 @@ COLUMNS: list[tuple[str, str, str]] = [
     # blurred: frames.csv's look): not in n_unseen (Store.query's n_poor_look)
     ("n_poor_look", "撮影不良通過", "passed in poor frames"),
     ("last_passed", "最終通過", "last passed"),
+    # citizen reports (住民通報, patrol import-reports) of the damage, matched when exported (citizen.match_reports):
+    # how many, and when the first was posted; empty where the registry holds none (a run's own outputs too)
+    ("reports", "住民通報", "citizen reports"),
+    ("reported_first", "初回通報", "first reported"),
 ]
 #: the lists a crew works from (csv, xlsx) also give each row's photo: the crop written beside the list
 LIST_COLUMNS = COLUMNS + [("photo", "写真", "photo"), ("map", "地図", "map")]
@@ -137,10 +141,10 @@ XY_COLUMNS = [("x", "東距 x", "x (easting)"), ("y", "北距 y", "y (northing)"
 #: in the xlsx these are folded away (an outline group: "+" above the columns shows them), so the sheet opens, and
 #: prints one page wide, with what a crew works from; the data is all there (and read back by import-verification)
 XLSX_FOLDED = ("class_name", "confidence", "first_seen", "status_changed_at", "repaired_at", "est_width_m",
-               "est_length_m", "best_drive", "best_image", "n_drives", "last_drive", "last_images")
+               "est_length_m", "best_drive", "best_image", "n_drives", "last_drive", "last_images", "reported_first")
 #: Excel's limit of characters in a cell: a longer one makes Excel "repair" the workbook and drop content
 EXCEL_CELL_MAX = 32_767
-TIME_COLUMNS = ("first_seen", "last_seen", "status_changed_at", "repaired_at", "last_passed")
+TIME_COLUMNS = ("first_seen", "last_seen", "status_changed_at", "repaired_at", "last_passed", "reported_first")
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not allowed in XML 1.0 / Excel
 
 

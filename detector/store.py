@@ -343,6 +343,21 @@ _MERGES_SQL = [
     "('merges', 'attributes', 'merges', 'candidates merged by the office: the sightings moved, to undo it', NULL)",
 ]
 
+#: citizen reports (住民通報: My City Report, a city's own form; ``patrol import-reports``, ``detector.citizen``): one
+#: row per report, by the source's own report id, as its latest export gave it. Created by the first import (CREATE
+#: TABLE IF NOT EXISTS, in a registry of any age; none before: ``has_reports``): no new schema version, an older
+#: patrol ignores a table it does not know. Which damage a report is of is not stored: computed when asked (``citizen.match_reports``), so it follows
+#: the damages as they are merged, moved or repaired
+REPORT_FIELDS = ["posted_at", "lat", "lon", "category", "body", "image_url", "city_status"]
+_REPORTS_SQL = [
+    "CREATE TABLE IF NOT EXISTS reports (report_id TEXT PRIMARY KEY, posted_at TEXT, posted_t REAL, lat REAL, "
+    "lon REAL, category TEXT, body TEXT, image_url TEXT, city_status TEXT, source TEXT, row INTEGER, "
+    "imported_at TEXT NOT NULL, updated_at TEXT)",
+    "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES "
+    "('reports', 'attributes', 'reports', 'citizen reports (住民通報) imported by patrol import-reports', NULL)",
+]
+
+
 _SRS_ROWS = [
     ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian coordinate reference system"),
     ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic coordinate reference system"),
@@ -3273,6 +3288,73 @@ class Store:
             f"{self._poor_look_sql()[0]} FROM candidates WHERE candidate_id IN "
             "(SELECT value FROM json_each(?)) ORDER BY fid", self.con, params=(json.dumps(sorted(set(ids))),))
         return _pass_counts(df)
+
+    # ---- citizen reports (住民通報)
+    def import_reports(self, rows: pd.DataFrame, source: str) -> tuple[list[str], list[tuple[str, list[str]]], list[str]]:
+        """Store citizen reports (``citizen.read_reports``'s rows: ``report_id`` and ``REPORT_FIELDS``, ``posted_t``,
+        ``row``), keyed by their report id: (new ids, updated (id, the fields that changed), unchanged ids). A report
+        imported before whose fields the file gives otherwise (the city's handling status moved on, the text edited)
+        is updated; one given as it was is left (re-importing the same export, or a newer one repeating old reports,
+        adds nothing)."""
+        new: list[str] = []
+        updated: list[tuple[str, list[str]]] = []
+        same: list[str] = []
+        if not len(rows):
+            return new, updated, same
+        at = self._now().isoformat(timespec="seconds")
+        with self._txn() as con:
+            for stmt in _REPORTS_SQL:
+                con.execute(stmt)
+            ids = json.dumps([str(v) for v in rows["report_id"]])
+            held = {r[0]: r[1:] for r in con.execute(
+                f"SELECT report_id, {', '.join(REPORT_FIELDS)} FROM reports WHERE report_id IN "
+                "(SELECT value FROM json_each(?))", (ids,))}
+            ins, upd = [], []
+            for r in rows.itertuples(index=False):
+                vals = [getattr(r, f) for f in REPORT_FIELDS]
+                vals = [None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in vals]
+                rec = (*vals, getattr(r, "posted_t"), source, int(getattr(r, "row")))
+                old = held.get(r.report_id)
+                if old is None:
+                    new.append(r.report_id)
+                    ins.append((r.report_id, *rec, at))
+                    continue
+                changed = [f for f, a, b in zip(REPORT_FIELDS, old, vals) if not (
+                    _same_float(a, b) if f in ("lat", "lon") else (a or None) == (b or None))]
+                if changed:
+                    updated.append((r.report_id, changed))
+                    upd.append((*rec, at, r.report_id))
+                else:
+                    same.append(r.report_id)
+            con.executemany(f"INSERT INTO reports (report_id, {', '.join(REPORT_FIELDS)}, posted_t, source, row, "
+                            f"imported_at) VALUES ({','.join('?' * (len(REPORT_FIELDS) + 5))})", ins)
+            con.executemany(f"UPDATE reports SET {', '.join(f + '=?' for f in REPORT_FIELDS)}, posted_t=?, source=?, "
+                            "row=?, updated_at=? WHERE report_id=?", upd)
+            if ins or upd:
+                self._touch("reports")
+        return new, updated, same
+
+    def reports(self) -> pd.DataFrame:
+        """Every citizen report held (``report_id``, ``REPORT_FIELDS``, ``posted_t``, ``source``, ``imported_at``,
+        ``updated_at``), by time posted (unknown last), then id; empty (with those columns) in a registry without
+        any (made before import-reports, or none imported)."""
+        cols = ["report_id", *REPORT_FIELDS, "posted_t", "source", "imported_at", "updated_at"]
+        if "reports" not in self._tables():
+            return pd.DataFrame({c: pd.Series(dtype=float if c in ("lat", "lon", "posted_t") else object)
+                                 for c in cols})
+        return pd.read_sql_query(f"SELECT {', '.join(cols)} FROM reports ORDER BY posted_t IS NULL, posted_t, "
+                                 "report_id", self.con)
+
+    def has_reports(self) -> bool:
+        """Whether citizen reports were ever imported into this registry (its ``reports`` table exists)."""
+        return "reports" in self._tables()
+
+    def report_targets(self) -> pd.DataFrame:
+        """``candidate_id, class, lat, lon, status`` of the registry's own damages (not those merged into another)
+        with a position: what a citizen report is matched to (``citizen.match_reports``), without their crops."""
+        where = " AND merged_into IS NULL" if self._has_column("candidates", "merged_into") else ""
+        return pd.read_sql_query("SELECT candidate_id, class, lat, lon, status FROM candidates WHERE lat IS NOT NULL "
+                                 f"AND lon IS NOT NULL{where} ORDER BY fid", self.con)
 
     def identity(self) -> str | None:
         """The registry's name for the crew's entries in a report's browser storage (README: recording a check in

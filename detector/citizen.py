@@ -1,0 +1,388 @@
+"""Citizen reports (住民通報) beside the patrol's own finds: ``patrol import-reports`` and ``--format reports``.
+
+Japanese cities receive road-damage reports from residents (My City Report / マイシティレポート, ちばレポ, a city's own
+web form) and export them as CSV: a report id, when it was posted, latitude and longitude, a category, the resident's
+text, a photo's address and the city's handling status. ``read_reports`` reads such a file (UTF-8 with or without a
+BOM, or Shift_JIS/cp932 as a Japanese city's export is: ``textio``'s one rule), finds its columns by their common
+names (``COLUMN_NAMES``; ``--column KEY=NAME`` for others) and gives the good rows and, per bad row, its line and why.
+
+A report is of the nearest registry damage within ``reports.radius_m`` (``match_reports``): computed when asked, never
+stored, so it follows the damages as they are merged, moved or repaired. A damage may have several reports; a report
+with no damage that close is 未確認, not yet seen by a patrol (to check on the next drive).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError, UsageError, read_input_bytes
+from .textio import TextEncodingError, decode_text, table_delimiter
+
+#: the report's fields and the column names a city's export gives them (compared without case, spaces, ``_``/``-``
+#: and full-width forms: ``投稿 ID``, ``Report_ID`` and ``reportid`` alike); the first found wins
+COLUMN_NAMES: dict[str, tuple[str, ...]] = {
+    "id": ("投稿ID", "通報ID", "通報番号", "受付番号", "ID", "report_id", "reportid"),
+    "time": ("投稿日時", "通報日時", "受付日時", "日時", "投稿日", "受付日", "date", "datetime", "created_at",
+             "posted_at", "time"),
+    "lat": ("緯度", "lat", "latitude", "y"),
+    "lon": ("経度", "lon", "lng", "long", "longitude", "x"),
+    "category": ("カテゴリ", "カテゴリー", "分類", "種別", "category", "type"),
+    "text": ("内容", "本文", "詳細", "投稿内容", "通報内容", "コメント", "description", "text", "body", "comment"),
+    "url": ("画像", "写真", "画像URL", "写真URL", "image", "image_url", "photo", "url"),
+    "status": ("対応状況", "状況", "ステータス", "状態", "status"),
+}
+#: the keys ``--column`` takes (``time=受付日時``)
+COLUMN_KEYS = tuple(COLUMN_NAMES)
+#: the fields a report needs: an id (re-imports update it, never duplicate it) and a position (what it is matched by)
+REQUIRED = ("id", "lat", "lon")
+#: Japan's extent, widened: a position outside it is kept (a resident's phone can be wrong) but said
+JAPAN_LAT, JAPAN_LON = (20.0, 46.0), (122.0, 154.0)
+#: the repair lists' columns (report.COLUMNS): how many reports a damage has and when the first was posted
+LIST_COLUMNS = [("reports", "住民通報", "citizen reports"), ("reported_first", "初回通報", "first reported")]
+#: what ``--format reports`` says of a report no damage is near
+UNSEEN = "未確認"
+#: ``--format reports``' columns: (column, Japanese, English)
+EXPORT_COLUMNS: list[tuple[str, str, str]] = [
+    ("report_id", "投稿ID", "report id"),
+    ("posted_at", "投稿日時", "posted at"),
+    ("category", "カテゴリ", "category"),
+    ("body", "内容", "text"),
+    ("city_status", "対応状況", "city's status"),
+    ("lat", "緯度", "latitude"),
+    ("lon", "経度", "longitude"),
+    ("image_url", "画像", "image"),
+    ("patrol", "巡回", "patrol"),
+    ("candidate_id", "候補ID", "candidate id"),
+    ("distance_m", "距離(m)", "distance (m)"),
+    ("class", "分類", "class"),
+    ("class_name_ja", "損傷種別", "damage type (ja)"),
+    ("status", "状態", "status"),
+    ("status_ja", "状態(和)", "status (ja)"),
+    ("reports", "同じ損傷の通報数", "reports of the damage"),
+    ("source", "取込元", "imported from"),
+    ("map", "地図", "map"),
+]
+REPORT_FILES = (".csv", ".xlsx")
+
+
+def _key(name: str) -> str:
+    """A heading as compared: NFKC (full-width letters as ASCII), lower case, without spaces, ``_`` and ``-``."""
+    return "".join(c for c in unicodedata.normalize("NFKC", str(name)).casefold() if not (c.isspace() or c in "_-"))
+
+
+@dataclass
+class ReportRead:
+    """``read_reports``'s result: the good rows (``report_id``, ``store.REPORT_FIELDS``, ``posted_t``, ``row``: the
+    file's line), the bad ones (line, why), notes (a row kept but worth saying: outside Japan, a repeated id) and the
+    columns used (field -> heading)."""
+    path: Path
+    rows: pd.DataFrame
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    notes: list[tuple[int, str]] = field(default_factory=list)
+    columns: dict[str, str] = field(default_factory=dict)
+    codec: str = "utf-8"
+    n_read: int = 0
+
+
+def parse_columns(values: list[str] | None) -> dict[str, str]:
+    """``--column KEY=NAME`` (repeatable) as {key: heading}; exit 2 naming the option for an unknown key."""
+    out: dict[str, str] = {}
+    for v in values or []:
+        key, sep, name = str(v).partition("=")
+        key = key.strip().lower()
+        if not sep or not name.strip():
+            raise UsageError(f"{v!r}: write KEY=NAME, e.g. time=受付日時", field="--column")
+        if key not in COLUMN_NAMES:
+            raise UsageError(f"{v!r}: unknown key {key!r}; one of {', '.join(COLUMN_KEYS)}", field="--column")
+        out[key] = name.strip()
+    return out
+
+
+def _table(path: Path) -> tuple[list[list[str]], str]:
+    """The file's cells as text, and its encoding (UTF-8, UTF-16, cp932; an .xlsx: its first sheet)."""
+    data = read_input_bytes(path)
+    if data.startswith(b"PK\x03\x04"):
+        import openpyxl
+
+        from .store import _cell_text
+
+        try:
+            wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        except Exception as e:  # noqa: BLE001 - zip/XML errors of a foreign or damaged file
+            raise InputError(f"not a readable .xlsx workbook: {type(e).__name__}: {e}", path) from None
+        try:
+            return [[_cell_text(v) for v in row] for row in wb.worksheets[0].iter_rows(values_only=True)], "xlsx"
+        finally:
+            wb.close()
+    try:
+        text, codec = decode_text(data)
+    except TextEncodingError:
+        raise InputError("neither UTF-8 nor Shift_JIS text (save the reports as CSV UTF-8)", path) from None
+    try:
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter=table_delimiter(text))), codec
+    except csv.Error as e:
+        raise InputError(f"not CSV: {e}", path) from None
+
+
+def _find_columns(head: list[str], path: Path, overrides: dict[str, str]) -> dict[str, int]:
+    keys = {}
+    for j, h in enumerate(head):
+        keys.setdefault(_key(h), j)
+    found: dict[str, int] = {}
+    for k, names in COLUMN_NAMES.items():
+        if k in overrides:
+            j = keys.get(_key(overrides[k]))
+            if j is None:
+                raise InputError(f"no column {overrides[k]!r} (--column {k}={overrides[k]}); its columns: "
+                                 f"{', '.join(h for h in head if h)}", path)
+            found[k] = j
+            continue
+        for n in names:
+            if (j := keys.get(_key(n))) is not None and j not in found.values():
+                found[k] = j
+                break
+    missing = [k for k in REQUIRED if k not in found]
+    if missing:
+        raise InputError(f"no {' / '.join(missing)} column (looked for {'; '.join(', '.join(COLUMN_NAMES[k][:5]) for k in missing)}): "
+                         f"name it with --column {missing[0]}=HEADING; its columns: {', '.join(h for h in head if h)}",
+                         path)
+    return found
+
+
+def _when(text: str, tz) -> datetime:
+    """A report's time as a city's export writes it (``2026/11/20 9:30``, ``2026-11-20T09:30:00+09:00``,
+    ``2026年11月20日 9時30分``, an Excel serial: ``store._parse_when``); a date alone: its midnight; no offset: ``tz``."""
+    from .store import _parse_when
+
+    w = _parse_when(text)
+    if not isinstance(w, datetime):
+        w = datetime.combine(w, time(0))
+    return w if w.tzinfo else w.replace(tzinfo=tz)
+
+
+def read_reports(path: str | Path, tz, overrides: dict[str, str] | None = None) -> ReportRead:
+    """The citizen reports of ``path`` (CSV, or an .xlsx's first sheet): its good rows and, per bad row, why: no
+    report id, no position (a latitude or longitude missing, not a number, or out of range), a time that cannot be
+    read. A report id given again further down: the later row is kept (an export lists a report once; a hand-joined
+    file's later row is the newer), the earlier said. A position outside Japan is kept and said. Raises InputError
+    only for the file as a whole (unreadable, no header, no id / latitude / longitude column)."""
+    path = Path(path)
+    table, codec = _table(path)
+    while table and not any(c.strip() for c in table[0]):
+        table.pop(0)
+    if not table:
+        raise InputError("empty: no header row", path)
+    head = [c.strip() for c in table[0]]
+    cols = _find_columns(head, path, overrides or {})
+    body = [(i, r) for i, r in enumerate(table[1:], 2) if any(c.strip() for c in r)]
+    n = len(body)
+    cell = {k: pd.Series([r[j].strip() if j < len(r) else "" for _, r in body], dtype=object) for k, j in cols.items()}
+    for k in COLUMN_NAMES:
+        cell.setdefault(k, pd.Series([""] * n, dtype=object))
+    line = np.array([i for i, _ in body], dtype=int)
+
+    def num(s: pd.Series) -> np.ndarray:  # NFKC: full-width digits, as a Japanese sheet may hold
+        return pd.to_numeric(s.map(lambda v: unicodedata.normalize("NFKC", v)), errors="coerce").to_numpy(float)
+
+    lat, lon = num(cell["lat"]), num(cell["lon"])
+    why = np.full(n, None, dtype=object)
+    has_id = (cell["id"] != "").to_numpy()
+    why[~has_id] = "no report id"
+    no_pos = ~(np.isfinite(lat) & np.isfinite(lon))
+    why[has_id & no_pos] = "no position (latitude/longitude empty or not a number)"
+    bad_range = ~no_pos & ((np.abs(lat) > 90) | (np.abs(lon) > 180))
+    why[has_id & bad_range] = "latitude/longitude out of range (the two columns swapped?)"
+    posted = np.full(n, None, dtype=object)
+    posted_t = np.full(n, np.nan)
+    for i, text in enumerate(cell["time"]):  # (a few thousand reports at most: text a row, as a crew's list)
+        if not text or why[i] is not None:
+            continue
+        try:
+            w = _when(text, tz)
+        except ValueError:
+            why[i] = f"time {text[:40]!r} cannot be read"
+            continue
+        posted[i], posted_t[i] = w.isoformat(timespec="seconds"), w.timestamp()
+    rejected = [(int(line[i]), str(why[i])) for i in np.flatnonzero(why != None)]  # noqa: E711 - object array
+    ok = why == None  # noqa: E711
+    ids = cell["id"].map(lambda v: unicodedata.normalize("NFKC", v))
+    notes: list[tuple[int, str]] = []
+    outside = ok & ~((lat >= JAPAN_LAT[0]) & (lat <= JAPAN_LAT[1]) & (lon >= JAPAN_LON[0]) & (lon <= JAPAN_LON[1]))
+    notes += [(int(line[i]), f"{ids[i]}: position {lat[i]:.5f}, {lon[i]:.5f} is outside Japan (kept)")
+              for i in np.flatnonzero(outside)]
+    rows = pd.DataFrame({"report_id": ids, "posted_at": posted, "lat": lat, "lon": lon,
+                         "category": cell["category"], "body": cell["text"], "image_url": cell["url"],
+                         "city_status": cell["status"], "posted_t": posted_t, "row": line})[ok].reset_index(drop=True)
+    for c in ("category", "body", "image_url", "city_status"):
+        rows[c] = [v or None for v in rows[c]]
+    again = rows["report_id"].duplicated(keep="last").to_numpy()
+    if again.any():
+        last = dict(zip(rows["report_id"], rows["row"]))
+        notes += [(int(r), f"{rid}: given again on line {last[rid]}, that row kept")
+                  for rid, r in zip(rows["report_id"][again], rows["row"][again])]
+        rows = rows[~again].reset_index(drop=True)
+    notes.sort()
+    used = {k: head[j] for k, j in cols.items()}
+    return ReportRead(path, rows, rejected, notes, used, codec, n)
+
+
+def metric_crs(lat: np.ndarray, lon: np.ndarray):
+    """The UTM zone (WGS 84) of the positions' middle: metres to compare them in (as ``locate.crs: null`` takes the
+    network's UTM zone)."""
+    from pyproj import CRS
+
+    lon0 = float(np.nanmedian(lon)) if np.isfinite(lon).any() else 135.0
+    lat0 = float(np.nanmedian(lat)) if np.isfinite(lat).any() else 35.0
+    zone = int((lon0 + 180) // 6) % 60 + 1
+    return CRS.from_epsg((32600 if lat0 >= 0 else 32700) + zone)
+
+
+def match_reports(reports: pd.DataFrame, targets: pd.DataFrame, radius_m: float) -> pd.DataFrame:
+    """Each report's damage: the nearest of ``targets`` (``Store.report_targets``: candidate_id, lat, lon, …) within
+    ``radius_m`` on the ground, in a metric CRS (``metric_crs``), by one STRtree query: ``reports`` with
+    ``candidate_id`` (None: none that close) and ``distance_m`` (m, 0.1) added."""
+    from shapely import STRtree, points
+
+    from .gis import project
+
+    out = reports.copy()
+    out["candidate_id"] = pd.Series([None] * len(out), index=out.index, dtype=object)
+    out["distance_m"] = np.nan
+    if not len(out) or not len(targets):
+        return out
+    crs = metric_crs(targets["lat"].to_numpy(float), targets["lon"].to_numpy(float))
+    tx, ty = project(targets["lat"], targets["lon"], crs)
+    rx, ry = project(out["lat"], out["lon"], crs)
+    tree = STRtree(points(tx, ty))
+    has = np.isfinite(rx) & np.isfinite(ry)
+    (ri, ti), dist = tree.query_nearest(points(rx[has], ry[has]), max_distance=radius_m, return_distance=True,
+                                        all_matches=False)
+    at = np.flatnonzero(has)[ri]
+    cid = np.full(len(out), None, dtype=object)
+    d = np.full(len(out), np.nan)
+    cid[at] = targets["candidate_id"].to_numpy(object)[ti]
+    d[at] = np.round(dist, 1)
+    out["candidate_id"], out["distance_m"] = cid, d
+    return out
+
+
+def damage_columns(matched: pd.DataFrame, ids: pd.Series) -> tuple[list, list]:
+    """For each damage id of ``ids``: the number of reports ``matched`` gives it (0 for none) and the first one's
+    time (``posted_at``, ISO; None where none of its reports has a time)."""
+    m = matched[matched["candidate_id"].notna()]
+    n = m.groupby("candidate_id").size()
+    timed = m[m["posted_t"].notna()]
+    first = timed.loc[timed.groupby("candidate_id")["posted_t"].idxmin()].set_index("candidate_id")["posted_at"] \
+        if len(timed) else pd.Series(dtype=object)
+    ids = pd.Series(ids, dtype=object)
+    return ([int(v) for v in ids.map(n).fillna(0)], [v if isinstance(v, str) else None for v in ids.map(first)])
+
+
+def registry_matches(st, cfg, radius_m: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(every report held by the registry ``st`` with its damage: ``match_reports``, the damages they were matched
+    among: ``Store.report_targets``)."""
+    radius = radius_m if radius_m is not None else cfg.reports.radius_m
+    targets = st.report_targets()
+    return match_reports(st.reports(), targets, radius), targets
+
+
+def add_report_columns(df: pd.DataFrame, matched: pd.DataFrame) -> pd.DataFrame:
+    """``df`` (an export's damages) with ``reports`` and ``reported_first`` (``LIST_COLUMNS``)."""
+    df = df.copy()
+    df["reports"], df["reported_first"] = damage_columns(matched, df["candidate_id"])
+    return df
+
+
+def export_table(matched: pd.DataFrame, targets: pd.DataFrame, cfg) -> pd.DataFrame:
+    """``--format reports``' rows: every report with its damage (id, distance, class, status) or 未確認, those not yet
+    seen first (the next drive's), then by time posted."""
+    from .store import STATUS_LABELS
+
+    t = targets.set_index("candidate_id")
+    cid = matched["candidate_id"]
+    out = matched.copy()
+    out["class"] = cid.map(t["class"]) if len(t) else None
+    out["status"] = cid.map(t["status"]) if len(t) else None
+    out["status_ja"] = [STATUS_LABELS.get(s, (s, s))[0] if isinstance(s, str) else None for s in out["status"]]
+    out["class_name_ja"] = [cfg.class_name(c, "ja") if isinstance(c, str) else None for c in out["class"]]
+    out["patrol"] = [s if isinstance(c, str) else UNSEEN for c, s in zip(cid, out["status_ja"])]
+    counts = cid.value_counts()
+    out["reports"] = pd.Series([int(counts[c]) if isinstance(c, str) else None for c in cid], index=out.index,
+                               dtype=object)
+    out["_seen"] = cid.notna()
+    out = out.sort_values(["_seen", "posted_t", "report_id"], na_position="last", kind="stable")
+    return out.drop(columns=["_seen"]).reset_index(drop=True)
+
+
+def write_export(rows: pd.DataFrame, path: Path, cfg) -> None:
+    """``--format reports``: X.csv (UTF-8 with a BOM, as the lists: Excel opens it) or X.xlsx (headings in Japanese
+    and English, the reports not yet seen in bold, a legend)."""
+    from .atomic import atomic_write
+    from .export import map_links
+    from .report import map_url, safe_cell
+
+    rows = rows.copy()
+    rows["map"] = map_links(map_url(cfg), rows["lat"], rows["lon"], rows["report_id"])
+    data = rows.reindex(columns=[c for c, *_ in EXPORT_COLUMNS])
+    if path.suffix.lower() == ".xlsx":
+        _write_xlsx(data, path, cfg)
+        return
+    with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(list(data.columns))
+        for row in data.itertuples(index=False, name=None):
+            w.writerow(["" if v is None or (isinstance(v, float) and v != v) else safe_cell(v) for v in row])
+
+
+def _write_xlsx(data: pd.DataFrame, path: Path, cfg) -> None:
+    """Sheet ``reports`` headed ``ja`` over ``en`` as the repair list's, times as Excel times on the municipality's
+    clock, the reports not yet seen (未確認) in bold, the map a link; a legend sheet."""
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
+    from .atomic import atomic_write
+    from .report import (MAP_LINK_TEXT, XlsxLink, _excel_time, _tz, map_note, xlsx_cell, xlsx_font, xlsx_header,
+                         xlsx_legend, xlsx_print_setup)
+
+    tz = _tz(cfg)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "reports"
+    widths = xlsx_header(ws, EXPORT_COLUMNS)
+    bold = xlsx_font(bold=True)
+    for i, row in enumerate(data.itertuples(index=False, name=None), 2):
+        unseen = row[[c for c, *_ in EXPORT_COLUMNS].index("patrol")] == UNSEEN
+        for j, ((name, _, _), v) in enumerate(zip(EXPORT_COLUMNS, row), 1):
+            if name == "posted_at" and isinstance(v, str):
+                v = _excel_time(v, tz) or v
+            elif name == "map":
+                v = XlsxLink(MAP_LINK_TEXT, v) if isinstance(v, str) and v else None
+            elif name == "body" and isinstance(v, str):
+                v = v[:2000]
+            cell = ws.cell(row=i, column=j)
+            widths[j - 1] = max(widths[j - 1], min(40, xlsx_cell(cell, v, "0.0" if name == "distance_m" else None, 8)))
+            if unseen and name in ("report_id", "patrol"):
+                cell.font = bold
+    for j, w in enumerate(widths, 1):
+        ws.column_dimensions[get_column_letter(j)].width = w
+    ws.freeze_panes = "B2"
+    xlsx_print_setup(ws, len(EXPORT_COLUMNS), len(data))
+    r = cfg.reports.radius_m
+    xlsx_legend(wb, cfg, "住民通報と巡回 / Citizen reports and the patrol", ("件数 reports", len(data)),
+                [("巡回 patrol", f"{r:g} m 以内のいちばん近い損傷の状態; なければ {UNSEEN} (巡回でまだ見ていない: 次の巡回で確認)",
+                  f"the status of the nearest registry damage within {r:g} m (config reports.radius_m); none: "
+                  f"{UNSEEN}, not yet seen by a patrol (to check on the next drive)"),
+                 ("並び順 order", f"{UNSEEN} が先、次に投稿日時の順", f"{UNSEEN} first, then by time posted"),
+                 map_note(cfg)], EXPORT_COLUMNS)
+    with atomic_write(path, "wb") as fh:
+        buf = io.BytesIO()
+        wb.save(buf)
+        fh.write(buf.getvalue())

@@ -1,0 +1,233 @@
+"""Citizen reports (住民通報): ``patrol import-reports`` and the damages they are of. Real data: a registry of the
+sample drive's two passes (oracle detections through locate/dedupe, as test_store builds it) and a city's reports
+export made from the drive's true damage sites (truth.geojson): some at the site, some a few metres off, two far from
+any damage, one without a position, one with a time no one can read; in Shift_JIS as a Japanese city exports it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import TOYAMA, need
+from test_cli import ok, patrol
+
+HEAD = ["投稿ID", "投稿日時", "緯度", "経度", "カテゴリ", "内容", "画像", "対応状況"]
+FAR = [("MCR-900", 36.7100, 137.2600), ("MCR-901", 36.6500, 137.2000)]  # kilometres from the drive
+RADIUS = 20.0  # configs/default.yaml reports.radius_m
+
+
+def _m(lat1, lon1, lat2, lon2):
+    """Metres on the ground between WGS 84 points (haversine): the test's own measure, not the code's."""
+    r = 6371008.8
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2
+    return 2 * r * np.arcsin(np.sqrt(a))
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """(a registry of passes 1 and 2, its damages: candidate_id -> (lat, lon))."""
+    from test_store import _oracle_candidates
+
+    from detector.config import Config
+    from detector.store import Store
+
+    toyama = need(TOYAMA)
+    cfg = Config()
+    passes, _ = _oracle_candidates(toyama, cfg)
+    path = tmp_path_factory.mktemp("reports") / "registry.gpkg"
+    with Store(path) as st:
+        st.merge(passes[0], {"run_id": "p1"}, cfg)
+        st.merge(passes[1], {"run_id": "p2"}, cfg)
+        q = st.query(lists=False)
+    return path, {c: (la, lo) for c, la, lo in zip(q["candidate_id"], q["lat"], q["lon"])}
+
+
+def _sites() -> list[tuple[str, float, float]]:
+    """The true damage sites (one per place: two classes at one site are one report), each as a report: every
+    other one moved 4 m north, as a resident's phone places it."""
+    feats = json.loads(need(TOYAMA / "truth.geojson").read_text(encoding="utf-8"))["features"]
+    seen, out = set(), []
+    for f in feats:
+        lon, lat = f["geometry"]["coordinates"]
+        if (lat, lon) in seen:
+            continue
+        seen.add((lat, lon))
+        k = len(out)
+        out.append((f"MCR-{k:03d}", lat + (4.0 / 111_195 if k % 2 else 0.0), lon))
+    return out
+
+
+def _write(path: Path, rows: list[list[str]], encoding: str) -> Path:
+    with open(path, "w", encoding=encoding, newline="") as fh:
+        csv.writer(fh).writerows([HEAD] + rows)
+    return path
+
+
+def _export_rows(sites, status="受付") -> list[list[str]]:
+    rows = [[rid, f"2026/11/{1 + i % 28} 9:{i % 60:02d}", f"{lat:.7f}", f"{lon:.7f}", "道路", f"道路に穴 {rid}",
+             f"https://example.org/{rid}.jpg", status] for i, (rid, lat, lon) in enumerate(sites)]
+    rows += [[rid, "2026年11月21日 10時00分", f"{lat}", f"{lon}", "舗装", "遠くの通報", "", status]
+             for rid, lat, lon in FAR]
+    return rows
+
+
+@pytest.fixture
+def reports(tmp_path, registry):
+    """(a copy of the registry, the reports file in cp932, the sites, the bad rows' lines)."""
+    store = tmp_path / "registry.gpkg"
+    shutil.copy(registry[0], store)
+    sites = _sites()
+    rows = _export_rows(sites)
+    rows.insert(3, ["MCR-800", "2026/11/20 8:00", "", "", "道路", "位置なし", "", "受付"])  # line 5: no position
+    rows.insert(6, ["MCR-801", "きのう", f"{sites[0][1]}", f"{sites[0][2]}", "道路", "時刻なし", "", "受付"])  # line 8
+    return store, _write(tmp_path / "mcr_export.csv", rows, "cp932"), sites, (5, 8)
+
+
+def _expected(sites, damages: dict) -> dict[str, str | None]:
+    """Each report's damage by brute force: the nearest within RADIUS, else None."""
+    ids = list(damages)
+    lat = np.array([damages[c][0] for c in ids])
+    lon = np.array([damages[c][1] for c in ids])
+    out = {}
+    for rid, la, lo in sites:
+        d = _m(la, lo, lat, lon)
+        out[rid] = ids[int(np.argmin(d))] if d.min() <= RADIUS else None
+    return out
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_import_reports_matches_the_true_sites_and_says_each_bad_row(reports, registry, tmp_path):
+    store, src, sites, bad = reports
+    r = ok(patrol("import-reports", store, src))
+    n = len(sites) + len(FAR)
+    assert f"{n + 2} rows read" in r.stdout and "Shift_JIS" in r.stdout
+    assert f"new {n}, updated 0, unchanged 0, rejected 2" in r.stdout
+    for line in bad:  # each bad row named by the file and its line; the good rows taken all the same
+        assert f"{src}: line {line}:" in r.stderr
+    assert "no position" in r.stderr and "'きのう' cannot be read" in r.stderr
+    assert "MCR-900" in r.stderr  # far outside the registry's damages: kept, and said
+    expected = _expected(sites + FAR, registry[1])
+    assert sum(v is not None for v in expected.values()) >= len(sites) - 1  # the sample's damages were found
+    assert expected["MCR-900"] is None and expected["MCR-901"] is None
+    n_seen = sum(v is not None for v in expected.values())
+    assert f"matched to a damage within 20 m: {n_seen} " in r.stdout
+    assert f"not yet seen by a patrol (未確認): {n - n_seen}" in r.stdout
+
+    out = tmp_path / "reports.csv"
+    ok(patrol("export", store, "--format", "reports", "--out", out))
+    rows = _read_csv(out)
+    assert len(rows) == n and {x["report_id"] for x in rows} == set(expected)
+    for x in rows:
+        assert (x["candidate_id"] or None) == expected[x["report_id"]], x
+        if x["candidate_id"]:
+            la, lo = registry[1][x["candidate_id"]]
+            assert abs(float(x["distance_m"]) - _m(float(x["lat"]), float(x["lon"]), la, lo)) < 0.5
+            assert x["patrol"] == "新規" and x["status"] == "new"
+        else:
+            assert x["patrol"] == "未確認" and not x["distance_m"]
+    assert [x["patrol"] for x in rows[:n - n_seen]] == ["未確認"] * (n - n_seen)  # the next drive's first
+    # the registry: a new table, no schema change (an older patrol still opens it)
+    con = sqlite3.connect(store)
+    assert con.execute("SELECT value FROM patrol_meta WHERE key='schema_version'").fetchone()[0] == "5"
+    assert con.execute("SELECT COUNT(*) FROM reports").fetchone()[0] == n
+    assert con.execute("SELECT 1 FROM gpkg_contents WHERE table_name='reports'").fetchone()
+    con.close()
+
+
+def test_reimport_adds_nothing_and_a_newer_export_updates_what_changed(reports, tmp_path):
+    store, src, sites, _ = reports
+    ok(patrol("import-reports", store, src))
+    r = ok(patrol("import-reports", store, src))  # the same file again
+    n = len(sites) + len(FAR)
+    assert f"new 0, updated 0, unchanged {n}, rejected 2" in r.stdout
+    # a newer export (UTF-8 with a BOM this time): the old reports again, one handled by the city, one new
+    rows = _export_rows(sites)
+    rows[1][7] = "対応済み"
+    rows.append(["MCR-950", "2026-11-25T08:00:00+09:00", f"{sites[2][1]}", f"{sites[2][2]}", "穴", "また穴", "", "受付"])
+    newer = _write(tmp_path / "newer.csv", rows, "utf-8-sig")
+    r = ok(patrol("import-reports", store, newer))
+    assert f"new 1, updated 1, unchanged {n - 1}, rejected 0" in r.stdout
+    assert f"updated {sites[1][0]}: city_status" in r.stdout
+    con = sqlite3.connect(store)
+    assert con.execute("SELECT COUNT(*) FROM reports").fetchone()[0] == n + 1
+    assert con.execute("SELECT city_status FROM reports WHERE report_id=?", (sites[1][0],)).fetchone()[0] == "対応済み"
+    con.close()
+
+
+def test_repair_list_counts_the_reports_of_each_damage(reports, registry, tmp_path):
+    from openpyxl import load_workbook
+
+    from detector.report import LIST_COLUMNS
+
+    store, src, sites, _ = reports
+    before = tmp_path / "before.csv"
+    ok(patrol("export", store, "--format", "csv", "--out", before))
+    assert all(x["reports"] == "" for x in _read_csv(before))  # none imported: empty, not 0
+    ok(patrol("import-reports", store, src))
+    expected = _expected(sites + FAR, registry[1])
+    want: dict[str, int] = {}
+    for rid, cid in expected.items():
+        if cid:
+            want[cid] = want.get(cid, 0) + 1
+    first = {}  # the first report's time of each damage (the sites' times rise with their order)
+    for i, (rid, *_) in enumerate(sites):
+        if (cid := expected[rid]) and cid not in first:
+            first[cid] = f"2026-11-{1 + i % 28:02d}T09:{i % 60:02d}:00+09:00"
+    out = tmp_path / "list.csv"
+    ok(patrol("export", store, "--format", "csv", "--out", out))
+    rows = _read_csv(out)
+    cols = list(rows[0])
+    assert cols.index("reports") == cols.index("last_passed") + 1 and cols.index("reported_first") == cols.index("reports") + 1
+    got = {x["candidate_id"]: int(x["reports"]) for x in rows}
+    assert got == {c: want.get(c, 0) for c in registry[1]}
+    assert {x["candidate_id"]: x["reported_first"] for x in rows if x["reported_first"]} == first
+
+    xlsx = tmp_path / "list.xlsx"
+    ok(patrol("export", store, "--format", "xlsx", "--out", xlsx))
+    wb = load_workbook(xlsx)
+    ws = wb["candidates"]
+    heads = [c.value for c in ws[1]]
+    keys = [c for c, *_ in LIST_COLUMNS]
+    j = keys.index("reports")
+    assert heads[j] == "住民通報\ncitizen reports" and heads[j + 1] == "初回通報\nfirst reported"
+    from openpyxl.utils import get_column_letter
+
+    assert not ws.column_dimensions[get_column_letter(j + 1)].hidden  # what a crew works from: shown
+    assert ws.column_dimensions[get_column_letter(j + 2)].hidden  # its time: the detail, folded
+    legend = [r[0] for r in wb["legend"].iter_rows(values_only=True)]
+    assert "reports" in legend and "reported_first" in legend
+
+    gj = tmp_path / "list.geojson"
+    ok(patrol("export", store, "--format", "geojson", "--out", gj))
+    props = {f["properties"]["candidate_id"]: f["properties"] for f in json.loads(gj.read_text())["features"]}
+    assert {c: p["reports"] for c, p in props.items()} == {c: want.get(c, 0) for c in registry[1]}
+
+
+def test_import_reports_columns_by_other_names_and_a_file_without_position(registry, tmp_path):
+    store = tmp_path / "registry.gpkg"
+    shutil.copy(registry[0], store)
+    site = _sites()[0]
+    other = tmp_path / "form.csv"
+    with open(other, "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([["通報番号", "受付", "北緯", "東経", "種別"],
+                                  ["F-1", "2026/11/20", f"{site[1]}", f"{site[2]}", "穴"]])
+    r = patrol("import-reports", store, other)
+    assert r.returncode == 3 and "form.csv" in r.stderr and "no lat / lon column" in r.stderr
+    assert "--column lat=" in r.stderr and "Traceback" not in r.stderr
+    r = ok(patrol("import-reports", store, other, "--column", "lat=北緯", "--column", "lon=東経",
+                  "--column", "time=受付"))
+    assert "new 1," in r.stdout and "matched to a damage within 20 m: 1 " in r.stdout
+    r = patrol("import-reports", store, other, "--column", "where=北緯")
+    assert r.returncode == 2 and "--column" in r.stderr and "unknown key 'where'" in r.stderr
