@@ -786,26 +786,24 @@ def import_reports(
     file: Path = typer.Argument(..., help="citizen reports (住民通報) as a city exports them: CSV (UTF-8 or "
                                           "Shift_JIS) or .xlsx, with a report id, latitude and longitude (My City "
                                           "Report, ちばレポ, a city's own form)"),
-    radius: Optional[float] = typer.Option(None, "--radius", metavar="M", help="a report is of the nearest damage "
-                                                                               "within this many metres (default: "
-                                                                               "config reports.radius_m, 20)"),
     column: Optional[List[str]] = typer.Option(None, "--column", metavar="KEY=NAME", help="the file's heading of a "
                                                "field, repeatable: id, time, lat, lon, category, text, url, status "
                                                "(e.g. --column time=受付日時; default: found by common names)"),
+    category: Optional[List[str]] = typer.Option(None, "--category", metavar="TEXT", help="only the reports whose "
+                                                 "category holds this text, repeatable (e.g. --category 道路: a My "
+                                                 "City Report export also lists parks, litter …; default: all)"),
     config: Optional[Path] = typer.Option(None, "--config", help=_STAMP_CONFIG_HELP + "; reports.radius_m"),
 ):
     """Take in citizen reports (住民通報): kept in the registry by their report id (a re-import adds nothing, a changed
     report is updated), each matched to the nearest damage the patrol found, or not yet seen."""
-    from detector.citizen import match_reports, parse_columns, read_reports
-    from detector.errors import UsageError
+    from detector.citizen import match_reports, only_categories, parse_columns, read_reports
     from detector.textio import CODEC_LABELS
 
-    if radius is not None and not 0 < radius <= 1000:
-        raise UsageError(f"{radius:g}: give metres, more than 0 and at most 1000", field="--radius")
     cfg = _config(config)
     overrides = parse_columns(column)  # refused before the file is read
     got = read_reports(file, cfg.tz, overrides)  # before the registry is opened: a bad file changes nothing
-    r = cfg.reports.radius_m if radius is None else radius
+    left_out = only_categories(got, category) if category else None  # another department's (parks, litter …)
+    r = cfg.reports.radius_m  # (one setting: the exports match with it too)
     with _open_store(store, cfg) as st:
         new, updated, same = st.import_reports(got.rows, file.name)
         targets = st.report_targets()
@@ -817,6 +815,10 @@ def import_reports(
                           soft_wrap=True)
     for line, note in got.notes:
         err_console.print(f"note: {file}: line {line}: {note}", markup=False, highlight=False, soft_wrap=True)
+    if left_out is not None and len(left_out):
+        kinds = ", ".join(f"{k} {v}" for k, v in left_out.head(8).items()) + (" …" if len(left_out) > 8 else "")
+        err_console.print(f"note: {file}: {plural(int(left_out.sum()), 'report')} of other categories left out "
+                          f"(--category {' '.join(category)}): {kinds}", markup=False, highlight=False, soft_wrap=True)
     m = match_reports(got.rows, targets, r)
     if len(targets) and len(m):  # far from every damage of the registry: another city's, or a wrong position
         lat, lon = targets["lat"].to_numpy(float), targets["lon"].to_numpy(float)

@@ -234,6 +234,21 @@ def read_reports(path: str | Path, tz, overrides: dict[str, str] | None = None) 
     return ReportRead(path, rows, rejected, notes, used, codec, n)
 
 
+def only_categories(got: ReportRead, texts: list[str]) -> pd.Series:
+    """Keep in ``got.rows`` only the reports whose category holds one of ``texts`` (compared NFKC, without case:
+    ``--category 道路`` keeps 道路 and 道路・舗装; a My City Report export lists every department's reports: parks,
+    litter, street lights); a report without a category is left out too. Returns the left-out reports' categories
+    counted (most first; ``(none)`` for those without one)."""
+    keys = [unicodedata.normalize("NFKC", t).strip().casefold() for t in texts if t and t.strip()]
+    if not keys:
+        raise UsageError("give the text a category holds, e.g. --category 道路", None, "--category")
+    cat = got.rows["category"].map(lambda v: unicodedata.normalize("NFKC", v).casefold() if isinstance(v, str) else "")
+    keep = cat.map(lambda v: any(k in v for k in keys)).to_numpy(bool)
+    left = got.rows.loc[~keep, "category"].fillna("(none)").value_counts()
+    got.rows = got.rows[keep].reset_index(drop=True)
+    return left
+
+
 def metric_crs(lat: np.ndarray, lon: np.ndarray):
     """The UTM zone (WGS 84) of the positions' middle: metres to compare them in (as ``locate.crs: null`` takes the
     network's UTM zone)."""

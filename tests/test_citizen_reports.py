@@ -231,3 +231,26 @@ def test_import_reports_columns_by_other_names_and_a_file_without_position(regis
     assert "new 1," in r.stdout and "matched to a damage within 20 m: 1 " in r.stdout
     r = patrol("import-reports", store, other, "--column", "where=北緯")
     assert r.returncode == 2 and "--column" in r.stderr and "unknown key 'where'" in r.stderr
+
+
+def test_import_reports_of_one_category_leaves_the_others_out_and_says_so(reports, tmp_path):
+    """A My City Report export lists every department's reports (parks, litter, street lights): --category 道路 takes
+    the road ones (道路 and 道路・舗装, full-width or not) and says how many of which category it left out; a report
+    without a category is left out too."""
+    store, _, sites, _ = reports
+    rows = _export_rows(sites[:6])  # 6 道路 reports and the two far ones (舗装)
+    rows[1][4] = "道路・舗装"
+    rows += [["MCR-700", "2026/11/3 9:00", f"{sites[0][1]}", f"{sites[0][2]}", "公園", "遊具が壊れている", "", "受付"],
+             ["MCR-701", "2026/11/3 9:05", f"{sites[1][1]}", f"{sites[1][2]}", "ごみ", "不法投棄", "", "受付"],
+             ["MCR-702", "2026/11/3 9:10", f"{sites[2][1]}", f"{sites[2][2]}", "", "分類なし", "", "受付"]]
+    src = _write(tmp_path / "all_departments.csv", rows, "cp932")
+    r = ok(patrol("import-reports", store, src, "--category", "道路"))
+    assert "new 6, updated 0, unchanged 0, rejected 0" in r.stdout
+    assert "5 reports of other categories left out (--category 道路): 舗装 2, " in r.stderr.replace("\n", "")
+    assert all(f"{k} 1" in r.stderr for k in ("公園", "ごみ", "(none)"))
+    con = sqlite3.connect(store)
+    held = {x for (x,) in con.execute("SELECT report_id FROM reports")}
+    con.close()
+    assert held == {rid for rid, _, _ in sites[:6]}  # the park's, the litter's and the far 舗装 ones not taken
+    r = patrol("import-reports", store, src, "--category", " ")
+    assert r.returncode == 2 and "--category" in r.stderr
