@@ -74,3 +74,19 @@ def in_phone(page: Path, fragment: str, expr: str, width: int = 375, height: int
     dom, err = render(host, "", f"--window-size={max(w, 500) + 50},{h + 50}", *extra)
     assert not console_errors(err), console_errors(err)
     return probe_of(dom)
+
+
+def print_tools() -> tuple[str, str]:
+    """(soffice, pdftotext) for the print checks (a workbook printed by LibreOffice, read back by poppler), or the
+    test skipped saying what is missing: both programs, and the Carlito font (Calibri's metrics, the workbooks'
+    font) without which LibreOffice lays the page out otherwise."""
+    import shutil
+    import subprocess
+
+    soffice, pdftotext = shutil.which("soffice") or shutil.which("libreoffice"), shutil.which("pdftotext")
+    if not soffice or not pdftotext:
+        pytest.skip("LibreOffice (soffice) or poppler's pdftotext not installed: the print check needs both")
+    fonts = subprocess.run(["fc-list"], capture_output=True, text=True).stdout if shutil.which("fc-list") else ""
+    if "Carlito" not in fonts:
+        pytest.skip("font Carlito (Calibri's metrics) not installed: LibreOffice would lay the page out otherwise")
+    return soffice, pdftotext

@@ -9,14 +9,12 @@ from __future__ import annotations
 import csv
 import json
 import re
-import shutil
-import subprocess
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from conftest import TOYAMA
+from conftest import TOYAMA, print_tools
 from test_export_list_print import _footer
 from test_export_ledger import _pdf_text
 from test_export_segments import patrol, registry  # noqa: F401 (the fixture)
@@ -48,16 +46,6 @@ def due_xlsx(registry, tmp_path_factory) -> Path:  # noqa: F811
     return x
 
 
-def _tools() -> tuple[str, str]:
-    soffice, pdftotext = shutil.which("soffice") or shutil.which("libreoffice"), shutil.which("pdftotext")
-    if not soffice or not pdftotext:
-        pytest.skip("LibreOffice (soffice) or poppler's pdftotext not installed: the print check needs both")
-    fonts = subprocess.run(["fc-list"], capture_output=True, text=True).stdout if shutil.which("fc-list") else ""
-    if "Carlito" not in fonts:
-        pytest.skip("font Carlito (Calibri's metrics) not installed: LibreOffice would lay the page out otherwise")
-    return soffice, pdftotext
-
-
 def test_due_legend_is_set_to_print_as_the_repair_lists(due_xlsx):
     """The due list's legend sheet, as the repair list's (report.xlsx_legend_print): the footer ``凡例 legend &P``
     numbered from 1 (it had none), one page wide on A4 landscape, its notes wrapped and each row as high as its
@@ -84,7 +72,7 @@ def test_due_list_prints_its_own_pages_and_headings_whole(due_xlsx, tmp_path):
     read 凡例 legend 1 …, every character of every cell printed (no note cut at its row's foot or the page's edge)."""
     import openpyxl
 
-    soffice, pdftotext = _tools()
+    soffice, pdftotext = print_tools()
     wb = openpyxl.load_workbook(due_xlsx)
     ws, lg = wb["due"], wb["legend"]
     every = [p for p in _pdf_text(soffice, pdftotext, due_xlsx, tmp_path).split("\f") if p.strip()]

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from conftest import TOYAMA, need
+from conftest import TOYAMA, need, print_tools
 from test_cli import assert_user_error, located, ok, patrol, roads  # noqa: F401 (fixtures)
 
 LABELS = {"番号 No.": "no", "ID id": "candidate_id", "種別 damage type": "class", "状態 status": "status",
@@ -489,19 +489,12 @@ def test_ledger_prints_three_blocks_a_page_without_the_hidden_column(photographe
     footers count the ledger's own pages, 1 / 11 … 11 / 11 (not 1 / 14 with the legend's 3), and the legend's pages
     are its own (凡例 legend 1 …); the legend moved before the ledger, the ledger's pages still read 1 / 11 …."""
     import re
-    import shutil
-    import subprocess
 
     import openpyxl
 
     from detector.ledger import BLOCKS_PER_PAGE
 
-    soffice, pdftotext = shutil.which("soffice") or shutil.which("libreoffice"), shutil.which("pdftotext")
-    if not soffice or not pdftotext:
-        pytest.skip("LibreOffice (soffice) or poppler's pdftotext not installed: the print check needs both")
-    fonts = subprocess.run(["fc-list"], capture_output=True, text=True).stdout if shutil.which("fc-list") else ""
-    if "Carlito" not in fonts:
-        pytest.skip("font Carlito (Calibri's metrics) not installed: LibreOffice would lay the page out otherwise")
+    soffice, pdftotext = print_tools()
     out = tmp_path / "ledger.xlsx"
     ok(patrol("export", photographed["store"], "--format", "ledger", "--out", out))
     text = _pdf_text(soffice, pdftotext, out, tmp_path)

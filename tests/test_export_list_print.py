@@ -6,12 +6,11 @@ locate` of the two passes, the `located` fixture of test_cli), and its 31 candid
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from conftest import print_tools
 from test_cli import located, ok, patrol, roads  # noqa: F401 (fixtures)
 from test_export_ledger import _pdf_text
 
@@ -76,12 +75,7 @@ def test_repair_list_prints_k_of_its_own_pages(lists, tmp_path):
     legend moved first, the list's pages still read 1 / n."""
     import openpyxl
 
-    soffice, pdftotext = shutil.which("soffice") or shutil.which("libreoffice"), shutil.which("pdftotext")
-    if not soffice or not pdftotext:
-        pytest.skip("LibreOffice (soffice) or poppler's pdftotext not installed: the print check needs both")
-    fonts = subprocess.run(["fc-list"], capture_output=True, text=True).stdout if shutil.which("fc-list") else ""
-    if "Carlito" not in fonts:
-        pytest.skip("font Carlito (Calibri's metrics) not installed: LibreOffice would lay the page out otherwise")
+    soffice, pdftotext = print_tools()
     for name, n in (("list", 31), ("many", 310)):
         every = [p for p in _pdf_text(soffice, pdftotext, lists[name], tmp_path).split("\f") if p.strip()]
         legend = next(i for i, p in enumerate(every) if "Road damage repair candidates" in p)
@@ -112,12 +106,7 @@ def test_repair_list_headings_and_legend_print_whole(lists, tmp_path):
 
     from detector.report import XLSX_FONT
 
-    soffice, pdftotext = shutil.which("soffice") or shutil.which("libreoffice"), shutil.which("pdftotext")
-    if not soffice or not pdftotext:
-        pytest.skip("LibreOffice (soffice) or poppler's pdftotext not installed: the print check needs both")
-    fonts = subprocess.run(["fc-list"], capture_output=True, text=True).stdout if shutil.which("fc-list") else ""
-    if "Carlito" not in fonts:
-        pytest.skip("font Carlito (Calibri's metrics) not installed: LibreOffice would lay the page out otherwise")
+    soffice, pdftotext = print_tools()
     wb = openpyxl.load_workbook(lists["list"])
     ws, lg = wb["candidates"], wb["legend"]
     assert {ws.cell(row=1, column=j).font.name for j in range(1, ws.max_column + 1)} == {XLSX_FONT}
