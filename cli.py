@@ -792,10 +792,14 @@ def import_reports(
     category: Optional[List[str]] = typer.Option(None, "--category", metavar="TEXT", help="only the reports whose "
                                                  "category holds this text, repeatable (e.g. --category 道路: a My "
                                                  "City Report export also lists parks, litter …; default: all)"),
+    source: Optional[str] = typer.Option(None, "--source", metavar="NAME", help="the system the reports come from "
+                                         "(e.g. --source MCR, --source 市フォーム): each source's report ids are its "
+                                         "own, two sources' same id two reports; give the same name with every "
+                                         "export of a system (default: none, one source for a city with one system)"),
     config: Optional[Path] = typer.Option(None, "--config", help=_STAMP_CONFIG_HELP + "; reports.radius_m"),
 ):
-    """Take in citizen reports (住民通報): kept in the registry by their report id (a re-import adds nothing, a changed
-    report is updated), each matched to the nearest damage the patrol found, or not yet seen."""
+    """Take in citizen reports (住民通報): kept in the registry by their source and report id (a re-import adds
+    nothing, a changed report is updated), each matched to the nearest damage the patrol found, or not yet seen."""
     from detector.citizen import match_reports, only_categories, parse_columns, read_reports
     from detector.textio import CODEC_LABELS
 
@@ -804,8 +808,10 @@ def import_reports(
     got = read_reports(file, cfg.tz, overrides)  # before the registry is opened: a bad file changes nothing
     left_out = only_categories(got, category) if category else None  # another department's (parks, litter …)
     r = cfg.reports.radius_m  # (one setting: the exports match with it too)
+    source = (source or "").strip()
     with _open_store(store, cfg) as st:
-        new, updated, same = st.import_reports(got.rows, file.name)
+        new, updated, same = st.import_reports(got.rows, file.name, source)
+        elsewhere = st.reports_elsewhere(got.rows["report_id"], source)
         targets = st.report_targets()
         converted = st.conversion_notice()
     if converted:
@@ -819,6 +825,13 @@ def import_reports(
         kinds = ", ".join(f"{k} {v}" for k, v in left_out.head(8).items()) + (" …" if len(left_out) > 8 else "")
         err_console.print(f"note: {file}: {plural(int(left_out.sum()), 'report')} of other categories left out "
                           f"(--category {' '.join(category)}): {kinds}", markup=False, highlight=False, soft_wrap=True)
+    for src, ids in elsewhere.items():  # the same ids of another source: other reports, kept apart (or the same
+        # reports, imported once without --source and once with it)
+        err_console.print(f"note: {file}: {plural(len(ids), 'report id')} also held from "
+                          f"{'source ' + repr(src) if src else 'the reports imported without --source'} "
+                          f"({', '.join(ids[:5])}{' …' if len(ids) > 5 else ''}): kept apart as "
+                          f"{'source ' + repr(source) if source else 'no source'}'s", markup=False, highlight=False,
+                          soft_wrap=True)
     m = match_reports(got.rows, targets, r)
     if len(targets) and len(m):  # far from every damage of the registry: another city's, or a wrong position
         lat, lon = targets["lat"].to_numpy(float), targets["lon"].to_numpy(float)
@@ -832,7 +845,8 @@ def import_reports(
                               "seen", markup=False, highlight=False, soft_wrap=True)
     seen = m["candidate_id"].notna()
     used = ", ".join(f"{k} {v!r}" for k, v in got.columns.items())
-    console.print(f"{file.name}: {plural(got.n_read, 'row')} read ({CODEC_LABELS.get(got.codec, got.codec)}; {used})",
+    console.print(f"{file.name}: {plural(got.n_read, 'row')} read ({CODEC_LABELS.get(got.codec, got.codec)}; {used})"
+                  + (f"; source {source}" if source else ""),
                   markup=False, highlight=False, soft_wrap=True)
     console.print(f"new {len(new)}, updated {len(updated)}, unchanged {len(same)}, rejected {len(got.rejected)}",
                   markup=False, highlight=False, soft_wrap=True)
@@ -926,13 +940,14 @@ def export(
     require_network(net, cfg)  # roads.keep_fields without --roads: refused before any work
     shown = district.clip(net, roads) if district is not None and net is not None else net  # the map's network
     roads_gdf = shown.gdf.to_crs(4326) if shown is not None else None
-    seg = due = None
+    seg = due = matched = None
     with _open_store(store, cfg) as st:
         df = st.query(status=statuses, since=since_d, lists=False)  # the complete lists: its observations
         if st.has_reports():  # citizen reports (住民通報): matched now, to the damages as they are now
             from detector.citizen import add_report_columns, registry_matches
 
-            df = add_report_columns(df, registry_matches(st, cfg)[0])
+            matched = registry_matches(st, cfg)[0]
+            df = add_report_columns(df, matched)
         registry = st.identity()  # the html's crew entries follow the damages of this registry, report to report
         if format == "html" and net is not None:  # the map's road-condition layer: --format segments' rows
             from detector.segments import registry_condition
@@ -951,12 +966,19 @@ def export(
         n_all = len(df)
         df = df[district.inside(df)].reset_index(drop=True)
         in_area = "; " + district.said(len(df), n_all)
+    if format == "html" and matched is not None:  # the map's 住民通報 layer: the reports of the damages it shows, and
+        # those not yet seen by a patrol (in the area, with --area)
+        unseen = matched["candidate_id"].isna()
+        if district is not None:
+            unseen &= district.inside(matched)
+        matched = matched[unseen | matched["candidate_id"].isin(set(df["candidate_id"]))].reset_index(drop=True)
     df, note = join_fields(df, net, cfg, roads)  # the network as it is now, by segment_id (README: kept road fields)
     df.attrs["registry"] = registry
     notes: list[str] = (list(net.read_warnings) if net is not None else []) + ([note] if note else [])
     said: list[str] = []
     _export(df, format, out, cfg, roads_wgs84=roads_gdf, segments=seg, crs=target, encoding=encoding, notes=notes,
-            max_mb=max_mb, said=said, thumb_cache=thumb_cache_path(store) if format == "html" else None, due=due)
+            max_mb=max_mb, said=said, thumb_cache=thumb_cache_path(store) if format == "html" else None, due=due,
+            reports=matched if format == "html" else None)
     for msg in said:  # --max-mb: what it did to fit
         console.print(msg, soft_wrap=True, markup=False, highlight=False)
     for msg in notes:

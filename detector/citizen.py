@@ -51,6 +51,7 @@ LIST_COLUMNS = [("reports", "住民通報", "citizen reports"), ("reported_first
 UNSEEN = "未確認"
 #: ``--format reports``' columns: (column, Japanese, English)
 EXPORT_COLUMNS: list[tuple[str, str, str]] = [
+    ("source", "通報元", "source"),
     ("report_id", "投稿ID", "report id"),
     ("posted_at", "投稿日時", "posted at"),
     ("category", "カテゴリ", "category"),
@@ -67,7 +68,7 @@ EXPORT_COLUMNS: list[tuple[str, str, str]] = [
     ("status", "状態", "status"),
     ("status_ja", "状態(和)", "status (ja)"),
     ("reports", "同じ損傷の通報数", "reports of the damage"),
-    ("source", "取込元", "imported from"),
+    ("file", "取込ファイル", "imported from"),
     ("map", "地図", "map"),
 ]
 REPORT_FILES = (".csv", ".xlsx")
@@ -333,7 +334,7 @@ def export_table(matched: pd.DataFrame, targets: pd.DataFrame, cfg) -> pd.DataFr
     out["reports"] = pd.Series([int(counts[c]) if isinstance(c, str) else None for c in cid], index=out.index,
                                dtype=object)
     out["_seen"] = cid.notna()
-    out = out.sort_values(["_seen", "posted_t", "report_id"], na_position="last", kind="stable")
+    out = out.sort_values(["_seen", "posted_t", "source", "report_id"], na_position="last", kind="stable")
     return out.drop(columns=["_seen"]).reset_index(drop=True)
 
 

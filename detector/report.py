@@ -255,7 +255,7 @@ def list_columns(df: pd.DataFrame, cfg=None) -> list[tuple[str, str, str]]:
 def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=None, segments=None,
            photos: list[str] | None = None, crs=None, encoding: str | None = None,
            notes: list[str] | None = None, max_mb: float | None = None, said: list[str] | None = None,
-           thumb_cache: str | Path | None = None, due=None) -> Path:
+           thumb_cache: str | Path | None = None, due=None, reports=None) -> Path:
     """Write ``df`` (registry or Candidates frame) as ``fmt`` to ``out_path`` atomically; returns the path.
 
     The crew's lists and the map (csv, xlsx, html) give each row's full crop as a path relative to ``out_path``:
@@ -270,7 +270,9 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
     (a Shapefile's replaced or cut text, damages outside the CRS's area of use). ``max_mb`` (html only, ``--max-mb``):
     the map fitted to that many MB (``fit_html``), ``said`` gets the line saying how. ``thumb_cache`` (html only):
     the registry's thumbnail cache (``thumb_cache_path``, ``ThumbCache``): thumbnails of crops made by an earlier
-    export are read from it, not made again.
+    export are read from it, not made again. ``reports`` (html only): the citizen reports to map
+    (``citizen.match_reports``' rows: each with its damage's ``candidate_id`` or None), the map's 住民通報 layer
+    (``report_rows``); None or none: the page as without.
 
     ``fmt`` ``ledger``: the photo ledger (``ledger.write_ledger``): the crops embedded in the workbook, none written
     beside it; ``notes`` gets the damages without a photo, ``said`` the photos' count."""
@@ -319,7 +321,7 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
             writer(data, out_path, cfg, segments=segments, crs=crs)
         elif fmt == "html":
             writer(data, out_path, cfg, roads_wgs84=roads_wgs84, max_mb=max_mb, notes=notes, said=said,
-                   thumb_cache=thumb_cache, segments=segments, due=due)
+                   thumb_cache=thumb_cache, segments=segments, due=due, reports=reports)
         elif fmt == ledger.LEDGER:  # the crops embedded (the registry's crop_jpeg, as write_photos writes them)
             writer(data, out_path, cfg, notes=notes, said=said)
         else:
@@ -1335,14 +1337,18 @@ def _set_thumbs(data: dict[str, Any], uris: list) -> list[str]:
 
 
 def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None,
-              thumb_cache: str | Path | None = None, segments=None, due=None) -> tuple[dict[str, Any], list[str]]:
+              thumb_cache: str | Path | None = None, segments=None, due=None,
+              reports=None) -> tuple[dict[str, Any], list[str]]:
     """The page's data (candidates, classes, statuses, roads …) and the thumbnails' data: URIs apart from it: a
     candidate's ``thumb`` is its index in that list (None: no crop). The page reads the list only when a popup
     first shows a photo, so thousands of photos are not parsed into objects when the file opens. ``uris``: each
     row's thumbnail (``_set_thumbs``) where the caller made them (a size cap), else the popup's size, through
     ``thumb_cache`` (``ThumbCache``) where given. ``segments``: ``segments.segment_condition``'s rows, drawn as the
     road-condition layer (``condition_lines``; ``conditions`` in the data, with the classes' upper bounds); ``due``:
-    ``due.due_table``'s ``Due``, drawn as the patrol-due layer (``due_lines``; ``due`` in the data, with its day)."""
+    ``due.due_table``'s ``Due``, drawn as the patrol-due layer (``due_lines``; ``due`` in the data, with its day);
+    ``reports``: citizen reports with their damage (``citizen.match_reports``), drawn as the 住民通報 layer and
+    listed in their damages' popups (``report_rows``; ``reports`` in the data only where there are any: a page
+    without is the page as before, byte for byte, ``_page``)."""
     cands = []
     columns = _columns(df, cfg)
     if uris is None:
@@ -1389,10 +1395,41 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None,
         "due": {"lines": due_lines(due), "at": due.at.isoformat() if due is not None else None,
                 "soon": DUE_SOON_DAYS, "colors": DUE_COLORS},
     }
+    if reports is not None and len(reports):
+        data["reports"] = {"rows": report_rows(reports),
+                           "radius": float(getattr(getattr(cfg, "reports", None), "radius_m", 20.0))}
     crew = crew_meta(cands, made, getattr(cfg, "municipality", ""), df.attrs.get("registry"))
     if crew:
         data["meta"]["crew"] = crew
     return data, _set_thumbs(data, uris)
+
+
+#: report.html's citizen reports: a report's text cut to this many characters (the whole in --format reports)
+REPORT_TEXT_CHARS = 60
+#: a report in report.html's data, one array (thousands of reports: no key names repeated)
+REPORT_ROW = ("source", "report_id", "posted", "lat", "lon", "candidate_id", "distance_m", "text", "city_status",
+              "category")
+
+
+def report_rows(matched: pd.DataFrame) -> list[list]:
+    """The map's citizen reports (``citizen.match_reports``' rows) as compact arrays (``REPORT_ROW``): the source
+    ('' none named), the id, when posted (local ``YYYY-MM-DD HH:MM``), the position (6 decimals: 0.1 m), the damage
+    it is of (None: 未確認) and how far (m), the text (``REPORT_TEXT_CHARS``, … where cut), the city's status and
+    the category; the text shown by the page with ``textContent`` only."""
+    def text(v: Any, n: int | None = None) -> str | None:
+        if not isinstance(v, str) or not v.strip():
+            return None
+        v = " ".join(v.split())
+        return v if n is None or len(v) <= n else v[:n - 1] + "…"
+
+    src = matched["source"] if "source" in matched.columns else pd.Series([""] * len(matched), index=matched.index)
+    dist = matched["distance_m"].to_numpy(float)
+    return [[s if isinstance(s, str) else "", str(rid), p[:16].replace("T", " ") if isinstance(p, str) else None,
+             round(float(la), 6), round(float(lo), 6), c if isinstance(c, str) else None,
+             round(float(d), 1) if np.isfinite(d) else None, text(b, REPORT_TEXT_CHARS), text(cs, 40), text(cat, 30)]
+            for s, rid, p, la, lo, c, d, b, cs, cat in zip(
+                src, matched["report_id"], matched["posted_at"], matched["lat"], matched["lon"],
+                matched["candidate_id"], dist, matched["body"], matched["city_status"], matched["category"])]
 
 
 def crew_meta(cands: list[dict], made: datetime, municipality: str = "", registry: str | None = None) -> dict | None:
@@ -1424,8 +1461,9 @@ def _asset(name: str) -> str:
 
 
 def render_html(df: pd.DataFrame, cfg, roads_wgs84=None, thumb_cache: str | Path | None = None, segments=None,
-                due=None) -> str:
-    return _page(*html_data(df, cfg, roads_wgs84, thumb_cache=thumb_cache, segments=segments, due=due))
+                due=None, reports=None) -> str:
+    return _page(*html_data(df, cfg, roads_wgs84, thumb_cache=thumb_cache, segments=segments, due=due,
+                            reports=reports))
 
 
 def _mb(n: float) -> str:
@@ -1433,7 +1471,7 @@ def _mb(n: float) -> str:
 
 
 def fit_html(df: pd.DataFrame, cfg, max_bytes: int, roads_wgs84=None,
-             thumb_cache: str | Path | None = None, segments=None, due=None) -> tuple[str, str, bool]:
+             thumb_cache: str | Path | None = None, segments=None, due=None, reports=None) -> tuple[str, str, bool]:
     """The page at most ``max_bytes`` (``--max-mb``) where it can be: every photo at the largest thumbnail of
     ``THUMB_STEPS`` that fits them all (the first: the page as without a cap); where even the smallest does not,
     the photos of the most urgent damages (``PHOTO_RANK``, then severity) at the smallest, as many as fit, and the
@@ -1444,14 +1482,16 @@ def fit_html(df: pd.DataFrame, cfg, max_bytes: int, roads_wgs84=None,
     ~4 ms); the page is then measured, and photos dropped from the least urgent up until it fits. ``thumb_cache``,
     ``segments``: as for ``html_data``; the road-condition layer is kept over the photos (a segment ~0.2 KB, a photo
     ~5 KB), left out (the line says so) only where the page without any photo does not fit with it; so is ``due``'s
-    patrol-due layer, which goes first (the whole network: the larger), then the condition layer if still needed."""
+    patrol-due layer, which goes first (the whole network: the larger), then the condition layer if still needed;
+    ``reports`` (the citizen reports, ~0.15 KB each) last of all."""
     n = len(df)
     crops = list(df["crop_jpeg"]) if "crop_jpeg" in df.columns else [None] * n
-    data, _ = html_data(df, cfg, roads_wgs84, uris=[None] * n, segments=segments, due=due)  # without a photo
+    data, _ = html_data(df, cfg, roads_wgs84, uris=[None] * n, segments=segments, due=due, reports=reports)  # no photo
     layers_out = []  # not even the damages fit with a layer: the layers go first, the patrol-due one before
     for name, (part, key), what in (("due", ("due", "lines"), "patrol due layer ({:,} segments)"),
-                                    ("cond", ("conditions", "segments"), "road condition layer ({:,} segments)")):
-        if data[part][key] and len(_page(data, []).encode("utf-8")) > max_bytes:
+                                    ("cond", ("conditions", "segments"), "road condition layer ({:,} segments)"),
+                                    ("rep", ("reports", "rows"), "citizen reports layer ({:,} reports)")):
+        if data.get(part, {}).get(key) and len(_page(data, []).encode("utf-8")) > max_bytes:
             count = sum(x["k"] for x in data[part][key]) if name == "due" else len(data[part][key])  # (a due line:
             # the segments of its group)
             layers_out.append(what.format(count))
@@ -1506,6 +1546,18 @@ def fit_html(df: pd.DataFrame, cfg, max_bytes: int, roads_wgs84=None,
     return html, f"{_mb(size) if fits else f'{math.ceil(size / 1e4) / 100:.2f} MB'}; {line}", fits
 
 
+#: the page's style and script for the citizen reports, each part between a line ``// @reports{`` (CSS
+#: ``/* @reports{ */``) and ``// }@reports``: kept (without those lines) where the page has reports, else left out
+#: whole, so that a page without any is the page as it was before the reports, byte for byte, and no larger
+_SECTION = re.compile(r"^[ ]*(?://|/\*) @reports\{(?: \*/)?\n.*?^[ ]*(?://|/\*) \}@reports(?: \*/)?\n", re.M | re.S)
+_SECTION_LINE = re.compile(r"^[ ]*(?://|/\*) (?:@reports\{|\}@reports)(?: \*/)?\n", re.M)
+
+
+def _sections(text: str, reports: bool) -> str:
+    """``text`` (``_APP_JS``, ``_APP_CSS``) with its citizen reports' parts (``_SECTION``) kept or left out."""
+    return _SECTION_LINE.sub("", text) if reports else _SECTION.sub("", text)
+
+
 def _page(data: dict[str, Any], thumbs: list[str]) -> str:
     css = _asset("leaflet.css")
     # images referenced by the CSS belong to controls the report does not use (layers control, default marker
@@ -1517,26 +1569,28 @@ def _page(data: dict[str, Any], thumbs: list[str]) -> str:
         if re.search(r"</(script|style)", part, re.I):
             raise RuntimeError("asset contains a closing script/style tag")
     title = "道路損傷 補修候補 / Road damage repair candidates"
+    has_reports = bool(data.get("reports", {}).get("rows"))
     return (_TEMPLATE.replace("@@TITLE@@", title)
             .replace("@@LEAFLET_CSS@@", css)
-            .replace("@@APP_CSS@@", _APP_CSS)
+            .replace("@@APP_CSS@@", _sections(_APP_CSS, has_reports))
             .replace("@@LEAFLET_JS@@", js)
-            .replace("@@APP_JS@@", _APP_JS)
+            .replace("@@APP_JS@@", _sections(_APP_JS, has_reports))
             .replace("@@THUMBS@@", "\n".join(thumbs))  # base64 data: URIs, nothing a script element ends at
             .replace("@@DATA@@", json_for_script(data)))
 
 
 def write_html(df: pd.DataFrame, path: Path, cfg=None, roads_wgs84=None, max_mb: float | None = None,
                notes: list[str] | None = None, said: list[str] | None = None,
-               thumb_cache: str | Path | None = None, segments=None, due=None) -> None:
+               thumb_cache: str | Path | None = None, segments=None, due=None, reports=None) -> None:
     """The page; with ``max_mb`` fitted to that many MB (10^6 bytes, ``fit_html``): ``said`` gets the line saying
     what was done (``report.html: 4.9 MB; photos 160 px for 2,015 of 2,015 damages``), ``notes`` a warning where
     even no photo at all fits. ``thumb_cache``: the registry's thumbnails (``ThumbCache``); ``segments``: the
-    road-condition layer's rows, ``due`` the patrol-due layer's ``Due`` (``html_data``)."""
+    road-condition layer's rows, ``due`` the patrol-due layer's ``Due``, ``reports`` the citizen reports
+    (``html_data``)."""
     if max_mb is None:
-        atomic_write_text(path, render_html(df, cfg, roads_wgs84, thumb_cache, segments, due))
+        atomic_write_text(path, render_html(df, cfg, roads_wgs84, thumb_cache, segments, due, reports))
         return
-    html, line, fits = fit_html(df, cfg, int(max_mb * 1e6), roads_wgs84, thumb_cache, segments, due)
+    html, line, fits = fit_html(df, cfg, int(max_mb * 1e6), roads_wgs84, thumb_cache, segments, due, reports)
     atomic_write_text(path, html)
     if said is not None:
         said.append(f"{Path(path).name}: {line}")
@@ -1638,6 +1692,16 @@ main { flex: 1; display: flex; min-height: 0; }
 /* the panes' SVG boxes let a click through to the panes under them: only the drawn paths take it */
 .leaflet-overlay-pane > svg, .leaflet-roads-pane > svg, .leaflet-cond-pane > svg, .leaflet-due-pane > svg { pointer-events: none; }
 .legend .sw.ring { width: 9px; height: 9px; border: 2px dotted #5b2a86; background: rgba(91,42,134,.2); }
+/* @reports{ */
+/* the citizen reports (住民通報): their panes let clicks through but on the markers; the legend's ring, the layer's key */
+.leaflet-rep-pane > svg, .leaflet-repring-pane > svg { pointer-events: none; }
+.legend .sw.repring { width: 9px; height: 9px; border: 2px solid #e4007f; background: none; }
+.repctl .sw { display: inline-block; box-sizing: border-box; width: 14px; height: 14px; border-radius: 50%; margin-right: 6px; vertical-align: -2px; }
+.repctl .sw.unseen { border: 3px solid #e4007f; background: #fff; }
+.repctl .sw.seen { width: 8px; height: 8px; margin: 0 9px 0 3px; background: #e4007f; border: 1px solid #fff; box-shadow: 0 0 0 1px #e4007f; }
+.pop .reps h4 { margin: 6px 0 2px; font-size: 12px; color: #a3005a; }
+.pop .reps ul { margin: 0 0 6px; padding-left: 16px; overflow-wrap: anywhere; }
+/* }@reports */
 #filters label[hidden], #note[hidden], #crew[hidden], .crew [hidden] { display: none; }
 #crew { flex-basis: 100%; display: flex; gap: 10px; align-items: center; font-size: 12px; }
 #crew button, .crew button { font: inherit; padding: 6px 12px; min-height: 34px; border-radius: 6px; border: 1px solid #1f3a5f; background: #1f3a5f; color: #fff; }
@@ -1999,6 +2063,9 @@ _APP_JS = r"""
     var tr = el("tr"); tr.appendChild(el("th", null, "ID")); tr.appendChild(el("td", null, c.candidate_id)); t.appendChild(tr);
     var tr2 = el("tr"); tr2.appendChild(el("th", null, "位置 lat, lon")); tr2.appendChild(el("td", null, fmt(c.lat) + ", " + fmt(c.lon))); t.appendChild(tr2);
     box.appendChild(t);
+    // @reports{
+    if (REP_OF[c.i]) box.appendChild(repList(c));
+    // }@reports
     return box;
   }
 
@@ -2200,6 +2267,103 @@ _APP_JS = r"""
       });
       keyBox.appendChild(el("div", null, DU.at + " 時点 (出力日) / as of " + DU.at + " (the day the map was made); 巡回間隔: config survey / every_days"));
     }});
+  // @reports{
+  // citizen reports (住民通報, README: report.html; patrol import-reports), D.reports: each at its position, one
+  // matched to a damage (the nearest within REP.radius m: citizen.match_reports) small, a thin line to its damage; one
+  // 未確認 (no damage that close: not yet seen by a patrol, the next drive's to check) large, a white disc in a thick
+  // magenta rim. A damage with reports has a magenta ring around its marker (with the marker: the filters') and lists
+  // them in its popup. The layer is on when the page opens (#rep=0: off). A row: REPORT_ROW, [source, id, posted, lat,
+  // lon, damage id (null: 未確認), distance m, text, city's status, category]
+  var REP = D.reports, REP_COL = "#e4007f", REP_OF = {}, REP_IDX = {}, REP_RING = [];
+  C.forEach(function (c, i) { REP_IDX[c.candidate_id] = i; });
+  REP.rows.forEach(function (r) {  // r.i: its damage's index on this map (-1: 未確認, or a damage this map leaves out)
+    r.i = r[5] !== null && REP_IDX.hasOwnProperty(r[5]) ? REP_IDX[r[5]] : -1;
+    if (r.i >= 0) (REP_OF[r.i] = REP_OF[r.i] || []).push(r);
+  });
+  var REP_N_UNSEEN = REP.rows.filter(function (r) { return r[5] === null; }).length;
+  function repName(r) { return (r[0] ? r[0] + " " : "") + r[1]; }
+  function repList(c) {  // a damage's popup: its reports, the first 5
+    var rs = REP_OF[c.i], d = el("div", "reps"), ul = el("ul");
+    d.appendChild(el("h4", null, "住民通報 citizen reports: " + rs.length + " 件" +
+                                 (c.reported_first ? " (初回 first " + day(c.reported_first) + ")" : "")));
+    rs.slice(0, 5).forEach(function (r) {
+      ul.appendChild(el("li", null, [repName(r), r[2], r[7]].filter(Boolean).join(" · ") + (r[6] !== null ? " (" + r[6] + " m)" : "")));
+    });
+    if (rs.length > 5) ul.appendChild(el("li", null, "… 他 " + (rs.length - 5) + " 件 / " + (rs.length - 5) + " more"));
+    d.appendChild(ul);
+    return d;
+  }
+  function repPopup(r) {
+    var box = el("div", "pop rep"), row;
+    box.appendChild(el("h3", null, "住民通報 / citizen report " + repName(r)));
+    row = popRows(box);
+    if (r[5] === null) row("巡回 patrol", "未確認: " + REP.radius + " m 以内に損傷なし (次の巡回で確認) / not yet seen by a patrol: no damage within " + REP.radius + " m (check on the next drive)");
+    else row("損傷 damage", r[5] + " (" + r[6] + " m)" + (r.i < 0 ? " — この地図にない / not on this map" : ""));
+    if (r[2]) row("投稿日時 posted", r[2]);
+    if (r[9]) row("カテゴリ category", r[9]);
+    if (r[7]) row("内容 text", r[7]);
+    if (r[8]) row("対応状況 city's status", r[8]);
+    if (r[0]) row("通報元 source", r[0]);
+    row("位置 lat, lon", r[3] + ", " + r[4]);
+    if (r.i >= 0) {  // to its damage: selected and its popup opened (the filters as they are)
+      var a = el("a", "link", "損傷を開く / open the damage"); a.href = "#id=" + enc(r[5]);
+      a.addEventListener("click", function (e) { e.preventDefault(); map.closePopup(); select(r.i, true); });
+      box.appendChild(a);
+    }
+    return box;
+  }
+  map.createPane("repring").style.zIndex = 395;  // the damages' rings, under the markers (overlayPane, 400)
+  map.createPane("rep").style.zIndex = 396;  // the reports: under the damages' markers, which take a click first
+  var repRings = L.layerGroup().addTo(map);
+  C.forEach(function (c, i) {
+    REP_RING.push(REP_OF[i] && markers[i] ? L.circleMarker([c.lat, c.lon], {pane: "repring", radius: styleFor(c).radius + 4,
+      color: REP_COL, weight: 2, opacity: 0.95, fill: false, interactive: false, className: "rep-ring"}) : null);
+  });
+  // the layer: in LAYERS (its #rep= key, popups sized on a resize) but on unless the link says rep=0 (fromHash,
+  // writeHash), so its shown() never writes rep=1
+  var repLy = {key: "rep", items: REP.rows, group: null, lines: null, box: null};
+  repLy.shown = function () { return false; };
+  repLy.visible = function () { return !!repLy.group && map.hasLayer(repLy.group); };
+  repLy.on = function (on) {
+    if (on && !repLy.group) {
+      repLy.group = L.layerGroup(); repLy.lines = L.layerGroup();
+      REP.rows.forEach(function (r) {
+        var m = L.circleMarker([r[3], r[4]], r[5] === null
+          ? {pane: "rep", radius: 9, color: REP_COL, weight: 4, opacity: 1, fillColor: "#fff", fillOpacity: 0.95, className: "rep rep-unseen"}
+          : {pane: "rep", radius: 4, color: "#fff", weight: 1, opacity: 1, fillColor: REP_COL, fillOpacity: 1, className: "rep rep-seen"});
+        m.bindPopup(function () { return repPopup(r); }, popupSize({})).addTo(repLy.group);
+        if (r.i >= 0) L.polyline([[r[3], r[4]], [C[r.i].lat, C[r.i].lon]], {pane: "rep", color: REP_COL, weight: 1.5, opacity: 0.8,
+          dashArray: "2,4", interactive: false, className: "rep-link"}).addTo(repLy.lines);
+      });
+    }
+    if (repLy.group) [repLy.lines, repLy.group].forEach(function (g) {
+      if (on && !map.hasLayer(g)) g.addTo(map); if (!on && map.hasLayer(g)) map.removeLayer(g);
+    });
+    repLy.box.querySelector("input").checked = !!on;
+    repLy.box.classList.toggle("on", !!on);
+    fitControls();
+  };
+  var repCtl = L.control({position: "topright"});
+  repCtl.onAdd = function () {
+    var d = repLy.box = el("div", "layerctl repctl"), lab = el("label"), cb = el("input");
+    cb.type = "checkbox"; cb.id = "rep-on"; lab.appendChild(cb);
+    lab.appendChild(document.createTextNode(" 住民通報 / citizen reports (" + REP.rows.length + " 件, 未確認 " + REP_N_UNSEEN + ")"));
+    d.appendChild(lab);
+    var keyBox = el("details", "layerkey repkey"); keyBox.open = map.getSize().x >= 600;
+    keyBox.appendChild(el("summary", null, "凡例 / key"));
+    keyBox.addEventListener("toggle", fitControls);
+    [["sw unseen", "未確認: " + REP.radius + " m 以内に損傷なし (巡回でまだ見ていない: 次の巡回で確認) / not yet seen: no damage within " + REP.radius + " m (to check on the next drive): " + REP_N_UNSEEN],
+     ["sw seen", "損傷と照合 (点線で損傷へ) / matched to a damage (dotted line to it): " + (REP.rows.length - REP_N_UNSEEN)]].forEach(function (k) {
+      var r = el("div"); r.appendChild(el("span", k[0])); r.appendChild(document.createTextNode(k[1])); keyBox.appendChild(r);
+    });
+    d.appendChild(keyBox);
+    cb.addEventListener("change", function () { repLy.on(cb.checked); writeHash(); });
+    L.DomEvent.disableClickPropagation(d);
+    return d;
+  };
+  repCtl.addTo(map);
+  LAYERS.push(repLy);
+  // }@reports
   // the legend under the layers' controls keeps to the map's height (its own scroll bar where it is taller:
   // on a phone all stacked at the top right would run off the map's bottom, where the map clips them)
   function fitControls() {
@@ -2230,6 +2394,11 @@ _APP_JS = r"""
                                               + UNSEEN_MARK + "+ passes (check: false alarm, or repaired?)"));
       d.appendChild(row);
     }
+    // @reports{
+    var rr = el("div"); rr.appendChild(el("span", "sw repring"));
+    rr.appendChild(document.createTextNode("マゼンタの外円 = 住民通報あり (ポップアップに一覧) / magenta outer ring = reported by residents (listed in its popup)"));
+    d.appendChild(rr);
+    // }@reports
     d.appendChild(el("div", null, "円の大きさ = 重要度 / size = severity"));
     L.DomEvent.disableClickPropagation(d);
     return d;
@@ -2357,6 +2526,10 @@ _APP_JS = r"""
       rows[i].style.display = ok ? "" : "none";
       var m = markers[i];
       if (m) { if (ok && !markerLayer.hasLayer(m)) markerLayer.addLayer(m); if (!ok && markerLayer.hasLayer(m)) markerLayer.removeLayer(m); }
+      // @reports{
+      var rg = REP_RING[i];  // a reported damage's ring: with its marker
+      if (rg) { if (ok && !repRings.hasLayer(rg)) repRings.addLayer(rg); if (!ok && repRings.hasLayer(rg)) repRings.removeLayer(rg); }
+      // }@reports
       if (ok) n++;
       return ok;
     });
@@ -2452,6 +2625,9 @@ _APP_JS = r"""
     var p = selected >= 0 && visible[selected] ? ["id=" + enc(C[selected].candidate_id)] : [];
     HF.forEach(function (f) { var v = f[1].value.trim(); if (v && (f[0] !== "sev" || parseFloat(v) > 0)) p.push(f[0] + "=" + enc(v)); });
     LAYERS.forEach(function (ly) { if (ly.shown()) p.push(ly.key + "=1"); });
+    // @reports{
+    if (!repLy.visible()) p.push("rep=0");  // the citizen reports: on unless said
+    // }@reports
     var c = map.getCenter(), zoom = map.getZoom();
     // the view a link gave, while the map is still there (within a pixel: the map centres on whole pixels, so a
     // window of odd height moves it half a pixel): written as the link wrote it, so a link opened and shared again
@@ -2481,6 +2657,9 @@ _APP_JS = r"""
     HF.forEach(function (f) { f[1].value = val[f[0]] !== undefined ? val[f[0]] : f[0] === "sev" ? "0" : ""; });
     hashReady = false;  // one hash written at the end, with the whole view
     LAYERS.forEach(function (ly) { ly.on(!!on[ly.key]); });
+    // @reports{
+    repLy.on(on.rep !== false);  // the citizen reports: on unless the link says rep=0
+    // }@reports
     apply();
     var i = id === null ? -1 : findId(id);
     if (!(i >= 0 && visible[i]) && selected >= 0) { rows[selected].classList.remove("sel"); selected = -1; map.closePopup(); }

@@ -344,15 +344,18 @@ _MERGES_SQL = [
 ]
 
 #: citizen reports (住民通報: My City Report, a city's own form; ``patrol import-reports``, ``detector.citizen``): one
-#: row per report, by the source's own report id, as its latest export gave it. Created by the first import (CREATE
-#: TABLE IF NOT EXISTS, in a registry of any age; none before: ``has_reports``): no new schema version, an older
-#: patrol ignores a table it does not know. Which damage a report is of is not stored: computed when asked (``citizen.match_reports``), so it follows
-#: the damages as they are merged, moved or repaired
+#: row per report, by its source (``--source``: '' where none was named) and the source's own report id (two
+#: sources may number their reports alike), as its latest export gave it; ``file``: the file it came from. Created
+#: by the first import (CREATE TABLE IF NOT EXISTS, in a registry of any age; none before: ``has_reports``): no new
+#: schema version, an older patrol ignores a table it does not know. The first version of the table (keyed by the
+#: report id alone, ``source`` holding the file's name: never released) is rebuilt by the next import
+#: (``_reports_table``), its reports under the source '' (none named). Which damage a report is of is not stored:
+#: computed when asked (``citizen.match_reports``), so it follows the damages as they are merged, moved or repaired
 REPORT_FIELDS = ["posted_at", "lat", "lon", "category", "body", "image_url", "city_status"]
 _REPORTS_SQL = [
-    "CREATE TABLE IF NOT EXISTS reports (report_id TEXT PRIMARY KEY, posted_at TEXT, posted_t REAL, lat REAL, "
-    "lon REAL, category TEXT, body TEXT, image_url TEXT, city_status TEXT, source TEXT, row INTEGER, "
-    "imported_at TEXT NOT NULL, updated_at TEXT)",
+    "CREATE TABLE IF NOT EXISTS reports (source TEXT NOT NULL DEFAULT '', report_id TEXT NOT NULL, posted_at TEXT, "
+    "posted_t REAL, lat REAL, lon REAL, category TEXT, body TEXT, image_url TEXT, city_status TEXT, file TEXT, "
+    "row INTEGER, imported_at TEXT NOT NULL, updated_at TEXT, PRIMARY KEY (source, report_id))",
     "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES "
     "('reports', 'attributes', 'reports', 'citizen reports (住民通報) imported by patrol import-reports', NULL)",
 ]
@@ -3290,60 +3293,91 @@ class Store:
         return _pass_counts(df)
 
     # ---- citizen reports (住民通報)
-    def import_reports(self, rows: pd.DataFrame, source: str) -> tuple[list[str], list[tuple[str, list[str]]], list[str]]:
+    def _reports_table(self, con) -> None:
+        """The reports table as this version keys it (``_REPORTS_SQL``): created where none is, or the first version's
+        (keyed by the report id alone, ``source`` the file's name) rebuilt, its reports under the source '' (none
+        named: what an import without ``--source`` updates) with their file kept. In the caller's transaction."""
+        if "reports" in self._tables() and not self._has_column("reports", "file"):
+            con.execute("ALTER TABLE reports RENAME TO reports_v1")
+            con.execute(_REPORTS_SQL[0])
+            cols = ", ".join(["report_id", *REPORT_FIELDS, "posted_t", "row", "imported_at", "updated_at"])
+            con.execute(f"INSERT INTO reports (source, file, {cols}) SELECT '', source, {cols} FROM reports_v1")
+            con.execute("DROP TABLE reports_v1")
+        for stmt in _REPORTS_SQL:
+            con.execute(stmt)
+
+    def import_reports(self, rows: pd.DataFrame, file: str, source: str = "") -> tuple[
+            list[str], list[tuple[str, list[str]]], list[str]]:
         """Store citizen reports (``citizen.read_reports``'s rows: ``report_id`` and ``REPORT_FIELDS``, ``posted_t``,
-        ``row``), keyed by their report id: (new ids, updated (id, the fields that changed), unchanged ids). A report
-        imported before whose fields the file gives otherwise (the city's handling status moved on, the text edited)
-        is updated; one given as it was is left (re-importing the same export, or a newer one repeating old reports,
-        adds nothing)."""
+        ``row``) of ``source`` (``--source``; '' none named) read from ``file``, keyed by the source and their report
+        id: (new ids, updated (id, the fields that changed), unchanged ids). A report of that source imported before
+        whose fields the file gives otherwise (the city's handling status moved on, the text edited) is updated; one
+        given as it was is left (re-importing the same export, or a newer one repeating old reports, adds nothing);
+        another source's report of the same id is another report (``reports_elsewhere`` names them)."""
         new: list[str] = []
         updated: list[tuple[str, list[str]]] = []
         same: list[str] = []
         if not len(rows):
             return new, updated, same
         at = self._now().isoformat(timespec="seconds")
+        source = source or ""
         with self._txn() as con:
-            for stmt in _REPORTS_SQL:
-                con.execute(stmt)
+            self._reports_table(con)
             ids = json.dumps([str(v) for v in rows["report_id"]])
             held = {r[0]: r[1:] for r in con.execute(
-                f"SELECT report_id, {', '.join(REPORT_FIELDS)} FROM reports WHERE report_id IN "
-                "(SELECT value FROM json_each(?))", (ids,))}
+                f"SELECT report_id, {', '.join(REPORT_FIELDS)} FROM reports WHERE source=? AND report_id IN "
+                "(SELECT value FROM json_each(?))", (source, ids))}
             ins, upd = [], []
             for r in rows.itertuples(index=False):
                 vals = [getattr(r, f) for f in REPORT_FIELDS]
                 vals = [None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in vals]
-                rec = (*vals, getattr(r, "posted_t"), source, int(getattr(r, "row")))
+                rec = (*vals, getattr(r, "posted_t"), file, int(getattr(r, "row")))
                 old = held.get(r.report_id)
                 if old is None:
                     new.append(r.report_id)
-                    ins.append((r.report_id, *rec, at))
+                    ins.append((source, r.report_id, *rec, at))
                     continue
                 changed = [f for f, a, b in zip(REPORT_FIELDS, old, vals) if not (
                     _same_float(a, b) if f in ("lat", "lon") else (a or None) == (b or None))]
                 if changed:
                     updated.append((r.report_id, changed))
-                    upd.append((*rec, at, r.report_id))
+                    upd.append((*rec, at, source, r.report_id))
                 else:
                     same.append(r.report_id)
-            con.executemany(f"INSERT INTO reports (report_id, {', '.join(REPORT_FIELDS)}, posted_t, source, row, "
-                            f"imported_at) VALUES ({','.join('?' * (len(REPORT_FIELDS) + 5))})", ins)
-            con.executemany(f"UPDATE reports SET {', '.join(f + '=?' for f in REPORT_FIELDS)}, posted_t=?, source=?, "
-                            "row=?, updated_at=? WHERE report_id=?", upd)
+            con.executemany(f"INSERT INTO reports (source, report_id, {', '.join(REPORT_FIELDS)}, posted_t, file, row, "
+                            f"imported_at) VALUES ({','.join('?' * (len(REPORT_FIELDS) + 6))})", ins)
+            con.executemany(f"UPDATE reports SET {', '.join(f + '=?' for f in REPORT_FIELDS)}, posted_t=?, file=?, "
+                            "row=?, updated_at=? WHERE source=? AND report_id=?", upd)
             if ins or upd:
                 self._touch("reports")
         return new, updated, same
 
+    def reports_elsewhere(self, ids, source: str = "") -> dict[str, list[str]]:
+        """Of the report ids ``ids``, those the registry also holds from another source than ``source``: {that source
+        ('' none named): its ids}. Kept apart (the key is the source and the id); the import says so, as the same
+        reports imported once without ``--source`` and once with it would be held twice."""
+        if not self.has_reports() or not self._has_column("reports", "file"):
+            return {}
+        out: dict[str, list[str]] = {}
+        for src, rid in self.con.execute(
+                "SELECT source, report_id FROM reports WHERE source<>? AND report_id IN (SELECT value FROM json_each(?)) "
+                "ORDER BY source, report_id", (source or "", json.dumps([str(v) for v in ids]))):
+            out.setdefault(src, []).append(rid)
+        return out
+
     def reports(self) -> pd.DataFrame:
-        """Every citizen report held (``report_id``, ``REPORT_FIELDS``, ``posted_t``, ``source``, ``imported_at``,
-        ``updated_at``), by time posted (unknown last), then id; empty (with those columns) in a registry without
-        any (made before import-reports, or none imported)."""
-        cols = ["report_id", *REPORT_FIELDS, "posted_t", "source", "imported_at", "updated_at"]
+        """Every citizen report held (``source``: '' none named, ``report_id``, ``REPORT_FIELDS``, ``posted_t``,
+        ``file``, ``imported_at``, ``updated_at``), by time posted (unknown last), then source and id; empty (with
+        those columns) in a registry without any (made before import-reports, or none imported). The first version's
+        table (read only, not yet rebuilt by an import): its reports under the source '', its ``source`` the file."""
+        cols = ["source", "report_id", *REPORT_FIELDS, "posted_t", "file", "imported_at", "updated_at"]
         if "reports" not in self._tables():
             return pd.DataFrame({c: pd.Series(dtype=float if c in ("lat", "lon", "posted_t") else object)
                                  for c in cols})
-        return pd.read_sql_query(f"SELECT {', '.join(cols)} FROM reports ORDER BY posted_t IS NULL, posted_t, "
-                                 "report_id", self.con)
+        sel = cols if self._has_column("reports", "file") else \
+            ["'' AS source" if c == "source" else "source AS file" if c == "file" else c for c in cols]
+        return pd.read_sql_query(f"SELECT {', '.join(sel)} FROM reports ORDER BY posted_t IS NULL, posted_t, "
+                                 "source, report_id", self.con)
 
     def has_reports(self) -> bool:
         """Whether citizen reports were ever imported into this registry (its ``reports`` table exists)."""

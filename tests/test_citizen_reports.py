@@ -254,3 +254,140 @@ def test_import_reports_of_one_category_leaves_the_others_out_and_says_so(report
     assert held == {rid for rid, _, _ in sites[:6]}  # the park's, the litter's and the far 舗装 ones not taken
     r = patrol("import-reports", store, src, "--category", " ")
     assert r.returncode == 2 and "--category" in r.stderr
+
+
+def _page_data(html: str) -> dict:
+    import re
+
+    return json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', html, re.S).group(1))
+
+
+def test_html_map_shows_the_reports_layer_and_each_damages_reports(reports, registry, tmp_path):
+    """report.html of a registry with reports: the reports embedded compactly (one array each) with the damage each
+    is of, as --format reports gives it; in Chromium the 住民通報 layer draws one marker a report (未確認 ones large
+    and of their own class), a magenta ring around each reported damage, a damage's popup lists its reports (the
+    resident's text as text, not markup), an 未確認 report's popup says it is the next drive's; #rep=0 hides the
+    layer. Without reports the page has none of it."""
+    from test_report import console_errors, probe_of, render, selfcheck, with_probe
+
+    store, src, sites, _ = reports
+    before = tmp_path / "before.html"
+    ok(patrol("export", store, "--format", "html", "--out", before))
+    html0 = before.read_text(encoding="utf-8")
+    assert "reports" not in _page_data(html0) and "repPopup" not in html0 and "@reports" not in html0
+    rows = _export_rows(sites)
+    rows[0][5] = '<img src=x onerror="alert(1)">穴 & 段差'  # a resident's text: shown as text
+    ok(patrol("import-reports", store, _write(tmp_path / "mcr.csv", rows, "utf-8")))
+    out = tmp_path / "report.html"
+    ok(patrol("export", store, "--format", "html", "--out", out))
+    html = out.read_text(encoding="utf-8")
+    assert "@reports" not in html and "<img src=x" not in html
+    data = _page_data(html)
+    expected = _expected(sites + FAR, registry[1])
+    got = {r[1]: r for r in data["reports"]["rows"]}
+    assert set(got) == set(expected) and data["reports"]["radius"] == RADIUS
+    assert {rid: r[5] for rid, r in got.items()} == expected  # the damage each is of (None: 未確認)
+    assert got[sites[0][0]][7].startswith('<img src=x onerror="alert(1)">穴')
+    n_unseen = sum(v is None for v in expected.values())
+    reported = {c for c in expected.values() if c}
+    cands = {c["candidate_id"]: c for c in data["candidates"]}
+    assert {c for c, x in cands.items() if x["reports"]} == reported
+    first = sites[0][0]
+    cid = expected[first]
+    assert cid and cands[cid]["reports"] >= 1
+
+    probe = """(function () { var q = function (s) { return document.querySelectorAll(s).length; };
+        var pop = window.__pop || document.querySelector('.leaflet-popup .reps');
+        return {unseen: q('.leaflet-rep-pane path.rep-unseen'), seen: q('.leaflet-rep-pane path.rep-seen'),
+                links: q('.leaflet-rep-pane path.rep-link'), rings: q('.leaflet-repring-pane path.rep-ring'),
+                pop: pop && pop.textContent, img: document.querySelectorAll('.leaflet-popup img[src="x"]').length,
+                label: (document.querySelector('.repctl label') || {}).textContent || null,
+                legend: document.querySelector('.legend').textContent, hash: location.hash,
+                rep: window.__rep || null}; })()"""
+    # after the damage's popup is read, an 未確認 report's marker clicked: its popup
+    when = """setTimeout(function () { window.__pop = document.querySelector('.leaflet-popup .reps');
+        var u = document.querySelector('.leaflet-rep-pane path.rep-unseen');
+        if (u) u.dispatchEvent(new MouseEvent('click', {bubbles: true, clientX: 200, clientY: 200}));
+        setTimeout(function () { var pp = document.querySelector('.leaflet-popup');
+          window.__rep = pp && pp.textContent; probe(); }, 800); }, 2000)"""
+    (tmp_path / "probe.html").write_text(html, encoding="utf-8")
+    dom, err = render(with_probe(tmp_path / "probe.html", probe, when), f"#id={cid}")
+    n = len(registry[1])
+    assert selfcheck(dom) == f"report-ok:{n}:{n}" and not console_errors(err), (selfcheck(dom), console_errors(err))
+    p = probe_of(dom)
+    p["pop"] = p["pop"] and p["pop"].replace("&lt;", "<").replace("&gt;", ">")  # (the dump's attribute escapes)
+    assert (p["unseen"], p["seen"], p["links"]) == (n_unseen, len(expected) - n_unseen, len(expected) - n_unseen), p
+    assert p["rings"] == len(reported), p
+    k = list(expected.values()).count(cid)
+    assert p["pop"].startswith(f"住民通報 citizen reports: {k} 件 (初回 first 2026-11-01 09:00)"), p["pop"]
+    assert f'{first} · 2026-11-01 09:00 · <img src=x onerror="alert(1)">穴 & 段差' in p["pop"] and p["img"] == 0, p
+    assert f"住民通報 / citizen reports ({len(expected)} 件, 未確認 {n_unseen})" in p["label"], p
+    assert "マゼンタの外円 = 住民通報あり" in p["legend"] and "rep=" not in p["hash"], p
+    assert p["rep"].startswith("住民通報 / citizen report MCR-90") and "未確認: 20 m 以内に損傷なし" in p["rep"], p
+    (tmp_path / "off.html").write_text(html, encoding="utf-8")
+    dom, err = render(with_probe(tmp_path / "off.html", probe), "#rep=0")
+    p = probe_of(dom)
+    assert (p["unseen"], p["seen"], p["rings"]) == (0, 0, len(reported)) and "rep=0" in p["hash"], p
+
+
+def test_two_sources_with_the_same_ids_are_both_kept(reports, tmp_path):
+    """My City Report and the city's own form both number their reports: --source keeps each source's ids its own
+    (the registry's key is the source and the id), the import says which ids another source holds too, a re-import
+    of either updates only its own, and --format reports shows the source."""
+    store, src, sites, _ = reports
+    r = ok(patrol("import-reports", store, src, "--source", "MCR"))
+    n = len(sites) + len(FAR)
+    assert f"new {n}," in r.stdout and "source MCR" in r.stdout
+    form = _write(tmp_path / "form.csv", [[sites[k][0], "2026/11/25 10:00", f"{sites[k + 3][1]}", f"{sites[k + 3][2]}",
+                                           "道路", f"フォーム {k}", "", "受付"] for k in range(3)], "utf-8")
+    r = ok(patrol("import-reports", store, form, "--source", "市フォーム"))
+    assert "new 3, updated 0, unchanged 0" in r.stdout, r.stdout
+    assert "3 report ids also held from source 'MCR'" in r.stderr.replace("\n", ""), r.stderr
+    r = ok(patrol("import-reports", store, src, "--source", "MCR"))  # each source's own reports: unchanged
+    assert f"new 0, updated 0, unchanged {n}," in r.stdout
+    con = sqlite3.connect(store)
+    assert con.execute("SELECT COUNT(*) FROM reports").fetchone()[0] == n + 3
+    assert con.execute("SELECT body FROM reports WHERE source='MCR' AND report_id=?", (sites[0][0],)).fetchone()[0] \
+        == f"道路に穴 {sites[0][0]}"
+    con.close()
+    out = tmp_path / "reports.csv"
+    ok(patrol("export", store, "--format", "reports", "--out", out))
+    rows = _read_csv(out)
+    assert len(rows) == n + 3 and list(rows[0])[:2] == ["source", "report_id"]
+    twice = {k: sorted(x["source"] for x in rows if x["report_id"] == sites[k][0]) for k in range(3)}
+    assert twice == {k: ["MCR", "市フォーム"] for k in range(3)}
+    assert {x["file"] for x in rows if x["source"] == "市フォーム"} == {"form.csv"}
+    html = tmp_path / "map.html"
+    ok(patrol("export", store, "--format", "html", "--out", html))
+    ids = [(r[0], r[1]) for r in _page_data(html.read_text(encoding="utf-8"))["reports"]["rows"]]
+    assert len(ids) == n + 3 and len(set(ids)) == n + 3
+
+
+def test_a_registry_with_this_weeks_reports_table_is_read_and_rebuilt(reports, tmp_path):
+    """The first version of the table (keyed by the report id alone, its source column the file's name: in
+    registries since import-reports came, never released): --format reports reads it as it is (the reports under
+    no source), and the next import rebuilds it under the new key, the reports as they were (re-importing the same
+    file without --source changes nothing)."""
+    store, src, sites, _ = reports
+    ok(patrol("import-reports", store, src))
+    con = sqlite3.connect(store)  # the table as the first version made it
+    con.executescript("""
+        CREATE TABLE old (report_id TEXT PRIMARY KEY, posted_at TEXT, posted_t REAL, lat REAL, lon REAL,
+          category TEXT, body TEXT, image_url TEXT, city_status TEXT, source TEXT, row INTEGER,
+          imported_at TEXT NOT NULL, updated_at TEXT);
+        INSERT INTO old SELECT report_id, posted_at, posted_t, lat, lon, category, body, image_url, city_status,
+          file, row, imported_at, updated_at FROM reports;
+        DROP TABLE reports; ALTER TABLE old RENAME TO reports;""")
+    con.close()
+    n = len(sites) + len(FAR)
+    out = tmp_path / "reports.csv"
+    ok(patrol("export", store, "--format", "reports", "--out", out))
+    rows = _read_csv(out)
+    assert len(rows) == n and {(x["source"], x["file"]) for x in rows} == {("", src.name)}
+    r = ok(patrol("import-reports", store, src))
+    assert f"new 0, updated 0, unchanged {n}," in r.stdout, r.stdout
+    con = sqlite3.connect(store)
+    cols = [c[1] for c in con.execute("PRAGMA table_info(reports)")]
+    assert cols[:2] == ["source", "report_id"] and "file" in cols
+    assert con.execute("SELECT COUNT(*), MIN(source), MAX(file) FROM reports").fetchone() == (n, "", src.name)
+    con.close()
