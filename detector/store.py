@@ -347,9 +347,7 @@ _MERGES_SQL = [
 #: row per report, by its source (``--source``: '' where none was named) and the source's own report id (two
 #: sources may number their reports alike), as its latest export gave it; ``file``: the file it came from. Created
 #: by the first import (CREATE TABLE IF NOT EXISTS, in a registry of any age; none before: ``has_reports``): no new
-#: schema version, an older patrol ignores a table it does not know. The first version of the table (keyed by the
-#: report id alone, ``source`` holding the file's name: never released) is rebuilt by the next import
-#: (``_reports_table``), its reports under the source '' (none named). Which damage a report is of is not stored:
+#: schema version, an older patrol ignores a table it does not know. Which damage a report is of is not stored:
 #: computed when asked (``citizen.match_reports``), so it follows the damages as they are merged, moved or repaired
 REPORT_FIELDS = ["posted_at", "lat", "lon", "category", "body", "image_url", "city_status"]
 _REPORTS_SQL = [
@@ -3293,19 +3291,6 @@ class Store:
         return _pass_counts(df)
 
     # ---- citizen reports (住民通報)
-    def _reports_table(self, con) -> None:
-        """The reports table as this version keys it (``_REPORTS_SQL``): created where none is, or the first version's
-        (keyed by the report id alone, ``source`` the file's name) rebuilt, its reports under the source '' (none
-        named: what an import without ``--source`` updates) with their file kept. In the caller's transaction."""
-        if "reports" in self._tables() and not self._has_column("reports", "file"):
-            con.execute("ALTER TABLE reports RENAME TO reports_v1")
-            con.execute(_REPORTS_SQL[0])
-            cols = ", ".join(["report_id", *REPORT_FIELDS, "posted_t", "row", "imported_at", "updated_at"])
-            con.execute(f"INSERT INTO reports (source, file, {cols}) SELECT '', source, {cols} FROM reports_v1")
-            con.execute("DROP TABLE reports_v1")
-        for stmt in _REPORTS_SQL:
-            con.execute(stmt)
-
     def import_reports(self, rows: pd.DataFrame, file: str, source: str = "") -> tuple[
             list[str], list[tuple[str, list[str]]], list[str]]:
         """Store citizen reports (``citizen.read_reports``'s rows: ``report_id`` and ``REPORT_FIELDS``, ``posted_t``,
@@ -3322,7 +3307,8 @@ class Store:
         at = self._now().isoformat(timespec="seconds")
         source = source or ""
         with self._txn() as con:
-            self._reports_table(con)
+            for stmt in _REPORTS_SQL:
+                con.execute(stmt)
             ids = json.dumps([str(v) for v in rows["report_id"]])
             held = {r[0]: r[1:] for r in con.execute(
                 f"SELECT report_id, {', '.join(REPORT_FIELDS)} FROM reports WHERE source=? AND report_id IN "
@@ -3356,7 +3342,7 @@ class Store:
         """Of the report ids ``ids``, those the registry also holds from another source than ``source``: {that source
         ('' none named): its ids}. Kept apart (the key is the source and the id); the import says so, as the same
         reports imported once without ``--source`` and once with it would be held twice."""
-        if not self.has_reports() or not self._has_column("reports", "file"):
+        if not self.has_reports():
             return {}
         out: dict[str, list[str]] = {}
         for src, rid in self.con.execute(
@@ -3368,15 +3354,12 @@ class Store:
     def reports(self) -> pd.DataFrame:
         """Every citizen report held (``source``: '' none named, ``report_id``, ``REPORT_FIELDS``, ``posted_t``,
         ``file``, ``imported_at``, ``updated_at``), by time posted (unknown last), then source and id; empty (with
-        those columns) in a registry without any (made before import-reports, or none imported). The first version's
-        table (read only, not yet rebuilt by an import): its reports under the source '', its ``source`` the file."""
+        those columns) in a registry without any (made before import-reports, or none imported)."""
         cols = ["source", "report_id", *REPORT_FIELDS, "posted_t", "file", "imported_at", "updated_at"]
         if "reports" not in self._tables():
             return pd.DataFrame({c: pd.Series(dtype=float if c in ("lat", "lon", "posted_t") else object)
                                  for c in cols})
-        sel = cols if self._has_column("reports", "file") else \
-            ["'' AS source" if c == "source" else "source AS file" if c == "file" else c for c in cols]
-        return pd.read_sql_query(f"SELECT {', '.join(sel)} FROM reports ORDER BY posted_t IS NULL, posted_t, "
+        return pd.read_sql_query(f"SELECT {', '.join(cols)} FROM reports ORDER BY posted_t IS NULL, posted_t, "
                                  "source, report_id", self.con)
 
     def has_reports(self) -> bool:

@@ -361,33 +361,3 @@ def test_two_sources_with_the_same_ids_are_both_kept(reports, tmp_path):
     ok(patrol("export", store, "--format", "html", "--out", html))
     ids = [(r[0], r[1]) for r in _page_data(html.read_text(encoding="utf-8"))["reports"]["rows"]]
     assert len(ids) == n + 3 and len(set(ids)) == n + 3
-
-
-def test_a_registry_with_this_weeks_reports_table_is_read_and_rebuilt(reports, tmp_path):
-    """The first version of the table (keyed by the report id alone, its source column the file's name: in
-    registries since import-reports came, never released): --format reports reads it as it is (the reports under
-    no source), and the next import rebuilds it under the new key, the reports as they were (re-importing the same
-    file without --source changes nothing)."""
-    store, src, sites, _ = reports
-    ok(patrol("import-reports", store, src))
-    con = sqlite3.connect(store)  # the table as the first version made it
-    con.executescript("""
-        CREATE TABLE old (report_id TEXT PRIMARY KEY, posted_at TEXT, posted_t REAL, lat REAL, lon REAL,
-          category TEXT, body TEXT, image_url TEXT, city_status TEXT, source TEXT, row INTEGER,
-          imported_at TEXT NOT NULL, updated_at TEXT);
-        INSERT INTO old SELECT report_id, posted_at, posted_t, lat, lon, category, body, image_url, city_status,
-          file, row, imported_at, updated_at FROM reports;
-        DROP TABLE reports; ALTER TABLE old RENAME TO reports;""")
-    con.close()
-    n = len(sites) + len(FAR)
-    out = tmp_path / "reports.csv"
-    ok(patrol("export", store, "--format", "reports", "--out", out))
-    rows = _read_csv(out)
-    assert len(rows) == n and {(x["source"], x["file"]) for x in rows} == {("", src.name)}
-    r = ok(patrol("import-reports", store, src))
-    assert f"new 0, updated 0, unchanged {n}," in r.stdout, r.stdout
-    con = sqlite3.connect(store)
-    cols = [c[1] for c in con.execute("PRAGMA table_info(reports)")]
-    assert cols[:2] == ["source", "report_id"] and "file" in cols
-    assert con.execute("SELECT COUNT(*), MIN(source), MAX(file) FROM reports").fetchone() == (n, "", src.name)
-    con.close()
