@@ -2332,6 +2332,7 @@ _APP_JS = r"""
           ? {pane: "rep", radius: 9, color: REP_COL, weight: 4, opacity: 1, fillColor: "#fff", fillOpacity: 0.95, className: "rep rep-unseen"}
           : {pane: "rep", radius: 4, color: "#fff", weight: 1, opacity: 1, fillColor: REP_COL, fillOpacity: 1, className: "rep rep-seen"});
         m.bindPopup(function () { return repPopup(r); }, popupSize({})).addTo(repLy.group);
+        r.m = m;  // (repFind: the search opens its popup)
         if (r.i >= 0) L.polyline([[r[3], r[4]], [C[r.i].lat, C[r.i].lon]], {pane: "rep", color: REP_COL, weight: 1.5, opacity: 0.8,
           dashArray: "2,4", interactive: false, className: "rep-link"}).addTo(repLy.lines);
       });
@@ -2515,6 +2516,9 @@ _APP_JS = r"""
       var hay = [c.candidate_id, c.road_name, c.segment_id, c.class, c.class_name, c.class_name_ja, c.status_note,
                  c.best_image, c.best_drive, c.checked_by].concat(ROADF.map(function (f) { return c[f[0]]; })).map(function (v) { return v === null || v === undefined ? "" : String(v); })
                  .join(" ").toLowerCase();
+      // @reports{
+      if (REP_OF[c.i]) hay += " " + REP_OF[c.i].map(repName).join(" ").toLowerCase();  // its reports' ids: repFind
+      // }@reports
       if (hay.indexOf(q) < 0) return false;
     }
     return true;
@@ -2544,6 +2548,29 @@ _APP_JS = r"""
     writeHash();
   }
   [fClass, fStatus, fSev, fText, fUnseen].forEach(function (e) { e.addEventListener("input", apply); e.addEventListener("change", apply); });
+  // @reports{
+  // a citizen report's id typed in the search, with or without its source ("MCR-012", "MCR MCR-012"; any case, as
+  // the damages' search): the map at the report (zoom 18, as a damage picked) with its popup open, the layer shown
+  // where it was off; its damage listed (matches: a damage's haystack holds its reports' ids) as a search for the
+  // damage's id lists it. One id two sources hold: the map fitted to both, the first one's popup open. Typed only
+  // (the input's own event, after apply): a link's q= filters as before and opens nothing
+  function repFind() {
+    var q = fText.value.trim().replace(/\s+/g, " ").toLowerCase();
+    if (!q) return;
+    var hit = REP.rows.filter(function (r) {
+      return String(r[1]).replace(/\s+/g, " ").toLowerCase() === q || repName(r).replace(/\s+/g, " ").toLowerCase() === q;
+    });
+    if (!hit.length) return;
+    if (!repLy.visible()) repLy.on(true);
+    var mb = map.getContainer().getBoundingClientRect();
+    if (mb.top < 0 || mb.bottom > window.innerHeight) map.getContainer().scrollIntoView({block: "start"});
+    if (hit.length > 1) map.fitBounds(L.latLngBounds(hit.map(function (r) { return [r[3], r[4]]; })).pad(0.3), {maxZoom: 18, animate: false});
+    else map.setView([hit[0][3], hit[0][4]], Math.max(map.getZoom(), 18), {animate: false});
+    hit[0].m.openPopup();
+    writeHash();
+  }
+  fText.addEventListener("input", repFind);
+  // }@reports
 
   var selected = -1;
   function select(i, zoom) {

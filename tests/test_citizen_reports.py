@@ -361,3 +361,44 @@ def test_two_sources_with_the_same_ids_are_both_kept(reports, tmp_path):
     ok(patrol("export", store, "--format", "html", "--out", html))
     ids = [(r[0], r[1]) for r in _page_data(html.read_text(encoding="utf-8"))["reports"]["rows"]]
     assert len(ids) == n + 3 and len(set(ids)) == n + 3
+
+
+def test_html_search_finds_a_report_by_its_id(reports, registry, tmp_path):
+    """A clerk on the phone with a resident who gives the report's number: typed in report.html's search (with or
+    without its source, in any case) the map goes to the report and opens its popup, the 住民通報 layer shown where
+    the link had it off (#rep=0); a matched report's damage is listed (the table and the map filtered to it, as a
+    search for the damage's id does), an 未確認 one's lists no damage. Before: the search knew no report id (no
+    damage listed, no popup)."""
+    from test_report import console_errors, probe_of, render, selfcheck, with_probe
+
+    store, _, sites, _ = reports
+    ok(patrol("import-reports", store, _write(tmp_path / "mcr.csv", _export_rows(sites), "utf-8"), "--source", "MCR"))
+    out = tmp_path / "report.html"
+    ok(patrol("export", store, "--format", "html", "--out", out))
+    expected = _expected(sites + FAR, registry[1])
+    seen = [rid for rid, c in expected.items() if c][len(sites) // 2]  # one in the middle of the drive
+    unseen = FAR[1][0]
+    probe = "window.__found"
+    # typed one after the other, as a clerk does: each time the open popup, the rows listed, the link's view
+    when = f"""var f = document.getElementById('f-text'), found = window.__found = [];
+        function type(text, then) {{ f.value = text; f.dispatchEvent(new Event('input', {{bubbles: true}}));
+          setTimeout(function () {{ var pp = document.querySelector('.leaflet-popup');
+            found.push({{pop: pp && pp.textContent, hash: location.hash,
+              rows: [].filter.call(document.querySelectorAll('#tbl tbody tr'), function (r) {{ return r.style.display !== 'none'; }})
+                .map(function (r) {{ return r.cells[0].textContent; }}),
+              on: (document.getElementById('rep-on') || {{}}).checked}}); then(); }}, 600); }}
+        setTimeout(function () {{ type('{seen}', function () {{ type('mcr  {unseen.lower()}', probe); }}); }}, 1500)"""
+    dom, err = render(with_probe(out, probe, when), "#rep=0")
+    n = len(registry[1])
+    assert selfcheck(dom) == f"report-ok:{n}:{n}" and not console_errors(err), (selfcheck(dom), console_errors(err))
+    a, b = probe_of(dom)
+    assert a["pop"] and a["pop"].startswith(f"住民通報 / citizen report MCR {seen}") and expected[seen] in a["pop"], a
+    assert a["on"] and "rep=0" not in a["hash"] and "&z=18/" in a["hash"], a
+    assert [r.split()[0] for r in a["rows"]] == [expected[seen]], a  # its damage, as a search for its id lists it
+    lat, lon = map(float, a["hash"].rsplit("z=18/", 1)[1].split("/"))
+    la, lo = next((la, lo) for rid, la, lo in sites if rid == seen)
+    assert _m(lat, lon, la, lo) < 60, (lat, lon, la, lo)  # the map at the report
+    assert b["pop"] and b["pop"].startswith(f"住民通報 / citizen report MCR {unseen}") and "未確認" in b["pop"], b
+    assert b["rows"] == [] and "&z=18/" in b["hash"], b
+    lat, lon = map(float, b["hash"].rsplit("z=18/", 1)[1].split("/"))
+    assert _m(lat, lon, FAR[1][1], FAR[1][2]) < 60, (lat, lon, FAR[1])
