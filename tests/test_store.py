@@ -705,10 +705,16 @@ def _crew_edits_xlsx(xlsx, cid: str, cells: dict):
     return xlsx
 
 
-def test_import_takes_shift_jis_csv_and_the_exported_xlsx(tmp_path, store_path, cfg):
+def test_import_takes_shift_jis_csv_and_the_exported_xlsx(tmp_path, store_path, cfg, monkeypatch):
     """Japanese Excel saves "CSV (comma delimited)" as cp932, and crews are handed the .xlsx export: both come back."""
+    import detector.config
     from detector import report
 
+    # the merge and the CSV import at one instant (the clock pinned): the list's status_changed_at then names the
+    # CSV import's change too, so the registry's change is not seen as made after the export (on a loaded machine
+    # the two fell in different seconds, and the row was reported with the change since, as a stale list is)
+    t0 = datetime.fromisoformat("2026-11-28T09:00:00+09:00")
+    monkeypatch.setattr(detector.config, "now", lambda tz=None: t0.astimezone(tz) if tz is not None else t0)
     with Store(store_path) as st:
         st.merge(run1(), {}, cfg)
         df = st.query()
