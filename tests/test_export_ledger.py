@@ -308,6 +308,7 @@ def test_ledger_filled_in_imports_as_the_xlsx_list_does(photographed, tmp_path):
     assert after[0] == want_state[0] and after != before
     # the histories, row by row (a difference shown as the rows that differ, not the whole list cut short)
     assert [r for r in after[1] if r not in want_state[1]] == [r for r in want_state[1] if r not in after[1]] == []
+    assert after[1] == want_state[1]  # and in the same order
     q = {r[0]: r for r in after[0]}
     assert q[route[0]][1:6] == ["repaired", "舗装補修 済", "2026-12-05T00:00:00+09:00", "2026-12-05T00:00:00+09:00",
                                 "山田"]
