@@ -805,6 +805,11 @@ def xlsx_legend_print(lg, min_row: int = 3) -> None:
 
     wrap = Alignment(wrap_text=True, vertical="top")
     widths = {k: lg.column_dimensions[k].width for k in "BC"}
+    # its labels (column A, not wrapped) whole: the column as wide as the longest (the ledger's 「状態更新日時 (列 E,
+    # 非表示)」 ran into column B's note in print)
+    labels = [c.value for (c,) in lg.iter_rows(min_row=min_row, max_col=1) if isinstance(c.value, str)]
+    lg.column_dimensions["A"].width = max([lg.column_dimensions["A"].width or 8.43] +
+                                          [xlsx_text_width(v, 40) + 1 for v in labels])
     for row in lg.iter_rows(min_row=min_row, min_col=2, max_col=3):  # a long note wraps in its column, not past it
         lg.cell(row=row[0].row, column=1).alignment = Alignment(vertical="top")  # its label beside its first line
         lines = 1

@@ -524,3 +524,19 @@ def test_ledger_prints_three_blocks_a_page_without_the_hidden_column(photographe
     assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", text)
     ids = [ln.split() for ln in text.splitlines() if ln.split()[:2] == ["ID", "id"]]
     assert len(ids) == n and all(len(x) == 3 for x in ids)  # nothing printed right of the ID
+
+
+def test_legend_labels_fit_their_column(photographed, tmp_path):
+    """The legend's labels (column A, not wrapped) are whole in their column: the ledger's 「状態更新日時 (列 E, 非表示)」
+    is wider than the column's 24 characters and ran into column B's note in print."""
+    import openpyxl
+
+    from detector.report import xlsx_text_width
+
+    out = tmp_path / "ledger.xlsx"
+    ok(patrol("export", photographed["store"], "--format", "ledger", "--out", out))
+    lg = openpyxl.load_workbook(out)["legend"]
+    labels = [c.value for (c,) in lg.iter_rows(min_row=3, max_col=1) if isinstance(c.value, str)]
+    assert "状態更新日時 (列 E, 非表示)" in labels
+    assert all(xlsx_text_width(v, None) <= lg.column_dimensions["A"].width for v in labels), (
+        lg.column_dimensions["A"].width, max(labels, key=lambda v: xlsx_text_width(v, None)))
