@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, UsageError, read_input_bytes
-from .textio import TextEncodingError, decode_text, table_delimiter
 
 #: the report's fields and the column names a city's export gives them (compared without case, spaces, ``_``/``-``
 #: and full-width forms: ``投稿 ID``, ``Report_ID`` and ``reportid`` alike); the first found wins
@@ -109,28 +108,16 @@ def parse_columns(values: list[str] | None) -> dict[str, str]:
 
 def _table(path: Path) -> tuple[list[list[str]], str]:
     """The file's cells as text, and its encoding (UTF-8, UTF-16, cp932; an .xlsx: its first sheet)."""
+    from .store import _cell_text, open_workbook, read_csv_rows
+
     data = read_input_bytes(path)
     if data.startswith(b"PK\x03\x04"):
-        import openpyxl
-
-        from .store import _cell_text
-
-        try:
-            wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except Exception as e:  # noqa: BLE001 - zip/XML errors of a foreign or damaged file
-            raise InputError(f"not a readable .xlsx workbook: {type(e).__name__}: {e}", path) from None
+        wb = open_workbook(path, data)
         try:
             return [[_cell_text(v) for v in row] for row in wb.worksheets[0].iter_rows(values_only=True)], "xlsx"
         finally:
             wb.close()
-    try:
-        text, codec = decode_text(data)
-    except TextEncodingError:
-        raise InputError("neither UTF-8 nor Shift_JIS text (save the reports as CSV UTF-8)", path) from None
-    try:
-        return list(csv.reader(io.StringIO(text, newline=""), delimiter=table_delimiter(text))), codec
-    except csv.Error as e:
-        raise InputError(f"not CSV: {e}", path) from None
+    return read_csv_rows(data, path, "save the reports as CSV UTF-8")
 
 
 def _find_columns(head: list[str], path: Path, overrides: dict[str, str]) -> dict[str, int]:

@@ -3455,21 +3455,39 @@ def _read_table(path: Path) -> CrewTable:
     data = read_input_bytes(path)
     if data.startswith(b"PK\x03\x04"):
         return _read_xlsx(path, data)
+    return CrewTable(read_csv_rows(data, path, "save the list as CSV UTF-8, or pass the .xlsx")[0])
+
+
+def read_csv_rows(data: bytes, path: Path, hint: str) -> tuple[list[list[str]], str]:
+    """A table file's rows of text cells and its encoding (``textio.decode_text``'s rule: UTF-8, UTF-16 with a BOM,
+    else Shift_JIS; the delimiter a comma, or Excel's "Unicode text" tab): a crew's list (``_read_table``), a city's
+    citizen reports (``citizen.read_reports``). InputError naming ``path``: not text (``hint``: what to save it as),
+    not CSV."""
     try:
-        text, _ = decode_text(data)  # detector.textio's rule: UTF-8, UTF-16 with a BOM, else Shift_JIS
+        text, codec = decode_text(data)
     except TextEncodingError:
-        raise InputError("neither UTF-8 nor Shift_JIS text (save the list as CSV UTF-8, or pass the .xlsx)",
-                         path) from None
+        raise InputError(f"neither UTF-8 nor Shift_JIS text ({hint})", path) from None
     # a list exported before the exports left out the complete image lists has cells of tens of thousands of
     # characters (a damage seen for years), beyond the csv module's default field limit (131,072)
     limit = csv.field_size_limit()
     csv.field_size_limit(max(limit, len(text) + 1))
     try:
-        return CrewTable(list(csv.reader(io.StringIO(text, newline=""), delimiter=table_delimiter(text))))
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter=table_delimiter(text))), codec
     except csv.Error as e:
         raise InputError(f"not CSV: {e}", path) from None
     finally:
         csv.field_size_limit(limit)
+
+
+def open_workbook(path: Path, data: bytes):
+    """``data`` (the file ``path``) as a read-only openpyxl workbook of values; InputError naming the file where it is
+    no readable .xlsx. The caller closes it."""
+    import openpyxl
+
+    try:
+        return openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as e:  # noqa: BLE001 - zip/XML errors of a foreign or damaged file
+        raise InputError(f"not a readable .xlsx workbook: {type(e).__name__}: {e}", path) from None
 
 
 def _cell_text(v: Any) -> str:
@@ -3489,10 +3507,7 @@ def _read_xlsx(path: Path, data: bytes) -> CrewTable:
 
     from .ledger import LEDGER, STAMP_COLUMN, is_ledger_sheet, read_blocks
 
-    try:
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as e:  # noqa: BLE001 - zip/XML errors of a foreign or damaged file
-        raise InputError(f"not a readable .xlsx workbook: {type(e).__name__}: {e}", path) from None
+    wb = open_workbook(path, data)
     try:
         first = wb[wb.sheetnames[0]] if wb.sheetnames else None
         c1 = next(first.iter_rows(min_row=1, max_row=1, min_col=3, max_col=3, values_only=True), (None,))[0] \
