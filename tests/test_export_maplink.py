@@ -316,6 +316,9 @@ def test_the_html_popup_fills_the_web_map_as_the_lists_do_in_chromium(tmp_path):
     df = make_candidates(cfg, 4)
     df["candidate_id"] = ["R-000001", "R 2 (再)!*'~", "R-3/#?&=%", "R-4"]
     df.loc[3, ["lat", "lon"]] = [36.70000005, 137.123456749999]  # on 7 decimals' edge
+    df.loc[2, ["lat", "lon"]] = [36.70703125, 137.12890625]  # exact binary ties at 7 decimals: JavaScript's
+    # toFixed(7) of the raw value rounds them up (…0063), Python half to even (…0062); the page holds them rounded by
+    # Python, so its toFixed(7) gives the lists' digits
     page = tmp_path / "r.html"
     report.export(df, "html", page, cfg)
     want = map_links(template, df["lat"], df["lon"], df["candidate_id"])
