@@ -1,8 +1,9 @@
 """`patrol label-set`: which frames of a city's own drives to label first, with the model's boxes as a head start.
 
-The drives' frames are read as ``patrol detect`` reads them (``frames.scan``: a broken file is a rejected frame with
-its reason, a video's frames are taken as JPEGs), every usable frame is predicted at a low confidence, and ``n``
-frames are chosen:
+The drives' frames are read as ``patrol detect`` reads them (``pipeline.scan_drives``: a broken file is a rejected
+frame with its reason, a video's frames are taken as JPEGs, frames without a GPS fix placed from the track files in
+the drives and the ``--track`` ones, a frame without a position still used), every usable frame is predicted at a
+low confidence, and ``n`` frames are chosen:
 
 * **uncertain** (``UNCERTAIN_SHARE``): frames with a borderline call, a detection whose confidence lies within
   ``BORDER`` of its class's tuned threshold; the more such calls and the nearer the threshold, the sooner taken;
@@ -24,8 +25,9 @@ pipeline sees it: EXIF orientation applied, saved without an orientation tag), `
 borderline call and every hit), ``train.txt`` and
 ``val.txt`` (the split below), ``data.yaml`` over them (``path: .``: the folder may be copied elsewhere),
 ``README.txt`` (the next steps, Japanese and English, its paths relative to OUT), ``label-set.json`` (each label
-file's boxes as written: train, tune and eval tell the unchecked ones, :func:`unchecked_prelabels`) and
-``label-set.csv`` (UTF-8 with BOM, one row per chosen frame, its ``split``).
+file's boxes as written: train, tune and eval tell the unchecked ones, :func:`unchecked_prelabels`),
+``frames.csv`` (every file read, as detect's: rejected ones with their reason) and ``label-set.csv`` (UTF-8 with
+BOM, one row per chosen frame, its ``split``).
 
 The split is by place, not every k-th pick: consecutive picks can show one pothole (from 25 m and from 5 m), and a
 val photo of a damage that is also in train makes the val score optimistic. Val is whole stretches of road
@@ -36,7 +38,9 @@ pass over the same stretch; a drive that such passes already give half its share
 ``VAL_SHARE`` of the picks (at least one where two or more are chosen) are taken from there, with the kinds' shares;
 the train picks from the other frames, none within ``SPLIT_GAP_M`` of a val pick where both have a position, else
 (in the same drive) ``SPLIT_GAP_S`` seconds (``SPLIT_GAP_FRAMES`` frames without a time). Where no stretch can be
-set apart (drives of one frame) the last pick is val and the summary says val is not kept apart.
+set apart (drives of one frame) the last pick is val and the summary says val is not kept apart. Where no frame
+has a position (no GPS, no track file) all of this is by time within each drive, and nothing keeps two drives apart:
+the summary warns once (:func:`unplaced_warning`), naming ``--track``.
 
 A drive is named by its folder; two drives of one folder name (two cars' ``2026-11-20``) by the shortest end of
 their paths that tells them apart (``car1/2026-11-20``), and are separate drives for the spread rule."""
