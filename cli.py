@@ -189,6 +189,14 @@ def _progress() -> Progress:
                     disable=not err_console.is_terminal and os.environ.get("PATROL_PROGRESS") != "1")
 
 
+def _track_rows(t: Table, tracks) -> None:
+    """The summary's rows of the track files (run, detect, label-set): each one's frames placed, or why not used."""
+    for i, u in enumerate(tracks):  # the path shown normalised (--track rt/../x.gpx: …/x.gpx), the record's as given
+        what = (f"not used ({u.problem})" if u.problem else
+                f"{u.kind.upper()}, {u.points} points: {u.placed} frame{'s' if u.placed != 1 else ''} placed")
+        t.add_row("tracks" if i == 0 else "", f"{os.path.normpath(u.path)}: {what}")
+
+
 def _print_summary(s, title: str) -> None:
     t = Table(title=title, show_header=False, title_justify="left", box=None, pad_edge=False)
     t.add_column(style="bold")
@@ -206,10 +214,7 @@ def _print_summary(s, title: str) -> None:
 
     for i, note in enumerate(rear_heading_notes(s.rear_heading)[0]):
         t.add_row("rear camera" if i == 0 else "", note)
-    for i, u in enumerate(s.tracks):  # the path shown normalised (--track rt/../x.gpx: …/x.gpx), the record's as given
-        what = (f"not used ({u.problem})" if u.problem else
-                f"{u.kind.upper()}, {u.points} points: {u.placed} frame{'s' if u.placed != 1 else ''} placed")
-        t.add_row("tracks" if i == 0 else "", f"{os.path.normpath(u.path)}: {what}")
+    _track_rows(t, s.tracks)
     for i, u in enumerate(s.videos):
         what = (f"not used ({u.problem})" if u.problem else
                 f"{u.frames} frame{'s' if u.frames != 1 else ''} from {u.duration_s:.0f} s"
@@ -527,6 +532,7 @@ def label_set(
     n: int = typer.Option(200, "--n", min=1, help="how many frames to choose"),
     config: Optional[Path] = typer.Option(None, "--config", help=_CONFIG_HELP + ": its tuned thresholds"),
     weights: Optional[Path] = typer.Option(None, "--weights", help=_WEIGHTS_HELP),
+    track: Optional[List[Path]] = typer.Option(None, "--track", help=_TRACK_HELP),
 ):
     """Choose the frames worth labelling (the model's borderline calls first, some clear hits, a few empty
     frames, spread along the drives) and write them with pre-labels for LabelImg (Pascal VOC) and a data.yaml."""
@@ -538,18 +544,21 @@ def label_set(
     check_dir(out)  # before anything is read: a folder of other files is refused at once
     _warn_thresholds(config, cfg, weights)
     with _progress() as progress:
-        s = make_label_set(drives, out, cfg, w, n=n, progress=progress, config=config)
+        s = make_label_set(drives, out, cfg, w, n=n, progress=progress, config=config, tracks=track or ())
     t = Table(title=f"patrol label-set: {', '.join(str(d) for d in drives)}", show_header=False,
               title_justify="left", box=None, pad_edge=False)
     t.add_column(style="bold")
     t.add_column(overflow="fold")
     rej = Counter(r.split(":")[0] for _, r in s.rejected)
     t.add_row("frames", f"{s.frames_ok} read, {len(s.rejected)} rejected"
-              + (f" ({', '.join(f'{k} {v}' for k, v in rej.most_common())})" if rej else ""))
+              + (f" ({', '.join(f'{k} {v}' for k, v in rej.most_common())})" if rej else "")
+              + (f", {s.frames_from_track} placed from track files" if s.frames_from_track else "")
+              + f"; {s.frames_placed} with a position")
     for i, (name, reason) in enumerate(s.rejected[:10]):
         t.add_row("rejected" if i == 0 else "", f"{name}: {reason}")
     if len(s.rejected) > 10:
-        t.add_row("", f"… and {len(s.rejected) - 10} more")
+        t.add_row("", f"… and {len(s.rejected) - 10} more (every file's status and reason in {out / 'frames.csv'})")
+    _track_rows(t, s.tracks)
     for i, u in enumerate(s.videos):
         t.add_row("videos" if i == 0 else "", f"{os.path.normpath(u.path)}: "
                   + (f"not used ({u.problem})" if u.problem else f"{plural(u.frames, 'frame')} from {u.duration_s:.0f} s"))
@@ -557,19 +566,25 @@ def label_set(
     t.add_row("chosen", f"{sum(s.chosen.values())}: "
               + ", ".join(f"{k} {s.chosen[k]}" for k in REASONS if s.chosen[k])
               + f" (of {avail})")
-    t.add_row("spread", f"at least {s.gap_s:g} s apart in a drive and {s.gap_m:g} m apart"
-              + (" (halved until enough frames were found)" if s.gap_s < MIN_GAP_S else ""))
+    t.add_row("spread", f"at least {s.gap_s:g} s apart in a drive"
+              + (f" and {s.gap_m:g} m apart" if s.frames_placed else "")
+              + (" (halved until enough frames were found)" if s.gap_s < MIN_GAP_S else "")
+              + ("" if s.frames_placed else "; not by place: no frame has a position"))
     n_val = sum(p.split == "val" for p in s.picks)
     t.add_row("split", f"{len(s.picks) - n_val} train, {n_val} val: "
-              + (f"val is whole stretches of the drives, every val frame at least {SPLIT_GAP_M:g} m from every train "
-                 f"frame ({SPLIT_GAP_S:g} s in a drive where one has no position)" if s.val_apart else
+              + ((f"val is whole stretches of the drives, every val frame at least {SPLIT_GAP_M:g} m from every train "
+                  f"frame ({SPLIT_GAP_S:g} s in a drive where one has no position)" if s.frames_placed else
+                  f"val is whole stretches of each drive by time (no frame has a position: see the warning), every "
+                  f"val frame at least {SPLIT_GAP_S:g} s from every train frame of its drive") if s.val_apart else
                  "warning: no stretch of the drives could be kept apart for val (drives of one frame): the last "
                  "frame is val, and may show what a train frame shows")
               + (f"; {len(s.picks)} of --n {n}: the other frames lie within the gap of a val frame (in neither "
                  "split)" if len(s.picks) < min(n, s.frames_ok) else ""))
+    for wn in s.warnings:
+        t.add_row("[yellow]warning[/yellow]", wn)
     t.add_row("model", f"{w} at {cfg.detect.imgsz} px")
     t.add_row("written", f"{out} (images/, annotations/xmls/, data.yaml, train.txt, val.txt, label-set.csv, "
-              "label-set.json, README.txt)"
+              "label-set.json, README.txt, frames.csv)"
               + (f"; {plural(s.replaced, 'file')} of the earlier label-set replaced" if s.replaced else ""))
     t.add_row("next", f"1. LabelImg: Open Dir {out / 'images'}, Change Save Dir {out / 'annotations' / 'xmls'}, "
               "format PascalVOC; check, fix and save every photo (one without damage saved with no box); press Space on "

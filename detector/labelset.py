@@ -1,8 +1,9 @@
 """`patrol label-set`: which frames of a city's own drives to label first, with the model's boxes as a head start.
 
-The drives' frames are read as ``patrol detect`` reads them (``frames.scan``: a broken file is a rejected frame with
-its reason, a video's frames are taken as JPEGs), every usable frame is predicted at a low confidence, and ``n``
-frames are chosen:
+The drives' frames are read as ``patrol detect`` reads them (``pipeline.scan_drives``: a broken file is a rejected
+frame with its reason, a video's frames are taken as JPEGs, frames without a GPS fix placed from the track files in
+the drives and the ``--track`` ones, a frame without a position still used), every usable frame is predicted at a
+low confidence, and ``n`` frames are chosen:
 
 * **uncertain** (``UNCERTAIN_SHARE``): frames with a borderline call, a detection whose confidence lies within
   ``BORDER`` of its class's tuned threshold; the more such calls and the nearer the threshold, the sooner taken;
@@ -24,8 +25,9 @@ pipeline sees it: EXIF orientation applied, saved without an orientation tag), `
 borderline call and every hit), ``train.txt`` and
 ``val.txt`` (the split below), ``data.yaml`` over them (``path: .``: the folder may be copied elsewhere),
 ``README.txt`` (the next steps, Japanese and English, its paths relative to OUT), ``label-set.json`` (each label
-file's boxes as written: train, tune and eval tell the unchecked ones, :func:`unchecked_prelabels`) and
-``label-set.csv`` (UTF-8 with BOM, one row per chosen frame, its ``split``).
+file's boxes as written: train, tune and eval tell the unchecked ones, :func:`unchecked_prelabels`),
+``frames.csv`` (every file read, as detect's: rejected ones with their reason) and ``label-set.csv`` (UTF-8 with
+BOM, one row per chosen frame, its ``split``).
 
 The split is by place, not every k-th pick: consecutive picks can show one pothole (from 25 m and from 5 m), and a
 val photo of a damage that is also in train makes the val score optimistic. Val is whole stretches of road
@@ -36,7 +38,9 @@ pass over the same stretch; a drive that such passes already give half its share
 ``VAL_SHARE`` of the picks (at least one where two or more are chosen) are taken from there, with the kinds' shares;
 the train picks from the other frames, none within ``SPLIT_GAP_M`` of a val pick where both have a position, else
 (in the same drive) ``SPLIT_GAP_S`` seconds (``SPLIT_GAP_FRAMES`` frames without a time). Where no stretch can be
-set apart (drives of one frame) the last pick is val and the summary says val is not kept apart.
+set apart (drives of one frame) the last pick is val and the summary says val is not kept apart. Where no frame
+has a position (no GPS, no track file) all of this is by time within each drive, and nothing keeps two drives apart:
+the summary warns once (:func:`unplaced_warning`), naming ``--track``.
 
 A drive is named by its folder; two drives of one folder name (two cars' ``2026-11-20``) by the shortest end of
 their paths that tells them apart (``car1/2026-11-20``), and are separate drives for the spread rule."""
@@ -88,6 +92,7 @@ SPLIT_GAP_FRAMES = 10
 JPEG_QUALITY = 95
 
 CSV_NAME = "label-set.csv"
+FRAMES_CSV = "frames.csv"  # every file of the drives read, as a run's frames.csv: rejected ones with their reason
 # what label-set wrote into each label file (its boxes' key, :func:`boxes_key`), so that train, tune and eval can tell
 # the label files nobody has checked yet (:func:`unchecked_prelabels`); a visible file beside label-set.csv: it goes
 # wherever the folder is copied (a dot file is left behind by `cp DIR/*`, and hidden by Finder and Explorer's zips)
@@ -133,6 +138,11 @@ class LabelSetSummary:
     predict_seconds: float = 0.0
     picks: list[Pick] = field(default_factory=list)
     videos: list = field(default_factory=list)
+    tracks: list = field(default_factory=list)  # frames.TrackUse per track file, found in a drive or given (--track)
+    frames_from_track: int = 0  # usable frames placed from a track file
+    frames_placed: int = 0  # usable frames with a position (EXIF GPS, interpolated or a track's)
+    warnings: list[str] = field(default_factory=list)  # the track files', videos' and datums' (as run), no position
+    frames: list = field(default_factory=list)  # every frame read (frames.csv)
 
 
 # --------------------------------------------------------------------------------------------- the folder
@@ -162,7 +172,7 @@ def _clear_earlier(d: Path) -> int:
     csv_path = d / CSV_NAME
     if not csv_path.is_file():
         return 0
-    paths = [d / n for n in (CSV_NAME, RECORD_NAME, "README.txt", "data.yaml", "train.txt", "val.txt")]
+    paths = [d / n for n in (CSV_NAME, RECORD_NAME, FRAMES_CSV, "README.txt", "data.yaml", "train.txt", "val.txt")]
     with open(csv_path, encoding="utf-8-sig", newline="") as fh:
         for row in csv.DictReader(fh):
             n = (row.get("image") or "").strip()
@@ -201,34 +211,31 @@ def drive_labels(drives: Sequence[Path]) -> list[str]:
 
 
 def read_and_predict(drives: Sequence[Path], cfg: Config, weights: Path, out: Path, video_dir: Path,
-                     progress=None, summary: LabelSetSummary | None = None) -> list[FramePred]:
-    """The drives' frames (``frames.scan``, as ``patrol detect`` reads them: a frame without a position is still
-    predicted) and the model's boxes on each usable one at :func:`low_conf`."""
-    from .frames import decoded_batches, scan
+                     progress=None, summary: LabelSetSummary | None = None, tracks: Sequence[Path] = ()
+                     ) -> list[FramePred]:
+    """The drives' frames (``pipeline.scan_drives``, as ``patrol detect`` reads them: the ``tracks`` (``--track``)
+    placing frames without their own fix in every drive, a frame without a position still predicted) and the
+    model's boxes on each usable one at :func:`low_conf`. ``summary.frames`` gets every frame (rejected ones with
+    their reason, frames.csv)."""
+    from .frames import decoded_batches
     from .infer import load_detector
+    from .pipeline import detect_unplaced, scan_drives
 
     summary = summary or LabelSetSummary(out=out)
-    frames = []
+    drives = [Path(d) for d in drives]
+    for d in drives:
+        if not d.is_dir():
+            raise InputError("not a folder" if d.exists() else "folder not found", d)
     task = progress.add_task("Reading frames", total=len(drives)) if progress else None
-    labels = drive_labels(drives)
-    for i, d in enumerate(drives):
-        if not Path(d).is_dir():
-            raise InputError("not a folder" if Path(d).exists() else "folder not found", d)
-        # each drive's video frames in a folder of its own: two drives of one name (a/day1, b/day1), each with its
-        # dashcam.mp4, would share one (scan keys it by the drive's name), the second's extraction replacing the
-        # first's frames (its JPEGs then show the other video, or are gone)
-        sc = scan(d, cfg, exclude=[out], video_dir=video_dir / str(i), progress=progress)
-        for f in sc.frames:  # two drives of one folder name: told apart (label-set.csv, names, the spread rule)
-            f.drive = labels[i]
-        frames.extend(sc.frames)
-        summary.videos.extend(sc.videos)
-        if progress:
-            progress.advance(task)
-    from .pipeline import POSITION_REASONS
-
-    for f in frames:  # as patrol detect: an image without a position is still an image to detect on
-        if f.status != "ok" and f.reason.split(":")[0] in POSITION_REASONS:
-            f.status, f.reason = "ok", ""
+    # each drive's video frames in a folder of its own: two drives of one name (a/day1, b/day1), each with its
+    # dashcam.mp4, would share one (scan keys it by the drive's name), the second's extraction replacing the
+    # first's frames (its JPEGs then show the other video, or are gone); two drives of one folder name are told
+    # apart (drive_labels: label-set.csv, names, the spread rule)
+    frames = scan_drives(drives, cfg, out, tracks, summary, progress,
+                         done=(lambda i: progress.advance(task)) if progress else None,
+                         video_dirs=[video_dir / str(i) for i in range(len(drives))], names=drive_labels(drives))
+    detect_unplaced(frames)  # as patrol detect
+    summary.frames = frames
     summary.frames_total = len(frames)
     todo = [f for f in frames if f.status == "ok"]
     summary.rejected = [(f"{f.drive}/{f.name}", f.reason) for f in frames if f.status != "ok"]
@@ -256,7 +263,31 @@ def read_and_predict(drives: Sequence[Path], cfg: Config, weights: Path, out: Pa
             progress.advance(task, len(pending))
     summary.predict_seconds = time.perf_counter() - t0
     summary.frames_ok = len(preds)
+    summary.frames_from_track = sum(p.frame.position_source == "track_file" for p in preds)
+    summary.frames_placed = sum(math.isfinite(p.frame.lat) and math.isfinite(p.frame.lon) for p in preds)
+    placed = Counter(p.frame.drive for p in preds if math.isfinite(p.frame.lat) and math.isfinite(p.frame.lon))
+    if not summary.frames_placed:
+        summary.warnings.append(unplaced_warning(summary.frames_ok))
+    else:
+        usable = Counter(p.frame.drive for p in preds)
+        summary.warnings.extend(unplaced_warning(k, d) for d, k in usable.items() if not placed[d])
     return preds
+
+
+def unplaced_warning(n: int, drive: str | None = None) -> str:
+    """What label-set says once when none of its ``n`` usable frames has a position (no EXIF GPS, no track file),
+    or (``drive``) none of one drive's while other drives' have."""
+    if drive is not None:
+        return (f"{drive}: none of its {n} frames has a position (no GPS in the photos or videos, no track file): its "
+                f"val and train frames are kept {SPLIT_GAP_S:g} s apart in the drive, not {SPLIT_GAP_M:g} m from "
+                "the other drives' (a pass over the same road may show one damage in both); give its GPS log with "
+                "--track FILE for a split by place")
+    return (f"none of the {n} frames has a position (no GPS in the photos or videos, no track file in the drives nor "
+            "given with --track): the picks are spread and val is split by time alone, whole stretches of each drive "
+            f"(by the frames' order where they have no time), every train frame at least {SPLIT_GAP_S:g} s from "
+            "every val frame of its drive, and nothing keeps two drives apart: another pass over the same road may "
+            "show a val frame's damage in train; give the drive's GPS log with --track FILE (GPX, NMEA, CSV, KML) "
+            "for a split by place")
 
 
 # ------------------------------------------------------------------------------------------- the choice
@@ -715,22 +746,28 @@ def write_label_set(picks: Sequence[Pick], out: Path, thresholds: dict[str, floa
 
 
 def make_label_set(drives: Sequence[Path], out: Path, cfg: Config, weights: Path, n: int = 200, progress=None,
-                   config: Path | None = None) -> LabelSetSummary:
+                   config: Path | None = None, tracks: Sequence[Path] = ()) -> LabelSetSummary:
     """`patrol label-set`: check OUT, read and predict the drives, choose ``n`` frames, write them (``config``: the
-    city config the README.txt names for the new model's line and ``patrol tune``)."""
+    city config the README.txt names for the new model's line and ``patrol tune``; ``tracks``: the ``--track``
+    files, as run and detect read them)."""
+    from .frames import write_frames_csv
+    from .pipeline import check_track_files
+
     t0 = time.perf_counter()
     out = Path(out)
     if n < 1:
         raise UsageError("must be 1 or more", n, "--n")
     check_dir(out)
+    tracks = check_track_files(tracks)
     summary = LabelSetSummary(out=out)
     with tempfile.TemporaryDirectory(prefix="patrol-label-set-") as tmp:  # a video's frames, while read
-        preds = read_and_predict([Path(d) for d in drives], cfg, weights, out, Path(tmp), progress, summary)
+        preds = read_and_predict([Path(d) for d in drives], cfg, weights, out, Path(tmp), progress, summary, tracks)
         thresholds = cfg.thresholds()
         picks = choose(preds, thresholds, n, summary)
         unique_names(picks)
         out.mkdir(parents=True, exist_ok=True)
         summary.replaced = _clear_earlier(out)
+        write_frames_csv(summary.frames, out / FRAMES_CSV)  # before label-set.csv, which marks OUT as a label-set
         write_label_set(picks, out, thresholds, progress, config)
     summary.picks = picks
     summary.chosen = Counter(p.reason for p in picks)

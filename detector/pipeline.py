@@ -16,7 +16,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -314,18 +314,26 @@ def _source_warnings(summary: RunSummary, cfg: Config, frames) -> None:
                             + datum_warnings(frames))
 
 
-def scan_drives(drives: list[Path], cfg: Config, out: Path, tracks: Iterable[Path], summary: RunSummary,
-                progress=None, done: Callable[[int], None] | None = None, busy: BusyOutputs | None = None) -> list:
+def scan_drives(drives: list[Path], cfg: Config, out: Path, tracks: Iterable[Path], summary,
+                progress=None, done: Callable[[int], None] | None = None, busy: BusyOutputs | None = None,
+                video_dirs: Sequence[Path] | None = None, names: Sequence[str] | None = None) -> list:
     """The frames of ``drives`` (``frames.scan``: OUT left out, a video's frames taken into OUT/frames), the
-    ``--track`` files read once for all of them. ``summary`` gets one TrackUse per track file (a ``--track`` file
-    over every drive), the VideoUses and their warnings; ``done(i)`` is called after drive ``i``. ``busy``: a video
-    frame file held open by another program is noted there (``frames.scan``)."""
+    ``--track`` files read once for all of them (run, detect and label-set: one code path). ``summary`` (a
+    RunSummary, or anything with ``tracks``, ``videos`` and ``warnings``) gets one TrackUse per track file (a
+    ``--track`` file over every drive), the VideoUses and their warnings; ``done(i)`` is called after drive ``i``.
+    ``busy``: a video frame file held open by another program is noted there (``frames.scan``). ``video_dirs``:
+    drive ``i``'s video frames go into ``video_dirs[i]`` instead; ``names``: drive ``i``'s frames are of drive
+    ``names[i]`` (label-set's names of two drives of one folder name)."""
     from .frames import load_tracks, merge_track_uses, scan
 
     read, uses = load_tracks(tracks, cfg.tz)
     frames = []
     for i, d in enumerate(drives):
-        sc = scan(d, cfg, exclude=[out], tracks=read, video_dir=out / VIDEO_FRAMES, progress=progress, busy=busy)
+        sc = scan(d, cfg, exclude=[out], tracks=read, video_dir=video_dirs[i] if video_dirs else out / VIDEO_FRAMES,
+                  progress=progress, busy=busy)
+        if names is not None:
+            for f in sc.frames:
+                f.drive = names[i]
         frames.extend(sc.frames)
         uses.extend(sc.tracks)
         summary.videos.extend(sc.videos)
@@ -1143,10 +1151,7 @@ def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = Non
     summary = RunSummary(out=out, drives=[drive_name(images)], weights=weights, warnings=list(warnings))
     busy = BusyOutputs()  # detections.csv or frames.csv open in Excel: the other is still written, then exit 2
     frames = scan_drives([images], cfg, out, tracks, summary, progress, busy=busy)
-    # detection only: an image without a position is still an image to detect on
-    for f in frames:
-        if f.status != "ok" and f.reason.split(":")[0] in POSITION_REASONS:
-            f.status, f.reason = "ok", ""
+    detect_unplaced(frames)
     _check_usable(frames, [images], cfg, out, summary)
     man = Manifest(out)
     # the detect stage's key holds the frames' names and statuses only: in a run, the frames stage forgets it when any
@@ -1167,3 +1172,11 @@ def detect_only(images: Path, out: Path, cfg: Config, weights: Path | None = Non
 
 
 POSITION_REASONS = {"no_gps_fix", "bad_gps"}
+
+
+def detect_unplaced(frames) -> None:
+    """Detection only (detect, label-set): an image without a position is still an image to detect on (its
+    ``no_gps_fix`` / ``bad_gps`` rejection taken back)."""
+    for f in frames:
+        if f.status != "ok" and f.reason.split(":")[0] in POSITION_REASONS:
+            f.status, f.reason = "ok", ""

@@ -1620,7 +1620,7 @@ def test_track_help_names_every_track_format():
 
     import cli
 
-    for name in ("run", "detect"):
+    for name in ("run", "detect", "label-set"):
         cmd = typer.main.get_command(cli.app).commands[name]
         help_ = next(p.help for p in cmd.params if "--track" in p.opts)
         for fmt in ("GPX", "NMEA", "CSV", "KML"):

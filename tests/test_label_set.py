@@ -410,7 +410,7 @@ def test_a_video_drives_frames_are_written_named_by_the_video_and_time_and_nothi
     assert _left_in_tmp(tmp) == [], _left_in_tmp(tmp)
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["images", "annotations", "data.yaml", "train.txt", "val.txt", "README.txt", "label-set.csv",
-         "label-set.json"])
+         "label-set.json", "frames.csv"])
     rows = _rows(out)
     assert len(rows) == 10 and len({r["image"].lower() for r in rows}) == 10
     assert sorted(p.name for p in (out / "images").iterdir()) == sorted(r["image"] for r in rows)

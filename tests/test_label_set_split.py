@@ -126,6 +126,10 @@ def test_two_drives_of_one_folder_name_are_told_apart_and_spread_as_two_drives(t
     t = {s: [datetime.fromisoformat(r["time"]).timestamp() for r in mine if r["split"] == s] for s in ("train", "val")}
     assert t["train"] and t["val"], t
     assert np.abs(np.subtract.outer(t["val"], t["train"])).min() >= SPLIT_GAP_S, t
+    # and the console says so, once, for car2 alone (car1's photos have positions), naming --track
+    said = " ".join(run.stdout.split())
+    assert said.count("none of its 30 frames has a position") == 1 and "car2/2026-11-20: none of its" in said, said
+    assert "car1/2026-11-20: none" not in said and "for a split by place" in said, said
 
 
 def test_a_label_set_copied_elsewhere_reads_and_evaluates_there(two_passes, tmp_path):
