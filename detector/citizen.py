@@ -297,6 +297,33 @@ def registry_matches(st, cfg, radius_m: float | None = None) -> tuple[pd.DataFra
     return match_reports(st.reports(), targets, radius), targets
 
 
+def run_reports(matched: pd.DataFrame, ids, lat, lon, radius_m: float) -> pd.DataFrame:
+    """The reports of one run's map (``patrol run --store``'s report.html): of ``matched`` (``registry_matches``,
+    after the run's merge), those of a damage the run saw (its registry ids ``ids``) and those 未確認 (no damage
+    within ``radius_m``) within ``radius_m`` of a position of the run's track (``lat``, ``lon``: the frames it used),
+    the reports on the roads it drove; a report of a damage the run did not see, and a 未確認 one off its roads, is
+    the registry export's. One STRtree query (``dwithin``) in a metric CRS (``metric_crs``)."""
+    from shapely import STRtree, points
+
+    from .gis import project
+
+    cid = matched["candidate_id"]
+    keep = np.array(cid.isin(set(pd.Series(ids, dtype=object).dropna())), dtype=bool)
+    unseen = np.array(cid.isna(), dtype=bool)
+    lat, lon = np.asarray(lat, float), np.asarray(lon, float)
+    track = np.isfinite(lat) & np.isfinite(lon)
+    if unseen.any() and track.any():
+        crs = metric_crs(lat[track], lon[track])
+        tx, ty = project(lat[track], lon[track], crs)
+        rx, ry = project(matched["lat"].to_numpy(float)[unseen], matched["lon"].to_numpy(float)[unseen], crs)
+        has = np.isfinite(rx) & np.isfinite(ry)
+        ri, _ = STRtree(points(tx, ty)).query(points(rx[has], ry[has]), predicate="dwithin", distance=radius_m)
+        near = np.zeros(len(matched), bool)
+        near[np.flatnonzero(unseen)[np.flatnonzero(has)[np.unique(ri)]]] = True
+        keep |= near
+    return matched[keep].reset_index(drop=True)
+
+
 def add_report_columns(df: pd.DataFrame, matched: pd.DataFrame) -> pd.DataFrame:
     """``df`` (an export's damages) with ``reports`` and ``reported_first`` (``LIST_COLUMNS``)."""
     df = df.copy()

@@ -16,7 +16,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -89,6 +89,10 @@ class RunSummary:
     # config store.unseen_ring_passes of the merge: the n_unseen from which report.html draws the dotted ring, and
     # summary.json / the console count a damage passed unseen as one to check
     unseen_ring_passes: int = 2
+    # the registry's citizen reports (住民通報), each matched to its damage after this run's merge
+    # (citizen.registry_matches); None: no --store, or a registry without reports. report.html draws this run's
+    # (citizen.run_reports); not in summary.json
+    reports: Any = field(default=None, repr=False)
     # drive -> its ok frames whose look was poor (Frame.look: dark, glare, blurred; frames.look_*): detected, but no
     # unseen pass of a damage (the registry's passes)
     poor_look: dict = field(default_factory=dict)
@@ -660,7 +664,8 @@ def check_coverage(located, net, roads: Path, cfg: Config) -> str | None:
     return None
 
 
-def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: RunSummary, frames=None):
+def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: RunSummary, frames=None,
+                     reports: bool = False):
     """Merge into the registry (one transaction, idempotent). The run's outputs then carry the registry ids
     (the ids the crew, `patrol status` and `patrol import-verification` use) and registry statuses.
 
@@ -668,7 +673,10 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
     photos by content, so a drive it holds under another folder name is not counted again; each such drive is one
     warning naming both drives and the date the first was merged (``summary.copies``). A drive whose folder name
     the registry holds for another drive (a weekly card folder always called DCIM) is merged under a name of its own,
-    ``DCIM (2026-11-27)``: one warning each (``summary.renamed``); the run's own outputs keep its folder name."""
+    ``DCIM (2026-11-27)``: one warning each (``summary.renamed``); the run's own outputs keep its folder name.
+
+    ``reports`` (a run that writes report.html): the registry's citizen reports, matched after the merge, in
+    ``summary.reports`` (None where it holds none)."""
     from .frames import frame_keys
     from .store import Store
 
@@ -678,6 +686,10 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
         res = st.merge(cands, {"label": Path(run_info["out"]).name, **run_info}, cfg, frames=keys)
         reg = st.states(res.mapping.values())  # this run's registry candidates only, not the whole registry
         registry = st.identity()  # report.html's crew entries: those of this registry's reports (report.crew_meta)
+        if reports and st.has_reports():  # report.html's 住民通報 layer: matched to the damages as they are now
+            from .citizen import registry_matches
+
+            summary.reports = registry_matches(st, cfg)[0]
         converted = st.conversion_notice()  # the first write of a new release: older PCs now refuse the registry
     if converted:
         summary.warnings.append(converted)
@@ -856,7 +868,7 @@ def _run_locked(drives, roads, out, cfg, weights, store, progress, detector, rep
     checkpoint("before_store")
     if store is not None:
         cands = merge_into_store(cands, store, {"drives": names, "out": str(out.resolve()), "weights": str(weights)},
-                                 cfg, summary, frames=frames)
+                                 cfg, summary, frames=frames, reports=report)
         lap = summary.lap("registry", lap)
     prune_crops(cands, out, busy)
     write_candidate_outputs(cands, out, summary, busy, cfg)
@@ -1067,10 +1079,23 @@ def write_run_reports(cands, frames, net, cfg: Config, out: Path, summary: RunSu
         write_segments_geojson(seg, out / "segments.geojson")
     summary.outputs["segments"] = out / "segments.geojson"
     roads_wgs84 = net.gdf.to_crs(4326)
+    # with --store, the registry's citizen reports of this run (README: citizen reports): those of the damages it saw
+    # and those 未確認 within reports.radius_m of its track (its used frames); none: the page as without reports
+    shown, reports = cands, None
+    if summary.reports is not None and len(summary.reports):
+        from .citizen import add_report_columns, run_reports
+
+        ids = cands["candidate_id"] if "candidate_id" in cands.columns else []
+        reports = run_reports(summary.reports, ids, fdf["lat"], fdf["lon"], cfg.reports.radius_m)
+        if len(reports):
+            shown = add_report_columns(cands, reports)  # (its rows and order: run_photos' of cands)
+            shown.attrs = dict(cands.attrs)
+        else:
+            reports = None
     # the popups link each crop's full photo in OUT/crops/ (cut before; the registry export writes its own folder)
     with busy.write():
-        export(cands, "html", out / "report.html", cfg, roads_wgs84=roads_wgs84, segments=seg,  # its condition layer
-               photos=run_photos(cands, out, stale=busy.paths))
+        export(shown, "html", out / "report.html", cfg, roads_wgs84=roads_wgs84, segments=seg,  # its condition layer
+               photos=run_photos(cands, out, stale=busy.paths), reports=reports)
     summary.outputs["report"] = out / "report.html"
     if own:
         busy.check()

@@ -2449,6 +2449,12 @@ _APP_JS = r"""
   if (HAS_PASSES) COLS.push(["n_unseen", "未検出通過", "passed unseen"]);
   var OPTIONAL = {confidence: 1, n_obs: 1, last_seen: 1, n_unseen: 1};  // class "opt": hidden on a phone's width (CSS)
   var NARROW = {chainage_m: 1};  // class "opt2": hidden on the narrowest phones (320 px; in the popup)
+  // @reports{
+  // a page with citizen reports: each damage's number of them (the data's reports, citizen.add_report_columns; else
+  // the layer's own count), a secondary column as 未検出通過 (hidden on a phone's width: the magenta ring and the popup say it there)
+  COLS.push(["reports", "通報", "reports"]); OPTIONAL.reports = 1;
+  C.forEach(function (c) { if (typeof c.reports !== "number") c.reports = REP_OF[c.i] ? REP_OF[c.i].length : 0; });
+  // }@reports
   var headRow = document.querySelector("#tbl thead tr");
   COLS.forEach(function (col, k) {
     var th = el("th", OPTIONAL[col[0]] ? "opt" : NARROW[col[0]] ? "opt2" : null, col[1]); th.appendChild(el("span", "en", col[2]));
@@ -2485,6 +2491,9 @@ _APP_JS = r"""
   });
   var sortState = {k: -1, dir: 1};
   function sortBy(k) {
+    // @reports{
+    if (COLS[k][0] === "reports" && sortState.k !== k) sortState = {k: k, dir: 1};  // first click: the most reported first
+    // }@reports
     sortState = {k: k, dir: sortState.k === k ? -sortState.dir : (k === 2 || k === 3 || k === 4 || COLS[k][0] === "n_unseen" ? -1 : 1)};
     var key = COLS[k][0];
     var order = C.map(function (_, i) { return i; }).sort(function (a, b) {
@@ -2575,6 +2584,11 @@ _APP_JS = r"""
     writeHash();
   }
   fText.addEventListener("input", repFind);
+  // Enter (not the IME's, which only ends a Japanese word) finds it again: its popup closed, the same id typed, no
+  // input event comes (before: nothing opened it again)
+  fText.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && !e.isComposing && e.keyCode !== 229) { e.preventDefault(); repFind(); }
+  });
   // }@reports
 
   var selected = -1;
