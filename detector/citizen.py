@@ -290,7 +290,7 @@ def report_kinds(reports: pd.DataFrame) -> np.ndarray:
     (NFKC, lower case): 亀甲 an alligator crack, else ひび/亀裂/クラック a crack, 穴/陥没/くぼみ a pothole; a report
     naming both a pothole and a crack, or neither, None."""
     n = len(reports)
-    fields = [reports[f] for f in KIND_FIELDS if f in reports.columns]
+    fields = [reports[f].to_numpy(object) for f in KIND_FIELDS if f in reports.columns]
     text = [" ".join(v for v in vs if isinstance(v, str)) for vs in zip(*fields)] if fields else [""] * n
     codes, uniq = pd.factorize(pd.Series(text, dtype=object))  # (a city's reports repeat their words: read once)
     uniq = [unicodedata.normalize("NFKC", v).casefold() for v in uniq]
