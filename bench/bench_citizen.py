@@ -7,7 +7,11 @@ as a pothole, a crack, an alligator crack or nothing, each text its own (as resi
 
     python bench/bench_citizen.py [--reports 20000] [--damages 5000] [--before REF] [--repeat 5]
 
-Prints the medians of both, their ratio, and how many reports' damage differs (the kind-aware pick)."""
+Prints the medians of both, their ratio, and how many reports' damage differs (the kind-aware pick). Measured (2 CPU
+cores shared with other work, load 3-7: noisy), kind-aware against 349d8ba's nearest: 20,000 reports x 5,000
+damages 0.21 s against 0.16 s (1.36), x 23 damages 0.20 s against 0.08 s; about 0.1 s of it reading the reports'
+kinds (NFKC and three word patterns over each text). The whole ``patrol import-reports`` of 20,000 reports into the
+sample registry: 1.5-4.8 s before and after alike (the noise larger than the change)."""
 
 from __future__ import annotations
 
