@@ -815,7 +815,7 @@ def import_reports(
 ):
     """Take in citizen reports (住民通報): kept in the registry by their source and report id (a re-import adds
     nothing, a changed report is updated), each matched to the nearest damage the patrol found, or not yet seen."""
-    from detector.citizen import match_reports, only_categories, parse_columns, read_reports
+    from detector.citizen import MATCH_LABELS, match_reports, only_categories, parse_columns, read_reports
     from detector.textio import CODEC_LABELS
 
     cfg = _config(config)
@@ -869,9 +869,12 @@ def import_reports(
         console.print(f"  updated {rid}: {', '.join(fields)}", markup=False, highlight=False, soft_wrap=True)
     if len(updated) > 10:
         console.print(f"  … ({len(updated) - 10} more updated)", markup=False, highlight=False)
+    other = int((m["match"] == MATCH_LABELS[2]).sum())  # none of the kind the report says within the radius
     console.print(f"matched to a damage within {r:g} m: {int(seen.sum())} (of "
-                  f"{plural(int(m.loc[seen, 'candidate_id'].nunique()), 'damage')}); not yet seen by a patrol "
-                  f"(未確認): {int((~seen).sum())}", markup=False, highlight=False, soft_wrap=True)
+                  f"{plural(int(m.loc[seen, 'candidate_id'].nunique()), 'damage')}"
+                  + (f"; {other} to a damage of another kind than the report says (別種)" if other else "")
+                  + f"); not yet seen by a patrol (未確認): {int((~seen).sum())}", markup=False, highlight=False,
+                  soft_wrap=True)
     console.print(f"the list: patrol export {shell_word(store)} --format reports --out reports.xlsx", markup=False,
                   highlight=False, soft_wrap=True)
 
@@ -1007,8 +1010,9 @@ def export(
 
 def _export_reports(store: Path, out: Path, config: Optional[Path], **other) -> None:
     """``patrol export --format reports``: every citizen report the registry holds (import-reports) with the damage
-    it is of (the nearest within ``reports.radius_m``: its id, distance, class, status), or 未確認: not yet seen by a
-    patrol, those first (README: Citizen reports)."""
+    it is of (the nearest of the kind it says within ``reports.radius_m``, else the nearest: its id, distance, class,
+    status; the report's kind and ``match``), or 未確認: not yet seen by a patrol, those first (README: Citizen
+    reports)."""
     from detector.citizen import REPORT_FILES, UNSEEN, export_table, registry_matches, write_export
     from detector.errors import UsageError
 

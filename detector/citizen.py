@@ -7,14 +7,17 @@ BOM, or Shift_JIS/cp932 as a Japanese city's export is: ``textio``'s one rule), 
 names (``COLUMN_NAMES``; ``--column KEY=NAME`` for others) and gives the good rows and, per bad row, its line and why.
 
 A report is of the nearest registry damage within ``reports.radius_m`` (``match_reports``): computed when asked, never
-stored, so it follows the damages as they are merged, moved or repaired. A damage may have several reports; a report
-with no damage that close is 未確認, not yet seen by a patrol (to check on the next drive).
+stored, so it follows the damages as they are merged, moved or repaired. A report that says what it is about (穴, ひび
+割れ, 亀甲: ``REPORT_KINDS``) is of the nearest damage of that kind within the radius, of another kind only where none
+of its kind is that close. A damage may have several reports; a report with no damage that close is 未確認, not yet
+seen by a patrol (to check on the next drive).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -62,6 +65,8 @@ EXPORT_COLUMNS: list[tuple[str, str, str]] = [
     ("patrol", "巡回", "patrol"),
     ("candidate_id", "候補ID", "candidate id"),
     ("distance_m", "距離(m)", "distance (m)"),
+    ("kind", "通報の種類", "report's kind"),
+    ("match", "種類の一致", "kind matched"),
     ("class", "分類", "class"),
     ("class_name_ja", "損傷種別", "damage type (ja)"),
     ("status", "状態", "status"),
@@ -71,6 +76,38 @@ EXPORT_COLUMNS: list[tuple[str, str, str]] = [
     ("map", "地図", "map"),
 ]
 REPORT_FILES = (".csv", ".xlsx")
+
+
+@dataclass(frozen=True)
+class ReportKind:
+    """What a report says it is about: its label (``kind``), the words that say so (NFKC, lower case: compared so, as
+    parts of the report's category and text), the damage classes it is of (``同種``) and those next to it (``類似``:
+    an alligator crack's report at another crack)."""
+    ja: str
+    en: str
+    words: tuple[str, ...]
+    classes: tuple[str, ...]
+    near: tuple[str, ...] = ()
+
+
+#: the one word table: a report's kind by the words of its category and text (``report_kinds``); a report naming both
+#: a pothole and a crack, or neither (段差, 破損, その他), is of no known kind (``UNKNOWN_KIND``: matched as the nearest)
+REPORT_KINDS: dict[str, ReportKind] = {
+    "pothole": ReportKind("ポットホール", "pothole",
+                          ("穴", "ポットホール", "陥没", "くぼみ", "窪み", "凹み", "へこみ", "ヘコミ", "pothole", "pot hole"),
+                          ("D40",)),
+    "alligator": ReportKind("亀甲状ひび割れ", "alligator crack", ("亀甲", "きっこう", "alligator", "crocodile"),
+                            ("D20",), ("D00", "D10")),
+    "crack": ReportKind("ひび割れ", "crack", ("ひび", "ヒビ", "亀裂", "クラック", "割れ", "crack"), ("D00", "D10", "D20")),
+}
+#: the label of a report of no known kind
+UNKNOWN_KIND = ("不明", "unknown")
+#: the report's fields its kind is read from (those ``read_reports`` keeps and the registry holds)
+KIND_FIELDS = ("category", "body")
+#: ``match``: the damage is of the report's kind, next to it, of another kind (none of its kind within the radius), or
+#: ``NO_KIND`` (a report of no known kind, or none matched)
+MATCH_LABELS = ("同種", "類似", "別種")
+NO_KIND = "—"
 
 
 def _key(name: str) -> str:
@@ -248,32 +285,85 @@ def metric_crs(lat: np.ndarray, lon: np.ndarray):
     return CRS.from_epsg((32600 if lat0 >= 0 else 32700) + zone)
 
 
+def report_kinds(reports: pd.DataFrame) -> np.ndarray:
+    """Each report's kind (a key of ``REPORT_KINDS``, or None: none known) by the words of its ``KIND_FIELDS``
+    (NFKC, lower case): 亀甲 an alligator crack, else ひび/亀裂/クラック a crack, 穴/陥没/くぼみ a pothole; a report
+    naming both a pothole and a crack, or neither, None."""
+    n = len(reports)
+    fields = [reports[f].to_numpy(object) for f in KIND_FIELDS if f in reports.columns]
+    text = [" ".join(v for v in vs if isinstance(v, str)) for vs in zip(*fields)] if fields else [""] * n
+    codes, uniq = pd.factorize(pd.Series(text, dtype=object))  # (a city's reports repeat their words: read once)
+    uniq = [unicodedata.normalize("NFKC", v).casefold() for v in uniq]
+    says = {}
+    for k, kind in REPORT_KINDS.items():
+        words = re.compile("|".join(re.escape(w) for w in kind.words))
+        says[k] = np.fromiter((words.search(v) is not None for v in uniq), bool, len(uniq))[codes]
+    crack = says["alligator"] | says["crack"]
+    out = np.full(n, None, dtype=object)
+    out[says["pothole"] & ~crack] = "pothole"
+    out[crack & ~says["pothole"]] = np.where(says["alligator"], "alligator", "crack")[crack & ~says["pothole"]]
+    return out
+
+
+def kind_label(kind, lang: str = "ja") -> str:
+    """A report's kind (``report_kinds``) as the export says it: ポットホール, ひび割れ, 亀甲状ひび割れ, 不明."""
+    k = REPORT_KINDS.get(kind) if isinstance(kind, str) else None
+    return (k.ja if lang == "ja" else k.en) if k else UNKNOWN_KIND[0 if lang == "ja" else 1]
+
+
+def _rank_table(classes: np.ndarray) -> np.ndarray:
+    """rank[kind, class] (kinds: None then ``REPORT_KINDS``' order; classes: ``classes``): 0 of the kind (any class
+    for a report of no known kind), 1 next to it, 2 another."""
+    table = np.zeros((1 + len(REPORT_KINDS), len(classes)), dtype=np.int8)
+    for i, kind in enumerate(REPORT_KINDS.values(), 1):
+        table[i] = np.where(np.isin(classes, kind.classes), 0, np.where(np.isin(classes, kind.near), 1, 2))
+    return table
+
+
 def match_reports(reports: pd.DataFrame, targets: pd.DataFrame, radius_m: float) -> pd.DataFrame:
-    """Each report's damage: the nearest of ``targets`` (``Store.report_targets``: candidate_id, lat, lon, …) within
-    ``radius_m`` on the ground, in a metric CRS (``metric_crs``), by one STRtree query: ``reports`` with
-    ``candidate_id`` (None: none that close) and ``distance_m`` (m, 0.1) added."""
+    """Each report's damage among ``targets`` (``Store.report_targets``: candidate_id, class, lat, lon, …) within
+    ``radius_m`` on the ground, in a metric CRS (``metric_crs``): the nearest of the report's kind (``report_kinds``),
+    else the nearest next to it (an alligator crack's report: another crack), else the nearest of any kind; a report
+    of no known kind: the nearest. One STRtree query of every report-damage pair within the radius, the pick per
+    report by numpy. ``reports`` with ``candidate_id`` (None: none that close), ``distance_m`` (m, 0.1), ``kind``
+    (``kind_label``) and ``match`` (``MATCH_LABELS``, ``NO_KIND``) added."""
     from shapely import STRtree, points
 
     from .gis import project
 
     out = reports.copy()
+    kinds = report_kinds(out)
     out["candidate_id"] = pd.Series([None] * len(out), index=out.index, dtype=object)
     out["distance_m"] = np.nan
+    out["kind"] = [kind_label(k) for k in kinds]
+    out["match"] = NO_KIND
     if not len(out) or not len(targets):
         return out
     crs = metric_crs(targets["lat"].to_numpy(float), targets["lon"].to_numpy(float))
     tx, ty = project(targets["lat"], targets["lon"], crs)
     rx, ry = project(out["lat"], out["lon"], crs)
     tree = STRtree(points(tx, ty))
-    has = np.isfinite(rx) & np.isfinite(ry)
-    (ri, ti), dist = tree.query_nearest(points(rx[has], ry[has]), max_distance=radius_m, return_distance=True,
-                                        all_matches=False)
-    at = np.flatnonzero(has)[ri]
+    has = np.flatnonzero(np.isfinite(rx) & np.isfinite(ry))
+    ri, ti = tree.query(points(rx[has], ry[has]), predicate="dwithin", distance=radius_m)
+    ri = has[ri]
+    dist = np.hypot(rx[ri] - tx[ti], ry[ri] - ty[ti])
+    cls = targets["class"].to_numpy(object) if "class" in targets.columns else np.full(len(targets), None, object)
+    names, code = np.unique(np.where(pd.isna(cls), "", cls).astype(str), return_inverse=True)
+    kcode = np.zeros(len(out), dtype=np.int8)
+    for i, k in enumerate(REPORT_KINDS, 1):
+        kcode[kinds == k] = i
+    rank = _rank_table(names)[kcode[ri], code[ti]]
+    order = np.lexsort((ti, dist, rank, ri))  # per report: its kind first, then the nearest (then the older damage)
+    first = order[np.unique(ri[order], return_index=True)[1]]
+    at, ti, dist, rank = ri[first], ti[first], dist[first], rank[first]
     cid = np.full(len(out), None, dtype=object)
     d = np.full(len(out), np.nan)
+    m = np.full(len(out), NO_KIND, dtype=object)
     cid[at] = targets["candidate_id"].to_numpy(object)[ti]
     d[at] = np.round(dist, 1)
-    out["candidate_id"], out["distance_m"] = cid, d
+    known = kcode[at] > 0
+    m[at[known]] = np.array(MATCH_LABELS, dtype=object)[rank[known]]
+    out["candidate_id"], out["distance_m"], out["match"] = cid, d, m
     return out
 
 
@@ -332,8 +422,9 @@ def add_report_columns(df: pd.DataFrame, matched: pd.DataFrame) -> pd.DataFrame:
 
 
 def export_table(matched: pd.DataFrame, targets: pd.DataFrame, cfg) -> pd.DataFrame:
-    """``--format reports``' rows: every report with its damage (id, distance, class, status) or 未確認, those not yet
-    seen first (the next drive's), then by time posted."""
+    """``--format reports``' rows: every report with its damage (id, distance, class, status; the report's kind and
+    whether the damage is of it: ``match_reports``) or 未確認, those not yet seen first (the next drive's), then by
+    time posted."""
     from .store import STATUS_LABELS
 
     t = targets.set_index("candidate_id")
@@ -407,9 +498,20 @@ def _write_xlsx(data: pd.DataFrame, path: Path, cfg) -> None:
     xlsx_print_setup(ws, len(EXPORT_COLUMNS), len(data))
     r = cfg.reports.radius_m
     xlsx_legend(wb, cfg, "住民通報と巡回 / Citizen reports and the patrol", ("件数 reports", len(data)),
-                [("巡回 patrol", f"{r:g} m 以内のいちばん近い損傷の状態; なければ {UNSEEN} (巡回でまだ見ていない: 次の巡回で確認)",
-                  f"the status of the nearest registry damage within {r:g} m (config reports.radius_m); none: "
+                [("巡回 patrol", f"{r:g} m 以内の損傷 (種類の一致を見よ) の状態; なければ {UNSEEN} (巡回でまだ見ていない: 次の巡回で確認)",
+                  f"the status of its registry damage within {r:g} m (config reports.radius_m; see match); none: "
                   f"{UNSEEN}, not yet seen by a patrol (to check on the next drive)"),
+                 ("通報の種類 kind", "カテゴリと内容の言葉から: 穴・陥没・くぼみ → ポットホール、亀甲 → 亀甲状ひび割れ、"
+                  "ひび・亀裂・クラック → ひび割れ、どれでもない (段差・破損など) か穴とひびの両方 → 不明",
+                  "read from the category and text: 穴/陥没/くぼみ/pothole a pothole, 亀甲/alligator an alligator crack, "
+                  "ひび/亀裂/クラック/crack a crack; none of them (段差, 破損 …) or both a pothole and a crack: 不明"),
+                 ("種類の一致 match", f"種類の分かる通報は {r:g} m 以内の同じ種類のいちばん近い損傷へ (同種); 亀甲状ひび割れの通報"
+                  "はなければ他のひび割れへ (類似); それもなければ種類を問わずいちばん近い損傷へ (別種: 住民の言う種類と"
+                  f"違う); — = 種類不明の通報 (いちばん近い損傷) か {UNSEEN}",
+                  f"a report of a known kind is of the nearest damage of its kind within {r:g} m (同種 same kind); an "
+                  "alligator crack's report, else of another crack (類似 similar); else of the nearest damage of any "
+                  f"kind (別種 other kind: not what the resident said); — a report of no known kind (the nearest) or "
+                  f"{UNSEEN}"),
                  ("並び順 order", f"{UNSEEN} が先、次に投稿日時の順", f"{UNSEEN} first, then by time posted"),
                  map_note(cfg)], EXPORT_COLUMNS)
     with atomic_write(path, "wb") as fh:

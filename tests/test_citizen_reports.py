@@ -33,7 +33,7 @@ def _m(lat1, lon1, lat2, lon2):
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
-    """(a registry of passes 1 and 2, its damages: candidate_id -> (lat, lon))."""
+    """(a registry of passes 1 and 2, its damages: candidate_id -> (lat, lon), their classes: candidate_id -> class)."""
     from test_store import _oracle_candidates
 
     from detector.config import Config
@@ -47,7 +47,8 @@ def registry(tmp_path_factory):
         st.merge(passes[0], {"run_id": "p1"}, cfg)
         st.merge(passes[1], {"run_id": "p2"}, cfg)
         q = st.query(lists=False)
-    return path, {c: (la, lo) for c, la, lo in zip(q["candidate_id"], q["lat"], q["lon"])}
+    return (path, {c: (la, lo) for c, la, lo in zip(q["candidate_id"], q["lat"], q["lon"])},
+            dict(zip(q["candidate_id"], q["class"])))
 
 
 def _sites() -> list[tuple[str, float, float]]:
@@ -91,15 +92,33 @@ def reports(tmp_path, registry):
     return store, _write(tmp_path / "mcr_export.csv", rows, "cp932"), sites, (5, 8)
 
 
-def _expected(sites, damages: dict) -> dict[str, str | None]:
-    """Each report's damage by brute force: the nearest within RADIUS, else None."""
+#: the classes a report of a kind is of, then those next to it (the test's own table, README's word table)
+SAME = {"pothole": {"D40"}, "crack": {"D00", "D10", "D20"}, "alligator": {"D20"}}
+NEAR = {"alligator": {"D00", "D10"}}
+
+
+def _expected(sites, registry, kinds: dict | None = None) -> dict[str, str | None]:
+    """Each report's damage by brute force: within RADIUS, the nearest of the report's kind (``kinds``: report id ->
+    pothole/crack/alligator; the fixture's reports say 道路に穴: pothole, the far ones nothing: None), else the nearest
+    next to it, else the nearest; none within RADIUS: None."""
+    damages, classes = registry[1], registry[2]
+    if kinds is None:
+        kinds = {rid: "pothole" for rid, *_ in sites if rid not in {f[0] for f in FAR}}
     ids = list(damages)
     lat = np.array([damages[c][0] for c in ids])
     lon = np.array([damages[c][1] for c in ids])
+    cls = np.array([classes[c] for c in ids])
     out = {}
     for rid, la, lo in sites:
         d = _m(la, lo, lat, lon)
-        out[rid] = ids[int(np.argmin(d))] if d.min() <= RADIUS else None
+        out[rid] = None
+        k = kinds.get(rid)
+        tiers = [np.isin(cls, list(SAME[k])), np.isin(cls, list(NEAR.get(k, ())))] if k else []
+        for tier in tiers + [np.ones(len(ids), bool)]:
+            dd = np.where(tier, d, np.inf)
+            if dd.min() <= RADIUS:
+                out[rid] = ids[int(np.argmin(dd))]
+                break
     return out
 
 
@@ -118,7 +137,7 @@ def test_import_reports_matches_the_true_sites_and_says_each_bad_row(reports, re
         assert f"{src}: line {line}:" in r.stderr
     assert "no position" in r.stderr and "'きのう' cannot be read" in r.stderr
     assert "MCR-900" in r.stderr  # far outside the registry's damages: kept, and said
-    expected = _expected(sites + FAR, registry[1])
+    expected = _expected(sites + FAR, registry)
     assert sum(v is not None for v in expected.values()) >= len(sites) - 1  # the sample's damages were found
     assert expected["MCR-900"] is None and expected["MCR-901"] is None
     n_seen = sum(v is not None for v in expected.values())
@@ -176,7 +195,7 @@ def test_repair_list_counts_the_reports_of_each_damage(reports, registry, tmp_pa
     ok(patrol("export", store, "--format", "csv", "--out", before))
     assert all(x["reports"] == "" for x in _read_csv(before))  # none imported: empty, not 0
     ok(patrol("import-reports", store, src))
-    expected = _expected(sites + FAR, registry[1])
+    expected = _expected(sites + FAR, registry)
     want: dict[str, int] = {}
     for rid, cid in expected.items():
         if cid:
@@ -283,7 +302,7 @@ def test_html_map_shows_the_reports_layer_and_each_damages_reports(reports, regi
     html = out.read_text(encoding="utf-8")
     assert "@reports" not in html and "<img src=x" not in html
     data = _page_data(html)
-    expected = _expected(sites + FAR, registry[1])
+    expected = _expected(sites + FAR, registry)
     got = {r[1]: r for r in data["reports"]["rows"]}
     assert set(got) == set(expected) and data["reports"]["radius"] == RADIUS
     assert {rid: r[5] for rid, r in got.items()} == expected  # the damage each is of (None: 未確認)
@@ -375,7 +394,7 @@ def test_html_search_finds_a_report_by_its_id(reports, registry, tmp_path):
     ok(patrol("import-reports", store, _write(tmp_path / "mcr.csv", _export_rows(sites), "utf-8"), "--source", "MCR"))
     out = tmp_path / "report.html"
     ok(patrol("export", store, "--format", "html", "--out", out))
-    expected = _expected(sites + FAR, registry[1])
+    expected = _expected(sites + FAR, registry)
     seen = [rid for rid, c in expected.items() if c][len(sites) // 2]  # one in the middle of the drive
     unseen = FAR[1][0]
     probe = "window.__found"
@@ -402,3 +421,114 @@ def test_html_search_finds_a_report_by_its_id(reports, registry, tmp_path):
     assert b["rows"] == [] and "&z=18/" in b["hash"], b
     lat, lon = map(float, b["hash"].rsplit("z=18/", 1)[1].split("/"))
     assert _m(lat, lon, FAR[1][1], FAR[1][2]) < 60, (lat, lon, FAR[1])
+
+
+#: a resident's words for each true class (category, text) and the kind they say; README's word table
+WORDS = {"D40": ("道路", "道路に穴があいている"), "D20": ("道路・舗装", "亀甲状のひび割れが広がっている"),
+         "D00": ("道路", "舗装にひびが入っている"), "D10": ("Road", "Transverse crack across the lane")}
+KIND_OF = {"D40": "pothole", "D20": "alligator", "D00": "crack", "D10": "crack"}
+LABEL = {"pothole": "ポットホール", "crack": "ひび割れ", "alligator": "亀甲状ひび割れ", None: "不明"}
+
+
+def _match_label(kind, cid, classes) -> str:
+    """``match`` as the test expects it: 同種 / 類似 / 別種 of the damage's class and the report's kind, else —."""
+    if kind is None or cid is None:
+        return "—"
+    c = classes[cid]
+    return "同種" if c in SAME[kind] else "類似" if c in NEAR.get(kind, ()) else "別種"
+
+
+def test_a_report_is_of_the_damage_of_the_kind_it_says(registry, tmp_path):
+    """A report at each true damage site worded as a resident words that damage (穴, ひび, 亀甲, crack), and one that
+    says no kind (段差) at each true pothole: each is of the nearest damage of its kind within 20 m (brute force), the
+    worded ones 同種; at the sample's second pothole the located pothole lies 5.9 m off and a crack 0.6 m: the
+    pothole's report is the pothole's (before: the crack's), the 段差 report the crack's as before. --format reports,
+    the repair list's counts, the GIS file's and the map's reports all say the same."""
+    store = tmp_path / "registry.gpkg"
+    shutil.copy(registry[0], store)
+    feats = json.loads(need(TOYAMA / "truth.geojson").read_text(encoding="utf-8"))["features"]
+    reports, kinds, rows = [], {}, []
+    for i, f in enumerate(feats):
+        lon, lat = f["geometry"]["coordinates"]
+        c = f["properties"]["class"]
+        reports.append((f"K-{i:03d}", lat, lon))
+        kinds[f"K-{i:03d}"] = KIND_OF[c]
+        rows.append([f"K-{i:03d}", "2026/11/20 9:00", f"{lat:.7f}", f"{lon:.7f}", *WORDS[c], "", "受付"])
+        if c == "D40":  # the same place, no kind said
+            reports.append((f"U-{i:03d}", lat, lon))
+            rows.append([f"U-{i:03d}", "2026/11/20 9:00", f"{lat:.7f}", f"{lon:.7f}", "道路", "段差があります", "", "受付"])
+    rows[0][4:6] = ["ポットホール", ""]  # a pothole said by its category alone (the site's class is a crack)
+    kinds["K-000"] = "pothole"
+    ok(patrol("import-reports", store, _write(tmp_path / "mcr.csv", rows, "utf-8")))
+    expected = _expected(reports, registry, kinds)
+    nearest = _expected(reports, registry, {})
+    moved = [rid for rid in kinds if expected[rid] != nearest[rid]]
+    # the test's point: a pothole's report at its true site whose nearest damage is a crack
+    assert any(kinds[rid] == "pothole" and registry[2][expected[rid]] == "D40" and registry[2][nearest[rid]] != "D40"
+               for rid in moved), moved
+    out = tmp_path / "reports.csv"
+    ok(patrol("export", store, "--format", "reports", "--out", out))
+    got = {x["report_id"]: x for x in _read_csv(out)}
+    assert set(got) == set(expected)
+    for rid, x in got.items():
+        assert (x["candidate_id"] or None) == expected[rid], (rid, x, nearest[rid])
+        assert x["kind"] == LABEL[kinds.get(rid)], x
+        assert x["match"] == _match_label(kinds.get(rid), expected[rid], registry[2]), x
+        if rid.startswith("U-"):  # no kind said: the nearest, as before
+            assert x["candidate_id"] == nearest[rid] and x["match"] == "—", x
+    assert all(got[rid]["match"] == "同種" for rid in moved), [got[rid] for rid in moved]
+    want: dict[str, int] = {}
+    for cid in expected.values():
+        if cid:
+            want[cid] = want.get(cid, 0) + 1
+    lst = tmp_path / "list.csv"
+    ok(patrol("export", store, "--format", "csv", "--out", lst))
+    assert {x["candidate_id"]: int(x["reports"]) for x in _read_csv(lst)} == {c: want.get(c, 0) for c in registry[1]}
+    gj = tmp_path / "list.geojson"
+    ok(patrol("export", store, "--format", "geojson", "--out", gj))
+    props = [f["properties"] for f in json.loads(gj.read_text())["features"]]
+    assert {p["candidate_id"]: p["reports"] for p in props} == {c: want.get(c, 0) for c in registry[1]}
+    html = tmp_path / "map.html"
+    ok(patrol("export", store, "--format", "html", "--out", html))
+    assert {r[1]: r[5] for r in _page_data(html.read_text(encoding="utf-8"))["reports"]["rows"]} == expected
+
+
+def test_a_report_of_a_kind_none_is_near_falls_back_and_says_so(registry, tmp_path):
+    """A report saying ひび割れ 3 m from a located pothole with no crack within 20 m is of that pothole all the same
+    (a resident calling a pothole a crack is still answered) and marked 別種, the import says how many; 亀甲 at a
+    longitudinal/transverse crack with no alligator crack within 20 m: of that crack, 類似."""
+    store = tmp_path / "registry.gpkg"
+    shutil.copy(registry[0], store)
+    damages, classes = registry[1], registry[2]
+    ids = list(damages)
+
+    def alone(cid, others):  # no damage of ``others`` within RADIUS + 5 m of ``cid``
+        la, lo = damages[cid]
+        return all(_m(la, lo, *damages[c]) > RADIUS + 5 for c in ids if classes[c] in others)
+
+    pothole = next(c for c in ids if classes[c] == "D40" and alone(c, SAME["crack"]))
+    crack = next(c for c in ids if classes[c] in NEAR["alligator"] and alone(c, SAME["alligator"]))
+    la, lo = damages[pothole]
+    reports = [("F-1", la + 3.0 / 111_195, lo), ("F-2", *damages[crack])]
+    kinds = {"F-1": "crack", "F-2": "alligator"}
+    rows = [["F-1", "2026/11/20 9:00", f"{reports[0][1]:.7f}", f"{reports[0][2]:.7f}", "道路", "ひび割れがある", "", "受付"],
+            ["F-2", "2026/11/20 9:05", f"{reports[1][1]:.7f}", f"{reports[1][2]:.7f}", "道路", "亀甲状にひび", "", "受付"]]
+    r = ok(patrol("import-reports", store, _write(tmp_path / "f.csv", rows, "utf-8")))
+    expected = _expected(reports, registry, kinds)
+    assert expected == {"F-1": pothole, "F-2": crack}
+    assert "matched to a damage within 20 m: 2 (of 2 damages; 1 to a damage of another kind than the report says " \
+           "(別種)); not yet seen" in r.stdout.replace("\n", " "), r.stdout
+    out = tmp_path / "reports.xlsx"
+    ok(patrol("export", store, "--format", "reports", "--out", out))
+    from openpyxl import load_workbook
+
+    ws = load_workbook(out)["reports"]
+    head = [c.value.split("\n")[-1] for c in ws[1]]
+    from detector.citizen import EXPORT_COLUMNS
+
+    keys = [c for c, *_ in EXPORT_COLUMNS]
+    got = {row[keys.index("report_id")]: row for row in ws.iter_rows(min_row=2, values_only=True)}
+    assert "report's kind" in head and "kind matched" in head
+    f1, f2 = got["F-1"], got["F-2"]
+    assert (f1[keys.index("candidate_id")], f1[keys.index("kind")], f1[keys.index("match")]) == (pothole, "ひび割れ", "別種")
+    assert (f2[keys.index("candidate_id")], f2[keys.index("kind")], f2[keys.index("match")]) == (crack, "亀甲状ひび割れ", "類似")
