@@ -27,12 +27,14 @@ def _frames(out: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.array([float(r["lat"]) for r in rows]), np.array([float(r["lon"]) for r in rows])
 
 
-def _damages(store: Path) -> dict:
+def _damages(store: Path) -> tuple:
+    """(the registry, its damages: candidate_id -> (lat, lon), their classes), as test_citizen_reports' fixture."""
     from detector.store import Store
 
     with Store(store) as st:
         q = st.query(lists=False)
-    return {c: (la, lo) for c, la, lo in zip(q["candidate_id"], q["lat"], q["lon"])}
+    return (store, {c: (la, lo) for c, la, lo in zip(q["candidate_id"], q["lat"], q["lon"])},
+            dict(zip(q["candidate_id"], q["class"])))
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,7 @@ def runs(tmp_path_factory) -> dict:
     cfg.write_text("privacy:\n  blur_faces: false\n  blur_plates: false\n", encoding="utf-8")  # (blur: the slow part)
     ok(patrol("run", p1, "--roads", ROADS, "--out", d / "p1", "--config", cfg, "--store", store))
     sites = _sites()
-    damages = _damages(store)
+    damages = _damages(store)[1]
     lat, lon = _frames(d / "p1")
     sla, slo = np.array([s[1] for s in sites]), np.array([s[2] for s in sites])
     dla, dlo = np.array([v[0] for v in damages.values()]), np.array([v[1] for v in damages.values()])
