@@ -147,11 +147,15 @@ def test_its_data_yaml_split_passes_trains_data_check(made):
 
 def _labelimg_save(xml: Path, objects: list[tuple[str, tuple[int, int, int, int]]] | None = None,
                    verified: bool = True, path: str | None = None) -> None:
-    """Save ``xml`` as LabelImg does (tab-indented, no XML declaration, ``verified="yes"`` after Space), its
+    """Save ``xml`` as LabelImg does (tab-indented, no XML declaration, ``verified="yes"`` after Space; written anew
+    by its PascalVocWriter, which knows only the elements below: label-set's <prelabel> mark is dropped), its
     objects replaced by ``objects`` where given (``path``: its ``<path>``, the photo on the labeller's PC)."""
     import xml.etree.ElementTree as ET
 
     root = ET.parse(xml).getroot()
+    for e in list(root):
+        if e.tag not in ("folder", "filename", "path", "source", "size", "segmented", "object"):
+            root.remove(e)
     if path is not None:
         root.find("path").text = path
     if objects is not None:
@@ -282,6 +286,80 @@ def test_train_refuses_a_label_set_mostly_as_written_and_eval_warns_once(made, t
     assert n_val, (val, unchecked)  # (val: the middle of the drive; the files checked above: its start)
     assert err.count("label files in") == 1 and f"{n_val} of {len(val)} label files in {xmls}" in err and \
         "scored against its own guesses" in err, err
+
+
+def test_each_label_file_carries_its_mark_so_a_set_copied_without_label_set_json_is_still_checked(
+        made, tmp_path, monkeypatch, capsys):
+    """label-set.json deleted, or the images and annotations copied elsewhere without it: each label file's own mark
+    (<prelabel boxes="KEY"/>, the key of the boxes written) still tells the untouched pre-labels, and train refuses
+    (more than half) or warns as with the record. LabelImg's save drops the mark (its writer knows no such element):
+    a saved or verified file is checked. The readers pass over the mark: the boxes read are those of the objects.
+    Before: without label-set.json nothing was checked and the model's guesses trained as labels."""
+    import xml.etree.ElementTree as ET
+
+    import detector.train as tr
+    from detector.config import DEFAULT_WEIGHTS_PT
+    from detector.errors import UsageError
+    from detector.evaluate import read_voc_labels
+    from detector.labelset import MARK_TAG, RECORD_NAME, boxes_key, unchecked_prelabels
+
+    d = tmp_path / "contractor copy"
+    (d / "annotations").mkdir(parents=True)
+    for sub in ("images", "annotations/xmls"):
+        shutil.copytree(made[0] / sub, d / sub)
+    for f in ("data.yaml", "train.txt", "val.txt"):
+        shutil.copy(made[0] / f, d / f)
+    assert not (d / RECORD_NAME).exists() and not (d / "README.txt").exists()
+    xmls = d / "annotations" / "xmls"
+    names = sorted(p.name for p in xmls.iterdir())
+    assert len(names) == 20
+    boxed = [n for n in names if _objects(xmls / n)]
+    for n in names:  # the mark: the key of the file's own boxes; the objects read as without it
+        root = ET.parse(xmls / n).getroot()
+        (mark,) = root.findall(MARK_TAG)
+        assert mark.get("boxes") == boxes_key(root) and mark.get("by") == "patrol label-set"
+    w, h = _size(d / "images" / (boxed[0][:-4] + ".jpg"))
+    xyxy, cls = read_voc_labels(xmls / boxed[0], w, h)
+    assert [(c, tuple(int(v) for v in b)) for c, b in zip(cls, xyxy + [1, 1, 0, 0])] == _objects(xmls / boxed[0])
+    plan = tr.check_data_yaml(d / "data.yaml")
+    (u,) = unchecked_prelabels(plan.label_files)
+    assert (u.total, u.names, u.xmls) == (20, names, xmls), u
+    started = []
+    monkeypatch.setattr(tr, "_train_locked", lambda *a, **k: started.append(a) or Path("best.pt"))
+    with pytest.raises(UsageError) as e:
+        tr.train(d / "data.yaml", DEFAULT_WEIGHTS_PT, out=tmp_path / "runs", name="c", device="cpu")
+    msg = " ".join(str(e.value).split())
+    assert f"20 of 20 label files in {xmls}" in msg and "--unchecked-ok" in msg and "in LabelImg: fix" in msg, msg
+    assert not started and not (tmp_path / "runs").exists()
+    # LabelImg: Space on 8, one box moved on 3 (saved, no Space); 9 left untouched: 9 of 20, a warning
+    for n in names[:8]:
+        _labelimg_save(xmls / n)
+    moved = [n for n in boxed if n not in names[:8]][:3]
+    for n in moved:
+        c, (x1, y1, x2, y2) = _objects(xmls / n)[0]
+        _labelimg_save(xmls / n, [(c, (x1 + 5, y1, x2 + 5, y2)), *_objects(xmls / n)[1:]], verified=False)
+    assert not any(MARK_TAG in (xmls / n).read_text() for n in [*names[:8], *moved])
+    left = sorted(set(names) - set(names[:8]) - set(moved))
+    (u,) = unchecked_prelabels(plan.label_files)
+    assert (u.total, u.names) == (20, left), u
+    capsys.readouterr()
+    tr.train(d / "data.yaml", DEFAULT_WEIGHTS_PT, out=tmp_path / "runs", name="c", device="cpu")
+    err = " ".join(capsys.readouterr().err.split())
+    assert len(started) == 1 and f"warning: {len(left)} of 20 label files in {xmls}" in err, err
+    # another tool that keeps the mark but changes the boxes: checked (the mark's key is the boxes written)
+    other = next(n for n in left if n in boxed)
+    text = (xmls / other).read_text()
+    (xmls / other).write_text(text.replace("<xmin>", "<xmin>1", 1))
+    assert MARK_TAG in (xmls / other).read_text()
+    (u,) = unchecked_prelabels(plan.label_files)
+    assert u.names == sorted(set(left) - {other}), u
+
+
+def _size(img: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(img) as im:
+        return im.size
 
 
 def test_a_folder_of_other_files_is_refused_and_an_earlier_label_set_is_replaced(made, tmp_path):
