@@ -601,10 +601,12 @@ _UNCHECKED_HARM = {
 }
 
 
-def unchecked_message(u: Unchecked, command: str, refused: bool = False) -> str:
-    """The one line train, tune or eval prints (or train refuses with) for :func:`unchecked_prelabels`' entry."""
+def unchecked_message(u: Unchecked, command: str, refused: bool = False, go_on: str | None = None) -> str:
+    """The one line train, tune or eval prints (or train refuses with) for :func:`unchecked_prelabels`' entry
+    (``go_on``: what a refused command may do instead of the default's ``--unchecked-ok``)."""
     eg = ", ".join(u.names[:3]) + (", …" if len(u.names) > 3 else "")
-    go_on = "or, if they are right as they are, train anyway with --unchecked-ok" if refused else ""
+    if go_on is None:
+        go_on = "or, if they are right as they are, train anyway with --unchecked-ok" if refused else ""
     readme = str(u.folder / "README.txt")
     return (f"{len(u.names)} of {u.total} label files in {u.xmls} are as patrol label-set wrote them (not checked "
             f"in LabelImg): {_UNCHECKED_HARM.get(command, _UNCHECKED_HARM['train'])}; check them "

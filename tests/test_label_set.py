@@ -355,6 +355,90 @@ def test_each_label_file_carries_its_mark_so_a_set_copied_without_label_set_json
     assert u.names == sorted(set(left) - {other}), u
 
 
+def test_a_resumed_train_is_checked_for_unchecked_labels_as_they_were_when_it_started(made, tmp_path, monkeypatch,
+                                                                                     capsys):
+    """A resumed `patrol train` goes on with its own copy of the labels, as they were when it started: it is checked
+    by the same rule on those (kept in .NAME-data/data.sources.json), --unchecked-ok given at the start holding for
+    the resume (a run keeps its own arguments); a run whose record predates this (0.8.0) is checked on its data
+    yaml's label files as they are now, refused (exit 2) where more than half are unchecked unless --unchecked-ok is
+    given now; a last.pt that is no checkpoint starts afresh, checked as a first start. No training: ultralytics'
+    YOLO is replaced by a stand-in that writes an interrupted checkpoint. Before: a resume was never checked."""
+    import json
+
+    import torch
+    import ultralytics
+
+    import detector.train as tr
+    from detector.config import DEFAULT_WEIGHTS_PT
+    from detector.errors import UsageError
+
+    d = tmp_path / "set"
+    shutil.copytree(made[0], d)
+    xmls = d / "annotations" / "xmls"
+    names = sorted(p.name for p in xmls.iterdir())
+    calls = []
+
+    class FakeYOLO:  # stands in for ultralytics.YOLO: a first start writes an interrupted run's last.pt
+        def __init__(self, path):
+            self.path = path
+
+        def add_callback(self, *a):
+            pass
+
+        def train(self, **kw):
+            calls.append(kw)
+            if not kw.get("resume"):
+                last = Path(kw["project"]) / kw["name"] / "weights" / "last.pt"
+                last.parent.mkdir(parents=True)
+                torch.save({"epoch": 0, "train_args": {"imgsz": kw["imgsz"], "batch": kw["batch"],
+                                                       "epochs": kw["epochs"]}}, last)
+
+    monkeypatch.setattr(ultralytics, "YOLO", FakeYOLO)
+    runs = tmp_path / "runs"
+
+    def train(**kw):
+        capsys.readouterr()
+        try:
+            return tr.train(d / "data.yaml", DEFAULT_WEIGHTS_PT, out=runs, name="c", device="cpu", export=False, **kw)
+        finally:
+            out = capsys.readouterr()
+            train.err = " ".join(out.err.split())
+
+    # started with --unchecked-ok on 20 of 20 unchecked; resumed with the same command or without the option: the run
+    # keeps it, warned each time
+    train(unchecked_ok=True)
+    assert len(calls) == 1 and "warning: 20 of 20 label files" in train.err, train.err
+    record = runs / ".c-data" / "data.sources.json"
+    kept = json.loads(record.read_text(encoding="utf-8"))["unchecked"]
+    assert kept["unchecked_ok"] is True and [(u["total"], u["names"]) for u in kept["sets"]] == [(20, names)]
+    for n in names:  # checked now: the resumed run still trains on its copy of them, as they were
+        _labelimg_save(xmls / n)
+    train()
+    assert calls[-1] == {"resume": True} and "note: resuming the interrupted training" in train.err
+    assert "warning: the resumed run trains on its labels as they were when it started with --unchecked-ok: 20 of "            "20 label files" in train.err, train.err
+    # a run started by 0.8.0 (no "unchecked" in its record): its data yaml's label files as they are now
+    rec = json.loads(record.read_text(encoding="utf-8"))
+    del rec["unchecked"]
+    record.write_text(json.dumps(rec), encoding="utf-8")
+    train()
+    assert calls[-1] == {"resume": True} and "label files" not in train.err, train.err
+    shutil.rmtree(xmls)
+    shutil.copytree(made[0] / "annotations" / "xmls", xmls)  # the pre-labels as written again
+    n = len(calls)
+    with pytest.raises(UsageError) as e:
+        train()
+    msg = " ".join(str(e.value).split())
+    assert len(calls) == n and msg.startswith("not resumed: ") and "20 of 20 label files" in msg, msg
+    assert "another --name" in msg and "resume anyway with --unchecked-ok" in msg, msg
+    train(unchecked_ok=True)
+    assert calls[-1] == {"resume": True} and "warning: the resumed run" in train.err and "20 of 20" in train.err
+    # a last.pt that cannot be read (killed while writing it): a fresh start, refused as one
+    (runs / "c" / "weights" / "last.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UsageError) as e:
+        train()
+    assert str(e.value).startswith("not trained: 20 of 20 label files") and len(calls) == n + 1, str(e.value)
+
+
 def _size(img: Path) -> tuple[int, int]:
     from PIL import Image
 
