@@ -15,7 +15,8 @@ that a higher-confidence prediction already matched is a ``duplicate`` (NMS let 
 FP); one overlapping a missed true box of its own class at 0.3 < IoU <= 0.5 is paired with it as one ``misplaced``
 mistake (the damage found, the box drawn off: one FP and one FN, as ``wrong_class``); one left overlapping a found true
 box of its own class at 0.3 < IoU <= 0.5 is a ``duplicate`` too (a second box, drawn off, on a damage another box
-found; one FP).
+found; one FP), and so is one left over a missed true box of its own class at 0.3 < IoU <= 0.5 that a misplaced box
+already claimed (the damage found by that box, drawn off: a second box on it, not a false alarm; one FP).
 """
 
 from __future__ import annotations
@@ -124,22 +125,25 @@ def image_errors(ip: ImagePreds, mt: Matches, iou_thr: float = IOU_THR) -> Image
                 paired[int(i)] = (kind, j)
                 free.discard(j)
 
-    def pair_found(lo: float) -> None:
-        """Each unpaired fp over a found true box of its class at IoU > ``lo`` is a duplicate of the one it
+    def pair_found(lo: float, found: np.ndarray) -> None:
+        """Each unpaired fp over a ``found`` true box of its class at IoU > ``lo`` is a duplicate of the one it
         overlaps most (found boxes are not taken: any number of second boxes may sit on one damage)."""
         for i in fp:
             if int(i) not in paired:
-                dup = np.where(same[i] & matched & (iou[i] > lo), iou[i], -1.0)
+                dup = np.where(same[i] & found & (iou[i] > lo), iou[i], -1.0)
                 if dup.size and dup.max() > lo:
                     paired[int(i)] = ("duplicate", int(dup.argmax()))
 
     pair_missed("wrong_class", lambda i, j: iou[i, j] > iou_thr and not same[i, j])  # first: it explains a miss
-    pair_found(iou_thr)  # a second box on a damage already found (greedy matching: by a higher-confidence prediction)
+    pair_found(iou_thr, matched)  # a second box on a damage already found (greedy matching: by a higher-confidence prediction)
     # a box drawn off a damage of its class that was missed (a same-class IoU > iou_thr would have matched)
     pair_missed("misplaced", lambda i, j: same[i, j] and iou[i, j] > LOOSE_IOU)
     # last (a missed damage it may be drawn off comes first): a second box drawn off a damage already found
-    # (LOOSE_IOU < IoU <= iou_thr; it could not have matched, so the box that did may have a lower confidence)
-    pair_found(LOOSE_IOU)
+    # (LOOSE_IOU < IoU <= iou_thr; it could not have matched, so the box that did may have a lower confidence), or
+    # found by a misplaced box (the damage found, that box drawn off: this one is a second box on it, no false alarm)
+    claimed = np.zeros_like(matched)
+    claimed[[j for kind, j in paired.values() if kind == "misplaced"]] = True
+    pair_found(LOOSE_IOU, matched | claimed)
     out: list[Mistake] = []
     for i in fp:
         best = float(iou[i].max()) if iou.shape[1] else 0.0

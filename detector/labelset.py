@@ -25,9 +25,10 @@ pipeline sees it: EXIF orientation applied, saved without an orientation tag), `
 borderline call and every hit), ``train.txt`` and
 ``val.txt`` (the split below), ``data.yaml`` over them (``path: .``: the folder may be copied elsewhere),
 ``README.txt`` (the next steps, Japanese and English, its paths relative to OUT), ``label-set.json`` (each label
-file's boxes as written: train, tune and eval tell the unchecked ones, :func:`unchecked_prelabels`),
-``frames.csv`` (every file read, as detect's: rejected ones with their reason) and ``label-set.csv`` (UTF-8 with
-BOM, one row per chosen frame, its ``split``).
+file's boxes as written: train, tune and eval tell the unchecked ones, :func:`unchecked_prelabels`; each label file
+also carries its own mark, :data:`MARK_TAG`, which LabelImg's save drops), ``frames.csv`` (every file read, as
+detect's: rejected ones with their reason) and ``label-set.csv`` (UTF-8 with BOM, one row per chosen frame, its
+``split``).
 
 The split is by place, not every k-th pick: consecutive picks can show one pothole (from 25 m and from 5 m), and a
 val photo of a damage that is also in train makes the val score optimistic. Val is whole stretches of road
@@ -97,6 +98,13 @@ FRAMES_CSV = "frames.csv"  # every file of the drives read, as a run's frames.cs
 # the label files nobody has checked yet (:func:`unchecked_prelabels`); a visible file beside label-set.csv: it goes
 # wherever the folder is copied (a dot file is left behind by `cp DIR/*`, and hidden by Finder and Explorer's zips)
 RECORD_NAME = "label-set.json"
+# label-set's mark in each label file it writes (``<prelabel by="patrol label-set" boxes="KEY"/>``, KEY the
+# :func:`boxes_key` of the boxes written): LabelImg rewrites a file from its own writer when it saves
+# (libs/pascal_voc_io.py: folder, filename, path, source, size, segmented, the objects; ``verified`` once Space is
+# pressed), so a file still marked with its boxes unchanged was not saved in LabelImg since: unchecked, with or
+# without label-set.json (deleted, or the images and annotations copied elsewhere without it). Pascal VOC readers
+# (ours, ultralytics', LabelImg's) read <object> and <size> and pass over other elements
+MARK_TAG = "prelabel"
 # patrol train refuses a label-set more than this share of whose label files are unchecked (--unchecked-ok goes on)
 UNCHECKED_REFUSE = 0.5
 COLUMNS = ("image", "drive", "frame", "time", "lat", "lon", "reason", "split", "prelabels", "borderline")
@@ -492,7 +500,8 @@ def unique_names(picks: Sequence[Pick]) -> None:
 def voc_xml(filename: str, path: Path, width: int, height: int, boxes: np.ndarray, classes: Sequence[str]) -> str:
     """A Pascal VOC annotation as LabelImg saves it (libs/pascal_voc_io.py: tab-indented, no XML declaration, no
     ``verified`` attribute until a person has checked it): 1-based integer corners, ``truncated`` 1 where the box
-    touches the photo's edge, as LabelImg sets it."""
+    touches the photo's edge, as LabelImg sets it; and label-set's mark (:data:`MARK_TAG`, :func:`boxes_key` of the
+    boxes written), which LabelImg's save drops."""
     from xml.sax.saxutils import escape
 
     obj = []
@@ -504,11 +513,15 @@ def voc_xml(filename: str, path: Path, width: int, height: int, boxes: np.ndarra
                    f"\t\t<truncated>{trunc}</truncated>\n\t\t<difficult>0</difficult>\n\t\t<bndbox>\n"
                    f"\t\t\t<xmin>{xmin}</xmin>\n\t\t\t<ymin>{ymin}</ymin>\n\t\t\t<xmax>{xmax}</xmax>\n"
                    f"\t\t\t<ymax>{ymax}</ymax>\n\t\t</bndbox>\n\t</object>\n")
-    return ("<annotation>\n\t<folder>images</folder>\n"
+    import xml.etree.ElementTree as ET
+
+    head = ("<annotation>\n\t<folder>images</folder>\n"
             f"\t<filename>{escape(filename)}</filename>\n\t<path>{escape(str(path))}</path>\n"
             "\t<source>\n\t\t<database>Unknown</database>\n\t</source>\n"
             f"\t<size>\n\t\t<width>{width}</width>\n\t\t<height>{height}</height>\n\t\t<depth>3</depth>\n\t</size>\n"
-            "\t<segmented>0</segmented>\n" + "".join(obj) + "</annotation>\n")
+            "\t<segmented>0</segmented>\n")
+    key = boxes_key(ET.fromstring(head + "".join(obj) + "</annotation>\n"))
+    return head + f'\t<{MARK_TAG} by="patrol label-set" boxes="{key}"/>\n' + "".join(obj) + "</annotation>\n"
 
 
 def boxes_key(root) -> str:
@@ -531,25 +544,25 @@ def boxes_key(root) -> str:
     return hashlib.sha256("\n".join(sorted(rows)).encode("utf-8")).hexdigest()[:16]
 
 
-def _xml_state(path: Path) -> tuple[str, bool] | None:
-    """(:func:`boxes_key`, marked verified) of a label file, None where it cannot be read as XML (train and eval
-    refuse such a file themselves)."""
+def _xml_state(data: bytes) -> tuple[str, bool, str | None] | None:
+    """(:func:`boxes_key`, marked verified, the boxes key of label-set's mark or None where unmarked) of a label
+    file's bytes, None where they cannot be read as XML (train and eval refuse such a file themselves)."""
     import xml.etree.ElementTree as ET
 
-    try:
-        data = path.read_bytes()
-        if b"<!ENTITY" in data:
-            return None
-        root = ET.fromstring(data)
-    except (OSError, ET.ParseError):
+    if b"<!ENTITY" in data:
         return None
-    return boxes_key(root), root.get("verified") == "yes"
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError:
+        return None
+    mark = root.find(MARK_TAG)
+    return boxes_key(root), root.get("verified") == "yes", None if mark is None else mark.get("boxes")
 
 
 @dataclass
 class Unchecked:
     """Label files of one label-set folder as it wrote them: not changed, not marked verified in LabelImg."""
-    folder: Path  # the label-set folder (its RECORD_NAME)
+    folder: Path  # the label-set folder (its RECORD_NAME, README.txt)
     xmls: Path  # the folder of its label files
     names: list[str]  # the unchecked label files' names
     total: int  # the label files it wrote that the command reads
@@ -560,35 +573,52 @@ class Unchecked:
 
 
 def unchecked_prelabels(label_files: Sequence[Path]) -> list[Unchecked]:
-    """Of ``label_files`` (those a command reads), the ones each label-set folder holds as it wrote them: a Pascal VOC
-    file ``<DIR>/annotations/xmls/<name>.xml`` whose DIR has a :data:`RECORD_NAME` naming it, its boxes still
-    those written (:func:`boxes_key`, whatever LabelImg did to the rest of the file) and no ``verified="yes"`` on
-    its ``<annotation>`` (LabelImg's Space). A file whose boxes were changed, or that was marked verified, is
-    checked; a deleted one is not read. One entry per label-set folder with any unchecked file."""
+    """Of ``label_files`` (those a command reads), the Pascal VOC files still as ``patrol label-set`` wrote them: not
+    marked ``verified="yes"`` on their ``<annotation>`` (LabelImg's Space), and their boxes (:func:`boxes_key`,
+    whatever LabelImg did to the rest of the file) those written, by either record of them:
+
+    * the folder's :data:`RECORD_NAME` (``<DIR>/annotations/xmls/<name>.xml``, DIR holding it) names the file with
+      its boxes' key (a file saved again in LabelImg with the same boxes is still unchecked);
+    * the file carries label-set's mark (:data:`MARK_TAG`) with its boxes' key: not saved in LabelImg since (its
+      save drops the mark), wherever the file lies and whether or not the record is there.
+
+    A file whose boxes were changed, or that was marked verified, is checked; a deleted one is not read. One entry
+    per folder of label files with any unchecked file; its ``total``: the files the record names, else (no record:
+    deleted, or the files copied without it) every label file of that folder read (those LabelImg saved have lost
+    their mark), the marked ones the record does not name added."""
     import json
 
     by_dir: dict[Path, list[Path]] = {}
     for lab in label_files:
         lab = Path(lab)
-        if lab.suffix.lower() == ".xml" and lab.parent.name.lower() == "xmls" \
-                and lab.parent.parent.name.lower() == "annotations":
+        if lab.suffix.lower() == ".xml":
             by_dir.setdefault(lab.parent, []).append(lab)
     found = []
     for xmls, labs in by_dir.items():
-        folder = xmls.parent.parent
-        try:
-            rec = json.loads((folder / RECORD_NAME).read_text(encoding="utf-8"))
-            written = {str(k).lower(): str(v) for k, v in rec["prelabels"].items()}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):  # none (not a label-set), or not ours
-            continue
+        layout = xmls.name.lower() == "xmls" and xmls.parent.name.lower() == "annotations"
+        folder = xmls.parent.parent if layout else xmls.parent
+        written: dict[str, str] | None = None
+        if layout:
+            try:
+                rec = json.loads((folder / RECORD_NAME).read_text(encoding="utf-8"))
+                written = {str(k).lower(): str(v) for k, v in rec["prelabels"].items()}
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):  # none (not a label-set), or not ours
+                written = None
         names, total = [], 0
         for lab in dict.fromkeys(labs):
-            key = written.get(lab.name.lower())
-            if key is None or not lab.is_file():
+            try:
+                data = lab.read_bytes()
+            except OSError:  # deleted: not read
                 continue
+            key = written.get(lab.name.lower()) if written is not None else None
+            has_mark = b"<" + MARK_TAG.encode() in data
+            if written is not None and key is None and not has_mark:
+                continue  # not one label-set wrote: the record's total leaves it out
             total += 1
-            state = _xml_state(lab)
-            if state is not None and state == (key, False):
+            if key is None and not has_mark:
+                continue  # (no record) unmarked: saved in LabelImg since, or not label-set's
+            state = _xml_state(data)
+            if state is not None and not state[1] and state[0] in {key, state[2]}:
                 names.append(lab.name)
         if names:
             found.append(Unchecked(folder, xmls, sorted(names), total))
@@ -602,13 +632,17 @@ _UNCHECKED_HARM = {
 }
 
 
-def unchecked_message(u: Unchecked, command: str, refused: bool = False) -> str:
-    """The one line train, tune or eval prints (or train refuses with) for :func:`unchecked_prelabels`' entry."""
+def unchecked_message(u: Unchecked, command: str, refused: bool = False, go_on: str | None = None) -> str:
+    """The one line train, tune or eval prints (or train refuses with) for :func:`unchecked_prelabels`' entry
+    (``go_on``: what a refused command may do instead of the default's ``--unchecked-ok``)."""
     eg = ", ".join(u.names[:3]) + (", …" if len(u.names) > 3 else "")
-    go_on = "or, if they are right as they are, train anyway with --unchecked-ok" if refused else ""
+    if go_on is None:
+        go_on = "or, if they are right as they are, train anyway with --unchecked-ok" if refused else ""
+    readme = str(u.folder / "README.txt")
     return (f"{len(u.names)} of {u.total} label files in {u.xmls} are as patrol label-set wrote them (not checked "
             f"in LabelImg): {_UNCHECKED_HARM.get(command, _UNCHECKED_HARM['train'])}; check them "
-            f"({u.folder / 'README.txt'}: fix the boxes and save, or press Space on a photo whose boxes are right) "
+            f"({readme + ': ' if (u.folder / 'README.txt').is_file() else 'in LabelImg: '}fix the boxes and save, or "
+            "press Space on a photo whose boxes are right) "
             + (go_on + " " if go_on else "") + f"(e.g. {eg})")
 
 
@@ -677,7 +711,7 @@ label-set.csv: one row per photo: its drive and frame, time, position, why it wa
 borderline calls; confident: clear hits; background: nothing found), its split (train or val), its pre-labels and
 the borderline confidences.
 label-set.json: the boxes label-set wrote into each label file (hashed), by which train tells the unchecked ones:
-keep it in the folder.
+keep it in the folder. Each label file also carries a <prelabel .../> line with the same hash until LabelImg saves it.
 """
 
 

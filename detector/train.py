@@ -36,6 +36,10 @@ class DataPlan:
         self.sources: list[tuple[str, Path]] = []
         self.with_val = False
         self.label_files: list[Path] = []  # the label files read (every data set's, every split's)
+        # check_unchecked's finding (label-set pre-labels nobody checked) and whether --unchecked-ok was given: kept
+        # in data.sources.json, so that a resumed run is checked as its data was when it started
+        self.unchecked: list | None = None
+        self.unchecked_ok = False
 
     @property
     def tags(self) -> list[str]:
@@ -438,7 +442,15 @@ def _prefix_matches(name: str, key: str, tags: list[str] | None) -> bool:
 
 
 def _sources_record(plan: DataPlan) -> dict[str, Any]:
-    return {"data": str(plan.data_yaml), "with": [str(y) for _, y in plan.sources[1:]], "with_val": plan.with_val}
+    from .labelset import unchecked_prelabels
+
+    found = plan.unchecked if plan.unchecked is not None else unchecked_prelabels(plan.label_files)
+    return {"data": str(plan.data_yaml), "with": [str(y) for _, y in plan.sources[1:]], "with_val": plan.with_val,
+            # the run's label files that were label-set's unchecked pre-labels when it started (a resume trains on
+            # them as they were then: checked again on resume, _check_resumed)
+            "unchecked": {"unchecked_ok": plan.unchecked_ok,
+                          "sets": [{"folder": str(u.folder), "xmls": str(u.xmls), "names": u.names, "total": u.total}
+                                   for u in found]}}
 
 
 def _check_oversample_keys(image_names: list[str], oversample: dict[str, int], data_yaml: Path,
@@ -515,7 +527,10 @@ def train(
     Label files of a ``patrol label-set`` folder still as it wrote them (:func:`detector.labelset.unchecked_prelabels`:
     boxes unchanged, not marked verified in LabelImg) would teach the model its own guesses: where more than
     :data:`~detector.labelset.UNCHECKED_REFUSE` of a label-set's files are so, training is refused (UsageError,
-    exit 2, before anything is written) unless ``unchecked_ok``; fewer get a warning."""
+    exit 2, before anything is written) unless ``unchecked_ok``; fewer get a warning. A resumed run is checked too,
+    by the same rule, on its label files as they were when it started (it trains on its copy of them; recorded in
+    ``OUT/.NAME-data/data.sources.json``, with ``unchecked_ok``: given at the start, it holds for the resume); a run
+    started before that record (patrol 0.8.0) is checked on the label files its data yamls name now."""
     require_torch("patrol train", EXPORT_MODULES if export else TORCH_MODULES)
     out = Path(out).resolve()
     run_dir = out / name
@@ -549,20 +564,78 @@ def train(
         if not locked:
             held.enter_context(FileLock(lock_path, busy))
         return _train_locked(data_yaml, model, out, name, epochs, imgsz, batch, device, time_hours, patience, workers,
-                             cache, oversample, val, export, extra, plan, with_, with_val)
+                             cache, oversample, val, export, extra, plan, with_, with_val, unchecked_ok)
 
 
 def check_unchecked(plan: DataPlan, unchecked_ok: bool = False) -> None:
     """Refuse (UsageError) a plan more than UNCHECKED_REFUSE of one label-set's label files of which are as
-    ``patrol label-set`` wrote them, unless ``unchecked_ok``; warn about any fewer (or all, with it)."""
-    from .labelset import UNCHECKED_REFUSE, unchecked_message, unchecked_prelabels
+    ``patrol label-set`` wrote them, unless ``unchecked_ok``; warn about any fewer (or all, with it). The finding
+    and ``unchecked_ok`` are kept on the plan (data.sources.json: :func:`_check_resumed`)."""
+    from .labelset import unchecked_prelabels
 
-    found = unchecked_prelabels(plan.label_files)
+    plan.unchecked = unchecked_prelabels(plan.label_files)
+    plan.unchecked_ok = unchecked_ok
+    _refuse_or_warn(plan.unchecked, unchecked_ok)
+
+
+def _refuse_or_warn(found: list, unchecked_ok: bool, resumed: str = "") -> None:
+    """The rule of :func:`check_unchecked` on :func:`~detector.labelset.unchecked_prelabels`' ``found``
+    (``resumed``: the words that say the run resumed trains on its labels as they were)."""
+    from .labelset import UNCHECKED_REFUSE, unchecked_message
+
     worst = max(found, key=lambda u: u.share, default=None)
     if worst is not None and worst.share > UNCHECKED_REFUSE and not unchecked_ok:
-        raise UsageError("not trained: " + unchecked_message(worst, "train", refused=True))
+        raise UsageError(("not resumed: " + resumed if resumed else "not trained: ") + unchecked_message(
+            worst, "train", refused=True, go_on="and train anew (another --name: the run goes on with its own copy "
+            "of the labels), or, if they are right as they are, resume anyway with --unchecked-ok" if resumed else None))
     for u in found:
-        print("warning: " + unchecked_message(u, "train"), file=sys.stderr)
+        print("warning: " + resumed + unchecked_message(u, "train"), file=sys.stderr)
+
+
+def _check_resumed(record: Path, data_yaml, with_, with_val: bool, unchecked_ok: bool) -> None:
+    """A resumed run's unchecked pre-labels, by :func:`check_unchecked`'s rule: those its data.sources.json
+    ``record`` kept when it started (it trains on its copy of the labels as they were then), ``unchecked_ok`` given
+    now or then; a run started before the record kept them (0.8.0): the label files of its data yamls as they are
+    now (the recorded ones, else those of this command), cheaply listed (nothing but the label files is read)."""
+    import json
+
+    from .evaluate import label_paths_for, resolve_split
+    from .labelset import Unchecked, unchecked_prelabels
+
+    try:
+        rec = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        rec = {}
+    kept = rec.get("unchecked") if isinstance(rec, dict) else None
+    if isinstance(kept, dict):
+        try:
+            found = [Unchecked(Path(u["folder"]), Path(u["xmls"]), [str(n) for n in u["names"]], int(u["total"]))
+                     for u in kept.get("sets") or []]
+        except (KeyError, TypeError, ValueError):
+            found = None
+        if found is not None:
+            was_ok = bool(kept.get("unchecked_ok"))
+            _refuse_or_warn(found, unchecked_ok or was_ok,
+                            "the resumed run trains on its labels as they were when it started"
+                            + (" with --unchecked-ok" if was_ok else "") + ": ")
+            return
+    yamls = [Path(rec["data"]) if isinstance(rec, dict) and rec.get("data") else Path(data_yaml)]
+    if isinstance(rec, dict) and "with" in rec:
+        others, with_val = [Path(w) for w in rec.get("with") or []], bool(rec.get("with_val"))
+    else:
+        others = [Path(w) for w in with_ or []]
+    labels: list[Path] = []
+    for i, y in enumerate([*yamls, *others]):
+        for split in ("train", "val") if i == 0 or with_val else ("train",):
+            try:
+                images, _ = resolve_split(y.resolve(), split)
+            except InputError as e:  # the data moved since: the run trains on its own copy
+                print(f"note: the resumed run's labels are not checked for unchecked pre-labels: {e}", file=sys.stderr)
+                return
+            labels += [lab for lab in label_paths_for(images) if lab.is_file()]
+    _refuse_or_warn(unchecked_prelabels(labels), unchecked_ok,
+                    "the resumed run trains on its labels as they were when it started (not recorded: as they are "
+                    "now): ")
 
 
 def _check_initial_model(model: Path) -> None:
@@ -575,7 +648,7 @@ def _check_initial_model(model: Path) -> None:
 
 def _train_locked(data_yaml, model, out: Path, name: str, epochs, imgsz, batch, device, time_hours, patience, workers,
                   cache, oversample, val, export, extra, plan: DataPlan | None = None, with_=None,
-                  with_val: bool = False) -> Path:
+                  with_val: bool = False, unchecked_ok: bool = False) -> Path:
     from ultralytics import YOLO
 
     _skip_amp_download()
@@ -598,6 +671,7 @@ def _train_locked(data_yaml, model, out: Path, name: str, epochs, imgsz, batch, 
             asked["epochs"] = epochs
         differ = [f"{k} {was.get(k)} (asked now {v}: ignored)" for k, v in asked.items() if was.get(k) != v]
         differ += _differing_sources(out / f".{name}-data" / "data.sources.json", with_, with_val)
+        _check_resumed(out / f".{name}-data" / "data.sources.json", data_yaml, with_, with_val, unchecked_ok)
         print(f"note: resuming the interrupted training in {run_dir} with its own arguments"
               + (f"; it keeps {', '.join(differ)}" if differ else ""), file=sys.stderr)
         _trim_results(run_dir / "results.csv", int(ck.get("epoch", 0)) + 1)
@@ -607,6 +681,9 @@ def _train_locked(data_yaml, model, out: Path, name: str, epochs, imgsz, batch, 
     else:
         model = Path(model)
         _check_initial_model(model)
+        if plan is None:  # (a last.pt that is no checkpoint: started afresh, checked as a first start)
+            plan = check_data_sets(data_yaml, with_, oversample, with_val)
+            check_unchecked(plan, unchecked_ok)
         data = resolve_data_yaml(data_yaml, run_dir.parent / f".{name}-data", oversample=oversample, plan=plan,
                                  with_=with_, with_val=with_val)
         try:

@@ -147,11 +147,15 @@ def test_its_data_yaml_split_passes_trains_data_check(made):
 
 def _labelimg_save(xml: Path, objects: list[tuple[str, tuple[int, int, int, int]]] | None = None,
                    verified: bool = True, path: str | None = None) -> None:
-    """Save ``xml`` as LabelImg does (tab-indented, no XML declaration, ``verified="yes"`` after Space), its
+    """Save ``xml`` as LabelImg does (tab-indented, no XML declaration, ``verified="yes"`` after Space; written anew
+    by its PascalVocWriter, which knows only the elements below: label-set's <prelabel> mark is dropped), its
     objects replaced by ``objects`` where given (``path``: its ``<path>``, the photo on the labeller's PC)."""
     import xml.etree.ElementTree as ET
 
     root = ET.parse(xml).getroot()
+    for e in list(root):
+        if e.tag not in ("folder", "filename", "path", "source", "size", "segmented", "object"):
+            root.remove(e)
     if path is not None:
         root.find("path").text = path
     if objects is not None:
@@ -282,6 +286,164 @@ def test_train_refuses_a_label_set_mostly_as_written_and_eval_warns_once(made, t
     assert n_val, (val, unchecked)  # (val: the middle of the drive; the files checked above: its start)
     assert err.count("label files in") == 1 and f"{n_val} of {len(val)} label files in {xmls}" in err and \
         "scored against its own guesses" in err, err
+
+
+def test_each_label_file_carries_its_mark_so_a_set_copied_without_label_set_json_is_still_checked(
+        made, tmp_path, monkeypatch, capsys):
+    """label-set.json deleted, or the images and annotations copied elsewhere without it: each label file's own mark
+    (<prelabel boxes="KEY"/>, the key of the boxes written) still tells the untouched pre-labels, and train refuses
+    (more than half) or warns as with the record. LabelImg's save drops the mark (its writer knows no such element):
+    a saved or verified file is checked. The readers pass over the mark: the boxes read are those of the objects.
+    Before: without label-set.json nothing was checked and the model's guesses trained as labels."""
+    import xml.etree.ElementTree as ET
+
+    import detector.train as tr
+    from detector.config import DEFAULT_WEIGHTS_PT
+    from detector.errors import UsageError
+    from detector.evaluate import read_voc_labels
+    from detector.labelset import MARK_TAG, RECORD_NAME, boxes_key, unchecked_prelabels
+
+    d = tmp_path / "contractor copy"
+    (d / "annotations").mkdir(parents=True)
+    for sub in ("images", "annotations/xmls"):
+        shutil.copytree(made[0] / sub, d / sub)
+    for f in ("data.yaml", "train.txt", "val.txt"):
+        shutil.copy(made[0] / f, d / f)
+    assert not (d / RECORD_NAME).exists() and not (d / "README.txt").exists()
+    xmls = d / "annotations" / "xmls"
+    names = sorted(p.name for p in xmls.iterdir())
+    assert len(names) == 20
+    boxed = [n for n in names if _objects(xmls / n)]
+    for n in names:  # the mark: the key of the file's own boxes; the objects read as without it
+        root = ET.parse(xmls / n).getroot()
+        (mark,) = root.findall(MARK_TAG)
+        assert mark.get("boxes") == boxes_key(root) and mark.get("by") == "patrol label-set"
+    w, h = _size(d / "images" / (boxed[0][:-4] + ".jpg"))
+    xyxy, cls = read_voc_labels(xmls / boxed[0], w, h)
+    assert [(c, tuple(int(v) for v in b)) for c, b in zip(cls, xyxy + [1, 1, 0, 0])] == _objects(xmls / boxed[0])
+    plan = tr.check_data_yaml(d / "data.yaml")
+    (u,) = unchecked_prelabels(plan.label_files)
+    assert (u.total, u.names, u.xmls) == (20, names, xmls), u
+    started = []
+    monkeypatch.setattr(tr, "_train_locked", lambda *a, **k: started.append(a) or Path("best.pt"))
+    with pytest.raises(UsageError) as e:
+        tr.train(d / "data.yaml", DEFAULT_WEIGHTS_PT, out=tmp_path / "runs", name="c", device="cpu")
+    msg = " ".join(str(e.value).split())
+    assert f"20 of 20 label files in {xmls}" in msg and "--unchecked-ok" in msg and "in LabelImg: fix" in msg, msg
+    assert not started and not (tmp_path / "runs").exists()
+    # LabelImg: Space on 8, one box moved on 3 (saved, no Space); 9 left untouched: 9 of 20, a warning
+    for n in names[:8]:
+        _labelimg_save(xmls / n)
+    moved = [n for n in boxed if n not in names[:8]][:3]
+    for n in moved:
+        c, (x1, y1, x2, y2) = _objects(xmls / n)[0]
+        _labelimg_save(xmls / n, [(c, (x1 + 5, y1, x2 + 5, y2)), *_objects(xmls / n)[1:]], verified=False)
+    assert not any(MARK_TAG in (xmls / n).read_text() for n in [*names[:8], *moved])
+    left = sorted(set(names) - set(names[:8]) - set(moved))
+    (u,) = unchecked_prelabels(plan.label_files)
+    assert (u.total, u.names) == (20, left), u
+    capsys.readouterr()
+    tr.train(d / "data.yaml", DEFAULT_WEIGHTS_PT, out=tmp_path / "runs", name="c", device="cpu")
+    err = " ".join(capsys.readouterr().err.split())
+    assert len(started) == 1 and f"warning: {len(left)} of 20 label files in {xmls}" in err, err
+    # another tool that keeps the mark but changes the boxes: checked (the mark's key is the boxes written)
+    other = next(n for n in left if n in boxed)
+    text = (xmls / other).read_text()
+    (xmls / other).write_text(text.replace("<xmin>", "<xmin>1", 1))
+    assert MARK_TAG in (xmls / other).read_text()
+    (u,) = unchecked_prelabels(plan.label_files)
+    assert u.names == sorted(set(left) - {other}), u
+
+
+def test_a_resumed_train_is_checked_for_unchecked_labels_as_they_were_when_it_started(made, tmp_path, monkeypatch,
+                                                                                     capsys):
+    """A resumed `patrol train` goes on with its own copy of the labels, as they were when it started: it is checked
+    by the same rule on those (kept in .NAME-data/data.sources.json), --unchecked-ok given at the start holding for
+    the resume (a run keeps its own arguments); a run whose record predates this (0.8.0) is checked on its data
+    yaml's label files as they are now, refused (exit 2) where more than half are unchecked unless --unchecked-ok is
+    given now; a last.pt that is no checkpoint starts afresh, checked as a first start. No training: ultralytics'
+    YOLO is replaced by a stand-in that writes an interrupted checkpoint. Before: a resume was never checked."""
+    import json
+
+    import torch
+    import ultralytics
+
+    import detector.train as tr
+    from detector.config import DEFAULT_WEIGHTS_PT
+    from detector.errors import UsageError
+
+    d = tmp_path / "set"
+    shutil.copytree(made[0], d)
+    xmls = d / "annotations" / "xmls"
+    names = sorted(p.name for p in xmls.iterdir())
+    calls = []
+
+    class FakeYOLO:  # stands in for ultralytics.YOLO: a first start writes an interrupted run's last.pt
+        def __init__(self, path):
+            self.path = path
+
+        def add_callback(self, *a):
+            pass
+
+        def train(self, **kw):
+            calls.append(kw)
+            if not kw.get("resume"):
+                last = Path(kw["project"]) / kw["name"] / "weights" / "last.pt"
+                last.parent.mkdir(parents=True)
+                torch.save({"epoch": 0, "train_args": {"imgsz": kw["imgsz"], "batch": kw["batch"],
+                                                       "epochs": kw["epochs"]}}, last)
+
+    monkeypatch.setattr(ultralytics, "YOLO", FakeYOLO)
+    runs = tmp_path / "runs"
+
+    def train(**kw):
+        capsys.readouterr()
+        try:
+            return tr.train(d / "data.yaml", DEFAULT_WEIGHTS_PT, out=runs, name="c", device="cpu", export=False, **kw)
+        finally:
+            out = capsys.readouterr()
+            train.err = " ".join(out.err.split())
+
+    # started with --unchecked-ok on 20 of 20 unchecked; resumed with the same command or without the option: the run
+    # keeps it, warned each time
+    train(unchecked_ok=True)
+    assert len(calls) == 1 and "warning: 20 of 20 label files" in train.err, train.err
+    record = runs / ".c-data" / "data.sources.json"
+    kept = json.loads(record.read_text(encoding="utf-8"))["unchecked"]
+    assert kept["unchecked_ok"] is True and [(u["total"], u["names"]) for u in kept["sets"]] == [(20, names)]
+    for n in names:  # checked now: the resumed run still trains on its copy of them, as they were
+        _labelimg_save(xmls / n)
+    train()
+    assert calls[-1] == {"resume": True} and "note: resuming the interrupted training" in train.err
+    assert "warning: the resumed run trains on its labels as they were when it started with --unchecked-ok: 20 of "            "20 label files" in train.err, train.err
+    # a run started by 0.8.0 (no "unchecked" in its record): its data yaml's label files as they are now
+    rec = json.loads(record.read_text(encoding="utf-8"))
+    del rec["unchecked"]
+    record.write_text(json.dumps(rec), encoding="utf-8")
+    train()
+    assert calls[-1] == {"resume": True} and "label files" not in train.err, train.err
+    shutil.rmtree(xmls)
+    shutil.copytree(made[0] / "annotations" / "xmls", xmls)  # the pre-labels as written again
+    n = len(calls)
+    with pytest.raises(UsageError) as e:
+        train()
+    msg = " ".join(str(e.value).split())
+    assert len(calls) == n and msg.startswith("not resumed: ") and "20 of 20 label files" in msg, msg
+    assert "another --name" in msg and "resume anyway with --unchecked-ok" in msg, msg
+    train(unchecked_ok=True)
+    assert calls[-1] == {"resume": True} and "warning: the resumed run" in train.err and "20 of 20" in train.err
+    # a last.pt that cannot be read (killed while writing it): a fresh start, refused as one
+    (runs / "c" / "weights" / "last.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UsageError) as e:
+        train()
+    assert str(e.value).startswith("not trained: 20 of 20 label files") and len(calls) == n + 1, str(e.value)
+
+
+def _size(img: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(img) as im:
+        return im.size
 
 
 def test_a_folder_of_other_files_is_refused_and_an_earlier_label_set_is_replaced(made, tmp_path):
