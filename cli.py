@@ -538,6 +538,7 @@ def label_set(
     frames, spread along the drives) and write them with pre-labels for LabelImg (Pascal VOC) and a data.yaml."""
     from detector.infer import resolve_weights
     from detector.labelset import MIN_GAP_S, REASONS, SPLIT_GAP_M, SPLIT_GAP_S, check_dir, make_label_set
+    from detector.pipeline import WORK
 
     cfg = _config(config)
     w = resolve_weights(cfg, weights)
@@ -596,7 +597,8 @@ def label_set(
     t.add_row("", f"3. put the detect: line train prints at its end into {cfg_name}, then patrol tune "
               f"{out / 'data.yaml'} --config {cfg_name} (without that line tune tunes the shipped model; steps in "
               f"{out / 'README.txt'}, its paths relative to the folder: it may be copied elsewhere)")
-    t.add_row("time", f"{s.seconds:.1f} s (prediction {s.predict_seconds:.1f} s)")
+    t.add_row("time", f"{s.seconds:.1f} s (prediction {s.predict_seconds:.1f} s: {s.predicted} frames predicted, "
+              f"{s.from_cache} taken from the cache of earlier label-sets in {out / WORK})")
     console.print(t)
 
 

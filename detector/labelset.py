@@ -49,7 +49,10 @@ their paths that tells them apart (``car1/2026-11-20``), and are separate drives
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import math
+import os
 import re
 import tempfile
 import time
@@ -92,6 +95,10 @@ SPLIT_GAP_S = 10.0
 SPLIT_GAP_FRAMES = 10
 JPEG_QUALITY = 95
 
+# every frame's predictions (at low_conf) kept in OUT/.work for the next label-set into OUT (another --n, a drive
+# added, a re-run after an error): a frame whose file, model and settings are as before is not predicted again
+# (:class:`PredictionCache`). Outside images/ and annotations/ (nothing of it is trained on), kept by _clear_earlier
+CACHE_NAME = "label-set-predictions.jsonl"
 CSV_NAME = "label-set.csv"
 FRAMES_CSV = "frames.csv"  # every file of the drives read, as a run's frames.csv: rejected ones with their reason
 # what label-set wrote into each label file (its boxes' key, :func:`boxes_key`), so that train, tune and eval can tell
@@ -144,6 +151,8 @@ class LabelSetSummary:
     val_apart: bool = True  # False: no stretch could be set apart (drives of one frame), the last pick is val
     seconds: float = 0.0
     predict_seconds: float = 0.0
+    predicted: int = 0  # frames the model was run on (decoded: rejected ones too)
+    from_cache: int = 0  # frames whose predictions (or decode rejection) came from OUT/.work (PredictionCache)
     picks: list[Pick] = field(default_factory=list)
     videos: list = field(default_factory=list)
     tracks: list = field(default_factory=list)  # frames.TrackUse per track file, found in a drive or given (--track)
@@ -163,7 +172,7 @@ def check_dir(out: str | Path) -> None:
     from .atomic import own_folder
 
     d = Path(out)
-    if not own_folder(d, CSV_NAME, "--out", "patrol label-set"):
+    if _only_cache(d) or not own_folder(d, CSV_NAME, "--out", "patrol label-set"):
         return
     written = (d / CSV_NAME).stat().st_mtime
     xmls = d / "annotations" / "xmls"
@@ -174,9 +183,22 @@ def check_dir(out: str | Path) -> None:
                              f"written, e.g. {later[0]}): nothing of it is replaced; give a new folder", d, "--out")
 
 
+def _only_cache(d: Path) -> bool:
+    """Does ``d`` hold nothing but label-set's prediction cache (a label-set stopped while predicting, Ctrl+C or an
+    error, before it wrote anything else)? Such a folder is taken as new, its cache used."""
+    from .pipeline import WORK
+
+    try:
+        return ({e.name for e in os.scandir(d)} == {WORK}
+                and {e.name for e in os.scandir(d / WORK)} <= {CACHE_NAME})
+    except OSError:
+        return False
+
+
 def _clear_earlier(d: Path) -> int:
     """Remove what an earlier label-set wrote into ``d`` (the images and labels its csv names, its other files);
-    other files stay. Returns how many were removed."""
+    other files stay, the prediction cache (``.work``, :class:`PredictionCache`) too. Returns how many were
+    removed."""
     csv_path = d / CSV_NAME
     if not csv_path.is_file():
         return 0
@@ -203,6 +225,60 @@ def low_conf(thresholds: dict[str, float]) -> float:
     return max(0.001, min([PREDICT_CONF, *lows]))
 
 
+class PredictionCache:
+    """Every frame's predictions at :func:`low_conf`, kept in ``OUT/.work/`` :data:`CACHE_NAME` for the next
+    label-set into OUT: the detect stage's journal (``pipeline.DetectJournal``: a header line with the key, one line
+    per frame appended and synced per batch, a torn last line cut off, a journal of another key started afresh), its
+    key what decides the boxes (the weights file's whole-file hash, ``detect:`` imgsz, iou, max_det and device, the
+    confidence floor), each line looked up by the frame file's identity (:func:`frame_id`). Lines are full-precision
+    floats: a frame taken from the cache has the boxes a fresh prediction gives."""
+
+    def __init__(self, out: Path, weights: Path, cfg: Config, conf: float):
+        from .pipeline import WORK, DetectJournal, weights_fingerprint
+
+        detect = cfg.detect.model_dump(mode="json")
+        key = {"weights": weights_fingerprint(Path(weights)), "conf": conf, "v": 1,
+               "detect": {k: v for k, v in detect.items() if k not in ("weights", "batch")}}
+        self.journal = DetectJournal(Path(out) / WORK / CACHE_NAME,
+                                     hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest(),
+                                     record_key=lambda r: r["id"])
+
+    def get(self, fid: str | None) -> dict | None:
+        return None if fid is None else self.journal.done.get(fid)
+
+    def add(self, records: Sequence[dict]) -> None:
+        self.journal.append([r for r in records if r["id"] is not None])
+        for r in records:
+            if r["id"] is not None:
+                self.journal.done[r["id"]] = r
+
+    def close(self) -> None:
+        self.journal.close()
+
+
+def frame_id(f, video_dir: Path | None = None) -> str | None:
+    """What a frame's predictions are kept by (:class:`PredictionCache`): a photo's file by its path (links
+    resolved), size and modification time (``pipeline._file_id``, as the detect stage's journal: a file replaced
+    under its name is predicted again); a frame taken from a video into ``video_dir`` (a temporary folder, written
+    anew by each label-set) by its JPEG's bytes (sha1). None where the file cannot be read (not kept)."""
+    from .pipeline import _file_id
+
+    p = Path(f.path)
+    if video_dir is not None and p.absolute().is_relative_to(Path(video_dir).absolute()):
+        try:
+            return "sha1:" + hashlib.sha1(p.read_bytes()).hexdigest()
+        except OSError:
+            return None
+    fid = _file_id(p)
+    return None if fid is None else json.dumps([str(p.resolve()), *fid])
+
+
+def _pred_of(f, rec: dict) -> FramePred:
+    b = np.asarray([x[:5] for x in rec["boxes"]], dtype=float).reshape(-1, 5)
+    return FramePred(f, b[:, :4].copy(), b[:, 4].copy(), np.asarray([x[5] for x in rec["boxes"]], dtype=object),
+                     int(rec["w"]), int(rec["h"]))
+
+
 def drive_labels(drives: Sequence[Path]) -> list[str]:
     """Each drive's name in label-set.csv and the image names: its folder's name (``frames.drive_name``), or where
     two drives share it (two cars' ``2026-11-20``) the shortest end of its path (links resolved, ``/``-separated)
@@ -225,7 +301,7 @@ def read_and_predict(drives: Sequence[Path], cfg: Config, weights: Path, out: Pa
     placing frames without their own fix in every drive, a frame without a position still predicted) and the
     model's boxes on each usable one at :func:`low_conf`. ``summary.frames`` gets every frame (rejected ones with
     their reason, frames.csv)."""
-    from .frames import decoded_batches
+    from .frames import _decode, decoded_batches
     from .infer import load_detector
     from .pipeline import detect_unplaced, scan_drives
 
@@ -251,24 +327,49 @@ def read_and_predict(drives: Sequence[Path], cfg: Config, weights: Path, out: Pa
         raise InputError(f"no usable frames ({len(frames)} files, all rejected: "
                          + "; ".join(f"{n}: {r}" for n, r in summary.rejected[:5]) + ")" if frames else
                          "no image files", drives[0])
-    detector = load_detector(weights, cfg)
     conf = low_conf(cfg.thresholds())
-    preds: list[FramePred] = []
-    task = progress.add_task("Predicting", total=len(todo)) if progress else None
     t0 = time.perf_counter()
+    cache = PredictionCache(out, weights, cfg, conf)
+    ids = [frame_id(f, video_dir) for f in todo]
+    got: dict[int, FramePred | str] = {}  # by position in todo: its prediction, or why it could not be decoded
+    for i, (f, fid) in enumerate(zip(todo, ids)):
+        rec = cache.get(fid)
+        if rec is not None:
+            got[i] = str(rec["reject"]) if "reject" in rec else _pred_of(f, rec)
+    summary.from_cache = len(got)
+    rest = [i for i in range(len(todo)) if i not in got]
+    summary.predicted = len(rest)
+    task = (progress.add_task("Predicting", total=len(todo), completed=len(got)) if progress else None)
 
-    def reject(f, err):  # decoded badly: rejected with its reason, as the detect stage does
-        f.status, f.reason = "rejected", err or "decode_failed"
-        summary.rejected.append((f"{f.drive}/{f.name}", f.reason))
+    def reject(i, err):  # decoded badly: rejected with its reason, as the detect stage does
+        got[i] = err or "decode_failed"
+        cache.add([{"id": ids[i], "reject": got[i]}])
         if progress:
             progress.advance(task, 1)
 
-    for pending in decoded_batches(todo, cfg.detect.batch, reject):
-        preds.extend(FramePred(f, np.asarray(xyxy, float).reshape(-1, 4), np.asarray(c, float),
-                               np.asarray(k, dtype=object), int(im.shape[1]), int(im.shape[0]))
-                     for (f, im), (xyxy, c, k) in zip(pending, detector.predict_all([im for _, im in pending], conf)))
-        if progress:
-            progress.advance(task, len(pending))
+    try:
+        if rest:
+            detector = load_detector(weights, cfg)
+            for pending in decoded_batches(rest, cfg.detect.batch, reject, decode=lambda i: _decode(todo[i])):
+                recs = []
+                for (i, im), (xyxy, c, k) in zip(pending, detector.predict_all([im for _, im in pending], conf)):
+                    xyxy, c = np.asarray(xyxy, float).reshape(-1, 4), np.asarray(c, float).reshape(-1)
+                    got[i] = FramePred(todo[i], xyxy, c, np.asarray(k, dtype=object), int(im.shape[1]),
+                                       int(im.shape[0]))
+                    recs.append({"id": ids[i], "w": int(im.shape[1]), "h": int(im.shape[0]),
+                                 "boxes": [[*map(float, b), float(v), str(kk)] for b, v, kk in zip(xyxy, c, k)]})
+                cache.add(recs)
+                if progress:
+                    progress.advance(task, len(pending))
+    finally:
+        cache.close()
+    preds: list[FramePred] = []
+    for i, f in enumerate(todo):  # in the frames' order, wherever their predictions came from
+        if isinstance(got[i], FramePred):
+            preds.append(got[i])
+            continue
+        f.status, f.reason = "rejected", got[i]
+        summary.rejected.append((f"{f.drive}/{f.name}", f.reason))
     summary.predict_seconds = time.perf_counter() - t0
     summary.frames_ok = len(preds)
     summary.frames_from_track = sum(p.frame.position_source == "track_file" for p in preds)

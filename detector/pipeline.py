@@ -241,12 +241,13 @@ class DetectJournal:
 
     Only complete lines count: a torn last line (kill -9 during a write) is cut off on open, and a journal
     written for another model (another key) is started afresh. Frames added to a drive later (a late upload)
-    are appended; the others keep their lines.
+    are appended; the others keep their lines. ``record_key``: what a line is looked up by in ``done`` (a run's:
+    its drive and name; label-set's cache: the frame file's identity, ``labelset.PredictionCache``).
     """
 
-    def __init__(self, path: Path, key: str):
+    def __init__(self, path: Path, key: str, record_key: Callable[[dict], Any] = lambda r: (r["drive"], r["name"])):
         self.path = path
-        self.done: dict[tuple[str, str], dict] = {}
+        self.done: dict[Any, dict] = {}
         path.parent.mkdir(parents=True, exist_ok=True)
         data = path.read_bytes() if path.is_file() else b""
         keep = 0
@@ -263,7 +264,10 @@ class DetectJournal:
                 if not isinstance(rec, dict) or rec.get("key") != key:
                     break
             else:
-                self.done[(rec["drive"], rec["name"])] = rec
+                try:
+                    self.done[record_key(rec)] = rec
+                except (KeyError, TypeError):  # not a line of this journal's kind: the rest is started afresh
+                    break
             pos = keep = nl + 1
         with open(path, "r+b" if path.is_file() else "wb") as fh:
             fh.truncate(keep)
