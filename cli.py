@@ -537,7 +537,8 @@ def label_set(
     """Choose the frames worth labelling (the model's borderline calls first, some clear hits, a few empty
     frames, spread along the drives) and write them with pre-labels for LabelImg (Pascal VOC) and a data.yaml."""
     from detector.infer import resolve_weights
-    from detector.labelset import MIN_GAP_S, REASONS, SPLIT_GAP_M, SPLIT_GAP_S, check_dir, make_label_set
+    from detector.labelset import (MIN_GAP_S, REASONS, SPLIT_GAP_M, SPLIT_GAP_S, VAL_SHARE, check_dir,
+                                   make_label_set)
     from detector.pipeline import WORK
 
     cfg = _config(config)
@@ -579,8 +580,9 @@ def label_set(
                   f"val frame at least {SPLIT_GAP_S:g} s from every train frame of its drive") if s.val_apart else
                  "warning: no stretch of the drives could be kept apart for val (drives of one frame): the last "
                  "frame is val, and may show what a train frame shows")
-              + (f"; {len(s.picks)} of --n {n}: the other frames lie within the gap of a val frame (in neither "
-                 "split)" if len(s.picks) < min(n, s.frames_ok) else ""))
+              + (f"; {len(s.picks)} of --n {n}: the other frames lie within the gap of a val frame or on a val "
+                 f"stretch beyond val's {VAL_SHARE:.0%} of the picks (in neither split)"
+                 if len(s.picks) < min(n, s.frames_ok) else ""))
     for wn in s.warnings:
         t.add_row("[yellow]warning[/yellow]", wn)
     t.add_row("model", f"{w} at {cfg.detect.imgsz} px")

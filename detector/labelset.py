@@ -506,6 +506,12 @@ def val_zone(pos) -> np.ndarray:
     return zone
 
 
+def val_share(n_train: int) -> int:
+    """How many val picks go with ``n_train`` train ones: ``VAL_SHARE`` of the picks in all (rounded half up), at
+    least one."""
+    return max(1, math.floor(n_train * VAL_SHARE / (1.0 - VAL_SHARE) + 0.5))
+
+
 def choose(preds: Sequence[FramePred], thresholds: dict[str, float], n: int, summary: LabelSetSummary | None = None
            ) -> list[Pick]:
     """``n`` frames (all of them where there are fewer) by the shares and the spread rule, split into train and
@@ -562,11 +568,23 @@ def choose(preds: Sequence[FramePred], thresholds: dict[str, float], n: int, sum
         fill(n_val, zone)  # val: from the stretches
         val = list(chosen)
         fill(n - len(chosen), ~zone & ~_near_any(everyone, val, pos, SPLIT_GAP_M, SPLIT_GAP_S, SPLIT_GAP_FRAMES))
-        if len(chosen) < n and val:  # too few train frames: more val ones, as far from the train picks
+        # too few train frames for n (the drives' frames nearly all taken): val is kept to its share of the picks
+        # (not filled up from the stretches, as before: 23 val of 90 on the sample pass with --n 200); the val picks
+        # beyond it, the last taken (the least wanted of their kinds), are dropped, and the train frames their gap
+        # kept out are taken where the spread rule allows (which may let val keep more: until nothing changes)
+        while val and len(chosen) < n:
             train = chosen[len(val):]
-            more = len(chosen)
-            fill(n - len(chosen), zone & ~_near_any(everyone, train, pos, SPLIT_GAP_M, SPLIT_GAP_S, SPLIT_GAP_FRAMES))
-            val += chosen[more:]
+            keep = val_share(len(train))
+            if keep >= len(val):
+                break
+            for i in val[keep:]:
+                del reason[i]
+            val = val[:keep]
+            chosen[:] = val + train
+            had = len(chosen)
+            fill(n - len(chosen), ~zone & ~_near_any(everyone, val, pos, SPLIT_GAP_M, SPLIT_GAP_S, SPLIT_GAP_FRAMES))
+            if len(chosen) == had:
+                break
         if len(chosen) >= n:
             break
     if summary is not None:

@@ -160,3 +160,25 @@ def test_a_label_set_copied_elsewhere_reads_and_evaluates_there(two_passes, tmp_
     res = json.loads((tmp_path / "eval.json").read_text())
     # the pre-labels are the model's own boxes at their thresholds: read from the copy, they score as found
     assert res["n_images"] == 6 and res["source"] == str(moved / "data.yaml") and res["tp"] > 0, res
+
+
+def test_val_keeps_its_share_when_n_takes_nearly_every_frame(tmp_path):
+    """--n larger than the drive: val stays VAL_SHARE of the picks (whole stretches, 50 m from every train photo),
+    the stretch's other frames left out. Before, val was filled up from its stretches where train ran short: 8 val
+    of 24 (33 %) on the drive's first 30 photos (23 of 90 on the whole 100-frame pass)."""
+    from detector.labelset import SPLIT_GAP_M, VAL_SHARE
+
+    need(P1), _need_model()
+    drive = tmp_path / "p1"
+    drive.mkdir()
+    for p in sorted(P1.glob("IMG_20261120_*.jpg"))[:30]:
+        (drive / p.name).symlink_to(p)
+    out = tmp_path / "set"
+    run = _patrol("label-set", drive, "--out", out, "--n", 200)
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = _rows(out)
+    vr, tr = [r for r in rows if r["split"] == "val"], [r for r in rows if r["split"] == "train"]
+    assert vr and abs(len(vr) - VAL_SHARE * len(rows)) <= 1, (len(vr), len(rows))
+    assert _metres(vr, tr).min() >= SPLIT_GAP_M
+    said = " ".join(run.stdout.split())
+    assert f"{len(rows)} of --n 200" in said and "beyond val's 20% of the picks" in said, said
