@@ -572,9 +572,18 @@ def test_a_video_drives_frames_are_written_named_by_the_video_and_time_and_nothi
     assert _left_in_tmp(tmp) == [], _left_in_tmp(tmp)
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["images", "annotations", "data.yaml", "train.txt", "val.txt", "README.txt", "label-set.csv",
-         "label-set.json", "frames.csv"])
+         "label-set.json", "frames.csv", ".work"])
+    assert [p.name for p in (out / ".work").iterdir()] == ["label-set-predictions.jsonl"]  # (the predictions' cache)
     rows = _rows(out)
     assert len(rows) == 10 and len({r["image"].lower() for r in rows}) == 10
+    # again into the folder: the video's frames, taken again into another temporary folder, are not predicted again
+    # (their JPEGs' bytes are those predicted)
+    n_frames = int(re.search(r"frames +(\d+) read", run.stdout).group(1))
+    again = _label_set_in(tmp, drive, "--out", out, "--n", 10)
+    assert again.returncode == 0, again.stdout + again.stderr
+    said = " ".join(again.stdout.split())
+    assert f"0 frames predicted, {n_frames} taken from the cache" in said, said
+    assert _rows(out) == rows and _left_in_tmp(tmp) == []
     assert sorted(p.name for p in (out / "images").iterdir()) == sorted(r["image"] for r in rows)
     t0 = photos[0].time
     secs = []
