@@ -38,10 +38,14 @@ order), ``VAL_SHARE`` of its frames in all (one stretch at the middle of a drive
 pass over the same stretch; a drive that such passes already give half its share gets no stretch of its own).
 ``VAL_SHARE`` of the picks (at least one where two or more are chosen) are taken from there, with the kinds' shares;
 the train picks from the other frames, none within ``SPLIT_GAP_M`` of a val pick where both have a position, else
-(in the same drive) ``SPLIT_GAP_S`` seconds (``SPLIT_GAP_FRAMES`` frames without a time). Where no stretch can be
+(in the same drive) ``SPLIT_GAP_S`` seconds (``SPLIT_GAP_FRAMES`` frames without a time). Where train runs short
+(``n`` near the usable frames) val is cut to ``VAL_SHARE`` of the picks (:func:`val_share`), not grown. Where no stretch can be
 set apart (drives of one frame) the last pick is val and the summary says val is not kept apart. Where no frame
 has a position (no GPS, no track file) all of this is by time within each drive, and nothing keeps two drives apart:
 the summary warns once (:func:`unplaced_warning`), naming ``--track``.
+
+Every frame's predictions are kept in ``OUT/.work`` (:class:`PredictionCache`): a label-set again into OUT predicts
+only the frames not predicted there before with this model and these settings.
 
 A drive is named by its folder; two drives of one folder name (two cars' ``2026-11-20``) by the shortest end of
 their paths that tells them apart (``car1/2026-11-20``), and are separate drives for the spread rule."""
