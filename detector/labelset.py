@@ -39,8 +39,8 @@ pass over the same stretch; a drive that such passes already give half its share
 ``VAL_SHARE`` of the picks (at least one where two or more are chosen) are taken from there, with the kinds' shares;
 the train picks from the other frames, none within ``SPLIT_GAP_M`` of a val pick where both have a position, else
 (in the same drive) ``SPLIT_GAP_S`` seconds (``SPLIT_GAP_FRAMES`` frames without a time). Where train runs short
-(``n`` near the usable frames) val is cut to ``VAL_SHARE`` of the picks (:func:`val_share`), not grown. Where no stretch can be
-set apart (drives of one frame) the last pick is val and the summary says val is not kept apart. Where no frame
+(``n`` near the usable frames) val is cut to ``VAL_SHARE`` of the picks (:func:`val_share`), not grown. Where no
+stretch can be set apart (drives of one frame) the last pick is val and the summary says val is not kept apart. Where no frame
 has a position (no GPS, no track file) all of this is by time within each drive, and nothing keeps two drives apart:
 the summary warns once (:func:`unplaced_warning`), naming ``--track``.
 
