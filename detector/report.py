@@ -1413,14 +1413,21 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None,
 REPORT_TEXT_CHARS = 60
 #: a report in report.html's data, one array (thousands of reports: no key names repeated)
 REPORT_ROW = ("source", "report_id", "posted", "lat", "lon", "candidate_id", "distance_m", "text", "city_status",
-              "category")
+              "category", "kind", "match")
 
 
 def report_rows(matched: pd.DataFrame) -> list[list]:
     """The map's citizen reports (``citizen.match_reports``' rows) as compact arrays (``REPORT_ROW``): the source
     ('' none named), the id, when posted (local ``YYYY-MM-DD HH:MM``), the position (6 decimals: 0.1 m), the damage
     it is of (None: 未確認) and how far (m), the text (``REPORT_TEXT_CHARS``, … where cut), the city's status and
-    the category; the text shown by the page with ``textContent`` only."""
+    the category, the report's kind and whether its damage is of it (``match_reports``' ``kind`` and ``match``, as
+    ``--format reports`` lists them, each "Japanese / English": ``ポットホール / pothole``, ``同種 / same kind``; the
+    match None where it is ``NO_KIND``: no kind said, or no damage); the text shown by the page with ``textContent``
+    only."""
+    from .citizen import MATCH_EN, REPORT_KINDS, UNKNOWN_KIND
+
+    kind_en = {k.ja: k.en for k in REPORT_KINDS.values()} | {UNKNOWN_KIND[0]: UNKNOWN_KIND[1]}
+
     def text(v: Any, n: int | None = None) -> str | None:
         if not isinstance(v, str) or not v.strip():
             return None
@@ -1429,12 +1436,17 @@ def report_rows(matched: pd.DataFrame) -> list[list]:
 
     src = matched["source"] if "source" in matched.columns else pd.Series([""] * len(matched), index=matched.index)
     dist = matched["distance_m"].to_numpy(float)
+    none = pd.Series([None] * len(matched), index=matched.index, dtype=object)
+    kinds = [f"{k} / {kind_en[k]}" if k in kind_en else None for k in matched.get("kind", none)]
+    matches = [f"{m} / {MATCH_EN[m]}" if m in MATCH_EN else None for m in matched.get("match", none)]
     return [[s if isinstance(s, str) else "", str(rid), p[:16].replace("T", " ") if isinstance(p, str) else None,
              round(float(la), 6), round(float(lo), 6), c if isinstance(c, str) else None,
-             round(float(d), 1) if np.isfinite(d) else None, text(b, REPORT_TEXT_CHARS), text(cs, 40), text(cat, 30)]
-            for s, rid, p, la, lo, c, d, b, cs, cat in zip(
+             round(float(d), 1) if np.isfinite(d) else None, text(b, REPORT_TEXT_CHARS), text(cs, 40), text(cat, 30),
+             k, m if isinstance(c, str) else None]
+            for s, rid, p, la, lo, c, d, b, cs, cat, k, m in zip(
                 src, matched["report_id"], matched["posted_at"], matched["lat"], matched["lon"],
-                matched["candidate_id"], dist, matched["body"], matched["city_status"], matched["category"])]
+                matched["candidate_id"], dist, matched["body"], matched["city_status"], matched["category"], kinds,
+                matches)]
 
 
 def crew_meta(cands: list[dict], made: datetime, municipality: str = "", registry: str | None = None) -> dict | None:
@@ -2278,7 +2290,8 @@ _APP_JS = r"""
   // 未確認 (no damage that close: not yet seen by a patrol, the next drive's to check) large, a white disc in a thick
   // magenta rim. A damage with reports has a magenta ring around its marker (with the marker: the filters') and lists
   // them in its popup. The layer is on when the page opens (#rep=0: off). A row: REPORT_ROW, [source, id, posted, lat,
-  // lon, damage id (null: 未確認), distance m, text, city's status, category]
+  // lon, damage id (null: 未確認), distance m, text, city's status, category, kind, match (null: no kind said, or
+  // 未確認)]: kind and match "Japanese / English", as --format reports lists them
   var REP = D.reports, REP_COL = "#e4007f", REP_OF = {}, REP_IDX = {}, REP_RING = [];
   C.forEach(function (c, i) { REP_IDX[c.candidate_id] = i; });
   REP.rows.forEach(function (r) {  // r.i: its damage's index on this map (-1: 未確認, or a damage this map leaves out)
@@ -2304,6 +2317,7 @@ _APP_JS = r"""
     row = popRows(box);
     if (r[5] === null) row("巡回 patrol", "未確認: " + REP.radius + " m 以内に損傷なし (次の巡回で確認) / not yet seen by a patrol: no damage within " + REP.radius + " m (check on the next drive)");
     else row("損傷 damage", r[5] + " (" + r[6] + " m)" + (r.i < 0 ? " — この地図にない / not on this map" : ""));
+    if (r[10]) row("通報の種類 kind", r[10] + (r[11] ? " · " + r[11] : ""));  // kind · match, one row (a popup no taller than need be)
     if (r[2]) row("投稿日時 posted", r[2]);
     if (r[9]) row("カテゴリ category", r[9]);
     if (r[7]) row("内容 text", r[7]);
