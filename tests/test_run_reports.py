@@ -228,3 +228,20 @@ def test_crew_list_with_the_report_columns_imports_as_before(runs, tmp_path):
         with Store(path) as st:
             q = st.query(lists=False).set_index("candidate_id")
         assert q.loc[cid, "status"] == "confirmed" and (q.loc[cid, "status_note"] or None) == note, q.loc[cid]
+
+
+def test_locate_into_the_registry_lists_the_reports_too(runs, tmp_path):
+    """`patrol locate … --store` (no report.html of its own): its repair list and candidates.geojson carry each
+    damage's reports as the registry's list does (the reports near its damages matched: ``damage_matches``)."""
+    store = tmp_path / "registry.gpkg"
+    shutil.copy(runs["store"], store)
+    ok(patrol("locate", need(TOYAMA / f"{P2}.oracle.csv"), "--roads", ROADS, "--out", tmp_path / "loc", "--config",
+              runs["cfg"], "--store", store))
+    got = _list_reports(tmp_path / "loc" / "repair_list.csv")
+    reg = tmp_path / "registry.csv"
+    ok(patrol("export", store, "--format", "csv", "--out", reg))
+    registry = _list_reports(reg)
+    assert got == {c: registry[c] for c in got} and any(n not in ("", "0") for n, _ in got.values()), got
+    feats = json.loads((tmp_path / "loc" / "candidates.geojson").read_text(encoding="utf-8"))["features"]
+    assert {f["properties"]["candidate_id"]: str(f["properties"]["reports"]) for f in feats} == \
+        {c: n for c, (n, _) in got.items()}
