@@ -315,13 +315,15 @@ def test_html_map_shows_the_reports_layer_and_each_damages_reports(reports, regi
     cid = expected[first]
     assert cid and cands[cid]["reports"] >= 1
     # each report's kind (道路に穴: a pothole; the far ones say none) and whether its damage is of it, "ja / en"
+    # labels the rows index
     match_en = {"同種": "same kind", "類似": "similar kind", "別種": "another kind"}
     kind = {rid: None if rid in {f[0] for f in FAR} else "pothole" for rid in expected}
     want = {rid: ("不明 / unknown" if kind[rid] is None else "ポットホール / pothole",
                   None if _match_label(kind[rid], c, registry[2]) == "—"
                   else f"{_match_label(kind[rid], c, registry[2])} / {match_en[_match_label(kind[rid], c, registry[2])]}")
             for rid, c in expected.items()}
-    assert {rid: tuple(r[10:12]) for rid, r in got.items()} == want
+    labels = data["reports"]["kinds"], data["reports"]["matches"]  # (each label once; a row its index)
+    assert {rid: tuple(None if i is None else lab[i] for i, lab in zip(r[10:12], labels)) for rid, r in got.items()} == want
     assert {m for _, m in want.values()} >= {"同種 / same kind", "別種 / another kind", None}
 
     probe = """(function () { var q = function (s) { return document.querySelectorAll(s).length; };
