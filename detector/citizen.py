@@ -108,6 +108,8 @@ KIND_FIELDS = ("category", "body")
 #: ``NO_KIND`` (a report of no known kind, or none matched)
 MATCH_LABELS = ("同種", "類似", "別種")
 NO_KIND = "—"
+#: ``MATCH_LABELS`` in English (report.html's popup of a report: Japanese / English)
+MATCH_EN = {"同種": "same kind", "類似": "similar kind", "別種": "another kind"}
 
 
 def _key(name: str) -> str:
@@ -385,6 +387,30 @@ def registry_matches(st, cfg, radius_m: float | None = None) -> tuple[pd.DataFra
     radius = radius_m if radius_m is not None else cfg.reports.radius_m
     targets = st.report_targets()
     return match_reports(st.reports(), targets, radius), targets
+
+
+def damage_matches(st, cfg, ids) -> pd.DataFrame:
+    """The reports held by the registry ``st`` that are of one of the damages ``ids`` or may be (a run's registry
+    ids after its merge: its lists' ``reports`` / ``reported_first``, ``damage_columns``), each with its damage as
+    ``registry_matches`` gives it: only those within ``reports.radius_m`` of one of those damages (one STRtree query
+    in ``match_reports``' CRS, the same ``dwithin``) are matched, against all the registry's damages; a report
+    farther from each is of none of them. So a run without report.html reads the kinds of its roads' reports, not the
+    whole city's."""
+    from shapely import STRtree, points
+
+    from .gis import project
+
+    radius = cfg.reports.radius_m
+    targets, reports = st.report_targets(), st.reports()
+    mine = np.array(targets["candidate_id"].isin(set(pd.Series(list(ids), dtype=object).dropna())), dtype=bool)
+    if not len(reports) or not mine.any():
+        return match_reports(reports.iloc[:0], targets, radius)
+    crs = metric_crs(targets["lat"].to_numpy(float), targets["lon"].to_numpy(float))  # (match_reports' own)
+    tx, ty = project(targets["lat"][mine], targets["lon"][mine], crs)
+    rx, ry = project(reports["lat"], reports["lon"], crs)
+    has = np.flatnonzero(np.isfinite(rx) & np.isfinite(ry))
+    ri, _ = STRtree(points(tx, ty)).query(points(rx[has], ry[has]), predicate="dwithin", distance=radius)
+    return match_reports(reports.iloc[has[np.unique(ri)]].reset_index(drop=True), targets, radius)
 
 
 def run_reports(matched: pd.DataFrame, ids, lat, lon, radius_m: float) -> pd.DataFrame:

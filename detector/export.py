@@ -32,13 +32,13 @@ GEOJSON_PROPERTIES = [
     "segment_id", "road_name", "chainage_m", "best_image", "best_drive", "drives", "n_drives", "last_drive",
     "severity",
     "last_images", "best_x1", "best_y1", "best_x2", "best_y2", "best_width", "best_height", "est_width_m", "est_length_m",
-    "run_candidate_id", "status",
+    "run_candidate_id", "status", "reports", "reported_first",
 ]
 REPAIR_COLUMNS = [
     "No", "candidate_id", "segment_id", "road_name", "chainage_m", "class", "種別", "class_name", "confidence",
     "n_obs", "severity", "lat", "lon", "first_seen", "last_seen", "best_drive", "best_image", "photo", "map", "drives", "n_drives",
-    "last_drive", "n_passes", "n_unseen", "n_poor_look", "last_passed", "status", "note", "issue_type", "checked_by", "checked_at",
-    "status_changed_at",
+    "last_drive", "n_passes", "n_unseen", "n_poor_look", "last_passed", "reports", "reported_first", "status", "note",
+    "issue_type", "checked_by", "checked_at", "status_changed_at",
 ]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: the columns of segments.geojson (``segments.OUT_COLUMNS``; tests keep them in sync), which carries the kept road
@@ -325,7 +325,9 @@ def write_repair_list(cands: pd.DataFrame, path: str | Path, stale: set[str] = f
     ``n_passes``, ``n_unseen``, ``n_poor_look``, ``last_passed`` (with ``--store``, else empty): the registry's drives
     past the damage, those after its last sighting that did not see it, those that passed it only in frames too dark,
     glared or blurred (not in n_unseen), the latest one's time (``Store._update_passes``), as
-    `patrol export`'s lists carry them. ``photo`` is the candidate's crop beside the list (``crops/<run candidate id>.jpg``), where one was written
+    `patrol export`'s lists carry them. ``reports``, ``reported_first`` (with ``--store`` where the registry holds
+    citizen reports, else empty): how many of its reports are of the damage (``citizen.match_reports`` after the
+    merge; 0 for none) and when the first was posted, as `patrol export`'s lists carry them. ``photo`` is the candidate's crop beside the list (``crops/<run candidate id>.jpg``), where one was written
     (``stale``: as for ``run_photos``); ``map`` its web map link (``map_links`` of ``map_url``, config
     ``export.map_url``; empty without one)."""
     path = Path(path)
@@ -349,7 +351,7 @@ def write_repair_list(cands: pd.DataFrame, path: str | Path, stale: set[str] = f
                 safe_cell(_text(r.get("best_drive"))), safe_cell(r.get("best_image", "")),
                 safe_cell(photo), safe_cell(link), safe_cell(drives), _num(r.get("n_drives")), safe_cell(_text(r.get("last_drive"))),
                 _num(r.get("n_passes")), _num(r.get("n_unseen")), _num(r.get("n_poor_look")),
-                safe_cell(_text(r.get("last_passed"))),
+                safe_cell(_text(r.get("last_passed"))), _num(r.get("reports")), safe_cell(_text(r.get("reported_first"))),
                 safe_cell(_text(r.get("status"))), safe_cell(_text(r.get("status_note"))), "", "", "",
                 safe_cell(_text(r.get("status_changed_at"))),
             ])

@@ -680,7 +680,10 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
     ``DCIM (2026-11-27)``: one warning each (``summary.renamed``); the run's own outputs keep its folder name.
 
     ``reports`` (a run that writes report.html): the registry's citizen reports, matched after the merge, in
-    ``summary.reports`` (None where it holds none)."""
+    ``summary.reports`` (None where it holds none). The outputs get each damage's ``reports`` and ``reported_first``
+    (``citizen.damage_columns``; without report.html matched only near the run's damages: ``citizen.damage_matches``),
+    None where the registry holds no reports."""
+    from .citizen import damage_columns
     from .frames import frame_keys
     from .store import Store
 
@@ -690,10 +693,14 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
         res = st.merge(cands, {"label": Path(run_info["out"]).name, **run_info}, cfg, frames=keys)
         reg = st.states(res.mapping.values())  # this run's registry candidates only, not the whole registry
         registry = st.identity()  # report.html's crew entries: those of this registry's reports (report.crew_meta)
-        if reports and st.has_reports():  # report.html's 住民通報 layer: matched to the damages as they are now
-            from .citizen import registry_matches
+        matched = None  # citizen reports (住民通報), matched to the damages as they are now: the lists' columns
+        if st.has_reports():
+            from .citizen import damage_matches, registry_matches
 
-            summary.reports = registry_matches(st, cfg)[0]
+            if reports:  # report.html's 住民通報 layer: the registry's all (citizen.run_reports picks the run's)
+                matched = summary.reports = registry_matches(st, cfg)[0]
+            else:  # the lists' counts only: the reports near this run's damages
+                matched = damage_matches(st, cfg, res.mapping.values())
         converted = st.conversion_notice()  # the first write of a new release: older PCs now refuse the registry
     if converted:
         summary.warnings.append(converted)
@@ -727,6 +734,12 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
         for col in ("n_passes", "n_unseen", "n_poor_look", "last_passed"):
             got = dict(zip(reg["candidate_id"], reg[col])) if len(reg) else {}
             cands[col] = [got.get(c) for c in cands["candidate_id"]]
+        # its citizen reports (the lists' 住民通報 columns, as the registry's exports: 0 for none, empty where the
+        # registry holds no reports)
+        if matched is not None:
+            cands["reports"], cands["reported_first"] = damage_columns(matched, cands["candidate_id"])
+        else:
+            cands["reports"] = cands["reported_first"] = None
         cands = one_row_per_registry_id(cands)
         cands.attrs["registry"] = registry
     return cands
@@ -1096,6 +1109,9 @@ def write_run_reports(cands, frames, net, cfg: Config, out: Path, summary: RunSu
             shown.attrs = dict(cands.attrs)
         else:
             reports = None
+    if reports is None and "reports" in cands.columns:  # the lists' columns: none in a page without reports
+        shown = cands.drop(columns=["reports", "reported_first"])
+        shown.attrs = dict(cands.attrs)
     # the popups link each crop's full photo in OUT/crops/ (cut before; the registry export writes its own folder)
     with busy.write():
         export(shown, "html", out / "report.html", cfg, roads_wgs84=roads_wgs84, segments=seg,  # its condition layer

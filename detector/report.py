@@ -1402,7 +1402,8 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None,
     }
     if reports is not None and len(reports):
         data["reports"] = {"rows": report_rows(reports),
-                           "radius": float(getattr(getattr(cfg, "reports", None), "radius_m", 20.0))}
+                           "radius": float(getattr(getattr(cfg, "reports", None), "radius_m", 20.0)),
+                           "kinds": list(REPORT_KIND_LABELS), "matches": list(REPORT_MATCH_LABELS)}
     crew = crew_meta(cands, made, getattr(cfg, "municipality", ""), df.attrs.get("registry"))
     if crew:
         data["meta"]["crew"] = crew
@@ -1413,14 +1414,32 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None,
 REPORT_TEXT_CHARS = 60
 #: a report in report.html's data, one array (thousands of reports: no key names repeated)
 REPORT_ROW = ("source", "report_id", "posted", "lat", "lon", "candidate_id", "distance_m", "text", "city_status",
-              "category")
+              "category", "kind", "match")
+
+
+def _labels() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    from .citizen import MATCH_EN, MATCH_LABELS, REPORT_KINDS, UNKNOWN_KIND
+
+    return (tuple(f"{k.ja} / {k.en}" for k in REPORT_KINDS.values()) + (" / ".join(UNKNOWN_KIND),),
+            tuple(f"{m} / {MATCH_EN[m]}" for m in MATCH_LABELS))
+
+
+#: a report row's ``kind`` and ``match``: an index into these (the page's data ``reports.kinds``, ``.matches``; a
+#: city's thousands of reports: no label repeated), "Japanese / English"
+REPORT_KIND_LABELS, REPORT_MATCH_LABELS = _labels()
 
 
 def report_rows(matched: pd.DataFrame) -> list[list]:
     """The map's citizen reports (``citizen.match_reports``' rows) as compact arrays (``REPORT_ROW``): the source
     ('' none named), the id, when posted (local ``YYYY-MM-DD HH:MM``), the position (6 decimals: 0.1 m), the damage
     it is of (None: 未確認) and how far (m), the text (``REPORT_TEXT_CHARS``, … where cut), the city's status and
-    the category; the text shown by the page with ``textContent`` only."""
+    the category, the report's kind and whether its damage is of it (``match_reports``' ``kind`` and ``match``, as
+    ``--format reports`` lists them: indices into ``REPORT_KIND_LABELS`` and ``REPORT_MATCH_LABELS``; None where
+    there is none: the match of a report of no known kind, or of none matched); the text shown by the page with
+    ``textContent`` only."""
+    kind_at = {lab.split(" / ")[0]: i for i, lab in enumerate(REPORT_KIND_LABELS)}
+    match_at = {lab.split(" / ")[0]: i for i, lab in enumerate(REPORT_MATCH_LABELS)}
+
     def text(v: Any, n: int | None = None) -> str | None:
         if not isinstance(v, str) or not v.strip():
             return None
@@ -1429,12 +1448,17 @@ def report_rows(matched: pd.DataFrame) -> list[list]:
 
     src = matched["source"] if "source" in matched.columns else pd.Series([""] * len(matched), index=matched.index)
     dist = matched["distance_m"].to_numpy(float)
+    none = pd.Series([None] * len(matched), index=matched.index, dtype=object)
+    kinds = [kind_at.get(k) for k in matched.get("kind", none)]
+    matches = [match_at.get(m) for m in matched.get("match", none)]
     return [[s if isinstance(s, str) else "", str(rid), p[:16].replace("T", " ") if isinstance(p, str) else None,
              round(float(la), 6), round(float(lo), 6), c if isinstance(c, str) else None,
-             round(float(d), 1) if np.isfinite(d) else None, text(b, REPORT_TEXT_CHARS), text(cs, 40), text(cat, 30)]
-            for s, rid, p, la, lo, c, d, b, cs, cat in zip(
+             round(float(d), 1) if np.isfinite(d) else None, text(b, REPORT_TEXT_CHARS), text(cs, 40), text(cat, 30),
+             k, m if isinstance(c, str) else None]
+            for s, rid, p, la, lo, c, d, b, cs, cat, k, m in zip(
                 src, matched["report_id"], matched["posted_at"], matched["lat"], matched["lon"],
-                matched["candidate_id"], dist, matched["body"], matched["city_status"], matched["category"])]
+                matched["candidate_id"], dist, matched["body"], matched["city_status"], matched["category"], kinds,
+                matches)]
 
 
 def crew_meta(cands: list[dict], made: datetime, municipality: str = "", registry: str | None = None) -> dict | None:
@@ -2278,7 +2302,8 @@ _APP_JS = r"""
   // 未確認 (no damage that close: not yet seen by a patrol, the next drive's to check) large, a white disc in a thick
   // magenta rim. A damage with reports has a magenta ring around its marker (with the marker: the filters') and lists
   // them in its popup. The layer is on when the page opens (#rep=0: off). A row: REPORT_ROW, [source, id, posted, lat,
-  // lon, damage id (null: 未確認), distance m, text, city's status, category]
+  // lon, damage id (null: 未確認), distance m, text, city's status, category, kind, match (null: no kind said, or
+  // 未確認)]: kind and match as --format reports lists them, indices into REP.kinds and REP.matches ("ja / en")
   var REP = D.reports, REP_COL = "#e4007f", REP_OF = {}, REP_IDX = {}, REP_RING = [];
   C.forEach(function (c, i) { REP_IDX[c.candidate_id] = i; });
   REP.rows.forEach(function (r) {  // r.i: its damage's index on this map (-1: 未確認, or a damage this map leaves out)
@@ -2304,6 +2329,8 @@ _APP_JS = r"""
     row = popRows(box);
     if (r[5] === null) row("巡回 patrol", "未確認: " + REP.radius + " m 以内に損傷なし (次の巡回で確認) / not yet seen by a patrol: no damage within " + REP.radius + " m (check on the next drive)");
     else row("損傷 damage", r[5] + " (" + r[6] + " m)" + (r.i < 0 ? " — この地図にない / not on this map" : ""));
+    if (r[10] !== null && r[10] !== undefined)  // kind · match, one row (a popup no taller than need be)
+      row("通報の種類 kind", REP.kinds[r[10]] + (r[11] !== null && r[11] !== undefined ? " · " + REP.matches[r[11]] : ""));
     if (r[2]) row("投稿日時 posted", r[2]);
     if (r[9]) row("カテゴリ category", r[9]);
     if (r[7]) row("内容 text", r[7]);

@@ -314,6 +314,17 @@ def test_html_map_shows_the_reports_layer_and_each_damages_reports(reports, regi
     first = sites[0][0]
     cid = expected[first]
     assert cid and cands[cid]["reports"] >= 1
+    # each report's kind (道路に穴: a pothole; the far ones say none) and whether its damage is of it, "ja / en"
+    # labels the rows index
+    match_en = {"同種": "same kind", "類似": "similar kind", "別種": "another kind"}
+    kind = {rid: None if rid in {f[0] for f in FAR} else "pothole" for rid in expected}
+    want = {rid: ("不明 / unknown" if kind[rid] is None else "ポットホール / pothole",
+                  None if _match_label(kind[rid], c, registry[2]) == "—"
+                  else f"{_match_label(kind[rid], c, registry[2])} / {match_en[_match_label(kind[rid], c, registry[2])]}")
+            for rid, c in expected.items()}
+    labels = data["reports"]["kinds"], data["reports"]["matches"]  # (each label once; a row its index)
+    assert {rid: tuple(None if i is None else lab[i] for i, lab in zip(r[10:12], labels)) for rid, r in got.items()} == want
+    assert {m for _, m in want.values()} >= {"同種 / same kind", "別種 / another kind", None}
 
     probe = """(function () { var q = function (s) { return document.querySelectorAll(s).length; };
         var pop = window.__pop || document.querySelector('.leaflet-popup .reps');
@@ -322,13 +333,17 @@ def test_html_map_shows_the_reports_layer_and_each_damages_reports(reports, regi
                 pop: pop && pop.textContent, img: document.querySelectorAll('.leaflet-popup img[src="x"]').length,
                 label: (document.querySelector('.repctl label') || {}).textContent || null,
                 legend: document.querySelector('.legend').textContent, hash: location.hash,
-                rep: window.__rep || null}; })()"""
-    # after the damage's popup is read, an 未確認 report's marker clicked: its popup
+                rep: window.__rep || null, matched: window.__seen || null}; })()"""
+    # after the damage's popup is read, an 未確認 report's marker clicked: its popup; then a matched report's
     when = """setTimeout(function () { window.__pop = document.querySelector('.leaflet-popup .reps');
         var u = document.querySelector('.leaflet-rep-pane path.rep-unseen');
         if (u) u.dispatchEvent(new MouseEvent('click', {bubbles: true, clientX: 200, clientY: 200}));
         setTimeout(function () { var pp = document.querySelector('.leaflet-popup');
-          window.__rep = pp && pp.textContent; probe(); }, 800); }, 2000)"""
+          window.__rep = pp && pp.textContent;
+          var m = document.querySelector('.leaflet-rep-pane path.rep-seen');
+          if (m) m.dispatchEvent(new MouseEvent('click', {bubbles: true, clientX: 200, clientY: 200}));
+          setTimeout(function () { var pp = document.querySelector('.leaflet-popup');
+            window.__seen = pp && pp.textContent; probe(); }, 800); }, 800); }, 2000)"""
     (tmp_path / "probe.html").write_text(html, encoding="utf-8")
     dom, err = render(with_probe(tmp_path / "probe.html", probe, when), f"#id={cid}")
     n = len(registry[1])
@@ -343,6 +358,11 @@ def test_html_map_shows_the_reports_layer_and_each_damages_reports(reports, regi
     assert f"住民通報 / citizen reports ({len(expected)} 件, 未確認 {n_unseen})" in p["label"], p
     assert "マゼンタの外円 = 住民通報あり" in p["legend"] and "rep=" not in p["hash"], p
     assert p["rep"].startswith("住民通報 / citizen report MCR-90") and "未確認: 20 m 以内に損傷なし" in p["rep"], p
+    assert "通報の種類 kind不明 / unknown投稿日時" in p["rep"], p["rep"]  # (an 未確認 one: no damage, no match)
+    # a matched report's popup: its kind and whether its damage is of it
+    rid = p["matched"].split("住民通報 / citizen report ", 1)[1].split("損傷 damage", 1)[0]
+    k, m = want[rid]
+    assert f"通報の種類 kind{k}{' · ' + m if m else ''}投稿日時" in p["matched"], p["matched"]
     (tmp_path / "off.html").write_text(html, encoding="utf-8")
     dom, err = render(with_probe(tmp_path / "off.html", probe), "#rep=0")
     p = probe_of(dom)
@@ -405,7 +425,9 @@ def test_html_search_finds_a_report_by_its_id(reports, registry, tmp_path):
             found.push({{pop: pp && pp.textContent, hash: location.hash,
               rows: [].filter.call(document.querySelectorAll('#tbl tbody tr'), function (r) {{ return r.style.display !== 'none'; }})
                 .map(function (r) {{ return r.cells[0].textContent; }}),
-              on: (document.getElementById('rep-on') || {{}}).checked}}); then(); }}, 600); }}
+              on: (document.getElementById('rep-on') || {{}}).checked,
+              size: [document.getElementById('map').clientWidth, document.getElementById('map').clientHeight]}});
+            then(); }}, 600); }}
         setTimeout(function () {{ type('{seen}', function () {{ type('mcr  {unseen.lower()}', probe); }}); }}, 1500)"""
     dom, err = render(with_probe(out, probe, when), "#rep=0")
     n = len(registry[1])
@@ -416,7 +438,12 @@ def test_html_search_finds_a_report_by_its_id(reports, registry, tmp_path):
     assert [r.split()[0] for r in a["rows"]] == [expected[seen]], a  # its damage, as a search for its id lists it
     lat, lon = map(float, a["hash"].rsplit("z=18/", 1)[1].split("/"))
     la, lo = next((la, lo) for rid, la, lo in sites if rid == seen)
-    assert _m(lat, lon, la, lo) < 60, (lat, lon, la, lo)  # the map at the report
+    # the map at the report: the report inside the map's view at zoom 18 (the popup, opened above it, pans the map by
+    # its height: the centre a few tens of metres north of the report, the more the taller the popup)
+    mpp = 156543.03392 * math.cos(math.radians(lat)) / 2 ** 18  # metres a pixel (Web Mercator, zoom 18)
+    dx, dy = _m(lat, lon, lat, lo) / mpp, _m(lat, lon, la, lon) / mpp  # the report from the centre, in pixels
+    w, h = a["size"]
+    assert dx < w / 2 and dy < h / 2, (dx, dy, a["size"], _m(lat, lon, la, lo))
     assert b["pop"] and b["pop"].startswith(f"住民通報 / citizen report MCR {unseen}") and "未確認" in b["pop"], b
     assert b["rows"] == [] and "&z=18/" in b["hash"], b
     lat, lon = map(float, b["hash"].rsplit("z=18/", 1)[1].split("/"))

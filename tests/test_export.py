@@ -74,6 +74,9 @@ def test_repair_list_bom_order_and_injection(tmp_path):
     assert [(r["best_drive"], r["best_image"]) for r in body] == [("p1", "IMG_1.jpg"), ("p2", "IMG_1.jpg"), ("p1", "'@img.jpg")]
     assert body[0]["lat"] == "36.1234568"
     assert all(r[k] == "" for r in body for k in ("status", "note", "issue_type", "checked_by", "checked_at"))
+    # the registry-only columns (with --store): there, empty; the citizen reports after the passes, as the registry's
+    assert all(r[k] == "" for r in body for k in ("n_passes", "last_passed", "reports", "reported_first"))
+    assert REPAIR_COLUMNS.index("reports") == REPAIR_COLUMNS.index("last_passed") + 1 == REPAIR_COLUMNS.index("reported_first") - 1
     # the crop beside the list, where there is one
     photos = {r["candidate_id"]: r["photo"] for r in body}
     first = cands["candidate_id"].iloc[0]

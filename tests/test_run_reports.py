@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import TOYAMA, need
-from test_citizen_reports import FAR, RADIUS, _expected, _export_rows, _m, _page_data, _sites, _write
-from test_cli import P1, P2, ok, patrol
+from test_citizen_reports import (FAR, RADIUS, _expected, _export_rows, _m, _match_label, _page_data, _read_csv,
+                                  _sites, _write)
+from test_cli import P1, P2, _read_list, _write_list, ok, patrol
 
 ROADS = TOYAMA / "roads.geojson"
 
@@ -64,7 +66,11 @@ def runs(tmp_path_factory) -> dict:
     rows = _export_rows(sites) + [[rid, "2026/11/25 8:00", f"{a:.7f}", f"{b:.7f}", "道路", "段差", "", "受付"]
                                   for rid, a, b in extra]
     ok(patrol("import-reports", store, _write(d / "mcr.csv", rows, "utf-8")))
+    shutil.copy(store, d / "registry-nr.gpkg")  # the same registry for p2 run with --no-report
     ok(patrol("run", p2, "--roads", ROADS, "--out", d / "p2", "--config", cfg, "--store", store))
+    shutil.copytree(d / "p2", d / "p2nr")  # (its resume state: the detections are not made again)
+    ok(patrol("run", p2, "--roads", ROADS, "--out", d / "p2nr", "--config", cfg, "--store", d / "registry-nr.gpkg",
+              "--no-report"))
     return {"dir": d, "store": store, "cfg": cfg, "sites": sites + FAR + extra, "extra": extra}
 
 
@@ -148,3 +154,94 @@ def test_run_map_table_counts_reports_and_enter_reopens_a_report(runs, tmp_path)
     assert p["typed"] and p["typed"].startswith(f"住民通報 / citizen report {unseen}") and "未確認" in p["typed"], p
     assert p["closed"] is None, p
     assert p["enter"] and p["enter"].startswith(f"住民通報 / citizen report {unseen}"), p
+
+
+def _list_reports(path: Path) -> dict[str, tuple[str, str]]:
+    """A repair list's (or an export's) candidate_id -> (reports, reported_first), as written."""
+    return {r["candidate_id"]: (r["reports"], r["reported_first"]) for r in _read_csv(path)}
+
+
+def test_run_lists_say_how_many_reports_each_damage_has(runs):
+    """The run's repair_list.csv and candidates.geojson (with --store) carry each damage's citizen reports, as the
+    registry's own list: ``reports`` (how many are of it: brute force over the reports' sites; 0 for none) and
+    ``reported_first`` (the first one's time), right after the passes' columns (the registry lists' order), the same
+    with --no-report (matched only near the run's damages); the first run, into a registry without reports: the
+    columns there, empty (null in the geojson). Before: no such columns in a run's lists."""
+    d = runs["dir"]
+    head, _ = _read_list(d / "p2" / "repair_list.csv")
+    at = head.index("last_passed")
+    assert head[at + 1:at + 3] == ["reports", "reported_first"] and head[at + 3] == "status", head
+    got = _list_reports(d / "p2" / "repair_list.csv")
+    damages = _damages(runs["store"])
+    expected = _expected(runs["sites"], damages)
+    want = {c: sum(1 for v in expected.values() if v == c) for c in got}
+    assert {c: int(v[0]) for c, v in got.items()} == want
+    assert sum(want.values()) >= 10 and 0 in want.values()  # reported damages and others
+    # the registry's list says the same of each (its reported_first too)
+    reg = d / "registry-list.csv"
+    ok(patrol("export", runs["store"], "--format", "csv", "--out", reg))
+    registry = _list_reports(reg)
+    assert got == {c: registry[c] for c in got}
+    assert all(bool(first) == (n != "0") for n, first in got.values()), got
+    # --no-report: the same (its registry a copy of the same one, the same run merged into it)
+    assert _list_reports(d / "p2nr" / "repair_list.csv") == got
+    # candidates.geojson: the same numbers, after status
+    for run in ("p2", "p2nr"):
+        feats = json.loads((d / run / "candidates.geojson").read_text(encoding="utf-8"))["features"]
+        keys = list(feats[0]["properties"])
+        assert keys[keys.index("status") + 1:keys.index("status") + 3] == ["reports", "reported_first"], keys
+        assert {f["properties"]["candidate_id"]: (str(f["properties"]["reports"]), f["properties"]["reported_first"] or "")
+                for f in feats} == got
+    # the first run, into a registry without reports: the columns, empty
+    head1, rows1 = _read_list(d / "p1" / "repair_list.csv")
+    assert head1 == head and rows1 and all(r["reports"] == r["reported_first"] == "" for r in rows1)
+    props = [f["properties"] for f in json.loads((d / "p1" / "candidates.geojson").read_text())["features"]]
+    assert all(p["reports"] is None and p["reported_first"] is None for p in props)
+
+
+def test_crew_list_with_the_report_columns_imports_as_before(runs, tmp_path):
+    """The run's repair list, with its reports / reported_first, filled in by a crew imports back (the import reads
+    neither column); a list without them (a run's list before them) too."""
+    store = tmp_path / "registry.gpkg"
+    shutil.copy(runs["store"], store)
+    head, rows = _read_list(runs["dir"] / "p2" / "repair_list.csv")
+    assert "reports" in head and any(r["reports"] not in ("", "0") for r in rows)
+    reported = next(r for r in rows if r["reports"] not in ("", "0"))
+    reported.update(status="confirmed", note="通報あり / reported", checked_by="佐藤")
+    _write_list(tmp_path / "crew.csv", head, rows)
+    r = ok(patrol("import-verification", store, tmp_path / "crew.csv"))
+    assert "applied 1" in r.stdout, r.stdout
+    # a list without the columns (as a run wrote it before them), into the registry as the run left it
+    old = tmp_path / "registry-old.gpkg"
+    shutil.copy(runs["store"], old)
+    head, rows = _read_list(runs["dir"] / "p2" / "repair_list.csv")
+    other = rows[-1]
+    other.update(status="confirmed", checked_by="佐藤")
+    for x in rows:
+        x.pop("reports"), x.pop("reported_first")
+    _write_list(tmp_path / "old.csv", [h for h in head if h not in ("reports", "reported_first")], rows)
+    r = ok(patrol("import-verification", old, tmp_path / "old.csv"))
+    assert "applied 1" in r.stdout, r.stdout
+    from detector.store import Store
+
+    for path, cid, note in ((store, reported["candidate_id"], "通報あり / reported"), (old, other["candidate_id"], None)):
+        with Store(path) as st:
+            q = st.query(lists=False).set_index("candidate_id")
+        assert q.loc[cid, "status"] == "confirmed" and (q.loc[cid, "status_note"] or None) == note, q.loc[cid]
+
+
+def test_locate_into_the_registry_lists_the_reports_too(runs, tmp_path):
+    """`patrol locate … --store` (no report.html of its own): its repair list and candidates.geojson carry each
+    damage's reports as the registry's list does (the reports near its damages matched: ``damage_matches``)."""
+    store = tmp_path / "registry.gpkg"
+    shutil.copy(runs["store"], store)
+    ok(patrol("locate", need(TOYAMA / f"{P2}.oracle.csv"), "--roads", ROADS, "--out", tmp_path / "loc", "--config",
+              runs["cfg"], "--store", store))
+    got = _list_reports(tmp_path / "loc" / "repair_list.csv")
+    reg = tmp_path / "registry.csv"
+    ok(patrol("export", store, "--format", "csv", "--out", reg))
+    registry = _list_reports(reg)
+    assert got == {c: registry[c] for c in got} and any(n not in ("", "0") for n, _ in got.values()), got
+    feats = json.loads((tmp_path / "loc" / "candidates.geojson").read_text(encoding="utf-8"))["features"]
+    assert {f["properties"]["candidate_id"]: str(f["properties"]["reports"]) for f in feats} == \
+        {c: n for c, (n, _) in got.items()}
