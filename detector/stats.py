@@ -297,7 +297,8 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
     # the repairs' estimated area, those without one, their cost (each repair counted, as ``repaired`` counts them)
     size = _sizes(cands, cfg)
     for col, key in REPAIR_SUMS:
-        add(col, ci[m], period_of(at[m]), size[key][ci[m]])
+        if key != "cost" or cfg.repair_cost is not None:
+            add(col, ci[m], period_of(at[m]), size[key][ci[m]])
 
     # the backlog: each damage's status at each period's end, the last change (in hid order) dated before it
     open_codes = np.array([s in OPEN_STATUSES for s in pd.unique(to)] + [True], dtype=bool)
@@ -338,17 +339,23 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
     open_s = pd.Series(open_n.transpose(2, 0, 1).ravel(), index=full)  # (k, group, class) as ``full`` orders them
     # the backlog's estimated area, those without one, its cost: the same sums weighted by each damage's
     # (one pass over the damages sorted by their (group, class): no ufunc.at over every damage and period)
-    keys = ("area", "no_estimate", "cost")
+    priced = cfg.repair_cost is not None
+    keys = ("area", "no_estimate", "cost") if priced else ("area", "no_estimate")
     cell = gi * len(classes) + ki
     order = np.argsort(cell, kind="stable")
     firsts = np.flatnonzero(np.r_[True, cell[order][1:] != cell[order][:-1]]) if n else np.zeros(0, dtype=np.int64)
-    weights = np.where(op[order][:, :, None], np.stack([size[k][order] for k in keys], axis=1)[:, None, :], 0.0)
-    w = np.zeros((len(groups) * len(classes), n_per, len(keys)))
-    if n:
-        w[cell[order][firsts]] = np.add.reduceat(weights, firsts, axis=0)
-    w = w.reshape(len(groups), len(classes), n_per, len(keys))
-    w[:, -1] = w[:, :-1].sum(axis=1)  # total
-    open_sums = {k: w[..., j].transpose(2, 0, 1).ravel() for j, k in enumerate(keys)}
+    op_sorted = op[order].astype(float)
+    open_sums, open_totals = {}, {}  # (k, group, class) as ``full`` orders them; per period, every group and class
+    for key in keys:
+        w = np.zeros((len(groups) * len(classes), n_per))
+        if n:
+            w[cell[order][firsts]] = np.add.reduceat(op_sorted * size[key][order][:, None], firsts, axis=0)
+        w = w.reshape(len(groups), len(classes), n_per)
+        w[:, -1] = w[:, :-1].sum(axis=1)  # total
+        open_sums[key] = w.transpose(2, 0, 1).ravel()
+        open_totals[key] = w[:, -1].sum(axis=0)
+    if not priced:  # no cost columns
+        open_sums["cost"], open_totals["cost"] = np.full(len(full), np.nan), np.full(n_per, np.nan)
 
     ev = pd.concat(frames, ignore_index=True)
     ev_total = ev.assign(**{"class": TOTAL})
@@ -386,13 +393,12 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
     totals["open"] = op.sum(axis=0)
     totals["days_median"] = td.median().reindex(range(n_per)).round(1)
     totals["days_p90"] = td.quantile(0.9).reindex(range(n_per)).round(1)
-    _size_columns(totals, *((np.where(op, size[key][:, None], 0.0)).sum(axis=0) for key in ("area", "no_estimate", "cost")),
+    _size_columns(totals, *(open_totals[key] for key in ("area", "no_estimate", "cost")),
                   *(ts[c].to_numpy() for c, _ in REPAIR_SUMS))
     totals.insert(0, "period", labels)
     totals = totals.reset_index(drop=True)
 
     all_days = ev.loc[ev["kind"] == "days", "v"]
-    priced = cfg.repair_cost is not None
     out_cols = [c for c, *_ in COLUMNS if (group or c != "group") and (priced or c not in COST_COLUMNS)]
     now_open = cands["status"].isin(OPEN_STATUSES).to_numpy()
     return Stats(table=tab[out_cols], totals=totals,
