@@ -7,10 +7,10 @@ read only ``candidates`` and ``status_history``, so this script writes those row
 damages first seen over ``--years`` years, each with its creation row and a life of 0-6 changes (confirmed,
 scheduled, repaired, reopened by a later drive, not_an_issue) along ``store.TRANSITIONS``, ~10 % of them merged
 into another (left out), ~90 % with a size estimate (``est_width_m`` × ``est_length_m``: the backlog's area; the rest
-without, as a drive without a camera mounting leaves them). Then ``patrol stats`` (the CLI, a process of its own: what a user waits for) by month,
-week and year, with ``--out`` csv and xlsx, and by week with a config's unit prices (``repair_cost``: the cost
-columns; a version without them says so): seconds each (best of ``--repeat``), and the process's time to start and
-read nothing (``patrol stats`` of the sample's own registry) for comparison.
+without, as a drive without a camera mounting leaves them). Then ``patrol stats`` (the CLI, a process of its own:
+what a user waits for) by month, week and year, with ``--out`` csv and xlsx, and by week with a config's unit prices
+(``repair_cost``: the cost columns; a version without them says so): seconds each (best of ``--repeat``), and the
+process's time to start and read nothing (``patrol stats`` of the sample's own registry) for comparison.
 
     .venv/bin/python bench/bench_stats.py [--damages 7000] [--years 4] [--repeat 3] [--keep DIR]
 """
@@ -76,7 +76,8 @@ def fill(store: Path, n: int, years: int, seed: int = 0) -> tuple[int, int]:
                 rep = iso(t)
         merged = "R-000001" if rng.random() < 0.1 else None
         sized = rng.random() < 0.9
-        w, ln = (round(float(rng.uniform(0.1, 2.0)), 2), round(float(rng.uniform(0.2, 5.0)), 2)) if sized else (None, None)
+        w = round(float(rng.uniform(0.1, 2.0)), 2) if sized else None
+        ln = round(float(rng.uniform(0.2, 5.0)), 2) if sized else None
         cands.append((cid, classes[i], iso(first[i]), iso(first[i] + 86400 * 7), status, iso(t), rep, merged, w, ln))
     sys.path.insert(0, str(ROOT))
     from detector.store import Store

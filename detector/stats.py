@@ -433,7 +433,7 @@ def columns(st: Stats) -> list[tuple[str, str, str]]:
     their currency (``概算補修費(円)``)."""
     cur = f"({st.currency})" if st.currency else ""
     shown = set(st.table.columns)
-    return [(c, (st.group if c == "group" else ja.format(cur=cur)), (st.group if c == "group" else en.format(cur=cur and " " + cur)))
+    return [(c, st.group, st.group) if c == "group" else (c, ja.format(cur=cur), en.format(cur=cur and " " + cur))
             for c, ja, en in COLUMNS if c in shown]
 
 
