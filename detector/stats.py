@@ -19,7 +19,12 @@ The rules (README: "Figures for the council"):
   history's order, dated as above at or before the end; before any change: ``new``) is open
   (``store.OPEN_STATUSES``): a reopened damage open again from its sighting;
 - *days to repair*: for each repair in the period, the repair's calendar day − ``first_seen``'s, on the config's clock
-  (a repair dated before the first sighting: 0); median and 90th percentile (linear), one decimal.
+  (a repair dated before the first sighting: 0); median and 90th percentile (linear), one decimal;
+- *area* (補修対象面積): each damage's size estimate as the registry holds it now (``est_width_m`` ×
+  ``est_length_m``; none where either is missing or the product is not positive), summed over the damages open at the
+  period's end and over the repairs counted in it, one decimal; those without one counted (``…_no_estimate``);
+- *cost* (概算補修費), only with the config's ``repair_cost``: Σ max(area × the class's price per m², minimum) over the
+  same damages, one without a size estimate at the minimum (none set: left out), whole units.
 """
 
 from __future__ import annotations
