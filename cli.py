@@ -1195,7 +1195,8 @@ def stats(
     area_where: Optional[str] = typer.Option(None, "--area-where", help=_AREA_WHERE_HELP),
 ):
     """The registry's figures per month, week or year: damages found, repaired, not an issue, reopened, open at the
-    period's end, days to repair (median, 90th percentile)."""
+    period's end, days to repair (median, 90th percentile), the backlog's and the repairs' estimated area (and cost,
+    with the config's repair_cost)."""
     from detector.errors import UsageError
     from detector.export import road_columns
     from detector.stats import NO_GROUP, PERIODS, compute, read_registry, write
@@ -1256,7 +1257,12 @@ def stats(
     span = f"{res.totals['period'].iloc[0]} – {res.totals['period'].iloc[-1]}"
     med = (f"median days to repair {res.days_median:.1f} days ({res.n_repairs} repair{'s' if res.n_repairs != 1 else ''}"
            f", {span})" if res.days_median is not None else f"no repairs ({span})")  # (was "… none repaired (0 repairs")
-    console.print(f"open now {res.open_now}; {med}" + (f"; {in_area}" if in_area else ""), markup=False,
+    # the backlog's size (補修対象面積) and, with the city's unit prices, its cost (概算補修費)
+    size = f", {res.open_now_area_m2:,.1f} m²" + (f" ({res.open_now_no_estimate} without a size estimate)"
+                                                  if res.open_now_no_estimate else "")
+    if res.open_now_cost is not None:
+        size += f", repair cost est. {res.open_now_cost:,}" + (f" {res.currency}" if res.currency else "")
+    console.print(f"open now {res.open_now}{size}; {med}" + (f"; {in_area}" if in_area else ""), markup=False,
                   highlight=False, soft_wrap=True)
     if out is not None:
         write(res, out, cfg)

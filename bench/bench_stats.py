@@ -6,9 +6,11 @@ read only ``candidates`` and ``status_history``, so this script writes those row
 ``patrol locate --store`` made from the sample drive's oracle detections (a valid registry, schema and all): ``--damages``
 damages first seen over ``--years`` years, each with its creation row and a life of 0-6 changes (confirmed,
 scheduled, repaired, reopened by a later drive, not_an_issue) along ``store.TRANSITIONS``, ~10 % of them merged
-into another (left out). Then ``patrol stats`` (the CLI, a process of its own: what a user waits for) by month,
-week and year, and with ``--out`` csv and xlsx: seconds each (best of ``--repeat``), and the process's time to start and
-read nothing (``patrol stats`` of the sample's own registry) for comparison.
+into another (left out), ~90 % with a size estimate (``est_width_m`` × ``est_length_m``: the backlog's area; the rest
+without, as a drive without a camera mounting leaves them). Then ``patrol stats`` (the CLI, a process of its own:
+what a user waits for) by month, week and year, with ``--out`` csv and xlsx, and by week with a config's unit prices
+(``repair_cost``: the cost columns; a version without them says so): seconds each (best of ``--repeat``), and the
+process's time to start and read nothing (``patrol stats`` of the sample's own registry) for comparison.
 
     .venv/bin/python bench/bench_stats.py [--damages 7000] [--years 4] [--repeat 3] [--keep DIR]
 """
@@ -33,12 +35,14 @@ TOYAMA = ROOT.parent / "shared" / "sample_drives" / "toyama"
 JST = ZoneInfo("Asia/Tokyo")
 
 
-def patrol(*args) -> float:
+def patrol(*args, config_refused_ok: bool = False) -> float | None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PATROL_")}
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, args)], cwd=ROOT, env=env,
                        capture_output=True, text=True)
     dt = time.perf_counter() - t0
+    if r.returncode == 4 and config_refused_ok:  # a version without the setting
+        return None
     if r.returncode:
         raise SystemExit(f"patrol {' '.join(map(str, args))}: exit {r.returncode}\n{r.stderr}")
     return dt
@@ -71,14 +75,17 @@ def fill(store: Path, n: int, years: int, seed: int = 0) -> tuple[int, int]:
             if to == "repaired":
                 rep = iso(t)
         merged = "R-000001" if rng.random() < 0.1 else None
-        cands.append((cid, classes[i], iso(first[i]), iso(first[i] + 86400 * 7), status, iso(t), rep, merged))
+        sized = rng.random() < 0.9
+        w = round(float(rng.uniform(0.1, 2.0)), 2) if sized else None
+        ln = round(float(rng.uniform(0.2, 5.0)), 2) if sized else None
+        cands.append((cid, classes[i], iso(first[i]), iso(first[i] + 86400 * 7), status, iso(t), rep, merged, w, ln))
     sys.path.insert(0, str(ROOT))
     from detector.store import Store
 
     with Store(store) as st, st._txn():  # (its connection has the functions the spatial index's triggers call)
         con = st.con
         con.executemany("INSERT INTO candidates (candidate_id, class, first_seen, last_seen, status, status_changed_at, "
-                        "repaired_at, merged_into) VALUES (?,?,?,?,?,?,?,?)", cands)
+                        "repaired_at, merged_into, est_width_m, est_length_m) VALUES (?,?,?,?,?,?,?,?,?,?)", cands)
         con.executemany("INSERT INTO status_history (candidate_id, at, from_status, to_status, source) "
                         "VALUES (?,?,?,?,?)", hist)
     return n, len(hist)
@@ -102,8 +109,9 @@ def main() -> None:
     n, h = fill(big, a.damages, a.years)
     print(f"registry: {n:,} damages (+31 of the sample), {h:,} history rows over {a.years} years")
 
-    def best(*args) -> float:
-        return min(patrol(*args) for _ in range(a.repeat))
+    def best(*args, **kw) -> float | None:
+        times = [patrol(*args, **kw) for _ in range(a.repeat)]
+        return None if None in times else min(times)
 
     base = best("stats", small, "--until", "2026-11-30")
     print(f"patrol stats, the sample's registry (31 damages): {base:.2f} s (the process: start, imports)")
@@ -112,6 +120,13 @@ def main() -> None:
                                                                           ("--by", "week", "--out", d / "s.xlsx"))):
         t = best("stats", big, "--until", "2026-11-30", *args)
         print(f"patrol stats {label:<20} {t:6.2f} s  ({t - base:+.2f} s over the sample's)")
+    prices = d / "prices.yaml"  # a test's unit prices, no city's
+    prices.write_text("repair_cost:\n  per_m2: {D00: 3000, D10: 3000, D20: 8000, D40: 15000}\n  minimum: 20000\n",
+                      encoding="utf-8")
+    t = best("stats", big, "--until", "2026-11-30", "--by", "week", "--config", prices, config_refused_ok=True)
+    label = "by week, repair_cost"
+    print(f"patrol stats {label:<20} " + ("(refused: this version has no repair_cost)" if t is None else
+                                          f"{t:6.2f} s  ({t - base:+.2f} s over the sample's)"))
     if a.keep is None:
         shutil.rmtree(d, ignore_errors=True)
 

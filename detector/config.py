@@ -6,6 +6,7 @@ loads YAML safely and fails fast with the file, the field and the reason.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from datetime import date, datetime, timezone, tzinfo
@@ -441,6 +442,41 @@ class ReportsSpec(_Strict):
         "where on the damage each stood")
 
 
+class RepairCostSpec(_Strict):
+    """Unit prices of a repair (補修単価) for ``patrol stats``' cost estimate (概算補修費): the city's own, none shipped."""
+    per_m2: dict[str, float] = Field(
+        ..., description="the price of a square metre of repair per class (D00 D10 D20 D40, each; 0: a class not "
+        "priced), in currency; a damage costs its estimated area (est_width_m × est_length_m) × its class's price")
+    minimum: float | None = Field(
+        None, description="the least one repair costs (mobilisation, a crew's call-out): each damage costs at least "
+        "this; a damage without a size estimate costs this (null: such a damage is left out of the cost, counted in "
+        "no_estimate)")
+    currency: str = Field("円", description="the prices' currency, written in the cost columns' headings")
+
+    @field_validator("per_m2")
+    @classmethod
+    def _prices(cls, v: dict[str, float]) -> dict[str, float]:
+        _check_class_ids(v)
+        if missing := [c for c in CLASS_IDS if c not in v]:
+            raise ValueError(f"no price for {', '.join(missing)}: give every class its price per m² (0: not priced)")
+        for k, p in v.items():
+            if not math.isfinite(p) or p < 0:
+                raise ValueError(f"{k}: {p:g} is not a price: give 0 or more per m²")
+        return v
+
+    @field_validator("minimum")
+    @classmethod
+    def _minimum(cls, v: float | None) -> float | None:
+        if v is not None and (not math.isfinite(v) or v < 0):
+            raise ValueError(f"{v:g} is not a price: give 0 or more (null: no minimum)")
+        return v
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _currency_text(cls, v: Any) -> Any:
+        return "" if v is None else str(v).strip() if isinstance(v, str) else v
+
+
 class PrivacySpec(_Strict):
     blur_faces: bool = True
     blur_plates: bool = True
@@ -528,6 +564,8 @@ class Config(_Strict):
     segments: SegmentsSpec = Field(default_factory=SegmentsSpec)
     store: StoreSpec = Field(default_factory=StoreSpec)
     reports: ReportsSpec = Field(default_factory=ReportsSpec)
+    repair_cost: RepairCostSpec | None = Field(
+        None, description="unit prices for patrol stats' cost estimate (概算補修費); null: no cost columns")
     privacy: PrivacySpec = Field(default_factory=PrivacySpec)
     patrol_log: PatrolLogSpec = Field(default_factory=PatrolLogSpec)
     survey: SurveySpec = Field(default_factory=SurveySpec)

@@ -19,7 +19,12 @@ The rules (README: "Figures for the council"):
   history's order, dated as above at or before the end; before any change: ``new``) is open
   (``store.OPEN_STATUSES``): a reopened damage open again from its sighting;
 - *days to repair*: for each repair in the period, the repair's calendar day − ``first_seen``'s, on the config's clock
-  (a repair dated before the first sighting: 0); median and 90th percentile (linear), one decimal.
+  (a repair dated before the first sighting: 0); median and 90th percentile (linear), one decimal;
+- *area* (補修対象面積): each damage's size estimate as the registry holds it now (``est_width_m`` ×
+  ``est_length_m``; none where either is missing or the product is not positive), summed over the damages open at the
+  period's end and over the repairs counted in it, one decimal; those without one counted (``…_no_estimate``);
+- *cost* (概算補修費), only with the config's ``repair_cost``: Σ max(area × the class's price per m², minimum) over the
+  same damages, one without a size estimate at the minimum (none set: left out), whole units.
 """
 
 from __future__ import annotations
@@ -60,8 +65,18 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("open", "期末未対応", "open at end"),
     ("days_median", "補修日数(中央値)", "days to repair (median)"),
     ("days_p90", "補修日数(90%)", "days to repair (90th percentile)"),
+    ("open_area_m2", "補修対象面積(m²)", "open area (m²)"),
+    ("open_no_estimate", "未対応 面積推定なし", "open, no size estimate"),
+    ("open_cost", "概算補修費{cur}", "repair cost estimate, open{cur}"),
+    ("repaired_area_m2", "補修面積(m²)", "repaired area (m²)"),
+    ("repaired_no_estimate", "補修 面積推定なし", "repaired, no size estimate"),
+    ("repaired_cost", "補修費概算{cur}", "repair cost estimate, repaired{cur}"),
 ]
 COUNT_COLUMNS = ("found", "repaired", "not_an_issue", "reopened", "open")
+#: the columns only a config with unit prices (``repair_cost``) gets
+COST_COLUMNS = ("open_cost", "repaired_cost")
+#: summed over the repairs counted in a period: (column, the value per damage) of ``_sizes``
+REPAIR_SUMS = (("repaired_area_m2", "area"), ("repaired_no_estimate", "no_estimate"), ("repaired_cost", "cost"))
 
 
 @dataclass
@@ -73,6 +88,10 @@ class Stats:
     n_repairs: int
     by: str
     group: str | None
+    open_now_area_m2: float = 0.0  # the estimated area of the damages open today
+    open_now_no_estimate: int = 0  # of those, the ones without a size estimate
+    open_now_cost: float | None = None  # their cost estimate (repair_cost), None without unit prices
+    currency: str | None = None  # repair_cost.currency where the config sets unit prices, else None
 
 
 def period_starts(first: date, last: date, by: str, tz) -> list[datetime]:
@@ -120,14 +139,16 @@ def _local_day(t: np.ndarray, tz) -> np.ndarray:
 
 
 def read_registry(st: Store) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(the damages: candidate_id, class, first_seen, repaired_at, status, segment_id, road_name, lat, lon; the
+    """(the damages: candidate_id, class, first_seen, repaired_at, status, segment_id, road_name, lat, lon,
+    est_width_m, est_length_m; the
     history rows of those damages: hid, candidate_id, at, from_status, to_status; the sightings of the damages ever
     reopened: candidate_id, first_t, last_t, unix seconds, as ``observations`` holds them), merged-away records
     left out (their sightings are the damage's they went into)."""
     merged = "merged_into IS NULL" if st._has_column("candidates", "merged_into") else "1"
+    size = ", ".join(c if st._has_column("candidates", c) else f"NULL AS {c}" for c in ("est_width_m", "est_length_m"))
     cands = pd.read_sql_query(
-        "SELECT candidate_id, class, first_seen, repaired_at, status, segment_id, road_name, lat, lon FROM candidates "
-        f"WHERE {merged} ORDER BY fid", st.con)
+        "SELECT candidate_id, class, first_seen, repaired_at, status, segment_id, road_name, lat, lon, "
+        f"{size} FROM candidates WHERE {merged} ORDER BY fid", st.con)
     hist = pd.read_sql_query(
         "SELECT h.hid, h.candidate_id, h.at, h.from_status, h.to_status FROM status_history h JOIN candidates c "
         f"ON c.candidate_id = h.candidate_id WHERE c.{merged} ORDER BY h.hid", st.con)
@@ -176,6 +197,31 @@ def _reopen_sightings(ci: np.ndarray, rep: np.ndarray, cands: pd.DataFrame, seen
     first = pd.Series(after).groupby(j["i"].to_numpy()).min()
     out[first.index.to_numpy()] = first.to_numpy()
     return out
+
+
+def _sizes(cands: pd.DataFrame, cfg) -> dict[str, np.ndarray]:
+    """Per damage: ``area`` its estimated area (est_width_m × est_length_m, m²; 0 where it has none), ``no_estimate``
+    1 where it has none (a missing, non-positive or unreadable width or length: no camera mounting, a box off the
+    road), ``cost`` (config ``repair_cost``) max(area × its class's price per m², minimum), the minimum where it has
+    no size, 0 where it has none and no minimum is set (left out, counted in no_estimate); NaN without unit
+    prices."""
+    n = len(cands)
+
+    def num(c: str) -> np.ndarray:
+        return (pd.to_numeric(cands[c], errors="coerce").to_numpy(dtype=float) if c in cands
+                else np.full(n, np.nan))
+
+    area = num("est_width_m") * num("est_length_m")
+    has = np.isfinite(area) & (area > 0)
+    area = np.where(has, area, 0.0)
+    cost = np.full(n, np.nan)
+    rc = cfg.repair_cost
+    if rc is not None:
+        price = cands["class"].map(rc.per_m2).to_numpy(dtype=float)  # a class not priced (not D00-D40): NaN
+        low = rc.minimum if rc.minimum is not None else 0.0
+        cost = np.where(has, np.maximum(area * price, low), low)
+        cost = np.where(np.isnan(cost), 0.0, cost)
+    return {"area": area, "no_estimate": (~has).astype(float), "cost": cost}
 
 
 def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", since: date | None = None,
@@ -253,6 +299,11 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
     # the first sighting's (found on the 20th at 09:00, repaired on the 23rd: 3, not the 2.6 of the hours between)
     days = np.maximum(0.0, _local_day(at[m], tz) - _local_day(first_t[ci[m]], tz))
     add("days", ci[m], period_of(np.where(np.isnan(days), np.nan, at[m])), days)
+    # the repairs' estimated area, those without one, their cost (each repair counted, as ``repaired`` counts them)
+    size = _sizes(cands, cfg)
+    for col, key in REPAIR_SUMS:
+        if key != "cost" or cfg.repair_cost is not None:
+            add(col, ci[m], period_of(at[m]), size[key][ci[m]])
 
     # the backlog: each damage's status at each period's end, the last change (in hid order) dated before it
     open_codes = np.array([s in OPEN_STATUSES for s in pd.unique(to)] + [True], dtype=bool)
@@ -291,11 +342,33 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
     np.add.at(open_n, (gi, ki), op.astype(np.int64))
     open_n[:, -1] = open_n[:, :-1].sum(axis=1)  # total
     open_s = pd.Series(open_n.transpose(2, 0, 1).ravel(), index=full)  # (k, group, class) as ``full`` orders them
+    # the backlog's estimated area, those without one, its cost: the same sums weighted by each damage's
+    # (one pass over the damages sorted by their (group, class): no ufunc.at over every damage and period)
+    priced = cfg.repair_cost is not None
+    keys = ("area", "no_estimate", "cost") if priced else ("area", "no_estimate")
+    cell = gi * len(classes) + ki
+    order = np.argsort(cell, kind="stable")
+    firsts = np.flatnonzero(np.r_[True, cell[order][1:] != cell[order][:-1]]) if n else np.zeros(0, dtype=np.int64)
+    op_sorted = op[order].astype(float)
+    open_sums, open_totals = {}, {}  # (k, group, class) as ``full`` orders them; per period, every group and class
+    for key in keys:
+        w = np.zeros((len(groups) * len(classes), n_per))
+        if n:
+            w[cell[order][firsts]] = np.add.reduceat(op_sorted * size[key][order][:, None], firsts, axis=0)
+        w = w.reshape(len(groups), len(classes), n_per)
+        w[:, -1] = w[:, :-1].sum(axis=1)  # total
+        open_sums[key] = w.transpose(2, 0, 1).ravel()
+        open_totals[key] = w[:, -1].sum(axis=0)
+    if not priced:  # no cost columns
+        open_sums["cost"], open_totals["cost"] = np.full(len(full), np.nan), np.full(n_per, np.nan)
 
     ev = pd.concat(frames, ignore_index=True)
     ev_total = ev.assign(**{"class": TOTAL})
     all_ev = pd.concat([ev, ev_total], ignore_index=True)
-    counts = all_ev[all_ev["kind"] != "days"].groupby(["k", "group", "class", "kind"]).size().unstack("kind")
+    is_count = all_ev["kind"].isin(COUNT_COLUMNS)
+    counts = all_ev[is_count].groupby(["k", "group", "class", "kind"]).size().unstack("kind")
+    sums = (all_ev[all_ev["kind"].isin([c for c, _ in REPAIR_SUMS])].groupby(["k", "group", "class", "kind"])["v"]
+            .sum().unstack("kind").reindex(columns=[c for c, _ in REPAIR_SUMS]))
     d = all_ev[all_ev["kind"] == "days"].groupby(["k", "group", "class"])["v"]
     med, p90 = d.median(), d.quantile(0.9)
 
@@ -303,6 +376,9 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
     tab["open"] = open_s.to_numpy()
     tab["days_median"] = med.reindex(full).round(1)
     tab["days_p90"] = p90.reindex(full).round(1)
+    sums = sums.reindex(full).fillna(0.0)
+    _size_columns(tab, open_sums["area"], open_sums["no_estimate"], open_sums["cost"],
+                  *(sums[c].to_numpy() for c, _ in REPAIR_SUMS))
     tab = tab.reset_index()
     labels = [_label(s, by) for s in starts[:-1]]
     first_day = [datetime.fromtimestamp(e, tz).date() for e in edges[:-1]]
@@ -314,26 +390,56 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
 
     # the totals of the periods (every class, every group): the console's table
     tot_ev = ev_total.assign(group="")
-    tc = tot_ev[tot_ev["kind"] != "days"].groupby(["k", "kind"]).size().unstack("kind")
+    tc = tot_ev[tot_ev["kind"].isin(COUNT_COLUMNS)].groupby(["k", "kind"]).size().unstack("kind")
+    ts = (tot_ev[tot_ev["kind"].isin([c for c, _ in REPAIR_SUMS])].groupby(["k", "kind"])["v"].sum()
+          .unstack("kind").reindex(index=range(n_per), columns=[c for c, _ in REPAIR_SUMS]).fillna(0.0))
     td = tot_ev[tot_ev["kind"] == "days"].groupby("k")["v"]
     totals = tc.reindex(range(n_per)).reindex(columns=list(COUNT_COLUMNS)).fillna(0).astype(int)
     totals["open"] = op.sum(axis=0)
     totals["days_median"] = td.median().reindex(range(n_per)).round(1)
     totals["days_p90"] = td.quantile(0.9).reindex(range(n_per)).round(1)
+    _size_columns(totals, *(open_totals[key] for key in ("area", "no_estimate", "cost")),
+                  *(ts[c].to_numpy() for c, _ in REPAIR_SUMS))
     totals.insert(0, "period", labels)
     totals = totals.reset_index(drop=True)
 
     all_days = ev.loc[ev["kind"] == "days", "v"]
-    out_cols = [c for c, *_ in COLUMNS if group or c != "group"]
+    out_cols = [c for c, *_ in COLUMNS if (group or c != "group") and (priced or c not in COST_COLUMNS)]
+    now_open = cands["status"].isin(OPEN_STATUSES).to_numpy()
     return Stats(table=tab[out_cols], totals=totals,
-                 open_now=int(cands["status"].isin(OPEN_STATUSES).sum()),
+                 open_now=int(now_open.sum()),
                  days_median=round(float(all_days.median()), 1) if len(all_days) else None,
-                 n_repairs=int(len(all_days)), by=by, group=group)
+                 n_repairs=int(len(all_days)), by=by, group=group,
+                 open_now_area_m2=round(float(size["area"][now_open].sum()), 1),
+                 open_now_no_estimate=int(size["no_estimate"][now_open].sum()),
+                 open_now_cost=round(float(size["cost"][now_open].sum())) if priced else None,
+                 currency=cfg.repair_cost.currency if priced else None)
+
+
+def _size_columns(tab: pd.DataFrame, open_area, open_no, open_cost, rep_area, rep_no, rep_cost) -> None:
+    """The backlog's and the repairs' area (m², one decimal), their damages without a size estimate (a count) and
+    their cost estimate (whole units; NaN: no unit prices) as ``tab``'s columns."""
+    tab["open_area_m2"] = np.round(np.asarray(open_area, dtype=float), 1)
+    tab["open_no_estimate"] = np.rint(open_no).astype(np.int64)
+    tab["open_cost"] = _whole(open_cost)
+    tab["repaired_area_m2"] = np.round(np.asarray(rep_area, dtype=float), 1)
+    tab["repaired_no_estimate"] = np.rint(rep_no).astype(np.int64)
+    tab["repaired_cost"] = _whole(rep_cost)
+
+
+def _whole(v) -> np.ndarray:
+    """Amounts rounded to whole units, as integers (NaN kept: no unit prices)."""
+    v = np.round(np.asarray(v, dtype=float))
+    return v if np.isnan(v).any() else v.astype(np.int64)
 
 
 def columns(st: Stats) -> list[tuple[str, str, str]]:
-    return [(c, (st.group if c == "group" else ja), (st.group if c == "group" else en)) for c, ja, en in COLUMNS
-            if st.group or c != "group"]
+    """The table's (column, Japanese heading, English heading): ``group`` headed by its field, the cost columns by
+    their currency (``概算補修費(円)``)."""
+    cur = f"({st.currency})" if st.currency else ""
+    shown = set(st.table.columns)
+    return [(c, st.group, st.group) if c == "group" else (c, ja.format(cur=cur), en.format(cur=cur and " " + cur))
+            for c, ja, en in COLUMNS if c in shown]
 
 
 def _cell(v):
@@ -374,7 +480,8 @@ def write_xlsx(st: Stats, path: Path, cfg=None) -> None:
     widths = xlsx_header(ws, cols)
     for i, row in enumerate(st.table.itertuples(index=False, name=None), 2):
         for j, ((name, _, _), v) in enumerate(zip(cols, row), 1):
-            fmt = "0.0" if name.startswith("days_") else None
+            fmt = ("0.0" if name.startswith("days_") or name.endswith("_area_m2") else
+                   "#,##0" if name.endswith("_cost") else None)
             widths[j - 1] = max(widths[j - 1], xlsx_cell(ws.cell(row=i, column=j), v, fmt))
     for j, wd in enumerate(widths, 1):
         ws.column_dimensions[get_column_letter(j)].width = wd

@@ -154,10 +154,13 @@ def test_stats_of_the_halves_add_up(registry, districts, tmp_path):  # noqa: F81
         dmg = districts["dmg"]
         mine = dmg[dmg["candidate_id"].isin(districts["damages"][half]) & dmg["merged_into"].isna()]
         n_open = int(mine["status"].isin(["new", "confirmed", "scheduled", "reopened"]).sum())
-        assert f"open now {n_open};" in r.stdout and f"in area {half}.geojson: {len(mine)} of " in r.stdout, r.stdout
+        assert f"open now {n_open}, " in r.stdout and f"in area {half}.geojson: {len(mine)} of " in r.stdout, r.stdout
     for key, row in whole.items():
-        for col in ("found", "repaired", "not_an_issue", "reopened", "open"):
+        for col in ("found", "repaired", "not_an_issue", "reopened", "open", "open_no", "rep_no"):
             assert _v(row, col) == sum(_v(halves[h][key], col) for h in halves if key in halves[h]), (key, col)
+        for col in ("open_area", "rep_area"):  # each of the three rounded to 0.1 m²
+            parts = sum(_v(halves[h][key], col) for h in halves if key in halves[h])
+            assert abs(_v(row, col) - parts) <= 0.15 + 1e-9, (key, col)
     assert all(_v(halves[h][("2026-11", "total")], "found") > 0 for h in halves)
     assert sum(_v(halves[h][("2026-12", "total")], "repaired") for h in halves) == 3  # test_stats' December repairs
 

@@ -216,3 +216,36 @@ def test_a_fleet_number_without_quotes_is_text(tmp_path):
     p.write_text("patrol_log:\n  vehicle: yes\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="patrol_log.vehicle"):
         load_config(p)
+
+
+@pytest.mark.parametrize("text, why", [
+    ("repair_cost:\n  per_m2: {D00: 3000, D10: 3000, D20: -8000, D40: 15000}\n",
+     "repair_cost.per_m2: D20: -8000 is not a price: give 0 or more per m²"),
+    ("repair_cost:\n  per_m2: {D00: 3000, D10: 3000, D20: 8000, D40: 15000}\n  minimum: -1\n",
+     "repair_cost.minimum: -1 is not a price"),
+    ("repair_cost:\n  per_m2: {D00: 3000, D10: 3000, D20: 8000}\n", "repair_cost.per_m2: no price for D40"),
+    ("repair_cost:\n  per_m2: {D00: 3000, D10: 3000, D20: 8000, D40: 15000, D50: 1}\n",
+     "repair_cost.per_m2: unknown class ids ['D50']"),
+    ("repair_cost:\n  minimum: 20000\n", "repair_cost.per_m2: Field required"),
+    ("repair_cost:\n  per_m2: {D00: 1, D10: 1, D20: 1, D40: 1}\n  per_m3: 1\n", "repair_cost.per_m3: unknown setting"),
+])
+def test_repair_cost_prices_are_checked(tmp_path, text, why):
+    """`repair_cost` (patrol stats' 概算補修費): a negative unit price or minimum, a class without a price or an unknown
+    one stop the load naming the setting and the class (exit 4, as every config error)."""
+    p = tmp_path / "c.yaml"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(e.value).startswith(f"{p}: {why}")
+
+
+def test_repair_cost_is_none_by_default_and_reads_full_width_prices(tmp_path):
+    """No unit prices are shipped (none invented): the default config has no repair_cost; a city's own, typed with
+    a Japanese IME, is read."""
+    assert load_config(DEFAULT_CONFIG).repair_cost is None and load_config(None).repair_cost is None
+    p = tmp_path / "c.yaml"
+    p.write_text("repair_cost:\n  per_m2: {D00: ３０００, D10: 3000, D20: 8000.5, D40: 0}\n  minimum: ２００００\n"
+                 "  currency: EUR\n", encoding="utf-8")
+    rc = load_config(p).repair_cost
+    assert rc.per_m2 == {"D00": 3000.0, "D10": 3000.0, "D20": 8000.5, "D40": 0.0}
+    assert (rc.minimum, rc.currency) == (20000.0, "EUR")

@@ -81,9 +81,13 @@ def _v(row: dict, key: str):
     col = {"found": "発見 found", "repaired": "補修 repaired", "not_an_issue": "対象外 not an issue",
            "reopened": "再発 reopened", "open": "期末未対応 open at end",
            "median": "補修日数(中央値) days to repair (median)",
-           "p90": "補修日数(90%) days to repair (90th percentile)"}[key]
+           "p90": "補修日数(90%) days to repair (90th percentile)",
+           "open_area": "補修対象面積(m²) open area (m²)", "open_no": "未対応 面積推定なし open, no size estimate",
+           "open_cost": "概算補修費(円) repair cost estimate, open (円)",
+           "rep_area": "補修面積(m²) repaired area (m²)", "rep_no": "補修 面積推定なし repaired, no size estimate",
+           "rep_cost": "補修費概算(円) repair cost estimate, repaired (円)"}[key]
     v = row[col]
-    return v if key in ("median", "p90") else int(v)
+    return v if key in ("median", "p90") else float(v) if key.endswith("_area") else int(v)
 
 
 def test_stats_by_month_counts_repairs_backlog_and_days(registry, tmp_path):
@@ -126,7 +130,8 @@ def test_stats_without_repairs_says_no_repairs(registry):
     """Periods without a repair printed `median days to repair none repaired (0 repairs, …)`; now `no repairs (…)`.
     From 2026-11-22 to 11-26 the sample registry holds no repair (R-000010's is dated 11-21)."""
     r = ok(patrol("stats", registry["store"], "--since", "2026-11-22", "--until", "2026-11-26"))
-    assert r.stdout.splitlines()[-1] == "open now 26; no repairs (2026-11 – 2026-11)", r.stdout
+    line = r.stdout.splitlines()[-1]
+    assert line.startswith("open now 26, ") and line.endswith(" m²; no repairs (2026-11 – 2026-11)"), r.stdout
 
 
 def test_stats_by_week_and_since(registry, tmp_path):
@@ -344,12 +349,15 @@ def test_stats_group_by_road_name(tmp_path):
     with open(grouped, encoding="utf-8-sig", newline="") as fh:
         g_rows = list(csv.DictReader(fh))
     assert {r["road_name"] for r in g_rows} == set(want)
-    keys = ("found", "repaired", "not_an_issue", "reopened", "open")
+    keys = ("found", "repaired", "not_an_issue", "reopened", "open", "open_no", "rep_no")
     for (period, cls), row in rows.items():  # every period and class: the roads add up to the whole
         per = [r for r in g_rows if (r["期間 period"], r["分類 class"]) == (period, cls)]
         assert per, (period, cls)
         for k in keys:
             assert sum(_v(r, k) for r in per) == _v(row, k), (period, cls, k)
+        for k in ("open_area", "rep_area"):  # each rounded to 0.1 m²
+            assert abs(sum(_v(r, k) for r in per) - _v(row, k)) <= 0.05 * (len(per) + 1), (period, cls, k)
+    assert _v(rows[("2026-12", "total")], "open_area") > 0
     for g, (found, open_, repaired, not_an_issue) in want.items():  # each road's own damages
         tot = {r["期間 period"]: r for r in g_rows if r["road_name"] == g and r["分類 class"] == "total"}
         assert (_v(tot["2026-11"], "found"), _v(tot["2026-12"], "found")) == (found, 0), g
@@ -359,3 +367,152 @@ def test_stats_group_by_road_name(tmp_path):
         for c, n in by_cls.items():
             (row,) = [r for r in g_rows if (r["road_name"], r["期間 period"], r["分類 class"]) == (g, "2026-11", c)]
             assert _v(row, "found") == n, (g, c)
+
+
+PRICES = {"D00": 3000.0, "D10": 3000.0, "D20": 8000.0, "D40": 15000.0}  # a test's unit prices (円/m²), no city's
+
+
+def _sizes(store: Path) -> dict[str, tuple[str, float | None]]:
+    """The registry's damages (not merged away): id -> (class, est_width_m × est_length_m, None where either is
+    missing), read with sqlite3 alone."""
+    import sqlite3
+
+    con = sqlite3.connect(store)
+    try:
+        rows = con.execute("SELECT candidate_id, class, est_width_m, est_length_m FROM candidates "
+                           "WHERE merged_into IS NULL").fetchall()
+    finally:
+        con.close()
+    return {cid: (cls, w * l if w is not None and l is not None else None) for cid, cls, w, l in rows}
+
+
+def _without_size(registry: dict, tmp_path: Path, ids: tuple[str, ...]) -> tuple[Path, dict]:
+    """A copy of the fixture's registry whose damages ``ids`` have no size estimate (as a drive without a camera
+    mounting leaves them), and its sizes (``_sizes``)."""
+    import shutil
+
+    from detector.store import Store
+
+    store = tmp_path / "registry.gpkg"
+    shutil.copy(registry["store"], store)
+    with Store(store) as st, st._txn():  # (its connection has the functions the spatial index's triggers call)
+        st.con.executemany("UPDATE candidates SET est_width_m=NULL WHERE candidate_id=?", [(i,) for i in ids])
+    return store, _sizes(store)
+
+
+def _cost(sizes: dict, ids, minimum: float | None) -> float:
+    """Σ max(area × price, minimum) over ``ids``, a damage without a size the minimum (none: left out)."""
+    total = 0.0
+    for cid in ids:
+        cls, a = sizes[cid]
+        if a is None:
+            total += minimum or 0.0
+        else:
+            total += max(a * PRICES[cls], minimum or 0.0)
+    return total
+
+
+def _close(got: float, want: float, places: int = 1) -> bool:
+    return abs(got - want) <= 0.5 * 10 ** -places + 1e-9
+
+
+def test_stats_area_of_the_backlog_and_of_the_repairs(registry, tmp_path):
+    """補修対象面積: the backlog's estimated area at each period's end and the repaired area of the period, per class
+    and in total, are the sums of est_width_m × est_length_m of exactly those damages (the registry read with
+    sqlite3); a damage without a size estimate is counted in no_estimate, not in the area. Without unit prices
+    (the default config) there are no cost columns; the console's line gives the backlog's area today."""
+    # R-000005 (open throughout) and R-000021 (D40, repaired 12-10) without a size, as a drive without a mounting
+    store, sizes = _without_size(registry, tmp_path, ("R-000005", "R-000021"))
+    assert len(sizes) == 30 and sum(a is None for _, a in sizes.values()) == 2
+    assert all(a is not None and a > 0 for cid, (_, a) in sizes.items() if cid not in ("R-000005", "R-000021"))
+    out = tmp_path / "stats.csv"
+    r = ok(patrol("stats", store, "--until", "2027-01-31", "--out", out))
+    head, rows = _rows(out)
+    assert head[12:] == ["補修対象面積(m²) open area (m²)", "未対応 面積推定なし open, no size estimate",
+                         "補修面積(m²) repaired area (m²)", "補修 面積推定なし repaired, no size estimate"]
+    assert not any("円" in h for h in head)  # no unit prices: no cost
+    repaired = {"2026-11": {"R-000010"}, "2026-12": {"R-000002", "R-000021", "R-000006"}, "2027-01": set()}
+    # open at each month's end: November all 30 (R-000010 repaired 11-21, open again from its sighting of 11-27);
+    # December and January less the three repaired and R-000003 (not an issue)
+    open_ = {"2026-11": set(sizes), "2026-12": set(sizes) - repaired["2026-12"] - {"R-000003"}}
+    open_["2027-01"] = open_["2026-12"]
+    for period in ("2026-11", "2026-12", "2027-01"):
+        for cls in ("D00", "D10", "D20", "D40", "total"):
+            row = rows[(period, cls)]
+            mine = lambda ids: [i for i in ids if cls == "total" or sizes[i][0] == cls]  # noqa: E731
+            o, rep = mine(open_[period]), mine(repaired[period])
+            assert _v(row, "open") == len(o), (period, cls)
+            want = sum(sizes[i][1] for i in o if sizes[i][1] is not None)
+            assert _close(_v(row, "open_area"), want), (period, cls, _v(row, "open_area"), want)
+            assert _v(row, "open_no") == sum(sizes[i][1] is None for i in o), (period, cls)
+            want = sum(sizes[i][1] for i in rep if sizes[i][1] is not None)
+            assert _close(_v(row, "rep_area"), want), (period, cls, _v(row, "rep_area"), want)
+            assert _v(row, "rep_no") == sum(sizes[i][1] is None for i in rep), (period, cls)
+    dec = rows[("2026-12", "total")]
+    assert _v(dec, "open_no") == 1 and _v(dec, "rep_no") == 1 and _v(dec, "open_area") > 0  # R-000005, R-000021
+    assert _v(rows[("2026-12", "D40")], "rep_area") == 0.0 and _v(rows[("2026-12", "D40")], "rep_no") == 1
+    # the console: the damages open today (their stored status; R-000010 reopened), as `open now` counts them
+    now = open_["2026-12"]
+    area = sum(sizes[i][1] for i in now if sizes[i][1] is not None)
+    line = next(x for x in r.stdout.splitlines() if x.startswith("open now"))
+    assert line.startswith(f"open now 26, {area:,.1f} m² (1 without a size estimate); median days to repair"), line
+
+
+def test_stats_cost_estimate_with_the_citys_unit_prices(registry, tmp_path):
+    """概算補修費: with repair_cost in the config, open_cost and repaired_cost are Σ max(area × the class's price,
+    minimum) over the same damages; one without a size estimate costs the minimum, or is left out without one (and
+    counted in no_estimate). csv whole yen, xlsx area 0.0 and cost #,##0; the console's line gives the cost."""
+    from openpyxl import load_workbook
+
+    store, sizes = _without_size(registry, tmp_path, ("R-000005", "R-000021"))
+    repaired_dec = {"R-000002", "R-000021", "R-000006"}
+    open_dec = set(sizes) - repaired_dec - {"R-000003"}
+    prices = "{" + ", ".join(f"{k}: {v:g}" for k, v in PRICES.items()) + "}"
+    for minimum in (20000.0, None):
+        cfg = tmp_path / "city.yaml"
+        cfg.write_text(f"repair_cost:\n  per_m2: {prices}\n" + (f"  minimum: {minimum:g}\n" if minimum else ""),
+                       encoding="utf-8")
+        out = tmp_path / "cost.csv"
+        r = ok(patrol("stats", store, "--config", cfg, "--until", "2026-12-31", "--out", out))
+        head, rows = _rows(out)
+        assert head[12:] == ["補修対象面積(m²) open area (m²)", "未対応 面積推定なし open, no size estimate",
+                             "概算補修費(円) repair cost estimate, open (円)", "補修面積(m²) repaired area (m²)",
+                             "補修 面積推定なし repaired, no size estimate",
+                             "補修費概算(円) repair cost estimate, repaired (円)"]
+        for cls in ("D00", "D10", "D20", "D40", "total"):
+            row = rows[("2026-12", cls)]
+            mine = lambda ids: [i for i in ids if cls == "total" or sizes[i][0] == cls]  # noqa: E731
+            assert _close(_v(row, "open_cost"), _cost(sizes, mine(open_dec), minimum), 0), (minimum, cls)
+            assert _close(_v(row, "rep_cost"), _cost(sizes, mine(repaired_dec), minimum), 0), (minimum, cls)
+        # R-000021 (D40) has no size: the minimum where one is set, else nothing
+        assert _v(rows[("2026-12", "D40")], "rep_cost") == (20000 if minimum else 0)
+        want = round(_cost(sizes, open_dec, minimum))
+        line = next(x for x in r.stdout.splitlines() if x.startswith("open now"))
+        assert f"(1 without a size estimate), repair cost est. {want:,} 円; " in line, line
+    # (the cost with a minimum is more: every damage at least 20,000 円)
+    assert _cost(sizes, open_dec, 20000.0) > _cost(sizes, open_dec, None) > 0
+    out = tmp_path / "cost.xlsx"
+    cfg.write_text(f"repair_cost:\n  per_m2: {prices}\n  minimum: 20000\n", encoding="utf-8")
+    ok(patrol("stats", store, "--config", cfg, "--by", "year", "--until", "2026-12-31", "--out", out))
+    ws = load_workbook(out)["stats"]
+    head = [c.value for c in ws[1]]
+    fmt = {h: c.number_format for h, c in zip(head, ws[2])}
+    val = {h: c.value for h, c in zip(head, ws[6])}  # 2026, total
+    assert val["分類\nclass"] == "total"
+    assert fmt["補修対象面積(m²)\nopen area (m²)"] == "0.0" and fmt["補修面積(m²)\nrepaired area (m²)"] == "0.0"
+    assert fmt["概算補修費(円)\nrepair cost estimate, open (円)"] == "#,##0"
+    assert fmt["補修費概算(円)\nrepair cost estimate, repaired (円)"] == "#,##0"
+    assert val["概算補修費(円)\nrepair cost estimate, open (円)"] == round(_cost(sizes, open_dec, 20000.0))
+    # the year's repairs: R-000010's too (11-21)
+    assert val["補修費概算(円)\nrepair cost estimate, repaired (円)"] == round(
+        _cost(sizes, repaired_dec | {"R-000010"}, 20000.0))
+    assert val["未対応 面積推定なし\nopen, no size estimate"] == 1
+
+
+def test_stats_refuses_a_negative_unit_price(registry, tmp_path):
+    """A negative price stops the command before any work, naming the setting and the class (exit 4)."""
+    cfg = tmp_path / "city.yaml"
+    cfg.write_text("repair_cost:\n  per_m2: {D00: 3000, D10: 3000, D20: 8000, D40: -15000}\n", encoding="utf-8")
+    r = patrol("stats", registry["store"], "--config", cfg)
+    assert r.returncode == 4, r.stderr
+    assert "repair_cost.per_m2: D40: -15000 is not a price" in " ".join(r.stderr.split()) and "Traceback" not in r.stderr
