@@ -48,21 +48,39 @@ def pretrained() -> Path:
     return need(PRETRAINED)
 
 
+#: how long (ms of Chromium's virtual time) in_phone waits for the frame's resize event after a turn: real seconds
+#: on a loaded machine (the idle time skipped fast); the probe comes as soon as the event has
+TURN_WAIT = 10000
+
+
 def in_phone(page: Path, fragment: str, expr: str, width: int = 375, height: int = 812, before: str = "",
              after: int = 0, extra: tuple[str, ...] = (), turn: tuple[int, int] | None = None):
     """``expr`` evaluated in ``page`` shown at ``width`` × ``height`` CSS px: in an iframe of that size (headless
     Chromium's window is never narrower than 500 px: a page opened with ``--window-size=390,…`` is laid out 500 px wide), sent to
     the host page (postMessage) and read back from it. ``before`` (JS) runs 2.5 s after the page opened, ``expr``
     ``after`` ms later; ``extra``: more Chromium flags (a user agent); ``turn``: the frame resized to that width ×
-    height right after ``before`` (the phone turned between portrait and landscape). Rewrites ``page`` (give each
-    call its own copy) and writes host.html beside it."""
+    height right after ``before`` (the phone turned between portrait and landscape), ``expr`` then ``after`` ms after
+    the frame's resize event (up to TURN_WAIT ms for it). Rewrites ``page`` (give each call its own copy) and writes
+    host.html beside it.
+
+    The timers run on Chromium's virtual time (test_report.chromium), which skips idle time, but the frame's resize
+    event comes with its next rendered frame, in real time: under load, a probe a fixed time after the turn (before:
+    1.5 s) ran before the page had been told of its new size (the popup still sized for the old map)."""
     from test_report import FRAMES, console_errors, probe_of, render
 
     html = page.read_text(encoding="utf-8")
-    if turn:
-        before = f"{before}; parent.postMessage({{turn: [{turn[0]}, {turn[1]}]}}, '*')"
-    script = (f"<script>setTimeout(function () {{ {before}; setTimeout(function () {{ parent.postMessage("
-              f"JSON.stringify({expr}), '*'); }}, {after}); }}, 2500);</script>")
+    budget = 8000
+    if not turn:
+        script = (f"<script>setTimeout(function () {{ {before}; setTimeout(function () {{ parent.postMessage("
+                  f"JSON.stringify({expr}), '*'); }}, {after}); }}, 2500);</script>")
+    else:  # probed ``after`` ms after the frame's resize event to the turned size: polled for, not a fixed wait
+        script = (f"<script>setTimeout(function () {{ {before}; var seen = false, waited = 0;"
+                  f" addEventListener('resize', function () {{ if (innerWidth === {turn[0]} && innerHeight === {turn[1]})"
+                  f" seen = true; }}); parent.postMessage({{turn: [{turn[0]}, {turn[1]}]}}, '*');"
+                  f" (function wait() {{ if (!seen && (waited += 50) <= {TURN_WAIT}) return setTimeout(wait, 50);"
+                  f" setTimeout(function () {{ parent.postMessage(JSON.stringify({{resized: seen, probe: {expr}}}), '*');"
+                  f" }}, {after}); }})(); }}, 2500);</script>")
+        budget += TURN_WAIT + after
     page.write_text(html.replace("<script", FRAMES + "<script", 1).replace("</body>", script + "</body>"), encoding="utf-8")
     host = page.with_name("host.html")
     host.write_text(f'<!doctype html><html><body style="margin:0"><iframe src="{page.name}{fragment}" width="{width}" '
@@ -71,9 +89,13 @@ def in_phone(page: Path, fragment: str, expr: str, width: int = 375, height: int
                     'f.height = e.data.turn[1]; return; } document.documentElement.setAttribute("data-probe", e.data); });'
                     '</script></body></html>', encoding="utf-8")
     w, h = (max(width, turn[0]), max(height, turn[1])) if turn else (width, height)
-    dom, err = render(host, "", f"--window-size={max(w, 500) + 50},{h + 50}", *extra)
+    dom, err = render(host, "", f"--window-size={max(w, 500) + 50},{h + 50}", *extra, budget=budget)
     assert not console_errors(err), console_errors(err)
-    return probe_of(dom)
+    p = probe_of(dom)
+    if turn:
+        assert p["resized"], f"the frame got no resize event to {turn} within {TURN_WAIT} ms (virtual time) of the turn"
+        p = p["probe"]
+    return p
 
 
 def print_tools() -> tuple[str, str]:
