@@ -902,6 +902,25 @@ def write_label_set(picks: Sequence[Pick], out: Path, thresholds: dict[str, floa
         wr.writerows(_csv_row(p, thresholds) for p in picks)
 
 
+def kept_paths(frames: Sequence, picks: Sequence[Pick], drives: Sequence[Path], video_dir: Path, out: Path) -> list:
+    """The frames as frames.csv gives them: a frame taken from a video into ``video_dir`` (the temporary folder,
+    removed when label-set ends) with a path that is still there afterwards: a chosen one its image in OUT/images
+    (the picture labelled), any other its video file (``drives[i] / <video>``, as a video that gave no frame is
+    named; the time in it is the ``@m:ss.s`` of its name). Photos and rejected videos as read."""
+    from dataclasses import replace
+
+    video_dir = Path(video_dir).absolute()
+    chosen = {id(p.pred.frame): (out / "images" / p.image).absolute() for p in picks}
+    rows = []
+    for f in frames:
+        p = Path(f.path)
+        if p.is_absolute() and p.is_relative_to(video_dir):
+            i = int(p.relative_to(video_dir).parts[0])  # read_and_predict: drive i's videos under video_dir/i
+            f = replace(f, path=chosen.get(id(f)) or (Path(drives[i]) / f.name.rpartition("@")[0]).absolute())
+        rows.append(f)
+    return rows
+
+
 def make_label_set(drives: Sequence[Path], out: Path, cfg: Config, weights: Path, n: int = 200, progress=None,
                    config: Path | None = None, tracks: Sequence[Path] = ()) -> LabelSetSummary:
     """`patrol label-set`: check OUT, read and predict the drives, choose ``n`` frames, write them (``config``: the
@@ -924,7 +943,8 @@ def make_label_set(drives: Sequence[Path], out: Path, cfg: Config, weights: Path
         unique_names(picks)
         out.mkdir(parents=True, exist_ok=True)
         summary.replaced = _clear_earlier(out)
-        write_frames_csv(summary.frames, out / FRAMES_CSV)  # before label-set.csv, which marks OUT as a label-set
+        # before label-set.csv, which marks OUT as a label-set; a video frame's path: one kept after tmp is gone
+        write_frames_csv(kept_paths(summary.frames, picks, drives, Path(tmp), out), out / FRAMES_CSV)
         write_label_set(picks, out, thresholds, progress, config)
     summary.picks = picks
     summary.chosen = Counter(p.reason for p in picks)

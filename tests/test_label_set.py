@@ -585,6 +585,15 @@ def test_a_video_drives_frames_are_written_named_by_the_video_and_time_and_nothi
     assert f"0 frames predicted, {n_frames} taken from the cache" in said, said
     assert _rows(out) == rows and _left_in_tmp(tmp) == []
     assert sorted(p.name for p in (out / "images").iterdir()) == sorted(r["image"] for r in rows)
+    # frames.csv: every video frame's path is one still there (not the temporary JPEG it was read from): a chosen
+    # frame's the image written of it, any other's the video (its time in it: the name's @m:ss.s)
+    with open(out / "frames.csv", encoding="utf-8", newline="") as fh:
+        frames = list(csv.DictReader(fh))
+    assert len(frames) == n_frames and all(VIDEO_FRAME.fullmatch(f["name"]) for f in frames), frames[:3]
+    image_of = {r["frame"]: r["image"] for r in rows}
+    for f in frames:
+        want = (out / "images" / image_of[f["name"]]) if f["name"] in image_of else drive / "dashcam.mp4"
+        assert Path(f["path"]) == want.absolute() and Path(f["path"]).is_file(), f
     t0 = photos[0].time
     secs = []
     for r in rows:
@@ -670,6 +679,13 @@ def test_video_drives_of_one_name_and_a_photo_drive_in_one_call(tmp_path, video_
             i = read_index(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY))
             assert i is not None and abs(pts[i] - s) < 0.06, (r, i)
     assert kinds["a"] and kinds["b"] and kinds["photo"], kinds
+    # frames.csv: each drive's unchosen video frames name its own video (two drives' dashcam.mp4 told apart)
+    with open(out / "frames.csv", encoding="utf-8", newline="") as fh:
+        paths = Counter((f["drive"], f["path"]) for f in csv.DictReader(fh) if f["name"] not in
+                        {r["frame"] for r in rows if r["drive"] == f["drive"]})
+    assert {d for d, _ in paths} == {"a/day1", "b/day1", "phone"}, paths
+    for (d, path), k in paths.items():
+        assert Path(path).is_file() and (d == "phone" or path == str((tmp_path / d / "dashcam.mp4").absolute())), d
     # the photos and the video frames of a share the road: two chosen frames 20 m apart (or the gap used)
     gap_m = float(re.search(r"and ([\d.]+) m apart", run.stdout).group(1))
     pos = np.radians([(float(r["lat"]), float(r["lon"])) for r in rows if r["lat"]])
