@@ -1200,6 +1200,7 @@ def stats(
     from detector.errors import UsageError
     from detector.export import road_columns
     from detector.stats import NO_GROUP, PERIODS, compute, read_registry, write
+    from rich.cells import cell_len
 
     by = by.strip().lower()
     if by not in PERIODS:
@@ -1248,11 +1249,40 @@ def stats(
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
     t = Table(title=f"registry figures by {by}" + (f" (all {group})" if group else "")
               + (f" in area {district.label}" if district is not None else ""), title_justify="left")
-    for head in ("period", "found", "repaired", "not_an_issue", "reopened", "open", "days med", "days p90"):
-        t.add_column(head, justify="left" if head == "period" else "right")
-    for r in res.totals.itertuples(index=False):
-        t.add_row(r.period, *(str(getattr(r, c)) for c in ("found", "repaired", "not_an_issue", "reopened", "open")),
-                  *("" if v != v else f"{v:.1f}" for v in (r.days_median, r.days_p90)))
+    # the backlog's area at each period's end (and its cost, with the city's unit prices) beside its count. Where the
+    # headings on one line do not fit the console (a cost column in 100 columns) each column is as wide as its longest
+    # value or heading word, the headings broken between words: no number or word is cut (rich would cut the widest)
+    priced = res.open_now_cost is not None
+    heads = ["period", "found", "repaired", "not an issue", "reopened", "open", "open m²",
+             *([f"open cost {res.currency}" if res.currency else "open cost"] if priced else []), "days med", "days p90"]
+    rows = [[r.period, *(str(getattr(r, c)) for c in ("found", "repaired", "not_an_issue", "reopened", "open")),
+             f"{r.open_area_m2:,.1f}", *([f"{r.open_cost:,}"] if priced else []),
+             *("" if v != v else f"{v:.1f}" for v in (r.days_median, r.days_p90))] for r in res.totals.itertuples(index=False)]
+    longest = [max(cell_len(row[k]) for row in rows) for k in range(len(heads))]
+    whole = [max(cell_len(h), n) for h, n in zip(heads, longest)]  # the heading on one line
+    widths: list[int | None] = [None] * len(heads)
+    if sum(whole) + 3 * len(heads) + 1 > console.width:
+        widths = [max(n, *map(cell_len, h.split())) for h, n in zip(heads, longest)]
+        room = console.width - (sum(widths) + 3 * len(heads) + 1)
+
+        def lines(h: str, w: int) -> int:  # the heading's lines in w cells, broken between words
+            n, used = 1, -1
+            for word in map(cell_len, h.split()):
+                n, used = (n, used + 1 + word) if used + 1 + word <= w else (n + 1, word)
+            return n
+
+        while room > 0:  # the room left: to the heading of the most lines, as little as takes one off
+            k = max(range(len(heads)), key=lambda k: lines(heads[k], widths[k]))
+            more = next((w for w in range(widths[k] + 1, whole[k] + 1)
+                         if lines(heads[k], w) < lines(heads[k], widths[k])), None)
+            if more is None or more - widths[k] > room:
+                break
+            room -= more - widths[k]
+            widths[k] = more
+    for head, w in zip(heads, widths):
+        t.add_column(head, justify="left" if head == "period" else "right", width=w)
+    for row in rows:
+        t.add_row(*row)
     console.print(t)
     span = f"{res.totals['period'].iloc[0]} – {res.totals['period'].iloc[-1]}"
     med = (f"median days to repair {res.days_median:.1f} days ({res.n_repairs} repair{'s' if res.n_repairs != 1 else ''}"
