@@ -1253,11 +1253,13 @@ def stats(
     # headings on one line do not fit the console (a cost column in 100 columns) each column is as wide as its longest
     # value or heading word, the headings broken between words: no number or word is cut (rich would cut the widest)
     priced = res.open_now_cost is not None
+    cost_head = f"open cost {res.currency}" if res.currency else "open cost"
     heads = ["period", "found", "repaired", "not an issue", "reopened", "open", "open m²",
-             *([f"open cost {res.currency}" if res.currency else "open cost"] if priced else []), "days med", "days p90"]
+             *([cost_head] if priced else []), "days med", "days p90"]
     rows = [[r.period, *(str(getattr(r, c)) for c in ("found", "repaired", "not_an_issue", "reopened", "open")),
              f"{r.open_area_m2:,.1f}", *([f"{r.open_cost:,}"] if priced else []),
-             *("" if v != v else f"{v:.1f}" for v in (r.days_median, r.days_p90))] for r in res.totals.itertuples(index=False)]
+             *("" if v != v else f"{v:.1f}" for v in (r.days_median, r.days_p90))]
+            for r in res.totals.itertuples(index=False)]
     longest = [max(cell_len(row[k]) for row in rows) for k in range(len(heads))]
     whole = [max(cell_len(h), n) for h, n in zip(heads, longest)]  # the heading on one line
     widths: list[int | None] = [None] * len(heads)

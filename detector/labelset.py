@@ -27,8 +27,8 @@ borderline call and every hit), ``train.txt`` and
 ``README.txt`` (the next steps, Japanese and English, its paths relative to OUT), ``label-set.json`` (each label
 file's boxes as written: train, tune and eval tell the unchecked ones, :func:`unchecked_prelabels`; each label file
 also carries its own mark, :data:`MARK_TAG`, which LabelImg's save drops), ``frames.csv`` (every file read, as
-detect's: rejected ones with their reason) and ``label-set.csv`` (UTF-8 with BOM, one row per chosen frame, its
-``split``).
+detect's: rejected ones with their reason; a video frame's ``path`` one that outlives label-set, :func:`kept_paths`)
+and ``label-set.csv`` (UTF-8 with BOM, one row per chosen frame, its ``split``).
 
 The split is by place, not every k-th pick: consecutive picks can show one pothole (from 25 m and from 5 m), and a
 val photo of a damage that is also in train makes the val score optimistic. Val is whole stretches of road
