@@ -2112,22 +2112,25 @@ _APP_JS = r"""
   var HAS_PASSES = C.some(function (c) { return c.n_passes !== null && c.n_passes !== undefined; });
   var markerLayer = L.featureGroup().addTo(map);
   var markers = [];
-  // a popup's size limits from the map's size (a damage's: its height too, scrolled inside beyond it); set again
-  // when the map's size changes (a phone or tablet turned between portrait and landscape: below)
+  // every popup's size limits from the map's size (a damage's, a road segment's, a citizen report's: its width, and
+  // its height, scrolled inside beyond it; a damage's no narrower than 240 px); set again when the map's size changes
+  // (a phone or tablet turned between portrait and landscape: below). Kept clear of the map's edges and of the
+  // collapsed legend in the top right corner: its box (the content and 28 px of margins, 47 px across) within the
+  // pans' padding (10 px at the sides, 50 above, 10 below), on a phone's short landscape map too, where a popup as tall
+  // as it gets is pinned 50 px below the top: the point it opened at (its marker) 9 px above the map's bottom (with
+  // s.y - 90: 1 px past it, the marker cut in half)
   function popupSize(o, damage) {
     var s = map.getSize();
-    o.maxWidth = Math.min(360, s.x - 70);
-    if (damage) { o.minWidth = Math.min(240, s.x - 70); o.maxHeight = s.y - 90; }
+    o.maxWidth = Math.min(360, s.x - 70); o.maxHeight = s.y - 100;
+    o.autoPanPaddingTopLeft = L.point(10, 50); o.autoPanPaddingBottomRight = L.point(10, 10);
+    if (damage) o.minWidth = Math.min(240, s.x - 70);
     return o;
   }
   C.forEach(function (c, i) {
     if (typeof c.lat !== "number" || typeof c.lon !== "number") { markers.push(null); return; }
     var m = L.circleMarker([c.lat, c.lon], styleFor(c)), box = null;
-    // built once: update() (below) lays out the same content again instead of a new one with a new photo;
-    // kept clear of the map's edges and of the collapsed legend in the top right corner: its box (the content and
-    // 28 px of margins, 47 px across) within the pans' padding (10 px at the sides, 50 above, 10 below), on a phone too
-    m.bindPopup(function () { return box || (box = popupFor(c)); },
-                popupSize({autoPanPaddingTopLeft: L.point(10, 50), autoPanPaddingBottomRight: L.point(10, 10)}, true));
+    // built once: update() (below) lays out the same content again instead of a new one with a new photo
+    m.bindPopup(function () { return box || (box = popupFor(c)); }, popupSize({}, true));
     m.on("click", function () { select(i, false); });
     markers.push(m);
   });

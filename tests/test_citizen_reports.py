@@ -447,7 +447,11 @@ def test_html_search_finds_a_report_by_its_id(reports, registry, tmp_path):
     assert b["pop"] and b["pop"].startswith(f"住民通報 / citizen report MCR {unseen}") and "未確認" in b["pop"], b
     assert b["rows"] == [] and "&z=18/" in b["hash"], b
     lat, lon = map(float, b["hash"].rsplit("z=18/", 1)[1].split("/"))
-    assert _m(lat, lon, FAR[1][1], FAR[1][2]) < 60, (lat, lon, FAR[1])
+    # the report inside the view, as above (its popup kept 50 px below the map's top, as a damage's: the centre ~60 m
+    # north of it at this map's size)
+    dx, dy = _m(lat, lon, lat, FAR[1][2]) / mpp, _m(lat, lon, FAR[1][1], lon) / mpp
+    w, h = b["size"]
+    assert dx < w / 2 and dy < h / 2, (dx, dy, b["size"], lat, lon, FAR[1])
 
 
 #: a resident's words for each true class (category, text) and the kind they say; README's word table
@@ -559,3 +563,53 @@ def test_a_report_of_a_kind_none_is_near_falls_back_and_says_so(registry, tmp_pa
     f1, f2 = got["F-1"], got["F-2"]
     assert (f1[keys.index("candidate_id")], f1[keys.index("kind")], f1[keys.index("match")]) == (pothole, "ひび割れ", "別種")
     assert (f2[keys.index("candidate_id")], f2[keys.index("kind")], f2[keys.index("match")]) == (crack, "亀甲状ひび割れ", "類似")
+
+
+#: a popup opened on the map by a click on its line or marker (as a finger does: at the point of it in the map's view)
+#: and, 1 s later (virtual time: its autoPan's animation runs on the page's timers), its box against the map's box
+POP_OPEN = """function popAt(p) { var b = p.getBoundingClientRect(), x = (b.left + b.right) / 2, y = (b.top + b.bottom) / 2;
+    if (p.getTotalLength) { var pt = p.getPointAtLength(p.getTotalLength() / 2), m = p.getScreenCTM(); x = m.a * pt.x + m.e; y = m.d * pt.y + m.f; }
+    window.__at = p; p.dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true, clientX: x, clientY: y, view: window})); }
+  function popBox() { var w = document.querySelector('.leaflet-popup-content-wrapper'), c = document.querySelector('.leaflet-popup-content');
+    return w && {pop: box(w), map: box('#map'), in: within(box(w), box('#map')), h: c.offsetHeight, text: c.textContent.slice(0, 60),
+                 at: box(window.__at)}; }"""
+
+
+def test_every_layers_popup_fits_a_short_map_in_chromium(reports, tmp_path):
+    """A phone in landscape (667×375: the map 280 px high): a matched citizen report's popup (its damage, kind and
+    match, posted, category, text, city's status, source, position, the link to its damage) and a road-condition
+    segment's lie whole inside the map, as a damage's does (scrolled within; before: no height limit, the report's
+    ran past the map's edge). The same limits as a damage's (popupSize), set again when the phone turns."""
+    from conftest import in_phone
+    from test_report import BOXES
+
+    store, _, sites, _ = reports
+    rows = _export_rows(sites)
+    for r in rows:  # a resident's longer words: a popup of several lines, as a city's export has them
+        r[5] += " 歩道側の端から車線の中央にかけて深さ数センチの穴があり、自転車や二輪車が避けて通っている。夜は暗くて見えにくい。"
+        r[7] = "受付 (道路維持課に回付済み、現地確認の予定)"
+    ok(patrol("import-reports", store, _write(tmp_path / "mcr.csv", rows, "utf-8"), "--source", "MCR"))
+    out = tmp_path / "report.html"
+    ok(patrol("export", store, "--format", "html", "--roads", need(TOYAMA / "roads.geojson"), "--out", out))
+    # a report's popup (the page as it opens: every damage in view), then a segment's (the map at the segment's
+    # first point, zoom 17, through the link), each read 1 s after it opened
+    seg = _page_data(out.read_text(encoding="utf-8"))["conditions"]["segments"][0]["d"]
+    found = {}
+    for k, fragment, path in (("rep", "", ".leaflet-rep-pane path.rep-seen"),
+                              ("seg", f"#cond=1&z=17/{seg[0] / 1e5:.5f}/{seg[1] / 1e5:.5f}", "#map path.cond")):
+        page = tmp_path / f"{k}.html"
+        shutil.copy(out, page)
+        before = f"""{BOXES} {POP_OPEN}
+          var p = [].filter.call(document.querySelectorAll('{path}'), function (p) {{ return box(p)[2] > box(p)[0]; }})[0];
+          if (p) popAt(p)"""
+        found[k] = in_phone(page, fragment, "popBox()", 667, 375, before=before, after=1000)
+    assert found["rep"]["text"].startswith("住民通報 / citizen report MCR"), found
+    assert found["seg"]["text"].startswith("路面状態 / road condition"), found
+    for k, p in found.items():
+        assert p["map"][3] - p["map"][1] == 280, (k, p)  # the phone's landscape map
+        # the whole popup inside the map (before: the report's ran 22 px past the map's bottom, the segment's, 401 px
+        # high, 154 px), below the collapsed legend's line (as a damage's: 50 px from the map's top)
+        assert p["in"] and p["pop"][1] >= p["map"][1] + 50 - 0.5, (k, found)
+    # ... and the report's marker it points at in the map too, whole (before: 22 px below the map's bottom)
+    (left, top, right, bottom), m = found["rep"]["at"], found["rep"]["map"]
+    assert m[0] <= left and m[1] <= top and right <= m[2] and bottom <= m[3], found
