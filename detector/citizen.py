@@ -389,6 +389,22 @@ def registry_matches(st, cfg, radius_m: float | None = None) -> tuple[pd.DataFra
     return match_reports(st.reports(), targets, radius), targets
 
 
+def _near(lat, lon, ref_lat, ref_lon, radius_m: float, crs) -> np.ndarray:
+    """True where (``lat``, ``lon``) lies within ``radius_m`` of one of (``ref_lat``, ``ref_lon``), measured in the
+    metric ``crs`` (``metric_crs``): one STRtree ``dwithin`` query; a point without a position: False."""
+    from shapely import STRtree, points
+
+    from .gis import project
+
+    rx, ry = project(np.asarray(lat, float), np.asarray(lon, float), crs)
+    tx, ty = project(np.asarray(ref_lat, float), np.asarray(ref_lon, float), crs)
+    has = np.flatnonzero(np.isfinite(rx) & np.isfinite(ry))
+    out = np.zeros(len(rx), dtype=bool)
+    ri, _ = STRtree(points(tx, ty)).query(points(rx[has], ry[has]), predicate="dwithin", distance=radius_m)
+    out[has[ri]] = True
+    return out
+
+
 def damage_matches(st, cfg, ids) -> pd.DataFrame:
     """The reports held by the registry ``st`` that are of one of the damages ``ids`` or may be (a run's registry
     ids after its merge: its lists' ``reports`` / ``reported_first``, ``damage_columns``), each with its damage as
@@ -396,21 +412,14 @@ def damage_matches(st, cfg, ids) -> pd.DataFrame:
     in ``match_reports``' CRS, the same ``dwithin``) are matched, against all the registry's damages; a report
     farther from each is of none of them. So a run without report.html reads the kinds of its roads' reports, not the
     whole city's."""
-    from shapely import STRtree, points
-
-    from .gis import project
-
     radius = cfg.reports.radius_m
     targets, reports = st.report_targets(), st.reports()
     mine = np.array(targets["candidate_id"].isin(set(pd.Series(list(ids), dtype=object).dropna())), dtype=bool)
     if not len(reports) or not mine.any():
         return match_reports(reports.iloc[:0], targets, radius)
     crs = metric_crs(targets["lat"].to_numpy(float), targets["lon"].to_numpy(float))  # (match_reports' own)
-    tx, ty = project(targets["lat"][mine], targets["lon"][mine], crs)
-    rx, ry = project(reports["lat"], reports["lon"], crs)
-    has = np.flatnonzero(np.isfinite(rx) & np.isfinite(ry))
-    ri, _ = STRtree(points(tx, ty)).query(points(rx[has], ry[has]), predicate="dwithin", distance=radius)
-    return match_reports(reports.iloc[has[np.unique(ri)]].reset_index(drop=True), targets, radius)
+    near = _near(reports["lat"], reports["lon"], targets["lat"][mine], targets["lon"][mine], radius, crs)
+    return match_reports(reports[near].reset_index(drop=True), targets, radius)
 
 
 def run_reports(matched: pd.DataFrame, ids, lat, lon, radius_m: float) -> pd.DataFrame:
@@ -419,24 +428,14 @@ def run_reports(matched: pd.DataFrame, ids, lat, lon, radius_m: float) -> pd.Dat
     within ``radius_m``) within ``radius_m`` of a position of the run's track (``lat``, ``lon``: the frames it used),
     the reports on the roads it drove; a report of a damage the run did not see, and a 未確認 one off its roads, is
     the registry export's. One STRtree query (``dwithin``) in a metric CRS (``metric_crs``)."""
-    from shapely import STRtree, points
-
-    from .gis import project
-
     cid = matched["candidate_id"]
     keep = np.array(cid.isin(set(pd.Series(ids, dtype=object).dropna())), dtype=bool)
     unseen = np.array(cid.isna(), dtype=bool)
     lat, lon = np.asarray(lat, float), np.asarray(lon, float)
     track = np.isfinite(lat) & np.isfinite(lon)
     if unseen.any() and track.any():
-        crs = metric_crs(lat[track], lon[track])
-        tx, ty = project(lat[track], lon[track], crs)
-        rx, ry = project(matched["lat"].to_numpy(float)[unseen], matched["lon"].to_numpy(float)[unseen], crs)
-        has = np.isfinite(rx) & np.isfinite(ry)
-        ri, _ = STRtree(points(tx, ty)).query(points(rx[has], ry[has]), predicate="dwithin", distance=radius_m)
-        near = np.zeros(len(matched), bool)
-        near[np.flatnonzero(unseen)[np.flatnonzero(has)[np.unique(ri)]]] = True
-        keep |= near
+        keep[unseen] |= _near(matched["lat"][unseen], matched["lon"][unseen], lat[track], lon[track], radius_m,
+                              metric_crs(lat[track], lon[track]))
     return matched[keep].reset_index(drop=True)
 
 
