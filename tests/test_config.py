@@ -84,6 +84,15 @@ def test_shift_jis_and_bom(tmp_path):
     assert load_config(p).municipality == "宇治市 Uji City"
 
 
+def _refused(tmp_path, text: str, why: str) -> None:
+    """A config of ``text`` stops the load with the file and ``why`` first (ConfigError, exit 4)."""
+    p = tmp_path / "c.yaml"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(e.value).startswith(f"{p}: {why}")
+
+
 @pytest.mark.parametrize("text, why", [
     ("segments:\n  weights:\n    D50: 2\n", "segments.weights: unknown class ids ['D50']"),
     ("segments:\n  weights:\n    d40: 8\n", "segments.weights: unknown class ids ['d40']"),
@@ -111,11 +120,7 @@ def test_segment_weights_of_unknown_classes_are_refused(tmp_path, text, why):
 def test_empty_sections_and_stray_keys_say_so(tmp_path, text, why):
     """An empty `roads:` was refused in pydantic's words ("Input should be a valid dictionary or instance of
     RoadsSpec"); a key left unindented under `camera:` was "Extra inputs are not permitted"."""
-    p = tmp_path / "c.yaml"
-    p.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError) as e:
-        load_config(p)
-    assert str(e.value).startswith(f"{p}: {why}")
+    _refused(tmp_path, text, why)
 
 
 def test_empty_camera_section_means_mounting_unknown(tmp_path):
@@ -151,11 +156,8 @@ def test_contradicting_settings_are_refused(tmp_path, text, why):
     """Accepted without a word before: two bins of one length (two segments.geojson levels named bin20); a
     dedupe.distance_m the extent cap silently overrules along the road (but not off it); a registry match distance
     below the run's own merge distance (a damage one run merges would get two registry ids over two runs)."""
+    _refused(tmp_path, text, why)
     p = tmp_path / "c.yaml"
-    p.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError) as e:
-        load_config(p)
-    assert str(e.value).startswith(f"{p}: {why}")
     p.write_text("dedupe:\n  distance_m: 30\n  max_extent_m: 30\nstore:\n  match_distance_m: 30\n"
                  "segments:\n  bins_m: [12.5, 20, 100]\n", encoding="utf-8")  # equal is fine
     assert load_config(p).segments.bins_m == [12.5, 20.0, 100.0]
@@ -232,11 +234,7 @@ def test_a_fleet_number_without_quotes_is_text(tmp_path):
 def test_repair_cost_prices_are_checked(tmp_path, text, why):
     """`repair_cost` (patrol stats' 概算補修費): a negative unit price or minimum, a class without a price or an unknown
     one stop the load naming the setting and the class (exit 4, as every config error)."""
-    p = tmp_path / "c.yaml"
-    p.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError) as e:
-        load_config(p)
-    assert str(e.value).startswith(f"{p}: {why}")
+    _refused(tmp_path, text, why)
 
 
 def test_repair_cost_is_none_by_default_and_reads_full_width_prices(tmp_path):
