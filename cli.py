@@ -896,9 +896,11 @@ def export(
                                                      "zero-length ones left out) with their last patrol and when the "
                                                      "next is due, most overdue first, needs --roads; reports: "
                                                      "the citizen reports (住民通報, import-reports) with the "
-                                                     "damage each is of, or 未確認 (not yet seen)"),
+                                                     "damage each is of, or 未確認 (not yet seen); jobs: repair jobs "
+                                                     "(補修工区), the open damages within jobs.gap_m of each other on "
+                                                     "one road bundled, most severe first, needs --roads"),
     out: Path = typer.Option(..., "--out", help="the file to write (shp: X.shp, or X.zip for the files zipped; "
-                                                "ledger: X.xlsx; reports: X.csv or X.xlsx; due: X.csv, X.xlsx, X.geojson, X.json or X.gpkg; "
+                                                "ledger: X.xlsx; reports: X.csv or X.xlsx; due, jobs: X.csv, X.xlsx, X.geojson, X.json or X.gpkg; "
                                                 "segments: X.geojson, X.json or X.gpkg)"),
     status_: Optional[List[str]] = typer.Option(None, "--status", help="only these statuses (repeatable or comma-separated; open, 未対応: "
                                                                           "new, confirmed, scheduled, reopened)"),
@@ -936,8 +938,12 @@ def export(
     if format == "due":
         return _export_due(store, out, roads, config, at, area, area_where, status_=status_, since=since, crs=crs,
                            encoding=encoding, max_mb=max_mb)
+    if format == "jobs":
+        return _export_jobs(store, out, roads, config, status_, area, area_where, since=since, crs=crs,
+                            encoding=encoding, max_mb=max_mb, at=at)
     if format not in EXPORT_FORMATS:
-        raise PatrolError(f"unknown format {format!r}; choose one of {', '.join(EXPORT_FORMATS + ('due', 'reports'))}",
+        raise PatrolError(f"unknown format {format!r}; choose one of "
+                          f"{', '.join(EXPORT_FORMATS + ('due', 'jobs', 'reports'))}",
                           field="--format")
     if at is not None:
         from detector.errors import UsageError
@@ -1172,6 +1178,66 @@ def _export_due(store: Path, out: Path, roads: Optional[Path], config: Optional[
                      if d.off_cycle else "")
                   + (f"; {plural(d.no_length, 'segment')} of no length (two equal points, which no drive covers) "
                      "left out" if d.no_length else "") + f" → {out}{in_area}", soft_wrap=True, markup=False,
+                  highlight=False)
+
+
+def _export_jobs(store: Path, out: Path, roads: Optional[Path], config: Optional[Path], status_,
+                 area: Optional[Path] = None, area_where: Optional[str] = None, **other) -> None:
+    """``patrol export --format jobs``: repair jobs (補修工区), the registry's damages (the open ones unless
+    ``--status`` says; in ``--area``) within ``jobs.gap_m`` of each other on one road bundled, one row per job, most
+    severe first (README: Repair jobs)."""
+    from detector.errors import UsageError
+    from detector.jobs import JOB_FILES, job_table, write
+    from detector.segments import condition_statuses
+
+    why = {"since": ("--since", "a job is every damage of the stretch still to repair, whenever it was seen"),
+           "crs": ("--crs", "its GeoPackage is in the road network's CRS, its GeoJSON WGS 84"),
+           "encoding": ("--encoding", "its files are UTF-8; --encoding is the Shapefile's"),
+           "max_mb": ("--max-mb", "no photos: --max-mb fits the html map for a mail"),
+           "at": ("--at", "--at is the day --format due plans for")}
+    for key, v in other.items():
+        if v is not None:
+            raise UsageError(f"is not for --format jobs ({why[key][1]})", None, why[key][0])
+    if roads is None:
+        raise UsageError("--format jobs needs the road network (--roads ROADS): a job is the damages of one road", None,
+                         "--roads")
+    if Path(out).suffix.lower() not in JOB_FILES:
+        raise UsageError(f"{Path(out).name}: --format jobs writes X.csv, X.xlsx, X.geojson, X.json or X.gpkg", None,
+                         "--out")
+    statuses = condition_statuses(_status_option(status_))  # the open ones unless --status says
+    cfg = _config(config)
+    district = _area_option(area, area_where, cfg)
+    from detector.roads import load_roads
+
+    net = load_roads(roads, cfg)
+    with _open_store(store, cfg) as st:
+        df = st.query(status=statuses, lists=False)  # (an unknown status: exit 2)
+        if st.has_reports():  # citizen reports (住民通報): matched now, to the damages as they are now
+            from detector.citizen import add_report_columns, registry_matches
+
+            df = add_report_columns(df, registry_matches(st, cfg)[0])
+    in_area = ""
+    if district is not None:  # the damages inside the area, by their position (as the lists)
+        n_all = len(df)
+        df = df[district.inside(df)].reset_index(drop=True)
+        in_area = "; " + district.said(len(df), n_all)
+    jobs = job_table(df, net, cfg)
+    t = jobs.table
+    meta = {"registry": Path(store).name, "status_filter": statuses, "gap_m": jobs.gap_m,
+            "damages": jobs.n_damages, "jobs": int(len(t)), "generated": cfg.now().isoformat(timespec="seconds")}
+    if district is not None:
+        meta["area"] = {"file": district.path.name, "where": area_where, "name": district.label}
+    write(jobs, out, cfg, meta, statuses)
+    for msg in net.read_warnings:
+        err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
+    if jobs.placed:
+        err_console.print(f"note: {plural(jobs.placed, 'damage')} placed on the network anew (their stored segment is "
+                          f"not in {Path(roads).name})", soft_wrap=True, markup=False, highlight=False)
+    multi = int((t["n_damages"] > 1).sum())
+    cost = (f", repair cost est. {int(t['cost'].sum()):,} {jobs.currency}".rstrip() if "cost" in t.columns else "")
+    console.print(f"{plural(jobs.n_damages, 'damage')} ({'/'.join(statuses)}) → {plural(len(t), 'repair job')} "
+                  f"({multi} of more than one damage; within {jobs.gap_m:g} m on one road), "
+                  f"{t['area_m2'].sum():.1f} m²{cost} → {out}{in_area}", soft_wrap=True, markup=False,
                   highlight=False)
 
 

@@ -442,6 +442,20 @@ class ReportsSpec(_Strict):
         "where on the damage each stood")
 
 
+class JobsSpec(_Strict):
+    """Repair jobs (補修工区, まとめて発注): ``patrol export --format jobs`` (README: Repair jobs)."""
+    gap_m: float = Field(
+        50.0, description="two open damages on one road within this many metres of each other (on the ground) are "
+        "one repair job, and so on along the road (single linkage): one visit of a unit-price contractor (単価契約)")
+
+    @field_validator("gap_m")
+    @classmethod
+    def _gap(cls, v: float) -> float:
+        if not math.isfinite(v) or v <= 0:
+            raise ValueError(f"{v:g} is not a distance: give more than 0 m (e.g. 50)")
+        return v
+
+
 class RepairCostSpec(_Strict):
     """Unit prices of a repair (補修単価) for ``patrol stats``' cost estimate (概算補修費): the city's own, none shipped."""
     per_m2: dict[str, float] = Field(
@@ -569,6 +583,7 @@ class Config(_Strict):
     privacy: PrivacySpec = Field(default_factory=PrivacySpec)
     patrol_log: PatrolLogSpec = Field(default_factory=PatrolLogSpec)
     survey: SurveySpec = Field(default_factory=SurveySpec)
+    jobs: JobsSpec = Field(default_factory=JobsSpec)
     export: ExportSpec = Field(default_factory=ExportSpec)
 
     @field_validator("classes", mode="before")

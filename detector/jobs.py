@@ -1,0 +1,380 @@
+"""Repair jobs (補修工区, まとめて発注): ``patrol export REGISTRY --format jobs --roads R``.
+
+A contractor under a unit-price contract (単価契約) repairs everything on one stretch of road in one visit, so the
+office orders repairs per stretch, not per damage. ``job_table(df, net, cfg)`` bundles the registry's damages (the
+open ones unless ``--status`` says; the caller selects them) into jobs:
+
+- **the rule** (single linkage): two damages are in one job when they lie within ``cfg.jobs.gap_m`` (default 50 m) of
+  each other on the ground AND on the same road: the same ``road_name`` of the network given (``--roads``, by the
+  damage's segment as the registry stores it, placed anew where the network no longer holds it:
+  ``segments.on_network``); a network that names no road (every name empty) puts every damage on one "road", and
+  so does a damage on an unnamed segment (or off the network) with the others of those. A job is then every damage
+  reachable from one another by such steps: a chain of damages 40 m apart along 1 km of one road is one job, two
+  damages 10 m apart across a junction of two named roads are two. One STRtree ``dwithin`` query of every damage in
+  the network's metric CRS gives the pairs, their connected components (``components``: vectorised hooking and
+  pointer jumping in numpy) the jobs: no loop per damage. A damage without a position is a job of its own (it has no neighbours to measure).
+- **each job**: its road, how many damages (and per class), their ids, its extent (``extent_m``: the largest
+  distance between two of its damages, straight), their estimated area and how many have none, the cost where the
+  config has ``repair_cost`` (the pricing of ``patrol stats``: ``stats._sizes``), the largest severity, the oldest
+  ``first_seen``, the citizen reports of its damages (where the registry holds some), a position (its damage nearest
+  the middle of its outline: a point on the road, for the map link) and the segments it covers;
+- **order**: the largest severity first (a job with a pothole before one of cracks), then the largest area, then the
+  smallest damage id (so the same registry gives the same list); ``job_id`` ``工区-001`` … numbered in that order.
+  The same set of damages gives the same jobs and ids; a damage added, repaired or written off renumbers the jobs
+  after it (the ids name a list, as a list's row numbers do: ``candidate_ids`` says which damages a job is);
+- **on a map** (GeoJSON, GeoPackage): each job is the convex hull of its damages buffered by ``OUTLINE_M`` (a
+  polygon: a single damage a disc, two a capsule along the road), not a MultiPoint. A QGIS user draws the damages
+  from the registry's own layers (``--format gpkg``); a job layer of points would sit on them, hide them and be
+  clicked in their stead. An outline is one shape per job to fill, label (``job_id``) and click, seen around the
+  damage points, as a work area (工区) is drawn on a plan.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import CLASS_IDS
+from .atomic import atomic_write
+from .errors import UsageError
+from .segments import SEGMENT_FILES, write_segments
+
+#: ``--out``: the list (csv, xlsx) or the map (geojson, json, gpkg: layer ``JOB_LAYER``)
+JOB_FILES = (".csv", ".xlsx", *SEGMENT_FILES)
+#: the GeoPackage's layer (the segments export's is ``segments``, the due list's ``patrol_due``)
+JOB_LAYER = "repair_jobs"
+#: a job's outline on the map: the convex hull of its damages buffered by this (m), so one damage is a disc
+OUTLINE_M = 5.0
+#: ``job_id``: this and the job's number in the list's order, at least 3 digits (工区-001)
+ID_PREFIX = "工区-"
+
+#: the columns: name, 日本語, English (``cost`` only with ``repair_cost``, ``reports`` only where the registry holds
+#: citizen reports)
+COLUMNS = [("job_id", "工区", "job_id"), ("road_name", "路線名", "road_name"), ("n_damages", "損傷数", "n_damages"),
+           *[(f"n_{c}", f"{c} 件数", f"n_{c}") for c in CLASS_IDS],
+           ("candidate_ids", "損傷ID", "candidate_ids"), ("extent_m", "範囲(m)", "extent_m"),
+           ("area_m2", "補修面積(m²)", "area_m2"), ("no_estimate", "面積推定なし", "no_estimate"),
+           ("cost", "概算補修費{cur}", "repair cost estimate{cur}"), ("severity_max", "最大深刻度", "severity_max"),
+           ("first_seen", "最古発見日時", "first_seen"), ("reports", "住民通報", "citizen reports"),
+           ("lat", "緯度", "lat"), ("lon", "経度", "lon"), ("map", "地図", "map"),
+           ("segment_ids", "区間ID", "segment_ids")]
+#: the xlsx legend's words on each column: name -> (日本語, English)
+COLUMN_NOTES = {
+    "job_id": ("工区番号: 一覧の順 (優先順) の番号", "the job's number in the list's order (priority)"),
+    "road_name": ("路線名 (道路網の名前の列、--roads)", "the road (the network's name column, --roads)"),
+    "n_damages": ("工区の損傷の数", "its damages"),
+    **{f"n_{c}": (f"{c} の損傷の数", f"its damages of class {c}") for c in CLASS_IDS},
+    "candidate_ids": ("工区の損傷の ID (; 区切り)", "its damages' ids (; between them)"),
+    "extent_m": ("工区の損傷のうち最も離れた 2 つの間の距離 (m、直線)",
+                 "the largest distance between two of its damages (m, straight)"),
+    "area_m2": ("推定面積 (幅 × 長さ) の合計 (m²)", "their estimated area summed (width × length, m²)"),
+    "no_estimate": ("面積の推定がない損傷の数 (面積に含まない)", "those without a size estimate (not in the area)"),
+    "cost": ("概算補修費: 損傷ごとに max(面積 × 分類の単価, 最低額) の合計 (repair_cost、patrol stats と同じ)",
+             "Σ max(area × the class's price per m², minimum) over its damages (repair_cost, as patrol stats)"),
+    "severity_max": ("工区の損傷の深刻度の最大", "the largest severity of its damages"),
+    "first_seen": ("工区で最も古い損傷の初回発見日時", "when its oldest damage was first seen"),
+    "reports": ("工区の損傷についての住民通報の数", "citizen reports of its damages"),
+    "lat": ("工区の外形の中心に最も近い損傷の緯度", "latitude of its damage nearest the middle of its outline"),
+    "lon": ("同じ損傷の経度", "that damage's longitude"),
+    "map": ("その位置の地図へのリンク (export.map_url)", "a web map link to that position (export.map_url)"),
+    "segment_ids": ("工区の損傷がある区間の ID (; 区切り)", "the segments its damages are on (; between them)"),
+}
+
+
+@dataclass
+class Jobs:
+    table: pd.DataFrame  # a GeoDataFrame in the network's CRS: one row per job, in priority order
+    gap_m: float
+    n_damages: int
+    currency: str | None = None  # repair_cost's where the config prices repairs (a cost column), else None
+    with_reports: bool = False  # the registry holds citizen reports (a reports column)
+    placed: int = 0  # damages placed on the network anew (their stored segment not in it)
+    notes: list[str] = field(default_factory=list)
+
+
+def job_labels(x: np.ndarray, y: np.ndarray, road: np.ndarray, gap_m: float) -> np.ndarray:
+    """Each point's job (0 .. k-1, in no particular order): the connected components of the graph joining two points
+    within ``gap_m`` (metric ``x``, ``y``) of the same ``road`` (any hashable key; one key for all: any road). A point
+    without a position (NaN) is a component of its own. One STRtree query for the pairs, ``components`` for the
+    jobs: no loop per point."""
+    n = len(x)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+    pts = shapely.points(x[ok], y[ok])
+    a, b = shapely.STRtree(pts).query(pts, predicate="dwithin", distance=float(gap_m))
+    code = pd.factorize(pd.Series(road, dtype=object).fillna(""))[0][ok]
+    keep = (a < b) & (code[a] == code[b])
+    return components(n, ok[a[keep]], ok[b[keep]])
+
+
+def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The connected components (0 .. k-1, numbered by their smallest node) of the graph of ``n`` nodes and the edges
+    (``a``, ``b``), vectorised (what ``scipy.sparse.csgraph.connected_components`` gives, without scipy, which patrol
+    does not depend on): each edge hooks the larger of its two roots under the smaller (``np.minimum.at``), then
+    every node jumps to its root (``lab = lab[lab]`` until nothing moves); repeated until no edge joins two roots.
+    The hooks point to smaller nodes only, so no cycle forms; each round joins at least one pair of components, and a
+    few rounds do on real pairs (a chain along a road: one)."""
+    lab = np.arange(n, dtype=np.int64)
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    while len(a):
+        la, lb = lab[a], lab[b]
+        apart = la != lb
+        if not apart.any():
+            break
+        a, b, la, lb = a[apart], b[apart], la[apart], lb[apart]  # an edge inside a component never joins again
+        np.minimum.at(lab, np.maximum(la, lb), np.minimum(la, lb))
+        while True:
+            nxt = lab[lab]
+            if np.array_equal(nxt, lab):
+                break
+            lab = nxt
+    return np.unique(lab, return_inverse=True)[1].astype(np.int64).ravel()
+
+
+def _extents(x: np.ndarray, y: np.ndarray, lab: np.ndarray, k: int):
+    """Per job (``lab`` 0 .. k-1): the convex hull of its points (metric; None where it has no position) and its
+    extent, the largest distance between two of its points: the hull's vertices paired within their job (a hull has
+    few), vectorised."""
+    ok = np.isfinite(x) & np.isfinite(y)
+    hulls = np.full(k, None, dtype=object)
+    extent = np.zeros(k)
+    if not ok.any():
+        return hulls, extent
+    order = np.argsort(lab[ok], kind="stable")
+    li = lab[ok][order]
+    mp = shapely.multipoints(np.c_[x[ok][order], y[ok][order]], indices=li)  # one per job that has a position
+    has = np.unique(li)
+    h = shapely.convex_hull(mp)
+    hulls[has] = h
+    xy, gi = shapely.get_coordinates(h, return_index=True)  # gi: index into ``has``, ascending
+    cnt = np.bincount(gi, minlength=len(has))
+    start = np.cumsum(cnt) - cnt
+    rep = np.repeat(np.arange(len(gi)), cnt[gi])  # each vertex once per vertex of its hull
+    partner = start[gi[rep]] + (np.arange(len(rep)) - np.repeat(np.cumsum(cnt[gi]) - cnt[gi], cnt[gi]))
+    d = np.hypot(xy[rep, 0] - xy[partner, 0], xy[rep, 1] - xy[partner, 1])
+    best = np.zeros(len(has))
+    np.maximum.at(best, gi[rep], d)
+    extent[has] = best
+    return hulls, extent
+
+
+def _joined(keys: np.ndarray, values: pd.Series, k: int) -> list[str]:
+    """Per job 0 .. k-1: its distinct non-empty ``values`` sorted, joined with ';'."""
+    d = pd.DataFrame({"k": keys, "v": values.astype(object).to_numpy()})
+    d = d[d["v"].notna() & (d["v"].astype(str) != "")].astype({"v": str}).drop_duplicates().sort_values(["k", "v"])
+    s = d.groupby("k")["v"].agg(";".join)
+    return s.reindex(range(k), fill_value="").tolist()
+
+
+def job_table(df: pd.DataFrame, net, cfg) -> Jobs:
+    """The rows of ``patrol export --format jobs`` (module doc) from the damages ``df`` (the registry's query, the
+    statuses and area already chosen; ``reports`` where the registry holds citizen reports) on the network ``net``."""
+    import geopandas as gpd
+
+    from .export import map_links
+    from .report import map_url
+    from .segments import on_network
+    from .stats import _sizes
+
+    gdf = net.gdf
+    gap = float(cfg.jobs.gap_m)
+    df, placed = on_network(df.reset_index(drop=True), net, cfg)
+    n = len(df)
+    names = pd.Series(np.asarray(net.names, dtype=object), index=np.asarray(net.ids, dtype=object))
+    names = names[~names.index.duplicated()]
+    road = df["segment_id"].map(names).fillna("").astype(str).to_numpy(object)
+    lat = pd.to_numeric(df.get("lat"), errors="coerce").to_numpy(float) if n else np.zeros(0)
+    lon = pd.to_numeric(df.get("lon"), errors="coerce").to_numpy(float) if n else np.zeros(0)
+    x, y = (np.asarray(v, float) for v in net.from_wgs84.transform(lon, lat)) if n else (np.zeros(0), np.zeros(0))
+    lab = job_labels(x, y, road, gap)
+    k = int(lab.max()) + 1 if n else 0
+    hulls, extent = _extents(x, y, lab, k)
+    size = _sizes(df, cfg)
+    priced = cfg.repair_cost is not None
+    sev = pd.to_numeric(df["severity"], errors="coerce") if "severity" in df else pd.Series(np.nan, index=df.index)
+    g = pd.DataFrame({"lab": lab, "area": size["area"], "no": size["no_estimate"], "cost": size["cost"],
+                      "sev": sev.to_numpy(float)})
+    by = g.groupby("lab")
+    area = by["area"].sum().reindex(range(k), fill_value=0.0).to_numpy()
+    sev_max = by["sev"].max().reindex(range(k)).to_numpy(float)
+    ids = df["candidate_id"].astype(str)
+    first_id = pd.Series(ids.to_numpy(), index=lab).groupby(level=0).min().reindex(range(k)).to_numpy(object)
+    # the first seen: the earliest time (a text whose offset differs compares by its instant), shown as stored
+    g["t"] = pd.to_datetime(df["first_seen"], errors="coerce", utc=True, format="ISO8601").to_numpy() if n else []
+    first_row = g.dropna(subset=["t"]).groupby("lab")["t"].idxmin()
+    first_seen = np.full(k, None, dtype=object)
+    first_seen[first_row.index.to_numpy()] = df["first_seen"].to_numpy(object)[first_row.to_numpy(np.int64)]
+    # the job's position: its damage nearest the middle of its outline (the hull's centroid)
+    centre = np.full(k, None, dtype=object)
+    hv = np.array([h is not None for h in hulls], bool) if k else np.zeros(0, bool)
+    centre[hv] = shapely.centroid(hulls[hv].astype(object))
+    ok = np.isfinite(x) & np.isfinite(y)
+    pos = np.full(k, -1, np.int64)
+    if ok.any():
+        rows = np.flatnonzero(ok)
+        dist = shapely.distance(shapely.points(x[rows], y[rows]), centre[lab[rows]].astype(object))
+        near = pd.Series(dist).groupby(lab[rows]).idxmin()
+        pos[near.index.to_numpy()] = rows[near.to_numpy()]
+    job_lat = np.where(pos >= 0, lat[np.maximum(pos, 0)] if n else np.nan, np.nan)
+    job_lon = np.where(pos >= 0, lon[np.maximum(pos, 0)] if n else np.nan, np.nan)
+    counts = pd.crosstab(lab, df["class"].astype(str)).reindex(index=range(k), columns=list(CLASS_IDS),
+                                                                 fill_value=0) if n else None
+    job_road = pd.Series(road, index=lab).groupby(level=0).first().reindex(range(k), fill_value="") if n else []
+    table = pd.DataFrame({
+        "road_name": np.asarray(job_road, dtype=object),
+        "n_damages": np.bincount(lab, minlength=k).astype(np.int64),
+        **{f"n_{c}": (counts[c].to_numpy(np.int64) if n else np.zeros(0, np.int64)) for c in CLASS_IDS},
+        "candidate_ids": _joined(lab, ids, k), "extent_m": np.round(extent, 1), "area_m2": np.round(area, 1),
+        "no_estimate": np.rint(by["no"].sum().reindex(range(k), fill_value=0).to_numpy()).astype(np.int64),
+        "cost": (np.round(by["cost"].sum().reindex(range(k), fill_value=0).to_numpy()).astype(np.int64)
+                 if priced else np.full(k, np.nan)),
+        "severity_max": np.round(sev_max, 3), "first_seen": first_seen,
+        "reports": (pd.Series(pd.to_numeric(df["reports"], errors="coerce").fillna(0).to_numpy(), index=lab)
+                    .groupby(level=0).sum().reindex(range(k), fill_value=0).to_numpy().astype(np.int64)
+                    if "reports" in df and n else np.zeros(k, np.int64)),
+        "lat": np.round(job_lat, 7), "lon": np.round(job_lon, 7),
+        "segment_ids": _joined(lab, df["segment_id"], k)})
+    # priority: the largest severity first (none last), then the largest area, then the smallest damage id
+    order = np.lexsort((first_id.astype(str), -area, -np.nan_to_num(sev_max, nan=-np.inf)))
+    table = table.iloc[order].reset_index(drop=True)
+    width = max(3, len(str(k)))
+    table.insert(0, "job_id", [f"{ID_PREFIX}{i:0{width}d}" for i in range(1, k + 1)])
+    table["map"] = map_links(map_url(cfg), table["lat"], table["lon"], table["job_id"])
+    with_reports = "reports" in df.columns
+    drop = ([] if priced else ["cost"]) + ([] if with_reports else ["reports"])
+    table = table[[c for c, _, _ in COLUMNS if c not in drop]]
+    outline = hulls[order]
+    has = np.array([h is not None for h in outline], bool)
+    geom = np.full(len(outline), None, dtype=object)
+    if has.any():
+        geom[has] = shapely.buffer(outline[has].astype(object), OUTLINE_M)
+    out = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(geom, crs=gdf.crs).values, crs=gdf.crs)
+    return Jobs(out, gap, n, currency=cfg.repair_cost.currency if priced else None, with_reports=with_reports,
+                placed=placed)
+
+
+def columns(j: Jobs) -> list[tuple[str, str, str]]:
+    """The table's (column, 日本語, English) headings, the cost's with its currency (``概算補修費(円)``)."""
+    cur = f"({j.currency})" if j.currency else ""
+    ours = {c: (c, ja.format(cur=cur), en.format(cur=cur and " " + cur)) for c, ja, en in COLUMNS}
+    return [ours[c] for c in j.table.columns if c != j.table.geometry.name]
+
+
+def _csv_cell(v) -> str:
+    from .export import safe_cell
+
+    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    if isinstance(v, (np.integer, int)) and not isinstance(v, bool):
+        return str(int(v))
+    if isinstance(v, (np.floating, float)):
+        return repr(float(v))  # as rounded in the table (lat, lon 7 decimals: 1 cm)
+    return safe_cell(v)
+
+
+def write_csv(j: Jobs, path: Path) -> None:
+    """UTF-8 with BOM (Japanese Excel); each heading ``ja en`` (``損傷数 n_damages``), values formula-safe."""
+    cols = columns(j)
+    with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\r\n")
+        w.writerow([ja if ja == en else f"{ja} {en}" for _, ja, en in cols])
+        for row in j.table[[c for c, _, _ in cols]].itertuples(index=False, name=None):
+            w.writerow([_csv_cell(v) for v in row])
+
+
+def rule_text(cfg, gap_m: float) -> tuple[str, str]:
+    """The grouping rule in words (日本語, English): the legend's, and the README's."""
+    return (f"同じ路線 (--roads の路線名。路線名のない道路網では全路線) の上で {gap_m:g} m 以内 (jobs.gap_m、地上の直線距離) "
+            "にある損傷どうしを同じ工区とし、さらにその隣へとつなげる (単連結)。位置のない損傷は 1 件で 1 工区",
+            f"two damages on the same road (the network's road name, --roads; a network without names: any road) within "
+            f"{gap_m:g} m of each other (jobs.gap_m, on the ground) are one job, and so on from damage to damage "
+            "(single linkage); a damage without a position is a job of its own")
+
+
+def _legend(wb, j: Jobs, cfg, cols, statuses) -> None:
+    """Sheet ``legend`` as the due list's: what the list is for, the rule, the counts, the order, each column."""
+    from . import __version__
+    from .report import _now, xlsx_cell, xlsx_font, xlsx_legend_print
+
+    lg = wb.create_sheet("legend")
+    for col, w in zip("ABC", (24, 60, 70)):
+        lg.column_dimensions[col].width = w
+    rule = rule_text(cfg, j.gap_m)
+    rows: list[tuple] = [("補修工区 / Repair jobs",), ()]
+    if cfg is not None:
+        rows += [("自治体 municipality", getattr(cfg, "municipality", "")),
+                 ("作成日時 generated", _now(cfg).strftime("%Y-%m-%d %H:%M:%S %z"))]
+    rows += [("version", f"road-patrol {__version__}"),
+             ("用途 purpose", "単価契約の業者が一度の出動で補修できるよう、近くの損傷をまとめた発注単位 (補修工区)",
+              "nearby damages bundled into one order, for a unit-price contractor (単価契約) to repair in one visit"),
+             ("対象 damages", f"状態 {'/'.join(statuses)} の損傷 {j.n_damages} 件",
+              f"{j.n_damages} damages of status {'/'.join(statuses)}"),
+             ("件数 jobs", f"{len(j.table)} 工区", f"{len(j.table)} jobs"),
+             ("まとめ方 rule", *rule),
+             ("並び順 order", "最大深刻度の大きい順、同じなら補修面積の大きい順、さらに最小の損傷 ID 順",
+              "the largest severity first, then the largest area, then the smallest damage id"),
+             (), ("列 column", "見出し (ja): 説明", "heading (en): description")]
+    rows += [(c, f"{ja}: {COLUMN_NOTES[c][0]}", f"{en}: {COLUMN_NOTES[c][1]}") for c, ja, en in cols]
+    for i, r in enumerate(rows, 1):
+        for k, x in enumerate(r, 1):
+            cell = lg.cell(row=i, column=k)
+            xlsx_cell(cell, x)
+            if r[0] == "列 column":
+                cell.font = xlsx_font(bold=True)
+    lg["A1"].font = xlsx_font(bold=True, size=14)
+    lg.page_setup.orientation = "landscape"
+    xlsx_legend_print(lg)
+
+
+def write_xlsx(j: Jobs, path: Path, cfg=None, statuses=()) -> None:
+    """Sheet ``jobs``, headed ``ja`` over ``en`` as the repair list's workbook, printable (A4 landscape, one page
+    wide); sheet ``legend`` (``_legend``): the rule, the counts, each column's meaning."""
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
+    from .report import xlsx_cell, xlsx_header, xlsx_print_setup
+
+    cols = columns(j)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "jobs"
+    widths = xlsx_header(ws, cols)
+    fmt = {"extent_m": "0.0", "area_m2": "0.0", "cost": "#,##0", "severity_max": "0.00", "lat": "0.0000000",
+           "lon": "0.0000000"}
+    for i, row in enumerate(j.table[[c for c, _, _ in cols]].itertuples(index=False, name=None), 2):
+        for k, ((name, _, _), v) in enumerate(zip(cols, row), 1):
+            if isinstance(v, str) and not v:
+                v = None
+            widths[k - 1] = max(widths[k - 1], xlsx_cell(ws.cell(row=i, column=k), v, fmt.get(name), 8))
+    for k, wd in enumerate(widths, 1):
+        ws.column_dimensions[get_column_letter(k)].width = min(wd, 60)
+    ws.freeze_panes = "B2"
+    xlsx_print_setup(ws, len(cols), len(j.table))
+    who = getattr(cfg, "municipality", "") if cfg is not None else ""
+    ws.oddHeader.center.text = "補修工区 repair jobs" + (f" — {who}" if who and who != "default" else "")
+    _legend(wb, j, cfg, cols, list(statuses))
+    with atomic_write(path, "wb") as fh:
+        buf = io.BytesIO()
+        wb.save(buf)
+        fh.write(buf.getvalue())
+
+
+def write(j: Jobs, path: Path, cfg=None, meta: dict | None = None, statuses=()) -> None:
+    """``j`` to ``path`` by its suffix (``JOB_FILES``): a list (csv, xlsx) or a map (geojson, gpkg)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        write_csv(j, path)
+    elif suffix == ".xlsx":
+        write_xlsx(j, path, cfg, statuses)
+    elif suffix in SEGMENT_FILES:
+        write_segments(j.table, path, meta, layer=JOB_LAYER)
+    else:
+        raise UsageError(f"{Path(path).name}: --format jobs writes X.csv, X.xlsx, X.geojson, X.json or X.gpkg",
+                         field="--out")
