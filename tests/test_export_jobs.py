@@ -1,0 +1,227 @@
+"""`patrol export REGISTRY --format jobs --roads R`: repair jobs (補修工区), the damages within ``jobs.gap_m`` of each
+other on one road bundled by single linkage (README: Repair jobs). Real data: the sample registry of test_stats (the
+two sample passes' oracle detections located on the sample network, 31 damages: 3 repaired, 1 not an issue, 1 merged
+into another, 26 open) and the sample network; the same network with made-up road names (``test_stats._name_of``) for
+the same-road rule. The oracle: every pair of damages measured (pyproj into the network's CRS, numpy), joined by a
+union-find in plain Python."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import TOYAMA
+from test_area import districts  # noqa: F401 (the fixture)
+from test_stats import _name_of, ok, patrol, registry  # noqa: F401 (the fixture)
+
+ROADS = TOYAMA / "roads.geojson"
+OPEN = ("new", "confirmed", "scheduled", "reopened")
+
+
+def jobs(store, out, *args, roads=ROADS):
+    """The exported jobs (csv: its ``ja en`` headings as the English names) and the console's last line."""
+    r = ok(patrol("export", store, "--format", "jobs", "--roads", roads, "--out", out, *args))
+    with open(out, encoding="utf-8-sig", newline="") as fh:
+        df = pd.DataFrame(list(csv.DictReader(fh)))
+    return df.rename(columns=lambda c: c.split(" ")[-1]), r.stdout.strip().splitlines()[-1]
+
+
+def groups(df) -> set[frozenset]:
+    return {frozenset(s.split(";")) for s in df["candidate_ids"]}
+
+
+def damages(store, statuses=OPEN) -> pd.DataFrame:
+    con = sqlite3.connect(store)
+    d = pd.read_sql_query("SELECT candidate_id, lat, lon, status, segment_id, severity, est_width_m, est_length_m "
+                          "FROM candidates WHERE merged_into IS NULL", con)
+    con.close()
+    return d[d["status"].isin(statuses)].reset_index(drop=True)
+
+
+def oracle(d: pd.DataFrame, gap_m: float, road=None) -> set[frozenset]:
+    """Single linkage by hand: all pairs within ``gap_m`` (on the ground, in the network's metric CRS) of one road
+    (``road``: a key per damage; None: any road) joined, union-find."""
+    from pyproj import Transformer
+
+    from detector.config import Config
+    from detector.roads import load_roads
+
+    crs = load_roads(ROADS, Config()).crs
+    x, y = Transformer.from_crs(4326, crs, always_xy=True).transform(d["lon"].to_numpy(float), d["lat"].to_numpy(float))
+    x, y = np.asarray(x), np.asarray(y)
+    dist = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
+    parent = list(range(len(d)))
+
+    def find(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i in range(len(d)):
+        for j in range(i + 1, len(d)):
+            if dist[i, j] <= gap_m and (road is None or road[i] == road[j]):
+                parent[find(i)] = find(j)
+    out: dict[int, set] = {}
+    for i, cid in enumerate(d["candidate_id"]):
+        out.setdefault(find(i), set()).add(cid)
+    return {frozenset(v) for v in out.values()}
+
+
+def gap_config(tmp_path, gap) -> str:
+    p = tmp_path / f"gap-{gap}.yaml"
+    p.write_text(f"jobs:\n  gap_m: {gap}\n", encoding="utf-8")
+    return str(p)
+
+
+def test_small_and_large_gap_give_the_known_jobs(registry, tmp_path):  # noqa: F811
+    """The default 50 m, a small gap (10 m: mostly single damages) and a large one (300 m: the whole route one job)
+    each give exactly the oracle's groups of the 26 open damages; every job's counts add up; the order is the largest
+    severity first; ids 工区-001 …; the line says the counts and where it went."""
+    store = registry["store"]
+    d = damages(store)
+    assert len(d) == 26
+    got = {}
+    for gap, n_jobs in ((10, 20), (50, 9), (300, 1)):
+        args = ("--config", gap_config(tmp_path, gap)) if gap != 50 else ()
+        out = tmp_path / f"jobs-{gap}.csv"
+        df, line = jobs(store, out, *args)
+        got[gap] = df
+        assert groups(df) == oracle(d, gap), gap
+        assert len(df) == n_jobs, gap
+        assert df["job_id"].tolist() == [f"工区-{i:03d}" for i in range(1, n_jobs + 1)]
+        n = df["n_damages"].astype(int)
+        assert n.sum() == 26 and (n == df["candidate_ids"].str.count(";") + 1).all()
+        assert (df[[f"n_{c}" for c in ("D00", "D10", "D20", "D40")]].astype(int).sum(axis=1) == n).all()
+        sev = df["severity_max"].astype(float).to_numpy()
+        assert (np.diff(sev) <= 0).all()  # most severe first
+        assert line == (f"26 damages (new/confirmed/scheduled/reopened) → {n_jobs} repair job"
+                        f"{'s' if n_jobs > 1 else ''} ({int((n > 1).sum())} of more than one damage; within {gap} m on "
+                        f"one road), {df['area_m2'].astype(float).sum():.1f} m² → {out}"), line
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM: Japanese Excel
+    # a job's severity and area are its damages' (largest; summed), its extent the largest distance between two
+    by_id = d.set_index("candidate_id")
+    whole = got[300].iloc[0]
+    assert float(whole["severity_max"]) == pytest.approx(by_id["severity"].max(), abs=1e-3)
+    area = (by_id["est_width_m"] * by_id["est_length_m"]).clip(lower=0).fillna(0).sum()
+    assert float(whole["area_m2"]) == pytest.approx(area, abs=0.1)
+    assert float(whole["extent_m"]) > 900  # the whole route (about 1 km north to south)
+    assert (got[10]["extent_m"].astype(float) <= 10 * (got[10]["n_damages"].astype(int) - 1) + 0.1).all()
+
+
+def test_same_road_rule_splits_a_job_at_a_road_change(registry, tmp_path):  # noqa: F811
+    """With a network that names its roads, damages within the gap but on two roads are two jobs: the oracle's groups
+    by the name of each damage's segment (an unnamed one: one "road" of its own); each job has one road_name. The
+    same registry on the unnamed network is fewer jobs (the rule is what splits them)."""
+    store = registry["store"]
+    doc = json.loads(ROADS.read_text(encoding="utf-8"))
+    for f in doc["features"]:
+        if (name := _name_of(f["properties"]["segment_id"])) is not None:
+            f["properties"]["name"] = name
+    roads = tmp_path / "roads-named.geojson"
+    roads.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    d = damages(store)
+    road = [(_name_of(s) or "") for s in d["segment_id"]]
+    cfg = gap_config(tmp_path, 300)
+    named, _ = jobs(store, tmp_path / "named.csv", "--config", cfg, roads=roads)
+    unnamed, _ = jobs(store, tmp_path / "unnamed.csv", "--config", cfg)
+    assert groups(named) == oracle(d, 300, road)
+    assert len(unnamed) == 1 and len(named) > 3
+    name_of = dict(zip(d["candidate_id"], road))
+    for ids, rn in zip(named["candidate_ids"], named["road_name"]):
+        assert {name_of[c] for c in ids.split(";")} == {rn}
+
+
+def test_status_filter(registry, tmp_path):  # noqa: F811
+    """Default: the open damages (not the repaired R-000002, R-000006, R-000021, the not-an-issue R-000003, the merged
+    R-000031); --status repaired: exactly the three repaired ones, grouped as the oracle groups them."""
+    store = registry["store"]
+    df, _ = jobs(store, tmp_path / "open.csv")
+    held = set().union(*groups(df))
+    assert not held & {"R-000002", "R-000003", "R-000006", "R-000021", "R-000031"} and "R-000010" in held
+    rep, line = jobs(store, tmp_path / "rep.csv", "--status", "repaired")
+    assert set().union(*groups(rep)) == {"R-000002", "R-000006", "R-000021"}
+    assert groups(rep) == oracle(damages(store, ("repaired",)), 50)
+    assert line.startswith("3 damages (repaired) → ")
+
+
+def test_area_bundles_the_districts_damages_only(registry, districts, tmp_path):  # noqa: F811
+    """--area: the jobs of the open damages inside the district (by position), grouped among themselves; the line ends
+    as the lists' do."""
+    store = registry["store"]
+    d = damages(store)
+    south = d[d["candidate_id"].isin(districts["damages"]["south"])].reset_index(drop=True)
+    df, line = jobs(store, tmp_path / "south.csv", "--area", districts["dir"] / "south.geojson")
+    assert groups(df) == oracle(south, 50) and 0 < len(south) < len(d)
+    assert line.endswith(f"in area south.geojson: {len(south)} of 26 damages"), line
+
+
+def test_map_files_and_workbook(registry, tmp_path):  # noqa: F811
+    """GeoJSON: one polygon per job holding its damages, the patrol member with the rule; GeoPackage layer
+    repair_jobs; xlsx: sheet jobs headed ja over en, and a legend; with repair_cost a cost column of stats' pricing."""
+    import geopandas as gpd
+    import openpyxl
+    import shapely
+
+    store = registry["store"]
+    d = damages(store).set_index("candidate_id")
+    gj = tmp_path / "jobs.geojson"
+    ok(patrol("export", store, "--format", "jobs", "--roads", ROADS, "--out", gj))
+    doc = json.loads(gj.read_text(encoding="utf-8"))
+    assert doc["patrol"]["gap_m"] == 50 and doc["patrol"]["damages"] == 26 and doc["patrol"]["jobs"] == 9
+    for f in doc["features"]:
+        poly = shapely.geometry.shape(f["geometry"])
+        assert poly.geom_type == "Polygon"
+        ids = f["properties"]["candidate_ids"].split(";")
+        assert all(poly.contains(shapely.Point(d.loc[c, "lon"], d.loc[c, "lat"])) for c in ids)
+    gp = tmp_path / "jobs.gpkg"
+    ok(patrol("export", store, "--format", "jobs", "--roads", ROADS, "--out", gp))
+    assert len(gpd.read_file(gp, layer="repair_jobs")) == 9
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("repair_cost:\n  per_m2: {D00: 3000, D10: 3000, D20: 8000, D40: 15000}\n  minimum: 20000\n",
+                      encoding="utf-8")
+    xl = tmp_path / "jobs.xlsx"
+    ok(patrol("export", store, "--format", "jobs", "--roads", ROADS, "--out", xl, "--config", prices))
+    wb = openpyxl.load_workbook(xl)
+    assert wb.sheetnames == ["jobs", "legend"]
+    head = [c.value for c in wb["jobs"][1]]
+    assert head[0] == "工区\njob_id" and "概算補修費(円)\nrepair cost estimate (円)" in head
+    con = sqlite3.connect(store)
+    cls = dict(con.execute("SELECT candidate_id, class FROM candidates"))
+    con.close()
+    price = {"D00": 3000, "D10": 3000, "D20": 8000, "D40": 15000}
+    col = head.index("概算補修費(円)\nrepair cost estimate (円)")
+    ids_col = head.index("損傷ID\ncandidate_ids")
+    for row in wb["jobs"].iter_rows(min_row=2, values_only=True):
+        want = 0.0
+        for c in row[ids_col].split(";"):
+            a = d.loc[c, "est_width_m"] * d.loc[c, "est_length_m"]
+            want += max(a * price[cls[c]], 20000) if a == a and a > 0 else 20000
+        assert row[col] == round(want)
+
+
+@pytest.mark.parametrize("args, code, words", [
+    (("--roads", ROADS, "--out", "x.csv", "--config", "GAP0"), 4, "jobs.gap_m: 0 is not a distance: give more than 0 m"),
+    (("--roads", ROADS, "--out", "x.csv", "--config", "GAP-5"), 4, "jobs.gap_m: -5 is not a distance"),
+    (("--out", "x.csv"), 2, "--format jobs needs the road network (--roads ROADS)"),
+    (("--roads", ROADS, "--out", "x.shp"), 2, "x.shp: --format jobs writes X.csv, X.xlsx, X.geojson, X.json or X.gpkg"),
+    (("--roads", ROADS, "--out", "x.gpkg", "--crs", "EPSG:6675"), 2, "is not for --format jobs"),
+    (("--roads", ROADS, "--out", "x.csv", "--since", "2026-11-01"), 2, "is not for --format jobs"),
+    (("--roads", ROADS, "--out", "x.csv", "--at", "2026-11-01"), 2, "is not for --format jobs"),
+    (("--roads", ROADS, "--out", "x.csv", "--status", "fixed"), 2, "unknown status 'fixed'"),
+])
+def test_refusals(registry, tmp_path, args, code, words):  # noqa: F811
+    """A bad jobs.gap_m (0, negative) exits 4 naming the setting and the file; a missing --roads, another --out,
+    --crs, --since, --at, an unknown status exit 2; nothing is written."""
+    args = [a.replace("x.", str(tmp_path / "x.")) if isinstance(a, str) and a.startswith("x.") else a for a in args]
+    for i, a in enumerate(args):
+        if isinstance(a, str) and a.startswith("GAP"):
+            args[i] = gap_config(tmp_path, a[3:])
+    r = patrol("export", registry["store"], "--format", "jobs", *args)
+    assert r.returncode == code, f"{r.returncode}\n{r.stdout}\n{r.stderr}"
+    assert words in " ".join(r.stderr.split()) and "Traceback" not in r.stderr
+    assert not list(tmp_path.glob("x.*"))
