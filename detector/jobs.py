@@ -166,11 +166,36 @@ def _extents(x: np.ndarray, y: np.ndarray, lab: np.ndarray, k: int):
 
 
 def _joined(keys: np.ndarray, values: pd.Series, k: int) -> list[str]:
-    """Per job 0 .. k-1: its distinct non-empty ``values`` sorted, joined with ';'."""
-    d = pd.DataFrame({"k": keys, "v": values.astype(object).to_numpy()})
-    d = d[d["v"].notna() & (d["v"].astype(str) != "")].astype({"v": str}).drop_duplicates().sort_values(["k", "v"])
-    s = d.groupby("k")["v"].agg(";".join)
-    return s.reindex(range(k), fill_value="").tolist()
+    """Per job 0 .. k-1: its distinct non-empty ``values`` sorted, joined with ';' (one ``str.join`` of them all, cut
+    at the jobs' ends: no loop per job)."""
+    v = values.astype(object).to_numpy()
+    has = pd.notna(v)
+    v = v[has].astype(str)
+    key = np.asarray(keys)[has][v != ""]
+    v = v[v != ""]
+    if not len(v):
+        return [""] * k
+    o = np.lexsort((v, key))
+    key, v = key[o], v[o]
+    first = np.r_[True, (key[1:] != key[:-1]) | (v[1:] != v[:-1])]  # distinct (job, value)
+    key, v = key[first], v[first]
+    end = np.r_[key[1:] != key[:-1], True]
+    parts = np.empty(2 * len(v), dtype=object)
+    parts[0::2] = v
+    sep = np.full(len(v), ";", dtype=object)
+    sep[end] = "\x00"  # (an object array: numpy's own strings drop a trailing NUL)
+    parts[1::2] = sep
+    joined = np.full(k, "", dtype=object)
+    joined[key[end]] = "".join(parts).split("\x00")[:-1]
+    return joined.tolist()
+
+
+def _first_of(lab: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """The row (index into ``lab``) of the smallest ``key`` of each label present, ties by row: one lexsort."""
+    if not len(lab):
+        return np.zeros(0, np.int64)
+    o = np.lexsort((np.arange(len(lab)), key, lab))
+    return o[np.r_[True, lab[o][1:] != lab[o][:-1]]]
 
 
 def job_table(df: pd.DataFrame, net, cfg) -> Jobs:
@@ -205,12 +230,20 @@ def job_table(df: pd.DataFrame, net, cfg) -> Jobs:
     area = by["area"].sum().reindex(range(k), fill_value=0.0).to_numpy()
     sev_max = by["sev"].max().reindex(range(k)).to_numpy(float)
     ids = df["candidate_id"].astype(str)
-    first_id = pd.Series(ids.to_numpy(), index=lab).groupby(level=0).min().reindex(range(k)).to_numpy(object)
+    first_id = np.full(k, "", dtype=object)  # each job's smallest damage id (the order's last key)
+    if n:
+        o = np.lexsort((ids.to_numpy(str), lab))
+        start = np.r_[True, lab[o][1:] != lab[o][:-1]]
+        first_id[lab[o][start]] = ids.to_numpy(object)[o][start]
     # the first seen: the earliest time (a text whose offset differs compares by its instant), shown as stored
-    g["t"] = pd.to_datetime(df["first_seen"], errors="coerce", utc=True, format="ISO8601").to_numpy() if n else []
-    first_row = g.dropna(subset=["t"]).groupby("lab")["t"].idxmin()
+    t = pd.to_datetime(df["first_seen"], errors="coerce", utc=True, format="ISO8601") if n else pd.Series([])
+    tns = np.where(t.isna().to_numpy(), np.iinfo(np.int64).max, t.to_numpy("datetime64[ns]").view(np.int64)) if n \
+        else np.zeros(0, np.int64)
     first_seen = np.full(k, None, dtype=object)
-    first_seen[first_row.index.to_numpy()] = df["first_seen"].to_numpy(object)[first_row.to_numpy(np.int64)]
+    fr = _first_of(lab, tns)
+    fr = fr[fr >= 0]
+    fr = fr[tns[fr] != np.iinfo(np.int64).max]
+    first_seen[lab[fr]] = df["first_seen"].to_numpy(object)[fr]
     # the job's position: its damage nearest the middle of its outline (the hull's centroid)
     centre = np.full(k, None, dtype=object)
     hv = np.array([h is not None for h in hulls], bool) if k else np.zeros(0, bool)
@@ -220,13 +253,13 @@ def job_table(df: pd.DataFrame, net, cfg) -> Jobs:
     if ok.any():
         rows = np.flatnonzero(ok)
         dist = shapely.distance(shapely.points(x[rows], y[rows]), centre[lab[rows]].astype(object))
-        near = pd.Series(dist).groupby(lab[rows]).idxmin()
-        pos[near.index.to_numpy()] = rows[near.to_numpy()]
+        near = rows[_first_of(lab[rows], dist)]
+        pos[lab[near]] = near
     job_lat = np.where(pos >= 0, lat[np.maximum(pos, 0)] if n else np.nan, np.nan)
     job_lon = np.where(pos >= 0, lon[np.maximum(pos, 0)] if n else np.nan, np.nan)
     counts = pd.crosstab(lab, df["class"].astype(str)).reindex(index=range(k), columns=list(CLASS_IDS),
                                                                  fill_value=0) if n else None
-    job_road = pd.Series(road, index=lab).groupby(level=0).first().reindex(range(k), fill_value="") if n else []
+    job_road = road[_first_of(lab, np.zeros(n))]  # (one road per job: the pairs joined are of one road)
     table = pd.DataFrame({
         "road_name": np.asarray(job_road, dtype=object),
         "n_damages": np.bincount(lab, minlength=k).astype(np.int64),
