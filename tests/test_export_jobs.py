@@ -225,3 +225,23 @@ def test_refusals(registry, tmp_path, args, code, words):  # noqa: F811
     assert r.returncode == code, f"{r.returncode}\n{r.stdout}\n{r.stderr}"
     assert words in " ".join(r.stderr.split()) and "Traceback" not in r.stderr
     assert not list(tmp_path.glob("x.*"))
+
+
+def test_reports_of_a_jobs_damages(registry, tmp_path):  # noqa: F811
+    """A registry holding citizen reports: each job's `reports` is the reports matched to its damages (two reports at
+    two open damages, one far from every damage: in none); a registry without reports has no such column."""
+    import shutil
+
+    store = tmp_path / "registry.gpkg"
+    shutil.copy(registry["store"], store)
+    df, _ = jobs(store, tmp_path / "none.csv")
+    assert "reports" not in df.columns
+    d = damages(store).set_index("candidate_id")
+    at = ["R-000001", "R-000024"]
+    rep = tmp_path / "rep.csv"
+    rep.write_text("id,lat,lon\n" + "".join(f"A{i},{d.loc[c, 'lat']:.7f},{d.loc[c, 'lon']:.7f}\n" for i, c in
+                                            enumerate(at)) + "A9,36.60,137.20\n", encoding="utf-8")
+    ok(patrol("import-reports", store, rep))
+    df, _ = jobs(store, tmp_path / "jobs.csv")
+    want = [sum(c in at for c in ids.split(";")) for ids in df["candidate_ids"]]
+    assert df["reports"].astype(int).tolist() == want and sum(want) == 2
