@@ -60,7 +60,7 @@ COLUMNS = [("job_id", "工区", "job_id"), ("road_name", "路線名", "road_name
            *[(f"n_{c}", f"{c} 件数", f"n_{c}") for c in CLASS_IDS],
            ("candidate_ids", "損傷ID", "candidate_ids"), ("extent_m", "範囲(m)", "extent_m"),
            ("area_m2", "補修面積(m²)", "area_m2"), ("no_estimate", "面積推定なし", "no_estimate"),
-           ("cost", "概算補修費{cur}", "repair cost estimate{cur}"), ("severity_max", "最大深刻度", "severity_max"),
+           ("cost", "概算補修費{cur}", "repair cost estimate{cur}"), ("severity_max", "最大重要度", "severity_max"),
            ("first_seen", "最古発見日時", "first_seen"), ("reports", "住民通報", "citizen reports"),
            ("lat", "緯度", "lat"), ("lon", "経度", "lon"), ("map", "地図", "map"),
            ("segment_ids", "区間ID", "segment_ids")]
@@ -77,7 +77,7 @@ COLUMN_NOTES = {
     "no_estimate": ("面積の推定がない損傷の数 (面積に含まない)", "those without a size estimate (not in the area)"),
     "cost": ("概算補修費: 損傷ごとに max(面積 × 分類の単価, 最低額) の合計 (repair_cost、patrol stats と同じ)",
              "Σ max(area × the class's price per m², minimum) over its damages (repair_cost, as patrol stats)"),
-    "severity_max": ("工区の損傷の深刻度の最大", "the largest severity of its damages"),
+    "severity_max": ("工区の損傷の重要度の最大", "the largest severity of its damages"),
     "first_seen": ("工区で最も古い損傷の初回発見日時", "when its oldest damage was first seen"),
     "reports": ("工区の損傷についての住民通報の数", "citizen reports of its damages"),
     "lat": ("工区の外形の中心に最も近い損傷の緯度", "latitude of its damage nearest the middle of its outline"),
@@ -351,7 +351,7 @@ def _legend(wb, j: Jobs, cfg, cols, statuses) -> None:
               f"{j.n_damages} damages of status {'/'.join(statuses)}"),
              ("件数 jobs", f"{len(j.table)} 工区", f"{len(j.table)} jobs"),
              ("まとめ方 rule", *rule),
-             ("並び順 order", "最大深刻度の大きい順、同じなら補修面積の大きい順、さらに最小の損傷 ID 順",
+             ("並び順 order", "最大重要度の大きい順、同じなら補修面積の大きい順、さらに最小の損傷 ID 順",
               "the largest severity first, then the largest area, then the smallest damage id"),
              (), ("列 column", "見出し (ja): 説明", "heading (en): description")]
     rows += [(c, f"{ja}: {COLUMN_NOTES[c][0]}", f"{en}: {COLUMN_NOTES[c][1]}") for c, ja, en in cols]
