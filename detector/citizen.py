@@ -126,9 +126,9 @@ _RUN_JA = (rf"(?:{_KIND_WORDS})(?:[状のや・と/も]{{0,2}}(?:{_KIND_WORDS}))
 _FIXTURES = ("ガードレール", "ガードパイプ", "防護柵", "ガードケーブル", "フェンス", "カーブミラー", "ミラー", "鏡", "標識",
              "看板", "案内板", "街灯", "街路灯", "道路照明", "照明", "信号機", "信号", "電柱", "ガラス", "蓋", "ふた", "フタ",
              "グレーチング", "側溝", "縁石", "車止め", "ポール", "ボラード", "ベンチ", "バス停")
-_FIXTURES_EN = ("guard rail", "guardrail", "guard-rail", "railing", "fence", "mirror", "sign", "signpost", "street light",
-                "streetlight", "lamp", "glass", "cover", "lid", "grate", "grating", "drain", "curb", "kerb", "bollard",
-                "pole", "bench")
+_FIXTURES_EN = ("guard rail", "guardrail", "guard-rail", "railing", "fence", "mirror", "sign", "signpost",
+                "street light", "streetlight", "lamp", "glass", "cover", "lid", "grate", "grating", "drain", "curb",
+                "kerb", "bollard", "pole", "bench")
 #: 穴 in words not about a hole in the road
 _IDIOMS = ("穴場", "節穴", "鍵穴", "カギ穴", "かぎ穴", "墓穴", "風穴", "抜け穴", "抜穴", "ボルト穴", "ねじ穴", "ネジ穴")
 _RUN_EN = r"(?:pot[ -]?holes?|alligator|crocodile|crack)[a-z]*(?:\s+crack[a-z]*)?"
@@ -145,12 +145,13 @@ REPORT_WORD_RULES: tuple[WordRule, ...] = (
              "(only は/が/も/では/じゃ/でも …, あいて/入って/見当たら …, then ない/なし/なく/ありません right after the word)",
              rf"{_RUN_JA}(?:では|じゃ|でも|には|とは|なども|は|が|も|の)?"
              r"(?:特に|とくに|全く|まったく|全然|ぜんぜん|一切|もう|既に|すでに|どこにも)?"
-             r"(?:[あ開空]いて[いおは]?|[あ開空]き|できて?い?|入ってい?|入り|見当たら|見あたら|みあたら|見当たり|見あたり|みあたり|見られ|みられ|"
-             r"確認でき|確認され|認められ|発生してい?|生じてい?|あり|ござい)?"
+             r"(?:[あ開空]いて[いおは]?|[あ開空]き|できて?い?|入ってい?|入り|見当たら|見あたら|みあたら|見当たり|"
+             r"見あたり|みあたり|見られ|みられ|確認でき|確認され|認められ|発生してい?|生じてい?|あり|ござい)?"
              r"(?:ない|無い|なし|無し|なく|無く|なかった|無かった|ません)(?!か|でしょうか|ですか|だろう|じゃ|な)"),
     WordRule("否定: 英語の前の no・not・without", "negated before the word in English",
              "no pothole, not a pothole, without cracks, there isn't any pothole, no potholes or cracks",
-             "the resident says it is not there; pothole not repaired still counts (only a, any, the, visible … between)",
+             "the resident says it is not there; pothole not repaired still counts (only a, any, the, visible … "
+             "between)",
              rf"(?:\b(?:no|not|without|nor|never)|n['’]t)\s+(?:{_FILLER_EN}\s+){{0,3}}{_RUN_EN}"
              rf"(?:\s*(?:/|\bor\b|\band\b|\bnor\b)\s*(?:{_FILLER_EN}\s+){{0,2}}{_RUN_EN})*"),
     WordRule("付属物の損傷: ガードレール・カーブミラー・標識・側溝や蓋・縁石などが割れ/ひび/穴",
@@ -378,7 +379,7 @@ def report_kinds(reports: pd.DataFrame) -> np.ndarray:
     fields = [reports[f].to_numpy(object) for f in KIND_FIELDS if f in reports.columns]
     text = [" ".join(v for v in vs if isinstance(v, str)) for vs in zip(*fields)] if fields else [""] * n
     codes, uniq = pd.factorize(pd.Series(text, dtype=object))  # (a city's reports repeat their words: read once)
-    uniq = [_NOT_COUNTED.sub("〓", unicodedata.normalize("NFKC", v).casefold()) for v in uniq]  # (the words not counted out)
+    uniq = [_NOT_COUNTED.sub("〓", unicodedata.normalize("NFKC", v).casefold()) for v in uniq]  # (not counted: out)
     says = {}
     for k, kind in REPORT_KINDS.items():
         words = re.compile("|".join(re.escape(w) for w in kind.words))

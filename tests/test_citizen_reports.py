@@ -570,7 +570,8 @@ def test_a_report_of_a_kind_none_is_near_falls_back_and_says_so(registry, tmp_pa
 #: a danger, a suspicion, a crack along a guardrail or a curb, a hole by a manhole)
 WORDED_KINDS = [
     ("道路", "穴はない", None), ("道路", "穴はありません", None), ("舗装", "点検したがひび割れなし", None),
-    ("道路", "陥没ではないと思います", None), ("道路", "穴ではなく段差です", None), ("道路", "穴ではなく、ひび割れです", "crack"),
+    ("道路", "陥没ではないと思います", None), ("道路", "穴ではなく段差です", None),
+    ("道路", "穴ではなく、ひび割れです", "crack"),
     ("道路", "穴はないが段差がある", None), ("道路", "ひびは入っていないが、舗装が盛り上がっている", None),
     ("道路", "穴は見当たりませんでした", None), ("道路", "穴もひびもないが水たまりができる", None),
     ("道路・舗装", "亀甲状のひび割れはありません。穴があいています", "pothole"),
@@ -612,7 +613,7 @@ def test_a_negated_or_roadside_word_does_not_move_a_report(registry, tmp_path):
     store = tmp_path / "registry.gpkg"
     shutil.copy(registry[0], store)
     feats = json.loads(need(TOYAMA / "truth.geojson").read_text(encoding="utf-8"))["features"]
-    sites = [(f["properties"]["class"], f["geometry"]["coordinates"][1], f["geometry"]["coordinates"][0]) for f in feats]
+    sites = [(f["properties"]["class"], *f["geometry"]["coordinates"][::-1]) for f in feats]
     classes = registry[2]
 
     def pick(cls, kind, moved):  # a true site of ``cls`` whose report of ``kind`` is of its kind, (not) the nearest
