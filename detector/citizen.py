@@ -9,8 +9,9 @@ names (``COLUMN_NAMES``; ``--column KEY=NAME`` for others) and gives the good ro
 A report is of the nearest registry damage within ``reports.radius_m`` (``match_reports``): computed when asked, never
 stored, so it follows the damages as they are merged, moved or repaired. A report that says what it is about (穴, ひび
 割れ, 亀甲: ``REPORT_KINDS``) is of the nearest damage of that kind within the radius, of another kind only where none
-of its kind is that close. A damage may have several reports; a report with no damage that close is 未確認, not yet
-seen by a patrol (to check on the next drive).
+of its kind is that close; a word negated (穴はない, no pothole) or said of a roadside thing (カーブミラーが割れ) does
+not count (``REPORT_WORD_RULES``). A damage may have several reports; a report with no damage that close is 未確認,
+not yet seen by a patrol (to check on the next drive).
 """
 
 from __future__ import annotations
@@ -140,14 +141,15 @@ _FILLER_EN = (r"(?:a|an|any|the|real|actual|actually|really|visible|obvious|big|
 REPORT_WORD_RULES: tuple[WordRule, ...] = (
     WordRule("否定: 言葉の後の ない・なし・ありません・ではなく (句読点をまたがない)",
              "negated after the word in Japanese (not across 。、！？)",
-             "穴はない, 穴はありません, ひび割れなし, 陥没ではない, 穴ではなく段差です, ひびは入っていない, 穴は見当たらない",
+             "穴はない, 穴はありません, ひび割れなし, 陥没ではない, 穴ではなく段差です, ひびは入っていない, 陥没していない, "
+             "穴は見当たらない",
              "the resident says it is not there; 穴はまだ直っていない, 穴があいていて危ない, 穴ではないか still count "
              "(only は/が/も/では/じゃ/でも …, あいて/入って/見当たら …, then ない/なし/なく/ありません right after the word)",
              rf"{_RUN_JA}(?:では|じゃ|でも|には|とは|なども|は|が|も|の)?"
              r"(?:特に|とくに|全く|まったく|全然|ぜんぜん|一切|もう|既に|すでに|どこにも)?"
              r"(?:[あ開空]いて[いおは]?|[あ開空]き|できて?い?|入ってい?|入り|見当たら|見あたら|みあたら|見当たり|"
-             r"見あたり|みあたり|見られ|みられ|確認でき|確認され|認められ|発生してい?|生じてい?|あり|ござい)?"
-             r"(?:ない|無い|なし|無し|なく|無く|なかった|無かった|ません)(?!か|でしょうか|ですか|だろう|じゃ|な)"),
+             r"見あたり|みあたり|見られ|みられ|確認でき|確認され|認められ|発生してい?|生じてい?|あり|ござい|し?て[いおは]?)?"
+             r"(?:ない|無い|なし|無し|なく|無く|なかった|無かった|ません|らず|ず)(?!か|でしょうか|ですか|だろう|じゃ|な)"),
     WordRule("否定: 英語の前の no・not・without", "negated before the word in English",
              "no pothole, not a pothole, without cracks, there isn't any pothole, no potholes or cracks",
              "the resident says it is not there; pothole not repaired still counts (only a, any, the, visible … "

@@ -573,7 +573,7 @@ WORDED_KINDS = [
     ("道路", "陥没ではないと思います", None), ("道路", "穴ではなく段差です", None),
     ("道路", "穴ではなく、ひび割れです", "crack"),
     ("道路", "穴はないが段差がある", None), ("道路", "ひびは入っていないが、舗装が盛り上がっている", None),
-    ("道路", "穴は見当たりませんでした", None), ("道路", "穴もひびもないが水たまりができる", None),
+    ("道路", "穴は見当たりませんでした", None), ("道路", "陥没していないが段差がある", None), ("道路", "穴もひびもないが水たまりができる", None),
     ("道路・舗装", "亀甲状のひび割れはありません。穴があいています", "pothole"),
     ("Road", "No pothole, but the asphalt is cracked", "crack"), ("Road", "Not a pothole: a long crack", "crack"),
     ("Road", "There isn't any pothole here", None), ("Road", "no potholes or cracks, just a bump", None),
