@@ -9,8 +9,9 @@ names (``COLUMN_NAMES``; ``--column KEY=NAME`` for others) and gives the good ro
 A report is of the nearest registry damage within ``reports.radius_m`` (``match_reports``): computed when asked, never
 stored, so it follows the damages as they are merged, moved or repaired. A report that says what it is about (穴, ひび
 割れ, 亀甲: ``REPORT_KINDS``) is of the nearest damage of that kind within the radius, of another kind only where none
-of its kind is that close. A damage may have several reports; a report with no damage that close is 未確認, not yet
-seen by a patrol (to check on the next drive).
+of its kind is that close; a word negated (穴はない, no pothole) or said of a roadside thing (カーブミラーが割れ) does
+not count (``REPORT_WORD_RULES``). A damage may have several reports; a report with no damage that close is 未確認,
+not yet seen by a patrol (to check on the next drive).
 """
 
 from __future__ import annotations
@@ -100,6 +101,90 @@ REPORT_KINDS: dict[str, ReportKind] = {
                             ("D20",), ("D00", "D10")),
     "crack": ReportKind("ひび割れ", "crack", ("ひび", "ヒビ", "亀裂", "クラック", "割れ", "crack"), ("D00", "D10", "D20")),
 }
+
+
+@dataclass(frozen=True)
+class WordRule:
+    """Where a kind word of ``REPORT_KINDS`` does not count (``report_kinds``): the rule in Japanese and English (the
+    export's explanation sheet and README say them), examples, why, and its pattern (NFKC, lower case text) whose every
+    match is taken out of the report's words before they are read."""
+    ja: str
+    en: str
+    examples: str
+    why: str
+    pattern: str
+
+
+def _any(words) -> str:
+    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+
+
+_KIND_WORDS = _any({w for k in REPORT_KINDS.values() for w in k.words})
+#: a run of kind words as a resident writes them (ひび割れ, 亀甲状のひび割れ, 穴やひび, 穴ぼこ)
+_RUN_JA = (rf"(?:{_KIND_WORDS})(?:[状のや・と/も]{{0,2}}(?:{_KIND_WORDS}))*"
+           r"(?:ぼこぼこ|ボコボコ|ぼこ|ボコ|らしきもの|らしき|のようなもの|のような|など|等)?")
+#: the roadside things whose own damage a resident reports with the same words (a broken mirror, a hole in a sign)
+_FIXTURES = ("ガードレール", "ガードパイプ", "防護柵", "ガードケーブル", "フェンス", "カーブミラー", "ミラー", "鏡", "標識",
+             "看板", "案内板", "街灯", "街路灯", "道路照明", "照明", "信号機", "信号", "電柱", "ガラス", "蓋", "ふた", "フタ",
+             "グレーチング", "側溝", "縁石", "車止め", "ポール", "ボラード", "ベンチ", "バス停")
+_FIXTURES_EN = ("guard rail", "guardrail", "guard-rail", "railing", "fence", "mirror", "sign", "signpost",
+                "street light", "streetlight", "lamp", "glass", "cover", "lid", "grate", "grating", "drain", "curb",
+                "kerb", "bollard", "pole", "bench")
+#: 穴 in words not about a hole in the road
+_IDIOMS = ("穴場", "節穴", "鍵穴", "カギ穴", "かぎ穴", "墓穴", "風穴", "抜け穴", "抜穴", "ボルト穴", "ねじ穴", "ネジ穴")
+_RUN_EN = r"(?:pot[ -]?holes?|alligator|crocodile|crack)[a-z]*(?:\s+crack[a-z]*)?"
+_FILLER_EN = (r"(?:a|an|any|the|real|actual|actually|really|visible|obvious|big|large|major|serious|deep|new|more|"
+              r"longer|such|signs?|of|noticeable|sizable)")
+
+#: the one rule table beside ``REPORT_KINDS``: a kind word matched by one of these is not counted (the report's other
+#: words are); a report none of whose words count is of no known kind (``UNKNOWN_KIND``)
+REPORT_WORD_RULES: tuple[WordRule, ...] = (
+    WordRule("否定: 言葉の後の ない・なし・ありません・ではなく (句読点をまたがない)",
+             "negated after the word in Japanese (not across 。、！？)",
+             "穴はない, 穴はありません, ひび割れなし, 陥没ではない, 穴ではなく段差です, ひびは入っていない, 陥没していない, "
+             "穴は見当たらない",
+             "the resident says it is not there; 穴はまだ直っていない, 穴があいていて危ない, 穴ではないか still count "
+             "(only は/が/も/では/じゃ/でも …, あいて/入って/見当たら …, then ない/なし/なく/ありません right after the word)",
+             rf"{_RUN_JA}(?:では|じゃ|でも|には|とは|なども|は|が|も|の)?"
+             r"(?:特に|とくに|全く|まったく|全然|ぜんぜん|一切|もう|既に|すでに|どこにも)?"
+             r"(?:[あ開空]いて[いおは]?|[あ開空]き|できて?い?|入ってい?|入り|見当たら|見あたら|みあたら|見当たり|"
+             r"見あたり|みあたり|見られ|みられ|確認でき|確認され|認められ|発生してい?|生じてい?|あり|ござい|し?て[いおは]?)?"
+             r"(?:ない|無い|なし|無し|なく|無く|なかった|無かった|ません|らず|ず)(?!か|でしょうか|ですか|だろう|じゃ|な)"),
+    WordRule("否定: 英語の前の no・not・without", "negated before the word in English",
+             "no pothole, not a pothole, without cracks, there isn't any pothole, no potholes or cracks",
+             "the resident says it is not there; pothole not repaired still counts (only a, any, the, visible … "
+             "between)",
+             rf"(?:\b(?:no|not|without|nor|never)|n['’]t)\s+(?:{_FILLER_EN}\s+){{0,3}}{_RUN_EN}"
+             rf"(?:\s*(?:/|\bor\b|\band\b|\bnor\b)\s*(?:{_FILLER_EN}\s+){{0,2}}{_RUN_EN})*"),
+    WordRule("付属物の損傷: ガードレール・カーブミラー・標識・側溝や蓋・縁石などが割れ/ひび/穴",
+             "the damage of a roadside thing (guardrail, mirror, sign, gutter or its cover, curb …)",
+             "カーブミラーが割れている, 標識にひび, ガードレールに穴, 側溝の蓋が割れ, 割れたガラス, cracked mirror, "
+             "the sign is cracked",
+             "not the pavement's crack or pothole; ガードレール沿いの路面のひび, マンホールの周りの穴 still count (only the "
+             "thing with が/は/の/に/も right before the word, or 割れた right before the thing)",
+             rf"(?:{_any(_FIXTURES)})(?:の(?:板|面|表面|部分|一部|支柱|柱|鏡|ガラス|カバー|蓋|ふた|フタ))?"
+             r"(?:が|は|も|に|の)?(?:一部|少し|大きく|完全に|粉々に)?"
+             rf"{_RUN_JA}|(?:{_RUN_JA})(?:た|ていた|てい?る)(?:{_any(_FIXTURES)})|"
+             rf"\b(?:{_any(_FIXTURES_EN)})s?\s+(?:(?:is|was|are|were|has|have|got|been|a|badly|completely)\s+)*"
+             rf"{_RUN_EN}|\bcrack(?:ed|s)?\s+(?:(?:in|on)\s+)?(?:(?:the|a|an|curve|traffic|road|street)\s+)*"
+             rf"(?:{_any(_FIXTURES_EN)})s?\b"),
+    WordRule("穴の慣用語: 穴場・節穴・鍵穴・墓穴・風穴・抜け穴・ボルト穴・ねじ穴", "穴 in words not about a hole in the road",
+             "穴場の店, 役所の目は節穴か, 墓穴を掘る, 標識のボルト穴",
+             "a good spot, an idiom, a keyhole, a bolt hole; マンホールの穴, 落とし穴のような穴 still count (a hole by a "
+             "manhole is the road's)",
+             _any(_IDIOMS)),
+    WordRule("響く: ひびき・ひびく (響)", "ひび of 響く (to resound), written in kana",
+             "振動がひびく, 音がひびいて",
+             "a noise or a shake, not a crack",
+             r"ひび(?=[きくかけこい])"),
+)
+#: every rule of ``REPORT_WORD_RULES`` in one pattern: its matches are taken out of a report's words; led by the
+#: characters a rule's match can begin with (a kind word, a roadside thing, no/not/without, an idiom), so that the
+#: other places of a text are passed over at once (5 times faster)
+_NOT_COUNTED = re.compile("(?=[" + re.escape("".join(sorted({w[0] for w in (
+    *(w for k in REPORT_KINDS.values() for w in k.words), *_FIXTURES, *_FIXTURES_EN, *_IDIOMS, "no", "without")}
+    | {"n"}))) + "])(?:" + "|".join(f"(?:{r.pattern})" for r in REPORT_WORD_RULES) + ")")
+
 #: the label of a report of no known kind
 UNKNOWN_KIND = ("不明", "unknown")
 #: the report's fields its kind is read from (those ``read_reports`` keeps and the registry holds)
@@ -290,12 +375,13 @@ def metric_crs(lat: np.ndarray, lon: np.ndarray):
 def report_kinds(reports: pd.DataFrame) -> np.ndarray:
     """Each report's kind (a key of ``REPORT_KINDS``, or None: none known) by the words of its ``KIND_FIELDS``
     (NFKC, lower case): 亀甲 an alligator crack, else ひび/亀裂/クラック a crack, 穴/陥没/くぼみ a pothole; a report
-    naming both a pothole and a crack, or neither, None."""
+    naming both a pothole and a crack, or neither, None. A word a rule of ``REPORT_WORD_RULES`` matches does not
+    count (穴はない, not a pothole, カーブミラーが割れ, 穴場): one pattern, taken out of each distinct text first."""
     n = len(reports)
     fields = [reports[f].to_numpy(object) for f in KIND_FIELDS if f in reports.columns]
     text = [" ".join(v for v in vs if isinstance(v, str)) for vs in zip(*fields)] if fields else [""] * n
     codes, uniq = pd.factorize(pd.Series(text, dtype=object))  # (a city's reports repeat their words: read once)
-    uniq = [unicodedata.normalize("NFKC", v).casefold() for v in uniq]
+    uniq = [_NOT_COUNTED.sub("〓", unicodedata.normalize("NFKC", v).casefold()) for v in uniq]  # (not counted: out)
     says = {}
     for k, kind in REPORT_KINDS.items():
         words = re.compile("|".join(re.escape(w) for w in kind.words))
@@ -527,9 +613,13 @@ def _write_xlsx(data: pd.DataFrame, path: Path, cfg) -> None:
                   f"the status of its registry damage within {r:g} m (config reports.radius_m; see match); none: "
                   f"{UNSEEN}, not yet seen by a patrol (to check on the next drive)"),
                  ("通報の種類 kind", "カテゴリと内容の言葉から: 穴・陥没・くぼみ → ポットホール、亀甲 → 亀甲状ひび割れ、"
-                  "ひび・亀裂・クラック → ひび割れ、どれでもない (段差・破損など) か穴とひびの両方 → 不明",
+                  "ひび・亀裂・クラック → ひび割れ、どれでもない (段差・破損など) か穴とひびの両方 → 不明; 打ち消された言葉や"
+                  "道路でない物の言葉は数えない (下の「数えない言葉」)",
                   "read from the category and text: 穴/陥没/くぼみ/pothole a pothole, 亀甲/alligator an alligator crack, "
-                  "ひび/亀裂/クラック/crack a crack; none of them (段差, 破損 …) or both a pothole and a crack: 不明"),
+                  "ひび/亀裂/クラック/crack a crack; none of them (段差, 破損 …) or both a pothole and a crack: 不明; a "
+                  "word negated or said of something else than the road does not count (not counted, below)"),
+                 *[("数えない言葉 not counted", f"{w.ja} (例: {w.examples})", f"{w.en}: {w.why}")
+                   for w in REPORT_WORD_RULES],
                  ("種類の一致 match", f"種類の分かる通報は {r:g} m 以内の同じ種類のいちばん近い損傷へ (同種); 亀甲状ひび割れの通報"
                   "はなければ他のひび割れへ (類似); それもなければ種類を問わずいちばん近い損傷へ (別種: 住民の言う種類と"
                   f"違う); — = 種類不明の通報 (いちばん近い損傷) か {UNSEEN}",

@@ -565,6 +565,97 @@ def test_a_report_of_a_kind_none_is_near_falls_back_and_says_so(registry, tmp_pa
     assert (f2[keys.index("candidate_id")], f2[keys.index("kind")], f2[keys.index("match")]) == (crack, "亀甲状ひび割れ", "類似")
 
 
+#: what residents write and the kind it says (``citizen.REPORT_WORD_RULES``): a negated word, a roadside thing's damage
+#: and an idiom do not count, the report's other words do; the last ones count as before (a pothole not yet repaired,
+#: a danger, a suspicion, a crack along a guardrail or a curb, a hole by a manhole)
+WORDED_KINDS = [
+    ("道路", "穴はない", None), ("道路", "穴はありません", None), ("舗装", "点検したがひび割れなし", None),
+    ("道路", "陥没ではないと思います", None), ("道路", "穴ではなく段差です", None),
+    ("道路", "穴ではなく、ひび割れです", "crack"),
+    ("道路", "穴はないが段差がある", None), ("道路", "ひびは入っていないが、舗装が盛り上がっている", None),
+    ("道路", "穴は見当たりませんでした", None), ("道路", "陥没していないが段差がある", None), ("道路", "穴もひびもないが水たまりができる", None),
+    ("道路・舗装", "亀甲状のひび割れはありません。穴があいています", "pothole"),
+    ("Road", "No pothole, but the asphalt is cracked", "crack"), ("Road", "Not a pothole: a long crack", "crack"),
+    ("Road", "There isn't any pothole here", None), ("Road", "no potholes or cracks, just a bump", None),
+    ("道路", "カーブミラーが割れている", None), ("道路", "標識にひびが入っている", None),
+    ("道路", "ガードレールに穴があいている。路面にもひび", "crack"), ("道路", "側溝の蓋が割れていて危ない", None),
+    ("道路", "割れたガラスが散乱している。その先に穴", "pothole"), ("道路", "縁石が割れている", None),
+    ("Road", "cracked mirror at the corner", None), ("Road", "The sign is cracked", None),
+    ("道路", "穴場のラーメン屋の前、アスファルトに亀裂", "crack"), ("道路", "役所の目は節穴か、段差を直して", None),
+    ("道路", "大型車が通るたびに振動がひびく", None),
+    # (as before)
+    ("道路", "以前通報した穴がまだ直っていない", "pothole"), ("道路", "穴があいていて危ない", "pothole"),
+    ("道路", "穴ではないかと思います", "pothole"), ("道路", "何度補修しても穴がなくならない", "pothole"),
+    ("道路", "ガードレール沿いの路面にひび割れ", "crack"), ("道路", "マンホールの周りに穴", "pothole"),
+    ("Road", "Pothole not repaired", "pothole"), ("Road", "cracks along the curb", "crack"),
+    ("道路", "ふたつの穴がある", "pothole"),
+]
+
+
+def test_report_kinds_do_not_count_a_negated_word_or_a_roadside_things_damage():
+    import pandas as pd
+
+    from detector.citizen import report_kinds
+
+    got = dict(zip([b for _, b, _ in WORDED_KINDS], report_kinds(pd.DataFrame(WORDED_KINDS, columns=["category", "body",
+                                                                                                     "want"]))))
+    want = {b: k for _, b, k in WORDED_KINDS}
+    assert got == want, {b: (got[b], k) for b, k in want.items() if got[b] != k}
+
+
+def test_a_negated_or_roadside_word_does_not_move_a_report(registry, tmp_path):
+    """Reports worded as residents word them, through import-reports and --format reports on the sample registry: at
+    the true pothole whose nearest damage is a crack (5.9 m against 0.6 m), 「ひび割れではなく、穴」, 「カーブミラーが
+    割れていて、その下に穴」 and "Not a crack, a pothole" are the pothole's (同種; before: 不明, the crack's), 「穴は
+    ないが段差」 the nearest's (—; before: the pothole's, 同種), "No pothole, but the asphalt is cracked" the crack's
+    (同種; before: 不明); at a crack, 「穴はありません。ひび割れ」, 「ガードレールに穴…路面にもひび」 the crack's (同種;
+    before: 不明, —). The workbook's explanation sheet lists the words not counted."""
+    store = tmp_path / "registry.gpkg"
+    shutil.copy(registry[0], store)
+    feats = json.loads(need(TOYAMA / "truth.geojson").read_text(encoding="utf-8"))["features"]
+    sites = [(f["properties"]["class"], *f["geometry"]["coordinates"][::-1]) for f in feats]
+    classes = registry[2]
+
+    def pick(cls, kind, moved):  # a true site of ``cls`` whose report of ``kind`` is of its kind, (not) the nearest
+        for c, la, lo in sites:
+            e, n = _expected([("x", la, lo)], registry, {"x": kind})["x"], _expected([("x", la, lo)], registry, {})["x"]
+            if c in cls and e and classes[e] in SAME[kind] and (e != n) == moved:
+                return la, lo
+        pytest.skip(f"no true {cls} site with a damage of its kind {'beyond' if moved else 'the'} nearest")
+
+    pothole, crack = pick({"D40"}, "pothole", True), pick({"D00", "D10"}, "crack", False)
+    words = {"P-1": (pothole, "ひび割れではなく、穴があいています", "pothole"),
+             "P-2": (pothole, "カーブミラーが割れていて、その下の道路に穴", "pothole"),
+             "P-3": (pothole, "Not a crack, a pothole about 30 cm wide", "pothole"),
+             "P-4": (pothole, "穴はないが段差がある", None),
+             "P-5": (pothole, "No pothole, but the asphalt is cracked", "crack"),
+             "P-6": (pothole, "以前通報した穴がまだ直っていない", "pothole"),
+             "C-1": (crack, "穴はありません。舗装にひび割れがあります", "crack"),
+             "C-2": (crack, "ガードレールに穴があいている。路面にもひび", "crack")}
+    rows = [[rid, "2026/11/20 9:00", f"{la:.7f}", f"{lo:.7f}", "道路", text, "", "受付"]
+            for rid, ((la, lo), text, _) in words.items()]
+    ok(patrol("import-reports", store, _write(tmp_path / "worded.csv", rows, "cp932")))
+    kinds = {rid: k for rid, (_, _, k) in words.items()}
+    expected = _expected([(rid, la, lo) for rid, ((la, lo), *_) in words.items()], registry, kinds)
+    assert classes[expected["P-1"]] == "D40" and classes[expected["P-4"]] != "D40", expected
+    out = tmp_path / "reports.xlsx"
+    ok(patrol("export", store, "--format", "reports", "--out", out))
+    from openpyxl import load_workbook
+
+    from detector.citizen import EXPORT_COLUMNS
+
+    wb = load_workbook(out)
+    keys = [c for c, *_ in EXPORT_COLUMNS]
+    got = {row[keys.index("report_id")]: row for row in wb["reports"].iter_rows(min_row=2, values_only=True)}
+    assert set(got) == set(words)
+    for rid, row in got.items():
+        want = (expected[rid], LABEL[kinds[rid]], _match_label(kinds[rid], expected[rid], classes))
+        assert (row[keys.index("candidate_id")], row[keys.index("kind")], row[keys.index("match")]) == want, \
+            (rid, words[rid][1], row)
+    notes = [(a, b) for a, b, *_ in wb["legend"].iter_rows(values_only=True) if a == "数えない言葉 not counted"]
+    assert len(notes) == 5 and any("穴はない" in b for _, b in notes) and any("カーブミラー" in b for _, b in notes), notes
+
+
 #: a popup opened on the map by a click on its line or marker (as a finger does: at the point of it in the map's view)
 #: and, 1 s later (virtual time: its autoPan's animation runs on the page's timers), its box against the map's box
 POP_OPEN = """function popAt(p) { var b = p.getBoundingClientRect(), x = (b.left + b.right) / 2, y = (b.top + b.bottom) / 2;
