@@ -555,7 +555,9 @@ def label_set(
     t.add_row("frames", f"{s.frames_ok} read, {len(s.rejected)} rejected"
               + (f" ({', '.join(f'{k} {v}' for k, v in rej.most_common())})" if rej else "")
               + (f", {s.frames_from_track} placed from track files" if s.frames_from_track else "")
-              + f"; {s.frames_placed} with a position")
+              + f"; {s.frames_placed} with a position"
+              + (f"; {s.poor_look} too dark, glared or blurred to show the road (frames.csv's look: chosen only "
+                 "where others run short)" if s.poor_look else ""))
     for i, (name, reason) in enumerate(s.rejected[:10]):
         t.add_row("rejected" if i == 0 else "", f"{name}: {reason}")
     if len(s.rejected) > 10:
@@ -567,7 +569,8 @@ def label_set(
     avail = ", ".join(f"{k} {s.available[k]}" for k in REASONS if s.available[k])
     t.add_row("chosen", f"{sum(s.chosen.values())}: "
               + ", ".join(f"{k} {s.chosen[k]}" for k in REASONS if s.chosen[k])
-              + f" (of {avail})")
+              + f" (of {avail})"
+              + (f"; {s.chosen_poor} of them too dark, glared or blurred" if s.chosen_poor else ""))
     t.add_row("spread", f"at least {s.gap_s:g} s apart in a drive"
               + (f" and {s.gap_m:g} m apart" if s.frames_placed else "")
               + (" (halved until enough frames were found)" if s.gap_s < MIN_GAP_S else "")
@@ -600,7 +603,8 @@ def label_set(
               f"{out / 'data.yaml'} --config {cfg_name} (without that line tune tunes the shipped model; steps in "
               f"{out / 'README.txt'}, its paths relative to the folder: it may be copied elsewhere)")
     t.add_row("time", f"{s.seconds:.1f} s (prediction {s.predict_seconds:.1f} s: {s.predicted} frames predicted, "
-              f"{s.from_cache} taken from the cache of earlier label-sets in {out / WORK})")
+              f"{s.from_cache} taken from the cache of earlier label-sets in {out / WORK}"
+              + (f"; its {s.cache_dropped} stale lines dropped" if s.cache_dropped else "") + ")")
     console.print(t)
 
 

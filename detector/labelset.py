@@ -12,7 +12,9 @@ low confidence, and ``n`` frames are chosen:
 * **background** (``BACKGROUND_SHARE``): frames with nothing at or above the pre-label confidence (YOLO trains on
   empty photos too), taken evenly along the drive.
 
-Every frame is one of the three. A share its kind cannot fill is filled from the others (uncertain first). The
+Every frame is one of the three. A share its kind cannot fill is filled from the others (uncertain first). A frame
+too dark, glared or blurred to show the road (its ``look``, measured as the detect stage measures it and judged by
+the config's ``frames.look_*``) is taken only where frames of a good look cannot fill ``n`` (``POOR_LOOK_LAST``). The
 picks are spread: two chosen frames
 lie at least ``MIN_GAP_S`` seconds apart in their drive (frames without a time: ``MIN_GAP_FRAMES`` frames) and at
 least ``MIN_GAP_M`` metres apart where both have a position (in any drive: two passes over one spot are one spot).
@@ -42,10 +44,12 @@ the train picks from the other frames, none within ``SPLIT_GAP_M`` of a val pick
 (``n`` near the usable frames) val is cut to ``VAL_SHARE`` of the picks (:func:`val_share`), not grown. Where no
 stretch can be set apart (drives of one frame) the last pick is val and the summary says val is not kept apart. Where no frame
 has a position (no GPS, no track file) all of this is by time within each drive, and nothing keeps two drives apart:
-the summary warns once (:func:`unplaced_warning`), naming ``--track``.
+the summary warns once (:func:`unplaced_warning`), naming ``--track``; it warns once per drive where some of the
+drive's frames have no position (none, or GPS lost in a tunnel, a track covering part of the drive), with how many.
 
-Every frame's predictions are kept in ``OUT/.work`` (:class:`PredictionCache`): a label-set again into OUT predicts
-only the frames not predicted there before with this model and these settings.
+Every frame's predictions and look are kept in ``OUT/.work`` (:class:`PredictionCache`): a label-set again into OUT
+predicts only the frames not predicted there before with this model and these settings; the file is compacted
+(rewritten with its live lines) once its stale lines outnumber them.
 
 A drive is named by its folder; two drives of one folder name (two cars' ``2026-11-20``) by the shortest end of
 their paths that tells them apart (``car1/2026-11-20``), and are separate drives for the spread rule."""
@@ -98,11 +102,20 @@ SPLIT_GAP_M = 50.0
 SPLIT_GAP_S = 10.0
 SPLIT_GAP_FRAMES = 10
 JPEG_QUALITY = 95
+# frames whose look (frames.csv: too dark, glared, blurred by the config's frames.look_* thresholds, as a run judges
+# them) are chosen only where frames of a good look cannot fill n (in val or train): a person cannot label a damage
+# the frame does not show, and its label without a box would teach the model that there is none
+POOR_LOOK_LAST = True
 
 # every frame's predictions (at low_conf) kept in OUT/.work for the next label-set into OUT (another --n, a drive
 # added, a re-run after an error): a frame whose file, model and settings are as before is not predicted again
 # (:class:`PredictionCache`). Outside images/ and annotations/ (nothing of it is trained on), kept by _clear_earlier
 CACHE_NAME = "label-set-predictions.jsonl"
+# the cache is rewritten with its live lines alone once its stale ones (lines no label-set can look up again: a photo
+# replaced or touched, deleted, predicted twice) are more than this many times the live ones: the file stays under
+# about twice what the frames it serves need, and the rewrite (one line per live frame) is paid at most once per so
+# many appended lines
+COMPACT_STALE_SHARE = 1.0
 CSV_NAME = "label-set.csv"
 FRAMES_CSV = "frames.csv"  # every file of the drives read, as a run's frames.csv: rejected ones with their reason
 # what label-set wrote into each label file (its boxes' key, :func:`boxes_key`), so that train, tune and eval can tell
@@ -157,6 +170,9 @@ class LabelSetSummary:
     predict_seconds: float = 0.0
     predicted: int = 0  # frames the model was run on (decoded: rejected ones too)
     from_cache: int = 0  # frames whose predictions (or decode rejection) came from OUT/.work (PredictionCache)
+    cache_dropped: int = 0  # stale lines dropped from the cache (PredictionCache.compact; 0: not rewritten)
+    poor_look: int = 0  # usable frames too dark, glared or blurred to show the road (frames.csv's look)
+    chosen_poor: int = 0  # of them chosen (only where good ones could not fill n)
     picks: list[Pick] = field(default_factory=list)
     videos: list = field(default_factory=list)
     tracks: list = field(default_factory=list)  # frames.TrackUse per track file, found in a drive or given (--track)
@@ -192,9 +208,10 @@ def _only_cache(d: Path) -> bool:
     error, before it wrote anything else)? Such a folder is taken as new, its cache used."""
     from .pipeline import WORK
 
-    try:
+    try:  # (a compaction's temp file, left by a label-set killed while rewriting it: PredictionCache.compact)
         return ({e.name for e in os.scandir(d)} == {WORK}
-                and {e.name for e in os.scandir(d / WORK)} <= {CACHE_NAME})
+                and all(e.name == CACHE_NAME or (e.name.startswith(f".{CACHE_NAME}.") and e.name.endswith(".tmp"))
+                        for e in os.scandir(d / WORK)))
     except OSError:
         return False
 
@@ -230,34 +247,83 @@ def low_conf(thresholds: dict[str, float]) -> float:
 
 
 class PredictionCache:
-    """Every frame's predictions at :func:`low_conf`, kept in ``OUT/.work/`` :data:`CACHE_NAME` for the next
-    label-set into OUT: the detect stage's journal (``pipeline.DetectJournal``: a header line with the key, one line
-    per frame appended and synced per batch, a torn last line cut off, a journal of another key started afresh), its
-    key what decides the boxes (the weights file's whole-file hash, ``detect:`` imgsz, iou, max_det and device, the
-    confidence floor), each line looked up by the frame file's identity (:func:`frame_id`). Lines are full-precision
-    floats: a frame taken from the cache has the boxes a fresh prediction gives."""
+    """Every frame's predictions at :func:`low_conf` and its look (``pipeline.look_record``: brightness, clipped
+    share, sharpness), kept in ``OUT/.work/`` :data:`CACHE_NAME` for the next label-set into OUT: the detect stage's
+    journal (``pipeline.DetectJournal``: a header line with the key, one line per frame appended and synced per
+    batch, a torn last line cut off, a journal of another key started afresh), its key what decides the boxes (the
+    weights file's whole-file hash, ``detect:`` imgsz, iou, max_det and device, the confidence floor), each line
+    looked up by the frame file's identity (:func:`frame_id`). Lines are full-precision floats: a frame taken from
+    the cache has the boxes a fresh prediction gives.
+
+    Appended to, so it holds lines no run can look up again: a photo replaced or touched under its name (a new
+    identity; its old line stays), deleted, or one frame predicted twice (a folder given twice). :meth:`compact`,
+    after a label-set has predicted: where such stale lines outnumber the live ones (:data:`COMPACT_STALE_SHARE`),
+    the file is rewritten atomically (``atomic.atomic_write``) with one line per live frame."""
 
     def __init__(self, out: Path, weights: Path, cfg: Config, conf: float):
         from .pipeline import WORK, DetectJournal, weights_fingerprint
 
         detect = cfg.detect.model_dump(mode="json")
-        key = {"weights": weights_fingerprint(Path(weights)), "conf": conf, "v": 1,
+        # v2: each line carries the frame's look
+        key = {"weights": weights_fingerprint(Path(weights)), "conf": conf, "v": 2,
                "detect": {k: v for k, v in detect.items() if k not in ("weights", "batch")}}
-        self.journal = DetectJournal(Path(out) / WORK / CACHE_NAME,
-                                     hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest(),
-                                     record_key=lambda r: r["id"])
+        self.key = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()
+        self.path = Path(out) / WORK / CACHE_NAME
+        self.journal = DetectJournal(self.path, self.key, record_key=lambda r: r["id"])
+        self.used: set[str] = set()  # the ids this label-set looked up and found, or added
 
     def get(self, fid: str | None) -> dict | None:
-        return None if fid is None else self.journal.done.get(fid)
+        rec = None if fid is None else self.journal.done.get(fid)
+        if rec is not None:
+            self.used.add(fid)
+        return rec
 
     def add(self, records: Sequence[dict]) -> None:
         self.journal.append([r for r in records if r["id"] is not None])
         for r in records:
             if r["id"] is not None:
                 self.journal.done[r["id"]] = r
+                self.used.add(r["id"])
 
     def close(self) -> None:
         self.journal.close()
+
+    def live(self) -> dict[str, dict]:
+        """The records a label-set can still look up, the last line of each id: those this one used or added, a
+        video frame's (its JPEG's hash: not told without decoding the video again), and a photo's whose file is
+        still there with the size and modification time of its id (a drive not given this time stays cached)."""
+        from .pipeline import _file_id
+
+        keep = {}
+        for fid, rec in self.journal.done.items():
+            if fid in self.used or not fid.startswith("["):
+                keep[fid] = rec
+                continue
+            try:
+                path, *ident = json.loads(fid)
+            except (ValueError, TypeError):
+                continue
+            if _file_id(Path(path)) == ident:
+                keep[fid] = rec
+        return keep
+
+    def compact(self) -> int:
+        """Rewrite the file with :meth:`live`'s records alone where its stale lines (the others, and every line but
+        the last of an id) are more than :data:`COMPACT_STALE_SHARE` of the live ones; atomically: a label-set
+        killed meanwhile leaves the file as it was. Returns the lines dropped (0: not rewritten). After
+        :meth:`close`."""
+        from .atomic import atomic_write
+
+        lines = self.journal.lines
+        if lines - len(self.used) <= COMPACT_STALE_SHARE * len(self.used):
+            return 0  # (live holds at least the used ones: no file to stat)
+        live = self.live()
+        if lines - len(live) <= COMPACT_STALE_SHARE * len(live):
+            return 0
+        with atomic_write(self.path, "wb") as fh:
+            fh.write(json.dumps({"key": self.key}).encode() + b"\n")
+            fh.writelines(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in live.values())
+        return lines - len(live)
 
 
 def frame_id(f, video_dir: Path | None = None) -> str | None:
@@ -305,9 +371,9 @@ def read_and_predict(drives: Sequence[Path], cfg: Config, weights: Path, out: Pa
     placing frames without their own fix in every drive, a frame without a position still predicted) and the
     model's boxes on each usable one at :func:`low_conf`. ``summary.frames`` gets every frame (rejected ones with
     their reason, frames.csv)."""
-    from .frames import _decode, decoded_batches
+    from .frames import _decode, apply_look, decoded_batches
     from .infer import load_detector
-    from .pipeline import detect_unplaced, scan_drives
+    from .pipeline import detect_unplaced, look_record, scan_drives, take_look
 
     summary = summary or LabelSetSummary(out=out)
     drives = [Path(d) for d in drives]
@@ -340,6 +406,7 @@ def read_and_predict(drives: Sequence[Path], cfg: Config, weights: Path, out: Pa
         rec = cache.get(fid)
         if rec is not None:
             got[i] = str(rec["reject"]) if "reject" in rec else _pred_of(f, rec)
+            take_look(f, rec)
     summary.from_cache = len(got)
     rest = [i for i in range(len(todo)) if i not in got]
     summary.predicted = len(rest)
@@ -360,13 +427,16 @@ def read_and_predict(drives: Sequence[Path], cfg: Config, weights: Path, out: Pa
                     xyxy, c = np.asarray(xyxy, float).reshape(-1, 4), np.asarray(c, float).reshape(-1)
                     got[i] = FramePred(todo[i], xyxy, c, np.asarray(k, dtype=object), int(im.shape[1]),
                                        int(im.shape[0]))
-                    recs.append({"id": ids[i], "w": int(im.shape[1]), "h": int(im.shape[0]),
+                    # its look, as the detect stage measures it on the pixels decoded (frames.csv; the choice)
+                    recs.append({"id": ids[i], "w": int(im.shape[1]), "h": int(im.shape[0]), "look": look_record(im),
                                  "boxes": [[*map(float, b), float(v), str(kk)] for b, v, kk in zip(xyxy, c, k)]})
+                    take_look(todo[i], recs[-1])
                 cache.add(recs)
                 if progress:
                     progress.advance(task, len(pending))
     finally:
         cache.close()
+    summary.cache_dropped = cache.compact()
     preds: list[FramePred] = []
     for i, f in enumerate(todo):  # in the frames' order, wherever their predictions came from
         if isinstance(got[i], FramePred):
@@ -375,7 +445,9 @@ def read_and_predict(drives: Sequence[Path], cfg: Config, weights: Path, out: Pa
         f.status, f.reason = "rejected", got[i]
         summary.rejected.append((f"{f.drive}/{f.name}", f.reason))
     summary.predict_seconds = time.perf_counter() - t0
+    apply_look(frames, cfg.frames)  # the verdict by this config's thresholds, as the detect stage gives it
     summary.frames_ok = len(preds)
+    summary.poor_look = sum(bool(p.frame.look) for p in preds)
     summary.frames_from_track = sum(p.frame.position_source == "track_file" for p in preds)
     summary.frames_placed = sum(math.isfinite(p.frame.lat) and math.isfinite(p.frame.lon) for p in preds)
     placed = Counter(p.frame.drive for p in preds if math.isfinite(p.frame.lat) and math.isfinite(p.frame.lon))
@@ -383,13 +455,20 @@ def read_and_predict(drives: Sequence[Path], cfg: Config, weights: Path, out: Pa
         summary.warnings.append(unplaced_warning(summary.frames_ok))
     else:
         usable = Counter(p.frame.drive for p in preds)
-        summary.warnings.extend(unplaced_warning(k, d) for d, k in usable.items() if not placed[d])
+        summary.warnings.extend(unplaced_warning(k, d, k - placed[d]) for d, k in usable.items() if placed[d] < k)
     return preds
 
 
-def unplaced_warning(n: int, drive: str | None = None) -> str:
+def unplaced_warning(n: int, drive: str | None = None, unplaced: int | None = None) -> str:
     """What label-set says once when none of its ``n`` usable frames has a position (no EXIF GPS, no track file),
-    or (``drive``) none of one drive's while other drives' have."""
+    or (``drive``) once per drive with frames without one while other frames have one: none of its ``n``, or
+    ``unplaced`` of them (GPS lost in a tunnel, a track file that covers part of the drive)."""
+    if drive is not None and unplaced is not None and unplaced < n:
+        return (f"{drive}: {unplaced} of its {n} frames have no position (GPS lost, in a tunnel or under an elevated "
+                "road, or a track file that covers only part of the drive): those are spread and split by time "
+                f"alone, kept {SPLIT_GAP_S:g} s from the val or train frames of the drive, not {SPLIT_GAP_M:g} m from "
+                "the other frames by place (another pass over the same road may show one damage in both); give a "
+                "GPS log that covers them with --track FILE for a split by place")
     if drive is not None:
         return (f"{drive}: none of its {n} frames has a position (no GPS in the photos or videos, no track file): its "
                 f"val and train frames are kept {SPLIT_GAP_S:g} s apart in the drive, not {SPLIT_GAP_M:g} m from "
@@ -526,6 +605,9 @@ def choose(preds: Sequence[FramePred], thresholds: dict[str, float], n: int, sum
         summary.available = Counter(k for k, _ in kinds)
     pos = _positions(preds)
     zone = val_zone(pos)
+    # a frame too dark, glared or blurred to show the road (its look, frames.csv): a person cannot label what it
+    # does not show, and a box-less label of it would teach "no damage here"; taken last (POOR_LOOK_LAST)
+    good = np.array([not (POOR_LOOK_LAST and getattr(p.frame, "look", "")) for p in preds], dtype=bool)
     n_val = 0 if n < 2 or not zone.any() else max(1, round(n * VAL_SHARE))
 
     def quotas(m: int) -> dict[str, int]:
@@ -549,24 +631,28 @@ def choose(preds: Sequence[FramePred], thresholds: dict[str, float], n: int, sum
         chosen: list[int] = []
         reason: dict[int, str] = {}
 
-        def take(k: str, want: int, allowed: np.ndarray, upto: int) -> None:
+        def take(k: str, want: int, allowed: np.ndarray, upto: int) -> int:
             got = 0
             for i in order[k]:
                 if got >= want or len(chosen) >= upto:
-                    return
+                    break
                 if i in reason or not allowed[i] or too_close(i, np.array(chosen, dtype=int), pos, gap_s, gap_m,
                                                               gap_f):
                     continue
                 chosen.append(i)
                 reason[i] = k
                 got += 1
+            return got
 
         def fill(m: int, allowed: np.ndarray) -> None:
             upto = len(chosen) + m
-            for k, want in quotas(m).items():
-                take(k, want, allowed, upto)
-            for k in REASONS:  # shares a kind could not fill
-                take(k, upto - len(chosen), allowed, upto)
+            want = quotas(m)
+            # frames of a poor look (too dark, glared, blurred) only where those of a good look cannot fill m
+            for ok in ((allowed & good, allowed) if not good.all() else (allowed,)):
+                for k in want:
+                    want[k] -= take(k, want[k], ok, upto)
+                for k in REASONS:  # shares a kind could not fill
+                    take(k, upto - len(chosen), ok, upto)
 
         everyone = np.arange(len(preds))
         fill(n_val, zone)  # val: from the stretches
@@ -599,6 +685,8 @@ def choose(preds: Sequence[FramePred], thresholds: dict[str, float], n: int, sum
         if summary is not None:
             summary.val_apart = False
     chosen.sort()
+    if summary is not None:
+        summary.chosen_poor = sum(not good[i] for i in chosen)
     return [Pick(preds[i], reason[i], split="val" if i in val_set else "train") for i in chosen]
 
 

@@ -242,12 +242,14 @@ class DetectJournal:
     Only complete lines count: a torn last line (kill -9 during a write) is cut off on open, and a journal
     written for another model (another key) is started afresh. Frames added to a drive later (a late upload)
     are appended; the others keep their lines. ``record_key``: what a line is looked up by in ``done`` (a run's:
-    its drive and name; label-set's cache: the frame file's identity, ``labelset.PredictionCache``).
+    its drive and name; label-set's cache: the frame file's identity, ``labelset.PredictionCache``). ``lines``: the
+    record lines in the file (read and appended; more than ``len(done)`` where a key has several: the last counts).
     """
 
     def __init__(self, path: Path, key: str, record_key: Callable[[dict], Any] = lambda r: (r["drive"], r["name"])):
         self.path = path
         self.done: dict[Any, dict] = {}
+        self.lines = 0
         path.parent.mkdir(parents=True, exist_ok=True)
         data = path.read_bytes() if path.is_file() else b""
         keep = 0
@@ -268,18 +270,22 @@ class DetectJournal:
                     self.done[record_key(rec)] = rec
                 except (KeyError, TypeError):  # not a line of this journal's kind: the rest is started afresh
                     break
+                self.lines += 1
             pos = keep = nl + 1
         with open(path, "r+b" if path.is_file() else "wb") as fh:
             fh.truncate(keep)
             if keep == 0:
                 self.done.clear()
+                self.lines = 0
                 fh.write(json.dumps({"key": key}).encode() + b"\n")
             fh.flush()
             os.fsync(fh.fileno())
         self._fh = open(path, "ab")
 
     def append(self, records: Iterable[dict]) -> None:
-        data = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records)
+        lines = [json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records]
+        data = b"".join(lines)
+        self.lines += len(lines)
         if data:
             self._fh.write(data)
             self._fh.flush()
@@ -498,6 +504,21 @@ def detectable(frame) -> bool:
     return frame.status == "ok"
 
 
+def look_record(im) -> list:
+    """A journal record's ``look`` (the detect stage's, label-set's prediction cache): the decoded picture's
+    brightness, clipped share and sharpness (``look.measure_look``), measured on the pixels decoded for the
+    detector anyway, so that a resumed run (a re-run of label-set) has them without decoding the frame again."""
+    from .look import measure_look
+
+    return list(measure_look(im))
+
+
+def take_look(f, rec: dict) -> None:
+    """Frame ``f``'s look numbers from its journal record (:func:`look_record`; NaN: not measured); its verdict
+    (``Frame.look``) is ``frames.apply_look``'s, from the config's thresholds of this run."""
+    f.brightness, f.clipped, f.sharpness = rec.get("look") or (math.nan,) * 3
+
+
 def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manifest, summary: RunSummary,
                  progress=None, detector=None, batch: int | None = None, on_batch: Callable | None = None,
                  busy: BusyOutputs | None = None):
@@ -507,7 +528,6 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
     only when it differs), so one open in Excel (``busy``: noted there, else OutputInUseError) neither stops the
     run nor leaves the stage reading an old file."""
     from .frames import apply_look, decoded_batches
-    from .look import measure_look
 
     det_csv = out / WORK / "detections.detect.csv"
     own = busy is None
@@ -567,7 +587,7 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
             # its look on the pixels decoded anyway (brightness, clipped, sharpness; detector/look.py): kept in the
             # journal, so a resumed run has it without decoding the frame again
             recs = [{"drive": f.drive, "name": f.name, "file": file_id[_frame_key(f)],
-                     "h": int(im.shape[0]), "w": int(im.shape[1]), "look": list(measure_look(im)),
+                     "h": int(im.shape[0]), "w": int(im.shape[1]), "look": look_record(im),
                      "boxes": [[round(float(v), 1) for v in b] + [round(float(c), 4), str(k)]
                                for b, c, k in zip(np.asarray(xyxy).reshape(-1, 4), conf, cls)]}
                     for (f, im), (xyxy, conf, cls) in zip(pending, preds)]
@@ -592,7 +612,7 @@ def stage_detect(frames: list, cfg: Config, out: Path, weights: Path, man: Manif
         if "reject" in rec:
             f.status, f.reason = "rejected", rec["reject"]
             continue
-        f.brightness, f.clipped, f.sharpness = rec.get("look") or (math.nan,) * 3
+        take_look(f, rec)
         boxes = rec["boxes"]
         if not boxes:
             continue

@@ -133,3 +133,56 @@ def test_the_cache_is_started_afresh_for_other_weights_or_another_imgsz(tmp_path
     cfg.detect.imgsz += 32
     s = make_label_set([drive], out, cfg, other, n=3)
     assert (s.predicted, s.from_cache, counted["images"]) == (6, 0, 18)
+
+
+def _lines(out: Path) -> int:
+    from detector.labelset import CACHE_NAME
+
+    return len((out / ".work" / CACHE_NAME).read_bytes().splitlines()) - 1  # (the header line)
+
+
+def test_the_cache_is_compacted_once_its_stale_lines_outnumber_the_live_ones_and_still_serves_a_rerun(tmp_path,
+                                                                                                     counted):
+    """Photos touched (a copy again from the card: a new modification time, a new identity) are predicted again,
+    their old lines left behind; once those stale lines outnumber the live ones the file is rewritten with the live
+    ones alone: this drive's and another drive's whose photos are still as they were (not given this time). A
+    re-run then takes every frame from it. Before, the file only grew (6 lines a touch here)."""
+    from detector import labelset
+    from detector.labelset import make_label_set
+
+    a = _drive(tmp_path, 6)
+    b = tmp_path / "p1b"
+    b.mkdir()
+    for f in sorted(P1.glob("IMG_2026*.jpg"))[6:9]:
+        shutil.copy2(f, b / f.name)
+    cfg = load_config(DEFAULT_CONFIG)
+    out = tmp_path / "set"
+    s = make_label_set([a, b], out, cfg, DEFAULT_WEIGHTS_ONNX, n=3)
+    assert (s.predicted, _lines(out)) == (9, 9)
+
+    def touch(k: int) -> None:
+        for p in a.iterdir():
+            st = p.stat()
+            os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + k * 10 ** 9))
+
+    touch(1)
+    s = make_label_set([a], out, cfg, DEFAULT_WEIGHTS_ONNX, n=3)
+    # 6 stale lines, 9 live (a's 6 new ones, b's 3): not rewritten
+    assert (s.predicted, s.from_cache, _lines(out)) == (6, 0, 15)
+    size = (out / ".work" / "label-set-predictions.jsonl").stat().st_size
+    touch(2)
+    s = make_label_set([a], out, cfg, DEFAULT_WEIGHTS_ONNX, n=3)
+    # 12 stale, 9 live: rewritten with the 9
+    assert (s.predicted, s.from_cache, _lines(out)) == (6, 0, 9)
+    assert s.cache_dropped == 12 and 6 <= labelset.COMPACT_STALE_SHARE * 9 < 12
+    assert (out / ".work" / "label-set-predictions.jsonl").stat().st_size < size
+    assert not list((out / ".work").glob(".*.tmp"))  # (atomic_write's temp file gone)
+    # a re-run of both drives: everything from the compacted cache, nothing appended
+    s = make_label_set([a, b], out, cfg, DEFAULT_WEIGHTS_ONNX, n=3)
+    assert (s.predicted, s.from_cache, _lines(out), s.cache_dropped) == (0, 9, 9, 0)
+    assert counted["images"] == 21
+    # and its boxes are those of a fresh prediction
+    from detector.labelset import read_and_predict
+
+    _same(read_and_predict([a, b], cfg, DEFAULT_WEIGHTS_ONNX, out, tmp_path / "v1"),
+          read_and_predict([a, b], cfg, DEFAULT_WEIGHTS_ONNX, tmp_path / "fresh", tmp_path / "v2"))

@@ -139,3 +139,32 @@ def test_a_track_file_not_there_is_refused_before_any_work(drives, tmp_path):
     assert run.returncode == 3, run.stdout + run.stderr
     assert "nope.gpx" in run.stderr and "track file not found" in run.stderr, run.stderr
     assert not out.exists()
+
+
+def test_a_partly_placed_drive_is_warned_once_with_how_many_of_its_frames_have_no_position(drives, with_gps,
+                                                                                           tmp_path):
+    """The GPS-less copies with a GPX of only the first half of the drive (a logger started late, or stopped): the
+    frames after its end have no position and are spread and split by time; the console says so once, naming the
+    drive and how many of its frames have none (frames.csv: those ok, without lat/lon), and --track. Before, such a
+    drive got no warning: only a drive with no position at all did."""
+    from detector.config import Config
+    from detector.frames import scan
+
+    gps, bare, _ = drives
+    orig = [f for f in scan(gps, Config()).frames if f.ok]
+    half = np.array([[f.time.timestamp(), f.lat, f.lon] for f in orig[:N_PHOTOS // 2]])
+    gpx = write_gpx(tmp_path / "first-half.gpx", half)
+    out = tmp_path / "set"
+    run = _patrol("label-set", bare, "--out", out, "--n", N, "--track", gpx)
+    assert run.returncode == 0, run.stdout + run.stderr
+    fr = [r for r in _rows(out, "frames.csv") if r["status"] == "ok"]
+    unplaced = sum(not r["lat"] for r in fr)
+    assert len(fr) == N_PHOTOS and 0 < unplaced < N_PHOTOS, unplaced
+    said = " ".join(run.stdout.split())  # the table's wrapped cells joined
+    assert said.count("have no position") == 1, run.stdout
+    assert f"p1: {unplaced} of its {N_PHOTOS} frames have no position" in said, run.stdout
+    assert "--track FILE for a split by place" in said and "none of" not in said, run.stdout
+    rows = _rows(out)
+    assert len(rows) == N and {r["split"] for r in rows} == {"train", "val"}
+    # the drive with its own GPS on every frame: no such warning
+    assert "have no position" not in " ".join(with_gps[1].split()) and "warning" not in with_gps[1], with_gps[1]
