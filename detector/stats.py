@@ -142,8 +142,9 @@ def read_registry(st: Store) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(the damages: candidate_id, class, first_seen, repaired_at, status, segment_id, road_name, lat, lon,
     est_width_m, est_length_m; the
     history rows of those damages: hid, candidate_id, at, from_status, to_status; the sightings of the damages ever
-    reopened: candidate_id, first_t, last_t, unix seconds, as ``observations`` holds them), merged-away records
-    left out (their sightings are the damage's they went into)."""
+    reopened or whose sightings differ in size: obs_id, candidate_id, first_t, last_t (unix seconds), the columns
+    that rank them (``store._BEST_ORDER``), est_width_m, est_length_m, as ``observations`` holds them), merged-away
+    records left out (their sightings are the damage's they went into)."""
     merged = "merged_into IS NULL" if st._has_column("candidates", "merged_into") else "1"
     size = ", ".join(c if st._has_column("candidates", c) else f"NULL AS {c}" for c in ("est_width_m", "est_length_m"))
     cands = pd.read_sql_query(
@@ -152,11 +153,18 @@ def read_registry(st: Store) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     hist = pd.read_sql_query(
         "SELECT h.hid, h.candidate_id, h.at, h.from_status, h.to_status FROM status_history h JOIN candidates c "
         f"ON c.candidate_id = h.candidate_id WHERE c.{merged} ORDER BY h.hid", st.con)
-    # only the few damages with a reopen: a city's registry holds hundreds of thousands of sightings
+    # only the few damages with a reopen (their sightings date it) or whose sightings do not all give one size
+    # (the size as it stood at a period's end, ``_sizes_then``): a city's registry holds hundreds of thousands of
+    # sightings, most of a damage seen at one size
+    obs_size = ", ".join(c if st._has_column("observations", c) else f"NULL AS {c}"
+                         for c in ("est_width_m", "est_length_m"))
+    varied = ("OR candidate_id IN (SELECT candidate_id FROM observations GROUP BY candidate_id HAVING "
+              "COUNT(DISTINCT COALESCE(est_width_m, 'none') || '/' || COALESCE(est_length_m, 'none')) > 1)"
+              if st._has_column("observations", "est_width_m") else "")
     seen = pd.read_sql_query(
-        "SELECT candidate_id, first_t, last_t FROM observations WHERE candidate_id IN (SELECT candidate_id FROM "
-        "status_history WHERE from_status = 'repaired' AND to_status = 'reopened') "
-        "AND (first_t IS NOT NULL OR last_t IS NOT NULL) ORDER BY obs_id", st.con)
+        f"SELECT obs_id, candidate_id, first_t, last_t, confidence, drive, image, x1, y1, x2, y2, {obs_size} "
+        "FROM observations WHERE candidate_id IN (SELECT candidate_id FROM status_history WHERE from_status = "
+        f"'repaired' AND to_status = 'reopened') {varied} ORDER BY obs_id", st.con)
     return cands, hist, seen
 
 
@@ -190,7 +198,7 @@ def _reopen_sightings(ci: np.ndarray, rep: np.ndarray, cands: pd.DataFrame, seen
     si = pd.Index(cands["candidate_id"]).get_indexer(seen["candidate_id"])
     s = pd.DataFrame({"ci": si, "f": pd.to_numeric(seen["first_t"], errors="coerce"),
                       "l": pd.to_numeric(seen["last_t"], errors="coerce")})
-    s = s[si >= 0]
+    s = s[(si >= 0) & (s["f"].notna() | s["l"].notna()).to_numpy()]
     r = pd.DataFrame({"i": np.arange(len(ci)), "ci": ci, "rep": _day_end(rep, tz)})
     j = r.merge(s, on="ci")
     after = np.where(j["f"] > j["rep"], j["f"], np.where(j["l"] > j["rep"], j["l"], np.nan))
@@ -199,29 +207,82 @@ def _reopen_sightings(ci: np.ndarray, rep: np.ndarray, cands: pd.DataFrame, seen
     return out
 
 
-def _sizes(cands: pd.DataFrame, cfg) -> dict[str, np.ndarray]:
+def _sizes(cands: pd.DataFrame, cfg, width=None, length=None) -> dict[str, np.ndarray]:
     """Per damage: ``area`` its estimated area (est_width_m × est_length_m, m²; 0 where it has none), ``no_estimate``
     1 where it has none (a missing, non-positive or unreadable width or length: no camera mounting, a box off the
     road), ``cost`` (config ``repair_cost``) max(area × its class's price per m², minimum), the minimum where it has
     no size, 0 where it has none and no minimum is set (left out, counted in no_estimate); NaN without unit
-    prices."""
+    prices. ``width``, ``length``: the sizes to take instead of ``cands``' (an array whose first axis is the
+    damages', e.g. damage × period: ``_sizes_then``), the results of their shape."""
     n = len(cands)
 
     def num(c: str) -> np.ndarray:
         return (pd.to_numeric(cands[c], errors="coerce").to_numpy(dtype=float) if c in cands
                 else np.full(n, np.nan))
 
-    area = num("est_width_m") * num("est_length_m")
+    w = num("est_width_m") if width is None else np.asarray(width, dtype=float)
+    ln = num("est_length_m") if length is None else np.asarray(length, dtype=float)
+    area = w * ln
     has = np.isfinite(area) & (area > 0)
     area = np.where(has, area, 0.0)
-    cost = np.full(n, np.nan)
+    cost = np.full(area.shape, np.nan)
     rc = cfg.repair_cost
     if rc is not None:
         price = cands["class"].map(rc.per_m2).to_numpy(dtype=float)  # a class not priced (not D00-D40): NaN
+        price = price.reshape((n,) + (1,) * (area.ndim - 1))
         low = rc.minimum if rc.minimum is not None else 0.0
         cost = np.where(has, np.maximum(area * price, low), low)
         cost = np.where(np.isnan(cost), 0.0, cost)
     return {"area": area, "no_estimate": (~has).astype(float), "cost": cost}
+
+
+def _sizes_then(cands: pd.DataFrame, seen: pd.DataFrame | None, qi: np.ndarray, qt: np.ndarray,
+                before: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(est_width_m, est_length_m) of damages ``qi`` (rows of ``cands``) as the registry's estimate stood at times
+    ``qt`` (unix seconds; ``before``: just before them, a sighting at ``qt`` not yet held): the store's rule (``Store._recompute``: the size of the damage's best sighting, ranked by
+    ``store._BEST_ORDER``) over its sightings up to then, a sighting dated by its ``first_t`` (its ``last_t`` where
+    it has none; one without either: held from the start). Where that is the best of all its sightings, or the
+    registry holds no sightings of it that differ in size (``read_registry``), the size ``cands`` holds (today's:
+    the same sighting's). Before its first sighting a damage has its first sighting's size (it is not counted
+    then). One sort of the sightings and one ``merge_asof``: no loop per damage."""
+    w = pd.to_numeric(cands["est_width_m"], errors="coerce").to_numpy(dtype=float)[qi]
+    ln = pd.to_numeric(cands["est_length_m"], errors="coerce").to_numpy(dtype=float)[qi]
+    if seen is None or not len(seen) or not len(qi) or "obs_id" not in seen:
+        return w, ln
+    si = pd.Index(cands["candidate_id"]).get_indexer(seen["candidate_id"])
+    s = seen[si >= 0]
+    si = si[si >= 0]
+    if not len(s):
+        return w, ln
+    num = lambda c: pd.to_numeric(s[c], errors="coerce").to_numpy(dtype=float)  # noqa: E731
+    conf, ft, lt = num("confidence"), num("first_t"), num("last_t")
+    text = lambda c: pd.factorize(s[c].fillna("").astype(str), sort=True)[0]  # noqa: E731  (SQLite's BINARY order)
+    # the store's ranking (ORDER BY store._BEST_ORDER), obs_id last: 0 the best of all sightings
+    keys = [num("obs_id"), num("y2"), num("x2"), num("y1"), num("x1"), text("image"), text("drive"),
+            np.nan_to_num(ft, nan=0.0), np.isnan(ft), -np.nan_to_num(conf, nan=0.0), np.isnan(conf)]
+    rank = np.empty(len(s), dtype=np.int64)
+    rank[np.lexsort(keys)] = np.arange(len(s))
+    t = np.where(np.isnan(ft), lt, ft)
+    t = np.where(np.isnan(t), -np.inf, t)
+    o = pd.DataFrame({"ci": si, "t": t, "rank": rank}).sort_values(["ci", "t"], kind="stable")
+    o["best"] = o.groupby("ci")["rank"].cummin()  # the best sighting so far, at each sighting's time
+    o["final"] = o.groupby("ci")["rank"].transform("min")
+    q = pd.DataFrame({"i": np.arange(len(qi)), "ci": qi, "t": np.asarray(qt, dtype=float)})
+    q = q[np.isin(qi, si) & ~np.isnan(q["t"].to_numpy())]
+    if not len(q):
+        return w, ln
+    j = pd.merge_asof(q.sort_values("t"), o.sort_values("t")[["ci", "t", "best"]], on="t", by="ci",
+                      direction="backward", allow_exact_matches=not before)
+    jci = j["ci"].to_numpy()
+    best = j["best"].to_numpy(dtype=float)
+    before = np.isnan(best)  # before any sighting (not counted then): the first's
+    best[before] = o.groupby("ci")["best"].first().reindex(jci[before]).to_numpy(dtype=float)
+    then = best != o.groupby("ci")["rank"].min().reindex(jci).to_numpy(dtype=float)  # the best of all: ``cands``'
+    by_rank = np.empty((len(s), 2))
+    by_rank[rank] = np.c_[num("est_width_m"), num("est_length_m")]
+    i = j["i"].to_numpy()[then]
+    w[i], ln[i] = by_rank[best[then].astype(np.int64)].T
+    return w, ln
 
 
 def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", since: date | None = None,
@@ -299,11 +360,14 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
     # the first sighting's (found on the 20th at 09:00, repaired on the 23rd: 3, not the 2.6 of the hours between)
     days = np.maximum(0.0, _local_day(at[m], tz) - _local_day(first_t[ci[m]], tz))
     add("days", ci[m], period_of(np.where(np.isnan(days), np.nan, at[m])), days)
-    # the repairs' estimated area, those without one, their cost (each repair counted, as ``repaired`` counts them)
+    # the repairs' estimated area, those without one, their cost (each repair counted, as ``repaired`` counts them),
+    # each damage's size as it stood at the repair (a sighting on a repair's day before it, as the store compares)
     size = _sizes(cands, cfg)
+    w_rep, l_rep = _sizes_then(cands, seen, ci[m], _day_end(at[m], tz))
+    size_rep = _sizes(cands.iloc[ci[m]], cfg, w_rep, l_rep)
     for col, key in REPAIR_SUMS:
         if key != "cost" or cfg.repair_cost is not None:
-            add(col, ci[m], period_of(at[m]), size[key][ci[m]])
+            add(col, ci[m], period_of(at[m]), size_rep[key])
 
     # the backlog: each damage's status at each period's end, the last change (in hid order) dated before it
     open_codes = np.array([s in OPEN_STATUSES for s in pd.unique(to)] + [True], dtype=bool)
@@ -342,8 +406,16 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
     np.add.at(open_n, (gi, ki), op.astype(np.int64))
     open_n[:, -1] = open_n[:, :-1].sum(axis=1)  # total
     open_s = pd.Series(open_n.transpose(2, 0, 1).ravel(), index=full)  # (k, group, class) as ``full`` orders them
-    # the backlog's estimated area, those without one, its cost: the same sums weighted by each damage's
-    # (one pass over the damages sorted by their (group, class): no ufunc.at over every damage and period)
+    # the backlog's estimated area, those without one, its cost: the same sums weighted by each damage's size as it
+    # stood at the period's end (one pass over the damages sorted by their (group, class): no ufunc.at over every
+    # damage and period); the sizes then of the damages whose sightings differ in size, today's of the others
+    size_end = {key: np.repeat(size[key][:, None], n_per, axis=1) for key in size}
+    if seen is not None and "obs_id" in seen and len(seen):
+        moved = np.flatnonzero(np.isin(cands["candidate_id"].to_numpy(), seen["candidate_id"].to_numpy()))
+        qi, qk = np.repeat(moved, n_per), np.tile(np.arange(n_per), len(moved))
+        w_end, l_end = _sizes_then(cands, seen, qi, edges[1:][qk], before=True)  # as "open at the end" counts
+        for key, v in _sizes(cands.iloc[qi], cfg, w_end, l_end).items():
+            size_end[key][qi, qk] = v
     priced = cfg.repair_cost is not None
     keys = ("area", "no_estimate", "cost") if priced else ("area", "no_estimate")
     cell = gi * len(classes) + ki
@@ -354,7 +426,7 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
     for key in keys:
         w = np.zeros((len(groups) * len(classes), n_per))
         if n:
-            w[cell[order][firsts]] = np.add.reduceat(op_sorted * size[key][order][:, None], firsts, axis=0)
+            w[cell[order][firsts]] = np.add.reduceat(op_sorted * size_end[key][order], firsts, axis=0)
         w = w.reshape(len(groups), len(classes), n_per)
         w[:, -1] = w[:, :-1].sum(axis=1)  # total
         open_sums[key] = w.transpose(2, 0, 1).ravel()
