@@ -509,6 +509,60 @@ def test_stats_cost_estimate_with_the_citys_unit_prices(registry, tmp_path):
     assert val["未対応 面積推定なし\nopen, no size estimate"] == 1
 
 
+def test_stats_each_weeks_area_is_the_size_estimate_as_it_stood_then(tmp_path, monkeypatch):
+    """A damage the second pass saw larger, and more surely (its detector's score 1.0, the first pass's 0.8: its
+    sighting the registry's best from then on, ``Store._recompute``), holds the larger size today. The week before
+    that pass (W47) keeps the backlog's area and cost it had when its report was made from the first pass alone, and
+    a repair in it (R-000004, dated 11-21: reopened by the second pass's sighting) its size at the repair; the week
+    after (W48) the sizes as they stand now. (The figures took every period from today's size: W47 grew.)"""
+    import pandas as pd
+
+    from detector.config import load_config
+    from detector.store import Store
+
+    roads = need(TOYAMA / "roads.geojson")
+    p1 = pd.read_csv(need(TOYAMA / f"{P1}.oracle.csv"))
+    p1["confidence"] = 0.8  # the first pass's detections, less sure than the second's
+    first = tmp_path / "p1" / f"{P1}.oracle.csv"
+    first.parent.mkdir()
+    p1.to_csv(first, index=False)
+    clock = [datetime(2026, 11, 21, 18, 0, tzinfo=JST)]
+    monkeypatch.setattr("detector.config.now", lambda tz=None: clock[0].astimezone(tz))
+    _located(tmp_path, first, roads)
+    store = tmp_path / "registry.gpkg"
+    cfg = tmp_path / "city.yaml"
+    cfg.write_text("repair_cost:\n  per_m2: {" + ", ".join(f"{k}: {v:g}" for k, v in PRICES.items()) + "}\n",
+                   encoding="utf-8")
+    with Store.for_config(store, load_config(cfg)) as st:
+        st.set_status("R-000004", "repaired", when=date(2026, 11, 21))
+    before = _sizes(store)  # the sizes as they stood on W47's last day (the first pass's)
+    args = ("stats", store, "--config", cfg, "--by", "week", "--until", "2026-11-29")
+    ok(patrol(*args, "--out", tmp_path / "filed.csv"))  # the report made then
+    clock[0] = datetime(2026, 11, 28, 10, 0, tzinfo=JST)
+    _located(tmp_path, need(TOYAMA / f"{P2}.oracle.csv"), roads)
+    now = _sizes(store)
+    with Store(store) as st:
+        assert st.status_of("R-000004") == "reopened"
+    grew = [i for i in now if now[i][1] is not None and before[i][1] is not None and now[i][1] > before[i][1] + 0.05]
+    assert "R-000004" in grew and len(grew) >= 3, (before, now)  # the second pass saw them larger (0.48 -> 0.79 m²)
+    ok(patrol(*args, "--out", tmp_path / "again.csv"))
+    _, filed = _rows(tmp_path / "filed.csv")
+    _, rows = _rows(tmp_path / "again.csv")
+    w47, w48 = rows[("2026-W47", "total")], rows[("2026-W48", "total")]
+    open47 = set(before) - {"R-000004"}
+    assert _v(w47, "open") == 30 and _v(w47, "repaired") == 1 and _v(w48, "open") == 31
+    assert _close(_v(w47, "open_area"), sum(before[i][1] for i in open47))
+    assert _close(_v(w47, "rep_area"), before["R-000004"][1]) and not _close(_v(w47, "rep_area"), now["R-000004"][1])
+    assert _close(_v(w47, "open_cost"), _cost(before, open47, None), 0)
+    assert _close(_v(w47, "rep_cost"), _cost(before, ["R-000004"], None), 0)
+    assert _close(_v(w48, "open_area"), sum(a for _, a in now.values()))
+    assert _v(w48, "open_area") > _v(w47, "open_area") + 0.5
+    # the week's figures as its report gave them before the second pass: a filed report does not change
+    for cls in ("D00", "D10", "D20", "D40", "total"):
+        for k in ("open", "open_area", "open_no", "open_cost", "repaired", "rep_area", "rep_cost"):
+            assert _v(rows[("2026-W47", cls)], k) == _v(filed[("2026-W47", cls)], k), (cls, k)
+
+
 def test_stats_refuses_a_negative_unit_price(registry, tmp_path):
     """A negative price stops the command before any work, naming the setting and the class (exit 4)."""
     cfg = tmp_path / "city.yaml"
