@@ -274,7 +274,7 @@ def _sizes_then(cands: pd.DataFrame, seen: pd.DataFrame | None, qi: np.ndarray, 
     j = pd.merge_asof(q.sort_values("t"), o.sort_values("t")[["ci", "t", "best"]], on="t", by="ci",
                       direction="backward", allow_exact_matches=not before)
     jci = j["ci"].to_numpy()
-    best = j["best"].to_numpy(dtype=float)
+    best = np.array(j["best"], dtype=float)  # (a copy: pandas hands out read-only views)
     before = np.isnan(best)  # before any sighting (not counted then): the first's
     best[before] = o.groupby("ci")["best"].first().reindex(jci[before]).to_numpy(dtype=float)
     then = best != o.groupby("ci")["rank"].min().reindex(jci).to_numpy(dtype=float)  # the best of all: ``cands``'

@@ -545,11 +545,12 @@ def test_stats_each_weeks_area_is_the_size_estimate_as_it_stood_then(tmp_path, m
         assert st.status_of("R-000004") == "reopened"
     grew = [i for i in now if now[i][1] is not None and before[i][1] is not None and now[i][1] > before[i][1] + 0.05]
     assert "R-000004" in grew and len(grew) >= 3, (before, now)  # the second pass saw them larger (0.48 -> 0.79 m²)
-    ok(patrol(*args, "--out", tmp_path / "again.csv"))
+    ok(patrol(*args, "--since", "2026-11-09", "--out", tmp_path / "again.csv"))  # and a week before any sighting
     _, filed = _rows(tmp_path / "filed.csv")
     _, rows = _rows(tmp_path / "again.csv")
     w47, w48 = rows[("2026-W47", "total")], rows[("2026-W48", "total")]
     open47 = set(before) - {"R-000004"}
+    assert _v(rows[("2026-W46", "total")], "open") == 0 and _v(rows[("2026-W46", "total")], "open_area") == 0.0
     assert _v(w47, "open") == 30 and _v(w47, "repaired") == 1 and _v(w48, "open") == 31
     assert _close(_v(w47, "open_area"), sum(before[i][1] for i in open47))
     assert _close(_v(w47, "rep_area"), before["R-000004"][1]) and not _close(_v(w47, "rep_area"), now["R-000004"][1])
