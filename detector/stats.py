@@ -3,7 +3,7 @@ ISO week or year, in the config's timezone) and class, the damages found, repair
 reopened, the backlog (open at the period's end) and the days repairs took.
 
 Everything is read from the registry as it is (``candidates``, ``status_history``, and the sightings of the damages
-ever reopened) and counted with pandas over the
+ever reopened or seen at more than one size) and counted with pandas over the
 whole history at once: a city's registry (~7,000 damages, tens of thousands of history rows) in well under a second.
 
 The rules (README: "Figures for the council"):
@@ -20,9 +20,11 @@ The rules (README: "Figures for the council"):
   (``store.OPEN_STATUSES``): a reopened damage open again from its sighting;
 - *days to repair*: for each repair in the period, the repair's calendar day − ``first_seen``'s, on the config's clock
   (a repair dated before the first sighting: 0); median and 90th percentile (linear), one decimal;
-- *area* (補修対象面積): each damage's size estimate as the registry holds it now (``est_width_m`` ×
-  ``est_length_m``; none where either is missing or the product is not positive), summed over the damages open at the
-  period's end and over the repairs counted in it, one decimal; those without one counted (``…_no_estimate``);
+- *area* (補修対象面積): each damage's size estimate (``est_width_m`` × ``est_length_m``; none where either is missing
+  or the product is not positive) as it stood then: the store's rule (its best sighting, ``Store._recompute``) over
+  its sightings dated up to the period's end, for a repair up to the repair (``_sizes_then``); summed over the damages
+  open at the period's end and over the repairs counted in it, one decimal; those without one counted
+  (``…_no_estimate``);
 - *cost* (概算補修費), only with the config's ``repair_cost``: Σ max(area × the class's price per m², minimum) over the
   same damages, one without a size estimate at the minimum (none set: left out), whole units.
 """
