@@ -209,13 +209,13 @@ def _reopen_sightings(ci: np.ndarray, rep: np.ndarray, cands: pd.DataFrame, seen
     return out
 
 
-def _sizes(cands: pd.DataFrame, cfg, width=None, length=None) -> dict[str, np.ndarray]:
+def _sizes(cands: pd.DataFrame, cfg, width=None, length=None, rows=None) -> dict[str, np.ndarray]:
     """Per damage: ``area`` its estimated area (est_width_m × est_length_m, m²; 0 where it has none), ``no_estimate``
     1 where it has none (a missing, non-positive or unreadable width or length: no camera mounting, a box off the
     road), ``cost`` (config ``repair_cost``) max(area × its class's price per m², minimum), the minimum where it has
     no size, 0 where it has none and no minimum is set (left out, counted in no_estimate); NaN without unit
-    prices. ``width``, ``length``: the sizes to take instead of ``cands``' (an array whose first axis is the
-    damages', e.g. damage × period: ``_sizes_then``), the results of their shape."""
+    prices. ``width``, ``length``: the sizes to take instead of ``cands``' (of the damages ``rows``, rows of
+    ``cands``: ``_sizes_then``), the results of their shape."""
     n = len(cands)
 
     def num(c: str) -> np.ndarray:
@@ -231,7 +231,7 @@ def _sizes(cands: pd.DataFrame, cfg, width=None, length=None) -> dict[str, np.nd
     rc = cfg.repair_cost
     if rc is not None:
         price = cands["class"].map(rc.per_m2).to_numpy(dtype=float)  # a class not priced (not D00-D40): NaN
-        price = price.reshape((n,) + (1,) * (area.ndim - 1))
+        price = price if rows is None else price[rows]
         low = rc.minimum if rc.minimum is not None else 0.0
         cost = np.where(has, np.maximum(area * price, low), low)
         cost = np.where(np.isnan(cost), 0.0, cost)
@@ -366,7 +366,7 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
     # each damage's size as it stood at the repair (a sighting on a repair's day before it, as the store compares)
     size = _sizes(cands, cfg)
     w_rep, l_rep = _sizes_then(cands, seen, ci[m], _day_end(at[m], tz))
-    size_rep = _sizes(cands.iloc[ci[m]], cfg, w_rep, l_rep)
+    size_rep = _sizes(cands, cfg, w_rep, l_rep, rows=ci[m])
     for col, key in REPAIR_SUMS:
         if key != "cost" or cfg.repair_cost is not None:
             add(col, ci[m], period_of(at[m]), size_rep[key])
@@ -416,7 +416,7 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
         moved = np.flatnonzero(np.isin(cands["candidate_id"].to_numpy(), seen["candidate_id"].to_numpy()))
         qi, qk = np.repeat(moved, n_per), np.tile(np.arange(n_per), len(moved))
         w_end, l_end = _sizes_then(cands, seen, qi, edges[1:][qk], before=True)  # as "open at the end" counts
-        for key, v in _sizes(cands.iloc[qi], cfg, w_end, l_end).items():
+        for key, v in _sizes(cands, cfg, w_end, l_end, rows=qi).items():
             size_end[key][qi, qk] = v
     priced = cfg.repair_cost is not None
     keys = ("area", "no_estimate", "cost") if priced else ("area", "no_estimate")
