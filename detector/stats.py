@@ -43,7 +43,7 @@ import pandas as pd
 from . import CLASS_IDS
 from .atomic import atomic_write
 from .errors import UsageError
-from .store import OPEN_STATUSES, Store
+from .store import _BEST_ORDER, OPEN_STATUSES, Store
 
 PERIODS = ("month", "week", "year")
 TOTAL = "total"
@@ -144,8 +144,9 @@ def read_registry(st: Store) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(the damages: candidate_id, class, first_seen, repaired_at, status, segment_id, road_name, lat, lon,
     est_width_m, est_length_m; the
     history rows of those damages: hid, candidate_id, at, from_status, to_status; the sightings of the damages ever
-    reopened or whose sightings differ in size: obs_id, candidate_id, first_t, last_t (unix seconds), the columns
-    that rank them (``store._BEST_ORDER``), est_width_m, est_length_m, as ``observations`` holds them), merged-away
+    reopened or whose sightings differ in size: candidate_id, first_t, last_t (unix seconds), est_width_m,
+    est_length_m, as ``observations`` holds them, and ``best_rank``, each sighting's place among its damage's by the
+    store's own ORDER BY (``store._BEST_ORDER``, SQLite's: 1 the best, whose size the damage holds)), merged-away
     records left out (their sightings are the damage's they went into)."""
     merged = "merged_into IS NULL" if st._has_column("candidates", "merged_into") else "1"
     size = ", ".join(c if st._has_column("candidates", c) else f"NULL AS {c}" for c in ("est_width_m", "est_length_m"))
@@ -164,9 +165,10 @@ def read_registry(st: Store) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
               "COUNT(DISTINCT COALESCE(est_width_m, 'none') || '/' || COALESCE(est_length_m, 'none')) > 1)"
               if st._has_column("observations", "est_width_m") else "")
     seen = pd.read_sql_query(
-        f"SELECT obs_id, candidate_id, first_t, last_t, confidence, drive, image, x1, y1, x2, y2, {obs_size} "
-        "FROM observations WHERE candidate_id IN (SELECT candidate_id FROM status_history WHERE from_status = "
-        f"'repaired' AND to_status = 'reopened') {varied} ORDER BY obs_id", st.con)
+        f"SELECT candidate_id, first_t, last_t, {obs_size}, ROW_NUMBER() OVER (PARTITION BY candidate_id ORDER BY "
+        f"{_BEST_ORDER}, obs_id) AS best_rank FROM observations WHERE candidate_id IN (SELECT candidate_id FROM "
+        "status_history WHERE from_status = 'repaired' AND to_status = 'reopened') "
+        f"{varied} ORDER BY obs_id", st.con)
     return cands, hist, seen
 
 
@@ -241,15 +243,16 @@ def _sizes(cands: pd.DataFrame, cfg, width=None, length=None, rows=None) -> dict
 def _sizes_then(cands: pd.DataFrame, seen: pd.DataFrame | None, qi: np.ndarray, qt: np.ndarray,
                 before: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(est_width_m, est_length_m) of damages ``qi`` (rows of ``cands``) as the registry's estimate stood at times
-    ``qt`` (unix seconds; ``before``: just before them, a sighting at ``qt`` not yet held): the store's rule (``Store._recompute``: the size of the damage's best sighting, ranked by
-    ``store._BEST_ORDER``) over its sightings up to then, a sighting dated by its ``first_t`` (its ``last_t`` where
+    ``qt`` (unix seconds; ``before``: just before them, a sighting at ``qt`` not yet held): the store's rule
+    (``Store._recompute``: the size of the damage's best sighting, ranked by ``store._BEST_ORDER``) over its
+    sightings up to then, a sighting dated by its ``first_t`` (its ``last_t`` where
     it has none; one without either: held from the start). Where that is the best of all its sightings, or the
     registry holds no sightings of it that differ in size (``read_registry``), the size ``cands`` holds (today's:
     the same sighting's). Before its first sighting a damage has its first sighting's size (it is not counted
     then). One sort of the sightings and one ``merge_asof``: no loop per damage."""
     w = pd.to_numeric(cands["est_width_m"], errors="coerce").to_numpy(dtype=float)[qi]
     ln = pd.to_numeric(cands["est_length_m"], errors="coerce").to_numpy(dtype=float)[qi]
-    if seen is None or not len(seen) or not len(qi) or "obs_id" not in seen:
+    if seen is None or not len(seen) or not len(qi) or "best_rank" not in seen:
         return w, ln
     si = pd.Index(cands["candidate_id"]).get_indexer(seen["candidate_id"])
     s = seen[si >= 0]
@@ -257,18 +260,14 @@ def _sizes_then(cands: pd.DataFrame, seen: pd.DataFrame | None, qi: np.ndarray, 
     if not len(s):
         return w, ln
     num = lambda c: pd.to_numeric(s[c], errors="coerce").to_numpy(dtype=float)  # noqa: E731
-    conf, ft, lt = num("confidence"), num("first_t"), num("last_t")
-    text = lambda c: pd.factorize(s[c].fillna("").astype(str), sort=True)[0]  # noqa: E731  (SQLite's BINARY order)
-    # the store's ranking (ORDER BY store._BEST_ORDER), obs_id last: 0 the best of all sightings
-    keys = [num("obs_id"), num("y2"), num("x2"), num("y1"), num("x1"), text("image"), text("drive"),
-            np.nan_to_num(ft, nan=0.0), np.isnan(ft), -np.nan_to_num(conf, nan=0.0), np.isnan(conf)]
+    ft, lt = num("first_t"), num("last_t")
+    # the store's ranking (its ORDER BY, as SQLite ranked them: ``read_registry``), one rank over all damages
     rank = np.empty(len(s), dtype=np.int64)
-    rank[np.lexsort(keys)] = np.arange(len(s))
+    rank[np.lexsort((num("best_rank"), si))] = np.arange(len(s))
     t = np.where(np.isnan(ft), lt, ft)
     t = np.where(np.isnan(t), -np.inf, t)
     o = pd.DataFrame({"ci": si, "t": t, "rank": rank}).sort_values(["ci", "t"], kind="stable")
     o["best"] = o.groupby("ci")["rank"].cummin()  # the best sighting so far, at each sighting's time
-    o["final"] = o.groupby("ci")["rank"].transform("min")
     q = pd.DataFrame({"i": np.arange(len(qi)), "ci": qi, "t": np.asarray(qt, dtype=float)})
     q = q[np.isin(qi, si) & ~np.isnan(q["t"].to_numpy())]
     if not len(q):
@@ -277,8 +276,8 @@ def _sizes_then(cands: pd.DataFrame, seen: pd.DataFrame | None, qi: np.ndarray, 
                       direction="backward", allow_exact_matches=not before)
     jci = j["ci"].to_numpy()
     best = np.array(j["best"], dtype=float)  # (a copy: pandas hands out read-only views)
-    before = np.isnan(best)  # before any sighting (not counted then): the first's
-    best[before] = o.groupby("ci")["best"].first().reindex(jci[before]).to_numpy(dtype=float)
+    unseen = np.isnan(best)  # before any sighting (not counted then): the first's
+    best[unseen] = o.groupby("ci")["best"].first().reindex(jci[unseen]).to_numpy(dtype=float)
     then = best != o.groupby("ci")["rank"].min().reindex(jci).to_numpy(dtype=float)  # the best of all: ``cands``'
     by_rank = np.empty((len(s), 2))
     by_rank[rank] = np.c_[num("est_width_m"), num("est_length_m")]
@@ -412,8 +411,9 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
     # stood at the period's end (one pass over the damages sorted by their (group, class): no ufunc.at over every
     # damage and period); the sizes then of the damages whose sightings differ in size, today's of the others
     size_end = {key: np.repeat(size[key][:, None], n_per, axis=1) for key in size}
-    if seen is not None and "obs_id" in seen and len(seen):
-        moved = np.flatnonzero(np.isin(cands["candidate_id"].to_numpy(), seen["candidate_id"].to_numpy()))
+    if seen is not None and "best_rank" in seen and len(seen):
+        moved = np.unique(pd.Index(cands["candidate_id"]).get_indexer(seen["candidate_id"]))
+        moved = moved[moved >= 0]
         qi, qk = np.repeat(moved, n_per), np.tile(np.arange(n_per), len(moved))
         w_end, l_end = _sizes_then(cands, seen, qi, edges[1:][qk], before=True)  # as "open at the end" counts
         for key, v in _sizes(cands, cfg, w_end, l_end, rows=qi).items():
