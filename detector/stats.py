@@ -146,7 +146,7 @@ def read_registry(st: Store) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     history rows of those damages: hid, candidate_id, at, from_status, to_status; the sightings of the damages ever
     reopened or whose sightings differ in size: candidate_id, first_t, last_t (unix seconds), est_width_m,
     est_length_m, as ``observations`` holds them, and ``best_rank``, each sighting's place among its damage's by the
-    store's own ORDER BY (``store._BEST_ORDER``, SQLite's: 1 the best, whose size the damage holds)), merged-away
+    store's own ORDER BY (``store._BEST_ORDER``, as SQLite sorts: 1 the best, whose size the damage holds)), merged-away
     records left out (their sightings are the damage's they went into)."""
     merged = "merged_into IS NULL" if st._has_column("candidates", "merged_into") else "1"
     size = ", ".join(c if st._has_column("candidates", c) else f"NULL AS {c}" for c in ("est_width_m", "est_length_m"))
@@ -162,13 +162,16 @@ def read_registry(st: Store) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     obs_size = ", ".join(c if st._has_column("observations", c) else f"NULL AS {c}"
                          for c in ("est_width_m", "est_length_m"))
     varied = ("OR candidate_id IN (SELECT candidate_id FROM observations GROUP BY candidate_id HAVING "
-              "COUNT(DISTINCT COALESCE(est_width_m, 'none') || '/' || COALESCE(est_length_m, 'none')) > 1)"
+              "MIN(COALESCE(est_width_m, -1)) < MAX(COALESCE(est_width_m, -1)) OR "
+              "MIN(COALESCE(est_length_m, -1)) < MAX(COALESCE(est_length_m, -1)))"
               if st._has_column("observations", "est_width_m") else "")
+    # in the store's order (its ORDER BY, SQLite's collation and ties: what ``_recompute`` takes the best by), each
+    # damage's sightings best first
     seen = pd.read_sql_query(
-        f"SELECT candidate_id, first_t, last_t, {obs_size}, ROW_NUMBER() OVER (PARTITION BY candidate_id ORDER BY "
-        f"{_BEST_ORDER}, obs_id) AS best_rank FROM observations WHERE candidate_id IN (SELECT candidate_id FROM "
-        "status_history WHERE from_status = 'repaired' AND to_status = 'reopened') "
-        f"{varied} ORDER BY obs_id", st.con)
+        f"SELECT candidate_id, first_t, last_t, {obs_size} FROM observations WHERE candidate_id IN (SELECT "
+        "candidate_id FROM status_history WHERE from_status = 'repaired' AND to_status = 'reopened') "
+        f"{varied} ORDER BY candidate_id, {_BEST_ORDER}, obs_id", st.con)
+    seen["best_rank"] = seen.groupby("candidate_id", sort=False).cumcount() + 1
     return cands, hist, seen
 
 
@@ -240,25 +243,20 @@ def _sizes(cands: pd.DataFrame, cfg, width=None, length=None, rows=None) -> dict
     return {"area": area, "no_estimate": (~has).astype(float), "cost": cost}
 
 
-def _sizes_then(cands: pd.DataFrame, seen: pd.DataFrame | None, qi: np.ndarray, qt: np.ndarray,
-                before: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(est_width_m, est_length_m) of damages ``qi`` (rows of ``cands``) as the registry's estimate stood at times
-    ``qt`` (unix seconds; ``before``: just before them, a sighting at ``qt`` not yet held): the store's rule
-    (``Store._recompute``: the size of the damage's best sighting, ranked by ``store._BEST_ORDER``) over its
-    sightings up to then, a sighting dated by its ``first_t`` (its ``last_t`` where
-    it has none; one without either: held from the start). Where that is the best of all its sightings, or the
-    registry holds no sightings of it that differ in size (``read_registry``), the size ``cands`` holds (today's:
-    the same sighting's). Before its first sighting a damage has its first sighting's size (it is not counted
-    then). One sort of the sightings and one ``merge_asof``: no loop per damage."""
-    w = pd.to_numeric(cands["est_width_m"], errors="coerce").to_numpy(dtype=float)[qi]
-    ln = pd.to_numeric(cands["est_length_m"], errors="coerce").to_numpy(dtype=float)[qi]
-    if seen is None or not len(seen) or not len(qi) or "best_rank" not in seen:
-        return w, ln
+def _best_so_far(cands: pd.DataFrame, seen: pd.DataFrame | None):
+    """The store's rule (``Store._recompute``: a damage's size estimate is its best sighting's, ranked by
+    ``store._BEST_ORDER``) as it stood after each sighting: (the sightings of ``seen`` sorted by damage and time, a
+    frame of ``ci`` (row of ``cands``), ``t`` (its ``first_t``, its ``last_t`` where it has none, -inf where it has
+    neither: held from the start) and ``best`` (the rank of the best sighting of the damage up to then, one rank
+    over all damages); the rank of each damage's best of all (a Series by ``ci``); (width, length) by rank). None
+    where ``seen`` holds no ranked sightings of ``cands``' damages (``read_registry``)."""
+    if seen is None or not len(seen) or "best_rank" not in seen:
+        return None
     si = pd.Index(cands["candidate_id"]).get_indexer(seen["candidate_id"])
     s = seen[si >= 0]
     si = si[si >= 0]
     if not len(s):
-        return w, ln
+        return None
     num = lambda c: pd.to_numeric(s[c], errors="coerce").to_numpy(dtype=float)  # noqa: E731
     ft, lt = num("first_t"), num("last_t")
     # the store's ranking (its ORDER BY, as SQLite ranked them: ``read_registry``), one rank over all damages
@@ -268,8 +266,27 @@ def _sizes_then(cands: pd.DataFrame, seen: pd.DataFrame | None, qi: np.ndarray, 
     t = np.where(np.isnan(t), -np.inf, t)
     o = pd.DataFrame({"ci": si, "t": t, "rank": rank}).sort_values(["ci", "t"], kind="stable")
     o["best"] = o.groupby("ci")["rank"].cummin()  # the best sighting so far, at each sighting's time
+    by_rank = np.empty((len(s), 2))
+    by_rank[rank] = np.c_[num("est_width_m"), num("est_length_m")]
+    return o.reset_index(drop=True), o.groupby("ci")["rank"].min(), by_rank
+
+
+def _sizes_then(cands: pd.DataFrame, seen: pd.DataFrame | None, qi: np.ndarray, qt: np.ndarray,
+                before: bool = False, ranked=None) -> tuple[np.ndarray, np.ndarray]:
+    """(est_width_m, est_length_m) of damages ``qi`` (rows of ``cands``) as the registry's estimate stood at times
+    ``qt`` (unix seconds; ``before``: just before them, a sighting at ``qt`` not yet held): the store's rule over
+    its sightings up to then (``_best_so_far``; ``ranked``: its result, where made already). Where that is the best
+    of all its sightings, or the registry holds no sightings of it that differ in size (``read_registry``), the size
+    ``cands`` holds (today's: the same sighting's). Before its first sighting a damage has its first sighting's size
+    (it is not counted then). One ``merge_asof``: no loop per damage."""
+    w = pd.to_numeric(cands["est_width_m"], errors="coerce").to_numpy(dtype=float)[qi]
+    ln = pd.to_numeric(cands["est_length_m"], errors="coerce").to_numpy(dtype=float)[qi]
+    ranked = ranked or _best_so_far(cands, seen)
+    if ranked is None or not len(qi):
+        return w, ln
+    o, final, by_rank = ranked
     q = pd.DataFrame({"i": np.arange(len(qi)), "ci": qi, "t": np.asarray(qt, dtype=float)})
-    q = q[np.isin(qi, si) & ~np.isnan(q["t"].to_numpy())]
+    q = q[np.isin(qi, final.index.to_numpy()) & ~np.isnan(q["t"].to_numpy())]
     if not len(q):
         return w, ln
     j = pd.merge_asof(q.sort_values("t"), o.sort_values("t")[["ci", "t", "best"]], on="t", by="ci",
@@ -278,12 +295,37 @@ def _sizes_then(cands: pd.DataFrame, seen: pd.DataFrame | None, qi: np.ndarray, 
     best = np.array(j["best"], dtype=float)  # (a copy: pandas hands out read-only views)
     unseen = np.isnan(best)  # before any sighting (not counted then): the first's
     best[unseen] = o.groupby("ci")["best"].first().reindex(jci[unseen]).to_numpy(dtype=float)
-    then = best != o.groupby("ci")["rank"].min().reindex(jci).to_numpy(dtype=float)  # the best of all: ``cands``'
-    by_rank = np.empty((len(s), 2))
-    by_rank[rank] = np.c_[num("est_width_m"), num("est_length_m")]
+    then = best != final.reindex(jci).to_numpy(dtype=float)  # the best of all: ``cands``'
     i = j["i"].to_numpy()[then]
     w[i], ln[i] = by_rank[best[then].astype(np.int64)].T
     return w, ln
+
+
+def _sizes_at_ends(cands: pd.DataFrame, ranked, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the damages with ranked sightings, rows of ``cands``; their est_width_m and est_length_m at each period's
+    end, damage × period) as ``_sizes_then`` gives them just before each of ``ends``: the best sighting so far at
+    the last sighting before each end, carried forward along the periods (as the backlog's statuses are), no query
+    per damage and period."""
+    o, final, by_rank = ranked
+    moved = final.index.to_numpy()
+    n_per = len(ends)
+    mi = np.searchsorted(moved, o["ci"].to_numpy())
+    k = np.searchsorted(ends, o["t"].to_numpy(), side="right")  # the first period whose end is after the sighting
+    best = o["best"].to_numpy()
+    last = np.ones(len(o), dtype=bool)  # the last sighting of each (damage, period): its best so far by the end
+    last[:-1] = (mi[1:] != mi[:-1]) | (k[1:] != k[:-1])
+    last &= k < n_per
+    grid = np.full((len(moved), n_per), -1, dtype=np.int64)
+    grid[mi[last], k[last]] = best[last]
+    idx = np.where(grid >= 0, np.arange(n_per)[None, :], -1)
+    np.maximum.accumulate(idx, axis=1, out=idx)
+    first = o.groupby("ci")["best"].first().to_numpy()  # before any sighting (not counted then): the first's
+    filled = np.where(idx >= 0, np.take_along_axis(grid, np.maximum(idx, 0), axis=1), first[:, None])
+    then = filled != final.to_numpy()[:, None]  # the best of all: ``cands``'
+    num = lambda c: pd.to_numeric(cands[c], errors="coerce").to_numpy(dtype=float)[moved]  # noqa: E731
+    w = np.where(then, by_rank[filled, 0], num("est_width_m")[:, None])
+    ln = np.where(then, by_rank[filled, 1], num("est_length_m")[:, None])
+    return moved, w, ln
 
 
 def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", since: date | None = None,
@@ -364,7 +406,8 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
     # the repairs' estimated area, those without one, their cost (each repair counted, as ``repaired`` counts them),
     # each damage's size as it stood at the repair (a sighting on a repair's day before it, as the store compares)
     size = _sizes(cands, cfg)
-    w_rep, l_rep = _sizes_then(cands, seen, ci[m], _day_end(at[m], tz))
+    ranked = _best_so_far(cands, seen)
+    w_rep, l_rep = _sizes_then(cands, seen, ci[m], _day_end(at[m], tz), ranked=ranked)
     size_rep = _sizes(cands, cfg, w_rep, l_rep, rows=ci[m])
     for col, key in REPAIR_SUMS:
         if key != "cost" or cfg.repair_cost is not None:
@@ -411,13 +454,10 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
     # stood at the period's end (one pass over the damages sorted by their (group, class): no ufunc.at over every
     # damage and period); the sizes then of the damages whose sightings differ in size, today's of the others
     size_end = {key: np.repeat(size[key][:, None], n_per, axis=1) for key in size}
-    if seen is not None and "best_rank" in seen and len(seen):
-        moved = np.unique(pd.Index(cands["candidate_id"]).get_indexer(seen["candidate_id"]))
-        moved = moved[moved >= 0]
-        qi, qk = np.repeat(moved, n_per), np.tile(np.arange(n_per), len(moved))
-        w_end, l_end = _sizes_then(cands, seen, qi, edges[1:][qk], before=True)  # as "open at the end" counts
-        for key, v in _sizes(cands, cfg, w_end, l_end, rows=qi).items():
-            size_end[key][qi, qk] = v
+    if ranked is not None:
+        moved, w_end, l_end = _sizes_at_ends(cands, ranked, edges[1:])
+        for key, v in _sizes(cands, cfg, w_end, l_end, rows=moved[:, None]).items():
+            size_end[key][moved] = v
     priced = cfg.repair_cost is not None
     keys = ("area", "no_estimate", "cost") if priced else ("area", "no_estimate")
     cell = gi * len(classes) + ki
