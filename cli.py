@@ -1270,7 +1270,6 @@ def stats(
     from detector.errors import UsageError
     from detector.export import road_columns
     from detector.stats import NO_GROUP, PERIODS, compute, read_registry, write
-    from rich.cells import cell_len
 
     by = by.strip().lower()
     if by not in PERIODS:
@@ -1317,45 +1316,47 @@ def stats(
                   today=today, seen=seen)
     for msg in notes:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
-    t = Table(title=f"registry figures by {by}" + (f" (all {group})" if group else "")
-              + (f" in area {district.label}" if district is not None else ""), title_justify="left")
-    # the backlog's area at each period's end (and its cost, with the city's unit prices) beside its count. Where the
-    # headings on one line do not fit the console (a cost column in 100 columns) each column is as wide as its longest
-    # value or heading word, the headings broken between words: no number or word is cut (rich would cut the widest)
+    title = (f"registry figures by {by}" + (f" (all {group})" if group else "")
+             + (f" in area {district.label}" if district is not None else ""))
+    # the backlog's area at each period's end and the repairs' area in it (and their cost, with the city's unit
+    # prices) beside the counts. Where they do not fit the console in one table, even with the headings broken
+    # between words (a cost column in 90 columns), a second table gives them: no number is cut (rich would cut the
+    # widest column)
     priced = res.open_now_cost is not None
-    cost_head = f"open cost {res.currency}" if res.currency else "open cost"
-    heads = ["period", "found", "repaired", "not an issue", "reopened", "open", "open m²",
-             *([cost_head] if priced else []), "days med", "days p90"]
-    rows = [[r.period, *(str(getattr(r, c)) for c in ("found", "repaired", "not_an_issue", "reopened", "open")),
-             f"{r.open_area_m2:,.1f}", *([f"{r.open_cost:,}"] if priced else []),
-             *("" if v != v else f"{v:.1f}" for v in (r.days_median, r.days_p90))]
-            for r in res.totals.itertuples(index=False)]
-    longest = [max(cell_len(row[k]) for row in rows) for k in range(len(heads))]
-    whole = [max(cell_len(h), n) for h, n in zip(heads, longest)]  # the heading on one line
-    widths: list[int | None] = [None] * len(heads)
-    if sum(whole) + 3 * len(heads) + 1 > console.width:
-        widths = [max(n, *map(cell_len, h.split())) for h, n in zip(heads, longest)]
-        room = console.width - (sum(widths) + 3 * len(heads) + 1)
+    cur = f" {res.currency}" if res.currency else ""
+    counts = [("period", None), ("found", None), ("repaired", None), ("not an issue", "not_an_issue"),
+              ("reopened", None), ("open", None)]
+    sizes = [("open m²", "open_area_m2"), *([(f"open cost{cur}", "open_cost")] if priced else []),
+             ("repaired m²", "repaired_area_m2"), *([(f"repaired cost{cur}", "repaired_cost")] if priced else [])]
+    days_cols = [("days med", "days_median"), ("days p90", "days_p90")]
 
-        def lines(h: str, w: int) -> int:  # the heading's lines in w cells, broken between words
-            n, used = 1, -1
-            for word in map(cell_len, h.split()):
-                n, used = (n, used + 1 + word) if used + 1 + word <= w else (n + 1, word)
-            return n
+    def cell(r, col: str) -> str:
+        v = getattr(r, col)
+        if col.startswith("days_"):
+            return "" if v != v else f"{v:.1f}"
+        return f"{v:,.1f}" if col.endswith("_m2") else f"{v:,}" if col.endswith("_cost") else str(v)
 
-        while room > 0:  # the room left: to the heading of the most lines, as little as takes one off
-            k = max(range(len(heads)), key=lambda k: lines(heads[k], widths[k]))
-            more = next((w for w in range(widths[k] + 1, whole[k] + 1)
-                         if lines(heads[k], w) < lines(heads[k], widths[k])), None)
-            if more is None or more - widths[k] > room:
-                break
-            room -= more - widths[k]
-            widths[k] = more
-    for head, w in zip(heads, widths):
-        t.add_column(head, justify="left" if head == "period" else "right", width=w)
-    for row in rows:
-        t.add_row(*row)
-    console.print(t)
+    def table(title: str, cols: list[tuple[str, str | None]]) -> tuple[Table, bool]:
+        """The table of these columns, each as wide as its longest value or heading word where the headings on one
+        line do not fit the console; whether it fits."""
+        heads = [h for h, _ in cols]
+        rows = [[cell(r, c or h) for h, c in cols] for r in res.totals.itertuples(index=False)]
+        widths = _fit_columns(heads, rows, console.width)
+        t = Table(title=title, title_justify="left")
+        for head, w in zip(heads, widths or [None] * len(heads)):
+            t.add_column(head, justify="left" if head == "period" else "right", width=w)
+        for row in rows:
+            t.add_row(*row)
+        return t, widths != []
+
+    t, fits = table(title, [*counts, *sizes, *days_cols])
+    if fits:
+        console.print(t)
+    else:
+        console.print(table(title, [*counts, *days_cols])[0])
+        console.print(table(f"estimated area{' and cost' if priced else ''} by {by}: open at the period's end, "
+                            "repaired in it", [("period", None), ("open", None), *sizes[:len(sizes) // 2],
+                                               ("repaired", None), *sizes[len(sizes) // 2:]])[0])
     span = f"{res.totals['period'].iloc[0]} – {res.totals['period'].iloc[-1]}"
     med = (f"median days to repair {res.days_median:.1f} days ({res.n_repairs} repair{'s' if res.n_repairs != 1 else ''}"
            f", {span})" if res.days_median is not None else f"no repairs ({span})")  # (was "… none repaired (0 repairs")
@@ -1369,6 +1370,38 @@ def stats(
     if out is not None:
         write(res, out, cfg)
         console.print(f"{plural(len(res.table), 'row')} → {out}", markup=False, highlight=False)
+
+
+def _fit_columns(heads: list[str], rows: list[list[str]], width: int) -> list[int | None] | list:
+    """Column widths for a rich table of ``rows`` under ``heads`` in ``width`` cells: None each where the headings fit
+    on one line; else each as wide as its longest value or heading word, the room left to the headings of the most
+    lines (broken between words); [] where even that is wider than ``width`` (rich would cut a number)."""
+    from rich.cells import cell_len
+
+    longest = [max([cell_len(row[k]) for row in rows] or [0]) for k in range(len(heads))]
+    whole = [max(cell_len(h), n) for h, n in zip(heads, longest)]  # the heading on one line
+    if sum(whole) + 3 * len(heads) + 1 <= width:
+        return [None] * len(heads)
+    widths = [max(n, *map(cell_len, h.split())) for h, n in zip(heads, longest)]
+    room = width - (sum(widths) + 3 * len(heads) + 1)
+    if room < 0:
+        return []
+
+    def lines(h: str, w: int) -> int:  # the heading's lines in w cells, broken between words
+        n, used = 1, -1
+        for word in map(cell_len, h.split()):
+            n, used = (n, used + 1 + word) if used + 1 + word <= w else (n + 1, word)
+        return n
+
+    while room > 0:  # the room left: to the heading of the most lines, as little as takes one off
+        k = max(range(len(heads)), key=lambda k: lines(heads[k], widths[k]))
+        more = next((w for w in range(widths[k] + 1, whole[k] + 1)
+                     if lines(heads[k], w) < lines(heads[k], widths[k])), None)
+        if more is None or more - widths[k] > room:
+            break
+        room -= more - widths[k]
+        widths[k] = more
+    return widths
 
 
 def _console_never_fails() -> None:

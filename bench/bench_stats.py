@@ -7,12 +7,15 @@ read only ``candidates`` and ``status_history``, so this script writes those row
 damages first seen over ``--years`` years, each with its creation row and a life of 0-6 changes (confirmed,
 scheduled, repaired, reopened by a later drive, not_an_issue) along ``store.TRANSITIONS``, ~10 % of them merged
 into another (left out), ~90 % with a size estimate (``est_width_m`` × ``est_length_m``: the backlog's area; the rest
-without, as a drive without a camera mounting leaves them). Then ``patrol stats`` (the CLI, a process of its own:
+without, as a drive without a camera mounting leaves them) and, with ``--sightings``, 1 to 2×N-1 sightings each
+(``observations``, N on average) over its first year, each with its own size (a damage grows) and score, the
+damage's estimate its best sighting's as ``Store._recompute`` keeps it (the figures take each period's size from
+them). Then ``patrol stats`` (the CLI, a process of its own:
 what a user waits for) by month, week and year, with ``--out`` csv and xlsx, and by week with a config's unit prices
 (``repair_cost``: the cost columns; a version without them says so): seconds each (best of ``--repeat``), and the
 process's time to start and read nothing (``patrol stats`` of the sample's own registry) for comparison.
 
-    .venv/bin/python bench/bench_stats.py [--damages 7000] [--years 4] [--repeat 3] [--keep DIR]
+    .venv/bin/python bench/bench_stats.py [--damages 7000] [--years 4] [--sightings 0] [--repeat 3] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -48,15 +51,16 @@ def patrol(*args, config_refused_ok: bool = False) -> float | None:
     return dt
 
 
-def fill(store: Path, n: int, years: int, seed: int = 0) -> tuple[int, int]:
-    """``n`` damages and their histories written into ``store`` (its sample damages kept); (damages, history rows)."""
+def fill(store: Path, n: int, years: int, seed: int = 0, sightings: int = 0) -> tuple[int, int, int]:
+    """``n`` damages and their histories (and ~``sightings`` sightings each) written into ``store`` (its sample
+    damages kept); (damages, history rows, sightings)."""
     rng = np.random.default_rng(seed)
     t0 = datetime(2026, 12, 1, tzinfo=JST) - timedelta(days=365 * years)
     span = 365 * years * 86400
     first = np.sort(rng.uniform(0, span, n))
     classes = rng.choice(["D00", "D10", "D20", "D40"], n, p=[0.45, 0.25, 0.15, 0.15])
     iso = lambda s: (t0 + timedelta(seconds=float(s))).replace(microsecond=0).isoformat()  # noqa: E731
-    cands, hist = [], []
+    cands, hist, obs = [], [], []
     for i in range(n):
         cid = f"R-{100000 + i:06d}"
         t = first[i]
@@ -78,6 +82,19 @@ def fill(store: Path, n: int, years: int, seed: int = 0) -> tuple[int, int]:
         sized = rng.random() < 0.9
         w = round(float(rng.uniform(0.1, 2.0)), 2) if sized else None
         ln = round(float(rng.uniform(0.2, 5.0)), 2) if sized else None
+        if sightings:  # a damage seen again and again, larger each time; its estimate its best sighting's
+            k = int(rng.integers(1, 2 * sightings))
+            ts = first[i] + np.sort(rng.uniform(0, 365 * 86400, k))
+            ts[0] = first[i]
+            grow = np.cumprod(rng.uniform(1.0, 1.3, k))
+            conf = rng.uniform(0.3, 1.0, k).round(3)
+            ws = [round(w * g, 2) if sized else None for g in grow]
+            ls = [round(ln * g, 2) if sized else None for g in grow]
+            for j in range(k):
+                obs.append((cid, f"bench-{i}", f"IMG_{j:04d}.jpg", classes[i], 0, 0, 10, 10, "", float(conf[j]),
+                            float(ts[j]), float(ts[j]), ws[j], ls[j]))
+            b = int(np.lexsort((ts, -conf))[0])
+            w, ln = ws[b], ls[b]
         cands.append((cid, classes[i], iso(first[i]), iso(first[i] + 86400 * 7), status, iso(t), rep, merged, w, ln))
     sys.path.insert(0, str(ROOT))
     from detector.store import Store
@@ -88,13 +105,17 @@ def fill(store: Path, n: int, years: int, seed: int = 0) -> tuple[int, int]:
                         "repaired_at, merged_into, est_width_m, est_length_m) VALUES (?,?,?,?,?,?,?,?,?,?)", cands)
         con.executemany("INSERT INTO status_history (candidate_id, at, from_status, to_status, source) "
                         "VALUES (?,?,?,?,?)", hist)
-    return n, len(hist)
+        con.executemany("INSERT INTO observations (candidate_id, drive, image, class, x1, y1, x2, y2, owner, "
+                        "confidence, first_t, last_t, est_width_m, est_length_m) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        [(*o[:10], o[10] + t0.timestamp(), o[11] + t0.timestamp(), *o[12:]) for o in obs])
+    return n, len(hist), len(obs)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--damages", type=int, default=7000)
     ap.add_argument("--years", type=int, default=4)
+    ap.add_argument("--sightings", type=int, default=0, help="sightings per damage on average (0: none)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--keep", type=Path, default=None, help="build the registries here and keep them")
     a = ap.parse_args()
@@ -106,8 +127,8 @@ def main() -> None:
                "--roads", TOYAMA / "roads.geojson", "--out", d / "out", "--store", small)
     big = d / "city.gpkg"
     shutil.copyfile(small, big)
-    n, h = fill(big, a.damages, a.years)
-    print(f"registry: {n:,} damages (+31 of the sample), {h:,} history rows over {a.years} years")
+    n, h, o = fill(big, a.damages, a.years, sightings=a.sightings)
+    print(f"registry: {n:,} damages (+31 of the sample), {h:,} history rows, {o:,} sightings over {a.years} years")
 
     def best(*args, **kw) -> float | None:
         times = [patrol(*args, **kw) for _ in range(a.repeat)]

@@ -3,7 +3,7 @@ ISO week or year, in the config's timezone) and class, the damages found, repair
 reopened, the backlog (open at the period's end) and the days repairs took.
 
 Everything is read from the registry as it is (``candidates``, ``status_history``, and the sightings of the damages
-ever reopened) and counted with pandas over the
+ever reopened or seen at more than one size) and counted with pandas over the
 whole history at once: a city's registry (~7,000 damages, tens of thousands of history rows) in well under a second.
 
 The rules (README: "Figures for the council"):
@@ -20,9 +20,11 @@ The rules (README: "Figures for the council"):
   (``store.OPEN_STATUSES``): a reopened damage open again from its sighting;
 - *days to repair*: for each repair in the period, the repair's calendar day − ``first_seen``'s, on the config's clock
   (a repair dated before the first sighting: 0); median and 90th percentile (linear), one decimal;
-- *area* (補修対象面積): each damage's size estimate as the registry holds it now (``est_width_m`` ×
-  ``est_length_m``; none where either is missing or the product is not positive), summed over the damages open at the
-  period's end and over the repairs counted in it, one decimal; those without one counted (``…_no_estimate``);
+- *area* (補修対象面積): each damage's size estimate (``est_width_m`` × ``est_length_m``; none where either is missing
+  or the product is not positive) as it stood then: the store's rule (its best sighting, ``Store._recompute``) over
+  its sightings dated up to the period's end, for a repair up to the repair (``_sizes_then``); summed over the damages
+  open at the period's end and over the repairs counted in it, one decimal; those without one counted
+  (``…_no_estimate``);
 - *cost* (概算補修費), only with the config's ``repair_cost``: Σ max(area × the class's price per m², minimum) over the
   same damages, one without a size estimate at the minimum (none set: left out), whole units.
 """
@@ -41,7 +43,7 @@ import pandas as pd
 from . import CLASS_IDS
 from .atomic import atomic_write
 from .errors import UsageError
-from .store import OPEN_STATUSES, Store
+from .store import _BEST_ORDER, OPEN_STATUSES, Store
 
 PERIODS = ("month", "week", "year")
 TOTAL = "total"
@@ -142,8 +144,10 @@ def read_registry(st: Store) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(the damages: candidate_id, class, first_seen, repaired_at, status, segment_id, road_name, lat, lon,
     est_width_m, est_length_m; the
     history rows of those damages: hid, candidate_id, at, from_status, to_status; the sightings of the damages ever
-    reopened: candidate_id, first_t, last_t, unix seconds, as ``observations`` holds them), merged-away records
-    left out (their sightings are the damage's they went into)."""
+    reopened or whose sightings differ in size: candidate_id, first_t, last_t (unix seconds), est_width_m,
+    est_length_m, as ``observations`` holds them, and ``best_rank``, each sighting's place among its damage's by the
+    store's own ORDER BY (``store._BEST_ORDER``, as SQLite sorts: 1 the best, whose size the damage holds)), merged-away
+    records left out (their sightings are the damage's they went into)."""
     merged = "merged_into IS NULL" if st._has_column("candidates", "merged_into") else "1"
     size = ", ".join(c if st._has_column("candidates", c) else f"NULL AS {c}" for c in ("est_width_m", "est_length_m"))
     cands = pd.read_sql_query(
@@ -152,11 +156,22 @@ def read_registry(st: Store) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     hist = pd.read_sql_query(
         "SELECT h.hid, h.candidate_id, h.at, h.from_status, h.to_status FROM status_history h JOIN candidates c "
         f"ON c.candidate_id = h.candidate_id WHERE c.{merged} ORDER BY h.hid", st.con)
-    # only the few damages with a reopen: a city's registry holds hundreds of thousands of sightings
+    # only the few damages with a reopen (their sightings date it) or whose sightings do not all give one size
+    # (the size as it stood at a period's end, ``_sizes_then``): a city's registry holds hundreds of thousands of
+    # sightings, most of a damage seen at one size
+    obs_size = ", ".join(c if st._has_column("observations", c) else f"NULL AS {c}"
+                         for c in ("est_width_m", "est_length_m"))
+    varied = ("OR candidate_id IN (SELECT candidate_id FROM observations GROUP BY candidate_id HAVING "
+              "MIN(COALESCE(est_width_m, -1)) < MAX(COALESCE(est_width_m, -1)) OR "
+              "MIN(COALESCE(est_length_m, -1)) < MAX(COALESCE(est_length_m, -1)))"
+              if st._has_column("observations", "est_width_m") else "")
+    # in the store's order (its ORDER BY, SQLite's collation and ties: what ``_recompute`` takes the best by), each
+    # damage's sightings best first
     seen = pd.read_sql_query(
-        "SELECT candidate_id, first_t, last_t FROM observations WHERE candidate_id IN (SELECT candidate_id FROM "
-        "status_history WHERE from_status = 'repaired' AND to_status = 'reopened') "
-        "AND (first_t IS NOT NULL OR last_t IS NOT NULL) ORDER BY obs_id", st.con)
+        f"SELECT candidate_id, first_t, last_t, {obs_size} FROM observations WHERE candidate_id IN (SELECT "
+        "candidate_id FROM status_history WHERE from_status = 'repaired' AND to_status = 'reopened') "
+        f"{varied} ORDER BY candidate_id, {_BEST_ORDER}, obs_id", st.con)
+    seen["best_rank"] = seen.groupby("candidate_id", sort=False).cumcount() + 1
     return cands, hist, seen
 
 
@@ -190,7 +205,7 @@ def _reopen_sightings(ci: np.ndarray, rep: np.ndarray, cands: pd.DataFrame, seen
     si = pd.Index(cands["candidate_id"]).get_indexer(seen["candidate_id"])
     s = pd.DataFrame({"ci": si, "f": pd.to_numeric(seen["first_t"], errors="coerce"),
                       "l": pd.to_numeric(seen["last_t"], errors="coerce")})
-    s = s[si >= 0]
+    s = s[(si >= 0) & (s["f"].notna() | s["l"].notna()).to_numpy()]
     r = pd.DataFrame({"i": np.arange(len(ci)), "ci": ci, "rep": _day_end(rep, tz)})
     j = r.merge(s, on="ci")
     after = np.where(j["f"] > j["rep"], j["f"], np.where(j["l"] > j["rep"], j["l"], np.nan))
@@ -199,29 +214,118 @@ def _reopen_sightings(ci: np.ndarray, rep: np.ndarray, cands: pd.DataFrame, seen
     return out
 
 
-def _sizes(cands: pd.DataFrame, cfg) -> dict[str, np.ndarray]:
+def _sizes(cands: pd.DataFrame, cfg, width=None, length=None, rows=None) -> dict[str, np.ndarray]:
     """Per damage: ``area`` its estimated area (est_width_m × est_length_m, m²; 0 where it has none), ``no_estimate``
     1 where it has none (a missing, non-positive or unreadable width or length: no camera mounting, a box off the
     road), ``cost`` (config ``repair_cost``) max(area × its class's price per m², minimum), the minimum where it has
     no size, 0 where it has none and no minimum is set (left out, counted in no_estimate); NaN without unit
-    prices."""
+    prices. ``width``, ``length``: the sizes to take instead of ``cands``' (of the damages ``rows``, rows of
+    ``cands``: ``_sizes_then``), the results of their shape."""
     n = len(cands)
 
     def num(c: str) -> np.ndarray:
         return (pd.to_numeric(cands[c], errors="coerce").to_numpy(dtype=float) if c in cands
                 else np.full(n, np.nan))
 
-    area = num("est_width_m") * num("est_length_m")
+    w = num("est_width_m") if width is None else np.asarray(width, dtype=float)
+    ln = num("est_length_m") if length is None else np.asarray(length, dtype=float)
+    area = w * ln
     has = np.isfinite(area) & (area > 0)
     area = np.where(has, area, 0.0)
-    cost = np.full(n, np.nan)
+    cost = np.full(area.shape, np.nan)
     rc = cfg.repair_cost
     if rc is not None:
         price = cands["class"].map(rc.per_m2).to_numpy(dtype=float)  # a class not priced (not D00-D40): NaN
+        price = price if rows is None else price[rows]
         low = rc.minimum if rc.minimum is not None else 0.0
         cost = np.where(has, np.maximum(area * price, low), low)
         cost = np.where(np.isnan(cost), 0.0, cost)
     return {"area": area, "no_estimate": (~has).astype(float), "cost": cost}
+
+
+def _best_so_far(cands: pd.DataFrame, seen: pd.DataFrame | None):
+    """The store's rule (``Store._recompute``: a damage's size estimate is its best sighting's, ranked by
+    ``store._BEST_ORDER``) as it stood after each sighting: (the sightings of ``seen`` sorted by damage and time, a
+    frame of ``ci`` (row of ``cands``), ``t`` (its ``first_t``, its ``last_t`` where it has none, -inf where it has
+    neither: held from the start) and ``best`` (the rank of the best sighting of the damage up to then, one rank
+    over all damages); the rank of each damage's best of all (a Series by ``ci``); (width, length) by rank). None
+    where ``seen`` holds no ranked sightings of ``cands``' damages (``read_registry``)."""
+    if seen is None or not len(seen) or "best_rank" not in seen:
+        return None
+    si = pd.Index(cands["candidate_id"]).get_indexer(seen["candidate_id"])
+    s = seen[si >= 0]
+    si = si[si >= 0]
+    if not len(s):
+        return None
+    num = lambda c: pd.to_numeric(s[c], errors="coerce").to_numpy(dtype=float)  # noqa: E731
+    ft, lt = num("first_t"), num("last_t")
+    # the store's ranking (its ORDER BY, as SQLite ranked them: ``read_registry``), one rank over all damages
+    rank = np.empty(len(s), dtype=np.int64)
+    rank[np.lexsort((num("best_rank"), si))] = np.arange(len(s))
+    t = np.where(np.isnan(ft), lt, ft)
+    t = np.where(np.isnan(t), -np.inf, t)
+    o = pd.DataFrame({"ci": si, "t": t, "rank": rank}).sort_values(["ci", "t"], kind="stable")
+    o["best"] = o.groupby("ci")["rank"].cummin()  # the best sighting so far, at each sighting's time
+    by_rank = np.empty((len(s), 2))
+    by_rank[rank] = np.c_[num("est_width_m"), num("est_length_m")]
+    return o.reset_index(drop=True), o.groupby("ci")["rank"].min(), by_rank
+
+
+def _sizes_then(cands: pd.DataFrame, seen: pd.DataFrame | None, qi: np.ndarray, qt: np.ndarray,
+                before: bool = False, ranked=None) -> tuple[np.ndarray, np.ndarray]:
+    """(est_width_m, est_length_m) of damages ``qi`` (rows of ``cands``) as the registry's estimate stood at times
+    ``qt`` (unix seconds; ``before``: just before them, a sighting at ``qt`` not yet held): the store's rule over
+    its sightings up to then (``_best_so_far``; ``ranked``: its result, where made already). Where that is the best
+    of all its sightings, or the registry holds no sightings of it that differ in size (``read_registry``), the size
+    ``cands`` holds (today's: the same sighting's). Before its first sighting a damage has its first sighting's size
+    (it is not counted then). One ``merge_asof``: no loop per damage."""
+    w = pd.to_numeric(cands["est_width_m"], errors="coerce").to_numpy(dtype=float)[qi]
+    ln = pd.to_numeric(cands["est_length_m"], errors="coerce").to_numpy(dtype=float)[qi]
+    ranked = ranked or _best_so_far(cands, seen)
+    if ranked is None or not len(qi):
+        return w, ln
+    o, final, by_rank = ranked
+    q = pd.DataFrame({"i": np.arange(len(qi)), "ci": qi, "t": np.asarray(qt, dtype=float)})
+    q = q[np.isin(qi, final.index.to_numpy()) & ~np.isnan(q["t"].to_numpy())]
+    if not len(q):
+        return w, ln
+    j = pd.merge_asof(q.sort_values("t"), o.sort_values("t")[["ci", "t", "best"]], on="t", by="ci",
+                      direction="backward", allow_exact_matches=not before)
+    jci = j["ci"].to_numpy()
+    best = np.array(j["best"], dtype=float)  # (a copy: pandas hands out read-only views)
+    unseen = np.isnan(best)  # before any sighting (not counted then): the first's
+    best[unseen] = o.groupby("ci")["best"].first().reindex(jci[unseen]).to_numpy(dtype=float)
+    then = best != final.reindex(jci).to_numpy(dtype=float)  # the best of all: ``cands``'
+    i = j["i"].to_numpy()[then]
+    w[i], ln[i] = by_rank[best[then].astype(np.int64)].T
+    return w, ln
+
+
+def _sizes_at_ends(cands: pd.DataFrame, ranked, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the damages with ranked sightings, rows of ``cands``; their est_width_m and est_length_m at each period's
+    end, damage × period) as ``_sizes_then`` gives them just before each of ``ends``: the best sighting so far at
+    the last sighting before each end, carried forward along the periods (as the backlog's statuses are), no query
+    per damage and period."""
+    o, final, by_rank = ranked
+    moved = final.index.to_numpy()
+    n_per = len(ends)
+    mi = np.searchsorted(moved, o["ci"].to_numpy())
+    k = np.searchsorted(ends, o["t"].to_numpy(), side="right")  # the first period whose end is after the sighting
+    best = o["best"].to_numpy()
+    last = np.ones(len(o), dtype=bool)  # the last sighting of each (damage, period): its best so far by the end
+    last[:-1] = (mi[1:] != mi[:-1]) | (k[1:] != k[:-1])
+    last &= k < n_per
+    grid = np.full((len(moved), n_per), -1, dtype=np.int64)
+    grid[mi[last], k[last]] = best[last]
+    idx = np.where(grid >= 0, np.arange(n_per)[None, :], -1)
+    np.maximum.accumulate(idx, axis=1, out=idx)
+    first = o.groupby("ci")["best"].first().to_numpy()  # before any sighting (not counted then): the first's
+    filled = np.where(idx >= 0, np.take_along_axis(grid, np.maximum(idx, 0), axis=1), first[:, None])
+    then = filled != final.to_numpy()[:, None]  # the best of all: ``cands``'
+    num = lambda c: pd.to_numeric(cands[c], errors="coerce").to_numpy(dtype=float)[moved]  # noqa: E731
+    w = np.where(then, by_rank[filled, 0], num("est_width_m")[:, None])
+    ln = np.where(then, by_rank[filled, 1], num("est_length_m")[:, None])
+    return moved, w, ln
 
 
 def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", since: date | None = None,
@@ -299,11 +403,15 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
     # the first sighting's (found on the 20th at 09:00, repaired on the 23rd: 3, not the 2.6 of the hours between)
     days = np.maximum(0.0, _local_day(at[m], tz) - _local_day(first_t[ci[m]], tz))
     add("days", ci[m], period_of(np.where(np.isnan(days), np.nan, at[m])), days)
-    # the repairs' estimated area, those without one, their cost (each repair counted, as ``repaired`` counts them)
+    # the repairs' estimated area, those without one, their cost (each repair counted, as ``repaired`` counts them),
+    # each damage's size as it stood at the repair (a sighting on a repair's day before it, as the store compares)
     size = _sizes(cands, cfg)
+    ranked = _best_so_far(cands, seen)
+    w_rep, l_rep = _sizes_then(cands, seen, ci[m], _day_end(at[m], tz), ranked=ranked)
+    size_rep = _sizes(cands, cfg, w_rep, l_rep, rows=ci[m])
     for col, key in REPAIR_SUMS:
         if key != "cost" or cfg.repair_cost is not None:
-            add(col, ci[m], period_of(at[m]), size[key][ci[m]])
+            add(col, ci[m], period_of(at[m]), size_rep[key])
 
     # the backlog: each damage's status at each period's end, the last change (in hid order) dated before it
     open_codes = np.array([s in OPEN_STATUSES for s in pd.unique(to)] + [True], dtype=bool)
@@ -342,8 +450,14 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
     np.add.at(open_n, (gi, ki), op.astype(np.int64))
     open_n[:, -1] = open_n[:, :-1].sum(axis=1)  # total
     open_s = pd.Series(open_n.transpose(2, 0, 1).ravel(), index=full)  # (k, group, class) as ``full`` orders them
-    # the backlog's estimated area, those without one, its cost: the same sums weighted by each damage's
-    # (one pass over the damages sorted by their (group, class): no ufunc.at over every damage and period)
+    # the backlog's estimated area, those without one, its cost: the same sums weighted by each damage's size as it
+    # stood at the period's end (one pass over the damages sorted by their (group, class): no ufunc.at over every
+    # damage and period); the sizes then of the damages whose sightings differ in size, today's of the others
+    size_end = {key: np.repeat(size[key][:, None], n_per, axis=1) for key in size}
+    if ranked is not None:
+        moved, w_end, l_end = _sizes_at_ends(cands, ranked, edges[1:])
+        for key, v in _sizes(cands, cfg, w_end, l_end, rows=moved[:, None]).items():
+            size_end[key][moved] = v
     priced = cfg.repair_cost is not None
     keys = ("area", "no_estimate", "cost") if priced else ("area", "no_estimate")
     cell = gi * len(classes) + ki
@@ -354,7 +468,7 @@ def compute(cands: pd.DataFrame, hist: pd.DataFrame, cfg, by: str = "month", sin
     for key in keys:
         w = np.zeros((len(groups) * len(classes), n_per))
         if n:
-            w[cell[order][firsts]] = np.add.reduceat(op_sorted * size[key][order][:, None], firsts, axis=0)
+            w[cell[order][firsts]] = np.add.reduceat(op_sorted * size_end[key][order], firsts, axis=0)
         w = w.reshape(len(groups), len(classes), n_per)
         w[:, -1] = w[:, :-1].sum(axis=1)  # total
         open_sums[key] = w.transpose(2, 0, 1).ravel()

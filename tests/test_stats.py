@@ -509,6 +509,61 @@ def test_stats_cost_estimate_with_the_citys_unit_prices(registry, tmp_path):
     assert val["未対応 面積推定なし\nopen, no size estimate"] == 1
 
 
+def test_stats_each_weeks_area_is_the_size_estimate_as_it_stood_then(tmp_path, monkeypatch):
+    """A damage the second pass saw larger, and more surely (its detector's score 1.0, the first pass's 0.8: its
+    sighting the registry's best from then on, ``Store._recompute``), holds the larger size today. The week before
+    that pass (W47) keeps the backlog's area and cost it had when its report was made from the first pass alone, and
+    a repair in it (R-000004, dated 11-21: reopened by the second pass's sighting) its size at the repair; the week
+    after (W48) the sizes as they stand now. (The figures took every period from today's size: W47 grew.)"""
+    import pandas as pd
+
+    from detector.config import load_config
+    from detector.store import Store
+
+    roads = need(TOYAMA / "roads.geojson")
+    p1 = pd.read_csv(need(TOYAMA / f"{P1}.oracle.csv"))
+    p1["confidence"] = 0.8  # the first pass's detections, less sure than the second's
+    first = tmp_path / "p1" / f"{P1}.oracle.csv"
+    first.parent.mkdir()
+    p1.to_csv(first, index=False)
+    clock = [datetime(2026, 11, 21, 18, 0, tzinfo=JST)]
+    monkeypatch.setattr("detector.config.now", lambda tz=None: clock[0].astimezone(tz))
+    _located(tmp_path, first, roads)
+    store = tmp_path / "registry.gpkg"
+    cfg = tmp_path / "city.yaml"
+    cfg.write_text("repair_cost:\n  per_m2: {" + ", ".join(f"{k}: {v:g}" for k, v in PRICES.items()) + "}\n",
+                   encoding="utf-8")
+    with Store.for_config(store, load_config(cfg)) as st:
+        st.set_status("R-000004", "repaired", when=date(2026, 11, 21))
+    before = _sizes(store)  # the sizes as they stood on W47's last day (the first pass's)
+    args = ("stats", store, "--config", cfg, "--by", "week", "--until", "2026-11-29")
+    ok(patrol(*args, "--out", tmp_path / "filed.csv"))  # the report made then
+    clock[0] = datetime(2026, 11, 28, 10, 0, tzinfo=JST)
+    _located(tmp_path, need(TOYAMA / f"{P2}.oracle.csv"), roads)
+    now = _sizes(store)
+    with Store(store) as st:
+        assert st.status_of("R-000004") == "reopened"
+    grew = [i for i in now if now[i][1] is not None and before[i][1] is not None and now[i][1] > before[i][1] + 0.05]
+    assert "R-000004" in grew and len(grew) >= 3, (before, now)  # the second pass saw them larger (0.48 -> 0.79 m²)
+    ok(patrol(*args, "--since", "2026-11-09", "--out", tmp_path / "again.csv"))  # and a week before any sighting
+    _, filed = _rows(tmp_path / "filed.csv")
+    _, rows = _rows(tmp_path / "again.csv")
+    w47, w48 = rows[("2026-W47", "total")], rows[("2026-W48", "total")]
+    open47 = set(before) - {"R-000004"}
+    assert _v(rows[("2026-W46", "total")], "open") == 0 and _v(rows[("2026-W46", "total")], "open_area") == 0.0
+    assert _v(w47, "open") == 30 and _v(w47, "repaired") == 1 and _v(w48, "open") == 31
+    assert _close(_v(w47, "open_area"), sum(before[i][1] for i in open47))
+    assert _close(_v(w47, "rep_area"), before["R-000004"][1]) and not _close(_v(w47, "rep_area"), now["R-000004"][1])
+    assert _close(_v(w47, "open_cost"), _cost(before, open47, None), 0)
+    assert _close(_v(w47, "rep_cost"), _cost(before, ["R-000004"], None), 0)
+    assert _close(_v(w48, "open_area"), sum(a for _, a in now.values()))
+    assert _v(w48, "open_area") > _v(w47, "open_area") + 0.5
+    # the week's figures as its report gave them before the second pass: a filed report does not change
+    for cls in ("D00", "D10", "D20", "D40", "total"):
+        for k in ("open", "open_area", "open_no", "open_cost", "repaired", "rep_area", "rep_cost"):
+            assert _v(rows[("2026-W47", cls)], k) == _v(filed[("2026-W47", cls)], k), (cls, k)
+
+
 def test_stats_refuses_a_negative_unit_price(registry, tmp_path):
     """A negative price stops the command before any work, naming the setting and the class (exit 4)."""
     cfg = tmp_path / "city.yaml"
@@ -518,43 +573,63 @@ def test_stats_refuses_a_negative_unit_price(registry, tmp_path):
     assert "repair_cost.per_m2: D40: -15000 is not a price" in " ".join(r.stderr.split()) and "Traceback" not in r.stderr
 
 
-def _table(stdout: str) -> dict[str, list[str]]:
-    """The console table's rows (│ period │ … │) by period: the cells as printed."""
-    return {c[0]: c[1:] for c in ([x.strip() for x in line.rstrip().split("│")[1:-1]]
-                                  for line in stdout.splitlines() if line.startswith("│ 20"))}
+def _tables(stdout: str) -> list[dict[str, dict[str, str]]]:
+    """The console's tables, each {period: {heading (its lines joined): the cell as printed}}."""
+    out, heads, rows = [], [], {}
+    for line in stdout.splitlines():
+        if line.startswith("┏"):
+            heads, rows = [], {}
+        elif line.startswith("┃"):
+            cells = [x.strip() for x in line.rstrip().split("┃")[1:-1]]
+            heads = [" ".join(filter(None, (h, c))) for h, c in zip(heads or [""] * len(cells), cells)]
+        elif line.startswith("│ 20"):
+            cells = [x.strip() for x in line.rstrip().split("│")[1:-1]]
+            rows[cells[0]] = dict(zip(heads, cells))
+        elif line.startswith("└"):
+            out.append(rows)
+    return out
 
 
-def test_stats_console_table_gives_each_periods_backlog_area_and_cost_within_100_columns(registry, tmp_path):
-    """The console's table per period gives the backlog's area at the period's end (`open m²`) beside its count
-    and, with the city's unit prices, its cost (`open cost 円`), the csv's figures of the period's total; at 100
-    columns (a cost column, also of 8 digits: the headings broken between words) no line is wider and no number
-    or heading is cut (rich alone cuts the widest column: `62,806…`)."""
+def test_stats_console_table_gives_each_periods_area_and_cost_of_backlog_and_repairs_within_90_columns(
+        registry, tmp_path):
+    """The console per period gives the backlog's area at the period's end (`open m²`) and the repairs' in it
+    (`repaired m²`) and, with the city's unit prices, their cost (`open cost 円`, `repaired cost 円`): the csv's
+    figures of the period's total. At 90 columns no line is wider and no number is cut (rich alone cuts the widest
+    column: `62,806…`): without prices one table (the headings broken between words); with a cost column, also of 8
+    digits, the counts and the sizes in two tables. In a wide console one table of them all."""
     configs = [()]
     for scale in (1, 100):  # ×100: 8-digit costs (62,806,850 円), as a big backlog gives
         prices = "{" + ", ".join(f"{k}: {v * scale:g}" for k, v in PRICES.items()) + "}"
         cfg = tmp_path / f"city{scale}.yaml"
         cfg.write_text(f"repair_cost:\n  per_m2: {prices}\n  minimum: 20000\n", encoding="utf-8")
         configs.append(("--config", cfg))
-    env = {"COLUMNS": "100"}
-    for config in configs:
-        out = tmp_path / "stats.csv"
-        with pytest.MonkeyPatch.context() as mp:
-            for k, v in env.items():
-                mp.setenv(k, v)
-            r = ok(patrol("stats", registry["store"], *config, "--until", "2027-01-31", "--out", out))
-        _, rows = _rows(out)
-        table = _table(r.stdout)
-        assert sorted(table) == ["2026-11", "2026-12", "2027-01"], r.stdout
-        lines = r.stdout.splitlines()
-        assert max(len(x.rstrip()) for x in lines if x[:1] in "┏┃┡│└") <= 100 and "…" not in r.stdout, r.stdout
-        head = " ".join(" ".join(x.strip("┃").split("┃")) for x in lines if x.startswith("┃"))
-        for period, cells in table.items():
-            row = rows[(period, "total")]
-            assert cells[4] == str(_v(row, "open")), (period, cells)
-            assert float(cells[5].replace(",", "")) == _v(row, "open_area") > 0, (period, cells, row)
-            if config:
-                assert int(cells[6].replace(",", "")) == _v(row, "open_cost") > 0, (period, cells)
-            assert len(cells) == (9 if config else 8), cells
-        assert {"open", "m²"} <= set(head.split()) and ("円" in head) == bool(config), head
-    # December's backlog: 26 damages, 149.7 m² as the summary line gives today's
-    assert "149.7" == _table(r.stdout)["2026-12"][5] and "open now 26, 149.7 m²" in r.stdout
+    keys = {"found": "found", "repaired": "repaired", "not an issue": "not_an_issue", "reopened": "reopened",
+            "open": "open", "open m²": "open_area", "repaired m²": "rep_area", "open cost 円": "open_cost",
+            "repaired cost 円": "rep_cost"}
+    for width in (90, 160):
+        for config in configs:
+            out = tmp_path / "stats.csv"
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setenv("COLUMNS", str(width))
+                r = ok(patrol("stats", registry["store"], *config, "--until", "2027-01-31", "--out", out))
+            _, rows = _rows(out)
+            lines = r.stdout.splitlines()
+            assert max(len(x.rstrip()) for x in lines if x[:1] in "┏┃┡│└") <= width and "…" not in r.stdout, r.stdout
+            tables = _tables(r.stdout)
+            assert len(tables) == (2 if config and width == 90 else 1), r.stdout
+            shown = set()
+            for table in tables:
+                assert sorted(table) == ["2026-11", "2026-12", "2027-01"], r.stdout
+                for period, cells in table.items():
+                    row = rows[(period, "total")]
+                    for head, v in cells.items():
+                        shown.add(head)
+                        if head in keys:
+                            got = float(v.replace(",", "")) if "m²" in head else int(v.replace(",", ""))
+                            assert got == _v(row, keys[head]), (width, config, period, head, v)
+            want = {"period", *keys, "days med", "days p90"} - (set() if config else {"open cost 円", "repaired cost 円"})
+            assert shown == want, (shown, r.stdout)
+            # December's backlog: 26 damages, 149.7 m² as the summary line gives today's; its repairs' area
+            dec = next(t["2026-12"] for t in tables if "open m²" in t["2026-12"])
+            assert dec["open m²"] == "149.7" and "open now 26, 149.7 m²" in r.stdout
+            assert float(dec["repaired m²"]) == _v(rows[("2026-12", "total")], "rep_area") > 0
