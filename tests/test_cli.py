@@ -1236,7 +1236,7 @@ def test_readme_commands_synopsis_is_true():
                 assert "..." in tail or len(re.findall(re.escape(m.group()) + r"(?![\w-])", line)) > 1, \
                     f"patrol {name} {m.group()} is repeatable"
     export = usage["export"]
-    assert re.search(r"--format (\S+)", export).group(1).split("|") == [*report.EXPORT_FORMATS, "due", "reports"]
+    assert re.search(r"--format (\S+)", export).group(1).split("|") == [*report.EXPORT_FORMATS, "due", "reports", "jobs"]
     assert re.search(r"--encoding (\S+?)\]", export).group(1).split("|") == ["cp932", "utf-8"]
     assert gis.shp_encoding("utf-8") == "utf-8" and gis.shp_encoding(None) == "cp932"
     notes = export.partition("#")[2]
