@@ -1427,6 +1427,24 @@ def test_export_since_takes_the_dates_checked_at_takes(located, tmp_path):
                       "--since", "'12345' (as an Excel date serial 1933-10-18, outside 2000-2099)")
 
 
+def test_import_of_a_list_without_our_headings_names_its_columns(located, tmp_path):
+    """A crew's list headed in Japanese only (候補ID, 状態) was refused with `candidate_id: missing column
+    candidate_id`: now one line names the file, the heading missing, the headings the import reads and the file's
+    own, exit 3, the registry untouched. Real data: the sample drive's registry of both passes."""
+    store = tmp_path / "registry.gpkg"
+    shutil.copy(located["store"], store)
+    before = store.read_bytes()
+    cid = sorted(_store_rows(store))[0]
+    crew = tmp_path / "確認結果.csv"
+    crew.write_text(f"候補ID,状態,備考\n{cid},確認済み,段差あり\n", encoding="utf-8-sig")
+    assert_user_error(patrol("import-verification", store, crew), EXIT_INPUT, "確認結果.csv", "no column candidate_id",
+                      "candidate_id, status", "its columns: 候補ID, 状態, 備考")
+    crew.write_text(f"candidate_id,state\n{cid},confirmed\n", encoding="utf-8")
+    assert_user_error(patrol("import-verification", store, crew), EXIT_INPUT, "no column status",
+                      "its columns: candidate_id, state")
+    assert store.read_bytes() == before
+
+
 def test_import_refuses_a_row_dated_in_the_future_and_applies_the_others(located, tmp_path):
     """`patrol status --at` refused a date after now, but the import took a crew's 確認日 2062/11/26 (a typo for
     2026) or a wrong year in 補修日 or 状態更新日時: the change stored as made decades ahead. Now each such row is
