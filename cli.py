@@ -759,7 +759,7 @@ def merge(
 @app.command("import-verification")
 def import_verification(
     store: Path = typer.Argument(..., help=_REGISTRY_HELP),
-    file: Path = typer.Argument(..., help="the list the crew filled in: CSV (UTF-8 or Shift_JIS), the .xlsx of `patrol export --format xlsx`, or the photo ledger (写真台帳) of `--format ledger`"),
+    file: Path = typer.Argument(..., help="the list the crew filled in: CSV (UTF-8 or Shift_JIS) or Excel's Unicode text (UTF-16, tab-separated), the .xlsx of `patrol export --format xlsx`, or the photo ledger (写真台帳) of `--format ledger`"),
     config: Optional[Path] = typer.Option(None, "--config", help=_STAMP_CONFIG_HELP),
 ):
     """Take back a field crew's repair list: status, note, issue type, who, when."""

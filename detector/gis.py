@@ -163,10 +163,24 @@ def target_crs(text, fmt: str):
     return crs
 
 
+#: the file endings of the damages' formats: an ``--out`` ending in another format's is refused (``--format csv --out
+#: list.xlsx`` wrote a CSV that Excel will not open as a workbook); other endings are the user's choice
+FORMAT_SUFFIXES = {"geojson": (".geojson", ".json"), "gpkg": (".gpkg",), "shp": (".shp", ".zip"), "csv": (".csv",),
+                   "xlsx": (".xlsx",), "kml": (".kml",), "html": (".html", ".htm")}
+
+
 def export_options(fmt: str, out: str | Path, crs=None, encoding: str | None = None):
     """``--crs``, ``--encoding`` and a Shapefile's ``--out`` of an export in format ``fmt``, checked before any work
     (``patrol export`` calls it before reading the registry, ``report.export`` again for other callers): returns
-    (``target_crs``, ``shp_encoding`` or None); UsageError (exit 2) for what does not fit the format."""
+    (``target_crs``, ``shp_encoding`` or None); UsageError (exit 2) for what does not fit the format, an ``--out``
+    named for another format (``FORMAT_SUFFIXES``) included."""
+    suffix = Path(out).suffix.lower()
+    other = next((f for f, ends in FORMAT_SUFFIXES.items() if f != fmt and suffix in ends), None)
+    if fmt in FORMAT_SUFFIXES and fmt != "shp" and other is not None:
+        ends = " or ".join(FORMAT_SUFFIXES[fmt])
+        raise UsageError(f"--format {fmt} writes a {ends} file, this name is for --format {other}: name it "
+                         f"{Path(out).with_suffix(FORMAT_SUFFIXES[fmt][0]).name}, or give --format {other}",
+                         Path(out), "--out")
     crs = target_crs(crs, fmt)
     if encoding is not None:
         if fmt != "shp":

@@ -3009,8 +3009,11 @@ class Store:
 
         head = [header_key(h) for h in rows[0]]
         for need in ("candidate_id", "status"):
-            if need not in head:
-                raise InputError(f"missing column {need}", csv_path, need)
+            if need not in head:  # (a list headed 候補ID, 状態 only: the import reads the English headings)
+                shown = ", ".join(" ".join(str(h).split()) for h in rows[0][:12]) + (" …" if len(rows[0]) > 12 else "")
+                raise InputError(f"no column {need}: the import reads the headings patrol export writes "
+                                 f"(candidate_id, status, note, checked_by, checked_at …; a workbook's English line); "
+                                 f"its columns: {shown or '(none)'}", csv_path)
         ix = {h: k for k, h in reversed(list(enumerate(head)))}
 
         def get(row: list[str], col: str) -> str:

@@ -1236,7 +1236,7 @@ def test_readme_commands_synopsis_is_true():
                 assert "..." in tail or len(re.findall(re.escape(m.group()) + r"(?![\w-])", line)) > 1, \
                     f"patrol {name} {m.group()} is repeatable"
     export = usage["export"]
-    assert re.search(r"--format (\S+)", export).group(1).split("|") == [*report.EXPORT_FORMATS, "due", "reports"]
+    assert re.search(r"--format (\S+)", export).group(1).split("|") == [*report.EXPORT_FORMATS, "due", "reports", "jobs"]
     assert re.search(r"--encoding (\S+?)\]", export).group(1).split("|") == ["cp932", "utf-8"]
     assert gis.shp_encoding("utf-8") == "utf-8" and gis.shp_encoding(None) == "cp932"
     notes = export.partition("#")[2]
@@ -1425,6 +1425,24 @@ def test_export_since_takes_the_dates_checked_at_takes(located, tmp_path):
     assert ids("46353") == want and ids("46354") == []  # Excel serials of 2026-11-27, -28
     assert_user_error(patrol("export", store, "--format", "csv", "--since", "12345", "--out", tmp_path / "n.csv"), 2,
                       "--since", "'12345' (as an Excel date serial 1933-10-18, outside 2000-2099)")
+
+
+def test_import_of_a_list_without_our_headings_names_its_columns(located, tmp_path):
+    """A crew's list headed in Japanese only (候補ID, 状態) was refused with `candidate_id: missing column
+    candidate_id`: now one line names the file, the heading missing, the headings the import reads and the file's
+    own, exit 3, the registry untouched. Real data: the sample drive's registry of both passes."""
+    store = tmp_path / "registry.gpkg"
+    shutil.copy(located["store"], store)
+    before = store.read_bytes()
+    cid = sorted(_store_rows(store))[0]
+    crew = tmp_path / "確認結果.csv"
+    crew.write_text(f"候補ID,状態,備考\n{cid},確認済み,段差あり\n", encoding="utf-8-sig")
+    assert_user_error(patrol("import-verification", store, crew), EXIT_INPUT, "確認結果.csv", "no column candidate_id",
+                      "candidate_id, status", "its columns: 候補ID, 状態, 備考")
+    crew.write_text(f"candidate_id,state\n{cid},confirmed\n", encoding="utf-8")
+    assert_user_error(patrol("import-verification", store, crew), EXIT_INPUT, "no column status",
+                      "its columns: candidate_id, state")
+    assert store.read_bytes() == before
 
 
 def test_import_refuses_a_row_dated_in_the_future_and_applies_the_others(located, tmp_path):

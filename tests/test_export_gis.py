@@ -6,6 +6,7 @@ cp932 cannot hold), a crew's Japanese note set by `patrol status --note`."""
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import struct
 import zipfile
@@ -274,6 +275,21 @@ def test_crs_and_encoding_refused_with_one_line(registry, tmp_path):
     ok(patrol("export", store, "--format", "shp", "--status", "repaired", "--out", tmp_path / "none.shp"))
     info = pyogrio.read_info(tmp_path / "none.shp")
     assert info["features"] == 0 and info["geometry_type"] == "Point" and "note" in list(info["fields"])
+
+
+def test_an_out_named_for_another_format_is_refused(registry, tmp_path):
+    """`--format csv --out list.xlsx` wrote a CSV under a workbook's name (Excel will not open it), `--format xlsx --out
+    list.csv` a workbook under a CSV's: an --out ending in another format's ending is refused, one line naming the file
+    and the name to give, exit 2, nothing written; the format's own other ending (.json for geojson) is written."""
+    store = registry["store"]
+    for fmt, name, other, want in (("csv", "list.xlsx", "xlsx", "list.csv"), ("xlsx", "週報.csv", "csv", "週報.xlsx"),
+                                   ("geojson", "x.gpkg", "gpkg", "x.geojson"), ("gpkg", "x.zip", "shp", "x.gpkg"),
+                                   ("html", "map.kml", "kml", "map.html")):
+        assert_user_error(patrol("export", store, "--format", fmt, "--out", tmp_path / name), 2,
+                          name, "--out", f"--format {fmt} writes", f"name it {want}, or give --format {other}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    ok(patrol("export", store, "--format", "geojson", "--out", tmp_path / "x.json"))
+    assert json.loads((tmp_path / "x.json").read_text(encoding="utf-8"))["type"] == "FeatureCollection"
 
 
 def test_shapefile_held_open_is_never_half_replaced(registry, tmp_path):
