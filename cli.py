@@ -1229,10 +1229,12 @@ def _export_jobs(store: Path, out: Path, roads: Optional[Path], config: Optional
     t = jobs.table
     meta = {"registry": Path(store).name, "status_filter": statuses, "gap_m": jobs.gap_m,
             "damages": jobs.n_damages, "jobs": int(len(t)), "generated": cfg.now().isoformat(timespec="seconds")}
+    if jobs.road_field:  # a network naming no road: the kept field that told the roads apart
+        meta["road_field"] = jobs.road_field
     if district is not None:
         meta["area"] = {"file": district.path.name, "where": area_where, "name": district.label}
     write(jobs, out, cfg, meta, statuses)
-    for msg in net.read_warnings:
+    for msg in list(net.read_warnings) + jobs.notes:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
     if jobs.placed:
         err_console.print(f"note: {plural(jobs.placed, 'damage')} placed on the network anew (their stored segment is "
