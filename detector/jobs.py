@@ -16,8 +16,8 @@ open ones unless ``--status`` says; the caller selects them) into jobs:
   the network's metric CRS gives the pairs, their connected components (``components``: vectorised hooking and
   pointer jumping in numpy) the jobs: no loop per damage. A damage without a position is a job of its own (it has no neighbours to measure).
 - **each job**: its road, the kept road fields (after ``road_name``, under the network's own names, as the other
-  lists; a field its damages differ in: their values joined with ';'), how many damages (and per class), their ids, its extent (``extent_m``: the largest
-  distance between two of its damages, straight), their estimated area and how many have none, the cost where the
+  lists; a field its damages differ in: their values joined with ';'), how many damages (and per class), their
+  ids, its extent (``extent_m``: the largest distance between two of its damages, straight), their estimated area and how many have none, the cost where the
   config has ``repair_cost`` (the pricing of ``patrol stats``: ``stats._sizes``), the largest severity, the oldest
   ``first_seen``, the citizen reports of its damages (where the registry holds some), a position (its damage nearest
   the middle of its outline: a point on the road, for the map link) and the segments it covers;

@@ -1448,8 +1448,8 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None,
         index = {str(c.get("candidate_id")): c["i"] for c in cands}
         rows = job_shapes(jobs, index)
         if rows:
-            data["jobs"] = {"rows": rows, "gap": float(jobs.gap_m), "currency": jobs.currency, "fields": list(jobs.kept),
-                            "roadField": jobs.road_field, "color": JOB_COLOR}
+            data["jobs"] = {"rows": rows, "gap": float(jobs.gap_m), "currency": jobs.currency,
+                            "fields": list(jobs.kept), "roadField": jobs.road_field, "color": JOB_COLOR}
     if reports is not None and len(reports):
         data["reports"] = {"rows": report_rows(reports),
                            "radius": float(getattr(getattr(cfg, "reports", None), "radius_m", 20.0)),
@@ -1773,7 +1773,6 @@ main { flex: 1; display: flex; min-height: 0; }
 .layerctl.on .layerkey { display: block; }
 /* the panes' SVG boxes let a click through to the panes under them: only the drawn paths take it */
 .leaflet-overlay-pane > svg, .leaflet-roads-pane > svg, .leaflet-cond-pane > svg, .leaflet-due-pane > svg, .leaflet-jobs-pane > svg { pointer-events: none; }
-.layerctl .ln.jb { height: 7px; border-top-width: 2px; border-top-style: dashed; background: rgba(11,110,153,.15); }
 .pop .ids a { display: inline-block; margin: 0 8px 2px 0; }
 .legend .sw.ring { width: 9px; height: 9px; border: 2px dotted #5b2a86; background: rgba(91,42,134,.2); }
 /* @reports{ */
@@ -2195,7 +2194,8 @@ _APP_JS = r"""
   // the top right with its key under it (folded on a phone's narrow map, as the legend is), off when the page opens
   // (the damages' colours stay readable; #<key>=1 opens it on), drawn the first time it is shown, in its own pane under
   // the markers; a click on a line shows its popup. o: {key (the link's key, the pane's and the lines' class), z (the
-  // pane's z-index), items, label, style(item) (polyline options), popup(item) (a node), fillKey(keyBox)}
+  // pane's z-index), items, label, style(item) (polyline options), popup(item) (a node), fillKey(keyBox) (none: no
+  // key), polygon (each item an outline: L.polygon)}
   var LAYERS = [];
   function lineLayer(o) {
     var ly = {key: o.key, items: o.items || [], group: null, box: null};
@@ -2210,7 +2210,8 @@ _APP_JS = r"""
           st.pane = o.key;
           // a line of several parts (d: a list of lines): one multi-line, one popup
           var c = typeof s.d[0] === "number" ? coords(s.d) : s.d.map(coords);
-          (o.polygon ? L.polygon : L.polyline)(c, st).bindPopup(function () { return o.popup(s); }, popupSize({})).addTo(ly.group);
+          (o.polygon ? L.polygon : L.polyline)(c, st).bindPopup(function () { return o.popup(s); }, popupSize({}))
+            .addTo(ly.group);
         });
       }
       if (ly.group) { if (on && !map.hasLayer(ly.group)) ly.group.addTo(map); if (!on && map.hasLayer(ly.group)) map.removeLayer(ly.group); }
@@ -2225,12 +2226,15 @@ _APP_JS = r"""
         cb.type = "checkbox"; cb.id = o.key + "-on"; lab.appendChild(cb);
         lab.appendChild(document.createTextNode(" " + o.label));
         d.appendChild(lab);
-        // its key folds on a phone's narrow map, as the legend does (the layer itself still draws when ticked)
-        var keyBox = el("details", "layerkey " + o.key + "key"); keyBox.open = map.getSize().x >= 600;
-        keyBox.appendChild(el("summary", null, "凡例 / key"));
-        keyBox.addEventListener("toggle", fitControls);
-        o.fillKey(keyBox);
-        d.appendChild(keyBox);
+        // its key folds on a phone's narrow map, as the legend does (the layer itself still draws when ticked); a
+        // layer of one look (no fillKey: the repair jobs) has none, its label alone (a phone's four boxes fit the map)
+        if (o.fillKey) {
+          var keyBox = el("details", "layerkey " + o.key + "key"); keyBox.open = map.getSize().x >= 600;
+          keyBox.appendChild(el("summary", null, "凡例 / key"));
+          keyBox.addEventListener("toggle", fitControls);
+          o.fillKey(keyBox);
+          d.appendChild(keyBox);
+        }
         cb.addEventListener("change", function () { ly.on(cb.checked); writeHash(); });
         L.DomEvent.disableClickPropagation(d);
         return d;
@@ -2358,24 +2362,28 @@ _APP_JS = r"""
   // the repair jobs layer (補修工区, README: report.html): the map's open damages bundled as --format jobs bundles them
   // (within JB.gap m of each other on one road), each job's outline (its damages' hull, buffered) dashed and lightly
   // filled, under the markers (which take a click first); its popup: the job, its road, its damages per class, area,
-  // cost, and each damage's id, a link that selects it and opens its popup (as a citizen report's link). Off when the
-  // page opens, as the other layers (#jobs=1 on). A row: {d: ring, id, n: road, f: kept road fields (JB.fields),
-  // k: [n per class], a: m², no: without an estimate, c: cost (JB.currency), s: largest severity, x: extent m, i: the
+  // cost, the rule (no key: one look, and a phone's four boxes then fit its map), and each damage's id, a link that
+  // selects it and opens its popup (as a citizen report's link). Off when the page opens, as the other layers
+  // (#jobs=1 on). A row: {d: ring, id, n: road, f: kept road fields (JB.fields), k: [n per class], a: m², no: without an estimate, c: cost (JB.currency), s: largest severity, x: extent m, i: the
   // damages' indices in C}
   var JB = D.jobs || {rows: []}, JOBS = JB.rows || [];
-  var JOB_N = JOBS.reduce(function (a, s) { return a + s.i.length; }, 0);
   function jobPopup(s) {
     var box = el("div", "pop job");
     box.appendChild(el("h3", null, "補修工区 / repair job " + s.id));
     var row = popRows(box);
     row("路線名 road", s.n || "— (路線名なし / unnamed)");
-    (JB.fields || []).forEach(function (f, k) { var v = s.f && s.f[k]; if (v !== null && v !== undefined && v !== "") row(f, String(v)); });
-    row("損傷数 damages", s.i.length + " 件: " + D.classes.slice(0, s.k.length).map(function (c, k) { return s.k[k] ? c.id + " " + s.k[k] : null; })
-        .filter(Boolean).join(", "));
+    (JB.fields || []).forEach(function (f, k) {
+      var v = s.f && s.f[k];
+      if (v !== null && v !== undefined && v !== "") row(f, String(v));
+    });
+    row("損傷数 damages", s.i.length + " 件: " + D.classes.slice(0, s.k.length)
+        .map(function (c, k) { return s.k[k] ? c.id + " " + s.k[k] : null; }).filter(Boolean).join(", "));
     row("補修面積 area", s.a + " m²" + (s.no ? " (面積推定なし " + s.no + " 件 / " + s.no + " without an estimate)" : ""));
-    if (typeof s.c === "number") row("概算補修費 cost", s.c.toLocaleString("ja-JP") + (JB.currency ? " " + JB.currency : ""));
+    if (typeof s.c === "number") row("概算補修費 cost", s.c.toLocaleString("ja-JP") + " " + (JB.currency || ""));
     if (s.s !== null && s.s !== undefined) row("最大重要度 severity", fmt(s.s));
     row("範囲 extent", s.x + " m");
+    row("まとめ方 rule", "未対応の損傷を " + JB.gap + " m 以内・同じ路線 (" + (JB.roadField || "路線名") + ") でまとめた工区 / open damages within "
+        + JB.gap + " m of each other on one road (" + (JB.roadField || "road name") + "; jobs.gap_m)");
     box.appendChild(el("div", null, "損傷 ID (クリックで表示) / damages (click to show):"));
     var ids = el("div", "ids");
     s.i.forEach(function (i) {
@@ -2387,13 +2395,11 @@ _APP_JS = r"""
     return box;
   }
   lineLayer({key: "jobs", z: 394, items: JOBS, polygon: true,
-    label: "補修工区 / repair jobs (" + JOBS.length + " 工区, " + JOB_N + " 件 damages)",
-    style: function () { return {color: JB.color, weight: 2, opacity: 0.9, dashArray: "5,4", fillColor: JB.color, fillOpacity: 0.15, className: "job"}; },
-    popup: jobPopup,
-    fillKey: function (keyBox) {
-      keyLine(keyBox, "ln jb", JB.color, "未対応の損傷を " + JB.gap + " m 以内・同じ路線でまとめた工区 / open damages within " + JB.gap
-              + " m of each other on one road (jobs.gap_m)" + (JB.roadField ? "; 路線 road: " + JB.roadField : ""));
-    }});
+    label: "補修工区 / repair jobs (" + JOBS.length + ")",  // one line: a 320 px phone's four boxes fit its map
+    style: function () {
+      return {color: JB.color, weight: 2, opacity: 0.9, dashArray: "5,4", fillColor: JB.color, fillOpacity: 0.15, className: "job"};
+    },
+    popup: jobPopup});
   // @reports{
   // citizen reports (住民通報, README: report.html; patrol import-reports), D.reports: each at its position, one
   // matched to a damage (the nearest within REP.radius m: citizen.match_reports) small, a thin line to its damage; one
@@ -2496,11 +2502,12 @@ _APP_JS = r"""
   LAYERS.push(repLy);
   // }@reports
   // the legend under the layers' controls keeps to the map's height (its own scroll bar where it is taller:
-  // on a phone all stacked at the top right would run off the map's bottom, where the map clips them)
+  // on a phone all stacked at the top right would run off the map's bottom, where the map clips them); no lower than
+  // its folding line (40 px on a phone: below the four layer boxes of a 320 px phone's map, 352 px tall, it still fits)
   function fitControls() {
     if (!legendBox) return;
     var top = legendBox.getBoundingClientRect().top - map.getContainer().getBoundingClientRect().top;
-    legendBox.style.maxHeight = Math.max(60, Math.floor(map.getSize().y - top - 10)) + "px";
+    legendBox.style.maxHeight = Math.max(40, Math.floor(map.getSize().y - top - 10)) + "px";
   }
 
   // legend (built with DOM nodes, no HTML strings)

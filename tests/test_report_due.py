@@ -188,8 +188,9 @@ def test_due_layer_toggles_and_a_segment_shows_when_it_is_due_in_chromium(due_ma
 
 
 def test_due_and_condition_keys_fit_a_phone(due_map, tmp_path):
-    """Both layers on, the legend opened: on a 375 and a 320 px phone the two layer controls and the legend keep
-    within the viewport's width, clear of the zoom buttons, within the map's height and clear of each other, their
+    """Both layers on, the legend opened: on a 375 and a 320 px phone the layer controls (the repair jobs' too, a
+    line of its own) and the legend keep within the viewport's width, clear of the zoom buttons, within the map's
+    height and clear of each other, their
     keys folded and their tick boxes and folding lines finger-sized (40 px); on a 1280 px desktop the keys open, the
     three boxes still apart and clear of the zoom buttons."""
     out = due_map[0]
@@ -199,7 +200,7 @@ def test_due_and_condition_keys_fit_a_phone(due_map, tmp_path):
       return {vw: window.innerWidth, sideways: document.scrollingElement.scrollWidth - window.innerWidth,
               taps: ['.duectl label', '.duekey summary'].map(function (s) { var b = r(s); return b[3] - b[1]; }),
               map: r('#map'), zoom: r('.leaflet-control-zoom'), cond: r('.condctl'), due: r('.duectl'), legend: r('.legend'),
-              keyOpen: [document.querySelector('.condkey').open, document.querySelector('.duekey').open],
+              jobs: r('.jobsctl'), keyOpen: [document.querySelector('.condkey').open, document.querySelector('.duekey').open],
               paths: document.querySelectorAll('#map path.due').length}; })()"""
 
     def apart(a, b):
@@ -210,7 +211,7 @@ def test_due_and_condition_keys_fit_a_phone(due_map, tmp_path):
         shutil.copy(out, page)
         p = in_phone(page, "#cond=1&due=1", expr, width, height)
         assert p["vw"] == width and p["paths"] >= 4 and p["sideways"] <= 0, p
-        boxes = ("cond", "due", "legend")
+        boxes = ("cond", "due", "jobs", "legend")  # (the repair jobs' box: one line, no key)
         for i, a in enumerate(boxes):
             assert apart(p[a], p["zoom"]) and p[a][2] <= p["vw"], (width, a, p)
             assert p["map"][1] <= p[a][1] and p[a][3] <= p["map"][3], (width, a, p)

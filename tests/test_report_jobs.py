@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import shapely
 
 from test_export_jobs import ROADS, groups, jobs
@@ -33,7 +34,7 @@ def test_jobs_layer_holds_the_jobs_list_and_opens_a_popup_in_chromium(registry, 
     assert [r["a"] for r in jb["rows"]] == listed["area_m2"].astype(float).tolist()
     for r in jb["rows"]:
         d = r["d"]
-        lat, lon = [sum(d[0:k + 1:2]) / 1e5 for k in range(0, len(d), 2)], [sum(d[1:k + 2:2]) / 1e5 for k in range(0, len(d), 2)]
+        lat, lon = (np.cumsum(d[0::2]) / 1e5, np.cumsum(d[1::2]) / 1e5)  # (the page's coords)
         ring = shapely.Polygon(list(zip(lon, lat)))
         assert all(ring.buffer(2e-5).contains(shapely.Point(cands[i]["lon"], cands[i]["lat"])) for i in r["i"]), r["id"]
     page = tmp_path / "j.html"
@@ -63,7 +64,7 @@ def test_jobs_layer_holds_the_jobs_list_and_opens_a_popup_in_chromium(registry, 
     p = probe_of(dom)
     assert p["box"] and p["checked0"] is False and p["before"] == 0, p
     assert p["after"] == len(jb["rows"]) == 9 and "jobs=1" in p["hash"], p
-    assert p["dash"] == "5,4" and float(p["fill"]) > 0 and "(9 工区, 26 件 damages)" in p["label"], p
+    assert p["dash"] == "5,4" and float(p["fill"]) > 0 and p["label"].strip() == "補修工区 / repair jobs (9)", p
     first = jb["rows"][0]
     ids = [cands[i]["candidate_id"] for i in first["i"]]
     row = listed.iloc[0]
