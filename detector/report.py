@@ -2364,8 +2364,8 @@ _APP_JS = r"""
   // filled, under the markers (which take a click first); its popup: the job, its road, its damages per class, area,
   // cost, the rule (no key: one look, and a phone's four boxes then fit its map), and each damage's id, a link that
   // selects it and opens its popup (as a citizen report's link). Off when the page opens, as the other layers
-  // (#jobs=1 on). A row: {d: ring, id, n: road, f: kept road fields (JB.fields), k: [n per class], a: m², no: without an estimate, c: cost (JB.currency), s: largest severity, x: extent m, i: the
-  // damages' indices in C}
+  // (#jobs=1 on). A row: {d: ring, id, n: road, f: kept road fields (JB.fields), k: [n per class], a: m², no: without
+  // an estimate, c: cost (JB.currency), s: largest severity, x: extent m, i: the damages' indices in C}
   var JB = D.jobs || {rows: []}, JOBS = JB.rows || [];
   function jobPopup(s) {
     var box = el("div", "pop job");
