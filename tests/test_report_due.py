@@ -256,7 +256,8 @@ def test_legend_keeps_beside_the_keys_on_a_desktop(registry, tmp_path):  # noqa:
 
 def test_max_mb_leaves_the_due_layer_out_first(due_map, registry, tmp_path):  # noqa: F811
     """--max-mb keeps the patrol-due layer over the photos, as the condition layer: a cap the map fits under keeps
-    it; one the damages' data alone only fits without the layers leaves it out (the due layer first) and says so."""
+    it; one the damages' data alone only fits without the layers leaves it out (the due layer first; the repair jobs
+    layer too) and says so."""
     out, data, t, cfg, _ = due_map
     path, _, _ = registry
     roads, config = out.parent / "roads-named.geojson", out.parent / "city.yaml"
@@ -267,10 +268,13 @@ def test_max_mb_leaves_the_due_layer_out_first(due_map, registry, tmp_path):  # 
                "--max-mb", "0.01")
     assert f"patrol due layer ({len(t):,} segments) left out to fit 0.01 MB" in r.stdout, r.stdout
     assert "road condition layer (" in r.stdout, r.stdout
-    assert page_data(tmp_path / "cap.html")["due"]["lines"] == []
+    assert f"repair jobs layer ({len(data['jobs']['rows'])} jobs) left out to fit 0.01 MB" in r.stdout, r.stdout
+    cap_data = page_data(tmp_path / "cap.html")
+    assert cap_data["due"]["lines"] == [] and not cap_data["jobs"]["rows"]
     bare = (tmp_path / "cap.html").stat().st_size
     # a cap the page without photos fits with the condition layer, not with the due layer: only the due layer goes
     cond = len(json.dumps(data["conditions"]["segments"], ensure_ascii=False, separators=(",", ":")))
+    cond += len(json.dumps(data["jobs"]["rows"], ensure_ascii=False, separators=(",", ":")))  # (and the jobs' kept)
     cap = (bare + cond + 3000) / 1e6
     r = patrol("export", path, "--format", "html", "--roads", roads, "--config", config, "--out", tmp_path / "cap2.html",
                "--max-mb", f"{cap:.6f}")
