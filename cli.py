@@ -1004,13 +1004,20 @@ def export(
         if district is not None:
             unseen &= district.inside(matched)
         matched = matched[unseen | matched["candidate_id"].isin(set(df["candidate_id"]))].reset_index(drop=True)
+    jobs = None
+    if format == "html" and net is not None:  # the map's repair jobs layer: --format jobs' rows of its open damages
+        # (with --area: those in it, on the whole network, as --format jobs --area bundles them)
+        from detector.jobs import job_table
+        from detector.segments import condition_statuses
+
+        jobs = job_table(df[df["status"].astype(str).isin(condition_statuses())], net, cfg)
     df, note = join_fields(df, net, cfg, roads)  # the network as it is now, by segment_id (README: kept road fields)
     df.attrs["registry"] = registry
     notes: list[str] = (list(net.read_warnings) if net is not None else []) + ([note] if note else [])
     said: list[str] = []
     _export(df, format, out, cfg, roads_wgs84=roads_gdf, segments=seg, crs=target, encoding=encoding, notes=notes,
             max_mb=max_mb, said=said, thumb_cache=thumb_cache_path(store) if format == "html" else None, due=due,
-            reports=matched if format == "html" else None)
+            reports=matched if format == "html" else None, jobs=jobs)
     for msg in said:  # --max-mb: what it did to fit
         console.print(msg, soft_wrap=True, markup=False, highlight=False)
     for msg in notes:
@@ -1229,10 +1236,12 @@ def _export_jobs(store: Path, out: Path, roads: Optional[Path], config: Optional
     t = jobs.table
     meta = {"registry": Path(store).name, "status_filter": statuses, "gap_m": jobs.gap_m,
             "damages": jobs.n_damages, "jobs": int(len(t)), "generated": cfg.now().isoformat(timespec="seconds")}
+    if jobs.road_field:  # a network naming no road: the kept field that told the roads apart
+        meta["road_field"] = jobs.road_field
     if district is not None:
         meta["area"] = {"file": district.path.name, "where": area_where, "name": district.label}
     write(jobs, out, cfg, meta, statuses)
-    for msg in net.read_warnings:
+    for msg in list(net.read_warnings) + jobs.notes:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
     if jobs.placed:
         err_console.print(f"note: {plural(jobs.placed, 'damage')} placed on the network anew (their stored segment is "

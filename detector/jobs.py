@@ -7,14 +7,17 @@ open ones unless ``--status`` says; the caller selects them) into jobs:
 - **the rule** (single linkage): two damages are in one job when they lie within ``cfg.jobs.gap_m`` (default 50 m) of
   each other on the ground AND on the same road: the same ``road_name`` of the network given (``--roads``, by the
   damage's segment as the registry stores it, placed anew where the network no longer holds it:
-  ``segments.on_network``); a network that names no road (every name empty) puts every damage on one "road", and
-  so does a damage on an unnamed segment (or off the network) with the others of those. A job is then every damage
+  ``segments.on_network``); a network that names no road (every name empty) but whose config keeps road fields
+  (``roads.keep_fields``) tells its roads by the first of them (``road_key``: a ledger's 路線番号), one that names
+  none and keeps none puts every damage on one "road"; a damage on an unnamed segment (or off the network, or of an
+  empty field) is with the others of those. A job is then every damage
   reachable from one another by such steps: a chain of damages 40 m apart along 1 km of one road is one job, two
   damages 10 m apart across a junction of two named roads are two. One STRtree ``dwithin`` query of every damage in
   the network's metric CRS gives the pairs, their connected components (``components``: vectorised hooking and
   pointer jumping in numpy) the jobs: no loop per damage. A damage without a position is a job of its own (it has no neighbours to measure).
-- **each job**: its road, how many damages (and per class), their ids, its extent (``extent_m``: the largest
-  distance between two of its damages, straight), their estimated area and how many have none, the cost where the
+- **each job**: its road, the kept road fields (after ``road_name``, under the network's own names, as the other
+  lists; a field its damages differ in: their values joined with ';'), how many damages (and per class), their
+  ids, its extent (``extent_m``: the largest distance between two of its damages, straight), their estimated area and how many have none, the cost where the
   config has ``repair_cost`` (the pricing of ``patrol stats``: ``stats._sizes``), the largest severity, the oldest
   ``first_seen``, the citizen reports of its damages (where the registry holds some), a position (its damage nearest
   the middle of its outline: a point on the road, for the map link) and the segments it covers;
@@ -87,6 +90,11 @@ COLUMN_NOTES = {
 }
 
 
+#: the legend's words on a kept road field (``roads.keep_fields``), as the due list's
+KEPT_NOTE = ("道路台帳の項目 (roads.keep_fields; 工区の損傷で異なれば ; 区切り)",
+             "a road ledger field kept (roads.keep_fields; its damages' values joined with ; where they differ)")
+
+
 @dataclass
 class Jobs:
     table: pd.DataFrame  # a GeoDataFrame in the network's CRS: one row per job, in priority order
@@ -96,6 +104,8 @@ class Jobs:
     with_reports: bool = False  # the registry holds citizen reports (a reports column)
     placed: int = 0  # damages placed on the network anew (their stored segment not in it)
     notes: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # the kept road fields' columns (after road_name)
+    road_field: str | None = None  # the kept field that is the road where the network names none (road_key)
 
 
 def job_labels(x: np.ndarray, y: np.ndarray, road: np.ndarray, gap_m: float) -> np.ndarray:
@@ -203,8 +213,9 @@ def job_table(df: pd.DataFrame, net, cfg) -> Jobs:
     statuses and area already chosen; ``reports`` where the registry holds citizen reports) on the network ``net``."""
     import geopandas as gpd
 
-    from .export import map_links
+    from .export import _after_road_name, map_links, road_columns
     from .report import map_url
+    from .roads import join_fields
     from .segments import on_network
     from .stats import _sizes
 
@@ -215,6 +226,14 @@ def job_table(df: pd.DataFrame, net, cfg) -> Jobs:
     names = pd.Series(np.asarray(net.names, dtype=object), index=np.asarray(net.ids, dtype=object))
     names = names[~names.index.duplicated()]
     road = df["segment_id"].map(names).fillna("").astype(str).to_numpy(object)
+    kept = road_columns(cfg)  # the kept road fields (roads.keep_fields), after road_name as in every list
+    notes: list[str] = []
+    if kept:
+        df, note = join_fields(df, net, cfg)
+        notes += [note] if note else []
+    key_field = road_key(net, cfg)
+    if key_field is not None:  # a network naming no road: its first kept field (路線番号) tells the roads apart
+        road = df[key_field].astype(object).where(df[key_field].notna(), "").astype(str).to_numpy(object)
     lat = pd.to_numeric(df.get("lat"), errors="coerce").to_numpy(float) if n else np.zeros(0)
     lon = pd.to_numeric(df.get("lon"), errors="coerce").to_numpy(float) if n else np.zeros(0)
     x, y = (np.asarray(v, float) for v in net.from_wgs84.transform(lon, lat)) if n else (np.zeros(0), np.zeros(0))
@@ -259,9 +278,12 @@ def job_table(df: pd.DataFrame, net, cfg) -> Jobs:
     job_lon = np.where(pos >= 0, lon[np.maximum(pos, 0)] if n else np.nan, np.nan)
     counts = pd.crosstab(lab, df["class"].astype(str)).reindex(index=range(k), columns=list(CLASS_IDS),
                                                                  fill_value=0) if n else None
-    job_road = road[_first_of(lab, np.zeros(n))]  # (one road per job: the pairs joined are of one road)
+    first_row = _first_of(lab, np.zeros(n))
+    job_names = np.asarray(df["segment_id"].map(names).fillna("").astype(str).to_numpy(object)[first_row],
+                           dtype=object)  # (one road per job: the pairs joined are of one road)
     table = pd.DataFrame({
-        "road_name": np.asarray(job_road, dtype=object),
+        "road_name": job_names,
+        **{c: _kept_values(lab, df[c], k) for c in kept},
         "n_damages": np.bincount(lab, minlength=k).astype(np.int64),
         **{f"n_{c}": (counts[c].to_numpy(np.int64) if n else np.zeros(0, np.int64)) for c in CLASS_IDS},
         "candidate_ids": _joined(lab, ids, k), "extent_m": np.round(extent, 1), "area_m2": np.round(area, 1),
@@ -282,7 +304,7 @@ def job_table(df: pd.DataFrame, net, cfg) -> Jobs:
     table["map"] = map_links(map_url(cfg), table["lat"], table["lon"], table["job_id"])
     with_reports = "reports" in df.columns
     drop = ([] if priced else ["cost"]) + ([] if with_reports else ["reports"])
-    table = table[[c for c, _, _ in COLUMNS if c not in drop]]
+    table = table[_after_road_name([c for c, _, _ in COLUMNS if c not in drop], kept)]
     outline = hulls[order]
     has = np.array([h is not None for h in outline], bool)
     geom = np.full(len(outline), None, dtype=object)
@@ -290,13 +312,43 @@ def job_table(df: pd.DataFrame, net, cfg) -> Jobs:
         geom[has] = shapely.buffer(outline[has].astype(object), OUTLINE_M)
     out = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(geom, crs=gdf.crs).values, crs=gdf.crs)
     return Jobs(out, gap, n, currency=cfg.repair_cost.currency if priced else None, with_reports=with_reports,
-                placed=placed)
+                placed=placed, notes=notes, kept=kept, road_field=key_field)
+
+
+def road_key(net, cfg) -> str | None:
+    """The kept road field (output name) that tells one road from another where the network names no road (every
+    ``road_name`` empty) and the config keeps road fields (``roads.keep_fields``): the first of them (a ledger's
+    路線番号: list it first); None where the network names its roads (the name is the key) or nothing is kept (any
+    road: one)."""
+    from .export import road_columns
+
+    kept = road_columns(cfg)
+    if not kept or (np.asarray(net.names, dtype=object).astype(str) != "").any():
+        return None
+    return kept[0]
+
+
+def _kept_values(lab: np.ndarray, values: pd.Series, k: int) -> np.ndarray:
+    """Per job 0 .. k-1 a kept road field: its damages' value where they agree (a number stays a number; none: None),
+    else their distinct values joined with ';' (a job across a change of 幅員)."""
+    out = np.full(k, None, dtype=object)
+    if not len(lab):
+        return out
+    v = pd.Series(values.to_numpy(object), index=lab)
+    by = v.groupby(level=0)
+    one = by.first().reindex(range(k))
+    many = by.nunique().reindex(range(k), fill_value=0).to_numpy() > 1
+    out[:] = one.astype(object).where(one.notna(), None).to_numpy(object)
+    if many.any():
+        out[many] = np.asarray(_joined(lab, values, k), dtype=object)[many]
+    return out
 
 
 def columns(j: Jobs) -> list[tuple[str, str, str]]:
     """The table's (column, 日本語, English) headings, the cost's with its currency (``概算補修費(円)``)."""
     cur = f"({j.currency})" if j.currency else ""
     ours = {c: (c, ja.format(cur=cur), en.format(cur=cur and " " + cur)) for c, ja, en in COLUMNS}
+    ours.update({c: (c, c, c) for c in j.kept})  # a kept road field: headed by the network's own name
     return [ours[c] for c in j.table.columns if c != j.table.geometry.name]
 
 
@@ -322,11 +374,18 @@ def write_csv(j: Jobs, path: Path) -> None:
             w.writerow([_csv_cell(v) for v in row])
 
 
-def rule_text(cfg, gap_m: float) -> tuple[str, str]:
-    """The grouping rule in words (日本語, English): the legend's, and the README's."""
-    return (f"同じ路線 (--roads の路線名。路線名のない道路網では全路線) の上で {gap_m:g} m 以内 (jobs.gap_m、地上の直線距離) "
+def rule_text(cfg, gap_m: float, road_field: str | None = None) -> tuple[str, str]:
+    """The grouping rule in words (日本語, English): the legend's, and the README's. ``road_field``: the kept road
+    field that is the road (``road_key``: a network naming no road)."""
+    if road_field:
+        ja_road = f"路線名のない道路網: 道路台帳の項目 {road_field} (roads.keep_fields の最初) が同じ"
+        en_road = f"a network without road names: the same {road_field}, the first of roads.keep_fields"
+    else:
+        ja_road = "--roads の路線名。路線名も roads.keep_fields もない道路網では全路線"
+        en_road = "the network's road name, --roads; a network without names nor roads.keep_fields: any road"
+    return (f"同じ路線 ({ja_road}) の上で {gap_m:g} m 以内 (jobs.gap_m、地上の直線距離) "
             "にある損傷どうしを同じ工区とし、さらにその隣へとつなげる (単連結)。位置のない損傷は 1 件で 1 工区",
-            f"two damages on the same road (the network's road name, --roads; a network without names: any road) within "
+            f"two damages on the same road ({en_road}) within "
             f"{gap_m:g} m of each other (jobs.gap_m, on the ground) are one job, and so on from damage to damage "
             "(single linkage); a damage without a position is a job of its own")
 
@@ -339,7 +398,7 @@ def _legend(wb, j: Jobs, cfg, cols, statuses) -> None:
     lg = wb.create_sheet("legend")
     for col, w in zip("ABC", (24, 60, 70)):
         lg.column_dimensions[col].width = w
-    rule = rule_text(cfg, j.gap_m)
+    rule = rule_text(cfg, j.gap_m, j.road_field)
     rows: list[tuple] = [("補修工区 / Repair jobs",), ()]
     if cfg is not None:
         rows += [("自治体 municipality", getattr(cfg, "municipality", "")),
@@ -354,7 +413,8 @@ def _legend(wb, j: Jobs, cfg, cols, statuses) -> None:
              ("並び順 order", "最大重要度の大きい順、同じなら補修面積の大きい順、さらに最小の損傷 ID 順",
               "the largest severity first, then the largest area, then the smallest damage id"),
              (), ("列 column", "見出し (ja): 説明", "heading (en): description")]
-    rows += [(c, f"{ja}: {COLUMN_NOTES[c][0]}", f"{en}: {COLUMN_NOTES[c][1]}") for c, ja, en in cols]
+    rows += [(c, f"{ja}: {COLUMN_NOTES.get(c, KEPT_NOTE)[0]}", f"{en}: {COLUMN_NOTES.get(c, KEPT_NOTE)[1]}")
+             for c, ja, en in cols]
     for i, r in enumerate(rows, 1):
         for k, x in enumerate(r, 1):
             cell = lg.cell(row=i, column=k)

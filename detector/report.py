@@ -255,7 +255,7 @@ def list_columns(df: pd.DataFrame, cfg=None) -> list[tuple[str, str, str]]:
 def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=None, segments=None,
            photos: list[str] | None = None, crs=None, encoding: str | None = None,
            notes: list[str] | None = None, max_mb: float | None = None, said: list[str] | None = None,
-           thumb_cache: str | Path | None = None, due=None, reports=None) -> Path:
+           thumb_cache: str | Path | None = None, due=None, reports=None, jobs=None) -> Path:
     """Write ``df`` (registry or Candidates frame) as ``fmt`` to ``out_path`` atomically; returns the path.
 
     The crew's lists and the map (csv, xlsx, html) give each row's full crop as a path relative to ``out_path``:
@@ -272,7 +272,8 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
     the registry's thumbnail cache (``thumb_cache_path``, ``ThumbCache``): thumbnails of crops made by an earlier
     export are read from it, not made again. ``reports`` (html only): the citizen reports to map
     (``citizen.match_reports``' rows: each with its damage's ``candidate_id`` or None), the map's 住民通報 layer
-    (``report_rows``); None or none: the page as without.
+    (``report_rows``); None or none: the page as without. ``jobs`` (html only): ``jobs.job_table``'s ``Jobs`` of the
+    map's open damages, its repair jobs layer (``job_shapes``).
 
     ``fmt`` ``ledger``: the photo ledger (``ledger.write_ledger``): the crops embedded in the workbook, none written
     beside it; ``notes`` gets the damages without a photo, ``said`` the photos' count."""
@@ -321,7 +322,7 @@ def export(df: pd.DataFrame, fmt: str, out_path: str | Path, cfg, roads_wgs84=No
             writer(data, out_path, cfg, segments=segments, crs=crs)
         elif fmt == "html":
             writer(data, out_path, cfg, roads_wgs84=roads_wgs84, max_mb=max_mb, notes=notes, said=said,
-                   thumb_cache=thumb_cache, segments=segments, due=due, reports=reports)
+                   thumb_cache=thumb_cache, segments=segments, due=due, reports=reports, jobs=jobs)
         elif fmt == ledger.LEDGER:  # the crops embedded (the registry's crop_jpeg, as write_photos writes them)
             writer(data, out_path, cfg, notes=notes, said=said)
         else:
@@ -1191,6 +1192,48 @@ def due_lines(due, simplify_m: float = 2.0) -> list[dict]:
     return [o for o in out if o["d"]]
 
 
+#: report.html's repair jobs layer (補修工区): each job's outline, dashed, lightly filled
+JOB_COLOR = "#0b6e99"
+
+
+def job_shapes(jobs, index: dict[str, int], simplify_m: float = 1.0) -> list[dict]:
+    """report.html's repair jobs layer from ``jobs.job_table``'s ``Jobs`` (the map's open damages bundled as
+    ``--format jobs`` bundles them; computed once, by the caller): each job's outline (the buffered hull
+    ``job_table`` draws in the GeoJSON: simplified by ``simplify_m``, its ring delta-encoded as ``_road_lines``, the
+    closing point dropped), in the list's order, each ``{"d": ring, "id": job_id, "n": road name (None: unnamed),
+    "f": the kept road fields' values (``Jobs.kept``; only where the config keeps some), "k": [n_D00, n_D10, n_D20,
+    n_D40], "a": area m², "no": damages without a size estimate, "c": cost (only with repair_cost), "s": largest
+    severity, "x": extent m, "i": its damages' indices in the page's candidates (``index``: candidate_id -> index)}``.
+    A job without a position (no outline) is left out (its damage has no marker either)."""
+    if jobs is None or len(jobs.table) == 0:
+        return []
+    import geopandas as gpd
+    import shapely
+
+    t = jobs.table
+    g = _metric(t)
+    has = g.geometry.notna().to_numpy() & ~g.geometry.is_empty.to_numpy()
+    rings = np.full(len(g), None, dtype=object)
+    rings[has] = shapely.get_exterior_ring(shapely.simplify(g.geometry.to_numpy()[has], simplify_m))
+    d = _delta_lines(gpd.GeoSeries(rings, crs=g.crs).to_crs("EPSG:4326").to_numpy())
+    classes = [f"n_{c}" for c in CLASS_IDS]
+    out: list[dict] = []
+    for k, rec in enumerate(t.drop(columns=t.geometry.name).to_dict("records")):
+        if d[k] is None:
+            continue
+        ring = d[k][:-2] if len(d[k]) > 6 and sum(d[k][2::2]) == 0 and sum(d[k][3::2]) == 0 else d[k]  # (closed)
+        o = {"d": ring, "id": rec["job_id"], "n": rec["road_name"] or None}
+        if jobs.kept:
+            o["f"] = [_clean(rec.get(c)) for c in jobs.kept]
+        o.update({"k": [int(rec[c]) for c in classes], "a": _fmt_num(rec["area_m2"], 1), "no": int(rec["no_estimate"]),
+                  "s": _fmt_num(rec["severity_max"], 2), "x": _fmt_num(rec["extent_m"], 1),
+                  "i": [index[c] for c in str(rec["candidate_ids"]).split(";") if c in index]})
+        if "cost" in rec:
+            o["c"] = int(rec["cost"])
+        out.append(o)
+    return out
+
+
 def road_coords(line: dict) -> list[list[float]]:
     """A map road line's ``[[lat, lon], ...]`` (as the page decodes ``d``: its first point and then each point's
     step from the one before, in 1e-5 degrees)."""
@@ -1343,7 +1386,7 @@ def _set_thumbs(data: dict[str, Any], uris: list) -> list[str]:
 
 def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None,
               thumb_cache: str | Path | None = None, segments=None, due=None,
-              reports=None) -> tuple[dict[str, Any], list[str]]:
+              reports=None, jobs=None) -> tuple[dict[str, Any], list[str]]:
     """The page's data (candidates, classes, statuses, roads …) and the thumbnails' data: URIs apart from it: a
     candidate's ``thumb`` is its index in that list (None: no crop). The page reads the list only when a popup
     first shows a photo, so thousands of photos are not parsed into objects when the file opens. ``uris``: each
@@ -1353,7 +1396,8 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None,
     ``due.due_table``'s ``Due``, drawn as the patrol-due layer (``due_lines``; ``due`` in the data, with its day);
     ``reports``: citizen reports with their damage (``citizen.match_reports``), drawn as the 住民通報 layer and
     listed in their damages' popups (``report_rows``; ``reports`` in the data only where there are any: a page
-    without is the page as before, byte for byte, ``_page``)."""
+    without is the page as before, byte for byte, ``_page``); ``jobs``: ``jobs.job_table``'s ``Jobs``, drawn as the
+    repair jobs layer (``job_shapes``; ``jobs`` in the data only where there are any)."""
     cands = []
     columns = _columns(df, cfg)
     if uris is None:
@@ -1400,6 +1444,12 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None,
         "due": {"lines": due_lines(due), "at": due.at.isoformat() if due is not None else None,
                 "soon": DUE_SOON_DAYS, "colors": DUE_COLORS},
     }
+    if jobs is not None and len(jobs.table):  # the repair jobs layer (README: report.html): --format jobs' rows
+        index = {str(c.get("candidate_id")): c["i"] for c in cands}
+        rows = job_shapes(jobs, index)
+        if rows:
+            data["jobs"] = {"rows": rows, "gap": float(jobs.gap_m), "currency": jobs.currency,
+                            "fields": list(jobs.kept), "roadField": jobs.road_field, "color": JOB_COLOR}
     if reports is not None and len(reports):
         data["reports"] = {"rows": report_rows(reports),
                            "radius": float(getattr(getattr(cfg, "reports", None), "radius_m", 20.0)),
@@ -1490,9 +1540,9 @@ def _asset(name: str) -> str:
 
 
 def render_html(df: pd.DataFrame, cfg, roads_wgs84=None, thumb_cache: str | Path | None = None, segments=None,
-                due=None, reports=None) -> str:
+                due=None, reports=None, jobs=None) -> str:
     return _page(*html_data(df, cfg, roads_wgs84, thumb_cache=thumb_cache, segments=segments, due=due,
-                            reports=reports))
+                            reports=reports, jobs=jobs))
 
 
 def _mb(n: float) -> str:
@@ -1500,7 +1550,8 @@ def _mb(n: float) -> str:
 
 
 def fit_html(df: pd.DataFrame, cfg, max_bytes: int, roads_wgs84=None,
-             thumb_cache: str | Path | None = None, segments=None, due=None, reports=None) -> tuple[str, str, bool]:
+             thumb_cache: str | Path | None = None, segments=None, due=None, reports=None,
+             jobs=None) -> tuple[str, str, bool]:
     """The page at most ``max_bytes`` (``--max-mb``) where it can be: every photo at the largest thumbnail of
     ``THUMB_STEPS`` that fits them all (the first: the page as without a cap); where even the smallest does not,
     the photos of the most urgent damages (``PHOTO_RANK``, then severity) at the smallest, as many as fit, and the
@@ -1511,14 +1562,16 @@ def fit_html(df: pd.DataFrame, cfg, max_bytes: int, roads_wgs84=None,
     ~4 ms); the page is then measured, and photos dropped from the least urgent up until it fits. ``thumb_cache``,
     ``segments``: as for ``html_data``; the road-condition layer is kept over the photos (a segment ~0.2 KB, a photo
     ~5 KB), left out (the line says so) only where the page without any photo does not fit with it; so is ``due``'s
-    patrol-due layer, which goes first (the whole network: the larger), then the condition layer if still needed;
-    ``reports`` (the citizen reports, ~0.15 KB each) last of all."""
+    patrol-due layer, which goes first (the whole network: the larger), then the condition layer if still needed,
+    then ``jobs``' repair jobs layer; ``reports`` (the citizen reports, ~0.15 KB each) last of all."""
     n = len(df)
     crops = list(df["crop_jpeg"]) if "crop_jpeg" in df.columns else [None] * n
-    data, _ = html_data(df, cfg, roads_wgs84, uris=[None] * n, segments=segments, due=due, reports=reports)  # no photo
+    data, _ = html_data(df, cfg, roads_wgs84, uris=[None] * n, segments=segments, due=due, reports=reports,
+                        jobs=jobs)  # no photo
     layers_out = []  # not even the damages fit with a layer: the layers go first, the patrol-due one before
     for name, (part, key), what in (("due", ("due", "lines"), "patrol due layer ({:,} segments)"),
                                     ("cond", ("conditions", "segments"), "road condition layer ({:,} segments)"),
+                                    ("jobs", ("jobs", "rows"), "repair jobs layer ({:,} jobs)"),
                                     ("rep", ("reports", "rows"), "citizen reports layer ({:,} reports)")):
         if data.get(part, {}).get(key) and len(_page(data, []).encode("utf-8")) > max_bytes:
             count = sum(x["k"] for x in data[part][key]) if name == "due" else len(data[part][key])  # (a due line:
@@ -1610,16 +1663,16 @@ def _page(data: dict[str, Any], thumbs: list[str]) -> str:
 
 def write_html(df: pd.DataFrame, path: Path, cfg=None, roads_wgs84=None, max_mb: float | None = None,
                notes: list[str] | None = None, said: list[str] | None = None,
-               thumb_cache: str | Path | None = None, segments=None, due=None, reports=None) -> None:
+               thumb_cache: str | Path | None = None, segments=None, due=None, reports=None, jobs=None) -> None:
     """The page; with ``max_mb`` fitted to that many MB (10^6 bytes, ``fit_html``): ``said`` gets the line saying
     what was done (``report.html: 4.9 MB; photos 160 px for 2,015 of 2,015 damages``), ``notes`` a warning where
     even no photo at all fits. ``thumb_cache``: the registry's thumbnails (``ThumbCache``); ``segments``: the
-    road-condition layer's rows, ``due`` the patrol-due layer's ``Due``, ``reports`` the citizen reports
-    (``html_data``)."""
+    road-condition layer's rows, ``due`` the patrol-due layer's ``Due``, ``reports`` the citizen reports, ``jobs``
+    the repair jobs layer's ``Jobs`` (``html_data``)."""
     if max_mb is None:
-        atomic_write_text(path, render_html(df, cfg, roads_wgs84, thumb_cache, segments, due, reports))
+        atomic_write_text(path, render_html(df, cfg, roads_wgs84, thumb_cache, segments, due, reports, jobs))
         return
-    html, line, fits = fit_html(df, cfg, int(max_mb * 1e6), roads_wgs84, thumb_cache, segments, due, reports)
+    html, line, fits = fit_html(df, cfg, int(max_mb * 1e6), roads_wgs84, thumb_cache, segments, due, reports, jobs)
     atomic_write_text(path, html)
     if said is not None:
         said.append(f"{Path(path).name}: {line}")
@@ -1719,7 +1772,8 @@ main { flex: 1; display: flex; min-height: 0; }
 .layerctl .layerkey { display: none; margin-top: 4px; }
 .layerctl.on .layerkey { display: block; }
 /* the panes' SVG boxes let a click through to the panes under them: only the drawn paths take it */
-.leaflet-overlay-pane > svg, .leaflet-roads-pane > svg, .leaflet-cond-pane > svg, .leaflet-due-pane > svg { pointer-events: none; }
+.leaflet-overlay-pane > svg, .leaflet-roads-pane > svg, .leaflet-cond-pane > svg, .leaflet-due-pane > svg, .leaflet-jobs-pane > svg { pointer-events: none; }
+.pop .ids a { display: inline-block; margin: 0 8px 2px 0; }
 .legend .sw.ring { width: 9px; height: 9px; border: 2px dotted #5b2a86; background: rgba(91,42,134,.2); }
 /* @reports{ */
 /* the citizen reports (住民通報): their panes let clicks through but on the markers; the legend's ring, the layer's key */
@@ -2135,11 +2189,13 @@ _APP_JS = r"""
     markers.push(m);
   });
 
-  // the map's line layers (the road-condition layer, the patrol-due layer; README: report.html): each a checkbox at
+  // the map's line layers (the road-condition layer, the patrol-due layer, the repair jobs' outlines (o.polygon);
+  // README: report.html): each a checkbox at
   // the top right with its key under it (folded on a phone's narrow map, as the legend is), off when the page opens
   // (the damages' colours stay readable; #<key>=1 opens it on), drawn the first time it is shown, in its own pane under
   // the markers; a click on a line shows its popup. o: {key (the link's key, the pane's and the lines' class), z (the
-  // pane's z-index), items, label, style(item) (polyline options), popup(item) (a node), fillKey(keyBox)}
+  // pane's z-index), items, label, style(item) (polyline options), popup(item) (a node), fillKey(keyBox) (none: no
+  // key), polygon (each item an outline: L.polygon)}
   var LAYERS = [];
   function lineLayer(o) {
     var ly = {key: o.key, items: o.items || [], group: null, box: null};
@@ -2154,7 +2210,8 @@ _APP_JS = r"""
           st.pane = o.key;
           // a line of several parts (d: a list of lines): one multi-line, one popup
           var c = typeof s.d[0] === "number" ? coords(s.d) : s.d.map(coords);
-          L.polyline(c, st).bindPopup(function () { return o.popup(s); }, popupSize({})).addTo(ly.group);
+          (o.polygon ? L.polygon : L.polyline)(c, st).bindPopup(function () { return o.popup(s); }, popupSize({}))
+            .addTo(ly.group);
         });
       }
       if (ly.group) { if (on && !map.hasLayer(ly.group)) ly.group.addTo(map); if (!on && map.hasLayer(ly.group)) map.removeLayer(ly.group); }
@@ -2169,12 +2226,15 @@ _APP_JS = r"""
         cb.type = "checkbox"; cb.id = o.key + "-on"; lab.appendChild(cb);
         lab.appendChild(document.createTextNode(" " + o.label));
         d.appendChild(lab);
-        // its key folds on a phone's narrow map, as the legend does (the layer itself still draws when ticked)
-        var keyBox = el("details", "layerkey " + o.key + "key"); keyBox.open = map.getSize().x >= 600;
-        keyBox.appendChild(el("summary", null, "凡例 / key"));
-        keyBox.addEventListener("toggle", fitControls);
-        o.fillKey(keyBox);
-        d.appendChild(keyBox);
+        // its key folds on a phone's narrow map, as the legend does (the layer itself still draws when ticked); a
+        // layer of one look (no fillKey: the repair jobs) has none, its label alone (a phone's four boxes fit the map)
+        if (o.fillKey) {
+          var keyBox = el("details", "layerkey " + o.key + "key"); keyBox.open = map.getSize().x >= 600;
+          keyBox.appendChild(el("summary", null, "凡例 / key"));
+          keyBox.addEventListener("toggle", fitControls);
+          o.fillKey(keyBox);
+          d.appendChild(keyBox);
+        }
         cb.addEventListener("change", function () { ly.on(cb.checked); writeHash(); });
         L.DomEvent.disableClickPropagation(d);
         return d;
@@ -2299,6 +2359,47 @@ _APP_JS = r"""
       });
       keyBox.appendChild(el("div", null, DU.at + " 時点 (出力日) / as of " + DU.at + " (the day the map was made); 巡回間隔: config survey / every_days"));
     }});
+  // the repair jobs layer (補修工区, README: report.html): the map's open damages bundled as --format jobs bundles them
+  // (within JB.gap m of each other on one road), each job's outline (its damages' hull, buffered) dashed and lightly
+  // filled, under the markers (which take a click first); its popup: the job, its road, its damages per class, area,
+  // cost, the rule (no key: one look, and a phone's four boxes then fit its map), and each damage's id, a link that
+  // selects it and opens its popup (as a citizen report's link). Off when the page opens, as the other layers
+  // (#jobs=1 on). A row: {d: ring, id, n: road, f: kept road fields (JB.fields), k: [n per class], a: m², no: without
+  // an estimate, c: cost (JB.currency), s: largest severity, x: extent m, i: the damages' indices in C}
+  var JB = D.jobs || {rows: []}, JOBS = JB.rows || [];
+  function jobPopup(s) {
+    var box = el("div", "pop job");
+    box.appendChild(el("h3", null, "補修工区 / repair job " + s.id));
+    var row = popRows(box);
+    row("路線名 road", s.n || "— (路線名なし / unnamed)");
+    (JB.fields || []).forEach(function (f, k) {
+      var v = s.f && s.f[k];
+      if (v !== null && v !== undefined && v !== "") row(f, String(v));
+    });
+    row("損傷数 damages", s.i.length + " 件: " + D.classes.slice(0, s.k.length)
+        .map(function (c, k) { return s.k[k] ? c.id + " " + s.k[k] : null; }).filter(Boolean).join(", "));
+    row("補修面積 area", s.a + " m²" + (s.no ? " (面積推定なし " + s.no + " 件 / " + s.no + " without an estimate)" : ""));
+    if (typeof s.c === "number") row("概算補修費 cost", s.c.toLocaleString("ja-JP") + " " + (JB.currency || ""));
+    if (s.s !== null && s.s !== undefined) row("最大重要度 severity", fmt(s.s));
+    row("範囲 extent", s.x + " m");
+    row("まとめ方 rule", "未対応の損傷を " + JB.gap + " m 以内・同じ路線 (" + (JB.roadField || "路線名") + ") でまとめた工区 / open damages within "
+        + JB.gap + " m of each other on one road (" + (JB.roadField || "road name") + "; jobs.gap_m)");
+    box.appendChild(el("div", null, "損傷 ID (クリックで表示) / damages (click to show):"));
+    var ids = el("div", "ids");
+    s.i.forEach(function (i) {
+      var a = el("a", "link", C[i].candidate_id); a.href = "#id=" + enc(C[i].candidate_id);
+      a.addEventListener("click", function (e) { e.preventDefault(); map.closePopup(); select(i, true); });
+      ids.appendChild(a);
+    });
+    box.appendChild(ids);
+    return box;
+  }
+  lineLayer({key: "jobs", z: 394, items: JOBS, polygon: true,
+    label: "補修工区 / repair jobs (" + JOBS.length + ")",  // one line: a 320 px phone's four boxes fit its map
+    style: function () {
+      return {color: JB.color, weight: 2, opacity: 0.9, dashArray: "5,4", fillColor: JB.color, fillOpacity: 0.15, className: "job"};
+    },
+    popup: jobPopup});
   // @reports{
   // citizen reports (住民通報, README: report.html; patrol import-reports), D.reports: each at its position, one
   // matched to a damage (the nearest within REP.radius m: citizen.match_reports) small, a thin line to its damage; one
@@ -2401,11 +2502,12 @@ _APP_JS = r"""
   LAYERS.push(repLy);
   // }@reports
   // the legend under the layers' controls keeps to the map's height (its own scroll bar where it is taller:
-  // on a phone all stacked at the top right would run off the map's bottom, where the map clips them)
+  // on a phone all stacked at the top right would run off the map's bottom, where the map clips them); no lower than
+  // its folding line (40 px on a phone: below the four layer boxes of a 320 px phone's map, 352 px tall, it still fits)
   function fitControls() {
     if (!legendBox) return;
     var top = legendBox.getBoundingClientRect().top - map.getContainer().getBoundingClientRect().top;
-    legendBox.style.maxHeight = Math.max(60, Math.floor(map.getSize().y - top - 10)) + "px";
+    legendBox.style.maxHeight = Math.max(40, Math.floor(map.getSize().y - top - 10)) + "px";
   }
 
   // legend (built with DOM nodes, no HTML strings)

@@ -669,8 +669,9 @@ POP_OPEN = """function popAt(p) { var b = p.getBoundingClientRect(), x = (b.left
 def test_every_layers_popup_fits_a_short_map_in_chromium(reports, tmp_path):
     """A phone in landscape (667×375: the map 280 px high): a matched citizen report's popup (its damage, kind and
     match, posted, category, text, city's status, source, position, the link to its damage) and a road-condition
-    segment's lie whole inside the map, as a damage's does (scrolled within; before: no height limit, the report's
-    ran past the map's edge). The same limits as a damage's (popupSize), set again when the phone turns."""
+    segment's and a repair job's lie whole inside the map, as a damage's does (scrolled within; before: no height
+    limit, the report's ran past the map's edge). The same limits as a damage's (popupSize), set again when the phone
+    turns."""
     from conftest import in_phone
     from test_report import BOXES
 
@@ -687,7 +688,8 @@ def test_every_layers_popup_fits_a_short_map_in_chromium(reports, tmp_path):
     seg = _page_data(out.read_text(encoding="utf-8"))["conditions"]["segments"][0]["d"]
     found = {}
     for k, fragment, path in (("rep", "", ".leaflet-rep-pane path.rep-seen"),
-                              ("seg", f"#cond=1&z=17/{seg[0] / 1e5:.5f}/{seg[1] / 1e5:.5f}", "#map path.cond")):
+                              ("seg", f"#cond=1&z=17/{seg[0] / 1e5:.5f}/{seg[1] / 1e5:.5f}", "#map path.cond"),
+                              ("job", "#jobs=1", "#map path.job")):
         page = tmp_path / f"{k}.html"
         shutil.copy(out, page)
         before = f"""{BOXES} {POP_OPEN}
@@ -696,6 +698,7 @@ def test_every_layers_popup_fits_a_short_map_in_chromium(reports, tmp_path):
         found[k] = in_phone(page, fragment, "popBox()", 667, 375, before=before, after=1000)
     assert found["rep"]["text"].startswith("住民通報 / citizen report MCR"), found
     assert found["seg"]["text"].startswith("路面状態 / road condition"), found
+    assert found["job"]["text"].startswith("補修工区 / repair job 工区-"), found
     for k, p in found.items():
         assert p["map"][3] - p["map"][1] == 280, (k, p)  # the phone's landscape map
         # the whole popup inside the map (before: the report's ran 22 px past the map's bottom, the segment's, 401 px

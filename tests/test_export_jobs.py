@@ -136,6 +136,62 @@ def test_same_road_rule_splits_a_job_at_a_road_change(registry, tmp_path):  # no
         assert {name_of[c] for c in ids.split(";")} == {rn}
 
 
+def test_a_kept_road_field_is_the_road_where_the_network_names_none(registry, tmp_path):  # noqa: F811
+    """A network naming no road (the sample's, its made-up roads in a column 路線, not ``name``) with ``roads.keep_fields:
+    [路線]``: the jobs are the oracle's groups by each damage's 路線 (README: Repair jobs, the same road), not one job of
+    every damage as without the kept field; the jobs carry 路線 right after road_name (each job's one value, its
+    damages'), the GeoJSON's patrol member names the field; the workbook's legend says the rule."""
+    import openpyxl
+
+    store = registry["store"]
+    doc = json.loads(ROADS.read_text(encoding="utf-8"))
+    for f in doc["features"]:
+        if (name := _name_of(f["properties"]["segment_id"])) is not None:
+            f["properties"]["路線"] = name
+    roads = tmp_path / "roads-ledger.geojson"
+    roads.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    d = damages(store)
+    road = [(_name_of(s) or "") for s in d["segment_id"]]
+    cfg = tmp_path / "ledger.yaml"
+    cfg.write_text("roads:\n  keep_fields: [路線]\njobs:\n  gap_m: 300\n", encoding="utf-8")
+    df, _ = jobs(store, tmp_path / "ledger.csv", "--config", cfg, roads=roads)
+    assert groups(df) == oracle(d, 300, road) and len(df) > 3
+    assert list(df.columns[:3]) == ["job_id", "road_name", "路線"] and (df["road_name"] == "").all()
+    name_of = dict(zip(d["candidate_id"], road))
+    for ids, rn in zip(df["candidate_ids"], df["路線"]):
+        assert {name_of[c] for c in ids.split(";")} == {rn}
+    bare, _ = jobs(store, tmp_path / "bare.csv", "--config", gap_config(tmp_path, 300), roads=roads)
+    assert len(bare) == 1 and "路線" not in bare.columns  # no kept field: any road
+    gj = tmp_path / "ledger.geojson"
+    ok(patrol("export", store, "--format", "jobs", "--roads", roads, "--config", cfg, "--out", gj))
+    got = json.loads(gj.read_text(encoding="utf-8"))
+    assert got["patrol"]["road_field"] == "路線"
+    assert [f["properties"]["路線"] or "" for f in got["features"]] == df["路線"].tolist()
+    xl = tmp_path / "ledger.xlsx"
+    ok(patrol("export", store, "--format", "jobs", "--roads", roads, "--config", cfg, "--out", xl))
+    wb = openpyxl.load_workbook(xl)
+    assert [c.value for c in wb["jobs"][1]][:3] == ["工区\njob_id", "路線名\nroad_name", "路線"]
+    legend = " ".join(str(c.value) for row in wb["legend"].iter_rows() for c in row if c.value)
+    assert "the same 路線, the first of roads.keep_fields" in legend and "路線: 道路台帳の項目" in legend
+
+
+def test_kept_road_fields_follow_road_name_on_a_named_network(registry, tmp_path):  # noqa: F811
+    """A network naming its roads with a kept field (路線 again, the same values as the names): road_name is still the
+    key, the kept field follows it, one value a job."""
+    store = registry["store"]
+    doc = json.loads(ROADS.read_text(encoding="utf-8"))
+    for f in doc["features"]:
+        if (name := _name_of(f["properties"]["segment_id"])) is not None:
+            f["properties"]["name"] = f["properties"]["路線"] = name
+    roads = tmp_path / "roads-both.geojson"
+    roads.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    cfg = tmp_path / "both.yaml"
+    cfg.write_text("roads:\n  keep_fields: [路線]\n", encoding="utf-8")
+    df, _ = jobs(store, tmp_path / "both.csv", "--config", cfg, roads=roads)
+    assert list(df.columns[:3]) == ["job_id", "road_name", "路線"]
+    assert (df["road_name"] == df["路線"]).all() and (df["road_name"] != "").any()
+
+
 def test_status_filter(registry, tmp_path):  # noqa: F811
     """Default: the open damages (not the repaired R-000002, R-000006, R-000021, the not-an-issue R-000003, the merged
     R-000031); --status repaired: exactly the three repaired ones, grouped as the oracle groups them."""

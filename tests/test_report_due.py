@@ -188,8 +188,9 @@ def test_due_layer_toggles_and_a_segment_shows_when_it_is_due_in_chromium(due_ma
 
 
 def test_due_and_condition_keys_fit_a_phone(due_map, tmp_path):
-    """Both layers on, the legend opened: on a 375 and a 320 px phone the two layer controls and the legend keep
-    within the viewport's width, clear of the zoom buttons, within the map's height and clear of each other, their
+    """Both layers on, the legend opened: on a 375 and a 320 px phone the layer controls (the repair jobs' too, a
+    line of its own) and the legend keep within the viewport's width, clear of the zoom buttons, within the map's
+    height and clear of each other, their
     keys folded and their tick boxes and folding lines finger-sized (40 px); on a 1280 px desktop the keys open, the
     three boxes still apart and clear of the zoom buttons."""
     out = due_map[0]
@@ -199,7 +200,7 @@ def test_due_and_condition_keys_fit_a_phone(due_map, tmp_path):
       return {vw: window.innerWidth, sideways: document.scrollingElement.scrollWidth - window.innerWidth,
               taps: ['.duectl label', '.duekey summary'].map(function (s) { var b = r(s); return b[3] - b[1]; }),
               map: r('#map'), zoom: r('.leaflet-control-zoom'), cond: r('.condctl'), due: r('.duectl'), legend: r('.legend'),
-              keyOpen: [document.querySelector('.condkey').open, document.querySelector('.duekey').open],
+              jobs: r('.jobsctl'), keyOpen: [document.querySelector('.condkey').open, document.querySelector('.duekey').open],
               paths: document.querySelectorAll('#map path.due').length}; })()"""
 
     def apart(a, b):
@@ -210,7 +211,7 @@ def test_due_and_condition_keys_fit_a_phone(due_map, tmp_path):
         shutil.copy(out, page)
         p = in_phone(page, "#cond=1&due=1", expr, width, height)
         assert p["vw"] == width and p["paths"] >= 4 and p["sideways"] <= 0, p
-        boxes = ("cond", "due", "legend")
+        boxes = ("cond", "due", "jobs", "legend")  # (the repair jobs' box: one line, no key)
         for i, a in enumerate(boxes):
             assert apart(p[a], p["zoom"]) and p[a][2] <= p["vw"], (width, a, p)
             assert p["map"][1] <= p[a][1] and p[a][3] <= p["map"][3], (width, a, p)
@@ -255,7 +256,8 @@ def test_legend_keeps_beside_the_keys_on_a_desktop(registry, tmp_path):  # noqa:
 
 def test_max_mb_leaves_the_due_layer_out_first(due_map, registry, tmp_path):  # noqa: F811
     """--max-mb keeps the patrol-due layer over the photos, as the condition layer: a cap the map fits under keeps
-    it; one the damages' data alone only fits without the layers leaves it out (the due layer first) and says so."""
+    it; one the damages' data alone only fits without the layers leaves it out (the due layer first; the repair jobs
+    layer too) and says so."""
     out, data, t, cfg, _ = due_map
     path, _, _ = registry
     roads, config = out.parent / "roads-named.geojson", out.parent / "city.yaml"
@@ -266,10 +268,13 @@ def test_max_mb_leaves_the_due_layer_out_first(due_map, registry, tmp_path):  # 
                "--max-mb", "0.01")
     assert f"patrol due layer ({len(t):,} segments) left out to fit 0.01 MB" in r.stdout, r.stdout
     assert "road condition layer (" in r.stdout, r.stdout
-    assert page_data(tmp_path / "cap.html")["due"]["lines"] == []
+    assert f"repair jobs layer ({len(data['jobs']['rows'])} jobs) left out to fit 0.01 MB" in r.stdout, r.stdout
+    cap_data = page_data(tmp_path / "cap.html")
+    assert cap_data["due"]["lines"] == [] and not cap_data["jobs"]["rows"]
     bare = (tmp_path / "cap.html").stat().st_size
     # a cap the page without photos fits with the condition layer, not with the due layer: only the due layer goes
     cond = len(json.dumps(data["conditions"]["segments"], ensure_ascii=False, separators=(",", ":")))
+    cond += len(json.dumps(data["jobs"]["rows"], ensure_ascii=False, separators=(",", ":")))  # (and the jobs' kept)
     cap = (bare + cond + 3000) / 1e6
     r = patrol("export", path, "--format", "html", "--roads", roads, "--config", config, "--out", tmp_path / "cap2.html",
                "--max-mb", f"{cap:.6f}")
