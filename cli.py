@@ -759,7 +759,7 @@ def merge(
 @app.command("import-verification")
 def import_verification(
     store: Path = typer.Argument(..., help=_REGISTRY_HELP),
-    file: Path = typer.Argument(..., help="the list the crew filled in: CSV (UTF-8 or Shift_JIS) or Excel's Unicode text (UTF-16, tab-separated), the .xlsx of `patrol export --format xlsx`, or the photo ledger (写真台帳) of `--format ledger`"),
+    file: Path = typer.Argument(..., help="the list the crew filled in: CSV (UTF-8 or Shift_JIS) or Excel's Unicode text (UTF-16, tab-separated), the .xlsx of `patrol export --format xlsx`, the photo ledger (写真台帳) of `--format ledger`, or the repair jobs list (補修工区) of `--format jobs` (csv, xlsx: a row for every damage of its job)"),
     config: Optional[Path] = typer.Option(None, "--config", help=_STAMP_CONFIG_HELP),
 ):
     """Take back a field crew's repair list: status, note, issue type, who, when."""
@@ -773,6 +773,11 @@ def import_verification(
     for note in rep.notes:  # (a ledger's blocks deleted: nothing of them imported)
         err_console.print(f"warning: {file}: {note}", markup=False, highlight=False, soft_wrap=True)
 
+    if rep.jobs is not None:  # a jobs list (補修工区): each row applied to its job's damages, counted below by damage
+        done = {line for line, *_ in rep.changes}
+        console.print(f"jobs list: {len(done)} of {plural(len(rep.jobs), 'job')} applied, to "
+                      f"{plural(len(rep.applied), 'damage')} (of {sum(map(len, rep.jobs.values()))} in the list)",
+                      markup=False, highlight=False)
     console.print(f"applied {len(rep.applied)}, notes {len(rep.noted)}, unchanged {len(rep.unchanged)}, "
                   f"outdated {len(rep.outdated)}, not applied {len(rep.unmatched)}, held {len(rep.held)}", markup=False,
                   highlight=False)

@@ -66,7 +66,14 @@ COLUMNS = [("job_id", "工区", "job_id"), ("road_name", "路線名", "road_name
            ("cost", "概算補修費{cur}", "repair cost estimate{cur}"), ("severity_max", "最大重要度", "severity_max"),
            ("first_seen", "最古発見日時", "first_seen"), ("reports", "住民通報", "citizen reports"),
            ("lat", "緯度", "lat"), ("lon", "経度", "lon"), ("map", "地図", "map"),
-           ("segment_ids", "区間ID", "segment_ids")]
+           ("segment_ids", "区間ID", "segment_ids"),
+           # the crew's and the office's (``CREW_COLUMNS``), last as in the repair list, the repair list workbook's
+           # Japanese headings: ``patrol import-verification`` applies a row to every damage of the job
+           ("status", "状態", "status"), ("note", "備考", "note"), ("checked_by", "確認者", "checked_by"),
+           ("checked_at", "確認日", "checked_at"), ("status_changed_at", "状態更新日時", "status_changed_at")]
+#: the columns a filled-in jobs list gives back (``crew_rows``): each row's status, note, who and when, for every
+#: damage of ``candidate_ids``; ``status_changed_at`` (not for the crew): the latest of its damages' at the export
+CREW_COLUMNS = ("status", "note", "checked_by", "checked_at", "status_changed_at")
 #: the xlsx legend's words on each column: name -> (日本語, English)
 COLUMN_NOTES = {
     "job_id": ("工区番号: 一覧の順 (優先順) の番号", "the job's number in the list's order (priority)"),
@@ -87,6 +94,19 @@ COLUMN_NOTES = {
     "lon": ("同じ損傷の経度", "that damage's longitude"),
     "map": ("その位置の地図へのリンク (export.map_url)", "a web map link to that position (export.map_url)"),
     "segment_ids": ("工区の損傷がある区間の ID (; 区切り)", "the segments its damages are on (; between them)"),
+    "status": ("状態: 工区の損傷がすべて同じ状態ならその状態、違えば空欄。発注したら 補修予定、補修が済んだら 補修済み "
+               "(確認日に補修日) と書き、patrol import-verification で工区の全損傷に反映",
+               "its damages' status where they all have one, else empty: write scheduled (補修予定) when ordered, "
+               "repaired (補修済み, the repair date in checked_at) when done; patrol import-verification sets it on "
+               "every damage of the job"),
+    "note": ("備考: 工区の損傷の備考がすべて同じならそれ、違えば空欄 (書けば全損傷の備考に)",
+             "its damages' note where they all have one, else empty (written: every damage's note)"),
+    "checked_by": ("確認者: 工区の損傷で同じならそれ、違えば空欄", "who checked, where its damages agree, else empty"),
+    "checked_at": ("確認日 (補修済みなら補修日): 空欄なら取り込んだ日時", "the day of the check (of a repair: the "
+                   "repair date); empty: the time of the import"),
+    "status_changed_at": ("状態更新日時: 工区の損傷のうち最新の状態変更 (取り込み時、その後に変わった損傷の行は反映しない)",
+                          "the latest status change of its damages at the export: the import holds a damage changed "
+                          "since (a stale list)"),
 }
 
 
@@ -295,7 +315,10 @@ def job_table(df: pd.DataFrame, net, cfg) -> Jobs:
                     .groupby(level=0).sum().reindex(range(k), fill_value=0).to_numpy().astype(np.int64)
                     if "reports" in df and n else np.zeros(k, np.int64)),
         "lat": np.round(job_lat, 7), "lon": np.round(job_lon, 7),
-        "segment_ids": _joined(lab, df["segment_id"], k)})
+        "segment_ids": _joined(lab, df["segment_id"], k),
+        "status": _common(lab, df.get("status"), k), "note": _common(lab, df.get("status_note"), k),
+        "checked_by": _common(lab, df.get("checked_by"), k), "checked_at": np.full(k, None, dtype=object),
+        "status_changed_at": _latest(lab, df.get("status_changed_at"), k)})
     # priority: the largest severity first (none last), then the largest area, then the smallest damage id
     order = np.lexsort((first_id.astype(str), -area, -np.nan_to_num(sev_max, nan=-np.inf)))
     table = table.iloc[order].reset_index(drop=True)
@@ -313,6 +336,70 @@ def job_table(df: pd.DataFrame, net, cfg) -> Jobs:
     out = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(geom, crs=gdf.crs).values, crs=gdf.crs)
     return Jobs(out, gap, n, currency=cfg.repair_cost.currency if priced else None, with_reports=with_reports,
                 placed=placed, notes=notes, kept=kept, road_field=key_field)
+
+
+def _common(lab: np.ndarray, values: pd.Series | None, k: int) -> np.ndarray:
+    """Per job 0 .. k-1 the value its damages all have (an empty one: None), else None (they differ): the crew's
+    columns pre-filled as the repair list pre-fills them, one groupby."""
+    out = np.full(k, None, dtype=object)
+    if values is None or not len(lab):
+        return out
+    v = pd.Series(values.to_numpy(object), index=lab)
+    v = v.where(v.notna(), "").astype(str)
+    by = v.groupby(level=0)
+    one = by.first().reindex(range(k), fill_value="").to_numpy(object)
+    same = by.nunique().reindex(range(k), fill_value=2).to_numpy() == 1
+    out[same & (one != "")] = one[same & (one != "")]
+    return out
+
+
+def _latest(lab: np.ndarray, values: pd.Series | None, k: int) -> np.ndarray:
+    """Per job 0 .. k-1 the latest of its damages' times (by instant; shown as stored), None where none has one: the
+    job's ``status_changed_at``. A damage the registry changes after the export changes after it: the import's
+    stale-list rule (``Store._since_export``) then holds that damage's row, as a repair list's."""
+    out = np.full(k, None, dtype=object)
+    if values is None or not len(lab):
+        return out
+    t = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
+    miss = t.isna().to_numpy()
+    tns = np.where(miss, np.iinfo(np.int64).max, -t.to_numpy("datetime64[ns]").view(np.int64))
+    fr = _first_of(lab, tns)
+    fr = fr[~miss[fr]]
+    out[lab[fr]] = values.to_numpy(object)[fr]
+    return out
+
+
+def crew_rows(rows: list[list[str]], lines, key) -> tuple[list[list[str]], list[int], dict[int, str], dict] | None:
+    """A filled-in jobs list (``rows``: the header first, as text; ``lines``: each data row's number, None: 2, 3 …)
+    as the repair list's rows ``Store.import_verification`` reads: one row per damage of each job's
+    ``candidate_ids`` (``;`` between them; a comma or a space too) with the job's ``CREW_COLUMNS``, each numbered as
+    its job's row and named ``row 5 (工区-003)`` in the messages. ``key``: a heading's column name (``header_key``),
+    read from its last word (``損傷ID candidate_ids``, the csv's ``ja en``). Returns (the rows, their lines, the names,
+    line -> the job's damage ids), or None where ``rows`` is not a jobs list (no job_id and candidate_ids columns)."""
+    head = [key(str(h).split("\n")[-1].split()[-1]) if str(h).split() else "" for h in rows[0]]
+    if "job_id" not in head or "candidate_ids" not in head:
+        return None
+    ix = {h: k for k, h in enumerate(head)}  # (the crew's columns are the last: a kept road field so named is before)
+
+    def get(row, col):
+        k = ix.get(col)
+        return row[k].strip() if k is not None and k < len(row) else ""
+
+    out = [["candidate_id", *CREW_COLUMNS]]
+    nums: list[int] = []
+    where: dict[int, str] = {}
+    jobs: dict[int, list[str]] = {}
+    for line, row in zip(lines if lines is not None else range(2, len(rows) + 1), rows[1:]):
+        if not row or all(not c.strip() for c in row):
+            continue
+        ids = [c.upper() for c in get(row, "candidate_ids").replace(",", ";").replace("、", ";").replace(" ", ";")
+               .split(";") if c.strip()] or [""]
+        crew = [get(row, c) for c in CREW_COLUMNS]
+        out += [[c, *crew] for c in ids]
+        nums += [line] * len(ids)
+        where[line] = f"row {line} ({get(row, 'job_id') or 'no job_id'})"
+        jobs[line] = [c for c in ids if c]
+    return out, nums, where, jobs
 
 
 def road_key(net, cfg) -> str | None:
@@ -432,7 +519,7 @@ def write_xlsx(j: Jobs, path: Path, cfg=None, statuses=()) -> None:
     from openpyxl import Workbook
     from openpyxl.utils import get_column_letter
 
-    from .report import xlsx_cell, xlsx_header, xlsx_print_setup
+    from .report import _status_choices, xlsx_cell, xlsx_header, xlsx_print_setup
 
     cols = columns(j)
     wb = Workbook()
@@ -448,6 +535,7 @@ def write_xlsx(j: Jobs, path: Path, cfg=None, statuses=()) -> None:
             widths[k - 1] = max(widths[k - 1], xlsx_cell(ws.cell(row=i, column=k), v, fmt.get(name), 8))
     for k, wd in enumerate(widths, 1):
         ws.column_dimensions[get_column_letter(k)].width = min(wd, 60)
+    _status_choices(ws, cols, len(j.table))  # the crew's 状態: a drop-down of the statuses, as the repair list's
     ws.freeze_panes = "B2"
     xlsx_print_setup(ws, len(cols), len(j.table))
     who = getattr(cfg, "municipality", "") if cfg is not None else ""

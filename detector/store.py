@@ -639,13 +639,17 @@ class ImportReport:
     #: the repair: it did not hold, or the date is wrong): recorded and reopened at once (``RepairSeenAfter``); also
     #: a row naming that repair again (``again``: unchanged, still reopened)
     seen_after: list[tuple[int, str]] = field(default_factory=list)
-    #: what the file is: ``list`` (a repair list, csv or xlsx) or ``ledger`` (the photo ledger, 写真台帳)
+    #: what the file is: ``list`` (a repair list, csv or xlsx), ``ledger`` (the photo ledger, 写真台帳) or ``jobs list``
+    #: (`patrol export --format jobs`, its rows expanded to their damages: ``jobs``)
     what: str = "list"
     #: a line number's name in the messages where it is not the file's row (``at``): a ledger's blocks,
     #: ``block 4 (R-000007)``, numbered by their first sheet row
     where: dict[int, str] = field(default_factory=dict)
     #: what the console should tell about the file as a whole (a ledger's blocks deleted: nothing imported of them)
     notes: list[str] = field(default_factory=list)
+    #: a jobs list's (``what`` ``jobs list``): its row's line number -> the damage ids of that job (``candidate_ids``),
+    #: each imported as a repair list's row numbered as its job's; None: not a jobs list
+    jobs: dict[int, list[str]] | None = None
 
     def at(self, line: int) -> str:
         """A row as the messages name it: ``row 7`` of a list, ``block 4 (R-000007)`` of a ledger."""
@@ -3008,6 +3012,17 @@ class Store:
             raise InputError("empty file: expected a header with candidate_id and status", csv_path)
 
         head = [header_key(h) for h in rows[0]]
+        jobs = None
+        if "candidate_id" not in head:
+            # a jobs list (`patrol export --format jobs`: job_id, candidate_ids) filled in: each row applied to every
+            # damage of its job, as that damage's row of a repair list (the same checks, dating, stale-list rule)
+            from .jobs import crew_rows
+
+            got = crew_rows(rows, table.lines, header_key)
+            if got is not None:
+                rows, lines, where, jobs = got
+                table = CrewTable(rows, lines, "jobs list", {**table.where, **where}, table.bad, table.notes)
+                head = rows[0]
         for need in ("candidate_id", "status"):
             if need not in head:  # (a list headed 候補ID, 状態 only: the import reads the English headings)
                 shown = ", ".join(" ".join(str(h).split()) for h in rows[0][:12]) + (" …" if len(rows[0]) > 12 else "")
@@ -3021,7 +3036,7 @@ class Store:
             return row[k].strip() if k is not None and k < len(row) else ""
 
         rep = ImportReport(what=table.what, where=dict(table.where), notes=list(table.notes),
-                           unmatched=list(table.bad))
+                           unmatched=list(table.bad), jobs=jobs)
         lines = table.lines if table.lines is not None else range(2, len(rows) + 1)
         with self._txn() as con:
             for line, row in zip(lines, rows[1:]):
@@ -3031,7 +3046,8 @@ class Store:
                 note = get(row, "note") or get(row, "status_note")  # the repair list's column / `patrol export`'s
                 who, issue = get(row, "checked_by"), get(row, "issue_type")
                 if not (status or status_ja or note or who or issue):
-                    rep.skipped.append(line)
+                    if not (rep.skipped and rep.skipped[-1] == line):  # (a job's damages: one row)
+                        rep.skipped.append(line)
                     continue
                 if not cid:
                     rep.unmatched.append((line, "empty candidate_id"))
@@ -3520,7 +3536,8 @@ def _read_xlsx(path: Path, data: bytes) -> CrewTable:
             last = openpyxl.utils.column_index_from_string(STAMP_COLUMN)
             return read_blocks(((row[0], row[1], row[-1]) for row in
                                 ws.iter_rows(min_col=3, max_col=last, values_only=True)), _cell_text)
-        ws = wb["candidates"] if "candidates" in wb.sheetnames else wb.active
+        # the repair list's sheet, a jobs list's (`--format jobs`: its legend may be the sheet saved active)
+        ws = next((wb[n] for n in ("candidates", "jobs") if n in wb.sheetnames), wb.active)
         return CrewTable([[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)])
     finally:
         wb.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ import pytest
 
 from conftest import TOYAMA
 from test_area import districts  # noqa: F401 (the fixture)
-from test_stats import _name_of, ok, patrol, registry  # noqa: F401 (the fixture)
+from test_stats import JST, ROOT, _name_of, ok, patrol, registry  # noqa: F401 (the fixture)
 
 ROADS = TOYAMA / "roads.geojson"
 OPEN = ("new", "confirmed", "scheduled", "reopened")
@@ -301,3 +302,161 @@ def test_reports_of_a_jobs_damages(registry, tmp_path):  # noqa: F811
     df, _ = jobs(store, tmp_path / "jobs.csv")
     want = [sum(c in at for c in ids.split(";")) for ids in df["candidate_ids"]]
     assert df["reports"].astype(int).tolist() == want and sum(want) == 2
+
+
+# ---- a filled-in jobs list taken back (patrol import-verification): each row applied to every damage of its job
+
+AFTER = datetime(2026, 12, 28, 10, 0, tzinfo=JST)  # the import's clock: after the fixture's statuses (TYPED)
+
+
+def _states(store) -> dict[str, tuple]:
+    con = sqlite3.connect(store)
+    out = {c: (s, r, n) for c, s, r, n in con.execute("SELECT candidate_id, status, repaired_at, status_note FROM "
+                                                        "candidates WHERE merged_into IS NULL")}
+    con.close()
+    return out
+
+
+def _copy(registry, tmp_path):  # noqa: F811
+    import shutil
+
+    store = tmp_path / "registry.gpkg"
+    shutil.copy(registry["store"], store)
+    return store
+
+
+def _import(store, path, monkeypatch, at=AFTER):
+    """``Store.import_verification`` on the clock ``at`` (the fixture's statuses are dated after the real one)."""
+    from detector.config import load_config
+    from detector.store import Store
+
+    monkeypatch.setattr("detector.config.now", lambda tz=None: at.astimezone(tz))
+    with Store.for_config(store, load_config(ROOT / "configs" / "default.yaml")) as st:
+        return st.import_verification(path)
+
+
+def _two_jobs(rows: list[dict]) -> tuple[dict, dict]:
+    """The first two jobs of more than one damage, none of them reopened (R-000010) or merged into (R-000030)."""
+    many = [r for r in rows if int(r["n_damages"]) > 1 and not {"R-000010", "R-000030"} & set(r["candidate_ids"].split(";"))]
+    return many[0], many[1]
+
+
+def test_jobs_xlsx_filled_in_sets_every_damage_of_its_jobs(registry, tmp_path, monkeypatch, capsys):  # noqa: F811
+    """The workbook's crew columns last (状態, 備考, 確認者, 確認日, 状態更新日時: the repair list's headings), 状態
+    pre-filled where a job's damages have one status; one job written 補修予定, another 補修済み with a repair date
+    (openpyxl, as the office fills it in): every damage of the first is scheduled, of the second repaired on that
+    day with the note; every other damage as it was; the console says jobs and damages."""
+    import openpyxl
+
+    import cli
+
+    store = _copy(registry, tmp_path)
+    before = _states(store)
+    xl = tmp_path / "jobs.xlsx"
+    ok(patrol("export", store, "--format", "jobs", "--roads", ROADS, "--out", xl))
+    wb = openpyxl.load_workbook(xl)
+    ws = wb["jobs"]
+    head = [str(c.value).split("\n")[-1] for c in ws[1]]
+    assert head[-5:] == ["status", "note", "checked_by", "checked_at", "status_changed_at"]
+    assert [str(c.value).split("\n")[0] for c in ws[1]][-5:] == ["状態", "備考", "確認者", "確認日", "状態更新日時"]
+    rows = [dict(zip(head, (c.value for c in r))) for r in ws.iter_rows(min_row=2)]
+    for r in rows:  # pre-filled: the one status of its damages, else empty; the latest change of its damages
+        st = {before[c][0] for c in r["candidate_ids"].split(";")}
+        assert r["status"] == (st.pop() if len(st) == 1 else None)
+        assert r["status_changed_at"]
+    a, b = _two_jobs(rows)
+    col = {h: k for k, h in enumerate(head, 1)}
+    for job, status, day, note in ((a, "補修予定", None, "発注 2026-0042"), (b, "補修済み", "2026/12/24", "舗装打換え")):
+        i = rows.index(job) + 2
+        ws.cell(row=i, column=col["status"], value=status)
+        ws.cell(row=i, column=col["note"], value=note)
+        ws.cell(row=i, column=col["checked_by"], value="道路維持課")
+        ws.cell(row=i, column=col["checked_at"], value=day)
+    wb.save(xl)
+    monkeypatch.setattr("detector.config.now", lambda tz=None: AFTER.astimezone(tz))
+    cli.import_verification(store, xl, None)
+    out = " ".join(capsys.readouterr().out.split())
+    after = _states(store)
+    ids_a, ids_b = a["candidate_ids"].split(";"), b["candidate_ids"].split(";")
+    assert all(after[c][:1] == ("scheduled",) and after[c][2] == "発注 2026-0042" for c in ids_a)
+    assert all(after[c][0] == "repaired" and str(after[c][1]).startswith("2026-12-24") and after[c][2] == "舗装打換え"
+               for c in ids_b)
+    assert {c: v for c, v in after.items() if c not in ids_a + ids_b} == \
+        {c: v for c, v in before.items() if c not in ids_a + ids_b}
+    n = len(ids_a) + len(ids_b)
+    assert f"jobs list: 2 of {len(rows)} jobs applied, to {n} damages" in out, out
+    assert f"applied {n}," in out
+    con = sqlite3.connect(store)
+    who = {w for (w,) in con.execute("SELECT who FROM status_history WHERE source='import:jobs.xlsx'")}
+    con.close()
+    assert who == {"道路維持課"}
+
+
+def test_jobs_csv_round_trip_and_again(registry, tmp_path, monkeypatch):  # noqa: F811
+    """The csv (its ``ja en`` headings, UTF-8 with BOM) filled in with the csv module: a job's damages scheduled, each
+    change numbered as the job's row, the other jobs (their status pre-filled) unchanged; the same list imported again
+    changes nothing."""
+    store = _copy(registry, tmp_path)
+    path = tmp_path / "jobs.csv"
+    ok(patrol("export", store, "--format", "jobs", "--roads", ROADS, "--out", path))
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        raw = list(csv.reader(fh))
+    head = [h.split(" ")[-1] for h in raw[0]]
+    assert raw[0][-5:] == ["状態 status", "備考 note", "確認者 checked_by", "確認日 checked_at",
+                           "状態更新日時 status_changed_at"]
+    rows = [dict(zip(head, r)) for r in raw[1:]]
+    a, _ = _two_jobs(rows)
+    k = rows.index(a) + 1
+    raw[k][head.index("status")] = "scheduled"
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh).writerows(raw)
+    rep = _import(store, path, monkeypatch)
+    ids = a["candidate_ids"].split(";")
+    assert rep.what == "jobs list" and rep.jobs[k + 1] == ids
+    assert sorted(rep.applied) == sorted(ids) and {line for line, *_ in rep.changes} == {k + 1}
+    assert not rep.unmatched and not rep.held
+    assert all(_states(store)[c][0] == "scheduled" for c in ids)
+    was = _states(store)
+    again = _import(store, path, monkeypatch)  # (the other jobs' pre-filled status: unchanged, as the first time)
+    assert not again.applied and set(ids) <= set(again.unchanged) and not again.held and not again.unmatched
+    assert _states(store) == was
+
+
+def test_stale_job_row_held_merged_and_unknown_ids_reported(registry, tmp_path, monkeypatch):  # noqa: F811
+    """A damage the office changed after the jobs list was exported: that damage of the job is held (the stale-list
+    rule, by the job's status_changed_at: the latest of its damages'), its other damages applied; in another job a
+    damage merged into another is taken as that one's row and an unknown id is refused, both named by id, the rest
+    of that job applied."""
+    from detector.config import load_config
+    from detector.store import Store
+
+    store = _copy(registry, tmp_path)
+    path = tmp_path / "jobs.csv"
+    ok(patrol("export", store, "--format", "jobs", "--roads", ROADS, "--out", path))
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        raw = list(csv.reader(fh))
+    head = [h.split(" ")[-1] for h in raw[0]]
+    rows = [dict(zip(head, r)) for r in raw[1:]]
+    a, b = _two_jobs(rows)
+    ka, kb = rows.index(a) + 1, rows.index(b) + 1
+    ids_a, ids_b = a["candidate_ids"].split(";"), b["candidate_ids"].split(";")
+    changed = ids_a[0]
+    before = _states(store)
+    assert before[changed][0] == "new"
+    monkeypatch.setattr("detector.config.now", lambda tz=None: datetime(2026, 12, 26, 9, 0, tzinfo=JST).astimezone(tz))
+    with Store.for_config(store, load_config(ROOT / "configs" / "default.yaml")) as st:  # the office, after the export
+        st.set_status(changed, "not_an_issue", note="manhole")
+    raw[ka][head.index("status")] = "補修予定"
+    raw[kb][head.index("status")] = "scheduled"
+    raw[kb][head.index("candidate_ids")] += ";R-000031;R-009999"
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh).writerows(raw)
+    rep = _import(store, path, monkeypatch)
+    after = _states(store)
+    assert after[changed][0] == "not_an_issue"
+    assert [line for line, _ in rep.held] == [ka + 1] and changed in rep.held[0][1]
+    assert rep.at(ka + 1) == f"row {ka + 1} ({a['job_id']})"
+    assert all(after[c][0] == "scheduled" for c in ids_a[1:] + ids_b + ["R-000030"])
+    assert [(line, why) for line, why in rep.unmatched] == [(kb + 1, "unknown candidate id 'R-009999'")]
+    assert len(rep.merged) == 1 and rep.merged[0][0] == kb + 1 and "R-000031" in rep.merged[0][1]
+    assert sorted(rep.applied) == sorted(ids_a[1:] + ids_b + ["R-000030"])
