@@ -395,7 +395,7 @@ def test_jobs_xlsx_filled_in_sets_every_damage_of_its_jobs(registry, tmp_path, m
 def test_jobs_csv_round_trip_and_again(registry, tmp_path, monkeypatch):  # noqa: F811
     """The csv (its ``ja en`` headings, UTF-8 with BOM) filled in with the csv module: a job's damages scheduled, each
     change numbered as the job's row, the other jobs (their status pre-filled) unchanged; the same list imported again
-    changes nothing."""
+    changes nothing; the same list then written 補修済み with a later repair date: every damage of the job repaired."""
     store = _copy(registry, tmp_path)
     path = tmp_path / "jobs.csv"
     ok(patrol("export", store, "--format", "jobs", "--roads", ROADS, "--out", path))
@@ -420,6 +420,15 @@ def test_jobs_csv_round_trip_and_again(registry, tmp_path, monkeypatch):  # noqa
     again = _import(store, path, monkeypatch)  # (the other jobs' pre-filled status: unchanged, as the first time)
     assert not again.applied and set(ids) <= set(again.unchanged) and not again.held and not again.unmatched
     assert _states(store) == was
+    # the contractor's report on the same list (exported before the import that scheduled them): repaired on a day
+    # after that import, newer information: every damage of the job repaired on that day
+    raw[k][head.index("status")] = "補修済み"
+    raw[k][head.index("checked_at")] = "2026/12/30"
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh).writerows(raw)
+    done = _import(store, path, monkeypatch, at=datetime(2027, 1, 4, 9, 0, tzinfo=JST))
+    assert sorted(done.applied) == sorted(ids) and [line for line, _ in done.newer] == [k + 1] * len(ids)
+    assert all(_states(store)[c][0] == "repaired" and _states(store)[c][1].startswith("2026-12-30") for c in ids)
 
 
 def test_stale_job_row_held_merged_and_unknown_ids_reported(registry, tmp_path, monkeypatch):  # noqa: F811
