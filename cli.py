@@ -614,7 +614,9 @@ _STAMP_CONFIG_HELP = "municipality YAML whose timezone stamps the change (defaul
 @app.command()
 def status(
     store: Path = typer.Argument(..., help=_REGISTRY_HELP),
-    candidate_id: str = typer.Argument(..., metavar="ID", help="registry id, e.g. R-000012"),
+    candidate_ids: List[str] = typer.Argument(..., metavar="ID [ID ...]", help="registry id, e.g. R-000012; several "
+                                              "(R-000024 R-000025, or a jobs list's candidate_ids R-000024;R-000025): "
+                                              "each set in turn"),
     set_: Optional[str] = typer.Option(None, "--set", help="confirmed | scheduled | repaired | not_an_issue (or 確認済み, 補修予定, 補修済み, 対象外); new and reopened are set by patrol; without it: show the damage's status and passes"),
     note: Optional[str] = typer.Option(None, "--note", help="note (status_note); without --note the candidate keeps "
                                                             "its note; the history keeps every note"),
@@ -624,19 +626,48 @@ def status(
                                                         "11/23; README: Dates a crew writes)"),
     config: Optional[Path] = typer.Option(None, "--config", help=_STAMP_CONFIG_HELP),
 ):
-    """Change a registry candidate's status (history is kept); without --set, show it and the drives past it."""
-    from detector.store import status_label
+    """Change registry candidates' status (history is kept); without --set, show each and the drives past it."""
+    from detector.errors import PatrolError, UsageError
 
-    candidate_id = candidate_id.strip().upper()  # r-000012 is R-000012, as merge and the crew's list read it
+    # r-000012 is R-000012, as merge and the crew's list read it; a jobs list's R-000024;R-000025 is two; once each
+    ids = list(dict.fromkeys(c.strip().upper() for a in candidate_ids for c in a.replace(",", ";").split(";")
+                             if c.strip()))
+    if not ids:
+        raise UsageError("give a registry id (R-000012)", field="ID")
     if set_ is None:
         if note is not None or who is not None or when is not None:
-            from detector.errors import UsageError
-
             raise UsageError("--note, --who and --at go with --set STATUS (without --set: the damage is shown)",
                              field="--set")
         with _open_store(store, _config(config)) as st:
-            _show_damage(st, candidate_id)
+            for k, cid in enumerate(ids):
+                if k:
+                    console.print("")
+                _show_damage(st, cid)
         return
+    if len(ids) == 1:
+        _set_one(store, ids[0], set_, note, who, when, config)
+        return
+    # several: each set in turn (its own change, as `patrol status` of each), one refused (unknown, merged, a transition
+    # not allowed) named and the others still set; exit 2 where any was refused
+    failed: list[str] = []
+    for cid in ids:
+        try:
+            _set_one(store, cid, set_, note, who, when, config)
+        except UsageError as e:
+            if e.field == "--at" or "unknown status" in e.reason:  # (the command's own mistake: none would be set)
+                raise
+            err_console.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
+            failed.append(cid)
+    done = len(ids) - len(failed)
+    console.print(f"{done} of {len(ids)} damages set to {set_}" + (f"; not set: {', '.join(failed)}" if failed else ""),
+                  markup=False, highlight=False, soft_wrap=True)
+    if failed:
+        raise PatrolError(f"{len(failed)} of {len(ids)} not set (above): {', '.join(failed)}", store)
+
+
+def _set_one(store: Path, candidate_id: str, set_: str, note, who, when, config) -> None:
+    """``patrol status STORE ID --set S`` of one damage: its change and its line (and a repair a sighting held)."""
+    from detector.store import status_label
 
     def n_history(st) -> int:  # a note or checker kept with the status a damage has adds a history row
         return st.con.execute("SELECT COUNT(*) FROM status_history WHERE candidate_id=?", (candidate_id,)).fetchone()[0]

@@ -469,3 +469,25 @@ def test_stale_job_row_held_merged_and_unknown_ids_reported(registry, tmp_path, 
     assert [(line, why) for line, why in rep.unmatched] == [(kb + 1, "unknown candidate id 'R-009999'")]
     assert len(rep.merged) == 1 and rep.merged[0][0] == kb + 1 and "R-000031" in rep.merged[0][1]
     assert sorted(rep.applied) == sorted(ids_a[1:] + ids_b + ["R-000030"])
+
+
+def test_status_of_several_ids(registry, tmp_path):  # noqa: F811
+    """`patrol status REGISTRY ID ID … --set S`: each set in turn (a jobs list's `candidate_ids` pasted as one, `;`
+    between them; an id given twice once); an unknown id and a transition not allowed are named, the others set,
+    exit 2."""
+    store = _copy(registry, tmp_path)
+    before = _states(store)
+    assert [before[c][0] for c in ("R-000024", "R-000025", "R-000002")] == ["new", "new", "repaired"]
+    r = patrol("status", store, "R-000024;r-000025", "R-000024", "R-009999", "R-000002", "--set", "補修予定",
+               "--note", "工区-001")
+    assert r.returncode == 2, f"{r.returncode}\n{r.stdout}\n{r.stderr}"
+    out, err = " ".join(r.stdout.split()), " ".join(r.stderr.split())
+    assert "R-000024: new -> scheduled" in out and "R-000025: new -> scheduled" in out
+    assert "2 of 4 damages set to 補修予定; not set: R-009999, R-000002" in out, out
+    assert "unknown candidate id 'R-009999'" in err and "R-000002: transition repaired -> scheduled not allowed" in err
+    after = _states(store)
+    assert after["R-000024"][::2] == ("scheduled", "工区-001") and after["R-000025"][0] == "scheduled"
+    assert {c: v for c, v in after.items() if c not in ("R-000024", "R-000025")} == \
+        {c: v for c, v in before.items() if c not in ("R-000024", "R-000025")}
+    r = patrol("status", store, "R-000024", "R-000025", "--set", "fixed")  # the command's mistake: none set
+    assert r.returncode == 2 and "unknown status 'fixed'" in r.stderr and _states(store) == after
