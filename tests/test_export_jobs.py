@@ -337,7 +337,8 @@ def _import(store, path, monkeypatch, at=AFTER):
 
 def _two_jobs(rows: list[dict]) -> tuple[dict, dict]:
     """The first two jobs of more than one damage, none of them reopened (R-000010) or merged into (R-000030)."""
-    many = [r for r in rows if int(r["n_damages"]) > 1 and not {"R-000010", "R-000030"} & set(r["candidate_ids"].split(";"))]
+    many = [r for r in rows if int(r["n_damages"]) > 1
+            and not {"R-000010", "R-000030"} & set(r["candidate_ids"].split(";"))]
     return many[0], many[1]
 
 
