@@ -25,7 +25,6 @@ network, never-surveyed ones included:
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -38,7 +37,7 @@ import shapely
 from .atomic import atomic_write
 from .config import _value_key
 from .errors import UsageError
-from .export import _after_road_name, safe_cell
+from .export import _after_road_name, safe_cell, write_headed_csv
 from .segments import SEGMENT_FILES, _covering, _frame_xy, _kept_fields, _lines, _union, write_segments
 
 #: the columns (the kept road fields go after road_name): name, 日本語, English
@@ -229,11 +228,7 @@ def _csv_cell(v) -> str:
 def write_csv(d: Due, path: Path) -> None:
     """UTF-8 with BOM (Japanese Excel); each heading ``ja en`` (``最終巡回日 last_surveyed``), values formula-safe."""
     cols = columns(d)
-    with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\r\n")
-        w.writerow([ja if ja == en else f"{ja} {en}" for _, ja, en in cols])
-        for row in d.table[[c for c, _, _ in cols]].itertuples(index=False, name=None):
-            w.writerow([_csv_cell(v) for v in row])
+    write_headed_csv(path, cols, d.table[[c for c, _, _ in cols]].itertuples(index=False, name=None), _csv_cell)
 
 
 def _frequency(cfg) -> tuple[str, str]:

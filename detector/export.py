@@ -237,6 +237,19 @@ def safe_cell(v) -> str:
     return s
 
 
+def write_headed_csv(path: str | Path, cols, rows, cell=None) -> None:
+    """A figures list as CSV (``patrol stats``, ``--format due``, ``--format jobs``): UTF-8 with BOM (Japanese Excel),
+    CRLF, each heading ``ja en`` (``損傷数 n_damages``; one word where they are the same), written atomically;
+    ``cols`` (name, 日本語, English) per column, ``rows`` tuples in that order, each value through ``cell`` (the
+    list's own number format; default :func:`safe_cell`), formula-safe."""
+    cell = cell or safe_cell
+    with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\r\n")
+        w.writerow([ja if ja == en else f"{ja} {en}" for _, ja, en in cols])
+        for row in rows:
+            w.writerow([cell(v) for v in row])
+
+
 def unguard(s: str) -> str:
     """A cell as read back (``patrol import-verification``): the apostrophe :func:`safe_cell` (and report.html's
     download list) put before text starting with = + - @ (or a tab / CR) taken off, so a note written ``=1+1`` reads

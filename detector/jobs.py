@@ -34,7 +34,6 @@ open ones unless ``--status`` says; the caller selects them) into jobs:
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -453,12 +452,10 @@ def _csv_cell(v) -> str:
 
 def write_csv(j: Jobs, path: Path) -> None:
     """UTF-8 with BOM (Japanese Excel); each heading ``ja en`` (``損傷数 n_damages``), values formula-safe."""
+    from .export import write_headed_csv
+
     cols = columns(j)
-    with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\r\n")
-        w.writerow([ja if ja == en else f"{ja} {en}" for _, ja, en in cols])
-        for row in j.table[[c for c, _, _ in cols]].itertuples(index=False, name=None):
-            w.writerow([_csv_cell(v) for v in row])
+    write_headed_csv(path, cols, j.table[[c for c, _, _ in cols]].itertuples(index=False, name=None), _csv_cell)
 
 
 def rule_text(cfg, gap_m: float, road_field: str | None = None) -> tuple[str, str]:

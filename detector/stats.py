@@ -31,7 +31,6 @@ The rules (README: "Figures for the council"):
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -572,12 +571,9 @@ def _cell(v):
 
 def write_csv(st: Stats, path: Path) -> None:
     """UTF-8 with BOM (Japanese Excel); each heading ``ja en`` (``発見 found``), the values formula-safe."""
-    cols = columns(st)
-    with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\r\n")
-        w.writerow([ja if ja == en else f"{ja} {en}" for _, ja, en in cols])
-        for row in st.table.itertuples(index=False, name=None):
-            w.writerow([_cell(v) for v in row])
+    from .export import write_headed_csv
+
+    write_headed_csv(path, columns(st), st.table.itertuples(index=False, name=None), _cell)
 
 
 def write_xlsx(st: Stats, path: Path, cfg=None) -> None:
