@@ -1771,6 +1771,14 @@ main { flex: 1; display: flex; min-height: 0; }
 .layerctl label { font-weight: 600; cursor: pointer; display: block; }
 .layerctl .layerkey { display: none; margin-top: 4px; }
 .layerctl.on .layerkey { display: block; }
+/* a phone's map with two layers or more (fitCompact): the layers' boxes and the legend folded into one button, a
+   tap lists them under it, the list scrolled within the map (its height set by fitCompact) */
+.layerstog { display: none; }
+.compact .layerstog { display: block; }
+.layerstog button { font: inherit; font-size: 13px; font-weight: 600; min-height: 40px; padding: 0 12px; border: 0; border-radius: 6px; background: rgba(255,255,255,.94); box-shadow: 0 1px 4px rgba(0,0,0,.3); color: #1f2933; cursor: pointer; }
+.compact.ctl-open .layerstog button { background: #1f3a5f; color: #fff; }
+.compact:not(.ctl-open) .leaflet-top.leaflet-right > .layerctl, .compact:not(.ctl-open) .leaflet-top.leaflet-right > .legend { display: none; }
+.compact.ctl-open .leaflet-top.leaflet-right { overflow-y: auto; overscroll-behavior: contain; pointer-events: auto; }
 /* the panes' SVG boxes let a click through to the panes under them: only the drawn paths take it */
 .leaflet-overlay-pane > svg, .leaflet-roads-pane > svg, .leaflet-cond-pane > svg, .leaflet-due-pane > svg, .leaflet-jobs-pane > svg { pointer-events: none; }
 .pop .ids a { display: inline-block; margin: 0 8px 2px 0; }
@@ -2506,12 +2514,14 @@ _APP_JS = r"""
   // its folding line (40 px on a phone: below the four layer boxes of a 320 px phone's map, 352 px tall, it still fits)
   function fitControls() {
     if (!legendBox) return;
+    if (togBtn) fitCompact();
+    if (compact) { legendBox.style.maxHeight = ""; return; }  // (the list of boxes scrolls instead)
     var top = legendBox.getBoundingClientRect().top - map.getContainer().getBoundingClientRect().top;
     legendBox.style.maxHeight = Math.max(40, Math.floor(map.getSize().y - top - 10)) + "px";
   }
 
   // legend (built with DOM nodes, no HTML strings)
-  var legend = L.control({position: "topright"}), legendBox = null;
+  var legend = L.control({position: "topright"}), legendBox = null, togBtn = null;
   legend.onAdd = function () {
     var d = legendBox = el("details", "legend"); d.open = map.getSize().x >= 600;  // folded on a phone
     d.addEventListener("toggle", fitControls);
@@ -2542,6 +2552,43 @@ _APP_JS = r"""
     return d;
   };
   legend.addTo(map);
+  // a phone's map (under 600 px wide, or under 450 px high: a phone turned on its side) with two layers' boxes or more:
+  // the boxes and the legend fold into one button at the top right (表示 / layers, with how many layers are shown),
+  // a tap on it lists them under it, scrolled within the map (before: a 320 px phone's five boxes, 60 % of the map,
+  // the legend past its bottom with the layers on; on its side, the reports' box and the legend past it); folded
+  // again by the button, a tap on the map or a popup opening. Their tick boxes, the links' #cond=1 … and the keys
+  // as before; a desktop's map: the boxes each as before, no button
+  var corner = map.getContainer().querySelector(".leaflet-top.leaflet-right"), compact = false;
+  var togBox = el("div", "leaflet-control layerstog");
+  togBtn = el("button");
+  togBtn.type = "button"; togBtn.setAttribute("aria-expanded", "false"); togBox.appendChild(togBtn);
+  corner.insertBefore(togBox, corner.firstChild);
+  L.DomEvent.disableClickPropagation(togBox);
+  // the open list scrolls itself (a finger or the wheel on it, between its boxes too): not the map's pan or zoom
+  ["wheel", "mousedown", "touchstart", "pointerdown", "dblclick"].forEach(function (t) {
+    corner.addEventListener(t, function (e) { if (compact) e.stopPropagation(); });
+  });
+  function openLayers(open) {
+    map.getContainer().classList.toggle("ctl-open", !!open);
+    togBtn.setAttribute("aria-expanded", open ? "true" : "false");
+    fitControls();
+  }
+  togBtn.addEventListener("click", function () { openLayers(!map.getContainer().classList.contains("ctl-open")); });
+  map.on("click", function () { if (compact) openLayers(false); });
+  var NBOX = LAYERS.filter(function (ly) { return ly.items.length; }).length;
+  function fitCompact() {
+    var s = map.getSize(), was = compact;
+    compact = NBOX >= 2 && (s.x < 600 || s.y < 450);
+    map.getContainer().classList.toggle("compact", compact);
+    if (!compact) map.getContainer().classList.remove("ctl-open");
+    if (compact && !was) {  // folded as a phone's: the legend and the keys (the list short enough to scan)
+      legendBox.open = false;
+      [].forEach.call(corner.querySelectorAll("details.layerkey"), function (k) { k.open = false; });
+    }
+    var n = LAYERS.filter(function (ly) { return ly.shown() || (ly.visible && ly.visible()); }).length;
+    togBtn.textContent = "表示 / layers" + (n ? " (" + n + ")" : "");
+    corner.style.maxHeight = compact ? Math.max(50, s.y - 10) + "px" : "";
+  }
   fitControls();
   map.on("resize", fitControls);
   // a phone or tablet turned (portrait ↔ landscape), a window resized: every popup's size limits from the map's new
@@ -2563,6 +2610,7 @@ _APP_JS = r"""
   // photo has loaded the popup is laid out and panned again for its real height (autoPan ran without it)
   map.on("popupopen", function (e) {
     legendBox.open = false;
+    if (compact) openLayers(false);
     var cf = e.popup.getElement().querySelector("details.crew");
     if (cf) {  // the checker's name of the last entry, as stored meanwhile; opened or folded: laid out again
       cf.show();

@@ -189,15 +189,19 @@ def test_due_layer_toggles_and_a_segment_shows_when_it_is_due_in_chromium(due_ma
 
 def test_due_and_condition_keys_fit_a_phone(due_map, tmp_path):
     """Both layers on, the legend opened: on a 375 and a 320 px phone the layer controls (the repair jobs' too, a
-    line of its own) and the legend keep within the viewport's width, clear of the zoom buttons, within the map's
-    height and clear of each other, their
+    line of its own) and the legend, listed under the one button they fold into there (表示 / layers, tapped), keep
+    within the viewport's width, clear of the zoom buttons, the list within the map's height (scrolled where taller)
+    and the boxes clear of each other, their
     keys folded and their tick boxes and folding lines finger-sized (40 px); on a 1280 px desktop the keys open, the
-    three boxes still apart and clear of the zoom buttons."""
+    three boxes still apart and clear of the zoom buttons, no button."""
     out = due_map[0]
     expr = """(function () { function r(s) { var b = document.querySelector(s).getBoundingClientRect();
         return [b.left, b.top, b.right, b.bottom]; }
+      var btn = document.querySelector('.layerstog button'), tog = btn && btn.getClientRects().length > 0;
+      if (tog) btn.click();
       document.querySelector('.legend').open = true;
-      return {vw: window.innerWidth, sideways: document.scrollingElement.scrollWidth - window.innerWidth,
+      return {vw: window.innerWidth, sideways: document.scrollingElement.scrollWidth - window.innerWidth, tog: tog,
+              list: r('.leaflet-top.leaflet-right'),
               taps: ['.duectl label', '.duekey summary'].map(function (s) { var b = r(s); return b[3] - b[1]; }),
               map: r('#map'), zoom: r('.leaflet-control-zoom'), cond: r('.condctl'), due: r('.duectl'), legend: r('.legend'),
               jobs: r('.jobsctl'), keyOpen: [document.querySelector('.condkey').open, document.querySelector('.duekey').open],
@@ -212,13 +216,15 @@ def test_due_and_condition_keys_fit_a_phone(due_map, tmp_path):
         p = in_phone(page, "#cond=1&due=1", expr, width, height)
         assert p["vw"] == width and p["paths"] >= 4 and p["sideways"] <= 0, p
         boxes = ("cond", "due", "jobs", "legend")  # (the repair jobs' box: one line, no key)
+        assert p["tog"] is (width < 600), (width, p)  # a phone's: folded into the button, here tapped open
         for i, a in enumerate(boxes):
             assert apart(p[a], p["zoom"]) and p[a][2] <= p["vw"], (width, a, p)
-            assert p["map"][1] <= p[a][1] and p[a][3] <= p["map"][3], (width, a, p)
+            assert p["map"][1] <= p[a][1] and (p[a][3] <= p["map"][3] or p["tog"]), (width, a, p)
             for b in boxes[i + 1:]:
                 assert apart(p[a], p[b]), (width, a, b, p)
         if width < 600:
             assert min(p["taps"]) >= 40 and p["keyOpen"] == [False, False], (width, p)
+            assert p["map"][1] <= p["list"][1] and p["list"][3] <= p["map"][3], (width, p)  # (scrolled within)
         else:
             assert p["keyOpen"] == [True, True], p
 
