@@ -1792,6 +1792,9 @@ main { flex: 1; display: flex; min-height: 0; }
 .compact.ctl-open .layerstog button { background: #1f3a5f; color: #fff; }
 .compact:not(.ctl-open) .leaflet-top.leaflet-right > .layerctl, .compact:not(.ctl-open) .leaflet-top.leaflet-right > .legend { display: none; }
 .compact.ctl-open .leaflet-top.leaflet-right { overflow-y: auto; overscroll-behavior: contain; pointer-events: auto; }
+/* a desktop's map whose boxes, keys open, are taller than it (fitControls: 1280×800 with every layer on): the stack
+   scrolls within the map (its height set there), its boxes' shadows inside it */
+.ctl-scroll .leaflet-top.leaflet-right { overflow-y: auto; overscroll-behavior: contain; pointer-events: auto; padding: 0 0 6px 6px; box-sizing: border-box; }
 /* the panes' SVG boxes let a click through to the panes under them: only the drawn paths take it */
 .leaflet-overlay-pane > svg, .leaflet-roads-pane > svg, .leaflet-cond-pane > svg, .leaflet-due-pane > svg, .leaflet-jobs-pane > svg { pointer-events: none; }
 .pop .ids a { display: inline-block; margin: 0 8px 2px 0; }
@@ -2525,12 +2528,22 @@ _APP_JS = r"""
   // the legend under the layers' controls keeps to the map's height (its own scroll bar where it is taller:
   // on a phone all stacked at the top right would run off the map's bottom, where the map clips them); no lower than
   // its folding line (40 px on a phone: below the four layer boxes of a 320 px phone's map, 352 px tall, it still fits)
+  // A desktop's map where the layers' boxes above leave the legend too little room (under 120 px: its folding line
+  // and four rows; or none: 1280×800 with every layer on and the keys open, the legend at 928-968 px of an 800 px map,
+  // out of reach): the legend whole, the stack of boxes no taller than the map, scrolled within it (ctl-scroll)
   function fitControls() {
-    if (!legendBox) return;
+    if (!legendBox || !corner) return;  // (the boxes still being built)
     if (togBtn) fitCompact();
-    if (compact) { legendBox.style.maxHeight = ""; return; }  // (the list of boxes scrolls instead)
-    var top = legendBox.getBoundingClientRect().top - map.getContainer().getBoundingClientRect().top;
-    legendBox.style.maxHeight = Math.max(40, Math.floor(map.getSize().y - top - 10)) + "px";
+    var mc = map.getContainer(), st = corner.scrollTop;
+    mc.classList.remove("ctl-scroll");  // (fitCompact: the stack's height unset on a desktop)
+    legendBox.style.maxHeight = "";
+    if (compact) return;  // (the list of boxes scrolls instead)
+    var h = map.getSize().y, top = legendBox.getBoundingClientRect().top - mc.getBoundingClientRect().top;
+    var room = Math.floor(h - top - 10);
+    if (room >= Math.min(legendBox.offsetHeight, 120)) { legendBox.style.maxHeight = Math.max(40, room) + "px"; return; }
+    mc.classList.add("ctl-scroll");
+    corner.style.maxHeight = Math.max(50, h - 10) + "px";
+    corner.scrollTop = st;  // (a key opened or folded low in the stack: the stack stays where it was scrolled)
   }
 
   // legend (built with DOM nodes, no HTML strings)
@@ -2577,9 +2590,11 @@ _APP_JS = r"""
   togBtn.type = "button"; togBtn.setAttribute("aria-expanded", "false"); togBox.appendChild(togBtn);
   corner.insertBefore(togBox, corner.firstChild);
   L.DomEvent.disableClickPropagation(togBox);
-  // the open list scrolls itself (a finger or the wheel on it, between its boxes too): not the map's pan or zoom
-  ["wheel", "mousedown", "touchstart", "pointerdown", "dblclick"].forEach(function (t) {
-    corner.addEventListener(t, function (e) { if (compact) e.stopPropagation(); });
+  // the open list, a desktop's scrolled stack, a legend taller than its room scroll themselves (a finger or the wheel
+  // on them, between the boxes too): not the map's pan or zoom (before: the wheel on a desktop's legend zoomed the map)
+  L.DomEvent.disableScrollPropagation(corner);
+  ["mousedown", "touchstart", "pointerdown", "dblclick"].forEach(function (t) {
+    corner.addEventListener(t, function (e) { e.stopPropagation(); });
   });
   function openLayers(open) {
     map.getContainer().classList.toggle("ctl-open", !!open);

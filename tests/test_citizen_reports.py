@@ -825,3 +825,65 @@ def test_five_map_boxes_fold_into_one_button_on_a_phone(reports, tmp_path):
     shutil.copy(out, page)
     p = in_phone(page, "#cond=1&due=1&jobs=1", expr, 1280, 800)
     assert p["label"] is None and len(p["folded"]) == 5, p  # a desktop: the five boxes, no button
+
+
+def _within(a, b) -> bool:
+    """Box ``a`` ([left, top, right, bottom]) inside box ``b``, to half a pixel (test_report.BOXES's ``within``)."""
+    return a[0] >= b[0] - 0.5 and a[1] >= b[1] - 0.5 and a[2] <= b[2] + 0.5 and a[3] <= b[3] + 0.5
+
+
+def test_desktop_map_boxes_stay_within_the_map(reports, tmp_path):
+    """The registry with citizen reports of the phone test on a desktop's map (1280×800, 1366×768 and 1120×700: the
+    map 605 px wide, just over the phone's fold limit; at 1024 px the map, 54 % of it, is 552 px: folded), every layer
+    on and the keys open: the five boxes stay apart (no button), the stack of them no taller than the map, scrolled
+    within it; each box scrolled into view lies within the map and takes a click where it shows, the legend's last
+    line too, and the wheel on the stack is not the map's zoom.
+    Before: the reports' box and the legend ran past the map's bottom (the legend at 928-968 px of an 800 px map,
+    clipped: out of reach). A small list's map, its legend alone, keeps it as it was (no scrolling stack)."""
+    import geopandas as gpd
+    from test_report import BOXES, make_candidates
+
+    from detector import report
+    from detector.config import Config
+
+    store, _, sites, _ = reports
+    # a small list of ten damages on a few roads: its one box, the legend
+    roads = gpd.read_file(need(TOYAMA / "roads.geojson"), bbox=(137.185, 36.65, 137.215, 36.67))
+    cfg = Config()
+    plain = report.export(make_candidates(cfg, lines=list(roads.geometry)), "html", tmp_path / "plain.html", cfg,
+                          roads_wgs84=roads)
+    ok(patrol("import-reports", store, _write(tmp_path / "mcr.csv", _export_rows(sites), "utf-8"), "--source", "MCR"))
+    out = tmp_path / "report.html"
+    ok(patrol("export", store, "--format", "html", "--roads", need(TOYAMA / "roads.geojson"), "--out", out))
+    expr = f"""(function () {{ {BOXES}
+      var m = box('#map'), mc = document.getElementById('map'), corner = document.querySelector('.leaflet-top.leaflet-right');
+      var btn = document.querySelector('.layerstog button'), legend = document.querySelector('.legend'), r = {{map: m}};
+      r.label = btn && shown(btn) ? btn.textContent : null;
+      r.boxes = [].filter.call(corner.children, shown).length;
+      r.keys = [].map.call(corner.querySelectorAll('details'), function (d) {{ return d.open; }});
+      r.stack = box(corner); r.scrolls = mc.classList.contains('ctl-scroll');
+      r.wheelZooms = !legend.dispatchEvent(new WheelEvent('wheel', {{bubbles: true, cancelable: true, deltaY: 120}}));
+      r.seen = [].filter.call(corner.children, shown).map(function (b) {{
+        b.scrollIntoView({{block: 'nearest'}}); var x = box(b), hit = document.elementFromPoint((x[0] + x[2]) / 2, x[1] + 8);
+        return {{cls: b.className, box: x, inMap: within(x, m), hit: !!hit && b.contains(hit)}};
+      }});
+      var last = legend.lastElementChild; last.scrollIntoView({{block: 'nearest'}});
+      var lb = box(last), hit = document.elementFromPoint((lb[0] + lb[2]) / 2, (lb[1] + lb[3]) / 2);
+      r.legendEnd = {{box: lb, inMap: within(lb, m), hit: !!hit && last.contains(hit)}};
+      r.mapScrolled = mc.scrollTop + mc.parentNode.scrollTop;
+      return r; }})()"""
+    for width, height in ((1280, 800), (1366, 768), (1120, 700)):
+        page = tmp_path / f"d{width}.html"
+        shutil.copy(out, page)
+        p = in_phone(page, "#cond=1&due=1&jobs=1", expr, width, height)
+        assert p["label"] is None and p["boxes"] == 5 and all(p["keys"]), (width, p)  # apart, every key open
+        assert _within(p["stack"], p["map"]) and p["scrolls"], (width, p)  # the stack within the map (it scrolls)
+        for b in p["seen"]:
+            assert b["inMap"] and b["hit"], (width, b, p)
+        assert p["legendEnd"]["inMap"] and p["legendEnd"]["hit"], (width, p)  # the legend's last line reached
+        assert not p["wheelZooms"] and p["mapScrolled"] == 0, (width, p)
+    page = tmp_path / "plain1280.html"
+    shutil.copy(plain, page)
+    p = in_phone(page, "", expr, 1280, 800)
+    assert p["boxes"] == 1 and not p["scrolls"] and _within(p["stack"], p["map"]), p  # it fits: as before
+
