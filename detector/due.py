@@ -252,7 +252,7 @@ def _legend(wb, d: Due, cfg, cols) -> None:
     printed as the repair list's (``report.xlsx_legend_print``: one page wide, its notes wrapped and their rows sized
     to them, its own pages ``凡例 legend 1`` …), on A4 landscape."""
     from . import __version__
-    from .report import _now, xlsx_cell, xlsx_font, xlsx_legend_print
+    from .report import _now, xlsx_legend_rows
 
     lg = wb.create_sheet("legend")
     for col, w in zip("ABC", (24, 60, 70)):
@@ -295,15 +295,7 @@ def _legend(wb, d: Due, cfg, cols) -> None:
     kept = "道路台帳の項目 (roads.keep_fields)", "a road ledger field kept (roads.keep_fields)"
     rows += [(c, f"{ja}: {COLUMN_NOTES.get(c, kept)[0]}", f"{en}: {COLUMN_NOTES.get(c, kept)[1]}")
              for c, ja, en in cols]
-    for i, r in enumerate(rows, 1):
-        for j, x in enumerate(r, 1):  # (text never a formula: a road value of survey.by may start with "=")
-            cell = lg.cell(row=i, column=j)
-            xlsx_cell(cell, x)
-            if r[0] == "列 column":
-                cell.font = xlsx_font(bold=True)
-    lg["A1"].font = xlsx_font(bold=True, size=14)
-    lg.page_setup.orientation = "landscape"
-    xlsx_legend_print(lg)
+    xlsx_legend_rows(lg, rows)  # (text never a formula: a road value of survey.by may start with "=")
 
 
 def write_xlsx(d: Due, path: Path, cfg=None) -> None:

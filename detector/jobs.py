@@ -477,7 +477,7 @@ def rule_text(cfg, gap_m: float, road_field: str | None = None) -> tuple[str, st
 def _legend(wb, j: Jobs, cfg, cols, statuses) -> None:
     """Sheet ``legend`` as the due list's: what the list is for, the rule, the counts, the order, each column."""
     from . import __version__
-    from .report import _now, xlsx_cell, xlsx_font, xlsx_legend_print
+    from .report import _now, xlsx_legend_rows
 
     lg = wb.create_sheet("legend")
     for col, w in zip("ABC", (24, 60, 70)):
@@ -499,15 +499,7 @@ def _legend(wb, j: Jobs, cfg, cols, statuses) -> None:
              (), ("列 column", "見出し (ja): 説明", "heading (en): description")]
     rows += [(c, f"{ja}: {COLUMN_NOTES.get(c, KEPT_NOTE)[0]}", f"{en}: {COLUMN_NOTES.get(c, KEPT_NOTE)[1]}")
              for c, ja, en in cols]
-    for i, r in enumerate(rows, 1):
-        for k, x in enumerate(r, 1):
-            cell = lg.cell(row=i, column=k)
-            xlsx_cell(cell, x)
-            if r[0] == "列 column":
-                cell.font = xlsx_font(bold=True)
-    lg["A1"].font = xlsx_font(bold=True, size=14)
-    lg.page_setup.orientation = "landscape"
-    xlsx_legend_print(lg)
+    xlsx_legend_rows(lg, rows)
 
 
 def write_xlsx(j: Jobs, path: Path, cfg=None, statuses=()) -> None:

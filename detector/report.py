@@ -795,6 +795,21 @@ def map_note(cfg, geo: bool = False) -> tuple[str, str, str]:
 LEGEND_FOOTER = "凡例 legend &P"
 
 
+def xlsx_legend_rows(lg, rows) -> None:
+    """A list's legend sheet (the due list's, the repair jobs'): ``rows`` written from A1 (each a tuple of cells,
+    text never a formula: a road value may start with "="), its title (A1) large and bold, the ``列 column`` heading
+    row bold, landscape, printed as :func:`xlsx_legend_print` prints a legend."""
+    for i, r in enumerate(rows, 1):
+        for k, x in enumerate(r, 1):
+            cell = lg.cell(row=i, column=k)
+            xlsx_cell(cell, x)
+            if r[0] == "列 column":
+                cell.font = xlsx_font(bold=True)
+    lg["A1"].font = xlsx_font(bold=True, size=14)
+    lg.page_setup.orientation = "landscape"
+    xlsx_legend_print(lg)
+
+
 def xlsx_legend_print(lg, min_row: int = 3) -> None:
     """A legend sheet as it is printed (the repair list's, the photo ledger's, the due list's): from ``min_row`` on,
     its notes (columns B, C) wrapped in their column, top-aligned, each row as high as its longest note's lines at its
