@@ -11,6 +11,7 @@ import csv
 import json
 import sqlite3
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -114,17 +115,22 @@ def test_small_and_large_gap_give_the_known_jobs(registry, tmp_path):  # noqa: F
     assert (got[10]["extent_m"].astype(float) <= 10 * (got[10]["n_damages"].astype(int) - 1) + 0.1).all()
 
 
+def _roads_named(path: Path, field: str) -> Path:
+    """The sample network written to ``path`` with each segment's made-up road (``_name_of``) in column ``field``."""
+    doc = json.loads(ROADS.read_text(encoding="utf-8"))
+    for f in doc["features"]:
+        if (name := _name_of(f["properties"]["segment_id"])) is not None:
+            f["properties"][field] = name
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
 def test_same_road_rule_splits_a_job_at_a_road_change(registry, tmp_path):  # noqa: F811
     """With a network that names its roads, damages within the gap but on two roads are two jobs: the oracle's groups
     by the name of each damage's segment (an unnamed one: one "road" of its own); each job has one road_name. The
     same registry on the unnamed network is fewer jobs (the rule is what splits them)."""
     store = registry["store"]
-    doc = json.loads(ROADS.read_text(encoding="utf-8"))
-    for f in doc["features"]:
-        if (name := _name_of(f["properties"]["segment_id"])) is not None:
-            f["properties"]["name"] = name
-    roads = tmp_path / "roads-named.geojson"
-    roads.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    roads = _roads_named(tmp_path / "roads-named.geojson", "name")
     d = damages(store)
     road = [(_name_of(s) or "") for s in d["segment_id"]]
     cfg = gap_config(tmp_path, 300)
@@ -145,12 +151,7 @@ def test_a_kept_road_field_is_the_road_where_the_network_names_none(registry, tm
     import openpyxl
 
     store = registry["store"]
-    doc = json.loads(ROADS.read_text(encoding="utf-8"))
-    for f in doc["features"]:
-        if (name := _name_of(f["properties"]["segment_id"])) is not None:
-            f["properties"]["路線"] = name
-    roads = tmp_path / "roads-ledger.geojson"
-    roads.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    roads = _roads_named(tmp_path / "roads-ledger.geojson", "路線")
     d = damages(store)
     road = [(_name_of(s) or "") for s in d["segment_id"]]
     cfg = tmp_path / "ledger.yaml"
