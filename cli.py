@@ -1058,7 +1058,7 @@ def export(
         console.print(msg, soft_wrap=True, markup=False, highlight=False)
     for msg in notes:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
-    console.print(f"{plural(len(df), 'candidate')} → {out}" + (f" ({target.to_string()})" if target is not None else "")
+    console.print(f"{plural(len(df), 'damage')} → {out}" + (f" ({target.to_string()})" if target is not None else "")
                   + (f" ({encoding or 'cp932'})" if format == "shp" else "") + in_area, soft_wrap=True, markup=False,
                   highlight=False)
     if format in PHOTO_FORMATS and (folder := photo_folder(out)).is_dir():  # copy it along with the file

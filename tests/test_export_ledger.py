@@ -96,7 +96,7 @@ def test_ledger_has_a_block_per_damage_with_its_photo_and_particulars(photograph
     q, route, crops = photographed["q"], photographed["route"], photographed["crops"]
     out = tmp_path / "写真台帳.xlsx"
     r = ok(patrol("export", photographed["store"], "--format", "ledger", "--out", out))
-    assert f"{len(route)} candidates → {out}" in " ".join(r.stdout.split())
+    assert f"{len(route)} damages → {out}" in " ".join(r.stdout.split())
     assert "29 photos in the ledger" in r.stdout, r.stdout
     warning = " ".join(r.stderr.split())
     assert "warning:" in warning and "2 damages without a photo" in warning, r.stderr

@@ -273,7 +273,7 @@ def test_a_registry_without_frames(tmp_path):
 
 def test_counts_of_one_read_singular(reg, tmp_path):
     """The exports' closing lines said "1 damages, … → 1 segments" and "1 candidates → FILE": a count of one is
-    singular now (errors.plural), every other count plural as before. Real data: the sample registry, one damage
+    singular now (and "damage", the word every other closing line uses, since 0.10.1) (errors.plural), every other count plural as before. Real data: the sample registry, one damage
     repaired, exported by --status repaired."""
     path, cfg, _ = reg
     with Store.for_config(path, cfg) as st:
@@ -286,7 +286,7 @@ def test_counts_of_one_read_singular(reg, tmp_path):
     # the statuses counted named (a registry of 31 damages, one repaired: "30 damages" alone read as one lost)
     assert said.startswith("30 damages (new/confirmed/scheduled/reopened), ") and " segments (" in said, said
     r = patrol("export", path, "--format", "csv", "--status", "repaired", "--out", tmp_path / "one.csv")
-    assert r.returncode == 0 and "".join(r.stdout.split()).startswith(f"1candidate→{tmp_path / 'one.csv'}"), r.stdout
+    assert r.returncode == 0 and "".join(r.stdout.split()).startswith(f"1damage→{tmp_path / 'one.csv'}"), r.stdout
 
 
 def test_out_help_names_every_suffix_it_writes():
