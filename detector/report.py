@@ -1807,6 +1807,11 @@ main { flex: 1; display: flex; min-height: 0; }
 .compact.ctl-open .layerstog button { background: #1f3a5f; color: #fff; }
 .compact:not(.ctl-open) .leaflet-top.leaflet-right > .layerctl, .compact:not(.ctl-open) .leaflet-top.leaflet-right > .legend { display: none; }
 .compact.ctl-open .leaflet-top.leaflet-right { overflow-y: auto; overscroll-behavior: contain; pointer-events: auto; }
+/* smallMap's measure (never painted): each box at its smallest, its key and the legend folded, a layer's key line
+   shown as when it is on */
+.ctl-measure > .layerctl, .ctl-measure > .legend { display: block !important; max-height: none !important; }
+.ctl-measure details > :not(summary) { display: none !important; }
+.ctl-measure .layerkey { display: block !important; }
 /* a desktop's map whose boxes, keys open, are taller than it (fitControls: 1280×800 with every layer on): the stack
    scrolls within the map (its height set there), its boxes' shadows inside it */
 .ctl-scroll .leaflet-top.leaflet-right { overflow-y: auto; overscroll-behavior: contain; pointer-events: auto; padding: 0 0 6px 6px; box-sizing: border-box; }
@@ -1872,6 +1877,7 @@ main { flex: 1; display: flex; min-height: 0; }
   #crew button, .crew button, .crew select, .crew input { min-height: 40px; }
   .crew summary { padding: 10px 0; line-height: 20px; }
   .legend, .layerctl { padding-top: 0; padding-bottom: 0; } .legend[open], .layerctl.on { padding-bottom: 6px; }
+  .ctl-measure > .legend, .ctl-measure > .layerctl { padding-bottom: 6px; }  /* (smallMap: as when on, whatever is on) */
   .legend summary, .layerctl summary, .layerctl label { padding: 10px 0; line-height: 20px; }
   /* ... the map's zoom buttons (Leaflet's: 30 px on a touch screen) and the popup's links to the full photo and to
      this damage (a 12 px line: 40 px tall to tap; the table's rows are 38 px and more: two lines each) */
@@ -2268,7 +2274,7 @@ _APP_JS = r"""
         // its key folds on a phone's narrow map, as the legend does (the layer itself still draws when ticked); a
         // layer of one look (no fillKey: the repair jobs) has none, its label alone (a phone's four boxes fit the map)
         if (o.fillKey) {
-          var keyBox = el("details", "layerkey " + o.key + "key"); keyBox.open = map.getSize().x >= 600;
+          var keyBox = el("details", "layerkey " + o.key + "key");  // (opened on a desktop's map: smallMap)
           keyBox.appendChild(el("summary", null, "凡例 / key"));
           keyBox.addEventListener("toggle", fitControls);
           o.fillKey(keyBox);
@@ -2525,7 +2531,7 @@ _APP_JS = r"""
     cb.type = "checkbox"; cb.id = "rep-on"; lab.appendChild(cb);
     lab.appendChild(document.createTextNode(" 住民通報 / citizen reports (" + REP.rows.length + " 件, 未確認 " + REP_N_UNSEEN + ")"));
     d.appendChild(lab);
-    var keyBox = el("details", "layerkey repkey"); keyBox.open = map.getSize().x >= 600;
+    var keyBox = el("details", "layerkey repkey");  // (opened on a desktop's map: smallMap)
     keyBox.appendChild(el("summary", null, "凡例 / key"));
     keyBox.addEventListener("toggle", fitControls);
     [["sw unseen", "未確認: " + REP.radius + " m 以内に損傷なし (巡回でまだ見ていない: 次の巡回で確認) / not yet seen: no damage within " + REP.radius + " m (to check on the next drive): " + REP_N_UNSEEN],
@@ -2564,7 +2570,7 @@ _APP_JS = r"""
   // legend (built with DOM nodes, no HTML strings)
   var legend = L.control({position: "topright"}), legendBox = null, togBtn = null;
   legend.onAdd = function () {
-    var d = legendBox = el("details", "legend"); d.open = map.getSize().x >= 600;  // folded on a phone
+    var d = legendBox = el("details", "legend");  // folded on a phone, opened on a desktop's map (smallMap)
     d.addEventListener("toggle", fitControls);
     d.appendChild(el("summary", null, "凡例 / legend"));
     d.appendChild(el("h4", null, "分類 / class"));
@@ -2593,8 +2599,9 @@ _APP_JS = r"""
     return d;
   };
   legend.addTo(map);
-  // a phone's map (under 600 px wide, or under 450 px high: a phone turned on its side) with two layers' boxes or more:
-  // the boxes and the legend fold into one button at the top right (表示 / layers, with how many layers are shown),
+  // a phone's map (smallMap: the boxes would cover over half its width, or even folded not fit its height) with two
+  // layers' boxes or more: the boxes and the legend fold into one button at the top right (表示 / layers, with how
+  // many layers are shown),
   // a tap on it lists them under it, scrolled within the map (before: a 320 px phone's five boxes, 60 % of the map,
   // the legend past its bottom with the layers on; on its side, the reports' box and the legend past it); folded
   // again by the button, a tap on the map or a popup opening. Their tick boxes, the links' #cond=1 … and the keys
@@ -2619,9 +2626,25 @@ _APP_JS = r"""
   togBtn.addEventListener("click", function () { openLayers(!map.getContainer().classList.contains("ctl-open")); });
   map.on("click", function () { if (compact) openLayers(false); });
   var NBOX = LAYERS.filter(function (ly) { return ly.items.length; }).length;
+  // a phone's map, told by what fits in it, not by the window's width (before: a map under 600 px wide or 450 px
+  // high, so a 1024×768 desktop's, 552×735 px beside the list, got the phone's button): the boxes are 250 px wide
+  // (CSS: .layerctl, .legend) 10 px from the map's edge, so under 520 px of map they cover over half its width (a
+  // phone upright, 320-430 px); or the boxes at their smallest (each key and the legend folded, measured as laid out
+  // there: ctl-measure) are taller than the map (a phone on its side: its map 280 px high, the five boxes' lines
+  // 40 px each). A desktop's or a laptop's window, a tablet's: the boxes open, the stack scrolled where taller
+  // (fitControls: ctl-scroll)
+  var BOX_W = 260;
+  function smallMap() {
+    var s = map.getSize(), h = 10;
+    if (s.x < 2 * BOX_W) return true;
+    corner.classList.add("ctl-measure");
+    [].forEach.call(corner.children, function (b) { if (b !== togBox) h += b.offsetHeight + 10; });
+    corner.classList.remove("ctl-measure");
+    return h > s.y;
+  }
   function fitCompact() {
     var s = map.getSize(), was = compact;
-    compact = NBOX >= 2 && (s.x < 600 || s.y < 450);
+    compact = NBOX >= 2 && smallMap();
     map.getContainer().classList.toggle("compact", compact);
     if (!compact) map.getContainer().classList.remove("ctl-open");
     if (compact && !was) {  // folded as a phone's: the legend and the keys (the list short enough to scan)
@@ -2632,6 +2655,11 @@ _APP_JS = r"""
     togBtn.textContent = "表示 / layers" + (n ? " (" + n + ")" : "");
     corner.style.maxHeight = compact ? Math.max(50, s.y - 10) + "px" : "";
   }
+  // the keys and the legend open as the page opens on a desktop's map, folded on a phone's (smallMap, as the button:
+  // so with one layer too)
+  var wideMap = !smallMap();
+  legendBox.open = wideMap;
+  [].forEach.call(corner.querySelectorAll("details.layerkey"), function (k) { k.open = wideMap; });
   fitControls();
   map.on("resize", fitControls);
   // a phone or tablet turned (portrait ↔ landscape), a window resized: every popup's size limits from the map's new

@@ -112,3 +112,128 @@ def print_tools() -> tuple[str, str]:
     if "Carlito" not in fonts:
         pytest.skip("font Carlito (Calibri's metrics) not installed: LibreOffice would lay the page out otherwise")
     return soffice, pdftotext
+
+
+class Devtools:
+    """A page in headless Chromium driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``: commands
+    in on fd 3, answers out on fd 4, each JSON message ended by a NUL; no socket, no package): for what the page's own
+    script (in_phone's probes) cannot do, trusted input: a Tab that moves the focus, an Enter or a Space that presses
+    a button, the mouse wheel or a finger dragged on the map's boxes (Chromium's own scrolling), at a viewport of any
+    size (a phone's 360 px, no frame). ``with Devtools() as dt: dt.open(url, 360, 640, touch=True); dt.eval(js)``."""
+
+    def __init__(self, timeout: float = 60):
+        import fcntl
+        import subprocess
+        import tempfile
+
+        from test_report import CHROMIUM_FLAGS, chromium_bin
+
+        self.timeout, self._id, self._buf, self.session = timeout, 0, b"", None
+        self._profile = tempfile.TemporaryDirectory(ignore_cleanup_errors=True)
+        # the pipes' ends above fd 9, so that the child's dup2 onto 3 and 4 never overwrites one it still needs
+        ends = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in os.pipe() + os.pipe()]
+        in_r, self._w, self._r, out_w = ends
+        self._log = open(Path(self._profile.name) / "stderr.txt", "wb")
+
+        def fds():
+            os.dup2(in_r, 3)
+            os.dup2(out_w, 4)
+
+        self.proc = subprocess.Popen([chromium_bin(), *CHROMIUM_FLAGS, f"--user-data-dir={self._profile.name}",
+                                      "--remote-debugging-pipe", "about:blank"], stdin=subprocess.DEVNULL,
+                                     stdout=self._log, stderr=self._log, pass_fds=(3, 4), preexec_fn=fds)
+        os.close(in_r)
+        os.close(out_w)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        import subprocess
+
+        try:  # closed as a user closes it (its helper processes too), killed where it does not answer
+            self.call("Browser.close", session=False)
+            self.proc.wait(10)
+        except (AssertionError, OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._w)
+        os.close(self._r)
+        self._log.close()
+        self._profile.cleanup()
+
+    def call(self, method: str, params: dict | None = None, session: bool = True) -> dict:
+        """One command (to the open page's session unless ``session`` is False); its result, events skipped."""
+        import json
+        import select
+        import time
+
+        self._id += 1
+        msg = {"id": self._id, "method": method, "params": params or {}}
+        if session and self.session:
+            msg["sessionId"] = self.session
+        os.write(self._w, json.dumps(msg).encode() + b"\0")
+        end = time.monotonic() + self.timeout
+        while True:
+            while b"\0" in self._buf:
+                raw, self._buf = self._buf.split(b"\0", 1)
+                m = json.loads(raw)
+                if m.get("id") == self._id:
+                    if "error" in m:
+                        raise AssertionError(f"{method}: {m['error']}")
+                    return m["result"]
+            left = end - time.monotonic()
+            if left <= 0 or not select.select([self._r], [], [], left)[0]:
+                raise AssertionError(f"Chromium gave no answer to {method} within {self.timeout} s")
+            chunk = os.read(self._r, 1 << 20)
+            if not chunk:
+                raise AssertionError(f"Chromium closed the pipe at {method}: "
+                                     + (Path(self._profile.name) / "stderr.txt").read_text(errors="replace")[-2000:])
+            self._buf += chunk
+
+    def open(self, url: str, width: int, height: int, touch: bool = False, ready: str = "true"):
+        """``url`` in a new page of ``width`` × ``height`` CSS px (``touch``: a phone's, a touch screen's), once
+        loaded and ``ready`` (JS) is true."""
+        target = self.call("Target.createTarget", {"url": "about:blank"}, session=False)["targetId"]
+        self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True},
+                                 session=False)["sessionId"]
+        self.call("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1,
+                                                         "mobile": touch})
+        self.call("Emulation.setFocusEmulationEnabled", {"enabled": True})
+        if touch:
+            self.call("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 5})
+        self.call("Page.navigate", {"url": url})
+        self.until(f"document.readyState === 'complete' && ({ready})")
+
+    def eval(self, expr: str):
+        r = self.call("Runtime.evaluate", {"expression": expr, "returnByValue": True, "awaitPromise": True})
+        if "exceptionDetails" in r:
+            raise AssertionError(f"{expr[:200]}: {r['exceptionDetails']}")
+        return r["result"].get("value")
+
+    def until(self, expr: str, seconds: float = 20):
+        """``expr``'s value once truthy (polled every 50 ms of real time), else its last value after ``seconds``."""
+        return self.eval(f"""new Promise(function (done) {{ var end = Date.now() + {seconds * 1000};
+          (function poll() {{ var v = ({expr}); if (v || Date.now() > end) done(v); else setTimeout(poll, 50); }})();
+          }})""")
+
+    KEYS = {"Tab": ("Tab", 9, ""), "Enter": ("Enter", 13, "\r"), " ": ("Space", 32, " ")}
+
+    def key(self, key: str, shift: bool = False):
+        """A key pressed and released, as on a keyboard (Tab, Enter, " ")."""
+        code, vk, text = self.KEYS[key]
+        base = {"key": key, "code": code, "windowsVirtualKeyCode": vk, "modifiers": 8 if shift else 0}
+        self.call("Input.dispatchKeyEvent", {"type": "keyDown", **base, **({"text": text} if text else {})})
+        self.call("Input.dispatchKeyEvent", {"type": "keyUp", **base})
+
+    def wheel(self, x: float, y: float, dy: float):
+        self.call("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x, "y": y})
+        self.call("Input.dispatchMouseEvent", {"type": "mouseWheel", "x": x, "y": y, "deltaX": 0, "deltaY": dy})
+
+    def drag(self, x: float, y: float, dy: float, steps: int = 8):
+        """A finger put down at (x, y), moved ``dy`` px down (up: negative) in ``steps`` moves and lifted."""
+        self.call("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+        for i in range(1, steps + 1):
+            self.call("Input.dispatchTouchEvent", {"type": "touchMove",
+                                                   "touchPoints": [{"x": x, "y": y + dy * i / steps}]})
+        self.call("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})

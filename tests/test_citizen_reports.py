@@ -761,9 +761,10 @@ PHONE_BOXES = (("cond", ".condctl label", "#cond-on"), ("due", ".duectl label", 
 
 def test_five_map_boxes_fold_into_one_button_on_a_phone(reports, tmp_path):
     """A registry with citizen reports, on the sample network: five boxes over the map (road condition, patrol due,
-    repair jobs, 住民通報, the legend), every layer on (#cond=1&due=1&jobs=1). On a 320×568 and a 360×640 phone and one
-    on its side (568×320) they fold into one button (表示 / layers, how many layers are shown: 4) at the top right,
-    clear of the zoom buttons, covering a few per cent of the map; a tap on it lists the five, a list scrolled within
+    repair jobs, 住民通報, the legend), every layer on (#cond=1&due=1&jobs=1). On a 320×568 and a 360×640 phone (the
+    boxes, 250 px wide, over half the map's width) and one on its side (568×320: its map 568 px wide but 280 px high,
+    under the boxes' height with every key folded) they fold into one button (表示 / layers, how many layers are
+    shown: 4) at the top right, clear of the zoom buttons, covering a few per cent of the map; a tap on it lists the five, a list scrolled within
     the map where taller, each box tapped where it shows toggles (its tick box, the legend's folding line) and a tap
     on the map folds the list again. Before: the five stacked boxes covered 60-82 % of the map, and the reports' box
     and the legend ran past its bottom (the map clips them: out of reach). A desktop's map keeps them apart (no
@@ -833,8 +834,8 @@ def _within(a, b) -> bool:
 
 
 def test_desktop_map_boxes_stay_within_the_map(reports, tmp_path):
-    """The registry with citizen reports of the phone test on a desktop's map (1280×800, 1366×768 and 1120×700: the
-    map 605 px wide, just over the phone's fold limit; at 1024 px the map, 54 % of it, is 552 px: folded), every layer
+    """The registry with citizen reports of the phone test on a desktop's map (1280×800, 1366×768 and 1024×768: the
+    map, 54 % of the window, 552 px wide, folded into the phone's button before: under 600 px), every layer
     on and the keys open: the five boxes stay apart (no button), the stack of them no taller than the map, scrolled
     within it; each box scrolled into view lies within the map and takes a click where it shows, the legend's last
     line too, and the wheel on the stack is not the map's zoom.
@@ -872,7 +873,7 @@ def test_desktop_map_boxes_stay_within_the_map(reports, tmp_path):
       r.legendEnd = {{box: lb, inMap: within(lb, m), hit: !!hit && last.contains(hit)}};
       r.mapScrolled = mc.scrollTop + mc.parentNode.scrollTop;
       return r; }})()"""
-    for width, height in ((1280, 800), (1366, 768), (1120, 700)):
+    for width, height in ((1280, 800), (1366, 768), (1024, 768)):
         page = tmp_path / f"d{width}.html"
         shutil.copy(out, page)
         p = in_phone(page, "#cond=1&due=1&jobs=1", expr, width, height)
@@ -887,3 +888,66 @@ def test_desktop_map_boxes_stay_within_the_map(reports, tmp_path):
     p = in_phone(page, "", expr, 1280, 800)
     assert p["boxes"] == 1 and not p["scrolls"] and _within(p["stack"], p["map"]), p  # it fits: as before
 
+
+
+def test_map_boxes_by_keyboard_finger_and_wheel(reports, tmp_path):
+    """The map's boxes with real input (conftest.Devtools: Chromium's own key, touch and wheel events, not the page's
+    script). A 360×640 phone: Tab reaches the layers button after the map and its zoom buttons, its focus ring
+    shown (:focus-visible, an outline); Enter opens the list (aria-expanded true, the five boxes shown) and the next
+    Tab goes into it (the road condition's tick box), Space on the button folds it again; a finger dragged up on the
+    open list scrolls it to its end and leaves the map's view as it was (the link's z=zoom/lat/lon), the same drag
+    on the map pans it. A touch laptop's 1024×768 window (its map 552 px wide, the boxes open there: no button), the
+    road condition and the repair jobs on, the keys open: the stack, taller than the map, scrolls by the wheel and by a
+    finger on it, the map's view unchanged; the wheel on the map zooms it."""
+    from conftest import Devtools
+
+    store, _, sites, _ = reports
+    ok(patrol("import-reports", store, _write(tmp_path / "mcr.csv", _export_rows(sites), "utf-8"), "--source", "MCR"))
+    out = tmp_path / "report.html"
+    ok(patrol("export", store, "--format", "html", "--roads", need(TOYAMA / "roads.geojson"), "--out", out))
+    btn, corner = "document.querySelector('.layerstog button')", "document.querySelector('.leaflet-top.leaflet-right')"
+    state = f"""(function () {{ var a = document.activeElement, c = {corner}, b = c.getBoundingClientRect();
+      return {{expanded: {btn}.getAttribute('aria-expanded'), button: !!{btn}.getClientRects().length,
+        focus: a === {btn} ? 'button' : a.id || a.className, ring: a.matches(':focus-visible') && getComputedStyle(a).outlineStyle,
+        shown: [].filter.call(c.children, function (e) {{ return e.getClientRects().length > 0; }}).length,
+        top: c.scrollTop, end: c.scrollHeight - c.clientHeight, box: [b.left, b.top, b.right, b.bottom],
+        view: location.hash.split('z=')[1]}}; }})()"""
+    moved = "location.hash.split('z=')[1] !== {!r}"
+    with Devtools() as dt:
+        dt.open(out.as_uri(), 360, 640, touch=True, ready=f"!!{btn} && /z=/.test(location.hash)")
+        tabs = 0
+        while tabs < 8 and dt.eval(f"document.activeElement !== {btn}"):
+            dt.key("Tab")
+            tabs += 1
+        p = dt.eval(state)
+        assert tabs == 4 and p["focus"] == "button" and p["ring"] not in (False, "none"), (tabs, p)
+        assert p["expanded"] == "false" and p["shown"] == 1, p  # folded: the button alone
+        dt.key("Enter")
+        p = dt.eval(state)
+        assert p["expanded"] == "true" and p["shown"] == 6 and p["end"] > 0, p  # the five boxes under it, scrolling
+        dt.key("Tab")
+        assert dt.eval("document.activeElement.id") == "cond-on"
+        dt.key("Tab", shift=True)
+        dt.key(" ")
+        p = dt.eval(state)
+        assert p["focus"] == "button" and p["expanded"] == "false" and p["shown"] == 1, p
+        dt.key("Enter")
+        p = dt.eval(state)
+        (left, top, right, bottom), view = p["box"], p["view"]
+        dt.drag((left + right) / 2, bottom - 40, -200)  # on the open list
+        assert dt.until(f"{corner}.scrollTop >= {p['end']}", 3), dt.eval(state)
+        assert not dt.until(moved.format(view), 0.5), dt.eval(state)  # the map's view as it was
+        dt.drag(40, bottom - 60, -100)  # on the map, left of the list
+        assert dt.until(moved.format(view), 3), dt.eval(state)
+        dt.open(out.as_uri() + "#cond=1&jobs=1", 1024, 768, touch=True, ready="/z=/.test(location.hash)")
+        p = dt.eval(state)
+        assert not p["button"] and p["shown"] == 5 and p["end"] > 200 and p["top"] == 0, p
+        (left, top, right, bottom), view = p["box"], p["view"]
+        x = (left + right) / 2
+        dt.wheel(x, (top + bottom) / 2, 150)
+        assert dt.until(f"{corner}.scrollTop >= 150", 3), dt.eval(state)
+        dt.drag(x, bottom - 100, -150)
+        assert dt.until(f"{corner}.scrollTop >= 250", 3), dt.eval(state)
+        assert not dt.until(moved.format(view), 0.5), dt.eval(state)
+        dt.wheel(left / 2, (top + bottom) / 2, -300)  # on the map
+        assert dt.until(moved.format(view), 3), dt.eval(state)
