@@ -43,7 +43,8 @@ TEXTS = ["道路に穴があいている", "舗装にひびが入っている", 
 #: the kind step's texts besides ``TEXTS``: words ``citizen.REPORT_WORD_RULES`` does not count (negated, a roadside
 #: thing's damage, an idiom), as residents write them
 WORDED = ["穴はありません。舗装にひび割れがあります", "カーブミラーが割れている", "穴ではなく段差です",
-          "No pothole, but the asphalt is cracked", "以前通報した穴がまだ直っていない", "ガードレールに穴、路面にもひび"]
+          "No pothole, but the asphalt is cracked", "以前通報した穴がまだ直っていない", "ガードレールに穴、路面にもひび",
+          "穴は、ありません。段差があります", "Neither a pothole nor a crack, just a bump", "A big hole by the manhole"]
 
 
 def _before(ref: str):

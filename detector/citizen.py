@@ -21,6 +21,7 @@ import io
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, datetime, time
 from pathlib import Path
 
@@ -212,6 +213,21 @@ _NOT_COUNTED = re.compile("(?=[" + re.escape("".join(sorted({w[0] for w in (
 #: a match's kind words as ``report_words`` names them: a run of them (ひび割れ), an English one with its ending
 #: (cracked, potholes)
 _SHOWN = re.compile(rf"(?:(?:{_KIND_WORDS})[a-z]*)+")
+#: the kind words of a text (what is left of it once the words not counted are out), each word's kind, and the kind of
+#: a report by the kinds its words name: 亀甲 (with or without ひび) an alligator crack, else a crack, or a pothole;
+#: both a pothole and a crack, or none, None
+_KIND_FIND = re.compile(_KIND_WORDS)
+_KIND_OF = {w: k for k, kind in REPORT_KINDS.items() for w in kind.words}
+_KIND_OF_FOUND = {frozenset(s): ("pothole" if s == {"pothole"} else None if "pothole" in s or not s else
+                                 "alligator" if "alligator" in s else "crack")
+                  for s in ({k for k, on in zip(REPORT_KINDS, bits) if on}
+                            for bits in np.ndindex(*(2,) * len(REPORT_KINDS)))}
+
+
+@lru_cache(maxsize=4096)
+def _shown(match: str) -> list[str]:
+    """The kind words of a match not counted (``_SHOWN``: a city's reports repeat their phrases: found once)."""
+    return _SHOWN.findall(match)
 
 #: the label of a report of no known kind
 UNKNOWN_KIND = ("不明", "unknown")
@@ -420,25 +436,18 @@ def report_words(reports: pd.DataFrame) -> tuple[np.ndarray, list[tuple[tuple[st
 
     def out_(m: re.Match) -> str:  # a match not counted: its kind words (runs: ひび割れ, cracked) and why
         i = int(m.lastgroup[1:])
-        for w in _SHOWN.findall(m.group()):
+        for w in _shown(m.group()):
             if (w, i) not in gone:
                 gone.append((w, i))
         return "〓"
 
-    counted, why = [], []
+    kinds, why = [], []
     for v in uniq:
         gone = []
-        counted.append(_NOT_COUNTED.sub(out_, unicodedata.normalize("NFKC", v).casefold()))
+        counted = _NOT_COUNTED.sub(out_, unicodedata.normalize("NFKC", v).casefold())
+        kinds.append(_KIND_OF_FOUND[frozenset(map(_KIND_OF.__getitem__, _KIND_FIND.findall(counted)))])
         why.append(tuple(gone))
-    says = {}
-    for k, kind in REPORT_KINDS.items():
-        words = re.compile(_words(kind.words))
-        says[k] = np.fromiter((words.search(v) is not None for v in counted), bool, len(counted))[codes]
-    crack = says["alligator"] | says["crack"]
-    out = np.full(n, None, dtype=object)
-    out[says["pothole"] & ~crack] = "pothole"
-    out[crack & ~says["pothole"]] = np.where(says["alligator"], "alligator", "crack")[crack & ~says["pothole"]]
-    return out, [why[c] for c in codes]
+    return np.array(kinds, dtype=object)[codes], [why[c] for c in codes]
 
 
 def not_counted_text(pairs, lang: str = "ja") -> str | None:
