@@ -10,7 +10,7 @@ A report is of the nearest registry damage within ``reports.radius_m`` (``match_
 stored, so it follows the damages as they are merged, moved or repaired. A report that says what it is about (穴, ひび
 割れ, 亀甲: ``REPORT_KINDS``) is of the nearest damage of that kind within the radius, of another kind only where none
 of its kind is that close; a word negated (穴はない, no pothole) or said of a roadside thing (カーブミラーが割れ) does
-not count (``REPORT_WORD_RULES``). A damage may have several reports; a report with no damage that close is 未確認,
+not count (``REPORT_WORD_RULES``), and the export and the map say which words did not and why (``report_words``). A damage may have several reports; a report with no damage that close is 未確認,
 not yet seen by a patrol (to check on the next drive).
 """
 
@@ -21,6 +21,7 @@ import io
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, datetime, time
 from pathlib import Path
 
@@ -67,6 +68,7 @@ EXPORT_COLUMNS: list[tuple[str, str, str]] = [
     ("candidate_id", "候補ID", "candidate id"),
     ("distance_m", "距離(m)", "distance (m)"),
     ("kind", "通報の種類", "report's kind"),
+    ("not_counted", "数えなかった語", "words not counted"),
     ("match", "種類の一致", "kind matched"),
     ("class", "分類", "class"),
     ("class_name_ja", "損傷種別", "damage type (ja)"),
@@ -95,33 +97,48 @@ class ReportKind:
 #: a pothole and a crack, or neither (段差, 破損, その他), is of no known kind (``UNKNOWN_KIND``: matched as the nearest)
 REPORT_KINDS: dict[str, ReportKind] = {
     "pothole": ReportKind("ポットホール", "pothole",
-                          ("穴", "ポットホール", "陥没", "くぼみ", "窪み", "凹み", "へこみ", "ヘコミ", "pothole", "pot hole"),
+                          ("穴", "ポットホール", "陥没", "くぼみ", "窪み", "凹み", "へこみ", "ヘコミ", "pothole", "pot hole",
+                           "pot-hole", "sinkhole", "hole"),
                           ("D40",)),
     "alligator": ReportKind("亀甲状ひび割れ", "alligator crack", ("亀甲", "きっこう", "alligator", "crocodile"),
                             ("D20",), ("D00", "D10")),
-    "crack": ReportKind("ひび割れ", "crack", ("ひび", "ヒビ", "亀裂", "クラック", "割れ", "crack"), ("D00", "D10", "D20")),
+    "crack": ReportKind("ひび割れ", "crack", ("ひび", "ヒビ", "ひびわれ", "ヒビワレ", "亀裂", "クラック", "割れ", "割れ目", "crack"),
+                        ("D00", "D10", "D20")),
 }
 
 
 @dataclass(frozen=True)
 class WordRule:
     """Where a kind word of ``REPORT_KINDS`` does not count (``report_kinds``): the rule in Japanese and English (the
-    export's explanation sheet and README say them), examples, why, and its pattern (NFKC, lower case text) whose every
-    match is taken out of the report's words before they are read."""
+    export's explanation sheet and README say them), examples, why, its pattern (NFKC, lower case text) whose every
+    match is taken out of the report's words before they are read, and its short name in Japanese and English (the
+    reason a report's 数えなかった語 gives: ``穴 (否定)``)."""
     ja: str
     en: str
     examples: str
     why: str
     pattern: str
+    label: tuple[str, str]
 
 
 def _any(words) -> str:
     return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
 
 
-_KIND_WORDS = _any({w for k in REPORT_KINDS.values() for w in k.words})
-#: a run of kind words as a resident writes them (ひび割れ, 亀甲状のひび割れ, 穴やひび, 穴ぼこ)
-_RUN_JA = (rf"(?:{_KIND_WORDS})(?:[状のや・と/も]{{0,2}}(?:{_KIND_WORDS}))*"
+#: kind words that are a word of their own, not the end of another: hole (not manhole, whole, keyhole)
+_OWN_WORDS = ("hole",)
+
+
+def _words(words) -> str:
+    """``_any`` of kind words, one of ``_OWN_WORDS`` only where no letter comes right before it (its lookbehind after
+    its first letter: the pattern still starts with a letter, which the regex engine scans for fast)."""
+    return "|".join(rf"{w[0]}(?<![a-z]{w[0]}){re.escape(w[1:])}" if w in _OWN_WORDS else re.escape(w)
+                    for w in sorted(words, key=len, reverse=True))
+
+
+_KIND_WORDS = _words({w for k in REPORT_KINDS.values() for w in k.words})
+#: a run of kind words as a resident writes them (ひび割れ, 亀甲状のひび割れ, 穴やひび, 穴ぼこ, 穴でもひびでも)
+_RUN_JA = (rf"(?:{_KIND_WORDS})(?:(?:[状のや・と/も]{{0,2}}|でも|とか)(?:{_KIND_WORDS}))*"
            r"(?:ぼこぼこ|ボコボコ|ぼこ|ボコ|らしきもの|らしき|のようなもの|のような|など|等)?")
 #: the roadside things whose own damage a resident reports with the same words (a broken mirror, a hole in a sign)
 _FIXTURES = ("ガードレール", "ガードパイプ", "防護柵", "ガードケーブル", "フェンス", "カーブミラー", "ミラー", "鏡", "標識",
@@ -130,60 +147,87 @@ _FIXTURES = ("ガードレール", "ガードパイプ", "防護柵", "ガード
 _FIXTURES_EN = ("guard rail", "guardrail", "guard-rail", "railing", "fence", "mirror", "sign", "signpost",
                 "street light", "streetlight", "lamp", "glass", "cover", "lid", "grate", "grating", "drain", "curb",
                 "kerb", "bollard", "pole", "bench")
-#: 穴 in words not about a hole in the road
-_IDIOMS = ("穴場", "節穴", "鍵穴", "カギ穴", "かぎ穴", "墓穴", "風穴", "抜け穴", "抜穴", "ボルト穴", "ねじ穴", "ネジ穴")
-_RUN_EN = r"(?:pot[ -]?holes?|alligator|crocodile|crack)[a-z]*(?:\s+crack[a-z]*)?"
+#: 穴 (hole) in words not about a hole in the road
+_IDIOMS = ("穴場", "節穴", "鍵穴", "カギ穴", "かぎ穴", "墓穴", "風穴", "抜け穴", "抜穴", "ボルト穴", "ねじ穴", "ネジ穴",
+           "bolt hole", "screw hole", "watering hole", "rabbit hole", "hole in one", "hole-in-one")
+_RUN_EN = r"(?:pot[ -]?holes?|sink[ -]?holes?|holes?|alligator|crocodile|crack)[a-z]*(?:\s+crack[a-z]*)?"
 _FILLER_EN = (r"(?:a|an|any|the|real|actual|actually|really|visible|obvious|big|large|major|serious|deep|new|more|"
               r"longer|such|signs?|of|noticeable|sizable)")
 
 #: the one rule table beside ``REPORT_KINDS``: a kind word matched by one of these is not counted (the report's other
 #: words are); a report none of whose words count is of no known kind (``UNKNOWN_KIND``)
 REPORT_WORD_RULES: tuple[WordRule, ...] = (
-    WordRule("否定: 言葉の後の ない・なし・ありません・ではなく (句読点をまたがない)",
-             "negated after the word in Japanese (not across 。、！？)",
-             "穴はない, 穴はありません, ひび割れなし, 陥没ではない, 穴ではなく段差です, ひびは入っていない, 陥没していない, "
-             "穴は見当たらない",
+    WordRule("否定: 言葉の後の ない・なし・ありません・ではなく (句点をまたがない; 言葉や「は」の後の読点・空白は可)",
+             "negated after the word in Japanese (not across 。！？; a 、 or a space after the word or its は read "
+             "through)",
+             "穴はない, 穴は、ない, 穴は ありません, ひび割れ: なし, 陥没ではない, 穴でなく段差です, 穴でもひびでもない, "
+             "ひびは入っていない, 陥没していない, 穴は見当たらない",
              "the resident says it is not there; 穴はまだ直っていない, 穴があいていて危ない, 穴ではないか still count "
-             "(only は/が/も/では/じゃ/でも …, あいて/入って/見当たら …, then ない/なし/なく/ありません right after the word)",
-             rf"{_RUN_JA}(?:では|じゃ|でも|には|とは|なども|は|が|も|の)?"
+             "(only は/が/も/では/で/じゃ/でも …, あいて/入って/見当たら …, then ない/なし/なく/ありません right after the "
+             "word)",
+             rf"{_RUN_JA}\s?(?:では|じゃ|でも|には|とは|なども|は|が|も|の|で)?[\s、,:.]{{0,3}}"
              r"(?:特に|とくに|全く|まったく|全然|ぜんぜん|一切|もう|既に|すでに|どこにも)?"
              r"(?:[あ開空]いて[いおは]?|[あ開空]き|できて?い?|入ってい?|入り|見当たら|見あたら|みあたら|見当たり|"
              r"見あたり|みあたり|見られ|みられ|確認でき|確認され|認められ|発生してい?|生じてい?|あり|ござい|し?て[いおは]?)?"
-             r"(?:ない|無い|なし|無し|なく|無く|なかった|無かった|ません|らず|ず)(?!か|でしょうか|ですか|だろう|じゃ|な)"),
-    WordRule("否定: 英語の前の no・not・without", "negated before the word in English",
-             "no pothole, not a pothole, without cracks, there isn't any pothole, no potholes or cracks",
-             "the resident says it is not there; pothole not repaired still counts (only a, any, the, visible … "
-             "between)",
-             rf"(?:\b(?:no|not|without|nor|never)|n['’]t)\s+(?:{_FILLER_EN}\s+){{0,3}}{_RUN_EN}"
-             rf"(?:\s*(?:/|\bor\b|\band\b|\bnor\b)\s*(?:{_FILLER_EN}\s+){{0,2}}{_RUN_EN})*"),
+             r"(?:ない|無い|なし|無し|なく|無く|なかった|無かった|ません|らず|ず)(?!か|でしょうか|ですか|だろう|じゃ|な|しは)",
+             ("否定", "negated")),
+    WordRule("否定: 英語の前の no・not・without・neither", "negated before the word in English",
+             "no pothole, not a pothole, without cracks, there isn't any pothole, there are no holes, no potholes or "
+             "cracks, neither a pothole nor a crack",
+             "the resident says it is not there; pothole not repaired, not only potholes but also cracks still count "
+             "(only a, any, the, visible … between)",
+             rf"(?:\b(?:no|not|without|nor|never|neither)|n['’]t)\s+(?:{_FILLER_EN}\s+){{0,3}}{_RUN_EN}"
+             rf"(?:\s*(?:/|\bor\b|\band\b|\bnor\b)\s*(?:{_FILLER_EN}\s+){{0,2}}{_RUN_EN})*",
+             ("否定", "negated")),
     WordRule("付属物の損傷: ガードレール・カーブミラー・標識・側溝や蓋・縁石などが割れ/ひび/穴",
              "the damage of a roadside thing (guardrail, mirror, sign, gutter or its cover, curb …)",
              "カーブミラーが割れている, 標識にひび, ガードレールに穴, 側溝の蓋が割れ, 割れたガラス, cracked mirror, "
-             "the sign is cracked",
+             "the sign is cracked, a hole in the fence",
              "not the pavement's crack or pothole; ガードレール沿いの路面のひび, マンホールの周りの穴 still count (only the "
              "thing with が/は/の/に/も right before the word, or 割れた right before the thing)",
              rf"(?:{_any(_FIXTURES)})(?:の(?:板|面|表面|部分|一部|支柱|柱|鏡|ガラス|カバー|蓋|ふた|フタ))?"
              r"(?:が|は|も|に|の)?(?:一部|少し|大きく|完全に|粉々に)?"
              rf"{_RUN_JA}|(?:{_RUN_JA})(?:た|ていた|てい?る)(?:{_any(_FIXTURES)})|"
              rf"\b(?:{_any(_FIXTURES_EN)})s?\s+(?:(?:is|was|are|were|has|have|got|been|a|badly|completely)\s+)*"
-             rf"{_RUN_EN}|\bcrack(?:ed|s)?\s+(?:(?:in|on)\s+)?(?:(?:the|a|an|curve|traffic|road|street)\s+)*"
-             rf"(?:{_any(_FIXTURES_EN)})s?\b"),
-    WordRule("穴の慣用語: 穴場・節穴・鍵穴・墓穴・風穴・抜け穴・ボルト穴・ねじ穴", "穴 in words not about a hole in the road",
-             "穴場の店, 役所の目は節穴か, 墓穴を掘る, 標識のボルト穴",
-             "a good spot, an idiom, a keyhole, a bolt hole; マンホールの穴, 落とし穴のような穴 still count (a hole by a "
-             "manhole is the road's)",
-             _any(_IDIOMS)),
+             rf"{_RUN_EN}|\b(?:crack(?:ed|s)?|holes?)\s+(?:(?:in|on)\s+)?"
+             rf"(?:(?:the|a|an|curve|traffic|road|street)\s+)*(?:{_any(_FIXTURES_EN)})s?\b",
+             ("付属物", "roadside thing")),
+    WordRule("穴の慣用語: 穴場・節穴・鍵穴・墓穴・風穴・抜け穴・ボルト穴・ねじ穴, watering hole, bolt hole …",
+             "穴 or hole in words not about a hole in the road",
+             "穴場の店, 役所の目は節穴か, 墓穴を掘る, 標識のボルト穴, a nice watering hole",
+             "a good spot, an idiom, a keyhole, a bolt hole; マンホールの穴, 落とし穴のような穴, a hole by the manhole "
+             "still count (a hole by a manhole is the road's; manhole and whole are not the word hole)",
+             _any(_IDIOMS), ("慣用語", "idiom")),
     WordRule("響く: ひびき・ひびく (響)", "ひび of 響く (to resound), written in kana",
              "振動がひびく, 音がひびいて",
              "a noise or a shake, not a crack",
-             r"ひび(?=[きくかけこい])"),
+             r"ひび(?=[きくかけこい])", ("響く", "resound")),
 )
 #: every rule of ``REPORT_WORD_RULES`` in one pattern: its matches are taken out of a report's words; led by the
 #: characters a rule's match can begin with (a kind word, a roadside thing, no/not/without, an idiom), so that the
 #: other places of a text are passed over at once (5 times faster)
 _NOT_COUNTED = re.compile("(?=[" + re.escape("".join(sorted({w[0] for w in (
     *(w for k in REPORT_KINDS.values() for w in k.words), *_FIXTURES, *_FIXTURES_EN, *_IDIOMS, "no", "without")}
-    | {"n"}))) + "])(?:" + "|".join(f"(?:{r.pattern})" for r in REPORT_WORD_RULES) + ")")
+    | {"n"}))) + "])(?:" + "|".join(f"(?P<r{i}>{r.pattern})" for i, r in enumerate(REPORT_WORD_RULES)) + ")")
+
+#: a match's kind words as ``report_words`` names them: a run of them (ひび割れ), an English one with its ending
+#: (cracked, potholes)
+_SHOWN = re.compile(rf"(?:(?:{_KIND_WORDS})[a-z]*)+")
+#: the kind words of a text (what is left of it once the words not counted are out), each word's kind, and the kind of
+#: a report by the kinds its words name: 亀甲 (with or without ひび) an alligator crack, else a crack, or a pothole;
+#: both a pothole and a crack, or none, None
+_KIND_FIND = re.compile(_KIND_WORDS)
+_KIND_OF = {w: k for k, kind in REPORT_KINDS.items() for w in kind.words}
+_KIND_OF_FOUND = {frozenset(s): ("pothole" if s == {"pothole"} else None if "pothole" in s or not s else
+                                 "alligator" if "alligator" in s else "crack")
+                  for s in ({k for k, on in zip(REPORT_KINDS, bits) if on}
+                            for bits in np.ndindex(*(2,) * len(REPORT_KINDS)))}
+
+
+@lru_cache(maxsize=4096)
+def _shown(match: str) -> list[str]:
+    """The kind words of a match not counted (``_SHOWN``: a city's reports repeat their phrases: found once)."""
+    return _SHOWN.findall(match)
 
 #: the label of a report of no known kind
 UNKNOWN_KIND = ("不明", "unknown")
@@ -373,24 +417,51 @@ def metric_crs(lat: np.ndarray, lon: np.ndarray):
 
 
 def report_kinds(reports: pd.DataFrame) -> np.ndarray:
+    """Each report's kind (a key of ``REPORT_KINDS``, or None: none known): ``report_words``' kinds."""
+    return report_words(reports)[0]
+
+
+def report_words(reports: pd.DataFrame) -> tuple[np.ndarray, list[tuple[tuple[str, int], ...]]]:
     """Each report's kind (a key of ``REPORT_KINDS``, or None: none known) by the words of its ``KIND_FIELDS``
     (NFKC, lower case): 亀甲 an alligator crack, else ひび/亀裂/クラック a crack, 穴/陥没/くぼみ a pothole; a report
     naming both a pothole and a crack, or neither, None. A word a rule of ``REPORT_WORD_RULES`` matches does not
-    count (穴はない, not a pothole, カーブミラーが割れ, 穴場): one pattern, taken out of each distinct text first."""
+    count (穴はない, not a pothole, カーブミラーが割れ, 穴場): one pattern, taken out of each distinct text first.
+    And each report's words not counted, in the order written, each once: (word, the index of its rule) pairs
+    (``not_counted_text``), () where none."""
     n = len(reports)
     fields = [reports[f].to_numpy(object) for f in KIND_FIELDS if f in reports.columns]
     text = [" ".join(v for v in vs if isinstance(v, str)) for vs in zip(*fields)] if fields else [""] * n
     codes, uniq = pd.factorize(pd.Series(text, dtype=object))  # (a city's reports repeat their words: read once)
-    uniq = [_NOT_COUNTED.sub("〓", unicodedata.normalize("NFKC", v).casefold()) for v in uniq]  # (not counted: out)
-    says = {}
-    for k, kind in REPORT_KINDS.items():
-        words = re.compile("|".join(re.escape(w) for w in kind.words))
-        says[k] = np.fromiter((words.search(v) is not None for v in uniq), bool, len(uniq))[codes]
-    crack = says["alligator"] | says["crack"]
-    out = np.full(n, None, dtype=object)
-    out[says["pothole"] & ~crack] = "pothole"
-    out[crack & ~says["pothole"]] = np.where(says["alligator"], "alligator", "crack")[crack & ~says["pothole"]]
-    return out
+    gone: list[tuple] = []
+
+    def out_(m: re.Match) -> str:  # a match not counted: its kind words (runs: ひび割れ, cracked) and why
+        i = int(m.lastgroup[1:])
+        for w in _shown(m.group()):
+            if (w, i) not in gone:
+                gone.append((w, i))
+        return "〓"
+
+    kinds, why = [], []
+    for v in uniq:
+        gone = []
+        counted = _NOT_COUNTED.sub(out_, unicodedata.normalize("NFKC", v).casefold())
+        kinds.append(_KIND_OF_FOUND[frozenset(map(_KIND_OF.__getitem__, _KIND_FIND.findall(counted)))])
+        why.append(tuple(gone))
+    return np.array(kinds, dtype=object)[codes], [why[c] for c in codes]
+
+
+def not_counted_text(pairs, lang: str = "ja") -> str | None:
+    """A report's words not counted (``report_words``' pairs) as the export and the map say them: ``穴 (否定), 割れ
+    (付属物)`` (``lang`` ja), ``穴 (negated)`` (en), ``穴 (否定 / negated)`` (both); None where none."""
+    if not pairs:
+        return None
+    at = {"ja": 0, "en": 1}
+
+    def why(i: int) -> str:
+        label = REPORT_WORD_RULES[i].label
+        return label[at[lang]] if lang in at else " / ".join(label)
+
+    return ", ".join(f"{w} ({why(i)})" for w, i in pairs)
 
 
 def kind_label(kind, lang: str = "ja") -> str:
@@ -414,16 +485,18 @@ def match_reports(reports: pd.DataFrame, targets: pd.DataFrame, radius_m: float)
     else the nearest next to it (an alligator crack's report: another crack), else the nearest of any kind; a report
     of no known kind: the nearest. One STRtree query of every report-damage pair within the radius, the pick per
     report by numpy. ``reports`` with ``candidate_id`` (None: none that close), ``distance_m`` (m, 0.1), ``kind``
-    (``kind_label``) and ``match`` (``MATCH_LABELS``, ``NO_KIND``) added."""
+    (``kind_label``), ``not_counted`` (``report_words``' pairs: the words of its text not counted and why, () where
+    none; ``not_counted_text``) and ``match`` (``MATCH_LABELS``, ``NO_KIND``) added."""
     from shapely import STRtree, points
 
     from .gis import project
 
     out = reports.copy()
-    kinds = report_kinds(out)
+    kinds, why = report_words(out)
     out["candidate_id"] = pd.Series([None] * len(out), index=out.index, dtype=object)
     out["distance_m"] = np.nan
     out["kind"] = [kind_label(k) for k in kinds]
+    out["not_counted"] = pd.Series(why, index=out.index, dtype=object)
     out["match"] = NO_KIND
     if not len(out) or not len(targets):
         return out
@@ -562,6 +635,7 @@ def write_export(rows: pd.DataFrame, path: Path, cfg) -> None:
     from .report import map_url, safe_cell
 
     rows = rows.copy()
+    rows["not_counted"] = [not_counted_text(v) for v in rows.get("not_counted", pd.Series([None] * len(rows)))]
     rows["map"] = map_links(map_url(cfg), rows["lat"], rows["lon"], rows["report_id"])
     data = rows.reindex(columns=[c for c, *_ in EXPORT_COLUMNS])
     if path.suffix.lower() == ".xlsx":
@@ -615,9 +689,14 @@ def _write_xlsx(data: pd.DataFrame, path: Path, cfg) -> None:
                  ("通報の種類 kind", "カテゴリと内容の言葉から: 穴・陥没・くぼみ → ポットホール、亀甲 → 亀甲状ひび割れ、"
                   "ひび・亀裂・クラック → ひび割れ、どれでもない (段差・破損など) か穴とひびの両方 → 不明; 打ち消された言葉や"
                   "道路でない物の言葉は数えない (下の「数えない言葉」)",
-                  "read from the category and text: 穴/陥没/くぼみ/pothole a pothole, 亀甲/alligator an alligator crack, "
-                  "ひび/亀裂/クラック/crack a crack; none of them (段差, 破損 …) or both a pothole and a crack: 不明; a "
-                  "word negated or said of something else than the road does not count (not counted, below)"),
+                  "read from the category and text: 穴/陥没/くぼみ/pothole/hole a pothole, 亀甲/alligator an alligator "
+                  "crack, ひび/亀裂/クラック/crack a crack; none of them (段差, 破損 …) or both a pothole and a crack: 不明; "
+                  "a word negated or said of something else than the road does not count (not counted, below)"),
+                 ("数えなかった語 words not counted", "その通報の文で数えなかった種類の言葉と、なぜか (否定・付属物・慣用語・響く: "
+                  "下の「数えない言葉」の規則)。例: 穴 (否定) = 「穴は、ない」などと書かれ、ポットホールとしなかった",
+                  "the kind words of the report's text that were not counted, and why (否定 negated, 付属物 said of a "
+                  "roadside thing, 慣用語 an idiom, 響く resound: the rules below), e.g. 穴 (否定): the text says 穴は、"
+                  "ない, so the report is not a pothole's"),
                  *[("数えない言葉 not counted", f"{w.ja} (例: {w.examples})", f"{w.en}: {w.why}")
                    for w in REPORT_WORD_RULES],
                  ("種類の一致 match", f"種類の分かる通報は {r:g} m 以内の同じ種類のいちばん近い損傷へ (同種); 亀甲状ひび割れの通報"

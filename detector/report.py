@@ -1479,7 +1479,7 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None,
 REPORT_TEXT_CHARS = 60
 #: a report in report.html's data, one array (thousands of reports: no key names repeated)
 REPORT_ROW = ("source", "report_id", "posted", "lat", "lon", "candidate_id", "distance_m", "text", "city_status",
-              "category", "kind", "match")
+              "category", "kind", "match", "not_counted")
 
 
 def _labels() -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -1500,8 +1500,11 @@ def report_rows(matched: pd.DataFrame) -> list[list]:
     it is of (None: 未確認) and how far (m), the text (``REPORT_TEXT_CHARS``, … where cut), the city's status and
     the category, the report's kind and whether its damage is of it (``match_reports``' ``kind`` and ``match``, as
     ``--format reports`` lists them: indices into ``REPORT_KIND_LABELS`` and ``REPORT_MATCH_LABELS``; None where
-    there is none: the match of a report of no known kind, or of none matched); the text shown by the page with
-    ``textContent`` only."""
+    there is none: the match of a report of no known kind, or of none matched), the words of its text not counted
+    and why (``citizen.not_counted_text``, "ja / en": ``穴 (否定 / negated)``; None where none); the text shown by
+    the page with ``textContent`` only."""
+    from .citizen import not_counted_text
+
     kind_at = {lab.split(" / ")[0]: i for i, lab in enumerate(REPORT_KIND_LABELS)}
     match_at = {lab.split(" / ")[0]: i for i, lab in enumerate(REPORT_MATCH_LABELS)}
 
@@ -1516,14 +1519,15 @@ def report_rows(matched: pd.DataFrame) -> list[list]:
     none = pd.Series([None] * len(matched), index=matched.index, dtype=object)
     kinds = [kind_at.get(k) for k in matched.get("kind", none)]
     matches = [match_at.get(m) for m in matched.get("match", none)]
+    gone = [not_counted_text(v, "both") if isinstance(v, tuple) else None for v in matched.get("not_counted", none)]
     return [[s if isinstance(s, str) else "", str(rid), p[:16].replace("T", " ") if isinstance(p, str) else None,
              round(float(la), 6), round(float(lo), 6), c if isinstance(c, str) else None,
              round(float(d), 1) if np.isfinite(d) else None, text(b, REPORT_TEXT_CHARS), text(cs, 40), text(cat, 30),
-             k, m if isinstance(c, str) else None]
-            for s, rid, p, la, lo, c, d, b, cs, cat, k, m in zip(
+             k, m if isinstance(c, str) else None, g]
+            for s, rid, p, la, lo, c, d, b, cs, cat, k, m, g in zip(
                 src, matched["report_id"], matched["posted_at"], matched["lat"], matched["lon"],
                 matched["candidate_id"], dist, matched["body"], matched["city_status"], matched["category"], kinds,
-                matches)]
+                matches, gone)]
 
 
 def crew_meta(cands: list[dict], made: datetime, municipality: str = "", registry: str | None = None) -> dict | None:
@@ -2452,7 +2456,8 @@ _APP_JS = r"""
   // magenta rim. A damage with reports has a magenta ring around its marker (with the marker: the filters') and lists
   // them in its popup. The layer is on when the page opens (#rep=0: off). A row: REPORT_ROW, [source, id, posted, lat,
   // lon, damage id (null: 未確認), distance m, text, city's status, category, kind, match (null: no kind said, or
-  // 未確認)]: kind and match as --format reports lists them, indices into REP.kinds and REP.matches ("ja / en")
+  // 未確認), words not counted (null: none)]: kind and match as --format reports lists them, indices into REP.kinds
+  // and REP.matches ("ja / en"); the words not counted and why, "穴 (否定 / negated)" (citizen.not_counted_text)
   var REP = D.reports, REP_COL = "#e4007f", REP_OF = {}, REP_IDX = {}, REP_RING = [];
   C.forEach(function (c, i) { REP_IDX[c.candidate_id] = i; });
   REP.rows.forEach(function (r) {  // r.i: its damage's index on this map (-1: 未確認, or a damage this map leaves out)
@@ -2480,6 +2485,7 @@ _APP_JS = r"""
     else row("損傷 damage", r[5] + " (" + r[6] + " m)" + (r.i < 0 ? " — この地図にない / not on this map" : ""));
     if (r[10] !== null && r[10] !== undefined)  // kind · match, one row (a popup no taller than need be)
       row("通報の種類 kind", REP.kinds[r[10]] + (r[11] !== null && r[11] !== undefined ? " · " + REP.matches[r[11]] : ""));
+    if (r[12]) row("数えなかった語 not counted", r[12]);  // why a report saying 穴 is not a pothole's (穴はない)
     if (r[2]) row("投稿日時 posted", r[2]);
     if (r[9]) row("カテゴリ category", r[9]);
     if (r[7]) row("内容 text", r[7]);

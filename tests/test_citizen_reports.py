@@ -295,6 +295,8 @@ def test_html_map_shows_the_reports_layer_and_each_damages_reports(reports, regi
     assert "reports" not in _page_data(html0) and "repPopup" not in html0 and "@reports" not in html0
     rows = _export_rows(sites)
     rows[0][5] = '<img src=x onerror="alert(1)">穴 & 段差'  # a resident's text: shown as text
+    for r in rows[-len(FAR):]:  # the far ones: a negated word, not counted (the popup says so)
+        r[5] = "遠くの通報。穴は、ない"
     ok(patrol("import-reports", store, _write(tmp_path / "mcr.csv", rows, "utf-8")))
     out = tmp_path / "report.html"
     ok(patrol("export", store, "--format", "html", "--out", out))
@@ -324,6 +326,8 @@ def test_html_map_shows_the_reports_layer_and_each_damages_reports(reports, regi
     labels = data["reports"]["kinds"], data["reports"]["matches"]  # (each label once; a row its index)
     assert {rid: tuple(None if i is None else lab[i] for i, lab in zip(r[10:12], labels)) for rid, r in got.items()} == want
     assert {m for _, m in want.values()} >= {"同種 / same kind", "別種 / another kind", None}
+    far = {f[0] for f in FAR}
+    assert {rid: r[12] for rid, r in got.items()} == {rid: "穴 (否定 / negated)" if rid in far else None for rid in got}
 
     probe = """(function () { var q = function (s) { return document.querySelectorAll(s).length; };
         var pop = window.__pop || document.querySelector('.leaflet-popup .reps');
@@ -357,7 +361,8 @@ def test_html_map_shows_the_reports_layer_and_each_damages_reports(reports, regi
     assert f"住民通報 / citizen reports ({len(expected)} 件, 未確認 {n_unseen})" in p["label"], p
     assert "マゼンタの外円 = 住民通報あり" in p["legend"] and "rep=" not in p["hash"], p
     assert p["rep"].startswith("住民通報 / citizen report MCR-90") and "未確認: 20 m 以内に損傷なし" in p["rep"], p
-    assert "通報の種類 kind不明 / unknown投稿日時" in p["rep"], p["rep"]  # (an 未確認 one: no damage, no match)
+    # (an 未確認 one: no damage, no match; its 穴 not counted, and why)
+    assert "通報の種類 kind不明 / unknown数えなかった語 not counted穴 (否定 / negated)投稿日時" in p["rep"], p["rep"]
     # a matched report's popup: its kind and whether its damage is of it
     rid = p["matched"].split("住民通報 / citizen report ", 1)[1].split("損傷 damage", 1)[0]
     k, m = want[rid]
@@ -594,6 +599,25 @@ WORDED_KINDS = [
     ("道路", "ガードレール沿いの路面にひび割れ", "crack"), ("道路", "マンホールの周りに穴", "pothole"),
     ("Road", "Pothole not repaired", "pothole"), ("Road", "cracks along the curb", "crack"),
     ("道路", "ふたつの穴がある", "pothole"),
+    # a report naming two kinds is 不明 (as 穴やひびがある): "but also", だけでなく, のほかに … say both are there
+    ("Road", "not only potholes but also cracks", None), ("Road", "Not just a pothole but also a crack", None),
+    ("道路", "穴だけでなくひび割れもある", None), ("道路", "穴のほかにひびもある", None), ("道路", "穴のみならず亀裂も", None),
+    ("Road", "Not a pothole but a crack", "crack"), ("道路", "穴ではなく、ひびもない", None),
+    # a 、 or a space (full-width too) between the word and its negation, the negation in kanji
+    ("道路", "穴は、ない", None), ("道路", "穴は ない", None), ("道路", "穴は\u3000ない", None), ("道路", "穴は無い", None),
+    ("道路", "穴が、ない", None), ("道路", "穴は、ありませんでした", None), ("道路", "穴は 見当たりません", None),
+    ("点検", "ひび割れ：なし", None), ("道路", "穴でなく段差です", None), ("道路", "穴でもひびでもない", None),
+    ("道路", "穴は、まだ直っていない", "pothole"), ("道路", "穴は、危ない", "pothole"), ("道路", "穴でなく、ひび", "crack"),
+    ("道路", "穴、ないしはひび", None), ("道路", "穴はないし、ひびもない", None),
+    # words as residents write them
+    ("道路", "穴ぼこはない", None), ("道路", "ひびわれはない", None), ("道路", "割れ目は見当たらない", None),
+    ("道路", "割れ目がある", "crack"), ("道路", "ヒビワレあり", "crack"), ("Road", "pot-hole in the left lane", "pothole"),
+    ("Road", "Pot holes everywhere", "pothole"), ("Road", "big hole in the road", "pothole"),
+    ("Road", "the whole lane is cracked", "crack"), ("Road", "a hole near the manhole", "pothole"),
+    ("Road", "there is no pothole", None), ("Road", "it isn't a crack", None), ("Road", "there are no holes", None),
+    ("Road", "neither a pothole nor a crack, just a bump", None), ("Road", "there's a hole in the fence", None),
+    ("Road", "the sign has a hole", None), ("Road", "the manhole cover is cracked", None),
+    ("Road", "nice watering hole by the crossing", None), ("Road", "a sinkhole opened", "pothole"),
 ]
 
 
@@ -606,6 +630,26 @@ def test_report_kinds_do_not_count_a_negated_word_or_a_roadside_things_damage():
                                                                                                      "want"]))))
     want = {b: k for _, b, k in WORDED_KINDS}
     assert got == want, {b: (got[b], k) for b, k in want.items() if got[b] != k}
+
+
+def test_report_words_say_which_words_were_not_counted_and_why():
+    """Each report's words not counted, in the order written, each once, with its rule's short name (the workbook's
+    数えなかった語 and the map's popup): the kind words of a negation (a run: ひび割れ; an English word with its
+    ending), of a roadside thing, of an idiom; none for a report whose words all count."""
+    import pandas as pd
+
+    from detector.citizen import not_counted_text, report_words
+
+    texts = {"穴は、ない": ("不明", "穴 (否定)"), "穴はないし、ひびもない": (None, "穴 (否定), ひび (否定)"),
+             "ひび割れ：なし、穴：あり": ("pothole", "ひび割れ (否定)"),
+             "カーブミラーが割れていて、その下の道路に穴": ("pothole", "割れ (付属物)"),
+             "穴場のラーメン屋の前に穴。穴場です": ("pothole", "穴 (慣用語)"), "振動がひびく": (None, "ひび (響く)"),
+             "No pothole, the sign is cracked": (None, "pothole (否定), cracked (付属物)"),
+             "以前通報した穴がまだ直っていない": ("pothole", None), "段差があります": (None, None)}
+    kinds, why = report_words(pd.DataFrame({"category": "道路", "body": list(texts)}))
+    got = {t: (k, not_counted_text(w)) for t, k, w in zip(texts, kinds, why)}
+    assert got == {t: (None if k == "不明" else k, w) for t, (k, w) in texts.items()}, got
+    assert not_counted_text(why[0], "en") == "穴 (negated)" and not_counted_text(why[0], "both") == "穴 (否定 / negated)"
 
 
 def test_a_negated_or_roadside_word_does_not_move_a_report(registry, tmp_path):
@@ -657,8 +701,14 @@ def test_a_negated_or_roadside_word_does_not_move_a_report(registry, tmp_path):
         want = (expected[rid], LABEL[kinds[rid]], _match_label(kinds[rid], expected[rid], classes))
         assert (row[keys.index("candidate_id")], row[keys.index("kind")], row[keys.index("match")]) == want, \
             (rid, words[rid][1], row)
+    # which words were not counted, and why: an office worker sees why a report saying 穴 is not a pothole's
+    assert {rid: row[keys.index("not_counted")] for rid, row in got.items()} == {
+        "P-1": "ひび割れ (否定)", "P-2": "割れ (付属物)", "P-3": "crack (否定)", "P-4": "穴 (否定)", "P-5": "pothole (否定)",
+        "P-6": None, "C-1": "穴 (否定)", "C-2": "穴 (付属物)"}
+    assert "words not counted" in wb["reports"].cell(1, keys.index("not_counted") + 1).value
     notes = [(a, b) for a, b, *_ in wb["legend"].iter_rows(values_only=True) if a == "数えない言葉 not counted"]
     assert len(notes) == 5 and any("穴はない" in b for _, b in notes) and any("カーブミラー" in b for _, b in notes), notes
+    assert any(a == "数えなかった語 words not counted" for a, *_ in wb["legend"].iter_rows(values_only=True))
 
 
 #: a popup opened on the map by a click on its line or marker (as a finger does: at the point of it in the map's view)
