@@ -132,7 +132,7 @@ def main() -> None:
         for what, x, y in (("damages", cands["lon"].to_numpy(float), cands["lat"].to_numpy(float)),
                            ("points", np.asarray(lon), np.asarray(lat))):
             t_old, old = best(lambda: [_old_rule(ar, x, y) for ar in areas])
-            t_new, new = best(lambda: [_fresh(ar).contains_lonlat(x, y) for ar in areas])
+            t_new, new = best(lambda: [_fresh(ar).contains_lonlat(x, y, []) for ar in areas])  # (as the CLI: its notes)
             old, new = np.array(old), np.array(new)
             notes: list[str] = []
             areas[0].contains_lonlat(x, y, notes)

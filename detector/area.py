@@ -112,10 +112,11 @@ class Area:
             self._metric = (fn, shapely.boundary(parts), shapely.STRtree(parts))
         return self._metric
 
-    def assign(self, x: np.ndarray, y: np.ndarray) -> Assignment:
+    def assign(self, x: np.ndarray, y: np.ndarray, near: bool = True) -> Assignment:
         """Which points (``x``, ``y`` in ``crs``, finite) belong to the area, each point to one polygon of the file:
         the one it lies in (or on the edge of); in several, the one it lies deepest in (on a shared edge: the first in
-        the file); in none, the nearest within ``gap_m``. Vectorised: no loop over the points."""
+        the file); in none, the nearest within ``gap_m``. ``near``: also the distance of those in none within NEAR_M
+        (for the note; without it and without a gap, not looked for). Vectorised: no loop over the points."""
         n = len(x)
         pts = shapely.points(np.asarray(x, float), np.asarray(y, float))
         dist = np.full(n, np.inf)
@@ -142,11 +143,11 @@ class Area:
                 mine[p[first]] = self.kept[f[first]]
         dist[covered] = 0.0
         out = np.flatnonzero(~covered)
-        if len(out):  # in none: the nearest within the gap (and, for the note, within NEAR_M)
+        if len(out) and (near or self.gap_m > 0):  # in none: the nearest within the gap (the note: within NEAR_M)
             fn, _, tree = self._in_metres()
-            near = shapely.points(fn(np.column_stack([x[out], y[out]])))
-            (q, f), d = tree.query_nearest(near, max_distance=max(self.gap_m, NEAR_M), return_distance=True,
-                                           all_matches=True)
+            pts_m = shapely.points(fn(np.column_stack([x[out], y[out]])))
+            (q, f), d = tree.query_nearest(pts_m, max_distance=max(self.gap_m, NEAR_M if near else 0.0),
+                                           return_distance=True, all_matches=True)
             if len(q):
                 order = np.lexsort((f, np.round(d / TIE_M), q))  # equally near: the first in the file
                 q, f, d = q[order], f[order], d[order]
@@ -170,7 +171,7 @@ class Area:
             tr = self._to_area("EPSG:4326")
             if tr is not None:
                 x, y = (np.asarray(v, float) for v in tr.transform(x, y))
-        a = self.assign(x, y)
+        a = self.assign(x, y, near=notes is not None and not self.kept.all())
         out[ok] = a.mine
         if notes is not None:
             notes.extend(self._notes(a, len(lon), int((~ok).sum()), what))
