@@ -36,7 +36,11 @@ _ROADS_HELP = "road network: GeoJSON, GeoPackage, Shapefile, FlatGeobuf or OSM (
 _STORE_HELP = "merge the candidates into this registry (GeoPackage; created if missing)"
 _AREA_HELP = ("only this district: a file of polygons (GeoJSON, GeoPackage, Shapefile .shp/.zip; any CRS): the "
               "damages inside them; segments, due and the html map's network: the segments that cross them, whole")
-_AREA_WHERE_HELP = ("FIELD=VALUE: only the polygons of --area whose FIELD is VALUE (e.g. 名称=北部土木事務所)")
+_AREA_WHERE_HELP = ("FIELD=VALUE: only the polygons of --area whose FIELD is VALUE (e.g. 名称=北部土木事務所); a "
+                    "damage in several polygons of the file (an overlap, a shared edge) counts in the one it lies "
+                    "deepest in")
+_AREA_GAP_HELP = ("metres: a damage in no polygon of --area counts in the nearest within this (a gap between two "
+                  "districts, a district drawn short of its roads); default 0")
 _REGISTRY_HELP = "the registry (GeoPackage) that run/locate --store wrote"
 _TRACK_HELP = ("GPS track file (GPX, NMEA 0183, CSV/TSV, KML/KMZ), repeatable: positions for frames without their own GPS fix, "
                "in every drive (a track file inside a drive folder is found without this, for its folder)")
@@ -965,6 +969,7 @@ def export(
                                                         "2026/1/5, 令和8年1月5日 …"),
     area: Optional[Path] = typer.Option(None, "--area", help=_AREA_HELP),
     area_where: Optional[str] = typer.Option(None, "--area-where", help=_AREA_WHERE_HELP),
+    area_gap: Optional[float] = typer.Option(None, "--area-gap", help=_AREA_GAP_HELP),
 ):
     """Export the registry for GIS, Excel, Google Earth or a browser."""
     from detector.errors import PatrolError
@@ -974,13 +979,14 @@ def export(
     format = format.strip().lower()
     if format == "reports":
         return _export_reports(store, out, config, status_=status_, since=since, roads=roads, crs=crs,
-                               encoding=encoding, max_mb=max_mb, at=at, area=area, area_where=area_where)
+                               encoding=encoding, max_mb=max_mb, at=at, area=area, area_where=area_where,
+                               area_gap=area_gap)
     if format == "due":
         return _export_due(store, out, roads, config, at, area, area_where, status_=status_, since=since, crs=crs,
-                           encoding=encoding, max_mb=max_mb)
+                           encoding=encoding, max_mb=max_mb, area_gap=area_gap)
     if format == "jobs":
         return _export_jobs(store, out, roads, config, status_, area, area_where, since=since, crs=crs,
-                            encoding=encoding, max_mb=max_mb, at=at)
+                            encoding=encoding, max_mb=max_mb, at=at, area_gap=area_gap)
     if format not in EXPORT_FORMATS:
         raise PatrolError(f"unknown format {format!r}; choose one of "
                           f"{', '.join(EXPORT_FORMATS + ('due', 'jobs', 'reports'))}",
@@ -991,7 +997,7 @@ def export(
         raise UsageError(f"is not for --format {format} (--at is the day --format due plans for)", None, "--at")
     if format == "segments":
         return _export_segments(store, out, status_, since, roads, config, crs=crs, encoding=encoding, max_mb=max_mb,
-                                area=area, area_where=area_where)
+                                area=area, area_where=area_where, area_gap=area_gap)
     if format == "ledger":  # refused before the registry is read: --out not .xlsx, --crs, --encoding, --max-mb
         from detector.ledger import check_options
 
@@ -1001,7 +1007,7 @@ def export(
     statuses = _status_option(status_)
     cfg = _config(config)
     since_d = _day_option(since, cfg, "--since")  # the dates a crew's checked_at takes; a time: its day
-    district = _area_option(area, area_where, cfg)  # a bad file or --area-where: refused before any work
+    district = _area_option(area, area_where, cfg, area_gap)  # a bad file or --area-where: refused before any work
     from detector.roads import join_fields, load_roads, require_network
 
     net = load_roads(roads, cfg) if roads is not None else None
@@ -1030,9 +1036,10 @@ def export(
             today = cfg.today()
             due = due_table(shown, frames if since_d is None else st.survey_frames(), cfg, today)
     in_area = ""
-    if district is not None:  # the damages inside the area, by their position
+    area_notes: list[str] = []
+    if district is not None:  # the damages of the area, by their position (each of one polygon of its file)
         n_all = len(df)
-        df = df[district.inside(df)].reset_index(drop=True)
+        df = df[district.inside(df, area_notes)].reset_index(drop=True)
         in_area = "; " + district.said(len(df), n_all)
     if format == "html" and matched is not None:  # the map's 住民通報 layer: the reports of the damages it shows, and
         # those not yet seen by a patrol (in the area, with --area)
@@ -1058,6 +1065,8 @@ def export(
         console.print(msg, soft_wrap=True, markup=False, highlight=False)
     for msg in notes:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
+    for msg in area_notes:  # damages in no district of the file, across a gap, on a shared edge
+        err_console.print(f"note: {msg}", soft_wrap=True, markup=False, highlight=False)
     console.print(f"{plural(len(df), 'damage')} → {out}" + (f" ({target.to_string()})" if target is not None else "")
                   + (f" ({encoding or 'cp932'})" if format == "shp" else "") + in_area, soft_wrap=True, markup=False,
                   highlight=False)
@@ -1075,7 +1084,8 @@ def _export_reports(store: Path, out: Path, config: Optional[Path], **other) -> 
 
     for key, v in other.items():
         if v is not None:
-            flag = {"status_": "--status", "max_mb": "--max-mb", "area_where": "--area-where"}.get(key, f"--{key}")
+            flag = {"status_": "--status", "max_mb": "--max-mb", "area_where": "--area-where",
+                    "area_gap": "--area-gap"}.get(key, f"--{key}")
             raise UsageError("is not for --format reports (every report held, by its own position: --config's "
                              "reports.radius_m is the one setting)", None, flag)
     if Path(out).suffix.lower() not in REPORT_FILES:
@@ -1091,25 +1101,28 @@ def _export_reports(store: Path, out: Path, config: Optional[Path], **other) -> 
                   markup=False, highlight=False)
 
 
-def _area_option(area: Optional[Path], where: Optional[str], cfg=None):
-    """``--area FILE [--area-where FIELD=VALUE]``: the district (``detector.area.Area``) or None; how its file was
-    read (a guessed .dbf encoding) said on stderr."""
+def _area_option(area: Optional[Path], where: Optional[str], cfg=None, gap: Optional[float] = None):
+    """``--area FILE [--area-where FIELD=VALUE] [--area-gap METRES]``: the district (``detector.area.Area``) or None;
+    how its file was read (a guessed .dbf encoding) said on stderr."""
     if area is None:
-        if where is not None:
-            from detector.errors import UsageError
+        for flag, v, why in (("--area-where", where, "the polygons it picks from"),
+                             ("--area-gap", gap, "the polygons whose gaps it closes")):
+            if v is not None:
+                from detector.errors import UsageError
 
-            raise UsageError("needs --area FILE (the polygons it picks from)", None, "--area-where")
+                raise UsageError(f"needs --area FILE ({why})", None, flag)
         return None
     from detector.area import load_area
 
-    district = load_area(area, where, cfg)
+    district = load_area(area, where, cfg, gap)
     for msg in district.warnings:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
     return district
 
 
 def _export_segments(store: Path, out: Path, status_, since: Optional[str], roads: Optional[Path],
-                     config: Optional[Path], crs=None, encoding=None, max_mb=None, area=None, area_where=None) -> None:
+                     config: Optional[Path], crs=None, encoding=None, max_mb=None, area=None, area_where=None,
+                     area_gap=None) -> None:
     """``patrol export --format segments``: segments.geojson of the whole registry (README: The condition of the
     network). The damages: the registry's own (not those merged into another), open ones unless ``--status`` says;
     the survey: every positioned frame of every drive held whose look was good (a frame too dark, glared or blurred
@@ -1119,7 +1132,9 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
 
     for flag, v, why in (("--crs", crs, "its GeoJSON is WGS 84, its GeoPackage in the road network's CRS"),
                          ("--encoding", encoding, "its GeoJSON and GeoPackage are UTF-8; --encoding is the Shapefile's"),
-                         ("--max-mb", max_mb, "no photos to make smaller: --max-mb fits the html map for a mail")):
+                         ("--max-mb", max_mb, "no photos to make smaller: --max-mb fits the html map for a mail"),
+                         ("--area-gap", area_gap, "its rows are the segments crossing --area, whole, with every damage "
+                                                  "on them; --area-gap is where a damage in no polygon counts")):
         if v is not None:
             raise UsageError(f"is not for --format segments ({why})", None, flag)
     if roads is None:
@@ -1181,7 +1196,9 @@ def _export_due(store: Path, out: Path, roads: Optional[Path], config: Optional[
            "since": ("--since", "every drive held counts; --at is the day it plans for"),
            "crs": ("--crs", "its GeoPackage is in the road network's CRS, its GeoJSON WGS 84"),
            "encoding": ("--encoding", "its files are UTF-8; --encoding is the Shapefile's"),
-           "max_mb": ("--max-mb", "no photos: --max-mb fits the html map for a mail")}
+           "max_mb": ("--max-mb", "no photos: --max-mb fits the html map for a mail"),
+           "area_gap": ("--area-gap", "its rows are the segments crossing --area, whole; --area-gap is where a damage "
+                                      "in no polygon counts")}
     for key, v in other.items():
         if v is not None:
             raise UsageError(f"is not for --format due ({why[key][1]})", None, why[key][0])
@@ -1229,7 +1246,8 @@ def _export_due(store: Path, out: Path, roads: Optional[Path], config: Optional[
 
 
 def _export_jobs(store: Path, out: Path, roads: Optional[Path], config: Optional[Path], status_,
-                 area: Optional[Path] = None, area_where: Optional[str] = None, **other) -> None:
+                 area: Optional[Path] = None, area_where: Optional[str] = None, area_gap: Optional[float] = None,
+                 **other) -> None:
     """``patrol export --format jobs``: repair jobs (補修工区), the registry's damages (the open ones unless
     ``--status`` says; in ``--area``) within ``jobs.gap_m`` of each other on one road bundled, one row per job, most
     severe first (README: Repair jobs)."""
@@ -1253,7 +1271,7 @@ def _export_jobs(store: Path, out: Path, roads: Optional[Path], config: Optional
                          "--out")
     statuses = condition_statuses(_status_option(status_))  # the open ones unless --status says
     cfg = _config(config)
-    district = _area_option(area, area_where, cfg)
+    district = _area_option(area, area_where, cfg, area_gap)
     from detector.roads import load_roads
 
     net = load_roads(roads, cfg)
@@ -1264,9 +1282,10 @@ def _export_jobs(store: Path, out: Path, roads: Optional[Path], config: Optional
 
             df = add_report_columns(df, registry_matches(st, cfg)[0])
     in_area = ""
-    if district is not None:  # the damages inside the area, by their position (as the lists)
+    area_notes: list[str] = []
+    if district is not None:  # the damages of the area, by their position (as the lists)
         n_all = len(df)
-        df = df[district.inside(df)].reset_index(drop=True)
+        df = df[district.inside(df, area_notes)].reset_index(drop=True)
         in_area = "; " + district.said(len(df), n_all)
     jobs = job_table(df, net, cfg)
     t = jobs.table
@@ -1275,13 +1294,16 @@ def _export_jobs(store: Path, out: Path, roads: Optional[Path], config: Optional
     if jobs.road_field:  # a network naming no road: the kept field that told the roads apart
         meta["road_field"] = jobs.road_field
     if district is not None:
-        meta["area"] = {"file": district.path.name, "where": area_where, "name": district.label}
+        meta["area"] = {"file": district.path.name, "where": area_where, "name": district.label,
+                        **({"gap_m": district.gap_m} if district.gap_m else {})}
     write(jobs, out, cfg, meta, statuses)
     for msg in list(net.read_warnings) + jobs.notes:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
     if jobs.placed:
         err_console.print(f"note: {plural(jobs.placed, 'damage')} placed on the network anew (their stored segment is "
                           f"not in {Path(roads).name})", soft_wrap=True, markup=False, highlight=False)
+    for msg in area_notes:  # damages in no district of the file, across a gap, on a shared edge
+        err_console.print(f"note: {msg}", soft_wrap=True, markup=False, highlight=False)
     multi = int((t["n_damages"] > 1).sum())
     cost = (f", repair cost est. {int(t['cost'].sum()):,} {jobs.currency}".rstrip() if "cost" in t.columns else "")
     console.print(f"{plural(jobs.n_damages, 'damage')} ({'/'.join(statuses)}) → {plural(len(t), 'repair job')} "
@@ -1308,6 +1330,7 @@ def stats(
     out: Optional[Path] = typer.Option(None, "--out", help="write the table: FILE.csv (UTF-8 with BOM) or FILE.xlsx"),
     area: Optional[Path] = typer.Option(None, "--area", help=_AREA_HELP),
     area_where: Optional[str] = typer.Option(None, "--area-where", help=_AREA_WHERE_HELP),
+    area_gap: Optional[float] = typer.Option(None, "--area-gap", help=_AREA_GAP_HELP),
 ):
     """The registry's figures per month, week or year: damages found, repaired, not an issue, reopened, open at the
     period's end, days to repair (median, 90th percentile), the backlog's and the repairs' estimated area (and cost,
@@ -1332,7 +1355,7 @@ def stats(
     if group is not None and group not in kept + ["road_name"]:
         raise UsageError(f"cannot group by {group!r}: give road_name or a kept road field (roads.keep_fields: "
                          f"{', '.join(kept) or 'none in this config'})", field="--group")
-    district = _area_option(area, area_where, cfg)  # a bad file or --area-where: refused before any work
+    district = _area_option(area, area_where, cfg, area_gap)  # a bad file or --area-where: refused before any work
     net = notes = None
     if group is not None and group != "road_name":
         from detector.roads import load_roads, require_network
@@ -1343,9 +1366,10 @@ def stats(
         cands, hist, seen = read_registry(st)
     notes = []
     in_area = None
-    if district is not None:  # the damages inside the area, by their position; their history with them
+    area_notes: list[str] = []
+    if district is not None:  # the damages of the area, by their position; their history with them
         n_all = len(cands)
-        cands = cands[district.inside(cands)].reset_index(drop=True)
+        cands = cands[district.inside(cands, area_notes)].reset_index(drop=True)
         ids = set(cands["candidate_id"])
         hist = hist[hist["candidate_id"].isin(ids)].reset_index(drop=True)
         seen = seen[seen["candidate_id"].isin(ids)].reset_index(drop=True)
@@ -1361,6 +1385,8 @@ def stats(
                   today=today, seen=seen)
     for msg in notes:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
+    for msg in area_notes:  # damages in no district of the file (the districts' figures short), on a shared edge
+        err_console.print(f"note: {msg}", soft_wrap=True, markup=False, highlight=False)
     title = (f"registry figures by {by}" + (f" (all {group})" if group else "")
              + (f" in area {district.label}" if district is not None else ""))
     # the backlog's area at each period's end and the repairs' area in it (and their cost, with the city's unit

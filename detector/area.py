@@ -1,18 +1,29 @@
-"""A district's area (土木事務所・管区): ``patrol export`` and ``patrol stats`` ``--area FILE [--area-where FIELD=VALUE]``.
+"""A district's area (土木事務所・管区): ``patrol export`` and ``patrol stats`` ``--area FILE
+[--area-where FIELD=VALUE] [--area-gap METRES]``.
 
-``load_area(path, where)`` reads the polygons of a GeoJSON / GeoPackage / Shapefile (``.shp`` or zipped ``.zip``) /
-FlatGeobuf in any CRS (a file without one: lon/lat when its coordinates look so, as ``roads.load_roads`` takes a
-network), MultiPolygons too; ``where`` (``FIELD=VALUE``) keeps the polygons whose FIELD equals VALUE. The area is their
-union, in the file's CRS.
+``load_area(path, where, cfg, gap_m)`` reads the polygons of a GeoJSON / GeoPackage / Shapefile (``.shp`` or zipped
+``.zip``) / FlatGeobuf in any CRS (a file without one: lon/lat when its coordinates look so, as ``roads.load_roads``
+takes a network), MultiPolygons too; ``where`` (``FIELD=VALUE``) keeps the polygons whose FIELD equals VALUE. The area
+is their union, in the file's CRS; the file's other polygons are kept beside it (``parts``): they are the other
+districts, which the damages are shared out among.
 
-- ``Area.inside(df)``: the damages (``lat``, ``lon``) inside the area or on its edge: one vectorised ``intersects`` of the
-  prepared polygon over all points, in the file's CRS (a point transforms exactly; a polygon's edges would bend).
-  Without a position: outside.
-- ``Area.clip(net)``: the road network's segments that intersect the area, kept whole (a ``RoadNetwork`` of those).
+- ``Area.inside(df, notes)``: the damages (``lat``, ``lon``) of the area. Each damage belongs to one polygon of the
+  FILE at most (``Area.assign``), so that the districts of one file partition the damages: the polygon it lies in;
+  in several (two districts drawn separately overlap, or it lies on their shared edge): the one it lies deepest in
+  (the largest distance to that polygon's boundary, in metres; equal to the millimetre, on a shared edge: the first of
+  them in the file's order); in none: the nearest within ``gap_m`` (``--area-gap``, default 0: none), else no
+  district. Damages inside a polygon or on its edge are tested in the file's CRS (a point transforms exactly; a
+  polygon's edges would bend), with an STRtree of the points queried by the (prepared) polygons; the depths and gaps
+  only where needed, in metres (a lon/lat file: scaled about its middle, an affine map that keeps edges straight).
+  Without a position: outside. ``notes`` gets the one-line notes of what the file's edges did: damages in no
+  polygon of a file of several (the districts' figures then add up to less than the whole), given across a gap,
+  or on a shared edge / in an overlap of the area's and another district's polygons.
+- ``Area.clip(net)``: the road network's segments that intersect the area, kept whole (a ``RoadNetwork`` of those):
+  a segment across a border belongs to both districts.
 
 Errors: a file that is missing, unreadable, holds no polygons or no CRS: ``InputError`` (exit 3) naming it; a
 ``--area-where`` without ``=``, of a column the file lacks (the columns listed) or a value no polygon has (a few
-values listed): ``UsageError`` (exit 2) naming the file.
+values listed), a negative ``--area-gap``: ``UsageError`` (exit 2) naming the file.
 """
 
 from __future__ import annotations
@@ -32,6 +43,26 @@ AREA_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb", ".sqlite"
 POLYGON_TYPES = ("Polygon", "MultiPolygon")
 #: values of the --area-where column named in the error when none matches
 SHOW_VALUES = 8
+#: depths (distances to a polygon's boundary) equal to this are equal: a damage on two districts' shared edge (drawn
+#: twice, its vertices a little apart) is on it, and the first of the two in the file's order takes it
+TIE_M = 0.001
+#: a damage in no polygon of the file within this of one is said apart in the note (a gap between two districts'
+#: polygons, a district drawn short of its roads), with the --area-gap that would count it in the nearest
+NEAR_M = 50.0
+
+
+@dataclass
+class Assignment:
+    """Where each point lies among the file's polygons (``Area.assign``), all per point: ``mine`` it belongs to the
+    area; ``covered`` it lies in (or on the edge of) a polygon of the file; ``shared`` in one of the area's and in
+    another's too (an overlap, a shared edge); ``dist`` its distance (m) to the nearest polygon where it lies in none
+    and one is within ``max(gap_m, NEAR_M)`` (else inf; 0 where covered); ``by_gap`` it lies in none and counts in
+    the nearest, within ``gap_m``."""
+    mine: np.ndarray
+    covered: np.ndarray
+    shared: np.ndarray
+    dist: np.ndarray
+    by_gap: np.ndarray
 
 
 @dataclass
@@ -40,32 +71,150 @@ class Area:
     crs: CRS
     label: str  # what the summaries call it: the --area-where value, else the file's name
     path: Path
-    n_polygons: int
+    n_polygons: int  # the polygons kept
     warnings: list = dataclasses.field(default_factory=list)  # how the file was read (a guessed .dbf encoding)
+    parts: np.ndarray | None = None  # every polygon feature of the file, in its order (prepared), in ``crs``
+    kept: np.ndarray | None = None  # per part: picked by --area-where (all without it)
+    gap_m: float = 0.0  # --area-gap: a damage in no polygon counts in the nearest within this (m)
+    _metric: tuple | None = dataclasses.field(default=None, repr=False)  # (to metres, parts' boundaries, STRtree)
+
+    def __post_init__(self):
+        if self.parts is None:  # an area of one polygon (its union)
+            self.parts = np.array([self.geom], dtype=object)
+        if self.kept is None:
+            self.kept = np.ones(len(self.parts), dtype=bool)
 
     def _to_area(self, src) -> Transformer | None:
         return None if CRS.from_user_input(src) == self.crs else Transformer.from_crs(src, self.crs, always_xy=True)
 
-    def contains_lonlat(self, lon, lat) -> np.ndarray:
-        """True where (lon, lat) (WGS 84) lies inside the area or on its edge; NaN: False. Vectorised."""
+    def _in_metres(self):
+        """(a function of (N, 2) coordinates in ``crs`` to metres, the parts' boundaries and an STRtree of the parts,
+        both in metres). Projected: by the CRS's unit; lon/lat: scaled about the file's middle (metres per degree
+        of the ellipsoid there: over a city, 0.1 % off at 10 km north or south), affine: an edge stays straight, a
+        point on it on it."""
+        if self._metric is None:
+            if self.crs.is_geographic:
+                x0, y0, x1, y1 = shapely.total_bounds(self.parts)
+                lon0, lat0 = (x0 + x1) / 2, (y0 + y1) / 2
+                f = np.radians(lat0)
+                k = np.array([111412.84 * np.cos(f) - 93.5 * np.cos(3 * f) + 0.118 * np.cos(5 * f),
+                              111132.954 - 559.822 * np.cos(2 * f) + 1.175 * np.cos(4 * f)])
+                o = np.array([lon0, lat0])
+
+                def fn(c):
+                    return (c - o) * k
+            else:
+                unit = float(self.crs.axis_info[0].unit_conversion_factor) if self.crs.axis_info else 1.0
+
+                def fn(c):
+                    return c * unit
+            parts = shapely.transform(self.parts, fn)
+            self._metric = (fn, shapely.boundary(parts), shapely.STRtree(parts))
+        return self._metric
+
+    def assign(self, x: np.ndarray, y: np.ndarray, near: bool = True) -> Assignment:
+        """Which points (``x``, ``y`` in ``crs``, finite) belong to the area, each point to one polygon of the file:
+        the one it lies in (or on the edge of); in several, the one it lies deepest in (on a shared edge: the first in
+        the file); in none, the nearest within ``gap_m``. ``near``: also the distance of those in none within NEAR_M
+        (for the note; without it and without a gap, not looked for). Vectorised: no loop over the points."""
+        n = len(x)
+        pts = shapely.points(np.asarray(x, float), np.asarray(y, float))
+        dist = np.full(n, np.inf)
+        by_gap = np.zeros(n, dtype=bool)
+        shared = np.zeros(n, dtype=bool)
+        if not n:
+            return Assignment(shared.copy(), shared.copy(), shared, dist, by_gap)
+        if self.kept.all():  # the whole file: in it or on its edge (the union's prepared test), none to share with
+            mine = shapely.intersects(self.geom, pts)
+            covered = mine.copy()
+        else:  # every (polygon, point) with the point in it or on its edge: the points' tree queried by the polygons
+            fi, pi = shapely.STRtree(pts).query(self.parts, predicate="intersects")
+            covered = np.bincount(pi, minlength=n) > 0
+            mine = np.bincount(pi, weights=self.kept[fi], minlength=n) > 0
+            shared = mine & (np.bincount(pi, weights=~self.kept[fi], minlength=n) > 0)
+            pair = shared[pi]
+            if pair.any():  # in the area's polygon and another's: the deepest (to the millimetre), then the first
+                fn, bounds, _ = self._in_metres()
+                p, f = pi[pair], fi[pair]
+                depth = shapely.distance(shapely.points(fn(np.column_stack([x[p], y[p]]))), bounds[f])
+                order = np.lexsort((f, -np.round(depth / TIE_M), p))
+                p, f = p[order], f[order]
+                first = np.r_[True, p[1:] != p[:-1]]
+                mine[p[first]] = self.kept[f[first]]
+        dist[covered] = 0.0
+        out = np.flatnonzero(~covered)
+        if len(out) and (near or self.gap_m > 0):  # in none: the nearest within the gap (the note: within NEAR_M)
+            fn, _, tree = self._in_metres()
+            pts_m = shapely.points(fn(np.column_stack([x[out], y[out]])))
+            (q, f), d = tree.query_nearest(pts_m, max_distance=max(self.gap_m, NEAR_M if near else 0.0),
+                                           return_distance=True, all_matches=True)
+            if len(q):
+                order = np.lexsort((f, np.round(d / TIE_M), q))  # equally near: the first in the file
+                q, f, d = q[order], f[order], d[order]
+                first = np.r_[True, q[1:] != q[:-1]]
+                q, f, d = out[q[first]], f[first], d[first]
+                dist[q] = d
+                take = d <= self.gap_m
+                by_gap[q[take]] = True
+                mine[q[take]] = self.kept[f[take]]
+        return Assignment(mine, covered, shared, dist, by_gap)
+
+    def contains_lonlat(self, lon, lat, notes: list | None = None, what: str = "damage") -> np.ndarray:
+        """True where (lon, lat) (WGS 84) belongs to the area (``assign``: to a polygon of it); NaN: False.
+        Vectorised. ``notes``: the one-line notes of the file's gaps, overlaps and shared edges (``_notes``)."""
         lon = pd.to_numeric(pd.Series(np.asarray(lon, dtype=object)), errors="coerce").to_numpy(float)
         lat = pd.to_numeric(pd.Series(np.asarray(lat, dtype=object)), errors="coerce").to_numpy(float)
         ok = np.isfinite(lon) & np.isfinite(lat)
         out = np.zeros(len(lon), dtype=bool)
-        if not ok.any():
-            return out
         x, y = lon[ok], lat[ok]
-        tr = self._to_area("EPSG:4326")
-        if tr is not None:
-            x, y = (np.asarray(v, float) for v in tr.transform(x, y))
-        out[ok] = shapely.intersects(self.geom, shapely.points(x, y))
+        if len(x):
+            tr = self._to_area("EPSG:4326")
+            if tr is not None:
+                x, y = (np.asarray(v, float) for v in tr.transform(x, y))
+        a = self.assign(x, y, near=notes is not None and not self.kept.all())
+        out[ok] = a.mine
+        if notes is not None:
+            notes.extend(self._notes(a, len(lon), int((~ok).sum()), what))
         return out
 
-    def inside(self, df: pd.DataFrame) -> np.ndarray:
-        """The rows of ``df`` (columns ``lat``, ``lon``) inside the area (bool mask)."""
-        if not len(df) or "lat" not in df or "lon" not in df:
-            return np.zeros(len(df), dtype=bool)
-        return self.contains_lonlat(df["lon"].to_numpy(), df["lat"].to_numpy())
+    def inside(self, df: pd.DataFrame, notes: list | None = None, what: str = "damage") -> np.ndarray:
+        """The rows of ``df`` (columns ``lat``, ``lon``) of the area (bool mask); ``notes``: as ``contains_lonlat``."""
+        if "lat" not in df or "lon" not in df:
+            return self.contains_lonlat(np.full(len(df), np.nan), np.full(len(df), np.nan), notes, what)
+        return self.contains_lonlat(df["lon"].to_numpy(), df["lat"].to_numpy(), notes, what)
+
+    def _notes(self, a: Assignment, n: int, no_position: int, what: str) -> list[str]:
+        """What the file's edges did to ``n`` rows (``no_position`` of them without one): in no polygon of a file of
+        several districts (the districts' figures add up to less than the whole; those near one: the --area-gap that
+        counts them), counted across a gap, on a shared edge or in an overlap of the area's and another's polygons."""
+        name, notes = self.path.name, []
+        out = ~a.covered & ~a.by_gap
+        gone = int(out.sum()) + no_position
+        if gone and not self.kept.all():  # a district of a file of several (without --area-where: the summary's count)
+            pos = f" ({no_position} without a position)" if no_position else ""
+            where = (f" and farther than --area-gap {self.gap_m:g} m from every one" if self.gap_m > 0 else "")
+            line = (f"{gone} of {plural(n, what)} {'lies' if gone == 1 else 'lie'} in no polygon of {name}{where}"
+                    f"{pos}: in no district, so the districts' figures add up to {n - gone}, not {n}")
+            near = out & (a.dist <= NEAR_M)
+            if near.any():
+                far = float(a.dist[near].max())
+                line += (f"; {int(near.sum())} of them within {NEAR_M:g} m of one (the farthest {far:.1f} m: a gap "
+                         f"between two districts, or a district drawn short of its roads?): --area-gap "
+                         f"{int(np.ceil(far))} counts each in its nearest polygon")
+            notes.append(line)
+        if a.by_gap.any():
+            k = int(a.by_gap.sum())
+            notes.append(f"{k} of {plural(n, what)} {'lies' if k == 1 else 'lie'} in no polygon of {name} but within "
+                         f"--area-gap {self.gap_m:g} m of one: each counted in its nearest polygon "
+                         f"({int((a.by_gap & a.mine).sum())} of them in {self.label})")
+        if a.shared.any():
+            k = int(a.shared.sum())
+            mine = int((a.shared & a.mine).sum())
+            notes.append(f"{plural(k, what)} {'lies' if k == 1 else 'lie'} in a polygon of {self.label} and in another "
+                         f"of {name} (where they overlap, or on their shared edge): each counted once, in the polygon "
+                         f"it lies deepest in (on a shared edge: the first of them in the file): {mine} in "
+                         f"{self.label}, {k - mine} in another district")
+        return notes
 
     def intersecting(self, geoms: np.ndarray, crs) -> np.ndarray:
         """True where a geometry (in ``crs``) intersects the area (its coordinates taken into the area's CRS)."""
@@ -135,15 +284,19 @@ def _matches(col: pd.Series, value: str) -> np.ndarray:
     return hit
 
 
-def load_area(path: str | Path, where: str | None = None, cfg=None) -> Area:
-    """The area of ``path``'s polygons (those whose FIELD is VALUE with ``where``); ``cfg``: for ``roads.encoding``
-    (a Shapefile's .dbf without a .cpg is read as ``roads.shapefile_encoding`` tells)."""
+def load_area(path: str | Path, where: str | None = None, cfg=None, gap_m: float | None = None) -> Area:
+    """The area of ``path``'s polygons (those whose FIELD is VALUE with ``where``), the file's other polygons beside
+    it; ``cfg``: for ``roads.encoding`` (a Shapefile's .dbf without a .cpg is read as ``roads.shapefile_encoding``
+    tells); ``gap_m`` (``--area-gap``): a damage in no polygon counts in the nearest within it."""
     import geopandas as gpd
 
     from .config import Config
 
     path = Path(path)
     field_value = _parse_where(where) if where is not None else None  # refused before the file is read
+    gap_m = 0.0 if gap_m is None else float(gap_m)
+    if not np.isfinite(gap_m) or gap_m < 0:
+        raise UsageError(f"{gap_m:g}: give a distance in metres, 0 or more (e.g. 20)", None, "--area-gap")
     if not path.exists():
         raise InputError("file not found", path, "--area")
     if path.is_dir():
@@ -186,6 +339,7 @@ def load_area(path: str | Path, where: str | None = None, cfg=None) -> Area:
                          "--area")
     columns = [str(c) for c in polys.columns if c != polys.geometry.name]
     label = path.name
+    hit = np.ones(len(polys), dtype=bool)
     if field_value is not None:
         field, value = field_value
         if field not in polys.columns or field == polys.geometry.name:
@@ -197,18 +351,19 @@ def load_area(path: str | Path, where: str | None = None, cfg=None) -> Area:
                                                                  else "")
             raise UsageError(f"no polygon has {field} = {value!r}; values: {shown or 'none (the column is empty)'}",
                              path, "--area-where")
-        polys = polys[hit]
         label = value if not pd.api.types.is_numeric_dtype(polys[field].dtype) else f"{field}={value}"  # not "2"
     crs = _area_crs(polys, path)
-    g = np.asarray(polys.geometry.values, dtype=object)
+    g = np.asarray(polys.geometry.values, dtype=object)  # every district of the file: the damages are shared out
     bad = ~shapely.is_valid(g)
     if bad.any():  # a self-touching ring from a GIS: its area as drawn (make_valid), the polygons of it
         fixed = shapely.make_valid(g[bad])
         g[bad] = [shapely.union_all([p for p in shapely.get_parts(f) if shapely.get_type_id(p) in (3, 6)])
                   for f in fixed]
-    geom = shapely.union_all(g)
+    geom = shapely.union_all(g[hit])
     shapely.prepare(geom)
-    return Area(geom=geom, crs=crs, label=label, path=path, n_polygons=int(len(polys)), warnings=warnings)
+    shapely.prepare(g)
+    return Area(geom=geom, crs=crs, label=label, path=path, n_polygons=int(hit.sum()), warnings=warnings, parts=g,
+                kept=hit, gap_m=gap_m)
 
 
 def _dbf_encoding(path: Path, cfg) -> tuple[str | None, str | None]:

@@ -228,3 +228,166 @@ def test_shapefile_zipped_in_shift_jis(registry, districts, tmp_path):  # noqa: 
                       f"名称={NAMES['north']}"))
         assert _ids(out) == want and f"in area {NAMES['north']}: " in _last(r)
     assert "管区.dbf" in r.stderr and "Shift_JIS" in r.stderr
+
+
+# ------------------------------------------------------------------------------ a file of every district, shared out
+
+#: a file of five districts (管区) in file order, drawn as separately digitised offices' files are: 北部 and 中部
+#: overlap in a ~90 m sliver (R-000001 14 m inside 北部's edge, 74 m inside 中部's; R-000009 78 m and 11 m), 中部 and
+#: 南部 share an edge drawn through R-000016, 南部 and 最南部 leave a ~144 m gap (R-000025 9 m from 南部, R-000027 and
+#: R-000028 14 and 13 m from 最南部, R-000026 60 m from 南部 and 84 m from 最南部), 東部 east of them all, no damage in it.
+#: Boxes of latitudes (the network's extent east-west): a damage's depth in one is its distance to the nearest
+#: horizontal edge (the vertical ones are kilometres away), by hand below.
+OFFICES = ("北部", "中部", "南部", "最南部", "東部")
+EAST = 137.2400
+
+
+def _boxes(lat16: float) -> dict:
+    return {"北部": (36.6840, None), "中部": (lat16, 36.6848), "南部": (36.6790, lat16), "最南部": (None, 36.6777)}
+
+
+@pytest.fixture(scope="module")
+def offices(registry, tmp_path_factory):  # noqa: F811
+    """管区.gpkg (lon/lat, its edge exactly through R-000016: a GeoPackage keeps the doubles), the same file with
+    南部 before 中部 (the tie the other way) and in metres (EPSG:6675, the boxes' edges densified to 1 m first: a
+    parallel stays a parallel to the micrometre); the damages; the oracle by latitude."""
+    con = sqlite3.connect(registry["store"])
+    dmg = pd.read_sql_query("SELECT candidate_id, class, lat, lon, merged_into FROM candidates", con)
+    con.close()
+    lat = dict(zip(dmg["candidate_id"], dmg["lat"]))
+    x0, y0, x1, y1 = gpd.read_file(ROADS).total_bounds
+    boxes = {k: (y0 if lo is None else lo, y1 if hi is None else hi) for k, (lo, hi) in _boxes(lat["R-000016"]).items()}
+    geoms = {k: shapely.box(x0, lo, EAST, hi) for k, (lo, hi) in boxes.items()}
+    geoms["東部"] = shapely.box(EAST, y0, x1, y1)
+    assert (dmg["lon"] < EAST).all()
+    d = tmp_path_factory.mktemp("offices")
+
+    def write(name, order, crs=4326):
+        gdf = gpd.GeoDataFrame({"名称": list(order)}, geometry=[geoms[k] for k in order], crs=4326)
+        if crs != 4326:
+            gdf = gpd.GeoDataFrame(gdf.drop(columns="geometry"), geometry=shapely.segmentize(gdf.geometry.values, 1e-5),
+                                   crs=4326).to_crs(crs)
+        gdf.to_file(d / name)
+        return d / name
+
+    # the oracle: each damage's boxes; the deepest (its latitude's distance to the nearer edge), the first on a tie
+    want, gap = {k: set() for k in OFFICES}, {}
+    for cid, y in lat.items():
+        depth = {k: min(y - lo, hi - y) for k, (lo, hi) in boxes.items() if lo <= y <= hi}
+        if depth:
+            want[max(depth, key=lambda k: (depth[k], -OFFICES.index(k)))].add(cid)
+        else:  # in the gap: the vertical distance to each box (m: ~110,950 m a degree of latitude here)
+            gap[cid] = {k: 110950 * max(lo - y, y - hi) for k, (lo, hi) in boxes.items()}
+    assert set(gap) == {"R-000025", "R-000026", "R-000027", "R-000028"}, gap
+    assert {"R-000001", "R-000009"} <= want["中部"] | want["北部"] and "R-000016" in want["中部"]
+    swapped = ("北部", "南部", "中部", "最南部", "東部")
+    return {"file": write("管区.gpkg", OFFICES), "swapped": write("管区-swapped.gpkg", swapped),
+            "metric": write("管区-6675.gpkg", OFFICES, 6675), "dmg": dmg, "want": want, "gap": gap}
+
+
+def _shares(path, dmg, gap_m=None) -> dict[str, set]:
+    from detector.area import load_area
+
+    return {k: set(dmg.loc[load_area(path, f"名称={k}", gap_m=gap_m).inside(dmg), "candidate_id"]) for k in OFFICES}
+
+
+def test_a_file_of_districts_shares_the_damages_out(offices):
+    """Each damage in at most one district of the file: in an overlap the one it lies deepest in (R-000001 中部,
+    R-000009 北部), on the shared edge the first in the file (R-000016: 中部, or 南部 where the file lists it first),
+    in a gap none, or with --area-gap the nearest polygon within it; the lon/lat file and the metric one alike (but
+    R-000016, which the reprojected edge leaves in one of the two).
+    Without --area-where the file's union (the cover) holds the same damages as the districts together."""
+    from detector.area import load_area
+
+    dmg, want = offices["dmg"], offices["want"]
+    got = _shares(offices["file"], dmg)
+    assert got == want
+    assert "R-000001" in got["中部"] and "R-000009" in got["北部"] and "R-000016" in got["中部"]
+    assert sum(len(v) for v in got.values()) == len(set().union(*got.values())) == len(dmg) - len(offices["gap"])
+    cover = set(dmg.loc[load_area(offices["file"]).inside(dmg), "candidate_id"])
+    assert cover == set().union(*got.values())
+    swapped = _shares(offices["swapped"], dmg)
+    assert "R-000016" in swapped["南部"] and swapped["中部"] == want["中部"] - {"R-000016"}
+    # in metres the edge is a few nanometres off R-000016 (reprojected): it lies in one of the two, either
+    metric = _shares(offices["metric"], dmg)
+    assert {k: v - {"R-000016"} for k, v in metric.items()} == {k: v - {"R-000016"} for k, v in want.items()}
+    assert sum("R-000016" in v for v in metric.values()) == 1 and "R-000016" in metric["中部"] | metric["南部"]
+    # --area-gap 20: R-000025 to 南部 (9 m), R-000027/28 to 最南部 (14, 13 m); R-000026 (60 m) in none; 100: it too
+    g = offices["gap"]
+    assert min(g["R-000026"].values()) > 20 > max(min(v.values()) for k, v in g.items() if k != "R-000026")
+    near = {k: min(v, key=v.get) for k, v in g.items()}
+    for gap_m, taken in ((20, {"R-000025", "R-000027", "R-000028"}), (100, set(g))):
+        got = _shares(offices["file"], dmg, gap_m)
+        assert got == {k: want[k] | {c for c in taken if near[c] == k} for k in OFFICES}, gap_m
+
+
+def test_the_note_says_what_no_district_holds(offices):
+    """One district of the file: a note says how many damages lie in no polygon (the districts' figures add up to
+    the rest), how many within 50 m of one and the --area-gap that would count them; with --area-gap those it gave
+    across the gap; the damages its polygons share with another's. A file of one polygon, or the file whole: none."""
+    from detector.area import load_area
+
+    dmg = offices["dmg"]
+    notes: list[str] = []
+    load_area(offices["file"], "名称=中部").inside(dmg, notes)
+    far = max(min(v.values()) for k, v in offices["gap"].items() if k != "R-000026")  # R-000027: 13.5 m
+    assert notes[0].startswith(f"4 of {len(dmg)} damages lie in no polygon of 管区.gpkg: in no district, so the "
+                               f"districts' figures add up to {len(dmg) - 4}, not {len(dmg)}; 3 of them within 50 m of "
+                               f"one (the farthest {far:.1f} m"), notes
+    assert notes[0].endswith(f"--area-gap {int(np.ceil(far))} counts each in its nearest polygon")
+    assert notes[1].startswith("3 damages lie in a polygon of 中部 and in another of 管区.gpkg (where they overlap, or on "
+                               "their shared edge)") and notes[1].endswith(": 2 in 中部, 1 in another district"), notes
+    assert len(notes) == 2
+    notes = []
+    load_area(offices["file"], "名称=南部", gap_m=20).inside(dmg, notes)
+    assert notes[0].startswith(f"1 of {len(dmg)} damages lies in no polygon of 管区.gpkg and farther than --area-gap "
+                               f"20 m from every one: in no district"), notes
+    assert notes[1] == (f"3 of {len(dmg)} damages lie in no polygon of 管区.gpkg but within --area-gap 20 m of one: each "
+                        "counted in its nearest polygon (1 of them in 南部)")
+    for where in (None, "名称=東部"):
+        notes = []
+        load_area(offices["file"], where).inside(dmg, notes)
+        assert len(notes) == (0 if where is None else 1), notes  # 東部 shares nothing; the whole file: the summary's
+
+
+def test_stats_of_every_district_add_up_to_the_cover(registry, offices, tmp_path):  # noqa: F811
+    """`patrol stats --area 管区.gpkg --area-where 名称=X` over every X adds up, row by row, to the figures of the file
+    whole (`--area 管区.gpkg`), which are the registry's less the damages in no district; each district's run says
+    how many those are."""
+    store, dmg = registry["store"], offices["dmg"]
+    own = dmg[dmg["merged_into"].isna()]
+    gone = own[own["candidate_id"].isin(offices["gap"])]
+
+    def stats(name, *area):
+        out = tmp_path / f"{name}.csv"
+        r = ok(patrol("stats", store, "--until", "2027-01-31", "--out", out, *area))
+        return r, _rows(out)[1]
+
+    _, whole = stats("all")
+    r, cover = stats("cover", "--area", offices["file"])
+    assert f"in area 管区.gpkg: {len(own) - len(gone)} of {len(own)} damages" in r.stdout
+    assert "no polygon" not in r.stderr  # the file whole: the summary says it
+    parts = {}
+    for k in OFFICES:
+        r, parts[k] = stats(k, "--area", offices["file"], "--area-where", f"名称={k}")
+        assert f"note: {len(gone)} of {len(own)} damages lie in no polygon of 管区.gpkg" in r.stderr, r.stderr
+    for key, row in cover.items():
+        for col in ("found", "repaired", "not_an_issue", "reopened", "open", "open_no", "rep_no"):
+            assert _v(row, col) == sum(_v(parts[k][key], col) for k in OFFICES if key in parts[k]), (key, col)
+    found = {c: _v(whole[("2026-11", c)], "found") - int((gone["class"] == c).sum())
+             for c in ("D00", "D10", "D20", "D40")}
+    assert {c: _v(cover[("2026-11", c)], "found") for c in found} == found
+
+
+def test_area_gap_refused_where_it_means_nothing(registry, offices, tmp_path):  # noqa: F811
+    """--area-gap: without --area, negative, or with --format segments / due (their rows are the segments crossing
+    the area, whole): exit 2 naming it."""
+    store = registry["store"]
+    for args in (["stats", store, "--area-gap", "20"],
+                 ["stats", store, "--area", offices["file"], "--area-gap", "-5"],
+                 ["export", store, "--format", "due", "--roads", ROADS, "--out", tmp_path / "d.csv", "--area",
+                  offices["file"], "--area-where", "名称=中部", "--area-gap", "20"],
+                 ["export", store, "--format", "segments", "--roads", ROADS, "--out", tmp_path / "s.geojson",
+                  "--area", offices["file"], "--area-gap", "20"]):
+        r = patrol(*args)
+        assert r.returncode == 2 and "--area-gap" in r.stderr, (args, r.stderr)
