@@ -25,7 +25,7 @@ open ones unless ``--status`` says; the caller selects them) into jobs:
   smallest damage id (so the same registry gives the same list): ``rank`` 1, 2 …;
 - **ids** (``assign_ids``): a job keeps its ``job_id`` (``工区-001``) from list to list, as an office orders a job by it
   and the crew reports against it. The registry records the jobs its lists handed out (``Store.record_jobs``, table
-  ``repair_jobs``: each id's damages, first and last export); each job gets the id of the recorded job that shares
+  ``job_ids``: each id's damages, first and last export); each job gets the id of the recorded job that shares
   most of its damages (ties: the older id), one job per id (the job sharing most keeps it, the other takes its next
   such id if free), a job sharing none a new one after the largest ever given: an id is never given to another
   stretch, also once its damages are all repaired. ``match_ids``: one count of the (job, recorded job) pairs and a few
@@ -58,7 +58,7 @@ JOB_FILES = (".csv", ".xlsx", *SEGMENT_FILES)
 JOB_LAYER = "repair_jobs"
 #: a job's outline on the map: the convex hull of its damages buffered by this (m), so one damage is a disc
 OUTLINE_M = 5.0
-#: ``job_id``: this and the job's number (``repair_jobs.number``: given once, kept), at least 3 digits (工区-001)
+#: ``job_id``: this and the job's number (``job_ids.number``: given once, kept), at least 3 digits (工区-001)
 ID_PREFIX = "工区-"
 
 #: the columns: name, 日本語, English (``cost`` only with ``repair_cost``, ``reports`` only where the registry holds

@@ -101,9 +101,9 @@ def fresh(blank, tmp_path, name="registry.gpkg") -> Path:  # noqa: F811
 
 
 def held(store) -> pd.DataFrame:
-    """The registry's recorded jobs (table repair_jobs), by number."""
+    """The registry's recorded jobs (table job_ids), by number."""
     con = sqlite3.connect(store)
-    df = pd.read_sql_query("SELECT * FROM repair_jobs ORDER BY number", con)
+    df = pd.read_sql_query("SELECT * FROM job_ids ORDER BY number", con)
     con.close()
     return df
 

@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import shapely
 
-from test_export_jobs import ROADS, groups, jobs
+from test_export_jobs import ROADS, blank, groups, jobs  # noqa: F401 (blank: the registry before any list, autouse)
 from test_report import console_errors, probe_of, render, selfcheck, with_probe
 from test_report_condition import page_data
 from test_stats import ok, patrol, registry  # noqa: F401 (the fixture)
@@ -84,7 +84,7 @@ def test_jobs_layer_holds_the_jobs_list_and_opens_a_popup_in_chromium(registry, 
     assert "jobs" not in page_data(tmp_path / "bare.html")
 
 
-def test_jobs_layer_ids_are_the_lists_and_the_map_records_none(registry, tmp_path):  # noqa: F811
+def test_jobs_layer_ids_are_the_lists_and_the_map_records_none(blank, tmp_path):  # noqa: F811
     """The map reads the ids the jobs lists recorded and records none: on a registry no list numbered yet, the
     layer's jobs are 工区-001 … in the list's order, each marked not yet in a list (its popup says so, in Chromium),
     and the registry file is left byte for byte; the jobs list then gives those very ids, and the map made after it
@@ -100,11 +100,7 @@ def test_jobs_layer_ids_are_the_lists_and_the_map_records_none(registry, tmp_pat
         assert r.exit_code == 0, r.output
 
     store = tmp_path / "registry.gpkg"
-    shutil.copy(registry["store"], store)
-    con = __import__("sqlite3").connect(store)
-    con.execute("DROP TABLE IF EXISTS repair_jobs")  # (the module's registry: lists were exported from it)
-    con.commit()
-    con.close()
+    shutil.copy(blank, store)
     before = store.read_bytes()
     out = tmp_path / "map.html"
     html(out)

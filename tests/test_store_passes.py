@@ -613,7 +613,7 @@ def test_the_exports_count_the_passes_in_poor_frames_apart_from_the_unseen(sampl
 
 def test_jobs_recorded_in_a_schema_3_registry_leave_it_as_it_was(sample, tmp_path):
     """A jobs list's ids recorded (``Store.record_jobs``, what ``patrol export --format jobs`` does) in a registry
-    written by SCHEMA3_COMMIT's code: only the table repair_jobs and its gpkg_contents row are added, every other
+    written by SCHEMA3_COMMIT's code: only the table job_ids and its gpkg_contents row are added, every other
     table as it was and the schema still 3 (no conversion, which a write transaction would make: older patrols go on
     using it); the schema-3 code opens it and merges p2 into it, the recorded jobs left alone; this patrol's next
     list keeps their ids."""
@@ -633,14 +633,14 @@ def test_jobs_recorded_in_a_schema_3_registry_leave_it_as_it_was(sample, tmp_pat
         jobs = job_table(st.query(status=["new"], lists=False), net, cfg)
         assert st.record_jobs(jobs) == (0, len(jobs.table)) and len(jobs.table) > 3
     after = dump(store, skip=())
-    recorded = after.pop("repair_jobs")
+    recorded = after.pop("job_ids")
     assert [(r[0], r[1], r[2]) for r in sorted(recorded, key=lambda r: r[1])] == list(zip(
         jobs.table["job_id"], range(1, len(jobs.table) + 1), jobs.table["candidate_ids"]))
-    assert [r for r in after.pop("gpkg_contents") if r[0] != "repair_jobs"] == before.pop("gpkg_contents")
+    assert [r for r in after.pop("gpkg_contents") if r[0] != "job_ids"] == before.pop("gpkg_contents")
     assert after == before and ("schema_version", "3") in after["patrol_meta"]
     with old.Store(store) as st:
         st.merge(p2, {"run_id": "p2"}, cfg, frames=[f[:4] for f in keys[P2]])
-    assert dump(store, skip=())["repair_jobs"] == recorded
+    assert dump(store, skip=())["job_ids"] == recorded
     with Store(store) as st:
         again = job_table(st.query(status=["new"], lists=False), net, cfg)
         kept, new = st.record_jobs(again)
