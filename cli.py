@@ -1023,6 +1023,7 @@ def export(
             matched = registry_matches(st, cfg)[0]
             df = add_report_columns(df, matched)
         registry = st.identity()  # the html's crew entries follow the damages of this registry, report to report
+        held = st.held_jobs() if format == "html" and net is not None else None  # the jobs layer's ids (read only)
         if format == "html" and net is not None:  # the map's road-condition layer: --format segments' rows
             from detector.segments import registry_condition
 
@@ -1053,7 +1054,9 @@ def export(
         from detector.jobs import job_table
         from detector.segments import condition_statuses
 
-        jobs = job_table(df[df["status"].astype(str).isin(condition_statuses())], net, cfg)
+        # (its ids the jobs lists' recorded ones; a job no list named yet: the id the next list would give it, marked
+        # so in its popup; nothing recorded: an html export only reads)
+        jobs = job_table(df[df["status"].astype(str).isin(condition_statuses())], net, cfg, held)
     df, note = join_fields(df, net, cfg, roads)  # the network as it is now, by segment_id (README: kept road fields)
     df.attrs["registry"] = registry
     notes: list[str] = (list(net.read_warnings) if net is not None else []) + ([note] if note else [])
@@ -1250,7 +1253,8 @@ def _export_jobs(store: Path, out: Path, roads: Optional[Path], config: Optional
                  **other) -> None:
     """``patrol export --format jobs``: repair jobs (補修工区), the registry's damages (the open ones unless
     ``--status`` says; in ``--area``) within ``jobs.gap_m`` of each other on one road bundled, one row per job, most
-    severe first (README: Repair jobs)."""
+    severe first, each job's id kept from list to list: recorded in the registry before the list is written
+    (``Store.record_jobs``; README: Repair jobs, job ids are kept)."""
     from detector.errors import UsageError
     from detector.jobs import JOB_FILES, job_table, write
     from detector.segments import condition_statuses
@@ -1281,13 +1285,16 @@ def _export_jobs(store: Path, out: Path, roads: Optional[Path], config: Optional
             from detector.citizen import add_report_columns, registry_matches
 
             df = add_report_columns(df, registry_matches(st, cfg)[0])
-    in_area = ""
-    area_notes: list[str] = []
-    if district is not None:  # the damages of the area, by their position (as the lists)
-        n_all = len(df)
-        df = df[district.inside(df, area_notes)].reset_index(drop=True)
-        in_area = "; " + district.said(len(df), n_all)
-    jobs = job_table(df, net, cfg)
+        in_area = ""
+        area_notes: list[str] = []
+        if district is not None:  # the damages of the area, by their position (as the lists)
+            n_all = len(df)
+            df = df[district.inside(df, area_notes)].reset_index(drop=True)
+            in_area = "; " + district.said(len(df), n_all)
+        jobs = job_table(df, net, cfg)
+        # the ids: matched to the jobs the registry's lists handed out, and recorded before the list is written (a
+        # list whose ids were not kept is not written; README: job ids are kept)
+        kept, new = st.record_jobs(jobs)
     t = jobs.table
     meta = {"registry": Path(store).name, "status_filter": statuses, "gap_m": jobs.gap_m,
             "damages": jobs.n_damages, "jobs": int(len(t)), "generated": cfg.now().isoformat(timespec="seconds")}
@@ -1304,6 +1311,10 @@ def _export_jobs(store: Path, out: Path, roads: Optional[Path], config: Optional
                           f"not in {Path(roads).name})", soft_wrap=True, markup=False, highlight=False)
     for msg in area_notes:  # damages in no district of the file, across a gap, on a shared edge
         err_console.print(f"note: {msg}", soft_wrap=True, markup=False, highlight=False)
+    fresh = t["job_id"][jobs.fresh].tolist()
+    shown = ", ".join(fresh[:3]) + (" …" if len(fresh) > 3 else "")
+    console.print(f"job ids: {kept} kept from earlier lists, {new} new" + (f" ({shown})" if new else "")
+                  + f", recorded in {Path(store).name}", soft_wrap=True, markup=False, highlight=False)
     multi = int((t["n_damages"] > 1).sum())
     cost = (f", repair cost est. {int(t['cost'].sum()):,} {jobs.currency}".rstrip() if "cost" in t.columns else "")
     console.print(f"{plural(jobs.n_damages, 'damage')} ({'/'.join(statuses)}) → {plural(len(t), 'repair job')} "

@@ -6,9 +6,13 @@ then given positions: each on a random segment of the sample network (11,239 seg
 likelier, at a random chainage), so the open ones lie some 60-100 m apart along the roads, some closer: the jobs are
 real groups. Then ``job_table`` in this process (the grouping and the rows, without reading or writing: best of
 ``--repeat``) of every damage not merged into another (every status: ~6,300 of 7,031) at ``jobs.gap_m`` 50 m and
-500 m (one component), and ``patrol export --format jobs`` (the CLI, a
-process of its own: what a user waits for) to csv, xlsx and gpkg, beside ``--format csv`` of the same damages (the
-repair list: reading the registry and the network, the process's start).
+500 m (one component); the ids (``match_ids``) matched to a record of those 50 m jobs numbered in a shuffled order
+(each keeps its recorded number) and, every 10th damage left out (repaired), to the same record (jobs cut in two:
+new numbers); ``Store.record_jobs`` on a copy of the registry, its first list (every id new) and the next (every id
+kept); and ``patrol export --format jobs`` (the CLI, a
+process of its own: what a user waits for; it records the ids: the first of the repeats inserts, the others update)
+to csv, xlsx and gpkg, beside ``--format csv`` of the same damages (the repair list: reading the registry and the
+network, the process's start).
 
     .venv/bin/python bench/bench_jobs.py [--damages 7000] [--repeat 3] [--keep DIR]
 """
@@ -57,6 +61,39 @@ def place(store: Path, seed: int = 1) -> int:
     return n
 
 
+def ids(big: Path, df, net, cfg, repeat: int) -> None:
+    """The id matching (``match_ids``) and recording (``Store.record_jobs``) of the 50 m jobs, timed (best of
+    ``repeat``)."""
+    import pandas as pd
+
+    from detector.jobs import job_table, match_ids
+    from detector.store import Store
+
+    cfg.jobs.gap_m = 50.0
+    j = job_table(df, net, cfg)
+    t = j.table
+    rng = np.random.default_rng(2)
+    held = pd.DataFrame({"number": rng.permutation(len(t)) + 1, "candidate_ids": t["candidate_ids"]})
+    cut = job_table(df.iloc[np.arange(len(df)) % 10 != 0], net, cfg)
+    for label, jobs in (("the same jobs", j), ("every 10th damage repaired", cut)):
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            number, fresh = match_ids(jobs.member_job, jobs.member_id, len(jobs.table), held)
+            times.append(time.perf_counter() - t0)
+        print(f"match_ids, {label}: {min(times) * 1000:.1f} ms → {len(number):,} jobs, {int((~fresh).sum()):,} ids "
+              f"kept of {len(held):,} recorded, {int(fresh.sum()):,} new")
+    copy = big.with_name("ids.gpkg")
+    shutil.copyfile(big, copy)
+    with Store.for_config(copy, cfg) as st:
+        for label in ("first list", "next list"):
+            t0 = time.perf_counter()
+            kept, new = st.record_jobs(j)
+            print(f"Store.record_jobs, {label}: {(time.perf_counter() - t0) * 1000:.0f} ms ({kept:,} kept, "
+                  f"{new:,} new)")
+    copy.unlink()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--damages", type=int, default=7000)
@@ -96,6 +133,7 @@ def main() -> None:
         t = j.table
         print(f"job_table, gap {gap:g} m: {min(times):.2f} s → {len(t):,} jobs ({int((t['n_damages'] > 1).sum()):,} "
               f"of more than one damage, the largest {int(t['n_damages'].max())})")
+    ids(big, df, net, cfg, a.repeat)
     every = ("--status", ",".join(STATUSES))
     base = min(patrol("export", big, "--format", "csv", "--roads", roads, "--out", d / "list.csv", *every)
                for _ in range(a.repeat))

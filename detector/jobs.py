@@ -22,9 +22,14 @@ open ones unless ``--status`` says; the caller selects them) into jobs:
   ``first_seen``, the citizen reports of its damages (where the registry holds some), a position (its damage nearest
   the middle of its outline: a point on the road, for the map link) and the segments it covers;
 - **order**: the largest severity first (a job with a pothole before one of cracks), then the largest area, then the
-  smallest damage id (so the same registry gives the same list); ``job_id`` ``工区-001`` … numbered in that order.
-  The same set of damages gives the same jobs and ids; a damage added, repaired or written off renumbers the jobs
-  after it (the ids name a list, as a list's row numbers do: ``candidate_ids`` says which damages a job is);
+  smallest damage id (so the same registry gives the same list): ``rank`` 1, 2 …;
+- **ids** (``assign_ids``): a job keeps its ``job_id`` (``工区-001``) from list to list, as an office orders a job by it
+  and the crew reports against it. The registry records the jobs its lists handed out (``Store.record_jobs``, table
+  ``job_ids``: each id's damages, first and last export); each job gets the id of the recorded job that shares
+  most of its damages (ties: the older id), one job per id (the job sharing most keeps it, the other takes its next
+  such id if free), a job sharing none a new one after the largest ever given: an id is never given to another
+  stretch, also once its damages are all repaired. ``match_ids``: one count of the (job, recorded job) pairs and a few
+  rounds of mutual best choices over them, vectorised;
 - **on a map** (GeoJSON, GeoPackage): each job is the convex hull of its damages buffered by ``OUTLINE_M`` (a
   polygon: a single damage a disc, two a capsule along the road), not a MultiPoint. A QGIS user draws the damages
   from the registry's own layers (``--format gpkg``); a job layer of points would sit on them, hide them and be
@@ -53,12 +58,13 @@ JOB_FILES = (".csv", ".xlsx", *SEGMENT_FILES)
 JOB_LAYER = "repair_jobs"
 #: a job's outline on the map: the convex hull of its damages buffered by this (m), so one damage is a disc
 OUTLINE_M = 5.0
-#: ``job_id``: this and the job's number in the list's order, at least 3 digits (工区-001)
+#: ``job_id``: this and the job's number (``job_ids.number``: given once, kept), at least 3 digits (工区-001)
 ID_PREFIX = "工区-"
 
 #: the columns: name, 日本語, English (``cost`` only with ``repair_cost``, ``reports`` only where the registry holds
 #: citizen reports)
-COLUMNS = [("job_id", "工区", "job_id"), ("road_name", "路線名", "road_name"), ("n_damages", "損傷数", "n_damages"),
+COLUMNS = [("rank", "順位", "rank"), ("job_id", "工区", "job_id"), ("road_name", "路線名", "road_name"),
+           ("n_damages", "損傷数", "n_damages"),
            *[(f"n_{c}", f"{c} 件数", f"n_{c}") for c in CLASS_IDS],
            ("candidate_ids", "損傷ID", "candidate_ids"), ("extent_m", "範囲(m)", "extent_m"),
            ("area_m2", "補修面積(m²)", "area_m2"), ("no_estimate", "面積推定なし", "no_estimate"),
@@ -75,7 +81,12 @@ COLUMNS = [("job_id", "工区", "job_id"), ("road_name", "路線名", "road_name
 CREW_COLUMNS = ("status", "note", "checked_by", "checked_at", "status_changed_at")
 #: the xlsx legend's words on each column: name -> (日本語, English)
 COLUMN_NOTES = {
-    "job_id": ("工区番号: 一覧の順 (優先順) の番号", "the job's number in the list's order (priority)"),
+    "rank": ("順位: 一覧の順 (優先順)。損傷の追加・補修で変わる", "the job's place in the list's order (priority): it changes "
+             "as damages are added or repaired"),
+    "job_id": ("工区番号: 初めて一覧に出たときに付き、同じ区間 (損傷の多くが同じ工区) には以後も同じ番号 (登録簿に記録、"
+               "再使用なし)。発注・報告はこの番号で",
+               "the job's id: given when it was first listed, kept for the same stretch (the job sharing most of its "
+               "damages) in every later list (recorded in the registry, never given again): order and report by it"),
     "road_name": ("路線名 (道路網の名前の列、--roads)", "the road (the network's name column, --roads)"),
     "n_damages": ("工区の損傷の数", "its damages"),
     **{f"n_{c}": (f"{c} の損傷の数", f"its damages of class {c}") for c in CLASS_IDS},
@@ -125,6 +136,13 @@ class Jobs:
     notes: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)  # the kept road fields' columns (after road_name)
     road_field: str | None = None  # the kept field that is the road where the network names none (road_key)
+    #: each damage's job (its row in ``table``) and id, the membership ``assign_ids`` matches to the recorded jobs
+    member_job: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    member_id: np.ndarray = field(default_factory=lambda: np.zeros(0, object))
+    #: each job's number (``job_id`` is ``工区-`` and it) and whether it is new: no recorded job shares its damages
+    number: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    fresh: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    url: str | None = None  # export.map_url: the map column's links, labelled by job_id
 
 
 def job_labels(x: np.ndarray, y: np.ndarray, road: np.ndarray, gap_m: float) -> np.ndarray:
@@ -227,12 +245,14 @@ def _first_of(lab: np.ndarray, key: np.ndarray) -> np.ndarray:
     return o[np.r_[True, lab[o][1:] != lab[o][:-1]]]
 
 
-def job_table(df: pd.DataFrame, net, cfg) -> Jobs:
+def job_table(df: pd.DataFrame, net, cfg, held: pd.DataFrame | None = None) -> Jobs:
     """The rows of ``patrol export --format jobs`` (module doc) from the damages ``df`` (the registry's query, the
-    statuses and area already chosen; ``reports`` where the registry holds citizen reports) on the network ``net``."""
+    statuses and area already chosen; ``reports`` where the registry holds citizen reports) on the network ``net``,
+    their ids matched to the jobs ``held`` (``Store.held_jobs``; None: none recorded: 工区-001 … in the list's order).
+    Nothing is recorded here: ``Store.record_jobs`` matches them again as it records them."""
     import geopandas as gpd
 
-    from .export import _after_road_name, map_links, road_columns
+    from .export import _after_road_name, road_columns
     from .report import map_url
     from .roads import join_fields
     from .segments import on_network
@@ -321,9 +341,11 @@ def job_table(df: pd.DataFrame, net, cfg) -> Jobs:
     # priority: the largest severity first (none last), then the largest area, then the smallest damage id
     order = np.lexsort((first_id.astype(str), -area, -np.nan_to_num(sev_max, nan=-np.inf)))
     table = table.iloc[order].reset_index(drop=True)
-    width = max(3, len(str(k)))
-    table.insert(0, "job_id", [f"{ID_PREFIX}{i:0{width}d}" for i in range(1, k + 1)])
-    table["map"] = map_links(map_url(cfg), table["lat"], table["lon"], table["job_id"])
+    table.insert(0, "rank", np.arange(1, k + 1, dtype=np.int64))
+    table.insert(1, "job_id", "")
+    table["map"] = ""
+    rank_of = np.empty(k, np.int64)
+    rank_of[order] = np.arange(k)
     with_reports = "reports" in df.columns
     drop = ([] if priced else ["cost"]) + ([] if with_reports else ["reports"])
     table = table[_after_road_name([c for c, _, _ in COLUMNS if c not in drop], kept)]
@@ -333,8 +355,99 @@ def job_table(df: pd.DataFrame, net, cfg) -> Jobs:
     if has.any():
         geom[has] = shapely.buffer(outline[has].astype(object), OUTLINE_M)
     out = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(geom, crs=gdf.crs).values, crs=gdf.crs)
-    return Jobs(out, gap, n, currency=cfg.repair_cost.currency if priced else None, with_reports=with_reports,
-                placed=placed, notes=notes, kept=kept, road_field=key_field)
+    j = Jobs(out, gap, n, currency=cfg.repair_cost.currency if priced else None, with_reports=with_reports,
+             placed=placed, notes=notes, kept=kept, road_field=key_field, member_job=rank_of[lab],
+             member_id=ids.to_numpy(object), url=map_url(cfg))
+    assign_ids(j, held)
+    return j
+
+
+def job_name(number) -> str:
+    """``工区-001``: a job's id from its number (at least 3 digits; 工区-1000 after 工区-999: the id never changes)."""
+    return f"{ID_PREFIX}{int(number):03d}"
+
+
+def _held_members(held: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """(number, candidate id) of every damage of every recorded job (``held``: ``number``, ``candidate_ids`` joined
+    with ';'), one split of them all."""
+    if held is None or not len(held):
+        return np.zeros(0, np.int64), np.zeros(0, object)
+    parts = held["candidate_ids"].fillna("").astype(str).str.split(";")
+    num = np.repeat(held["number"].to_numpy(np.int64), parts.str.len().to_numpy())
+    cid = np.asarray(parts.explode().to_numpy(object), dtype=object) if len(parts) else np.zeros(0, object)
+    keep = cid != ""
+    return num[keep], cid[keep]
+
+
+def match_ids(member_job: np.ndarray, member_id: np.ndarray, k: int, held: pd.DataFrame | None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Each of the ``k`` jobs' number (its damages: ``member_id``, each of job ``member_job``, 0 .. k-1 in the list's
+    order) and whether it is new, from the recorded jobs ``held`` (``number``, ``candidate_ids``): a job takes the
+    number of the recorded job that shares most of its damages (ties: the older, smaller number); a number goes to
+    one job only, the one sharing most with it (ties: the earlier in the list), and a job whose best is taken by
+    another takes its next best still free (the greedy matching, heaviest pair first); a job sharing no damage with a
+    free recorded one takes a new number, after the largest held, in the list's order. Vectorised: the shared damages
+    counted per (job, number) pair in one ``np.unique``, then rounds of the pairs that are both their job's and their
+    number's best of the pairs left (the greedy matching's result, each round takes at least the heaviest pair left;
+    a few rounds)."""
+    number = np.zeros(k, np.int64)
+    fresh = np.ones(k, bool)
+    hn, hc = _held_members(held)
+    top = int(held["number"].max()) if held is not None and len(held) else 0
+    if len(hn) and k:
+        idx = pd.Index(member_id)
+        one = ~idx.duplicated()  # (a damage is in one job: the registry's query lists it once)
+        at = idx[one].get_indexer(hc)
+        ok = at >= 0
+        jb = np.asarray(member_job, np.int64)[one][at[ok]]
+        nb = hn[ok]
+        if len(jb):
+            key, w = np.unique(jb * (top + 1) + nb, return_counts=True)
+            jb, nb = key // (top + 1), key % (top + 1)
+            o = np.lexsort((jb, nb, -w))  # the heaviest pair first; then the older number, then the earlier job
+            jb, nb = jb[o], nb[o]
+            left = np.ones(len(jb), bool)
+            while left.any():
+                idx = np.flatnonzero(left)
+                best_j = idx[np.unique(jb[idx], return_index=True)[1]]  # each job's first pair left
+                best_n = idx[np.unique(nb[idx], return_index=True)[1]]  # each number's first pair left
+                take = np.intersect1d(best_j, best_n)
+                number[jb[take]] = nb[take]
+                fresh[jb[take]] = False
+                taken_j = np.zeros(k, bool)
+                taken_j[jb[take]] = True
+                taken_n = np.zeros(top + 1, bool)
+                taken_n[nb[take]] = True
+                left &= ~taken_j[jb] & ~taken_n[nb]
+    number[fresh] = top + 1 + np.arange(int(fresh.sum()))
+    return number, fresh
+
+
+def assign_ids(j: Jobs, held: pd.DataFrame | None) -> None:
+    """``j``'s ids (``job_id``, ``number``, ``fresh``) from the recorded jobs ``held`` (``match_ids``) and the map
+    column's links, labelled by them."""
+    from .export import map_links
+
+    t = j.table
+    j.number, j.fresh = match_ids(j.member_job, j.member_id, len(t), held)
+    t["job_id"] = [job_name(v) for v in j.number]
+    t["map"] = map_links(j.url, t["lat"], t["lon"], t["job_id"])
+
+
+def records(j: Jobs, held: pd.DataFrame | None) -> tuple[list[tuple], list[tuple]]:
+    """What recording ``j`` (its ids assigned against ``held``) writes: (new rows ``(job_id, number, candidate_ids)``,
+    rows of recorded jobs listed again ``(candidate_ids, job_id)``). A recorded job's damages are those of every list
+    that named it (the union: a district's list and the whole city's name the same stretch alike), sorted, ';'."""
+    hn, hc = _held_members(held)
+    listed = np.zeros(int(max(j.number.max(initial=0), hn.max(initial=0))) + 1, bool)
+    listed[j.number] = True
+    keep = listed[hn]
+    num = np.r_[j.number[j.member_job], hn[keep]].astype(np.int64)
+    cid = np.r_[j.member_id, hc[keep]].astype(object)
+    joined = _joined(num, pd.Series(cid, dtype=object), len(listed))
+    new = [(job_name(v), int(v), joined[v]) for v in j.number[j.fresh]]
+    again = [(joined[v], job_name(v)) for v in j.number[~j.fresh]]
+    return new, again
 
 
 def _common(lab: np.ndarray, values: pd.Series | None, k: int) -> np.ndarray:
@@ -494,8 +607,11 @@ def _legend(wb, j: Jobs, cfg, cols, statuses) -> None:
               f"{j.n_damages} damages of status {'/'.join(statuses)}"),
              ("件数 jobs", f"{len(j.table)} 工区", f"{len(j.table)} jobs"),
              ("まとめ方 rule", *rule),
-             ("並び順 order", "最大重要度の大きい順、同じなら補修面積の大きい順、さらに最小の損傷 ID 順",
-              "the largest severity first, then the largest area, then the smallest damage id"),
+             ("並び順 order", "最大重要度の大きい順、同じなら補修面積の大きい順、さらに最小の損傷 ID 順 (順位)",
+              "the largest severity first, then the largest area, then the smallest damage id (rank)"),
+             ("工区番号 ids", "登録簿に記録: 前の一覧で損傷が最も多く共通する工区の番号を引き継ぎ、新しい区間には次の番号 "
+              "(番号は再使用しない)", "recorded in the registry: each job keeps the id of the listed job sharing most "
+              "of its damages, a new stretch gets the next number (an id is never given again)"),
              (), ("列 column", "見出し (ja): 説明", "heading (en): description")]
     rows += [(c, f"{ja}: {COLUMN_NOTES.get(c, KEPT_NOTE)[0]}", f"{en}: {COLUMN_NOTES.get(c, KEPT_NOTE)[1]}")
              for c, ja, en in cols]
@@ -525,7 +641,7 @@ def write_xlsx(j: Jobs, path: Path, cfg=None, statuses=()) -> None:
     for k, wd in enumerate(widths, 1):
         ws.column_dimensions[get_column_letter(k)].width = min(wd, 60)
     _status_choices(ws, cols, len(j.table))  # the crew's 状態: a drop-down of the statuses, as the repair list's
-    ws.freeze_panes = "B2"
+    ws.freeze_panes = "C2"  # 順位 and 工区 kept in view
     xlsx_print_setup(ws, len(cols), len(j.table))
     who = getattr(cfg, "municipality", "") if cfg is not None else ""
     ws.oddHeader.center.text = "補修工区 repair jobs" + (f" — {who}" if who and who != "default" else "")

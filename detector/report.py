@@ -1218,7 +1218,8 @@ def job_shapes(jobs, index: dict[str, int], simplify_m: float = 1.0) -> list[dic
     closing point dropped), in the list's order, each ``{"d": ring, "id": job_id, "n": road name (None: unnamed),
     "f": the kept road fields' values (``Jobs.kept``; only where the config keeps some), "k": [n_D00, n_D10, n_D20,
     n_D40], "a": area m², "no": damages without a size estimate, "c": cost (only with repair_cost), "s": largest
-    severity, "x": extent m, "i": its damages' indices in the page's candidates (``index``: candidate_id -> index)}``.
+    severity, "x": extent m, "i": its damages' indices in the page's candidates (``index``: candidate_id -> index),
+    "p": 1 only where no jobs list named it yet (``Jobs.fresh``: its id is the one the next list gives it)}``.
     A job without a position (no outline) is left out (its damage has no marker either)."""
     if jobs is None or len(jobs.table) == 0:
         return []
@@ -1245,6 +1246,8 @@ def job_shapes(jobs, index: dict[str, int], simplify_m: float = 1.0) -> list[dic
                   "i": [index[c] for c in str(rec["candidate_ids"]).split(";") if c in index]})
         if "cost" in rec:
             o["c"] = int(rec["cost"])
+        if len(jobs.fresh) == len(t) and jobs.fresh[k]:
+            o["p"] = 1
         out.append(o)
     return out
 
@@ -2414,12 +2417,14 @@ _APP_JS = r"""
   // cost, the rule (no key: one look, and a phone's four boxes then fit its map), and each damage's id, a link that
   // selects it and opens its popup (as a citizen report's link). Off when the page opens, as the other layers
   // (#jobs=1 on). A row: {d: ring, id, n: road, f: kept road fields (JB.fields), k: [n per class], a: m², no: without
-  // an estimate, c: cost (JB.currency), s: largest severity, x: extent m, i: the damages' indices in C}
+  // an estimate, c: cost (JB.currency), s: largest severity, x: extent m, i: the damages' indices in C, p: 1 where no
+  // jobs list named it yet: its id provisional}
   var JB = D.jobs || {rows: []}, JOBS = JB.rows || [];
   function jobPopup(s) {
     var box = el("div", "pop job");
     box.appendChild(el("h3", null, "補修工区 / repair job " + s.id));
     var row = popRows(box);
+    if (s.p) row("工区番号 id", "未発行: 次の工区一覧 (--format jobs) で付く番号 / not yet in a jobs list: the id the next one gives it");
     row("路線名 road", s.n || "— (路線名なし / unnamed)");
     (JB.fields || []).forEach(function (f, k) {
       var v = s.f && s.f[k];

@@ -61,6 +61,9 @@ the crops it could replace.
 leaves no trace, so a repeated merge leaves every table byte-identical.  ``run_id`` (also on the observations
 and status changes a merge wrote): the caller's, else ``<merge time>-<label>`` (see ``Store.merge``).
 ``patrol_meta`` (attributes): schema version, last registry number.
+``job_ids`` (attributes; no schema version: created by the first jobs list, an older patrol ignores it): every
+repair job id a jobs list (``patrol export --format jobs``) handed out, its damages and when it was first and last
+listed (``Store.record_jobs``), so the next list gives the same stretch the same id; the one table an export writes.
 ``rtree_candidates_geom``: the GeoPackage spatial index of ``candidates.geom`` (extension ``gpkg_rtree_index``,
 virtual table and triggers as GDAL writes them), so QGIS filters by extent without a full scan.  The triggers call
 ``ST_IsEmpty``/``ST_MinX``… which GDAL provides and ``Store`` registers on its own connection.  A registry made
@@ -356,6 +359,22 @@ _REPORTS_SQL = [
     "row INTEGER, imported_at TEXT NOT NULL, updated_at TEXT, PRIMARY KEY (source, report_id))",
     "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES "
     "('reports', 'attributes', 'reports', 'citizen reports (住民通報) imported by patrol import-reports', NULL)",
+]
+
+#: repair jobs (補修工区) handed out by ``patrol export --format jobs`` (``Store.record_jobs``, ``detector.jobs``): one
+#: row per job id ever given (``number``: the id's number, ``工区-`` and it; never given again), the damages of every
+#: list that named it (``candidate_ids``, sorted, ';'), when a list first and last named it (the registry's clock).
+#: What a later list matches its jobs to, so that a job keeps its id. Created by the first jobs list (CREATE TABLE IF
+#: NOT EXISTS, in a registry of any age; none before: ``held_jobs`` empty), as ``reports``: no new schema version, an
+#: older patrol ignores a table it does not know (and numbers its own lists in their order, as it did). Not named
+#: ``repair_jobs``, the jobs GeoPackage's layer (``jobs.JOB_LAYER``): a list written into the registry file by mistake
+#: would replace the record
+_JOBS_SQL = [
+    "CREATE TABLE IF NOT EXISTS job_ids (job_id TEXT PRIMARY KEY, number INTEGER NOT NULL UNIQUE, "
+    "candidate_ids TEXT NOT NULL, first_exported TEXT NOT NULL, last_exported TEXT NOT NULL)",
+    "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES "
+    "('job_ids', 'attributes', 'job_ids', 'repair jobs (補修工区) handed out by patrol export --format jobs: "
+    "each id''s damages, first and last listed', NULL)",
 ]
 
 
@@ -3384,6 +3403,56 @@ class Store:
     def has_reports(self) -> bool:
         """Whether citizen reports were ever imported into this registry (its ``reports`` table exists)."""
         return "reports" in self._tables()
+
+    # ---- repair jobs (補修工区): the ids the jobs lists handed out
+    def held_jobs(self) -> pd.DataFrame:
+        """The repair jobs the registry's jobs lists handed out (``job_id``, ``number``, ``candidate_ids``,
+        ``first_exported``, ``last_exported``), by number; empty (with those columns) where no jobs list was
+        exported from it (or only by an older patrol). Reads only: what ``patrol export --format html``'s jobs
+        layer takes its ids from."""
+        cols = ["job_id", "number", "candidate_ids", "first_exported", "last_exported"]
+        if "job_ids" not in self._tables():
+            return pd.DataFrame({c: pd.Series(dtype="int64" if c == "number" else object) for c in cols})
+        return pd.read_sql_query(f"SELECT {', '.join(cols)} FROM job_ids ORDER BY number", self.con)
+
+    def record_jobs(self, jobs) -> tuple[int, int]:
+        """Give the repair jobs ``jobs`` (``detector.jobs.Jobs``, a list about to be written) their ids and record
+        them (README: Repair jobs, job ids are kept): in one write transaction, the jobs held read again and matched
+        (``jobs.assign_ids``: another export may have recorded some since ``jobs`` was made), the new ids inserted,
+        the others' damages (the union of every list that named them) and ``last_exported`` updated. Only the table
+        ``job_ids`` (created here where it is not yet) and its ``gpkg_contents`` row are written: the registry
+        is not migrated nor otherwise changed, whatever its schema. Returns (ids kept, ids new). A registry that
+        cannot be written (a read-only file or folder, locked by another process past ``busy_timeout_s``): a
+        StoreError saying so (the list must not be written with ids that are not kept)."""
+        from .jobs import assign_ids, records
+
+        at = self._now().isoformat(timespec="seconds")
+        con = self.con
+        try:
+            con.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise StoreError(f"cannot lock the registry to record the repair jobs' ids: {e}", self.path) from None
+        try:
+            for stmt in _JOBS_SQL:
+                con.execute(stmt)
+            held = self.held_jobs()
+            assign_ids(jobs, held)
+            new, again = records(jobs, held)
+            con.executemany("INSERT INTO job_ids (job_id, number, candidate_ids, first_exported, last_exported) "
+                            "VALUES (?,?,?,?,?)", [(*r, at, at) for r in new])
+            con.executemany("UPDATE job_ids SET candidate_ids=?, last_exported=? WHERE job_id=?",
+                            [(c, at, i) for c, i in again])
+            con.execute("UPDATE gpkg_contents SET last_change=strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE "
+                        "table_name='job_ids'")
+            con.execute("COMMIT")
+        except BaseException as e:
+            with contextlib.suppress(sqlite3.Error):
+                con.execute("ROLLBACK")
+            if isinstance(e, sqlite3.Error):
+                raise StoreError(f"cannot record the repair jobs' ids ({e}): the list was not written, its ids "
+                                 "would not be kept", self.path) from None
+            raise
+        return len(again), len(new)
 
     def report_targets(self) -> pd.DataFrame:
         """``candidate_id, class, lat, lon, status`` of the registry's own damages (not those merged into another)

@@ -80,15 +80,44 @@ def gap_config(tmp_path, gap) -> str:
     return str(p)
 
 
-def test_small_and_large_gap_give_the_known_jobs(registry, tmp_path):  # noqa: F811
+@pytest.fixture(scope="module", autouse=True)
+def blank(registry, tmp_path_factory):  # noqa: F811
+    """A copy of the registry as the fixture made it, before this module's lists recorded any job (autouse: made
+    before the first test exports a list)."""
+    import shutil
+
+    path = tmp_path_factory.mktemp("blank") / "registry.gpkg"
+    shutil.copy(registry["store"], path)
+    return path
+
+
+def fresh(blank, tmp_path, name="registry.gpkg") -> Path:  # noqa: F811
+    """A copy of ``blank``: a registry that no jobs list has numbered yet."""
+    import shutil
+
+    store = tmp_path / name
+    shutil.copy(blank, store)
+    return store
+
+
+def held(store) -> pd.DataFrame:
+    """The registry's recorded jobs (table job_ids), by number."""
+    con = sqlite3.connect(store)
+    df = pd.read_sql_query("SELECT * FROM job_ids ORDER BY number", con)
+    con.close()
+    return df
+
+
+def test_small_and_large_gap_give_the_known_jobs(blank, tmp_path):  # noqa: F811
     """The default 50 m, a small gap (10 m: mostly single damages) and a large one (300 m: the whole route one job)
     each give exactly the oracle's groups of the 26 open damages; every job's counts add up; the order is the largest
-    severity first; ids 工区-001 …; the line says the counts and where it went."""
-    store = registry["store"]
-    d = damages(store)
+    severity first, ranked 1 …; the first list of a registry: ids 工区-001 … in that order, recorded; the line says
+    the counts and where it went."""
+    d = damages(blank)
     assert len(d) == 26
     got = {}
     for gap, n_jobs in ((10, 20), (50, 9), (300, 1)):
+        store = fresh(blank, tmp_path, f"registry-{gap}.gpkg")
         args = ("--config", gap_config(tmp_path, gap)) if gap != 50 else ()
         out = tmp_path / f"jobs-{gap}.csv"
         df, line = jobs(store, out, *args)
@@ -96,6 +125,10 @@ def test_small_and_large_gap_give_the_known_jobs(registry, tmp_path):  # noqa: F
         assert groups(df) == oracle(d, gap), gap
         assert len(df) == n_jobs, gap
         assert df["job_id"].tolist() == [f"工区-{i:03d}" for i in range(1, n_jobs + 1)]
+        assert df["rank"].tolist() == [str(i) for i in range(1, n_jobs + 1)]
+        rec = held(store)
+        assert rec["job_id"].tolist() == df["job_id"].tolist() and rec["number"].tolist() == list(range(1, n_jobs + 1))
+        assert rec["candidate_ids"].tolist() == df["candidate_ids"].tolist()
         n = df["n_damages"].astype(int)
         assert n.sum() == 26 and (n == df["candidate_ids"].str.count(";") + 1).all()
         assert (df[[f"n_{c}" for c in ("D00", "D10", "D20", "D40")]].astype(int).sum(axis=1) == n).all()
@@ -158,7 +191,7 @@ def test_a_kept_road_field_is_the_road_where_the_network_names_none(registry, tm
     cfg.write_text("roads:\n  keep_fields: [路線]\njobs:\n  gap_m: 300\n", encoding="utf-8")
     df, _ = jobs(store, tmp_path / "ledger.csv", "--config", cfg, roads=roads)
     assert groups(df) == oracle(d, 300, road) and len(df) > 3
-    assert list(df.columns[:3]) == ["job_id", "road_name", "路線"] and (df["road_name"] == "").all()
+    assert list(df.columns[:4]) == ["rank", "job_id", "road_name", "路線"] and (df["road_name"] == "").all()
     name_of = dict(zip(d["candidate_id"], road))
     for ids, rn in zip(df["candidate_ids"], df["路線"]):
         assert {name_of[c] for c in ids.split(";")} == {rn}
@@ -172,7 +205,7 @@ def test_a_kept_road_field_is_the_road_where_the_network_names_none(registry, tm
     xl = tmp_path / "ledger.xlsx"
     ok(patrol("export", store, "--format", "jobs", "--roads", roads, "--config", cfg, "--out", xl))
     wb = openpyxl.load_workbook(xl)
-    assert [c.value for c in wb["jobs"][1]][:3] == ["工区\njob_id", "路線名\nroad_name", "路線"]
+    assert [c.value for c in wb["jobs"][1]][:4] == ["順位\nrank", "工区\njob_id", "路線名\nroad_name", "路線"]
     legend = " ".join(str(c.value) for row in wb["legend"].iter_rows() for c in row if c.value)
     assert "the same 路線, the first of roads.keep_fields" in legend and "路線: 道路台帳の項目" in legend
 
@@ -190,7 +223,7 @@ def test_kept_road_fields_follow_road_name_on_a_named_network(registry, tmp_path
     cfg = tmp_path / "both.yaml"
     cfg.write_text("roads:\n  keep_fields: [路線]\n", encoding="utf-8")
     df, _ = jobs(store, tmp_path / "both.csv", "--config", cfg, roads=roads)
-    assert list(df.columns[:3]) == ["job_id", "road_name", "路線"]
+    assert list(df.columns[:4]) == ["rank", "job_id", "road_name", "路線"]
     assert (df["road_name"] == df["路線"]).all() and (df["road_name"] != "").any()
 
 
@@ -247,7 +280,7 @@ def test_map_files_and_workbook(registry, tmp_path):  # noqa: F811
     wb = openpyxl.load_workbook(xl)
     assert wb.sheetnames == ["jobs", "legend"]
     head = [c.value for c in wb["jobs"][1]]
-    assert head[0] == "工区\njob_id" and "概算補修費(円)\nrepair cost estimate (円)" in head
+    assert head[:2] == ["順位\nrank", "工区\njob_id"] and "概算補修費(円)\nrepair cost estimate (円)" in head
     con = sqlite3.connect(store)
     cls = dict(con.execute("SELECT candidate_id, class FROM candidates"))
     con.close()
@@ -303,6 +336,158 @@ def test_reports_of_a_jobs_damages(registry, tmp_path):  # noqa: F811
     df, _ = jobs(store, tmp_path / "jobs.csv")
     want = [sum(c in at for c in ids.split(";")) for ids in df["candidate_ids"]]
     assert df["reports"].astype(int).tolist() == want and sum(want) == 2
+
+
+# ---- job ids kept from list to list (README: Repair jobs, job ids are kept)
+
+def _set(store, monkeypatch, *changes, at=None):
+    """``Store.set_status`` of each (id, status) on the clock ``at`` (default AFTER: the fixture's statuses are dated
+    after the real clock), as the office's ``patrol status``."""
+    from detector.config import load_config
+    from detector.store import Store
+
+    monkeypatch.setattr("detector.config.now", lambda tz=None: (at or AFTER).astimezone(tz))
+    with Store.for_config(store, load_config(ROOT / "configs" / "default.yaml")) as st:
+        for cid, status in changes:
+            assert st.set_status(cid, status, when=(at or AFTER).date()), cid
+    monkeypatch.undo()
+
+
+def _end_of_a_chain(listed: pd.DataFrame, d: pd.DataFrame, skip=()) -> tuple[list[str], str]:
+    """A job of 3 or more damages (none in ``skip``) and the one of them whose removal leaves the others one job
+    (the oracle's groups of the open damages ``d`` without it): a chain's end."""
+    for ids in listed["candidate_ids"]:
+        members = ids.split(";")
+        if len(members) < 3 or set(members) & set(skip):
+            continue
+        for c in members:
+            if frozenset(members) - {c} in oracle(d[d["candidate_id"] != c].reset_index(drop=True), 50):
+                return members, c
+    raise AssertionError("no job of 3 damages with an end to take away")
+
+
+def listed(store, out, *args) -> tuple[pd.DataFrame, str]:
+    """``jobs`` in this process (typer's runner: 0.6 s a list where a process of its own takes 2 s): the list and the
+    console's line on the ids (the one before the last)."""
+    from typer.testing import CliRunner
+
+    import cli
+
+    r = CliRunner().invoke(cli.app, ["export", str(store), "--format", "jobs", "--roads", str(ROADS), "--out", str(out),
+                                     *map(str, args)])
+    assert r.exit_code == 0, r.output
+    with open(out, encoding="utf-8-sig", newline="") as fh:
+        df = pd.DataFrame(list(csv.DictReader(fh)))
+    return df.rename(columns=lambda c: c.split(" ")[-1]), r.output.strip().splitlines()[-2]
+
+
+def test_job_ids_are_kept_from_list_to_list(blank, tmp_path, monkeypatch):  # noqa: F811
+    """The registry records the ids its lists hand out: the same registry exported again (csv, then xlsx) gives every
+    job the same id and rank; a damage written off at one job's end and another repaired at another's: those jobs
+    keep their ids (their rank may move), so does every other; the write-off taken back (confirmed again: a damage
+    added next to its job): the job, whole again, keeps its id. The record holds each id's damages, every list's."""
+    import openpyxl
+
+    store = fresh(blank, tmp_path)
+    first, line = listed(store, tmp_path / "1.csv")
+    ids1 = dict(zip(first["candidate_ids"], first["job_id"]))
+    assert len(ids1) == 9
+    assert line == "job ids: 0 kept from earlier lists, 9 new (工区-001, 工区-002, 工区-003 …), recorded in registry.gpkg"
+    again, line = listed(store, tmp_path / "2.csv")
+    assert line == "job ids: 9 kept from earlier lists, 0 new, recorded in registry.gpkg", line
+    assert again[["rank", "job_id", "candidate_ids"]].equals(first[["rank", "job_id", "candidate_ids"]])
+    xl = tmp_path / "3.xlsx"
+    ok(patrol("export", store, "--format", "jobs", "--roads", ROADS, "--out", xl))  # (a process of its own)
+    ws = openpyxl.load_workbook(xl)["jobs"]
+    head = [str(c.value).split("\n")[-1] for c in ws[1]]
+    rows = [dict(zip(head, (c.value for c in r))) for r in ws.iter_rows(min_row=2)]
+    assert {r["candidate_ids"]: r["job_id"] for r in rows} == ids1 and [r["rank"] for r in rows] == list(range(1, 10))
+    rec = held(store)
+    assert len(rec) == 9 and (rec["first_exported"] <= rec["last_exported"]).all()
+    # one damage at a job's end written off, one at another's repaired
+    d = damages(store)
+    a, x = _end_of_a_chain(first, d)
+    b, y = _end_of_a_chain(first, d, skip=a)
+    _set(store, monkeypatch, (x, "not_an_issue"), (y, "repaired"))
+    after, _ = listed(store, tmp_path / "4.csv")
+    got = dict(zip(after["candidate_ids"], after["job_id"]))
+    less = {";".join(c for c in ids.split(";") if c not in (x, y)): job for ids, job in ids1.items()}
+    assert got == less  # every job its id: the two shorter by a damage, the others as they were
+    assert after["rank"].tolist() == [str(i) for i in range(1, 10)]
+    assert (np.diff(after["severity_max"].astype(float)) <= 0).all()
+    # the write-off taken back: the damage is listed again, next to its job, which keeps its id
+    _set(store, monkeypatch, (x, "confirmed"))
+    back, _ = listed(store, tmp_path / "5.csv")
+    got = dict(zip(back["candidate_ids"], back["job_id"]))
+    assert got[";".join(a)] == ids1[";".join(a)]
+    assert {k: v for k, v in got.items() if v != ids1[";".join(a)]} == \
+        {k: v for k, v in less.items() if v != ids1[";".join(a)]}
+    rec = held(store).set_index("job_id")
+    assert rec.loc[ids1[";".join(b)], "candidate_ids"] == ";".join(b)  # (the repaired damage: still of its job)
+    assert len(rec) == 9
+
+
+def test_an_id_is_never_given_again(blank, tmp_path, monkeypatch):  # noqa: F811
+    """Every damage of the last-numbered job repaired: its id leaves the list, and the next new job (a damage the
+    office had written off, confirmed after all: a job of its own) gets the number after it, not it; the repaired
+    job's record stays. A job cut in two (the damage that joined it repaired): the larger part keeps the id, the
+    other gets a new one."""
+    store = fresh(blank, tmp_path)
+    first, _ = listed(store, tmp_path / "1.csv")
+    ids1 = dict(zip(first["job_id"], first["candidate_ids"]))
+    last = max(ids1)
+    assert last == "工区-009"
+    _set(store, monkeypatch, *((c, "repaired") for c in ids1[last].split(";")))
+    gone, _ = listed(store, tmp_path / "2.csv")
+    assert last not in set(gone["job_id"]) and len(gone) == 8
+    assert dict(zip(gone["job_id"], gone["candidate_ids"])) == {k: v for k, v in ids1.items() if k != last}
+    # R-000003, written off by the fixture, alone since its neighbour R-000002 was repaired: confirmed, a new job
+    assert "R-000003" not in set().union(*groups(first))
+    _set(store, monkeypatch, ("R-000003", "confirmed"))
+    new, line = listed(store, tmp_path / "3.csv")
+    assert line == "job ids: 8 kept from earlier lists, 1 new (工区-010), recorded in registry.gpkg", line
+    got = dict(zip(new["candidate_ids"], new["job_id"]))
+    assert got["R-000003"] == "工区-010" and last not in got.values()
+    rec = held(store).set_index("job_id")
+    assert rec.loc[last, "candidate_ids"] == ids1[last] and rec.loc[last, "last_exported"] <= \
+        rec.loc["工区-010", "first_exported"]
+    # a job cut in two by the repair of the damage joining its parts
+    d = damages(store)
+    cut = None
+    for job, ids in zip(new["job_id"], new["candidate_ids"]):
+        members = ids.split(";")
+        for c in members[1:-1] if len(members) > 2 else ():
+            parts = [g for g in oracle(d[d["candidate_id"] != c].reset_index(drop=True), 50) if g <= set(members)]
+            if len(parts) == 2 and len(parts[0]) != len(parts[1]):
+                cut = job, c, sorted(parts, key=len)
+                break
+        if cut:
+            break
+    assert cut, "a job the repair of one damage cuts in two unequal parts"
+    job, c, (small, large) = cut
+    _set(store, monkeypatch, (c, "repaired"))
+    split, _ = listed(store, tmp_path / "4.csv")
+    got = dict(zip(split["candidate_ids"], split["job_id"]))
+    assert got[";".join(sorted(large))] == job and got[";".join(sorted(small))] == "工区-011"
+
+
+def test_a_districts_list_gives_the_ids_of_the_whole_list(blank, districts, tmp_path):  # noqa: F811
+    """--area lists record their ids too, from the one sequence: the south's list first (ids 工区-001 …), then the
+    whole city's: each of the south's jobs keeps its id there (a job of the whole list that holds it), the north's
+    jobs numbered after them (no id given twice); the north's list then: the whole list's ids."""
+    store = fresh(blank, tmp_path)
+    south, _ = listed(store, tmp_path / "south.csv", "--area", districts["dir"] / "south.geojson")
+    assert south["job_id"].tolist() == [f"工区-{i:03d}" for i in range(1, len(south) + 1)]
+    whole, _ = listed(store, tmp_path / "whole.csv")
+    of = {c: job for ids, job in zip(whole["candidate_ids"], whole["job_id"]) for c in ids.split(";")}
+    for ids, job in zip(south["candidate_ids"], south["job_id"]):
+        assert {of[c] for c in ids.split(";")} == {job}
+    others = set(whole["job_id"]) - set(south["job_id"])
+    assert others and min(others) > max(south["job_id"]) and whole["job_id"].is_unique
+    north, _ = listed(store, tmp_path / "north.csv", "--area", districts["dir"] / "north.geojson")
+    for ids, job in zip(north["candidate_ids"], north["job_id"]):
+        assert {of[c] for c in ids.split(";")} == {job}
+    assert len(held(store)) == len(whole)
 
 
 # ---- a filled-in jobs list taken back (patrol import-verification): each row applied to every damage of its job

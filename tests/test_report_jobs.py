@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import shapely
 
-from test_export_jobs import ROADS, groups, jobs
+from test_export_jobs import ROADS, blank, groups, jobs  # noqa: F401 (blank: the registry before any list, autouse)
 from test_report import console_errors, probe_of, render, selfcheck, with_probe
 from test_report_condition import page_data
 from test_stats import ok, patrol, registry  # noqa: F401 (the fixture)
@@ -82,3 +82,43 @@ def test_jobs_layer_holds_the_jobs_list_and_opens_a_popup_in_chromium(registry, 
     assert probe_of(dom) == {"on": 9, "cb": True}
     ok(patrol("export", store, "--format", "html", "--out", tmp_path / "bare.html"))
     assert "jobs" not in page_data(tmp_path / "bare.html")
+
+
+def test_jobs_layer_ids_are_the_lists_and_the_map_records_none(blank, tmp_path):  # noqa: F811
+    """The map reads the ids the jobs lists recorded and records none: on a registry no list numbered yet, the
+    layer's jobs are 工区-001 … in the list's order, each marked not yet in a list (its popup says so, in Chromium),
+    and the registry file is left byte for byte; the jobs list then gives those very ids, and the map made after it
+    the same ids, unmarked."""
+    from typer.testing import CliRunner
+
+    import cli
+    from test_export_jobs import held, listed
+
+    def html(path):  # (in this process: 1 s where a process of its own takes 3)
+        r = CliRunner().invoke(cli.app, ["export", str(store), "--format", "html", "--roads", str(ROADS), "--out",
+                                         str(path)])
+        assert r.exit_code == 0, r.output
+
+    store = tmp_path / "registry.gpkg"
+    shutil.copy(blank, store)
+    before = store.read_bytes()
+    out = tmp_path / "map.html"
+    html(out)
+    assert store.read_bytes() == before
+    rows = page_data(out)["jobs"]["rows"]
+    assert [r["id"] for r in rows] == [f"工区-{i:03d}" for i in range(1, 10)] and all(r.get("p") == 1 for r in rows)
+    listing, _ = listed(store, tmp_path / "jobs.csv")
+    assert [r["id"] for r in rows] == listing["job_id"].tolist() and len(held(store)) == 9
+    html(tmp_path / "after.html")
+    after = page_data(tmp_path / "after.html")["jobs"]["rows"]
+    assert [r["id"] for r in after] == listing["job_id"].tolist() and not any("p" in r for r in after)
+    with_probe(out, """(function () {
+      document.getElementById('jobs-on').click();
+      var p = document.querySelectorAll('#map path.job')[0], b = p.getBoundingClientRect();
+      p.dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true, clientX: (b.left + b.right) / 2,
+                                               clientY: (b.top + b.bottom) / 2, view: window}));
+      var c = document.querySelector('.leaflet-popup-content .pop.job');
+      return {popup: c ? c.textContent : null}; })()""", when="setTimeout(probe, 2500)")
+    dom, err = render(out, "", "--window-size=1400,1000")
+    assert selfcheck(dom).startswith("report-ok:") and not console_errors(err), (selfcheck(dom), console_errors(err))
+    assert "not yet in a jobs list" in (probe_of(dom)["popup"] or ""), probe_of(dom)

@@ -609,3 +609,39 @@ def test_the_exports_count_the_passes_in_poor_frames_apart_from_the_unseen(sampl
         qg = st.query(lists=False).set_index("candidate_id")
     assert qg.loc[_rid(good, p1, label), ["n_passes", "n_unseen", "n_poor_look"]].tolist() == [2, 1, 0]
     assert (qg["n_poor_look"] == 0).all()
+
+
+def test_jobs_recorded_in_a_schema_3_registry_leave_it_as_it_was(sample, tmp_path):
+    """A jobs list's ids recorded (``Store.record_jobs``, what ``patrol export --format jobs`` does) in a registry
+    written by SCHEMA3_COMMIT's code: only the table job_ids and its gpkg_contents row are added, every other
+    table as it was and the schema still 3 (no conversion, which a write transaction would make: older patrols go on
+    using it); the schema-3 code opens it and merges p2 into it, the recorded jobs left alone; this patrol's next
+    list keeps their ids."""
+    from conftest import TOYAMA
+
+    from detector.jobs import job_table
+    from detector.roads import load_roads
+
+    cfg, p1, p2, label, keys = sample
+    old = old_store(tmp_path, SCHEMA3_COMMIT, "store_schema3")
+    store = tmp_path / "old.gpkg"
+    with old.Store(store) as st:
+        st.merge(p1, {"run_id": "p1"}, cfg, frames=[f[:4] for f in keys[P1]])
+    before = dump(store, skip=())
+    net = load_roads(TOYAMA / "roads.geojson", cfg)
+    with Store(store) as st:
+        jobs = job_table(st.query(status=["new"], lists=False), net, cfg)
+        assert st.record_jobs(jobs) == (0, len(jobs.table)) and len(jobs.table) > 3
+    after = dump(store, skip=())
+    recorded = after.pop("job_ids")
+    assert [(r[0], r[1], r[2]) for r in sorted(recorded, key=lambda r: r[1])] == list(zip(
+        jobs.table["job_id"], range(1, len(jobs.table) + 1), jobs.table["candidate_ids"]))
+    assert [r for r in after.pop("gpkg_contents") if r[0] != "job_ids"] == before.pop("gpkg_contents")
+    assert after == before and ("schema_version", "3") in after["patrol_meta"]
+    with old.Store(store) as st:
+        st.merge(p2, {"run_id": "p2"}, cfg, frames=[f[:4] for f in keys[P2]])
+    assert dump(store, skip=())["job_ids"] == recorded
+    with Store(store) as st:
+        again = job_table(st.query(status=["new"], lists=False), net, cfg)
+        kept, new = st.record_jobs(again)
+    assert kept == len(again.table) and new == 0 and sorted(again.table["job_id"]) == sorted(jobs.table["job_id"])
