@@ -977,6 +977,8 @@ def export(
     from detector.report import (EXPORT_FORMATS, PHOTO_FORMATS, check_max_mb, export as _export, photo_folder,
                                  thumb_cache_path)
     format = format.strip().lower()
+    _refuse_out_over_inputs(out, {"the registry": store, "the road network (--roads)": roads,
+                                  "the district file (--area)": area, "the config (--config)": config})
     if format == "reports":
         return _export_reports(store, out, config, status_=status_, since=since, roads=roads, crs=crs,
                                encoding=encoding, max_mb=max_mb, at=at, area=area, area_where=area_where,
@@ -1102,6 +1104,32 @@ def _export_reports(store: Path, out: Path, config: Optional[Path], **other) -> 
     console.print(f"{plural(len(rows), 'report')} ({len(rows) - unseen} matched to a damage within "
                   f"{cfg.reports.radius_m:g} m, {unseen} not yet seen by a patrol) → {out}", soft_wrap=True,
                   markup=False, highlight=False)
+
+
+def _refuse_out_over_inputs(out: Optional[Path], inputs: dict) -> None:
+    """An ``--out`` that is one of the command's own input files (``inputs``: what the message calls it -> its path)
+    is refused (exit 2) before anything is read or written: `patrol export registry.gpkg --format gpkg --out
+    registry.gpkg` replaced the registry with a 31-row layer (every damage's history, status and photo gone), and
+    `--out roads.gpkg` the city's network the same way. The same file by its path resolved (a relative or a linked
+    path too), and where both exist by ``os.path.samefile`` (a hard link, another spelling of a Windows drive's
+    path)."""
+    if out is None:
+        return
+    from detector.errors import UsageError
+
+    def same(a: Path, b: Path) -> bool:
+        try:
+            if a.exists() and b.exists():
+                return os.path.samefile(a, b)
+            return a.resolve() == b.resolve()
+        except OSError:
+            return False
+
+    for what, path in inputs.items():
+        if path is not None and same(Path(out), Path(path)):
+            raise UsageError(f"{Path(out).name} is {what} this command reads: writing it would replace it (for the "
+                             f"registry: every damage, its history and photos lost); name another file", None,
+                             "--out")
 
 
 def _area_option(area: Optional[Path], where: Optional[str], cfg=None, gap: Optional[float] = None):
@@ -1355,6 +1383,8 @@ def stats(
         raise UsageError(f"unknown period {by!r}; choose one of {', '.join(PERIODS)}", field="--by")
     if out is not None and out.suffix.lower() not in (".csv", ".xlsx"):
         raise UsageError(f"{out}: --out must end in .csv or .xlsx", field="--out")
+    _refuse_out_over_inputs(out, {"the registry": store, "the road network (--roads)": roads,
+                                  "the district file (--area)": area, "the config (--config)": config})
     cfg = _config(config)
     today = cfg.today()
     days = {name: _day_option(text, cfg, name) for name, text in (("--since", since), ("--until", until))}

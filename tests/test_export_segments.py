@@ -306,3 +306,26 @@ def test_out_help_names_every_suffix_it_writes():
     r = patrol("export", TOYAMA / "none.gpkg", "--format", "segments", "--roads", TOYAMA / "roads.geojson", "--out",
                "a.csv")
     assert r.returncode == 2 and sorted(re.findall(r"X(\.\w+)", r.stderr)) == sorted(SEGMENT_FILES), r.stderr
+
+
+def test_out_over_its_own_inputs_refused(reg, tmp_path):
+    """`patrol export registry.gpkg --format gpkg --out registry.gpkg` replaced the registry with its own 31-row
+    layer (measured: 962 KB → 115 KB, then "not a patrol registry: missing table(s) observations …"), and `--out` the
+    network the city's roads: an --out that is one of the command's inputs (the same path resolved, a link to it) is
+    refused with exit 2 naming it, the file left byte for byte as it was."""
+    import os
+
+    path, _, _ = reg
+    roads = tmp_path / "roads.geojson"
+    shutil.copy(TOYAMA / "roads.geojson", roads)
+    link = tmp_path / "link.gpkg"
+    os.symlink(path, link)
+    before = {p: p.read_bytes() for p in (path, roads)}
+    for fmt, out, what in (("gpkg", path, "the registry"), ("gpkg", link, "the registry"),
+                           ("segments", roads, "the road network (--roads)")):
+        r = patrol("export", path, "--format", fmt, "--roads", roads, "--out", out)
+        said = " ".join(r.stderr.split())
+        assert r.returncode == 2 and f"{out.name} is {what} this command reads" in said, (r.returncode, said)
+    assert {p: p.read_bytes() for p in (path, roads)} == before
+    r = patrol("stats", path, "--out", tmp_path / "月報.csv")  # another file: written as before
+    assert r.returncode == 0 and (tmp_path / "月報.csv").stat().st_size > 0, r.stderr
