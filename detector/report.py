@@ -1733,7 +1733,7 @@ _TEMPLATE = """<!DOCTYPE html>
   <div id="meta"></div>
 </header>
 <main>
-  <div id="map" role="region" aria-label="地図 map"></div>
+  <div id="mappage"><div id="map" role="region" aria-label="地図 map"></div><div id="printkey"></div></div>
   <section id="side">
     <form id="filters">
       <label>分類 class <select id="f-class"><option value="">すべて all</option></select></label>
@@ -1894,12 +1894,21 @@ main { flex: 1; display: flex; min-height: 0; }
 /* a phone (320-375 px): a long option (状態 status: 未対応 open …) no wider than the bar, the page never sideways */
 #filters label { max-width: 100%; }
 #filters select { max-width: 100%; }
-/* print (A4): the map fills the first page, the table follows whole, its header repeated on every page */
+/* print (A4): the map, the legend and shown layers' keys whole under it (printMode), the map what they leave of
+   the page (277 mm less a header of 3 lines); then the table, its header on every page */
+#mappage { display: contents; }
+#printkey { display: none; }
 @page { size: A4; margin: 10mm; }
 @media print {
   html, body { height: auto; } body, main { display: block; }
   header, .badge, .dot, .sw { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-  #map { width: 190mm; height: 240mm; min-width: 0; break-after: page; }
+  #mappage { display: flex; flex-direction: column; width: 190mm; height: 253mm; break-after: page; }
+  #map { flex: 1; height: auto; min-width: 0; min-height: 100mm; }
+  #map .leaflet-right { display: none; }
+  #printkey { display: block; columns: 3; column-gap: 6mm; margin-top: 3mm; }
+  #printkey > div { max-width: none; padding: 0; margin-bottom: 2mm; background: none; box-shadow: none; font-size: 11px; line-height: 1.4; }
+  #printkey h3 { margin: 0; font-size: 12px; break-after: avoid; }
+  #printkey .layerctl, #printkey div div { break-inside: avoid; }
   #side { max-width: none; min-width: 0; border: 0; }
   #filters label, #crew, .leaflet-control-zoom { display: none; }
   #tablewrap { overflow: visible; }
@@ -2563,8 +2572,9 @@ _APP_JS = r"""
   // A desktop's map where the layers' boxes above leave the legend too little room (under 120 px: its folding line
   // and four rows; or none: 1280×800 with every layer on and the keys open, the legend at 928-968 px of an 800 px map,
   // out of reach): the legend whole, the stack of boxes no taller than the map, scrolled within it (ctl-scroll)
+  var inPrint = false;  // (printMode)
   function fitControls() {
-    if (!legendBox || !corner) return;  // (the boxes still being built)
+    if (!legendBox || !corner || inPrint) return;  // (the boxes still being built)
     if (togBtn) fitCompact();
     var mc = map.getContainer(), st = corner.scrollTop;
     mc.classList.remove("ctl-scroll");  // (fitCompact: the stack's height unset on a desktop)
@@ -2911,13 +2921,30 @@ _APP_JS = r"""
     else { map.setView([36.0, 138.0], 5); }
   }
   fit();
-  // printed, the map has the page's size: laid out again and fitted to all candidates; back on screen, the view returns
-  var printing = window.matchMedia && window.matchMedia("print"), view = null;
-  function onPrint(e) {
-    map.invalidateSize({pan: false});
-    if (e.matches) { view = [map.getCenter(), map.getZoom()]; fit(); }
-    else if (view) { map.setView(view[0], view[1], {animate: false}); }
+  // printed (README: report.html): the legend and shown layers' keys copied under the map before the page is laid
+  // out for paper (beforeprint: Chromium counts the pages then), the map fitted to all candidates once it is (the
+  // print media query); back on screen, the view and the stack's scroll as they were
+  var printing = window.matchMedia && window.matchMedia("print"), view = null, printKey = document.getElementById("printkey");
+  function printCopy(box) {  // a box's heading, its key's rows
+    var c = el("div", box.className), rows = box.tagName === "DETAILS" ? box : box.querySelector("details");
+    c.appendChild(el("h3", null, box.querySelector("summary, label").textContent.trim()));
+    if (rows) [].forEach.call(rows.children, function (k) { if (k.tagName !== "SUMMARY") c.appendChild(k.cloneNode(true)); });
+    return c;
   }
+  function printMode(on) {
+    if (on !== inPrint) {
+      inPrint = on;
+      printKey.textContent = "";
+      if (!on) { map.invalidateSize({pan: false}); map.setView(view[0], view[1], {animate: false}); corner.scrollTop = view[2]; return; }
+      view = [map.getCenter(), map.getZoom(), corner.scrollTop];
+      printKey.appendChild(printCopy(legendBox));
+      LAYERS.forEach(function (ly) { if (ly.box && ly.box.classList.contains("on")) printKey.appendChild(printCopy(ly.box)); });
+    }
+    if (on && printing && printing.matches) { map.invalidateSize({pan: false}); fit(); }  // (not yet at beforeprint)
+  }
+  window.addEventListener("beforeprint", function () { printMode(true); });
+  window.addEventListener("afterprint", function () { printMode(false); });
+  function onPrint(e) { printMode(e.matches); }
   if (printing) { if (printing.addEventListener) printing.addEventListener("change", onPrint); else printing.addListener(onPrint); }
 
   // the view in the URL's fragment (README: links to a view), e.g. #id=R-000012&class=D40&status=new&sev=20&unseen=2

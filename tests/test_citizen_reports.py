@@ -921,7 +921,7 @@ def test_desktop_map_boxes_stay_within_the_map(reports, tmp_path):
       var last = legend.lastElementChild; last.scrollIntoView({{block: 'nearest'}});
       var lb = box(last), hit = document.elementFromPoint((lb[0] + lb[2]) / 2, (lb[1] + lb[3]) / 2);
       r.legendEnd = {{box: lb, inMap: within(lb, m), hit: !!hit && last.contains(hit)}};
-      r.mapScrolled = mc.scrollTop + mc.parentNode.scrollTop;
+      r.mapScrolled = mc.scrollTop + document.querySelector('main').scrollTop;
       return r; }})()"""
     for width, height in ((1280, 800), (1366, 768), (1024, 768)):
         page = tmp_path / f"d{width}.html"
@@ -938,6 +938,54 @@ def test_desktop_map_boxes_stay_within_the_map(reports, tmp_path):
     p = in_phone(page, "", expr, 1280, 800)
     assert p["boxes"] == 1 and not p["scrolls"] and _within(p["stack"], p["map"]), p  # it fits: as before
 
+
+
+def _printed(page: Path, fragment: str, width: int, height: int) -> list[str]:
+    """``page`` printed by headless Chromium (A4, as Ctrl+P) from a ``width`` × ``height`` window (at least 500 px
+    wide: Chromium's narrowest window, a phone's map still, the button's), each page's text as pdftotext reads it,
+    its spaces and line ends left out (a line wrapped where the PDF's layout wraps it reads as one)."""
+    import re
+    import subprocess
+
+    from test_report import chromium
+
+    pdftotext = shutil.which("pdftotext")
+    if not pdftotext:
+        pytest.skip("poppler's pdftotext not installed: the printed page's text cannot be read")
+    pdf = page.with_suffix(f".{width}.pdf")
+    r = chromium(page.resolve().as_uri() + fragment, f"--window-size={width},{height}", "--no-pdf-header-footer",
+                 f"--print-to-pdf={pdf}")
+    assert r.returncode == 0 and pdf.exists(), r.stderr[-2000:]
+    text = subprocess.run([pdftotext, pdf, "-"], capture_output=True, text=True, check=True).stdout
+    return [re.sub(r"\s+", "", p) for p in text.split("\f")[:-1]]
+
+
+#: the legend's last line (the markers' size), the road condition's key's last, the citizen reports' key's last
+PRINT_ENDS = {"legend": "円の大きさ = 重要度 / size = severity",
+              "cond": "損傷指数 (重み付き損傷数 / 100 m 調査) / damage index (weighted damages per 100 m surveyed)",
+              "rep": "損傷と照合 (点線で損傷へ) / matched to a damage (dotted line to it):"}
+
+
+def test_printed_map_carries_its_legend_and_the_shown_layers_keys(reports, tmp_path):
+    """The registry's map with citizen reports printed (A4) with the road condition and the repair jobs on: on the
+    first page under the map, whole, the legend (its last line, the markers' size), the road condition's key and the
+    citizen reports' key (each to its last line) and the repair jobs' name; the patrol-due layer, off, left out; the
+    table from page 2 on. From a desktop's 1280×800 window (before: the stack of boxes scrolled within the map as on
+    screen, cut off at its bottom, the legend not on the paper) and a phone's (the boxes folded into the 表示 / layers
+    button: before, printed as the boxes with every key and the legend folded, no colour explained)."""
+    store, _, sites, _ = reports
+    ok(patrol("import-reports", store, _write(tmp_path / "mcr.csv", _export_rows(sites), "utf-8"), "--source", "MCR"))
+    out = tmp_path / "report.html"
+    ok(patrol("export", store, "--format", "html", "--roads", need(TOYAMA / "roads.geojson"), "--out", out))
+    flat = {k: "".join(v.split()) for k, v in PRINT_ENDS.items()}
+    for width, height in ((1280, 800), (500, 844)):
+        pages = _printed(out, "#cond=1&jobs=1", width, height)
+        first = pages[0]
+        for k, end in flat.items():
+            assert end in first, (width, k, first)
+        assert "補修工区/repairjobs(" in first and "巡回予定/patroldue" not in first, (width, first)
+        assert "表示/layers" not in first, (width, first)  # the phone's button: not on the paper
+        assert "R-000001" not in first and "R-000001" in "".join(pages[1:]), (width, pages[:2])  # the table after it
 
 
 def test_map_boxes_by_keyboard_finger_and_wheel(reports, tmp_path):

@@ -535,8 +535,9 @@ def test_html_popup_links_and_rows_are_finger_sized_on_touch_screens_in_chromium
 
 
 def test_html_prints_on_a4_in_chromium(tmp_path, cfg, toyama_roads):
-    """Printed: A4 pages, the map alone on the first one (laid out again for the page's width and fitted to the
-    candidates), then the whole table (not the part visible in its scroll box) over as many pages as it needs."""
+    """Printed: A4 pages, the map and its legend under it on the first one (the map laid out again for the page's
+    width and fitted to the candidates; the legend and the layers' keys: test_citizen_reports, printed), then the
+    whole table (not the part visible in its scroll box) over as many pages as it needs."""
     df = make_candidates(cfg, 60, lines=list(toyama_roads.geometry))
     out = report.export(df, "html", tmp_path / "r.html", cfg, roads_wgs84=toyama_roads)
     # at print time, the map's width and whether every marker lies inside it go into the title (the PDF's /Title)
