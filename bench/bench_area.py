@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_jobs import place  # noqa: E402
-from bench_stats import TOYAMA, fill, patrol  # noqa: E402
+from bench_jobs import city  # noqa: E402
+from bench_stats import TOYAMA, patrol  # noqa: E402
 
 
 def districts(path: Path, n: int, seed: int = 2) -> Path:
@@ -89,15 +89,7 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None, help="build the registry and the districts here and keep them")
     a = ap.parse_args()
     d = a.keep or Path(tempfile.mkdtemp(prefix="bench_area_"))
-    d.mkdir(parents=True, exist_ok=True)
-    big = d / "city.gpkg"
-    if not big.exists():
-        small = d / "sample.gpkg"
-        patrol("locate", TOYAMA / "toyama-2026-11-p1.oracle.csv", TOYAMA / "toyama-2026-11-p2.oracle.csv",
-               "--roads", TOYAMA / "roads.geojson", "--out", d / "out", "--store", small)
-        shutil.copyfile(small, big)
-        fill(big, a.damages, 4, sightings=a.sightings)
-        place(big)
+    big = city(d, a.damages, a.sightings)
     f = d / "districts.gpkg"
     if not f.exists():
         districts(f, a.districts)

@@ -61,6 +61,22 @@ def place(store: Path, seed: int = 1) -> int:
     return n
 
 
+def city(d: Path, damages: int, sightings: int = 0) -> Path:
+    """``d``/city.gpkg (made once, kept where ``d`` is kept): the sample registry (both passes' true boxes located)
+    with ``damages`` more and their histories (``bench_stats.fill``: 4 years, ~``sightings`` sightings each), every
+    damage on a segment of the sample network (``place``)."""
+    d.mkdir(parents=True, exist_ok=True)
+    big = d / "city.gpkg"
+    if not big.exists():
+        small = d / "sample.gpkg"
+        patrol("locate", TOYAMA / "toyama-2026-11-p1.oracle.csv", TOYAMA / "toyama-2026-11-p2.oracle.csv",
+               "--roads", TOYAMA / "roads.geojson", "--out", d / "out", "--store", small)
+        shutil.copyfile(small, big)
+        fill(big, damages, 4, sightings=sightings)
+        place(big)
+    return big
+
+
 def ids(big: Path, df, net, cfg, repeat: int) -> None:
     """The id matching (``match_ids``) and recording (``Store.record_jobs``) of the 50 m jobs, timed (best of
     ``repeat``)."""
@@ -101,15 +117,7 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None, help="build the registry here and keep it")
     a = ap.parse_args()
     d = a.keep or Path(tempfile.mkdtemp(prefix="bench_jobs_"))
-    d.mkdir(parents=True, exist_ok=True)
-    big = d / "city.gpkg"
-    if not big.exists():
-        small = d / "sample.gpkg"
-        patrol("locate", TOYAMA / "toyama-2026-11-p1.oracle.csv", TOYAMA / "toyama-2026-11-p2.oracle.csv",
-               "--roads", TOYAMA / "roads.geojson", "--out", d / "out", "--store", small)
-        shutil.copyfile(small, big)
-        fill(big, a.damages, 4)
-        place(big)
+    big = city(d, a.damages)
     from detector.config import Config
     from detector.jobs import job_table
     from detector.roads import load_roads
