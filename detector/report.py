@@ -1084,6 +1084,31 @@ def _delta_lines(lines_wgs84) -> list[list[int] | None]:
 CONDITION_COLORS = ["#1a9850", "#91cf60", "#e6b800", "#fc8d59", "#d73027"]
 NOT_VALID_COLOR = "#7a8591"
 NOT_SURVEYED_COLOR = "#4a525c"
+#: its key's words for condition 1 .. 5 (日本語, English); the key, these colours and ``condition_keys``' lines are
+#: also the QGIS legend of the condition GeoPackages (``qgisstyle``: one place, so the map and QGIS agree)
+CONDITION_WORDS = [("良い", "good"), ("やや良い", "fairly good"), ("普通", "moderate"), ("やや悪い", "fairly poor"),
+                   ("悪い", "poor")]
+#: the condition layer's thresholds and minimum coverage without a config (``SegmentsConfig``'s defaults)
+CONDITION_THRESHOLDS = [2.0, 5.0, 10.0, 20.0]
+MIN_COVERAGE = 0.5
+
+
+def condition_range(k: int, thresholds) -> str:
+    """The damage index of condition ``k`` (1..5) as the key gives it: ``< 2``, ``2–5`` … ``≥ 20`` (``thresholds``:
+    the upper bounds of 1..4, ``segments.thresholds``)."""
+    t = [f"{float(v):g}" for v in thresholds]
+    return f"< {t[0]}" if k == 1 else f"≥ {t[3]}" if k == 5 else f"{t[k - 2]}–{t[k - 1]}"
+
+
+def condition_keys(min_coverage: float = MIN_COVERAGE, good_look: bool = False) -> tuple[str, str]:
+    """The key's lines of the condition layer's two grey kinds: a segment surveyed too little to rate (under
+    ``min_coverage``), one with damages that no frame surveyed (``good_look``: the rows count only frames of good
+    look, the registry's)."""
+    pc = round(100 * float(min_coverage))
+    nv = f"判定不可 (調査 {pc} % 未満) / not rated (under {pc} % surveyed)"
+    ns = ("損傷あり・未調査 (良好な写真なし) / damage reported, not surveyed (good look)" if good_look
+          else "損傷あり・未調査 / damage reported, not surveyed")
+    return nv, ns
 
 
 def _metric(g):
@@ -1163,6 +1188,10 @@ def condition_lines(segments, simplify_m: float = 2.0) -> list[dict]:
 #: grey, dashed: due too, what is due first)
 DUE_COLORS = ["#d73027", "#f28e00", "#1a9850", "#4a525c"]
 DUE_SOON_DAYS = 7
+#: its key's words for the four (日本語, English); also the QGIS legend of the due GeoPackage (``qgisstyle``)
+DUE_WORDS = [("期限切れ・本日期限", "due (today or overdue)"),
+             (f"期限間近 ({DUE_SOON_DAYS} 日以内)", f"due within {DUE_SOON_DAYS} days"),
+             ("期限前", "not yet due"), ("未巡回", "never surveyed")]
 
 
 def due_lines(due, simplify_m: float = 2.0) -> list[dict]:
@@ -1436,6 +1465,8 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None,
     for extra in sorted(set(df["class"]) - set(CLASS_IDS)):
         classes.append({"id": extra, "ja": extra, "en": extra, "color": OTHER_COLOR})
     made = _now(cfg)
+    good_look = bool(getattr(segments, "attrs", {}).get("good_look_only", False))
+    min_cov = float(getattr(getattr(cfg, "segments", None), "min_coverage", MIN_COVERAGE))
     data = {
         "meta": {"municipality": getattr(cfg, "municipality", ""), "n": len(cands), "version": __version__,
                  "generated": made.strftime("%Y-%m-%d %H:%M %z"),
@@ -1452,15 +1483,15 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None,
         # the road-condition layer (README: report.html): the surveyed segments, their condition 1..5
         # (goodLook: the rows count only frames of good look, the registry's; a run's count its poor-look frames too)
         "conditions": {"segments": condition_lines(segments), "colors": CONDITION_COLORS, "notValid": NOT_VALID_COLOR,
-                       "notSurveyed": NOT_SURVEYED_COLOR,
-                       "goodLook": bool(getattr(segments, "attrs", {}).get("good_look_only", False)),
+                       "notSurveyed": NOT_SURVEYED_COLOR, "words": CONDITION_WORDS,
+                       "keys": condition_keys(min_cov, good_look), "goodLook": good_look,
                        "radius": float(getattr(getattr(cfg, "segments", None), "coverage_radius_m", 15.0)),
                        "thresholds": [float(t) for t in getattr(getattr(cfg, "segments", None), "thresholds",
-                                                                  [2, 5, 10, 20])],
-                       "minCoverage": float(getattr(getattr(cfg, "segments", None), "min_coverage", 0.5))},
+                                                                  CONDITION_THRESHOLDS)],
+                       "minCoverage": min_cov},
         # the patrol-due layer (README: report.html): the segments on a patrol cycle by their due state on ``at``
         "due": {"lines": due_lines(due), "at": due.at.isoformat() if due is not None else None,
-                "soon": DUE_SOON_DAYS, "colors": DUE_COLORS},
+                "soon": DUE_SOON_DAYS, "colors": DUE_COLORS, "words": DUE_WORDS},
     }
     if jobs is not None and len(jobs.table):  # the repair jobs layer (README: report.html): --format jobs' rows
         index = {str(c.get("candidate_id")): c["i"] for c in cands}
@@ -2321,15 +2352,14 @@ _APP_JS = r"""
   // valid) grey and dashed; one with damages that no frame surveyed (no damage index: ns) dark grey and dotted, so a
   // damage's road does not look not driven. A click on a segment shows its figures
   var CD = D.conditions || {segments: []}, SEGS = CD.segments || [];
-  var COND_WORDS = [["良い", "good"], ["やや良い", "fairly good"], ["普通", "moderate"], ["やや悪い", "fairly poor"], ["悪い", "poor"]];
+  var COND_WORDS = CD.words || [];  // report.CONDITION_WORDS (the QGIS legend's too)
   function condRange(k) {  // the damage index of class k (1..5): thresholds are the upper bounds of 1..4
     var t = CD.thresholds || [];
     return k === 1 ? "< " + t[0] : k === 5 ? "≥ " + t[3] : t[k - 2] + "–" + t[k - 1];
   }
   // the legend's and popup's words for a segment with damages that no frame surveyed (a registry's map counts only
   // frames of good look; a run's report all of its frames)
-  var NS_KEY = CD.goodLook ? "損傷あり・未調査 (良好な写真なし) / damage reported, not surveyed (good look)"
-                           : "損傷あり・未調査 / damage reported, not surveyed";
+  var NS_KEY = (CD.keys || [])[1];  // report.condition_keys (the QGIS legend's too)
   function nsWhy() {
     var r = (CD.radius || 15) + " m";
     return CD.goodLook
@@ -2365,8 +2395,7 @@ _APP_JS = r"""
     popup: condPopup,
     fillKey: function (keyBox) {
       for (var k = 1; k <= 5; k++) keyLine(keyBox, "ln", CD.colors[k - 1], k + " " + COND_WORDS[k - 1][0] + " / " + COND_WORDS[k - 1][1] + " (" + condRange(k) + ")");
-      var pc = Math.round(100 * (CD.minCoverage || 0.5));
-      keyLine(keyBox, "ln nv", CD.notValid, "判定不可 (調査 " + pc + " % 未満) / not rated (under " + pc + " % surveyed)");
+      keyLine(keyBox, "ln nv", CD.notValid, CD.keys[0]);
       if (SEGS.some(function (s) { return s.ns; })) keyLine(keyBox, "ln ns", CD.notSurveyed, NS_KEY);
       keyBox.appendChild(el("div", null, "損傷指数 (重み付き損傷数 / 100 m 調査) / damage index (weighted damages per 100 m surveyed)"));
     }});
@@ -2378,9 +2407,7 @@ _APP_JS = r"""
   // Each line: the segments of one road, frequency
   // and last patrol day, merged (a whole network never driven is a few lines): its popup says what each says
   var DU = D.due || {lines: []}, DUES = DU.lines || [];
-  var DUE_WORDS = [["期限切れ・本日期限", "due (today or overdue)"],
-                   ["期限間近 (" + DU.soon + " 日以内)", "due within " + DU.soon + " days"],
-                   ["期限前", "not yet due"], ["未巡回", "never surveyed"]];
+  var DUE_WORDS = DU.words || [];  // report.DUE_WORDS (the QGIS legend's too)
   function dayNo(iso) { return Date.UTC(+iso.slice(0, 4), +iso.slice(5, 7) - 1, +iso.slice(8, 10)) / 864e5; }
   function dueOf(s) {  // {due: YYYY-MM-DD, over: days overdue (> 0; 0: due that day), state: 0..3 (DUE_WORDS)}
     if (!s.t) return {due: null, over: null, state: 3};
