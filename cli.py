@@ -1200,7 +1200,9 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
             "generated": cfg.now().isoformat(timespec="seconds")}
     if district is not None:
         meta["area"] = {"file": district.path.name, "where": area_where, "name": district.label}
-    write_segments(seg, out, meta)
+    from detector import qgisstyle
+
+    write_segments(seg, out, meta, style=lambda g, layer: qgisstyle.condition(g, layer, cfg))
     for msg in net.read_warnings:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
     if placed:

@@ -343,7 +343,9 @@ def write(d: Due, path: Path, cfg=None, meta: dict | None = None) -> None:
     elif suffix == ".xlsx":
         write_xlsx(d, path, cfg)
     elif suffix in SEGMENT_FILES:
-        write_segments(d.table, path, meta, layer=DUE_LAYER)
+        from . import qgisstyle
+
+        write_segments(d.table, path, meta, layer=DUE_LAYER, style=qgisstyle.due)
     else:
         raise UsageError(f"{Path(path).name}: --format due writes X.csv, X.xlsx, X.geojson, X.json or X.gpkg",
                          field="--out")

@@ -660,7 +660,9 @@ def write(j: Jobs, path: Path, cfg=None, meta: dict | None = None, statuses=()) 
     elif suffix == ".xlsx":
         write_xlsx(j, path, cfg, statuses)
     elif suffix in SEGMENT_FILES:
-        write_segments(j.table, path, meta, layer=JOB_LAYER)
+        from . import qgisstyle
+
+        write_segments(j.table, path, meta, layer=JOB_LAYER, style=qgisstyle.jobs)
     else:
         raise UsageError(f"{Path(path).name}: --format jobs writes X.csv, X.xlsx, X.geojson, X.json or X.gpkg",
                          field="--out")

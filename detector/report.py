@@ -418,7 +418,10 @@ def _gpkg_column(vals: list) -> Any:
 
 def write_gpkg(df: pd.DataFrame, path: Path, cfg=None, segments=None, crs=None) -> None:
     """The damages as the layer ``candidates`` (geometry in ``crs``, else WGS 84; lat/lon stay WGS 84 attributes),
-    ``segments`` as a second layer (in its own CRS)."""
+    ``segments`` as a second layer (in its own CRS), each with its QGIS default style (``qgisstyle``: the damages by
+    class, condition rows by condition; a second layer of other rows, such as a road network, has none)."""
+    from . import qgisstyle
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".gpkg", dir=path.parent)
     os.close(fd)
@@ -428,12 +431,16 @@ def write_gpkg(df: pd.DataFrame, path: Path, cfg=None, segments=None, crs=None) 
         if crs is not None:
             gdf = gdf.to_crs(crs)  # vectorised (pyproj over the coordinate arrays)
         gdf.to_file(tmp, layer="candidates", driver="GPKG", engine="pyogrio")
+        styles = [qgisstyle.damages(gdf, "candidates", cfg)]
         if segments is not None and len(segments):
             seg = segments.copy()
             for c in seg.columns:
                 if c != seg.geometry.name and seg[c].dtype == object:
                     seg[c] = [_flat(v) for v in seg[c]]
             seg.to_file(tmp, layer="segments", driver="GPKG", engine="pyogrio", mode="a")
+            if {"level", "condition", "surveyed_m", "n_total"} <= set(segments.columns):
+                styles.append(qgisstyle.condition(segments, "segments", cfg))
+        qgisstyle.write(tmp, styles)  # in the file before it is moved into place
         atomic_replace_file(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

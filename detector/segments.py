@@ -409,10 +409,11 @@ def on_network(cands: pd.DataFrame, net, cfg) -> tuple[pd.DataFrame, int]:
     return out, int(len(rows))
 
 
-def write_segments(gdf, path: str | Path, meta: dict | None = None, layer: str = "segments") -> None:
+def write_segments(gdf, path: str | Path, meta: dict | None = None, layer: str = "segments", style=None) -> None:
     """``gdf`` (``segment_condition``'s) to ``path``, atomically: GeoJSON (``.geojson``/``.json``: RFC 7946, WGS84,
     ``meta`` as the collection's ``patrol`` member) or GeoPackage (``.gpkg``: layer ``layer`` in the network's CRS,
-    ``meta`` as its description in gpkg_contents; the due list's is ``due.DUE_LAYER``)."""
+    ``meta`` as its description in gpkg_contents; the due list's is ``due.DUE_LAYER``), with the layer's QGIS default
+    style ``style(gdf, layer)`` (a ``qgisstyle`` function: ``condition``, ``due``, ``jobs``) in it where given."""
     path = Path(path)
     kind = SEGMENT_FILES.get(path.suffix.lower())
     if kind == "geojson":
@@ -450,6 +451,10 @@ def write_segments(gdf, path: str | Path, meta: dict | None = None, layer: str =
                                 (json.dumps(meta, ensure_ascii=False), layer))
             finally:
                 con.close()
+        if style is not None:  # in the file before it is moved into place
+            from . import qgisstyle
+
+            qgisstyle.write(tmp, [style(gdf, layer)])
         atomic_replace_file(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

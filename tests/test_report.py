@@ -126,7 +126,8 @@ def test_gpkg(tmp_path, cfg, toyama_roads):
     df = make_candidates(cfg)
     out = report.export(df, "gpkg", tmp_path / "c.gpkg", cfg, segments=toyama_roads)
     layers = dict(pyogrio.list_layers(out))
-    assert set(layers) == {"candidates", "segments"}
+    assert set(layers) == {"candidates", "segments", "layer_styles"}  # + QGIS's styles (tests/test_export_qgis_style)
+    assert layers["layer_styles"] is None
     g = gpd.read_file(out, layer="candidates")
     assert len(g) == 10 and g.crs.to_epsg() == 4326
     for col in ("candidate_id", "class", "class_name_ja", "confidence", "n_obs", "first_seen", "segment_id", "road_name",
