@@ -317,7 +317,8 @@ def due_kinds() -> list[tuple[str, str, ET.Element]]:
 def due(gdf, layer: str) -> LayerStyle:
     """The segments due for a patrol (``--format due``'s ``patrol_due``): rule-based by due state on the day planned
     for (``due_kinds``: report.html's patrol-due layer), the states its rows have."""
-    mem = _rows({"never_surveyed": ("INTEGER", gdf["never_surveyed"]), "days_overdue": ("INTEGER", gdf["days_overdue"])})
+    mem = _rows({"never_surveyed": ("INTEGER", gdf["never_surveyed"]),
+                 "days_overdue": ("INTEGER", gdf["days_overdue"])})
     try:
         ren = _renderer("RuleRenderer")
         root, syms = ET.SubElement(ren, "rules"), ET.Element("symbols")
@@ -338,8 +339,9 @@ def jobs(gdf, layer: str) -> LayerStyle:
     from .report import JOB_COLOR
 
     ren = _renderer("singleSymbol")
-    fill = _layer("SimpleFill", {"color": rgba(JOB_COLOR, 0.15), "style": "solid", "outline_color": rgba(JOB_COLOR, 0.9),
-                                 "outline_style": "dash", "outline_width": _mm(2)})
+    fill = _layer("SimpleFill", {"color": rgba(JOB_COLOR, 0.15), "style": "solid",
+                                 "outline_color": rgba(JOB_COLOR, 0.9), "outline_style": "dash",
+                                 "outline_width": _mm(2)})
     ET.SubElement(ren, "symbols").append(_symbol("0", "fill", fill))
     return LayerStyle(layer, qml(ren, _labels("job_id", JOB_COLOR, 9, 1), labels_on=True), "patrol: repair jobs",
                       f"patrol {__version__}: 補修工区の外形と工区番号 (report.html の補修工区レイヤー) / repair job "
