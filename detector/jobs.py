@@ -29,7 +29,9 @@ open ones unless ``--status`` says; the caller selects them) into jobs:
   most of its damages (ties: the older id), one job per id (the job sharing most keeps it, the other takes its next
   such id if free), a job sharing none a new one after the largest ever given: an id is never given to another
   stretch, also once its damages are all repaired. ``match_ids``: one count of the (job, recorded job) pairs and a few
-  rounds of mutual best choices over them, vectorised;
+  rounds of mutual best choices over them, vectorised; the record also keeps each damage's job by the latest list
+  naming it (table ``job_damages``: ``Store.damage_jobs``), which the other lists show in their ``job_id`` column
+  (``add_job_column``) and ``patrol status REGISTRY 工区-003`` reads (``parse_job_id``, ``Store.job_record``);
 - **on a map** (GeoJSON, GeoPackage): each job is the convex hull of its damages buffered by ``OUTLINE_M`` (a
   polygon: a single damage a disc, two a capsule along the road), not a MultiPoint. A QGIS user draws the damages
   from the registry's own layers (``--format gpkg``); a job layer of points would sit on them, hide them and be

@@ -3483,18 +3483,20 @@ class Store:
         column, as before. A damage ``job_damages`` does not hold (ids recorded by the first patrol that kept them,
         before the table): of the jobs whose recorded damages hold it, the one listed last (ties: the later number).
         Reads only: the exports call it."""
-        from .jobs import _held_members, job_name
+        from .jobs import _held_members
 
         held = self.held_jobs()
         if not len(held):
             return None
         num, cid = _held_members(held)
-        last = pd.Series(pd.to_datetime(held["last_exported"], errors="coerce", utc=True, format="ISO8601").to_numpy(),
-                         index=held["number"].to_numpy())
+        t = pd.to_datetime(held["last_exported"], errors="coerce", utc=True, format="ISO8601")
+        last = pd.Series(np.where(t.isna().to_numpy(), np.iinfo(np.int64).min,  # (unreadable: the oldest)
+                                  t.to_numpy("datetime64[ns]").view(np.int64)), index=held["number"].to_numpy())
         d = pd.DataFrame({"candidate_id": cid, "number": num, "last": last.reindex(num).to_numpy()})
-        d = d.sort_values(["last", "number"], na_position="first", kind="stable").drop_duplicates("candidate_id",
-                                                                                                 keep="last")
-        got = pd.Series([job_name(n) for n in d["number"]], index=d["candidate_id"].to_numpy(), dtype=object)
+        d = d.sort_values(["last", "number"], kind="stable").drop_duplicates("candidate_id", keep="last")
+        name = pd.Series(held["job_id"].to_numpy(object), index=held["number"].to_numpy())
+        got = pd.Series(name.reindex(d["number"].to_numpy()).to_numpy(object), index=d["candidate_id"].to_numpy(),
+                        dtype=object)
         if "job_damages" in self._tables():
             rows = pd.read_sql_query("SELECT candidate_id, job_id FROM job_damages", self.con)
             got = pd.Series(rows["job_id"].to_numpy(object), index=rows["candidate_id"].to_numpy(object),
