@@ -750,6 +750,18 @@ def test_a_damages_job_id_on_its_lists(blank, districts, tmp_path):  # noqa: F81
     cands = page_data(_export(store, "html", tmp_path / "map.html"))["candidates"]
     assert {c["candidate_id"]: c.get("job_id") or "" for c in cands} == got
     assert store.read_bytes() == before  # the lists read the record, write nothing
+    # ids recorded before each damage's job was (job_ids alone): read from job_ids, the same here
+    import shutil
+
+    older = tmp_path / "older.gpkg"
+    shutil.copy(store, older)
+    con = sqlite3.connect(older)
+    con.execute("DROP TABLE job_damages")
+    con.execute("DELETE FROM gpkg_contents WHERE table_name='job_damages'")
+    con.commit()
+    con.close()
+    _, rows = _csv_rows(_export(older, "csv", tmp_path / "older.csv"))
+    assert {r["candidate_id"]: r["job_id"] for r in rows} == got
 
 
 def _status(store, monkeypatch, capsys, *ids, set_=None, who=None, at=None):
