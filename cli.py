@@ -620,8 +620,9 @@ def status(
     store: Path = typer.Argument(..., help=_REGISTRY_HELP),
     candidate_ids: List[str] = typer.Argument(..., metavar="ID [ID ...]", help="registry id, e.g. R-000012; several "
                                               "(R-000024 R-000025, or a jobs list's candidate_ids R-000024;R-000025): "
-                                              "each set in turn"),
-    set_: Optional[str] = typer.Option(None, "--set", help="confirmed | scheduled | repaired | not_an_issue (or 確認済み, 補修予定, 補修済み, 対象外); new and reopened are set by patrol; without it: show the damage's status and passes"),
+                                              "each set in turn; or a repair job's id, e.g. 工区-003 (its damages as "
+                                              "the latest jobs list naming each gave them: with --set, its open ones)"),
+    set_: Optional[str] = typer.Option(None, "--set", help="confirmed | scheduled | repaired | not_an_issue (or 確認済み, 補修予定, 補修済み, 対象外); new and reopened are set by patrol; without it: show the damage's status and passes, or the job's damages"),
     note: Optional[str] = typer.Option(None, "--note", help="note (status_note); without --note the candidate keeps "
                                                             "its note; the history keeps every note"),
     who: Optional[str] = typer.Option(None, "--who", help="who checked (checked_by; kept in the history)"),
@@ -630,14 +631,23 @@ def status(
                                                         "11/23; README: Dates a crew writes)"),
     config: Optional[Path] = typer.Option(None, "--config", help=_STAMP_CONFIG_HELP),
 ):
-    """Change registry candidates' status (history is kept); without --set, show each and the drives past it."""
+    """Change registry candidates' status (history is kept); without --set, show each and the drives past it. A
+    repair job's id (工区-003): its damages shown, or its open ones set."""
     from detector.errors import PatrolError, UsageError
+    from detector.jobs import parse_job_id
 
     # r-000012 is R-000012, as merge and the crew's list read it; a jobs list's R-000024;R-000025 is two; once each
     ids = list(dict.fromkeys(c.strip().upper() for a in candidate_ids for c in a.replace(",", ";").split(";")
                              if c.strip()))
     if not ids:
         raise UsageError("give a registry id (R-000012)", field="ID")
+    jobs = [parse_job_id(c) for c in ids]
+    if any(jobs):  # repair jobs (工区-003): their damages by the registry's job record
+        if not all(jobs):
+            raise UsageError("give repair job ids (工区-003) or damage ids (R-000024), not both (a job's damages are "
+                             "set where open; a damage id is set as given)", field="ID")
+        _status_jobs(store, list(dict.fromkeys(jobs)), set_, note, who, when, config)
+        return
     if set_ is None:
         if note is not None or who is not None or when is not None:
             raise UsageError("--note, --who and --at go with --set STATUS (without --set: the damage is shown)",
@@ -669,6 +679,22 @@ def status(
         raise PatrolError(f"{len(failed)} of {len(ids)} not set (above): {', '.join(failed)}", store)
 
 
+def _change_time(when: Optional[str], cfg) -> object:
+    """``patrol status --at``: the time of the change as the store takes it (None or '': now), read as the import
+    reads a crew's 確認日; a date in the future or one that cannot be read: UsageError naming --at."""
+    if when is None or not when.strip():
+        return when
+    from detector.errors import UsageError
+    from detector.store import FutureDateError, parse_change_time
+
+    try:  # a change is not dated in the future (a typed 2027 for 2026)
+        return parse_change_time(when, cfg.now())
+    except FutureDateError as e:
+        raise UsageError(str(e), field="--at") from None
+    except ValueError as e:
+        raise UsageError(f"{e} (README: Dates a crew writes)", field="--at") from None
+
+
 def _set_one(store: Path, candidate_id: str, set_: str, note, who, when, config) -> None:
     """``patrol status STORE ID --set S`` of one damage: its change and its line (and a repair a sighting held)."""
     from detector.store import status_label
@@ -677,17 +703,7 @@ def _set_one(store: Path, candidate_id: str, set_: str, note, who, when, config)
         return st.con.execute("SELECT COUNT(*) FROM status_history WHERE candidate_id=?", (candidate_id,)).fetchone()[0]
 
     cfg = _config(config)
-    stamp: object = when
-    if when is not None and when.strip():  # a change is not dated in the future (a typed 2027 for 2026)
-        from detector.errors import UsageError
-        from detector.store import FutureDateError, parse_change_time
-
-        try:  # read once, here (the import reads a crew's 確認日 with the same function); the store takes it as read
-            stamp = parse_change_time(when, cfg.now())
-        except FutureDateError as e:
-            raise UsageError(str(e), field="--at") from None
-        except ValueError as e:
-            raise UsageError(f"{e} (README: Dates a crew writes)", field="--at") from None
+    stamp = _change_time(when, cfg)  # read once, here; the store takes it as read
     with _open_store(store, cfg) as st:
         before, rows = st.status_of(candidate_id), n_history(st)
         seen: list = []  # a repair dated before a sighting held: recorded and reopened at once
@@ -708,6 +724,109 @@ def _set_one(store: Path, candidate_id: str, set_: str, note, who, when, config)
         console.print(s.message, markup=False, highlight=False, soft_wrap=True)
     if converted:
         err_console.print(f"warning: {converted}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _unknown_job(st, job_id: str) -> str:
+    """Why ``job_id`` names no job of the registry ``st``, with the nearest ids it holds (by number)."""
+    from detector.jobs import ID_PREFIX, nearest_ids
+
+    held = st.held_jobs()
+    if not len(held):
+        return (f"{job_id}: no such repair job: no jobs list was exported from this registry (patrol export "
+                f"{st.path_word} --format jobs --roads ROADS --out 補修工区.xlsx gives the ids)")
+    near = nearest_ids(int(job_id[len(ID_PREFIX):]), held["number"])
+    return (f"{job_id}: no such repair job in the registry; nearest: {', '.join(near)} (its jobs lists gave "
+            f"{held['job_id'].iloc[0]} … {held['job_id'].iloc[-1]})")
+
+
+def _status_jobs(store: Path, job_ids: list[str], set_, note, who, when, config) -> None:
+    """``patrol status STORE 工区-003 [--set S]``: each job's damages (as the latest jobs list naming each gave them:
+    ``Store.job_record``), with their status and when the job was first and last listed; with ``--set``, those of
+    them still open set in turn (``_set_one``, as several ids are: one the life cycle refuses named, the others set),
+    those not open (repaired, not an issue; merged into another) skipped, each said with why. Exit 2 where one was
+    refused, or where a job had none open and none already had the status asked for (nothing done: the wrong job?)."""
+    from detector.errors import PatrolError, UsageError
+    from detector.store import CREW_STATUSES_TEXT, OPEN_STATUSES, STATUSES, normalize_status, status_label
+
+    if set_ is None and (note is not None or who is not None or when is not None):
+        raise UsageError("--note, --who and --at go with --set STATUS (without --set: the job is shown)",
+                         field="--set")
+    cfg = _config(config)
+    target = None
+    if set_ is not None:  # the command's own mistakes, before any damage is set: none would be
+        target = normalize_status(set_)
+        if target not in STATUSES:
+            raise UsageError(f"unknown status {set_!r}; expected {CREW_STATUSES_TEXT}", field="--set")
+        _change_time(when, cfg)
+    shown: list[tuple[dict, list[tuple]]] = []
+    with _open_store(store, cfg) as st:
+        for job in job_ids:
+            rec = st.job_record(job)
+            if rec is None:
+                raise UsageError(_unknown_job(st, job), st.path)
+            rows = []
+            got = st.job_damage_rows(rec["damages"])
+            for r in got.astype(object).where(got.notna(), None).to_dict("records"):
+                merged = st.merged_text(r["candidate_id"]) if r["merged_into"] else None
+                final = st.final_target(r["candidate_id"]) if r["merged_into"] else None
+                rows.append((r, merged, final, st._local(r["repaired_at"]) if r["repaired_at"] else None))
+            rec["first"], rec["last"] = st._local(rec["first_exported"]), st._local(rec["last_exported"])
+            shown.append((rec, rows))
+    def say(text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    failed: list[str] = []
+    for k, (rec, rows) in enumerate(shown):
+        if k:
+            console.print("")
+        job = rec["job_id"]
+        n_open = sum(1 for r, merged, *_ in rows if merged is None and r["status"] in OPEN_STATUSES)
+        say(f"{job}: {plural(len(rows), 'damage')} ({n_open} open) by the latest jobs list naming each; first "
+            f"listed {rec['first']}, last listed {rec['last']}")
+        if set_ is None:
+            for r, merged, _, repaired in rows:
+                if merged is not None:
+                    say(f"  {merged}")
+                    continue
+                say(f"  {r['candidate_id']}  {status_label(r['status'])}"
+                    + (f", repaired at {repaired}" if r["status"] == "repaired" and repaired else "")
+                    + f"  {r['class']}" + (f"  '{r['status_note']}'" if r["status_note"] else ""))
+            if rec["elsewhere"]:
+                say("  earlier lists gave it also: " + ", ".join(f"{c} (now {j})" for c, j in
+                                                                 rec["elsewhere"].items()))
+            continue
+        todo, skipped, already = [], [], 0
+        for r, merged, final, _ in rows:
+            cid, now = r["candidate_id"], r["status"]
+            if merged is not None:
+                skipped.append(cid)
+                say(f"{cid}: merged into {final} (its status is {final}'s): skipped")
+            elif now not in OPEN_STATUSES:
+                skipped.append(cid)
+                already += now == target
+                say(f"{cid}: {'already ' if now == target else ''}{status_label(now)}, not open: skipped")
+            else:
+                todo.append(cid)
+        not_set: list[str] = []
+        for cid in todo:
+            try:
+                _set_one(store, cid, set_, note, who, when, config)
+            except UsageError as e:
+                if e.field == "--at" or "unknown status" in e.reason:  # (the command's own mistake: none would be set)
+                    raise
+                err_console.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
+                not_set.append(cid)
+        say(f"{job}: " + (f"{len(todo) - len(not_set)} of {plural(len(todo), 'open damage')} set to {set_}" if todo
+                          else f"no open damage to set to {set_}")
+            + (f"; skipped (not open): {', '.join(skipped)}" if skipped else "")
+            + (f"; not set: {', '.join(not_set)}" if not_set else ""))
+        failed += not_set
+        if not todo and not already:
+            err_console.print(f"error: {job}: none of its {plural(len(rows), 'damage')} is open: none set to {set_}",
+                              markup=False, highlight=False, soft_wrap=True)
+            failed.append(job)
+    if failed:
+        raise PatrolError(f"not set (above): {', '.join(failed)}", store)
 
 
 def _show_damage(st, candidate_id: str) -> None:
@@ -1024,6 +1143,10 @@ def export(
 
             matched = registry_matches(st, cfg)[0]
             df = add_report_columns(df, matched)
+        from detector.jobs import add_job_column
+
+        # each open damage's repair job, by the latest jobs list naming it (read only; no record: no column)
+        df = add_job_column(df, st.damage_jobs())
         registry = st.identity()  # the html's crew entries follow the damages of this registry, report to report
         held = st.held_jobs() if format == "html" and net is not None else None  # the jobs layer's ids (read only)
         if format == "html" and net is not None:  # the map's road-condition layer: --format segments' rows

@@ -58,6 +58,7 @@ RESERVED_COLUMNS = frozenset(c.casefold() for c in [
     "n_poor_look", "last_passed", "merged_into", "merged_at", "fid", "geom", "geometry", "reports", "reported_first",
     "crop", "i", "make", "model", "map", "_t", "_u", "x", "y", "crs", *SEGMENT_COLUMNS,  # x, y, crs: --crs's (report.XY_COLUMNS)
     "first_surveyed", "last_surveyed",  # the registry's segments export (segments.PERIOD_COLUMNS)
+    "job_id",  # the damage's repair job (report.JOB_COLUMN), and the jobs list's own
 ])
 #: what a kept road field named like a patrol column gets in front of its name
 ROAD_FIELD_PREFIX = "road_"

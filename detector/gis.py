@@ -98,6 +98,8 @@ SHP_FIELDS: list[tuple[str, str, str]] = [
     ("reports", "reports", "int"),
     ("reported_first", "reported1", "str"),
 ]
+#: the damage's repair job (補修工区, ``report.JOB_COLUMN``), after those where the registry holds a job record
+SHP_JOB_FIELD = ("job_id", "job_id", "str")
 
 #: Unicode characters Japanese text is typed with (a Mac, Linux, a web form: JIS X 0208's mapping) that cp932 holds
 #: under another code point (Windows' mapping of the same Shift_JIS bytes): written as cp932's, as Windows shows them.
@@ -344,7 +346,7 @@ def kept_field_names(kept: list[str], encoding: str) -> tuple[list[tuple[str, st
     at most 10 bytes in the .dbf's encoding (5 kanji in cp932, 3 in UTF-8), so a longer one is cut on a character
     boundary, and made unique (case-insensitively, as GIS compare them) among ours and the others by a ``~N`` at
     its end. Returns ([(column, field name)], notes naming the shortened ones)."""
-    used = {f.lower() for _, f, _ in SHP_FIELDS}
+    used = {f.lower() for _, f, _ in SHP_FIELDS + [SHP_JOB_FIELD]}
     out, renamed = [], []
     for col in kept:
         name = dbf_text(col, encoding)[0] or "field"
@@ -388,7 +390,8 @@ def shp_table(df: pd.DataFrame, encoding: str, kept: list[str] | None = None) ->
     cut: dict[str, list[str]] = {}
     chars: list[str] = []
     extra, notes = kept_field_names([c for c in (kept or []) if c in df.columns], encoding)
-    for col, field, kind in SHP_FIELDS + [(c, f, _kind(df[c])) for c, f in extra]:
+    ours = SHP_FIELDS + ([SHP_JOB_FIELD] if "job_id" in df.columns else [])
+    for col, field, kind in ours + [(c, f, _kind(df[c])) for c, f in extra]:
         vals = df[col] if col in df.columns else pd.Series([None] * len(df), dtype=object)
         if kind == "float":
             table[field] = pd.to_numeric(vals, errors="coerce").astype(float).to_numpy()

@@ -29,7 +29,9 @@ open ones unless ``--status`` says; the caller selects them) into jobs:
   most of its damages (ties: the older id), one job per id (the job sharing most keeps it, the other takes its next
   such id if free), a job sharing none a new one after the largest ever given: an id is never given to another
   stretch, also once its damages are all repaired. ``match_ids``: one count of the (job, recorded job) pairs and a few
-  rounds of mutual best choices over them, vectorised;
+  rounds of mutual best choices over them, vectorised; the record also keeps each damage's job by the latest list
+  naming it (table ``job_damages``: ``Store.damage_jobs``), which the other lists show in their ``job_id`` column
+  (``add_job_column``) and ``patrol status REGISTRY 工区-003`` reads (``parse_job_id``, ``Store.job_record``);
 - **on a map** (GeoJSON, GeoPackage): each job is the convex hull of its damages buffered by ``OUTLINE_M`` (a
   polygon: a single damage a disc, two a capsule along the road), not a MultiPoint. A QGIS user draws the damages
   from the registry's own layers (``--format gpkg``); a job layer of points would sit on them, hide them and be
@@ -40,6 +42,8 @@ open ones unless ``--status`` says; the caller selects them) into jobs:
 from __future__ import annotations
 
 import io
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -365,6 +369,40 @@ def job_table(df: pd.DataFrame, net, cfg, held: pd.DataFrame | None = None) -> J
 def job_name(number) -> str:
     """``工区-001``: a job's id from its number (at least 3 digits; 工区-1000 after 工区-999: the id never changes)."""
     return f"{ID_PREFIX}{int(number):03d}"
+
+
+#: a job id as typed: 工区-003, 工区-3, 工区003, 工区 3, full-width digits or dash (NFKC)
+_JOB_ID = re.compile(r"工区\s*[-‐‑–—―ー−]?\s*(\d+)")
+
+
+def parse_job_id(text) -> str | None:
+    """``text`` as a job id (``job_name``: 工区-003) where it names one (``_JOB_ID``: 工区-3, 工区００３ …), else None
+    (a damage id, R-000024)."""
+    m = _JOB_ID.fullmatch(unicodedata.normalize("NFKC", str(text)).strip())
+    return job_name(int(m.group(1))) if m else None
+
+
+def nearest_ids(number: int, held_numbers, n: int = 3) -> list[str]:
+    """The ``n`` recorded job ids whose numbers are nearest ``number`` (ties: the smaller), by number: what an
+    unknown id's message offers."""
+    got = sorted((abs(int(k) - int(number)), int(k)) for k in held_numbers)[:n]
+    return [job_name(k) for k in sorted(k for _, k in got)]
+
+
+def add_job_column(df: pd.DataFrame, of: pd.DataFrame | None) -> pd.DataFrame:
+    """``df`` (an export's damages) with ``job_id``: each open damage's job by the latest jobs list that named it
+    (``of``: ``Store.damage_jobs``), empty (None) where no list named it or the damage is no longer open
+    (``store.OPEN_STATUSES``); ``df`` as it is where ``of`` is None (the registry holds no job record: no column)."""
+    from .store import OPEN_STATUSES
+
+    if of is None:
+        return df
+    df = df.copy()
+    got = df["candidate_id"].astype(str).map(pd.Series(of["job_id"].to_numpy(object),
+                                                       index=of["candidate_id"].to_numpy(object)))
+    keep = got.notna() & df["status"].astype(str).isin(OPEN_STATUSES) if len(df) else got.notna()
+    df["job_id"] = got.where(keep, None).astype(object)
+    return df
 
 
 def _held_members(held: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:

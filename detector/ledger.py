@@ -6,7 +6,8 @@ and its particulars in a small table beside it (``LEDGER_ROWS``: 番号, ID, 種
 cell: the status, under the xlsx list's drop-down of the crew's words, ``report.status_validation``), 発見日, 最終確認,
 路線 and the config's kept road fields, 緯度/経度 and a map link (the config's web map, ``export.map_url``, 地理院地図
 by default, which desktop Excel opens in the browser; a ``geo:`` link for a phone's map app where it is null), then
-blank cells for the field crew: 確認者, 確認日 (a date cell), 備考). The ID row's cell in the hidden column
+blank cells for the field crew: 確認者, 確認日 (a date cell), 備考; 工区, the damage's repair job, after the road where the
+registry holds a job record: ``report.job_columns``). The ID row's cell in the hidden column
 ``STAMP_COLUMN`` (outside the print area) holds the damage's ``status_changed_at`` as the xlsx list's column does. The
 crop is the registry's own (``crop_jpeg``: the bytes ``report.write_photos`` writes beside the csv and xlsx lists, as
 ``crops.make_crop`` cut them in the run), embedded as it is: nothing is cut or encoded again.
@@ -195,7 +196,7 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
     from openpyxl.worksheet.pagebreak import Break
 
     from .export import map_links
-    from .report import (XLSX_NUMBER_FORMATS, XlsxLink, _excel_time, _flat, _now, _tz, map_note, map_url,
+    from .report import (JOB_NOTE, XLSX_NUMBER_FORMATS, XlsxLink, _excel_time, _flat, _now, _tz, map_note, map_url,
                          status_validation, xlsx_cell, xlsx_font, xlsx_legend)
 
     notes = [] if notes is None else notes
@@ -326,7 +327,8 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
                  ("確認者・確認日・備考", "現地確認の記入欄 (空欄)", "blank: for the field crew"),
                  ("状態更新日時 (列 E, 非表示)", "各ブロックの ID の行: 出力時の状態更新日時",
                   "hidden column E on each block's ID row: the damage's status_changed_at when exported; the import "
-                  "holds a block the office changed since (README: Stale lists)")],
+                  "holds a block the office changed since (README: Stale lists)"),
+                 *([JOB_NOTE] if "job_id" in df else [])],
                 [(k, ja, en) for k, ja, en in rows])
     with atomic_write(path, "wb") as fh:
         buf = io.BytesIO()

@@ -132,6 +132,11 @@ COLUMNS: list[tuple[str, str, str]] = [
 ]
 #: the lists a crew works from (csv, xlsx) also give each row's photo: the crop written beside the list
 LIST_COLUMNS = COLUMNS + [("photo", "写真", "photo"), ("map", "地図", "map")]
+#: the repair job (補修工区) the latest jobs list naming the damage gave it, an open one's (``Store.damage_jobs``,
+#: ``jobs.add_job_column``): only where the registry holds a job record (a jobs list was exported from it), so a
+#: registry without one exports as before; after ``reported_first`` (the lists, the GIS files, the map), in the photo
+#: ledger after the road (``job_columns``)
+JOB_COLUMN = ("job_id", "工区", "job id")
 #: the xlsx list's ``map`` cells show this, linked to the damage's web map (the csv: the address itself)
 MAP_LINK_TEXT = "地図 / map"
 #: with ``--crs``: the position in that CRS, after lon (x easting, y northing: the GIS order, not the surveyors' X/Y),
@@ -158,9 +163,20 @@ def _kept(df: pd.DataFrame, cfg) -> list[str]:
     return [c for c in road_columns(cfg) if c in df.columns]
 
 
+def job_columns(df: pd.DataFrame, base: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """``base`` with ``JOB_COLUMN`` where ``df`` has a ``job_id`` column (the registry holds a job record): after
+    ``reported_first``, else after ``road_name`` (the photo ledger's rows), else last."""
+    names = [c for c, *_ in base]
+    if "job_id" not in df.columns or "job_id" in names:
+        return list(base)
+    at = next((names.index(c) + 1 for c in ("reported_first", "road_name") if c in names), len(names))
+    return [*base[:at], JOB_COLUMN, *base[at:]]
+
+
 def _columns(df: pd.DataFrame, cfg, base: list[tuple[str, str, str]] | None = None) -> list[tuple[str, str, str]]:
-    """``base`` (``COLUMNS``) with the kept road fields after road_name, headed by their own name (ja = en)."""
-    base = COLUMNS if base is None else base
+    """``base`` (``COLUMNS``) with the kept road fields after road_name, headed by their own name (ja = en), and the
+    job id where ``df`` has one (``job_columns``)."""
+    base = job_columns(df, COLUMNS if base is None else base)
     heads = {c: (c, ja, en) for c, ja, en in base}
     kept = _kept(df, cfg)
     heads.update({c: (c, c, c) for c in kept})
@@ -221,6 +237,10 @@ def prepare(df: pd.DataFrame, cfg) -> pd.DataFrame:
         out["class_name_ja"] = [v if isinstance(v, str) and v else cfg.class_name(c, "ja") for v, c in zip(out["class_name_ja"], cls)]
     if "crop_jpeg" not in out.columns:
         out["crop_jpeg"] = [None] * n
+    if "job_id" in out.columns:  # the GIS files' order: the job id after the citizen reports, as the lists have it
+        cols = [c for c in out.columns if c != "job_id"]
+        at = cols.index("reported_first") + 1
+        out = out[cols[:at] + ["job_id"] + cols[at:]]
     out["candidate_id"] = [str(v) if v is not None else str(i) for i, v in enumerate(out["candidate_id"])]
     return out
 
@@ -774,6 +794,8 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
 
     crs_note = [("座標系 x, y", df.attrs.get("crs", ""),
                  "x easting, y northing in this CRS (a JGD2011 zone's surveyors' X is y here)")] if "x" in df else []
+    if "job_id" in df:
+        crs_note.append(JOB_NOTE)
     xlsx_legend(wb, cfg, "道路損傷 補修候補一覧 / Road damage repair candidates", ("件数 candidates", len(df)),
                 [("重要度 severity", "0–100 = 60 × 種別の重み/最大の重み + 40 × 大きさ (推定面積 m² / 2, 上限 1)",
                   "0–100 = 60 × class weight / largest weight + 40 × size (estimated area m² / 2, at most 1)"),
@@ -783,6 +805,13 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
         buf = io.BytesIO()
         wb.save(buf)
         fh.write(buf.getvalue())
+
+
+#: the legend's row on the job id (the xlsx list's and the photo ledger's, where they have it)
+JOB_NOTE = ("工区 job id", "最新の補修工区一覧 (--format jobs) でこの損傷が入った工区。未対応の損傷のみ、一覧に出ていなければ空欄 "
+            "(patrol status 登録簿 工区-003 で工区の損傷を表示・一括更新)",
+            "the repair job the latest jobs list (--format jobs) naming the damage gave it; open damages only, empty "
+            "where no jobs list named it (patrol status REGISTRY 工区-003 shows or sets the job's damages)")
 
 
 def map_note(cfg, geo: bool = False) -> tuple[str, str, str]:
@@ -2037,7 +2066,7 @@ _APP_JS = r"""
                 ["n_passes", "通過回数", "drives past"], ["n_unseen", "未検出通過", "passed unseen since"],
                 ["n_poor_look", "撮影不良通過", "passed in poor frames"], ["last_passed", "最終通過", "last passed"],
                 ["road_name", "路線名", "road"], ["segment_id", "区間ID", "segment"], ["chainage_m", "距離標", "chainage (m)", 1],
-                ["status", "状態", "status"], ["status_note", "備考", "note"], ["checked_by", "確認者", "checked by"],
+                ["status", "状態", "status"], ["job_id", "工区", "repair job"], ["status_note", "備考", "note"], ["checked_by", "確認者", "checked by"],
                 ["repaired_at", "補修日", "repaired"], ["est_width_m", "推定幅", "est. width (m)", 2], ["est_length_m", "推定長", "est. length (m)", 2],
                 ["best_drive", "走行", "drive"], ["best_image", "画像", "image"], ["last_drive", "最新走行", "latest drive"], ["make", "機種", "camera make"], ["model", "モデル", "camera model"]];
   // the network's own fields (roads.keep_fields: 路線番号, 管理事務所 …) after the road name, under their own names
@@ -2754,6 +2783,10 @@ _APP_JS = r"""
   // a registry's export: the drives past each damage since its last sighting that did not see it
   if (HAS_PASSES) COLS.push(["n_unseen", "未検出通過", "passed unseen"]);
   var OPTIONAL = {confidence: 1, n_obs: 1, last_seen: 1, n_unseen: 1};  // class "opt": hidden on a phone's width (CSS)
+  // a registry with a job record (a jobs list exported from it): each open damage's repair job (工区), after its status
+  if (D.columns.some(function (c) { return c.id === "job_id"; })) {
+    COLS.splice(COLS.findIndex(function (f) { return f[0] === "status"; }) + 1, 0, ["job_id", "工区", "job"]); OPTIONAL.job_id = 1;
+  }
   var NARROW = {chainage_m: 1};  // class "opt2": hidden on the narrowest phones (320 px; in the popup)
   // @reports{
   // a page with citizen reports: each damage's number of them (the data's reports, citizen.add_report_columns; else
@@ -2834,7 +2867,7 @@ _APP_JS = r"""
     var q = fText.value.trim().toLowerCase();
     if (q) {
       var hay = [c.candidate_id, c.road_name, c.segment_id, c.class, c.class_name, c.class_name_ja, c.status_note,
-                 c.best_image, c.best_drive, c.checked_by].concat(ROADF.map(function (f) { return c[f[0]]; })).map(function (v) { return v === null || v === undefined ? "" : String(v); })
+                 c.best_image, c.best_drive, c.checked_by, c.job_id].concat(ROADF.map(function (f) { return c[f[0]]; })).map(function (v) { return v === null || v === undefined ? "" : String(v); })
                  .join(" ").toLowerCase();
       // @reports{
       if (REP_OF[c.i]) hay += " " + REP_OF[c.i].map(repName).join(" ").toLowerCase();  // its reports' ids: repFind

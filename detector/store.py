@@ -63,7 +63,10 @@ and status changes a merge wrote): the caller's, else ``<merge time>-<label>`` (
 ``patrol_meta`` (attributes): schema version, last registry number.
 ``job_ids`` (attributes; no schema version: created by the first jobs list, an older patrol ignores it): every
 repair job id a jobs list (``patrol export --format jobs``) handed out, its damages and when it was first and last
-listed (``Store.record_jobs``), so the next list gives the same stretch the same id; the one table an export writes.
+listed (``Store.record_jobs``), so the next list gives the same stretch the same id; ``job_damages`` (attributes,
+created alike, by the first list of a patrol that knows it): each damage a jobs list named and the job the latest
+such list gave it (``Store.damage_jobs``: the lists' ``job_id`` column, ``patrol status 工区-003``). The two
+tables an export writes.
 ``rtree_candidates_geom``: the GeoPackage spatial index of ``candidates.geom`` (extension ``gpkg_rtree_index``,
 virtual table and triggers as GDAL writes them), so QGIS filters by extent without a full scan.  The triggers call
 ``ST_IsEmpty``/``ST_MinX``… which GDAL provides and ``Store`` registers on its own connection.  A registry made
@@ -364,8 +367,10 @@ _REPORTS_SQL = [
 #: repair jobs (補修工区) handed out by ``patrol export --format jobs`` (``Store.record_jobs``, ``detector.jobs``): one
 #: row per job id ever given (``number``: the id's number, ``工区-`` and it; never given again), the damages of every
 #: list that named it (``candidate_ids``, sorted, ';'), when a list first and last named it (the registry's clock).
-#: What a later list matches its jobs to, so that a job keeps its id. Created by the first jobs list (CREATE TABLE IF
-#: NOT EXISTS, in a registry of any age; none before: ``held_jobs`` empty), as ``reports``: no new schema version, an
+#: What a later list matches its jobs to, so that a job keeps its id; ``job_damages``: each damage's job by the latest
+#: list that named it (what the other lists' job_id column and ``patrol status 工区-003`` read). Created by the first
+#: jobs list (CREATE TABLE IF NOT EXISTS, in a registry of any age; none before: ``held_jobs`` empty), as
+#: ``reports``: no new schema version, an
 #: older patrol ignores a table it does not know (and numbers its own lists in their order, as it did). Not named
 #: ``repair_jobs``, the jobs GeoPackage's layer (``jobs.JOB_LAYER``): a list written into the registry file by mistake
 #: would replace the record
@@ -375,6 +380,18 @@ _JOBS_SQL = [
     "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES "
     "('job_ids', 'attributes', 'job_ids', 'repair jobs (補修工区) handed out by patrol export --format jobs: "
     "each id''s damages, first and last listed', NULL)",
+    # each damage's job by the latest list naming it (``job_ids.candidate_ids`` holds every list's, for the matching:
+    # a damage moved from one job to another is in both ids' there).
+    # A table of its own, not a column of job_ids: a district's list names a job without the damages beyond the
+    # district's edge, whose latest list (the whole city's) still gave them that job; a per-job column of the latest
+    # list's members could not tell that. Created by the first list of this patrol (CREATE TABLE IF NOT EXISTS, as
+    # job_ids: no schema version); where it is missing or holds no row of a damage (ids recorded by the first patrol
+    # that kept them), ``damage_jobs`` reads job_ids as that patrol left it
+    "CREATE TABLE IF NOT EXISTS job_damages (candidate_id TEXT PRIMARY KEY, job_id TEXT NOT NULL, "
+    "listed TEXT NOT NULL)",
+    "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES "
+    "('job_damages', 'attributes', 'job_damages', 'each damage a repair jobs list (補修工区) named and the job "
+    "id the latest such list gave it', NULL)",
 ]
 
 
@@ -3420,11 +3437,12 @@ class Store:
         them (README: Repair jobs, job ids are kept): in one write transaction, the jobs held read again and matched
         (``jobs.assign_ids``: another export may have recorded some since ``jobs`` was made), the new ids inserted,
         the others' damages (the union of every list that named them) and ``last_exported`` updated. Only the table
-        ``job_ids`` (created here where it is not yet) and its ``gpkg_contents`` row are written: the registry
+        ``job_ids``, ``job_damages`` (each damage of the list: its job, replacing what an earlier list gave it;
+        both created here where they are not yet) and their ``gpkg_contents`` rows are written: the registry
         is not migrated nor otherwise changed, whatever its schema. Returns (ids kept, ids new). A registry that
         cannot be written (a read-only file or folder, locked by another process past ``busy_timeout_s``): a
         StoreError saying so (the list must not be written with ids that are not kept)."""
-        from .jobs import assign_ids, records
+        from .jobs import assign_ids, job_name, records
 
         at = self._now().isoformat(timespec="seconds")
         con = self.con
@@ -3442,8 +3460,12 @@ class Store:
                             "VALUES (?,?,?,?,?)", [(*r, at, at) for r in new])
             con.executemany("UPDATE job_ids SET candidate_ids=?, last_exported=? WHERE job_id=?",
                             [(c, at, i) for c, i in again])
+            # each damage's job is this list's now (the latest list naming it; a later one in the same second too)
+            con.executemany("INSERT OR REPLACE INTO job_damages (candidate_id, job_id, listed) VALUES (?,?,?)",
+                            [(str(c), job_name(n), at) for c, n in zip(jobs.member_id,
+                                                                       jobs.number[jobs.member_job])])
             con.execute("UPDATE gpkg_contents SET last_change=strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE "
-                        "table_name='job_ids'")
+                        "table_name IN ('job_ids', 'job_damages')")
             con.execute("COMMIT")
         except BaseException as e:
             with contextlib.suppress(sqlite3.Error):
@@ -3453,6 +3475,62 @@ class Store:
                                  "would not be kept", self.path) from None
             raise
         return len(again), len(new)
+
+    def damage_jobs(self) -> pd.DataFrame | None:
+        """``candidate_id``, ``job_id``: each damage a jobs list named and the job the latest such list gave it (table
+        ``job_damages``), whatever its status now (the lists show it on the open ones). None where the registry holds
+        no job record (no jobs list exported from it, or only by an older patrol): the lists then have no job_id
+        column, as before. A damage ``job_damages`` does not hold (ids recorded by the first patrol that kept them,
+        before the table): of the jobs whose recorded damages hold it, the one listed last (ties: the later number).
+        Reads only: the exports call it."""
+        from .jobs import _held_members
+
+        held = self.held_jobs()
+        if not len(held):
+            return None
+        num, cid = _held_members(held)
+        t = pd.to_datetime(held["last_exported"], errors="coerce", utc=True, format="ISO8601")
+        last = pd.Series(np.where(t.isna().to_numpy(), np.iinfo(np.int64).min,  # (unreadable: the oldest)
+                                  t.to_numpy("datetime64[ns]").view(np.int64)), index=held["number"].to_numpy())
+        d = pd.DataFrame({"candidate_id": cid, "number": num, "last": last.reindex(num).to_numpy()})
+        d = d.sort_values(["last", "number"], kind="stable").drop_duplicates("candidate_id", keep="last")
+        name = pd.Series(held["job_id"].to_numpy(object), index=held["number"].to_numpy())
+        got = pd.Series(name.reindex(d["number"].to_numpy()).to_numpy(object), index=d["candidate_id"].to_numpy(),
+                        dtype=object)
+        if "job_damages" in self._tables():
+            rows = pd.read_sql_query("SELECT candidate_id, job_id FROM job_damages", self.con)
+            got = pd.Series(rows["job_id"].to_numpy(object), index=rows["candidate_id"].to_numpy(object),
+                            dtype=object).combine_first(got)
+        return pd.DataFrame({"candidate_id": got.index.to_numpy(object), "job_id": got.to_numpy(object)})
+
+    def job_record(self, job_id: str) -> dict | None:
+        """A repair job as the registry holds it (``patrol status REGISTRY 工区-003``): ``job_id``, ``number``,
+        ``first_exported``, ``last_exported`` (``job_ids``), ``damages``: the damages whose latest jobs list gave
+        them this job (``damage_jobs``; sorted ids: a list's candidate_ids) and ``elsewhere``: {id: its job now} of
+        those an earlier list gave it and a later list another job. None: no jobs list gave this id."""
+        held = self.held_jobs()
+        row = held[held["job_id"] == job_id]
+        if not len(row):
+            return None
+        r = row.iloc[0]
+        of = self.damage_jobs()
+        of = dict(zip(of["candidate_id"], of["job_id"])) if of is not None else {}
+        ever = sorted({c for c in str(r["candidate_ids"] or "").split(";") if c} | {c for c, j in of.items()
+                                                                                   if j == job_id})
+        return {"job_id": job_id, "number": int(r["number"]), "first_exported": r["first_exported"],
+                "last_exported": r["last_exported"], "damages": [c for c in ever if of.get(c) == job_id],
+                "elsewhere": {c: of[c] for c in ever if of.get(c, job_id) != job_id}}
+
+    def job_damage_rows(self, ids: Iterable[str]) -> pd.DataFrame:
+        """``candidate_id, class, status, status_note, repaired_at, merged_into`` of the named damages (a job's, for
+        ``patrol status 工区-003``), in the order given; an id the registry does not hold: absent."""
+        merged = "merged_into" if self._has_column("candidates", "merged_into") else "NULL AS merged_into"
+        ids = list(ids)
+        df = pd.read_sql_query(f"SELECT candidate_id, class, status, status_note, repaired_at, {merged} FROM "
+                               "candidates WHERE candidate_id IN (SELECT value FROM json_each(?))", self.con,
+                               params=(json.dumps(ids),))
+        order = {c: k for k, c in enumerate(ids)}
+        return df.sort_values("candidate_id", key=lambda s: s.map(order)).reset_index(drop=True)
 
     def report_targets(self) -> pd.DataFrame:
         """``candidate_id, class, lat, lon, status`` of the registry's own damages (not those merged into another)

@@ -427,6 +427,18 @@ def test_job_ids_are_kept_from_list_to_list(blank, tmp_path, monkeypatch):  # no
     assert len(rec) == 9
 
 
+def _a_cut(listing: pd.DataFrame, d: pd.DataFrame) -> tuple[str, str, list[set]]:
+    """A job of ``listing`` that the repair of one of its damages cuts in two unequal parts (the oracle's groups of
+    the open damages ``d`` without it): (its id, that damage, [the smaller part, the larger])."""
+    for job, ids in zip(listing["job_id"], listing["candidate_ids"]):
+        members = ids.split(";")
+        for c in members[1:-1] if len(members) > 2 else ():
+            parts = [g for g in oracle(d[d["candidate_id"] != c].reset_index(drop=True), 50) if g <= set(members)]
+            if len(parts) == 2 and len(parts[0]) != len(parts[1]):
+                return job, c, sorted(parts, key=len)
+    raise AssertionError("a job the repair of one damage cuts in two unequal parts")
+
+
 def test_an_id_is_never_given_again(blank, tmp_path, monkeypatch):  # noqa: F811
     """Every damage of the last-numbered job repaired: its id leaves the list, and the next new job (a damage the
     office had written off, confirmed after all: a job of its own) gets the number after it, not it; the repaired
@@ -452,19 +464,7 @@ def test_an_id_is_never_given_again(blank, tmp_path, monkeypatch):  # noqa: F811
     assert rec.loc[last, "candidate_ids"] == ids1[last] and rec.loc[last, "last_exported"] <= \
         rec.loc["工区-010", "first_exported"]
     # a job cut in two by the repair of the damage joining its parts
-    d = damages(store)
-    cut = None
-    for job, ids in zip(new["job_id"], new["candidate_ids"]):
-        members = ids.split(";")
-        for c in members[1:-1] if len(members) > 2 else ():
-            parts = [g for g in oracle(d[d["candidate_id"] != c].reset_index(drop=True), 50) if g <= set(members)]
-            if len(parts) == 2 and len(parts[0]) != len(parts[1]):
-                cut = job, c, sorted(parts, key=len)
-                break
-        if cut:
-            break
-    assert cut, "a job the repair of one damage cuts in two unequal parts"
-    job, c, (small, large) = cut
+    job, c, (small, large) = _a_cut(new, damages(store))
     _set(store, monkeypatch, (c, "repaired"))
     split, _ = listed(store, tmp_path / "4.csv")
     got = dict(zip(split["candidate_ids"], split["job_id"]))
@@ -678,3 +678,187 @@ def test_status_of_several_ids(registry, tmp_path):  # noqa: F811
         {c: v for c, v in before.items() if c not in ("R-000024", "R-000025")}
     r = patrol("status", store, "R-000024", "R-000025", "--set", "fixed")  # the command's mistake: none set
     assert r.returncode == 2 and "unknown status 'fixed'" in r.stderr and _states(store) == after
+
+
+# ---- a damage's job on its lists, and `patrol status 工区-003` (README: Repair jobs, a damage's job)
+
+def _export(store, fmt, out, *args):
+    """``patrol export STORE --format fmt`` in this process (typer's runner)."""
+    from typer.testing import CliRunner
+
+    import cli
+
+    r = CliRunner().invoke(cli.app, ["export", str(store), "--format", fmt, "--out", str(out), *map(str, args)])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def _csv_rows(path) -> tuple[list[str], list[dict]]:
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        rd = csv.reader(fh)
+        head = next(rd)
+        return head, [dict(zip(head, r)) for r in rd]
+
+
+def test_a_damages_job_id_on_its_lists(blank, districts, tmp_path):  # noqa: F811
+    """A registry no jobs list was exported from: its repair list, GeoJSON, Shapefile and photo ledger have no job_id
+    (as before). After the whole city's jobs list and then the south district's: each open damage's job_id on the
+    csv list is the job of the latest list naming it (the south's for its damages, the whole list's for the others),
+    each closed one's empty; the column follows reported_first; the GeoJSON, Shapefile, xlsx, photo ledger and map
+    data say the same; the exports leave the registry byte for byte."""
+    import geopandas as gpd
+    import openpyxl
+
+    from detector.report import LIST_COLUMNS
+    from test_report_condition import page_data
+
+    store = fresh(blank, tmp_path)
+    head, _ = _csv_rows(_export(store, "csv", tmp_path / "none.csv"))
+    assert head == [c for c, *_ in LIST_COLUMNS]  # exactly as before
+    gj = json.loads(_export(store, "geojson", tmp_path / "none.geojson").read_text(encoding="utf-8"))
+    assert "job_id" not in gj["features"][0]["properties"]
+    assert "job_id" not in gpd.read_file(_export(store, "shp", tmp_path / "none.shp")).columns
+    led = openpyxl.load_workbook(_export(store, "ledger", tmp_path / "none-ledger.xlsx"))["ledger"]
+    assert not any("工区" in str(c.value) for c in led["C"])
+    whole, _ = listed(store, tmp_path / "whole.csv")
+    south, _ = listed(store, tmp_path / "south.csv", "--area", districts["dir"] / "south.geojson")
+    want = {c: job for frame in (whole, south) for ids, job in zip(frame["candidate_ids"], frame["job_id"])
+            for c in ids.split(";")}  # the latest list naming each damage: the south's where it names it
+    assert 0 < len(set().union(*groups(south))) < len(want) == 26
+    before = store.read_bytes()
+    head, rows = _csv_rows(_export(store, "csv", tmp_path / "list.csv"))
+    assert head[head.index("reported_first") + 1] == "job_id"
+    d = damages(store, OPEN + ("repaired", "not_an_issue"))
+    status = dict(zip(d["candidate_id"], d["status"]))
+    assert len(rows) == 30  # (the merged R-000031 is not listed)
+    for r in rows:
+        assert r["job_id"] == (want[r["candidate_id"]] if status[r["candidate_id"]] in OPEN else ""), r
+    got = {r["candidate_id"]: r["job_id"] for r in rows}
+    assert sum(1 for v in got.values() if v) == 26
+    gj = json.loads(_export(store, "geojson", tmp_path / "list.geojson").read_text(encoding="utf-8"))
+    assert {f["id"]: f["properties"]["job_id"] or "" for f in gj["features"]} == got
+    shp = gpd.read_file(_export(store, "shp", tmp_path / "list.shp"))
+    assert dict(zip(shp["cand_id"], shp["job_id"].fillna(""))) == got
+    ws = openpyxl.load_workbook(_export(store, "xlsx", tmp_path / "list.xlsx"))["candidates"]
+    heads = [str(c.value).split("\n")[0] for c in ws[1]]
+    k, i = heads.index("工区"), heads.index("候補ID")
+    assert {r[i]: r[k] or "" for r in ws.iter_rows(min_row=2, values_only=True)} == got
+    led = openpyxl.load_workbook(_export(store, "ledger", tmp_path / "ledger.xlsx"))["ledger"]
+    cells = [(c.value, led.cell(row=c.row, column=4).value) for c in led["C"]]
+    ids = [v for lab, v in cells if lab == "ID id"]
+    assert [v or "" for lab, v in cells if lab == "工区 job id"] == [got[c] for c in ids] and len(ids) == 30
+    cands = page_data(_export(store, "html", tmp_path / "map.html"))["candidates"]
+    assert {c["candidate_id"]: c.get("job_id") or "" for c in cands} == got
+    assert store.read_bytes() == before  # the lists read the record, write nothing
+    # ids recorded before each damage's job was (job_ids alone): read from job_ids, the same here
+    import shutil
+
+    older = tmp_path / "older.gpkg"
+    shutil.copy(store, older)
+    con = sqlite3.connect(older)
+    con.execute("DROP TABLE job_damages")
+    con.execute("DELETE FROM gpkg_contents WHERE table_name='job_damages'")
+    con.commit()
+    con.close()
+    _, rows = _csv_rows(_export(older, "csv", tmp_path / "older.csv"))
+    assert {r["candidate_id"]: r["job_id"] for r in rows} == got
+
+
+def _status(store, monkeypatch, capsys, *ids, set_=None, who=None, at=None):
+    """``patrol status STORE ID … [--set S --who W --at DATE]`` in this process on the clock AFTER: (exit code, the
+    console's lines, its error lines)."""
+    import cli
+    from detector.errors import PatrolError
+
+    monkeypatch.setattr("detector.config.now", lambda tz=None: AFTER.astimezone(tz))
+    code = 0
+    try:
+        cli.status(store, list(ids), set_, None, who, at, None)
+    except PatrolError as e:
+        code = e.exit_code
+        print(f"error: {e}", file=__import__("sys").stderr)
+    monkeypatch.undo()
+    out, err = capsys.readouterr()
+    return code, out.splitlines(), " ".join(err.split())
+
+
+def test_status_of_a_repair_job(blank, tmp_path, monkeypatch, capsys):  # noqa: F811
+    """`patrol status STORE 工区-00N`: the job's damages as the jobs list gave them, each with its status, and when it
+    was listed; `--set repaired --at … --who …`: every open one repaired on that day by that checker (the others, and
+    the other jobs' damages, as they were); again: each skipped as already repaired, nothing changed, exit 0; --set
+    scheduled then: none open, refused (exit 2); an unknown id (工区-099, 工区99 too): exit 2 naming the nearest
+    ids; a job id with a damage id: exit 2."""
+    store = fresh(blank, tmp_path)
+    first, _ = listed(store, tmp_path / "1.csv")
+    row = next(r for _, r in first.iterrows() if int(r["n_damages"]) > 2 and "R-000010" not in r["candidate_ids"])
+    job, ids = row["job_id"], row["candidate_ids"].split(";")
+    code, out, err = _status(store, monkeypatch, capsys, job.replace("-00", ""))  # 工区3 is 工区-003
+    assert code == 0, err
+    assert out[0].startswith(f"{job}: {len(ids)} damages ({len(ids)} open) by the latest jobs list naming each; "
+                             "first listed ") and ", last listed " in out[0]
+    assert [ln.split()[0] for ln in out[1:]] == ids and all("new (新規)" in ln for ln in out[1:])
+    before = _states(store)
+    code, out, err = _status(store, monkeypatch, capsys, job, set_="repaired", who="道路維持課", at="2026/12/24")
+    assert code == 0, err
+    assert out[-1] == f"{job}: {len(ids)} of {len(ids)} open damages set to repaired", out
+    after = _states(store)
+    assert all(after[c][0] == "repaired" and after[c][1].startswith("2026-12-24") for c in ids)
+    assert {c: v for c, v in after.items() if c not in ids} == {c: v for c, v in before.items() if c not in ids}
+    con = sqlite3.connect(store)
+    who = {w for (w,) in con.execute("SELECT who FROM status_history WHERE to_status='repaired' AND candidate_id IN "
+                                     f"({','.join('?' * len(ids))})", ids)}
+    con.close()
+    assert who == {"道路維持課"}
+    code, out, err = _status(store, monkeypatch, capsys, job, set_="補修済み", at="2026/12/25")
+    assert code == 0 and _states(store) == after, err
+    assert [ln for ln in out[1:-1]] == [f"{c}: already repaired (補修済み), not open: skipped" for c in ids], out
+    assert out[-1] == f"{job}: no open damage to set to 補修済み; skipped (not open): {', '.join(ids)}"
+    code, out, err = _status(store, monkeypatch, capsys, job, set_="scheduled")
+    assert code == 2 and _states(store) == after
+    assert f"{job}: none of its {len(ids)} damages is open: none set to scheduled" in err, err
+    code, out, _ = _status(store, monkeypatch, capsys, job)  # shown: repaired, with its day
+    assert all(ln.split()[1:4] == ["repaired", "(補修済み),", "repaired"] and "2026-12-24" in ln for ln in out[1:])
+    for unknown in ("工区-099", "工区99"):
+        code, _, err = _status(store, monkeypatch, capsys, unknown)
+        assert code == 2 and "工区-099: no such repair job in the registry; nearest: 工区-007, 工区-008, 工区-009" in err
+    code, _, err = _status(store, monkeypatch, capsys, job, "R-000001", set_="scheduled")
+    assert code == 2 and "not both" in err and _states(store) == after
+
+
+def test_a_damage_moved_to_another_job_is_of_that_one(blank, tmp_path, monkeypatch, capsys):  # noqa: F811
+    """A job cut in two by a repair (the second list: its larger part keeps the id, the smaller gets a new one), then
+    a list of the scheduled damages (--status scheduled, an hour later) naming the larger part alone under the old
+    id: the smaller part's damages are the new job's on the repair list and in `patrol status` (the latest list
+    naming them), though the old job's record holds them and was listed later; `patrol status` of the old job lists
+    its larger part and the repaired damage, and says where the smaller part went."""
+    store = fresh(blank, tmp_path)
+
+    def at(hour):  # each list on a clock of its own (the record's times a second apart would do)
+        monkeypatch.setattr("detector.config.now", lambda tz=None: AFTER.replace(hour=hour).astimezone(tz))
+
+    at(11)
+    first, _ = listed(store, tmp_path / "1.csv")
+    job, c, (small, large) = _a_cut(first, damages(store))
+    _set(store, monkeypatch, (c, "repaired"))
+    at(12)
+    split, _ = listed(store, tmp_path / "2.csv")
+    got = dict(zip(split["candidate_ids"], split["job_id"]))
+    new = got[";".join(sorted(small))]
+    assert got[";".join(sorted(large))] == job and new != job
+    _set(store, monkeypatch, *((x, "scheduled") for x in large))
+    at(13)
+    sched, _ = listed(store, tmp_path / "3.csv", "--status", "scheduled")
+    assert dict(zip(sched["candidate_ids"], sched["job_id"])) == {";".join(sorted(large)): job}
+    rec = held(store).set_index("job_id")
+    assert set(small) <= set(rec.loc[job, "candidate_ids"].split(";"))  # (the matching's record: every list's)
+    assert rec.loc[job, "last_exported"] > rec.loc[new, "last_exported"]
+    monkeypatch.undo()
+    _, rows = _csv_rows(_export(store, "csv", tmp_path / "list.csv"))
+    of = {r["candidate_id"]: r["job_id"] for r in rows}
+    assert {of[x] for x in small} == {new} and {of[x] for x in large} == {job} and of[c] == ""
+    code, out, err = _status(store, monkeypatch, capsys, job)
+    assert code == 0, err
+    assert sorted(ln.split()[0] for ln in out[1:-1]) == sorted(large | {c})
+    assert out[-1] == "  earlier lists gave it also: " + ", ".join(f"{x} (now {new})" for x in sorted(small))
+    code, out, _ = _status(store, monkeypatch, capsys, new)
+    assert [ln.split()[0] for ln in out[1:]] == sorted(small)

@@ -122,3 +122,54 @@ def test_jobs_layer_ids_are_the_lists_and_the_map_records_none(blank, tmp_path):
     dom, err = render(out, "", "--window-size=1400,1000")
     assert selfcheck(dom).startswith("report-ok:") and not console_errors(err), (selfcheck(dom), console_errors(err))
     assert "not yet in a jobs list" in (probe_of(dom)["popup"] or ""), probe_of(dom)
+
+
+def test_a_damages_job_in_its_popup_and_the_table_in_chromium(blank, tmp_path):  # noqa: F811
+    """A registry with a jobs list: each open damage's job (the latest list naming it) in the map's data, its popup
+    (工区 repair job) and the table's 工区 column; the search 工区-00N (a link's q=) lists exactly that job's damages.
+    The map of a registry without a jobs list has no such column, in its data or its table."""
+    from urllib.parse import quote
+
+    from typer.testing import CliRunner
+
+    import cli
+    from test_export_jobs import listed
+
+    def html(path):
+        r = CliRunner().invoke(cli.app, ["export", str(store), "--format", "html", "--roads", str(ROADS), "--out",
+                                         str(path)])
+        assert r.exit_code == 0, r.output
+        return path
+
+    store = tmp_path / "registry.gpkg"
+    shutil.copy(blank, store)
+    data = page_data(html(tmp_path / "none.html"))
+    assert "job_id" not in [c["id"] for c in data["columns"]] and not any("job_id" in c for c in data["candidates"])
+    listing, _ = listed(store, tmp_path / "jobs.csv")
+    row = next(r for _, r in listing.iterrows() if int(r["n_damages"]) > 2)
+    job, ids = row["job_id"], row["candidate_ids"].split(";")
+    out = html(tmp_path / "map.html")
+    cands = page_data(out)["candidates"]
+    of = {c: j for cs, j in zip(listing["candidate_ids"], listing["job_id"]) for c in cs.split(";")}
+    assert {c["candidate_id"]: c.get("job_id") for c in cands} == {c["candidate_id"]: of.get(c["candidate_id"])
+                                                                    for c in cands}
+    probe = """(function () {
+      var head = [].map.call(document.querySelectorAll('#tbl thead th'), function (t) { return t.firstChild.textContent; });
+      var k = head.indexOf('工区');
+      var shown = [].filter.call(document.querySelectorAll('#tbl tbody tr'), function (tr) { return tr.style.display !== 'none'; });
+      var c = document.querySelector('.leaflet-popup-content .pop');
+      return {head: head, k: k, rows: shown.map(function (tr) { return [tr.cells[0].textContent, k >= 0 ? tr.cells[k].textContent : null]; }),
+              popup: c ? c.textContent : null}; })()"""
+    for page, frag in ((tmp_path / "none-p.html", ""), (tmp_path / "job-p.html", f"#q={quote(job)}&id={ids[0]}")):
+        shutil.copy(tmp_path / "none.html" if page.name.startswith("none") else out, page)
+        with_probe(page, probe, when="setTimeout(probe, 2500)")
+        dom, err = render(page, frag, "--window-size=1400,1000")
+        assert selfcheck(dom).startswith("report-ok:") and not console_errors(err), (selfcheck(dom),
+                                                                                     console_errors(err))
+        p = probe_of(dom)
+        if page.name.startswith("none"):
+            assert p["k"] == -1 and "工区" not in (p["popup"] or ""), p
+            continue
+        assert p["head"][p["k"] - 1] == "状態", p  # after the status
+        assert sorted(r[0] for r in p["rows"]) == sorted(ids) and {r[1] for r in p["rows"]} == {job}, p
+        assert f"工区 repair job{job}" in (p["popup"] or ""), p

@@ -613,7 +613,8 @@ def test_the_exports_count_the_passes_in_poor_frames_apart_from_the_unseen(sampl
 
 def test_jobs_recorded_in_a_schema_3_registry_leave_it_as_it_was(sample, tmp_path):
     """A jobs list's ids recorded (``Store.record_jobs``, what ``patrol export --format jobs`` does) in a registry
-    written by SCHEMA3_COMMIT's code: only the table job_ids and its gpkg_contents row are added, every other
+    written by SCHEMA3_COMMIT's code: only the tables job_ids and job_damages (each damage's job) and their
+    gpkg_contents rows are added, every other
     table as it was and the schema still 3 (no conversion, which a write transaction would make: older patrols go on
     using it); the schema-3 code opens it and merges p2 into it, the recorded jobs left alone; this patrol's next
     list keeps their ids."""
@@ -636,11 +637,15 @@ def test_jobs_recorded_in_a_schema_3_registry_leave_it_as_it_was(sample, tmp_pat
     recorded = after.pop("job_ids")
     assert [(r[0], r[1], r[2]) for r in sorted(recorded, key=lambda r: r[1])] == list(zip(
         jobs.table["job_id"], range(1, len(jobs.table) + 1), jobs.table["candidate_ids"]))
-    assert [r for r in after.pop("gpkg_contents") if r[0] != "job_ids"] == before.pop("gpkg_contents")
+    members = after.pop("job_damages")
+    assert sorted((r[0], r[1]) for r in members) == sorted(
+        (c, j) for ids, j in zip(jobs.table["candidate_ids"], jobs.table["job_id"]) for c in ids.split(";"))
+    assert [r for r in after.pop("gpkg_contents") if r[0] not in ("job_ids", "job_damages")] == \
+        before.pop("gpkg_contents")
     assert after == before and ("schema_version", "3") in after["patrol_meta"]
     with old.Store(store) as st:
         st.merge(p2, {"run_id": "p2"}, cfg, frames=[f[:4] for f in keys[P2]])
-    assert dump(store, skip=())["job_ids"] == recorded
+    assert dump(store, skip=())["job_ids"] == recorded and dump(store, skip=())["job_damages"] == members
     with Store(store) as st:
         again = job_table(st.query(status=["new"], lists=False), net, cfg)
         kept, new = st.record_jobs(again)
