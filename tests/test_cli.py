@@ -643,7 +643,7 @@ def test_the_same_drive_merged_again_and_again(located, roads, tmp_path):
     with Store(store) as st:
         st.con.execute("INSERT INTO candidates (candidate_id, class, status, n_obs) VALUES ('R-999999', 'D00', 'new', 0)")
     r = ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "list.csv"))
-    assert "32 candidates" in r.stdout
+    assert "32 damages" in r.stdout
 
 
 def _run_ids(store: Path) -> dict[str, list]:
@@ -748,7 +748,7 @@ def test_status_import_verification_and_export(located, tmp_path):
         out = tmp_path / f"export.{fmt}"
         r = ok(patrol("export", store, "--format", fmt, "--out", out))
         assert out.is_file() and out.stat().st_size > 0, fmt
-        assert "31 candidates" in r.stdout, (fmt, r.stdout)
+        assert "31 damages" in r.stdout, (fmt, r.stdout)
     gj = json.loads((tmp_path / "export.geojson").read_text(encoding="utf-8"))
     st = {f["properties"]["candidate_id"]: f["properties"].get("status") for f in gj["features"]}
     assert st[body[0]["candidate_id"]] == "scheduled"

@@ -306,7 +306,7 @@ def test_cli_merge_exports_and_an_old_list(sample, tmp_path):
     for fmt, name in outs.items():
         r = _patrol("export", reg, "--format", fmt, "--out", tmp_path / name)
         assert r.returncode == 0, r.stderr
-        assert r.stdout.startswith(f"{n} candidates"), r.stdout
+        assert r.stdout.startswith(f"{n} damages"), r.stdout
         out = tmp_path / name
         if fmt in ("gpkg", "shp"):
             df = pyogrio.read_dataframe(out)  # (the shapefile's columns have other names: every text cell)
