@@ -10,6 +10,9 @@ The rules (README: "Figures for the council"):
 
 - a damage is *found* in the period of its ``first_seen``; a candidate the office merged into another
   (``merged_into``) is no damage of its own and is left out everywhere (its sightings count under the other);
+- the history rows of an import undone since (``patrol import-verification … --undo``: those of the damages its undo
+  gave back) and the undo's own rows are left out (``Store.undone_history_rows``), as if that list had not been
+  imported;
 - *repaired*, *not_an_issue*, *reopened*: the history rows that changed the status to it, dated by the row's time;
   a damage's latest repair by its ``repaired_at`` (the repair date a crew gave) where set; a reopen, as *found*, by
   the sighting: the first the registry holds (``observations``) after the repair it follows (a repair dated by its
