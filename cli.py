@@ -914,9 +914,33 @@ def merge(
 def import_verification(
     store: Path = typer.Argument(..., help=_REGISTRY_HELP),
     file: Path = typer.Argument(..., help="the list the crew filled in: CSV (UTF-8 or Shift_JIS) or Excel's Unicode text (UTF-16, tab-separated), the .xlsx of `patrol export --format xlsx`, the photo ledger (写真台帳) of `--format ledger`, or the repair jobs list (補修工区) of `--format jobs` (csv, xlsx: a row for every damage of its job)"),
+    undo: bool = typer.Option(False, "--undo", help="take back the latest import of FILE (by its name; the file "
+                                                    "itself is not read): every damage it changed gets back its status, "
+                                                    "note, checker and dates; one changed since is left and named"),
+    note: Optional[str] = typer.Option(None, "--note", help="with --undo: why (kept in the history)"),
+    who: Optional[str] = typer.Option(None, "--who", help="with --undo: who decided (kept in the history)"),
     config: Optional[Path] = typer.Option(None, "--config", help=_STAMP_CONFIG_HELP),
 ):
-    """Take back a field crew's repair list: status, note, issue type, who, when."""
+    """Take back a field crew's repair list: status, note, issue type, who, when; --undo takes the latest import
+    of FILE back."""
+    from detector.errors import UsageError
+
+    if not undo and (note is not None or who is not None):
+        raise UsageError("patrol import-verification: --note and --who go with --undo (an import takes the notes and "
+                         "checkers the crew wrote in the list)")
+    if undo:
+        with _open_store(store, _config(config)) as st:
+            res = st.undo_import(file, note=note, who=who)
+            converted = st.conversion_notice()
+        if converted:
+            err_console.print(f"warning: {converted}", markup=False, highlight=False, soft_wrap=True)
+        for line in res.notes:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+        # the damages changed since the import, left as they are: the office decides (as for held rows: exit 0)
+        for line in res.left_lines:
+            err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+        console.print(res.message, markup=False, highlight=False, soft_wrap=True)
+        return
     with _open_store(store, _config(config)) as st:
         rep = st.import_verification(file)
         converted = st.conversion_notice()

@@ -10,6 +10,9 @@ The rules (README: "Figures for the council"):
 
 - a damage is *found* in the period of its ``first_seen``; a candidate the office merged into another
   (``merged_into``) is no damage of its own and is left out everywhere (its sightings count under the other);
+- the history rows of an import undone since (``patrol import-verification … --undo``: those of the damages its undo
+  gave back) and the undo's own rows are left out (``Store.undone_history_rows``), as if that list had not been
+  imported;
 - *repaired*, *not_an_issue*, *reopened*: the history rows that changed the status to it, dated by the row's time;
   a damage's latest repair by its ``repaired_at`` (the repair date a crew gave) where set; a reopen, as *found*, by
   the sighting: the first the registry holds (``observations``) after the repair it follows (a repair dated by its
@@ -155,6 +158,11 @@ def read_registry(st: Store) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     hist = pd.read_sql_query(
         "SELECT h.hid, h.candidate_id, h.at, h.from_status, h.to_status FROM status_history h JOIN candidates c "
         f"ON c.candidate_id = h.candidate_id WHERE c.{merged} ORDER BY h.hid", st.con)
+    # an import undone (``patrol import-verification … --undo``): its changes of the damages given back, and the undo's
+    # rows, left out, as if it had not been (a repair a wrong list gave is no repair of its month)
+    gone = st.undone_history_rows()
+    if gone:
+        hist = hist[~hist["hid"].isin(gone)].reset_index(drop=True)
     # only the few damages with a reopen (their sightings date it) or whose sightings do not all give one size
     # (the size as it stood at a period's end, ``_sizes_then``): a city's registry holds hundreds of thousands of
     # sightings, most of a damage seen at one size

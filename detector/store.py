@@ -67,6 +67,9 @@ listed (``Store.record_jobs``), so the next list gives the same stretch the same
 created alike, by the first list of a patrol that knows it): each damage a jobs list named and the job the latest
 such list gave it (``Store.damage_jobs``: the lists' ``job_id`` column, ``patrol status 工区-003``). The two
 tables an export writes.
+``imports`` (attributes; no schema version: created by the first import that changes a damage, an older patrol ignores
+it): one row per crew list imported that changed the registry, the damages it changed as they were before and after,
+so that ``patrol import-verification … --undo`` (``Store.undo_import``) can give them back (``_IMPORTS_SQL``).
 ``rtree_candidates_geom``: the GeoPackage spatial index of ``candidates.geom`` (extension ``gpkg_rtree_index``,
 virtual table and triggers as GDAL writes them), so QGIS filters by extent without a full scan.  The triggers call
 ``ST_IsEmpty``/``ST_MinX``… which GDAL provides and ``Store`` registers on its own connection.  A registry made
@@ -392,6 +395,30 @@ _JOBS_SQL = [
     "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES "
     "('job_damages', 'attributes', 'job_damages', 'each damage a repair jobs list (補修工区) named and the job "
     "id the latest such list gave it', NULL)",
+]
+
+#: what a crew's list sets on a damage (``import_verification``, ``_set_status``, ``_annotate``, ``_reopen``): what an
+#: import's record keeps of each damage it changed, before and after, and what its undo gives back
+IMPORT_STATE_COLUMNS = ["status", "status_note", "status_changed_at", "repaired_at", "repaired_t", "checked_by",
+                        "issue_type"]
+
+#: crew lists imported (``Store.import_verification``, ``patrol import-verification``): one row per import that changed
+#: a damage (a list imported again that changes nothing leaves none, as ``runs``), what its undo needs
+#: (``Store.undo_import``): the file's name (as its history rows' ``source`` ``import:<file>`` name it), what it was
+#: (list, ledger, jobs list), the time of the import (the registry's clock), its history rows (``first_hid`` ..
+#: ``last_hid``: one transaction's, contiguous), each damage it changed with its ``IMPORT_STATE_COLUMNS`` before and
+#: after (``damages``, JSON). Its undo stamps ``undone_at``, its own history rows (``undo_first_hid`` ..
+#: ``undo_last_hid``) and the damages it left (``left``, JSON: changed since). The history rows alone cannot tell two
+#: imports of one file name apart (their ``at`` is the crew's date, ``run_id`` empty) nor give a damage's note or
+#: checker before. Created by the first import that changes a damage (CREATE TABLE IF NOT EXISTS, in a registry of any
+#: age): no new schema version, an older patrol ignores it (and records none of its own imports: those cannot be undone)
+_IMPORTS_SQL = [
+    "CREATE TABLE IF NOT EXISTS imports (iid INTEGER PRIMARY KEY AUTOINCREMENT, file TEXT NOT NULL, what TEXT, "
+    "imported_at TEXT NOT NULL, first_hid INTEGER NOT NULL, last_hid INTEGER NOT NULL, damages TEXT NOT NULL, "
+    "undone_at TEXT, undo_first_hid INTEGER, undo_last_hid INTEGER, left TEXT)",
+    "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) VALUES "
+    "('imports', 'attributes', 'imports', 'crew lists imported by patrol import-verification: the damages each "
+    "changed, before and after, to undo it', NULL)",
 ]
 
 
@@ -839,6 +866,63 @@ class CandidateUnmerge:
             out.append(self.reopen)
         out += self.chain_reopens
         return out
+
+
+@dataclass
+class ImportUndo:
+    """What ``Store.undo_import`` did: the latest import of ``file`` taken back."""
+    file: str  # the file's name, as its history rows name it (``import:<file>``)
+    imported: str  # when it was imported, as the messages show it: ``2026-11-28 10:12``
+    at: str  # the undo's time stamped (ISO 8601, the registry's clock)
+    #: (registry id, the status the import left, the status given back) of each damage given back, in the import's order
+    back: list[tuple[str, str, str]] = field(default_factory=list)
+    #: (registry id, what changed it since the import, in full, and in short: ``patrol status``) of each damage left
+    #: as it is
+    left: list[tuple[str, str, str]] = field(default_factory=list)
+    registry: str = "REGISTRY"  # the registry's path as its commands to copy name it (``Store.path_word``)
+
+    @property
+    def message(self) -> str:
+        """``import of 補修候補一覧.xlsx (2026-11-28 10:12) undone: 12 damages back, 2 left as changed since (R-000031 by
+        patrol status, R-000040 by a drive merged (run …))``: the console's last line."""
+        out = f"import of {self.file} ({self.imported}) undone: {plural(len(self.back), 'damage')} back"
+        if self.left:
+            named = ", ".join(f"{c} by {short}" for c, _, short in self.left[:3])
+            out += f", {len(self.left)} left as changed since ({named}{' …' if len(self.left) > 3 else ''})"
+        return out
+
+    @property
+    def notes(self) -> list[str]:
+        """One line per kind of change taken back (``  scheduled -> new (新規): 10 (R-000003, …)``; a damage whose
+        status the import kept: ``  confirmed (確認済み), note / checker back: 2 (…)``), as the import lists them."""
+        groups: dict[tuple[str, str], list[str]] = {}
+        for cid, was, to in self.back:
+            groups.setdefault((was, to), []).append(cid)
+        out = []
+        for (was, to), cids in groups.items():
+            shown = ", ".join(cids[:10]) + (f" … ({len(cids) - 10} more)" if len(cids) > 10 else "")
+            what = f"{was} -> {status_label(to)}" if was != to else f"{status_label(to)}, note / checker back"
+            out.append(f"  {what}: {len(cids)} ({shown})")
+        return out
+
+    @property
+    def left_lines(self) -> list[str]:
+        """One line per damage left as it is: what changed it since the import, and what to do."""
+        return [f"{cid}: left as it is: changed since the import of {self.file}: {why}; to change it: patrol status "
+                f"{self.registry} {cid} --set …" for cid, why, _ in self.left]
+
+
+def _how(source: Any, run_id: Any = None) -> str:
+    """What made a history row, as the messages name it (its ``source``): ``patrol status``, ``a drive merged (run
+    p3)``, ``the import of w2.xlsx``, ``the undo of the import of w2.xlsx``, ``patrol merge of R-000031`` …"""
+    src = str(source)
+    for head, words in (("import:", "the import of {}"), ("import-held:", "the import of {} (held)"),
+                        ("unimport:", "the undo of the import of {}"), ("merged-from:", "patrol merge of {}"),
+                        ("merged-into:", "patrol merge into {}"), ("unmerged:", "patrol merge {} --undo"),
+                        ("unmerged-from:", "patrol merge --undo (back from {})")):
+        if src.startswith(head):
+            return words.format(src[len(head):])
+    return "patrol status" if src == "manual" else f"a drive merged (run {run_id})" if src == "merge" else src
 
 
 def _isnum(v: Any) -> bool:
@@ -2740,7 +2824,8 @@ class Store:
         if status != "reopened":
             return note
         reopen = self.con.execute("SELECT hid, note FROM status_history WHERE candidate_id=? AND to_status='reopened' "
-                                  "AND from_status IS NOT 'reopened' ORDER BY hid DESC LIMIT 1",
+                                  "AND from_status IS NOT 'reopened' AND source NOT LIKE 'unimport:%' "  # (an undo's)
+                                  "ORDER BY hid DESC LIMIT 1",
                                   (candidate_id,)).fetchone()
         if reopen is None:  # (a history without its reopen: the candidate's note as it is)
             return note
@@ -2864,10 +2949,14 @@ class Store:
         if code == ja or cur not in (code, ja):
             return False
         # the status changes, latest first (a candidate's first row, from NULL, is when it was created)
-        two = self.con.execute("SELECT from_status, to_status, at FROM status_history WHERE candidate_id=? AND "
-                               "(from_status IS NULL OR from_status != to_status) ORDER BY hid DESC LIMIT 2",
+        two = self.con.execute("SELECT from_status, to_status, at, source FROM status_history WHERE candidate_id=? "
+                               "AND (from_status IS NULL OR from_status != to_status) ORDER BY hid DESC LIMIT 2",
                                (cid,)).fetchall()
         if not two or two[0][0] is None or two[0][1] != cur or {two[0][0], two[0][1]} != {code, ja}:
+            return False
+        if str(two[0][3]).startswith("unimport:"):
+            # that change was an import's undo (``undo_import``): the damage is as before the import, and the list
+            # imported again is a fresh import (without this, the crew's edit read as the import undone)
             return False
         if exported_at and len(two) == 2:
             # exported after that change: the row's time is its time, not the one before (the same second, or
@@ -2971,13 +3060,9 @@ class Store:
         ``scheduled -> not_an_issue (対象外) 2026-11-24 10:15 by patrol status (office, 'manhole')``."""
         out = []
         for _hid, at, fr, to, who, note, source, run_id in since:
-            src = str(source)
-            how = ("patrol status" if source == "manual" else f"a drive merged (run {run_id})" if source == "merge"
-                   else f"the import of {src[len('import:'):]}" if src.startswith("import:")
-                   else f"patrol merge of {src[len('merged-from:'):]}" if src.startswith("merged-from:")
-                   else f"patrol merge {src[len('unmerged:'):]} --undo" if src.startswith("unmerged:") else source)
             extra = ", ".join(x for x in (_s(who), repr(note) if _s(note) else None) if x)
-            out.append(f"{fr} -> {status_label(to)} {self._local(at)} by {how}" + (f" ({extra})" if extra else ""))
+            out.append(f"{fr} -> {status_label(to)} {self._local(at)} by {_how(source, run_id)}"
+                       + (f" ({extra})" if extra else ""))
         return "; ".join(out)
 
     def _event_t(self, change: tuple, last_t: Any) -> float:
@@ -3075,6 +3160,10 @@ class Store:
                            unmatched=list(table.bad), jobs=jobs)
         lines = table.lines if table.lines is not None else range(2, len(rows) + 1)
         with self._txn() as con:
+            # what the import's record keeps (``_record_import``): its history rows, each damage as it was before
+            (hid0,) = con.execute("SELECT COALESCE(MAX(hid), 0) FROM status_history").fetchone()
+            was: dict[str, tuple] = {}
+            undone = self.undone_history_rows()  # an import undone: what it applied is not "taken before"
             for line, row in zip(lines, rows[1:]):
                 if not row or all(not c.strip() for c in row):
                     continue
@@ -3119,6 +3208,8 @@ class Store:
                     who, issue = get(row, "checked_by"), get(row, "issue_type")
                     cur = con.execute("SELECT status, status_note, checked_by, issue_type, first_t, status_changed_at, "
                                       "last_t, repaired_at FROM candidates WHERE candidate_id=?", (cid,)).fetchone()
+                if cid not in was:  # (before this import changes it: a damage may have two rows, a job's and its own)
+                    was[cid] = self._import_state(cid)
                 first = datetime.fromtimestamp(cur[4], self.tz).date() if _isnum(cur[4]) else None
                 st = normalize_status(status) if status else cur[0]
                 words = [w for w in (normalize_status(status) if status else None,
@@ -3156,8 +3247,10 @@ class Store:
                                                        f"({get(row, 'status_changed_at')}); the registry since: {done}: "
                                                        f"{left}"))
                         st, status, status_ja = cur[0], cur[0], ""
-                    elif len(crew) == 1 and any(h[3] == crew[0] and str(h[6]).startswith("import:") for h in since):
-                        # the crew's word was taken by an import (this list's, or another's) and changed since
+                    elif len(crew) == 1 and any(h[3] == crew[0] and str(h[6]).startswith("import:")
+                                                and h[0] not in undone for h in since):
+                        # the crew's word was taken by an import (this list's, or another's; not one undone since) and
+                        # changed since
                         rep.outdated.append((line, f"{cid}: {status_label(crew[0])} as the crew wrote, taken before; "
                                                    f"the registry since the list was exported: {done}: {left}"))
                         st, status, status_ja = cur[0], cur[0], ""
@@ -3252,9 +3345,174 @@ class Store:
                     continue
                 rep.applied.append(cid)
                 rep.changes.append((line, cid, cur[0], st))
+            self._record_import(csv_path.name, table.what, now, hid0, was)
         if table.bad:  # (a ledger's blocks out of shape among the others, in the file's order)
             rep.unmatched.sort(key=lambda u: u[0])
         return rep
+
+    # ---- an import taken back (``patrol import-verification … --undo``)
+    def _import_state(self, cid: str) -> tuple:
+        """A damage's ``IMPORT_STATE_COLUMNS``: what an import sets and its undo gives back."""
+        return tuple(self.con.execute(f"SELECT {', '.join(IMPORT_STATE_COLUMNS)} FROM candidates WHERE candidate_id=?",
+                                      (cid,)).fetchone() or ())
+
+    def _imports(self) -> list[tuple]:
+        """The imports recorded (``imports``), in their order: (iid, file, imported_at, first_hid, last_hid, damages,
+        undone_at, undo_first_hid, undo_last_hid, left); [] where none was (an older patrol's, or none)."""
+        if "imports" not in self._tables():
+            return []
+        return self.con.execute("SELECT iid, file, imported_at, first_hid, last_hid, damages, undone_at, "
+                                "undo_first_hid, undo_last_hid, left FROM imports ORDER BY iid").fetchall()
+
+    def undone_history_rows(self) -> set[int]:
+        """The history rows (``hid``) of imports undone that the figures leave out (``stats.read_registry``): an undone
+        import's rows of the damages its undo gave back (not those it left: changed since, their import stands) and
+        the undo's own rows. With them out, a damage's history reads as if the import had not been."""
+        out: set[int] = set()
+        for _iid, _f, _at, first, last, damages, undone, ufirst, ulast, left in self._imports():
+            if not undone:
+                continue
+            back = json.dumps(sorted(set(json.loads(damages)) - set(json.loads(left or "[]"))))
+            out.update(h for (h,) in self.con.execute(
+                "SELECT hid FROM status_history WHERE hid BETWEEN ? AND ? AND candidate_id IN (SELECT value FROM "
+                "json_each(?))", (first, last, back)))
+            if ufirst is not None:
+                out.update(range(int(ufirst), int(ulast) + 1))
+        return out
+
+    def _record_import(self, name: str, what: str, now: datetime, hid0: int, was: dict[str, tuple]) -> None:
+        """Inside import_verification's transaction, after its rows: the import's record (``imports``) where it changed
+        a damage (or wrote a row of its own), each damage it changed as it was before (``was``) and is now. A list that
+        changes nothing (imported again) leaves none: every table as it was."""
+        con = self.con
+        changed = {}
+        for cid, before in was.items():
+            after = self._import_state(cid)
+            if after != before:
+                changed[cid] = {"before": dict(zip(IMPORT_STATE_COLUMNS, before)),
+                                "after": dict(zip(IMPORT_STATE_COLUMNS, after))}
+        wrote = con.execute("SELECT 1 FROM status_history WHERE hid > ? AND source=? LIMIT 1",
+                            (hid0, f"import:{name}")).fetchone()
+        if not changed and not wrote:
+            return
+        (last,) = con.execute("SELECT COALESCE(MAX(hid), 0) FROM status_history").fetchone()
+        for stmt in _IMPORTS_SQL:
+            con.execute(stmt)
+        con.execute("INSERT INTO imports (file, what, imported_at, first_hid, last_hid, damages) VALUES (?,?,?,?,?,?)",
+                    (name, what, now.isoformat(), hid0 + 1, last, json.dumps(changed, ensure_ascii=False)))
+        self._touch("imports")
+
+    def _imported_files(self) -> list[tuple[str, str | None]]:
+        """Every file name imported into the registry, the latest first: (name, its latest import's time as the
+        messages show it, None where no record of it is kept: an older patrol's import)."""
+        when = {r[1]: self._local(r[2]) for r in self._imports()}
+        names = self.con.execute(
+            "SELECT CASE WHEN substr(source, 1, 7) = 'import:' THEN substr(source, 8) ELSE substr(source, 13) END AS f, "
+            "MAX(hid) AS h FROM status_history WHERE substr(source, 1, 7) = 'import:' OR substr(source, 1, 12) = "
+            "'import-held:' GROUP BY f ORDER BY h DESC").fetchall()
+        return [(n, when.get(n)) for n, _ in names]
+
+    def undo_import(self, file: str | Path, note: str | None = None, who: str | None = None) -> ImportUndo:
+        """Take back the latest import of the crew's list ``file`` (by its name, as its history rows give it
+        ``import:<name>``; the file itself is not read: it may be gone), in ONE transaction: every damage that import
+        changed (``imports.damages``) gets back its ``IMPORT_STATE_COLUMNS`` as before the import (status, note,
+        checker, issue type, ``status_changed_at``, repair date), a history row each (``from`` the status the import
+        left, ``to`` the one given back, ``source`` ``unimport:<name>``, stamped now; ``who``, ``note``); the import's
+        rows stay (the history is never deleted). A damage changed since the import (a history row after it: the
+        office's ``patrol status``, a later import, a drive that reopened it, ``patrol merge``; not another import
+        undone since, nor a row of a list held) or no longer as the import left it is left as it is and named
+        (``ImportUndo.left``). The record says it was undone: the same file imported again is a fresh import
+        (``_already_applied``), a second undo has nothing to undo.
+
+        Refused (UsageError): a file never imported (naming the files imported, latest first), one whose latest import
+        was made by a patrol that kept no record of imports (0.10.0 or earlier), one whose import changed no damage
+        (its rows held), an import undone before, and one whose every damage was changed since (nothing undone)."""
+        want = Path(str(file)).name
+        with self._txn() as con:
+            files = self._imported_files()
+            names = [n for n, _ in files]
+            if want not in names:
+                fold = lambda t: unicodedata.normalize("NFC", t).casefold()  # noqa: E731 (LIST.CSV, a macOS NFD name)
+                alike = [n for n in names if fold(n) == fold(want)]
+                if len(alike) != 1:
+                    shown = ", ".join(n + (f" ({t})" if t else "") for n, t in files[:5]) + (
+                        " …" if len(files) > 5 else "")
+                    raise UsageError(f"{want} was never imported into this registry: nothing to undo (" + (
+                        f"the files imported, latest first: {shown}" if files else "no crew list was imported into "
+                        "it") + ")", self.path)
+                want = alike[0]
+            recs = [r for r in self._imports() if r[1] == want]
+            rec = recs[-1] if recs else None
+            (unrecorded,) = con.execute("SELECT MAX(hid) FROM status_history WHERE source=?",
+                                        (f"import:{want}",)).fetchone()
+            if unrecorded is not None and (rec is None or unrecorded > rec[4]):
+                raise UsageError(f"the {'latest ' if rec else ''}import of {want} was made by a patrol that kept no "
+                                 "record of what the damages had before (0.10.0 or earlier): it cannot be undone (set "
+                                 f"them back by hand: patrol status {self.path_word} ID --set …; patrol status "
+                                 f"{self.path_word} ID shows a damage's history)", self.path)
+            if rec is None:
+                raise UsageError(f"the import of {want} changed no damage (its rows were held: the registry had changed "
+                                 "them after the list was exported): nothing to undo", self.path)
+            iid, _f, imported_at, first, last, damages_json, undone_at = rec[:7]
+            imported = self._local(imported_at)
+            if undone_at:
+                raise UsageError(f"the import of {want} ({imported}) was undone on {self._local(undone_at)}: nothing "
+                                 "to undo (import the file again to apply it anew)", self.path)
+            damages = json.loads(damages_json)
+            if not damages:
+                raise UsageError(f"the import of {want} ({imported}) changed no damage: nothing to undo", self.path)
+            other = self.undone_history_rows()  # (another import undone since, and its undo: as if not made)
+            res = ImportUndo(want, imported, "", registry=self.path_word)
+            todo = []
+            for cid, d in damages.items():
+                before = tuple(d["before"].get(c) for c in IMPORT_STATE_COLUMNS)
+                after = tuple(d["after"].get(c) for c in IMPORT_STATE_COLUMNS)
+                later = [h for h in con.execute(
+                    "SELECT hid, at, from_status, to_status, who, note, source, run_id FROM status_history WHERE "
+                    "candidate_id=? AND hid > ? ORDER BY hid", (cid, last))
+                    if not str(h[6]).startswith("import-held:") and h[0] not in other]
+                now_state = self._import_state(cid)
+                if later or now_state != after:
+                    res.left.append((cid, *self._since_import(later, now_state, before)))
+                else:
+                    todo.append((cid, before, after[0]))
+            if not todo:
+                shown = "; ".join(f"{c} by {short}" for c, _, short in res.left[:3]) + (
+                    " …" if len(res.left) > 3 else "")
+                raise UsageError(f"the import of {want} ({imported}): every damage it changed "
+                                 f"({len(res.left)}) was changed since ({shown}): nothing undone", self.path)
+            at, _ = self._when(None)
+            res.at = at
+            (hid0,) = con.execute("SELECT COALESCE(MAX(hid), 0) FROM status_history").fetchone()
+            text = f"the import of {want} of {imported} undone" + (f": {note}" if _s(note) else "")
+            sets = ", ".join(f"{c}=?" for c in IMPORT_STATE_COLUMNS)
+            for cid, before, was in todo:
+                con.execute(f"UPDATE candidates SET {sets} WHERE candidate_id=?", (*before, cid))
+                con.execute("INSERT INTO status_history (candidate_id, at, from_status, to_status, who, note, source) "
+                            "VALUES (?,?,?,?,?,?,?)", (cid, at, was, before[0], _s(who), text, f"unimport:{want}"))
+                res.back.append((cid, was, before[0]))
+            (hid1,) = con.execute("SELECT MAX(hid) FROM status_history").fetchone()
+            con.execute("UPDATE imports SET undone_at=?, undo_first_hid=?, undo_last_hid=?, left=? WHERE iid=?",
+                        (at, hid0 + 1, hid1, json.dumps([c for c, *_ in res.left]), iid))
+            self._touch("candidates", "status_history", "imports")
+        return res
+
+    def _since_import(self, later: list[tuple], now_state: tuple, before: tuple) -> tuple[str, str]:
+        """(what changed a damage since an import, in full; in short: ``patrol status``) for ``undo_import``'s line of
+        a damage it leaves: ``scheduled -> not_an_issue (対象外) 2026-11-29 10:15 by patrol status (office,
+        'manhole'); now not_an_issue (対象外), before the import new (新規)``."""
+        out, how = [], []
+        for _hid, at, fr, to, who, note, source, run_id in later:
+            extra = ", ".join(x for x in (_s(who), repr(note) if _s(note) else None) if x)
+            move = f"{fr} -> {status_label(to)} " if fr and fr != to else ""  # (a note, a merge: the status kept)
+            out.append(f"{move}{self._local(at)} by {_how(source, run_id)}" + (f" ({extra})" if extra else ""))
+            if _how(source, run_id) not in how:
+                how.append(_how(source, run_id))
+        if not later:  # (no history row: written by something other than patrol)
+            out.append("its status, note or dates are not what the import left, and no history row says why")
+            how.append("a change without a history row")
+        now = f"now {status_label(now_state[0])}, before the import {status_label(before[0])}"
+        return "; ".join(out) + f"; {now}", " and ".join(how)
 
     # --------------------------------------------------------------------------------------- output
     def query(self, status: list[str] | None = None, since: date | datetime | str | None = None,

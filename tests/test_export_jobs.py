@@ -561,7 +561,7 @@ def test_jobs_xlsx_filled_in_sets_every_damage_of_its_jobs(registry, tmp_path, m
         ws.cell(row=i, column=col["checked_at"], value=day)
     wb.save(xl)
     monkeypatch.setattr("detector.config.now", lambda tz=None: AFTER.astimezone(tz))
-    cli.import_verification(store, xl, None)
+    cli.import_verification(store, xl, undo=False, note=None, who=None, config=None)
     out = " ".join(capsys.readouterr().out.split())
     after = _states(store)
     ids_a, ids_b = a["candidate_ids"].split(";"), b["candidate_ids"].split(";")
@@ -656,6 +656,85 @@ def test_stale_job_row_held_merged_and_unknown_ids_reported(registry, tmp_path, 
     assert [(line, why) for line, why in rep.unmatched] == [(kb + 1, "unknown candidate id 'R-009999'")]
     assert len(rep.merged) == 1 and rep.merged[0][0] == kb + 1 and "R-000031" in rep.merged[0][1]
     assert sorted(rep.applied) == sorted(ids_a[1:] + ids_b + ["R-000030"])
+
+
+def _cli(capsys, *args) -> tuple[int, str, str]:
+    """``patrol ARGS`` in this process (the clock a test pinned): (exit code, stdout, stderr), each line's runs of white
+    space as one."""
+    import cli
+
+    try:
+        cli.main([str(a) for a in args])
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    got = capsys.readouterr()
+    return code, "\n".join(" ".join(ln.split()) for ln in got.out.splitlines()), \
+        "\n".join(" ".join(ln.split()) for ln in got.err.splitlines())
+
+
+def test_a_jobs_list_import_undone(registry, tmp_path, monkeypatch, capsys):  # noqa: F811
+    """`patrol import-verification REGISTRY 補修工区.csv --undo`: a jobs list imported (one job 補修予定, another 補修済み
+    with its repair date), then a damage of the first job set by the office (`patrol status`); the undo gives every
+    other damage of both jobs its status, repair date and note back, leaves that one as the office set it and names
+    it, and ends with its one-line summary (exit 0). Then: a second undo has nothing to undo, a file never imported
+    is named with the files imported, --note without --undo is refused: exit 2, the registry unchanged. Real data:
+    the sample registry of test_stats, its jobs list through `patrol export --format jobs`."""
+    from detector.config import load_config
+    from detector.store import Store
+
+    store = _copy(registry, tmp_path)
+    path = tmp_path / "補修工区.csv"
+    listed(store, path)
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        raw = list(csv.reader(fh))
+    head = [h.split(" ")[-1] for h in raw[0]]
+    rows = [dict(zip(head, r)) for r in raw[1:]]
+    a, b = _two_jobs(rows)
+    ka, kb = rows.index(a) + 1, rows.index(b) + 1
+    raw[ka][head.index("status")], raw[ka][head.index("note")] = "補修予定", "発注 2026-0042"
+    raw[kb][head.index("status")], raw[kb][head.index("checked_at")] = "補修済み", "2026/12/24"
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh).writerows(raw)
+    ids_a, ids_b = a["candidate_ids"].split(";"), b["candidate_ids"].split(";")
+    con = sqlite3.connect(store)
+    full = lambda: {r[0]: r[1:] for r in con.execute(  # noqa: E731
+        "SELECT candidate_id, status, status_note, status_changed_at, repaired_at, repaired_t, checked_by, issue_type "
+        "FROM candidates")}
+    before, n_hist = full(), con.execute("SELECT COUNT(*) FROM status_history").fetchone()[0]
+    monkeypatch.setattr("detector.config.now", lambda tz=None: AFTER.astimezone(tz))
+    code, out, _ = _cli(capsys, "import-verification", store, path)
+    assert code == 0 and f"applied {len(ids_a) + len(ids_b)}," in out, out
+    assert all(full()[c][0] == "scheduled" for c in ids_a) and all(full()[c][0] == "repaired" for c in ids_b)
+    office = ids_a[0]
+    monkeypatch.setattr("detector.config.now", lambda tz=None: datetime(2026, 12, 29, 9, 0, tzinfo=JST).astimezone(tz))
+    with Store.for_config(store, load_config(ROOT / "configs" / "default.yaml")) as st:
+        st.set_status(office, "not_an_issue", note="manhole", who="office")
+    set_by_office = full()[office]
+    monkeypatch.setattr("detector.config.now", lambda tz=None: datetime(2026, 12, 30, 8, 0, tzinfo=JST).astimezone(tz))
+    code, out, err = _cli(capsys, "import-verification", store, path, "--undo", "--who", "道路維持課")
+    n = len(ids_a) + len(ids_b) - 1
+    assert code == 0, err
+    assert out.splitlines()[-1] == (f"import of 補修工区.csv (2026-12-28 10:00) undone: {n} damages back, 1 left as "
+                                    f"changed since ({office} by patrol status)")
+    assert f"scheduled -> new (新規): {len(ids_a) - 1} (" in out and f"repaired -> new (新規): {len(ids_b)} (" in out
+    assert err.startswith(f"{office}: left as it is: changed since the import of 補修工区.csv: scheduled -> "
+                          "not_an_issue (対象外) 2026-12-29 09:00 by patrol status (office, 'manhole')"), err
+    assert full() == {**before, office: set_by_office}
+    who = con.execute("SELECT DISTINCT who, source FROM status_history WHERE hid > ? AND to_status = 'new'",
+                      (n_hist,)).fetchall()
+    assert who == [("道路維持課", "unimport:補修工区.csv")]
+    con.close()
+    was = store.read_bytes()
+    for args, words in (((path, "--undo"), "error: {s}: the import of 補修工区.csv (2026-12-28 10:00) was undone on "
+                                           "2026-12-30 08:00: nothing to undo (import the file again to apply it anew)"),
+                        (("補修工区-北部.csv", "--undo"), "error: {s}: 補修工区-北部.csv was never imported into this "
+                                                      "registry: nothing to undo (the files imported, latest first: "
+                                                      "補修工区.csv (2026-12-28 10:00))"),
+                        ((path, "--note", "x"), "error: patrol import-verification: --note and --who go with --undo")):
+        code, out, err = _cli(capsys, "import-verification", store, *args)
+        assert code == 2 and err.startswith(words.format(s=store)), err
+    assert store.read_bytes() == was
 
 
 def test_status_of_several_ids(registry, tmp_path):  # noqa: F811

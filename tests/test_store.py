@@ -412,10 +412,14 @@ def test_import_roundtrip_changes_exactly_named_rows(tmp_path, store_path, cfg, 
             assert after[t][: len(before[t])] == before[t]
             assert [(r[1], r[3], r[4]) for r in after[t][len(before[t]):]] == [
                 ("R-000002", "new", "confirmed"), ("R-000004", "confirmed", "repaired")]
-        elif t == "gpkg_contents":  # the changed tables say so (last_change)
-            assert {a[0] for a, b in zip(after[t], before[t]) if a != b} == {"candidates", "status_history"}
+        elif t == "gpkg_contents":  # the changed tables say so (last_change); the import's record is new
+            b = {r[0]: r for r in before[t]}
+            assert {a[0] for a in after[t] if a != b.get(a[0])} == {"candidates", "status_history", "imports"}
         elif t != "sqlite_sequence":  # (the history counter moved by 2)
             assert after[t] == before[t], t
+    # the import's record (what its undo gives back): the two damages it changed, before and after
+    assert set(after) - set(before) == {"imports"} and len(after["imports"]) == 1
+    assert list(json.loads(after["imports"][0][6])) == ["R-000002", "R-000004"]
     with Store(store_path) as st:
         q = st.query().set_index("candidate_id")
         assert q.loc["R-000002", "status_note"] == "深いひび割れ" and q.loc["R-000002", "checked_by"] == "山田"
@@ -1254,3 +1258,149 @@ def test_a_stale_lists_newer_repair_before_a_sighting_held_is_reopened(toyama, t
         rep = st.import_verification(tmp_path / "fri.csv", now=_LATER)
     assert rep.applied == [] and rep.seen_after == [] and dump(path, skip=()) == before
     assert [w.split(":")[0] for _, w in rep.outdated] == [a] and rep.outdated[0][1].endswith("left reopened (再発)")
+
+
+# ------------------------------------------------------------------------------ an import taken back (--undo)
+def _figures(path):
+    """The registry's figures (patrol stats) over its whole history: repairs, reopens, not-an-issue, all periods."""
+    from detector import stats
+
+    with Store(path) as st:
+        cands, hist, seen = stats.read_registry(st)
+    s = stats.compute(cands, hist, Config(), seen=seen, until=datetime(2027, 1, 31).date())
+    return {k: int(s.totals[k].sum()) for k in ("repaired", "reopened", "not_an_issue")}
+
+
+def test_an_import_undone_gives_its_damages_back_and_leaves_one_changed_since(toyama, tmp_path, monkeypatch):
+    """`patrol import-verification REGISTRY FILE --undo`: the office imported the wrong list (another district's, last
+    month's). The undo gives every damage that import changed its status, note, checker and dates back as before the
+    import (a repair recorded and reopened at once included), a history row each (``unimport:<file>``; the import's
+    rows stay), and leaves a damage the office changed since (`patrol status`) as it is, named. A second undo has
+    nothing to undo; the figures (patrol stats) count no repair of the undone import; the same file imported again is
+    a fresh import (a crew's edit of 状態(和) alone was read as the import undone: unchanged) and can be undone again.
+    Real data: the sample drive's two passes (last seen 2026-11-27), the list as `patrol export --format csv` writes
+    it."""
+    from detector.report import export
+
+    cfg = Config()
+    path = _two_pass_registry(toyama, tmp_path / "registry.gpkg", cfg)
+    clock = [datetime.fromisoformat("2026-12-01T09:00:00+09:00")]
+    monkeypatch.setattr("detector.config.now", lambda tz=None: clock[0].astimezone(tz))
+    with Store(path) as st:
+        a, b, c, d, e = list(st.query(lists=False).candidate_id[:5])
+        st.set_status(e, "confirmed", note="office's note", who="office")
+        export(st.query(lists=False), "csv", tmp_path / "list.csv", cfg)
+    rows = _read_csv(tmp_path / "list.csv")
+    ix = {h: k for k, h in enumerate(rows[0])}
+    pos = {r[ix["candidate_id"]]: k for k, r in enumerate(rows)}
+    in_list = lambda *ids: sorted(ids, key=pos.get)  # noqa: E731 (the list's order: along the route)
+    crew = {a: {"status": "confirmed", "status_note": "深いひび割れ", "checked_by": "山田"},
+            b: {"status": "補修済", "repaired_at": "2026/11/25"},  # before its sighting of 11/27: reopened at once
+            c: {"status_ja": "補修予定"},  # the Japanese column alone edited
+            d: {"status_note": "縁石際"},  # a note, the status kept
+            e: {"status": "scheduled", "checked_by": "佐藤"}}
+    for r in rows[1:]:
+        for col, v in crew.get(r[ix["candidate_id"]], {}).items():
+            r[ix[col]] = v
+    name = "補修候補一覧.csv"
+    _write_csv(tmp_path / name, rows, bom=True)
+    before, figures = dump(path, skip=()), _figures(path)
+    clock[0] = datetime.fromisoformat("2026-12-02T10:12:00+09:00")
+    with Store(path) as st:
+        rep = st.import_verification(tmp_path / name)
+        imported = st.query(lists=False).set_index("candidate_id")
+    assert rep.applied == in_list(a, b, c, e) and rep.noted == [d] and not rep.unmatched and not rep.held
+    assert imported.loc[[a, b, c, d, e], "status"].tolist() == ["confirmed", "reopened", "scheduled", "new", "scheduled"]
+    assert _figures(path)["repaired"] == figures["repaired"] + 1
+    clock[0] = datetime.fromisoformat("2026-12-03T15:00:00+09:00")
+    with Store(path) as st:  # the office, after the import: a is a manhole cover
+        st.set_status(a, "not_an_issue", note="manhole", who="office")
+        was_a = st.con.execute("SELECT * FROM candidates WHERE candidate_id=?", (a,)).fetchone()
+    clock[0] = datetime.fromisoformat("2026-12-04T09:30:00+09:00")
+    with Store(path) as st:
+        res = st.undo_import(tmp_path / "elsewhere" / name, note="another district's list", who="田中")
+    went = {b: ("reopened", "new"), c: ("scheduled", "new"), d: ("new", "new"), e: ("scheduled", "confirmed")}
+    assert res.back == [(cid, *went[cid]) for cid in in_list(b, c, d, e)]
+    assert [(cid, short) for cid, _, short in res.left] == [(a, "patrol status")]
+    assert res.message == (f"import of {name} (2026-12-02 10:12) undone: 4 damages back, 1 left as changed since "
+                           f"({a} by patrol status)")
+    assert res.left_lines == [
+        f"{a}: left as it is: changed since the import of {name}: confirmed -> not_an_issue (対象外) 2026-12-03 15:00 "
+        f"by patrol status (office, 'manhole'); now not_an_issue (対象外), before the import new (新規); to change "
+        f"it: patrol status {path} {a} --set …"]
+    assert f"  reopened -> new (新規): 1 ({b})" in res.notes and f"  new (新規), note / checker back: 1 ({d})" in res.notes
+    after = dump(path, skip=())
+    # every damage as before the import, but the one changed since (as the office left it)
+    cands = {r[2]: r for r in before["candidates"]}
+    assert {r[2]: r for r in after["candidates"]} == {**cands, a: was_a}
+    # the history: every row kept, the undo's appended
+    hist = after["status_history"]
+    assert hist[:len(before["status_history"])] == before["status_history"]
+    undo = [h for h in hist if h[8] == f"unimport:{name}"]
+    assert [(h[1], h[3], h[4], h[5], h[2]) for h in undo] == [
+        (cid, fr, to, "田中", "2026-12-04T09:30:00+09:00") for cid, fr, to in res.back]
+    assert {h[6] for h in undo} == {f"the import of {name} of 2026-12-02 10:12 undone: another district's list"}
+    assert sorted(h[1] for h in hist if h[8] == f"import:{name}") == sorted([a, b, b, c, d, e])  # (b: then reopened)
+    # the figures: the undone import's repair (and its reopen) no longer counted; the office's write-off is
+    assert _figures(path) == {**figures, "not_an_issue": figures["not_an_issue"] + 1}
+    # a second undo: nothing to undo, nothing written
+    with Store(path) as st, pytest.raises(UsageError, match=rf"the import of {name} \(2026-12-02 10:12\) was undone "
+                                                            r"on 2026-12-04 09:30: nothing to undo"):
+        st.undo_import(name)
+    assert dump(path, skip=()) == after
+    # the same file imported again: a fresh import (c's 補修予定 taken again; a's row was taken before, changed since:
+    # outdated, its note taken as on any outdated row)
+    clock[0] = datetime.fromisoformat("2026-12-05T08:00:00+09:00")
+    with Store(path) as st:
+        again = st.import_verification(tmp_path / name)
+        got = st.query(lists=False).set_index("candidate_id")
+    assert again.applied == in_list(b, c, e) and again.noted == in_list(a, d) and not again.held  # (a: its note)
+    assert [w.split(":")[0] for _, w in again.outdated] == [a]
+    cols = ["status", "status_note", "checked_by", "repaired_at"]
+    assert got.loc[[b, c, d, e], cols].equals(imported.loc[[b, c, d, e], cols])
+    with Store(path) as st:
+        res2 = st.undo_import(name)
+    assert [x[0] for x in res2.back] == in_list(a, b, c, d, e) and not res2.left
+    assert {r[2]: r for r in dump(path, skip=())["candidates"]} == {**cands, a: was_a}
+
+
+def test_an_import_undo_that_cannot_be_done_says_why(toyama, tmp_path, monkeypatch):
+    """Refused, the registry unchanged (exit 2 in the console): a file never imported (the files imported named,
+    latest first), one imported by a patrol that kept no record of imports, one whose rows were all held, and an
+    import whose every damage was changed since. A file's name is matched whatever its case. Real data: the sample
+    drive's two passes."""
+    cfg = Config()
+    path = _two_pass_registry(toyama, tmp_path / "registry.gpkg", cfg)
+    monkeypatch.setattr("detector.config.now",
+                        lambda tz=None: datetime.fromisoformat("2026-12-01T09:00:00+09:00").astimezone(tz))
+    with Store(path) as st:
+        a, b, c = list(st.query(lists=False).candidate_id[:3])
+        with pytest.raises(UsageError, match=r"list\.csv was never imported into this registry: nothing to undo \(no "
+                                             r"crew list was imported into it\)"):
+            st.undo_import("list.csv")
+    (tmp_path / "old.csv").write_text(f"candidate_id,status\n{a},confirmed\n", encoding="utf-8")
+    (tmp_path / "w1.csv").write_text(f"candidate_id,status\n{b},confirmed\n", encoding="utf-8")
+    with Store(path) as st:
+        st.import_verification(tmp_path / "old.csv")
+        st.con.execute("DELETE FROM imports WHERE file='old.csv'")  # as patrol 0.10.0 imported it: no record
+        st.import_verification(tmp_path / "w1.csv")
+        st.set_status(b, "scheduled")  # the office, after the import
+        # a list exported before the office's change, its crew writing another status: held, not applied
+        (tmp_path / "held.csv").write_text(f"candidate_id,status,status_changed_at\n{b},not_an_issue,"
+                                           "2026-11-20T09:00:00+09:00\n", encoding="utf-8")
+        assert st.import_verification(tmp_path / "held.csv").held
+    before = dump(path, skip=())
+    why = {}
+    with Store(path) as st:
+        for f in ("list.csv", "old.csv", "held.csv", "W1.CSV"):
+            with pytest.raises(UsageError) as e:
+                st.undo_import(f)
+            why[f] = e.value.reason
+    assert dump(path, skip=()) == before
+    assert why["list.csv"] == ("list.csv was never imported into this registry: nothing to undo (the files imported, "
+                               "latest first: held.csv, w1.csv (2026-12-01 09:00), old.csv)")
+    assert why["old.csv"].startswith("the import of old.csv was made by a patrol that kept no record of what the "
+                                     "damages had before (0.10.0 or earlier): it cannot be undone")
+    assert why["held.csv"].startswith("the import of held.csv changed no damage (its rows were held")
+    assert why["W1.CSV"] == (f"the import of w1.csv (2026-12-01 09:00): every damage it changed (1) was changed since "
+                             f"({b} by patrol status): nothing undone")
