@@ -1274,9 +1274,9 @@ def _refuse_out_over_inputs(out: Optional[Path], inputs: dict) -> None:
 
     for what, path in inputs.items():
         if path is not None and same(Path(out), Path(path)):
-            raise UsageError(f"{Path(out).name} is {what} this command reads: writing it would replace it (for the "
-                             f"registry: every damage, its history and photos lost); name another file", None,
-                             "--out")
+            lost = " (every damage, its history and photos lost)" if what == "the registry" else ""
+            raise UsageError(f"{Path(out).name} is {what} this command reads: writing it would replace it{lost}; "
+                             f"name another file", None, "--out")
 
 
 def _area_option(area: Optional[Path], where: Optional[str], cfg=None, gap: Optional[float] = None):

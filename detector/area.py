@@ -198,7 +198,8 @@ class Area:
             near = out & (a.dist <= NEAR_M)
             if near.any():
                 far = float(a.dist[near].max())
-                line += (f"; {int(near.sum())} of them within {NEAR_M:g} m of one (the farthest {far:.1f} m: a gap "
+                up = np.ceil(far * 10) / 10  # up, as the --area-gap: 5.03 m is "5.1 m" (gap 6), not 5.0
+                line += (f"; {int(near.sum())} of them within {NEAR_M:g} m of one (the farthest {up:.1f} m: a gap "
                          f"between two districts, or a district drawn short of its roads?): --area-gap "
                          f"{int(np.ceil(far))} counts each in its nearest polygon")
             notes.append(line)

@@ -87,7 +87,7 @@ CREW_COLUMNS = ("status", "note", "checked_by", "checked_at", "status_changed_at
 COLUMN_NOTES = {
     "rank": ("順位: 一覧の順 (優先順)。損傷の追加・補修で変わる", "the job's place in the list's order (priority): it changes "
              "as damages are added or repaired"),
-    "job_id": ("工区番号: 初めて一覧に出たときに付き、同じ区間 (損傷の多くが同じ工区) には以後も同じ番号 (登録簿に記録、"
+    "job_id": ("工区番号: 初めて一覧に出たときに付き、同じ区間 (損傷の多くが同じ工区) には以後も同じ番号 (台帳に記録、"
                "再使用なし)。発注・報告はこの番号で",
                "the job's id: given when it was first listed, kept for the same stretch (the job sharing most of its "
                "damages) in every later list (recorded in the registry, never given again): order and report by it"),
@@ -647,7 +647,7 @@ def _legend(wb, j: Jobs, cfg, cols, statuses) -> None:
              ("まとめ方 rule", *rule),
              ("並び順 order", "最大重要度の大きい順、同じなら補修面積の大きい順、さらに最小の損傷 ID 順 (順位)",
               "the largest severity first, then the largest area, then the smallest damage id (rank)"),
-             ("工区番号 ids", "登録簿に記録: 前の一覧で損傷が最も多く共通する工区の番号を引き継ぎ、新しい区間には次の番号 "
+             ("工区番号 ids", "台帳に記録: 前の一覧で損傷が最も多く共通する工区の番号を引き継ぎ、新しい区間には次の番号 "
               "(番号は再使用しない)", "recorded in the registry: each job keeps the id of the listed job sharing most "
               "of its damages, a new stretch gets the next number (an id is never given again)"),
              (), ("列 column", "見出し (ja): 説明", "heading (en): description")]

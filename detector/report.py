@@ -809,7 +809,7 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
 
 #: the legend's row on the job id (the xlsx list's and the photo ledger's, where they have it)
 JOB_NOTE = ("工区 job id", "最新の補修工区一覧 (--format jobs) でこの損傷が入った工区。未対応の損傷のみ、一覧に出ていなければ空欄 "
-            "(patrol status 登録簿 工区-003 で工区の損傷を表示・一括更新)",
+            "(patrol status 台帳.gpkg 工区-003 で工区の損傷を表示・一括更新)",
             "the repair job the latest jobs list (--format jobs) naming the damage gave it; open damages only, empty "
             "where no jobs list named it (patrol status REGISTRY 工区-003 shows or sets the job's damages)")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sqlite3
 
 import geopandas as gpd
@@ -333,7 +334,9 @@ def test_the_note_says_what_no_district_holds(offices):
     far = max(min(v.values()) for k, v in offices["gap"].items() if k != "R-000026")  # R-000027: 13.5 m
     assert notes[0].startswith(f"4 of {len(dmg)} damages lie in no polygon of 管区.gpkg: in no district, so the "
                                f"districts' figures add up to {len(dmg) - 4}, not {len(dmg)}; 3 of them within 50 m of "
-                               f"one (the farthest {far:.1f} m"), notes
+                               f"one (the farthest "), notes
+    said = float(re.search(r"the farthest ([\d.]+) m", notes[0]).group(1))  # rounded up (13.51 m: 13.6)
+    assert far - 0.02 < said < far + 0.12, (said, far)
     assert notes[0].endswith(f"--area-gap {int(np.ceil(far))} counts each in its nearest polygon")
     assert notes[1].startswith("3 damages lie in a polygon of 中部 and in another of 管区.gpkg (where they overlap, or on "
                                "their shared edge)") and notes[1].endswith(": 2 in 中部, 1 in another district"), notes
@@ -348,6 +351,28 @@ def test_the_note_says_what_no_district_holds(offices):
         notes = []
         load_area(offices["file"], where).inside(dmg, notes)
         assert len(notes) == (0 if where is None else 1), notes  # 東部 shares nothing; the whole file: the summary's
+
+
+def test_the_notes_farthest_gap_is_said_rounded_up_as_the_area_gap_it_names(tmp_path):
+    """The note's farthest distance is rounded up as the --area-gap it names is: a damage 5.03 m from the nearest
+    district read "the farthest 5.0 m … --area-gap 6" (met on a lon/lat file of the sample); now "5.1 m … 6", and
+    --area-gap 6 counts it, 5 does not. Real data: a true damage site of the sample drive (truth.geojson), districts
+    drawn in metres (EPSG:6675) 5.03 m north and 8 m south of it."""
+    from detector.area import load_area
+
+    feats = json.loads((TOYAMA / "truth.geojson").read_text(encoding="utf-8"))["features"]
+    lon, lat = feats[0]["geometry"]["coordinates"]
+    (x, y), = gpd.GeoSeries([shapely.Point(lon, lat)], crs=4326).to_crs(6675).map(lambda p: (p.x, p.y))
+    path = tmp_path / "管区.gpkg"
+    gpd.GeoDataFrame({"名称": ["北部", "南部"]}, geometry=[shapely.box(x - 300, y + 5.03, x + 300, y + 400),
+                                                       shapely.box(x - 300, y - 400, x + 300, y - 8)],
+                     crs=6675).to_file(path)
+    dmg = pd.DataFrame({"lat": [lat], "lon": [lon]})
+    notes: list[str] = []
+    assert not load_area(path, "名称=北部").inside(dmg, notes).any()
+    assert "(the farthest 5.1 m: " in notes[0] and notes[0].endswith("--area-gap 6 counts each in its nearest polygon")
+    assert load_area(path, "名称=北部", gap_m=6).inside(dmg).all()
+    assert not load_area(path, "名称=北部", gap_m=5).inside(dmg).any()
 
 
 def test_stats_of_every_district_add_up_to_the_cover(registry, offices, tmp_path):  # noqa: F811

@@ -326,6 +326,8 @@ def test_out_over_its_own_inputs_refused(reg, tmp_path):
         r = patrol("export", path, "--format", fmt, "--roads", roads, "--out", out)
         said = " ".join(r.stderr.split())
         assert r.returncode == 2 and f"{out.name} is {what} this command reads" in said, (r.returncode, said)
+        # what is lost is the registry's to say: not the network's or a config's
+        assert ("every damage, its history and photos lost" in said) == (what == "the registry"), said
     assert {p: p.read_bytes() for p in (path, roads)} == before
     r = patrol("stats", path, "--out", tmp_path / "月報.csv")  # another file: written as before
     assert r.returncode == 0 and (tmp_path / "月報.csv").stat().st_size > 0, r.stderr
