@@ -664,16 +664,19 @@ def status(
     # several: each set in turn (its own change, as `patrol status` of each), one refused (unknown, merged, a transition
     # not allowed) named and the others still set; exit 2 where any was refused
     failed: list[str] = []
+    had = 0  # of that status already: left as it was
     for cid in ids:
         try:
-            _set_one(store, cid, set_, note, who, when, config)
+            had += not _set_one(store, cid, set_, note, who, when, config)
         except UsageError as e:
             if e.field == "--at" or "unknown status" in e.reason:  # (the command's own mistake: none would be set)
                 raise
             err_console.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
             failed.append(cid)
-    done = len(ids) - len(failed)
-    console.print(f"{done} of {len(ids)} damages set to {set_}" + (f"; not set: {', '.join(failed)}" if failed else ""),
+    done = len(ids) - len(failed) - had
+    console.print(f"{done} of {len(ids)} damages set to {set_}"
+                  + (f" ({had} {'was' if had == 1 else 'were'} {set_} already)" if had else "")
+                  + (f"; not set: {', '.join(failed)}" if failed else ""),
                   markup=False, highlight=False, soft_wrap=True)
     if failed:
         raise PatrolError(f"{len(failed)} of {len(ids)} not set (above): {', '.join(failed)}", store)
@@ -695,8 +698,9 @@ def _change_time(when: Optional[str], cfg) -> object:
         raise UsageError(f"{e} (README: Dates a crew writes)", field="--at") from None
 
 
-def _set_one(store: Path, candidate_id: str, set_: str, note, who, when, config) -> None:
-    """``patrol status STORE ID --set S`` of one damage: its change and its line (and a repair a sighting held)."""
+def _set_one(store: Path, candidate_id: str, set_: str, note, who, when, config) -> bool:
+    """``patrol status STORE ID --set S`` of one damage: its change and its line (and a repair a sighting held);
+    whether its status changed (False: it had that status already)."""
     from detector.store import status_label
 
     def n_history(st) -> int:  # a note or checker kept with the status a damage has adds a history row
@@ -724,6 +728,7 @@ def _set_one(store: Path, candidate_id: str, set_: str, note, who, when, config)
         console.print(s.message, markup=False, highlight=False, soft_wrap=True)
     if converted:
         err_console.print(f"warning: {converted}", markup=False, highlight=False, soft_wrap=True)
+    return bool(changed)
 
 
 def _unknown_job(st, job_id: str) -> str:
@@ -808,15 +813,17 @@ def _status_jobs(store: Path, job_ids: list[str], set_, note, who, when, config)
             else:
                 todo.append(cid)
         not_set: list[str] = []
+        had = 0  # open, and of that status already (a job set to scheduled again): left as it was
         for cid in todo:
             try:
-                _set_one(store, cid, set_, note, who, when, config)
+                had += not _set_one(store, cid, set_, note, who, when, config)
             except UsageError as e:
                 if e.field == "--at" or "unknown status" in e.reason:  # (the command's own mistake: none would be set)
                     raise
                 err_console.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
                 not_set.append(cid)
-        say(f"{job}: " + (f"{len(todo) - len(not_set)} of {plural(len(todo), 'open damage')} set to {set_}" if todo
+        say(f"{job}: " + (f"{len(todo) - len(not_set) - had} of {plural(len(todo), 'open damage')} set to {set_}"
+                          + (f" ({had} {'was' if had == 1 else 'were'} {set_} already)" if had else "") if todo
                           else f"no open damage to set to {set_}")
             + (f"; skipped (not open): {', '.join(skipped)}" if skipped else "")
             + (f"; not set: {', '.join(not_set)}" if not_set else ""))

@@ -863,7 +863,7 @@ def _status(store, monkeypatch, capsys, *ids, set_=None, who=None, at=None):
 
 def test_status_of_a_repair_job(blank, tmp_path, monkeypatch, capsys):  # noqa: F811
     """`patrol status STORE 工区-00N`: the job's damages as the jobs list gave them, each with its status, and when it
-    was listed; `--set repaired --at … --who …`: every open one repaired on that day by that checker (the others, and
+    was listed; `--set scheduled` twice (the second: none set, each scheduled already); `--set repaired --at … --who …`: every open one repaired on that day by that checker (the others, and
     the other jobs' damages, as they were); again: each skipped as already repaired, nothing changed, exit 0; --set
     scheduled then: none open, refused (exit 2); an unknown id (工区-099, 工区99 too): exit 2 naming the nearest
     ids; a job id with a damage id: exit 2."""
@@ -876,6 +876,13 @@ def test_status_of_a_repair_job(blank, tmp_path, monkeypatch, capsys):  # noqa: 
     assert out[0].startswith(f"{job}: {len(ids)} damages ({len(ids)} open) by the latest jobs list naming each; "
                              "first listed ") and ", last listed " in out[0]
     assert [ln.split()[0] for ln in out[1:]] == ids and all("new (新規)" in ln for ln in out[1:])
+    # scheduled, then scheduled again: the second sets none (it said "N of N set" though each was unchanged)
+    code, out, err = _status(store, monkeypatch, capsys, job, set_="scheduled")
+    assert code == 0 and out[-1] == f"{job}: {len(ids)} of {len(ids)} open damages set to scheduled", (out, err)
+    code, out, err = _status(store, monkeypatch, capsys, job, set_="scheduled")
+    assert code == 0 and out[-1] == (f"{job}: 0 of {len(ids)} open damages set to scheduled ({len(ids)} were "
+                                     "scheduled already)"), (out, err)
+    assert all(ln == f"{c}: already scheduled (補修予定), status unchanged" for c, ln in zip(ids, out[1:-1])), out
     before = _states(store)
     code, out, err = _status(store, monkeypatch, capsys, job, set_="repaired", who="道路維持課", at="2026/12/24")
     assert code == 0, err
