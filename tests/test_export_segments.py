@@ -273,8 +273,8 @@ def test_a_registry_without_frames(tmp_path):
 
 def test_counts_of_one_read_singular(reg, tmp_path):
     """The exports' closing lines said "1 damages, … → 1 segments" and "1 candidates → FILE": a count of one is
-    singular now (and "damage", the word every other closing line uses, since 0.10.1) (errors.plural), every other count plural as before. Real data: the sample registry, one damage
-    repaired, exported by --status repaired."""
+    singular now (errors.plural; and "damage", the word every other closing line uses, since 0.11.0), every other
+    count plural as before. Real data: the sample registry, one damage repaired, exported by --status repaired."""
     path, cfg, _ = reg
     with Store.for_config(path, cfg) as st:
         cid = st.query(lists=False)["candidate_id"].tolist()[0]

@@ -309,7 +309,9 @@ def test_cli_merge_exports_and_an_old_list(sample, tmp_path):
         assert r.stdout.startswith(f"{n} damages"), r.stdout
         out = tmp_path / name
         if fmt in ("gpkg", "shp"):
-            df = pyogrio.read_dataframe(out)  # (the shapefile's columns have other names: every text cell)
+            # (the shapefile's columns have other names: every text cell; the gpkg's damages by name, beside its
+            # QGIS style table)
+            df = pyogrio.read_dataframe(out, **({"layer": "candidates"} if fmt == "gpkg" else {}))
             ids = {v for c in df.columns if c != "geometry" for v in df[c] if isinstance(v, str)}
         elif fmt == "xlsx":
             wb = openpyxl.load_workbook(out, read_only=True)
