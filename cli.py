@@ -663,16 +663,7 @@ def status(
         return
     # several: each set in turn (its own change, as `patrol status` of each), one refused (unknown, merged, a transition
     # not allowed) named and the others still set; exit 2 where any was refused
-    failed: list[str] = []
-    had = 0  # of that status already: left as it was
-    for cid in ids:
-        try:
-            had += not _set_one(store, cid, set_, note, who, when, config)
-        except UsageError as e:
-            if e.field == "--at" or "unknown status" in e.reason:  # (the command's own mistake: none would be set)
-                raise
-            err_console.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
-            failed.append(cid)
+    failed, had = _set_each(store, ids, set_, note, who, when, config)
     done = len(ids) - len(failed) - had
     console.print(f"{done} of {len(ids)} damages set to {set_}"
                   + (f" ({had} {'was' if had == 1 else 'were'} {set_} already)" if had else "")
@@ -696,6 +687,25 @@ def _change_time(when: Optional[str], cfg) -> object:
         raise UsageError(str(e), field="--at") from None
     except ValueError as e:
         raise UsageError(f"{e} (README: Dates a crew writes)", field="--at") from None
+
+
+def _set_each(store: Path, ids: list, set_: str, note, who, when, config) -> tuple[list[str], int]:
+    """``_set_one`` of each id in turn (its own change, as `patrol status` of each): (the ids refused — unknown,
+    merged, a transition the life cycle does not allow — each named on stderr, the others still set; how many had
+    that status already and were left as they were). The command's own mistake (its --at, an unknown status) ends it:
+    none would be set."""
+    from detector.errors import UsageError
+
+    failed, had = [], 0
+    for cid in ids:
+        try:
+            had += not _set_one(store, cid, set_, note, who, when, config)
+        except UsageError as e:
+            if e.field == "--at" or "unknown status" in e.reason:
+                raise
+            err_console.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
+            failed.append(cid)
+    return failed, had
 
 
 def _set_one(store: Path, candidate_id: str, set_: str, note, who, when, config) -> bool:
@@ -812,16 +822,7 @@ def _status_jobs(store: Path, job_ids: list[str], set_, note, who, when, config)
                 say(f"{cid}: {'already ' if now == target else ''}{status_label(now)}, not open: skipped")
             else:
                 todo.append(cid)
-        not_set: list[str] = []
-        had = 0  # open, and of that status already (a job set to scheduled again): left as it was
-        for cid in todo:
-            try:
-                had += not _set_one(store, cid, set_, note, who, when, config)
-            except UsageError as e:
-                if e.field == "--at" or "unknown status" in e.reason:  # (the command's own mistake: none would be set)
-                    raise
-                err_console.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
-                not_set.append(cid)
+        not_set, had = _set_each(store, todo, set_, note, who, when, config)  # (had: a job set to scheduled again)
         say(f"{job}: " + (f"{len(todo) - len(not_set) - had} of {plural(len(todo), 'open damage')} set to {set_}"
                           + (f" ({had} {'was' if had == 1 else 'were'} {set_} already)" if had else "") if todo
                           else f"no open damage to set to {set_}")
