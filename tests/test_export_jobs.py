@@ -521,6 +521,15 @@ def _import(store, path, monkeypatch, at=AFTER):
         return st.import_verification(path)
 
 
+def _read_jobs_csv(path: Path) -> tuple[list[list[str]], list[str], list[dict]]:
+    """A jobs list's csv as the office's spreadsheet holds it: (its cells, row by row; its columns' English names;
+    each job's row by those names)."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        raw = list(csv.reader(fh))
+    head = [h.split(" ")[-1] for h in raw[0]]
+    return raw, head, [dict(zip(head, r)) for r in raw[1:]]
+
+
 def _two_jobs(rows: list[dict]) -> tuple[dict, dict]:
     """The first two jobs of more than one damage, none of them reopened (R-000010) or merged into (R-000030)."""
     many = [r for r in rows if int(r["n_damages"]) > 1
@@ -586,12 +595,9 @@ def test_jobs_csv_round_trip_and_again(registry, tmp_path, monkeypatch):  # noqa
     store = _copy(registry, tmp_path)
     path = tmp_path / "jobs.csv"
     ok(patrol("export", store, "--format", "jobs", "--roads", ROADS, "--out", path))
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        raw = list(csv.reader(fh))
-    head = [h.split(" ")[-1] for h in raw[0]]
+    raw, head, rows = _read_jobs_csv(path)
     assert raw[0][-5:] == ["状態 status", "備考 note", "確認者 checked_by", "確認日 checked_at",
                            "状態更新日時 status_changed_at"]
-    rows = [dict(zip(head, r)) for r in raw[1:]]
     a, _ = _two_jobs(rows)
     k = rows.index(a) + 1
     raw[k][head.index("status")] = "scheduled"
@@ -629,10 +635,7 @@ def test_stale_job_row_held_merged_and_unknown_ids_reported(registry, tmp_path, 
     store = _copy(registry, tmp_path)
     path = tmp_path / "jobs.csv"
     ok(patrol("export", store, "--format", "jobs", "--roads", ROADS, "--out", path))
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        raw = list(csv.reader(fh))
-    head = [h.split(" ")[-1] for h in raw[0]]
-    rows = [dict(zip(head, r)) for r in raw[1:]]
+    raw, head, rows = _read_jobs_csv(path)
     a, b = _two_jobs(rows)
     ka, kb = rows.index(a) + 1, rows.index(b) + 1
     ids_a, ids_b = a["candidate_ids"].split(";"), b["candidate_ids"].split(";")
@@ -686,10 +689,7 @@ def test_a_jobs_list_import_undone(registry, tmp_path, monkeypatch, capsys):  # 
     store = _copy(registry, tmp_path)
     path = tmp_path / "補修工区.csv"
     listed(store, path)
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        raw = list(csv.reader(fh))
-    head = [h.split(" ")[-1] for h in raw[0]]
-    rows = [dict(zip(head, r)) for r in raw[1:]]
+    raw, head, rows = _read_jobs_csv(path)
     a, b = _two_jobs(rows)
     ka, kb = rows.index(a) + 1, rows.index(b) + 1
     raw[ka][head.index("status")], raw[ka][head.index("note")] = "補修予定", "発注 2026-0042"
