@@ -193,6 +193,15 @@ def _rule(parent: ET.Element, filt: str, label: str, symbols: ET.Element | None 
     return ET.SubElement(parent, "rule", attrs)
 
 
+def _present_rules(mem: sqlite3.Connection, parent: ET.Element, symbols: ET.Element, kinds, within: str = "1",
+                   params: tuple = ()) -> None:
+    """A rule under ``parent`` for each (filter, label, symbol) of ``kinds`` that selects a row of ``mem``'s table
+    ``t`` (the layer's columns, ``_rows``) among those ``within`` selects: a style lists what its layer holds."""
+    for filt, label, sym in kinds:
+        if mem.execute(f"SELECT COUNT(*) FROM t WHERE ({within}) AND ({filt})", params).fetchone()[0]:
+            _rule(parent, filt, label, symbols, sym)
+
+
 def _present(values) -> list:
     return [v for v in pd.unique(pd.Series(values, dtype=object)) if v is not None and not pd.isna(v)]
 
@@ -289,10 +298,7 @@ def condition(gdf, layer: str = "segments", cfg=None) -> LayerStyle:
         root, syms = ET.SubElement(ren, "rules"), ET.Element("symbols")
         for level in _present(gdf["level"]):
             group = _rule(root, f"\"level\" = '{level}'", level_label(str(level)), active=level == "segment")
-            for filt, label, sym in kinds:
-                n = mem.execute(f"SELECT COUNT(*) FROM t WHERE \"level\" = ? AND ({filt})", (level,)).fetchone()[0]
-                if n:
-                    _rule(group, filt, label, syms, sym)
+            _present_rules(mem, group, syms, kinds, '"level" = ?', (level,))
     finally:
         mem.close()
     ren.append(syms)
@@ -322,9 +328,7 @@ def due(gdf, layer: str) -> LayerStyle:
     try:
         ren = _renderer("RuleRenderer")
         root, syms = ET.SubElement(ren, "rules"), ET.Element("symbols")
-        for filt, label, sym in due_kinds():
-            if mem.execute(f"SELECT COUNT(*) FROM t WHERE {filt}").fetchone()[0]:
-                _rule(root, filt, label, syms, sym)
+        _present_rules(mem, root, syms, due_kinds())
     finally:
         mem.close()
     ren.append(syms)
