@@ -11,10 +11,17 @@ same with sqlite3, after GDAL has written the layers and before the file is move
 pyogrio and geopandas list it as a table without geometry, read every layer as before, and QGIS's own "save style"
 adds its rows to it. ArcGIS reads no QGIS style (it shows the table as a table).
 
-The styles (``damages``, ``condition``, ``due``, ``jobs``) take their colours and words from report.py, where
-report.html's take them (``CLASS_COLORS``, ``CONDITION_COLORS`` and ``CONDITION_WORDS``, ``DUE_COLORS`` and
-``DUE_WORDS``, ``JOB_COLOR``): the map and QGIS agree, and change together. Each lists what its layer holds, no
-more: the damages' classes present, the conditions (and grey kinds) present at each level, the due states present.
+The styles (``damages``, ``damage_status``, ``condition``, ``due``, ``jobs``) take their colours and words from
+report.py, where report.html's take them (``CLASS_COLORS``, ``STATUS_COLORS`` and ``store.STATUS_LABELS``,
+``CONDITION_COLORS`` and ``CONDITION_WORDS``, ``DUE_COLORS`` and ``DUE_WORDS``, ``JOB_COLOR``): the map and QGIS
+agree, and change together. Each lists what its layer holds, no more: the damages' classes (statuses) present, the
+conditions (and grey kinds) present at each level, the due states present. A layer may have several styles, one
+the default (``useAsDefault``), the others listed by QGIS under Layer Properties → Style → Load Style → from
+database: the damages by class (default) and by status.
+
+The registry (``store.Store``) carries its own styles of its layer ``candidates`` (``registry``: by status, the
+default, every status; by class, every class and QGIS's "all other values"), added in its write transactions where
+missing by name (``add_missing``), never changing a row an office saved there from QGIS.
 Lines and marker sizes are report.html's pixels in millimetres (``PX_MM``, QGIS's default unit: a printed layout
 keeps them). A style is a QGIS 3.16 .qml (symbol layers' properties as ``<prop k v/>``, which every QGIS 3 reads;
 data-defined properties and labels as QGIS 3 writes them), without the parts QGIS fills in with its defaults. A
@@ -104,19 +111,22 @@ def add_missing(con: sqlite3.Connection, names: list[tuple[str, str]], make) -> 
     (layer, style name) the file lacks, made by ``make()`` (a list of LayerStyle: built only when one is missing),
     added, and the names added returned. A row of ``layer_styles`` is never changed nor removed (an office's own
     style, saved from QGIS, stays as it was, its default too): a style of ours is added where no style of its layer
-    has its name, as its layer's default only where the layer has none. A layer the file has no geometry column of
-    is skipped."""
+    has its name, as its layer's default only where the layer has no default and no style but ours (QGIS applies
+    an office's style saved without "use as default" too, the latest, where none is the default: it still does). A
+    layer the file has no geometry column of is skipped."""
     geom = dict(con.execute("SELECT table_name, column_name FROM gpkg_geometry_columns"))
     names = [(layer, name[:30]) for layer, name in names if layer in geom]
-    have: set[tuple[str, str]] = set()
-    defaults: set[str] = set()
-    if con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (TABLE,)).fetchone():
-        for layer, name, default in con.execute(f'SELECT "f_table_name", "styleName", "useAsDefault" FROM "{TABLE}"'):
-            have.add((layer, name))
-            if default:
-                defaults.add(layer)
+    exists = bool(con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (TABLE,)).fetchone())
+    # (the names only, in every write of the registry: useAsDefault lies after the .qml's overflow pages)
+    have = set(con.execute(f'SELECT "f_table_name", "styleName" FROM "{TABLE}"')) if exists else set()
     if all(n in have for n in names):
         return []
+    # the layers QGIS applies a style of the office's to (its default, else its latest: loadStoredStyle's ORDER BY
+    # useAsDefault, update_time DESC) or one of ours as the default: ours is no default there
+    ours = {name for _, name in names}
+    defaults = {layer for layer, name, default in con.execute(
+        f'SELECT "f_table_name", "styleName", "useAsDefault" FROM "{TABLE}"') if default or name not in ours} \
+        if exists else set()
     _table(con)
     added = []
     for s in make():

@@ -119,24 +119,42 @@ def test_registry_opens_in_qgis_by_status_and_by_class(statuses):
     assert count(statuses, "candidates", "\"class\" NOT IN ('D00', 'D10', 'D20', 'D40')") == 0
 
 
-def test_an_older_registry_gets_them_beside_an_offices_own_style(registry, tmp_path):  # noqa: F811
-    """A registry the patrol before wrote (no `layer_styles`) in which an office saved its own default style from
-    QGIS: the next write adds ours, neither the default, and leaves the office's row as it was; a write again adds
-    nothing; a style of ours deleted comes back, the office's untouched."""
-    path, cfg, _ = registry
-    store = tmp_path / "registry.gpkg"
-    shutil.copy(path, store)
+def older_registry(registry, store, default: int | None) -> None:  # noqa: F811
+    """``store``: the registry as the patrol before left it (no ``layer_styles``), where ``default`` is not None with
+    a style the office saved from QGIS (Save Style → In Database), as default (1) or not (0)."""
+    shutil.copy(registry[0], store)
     con = sqlite3.connect(store)
-    with con:  # as the patrol before left it
+    with con:
         con.execute("DROP TABLE layer_styles")
         con.execute("DELETE FROM gpkg_contents WHERE table_name = 'layer_styles'")
-        con.execute(qgisstyle.CREATE_SQL)  # QGIS's "Save Style → In Database", as default
-        con.execute("INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, "
-                    "styleName, styleQML, styleSLD, useAsDefault, description, owner, update_time) VALUES "
-                    "('', '', 'candidates', 'geom', 'mine', '<qgis/>', '', 1, 'ours', '', '2026-01-01T00:00:00Z')")
-        con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, srs_id) VALUES "
-                    "('layer_styles', 'attributes', 'layer_styles', 0)")
+        if default is not None:
+            con.execute(qgisstyle.CREATE_SQL)
+            con.execute("INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, "
+                        "styleName, styleQML, styleSLD, useAsDefault, description, owner, update_time) VALUES "
+                        "('', '', 'candidates', 'geom', 'mine', '<qgis/>', '', ?, 'ours', '', '2026-01-01T00:00:00Z')",
+                        (default,))
+            con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, srs_id) VALUES "
+                        "('layer_styles', 'attributes', 'layer_styles', 0)")
     con.close()
+
+
+def test_an_older_registry_gets_them_beside_an_offices_own_style(registry, tmp_path):  # noqa: F811
+    """A registry the patrol before wrote (no `layer_styles`): its next write adds ours, by status the default. One
+    in which an office saved its own style from QGIS, as default or not (QGIS applies it then too: the latest where
+    none is the default): ours are added, neither the default, the office's row as it was; a write again adds
+    nothing; a style of ours deleted comes back, the office's untouched."""
+    path, cfg, _ = registry
+    for default in (None, 0):
+        store = tmp_path / f"registry-{default}.gpkg"
+        older_registry(registry, store, default)
+        with Store.for_config(store, cfg) as st:
+            st.set_status("R-000001", "confirmed")
+        assert [(r["styleName"], r["useAsDefault"]) for r in styles(store)] == (
+            [("patrol: 状態 / status", 1), ("patrol: damages by class", 0)] if default is None else
+            [("mine", 0), ("patrol: 状態 / status", 0), ("patrol: damages by class", 0)])
+
+    store = tmp_path / "registry.gpkg"
+    older_registry(registry, store, 1)
     mine = styles(store)
     with Store.for_config(store, cfg) as st:
         st.set_status("R-000001", "confirmed")
