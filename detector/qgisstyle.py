@@ -22,6 +22,7 @@ database: the damages by class (default) and by status.
 The registry (``store.Store``) carries its own styles of its layer ``candidates`` (``registry``: by status, the
 default, every status; by class, every class and QGIS's "all other values"), added in its write transactions where
 missing by name (``add_missing``), never changing a row an office saved there from QGIS.
+
 Lines and marker sizes are report.html's pixels in millimetres (``PX_MM``, QGIS's default unit: a printed layout
 keeps them). A style is a QGIS 3.16 .qml (symbol layers' properties as ``<prop k v/>``, which every QGIS 3 reads;
 data-defined properties and labels as QGIS 3 writes them), without the parts QGIS fills in with its defaults. A
