@@ -11,10 +11,18 @@ same with sqlite3, after GDAL has written the layers and before the file is move
 pyogrio and geopandas list it as a table without geometry, read every layer as before, and QGIS's own "save style"
 adds its rows to it. ArcGIS reads no QGIS style (it shows the table as a table).
 
-The styles (``damages``, ``condition``, ``due``, ``jobs``) take their colours and words from report.py, where
-report.html's take them (``CLASS_COLORS``, ``CONDITION_COLORS`` and ``CONDITION_WORDS``, ``DUE_COLORS`` and
-``DUE_WORDS``, ``JOB_COLOR``): the map and QGIS agree, and change together. Each lists what its layer holds, no
-more: the damages' classes present, the conditions (and grey kinds) present at each level, the due states present.
+The styles (``damages``, ``damage_status``, ``condition``, ``due``, ``jobs``) take their colours and words from
+report.py, where report.html's take them (``CLASS_COLORS``, ``STATUS_COLORS`` and ``store.STATUS_LABELS``,
+``CONDITION_COLORS`` and ``CONDITION_WORDS``, ``DUE_COLORS`` and ``DUE_WORDS``, ``JOB_COLOR``): the map and QGIS
+agree, and change together. Each lists what its layer holds, no more: the damages' classes (statuses) present, the
+conditions (and grey kinds) present at each level, the due states present. A layer may have several styles, one
+the default (``useAsDefault``), the others listed by QGIS under Layer Properties → Style → Load Style → from
+database: the damages by class (default) and by status.
+
+The registry (``store.Store``) carries its own styles of its layer ``candidates`` (``registry``: by status, the
+default, every status; by class, every class and QGIS's "all other values"), added in its write transactions where
+missing by name (``add_missing``), never changing a row an office saved there from QGIS.
+
 Lines and marker sizes are report.html's pixels in millimetres (``PX_MM``, QGIS's default unit: a printed layout
 keeps them). A style is a QGIS 3.16 .qml (symbol layers' properties as ``<prop k v/>``, which every QGIS 3 reads;
 data-defined properties and labels as QGIS 3 writes them), without the parts QGIS fills in with its defaults. A
@@ -52,13 +60,21 @@ DAMAGE_SIZE = 'coalesce(scale_linear("severity", 0, 100, 2.5, 5.5), 4)'
 
 @dataclass
 class LayerStyle:
-    """One layer's default style: its table, the .qml text, the style's name (QGIS: at most 30 characters) and what
-    it draws (the description QGIS shows in its list of stored styles)."""
+    """One layer's style: its table, the .qml text, the style's name (QGIS: at most 30 characters), what it draws
+    (the description QGIS shows in its list of stored styles) and whether it is the layer's default (the one QGIS
+    applies as the layer is added; another is one choice away: Layer Properties → Style → Load Style → from
+    database)."""
 
     layer: str
     qml: str
     name: str
     description: str
+    default: bool = True
+
+
+#: the damages' styles' names, as QGIS's list of a layer's stored styles shows them (export and registry alike)
+CLASS_STYLE = "patrol: damages by class"
+STATUS_STYLE = "patrol: 状態 / status"
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -67,9 +83,10 @@ class LayerStyle:
 
 
 def write(path: str | Path, styles: list[LayerStyle]) -> None:
-    """Add ``styles`` to the GeoPackage ``path`` (GDAL has written and closed it), each the default of its layer:
-    ``layer_styles`` created and registered as QGIS/GDAL do where it is not there yet, an earlier default of the
-    same layer no longer the default. ValueError for a layer the file has no geometry column of."""
+    """Add ``styles`` to the GeoPackage ``path`` (GDAL has written and closed it), in their order: ``layer_styles``
+    created and registered as QGIS/GDAL do where it is not there yet; a default style the default of its layer (an
+    earlier default of the same layer no longer), another beside it. ValueError for a layer the file has no
+    geometry column of."""
     if not styles:
         return
     con = sqlite3.connect(path)
@@ -79,24 +96,74 @@ def write(path: str | Path, styles: list[LayerStyle]) -> None:
             missing = [s.layer for s in styles if s.layer not in geom]
             if missing:
                 raise ValueError(f"{Path(path).name}: no layer {', '.join(missing)} to style")
-            if not con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (TABLE,)).fetchone():
-                con.execute(CREATE_SQL)
-                con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description, last_change, "
-                            "srs_id) VALUES (?, 'attributes', ?, '', strftime('%Y-%m-%dT%H:%M:%fZ','now'), 0)",
-                            (TABLE, TABLE))
+            _table(con)
             for s in styles:
-                con.execute(f'UPDATE "{TABLE}" SET "useAsDefault" = 0 WHERE "f_table_name" = ? AND '
-                            '"f_geometry_column" = ?', (s.layer, geom[s.layer]))
-                con.execute(f'INSERT INTO "{TABLE}" ("f_table_catalog", "f_table_schema", "f_table_name", '
-                            '"f_geometry_column", "styleName", "styleQML", "styleSLD", "useAsDefault", "description", '
-                            '"owner") VALUES (\'\', \'\', ?, ?, ?, ?, \'\', 1, ?, \'\')',
-                            (s.layer, geom[s.layer], s.name[:30], s.qml, s.description))
-            if con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='gpkg_ogr_contents'").fetchone():
-                # GDAL's own count of a table's rows (it trusts it, and keeps it when QGIS saves a style through it)
-                con.execute(f'INSERT OR REPLACE INTO gpkg_ogr_contents (table_name, feature_count) VALUES (?, '
-                            f'(SELECT COUNT(*) FROM "{TABLE}"))', (TABLE,))
+                if s.default:
+                    con.execute(f'UPDATE "{TABLE}" SET "useAsDefault" = 0 WHERE "f_table_name" = ? AND '
+                                '"f_geometry_column" = ?', (s.layer, geom[s.layer]))
+                _insert(con, s, geom[s.layer], s.default)
+            _count(con)
     finally:
         con.close()
+
+
+def add_missing(con: sqlite3.Connection, names: list[tuple[str, str]], make) -> list[str]:
+    """Inside the caller's transaction on the GeoPackage ``con`` (the registry: ``store.Store``): the styles ``names``
+    (layer, style name) the file lacks, made by ``make()`` (a list of LayerStyle: built only when one is missing),
+    added, and the names added returned. A row of ``layer_styles`` is never changed nor removed (an office's own
+    style, saved from QGIS, stays as it was, its default too): a style of ours is added where no style of its layer
+    has its name, as its layer's default only where the layer has no default and no style but ours (QGIS applies
+    an office's style saved without "use as default" too, the latest, where none is the default: it still does). A
+    layer the file has no geometry column of is skipped."""
+    geom = dict(con.execute("SELECT table_name, column_name FROM gpkg_geometry_columns"))
+    names = [(layer, name[:30]) for layer, name in names if layer in geom]
+    exists = bool(con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (TABLE,)).fetchone())
+    # (the names only, in every write of the registry: useAsDefault lies after the .qml's overflow pages)
+    have = set(con.execute(f'SELECT "f_table_name", "styleName" FROM "{TABLE}"')) if exists else set()
+    if all(n in have for n in names):
+        return []
+    # the layers QGIS applies a style of the office's to (its default, else its latest: loadStoredStyle's ORDER BY
+    # useAsDefault, update_time DESC) or one of ours as the default: ours is no default there
+    ours = {name for _, name in names}
+    defaults = {layer for layer, name, default in con.execute(
+        f'SELECT "f_table_name", "styleName", "useAsDefault" FROM "{TABLE}"') if default or name not in ours} \
+        if exists else set()
+    _table(con)
+    added = []
+    for s in make():
+        if s.layer not in geom or (s.layer, s.name[:30]) in have or (s.layer, s.name[:30]) not in names:
+            continue
+        default = s.default and s.layer not in defaults
+        _insert(con, s, geom[s.layer], default)
+        defaults |= {s.layer} if default else set()
+        have.add((s.layer, s.name[:30]))
+        added.append(s.name[:30])
+    _count(con)
+    return added
+
+
+def _table(con: sqlite3.Connection) -> None:
+    """``layer_styles`` created and registered in ``gpkg_contents`` (as GDAL registers the one QGIS makes) where the
+    file has none."""
+    if not con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (TABLE,)).fetchone():
+        con.execute(CREATE_SQL)
+        con.execute("INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, "
+                    "last_change, srs_id) VALUES (?, 'attributes', ?, '', strftime('%Y-%m-%dT%H:%M:%fZ','now'), 0)",
+                    (TABLE, TABLE))
+
+
+def _insert(con: sqlite3.Connection, s: LayerStyle, geom_column: str, default: bool) -> None:
+    con.execute(f'INSERT INTO "{TABLE}" ("f_table_catalog", "f_table_schema", "f_table_name", "f_geometry_column", '
+                '"styleName", "styleQML", "styleSLD", "useAsDefault", "description", "owner") VALUES '
+                "('', '', ?, ?, ?, ?, '', ?, ?, '')",
+                (s.layer, geom_column, s.name[:30], s.qml, 1 if default else 0, s.description))
+
+
+def _count(con: sqlite3.Connection) -> None:
+    if con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='gpkg_ogr_contents'").fetchone():
+        # GDAL's own count of a table's rows (it trusts it, and keeps it when QGIS saves a style through it)
+        con.execute(f'INSERT OR REPLACE INTO gpkg_ogr_contents (table_name, feature_count) VALUES (?, '
+                    f'(SELECT COUNT(*) FROM "{TABLE}"))', (TABLE,))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -136,10 +203,11 @@ def _symbol(name: str, kind: str, layer: ET.Element) -> ET.Element:
     return sym
 
 
-def marker(color: str) -> ET.Element:
-    """report.html's damage marker: the class's colour (opacity 0.92) in a 2 px white rim, sized by severity."""
-    return _layer("SimpleMarker", {"name": "circle", "color": rgba(color, 0.92), "outline_color": "255,255,255,255",
-                                   "outline_style": "solid", "outline_width": _mm(2), "size": "4"}, DAMAGE_SIZE)
+def marker(color: str, rim: str = "#ffffff", rim_px: float = 2) -> ET.Element:
+    """report.html's damage marker: the class's colour (opacity 0.92) in a 2 px white rim, sized by severity (the
+    status style's: its badge's background in a 3 px rim of its border colour)."""
+    return _layer("SimpleMarker", {"name": "circle", "color": rgba(color, 0.92), "outline_color": rgba(rim),
+                                   "outline_style": "solid", "outline_width": _mm(rim_px), "size": "4"}, DAMAGE_SIZE)
 
 
 def line(color: str, weight_px: float, dash_px: tuple[float, float] | None = None) -> ET.Element:
@@ -231,28 +299,96 @@ def damages(gdf, layer: str = "candidates", cfg=None) -> LayerStyle:
     colour (another class, from an older model, grey as there) labelled ``D40 ポットホール / pothole`` (the names the
     layer carries, else the config's), marker size by severity, the most severe drawn on top; labels (the damage id)
     set up but off."""
-    from .report import CLASS_COLORS, OTHER_COLOR
-
     present = [str(v) for v in _present(gdf["class"])] if "class" in gdf.columns else []
     ordered = [c for c in CLASS_IDS if c in present] + sorted(set(present) - set(CLASS_IDS))
-    ren = _renderer("categorizedSymbol", attr="class", enableorderby="1")
-    cats, syms = ET.SubElement(ren, "categories"), ET.SubElement(ren, "symbols")
-    for i, cid in enumerate(ordered):
+    names = {}
+    for cid in ordered:
         rows = gdf[gdf["class"].astype(str) == cid]
 
         def name(col: str, lang: str) -> str:
             got = _present(rows[col]) if col in rows.columns else []
             return str(got[0]) if got else (cfg.class_name(cid, lang) if cfg is not None else "")
 
-        ja, en = name("class_name_ja", "ja"), name("class_name", "en")
+        names[cid] = (name("class_name_ja", "ja"), name("class_name", "en"))
+    return _by_class(layer, names, False, f"patrol {__version__}: 損傷の分類 (report.html の色、大きさは重要度) / "
+                     "damages by class (report.html's colours, size by severity)")
+
+
+def _by_class(layer: str, names: dict[str, tuple[str, str]], others: bool, description: str,
+              default: bool = True) -> LayerStyle:
+    """The damages by class: a category per class of ``names`` (id: (日本語, English)), in report.html's colours,
+    and (``others``) one for any other value, grey as report.html draws an unknown class."""
+    from .report import CLASS_COLORS, OTHER_COLOR
+
+    ren = _renderer("categorizedSymbol", attr="class", enableorderby="1")
+    cats, syms = ET.SubElement(ren, "categories"), ET.SubElement(ren, "symbols")
+    for i, (cid, (ja, en)) in enumerate(names.items()):
         label = f"{cid} {ja} / {en}" if ja and en and (ja, en) != (cid, cid) else cid
         ET.SubElement(cats, "category", {"value": cid, "symbol": str(i), "label": label, "render": "true"})
         syms.append(_symbol(str(i), "marker", marker(CLASS_COLORS.get(cid, OTHER_COLOR))))
-    order = ET.SubElement(ren, "orderby")  # the most severe last: on top
+    if others:  # QGIS's "all other values": the category of value "" (QgsCategorizedSymbolRenderer)
+        ET.SubElement(cats, "category", {"value": "", "symbol": str(len(names)), "label": "その他 / other",
+                                         "render": "true"})
+        syms.append(_symbol(str(len(names)), "marker", marker(OTHER_COLOR)))
+    _order(ren)
+    return LayerStyle(layer, qml(ren, _labels("candidate_id", "#1d2733", 8, 0)), CLASS_STYLE, description, default)
+
+
+#: done with (``store.CLOSED_STATUSES``), drawn under the damages still open in the status style
+_CLOSED_FIRST = "CASE WHEN \"status\" IN ({}) THEN 0 ELSE 1 END"
+
+
+def _order(ren: ET.Element, first: str | None = None) -> None:
+    """The renderer's feature order: (``first``: an expression, ascending), then by severity, the most severe last
+    (on top)."""
+    order = ET.SubElement(ren, "orderby")
+    if first:
+        ET.SubElement(order, "orderByClause", {"asc": "1", "nullsFirst": "1"}).text = first
     ET.SubElement(order, "orderByClause", {"asc": "1", "nullsFirst": "1"}).text = '"severity"'
-    return LayerStyle(layer, qml(ren, _labels("candidate_id", "#1d2733", 8, 0)), "patrol: damages by class",
-                      f"patrol {__version__}: 損傷の分類 (report.html の色、大きさは重要度) / damages by class "
-                      "(report.html's colours, size by severity)")
+
+
+def damage_status(gdf, layer: str = "candidates", default: bool = False) -> LayerStyle:
+    """The damages by ``status`` (``STATUS_STYLE``, beside the class style: Load Style → from database; ``gdf`` None:
+    every status, the registry's own style): a category per status present, labelled as report.html's list names it
+    (``新規 / new`` …: ``store.STATUS_LABELS``), each marker its badge (``report.STATUS_COLORS``: the background in
+    a 3 px rim of its border colour), sized by severity; the damages done with (repaired, not an issue) drawn under
+    the open ones, the most severe on top; labels (the damage id) set up but off."""
+    from .report import OTHER_COLOR, STATUS_COLORS
+    from .store import CLOSED_STATUSES, STATUS_LABELS, STATUSES
+
+    if gdf is None:
+        ordered = list(STATUSES)
+    else:
+        present = [str(v) for v in _present(gdf["status"])] if "status" in gdf.columns else []
+        ordered = [st for st in STATUSES if st in present] + sorted(set(present) - set(STATUSES))
+    ren = _renderer("categorizedSymbol", attr="status", enableorderby="1")
+    cats, syms = ET.SubElement(ren, "categories"), ET.SubElement(ren, "symbols")
+    for i, st in enumerate(ordered):
+        ja, en = STATUS_LABELS.get(st, (st, st))
+        label = f"{ja} / {en}" if ja != en else st
+        ET.SubElement(cats, "category", {"value": st, "symbol": str(i), "label": label, "render": "true"})
+        bg, rim = STATUS_COLORS.get(st, ("#ffffff", OTHER_COLOR))
+        syms.append(_symbol(str(i), "marker", marker(bg, rim, 3)))
+    _order(ren, _CLOSED_FIRST.format(", ".join(f"'{st}'" for st in CLOSED_STATUSES)))
+    words = "・".join(STATUS_LABELS[st][0] for st in STATUSES)
+    return LayerStyle(layer, qml(ren, _labels("candidate_id", "#1d2733", 8, 0)), STATUS_STYLE,
+                      f"patrol {__version__}: 損傷の状態 ({words}: report.html の一覧の色、大きさは重要度) / damages "
+                      "by status (report.html's list colours, size by severity)", default)
+
+
+#: the registry's own styles of its layer ``candidates`` (``store.Store``: added where missing), by name
+REGISTRY_STYLES = [("candidates", STATUS_STYLE), ("candidates", CLASS_STYLE)]
+
+
+def registry(names: dict[str, tuple[str, str]]) -> list[LayerStyle]:
+    """The registry's ``candidates`` as an office opens it: by status, the default (every status: the file lives on,
+    a damage's status changes), and by class beside it (every class of ``CLASS_IDS``, named by ``names``, id: (日本語,
+    English), else by its id; any other class grey): the exports' styles, for every value the layer may come to
+    hold."""
+    return [damage_status(None, "candidates", default=True),
+            _by_class("candidates", {c: names.get(c, (c, c)) for c in CLASS_IDS}, True,
+                      f"patrol {__version__}: 台帳の損傷の分類 (report.html の色、大きさは重要度) / the registry's "
+                      "damages by class (report.html's colours, size by severity)", default=False)]
 
 
 def level_label(level: str) -> str:

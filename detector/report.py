@@ -86,6 +86,12 @@ UNSEEN_RING_PASSES = 2
 
 CLASS_COLORS = {"D00": "#2f6fd0", "D10": "#0e9f8e", "D20": "#e08a00", "D40": "#d62728"}
 OTHER_COLOR = "#7f7f7f"
+#: each status's colours as report.html's list shows it (its badge: background, border): new white, confirmed amber,
+#: scheduled blue, repaired green, not an issue grey, reopened red; also the QGIS style of the damages by status
+#: (``qgisstyle.damage_status``: the marker filled with the background, rimmed in the border colour)
+STATUS_COLORS = {"new": ("#ffffff", "#9aa5b1"), "confirmed": ("#fff1cc", "#c98a00"),
+                 "scheduled": ("#dcebff", "#2f6fd0"), "repaired": ("#e0f3e3", "#3b8a4a"),
+                 "not_an_issue": ("#eceff1", "#9aa5b1"), "reopened": ("#ffe1e1", "#d62728")}
 
 #: output columns (flat formats), in order: (column, Japanese header, English header)
 COLUMNS: list[tuple[str, str, str]] = [
@@ -439,7 +445,8 @@ def _gpkg_column(vals: list) -> Any:
 def write_gpkg(df: pd.DataFrame, path: Path, cfg=None, segments=None, crs=None) -> None:
     """The damages as the layer ``candidates`` (geometry in ``crs``, else WGS 84; lat/lon stay WGS 84 attributes),
     ``segments`` as a second layer (in its own CRS), each with its QGIS default style (``qgisstyle``: the damages by
-    class, condition rows by condition; a second layer of other rows, such as a road network, has none)."""
+    class, condition rows by condition; a second layer of other rows, such as a road network, has none); the damages
+    also by status, a second style (QGIS: Load Style → from database)."""
     from . import qgisstyle
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -451,7 +458,7 @@ def write_gpkg(df: pd.DataFrame, path: Path, cfg=None, segments=None, crs=None) 
         if crs is not None:
             gdf = gdf.to_crs(crs)  # vectorised (pyproj over the coordinate arrays)
         gdf.to_file(tmp, layer="candidates", driver="GPKG", engine="pyogrio")
-        styles = [qgisstyle.damages(gdf, "candidates", cfg)]
+        styles = [qgisstyle.damages(gdf, "candidates", cfg), qgisstyle.damage_status(gdf, "candidates")]
         if segments is not None and len(segments):
             seg = segments.copy()
             for c in seg.columns:
@@ -1742,6 +1749,12 @@ def _sections(text: str, reports: bool) -> str:
     return _SECTION_LINE.sub("", text) if reports else _SECTION.sub("", text)
 
 
+def _status_css() -> str:
+    """The list's status badges (``.st-new`` …) in ``STATUS_COLORS``, the colours QGIS's status style takes too."""
+    return "\n".join(f".st-{k} {{ background: {bg}; border-color: {border}; }}"
+                     for k, (bg, border) in STATUS_COLORS.items())
+
+
 def _page(data: dict[str, Any], thumbs: list[str]) -> str:
     css = _asset("leaflet.css")
     # images referenced by the CSS belong to controls the report does not use (layers control, default marker
@@ -1756,7 +1769,7 @@ def _page(data: dict[str, Any], thumbs: list[str]) -> str:
     has_reports = bool(data.get("reports", {}).get("rows"))
     return (_TEMPLATE.replace("@@TITLE@@", title)
             .replace("@@LEAFLET_CSS@@", css)
-            .replace("@@APP_CSS@@", _sections(_APP_CSS, has_reports))
+            .replace("@@APP_CSS@@", _sections(_APP_CSS, has_reports).replace("@@STATUS_CSS@@", _status_css()))
             .replace("@@LEAFLET_JS@@", js)
             .replace("@@APP_JS@@", _sections(_APP_JS, has_reports))
             .replace("@@THUMBS@@", "\n".join(thumbs))  # base64 data: URIs, nothing a script element ends at
@@ -1854,9 +1867,8 @@ main { flex: 1; display: flex; min-height: 0; }
 #tbl tbody tr.sel { background: #fff3c4; }
 .dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 5px; vertical-align: middle; border: 1px solid rgba(0,0,0,.35); }
 .badge { display: inline-block; padding: 0 6px; border-radius: 9px; font-size: 12px; border: 1px solid #9aa5b1; white-space: nowrap; }
-.st-new { background: #fff; } .st-reopened { background: #ffe1e1; border-color: #d62728; }
-.st-confirmed { background: #fff1cc; border-color: #c98a00; } .st-scheduled { background: #dcebff; border-color: #2f6fd0; }
-.st-repaired { background: #e0f3e3; border-color: #3b8a4a; } .st-not_an_issue { background: #eceff1; color: #66707a; }
+@@STATUS_CSS@@
+.st-not_an_issue { color: #66707a; }
 .legend { background: rgba(255,255,255,.94); padding: 8px 10px; border-radius: 6px; box-shadow: 0 1px 4px rgba(0,0,0,.3); font-size: 12px; line-height: 1.6; }
 .legend h4 { margin: 2px 0 0; font-size: 12px; }
 .legend summary { cursor: pointer; font-weight: 600; }

@@ -1247,6 +1247,7 @@ class Store:
         else:
             try:
                 self._ensure_rtree()
+                self._ensure_styles()
                 self._update_contents()
                 con.execute("COMMIT")
             except sqlite3.Error as e:
@@ -1408,6 +1409,39 @@ class Store:
                 return
             raise
         con.execute("RELEASE rtree")
+
+    def _ensure_styles(self) -> None:
+        """Inside a write transaction: the registry's QGIS styles of ``candidates`` (``qgisstyle.registry``: by status,
+        the default, and by class) in ``layer_styles`` where it lacks one, by name: written as the registry is
+        created, and by the first write of this patrol to a registry made before (no schema version: an older patrol
+        opens it as before, its required tables there; GDAL and QGIS read the table as the one QGIS makes). A row there
+        is never changed (an office's own style, saved from QGIS, its default too, stays as it was); a style of ours
+        deleted comes back with the next write. Best effort: a table QGIS's style cannot be added to (another tool's
+        ``layer_styles`` of other columns) leaves the registry's write as it is."""
+        from . import qgisstyle
+
+        con = self.con
+        if "candidates" not in self._tables():
+            return
+        con.execute("SAVEPOINT styles")
+        try:
+            added = qgisstyle.add_missing(con, qgisstyle.REGISTRY_STYLES, lambda: qgisstyle.registry(self._class_names()))
+        except sqlite3.Error:
+            con.execute("ROLLBACK TO styles")
+            added = []
+        con.execute("RELEASE styles")
+        if added:
+            self._touch(qgisstyle.TABLE)
+
+    def _class_names(self) -> dict[str, tuple[str, str]]:
+        """Each class's names (日本語, English) as the registry's damages carry them, else the default config's."""
+        from .config import _default_classes
+
+        names = {k: (c.name_ja, c.name_en) for k, c in _default_classes().items()}
+        for cls, ja, en in self.con.execute("SELECT class, MAX(class_name_ja), MAX(class_name) FROM candidates "
+                                            "WHERE class_name_ja IS NOT NULL AND class_name IS NOT NULL GROUP BY class"):
+            names[str(cls)] = (str(ja), str(en))
+        return names
 
     # ---- time helpers
     def _when(self, when: Any, now: datetime | None = None, earliest: date | None = None) -> tuple[str, float]:
