@@ -80,6 +80,8 @@ COLUMNS = [("rank", "順位", "rank"), ("job_id", "工区", "job_id"), ("road_na
            # Japanese headings: ``patrol import-verification`` applies a row to every damage of the job
            ("status", "状態", "status"), ("note", "備考", "note"), ("checked_by", "確認者", "checked_by"),
            ("checked_at", "確認日", "checked_at"), ("status_changed_at", "状態更新日時", "status_changed_at")]
+#: the workbook's date cells (the csv and the maps keep the ISO text with its offset)
+XLSX_TIMES = ("first_seen", "status_changed_at")
 #: the columns a filled-in jobs list gives back (``crew_rows``): each row's status, note, who and when, for every
 #: damage of ``candidate_ids``; ``status_changed_at`` (not for the crew): the latest of its damages' at the export
 CREW_COLUMNS = ("status", "note", "checked_by", "checked_at", "status_changed_at")
@@ -639,6 +641,8 @@ def _legend(wb, j: Jobs, cfg, cols, statuses) -> None:
         rows += [("自治体 municipality", getattr(cfg, "municipality", "")),
                  ("作成日時 generated", _now(cfg).strftime("%Y-%m-%d %H:%M:%S %z"))]
     rows += [("version", f"road-patrol {__version__}"),
+             ("時刻 times", f"現地時刻 {getattr(cfg, 'timezone', '') or ''}",
+              "the municipality's local time (config timezone), offset dropped: Excel has no time zones"),
              ("用途 purpose", "単価契約の業者が一度の出動で補修できるよう、近くの損傷をまとめた発注単位 (補修工区)",
               "nearby damages bundled into one order, for a unit-price contractor (単価契約) to repair in one visit"),
              ("対象 damages", f"状態 {'/'.join(statuses)} の損傷 {j.n_damages} 件",
@@ -662,8 +666,10 @@ def write_xlsx(j: Jobs, path: Path, cfg=None, statuses=()) -> None:
     from openpyxl import Workbook
     from openpyxl.utils import get_column_letter
 
-    from .report import _status_choices, xlsx_cell, xlsx_header, xlsx_print_setup
+    from .report import (MAP_LINK_TEXT, XlsxLink, _excel_time, _status_choices, _tz, xlsx_cell, xlsx_header,
+                         xlsx_print_setup)
 
+    tz = _tz(cfg)
     cols = columns(j)
     wb = Workbook()
     ws = wb.active
@@ -675,6 +681,10 @@ def write_xlsx(j: Jobs, path: Path, cfg=None, statuses=()) -> None:
         for k, ((name, _, _), v) in enumerate(zip(cols, row), 1):
             if isinstance(v, str) and not v:
                 v = None
+            elif name in XLSX_TIMES:  # ISO text with offset -> a date cell on the municipality's clock (the lists')
+                v = _excel_time(v, tz) or v
+            elif name == "map" and v:
+                v = XlsxLink(MAP_LINK_TEXT, v)  # a click opens the web map, as the repair list's 地図 / map
             widths[k - 1] = max(widths[k - 1], xlsx_cell(ws.cell(row=i, column=k), v, fmt.get(name), 8))
     for k, wd in enumerate(widths, 1):
         ws.column_dimensions[get_column_letter(k)].width = min(wd, 60)

@@ -925,6 +925,16 @@ def _how(source: Any, run_id: Any = None) -> str:
     return "patrol status" if src == "manual" else f"a drive merged (run {run_id})" if src == "merge" else src
 
 
+def _how_who(source: Any, run_id: Any, who: Any) -> tuple[str, str | None]:
+    """(``_how``, the ``who`` still worth saying) of a history row, for the messages naming a change: a drive's reopen
+    stores ``who`` ``patrol (run <run_id>, inspector 田中)`` (``_run_who``), which would repeat the run after ``a
+    drive merged (run <run_id>)``; it is said once, ``a drive merged (run <run_id>, inspector 田中)``."""
+    how, w = _how(source, run_id), _s(who)
+    if str(source) == "merge" and w and w.startswith(f"patrol (run {run_id}") and w.endswith(")"):
+        return f"a drive merged ({w[len('patrol ('):]}", None
+    return how, w
+
+
 def _isnum(v: Any) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(float(v))
 
@@ -3094,9 +3104,9 @@ class Store:
         ``scheduled -> not_an_issue (対象外) 2026-11-24 10:15 by patrol status (office, 'manhole')``."""
         out = []
         for _hid, at, fr, to, who, note, source, run_id in since:
-            extra = ", ".join(x for x in (_s(who), repr(note) if _s(note) else None) if x)
-            out.append(f"{fr} -> {status_label(to)} {self._local(at)} by {_how(source, run_id)}"
-                       + (f" ({extra})" if extra else ""))
+            by, who = _how_who(source, run_id, who)
+            extra = ", ".join(x for x in (who, repr(note) if _s(note) else None) if x)
+            out.append(f"{fr} -> {status_label(to)} {self._local(at)} by {by}" + (f" ({extra})" if extra else ""))
         return "; ".join(out)
 
     def _event_t(self, change: tuple, last_t: Any) -> float:
@@ -3537,9 +3547,10 @@ class Store:
         'manhole'); now not_an_issue (対象外), before the import new (新規)``."""
         out, how = [], []
         for _hid, at, fr, to, who, note, source, run_id in later:
-            extra = ", ".join(x for x in (_s(who), repr(note) if _s(note) else None) if x)
+            by, who = _how_who(source, run_id, who)
+            extra = ", ".join(x for x in (who, repr(note) if _s(note) else None) if x)
             move = f"{fr} -> {status_label(to)} " if fr and fr != to else ""  # (a note, a merge: the status kept)
-            out.append(f"{move}{self._local(at)} by {_how(source, run_id)}" + (f" ({extra})" if extra else ""))
+            out.append(f"{move}{self._local(at)} by {by}" + (f" ({extra})" if extra else ""))
             if _how(source, run_id) not in how:
                 how.append(_how(source, run_id))
         if not later:  # (no history row: written by something other than patrol)

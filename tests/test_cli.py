@@ -1518,6 +1518,52 @@ def test_history_rows_patrol_writes_name_what_made_the_change(located, tmp_path)
         assert st.history(c)["who"].tolist()[-2:] == ["Suzuki", "patrol (the repair by Suzuki dated before a sighting)"]
 
 
+def _list_with(path: Path, out: Path, changes: dict[str, dict]) -> Path:
+    """The exported csv list ``path`` as a crew filled it in: ``changes`` {id: {column: value}}, written to ``out``."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    head = rows[0]
+    for r in rows[1:]:
+        for col, v in changes.get(r[head.index("candidate_id")], {}).items():
+            r[head.index(col)] = v
+    with open(out, "w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    return out
+
+
+def test_a_drives_reopen_is_named_once_in_held_and_undo_lines(located, tmp_path):
+    """A list row held, or a damage an undo leaves, because a drive reopened the damage since named that drive's
+    change `… by a drive merged (run R) (patrol (run R, inspector 田中), 'seen again after repair')`: the run twice
+    (the walk-through's stale list). Now `… by a drive merged (run R, inspector 田中) ('seen again after repair')`.
+    Real data: the sample's pass 1 located into a registry, a crew list repairing one damage on 11/22, pass 2
+    located with --inspector (sees it again: reopened), the list exported after the repair filled in, the first
+    list's import undone."""
+    store = tmp_path / "registry.gpkg"
+    ok(patrol("locate", need(TOYAMA / f"{P1}.oracle.csv"), "--roads", located["roads"], "--out", tmp_path / "o1",
+              "--store", store))
+    a, b = sorted(_store_rows(store))[:2]
+    ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "w1.csv"))
+    w1 = _list_with(tmp_path / "w1.csv", tmp_path / "w1-filled.csv", {
+        a: {"status": "repaired", "repaired_at": "2026/11/22"}, b: {"status": "confirmed"}})
+    ok(patrol("import-verification", store, w1))
+    ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "w2.csv"))
+    r = ok(patrol("locate", need(TOYAMA / f"{P2}.oracle.csv"), "--roads", located["roads"], "--out", tmp_path / "o2",
+                  "--store", store, "--inspector", "田中"))
+    run_id = re.search(r"\(run ([^)\s]+)\)", r.stdout).group(1)
+    assert _store_rows(store)[a]["status"] == "reopened"
+    said = "repaired -> reopened (再発) "
+    once = f" by a drive merged (run {run_id}, inspector 田中) ('seen again after repair')"
+    w2 = _list_with(tmp_path / "w2.csv", tmp_path / "w2-filled.csv", {a: {"status": "confirmed"}})
+    r = patrol("import-verification", store, w2)
+    held = [x for x in r.stderr.splitlines() if f": {a}: not applied: " in x]
+    assert r.returncode == 0 and len(held) == 1, r.stderr
+    assert said in held[0] and once in held[0] and "(patrol (run" not in held[0], held[0]
+    r = ok(patrol("import-verification", store, w1, "--undo"))
+    left = [x for x in r.stderr.splitlines() if x.startswith(f"{a}: left as it is: ")]
+    assert len(left) == 1 and once in left[0] and "(patrol (run" not in left[0], r.stderr
+    assert _store_rows(store)[b]["status"] == "new"  # (the other damage of that import given back)
+
+
 def test_status_show_prints_no_nan_in_the_history(located, tmp_path):
     """`patrol status REGISTRY ID` (no --set) printed `nan -> new  by nan` and a note `'nan'` once the damage's
     history mixed rows with and without a from-status, who or note (pandas reads such a column's NULLs as NaN): the

@@ -588,6 +588,34 @@ def test_jobs_xlsx_filled_in_sets_every_damage_of_its_jobs(registry, tmp_path, m
     assert who == {"道路維持課"}
 
 
+def test_jobs_xlsx_dates_are_date_cells_and_its_map_a_link(registry, tmp_path, monkeypatch):  # noqa: F811
+    """The workbook wrote 最古発見日時 and 状態更新日時 as ISO text with an offset ('2026-11-20T09:01:40+09:00', a
+    General cell: no date to sort or filter by) and 地図 as the bare address, a text cell Excel does not open (the
+    walk-through); the repair list's workbook has date cells on the municipality's clock and a '地図 / map' link. Now
+    the jobs workbook has them too (the csv keeps the ISO text), and the untouched workbook still imports as all
+    unchanged: its status_changed_at date cells read back as the export's times (the stale-list check)."""
+    import openpyxl
+
+    store = _copy(registry, tmp_path)
+    xl, cv = tmp_path / "jobs.xlsx", tmp_path / "jobs.csv"
+    ok(patrol("export", store, "--format", "jobs", "--roads", ROADS, "--out", xl))
+    ok(patrol("export", store, "--format", "jobs", "--roads", ROADS, "--out", cv))
+    _, _, rows = _read_jobs_csv(cv)
+    ws = openpyxl.load_workbook(xl)["jobs"]
+    head = [str(c.value).split("\n")[-1] for c in ws[1]]
+    cells = [dict(zip(head, r)) for r in ws.iter_rows(min_row=2)]
+    assert [c["job_id"].value for c in cells] == [r["job_id"] for r in rows]
+    for c, r in zip(cells, rows):
+        for name in ("first_seen", "status_changed_at"):
+            want = datetime.fromisoformat(r[name]).astimezone(JST).replace(tzinfo=None)
+            assert c[name].value == want and c[name].is_date, (name, c[name].value, r[name])
+        assert r["map"].startswith("https://maps.gsi.go.jp/#18/")
+        assert c["map"].value == "地図 / map" and c["map"].hyperlink.target == r["map"], r["job_id"]
+    rep = _import(store, xl, monkeypatch)
+    assert rep.what == "jobs list" and not rep.applied and not rep.held and not rep.outdated and not rep.unmatched
+    assert sorted(rep.unchanged) == sorted(c for r in rows if r["status"] for c in r["candidate_ids"].split(";"))
+
+
 def test_jobs_csv_round_trip_and_again(registry, tmp_path, monkeypatch):  # noqa: F811
     """The csv (its ``ja en`` headings, UTF-8 with BOM) filled in with the csv module: a job's damages scheduled, each
     change numbered as the job's row, the other jobs (their status pre-filled) unchanged; the same list imported again
