@@ -843,16 +843,16 @@ def test_a_damages_job_id_on_its_lists(blank, districts, tmp_path):  # noqa: F81
     assert {r["candidate_id"]: r["job_id"] for r in rows} == got
 
 
-def _status(store, monkeypatch, capsys, *ids, set_=None, who=None, at=None):
-    """``patrol status STORE ID … [--set S --who W --at DATE]`` in this process on the clock AFTER: (exit code, the
-    console's lines, its error lines)."""
+def _status(store, monkeypatch, capsys, *ids, set_=None, who=None, at=None, note=None):
+    """``patrol status STORE ID … [--set S --note N --who W --at DATE]`` in this process on the clock AFTER: (exit
+    code, the console's lines, its error lines)."""
     import cli
     from detector.errors import PatrolError
 
     monkeypatch.setattr("detector.config.now", lambda tz=None: AFTER.astimezone(tz))
     code = 0
     try:
-        cli.status(store, list(ids), set_, None, who, at, None)
+        cli.status(store, list(ids), set_, note, who, at, None)
     except PatrolError as e:
         code = e.exit_code
         print(f"error: {e}", file=__import__("sys").stderr)
@@ -948,3 +948,48 @@ def test_a_damage_moved_to_another_job_is_of_that_one(blank, tmp_path, monkeypat
     assert out[-1] == "  earlier lists gave it also: " + ", ".join(f"{x} (now {new})" for x in sorted(small))
     code, out, _ = _status(store, monkeypatch, capsys, new)
     assert [ln.split()[0] for ln in out[1:]] == sorted(small)
+
+
+def _history(store, ids) -> dict[str, list[tuple]]:
+    """Each damage's history rows (from, to, who, note, source) in the order recorded."""
+    con = sqlite3.connect(store)
+    out: dict[str, list[tuple]] = {c: [] for c in ids}
+    for c, *row in con.execute("SELECT candidate_id, from_status, to_status, who, note, source FROM status_history "
+                               f"WHERE candidate_id IN ({','.join('?' * len(ids))}) ORDER BY hid", list(ids)):
+        out[c].append(tuple(row))
+    con.close()
+    return out
+
+
+def test_a_jobs_change_names_the_job_in_each_damages_history(blank, tmp_path, monkeypatch, capsys):  # noqa: F811
+    """`patrol status STORE 工区-00N --set S`: each damage's history row of the change says the job (its note:
+    ``工区-00N`` without --note, ``工区-00N: <note>`` with one), and `patrol status STORE R-…` shows it; the damage's
+    own note (the lists' 備考) is the --note as given, or the one it had (a crew's note is not replaced by the job's
+    id); a damage set by its own id: its history says no job."""
+    store = fresh(blank, tmp_path)
+    first, _ = listed(store, tmp_path / "1.csv")
+    row = next(r for _, r in first.iterrows() if int(r["n_damages"]) > 2)
+    job, ids = row["job_id"], row["candidate_ids"].split(";")
+    other = next(c for c in first["candidate_ids"].str.split(";").sum() if c not in ids)
+    crew = ids[0]  # a crew's note on one of them before
+    code, _, err = _status(store, monkeypatch, capsys, crew, set_="confirmed", note="深さ5cm")
+    assert code == 0, err
+    code, out, err = _status(store, monkeypatch, capsys, job, set_="scheduled", note="舗装業者A")
+    assert code == 0 and out[-1] == f"{job}: {len(ids)} of {len(ids)} open damages set to scheduled", (out, err)
+    code, out, err = _status(store, monkeypatch, capsys, job, set_="repaired", who="道路維持課", at="2026/12/24")
+    assert code == 0 and out[-1] == f"{job}: {len(ids)} of {len(ids)} open damages set to repaired", (out, err)
+    code, _, err = _status(store, monkeypatch, capsys, other, set_="scheduled", note="単独")
+    assert code == 0, err
+    hist = _history(store, [*ids, other])
+    for c in ids:
+        moves = [h for h in hist[c] if h[0] is not None]
+        assert moves[-2:] == [(moves[-2][0], "scheduled", None, f"{job}: 舗装業者A", "manual"),
+                              ("scheduled", "repaired", "道路維持課", job, "manual")], (c, hist[c])
+    assert hist[crew][1] == ("new", "confirmed", None, "深さ5cm", "manual")
+    assert hist[other][-1] == ("new", "scheduled", None, "単独", "manual")
+    notes = {c: n for c, (_, _, n) in _states(store).items()}
+    assert {notes[c] for c in ids} == {"舗装業者A"} and notes[other] == "単独"  # (the lists' 備考: the --note)
+    code, out, err = _status(store, monkeypatch, capsys, ids[1])
+    assert code == 0 and out[0] == f"{ids[1]}: repaired (補修済み) (舗装業者A)", out
+    assert any(ln.endswith(f"scheduled -> repaired  by 道路維持課  '{job}'  [manual]") for ln in out), out
+    assert any(ln.endswith(f"-> scheduled  '{job}: 舗装業者A'  [manual]") for ln in out), out
