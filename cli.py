@@ -1199,6 +1199,7 @@ def export(
             due = due_table(shown, frames if since_d is None else st.survey_frames(), cfg, today)
     in_area = ""
     area_notes: list[str] = []
+    whole = df  # (the map's repair jobs layer: the whole city's jobs, their parts in the area)
     if district is not None:  # the damages of the area, by their position (each of one polygon of its file)
         n_all = len(df)
         df = df[district.inside(df, area_notes)].reset_index(drop=True)
@@ -1212,12 +1213,16 @@ def export(
     jobs = None
     if format == "html" and net is not None:  # the map's repair jobs layer: --format jobs' rows of its open damages
         # (with --area: those in it, on the whole network, as --format jobs --area bundles them)
-        from detector.jobs import job_table
+        from detector.jobs import area_jobs, job_table
         from detector.segments import condition_statuses
 
         # (its ids the jobs lists' recorded ones; a job no list named yet: the id the next list would give it, marked
         # so in its popup; nothing recorded: an html export only reads)
-        jobs = job_table(df[df["status"].astype(str).isin(condition_statuses())], net, cfg, held)
+        if district is None:
+            jobs = job_table(df[df["status"].astype(str).isin(condition_statuses())], net, cfg, held)
+        else:  # (the area's parts of the whole city's jobs, with their ids, as --format jobs --area gives them)
+            city = whole[whole["status"].astype(str).isin(condition_statuses())].reset_index(drop=True)
+            jobs = area_jobs(city, district.inside(city, []), net, cfg, held)
     df, note = join_fields(df, net, cfg, roads)  # the network as it is now, by segment_id (README: kept road fields)
     df.attrs["registry"] = registry
     notes: list[str] = (list(net.read_warnings) if net is not None else []) + ([note] if note else [])
@@ -1445,7 +1450,7 @@ def _export_jobs(store: Path, out: Path, roads: Optional[Path], config: Optional
     severe first, each job's id kept from list to list: recorded in the registry before the list is written
     (``Store.record_jobs``; README: Repair jobs, job ids are kept)."""
     from detector.errors import UsageError
-    from detector.jobs import JOB_FILES, job_table, write
+    from detector.jobs import JOB_FILES, area_jobs, job_table, write
     from detector.segments import condition_statuses
 
     why = {"since": ("--since", "a job is every damage of the stretch still to repair, whenever it was seen"),
@@ -1476,11 +1481,13 @@ def _export_jobs(store: Path, out: Path, roads: Optional[Path], config: Optional
             df = add_report_columns(df, registry_matches(st, cfg)[0])
         in_area = ""
         area_notes: list[str] = []
-        if district is not None:  # the damages of the area, by their position (as the lists)
-            n_all = len(df)
-            df = df[district.inside(df, area_notes)].reset_index(drop=True)
-            in_area = "; " + district.said(len(df), n_all)
-        jobs = job_table(df, net, cfg)
+        if district is not None:  # the damages of the area, by their position (as the lists), each in its part of
+            # the whole city's job, whose id it has (jobs.area_jobs; README: job ids are kept)
+            inside = district.inside(df, area_notes)
+            in_area = "; " + district.said(int(inside.sum()), len(df))
+            jobs = area_jobs(df, inside, net, cfg)
+        else:
+            jobs = job_table(df, net, cfg)
         # the ids: matched to the jobs the registry's lists handed out, and recorded before the list is written (a
         # list whose ids were not kept is not written; README: job ids are kept)
         kept, new = st.record_jobs(jobs)
