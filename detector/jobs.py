@@ -32,6 +32,8 @@ open ones unless ``--status`` says; the caller selects them) into jobs:
   rounds of mutual best choices over them, vectorised; the record also keeps each damage's job by the latest list
   naming it (table ``job_damages``: ``Store.damage_jobs``), which the other lists show in their ``job_id`` column
   (``add_job_column``) and ``patrol status REGISTRY 工区-003`` reads (``parse_job_id``, ``Store.job_record``);
+  a district's list (``--area``: ``area_jobs``) is the whole city's jobs' parts in the district, their ids matched
+  over the whole city's jobs (``CityJobs``), so either list may come first and the ids agree;
 - **on a map** (GeoJSON, GeoPackage): each job is the convex hull of its damages buffered by ``OUTLINE_M`` (a
   polygon: a single damage a disc, two a capsule along the road), not a MultiPoint. A QGIS user draws the damages
   from the registry's own layers (``--format gpkg``); a job layer of points would sit on them, hide them and be
