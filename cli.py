@@ -624,7 +624,8 @@ def status(
                                               "the latest jobs list naming each gave them: with --set, its open ones)"),
     set_: Optional[str] = typer.Option(None, "--set", help="confirmed | scheduled | repaired | not_an_issue (or 確認済み, 補修予定, 補修済み, 対象外); new and reopened are set by patrol; without it: show the damage's status and passes, or the job's damages"),
     note: Optional[str] = typer.Option(None, "--note", help="note (status_note); without --note the candidate keeps "
-                                                            "its note; the history keeps every note"),
+                                                            "its note; the history keeps every note (a job's "
+                                                            "damages: the job's id before it, 工区-003: note)"),
     who: Optional[str] = typer.Option(None, "--who", help="who checked (checked_by; kept in the history)"),
     when: Optional[str] = typer.Option(None, "--at", help="when it happened, default now: the repair date with --set "
                                                         "repaired (2026-11-23, 2026/11/23 14:30, 令和8年11月23日, "
@@ -689,17 +690,18 @@ def _change_time(when: Optional[str], cfg) -> object:
         raise UsageError(f"{e} (README: Dates a crew writes)", field="--at") from None
 
 
-def _set_each(store: Path, ids: list, set_: str, note, who, when, config) -> tuple[list[str], int]:
+def _set_each(store: Path, ids: list, set_: str, note, who, when, config, job: str | None = None
+              ) -> tuple[list[str], int]:
     """``_set_one`` of each id in turn (its own change, as `patrol status` of each): (the ids refused — unknown,
     merged, a transition the life cycle does not allow — each named on stderr, the others still set; how many had
     that status already and were left as they were). The command's own mistake (its --at, an unknown status) ends it:
-    none would be set."""
+    none would be set. ``job``: the repair job they are set as (``_set_one``)."""
     from detector.errors import UsageError
 
     failed, had = [], 0
     for cid in ids:
         try:
-            had += not _set_one(store, cid, set_, note, who, when, config)
+            had += not _set_one(store, cid, set_, note, who, when, config, job=job)
         except UsageError as e:
             if e.field == "--at" or "unknown status" in e.reason:
                 raise
@@ -708,9 +710,10 @@ def _set_each(store: Path, ids: list, set_: str, note, who, when, config) -> tup
     return failed, had
 
 
-def _set_one(store: Path, candidate_id: str, set_: str, note, who, when, config) -> bool:
+def _set_one(store: Path, candidate_id: str, set_: str, note, who, when, config, job: str | None = None) -> bool:
     """``patrol status STORE ID --set S`` of one damage: its change and its line (and a repair a sighting held);
-    whether its status changed (False: it had that status already)."""
+    whether its status changed (False: it had that status already). ``job`` (``patrol status STORE 工区-003 --set
+    S``): the history row's note names it (``store.job_note``)."""
     from detector.store import status_label
 
     def n_history(st) -> int:  # a note or checker kept with the status a damage has adds a history row
@@ -721,7 +724,7 @@ def _set_one(store: Path, candidate_id: str, set_: str, note, who, when, config)
     with _open_store(store, cfg) as st:
         before, rows = st.status_of(candidate_id), n_history(st)
         seen: list = []  # a repair dated before a sighting held: recorded and reopened at once
-        changed = st.set_status(candidate_id, set_, note=note, who=who, when=stamp, seen=seen)
+        changed = st.set_status(candidate_id, set_, note=note, who=who, when=stamp, seen=seen, job=job)
         (now, at) = st.con.execute("SELECT status, repaired_at FROM candidates WHERE candidate_id=?",
                                    (candidate_id,)).fetchone()
         kept = n_history(st) > rows
@@ -822,7 +825,8 @@ def _status_jobs(store: Path, job_ids: list[str], set_, note, who, when, config)
                 say(f"{cid}: {'already ' if now == target else ''}{status_label(now)}, not open: skipped")
             else:
                 todo.append(cid)
-        not_set, had = _set_each(store, todo, set_, note, who, when, config)  # (had: a job set to scheduled again)
+        # (had: a job set to scheduled again); each change's history note names the job (工区-003[: the --note])
+        not_set, had = _set_each(store, todo, set_, note, who, when, config, job=job)
         say(f"{job}: " + (f"{len(todo) - len(not_set) - had} of {plural(len(todo), 'open damage')} set to {set_}"
                           + (f" ({had} {'was' if had == 1 else 'were'} {set_} already)" if had else "") if todo
                           else f"no open damage to set to {set_}")
@@ -1195,6 +1199,7 @@ def export(
             due = due_table(shown, frames if since_d is None else st.survey_frames(), cfg, today)
     in_area = ""
     area_notes: list[str] = []
+    whole = df  # (the map's repair jobs layer: the whole city's jobs, their parts in the area)
     if district is not None:  # the damages of the area, by their position (each of one polygon of its file)
         n_all = len(df)
         df = df[district.inside(df, area_notes)].reset_index(drop=True)
@@ -1208,12 +1213,16 @@ def export(
     jobs = None
     if format == "html" and net is not None:  # the map's repair jobs layer: --format jobs' rows of its open damages
         # (with --area: those in it, on the whole network, as --format jobs --area bundles them)
-        from detector.jobs import job_table
+        from detector.jobs import area_jobs, job_table
         from detector.segments import condition_statuses
 
         # (its ids the jobs lists' recorded ones; a job no list named yet: the id the next list would give it, marked
         # so in its popup; nothing recorded: an html export only reads)
-        jobs = job_table(df[df["status"].astype(str).isin(condition_statuses())], net, cfg, held)
+        if district is None:
+            jobs = job_table(df[df["status"].astype(str).isin(condition_statuses())], net, cfg, held)
+        else:  # (the area's parts of the whole city's jobs, with their ids, as --format jobs --area gives them)
+            city = whole[whole["status"].astype(str).isin(condition_statuses())].reset_index(drop=True)
+            jobs = area_jobs(city, district.inside(city, []), net, cfg, held)
     df, note = join_fields(df, net, cfg, roads)  # the network as it is now, by segment_id (README: kept road fields)
     df.attrs["registry"] = registry
     notes: list[str] = (list(net.read_warnings) if net is not None else []) + ([note] if note else [])
@@ -1441,7 +1450,7 @@ def _export_jobs(store: Path, out: Path, roads: Optional[Path], config: Optional
     severe first, each job's id kept from list to list: recorded in the registry before the list is written
     (``Store.record_jobs``; README: Repair jobs, job ids are kept)."""
     from detector.errors import UsageError
-    from detector.jobs import JOB_FILES, job_table, write
+    from detector.jobs import JOB_FILES, area_jobs, job_table, write
     from detector.segments import condition_statuses
 
     why = {"since": ("--since", "a job is every damage of the stretch still to repair, whenever it was seen"),
@@ -1472,11 +1481,13 @@ def _export_jobs(store: Path, out: Path, roads: Optional[Path], config: Optional
             df = add_report_columns(df, registry_matches(st, cfg)[0])
         in_area = ""
         area_notes: list[str] = []
-        if district is not None:  # the damages of the area, by their position (as the lists)
-            n_all = len(df)
-            df = df[district.inside(df, area_notes)].reset_index(drop=True)
-            in_area = "; " + district.said(len(df), n_all)
-        jobs = job_table(df, net, cfg)
+        if district is not None:  # the damages of the area, by their position (as the lists), each in its part of
+            # the whole city's job, whose id it has (jobs.area_jobs; README: job ids are kept)
+            inside = district.inside(df, area_notes)
+            in_area = "; " + district.said(int(inside.sum()), len(df))
+            jobs = area_jobs(df, inside, net, cfg)
+        else:
+            jobs = job_table(df, net, cfg)
         # the ids: matched to the jobs the registry's lists handed out, and recorded before the list is written (a
         # list whose ids were not kept is not written; README: job ids are kept)
         kept, new = st.record_jobs(jobs)

@@ -33,6 +33,9 @@ GEOJSON_PROPERTIES = [
     "severity",
     "last_images", "best_x1", "best_y1", "best_x2", "best_y2", "best_width", "best_height", "est_width_m", "est_length_m",
     "run_candidate_id", "status", "reports", "reported_first",
+    # with --store where the registry holds a jobs list (``jobs.add_job_column``): the damage's repair job; absent
+    # otherwise (a property of GEOJSON_PROPERTIES is written where the frame has its column)
+    "job_id",
 ]
 REPAIR_COLUMNS = [
     "No", "candidate_id", "segment_id", "road_name", "chainage_m", "class", "種別", "class_name", "confidence",
@@ -341,18 +344,24 @@ def write_repair_list(cands: pd.DataFrame, path: str | Path, stale: set[str] = f
     glared or blurred (not in n_unseen), the latest one's time (``Store._update_passes``), as
     `patrol export`'s lists carry them. ``reports``, ``reported_first`` (with ``--store`` where the registry holds
     citizen reports, else empty): how many of its reports are of the damage (``citizen.match_reports`` after the
-    merge; 0 for none) and when the first was posted, as `patrol export`'s lists carry them. ``photo`` is the candidate's crop beside the list (``crops/<run candidate id>.jpg``), where one was written
+    merge; 0 for none) and when the first was posted, as `patrol export`'s lists carry them. ``job_id`` (only where
+    ``cands`` has the column: with ``--store`` where the registry holds a jobs list, ``jobs.add_job_column``): the
+    open damage's repair job, after ``reported_first`` as the registry's lists have it. ``photo`` is the candidate's crop beside the list (``crops/<run candidate id>.jpg``), where one was written
     (``stale``: as for ``run_photos``); ``map`` its web map link (``map_links`` of ``map_url``, config
     ``export.map_url``; empty without one)."""
     path = Path(path)
     ordered = route_order(sightings(cands))
+    road_fields = list(road_fields)
+    job = "job_id" in ordered.columns  # the registry holds a jobs list: after reported_first, as its exports
+    head = _after_road_name(REPAIR_COLUMNS, road_fields)
+    if job:
+        head.insert(head.index("reported_first") + 1, "job_id")
     photos = run_photos(ordered, path.parent, stale)
     maps = map_links(map_url, ordered.get("lat", [None] * len(ordered)), ordered.get("lon", [None] * len(ordered)),
                      ordered["candidate_id"])
     with atomic_write(path, "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh, lineterminator="\r\n")
-        road_fields = list(road_fields)
-        w.writerow(_after_road_name(REPAIR_COLUMNS, road_fields))
+        w.writerow(head)
         for no, (r, photo, link) in enumerate(zip(ordered.to_dict("records"), photos, maps), start=1):
             drives = r.get("drives")
             drives = ";".join(drives) if isinstance(drives, (list, tuple, np.ndarray)) else (drives or "")
@@ -366,7 +375,7 @@ def write_repair_list(cands: pd.DataFrame, path: str | Path, stale: set[str] = f
                 safe_cell(photo), safe_cell(link), safe_cell(drives), _num(r.get("n_drives")), safe_cell(_text(r.get("last_drive"))),
                 _num(r.get("n_passes")), _num(r.get("n_unseen")), _num(r.get("n_poor_look")),
                 safe_cell(_text(r.get("last_passed"))), _num(r.get("reports")), safe_cell(_text(r.get("reported_first"))),
-                safe_cell(_text(r.get("status"))), safe_cell(_text(r.get("status_note"))), "", "", "",
+                *([safe_cell(_text(r.get("job_id")))] if job else []), safe_cell(_text(r.get("status"))), safe_cell(_text(r.get("status_note"))), "", "", "",
                 safe_cell(_text(r.get("status_changed_at"))),
             ])
     return path

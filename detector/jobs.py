@@ -32,6 +32,8 @@ open ones unless ``--status`` says; the caller selects them) into jobs:
   rounds of mutual best choices over them, vectorised; the record also keeps each damage's job by the latest list
   naming it (table ``job_damages``: ``Store.damage_jobs``), which the other lists show in their ``job_id`` column
   (``add_job_column``) and ``patrol status REGISTRY 工区-003`` reads (``parse_job_id``, ``Store.job_record``);
+  a district's list (``--area``: ``area_jobs``) is the whole city's jobs' parts in the district, their ids matched
+  over the whole city's jobs (``CityJobs``), so either list may come first and the ids agree;
 - **on a map** (GeoJSON, GeoPackage): each job is the convex hull of its damages buffered by ``OUTLINE_M`` (a
   polygon: a single damage a disc, two a capsule along the road), not a MultiPoint. A QGIS user draws the damages
   from the registry's own layers (``--format gpkg``); a job layer of points would sit on them, hide them and be
@@ -132,6 +134,17 @@ KEPT_NOTE = ("道路台帳の項目 (roads.keep_fields; 工区の損傷で異な
 
 
 @dataclass
+class CityJobs:
+    """The whole city's jobs a district's list (``--area``: ``area_jobs``) takes its ids from: each damage of the
+    city's (the same statuses) and its city job (0 .. ``k``-1, in the city list's order), and ``row``: each of the
+    district's jobs' city job. ``assign_ids`` matches the city's jobs to the record, as the city's list would."""
+    member_job: np.ndarray
+    member_id: np.ndarray
+    k: int
+    row: np.ndarray
+
+
+@dataclass
 class Jobs:
     table: pd.DataFrame  # a GeoDataFrame in the network's CRS: one row per job, in priority order
     gap_m: float
@@ -149,6 +162,7 @@ class Jobs:
     number: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     fresh: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     url: str | None = None  # export.map_url: the map column's links, labelled by job_id
+    city: CityJobs | None = None  # a district's list (area_jobs): the whole city's jobs its ids are matched over
 
 
 def job_labels(x: np.ndarray, y: np.ndarray, road: np.ndarray, gap_m: float) -> np.ndarray:
@@ -251,11 +265,12 @@ def _first_of(lab: np.ndarray, key: np.ndarray) -> np.ndarray:
     return o[np.r_[True, lab[o][1:] != lab[o][:-1]]]
 
 
-def job_table(df: pd.DataFrame, net, cfg, held: pd.DataFrame | None = None) -> Jobs:
+def job_table(df: pd.DataFrame, net, cfg, held: pd.DataFrame | None = None, labels: pd.Series | None = None) -> Jobs:
     """The rows of ``patrol export --format jobs`` (module doc) from the damages ``df`` (the registry's query, the
-    statuses and area already chosen; ``reports`` where the registry holds citizen reports) on the network ``net``,
+    statuses chosen; ``reports`` where the registry holds citizen reports) on the network ``net``,
     their ids matched to the jobs ``held`` (``Store.held_jobs``; None: none recorded: 工区-001 … in the list's order).
-    Nothing is recorded here: ``Store.record_jobs`` matches them again as it records them."""
+    ``labels`` (``area_jobs``: a district's damages): each damage's job given (candidate_id -> its city job), not
+    bundled here. Nothing is recorded here: ``Store.record_jobs`` matches them again as it records them."""
     import geopandas as gpd
 
     from .export import _after_road_name, road_columns
@@ -282,7 +297,12 @@ def job_table(df: pd.DataFrame, net, cfg, held: pd.DataFrame | None = None) -> J
     lat = pd.to_numeric(df.get("lat"), errors="coerce").to_numpy(float) if n else np.zeros(0)
     lon = pd.to_numeric(df.get("lon"), errors="coerce").to_numpy(float) if n else np.zeros(0)
     x, y = (np.asarray(v, float) for v in net.from_wgs84.transform(lon, lat)) if n else (np.zeros(0), np.zeros(0))
-    lab = job_labels(x, y, road, gap)
+    if labels is None:
+        lab = job_labels(x, y, road, gap)
+    else:  # a district's damages: each in its city job (those of one city job one job, numbered 0 .. k-1)
+        lab = pd.factorize(df["candidate_id"].astype(str).map(labels))[0].astype(np.int64)
+        if (lab < 0).any():
+            raise ValueError("a district's damage is in no job of the city's")
     k = int(lab.max()) + 1 if n else 0
     hulls, extent = _extents(x, y, lab, k)
     size = _sizes(df, cfg)
@@ -364,6 +384,27 @@ def job_table(df: pd.DataFrame, net, cfg, held: pd.DataFrame | None = None) -> J
     j = Jobs(out, gap, n, currency=cfg.repair_cost.currency if priced else None, with_reports=with_reports,
              placed=placed, notes=notes, kept=kept, road_field=key_field, member_job=rank_of[lab],
              member_id=ids.to_numpy(object), url=map_url(cfg))
+    assign_ids(j, held)
+    return j
+
+
+def area_jobs(df: pd.DataFrame, inside, net, cfg, held: pd.DataFrame | None = None) -> Jobs:
+    """``job_table`` of a district (``--area``): the damages ``df`` (the whole city's, the statuses chosen) bundled as
+    the whole city's list bundles them, then each city job's damages ``inside`` the district (a bool mask of ``df``)
+    one job of the district's list (its part in the district: pieces the city's list joins through damages beyond the
+    edge are one job, as there), its id matched over the whole city's jobs (``CityJobs``, ``assign_ids``): a stretch
+    cut by the district's edge has the city list's id in either district's list, whichever list comes first, and a
+    district's new job takes the number the city's list then gives it (README: job ids are kept)."""
+    inside = np.asarray(inside, bool)
+    whole = job_table(df, net, cfg)
+    of = pd.Series(np.asarray(whole.member_job, np.int64), index=pd.Index(np.asarray(whole.member_id).astype(str)))
+    part = df[inside].reset_index(drop=True)
+    j = job_table(part, net, cfg, labels=of)
+    one = _first_of(j.member_job, np.zeros(len(j.member_job)))  # a damage of each of the district's jobs
+    row = np.zeros(len(j.table), np.int64)
+    row[j.member_job[one]] = of.reindex(np.asarray(j.member_id[one]).astype(str)).to_numpy(np.int64)
+    j.city = CityJobs(np.asarray(whole.member_job, np.int64), np.asarray(whole.member_id, object), len(whole.table),
+                      row)
     assign_ids(j, held)
     return j
 
@@ -469,7 +510,15 @@ def assign_ids(j: Jobs, held: pd.DataFrame | None) -> None:
     from .export import map_links
 
     t = j.table
-    j.number, j.fresh = match_ids(j.member_job, j.member_id, len(t), held)
+    if j.city is None:
+        j.number, j.fresh = match_ids(j.member_job, j.member_id, len(t), held)
+    else:  # a district's list: the whole city's jobs matched, as the city's list would; each of its jobs its city
+        # job's id, a new one numbered first (the district's order), so the city's list finds it recorded, skips none
+        c = j.city
+        number, fresh = match_ids(c.member_job, c.member_id, c.k, held)
+        j.number, j.fresh = number[c.row].copy(), fresh[c.row].copy()
+        top = int(held["number"].max()) if held is not None and len(held) else 0
+        j.number[j.fresh] = top + 1 + np.arange(int(j.fresh.sum()))
     t["job_id"] = [job_name(v) for v in j.number]
     t["map"] = map_links(j.url, t["lat"], t["lon"], t["job_id"])
 

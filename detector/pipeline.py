@@ -702,9 +702,12 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
     ``reports`` (a run that writes report.html): the registry's citizen reports, matched after the merge, in
     ``summary.reports`` (None where it holds none). The outputs get each damage's ``reports`` and ``reported_first``
     (``citizen.damage_columns``; without report.html matched only near the run's damages: ``citizen.damage_matches``),
-    None where the registry holds no reports."""
+    None where the registry holds no reports. Where the registry holds a jobs list (``patrol export --format jobs``),
+    they get ``job_id``: each open damage's repair job by the latest list naming it (``jobs.add_job_column``, as the
+    registry's exports); no such column where it holds none."""
     from .citizen import damage_columns
     from .frames import frame_keys
+    from .jobs import add_job_column
     from .store import Store
 
     keys = frame_keys(frames) if frames else None
@@ -721,6 +724,8 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
                 matched = summary.reports = registry_matches(st, cfg)[0]
             else:  # the lists' counts only: the reports near this run's damages
                 matched = damage_matches(st, cfg, res.mapping.values())
+        # each damage's repair job by the latest jobs list naming it (None: the registry holds no jobs list; read only)
+        jobs_of = st.damage_jobs()
         converted = st.conversion_notice()  # the first write of a new release: older PCs now refuse the registry
     if converted:
         summary.warnings.append(converted)
@@ -760,6 +765,9 @@ def merge_into_store(cands, store: Path, run_info: dict, cfg: Config, summary: R
             cands["reports"], cands["reported_first"] = damage_columns(matched, cands["candidate_id"])
         else:
             cands["reports"] = cands["reported_first"] = None
+        # its repair job (補修工区), an open one's, as the registry's exports give it: a job_id column only where the
+        # registry holds a jobs list (repair_list.csv, candidates.geojson and report.html then carry it)
+        cands = add_job_column(cands, jobs_of)
         cands = one_row_per_registry_id(cands)
         cands.attrs["registry"] = registry
     return cands

@@ -956,6 +956,16 @@ def _s(v: Any) -> str | None:
     return s if s != "" else None
 
 
+def job_note(job: str | None, note: str | None) -> str | None:
+    """The history's note of a change made as a repair job (``patrol status REGISTRY 工区-003 --set …``): the job's id
+    (``工区-003``), before the office's note where one is given (``工区-003: 舗装業者A``); ``note`` as it is without a
+    job. So ``patrol status REGISTRY R-000012`` (its history) says which job repaired the damage."""
+    note = _s(note.strip() if isinstance(note, str) else note)
+    if not job:
+        return note
+    return f"{job}: {note}" if note else job
+
+
 def _t(iso: Any) -> float | None:
     s = _s(iso)
     if not s:
@@ -2813,27 +2823,33 @@ class Store:
 
     # ------------------------------------------------------------------------------------- statuses
     def set_status(self, candidate_id: str, status: str, note: str | None = None, who: str | None = None,
-                   when: Any = None, issue_type: str | None = None, seen: list | None = None) -> bool:
+                   when: Any = None, issue_type: str | None = None, seen: list | None = None,
+                   job: str | None = None) -> bool:
         """Change one candidate's status (one transaction).  Returns False when it already had it; a new note,
         checker or issue type given with the status it has is still kept (and a history row), as the import does.
         The id is taken whatever its case (``r-000012``), as ``merge_candidates`` and the import take it.
         A repair dated (``when``) before a sighting held is recorded and reopened at once; ``seen`` gets its
-        ``RepairSeenAfter`` (see ``_set_status``)."""
+        ``RepairSeenAfter`` (see ``_set_status``). ``job`` (``patrol status REGISTRY 工区-003 --set …``): the repair job
+        the change is made as; the history row's note says it (``job_note``: ``工区-003``, ``工区-003: <note>`` with a
+        note), the damage's own note (``status_note``, the lists' 備考) is ``note`` as given (none: it keeps its own)."""
         candidate_id = str(candidate_id).strip().upper()
+        said = job_note(job, note)  # the history's note (the note itself without a job)
         with self._txn():
             if (merged := self.merged_text(candidate_id)) is not None:
                 final = self.final_target(candidate_id)
                 raise UsageError(f"{merged}: its status is {final}'s (patrol status {self.path_word} {final} "
                                  "--set …)",
                                  self.path)
-            if self._set_status(candidate_id, status, note, who, when, issue_type, source="manual", seen=seen):
+            if self._set_status(candidate_id, status, note, who, when, issue_type, source="manual", seen=seen,
+                                said=said):
                 return True
             cur = self.status_of(candidate_id)
             (n0, w0, i0) = self.con.execute("SELECT status_note, checked_by, issue_type FROM candidates "
                                             "WHERE candidate_id=?", (candidate_id,)).fetchone()
             if (note and note != (n0 or "")) or (who and who != (w0 or "")) or (issue_type and issue_type != (i0 or "")):
                 try:
-                    self._annotate(candidate_id, cur, note or None, who or None, issue_type or None, when, "manual")
+                    self._annotate(candidate_id, cur, note or None, who or None, issue_type or None, when, "manual",
+                                   said=said)
                 except ValueError as e:
                     raise UsageError(f"{candidate_id}: {e}", self.path) from None
             return False
@@ -2879,12 +2895,13 @@ class Store:
         return note if given else _s(reopen[1])
 
     def _set_status(self, candidate_id: str, status: str, note, who, when, issue_type, source: str,
-                    seen: list | None = None) -> bool:
+                    seen: list | None = None, said: str | None = None) -> bool:
         """Change a status along ``TRANSITIONS`` (a history row); False: it had that status. A repair dated (``when``
         given; not one stamped with the clock's time) before a sighting the registry already holds is recorded and then reopened at once, as a drive merged after the repair
         would have (a history row ``repaired -> reopened`` of the same ``source``, its note naming the sighting and
         the repair date); a repair of the same date as the one a later sighting reopened changes nothing (False: the
-        same list imported again). Such a repair is appended to ``seen`` (``RepairSeenAfter``)."""
+        same list imported again). Such a repair is appended to ``seen`` (``RepairSeenAfter``). ``said``: the history
+        row's note where it is not ``note`` (``job_note``: the repair job the change was made as)."""
         status = normalize_status(status)
         if status not in STATUSES:
             raise UsageError(f"{candidate_id}: unknown status {status!r}; expected {CREW_STATUSES_TEXT}", self.path)
@@ -2931,7 +2948,8 @@ class Store:
         self.con.execute(f"UPDATE candidates SET {', '.join(sets)} WHERE candidate_id=?", (*vals, candidate_id))
         self.con.execute(
             "INSERT INTO status_history (candidate_id, at, from_status, to_status, who, note, issue_type, source) "
-            "VALUES (?,?,?,?,?,?,?,?)", (candidate_id, at, cur, status, _s(who), _s(note), _s(issue_type), source))
+            "VALUES (?,?,?,?,?,?,?,?)", (candidate_id, at, cur, status, _s(who), _s(said or note), _s(issue_type),
+                                         source))
         if after is not None:
             # seen after the repair date by a drive the registry already holds: reopened now, as a merge of that drive
             # after the repair would have (repaired_at and the crew's note stay; the history keeps the repair)
@@ -2968,8 +2986,10 @@ class Store:
         when = datetime.fromtimestamp(float(row[0]), self.tz).strftime("%Y-%m-%d %H:%M")
         return when, (drive[0].replace("|", ", ") if drive and drive[0] else None)
 
-    def _annotate(self, candidate_id: str, status: str, note, who, issue_type, when, source: str) -> None:
-        """A note / checker / issue type without a status change (kept, with a history row from = to)."""
+    def _annotate(self, candidate_id: str, status: str, note, who, issue_type, when, source: str,
+                  said: str | None = None) -> None:
+        """A note / checker / issue type without a status change (kept, with a history row from = to; ``said``: its
+        note where it is not ``note``, as for ``_set_status``)."""
         at, _ = self._when(when)
         sets, vals = [], []
         for col, v in (("status_note", note), ("checked_by", who), ("issue_type", issue_type)):
@@ -2979,7 +2999,8 @@ class Store:
         self.con.execute(f"UPDATE candidates SET {', '.join(sets)} WHERE candidate_id=?", (*vals, candidate_id))
         self.con.execute(
             "INSERT INTO status_history (candidate_id, at, from_status, to_status, who, note, issue_type, source) "
-            "VALUES (?,?,?,?,?,?,?,?)", (candidate_id, at, status, status, _s(who), _s(note), _s(issue_type), source))
+            "VALUES (?,?,?,?,?,?,?,?)", (candidate_id, at, status, status, _s(who), _s(said or note), _s(issue_type),
+                                         source))
         self._touch("candidates", "status_history")
 
     def _already_applied(self, cid: str, cur: str, code: str, ja: str, exported_at: str = "",

@@ -490,6 +490,75 @@ def test_a_districts_list_gives_the_ids_of_the_whole_list(blank, districts, tmp_
     assert len(held(store)) == len(whole)
 
 
+def _cut_through_a_job(store, tmp_path) -> tuple[float, dict]:
+    """A latitude cutting a job of the whole city's list (on a throw-away copy of ``store``) between two of its
+    damages, and the two halves' files (south, north: boxes around every damage, WGS 84)."""
+    import shutil
+
+    import geopandas as gpd
+    import shapely
+
+    probe = tmp_path / "probe.gpkg"
+    shutil.copy(store, probe)
+    whole, _ = listed(probe, tmp_path / "probe.csv")
+    d = damages(store).set_index("candidate_id")
+    ids = max(whole["candidate_ids"].str.split(";"), key=len)
+    lat = np.sort(d.loc[ids, "lat"].to_numpy(float))
+    k = int(np.argmax(np.diff(lat)))  # (the widest step: no damage of the city on the cut)
+    cut = float((lat[k] + lat[k + 1]) / 2)
+    assert np.abs(d["lat"].to_numpy(float) - cut).min() > 1e-6
+    pad = 0.01
+    x0, x1 = d["lon"].min() - pad, d["lon"].max() + pad
+    y0, y1 = d["lat"].min() - pad, d["lat"].max() + pad
+    files = {}
+    for name, box in (("south", shapely.box(x0, y0, x1, cut)), ("north", shapely.box(x0, cut, x1, y1))):
+        files[name] = tmp_path / f"cut-{name}.geojson"
+        gpd.GeoDataFrame({"名称": [name]}, geometry=[box], crs=4326).to_file(files[name])
+    return cut, files
+
+
+def test_district_lists_first_give_the_city_lists_ids(blank, tmp_path):  # noqa: F811
+    """An office that makes the districts' lists before the whole city's (a stretch crossing the districts' edge: its
+    part in each district): each district's part of that stretch has one id, the same in both districts' lists
+    whichever came first, and the city's list then gives the stretch that id: its ids are the districts' (no number
+    the districts took that the city's list skips), the record holds no other id; the districts' lists made again
+    give each of their jobs the id the city's list gives its damages; a map of one district (--format html --area)
+    draws its jobs with those ids too. (Before, each district numbered its part anew and the city's list kept one
+    of the two: the other id was skipped, and one district's list went on giving its own id.)"""
+    from typer.testing import CliRunner
+
+    import cli
+    from test_report_condition import page_data
+
+    store = fresh(blank, tmp_path)
+    cut, files = _cut_through_a_job(store, tmp_path)
+    south, _ = listed(store, tmp_path / "south.csv", "--area", files["south"])
+    north, _ = listed(store, tmp_path / "north.csv", "--area", files["north"])
+    whole, line = listed(store, tmp_path / "whole.csv")
+    assert line == f"job ids: {len(whole)} kept from earlier lists, 0 new, recorded in registry.gpkg", line
+    of = {c: job for ids, job in zip(whole["candidate_ids"], whole["job_id"]) for c in ids.split(";")}
+    d = damages(store).set_index("candidate_id")
+    crossing = [job for ids, job in zip(whole["candidate_ids"], whole["job_id"])
+                if len({bool(d.loc[c, "lat"] < cut) for c in ids.split(";")}) == 2]
+    assert crossing, "no job crosses the cut"
+    for part in (south, north):
+        for ids, job in zip(part["candidate_ids"], part["job_id"]):
+            assert {of[c] for c in ids.split(";")} == {job}, (ids, job)
+    assert all(job in set(south["job_id"]) & set(north["job_id"]) for job in crossing)
+    given = set(south["job_id"]) | set(north["job_id"])
+    assert given == set(whole["job_id"]) and held(store)["job_id"].tolist() == sorted(given)
+    assert sorted(given) == [f"工区-{i:03d}" for i in range(1, len(whole) + 1)]  # no number skipped
+    for name, first in (("south", south), ("north", north)):
+        again, line = listed(store, tmp_path / f"{name}-2.csv", "--area", files[name])
+        assert again[["job_id", "candidate_ids"]].equals(first[["job_id", "candidate_ids"]]), name
+        assert line.startswith(f"job ids: {len(first)} kept from earlier lists, 0 new"), line
+    r = CliRunner().invoke(cli.app, ["export", str(store), "--format", "html", "--roads", str(ROADS), "--area",
+                                     str(files["north"]), "--out", str(tmp_path / "north.html")])
+    assert r.exit_code == 0, r.output
+    rows = page_data(tmp_path / "north.html")["jobs"]["rows"]
+    assert [x["id"] for x in rows] == north["job_id"].tolist() and not any("p" in x for x in rows)
+
+
 # ---- a filled-in jobs list taken back (patrol import-verification): each row applied to every damage of its job
 
 AFTER = datetime(2026, 12, 28, 10, 0, tzinfo=JST)  # the import's clock: after the fixture's statuses (TYPED)
@@ -871,16 +940,16 @@ def test_a_damages_job_id_on_its_lists(blank, districts, tmp_path):  # noqa: F81
     assert {r["candidate_id"]: r["job_id"] for r in rows} == got
 
 
-def _status(store, monkeypatch, capsys, *ids, set_=None, who=None, at=None):
-    """``patrol status STORE ID … [--set S --who W --at DATE]`` in this process on the clock AFTER: (exit code, the
-    console's lines, its error lines)."""
+def _status(store, monkeypatch, capsys, *ids, set_=None, who=None, at=None, note=None):
+    """``patrol status STORE ID … [--set S --note N --who W --at DATE]`` in this process on the clock AFTER: (exit
+    code, the console's lines, its error lines)."""
     import cli
     from detector.errors import PatrolError
 
     monkeypatch.setattr("detector.config.now", lambda tz=None: AFTER.astimezone(tz))
     code = 0
     try:
-        cli.status(store, list(ids), set_, None, who, at, None)
+        cli.status(store, list(ids), set_, note, who, at, None)
     except PatrolError as e:
         code = e.exit_code
         print(f"error: {e}", file=__import__("sys").stderr)
@@ -976,3 +1045,48 @@ def test_a_damage_moved_to_another_job_is_of_that_one(blank, tmp_path, monkeypat
     assert out[-1] == "  earlier lists gave it also: " + ", ".join(f"{x} (now {new})" for x in sorted(small))
     code, out, _ = _status(store, monkeypatch, capsys, new)
     assert [ln.split()[0] for ln in out[1:]] == sorted(small)
+
+
+def _history(store, ids) -> dict[str, list[tuple]]:
+    """Each damage's history rows (from, to, who, note, source) in the order recorded."""
+    con = sqlite3.connect(store)
+    out: dict[str, list[tuple]] = {c: [] for c in ids}
+    for c, *row in con.execute("SELECT candidate_id, from_status, to_status, who, note, source FROM status_history "
+                               f"WHERE candidate_id IN ({','.join('?' * len(ids))}) ORDER BY hid", list(ids)):
+        out[c].append(tuple(row))
+    con.close()
+    return out
+
+
+def test_a_jobs_change_names_the_job_in_each_damages_history(blank, tmp_path, monkeypatch, capsys):  # noqa: F811
+    """`patrol status STORE 工区-00N --set S`: each damage's history row of the change says the job (its note:
+    ``工区-00N`` without --note, ``工区-00N: <note>`` with one), and `patrol status STORE R-…` shows it; the damage's
+    own note (the lists' 備考) is the --note as given, or the one it had (a crew's note is not replaced by the job's
+    id); a damage set by its own id: its history says no job."""
+    store = fresh(blank, tmp_path)
+    first, _ = listed(store, tmp_path / "1.csv")
+    row = next(r for _, r in first.iterrows() if int(r["n_damages"]) > 2)
+    job, ids = row["job_id"], row["candidate_ids"].split(";")
+    other = next(c for c in first["candidate_ids"].str.split(";").sum() if c not in ids)
+    crew = ids[0]  # a crew's note on one of them before
+    code, _, err = _status(store, monkeypatch, capsys, crew, set_="confirmed", note="深さ5cm")
+    assert code == 0, err
+    code, out, err = _status(store, monkeypatch, capsys, job, set_="scheduled", note="舗装業者A")
+    assert code == 0 and out[-1] == f"{job}: {len(ids)} of {len(ids)} open damages set to scheduled", (out, err)
+    code, out, err = _status(store, monkeypatch, capsys, job, set_="repaired", who="道路維持課", at="2026/12/24")
+    assert code == 0 and out[-1] == f"{job}: {len(ids)} of {len(ids)} open damages set to repaired", (out, err)
+    code, _, err = _status(store, monkeypatch, capsys, other, set_="scheduled", note="単独")
+    assert code == 0, err
+    hist = _history(store, [*ids, other])
+    for c in ids:
+        moves = [h for h in hist[c] if h[0] is not None]
+        assert moves[-2:] == [(moves[-2][0], "scheduled", None, f"{job}: 舗装業者A", "manual"),
+                              ("scheduled", "repaired", "道路維持課", job, "manual")], (c, hist[c])
+    assert hist[crew][1] == ("new", "confirmed", None, "深さ5cm", "manual")
+    assert hist[other][-1] == ("new", "scheduled", None, "単独", "manual")
+    notes = {c: n for c, (_, _, n) in _states(store).items()}
+    assert {notes[c] for c in ids} == {"舗装業者A"} and notes[other] == "単独"  # (the lists' 備考: the --note)
+    code, out, err = _status(store, monkeypatch, capsys, ids[1])
+    assert code == 0 and out[0] == f"{ids[1]}: repaired (補修済み) (舗装業者A)", out
+    assert any(ln.endswith(f"scheduled -> repaired  by 道路維持課  '{job}'  [manual]") for ln in out), out
+    assert any(ln.endswith(f"-> scheduled  '{job}: 舗装業者A'  [manual]") for ln in out), out

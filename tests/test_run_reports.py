@@ -245,3 +245,50 @@ def test_locate_into_the_registry_lists_the_reports_too(runs, tmp_path):
     feats = json.loads((tmp_path / "loc" / "candidates.geojson").read_text(encoding="utf-8"))["features"]
     assert {f["properties"]["candidate_id"]: str(f["properties"]["reports"]) for f in feats} == \
         {c: n for c, (n, _) in got.items()}
+
+
+def test_run_lists_and_report_give_each_damage_its_repair_job(runs, tmp_path):
+    """A run with --store into a registry holding a jobs list (patrol export --format jobs): its repair_list.csv,
+    candidates.geojson and report.html give each open damage its repair job (job_id, after reported_first, as the
+    registry's own list), the job the registry's list gives it; a damage repaired since the jobs list: empty. Into a
+    registry without a jobs list (the fixture's runs): no job_id at all. The run's list, filled in, imports as
+    before."""
+    from test_report_condition import page_data
+
+    d = runs["dir"]
+    head, _ = _read_list(d / "p2" / "repair_list.csv")
+    assert "job_id" not in head
+    assert "job_id" not in json.loads((d / "p2" / "candidates.geojson").read_text(encoding="utf-8"))["features"][0][
+        "properties"]
+    assert "job_id" not in [c["id"] for c in page_data(d / "p2" / "report.html")["columns"]]
+    store = tmp_path / "registry.gpkg"
+    shutil.copy(runs["store"], store)
+    ok(patrol("export", store, "--format", "jobs", "--roads", ROADS, "--out", tmp_path / "jobs.csv"))
+    of = {c: r["工区 job_id"] for r in _read_csv(tmp_path / "jobs.csv") for c in r["損傷ID candidate_ids"].split(";")}
+    _, p2 = _read_list(d / "p2" / "repair_list.csv")
+    done = next(r["candidate_id"] for r in p2 if r["candidate_id"] in of)  # repaired after the jobs list
+    ok(patrol("status", store, done, "--set", "repaired"))
+    shutil.copytree(d / "p2", tmp_path / "p2")  # (its resume state: the detections are not made again)
+    ok(patrol("run", need(TOYAMA / P2), "--roads", ROADS, "--out", tmp_path / "p2", "--config", runs["cfg"],
+              "--store", store))
+    ok(patrol("export", store, "--format", "csv", "--out", tmp_path / "registry.csv"))
+    registry = {r["candidate_id"]: r["job_id"] for r in _read_csv(tmp_path / "registry.csv")}
+    head, rows = _read_list(tmp_path / "p2" / "repair_list.csv")
+    assert head[head.index("reported_first") + 1] == "job_id" and head[head.index("job_id") + 1] == "status", head
+    got = {r["candidate_id"]: r["job_id"] for r in rows}
+    assert got == {c: registry[c] for c in got}
+    assert got[done] == "" and sum(1 for c, v in got.items() if v and v == of[c]) == len(got) - 1 >= 10, got
+    feats = json.loads((tmp_path / "p2" / "candidates.geojson").read_text(encoding="utf-8"))["features"]
+    keys = list(feats[0]["properties"])
+    assert keys[keys.index("reported_first") + 1] == "job_id", keys
+    assert {f["properties"]["candidate_id"]: f["properties"]["job_id"] or "" for f in feats} == got
+    page = page_data(tmp_path / "p2" / "report.html")
+    cols = [c["id"] for c in page["columns"]]
+    assert cols[cols.index("reported_first") + 1] == "job_id", cols
+    assert {c["candidate_id"]: c.get("job_id") or "" for c in page["candidates"]} == got
+    # the crew's list with the job column imports as before (the import reads no job_id of a repair list)
+    row = next(r for r in rows if r["job_id"])
+    row.update(status="confirmed", checked_by="佐藤")
+    _write_list(tmp_path / "crew.csv", head, rows)
+    r = ok(patrol("import-verification", store, tmp_path / "crew.csv"))
+    assert "applied 1" in r.stdout, r.stdout
