@@ -395,6 +395,8 @@ def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | No
     df = pd.DataFrame(recs, columns=OUT_COLUMNS)
     df["condition"] = df["condition"].astype("Int64")
     df["valid"] = df["valid"].astype(bool)
+    df["diagnosis"] = pd.Series([v if isinstance(v, str) else None for v in df["diagnosis"]], index=df.index,
+                                dtype=object)
     cols = list(OUT_COLUMNS)
     if period:
         rs = np.asarray(rec_seg, int)

@@ -331,3 +331,47 @@ def test_out_over_its_own_inputs_refused(reg, tmp_path):
     assert {p: p.read_bytes() for p in (path, roads)} == before
     r = patrol("stats", path, "--out", tmp_path / "月報.csv")  # another file: written as before
     assert r.returncode == 0 and (tmp_path / "月報.csv").stat().st_size > 0, r.stderr
+
+
+def test_crack_rate_of_each_bin_is_its_damages_area(reg, tmp_path):
+    """The registry's export: each row's crack_area_m2 is the hand-computed sum over the open damages in it (a D00
+    0.3 m² per metre of est_length_m, a D10 per metre of est_width_m, D20 and D40 est_width_m × est_length_m; none
+    without a size, counted in n_no_estimate), crack_rate that over surveyed_m × segments.survey_width_m (3 m) in %,
+    one decimal, diagnosis I/II/III from it at 20 and 40 % where the row is valid (null where not), mci_crack
+    10 - 2.23 C^0.3."""
+    path, cfg, _ = reg
+    with Store.for_config(path, cfg) as st:
+        dmg = st.query(status=list(OPEN_STATUSES), lists=False)
+    out = tmp_path / "segments.geojson"
+    export(path, out)
+    gj = json.loads(out.read_text(encoding="utf-8"))
+    rows = pd.DataFrame([f["properties"] for f in gj["features"]])
+    w, ln = (pd.to_numeric(dmg[c], errors="coerce") for c in ("est_width_m", "est_length_m"))
+    area = np.select([dmg["class"] == "D00", dmg["class"] == "D10"], [0.3 * ln, 0.3 * w], w * ln)
+    sized = np.isfinite(area) & (area > 0)
+    dmg = dmg.assign(area=np.where(sized, area, 0.0), missing=~sized, ch=pd.to_numeric(dmg["chainage_m"]))
+    width = cfg.segments.survey_width_m
+    assert width == 3.0
+    checked = 0
+    for r in rows.itertuples():
+        on = dmg[dmg["segment_id"] == r.segment_id]
+        seg_len = rows[(rows["segment_id"] == r.segment_id) & (rows["level"] == "segment")]["length_m"].iloc[0]
+        last = abs(r.to_m - seg_len) < 0.01
+        inside = on[(on["ch"] >= r.from_m - 1e-6) & ((on["ch"] < r.to_m) | last)]
+        assert len(inside) == r.n_total, r
+        assert r.crack_area_m2 == pytest.approx(inside["area"].sum(), abs=0.006), r
+        assert r.n_no_estimate == int(inside["missing"].sum()), r
+        if r.surveyed_m > 0:
+            rate = round(min(100 * inside["area"].sum() / (r.surveyed_m * width), 100.0), 1)
+            assert r.crack_rate == pytest.approx(rate, abs=0.051), r  # (surveyed_m as written: 2 decimals)
+            assert r.mci_crack == pytest.approx(round(10 - 2.23 * r.crack_rate ** 0.3, 1)), r
+            want = "I" if r.crack_rate < 20 else "II" if r.crack_rate < 40 else "III"
+            assert (r.diagnosis if r.valid else pd.isna(r.diagnosis)) == (want if r.valid else True), r
+        else:
+            assert pd.isna(r.crack_rate) and pd.isna(r.diagnosis), r
+        checked += inside["area"].sum() > 0
+    assert checked >= 20  # rows with crack area
+    bins = rows[rows["level"] == "bin100"]
+    assert bins["crack_area_m2"].sum() == pytest.approx(dmg["area"].sum(), abs=0.05)  # every damage in one bin
+    assert rows[rows["valid"]]["diagnosis"].notna().all() and rows[~rows["valid"]]["diagnosis"].isna().all()
+    assert (rows["crack_rate"].dropna() > 0).sum() >= 20 and rows["crack_rate"].max() < 100
