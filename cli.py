@@ -1352,6 +1352,7 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
             "status_filter": statuses, "since": since_d.isoformat() if since_d else None,
             "first_frame": when(t.min()) if len(t) else None, "last_frame": when(t.max()) if len(t) else None,
             "frames": int(len(frames)), "drives": int(frames["drive"].nunique()), "damages": int(len(df)),
+            "survey_width_m": float(cfg.segments.survey_width_m),  # the crack rate's area: surveyed_m × this
             "generated": cfg.now().isoformat(timespec="seconds")}
     if district is not None:
         meta["area"] = {"file": district.path.name, "where": area_where, "name": district.label}

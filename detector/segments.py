@@ -17,14 +17,27 @@
   (exact for a straight line); the pieces are unioned per segment.  ``coverage`` = surveyed_m / length_m.
 - ``valid``: coverage >= ``cfg.segments.min_coverage`` (default 50 %).
 - ``damage_index``: weighted damage count per 100 m *surveyed*:
-  ``100 * sum_c weight_c * n_c / surveyed_m`` with ``cfg.segments.weights`` (D00 1, D10 1, D20 3, D40 5).
-  This is a density-style stand-in for the crack ratio of the Japanese MCI (which needs crack areas we do
-  not measure): a pothole weighs like five linear cracks.  NaN when nothing was surveyed.
+  ``100 * sum_c weight_c * n_c / surveyed_m`` with ``cfg.segments.weights`` (D00 1, D10 1, D20 3, D40 5):
+  a pothole weighs like five linear cracks.  NaN when nothing was surveyed.  (The crack rate below estimates
+  the MCI's crack ratio from the damages' sizes; this count-based index and ``condition`` stay as they were.)
 - ``condition``: 1 (good) .. 5 (bad) from ``damage_index`` and ``cfg.segments.thresholds`` (upper bounds of
   classes 1..4; default 2, 5, 10, 20 per 100 m: one crack in a fully surveyed 100 m bin is class 1, one
   pothole is 3; one pothole in a 20 m bin is 5).  Null (pandas ``<NA>``) when not ``valid``: an unsurveyed road
   is never called good.
 - ``severity_max``: the largest candidate ``severity`` (NaN without candidates / column).
+- ``crack_area_m2``: the crack area of the counted candidates (``crack_area``: from each one's class and estimated
+  size, ``est_width_m`` across the road × ``est_length_m`` along it, as the 舗装調査・試験法便覧 mesh method counts
+  area: a linear crack 0.3 m² per metre, D00 along its length, D10 along its width; D20 and D40 width × length).
+  An estimate from the best box on a flat-road camera model, not a measured area (no mesh survey).  A candidate
+  counts whole in the bin holding its chainage.  ``n_no_estimate``: the counted candidates without a size (not in
+  the area; the rate is low by theirs).
+- ``crack_rate``: ひび割れ率 %, ``100 * crack_area_m2 / (surveyed_m * cfg.segments.survey_width_m)`` (default 3.0 m,
+  one lane), one decimal, at most 100; NaN when nothing was surveyed (as ``damage_index``).
+- ``diagnosis``: 診断区分 of 舗装点検要領 (H28.10) from the crack rate as written: "I" (健全) below 20 %, "II"
+  (表層機能保持段階) from 20 %, "III" (修繕段階) from 40 % (``DIAGNOSIS_BOUNDS``); None when not ``valid``, as
+  ``condition``.
+- ``mci_crack``: MCI1 = 10 - 2.23 C^0.3 of the crack rate, one decimal: an UPPER bound of the MCI (the least of MCI,
+  MCI0, MCI1, MCI2; rutting and roughness are not measured by a camera).
 - the kept road fields (``roads.keep_fields``, under their output names ``export.road_columns``: ``road_<name>``
   where one is named like a column of ours, ``level`` and ``condition`` included) right after ``road_name``, on every
   row of the segment, its bins too: the segment's own values as ``RoadNetwork.fields`` holds them (int, float, str,

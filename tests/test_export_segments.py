@@ -351,7 +351,7 @@ def test_crack_rate_of_each_bin_is_its_damages_area(reg, tmp_path):
     sized = np.isfinite(area) & (area > 0)
     dmg = dmg.assign(area=np.where(sized, area, 0.0), missing=~sized, ch=pd.to_numeric(dmg["chainage_m"]))
     width = cfg.segments.survey_width_m
-    assert width == 3.0
+    assert width == 3.0 and gj["patrol"]["survey_width_m"] == width  # the file says which width its rates took
     checked = 0
     for r in rows.itertuples():
         on = dmg[dmg["segment_id"] == r.segment_id]
