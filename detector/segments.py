@@ -448,8 +448,143 @@ def _road_value(v):
     return v
 
 
-#: ``patrol export --format segments``: the file's format by its name
+#: ``patrol export --format segments``: the file's format by its name (a map: ``write_segments``)
 SEGMENT_FILES = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg"}
+#: ... and the same rows as a table, without their lines (``write_segments_table``): the 100 m sections a 舗装点検
+#: report is typed from
+SEGMENT_TABLE_FILES = {".csv": "csv", ".xlsx": "xlsx"}
+#: the table's headings (日本語; English: the column's name); a class's count ``n_D00`` … its class name
+TABLE_HEADINGS = {
+    "level": "区分", "segment_id": "区間ID", "road_name": "路線名", "bin_index": "区間内番号", "from_m": "始点(m)",
+    "to_m": "終点(m)", "length_m": "延長(m)", "surveyed_m": "調査延長(m)", "coverage": "調査率", "valid": "判定可",
+    "n_total": "損傷数", "damage_index": "損傷指数", "condition": "状態区分", "severity_max": "最大重要度",
+    "crack_area_m2": "ひび割れ面積(m²)", "crack_rate": "ひび割れ率(%)", "diagnosis": "診断区分",
+    "mci_crack": "MCI上限", "n_no_estimate": "面積推定なし", "first_surveyed": "初回調査", "last_surveyed": "最終調査"}
+#: the xlsx's number formats
+TABLE_FORMATS = {"from_m": "0.0", "to_m": "0.0", "length_m": "0.0", "surveyed_m": "0.0", "coverage": "0%",
+                 "damage_index": "0.00", "severity_max": "0.00", "crack_area_m2": "0.00", "crack_rate": "0.0",
+                 "mci_crack": "0.0"}
+
+
+def table_columns(gdf, cfg=None) -> list[tuple[str, str, str]]:
+    """The table's columns (name, 日本語, English) in the rows' order, without the geometry: ours headed by
+    ``TABLE_HEADINGS`` (a class's count by its class name, ``n_D00`` 縦ひび割れ), a kept road field by its own name."""
+    classes = getattr(cfg, "classes", None) or {}
+    out = []
+    for c in gdf.columns:
+        if c == gdf.geometry.name:
+            continue
+        ja = TABLE_HEADINGS.get(c)
+        if ja is None and c.startswith("n_") and c[2:] in CLASS_IDS:
+            spec = classes.get(c[2:]) if hasattr(classes, "get") else None
+            ja = f"{c[2:]} {spec.name_ja}" if spec is not None else c[2:]
+        out.append((c, ja or c, c))
+    return out
+
+
+def _table_value(c: str, v):
+    """A row's value for the table: None for a gap (NaN, NA, ""), numpy's as Python's, ours rounded as the GeoJSON
+    (4 decimals), a kept road field as read."""
+    v = _road_value(v)
+    if isinstance(v, str) and not v and c in OUT_COLUMNS:
+        return None
+    if isinstance(v, float) and c in OUT_COLUMNS:
+        return round(v, 4)
+    return v
+
+
+def write_segments_table(gdf, path: str | Path, cfg=None, meta: dict | None = None) -> None:
+    """``gdf`` (``segment_condition``'s rows, all levels, in their order) as a table, atomically: CSV (UTF-8 with BOM,
+    each heading ``日本語 name``, formula-safe: ``export.write_headed_csv``) or an xlsx (sheet ``segments``, headed
+    日本語 over the name, printable A4 landscape, filter on the heading row; sheet ``legend``: what the crack rate
+    is and how it was estimated, the registry's ``meta``)."""
+    from .export import safe_cell, write_headed_csv
+
+    path = Path(path)
+    kind = SEGMENT_TABLE_FILES.get(path.suffix.lower())
+    cols = table_columns(gdf, cfg)
+    names = [c for c, _, _ in cols]
+    rows = [tuple(_table_value(c, v) for c, v in zip(names, r)) for r in gdf[names].itertuples(index=False, name=None)]
+    if kind == "csv":
+        def cell(v):
+            if isinstance(v, bool):
+                return "TRUE" if v else "FALSE"  # as Excel writes and reads them
+            if isinstance(v, (int, float)):  # a number, not a formula (bin_index -1 stays -1)
+                return "" if v != v else str(v)
+            return safe_cell(v)
+
+        write_headed_csv(path, cols, rows, cell)
+        return
+    if kind != "xlsx":
+        raise ValueError(f"{path.name}: a segments table is X.csv or X.xlsx")
+    _write_table_xlsx(path, cols, rows, cfg, meta)
+
+
+def _write_table_xlsx(path: Path, cols, rows, cfg, meta) -> None:
+    import io
+    from datetime import datetime
+
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
+    from . import __version__
+    from .atomic import atomic_write
+    from .report import _now, xlsx_cell, xlsx_header, xlsx_legend_rows, xlsx_print_setup
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "segments"
+    widths = xlsx_header(ws, cols)
+    for i, row in enumerate(rows, 2):
+        for j, ((name, _, _), v) in enumerate(zip(cols, row), 1):
+            if name in PERIOD_COLUMNS and v:
+                v = datetime.fromisoformat(str(v)).replace(tzinfo=None)  # the local time as written (Excel: no zone)
+            widths[j - 1] = max(widths[j - 1], xlsx_cell(ws.cell(row=i, column=j), v, TABLE_FORMATS.get(name), 8))
+    for j, wd in enumerate(widths, 1):
+        ws.column_dimensions[get_column_letter(j)].width = wd
+    ws.freeze_panes = "D2"
+    xlsx_print_setup(ws, len(cols), len(rows))
+    who = getattr(cfg, "municipality", "") if cfg is not None else ""
+    ws.oddHeader.center.text = "路面状態 road condition" + (f" — {who}" if who and who != "default" else "")
+    width = float(getattr(getattr(cfg, "segments", None), "survey_width_m", 3.0))
+    lg = wb.create_sheet("legend")
+    for col, w in zip("ABC", (24, 60, 70)):
+        lg.column_dimensions[col].width = w
+    legend: list[tuple] = [("路面状態 / Road condition",), ()]
+    if cfg is not None:
+        legend += [("自治体 municipality", who), ("作成日時 generated", _now(cfg).strftime("%Y-%m-%d %H:%M:%S %z"))]
+    legend.append(("version", f"road-patrol {__version__}"))
+    for key, v in (meta or {}).items():
+        if key == "generated" and cfg is not None:
+            continue  # (above)
+        legend.append((key, json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v))
+    legend += [
+        ("区分 level", "segment: 区間全体。bin100 / bin20: 区間の始点から 100 m / 20 m ごと (舗装点検の評価単位は bin100)",
+         "segment: the whole segment; bin100 / bin20: each 100 m / 20 m from its start (bin100: the 舗装点検 section)"),
+        ("ひび割れ率 crack rate",
+         f"推定値: 各損傷の推定寸法から求めたひび割れ面積 / (調査延長 × 調査幅 {width:g} m, segments.survey_width_m) × 100。"
+         "面積はメッシュ法 (舗装調査・試験法便覧) にならい、縦ひび割れ D00 は長さ 1 m あたり 0.3 m²、横ひび割れ D10 は幅 "
+         "1 m あたり 0.3 m²、亀甲状ひび割れ D20・ポットホール D40 は推定面積。寸法の推定がない損傷は面積に入れない "
+         "(面積推定なし)。写真からの推定で、メッシュ調査の測定値ではない: 詳細調査に回す区間を選ぶために使う",
+         f"an estimate: the crack area from each damage's estimated size / (surveyed m × {width:g} m surveyed width, "
+         "segments.survey_width_m) × 100. Area as the mesh method counts it: a longitudinal crack D00 0.3 m² per "
+         "metre of its length, a transverse crack D10 0.3 m² per metre of its width, alligator cracking D20 and a "
+         "pothole D40 their estimated area; a damage without a size is left out (n_no_estimate). From photos, not "
+         "a mesh survey: for choosing the sections to survey in detail"),
+        ("診断区分 diagnosis", "舗装点検要領 (平成28年10月): I 健全 (ひび割れ率 20 % 未満)、II 表層機能保持段階 (20 % 以上 "
+         "40 % 未満)、III 修繕段階 (40 % 以上)。調査率が segments.min_coverage 未満の行は空欄",
+         "I sound (crack rate below 20 %), II surface repair stage (20 % to below 40 %), III repair stage (40 % or "
+         "more); empty where the row was surveyed too little to rate (valid false)"),
+        ("MCI上限 mci_crack", "ひび割れ率だけの MCI (10 − 2.23 C^0.3)。わだち掘れ・平たん性を測っていないので、実際の MCI "
+         "はこの値以下", "the MCI from the crack rate alone (10 − 2.23 C^0.3): rutting and roughness are not "
+         "measured, so the road's MCI is at most this"),
+        (), ("列 column", "見出し (ja)", "heading (en)")]
+    legend += [(c, ja, en) for c, ja, en in cols]
+    xlsx_legend_rows(lg, legend)
+    with atomic_write(path, "wb") as fh:
+        buf = io.BytesIO()
+        wb.save(buf)
+        fh.write(buf.getvalue())
 
 
 def on_network(cands: pd.DataFrame, net, cfg) -> tuple[pd.DataFrame, int]:
