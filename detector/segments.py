@@ -645,7 +645,9 @@ def write_segments(gdf, path: str | Path, meta: dict | None = None, layer: str =
     try:
         seg = gdf.copy()
         for c in seg.columns:  # a kept road field: its values as read (None a gap); text where types mix
-            if c != seg.geometry.name and seg[c].dtype == object:
+            if c == "diagnosis":  # TEXT even where every row is null (none valid), not the INTEGER of no values
+                seg[c] = pd.array([v if isinstance(v, str) else None for v in seg[c]], dtype="string")
+            elif c != seg.geometry.name and seg[c].dtype == object:
                 vals = [_road_value(v) for v in seg[c]]
                 kinds = {type(v) for v in vals if v is not None}
                 if kinds <= {int} or kinds <= {int, float}:

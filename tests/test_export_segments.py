@@ -217,7 +217,7 @@ def test_refused(registry, tmp_path):
     path, _, _ = registry
     roads = TOYAMA / "roads.geojson"
     for args, flag in [(["--status", "new,fixed", "--out", tmp_path / "a.geojson"], "--status"),
-                       (["--out", tmp_path / "a.csv"], "--out"),
+                       (["--out", tmp_path / "a.kml"], "--out"),  # (a.csv, a.xlsx: the table)
                        (["--crs", "EPSG:6675", "--out", tmp_path / "a.gpkg"], "--crs"),
                        (["--max-mb", "5", "--out", tmp_path / "a.geojson"], "--max-mb"),
                        (["--encoding", "utf-8", "--out", tmp_path / "a.gpkg"], "--encoding")]:
