@@ -1090,7 +1090,8 @@ def export(
                                                      "damage's photo beside its particulars, 3 a page "
                                                      "(import-verification takes it back filled in); "
                                                      "segments: the condition of the road network (per segment and "
-                                                     "bin) from every drive the registry holds, needs --roads; due: "
+                                                     "bin, with the estimated crack rate and 診断区分) from every drive "
+                                                     "the registry holds, needs --roads; due: "
                                                      "the network's segments on a patrol cycle (config survey:; "
                                                      "zero-length ones left out) with their last patrol and when the "
                                                      "next is due, most overdue first, needs --roads; reports: "
@@ -1100,7 +1101,7 @@ def export(
                                                      "one road bundled, most severe first, needs --roads"),
     out: Path = typer.Option(..., "--out", help="the file to write (shp: X.shp, or X.zip for the files zipped; "
                                                 "ledger: X.xlsx; reports: X.csv or X.xlsx; due, jobs: X.csv, X.xlsx, X.geojson, X.json or X.gpkg; "
-                                                "segments: X.geojson, X.json or X.gpkg)"),
+                                                "segments: X.geojson, X.json, X.gpkg, X.csv or X.xlsx)"),
     status_: Optional[List[str]] = typer.Option(None, "--status", help="only these statuses (repeatable or comma-separated; open, 未対応: "
                                                                           "new, confirmed, scheduled, reopened)"),
     since: Optional[str] = typer.Option(None, "--since", help="only candidates seen on or after this date (YYYY-MM-DD, 2026/1/5, 2026年1月5日, 令和8年1月5日, 11/26; README: Dates a crew writes); segments: and only the frames taken since"),
@@ -1323,7 +1324,8 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
     the survey: every positioned frame of every drive held whose look was good (a frame too dark, glared or blurred
     showed nothing), those taken since ``--since`` (and the damages seen since) with it."""
     from detector.errors import UsageError
-    from detector.segments import SEGMENT_FILES, condition_statuses, registry_condition, write_segments
+    from detector.segments import (SEGMENT_FILES, SEGMENT_TABLE_FILES, condition_statuses, registry_condition,
+                                   write_segments, write_segments_table)
 
     for flag, v, why in (("--crs", crs, "its GeoJSON is WGS 84, its GeoPackage in the road network's CRS"),
                          ("--encoding", encoding, "its GeoJSON and GeoPackage are UTF-8; --encoding is the Shapefile's"),
@@ -1335,8 +1337,9 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
     if roads is None:
         raise UsageError("--format segments needs the road network (--roads ROADS): the condition is per segment of "
                          "it", None, "--roads")
-    if Path(out).suffix.lower() not in SEGMENT_FILES:
-        raise UsageError(f"{Path(out).name}: --format segments writes X.geojson, X.json or X.gpkg", None, "--out")
+    if Path(out).suffix.lower() not in {**SEGMENT_FILES, **SEGMENT_TABLE_FILES}:
+        raise UsageError(f"{Path(out).name}: --format segments writes X.geojson, X.json, X.gpkg, X.csv or X.xlsx",
+                         None, "--out")
     statuses = condition_statuses(_status_option(status_))  # the open ones unless --status says (a run's too)
     cfg = _config(config)
     since_d = _day_option(since, cfg, "--since")
@@ -1361,12 +1364,16 @@ def _export_segments(store: Path, out: Path, status_, since: Optional[str], road
             "status_filter": statuses, "since": since_d.isoformat() if since_d else None,
             "first_frame": when(t.min()) if len(t) else None, "last_frame": when(t.max()) if len(t) else None,
             "frames": int(len(frames)), "drives": int(frames["drive"].nunique()), "damages": int(len(df)),
+            "survey_width_m": float(cfg.segments.survey_width_m),  # the crack rate's area: surveyed_m × this
             "generated": cfg.now().isoformat(timespec="seconds")}
     if district is not None:
         meta["area"] = {"file": district.path.name, "where": area_where, "name": district.label}
     from detector import qgisstyle
 
-    write_segments(seg, out, meta, style=lambda g, layer: qgisstyle.condition(g, layer, cfg))
+    if Path(out).suffix.lower() in SEGMENT_TABLE_FILES:  # the same rows without their lines (the 100 m table)
+        write_segments_table(seg, out, cfg, meta)
+    else:
+        write_segments(seg, out, meta, style=lambda g, layer: qgisstyle.condition(g, layer, cfg))
     for msg in net.read_warnings:
         err_console.print(f"warning: {msg}", soft_wrap=True, markup=False, highlight=False)
     if placed:

@@ -345,6 +345,10 @@ class SegmentsSpec(_Strict):
         description="damage index upper bounds of condition classes 1..4 (above the last: 5)")
     coverage_radius_m: float = Field(15.0, gt=0, description="road within this of an ok frame position counts as surveyed")
     min_coverage: float = Field(0.5, gt=0, le=1.0, description="a segment/bin is valid when this share of it was surveyed")
+    survey_width_m: float = Field(
+        3.0, gt=0, le=20.0, description="the width of road (m) the camera surveys along a segment: the crack rate "
+        "(ひび割れ率) is the damages' crack area over surveyed_m × this; 3.0, one lane of a municipal road (道路構造令: "
+        "2.75-3.5 m), as 舗装点検要領 rates each lane")
 
     @field_validator("thresholds")
     @classmethod

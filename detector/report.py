@@ -1167,6 +1167,13 @@ def _metric(g):
     return g
 
 
+def _diagnosis_words() -> dict:
+    """report.html's words for 診断区分 (``segments.DIAGNOSIS``): {"I": [日本語, English], ...}."""
+    from .segments import DIAGNOSIS, DIAGNOSIS_WORDS
+
+    return {k: list(w) for k, w in zip(DIAGNOSIS, DIAGNOSIS_WORDS)}
+
+
 def condition_lines(segments, simplify_m: float = 2.0) -> list[dict]:
     """report.html's road-condition layer from ``segments.segment_condition`` rows (a run's segments.geojson, the
     registry's ``--format segments``): the whole segments (``level == "segment"``, not the bins) that some frame
@@ -1175,8 +1182,11 @@ def condition_lines(segments, simplify_m: float = 2.0) -> list[dict]:
     rate), each ``{"d": line (as _road_lines, simplified by simplify_m), "id": segment_id, "n": road name,
     "c": condition 1..5 or None (not valid, not surveyed), "di": damage index per 100 m (None: not surveyed),
     "cov": coverage %, "m": surveyed m, "L": length m, "k": [n_D00, n_D10, n_D20, n_D40], "t0"/"t1": the day
-    first/last surveyed by a frame of good look (``first_surveyed``/``last_surveyed``, YYYY-MM-DD; where known)}``,
-    numbers rounded (whole ones as integers): a city's 6,634 surveyed segments 1.05 MB."""
+    first/last surveyed by a frame of good look (``first_surveyed``/``last_surveyed``, YYYY-MM-DD; where known),
+    "cr": the estimated crack rate % (ひび割れ率, ``crack_rate``; None: not surveyed), "dg": 診断区分 I/II/III
+    (``diagnosis``; None: not valid), "mci": MCI from the crack rate alone (``mci_crack``, an upper bound), "ne": the
+    damages without a size estimate (``n_no_estimate``; only where some)}``, numbers rounded (whole ones as
+    integers): a city's 6,634 surveyed segments 1.05 MB."""
     if segments is None or len(segments) == 0:
         return []
     import geopandas as gpd
@@ -1200,6 +1210,11 @@ def condition_lines(segments, simplify_m: float = 2.0) -> list[dict]:
     m_exact = np.nan_to_num(pd.to_numeric(g["surveyed_m"], errors="coerce").to_numpy(float))
     surveyed = np.round(m_exact).astype(int).tolist()
     length = np.round(pd.to_numeric(g["length_m"], errors="coerce").to_numpy(float)).astype(int).tolist()
+    has_cr = "crack_rate" in g.columns  # (segments.segment_condition's rows have it; a table of older columns not)
+    cr = pd.to_numeric(g["crack_rate"], errors="coerce").to_numpy(float) if has_cr else None
+    mci = pd.to_numeric(g["mci_crack"], errors="coerce").to_numpy(float) if has_cr else None
+    dg = [v if isinstance(v, str) else None for v in g["diagnosis"]] if has_cr else None
+    ne = pd.to_numeric(g["n_no_estimate"], errors="coerce").fillna(0).to_numpy(int) if has_cr else None
 
     def num(v: float, nd: int):
         v = round(float(v), nd)
@@ -1218,6 +1233,12 @@ def condition_lines(segments, simplify_m: float = 2.0) -> list[dict]:
                "di": num(di[k], 2) if np.isfinite(di[k]) else None,
                "cov": num(100.0 * cov[k], 1) if np.isfinite(cov[k]) else None,
                "m": surveyed[k], "L": length[k], "k": counts[k]}
+        if has_cr:  # the estimated crack rate, 診断区分 (None where not valid, as "c"), MCI's upper bound
+            rec["cr"] = num(cr[k], 1) if np.isfinite(cr[k]) else None
+            rec["dg"] = dg[k]
+            rec["mci"] = num(mci[k], 1) if np.isfinite(mci[k]) else None
+            if ne[k]:
+                rec["ne"] = int(ne[k])
         if not m_exact[k] > 0:  # damages here, no frame surveyed it (README: the road-condition layer)
             rec["ns"] = 1
         if day(t0[k]) or day(t1[k]):
@@ -1531,7 +1552,8 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None,
                        "radius": float(getattr(getattr(cfg, "segments", None), "coverage_radius_m", 15.0)),
                        "thresholds": [float(t) for t in getattr(getattr(cfg, "segments", None), "thresholds",
                                                                   CONDITION_THRESHOLDS)],
-                       "minCoverage": min_cov},
+                       "minCoverage": min_cov, "diagnosis": _diagnosis_words(),
+                       "width": float(getattr(getattr(cfg, "segments", None), "survey_width_m", 3.0))},
         # the patrol-due layer (README: report.html): the segments on a patrol cycle by their due state on ``at``
         "due": {"lines": due_lines(due), "at": due.at.isoformat() if due is not None else None,
                 "soon": DUE_SOON_DAYS, "colors": DUE_COLORS, "words": DUE_WORDS},
@@ -2427,6 +2449,13 @@ _APP_JS = r"""
     if (s.ns) row("判定 rating", nsWhy());
     else if (!s.c) row("判定 rating", "調査 " + fmt(s.cov) + " % < " + Math.round(100 * (CD.minCoverage || 0.5)) + " %: 判定に不足 / too little surveyed to rate");
     row("損傷指数 damage index", s.di === null ? "—" : fmt(s.di, 2) + " / 100 m");
+    if ("cr" in s) {  // the crack rate estimated from the damages' sizes (README: the condition of the network)
+      row("ひび割れ率 (推定) est. crack rate", s.cr === null ? "—" : fmt(s.cr, 1) + " % (幅 width " + fmt(CD.width || 3) + " m"
+          + (s.ne ? "; 面積推定なし no size estimate: " + s.ne : "") + ")");
+      var dw = (CD.diagnosis || {})[s.dg];
+      row("診断区分 diagnosis", s.dg ? s.dg + " " + (dw ? dw[0] + " / " + dw[1] : "") : "—");
+      row("MCI ≤ (ひび割れのみ / cracks only)", s.mci === null ? "—" : "≤ " + fmt(s.mci, 1));
+    }
     row("調査率 coverage", fmt(s.cov) + " %");
     row("調査延長 surveyed", s.m + " m / " + s.L + " m");
     D.classes.forEach(function (c, j) { if (j < s.k.length) row(c.id + " " + c.ja + " / " + c.en, s.k[j]); });

@@ -17,14 +17,27 @@
   (exact for a straight line); the pieces are unioned per segment.  ``coverage`` = surveyed_m / length_m.
 - ``valid``: coverage >= ``cfg.segments.min_coverage`` (default 50 %).
 - ``damage_index``: weighted damage count per 100 m *surveyed*:
-  ``100 * sum_c weight_c * n_c / surveyed_m`` with ``cfg.segments.weights`` (D00 1, D10 1, D20 3, D40 5).
-  This is a density-style stand-in for the crack ratio of the Japanese MCI (which needs crack areas we do
-  not measure): a pothole weighs like five linear cracks.  NaN when nothing was surveyed.
+  ``100 * sum_c weight_c * n_c / surveyed_m`` with ``cfg.segments.weights`` (D00 1, D10 1, D20 3, D40 5):
+  a pothole weighs like five linear cracks.  NaN when nothing was surveyed.  (The crack rate below estimates
+  the MCI's crack ratio from the damages' sizes; this count-based index and ``condition`` stay as they were.)
 - ``condition``: 1 (good) .. 5 (bad) from ``damage_index`` and ``cfg.segments.thresholds`` (upper bounds of
   classes 1..4; default 2, 5, 10, 20 per 100 m: one crack in a fully surveyed 100 m bin is class 1, one
   pothole is 3; one pothole in a 20 m bin is 5).  Null (pandas ``<NA>``) when not ``valid``: an unsurveyed road
   is never called good.
 - ``severity_max``: the largest candidate ``severity`` (NaN without candidates / column).
+- ``crack_area_m2``: the crack area of the counted candidates (``crack_area``: from each one's class and estimated
+  size, ``est_width_m`` across the road × ``est_length_m`` along it, as the 舗装調査・試験法便覧 mesh method counts
+  area: a linear crack 0.3 m² per metre, D00 along its length, D10 along its width; D20 and D40 width × length).
+  An estimate from the best box on a flat-road camera model, not a measured area (no mesh survey).  A candidate
+  counts whole in the bin holding its chainage.  ``n_no_estimate``: the counted candidates without a size (not in
+  the area; the rate is low by theirs).
+- ``crack_rate``: ひび割れ率 %, ``100 * crack_area_m2 / (surveyed_m * cfg.segments.survey_width_m)`` (default 3.0 m,
+  one lane), one decimal, at most 100; NaN when nothing was surveyed (as ``damage_index``).
+- ``diagnosis``: 診断区分 of 舗装点検要領 (H28.10) from the crack rate as written: "I" (健全) below 20 %, "II"
+  (表層機能保持段階) from 20 %, "III" (修繕段階) from 40 % (``DIAGNOSIS_BOUNDS``); None when not ``valid``, as
+  ``condition``.
+- ``mci_crack``: MCI1 = 10 - 2.23 C^0.3 of the crack rate, one decimal: an UPPER bound of the MCI (the least of MCI,
+  MCI0, MCI1, MCI2; rutting and roughness are not measured by a camera).
 - the kept road fields (``roads.keep_fields``, under their output names ``export.road_columns``: ``road_<name>``
   where one is named like a column of ours, ``level`` and ``condition`` included) right after ``road_name``, on every
   row of the segment, its bins too: the segment's own values as ``RoadNetwork.fields`` holds them (int, float, str,
@@ -53,6 +66,51 @@ from .export import _after_road_name, road_columns
 
 #: the registry's export (``patrol export --format segments``): when the frames that surveyed a segment were taken
 PERIOD_COLUMNS = ["first_surveyed", "last_surveyed"]
+
+#: crack area per metre of a linear crack (D00, D10), m²/m: the mesh method (舗装調査・試験法便覧 S029) counts a
+#: 0.5 m cell crossed by one crack as 0.15 m², so a crack L m long crossing L / 0.5 cells is 0.3 L m²
+CRACK_M2_PER_M = 0.15 / 0.5
+#: the crack rate's bounds of 診断区分 II and III (舗装点検要領, 平成28年10月: 損傷レベル 小 0-20 %, 中 20-40 %,
+#: 大 40 % or more): below the first I, from the first II, from the second III
+DIAGNOSIS_BOUNDS = (20.0, 40.0)
+#: 診断区分 (I, II, III) and their words (日本語, English)
+DIAGNOSIS = ("I", "II", "III")
+DIAGNOSIS_WORDS = (("健全", "sound"), ("表層機能保持段階", "surface repair stage"), ("修繕段階", "repair stage"))
+
+
+def crack_area(cls, width, length) -> tuple[np.ndarray, np.ndarray]:
+    """Each damage's crack area (m², as the mesh method counts it) from its class and estimated size (``est_width_m``
+    across the road, ``est_length_m`` along it), and whether it has none: a longitudinal crack D00
+    ``CRACK_M2_PER_M`` × its length, a transverse crack D10 ``CRACK_M2_PER_M`` × its width (the crack runs across),
+    alligator cracking D20 and a pothole D40 (the mesh method counts patching and potholes whole) width × length;
+    a size missing, non-positive or unreadable: area 0 and ``no_estimate`` True (another class: area 0, not
+    counted as missing)."""
+    cls = np.asarray(cls, dtype=object).astype(str)
+    w = pd.to_numeric(pd.Series(np.asarray(width, dtype=object)), errors="coerce").to_numpy(float)
+    ln = pd.to_numeric(pd.Series(np.asarray(length, dtype=object)), errors="coerce").to_numpy(float)
+    area = np.zeros(len(cls))
+    missing = np.zeros(len(cls), bool)
+    for kind, a in (("D00", CRACK_M2_PER_M * ln), ("D10", CRACK_M2_PER_M * w), ("D20", w * ln), ("D40", w * ln)):
+        m = cls == kind
+        has = np.isfinite(a) & (a > 0)
+        area[m & has] = a[m & has]
+        missing |= m & ~has
+    return area, missing
+
+
+def crack_mci(rate) -> np.ndarray:
+    """MCI from the crack rate alone (%, MCI1 = 10 - 2.23 C^0.3; NaN stays NaN): an upper bound of the MCI, which is
+    the least of MCI, MCI0, MCI1 and MCI2 and also takes rutting and roughness that a camera does not measure."""
+    c = np.asarray(rate, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return 10.0 - 2.23 * np.power(np.clip(c, 0.0, None), 0.3)
+
+
+def diagnosis(rate) -> list:
+    """診断区分 ("I", "II", "III") of each crack rate (%, ``DIAGNOSIS_BOUNDS``); None where NaN."""
+    c = np.asarray(rate, dtype=float)
+    k = np.searchsorted(np.asarray(DIAGNOSIS_BOUNDS), c, side="right")
+    return [DIAGNOSIS[int(i)] if np.isfinite(v) else None for i, v in zip(np.ravel(k), np.ravel(c))]
 
 
 def _bin_edges(length: float, size: float) -> np.ndarray:
@@ -270,15 +328,20 @@ def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | No
         ccls = cands["class"].astype(str).to_numpy()
         csev = (pd.to_numeric(cands["severity"], errors="coerce").to_numpy(float) if "severity" in cands.columns
                 else np.full(len(cands), np.nan))
+        none = np.full(len(cands), np.nan)
+        carea, cmiss = crack_area(ccls, cands["est_width_m"] if "est_width_m" in cands.columns else none,
+                                  cands["est_length_m"] if "est_length_m" in cands.columns else none)
         ok = (cseg >= 0) & np.isfinite(cch)
-        cseg, cch, ccls, csev = cseg[ok], cch[ok], ccls[ok], csev[ok]
+        cseg, cch, ccls, csev, carea, cmiss = cseg[ok], cch[ok], ccls[ok], csev[ok], carea[ok], cmiss[ok]
         cch = np.clip(cch, 0, lengths[cseg])
     else:
         cseg, cch, ccls, csev = np.zeros(0, int), np.zeros(0), np.zeros(0, object), np.zeros(0)
+        carea, cmiss = np.zeros(0), np.zeros(0, bool)
 
     todo = np.union1d(iv["seg"].to_numpy(int), cseg)
     weights = np.array([float(spec.weights.get(c, 1.0)) for c in CLASS_IDS])
     thr = np.asarray(spec.thresholds, float)
+    width = float(spec.survey_width_m)
     # each segment's covered intervals: a slice of iv (sorted by segment), not a groupby (a city's registry: 6,600
     # segments, 2.9 s of pandas indexing for the dict of groups)
     iv_seg, iv_se = iv["seg"].to_numpy(int), iv[["start", "end"]].to_numpy(float).reshape(-1, 2)
@@ -293,7 +356,7 @@ def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | No
         L = float(lengths[k])
         line = lines[k]
         cidx = c_order[c_bounds[0][t]: c_bounds[1][t]]
-        ch, cl, sv = cch[cidx], ccls[cidx], csev[cidx]
+        ch, cl, sv, ca, cm = cch[cidx], ccls[cidx], csev[cidx], carea[cidx], cmiss[cidx]
         ivk = iv_se[iv_lo[t]: iv_hi[t]]
         for level, size in levels:
             edges = np.array([0.0, L]) if size is None else _bin_edges(L, size)
@@ -314,6 +377,14 @@ def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | No
                 index = np.where(surveyed > 0, 100.0 * (counts * weights).sum(axis=1) / surveyed, np.nan)
             valid = (cov >= spec.min_coverage) & (surveyed > 0)
             cond = np.searchsorted(thr, index, side="right") + 1
+            # the crack rate (%, one decimal: what 診断区分 and the MCI are judged from, so a reader's check agrees)
+            area = np.bincount(which, weights=ca, minlength=nb) if len(ca) else np.zeros(nb)
+            n_miss = np.bincount(which, weights=cm.astype(float), minlength=nb) if len(cm) else np.zeros(nb)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rate = np.where(surveyed > 0, np.round(np.minimum(100.0 * area / (surveyed * width), 100.0), 1),
+                                np.nan)
+            mci = np.round(crack_mci(rate), 1)
+            diag = diagnosis(rate)
             for j in range(nb):
                 rec = {"level": level, "segment_id": ids[k], "road_name": names[k],
                        "bin_index": -1 if size is None else j, "from_m": round(float(a[j]), 2),
@@ -326,12 +397,19 @@ def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | No
                 rec["damage_index"] = float(index[j]) if np.isfinite(index[j]) else np.nan
                 rec["condition"] = int(cond[j]) if valid[j] else pd.NA
                 rec["severity_max"] = float(sev_max[j])
+                rec["crack_area_m2"] = round(float(area[j]), 2)
+                rec["crack_rate"] = float(rate[j])
+                rec["diagnosis"] = diag[j] if valid[j] else None
+                rec["mci_crack"] = float(mci[j])
+                rec["n_no_estimate"] = int(n_miss[j])
                 recs.append(rec)
                 rec_seg.append(k)
                 geoms.append(line if size is None else substring(line, float(a[j]), float(b[j])))
     df = pd.DataFrame(recs, columns=OUT_COLUMNS)
     df["condition"] = df["condition"].astype("Int64")
     df["valid"] = df["valid"].astype(bool)
+    df["diagnosis"] = pd.Series([v if isinstance(v, str) else None for v in df["diagnosis"]], index=df.index,
+                                dtype=object)
     cols = list(OUT_COLUMNS)
     if period:
         rs = np.asarray(rec_seg, int)
@@ -370,8 +448,143 @@ def _road_value(v):
     return v
 
 
-#: ``patrol export --format segments``: the file's format by its name
+#: ``patrol export --format segments``: the file's format by its name (a map: ``write_segments``)
 SEGMENT_FILES = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg"}
+#: ... and the same rows as a table, without their lines (``write_segments_table``): the 100 m sections a 舗装点検
+#: report is typed from
+SEGMENT_TABLE_FILES = {".csv": "csv", ".xlsx": "xlsx"}
+#: the table's headings (日本語; English: the column's name); a class's count ``n_D00`` … its class name
+TABLE_HEADINGS = {
+    "level": "区分", "segment_id": "区間ID", "road_name": "路線名", "bin_index": "区間内番号", "from_m": "始点(m)",
+    "to_m": "終点(m)", "length_m": "延長(m)", "surveyed_m": "調査延長(m)", "coverage": "調査率", "valid": "判定可",
+    "n_total": "損傷数", "damage_index": "損傷指数", "condition": "状態区分", "severity_max": "最大重要度",
+    "crack_area_m2": "ひび割れ面積(m²)", "crack_rate": "ひび割れ率(%)", "diagnosis": "診断区分",
+    "mci_crack": "MCI上限", "n_no_estimate": "面積推定なし", "first_surveyed": "初回調査", "last_surveyed": "最終調査"}
+#: the xlsx's number formats
+TABLE_FORMATS = {"from_m": "0.0", "to_m": "0.0", "length_m": "0.0", "surveyed_m": "0.0", "coverage": "0%",
+                 "damage_index": "0.00", "severity_max": "0.00", "crack_area_m2": "0.00", "crack_rate": "0.0",
+                 "mci_crack": "0.0"}
+
+
+def table_columns(gdf, cfg=None) -> list[tuple[str, str, str]]:
+    """The table's columns (name, 日本語, English) in the rows' order, without the geometry: ours headed by
+    ``TABLE_HEADINGS`` (a class's count by its class name, ``n_D00`` 縦ひび割れ), a kept road field by its own name."""
+    classes = getattr(cfg, "classes", None) or {}
+    out = []
+    for c in gdf.columns:
+        if c == gdf.geometry.name:
+            continue
+        ja = TABLE_HEADINGS.get(c)
+        if ja is None and c.startswith("n_") and c[2:] in CLASS_IDS:
+            spec = classes.get(c[2:]) if hasattr(classes, "get") else None
+            ja = f"{c[2:]} {spec.name_ja}" if spec is not None else c[2:]
+        out.append((c, ja or c, c))
+    return out
+
+
+def _table_value(c: str, v):
+    """A row's value for the table: None for a gap (NaN, NA, ""), numpy's as Python's, ours rounded as the GeoJSON
+    (4 decimals), a kept road field as read."""
+    v = _road_value(v)
+    if isinstance(v, str) and not v and c in OUT_COLUMNS:
+        return None
+    if isinstance(v, float) and c in OUT_COLUMNS:
+        return round(v, 4)
+    return v
+
+
+def write_segments_table(gdf, path: str | Path, cfg=None, meta: dict | None = None) -> None:
+    """``gdf`` (``segment_condition``'s rows, all levels, in their order) as a table, atomically: CSV (UTF-8 with BOM,
+    each heading ``日本語 name``, formula-safe: ``export.write_headed_csv``) or an xlsx (sheet ``segments``, headed
+    日本語 over the name, printable A4 landscape, filter on the heading row; sheet ``legend``: what the crack rate
+    is and how it was estimated, the registry's ``meta``)."""
+    from .export import safe_cell, write_headed_csv
+
+    path = Path(path)
+    kind = SEGMENT_TABLE_FILES.get(path.suffix.lower())
+    cols = table_columns(gdf, cfg)
+    names = [c for c, _, _ in cols]
+    rows = [tuple(_table_value(c, v) for c, v in zip(names, r)) for r in gdf[names].itertuples(index=False, name=None)]
+    if kind == "csv":
+        def cell(v):
+            if isinstance(v, bool):
+                return "TRUE" if v else "FALSE"  # as Excel writes and reads them
+            if isinstance(v, (int, float)):  # a number, not a formula (bin_index -1 stays -1)
+                return "" if v != v else str(v)
+            return safe_cell(v)
+
+        write_headed_csv(path, cols, rows, cell)
+        return
+    if kind != "xlsx":
+        raise ValueError(f"{path.name}: a segments table is X.csv or X.xlsx")
+    _write_table_xlsx(path, cols, rows, cfg, meta)
+
+
+def _write_table_xlsx(path: Path, cols, rows, cfg, meta) -> None:
+    import io
+    from datetime import datetime
+
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
+    from . import __version__
+    from .atomic import atomic_write
+    from .report import _now, xlsx_cell, xlsx_header, xlsx_legend_rows, xlsx_print_setup
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "segments"
+    widths = xlsx_header(ws, cols)
+    for i, row in enumerate(rows, 2):
+        for j, ((name, _, _), v) in enumerate(zip(cols, row), 1):
+            if name in PERIOD_COLUMNS and v:
+                v = datetime.fromisoformat(str(v)).replace(tzinfo=None)  # the local time as written (Excel: no zone)
+            widths[j - 1] = max(widths[j - 1], xlsx_cell(ws.cell(row=i, column=j), v, TABLE_FORMATS.get(name), 8))
+    for j, wd in enumerate(widths, 1):
+        ws.column_dimensions[get_column_letter(j)].width = wd
+    ws.freeze_panes = "D2"
+    xlsx_print_setup(ws, len(cols), len(rows))
+    who = getattr(cfg, "municipality", "") if cfg is not None else ""
+    ws.oddHeader.center.text = "路面状態 road condition" + (f" — {who}" if who and who != "default" else "")
+    width = float(getattr(getattr(cfg, "segments", None), "survey_width_m", 3.0))
+    lg = wb.create_sheet("legend")
+    for col, w in zip("ABC", (24, 60, 70)):
+        lg.column_dimensions[col].width = w
+    legend: list[tuple] = [("路面状態 / Road condition",), ()]
+    if cfg is not None:
+        legend += [("自治体 municipality", who), ("作成日時 generated", _now(cfg).strftime("%Y-%m-%d %H:%M:%S %z"))]
+    legend.append(("version", f"road-patrol {__version__}"))
+    for key, v in (meta or {}).items():
+        if key == "generated" and cfg is not None:
+            continue  # (above)
+        legend.append((key, json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v))
+    legend += [
+        ("区分 level", "segment: 区間全体。bin100 / bin20: 区間の始点から 100 m / 20 m ごと (舗装点検の評価単位は bin100)",
+         "segment: the whole segment; bin100 / bin20: each 100 m / 20 m from its start (bin100: the 舗装点検 section)"),
+        ("ひび割れ率 crack rate",
+         f"推定値: 各損傷の推定寸法から求めたひび割れ面積 / (調査延長 × 調査幅 {width:g} m, segments.survey_width_m) × 100。"
+         "面積はメッシュ法 (舗装調査・試験法便覧) にならい、縦ひび割れ D00 は長さ 1 m あたり 0.3 m²、横ひび割れ D10 は幅 "
+         "1 m あたり 0.3 m²、亀甲状ひび割れ D20・ポットホール D40 は推定面積。寸法の推定がない損傷は面積に入れない "
+         "(面積推定なし)。写真からの推定で、メッシュ調査の測定値ではない: 詳細調査に回す区間を選ぶために使う",
+         f"an estimate: the crack area from each damage's estimated size / (surveyed m × {width:g} m surveyed width, "
+         "segments.survey_width_m) × 100. Area as the mesh method counts it: a longitudinal crack D00 0.3 m² per "
+         "metre of its length, a transverse crack D10 0.3 m² per metre of its width, alligator cracking D20 and a "
+         "pothole D40 their estimated area; a damage without a size is left out (n_no_estimate). From photos, not "
+         "a mesh survey: for choosing the sections to survey in detail"),
+        ("診断区分 diagnosis", "舗装点検要領 (平成28年10月): I 健全 (ひび割れ率 20 % 未満)、II 表層機能保持段階 (20 % 以上 "
+         "40 % 未満)、III 修繕段階 (40 % 以上)。調査率が segments.min_coverage 未満の行は空欄",
+         "I sound (crack rate below 20 %), II surface repair stage (20 % to below 40 %), III repair stage (40 % or "
+         "more); empty where the row was surveyed too little to rate (valid false)"),
+        ("MCI上限 mci_crack", "ひび割れ率だけの MCI (10 − 2.23 C^0.3)。わだち掘れ・平たん性を測っていないので、実際の MCI "
+         "はこの値以下", "the MCI from the crack rate alone (10 − 2.23 C^0.3): rutting and roughness are not "
+         "measured, so the road's MCI is at most this"),
+        (), ("列 column", "見出し (ja)", "heading (en)")]
+    legend += [(c, ja, en) for c, ja, en in cols]
+    xlsx_legend_rows(lg, legend)
+    with atomic_write(path, "wb") as fh:
+        buf = io.BytesIO()
+        wb.save(buf)
+        fh.write(buf.getvalue())
 
 
 def on_network(cands: pd.DataFrame, net, cfg) -> tuple[pd.DataFrame, int]:
@@ -432,7 +645,9 @@ def write_segments(gdf, path: str | Path, meta: dict | None = None, layer: str =
     try:
         seg = gdf.copy()
         for c in seg.columns:  # a kept road field: its values as read (None a gap); text where types mix
-            if c != seg.geometry.name and seg[c].dtype == object:
+            if c == "diagnosis":  # TEXT even where every row is null (none valid), not the INTEGER of no values
+                seg[c] = pd.array([v if isinstance(v, str) else None for v in seg[c]], dtype="string")
+            elif c != seg.geometry.name and seg[c].dtype == object:
                 vals = [_road_value(v) for v in seg[c]]
                 kinds = {type(v) for v in vals if v is not None}
                 if kinds <= {int} or kinds <= {int, float}:

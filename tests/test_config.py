@@ -247,3 +247,22 @@ def test_repair_cost_is_none_by_default_and_reads_full_width_prices(tmp_path):
     rc = load_config(p).repair_cost
     assert rc.per_m2 == {"D00": 3000.0, "D10": 3000.0, "D20": 8000.5, "D40": 0.0}
     assert (rc.minimum, rc.currency) == (20000.0, "EUR")
+
+
+@pytest.mark.parametrize("text, why", [
+    ("segments:\n  survey_width_m: 0\n", "segments.survey_width_m: Input should be greater than 0"),
+    ("segments:\n  survey_width_m: -3\n", "segments.survey_width_m: Input should be greater than 0"),
+    ("segments:\n  survey_width_m: 35\n", "segments.survey_width_m: Input should be less than or equal to 20"),
+    ("segments:\n  survey_width_m: 3m\n", "segments.survey_width_m: Input should be a valid number"),
+])
+def test_survey_width_is_checked(tmp_path, text, why):
+    """`segments.survey_width_m` (the width the crack rate's surveyed area takes): 0, negative, wider than a road or
+    not a number stops the load naming the file and the setting (exit 4); 3.0 by default; a city's own is read."""
+    _refused(tmp_path, text, why)
+
+
+def test_survey_width_default_and_own(tmp_path):
+    assert load_config(None).segments.survey_width_m == 3.0
+    p = tmp_path / "c.yaml"
+    p.write_text("segments:\n  survey_width_m: 3.5  # 第2種の車線\n", encoding="utf-8")
+    assert load_config(p).segments.survey_width_m == 3.5

@@ -217,7 +217,7 @@ def test_refused(registry, tmp_path):
     path, _, _ = registry
     roads = TOYAMA / "roads.geojson"
     for args, flag in [(["--status", "new,fixed", "--out", tmp_path / "a.geojson"], "--status"),
-                       (["--out", tmp_path / "a.csv"], "--out"),
+                       (["--out", tmp_path / "a.kml"], "--out"),  # (a.csv, a.xlsx: the table)
                        (["--crs", "EPSG:6675", "--out", tmp_path / "a.gpkg"], "--crs"),
                        (["--max-mb", "5", "--out", tmp_path / "a.geojson"], "--max-mb"),
                        (["--encoding", "utf-8", "--out", tmp_path / "a.gpkg"], "--encoding")]:
@@ -297,15 +297,16 @@ def test_out_help_names_every_suffix_it_writes():
     import typer
 
     import cli
-    from detector.segments import SEGMENT_FILES
+    from detector.segments import SEGMENT_FILES, SEGMENT_TABLE_FILES
 
+    every = sorted({**SEGMENT_FILES, **SEGMENT_TABLE_FILES})  # the maps and the tables (csv, xlsx)
     cmd = typer.main.get_command(cli.app).commands["export"]
     (out,) = [p for p in cmd.params if "--out" in p.opts]
     said = re.search(r"segments: (.*?)\)", out.help).group(1)
-    assert sorted(re.findall(r"X(\.\w+)", said)) == sorted(SEGMENT_FILES), said
+    assert sorted(re.findall(r"X(\.\w+)", said)) == every, said
     r = patrol("export", TOYAMA / "none.gpkg", "--format", "segments", "--roads", TOYAMA / "roads.geojson", "--out",
-               "a.csv")
-    assert r.returncode == 2 and sorted(re.findall(r"X(\.\w+)", r.stderr)) == sorted(SEGMENT_FILES), r.stderr
+               "a.txt")
+    assert r.returncode == 2 and sorted(re.findall(r"X(\.\w+)", r.stderr)) == every, r.stderr
 
 
 def test_out_over_its_own_inputs_refused(reg, tmp_path):
@@ -331,3 +332,86 @@ def test_out_over_its_own_inputs_refused(reg, tmp_path):
     assert {p: p.read_bytes() for p in (path, roads)} == before
     r = patrol("stats", path, "--out", tmp_path / "月報.csv")  # another file: written as before
     assert r.returncode == 0 and (tmp_path / "月報.csv").stat().st_size > 0, r.stderr
+
+
+def test_crack_rate_of_each_bin_is_its_damages_area(reg, tmp_path):
+    """The registry's export: each row's crack_area_m2 is the hand-computed sum over the open damages in it (a D00
+    0.3 m² per metre of est_length_m, a D10 per metre of est_width_m, D20 and D40 est_width_m × est_length_m; none
+    without a size, counted in n_no_estimate), crack_rate that over surveyed_m × segments.survey_width_m (3 m) in %,
+    one decimal, diagnosis I/II/III from it at 20 and 40 % where the row is valid (null where not), mci_crack
+    10 - 2.23 C^0.3."""
+    path, cfg, _ = reg
+    with Store.for_config(path, cfg) as st:
+        dmg = st.query(status=list(OPEN_STATUSES), lists=False)
+    out = tmp_path / "segments.geojson"
+    export(path, out)
+    gj = json.loads(out.read_text(encoding="utf-8"))
+    rows = pd.DataFrame([f["properties"] for f in gj["features"]])
+    w, ln = (pd.to_numeric(dmg[c], errors="coerce") for c in ("est_width_m", "est_length_m"))
+    area = np.select([dmg["class"] == "D00", dmg["class"] == "D10"], [0.3 * ln, 0.3 * w], w * ln)
+    sized = np.isfinite(area) & (area > 0)
+    dmg = dmg.assign(area=np.where(sized, area, 0.0), missing=~sized, ch=pd.to_numeric(dmg["chainage_m"]))
+    width = cfg.segments.survey_width_m
+    assert width == 3.0 and gj["patrol"]["survey_width_m"] == width  # the file says which width its rates took
+    checked = 0
+    for r in rows.itertuples():
+        on = dmg[dmg["segment_id"] == r.segment_id]
+        seg_len = rows[(rows["segment_id"] == r.segment_id) & (rows["level"] == "segment")]["length_m"].iloc[0]
+        last = abs(r.to_m - seg_len) < 0.01
+        inside = on[(on["ch"] >= r.from_m - 1e-6) & ((on["ch"] < r.to_m) | last)]
+        assert len(inside) == r.n_total, r
+        assert r.crack_area_m2 == pytest.approx(inside["area"].sum(), abs=0.006), r
+        assert r.n_no_estimate == int(inside["missing"].sum()), r
+        if r.surveyed_m > 0:
+            rate = round(min(100 * inside["area"].sum() / (r.surveyed_m * width), 100.0), 1)
+            assert r.crack_rate == pytest.approx(rate, abs=0.051), r  # (surveyed_m as written: 2 decimals)
+            assert r.mci_crack == pytest.approx(round(10 - 2.23 * r.crack_rate ** 0.3, 1)), r
+            want = "I" if r.crack_rate < 20 else "II" if r.crack_rate < 40 else "III"
+            assert (r.diagnosis if r.valid else pd.isna(r.diagnosis)) == (want if r.valid else True), r
+        else:
+            assert pd.isna(r.crack_rate) and pd.isna(r.diagnosis), r
+        checked += inside["area"].sum() > 0
+    assert checked >= 20  # rows with crack area
+    bins = rows[rows["level"] == "bin100"]
+    assert bins["crack_area_m2"].sum() == pytest.approx(dmg["area"].sum(), abs=0.05)  # every damage in one bin
+    assert rows[rows["valid"]]["diagnosis"].notna().all() and rows[~rows["valid"]]["diagnosis"].isna().all()
+    assert (rows["crack_rate"].dropna() > 0).sum() >= 20 and rows["crack_rate"].max() < 100
+
+
+def test_table_csv_and_xlsx_are_the_geojson_rows(reg, tmp_path):
+    """`--format segments --out X.csv|X.xlsx`: the rows and columns of the GeoJSON without the lines (the 100 m table a
+    舗装点検 report is typed from: road, from-to m, crack rate, 診断区分), headed 日本語 and the column's name; the CSV
+    UTF-8 with BOM, numbers as numbers (bin_index -1, not '-1), null as empty; the xlsx a sheet ``segments`` of the
+    same cells and a ``legend`` saying how the crack rate was estimated and with which width."""
+    import csv
+
+    import openpyxl
+
+    path, cfg, _ = reg
+    export(path, tmp_path / "s.geojson")
+    gj = json.loads((tmp_path / "s.geojson").read_text(encoding="utf-8"))
+    want = [f["properties"] for f in gj["features"]]
+    names = list(want[0])
+    export(path, tmp_path / "s.csv")
+    with open(tmp_path / "s.csv", encoding="utf-8-sig", newline="") as fh:
+        head, *rows = list(csv.reader(fh))
+    assert [h.split(" ")[-1] for h in head] == names and len(rows) == len(want)
+    assert "ひび割れ率(%) crack_rate" in head and "診断区分 diagnosis" in head and "D20 亀甲状ひび割れ n_D20" in head
+    for r, p in zip(rows, want):
+        got = dict(zip(names, r))
+        for c in ("level", "segment_id", "bin_index", "from_m", "to_m", "crack_rate", "diagnosis", "mci_crack",
+                  "n_no_estimate", "condition"):
+            v = p[c]
+            assert got[c] == ("" if v is None else str(v)), (c, got[c], v)
+        assert got["valid"] == ("TRUE" if p["valid"] else "FALSE")
+    assert {r[names.index("diagnosis")] for r in rows} >= {"I", ""}
+    export(path, tmp_path / "s.xlsx")
+    wb = openpyxl.load_workbook(tmp_path / "s.xlsx")
+    ws = wb["segments"]
+    cells = list(ws.iter_rows(values_only=True))
+    assert [h.split("\n")[-1] for h in cells[0]] == names and len(cells) == len(want) + 1
+    k = {c: names.index(c) for c in ("crack_rate", "diagnosis", "mci_crack", "bin_index", "to_m")}
+    for r, p in zip(cells[1:], want):
+        assert all(r[j] == p[c] for c, j in k.items()), (r, p)
+    legend = " ".join(str(v) for row in wb["legend"].iter_rows(values_only=True) for v in row if v is not None)
+    assert "調査幅 3 m" in legend and "survey_width_m" in legend and "詳細調査" in legend

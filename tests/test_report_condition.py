@@ -57,6 +57,9 @@ def assert_layer_is(layer: dict, seg: dict[str, dict], days: dict[str, tuple] | 
         if s["di"] is not None:
             assert s["di"] == pytest.approx(p["damage_index"], abs=0.006), (sid, s, p)
         assert s["n"] == p["road_name"], (sid, s, p)
+        # the estimated crack rate, 診断区分 (null where not valid) and MCI's upper bound, as the file has them
+        assert (s["cr"], s["dg"], s["mci"], s.get("ne", 0)) == (
+            p["crack_rate"], p["diagnosis"], p["mci_crack"], p["n_no_estimate"]), (sid, s, p)
         want = days[sid] if days else tuple((p.get(c) or "")[:10] or None
                                                           for c in ("first_surveyed", "last_surveyed"))
         assert days is False or (s.get("t0"), s.get("t1")) == want, (sid, s, p)
@@ -129,6 +132,9 @@ def test_layer_toggles_and_a_segment_shows_its_figures_in_chromium(run, tmp_path
     cond = f"road condition: {s['c']} " if s["c"] else "not rated"
     assert cond in p["popup"] and f"{s['m']} m / {s['L']} m" in p["popup"] and f"{s['cov']:g} %" in p["popup"], p
     assert "D40 " in p["popup"] and "damage index" in p["popup"], p
+    cr = f"{s['cr']:.1f} % (幅 width 3 m" if s["cr"] is not None else "est. crack rate—"
+    dg = f"diagnosis{s['dg']} {data['conditions']['diagnosis'][s['dg']][0]}" if s["dg"] else "diagnosis—"
+    assert cr in p["popup"] and dg in p["popup"] and f"cracks only)≤ {s['mci']:.1f}" in p["popup"], p
     assert p["off"] == 0 and "cond=1" not in p["hashOff"], p
     # a link with the layer on
     page2 = tmp_path / "r2.html"

@@ -129,6 +129,10 @@ def test_write_geojson_rfc7946(tmp_path, cfg):
     invalid = [f for f in d["features"] if not f["properties"]["valid"]]
     assert invalid and all(f["properties"]["condition"] is None for f in invalid)
     assert all(isinstance(f["properties"]["condition"], int) for f in d["features"] if f["properties"]["valid"])
+    # 診断区分 as condition: null where not valid, a class where valid (the sizes unknown: n_no_estimate, rate 0)
+    assert all(f["properties"]["diagnosis"] is None for f in invalid)
+    assert {f["properties"]["diagnosis"] for f in d["features"] if f["properties"]["valid"]} == {"I"}
+    assert sum(f["properties"]["n_no_estimate"] for f in d["features"] if f["properties"]["level"] == "segment") == 5
     assert not list(tmp_path.glob(".*tmp"))
 
 
@@ -160,3 +164,45 @@ def test_real_toyama_only_segments_near_the_drive(toyama, cfg, tmp_path):
     feats = json.loads((tmp_path / "segments.geojson").read_text(encoding="utf-8"))["features"]
     assert feats and all(f["properties"]["road_name"] is None for f in feats)
     assert all(f["properties"]["segment_id"] for f in feats)
+
+
+def crack_cands(rows):
+    """(class, chainage, est_width_m, est_length_m) on s0."""
+    return pd.DataFrame([{"class": c, "segment_id": "s0", "chainage_m": ch, "severity": 1.0, "est_width_m": w,
+                          "est_length_m": ln} for c, ch, w, ln in rows])
+
+
+def test_crack_rate_diagnosis_and_mci_exact(cfg):
+    """ひび割れ率 per row: the crack area of its damages (a linear crack 0.3 m² per metre of its length: D00 along the
+    road, D10 across it; D20 and D40 their whole estimated area) over surveyed_m × segments.survey_width_m (3 m);
+    診断区分 I below 20 %, II from 20 %, III from 40 %; MCI1 = 10 - 2.23 C^0.3; a damage without a size counted
+    in n_no_estimate and not in the area; the diagnosis null where the row is not valid."""
+    from detector.segments import crack_mci
+
+    rows = [("D00", 5.0, 0.3, 10.0),   # 0.3 * 10 = 3.0 m²
+            ("D10", 15.0, 3.0, 0.4),   # 0.3 * 3 (across) = 0.9 m²
+            ("D20", 25.0, 3.0, 4.0),   # 12 m²: 12 / (20 * 3) = 20.0 %, II at the bound
+            ("D40", 45.0, 2.0, 12.0),  # 24 m²: 40.0 %, III at the bound
+            ("D20", 199.9, None, None)]  # no size: counted, no area
+    out = segment_condition(net([(0, 0), (205, 0)]), crack_cands(rows), frames_along(-20, 225), cfg)
+    b20 = by(out, "bin20")
+    assert b20.crack_area_m2.tolist()[:4] == [3.9, 12.0, 24.0, 0.0]
+    assert b20.crack_rate.tolist()[:4] == [6.5, 20.0, 40.0, 0.0]  # 3.9 / 60 m²
+    assert b20.diagnosis.tolist() == ["I", "II", "III"] + ["I"] * 7
+    assert b20.n_no_estimate.tolist() == [0] * 9 + [1] and b20.loc[9, "n_D20"] == 1 and b20.loc[9, "crack_rate"] == 0
+    assert b20.mci_crack.tolist()[:4] == [round(10 - 2.23 * 6.5 ** 0.3, 1), 4.5, 3.3, 10.0]
+    seg = by(out, "segment").loc[-1]
+    assert seg.crack_area_m2 == pytest.approx(39.9) and seg.crack_rate == round(100 * 39.9 / (205 * 3), 1)  # 6.5
+    assert seg.diagnosis == "I" and seg.n_no_estimate == 1
+    # the width is the config's: 3.5 m lowers every rate by 3/3.5
+    c2 = cfg.model_copy(update={"segments": cfg.segments.model_copy(update={"survey_width_m": 3.5})})
+    b20w = by(segment_condition(net([(0, 0), (205, 0)]), crack_cands(rows), frames_along(-20, 225), c2), "bin20")
+    assert b20w.crack_rate.tolist()[:3] == [5.6, 17.1, 34.3] and b20w.diagnosis.tolist()[:3] == ["I", "I", "II"]
+    # half surveyed: the second 100 m bin is not valid, so not judged (an unsurveyed road is never 健全)
+    half = segment_condition(net([(0, 0), (205, 0)]), crack_cands(rows), frames_along(0, 100), cfg)
+    b100 = by(half, "bin100")
+    assert b100.diagnosis.tolist() == ["I", None] and not b100.loc[1, "valid"]
+    assert b100.loc[0, "crack_rate"] == 13.3 and np.isfinite(b100.loc[1, "crack_rate"])  # 39.9 m² / 300 m²
+    # MCI1 at known crack rates; NaN (nothing surveyed) stays NaN
+    assert crack_mci([0.0, 20.0, 40.0, 100.0]).round(2).tolist() == [10.0, 4.52, 3.26, 1.12]
+    assert np.isnan(crack_mci([np.nan])[0])
