@@ -129,6 +129,12 @@ COLUMNS: list[tuple[str, str, str]] = [
     # how many, and when the first was posted; empty where the registry holds none (a run's own outputs too)
     ("reports", "住民通報", "citizen reports"),
     ("reported_first", "初回通報", "first reported"),
+    # grown since first seen (悪化, Store.growth): the est. area as its first and its latest drive saw it, their ratio,
+    # 1 where config store.grown_* call it grown; empty where no two drives compare (a run's own outputs too)
+    ("area_first_m2", "初回面積(m²)", "first area (m²)"),
+    ("area_last_m2", "最新面積(m²)", "latest area (m²)"),
+    ("growth", "拡大率(倍)", "growth (×)"),
+    ("grown", "悪化", "grown"),
 ]
 #: the lists a crew works from (csv, xlsx) also give each row's photo: the crop written beside the list
 LIST_COLUMNS = COLUMNS + [("photo", "写真", "photo"), ("map", "地図", "map")]
@@ -146,7 +152,8 @@ XY_COLUMNS = [("x", "東距 x", "x (easting)"), ("y", "北距 y", "y (northing)"
 #: in the xlsx these are folded away (an outline group: "+" above the columns shows them), so the sheet opens, and
 #: prints one page wide, with what a crew works from; the data is all there (and read back by import-verification)
 XLSX_FOLDED = ("class_name", "confidence", "first_seen", "status_changed_at", "repaired_at", "est_width_m",
-               "est_length_m", "best_drive", "best_image", "n_drives", "last_drive", "last_images", "reported_first")
+               "est_length_m", "best_drive", "best_image", "n_drives", "last_drive", "last_images", "reported_first",
+               "area_first_m2", "area_last_m2")
 #: Excel's limit of characters in a cell: a longer one makes Excel "repair" the workbook and drop content
 EXCEL_CELL_MAX = 32_767
 TIME_COLUMNS = ("first_seen", "last_seen", "status_changed_at", "repaired_at", "last_passed", "reported_first")
@@ -241,6 +248,9 @@ def prepare(df: pd.DataFrame, cfg) -> pd.DataFrame:
         cols = [c for c in out.columns if c != "job_id"]
         at = cols.index("reported_first") + 1
         out = out[cols[:at] + ["job_id"] + cols[at:]]
+    # the GIS files' order: grown since first seen (Store.growth) last, the columns before as they were without it
+    grow = [c for c, *_ in COLUMNS[[c for c, *_ in COLUMNS].index("area_first_m2"):]]
+    out = out[[c for c in out.columns if c not in grow] + grow]
     out["candidate_id"] = [str(v) if v is not None else str(i) for i, v in enumerate(out["candidate_id"])]
     return out
 
@@ -755,7 +765,8 @@ def xlsx_print_setup(ws, n_cols: int, n_rows: int) -> int:
 
 #: the repair list workbook's number columns and their Excel format (``xlsx_cell``)
 XLSX_NUMBER_FORMATS = {"confidence": "0.00", "severity": "0.00", "chainage_m": "0.0", "est_width_m": "0.0",
-                       "est_length_m": "0.0", "lat": "0.000000", "lon": "0.000000", "x": "0.000", "y": "0.000"}
+                       "est_length_m": "0.0", "lat": "0.000000", "lon": "0.000000", "x": "0.000", "y": "0.000",
+                       "area_first_m2": "0.00", "area_last_m2": "0.00", "growth": "0.00"}
 
 
 def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:

@@ -3601,9 +3601,9 @@ class Store:
         _pass_counts(df)
         df["n_drives"] = df["n_drives"].astype(int)
         df["last_drive"], df["last_images"] = self._last_images(df.pop("_last"), df["candidate_id"])
-        g = self.growth()
-        for c in GROWTH_COLUMNS:
-            df[c] = df["candidate_id"].map(g[c]).astype(object).where(df["candidate_id"].isin(g.index), None)
+        g = self.growth().to_dict("index")
+        for c in GROWTH_COLUMNS:  # (None where not known: a whole number stays one, as the passes' counts)
+            df[c] = pd.Series([g[i][c] if i in g else None for i in df["candidate_id"]], index=df.index, dtype=object)
         return df
 
     def growth(self, rule: GrowthRule | None = None) -> pd.DataFrame:
