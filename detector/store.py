@@ -3606,6 +3606,29 @@ class Store:
             df[c] = pd.Series([g[i][c] if i in g else None for i in df["candidate_id"]], index=df.index, dtype=object)
         return df
 
+    def drive_areas(self, candidate_id: str | None = None) -> pd.DataFrame:
+        """Each damage's (``candidate_id``'s only where given) est. area as each drive saw it: ``cid, drive, area``
+        (the median of est_width_m × est_length_m over the drive's sightings of it with an estimate; m²), ``n`` (those
+        sightings), ``t`` (the first one's time, epoch s), by damage then drive name. A sighting keyed under several
+        drives (``d1|d2``: a run that named its images without their drive) is no drive's. One statement grouping by
+        (damage, drive, area), then pandas: the weighted median, no step per damage."""
+        one = " AND candidate_id = ?" if candidate_id is not None else ""
+        rows = pd.read_sql_query(
+            "SELECT candidate_id AS cid, drive, est_width_m * est_length_m AS area, COUNT(*) AS n, "
+            "MIN(COALESCE(first_t, last_t)) AS t FROM observations WHERE est_width_m IS NOT NULL AND "
+            f"est_length_m IS NOT NULL AND instr(drive, '|') = 0{one} GROUP BY candidate_id, drive, area", self.con,
+            params=(candidate_id,) if one else ())
+        if not len(rows):
+            return pd.DataFrame({"cid": [], "drive": [], "area": [], "n": [], "t": []})
+        # the counts as weights: the mean of the lower and the upper median
+        rows = rows.sort_values(["cid", "drive", "area"], kind="mergesort")
+        grp = rows.groupby(["cid", "drive"], sort=True)
+        cum, tot = grp["n"].cumsum(), grp["n"].transform("sum")
+        keys = [rows["cid"], rows["drive"]]
+        lo = rows["area"].where(2 * cum >= tot).groupby(keys, sort=True).first()
+        hi = rows["area"].where(2 * cum > tot).groupby(keys, sort=True).first()
+        return pd.DataFrame({"area": (lo + hi) / 2, "n": grp["n"].sum(), "t": grp["t"].min()}).reset_index()
+
     def growth(self, rule: GrowthRule | None = None) -> pd.DataFrame:
         """Whether each damage has grown since it was first seen (悪化): ``GROWTH_COLUMNS`` by ``candidate_id`` (the
         index), of the damages whose sightings carry a size estimate.
@@ -3622,22 +3645,8 @@ class Store:
         One statement grouping the sightings by (damage, drive, area) and pandas on its rows (as many as a damage's
         drives where each drive was one run candidate): no step per damage."""
         rule = rule or self.growth_rule
-        rows = pd.read_sql_query(
-            "SELECT candidate_id AS cid, drive, est_width_m * est_length_m AS area, COUNT(*) AS n, "
-            "MIN(COALESCE(first_t, last_t)) AS t FROM observations WHERE est_width_m IS NOT NULL AND "
-            "est_length_m IS NOT NULL AND instr(drive, '|') = 0 GROUP BY candidate_id, drive, area", self.con)
         out = pd.DataFrame(columns=GROWTH_COLUMNS, index=pd.Index([], name="candidate_id"), dtype=object)
-        if not len(rows):
-            return out
-        # each (damage, drive)'s median area, the counts as weights: the mean of the lower and the upper median
-        rows = rows.sort_values(["cid", "drive", "area"], kind="mergesort")
-        key = ["cid", "drive"]
-        grp = rows.groupby(key, sort=False)
-        cum = grp["n"].cumsum()
-        tot = grp["n"].transform("sum")
-        lo = rows["area"].where(2 * cum >= tot).groupby([rows["cid"], rows["drive"]], sort=False).first()
-        hi = rows["area"].where(2 * cum > tot).groupby([rows["cid"], rows["drive"]], sort=False).first()
-        per = pd.DataFrame({"area": (lo + hi) / 2, "n": grp["n"].sum(), "t": grp["t"].min()}).reset_index()
+        per = self.drive_areas()
         per = per[per["n"] >= rule.min_sightings]
         if not len(per):
             return out
