@@ -136,6 +136,8 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("growth", "拡大率(倍)", "growth (×)"),
     ("grown", "悪化", "grown"),
 ]
+#: grown since first seen (Store.growth, store.GROWTH_COLUMNS): report.html's popup row 面積の変化 and 悪化 filter
+GROWTH_KEYS = ("area_first_m2", "area_last_m2", "growth", "grown")
 #: the lists a crew works from (csv, xlsx) also give each row's photo: the crop written beside the list
 LIST_COLUMNS = COLUMNS + [("photo", "写真", "photo"), ("map", "地図", "map")]
 #: the repair job (補修工区) the latest jobs list naming the damage gave it, an open one's (``Store.damage_jobs``,
@@ -249,8 +251,7 @@ def prepare(df: pd.DataFrame, cfg) -> pd.DataFrame:
         at = cols.index("reported_first") + 1
         out = out[cols[:at] + ["job_id"] + cols[at:]]
     # the GIS files' order: grown since first seen (Store.growth) last, the columns before as they were without it
-    grow = [c for c, *_ in COLUMNS[[c for c, *_ in COLUMNS].index("area_first_m2"):]]
-    out = out[[c for c in out.columns if c not in grow] + grow]
+    out = out[[c for c in out.columns if c not in GROWTH_KEYS] + list(GROWTH_KEYS)]
     out["candidate_id"] = [str(v) if v is not None else str(i) for i, v in enumerate(out["candidate_id"])]
     return out
 
@@ -1504,6 +1505,9 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None,
         for k in ("make", "model"):
             if k in rec:
                 c[k] = rec[k]
+        for k in GROWTH_KEYS:  # grown since first seen (a registry's): none where not known (a run's page as before)
+            if c.get(k) is None:
+                c.pop(k, None)
         c["photo"] = _photo_href(rec.get("photo"))
         c["i"] = i
         cands.append(c)
@@ -1819,6 +1823,8 @@ _TEMPLATE = """<!DOCTYPE html>
       <label>重要度 ≥ min severity <input id="f-sev" type="number" step="0.1" min="0" value="0"></label>
       <label id="l-unseen" hidden>未検出通過 not seen on the last passes <select id="f-unseen"><option value="">すべて all</option>
         <option value="1">1回以上 / 1+ passes</option><option value="2">2回以上 / 2+ passes</option><option value="3">3回以上 / 3+ passes</option></select></label>
+      <label id="l-grown" hidden>悪化 grown since first seen <select id="f-grown"><option value="">すべて all</option>
+        <option value="1">悪化のみ / grown only</option></select></label>
       <label class="wide">検索 search <input id="f-text" type="search" placeholder="路線名・区間・ID / road, segment, id"></label>
       <div id="count" aria-live="polite"></div>
       <div id="note" role="status" hidden></div>
@@ -2076,6 +2082,7 @@ _APP_JS = r"""
                 ["n_obs", "検出回数", "sightings"], ["n_drives", "走行回数", "drives seen"], ["first_seen", "初回検出", "first seen"], ["last_seen", "最終検出", "last seen"],
                 ["n_passes", "通過回数", "drives past"], ["n_unseen", "未検出通過", "passed unseen since"],
                 ["n_poor_look", "撮影不良通過", "passed in poor frames"], ["last_passed", "最終通過", "last passed"],
+                ["growth", "面積の変化", "size change"],
                 ["road_name", "路線名", "road"], ["segment_id", "区間ID", "segment"], ["chainage_m", "距離標", "chainage (m)", 1],
                 ["status", "状態", "status"], ["job_id", "工区", "repair job"], ["status_note", "備考", "note"], ["checked_by", "確認者", "checked by"],
                 ["repaired_at", "補修日", "repaired"], ["est_width_m", "推定幅", "est. width (m)", 2], ["est_length_m", "推定長", "est. length (m)", 2],
@@ -2278,6 +2285,11 @@ _APP_JS = r"""
       if (f[0] === "n_poor_look") {  // of the passes: too dark, glared or blurred to see it, so not counted unseen
         if (!v) return;
         v = v + " (暗い・逆光・ぶれ: 未検出通過に数えず / dark, glare or blur: not counted unseen)";
+      }
+      if (f[0] === "growth") {  // the est. area as the first and the latest drive saw it (Store.growth): 悪化 where grown
+        if (typeof v !== "number") return;
+        v = "×" + fmt(v, 2) + (c.grown === 1 ? " 悪化 / grown" : "") + " (" + fmt(c.area_first_m2, 2) + " → " +
+            fmt(c.area_last_m2, 2) + " m²)";
       }
       var tr = el("tr"); tr.appendChild(el("th", null, f[1] + " " + f[2])); tr.appendChild(el("td", null, fmt(v, f[3])));
       t.appendChild(tr);
@@ -2862,6 +2874,9 @@ _APP_JS = r"""
   var fSev = document.getElementById("f-sev"), fText = document.getElementById("f-text");
   var fUnseen = document.getElementById("f-unseen");
   if (HAS_PASSES) document.getElementById("l-unseen").hidden = false;
+  // grown since first seen (悪化): shown where a damage's size was compared between two drives (a registry's)
+  var fGrown = document.getElementById("f-grown");
+  if (C.some(function (c) { return typeof c.growth === "number"; })) document.getElementById("l-grown").hidden = false;
   if (UNSEEN_MARK > 3) { var uo = el("option", null, UNSEEN_MARK + "回以上 / " + UNSEEN_MARK + "+ passes"); uo.value = String(UNSEEN_MARK); fUnseen.appendChild(uo); }
   D.classes.forEach(function (c) { var o = el("option", null, c.id + " " + c.ja + " / " + c.en); o.value = c.id; fClass.appendChild(o); });
   D.statuses.forEach(function (s) { var o = el("option", null, s.ja + " / " + s.en); o.value = s.id; fStatus.appendChild(o); });
@@ -2875,6 +2890,7 @@ _APP_JS = r"""
     if (isFinite(ms) && ms > 0 && !(typeof c.severity === "number" && c.severity >= ms)) return false;
     var mu = parseInt(fUnseen.value, 10);
     if (mu > 0 && !(typeof c.n_unseen === "number" && c.n_unseen >= mu)) return false;
+    if (fGrown.value === "1" && c.grown !== 1) return false;
     var q = fText.value.trim().toLowerCase();
     if (q) {
       var hay = [c.candidate_id, c.road_name, c.segment_id, c.class, c.class_name, c.class_name_ja, c.status_note,
@@ -2907,11 +2923,12 @@ _APP_JS = r"""
     if (fStatus.value) on.push(fStatus.options[fStatus.selectedIndex].text);
     if (parseFloat(fSev.value) > 0) on.push("重要度 severity ≥ " + fSev.value);
     if (fUnseen.value) on.push("未検出通過 " + fUnseen.value + "回以上 / not seen on the last " + fUnseen.value + "+ passes");
+    if (fGrown.value) on.push("悪化 / grown");
     if (fText.value.trim()) on.push("「" + fText.value.trim() + "」");
     countBox.textContent = n + " / " + C.length + " 件 shown" + (on.length ? " · " + on.join(" · ") : "");
     writeHash();
   }
-  [fClass, fStatus, fSev, fText, fUnseen].forEach(function (e) { e.addEventListener("input", apply); e.addEventListener("change", apply); });
+  [fClass, fStatus, fSev, fText, fUnseen, fGrown].forEach(function (e) { e.addEventListener("input", apply); e.addEventListener("change", apply); });
   // @reports{
   // a citizen report's id typed in the search, with or without its source ("MCR-012", "MCR MCR-012"; any case, as
   // the damages' search): the map at the report (zoom 18, as a damage picked) with its popup open, the layer shown
@@ -3025,11 +3042,11 @@ _APP_JS = r"""
   function onPrint(e) { printMode(e.matches); }
   if (printing) { if (printing.addEventListener) printing.addEventListener("change", onPrint); else printing.addListener(onPrint); }
 
-  // the view in the URL's fragment (README: links to a view), e.g. #id=R-000012&class=D40&status=new&sev=20&unseen=2
+  // the view in the URL's fragment (README: links to a view), e.g. #id=R-000012&class=D40&status=new&sev=20&unseen=2&grown=1
   // &q=text&z=17/36.68000/137.23000 (zoom/lat/lon): rewritten on every change (replaceState: no reload, no history
   // entry), restored when the file opens; #c=<id> (older links) is id=. What it cannot use is named in the note line.
   var hashReady = false, noteBox = document.getElementById("note");
-  var HF = [["class", fClass], ["status", fStatus], ["sev", fSev], ["unseen", fUnseen], ["q", fText]];
+  var HF = [["class", fClass], ["status", fStatus], ["sev", fSev], ["unseen", fUnseen], ["grown", fGrown], ["q", fText]];
   function enc(v) { return encodeURIComponent(String(v)).replace(/%2C/g, ",").replace(/%2F/g, "/"); }
   function note(text) { noteBox.textContent = text; noteBox.hidden = !text; }
   var linkView = null;  // the view (z=zoom/lat/lon) the page was opened at, from its link: writeHash

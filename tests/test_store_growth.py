@@ -166,3 +166,36 @@ def test_rule_from_config_and_one_frame_drives(two_passes, tmp_path):
     assert Store.for_config(reg, strict).growth().loc[cid, "grown"] == 0
     with pytest.raises(ValueError):
         Config.model_validate({"store": {"grown_ratio": 1.0}})  # no growth at all is no cut
+
+
+def test_report_html_grown_filter_and_popup(two_passes, tmp_path):
+    """``patrol export --format html``: the 悪化 filter shows on a registry's map, lists the grown damage alone, says
+    so in the count line and is kept in the link (grown=1); the damage's popup says its size change. A page without
+    any comparison (a run's) keeps the filter hidden: test_report's own pages."""
+    from conftest import ROOT, TOYAMA
+    from test_report import FRAMES, console_errors, probe_of, render, selfcheck
+
+    reg = _copy(two_passes, tmp_path)
+    cid = _pick(reg)
+    _scale(reg, cid, 1.5)
+    out = tmp_path / "map.html"
+    ok(patrol("export", reg, "--format", "html", "--roads", TOYAMA / "roads.geojson", "--out", out))
+    page = out.read_text(encoding="utf-8")
+    probe = """(function () {
+      function shownRows() { return [].filter.call(document.querySelectorAll('#tbl tbody tr'), function (r) {
+        return r.style.display !== 'none'; }).map(function (r) { return r.firstChild.textContent; }); }
+      var pop = document.querySelector('.leaflet-popup-content');
+      return {shown: !document.getElementById('l-grown').hidden, value: document.getElementById('f-grown').value,
+              rows: shownRows(), count: document.getElementById('count').textContent, hash: location.hash,
+              popup: pop ? pop.textContent : ''}; })()"""
+    script = ("<script>setTimeout(function () { document.documentElement.setAttribute('data-probe', JSON.stringify("
+              + probe + ")); }, 2000);</script>")
+    probed = tmp_path / "probed.html"
+    probed.write_text(page.replace("<script", FRAMES + "<script", 1).replace("</body>", script + "</body>"),
+                      encoding="utf-8")
+    dom, err = render(probed, f"#id={cid}&grown=1", "--window-size=1400,1000")
+    assert selfcheck(dom).startswith("report-ok:") and not console_errors(err), (selfcheck(dom), console_errors(err))
+    p = probe_of(dom)
+    assert p["shown"] and p["value"] == "1" and p["rows"] == [cid], p
+    assert "悪化 / grown" in p["count"] and p["count"].startswith("1 / ") and "grown=1" in p["hash"], p
+    assert "面積の変化" in p["popup"] and "悪化 / grown" in p["popup"] and " m²" in p["popup"], p["popup"]
