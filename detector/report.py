@@ -2877,6 +2877,7 @@ _APP_JS = r"""
   // grown since first seen (悪化): shown where a damage's size was compared between two drives (a registry's)
   var fGrown = document.getElementById("f-grown");
   if (C.some(function (c) { return typeof c.growth === "number"; })) document.getElementById("l-grown").hidden = false;
+  else fGrown.remove(1);  // nothing to choose: a link's grown=1 is named in the note line, not a hidden filter
   if (UNSEEN_MARK > 3) { var uo = el("option", null, UNSEEN_MARK + "回以上 / " + UNSEEN_MARK + "+ passes"); uo.value = String(UNSEEN_MARK); fUnseen.appendChild(uo); }
   D.classes.forEach(function (c) { var o = el("option", null, c.id + " " + c.ja + " / " + c.en); o.value = c.id; fClass.appendChild(o); });
   D.statuses.forEach(function (s) { var o = el("option", null, s.ja + " / " + s.en); o.value = s.id; fStatus.appendChild(o); });

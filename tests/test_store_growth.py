@@ -199,3 +199,30 @@ def test_report_html_grown_filter_and_popup(two_passes, tmp_path):
     assert p["shown"] and p["value"] == "1" and p["rows"] == [cid], p
     assert "悪化 / grown" in p["count"] and p["count"].startswith("1 / ") and "grown=1" in p["hash"], p
     assert "面積の変化" in p["popup"] and "悪化 / grown" in p["popup"] and " m²" in p["popup"], p["popup"]
+
+
+def test_report_html_without_comparison_refuses_grown_link(tmp_path):
+    """A page where no damage was compared (a registry of one drive): the 悪化 filter stays hidden, and a link's
+    grown=1 is named in the note line, not applied as a hidden filter that would list nothing."""
+    from conftest import TOYAMA, need
+    from test_report import FRAMES, probe_of, render
+
+    toyama = need(TOYAMA)
+    cfg = Config()
+    passes, _ = _oracle_candidates(toyama, cfg)
+    reg = tmp_path / "registry.gpkg"
+    with Store(reg) as st:
+        st.merge(passes[0], {"run_id": P1}, cfg)
+    out = tmp_path / "map.html"
+    ok(patrol("export", reg, "--format", "html", "--out", out))
+    probe = """(function () { return {shown: !document.getElementById('l-grown').hidden,
+      note: document.getElementById('note').textContent, rows: [].filter.call(document.querySelectorAll('#tbl tbody tr'),
+      function (r) { return r.style.display !== 'none'; }).length, n: document.querySelectorAll('#tbl tbody tr').length}; })()"""
+    script = ("<script>setTimeout(function () { document.documentElement.setAttribute('data-probe', JSON.stringify("
+              + probe + ")); }, 2000);</script>")
+    page = out.read_text(encoding="utf-8")
+    probed = tmp_path / "probed.html"
+    probed.write_text(page.replace("<script", FRAMES + "<script", 1).replace("</body>", script + "</body>"),
+                      encoding="utf-8")
+    p = probe_of(render(probed, "#grown=1", "--window-size=1400,1000")[0])
+    assert not p["shown"] and "grown=1" in p["note"] and p["rows"] == p["n"] > 0, p
