@@ -3611,23 +3611,38 @@ class Store:
         (the median of est_width_m × est_length_m over the drive's sightings of it with an estimate; m²), ``n`` (those
         sightings), ``t`` (the first one's time, epoch s), by damage then drive name. A sighting keyed under several
         drives (``d1|d2``: a run that named its images without their drive) is no drive's. One statement grouping by
-        (damage, drive, area), then pandas: the weighted median, no step per damage."""
+        (damage, drive) along their index (the median where all of a drive's sightings agree, as those of one run
+        candidate do), a second for the (damage, drive) pairs whose sightings differ (grouped by area too: the
+        counts as weights), pandas after: no step per damage."""
         one = " AND candidate_id = ?" if candidate_id is not None else ""
-        rows = pd.read_sql_query(
-            "SELECT candidate_id AS cid, drive, est_width_m * est_length_m AS area, COUNT(*) AS n, "
-            "MIN(COALESCE(first_t, last_t)) AS t FROM observations WHERE est_width_m IS NOT NULL AND "
-            f"est_length_m IS NOT NULL AND instr(drive, '|') = 0{one} GROUP BY candidate_id, drive, area", self.con,
-            params=(candidate_id,) if one else ())
-        if not len(rows):
-            return pd.DataFrame({"cid": [], "drive": [], "area": [], "n": [], "t": []})
-        # the counts as weights: the mean of the lower and the upper median
-        rows = rows.sort_values(["cid", "drive", "area"], kind="mergesort")
-        grp = rows.groupby(["cid", "drive"], sort=True)
-        cum, tot = grp["n"].cumsum(), grp["n"].transform("sum")
-        keys = [rows["cid"], rows["drive"]]
-        lo = rows["area"].where(2 * cum >= tot).groupby(keys, sort=True).first()
-        hi = rows["area"].where(2 * cum > tot).groupby(keys, sort=True).first()
-        return pd.DataFrame({"area": (lo + hi) / 2, "n": grp["n"].sum(), "t": grp["t"].min()}).reset_index()
+        sized = "est_width_m IS NOT NULL AND est_length_m IS NOT NULL AND instr(drive, '|') = 0"
+        # each (damage, drive) along the (candidate_id, drive) index: no sort. A drive's sightings of a damage carry
+        # one run candidate's estimate (all alike: the median is it) unless the drive brought several
+        agg = pd.read_sql_query(
+            "SELECT candidate_id AS cid, drive, COUNT(*) AS n, MIN(COALESCE(first_t, last_t)) AS t, "
+            "MIN(est_width_m * est_length_m) AS lo, MAX(est_width_m * est_length_m) AS hi FROM observations "
+            f"WHERE {sized}{one} GROUP BY candidate_id, drive", self.con, params=(candidate_id,) if one else ())
+        area = agg["lo"].where(agg["lo"] == agg["hi"])
+        mixed = agg[area.isna()]
+        if len(mixed):  # the median of those whose sightings differ: their areas counted, the counts as weights
+            rows = pd.read_sql_query(
+                "SELECT o.candidate_id AS cid, o.drive, o.est_width_m * o.est_length_m AS area, COUNT(*) AS n "
+                "FROM json_each(?) j JOIN observations o ON o.candidate_id = json_extract(j.value, '$[0]') "
+                f"AND o.drive = json_extract(j.value, '$[1]') WHERE {sized.replace('est_', 'o.est_')} "
+                "GROUP BY o.candidate_id, o.drive, area", self.con,
+                params=(json.dumps(mixed[["cid", "drive"]].to_numpy().tolist(), ensure_ascii=False),))
+            rows = rows.sort_values(["cid", "drive", "area"], kind="mergesort")
+            grp = rows.groupby(["cid", "drive"], sort=False)
+            cum, tot = grp["n"].cumsum(), grp["n"].transform("sum")
+            keys = [rows["cid"], rows["drive"]]
+            lo = rows["area"].where(2 * cum >= tot).groupby(keys, sort=False).first()
+            hi = rows["area"].where(2 * cum > tot).groupby(keys, sort=False).first()
+            med = (lo + hi) / 2  # the mean of the lower and the upper median
+            at = pd.MultiIndex.from_frame(mixed[["cid", "drive"]])
+            area[mixed.index] = med.reindex(at).to_numpy()
+        agg["area"] = area
+        return agg[["cid", "drive", "area", "n", "t"]].sort_values(["cid", "drive"], kind="mergesort").reset_index(
+            drop=True)
 
     def growth(self, rule: GrowthRule | None = None) -> pd.DataFrame:
         """Whether each damage has grown since it was first seen (悪化): ``GROWTH_COLUMNS`` by ``candidate_id`` (the
