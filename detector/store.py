@@ -3601,9 +3601,10 @@ class Store:
         _pass_counts(df)
         df["n_drives"] = df["n_drives"].astype(int)
         df["last_drive"], df["last_images"] = self._last_images(df.pop("_last"), df["candidate_id"])
-        g = self.growth().to_dict("index")
+        g = self.growth().reindex(df["candidate_id"])
         for c in GROWTH_COLUMNS:  # (None where not known: a whole number stays one, as the passes' counts)
-            df[c] = pd.Series([g[i][c] if i in g else None for i in df["candidate_id"]], index=df.index, dtype=object)
+            df[c] = pd.Series([None if v is None or v != v else v for v in g[c].to_numpy(dtype=object)],
+                              index=df.index, dtype=object)
         return df
 
     def drive_areas(self, candidate_id: str | None = None) -> pd.DataFrame:
