@@ -808,6 +808,8 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
                  "x easting, y northing in this CRS (a JGD2011 zone's surveyors' X is y here)")] if "x" in df else []
     if "job_id" in df:
         crs_note.append(JOB_NOTE)
+    if any(v is not None and v == v for v in df.get("growth", [])):  # a registry's list with a damage compared
+        crs_note.append(grown_note(cfg))
     xlsx_legend(wb, cfg, "道路損傷 補修候補一覧 / Road damage repair candidates", ("件数 candidates", len(df)),
                 [("重要度 severity", "0–100 = 60 × 種別の重み/最大の重み + 40 × 大きさ (推定面積 m² / 2, 上限 1)",
                   "0–100 = 60 × class weight / largest weight + 40 × size (estimated area m² / 2, at most 1)"),
@@ -824,6 +826,18 @@ JOB_NOTE = ("工区 job id", "最新の補修工区一覧 (--format jobs) でこ
             "(patrol status 台帳.gpkg 工区-003 で工区の損傷を表示・一括更新)",
             "the repair job the latest jobs list (--format jobs) naming the damage gave it; open damages only, empty "
             "where no jobs list named it (patrol status REGISTRY 工区-003 shows or sets the job's damages)")
+
+
+def grown_note(cfg) -> tuple[str, str, str]:
+    """The legend's row on 悪化 (grown since first seen, ``Store.growth``): the rule, with the config's values."""
+    from .store import GrowthRule
+
+    r = GrowthRule.of(cfg)
+    return ("悪化 grown", f"1 = 最新の巡回の推定面積が初回の {r.ratio:g} 倍以上かつ {r.min_m2:g} m² 以上大きい (各巡回の中央値、"
+            f"{r.min_sightings} 枚以上に写った最初と最新の巡回を比較; config store.grown_*)。空欄: 比べられる巡回がない",
+            f"1 = the latest drive's est. area at least {r.ratio:g} × the first's and {r.min_m2:g} m² larger (each "
+            f"drive's median; the first and latest drives that saw it in {r.min_sightings}+ frames; config "
+            "store.grown_*); empty: no two drives to compare")
 
 
 def map_note(cfg, geo: bool = False) -> tuple[str, str, str]:
