@@ -873,6 +873,7 @@ def _show_damage(st, candidate_id: str) -> None:
         parts = [f"  {at}  {move}", f"by {who}" if who else "", f"'{h.note}'" if h.note else "",
                  f"[{h.source}]" if h.source else ""]
         console.print("  ".join(x for x in parts if x), markup=False, highlight=False, soft_wrap=True)
+    _show_sizes(st, candidate_id)
     if r["n_passes"] is None:
         return  # (a registry of schema 3 read as it is: no passes kept)
     console.print(f"passes: {r['n_passes']} (通過回数), {r['n_unseen']} unseen since its last sighting (未検出通過), "
@@ -883,6 +884,39 @@ def _show_damage(st, candidate_id: str) -> None:
         at = str(at)[:16].replace("T", " ") if at else "time unknown"  # (as the history's times: to the minute)
         console.print(f"  {at}  {drive}  " + (f"{dist:.1f} m  " if dist is not None else "") + what,
                       markup=False, highlight=False, soft_wrap=True)
+
+
+def _show_sizes(st, candidate_id: str) -> None:
+    """``patrol status STORE ID``: the damage's est. area as each drive saw it (``Store.drive_areas``, oldest first;
+    "compared" on the two ``Store.growth`` compares) and whether it has grown since first seen (悪化, README
+    Worsening)."""
+    import math
+
+    from detector.errors import plural
+
+    per = st.drive_areas(candidate_id)
+    if not len(per):
+        return  # (no size estimate: a camera without its field of view known, or a run without one)
+    rule = st.growth_rule
+    per = per.sort_values(["t", "drive"], kind="mergesort", na_position="last")
+    ok = per[per["n"] >= rule.min_sightings]
+    compared = {ok["drive"].iloc[0], ok["drive"].iloc[-1]} if len(ok) > 1 else set()
+    g = st.growth(rule)
+    row = g.loc[candidate_id] if candidate_id in g.index else None
+    if row is not None and row["growth"] is not None:
+        head = (f"size (推定面積): {'grown (悪化)' if row['grown'] else 'not grown'} ×{row['growth']:.2f}, "
+                f"{row['area_first_m2']:.2f} -> {row['area_last_m2']:.2f} m² (the first and the latest drive that "
+                f"saw it in {plural(rule.min_sightings, 'frame')} or more; grown: ×{rule.ratio:g} and "
+                f"+{rule.min_m2:g} m² or more)")
+    else:
+        head = (f"size (推定面積): no two drives to compare (a drive compared saw it in "
+                f"{plural(rule.min_sightings, 'frame')} or more)")
+    console.print(head, markup=False, highlight=False, soft_wrap=True)
+    for d in per.itertuples(index=False):
+        at = (datetime.fromtimestamp(d.t, st.tz).strftime("%Y-%m-%d %H:%M")  # (as the passes': to the minute)
+              if isinstance(d.t, float) and math.isfinite(d.t) else "time unknown")
+        console.print(f"  {at}  {d.drive}  {d.area:.2f} m²  ({plural(int(d.n), 'frame')})"
+                      + ("  compared" if d.drive in compared else ""), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

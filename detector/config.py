@@ -436,6 +436,17 @@ class StoreSpec(_Strict):
         2, ge=1, le=100, description="report.html (a run with --store, patrol export --format html) draws a damage "
         "still open that the registry's drives passed this many times or more since its last sighting without seeing "
         "it (n_unseen) as a dotted hollow ring, and its legend says so: the damages to check before a crew goes out")
+    grown_ratio: float = Field(
+        1.5, gt=1.0, le=100.0, description="a damage has grown (悪化, the lists' grown) when its estimated area as its "
+        "latest drive saw it is at least this many times the area its first drive saw (each drive's median, "
+        "Store.growth) and grown_min_m2 larger: the sample's two passes of unchanged damages gave ratios 0.84-2.06, "
+        "the 2.06 of a 0.09 m² crack")
+    grown_min_m2: float = Field(
+        0.25, ge=0.0, le=1000.0, description="and the area at least this many m² larger (the sample's unchanged "
+        "damages: +0.86 m² the most, at a ratio of 1.15; +0.09 m² the most at a ratio of 1.3 or more)")
+    grown_min_sightings: int = Field(
+        2, ge=1, le=100, description="the drives compared are the first and the latest that saw the damage in this "
+        "many frames with a size estimate or more (one frame's estimate from a moving phone is the least sure)")
 
 
 class ReportsSpec(_Strict):

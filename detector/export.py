@@ -62,6 +62,7 @@ RESERVED_COLUMNS = frozenset(c.casefold() for c in [
     "crop", "i", "make", "model", "map", "_t", "_u", "x", "y", "crs", *SEGMENT_COLUMNS,  # x, y, crs: --crs's (report.XY_COLUMNS)
     "first_surveyed", "last_surveyed",  # the registry's segments export (segments.PERIOD_COLUMNS)
     "job_id",  # the damage's repair job (report.JOB_COLUMN), and the jobs list's own
+    "area_first_m2", "area_last_m2", "growth", "grown",  # grown since first seen (store.GROWTH_COLUMNS)
 ])
 #: what a kept road field named like a patrol column gets in front of its name
 ROAD_FIELD_PREFIX = "road_"

@@ -97,6 +97,11 @@ SHP_FIELDS: list[tuple[str, str, str]] = [
     # citizen reports matched to it (住民通報, patrol import-reports) and the first one's time
     ("reports", "reports", "int"),
     ("reported_first", "reported1", "str"),
+    # grown since first seen (悪化, Store.growth): the first and latest drive's est. area (m²), their ratio, 1 grown
+    ("area_first_m2", "area1_m2", "float"),
+    ("area_last_m2", "area2_m2", "float"),
+    ("growth", "growth", "float"),
+    ("grown", "grown", "int"),
 ]
 #: the damage's repair job (補修工区, ``report.JOB_COLUMN``), after those where the registry holds a job record
 SHP_JOB_FIELD = ("job_id", "job_id", "str")

@@ -135,7 +135,15 @@ COLUMNS: list[tuple[str, str, str]] = [
     # how many, and when the first was posted; empty where the registry holds none (a run's own outputs too)
     ("reports", "住民通報", "citizen reports"),
     ("reported_first", "初回通報", "first reported"),
+    # grown since first seen (悪化, Store.growth): the est. area as its first and its latest drive saw it, their ratio,
+    # 1 where config store.grown_* call it grown; empty where no two drives compare (a run's own outputs too)
+    ("area_first_m2", "初回面積(m²)", "first area (m²)"),
+    ("area_last_m2", "最新面積(m²)", "latest area (m²)"),
+    ("growth", "拡大率(倍)", "growth (×)"),
+    ("grown", "悪化", "grown"),
 ]
+#: grown since first seen (Store.growth, store.GROWTH_COLUMNS): report.html's popup row 面積の変化 and 悪化 filter
+GROWTH_KEYS = ("area_first_m2", "area_last_m2", "growth", "grown")
 #: the lists a crew works from (csv, xlsx) also give each row's photo: the crop written beside the list
 LIST_COLUMNS = COLUMNS + [("photo", "写真", "photo"), ("map", "地図", "map")]
 #: the repair job (補修工区) the latest jobs list naming the damage gave it, an open one's (``Store.damage_jobs``,
@@ -152,7 +160,8 @@ XY_COLUMNS = [("x", "東距 x", "x (easting)"), ("y", "北距 y", "y (northing)"
 #: in the xlsx these are folded away (an outline group: "+" above the columns shows them), so the sheet opens, and
 #: prints one page wide, with what a crew works from; the data is all there (and read back by import-verification)
 XLSX_FOLDED = ("class_name", "confidence", "first_seen", "status_changed_at", "repaired_at", "est_width_m",
-               "est_length_m", "best_drive", "best_image", "n_drives", "last_drive", "last_images", "reported_first")
+               "est_length_m", "best_drive", "best_image", "n_drives", "last_drive", "last_images", "reported_first",
+               "area_first_m2", "area_last_m2")
 #: Excel's limit of characters in a cell: a longer one makes Excel "repair" the workbook and drop content
 EXCEL_CELL_MAX = 32_767
 TIME_COLUMNS = ("first_seen", "last_seen", "status_changed_at", "repaired_at", "last_passed", "reported_first")
@@ -247,6 +256,8 @@ def prepare(df: pd.DataFrame, cfg) -> pd.DataFrame:
         cols = [c for c in out.columns if c != "job_id"]
         at = cols.index("reported_first") + 1
         out = out[cols[:at] + ["job_id"] + cols[at:]]
+    # the GIS files' order: grown since first seen (Store.growth) last, the columns before as they were without it
+    out = out[[c for c in out.columns if c not in GROWTH_KEYS] + list(GROWTH_KEYS)]
     out["candidate_id"] = [str(v) if v is not None else str(i) for i, v in enumerate(out["candidate_id"])]
     return out
 
@@ -762,7 +773,8 @@ def xlsx_print_setup(ws, n_cols: int, n_rows: int) -> int:
 
 #: the repair list workbook's number columns and their Excel format (``xlsx_cell``)
 XLSX_NUMBER_FORMATS = {"confidence": "0.00", "severity": "0.00", "chainage_m": "0.0", "est_width_m": "0.0",
-                       "est_length_m": "0.0", "lat": "0.000000", "lon": "0.000000", "x": "0.000", "y": "0.000"}
+                       "est_length_m": "0.0", "lat": "0.000000", "lon": "0.000000", "x": "0.000", "y": "0.000",
+                       "area_first_m2": "0.00", "area_last_m2": "0.00", "growth": "0.00"}
 
 
 def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
@@ -803,6 +815,8 @@ def write_xlsx(df: pd.DataFrame, path: Path, cfg=None) -> None:
                  "x easting, y northing in this CRS (a JGD2011 zone's surveyors' X is y here)")] if "x" in df else []
     if "job_id" in df:
         crs_note.append(JOB_NOTE)
+    if any(v is not None and v == v for v in df.get("growth", [])):  # a registry's list with a damage compared
+        crs_note.append(grown_note(cfg))
     xlsx_legend(wb, cfg, "道路損傷 補修候補一覧 / Road damage repair candidates", ("件数 candidates", len(df)),
                 [("重要度 severity", "0–100 = 60 × 種別の重み/最大の重み + 40 × 大きさ (推定面積 m² / 2, 上限 1)",
                   "0–100 = 60 × class weight / largest weight + 40 × size (estimated area m² / 2, at most 1)"),
@@ -819,6 +833,18 @@ JOB_NOTE = ("工区 job id", "最新の補修工区一覧 (--format jobs) でこ
             "(patrol status 台帳.gpkg 工区-003 で工区の損傷を表示・一括更新)",
             "the repair job the latest jobs list (--format jobs) naming the damage gave it; open damages only, empty "
             "where no jobs list named it (patrol status REGISTRY 工区-003 shows or sets the job's damages)")
+
+
+def grown_note(cfg) -> tuple[str, str, str]:
+    """The legend's row on 悪化 (grown since first seen, ``Store.growth``): the rule, with the config's values."""
+    from .store import GrowthRule
+
+    r = GrowthRule.of(cfg)
+    return ("悪化 grown", f"1 = 最新の巡回の推定面積が初回の {r.ratio:g} 倍以上かつ {r.min_m2:g} m² 以上大きい (各巡回の中央値、"
+            f"{r.min_sightings} 枚以上に写った最初と最新の巡回を比較; config store.grown_*)。空欄: 比べられる巡回がない",
+            f"1 = the latest drive's est. area at least {r.ratio:g} × the first's and {r.min_m2:g} m² larger (each "
+            f"drive's median; the first and latest drives that saw it in {r.min_sightings}+ frames; config "
+            "store.grown_*); empty: no two drives to compare")
 
 
 def map_note(cfg, geo: bool = False) -> tuple[str, str, str]:
@@ -1521,6 +1547,9 @@ def html_data(df: pd.DataFrame, cfg, roads_wgs84=None, uris: list | None = None,
         for k in ("make", "model"):
             if k in rec:
                 c[k] = rec[k]
+        for k in GROWTH_KEYS:  # grown since first seen (a registry's): none where not known (a run's page as before)
+            if c.get(k) is None:
+                c.pop(k, None)
         c["photo"] = _photo_href(rec.get("photo"))
         c["i"] = i
         cands.append(c)
@@ -1843,6 +1872,8 @@ _TEMPLATE = """<!DOCTYPE html>
       <label>重要度 ≥ min severity <input id="f-sev" type="number" step="0.1" min="0" value="0"></label>
       <label id="l-unseen" hidden>未検出通過 not seen on the last passes <select id="f-unseen"><option value="">すべて all</option>
         <option value="1">1回以上 / 1+ passes</option><option value="2">2回以上 / 2+ passes</option><option value="3">3回以上 / 3+ passes</option></select></label>
+      <label id="l-grown" hidden>悪化 grown since first seen <select id="f-grown"><option value="">すべて all</option>
+        <option value="1">悪化のみ / grown only</option></select></label>
       <label class="wide">検索 search <input id="f-text" type="search" placeholder="路線名・区間・ID / road, segment, id"></label>
       <div id="count" aria-live="polite"></div>
       <div id="note" role="status" hidden></div>
@@ -2099,6 +2130,7 @@ _APP_JS = r"""
                 ["n_obs", "検出回数", "sightings"], ["n_drives", "走行回数", "drives seen"], ["first_seen", "初回検出", "first seen"], ["last_seen", "最終検出", "last seen"],
                 ["n_passes", "通過回数", "drives past"], ["n_unseen", "未検出通過", "passed unseen since"],
                 ["n_poor_look", "撮影不良通過", "passed in poor frames"], ["last_passed", "最終通過", "last passed"],
+                ["growth", "面積の変化", "size change"],
                 ["road_name", "路線名", "road"], ["segment_id", "区間ID", "segment"], ["chainage_m", "距離標", "chainage (m)", 1],
                 ["status", "状態", "status"], ["job_id", "工区", "repair job"], ["status_note", "備考", "note"], ["checked_by", "確認者", "checked by"],
                 ["repaired_at", "補修日", "repaired"], ["est_width_m", "推定幅", "est. width (m)", 2], ["est_length_m", "推定長", "est. length (m)", 2],
@@ -2301,6 +2333,11 @@ _APP_JS = r"""
       if (f[0] === "n_poor_look") {  // of the passes: too dark, glared or blurred to see it, so not counted unseen
         if (!v) return;
         v = v + " (暗い・逆光・ぶれ: 未検出通過に数えず / dark, glare or blur: not counted unseen)";
+      }
+      if (f[0] === "growth") {  // the est. area as the first and the latest drive saw it (Store.growth): 悪化 where grown
+        if (typeof v !== "number") return;
+        v = "×" + fmt(v, 2) + (c.grown === 1 ? " 悪化 / grown" : "") + " (" + fmt(c.area_first_m2, 2) + " → " +
+            fmt(c.area_last_m2, 2) + " m²)";
       }
       var tr = el("tr"); tr.appendChild(el("th", null, f[1] + " " + f[2])); tr.appendChild(el("td", null, fmt(v, f[3])));
       t.appendChild(tr);
@@ -2892,6 +2929,10 @@ _APP_JS = r"""
   var fSev = document.getElementById("f-sev"), fText = document.getElementById("f-text");
   var fUnseen = document.getElementById("f-unseen");
   if (HAS_PASSES) document.getElementById("l-unseen").hidden = false;
+  // grown since first seen (悪化): shown where a damage's size was compared between two drives (a registry's)
+  var fGrown = document.getElementById("f-grown");
+  if (C.some(function (c) { return typeof c.growth === "number"; })) document.getElementById("l-grown").hidden = false;
+  else fGrown.remove(1);  // nothing to choose: a link's grown=1 is named in the note line, not a hidden filter
   if (UNSEEN_MARK > 3) { var uo = el("option", null, UNSEEN_MARK + "回以上 / " + UNSEEN_MARK + "+ passes"); uo.value = String(UNSEEN_MARK); fUnseen.appendChild(uo); }
   D.classes.forEach(function (c) { var o = el("option", null, c.id + " " + c.ja + " / " + c.en); o.value = c.id; fClass.appendChild(o); });
   D.statuses.forEach(function (s) { var o = el("option", null, s.ja + " / " + s.en); o.value = s.id; fStatus.appendChild(o); });
@@ -2905,6 +2946,7 @@ _APP_JS = r"""
     if (isFinite(ms) && ms > 0 && !(typeof c.severity === "number" && c.severity >= ms)) return false;
     var mu = parseInt(fUnseen.value, 10);
     if (mu > 0 && !(typeof c.n_unseen === "number" && c.n_unseen >= mu)) return false;
+    if (fGrown.value === "1" && c.grown !== 1) return false;
     var q = fText.value.trim().toLowerCase();
     if (q) {
       var hay = [c.candidate_id, c.road_name, c.segment_id, c.class, c.class_name, c.class_name_ja, c.status_note,
@@ -2937,11 +2979,12 @@ _APP_JS = r"""
     if (fStatus.value) on.push(fStatus.options[fStatus.selectedIndex].text);
     if (parseFloat(fSev.value) > 0) on.push("重要度 severity ≥ " + fSev.value);
     if (fUnseen.value) on.push("未検出通過 " + fUnseen.value + "回以上 / not seen on the last " + fUnseen.value + "+ passes");
+    if (fGrown.value) on.push("悪化 / grown");
     if (fText.value.trim()) on.push("「" + fText.value.trim() + "」");
     countBox.textContent = n + " / " + C.length + " 件 shown" + (on.length ? " · " + on.join(" · ") : "");
     writeHash();
   }
-  [fClass, fStatus, fSev, fText, fUnseen].forEach(function (e) { e.addEventListener("input", apply); e.addEventListener("change", apply); });
+  [fClass, fStatus, fSev, fText, fUnseen, fGrown].forEach(function (e) { e.addEventListener("input", apply); e.addEventListener("change", apply); });
   // @reports{
   // a citizen report's id typed in the search, with or without its source ("MCR-012", "MCR MCR-012"; any case, as
   // the damages' search): the map at the report (zoom 18, as a damage picked) with its popup open, the layer shown
@@ -3055,11 +3098,11 @@ _APP_JS = r"""
   function onPrint(e) { printMode(e.matches); }
   if (printing) { if (printing.addEventListener) printing.addEventListener("change", onPrint); else printing.addListener(onPrint); }
 
-  // the view in the URL's fragment (README: links to a view), e.g. #id=R-000012&class=D40&status=new&sev=20&unseen=2
+  // the view in the URL's fragment (README: links to a view), e.g. #id=R-000012&class=D40&status=new&sev=20&unseen=2&grown=1
   // &q=text&z=17/36.68000/137.23000 (zoom/lat/lon): rewritten on every change (replaceState: no reload, no history
   // entry), restored when the file opens; #c=<id> (older links) is id=. What it cannot use is named in the note line.
   var hashReady = false, noteBox = document.getElementById("note");
-  var HF = [["class", fClass], ["status", fStatus], ["sev", fSev], ["unseen", fUnseen], ["q", fText]];
+  var HF = [["class", fClass], ["status", fStatus], ["sev", fSev], ["unseen", fUnseen], ["grown", fGrown], ["q", fText]];
   function enc(v) { return encodeURIComponent(String(v)).replace(/%2C/g, ",").replace(/%2F/g, "/"); }
   function note(text) { noteBox.textContent = text; noteBox.hidden = !text; }
   var linkView = null;  // the view (z=zoom/lat/lon) the page was opened at, from its link: writeHash

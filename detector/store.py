@@ -229,6 +229,30 @@ PASS_COLUMNS = ["n_passes", "n_unseen", "last_passed"]
 #: schema 5 written before it has it at once. A pass recorded before the look was measured (look NULL: a registry of
 #: patrol before 0.3.0, or its frames) counts as a look, as in ``n_unseen``: 0 here
 POOR_LOOK_COLUMN = "n_poor_look"
+#: whether a damage has grown since it was first seen (悪化, ``Store.growth``; not stored: read from its sightings):
+#: its estimated area (est_width_m × est_length_m) as its first and its latest drive saw it, their ratio, and
+#: ``grown`` (1 / 0; None where no two drives can be compared) by ``GrowthRule``
+GROWTH_COLUMNS = ["area_first_m2", "area_last_m2", "growth", "grown"]
+
+
+@dataclass(frozen=True)
+class GrowthRule:
+    """When a damage has grown (config ``store.grown_*``): its latest compared drive's area at least ``ratio`` times
+    its first's and ``min_m2`` larger, each of the two drives having seen it in ``min_sightings`` frames (with a size
+    estimate) or more. Measured on the sample's two passes a week apart (the same unchanged damages): ratios
+    0.84-2.06 (the 2.06: a 0.09 m² crack, +0.09 m²), +0.86 m² the most (at ×1.15): none flagged (README: Worsening)."""
+    ratio: float = 1.5
+    min_m2: float = 0.25
+    min_sightings: int = 2
+
+    @classmethod
+    def of(cls, cfg=None) -> "GrowthRule":
+        s = getattr(cfg, "store", None)
+        if s is None:
+            return cls()
+        return cls(float(s.grown_ratio), float(s.grown_min_m2), int(s.grown_min_sightings))
+
+
 #: a candidate the office merged into another (``Store.merge_candidates``): the id it went into, when (schema 5)
 MERGED_COLUMNS = ["merged_into", "merged_at"]
 STATUS_COLUMNS = ["status", "status_note", "status_changed_at", "repaired_at", "checked_by", "issue_type", "crop_jpeg"]
@@ -1130,6 +1154,8 @@ class Store:
         #: the schema version the registry had before this Store's first write converted it (None: not converted)
         self.converted_from: int | None = None
         self._converting: int | None = None
+        #: when a damage has grown (``growth``): the config's with ``for_config``
+        self.growth_rule = GrowthRule()
         self._open()
 
     @property
@@ -1140,7 +1166,9 @@ class Store:
 
     @classmethod
     def for_config(cls, path: str | Path, cfg) -> "Store":
-        return cls(path, timezone_name=cfg.timezone, busy_timeout_s=cfg.store.busy_timeout_s)
+        st = cls(path, timezone_name=cfg.timezone, busy_timeout_s=cfg.store.busy_timeout_s)
+        st.growth_rule = GrowthRule.of(cfg)
+        return st
 
     def _now(self) -> datetime:
         """Now on the registry's clock (:func:`detector.config.now`, the one clock a test pins)."""
@@ -3639,7 +3667,83 @@ class Store:
         _pass_counts(df)
         df["n_drives"] = df["n_drives"].astype(int)
         df["last_drive"], df["last_images"] = self._last_images(df.pop("_last"), df["candidate_id"])
+        g = self.growth().reindex(df["candidate_id"])
+        for c in GROWTH_COLUMNS:  # (None where not known: a whole number stays one, as the passes' counts)
+            df[c] = pd.Series([None if v is None or v != v else v for v in g[c].to_numpy(dtype=object)],
+                              index=df.index, dtype=object)
         return df
+
+    def drive_areas(self, candidate_id: str | None = None) -> pd.DataFrame:
+        """Each damage's (``candidate_id``'s only where given) est. area as each drive saw it: ``cid, drive, area``
+        (the median of est_width_m × est_length_m over the drive's sightings of it with an estimate; m²), ``n`` (those
+        sightings), ``t`` (the first one's time, epoch s), by damage then drive name. A sighting keyed under several
+        drives (``d1|d2``: a run that named its images without their drive) is no drive's. One statement grouping by
+        (damage, drive) along their index (the median where all of a drive's sightings agree, as those of one run
+        candidate do), a second for the (damage, drive) pairs whose sightings differ (grouped by area too: the
+        counts as weights), pandas after: no step per damage."""
+        one = " AND candidate_id = ?" if candidate_id is not None else ""
+        sized = "est_width_m IS NOT NULL AND est_length_m IS NOT NULL AND instr(drive, '|') = 0"
+        # each (damage, drive) along the (candidate_id, drive) index: no sort. A drive's sightings of a damage carry
+        # one run candidate's estimate (all alike: the median is it) unless the drive brought several
+        agg = pd.read_sql_query(
+            "SELECT candidate_id AS cid, drive, COUNT(*) AS n, MIN(COALESCE(first_t, last_t)) AS t, "
+            "MIN(est_width_m * est_length_m) AS lo, MAX(est_width_m * est_length_m) AS hi FROM observations "
+            f"WHERE {sized}{one} GROUP BY candidate_id, drive", self.con, params=(candidate_id,) if one else ())
+        area = agg["lo"].where(agg["lo"] == agg["hi"])
+        mixed = agg[area.isna()]
+        if len(mixed):  # the median of those whose sightings differ: their areas counted, the counts as weights
+            rows = pd.read_sql_query(
+                "SELECT o.candidate_id AS cid, o.drive, o.est_width_m * o.est_length_m AS area, COUNT(*) AS n "
+                "FROM json_each(?) j JOIN observations o ON o.candidate_id = json_extract(j.value, '$[0]') "
+                f"AND o.drive = json_extract(j.value, '$[1]') WHERE {sized.replace('est_', 'o.est_')} "
+                "GROUP BY o.candidate_id, o.drive, area", self.con,
+                params=(json.dumps(mixed[["cid", "drive"]].to_numpy().tolist(), ensure_ascii=False),))
+            rows = rows.sort_values(["cid", "drive", "area"], kind="mergesort")
+            grp = rows.groupby(["cid", "drive"], sort=False)
+            cum, tot = grp["n"].cumsum(), grp["n"].transform("sum")
+            keys = [rows["cid"], rows["drive"]]
+            lo = rows["area"].where(2 * cum >= tot).groupby(keys, sort=False).first()
+            hi = rows["area"].where(2 * cum > tot).groupby(keys, sort=False).first()
+            med = (lo + hi) / 2  # the mean of the lower and the upper median
+            at = pd.MultiIndex.from_frame(mixed[["cid", "drive"]])
+            area[mixed.index] = med.reindex(at).to_numpy()
+        agg["area"] = area
+        return agg[["cid", "drive", "area", "n", "t"]].sort_values(["cid", "drive"], kind="mergesort").reset_index(
+            drop=True)
+
+    def growth(self, rule: GrowthRule | None = None) -> pd.DataFrame:
+        """Whether each damage has grown since it was first seen (悪化): ``GROWTH_COLUMNS`` by ``candidate_id`` (the
+        index), of the damages whose sightings carry a size estimate.
+
+        Each drive's area of a damage: the median of est_width_m × est_length_m over its sightings of it (a sighting
+        holds the estimate of its run's candidate: the best box's, so the sightings of one run's candidate agree; two
+        run candidates of one drive merged into one damage do not). The drives compared: the first and the latest (by
+        their first sighting's time) that saw it in ``rule.min_sightings`` frames with an estimate or more; a sighting
+        keyed under several drives (``d1|d2``, a run that named its images without their drive) is no drive's.
+        ``area_first_m2``, ``area_last_m2`` (m², 2 decimals; the same drive's for a damage of one such drive),
+        ``growth`` = last / first (2 decimals; None with one drive or a first area of 0), ``grown`` 1 when ``growth``
+        >= ``rule.ratio`` and the area ``rule.min_m2`` or more larger, else 0 (None without ``growth``).
+
+        One statement grouping the sightings by (damage, drive, area) and pandas on its rows (as many as a damage's
+        drives where each drive was one run candidate): no step per damage."""
+        rule = rule or self.growth_rule
+        out = pd.DataFrame(columns=GROWTH_COLUMNS, index=pd.Index([], name="candidate_id"), dtype=object)
+        per = self.drive_areas()
+        per = per[per["n"] >= rule.min_sightings]
+        if not len(per):
+            return out
+        # drives in time order (a drive without a time last; then by name): the first and the latest compared
+        per = per.sort_values(["cid", "t", "drive"], kind="mergesort", na_position="last")
+        by = per.groupby("cid", sort=False)
+        first, last, k = by["area"].first(), by["area"].last(), by.size()
+        ratio = (last / first).where((k > 1) & (first > 0))
+        grown = (ratio >= rule.ratio) & (last - first >= rule.min_m2 - 1e-9)
+        out = pd.DataFrame({"area_first_m2": first.round(2), "area_last_m2": last.round(2), "growth": ratio.round(2),
+                            "grown": grown.astype(int)}).astype(object)
+        out = out.where(out.notna(), None)
+        out.loc[out["growth"].isna(), "grown"] = None
+        out.index.name = "candidate_id"
+        return out
 
     def _last_images(self, drives: pd.Series, ids: pd.Series) -> tuple[list, list]:
         """(drive, its frames as ``drive/name``, sorted, at most ``LAST_IMAGES_MAX``) of each candidate's latest drive,

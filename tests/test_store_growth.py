@@ -1,0 +1,228 @@
+"""Grown since first seen (悪化, ``Store.growth``): a damage's est. area as its first and its latest drive saw it (each
+drive's median), their ratio and ``grown`` by config ``store.grown_*``; on the registry's lists, GIS files and in
+``patrol status``. Real data: the sample's two passes a week apart (the same unchanged damages) through the real
+locate/dedupe, merged as two weekly runs; a damage made to grow by scaling its later drive's sizes in a copy."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from detector.config import Config
+from detector.store import GROWTH_COLUMNS, GrowthRule, Store
+
+from test_cli import ok, patrol
+from test_store import _oracle_candidates
+
+P1, P2 = "toyama-2026-11-p1", "toyama-2026-11-p2"
+
+
+@pytest.fixture(scope="module")
+def two_passes(tmp_path_factory) -> Path:
+    """The sample's two passes merged as two runs (a week apart), as the weekly workflow merges them."""
+    from conftest import TOYAMA, need
+
+    toyama = need(TOYAMA)
+    cfg = Config()
+    passes, _ = _oracle_candidates(toyama, cfg)
+    path = tmp_path_factory.mktemp("growth") / "registry.gpkg"
+    with Store(path) as st:
+        for name, cands in zip((P1, P2), passes[:2]):
+            st.merge(cands, {"run_id": name}, cfg)
+    return path
+
+
+def _copy(src: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "registry.gpkg"
+    shutil.copyfile(src, dst)
+    return dst
+
+
+def _sql(path: Path, q: str, args=()) -> list[tuple]:
+    con = sqlite3.connect(path)
+    try:
+        rows = con.execute(q, args).fetchall()
+        con.commit()
+        return rows
+    finally:
+        con.close()
+
+
+def _scale(path: Path, cid: str, k: float, where: str = "") -> None:
+    """The sizes of ``cid``'s sightings of the second pass, each side × ``k`` (its area × k²)."""
+    _sql(path, "UPDATE observations SET est_width_m = est_width_m * ?, est_length_m = est_length_m * ? "
+               f"WHERE candidate_id = ? AND drive = ?{where}", (k, k, cid, P2))
+
+
+def test_sample_unchanged_damages_not_grown(two_passes):
+    """The sample's damages did not change in the week between its passes: none is grown. The noise measured (the
+    rule's margin): ratios 1.0-1.6, the area at most 0.16 m² larger; the one at ×1.6 (0.14 -> 0.22 m²) is kept out
+    by the absolute floor (grown_min_m2), not by the ratio."""
+    with Store(two_passes) as st:
+        g = st.growth()
+        q = st.query(lists=False)
+    comp = g[g["growth"].notna()]
+    assert len(comp) >= 20, g  # most damages are compared (seen in 2 frames or more by each pass)
+    assert set(comp["grown"]) == {0}
+    ratio = comp["growth"].astype(float)
+    more = comp["area_last_m2"].astype(float) - comp["area_first_m2"].astype(float)
+    assert 0.95 <= ratio.min() and ratio.max() < 1.7 and more.max() < 0.2, comp
+    assert (ratio >= GrowthRule().ratio).sum() >= 1  # the ratio alone would flag a small damage: the floor does not
+    # the registry's query carries the columns: a whole number or None in grown, as the passes' counts
+    assert list(q.columns[-len(GROWTH_COLUMNS):]) == GROWTH_COLUMNS
+    assert {type(v) for v in q["grown"]} <= {int, type(None)} and (q["grown"] == 0).sum() == len(comp)
+    # with one sighting enough, more damages compare and still none is grown
+    g1 = Store(two_passes).growth(GrowthRule(min_sightings=1))
+    assert g1["growth"].notna().sum() > len(comp) and set(g1["grown"].dropna()) == {0}
+
+
+def _pick(path: Path, n_p2: int = 2) -> str:
+    """A compared damage of at least 0.3 m² whose second pass saw it in exactly ``n_p2`` frames (or more: 0)."""
+    st = Store(path)
+    per = st.drive_areas()
+    g = st.growth(GrowthRule(min_sightings=1))
+    p2 = per[per["drive"] == P2].set_index("cid")["n"]
+    for cid, r in g.iterrows():
+        if r["growth"] is not None and r["area_first_m2"] >= 0.3 and cid in p2.index \
+                and (p2[cid] == n_p2 or (n_p2 == 0 and p2[cid] >= 3)):
+            return cid
+    pytest.skip(f"no damage of the sample seen in {n_p2} frames by the second pass")
+
+
+def test_scaled_damage_grown_others_not(two_passes, tmp_path):
+    """One damage's second-pass sizes × 1.5 a side (area × 2.25): it alone is grown, on the list (csv: the columns
+    after reported_first, 悪化 1), in the GeoJSON (last), in patrol status (its size per drive); the import reads the
+    list back without a word about the new columns."""
+    reg = _copy(two_passes, tmp_path)
+    before = Store(two_passes).growth()
+    cid = _pick(reg)
+    _scale(reg, cid, 1.5)
+    g = Store(reg).growth()
+    assert g.loc[cid, "grown"] == 1 and g.loc[cid, "growth"] == pytest.approx(
+        2.25 * before.loc[cid, "area_last_m2"] / before.loc[cid, "area_first_m2"], abs=0.02)
+    assert g.loc[cid, "area_first_m2"] == before.loc[cid, "area_first_m2"]
+    others = g.drop(index=cid)
+    assert others.equals(before.drop(index=cid)) and set(others["grown"].dropna()) == {0}
+    # the list
+    out = tmp_path / "list.csv"
+    ok(patrol("export", reg, "--format", "csv", "--out", out))
+    with open(out, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    head = list(rows[0])
+    at = head.index("reported_first") + 1
+    assert head[at:at + 4] == GROWTH_COLUMNS and head[-2:] == ["photo", "map"], head
+    assert [r["candidate_id"] for r in rows if r["grown"] == "1"] == [cid]
+    assert sum(r["grown"] == "0" for r in rows) == (before["grown"] == 0).sum() - 1  # (it was 0 before)
+    row = next(r for r in rows if r["candidate_id"] == cid)
+    assert float(row["growth"]) >= 2 and float(row["area_last_m2"]) > float(row["area_first_m2"])
+    # the import ignores them: the list back, one damage confirmed by the crew
+    row["status"] = "confirmed"
+    with open(out, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=head)
+        w.writeheader()
+        w.writerows(rows)
+    r = ok(patrol("import-verification", reg, out))
+    assert "grown" not in r.stdout + r.stderr and Store(reg).status_of(cid) == "confirmed", r.stdout + r.stderr
+    # the GeoJSON: the four last, numbers
+    gj = tmp_path / "list.geojson"
+    ok(patrol("export", reg, "--format", "geojson", "--out", gj))
+    props = {f["id"]: f["properties"] for f in json.loads(gj.read_text(encoding="utf-8"))["features"]}
+    assert list(props[cid])[-4:] == GROWTH_COLUMNS and props[cid]["grown"] == 1
+    assert isinstance(props[cid]["growth"], float)
+    # patrol status: the size per drive, the two compared, grown
+    s = ok(patrol("status", reg, cid)).stdout
+    assert "grown (悪化) ×" in s and s.count("compared") == 2 and P1 in s and P2 in s, s
+
+
+def test_one_odd_sighting_is_not_growth(two_passes, tmp_path):
+    """A drive's area is the median of its sightings: one sighting of ten times the size among three or more does
+    not make the damage grown; all of them do."""
+    reg = _copy(two_passes, tmp_path)
+    cid = _pick(reg, n_p2=0)
+    (oid,) = _sql(reg, "SELECT MIN(obs_id) FROM observations WHERE candidate_id = ? AND drive = ?", (cid, P2))[0]
+    _sql(reg, "UPDATE observations SET est_width_m = est_width_m * 3.2, est_length_m = est_length_m * 3.2 "
+              "WHERE obs_id = ?", (oid,))
+    assert Store(reg).growth().loc[cid, "grown"] == 0
+    _scale(reg, cid, 1.5)
+    assert Store(reg).growth().loc[cid, "grown"] == 1
+
+
+def test_rule_from_config_and_one_frame_drives(two_passes, tmp_path):
+    """A drive that saw the damage in one frame is not compared by default (grown_min_sightings 2): its growth is
+    unknown (empty), not 0; with grown_min_sightings 1 it is; grown_ratio and grown_min_m2 move the cut."""
+    reg = _copy(two_passes, tmp_path)
+    cid = _pick(reg, n_p2=1)
+    _scale(reg, cid, 2.0)
+    g = Store(reg).growth()
+    assert cid not in g.index or (g.loc[cid, "growth"] is None and g.loc[cid, "grown"] is None)
+    one = Config.model_validate({"store": {"grown_min_sightings": 1}})
+    assert Store.for_config(reg, one).growth().loc[cid, "grown"] == 1
+    strict = Config.model_validate({"store": {"grown_min_sightings": 1, "grown_ratio": 5}})
+    assert Store.for_config(reg, strict).growth().loc[cid, "grown"] == 0
+    with pytest.raises(ValueError):
+        Config.model_validate({"store": {"grown_ratio": 1.0}})  # no growth at all is no cut
+
+
+def test_report_html_grown_filter_and_popup(two_passes, tmp_path):
+    """``patrol export --format html``: the 悪化 filter shows on a registry's map, lists the grown damage alone, says
+    so in the count line and is kept in the link (grown=1); the damage's popup says its size change. A page without
+    any comparison (a run's) keeps the filter hidden: test_report's own pages."""
+    from conftest import ROOT, TOYAMA
+    from test_report import FRAMES, console_errors, probe_of, render, selfcheck
+
+    reg = _copy(two_passes, tmp_path)
+    cid = _pick(reg)
+    _scale(reg, cid, 1.5)
+    out = tmp_path / "map.html"
+    ok(patrol("export", reg, "--format", "html", "--roads", TOYAMA / "roads.geojson", "--out", out))
+    page = out.read_text(encoding="utf-8")
+    probe = """(function () {
+      function shownRows() { return [].filter.call(document.querySelectorAll('#tbl tbody tr'), function (r) {
+        return r.style.display !== 'none'; }).map(function (r) { return r.firstChild.textContent; }); }
+      var pop = document.querySelector('.leaflet-popup-content');
+      return {shown: !document.getElementById('l-grown').hidden, value: document.getElementById('f-grown').value,
+              rows: shownRows(), count: document.getElementById('count').textContent, hash: location.hash,
+              popup: pop ? pop.textContent : ''}; })()"""
+    script = ("<script>setTimeout(function () { document.documentElement.setAttribute('data-probe', JSON.stringify("
+              + probe + ")); }, 2000);</script>")
+    probed = tmp_path / "probed.html"
+    probed.write_text(page.replace("<script", FRAMES + "<script", 1).replace("</body>", script + "</body>"),
+                      encoding="utf-8")
+    dom, err = render(probed, f"#id={cid}&grown=1", "--window-size=1400,1000")
+    assert selfcheck(dom).startswith("report-ok:") and not console_errors(err), (selfcheck(dom), console_errors(err))
+    p = probe_of(dom)
+    assert p["shown"] and p["value"] == "1" and p["rows"] == [cid], p
+    assert "悪化 / grown" in p["count"] and p["count"].startswith("1 / ") and "grown=1" in p["hash"], p
+    assert "面積の変化" in p["popup"] and "悪化 / grown" in p["popup"] and " m²" in p["popup"], p["popup"]
+
+
+def test_report_html_without_comparison_refuses_grown_link(tmp_path):
+    """A page where no damage was compared (a registry of one drive): the 悪化 filter stays hidden, and a link's
+    grown=1 is named in the note line, not applied as a hidden filter that would list nothing."""
+    from conftest import TOYAMA, need
+    from test_report import FRAMES, probe_of, render
+
+    toyama = need(TOYAMA)
+    cfg = Config()
+    passes, _ = _oracle_candidates(toyama, cfg)
+    reg = tmp_path / "registry.gpkg"
+    with Store(reg) as st:
+        st.merge(passes[0], {"run_id": P1}, cfg)
+    out = tmp_path / "map.html"
+    ok(patrol("export", reg, "--format", "html", "--out", out))
+    probe = """(function () { return {shown: !document.getElementById('l-grown').hidden,
+      note: document.getElementById('note').textContent, rows: [].filter.call(document.querySelectorAll('#tbl tbody tr'),
+      function (r) { return r.style.display !== 'none'; }).length, n: document.querySelectorAll('#tbl tbody tr').length}; })()"""
+    script = ("<script>setTimeout(function () { document.documentElement.setAttribute('data-probe', JSON.stringify("
+              + probe + ")); }, 2000);</script>")
+    page = out.read_text(encoding="utf-8")
+    probed = tmp_path / "probed.html"
+    probed.write_text(page.replace("<script", FRAMES + "<script", 1).replace("</body>", script + "</body>"),
+                      encoding="utf-8")
+    p = probe_of(render(probed, "#grown=1", "--window-size=1400,1000")[0])
+    assert not p["shown"] and "grown=1" in p["note"] and p["rows"] == p["n"] > 0, p
