@@ -888,7 +888,8 @@ def _show_damage(st, candidate_id: str) -> None:
 
 def _show_sizes(st, candidate_id: str) -> None:
     """``patrol status STORE ID``: the damage's est. area as each drive saw it (``Store.drive_areas``, oldest first;
-    "compared" on the two ``Store.growth`` compares) and whether it has grown since first seen (悪化, README
+    "compared" on the two ``Store.growth`` compares; "before the repair" on those a damage seen after its latest
+    repair no longer compares) and whether it has grown since first seen (悪化, README
     Worsening)."""
     import math
 
@@ -899,24 +900,28 @@ def _show_sizes(st, candidate_id: str) -> None:
         return  # (no size estimate: a camera without its field of view known, or a run without one)
     rule = st.growth_rule
     per = per.sort_values(["t", "drive"], kind="mergesort", na_position="last")
-    ok = per[per["n"] >= rule.min_sightings]
+    since = st.since_repair(per)  # (a damage seen after its latest repair: the drives after it only)
+    ok = per[since & (per["n"] >= rule.min_sightings)]
+    (rep_at,) = st.con.execute("SELECT repaired_at FROM candidates WHERE candidate_id=?", (candidate_id,)).fetchone()
+    after = f" after its repair of {rep_at}" if not since.all() else ""
     compared = {ok["drive"].iloc[0], ok["drive"].iloc[-1]} if len(ok) > 1 else set()
     g = st.growth(rule)
     row = g.loc[candidate_id] if candidate_id in g.index else None
     if row is not None and row["growth"] is not None:
         head = (f"size (推定面積): {'grown (悪化)' if row['grown'] else 'not grown'} ×{row['growth']:.2f}, "
-                f"{row['area_first_m2']:.2f} -> {row['area_last_m2']:.2f} m² (the first and the latest drive that "
+                f"{row['area_first_m2']:.2f} -> {row['area_last_m2']:.2f} m² (the first and the latest drive{after} that "
                 f"saw it in {plural(rule.min_sightings, 'frame')} or more; grown: ×{rule.ratio:g} and "
                 f"+{rule.min_m2:g} m² or more)")
     else:
-        head = (f"size (推定面積): no two drives to compare (a drive compared saw it in "
+        head = (f"size (推定面積): no two drives{after} to compare (a drive compared saw it in "
                 f"{plural(rule.min_sightings, 'frame')} or more)")
     console.print(head, markup=False, highlight=False, soft_wrap=True)
-    for d in per.itertuples(index=False):
+    for d, now in zip(per.itertuples(index=False), since):
         at = (datetime.fromtimestamp(d.t, st.tz).strftime("%Y-%m-%d %H:%M")  # (as the passes': to the minute)
               if isinstance(d.t, float) and math.isfinite(d.t) else "time unknown")
         console.print(f"  {at}  {d.drive}  {d.area:.2f} m²  ({plural(int(d.n), 'frame')})"
-                      + ("  compared" if d.drive in compared else ""), markup=False, highlight=False, soft_wrap=True)
+                      + ("  compared" if d.drive in compared else "" if now else "  before the repair (補修前)"),
+                      markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

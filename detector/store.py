@@ -3676,7 +3676,8 @@ class Store:
     def drive_areas(self, candidate_id: str | None = None) -> pd.DataFrame:
         """Each damage's (``candidate_id``'s only where given) est. area as each drive saw it: ``cid, drive, area``
         (the median of est_width_m × est_length_m over the drive's sightings of it with an estimate; m²), ``n`` (those
-        sightings), ``t`` (the first one's time, epoch s), by damage then drive name. A sighting keyed under several
+        sightings), ``t`` (the first one's time, epoch s), ``t_last`` (the latest one's: after a repair's ``repaired_t``,
+        the drive saw the damage after its repair, as ``merge`` reopens it), by damage then drive name. A sighting keyed under several
         drives (``d1|d2``: a run that named its images without their drive) is no drive's. One statement grouping by
         (damage, drive) along their index (the median where all of a drive's sightings agree, as those of one run
         candidate do), a second for the (damage, drive) pairs whose sightings differ (grouped by area too: the
@@ -3687,6 +3688,7 @@ class Store:
         # one run candidate's estimate (all alike: the median is it) unless the drive brought several
         agg = pd.read_sql_query(
             "SELECT candidate_id AS cid, drive, COUNT(*) AS n, MIN(COALESCE(first_t, last_t)) AS t, "
+            "MAX(COALESCE(last_t, first_t)) AS t_last, "
             "MIN(est_width_m * est_length_m) AS lo, MAX(est_width_m * est_length_m) AS hi FROM observations "
             f"WHERE {sized}{one} GROUP BY candidate_id, drive", self.con, params=(candidate_id,) if one else ())
         area = agg["lo"].where(agg["lo"] == agg["hi"])
@@ -3708,8 +3710,19 @@ class Store:
             at = pd.MultiIndex.from_frame(mixed[["cid", "drive"]])
             area[mixed.index] = med.reindex(at).to_numpy()
         agg["area"] = area
-        return agg[["cid", "drive", "area", "n", "t"]].sort_values(["cid", "drive"], kind="mergesort").reset_index(
+        return agg[["cid", "drive", "area", "n", "t", "t_last"]].sort_values(["cid", "drive"], kind="mergesort").reset_index(
             drop=True)
+
+    def since_repair(self, per: pd.DataFrame) -> pd.Series:
+        """Of ``drive_areas``'s rows, those ``growth`` compares (bool, by ``per``'s index): a damage that a drive saw
+        after its latest repair (its ``t_last`` after the candidate's ``repaired_t``: as ``merge`` reopens it, 再発),
+        only the drives after it; the others (never repaired, or repaired and not seen since) all. One statement."""
+        rep = pd.read_sql_query("SELECT candidate_id AS cid, repaired_t FROM candidates WHERE repaired_t IS NOT NULL",
+                                self.con).set_index("cid")["repaired_t"]
+        rep_t = per["cid"].map(rep).astype(float)
+        after = per["t_last"].astype(float) > rep_t  # (False where either is unknown)
+        seen_after = after.groupby(per["cid"]).transform("any") if len(per) else after
+        return ~seen_after | after
 
     def growth(self, rule: GrowthRule | None = None) -> pd.DataFrame:
         """Whether each damage has grown since it was first seen (悪化): ``GROWTH_COLUMNS`` by ``candidate_id`` (the
@@ -3719,7 +3732,9 @@ class Store:
         holds the estimate of its run's candidate: the best box's, so the sightings of one run's candidate agree; two
         run candidates of one drive merged into one damage do not). The drives compared: the first and the latest (by
         their first sighting's time) that saw it in ``rule.min_sightings`` frames with an estimate or more; a sighting
-        keyed under several drives (``d1|d2``, a run that named its images without their drive) is no drive's.
+        keyed under several drives (``d1|d2``, a run that named its images without their drive) is no drive's. A
+        damage seen after its latest repair (``repaired_t``; reopened, 再発) is compared from the first drive after it
+        (``since_repair``): the damage before the repair is another one.
         ``area_first_m2``, ``area_last_m2`` (m², 2 decimals; the same drive's for a damage of one such drive),
         ``growth`` = last / first (2 decimals; None with one drive or a first area of 0), ``grown`` 1 when ``growth``
         >= ``rule.ratio`` and the area ``rule.min_m2`` or more larger, else 0 (None without ``growth``).
@@ -3729,7 +3744,7 @@ class Store:
         rule = rule or self.growth_rule
         out = pd.DataFrame(columns=GROWTH_COLUMNS, index=pd.Index([], name="candidate_id"), dtype=object)
         per = self.drive_areas()
-        per = per[per["n"] >= rule.min_sightings]
+        per = per[self.since_repair(per) & (per["n"] >= rule.min_sightings)]
         if not len(per):
             return out
         # drives in time order (a drive without a time last; then by name): the first and the latest compared

@@ -6,6 +6,7 @@ locate/dedupe, merged as two weekly runs; a damage made to grow by scaling its l
 from __future__ import annotations
 
 import csv
+from datetime import datetime
 import json
 import shutil
 import sqlite3
@@ -226,3 +227,36 @@ def test_report_html_without_comparison_refuses_grown_link(tmp_path):
                       encoding="utf-8")
     p = probe_of(render(probed, "#grown=1", "--window-size=1400,1000")[0])
     assert not p["shown"] and "grown=1" in p["note"] and p["rows"] == p["n"] > 0, p
+
+
+def test_reopened_damage_compared_from_after_its_repair(two_passes, tmp_path):
+    """A damage repaired between the two passes (``patrol status --set repaired --at`` a day between them) is reopened
+    by the later pass's sightings (再発: the registry holds them, so the repair dated before them reopens it at once).
+    Its growth compares the drives after the repair only: the later pass alone, so no two drives to compare (not
+    the old damage against the new one); a damage never repaired keeps its comparison. Scaled × 2.25 in the later
+    pass, the reopened damage is still not grown: before the change it was (first pass vs. the new damage)."""
+    reg = _copy(two_passes, tmp_path)
+    cid = _pick(reg)
+    _scale(reg, cid, 1.5)
+    assert Store(reg).growth().loc[cid, "grown"] == 1  # (the first pass against the second)
+    per = Store(reg).drive_areas(cid).set_index("drive")
+    st = Store(reg)
+    mid = datetime.fromtimestamp((per.loc[P1, "t_last"] + per.loc[P2, "t"]) / 2, st.tz)
+    assert mid.date() < datetime.fromtimestamp(per.loc[P2, "t"], st.tz).date(), per  # (a day between the passes)
+    r = ok(patrol("status", reg, cid, "--set", "repaired", "--at", mid.strftime("%Y-%m-%d"), "--note", "patched"))
+    assert Store(reg).status_of(cid) == "reopened", r.stdout + r.stderr
+    g = Store(reg).growth()
+    assert g.loc[cid, "growth"] is None and g.loc[cid, "grown"] is None, g.loc[cid]
+    # the one drive after the repair is both first and latest: the new damage's size
+    assert g.loc[cid, "area_first_m2"] == g.loc[cid, "area_last_m2"] == round(per.loc[P2, "area"], 2)
+    before = Store(two_passes).growth()
+    assert g.drop(index=cid).equals(before.drop(index=cid))  # the others unchanged
+    s = ok(patrol("status", reg, cid)).stdout
+    assert "no two drives after its repair of" in s and "before the repair (補修前)" in s and \
+        ")  compared" not in s, s
+    # the list says the same
+    out = tmp_path / "list.csv"
+    ok(patrol("export", reg, "--format", "csv", "--out", out))
+    with open(out, encoding="utf-8-sig", newline="") as fh:
+        row = next(r for r in csv.DictReader(fh) if r["candidate_id"] == cid)
+    assert row["grown"] == "" and row["growth"] == "" and float(row["area_first_m2"]) == g.loc[cid, "area_first_m2"]
