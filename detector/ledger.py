@@ -73,6 +73,10 @@ LEDGER_ROWS: list[tuple[str, str, str]] = [
     ("checked_at", "確認日", "checked at"),
     ("note", "備考", "note"),
 ]
+#: the row after 最終確認 where any damage of the ledger was compared between two drives (grown since first seen,
+#: ``Store.growth``, a registry's): ``悪化 ×2.25 (0.48 → 1.08 m²)`` where grown, ``×1.02 (…)`` where not, empty where
+#: no two drives compare; as report.html's popup row 面積の変化 (``size_change``)
+SIZE_ROW = ("size_change", "面積の変化", "size change")
 CREW_ROWS = ("checked_by", "checked_at", "note")
 #: the hidden column beside the table (not printed: the print area ends at D) whose cell on a block's ID row holds the
 #: damage's ``status_changed_at`` (状態更新日時) as the xlsx list's column does: the import's stale-list check
@@ -101,7 +105,20 @@ def ledger_rows(df: pd.DataFrame, cfg) -> list[tuple[str, str, str]]:
     """``LEDGER_ROWS`` with the config's kept road fields that ``df`` carries after road_name (headed by their name)."""
     from .report import _columns
 
-    return _columns(df, cfg, LEDGER_ROWS)
+    rows = _columns(df, cfg, LEDGER_ROWS)
+    if any(isinstance(v, (int, float)) and v == v for v in df.get("growth", [])):
+        at = [k for k, *_ in rows].index("last_seen") + 1
+        rows = [*rows[:at], SIZE_ROW, *rows[at:]]
+    return rows
+
+
+def size_change(rec: dict, flat=lambda v: v) -> str | None:
+    """The ledger's 面積の変化 cell of a damage (``SIZE_ROW``): ``悪化 ×2.25 (0.48 → 1.08 m²)`` where grown, ``×1.02
+    (0.48 → 0.49 m²)`` where compared and not, None where no two drives compare."""
+    g, a, b = (flat(rec.get(k)) for k in ("growth", "area_first_m2", "area_last_m2"))
+    if not all(isinstance(v, (int, float)) and v == v for v in (g, a, b)):
+        return None
+    return f"{'悪化 ' if flat(rec.get('grown')) == 1 else ''}×{g:.2f} ({a:.2f} → {b:.2f} m²)"
 
 
 def geo_uri(lat: float, lon: float, label: str) -> str:
@@ -196,8 +213,8 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
     from openpyxl.worksheet.pagebreak import Break
 
     from .export import map_links
-    from .report import (JOB_NOTE, XLSX_NUMBER_FORMATS, XlsxLink, _excel_time, _flat, _now, _tz, map_note, map_url,
-                         status_validation, xlsx_cell, xlsx_font, xlsx_legend)
+    from .report import (JOB_NOTE, XLSX_NUMBER_FORMATS, XlsxLink, _excel_time, _flat, _now, _tz, grown_note, map_note,
+                         map_url, status_validation, xlsx_cell, xlsx_font, xlsx_legend)
 
     notes = [] if notes is None else notes
     tz = _tz(cfg)
@@ -328,7 +345,10 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
                  ("状態更新日時 (列 E, 非表示)", "各ブロックの ID の行: 出力時の状態更新日時",
                   "hidden column E on each block's ID row: the damage's status_changed_at when exported; the import "
                   "holds a block the office changed since (README: Stale lists)"),
-                 *([JOB_NOTE] if "job_id" in df else [])],
+                 *([JOB_NOTE] if "job_id" in df else []),
+                 *([(f"{SIZE_ROW[1]} {SIZE_ROW[2]}", "推定面積 初回 → 最新 (倍率); 悪化: " + grown_note(cfg)[1],
+                     "est. area, first → latest drive (ratio); 悪化: " + grown_note(cfg)[2])]
+                   if any(k == SIZE_ROW[0] for k, *_ in rows) else [])],
                 [(k, ja, en) for k, ja, en in rows])
     with atomic_write(path, "wb") as fh:
         buf = io.BytesIO()
@@ -376,6 +396,8 @@ def _value(key: str, rec: dict, i: int, tz, flat, excel_time) -> Any:
     if key == "class":
         code, ja = flat(rec.get("class")) or "", flat(rec.get("class_name_ja")) or ""
         return f"{ja} ({code})" if ja and ja != code else code or None
+    if key == "size_change":
+        return size_change(rec, flat)
     if key == "map":
         lat, lon = flat(rec.get("lat")), flat(rec.get("lon"))
         return MAP_TEXT if isinstance(lat, (int, float)) and isinstance(lon, (int, float)) else None

@@ -1958,6 +1958,8 @@ main { flex: 1; display: flex; min-height: 0; }
 .leaflet-overlay-pane > svg, .leaflet-roads-pane > svg, .leaflet-cond-pane > svg, .leaflet-due-pane > svg, .leaflet-jobs-pane > svg { pointer-events: none; }
 .pop .ids a { display: inline-block; margin: 0 8px 2px 0; }
 .legend .sw.ring { width: 9px; height: 9px; border: 2px dotted #5b2a86; background: rgba(91,42,134,.2); }
+.legend .sw.grownring { width: 8px; height: 8px; border: 3px dashed #f57c00; background: none; }
+.leaflet-grownring-pane > svg { pointer-events: none; }
 /* @reports{ */
 /* the citizen reports (住民通報): their panes let clicks through but on the markers; the legend's ring, the layer's key */
 .leaflet-rep-pane > svg, .leaflet-repring-pane > svg { pointer-events: none; }
@@ -2387,6 +2389,14 @@ _APP_JS = r"""
     m.on("click", function () { select(i, false); });
     markers.push(m);
   });
+  // grown since first seen (悪化, Store.growth): an orange dashed ring around the marker, shown with it (apply)
+  var HAS_GROWTH = C.some(function (c) { return typeof c.growth === "number"; });
+  map.createPane("grownring").style.zIndex = 394;  // under the markers (overlayPane, 400) and the reports' rings
+  var grownRings = L.layerGroup().addTo(map), GROWN_RING = C.map(function (c, i) {
+    return c.grown === 1 && markers[i] ? L.circleMarker([c.lat, c.lon], {pane: "grownring", radius: styleFor(c).radius + 4,
+      color: "#f57c00", weight: 3, opacity: 1, dashArray: "6,4", fill: false, interactive: false, className: "grown-ring"})
+      .addTo(grownRings) : null;
+  });
 
   // the map's line layers (the road-condition layer, the patrol-due layer, the repair jobs' outlines (o.polygon);
   // README: report.html): each a checkbox at
@@ -2658,7 +2668,7 @@ _APP_JS = r"""
   map.createPane("rep").style.zIndex = 396;  // the reports: under the damages' markers, which take a click first
   var repRings = L.layerGroup().addTo(map);
   C.forEach(function (c, i) {
-    REP_RING.push(REP_OF[i] && markers[i] ? L.circleMarker([c.lat, c.lon], {pane: "repring", radius: styleFor(c).radius + 4,
+    REP_RING.push(REP_OF[i] && markers[i] ? L.circleMarker([c.lat, c.lon], {pane: "repring", radius: styleFor(c).radius + (GROWN_RING[i] ? 8 : 4),
       color: REP_COL, weight: 2, opacity: 0.95, fill: false, interactive: false, className: "rep-ring"}) : null);
   });
   // the layer: in LAYERS (its #rep= key, popups sized on a resize) but on unless the link says rep=0 (fromHash,
@@ -2750,6 +2760,11 @@ _APP_JS = r"""
       row.appendChild(document.createTextNode("点線の中抜き円 = " + UNSEEN_MARK + "回以上 検出なしで通過 (誤検出・補修済みか要確認) / dotted hollow ring = not seen on the last "
                                               + UNSEEN_MARK + "+ passes (check: false alarm, or repaired?)"));
       d.appendChild(row);
+    }
+    if (HAS_GROWTH) {
+      var gw = el("div"); gw.appendChild(el("span", "sw grownring"));
+      gw.appendChild(document.createTextNode("橙の破線の外円 = 悪化 (推定面積が初回より拡大) / orange dashed outer ring = grown since first seen"));
+      d.appendChild(gw);
     }
     // @reports{
     var rr = el("div"); rr.appendChild(el("span", "sw repring"));
@@ -2931,7 +2946,7 @@ _APP_JS = r"""
   if (HAS_PASSES) document.getElementById("l-unseen").hidden = false;
   // grown since first seen (悪化): shown where a damage's size was compared between two drives (a registry's)
   var fGrown = document.getElementById("f-grown");
-  if (C.some(function (c) { return typeof c.growth === "number"; })) document.getElementById("l-grown").hidden = false;
+  if (HAS_GROWTH) document.getElementById("l-grown").hidden = false;
   else fGrown.remove(1);  // nothing to choose: a link's grown=1 is named in the note line, not a hidden filter
   if (UNSEEN_MARK > 3) { var uo = el("option", null, UNSEEN_MARK + "回以上 / " + UNSEEN_MARK + "+ passes"); uo.value = String(UNSEEN_MARK); fUnseen.appendChild(uo); }
   D.classes.forEach(function (c) { var o = el("option", null, c.id + " " + c.ja + " / " + c.en); o.value = c.id; fClass.appendChild(o); });
@@ -2966,6 +2981,8 @@ _APP_JS = r"""
       rows[i].style.display = ok ? "" : "none";
       var m = markers[i];
       if (m) { if (ok && !markerLayer.hasLayer(m)) markerLayer.addLayer(m); if (!ok && markerLayer.hasLayer(m)) markerLayer.removeLayer(m); }
+      var gr = GROWN_RING[i];  // a grown damage's ring: with its marker
+      if (gr) { if (ok && !grownRings.hasLayer(gr)) grownRings.addLayer(gr); if (!ok && grownRings.hasLayer(gr)) grownRings.removeLayer(gr); }
       // @reports{
       var rg = REP_RING[i];  // a reported damage's ring: with its marker
       if (rg) { if (ok && !repRings.hasLayer(rg)) repRings.addLayer(rg); if (!ok && repRings.hasLayer(rg)) repRings.removeLayer(rg); }

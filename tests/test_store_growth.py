@@ -186,9 +186,18 @@ def test_report_html_grown_filter_and_popup(two_passes, tmp_path):
       function shownRows() { return [].filter.call(document.querySelectorAll('#tbl tbody tr'), function (r) {
         return r.style.display !== 'none'; }).map(function (r) { return r.firstChild.textContent; }); }
       var pop = document.querySelector('.leaflet-popup-content');
-      return {shown: !document.getElementById('l-grown').hidden, value: document.getElementById('f-grown').value,
+      function rings() { return [].map.call(document.querySelectorAll('#map path.grown-ring'), function (p) {
+        return p.getAttribute('stroke-dasharray'); }); }
+      var res = {shown: !document.getElementById('l-grown').hidden, value: document.getElementById('f-grown').value,
               rows: shownRows(), count: document.getElementById('count').textContent, hash: location.hash,
-              popup: pop ? pop.textContent : ''}; })()"""
+              popup: pop ? pop.textContent : '', rings: rings(), legend: document.querySelector('.legend').textContent,
+              markers: document.querySelectorAll('#map path.leaflet-interactive').length};
+      var g = document.getElementById('f-grown'), t = document.getElementById('f-text');
+      g.value = ''; g.dispatchEvent(new Event('change'));
+      res.ringsAll = rings().length; res.markersAll = document.querySelectorAll('#map path.leaflet-interactive').length;
+      t.value = 'no-such-damage'; t.dispatchEvent(new Event('input'));
+      res.ringsNone = rings().length;
+      return res; })()"""
     script = ("<script>setTimeout(function () { document.documentElement.setAttribute('data-probe', JSON.stringify("
               + probe + ")); }, 2000);</script>")
     probed = tmp_path / "probed.html"
@@ -200,6 +209,11 @@ def test_report_html_grown_filter_and_popup(two_passes, tmp_path):
     assert p["shown"] and p["value"] == "1" and p["rows"] == [cid], p
     assert "悪化 / grown" in p["count"] and p["count"].startswith("1 / ") and "grown=1" in p["hash"], p
     assert "面積の変化" in p["popup"] and "悪化 / grown" in p["popup"] and " m²" in p["popup"], p["popup"]
+    # the map's cue: an orange dashed ring around the grown damage's marker alone, shown and hidden with it; the
+    # legend explains it
+    assert p["rings"] == ["6,4"] and p["markers"] == 1 and p["ringsAll"] == 1 and p["markersAll"] > 20, p
+    assert p["ringsNone"] == 0, p
+    assert "orange dashed outer ring = grown since first seen" in p["legend"], p["legend"]
 
 
 def test_report_html_without_comparison_refuses_grown_link(tmp_path):
@@ -218,7 +232,8 @@ def test_report_html_without_comparison_refuses_grown_link(tmp_path):
     ok(patrol("export", reg, "--format", "html", "--out", out))
     probe = """(function () { return {shown: !document.getElementById('l-grown').hidden,
       note: document.getElementById('note').textContent, rows: [].filter.call(document.querySelectorAll('#tbl tbody tr'),
-      function (r) { return r.style.display !== 'none'; }).length, n: document.querySelectorAll('#tbl tbody tr').length}; })()"""
+      function (r) { return r.style.display !== 'none'; }).length, n: document.querySelectorAll('#tbl tbody tr').length,
+      rings: document.querySelectorAll('#map path.grown-ring').length, legend: document.querySelector('.legend').textContent}; })()"""
     script = ("<script>setTimeout(function () { document.documentElement.setAttribute('data-probe', JSON.stringify("
               + probe + ")); }, 2000);</script>")
     page = out.read_text(encoding="utf-8")
@@ -227,6 +242,7 @@ def test_report_html_without_comparison_refuses_grown_link(tmp_path):
                       encoding="utf-8")
     p = probe_of(render(probed, "#grown=1", "--window-size=1400,1000")[0])
     assert not p["shown"] and "grown=1" in p["note"] and p["rows"] == p["n"] > 0, p
+    assert p["rings"] == 0 and "grown since first seen" not in p["legend"], p  # (no ring, no legend line)
 
 
 def test_reopened_damage_compared_from_after_its_repair(two_passes, tmp_path):
@@ -260,3 +276,49 @@ def test_reopened_damage_compared_from_after_its_repair(two_passes, tmp_path):
     with open(out, encoding="utf-8-sig", newline="") as fh:
         row = next(r for r in csv.DictReader(fh) if r["candidate_id"] == cid)
     assert row["grown"] == "" and row["growth"] == "" and float(row["area_first_m2"]) == g.loc[cid, "area_first_m2"]
+
+
+def test_ledger_names_the_grown_damage(two_passes, tmp_path):
+    """The photo ledger (写真台帳) of a registry with damages compared has a 面積の変化 row after 最終確認 in every block:
+    ``悪化 ×2.25 (0.48 → 1.08 m²)`` on the grown damage's, the ratio and areas (no 悪化) on the others compared, empty
+    on those not compared; the legend explains it; the filled-in ledger still imports (the row is not the crew's)."""
+    import openpyxl
+
+    reg = _copy(two_passes, tmp_path)
+    cid = _pick(reg)
+    _scale(reg, cid, 1.5)
+    g = Store(reg).growth()
+    out = tmp_path / "写真台帳.xlsx"
+    ok(patrol("export", reg, "--format", "ledger", "--out", out))
+    wb = openpyxl.load_workbook(out)
+    ws = wb["ledger"]
+    blocks, cur = {}, None
+    for r in range(1, ws.max_row + 1):
+        label, value = ws.cell(row=r, column=3).value, ws.cell(row=r, column=4)
+        if label == "ID id":
+            cur = blocks.setdefault(value.value, [])
+        if label is not None and cur is not None:
+            cur.append((label, value))
+    assert len(blocks) == len(Store(reg).query(lists=False))
+    for c, rows in blocks.items():
+        labels = [lab for lab, _ in rows]
+        at = labels.index("最終確認 last seen") + 1
+        assert labels[at] == "面積の変化 size change", labels
+        v = rows[at][1].value
+        r = g.loc[c] if c in g.index else None
+        if r is None or r["growth"] is None:
+            assert v is None, (c, v)
+        else:
+            want = f"×{r['growth']:.2f} ({r['area_first_m2']:.2f} → {r['area_last_m2']:.2f} m²)"
+            assert v == ("悪化 " + want if c == cid else want), (c, v)
+    assert blocks[cid][labels.index("面積の変化 size change")][1].value.startswith("悪化 ×2.2")
+    legend = [c.value for c in wb["legend"]["A"]]
+    assert "面積の変化 size change" in legend
+    # the crew fills in one block's 状態: the import reads it as before
+    for r in range(1, ws.max_row + 1):
+        if ws.cell(row=r, column=3).value == "ID id" and ws.cell(row=r, column=4).value == cid:
+            ws.cell(row=r + 2, column=4).value = "確認済み"
+            break
+    wb.save(out)
+    res = ok(patrol("import-verification", reg, out))
+    assert Store(reg).status_of(cid) == "confirmed", res.stdout + res.stderr
