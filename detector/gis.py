@@ -103,8 +103,17 @@ SHP_FIELDS: list[tuple[str, str, str]] = [
     ("growth", "growth", "float"),
     ("grown", "grown", "int"),
 ]
-#: the damage's repair job (補修工区, ``report.JOB_COLUMN``), after those where the registry holds a job record
+#: the damage's repair job (補修工区, ``report.JOB_COLUMN``), where the registry holds a job record: after
+#: ``reported1`` and before the growth fields, as the lists (csv, xlsx) and the other GIS files have it (``shp_fields``)
 SHP_JOB_FIELD = ("job_id", "job_id", "str")
+
+
+def shp_fields(job: bool) -> list[tuple[str, str, str]]:
+    """``SHP_FIELDS``, with ``SHP_JOB_FIELD`` after ``reported_first`` where ``job`` (the lists' order)."""
+    if not job:
+        return list(SHP_FIELDS)
+    at = [c for c, *_ in SHP_FIELDS].index("reported_first") + 1
+    return [*SHP_FIELDS[:at], SHP_JOB_FIELD, *SHP_FIELDS[at:]]
 
 #: Unicode characters Japanese text is typed with (a Mac, Linux, a web form: JIS X 0208's mapping) that cp932 holds
 #: under another code point (Windows' mapping of the same Shift_JIS bytes): written as cp932's, as Windows shows them.
@@ -395,7 +404,7 @@ def shp_table(df: pd.DataFrame, encoding: str, kept: list[str] | None = None) ->
     cut: dict[str, list[str]] = {}
     chars: list[str] = []
     extra, notes = kept_field_names([c for c in (kept or []) if c in df.columns], encoding)
-    ours = SHP_FIELDS + ([SHP_JOB_FIELD] if "job_id" in df.columns else [])
+    ours = shp_fields("job_id" in df.columns)
     for col, field, kind in ours + [(c, f, _kind(df[c])) for c, f in extra]:
         vals = df[col] if col in df.columns else pd.Series([None] * len(df), dtype=object)
         if kind == "float":

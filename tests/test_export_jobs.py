@@ -903,7 +903,8 @@ def test_a_damages_job_id_on_its_lists(blank, districts, tmp_path):  # noqa: F81
     assert 0 < len(set().union(*groups(south))) < len(want) == 26
     before = store.read_bytes()
     head, rows = _csv_rows(_export(store, "csv", tmp_path / "list.csv"))
-    assert head[head.index("reported_first") + 1] == "job_id"
+    at = head.index("reported_first") + 1
+    assert head[at:at + 2] == ["job_id", "area_first_m2"]  # the job before grown since first seen (悪化)
     d = damages(store, OPEN + ("repaired", "not_an_issue"))
     status = dict(zip(d["candidate_id"], d["status"]))
     assert len(rows) == 30  # (the merged R-000031 is not listed)
@@ -913,8 +914,14 @@ def test_a_damages_job_id_on_its_lists(blank, districts, tmp_path):  # noqa: F81
     assert sum(1 for v in got.values() if v) == 26
     gj = json.loads(_export(store, "geojson", tmp_path / "list.geojson").read_text(encoding="utf-8"))
     assert {f["id"]: f["properties"]["job_id"] or "" for f in gj["features"]} == got
+    props = list(gj["features"][0]["properties"])
+    at = props.index("reported_first") + 1
+    assert props[at:at + 2] == ["job_id", "area_first_m2"], props
     shp = gpd.read_file(_export(store, "shp", tmp_path / "list.shp"))
     assert dict(zip(shp["cand_id"], shp["job_id"].fillna(""))) == got
+    fields = list(shp.columns)  # the lists' order: the job after reported1, the growth fields after it (not last)
+    at = fields.index("reported1") + 1
+    assert fields[at:at + 5] == ["job_id", "area1_m2", "area2_m2", "growth", "grown"], fields
     ws = openpyxl.load_workbook(_export(store, "xlsx", tmp_path / "list.xlsx"))["candidates"]
     heads = [str(c.value).split("\n")[0] for c in ws[1]]
     k, i = heads.index("工区"), heads.index("候補ID")
