@@ -570,13 +570,16 @@ def _latest(lab: np.ndarray, values: pd.Series | None, k: int) -> np.ndarray:
     return out
 
 
-def crew_rows(rows: list[list[str]], lines, key) -> tuple[list[list[str]], list[int], dict[int, str], dict] | None:
+def crew_rows(rows: list[list[str]], lines, key) -> tuple[list[list[str]], list[int], dict[int, str], dict,
+                                                         dict[int, str]] | None:
     """A filled-in jobs list (``rows``: the header first, as text; ``lines``: each data row's number, None: 2, 3 …)
     as the repair list's rows ``Store.import_verification`` reads: one row per damage of each job's
     ``candidate_ids`` (``;`` between them; a comma or a space too) with the job's ``CREW_COLUMNS``, each numbered as
     its job's row and named ``row 5 (工区-003)`` in the messages. ``key``: a heading's column name (``header_key``),
     read from its last word (``損傷ID candidate_ids``, the csv's ``ja en``). Returns (the rows, their lines, the names,
-    line -> the job's damage ids), or None where ``rows`` is not a jobs list (no job_id and candidate_ids columns)."""
+    line -> the job's damage ids, line -> its job id: the history's note names it, ``store.job_note``, as ``patrol
+    status REGISTRY 工区-003 --set …`` does), or None where ``rows`` is not a jobs list (no job_id and candidate_ids
+    columns)."""
     head = [key(str(h).split("\n")[-1].split()[-1]) if str(h).split() else "" for h in rows[0]]
     if "job_id" not in head or "candidate_ids" not in head:
         return None
@@ -590,6 +593,7 @@ def crew_rows(rows: list[list[str]], lines, key) -> tuple[list[list[str]], list[
     nums: list[int] = []
     where: dict[int, str] = {}
     jobs: dict[int, list[str]] = {}
+    names: dict[int, str] = {}
     for line, row in zip(lines if lines is not None else range(2, len(rows) + 1), rows[1:]):
         if not row or all(not c.strip() for c in row):
             continue
@@ -600,7 +604,9 @@ def crew_rows(rows: list[list[str]], lines, key) -> tuple[list[list[str]], list[
         nums += [line] * len(ids)
         where[line] = f"row {line} ({get(row, 'job_id') or 'no job_id'})"
         jobs[line] = [c for c in ids if c]
-    return out, nums, where, jobs
+        if get(row, "job_id"):
+            names[line] = get(row, "job_id")
+    return out, nums, where, jobs, names
 
 
 def road_key(net, cfg) -> str | None:

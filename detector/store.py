@@ -3227,6 +3227,7 @@ class Store:
 
         head = [header_key(h) for h in rows[0]]
         jobs = None
+        job_of: dict[int, str] = {}  # a jobs list's row -> its job id (the history's note names it: job_note)
         if "candidate_id" not in head:
             # a jobs list (`patrol export --format jobs`: job_id, candidate_ids) filled in: each row applied to every
             # damage of its job, as that damage's row of a repair list (the same checks, dating, stale-list rule)
@@ -3234,7 +3235,7 @@ class Store:
 
             got = crew_rows(rows, table.lines, header_key)
             if got is not None:
-                rows, lines, where, jobs = got
+                rows, lines, where, jobs, job_of = got
                 table = CrewTable(rows, lines, "jobs list", {**table.where, **where}, table.bad, table.notes)
                 head = rows[0]
         for need in ("candidate_id", "status"):
@@ -3417,19 +3418,22 @@ class Store:
                 except ValueError as e:
                     rep.unmatched.append((line, f"{cid}: {when_col} {e}"))
                     continue
+                # a jobs list's row: the history's note names its job (工区-003, 工区-003: <note>), as `patrol status
+                # REGISTRY 工区-003 --set …` writes it; the damage's own note is the crew's as written
+                said = job_note(job_of.get(line), note or None)
                 if st == cur[0]:
                     # the same status: a new note, checker or issue type is still the crew's word
                     if (note and note != (cur[1] or "")) or (who and who != (cur[2] or "")) or (
                             issue and issue != (cur[3] or "")):
                         self._annotate(cid, cur[0], note or None, who or None, issue or None, when,
-                                       source=f"import:{csv_path.name}")
+                                       source=f"import:{csv_path.name}", said=said)
                         rep.noted.append(cid)
                     elif not (rep.outdated and rep.outdated[-1][0] == line):
                         rep.unchanged.append(cid)
                     continue
                 seen: list[RepairSeenAfter] = []
                 changed = self._set_status(cid, st, note or None, who or None, when, issue or None,
-                                           source=f"import:{csv_path.name}", seen=seen)
+                                           source=f"import:{csv_path.name}", seen=seen, said=said)
                 rep.seen_after += [(line, s.message) for s in seen]
                 if seen and rep.newer and rep.newer[-1][0] == line:  # applied as newer, and a sighting held is newer still
                     rep.newer[-1] = (line, f"{rep.newer[-1][1]}, then reopened: seen {seen[0].seen} after it")

@@ -655,6 +655,13 @@ def test_jobs_xlsx_filled_in_sets_every_damage_of_its_jobs(registry, tmp_path, m
     who = {w for (w,) in con.execute("SELECT who FROM status_history WHERE source='import:jobs.xlsx'")}
     con.close()
     assert who == {"道路維持課"}
+    # each damage's history row names the job, as `patrol status STORE 工区-003 --set …` writes it (工区-003: note);
+    # the damage's own note (the lists' 備考) is the crew's as written (above)
+    hist = _history(store, ids_a + ids_b)
+    for ids, job, st, note in ((ids_a, a, "scheduled", "発注 2026-0042"), (ids_b, b, "repaired", "舗装打換え")):
+        for c in ids:
+            rows_c = [h for h in hist[c] if h[4] == "import:jobs.xlsx"]
+            assert [(h[1], h[3]) for h in rows_c] == [(st, f"{job['job_id']}: {note}")], (c, hist[c])
 
 
 def test_jobs_xlsx_dates_are_date_cells_and_its_map_a_link(registry, tmp_path, monkeypatch):  # noqa: F811
