@@ -46,6 +46,20 @@ _TRACK_HELP = ("GPS track file (GPX, NMEA 0183, CSV/TSV, KML/KMZ), repeatable: p
                "in every drive (a track file inside a drive folder is found without this, for its folder)")
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from detector import __version__
+
+        console.print(f"patrol {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version,
+                                      help="print patrol's version (patrol 0.11.0) and exit")) -> None:
+    """Road-damage patrol: dashboard-phone frames in, repair candidates on the city's road network out."""
+
+
 def _config(path: Optional[Path]):
     from detector.config import DEFAULT_CONFIG, load_config
 
