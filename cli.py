@@ -198,7 +198,11 @@ def _day_option(text: Optional[str], cfg, field: str, ahead: bool = False):
 def _status_option(values: Optional[List[str]]) -> Optional[list[str]]:
     """``--status`` (repeatable or comma-separated: ``--status new,confirmed --status 補修予定``) as its list of words,
     None when not given (each command its own default: export every status, the segments export the open ones)."""
-    return [s for v in (values or []) for s in v.split(",") if s] or None
+    import re
+    import unicodedata
+
+    # NFKC: typed with the Japanese IME on, ``ｎｅｗ，ｃｏｎｆｉｒｍｅｄ`` or ``新規、確認済み`` is the same list
+    return [s for v in (values or []) for s in re.split(r"[,、]", unicodedata.normalize("NFKC", v)) if s.strip()] or None
 
 
 def _progress() -> Progress:

@@ -3623,14 +3623,14 @@ class Store:
         if self._has_column("candidates", "merged_into"):  # (a registry of schema 4 read as it is has none)
             where.append("merged_into IS NULL")  # merged by the office into another damage: that one lists them
         if status:
-            unknown = [s for s in status if str(s).strip().casefold() not in _OPEN_WORDS
+            unknown = [s for s in status if _status_text(s).casefold() not in _OPEN_WORDS
                        and normalize_status(s) not in STATUSES]
             if unknown:
                 raise UsageError(f"unknown status {unknown[0]!r}; expected one of {', '.join(STATUSES)} "
                                  f"(or their Japanese names), or open (未対応: {', '.join(OPEN_STATUSES)})",
                                  field="--status")
             st = list(dict.fromkeys(x for s in status for x in (
-                OPEN_STATUSES if str(s).strip().casefold() in _OPEN_WORDS else (normalize_status(s),))))
+                OPEN_STATUSES if _status_text(s).casefold() in _OPEN_WORDS else (normalize_status(s),))))
             where.append(f"status IN ({','.join('?' * len(st))})")
             args += st
         if classes:
@@ -4132,8 +4132,15 @@ def check_store(path: str | Path, cfg=None) -> None:
         raise StoreError(f"cannot create the registry here: {parent} is not a writable folder", p)
 
 
+def _status_text(s) -> str:
+    """A status word as typed, NFKC-folded: ``ｃｏｎｆｉｒｍｅｄ``, ``ＣＯＮＦＩＲＭＥＤ`` or ``confirmed　`` (typed with the
+    Japanese IME on: full-width letters, a full-width space) is ``confirmed``, as full-width digits in a date are
+    taken; the Japanese names (確認済み …) are as they were."""
+    return unicodedata.normalize("NFKC", str(s)).strip()
+
+
 def normalize_status(s: str) -> str:
-    s0 = str(s).strip()
+    s0 = _status_text(s)
     if s0 in STATUS_ALIASES:
         return STATUS_ALIASES[s0]
     low = s0.lower()

@@ -1090,3 +1090,32 @@ def test_a_jobs_change_names_the_job_in_each_damages_history(blank, tmp_path, mo
     assert code == 0 and out[0] == f"{ids[1]}: repaired (補修済み) (舗装業者A)", out
     assert any(ln.endswith(f"scheduled -> repaired  by 道路維持課  '{job}'  [manual]") for ln in out), out
     assert any(ln.endswith(f"-> scheduled  '{job}: 舗装業者A'  [manual]") for ln in out), out
+
+
+def test_a_status_typed_full_width_is_taken(registry, tmp_path, monkeypatch, capsys):  # noqa: F811
+    """A status typed with the Japanese IME on — ｃｏｎｆｉｒｍｅｄ, ＣＯＮＦＩＲＭＥＤ, a trailing full-width space — was
+    refused by `patrol status --set`, an export's --status and the crew's list (`unknown status`, `invalid status`),
+    though full-width digits in its dates were taken. NFKC-folded, each is the status; 確認済み still is."""
+    store = _copy(registry, tmp_path)
+    new = sorted(c for c, v in _states(store).items() if v[0] == "new")
+    monkeypatch.setattr("detector.config.now", lambda tz=None: AFTER.astimezone(tz))
+    code, out, err = _cli(capsys, "status", store, new[0], "--set", "ｃｏｎｆｉｒｍｅｄ")
+    assert code == 0 and _states(store)[new[0]][0] == "confirmed", (out, err)
+    _, rows = _csv_rows(_export(store, "csv", tmp_path / "c.csv", "--status", "ＣＯＮＦＩＲＭＥＤ\u3000"))
+    assert [r["candidate_id"] for r in rows if r["candidate_id"] == new[0]] == [new[0]]
+    assert {r["status"] for r in rows} == {"confirmed"}
+    _, both = _csv_rows(_export(store, "csv", tmp_path / "o.csv", "--status", "ｏｐｅｎ，新規"))
+    assert len(both) == sum(v[0] in OPEN for v in _states(store).values())
+    path = tmp_path / "list.csv"
+    _export(store, "csv", path, "--status", "new")
+    head, rows = _csv_rows(path)
+    col = next(h for h in head if h.split(" ")[-1] == "status" or h == "status")
+    by = {r["candidate_id"]: r for r in rows}
+    by[new[1]][col], by[new[2]][col] = "ｓｃｈｅｄｕｌｅｄ\u3000", "確認済み"
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=head)
+        w.writeheader()
+        w.writerows(rows)
+    code, out, err = _cli(capsys, "import-verification", store, path)
+    assert code == 0 and "applied 2" in out, (out, err)
+    assert [_states(store)[c][0] for c in new[1:3]] == ["scheduled", "confirmed"]
