@@ -1020,9 +1020,14 @@ def import_verification(
         console.print(f"jobs list: {len(done)} of {plural(len(rep.jobs), 'job')} applied, to "
                       f"{plural(len(rep.applied), 'damage')} (of {sum(map(len, rep.jobs.values()))} in the list)",
                       markup=False, highlight=False)
+    # a jobs list's rows whose 状態 is blank (as exported where a job's damages' statuses differ, and nothing else
+    # written on them): their damages left as they are, counted so that the counts add up to the list's damages
+    blank = [line for line in rep.skipped if rep.jobs and line in rep.jobs]
+    left = (f", left blank {sum(len(rep.jobs[line]) for line in blank)} (in {plural(len(blank), 'job')} of mixed "
+            "status, 状態 empty: left as they are)") if blank else ""
     console.print(f"applied {len(rep.applied)}, notes {len(rep.noted)}, unchanged {len(rep.unchanged)}, "
-                  f"outdated {len(rep.outdated)}, not applied {len(rep.unmatched)}, held {len(rep.held)}", markup=False,
-                  highlight=False)
+                  f"outdated {len(rep.outdated)}, not applied {len(rep.unmatched)}, held {len(rep.held)}{left}",
+                  markup=False, highlight=False, soft_wrap=True)
     # the changes applied, by the statuses stored (a crew's 予定 or 補修予定 is scheduled (補修予定))
     groups: dict[tuple[str, str], list[str]] = {}
     for _, cid, was, to in rep.changes:

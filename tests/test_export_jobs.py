@@ -1119,3 +1119,35 @@ def test_a_status_typed_full_width_is_taken(registry, tmp_path, monkeypatch, cap
     code, out, err = _cli(capsys, "import-verification", store, path)
     assert code == 0 and "applied 2" in out, (out, err)
     assert [_states(store)[c][0] for c in new[1:3]] == ["scheduled", "confirmed"]
+
+
+def test_an_untouched_jobs_list_accounts_for_every_damage(registry, tmp_path, monkeypatch, capsys):  # noqa: F811
+    """A jobs list imported as exported said `(of 19 in the list)` and then `unchanged 7`: the damages of the jobs
+    whose 状態 the export leaves blank (their damages' statuses differ) were counted nowhere. Now the summary names
+    them (`left blank 12 …`) and its counts add up to the damages in the list; none of them changed."""
+    import re
+
+    store = _copy(registry, tmp_path)
+    path = tmp_path / "補修工区.csv"
+    ok(patrol("export", store, "--format", "jobs", "--roads", ROADS, "--out", path))
+    _, _, rows = _read_jobs_csv(path)
+    before = _states(store)
+    blank = [r for r in rows if not r["status"]]
+    mixed = sum(len(r["candidate_ids"].split(";")) for r in blank)
+    assert blank and all(len({before[c][0] for c in r["candidate_ids"].split(";")}) > 1 for r in blank)
+    monkeypatch.setattr("detector.config.now", lambda tz=None: AFTER.astimezone(tz))
+    code, out, err = _cli(capsys, "import-verification", store, path)
+    assert code == 0, (out, err)
+    total = int(re.search(r"\(of (\d+) in the list\)", out).group(1))
+    assert total == sum(len(r["candidate_ids"].split(";")) for r in rows)
+    line = next(ln for ln in out.splitlines() if ln.startswith("applied "))
+    counts = dict((k.strip(), int(v)) for v, k in ((m.group(2), m.group(1)) for m in
+                                                   re.finditer(r"([a-z ]+?) (\d+)", line.split(" (")[0])))
+    assert counts["left blank"] == mixed and counts["unchanged"] == total - mixed, line
+    assert sum(counts.values()) == total, line
+    assert f"in {plural_jobs(len(blank))} of mixed status" in line, line
+    assert _states(store) == before
+
+
+def plural_jobs(n: int) -> str:
+    return f"{n} job" + ("s" if n != 1 else "")
