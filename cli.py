@@ -1038,7 +1038,8 @@ def import_verification(
                       soft_wrap=True)
     for row_no, what in rep.merged:  # (rows of a damage merged into another: taken as that one's, classified below)
         console.print(f"{file}: {rep.at(row_no)}: {what}", markup=False, highlight=False, soft_wrap=True)
-    for row_no, what in sorted(rep.outdated + rep.newer + rep.seen_after):  # (seen after: a repair dated before a sighting)
+    # (seen after: a repair dated before a sighting; repair date kept: a crew's repair of a damage repaired already)
+    for row_no, what in sorted(rep.outdated + rep.newer + rep.seen_after + rep.repair_date_kept):
         console.print(f"{file}: {rep.at(row_no)}: {what}", markup=False, highlight=False, soft_wrap=True)
     # rows the registry changed after the list was exported, whose crew wrote another status: the office decides
     for row_no, what in rep.held:

@@ -1151,3 +1151,40 @@ def test_an_untouched_jobs_list_accounts_for_every_damage(registry, tmp_path, mo
 
 def plural_jobs(n: int) -> str:
     return f"{n} job" + ("s" if n != 1 else "")
+
+
+def test_a_crews_repair_date_on_a_damage_repaired_already_is_named(registry, tmp_path, monkeypatch, capsys):  # noqa: F811
+    """The office marked a damage repaired on 12/27 (`patrol status --at`) after the crew's list was exported; the
+    crew's list came back with 補修済み and 補修日 12/26 on it. The row counted as "notes" and the office's 12/27
+    stayed, with no word that the crew's date was not taken. Now one line names the damage and both dates, the
+    registry's kept; the damage's repair date is unchanged. The same with the crew's day in 確認日 only."""
+    from detector.config import load_config
+    from detector.store import Store
+
+    store = _copy(registry, tmp_path)
+    path = tmp_path / "list.csv"
+    _export(store, "csv", path, "--status", "new")
+    head, rows = _csv_rows(path)
+    name = {h.split(" ")[-1]: h for h in head}
+    by = {r[name["candidate_id"]]: r for r in rows}
+    a, b = sorted(by)[:2]
+    office = datetime(2026, 12, 27, 15, 0, tzinfo=JST)
+    monkeypatch.setattr("detector.config.now", lambda tz=None: office.astimezone(tz))
+    with Store.for_config(store, load_config(ROOT / "configs" / "default.yaml")) as st:
+        for cid in (a, b):
+            assert st.set_status(cid, "repaired", who="道路維持課", when=office.date())
+    stored = {c: _states(store)[c][1] for c in (a, b)}
+    by[a][name["status"]], by[a][name["repaired_at"]], by[a][name["checked_by"]] = "補修済み", "2026/12/26", "山田"
+    by[b][name["status"]], by[b][name["checked_at"]] = "補修済み", "2026/12/25"
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=head)
+        w.writeheader()
+        w.writerows(rows)
+    code, out, err = _cli(capsys, "import-verification", store, path)
+    assert code == 0, (out, err)
+    lines = sorted((ln for ln in out.splitlines() if "not taken" in ln), key=lambda ln: ln.split(": ")[2])
+    assert len(lines) == 2, (out, err)
+    assert f"{a}: the crew's repair date 2026/12/26 (補修日 repaired_at) not taken: the registry has it repaired on " \
+           "2026-12-27 already" in lines[0] and "by patrol status" in lines[0] and "2026-12-27 kept" in lines[0], lines
+    assert f"{b}: the crew's repair date 2026/12/25 (確認日 checked_at) not taken" in lines[1], lines
+    assert {c: _states(store)[c][1] for c in (a, b)} == stored and all(v.startswith("2026-12-27") for v in stored.values())
