@@ -1580,7 +1580,7 @@ def _export_jobs(store: Path, out: Path, roads: Optional[Path], config: Optional
     cost = (f", repair cost est. {int(t['cost'].sum()):,} {jobs.currency}".rstrip() if "cost" in t.columns else "")
     console.print(f"{plural(jobs.n_damages, 'damage')} ({'/'.join(statuses)}) → {plural(len(t), 'repair job')} "
                   f"({multi} of more than one damage; within {jobs.gap_m:g} m on one road), "
-                  f"{t['area_m2'].sum():.1f} m²{cost} → {out}{in_area}", soft_wrap=True, markup=False,
+                  f"{jobs.area_m2:.1f} m²{cost} → {out}{in_area}", soft_wrap=True, markup=False,
                   highlight=False)
 
 
