@@ -743,8 +743,10 @@ def write_xlsx(j: Jobs, path: Path, cfg=None, statuses=()) -> None:
     _status_choices(ws, cols, len(j.table))  # the crew's 状態: a drop-down of the statuses, as the repair list's
     ws.freeze_panes = "C2"  # 順位 and 工区 kept in view
     xlsx_print_setup(ws, len(cols), len(j.table))
-    who = getattr(cfg, "municipality", "") if cfg is not None else ""
-    ws.oddHeader.center.text = "補修工区 repair jobs" + (f" — {who}" if who and who != "default" else "")
+    from .config import header_town
+
+    who = header_town(cfg)
+    ws.oddHeader.center.text = "補修工区 repair jobs" + (f" — {who}" if who else "")
     _legend(wb, j, cfg, cols, list(statuses))
     with atomic_write(path, "wb") as fh:
         buf = io.BytesIO()
