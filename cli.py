@@ -1138,6 +1138,12 @@ def import_reports(
                   soft_wrap=True)
     console.print(f"the list: patrol export {shell_word(store)} --format reports --out reports.xlsx", markup=False,
                   highlight=False, soft_wrap=True)
+    if got.rejected:  # as import-verification: a script (a scheduled task) must see that rows were refused: exit 3
+        n = len(got.rejected)
+        err_console.print(f"error: {file}: {plural(n, 'row')} not imported (above): correct {'them' if n > 1 else 'it'} "
+                          "in the file and import it again (the rows imported stay; importing them again changes "
+                          "nothing)", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(3)
 
 
 @app.command()
