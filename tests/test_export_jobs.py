@@ -1191,3 +1191,21 @@ def test_a_crews_repair_date_on_a_damage_repaired_already_is_named(registry, tmp
            "2026-12-27 already" in lines[0] and "by patrol status" in lines[0] and "2026-12-27 kept" in lines[0], lines
     assert f"{b}: the crew's repair date 2026/12/25 (確認日 checked_at) not taken" in lines[1], lines
     assert {c: _states(store)[c][1] for c in (a, b)} == stored and all(v.startswith("2026-12-27") for v in stored.values())
+
+
+def test_readme_weekly_step_2_lists_every_open_damage(registry, tmp_path):  # noqa: F811
+    """README's weekly workflow, step 2 (the crew's list), exported its `--status` as written on the sample registry:
+    every open damage is on the crew's list, the reopened one (再発, R-000010: seen after its repair) and the
+    scheduled ones too. It said `--status new,confirmed`: a reopened damage was on no crew's list (guide-ja said
+    `--status open`)."""
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8").split("## The weekly registry workflow", 1)[1]
+    step = next(ln for ln in readme.split("```")[1].splitlines() if "# 2. the crew's list" in ln)
+    status = re.search(r"--status (\S+)", step).group(1)
+    store = _copy(registry, tmp_path)
+    _, rows = _csv_rows(_export(store, "csv", tmp_path / "list.csv", "--status", status, "--roads", ROADS))
+    listed = {r["candidate_id"]: r["status"] for r in rows}
+    held = {c: v[0] for c, v in _states(store).items()}
+    assert held["R-000010"] == "reopened" and listed.get("R-000010") == "reopened", step
+    assert listed == {c: s for c, s in held.items() if s in OPEN}, step
