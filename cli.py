@@ -202,7 +202,7 @@ def _status_option(values: Optional[List[str]]) -> Optional[list[str]]:
     import unicodedata
 
     # NFKC: typed with the Japanese IME on, ``ｎｅｗ，ｃｏｎｆｉｒｍｅｄ`` or ``新規、確認済み`` is the same list
-    return [s for v in (values or []) for s in re.split(r"[,、]", unicodedata.normalize("NFKC", v)) if s.strip()] or None
+    return [s for v in (values or []) for s in re.split(r"[,、]", unicodedata.normalize("NFKC", v)) if s] or None
 
 
 def _progress() -> Progress:
