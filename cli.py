@@ -46,6 +46,20 @@ _TRACK_HELP = ("GPS track file (GPX, NMEA 0183, CSV/TSV, KML/KMZ), repeatable: p
                "in every drive (a track file inside a drive folder is found without this, for its folder)")
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from detector import __version__
+
+        console.print(f"patrol {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version,
+                                      help="print patrol's version (patrol 0.11.0) and exit")) -> None:
+    """Road-damage patrol: dashboard-phone frames in, repair candidates on the city's road network out."""
+
+
 def _config(path: Optional[Path]):
     from detector.config import DEFAULT_CONFIG, load_config
 
@@ -184,7 +198,11 @@ def _day_option(text: Optional[str], cfg, field: str, ahead: bool = False):
 def _status_option(values: Optional[List[str]]) -> Optional[list[str]]:
     """``--status`` (repeatable or comma-separated: ``--status new,confirmed --status 補修予定``) as its list of words,
     None when not given (each command its own default: export every status, the segments export the open ones)."""
-    return [s for v in (values or []) for s in v.split(",") if s] or None
+    import re
+    import unicodedata
+
+    # NFKC: typed with the Japanese IME on, ``ｎｅｗ，ｃｏｎｆｉｒｍｅｄ`` or ``新規、確認済み`` is the same list
+    return [s for v in (values or []) for s in re.split(r"[,、]", unicodedata.normalize("NFKC", v)) if s] or None
 
 
 def _progress() -> Progress:
@@ -1007,9 +1025,14 @@ def import_verification(
         console.print(f"jobs list: {len(done)} of {plural(len(rep.jobs), 'job')} applied, to "
                       f"{plural(len(rep.applied), 'damage')} (of {sum(map(len, rep.jobs.values()))} in the list)",
                       markup=False, highlight=False)
+    # a jobs list's rows whose 状態 is blank (as exported where a job's damages' statuses differ, and nothing else
+    # written on them): their damages left as they are, counted so that the counts add up to the list's damages
+    blank = [line for line in rep.skipped if rep.jobs and line in rep.jobs]
+    left = (f", left blank {sum(len(rep.jobs[line]) for line in blank)} (in {plural(len(blank), 'job')} of mixed "
+            "status, 状態 empty: left as they are)") if blank else ""
     console.print(f"applied {len(rep.applied)}, notes {len(rep.noted)}, unchanged {len(rep.unchanged)}, "
-                  f"outdated {len(rep.outdated)}, not applied {len(rep.unmatched)}, held {len(rep.held)}", markup=False,
-                  highlight=False)
+                  f"outdated {len(rep.outdated)}, not applied {len(rep.unmatched)}, held {len(rep.held)}{left}",
+                  markup=False, highlight=False, soft_wrap=True)
     # the changes applied, by the statuses stored (a crew's 予定 or 補修予定 is scheduled (補修予定))
     groups: dict[tuple[str, str], list[str]] = {}
     for _, cid, was, to in rep.changes:
@@ -1020,7 +1043,8 @@ def import_verification(
                       soft_wrap=True)
     for row_no, what in rep.merged:  # (rows of a damage merged into another: taken as that one's, classified below)
         console.print(f"{file}: {rep.at(row_no)}: {what}", markup=False, highlight=False, soft_wrap=True)
-    for row_no, what in sorted(rep.outdated + rep.newer + rep.seen_after):  # (seen after: a repair dated before a sighting)
+    # (seen after: a repair dated before a sighting; repair date kept: a crew's repair of a damage repaired already)
+    for row_no, what in sorted(rep.outdated + rep.newer + rep.seen_after + rep.repair_date_kept):
         console.print(f"{file}: {rep.at(row_no)}: {what}", markup=False, highlight=False, soft_wrap=True)
     # rows the registry changed after the list was exported, whose crew wrote another status: the office decides
     for row_no, what in rep.held:
@@ -1119,6 +1143,12 @@ def import_reports(
                   soft_wrap=True)
     console.print(f"the list: patrol export {shell_word(store)} --format reports --out reports.xlsx", markup=False,
                   highlight=False, soft_wrap=True)
+    if got.rejected:  # as import-verification: a script (a scheduled task) must see that rows were refused: exit 3
+        n = len(got.rejected)
+        err_console.print(f"error: {file}: {plural(n, 'row')} not imported (above): correct {'them' if n > 1 else 'it'} "
+                          "in the file and import it again (the rows imported stay; importing them again changes "
+                          "nothing)", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(3)
 
 
 @app.command()
@@ -1561,7 +1591,7 @@ def _export_jobs(store: Path, out: Path, roads: Optional[Path], config: Optional
     cost = (f", repair cost est. {int(t['cost'].sum()):,} {jobs.currency}".rstrip() if "cost" in t.columns else "")
     console.print(f"{plural(jobs.n_damages, 'damage')} ({'/'.join(statuses)}) → {plural(len(t), 'repair job')} "
                   f"({multi} of more than one damage; within {jobs.gap_m:g} m on one road), "
-                  f"{t['area_m2'].sum():.1f} m²{cost} → {out}{in_area}", soft_wrap=True, markup=False,
+                  f"{jobs.area_m2:.1f} m²{cost} → {out}{in_area}", soft_wrap=True, markup=False,
                   highlight=False)
 
 

@@ -580,6 +580,13 @@ class ExportSpec(_Strict):
         return check_map_url(v)
 
 
+def header_town(cfg) -> str:
+    """The town's name for a printed page's header: the config's ``municipality``, or "" where it is the default
+    config's placeholder ``default`` (no --config: the header leaves the name out rather than print "default")."""
+    who = str(getattr(cfg, "municipality", "") or "").strip() if cfg is not None else ""
+    return "" if who == "default" else who
+
+
 class Config(_Strict):
     municipality: str = "default"
     timezone: str = Field("Asia/Tokyo", description="used when a frame has neither GPS time nor an EXIF offset")

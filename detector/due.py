@@ -326,8 +326,10 @@ def write_xlsx(d: Due, path: Path, cfg=None) -> None:
         ws.column_dimensions[get_column_letter(j)].width = wd
     ws.freeze_panes = "B2"
     xlsx_print_setup(ws, len(cols), len(d.table))
-    who = getattr(cfg, "municipality", "") if cfg is not None else ""
-    ws.oddHeader.center.text = f"巡回予定 patrol due {d.at.isoformat()}" + (f" — {who}" if who and who != "default" else "")
+    from .config import header_town
+
+    who = header_town(cfg)
+    ws.oddHeader.center.text = f"巡回予定 patrol due {d.at.isoformat()}" + (f" — {who}" if who else "")
     _legend(wb, d, cfg, cols)
     with atomic_write(path, "wb") as fh:
         buf = io.BytesIO()

@@ -326,7 +326,10 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
     ws.page_margins.top = ws.page_margins.bottom = MARGIN_TOP_IN
     ws.page_margins.header = ws.page_margins.footer = 0.3
     made = _now(cfg)
-    ws.oddHeader.left.text = _header_text(getattr(cfg, "municipality", "") or "")
+    from .config import header_town
+
+    if header_town(cfg):  # (none without --config, not "default"; no empty part either: "&L&C…" reads back wrong)
+        ws.oddHeader.left.text = _header_text(header_town(cfg))
     ws.oddHeader.center.text = "損傷写真台帳"
     ws.oddHeader.right.text = f"出力日 {made:%Y-%m-%d}"
     ws.oddFooter.center.text = ledger_footer(pages)

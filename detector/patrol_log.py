@@ -311,7 +311,9 @@ def write_xlsx(log: pd.DataFrame, roads: pd.DataFrame, path: Path, cfg) -> None:
     ws.title = "patrol_log"
     cols = log_columns(cfg, registry="new" in log.columns)
     _xlsx_sheet(ws, log, cols)
-    ws.oddHeader.center.text = f"道路巡回日誌 / patrol log  {getattr(cfg, 'municipality', '')}"
+    from .config import header_town
+
+    ws.oddHeader.center.text = "道路巡回日誌 / patrol log" + (f"  {header_town(cfg)}" if header_town(cfg) else "")
     rs = wb.create_sheet("roads")
     _xlsx_sheet(rs, roads, road_columns(cfg))
     rs.oddHeader.center.text = "路線別 調査延長・損傷 / roads surveyed"

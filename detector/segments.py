@@ -544,8 +544,10 @@ def _write_table_xlsx(path: Path, cols, rows, cfg, meta) -> None:
         ws.column_dimensions[get_column_letter(j)].width = wd
     ws.freeze_panes = "D2"
     xlsx_print_setup(ws, len(cols), len(rows))
-    who = getattr(cfg, "municipality", "") if cfg is not None else ""
-    ws.oddHeader.center.text = "路面状態 road condition" + (f" — {who}" if who and who != "default" else "")
+    from .config import header_town
+
+    who = header_town(cfg)
+    ws.oddHeader.center.text = "路面状態 road condition" + (f" — {who}" if who else "")
     width = float(getattr(getattr(cfg, "segments", None), "survey_width_m", 3.0))
     lg = wb.create_sheet("legend")
     for col, w in zip("ABC", (24, 60, 70)):

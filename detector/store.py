@@ -726,6 +726,10 @@ class ImportReport:
     #: the repair: it did not hold, or the date is wrong): recorded and reopened at once (``RepairSeenAfter``); also
     #: a row naming that repair again (``again``: unchanged, still reopened)
     seen_after: list[tuple[int, str]] = field(default_factory=list)
+    #: (line number, what): rows marking repaired, with a repair date, a damage the registry holds repaired on another
+    #: day already (the office's ``patrol status``, another list): the registry's date kept, the crew's named
+    #: (also counted as notes or unchanged)
+    repair_date_kept: list[tuple[int, str]] = field(default_factory=list)
     #: what the file is: ``list`` (a repair list, csv or xlsx), ``ledger`` (the photo ledger, 写真台帳) or ``jobs list``
     #: (`patrol export --format jobs`, its rows expanded to their damages: ``jobs``)
     what: str = "list"
@@ -3148,6 +3152,27 @@ class Store:
         return (f"{cid}: not applied: the registry changed the damage after the list was exported{was}: {done}; now "
                 f"{status_label(cur)}. The crew wrote {words} (kept in the registry's history); {hint}")
 
+    def _repair_date_kept(self, rep: ImportReport, line: int, cid: str, cur: tuple, row: list[str], get, ix: dict,
+                          words: list[str], now: datetime) -> None:
+        """A crew's row marking repaired a damage the registry holds repaired already, with a repair date of its own
+        (補修日 other than the stored one; or 確認日 on 補修済み written over a list exported before that repair): the
+        registry's repair date stays (a row of the status the damage has changes no status or date), and
+        ``rep.repair_date_kept`` names both days, so the crew's date is not dropped unsaid."""
+        day, col = get(row, "repaired_at"), "補修日 repaired_at"
+        if day and self._same_time_text(day, cur[7], now.date()):
+            day = ""
+        if not day and "repaired" in words and get(row, "checked_at") and get(row, "status_changed_at") and \
+                not self._same_time_text(get(row, "status_changed_at"), cur[5], now.date()):
+            day, col = get(row, "checked_at"), "確認日 checked_at"  # exported before the repair: the crew's day of it
+        if not day or not cur[7] or self._same_time_text(day, cur[7], now.date()):
+            return
+        h = self.con.execute("SELECT hid, at, from_status, to_status, who, note, source, run_id FROM status_history "
+                             "WHERE candidate_id=? AND to_status='repaired' ORDER BY hid DESC LIMIT 1", (cid,)).fetchone()
+        by = f" ({self._changes_text([h])})" if h else ""
+        rep.repair_date_kept.append((line, f"{cid}: the crew's repair date {day} ({col}) not taken: the registry has it "
+                                           f"repaired on {self._local(cur[7])} already{by}: {self._local(cur[7])} "
+                                           "kept (a row of the status a damage has changes no status or date)"))
+
     def _changes_text(self, since: list[tuple]) -> str:
         """The registry's status changes since a list was exported, as the import reports them:
         ``scheduled -> not_an_issue (対象外) 2026-11-24 10:15 by patrol status (office, 'manhole')``."""
@@ -3421,6 +3446,8 @@ class Store:
                 # a jobs list's row: the history's note names its job (工区-003, 工区-003: <note>), as `patrol status
                 # REGISTRY 工区-003 --set …` writes it; the damage's own note is the crew's as written
                 said = job_note(job_of.get(line), note or None)
+                if st == cur[0] == "repaired":
+                    self._repair_date_kept(rep, line, cid, cur, row, get, ix, words, now)
                 if st == cur[0]:
                     # the same status: a new note, checker or issue type is still the crew's word
                     if (note and note != (cur[1] or "")) or (who and who != (cur[2] or "")) or (
@@ -3627,14 +3654,14 @@ class Store:
         if self._has_column("candidates", "merged_into"):  # (a registry of schema 4 read as it is has none)
             where.append("merged_into IS NULL")  # merged by the office into another damage: that one lists them
         if status:
-            unknown = [s for s in status if str(s).strip().casefold() not in _OPEN_WORDS
+            unknown = [s for s in status if _status_text(s).casefold() not in _OPEN_WORDS
                        and normalize_status(s) not in STATUSES]
             if unknown:
                 raise UsageError(f"unknown status {unknown[0]!r}; expected one of {', '.join(STATUSES)} "
                                  f"(or their Japanese names), or open (未対応: {', '.join(OPEN_STATUSES)})",
                                  field="--status")
             st = list(dict.fromkeys(x for s in status for x in (
-                OPEN_STATUSES if str(s).strip().casefold() in _OPEN_WORDS else (normalize_status(s),))))
+                OPEN_STATUSES if _status_text(s).casefold() in _OPEN_WORDS else (normalize_status(s),))))
             where.append(f"status IN ({','.join('?' * len(st))})")
             args += st
         if classes:
@@ -4151,8 +4178,15 @@ def check_store(path: str | Path, cfg=None) -> None:
         raise StoreError(f"cannot create the registry here: {parent} is not a writable folder", p)
 
 
+def _status_text(s) -> str:
+    """A status word as typed, NFKC-folded: ``ｃｏｎｆｉｒｍｅｄ``, ``ＣＯＮＦＩＲＭＥＤ`` or ``confirmed　`` (typed with the
+    Japanese IME on: full-width letters, a full-width space) is ``confirmed``, as full-width digits in a date are
+    taken; the Japanese names (確認済み …) are as they were."""
+    return unicodedata.normalize("NFKC", str(s)).strip()
+
+
 def normalize_status(s: str) -> str:
-    s0 = str(s).strip()
+    s0 = _status_text(s)
     if s0 in STATUS_ALIASES:
         return STATUS_ALIASES[s0]
     low = s0.lower()

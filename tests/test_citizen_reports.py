@@ -91,6 +91,17 @@ def reports(tmp_path, registry):
     return store, _write(tmp_path / "mcr_export.csv", rows, "cp932"), sites, (5, 8)
 
 
+def took(r, rejected: int = 2):
+    """``patrol import-reports`` of a file with bad rows: the good rows imported and the summary printed, then exit 3
+    (as import-verification's refused rows; it exited 0, so a scheduled import never saw them) with one last error
+    line counting them."""
+    assert r.returncode == 3, f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
+    assert f"rejected {rejected}" in r.stdout and "the list: patrol export" in r.stdout
+    assert r.stderr.strip().splitlines()[-1].startswith("error: ") and \
+        f"{rejected} rows not imported (above)" in r.stderr.strip().splitlines()[-1], r.stderr
+    return r
+
+
 #: the classes a report of a kind is of, then those next to it (the test's own table, README's word table)
 SAME = {"pothole": {"D40"}, "crack": {"D00", "D10", "D20"}, "alligator": {"D20"}}
 NEAR = {"alligator": {"D00", "D10"}}
@@ -128,7 +139,7 @@ def _read_csv(path: Path) -> list[dict]:
 
 def test_import_reports_matches_the_true_sites_and_says_each_bad_row(reports, registry, tmp_path):
     store, src, sites, bad = reports
-    r = ok(patrol("import-reports", store, src))
+    r = took(patrol("import-reports", store, src))
     n = len(sites) + len(FAR)
     assert f"{n + 2} rows read" in r.stdout and "Shift_JIS" in r.stdout
     assert f"new {n}, updated 0, unchanged 0, rejected 2" in r.stdout
@@ -166,8 +177,8 @@ def test_import_reports_matches_the_true_sites_and_says_each_bad_row(reports, re
 
 def test_reimport_adds_nothing_and_a_newer_export_updates_what_changed(reports, tmp_path):
     store, src, sites, _ = reports
-    ok(patrol("import-reports", store, src))
-    r = ok(patrol("import-reports", store, src))  # the same file again
+    took(patrol("import-reports", store, src))
+    r = took(patrol("import-reports", store, src))  # the same file again
     n = len(sites) + len(FAR)
     assert f"new 0, updated 0, unchanged {n}, rejected 2" in r.stdout
     # a newer export (UTF-8 with a BOM this time): the old reports again, one handled by the city, one new
@@ -193,7 +204,7 @@ def test_repair_list_counts_the_reports_of_each_damage(reports, registry, tmp_pa
     before = tmp_path / "before.csv"
     ok(patrol("export", store, "--format", "csv", "--out", before))
     assert all(x["reports"] == "" for x in _read_csv(before))  # none imported: empty, not 0
-    ok(patrol("import-reports", store, src))
+    took(patrol("import-reports", store, src))
     expected = _expected(sites + FAR, registry)
     want: dict[str, int] = {}
     for rid, cid in expected.items():
@@ -378,7 +389,7 @@ def test_two_sources_with_the_same_ids_are_both_kept(reports, tmp_path):
     (the registry's key is the source and the id), the import says which ids another source holds too, a re-import
     of either updates only its own, and --format reports shows the source."""
     store, src, sites, _ = reports
-    r = ok(patrol("import-reports", store, src, "--source", "MCR"))
+    r = took(patrol("import-reports", store, src, "--source", "MCR"))
     n = len(sites) + len(FAR)
     assert f"new {n}," in r.stdout and "source MCR" in r.stdout
     form = _write(tmp_path / "form.csv", [[sites[k][0], "2026/11/25 10:00", f"{sites[k + 3][1]}", f"{sites[k + 3][2]}",
@@ -386,7 +397,7 @@ def test_two_sources_with_the_same_ids_are_both_kept(reports, tmp_path):
     r = ok(patrol("import-reports", store, form, "--source", "市フォーム"))
     assert "new 3, updated 0, unchanged 0" in r.stdout, r.stdout
     assert "3 report ids also held from source 'MCR'" in r.stderr.replace("\n", ""), r.stderr
-    r = ok(patrol("import-reports", store, src, "--source", "MCR"))  # each source's own reports: unchanged
+    r = took(patrol("import-reports", store, src, "--source", "MCR"))  # each source's own reports: unchanged
     assert f"new 0, updated 0, unchanged {n}," in r.stdout
     con = sqlite3.connect(store)
     assert con.execute("SELECT COUNT(*) FROM reports").fetchone()[0] == n + 3

@@ -1244,6 +1244,16 @@ def test_readme_commands_synopsis_is_true():
     assert re.search(r"--crs for (\S+) only", notes).group(1).split("|") == list(gis.CRS_FORMATS)
 
 
+def test_version_prints_the_package_version():
+    """`patrol --version` was refused (No such option, exit 2): a support call asks which version a PC runs. It prints
+    detector.__version__ (the version summary.json records), exit 0, and README's Commands block names it."""
+    from detector import __version__
+
+    r = ok(patrol("--version"))
+    assert r.stdout.strip() == f"patrol {__version__}" and not r.stderr.strip()
+    assert "--version" in "\n".join(_readme_usage())
+
+
 def test_every_option_and_argument_has_help():
     """`patrol locate --help` showed --roads/--out/--config/--store bare, and so did detect --out/--weights,
     eval/tune --weights, export --config, train --epochs/--out/--name, status --note/--who and the STORE arguments."""

@@ -115,6 +115,9 @@ def test_small_and_large_gap_give_the_known_jobs(blank, tmp_path):  # noqa: F811
     the counts and where it went."""
     d = damages(blank)
     assert len(d) == 26
+    # the line's area: the damages' estimated areas summed unrounded, rounded once, as `patrol stats` gives the
+    # backlog's (it summed the jobs' rounded area_m2: 144.1 m² where stats said 144.0 for the same damages)
+    total = (d["est_width_m"] * d["est_length_m"]).clip(lower=0).fillna(0).sum()
     got = {}
     for gap, n_jobs in ((10, 20), (50, 9), (300, 1)):
         store = fresh(blank, tmp_path, f"registry-{gap}.gpkg")
@@ -136,7 +139,7 @@ def test_small_and_large_gap_give_the_known_jobs(blank, tmp_path):  # noqa: F811
         assert (np.diff(sev) <= 0).all()  # most severe first
         assert line == (f"26 damages (new/confirmed/scheduled/reopened) → {n_jobs} repair job"
                         f"{'s' if n_jobs > 1 else ''} ({int((n > 1).sum())} of more than one damage; within {gap} m on "
-                        f"one road), {df['area_m2'].astype(float).sum():.1f} m² → {out}"), line
+                        f"one road), {total:.1f} m² → {out}"), line
     assert out.read_bytes().startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM: Japanese Excel
     # a job's severity and area are its damages' (largest; summed), its extent the largest distance between two
     by_id = d.set_index("candidate_id")
@@ -1104,3 +1107,119 @@ def test_a_jobs_change_names_the_job_in_each_damages_history(blank, tmp_path, mo
     assert code == 0 and out[0] == f"{ids[1]}: repaired (補修済み) (舗装業者A)", out
     assert any(ln.endswith(f"scheduled -> repaired  by 道路維持課  '{job}'  [manual]") for ln in out), out
     assert any(ln.endswith(f"-> scheduled  '{job}: 舗装業者A'  [manual]") for ln in out), out
+
+
+def test_a_status_typed_full_width_is_taken(registry, tmp_path, monkeypatch, capsys):  # noqa: F811
+    """A status typed with the Japanese IME on — ｃｏｎｆｉｒｍｅｄ, ＣＯＮＦＩＲＭＥＤ, a trailing full-width space — was
+    refused by `patrol status --set`, an export's --status and the crew's list (`unknown status`, `invalid status`),
+    though full-width digits in its dates were taken. NFKC-folded, each is the status; 確認済み still is."""
+    store = _copy(registry, tmp_path)
+    new = sorted(c for c, v in _states(store).items() if v[0] == "new")
+    monkeypatch.setattr("detector.config.now", lambda tz=None: AFTER.astimezone(tz))
+    code, out, err = _cli(capsys, "status", store, new[0], "--set", "ｃｏｎｆｉｒｍｅｄ")
+    assert code == 0 and _states(store)[new[0]][0] == "confirmed", (out, err)
+    _, rows = _csv_rows(_export(store, "csv", tmp_path / "c.csv", "--status", "ＣＯＮＦＩＲＭＥＤ\u3000"))
+    assert [r["candidate_id"] for r in rows if r["candidate_id"] == new[0]] == [new[0]]
+    assert {r["status"] for r in rows} == {"confirmed"}
+    _, both = _csv_rows(_export(store, "csv", tmp_path / "o.csv", "--status", "ｏｐｅｎ，新規"))
+    assert len(both) == sum(v[0] in OPEN for v in _states(store).values())
+    path = tmp_path / "list.csv"
+    _export(store, "csv", path, "--status", "new")
+    head, rows = _csv_rows(path)
+    col = next(h for h in head if h.split(" ")[-1] == "status" or h == "status")
+    by = {r["candidate_id"]: r for r in rows}
+    by[new[1]][col], by[new[2]][col] = "ｓｃｈｅｄｕｌｅｄ\u3000", "確認済み"
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=head)
+        w.writeheader()
+        w.writerows(rows)
+    code, out, err = _cli(capsys, "import-verification", store, path)
+    assert code == 0 and "applied 2" in out, (out, err)
+    assert [_states(store)[c][0] for c in new[1:3]] == ["scheduled", "confirmed"]
+
+
+def test_an_untouched_jobs_list_accounts_for_every_damage(registry, tmp_path, monkeypatch, capsys):  # noqa: F811
+    """A jobs list imported as exported said `(of 19 in the list)` and then `unchanged 7`: the damages of the jobs
+    whose 状態 the export leaves blank (their damages' statuses differ) were counted nowhere. Now the summary names
+    them (`left blank 12 …`) and its counts add up to the damages in the list; none of them changed."""
+    import re
+
+    store = _copy(registry, tmp_path)
+    path = tmp_path / "補修工区.csv"
+    ok(patrol("export", store, "--format", "jobs", "--roads", ROADS, "--out", path))
+    _, _, rows = _read_jobs_csv(path)
+    before = _states(store)
+    blank = [r for r in rows if not r["status"]]
+    mixed = sum(len(r["candidate_ids"].split(";")) for r in blank)
+    assert blank and all(len({before[c][0] for c in r["candidate_ids"].split(";")}) > 1 for r in blank)
+    monkeypatch.setattr("detector.config.now", lambda tz=None: AFTER.astimezone(tz))
+    code, out, err = _cli(capsys, "import-verification", store, path)
+    assert code == 0, (out, err)
+    total = int(re.search(r"\(of (\d+) in the list\)", out).group(1))
+    assert total == sum(len(r["candidate_ids"].split(";")) for r in rows)
+    line = next(ln for ln in out.splitlines() if ln.startswith("applied "))
+    counts = dict((k.strip(), int(v)) for v, k in ((m.group(2), m.group(1)) for m in
+                                                   re.finditer(r"([a-z ]+?) (\d+)", line.split(" (")[0])))
+    assert counts["left blank"] == mixed and counts["unchanged"] == total - mixed, line
+    assert sum(counts.values()) == total, line
+    assert f"in {plural_jobs(len(blank))} of mixed status" in line, line
+    assert _states(store) == before
+
+
+def plural_jobs(n: int) -> str:
+    return f"{n} job" + ("s" if n != 1 else "")
+
+
+def test_a_crews_repair_date_on_a_damage_repaired_already_is_named(registry, tmp_path, monkeypatch, capsys):  # noqa: F811
+    """The office marked a damage repaired on 12/27 (`patrol status --at`) after the crew's list was exported; the
+    crew's list came back with 補修済み and 補修日 12/26 on it. The row counted as "notes" and the office's 12/27
+    stayed, with no word that the crew's date was not taken. Now one line names the damage and both dates, the
+    registry's kept; the damage's repair date is unchanged. The same with the crew's day in 確認日 only."""
+    from detector.config import load_config
+    from detector.store import Store
+
+    store = _copy(registry, tmp_path)
+    path = tmp_path / "list.csv"
+    _export(store, "csv", path, "--status", "new")
+    head, rows = _csv_rows(path)
+    name = {h.split(" ")[-1]: h for h in head}
+    by = {r[name["candidate_id"]]: r for r in rows}
+    a, b = sorted(by)[:2]
+    office = datetime(2026, 12, 27, 15, 0, tzinfo=JST)
+    monkeypatch.setattr("detector.config.now", lambda tz=None: office.astimezone(tz))
+    with Store.for_config(store, load_config(ROOT / "configs" / "default.yaml")) as st:
+        for cid in (a, b):
+            assert st.set_status(cid, "repaired", who="道路維持課", when=office.date())
+    stored = {c: _states(store)[c][1] for c in (a, b)}
+    by[a][name["status"]], by[a][name["repaired_at"]], by[a][name["checked_by"]] = "補修済み", "2026/12/26", "山田"
+    by[b][name["status"]], by[b][name["checked_at"]] = "補修済み", "2026/12/25"
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=head)
+        w.writeheader()
+        w.writerows(rows)
+    code, out, err = _cli(capsys, "import-verification", store, path)
+    assert code == 0, (out, err)
+    lines = sorted((ln for ln in out.splitlines() if "not taken" in ln), key=lambda ln: ln.split(": ")[2])
+    assert len(lines) == 2, (out, err)
+    assert f"{a}: the crew's repair date 2026/12/26 (補修日 repaired_at) not taken: the registry has it repaired on " \
+           "2026-12-27 already" in lines[0] and "by patrol status" in lines[0] and "2026-12-27 kept" in lines[0], lines
+    assert f"{b}: the crew's repair date 2026/12/25 (確認日 checked_at) not taken" in lines[1], lines
+    assert {c: _states(store)[c][1] for c in (a, b)} == stored and all(v.startswith("2026-12-27") for v in stored.values())
+
+
+def test_readme_weekly_step_2_lists_every_open_damage(registry, tmp_path):  # noqa: F811
+    """README's weekly workflow, step 2 (the crew's list), exported its `--status` as written on the sample registry:
+    every open damage is on the crew's list, the reopened one (再発, R-000010: seen after its repair) and the
+    scheduled ones too. It said `--status new,confirmed`: a reopened damage was on no crew's list (guide-ja said
+    `--status open`)."""
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8").split("## The weekly registry workflow", 1)[1]
+    step = next(ln for ln in readme.split("```")[1].splitlines() if "# 2. the crew's list" in ln)
+    status = re.search(r"--status (\S+)", step).group(1)
+    store = _copy(registry, tmp_path)
+    _, rows = _csv_rows(_export(store, "csv", tmp_path / "list.csv", "--status", status, "--roads", ROADS))
+    listed = {r["candidate_id"]: r["status"] for r in rows}
+    held = {c: v[0] for c, v in _states(store).items()}
+    assert held["R-000010"] == "reopened" and listed.get("R-000010") == "reopened", step
+    assert listed == {c: s for c, s in held.items() if s in OPEN}, step

@@ -145,7 +145,13 @@ def test_ledger_has_a_block_per_damage_with_its_photo_and_particulars(photograph
     assert len(breaks) == (len(route) - 1) // BLOCKS_PER_PAGE == 10
     assert str(ws.page_setup.paperSize) == ws.PAPERSIZE_A4 and ws.page_setup.orientation == "portrait"
     assert not ws.sheet_properties.pageSetUpPr.fitToPage  # "fit to pages" would ignore the page breaks
-    assert ws.oddHeader.left.text == "default" and ws.oddHeader.right.text.startswith("出力日 20")
+    # no --config: no town in the header (it printed "default", the default config's placeholder name)
+    assert not ws.oddHeader.left.text and ws.oddHeader.right.text.startswith("出力日 20")
+    city = tmp_path / "city.yaml"
+    city.write_text("municipality: 富山市 & 道路課\n", encoding="utf-8")
+    named = tmp_path / "写真台帳-富山市.xlsx"
+    ok(patrol("export", photographed["store"], "--format", "ledger", "--out", named, "--config", city))
+    assert openpyxl.load_workbook(named).worksheets[0].oddHeader.left.text == "富山市 && 道路課"  # (& is a header code)
     # the ledger's own 11 pages, written as a number (&N would count the legend's too), numbered from 1 on each sheet
     assert ws.oddFooter.center.text == f"&P / {len(breaks) + 1}" == "&P / 11"
     assert wb["legend"].oddFooter.center.text == "凡例 legend &P"

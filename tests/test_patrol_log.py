@@ -382,3 +382,26 @@ def test_poor_look_frames_and_km_per_drive(tmp_path):
     legend = {r[0]: r[1:] for r in wb["legend"].iter_rows(values_only=True) if r and r[0]}
     assert "路面が見えない" in legend["撮影不良 poor look"][0] and "not checked" in legend["撮影不良 poor look"][1]
     assert legend["poor_look_frames"][:2] == ("撮影不良画像数", "frames too dark, glared or blurred")
+
+
+def test_page_header_names_the_town_only_when_a_config_does(tmp_path):
+    """patrol_log.xlsx's page header printed `道路巡回日誌 / patrol log  default` without --config (the default
+    config's placeholder name), where the due and jobs lists leave it out; now it leaves it out too, and a city's
+    config names its town. Real data: the sample drive's first frames (EXIF, GPS) on the sample network."""
+    from openpyxl import load_workbook
+
+    from detector.config import load_config
+    from detector.frames import scan_drive
+    from detector.patrol_log import build, write_xlsx
+    from detector.roads import load_roads
+
+    default = load_config(Path(__file__).resolve().parent.parent / "configs" / "default.yaml")
+    assert default.municipality == "default"
+    frames = [f for f in scan_drive(need(TOYAMA / P1), default) if f.ok][:8]
+    net = load_roads(need(TOYAMA / "roads.geojson"), default)
+    for cfg, want in ((default, "道路巡回日誌 / patrol log"),
+                      (default.model_copy(update={"municipality": "富山市"}), "道路巡回日誌 / patrol log  富山市")):
+        log, roads = build([P1], frames, None, None, net, cfg)
+        out = tmp_path / f"{cfg.municipality}.xlsx"
+        write_xlsx(log, roads, out, cfg)
+        assert load_workbook(out)["patrol_log"].oddHeader.center.text == want
