@@ -266,7 +266,7 @@ def _print_summary(s, title: str) -> None:
             twice = sum(s.passed_unseen_n.get(c, 0) >= ring for c in s.passed_unseen)
             t.add_row("passed unseen", f"{plural(len(s.passed_unseen), 'known damage')} driven past without a sighting (未検出通過)"
                       + (f", {twice} of them now on {ring} or more drives since last seen" if twice else "")
-                      + (f"; frames too dark, glared or blurred to show the road, no unseen pass: "
+                      + ("; frames too dark, glared or blurred to show the road, no unseen pass: "
                          + ", ".join(f"{d} {n}" for d, n in s.poor_look.items()) if s.poor_look else ""))
     if s.skipped_stages:
         t.add_row("skipped", ", ".join(s.skipped_stages) + " (inputs unchanged)")

@@ -22,7 +22,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
-from datetime import date, datetime, time
+from datetime import datetime, time
 from pathlib import Path
 
 import numpy as np
