@@ -337,22 +337,22 @@ def write_ledger(df: pd.DataFrame, path: Path, cfg=None, notes: list[str] | None
     ws.sheet_view.showGridLines = False
 
     xlsx_legend(wb, cfg, "道路損傷 写真台帳 / Road damage photo ledger", ("件数 damages", n),
-           [("写真 photos", f"{n_photos} 枚 (写真なし {len(missing)})",
-             "each damage's crop as the registry keeps it (the lists' photo), one block a damage, "
-             f"{BLOCKS_PER_PAGE} a page"),
-            map_note(cfg, geo=True),
-            ("状態 status", "現地確認の結果: 一覧から選ぶ (出力時の状態を記入済み)",
-             "the crew's judgement: pick from the list (filled in with the status when exported); "
-             "patrol import-verification reads it"),
-            ("確認者・確認日・備考", "現地確認の記入欄 (空欄)", "blank: for the field crew"),
-            ("状態更新日時 (列 E, 非表示)", "各ブロックの ID の行: 出力時の状態更新日時",
-             "hidden column E on each block's ID row: the damage's status_changed_at when exported; the import "
-             "holds a block the office changed since (README: Stale lists)"),
-            *([JOB_NOTE] if "job_id" in df else []),
-            *([(f"{SIZE_ROW[1]} {SIZE_ROW[2]}", "推定面積 初回 → 最新 (倍率); 悪化: " + grown_note(cfg)[1],
-                "est. area, first → latest drive (ratio); 悪化: " + grown_note(cfg)[2])]
-              if any(k == SIZE_ROW[0] for k, *_ in rows) else [])],
-           [(k, ja, en) for k, ja, en in rows])
+                [("写真 photos", f"{n_photos} 枚 (写真なし {len(missing)})",
+                  "each damage's crop as the registry keeps it (the lists' photo), one block a damage, "
+                  f"{BLOCKS_PER_PAGE} a page"),
+                 map_note(cfg, geo=True),
+                 ("状態 status", "現地確認の結果: 一覧から選ぶ (出力時の状態を記入済み)",
+                  "the crew's judgement: pick from the list (filled in with the status when exported); "
+                  "patrol import-verification reads it"),
+                 ("確認者・確認日・備考", "現地確認の記入欄 (空欄)", "blank: for the field crew"),
+                 ("状態更新日時 (列 E, 非表示)", "各ブロックの ID の行: 出力時の状態更新日時",
+                  "hidden column E on each block's ID row: the damage's status_changed_at when exported; the import "
+                  "holds a block the office changed since (README: Stale lists)"),
+                 *([JOB_NOTE] if "job_id" in df else []),
+                 *([(f"{SIZE_ROW[1]} {SIZE_ROW[2]}", "推定面積 初回 → 最新 (倍率); 悪化: " + grown_note(cfg)[1],
+                     "est. area, first → latest drive (ratio); 悪化: " + grown_note(cfg)[2])]
+                   if any(k == SIZE_ROW[0] for k, *_ in rows) else [])],
+                [(k, ja, en) for k, ja, en in rows])
     with atomic_write(path, "wb") as fh:
         buf = io.BytesIO()
         wb.save(buf)
