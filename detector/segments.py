@@ -98,6 +98,116 @@ def crack_area(cls, width, length) -> tuple[np.ndarray, np.ndarray]:
     return area, missing
 
 
+#: the along-road length one frame measures reliably, m: the ground-plane model puts a pixel row at
+#: d = h / tan(angle below the horizon), so a 1° error of the pitch (a phone's mount, the road's slope, the car's
+#: pitching) moves a point 10 m ahead by -13..+18 % (the default mounting: 1.3 m, 8°), 20 m ahead by -21..+38 %,
+#: 30 m ahead by -26..+72 %; and a box whose far edge reaches ``camera.max_distance_m`` gives a length that ends
+#: where the camera stops measuring, not where the crack does: for the crack rate such a damage counts at most this
+#: long (``crack_lengths``)
+RELIABLE_LENGTH_M = 10.0
+
+
+def crack_lengths(cands: pd.DataFrame, cfg) -> tuple[np.ndarray, np.ndarray]:
+    """(the along-road length of each damage that the crack rate counts, m; whether it is ``length_capped``).
+    A damage whose best box's far (top) edge lies at or beyond ``camera.max_distance_m`` (the box reaches where the
+    camera stops measuring: ``locate.box_extent_m`` then gives the length from the box's near edge to the cap) is
+    capped: its length counts at most ``RELIABLE_LENGTH_M`` (the stored ``est_length_m`` is not changed). The far
+    edge's distance is recomputed from the box's pixels with the config's mounting (``camera``; ``camera.rear``'s
+    for a best frame that ``frames.rear`` names; the mounting's field of view, not a frame's own EXIF one).
+    Without a camera, or without the best box's columns, nothing is capped (a size is then unknown anyway)."""
+    n = len(cands)
+    ln = (pd.to_numeric(cands["est_length_m"], errors="coerce").to_numpy(float) if "est_length_m" in cands.columns
+          else np.full(n, np.nan))
+    capped = np.zeros(n, bool)
+    cam = getattr(cfg, "camera", None)
+    box = ["best_x1", "best_y1", "best_x2", "best_y2", "best_width", "best_height"]
+    if cam is None or not n or not all(c in cands.columns for c in box):
+        return ln, capped
+    from .locate import ground_from_pixel
+
+    b = np.column_stack([pd.to_numeric(cands[c], errors="coerce").to_numpy(float) for c in box])
+    rear = np.zeros(n, bool)
+    patterns = list(getattr(getattr(cfg, "frames", None), "rear", None) or [])
+    if patterns and "best_image" in cands.columns:
+        from .frames import camera_of
+
+        rear = np.array([camera_of(nm, patterns) == "rear" for nm in cands["best_image"].astype(str)], bool)
+    far = np.full(n, np.nan)
+    ok = np.isfinite(b).all(axis=1) & (b[:, 4] > 0) & (b[:, 5] > 0)
+    for which in (False, True):
+        m = ok & (rear == which)
+        if m.any():
+            far[m] = ground_from_pixel((b[m, 0] + b[m, 2]) / 2.0, b[m, 1], b[m, 4], b[m, 5],
+                                       cam.of("rear" if which else "front"))[0]
+    capped = np.isfinite(ln) & (ln > 0) & (far >= float(cam.max_distance_m) - 1e-6)
+    return np.where(capped, np.minimum(ln, RELIABLE_LENGTH_M), ln), capped
+
+
+def crack_extent(lines: np.ndarray, lengths: np.ndarray, seg: np.ndarray, ch: np.ndarray, along: np.ndarray,
+                 look, true_to_grid=None) -> tuple[np.ndarray, np.ndarray]:
+    """The chainage interval (from, to) each damage covers on its segment, clipped to it. A damage's chainage is its
+    near edge (``locate``: the bottom centre of its boxes, the ground point nearest the camera, put on the road), and
+    the crack runs ``along`` metres from there away from the camera: towards the segment's end where ``look`` (the
+    direction the camera of its best sighting looked, degrees true: the frame's heading, reversed for a rear camera)
+    agrees with the segment's direction at the chainage (within 90°), towards its start where it opposes it, centred
+    on the chainage where it is unknown (NaN) or square to the road."""
+    n = len(seg)
+    along = np.where(np.isfinite(along) & (along > 0), along, 0.0)
+    dirn = np.zeros(n)
+    look = np.asarray(look, float) if look is not None else np.full(n, np.nan)
+    known = np.isfinite(look) & (along > 0)
+    if known.any():
+        k = np.flatnonzero(known)
+        L = lengths[seg[k]]
+        a = shapely.line_interpolate_point(lines[seg[k]], np.clip(ch[k] - 1.0, 0, L))
+        b = shapely.line_interpolate_point(lines[seg[k]], np.clip(ch[k] + 1.0, 0, L))
+        dx, dy = shapely.get_x(b) - shapely.get_x(a), shapely.get_y(b) - shapely.get_y(a)
+        h = look[k] if true_to_grid is None else true_to_grid(look[k])
+        c = np.cos(np.radians(h)) * dy + np.sin(np.radians(h)) * dx  # |ab| cos(look - bearing)
+        norm = np.hypot(dx, dy)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = np.where(norm > 0, c / norm, 0.0)
+        dirn[k] = np.where(c > 1e-3, 1.0, np.where(c < -1e-3, -1.0, 0.0))
+    lo = ch + np.where(dirn > 0, 0.0, np.where(dirn < 0, -along, -along / 2.0))
+    L = lengths[seg] if n else np.zeros(0)
+    return np.clip(lo, 0, L), np.clip(lo + along, 0, L)
+
+
+def look_headings(cands: pd.DataFrame, frame_heading: dict, cfg, rear: dict | None = None) -> np.ndarray:
+    """Each damage's ``look_heading`` for ``segment_condition`` (degrees true; NaN where unknown): the heading of its
+    best sighting's frame (``frame_heading``: (drive, image) -> heading, the driving direction), reversed where
+    that frame is a rear camera's (``rear``: (drive, image) -> True, else ``frames.rear`` matched on the name): the
+    direction its crack runs on from its chainage (``crack_extent``)."""
+    if cands is None or not len(cands) or not {"best_drive", "best_image"} <= set(cands.columns):
+        return np.full(0 if cands is None else len(cands), np.nan)
+    keys = list(zip(cands["best_drive"].astype(str), cands["best_image"].astype(str)))
+    h = pd.to_numeric(pd.Series([frame_heading.get(k) for k in keys], dtype=object), errors="coerce").to_numpy(float)
+    patterns = list(getattr(getattr(cfg, "frames", None), "rear", None) or [])
+    if rear is not None:
+        back = np.array([bool(rear.get(k, False)) for k in keys], bool)
+    elif patterns:
+        from .frames import camera_of
+
+        back = np.array([camera_of(i, patterns) == "rear" for _, i in keys], bool)
+    else:
+        back = np.zeros(len(keys), bool)
+    return np.where(back, (h + 180.0) % 360.0, h)
+
+
+def _spread(edges: np.ndarray, which: np.ndarray, lo: np.ndarray, hi: np.ndarray, area: np.ndarray) -> np.ndarray:
+    """Each bin's share of the damages' ``area``: a damage's area over its interval (lo, hi), each bin the part its
+    overlap with the interval is of it (interval overlaps by the bin edges, damages × bins at once); a damage of no
+    extent all in the bin holding its chainage (``which``)."""
+    a, b = edges[:-1], edges[1:]
+    ext = hi - lo
+    pos = ext > 0
+    out = np.bincount(which[~pos], weights=area[~pos], minlength=len(a)) if (~pos).any() else np.zeros(len(a))
+    if pos.any():
+        ov = np.clip(np.minimum(hi[pos, None], b[None, :]) - np.maximum(lo[pos, None], a[None, :]), 0, None)
+        out = out + (area[pos] / ext[pos]) @ ov
+    return out
+
+
 def crack_mci(rate) -> np.ndarray:
     """MCI from the crack rate alone (%, MCI1 = 10 - 2.23 C^0.3; NaN stays NaN): an upper bound of the MCI, which is
     the least of MCI, MCI0, MCI1 and MCI2 and also takes rutting and roughness that a camera does not measure."""
@@ -329,14 +439,20 @@ def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | No
         csev = (pd.to_numeric(cands["severity"], errors="coerce").to_numpy(float) if "severity" in cands.columns
                 else np.full(len(cands), np.nan))
         none = np.full(len(cands), np.nan)
-        carea, cmiss = crack_area(ccls, cands["est_width_m"] if "est_width_m" in cands.columns else none,
-                                  cands["est_length_m"] if "est_length_m" in cands.columns else none)
+        # the crack rate's length: a box reaching camera.max_distance_m limited to what a frame measures reliably
+        along, ccap = crack_lengths(cands, cfg)
+        carea, cmiss = crack_area(ccls, cands["est_width_m"] if "est_width_m" in cands.columns else none, along)
+        look = (pd.to_numeric(cands["look_heading"], errors="coerce").to_numpy(float)
+                if "look_heading" in cands.columns else none)
         ok = (cseg >= 0) & np.isfinite(cch)
         cseg, cch, ccls, csev, carea, cmiss = cseg[ok], cch[ok], ccls[ok], csev[ok], carea[ok], cmiss[ok]
+        along, ccap, look = along[ok], ccap[ok], look[ok]
         cch = np.clip(cch, 0, lengths[cseg])
+        # the interval along the segment each damage's crack area is spread over (its near edge, away from the camera)
+        clo, chi = crack_extent(lines, lengths, cseg, cch, along, look, getattr(net, "true_to_grid", None))
     else:
         cseg, cch, ccls, csev = np.zeros(0, int), np.zeros(0), np.zeros(0, object), np.zeros(0)
-        carea, cmiss = np.zeros(0), np.zeros(0, bool)
+        carea, cmiss, ccap, clo, chi = np.zeros(0), np.zeros(0, bool), np.zeros(0, bool), np.zeros(0), np.zeros(0)
 
     todo = np.union1d(iv["seg"].to_numpy(int), cseg)
     weights = np.array([float(spec.weights.get(c, 1.0)) for c in CLASS_IDS])
@@ -357,6 +473,7 @@ def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | No
         line = lines[k]
         cidx = c_order[c_bounds[0][t]: c_bounds[1][t]]
         ch, cl, sv, ca, cm = cch[cidx], ccls[cidx], csev[cidx], carea[cidx], cmiss[cidx]
+        cc, lo, hi = ccap[cidx], clo[cidx], chi[cidx]
         ivk = iv_se[iv_lo[t]: iv_hi[t]]
         for level, size in levels:
             edges = np.array([0.0, L]) if size is None else _bin_edges(L, size)
@@ -378,8 +495,10 @@ def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | No
             valid = (cov >= spec.min_coverage) & (surveyed > 0)
             cond = np.searchsorted(thr, index, side="right") + 1
             # the crack rate (%, one decimal: what 診断区分 and the MCI are judged from, so a reader's check agrees)
-            area = np.bincount(which, weights=ca, minlength=nb) if len(ca) else np.zeros(nb)
+            # (spread over the bins its interval crosses: the segment's row has each damage whole)
+            area = _spread(edges, which, lo, hi, ca) if len(ca) else np.zeros(nb)
             n_miss = np.bincount(which, weights=cm.astype(float), minlength=nb) if len(cm) else np.zeros(nb)
+            n_cap = np.bincount(which, weights=cc.astype(float), minlength=nb) if len(cc) else np.zeros(nb)
             with np.errstate(divide="ignore", invalid="ignore"):
                 rate = np.where(surveyed > 0, np.round(np.minimum(100.0 * area / (surveyed * width), 100.0), 1),
                                 np.nan)
@@ -402,6 +521,7 @@ def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | No
                 rec["diagnosis"] = diag[j] if valid[j] else None
                 rec["mci_crack"] = float(mci[j])
                 rec["n_no_estimate"] = int(n_miss[j])
+                rec["n_capped"] = int(n_cap[j])
                 recs.append(rec)
                 rec_seg.append(k)
                 geoms.append(line if size is None else substring(line, float(a[j]), float(b[j])))
@@ -459,7 +579,7 @@ TABLE_HEADINGS = {
     "to_m": "終点(m)", "length_m": "延長(m)", "surveyed_m": "調査延長(m)", "coverage": "調査率", "valid": "判定可",
     "n_total": "損傷数", "damage_index": "損傷指数", "condition": "状態区分", "severity_max": "最大重要度",
     "crack_area_m2": "ひび割れ面積(m²)", "crack_rate": "ひび割れ率(%)", "diagnosis": "診断区分",
-    "mci_crack": "MCI上限", "n_no_estimate": "面積推定なし", "first_surveyed": "初回調査", "last_surveyed": "最終調査"}
+    "mci_crack": "MCI上限", "n_no_estimate": "面積推定なし", "n_capped": "長さ上限", "first_surveyed": "初回調査", "last_surveyed": "最終調査"}
 #: the xlsx's number formats
 TABLE_FORMATS = {"from_m": "0.0", "to_m": "0.0", "length_m": "0.0", "surveyed_m": "0.0", "coverage": "0%",
                  "damage_index": "0.00", "severity_max": "0.00", "crack_area_m2": "0.00", "crack_rate": "0.0",
@@ -734,6 +854,12 @@ def registry_condition(st, net, cfg, statuses=None, since=None):
     (``Store.survey_frames``), through ``segment_condition(..., period=True)``. ``st``: an open ``Store``. Returns
     (the rows, the damages counted, the frames, the damages placed anew)."""
     df = st.query(status=condition_statuses(statuses), since=since, lists=False)  # (unknown status: exit 2)
+    # the heading of each damage's best sighting's frame (its observation's): which way its crack runs from its chainage
+    heads = {(str(d), str(i)): h for d, i, h in st.con.execute(
+        "SELECT drive, image, heading FROM observations WHERE heading IS NOT NULL")} if st._has_column(
+        "observations", "heading") else {}
+    if len(df):
+        df = df.assign(look_heading=look_headings(df, heads, cfg))
     frames = st.survey_frames(since=since)
     df, placed = on_network(df, net, cfg)
     rows = segment_condition(net, df, frames, cfg, period=True)
