@@ -98,49 +98,27 @@ def crack_area(cls, width, length) -> tuple[np.ndarray, np.ndarray]:
     return area, missing
 
 
-#: the along-road length one frame measures reliably, m: the ground-plane model puts a pixel row at
+#: the along-road length one frame measures reliably, m. The ground-plane model puts a pixel row at
 #: d = h / tan(angle below the horizon), so a 1° error of the pitch (a phone's mount, the road's slope, the car's
 #: pitching) moves a point 10 m ahead by -13..+18 % (the default mounting: 1.3 m, 8°), 20 m ahead by -21..+38 %,
 #: 30 m ahead by -26..+72 %; and a box whose far edge reaches ``camera.max_distance_m`` gives a length that ends
-#: where the camera stops measuring, not where the crack does: for the crack rate such a damage counts at most this
-#: long (``crack_lengths``)
+#: where the camera stops measuring, not where the crack does (the sample's 28.4-28.5 m cracks). A box's near edge
+#: is ~1.5-5 m ahead, so a length over this has its far edge where a frame no longer measures: for the crack rate
+#: it counts this long (``crack_lengths``; the registry's ``est_length_m`` is not changed)
 RELIABLE_LENGTH_M = 10.0
 
 
-def crack_lengths(cands: pd.DataFrame, cfg) -> tuple[np.ndarray, np.ndarray]:
-    """(the along-road length of each damage that the crack rate counts, m; whether it is ``length_capped``).
-    A damage whose best box's far (top) edge lies at or beyond ``camera.max_distance_m`` (the box reaches where the
-    camera stops measuring: ``locate.box_extent_m`` then gives the length from the box's near edge to the cap) is
-    capped: its length counts at most ``RELIABLE_LENGTH_M`` (the stored ``est_length_m`` is not changed). The far
-    edge's distance is recomputed from the box's pixels with the config's mounting (``camera``; ``camera.rear``'s
-    for a best frame that ``frames.rear`` names; the mounting's field of view, not a frame's own EXIF one).
-    Without a camera, or without the best box's columns, nothing is capped (a size is then unknown anyway)."""
+def crack_lengths(cands: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(the along-road length of each damage that the crack rate counts, m; whether it was limited). A length over
+    ``RELIABLE_LENGTH_M`` counts that long: its box's far edge lies beyond what one frame measures reliably, at
+    ``camera.max_distance_m`` for most (the length then ends where the camera stops measuring). Judged from
+    ``est_length_m`` alone: a registry's damage keeps the length of the box its run measured, which need not be
+    its best box now (a later sighting's), so the box cannot tell."""
     n = len(cands)
     ln = (pd.to_numeric(cands["est_length_m"], errors="coerce").to_numpy(float) if "est_length_m" in cands.columns
           else np.full(n, np.nan))
-    capped = np.zeros(n, bool)
-    cam = getattr(cfg, "camera", None)
-    box = ["best_x1", "best_y1", "best_x2", "best_y2", "best_width", "best_height"]
-    if cam is None or not n or not all(c in cands.columns for c in box):
-        return ln, capped
-    from .locate import ground_from_pixel
-
-    b = np.column_stack([pd.to_numeric(cands[c], errors="coerce").to_numpy(float) for c in box])
-    rear = np.zeros(n, bool)
-    patterns = list(getattr(getattr(cfg, "frames", None), "rear", None) or [])
-    if patterns and "best_image" in cands.columns:
-        from .frames import camera_of
-
-        rear = np.array([camera_of(nm, patterns) == "rear" for nm in cands["best_image"].astype(str)], bool)
-    far = np.full(n, np.nan)
-    ok = np.isfinite(b).all(axis=1) & (b[:, 4] > 0) & (b[:, 5] > 0)
-    for which in (False, True):
-        m = ok & (rear == which)
-        if m.any():
-            far[m] = ground_from_pixel((b[m, 0] + b[m, 2]) / 2.0, b[m, 1], b[m, 4], b[m, 5],
-                                       cam.of("rear" if which else "front"))[0]
-    capped = np.isfinite(ln) & (ln > 0) & (far >= float(cam.max_distance_m) - 1e-6)
-    return np.where(capped, np.minimum(ln, RELIABLE_LENGTH_M), ln), capped
+    capped = np.isfinite(ln) & (ln > RELIABLE_LENGTH_M)
+    return np.where(capped, RELIABLE_LENGTH_M, ln), capped
 
 
 def crack_extent(lines: np.ndarray, lengths: np.ndarray, seg: np.ndarray, ch: np.ndarray, along: np.ndarray,
@@ -439,8 +417,8 @@ def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | No
         csev = (pd.to_numeric(cands["severity"], errors="coerce").to_numpy(float) if "severity" in cands.columns
                 else np.full(len(cands), np.nan))
         none = np.full(len(cands), np.nan)
-        # the crack rate's length: a box reaching camera.max_distance_m limited to what a frame measures reliably
-        along, ccap = crack_lengths(cands, cfg)
+        # the crack rate's length: at most what one frame measures reliably (a box reaching the distance cap)
+        along, ccap = crack_lengths(cands)
         carea, cmiss = crack_area(ccls, cands["est_width_m"] if "est_width_m" in cands.columns else none, along)
         look = (pd.to_numeric(cands["look_heading"], errors="coerce").to_numpy(float)
                 if "look_heading" in cands.columns else none)
