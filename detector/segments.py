@@ -28,9 +28,13 @@
 - ``crack_area_m2``: the crack area of the counted candidates (``crack_area``: from each one's class and estimated
   size, ``est_width_m`` across the road × ``est_length_m`` along it, as the 舗装調査・試験法便覧 mesh method counts
   area: a linear crack 0.3 m² per metre, D00 along its length, D10 along its width; D20 and D40 width × length).
-  An estimate from the best box on a flat-road camera model, not a measured area (no mesh survey).  A candidate
-  counts whole in the bin holding its chainage.  ``n_no_estimate``: the counted candidates without a size (not in
-  the area; the rate is low by theirs).
+  An estimate from the best box on a flat-road camera model, not a measured area (no mesh survey).  A length over
+  ``RELIABLE_LENGTH_M`` (10 m) counts 10 m (``crack_lengths``).  A candidate's area is spread over the chainage
+  interval it covers (``crack_extent``: from its chainage, its near edge, away from the camera of its best sighting,
+  the candidates' optional ``look_heading``, degrees true; centred where unknown; clipped to the segment), each bin
+  the share of it that overlaps the bin, so the segment row's area is the sum of its bins'.  ``n_no_estimate``: the
+  counted candidates without a size (not in the area; the rate is low by theirs).  ``n_capped``: those whose length
+  counted 10 m (in the bin holding their chainage, as the counts).
 - ``crack_rate``: ひび割れ率 %, ``100 * crack_area_m2 / (surveyed_m * cfg.segments.survey_width_m)`` (default 3.0 m,
   one lane), one decimal, at most 100; NaN when nothing was surveyed (as ``damage_index``).
 - ``diagnosis``: 診断区分 of 舗装点検要領 (H28.10) from the crack rate as written: "I" (健全) below 20 %, "II"
@@ -663,12 +667,16 @@ def _write_table_xlsx(path: Path, cols, rows, cfg, meta) -> None:
          f"推定値: 各損傷の推定寸法から求めたひび割れ面積 / (調査延長 × 調査幅 {width:g} m, segments.survey_width_m) × 100。"
          "面積はメッシュ法 (舗装調査・試験法便覧) にならい、縦ひび割れ D00 は長さ 1 m あたり 0.3 m²、横ひび割れ D10 は幅 "
          "1 m あたり 0.3 m²、亀甲状ひび割れ D20・ポットホール D40 は推定面積。寸法の推定がない損傷は面積に入れない "
-         "(面積推定なし)。写真からの推定で、メッシュ調査の測定値ではない: 詳細調査に回す区間を選ぶために使う",
+         "(面積推定なし)。10 m を超える長さは 10 m として数える (長さ上限: 1 枚の写真で確かに測れる長さ)。損傷の面積は"
+         "それが道路沿いに延びる範囲の各区間に割り振る。写真からの推定で、メッシュ調査の測定値ではない: 詳細調査に回す"
+         "区間を選ぶために使う",
          f"an estimate: the crack area from each damage's estimated size / (surveyed m × {width:g} m surveyed width, "
          "segments.survey_width_m) × 100. Area as the mesh method counts it: a longitudinal crack D00 0.3 m² per "
          "metre of its length, a transverse crack D10 0.3 m² per metre of its width, alligator cracking D20 and a "
-         "pothole D40 their estimated area; a damage without a size is left out (n_no_estimate). From photos, not "
-         "a mesh survey: for choosing the sections to survey in detail"),
+         "pothole D40 their estimated area; a damage without a size is left out (n_no_estimate). A length over 10 m "
+         "counts 10 m (n_capped: what one photo measures reliably). A damage's area is shared among the bins the "
+         "stretch it runs along crosses. From photos, not a mesh survey: for choosing the sections to survey in "
+         "detail"),
         ("診断区分 diagnosis", "舗装点検要領 (平成28年10月): I 健全 (ひび割れ率 20 % 未満)、II 表層機能保持段階 (20 % 以上 "
          "40 % 未満)、III 修繕段階 (40 % 以上)。調査率が segments.min_coverage 未満の行は空欄",
          "I sound (crack rate below 20 %), II surface repair stage (20 % to below 40 %), III repair stage (40 % or "
