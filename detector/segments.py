@@ -561,7 +561,8 @@ TABLE_HEADINGS = {
     "to_m": "終点(m)", "length_m": "延長(m)", "surveyed_m": "調査延長(m)", "coverage": "調査率", "valid": "判定可",
     "n_total": "損傷数", "damage_index": "損傷指数", "condition": "状態区分", "severity_max": "最大重要度",
     "crack_area_m2": "ひび割れ面積(m²)", "crack_rate": "ひび割れ率(%)", "diagnosis": "診断区分",
-    "mci_crack": "MCI上限", "n_no_estimate": "面積推定なし", "n_capped": "長さ上限", "first_surveyed": "初回調査", "last_surveyed": "最終調査"}
+    "mci_crack": "MCI上限", "n_no_estimate": "面積推定なし", "n_capped": "長さ上限", "first_surveyed": "初回調査",
+    "last_surveyed": "最終調査"}
 #: the xlsx's number formats
 TABLE_FORMATS = {"from_m": "0.0", "to_m": "0.0", "length_m": "0.0", "surveyed_m": "0.0", "coverage": "0%",
                  "damage_index": "0.00", "severity_max": "0.00", "crack_area_m2": "0.00", "crack_rate": "0.0",
