@@ -48,7 +48,8 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: fields too
 SEGMENT_COLUMNS = ["level", "segment_id", "road_name", "bin_index", "from_m", "to_m", "length_m", "surveyed_m",
                    "coverage", "valid", *[f"n_{c}" for c in CLASS_IDS], "n_total", "damage_index", "condition",
-                   "severity_max", "crack_area_m2", "crack_rate", "diagnosis", "mci_crack", "n_no_estimate"]
+                   "severity_max", "crack_area_m2", "crack_rate", "diagnosis", "mci_crack", "n_no_estimate",
+                   "n_capped"]
 #: every column name patrol itself writes or reads in a candidates frame, a run's outputs (segments.geojson too),
 #: the registry and its exports (``report.LIST_COLUMNS``, ``store`` columns, the html's per-candidate keys; tests
 #: keep it in sync): a kept

@@ -1105,7 +1105,7 @@ def write_run_reports(cands, frames, net, cfg: Config, out: Path, summary: RunSu
 
     from .export import run_photos
     from .report import export
-    from .segments import condition_damages, segment_condition, write_segments_geojson
+    from .segments import condition_damages, look_headings, segment_condition, write_segments_geojson
 
     ok = [f for f in frames if f.status == "ok" and np.isfinite(f.lat)]
     tz = cfg.tz  # a frame's time without its zone is on the config's clock (as the registry reads it)
@@ -1117,11 +1117,17 @@ def write_run_reports(cands, frames, net, cfg: Config, out: Path, summary: RunSu
     # each segment, as the registry's export dates them: first_surveyed, last_surveyed) in segments.geojson and the
     # report's condition layer; with --store the damages the registry's condition counts (condition_damages: a
     # repaired or not-an-issue one is no damage of the road), all of them without
-    seg = segment_condition(net, condition_damages(cands), fdf, cfg, period=True)
+    # each damage's best frame's heading (reversed for a rear camera): which way its crack runs from its chainage
+    dmg = condition_damages(cands)
+    if dmg is not None and len(dmg):
+        dmg = dmg.assign(look_heading=look_headings(
+            dmg, {(f.drive, f.name): f.heading for f in ok}, cfg, {(f.drive, f.name): f.camera == "rear" for f in ok}))
+    seg = segment_condition(net, dmg, fdf, cfg, period=True)
     own = busy is None
     busy = BusyOutputs() if own else busy
-    with busy.write():
-        write_segments_geojson(seg, out / "segments.geojson")
+    with busy.write():  # the width the crack rates took, as the registry's export records it in its meta
+        write_segments_geojson(seg, out / "segments.geojson",
+                               meta={"survey_width_m": float(cfg.segments.survey_width_m)})
     summary.outputs["segments"] = out / "segments.geojson"
     roads_wgs84 = net.gdf.to_crs(4326)
     # with --store, the registry's citizen reports of this run (README: citizen reports): those of the damages it saw

@@ -28,9 +28,13 @@
 - ``crack_area_m2``: the crack area of the counted candidates (``crack_area``: from each one's class and estimated
   size, ``est_width_m`` across the road × ``est_length_m`` along it, as the 舗装調査・試験法便覧 mesh method counts
   area: a linear crack 0.3 m² per metre, D00 along its length, D10 along its width; D20 and D40 width × length).
-  An estimate from the best box on a flat-road camera model, not a measured area (no mesh survey).  A candidate
-  counts whole in the bin holding its chainage.  ``n_no_estimate``: the counted candidates without a size (not in
-  the area; the rate is low by theirs).
+  An estimate from the best box on a flat-road camera model, not a measured area (no mesh survey).  A length over
+  ``RELIABLE_LENGTH_M`` (10 m) counts 10 m (``crack_lengths``).  A candidate's area is spread over the chainage
+  interval it covers (``crack_extent``: from its chainage, its near edge, away from the camera of its best sighting,
+  the candidates' optional ``look_heading``, degrees true; centred where unknown; clipped to the segment), each bin
+  the share of it that overlaps the bin, so the segment row's area is the sum of its bins'.  ``n_no_estimate``: the
+  counted candidates without a size (not in the area; the rate is low by theirs).  ``n_capped``: those whose length
+  counted 10 m (in the bin holding their chainage, as the counts).
 - ``crack_rate``: ひび割れ率 %, ``100 * crack_area_m2 / (surveyed_m * cfg.segments.survey_width_m)`` (default 3.0 m,
   one lane), one decimal, at most 100; NaN when nothing was surveyed (as ``damage_index``).
 - ``diagnosis``: 診断区分 of 舗装点検要領 (H28.10) from the crack rate as written: "I" (健全) below 20 %, "II"
@@ -96,6 +100,94 @@ def crack_area(cls, width, length) -> tuple[np.ndarray, np.ndarray]:
         area[m & has] = a[m & has]
         missing |= m & ~has
     return area, missing
+
+
+#: the along-road length one frame measures reliably, m. The ground-plane model puts a pixel row at
+#: d = h / tan(angle below the horizon), so a 1° error of the pitch (a phone's mount, the road's slope, the car's
+#: pitching) moves a point 10 m ahead by -13..+18 % (the default mounting: 1.3 m, 8°), 20 m ahead by -21..+38 %,
+#: 30 m ahead by -26..+72 %; and a box whose far edge reaches ``camera.max_distance_m`` gives a length that ends
+#: where the camera stops measuring, not where the crack does (the sample's 28.4-28.5 m cracks). A box's near edge
+#: is ~1.5-5 m ahead, so a length over this has its far edge where a frame no longer measures: for the crack rate
+#: it counts this long (``crack_lengths``; the registry's ``est_length_m`` is not changed)
+RELIABLE_LENGTH_M = 10.0
+
+
+def crack_lengths(cands: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(the along-road length of each damage that the crack rate counts, m; whether it was limited). A length over
+    ``RELIABLE_LENGTH_M`` counts that long: its box's far edge lies beyond what one frame measures reliably, at
+    ``camera.max_distance_m`` for most (the length then ends where the camera stops measuring). Judged from
+    ``est_length_m`` alone: a registry's damage keeps the length of the box its run measured, which need not be
+    its best box now (a later sighting's), so the box cannot tell."""
+    n = len(cands)
+    ln = (pd.to_numeric(cands["est_length_m"], errors="coerce").to_numpy(float) if "est_length_m" in cands.columns
+          else np.full(n, np.nan))
+    capped = np.isfinite(ln) & (ln > RELIABLE_LENGTH_M)
+    return np.where(capped, RELIABLE_LENGTH_M, ln), capped
+
+
+def crack_extent(lines: np.ndarray, lengths: np.ndarray, seg: np.ndarray, ch: np.ndarray, along: np.ndarray,
+                 look, true_to_grid=None) -> tuple[np.ndarray, np.ndarray]:
+    """The chainage interval (from, to) each damage covers on its segment, clipped to it. A damage's chainage is its
+    near edge (``locate``: the bottom centre of its boxes, the ground point nearest the camera, put on the road), and
+    the crack runs ``along`` metres from there away from the camera: towards the segment's end where ``look`` (the
+    direction the camera of its best sighting looked, degrees true: the frame's heading, reversed for a rear camera)
+    agrees with the segment's direction at the chainage (within 90°), towards its start where it opposes it, centred
+    on the chainage where it is unknown (NaN) or square to the road."""
+    n = len(seg)
+    along = np.where(np.isfinite(along) & (along > 0), along, 0.0)
+    dirn = np.zeros(n)
+    look = np.asarray(look, float) if look is not None else np.full(n, np.nan)
+    known = np.isfinite(look) & (along > 0)
+    if known.any():
+        k = np.flatnonzero(known)
+        L = lengths[seg[k]]
+        a = shapely.line_interpolate_point(lines[seg[k]], np.clip(ch[k] - 1.0, 0, L))
+        b = shapely.line_interpolate_point(lines[seg[k]], np.clip(ch[k] + 1.0, 0, L))
+        dx, dy = shapely.get_x(b) - shapely.get_x(a), shapely.get_y(b) - shapely.get_y(a)
+        h = look[k] if true_to_grid is None else true_to_grid(look[k])
+        c = np.cos(np.radians(h)) * dy + np.sin(np.radians(h)) * dx  # |ab| cos(look - bearing)
+        norm = np.hypot(dx, dy)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = np.where(norm > 0, c / norm, 0.0)
+        dirn[k] = np.where(c > 1e-3, 1.0, np.where(c < -1e-3, -1.0, 0.0))
+    lo = ch + np.where(dirn > 0, 0.0, np.where(dirn < 0, -along, -along / 2.0))
+    L = lengths[seg] if n else np.zeros(0)
+    return np.clip(lo, 0, L), np.clip(lo + along, 0, L)
+
+
+def look_headings(cands: pd.DataFrame, frame_heading: dict, cfg, rear: dict | None = None) -> np.ndarray:
+    """Each damage's ``look_heading`` for ``segment_condition`` (degrees true; NaN where unknown): the heading of its
+    best sighting's frame (``frame_heading``: (drive, image) -> heading, the driving direction), reversed where
+    that frame is a rear camera's (``rear``: (drive, image) -> True, else ``frames.rear`` matched on the name): the
+    direction its crack runs on from its chainage (``crack_extent``)."""
+    if cands is None or not len(cands) or not {"best_drive", "best_image"} <= set(cands.columns):
+        return np.full(0 if cands is None else len(cands), np.nan)
+    keys = list(zip(cands["best_drive"].astype(str), cands["best_image"].astype(str)))
+    h = pd.to_numeric(pd.Series([frame_heading.get(k) for k in keys], dtype=object), errors="coerce").to_numpy(float)
+    patterns = list(getattr(getattr(cfg, "frames", None), "rear", None) or [])
+    if rear is not None:
+        back = np.array([bool(rear.get(k, False)) for k in keys], bool)
+    elif patterns:
+        from .frames import camera_of
+
+        back = np.array([camera_of(i, patterns) == "rear" for _, i in keys], bool)
+    else:
+        back = np.zeros(len(keys), bool)
+    return np.where(back, (h + 180.0) % 360.0, h)
+
+
+def _spread(edges: np.ndarray, which: np.ndarray, lo: np.ndarray, hi: np.ndarray, area: np.ndarray) -> np.ndarray:
+    """Each bin's share of the damages' ``area``: a damage's area over its interval (lo, hi), each bin the part its
+    overlap with the interval is of it (interval overlaps by the bin edges, damages × bins at once); a damage of no
+    extent all in the bin holding its chainage (``which``)."""
+    a, b = edges[:-1], edges[1:]
+    ext = hi - lo
+    pos = ext > 0
+    out = np.bincount(which[~pos], weights=area[~pos], minlength=len(a)) if (~pos).any() else np.zeros(len(a))
+    if pos.any():
+        ov = np.clip(np.minimum(hi[pos, None], b[None, :]) - np.maximum(lo[pos, None], a[None, :]), 0, None)
+        out = out + (area[pos] / ext[pos]) @ ov
+    return out
 
 
 def crack_mci(rate) -> np.ndarray:
@@ -329,14 +421,20 @@ def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | No
         csev = (pd.to_numeric(cands["severity"], errors="coerce").to_numpy(float) if "severity" in cands.columns
                 else np.full(len(cands), np.nan))
         none = np.full(len(cands), np.nan)
-        carea, cmiss = crack_area(ccls, cands["est_width_m"] if "est_width_m" in cands.columns else none,
-                                  cands["est_length_m"] if "est_length_m" in cands.columns else none)
+        # the crack rate's length: at most what one frame measures reliably (a box reaching the distance cap)
+        along, ccap = crack_lengths(cands)
+        carea, cmiss = crack_area(ccls, cands["est_width_m"] if "est_width_m" in cands.columns else none, along)
+        look = (pd.to_numeric(cands["look_heading"], errors="coerce").to_numpy(float)
+                if "look_heading" in cands.columns else none)
         ok = (cseg >= 0) & np.isfinite(cch)
         cseg, cch, ccls, csev, carea, cmiss = cseg[ok], cch[ok], ccls[ok], csev[ok], carea[ok], cmiss[ok]
+        along, ccap, look = along[ok], ccap[ok], look[ok]
         cch = np.clip(cch, 0, lengths[cseg])
+        # the interval along the segment each damage's crack area is spread over (its near edge, away from the camera)
+        clo, chi = crack_extent(lines, lengths, cseg, cch, along, look, getattr(net, "true_to_grid", None))
     else:
         cseg, cch, ccls, csev = np.zeros(0, int), np.zeros(0), np.zeros(0, object), np.zeros(0)
-        carea, cmiss = np.zeros(0), np.zeros(0, bool)
+        carea, cmiss, ccap, clo, chi = np.zeros(0), np.zeros(0, bool), np.zeros(0, bool), np.zeros(0), np.zeros(0)
 
     todo = np.union1d(iv["seg"].to_numpy(int), cseg)
     weights = np.array([float(spec.weights.get(c, 1.0)) for c in CLASS_IDS])
@@ -357,6 +455,7 @@ def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | No
         line = lines[k]
         cidx = c_order[c_bounds[0][t]: c_bounds[1][t]]
         ch, cl, sv, ca, cm = cch[cidx], ccls[cidx], csev[cidx], carea[cidx], cmiss[cidx]
+        cc, lo, hi = ccap[cidx], clo[cidx], chi[cidx]
         ivk = iv_se[iv_lo[t]: iv_hi[t]]
         for level, size in levels:
             edges = np.array([0.0, L]) if size is None else _bin_edges(L, size)
@@ -378,8 +477,10 @@ def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | No
             valid = (cov >= spec.min_coverage) & (surveyed > 0)
             cond = np.searchsorted(thr, index, side="right") + 1
             # the crack rate (%, one decimal: what 診断区分 and the MCI are judged from, so a reader's check agrees)
-            area = np.bincount(which, weights=ca, minlength=nb) if len(ca) else np.zeros(nb)
+            # (spread over the bins its interval crosses: the segment's row has each damage whole)
+            area = _spread(edges, which, lo, hi, ca) if len(ca) else np.zeros(nb)
             n_miss = np.bincount(which, weights=cm.astype(float), minlength=nb) if len(cm) else np.zeros(nb)
+            n_cap = np.bincount(which, weights=cc.astype(float), minlength=nb) if len(cc) else np.zeros(nb)
             with np.errstate(divide="ignore", invalid="ignore"):
                 rate = np.where(surveyed > 0, np.round(np.minimum(100.0 * area / (surveyed * width), 100.0), 1),
                                 np.nan)
@@ -402,6 +503,7 @@ def segment_condition(net, cands: pd.DataFrame | None, frames: pd.DataFrame | No
                 rec["diagnosis"] = diag[j] if valid[j] else None
                 rec["mci_crack"] = float(mci[j])
                 rec["n_no_estimate"] = int(n_miss[j])
+                rec["n_capped"] = int(n_cap[j])
                 recs.append(rec)
                 rec_seg.append(k)
                 geoms.append(line if size is None else substring(line, float(a[j]), float(b[j])))
@@ -459,7 +561,8 @@ TABLE_HEADINGS = {
     "to_m": "終点(m)", "length_m": "延長(m)", "surveyed_m": "調査延長(m)", "coverage": "調査率", "valid": "判定可",
     "n_total": "損傷数", "damage_index": "損傷指数", "condition": "状態区分", "severity_max": "最大重要度",
     "crack_area_m2": "ひび割れ面積(m²)", "crack_rate": "ひび割れ率(%)", "diagnosis": "診断区分",
-    "mci_crack": "MCI上限", "n_no_estimate": "面積推定なし", "first_surveyed": "初回調査", "last_surveyed": "最終調査"}
+    "mci_crack": "MCI上限", "n_no_estimate": "面積推定なし", "n_capped": "長さ上限", "first_surveyed": "初回調査",
+    "last_surveyed": "最終調査"}
 #: the xlsx's number formats
 TABLE_FORMATS = {"from_m": "0.0", "to_m": "0.0", "length_m": "0.0", "surveyed_m": "0.0", "coverage": "0%",
                  "damage_index": "0.00", "severity_max": "0.00", "crack_area_m2": "0.00", "crack_rate": "0.0",
@@ -567,12 +670,16 @@ def _write_table_xlsx(path: Path, cols, rows, cfg, meta) -> None:
          f"推定値: 各損傷の推定寸法から求めたひび割れ面積 / (調査延長 × 調査幅 {width:g} m, segments.survey_width_m) × 100。"
          "面積はメッシュ法 (舗装調査・試験法便覧) にならい、縦ひび割れ D00 は長さ 1 m あたり 0.3 m²、横ひび割れ D10 は幅 "
          "1 m あたり 0.3 m²、亀甲状ひび割れ D20・ポットホール D40 は推定面積。寸法の推定がない損傷は面積に入れない "
-         "(面積推定なし)。写真からの推定で、メッシュ調査の測定値ではない: 詳細調査に回す区間を選ぶために使う",
+         "(面積推定なし)。10 m を超える長さは 10 m として数える (長さ上限: 1 枚の写真で確かに測れる長さ)。損傷の面積は"
+         "それが道路沿いに延びる範囲の各区間に割り振る。写真からの推定で、メッシュ調査の測定値ではない: 詳細調査に回す"
+         "区間を選ぶために使う",
          f"an estimate: the crack area from each damage's estimated size / (surveyed m × {width:g} m surveyed width, "
          "segments.survey_width_m) × 100. Area as the mesh method counts it: a longitudinal crack D00 0.3 m² per "
          "metre of its length, a transverse crack D10 0.3 m² per metre of its width, alligator cracking D20 and a "
-         "pothole D40 their estimated area; a damage without a size is left out (n_no_estimate). From photos, not "
-         "a mesh survey: for choosing the sections to survey in detail"),
+         "pothole D40 their estimated area; a damage without a size is left out (n_no_estimate). A length over 10 m "
+         "counts 10 m (n_capped: what one photo measures reliably). A damage's area is shared among the bins the "
+         "stretch it runs along crosses. From photos, not a mesh survey: for choosing the sections to survey in "
+         "detail"),
         ("診断区分 diagnosis", "舗装点検要領 (平成28年10月): I 健全 (ひび割れ率 20 % 未満)、II 表層機能保持段階 (20 % 以上 "
          "40 % 未満)、III 修繕段階 (40 % 以上)。調査率が segments.min_coverage 未満の行は空欄",
          "I sound (crack rate below 20 %), II surface repair stage (20 % to below 40 %), III repair stage (40 % or "
@@ -736,6 +843,12 @@ def registry_condition(st, net, cfg, statuses=None, since=None):
     (``Store.survey_frames``), through ``segment_condition(..., period=True)``. ``st``: an open ``Store``. Returns
     (the rows, the damages counted, the frames, the damages placed anew)."""
     df = st.query(status=condition_statuses(statuses), since=since, lists=False)  # (unknown status: exit 2)
+    # the heading of each damage's best sighting's frame (its observation's): which way its crack runs from its chainage
+    heads = {(str(d), str(i)): h for d, i, h in st.con.execute(
+        "SELECT drive, image, heading FROM observations WHERE heading IS NOT NULL")} if st._has_column(
+        "observations", "heading") else {}
+    if len(df):
+        df = df.assign(look_heading=look_headings(df, heads, cfg))
     frames = st.survey_frames(since=since)
     df, placed = on_network(df, net, cfg)
     rows = segment_condition(net, df, frames, cfg, period=True)

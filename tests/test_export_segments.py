@@ -335,22 +335,48 @@ def test_out_over_its_own_inputs_refused(reg, tmp_path):
 
 
 def test_crack_rate_of_each_bin_is_its_damages_area(reg, tmp_path):
-    """The registry's export: each row's crack_area_m2 is the hand-computed sum over the open damages in it (a D00
+    """The registry's export: each row's crack_area_m2 is the hand-computed share of the open damages' areas (a D00
     0.3 m² per metre of est_length_m, a D10 per metre of est_width_m, D20 and D40 est_width_m × est_length_m; none
-    without a size, counted in n_no_estimate), crack_rate that over surveyed_m × segments.survey_width_m (3 m) in %,
-    one decimal, diagnosis I/II/III from it at 20 and 40 % where the row is valid (null where not), mci_crack
-    10 - 2.23 C^0.3."""
+    without a size, counted in n_no_estimate; a length whose best box reaches camera.max_distance_m counted at most
+    10 m, in n_capped): each damage's area spread over the interval it covers, from its chainage (its near edge) on
+    away from the camera (its best sighting's frame heading against the segment's direction), clipped to the
+    segment; crack_rate that over surveyed_m × segments.survey_width_m (3 m) in %, one decimal, diagnosis I/II/III
+    from it at 20 and 40 % where the row is valid (null where not), mci_crack 10 - 2.23 C^0.3."""
+    import shapely
+
+    from detector.roads import load_roads
+
     path, cfg, _ = reg
     with Store.for_config(path, cfg) as st:
         dmg = st.query(status=list(OPEN_STATUSES), lists=False)
+    with sqlite3.connect(path) as con:
+        heads = {(d, i): h for d, i, h in con.execute("SELECT drive, image, heading FROM observations")}
     out = tmp_path / "segments.geojson"
     export(path, out)
     gj = json.loads(out.read_text(encoding="utf-8"))
     rows = pd.DataFrame([f["properties"] for f in gj["features"]])
-    w, ln = (pd.to_numeric(dmg[c], errors="coerce") for c in ("est_width_m", "est_length_m"))
+    w, ln = (pd.to_numeric(dmg[c], errors="coerce").to_numpy(float) for c in ("est_width_m", "est_length_m"))
+    # longer than one frame measures reliably (10 m): here every one a box reaching the camera's cap (30 m), its
+    # length ending where the camera stops measuring (30 m less its near edge's 1.5-4.3 m)
+    capped = np.isfinite(ln) & (ln > 10)
+    assert capped.sum() == 7 and (dmg["class"][capped] == "D00").all() and (ln[capped] > 25).all()
+    ln = np.where(capped, np.minimum(ln, 10.0), ln)
     area = np.select([dmg["class"] == "D00", dmg["class"] == "D10"], [0.3 * ln, 0.3 * w], w * ln)
     sized = np.isfinite(area) & (area > 0)
-    dmg = dmg.assign(area=np.where(sized, area, 0.0), missing=~sized, ch=pd.to_numeric(dmg["chainage_m"]))
+    # which way each runs from its chainage: its best frame's heading (true) against the segment's grid bearing there
+    net = load_roads(TOYAMA / "roads.geojson", cfg)
+    k = np.array([int(np.flatnonzero(net.ids == s)[0]) for s in dmg["segment_id"]])
+    ch = pd.to_numeric(dmg["chainage_m"]).to_numpy(float)
+    a = shapely.line_interpolate_point(net.geoms[k], np.clip(ch - 1, 0, net.lengths[k]))
+    b = shapely.line_interpolate_point(net.geoms[k], np.clip(ch + 1, 0, net.lengths[k]))
+    bearing = np.degrees(np.arctan2(shapely.get_x(b) - shapely.get_x(a), shapely.get_y(b) - shapely.get_y(a)))
+    h = np.array([heads.get((d, i), np.nan) for d, i in zip(dmg["best_drive"], dmg["best_image"])], float)
+    assert np.isfinite(h).all()  # every sample damage's best frame has its heading
+    fwd = np.cos(np.radians(net.true_to_grid(h) - bearing)) > 0
+    along = np.where(sized, np.nan_to_num(ln), 0.0)
+    lo = np.clip(np.where(fwd, ch, ch - along), 0, net.lengths[k])
+    hi = np.clip(np.where(fwd, ch + along, ch), 0, net.lengths[k])
+    dmg = dmg.assign(area=np.where(sized, area, 0.0), missing=~sized, ch=ch, lo=lo, hi=hi, capped=capped)
     width = cfg.segments.survey_width_m
     assert width == 3.0 and gj["patrol"]["survey_width_m"] == width  # the file says which width its rates took
     checked = 0
@@ -360,20 +386,31 @@ def test_crack_rate_of_each_bin_is_its_damages_area(reg, tmp_path):
         last = abs(r.to_m - seg_len) < 0.01
         inside = on[(on["ch"] >= r.from_m - 1e-6) & ((on["ch"] < r.to_m) | last)]
         assert len(inside) == r.n_total, r
-        assert r.crack_area_m2 == pytest.approx(inside["area"].sum(), abs=0.006), r
-        assert r.n_no_estimate == int(inside["missing"].sum()), r
+        ext = on["hi"] - on["lo"]
+        ov = (np.minimum(on["hi"], r.to_m) - np.maximum(on["lo"], r.from_m)).clip(lower=0)
+        share = np.where(ext > 0, ov / ext.where(ext > 0, 1), on.index.isin(inside.index))
+        mine = float((on["area"] * share).sum())
+        assert r.crack_area_m2 == pytest.approx(mine, abs=0.006), r
+        assert r.n_no_estimate == int(inside["missing"].sum()) and r.n_capped == int(inside["capped"].sum()), r
         if r.surveyed_m > 0:
-            rate = round(min(100 * inside["area"].sum() / (r.surveyed_m * width), 100.0), 1)
+            rate = round(min(100 * mine / (r.surveyed_m * width), 100.0), 1)
             assert r.crack_rate == pytest.approx(rate, abs=0.051), r  # (surveyed_m as written: 2 decimals)
             assert r.mci_crack == pytest.approx(round(10 - 2.23 * r.crack_rate ** 0.3, 1)), r
             want = "I" if r.crack_rate < 20 else "II" if r.crack_rate < 40 else "III"
             assert (r.diagnosis if r.valid else pd.isna(r.diagnosis)) == (want if r.valid else True), r
         else:
             assert pd.isna(r.crack_rate) and pd.isna(r.diagnosis), r
-        checked += inside["area"].sum() > 0
+        checked += mine > 0
     assert checked >= 20  # rows with crack area
-    bins = rows[rows["level"] == "bin100"]
-    assert bins["crack_area_m2"].sum() == pytest.approx(dmg["area"].sum(), abs=0.05)  # every damage in one bin
+    # a segment's area is the sum of its bins' (each damage whole in its segment, shared among the bins it crosses)
+    seg_area = rows[rows["level"] == "segment"].set_index("segment_id")["crack_area_m2"]
+    for lv in ("bin20", "bin100"):
+        bins = rows[rows["level"] == lv]
+        assert bins.groupby("segment_id")["crack_area_m2"].sum().sub(seg_area).abs().max() < 0.011, lv
+        assert bins["crack_area_m2"].sum() == pytest.approx(dmg["area"].sum(), abs=0.05)
+    # a crack running on into the next 20 m bin gives that bin its share (before: all in the bin of its chainage)
+    b20 = rows[rows["level"] == "bin20"]
+    assert ((b20["n_total"] == 0) & (b20["crack_area_m2"] > 0)).sum() >= 2
     assert rows[rows["valid"]]["diagnosis"].notna().all() and rows[~rows["valid"]]["diagnosis"].isna().all()
     assert (rows["crack_rate"].dropna() > 0).sum() >= 20 and rows["crack_rate"].max() < 100
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import ROOT, TOYAMA, in_phone, need
@@ -212,6 +213,23 @@ def test_run_report_dates_its_segments_as_the_registry_does(run, registry, tmp_p
     assert {t[:10] + t[19:] for p in mine.values() for t in p if t} == {"2026-11-20+09:00", "2026-11-27+09:00"}
     got = {(s["t0"], s["t1"]) for s in page_data(run / "report.html")["conditions"]["segments"]}
     assert ("2026-11-20", "2026-11-27") in got and {d for p in got for d in p} <= {"2026-11-20", "2026-11-27"}, got
+
+
+def test_run_segments_record_their_width_and_spread_the_cracks(run):
+    """The run's segments.geojson records the survey width its crack rates took (``patrol.survey_width_m``, as the
+    registry's export does; before: no ``patrol`` member), spreads a crack's area over the 20 m bins it runs into
+    (a bin with area and no damage at its chainage; each segment's area the sum of its bins') and counts in
+    ``n_capped`` the sample's lengths over 10 m (its 28.4-28.5 m and 17.5 m cracks whose boxes reach the 30 m cap,
+    a 14.0 m and a 12.5 m one): 7 damages."""
+    gj = json.loads((run / "segments.geojson").read_text(encoding="utf-8"))
+    assert gj["patrol"] == {"survey_width_m": 3.0}
+    rows = pd.DataFrame([f["properties"] for f in gj["features"]])
+    seg, b20 = rows[rows["level"] == "segment"], rows[rows["level"] == "bin20"]
+    assert seg["n_capped"].sum() == 7 and b20["n_capped"].sum() == 7
+    assert ((b20["n_total"] == 0) & (b20["crack_area_m2"] > 0)).any()
+    by_seg = b20.groupby("segment_id")["crack_area_m2"].sum()
+    assert (by_seg - seg.set_index("segment_id")["crack_area_m2"].reindex(by_seg.index)).abs().max() < 0.011
+    assert seg["crack_rate"].max() < 5  # 10.4 % before: four 28.5 m lengths at 8.5 m² each
 
 
 @pytest.fixture(scope="module")

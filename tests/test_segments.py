@@ -182,7 +182,7 @@ def test_crack_rate_diagnosis_and_mci_exact(cfg):
     rows = [("D00", 5.0, 0.3, 10.0),   # 0.3 * 10 = 3.0 m²
             ("D10", 15.0, 3.0, 0.4),   # 0.3 * 3 (across) = 0.9 m²
             ("D20", 25.0, 3.0, 4.0),   # 12 m²: 12 / (20 * 3) = 20.0 %, II at the bound
-            ("D40", 45.0, 2.0, 12.0),  # 24 m²: 40.0 %, III at the bound
+            ("D40", 46.0, 2.4, 10.0),  # 24 m²: 40.0 %, III at the bound (no heading: 41..51 m, all in 40..60)
             ("D20", 199.9, None, None)]  # no size: counted, no area
     out = segment_condition(net([(0, 0), (205, 0)]), crack_cands(rows), frames_along(-20, 225), cfg)
     b20 = by(out, "bin20")
@@ -206,3 +206,49 @@ def test_crack_rate_diagnosis_and_mci_exact(cfg):
     # MCI1 at known crack rates; NaN (nothing surveyed) stays NaN
     assert crack_mci([0.0, 20.0, 40.0, 100.0]).round(2).tolist() == [10.0, 4.52, 3.26, 1.12]
     assert np.isnan(crack_mci([np.nan])[0])
+
+
+def test_crack_area_spread_over_the_interval_it_covers(cfg):
+    """A damage's crack area is spread along the road over the interval it covers: from its chainage (its near edge)
+    away from the camera of its best sighting (``look_heading``: with the segment's direction its length runs towards
+    the segment's end, against it towards the start), centred on the chainage where the heading is unknown, clipped
+    to the segment; each bin its overlap's share; the counts stay in the bin of the chainage, and the segment row's
+    area is the sum of its bins'. Before, each counted whole in the bin of its chainage (3.0, 0, 0, 3.0, 0, 2.4...)."""
+    rows = [("D00", 15.0, 0.3, 10.0, 90.0),    # east, the segment's way: 15..25 m, 3 m²: half in bin 0, half in 1
+            ("D00", 65.0, 0.3, 10.0, 270.0),   # west, against it: 55..65 m
+            ("D00", 100.0, 0.3, 8.0, None),    # unknown: 96..104 m, 2.4 m²
+            ("D20", 200.0, 1.0, 10.0, 80.0)]   # 200..210 m clipped to 200..205: all its 10 m² in the last bin
+    c = crack_cands([r[:4] for r in rows]).assign(look_heading=[r[4] for r in rows])
+    out = segment_condition(net([(0, 0), (205, 0)]), c, frames_along(-20, 225), cfg)
+    b20, seg = by(out, "bin20"), by(out, "segment").loc[-1]
+    assert b20.crack_area_m2.tolist() == [1.5, 1.5, 1.5, 1.5, 1.2, 1.2, 0.0, 0.0, 0.0, 10.0]
+    assert b20.n_D00.tolist() == [1, 0, 0, 1, 0, 1, 0, 0, 0, 0]  # counted where the chainage is
+    assert b20.crack_rate.tolist()[:4] == [2.5, 2.5, 2.5, 2.5]  # 1.5 / 60 m², not 5.0, 0, 0, 5.0
+    assert seg.crack_area_m2 == pytest.approx(18.4) and sum(b20.crack_area_m2) == pytest.approx(18.4)
+    assert by(out, "bin100").crack_area_m2.tolist() == [7.2, 11.2]
+    # the same damages on the segment drawn the other way (chainage from x = 205): each runs the other way along it,
+    # on the same ground: 180..190, 140..150, 101..109, the D20's 5..-5 clipped to 0..5
+    rev = c.assign(chainage_m=205 - c["chainage_m"])
+    b20r = by(segment_condition(net([(205, 0), (0, 0)]), rev, frames_along(-20, 225, heading=270.0), cfg), "bin20")
+    assert b20r.crack_area_m2.tolist() == [10.0, 0.0, 0.0, 0.0, 0.0, 2.4, 0.0, 3.0, 0.0, 3.0]
+
+
+def test_length_beyond_what_a_frame_measures_limited(cfg):
+    """A box whose far edge reaches camera.max_distance_m (30 m) gives the length to where the camera stops
+    measuring (locate: 28.5 m for a box from 1.5 m ahead to above the horizon): for the crack rate a length counts
+    at most RELIABLE_LENGTH_M (10 m) and the row counts the damage in n_capped; a shorter one keeps its length."""
+    from detector.locate import box_extent_m
+    from detector.segments import RELIABLE_LENGTH_M, crack_lengths
+
+    boxes = np.array([[200, 150, 300, 510], [200, 300, 300, 510]], float)  # rows of a 512 px frame
+    w, ln = box_extent_m(boxes, np.full(2, 512), np.full(2, 512), cfg.camera)
+    assert ln[0] == pytest.approx(28.5, abs=0.1) and 2 < ln[1] < 6  # what locate stores as est_length_m
+    c = crack_cands([("D00", 5.0, w[0], ln[0]), ("D00", 25.0, w[1], ln[1]), ("D10", 65.0, 3.0, 12.0)]).assign(
+        look_heading=90.0)
+    lengths, capped = crack_lengths(c)
+    assert capped.tolist() == [True, False, True] and lengths.tolist() == [RELIABLE_LENGTH_M, ln[1], 10.0]
+    out = segment_condition(net([(0, 0), (205, 0)]), c, frames_along(-20, 225), cfg)
+    b20, seg = by(out, "bin20"), by(out, "segment").loc[-1]
+    # 5..15 m: 3.0 m², not 8.55; the D10's area is its width's (0.9 m²), over 65..75 m
+    assert b20.crack_area_m2.tolist()[:4] == [3.0, round(0.3 * ln[1], 2), 0.0, 0.9]
+    assert b20.n_capped.tolist()[:4] == [1, 0, 0, 1] and seg.n_capped == 2 and seg.n_no_estimate == 0
