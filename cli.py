@@ -56,7 +56,7 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def _main(version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version,
-                                      help="print patrol's version (patrol 0.11.0) and exit")) -> None:
+                                      help="print patrol's version (patrol 0.12.0) and exit")) -> None:
     """Road-damage patrol: dashboard-phone frames in, repair candidates on the city's road network out."""
 
 
