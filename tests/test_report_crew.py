@@ -159,7 +159,10 @@ def test_the_form_fits_a_phone(crew, tmp_path):
         taps: taps.map(function (e) { var b = box(e); return [e.tagName + (e.className ? '.' + e.className : ''), b[3] - b[1],
                                                             b[0] >= cb[0] && b[2] <= cb[2] && b[2] <= vw]; }),
         dl: [box('#crew-dl')[3] - box('#crew-dl')[1], box('#crew-dl')[2] <= vw]};
-      content.scrollTop = content.scrollHeight;  // the popup's own scroll box: its end brings the buttons into view
+      // the popup's own scroll box scrolled as far as brings the form's last button into view (the damage's table
+      // follows the form: the end of the popup is the table's)
+      var btns = [].filter.call(d.querySelectorAll('button'), shown);
+      content.scrollTop += box(btns[btns.length - 1])[3] - cb[3];
       cb = box(content);
       out.reached = [].filter.call(d.querySelectorAll('button'), shown).map(function (e) { return within(box(e), cb); });
       return out; })()""" % BOXES
