@@ -1550,7 +1550,7 @@ def _export_jobs(store: Path, out: Path, roads: Optional[Path], config: Optional
 
     net = load_roads(roads, cfg)
     with _open_store(store, cfg) as st:
-        df = st.query(status=statuses, lists=False)  # (an unknown status: exit 2)
+        df = st.query(status=statuses, lists=False, growth=False)  # (an unknown status: exit 2; no 悪化 in jobs)
         if st.has_reports():  # citizen reports (住民通報): matched now, to the damages as they are now
             from detector.citizen import add_report_columns, registry_matches
 

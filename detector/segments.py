@@ -842,7 +842,7 @@ def registry_condition(st, net, cfg, statuses=None, since=None):
     placed on ``net`` (``on_network``), and every positioned frame of good look taken since ``since``
     (``Store.survey_frames``), through ``segment_condition(..., period=True)``. ``st``: an open ``Store``. Returns
     (the rows, the damages counted, the frames, the damages placed anew)."""
-    df = st.query(status=condition_statuses(statuses), since=since, lists=False)  # (unknown status: exit 2)
+    df = st.query(status=condition_statuses(statuses), since=since, lists=False, growth=False)  # (unknown status: exit 2)
     # the heading of each damage's best sighting's frame (its observation's): which way its crack runs from its chainage
     heads = {(str(d), str(i)): h for d, i, h in st.con.execute(
         "SELECT drive, image, heading FROM observations WHERE heading IS NOT NULL")} if st._has_column(
