@@ -844,9 +844,14 @@ def registry_condition(st, net, cfg, statuses=None, since=None):
     (the rows, the damages counted, the frames, the damages placed anew)."""
     df = st.query(status=condition_statuses(statuses), since=since, lists=False, growth=False)  # (unknown status: exit 2)
     # the heading of each damage's best sighting's frame (its observation's): which way its crack runs from its chainage
-    heads = {(str(d), str(i)): h for d, i, h in st.con.execute(
-        "SELECT drive, image, heading FROM observations WHERE heading IS NOT NULL")} if st._has_column(
-        "observations", "heading") else {}
+    # (the damages' own frames only, along the observations' (drive, image) key: not every sighting held)
+    heads = {}
+    if len(df) and {"best_drive", "best_image"} <= set(df.columns) and st._has_column("observations", "heading"):
+        pairs = sorted({(str(d), str(i)) for d, i in zip(df["best_drive"], df["best_image"])})
+        heads = {(str(d), str(i)): h for d, i, h in st.con.execute(
+            "SELECT o.drive, o.image, o.heading FROM json_each(?) j JOIN observations o ON "
+            "o.drive = json_extract(j.value, '$[0]') AND o.image = json_extract(j.value, '$[1]') "
+            "WHERE o.heading IS NOT NULL", (json.dumps(pairs, ensure_ascii=False),))}
     if len(df):
         df = df.assign(look_heading=look_headings(df, heads, cfg))
     frames = st.survey_frames(since=since)
