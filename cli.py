@@ -923,7 +923,7 @@ def _show_sizes(st, candidate_id: str) -> None:
     (rep_at,) = st.con.execute("SELECT repaired_at FROM candidates WHERE candidate_id=?", (candidate_id,)).fetchone()
     after = f" after its repair of {rep_at}" if not since.all() else ""
     compared = {ok["drive"].iloc[0], ok["drive"].iloc[-1]} if len(ok) > 1 else set()
-    g = st.growth(rule)
+    g = st.growth(rule, candidate_id)  # (its own sightings: not the whole registry's)
     row = g.loc[candidate_id] if candidate_id in g.index else None
     if row is not None and row["growth"] is not None:
         head = (f"size (推定面積): {'grown (悪化)' if row['grown'] else 'not grown'} ×{row['growth']:.2f}, "

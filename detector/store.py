@@ -3759,7 +3759,7 @@ class Store:
         seen_after = after.groupby(per["cid"]).transform("any") if len(per) else after
         return ~seen_after | after
 
-    def growth(self, rule: GrowthRule | None = None) -> pd.DataFrame:
+    def growth(self, rule: GrowthRule | None = None, candidate_id: str | None = None) -> pd.DataFrame:
         """Whether each damage has grown since it was first seen (悪化): ``GROWTH_COLUMNS`` by ``candidate_id`` (the
         index), of the damages whose sightings carry a size estimate.
 
@@ -3778,7 +3778,7 @@ class Store:
         drives where each drive was one run candidate): no step per damage."""
         rule = rule or self.growth_rule
         out = pd.DataFrame(columns=GROWTH_COLUMNS, index=pd.Index([], name="candidate_id"), dtype=object)
-        per = self.drive_areas()
+        per = self.drive_areas(candidate_id)  # (candidate_id: that damage's alone, ``patrol status ID``)
         per = per[self.since_repair(per) & (per["n"] >= rule.min_sightings)]
         if not len(per):
             return out
